@@ -1,0 +1,121 @@
+// Command-line parsing shared by every command (contract §8): `--help`, unknown or bad options
+// refused with a one-line reason and exit code 2.
+import { parseArgs } from 'node:util'
+
+export interface OptionSpec {
+  type: 'string' | 'boolean' | 'number'
+  /** One-line description shown by --help (say the unit and the default). */
+  doc: string
+  default?: string | number | boolean
+  short?: string
+  /** For string options: the accepted values. */
+  choices?: readonly string[]
+  required?: boolean
+}
+
+export type OptionValues<S extends Record<string, OptionSpec>> = {
+  [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean
+    : S[K]['type'] extends 'number' ? (S[K]['default'] extends number ? number : number | undefined)
+      : (S[K]['default'] extends string ? string : S[K]['required'] extends true ? string : string | undefined)
+}
+
+export class UsageError extends Error {}
+
+export interface CommandSpec<S extends Record<string, OptionSpec>> {
+  name: string
+  summary: string
+  usage?: string
+  options: S
+  /** Accept positional arguments (returned in `positionals`). */
+  positionals?: boolean
+}
+
+export function usage<S extends Record<string, OptionSpec>> (spec: CommandSpec<S>): string {
+  const lines = [`${spec.name}: ${spec.summary}`, '', `usage: ${spec.usage ?? `${spec.name} [options]`}`, '', 'options:']
+  for (const [name, o] of Object.entries(spec.options)) {
+    const flag = `--${name}${o.type === 'boolean' ? '' : ' ' + (o.choices ? o.choices.join('|') : o.type === 'number' ? 'N' : 'VALUE')}`
+    const def = o.default !== undefined && o.type !== 'boolean' ? ` (default ${String(o.default)})` : ''
+    lines.push(`  ${flag.padEnd(34)} ${o.doc}${def}`)
+  }
+  lines.push(`  ${'--help'.padEnd(34)} show this help`)
+  return lines.join('\n') + '\n'
+}
+
+/** Parses argv; throws UsageError with a one-line reason. Returns null when --help was asked. */
+export function parseOptions<S extends Record<string, OptionSpec>> (spec: CommandSpec<S>, argv: string[]):
+{ values: OptionValues<S>, positionals: string[] } | null {
+  const options: Record<string, { type: 'string' | 'boolean', short?: string }> = { help: { type: 'boolean', short: 'h' } }
+  for (const [name, o] of Object.entries(spec.options)) {
+    options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) }
+  }
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: spec.positionals === true })
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0])
+  }
+  if (parsed.values.help === true) return null
+  const out: Record<string, unknown> = {}
+  for (const [name, o] of Object.entries(spec.options)) {
+    const raw = parsed.values[name]
+    if (raw === undefined) {
+      if (o.required) throw new UsageError(`missing required option --${name}`)
+      out[name] = o.type === 'boolean' ? (o.default ?? false) : o.default
+      continue
+    }
+    if (o.type === 'number') {
+      const n = Number(raw)
+      if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} takes a number, got '${String(raw)}'`)
+      out[name] = n
+    } else if (o.type === 'string' && o.choices && !o.choices.includes(raw as string)) {
+      throw new UsageError(`--${name} must be one of ${o.choices.join(', ')}, got '${String(raw)}'`)
+    } else {
+      out[name] = raw
+    }
+  }
+  return { values: out as OptionValues<S>, positionals: parsed.positionals }
+}
+
+/**
+ * Runs a command's main: parses options, prints help, maps UsageError to exit 2 and any other
+ * failure to a one-line JSON error and exit 1 (never a stack trace on the user's screen).
+ */
+export async function runCommand<S extends Record<string, OptionSpec>> (
+  spec: CommandSpec<S>,
+  main: (values: OptionValues<S>, positionals: string[]) => Promise<number | void>,
+  argv: string[] = process.argv.slice(2)
+): Promise<void> {
+  let parsed
+  try {
+    parsed = parseOptions(spec, argv)
+  } catch (err) {
+    process.stderr.write(`${spec.name}: ${(err as Error).message} (see --help)\n`)
+    process.exitCode = 2
+    return
+  }
+  if (parsed === null) { process.stdout.write(usage(spec)); return }
+  try {
+    const code = await main(parsed.values, parsed.positionals)
+    if (typeof code === 'number') process.exitCode = code
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${spec.name}: ${err.message}\n`)
+      process.exitCode = 2
+      return
+    }
+    process.stdout.write(JSON.stringify({ ts: Date.now(), level: 'error', name: spec.name, msg: (err as Error).message }) + '\n')
+    if (process.env.INSTORE_DEBUG) process.stderr.write(String((err as Error).stack) + '\n')
+    process.exitCode = 1
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM; the handler is removed afterwards. */
+export function onStopSignal (): Promise<string> {
+  return new Promise(resolve => {
+    const handler = (sig: string) => {
+      process.off('SIGINT', handler); process.off('SIGTERM', handler)
+      resolve(sig)
+    }
+    process.on('SIGINT', handler); process.on('SIGTERM', handler)
+  })
+}

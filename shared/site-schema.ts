@@ -1,0 +1,73 @@
+// Site file schema (contract §1). The TypeBox schema is the single source of the TypeScript type.
+import { Type, type Static } from '@sinclair/typebox'
+
+const Id = Type.String({ minLength: 1, maxLength: 200 })
+const Floor = Type.Optional(Type.Integer({ description: 'floor number, default 0' }))
+const Position = Type.Tuple([Type.Number(), Type.Number()])
+const Ring = Type.Array(Position, { minItems: 4 })
+
+export const PolygonSchema = Type.Object({
+  type: Type.Literal('Polygon'),
+  coordinates: Type.Array(Ring, { minItems: 1 })
+})
+export const PointSchema = Type.Object({ type: Type.Literal('Point'), coordinates: Position })
+
+export const ShopProps = Type.Object({
+  kind: Type.Literal('shop'), id: Id, name: Type.Optional(Type.String()), floor: Floor
+})
+export const SectorProps = Type.Object({
+  kind: Type.Literal('sector'), id: Id, shop: Id, name: Type.Optional(Type.String()), floor: Floor
+})
+export const SensorProps = Type.Object({
+  kind: Type.Literal('sensor'),
+  id: Id,
+  name: Type.Optional(Type.String()),
+  radios: Type.Optional(Type.Array(Type.Union([Type.Literal('ble'), Type.Literal('wifi')]), { minItems: 1 })),
+  z: Type.Optional(Type.Number({ minimum: -10, maximum: 100, description: 'antenna height, m (default 2.5)' })),
+  offsetDb: Type.Optional(Type.Number({ minimum: -40, maximum: 40, description: 'added to every RSSI this sensor reports, dB' })),
+  rssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0, description: 'overrides radio.rssiAt1m, dBm' })),
+  pathLossExponent: Type.Optional(Type.Number({ minimum: 0.5, maximum: 6, description: 'overrides radio.pathLossExponent' })),
+  mac: Type.Optional(Type.String({ description: 'the sensor\'s own MAC (maps foreign formats, e.g. Meraki APs)' })),
+  floor: Floor
+})
+export const BeaconProps = Type.Object({
+  kind: Type.Literal('beacon'),
+  id: Id,
+  name: Type.Optional(Type.String()),
+  rssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0 })),
+  z: Type.Optional(Type.Number({ minimum: -10, maximum: 100 })),
+  floor: Floor
+})
+
+export const ShopFeature = Type.Object({ type: Type.Literal('Feature'), properties: ShopProps, geometry: PolygonSchema })
+export const SectorFeature = Type.Object({ type: Type.Literal('Feature'), properties: SectorProps, geometry: PolygonSchema })
+export const SensorFeature = Type.Object({ type: Type.Literal('Feature'), properties: SensorProps, geometry: PointSchema })
+export const BeaconFeature = Type.Object({ type: Type.Literal('Feature'), properties: BeaconProps, geometry: PointSchema })
+
+export const featureSchemas = { shop: ShopFeature, sector: SectorFeature, sensor: SensorFeature, beacon: BeaconFeature } as const
+
+export const RadioSchema = Type.Object({
+  pathLossExponent: Type.Number({ minimum: 0.5, maximum: 6, default: 2.2 }),
+  rssiAt1m: Type.Number({ minimum: -120, maximum: 0, default: -59, description: 'BLE RSSI at 1 m, dBm' }),
+  wifiRssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0, description: 'Wi-Fi probe RSSI at 1 m, dBm (default rssiAt1m + 14)' })),
+  tagHeightM: Type.Optional(Type.Number({ minimum: 0, maximum: 5, description: 'height of a carried phone, m (default 1.2)' })),
+  shadowingDb: Type.Optional(Type.Number({ minimum: 0.5, maximum: 20, description: 'per-reading RSSI spread, dB (default 6)' }))
+})
+
+export const SiteSchema = Type.Object({
+  type: Type.Literal('FeatureCollection'),
+  storeId: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' }),
+  name: Type.Optional(Type.String()),
+  timezone: Type.Optional(Type.String({ default: 'UTC' })),
+  georef: Type.Optional(Type.Object({ origin: Position, bearingDeg: Type.Optional(Type.Number()) })),
+  radio: Type.Optional(RadioSchema),
+  features: Type.Array(Type.Union([ShopFeature, SectorFeature, SensorFeature, BeaconFeature]))
+})
+
+export type SiteFile = Static<typeof SiteSchema>
+export type ShopFeatureT = Static<typeof ShopFeature>
+export type SectorFeatureT = Static<typeof SectorFeature>
+export type SensorFeatureT = Static<typeof SensorFeature>
+export type BeaconFeatureT = Static<typeof BeaconFeature>
+export type Radio = Static<typeof RadioSchema>
+export type Polygon = Static<typeof PolygonSchema>

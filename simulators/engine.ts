@@ -1,0 +1,236 @@
+// The store simulator: turns a scenario into a time-ordered stream of trace lines (contract §7)
+// plus the truth visits and sector stays. Same scenario and seed, same bytes.
+import { Rng } from '../shared/rng.ts'
+import { locate, type SensorInfo } from '../shared/site.ts'
+import type { TraceLine } from '../shared/trace.ts'
+import type { LoadedScenario } from './scenario.ts'
+import { RadioModel } from './radio.ts'
+import { makePerson, planVisit, planPassBy, positionAt, randomMac, type Person, type Trip } from './people.ts'
+
+export interface TruthVisit { subject: string | null, person: string, kind: string, shop: string, enter: number, exit: number }
+export interface TruthStay { subject: string | null, person: string, shop: string, sector: string, enter: number, exit: number }
+export interface Truth { storeId: string, windows: Array<[number, number]>, visits: TruthVisit[], stays: TruthStay[] }
+
+const TICK_MS = 50
+const DAY_MS = 86_400_000
+
+interface Active {
+  trip: Trip
+  hint: { i: number }
+  nextAdv: number
+  nextProbe: number
+  mac: string | null
+  seq: number
+  macRng: Rng
+}
+
+export class Simulator {
+  readonly truth: Truth
+  private readonly rng: Rng
+  private readonly radio: RadioModel
+  private readonly bleSensors: SensorInfo[]
+  private readonly wifiSensors: SensorInfo[]
+  private readonly people = new Map<string, Person[]>()
+  private personSeq = 0
+
+  constructor (private readonly loaded: LoadedScenario) {
+    const { scenario, site } = loaded
+    this.rng = new Rng(scenario.seed)
+    this.radio = new RadioModel(loaded.radio, this.rng.fork('radio'), site.sensors.values())
+    this.bleSensors = [...site.sensors.values()].filter(s => s.radios.includes('ble'))
+    this.wifiSensors = [...site.sensors.values()].filter(s => s.radios.includes('wifi'))
+    this.truth = { storeId: site.storeId, windows: [], visits: [], stays: [] }
+    for (const kind of ['regular', 'occasional'] as const) {
+      const n = scenario.classes[kind].people
+      this.people.set(kind, Array.from({ length: n }, (_, i) => makePerson(this.rng, `${kind}-${i}`, kind, scenario, site)))
+    }
+  }
+
+  /** Total simulated milliseconds, for progress reports. */
+  get totalMs (): number { return this.loaded.scenario.days * this.loaded.scenario.durationS * 1000 }
+
+  * lines (): Generator<TraceLine> {
+    const sc = this.loaded.scenario
+    const t0 = Date.parse(sc.start)
+    if (!Number.isFinite(t0)) throw new Error(`scenario start '${sc.start}' is not an ISO date-time`)
+    for (let day = 0; day < sc.days; day++) {
+      const w0 = t0 + day * DAY_MS
+      const w1 = w0 + sc.durationS * 1000
+      this.truth.windows.push([w0, w1])
+      yield * this.window(day, w0, w1)
+    }
+  }
+
+  private pickPerson (r: Rng, day: number): Person {
+    const sc = this.loaded.scenario
+    const u = r.next()
+    const c = sc.classes
+    const total = c.regular.visitShare + c.occasional.visitShare + c.oneTime.visitShare
+    let kind: 'regular' | 'occasional' | 'oneTime' = 'oneTime'
+    if (u * total < c.regular.visitShare) kind = 'regular'
+    else if (u * total < c.regular.visitShare + c.occasional.visitShare) kind = 'occasional'
+    const pool = this.people.get(kind)
+    if (pool !== undefined && pool.length > 0) return r.pick(pool)
+    return makePerson(this.rng, `one-${day}-${this.personSeq++}`, 'oneTime', sc, this.loaded.site)
+  }
+
+  private planTrips (day: number, w0: number, w1: number): Trip[] {
+    const sc = this.loaded.scenario
+    const site = this.loaded.site
+    const r = this.rng.fork('day:' + day)
+    const warm = sc.warmStart ? 3_600_000 : 0
+    const trips: Trip[] = []
+    const busyUntil = new Map<string, number>()
+    if (sc.arrivalsPerHour > 0) {
+      for (let t = w0 - warm + r.exponential(3_600_000 / sc.arrivalsPerHour); t < w1; t += r.exponential(3_600_000 / sc.arrivalsPerHour)) {
+        const person = this.pickPerson(r, day)
+        // One person, one trip at a time: a regular already in the store does not arrive again.
+        if ((busyUntil.get(person.id) ?? -Infinity) > t) continue
+        const trip = planVisit(r, person, Math.round(t), sc, site)
+        busyUntil.set(person.id, trip.end + 60_000)
+        if (trip.end > w0) trips.push(trip)
+      }
+    }
+    if (sc.passersByPerHour > 0) {
+      for (let t = w0 - 600_000 + r.exponential(3_600_000 / sc.passersByPerHour); t < w1; t += r.exponential(3_600_000 / sc.passersByPerHour)) {
+        const person = makePerson(this.rng, `pass-${day}-${this.personSeq++}`, 'passerBy', sc, site)
+        const trip = planPassBy(r, person, Math.round(t), sc)
+        if (trip.end > w0) trips.push(trip)
+      }
+    }
+    trips.sort((a, b) => a.start - b.start || (a.person.id < b.person.id ? -1 : 1))
+    for (const trip of trips) this.recordTruth(trip)
+    return trips
+  }
+
+  /** Visits and sector stays from the path sampled at the truth interval. */
+  private recordTruth (trip: Trip): void {
+    const { person } = trip
+    if (person.kind === 'passerBy') return
+    const site = this.loaded.site
+    const step = this.loaded.scenario.truthIntervalMs
+    const subject = person.bleId ?? null
+    let visit: { shop: string, enter: number } | null = null
+    let stay: { shop: string, sector: string, enter: number } | null = null
+    const hint = { i: 0 }
+    // Whole trip, even the part outside the window: evaluation decides what a window can show.
+    const from = Math.ceil(trip.start / step) * step
+    const until = trip.end
+    for (let t = from; t <= until + step; t += step) {
+      const pos = t <= until ? positionAt(trip, t, hint) : null
+      const here = pos ? locate(site, pos[0], pos[1]) : { shop: null, sector: null }
+      if (stay && (here.sector !== stay.sector || here.shop !== stay.shop)) {
+        this.truth.stays.push({ subject, person: person.id, shop: stay.shop, sector: stay.sector, enter: stay.enter, exit: t }); stay = null
+      }
+      if (visit && here.shop !== visit.shop) {
+        this.truth.visits.push({ subject, person: person.id, kind: person.kind, shop: visit.shop, enter: visit.enter, exit: t }); visit = null
+      }
+      if (!visit && here.shop) visit = { shop: here.shop, enter: t }
+      if (!stay && here.shop && here.sector) stay = { shop: here.shop, sector: here.sector, enter: t }
+    }
+  }
+
+  private * window (day: number, w0: number, w1: number): Generator<TraceLine> {
+    const sc = this.loaded.scenario
+    const storeId = this.loaded.site.storeId
+    const trips = this.planTrips(day, w0, w1)
+    const r = this.rng.fork('signals:' + day)
+    const active: Active[] = []
+    let next = 0
+    const sensorIds = [...this.loaded.site.sensors.keys()]
+    const advMs = 1000 / this.loaded.radio.advHz
+    const [pLo, pHi] = this.loaded.radio.probeIntervalS
+    let nextTruth = Math.ceil(w0 / sc.truthIntervalMs) * sc.truthIntervalMs
+    let nextBeat = w0
+    // Frames of a burst and per-sensor delays spill past a tick: hold lines until no later
+    // tick can produce an earlier timestamp, so the trace stays ordered by ts.
+    let held: TraceLine[] = []
+    for (let t = w0; t < w1; t += TICK_MS) {
+      const tEnd = Math.min(t + TICK_MS, w1)
+      while (next < trips.length && trips[next].start < tEnd) {
+        const trip = trips[next++]
+        const first = Math.max(trip.start, t)
+        active.push({
+          trip, hint: { i: 0 },
+          nextAdv: first + r.uniform(0, advMs),
+          nextProbe: first + 1000 * r.uniform(0, pHi),
+          mac: null, seq: r.int(0, 4096), macRng: r.fork('mac:' + trip.person.id + ':' + trip.start)
+        })
+      }
+      const out: TraceLine[] = []
+      for (let i = active.length - 1; i >= 0; i--) {
+        const a = active[i]
+        if (a.trip.end < t) {
+          this.radio.forget(a.trip.person.id, sensorIds)
+          active.splice(i, 1)
+          continue
+        }
+        const p = a.trip.person
+        if (p.bleId !== undefined) {
+          for (; a.nextAdv < tEnd; a.nextAdv += advMs * r.uniform(0.9, 1.1)) this.advert(a, a.nextAdv, storeId, out)
+        }
+        if (p.wifi !== undefined) {
+          for (; a.nextProbe < tEnd; a.nextProbe += 1000 * r.uniform(pLo, pHi)) this.probeBurst(a, a.nextProbe, storeId, out, r)
+        }
+      }
+      for (; nextTruth < tEnd; nextTruth += sc.truthIntervalMs) {
+        for (const a of active) {
+          const person = a.trip.person
+          if (person.kind === 'passerBy') continue
+          const pos = positionAt(a.trip, nextTruth, a.hint)
+          if (pos === null) continue
+          const subject = person.bleId ?? 'person:' + person.id
+          out.push({ ts: nextTruth, truth: { subject, x: round2(pos[0]), y: round2(pos[1]), floor: 0, person: person.id } })
+        }
+      }
+      for (; nextBeat < tEnd; nextBeat += sc.heartbeatMs) {
+        for (const s of sensorIds) out.push({ ts: nextBeat, store: storeId, sensor: s, heartbeat: true })
+      }
+      held = held.concat(out).sort((a, b) => a.ts - b.ts)
+      let k = 0
+      while (k < held.length && held[k].ts < tEnd) k++
+      yield * held.slice(0, k)
+      held = held.slice(k)
+    }
+    yield * held
+  }
+
+  private advert (a: Active, t: number, storeId: string, out: TraceLine[]): void {
+    const pos = positionAt(a.trip, t, a.hint)
+    if (pos === null) return
+    const p = a.trip.person
+    const tx = this.loaded.radio.txSdDb * p.txZ
+    for (const s of this.bleSensors) {
+      const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], t, this.loaded.radio.rssiAt1m, tx)
+      if (rssi === null) continue
+      out.push({ ts: Math.round(t) + (s.id.length % 7), store: storeId, sensor: s.id, t: 'ble', id: p.bleId as string, rssi })
+    }
+  }
+
+  private probeBurst (a: Active, t: number, storeId: string, out: TraceLine[], r: Rng): void {
+    const p = a.trip.person
+    const wifi = p.wifi as NonNullable<Person['wifi']>
+    // A randomized phone picks a fresh address per burst; some also restart the sequence counter.
+    if (wifi.stable) a.mac = wifi.globalMac
+    else {
+      a.mac = randomMac(a.macRng)
+      if (!wifi.seqContinues) a.seq = a.macRng.int(0, 4096)
+    }
+    const frames = r.int(2, 5)
+    const tx = this.loaded.radio.txSdDb * p.txZ
+    for (let k = 0; k < frames; k++) {
+      const tf = t + k * 20
+      const pos = positionAt(a.trip, tf, a.hint)
+      if (pos === null) return
+      a.seq = (a.seq + 1) % 4096
+      const ch = [1, 6, 11][k % 3]
+      for (const s of this.wifiSensors) {
+        const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], tf, this.loaded.radio.wifiRssiAt1m, tx)
+        if (rssi === null) continue
+        out.push({ ts: Math.round(tf), store: storeId, sensor: s.id, t: 'wifi', mac: a.mac, rssi, seq: a.seq, ch })
+      }
+    }
+  }
+}
+
+function round2 (v: number): number { return Math.round(v * 100) / 100 }

@@ -1,0 +1,50 @@
+// instore-eval: compares a gateway recording (positions, events) with a trace's truth.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { runCommand } from '../shared/cli.ts'
+import { loadSiteFile } from '../shared/site.ts'
+import { readJsonLines, isTruth, type TraceLine } from '../shared/trace.ts'
+import type { RecordedMessage } from './recorder.ts'
+import type { Truth } from './engine.ts'
+import { evaluatePositions, evaluateEvents, formatReport, defaultEvalOptions, type EvalReport, type PositionMsg, type EventMsg, type TruthSample } from './evaluate.ts'
+
+const spec = {
+  name: 'instore-eval',
+  summary: 'score a gateway recording against the truth of a trace',
+  usage: 'instore-eval --site sites/boutique.site.json --trace boutique.jsonl --recording out.jsonl [--json report.json]',
+  options: {
+    site: { type: 'string', doc: 'site file', required: true },
+    trace: { type: 'string', doc: 'trace with truth lines', required: true },
+    truth: { type: 'string', doc: 'truth visits and stays (default: TRACE with .truth.json, if present)' },
+    recording: { type: 'string', doc: 'what the gateway published (instore-replay --record)', required: true },
+    json: { type: 'string', doc: 'also write the report as JSON to this file ("-" for stdout only)' },
+    'max-age-ms': { type: 'number', doc: 'a position older than this does not count', default: defaultEvalOptions.maxAgeMs },
+    'min-stay-s': { type: 'number', doc: 'sector stays shorter than this are not expected to be detected', default: defaultEvalOptions.minStayMs / 1000 },
+    'warmup-s': { type: 'number', doc: 'ignore this much at the start of each window', default: defaultEvalOptions.warmupMs / 1000 }
+  }
+} as const
+
+await runCommand(spec, async (o) => {
+  const site = loadSiteFile(o.site)
+  const opts = { maxAgeMs: o['max-age-ms'], minStayMs: o['min-stay-s'] * 1000, warmupMs: o['warmup-s'] * 1000 }
+  const samples: TruthSample[] = []
+  let first = Infinity; let last = -Infinity
+  for await (const line of readJsonLines<TraceLine>(o.trace)) {
+    first = Math.min(first, line.ts); last = Math.max(last, line.ts)
+    if (isTruth(line)) samples.push({ ts: line.ts, subject: line.truth.subject, x: line.truth.x, y: line.truth.y })
+  }
+  const positions: PositionMsg[] = []; const events: EventMsg[] = []
+  for await (const r of readJsonLines<RecordedMessage>(o.recording)) {
+    if (r.topic.includes('/positions/')) positions.push(r.msg as PositionMsg)
+    else if (r.topic.includes('/events/')) events.push(r.msg as EventMsg)
+  }
+  const truthPath = o.truth ?? o.trace.replace(/(\.jsonl)?$/, '.truth.json')
+  const truth: Truth | null = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) as Truth : null
+  const windows = truth?.windows ?? [[first, last]]
+  const report: EvalReport = { positions: evaluatePositions(site, samples, positions, opts, windows) }
+  if (truth && events.length > 0) Object.assign(report, evaluateEvents(truth, events, opts))
+  if (o.json === '-') process.stdout.write(JSON.stringify(report, null, 2) + '\n')
+  else {
+    process.stdout.write(formatReport(report))
+    if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n')
+  }
+})

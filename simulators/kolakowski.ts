@@ -1,0 +1,70 @@
+// Converts the Kolakowski BLE flat data set (CC BY 4.0, DOI 10.5281/zenodo.5457591) into a site
+// file and contract §7 traces: the robot test track and the calibration walk, both with truth.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { SiteFile } from '../shared/site-schema.ts'
+import type { TraceLine } from '../shared/trace.ts'
+
+export const STORE_ID = 'kolakowski-flat'
+export const TAG_ID = 'tag:robot'
+/** The tag rode the robot on a 1 m pole: 1.3 m above the floor (dataset description). */
+const TAG_HEIGHT_M = 1.3
+
+function readCsv (path: string): Array<Record<string, string>> {
+  const [head, ...rows] = readFileSync(path, 'utf8').trim().split(/\r?\n/)
+  const cols = head.split(',').map(c => c.trim())
+  return rows.map(r => {
+    const cells = r.split(',')
+    return Object.fromEntries(cols.map((c, i) => [c, (cells[i] ?? '').trim()]))
+  })
+}
+
+export function convertSite (dir: string): SiteFile {
+  const anchors = readCsv(join(dir, 'anchors.csv'))
+  const walls = readCsv(join(dir, 'layout.csv')).map(r => [Number(r.x), Number(r.y)])
+  const xs = walls.map(p => p[0]); const ys = walls.map(p => p[1])
+  const [x0, y0, x1, y1] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]
+  return {
+    type: 'FeatureCollection',
+    storeId: STORE_ID,
+    name: 'Kolakowski BLE flat (real data)',
+    timezone: 'Europe/Warsaw',
+    // No per-receiver values here: those come from instore-calibrate on the calibration walk.
+    radio: { pathLossExponent: 2.2, rssiAt1m: -59, tagHeightM: TAG_HEIGHT_M },
+    features: [
+      // The wall outline has notches for interior walls; the flat's footprint is its bounding box.
+      { type: 'Feature', properties: { kind: 'shop', id: 'flat', name: 'Flat' }, geometry: { type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] } },
+      ...anchors.map(a => ({
+        type: 'Feature' as const,
+        properties: { kind: 'sensor' as const, id: 'a' + a.id, radios: ['ble' as const], z: Number(a.z) },
+        geometry: { type: 'Point' as const, coordinates: [Number(a.x), Number(a.y)] as [number, number] }
+      }))
+    ]
+  }
+}
+
+/**
+ * A preprocessed DataFrame (`ts` in ns, `x`, `y`, `rssi_1..6`) as trace lines: one reading per
+ * receiver that heard the row, one truth line per row, and a heartbeat per receiver each second.
+ */
+export function convertTrack (csvPath: string, sensors: string[]): TraceLine[] {
+  const out: TraceLine[] = []
+  let nextBeat = -Infinity
+  for (const row of readCsv(csvPath)) {
+    const ts = Math.round(Number(row.ts) / 1e6)
+    if (!Number.isFinite(ts)) continue
+    if (ts >= nextBeat) {
+      for (const s of sensors) out.push({ ts, store: STORE_ID, sensor: s, heartbeat: true })
+      nextBeat = ts + 1000
+    }
+    sensors.forEach((s, i) => {
+      const v = row[`rssi_${i + 1}`]
+      if (v === undefined || v === '') return
+      out.push({ ts, store: STORE_ID, sensor: s, t: 'ble', id: TAG_ID, rssi: Math.round(Number(v) * 100) / 100 })
+    })
+    if (row.x !== undefined && row.x !== '') {
+      out.push({ ts, truth: { subject: TAG_ID, x: Math.round(Number(row.x) * 1000) / 1000, y: Math.round(Number(row.y) * 1000) / 1000, floor: 0 } })
+    }
+  }
+  return out.sort((a, b) => a.ts - b.ts)
+}

@@ -1,0 +1,136 @@
+// Shoppers and their paths: who visits, which sectors they browse or dwell in, and where they are
+// at any instant (piecewise-linear legs, so positions are exact and cheap to sample).
+import type { Rng } from '../shared/rng.ts'
+import type { Site, Zone } from '../shared/site.ts'
+import { randomPointIn } from '../shared/geometry.ts'
+import type { Scenario } from './scenario.ts'
+
+export type ShopperKind = 'regular' | 'occasional' | 'oneTime' | 'passerBy'
+
+export interface Person {
+  id: string
+  kind: ShopperKind
+  /** App-issued BLE id when the phone runs the retailer's app. */
+  bleId?: string
+  wifi?: { stable: boolean, globalMac: string, seqContinues: boolean }
+  /** Standard-normal draw; the radio model scales it by txSdDb into a transmit offset. */
+  txZ: number
+  /** Sectors this person tends to visit first (regulars have habits). */
+  favourites: string[]
+}
+
+export interface Leg { t0: number, t1: number, x0: number, y0: number, x1: number, y1: number }
+export interface Trip { person: Person, start: number, end: number, legs: Leg[] }
+
+export function makePerson (rng: Rng, id: string, kind: ShopperKind, sc: Scenario, site: Site): Person {
+  const r = rng.fork('person:' + id)
+  const hasApp = r.chance(sc.appShare)
+  const hasWifi = r.chance(sc.wifiShare)
+  const sectors = site.sectors.map(s => s.id)
+  const favourites = sectors.length > 0 ? [r.pick(sectors), r.pick(sectors)] : []
+  return {
+    id, kind, favourites,
+    txZ: r.normal(0, 1),
+    ...(hasApp ? { bleId: 'app:' + r.hex(8) } : {}),
+    ...(hasWifi ? { wifi: { stable: r.chance(sc.stableMacShare), globalMac: globalMac(r), seqContinues: r.chance(0.5) } } : {})
+  }
+}
+
+/** A MAC with the locally-administered bit clear (a real, vendor-assigned address). */
+function globalMac (r: Rng): string { return macFrom(r, false) }
+/** A randomized MAC: locally-administered bit set, multicast bit clear (IEEE 802 rules). */
+export function randomMac (r: Rng): string { return macFrom(r, true) }
+
+function macFrom (r: Rng, local: boolean): string {
+  const bytes = Array.from({ length: 6 }, () => r.int(0, 256))
+  bytes[0] = local ? ((bytes[0] | 0x02) & 0xfe) : (bytes[0] & 0xfc)
+  return bytes.map(b => b.toString(16).padStart(2, '0')).join(':')
+}
+
+class PathBuilder {
+  legs: Leg[] = []
+  constructor (public t: number, public x: number, public y: number) {}
+  walkTo (x: number, y: number, speed: number): void {
+    const d = Math.hypot(x - this.x, y - this.y)
+    const dt = Math.max(1, Math.round(1000 * d / speed))
+    this.legs.push({ t0: this.t, t1: this.t + dt, x0: this.x, y0: this.y, x1: x, y1: y })
+    this.t += dt; this.x = x; this.y = y
+  }
+
+  stay (ms: number): void {
+    this.legs.push({ t0: this.t, t1: this.t + ms, x0: this.x, y0: this.y, x1: this.x, y1: this.y })
+    this.t += ms
+  }
+}
+
+function pointOnStreet (r: Rng, street: Array<[number, number]>): [number, number] {
+  const i = r.int(0, street.length - 1)
+  const f = r.next()
+  return [street[i][0] + f * (street[i + 1][0] - street[i][0]), street[i][1] + f * (street[i + 1][1] - street[i][1])]
+}
+
+/** A store visit: from the street through the door, a few sector stays, and back out. */
+export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, site: Site): Trip {
+  const speed = r.uniform(sc.walkSpeed[0], sc.walkSpeed[1])
+  const [sx, sy] = pointOnStreet(r, sc.street)
+  const p = new PathBuilder(start, sx, sy)
+  p.walkTo(sc.door[0], sc.door[1], speed)
+  const n = site.sectors.length === 0 ? 0 : r.int(Math.round(sc.sectorsPerVisit[0]), Math.round(sc.sectorsPerVisit[1]) + 1)
+  const chosen: Zone[] = []
+  for (let i = 0; i < n; i++) {
+    const wantFav = person.favourites.length > 0 && r.chance(person.kind === 'regular' ? 0.7 : 0.3)
+    const id = wantFav ? r.pick(person.favourites) : r.pick(site.sectors).id
+    const zone = site.sectors.find(s => s.id === id) as Zone
+    if (chosen[chosen.length - 1] !== zone) chosen.push(zone)
+  }
+  for (const zone of chosen) {
+    const [x, y] = randomPointIn(zone, () => r.next(), 0.8)
+    p.walkTo(x, y, speed)
+    const dwell = r.chance(sc.dwellShare)
+    const [lo, hi] = dwell ? sc.dwellS : sc.browseS
+    let remaining = 1000 * r.uniform(lo, hi)
+    // Shoppers shuffle while they look at shelves: small moves around the spot.
+    while (remaining > 0) {
+      const pause = Math.min(remaining, 1000 * r.uniform(6, 20))
+      p.stay(Math.round(pause)); remaining -= pause
+      if (remaining <= 0) break
+      const [nx, ny] = randomPointIn(zone, () => r.next(), 0.8)
+      const tx = x + 0.3 * (nx - x); const ty = y + 0.3 * (ny - y)
+      const before = p.t
+      p.walkTo(tx, ty, 0.5)
+      remaining -= p.t - before
+    }
+  }
+  if (chosen.length === 0) {
+    const shop = site.shops[0]
+    const [x, y] = randomPointIn(shop, () => r.next(), 1)
+    p.walkTo(x, y, speed); p.stay(Math.round(1000 * r.uniform(sc.browseS[0], sc.browseS[1])))
+  }
+  p.walkTo(sc.door[0], sc.door[1], speed)
+  const [ex, ey] = pointOnStreet(r, sc.street)
+  p.walkTo(ex, ey, speed)
+  return { person, start, end: p.t, legs: p.legs }
+}
+
+/** Someone walking past on the street: heard by sensors near the front, never inside. */
+export function planPassBy (r: Rng, person: Person, start: number, sc: Scenario): Trip {
+  const speed = r.uniform(sc.walkSpeed[0], sc.walkSpeed[1])
+  const fwd = r.chance(0.5)
+  const pts = fwd ? sc.street : [...sc.street].reverse()
+  const p = new PathBuilder(start, pts[0][0], pts[0][1])
+  for (const [x, y] of pts.slice(1)) p.walkTo(x, y, speed)
+  return { person, start, end: p.t, legs: p.legs }
+}
+
+/** Position at time t (ms), or null before the trip starts or after it ends. Legs are searched from a hint. */
+export function positionAt (trip: Trip, t: number, hint = { i: 0 }): [number, number] | null {
+  if (t < trip.start || t > trip.end) return null
+  const legs = trip.legs
+  let i = Math.min(hint.i, legs.length - 1)
+  while (i > 0 && legs[i].t0 > t) i--
+  while (i < legs.length - 1 && legs[i].t1 < t) i++
+  hint.i = i
+  const l = legs[i]
+  const f = l.t1 === l.t0 ? 0 : Math.max(0, Math.min(1, (t - l.t0) / (l.t1 - l.t0)))
+  return [l.x0 + f * (l.x1 - l.x0), l.y0 + f * (l.y1 - l.y0)]
+}

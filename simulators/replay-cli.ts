@@ -1,0 +1,55 @@
+// instore-replay: publishes a trace to a broker (contract §2), optionally recording the gateway's output.
+import mqtt from 'mqtt'
+import { runCommand, UsageError } from '../shared/cli.ts'
+import { createLogger } from '../shared/log.ts'
+import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
+import { replay } from './replay.ts'
+import { Recorder } from './recorder.ts'
+
+const spec = {
+  name: 'instore-replay',
+  summary: 'publish a trace\'s readings and heartbeats to an MQTT broker; optionally record what comes back',
+  usage: 'instore-replay --trace boutique.jsonl --broker mqtt://localhost:1883 [--speed 10] [--record out.jsonl]',
+  options: {
+    trace: { type: 'string', doc: 'trace file (JSON Lines, contract §7)', required: true },
+    broker: { type: 'string', doc: 'broker URL', default: 'mqtt://localhost:1883' },
+    speed: { type: 'string', doc: '"max" (as fast as the broker takes it) or N times real time', default: 'max' },
+    'batch-ms': { type: 'number', doc: 'per-sensor batch window, ms of trace time', default: 100 },
+    'batch-max': { type: 'number', doc: 'most readings per batch', default: 50 },
+    qos: { type: 'number', doc: 'MQTT QoS for readings (0 or 1)', default: 0 },
+    prefix: { type: 'string', doc: 'topic prefix', default: DEFAULT_PREFIX },
+    record: { type: 'string', doc: 'also record positions, events and occupancy to this JSON Lines file' },
+    settle: { type: 'number', doc: 'with --record: wait until output is quiet this long after the replay, ms', default: 1500 },
+    username: { type: 'string', doc: 'MQTT username' },
+    password: { type: 'string', doc: 'MQTT password' }
+  }
+} as const
+
+await runCommand(spec, async (o) => {
+  const speed = o.speed === 'max' ? Infinity : Number(o.speed)
+  if (!(speed > 0)) throw new UsageError(`--speed must be "max" or a positive number, got '${o.speed}'`)
+  if (o.qos !== 0 && o.qos !== 1) throw new UsageError('--qos must be 0 or 1')
+  const log = createLogger({ base: { name: 'instore-replay' } })
+  const client = await mqtt.connectAsync(o.broker, { username: o.username, password: o.password, reconnectPeriod: 1000 })
+  const abort = new AbortController()
+  const stop = () => abort.abort()
+  process.once('SIGINT', stop); process.once('SIGTERM', stop)
+  let recorder: Recorder | null = null
+  if (o.record) {
+    recorder = new Recorder(await mqtt.connectAsync(o.broker, { username: o.username, password: o.password }), o.record, o.prefix)
+    await recorder.start()
+  }
+  const started = Date.now()
+  const result = await replay(client, {
+    trace: o.trace, prefix: o.prefix, speed, batchMs: o['batch-ms'], batchMax: o['batch-max'], qos: o.qos,
+    signal: abort.signal,
+    onProgress: p => log.info('progress', { percent: Math.round(100 * p.fraction), readings: p.readings, readingsPerS: Math.round(p.ratePerS) })
+  })
+  await client.endAsync()
+  if (recorder) {
+    await recorder.settle(o.settle, 60_000)
+    await recorder.close()
+  }
+  log.info('done', { ...result, ratePerS: Math.round(result.ratePerS), seconds: (Date.now() - started) / 1000, recorded: recorder?.count ?? 0 })
+  process.off('SIGINT', stop); process.off('SIGTERM', stop)
+})

@@ -1,0 +1,98 @@
+// Replays a trace (contract §7) onto MQTT (contract §2): reading lines grouped into per-sensor
+// batches, heartbeat lines as empty batches, scans to the device topic. Either as fast as the
+// broker takes them (bounded in-flight window) or paced at N× real time on the trace's clock.
+import { statSync } from 'node:fs'
+import type { MqttClient } from 'mqtt'
+import { readJsonLines, isTruth, isHeartbeat, isScan, isReading, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
+import { topics } from '../shared/mqtt-topics.ts'
+import { BoundedPublisher } from './publisher.ts'
+
+export interface ReplayOptions {
+  /** Trace file (JSON Lines). */
+  trace: string
+  prefix: string
+  /** Times real time; 0 or Infinity = as fast as the broker takes it. */
+  speed: number
+  /** A sensor's batch is sent once it spans this many ms of trace time, default 100. */
+  batchMs: number
+  /** Most readings in one batch, default 50. */
+  batchMax: number
+  qos: 0 | 1
+  /** Called about every 2 s of wall time. */
+  onProgress?: (p: ReplayProgress) => void
+  /** Stops the replay early (e.g. on SIGINT). */
+  signal?: AbortSignal
+}
+
+export interface ReplayProgress { lines: number, messages: number, readings: number, fraction: number, ratePerS: number }
+
+type WireReading = Omit<TraceReadingT, 'store' | 'sensor'>
+
+interface Pending { store: string, sensor: string, first: number, readings: WireReading[] }
+
+export async function replay (client: MqttClient, o: ReplayOptions): Promise<ReplayProgress> {
+  const pub = new BoundedPublisher(client, 256)
+  const size = Math.max(1, statSync(o.trace).size)
+  const pending = new Map<string, Pending>()
+  const started = Date.now()
+  let t0: number | null = null
+  const read = { bytes: 0 }
+  let lines = 0; let readings = 0; let lastReport = started
+  const pace = Number.isFinite(o.speed) && o.speed > 0
+  const onlineSent = new Set<string>()
+
+  const send = async (topic: string, body: unknown, retain = false): Promise<void> =>
+    await pub.publish(topic, typeof body === 'string' ? body : JSON.stringify(body), { qos: o.qos, retain })
+  const flush = async (key: string, ts: number): Promise<void> => {
+    const p = pending.get(key)
+    if (!p) return
+    pending.delete(key)
+    await send(topics.readings(o.prefix, p.store, p.sensor), { ts, readings: p.readings })
+  }
+  const progress = (): ReplayProgress => ({
+    lines, messages: pub.published, readings, fraction: Math.min(1, read.bytes / size),
+    ratePerS: readings / Math.max(0.001, (Date.now() - started) / 1000)
+  })
+
+  for await (const line of readJsonLines<TraceLine>(o.trace, read)) {
+    if (o.signal?.aborted) break
+    lines++
+    if (isTruth(line)) continue
+    if (t0 === null) t0 = line.ts
+    if (pace) {
+      const due = started + (line.ts - t0) / o.speed
+      const wait = due - Date.now()
+      if (wait > 2) await new Promise(resolve => setTimeout(resolve, wait))
+    }
+    // Batches whose window has passed go out before this line, so sensors stay in time order.
+    for (const [key, p] of pending) if (line.ts - p.first >= o.batchMs) await flush(key, line.ts)
+    if (isHeartbeat(line) || isReading(line)) {
+      const statusKey = line.store + '/' + line.sensor
+      if (!onlineSent.has(statusKey)) {
+        onlineSent.add(statusKey)
+        await send(topics.status(o.prefix, line.store, line.sensor), 'online', true)
+      }
+    }
+    if (isHeartbeat(line)) {
+      await flush(line.store + '/' + line.sensor, line.ts)
+      await send(topics.readings(o.prefix, line.store, line.sensor), { ts: line.ts, readings: [] })
+    } else if (isScan(line)) {
+      await send(topics.scans(o.prefix, line.store, line.device), { ts: line.ts, beacons: line.beacons })
+    } else if (isReading(line)) {
+      readings++
+      const key = line.store + '/' + line.sensor
+      let p = pending.get(key)
+      if (!p) { p = { store: line.store, sensor: line.sensor, first: line.ts, readings: [] }; pending.set(key, p) }
+      const { store: _s, sensor: _n, ...wire } = line
+      p.readings.push(wire)
+      if (p.readings.length >= o.batchMax) await flush(key, line.ts)
+    }
+    if (o.onProgress && (lines & 0x3ff) === 0 && Date.now() - lastReport > 2000) {
+      lastReport = Date.now()
+      o.onProgress(progress())
+    }
+  }
+  for (const [key, p] of [...pending]) await flush(key, p.readings[p.readings.length - 1].ts)
+  await pub.drain()
+  return progress()
+}

@@ -1,0 +1,104 @@
+// Scenario files: a site plus who comes, when, how they move and what their phones transmit.
+// Every default below is documented with its unit; `radio` constants cite their source.
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { schemaProblems, formatProblems } from '../shared/schema-errors.ts'
+import { loadSiteFile, type Site } from '../shared/site.ts'
+
+const Range = Type.Tuple([Type.Number({ minimum: 0 }), Type.Number({ minimum: 0 })])
+const Point = Type.Tuple([Type.Number(), Type.Number()])
+
+export const ShopperClass = Type.Object({
+  /** Share of all visits made by this class (0..1). */
+  visitShare: Type.Number({ minimum: 0, maximum: 1 }),
+  /** How many distinct people make those visits; 0 = a new person every visit (one-timers). */
+  people: Type.Integer({ minimum: 0 })
+})
+
+export const RadioParams = Type.Object({
+  /** Log-distance exponent of the simulated world (indoor retail: 2-3). */
+  pathLossExponent: Type.Number({ default: 2.2 }),
+  /** BLE RSSI at 1 m of an average phone, dBm (iBeacon-style calibration, about -59). */
+  rssiAt1m: Type.Number({ default: -59 }),
+  /** Wi-Fi probe RSSI at 1 m, dBm (phones transmit ~15 dBm on Wi-Fi vs ~0 dBm on BLE). */
+  wifiRssiAt1m: Type.Number({ default: -45 }),
+  /** Per-phone transmit offset spread, dB (model-to-model spread is about 3-5 dB). */
+  txSdDb: Type.Number({ default: 3 }),
+  /** Per-sensor receive offset spread, dB (antenna and enclosure differences). */
+  sensorSdDb: Type.Number({ default: 2 }),
+  /** Slow fading (body shadowing, multipath at walking pace), dB, correlated over fadingTauS. */
+  fadingSdDb: Type.Number({ default: 4 }),
+  fadingTauS: Type.Number({ default: 2 }),
+  /** Independent per-reading noise, dB. With fading this gives ~6.4 dB raw (real data: 6-10 dB). */
+  noiseSdDb: Type.Number({ default: 5 }),
+  /** Weakest RSSI a sensor reports, dBm (ESP32 scanners: about -95 to -100). */
+  sensitivityDbm: Type.Number({ default: -98 }),
+  /** Share of adverts lost at the receiver even when strong enough (collisions, scan windows). */
+  lossProb: Type.Number({ default: 0.15 }),
+  /** BLE advertising rate of an app phone, Hz (foreground apps 2-10, background ~1). */
+  advHz: Type.Number({ default: 2 }),
+  /** Seconds between Wi-Fi probe bursts (uniform range; real phones: every 30 s to a few minutes). */
+  probeIntervalS: Range,
+  /** Height of a carried phone, m. */
+  phoneHeightM: Type.Number({ default: 1.2 })
+})
+export type RadioParamsT = Static<typeof RadioParams>
+
+export const ScenarioSchema = Type.Object({
+  name: Type.String(),
+  /** Site file, relative to the scenario file. */
+  site: Type.String(),
+  seed: Type.Integer({ default: 1 }),
+  /** First day, ISO date-time (UTC) when the simulated window opens. */
+  start: Type.String(),
+  days: Type.Integer({ minimum: 1, default: 1 }),
+  /** Simulated seconds per day (the window starts at `start`'s time of day). */
+  durationS: Type.Number({ minimum: 1 }),
+  /** Start the window with the store already busy (shoppers mid-visit). */
+  warmStart: Type.Boolean({ default: true }),
+  arrivalsPerHour: Type.Number({ minimum: 0 }),
+  passersByPerHour: Type.Number({ minimum: 0, default: 0 }),
+  /** Where shoppers come from and go to, outside (street), and the door they use. */
+  street: Type.Array(Point, { minItems: 2 }),
+  door: Point,
+  classes: Type.Object({ regular: ShopperClass, occasional: ShopperClass, oneTime: ShopperClass }),
+  /** Share of phones with the retailer's app (BLE id `app:…`). */
+  appShare: Type.Number({ minimum: 0, maximum: 1 }),
+  /** Share of phones that send Wi-Fi probes; of those, share with a stable (global) MAC. */
+  wifiShare: Type.Number({ minimum: 0, maximum: 1 }),
+  stableMacShare: Type.Number({ minimum: 0, maximum: 1 }),
+  /** Number of sectors visited per visit, and seconds spent per sector stay. */
+  sectorsPerVisit: Range,
+  browseS: Range,
+  dwellS: Range,
+  /** Share of sector stays that are long dwells rather than browses. */
+  dwellShare: Type.Number({ minimum: 0, maximum: 1 }),
+  walkSpeed: Range,
+  truthIntervalMs: Type.Integer({ minimum: 100, default: 1000 }),
+  heartbeatMs: Type.Integer({ minimum: 100, default: 1000 }),
+  radio: Type.Partial(RadioParams)
+})
+export type Scenario = Static<typeof ScenarioSchema>
+
+export const defaultRadioParams: RadioParamsT = {
+  pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, txSdDb: 3, sensorSdDb: 2, fadingSdDb: 4, fadingTauS: 2,
+  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, probeIntervalS: [30, 180], phoneHeightM: 1.2
+}
+
+export interface LoadedScenario { scenario: Scenario, radio: RadioParamsT, site: Site, sitePath: string }
+
+export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days'>> = {}): LoadedScenario {
+  const raw: unknown = JSON.parse(readFileSync(path, 'utf8'))
+  const withDefaults = Value.Default(ScenarioSchema, raw)
+  const problems = schemaProblems(ScenarioSchema, withDefaults)
+  if (problems.length > 0) throw new Error(`invalid scenario ${path}:\n${formatProblems(problems)}`)
+  const scenario = { ...(withDefaults as Scenario), ...definedOnly(overrides) }
+  const sitePath = resolve(dirname(path), scenario.site)
+  return { scenario, radio: { ...defaultRadioParams, ...scenario.radio }, site: loadSiteFile(sitePath), sitePath }
+}
+
+function definedOnly<T extends object> (o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}

@@ -1,0 +1,47 @@
+// instore-sim: writes a contract §7 trace (with truth lines) and a truth side file for a scenario.
+import { writeFileSync } from 'node:fs'
+import { runCommand } from '../shared/cli.ts'
+import { createLogger } from '../shared/log.ts'
+import { JsonLinesWriter } from '../shared/trace.ts'
+import { loadScenario } from './scenario.ts'
+import { Simulator } from './engine.ts'
+
+const spec = {
+  name: 'instore-sim',
+  summary: 'simulate a store and its shoppers; write a trace (JSON Lines) and its truth',
+  usage: 'instore-sim --scenario simulators/scenarios/boutique.json --out boutique.jsonl',
+  options: {
+    scenario: { type: 'string', doc: 'scenario file (see simulators/scenarios/)', required: true },
+    out: { type: 'string', doc: 'trace file to write', required: true },
+    truth: { type: 'string', doc: 'truth visits and stays file (default: OUT with .truth.json)' },
+    seed: { type: 'number', doc: 'override the scenario seed' },
+    duration: { type: 'number', doc: 'override simulated seconds per day' },
+    days: { type: 'number', doc: 'override the number of days' }
+  }
+} as const
+
+await runCommand(spec, async (o) => {
+  const log = createLogger({ base: { name: 'instore-sim' } })
+  const loaded = loadScenario(o.scenario, { seed: o.seed, durationS: o.duration, days: o.days })
+  const sim = new Simulator(loaded)
+  const out = new JsonLinesWriter(o.out)
+  const truthPath = o.truth ?? o.out.replace(/(\.jsonl)?$/, '.truth.json')
+  const started = Date.now()
+  let lines = 0; let lastReport = started; let first = -1
+  for (const line of sim.lines()) {
+    await out.write(line)
+    lines++
+    if ((lines & 0xfff) === 0 && Date.now() - lastReport > 2000) {
+      lastReport = Date.now()
+      if (first < 0) first = sim.truth.windows[0][0]
+      const done = sim.truth.windows.slice(0, -1).reduce((s, [a, b]) => s + b - a, 0) + line.ts - sim.truth.windows[sim.truth.windows.length - 1][0]
+      log.info('progress', { lines, percent: Math.round(100 * done / sim.totalMs) })
+    }
+  }
+  await out.close()
+  writeFileSync(truthPath, JSON.stringify(sim.truth) + '\n')
+  log.info('done', {
+    scenario: loaded.scenario.name, lines, trace: o.out, truth: truthPath,
+    visits: sim.truth.visits.length, stays: sim.truth.stays.length, seconds: (Date.now() - started) / 1000
+  })
+})

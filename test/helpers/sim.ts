@@ -1,0 +1,20 @@
+// Writes a short simulator trace to a temp folder for tests.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadScenario, type Scenario } from '../../simulators/scenario.ts'
+import { Simulator } from '../../simulators/engine.ts'
+import { JsonLinesWriter } from '../../shared/trace.ts'
+import { ROOT } from './run.ts'
+
+export async function makeTrace (name: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days'>> = {}, dir = mkdtempSync(join(tmpdir(), 'trace-'))) {
+  const loaded = loadScenario(join(ROOT, 'simulators/scenarios', name + '.json'), overrides)
+  const sim = new Simulator(loaded)
+  const trace = join(dir, name + '.jsonl')
+  const w = new JsonLinesWriter(trace)
+  for (const line of sim.lines()) await w.write(line)
+  await w.close()
+  const truth = join(dir, name + '.truth.json')
+  writeFileSync(truth, JSON.stringify(sim.truth))
+  return { dir, trace, truth, loaded, sim }
+}
