@@ -12,6 +12,15 @@ export const PolygonSchema = Type.Object({
 })
 export const PointSchema = Type.Object({ type: Type.Literal('Point'), coordinates: Position })
 
+/** Extension: per-sensor residual map written by instore-calibrate (grid of dB corrections). */
+export const RadioMapSchema = Type.Object({
+  x0: Type.Number(), y0: Type.Number(), cell: Type.Number({ exclusiveMinimum: 0 }),
+  nx: Type.Integer({ minimum: 2, maximum: 4000 }), ny: Type.Integer({ minimum: 2, maximum: 4000 }),
+  values: Type.Array(Type.Number({ minimum: -60, maximum: 60 })),
+  /** Kernel weight of calibration samples per node: where the walk went (people can walk there). */
+  support: Type.Optional(Type.Array(Type.Number({ minimum: 0 })))
+})
+
 export const ShopProps = Type.Object({
   kind: Type.Literal('shop'), id: Id, name: Type.Optional(Type.String()), floor: Floor
 })
@@ -28,6 +37,7 @@ export const SensorProps = Type.Object({
   rssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0, description: 'overrides radio.rssiAt1m, dBm' })),
   pathLossExponent: Type.Optional(Type.Number({ minimum: 0.5, maximum: 6, description: 'overrides radio.pathLossExponent' })),
   mac: Type.Optional(Type.String({ description: 'the sensor\'s own MAC (maps foreign formats, e.g. Meraki APs)' })),
+  radioMap: Type.Optional(RadioMapSchema),
   floor: Floor
 })
 export const BeaconProps = Type.Object({
@@ -71,3 +81,4 @@ export type SensorFeatureT = Static<typeof SensorFeature>
 export type BeaconFeatureT = Static<typeof BeaconFeature>
 export type Radio = Static<typeof RadioSchema>
 export type Polygon = Static<typeof PolygonSchema>
+export type RadioMapData = Static<typeof RadioMapSchema>

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { booleanValid, booleanWithin } from '@turf/turf'
 import {
-  SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT
+  SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData
 } from './site-schema.ts'
 import { schemaProblems, formatProblems, type Problem } from './schema-errors.ts'
 import { pointInPolygon, polygonBBox, interiorsOverlap, ringSelfIntersects, type BBox } from './geometry.ts'
@@ -19,7 +19,7 @@ export class SiteError extends Error {
 export interface Zone { id: string, name: string, floor: number, polygon: Polygon, bbox: BBox, shop?: string }
 export interface SensorInfo {
   id: string, x: number, y: number, z: number, floor: number, radios: Array<'ble' | 'wifi'>,
-  offsetDb: number, rssiAt1m: number, pathLossExponent: number, mac?: string
+  offsetDb: number, rssiAt1m: number, pathLossExponent: number, mac?: string, radioMap?: RadioMapData
 }
 export interface BeaconInfo { id: string, x: number, y: number, z: number, floor: number, rssiAt1m: number }
 
@@ -172,7 +172,8 @@ function sensorInfo (f: SensorFeatureT, radio: Required<Radio>): SensorInfo {
   return {
     id: p.id, x, y, z: p.z ?? 2.5, floor: p.floor ?? 0, radios: p.radios ?? ['ble', 'wifi'],
     offsetDb: p.offsetDb ?? 0, rssiAt1m: p.rssiAt1m ?? radio.rssiAt1m,
-    pathLossExponent: p.pathLossExponent ?? radio.pathLossExponent, ...(p.mac ? { mac: p.mac } : {})
+    pathLossExponent: p.pathLossExponent ?? radio.pathLossExponent, ...(p.mac ? { mac: p.mac } : {}),
+    ...(p.radioMap ? { radioMap: p.radioMap } : {})
   }
 }
 

@@ -1,0 +1,137 @@
+// Calibration from a walk with known positions (a trace with truth lines): a robust fit of each
+// sensor's path-loss model, rssi = A - 10·n·log10(d), by iteratively reweighted least squares
+// with a Huber loss, and a weak prior pulling n towards the site default where the walk did not
+// cover enough distances to pin it down.
+import type { Site } from '../shared/site.ts'
+import type { SiteFile } from '../shared/site-schema.ts'
+import { isReading, isTruth, type TraceLine } from '../shared/trace.ts'
+import type { RadioMapData } from '../shared/site-schema.ts'
+import { MIN_DISTANCE_M } from './radio-model.ts'
+import { RadioMap } from './radio-map.ts'
+
+export interface SensorFit {
+  sensor: string, rssiAt1m: number, pathLossExponent: number, residualSdDb: number, samples: number
+  /** Residual map; its spread and the residual left after it, dB. */
+  map?: RadioMapData, mapSdDb?: number, afterMapSdDb?: number
+}
+
+export interface CalibrateOptions {
+  tagHeight?: number
+  maxGapMs?: number
+  /** Build residual maps (default true); cell size and kernel bandwidth in metres. */
+  maps?: boolean
+  mapCellM?: number
+  mapBandwidthM?: number
+}
+
+export interface CalibrationResult { sensors: SensorFit[], shadowingDb: number, skipped: number }
+
+interface Sample { x: number, y: number, px: number, py: number } // x = -10·log10(d), y = rssi, (px, py) where
+
+/** Truth position of a subject at time t by linear interpolation; null if no truth within maxGapMs. */
+function truthAt (track: Array<{ ts: number, x: number, y: number }>, t: number, maxGapMs: number): [number, number] | null {
+  let lo = 0; let hi = track.length - 1
+  if (hi < 0) return null
+  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (track[mid].ts <= t) lo = mid; else hi = mid - 1 }
+  const a = track[lo]; const b = track[Math.min(lo + 1, track.length - 1)]
+  if (a.ts > t) return t >= a.ts - maxGapMs ? [a.x, a.y] : null
+  if (b.ts <= a.ts || b.ts < t) return t - a.ts <= maxGapMs ? [a.x, a.y] : null
+  if (b.ts - a.ts > 2 * maxGapMs) return null
+  const f = (t - a.ts) / (b.ts - a.ts)
+  return [a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)]
+}
+
+/**
+ * Huber IRLS for y = A + n·x (x = -10·log10 d), with prior weight on n: the prior counts as
+ * `priorWeight` pseudo-observations of slope n0.
+ */
+export function fitPathLoss (samples: Sample[], n0: number, priorWeight = 20, huberDb = 6): { a: number, n: number, sd: number } {
+  let a = -59; let n = n0
+  for (let it = 0; it < 20; it++) {
+    let sw = 0; let sx = 0; let sy = 0; let sxx = 0; let sxy = 0
+    for (const s of samples) {
+      const r = Math.abs(s.y - (a + n * s.x))
+      const w = r <= huberDb ? 1 : huberDb / r
+      sw += w; sx += w * s.x; sy += w * s.y; sxx += w * s.x * s.x; sxy += w * s.x * s.y
+    }
+    if (sw === 0) break
+    const mx = sx / sw; const my = sy / sw
+    const vxx = sxx - sw * mx * mx; const vxy = sxy - sw * mx * my
+    // Prior on the slope: equivalent to adding priorWeight·(spread of x) worth of slope evidence.
+    const pw = priorWeight * Math.max(1, vxx / Math.max(1, sw))
+    const nNew = Math.min(5, Math.max(0.8, (vxy + pw * n0) / (vxx + pw)))
+    const aNew = my - nNew * mx
+    const done = Math.abs(nNew - n) < 1e-6 && Math.abs(aNew - a) < 1e-6
+    n = nNew; a = aNew
+    if (done) break
+  }
+  const res = samples.map(s => s.y - (a + n * s.x))
+  const sd = Math.sqrt(res.reduce((acc, r) => acc + r * r, 0) / Math.max(1, res.length - 2))
+  return { a, n, sd }
+}
+
+export function calibrate (site: Site, lines: Iterable<TraceLine>, opts: CalibrateOptions = {}): CalibrationResult {
+  const tagHeight = opts.tagHeight ?? site.radio.tagHeightM
+  const maxGapMs = opts.maxGapMs ?? 1500
+  const tracks = new Map<string, Array<{ ts: number, x: number, y: number }>>()
+  const readings: Array<{ ts: number, sensor: string, id: string, rssi: number }> = []
+  for (const l of lines) {
+    if (isTruth(l)) {
+      const arr = tracks.get(l.truth.subject) ?? []
+      arr.push({ ts: l.ts, x: l.truth.x, y: l.truth.y })
+      tracks.set(l.truth.subject, arr)
+    } else if (isReading(l) && l.t === 'ble' && l.id !== undefined) {
+      readings.push({ ts: l.ts, sensor: l.sensor, id: l.id, rssi: l.rssi })
+    }
+  }
+  for (const arr of tracks.values()) arr.sort((a, b) => a.ts - b.ts)
+  const perSensor = new Map<string, Sample[]>()
+  let skipped = 0
+  for (const r of readings) {
+    const s = site.sensors.get(r.sensor)
+    const track = tracks.get(r.id)
+    const pos = track ? truthAt(track, r.ts, maxGapMs) : null
+    if (!s || !pos) { skipped++; continue }
+    const d = Math.max(MIN_DISTANCE_M, Math.hypot(pos[0] - s.x, pos[1] - s.y, tagHeight - s.z))
+    const arr = perSensor.get(r.sensor) ?? []
+    arr.push({ x: -10 * Math.log10(d), y: r.rssi, px: pos[0], py: pos[1] })
+    perSensor.set(r.sensor, arr)
+  }
+  const sensors: SensorFit[] = []
+  let sumSq = 0; let count = 0
+  for (const [id, samples] of [...perSensor].sort(([a], [b]) => a.localeCompare(b))) {
+    if (samples.length < 20) { skipped += samples.length; continue }
+    const f = fitPathLoss(samples, site.radio.pathLossExponent)
+    const fit: SensorFit = { sensor: id, rssiAt1m: round(f.a, 2), pathLossExponent: round(f.n, 3), residualSdDb: round(f.sd, 2), samples: samples.length }
+    let sd = f.sd
+    if (opts.maps !== false) {
+      const residuals = samples.map(s => ({ x: s.px, y: s.py, r: s.y - (f.a + f.n * s.x) }))
+      // Shrinkage: a cell needs about as much kernel weight as 3 nearby samples to move off 0 by half.
+      const map = RadioMap.build(residuals, site.bbox, { cell: opts.mapCellM ?? 0.5, bandwidth: opts.mapBandwidthM ?? 0.75, priorWeight: 3 })
+      const left = residuals.map(s => s.r - map.at(s.x, s.y))
+      const afterSd = Math.sqrt(left.reduce((a, r) => a + r * r, 0) / Math.max(1, left.length))
+      const mapSd = Math.sqrt(map.d.values.reduce((a, v) => a + v * v, 0) / map.d.values.length)
+      Object.assign(fit, { map: map.d, mapSdDb: round(mapSd, 2), afterMapSdDb: round(afterSd, 2) })
+      sd = afterSd
+    }
+    sensors.push(fit)
+    sumSq += sd * sd * samples.length; count += samples.length
+  }
+  return { sensors, shadowingDb: round(Math.sqrt(sumSq / Math.max(1, count)), 2), skipped }
+}
+
+/** The site file with the fitted values written into each sensor (offsetDb reset to 0). */
+export function applyCalibration (file: SiteFile, result: CalibrationResult): SiteFile {
+  const fits = new Map(result.sensors.map(f => [f.sensor, f]))
+  return {
+    ...file,
+    radio: { ...(file.radio ?? { pathLossExponent: 2.2, rssiAt1m: -59 }), shadowingDb: result.shadowingDb },
+    features: file.features.map(f => {
+      const fit = f.properties.kind === 'sensor' ? fits.get(f.properties.id) : undefined
+      if (!fit || f.properties.kind !== 'sensor') return f
+      return { ...f, properties: { ...f.properties, rssiAt1m: fit.rssiAt1m, pathLossExponent: fit.pathLossExponent, offsetDb: 0, ...(fit.map ? { radioMap: fit.map } : {}) } }
+    }) as SiteFile['features']
+  }
+}
+
+function round (v: number, d: number): number { const f = 10 ** d; return Math.round(v * f) / f }

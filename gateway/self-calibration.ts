@@ -1,0 +1,96 @@
+// Online self-calibration: an uncalibrated site gets better as it runs. Each sensor's RSSI bias
+// is learned from what the gateway already hears:
+// - fixed beacons (and other sensors) at known positions: the residual against the path-loss
+//   model at the known distance is direct evidence of the receiver's offset;
+// - ordinary devices: after each well-constrained fix, each sensor's residual against the fitted
+//   position (device offset removed). One sensor that always reads hot shows up as a persistent
+//   positive residual. The mean over sensors is held at zero: a common shift is
+//   indistinguishable from the phones' own transmit offsets.
+// Estimates shrink towards zero until evidence accumulates, and are bounded.
+import type { SensorModel } from './radio-model.ts'
+import { expectedRssi } from './radio-model.ts'
+import type { Fix, Observation } from './solver.ts'
+
+export interface SelfCalibrationOptions {
+  /** Pseudo-count of zero-residual evidence each sensor starts with. */
+  priorCount: number
+  /** Weight of one known-position (beacon) reading relative to a device fix residual. */
+  beaconWeight: number
+  /** Largest correction, dB. */
+  maxCorrectionDb: number
+  /** Only fixes from at least this many sensors teach anything. */
+  minSensors: number
+  /** Forgetting: evidence older than about this many samples fades (sensors get moved, batteries age). */
+  memory: number
+}
+
+export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCount: 200, beaconWeight: 5, maxCorrectionDb: 12, minSensors: 4, memory: 20_000 }
+
+interface Acc { sum: number, weight: number }
+
+export class SelfCalibrator {
+  private readonly acc = new Map<string, Acc>()
+  samples = 0
+
+  constructor (private readonly base: Map<string, SensorModel>, private readonly o: SelfCalibrationOptions = defaultSelfCalibrationOptions) {}
+
+  private add (sensor: string, residual: number, weight: number): void {
+    let a = this.acc.get(sensor)
+    if (!a) { a = { sum: 0, weight: 0 }; this.acc.set(sensor, a) }
+    // Exponential forgetting keeps the estimate responsive over weeks of operation.
+    const keep = 1 - weight / this.o.memory
+    a.sum = a.sum * keep + weight * residual
+    a.weight = a.weight * keep + weight
+    this.samples++
+  }
+
+  /** A reading of a fixed transmitter at a known 3-D distance, with its own 1 m reference power. */
+  observeKnown (sensor: string, distanceM: number, rssi: number, refAt1m: number, siteRefAt1m: number): void {
+    const m = this.base.get(sensor)
+    if (!m || m.map) return
+    const expected = expectedRssi(m, distanceM) - siteRefAt1m + refAt1m
+    this.add(sensor, rssi - expected - this.correction(sensor), this.o.beaconWeight)
+  }
+
+  /** Residuals of a device fix: evidence about every sensor that took part. */
+  observeFix (obs: Observation[], fix: Fix, tagHeight: number): void {
+    if (obs.length < this.o.minSensors || fix.method !== 'lm') return
+    for (const ob of obs) {
+      const s = ob.sensor
+      if (s.map) continue
+      const d = Math.hypot(fix.x - s.x, fix.y - s.y, tagHeight - s.z)
+      // `ob.sensor` already carries the current correction; the residual is what is left.
+      const r = ob.rssi - expectedRssi(s, d) - fix.offsetDb
+      this.add(s.id, r + this.correction(s.id), 1)
+    }
+  }
+
+  /** Current correction for a sensor, dB (added to its RSSI at 1 m). */
+  correction (sensor: string): number {
+    return this.raw(sensor) - this.meanRaw()
+  }
+
+  private raw (sensor: string): number {
+    const a = this.acc.get(sensor)
+    if (!a) return 0
+    const v = a.sum / (a.weight + this.o.priorCount)
+    return Math.max(-this.o.maxCorrectionDb, Math.min(this.o.maxCorrectionDb, v))
+  }
+
+  private meanRaw (): number {
+    if (this.acc.size === 0) return 0
+    let s = 0
+    for (const id of this.base.keys()) s += this.raw(id)
+    return s / this.base.size
+  }
+
+  /** The sensor models with the learned corrections applied. */
+  models (): Map<string, SensorModel> {
+    const mean = this.meanRaw()
+    return new Map([...this.base].map(([id, m]) => [id, { ...m, a: m.a + this.raw(id) - mean }]))
+  }
+
+  corrections (): Record<string, number> {
+    return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.correction(id)) / 100]))
+  }
+}

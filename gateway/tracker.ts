@@ -1,0 +1,179 @@
+// Per-device tracking: recent RSSI per sensor → multilateration fix → Kalman smoothing → a
+// position kept inside the site's shops unless the evidence says the device is outside.
+// State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
+import type { Site } from '../shared/site.ts'
+import { pointInPolygon, clampToPolygon, distanceToBoundary } from '../shared/geometry.ts'
+import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
+import { solve, type Observation, type Fix } from './solver.ts'
+import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
+import type { SensorModel } from './radio-model.ts'
+
+export interface TrackerOptions {
+  window: WindowOptions
+  kalman: KalmanOptions
+  /** Forget a device after this long without readings, ms. */
+  ttlMs: number
+  /** Most devices tracked at once; the longest-quiet one is dropped beyond it. */
+  maxDevices: number
+  /** Huber threshold of the solver, in sigmas. */
+  huberK: number
+  /** Phone height, m. */
+  tagHeight: number
+  /** A position outside every shop stays outside only if it is this many sigmas past the wall. */
+  outsideSigmas: number
+  /** Spread of phones' transmit offsets, dB (model-to-model spread is ~3-5 dB); 0 disables. */
+  offsetSdDb: number
+  /** Weight of a new fix in the device's running offset estimate (0..1). */
+  offsetLearningRate: number
+  /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
+  gridTemperature: number
+  minSupport: number
+  offMapPenalty: number
+}
+
+export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
+  return {
+    window: { ...defaultWindowOptions, rawSigmaDb: site.radio.shadowingDb },
+    kalman: defaultKalmanOptions,
+    ttlMs: 30_000,
+    maxDevices: 20_000,
+    huberK: 2,
+    tagHeight: site.radio.tagHeightM,
+    outsideSigmas: 2,
+    offsetSdDb: 4,
+    offsetLearningRate: 0.1,
+    gridTemperature: 2,
+    minSupport: 1,
+    offMapPenalty: 4,
+    ...over
+  }
+}
+
+export interface Estimate {
+  subject: string
+  ts: number
+  x: number
+  y: number
+  accuracyM: number
+  sensors: number
+  fix: Fix
+}
+
+class Device {
+  readonly windows = new Map<string, RssiWindow>()
+  readonly kf: MotionFilter
+  lastSeen = -Infinity
+  /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
+  offset = 0
+  offsetFixes = 0
+  constructor (kalman: KalmanOptions) { this.kf = new MotionFilter(kalman) }
+}
+
+export class Tracker {
+  private readonly devices = new Map<string, Device>()
+  private readonly bounds: [number, number, number, number]
+  fixes = 0
+  gated = 0
+  expired = 0
+  /** Called with every fix and the observations behind it (online self-calibration listens here). */
+  onFix: ((obs: Observation[], fix: Fix) => void) | null = null
+
+  constructor (private readonly site: Site, private models: Map<string, SensorModel>, readonly o: TrackerOptions) {
+    const [x0, y0, x1, y1] = site.bbox
+    const m = 2 // metres of slack around the site: devices on the street are heard too
+    this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
+  }
+
+  get size (): number { return this.devices.size }
+
+  setModels (models: Map<string, SensorModel>): void { this.models = models }
+
+  addReading (subject: string, sensor: string, ts: number, rssi: number): void {
+    let d = this.devices.get(subject)
+    if (d === undefined) {
+      if (this.devices.size >= this.o.maxDevices) this.evictOldest()
+      d = new Device(this.o.kalman)
+      this.devices.set(subject, d)
+    } else {
+      // Map order doubles as recency order: move the device to the end.
+      this.devices.delete(subject); this.devices.set(subject, d)
+    }
+    let w = d.windows.get(sensor)
+    if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
+    w.add(ts, rssi)
+    if (ts > d.lastSeen) d.lastSeen = ts
+  }
+
+  private evictOldest (): void {
+    const first = this.devices.keys().next()
+    if (!first.done) { this.devices.delete(first.value); this.expired++ }
+  }
+
+  /** Subjects heard within the window at time t. */
+  * active (t: number): Generator<string> {
+    for (const [subject, d] of this.devices) if (t - d.lastSeen <= this.o.window.windowMs) yield subject
+  }
+
+  /** Drops devices quiet for longer than the TTL; returns the dropped subjects. */
+  expire (t: number): string[] {
+    const gone: string[] = []
+    for (const [subject, d] of this.devices) {
+      if (t - d.lastSeen > this.o.ttlMs) { this.devices.delete(subject); gone.push(subject) }
+    }
+    this.expired += gone.length
+    return gone
+  }
+
+  observations (subject: string, t: number): Observation[] {
+    const d = this.devices.get(subject)
+    if (!d) return []
+    const obs: Observation[] = []
+    for (const [sensor, w] of d.windows) {
+      const model = this.models.get(sensor)
+      const m = model ? w.mean(t) : null
+      if (m && model) obs.push({ sensor: model, rssi: m.rssi, sigma: m.sigma, ageMs: m.ageMs })
+    }
+    return obs
+  }
+
+  /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
+  estimate (subject: string, t: number): Estimate | null {
+    const d = this.devices.get(subject)
+    if (!d) return null
+    const obs = this.observations(subject, t)
+    if (obs.length === 0) return null
+    const kf = d.kf
+    const prior = kf.initialized ? kf.predicted(t) : null
+    const fix = solve(obs, {
+      tagHeight: this.o.tagHeight, bounds: this.bounds, huberK: this.o.huberK,
+      gridTemperature: this.o.gridTemperature, minSupport: this.o.minSupport, offMapPenalty: this.o.offMapPenalty,
+      ...(prior ? { prior } : {}),
+      // The offset prior tightens as fixes agree on it, down to a third of the population spread.
+      offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
+    })
+    if (fix === null) return null
+    this.fixes++
+    this.onFix?.(obs, fix)
+    if (obs.length >= 3 && this.o.offsetSdDb > 0) {
+      d.offset += this.o.offsetLearningRate * (fix.offsetDb - d.offset)
+      d.offsetFixes++
+    }
+    let age = 0
+    for (const ob of obs) age += ob.ageMs ?? 0
+    if (!kf.update(t, fix.x, fix.y, fix.cxx, fix.cyy, fix.cxy, age / obs.length / 1000)) this.gated++
+    const [x, y] = this.keepInside(kf.x, kf.y, kf.accuracy())
+    return { subject, ts: t, x, y, accuracyM: kf.accuracy(), sensors: obs.length, fix }
+  }
+
+  /** Pulls a position that is barely outside every shop back onto the nearest shop's edge. */
+  private keepInside (x: number, y: number, sigma: number): [number, number] {
+    let best: [number, number] | null = null; let bestD = Infinity
+    for (const shop of this.site.shops) {
+      if (pointInPolygon(x, y, shop)) return [x, y]
+      const d = distanceToBoundary(x, y, shop.polygon)
+      if (d < bestD) { bestD = d; best = clampToPolygon(x, y, shop) }
+    }
+    if (best && bestD <= this.o.outsideSigmas * Math.max(sigma, 0.5)) return best
+    return [x, y]
+  }
+}
