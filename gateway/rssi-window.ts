@@ -44,7 +44,8 @@ export class RssiWindow {
     for (let k = 0; k < this.size; k++) {
       const i = (this.head - 1 - k + cap) % cap
       const age = t - this.ts[i]
-      if (age > this.o.windowMs || age < -this.o.windowMs) continue
+      // Readings stamped after t belong to a later fix (event time: never look ahead).
+      if (age > this.o.windowMs || age < 0) continue
       const w = Math.exp(-Math.max(0, age) / this.o.tauMs)
       sw += w; sr += w * this.rssi[i]; sw2 += w * w; sa += w * Math.max(0, age); n++
     }

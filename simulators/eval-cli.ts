@@ -30,7 +30,9 @@ await runCommand(spec, async (o) => {
   let first = Infinity; let last = -Infinity
   for await (const line of readJsonLines<TraceLine>(o.trace)) {
     first = Math.min(first, line.ts); last = Math.max(last, line.ts)
-    if (isTruth(line)) samples.push({ ts: line.ts, subject: line.truth.subject, x: line.truth.x, y: line.truth.y })
+    // `person:` subjects are simulated people without a BLE identity (Wi-Fi only or no phone):
+    // nothing can name them in the output, so they are not scored.
+    if (isTruth(line) && !line.truth.subject.startsWith('person:')) samples.push({ ts: line.ts, subject: line.truth.subject, x: line.truth.x, y: line.truth.y })
   }
   const positions: PositionMsg[] = []; const events: EventMsg[] = []
   for await (const r of readJsonLines<RecordedMessage>(o.recording)) {

@@ -1,0 +1,64 @@
+// Where the gateway's MQTT traffic goes: its own embedded aedes broker (default) or an existing
+// broker through an MQTT client. Both deliver sensor messages in arrival order and publish output.
+import mqtt, { type MqttClient } from 'mqtt'
+import type { AedesPublishPacket } from 'aedes'
+import { startBroker, type EmbeddedBroker } from '../shared/broker.ts'
+
+export type MessageHandler = (topic: string, payload: Buffer) => void
+
+export interface Bus {
+  /** Broker URL sensors should use. */
+  readonly url: string
+  start (topics: string[], onMessage: MessageHandler): Promise<void>
+  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): void
+  /** False while an external broker is unreachable. */
+  readonly connected: boolean
+  stop (): Promise<void>
+}
+
+export class EmbeddedBus implements Bus {
+  private b: EmbeddedBroker | null = null
+  constructor (private readonly port: number, private readonly host: string) {}
+
+  get url (): string { return this.b?.url ?? '' }
+  get connected (): boolean { return this.b !== null }
+  get broker (): EmbeddedBroker | null { return this.b }
+
+  async start (topics: string[], onMessage: MessageHandler): Promise<void> {
+    this.b = await startBroker({ port: this.port, host: this.host })
+    const broker = this.b.broker
+    // In-process subscription (no client hop): aedes hands us each matching packet in order.
+    await Promise.all(topics.map(t => new Promise<void>(resolve => {
+      broker.subscribe(t, (packet: AedesPublishPacket, done: () => void) => {
+        try { onMessage(packet.topic, packet.payload as Buffer) } finally { done() }
+      }, resolve)
+    })))
+  }
+
+  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): void {
+    this.b?.broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, () => {})
+  }
+
+  async stop (): Promise<void> { await this.b?.close(); this.b = null }
+}
+
+export class ClientBus implements Bus {
+  private client: MqttClient | null = null
+  constructor (readonly url: string, private readonly clientId: string, private readonly auth: { username?: string, password?: string } = {}) {}
+
+  get connected (): boolean { return this.client?.connected ?? false }
+
+  async start (topics: string[], onMessage: MessageHandler): Promise<void> {
+    this.client = await mqtt.connectAsync(this.url, { clientId: this.clientId, reconnectPeriod: 2000, ...this.auth })
+    this.client.on('message', (topic, payload) => onMessage(topic, payload))
+    // Resubscribe after every reconnect: a broker restart loses non-persistent sessions.
+    this.client.on('connect', () => { this.client?.subscribe(topics, { qos: 1 }) })
+    await this.client.subscribeAsync(topics, { qos: 1 })
+  }
+
+  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): void {
+    this.client?.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false })
+  }
+
+  async stop (): Promise<void> { await this.client?.endAsync(); this.client = null }
+}

@@ -1,0 +1,47 @@
+// Gateway time (contract §3). Event mode: time is the largest reading or heartbeat timestamp
+// seen, so output depends only on the trace. Wall mode: time is the wall clock, and a reading
+// stamped far from it is clock skew: counted, and re-stamped with its arrival time.
+
+export interface ClockOptions {
+  mode: 'wall' | 'event'
+  /** Ticks run this far behind the newest time, ms, so slightly late batches still count. */
+  latenessMs: number
+  /** Wall mode: a reading further than this from the wall clock is skewed, ms. */
+  maxSkewMs: number
+  /** Injected wall clock (ms since the epoch). */
+  wall: () => number
+}
+
+export const defaultClockOptions: ClockOptions = { mode: 'wall', latenessMs: 500, maxSkewMs: 5000, wall: Date.now }
+
+export class GatewayClock {
+  private eventMax = -Infinity
+  skewed = 0
+
+  constructor (readonly o: ClockOptions) {}
+
+  /**
+   * Takes a timestamp from a sensor (or null when it sent none) and returns the time to use:
+   * in event mode the timestamp as it is (missing: the current event time); in wall mode the
+   * arrival time when missing or skewed.
+   */
+  stamp (ts: number | null): number {
+    if (this.o.mode === 'event') {
+      const t = ts ?? this.eventMax
+      if (t > this.eventMax) this.eventMax = t
+      return t
+    }
+    const now = this.o.wall()
+    if (ts === null) return now
+    if (Math.abs(ts - now) > this.o.maxSkewMs) { this.skewed++; return now }
+    return ts
+  }
+
+  /** Ticks up to this time (ms) may run; -Infinity before anything was heard in event mode. */
+  watermark (): number {
+    const now = this.o.mode === 'event' ? this.eventMax : this.o.wall()
+    return now - this.o.latenessMs
+  }
+
+  now (): number { return this.o.mode === 'event' ? this.eventMax : this.o.wall() }
+}

@@ -1,0 +1,118 @@
+// One store's gateway: a bus (embedded broker or client), the pipeline, and the HTTP port.
+// Constructor assigns; start() does the work; stop() releases every resource it took.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Server } from 'node:http'
+import type { Site } from '../shared/site.ts'
+import type { Logger } from '../shared/log.ts'
+import { topics } from '../shared/mqtt-topics.ts'
+import { Pipeline, type PipelineOptions } from './pipeline.ts'
+import { EmbeddedBus, ClientBus, type Bus } from './bus.ts'
+import { Metrics } from './metrics.ts'
+import { startHttp, type Health } from './http.ts'
+import { defaultClockOptions } from './clock.ts'
+
+export interface GatewayOptions {
+  site: Site
+  /** Embedded broker port (0 = a free one). Ignored with `broker`. */
+  port: number
+  host: string
+  /** External broker URL; without it the gateway runs its own. */
+  broker?: string
+  dataDir: string
+  clock: 'wall' | 'event'
+  /** HTTP port for /healthz and /metrics (0 = a free one). */
+  httpPort: number
+  prefix: string
+  /** HMAC key for MAC hashing; default: generated once and kept in the data folder. */
+  secret?: string
+  log: Logger
+  /** Pipeline settings beyond the defaults. */
+  pipeline?: Partial<PipelineOptions>
+  /** Wall mode: a sensor silent this long is reported by /healthz, ms. */
+  sensorSilenceMs?: number
+}
+
+export class Gateway {
+  readonly metrics = new Metrics()
+  pipeline: Pipeline | null = null
+  private bus: Bus | null = null
+  private http: Server | null = null
+  private timer: NodeJS.Timeout | null = null
+  private startedAt = 0
+  httpPort = 0
+
+  constructor (readonly o: GatewayOptions) {}
+
+  get mqttUrl (): string { return this.bus?.url ?? '' }
+
+  async start (): Promise<void> {
+    const { o } = this
+    mkdirSync(o.dataDir, { recursive: true })
+    const secret = o.secret ?? loadOrCreateSecret(o.dataDir)
+    const storeId = o.site.storeId
+    const bus: Bus = o.broker ? new ClientBus(o.broker, `instore-gateway-${storeId}`) : new EmbeddedBus(o.port, o.host)
+    const published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
+    this.pipeline = new Pipeline(o.site, {
+      prefix: o.prefix, secret,
+      clock: { ...defaultClockOptions, mode: o.clock },
+      tickMs: 1000,
+      presenceMs: { ble: 10_000, wifi: 120_000 },
+      maxMessageBytes: 256 * 1024,
+      selfCalibration: true,
+      ...o.pipeline
+    }, {
+      position: p => { bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }); published.inc({ kind: 'position' }) },
+      occupancy: occ => { bus.publish(topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }); published.inc({ kind: 'occupancy' }) }
+    }, this.metrics, o.log)
+    const pipeline = this.pipeline
+    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`], (topic, payload) => {
+      // One bad message must never stop the gateway: contain anything unexpected here.
+      try { pipeline.handle(topic, payload) } catch (err) {
+        this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message').inc()
+        o.log.error('internal error', { err: (err as Error).message, topic: topic.slice(0, 200) })
+      }
+    })
+    this.bus = bus
+    if (o.clock === 'wall') this.timer = setInterval(() => pipeline.advance(), 200)
+    const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text() })
+    this.http = http.server
+    this.httpPort = http.port
+    this.startedAt = Date.now()
+    o.log.info('gateway started', { storeId, mqtt: bus.url, http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
+  }
+
+  health (): Health {
+    const problems: string[] = []
+    if (this.bus && !this.bus.connected) problems.push('broker unreachable')
+    const silence = this.o.sensorSilenceMs ?? 300_000
+    if (this.o.clock === 'wall' && this.pipeline && Date.now() - this.startedAt > silence) {
+      const now = Date.now()
+      const quiet = [...this.o.site.sensors.keys()].filter(id => now - (this.pipeline?.sensorLastSeen.get(id) ?? -Infinity) > silence)
+      if (quiet.length === this.o.site.sensors.size) problems.push(`no sensor heard for ${Math.round(silence / 60000)} minutes`)
+      else if (quiet.length > 0) problems.push(`sensors silent for ${Math.round(silence / 60000)} minutes: ${quiet.join(', ')}`)
+    }
+    return { status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: this.o.site.storeId, devices: this.pipeline?.trackedDevices ?? 0 }
+  }
+
+  async stop (): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    // Drain: run the ticks the clock already allows, so nothing heard is left unpublished.
+    this.pipeline?.advance()
+    await this.bus?.stop()
+    this.bus = null
+    if (this.http) await new Promise<void>(resolve => this.http?.close(() => resolve()))
+    this.http = null
+    this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })
+  }
+}
+
+function loadOrCreateSecret (dir: string): string {
+  const path = join(dir, 'store-secret')
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim()
+  const secret = randomBytes(32).toString('hex')
+  writeFileSync(path, secret + '\n', { mode: 0o600 })
+  return secret
+}

@@ -1,0 +1,130 @@
+// Ingest (contract §2): topic and payload → typed, validated readings. Pure: no clock, no state.
+// Every refusal carries a specific reason from a fixed list (the metrics' label values).
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../shared/messages.ts'
+import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+
+export const REJECT_REASONS = [
+  'bad_topic', 'wrong_store', 'unknown_sensor', 'oversized', 'bad_json', 'bad_schema',
+  'rssi_range', 'bad_mac', 'bad_id', 'bad_ts', 'late', 'unknown_beacon', 'bad_status'
+] as const
+export type RejectReason = typeof REJECT_REASONS[number]
+
+export interface Reading {
+  subject: string
+  source: 'ble' | 'wifi'
+  sensor: string
+  ts: number
+  rssi: number
+  /** A randomized (locally administered) MAC: expect it to rotate. */
+  randomized: boolean
+  seq?: number
+  /** Set when the transmitter is one of the site's fixed beacons (a known position). */
+  beacon?: string
+}
+
+export type Ingested =
+  | { kind: 'readings', sensor: string, ts: number | null, readings: Reading[], rejected: Array<{ reason: RejectReason, detail: string }> }
+  | { kind: 'status', sensor: string, online: boolean }
+  | { kind: 'scans', device: string, ts: number | null, beacons: Array<{ id: string, rssi: number }>, rejected: Array<{ reason: RejectReason, detail: string }> }
+  | { kind: 'rejected', reason: RejectReason, detail: string }
+
+export interface IngestContext {
+  prefix: string
+  storeId: string
+  sensors: ReadonlySet<string>
+  beacons: ReadonlySet<string>
+  hasher: SubjectHasher
+  /** Largest accepted payload, bytes. */
+  maxBytes: number
+}
+
+const checkBatch = TypeCompiler.Compile(ReadingsBatch)
+const checkScans = TypeCompiler.Compile(ScansMessage)
+/** Millisecond timestamps from 2001 to 2286: anything else is a unit or clock mistake. */
+const validTs = (ts: number | undefined): boolean => ts === undefined || (Number.isFinite(ts) && ts > 1e12 && ts < 1e13)
+/** Ids become topic levels: no MQTT wildcards or separators, no control characters. */
+// eslint-disable-next-line no-control-regex
+const BAD_ID = /[/+#\u0000-\u001f]/
+
+function reject (reason: RejectReason, detail: string): Ingested { return { kind: 'rejected', reason, detail } }
+
+function firstSchemaError (check: typeof checkBatch | typeof checkScans, value: unknown): string {
+  const e = check.Errors(value).First()
+  return e ? `${e.path || '/'}: ${e.message}` : 'invalid'
+}
+
+export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ingested {
+  const parts = topic.split('/')
+  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', topic.slice(0, 200))
+  const [, store, kind, id, leaf] = parts
+  if (store !== ctx.storeId) return reject('wrong_store', store.slice(0, 100))
+  if (payload.length > ctx.maxBytes) return reject('oversized', `${payload.length} bytes > ${ctx.maxBytes}`)
+  if (kind === 'sensors') {
+    if (!ctx.sensors.has(id)) return reject('unknown_sensor', id.slice(0, 100))
+    if (leaf === 'status') {
+      const s = payload.toString().trim()
+      if (s !== 'online' && s !== 'offline') return reject('bad_status', s.slice(0, 50))
+      return { kind: 'status', sensor: id, online: s === 'online' }
+    }
+    if (leaf !== 'readings') return reject('bad_topic', topic.slice(0, 200))
+    return readings(id, payload, ctx)
+  }
+  if (kind === 'devices' && leaf === 'scans') {
+    if (BAD_ID.test(id) || id.length > 128) return reject('bad_id', 'device id')
+    return scans(id, payload, ctx)
+  }
+  return reject('bad_topic', topic.slice(0, 200))
+}
+
+function parseJson (payload: Buffer): { ok: true, value: unknown } | { ok: false, detail: string } {
+  try { return { ok: true, value: JSON.parse(payload.toString()) } } catch (err) {
+    return { ok: false, detail: (err as Error).message.slice(0, 200) }
+  }
+}
+
+function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingested {
+  const parsed = parseJson(payload)
+  if (!parsed.ok) return reject('bad_json', parsed.detail)
+  const batch = parsed.value
+  if (!checkBatch.Check(batch)) return reject('bad_schema', firstSchemaError(checkBatch, batch))
+  if (!validTs(batch.ts)) return reject('bad_ts', `batch ts ${String(batch.ts)}`)
+  const out: Reading[] = []
+  const rejected: Array<{ reason: RejectReason, detail: string }> = []
+  for (const r of batch.readings) {
+    const ts = r.ts ?? batch.ts
+    if (!Number.isFinite(r.rssi) || r.rssi < RSSI_MIN || r.rssi > RSSI_MAX) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
+    if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
+    if (r.t === 'ble') {
+      if (BAD_ID.test(r.id)) { rejected.push({ reason: 'bad_id', detail: 'ble id' }); continue }
+      const mac = isMac(r.id)
+      out.push({
+        subject: ctx.hasher.bleSubject(r.id), source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
+        randomized: mac && isRandomizedMac(r.id), ...(ctx.beacons.has(r.id) ? { beacon: r.id } : {})
+      })
+    } else {
+      if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }
+      out.push({
+        subject: ctx.hasher.hash(r.mac), source: 'wifi', sensor, ts: ts ?? NaN, rssi: r.rssi,
+        randomized: isRandomizedMac(r.mac), ...(r.seq !== undefined ? { seq: r.seq } : {})
+      })
+    }
+  }
+  return { kind: 'readings', sensor, ts: batch.ts ?? null, readings: out, rejected }
+}
+
+function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
+  const parsed = parseJson(payload)
+  if (!parsed.ok) return reject('bad_json', parsed.detail)
+  const msg = parsed.value
+  if (!checkScans.Check(msg)) return reject('bad_schema', firstSchemaError(checkScans, msg))
+  if (!validTs(msg.ts)) return reject('bad_ts', `scan ts ${String(msg.ts)}`)
+  const beacons: Array<{ id: string, rssi: number }> = []
+  const rejected: Array<{ reason: RejectReason, detail: string }> = []
+  for (const b of msg.beacons) {
+    if (!ctx.beacons.has(b.id)) { rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) }); continue }
+    if (!Number.isFinite(b.rssi) || b.rssi < RSSI_MIN || b.rssi > RSSI_MAX) { rejected.push({ reason: 'rssi_range', detail: String(b.rssi) }); continue }
+    beacons.push(b)
+  }
+  return { kind: 'scans', device: isMac(device) ? ctx.hasher.hash(device) : device, ts: msg.ts ?? null, beacons, rejected }
+}

@@ -1,0 +1,44 @@
+// instore-gateway: one store's gateway (contract §8).
+import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
+import { createLogger, type Level } from '../shared/log.ts'
+import { loadSiteFile } from '../shared/site.ts'
+import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
+import { Gateway } from './gateway.ts'
+
+const spec = {
+  name: 'instore-gateway',
+  summary: 'one store\'s gateway: RSSI readings in over MQTT, positions, occupancy and events out',
+  usage: 'instore-gateway --site FILE [--port N] [--broker URL] [--data DIR] [--clock wall|event] [--http-port N]',
+  options: {
+    site: { type: 'string', doc: 'site file (contract §1)', required: true },
+    port: { type: 'number', doc: 'embedded broker port; 0 picks a free one', default: 1883 },
+    host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
+    broker: { type: 'string', doc: 'use this existing broker instead of the embedded one (mqtt://host:port)' },
+    data: { type: 'string', doc: 'folder for the gateway\'s files', default: './data' },
+    central: { type: 'string', doc: 'central server URL (events uplink)' },
+    token: { type: 'string', doc: 'gateway token for the central server' },
+    campaigns: { type: 'string', doc: 'campaign rules (JSON array) when running standalone' },
+    clock: { type: 'string', doc: 'wall (live) or event (replay: time from the readings only)', default: 'wall', choices: ['wall', 'event'] },
+    'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
+    prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
+    secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
+    'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
+  }
+} as const
+
+await runCommand(spec, async (o) => {
+  const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-gateway' } })
+  for (const p of ['port', 'http-port'] as const) {
+    if (!Number.isInteger(o[p]) || o[p] < 0 || o[p] > 65535) throw new UsageError(`--${p} must be a port number 0-65535`)
+  }
+  if (o.central && !o.token) throw new UsageError('--central needs --token')
+  const site = loadSiteFile(o.site)
+  const gateway = new Gateway({
+    site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
+    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log
+  })
+  await gateway.start()
+  const sig = await onStopSignal()
+  log.info('stopping', { signal: sig })
+  await gateway.stop()
+})

@@ -1,0 +1,218 @@
+// The gateway's pipeline, as a list of named stages. Per message:
+//   ingest (parse → validate → subject) → time (stamp, lateness) → estimate (per-sensor RSSI windows)
+// Per tick of event time (every second):
+//   smooth (solver + motion filter) → locate (shop, sector) → publish positions → occupancy
+// Zone diffs, events, triggers and the outbox hang off the `onPosition` sink.
+import type { Site } from '../shared/site.ts'
+import { locate } from '../shared/site.ts'
+import type { Logger } from '../shared/log.ts'
+import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
+import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
+import { SubjectHasher } from './subjects.ts'
+import { GatewayClock, type ClockOptions } from './clock.ts'
+import { Tracker, trackerOptions, type TrackerOptions } from './tracker.ts'
+import { sensorModels, type SensorModel } from './radio-model.ts'
+import { SelfCalibrator } from './self-calibration.ts'
+import type { Metrics } from './metrics.ts'
+
+export interface PipelineOptions {
+  prefix: string
+  secret: string
+  clock: ClockOptions
+  /** Tick period, ms of event time: positions are published at least this often per subject. */
+  tickMs: number
+  /** A subject is present (and published) while heard within this long, ms, per source. */
+  presenceMs: { ble: number, wifi: number }
+  maxMessageBytes: number
+  selfCalibration: boolean
+  tracker?: Partial<TrackerOptions>
+}
+
+export interface PipelineSink {
+  position (p: PositionMessageT): void
+  occupancy (o: OccupancyMessageT): void
+}
+
+type Source = 'ble' | 'wifi' | 'scan'
+
+interface Latest { pos: PositionMessageT, lastHeard: number }
+
+export class Pipeline {
+  readonly clock: GatewayClock
+  private readonly ctx: IngestContext
+  private readonly trackers: Record<Source, Tracker>
+  private readonly calibrator: SelfCalibrator
+  private readonly latest = new Map<string, Latest>()
+  private nextTick = -Infinity
+  private lastOccupancy = ''
+  private fixesSinceModels = 0
+  private readonly logBudget = new Map<string, { windowStart: number, n: number }>()
+  private readonly m
+
+  constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
+    metrics: Metrics, private readonly log: Logger) {
+    this.clock = new GatewayClock(o.clock)
+    this.ctx = {
+      prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
+      hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes
+    }
+    const base = sensorModels(site)
+    this.calibrator = new SelfCalibrator(base)
+    const topts = trackerOptions(site, o.tracker)
+    // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
+    const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
+    this.trackers = {
+      ble: new Tracker(site, base, topts),
+      wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000 }),
+      scan: new Tracker(site, beaconModels(site), topts)
+    }
+    if (o.selfCalibration) this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
+    this.m = {
+      messages: metrics.counter('instore_messages_total', 'MQTT messages taken in, by kind'),
+      readings: metrics.counter('instore_readings_total', 'readings accepted, by source'),
+      rejected: metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason'),
+      positions: metrics.counter('instore_positions_total', 'positions published'),
+      ticks: metrics.counter('instore_ticks_total', 'pipeline ticks run'),
+      devices: metrics.gauge('instore_devices', 'devices tracked, by source'),
+      skew: metrics.counter('instore_clock_skew_total', 'readings re-stamped because their clock was off'),
+      sensorSeen: metrics.gauge('instore_sensor_last_seen_ms', 'event time of each sensor\'s last message'),
+      sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
+      correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor')
+    }
+    for (const r of REJECT_REASONS) this.m.rejected.inc({ reason: r }, 0)
+    metrics.onCollect(() => {
+      for (const s of ['ble', 'wifi', 'scan'] as const) this.m.devices.set({ source: s }, this.trackers[s].size)
+      this.m.skew.set({}, this.clock.skewed)
+      for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
+    })
+  }
+
+  /** Last message time per sensor (for health checks). */
+  readonly sensorLastSeen = new Map<string, number>()
+
+  /** Stage 1-3 for one MQTT message: ingest, time, estimate. Never throws on bad input. */
+  handle (topic: string, payload: Buffer): void {
+    const r = ingest(topic, payload, this.ctx)
+    switch (r.kind) {
+      case 'rejected':
+        this.rejected(r.reason, r.detail, topic)
+        return
+      case 'status':
+        this.m.messages.inc({ kind: 'status' })
+        this.m.sensorOnline.set({ sensor: r.sensor }, r.online ? 1 : 0)
+        return
+      case 'readings': {
+        this.m.messages.inc({ kind: r.readings.length === 0 && r.rejected.length === 0 ? 'heartbeat' : 'readings' })
+        for (const x of r.rejected) this.rejected(x.reason, x.detail, topic)
+        const batchTs = this.clock.stamp(r.ts)
+        this.sensorLastSeen.set(r.sensor, batchTs)
+        this.m.sensorSeen.set({ sensor: r.sensor }, batchTs)
+        for (const reading of r.readings) this.estimate(reading, batchTs)
+        break
+      }
+      case 'scans': {
+        this.m.messages.inc({ kind: 'scans' })
+        for (const x of r.rejected) this.rejected(x.reason, x.detail, topic)
+        const ts = this.clock.stamp(r.ts)
+        for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, ts, b.rssi)
+        if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
+        break
+      }
+    }
+    this.advance()
+  }
+
+  private estimate (reading: Reading, batchTs: number): void {
+    const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    this.m.readings.inc({ source: reading.source })
+    if (reading.beacon !== undefined) {
+      // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
+      const b = this.site.beacons.get(reading.beacon); const s = this.site.sensors.get(reading.sensor)
+      if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
+      return
+    }
+    this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi)
+  }
+
+  private rejected (reason: RejectReason, detail: string, topic: string): void {
+    this.m.rejected.inc({ reason })
+    // At most 5 log lines per reason per minute of wall time: a flood must not flood the log.
+    const now = Date.now()
+    const b = this.logBudget.get(reason) ?? { windowStart: now, n: 0 }
+    if (now - b.windowStart > 60_000) { b.windowStart = now; b.n = 0 }
+    if (b.n++ < 5) this.log.warn('dropped', { reason, detail, topic: topic.slice(0, 200) })
+    this.logBudget.set(reason, b)
+  }
+
+  /** Runs every tick the clock allows. Called after each message, and by a timer in wall mode. */
+  advance (): void {
+    const wm = this.clock.watermark()
+    if (!Number.isFinite(wm)) return
+    if (this.nextTick === -Infinity) this.nextTick = Math.ceil(wm / this.o.tickMs) * this.o.tickMs
+    while (this.nextTick <= wm) {
+      // Nothing tracked: jump straight to the latest tick (multi-day traces have long gaps).
+      if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0) {
+        this.nextTick = Math.max(this.nextTick, Math.floor(wm / this.o.tickMs) * this.o.tickMs)
+      }
+      this.tick(this.nextTick)
+      this.nextTick += this.o.tickMs
+    }
+  }
+
+  /** Stages 4-7 at tick time t: smooth → locate → publish → occupancy. */
+  tick (t: number): void {
+    this.m.ticks.inc()
+    for (const source of ['ble', 'scan', 'wifi'] as const) {
+      const tracker = this.trackers[source]
+      for (const subject of [...tracker.active(t)]) {
+        const e = tracker.estimate(subject, t)
+        if (!e) continue
+        const where = locate(this.site, e.x, e.y)
+        const pos: PositionMessageT = {
+          subject, ts: t, x: round2(e.x), y: round2(e.y), floor: 0, accuracyM: round2(e.accuracyM),
+          shop: where.shop, sector: where.sector, source: source === 'wifi' ? 'wifi' : 'ble'
+        }
+        this.latest.set(subject, { pos, lastHeard: t })
+      }
+      for (const gone of tracker.expire(t)) this.latest.delete(gone)
+    }
+    if (this.o.selfCalibration && ++this.fixesSinceModels >= 10) {
+      this.fixesSinceModels = 0
+      this.trackers.ble.setModels(this.calibrator.models())
+    }
+    const occ: OccupancyMessageT = { ts: t, shops: {}, sectors: {}, passersBy: 0 }
+    for (const s of this.site.shops) occ.shops[s.id] = 0
+    for (const s of this.site.sectors) occ.sectors[s.id] = 0
+    for (const [subject, l] of this.latest) {
+      const presence = l.pos.source === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble
+      if (t - l.lastHeard > presence) { this.latest.delete(subject); continue }
+      // Between fixes the last position is repeated with its time moved on: at least one per tick.
+      const pos = l.pos.ts === t ? l.pos : { ...l.pos, ts: t }
+      this.sink.position(pos)
+      this.m.positions.inc()
+      if (pos.shop === null) occ.passersBy++
+      else occ.shops[pos.shop]++
+      if (pos.sector !== null) occ.sectors[pos.sector]++
+    }
+    const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy])
+    if (key !== this.lastOccupancy || t % 10_000 === 0) {
+      this.lastOccupancy = key
+      this.sink.occupancy(occ)
+    }
+  }
+
+  get trackedDevices (): number { return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size }
+  get corrections (): Record<string, number> { return this.calibrator.corrections() }
+}
+
+function shiftModels (models: Map<string, SensorModel>, deltaDb: number): Map<string, SensorModel> {
+  return new Map([...models].map(([id, m]) => [id, { ...m, a: m.a + deltaDb, map: undefined }]))
+}
+
+/** Phone-scan mode: the site's beacons act as the receivers, the phone as the transmitter. */
+function beaconModels (site: Site): Map<string, SensorModel> {
+  return new Map([...site.beacons.values()].map(b => [b.id, { id: b.id, x: b.x, y: b.y, z: b.z, floor: b.floor, a: b.rssiAt1m, n: site.radio.pathLossExponent }]))
+}
+
+function round2 (v: number): number { return Math.round(v * 100) / 100 }

@@ -1,0 +1,32 @@
+// Subjects (contract §4): a BLE id that is not a MAC is the subject as-is; a MAC becomes
+// `h:` + the first 16 hex digits of HMAC-SHA256(store secret, lower-case MAC without separators).
+// Raw MACs go no further than this module: nothing stores, logs or sends them.
+import { createHmac } from 'node:crypto'
+
+const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i
+
+export function isMac (s: string): boolean { return MAC_RE.test(s) }
+
+/** Locally administered bit set: a randomized (private) address, not a vendor-assigned one. */
+export function isRandomizedMac (mac: string): boolean { return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0 }
+
+export function normalizeMac (mac: string): string { return mac.toLowerCase().replace(/[:-]/g, '') }
+
+export class SubjectHasher {
+  private readonly cache = new Map<string, string>()
+  constructor (private readonly secret: string, private readonly maxCache = 50_000) {}
+
+  /** The subject for a MAC address (any case, with or without separators). */
+  hash (mac: string): string {
+    const cached = this.cache.get(mac)
+    if (cached !== undefined) return cached
+    const h = 'h:' + createHmac('sha256', this.secret).update(normalizeMac(mac)).digest('hex').slice(0, 16)
+    // Bounded: randomized MACs are endless, the cache must not be.
+    if (this.cache.size >= this.maxCache) this.cache.delete(this.cache.keys().next().value as string)
+    this.cache.set(mac, h)
+    return h
+  }
+
+  /** A BLE id's subject: hashed when it is a MAC, as-is otherwise. */
+  bleSubject (id: string): string { return isMac(id) ? this.hash(id) : id }
+}
