@@ -173,6 +173,10 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   if (obs.length >= 3) {
     // Mirror start: with few sensors the cost has symmetric minima across their lines.
     starts.push([2 * starts[0][0] - sorted[0].sensor.x, 2 * starts[0][1] - sorted[0].sensor.y])
+    starts.push(...acrossStarts(obs, starts[0]))
+    // The best node of a coarse grid over the heard sensors: a wild reading can pull every
+    // signal-based start into the wrong basin.
+    starts.push(coarseGridStart(problem, obs))
   }
   let best: { x: number, y: number, cost: number } | null = null
   for (const [sx, sy] of starts) {
@@ -200,6 +204,33 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   }
   cxx = Math.min(cxx, 2500); cyy = Math.min(cyy, 2500)
   return { x: b.x, y: b.y, cxx, cyy, cxy, accuracyM: Math.sqrt(cxx + cyy), method, cost: b.cost, offsetDb: problem.lastOffset }
+}
+
+/** Starts on both sides of the sensors' main axis: a line of sensors has a saddle on the line. */
+function acrossStarts (obs: Observation[], [cx, cy]: [number, number]): Array<[number, number]> {
+  let sxx = 0; let syy = 0; let sxy = 0
+  for (const o of obs) { const dx = o.sensor.x - cx; const dy = o.sensor.y - cy; sxx += dx * dx; syy += dy * dy; sxy += dx * dy }
+  // Minor-axis direction of the sensors' spread.
+  const theta = 0.5 * Math.atan2(2 * sxy, sxx - syy) + Math.PI / 2
+  const r = 3
+  return [[cx + r * Math.cos(theta), cy + r * Math.sin(theta)], [cx - r * Math.cos(theta), cy - r * Math.sin(theta)]]
+}
+
+function coarseGridStart (p: Problem, obs: Observation[]): [number, number] {
+  let x0 = Infinity; let y0 = Infinity; let x1 = -Infinity; let y1 = -Infinity
+  for (const o of obs) { x0 = Math.min(x0, o.sensor.x); y0 = Math.min(y0, o.sensor.y); x1 = Math.max(x1, o.sensor.x); y1 = Math.max(y1, o.sensor.y) }
+  const b = p.o.bounds
+  x0 = Math.max(b[0], x0 - 3); y0 = Math.max(b[1], y0 - 3); x1 = Math.min(b[2], x1 + 3); y1 = Math.min(b[3], y1 + 3)
+  const n = 8
+  let best: [number, number] = [(x0 + x1) / 2, (y0 + y1) / 2]; let bestCost = Infinity
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < n; i++) {
+      const x = x0 + (i + 0.5) * (x1 - x0) / n; const y = y0 + (j + 0.5) * (y1 - y0) / n
+      const c = p.evaluate(x, y)
+      if (c < bestCost) { bestCost = c; best = [x, y] }
+    }
+  }
+  return best
 }
 
 /**

@@ -1,0 +1,76 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import { Value } from '@sinclair/typebox/value'
+import { PositionMessage, OccupancyMessage } from '../shared/messages.ts'
+import { makeTrace } from './helpers/sim.ts'
+import { runBin } from './helpers/run.ts'
+import { startGateway, waitFor } from './helpers/gateway.ts'
+
+interface Rec { topic: string, msg: { subject?: string, ts: number } }
+
+async function replayInto (trace: string, out: string, speed: string): Promise<Rec[]> {
+  const g = await startGateway()
+  try {
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', speed, '--record', out, '--settle', '1500'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+  } finally {
+    await g.stop()
+  }
+  return readFileSync(out, 'utf8').trim().split('\n').map(l => JSON.parse(l) as Rec)
+}
+
+test('replaying a trace as fast as possible and at 10× gives byte-identical positions', async () => {
+  const { dir, trace } = await makeTrace('boutique', { durationS: 40 })
+  const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max')
+  const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10')
+  const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))
+  assert.ok(positions(fast).length > 50, `only ${positions(fast).length} positions`)
+  assert.deepEqual(positions(slow), positions(fast))
+  for (const r of fast) {
+    if (r.topic.includes('/positions/')) assert.ok(Value.Check(PositionMessage, r.msg), JSON.stringify(r.msg))
+    if (r.topic.endsWith('/occupancy')) assert.ok(Value.Check(OccupancyMessage, r.msg), JSON.stringify(r.msg))
+  }
+  // Every present subject gets a position at least once per second of event time.
+  const bySubject = new Map<string, number[]>()
+  for (const r of fast) if (r.topic.includes('/positions/') && r.msg.subject?.startsWith('app:')) bySubject.set(r.msg.subject, [...(bySubject.get(r.msg.subject) ?? []), r.msg.ts])
+  for (const [subject, ts] of bySubject) for (let i = 1; i < ts.length; i++) assert.ok(ts[i] - ts[i - 1] <= 1000, `${subject} gap ${ts[i] - ts[i - 1]} ms`)
+})
+
+test('bad messages are counted by reason and never stop the gateway; good ones still flow', async () => {
+  const g = await startGateway()
+  const c = await mqtt.connectAsync(g.mqttUrl)
+  try {
+    const T = 1764000000000
+    const junk: Array<[string, string | Buffer]> = [
+      ['instore/boutique-1/sensors/b1/readings', '{not json'],
+      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ readings: [{ t: 'ble', id: 'x', rssi: 'loud' }] })],
+      ['instore/boutique-1/sensors/nope/readings', JSON.stringify({ readings: [] })],
+      ['instore/other-store/sensors/b1/readings', JSON.stringify({ readings: [] })],
+      ['instore/boutique-1/sensors/b1/readings', Buffer.alloc(300_000, 120)],
+      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:1', rssi: 40 }] })],
+      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'wifi', mac: 'zz:zz:zz:zz:zz:zz', rssi: -50 }] })],
+      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: 'yesterday', readings: [] })],
+      ['instore/boutique-1/sensors/b1/readings', '\u0000\u0001\u0002'],
+      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: Array.from({ length: 3000 }, () => ({ t: 'ble', id: 'a', rssi: -50 })) })]
+    ]
+    for (const [t, p] of junk) await c.publishAsync(t, p, { qos: 1 })
+    for (let i = 0; i < 5; i++) {
+      await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + i * 1000, readings: [{ t: 'ble', id: 'app:good', rssi: -60, ts: T + i * 1000 }] }), { qos: 1 })
+    }
+    const metrics = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
+    await waitFor(async () => /instore_readings_total\{source="ble"\} 5/.test(await metrics()), 10_000, 'good readings')
+    const m = await metrics()
+    for (const [reason, n] of [['bad_json', 2], ['bad_schema', 3], ['unknown_sensor', 1], ['wrong_store', 1], ['oversized', 1], ['rssi_range', 1], ['bad_mac', 1]] as const) {
+      assert.match(m, new RegExp(`instore_rejected_total\\{reason="${reason}"\\} ${n}\\b`), `${reason}\n${m}`)
+    }
+    const health = await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)
+    assert.equal(health.status, 200)
+    assert.equal((await health.json() as { status: string }).status, 'ok')
+  } finally {
+    await c.endAsync()
+    await g.stop()
+  }
+})

@@ -1,0 +1,55 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { MotionFilter } from '../gateway/kalman.ts'
+import { Tracker, trackerOptions } from '../gateway/tracker.ts'
+import { sensorModels } from '../gateway/radio-model.ts'
+import { parseSite } from '../shared/site.ts'
+import { Rng } from '../shared/rng.ts'
+
+test('a standing device: the filter averages noisy fixes well below their own spread', () => {
+  const r = new Rng(3)
+  let err = 0; let n = 0
+  for (let trial = 0; trial < 50; trial++) {
+    const f = new MotionFilter()
+    for (let k = 0; k < 30; k++) {
+      f.update(k * 1000, 5 + r.normal(0, 1.5), 5 + r.normal(0, 1.5), 2.25, 2.25, 0)
+      if (k >= 20) { err += Math.hypot(f.x - 5, f.y - 5); n++ }
+    }
+  }
+  // One fix alone errs ~1.9 m on average (Rayleigh, σ = 1.5 m).
+  assert.ok(err / n < 0.9, `mean error ${(err / n).toFixed(2)}`)
+})
+
+test('a walking device is followed, not left behind', () => {
+  const f = new MotionFilter()
+  for (let k = 0; k <= 20; k++) f.update(k * 1000, k * 1.0, 0, 0.25, 0.25, 0)
+  assert.ok(Math.abs(f.x - 20) < 1.5, `x ${f.x}`)
+  assert.ok(f.movingProbability > 0.5)
+})
+
+test('gating: a single wild fix is rejected; a sustained jump re-initialises the track', () => {
+  const f = new MotionFilter()
+  for (let k = 0; k < 10; k++) f.update(k * 1000, 0, 0, 0.25, 0.25, 0)
+  assert.equal(f.update(10_000, 40, 0, 0.25, 0.25, 0), false)
+  assert.ok(Math.abs(f.x) < 0.5)
+  f.update(11_000, 40, 0, 0.25, 0.25, 0)
+  f.update(12_000, 40, 0, 0.25, 0.25, 0)
+  assert.ok(Math.abs(f.x - 40) < 0.5, 'after three rejections in a row the filter follows the evidence')
+})
+
+test('tracker state expires when a device goes quiet, and is bounded in size', () => {
+  const site = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'm' }, geometry: { type: 'Polygon', coordinates: [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]] } },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'a' }, geometry: { type: 'Point', coordinates: [0, 0] } }
+    ]
+  })
+  const t = new Tracker(site, sensorModels(site), trackerOptions(site, { ttlMs: 30_000, maxDevices: 100 }))
+  t.addReading('x', 'a', 0, -60)
+  t.addReading('y', 'a', 20_000, -60)
+  assert.deepEqual(t.expire(35_000), ['x'])
+  assert.equal(t.size, 1)
+  for (let i = 0; i < 500; i++) t.addReading('rot:' + i, 'a', 40_000 + i, -70)
+  assert.equal(t.size, 100, 'rotating addresses never grow the state past maxDevices')
+})

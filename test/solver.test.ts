@@ -1,0 +1,85 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { solve, type Observation } from '../gateway/solver.ts'
+import { expectedRssi, type SensorModel } from '../gateway/radio-model.ts'
+
+const sensor = (id: string, x: number, y: number, z = 2.5): SensorModel => ({ id, x, y, z, floor: 0, a: -59, n: 2.2 })
+const opts = { tagHeight: 1.2, bounds: [-5, -5, 35, 25] as [number, number, number, number], huberK: 2, offsetPrior: { mean: 0, sd: 0 } }
+
+/** Exact RSSI a device at (x, y) would produce at each sensor. */
+function exact (sensors: SensorModel[], x: number, y: number, offset = 0): Observation[] {
+  return sensors.map(s => ({ sensor: s, rssi: expectedRssi(s, Math.hypot(x - s.x, y - s.y, 1.2 - s.z)) + offset, sigma: 3 }))
+}
+
+const square = [sensor('a', 0, 0), sensor('b', 20, 0), sensor('c', 20, 15), sensor('d', 0, 15)]
+const line = [sensor('a', 0, 5), sensor('b', 10, 5), sensor('c', 20, 5)]
+
+const cases: Array<[string, SensorModel[], number, number]> = [
+  ['centre of a square', square, 10, 7.5],
+  ['near one corner', square, 2, 1.5],
+  ['off-centre', square, 14.2, 9.7],
+  ['outside the sensors\' hull', square, 25, 7],
+  ['right under a sensor', square, 0.01, 0.01],
+  ['collinear sensors, device off the line', line, 8, 9],
+  ['five sensors', [...square, sensor('e', 10, 7.5, 3)], 6.6, 4.4]
+]
+
+for (const [name, sensors, x, y] of cases) {
+  test(`exact ranges give the exact point: ${name}`, () => {
+    const f = solve(exact(sensors, x, y), { ...opts, prior: { x, y: y + (name.startsWith('collinear') ? 0.5 : 0) } })
+    assert.ok(f)
+    assert.ok(Math.hypot(f.x - x, f.y - y) < 0.05, `got (${f.x.toFixed(3)}, ${f.y.toFixed(3)}) for (${x}, ${y})`)
+  })
+}
+
+test('collinear sensors: the mirror image is as good, and the accuracy says so', () => {
+  // Without a prior the solver may pick either side of the line; both are exact.
+  const f = solve(exact(line, 8, 9), opts)
+  assert.ok(f)
+  assert.ok(Math.hypot(f.x - 8, Math.abs(f.y - 5) - 4) < 0.05, `got (${f.x}, ${f.y})`)
+})
+
+test('a transmit offset common to all sensors is profiled out with three or more sensors', () => {
+  const f = solve(exact(square, 13, 6, -6), { ...opts, offsetPrior: { mean: 0, sd: 6 } })
+  assert.ok(f)
+  assert.ok(Math.hypot(f.x - 13, f.y - 6) < 0.3, `got (${f.x}, ${f.y})`)
+  assert.ok(Math.abs(f.offsetDb + 6) < 1, `offset ${f.offsetDb}`)
+})
+
+test('one sensor: proximity at the sensor, with an accuracy as wide as the range', () => {
+  const f = solve(exact([square[0]], 6, 0), opts)
+  assert.ok(f)
+  assert.equal(f.method, 'proximity')
+  assert.deepEqual([f.x, f.y], [0, 0])
+  assert.ok(f.accuracyM >= 4, `accuracy ${f.accuracyM}`)
+})
+
+test('two sensors: a pair estimate between them, never claiming better than a third of their gap', () => {
+  const f = solve(exact([square[0], square[1]], 6, 0), opts)
+  assert.ok(f)
+  assert.equal(f.method, 'pair')
+  assert.ok(f.x > 0 && f.x < 20)
+  assert.ok(f.accuracyM >= (20 / 3) * Math.SQRT2 - 1e-9)
+})
+
+test('no observation, no fix', () => {
+  assert.equal(solve([], opts), null)
+})
+
+test('one blocked sensor (a body in the way) drags the robust fix less than a least-squares one', () => {
+  const sensors = [...square, sensor('e', 10, 0), sensor('f', 10, 15)]
+  const obs = exact(sensors, 12, 8)
+  obs[0] = { ...obs[0], rssi: obs[0].rssi - 12 }
+  const robust = solve(obs, opts)
+  const plain = solve(obs, { ...opts, huberK: 1e9 })
+  assert.ok(robust && plain)
+  const er = Math.hypot(robust.x - 12, robust.y - 8); const ep = Math.hypot(plain.x - 12, plain.y - 8)
+  assert.ok(er < 0.8 * ep, `robust ${er.toFixed(2)} m vs least squares ${ep.toFixed(2)} m`)
+})
+
+test('accuracy grows with noise: sigmas twice as large give a wider fix', () => {
+  const a = solve(exact(square, 10, 7), opts)
+  const b = solve(exact(square, 10, 7).map(o => ({ ...o, sigma: 6 })), opts)
+  assert.ok(a && b)
+  assert.ok(b.accuracyM > 1.8 * a.accuracyM)
+})
