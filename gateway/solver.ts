@@ -168,9 +168,19 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   const mapped = obs.find(ob => ob.sensor.map?.d.support !== undefined)
   if (mapped && obs.length >= 2) return gridPosterior(problem, mapped.sensor.map as RadioMap)
   if (obs.length === 1) return proximity(sorted[0], o)
-  const starts: Array<[number, number]> = [weightedCentroid(obs), [sorted[0].sensor.x, sorted[0].sensor.y]]
-  if (o.prior) starts.push([o.prior.x, o.prior.y])
-  if (obs.length >= 3) {
+  const centroid = weightedCentroid(obs)
+  let best: { x: number, y: number, cost: number } | null = null
+  // A tracked device: its predicted position is usually in the right basin already. Only when
+  // the answer fits badly (cost per degree of freedom well above 1) are the other starts tried.
+  if (o.prior) {
+    for (const [sx, sy] of [[o.prior.x, o.prior.y], centroid]) {
+      const r = levenbergMarquardt(problem, sx, sy)
+      if (best === null || r.cost < best.cost) best = r
+    }
+  }
+  const fitsWell = best !== null && best.cost <= 3 * Math.max(1, obs.length - 3)
+  const starts: Array<[number, number]> = fitsWell ? [] : [centroid, [sorted[0].sensor.x, sorted[0].sensor.y]]
+  if (!fitsWell && obs.length >= 3) {
     // Mirror start: with few sensors the cost has symmetric minima across their lines.
     starts.push([2 * starts[0][0] - sorted[0].sensor.x, 2 * starts[0][1] - sorted[0].sensor.y])
     starts.push(...acrossStarts(obs, starts[0]))
@@ -178,7 +188,6 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
     // signal-based start into the wrong basin.
     starts.push(coarseGridStart(problem, obs))
   }
-  let best: { x: number, y: number, cost: number } | null = null
   for (const [sx, sy] of starts) {
     const r = levenbergMarquardt(problem, sx, sy)
     if (best === null || r.cost < best.cost - 1e-9) best = r

@@ -15,6 +15,8 @@ export interface TrackerOptions {
   ttlMs: number
   /** Most devices tracked at once; the longest-quiet one is dropped beyond it. */
   maxDevices: number
+  /** Most sensors used per fix: the strongest ones. */
+  maxSensors: number
   /** Huber threshold of the solver, in sigmas. */
   huberK: number
   /** Phone height, m. */
@@ -37,6 +39,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     kalman: defaultKalmanOptions,
     ttlMs: 30_000,
     maxDevices: 20_000,
+    maxSensors: 8,
     huberK: 2,
     tagHeight: site.radio.tagHeightM,
     outsideSigmas: 2,
@@ -133,7 +136,11 @@ export class Tracker {
       const m = model ? w.mean(t) : null
       if (m && model) obs.push({ sensor: model, rssi: m.rssi, sigma: m.sigma, ageMs: m.ageMs })
     }
-    return obs
+    if (obs.length <= this.o.maxSensors) return obs
+    // The strongest sensors carry the information: far ones are heard only when they fade up
+    // (reports stop at the receiver's sensitivity), which biases them towards "closer".
+    obs.sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a))
+    return obs.slice(0, this.o.maxSensors)
   }
 
   /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */

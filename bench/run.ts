@@ -1,0 +1,86 @@
+// npm run bench: accuracy on real and simulated data against a naive baseline, motion-filter
+// cost, and throughput/latency against the bare broker, all measured in this one run.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseSite, loadSiteFile } from '../shared/site.ts'
+import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
+import { loadScenario } from '../simulators/scenario.ts'
+import { Simulator } from '../simulators/engine.ts'
+import { convertSite, convertTrack } from '../simulators/kolakowski.ts'
+import { calibrate, applyCalibration } from '../gateway/calibrate.ts'
+import { measureAccuracy, type AccuracyResult } from './accuracy-lib.ts'
+import { filterCost } from './filter-cost.ts'
+import { throughput } from './throughput.ts'
+
+const OUT = 'out/bench'
+const DATA = '../shared/data/kolakowski-ble-flat'
+mkdirSync(OUT, { recursive: true })
+const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
+const f2 = (v: number) => v.toFixed(2)
+const row = (name: string, r: AccuracyResult) =>
+  `  ${name.padEnd(34)} mean ${f2(r.error.mean)} m  median ${f2(r.error.median)} m  p95 ${f2(r.error.p95)} m  sector ${(100 * r.sectorAgreement).toFixed(1)}%  (${r.samples} samples)`
+
+async function writeTrace (path: string, lines: Iterable<TraceLine>): Promise<void> {
+  const w = new JsonLinesWriter(path)
+  for (const l of lines) await w.write(l)
+  await w.close()
+}
+
+async function accuracy (): Promise<void> {
+  console.log('accuracy (gateway estimation vs naive baseline: plain least squares, no smoothing)')
+  if (existsSync(DATA)) {
+    const siteFile = convertSite(DATA)
+    const sensors = siteFile.features.filter(f => f.properties.kind === 'sensor').map(f => f.properties.id)
+    const site = parseSite(siteFile)
+    await writeTrace(join(OUT, 'kolakowski-robot.jsonl'), convertTrack(join(DATA, 'tests/test_robot_df.csv'), sensors))
+    // Calibrated only from the data set's calibration walk, never from the scoring track.
+    const cal = calibrate(site, convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors))
+    const calibrated = parseSite(applyCalibration(siteFile, cal))
+    const plain = parseSite(applyCalibration(siteFile, calibrate(site, convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors), { maps: false })))
+    const trace = join(OUT, 'kolakowski-robot.jsonl')
+    const r = {
+      baselineUncalibrated: await measureAccuracy(site, trace, 'baseline'),
+      baseline: await measureAccuracy(plain, trace, 'baseline'),
+      gatewayPathLossOnly: await measureAccuracy(plain, trace, 'gateway'),
+      gateway: await measureAccuracy(calibrated, trace, 'gateway')
+    }
+    console.log(' real: Kolakowski BLE flat, robot track (calibrated from its calibration walk only)')
+    console.log(row('baseline, site defaults', r.baselineUncalibrated))
+    console.log(row('baseline, fitted path loss', r.baseline))
+    console.log(row('gateway, fitted path loss only', r.gatewayPathLossOnly))
+    console.log(row('gateway, path loss + radio maps', r.gateway))
+    results.kolakowski = r
+  } else {
+    console.log(` (skipped: ${DATA} not found)`)
+  }
+  for (const [name, duration] of [['boutique', 1800], ['hypermarket', 300]] as const) {
+    const loaded = loadScenario(`simulators/scenarios/${name}.json`, { durationS: duration })
+    const sim = new Simulator(loaded)
+    const trace = join(OUT, `${name}.jsonl`)
+    await writeTrace(trace, sim.lines())
+    const site = loadSiteFile(loaded.sitePath)
+    const r = { baseline: await measureAccuracy(site, trace, 'baseline'), gateway: await measureAccuracy(site, trace, 'gateway') }
+    console.log(` simulated: ${name} (${duration} s, uncalibrated site, online self-calibration)`)
+    console.log(row('baseline', r.baseline))
+    console.log(row('gateway', r.gateway))
+    results[name] = r
+  }
+}
+
+async function main (): Promise<void> {
+  await accuracy()
+  const cost = filterCost()
+  console.log('motion filter, µs per predict+correct step')
+  console.log(`  kalman-filter package ${f2(cost.kalmanFilterPackageUs)}  hand-written CV ${cost.handWrittenCvUs.toFixed(3)}  two-model IMM ${f2(cost.immTwoModelsUs)}  (package/IMM = ${(cost.kalmanFilterPackageUs / cost.immTwoModelsUs).toFixed(1)}×)`)
+  results.filterCost = cost
+  const t = await throughput('sites/hypermarket.site.json', join(OUT, 'hypermarket.jsonl'))
+  console.log('throughput: hypermarket trace, replay command in another process, readings per second')
+  console.log(`  bare broker ${Math.round(t.bareBrokerReadingsPerS)}/s  gateway ${Math.round(t.gatewayReadingsPerS)}/s  ratio ${f2(t.ratio)}  (${t.readings} readings in ${t.messages} messages)`)
+  console.log(`  latency reading → position (event clock, 500 ms lateness included): p50 ${f2(t.latencyP50Ms)} ms  p99 ${f2(t.latencyP99Ms)} ms`)
+  console.log(`  memory: rss ${t.rssMiB.toFixed(0)} MiB with ${t.devicesTracked} devices tracked`)
+  results.throughput = t
+  writeFileSync(join(OUT, 'results.json'), JSON.stringify(results, null, 2) + '\n')
+  console.log(`results: ${join(OUT, 'results.json')}`)
+}
+
+await main()
