@@ -27,7 +27,7 @@ function baselineFix (site: Site, tracker: Tracker, subject: string, t: number):
 }
 
 export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
-  const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 1e9, rawSigmaDb: 6, floorSigmaDb: 0, maxReadings: 32 }, ...over } : over)
+  const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
   const tracker = new Tracker(site, sensorModels(site), opts)
   if (method === 'gateway' && selfCalibrate) {
     const cal = new SelfCalibrator(sensorModels(site))

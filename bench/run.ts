@@ -68,19 +68,31 @@ async function accuracy (): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  await accuracy()
+  // `npm run bench -- throughput` (or accuracy, filter) runs one part; the traces are reused.
+  const only = process.argv[2]
+  if (!only || only === 'accuracy') await accuracy()
+  if (!only || only === 'filter') filterPart()
+  if (!only || only === 'throughput') await throughputPart()
+  writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
+  console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
+}
+
+function filterPart (): void {
   const cost = filterCost()
   console.log('motion filter, µs per predict+correct step')
   console.log(`  kalman-filter package ${f2(cost.kalmanFilterPackageUs)}  hand-written CV ${cost.handWrittenCvUs.toFixed(3)}  two-model IMM ${f2(cost.immTwoModelsUs)}  (package/IMM = ${(cost.kalmanFilterPackageUs / cost.immTwoModelsUs).toFixed(1)}×)`)
   results.filterCost = cost
-  const t = await throughput('sites/hypermarket.site.json', join(OUT, 'hypermarket.jsonl'))
+}
+
+async function throughputPart (): Promise<void> {
+  const trace = join(OUT, 'hypermarket.jsonl')
+  if (!existsSync(trace)) await writeTrace(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json')).lines())
+  const t = await throughput('sites/hypermarket.site.json', trace)
   console.log('throughput: hypermarket trace, replay command in another process, readings per second')
   console.log(`  bare broker ${Math.round(t.bareBrokerReadingsPerS)}/s  gateway ${Math.round(t.gatewayReadingsPerS)}/s  ratio ${f2(t.ratio)}  (${t.readings} readings in ${t.messages} messages)`)
   console.log(`  latency reading → position (event clock, 500 ms lateness included): p50 ${f2(t.latencyP50Ms)} ms  p99 ${f2(t.latencyP99Ms)} ms`)
   console.log(`  memory: rss ${t.rssMiB.toFixed(0)} MiB with ${t.devicesTracked} devices tracked`)
   results.throughput = t
-  writeFileSync(join(OUT, 'results.json'), JSON.stringify(results, null, 2) + '\n')
-  console.log(`results: ${join(OUT, 'results.json')}`)
 }
 
 await main()

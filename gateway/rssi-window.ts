@@ -1,9 +1,12 @@
-// Recent RSSI readings of one device at one sensor, and their time-weighted mean. Raw readings
-// spread 6-10 dB; averaging over 1-2 s brings that to 3-5 dB (Kolakowski data set notes), but
-// slow fading is correlated over seconds, so the spread of the mean never drops below a floor.
+// Recent RSSI of one device at one sensor as an exponentially weighted mean, updated in O(1) per
+// reading and read in O(1) per fix. Raw readings spread 6-10 dB; averaging over 1-2 s brings that
+// to 3-5 dB (Kolakowski data set notes), but slow fading is correlated over seconds, so the
+// spread of the mean never drops below a floor.
+// The mean folds in every reading as it arrives; a fix at tick t may therefore include readings
+// stamped up to the clock's lateness after t (500 ms by default). Output stays deterministic.
 
 export interface WindowOptions {
-  /** Readings older than this (ms) are dropped. */
+  /** Nothing heard for this long (ms): the sensor no longer counts for this device. */
   windowMs: number
   /** Exponential weighting time constant, ms: recent readings count more. */
   tauMs: number
@@ -11,48 +14,46 @@ export interface WindowOptions {
   rawSigmaDb: number
   /** Spread that averaging cannot remove (correlated fading), dB. */
   floorSigmaDb: number
-  /** Most readings kept per window (bounded memory for chatty advertisers). */
-  maxReadings: number
 }
 
-export const defaultWindowOptions: WindowOptions = { windowMs: 3000, tauMs: 1500, rawSigmaDb: 6, floorSigmaDb: 2.5, maxReadings: 32 }
+export const defaultWindowOptions: WindowOptions = { windowMs: 3000, tauMs: 1500, rawSigmaDb: 6, floorSigmaDb: 2.5 }
 
 export class RssiWindow {
-  private readonly ts: Float64Array
-  private readonly rssi: Float64Array
-  private head = 0
-  size = 0
+  /** Sums of w, w·rssi, w², w·ts, all decayed to time `t0`. */
+  private sw = 0
+  private sr = 0
+  private sw2 = 0
+  private st = 0
+  private t0 = -Infinity
   last = -Infinity
+  size = 0
 
-  constructor (private readonly o: WindowOptions) {
-    this.ts = new Float64Array(o.maxReadings)
-    this.rssi = new Float64Array(o.maxReadings)
-  }
+  constructor (private readonly o: WindowOptions) {}
 
   add (ts: number, rssi: number): void {
-    this.ts[this.head] = ts
-    this.rssi[this.head] = rssi
-    this.head = (this.head + 1) % this.o.maxReadings
-    if (this.size < this.o.maxReadings) this.size++
+    if (this.size === 0 || ts - this.last > this.o.windowMs) {
+      // A fresh start after silence: old readings say nothing about now.
+      this.sw = 0; this.sr = 0; this.sw2 = 0; this.st = 0; this.t0 = ts; this.size = 0
+    }
+    let w = 1
+    if (ts > this.t0) {
+      const k = Math.exp(-(ts - this.t0) / this.o.tauMs)
+      this.sw *= k; this.sr *= k; this.sw2 *= k * k; this.st *= k
+      this.t0 = ts
+    } else {
+      w = Math.exp(-(this.t0 - ts) / this.o.tauMs) // a late reading counts as old as it is
+    }
+    this.sw += w; this.sr += w * rssi; this.sw2 += w * w; this.st += w * ts
+    this.size++
     if (ts > this.last) this.last = ts
   }
 
   /** Weighted mean, its sigma and its weighted mean age (ms) at time t; null when nothing recent is left. */
   mean (t: number): { rssi: number, sigma: number, n: number, ageMs: number } | null {
-    let sw = 0; let sr = 0; let sw2 = 0; let n = 0; let sa = 0
-    const cap = this.o.maxReadings
-    for (let k = 0; k < this.size; k++) {
-      const i = (this.head - 1 - k + cap) % cap
-      const age = t - this.ts[i]
-      // Readings stamped after t belong to a later fix (event time: never look ahead).
-      if (age > this.o.windowMs || age < 0) continue
-      const w = Math.exp(-Math.max(0, age) / this.o.tauMs)
-      sw += w; sr += w * this.rssi[i]; sw2 += w * w; sa += w * Math.max(0, age); n++
-    }
-    if (n === 0) return null
-    // Effective sample size of the weighted mean (Kish): (Σw)² / Σw².
-    const nEff = (sw * sw) / sw2
+    if (this.size === 0 || t - this.last > this.o.windowMs) return null
+    // Effective sample size of the weighted mean (Kish): (Σw)² / Σw²; decay cancels in the ratio.
+    const nEff = (this.sw * this.sw) / this.sw2
     const sigma = Math.sqrt(this.o.rawSigmaDb ** 2 / nEff + this.o.floorSigmaDb ** 2)
-    return { rssi: sr / sw, sigma, n, ageMs: sa / sw }
+    return { rssi: this.sr / this.sw, sigma, n: this.size, ageMs: Math.max(0, t - this.st / this.sw) }
   }
 }

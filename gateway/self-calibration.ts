@@ -55,13 +55,14 @@ export class SelfCalibrator {
   /** Residuals of a device fix: evidence about every sensor that took part. */
   observeFix (obs: Observation[], fix: Fix, tagHeight: number): void {
     if (obs.length < this.o.minSensors || fix.method !== 'lm') return
+    const mean = this.meanRaw()
     for (const ob of obs) {
       const s = ob.sensor
       if (s.map) continue
       const d = Math.hypot(fix.x - s.x, fix.y - s.y, tagHeight - s.z)
       // `ob.sensor` already carries the current correction; the residual is what is left.
       const r = ob.rssi - expectedRssi(s, d) - fix.offsetDb
-      this.add(s.id, r + this.correction(s.id), 1)
+      this.add(s.id, r + this.raw(s.id) - mean, 1)
     }
   }
 

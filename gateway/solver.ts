@@ -5,8 +5,9 @@
 // calibrated radio maps, a grid posterior over the walked area instead. The accuracy comes from
 // the curvature (or the posterior spread), so it is as wide as the evidence. One or two sensors
 // give a proximity or two-sensor answer with a correspondingly wide accuracy.
-import { MIN_DISTANCE_M, expectedRssi, type SensorModel } from './radio-model.ts'
+import { MIN_DISTANCE_M, type SensorModel } from './radio-model.ts'
 import type { RadioMap } from './radio-map.ts'
+import { truncatedMean } from './sensitivity.ts'
 
 export interface Observation {
   sensor: SensorModel
@@ -16,6 +17,10 @@ export interface Observation {
   sigma: number
   /** How old, on average, the readings behind the mean are, ms. */
   ageMs?: number
+  /** The receiver reports nothing weaker than this, dBm: readings near it are biased high. */
+  floorDbm?: number
+  /** Spread of one raw reading, dB (for the truncation correction). */
+  rawSigmaDb?: number
 }
 
 export interface Fix {
@@ -83,15 +88,22 @@ class Problem {
       const ob = obs[i]; const s = ob.sensor
       const dx = x - s.x; const dy = y - s.y; const dz = o.tagHeight - s.z
       const d2 = Math.max(dx * dx + dy * dy + dz * dz, MIN_DISTANCE_M * MIN_DISTANCE_M)
-      let expected = expectedRssi(s, Math.sqrt(d2))
+      // expectedRssi(s, √d2) without the square root: 10·n·log10(d) = 5·n·log10(d²).
+      let expected = s.a - 5 * s.n * Math.log10(d2)
       let gx = 0; let gy = 0
       if (s.map) { expected += s.map.at(x, y, mapGrad); gx = mapGrad.gx; gy = mapGrad.gy }
+      let slope = 1
+      if (ob.floorDbm !== undefined && ob.floorDbm > -Infinity) {
+        // Near the floor only the readings that faded up were reported: compare like with like.
+        const t = truncatedMean(expected + this.bMean, ob.rawSigmaDb ?? 6, ob.floorDbm)
+        expected = t.mean - this.bMean; slope = t.slope
+      }
       const e = ob.rssi - expected
-      const c = 10 * s.n / (LN10 * d2)
+      const c = slope * 10 * s.n / (LN10 * d2)
       // d(e)/dx = -d(expected)/dx = c·dx - map gradient
       scratch[i * 3] = e
-      scratch[i * 3 + 1] = c * dx - gx
-      scratch[i * 3 + 2] = c * dy - gy
+      scratch[i * 3 + 1] = c * dx - slope * gx
+      scratch[i * 3 + 2] = c * dy - slope * gy
       const w = 1 / (ob.sigma * ob.sigma)
       sw += w; swe += w * e
     }
@@ -128,7 +140,7 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
   const ng: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
   let cost = p.evaluate(x, y, g)
   let lambda = 1e-2
-  for (let it = 0; it < 30; it++) {
+  for (let it = 0; it < 20; it++) {
     const a = g.hxx * (1 + lambda) + 1e-9; const d = g.hyy * (1 + lambda) + 1e-9; const b = g.hxy
     const det = a * d - b * b
     if (!(det > 0)) break
@@ -141,7 +153,7 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
       const moved = Math.hypot(nx - x, ny - y)
       x = nx; y = ny; cost = ncost; Object.assign(g, ng)
       lambda = Math.max(1e-6, lambda / 3)
-      if (moved < 1e-3) break
+      if (moved < 0.005) break // 5 mm: far below what RSSI can resolve
     } else {
       lambda *= 4
       if (lambda > 1e6) break

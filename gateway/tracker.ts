@@ -7,6 +7,7 @@ import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-win
 import { solve, type Observation, type Fix } from './solver.ts'
 import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
 import type { SensorModel } from './radio-model.ts'
+import { SensitivityFloors } from './sensitivity.ts'
 
 export interface TrackerOptions {
   window: WindowOptions
@@ -15,6 +16,12 @@ export interface TrackerOptions {
   ttlMs: number
   /** Most devices tracked at once; the longest-quiet one is dropped beyond it. */
   maxDevices: number
+  /**
+   * Share of the readings' mean age taken as the fix's lag behind the device. 1 would be exact
+   * for steady walking; less keeps noisy velocity estimates (stop-and-go shoppers, sensors that
+   * already average upstream) from throwing the track forward.
+   */
+  lagFactor: number
   /** Most sensors used per fix: the strongest ones. */
   maxSensors: number
   /** Huber threshold of the solver, in sigmas. */
@@ -39,7 +46,8 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     kalman: defaultKalmanOptions,
     ttlMs: 30_000,
     maxDevices: 20_000,
-    maxSensors: 8,
+    lagFactor: 0.5,
+    maxSensors: 24,
     huberK: 2,
     tagHeight: site.radio.tagHeightM,
     outsideSigmas: 2,
@@ -74,6 +82,7 @@ class Device {
 
 export class Tracker {
   private readonly devices = new Map<string, Device>()
+  readonly floors = new SensitivityFloors()
   private readonly bounds: [number, number, number, number]
   fixes = 0
   gated = 0
@@ -104,6 +113,7 @@ export class Tracker {
     let w = d.windows.get(sensor)
     if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
     w.add(ts, rssi)
+    this.floors.add(sensor, rssi)
     if (ts > d.lastSeen) d.lastSeen = ts
   }
 
@@ -134,7 +144,7 @@ export class Tracker {
     for (const [sensor, w] of d.windows) {
       const model = this.models.get(sensor)
       const m = model ? w.mean(t) : null
-      if (m && model) obs.push({ sensor: model, rssi: m.rssi, sigma: m.sigma, ageMs: m.ageMs })
+      if (m && model) obs.push({ sensor: model, rssi: m.rssi, sigma: m.sigma, ageMs: m.ageMs, floorDbm: this.floors.floor(sensor), rawSigmaDb: this.o.window.rawSigmaDb })
     }
     if (obs.length <= this.o.maxSensors) return obs
     // The strongest sensors carry the information: far ones are heard only when they fade up
@@ -167,7 +177,7 @@ export class Tracker {
     }
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
-    if (!kf.update(t, fix.x, fix.y, fix.cxx, fix.cyy, fix.cxy, age / obs.length / 1000)) this.gated++
+    if (!kf.update(t, fix.x, fix.y, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
     const [x, y] = this.keepInside(kf.x, kf.y, kf.accuracy())
     return { subject, ts: t, x, y, accuracyM: kf.accuracy(), sensors: obs.length, fix }
   }

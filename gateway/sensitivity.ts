@@ -1,0 +1,73 @@
+// What each receiver can still hear: a low quantile of the RSSI it reports. Readings near that
+// floor are reported only when fading lifts them above it, so their mean reads "closer" than the
+// device is; the solver corrects for this (a truncated-normal mean) once the floor is known.
+
+const BINS = 128 // integer dBm from -127 to 0
+
+export class SensitivityFloors {
+  private readonly hist = new Map<string, Uint32Array>()
+  private readonly cache = new Map<string, { n: number, floor: number }>()
+
+  constructor (private readonly quantile = 0.005, private readonly minReadings = 300) {}
+
+  add (sensor: string, rssi: number): void {
+    let h = this.hist.get(sensor)
+    if (!h) { h = new Uint32Array(BINS + 1); this.hist.set(sensor, h) }
+    const bin = Math.max(0, Math.min(BINS - 1, Math.round(rssi) + 127))
+    h[bin]++
+    h[BINS]++ // total
+  }
+
+  /** The sensor's reporting floor, dBm, or -Infinity until enough readings were seen. */
+  floor (sensor: string): number {
+    const h = this.hist.get(sensor)
+    if (!h || h[BINS] < this.minReadings) return -Infinity
+    const c = this.cache.get(sensor)
+    // Recomputed as the count doubles: the floor settles quickly and hardly moves after.
+    if (c && h[BINS] < 2 * c.n) return c.floor
+    const target = this.quantile * h[BINS]
+    let acc = 0; let floor = -127
+    for (let i = 0; i < BINS; i++) { acc += h[i]; if (acc >= target) { floor = i - 127; break } }
+    this.cache.set(sensor, { n: h[BINS], floor })
+    return floor
+  }
+}
+
+/** Standard normal density and upper tail (Abramowitz & Stegun 26.2.17, |error| < 7.5e-8). */
+export function normalPdf (x: number): number { return Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI) }
+export function normalUpperTail (x: number): number {
+  if (x < 0) return 1 - normalUpperTail(-x)
+  const t = 1 / (1 + 0.2316419 * x)
+  const poly = t * (0.319381530 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))))
+  return normalPdf(x) * poly
+}
+
+/**
+ * Mean of readings N(mu, sd²) that survive a floor, and its derivative by mu:
+ * E = mu + sd·λ(α), α = (floor - mu)/sd, λ = φ(α)/Q(α) (inverse Mills ratio).
+ */
+export function truncatedMean (mu: number, sd: number, floor: number): { mean: number, slope: number } {
+  const a = (floor - mu) / sd
+  if (a < LAMBDA_FROM) return { mean: mu, slope: 1 }
+  const lambda = inverseMills(a)
+  return { mean: mu + sd * lambda, slope: Math.max(0.02, 1 - lambda * (lambda - a)) }
+}
+
+// λ(α) tabulated on [-4, 8] every 0.01 (linear interpolation error < 1e-5): the solver asks for
+// it in every cost evaluation of every weak sensor.
+const LAMBDA_FROM = -4
+const LAMBDA_TO = 8
+const LAMBDA_STEP = 0.01
+const LAMBDA = Float64Array.from({ length: Math.round((LAMBDA_TO - LAMBDA_FROM) / LAMBDA_STEP) + 1 }, (_, i) => {
+  const a = LAMBDA_FROM + i * LAMBDA_STEP
+  const q = normalUpperTail(a)
+  return q > 1e-12 ? normalPdf(a) / q : a + 1 / a
+})
+
+/** Inverse Mills ratio φ(α)/Q(α); beyond the table, its asymptote α + 1/α. */
+export function inverseMills (a: number): number {
+  if (a >= LAMBDA_TO) return a + 1 / a
+  const f = (Math.max(LAMBDA_FROM, a) - LAMBDA_FROM) / LAMBDA_STEP
+  const i = Math.floor(f)
+  return LAMBDA[i] + (LAMBDA[i + 1] - LAMBDA[i]) * (f - i)
+}
