@@ -10,7 +10,8 @@ export interface Bus {
   /** Broker URL sensors should use. */
   readonly url: string
   start (topics: string[], onMessage: MessageHandler): Promise<void>
-  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): void
+  /** Resolves once the broker took the message (QoS 1: acknowledged). */
+  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): Promise<void>
   /** False while an external broker is unreachable. */
   readonly connected: boolean
   stop (): Promise<void>
@@ -35,8 +36,10 @@ export class EmbeddedBus implements Bus {
     })))
   }
 
-  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): void {
-    this.b?.broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, () => {})
+  async publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): Promise<void> {
+    const broker = this.b?.broker
+    if (!broker) throw new Error('broker stopped')
+    await new Promise<void>((resolve, reject) => broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err?: Error) => err ? reject(err) : resolve()))
   }
 
   async stop (): Promise<void> { await this.b?.close(); this.b = null }
@@ -56,8 +59,9 @@ export class ClientBus implements Bus {
     await this.client.subscribeAsync(topics, { qos: 1 })
   }
 
-  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): void {
-    this.client?.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false })
+  async publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): Promise<void> {
+    if (!this.client) throw new Error('client stopped')
+    await this.client.publishAsync(topic, payload, { qos: opts.qos, retain: opts.retain ?? false })
   }
 
   async stop (): Promise<void> { await this.client?.endAsync(); this.client = null }

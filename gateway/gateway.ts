@@ -12,6 +12,10 @@ import { EmbeddedBus, ClientBus, type Bus } from './bus.ts'
 import { Metrics } from './metrics.ts'
 import { startHttp, type Health } from './http.ts'
 import { defaultClockOptions } from './clock.ts'
+import { GatewayStore } from './store.ts'
+import { CampaignEngine, SUPPRESS_REASONS } from './campaigns.ts'
+import { PresenceEngine, presenceOptions } from './presence.ts'
+import type { Campaign } from '../shared/campaigns.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -32,12 +36,18 @@ export interface GatewayOptions {
   pipeline?: Partial<PipelineOptions>
   /** Wall mode: a sensor silent this long is reported by /healthz, ms. */
   sensorSilenceMs?: number
+  /** Campaign rules when standalone (already validated). */
+  campaigns?: Campaign[]
 }
 
 export class Gateway {
   readonly metrics = new Metrics()
   pipeline: Pipeline | null = null
+  store: GatewayStore | null = null
+  campaigns: CampaignEngine | null = null
+  presence: PresenceEngine | null = null
   private bus: Bus | null = null
+  private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
   private startedAt = 0
@@ -54,6 +64,18 @@ export class Gateway {
     const storeId = o.site.storeId
     const bus: Bus = o.broker ? new ClientBus(o.broker, `instore-gateway-${storeId}`) : new EmbeddedBus(o.port, o.host)
     const published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
+    const store = this.store = new GatewayStore(o.dataDir)
+    this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)
+    this.campaigns.setCampaigns(o.campaigns ?? [])
+    this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site))
+    const suppressed = this.metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
+    const fired = this.metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
+    this.metrics.onCollect(() => {
+      for (const r of SUPPRESS_REASONS) suppressed.set({ reason: r }, this.campaigns?.suppressed[r] ?? 0)
+      fired.set({}, this.campaigns?.fired ?? 0)
+      this.metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
+      this.metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, this.presence?.size ?? 0)
+    })
     this.pipeline = new Pipeline(o.site, {
       prefix: o.prefix, secret,
       clock: { ...defaultClockOptions, mode: o.clock },
@@ -63,9 +85,10 @@ export class Gateway {
       selfCalibration: true,
       ...o.pipeline
     }, {
-      position: p => { bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }); published.inc({ kind: 'position' }) },
-      occupancy: occ => { bus.publish(topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }); published.inc({ kind: 'occupancy' }) }
-    }, this.metrics, o.log)
+      position: p => { void bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }).catch(() => {}); published.inc({ kind: 'position' }) },
+      occupancy: occ => { void bus.publish(topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }).catch(() => {}); published.inc({ kind: 'occupancy' }) },
+      events: () => this.flushOutbox()
+    }, this.metrics, o.log, this.presence)
     const pipeline = this.pipeline
     await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`], (topic, payload) => {
       // One bad message must never stop the gateway: contain anything unexpected here.
@@ -75,12 +98,31 @@ export class Gateway {
       }
     })
     this.bus = bus
+    // Events accepted before a crash but never published go out first, with their original ids.
+    this.flushOutbox()
     if (o.clock === 'wall') this.timer = setInterval(() => pipeline.advance(), 200)
     const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text() })
     this.http = http.server
     this.httpPort = http.port
     this.startedAt = Date.now()
     o.log.info('gateway started', { storeId, mqtt: bus.url, http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
+  }
+
+  /**
+   * Publishes outbox events not yet handed to the broker, in order, then marks them. Chained, so
+   * concurrent calls never reorder; a failure leaves them for the next call.
+   */
+  flushOutbox (): Promise<void> {
+    this.publishing = this.publishing.then(async () => {
+      const store = this.store; const bus = this.bus
+      if (!store || !bus) return
+      for (let rows = store.unpublished(); rows.length > 0; rows = store.unpublished()) {
+        await Promise.all(rows.map(async r => await bus.publish(topics.event(this.o.prefix, this.o.site.storeId, r.type), r.body, { qos: 1 })))
+        store.markPublished(rows[rows.length - 1].seq)
+        this.metrics.counter('instore_published_total', '').inc({ kind: 'event' }, rows.length)
+      }
+    }).catch(err => { this.o.log.warn('event publish failed; will retry', { err: (err as Error).message }) })
+    return this.publishing
   }
 
   health (): Health {
@@ -99,12 +141,16 @@ export class Gateway {
   async stop (): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
-    // Drain: run the ticks the clock already allows, so nothing heard is left unpublished.
+    // Drain: run the ticks the clock already allows, close open visits, publish what is left.
     this.pipeline?.advance()
+    this.presence?.closeAll()
+    await this.flushOutbox()
     await this.bus?.stop()
     this.bus = null
     if (this.http) await new Promise<void>(resolve => this.http?.close(() => resolve()))
     this.http = null
+    this.store?.close()
+    this.store = null
     this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })
   }
 }

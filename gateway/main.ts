@@ -4,6 +4,7 @@ import { createLogger, type Level } from '../shared/log.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { Gateway } from './gateway.ts'
+import { loadCampaignsFile } from '../shared/campaigns.ts'
 
 const spec = {
   name: 'instore-gateway',
@@ -33,9 +34,10 @@ await runCommand(spec, async (o) => {
   }
   if (o.central && !o.token) throw new UsageError('--central needs --token')
   const site = loadSiteFile(o.site)
+  const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
-    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log
+    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns
   })
   await gateway.start()
   const sig = await onStopSignal()

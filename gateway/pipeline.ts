@@ -14,6 +14,9 @@ import { Tracker, trackerOptions, type TrackerOptions } from './tracker.ts'
 import { sensorModels, type SensorModel } from './radio-model.ts'
 import { SelfCalibrator } from './self-calibration.ts'
 import type { Metrics } from './metrics.ts'
+import type { PresenceEngine } from './presence.ts'
+import type { Evidence } from './zones.ts'
+import type { InstoreEvent } from '../shared/events.ts'
 
 export interface PipelineOptions {
   prefix: string
@@ -31,6 +34,8 @@ export interface PipelineOptions {
 export interface PipelineSink {
   position (p: PositionMessageT): void
   occupancy (o: OccupancyMessageT): void
+  /** Events of one tick, already committed to the outbox. */
+  events (e: InstoreEvent[]): void
 }
 
 type Source = 'ble' | 'wifi' | 'scan'
@@ -50,7 +55,7 @@ export class Pipeline {
   private readonly m
 
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
-    metrics: Metrics, private readonly log: Logger) {
+    metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
     this.clock = new GatewayClock(o.clock)
     this.ctx = {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
@@ -133,7 +138,14 @@ export class Pipeline {
       return
     }
     this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi)
+    if (reading.randomized) this.randomized.add(reading.subject)
   }
+
+  /**
+   * Subjects behind randomized MACs (BLE too): a new address every few minutes is not a person
+   * over time, so they get positions and count in footfall, but open no visits.
+   */
+  private readonly randomized = new Set<string>()
 
   private rejected (reason: RejectReason, detail: string, topic: string): void {
     this.m.rejected.inc({ reason })
@@ -160,9 +172,10 @@ export class Pipeline {
     }
   }
 
-  /** Stages 4-7 at tick time t: smooth → locate → publish → occupancy. */
+  /** Stages 4-9 at tick time t: smooth → locate → publish → zone diff → events → occupancy. */
   tick (t: number): void {
     this.m.ticks.inc()
+    const fresh = new Map<string, Evidence>()
     for (const source of ['ble', 'scan', 'wifi'] as const) {
       const tracker = this.trackers[source]
       for (const subject of [...tracker.active(t)]) {
@@ -174,12 +187,19 @@ export class Pipeline {
           shop: where.shop, sector: where.sector, source: source === 'wifi' ? 'wifi' : 'ble'
         }
         this.latest.set(subject, { pos, lastHeard: t })
+        // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi
+        // phone probes every 30-180 s, too sparse to time a stay; it counts in footfall instead.
+        if (source !== 'wifi' && !this.randomized.has(subject)) fresh.set(subject, { x: e.x, y: e.y, accuracyM: e.accuracyM })
       }
-      for (const gone of tracker.expire(t)) this.latest.delete(gone)
+      for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
     }
     if (this.o.selfCalibration && ++this.fixesSinceModels >= 10) {
       this.fixesSinceModels = 0
       this.trackers.ble.setModels(this.calibrator.models())
+    }
+    if (this.presence) {
+      const events = this.presence.tick(t, fresh)
+      if (events.length > 0) this.sink.events(events)
     }
     const occ: OccupancyMessageT = { ts: t, shops: {}, sectors: {}, passersBy: 0 }
     for (const s of this.site.shops) occ.shops[s.id] = 0
@@ -195,6 +215,8 @@ export class Pipeline {
       else occ.shops[pos.shop]++
       if (pos.sector !== null) occ.sectors[pos.sector]++
     }
+    // With zone state, counts follow confirmed presence (hysteresis), not raw positions.
+    if (this.presence) Object.assign(occ, this.presence.occupancy(t, this.o.presenceMs.ble))
     const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy])
     if (key !== this.lastOccupancy || t % 10_000 === 0) {
       this.lastOccupancy = key

@@ -64,6 +64,24 @@ export const RadioSchema = Type.Object({
   shadowingDb: Type.Optional(Type.Number({ minimum: 0.5, maximum: 20, description: 'per-reading RSSI spread, dB (default 6)' }))
 })
 
+/** Extension: zone hysteresis per site (defaults in gateway/zones.ts). */
+export const ZoneParamsSchema = Type.Object({
+  /** Evidence needed before a shop entry counts, s. */
+  shopEnterS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
+  /** Time without evidence before a shop exit, s. */
+  shopExitS: Type.Optional(Type.Number({ minimum: 1, maximum: 3600 })),
+  sectorEnterS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
+  sectorExitS: Type.Optional(Type.Number({ minimum: 1, maximum: 3600 })),
+  /** Entry needs the position this many accuracy radii inside the boundary. */
+  enterMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+  /** A position this many accuracy radii outside still counts as staying. */
+  exitMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+  /** Margins never exceed this, m. */
+  maxMarginM: Type.Optional(Type.Number({ minimum: 0, maximum: 50 })),
+  /** sector.dwell fires as a stay crosses each of these, s. */
+  dwellThresholdsS: Type.Optional(Type.Array(Type.Number({ minimum: 1 }), { maxItems: 50 }))
+})
+
 export const SiteSchema = Type.Object({
   type: Type.Literal('FeatureCollection'),
   storeId: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' }),
@@ -71,6 +89,7 @@ export const SiteSchema = Type.Object({
   timezone: Type.Optional(Type.String({ default: 'UTC' })),
   georef: Type.Optional(Type.Object({ origin: Position, bearingDeg: Type.Optional(Type.Number()) })),
   radio: Type.Optional(RadioSchema),
+  zones: Type.Optional(ZoneParamsSchema),
   features: Type.Array(Type.Union([ShopFeature, SectorFeature, SensorFeature, BeaconFeature]))
 })
 
@@ -82,3 +101,4 @@ export type BeaconFeatureT = Static<typeof BeaconFeature>
 export type Radio = Static<typeof RadioSchema>
 export type Polygon = Static<typeof PolygonSchema>
 export type RadioMapData = Static<typeof RadioMapSchema>
+export type ZoneParams = Static<typeof ZoneParamsSchema>

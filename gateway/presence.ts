@@ -1,0 +1,153 @@
+// Positions become events (contract §5): zone diff per device → events with id, seq, frequency →
+// campaign triggers → outbox. Everything a tick produces is written to SQLite in one transaction
+// before anything is published, and open visits are saved so a crash resumes them.
+import type { Site } from '../shared/site.ts'
+import type { InstoreEvent, FrequencyT } from '../shared/events.ts'
+import type { ZoneParams } from '../shared/site-schema.ts'
+import { stepZones, exitShop, newTrack, defaultZoneParams, type ZoneTrack, type ZoneEvent, type Evidence } from './zones.ts'
+import type { GatewayStore } from './store.ts'
+import type { CampaignEngine } from './campaigns.ts'
+import { frequency, defaultSegmentRules, type SegmentRules } from './frequency.ts'
+import { ulid } from './ids.ts'
+
+export interface PresenceOptions {
+  zones: Required<ZoneParams>
+  segments: SegmentRules
+  /** Visits older than this are purged, days (default 400). */
+  retentionDays: number
+  /** Open zone state is saved at least this often per device, ms of event time. */
+  saveEveryMs: number
+}
+
+export function presenceOptions (site: Site, over: Partial<PresenceOptions> = {}): PresenceOptions {
+  return { zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) }, segments: defaultSegmentRules, retentionDays: 400, saveEveryMs: 10_000, ...over }
+}
+
+interface Tracked { track: ZoneTrack, lastSeen: number, savedAt: number, heard: boolean }
+
+const DAY = 86_400_000
+
+export class PresenceEngine {
+  private readonly tracks = new Map<string, Tracked>()
+  private params: Required<ZoneParams>
+  private lastPurge = -Infinity
+  events = 0
+
+  constructor (private readonly site: Site, private readonly store: GatewayStore, private readonly campaigns: CampaignEngine,
+    private readonly o: PresenceOptions) {
+    this.params = o.zones
+    this.refreshThresholds()
+    // Resume what a crash cut off: open visits and stays continue (or time out) from their evidence.
+    for (const { subject, track } of store.loadStates()) this.tracks.set(subject, { track, lastSeen: track.shop?.lastEvidence ?? 0, savedAt: 0, heard: false })
+  }
+
+  /** Campaign dwell rules need exact thresholds: merge them into the zone parameters. */
+  refreshThresholds (): void {
+    const all = new Set([...this.o.zones.dwellThresholdsS, ...this.campaigns.dwellThresholdsS()])
+    this.params = { ...this.o.zones, dwellThresholdsS: [...all].sort((a, b) => a - b) }
+  }
+
+  get size (): number { return this.tracks.size }
+
+  /**
+   * One tick: fresh evidence for some subjects, timeouts for all. Returns the events, already
+   * committed to the outbox, in order.
+   */
+  tick (t: number, fresh: Map<string, Evidence>): InstoreEvent[] {
+    const produced: InstoreEvent[] = []
+    this.store.transaction(() => {
+      for (const subject of fresh.keys()) {
+        let tr = this.tracks.get(subject)
+        if (!tr) { tr = { track: newTrack(), lastSeen: t, savedAt: -Infinity, heard: true }; this.tracks.set(subject, tr) }
+        tr.lastSeen = t; tr.heard = true
+      }
+      for (const [subject, tr] of this.tracks) {
+        const e = fresh.get(subject) ?? null
+        const hadShop = tr.track.shop !== null
+        const zevents = stepZones(tr.track, e, t, this.site, this.params, () => ulid(t))
+        for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
+        this.persist(subject, tr, t, hadShop || zevents.length > 0)
+        // Forget devices with nothing open that have been quiet a while (addresses rotate).
+        if (!tr.track.shop && !tr.track.shopCand && t - tr.lastSeen > this.params.shopExitS * 1000) this.tracks.delete(subject)
+      }
+      if (t - this.lastPurge > DAY) {
+        this.lastPurge = t
+        this.store.purgeVisits(t - this.o.retentionDays * DAY)
+      }
+    })
+    this.events += produced.length
+    return produced
+  }
+
+  /** Closes every open visit at its last evidence (a planned stop): nothing is left dangling. */
+  closeAll (): InstoreEvent[] {
+    const produced: InstoreEvent[] = []
+    this.store.transaction(() => {
+      for (const [subject, tr] of this.tracks) {
+        const z: ZoneEvent[] = []
+        exitShop(tr.track, z)
+        for (const ev of z) produced.push(...this.emit(subject, ev, tr.track))
+        this.store.dropState(subject)
+      }
+      this.tracks.clear()
+    })
+    return produced
+  }
+
+  /** Live counts from confirmed zone state; heard devices outside every shop are passers-by. */
+  occupancy (t: number, presenceMs: number): { shops: Record<string, number>, sectors: Record<string, number>, passersBy: number } {
+    const shops: Record<string, number> = Object.fromEntries(this.site.shops.map(s => [s.id, 0]))
+    const sectors: Record<string, number> = Object.fromEntries(this.site.sectors.map(s => [s.id, 0]))
+    let passersBy = 0
+    for (const tr of this.tracks.values()) {
+      if (tr.track.shop) {
+        shops[tr.track.shop.id]++
+        if (tr.track.sector) sectors[tr.track.sector.id]++
+      } else if (tr.heard && t - tr.lastSeen <= presenceMs) passersBy++
+    }
+    return { shops, sectors, passersBy }
+  }
+
+  private persist (subject: string, tr: Tracked, t: number, changed: boolean): void {
+    if (!tr.track.shop) {
+      if (changed) this.store.dropState(subject)
+      return
+    }
+    if (changed && t - tr.savedAt >= this.o.saveEveryMs) {
+      this.store.saveState(subject, tr.track, t)
+      tr.savedAt = t
+    }
+  }
+
+  private emit (subject: string, z: ZoneEvent, track: ZoneTrack): InstoreEvent[] {
+    const { type, ts, shop, sector, visitId, confidence, dwellMs, thresholdMs, durationMs, sectors } = z
+    const e: InstoreEvent = {
+      id: ulid(ts), type, storeId: this.site.storeId, subject, visitId, seq: this.store.nextSeq(subject), ts, shop,
+      ...(sector !== undefined ? { sector } : {}), ...(dwellMs !== undefined ? { dwellMs } : {}),
+      ...(thresholdMs !== undefined ? { thresholdMs } : {}), ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(sectors !== undefined ? { sectors } : {}), confidence
+    }
+    let segment: FrequencyT['segment'] | null = null
+    if (type === 'shop.enter') {
+      e.frequency = frequency(this.store.history(subject, ts), ts, this.o.segments)
+      segment = e.frequency.segment
+      if (track.shop) track.shop.segment = segment
+      this.store.openVisit(visitId, subject, shop, ts)
+    } else {
+      segment = (track.shop?.segment as FrequencyT['segment'] | undefined) ?? null
+    }
+    if (type === 'shop.exit') this.store.closeVisit(visitId, ts, null)
+    if (type === 'visit.summary') this.store.closeVisit(visitId, ts, sectors)
+    const out = [e]
+    this.store.addEvent(e.id, e.type, e.ts, JSON.stringify(e))
+    for (const d of this.campaigns.evaluate(e, segment)) {
+      const trig: InstoreEvent = {
+        id: ulid(ts), type: 'trigger.fired', storeId: this.site.storeId, subject, visitId, seq: this.store.nextSeq(subject), ts, shop,
+        ...(sector !== undefined ? { sector } : {}), campaignId: d.campaign.id, content: d.campaign.content, reason: d.reason
+      }
+      this.store.addEvent(trig.id, trig.type, trig.ts, JSON.stringify(trig))
+      out.push(trig)
+    }
+    return out
+  }
+}

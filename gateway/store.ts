@@ -1,0 +1,121 @@
+// The gateway's durable state in SQLite (WAL): visit history for frequency, the outbox of every
+// event (written before it is published or sent), open zone state for resuming after a crash,
+// per-subject event sequence numbers, and campaign caps.
+import Database from 'better-sqlite3'
+import { join } from 'node:path'
+import type { ZoneTrack } from './zones.ts'
+
+export interface OutboxRow { seq: number, id: string, type: string, body: string }
+
+export interface VisitHistory { visits7d: number, visits30d: number, visits90d: number, lastEnter: number | null }
+
+const DAY = 86_400_000
+
+export class GatewayStore {
+  readonly db: Database.Database
+  private readonly q
+
+  constructor (dir: string, file = 'gateway.sqlite') {
+    this.db = new Database(join(dir, file))
+    this.db.pragma('journal_mode = WAL')
+    // NORMAL is durable across process crashes in WAL mode (only a power cut can lose the tail).
+    this.db.pragma('synchronous = NORMAL')
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS visits (
+        visit_id TEXT PRIMARY KEY, subject TEXT NOT NULL, shop TEXT NOT NULL,
+        enter_ts INTEGER NOT NULL, exit_ts INTEGER, sectors TEXT);
+      CREATE INDEX IF NOT EXISTS visits_subject ON visits (subject, enter_ts);
+      CREATE INDEX IF NOT EXISTS visits_enter ON visits (enter_ts);
+      CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+        ts INTEGER NOT NULL, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0);
+      CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (published) WHERE published = 0;
+      CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (sent) WHERE sent = 0;
+      CREATE TABLE IF NOT EXISTS zone_state (subject TEXT PRIMARY KEY, state TEXT NOT NULL, ts INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS subject_seq (subject TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS trigger_caps (
+        campaign TEXT NOT NULL, subject TEXT NOT NULL, last_ts INTEGER NOT NULL, visit_id TEXT, visit_count INTEGER NOT NULL,
+        PRIMARY KEY (campaign, subject));
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `)
+    this.q = {
+      history: this.db.prepare(`SELECT
+          SUM(CASE WHEN enter_ts >= @t - 7 * ${DAY} THEN 1 ELSE 0 END) AS v7,
+          SUM(CASE WHEN enter_ts >= @t - 30 * ${DAY} THEN 1 ELSE 0 END) AS v30,
+          COUNT(*) AS v90, MAX(enter_ts) AS last
+        FROM visits WHERE subject = @subject AND enter_ts >= @t - 90 * ${DAY} AND enter_ts < @t`),
+      lastVisit: this.db.prepare('SELECT MAX(enter_ts) AS last FROM visits WHERE subject = ? AND enter_ts < ?'),
+      openVisit: this.db.prepare('INSERT OR IGNORE INTO visits (visit_id, subject, shop, enter_ts) VALUES (?, ?, ?, ?)'),
+      closeVisit: this.db.prepare('UPDATE visits SET exit_ts = ?, sectors = ? WHERE visit_id = ?'),
+      purge: this.db.prepare('DELETE FROM visits WHERE enter_ts < ?'),
+      addEvent: this.db.prepare('INSERT OR IGNORE INTO outbox (id, type, ts, body) VALUES (?, ?, ?, ?)'),
+      unpublished: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE published = 0 ORDER BY seq LIMIT ?'),
+      markPublished: this.db.prepare('UPDATE outbox SET published = 1 WHERE seq <= ? AND published = 0'),
+      unsent: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE sent = 0 ORDER BY seq LIMIT ?'),
+      markSent: this.db.prepare('UPDATE outbox SET sent = 1 WHERE seq <= ? AND sent = 0'),
+      backlog: this.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE sent = 0'),
+      saveState: this.db.prepare('INSERT INTO zone_state (subject, state, ts) VALUES (?, ?, ?) ON CONFLICT(subject) DO UPDATE SET state = excluded.state, ts = excluded.ts'),
+      dropState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
+      loadStates: this.db.prepare('SELECT subject, state FROM zone_state'),
+      getSeq: this.db.prepare('SELECT seq FROM subject_seq WHERE subject = ?'),
+      setSeq: this.db.prepare('INSERT INTO subject_seq (subject, seq) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET seq = excluded.seq'),
+      getCap: this.db.prepare('SELECT last_ts, visit_id, visit_count FROM trigger_caps WHERE campaign = ? AND subject = ?'),
+      setCap: this.db.prepare('INSERT INTO trigger_caps (campaign, subject, last_ts, visit_id, visit_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(campaign, subject) DO UPDATE SET last_ts = excluded.last_ts, visit_id = excluded.visit_id, visit_count = excluded.visit_count'),
+      getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
+      setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject = ?'),
+      eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
+      eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject = ?')
+    }
+  }
+
+  /** Runs fn in one transaction: the events and the state they change land together or not at all. */
+  transaction<T> (fn: () => T): T { return this.db.transaction(fn)() }
+
+  /** Earlier visits of a subject before time t (this visit not counted). */
+  history (subject: string, t: number): VisitHistory {
+    const r = this.q.history.get({ subject, t }) as { v7: number | null, v30: number | null, v90: number, last: number | null }
+    const last = r.last ?? (this.q.lastVisit.get(subject, t) as { last: number | null }).last
+    return { visits7d: r.v7 ?? 0, visits30d: r.v30 ?? 0, visits90d: r.v90, lastEnter: last }
+  }
+
+  openVisit (visitId: string, subject: string, shop: string, enter: number): void { this.q.openVisit.run(visitId, subject, shop, enter) }
+  closeVisit (visitId: string, exit: number, sectors: unknown): void { this.q.closeVisit.run(exit, JSON.stringify(sectors), visitId) }
+  purgeVisits (before: number): number { return this.q.purge.run(before).changes }
+
+  addEvent (id: string, type: string, ts: number, body: string): void { this.q.addEvent.run(id, type, ts, body) }
+  unpublished (limit = 1000): OutboxRow[] { return this.q.unpublished.all(limit) as OutboxRow[] }
+  markPublished (upToSeq: number): void { this.q.markPublished.run(upToSeq) }
+  unsent (limit = 500): OutboxRow[] { return this.q.unsent.all(limit) as OutboxRow[] }
+  markSent (upToSeq: number): void { this.q.markSent.run(upToSeq) }
+  backlog (): number { return (this.q.backlog.get() as { n: number }).n }
+
+  saveState (subject: string, track: ZoneTrack, ts: number): void { this.q.saveState.run(subject, JSON.stringify(track), ts) }
+  dropState (subject: string): void { this.q.dropState.run(subject) }
+  loadStates (): Array<{ subject: string, track: ZoneTrack }> {
+    return (this.q.loadStates.all() as Array<{ subject: string, state: string }>).map(r => ({ subject: r.subject, track: JSON.parse(r.state) as ZoneTrack }))
+  }
+
+  nextSeq (subject: string): number {
+    const cur = (this.q.getSeq.get(subject) as { seq: number } | undefined)?.seq ?? 0
+    this.q.setSeq.run(subject, cur + 1)
+    return cur + 1
+  }
+
+  cap (campaign: string, subject: string): { lastTs: number, visitId: string | null, visitCount: number } | null {
+    const r = this.q.getCap.get(campaign, subject) as { last_ts: number, visit_id: string | null, visit_count: number } | undefined
+    return r ? { lastTs: r.last_ts, visitId: r.visit_id, visitCount: r.visit_count } : null
+  }
+
+  setCap (campaign: string, subject: string, ts: number, visitId: string, visitCount: number): void { this.q.setCap.run(campaign, subject, ts, visitId, visitCount) }
+
+  meta (key: string): string | null { return (this.q.getMeta.get(key) as { value: string } | undefined)?.value ?? null }
+  setMeta (key: string, value: string): void { this.q.setMeta.run(key, value) }
+
+  /** Removes everything held about a subject (erasure). Outbox rows already sent stay as sent. */
+  erase (subject: string): void {
+    this.transaction(() => { this.q.eraseVisits.run(subject); this.q.eraseState.run(subject); this.q.eraseCaps.run(subject) })
+  }
+
+  close (): void { if (this.db.open) this.db.close() }
+}

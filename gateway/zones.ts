@@ -1,0 +1,163 @@
+// Zone presence per device as a pure state machine (a diff of the previous state and the new
+// evidence, tile38-style). Entry needs evidence over time, well inside the zone (the margin grows
+// with the position's inaccuracy); exit comes after a timeout without evidence, stamped with the
+// last time the device was seen there, not when the timeout noticed. Noise at a boundary therefore
+// does not flap.
+import type { Site, Zone } from '../shared/site.ts'
+import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
+import { normalUpperTail } from './sensitivity.ts'
+import type { ZoneParams } from '../shared/site-schema.ts'
+
+export interface Presence { id: string, enteredAt: number, lastEvidence: number, score: number, n: number }
+export interface ShopPresence extends Presence { visitId: string, sectors: Record<string, number>, segment?: string }
+export interface SectorPresence extends Presence { dwellSent: number }
+export interface Candidate { id: string, since: number, lastEvidence: number, score: number, n: number }
+
+export interface ZoneTrack {
+  shop: ShopPresence | null
+  shopCand: Candidate | null
+  sector: SectorPresence | null
+  sectorCand: Candidate | null
+}
+
+export interface ZoneEvent {
+  type: 'shop.enter' | 'shop.exit' | 'visit.summary' | 'sector.enter' | 'sector.exit' | 'sector.dwell'
+  ts: number
+  shop: string
+  sector?: string
+  visitId: string
+  dwellMs?: number
+  thresholdMs?: number
+  durationMs?: number
+  sectors?: Array<{ id: string, dwellMs: number }>
+  confidence: number
+}
+
+export interface Evidence { x: number, y: number, accuracyM: number }
+
+export const defaultZoneParams: Required<ZoneParams> = {
+  shopEnterS: 4, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
+  enterMarginSigmas: 0.5, exitMarginSigmas: 1, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+}
+
+export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
+
+/** Signed distance into a zone (positive inside), metres. */
+function depth (z: Zone, e: Evidence): number {
+  const inside = pointInPolygon(e.x, e.y, z)
+  const d = distanceToBoundary(e.x, e.y, z.polygon)
+  return inside ? d : -d
+}
+
+/** Probability the device is inside given its position spread (1-D normal across the boundary). */
+function insideProbability (dep: number, accuracyM: number): number {
+  return 1 - normalUpperTail(dep / Math.max(0.3, accuracyM / Math.SQRT2))
+}
+
+function margin (sigmas: number, e: Evidence, p: Required<ZoneParams>): number { return Math.min(p.maxMarginM, sigmas * e.accuracyM) }
+
+/** The zone (of a list) this evidence is confidently inside, by the entry margin. */
+function confidentlyIn (zones: Zone[], e: Evidence, p: Required<ZoneParams>): { zone: Zone, dep: number } | null {
+  const m = margin(p.enterMarginSigmas, e, p)
+  let best: { zone: Zone, dep: number } | null = null
+  for (const z of zones) {
+    const dep = depth(z, e)
+    if (dep >= m && (best === null || dep > best.dep)) best = { zone: z, dep }
+  }
+  return best
+}
+
+const conf = (score: number, n: number) => Math.round(100 * score / Math.max(1, n)) / 100
+
+/**
+ * Advances one device's zone state to time t with optional fresh evidence. Returns the events in
+ * time order. `newVisitId` names a visit when one begins.
+ */
+export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: () => string): ZoneEvent[] {
+  const out: ZoneEvent[] = []
+  const shops = site.shops
+  // 1. Evidence refreshes what it supports.
+  if (e) {
+    if (track.shop) {
+      const z = shops.find(s => s.id === track.shop?.id) as Zone
+      const dep = depth(z, e)
+      if (dep >= -margin(p.exitMarginSigmas, e, p)) {
+        track.shop.lastEvidence = t; track.shop.score += insideProbability(dep, e.accuracyM); track.shop.n++
+      }
+      if (track.sector) {
+        const sz = site.sectors.find(s => s.id === track.sector?.id) as Zone
+        const sdep = depth(sz, e)
+        if (sdep >= -margin(p.exitMarginSigmas, e, p)) {
+          track.sector.lastEvidence = t; track.sector.score += insideProbability(sdep, e.accuracyM); track.sector.n++
+        }
+      }
+    }
+    track.shopCand = candidate(track.shopCand, track.shop ? null : confidentlyIn(shops, e, p), t, e)
+    const sectors = track.shop ? site.sectors.filter(s => s.shop === track.shop?.id && s.id !== track.sector?.id) : []
+    track.sectorCand = candidate(track.sectorCand, confidentlyIn(sectors, e, p), t, e)
+  }
+  // 2. Timeouts: exits are stamped with the last supporting evidence.
+  if (track.sector && t - track.sector.lastEvidence > p.sectorExitS * 1000) exitSector(track, track.sector.lastEvidence, out)
+  if (track.shop && t - track.shop.lastEvidence > p.shopExitS * 1000) exitShop(track, out)
+  // Candidates that lost their evidence are dropped.
+  if (track.shopCand && t - track.shopCand.lastEvidence > 2000) track.shopCand = null
+  if (track.sectorCand && t - track.sectorCand.lastEvidence > 2000) track.sectorCand = null
+  // 3. Confirmed entries, stamped with when the evidence began.
+  if (!track.shop && track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000) {
+    const c = track.shopCand
+    track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(), sectors: {} }
+    track.shopCand = null
+    out.push({ type: 'shop.enter', ts: c.since, shop: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })
+  }
+  if (track.shop && track.sectorCand && track.sectorCand.lastEvidence - track.sectorCand.since >= p.sectorEnterS * 1000) {
+    const c = track.sectorCand
+    // Moving on to another sector: the old stay ends where its evidence did (never after the new one began).
+    if (track.sector) exitSector(track, Math.min(track.sector.lastEvidence, c.since), out)
+    track.sector = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, score: c.score, n: c.n, dwellSent: 0 }
+    track.sectorCand = null
+    out.push({ type: 'sector.enter', ts: c.since, shop: track.shop.id, sector: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })
+  }
+  // 4. Dwell thresholds crossed by now.
+  if (track.shop && track.sector) {
+    const s = track.sector
+    const stayed = Math.min(t, s.lastEvidence) - s.enteredAt
+    while (s.dwellSent < p.dwellThresholdsS.length && stayed >= p.dwellThresholdsS[s.dwellSent] * 1000) {
+      const th = p.dwellThresholdsS[s.dwellSent++] * 1000
+      out.push({ type: 'sector.dwell', ts: s.enteredAt + th, shop: track.shop.id, sector: s.id, visitId: track.shop.visitId, dwellMs: th, thresholdMs: th, confidence: conf(s.score, s.n) })
+    }
+  }
+  return out.sort((a, b) => a.ts - b.ts)
+}
+
+function candidate (c: Candidate | null, hit: { zone: Zone, dep: number } | null, t: number, e: Evidence): Candidate | null {
+  if (!hit) return c
+  const p = insideProbability(hit.dep, e.accuracyM)
+  if (c && c.id === hit.zone.id) { c.lastEvidence = t; c.score += p; c.n++; return c }
+  return { id: hit.zone.id, since: t, lastEvidence: t, score: p, n: 1 }
+}
+
+function exitSector (track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
+  const s = track.sector
+  const shop = track.shop
+  if (!s || !shop) return
+  const dwellMs = Math.max(0, ts - s.enteredAt)
+  shop.sectors[s.id] = (shop.sectors[s.id] ?? 0) + dwellMs
+  out.push({ type: 'sector.exit', ts, shop: shop.id, sector: s.id, visitId: shop.visitId, dwellMs, confidence: conf(s.score, s.n) })
+  track.sector = null
+}
+
+/** Closes the visit (and any open stay) at the last evidence; used by timeouts and by shutdown. */
+export function exitShop (track: ZoneTrack, out: ZoneEvent[]): void {
+  const shop = track.shop
+  if (!shop) return
+  if (track.sector) exitSector(track, Math.min(track.sector.lastEvidence, shop.lastEvidence), out)
+  const durationMs = Math.max(0, shop.lastEvidence - shop.enteredAt)
+  const c = conf(shop.score, shop.n)
+  out.push({ type: 'shop.exit', ts: shop.lastEvidence, shop: shop.id, visitId: shop.visitId, durationMs, confidence: c })
+  out.push({
+    type: 'visit.summary', ts: shop.lastEvidence, shop: shop.id, visitId: shop.visitId, durationMs, confidence: c,
+    sectors: Object.entries(shop.sectors).map(([id, dwellMs]) => ({ id, dwellMs }))
+  })
+  track.shop = null
+  track.sectorCand = null
+}
