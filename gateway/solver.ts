@@ -61,7 +61,7 @@ export interface SolverOptions {
 const LN10 = Math.LN10
 const mapGrad = { gx: 0, gy: 0 }
 
-interface Gradient { gx: number, gy: number, hxx: number, hyy: number, hxy: number }
+interface Gradient { gx: number, gy: number, hxx: number, hyy: number, hxy: number, hxb?: number, hyb?: number, hbb?: number }
 
 /** Scratch space reused across evaluations (the solver is synchronous and single-threaded). */
 let scratch = new Float64Array(64)
@@ -112,7 +112,7 @@ class Problem {
     // Pass 2: Huber cost of the offset-corrected residuals (plus the offset prior).
     const k = o.huberK
     let cost = this.bPrec === Infinity ? 0 : this.bPrec * (b - this.bMean) ** 2
-    if (out) { out.gx = 0; out.gy = 0; out.hxx = 0; out.hyy = 0; out.hxy = 0 }
+    if (out) { out.gx = 0; out.gy = 0; out.hxx = 0; out.hyy = 0; out.hxy = 0; out.hxb = 0; out.hyb = 0; out.hbb = this.bPrec === Infinity ? Infinity : this.bPrec }
     for (let i = 0; i < n; i++) {
       const sg = obs[i].sigma
       const r = (scratch[i * 3] - b) / sg
@@ -123,6 +123,9 @@ class Problem {
         const jx = scratch[i * 3 + 1] / sg; const jy = scratch[i * 3 + 2] / sg
         out.gx += w * r * jx; out.gy += w * r * jy
         out.hxx += w * jx * jx; out.hyy += w * jy * jy; out.hxy += w * jx * jy
+        // Coupling with the profiled offset (dr/db = -1/σ), for an honest marginal covariance.
+        const jb = -1 / sg
+        out.hxb = (out.hxb ?? 0) + w * jx * jb; out.hyb = (out.hyb ?? 0) + w * jy * jb; out.hbb = (out.hbb ?? 0) + w * jb * jb
       }
     }
     return cost
@@ -207,6 +210,12 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   const b = best as { x: number, y: number, cost: number }
   const g: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
   problem.evaluate(b.x, b.y, g)
+  // The offset was estimated too: what it could absorb is not information about the position
+  // (Schur complement of the offset in the 3×3 normal matrix).
+  if (g.hbb !== undefined && Number.isFinite(g.hbb) && g.hbb > 0) {
+    const hxb = g.hxb ?? 0; const hyb = g.hyb ?? 0
+    g.hxx -= hxb * hxb / g.hbb; g.hyy -= hyb * hyb / g.hbb; g.hxy -= hxb * hyb / g.hbb
+  }
   // Covariance = (JᵀWJ)⁻¹, inflated when the residuals say the sigmas were optimistic.
   const dof = Math.max(1, obs.length - 3)
   const scale = Math.max(1, b.cost / dof)

@@ -92,7 +92,9 @@ export class Tracker {
 
   constructor (private readonly site: Site, private models: Map<string, SensorModel>, readonly o: TrackerOptions) {
     const [x0, y0, x1, y1] = site.bbox
-    const m = 2 // metres of slack around the site: devices on the street are heard too
+    // Slack around the site, m: passers-by on the street are heard too, and a search box that
+    // cannot hold them would pull their estimates inside.
+    const m = 10
     this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
   }
 

@@ -36,8 +36,8 @@ export interface ZoneEvent {
 export interface Evidence { x: number, y: number, accuracyM: number }
 
 export const defaultZoneParams: Required<ZoneParams> = {
-  shopEnterS: 4, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0.5, exitMarginSigmas: 1, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
+  enterMarginSigmas: 0.5, shopEnterMarginSigmas: 1, exitMarginSigmas: 1, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
@@ -57,8 +57,8 @@ function insideProbability (dep: number, accuracyM: number): number {
 function margin (sigmas: number, e: Evidence, p: Required<ZoneParams>): number { return Math.min(p.maxMarginM, sigmas * e.accuracyM) }
 
 /** The zone (of a list) this evidence is confidently inside, by the entry margin. */
-function confidentlyIn (zones: Zone[], e: Evidence, p: Required<ZoneParams>): { zone: Zone, dep: number } | null {
-  const m = margin(p.enterMarginSigmas, e, p)
+function confidentlyIn (zones: Zone[], e: Evidence, p: Required<ZoneParams>, sigmas: number): { zone: Zone, dep: number } | null {
+  const m = margin(sigmas, e, p)
   let best: { zone: Zone, dep: number } | null = null
   for (const z of zones) {
     const dep = depth(z, e)
@@ -92,9 +92,12 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
         }
       }
     }
-    track.shopCand = candidate(track.shopCand, track.shop ? null : confidentlyIn(shops, e, p), t, e)
-    const sectors = track.shop ? site.sectors.filter(s => s.shop === track.shop?.id && s.id !== track.sector?.id) : []
-    track.sectorCand = candidate(track.sectorCand, confidentlyIn(sectors, e, p), t, e)
+    track.shopCand = candidate(track.shopCand, track.shop ? null : confidentlyIn(shops, e, p, p.shopEnterMarginSigmas), t, e)
+    // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
+    // began at once is stamped from its real start.
+    const shopId = track.shop?.id ?? track.shopCand?.id
+    const sectors = shopId !== undefined ? site.sectors.filter(s => s.shop === shopId && s.id !== track.sector?.id) : []
+    track.sectorCand = candidate(track.sectorCand, confidentlyIn(sectors, e, p, p.enterMarginSigmas), t, e)
   }
   // 2. Timeouts: exits are stamped with the last supporting evidence.
   if (track.sector && t - track.sector.lastEvidence > p.sectorExitS * 1000) exitSector(track, track.sector.lastEvidence, out)
@@ -109,13 +112,14 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     track.shopCand = null
     out.push({ type: 'shop.enter', ts: c.since, shop: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })
   }
-  if (track.shop && track.sectorCand && track.sectorCand.lastEvidence - track.sectorCand.since >= p.sectorEnterS * 1000) {
+  if (track.shop && track.sectorCand && track.sectorCand.lastEvidence - track.sectorCand.since >= p.sectorEnterS * 1000 &&
+      site.sectors.some(z => z.id === track.sectorCand?.id && z.shop === track.shop?.id)) {
     const c = track.sectorCand
     // Moving on to another sector: the old stay ends where its evidence did (never after the new one began).
     if (track.sector) exitSector(track, Math.min(track.sector.lastEvidence, c.since), out)
-    track.sector = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, score: c.score, n: c.n, dwellSent: 0 }
+    track.sector = { id: c.id, enteredAt: Math.max(c.since, track.shop.enteredAt), lastEvidence: c.lastEvidence, score: c.score, n: c.n, dwellSent: 0 }
     track.sectorCand = null
-    out.push({ type: 'sector.enter', ts: c.since, shop: track.shop.id, sector: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })
+    out.push({ type: 'sector.enter', ts: track.sector.enteredAt, shop: track.shop.id, sector: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })
   }
   // 4. Dwell thresholds crossed by now.
   if (track.shop && track.sector) {
