@@ -22,13 +22,17 @@ async function replayInto (trace: string, out: string, speed: string): Promise<R
   return readFileSync(out, 'utf8').trim().split('\n').map(l => JSON.parse(l) as Rec)
 }
 
-test('replaying a trace as fast as possible and at 10× gives byte-identical positions', async () => {
-  const { dir, trace } = await makeTrace('boutique', { durationS: 40 })
+test('replaying a trace as fast as possible and at 10× gives byte-identical positions and events', async () => {
+  const { dir, trace } = await makeTrace('boutique', { durationS: 90 })
   const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max')
   const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10')
   const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))
   assert.ok(positions(fast).length > 50, `only ${positions(fast).length} positions`)
   assert.deepEqual(positions(slow), positions(fast))
+  // Events too, byte for byte apart from their ids (contract §3).
+  const events = (recs: Rec[]) => recs.filter(r => r.topic.includes('/events/')).map(r => JSON.stringify({ ...r.msg, id: undefined, visitId: undefined }))
+  assert.ok(events(fast).length > 0, 'no events')
+  assert.deepEqual(events(slow), events(fast))
   for (const r of fast) {
     if (r.topic.includes('/positions/')) assert.ok(Value.Check(PositionMessage, r.msg), JSON.stringify(r.msg))
     if (r.topic.endsWith('/occupancy')) assert.ok(Value.Check(OccupancyMessage, r.msg), JSON.stringify(r.msg))

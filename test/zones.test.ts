@@ -1,0 +1,61 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseSite } from '../shared/site.ts'
+import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../gateway/zones.ts'
+
+const rect = (x0: number, y0: number, x1: number, y1: number) => ({ type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] })
+const site = parseSite({
+  type: 'FeatureCollection', storeId: 's',
+  features: [
+    { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 30, 20) },
+    { type: 'Feature', properties: { kind: 'sector', id: 'a', shop: 'shop' }, geometry: rect(0, 0, 10, 10) },
+    { type: 'Feature', properties: { kind: 'sector', id: 'b', shop: 'shop' }, geometry: rect(10, 0, 20, 10) },
+    { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
+  ]
+})
+const p = { ...defaultZoneParams, shopEnterS: 5, shopExitS: 20, sectorEnterS: 5, sectorExitS: 10, dwellThresholdsS: [30, 60] }
+
+/** Runs one position per second (null = not heard) and returns the events as "type@s[:zone]". */
+function run (path: Array<Evidence | null>): string[] {
+  const track = newTrack()
+  const out: ZoneEvent[] = []
+  let n = 0
+  path.forEach((e, i) => out.push(...stepZones(track, e, i * 1000, site, p, () => 'v' + n++)))
+  return out.map(e => `${e.type}@${e.ts / 1000}${e.sector ? ':' + e.sector : ''}`)
+}
+const at = (x: number, y: number, accuracyM = 1): Evidence => ({ x, y, accuracyM })
+const repeat = <T>(n: number, v: T): T[] => Array.from({ length: n }, () => v)
+
+const cases: Array<[string, Array<Evidence | null>, string[]]> = [
+  ['a short glimpse inside is not an entry', [...repeat(3, at(25, 15)), ...repeat(30, at(25, 30))], []],
+  ['entry after evidence over time, stamped when it began', [...repeat(5, at(40, 15)), ...repeat(10, at(25, 15))],
+    ['shop.enter@5']],
+  ['noise at the boundary does not enter (margin grows with inaccuracy)', Array.from({ length: 60 }, (_, i) => at(29.8 + (i % 2 ? 0.5 : -0.5), 15, 3)), []],
+  ['exit after the timeout, stamped with the last evidence', [...repeat(10, at(25, 15)), ...repeat(30, at(40, 15))],
+    ['shop.enter@0', 'shop.exit@9', 'visit.summary@9']],
+  ['a device that goes quiet is exited at its last evidence', [...repeat(10, at(25, 15)), ...repeat(30, null)],
+    ['shop.enter@0', 'shop.exit@9', 'visit.summary@9']],
+  ['a short gap in evidence does not split the visit', [...repeat(10, at(25, 15)), ...repeat(8, null), ...repeat(10, at(25, 15)), ...repeat(25, null)],
+    ['shop.enter@0', 'shop.exit@27', 'visit.summary@27']],
+  ['a sector stay with dwell thresholds', [...repeat(70, at(5, 5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.dwell@30:a', 'sector.dwell@60:a', 'sector.exit@69:a', 'shop.exit@69', 'visit.summary@69']],
+  ['moving to the next sector ends the first stay where it was last seen', [...repeat(15, at(5, 5)), ...repeat(15, at(15, 5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@14:a', 'sector.enter@15:b', 'sector.exit@29:b', 'shop.exit@29', 'visit.summary@29']],
+  ['wobbling across a sector boundary does not flap', [...repeat(10, at(5, 5)), ...Array.from({ length: 20 }, (_, i) => at(i % 2 ? 10.4 : 9.6, 5, 1.5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']]
+]
+
+for (const [name, path, expected] of cases) {
+  test(`zones: ${name}`, () => assert.deepEqual(run(path), expected))
+}
+
+test('visit.summary lists the dwell per sector', () => {
+  const track = newTrack()
+  const out: ZoneEvent[] = []
+  const path = [...repeat(15, at(5, 5)), ...repeat(15, at(15, 5)), ...repeat(25, null)]
+  path.forEach((e, i) => out.push(...stepZones(track, e, i * 1000, site, p, () => 'v1')))
+  const summary = out.find(e => e.type === 'visit.summary')
+  assert.deepEqual(summary?.sectors, [{ id: 'a', dwellMs: 14000 }, { id: 'b', dwellMs: 14000 }])
+  assert.equal(summary?.durationMs, 29000)
+  assert.ok(out.every(e => e.visitId === 'v1'))
+})
