@@ -87,7 +87,8 @@ export class Gateway {
     }, {
       position: p => { void bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }).catch(() => {}); published.inc({ kind: 'position' }) },
       occupancy: occ => { void bus.publish(topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }).catch(() => {}); published.inc({ kind: 'occupancy' }) },
-      events: () => this.flushOutbox()
+      events: () => this.flushOutbox(),
+      footfall: f => { void bus.publish(topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }).catch(() => {}) }
     }, this.metrics, o.log, this.presence)
     const pipeline = this.pipeline
     await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`], (topic, payload) => {

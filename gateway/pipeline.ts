@@ -17,6 +17,8 @@ import type { Metrics } from './metrics.ts'
 import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
+import { Footfall, type FootfallCounts } from './footfall.ts'
+import { localTime } from './campaigns.ts'
 
 export interface PipelineOptions {
   prefix: string
@@ -36,6 +38,7 @@ export interface PipelineSink {
   occupancy (o: OccupancyMessageT): void
   /** Events of one tick, already committed to the outbox. */
   events (e: InstoreEvent[]): void
+  footfall (f: FootfallCounts & { ts: number }): void
 }
 
 type Source = 'ble' | 'wifi' | 'scan'
@@ -53,6 +56,7 @@ export class Pipeline {
   private fixesSinceModels = 0
   private readonly logBudget = new Map<string, { windowStart: number, n: number }>()
   private readonly m
+  readonly footfall: Footfall
 
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
     metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
@@ -61,6 +65,7 @@ export class Pipeline {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
       hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes
     }
+    this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     const base = sensorModels(site)
     this.calibrator = new SelfCalibrator(base)
     const topts = trackerOptions(site, o.tracker)
@@ -139,6 +144,8 @@ export class Pipeline {
     }
     this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi)
     if (reading.randomized) this.randomized.add(reading.subject)
+    if (reading.source === 'wifi') this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
+    else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
   }
 
   /**
@@ -221,6 +228,10 @@ export class Pipeline {
     if (key !== this.lastOccupancy || t % 10_000 === 0) {
       this.lastOccupancy = key
       this.sink.occupancy(occ)
+    }
+    if (t % 10_000 === 0) {
+      this.footfall.expire(t)
+      this.sink.footfall({ ts: t, ...this.footfall.counts(t) })
     }
   }
 

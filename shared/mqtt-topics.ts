@@ -7,5 +7,7 @@ export const topics = {
   scans: (p: string, store: string, device: string) => `${p}/${store}/devices/${device}/scans`,
   position: (p: string, store: string, subject: string) => `${p}/${store}/positions/${subject}`,
   event: (p: string, store: string, type: string) => `${p}/${store}/events/${type}`,
-  occupancy: (p: string, store: string) => `${p}/${store}/occupancy`
+  occupancy: (p: string, store: string) => `${p}/${store}/occupancy`,
+  /** Extension: today's footfall estimate, retained. */
+  footfall: (p: string, store: string) => `${p}/${store}/footfall`
 }

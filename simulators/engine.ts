@@ -9,7 +9,11 @@ import { makePerson, planVisit, planPassBy, positionAt, randomMac, type Person, 
 
 export interface TruthVisit { subject: string | null, person: string, kind: string, shop: string, enter: number, exit: number }
 export interface TruthStay { subject: string | null, person: string, shop: string, sector: string, enter: number, exit: number }
-export interface Truth { storeId: string, windows: Array<[number, number]>, visits: TruthVisit[], stays: TruthStay[] }
+export interface Truth {
+  storeId: string, windows: Array<[number, number]>, visits: TruthVisit[], stays: TruthStay[]
+  /** Phones whose Wi-Fi probes some sensor heard, per day (date of the window start, UTC). */
+  wifiPhones: Record<string, number>
+}
 
 const TICK_MS = 50
 const DAY_MS = 86_400_000
@@ -32,6 +36,7 @@ export class Simulator {
   private readonly wifiSensors: SensorInfo[]
   private readonly people = new Map<string, Person[]>()
   private personSeq = 0
+  private readonly wifiHeard = new Set<string>()
 
   constructor (private readonly loaded: LoadedScenario) {
     const { scenario, site } = loaded
@@ -39,7 +44,7 @@ export class Simulator {
     this.radio = new RadioModel(loaded.radio, this.rng.fork('radio'), site.sensors.values())
     this.bleSensors = [...site.sensors.values()].filter(s => s.radios.includes('ble'))
     this.wifiSensors = [...site.sensors.values()].filter(s => s.radios.includes('wifi'))
-    this.truth = { storeId: site.storeId, windows: [], visits: [], stays: [] }
+    this.truth = { storeId: site.storeId, windows: [], visits: [], stays: [], wifiPhones: {} }
     for (const kind of ['regular', 'occasional'] as const) {
       const n = scenario.classes[kind].people
       this.people.set(kind, Array.from({ length: n }, (_, i) => makePerson(this.rng, `${kind}-${i}`, kind, scenario, site)))
@@ -57,7 +62,9 @@ export class Simulator {
       const w0 = t0 + day * DAY_MS
       const w1 = w0 + sc.durationS * 1000
       this.truth.windows.push([w0, w1])
+      this.wifiHeard.clear()
       yield * this.window(day, w0, w1)
+      this.truth.wifiPhones[new Date(w0).toISOString().slice(0, 10)] = this.wifiHeard.size
     }
   }
 
@@ -228,6 +235,7 @@ export class Simulator {
         const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], tf, this.loaded.radio.wifiRssiAt1m, tx)
         if (rssi === null) continue
         out.push({ ts: Math.round(tf), store: storeId, sensor: s.id, t: 'wifi', mac: a.mac, rssi, seq: a.seq, ch })
+        this.wifiHeard.add(p.id)
       }
     }
   }
