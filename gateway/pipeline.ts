@@ -196,7 +196,8 @@ export class Pipeline {
         this.latest.set(subject, { pos, lastHeard: t })
         // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi
         // phone probes every 30-180 s, too sparse to time a stay; it counts in footfall instead.
-        if (source !== 'wifi' && !this.randomized.has(subject)) fresh.set(subject, { x: e.x, y: e.y, accuracyM: e.accuracyM })
+        // Zones judge the unclamped estimate: a position pulled onto the wall is not evidence of staying.
+        if (source !== 'wifi' && !this.randomized.has(subject)) fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM })
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
     }

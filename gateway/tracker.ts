@@ -63,8 +63,12 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
 export interface Estimate {
   subject: string
   ts: number
+  /** Published position: kept inside the shops unless the evidence says outside. */
   x: number
   y: number
+  /** The filter's own estimate, before that: zone decisions use this. */
+  rawX: number
+  rawY: number
   accuracyM: number
   sensors: number
   fix: Fix
@@ -181,7 +185,7 @@ export class Tracker {
     for (const ob of obs) age += ob.ageMs ?? 0
     if (!kf.update(t, fix.x, fix.y, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
     const [x, y] = this.keepInside(kf.x, kf.y, kf.accuracy())
-    return { subject, ts: t, x, y, accuracyM: kf.accuracy(), sensors: obs.length, fix }
+    return { subject, ts: t, x, y, rawX: kf.x, rawY: kf.y, accuracyM: kf.accuracy(), sensors: obs.length, fix }
   }
 
   /** Pulls a position that is barely outside every shop back onto the nearest shop's edge. */
