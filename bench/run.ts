@@ -11,6 +11,7 @@ import { calibrate, applyCalibration } from '../gateway/calibrate.ts'
 import { measureAccuracy, type AccuracyResult } from './accuracy-lib.ts'
 import { filterCost } from './filter-cost.ts'
 import { throughput } from './throughput.ts'
+import { presenceCost } from './presence-cost.ts'
 
 const OUT = 'out/bench'
 const DATA = '../shared/data/kolakowski-ble-flat'
@@ -73,8 +74,17 @@ async function main (): Promise<void> {
   if (!only || only === 'accuracy') await accuracy()
   if (!only || only === 'filter') filterPart()
   if (!only || only === 'throughput') await throughputPart()
+  if (!only || only === 'events') eventsPart()
   writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
+}
+
+function eventsPart (): void {
+  const c = presenceCost('sites/hypermarket.site.json')
+  console.log(`event pipeline (zones, events, SQLite outbox), ${c.devices} devices tracked, ${c.readings} readings`)
+  console.log(`  per reading: whole pipeline ${c.usPerReading.toFixed(2)} µs, of which the event stage ${c.eventStageUsPerReading.toFixed(2)} µs (${(100 * c.eventStageShare).toFixed(1)}%); ${c.events} events`)
+  console.log(`  memory: heap ${c.heapMiB.toFixed(0)} MiB, rss ${c.rssMiB.toFixed(0)} MiB`)
+  results.events = c
 }
 
 function filterPart (): void {

@@ -31,7 +31,13 @@ export class Footfall {
 
   constructor (private readonly dayOf: (ts: number) => string, private readonly o: FootfallOptions = defaultFootfallOptions) {}
 
+  private minute = NaN
+
   private rollDay (ts: number): string {
+    // Local dates change only on a minute boundary in every time zone: look up once a minute.
+    const minute = Math.floor(ts / 60_000)
+    if (minute === this.minute) return this.date
+    this.minute = minute
     const d = this.dayOf(ts)
     if (d !== this.date) { this.date = d; this.wifiDevices = 0; this.wifiAddresses = 0; this.ble.clear() }
     return d

@@ -38,6 +38,8 @@ export interface GatewayOptions {
   sensorSilenceMs?: number
   /** Campaign rules when standalone (already validated). */
   campaigns?: Campaign[]
+  /** Visit history kept, days (default 400). */
+  retentionDays?: number
 }
 
 export class Gateway {
@@ -67,7 +69,7 @@ export class Gateway {
     const store = this.store = new GatewayStore(o.dataDir)
     this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)
     this.campaigns.setCampaigns(o.campaigns ?? [])
-    this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site))
+    this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}))
     const suppressed = this.metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
     const fired = this.metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
     this.metrics.onCollect(() => {

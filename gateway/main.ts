@@ -23,6 +23,7 @@ const spec = {
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
+    'retention-days': { type: 'number', doc: 'visit history kept for frequency, days', default: 400 },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
   }
 } as const
@@ -33,11 +34,12 @@ await runCommand(spec, async (o) => {
     if (!Number.isInteger(o[p]) || o[p] < 0 || o[p] > 65535) throw new UsageError(`--${p} must be a port number 0-65535`)
   }
   if (o.central && !o.token) throw new UsageError('--central needs --token')
+  if (!(o['retention-days'] >= 1)) throw new UsageError('--retention-days must be at least 1')
   const site = loadSiteFile(o.site)
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
-    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns
+    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days']
   })
   await gateway.start()
   const sig = await onStopSignal()
