@@ -16,6 +16,7 @@ import { GatewayStore } from './store.ts'
 import { CampaignEngine, SUPPRESS_REASONS } from './campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence.ts'
 import type { Campaign } from '../shared/campaigns.ts'
+import { Uplink, type CentralConfig } from './uplink.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   campaigns?: Campaign[]
   /** Visit history kept, days (default 400). */
   retentionDays?: number
+  /** Central server and this store's gateway token; without them the gateway runs standalone. */
+  central?: { url: string, token: string, configEveryMs?: number }
 }
 
 export class Gateway {
@@ -49,6 +52,7 @@ export class Gateway {
   campaigns: CampaignEngine | null = null
   presence: PresenceEngine | null = null
   private bus: Bus | null = null
+  uplink: Uplink | null = null
   private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
@@ -89,7 +93,7 @@ export class Gateway {
     }, {
       position: p => { void bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }).catch(() => {}); published.inc({ kind: 'position' }) },
       occupancy: occ => { void bus.publish(topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }).catch(() => {}); published.inc({ kind: 'occupancy' }) },
-      events: () => this.flushOutbox(),
+      events: () => { void this.flushOutbox(); this.uplink?.kick() },
       footfall: f => { void bus.publish(topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }).catch(() => {}) }
     }, this.metrics, o.log, this.presence)
     const pipeline = this.pipeline
@@ -103,6 +107,13 @@ export class Gateway {
     this.bus = bus
     // Events accepted before a crash but never published go out first, with their original ids.
     this.flushOutbox()
+    if (o.central) {
+      this.uplink = new Uplink({
+        central: o.central.url.replace(/\/$/, ''), token: o.central.token, storeId, batch: 500,
+        minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 15_000
+      }, store, o.log, c => this.applyConfig(c))
+      this.uplink.start()
+    }
     if (o.clock === 'wall') this.timer = setInterval(() => pipeline.advance(), 200)
     const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text() })
     this.http = http.server
@@ -128,9 +139,23 @@ export class Gateway {
     return this.publishing
   }
 
+  /** Central config: campaigns, consent and erasures take effect at once. */
+  applyConfig (c: CentralConfig): void {
+    this.campaigns?.setCampaigns(c.campaigns)
+    this.presence?.refreshThresholds()
+    // With a central registry, consent is what it recorded: only devices registered with
+    // marketing consent can be triggered.
+    const yes = new Set(c.consent.marketing)
+    this.campaigns?.setConsent(s => yes.has(s))
+    for (const subject of c.erasures) this.store?.erase(subject)
+  }
+
   health (): Health {
     const problems: string[] = []
     if (this.bus && !this.bus.connected) problems.push('broker unreachable')
+    if (this.uplink && !this.uplink.connected) problems.push(`central unreachable: ${this.uplink.lastError ?? ''}`)
+    const backlog = this.store?.backlog() ?? 0
+    if (this.uplink && backlog > 10_000) problems.push(`outbox backlog ${backlog} events`)
     const silence = this.o.sensorSilenceMs ?? 300_000
     if (this.o.clock === 'wall' && this.pipeline && Date.now() - this.startedAt > silence) {
       const now = Date.now()
@@ -148,6 +173,8 @@ export class Gateway {
     this.pipeline?.advance()
     this.presence?.closeAll()
     await this.flushOutbox()
+    await this.uplink?.stop()
+    this.uplink = null
     await this.bus?.stop()
     this.bus = null
     if (this.http) await new Promise<void>(resolve => this.http?.close(() => resolve()))

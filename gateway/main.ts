@@ -39,7 +39,8 @@ await runCommand(spec, async (o) => {
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
-    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days']
+    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'],
+    ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})
   })
   await gateway.start()
   const sig = await onStopSignal()

@@ -89,7 +89,7 @@ export const defaultRadioParams: RadioParamsT = {
 
 export interface LoadedScenario { scenario: Scenario, radio: RadioParamsT, site: Site, sitePath: string }
 
-export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days'>> = {}): LoadedScenario {
+export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start'>> = {}): LoadedScenario {
   const raw: unknown = JSON.parse(readFileSync(path, 'utf8'))
   const withDefaults = Value.Default(ScenarioSchema, raw)
   const problems = schemaProblems(ScenarioSchema, withDefaults)

@@ -1,6 +1,6 @@
 // instore-sim: writes a contract §7 trace (with truth lines) and a truth side file for a scenario.
 import { writeFileSync } from 'node:fs'
-import { runCommand } from '../shared/cli.ts'
+import { runCommand, UsageError } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
 import { JsonLinesWriter } from '../shared/trace.ts'
 import { loadScenario } from './scenario.ts'
@@ -16,13 +16,16 @@ const spec = {
     truth: { type: 'string', doc: 'truth visits and stays file (default: OUT with .truth.json)' },
     seed: { type: 'number', doc: 'override the scenario seed' },
     duration: { type: 'number', doc: 'override simulated seconds per day' },
-    days: { type: 'number', doc: 'override the number of days' }
+    days: { type: 'number', doc: 'override the number of days' },
+    start: { type: 'string', doc: 'override the start: an ISO date-time, or "now"' }
   }
 } as const
 
 await runCommand(spec, async (o) => {
   const log = createLogger({ base: { name: 'instore-sim' } })
-  const loaded = loadScenario(o.scenario, { seed: o.seed, durationS: o.duration, days: o.days })
+  const start = o.start === 'now' ? new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString() : o.start
+  if (start !== undefined && !Number.isFinite(Date.parse(start))) throw new UsageError(`--start must be an ISO date-time or "now", got '${start}'`)
+  const loaded = loadScenario(o.scenario, { seed: o.seed, durationS: o.duration, days: o.days, start })
   const sim = new Simulator(loaded)
   const out = new JsonLinesWriter(o.out)
   const truthPath = o.truth ?? o.out.replace(/(\.jsonl)?$/, '.truth.json')

@@ -1,0 +1,128 @@
+// The gateway's link to the central server: drains the outbox to POST /v1/stores/{id}/events in
+// order and in batches (the server is idempotent on event id, so a retry after a lost answer is
+// harmless), backing off exponentially with jitter while the server is unreachable; and pulls the
+// store's config (campaigns, consent, erasures) with an ETag, applying it without a restart.
+import type { Logger } from '../shared/log.ts'
+import type { Campaign } from '../shared/campaigns.ts'
+import type { GatewayStore } from './store.ts'
+
+export interface CentralConfig {
+  campaigns: Campaign[]
+  consent: { marketing: string[], noMarketing: string[] }
+  erasures: string[]
+}
+
+export interface UplinkOptions {
+  central: string
+  token: string
+  storeId: string
+  /** Most events per POST. */
+  batch: number
+  /** Backoff bounds, ms. */
+  minBackoffMs: number
+  maxBackoffMs: number
+  /** How often the config is pulled, ms. */
+  configEveryMs: number
+}
+
+export class Uplink {
+  private stopped = false
+  private wake: (() => void) | null = null
+  private backoff: number
+  private loops: Array<Promise<void>> = []
+  sent = 0
+  failures = 0
+  lastError: string | null = null
+  lastSuccess = 0
+
+  constructor (private readonly o: UplinkOptions, private readonly store: GatewayStore, private readonly log: Logger,
+    private readonly onConfig: (c: CentralConfig) => void) {
+    this.backoff = o.minBackoffMs
+  }
+
+  start (): void {
+    this.loops = [this.drainLoop(), this.configLoop()]
+  }
+
+  /** New events are waiting: drain now instead of at the next poll. */
+  kick (): void { this.wake?.() }
+
+  async stop (flushMs = 3000): Promise<void> {
+    // A last attempt to hand over what is waiting, bounded so a dead server cannot hold the stop.
+    const until = Date.now() + flushMs
+    while (!this.stopped && this.store.backlog() > 0 && Date.now() < until && this.lastError === null) {
+      if (!(await this.sendBatch())) break
+    }
+    this.stopped = true
+    this.wake?.()
+    await Promise.all(this.loops)
+  }
+
+  get connected (): boolean { return this.lastError === null }
+
+  private headers (): Record<string, string> { return { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' } }
+
+  private async sleep (ms: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      const t = setTimeout(() => { this.wake = null; resolve() }, ms)
+      this.wake = () => { clearTimeout(t); this.wake = null; resolve() }
+    })
+  }
+
+  /** Sends one batch; true when the server accepted it (or there was nothing to send). */
+  private async sendBatch (): Promise<boolean> {
+    const rows = this.store.unsent(this.o.batch)
+    if (rows.length === 0) return true
+    try {
+      const res = await fetch(`${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/events`, {
+        method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
+      })
+      if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
+      await res.json()
+      this.store.markSent(rows[rows.length - 1].seq)
+      this.sent += rows.length
+      this.lastSuccess = Date.now()
+      if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
+      this.lastError = null
+      this.backoff = this.o.minBackoffMs
+      return true
+    } catch (err) {
+      this.failures++
+      if (this.lastError === null) this.log.warn('central unreachable; events wait in the outbox', { err: (err as Error).message })
+      this.lastError = (err as Error).message
+      return false
+    }
+  }
+
+  private async drainLoop (): Promise<void> {
+    while (!this.stopped) {
+      if (this.store.backlog() === 0) { await this.sleep(1000); continue }
+      if (await this.sendBatch()) continue
+      // Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff and Jitter").
+      await this.sleep(Math.random() * this.backoff)
+      this.backoff = Math.min(this.o.maxBackoffMs, this.backoff * 2)
+    }
+  }
+
+  private async configLoop (): Promise<void> {
+    let etag: string | null = null
+    while (!this.stopped) {
+      try {
+        const res: Response = await fetch(`${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/config`, {
+          headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) }, signal: AbortSignal.timeout(10_000)
+        })
+        if (res.status === 200) {
+          const c = await res.json() as CentralConfig
+          etag = res.headers.get('etag')
+          this.onConfig(c)
+          this.log.info('config applied', { campaigns: c.campaigns.length, consented: c.consent.marketing.length, erasures: c.erasures.length })
+        } else if (res.status !== 304) {
+          this.log.warn('config pull refused', { status: res.status })
+        }
+      } catch (err) {
+        this.log.debug('config pull failed', { err: (err as Error).message })
+      }
+      await this.sleep(this.o.configEveryMs)
+    }
+  }
+}

@@ -1,0 +1,31 @@
+// instore-server: the central server (contract §6, §8).
+import { mkdirSync } from 'node:fs'
+import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
+import { createLogger, type Level } from '../shared/log.ts'
+import { buildServer } from './app.ts'
+
+const spec = {
+  name: 'instore-server',
+  summary: 'the central server: gateway uplink, campaigns, devices and consent, triggers to phones, analytics',
+  options: {
+    port: { type: 'number', doc: 'HTTP port; 0 picks a free one', default: 8080 },
+    host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
+    data: { type: 'string', doc: 'folder for the server\'s SQLite file', default: './data-server' },
+    'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and printed once)' },
+    'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
+  }
+} as const
+
+await runCommand(spec, async (o) => {
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UsageError('--port must be a port number 0-65535')
+  const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-server' } })
+  mkdirSync(o.data, { recursive: true })
+  const { app, bootstrapToken } = await buildServer({ dataDir: o.data, log, adminToken: o['admin-token'] })
+  const address = await app.listen({ port: o.port, host: o.host })
+  if (bootstrapToken) log.info('bootstrap admin token (shown once; store it now)', { adminToken: bootstrapToken })
+  log.info('server started', { url: address, docs: `${address}/docs` })
+  const sig = await onStopSignal()
+  log.info('stopping', { signal: sig })
+  await app.close()
+  log.info('server stopped')
+})

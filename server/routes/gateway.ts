@@ -1,0 +1,74 @@
+// Gateway-facing routes: event uplink (idempotent on id) and config pull (ETag). Plus the admin
+// routes that provision a store (its site and gateway token) and operator tokens.
+import { createHash } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import type { Context } from '../app.ts'
+import { requireRole, canReachStore, issueToken, HttpError } from '../auth.ts'
+import { StoreParams, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
+import { siteProblems } from '../../shared/site.ts'
+import type { Campaign } from '../../shared/campaigns.ts'
+
+export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics }: Context): Promise<void> {
+  const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
+
+  app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
+    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: ErrorReply, 403: ErrorReply } },
+    preHandler: requireRole(db, 'gateway', 'admin')
+  }, async (req) => {
+    const { storeId } = req.params
+    if (!canReachStore(req.principal, storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', `this token cannot post for store ${storeId}`)
+    const wrong = req.body.events.find(e => e.storeId !== storeId)
+    if (wrong) throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`)
+    let accepted = 0
+    const fresh: typeof req.body.events = []
+    db.transaction(() => {
+      const now = Date.now()
+      for (const e of req.body.events) {
+        if (insert.run(e.id, storeId, e.type, e.subject, e.ts, JSON.stringify(e), now).changes === 1) { accepted++; fresh.push(e) }
+      }
+    })()
+    // Pushes happen after the commit: a phone never sees a trigger the server then forgot.
+    for (const e of fresh) if (e.type === 'trigger.fired') hub.deliver(e)
+    metrics.eventsAccepted += accepted
+    metrics.eventsDuplicate += req.body.events.length - accepted
+    return { accepted, duplicates: req.body.events.length - accepted }
+  })
+
+  app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/config', {
+    schema: { tags: ['gateway'], params: StoreParams },
+    preHandler: requireRole(db, 'gateway', 'admin')
+  }, async (req, reply) => {
+    const { storeId } = req.params
+    if (!canReachStore(req.principal, storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', `this token cannot read store ${storeId}`)
+    const store = db.prepare('SELECT site FROM stores WHERE id = ?').get(storeId) as { site: string } | undefined
+    if (!store) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
+    const campaigns = (db.prepare('SELECT body FROM campaigns').all() as Array<{ body: string }>)
+      .map(r => JSON.parse(r.body) as Campaign).filter(c => c.stores.includes(storeId) && c.active !== false)
+    const marketing = (db.prepare('SELECT ble_id FROM devices WHERE marketing = 1 ORDER BY ble_id').all() as Array<{ ble_id: string }>).map(r => r.ble_id)
+    const noConsent = (db.prepare('SELECT ble_id FROM devices WHERE marketing = 0 ORDER BY ble_id').all() as Array<{ ble_id: string }>).map(r => r.ble_id)
+    const erasures = (db.prepare('SELECT subject FROM erasures ORDER BY subject').all() as Array<{ subject: string }>).map(r => r.subject)
+    const body = JSON.stringify({ storeId, site: JSON.parse(store.site), campaigns, consent: { marketing, noMarketing: noConsent }, erasures })
+    const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
+    reply.header('etag', etag).header('cache-control', 'no-cache')
+    if (req.headers['if-none-match'] === etag) return reply.code(304).send()
+    return reply.type('application/json').send(body)
+  })
+
+  app.post<{ Body: { site: { storeId: string } } }>('/v1/stores', {
+    schema: { tags: ['admin'], body: StoreBody },
+    preHandler: requireRole(db, 'admin')
+  }, async (req, reply) => {
+    const problems = siteProblems(req.body.site)
+    if (problems.length > 0) throw new HttpError(400, 'INSTORE_BAD_SITE', problems.map(p => `${p.path || '/'}: ${p.reason}`).join('; '))
+    const storeId = req.body.site.storeId
+    db.prepare('INSERT INTO stores (id, site, updated) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET site = excluded.site, updated = excluded.updated')
+      .run(storeId, JSON.stringify(req.body.site), Date.now())
+    const token = issueToken(db, 'gateway', [storeId])
+    return reply.code(201).send({ storeId, gatewayToken: token })
+  })
+
+  app.post<{ Body: OperatorBodyT }>('/v1/operators', {
+    schema: { tags: ['admin'], body: OperatorBody },
+    preHandler: requireRole(db, 'admin')
+  }, async (req, reply) => reply.code(201).send({ role: req.body.role, stores: req.body.stores, token: issueToken(db, req.body.role, req.body.stores) }))
+}
