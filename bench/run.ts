@@ -12,6 +12,7 @@ import { measureAccuracy, type AccuracyResult } from './accuracy-lib.ts'
 import { filterCost } from './filter-cost.ts'
 import { throughput } from './throughput.ts'
 import { presenceCost } from './presence-cost.ts'
+import { ingestRate, triggerLatency } from './central.ts'
 
 const OUT = 'out/bench'
 const DATA = '../shared/data/kolakowski-ble-flat'
@@ -75,8 +76,18 @@ async function main (): Promise<void> {
   if (!only || only === 'filter') filterPart()
   if (!only || only === 'throughput') await throughputPart()
   if (!only || only === 'events') eventsPart()
+  if (!only || only === 'central') await centralPart()
   writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
+}
+
+async function centralPart (): Promise<void> {
+  const i = await ingestRate()
+  console.log('central server: event ingest over HTTP, batches of 500')
+  console.log(`  ${Math.round(i.eventsPerS)} events/s; bare fastify route taking the same payloads ${Math.round(i.bareEventsPerS)}/s: ratio ${f2(i.ratio)}`)
+  const l = await triggerLatency()
+  console.log(`  reading → trigger at the SDK (gateway arrival to SSE receipt, ${l.triggers} triggers): p50 ${f2(l.p50Ms)} ms  p99 ${f2(l.p99Ms)} ms`)
+  results.central = { ingest: i, triggerLatency: l }
 }
 
 function eventsPart (): void {
