@@ -112,6 +112,10 @@ export class Gateway {
         central: o.central.url.replace(/\/$/, ''), token: o.central.token, storeId, batch: 500,
         minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 15_000
       }, store, o.log, c => this.applyConfig(c))
+      this.uplink.liveSnapshot = () => this.pipeline && {
+        ts: this.pipeline.clock.now(), positions: this.pipeline.positions(),
+        occupancy: this.pipeline.lastOccupancyMessage, footfall: this.pipeline.footfall.counts(this.pipeline.clock.now())
+      }
       this.uplink.start()
     }
     if (o.clock === 'wall') this.timer = setInterval(() => pipeline.advance(), 200)

@@ -228,6 +228,7 @@ export class Pipeline {
     const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy])
     if (key !== this.lastOccupancy || t % 10_000 === 0) {
       this.lastOccupancy = key
+      this.lastOccupancyMessage = occ
       this.sink.occupancy(occ)
     }
     if (t % 10_000 === 0) {
@@ -235,6 +236,10 @@ export class Pipeline {
       this.sink.footfall({ ts: t, ...this.footfall.counts(t) })
     }
   }
+
+  /** Latest position of every present subject (for the live dashboard). */
+  positions (): PositionMessageT[] { return [...this.latest.values()].map(l => l.pos) }
+  lastOccupancyMessage: OccupancyMessageT | null = null
 
   get trackedDevices (): number { return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size }
   get corrections (): Record<string, number> { return this.calibrator.corrections() }

@@ -41,7 +41,24 @@ export class Uplink {
   }
 
   start (): void {
-    this.loops = [this.drainLoop(), this.configLoop()]
+    this.loops = [this.drainLoop(), this.configLoop(), this.liveLoop()]
+  }
+
+  /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
+  liveSnapshot: (() => unknown) | null = null
+
+  private async liveLoop (): Promise<void> {
+    while (!this.stopped) {
+      await this.sleep(1000)
+      const snap = this.liveSnapshot?.()
+      if (!snap || this.stopped) continue
+      try {
+        const res = await fetch(`${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/live`, {
+          method: 'POST', headers: this.headers(), body: JSON.stringify(snap), signal: AbortSignal.timeout(5000)
+        })
+        await res.arrayBuffer()
+      } catch { /* the dashboard misses a frame; nothing else depends on it */ }
+    }
   }
 
   /** New events are waiting: drain now instead of at the next poll. */
@@ -54,7 +71,7 @@ export class Uplink {
       if (!(await this.sendBatch())) break
     }
     this.stopped = true
-    this.wake?.()
+    for (const s of [...this.sleepers]) s()
     await Promise.all(this.loops)
   }
 
@@ -62,10 +79,15 @@ export class Uplink {
 
   private headers (): Record<string, string> { return { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' } }
 
-  private async sleep (ms: number): Promise<void> {
+  private readonly sleepers = new Set<() => void>()
+
+  /** Sleeps; kick() wakes the drain loop early, stop() wakes everyone. */
+  private async sleep (ms: number, kickable = false): Promise<void> {
     await new Promise<void>(resolve => {
-      const t = setTimeout(() => { this.wake = null; resolve() }, ms)
-      this.wake = () => { clearTimeout(t); this.wake = null; resolve() }
+      const done = () => { clearTimeout(t); this.sleepers.delete(done); if (this.wake === done) this.wake = null; resolve() }
+      const t = setTimeout(done, ms)
+      this.sleepers.add(done)
+      if (kickable) this.wake = done
     })
   }
 
@@ -96,10 +118,10 @@ export class Uplink {
 
   private async drainLoop (): Promise<void> {
     while (!this.stopped) {
-      if (this.store.backlog() === 0) { await this.sleep(1000); continue }
+      if (this.store.backlog() === 0) { await this.sleep(1000, true); continue }
       if (await this.sendBatch()) continue
       // Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff and Jitter").
-      await this.sleep(Math.random() * this.backoff)
+      await this.sleep(Math.random() * this.backoff, true)
       this.backoff = Math.min(this.o.maxBackoffMs, this.backoff * 2)
     }
   }

@@ -10,6 +10,7 @@ import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { campaignRoutes } from './routes/campaigns.ts'
 import { analyticsRoutes } from './routes/analytics.ts'
+import { dashboardRoutes, LiveHub } from './routes/dashboard.ts'
 import type { Logger } from '../shared/log.ts'
 
 export interface ServerOptions {
@@ -24,13 +25,14 @@ export interface ServerOptions {
 export interface Context {
   db: Database.Database
   hub: TriggerHub
+  live: LiveHub
   metrics: { eventsAccepted: number, eventsDuplicate: number, requests: number, errors5xx: number }
   log: Logger
 }
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
-  const ctx: Context = { db, hub: new TriggerHub(db), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0 }, log: o.log }
+  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0 }, log: o.log }
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
   if (o.adminToken) issueToken(db, 'admin', [], null, o.adminToken)
@@ -55,6 +57,7 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   await deviceRoutes(app, ctx)
   await campaignRoutes(app, ctx)
   await analyticsRoutes(app, ctx)
+  await dashboardRoutes(app, ctx)
   for (const p of o.plugins ?? []) await p(app, ctx)
 
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger())

@@ -8,7 +8,7 @@ import { StoreParams, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorRep
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 
-export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics }: Context): Promise<void> {
+export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live }: Context): Promise<void> {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
@@ -29,6 +29,7 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics }:
     })()
     // Pushes happen after the commit: a phone never sees a trigger the server then forgot.
     for (const e of fresh) if (e.type === 'trigger.fired') hub.deliver(e)
+    for (const e of fresh) live.publish(storeId, 'event', e)
     metrics.eventsAccepted += accepted
     metrics.eventsDuplicate += req.body.events.length - accepted
     return { accepted, duplicates: req.body.events.length - accepted }

@@ -1,0 +1,75 @@
+// The live dashboard and the demo phone page, served by the central server. Gateways post a
+// live snapshot (positions, occupancy, footfall) every second; dashboards follow a store over SSE
+// (token in the query: EventSource cannot send headers). Accepted events are relayed too.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { transformSync } from 'esbuild'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { Context } from '../app.ts'
+import { requireRole, canReachStore, lookup, HttpError } from '../auth.ts'
+import { StoreParams } from '../schemas.ts'
+
+const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+
+type Listener = (event: string, data: string) => void
+
+export class LiveHub {
+  private readonly listeners = new Map<string, Set<Listener>>()
+  readonly last = new Map<string, string>()
+  publish (storeId: string, event: string, data: unknown): void {
+    const text = JSON.stringify(data)
+    if (event === 'snapshot') this.last.set(storeId, text)
+    for (const l of this.listeners.get(storeId) ?? []) l(event, text)
+  }
+
+  subscribe (storeId: string, l: Listener): () => void {
+    let set = this.listeners.get(storeId)
+    if (!set) { set = new Set(); this.listeners.set(storeId, set) }
+    set.add(l)
+    return () => { set?.delete(l) }
+  }
+}
+
+export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { live: LiveHub }): Promise<void> {
+  const { db, live } = ctx
+  const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
+  app.get('/', { schema: { hide: true } }, page('dashboard'))
+  app.get('/phone', { schema: { hide: true } }, page('phone'))
+  // The app SDK for browsers, transpiled once from its TypeScript source.
+  const sdk = transformSync(readFileSync(file('../../sdk/client.ts'), 'utf8'), { loader: 'ts', format: 'esm' }).code
+  app.get('/sdk.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript').send(sdk))
+
+  app.get('/v1/stores', { schema: { tags: ['operator'] }, preHandler: requireRole(db, 'admin', 'manager') }, async (req) => {
+    return (db.prepare('SELECT id, site FROM stores ORDER BY id').all() as Array<{ id: string, site: string }>)
+      .filter(r => canReachStore(req.principal, r.id)).map(r => ({ storeId: r.id, name: (JSON.parse(r.site) as { name?: string }).name ?? r.id }))
+  })
+
+  app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/site', { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRole(db, 'admin', 'manager') }, async (req) => {
+    if (!canReachStore(req.principal, req.params.storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', 'no rights on this store')
+    const r = db.prepare('SELECT site FROM stores WHERE id = ?').get(req.params.storeId) as { site: string } | undefined
+    if (!r) throw new HttpError(404, 'INSTORE_NO_STORE', 'unknown store')
+    return JSON.parse(r.site) as unknown
+  })
+
+  app.post<{ Params: { storeId: string }, Body: Record<string, unknown> }>('/v1/stores/:storeId/live', {
+    schema: { tags: ['gateway'], params: StoreParams, body: { type: 'object' } }, preHandler: requireRole(db, 'gateway', 'admin')
+  }, async (req, reply) => {
+    if (!canReachStore(req.principal, req.params.storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', 'not this store')
+    live.publish(req.params.storeId, 'snapshot', req.body)
+    return reply.code(204).send()
+  })
+
+  app.get<{ Params: { storeId: string }, Querystring: { token?: string } }>('/v1/stores/:storeId/live', { schema: { tags: ['operator'], params: StoreParams } }, async (req, reply) => {
+    const p = lookup(db, String(req.query.token ?? req.headers.authorization?.replace(/^Bearer /, '') ?? ''))
+    if (!p || (p.role !== 'admin' && p.role !== 'manager')) throw new HttpError(401, 'INSTORE_BAD_TOKEN', 'an operator token is needed')
+    if (!canReachStore(p, req.params.storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', 'no rights on this store')
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    const last = live.last.get(req.params.storeId)
+    if (last) res.write(`event: snapshot\ndata: ${last}\n\n`)
+    const off = live.subscribe(req.params.storeId, (event, data) => res.write(`event: ${event}\ndata: ${data}\n\n`))
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
+    req.raw.on('close', () => { clearInterval(ping); off() })
+  })
+}
