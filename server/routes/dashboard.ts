@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Context } from '../app.ts'
 import { requireRole, canReachStore, lookup, HttpError } from '../auth.ts'
 import { StoreParams } from '../schemas.ts'
+import { openEventStream } from '../sse.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
@@ -63,13 +64,10 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
     const p = lookup(db, String(req.query.token ?? req.headers.authorization?.replace(/^Bearer /, '') ?? ''))
     if (!p || (p.role !== 'admin' && p.role !== 'manager')) throw new HttpError(401, 'INSTORE_BAD_TOKEN', 'an operator token is needed')
     if (!canReachStore(p, req.params.storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', 'no rights on this store')
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    let off = () => {}
+    const stream = openEventStream(req, reply, () => off())
     const last = live.last.get(req.params.storeId)
-    if (last) res.write(`event: snapshot\ndata: ${last}\n\n`)
-    const off = live.subscribe(req.params.storeId, (event, data) => res.write(`event: ${event}\ndata: ${data}\n\n`))
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
-    req.raw.on('close', () => { clearInterval(ping); off() })
+    if (last) stream.send('snapshot', last)
+    off = live.subscribe(req.params.storeId, (event, data) => stream.send(event, data))
   })
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Context } from '../app.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
+import { openEventStream } from '../sse.ts'
 import { IdParams, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 
 function ownDevice (req: FastifyRequest, id: string): void {
@@ -64,15 +65,9 @@ export async function deviceRoutes (app: FastifyInstance, { db, hub }: Context):
   }, async (req, reply) => {
     ownDevice(req, req.params.id)
     const last = Number(req.headers['last-event-id'] ?? req.query.lastEventId ?? 0)
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
-    res.write(': connected\n\n')
-    const unsubscribe = hub.subscribe(req.params.id, Number.isFinite(last) ? last : 0, (seq, t) => {
-      res.write(`id: ${seq}\nevent: trigger\ndata: ${JSON.stringify(t)}\n\n`)
-    })
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
-    req.raw.on('close', () => { clearInterval(ping); unsubscribe() })
+    let unsubscribe = () => {}
+    const stream = openEventStream(req, reply, () => unsubscribe())
+    unsubscribe = hub.subscribe(req.params.id, Number.isFinite(last) ? last : 0, (seq, t) => stream.send('trigger', JSON.stringify(t), seq))
   })
 
   app.post<{ Params: { id: string }, Body: AckBodyT }>('/v1/triggers/:id/ack', {
