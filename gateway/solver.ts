@@ -156,7 +156,7 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
       const moved = Math.hypot(nx - x, ny - y)
       x = nx; y = ny; cost = ncost; Object.assign(g, ng)
       lambda = Math.max(1e-6, lambda / 3)
-      if (moved < 0.005) break // 5 mm: far below what RSSI can resolve
+      if (moved < 0.02) break // 2 cm: far below what RSSI can resolve
     } else {
       lambda *= 4
       if (lambda > 1e6) break
@@ -188,6 +188,7 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   // A tracked device: its predicted position is usually in the right basin already. Only when
   // the answer fits badly (cost per degree of freedom well above 1) are the other starts tried.
   if (o.prior) {
+    // Two starts: where the track predicts, and where the signals point (a track can be wrong).
     for (const [sx, sy] of [[o.prior.x, o.prior.y], centroid]) {
       const r = levenbergMarquardt(problem, sx, sy)
       if (best === null || r.cost < best.cost) best = r
