@@ -17,6 +17,7 @@ import { CampaignEngine, SUPPRESS_REASONS } from './campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink, type CentralConfig } from './uplink.ts'
+import { FOREIGN_TOPICS } from './foreign.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -97,7 +98,7 @@ export class Gateway {
       footfall: f => { void bus.publish(topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }).catch(() => {}) }
     }, this.metrics, o.log, this.presence)
     const pipeline = this.pipeline
-    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`], (topic, payload) => {
+    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...FOREIGN_TOPICS], (topic, payload) => {
       // One bad message must never stop the gateway: contain anything unexpected here.
       try { pipeline.handle(topic, payload) } catch (err) {
         this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message').inc()

@@ -18,6 +18,7 @@ import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall, type FootfallCounts } from './footfall.ts'
+import { translate, aliasMap } from './foreign.ts'
 import { localTime } from './campaigns.ts'
 
 export interface PipelineOptions {
@@ -57,6 +58,7 @@ export class Pipeline {
   private readonly logBudget = new Map<string, { windowStart: number, n: number }>()
   private readonly m
   readonly footfall: Footfall
+  private readonly aliases: Map<string, string>
 
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
     metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
@@ -66,6 +68,7 @@ export class Pipeline {
       hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes
     }
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
+    this.aliases = aliasMap(site)
     const base = sensorModels(site)
     this.calibrator = new SelfCalibrator(base)
     const topts = trackerOptions(site, o.tracker)
@@ -102,6 +105,14 @@ export class Pipeline {
 
   /** Stage 1-3 for one MQTT message: ingest, time, estimate. Never throws on bad input. */
   handle (topic: string, payload: Buffer): void {
+    if (!topic.startsWith(this.o.prefix + '/')) {
+      // Stage 0 for foreign sensors: translate to a native batch, then the same path.
+      const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases)
+      if (f === null) { this.rejected('bad_topic', topic.slice(0, 200), topic); return }
+      if ('reject' in f) { this.rejected(f.reject, f.detail, topic); return }
+      this.m.messages.inc({ kind: 'foreign' })
+      topic = f.topic; payload = f.payload
+    }
     const r = ingest(topic, payload, this.ctx)
     switch (r.kind) {
       case 'rejected':

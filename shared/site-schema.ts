@@ -38,6 +38,8 @@ export const SensorProps = Type.Object({
   pathLossExponent: Type.Optional(Type.Number({ minimum: 0.5, maximum: 6, description: 'overrides radio.pathLossExponent' })),
   mac: Type.Optional(Type.String({ description: 'the sensor\'s own MAC (maps foreign formats, e.g. Meraki APs)' })),
   radioMap: Type.Optional(RadioMapSchema),
+  /** Other names this sensor goes by: an ESPresense node, an OpenMQTTGateway name. */
+  aliases: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20 })),
   floor: Floor
 })
 export const BeaconProps = Type.Object({
