@@ -1,6 +1,6 @@
 // One store's gateway: a bus (embedded broker or client), the pipeline, and the HTTP port.
 // Constructor assigns; start() does the work; stop() releases every resource it took.
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync, existsSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:http'
@@ -161,6 +161,11 @@ export class Gateway {
     if (this.uplink && !this.uplink.connected) problems.push(`central unreachable: ${this.uplink.lastError ?? ''}`)
     const backlog = this.store?.backlog() ?? 0
     if (this.uplink && backlog > 10_000) problems.push(`outbox backlog ${backlog} events`)
+    try {
+      const fs = statfsSync(this.o.dataDir)
+      const free = fs.bavail * fs.bsize
+      if (free < 500 * 2 ** 20 || free / (fs.blocks * fs.bsize) < 0.05) problems.push(`disk filling: ${Math.round(free / 2 ** 20)} MiB free in ${this.o.dataDir}`)
+    } catch { problems.push(`data folder ${this.o.dataDir} unreadable`) }
     const silence = this.o.sensorSilenceMs ?? 300_000
     if (this.o.clock === 'wall' && this.pipeline && Date.now() - this.startedAt > silence) {
       const now = Date.now()

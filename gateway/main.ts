@@ -11,6 +11,7 @@ const spec = {
   summary: 'one store\'s gateway: RSSI readings in over MQTT, positions, occupancy and events out',
   usage: 'instore-gateway --site FILE [--port N] [--broker URL] [--data DIR] [--clock wall|event] [--http-port N]',
   options: {
+    config: { type: 'string', doc: 'JSON file of these options (keys are the option names); the command line wins' },
     site: { type: 'string', doc: 'site file (contract §1)', required: true },
     port: { type: 'number', doc: 'embedded broker port; 0 picks a free one', default: 1883 },
     host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },

@@ -1,6 +1,7 @@
 // Command-line parsing shared by every command (contract §8): `--help`, unknown or bad options
 // refused with a one-line reason and exit code 2.
 import { parseArgs } from 'node:util'
+import { readFileSync } from 'node:fs'
 
 export interface OptionSpec {
   type: 'string' | 'boolean' | 'number'
@@ -77,6 +78,32 @@ export function parseOptions<S extends Record<string, OptionSpec>> (spec: Comman
 }
 
 /**
+ * `--config FILE`: a JSON object whose keys are the command's option names. Its values come
+ * first and the command line wins. Every problem in the file is listed (UsageError).
+ */
+export function expandConfigFile<S extends Record<string, OptionSpec>> (spec: CommandSpec<S>, argv: string[]): string[] {
+  const i = argv.indexOf('--config')
+  if (i < 0 || !('config' in spec.options)) return argv
+  const path = argv[i + 1]
+  if (path === undefined) throw new UsageError('--config needs a file')
+  let json: unknown
+  try { json = JSON.parse(readFileSync(path, 'utf8')) } catch (err) {
+    throw new UsageError(`config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`config file ${path}: must be a JSON object of option names`)
+  const problems: string[] = []; const tokens: string[] = []
+  for (const [k, v] of Object.entries(json)) {
+    const o = spec.options[k]
+    if (o === undefined || k === 'config') { problems.push(`${k}: unknown option`); continue }
+    const want = o.type === 'number' ? 'number' : o.type === 'boolean' ? 'boolean' : 'string'
+    if (typeof v !== want) { problems.push(`${k}: must be a ${want}, got ${JSON.stringify(v)}`); continue }
+    if (o.type === 'boolean') { if (v === true) tokens.push(`--${k}`) } else tokens.push(`--${k}`, String(v))
+  }
+  if (problems.length > 0) throw new UsageError(`config file ${path}: ${problems.length} problem(s): ${problems.join('; ')}`)
+  return [...tokens, ...argv.slice(0, i), ...argv.slice(i + 2)]
+}
+
+/**
  * Runs a command's main: parses options, prints help, maps UsageError to exit 2 and any other
  * failure to a one-line JSON error and exit 1 (never a stack trace on the user's screen).
  */
@@ -87,7 +114,7 @@ export async function runCommand<S extends Record<string, OptionSpec>> (
 ): Promise<void> {
   let parsed
   try {
-    parsed = parseOptions(spec, argv)
+    parsed = parseOptions(spec, expandConfigFile(spec, argv))
   } catch (err) {
     process.stderr.write(`${spec.name}: ${(err as Error).message} (see --help)\n`)
     process.exitCode = 2
