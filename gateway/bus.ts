@@ -1,7 +1,7 @@
 // Where the gateway's MQTT traffic goes: its own embedded aedes broker (default) or an existing
 // broker through an MQTT client. Both deliver sensor messages in arrival order and publish output.
 import mqtt, { type MqttClient } from 'mqtt'
-import type { AedesPublishPacket } from 'aedes'
+import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker } from '../shared/broker.ts'
 
 export type MessageHandler = (topic: string, payload: Buffer) => void
@@ -19,14 +19,14 @@ export interface Bus {
 
 export class EmbeddedBus implements Bus {
   private b: EmbeddedBroker | null = null
-  constructor (private readonly port: number, private readonly host: string) {}
+  constructor (private readonly port: number, private readonly host: string, private readonly options: AedesOptions = {}) {}
 
   get url (): string { return this.b?.url ?? '' }
   get connected (): boolean { return this.b !== null }
   get broker (): EmbeddedBroker | null { return this.b }
 
   async start (topics: string[], onMessage: MessageHandler): Promise<void> {
-    this.b = await startBroker({ port: this.port, host: this.host })
+    this.b = await startBroker({ port: this.port, host: this.host, aedes: this.options })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(topics.map(t => new Promise<void>(resolve => {

@@ -17,7 +17,8 @@ import { CampaignEngine, SUPPRESS_REASONS } from './campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink, type CentralConfig } from './uplink.ts'
-import { FOREIGN_TOPICS } from './foreign.ts'
+import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
+import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -42,6 +43,8 @@ export interface GatewayOptions {
   campaigns?: Campaign[]
   /** Visit history kept, days (default 400). */
   retentionDays?: number
+  /** Broker credentials and ACLs (embedded broker only); without it the broker is open. */
+  auth?: AuthFile
   /** Central server and this store's gateway token; without them the gateway runs standalone. */
   central?: { url: string, token: string, configEveryMs?: number }
 }
@@ -69,7 +72,12 @@ export class Gateway {
     mkdirSync(o.dataDir, { recursive: true })
     const secret = o.secret ?? loadOrCreateSecret(o.dataDir)
     const storeId = o.site.storeId
-    const bus: Bus = o.broker ? new ClientBus(o.broker, `instore-gateway-${storeId}`) : new EmbeddedBus(o.port, o.host)
+    const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
+    const bus: Bus = o.broker
+      ? new ClientBus(o.broker, `instore-gateway-${storeId}`)
+      : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site) }, authCounters) : {})
+    const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
+    this.metrics.onCollect(() => { for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v) })
     const published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
     const store = this.store = new GatewayStore(o.dataDir)
     this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)

@@ -5,6 +5,7 @@ import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { Gateway } from './gateway.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
+import { loadAuthFile } from './broker-auth.ts'
 
 const spec = {
   name: 'instore-gateway',
@@ -24,6 +25,7 @@ const spec = {
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
+    auth: { type: 'string', doc: 'broker credentials and ACLs (JSON: sensors, phones, readers → scrypt hashes from instore-passwd)' },
     'retention-days': { type: 'number', doc: 'visit history kept for frequency, days', default: 400 },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
   }
@@ -38,9 +40,11 @@ await runCommand(spec, async (o) => {
   if (!(o['retention-days'] >= 1)) throw new UsageError('--retention-days must be at least 1')
   const site = loadSiteFile(o.site)
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
+  if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
+  const auth = o.auth ? loadAuthFile(o.auth) : undefined
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
-    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'],
+    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth,
     ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})
   })
   await gateway.start()
