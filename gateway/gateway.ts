@@ -19,6 +19,7 @@ import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink, type CentralConfig } from './uplink.ts'
 import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
+import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   campaigns?: Campaign[]
   /** Visit history kept, days (default 400). */
   retentionDays?: number
+  /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */
+  meraki?: MerakiOptions
   /** Broker credentials and ACLs (embedded broker only); without it the broker is open. */
   auth?: AuthFile
   /** Central server and this store's gateway token; without them the gateway runs standalone. */
@@ -128,7 +131,20 @@ export class Gateway {
       this.uplink.start()
     }
     if (o.clock === 'wall') this.timer = setInterval(() => pipeline.advance(), 200)
-    const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text() })
+    const merakiCount = this.metrics.counter('instore_meraki_posts_total', 'Meraki webhook posts, by result')
+    const aps = apMap(o.site)
+    const webhook = o.meraki && {
+      path: '/meraki', validator: o.meraki.validator,
+      post: (body: unknown) => {
+        const r = merakiToBatches(body, o.meraki as MerakiOptions, o.site, aps, o.prefix)
+        if (!r.ok) { merakiCount.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' }); return { status: r.status, text: r.reason } }
+        merakiCount.inc({ result: 'ok' })
+        if (r.unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, r.unknownAps)
+        for (const b of r.batches) pipeline.handle(b.topic, b.payload)
+        return { status: 202, text: 'accepted' }
+      }
+    }
+    const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text(), ...(webhook ? { webhook } : {}) })
     this.http = http.server
     this.httpPort = http.port
     this.startedAt = Date.now()

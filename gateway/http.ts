@@ -4,9 +4,39 @@ import { once } from 'node:events'
 
 export interface Health { status: 'ok' | 'degraded', problems: string[], [k: string]: unknown }
 
-export async function startHttp (port: number, host: string, routes: { health: () => Health, metrics: () => string }): Promise<{ server: Server, port: number }> {
+export interface Webhook {
+  path: string
+  /** GET: the text to answer (Meraki's validator). */
+  validator: string
+  /** POST: the parsed JSON body; answers status and a short text. */
+  post (body: unknown): { status: number, text: string }
+}
+
+export async function startHttp (port: number, host: string, routes: { health: () => Health, metrics: () => string, webhook?: Webhook }): Promise<{ server: Server, port: number }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
+    const hook = routes.webhook
+    if (hook && path === hook.path) {
+      if (req.method === 'GET') { res.writeHead(200, { 'content-type': 'text/plain' }); res.end(hook.validator); return }
+      if (req.method === 'POST') {
+        const chunks: Buffer[] = []; let size = 0
+        req.on('data', (c: Buffer) => {
+          size += c.length
+          if (size > 5 * 2 ** 20) { res.writeHead(413); res.end('too large'); req.destroy(); return }
+          chunks.push(c)
+        })
+        req.on('end', () => {
+          if (res.writableEnded) return
+          let body: unknown
+          try { body = JSON.parse(Buffer.concat(chunks).toString()) } catch { res.writeHead(400); res.end('not JSON'); return }
+          try {
+            const r = hook.post(body)
+            res.writeHead(r.status, { 'content-type': 'text/plain' }); res.end(r.text)
+          } catch { res.writeHead(500); res.end('internal error') }
+        })
+        return
+      }
+    }
     try {
       if (req.method === 'GET' && path === '/healthz') {
         const h = routes.health()

@@ -25,6 +25,8 @@ const spec = {
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
+    'meraki-validator': { type: 'string', doc: 'enable the Cisco Meraki Scanning API receiver at /meraki on the HTTP port; the validator string' },
+    'meraki-secret': { type: 'string', doc: 'the shared secret Meraki posts with' },
     auth: { type: 'string', doc: 'broker credentials and ACLs (JSON: sensors, phones, readers → scrypt hashes from instore-passwd)' },
     'retention-days': { type: 'number', doc: 'visit history kept for frequency, days', default: 400 },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
@@ -42,9 +44,11 @@ await runCommand(spec, async (o) => {
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
+  if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
     httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth,
+    ...(o['meraki-validator'] && o['meraki-secret'] ? { meraki: { validator: o['meraki-validator'], secret: o['meraki-secret'] } } : {}),
     ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})
   })
   await gateway.start()

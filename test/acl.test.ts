@@ -31,7 +31,7 @@ test('a sensor publishes its own readings; under another sensor\'s topic it is r
   const c = await mqtt.connectAsync(g.mqttUrl, { username: 'b1', password: 'sensor-b1-secret', reconnectPeriod: 0 })
   await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:acl00001', rssi: -60 }] }), { qos: 1 })
   await waitFor(async () => /instore_readings_total\{source="ble"\} 1\b/.test(await metrics()), 5000, 'own reading')
-  const closed = new Promise(resolve => c.once('close', resolve))
+  const closed = new Promise<void>(resolve => c.once('close', () => resolve()))
   c.publish('instore/boutique-1/sensors/b2/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:acl00002', rssi: -60 }] }), { qos: 1 })
   await closed // aedes closes a client that publishes where it may not
   assert.equal(await metric(/instore_broker_auth_total\{result="deniedPublish"\} (\d+)/), 1)
@@ -42,7 +42,7 @@ test('a sensor publishes its own readings; under another sensor\'s topic it is r
 test('a phone publishes only its own scans, never positions or events', async () => {
   for (const topic of ['instore/boutique-1/positions/app:x', 'instore/boutique-1/events/trigger.fired', 'instore/boutique-1/devices/dev2/scans']) {
     const c = await mqtt.connectAsync(g.mqttUrl, { username: 'phone:dev1', password: 'phone-dev1-secret', reconnectPeriod: 0 })
-    const closed = new Promise(resolve => c.once('close', resolve))
+    const closed = new Promise<void>(resolve => c.once('close', () => resolve()))
     c.publish(topic, '{}', { qos: 1 })
     await closed
     await c.endAsync(true)

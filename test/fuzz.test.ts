@@ -41,7 +41,7 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
   let tried = 0
   // A protocol violation (publishing to a wildcard) closes that client's connection, nobody else's.
   const rude = await mqtt.connectAsync(g.mqttUrl, { reconnectPeriod: 0 })
-  const closed = new Promise(resolve => rude.once('close', resolve))
+  const closed = new Promise<void>(resolve => rude.once('close', () => resolve()))
   rude.publish('instore/boutique-1/devices/+/scans', '{}')
   await closed
   await rude.endAsync(true)
