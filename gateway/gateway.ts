@@ -20,6 +20,7 @@ import { Uplink, type CentralConfig } from './uplink.ts'
 import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
 import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
+import { BleScanner } from './ble-scanner.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -44,6 +45,8 @@ export interface GatewayOptions {
   campaigns?: Campaign[]
   /** Visit history kept, days (default 400). */
   retentionDays?: number
+  /** Scan BLE with this BlueZ adapter as the given site sensor. */
+  ble?: { adapter: string, sensor: string, intervalMs?: number }
   /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */
   meraki?: MerakiOptions
   /** Broker credentials and ACLs (embedded broker only); without it the broker is open. */
@@ -60,6 +63,7 @@ export class Gateway {
   presence: PresenceEngine | null = null
   private bus: Bus | null = null
   uplink: Uplink | null = null
+  scanner: BleScanner | null = null
   private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
@@ -131,6 +135,12 @@ export class Gateway {
       this.uplink.start()
     }
     if (o.clock === 'wall') this.timer = setInterval(() => pipeline.advance(), 200)
+    if (o.ble) {
+      const sensor = o.ble.sensor
+      this.scanner = new BleScanner({ adapter: o.ble.adapter, sensor, intervalMs: o.ble.intervalMs ?? 500 },
+        (id, readings) => pipeline.handle(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))), o.log)
+      await this.scanner.start()
+    }
     const merakiCount = this.metrics.counter('instore_meraki_posts_total', 'Meraki webhook posts, by result')
     const aps = apMap(o.site)
     const webhook = o.meraki && {
@@ -203,6 +213,8 @@ export class Gateway {
   async stop (): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    await this.scanner?.stop()
+    this.scanner = null
     // Drain: run the ticks the clock already allows, close open visits, publish what is left.
     this.pipeline?.advance()
     this.presence?.closeAll()

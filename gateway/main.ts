@@ -25,6 +25,8 @@ const spec = {
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
+    'ble-adapter': { type: 'string', doc: 'scan BLE with this BlueZ adapter (e.g. hci0) as one more sensor' },
+    'ble-sensor': { type: 'string', doc: 'the site sensor the adapter stands for (its position)' },
     'meraki-validator': { type: 'string', doc: 'enable the Cisco Meraki Scanning API receiver at /meraki on the HTTP port; the validator string' },
     'meraki-secret': { type: 'string', doc: 'the shared secret Meraki posts with' },
     auth: { type: 'string', doc: 'broker credentials and ACLs (JSON: sensors, phones, readers → scrypt hashes from instore-passwd)' },
@@ -45,9 +47,12 @@ await runCommand(spec, async (o) => {
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
   if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')
+  if ((o['ble-adapter'] === undefined) !== (o['ble-sensor'] === undefined)) throw new UsageError('--ble-adapter and --ble-sensor go together')
+  if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
     httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth,
+    ...(o['ble-adapter'] && o['ble-sensor'] ? { ble: { adapter: o['ble-adapter'], sensor: o['ble-sensor'] } } : {}),
     ...(o['meraki-validator'] && o['meraki-secret'] ? { meraki: { validator: o['meraki-validator'], secret: o['meraki-secret'] } } : {}),
     ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})
   })
