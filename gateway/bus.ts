@@ -2,7 +2,7 @@
 // broker through an MQTT client. Both deliver sensor messages in arrival order and publish output.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { AedesPublishPacket, AedesOptions } from 'aedes'
-import { startBroker, type EmbeddedBroker } from '../shared/broker.ts'
+import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../shared/broker.ts'
 
 export type MessageHandler = (topic: string, payload: Buffer) => void
 
@@ -19,14 +19,15 @@ export interface Bus {
 
 export class EmbeddedBus implements Bus {
   private b: EmbeddedBroker | null = null
-  constructor (private readonly port: number, private readonly host: string, private readonly options: AedesOptions = {}) {}
+  constructor (private readonly port: number, private readonly host: string, private readonly options: AedesOptions = {},
+    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort'> = {}) {}
 
   get url (): string { return this.b?.url ?? '' }
   get connected (): boolean { return this.b !== null }
   get broker (): EmbeddedBroker | null { return this.b }
 
   async start (topics: string[], onMessage: MessageHandler): Promise<void> {
-    this.b = await startBroker({ port: this.port, host: this.host, aedes: this.options })
+    this.b = await startBroker({ port: this.port, host: this.host, aedes: this.options, ...this.listeners })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(topics.map(t => new Promise<void>(resolve => {

@@ -21,6 +21,7 @@ import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
 import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
 import { BleScanner } from './ble-scanner.ts'
+import type { BrokerListenOptions } from '../shared/broker.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   campaigns?: Campaign[]
   /** Visit history kept, days (default 400). */
   retentionDays?: number
+  /** Extra embedded-broker listeners: MQTT over TLS, MQTT over WebSockets. */
+  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort'>
   /** Scan BLE with this BlueZ adapter as the given site sensor. */
   ble?: { adapter: string, sensor: string, intervalMs?: number }
   /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */
@@ -82,7 +85,7 @@ export class Gateway {
     const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
     const bus: Bus = o.broker
       ? new ClientBus(o.broker, `instore-gateway-${storeId}`)
-      : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site) }, authCounters) : {})
+      : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site) }, authCounters) : {}, o.listeners)
     const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
     this.metrics.onCollect(() => { for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v) })
     const published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
@@ -158,7 +161,8 @@ export class Gateway {
     this.http = http.server
     this.httpPort = http.port
     this.startedAt = Date.now()
-    o.log.info('gateway started', { storeId, mqtt: bus.url, http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
+    const b = bus instanceof EmbeddedBus ? bus.broker : null
+    o.log.info('gateway started', { storeId, mqtt: bus.url, ...(b?.tlsPort ? { mqtts: `mqtts://${o.host}:${b.tlsPort}` } : {}), ...(b?.wsPort ? { ws: `ws://${o.host}:${b.wsPort}` } : {}), http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
   }
 
   /**

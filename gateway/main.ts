@@ -25,6 +25,10 @@ const spec = {
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
+    'tls-port': { type: 'number', doc: 'also listen for MQTT over TLS on this port (needs --tls-cert and --tls-key)' },
+    'tls-cert': { type: 'string', doc: 'TLS certificate (PEM)' },
+    'tls-key': { type: 'string', doc: 'TLS private key (PEM)' },
+    'ws-port': { type: 'number', doc: 'also listen for MQTT over WebSockets on this port (in-store apps)' },
     'ble-adapter': { type: 'string', doc: 'scan BLE with this BlueZ adapter (e.g. hci0) as one more sensor' },
     'ble-sensor': { type: 'string', doc: 'the site sensor the adapter stands for (its position)' },
     'meraki-validator': { type: 'string', doc: 'enable the Cisco Meraki Scanning API receiver at /meraki on the HTTP port; the validator string' },
@@ -48,10 +52,16 @@ await runCommand(spec, async (o) => {
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
   if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')
   if ((o['ble-adapter'] === undefined) !== (o['ble-sensor'] === undefined)) throw new UsageError('--ble-adapter and --ble-sensor go together')
+  if (o['tls-port'] !== undefined && (!o['tls-cert'] || !o['tls-key'])) throw new UsageError('--tls-port needs --tls-cert and --tls-key')
+  if (o.broker && (o['tls-port'] !== undefined || o['ws-port'] !== undefined)) throw new UsageError('--tls-port and --ws-port are listeners of the embedded broker')
   if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
     httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth,
+    listeners: {
+      ...(o['tls-port'] !== undefined && o['tls-cert'] && o['tls-key'] ? { tls: { port: o['tls-port'], cert: o['tls-cert'], key: o['tls-key'] } } : {}),
+      ...(o['ws-port'] !== undefined ? { wsPort: o['ws-port'] } : {})
+    },
     ...(o['ble-adapter'] && o['ble-sensor'] ? { ble: { adapter: o['ble-adapter'], sensor: o['ble-sensor'] } } : {}),
     ...(o['meraki-validator'] && o['meraki-secret'] ? { meraki: { validator: o['meraki-validator'], secret: o['meraki-secret'] } } : {}),
     ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})

@@ -1,33 +1,68 @@
-// An embedded aedes broker on a TCP port (0 = a free one). aedes 1.x speaks MQTT 3.1.1.
+// An embedded aedes broker on a TCP port (0 = a free one), with optional TLS and MQTT over
+// WebSockets listeners on the same broker (same credentials and ACLs). aedes 1.x speaks MQTT 3.1.1.
 import { createServer, type Server, type Socket } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
+import { createServer as createHttpServer } from 'node:http'
+import { readFileSync } from 'node:fs'
 import { once } from 'node:events'
+import type { Duplex } from 'node:stream'
 import { Aedes, type AedesOptions } from 'aedes'
+import { WebSocketServer, createWebSocketStream } from 'ws'
 
 export interface EmbeddedBroker {
   broker: Aedes
   server: Server
   port: number
   url: string
+  /** Ports of the optional listeners (0 when off). */
+  tlsPort: number
+  wsPort: number
   close (): Promise<void>
 }
 
-export async function startBroker (opts: { port?: number, host?: string, aedes?: AedesOptions } = {}): Promise<EmbeddedBroker> {
+export interface BrokerListenOptions {
+  port?: number
+  host?: string
+  aedes?: AedesOptions
+  /** MQTT over TLS: port and PEM files. */
+  tls?: { port: number, cert: string, key: string }
+  /** MQTT over WebSockets (for in-store apps and browsers): port. */
+  wsPort?: number
+}
+
+async function listen (server: { listen (port: number, host: string): unknown, address (): unknown }, port: number, host: string): Promise<number> {
+  server.listen(port, host)
+  await once(server as unknown as NodeJS.EventEmitter, 'listening')
+  const a = server.address() as { port: number } | null
+  return a?.port ?? 0
+}
+
+export async function startBroker (opts: BrokerListenOptions = {}): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker(opts.aedes)
-  const sockets = new Set<Socket>()
-  const server = createServer(socket => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    broker.handle(socket)
-  })
-  server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const host = opts.host ?? '127.0.0.1'
+  const streams = new Set<Duplex>()
+  const track = (s: Duplex) => { streams.add(s); s.on('close', () => streams.delete(s)); broker.handle(s as Socket) }
+  const server = createServer(track)
+  const port = await listen(server, opts.port ?? 0, host)
+  const closers: Array<() => Promise<void>> = [async () => await new Promise<void>(resolve => server.close(() => resolve()))]
+  let tlsPort = 0; let wsPort = 0
+  if (opts.tls) {
+    const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, track)
+    tlsPort = await listen(tls, opts.tls.port, host)
+    closers.push(async () => await new Promise<void>(resolve => tls.close(() => resolve())))
+  }
+  if (opts.wsPort !== undefined) {
+    const http = createHttpServer()
+    const wss = new WebSocketServer({ server: http })
+    wss.on('connection', ws => track(createWebSocketStream(ws)))
+    wsPort = await listen(http, opts.wsPort, host)
+    closers.push(async () => { for (const c of wss.clients) c.terminate(); wss.close(); await new Promise<void>(resolve => http.close(() => resolve())) })
+  }
   return {
-    broker, server, port, url: `mqtt://${opts.host ?? '127.0.0.1'}:${port}`,
+    broker, server, port, url: `mqtt://${host}:${port}`, tlsPort, wsPort,
     async close () {
-      for (const s of sockets) s.destroy()
-      await new Promise<void>(resolve => server.close(() => resolve()))
+      for (const s of streams) s.destroy()
+      for (const c of closers) await c()
       await new Promise<void>(resolve => broker.close(() => resolve()))
     }
   }
