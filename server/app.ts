@@ -38,7 +38,8 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   if (o.adminToken) issueToken(db, 'admin', [], null, o.adminToken)
   else if (admins === 0) bootstrapToken = issueToken(db, 'admin')
 
-  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } })
+  // forceCloseConnections: open SSE streams must not hold a shutdown forever.
+  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } })
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => { ctx.metrics.requests++ })
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
