@@ -34,6 +34,7 @@ export class Footfall {
   private minute = NaN
 
   private rollDay (ts: number): string {
+    if (!Number.isFinite(ts)) return this.date
     // Local dates change only on a minute boundary in every time zone: look up once a minute.
     const minute = Math.floor(ts / 60_000)
     if (minute === this.minute) return this.date

@@ -131,9 +131,11 @@ export class Gateway {
         central: o.central.url.replace(/\/$/, ''), token: o.central.token, storeId, batch: 500,
         minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 15_000
       }, store, o.log, c => this.applyConfig(c))
-      this.uplink.liveSnapshot = () => this.pipeline && {
-        ts: this.pipeline.clock.now(), positions: this.pipeline.positions(),
-        occupancy: this.pipeline.lastOccupancyMessage, footfall: this.pipeline.footfall.counts(this.pipeline.clock.now())
+      this.uplink.liveSnapshot = () => {
+        const p = this.pipeline; const now = p?.clock.now() ?? NaN
+        // Event time starts with the first reading: nothing to show before it.
+        if (!p || !Number.isFinite(now)) return null
+        return { ts: now, positions: p.positions(), occupancy: p.lastOccupancyMessage, footfall: p.footfall.counts(now) }
       }
       this.uplink.start()
     }

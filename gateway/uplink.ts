@@ -50,9 +50,10 @@ export class Uplink {
   private async liveLoop (): Promise<void> {
     while (!this.stopped) {
       await this.sleep(1000)
-      const snap = this.liveSnapshot?.()
-      if (!snap || this.stopped) continue
       try {
+        // Inside the try: a failing snapshot costs one dashboard frame, never the gateway.
+        const snap = this.liveSnapshot?.()
+        if (!snap || this.stopped) continue
         const res = await fetch(`${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/live`, {
           method: 'POST', headers: this.headers(), body: JSON.stringify(snap), signal: AbortSignal.timeout(5000)
         })
