@@ -139,7 +139,14 @@ export class Gateway {
       }
       this.uplink.start()
     }
-    if (o.clock === 'wall') this.timer = setInterval(() => pipeline.advance(), 200)
+    if (o.clock === 'wall') {
+      this.timer = setInterval(() => {
+        try { pipeline.advance() } catch (err) {
+          this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message').inc()
+          o.log.error('tick failed', { err: (err as Error).message })
+        }
+      }, 200)
+    }
     if (o.ble) {
       const sensor = o.ble.sensor
       this.scanner = new BleScanner({ adapter: o.ble.adapter, sensor, intervalMs: o.ble.intervalMs ?? 500 },
