@@ -42,12 +42,14 @@ async function accuracy (): Promise<void> {
     const trace = join(OUT, 'kolakowski-robot.jsonl')
     const r = {
       baselineUncalibrated: await measureAccuracy(site, trace, 'baseline'),
+      gatewayUncalibrated: await measureAccuracy(site, trace, 'gateway'),
       baseline: await measureAccuracy(plain, trace, 'baseline'),
       gatewayPathLossOnly: await measureAccuracy(plain, trace, 'gateway'),
       gateway: await measureAccuracy(calibrated, trace, 'gateway')
     }
     console.log(' real: Kolakowski BLE flat, robot track (calibrated from its calibration walk only)')
     console.log(row('baseline, site defaults', r.baselineUncalibrated))
+    console.log(row('gateway, site defaults (self-cal.)', r.gatewayUncalibrated))
     console.log(row('baseline, fitted path loss', r.baseline))
     console.log(row('gateway, fitted path loss only', r.gatewayPathLossOnly))
     console.log(row('gateway, path loss + radio maps', r.gateway))
