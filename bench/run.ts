@@ -111,7 +111,7 @@ async function throughputPart (): Promise<void> {
   const trace = join(OUT, 'hypermarket.jsonl')
   if (!existsSync(trace)) await writeTrace(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json')).lines())
   const t = await throughput('sites/hypermarket.site.json', trace)
-  console.log('throughput: hypermarket trace, replay command in another process, readings per second')
+  console.log('throughput: hypermarket trace, replay command in another process, readings per second (best of 2 alternating runs each)')
   console.log(`  bare broker ${Math.round(t.bareBrokerReadingsPerS)}/s  gateway ${Math.round(t.gatewayReadingsPerS)}/s  ratio ${f2(t.ratio)}  (${t.readings} readings in ${t.messages} messages)`)
   console.log(`  latency reading → position (event clock, 500 ms lateness included): p50 ${f2(t.latencyP50Ms)} ms  p99 ${f2(t.latencyP99Ms)} ms`)
   console.log(`  memory: rss ${t.rssMiB.toFixed(0)} MiB with ${t.devicesTracked} devices tracked`)

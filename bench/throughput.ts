@@ -39,8 +39,23 @@ async function bareBroker (trace: string): Promise<{ readings: number, messages:
   return { readings, messages, seconds: (last - first) / 1000 }
 }
 
-export async function throughput (sitePath: string, trace: string): Promise<ThroughputResult> {
-  const bare = await bareBroker(trace)
+/**
+ * Bare broker and gateway alternately, `rounds` times each; the best rate of each side is kept,
+ * so a noisy neighbour on a shared machine biases neither.
+ */
+export async function throughput (sitePath: string, trace: string, rounds = 2): Promise<ThroughputResult> {
+  let best: ThroughputResult | null = null; let bareBest = 0
+  for (let i = 0; i < rounds; i++) {
+    const bare = await bareBroker(trace)
+    bareBest = Math.max(bareBest, bare.readings / bare.seconds)
+    const r = await gatewayRun(sitePath, trace, bare)
+    if (!best || r.gatewayReadingsPerS > best.gatewayReadingsPerS) best = r
+  }
+  const b = best as ThroughputResult
+  return { ...b, bareBrokerReadingsPerS: bareBest, ratio: b.gatewayReadingsPerS / bareBest }
+}
+
+async function gatewayRun (sitePath: string, trace: string, bare: { readings: number, messages: number, seconds: number }): Promise<ThroughputResult> {
   const g = new Gateway({
     site: loadSiteFile(sitePath), port: 0, host: '127.0.0.1', dataDir: mkdtempSync(join(tmpdir(), 'bench-')),
     clock: 'event', httpPort: 0, prefix: 'instore', secret: 'bench', log: silentLogger
