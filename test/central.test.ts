@@ -45,9 +45,10 @@ test('end to end: a registered shopper dwells in a campaign\'s sector and gets e
     assert.equal(got[0].campaignId, 'dwell-offer')
     assert.equal(got[0].sector, stay.sector)
     await waitFor(async () => {
-      const a = await api<{ funnel: Array<{ campaign: string, fired: number, delivered: number, opened: number }> }>(`${server.url}/v1/analytics/stores/boutique-1`, ADMIN)
+      const a = await api<{ funnel: Array<{ campaign: string, fired: number, delivered: number, opened: number }>, funnelBySector: Array<{ sector: string, fired: number, opened: number }> }>(`${server.url}/v1/analytics/stores/boutique-1`, ADMIN)
       const f = a.body.funnel.find(x => x.campaign === 'dwell-offer')
-      return f?.fired === 1 && f.delivered === 1 && f.opened === 1
+      const bySector = a.body.funnelBySector.find(x => x.sector === stay.sector)
+      return f?.fired === 1 && f.delivered === 1 && f.opened === 1 && bySector?.fired === 1 && bySector.opened === 1
     }, 20_000, 'the funnel to show fired → delivered → opened')
     await new Promise(resolve => setTimeout(resolve, 1500))
     assert.equal(got.length, 1, 'exactly one trigger')

@@ -47,6 +47,13 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
       const rate = (k: string) => fired > 0 ? Math.round(1000 * Number(r[k]) / fired) / 1000 : 0
       return { campaign: r.campaign, fired, delivered: Number(r.delivered), opened: Number(r.opened), dismissed: Number(r.dismissed), converted: Number(r.converted), rates: { delivered: rate('delivered'), opened: rate('opened'), converted: rate('converted') } }
     })
+    // The same funnel by sector: where in the store the moments that worked happened.
+    const funnelBySector = rows(`SELECT json_extract(e.body, '$.sector') AS sector, COUNT(*) AS fired,
+        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'delivered')) AS delivered,
+        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'opened')) AS opened,
+        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'converted')) AS converted
+      FROM events e WHERE e.store_id = ? AND e.type = 'trigger.fired' AND e.ts >= ? GROUP BY sector ORDER BY sector`, storeId, since)
+      .map(r => ({ sector: r.sector ?? null, fired: Number(r.fired), delivered: Number(r.delivered), opened: Number(r.opened), converted: Number(r.converted) }))
     const sorted = durations.sort((a, b) => a - b)
     return {
       storeId,
@@ -54,7 +61,8 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
       visits: { total: sorted.length, perDay: visits.map(r => ({ day: r.day, visits: Number(r.n) })), medianDurationMs: sorted.length ? sorted[Math.floor(sorted.length / 2)] : null },
       dwell: { bucketsS: DWELL_BUCKETS_S, sectors: dwell },
       segments,
-      funnel
+      funnel,
+      funnelBySector
     }
   })
 }
