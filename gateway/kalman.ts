@@ -31,6 +31,13 @@ export const defaultKalmanOptions: KalmanOptions = {
   maxRejections: 3
 }
 
+// Scratch matrices shared by every filter: the steps are synchronous and fully overwrite them,
+// and per-call allocations showed up as garbage-collection time in the benchmark.
+const N16 = new Float64Array(16)
+const PH8 = new Float64Array(8)
+const K8 = new Float64Array(8)
+const MIX = [{ s: new Float64Array(4), P: new Float64Array(16) }, { s: new Float64Array(4), P: new Float64Array(16) }]
+
 /** One constant-velocity filter, state [x, y, vx, vy], covariance 4×4 row-major. */
 export class CvFilter {
   readonly s = new Float64Array(4)
@@ -45,7 +52,7 @@ export class CvFilter {
     const s = this.s; const P = this.P
     s[0] += f * s[2]; s[1] += f * s[3]; s[2] *= a; s[3] *= a
     // P = F P Fᵀ + Q with F = [[1,0,f,0],[0,1,0,f],[0,0,a,0],[0,0,0,a]].
-    const n = new Float64Array(16)
+    const n = N16
     for (let i = 0; i < 4; i++) {
       const r0 = i < 2 ? P[i * 4] + f * P[(i + 2) * 4] : a * P[i * 4]
       const r1 = i < 2 ? P[i * 4 + 1] + f * P[(i + 2) * 4 + 1] : a * P[i * 4 + 1]
@@ -67,7 +74,7 @@ export class CvFilter {
    */
   update (zx: number, zy: number, rxx: number, ryy: number, rxy: number, L: number, apply: boolean): { m2: number, logLik: number } {
     const P = this.P; const s = this.s
-    const PH = new Float64Array(8)
+    const PH = PH8
     for (let i = 0; i < 4; i++) {
       PH[i * 2] = P[i * 4] - L * P[i * 4 + 2]
       PH[i * 2 + 1] = P[i * 4 + 1] - L * P[i * 4 + 3]
@@ -82,13 +89,13 @@ export class CvFilter {
     const m2 = ix * ix * ixx + 2 * ix * iy * ixy + iy * iy * iyy
     const logLik = -0.5 * m2 - 0.5 * Math.log(det) - Math.log(2 * Math.PI)
     if (!apply) return { m2, logLik }
-    const K = new Float64Array(8)
+    const K = K8
     for (let i = 0; i < 4; i++) {
       K[i * 2] = PH[i * 2] * ixx + PH[i * 2 + 1] * ixy
       K[i * 2 + 1] = PH[i * 2] * ixy + PH[i * 2 + 1] * iyy
     }
     for (let i = 0; i < 4; i++) s[i] += K[i * 2] * ix + K[i * 2 + 1] * iy
-    const n = new Float64Array(16)
+    const n = N16
     for (let i = 0; i < 4; i++) {
       for (let j = 0; j < 4; j++) n[i * 4 + j] = P[i * 4 + j] - K[i * 2] * PH[j * 2] - K[i * 2 + 1] * PH[j * 2 + 1]
     }
@@ -153,7 +160,8 @@ export class MotionFilter {
     const c = [pij[0][0] * this.mu[0] + pij[1][0] * this.mu[1], pij[0][1] * this.mu[0] + pij[1][1] * this.mu[1]]
     const mixed = [0, 1].map(j => {
       const w0 = pij[0][j] * this.mu[0] / c[j]; const w1 = pij[1][j] * this.mu[1] / c[j]
-      const s = new Float64Array(4); const P = new Float64Array(16)
+      const { s, P } = MIX[j]
+      P.fill(0)
       for (let i = 0; i < 4; i++) s[i] = w0 * this.f[0].s[i] + w1 * this.f[1].s[i]
       for (const [w, f] of [[w0, this.f[0]], [w1, this.f[1]]] as Array<[number, CvFilter]>) {
         for (let i = 0; i < 4; i++) {

@@ -128,7 +128,12 @@ export class Pipeline {
         const batchTs = this.clock.stamp(r.ts)
         this.sensorLastSeen.set(r.sensor, batchTs)
         this.m.sensorSeen.set({ sensor: r.sensor }, batchTs)
-        for (const reading of r.readings) this.estimate(reading, batchTs)
+        let ble = 0; let wifi = 0
+        for (const reading of r.readings) {
+          if (this.estimate(reading, batchTs)) { if (reading.source === 'wifi') wifi++; else ble++ }
+        }
+        if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
+        if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
         break
       }
       case 'scans': {
@@ -143,20 +148,21 @@ export class Pipeline {
     this.advance()
   }
 
-  private estimate (reading: Reading, batchTs: number): void {
+  /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
+  private estimate (reading: Reading, batchTs: number): boolean {
     const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
-    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
-    this.m.readings.inc({ source: reading.source })
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
     if (reading.beacon !== undefined) {
       // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
       const b = this.site.beacons.get(reading.beacon); const s = this.site.sensors.get(reading.sensor)
       if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
-      return
+      return true
     }
     this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi)
     if (reading.randomized) this.randomized.add(reading.subject)
     if (reading.source === 'wifi') this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
     else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
+    return true
   }
 
   /**
