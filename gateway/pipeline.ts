@@ -90,11 +90,15 @@ export class Pipeline {
       skew: metrics.counter('instore_clock_skew_total', 'readings re-stamped because their clock was off'),
       sensorSeen: metrics.gauge('instore_sensor_last_seen_ms', 'event time of each sensor\'s last message'),
       sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
-      correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor')
+      correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor'),
+      fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)')
     }
     for (const r of REJECT_REASONS) this.m.rejected.inc({ reason: r }, 0)
     metrics.onCollect(() => {
       for (const s of ['ble', 'wifi', 'scan'] as const) this.m.devices.set({ source: s }, this.trackers[s].size)
+      const all = Object.values(this.trackers)
+      this.m.fixes.set({ result: 'used' }, all.reduce((n, t) => n + t.fixes - t.gated, 0))
+      this.m.fixes.set({ result: 'gated' }, all.reduce((n, t) => n + t.gated, 0))
       this.m.skew.set({}, this.clock.skewed)
       for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
     })

@@ -36,6 +36,3 @@ export function expectedRssi (m: SensorModel, d: number): number {
   return m.a - 10 * m.n * Math.log10(Math.max(d, MIN_DISTANCE_M))
 }
 
-export function rssiToDistance (m: SensorModel, rssi: number): number {
-  return Math.max(MIN_DISTANCE_M, 10 ** ((m.a - rssi) / (10 * m.n)))
-}

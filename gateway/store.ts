@@ -36,7 +36,6 @@ export class GatewayStore {
       CREATE TABLE IF NOT EXISTS trigger_caps (
         campaign TEXT NOT NULL, subject TEXT NOT NULL, last_ts INTEGER NOT NULL, visit_id TEXT, visit_count INTEGER NOT NULL,
         PRIMARY KEY (campaign, subject));
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `)
     this.q = {
       history: this.db.prepare(`SELECT
@@ -61,8 +60,6 @@ export class GatewayStore {
       setSeq: this.db.prepare('INSERT INTO subject_seq (subject, seq) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET seq = excluded.seq'),
       getCap: this.db.prepare('SELECT last_ts, visit_id, visit_count FROM trigger_caps WHERE campaign = ? AND subject = ?'),
       setCap: this.db.prepare('INSERT INTO trigger_caps (campaign, subject, last_ts, visit_id, visit_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(campaign, subject) DO UPDATE SET last_ts = excluded.last_ts, visit_id = excluded.visit_id, visit_count = excluded.visit_count'),
-      getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
-      setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject = ?'),
       eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
       eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject = ?')
@@ -109,8 +106,6 @@ export class GatewayStore {
 
   setCap (campaign: string, subject: string, ts: number, visitId: string, visitCount: number): void { this.q.setCap.run(campaign, subject, ts, visitId, visitCount) }
 
-  meta (key: string): string | null { return (this.q.getMeta.get(key) as { value: string } | undefined)?.value ?? null }
-  setMeta (key: string, value: string): void { this.q.setMeta.run(key, value) }
 
   /** Removes everything held about a subject (erasure). Outbox rows already sent stay as sent. */
   erase (subject: string): void {

@@ -2,7 +2,6 @@
 // refused with every problem listed (JSON path and reason).
 import { readFileSync } from 'node:fs'
 import { Type } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
 import { booleanValid, booleanWithin } from '@turf/turf'
 import {
   SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData
@@ -188,5 +187,3 @@ export function locate (site: Site, x: number, y: number, floor = 0): { shop: st
   }
   return { shop: null, sector: null }
 }
-
-export function isValidSite (json: unknown): json is SiteFile { return Value.Check(SiteSchema, json) && siteProblems(json).length === 0 }

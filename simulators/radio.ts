@@ -49,5 +49,4 @@ export class RadioModel {
     for (const s of sensors) this.fading.delete(prefix + '|' + s)
   }
 
-  offsetOf (sensorId: string): number { return this.sensorOffset.get(sensorId) ?? 0 }
 }
