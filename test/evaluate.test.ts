@@ -28,7 +28,6 @@ test('a recording equal to the truth scores zero error and full recall; a shifte
   const r = await runBin('instore-eval', ['--site', loaded.sitePath, '--trace', trace, '--recording', join(dir, 'perfect.jsonl'), '--json', '-'])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   const report = JSON.parse(r.stdout)
-  if (process.env.DEBUG_EVAL) console.log(JSON.stringify(report))
   assert.equal(report.positions.error.mean, 0)
   assert.equal(report.positions.coverage, 1)
   assert.equal(report.positions.sectorAgreement, 1)
