@@ -21,6 +21,7 @@ import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
 import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
 import { BleScanner } from './ble-scanner.ts'
+import { redactMacs } from './subjects.ts'
 import type { BrokerListenOptions } from '../shared/broker.ts'
 
 export interface GatewayOptions {
@@ -67,6 +68,7 @@ export class Gateway {
   private bus: Bus | null = null
   uplink: Uplink | null = null
   scanner: BleScanner | null = null
+  private siteOutdated = false
   private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
@@ -120,7 +122,7 @@ export class Gateway {
       // One bad message must never stop the gateway: contain anything unexpected here.
       try { pipeline.handle(topic, payload) } catch (err) {
         this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message').inc()
-        o.log.error('internal error', { err: (err as Error).message, topic: topic.slice(0, 200) })
+        o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
       }
     })
     this.bus = bus
@@ -193,6 +195,10 @@ export class Gateway {
 
   /** Central config: campaigns, consent and erasures take effect at once. */
   applyConfig (c: CentralConfig): void {
+    // A new site (geometry, sensors) rebuilds every model: that takes a restart, which /healthz asks for.
+    const outdated = c.site !== undefined && JSON.stringify(c.site) !== JSON.stringify(this.o.site.file)
+    if (outdated && !this.siteOutdated) this.o.log.warn('the central server has a different site file; restart the gateway to apply it')
+    this.siteOutdated = outdated
     this.campaigns?.setCampaigns(c.campaigns)
     this.presence?.refreshThresholds()
     // With a central registry, consent is what it recorded: only devices registered with
@@ -206,6 +212,7 @@ export class Gateway {
     const problems: string[] = []
     if (this.bus && !this.bus.connected) problems.push('broker unreachable')
     if (this.uplink && !this.uplink.connected) problems.push(`central unreachable: ${this.uplink.lastError ?? ''}`)
+    if (this.siteOutdated) problems.push('site changed on the central server: restart to apply it')
     const backlog = this.store?.backlog() ?? 0
     if (this.uplink && backlog > 10_000) problems.push(`outbox backlog ${backlog} events`)
     try {

@@ -19,6 +19,7 @@ import type { Evidence } from './zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall, type FootfallCounts } from './footfall.ts'
 import { translate, aliasMap } from './foreign.ts'
+import { redactMacs } from './subjects.ts'
 import { localTime } from './campaigns.ts'
 
 export interface PipelineOptions {
@@ -181,7 +182,8 @@ export class Pipeline {
     const now = Date.now()
     const b = this.logBudget.get(reason) ?? { windowStart: now, n: 0 }
     if (now - b.windowStart > 60_000) { b.windowStart = now; b.n = 0 }
-    if (b.n++ < 5) this.log.warn('dropped', { reason, detail, topic: topic.slice(0, 200) })
+    // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
+    if (b.n++ < 5) this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: redactMacs(topic.slice(0, 200)) })
     this.logBudget.set(reason, b)
   }
 

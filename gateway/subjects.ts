@@ -10,6 +10,11 @@ export function isMac (s: string): boolean { return MAC_RE.test(s) }
 /** Locally administered bit set: a randomized (private) address, not a vendor-assigned one. */
 export function isRandomizedMac (mac: string): boolean { return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0 }
 
+const ANY_MAC = /\b[0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5}\b/gi
+
+/** Replaces anything that looks like a MAC address, for log lines. */
+export function redactMacs (text: string): string { return text.replace(ANY_MAC, '<mac>') }
+
 export function normalizeMac (mac: string): string { return mac.toLowerCase().replace(/[:-]/g, '') }
 
 export class SubjectHasher {

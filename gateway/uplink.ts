@@ -7,6 +7,7 @@ import type { Campaign } from '../shared/campaigns.ts'
 import type { GatewayStore } from './store.ts'
 
 export interface CentralConfig {
+  site?: unknown
   campaigns: Campaign[]
   consent: { marketing: string[], noMarketing: string[] }
   erasures: string[]

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ingest, type IngestContext } from '../gateway/ingest.ts'
-import { SubjectHasher, isRandomizedMac } from '../gateway/subjects.ts'
+import { SubjectHasher, isRandomizedMac, redactMacs } from '../gateway/subjects.ts'
 
 const ctx: IngestContext = {
   prefix: 'instore', storeId: 's1', sensors: new Set(['r1', 'r2']), beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']),
@@ -71,6 +71,11 @@ test('MACs are hashed per contract §4 and never passed on; app ids pass as they
   assert.equal(a.subject, 'app:3f9c0e21')
   assert.equal(w.randomized, true)
   assert.doesNotMatch(JSON.stringify(r), /da:a1|daa119/i)
+})
+
+test('log lines never carry a raw MAC', () => {
+  assert.equal(redactMacs('home/gw1/BTtoMQTT/C3112233445A and da:a1:19:00:11:22 or DA-A1-19-00-11-22'), 'home/gw1/BTtoMQTT/<mac> and <mac> or <mac>')
+  assert.equal(redactMacs('app:3f9c0e21 sensor b1'), 'app:3f9c0e21 sensor b1')
 })
 
 test('randomized MACs are recognised by the locally administered bit', () => {
