@@ -8,6 +8,7 @@ import { isReading, isTruth, type TraceLine } from '../shared/trace.ts'
 import type { RadioMapData } from '../shared/site-schema.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { RadioMap } from './radio-map.ts'
+import { round } from '../shared/stats.ts'
 
 export interface SensorFit {
   sensor: string, rssiAt1m: number, pathLossExponent: number, residualSdDb: number, samples: number
@@ -134,4 +135,3 @@ export function applyCalibration (file: SiteFile, result: CalibrationResult): Si
   }
 }
 
-function round (v: number, d: number): number { const f = 10 ** d; return Math.round(v * f) / f }

@@ -3,6 +3,7 @@
 import type { Campaign } from '../shared/campaigns.ts'
 import type { InstoreEvent, FrequencyT } from '../shared/events.ts'
 import type { GatewayStore } from './store.ts'
+import { localTime } from '../shared/local-time.ts'
 
 export type SuppressReason = 'schedule' | 'audience' | 'consent' | 'cap'
 export const SUPPRESS_REASONS: SuppressReason[] = ['schedule', 'audience', 'consent', 'cap']
@@ -15,20 +16,6 @@ export interface TriggerDecision { campaign: Campaign, reason: string }
  */
 export type ConsentLookup = (subject: string) => boolean | null
 
-
-/** Local date (YYYY-MM-DD), minutes since midnight and weekday of `ts` in a time zone. */
-const formatters = new Map<string, Intl.DateTimeFormat>()
-
-export function localTime (ts: number, timeZone: string): { date: string, minutes: number, weekday: string } {
-  let f = formatters.get(timeZone)
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', weekday: 'short' })
-    formatters.set(timeZone, f)
-  }
-  const parts = f.formatToParts(ts)
-  const get = (t: string) => parts.find(p => p.type === t)?.value ?? ''
-  return { date: `${get('year')}-${get('month')}-${get('day')}`, minutes: Number(get('hour')) * 60 + Number(get('minute')), weekday: get('weekday').toLowerCase().slice(0, 3) }
-}
 
 const toMinutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5))
 

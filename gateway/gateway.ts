@@ -61,6 +61,7 @@ export interface GatewayOptions {
 
 export class Gateway {
   readonly metrics = new Metrics()
+  private readonly published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
   pipeline: Pipeline | null = null
   store: GatewayStore | null = null
   campaigns: CampaignEngine | null = null
@@ -90,7 +91,7 @@ export class Gateway {
       : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site) }, authCounters) : {}, o.listeners)
     const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
     this.metrics.onCollect(() => { for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v) })
-    const published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
+    const published = this.published
     const store = this.store = new GatewayStore(o.dataDir)
     this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)
     this.campaigns.setCampaigns(o.campaigns ?? [])
@@ -187,7 +188,7 @@ export class Gateway {
       for (let rows = store.unpublished(); rows.length > 0; rows = store.unpublished()) {
         await Promise.all(rows.map(async r => await bus.publish(topics.event(this.o.prefix, this.o.site.storeId, r.type), r.body, { qos: 1 })))
         store.markPublished(rows[rows.length - 1].seq)
-        this.metrics.counter('instore_published_total', '').inc({ kind: 'event' }, rows.length)
+        this.published.inc({ kind: 'event' }, rows.length)
       }
     }).catch(err => { this.o.log.warn('event publish failed; will retry', { err: (err as Error).message }) })
     return this.publishing

@@ -49,10 +49,6 @@ const BAD_ID = /[/+#\u0000-\u001f]/
 
 function reject (reason: RejectReason, detail: string): Ingested { return { kind: 'rejected', reason, detail } }
 
-function firstSchemaError (check: typeof checkBatch | typeof checkScans, value: unknown): string {
-  const e = check.Errors(value).First()
-  return e ? `${e.path || '/'}: ${e.message}` : 'invalid'
-}
 
 export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ingested {
   const parts = topic.split('/')
@@ -77,23 +73,33 @@ export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ing
   return reject('bad_topic', topic.slice(0, 200))
 }
 
-function parseJson (payload: Buffer): { ok: true, value: unknown } | { ok: false, detail: string } {
-  try { return { ok: true, value: JSON.parse(payload.toString()) } } catch (err) {
-    return { ok: false, detail: (err as Error).message.slice(0, 200) }
+type Decoded<T> = { ok: true, value: T } | { ok: false, rejected: Ingested }
+
+/** JSON, then the schema, then the message timestamp: the shared front of every payload. */
+function decode<T extends { ts?: number }> (payload: Buffer, check: { Check (v: unknown): v is T, Errors (v: unknown): { First (): { path: string, message: string } | undefined } }, what: string): Decoded<T> {
+  let value: unknown
+  try { value = JSON.parse(payload.toString()) } catch (err) {
+    return { ok: false, rejected: reject('bad_json', (err as Error).message.slice(0, 200)) }
   }
+  if (!check.Check(value)) {
+    const e = check.Errors(value).First()
+    return { ok: false, rejected: reject('bad_schema', e ? `${e.path || '/'}: ${e.message}` : 'invalid') }
+  }
+  if (!validTs(value.ts)) return { ok: false, rejected: reject('bad_ts', `${what} ts ${String(value.ts)}`) }
+  return { ok: true, value }
 }
 
+const rssiOk = (v: number): boolean => Number.isFinite(v) && v >= RSSI_MIN && v <= RSSI_MAX
+
 function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingested {
-  const parsed = parseJson(payload)
-  if (!parsed.ok) return reject('bad_json', parsed.detail)
-  const batch = parsed.value
-  if (!checkBatch.Check(batch)) return reject('bad_schema', firstSchemaError(checkBatch, batch))
-  if (!validTs(batch.ts)) return reject('bad_ts', `batch ts ${String(batch.ts)}`)
+  const d = decode(payload, checkBatch, 'batch')
+  if (!d.ok) return d.rejected
+  const batch = d.value
   const out: Reading[] = []
   const rejected: Array<{ reason: RejectReason, detail: string }> = []
   for (const r of batch.readings) {
     const ts = r.ts ?? batch.ts
-    if (!Number.isFinite(r.rssi) || r.rssi < RSSI_MIN || r.rssi > RSSI_MAX) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
+    if (!rssiOk(r.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
     if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
     if (r.t === 'ble') {
       if (BAD_ID.test(r.id)) { rejected.push({ reason: 'bad_id', detail: 'ble id' }); continue }
@@ -114,16 +120,14 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
 }
 
 function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
-  const parsed = parseJson(payload)
-  if (!parsed.ok) return reject('bad_json', parsed.detail)
-  const msg = parsed.value
-  if (!checkScans.Check(msg)) return reject('bad_schema', firstSchemaError(checkScans, msg))
-  if (!validTs(msg.ts)) return reject('bad_ts', `scan ts ${String(msg.ts)}`)
+  const d = decode(payload, checkScans, 'scan')
+  if (!d.ok) return d.rejected
+  const msg = d.value
   const beacons: Array<{ id: string, rssi: number }> = []
   const rejected: Array<{ reason: RejectReason, detail: string }> = []
   for (const b of msg.beacons) {
     if (!ctx.beacons.has(b.id)) { rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) }); continue }
-    if (!Number.isFinite(b.rssi) || b.rssi < RSSI_MIN || b.rssi > RSSI_MAX) { rejected.push({ reason: 'rssi_range', detail: String(b.rssi) }); continue }
+    if (!rssiOk(b.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(b.rssi) }); continue }
     beacons.push(b)
   }
   return { kind: 'scans', device: isMac(device) ? ctx.hasher.hash(device) : device, ts: msg.ts ?? null, beacons, rejected }

@@ -20,7 +20,7 @@ import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall, type FootfallCounts } from './footfall.ts'
 import { translate, aliasMap } from './foreign.ts'
 import { redactMacs } from './subjects.ts'
-import { localTime } from './campaigns.ts'
+import { localTime } from '../shared/local-time.ts'
 
 export interface PipelineOptions {
   prefix: string

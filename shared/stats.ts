@@ -14,8 +14,6 @@ export function summarize (values: number[]): Summary {
   return { n: s.length, mean: s.length ? mean : NaN, median: quantile(s, 0.5), p95: quantile(s, 0.95), max: s.length ? s[s.length - 1] : NaN }
 }
 
-export function median (values: number[]): number { return quantile([...values].sort((a, b) => a - b), 0.5) }
-
 export function round (v: number, digits = 3): number {
   const f = 10 ** digits
   return Number.isFinite(v) ? Math.round(v * f) / f : v

@@ -1,7 +1,7 @@
 // Scores what a gateway published against ground truth: position error, sector agreement,
 // and event quality (visits and sector stays: recall, precision, timing, flaps).
 import { locate, type Site } from '../shared/site.ts'
-import { summarize, median, quantile, type Summary } from '../shared/stats.ts'
+import { summarize, type Summary } from '../shared/stats.ts'
 import type { Truth, TruthVisit, TruthStay } from './engine.ts'
 
 export interface TruthSample { ts: number, subject: string, x: number, y: number }
@@ -163,4 +163,3 @@ export function formatReport (r: EvalReport): string {
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n'
 }
 
-export { median, quantile }

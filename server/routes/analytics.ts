@@ -36,24 +36,20 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
       h[i < 0 ? DWELL_BUCKETS_S.length : i]++
     }
     const segments = Object.fromEntries(rows(`SELECT json_extract(body, '$.frequency.segment') AS s, COUNT(*) AS n FROM events WHERE store_id = ? AND type = 'shop.enter' AND ts >= ? GROUP BY s`, storeId, since).map(r => [String(r.s), Number(r.n)]))
-    const funnel = rows(`SELECT e.json_campaign AS campaign, COUNT(*) AS fired,
-        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'delivered')) AS delivered,
-        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'opened')) AS opened,
-        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'dismissed')) AS dismissed,
-        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'converted')) AS converted
-      FROM (SELECT id, json_extract(body, '$.campaignId') AS json_campaign FROM events WHERE store_id = ? AND type = 'trigger.fired' AND ts >= ?) e
-      GROUP BY campaign ORDER BY campaign`, storeId, since).map(r => {
+    // The trigger funnel grouped by a field of the trigger: by campaign, and by sector (where in
+    // the store the moments that worked happened).
+    const funnelBy = (key: 'campaign' | 'sector', jsonPath: string) => rows(`SELECT json_extract(e.body, '${jsonPath}') AS k, COUNT(*) AS fired,
+        ${['delivered', 'opened', 'dismissed', 'converted'].map(st => `SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = '${st}')) AS ${st}`).join(',\n        ')}
+      FROM events e WHERE e.store_id = ? AND e.type = 'trigger.fired' AND e.ts >= ? GROUP BY k ORDER BY k`, storeId, since).map(r => {
       const fired = Number(r.fired)
       const rate = (k: string) => fired > 0 ? Math.round(1000 * Number(r[k]) / fired) / 1000 : 0
-      return { campaign: r.campaign, fired, delivered: Number(r.delivered), opened: Number(r.opened), dismissed: Number(r.dismissed), converted: Number(r.converted), rates: { delivered: rate('delivered'), opened: rate('opened'), converted: rate('converted') } }
+      return {
+        [key]: r.k ?? null, fired, delivered: Number(r.delivered), opened: Number(r.opened), dismissed: Number(r.dismissed), converted: Number(r.converted),
+        rates: { delivered: rate('delivered'), opened: rate('opened'), converted: rate('converted') }
+      }
     })
-    // The same funnel by sector: where in the store the moments that worked happened.
-    const funnelBySector = rows(`SELECT json_extract(e.body, '$.sector') AS sector, COUNT(*) AS fired,
-        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'delivered')) AS delivered,
-        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'opened')) AS opened,
-        SUM(EXISTS (SELECT 1 FROM acks a WHERE a.trigger_id = e.id AND a.status = 'converted')) AS converted
-      FROM events e WHERE e.store_id = ? AND e.type = 'trigger.fired' AND e.ts >= ? GROUP BY sector ORDER BY sector`, storeId, since)
-      .map(r => ({ sector: r.sector ?? null, fired: Number(r.fired), delivered: Number(r.delivered), opened: Number(r.opened), converted: Number(r.converted) }))
+    const funnel = funnelBy('campaign', '$.campaignId')
+    const funnelBySector = funnelBy('sector', '$.sector')
     const sorted = durations.sort((a, b) => a - b)
     return {
       storeId,
