@@ -48,12 +48,16 @@ export class RssiWindow {
     if (ts > this.last) this.last = ts
   }
 
-  /** Weighted mean, its sigma and its weighted mean age (ms) at time t; null when nothing recent is left. */
-  mean (t: number): { rssi: number, sigma: number, n: number, ageMs: number } | null {
+  /**
+   * Weighted mean, its sigma and its weighted mean age (ms) at time t, as a solver observation of
+   * `sensor` (one allocation per sensor per fix: the hot path); null when nothing recent is left.
+   */
+  observation<S> (t: number, sensor: S): { sensor: S, rssi: number, sigma: number, ageMs: number, floorDbm?: number, rawSigmaDb: number } | null {
     if (this.size === 0 || t - this.last > this.o.windowMs) return null
     // Effective sample size of the weighted mean (Kish): (Σw)² / Σw²; decay cancels in the ratio.
     const nEff = (this.sw * this.sw) / this.sw2
-    const sigma = Math.sqrt(this.o.rawSigmaDb ** 2 / nEff + this.o.floorSigmaDb ** 2)
-    return { rssi: this.sr / this.sw, sigma, n: this.size, ageMs: Math.max(0, t - this.st / this.sw) }
+    const raw = this.o.rawSigmaDb
+    const sigma = Math.sqrt(raw * raw / nEff + this.o.floorSigmaDb * this.o.floorSigmaDb)
+    return { sensor, rssi: this.sr / this.sw, sigma, ageMs: Math.max(0, t - this.st / this.sw), floorDbm: undefined, rawSigmaDb: raw }
   }
 }

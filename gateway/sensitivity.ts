@@ -5,30 +5,27 @@
 const BINS = 128 // integer dBm from -127 to 0
 
 export class SensitivityFloors {
-  private readonly hist = new Map<string, Uint32Array>()
-  private readonly cache = new Map<string, { n: number, floor: number }>()
+  private readonly sensors = new Map<string, { hist: Uint32Array, total: number, n: number, floor: number }>()
 
   constructor (private readonly quantile = 0.005, private readonly minReadings = 300) {}
 
   add (sensor: string, rssi: number): void {
-    let h = this.hist.get(sensor)
-    if (!h) { h = new Uint32Array(BINS + 1); this.hist.set(sensor, h) }
-    const bin = Math.max(0, Math.min(BINS - 1, Math.round(rssi) + 127))
-    h[bin]++
-    h[BINS]++ // total
+    let s = this.sensors.get(sensor)
+    if (!s) { s = { hist: new Uint32Array(BINS), total: 0, n: 0, floor: -Infinity }; this.sensors.set(sensor, s) }
+    s.hist[Math.max(0, Math.min(BINS - 1, Math.round(rssi) + 127))]++
+    s.total++
   }
 
   /** The sensor's reporting floor, dBm, or -Infinity until enough readings were seen. */
   floor (sensor: string): number {
-    const h = this.hist.get(sensor)
-    if (!h || h[BINS] < this.minReadings) return -Infinity
-    const c = this.cache.get(sensor)
+    const s = this.sensors.get(sensor)
+    if (!s || s.total < this.minReadings) return -Infinity
     // Recomputed as the count doubles: the floor settles quickly and hardly moves after.
-    if (c && h[BINS] < 2 * c.n) return c.floor
-    const target = this.quantile * h[BINS]
+    if (s.n > 0 && s.total < 2 * s.n) return s.floor
+    const target = this.quantile * s.total
     let acc = 0; let floor = -127
-    for (let i = 0; i < BINS; i++) { acc += h[i]; if (acc >= target) { floor = i - 127; break } }
-    this.cache.set(sensor, { n: h[BINS], floor })
+    for (let i = 0; i < BINS; i++) { acc += s.hist[i]; if (acc >= target) { floor = i - 127; break } }
+    s.n = s.total; s.floor = floor
     return floor
   }
 }

@@ -80,6 +80,7 @@ class Problem {
 
   /** Huber cost at (x, y) with the offset profiled out; fills the Gauss-Newton gradient/Hessian if asked. */
   evaluate (x: number, y: number, out?: Gradient): number {
+    (globalThis as any).__ev = ((globalThis as any).__ev ?? 0) + 1
     const { obs, o } = this
     const n = obs.length
     // Pass 1: raw residuals e = rssi - expected, and the offset that best explains them.
@@ -136,6 +137,12 @@ function clampTo (b: SolverOptions['bounds'], x: number, y: number): [number, nu
   return [Math.min(b[2], Math.max(b[0], x)), Math.min(b[3], Math.max(b[1], y))]
 }
 
+// LM stops once a step moves less than 2 cm (far below what RSSI can resolve) or gains less than
+// 0.01 in cost (χ² units: a change no evidence could tell apart). The tail of Gauss-Newton on
+// log-distance residuals converges linearly, and those last steps cost a third of the evaluations.
+const STOP_STEP_M = 0.02
+const STOP_GAIN = 0.01
+
 function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y: number, cost: number } {
   const bounds = p.o.bounds
   let [x, y] = clampTo(bounds, x0, y0)
@@ -144,7 +151,11 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
   let cost = p.evaluate(x, y, g)
   let lambda = 1e-2
   for (let it = 0; it < 20; it++) {
-    const a = g.hxx * (1 + lambda) + 1e-9; const d = g.hyy * (1 + lambda) + 1e-9; const b = g.hxy
+    // Gauss-Newton on the profiled cost: the offset's share of the curvature is not the position's.
+    const rb = g.hbb !== undefined && Number.isFinite(g.hbb) && g.hbb > 0 ? 1 / g.hbb : 0
+    const hxb = g.hxb ?? 0; const hyb = g.hyb ?? 0
+    const hxx = g.hxx - rb * hxb * hxb; const hyy = g.hyy - rb * hyb * hyb
+    const a = hxx * (1 + lambda) + 1e-9; const d = hyy * (1 + lambda) + 1e-9; const b = g.hxy - rb * hxb * hyb
     const det = a * d - b * b
     if (!(det > 0)) break
     // Solve H·step = -g.
@@ -152,12 +163,15 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
     const sy = -(a * g.gy - b * g.gx) / det
     const [nx, ny] = clampTo(bounds, x + sx, y + sy)
     const ncost = p.evaluate(nx, ny, ng)
+    const moved = Math.hypot(nx - x, ny - y)
     if (ncost < cost) {
-      const moved = Math.hypot(nx - x, ny - y)
+      const gain = cost - ncost
       x = nx; y = ny; cost = ncost; Object.assign(g, ng)
       lambda = Math.max(1e-6, lambda / 3)
-      if (moved < 0.02) break // 2 cm: far below what RSSI can resolve
+      if (moved < STOP_STEP_M || gain < STOP_GAIN) break
     } else {
+      // A step this small that does not help: already at the minimum (to float precision).
+      if (moved < STOP_STEP_M) break
       lambda *= 4
       if (lambda > 1e6) break
     }

@@ -112,9 +112,6 @@ export class Tracker {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
       d = new Device(this.o.kalman)
       this.devices.set(subject, d)
-    } else {
-      // Map order doubles as recency order: move the device to the end.
-      this.devices.delete(subject); this.devices.set(subject, d)
     }
     let w = d.windows.get(sensor)
     if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
@@ -123,9 +120,11 @@ export class Tracker {
     if (ts > d.lastSeen) d.lastSeen = ts
   }
 
+  /** At capacity only (a flood of new addresses): a scan, so the common path keeps no recency list. */
   private evictOldest (): void {
-    const first = this.devices.keys().next()
-    if (!first.done) { this.devices.delete(first.value); this.expired++ }
+    let oldest: string | null = null; let seen = Infinity
+    for (const [subject, d] of this.devices) if (d.lastSeen < seen) { seen = d.lastSeen; oldest = subject }
+    if (oldest !== null) { this.devices.delete(oldest); this.expired++ }
   }
 
   /** Subjects heard within the window at time t. */
@@ -149,8 +148,11 @@ export class Tracker {
     const obs: Observation[] = []
     for (const [sensor, w] of d.windows) {
       const model = this.models.get(sensor)
-      const m = model ? w.mean(t) : null
-      if (m && model) obs.push({ sensor: model, rssi: m.rssi, sigma: m.sigma, ageMs: m.ageMs, floorDbm: this.floors.floor(sensor), rawSigmaDb: this.o.window.rawSigmaDb })
+      if (model === undefined) continue
+      const ob = w.observation(t, model)
+      if (ob === null) continue
+      ob.floorDbm = this.floors.floor(sensor)
+      obs.push(ob)
     }
     if (obs.length <= this.o.maxSensors) return obs
     // The strongest sensors carry the information: far ones are heard only when they fade up
