@@ -53,7 +53,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     outsideSigmas: 2,
     offsetSdDb: 4,
     offsetLearningRate: 0.1,
-    gridTemperature: 2,
+    gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,
     ...over
