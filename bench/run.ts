@@ -6,7 +6,7 @@ import { parseSite, loadSiteFile } from '../shared/site.ts'
 import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
 import { loadScenario } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
-import { convertSite, convertTrack } from '../simulators/kolakowski.ts'
+import { convertSite, convertTrack, splitSessions } from '../simulators/kolakowski.ts'
 import { calibrate, applyCalibration } from '../gateway/calibrate.ts'
 import { measureAccuracy, type AccuracyResult } from './accuracy-lib.ts'
 import { filterCost } from './filter-cost.ts'
@@ -54,6 +54,25 @@ async function accuracy (): Promise<void> {
     console.log(row('gateway, fitted path loss only', r.gatewayPathLossOnly))
     console.log(row('gateway, path loss + radio maps', r.gateway))
     results.kolakowski = r
+    // Unseen data from the same building: calibrate on three of the walk's four sessions (recorded
+    // hours apart), score on the fourth; each session held out once.
+    const sessions = splitSessions(convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors))
+    const held: Record<string, AccuracyResult[]> = { baseline: [], gatewayPathLossOnly: [], gateway: [] }
+    for (const [k, test] of sessions.entries()) {
+      const train = sessions.filter((_, i) => i !== k).flat()
+      const trace = join(OUT, `kolakowski-session-${k + 1}.jsonl`)
+      await writeTrace(trace, test)
+      const pl = parseSite(applyCalibration(siteFile, calibrate(site, train, { maps: false })))
+      held.baseline.push(await measureAccuracy(pl, trace, 'baseline'))
+      held.gatewayPathLossOnly.push(await measureAccuracy(pl, trace, 'gateway'))
+      held.gateway.push(await measureAccuracy(parseSite(applyCalibration(siteFile, calibrate(site, train))), trace, 'gateway'))
+    }
+    console.log(` real: Kolakowski calibration walk, leave one of its ${sessions.length} sessions out (mean error per held-out session)`)
+    for (const [name, rs] of Object.entries(held)) {
+      const avg = rs.reduce((a, r) => a + r.error.mean, 0) / rs.length
+      console.log(`  ${name.padEnd(34)} ${rs.map(r => f2(r.error.mean)).join(' / ')} m  average ${f2(avg)} m`)
+    }
+    results.kolakowskiHeldOut = held
   } else {
     console.log(` (skipped: ${DATA} not found)`)
   }

@@ -68,3 +68,18 @@ export function convertTrack (csvPath: string, sensors: string[]): TraceLine[] {
   }
   return out.sort((a, b) => a.ts - b.ts)
 }
+
+/**
+ * A converted walk split where the recording paused for longer than `gapMs`: the calibration walk
+ * is four sessions recorded hours apart, which makes a leave-one-session-out check possible.
+ */
+export function splitSessions (lines: TraceLine[], gapMs = 60_000): TraceLine[][] {
+  const sessions: TraceLine[][] = []
+  let last = -Infinity
+  for (const l of lines) {
+    if (l.ts - last > gapMs) sessions.push([])
+    sessions[sessions.length - 1].push(l)
+    last = l.ts
+  }
+  return sessions
+}
