@@ -26,10 +26,10 @@ test('the demo in a browser: dots move, counts change, a campaign is created, a 
     const phone = await browser.newPage()
     await phone.goto(phoneUrl)
 
-    await page.waitForSelector('circle.dot', { timeout: 30_000 })
+    await page.waitForSelector('circle.dot', { timeout: 60_000 })
     const dots = async () => await page.$$eval('circle.dot', cs => cs.map(c => `${c.getAttribute('cx')},${c.getAttribute('cy')}`).sort().join(' '))
     const first = await dots()
-    await waitFor(async () => (await dots()) !== first, 20_000, 'dots to move')
+    await waitFor(async () => (await dots()) !== first, 40_000, 'dots to move')
     const counts = async () => await page.$eval('#dots', e => e.textContent) + '/' + await page.$eval('#inStore', e => e.textContent) + '/' + await page.$eval('#feed', e => e.childElementCount)
     const c0 = await counts()
     await waitFor(async () => (await counts()) !== c0, 60_000, 'counts to change')
@@ -39,7 +39,7 @@ test('the demo in a browser: dots move, counts change, a campaign is created, a 
     await page.fill('form#campaign input[name=id]', 'form-made')
     await page.selectOption('form#campaign select[name=sector]', 'women')
     await page.click('form#campaign button[type=submit]')
-    await page.waitForFunction(() => document.getElementById('formMsg')?.textContent?.includes('created'), undefined, { timeout: 10_000 })
+    await page.waitForFunction(() => document.getElementById('formMsg')?.textContent?.includes('created'), undefined, { timeout: 30_000 })
 
     await phone.waitForSelector('.trigger', { timeout: 180_000 })
     assert.ok((await phone.$$('.trigger')).length >= 1)
