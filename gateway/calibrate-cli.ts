@@ -1,5 +1,5 @@
-// instore-calibrate: fits per-sensor path-loss parameters from a calibration walk and writes them
-// into the site file.
+// instore-calibrate: fits the path loss (the site's exponent, each sensor's RSSI at 1 m) and residual maps
+// from a calibration walk and writes them into the site file.
 import { writeFileSync } from 'node:fs'
 import { runCommand } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
@@ -9,7 +9,7 @@ import { calibrate, applyCalibration } from './calibrate.ts'
 
 const spec = {
   name: 'instore-calibrate',
-  summary: 'fit each sensor\'s RSSI at 1 m and path-loss exponent from a walk with known positions',
+  summary: 'fit the path-loss exponent, each sensor\'s RSSI at 1 m and residual maps from a walk with known positions',
   usage: 'instore-calibrate --site SITE --trace CALIBRATION.jsonl --out SITE.calibrated.json',
   options: {
     site: { type: 'string', doc: 'site file', required: true },
