@@ -84,7 +84,6 @@ class Problem {
 
   /** Huber cost at (x, y) with the offset profiled out; fills the Gauss-Newton gradient/Hessian if asked. */
   evaluate (x: number, y: number, out?: Gradient): number {
-    (globalThis as any).__ev = ((globalThis as any).__ev ?? 0) + 1
     const { obs, o } = this
     const n = obs.length
     // Pass 1: raw residuals e = rssi - expected, and the offset that best explains them.

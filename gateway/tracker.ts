@@ -78,6 +78,8 @@ class Device {
   readonly windows = new Map<string, RssiWindow>()
   readonly kf: MotionFilter
   lastSeen = -Infinity
+  /** When the device last moved to the end of the recency order. */
+  movedAt = -Infinity
   /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
   offset = 0
   offsetFixes = 0
@@ -112,6 +114,11 @@ export class Tracker {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
       d = new Device(this.o.kalman)
       this.devices.set(subject, d)
+    } else if (ts - d.movedAt >= 1000) {
+      // Map order doubles as recency order (to a second): move the device to the end, at most
+      // once a second, not on every one of its readings.
+      this.devices.delete(subject); this.devices.set(subject, d)
+      d.movedAt = ts
     }
     let w = d.windows.get(sensor)
     if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
@@ -120,11 +127,9 @@ export class Tracker {
     if (ts > d.lastSeen) d.lastSeen = ts
   }
 
-  /** At capacity only (a flood of new addresses): a scan, so the common path keeps no recency list. */
   private evictOldest (): void {
-    let oldest: string | null = null; let seen = Infinity
-    for (const [subject, d] of this.devices) if (d.lastSeen < seen) { seen = d.lastSeen; oldest = subject }
-    if (oldest !== null) { this.devices.delete(oldest); this.expired++ }
+    const first = this.devices.keys().next()
+    if (!first.done) { this.devices.delete(first.value); this.expired++ }
   }
 
   /** Subjects heard within the window at time t. */
