@@ -12,7 +12,11 @@ import { solve, weightedCentroid } from '../gateway/solver.ts'
 
 export type Method = 'gateway' | 'baseline'
 
-export interface AccuracyResult { method: Method, error: Summary, sectorAgreement: number, samples: number }
+export interface AccuracyResult {
+  method: Method, error: Summary, sectorAgreement: number, samples: number
+  /** Share of errors within the published accuracyM (the gateway's; the baseline publishes none). */
+  withinAccuracy: number | null
+}
 
 /**
  * The naive baseline the issue names: plain weighted least squares on ranges from the site's
@@ -37,18 +41,19 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
       if (++n % 50 === 0) tracker.setModels(cal.models())
     }
   }
-  const latest = new Map<string, { ts: number, x: number, y: number }>()
+  const latest = new Map<string, { ts: number, x: number, y: number, accuracyM: number }>()
   const errors: number[] = []
   let sectorOk = 0
+  let within = 0
   let nextTick = -Infinity
   const tick = (t: number) => {
     for (const subject of [...tracker.active(t)]) {
       if (method === 'baseline') {
         const p = baselineFix(site, tracker, subject, t)
-        if (p) latest.set(subject, { ts: t, x: p[0], y: p[1] })
+        if (p) latest.set(subject, { ts: t, x: p[0], y: p[1], accuracyM: NaN })
       } else {
         const e = tracker.estimate(subject, t)
-        if (e) latest.set(subject, { ts: t, x: e.x, y: e.y })
+        if (e) latest.set(subject, { ts: t, x: e.x, y: e.y, accuracyM: e.accuracyM })
       }
     }
     tracker.expire(t)
@@ -62,9 +67,12 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
     else if (isTruth(line)) {
       const p = latest.get(line.truth.subject)
       if (!p || line.ts - p.ts > 3000) continue
-      errors.push(Math.hypot(p.x - line.truth.x, p.y - line.truth.y))
+      const error = Math.hypot(p.x - line.truth.x, p.y - line.truth.y)
+      errors.push(error)
+      if (error <= p.accuracyM) within++
       if (locate(site, p.x, p.y).sector === locate(site, line.truth.x, line.truth.y).sector) sectorOk++
     }
   }
-  return { method, error: summarize(errors), sectorAgreement: sectorOk / Math.max(1, errors.length), samples: errors.length }
+  const n = Math.max(1, errors.length)
+  return { method, error: summarize(errors), sectorAgreement: sectorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n }
 }

@@ -20,7 +20,8 @@ mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const f2 = (v: number) => v.toFixed(2)
 const row = (name: string, r: AccuracyResult) =>
-  `  ${name.padEnd(34)} mean ${f2(r.error.mean)} m  median ${f2(r.error.median)} m  p95 ${f2(r.error.p95)} m  sector ${(100 * r.sectorAgreement).toFixed(1)}%  (${r.samples} samples)`
+  `  ${name.padEnd(34)} mean ${f2(r.error.mean)} m  median ${f2(r.error.median)} m  p95 ${f2(r.error.p95)} m  sector ${(100 * r.sectorAgreement).toFixed(1)}%` +
+  (r.withinAccuracy === null ? '' : `  within accuracyM ${(100 * r.withinAccuracy).toFixed(0)}%`) + `  (${r.samples} samples)`
 
 async function writeTrace (path: string, lines: Iterable<TraceLine>): Promise<void> {
   const w = new JsonLinesWriter(path)

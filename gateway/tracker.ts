@@ -30,6 +30,11 @@ export interface TrackerOptions {
   tagHeight: number
   /** A position outside every shop stays outside only if it is this many sigmas past the wall. */
   outsideSigmas: number
+  /**
+   * Share of a fix's uncertainty that persists from fix to fix (bias) and is added back to the
+   * filter's accuracy, so that accuracyM holds about 63% of errors (`npm run bench -- accuracy`).
+   */
+  biasShare: number
   /** Spread of phones' transmit offsets, dB (model-to-model spread is ~3-5 dB); 0 disables. */
   offsetSdDb: number
   /** Weight of a new fix in the device's running offset estimate (0..1). */
@@ -51,6 +56,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     huberK: 2,
     tagHeight: site.radio.tagHeightM,
     outsideSigmas: 2,
+    biasShare: 0.5,
     offsetSdDb: 4,
     offsetLearningRate: 0.1,
     gridTemperature: 1,
@@ -191,8 +197,12 @@ export class Tracker {
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
     if (!kf.update(t, fix.x, fix.y, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
-    const [x, y] = this.keepInside(kf.x, kf.y, kf.accuracy())
-    return { subject, ts: t, x, y, rawX: kf.x, rawY: kf.y, accuracyM: kf.accuracy(), sensors: obs.length, fix }
+    // The filter averages fixes as if their errors were independent, but part of a fix's error is
+    // bias that stays while the device stays (multipath at that spot, the body, the phone's
+    // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
+    const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM)
+    const [x, y] = this.keepInside(kf.x, kf.y, accuracyM)
+    return { subject, ts: t, x, y, rawX: kf.x, rawY: kf.y, accuracyM, sensors: obs.length, fix }
   }
 
   /** Pulls a position that is barely outside every shop back onto the nearest shop's edge. */

@@ -37,7 +37,7 @@ export interface Evidence { x: number, y: number, accuracyM: number }
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0.5, shopEnterMarginSigmas: 1, exitMarginSigmas: 1, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  enterMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
