@@ -6,13 +6,17 @@ export interface ClockOptions {
   mode: 'wall' | 'event'
   /** Ticks run this far behind the newest time, ms, so slightly late batches still count. */
   latenessMs: number
-  /** Wall mode: a reading further than this from the wall clock is skewed, ms. */
+  /**
+   * Wall mode: a reading further than this from the wall clock is skewed, ms. Keep it below the
+   * lateness plus the RSSI window (3.5 s by default): a sensor whose clock ran between the two
+   * behind would otherwise have every reading dropped as late.
+   */
   maxSkewMs: number
   /** Injected wall clock (ms since the epoch). */
   wall: () => number
 }
 
-export const defaultClockOptions: ClockOptions = { mode: 'wall', latenessMs: 500, maxSkewMs: 5000, wall: Date.now }
+export const defaultClockOptions: ClockOptions = { mode: 'wall', latenessMs: 500, maxSkewMs: 2000, wall: Date.now }
 
 export class GatewayClock {
   private eventMax = -Infinity
