@@ -16,6 +16,8 @@ export interface AccuracyResult {
   method: Method, error: Summary, sectorAgreement: number, samples: number
   /** Share of errors within the published accuracyM (the gateway's; the baseline publishes none). */
   withinAccuracy: number | null
+  /** Per-sensor corrections online self-calibration learned by the end, dB (when it ran). */
+  corrections: Record<string, number> | null
 }
 
 /**
@@ -33,8 +35,8 @@ function baselineFix (site: Site, tracker: Tracker, subject: string, t: number):
 export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
   const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
   const tracker = new Tracker(site, sensorModels(site), opts)
-  if (method === 'gateway' && selfCalibrate) {
-    const cal = new SelfCalibrator(sensorModels(site))
+  const cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(sensorModels(site)) : null
+  if (cal !== null) {
     let n = 0
     tracker.onFix = (obs, fix) => {
       cal.observeFix(obs, fix, opts.tagHeight)
@@ -74,5 +76,5 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
     }
   }
   const n = Math.max(1, errors.length)
-  return { method, error: summarize(errors), sectorAgreement: sectorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n }
+  return { method, error: summarize(errors), sectorAgreement: sectorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n, corrections: cal?.corrections() ?? null }
 }

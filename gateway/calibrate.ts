@@ -54,6 +54,8 @@ function truthAt (track: Array<{ ts: number, x: number, y: number }>, t: number,
 export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, huberDb = 6): { n: number, fits: Array<{ a: number, sd: number }> } {
   let n = n0
   const a = groups.map(() => -59)
+  // Weighted means of each sensor's (x, y): its intercept for a slope n is my - n·mx.
+  const mx = groups.map(() => 0); const my = groups.map(() => 0)
   for (let it = 0; it < 20; it++) {
     let vxx = 0; let vxy = 0; let sw = 0
     for (let g = 0; g < groups.length; g++) {
@@ -64,9 +66,8 @@ export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, h
         gw += w; gx += w * s.x; gy += w * s.y; gxx += w * s.x * s.x; gxy += w * s.x * s.y
       }
       if (gw === 0) continue
-      const mx = gx / gw; const my = gy / gw
-      vxx += gxx - gw * mx * mx; vxy += gxy - gw * mx * my; sw += gw
-      a[g] = my - n * mx
+      mx[g] = gx / gw; my[g] = gy / gw
+      vxx += gxx - gw * mx[g] * mx[g]; vxy += gxy - gw * mx[g] * my[g]; sw += gw
     }
     if (sw === 0) break
     // Prior on the slope: equivalent to adding priorWeight·(spread of x) worth of slope evidence.
@@ -74,23 +75,12 @@ export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, h
     const nNew = Math.min(5, Math.max(0.8, (vxy + pw * n0) / (vxx + pw)))
     const done = Math.abs(nNew - n) < 1e-6
     n = nNew
+    for (let g = 0; g < groups.length; g++) a[g] = my[g] - n * mx[g]
     if (done) break
   }
-  // Intercepts for the final slope (Huber location of y - n·x per sensor, a few reweightings).
   const fits = groups.map((samples, g) => {
-    let ag = a[g]
-    for (let it = 0; it < 10; it++) {
-      let sw = 0; let swr = 0
-      for (const s of samples) {
-        const r = s.y - n * s.x - ag
-        const w = Math.abs(r) <= huberDb ? 1 : huberDb / Math.abs(r)
-        sw += w; swr += w * r
-      }
-      if (sw === 0) break
-      ag += swr / sw
-    }
-    const sq = samples.reduce((acc, s) => acc + (s.y - (ag + n * s.x)) ** 2, 0)
-    return { a: ag, sd: Math.sqrt(sq / Math.max(1, samples.length - 2)) }
+    const sq = samples.reduce((acc, s) => acc + (s.y - (a[g] + n * s.x)) ** 2, 0)
+    return { a: a[g], sd: Math.sqrt(sq / Math.max(1, samples.length - 2)) }
   })
   return { n, fits }
 }

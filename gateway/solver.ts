@@ -146,6 +146,16 @@ function clampTo (b: SolverOptions['bounds'], x: number, y: number): [number, nu
 const STOP_STEP_M = 0.02
 const STOP_GAIN = 0.01
 
+/**
+ * Curvature of the cost in (x, y) with the offset profiled out: what the offset could absorb is not
+ * information about the position (Schur complement of the offset in the 3×3 normal matrix).
+ */
+function positionCurvature (g: Gradient): { hxx: number, hyy: number, hxy: number } {
+  if (g.hbb === undefined || !Number.isFinite(g.hbb) || !(g.hbb > 0)) return g
+  const rb = 1 / g.hbb; const hxb = g.hxb ?? 0; const hyb = g.hyb ?? 0
+  return { hxx: g.hxx - rb * hxb * hxb, hyy: g.hyy - rb * hyb * hyb, hxy: g.hxy - rb * hxb * hyb }
+}
+
 function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y: number, cost: number } {
   const bounds = p.o.bounds
   let [x, y] = clampTo(bounds, x0, y0)
@@ -154,11 +164,9 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
   let cost = p.evaluate(x, y, g)
   let lambda = 1e-2
   for (let it = 0; it < 20; it++) {
-    // Gauss-Newton on the profiled cost: the offset's share of the curvature is not the position's.
-    const rb = g.hbb !== undefined && Number.isFinite(g.hbb) && g.hbb > 0 ? 1 / g.hbb : 0
-    const hxb = g.hxb ?? 0; const hyb = g.hyb ?? 0
-    const hxx = g.hxx - rb * hxb * hxb; const hyy = g.hyy - rb * hyb * hyb
-    const a = hxx * (1 + lambda) + 1e-9; const d = hyy * (1 + lambda) + 1e-9; const b = g.hxy - rb * hxb * hyb
+    // Gauss-Newton on the profiled cost: the position's own curvature, without the offset's share.
+    const h = positionCurvature(g)
+    const a = h.hxx * (1 + lambda) + 1e-9; const d = h.hyy * (1 + lambda) + 1e-9; const b = h.hxy
     const det = a * d - b * b
     if (!(det > 0)) break
     // Solve H·step = -g.
@@ -228,19 +236,14 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   const b = best as { x: number, y: number, cost: number }
   const g: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
   problem.evaluate(b.x, b.y, g)
-  // The offset was estimated too: what it could absorb is not information about the position
-  // (Schur complement of the offset in the 3×3 normal matrix).
-  if (g.hbb !== undefined && Number.isFinite(g.hbb) && g.hbb > 0) {
-    const hxb = g.hxb ?? 0; const hyb = g.hyb ?? 0
-    g.hxx -= hxb * hxb / g.hbb; g.hyy -= hyb * hyb / g.hbb; g.hxy -= hxb * hyb / g.hbb
-  }
+  const h = positionCurvature(g)
   // Covariance = (JᵀWJ)⁻¹, inflated when the residuals say the sigmas were optimistic.
   const dof = Math.max(1, obs.length - 3)
   const scale = Math.max(1, b.cost / dof)
-  const det = g.hxx * g.hyy - g.hxy * g.hxy
+  const det = h.hxx * h.hyy - h.hxy * h.hxy
   let cxx: number, cyy: number, cxy: number
   if (det > 1e-12) {
-    cxx = scale * g.hyy / det; cyy = scale * g.hxx / det; cxy = -scale * g.hxy / det
+    cxx = scale * h.hyy / det; cyy = scale * h.hxx / det; cxy = -scale * h.hxy / det
   } else {
     cxx = cyy = 25; cxy = 0
   }

@@ -9,9 +9,6 @@ import { join } from 'node:path'
 import { loadSiteFile } from '../shared/site.ts'
 import { isReading, readJsonLines, type TraceLine } from '../shared/trace.ts'
 import { measureAccuracy } from '../bench/accuracy-lib.ts'
-import { Tracker, trackerOptions } from '../gateway/tracker.ts'
-import { sensorModels } from '../gateway/radio-model.ts'
-import { SelfCalibrator } from '../gateway/self-calibration.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { makeTrace } from './helpers/sim.ts'
 
@@ -54,29 +51,13 @@ test('online self-calibration learns a receiver that reads 6 dB hot, and positio
   writeFileSync(hotTrace, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
 
   const site = loadSiteFile(loaded.sitePath)
-  const opts = trackerOptions(site)
-  const tracker = new Tracker(site, sensorModels(site), opts)
-  const cal = new SelfCalibrator(sensorModels(site))
-  tracker.onFix = (obs, fix) => cal.observeFix(obs, fix, opts.tagHeight)
-  let next = -Infinity; let fixes = 0
-  for (const l of lines) {
-    while (l.ts >= next) {
-      if (next > -Infinity) {
-        for (const s of [...tracker.active(next)]) tracker.estimate(s, next)
-        if (++fixes % 10 === 0) tracker.setModels(cal.models())
-        tracker.expire(next)
-      }
-      next = next === -Infinity ? Math.ceil(l.ts / 1000) * 1000 : next + 1000
-    }
-    if (isReading(l) && l.t === 'ble' && l.id) tracker.addReading(l.id, l.sensor, l.ts, l.rssi)
-  }
-  const corrections = cal.corrections()
+  const learning = await measureAccuracy(site, hotTrace, 'gateway')
+  const fixed = await measureAccuracy(site, hotTrace, 'gateway', {}, false)
+  const corrections = learning.corrections ?? {}
   const others = Object.entries(corrections).filter(([id]) => id !== hot).map(([, c]) => c)
   // The simulator's own receivers differ by ~2 dB (sensorSdDb): the hot one must stand out by ~6.
   assert.ok(corrections[hot] > 3.5, `correction of ${hot}: ${corrections[hot]} (others ${others.join(', ')})`)
   assert.ok(corrections[hot] > Math.max(...others) + 1, JSON.stringify(corrections))
 
-  const learning = await measureAccuracy(site, hotTrace, 'gateway')
-  const fixed = await measureAccuracy(site, hotTrace, 'gateway', {}, false)
   assert.ok(learning.error.mean < fixed.error.mean, `with self-calibration ${learning.error.mean}, without ${fixed.error.mean}`)
 })
