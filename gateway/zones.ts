@@ -1,6 +1,7 @@
 // Zone presence per device as a pure state machine (a diff of the previous state and the new
-// evidence, tile38-style). Entry needs evidence over time, well inside the zone (the margin grows
-// with the position's inaccuracy); exit comes after a timeout without evidence, stamped with the
+// evidence, tile38-style). Entry needs evidence over time inside the zone (shop entry, and a move
+// from one sector into the next, well inside: the margin grows with the position's inaccuracy);
+// exit comes after a timeout without evidence, stamped with the
 // last time the device was seen there, not when the timeout noticed. Noise at a boundary therefore
 // does not flap.
 import type { Site, Zone } from '../shared/site.ts'
@@ -37,7 +38,7 @@ export interface Evidence { x: number, y: number, accuracyM: number }
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
@@ -97,7 +98,10 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     // began at once is stamped from its real start.
     const shopId = track.shop?.id ?? track.shopCand?.id
     const sectors = shopId !== undefined ? site.sectors.filter(s => s.shop === shopId && s.id !== track.sector?.id) : []
-    track.sectorCand = candidate(track.sectorCand, confidentlyIn(sectors, e, p, p.enterMarginSigmas), t, e)
+    // From the aisle, a position inside a sector is evidence enough (shoppers stop in sectors, not
+    // in aisles); leaving a sector straight for its neighbour needs a margin, or a position that
+    // wanders across the gap for a few seconds would end a stay that goes on.
+    track.sectorCand = candidate(track.sectorCand, confidentlyIn(sectors, e, p, track.sector ? p.switchMarginSigmas : p.enterMarginSigmas), t, e)
   }
   // 2. Timeouts: exits are stamped with the last supporting evidence.
   if (track.sector && t - track.sector.lastEvidence > p.sectorExitS * 1000) exitSector(track, track.sector.lastEvidence, out)

@@ -42,6 +42,10 @@ const cases: Array<[string, Array<Evidence | null>, string[]]> = [
   ['moving to the next sector ends the first stay where it was last seen', [...repeat(15, at(5, 5)), ...repeat(15, at(15, 5)), ...repeat(25, null)],
     ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@14:a', 'sector.enter@15:b', 'sector.exit@29:b', 'shop.exit@29', 'visit.summary@29']],
   ['wobbling across a sector boundary does not flap', [...repeat(10, at(5, 5)), ...Array.from({ length: 20 }, (_, i) => at(i % 2 ? 10.4 : 9.6, 5, 1.5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']],
+  ['from the aisle, standing just inside a sector enters it', [...repeat(10, at(25, 15)), ...repeat(10, at(5, 9.7, 2)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@10:a', 'sector.exit@19:a', 'shop.exit@19', 'visit.summary@19']],
+  ['straying just across into the neighbour for a while does not end the stay', [...repeat(10, at(5, 5)), ...repeat(10, at(10.3, 5, 2)), ...repeat(10, at(5, 5)), ...repeat(25, null)],
     ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']]
 ]
 
