@@ -1,0 +1,34 @@
+// Event quality over several simulated boutique hours: the whole gateway (embedded broker, event
+// clock) fed by the replay command, its events scored against the simulator's truth. One seed can
+// look better or worse than the design is; the spread over seeds is the figure to trust.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../simulators/evaluate.ts'
+import { makeTrace } from '../test/helpers/sim.ts'
+import { startGateway } from '../test/helpers/gateway.ts'
+import { runBin } from '../test/helpers/run.ts'
+
+export interface VisitQuality {
+  seed: number
+  visits: { truth: number, recall: number, precision: number, falseVisits: number, exitErrorMedianS: number }
+  stays: { truth: number, recall: number, extraEntriesPerStay: number, exitErrorMedianS: number }
+}
+
+export async function visitQuality (seed: number, durationS: number): Promise<VisitQuality> {
+  const { dir, trace, sim } = await makeTrace('boutique', { durationS, seed })
+  const g = await startGateway({ campaigns: [] })
+  try {
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')], { timeoutMs: 600_000 })
+    if (r.code !== 0) throw new Error(r.stdout + r.stderr)
+  } finally {
+    await g.stop()
+  }
+  const events = readFileSync(join(dir, 'rec.jsonl'), 'utf8').trim().split('\n').map(l => JSON.parse(l) as { topic: string, msg: EventMsg })
+    .filter(r => r.topic.includes('/events/')).map(r => r.msg)
+  const q = evaluateEvents(sim.truth, events, defaultEvalOptions)
+  return {
+    seed,
+    visits: { truth: q.visits.truth, recall: q.visits.recall, precision: q.visits.precision, falseVisits: q.visits.falseVisits, exitErrorMedianS: q.visits.exitErrorS.median },
+    stays: { truth: q.stays.truth, recall: q.stays.recall, extraEntriesPerStay: q.stays.extraEntriesPerStay, exitErrorMedianS: q.stays.exitErrorS.median }
+  }
+}
