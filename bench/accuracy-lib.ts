@@ -18,6 +18,11 @@ export interface AccuracyResult {
   withinAccuracy: number | null
   /** Per-sensor corrections online self-calibration learned by the end, dB (when it ran). */
   corrections: Record<string, number> | null
+  /**
+   * Mean error by what the truth was doing: standing (moved under 5 cm since its previous truth
+   * sample) or walking, and inside a shop or outside every shop (NaN where there were no samples).
+   */
+  breakdown: { standing: number, walking: number, inShop: number, outside: number }
 }
 
 /**
@@ -45,6 +50,9 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
   }
   const latest = new Map<string, { ts: number, x: number, y: number, accuracyM: number }>()
   const errors: number[] = []
+  const previousTruth = new Map<string, { x: number, y: number }>()
+  const parts = { standing: [0, 0], walking: [0, 0], inShop: [0, 0], outside: [0, 0] }
+  const add = (part: number[], error: number) => { part[0] += error; part[1]++ }
   let sectorOk = 0
   let within = 0
   let nextTick = -Infinity
@@ -67,14 +75,25 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
     }
     if (isReading(line) && line.t === 'ble' && line.id) tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
     else if (isTruth(line)) {
-      const p = latest.get(line.truth.subject)
+      const { subject, x, y } = line.truth
+      const before = previousTruth.get(subject)
+      previousTruth.set(subject, { x, y })
+      const p = latest.get(subject)
       if (!p || line.ts - p.ts > 3000) continue
-      const error = Math.hypot(p.x - line.truth.x, p.y - line.truth.y)
+      const error = Math.hypot(p.x - x, p.y - y)
       errors.push(error)
       if (error <= p.accuracyM) within++
-      if (locate(site, p.x, p.y).sector === locate(site, line.truth.x, line.truth.y).sector) sectorOk++
+      const truthAt = locate(site, x, y)
+      if (locate(site, p.x, p.y).sector === truthAt.sector) sectorOk++
+      if (before) add(Math.hypot(x - before.x, y - before.y) < 0.05 ? parts.standing : parts.walking, error)
+      add(truthAt.shop !== null ? parts.inShop : parts.outside, error)
     }
   }
   const n = Math.max(1, errors.length)
-  return { method, error: summarize(errors), sectorAgreement: sectorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n, corrections: cal?.corrections() ?? null }
+  const mean = ([sum, count]: number[]) => count > 0 ? sum / count : NaN
+  return {
+    method, error: summarize(errors), sectorAgreement: sectorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n,
+    corrections: cal?.corrections() ?? null,
+    breakdown: { standing: mean(parts.standing), walking: mean(parts.walking), inShop: mean(parts.inShop), outside: mean(parts.outside) }
+  }
 }

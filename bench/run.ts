@@ -21,6 +21,8 @@ mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const f2 = (v: number) => v.toFixed(2)
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`
+const breakdown = ({ breakdown: b }: AccuracyResult) =>
+  `    mean error while the shopper stands ${f2(b.standing)} m, walks ${f2(b.walking)} m; inside a shop ${f2(b.inShop)} m, outside (street) ${f2(b.outside)} m`
 const row = (name: string, r: AccuracyResult) =>
   `  ${name.padEnd(34)} mean ${f2(r.error.mean)} m  median ${f2(r.error.median)} m  p95 ${f2(r.error.p95)} m  sector ${(100 * r.sectorAgreement).toFixed(1)}%` +
   (r.withinAccuracy === null ? '' : `  within accuracyM ${(100 * r.withinAccuracy).toFixed(0)}%`) + `  (${r.samples} samples)`
@@ -89,6 +91,7 @@ async function accuracy (): Promise<void> {
     console.log(` simulated: ${name} (${duration} s, uncalibrated site, online self-calibration)`)
     console.log(row('baseline', r.baseline))
     console.log(row('gateway', r.gateway))
+    console.log(breakdown(r.gateway))
     results[name] = r
   }
   // Diagnostic: the same boutique hour without the simulator's slow fading (4 dB, correlated over
@@ -102,6 +105,7 @@ async function accuracy (): Promise<void> {
   console.log(' simulated: boutique without slow fading (diagnostic: same scenario, fading 0 dB)')
   console.log(row('baseline', r.baseline))
   console.log(row('gateway', r.gateway))
+  console.log(breakdown(r.gateway))
   results.boutiqueNoFading = r
 }
 
