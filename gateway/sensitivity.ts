@@ -1,13 +1,22 @@
-// What each receiver can still hear: a low quantile of the RSSI it reports. Readings near that
-// floor are reported only when fading lifts them above it, so their mean reads "closer" than the
-// device is; the solver corrects for this (a truncated-normal mean) once the floor is known.
+// What each receiver can still hear. A receiver that drops packets below its sensitivity leaves a
+// pile of readings right at that level (the distribution is cut off, not tailing away); readings
+// near it are reported only when fading lifts them above it, so their mean reads "closer" than the
+// device is, and the solver corrects for this (a truncated-normal mean) once the floor is known.
+// Where nothing piles up at the bottom (a small room, every device well above the sensitivity) the
+// weakest readings are the natural tail of the distribution, not a cut-off, and no floor is claimed:
+// correcting for a cut-off that is not there biases the far sensors.
 
 const BINS = 128 // integer dBm from -127 to 0
 
 export class SensitivityFloors {
   private readonly sensors = new Map<string, { hist: Uint32Array, total: number, n: number, floor: number }>()
 
-  constructor (private readonly quantile = 0.005, private readonly minReadings = 300) {}
+  /**
+   * @param pileShare share of readings within 2 dB of the weakest one that marks a cut-off
+   *   (a normal tail holds a few per mille there; the hypermarket simulation, cut at -96 dBm, 17%)
+   * @param minReadings readings a sensor must have reported before its floor is judged
+   */
+  constructor (private readonly pileShare = 0.01, private readonly minReadings = 300) {}
 
   add (sensor: string, rssi: number): void {
     let s = this.sensors.get(sensor)
@@ -16,17 +25,19 @@ export class SensitivityFloors {
     s.total++
   }
 
-  /** The sensor's reporting floor, dBm, or -Infinity until enough readings were seen. */
+  /** The sensor's reporting floor, dBm, or -Infinity while unknown or when nothing piles up there. */
   floor (sensor: string): number {
     const s = this.sensors.get(sensor)
     if (!s || s.total < this.minReadings) return -Infinity
     // Recomputed as the count doubles: the floor settles quickly and hardly moves after.
     if (s.n > 0 && s.total < 2 * s.n) return s.floor
-    const target = this.quantile * s.total
-    let acc = 0; let floor = -127
-    for (let i = 0; i < BINS; i++) { acc += s.hist[i]; if (acc >= target) { floor = i - 127; break } }
-    s.n = s.total; s.floor = floor
-    return floor
+    // The weakest level reported, passing over stray glitches (a few readings in ten thousand).
+    let lowest = 0; let below = 0
+    while (lowest < BINS - 1 && below + s.hist[lowest] <= 0.0005 * s.total) below += s.hist[lowest++]
+    const near = s.hist[lowest] + (s.hist[lowest + 1] ?? 0) + (s.hist[lowest + 2] ?? 0)
+    s.n = s.total
+    s.floor = near >= this.pileShare * s.total ? lowest - 127 : -Infinity
+    return s.floor
   }
 }
 
