@@ -22,8 +22,10 @@ export interface SensorModel {
 export const MIN_DISTANCE_M = 0.3
 
 export function sensorModel (s: SensorInfo): SensorModel {
+  // offsetDb is added to what the sensor reports (one that reads 3 dB low takes +3): the same as
+  // expecting that much less from it.
   return {
-    id: s.id, x: s.x, y: s.y, z: s.z, floor: s.floor, a: s.rssiAt1m + s.offsetDb, n: s.pathLossExponent,
+    id: s.id, x: s.x, y: s.y, z: s.z, floor: s.floor, a: s.rssiAt1m - s.offsetDb, n: s.pathLossExponent,
     ...(s.radioMap ? { map: new RadioMap(s.radioMap) } : {})
   }
 }

@@ -33,7 +33,7 @@ export const SensorProps = Type.Object({
   name: Type.Optional(Type.String()),
   radios: Type.Optional(Type.Array(Type.Union([Type.Literal('ble'), Type.Literal('wifi')]), { minItems: 1 })),
   z: Type.Optional(Type.Number({ minimum: -10, maximum: 100, description: 'antenna height, m (default 2.5)' })),
-  offsetDb: Type.Optional(Type.Number({ minimum: -40, maximum: 40, description: 'added to every RSSI this sensor reports, dB' })),
+  offsetDb: Type.Optional(Type.Number({ minimum: -40, maximum: 40, description: 'added to every RSSI this sensor reports, dB (a sensor that reads 3 dB low takes +3)' })),
   rssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0, description: 'overrides radio.rssiAt1m, dBm' })),
   pathLossExponent: Type.Optional(Type.Number({ minimum: 0.5, maximum: 6, description: 'overrides radio.pathLossExponent' })),
   mac: Type.Optional(Type.String({ description: 'the sensor\'s own MAC (maps foreign formats, e.g. Meraki APs)' })),

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { solve, type Observation } from '../gateway/solver.ts'
-import { expectedRssi, type SensorModel } from '../gateway/radio-model.ts'
+import { expectedRssi, sensorModels, type SensorModel } from '../gateway/radio-model.ts'
+import { parseSite } from '../shared/site.ts'
 
 const sensor = (id: string, x: number, y: number, z = 2.5): SensorModel => ({ id, x, y, z, floor: 0, a: -59, n: 2.2 })
 const opts = { tagHeight: 1.2, bounds: [-5, -5, 35, 25] as [number, number, number, number], huberK: 2, offsetPrior: { mean: 0, sd: 0 } }
@@ -82,4 +83,26 @@ test('accuracy grows with noise: sigmas twice as large give a wider fix', () => 
   const b = solve(exact(square, 10, 7).map(o => ({ ...o, sigma: 6 })), opts)
   assert.ok(a && b)
   assert.ok(b.accuracyM > 1.8 * a.accuracyM)
+})
+
+test('a sensor\'s offsetDb is added to what it reports: one that reads 6 dB low with offsetDb 6 gives the exact point', () => {
+  const point = (id: string, x: number, y: number, offsetDb = 0) =>
+    ({ type: 'Feature', properties: { kind: 'sensor', id, z: 2.5, offsetDb }, geometry: { type: 'Point', coordinates: [x, y] } })
+  const site = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: { type: 'Polygon', coordinates: [[[0, 0], [20, 0], [20, 15], [0, 15], [0, 0]]] } },
+      point('a', 0, 0), point('b', 20, 0), point('c', 20, 15, 6), point('d', 0, 15)
+    ]
+  })
+  const models = sensorModels(site)
+  // `square` is the same layout with nominal radios: what the signals really do.
+  const obs: Observation[] = square.map(s => ({
+    sensor: models.get(s.id) as SensorModel,
+    // Sensor c under-reports by 6 dB.
+    rssi: expectedRssi(s, Math.hypot(7 - s.x, 4 - s.y, 1.2 - s.z)) - (s.id === 'c' ? 6 : 0),
+    sigma: 1
+  }))
+  const f = solve(obs, opts)
+  assert.ok(f !== null && Math.hypot(f.x - 7, f.y - 4) < 0.05, `fix ${f?.x}, ${f?.y}`)
 })
