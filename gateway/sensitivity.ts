@@ -13,7 +13,7 @@ export class SensitivityFloors {
 
   /**
    * @param pileShare share of readings within 2 dB of the weakest one that marks a cut-off
-   *   (a normal tail holds a few per mille there; the hypermarket simulation, cut at -96 dBm, 17%)
+   *   (a normal tail holds under a thousandth there; the hypermarket simulation, cut at -96 dBm, 17%)
    * @param minReadings readings a sensor must have reported before its floor is judged
    */
   constructor (private readonly pileShare = 0.01, private readonly minReadings = 300) {}

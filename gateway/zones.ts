@@ -1,9 +1,8 @@
 // Zone presence per device as a pure state machine (a diff of the previous state and the new
-// evidence, tile38-style). Entry needs evidence over time inside the zone (shop entry, and a move
-// from one sector into the next, well inside: the margin grows with the position's inaccuracy);
-// exit comes after a timeout without evidence, stamped with the
-// last time the device was seen there, not when the timeout noticed. Noise at a boundary therefore
-// does not flap.
+// evidence, tile38-style). Entry needs evidence over time inside the zone (a shop entry, and a move
+// from one sector straight into the next, well inside: the margin grows with the position's
+// inaccuracy); exit comes after a timeout without evidence, stamped with the last time the device
+// was seen there, not when the timeout noticed. Noise at a boundary therefore does not flap.
 import type { Site, Zone } from '../shared/site.ts'
 import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
 import { normalUpperTail } from './sensitivity.ts'

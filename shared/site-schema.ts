@@ -76,10 +76,10 @@ export const ZoneParamsSchema = Type.Object({
   sectorExitS: Type.Optional(Type.Number({ minimum: 1, maximum: 3600 })),
   /** Sector entry from the aisle needs the position this many accuracy radii inside the boundary. */
   enterMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
-  /** Moving straight from one sector into another needs this many (the device was just next door). */
-  switchMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** Shop entry likewise (deeper: passers-by walk right along the shop front). */
   shopEnterMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+  /** Moving straight from one sector into another needs this many (the device was just next door). */
+  switchMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** A position this many accuracy radii outside still counts as staying. */
   exitMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** Margins never exceed this, m. */
