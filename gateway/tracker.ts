@@ -39,6 +39,11 @@ export interface TrackerOptions {
   offsetSdDb: number
   /** Weight of a new fix in the device's running offset estimate (0..1). */
   offsetLearningRate: number
+  /**
+   * Weight of a new fix in the site's running offset (0..1; 0 disables): what phones here
+   * typically read against the site's rssiAt1m, the starting point of every new device's offset.
+   */
+  siteOffsetRate: number
   /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
   gridTemperature: number
   minSupport: number
@@ -59,6 +64,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     biasShare: 0.5,
     offsetSdDb: 4,
     offsetLearningRate: 0.1,
+    siteOffsetRate: 0.005,
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,
@@ -99,6 +105,14 @@ export class Tracker {
   fixes = 0
   gated = 0
   expired = 0
+  /**
+   * Typical transmit offset of the phones seen here, dB, learned from every fix. A site whose
+   * rssiAt1m is off (other phones, other receivers, a default never calibrated) reads as a common
+   * offset of all phones; without it every new device would start from 0 dB and place itself
+   * too far from (or too close to) every sensor until its own offset had settled.
+   */
+  siteOffset = 0
+  private siteOffsetFixes = 0
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
 
@@ -119,6 +133,7 @@ export class Tracker {
     if (d === undefined) {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
       d = new Device(this.o.kalman)
+      d.offset = this.siteOffset
       this.devices.set(subject, d)
     } else if (ts - d.movedAt >= 1000) {
       // Map order doubles as recency order (to a second): move the device to the end, at most
@@ -193,6 +208,8 @@ export class Tracker {
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
       d.offset += this.o.offsetLearningRate * (fix.offsetDb - d.offset)
       d.offsetFixes++
+      // A plain mean over the first fixes (a fresh gateway knows nothing yet), then a running one.
+      if (this.o.siteOffsetRate > 0) this.siteOffset += Math.max(this.o.siteOffsetRate, 1 / ++this.siteOffsetFixes) * (fix.offsetDb - this.siteOffset)
     }
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0

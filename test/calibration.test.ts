@@ -61,3 +61,20 @@ test('online self-calibration learns a receiver that reads 6 dB hot, and positio
 
   assert.ok(learning.error.mean < fixed.error.mean, `with self-calibration ${learning.error.mean}, without ${fixed.error.mean}`)
 })
+
+test('a site whose rssiAt1m is 10 dB off: the phones\' common offset is learned online and positions recover', async () => {
+  const { trace, loaded } = await makeTrace('boutique', { durationS: 900, seed: 11 })
+  // Every phone reads 10 dB quieter than the site file says (other phones, other receivers).
+  const lines: TraceLine[] = []
+  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(isReading(l) ? { ...l, rssi: l.rssi - 10 } : l)
+  const quiet = join(mkdtempSync(join(tmpdir(), 'quiet-')), 'quiet.jsonl')
+  writeFileSync(quiet, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
+
+  const site = loadSiteFile(loaded.sitePath)
+  const right = await measureAccuracy(site, trace, 'gateway')
+  const learning = await measureAccuracy(site, quiet, 'gateway')
+  const stuck = await measureAccuracy(site, quiet, 'gateway', { siteOffsetRate: 0 })
+  const report = `correct site ${right.error.mean}, learning ${learning.error.mean}, not learning ${stuck.error.mean}`
+  assert.ok(learning.error.mean < 0.8 * stuck.error.mean, report)
+  assert.ok(learning.error.mean < right.error.mean + 0.6, report)
+})
