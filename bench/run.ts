@@ -107,6 +107,21 @@ async function accuracy (): Promise<void> {
   console.log(row('gateway', r.gateway))
   console.log(breakdown(r.gateway))
   results.boutiqueNoFading = r
+  // Robustness: phones 10 dB quieter than the site file says (and receivers cutting off 10 dB
+  // lower, so only the calibration is wrong, not the radio), as on a site never calibrated.
+  const quietTrace = join(OUT, 'boutique-quiet.jsonl')
+  const radio = { ...loaded.radio, rssiAt1m: loaded.radio.rssiAt1m - 10, sensitivityDbm: loaded.radio.sensitivityDbm - 10 }
+  await writeTrace(quietTrace, new Simulator({ ...loaded, radio }).lines())
+  const quiet = {
+    baseline: await measureAccuracy(site, quietTrace, 'baseline'),
+    gateway: await measureAccuracy(site, quietTrace, 'gateway'),
+    gatewayNoSiteOffset: await measureAccuracy(site, quietTrace, 'gateway', { siteOffsetRate: 0 })
+  }
+  console.log(' simulated: boutique, every phone 10 dB quieter than the site file says (robustness)')
+  console.log(row('baseline', quiet.baseline))
+  console.log(row('gateway', quiet.gateway))
+  console.log(row('gateway, site offset not learned', quiet.gatewayNoSiteOffset))
+  results.boutiqueQuiet = quiet
 }
 
 async function main (): Promise<void> {
