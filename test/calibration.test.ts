@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadSiteFile } from '../shared/site.ts'
-import { isReading, readJsonLines, type TraceLine } from '../shared/trace.ts'
+import { isReading, readJsonLines, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
 import { measureAccuracy } from '../bench/accuracy-lib.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { makeTrace } from './helpers/sim.ts'
@@ -42,13 +42,19 @@ test('instore-calibrate on the real calibration walk: per-sensor fits and maps i
   assert.match(refused.stderr + refused.stdout, /no sensor had enough readings/)
 })
 
+/** A copy of a trace with every reading's RSSI replaced by `rssi(reading)`. */
+async function rewriteReadings (trace: string, rssi: (l: TraceReadingT) => number): Promise<string> {
+  const lines: TraceLine[] = []
+  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(isReading(l) ? { ...l, rssi: rssi(l) } : l)
+  const out = join(mkdtempSync(join(tmpdir(), 'rewritten-')), 'trace.jsonl')
+  writeFileSync(out, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
+  return out
+}
+
 test('online self-calibration learns a receiver that reads 6 dB hot, and positions improve for it', async () => {
   const { trace, loaded } = await makeTrace('boutique', { durationS: 900, seed: 11 })
   const hot = 'b5'
-  const lines: TraceLine[] = []
-  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(isReading(l) && l.sensor === hot ? { ...l, rssi: Math.min(0, l.rssi + 6) } : l)
-  const hotTrace = join(mkdtempSync(join(tmpdir(), 'hot-')), 'hot.jsonl')
-  writeFileSync(hotTrace, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
+  const hotTrace = await rewriteReadings(trace, l => l.sensor === hot ? Math.min(0, l.rssi + 6) : l.rssi)
 
   const site = loadSiteFile(loaded.sitePath)
   const learning = await measureAccuracy(site, hotTrace, 'gateway')
@@ -65,10 +71,7 @@ test('online self-calibration learns a receiver that reads 6 dB hot, and positio
 test('a site whose rssiAt1m is 10 dB off: the phones\' common offset is learned online and positions recover', async () => {
   const { trace, loaded } = await makeTrace('boutique', { durationS: 900, seed: 11 })
   // Every phone reads 10 dB quieter than the site file says (other phones, other receivers).
-  const lines: TraceLine[] = []
-  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(isReading(l) ? { ...l, rssi: l.rssi - 10 } : l)
-  const quiet = join(mkdtempSync(join(tmpdir(), 'quiet-')), 'quiet.jsonl')
-  writeFileSync(quiet, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
+  const quiet = await rewriteReadings(trace, l => l.rssi - 10)
 
   const site = loadSiteFile(loaded.sitePath)
   const right = await measureAccuracy(site, trace, 'gateway')
