@@ -4,10 +4,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseSite, loadSiteFile } from '../shared/site.ts'
 import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
-import { loadScenario } from '../simulators/scenario.ts'
+import { loadScenario, type RadioParamsT } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
 import { convertSite, convertTrack, splitSessions } from '../simulators/kolakowski.ts'
 import { calibrate, applyCalibration } from '../gateway/calibrate.ts'
+import type { TrackerOptions } from '../gateway/tracker.ts'
 import { measureAccuracy, type AccuracyResult } from './accuracy-lib.ts'
 import { filterCost } from './filter-cost.ts'
 import { throughput } from './throughput.ts'
@@ -81,47 +82,41 @@ async function accuracy (): Promise<void> {
   } else {
     console.log(` (skipped: ${DATA} not found)`)
   }
-  for (const [name, duration] of [['boutique', 1800], ['hypermarket', 300]] as const) {
-    const loaded = loadScenario(`simulators/scenarios/${name}.json`, { durationS: duration })
-    const sim = new Simulator(loaded)
-    const trace = join(OUT, `${name}.jsonl`)
-    await writeTrace(trace, sim.lines())
-    const site = loadSiteFile(loaded.sitePath)
-    const r = { baseline: await measureAccuracy(site, trace, 'baseline'), gateway: await measureAccuracy(site, trace, 'gateway') }
-    console.log(` simulated: ${name} (${duration} s, uncalibrated site, online self-calibration)`)
-    console.log(row('baseline', r.baseline))
-    console.log(row('gateway', r.gateway))
-    console.log(breakdown(r.gateway))
-    results[name] = r
-  }
+  await simulated('boutique', 'boutique (1800 s, uncalibrated site, online self-calibration)', 'boutique', 1800)
+  await simulated('hypermarket', 'hypermarket (300 s, uncalibrated site, online self-calibration)', 'hypermarket', 300)
   // Diagnostic: the same boutique hour without the simulator's slow fading (4 dB, correlated over
   // 2 s). Averaging removes independent noise but not fading that lasts as long as the window, so
   // this row shows how much of the simulated error that one radio effect accounts for.
-  const loaded = loadScenario('simulators/scenarios/boutique.json', { durationS: 1800 })
-  const trace = join(OUT, 'boutique-no-fading.jsonl')
-  await writeTrace(trace, new Simulator({ ...loaded, radio: { ...loaded.radio, fadingSdDb: 0 } }).lines())
+  await simulated('boutiqueNoFading', 'boutique without slow fading (diagnostic: same scenario, fading 0 dB)', 'boutique', 1800,
+    () => ({ fadingSdDb: 0 }))
+  // Robustness: phones 10 dB quieter than the site file says (and receivers cutting off 10 dB
+  // lower, so only the calibration is wrong, not the radio), as on a site never calibrated.
+  await simulated('boutiqueQuiet', 'boutique, every phone 10 dB quieter than the site file says (robustness)', 'boutique', 1800,
+    r => ({ rssiAt1m: r.rssiAt1m - 10, sensitivityDbm: r.sensitivityDbm - 10 }),
+    { key: 'gatewayNoSiteOffset', label: 'gateway, site offset not learned', over: { siteOffsetRate: 0 } })
+}
+
+/**
+ * One simulated scenario, optionally with its radio changed: the trace (kept in OUT as
+ * `<key>.jsonl` for the other parts), the baseline and the gateway, and an optional third run of
+ * the gateway with other tracker options.
+ */
+async function simulated (key: string, title: string, scenario: string, durationS: number,
+  radio: (r: RadioParamsT) => Partial<RadioParamsT> = () => ({}), extra?: { key: string, label: string, over: Partial<TrackerOptions> }): Promise<void> {
+  const loaded = loadScenario(`simulators/scenarios/${scenario}.json`, { durationS })
+  const trace = join(OUT, `${key}.jsonl`)
+  await writeTrace(trace, new Simulator({ ...loaded, radio: { ...loaded.radio, ...radio(loaded.radio) } }).lines())
   const site = loadSiteFile(loaded.sitePath)
-  const r = { baseline: await measureAccuracy(site, trace, 'baseline'), gateway: await measureAccuracy(site, trace, 'gateway') }
-  console.log(' simulated: boutique without slow fading (diagnostic: same scenario, fading 0 dB)')
+  const r: Record<string, AccuracyResult> = { baseline: await measureAccuracy(site, trace, 'baseline'), gateway: await measureAccuracy(site, trace, 'gateway') }
+  console.log(` simulated: ${title}`)
   console.log(row('baseline', r.baseline))
   console.log(row('gateway', r.gateway))
   console.log(breakdown(r.gateway))
-  results.boutiqueNoFading = r
-  // Robustness: phones 10 dB quieter than the site file says (and receivers cutting off 10 dB
-  // lower, so only the calibration is wrong, not the radio), as on a site never calibrated.
-  const quietTrace = join(OUT, 'boutique-quiet.jsonl')
-  const radio = { ...loaded.radio, rssiAt1m: loaded.radio.rssiAt1m - 10, sensitivityDbm: loaded.radio.sensitivityDbm - 10 }
-  await writeTrace(quietTrace, new Simulator({ ...loaded, radio }).lines())
-  const quiet = {
-    baseline: await measureAccuracy(site, quietTrace, 'baseline'),
-    gateway: await measureAccuracy(site, quietTrace, 'gateway'),
-    gatewayNoSiteOffset: await measureAccuracy(site, quietTrace, 'gateway', { siteOffsetRate: 0 })
+  if (extra) {
+    r[extra.key] = await measureAccuracy(site, trace, 'gateway', extra.over)
+    console.log(row(extra.label, r[extra.key]))
   }
-  console.log(' simulated: boutique, every phone 10 dB quieter than the site file says (robustness)')
-  console.log(row('baseline', quiet.baseline))
-  console.log(row('gateway', quiet.gateway))
-  console.log(row('gateway, site offset not learned', quiet.gatewayNoSiteOffset))
-  results.boutiqueQuiet = quiet
+  results[key] = r
 }
 
 async function main (): Promise<void> {

@@ -22,7 +22,6 @@ export class BleScanner {
   private timer: NodeJS.Timeout | null = null
   private destroy: (() => void) | null = null
   private adapter: Adapter | null = null
-  polls = 0
 
   constructor (private readonly o: BleScannerOptions, private readonly emit: (sensor: string, readings: Array<{ t: 'ble', id: string, rssi: number }>) => void,
     private readonly log: Logger) {}
@@ -57,7 +56,6 @@ export class BleScanner {
         const rssi = await (await adapter.getDevice(mac)).getRSSI().catch(() => null)
         if (typeof rssi === 'number' && Number.isFinite(rssi)) readings.push({ t: 'ble', id: mac, rssi })
       }
-      this.polls++
       if (readings.length > 0) this.emit(this.o.sensor, readings)
     } catch (err) {
       this.log.warn('BLE poll failed', { err: (err as Error).message })

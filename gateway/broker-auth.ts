@@ -5,11 +5,10 @@
 // - a phone (username `phone:<deviceId>`) publishes only its own scans;
 // - a reader (dashboards, integrations) subscribes to positions, events, occupancy and footfall;
 // - nobody but the gateway itself publishes positions, events or occupancy.
-import { readFileSync } from 'node:fs'
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import type { AedesOptions, Client } from 'aedes'
-import { schemaProblems, formatProblems } from '../shared/schema-errors.ts'
+import { loadJsonFile } from '../shared/schema-errors.ts'
 
 const Hashes = Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^scrypt\\$' }))
 export const AuthFileSchema = Type.Object({
@@ -32,13 +31,7 @@ export function verifyPassword (password: Buffer | string, stored: string): bool
   return got.length === want.length && timingSafeEqual(got, want)
 }
 
-export function loadAuthFile (path: string): AuthFile {
-  let json: unknown
-  try { json = JSON.parse(readFileSync(path, 'utf8')) } catch (err) { throw new Error(`auth file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`) }
-  const p = schemaProblems(AuthFileSchema, json)
-  if (p.length > 0) throw new Error(`invalid auth file ${path}: ${p.length} problem(s)\n${formatProblems(p)}`)
-  return json as AuthFile
-}
+export function loadAuthFile (path: string): AuthFile { return loadJsonFile(path, AuthFileSchema, 'auth file') }
 
 export interface AuthCounters { failedLogins: number, rateLimited: number, deniedPublish: number, deniedSubscribe: number }
 

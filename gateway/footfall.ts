@@ -6,8 +6,9 @@
 
 export interface FootfallCounts { date: string, wifiDevices: number, wifiAddresses: number, bleDevices: number }
 
-interface Chain { id: number, lastTs: number, lastSeq: number | null, sensor: string, day: string, countedDay: string }
-interface Address { chain: Chain, firstTs: number, lastTs: number, lastSeq: number | null, bestRssi: number, sensor: string }
+/** One phone as far as can be told: the addresses it went by, chained. */
+interface Chain { lastTs: number, lastSeq: number | null, sensor: string, countedDay: string }
+interface Address { chain: Chain, lastTs: number, bestRssi: number }
 
 export interface FootfallOptions {
   /** A new address can continue a chain that went quiet at most this long ago, ms. */
@@ -24,14 +25,12 @@ export class Footfall {
   private readonly chains = new Set<Chain>()
   private readonly addresses = new Map<string, Address>()
   private readonly ble = new Set<string>()
-  private nextId = 1
   private date = ''
+  private minute = NaN
   private wifiDevices = 0
   private wifiAddresses = 0
 
   constructor (private readonly dayOf: (ts: number) => string, private readonly o: FootfallOptions = defaultFootfallOptions) {}
-
-  private minute = NaN
 
   private rollDay (ts: number): string {
     if (!Number.isFinite(ts)) return this.date
@@ -55,17 +54,16 @@ export class Footfall {
     const known = this.addresses.get(subject)
     if (known) {
       known.lastTs = Math.max(known.lastTs, ts); known.chain.lastTs = Math.max(known.chain.lastTs, ts)
-      if (s !== null) { known.lastSeq = s; known.chain.lastSeq = s }
-      if (rssi > known.bestRssi) { known.bestRssi = rssi; known.sensor = sensor; known.chain.sensor = sensor }
+      if (s !== null) known.chain.lastSeq = s
+      if (rssi > known.bestRssi) { known.bestRssi = rssi; known.chain.sensor = sensor }
       this.countChain(known.chain, day)
       return
     }
     this.wifiAddresses++
-    const chain = (randomized ? this.continuation(s, sensor, ts) : null) ??
-      { id: this.nextId++, lastTs: ts, lastSeq: s, sensor, day, countedDay: '' }
+    const chain = (randomized ? this.continuation(s, sensor, ts) : null) ?? { lastTs: ts, lastSeq: s, sensor, countedDay: '' }
     this.chains.add(chain)
     chain.lastTs = Math.max(chain.lastTs, ts); chain.lastSeq = s ?? chain.lastSeq; chain.sensor = sensor
-    this.addresses.set(subject, { chain, firstTs: ts, lastTs: ts, lastSeq: s, bestRssi: rssi, sensor })
+    this.addresses.set(subject, { chain, lastTs: ts, bestRssi: rssi })
     this.countChain(chain, day)
   }
 

@@ -24,7 +24,8 @@ export function aliasMap (site: Site): Map<string, string> {
   return m
 }
 
-function num (v: unknown): number | undefined {
+/** A number, or a string holding one (these formats send both); undefined otherwise. */
+export function num (v: unknown): number | undefined {
   const n = typeof v === 'string' ? Number(v) : v
   return typeof n === 'number' && Number.isFinite(n) ? n : undefined
 }

@@ -62,6 +62,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly metrics = new Metrics()
   private readonly published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
+  private readonly internalErrors = this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message')
   pipeline: Pipeline | null = null
   store: GatewayStore | null = null
   campaigns: CampaignEngine | null = null
@@ -122,7 +123,7 @@ export class Gateway {
     await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...FOREIGN_TOPICS], (topic, payload) => {
       // One bad message must never stop the gateway: contain anything unexpected here.
       try { pipeline.handle(topic, payload) } catch (err) {
-        this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message').inc()
+        this.internalErrors.inc()
         o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
       }
     })
@@ -145,7 +146,7 @@ export class Gateway {
     if (o.clock === 'wall') {
       this.timer = setInterval(() => {
         try { pipeline.advance() } catch (err) {
-          this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message').inc()
+          this.internalErrors.inc()
           o.log.error('tick failed', { err: (err as Error).message })
         }
       }, 200)

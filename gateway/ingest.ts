@@ -49,7 +49,6 @@ const BAD_ID = /[/+#\u0000-\u001f]/
 
 function reject (reason: RejectReason, detail: string): Ingested { return { kind: 'rejected', reason, detail } }
 
-
 export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ingested {
   const parts = topic.split('/')
   if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', topic.slice(0, 200))

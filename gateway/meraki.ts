@@ -6,12 +6,12 @@
 import { normalizeMac } from './subjects.ts'
 import type { Site } from '../shared/site.ts'
 import { topics } from '../shared/mqtt-topics.ts'
+import { num } from './foreign.ts'
 
 export interface MerakiOptions { validator: string, secret: string }
 
 interface Batch { topic: string, payload: Buffer }
 
-const num = (v: unknown): number | undefined => { const n = typeof v === 'string' ? Number(v) : v; return typeof n === 'number' && Number.isFinite(n) ? n : undefined }
 /** An ISO time, or epoch seconds (v2 `seenEpoch`) or milliseconds. */
 function time (v: unknown): number | undefined {
   if (typeof v === 'string' && Number.isFinite(Date.parse(v)) && !/^\d+$/.test(v)) return Date.parse(v)

@@ -59,6 +59,8 @@ export class Pipeline {
   private readonly logBudget = new Map<string, { windowStart: number, n: number }>()
   private readonly m
   readonly footfall: Footfall
+  /** The occupancy last published (for the live dashboard). */
+  lastOccupancyMessage: OccupancyMessageT | null = null
   private readonly aliases: Map<string, string>
 
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
@@ -262,7 +264,6 @@ export class Pipeline {
 
   /** Latest position of every present subject (for the live dashboard). */
   positions (): PositionMessageT[] { return [...this.latest.values()].map(l => l.pos) }
-  lastOccupancyMessage: OccupancyMessageT | null = null
 
   get trackedDevices (): number { return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size }
   get corrections (): Record<string, number> { return this.calibrator.corrections() }

@@ -4,6 +4,8 @@
 // spread of the mean never drops below a floor.
 // The mean folds in every reading as it arrives; a fix at tick t may therefore include readings
 // stamped up to the clock's lateness after t (500 ms by default). Output stays deterministic.
+import type { Observation } from './solver.ts'
+import type { SensorModel } from './radio-model.ts'
 
 export interface WindowOptions {
   /** Nothing heard for this long (ms): the sensor no longer counts for this device. */
@@ -52,12 +54,13 @@ export class RssiWindow {
    * Weighted mean, its sigma and its weighted mean age (ms) at time t, as a solver observation of
    * `sensor` (one allocation per sensor per fix: the hot path); null when nothing recent is left.
    */
-  observation<S> (t: number, sensor: S): { sensor: S, rssi: number, sigma: number, ageMs: number, floorDbm?: number, rawSigmaDb: number } | null {
+  observation (t: number, sensor: SensorModel): Observation | null {
     if (this.size === 0 || t - this.last > this.o.windowMs) return null
     // Effective sample size of the weighted mean (Kish): (Σw)² / Σw²; decay cancels in the ratio.
     const nEff = (this.sw * this.sw) / this.sw2
     const raw = this.o.rawSigmaDb
     const sigma = Math.sqrt(raw * raw / nEff + this.o.floorSigmaDb * this.o.floorSigmaDb)
+    // floorDbm is filled in by the tracker; present from the start, so every observation has one shape.
     return { sensor, rssi: this.sr / this.sw, sigma, ageMs: Math.max(0, t - this.st / this.sw), floorDbm: undefined, rawSigmaDb: raw }
   }
 }

@@ -218,8 +218,9 @@ export class Tracker {
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
     const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM)
-    const [x, y] = this.keepInside(kf.x, kf.y, accuracyM)
-    return { subject, ts: t, x, y, rawX: kf.x, rawY: kf.y, accuracyM, sensors: obs.length, fix }
+    const rawX = kf.x; const rawY = kf.y // mixtures of both motion models, computed on each read
+    const [x, y] = this.keepInside(rawX, rawY, accuracyM)
+    return { subject, ts: t, x, y, rawX, rawY, accuracyM, sensors: obs.length, fix }
   }
 
   /** Pulls a position that is barely outside every shop back onto the nearest shop's edge. */

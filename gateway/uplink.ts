@@ -31,10 +31,10 @@ export class Uplink {
   private wake: (() => void) | null = null
   private backoff: number
   private loops: Array<Promise<void>> = []
-  sent = 0
-  failures = 0
+  private readonly sleepers = new Set<() => void>()
   lastError: string | null = null
-  lastSuccess = 0
+  /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
+  liveSnapshot: (() => unknown) | null = null
 
   constructor (private readonly o: UplinkOptions, private readonly store: GatewayStore, private readonly log: Logger,
     private readonly onConfig: (c: CentralConfig) => void) {
@@ -45,9 +45,6 @@ export class Uplink {
     this.loops = [this.drainLoop(), this.configLoop(), this.liveLoop()]
   }
 
-  /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
-  liveSnapshot: (() => unknown) | null = null
-
   private async liveLoop (): Promise<void> {
     while (!this.stopped) {
       await this.sleep(1000)
@@ -55,7 +52,7 @@ export class Uplink {
         // Inside the try: a failing snapshot costs one dashboard frame, never the gateway.
         const snap = this.liveSnapshot?.()
         if (!snap || this.stopped) continue
-        const res = await fetch(`${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/live`, {
+        const res = await fetch(this.url('live'), {
           method: 'POST', headers: this.headers(), body: JSON.stringify(snap), signal: AbortSignal.timeout(5000)
         })
         await res.arrayBuffer()
@@ -81,7 +78,8 @@ export class Uplink {
 
   private headers (): Record<string, string> { return { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' } }
 
-  private readonly sleepers = new Set<() => void>()
+  /** This store's resource on the central server. */
+  private url (what: 'events' | 'config' | 'live'): string { return `${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/${what}` }
 
   /** Sleeps; kick() wakes the drain loop early, stop() wakes everyone. */
   private async sleep (ms: number, kickable = false): Promise<void> {
@@ -98,20 +96,17 @@ export class Uplink {
     const rows = this.store.unsent(this.o.batch)
     if (rows.length === 0) return true
     try {
-      const res = await fetch(`${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/events`, {
+      const res = await fetch(this.url('events'), {
         method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
       })
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
       await res.json()
       this.store.markSent(rows[rows.length - 1].seq)
-      this.sent += rows.length
-      this.lastSuccess = Date.now()
       if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
       this.lastError = null
       this.backoff = this.o.minBackoffMs
       return true
     } catch (err) {
-      this.failures++
       if (this.lastError === null) this.log.warn('central unreachable; events wait in the outbox', { err: (err as Error).message })
       this.lastError = (err as Error).message
       return false
@@ -132,7 +127,7 @@ export class Uplink {
     let etag: string | null = null
     while (!this.stopped) {
       try {
-        const res: Response = await fetch(`${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/config`, {
+        const res: Response = await fetch(this.url('config'), {
           headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) }, signal: AbortSignal.timeout(10_000)
         })
         if (res.status === 200) {

@@ -47,3 +47,8 @@ export function requireRole (db: Database.Database, ...roles: Role[]) {
 export function canReachStore (p: Principal | null, storeId: string): boolean {
   return p !== null && (p.role === 'admin' || p.stores.includes(storeId))
 }
+
+/** Refuses (403 INSTORE_OTHER_STORE, with `message`) a principal that cannot reach the store. */
+export function mustReachStore (p: Principal | null, storeId: string, message: string): void {
+  if (!canReachStore(p, storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', message)
+}

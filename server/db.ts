@@ -28,7 +28,6 @@ export function openDb (dir: string): Database.Database {
     CREATE TABLE IF NOT EXISTS acks (trigger_id TEXT NOT NULL, status TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (trigger_id, status));
     CREATE TABLE IF NOT EXISTS campaigns (id TEXT PRIMARY KEY, body TEXT NOT NULL, stores TEXT NOT NULL, updated INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS erasures (subject TEXT PRIMARY KEY, ts INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
   `)
   return db
 }

@@ -30,6 +30,9 @@ export interface BrokerListenOptions {
   wsPort?: number
 }
 
+/** Closes anything with a callback-style close (servers, the broker). */
+async function closed (s: { close (cb: () => void): unknown }): Promise<void> { await new Promise<void>(resolve => s.close(() => resolve())) }
+
 async function listen (server: { listen (port: number, host: string): unknown, address (): unknown }, port: number, host: string): Promise<number> {
   server.listen(port, host)
   await once(server as unknown as NodeJS.EventEmitter, 'listening')
@@ -44,26 +47,26 @@ export async function startBroker (opts: BrokerListenOptions = {}): Promise<Embe
   const track = (s: Duplex) => { streams.add(s); s.on('close', () => streams.delete(s)); broker.handle(s as Socket) }
   const server = createServer(track)
   const port = await listen(server, opts.port ?? 0, host)
-  const closers: Array<() => Promise<void>> = [async () => await new Promise<void>(resolve => server.close(() => resolve()))]
+  const closers: Array<() => Promise<void>> = [async () => await closed(server)]
   let tlsPort = 0; let wsPort = 0
   if (opts.tls) {
     const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, track)
     tlsPort = await listen(tls, opts.tls.port, host)
-    closers.push(async () => await new Promise<void>(resolve => tls.close(() => resolve())))
+    closers.push(async () => await closed(tls))
   }
   if (opts.wsPort !== undefined) {
     const http = createHttpServer()
     const wss = new WebSocketServer({ server: http })
     wss.on('connection', ws => track(createWebSocketStream(ws)))
     wsPort = await listen(http, opts.wsPort, host)
-    closers.push(async () => { for (const c of wss.clients) c.terminate(); wss.close(); await new Promise<void>(resolve => http.close(() => resolve())) })
+    closers.push(async () => { for (const c of wss.clients) c.terminate(); wss.close(); await closed(http) })
   }
   return {
     broker, server, port, url: `mqtt://${host}:${port}`, tlsPort, wsPort,
     async close () {
       for (const s of streams) s.destroy()
       for (const c of closers) await c()
-      await new Promise<void>(resolve => broker.close(() => resolve()))
+      await closed(broker)
     }
   }
 }

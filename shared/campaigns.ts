@@ -1,8 +1,7 @@
 // Campaign rules (contract §6): when, audience, schedule in the store's time zone, caps, content.
-import { readFileSync } from 'node:fs'
 import { Type, type Static } from '@sinclair/typebox'
 import { Content } from './events.ts'
-import { schemaProblems, formatProblems } from './schema-errors.ts'
+import { loadJsonFile } from './schema-errors.ts'
 
 const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$' })
 const Day = Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' })
@@ -41,11 +40,5 @@ export type Campaign = Static<typeof CampaignSchema>
 
 /** Reads a JSON array of campaigns; throws listing every problem (path and reason). */
 export function loadCampaignsFile (path: string): Campaign[] {
-  let json: unknown
-  try { json = JSON.parse(readFileSync(path, 'utf8')) } catch (err) {
-    throw new Error(`campaigns file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-  const problems = schemaProblems(Type.Array(CampaignSchema), json)
-  if (problems.length > 0) throw new Error(`invalid campaigns file ${path}: ${problems.length} problem(s)\n${formatProblems(problems)}`)
-  return json as Campaign[]
+  return loadJsonFile(path, Type.Array(CampaignSchema), 'campaigns file')
 }

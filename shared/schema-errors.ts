@@ -1,5 +1,6 @@
 // Turns TypeBox validation into a flat list of (path, reason): every problem, not the first one.
-import type { TSchema } from '@sinclair/typebox'
+import { readFileSync } from 'node:fs'
+import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 export interface Problem { path: string, reason: string }
@@ -19,4 +20,15 @@ export function schemaProblems (schema: TSchema, value: unknown, prefix = ''): P
 
 export function formatProblems (problems: Problem[]): string {
   return problems.map(p => `  ${p.path || '/'}: ${p.reason}`).join('\n')
+}
+
+/** Reads a JSON file that must match `schema`; throws one message naming the file and every problem. */
+export function loadJsonFile<S extends TSchema> (path: string, schema: S, what: string): Static<S> {
+  let json: unknown
+  try { json = JSON.parse(readFileSync(path, 'utf8')) } catch (err) {
+    throw new Error(`${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  const problems = schemaProblems(schema, json)
+  if (problems.length > 0) throw new Error(`invalid ${what} ${path}: ${problems.length} problem(s)\n${formatProblems(problems)}`)
+  return json as Static<S>
 }

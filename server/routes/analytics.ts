@@ -2,7 +2,7 @@
 // and the trigger funnel (fired → delivered → opened → converted) per campaign.
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../app.ts'
-import { requireRole, canReachStore, HttpError } from '../auth.ts'
+import { requireRole, mustReachStore } from '../auth.ts'
 import { StoreParams } from '../schemas.ts'
 
 const DWELL_BUCKETS_S = [30, 60, 120, 300, 600, 1800]
@@ -13,7 +13,7 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
     preHandler: requireRole(db, 'admin', 'manager')
   }, async (req) => {
     const { storeId } = req.params
-    if (!canReachStore(req.principal, storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', `no rights on store ${storeId}`)
+    mustReachStore(req.principal, storeId, `no rights on store ${storeId}`)
     const since = Number(req.query.since ?? 0)
     const rows = (sql: string, ...args: unknown[]) => db.prepare(sql).all(...args) as Array<Record<string, unknown>>
     // Open visits: an entry with no exit of the same visit yet.

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { transformSync } from 'esbuild'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Context } from '../app.ts'
-import { requireRole, canReachStore, lookup, HttpError } from '../auth.ts'
+import { requireRole, canReachStore, lookup, HttpError, mustReachStore } from '../auth.ts'
 import { StoreParams } from '../schemas.ts'
 import { openEventStream } from '../sse.ts'
 
@@ -46,7 +46,7 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   })
 
   app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/site', { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRole(db, 'admin', 'manager') }, async (req) => {
-    if (!canReachStore(req.principal, req.params.storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', 'no rights on this store')
+    mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
     const r = db.prepare('SELECT site FROM stores WHERE id = ?').get(req.params.storeId) as { site: string } | undefined
     if (!r) throw new HttpError(404, 'INSTORE_NO_STORE', 'unknown store')
     return JSON.parse(r.site) as unknown
@@ -55,7 +55,7 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   app.post<{ Params: { storeId: string }, Body: Record<string, unknown> }>('/v1/stores/:storeId/live', {
     schema: { tags: ['gateway'], params: StoreParams, body: { type: 'object' } }, preHandler: requireRole(db, 'gateway', 'admin')
   }, async (req, reply) => {
-    if (!canReachStore(req.principal, req.params.storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', 'not this store')
+    mustReachStore(req.principal, req.params.storeId, 'not this store')
     live.publish(req.params.storeId, 'snapshot', req.body)
     return reply.code(204).send()
   })
@@ -63,7 +63,7 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   app.get<{ Params: { storeId: string }, Querystring: { token?: string } }>('/v1/stores/:storeId/live', { schema: { tags: ['operator'], params: StoreParams } }, async (req, reply) => {
     const p = lookup(db, String(req.query.token ?? req.headers.authorization?.replace(/^Bearer /, '') ?? ''))
     if (!p || (p.role !== 'admin' && p.role !== 'manager')) throw new HttpError(401, 'INSTORE_BAD_TOKEN', 'an operator token is needed')
-    if (!canReachStore(p, req.params.storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', 'no rights on this store')
+    mustReachStore(p, req.params.storeId, 'no rights on this store')
     let off = () => {}
     const stream = openEventStream(req, reply, () => off())
     const last = live.last.get(req.params.storeId)

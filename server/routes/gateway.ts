@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../app.ts'
-import { requireRole, canReachStore, issueToken, HttpError } from '../auth.ts'
+import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
 import { StoreParams, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
@@ -16,7 +16,7 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     preHandler: requireRole(db, 'gateway', 'admin')
   }, async (req) => {
     const { storeId } = req.params
-    if (!canReachStore(req.principal, storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', `this token cannot post for store ${storeId}`)
+    mustReachStore(req.principal, storeId, `this token cannot post for store ${storeId}`)
     const wrong = req.body.events.find(e => e.storeId !== storeId)
     if (wrong) throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`)
     let accepted = 0
@@ -40,7 +40,7 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     preHandler: requireRole(db, 'gateway', 'admin')
   }, async (req, reply) => {
     const { storeId } = req.params
-    if (!canReachStore(req.principal, storeId)) throw new HttpError(403, 'INSTORE_OTHER_STORE', `this token cannot read store ${storeId}`)
+    mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
     const store = db.prepare('SELECT site FROM stores WHERE id = ?').get(storeId) as { site: string } | undefined
     if (!store) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
     const campaigns = (db.prepare('SELECT body FROM campaigns').all() as Array<{ body: string }>)
