@@ -1,6 +1,7 @@
 // Accuracy measurement through the gateway's own estimation stages, in-process and deterministic:
 // readings in trace order, one estimate per subject per second of trace time, scored against the
-// trace's truth lines. Shared by the benchmark and the accuracy tests.
+// trace's truth lines (or, for a path walked at an unknown pace, against the path). Shared by the
+// benchmark and the accuracy tests.
 import type { Site } from '../shared/site.ts'
 import { readJsonLines, isTruth, isReading, type TraceLine } from '../shared/trace.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
@@ -37,63 +38,112 @@ function baselineFix (site: Site, tracker: Tracker, subject: string, t: number):
   return f ? [f.x, f.y] : null
 }
 
-export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
-  const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
-  const tracker = new Tracker(site, sensorModels(site), opts)
-  const cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(sensorModels(site)) : null
-  if (cal !== null) {
-    let n = 0
-    tracker.onFix = (obs, fix) => {
-      cal.observeFix(obs, fix, opts.tagHeight)
-      if (++n % 50 === 0) tracker.setModels(cal.models())
+/** One position a method publishes for a subject at a tick of trace time. */
+interface Estimated { subject: string, ts: number, x: number, y: number, accuracyM: number }
+
+/**
+ * Replays a trace through the gateway's estimation (or the baseline's): yields each estimate as
+ * it is made, once per subject per second of trace time, and each truth line in trace order.
+ * `cal` holds what online self-calibration learned, once the replay is done.
+ */
+class EstimationRun {
+  readonly tracker: Tracker
+  readonly cal: SelfCalibrator | null
+
+  constructor (private readonly site: Site, private readonly method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean) {
+    const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
+    this.tracker = new Tracker(site, sensorModels(site), opts)
+    const cal = this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(sensorModels(site)) : null
+    if (cal !== null) {
+      let n = 0
+      this.tracker.onFix = (obs, fix) => {
+        cal.observeFix(obs, fix, opts.tagHeight)
+        if (++n % 50 === 0) this.tracker.setModels(cal.models())
+      }
     }
   }
-  const latest = new Map<string, { ts: number, x: number, y: number, accuracyM: number }>()
+
+  private * tick (t: number): Generator<Estimated> {
+    const tracker = this.tracker
+    for (const subject of [...tracker.active(t)]) {
+      if (this.method === 'baseline') {
+        const p = baselineFix(this.site, tracker, subject, t)
+        if (p) yield { subject, ts: t, x: p[0], y: p[1], accuracyM: NaN }
+      } else {
+        const e = tracker.estimate(subject, t)
+        if (e) yield { subject, ts: t, x: e.x, y: e.y, accuracyM: e.accuracyM }
+      }
+    }
+    tracker.expire(t)
+  }
+
+  async * replay (trace: string): AsyncGenerator<{ estimate: Estimated } | { truth: { subject: string, ts: number, x: number, y: number } }> {
+    let nextTick = -Infinity
+    for await (const line of readJsonLines<TraceLine>(trace)) {
+      while (line.ts >= nextTick) {
+        if (nextTick > -Infinity) for (const estimate of this.tick(nextTick)) yield { estimate }
+        nextTick = nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : nextTick + 1000
+      }
+      if (isReading(line) && line.t === 'ble' && line.id) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
+      else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y } }
+    }
+  }
+}
+
+export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
+  const run = new EstimationRun(site, method, over, selfCalibrate)
+  const latest = new Map<string, Estimated>()
   const errors: number[] = []
   const previousTruth = new Map<string, { x: number, y: number }>()
   const parts = { standing: [0, 0], walking: [0, 0], inShop: [0, 0], outside: [0, 0] }
   const add = (part: number[], error: number) => { part[0] += error; part[1]++ }
   let sectorOk = 0
   let within = 0
-  let nextTick = -Infinity
-  const tick = (t: number) => {
-    for (const subject of [...tracker.active(t)]) {
-      if (method === 'baseline') {
-        const p = baselineFix(site, tracker, subject, t)
-        if (p) latest.set(subject, { ts: t, x: p[0], y: p[1], accuracyM: NaN })
-      } else {
-        const e = tracker.estimate(subject, t)
-        if (e) latest.set(subject, { ts: t, x: e.x, y: e.y, accuracyM: e.accuracyM })
-      }
-    }
-    tracker.expire(t)
-  }
-  for await (const line of readJsonLines<TraceLine>(trace)) {
-    while (line.ts >= nextTick) {
-      if (nextTick > -Infinity) tick(nextTick)
-      nextTick = nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : nextTick + 1000
-    }
-    if (isReading(line) && line.t === 'ble' && line.id) tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
-    else if (isTruth(line)) {
-      const { subject, x, y } = line.truth
-      const before = previousTruth.get(subject)
-      previousTruth.set(subject, { x, y })
-      const p = latest.get(subject)
-      if (!p || line.ts - p.ts > 3000) continue
-      const error = Math.hypot(p.x - x, p.y - y)
-      errors.push(error)
-      if (error <= p.accuracyM) within++
-      const truthAt = locate(site, x, y)
-      if (locate(site, p.x, p.y).sector === truthAt.sector) sectorOk++
-      if (before) add(Math.hypot(x - before.x, y - before.y) < 0.05 ? parts.standing : parts.walking, error)
-      add(truthAt.shop !== null ? parts.inShop : parts.outside, error)
-    }
+  for await (const item of run.replay(trace)) {
+    if ('estimate' in item) { latest.set(item.estimate.subject, item.estimate); continue }
+    const { subject, x, y, ts } = item.truth
+    const before = previousTruth.get(subject)
+    previousTruth.set(subject, { x, y })
+    const p = latest.get(subject)
+    if (!p || ts - p.ts > 3000) continue
+    const error = Math.hypot(p.x - x, p.y - y)
+    errors.push(error)
+    if (error <= p.accuracyM) within++
+    const truthAt = locate(site, x, y)
+    if (locate(site, p.x, p.y).sector === truthAt.sector) sectorOk++
+    if (before) add(Math.hypot(x - before.x, y - before.y) < 0.05 ? parts.standing : parts.walking, error)
+    add(truthAt.shop !== null ? parts.inShop : parts.outside, error)
   }
   const n = Math.max(1, errors.length)
   const mean = ([sum, count]: number[]) => count > 0 ? sum / count : NaN
   return {
     method, error: summarize(errors), sectorAgreement: sectorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n,
-    corrections: cal?.corrections() ?? null,
+    corrections: run.cal?.corrections() ?? null,
     breakdown: { standing: mean(parts.standing), walking: mean(parts.walking), inShop: mean(parts.inShop), outside: mean(parts.outside) }
   }
+}
+
+/** A reference path as segments [x0, y0, x1, y1], metres. */
+export type Path = Array<[number, number, number, number]>
+
+/** Distance from (x, y) to the nearest point of the path, metres. */
+export function distanceToPath (path: Path, x: number, y: number): number {
+  let best = Infinity
+  for (const [x0, y0, x1, y1] of path) {
+    const dx = x1 - x0; const dy = y1 - y0; const l2 = dx * dx + dy * dy
+    const t = l2 > 0 ? Math.max(0, Math.min(1, ((x - x0) * dx + (y - y0) * dy) / l2)) : 0
+    best = Math.min(best, Math.hypot(x - x0 - t * dx, y - y0 - t * dy))
+  }
+  return best
+}
+
+/**
+ * For a trace whose truth is a path walked at an unknown pace (no truth lines): each estimate's
+ * distance to the path. A lower bound of the position error: it misses error along the path.
+ */
+export async function measurePathDistance (site: Site, trace: string, path: Path, method: Method): Promise<Summary> {
+  const run = new EstimationRun(site, method, {}, true)
+  const distances: number[] = []
+  for await (const item of run.replay(trace)) if ('estimate' in item) distances.push(distanceToPath(path, item.estimate.x, item.estimate.y))
+  return summarize(distances)
 }

@@ -3,11 +3,11 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCommand } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
-import { convertSite, convertTrack } from './kolakowski.ts'
+import { convertSite, convertTrack, PERSON_ID } from './kolakowski.ts'
 
 const spec = {
   name: 'instore-import-kolakowski',
-  summary: 'convert ../shared/data/kolakowski-ble-flat into a site file, the robot test trace and the calibration trace',
+  summary: 'convert ../shared/data/kolakowski-ble-flat into a site file, the robot and walking-person test traces and the calibration trace',
   options: {
     data: { type: 'string', doc: 'the data set folder', default: '../shared/data/kolakowski-ble-flat' },
     out: { type: 'string', doc: 'output folder', default: 'out/kolakowski' }
@@ -22,11 +22,13 @@ await runCommand(spec, async (o) => {
   const files = {
     site: join(o.out, 'flat.site.json'),
     robot: join(o.out, 'robot.jsonl'),
+    walk: join(o.out, 'walk.jsonl'),
     calibration: join(o.out, 'calibration.jsonl')
   }
   writeFileSync(files.site, JSON.stringify(site, null, 1) + '\n')
   const write = (path: string, lines: unknown[]) => writeFileSync(path, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
   write(files.robot, convertTrack(join(o.data, 'tests/test_robot_df.csv'), sensors))
+  write(files.walk, convertTrack(join(o.data, 'tests/test_walk_df.csv'), sensors, PERSON_ID))
   write(files.calibration, convertTrack(join(o.data, 'calibration/calibration_df.csv'), sensors))
   log.info('done', files)
 })

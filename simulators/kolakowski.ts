@@ -1,5 +1,6 @@
 // Converts the Kolakowski BLE flat data set (CC BY 4.0, DOI 10.5281/zenodo.5457591) into a site
-// file and contract §7 traces: the robot test track and the calibration walk, both with truth.
+// file and contract §7 traces: the robot test track and the calibration walk, both with truth, and
+// the walking-person test, whose truth is a reference path without timing.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SiteFile } from '../shared/site-schema.ts'
@@ -7,6 +8,8 @@ import type { TraceLine } from '../shared/trace.ts'
 
 export const STORE_ID = 'kolakowski-flat'
 export const TAG_ID = 'tag:robot'
+/** The same tag carried by a walking person (the second test scenario). */
+export const PERSON_ID = 'tag:person'
 /** The tag rode the robot on a 1 m pole: 1.3 m above the floor (dataset description). */
 const TAG_HEIGHT_M = 1.3
 
@@ -47,7 +50,7 @@ export function convertSite (dir: string): SiteFile {
  * A preprocessed DataFrame (`ts` in ns, `x`, `y`, `rssi_1..6`) as trace lines: one reading per
  * receiver that heard the row, one truth line per row, and a heartbeat per receiver each second.
  */
-export function convertTrack (csvPath: string, sensors: string[]): TraceLine[] {
+export function convertTrack (csvPath: string, sensors: string[], tag = TAG_ID): TraceLine[] {
   const out: TraceLine[] = []
   let nextBeat = -Infinity
   for (const row of readCsv(csvPath)) {
@@ -60,13 +63,18 @@ export function convertTrack (csvPath: string, sensors: string[]): TraceLine[] {
     sensors.forEach((s, i) => {
       const v = row[`rssi_${i + 1}`]
       if (v === undefined || v === '') return
-      out.push({ ts, store: STORE_ID, sensor: s, t: 'ble', id: TAG_ID, rssi: Math.round(Number(v) * 100) / 100 })
+      out.push({ ts, store: STORE_ID, sensor: s, t: 'ble', id: tag, rssi: Math.round(Number(v) * 100) / 100 })
     })
     if (row.x !== undefined && row.x !== '') {
-      out.push({ ts, truth: { subject: TAG_ID, x: Math.round(Number(row.x) * 1000) / 1000, y: Math.round(Number(row.y) * 1000) / 1000, floor: 0 } })
+      out.push({ ts, truth: { subject: tag, x: Math.round(Number(row.x) * 1000) / 1000, y: Math.round(Number(row.y) * 1000) / 1000, floor: 0 } })
     }
   }
   return out.sort((a, b) => a.ts - b.ts)
+}
+
+/** The walking person's reference path (`tests/path_reference.csv`) as segments [x0, y0, x1, y1]. */
+export function readPath (dir: string): Array<[number, number, number, number]> {
+  return readCsv(join(dir, 'tests/path_reference.csv')).map(r => [Number(r.x0), Number(r.y0), Number(r.x1), Number(r.y1)])
 }
 
 /**

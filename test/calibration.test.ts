@@ -1,5 +1,5 @@
 // Calibration, offline and online: the calibration command on the real Kolakowski walk, scored on
-// the data set's robot track (never used for fitting), and online self-calibration finding a
+// the data set's robot track and walking person (never used for fitting), and online self-calibration finding a
 // receiver that reads hot on a simulated store.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadSiteFile } from '../shared/site.ts'
 import { isReading, readJsonLines, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
-import { measureAccuracy } from '../bench/accuracy-lib.ts'
+import { measureAccuracy, measurePathDistance } from '../bench/accuracy-lib.ts'
+import { readPath } from '../simulators/kolakowski.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { makeTrace } from './helpers/sim.ts'
 
@@ -34,6 +35,11 @@ test('instore-calibrate on the real calibration walk: per-sensor fits and maps i
   assert.ok(calibrated.error.mean <= 1.2, `mean ${calibrated.error.mean}`)
   assert.ok(calibrated.error.p95 <= 2.5, `p95 ${calibrated.error.p95}`)
   assert.ok(calibrated.error.mean < baseline.error.mean, `baseline ${baseline.error.mean}`)
+  // The walking person (0.60 m from the walked path on average; the baseline 1.36 m).
+  const walk = join(dir, 'walk.jsonl')
+  const walked = await measurePathDistance(loadSiteFile(out), walk, readPath(DATA), 'gateway')
+  const naive = await measurePathDistance(loadSiteFile(join(dir, 'flat.site.json')), walk, readPath(DATA), 'baseline')
+  assert.ok(walked.n > 250 && walked.mean <= 0.8 && walked.mean < naive.mean, `walk ${walked.mean} m, baseline ${naive.mean} m`)
   // A walk without truth lines cannot calibrate anything: a clear refusal, not a silent no-op.
   const noTruth = join(dir, 'no-truth.jsonl')
   writeFileSync(noTruth, readFileSync(join(dir, 'calibration.jsonl'), 'utf8').split('\n').filter(l => !l.includes('"truth"')).join('\n'))
