@@ -89,7 +89,8 @@ async function accuracy (): Promise<void> {
     console.log(` real: Kolakowski calibration walk, leave one of its ${sessions.length} sessions out (mean error per held-out session)`)
     for (const [name, rs] of Object.entries(held)) {
       const avg = rs.reduce((a, r) => a + r.error.mean, 0) / rs.length
-      console.log(`  ${name.padEnd(34)} ${rs.map(r => f2(r.error.mean)).join(' / ')} m  average ${f2(avg)} m`)
+      const within = rs.every(r => r.withinAccuracy !== null) ? `  within accuracyM ${rs.map(r => (100 * (r.withinAccuracy ?? 0)).toFixed(0)).join(' / ')}%` : ''
+      console.log(`  ${name.padEnd(34)} ${rs.map(r => f2(r.error.mean)).join(' / ')} m  average ${f2(avg)} m${within}`)
     }
     results.kolakowskiHeldOut = held
   } else {

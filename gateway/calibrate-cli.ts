@@ -1,5 +1,6 @@
 // instore-calibrate: fits the path loss (the site's exponent, each sensor's RSSI at 1 m) and residual maps
-// from a calibration walk and writes them into the site file.
+// from a calibration walk, measures how wide the published accuracy must be, and writes it all into
+// the site file.
 import { writeFileSync } from 'node:fs'
 import { runCommand } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
@@ -29,5 +30,5 @@ await runCommand(spec, async (o) => {
   if (result.sensors.length === 0) throw new Error('no sensor had enough readings with a known position (need truth lines for the readings\' ids)')
   writeFileSync(o.out, JSON.stringify(applyCalibration(site.file, result), null, 1) + '\n')
   for (const { map: _map, ...s } of result.sensors) log.info('sensor', { ...s })
-  log.info('done', { out: o.out, sensors: result.sensors.length, shadowingDb: result.shadowingDb, skipped: result.skipped })
+  log.info('done', { out: o.out, sensors: result.sensors.length, shadowingDb: result.shadowingDb, accuracyScale: result.accuracyScale, ...result.accuracyCheck, skipped: result.skipped })
 })

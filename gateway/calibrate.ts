@@ -2,14 +2,17 @@
 // path-loss model rssi = A_s - 10·n·log10(d), one exponent for the site and one RSSI at 1 m per
 // sensor, by iteratively reweighted least squares with a Huber loss (and a weak prior pulling n
 // towards the site default where the walk did not cover enough distances to pin it down); then
-// per-sensor residual maps over the walked area.
-import type { Site } from '../shared/site.ts'
+// per-sensor residual maps over the walked area; last, how wide the published accuracy must be on
+// this site, measured by positioning stretches of the walk with a calibration fitted on the rest.
+import { parseSite, type Site } from '../shared/site.ts'
 import type { SiteFile } from '../shared/site-schema.ts'
 import { isReading, isTruth, type TraceLine } from '../shared/trace.ts'
 import type { RadioMapData } from '../shared/site-schema.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { RadioMap } from './radio-map.ts'
-import { round } from '../shared/stats.ts'
+import { round, quantile } from '../shared/stats.ts'
+import { Tracker, trackerOptions } from './tracker.ts'
+import { sensorModels } from './radio-model.ts'
 
 export interface SensorFit {
   sensor: string, rssiAt1m: number, pathLossExponent: number, residualSdDb: number, samples: number
@@ -24,9 +27,20 @@ export interface CalibrateOptions {
   maps?: boolean
   mapCellM?: number
   mapBandwidthM?: number
+  /** Stretches of the walk for measuring the accuracy scale (default 5; 0 skips it). */
+  accuracyFolds?: number
 }
 
-export interface CalibrationResult { sensors: SensorFit[], shadowingDb: number, skipped: number }
+export interface CalibrationResult {
+  sensors: SensorFit[], shadowingDb: number, skipped: number
+  /**
+   * Factor that makes the published accuracyM hold 63% of errors (the share a 2-D Gaussian has
+   * within √(σx² + σy²)), measured on held-out stretches of the walk; null when not measured.
+   */
+  accuracyScale: number | null
+  /** Positions behind that measurement, and the share within accuracyM before scaling. */
+  accuracyCheck?: { estimates: number, withinBefore: number }
+}
 
 interface Sample { x: number, y: number, px: number, py: number } // x = -10·log10(d), y = rssi, (px, py) where
 
@@ -85,7 +99,71 @@ export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, h
   return { n, fits }
 }
 
-export function calibrate (site: Site, lines: Iterable<TraceLine>, opts: CalibrateOptions = {}): CalibrationResult {
+export function calibrate (site: Site, walk: Iterable<TraceLine>, opts: CalibrateOptions = {}): CalibrationResult {
+  const lines = [...walk]
+  const fitted = fit(site, lines, opts)
+  const folds = opts.accuracyFolds ?? 5
+  if (folds < 2 || fitted.sensors.length === 0) return fitted
+  const check = accuracyCheck(site, lines, opts, folds)
+  return check === null ? fitted : { ...fitted, ...check }
+}
+
+/** Length of the walk's stretches dealt round-robin into the folds, ms. */
+const FOLD_BLOCK_MS = 60_000
+
+/** Target share of errors within accuracyM: √(σx² + σy²) holds 1 − e⁻¹ ≈ 63% of a 2-D Gaussian. */
+const ACCURACY_COVERAGE = 1 - Math.exp(-1)
+
+/**
+ * Minutes of the walk go round-robin into `folds` folds; each fold is positioned (the tracker at
+ * one estimate a second, as the gateway runs) with a calibration fitted on the others, and its
+ * errors are compared with the accuracy the tracker claims. The scale is the 63% quantile of
+ * error / accuracyM. Scoring the walk with maps fitted on itself would call any accuracy honest;
+ * holding out whole stretches (a fifth of the walk at a time) leaves areas the other folds never
+ * walked and overstates the error of a store that was walked everywhere. On the Kolakowski walk:
+ * scale 1.51 from one-minute blocks, where the robot track (never used) needs 1.44; contiguous
+ * fifths said 1.94.
+ */
+function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, folds: number): Pick<CalibrationResult, 'accuracyScale' | 'accuracyCheck'> | null {
+  const t0 = lines.reduce((m, l) => Math.min(m, l.ts), Infinity)
+  const ratios: number[] = []
+  for (let k = 0; k < folds; k++) {
+    const inFold = (l: TraceLine) => Math.floor((l.ts - t0) / FOLD_BLOCK_MS) % folds === k
+    const train = fit(site, lines.filter(l => !inFold(l)), opts)
+    if (train.sensors.length === 0) continue
+    const held = parseSite(applyCalibration(site.file, train))
+    const tracker = new Tracker(held, sensorModels(held), trackerOptions(held))
+    const latest = new Map<string, { ts: number, x: number, y: number, accuracyM: number }>()
+    let next = -Infinity
+    for (const l of lines) {
+      if (!inFold(l)) continue
+      while (l.ts >= next) {
+        if (next > -Infinity) {
+          for (const subject of [...tracker.active(next)]) {
+            const e = tracker.estimate(subject, next)
+            if (e) latest.set(subject, { ts: next, x: e.x, y: e.y, accuracyM: e.accuracyM })
+          }
+          tracker.expire(next)
+        }
+        next = next === -Infinity ? Math.ceil(l.ts / 1000) * 1000 : next + 1000
+      }
+      if (isReading(l) && l.t === 'ble' && l.id !== undefined) tracker.addReading(l.id, l.sensor, l.ts, l.rssi)
+      else if (isTruth(l)) {
+        const p = latest.get(l.truth.subject)
+        if (p && l.ts - p.ts <= 3000 && p.accuracyM > 0) ratios.push(Math.hypot(p.x - l.truth.x, p.y - l.truth.y) / p.accuracyM)
+      }
+    }
+  }
+  // Too few positions to pin a quantile down: leave the accuracy as the tracker computes it.
+  if (ratios.length < 100) return null
+  ratios.sort((x, y) => x - y)
+  return {
+    accuracyScale: round(Math.min(5, Math.max(0.25, quantile(ratios, ACCURACY_COVERAGE))), 2),
+    accuracyCheck: { estimates: ratios.length, withinBefore: round(ratios.filter(r => r <= 1).length / ratios.length, 3) }
+  }
+}
+
+function fit (site: Site, lines: TraceLine[], opts: CalibrateOptions): CalibrationResult {
   const tagHeight = opts.tagHeight ?? site.radio.tagHeightM
   const maxGapMs = opts.maxGapMs ?? 1500
   const tracks = new Map<string, Array<{ ts: number, x: number, y: number }>>()
@@ -134,15 +212,21 @@ export function calibrate (site: Site, lines: Iterable<TraceLine>, opts: Calibra
     sensors.push(fit)
     sumSq += sd * sd * samples.length; count += samples.length
   }
-  return { sensors, shadowingDb: round(Math.sqrt(sumSq / Math.max(1, count)), 2), skipped }
+  return { sensors, shadowingDb: round(Math.sqrt(sumSq / Math.max(1, count)), 2), skipped, accuracyScale: null }
 }
 
-/** The site file with the fitted values written into each sensor (offsetDb reset to 0). */
+/** The site file with the fitted values written into each sensor (offsetDb reset to 0) and the accuracy scale. */
 export function applyCalibration (file: SiteFile, result: CalibrationResult): SiteFile {
   const fits = new Map(result.sensors.map(f => [f.sensor, f]))
+  const { accuracyScale: _earlier, ...radio } = file.radio ?? { pathLossExponent: 2.2, rssiAt1m: -59 }
   return {
     ...file,
-    radio: { ...(file.radio ?? { pathLossExponent: 2.2, rssiAt1m: -59 }), shadowingDb: result.shadowingDb },
+    radio: {
+      ...radio,
+      shadowingDb: result.shadowingDb,
+      // A scale from an earlier calibration described other fits: replaced, or dropped.
+      ...(result.accuracyScale !== null ? { accuracyScale: result.accuracyScale } : {})
+    },
     features: file.features.map(f => {
       const fit = f.properties.kind === 'sensor' ? fits.get(f.properties.id) : undefined
       if (!fit || f.properties.kind !== 'sensor') return f

@@ -217,7 +217,7 @@ export class Tracker {
     // The filter averages fixes as if their errors were independent, but part of a fix's error is
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
-    const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM)
+    const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM) * this.site.radio.accuracyScale
     const rawX = kf.x; const rawY = kf.y // mixtures of both motion models, computed on each read
     const [x, y] = this.keepInside(rawX, rawY, accuracyM)
     return { subject, ts: t, x, y, rawX, rawY, accuracyM, sensors: obs.length, fix }

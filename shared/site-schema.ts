@@ -63,7 +63,8 @@ export const RadioSchema = Type.Object({
   rssiAt1m: Type.Number({ minimum: -120, maximum: 0, default: -59, description: 'BLE RSSI at 1 m, dBm' }),
   wifiRssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0, description: 'Wi-Fi probe RSSI at 1 m, dBm (default rssiAt1m + 14)' })),
   tagHeightM: Type.Optional(Type.Number({ minimum: 0, maximum: 5, description: 'height of a carried phone, m (default 1.2)' })),
-  shadowingDb: Type.Optional(Type.Number({ minimum: 0.5, maximum: 20, description: 'per-reading RSSI spread, dB (default 6)' }))
+  shadowingDb: Type.Optional(Type.Number({ minimum: 0.5, maximum: 20, description: 'per-reading RSSI spread, dB (default 6)' })),
+  accuracyScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 5, description: 'factor on the published accuracyM, measured by instore-calibrate (default 1)' }))
 })
 
 /** Extension: zone hysteresis per site (defaults in gateway/zones.ts). */

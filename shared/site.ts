@@ -36,7 +36,7 @@ export interface Site {
 }
 
 export const defaultRadio: Required<Radio> = {
-  pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, tagHeightM: 1.2, shadowingDb: 6
+  pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, tagHeightM: 1.2, shadowingDb: 6, accuracyScale: 1
 }
 
 export function loadSiteFile (path: string): Site {

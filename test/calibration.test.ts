@@ -22,7 +22,7 @@ test('instore-calibrate on the real calibration walk: per-sensor fits and maps i
   const out = join(dir, 'flat.calibrated.json')
   const r = await runBin('instore-calibrate', ['--site', join(dir, 'flat.site.json'), '--trace', join(dir, 'calibration.jsonl'), '--out', out])
   assert.equal(r.code, 0, r.stderr)
-  const written = JSON.parse(readFileSync(out, 'utf8')) as { features: Array<{ properties: Record<string, unknown> }> }
+  const written = JSON.parse(readFileSync(out, 'utf8')) as { radio: { accuracyScale?: number }, features: Array<{ properties: Record<string, unknown> }> }
   const sensors = written.features.filter(f => f.properties.kind === 'sensor')
   assert.ok(sensors.length >= 4)
   for (const s of sensors) {
@@ -35,6 +35,11 @@ test('instore-calibrate on the real calibration walk: per-sensor fits and maps i
   assert.ok(calibrated.error.mean <= 1.2, `mean ${calibrated.error.mean}`)
   assert.ok(calibrated.error.p95 <= 2.5, `p95 ${calibrated.error.p95}`)
   assert.ok(calibrated.error.mean < baseline.error.mean, `baseline ${baseline.error.mean}`)
+  // The accuracy scale, measured on held-out minutes of the walk, makes accuracyM hold about two
+  // thirds of the robot's errors (66%; 38% unscaled).
+  const scale = written.radio.accuracyScale
+  assert.ok(scale !== undefined && scale > 1.2 && scale < 2, `scale ${scale}`)
+  assert.ok(calibrated.withinAccuracy !== null && calibrated.withinAccuracy > 0.55 && calibrated.withinAccuracy < 0.8, `within ${calibrated.withinAccuracy}`)
   // The walking person (0.60 m from the walked path on average; the baseline 1.36 m).
   const walk = join(dir, 'walk.jsonl')
   const walked = await measurePathDistance(loadSiteFile(out), walk, readPath(DATA), 'gateway')
