@@ -1,5 +1,5 @@
 // instore-import-kolakowski: the real BLE flat data set as a site file and traces.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCommand } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
@@ -22,13 +22,14 @@ await runCommand(spec, async (o) => {
   const files = {
     site: join(o.out, 'flat.site.json'),
     robot: join(o.out, 'robot.jsonl'),
-    walk: join(o.out, 'walk.jsonl'),
+    // The walking-person test, where the data set has one.
+    ...(existsSync(join(o.data, 'tests/test_walk_df.csv')) ? { walk: join(o.out, 'walk.jsonl') } : {}),
     calibration: join(o.out, 'calibration.jsonl')
   }
   writeFileSync(files.site, JSON.stringify(site, null, 1) + '\n')
   const write = (path: string, lines: unknown[]) => writeFileSync(path, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
   write(files.robot, convertTrack(join(o.data, 'tests/test_robot_df.csv'), sensors))
-  write(files.walk, convertTrack(join(o.data, 'tests/test_walk_df.csv'), sensors, PERSON_ID))
+  if (files.walk !== undefined) write(files.walk, convertTrack(join(o.data, 'tests/test_walk_df.csv'), sensors, PERSON_ID))
   write(files.calibration, convertTrack(join(o.data, 'calibration/calibration_df.csv'), sensors))
   log.info('done', files)
 })

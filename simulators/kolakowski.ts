@@ -1,7 +1,7 @@
 // Converts the Kolakowski BLE flat data set (CC BY 4.0, DOI 10.5281/zenodo.5457591) into a site
 // file and contract §7 traces: the robot test track and the calibration walk, both with truth, and
 // the walking-person test, whose truth is a reference path without timing.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SiteFile } from '../shared/site-schema.ts'
 import type { TraceLine } from '../shared/trace.ts'
@@ -10,6 +10,8 @@ export const STORE_ID = 'kolakowski-flat'
 export const TAG_ID = 'tag:robot'
 /** The same tag carried by a walking person (the second test scenario). */
 export const PERSON_ID = 'tag:person'
+/** Sensor ids are the anchors' ids with this prefix; a row's `rssi_<anchor id>` is that sensor's reading. */
+const SENSOR_PREFIX = 'a'
 /** The tag rode the robot on a 1 m pole: 1.3 m above the floor (dataset description). */
 const TAG_HEIGHT_M = 1.3
 
@@ -24,7 +26,11 @@ function readCsv (path: string): Array<Record<string, string>> {
 
 export function convertSite (dir: string): SiteFile {
   const anchors = readCsv(join(dir, 'anchors.csv'))
-  const walls = readCsv(join(dir, 'layout.csv')).map(r => [Number(r.x), Number(r.y)])
+  // The footprint: the walls' bounding box, or without a layout the anchors' with a metre around.
+  const layout = join(dir, 'layout.csv')
+  const walls = existsSync(layout)
+    ? readCsv(layout).map(r => [Number(r.x), Number(r.y)])
+    : anchors.flatMap(a => [[Number(a.x) - 1, Number(a.y) - 1], [Number(a.x) + 1, Number(a.y) + 1]])
   const xs = walls.map(p => p[0]); const ys = walls.map(p => p[1])
   const [x0, y0, x1, y1] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]
   return {
@@ -39,7 +45,7 @@ export function convertSite (dir: string): SiteFile {
       { type: 'Feature', properties: { kind: 'shop', id: 'flat', name: 'Flat' }, geometry: { type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] } },
       ...anchors.map(a => ({
         type: 'Feature' as const,
-        properties: { kind: 'sensor' as const, id: 'a' + a.id, radios: ['ble' as const], z: Number(a.z) },
+        properties: { kind: 'sensor' as const, id: SENSOR_PREFIX + a.id, radios: ['ble' as const], z: a.z === undefined || a.z === '' ? 2.5 : Number(a.z) },
         geometry: { type: 'Point' as const, coordinates: [Number(a.x), Number(a.y)] as [number, number] }
       }))
     ]
@@ -47,7 +53,7 @@ export function convertSite (dir: string): SiteFile {
 }
 
 /**
- * A preprocessed DataFrame (`ts` in ns, `x`, `y`, `rssi_1..6`) as trace lines: one reading per
+ * A preprocessed DataFrame (`ts` in ns, `x`, `y`, `rssi_<anchor id>`) as trace lines: one reading per
  * receiver that heard the row, one truth line per row, and a heartbeat per receiver each second.
  */
 export function convertTrack (csvPath: string, sensors: string[], tag = TAG_ID): TraceLine[] {
@@ -60,11 +66,11 @@ export function convertTrack (csvPath: string, sensors: string[], tag = TAG_ID):
       for (const s of sensors) out.push({ ts, store: STORE_ID, sensor: s, heartbeat: true })
       nextBeat = ts + 1000
     }
-    sensors.forEach((s, i) => {
-      const v = row[`rssi_${i + 1}`]
-      if (v === undefined || v === '') return
+    for (const s of sensors) {
+      const v = row[`rssi_${s.slice(SENSOR_PREFIX.length)}`]
+      if (v === undefined || v === '') continue
       out.push({ ts, store: STORE_ID, sensor: s, t: 'ble', id: tag, rssi: Math.round(Number(v) * 100) / 100 })
-    })
+    }
     if (row.x !== undefined && row.x !== '') {
       out.push({ ts, truth: { subject: tag, x: Math.round(Number(row.x) * 1000) / 1000, y: Math.round(Number(row.y) * 1000) / 1000, floor: 0 } })
     }
