@@ -7,7 +7,7 @@ import type { Server } from 'node:http'
 import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import { topics } from '../shared/mqtt-topics.ts'
-import { Pipeline, type PipelineOptions } from './pipeline.ts'
+import { Pipeline, radioKey, type PipelineOptions, type LearnedRadio } from './pipeline.ts'
 import { EmbeddedBus, ClientBus, type Bus } from './bus.ts'
 import { Metrics } from './metrics.ts'
 import { startHttp, type Health } from './http.ts'
@@ -74,6 +74,7 @@ export class Gateway {
   private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
+  private saveTimer: NodeJS.Timeout | null = null
   private startedAt = 0
   httpPort = 0
 
@@ -144,6 +145,10 @@ export class Gateway {
       this.uplink.start()
     }
     if (o.clock === 'wall') {
+      // Live, what self-calibration learned survives restarts (saved every 5 minutes and at stop).
+      // A replay on the event clock depends on its trace alone: it starts from nothing, saves nothing.
+      this.resumeLearned()
+      this.saveTimer = setInterval(() => this.saveLearned(), LEARNED_SAVE_MS)
       this.timer = setInterval(() => {
         try { pipeline.advance() } catch (err) {
           this.internalErrors.inc()
@@ -232,9 +237,36 @@ export class Gateway {
     return { status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: this.o.site.storeId, devices: this.pipeline?.trackedDevices ?? 0 }
   }
 
+  /** Takes up the radio learning a previous live run saved, if it was for this sensor setup. */
+  private resumeLearned (): void {
+    const saved = this.store?.loadLearned('radio'); const p = this.pipeline
+    if (!saved || !p) return
+    if (saved.key !== radioKey(this.o.site)) {
+      this.o.log.info('radio learning was saved for another sensor setup: learning afresh', { savedAt: new Date(saved.ts).toISOString() })
+      return
+    }
+    try {
+      p.restoreLearned(JSON.parse(saved.state) as LearnedRadio)
+      this.o.log.info('radio learning resumed', { savedAt: new Date(saved.ts).toISOString(), corrections: p.corrections })
+    } catch (err) {
+      this.o.log.warn('saved radio learning unreadable: learning afresh', { err: (err as Error).message })
+    }
+  }
+
+  private saveLearned (): void {
+    if (this.o.clock !== 'wall' || !this.store || !this.pipeline) return
+    try {
+      this.store.saveLearned('radio', radioKey(this.o.site), JSON.stringify(this.pipeline.learned()), Date.now())
+    } catch (err) {
+      this.o.log.warn('could not save radio learning', { err: (err as Error).message })
+    }
+  }
+
   async stop (): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    if (this.saveTimer) clearInterval(this.saveTimer)
+    this.saveTimer = null
     await this.scanner?.stop()
     this.scanner = null
     // Drain: run the ticks the clock already allows, close open visits, publish what is left.
@@ -247,11 +279,15 @@ export class Gateway {
     this.bus = null
     if (this.http) await new Promise<void>(resolve => this.http?.close(() => resolve()))
     this.http = null
+    this.saveLearned()
     this.store?.close()
     this.store = null
     this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })
   }
 }
+
+/** How often a live gateway saves what it learned about the site's radio, ms. */
+const LEARNED_SAVE_MS = 5 * 60_000
 
 function loadOrCreateSecret (dir: string): string {
   const path = join(dir, 'store-secret')

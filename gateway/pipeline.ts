@@ -10,9 +10,10 @@ import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
 import { SubjectHasher } from './subjects.ts'
 import { GatewayClock, type ClockOptions } from './clock.ts'
-import { Tracker, trackerOptions, type TrackerOptions } from './tracker.ts'
+import { createHash } from 'node:crypto'
+import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
 import { sensorModels, type SensorModel } from './radio-model.ts'
-import { SelfCalibrator } from './self-calibration.ts'
+import { SelfCalibrator, type CalibratorState } from './self-calibration.ts'
 import type { Metrics } from './metrics.ts'
 import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
@@ -44,6 +45,18 @@ export interface PipelineSink {
 }
 
 type Source = 'ble' | 'wifi' | 'scan'
+
+/** What the gateway learns about the site's radio as it runs: worth keeping across restarts. */
+export interface LearnedRadio { calibrator: CalibratorState, ble: TrackerLearned }
+
+/**
+ * Names the radio setup learned state belongs to: the site's radio defaults and its sensors (ids,
+ * places, fitted values, maps). Moving a sensor or calibrating again makes the old learning moot.
+ */
+export function radioKey (site: Site): string {
+  const sensors = site.file.features.filter(f => f.properties.kind === 'sensor')
+  return createHash('sha256').update(JSON.stringify([site.file.radio ?? null, sensors])).digest('hex').slice(0, 16)
+}
 
 interface Latest { pos: PositionMessageT, lastHeard: number }
 
@@ -267,6 +280,16 @@ export class Pipeline {
 
   get trackedDevices (): number { return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size }
   get corrections (): Record<string, number> { return this.calibrator.corrections() }
+
+  /** Self-calibration evidence, sensitivity floors and the site's phone offset. */
+  learned (): LearnedRadio { return { calibrator: this.calibrator.snapshot(), ble: this.trackers.ble.learned() } }
+
+  /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
+  restoreLearned (l: LearnedRadio): void {
+    this.calibrator.restore(l.calibrator)
+    this.trackers.ble.restoreLearned(l.ble)
+    if (this.o.selfCalibration) this.trackers.ble.setModels(this.calibrator.models())
+  }
 }
 
 function shiftModels (models: Map<string, SensorModel>, deltaDb: number): Map<string, SensorModel> {

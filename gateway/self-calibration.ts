@@ -28,6 +28,9 @@ export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCoun
 
 interface Acc { sum: number, weight: number }
 
+/** What a calibrator has learned, as saved across restarts. */
+export interface CalibratorState { samples: number, sensors: Record<string, Acc> }
+
 export class SelfCalibrator {
   private readonly acc = new Map<string, Acc>()
   samples = 0
@@ -89,6 +92,19 @@ export class SelfCalibrator {
   models (): Map<string, SensorModel> {
     const mean = this.meanRaw()
     return new Map([...this.base].map(([id, m]) => [id, { ...m, a: m.a + this.raw(id) - mean }]))
+  }
+
+  /** What has been learned so far (the evidence, not just the corrections: it keeps accumulating). */
+  snapshot (): CalibratorState {
+    return { samples: this.samples, sensors: Object.fromEntries([...this.acc].map(([id, a]) => [id, { sum: a.sum, weight: a.weight }])) }
+  }
+
+  /** Takes up a snapshot; sensors the site no longer has, and values that are not numbers, are left out. */
+  restore (s: CalibratorState): void {
+    for (const [id, a] of Object.entries(s.sensors)) {
+      if (this.base.has(id) && Number.isFinite(a.sum) && Number.isFinite(a.weight) && a.weight >= 0) this.acc.set(id, { sum: a.sum, weight: a.weight })
+    }
+    if (Number.isFinite(s.samples)) this.samples = s.samples
   }
 
   corrections (): Record<string, number> {

@@ -25,6 +25,29 @@ export class SensitivityFloors {
     s.total++
   }
 
+  /** Each sensor's histogram as [bin, count] pairs of its non-empty bins, for saving across restarts. */
+  snapshot (): Record<string, Array<[number, number]>> {
+    const out: Record<string, Array<[number, number]>> = {}
+    for (const [id, s] of this.sensors) {
+      const bins: Array<[number, number]> = []
+      s.hist.forEach((c, i) => { if (c > 0) bins.push([i, c]) })
+      out[id] = bins
+    }
+    return out
+  }
+
+  /** Takes up a snapshot for the given sensors (others, and bins out of range, are left out). */
+  restore (snap: Record<string, Array<[number, number]>>, sensors: Set<string>): void {
+    for (const [id, bins] of Object.entries(snap)) {
+      if (!sensors.has(id)) continue
+      const s = { hist: new Uint32Array(BINS), total: 0, n: 0, floor: -Infinity }
+      for (const [i, c] of bins) {
+        if (Number.isInteger(i) && i >= 0 && i < BINS && Number.isInteger(c) && c > 0) { s.hist[i] += c; s.total += c }
+      }
+      this.sensors.set(id, s)
+    }
+  }
+
   /** The sensor's reporting floor, dBm, or -Infinity while unknown or when nothing piles up there. */
   floor (sensor: string): number {
     const s = this.sensors.get(sensor)

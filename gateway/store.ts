@@ -1,6 +1,7 @@
 // The gateway's durable state in SQLite (WAL): visit history for frequency, the outbox of every
 // event (written before it is published or sent), open zone state for resuming after a crash,
-// per-subject event sequence numbers, and campaign caps.
+// per-subject event sequence numbers, campaign caps, and what the gateway learned about the
+// site's radio.
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import type { ZoneTrack } from './zones.ts'
@@ -33,6 +34,7 @@ export class GatewayStore {
       CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (sent) WHERE sent = 0;
       CREATE TABLE IF NOT EXISTS zone_state (subject TEXT PRIMARY KEY, state TEXT NOT NULL, ts INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS subject_seq (subject TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS learned (name TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL, ts INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS trigger_caps (
         campaign TEXT NOT NULL, subject TEXT NOT NULL, last_ts INTEGER NOT NULL, visit_id TEXT, visit_count INTEGER NOT NULL,
         PRIMARY KEY (campaign, subject));
@@ -62,7 +64,9 @@ export class GatewayStore {
       setCap: this.db.prepare('INSERT INTO trigger_caps (campaign, subject, last_ts, visit_id, visit_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(campaign, subject) DO UPDATE SET last_ts = excluded.last_ts, visit_id = excluded.visit_id, visit_count = excluded.visit_count'),
       eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject = ?'),
       eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
-      eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject = ?')
+      eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject = ?'),
+      saveLearned: this.db.prepare('INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'),
+      loadLearned: this.db.prepare('SELECT key, state, ts FROM learned WHERE name = ?')
     }
   }
 
@@ -110,6 +114,12 @@ export class GatewayStore {
   /** Removes everything held about a subject (erasure). Outbox rows already sent stay as sent. */
   erase (subject: string): void {
     this.transaction(() => { this.q.eraseVisits.run(subject); this.q.eraseState.run(subject); this.q.eraseCaps.run(subject) })
+  }
+
+  /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */
+  saveLearned (name: string, key: string, state: string, ts: number): void { this.q.saveLearned.run(name, key, state, ts) }
+  loadLearned (name: string): { key: string, state: string, ts: number } | null {
+    return (this.q.loadLearned.get(name) as { key: string, state: string, ts: number } | undefined) ?? null
   }
 
   close (): void { if (this.db.open) this.db.close() }

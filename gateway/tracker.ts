@@ -72,6 +72,8 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
   }
 }
 
+export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, floors: Record<string, Array<[number, number]>> }
+
 export interface Estimate {
   subject: string
   ts: number
@@ -125,6 +127,16 @@ export class Tracker {
   }
 
   get size (): number { return this.devices.size }
+
+  /** What this tracker learned about the site (not about devices), for saving across restarts. */
+  learned (): TrackerLearned {
+    return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, floors: this.floors.snapshot() }
+  }
+
+  restoreLearned (l: TrackerLearned): void {
+    if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) { this.siteOffset = l.siteOffset; this.siteOffsetFixes = l.siteOffsetFixes }
+    this.floors.restore(l.floors, new Set(this.models.keys()))
+  }
 
   setModels (models: Map<string, SensorModel>): void { this.models = models }
 

@@ -9,7 +9,9 @@ import mqtt from 'mqtt'
 import type { InstoreEvent } from '../shared/events.ts'
 import { makeTrace } from './helpers/sim.ts'
 import { runBin, ROOT } from './helpers/run.ts'
-import { waitFor } from './helpers/gateway.ts'
+import { startGateway, waitFor } from './helpers/gateway.ts'
+import type { Gateway } from '../gateway/gateway.ts'
+import type { Pipeline } from '../gateway/pipeline.ts'
 
 async function startGatewayProcess (data: string): Promise<{ child: ChildProcess, url: string, http: string }> {
   const child = spawn(process.execPath, [join(ROOT, 'bin/instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'),
@@ -97,4 +99,41 @@ test('kill -9 and restart: open visits resume, no accepted event is lost, none i
     assert.ok(!keys.has(k) || keys.get(k) === e.id, `${k} re-sent under a new id`)
     keys.set(k, e.id)
   }
+})
+
+test('a live gateway keeps what it learned about the radio across a restart; a replay, or a changed sensor setup, starts from nothing', async (t) => {
+  // Every gateway is stopped, also when an assertion fails half-way (a running one keeps the test alive).
+  const running = new Set<Gateway>()
+  const start = async (over: Parameters<typeof startGateway>[0], site?: string) => { const g = await startGateway(over, site); running.add(g); return g }
+  const stop = async (g: Gateway) => { running.delete(g); await g.stop() }
+  t.after(async () => { for (const g of running) await g.stop() })
+  const { dir, trace } = await makeTrace('boutique', { durationS: 300, seed: 4 })
+  const data = join(dir, 'live')
+  const first = await start({ clock: 'wall', dataDir: data })
+  const r = await runBin('instore-replay', ['--trace', trace, '--broker', first.mqttUrl])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  const pipeline = first.pipeline as Pipeline
+  // On the wall clock the replayed readings are re-stamped as they arrive: a few ticks' worth of fixes.
+  await waitFor(() => pipeline.learned().ble.siteOffsetFixes > 0 && Object.values(pipeline.corrections).some(c => c !== 0), 10_000, 'learning')
+  await stop(first)
+  const learned = pipeline.learned()
+  assert.ok(Object.keys(learned.ble.floors).length > 0 && learned.calibrator.samples > 0, JSON.stringify(learned).slice(0, 200))
+
+  const again = await start({ clock: 'wall', dataDir: data })
+  assert.deepEqual(again.pipeline?.learned(), learned)
+  assert.deepEqual(again.pipeline?.corrections, pipeline.corrections)
+  await stop(again)
+
+  const fresh = (g: Gateway) => { const l = (g.pipeline as Pipeline).learned(); return l.calibrator.samples === 0 && l.ble.siteOffsetFixes === 0 && Object.keys(l.ble.floors).length === 0 }
+  const replay = await start({ clock: 'event', dataDir: data })
+  assert.ok(fresh(replay), 'a replay depends on its trace alone')
+  await stop(replay)
+  // Sensor b1 moved: what was learned described the old setup.
+  const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { features: Array<{ properties: { id: string }, geometry: { coordinates: number[] } }> }
+  const b1 = site.features.find(f => f.properties.id === 'b1') as { geometry: { coordinates: number[] } }
+  b1.geometry.coordinates = [b1.geometry.coordinates[0] + 1, b1.geometry.coordinates[1]]
+  writeFileSync(join(dir, 'moved.site.json'), JSON.stringify(site))
+  const moved = await start({ clock: 'wall', dataDir: data }, join(dir, 'moved.site.json'))
+  assert.ok(fresh(moved), 'learning for another sensor setup is not taken up')
+  await stop(moved)
 })
