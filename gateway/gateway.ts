@@ -21,7 +21,7 @@ import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
 import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
 import { BleScanner } from './ble-scanner.ts'
-import { redactMacs } from './subjects.ts'
+import { redactMacs, SECRET_FILE } from './subjects.ts'
 import type { BrokerListenOptions } from '../shared/broker.ts'
 
 export interface GatewayOptions {
@@ -290,7 +290,7 @@ export class Gateway {
 const LEARNED_SAVE_MS = 5 * 60_000
 
 function loadOrCreateSecret (dir: string): string {
-  const path = join(dir, 'store-secret')
+  const path = join(dir, SECRET_FILE)
   if (existsSync(path)) return readFileSync(path, 'utf8').trim()
   const secret = randomBytes(32).toString('hex')
   writeFileSync(path, secret + '\n', { mode: 0o600 })

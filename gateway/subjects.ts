@@ -7,6 +7,9 @@ const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i
 
 export function isMac (s: string): boolean { return MAC_RE.test(s) }
 
+/** The file in a gateway's data folder holding its store secret (the MAC hashing key). */
+export const SECRET_FILE = 'store-secret'
+
 /** Locally administered bit set: a randomized (private) address, not a vendor-assigned one. */
 export function isRandomizedMac (mac: string): boolean { return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0 }
 

@@ -1,6 +1,8 @@
 // instore-eval: compares a gateway recording (positions, events) with a trace's truth.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { runCommand } from '../shared/cli.ts'
+import { join } from 'node:path'
+import { runCommand, UsageError } from '../shared/cli.ts'
+import { SubjectHasher, isMac, SECRET_FILE } from '../gateway/subjects.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { readJsonLines, isTruth, type TraceLine } from '../shared/trace.ts'
 import type { RecordedMessage } from './recorder.ts'
@@ -17,6 +19,8 @@ const spec = {
     truth: { type: 'string', doc: 'truth visits and stays (default: TRACE with .truth.json, if present)' },
     recording: { type: 'string', doc: 'what the gateway published (instore-replay --record)', required: true },
     json: { type: 'string', doc: 'also write the report as JSON to this file ("-" for stdout only)' },
+    data: { type: 'string', doc: 'the gateway\'s data folder: its store secret names MAC subjects as the gateway did' },
+    secret: { type: 'string', doc: 'the gateway\'s store secret (instead of --data)' },
     'max-age-ms': { type: 'number', doc: 'a position older than this does not count', default: defaultEvalOptions.maxAgeMs },
     'min-stay-s': { type: 'number', doc: 'sector stays shorter than this are not expected to be detected', default: defaultEvalOptions.minStayMs / 1000 },
     'warmup-s': { type: 'number', doc: 'ignore this much at the start of each window', default: defaultEvalOptions.warmupMs / 1000 }
@@ -26,13 +30,22 @@ const spec = {
 await runCommand(spec, async (o) => {
   const site = loadSiteFile(o.site)
   const opts = { maxAgeMs: o['max-age-ms'], minStayMs: o['min-stay-s'] * 1000, warmupMs: o['warmup-s'] * 1000 }
+  // The gateway publishes a MAC address only hashed with its store secret (contract §4): a truth
+  // subject that is a MAC is scored under that same name, or cannot be scored at all.
+  const secret = o.secret ?? (o.data !== undefined ? readSecret(o.data) : undefined)
+  const hasher = secret !== undefined ? new SubjectHasher(secret) : null
+  const subjectOf = (s: string) => {
+    if (!isMac(s)) return s
+    if (hasher === null) throw new UsageError(`truth subject ${s} is a MAC address, which the gateway publishes hashed: pass --data (the gateway's data folder) or --secret`)
+    return hasher.hash(s)
+  }
   const samples: TruthSample[] = []
   let first = Infinity; let last = -Infinity
   for await (const line of readJsonLines<TraceLine>(o.trace)) {
     first = Math.min(first, line.ts); last = Math.max(last, line.ts)
     // `person:` subjects are simulated people without a BLE identity (Wi-Fi only or no phone):
     // nothing can name them in the output, so they are not scored.
-    if (isTruth(line) && !line.truth.subject.startsWith('person:')) samples.push({ ts: line.ts, subject: line.truth.subject, x: line.truth.x, y: line.truth.y })
+    if (isTruth(line) && !line.truth.subject.startsWith('person:')) samples.push({ ts: line.ts, subject: subjectOf(line.truth.subject), x: line.truth.x, y: line.truth.y })
   }
   const positions: PositionMsg[] = []; const events: EventMsg[] = []
   for await (const r of readJsonLines<RecordedMessage>(o.recording)) {
@@ -41,6 +54,7 @@ await runCommand(spec, async (o) => {
   }
   const truthPath = o.truth ?? o.trace.replace(/(\.jsonl)?$/, '.truth.json')
   const truth: Truth | null = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) as Truth : null
+  for (const v of [...(truth?.visits ?? []), ...(truth?.stays ?? [])]) if (v.subject !== null) v.subject = subjectOf(v.subject)
   const windows = truth?.windows ?? [[first, last]]
   const report: EvalReport = { positions: evaluatePositions(site, samples, positions, opts, windows) }
   if (truth && events.length > 0) Object.assign(report, evaluateEvents(truth, events, opts))
@@ -50,3 +64,9 @@ await runCommand(spec, async (o) => {
     if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n')
   }
 })
+
+function readSecret (dir: string): string {
+  const path = join(dir, SECRET_FILE)
+  if (!existsSync(path)) throw new UsageError(`no store secret in ${dir} (expected ${path})`)
+  return readFileSync(path, 'utf8').trim()
+}

@@ -1,12 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { locate } from '../shared/site.ts'
 import { isTruth, type TraceLine } from '../shared/trace.ts'
 import type { Truth } from '../simulators/engine.ts'
 import { makeTrace } from './helpers/sim.ts'
-import { runBin } from './helpers/run.ts'
+import { runBin, ROOT } from './helpers/run.ts'
+import { SubjectHasher } from '../gateway/subjects.ts'
 
 test('a recording equal to the truth scores zero error and full recall; a shifted one does not', async () => {
   const { dir, trace, truth: truthPath, loaded } = await makeTrace('boutique', { durationS: 900 })
@@ -40,4 +42,30 @@ test('a recording equal to the truth scores zero error and full recall; a shifte
   const s = await runBin('instore-eval', ['--site', loaded.sitePath, '--trace', trace, '--recording', join(dir, 'shifted.jsonl')])
   assert.equal(s.code, 0, s.stdout + s.stderr)
   assert.match(s.stdout, /error mean \/ median \/ p95 \(m\)\s+5\.00 \/ 5\.00 \/ 5\.00/)
+})
+
+test('a truth subject that is a MAC address is scored under the name the gateway hashed it to, given its secret or data folder', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eval-mac-'))
+  const mac = 'C4:7C:8D:6A:12:34'
+  const published = new SubjectHasher('s3cret').hash(mac)
+  const trace = join(dir, 'mac.jsonl'); const rec = join(dir, 'rec.jsonl')
+  const truth: string[] = []; const positions: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const ts = 1_764_000_000_000 + 1000 * i
+    truth.push(JSON.stringify({ ts, store: 's', sensor: 'b1', t: 'ble', id: mac, rssi: -60 }), JSON.stringify({ ts, truth: { subject: mac, x: 5, y: 5, floor: 0 } }))
+    positions.push(JSON.stringify({ topic: `instore/s/positions/${published}`, msg: { subject: published, ts, x: 5, y: 6, floor: 0, accuracyM: 1, shop: null, sector: null, source: 'ble' } }))
+  }
+  writeFileSync(trace, truth.join('\n') + '\n'); writeFileSync(rec, positions.join('\n') + '\n')
+  const site = join(ROOT, 'sites/boutique.site.json')
+  const refused = await runBin('instore-eval', ['--site', site, '--trace', trace, '--recording', rec])
+  assert.equal(refused.code, 2)
+  assert.match(refused.stderr, /is a MAC address, which the gateway publishes hashed: pass --data/)
+  const r = await runBin('instore-eval', ['--site', site, '--trace', trace, '--recording', rec, '--secret', 's3cret', '--json', '-'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  const report = JSON.parse(r.stdout)
+  assert.equal(report.positions.coverage, 1)
+  assert.equal(report.positions.error.mean, 1)
+  writeFileSync(join(dir, 'store-secret'), 's3cret\n')
+  const fromData = await runBin('instore-eval', ['--site', site, '--trace', trace, '--recording', rec, '--data', dir, '--json', '-'])
+  assert.equal(JSON.parse(fromData.stdout).positions.coverage, 1)
 })
