@@ -18,6 +18,7 @@ const spec = {
     'batch-max': { type: 'number', doc: 'most readings per batch', default: 50 },
     qos: { type: 'number', doc: 'MQTT QoS for readings (0 or 1)', default: 0 },
     prefix: { type: 'string', doc: 'topic prefix', default: DEFAULT_PREFIX },
+    store: { type: 'string', doc: 'publish every line to this store id (default: each line\'s own)' },
     record: { type: 'string', doc: 'also record positions, events and occupancy to this JSON Lines file' },
     settle: { type: 'number', doc: 'with --record: wait until output is quiet this long after the replay, ms', default: 1500 },
     username: { type: 'string', doc: 'MQTT username' },
@@ -41,7 +42,7 @@ await runCommand(spec, async (o) => {
   }
   const started = Date.now()
   const result = await replay(client, {
-    trace: o.trace, prefix: o.prefix, speed, batchMs: o['batch-ms'], batchMax: o['batch-max'], qos: o.qos,
+    trace: o.trace, prefix: o.prefix, speed, batchMs: o['batch-ms'], batchMax: o['batch-max'], qos: o.qos, store: o.store,
     signal: abort.signal,
     onProgress: p => log.info('progress', { percent: Math.round(100 * p.fraction), readings: p.readings, readingsPerS: Math.round(p.ratePerS) })
   })
@@ -51,5 +52,10 @@ await runCommand(spec, async (o) => {
     await recorder.close()
   }
   log.info('done', { ...result, ratePerS: Math.round(result.ratePerS), seconds: (Date.now() - started) / 1000, recorded: recorder?.count ?? 0 })
+  // The usual cause of an empty recording: the gateway drops readings for another store or for
+  // sensors its site file does not have (see its log and /metrics).
+  if (recorder && recorder.count === 0 && result.readings > 0) {
+    log.warn('the gateway published nothing: do the trace\'s store ids and sensor ids match its site file? (--store renames the store)', { stores: result.stores })
+  }
   process.off('SIGINT', stop); process.off('SIGTERM', stop)
 })

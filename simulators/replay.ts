@@ -18,6 +18,8 @@ export interface ReplayOptions {
   /** Most readings in one batch, default 50. */
   batchMax: number
   qos: 0 | 1
+  /** Publish every line to this store id instead of its own (a trace recorded under another name). */
+  store?: string
   /** Called about every 2 s of wall time. */
   onProgress?: (p: ReplayProgress) => void
   /** Stops the replay early (e.g. on SIGINT). */
@@ -26,11 +28,16 @@ export interface ReplayOptions {
 
 export interface ReplayProgress { lines: number, messages: number, readings: number, fraction: number, ratePerS: number }
 
+export interface ReplayResult extends ReplayProgress {
+  /** The store ids the readings went to. */
+  stores: string[]
+}
+
 type WireReading = Omit<TraceReadingT, 'store' | 'sensor'>
 
 interface Pending { store: string, sensor: string, first: number, readings: WireReading[] }
 
-export async function replay (client: MqttClient, o: ReplayOptions): Promise<ReplayProgress> {
+export async function replay (client: MqttClient, o: ReplayOptions): Promise<ReplayResult> {
   const pub = new BoundedPublisher(client, 256)
   const size = Math.max(1, statSync(o.trace).size)
   const pending = new Map<string, Pending>()
@@ -40,6 +47,7 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
   let lines = 0; let readings = 0; let lastReport = started
   const pace = Number.isFinite(o.speed) && o.speed > 0
   const onlineSent = new Set<string>()
+  const stores = new Set<string>()
 
   const send = async (topic: string, body: unknown, retain = false): Promise<void> =>
     await pub.publish(topic, typeof body === 'string' ? body : JSON.stringify(body), { qos: o.qos, retain })
@@ -66,7 +74,9 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
     }
     // Batches whose window has passed go out before this line, so sensors stay in time order.
     for (const [key, p] of pending) if (line.ts - p.first >= o.batchMs) await flush(key, line.ts)
+    if (o.store !== undefined && 'store' in line) line.store = o.store
     if (isHeartbeat(line) || isReading(line)) {
+      stores.add(line.store)
       const statusKey = line.store + '/' + line.sensor
       if (!onlineSent.has(statusKey)) {
         onlineSent.add(statusKey)
@@ -94,5 +104,5 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
   }
   for (const [key, p] of [...pending]) await flush(key, p.readings[p.readings.length - 1].ts)
   await pub.drain()
-  return progress()
+  return { ...progress(), stores: [...stores] }
 }

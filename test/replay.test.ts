@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { startBroker } from '../shared/broker.ts'
 import { isReading, isHeartbeat, type TraceLine } from '../shared/trace.ts'
@@ -67,6 +68,25 @@ test('paced replay at N× real time takes about trace time / N', async () => {
     // 10 s of trace at 5×: at least ~2 s of wall time (an upper bound would be a timed test).
     assert.ok(Date.now() - started >= 1800)
   } finally {
+    await broker.close()
+  }
+})
+
+test('--store publishes a trace recorded under another store id to this one; an empty recording says what to check', async () => {
+  const broker = await startBroker({ port: 0 })
+  const sub = await mqtt.connectAsync(broker.url)
+  try {
+    const { trace, dir } = await makeTrace('boutique', { durationS: 20 })
+    const stores = new Set<string>()
+    sub.on('message', topic => { if (topic.includes('/sensors/')) stores.add(topic.split('/')[1]) })
+    await sub.subscribeAsync('instore/+/sensors/+/#', { qos: 1 })
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', broker.url, '--store', 'elsewhere', '--record', join(dir, 'rec.jsonl'), '--settle', '200'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.deepEqual([...stores], ['elsewhere'])
+    // Nothing answers on this bare broker: the replay says which stores it published to.
+    assert.match(r.stdout, /the gateway published nothing.*"stores":\["elsewhere"\]/)
+  } finally {
+    await sub.endAsync()
     await broker.close()
   }
 })
