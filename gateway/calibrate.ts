@@ -43,18 +43,22 @@ export interface CalibrationResult {
 }
 
 interface Sample { x: number, y: number, px: number, py: number } // x = -10·log10(d), y = rssi, (px, py) where
+interface TruthPoint { ts: number, x: number, y: number, floor: number }
 
-/** Truth position of a subject at time t by linear interpolation; null if no truth within maxGapMs. */
-function truthAt (track: Array<{ ts: number, x: number, y: number }>, t: number, maxGapMs: number): [number, number] | null {
+/**
+ * Truth position (and floor) of a subject at time t by linear interpolation; null if no truth
+ * within maxGapMs, or between two floors.
+ */
+function truthAt (track: TruthPoint[], t: number, maxGapMs: number): [number, number, number] | null {
   let lo = 0; let hi = track.length - 1
   if (hi < 0) return null
   while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (track[mid].ts <= t) lo = mid; else hi = mid - 1 }
   const a = track[lo]; const b = track[Math.min(lo + 1, track.length - 1)]
-  if (a.ts > t) return t >= a.ts - maxGapMs ? [a.x, a.y] : null
-  if (b.ts <= a.ts || b.ts < t) return t - a.ts <= maxGapMs ? [a.x, a.y] : null
-  if (b.ts - a.ts > 2 * maxGapMs) return null
+  if (a.ts > t) return t >= a.ts - maxGapMs ? [a.x, a.y, a.floor] : null
+  if (b.ts <= a.ts || b.ts < t) return t - a.ts <= maxGapMs ? [a.x, a.y, a.floor] : null
+  if (b.ts - a.ts > 2 * maxGapMs || b.floor !== a.floor) return null
   const f = (t - a.ts) / (b.ts - a.ts)
-  return [a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)]
+  return [a.x + f * (b.x - a.x), a.y + f * (b.y - a.y), a.floor]
 }
 
 /**
@@ -166,12 +170,12 @@ function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, 
 function fit (site: Site, lines: TraceLine[], opts: CalibrateOptions): CalibrationResult {
   const tagHeight = opts.tagHeight ?? site.radio.tagHeightM
   const maxGapMs = opts.maxGapMs ?? 1500
-  const tracks = new Map<string, Array<{ ts: number, x: number, y: number }>>()
+  const tracks = new Map<string, TruthPoint[]>()
   const readings: Array<{ ts: number, sensor: string, id: string, rssi: number }> = []
   for (const l of lines) {
     if (isTruth(l)) {
       const arr = tracks.get(l.truth.subject) ?? []
-      arr.push({ ts: l.ts, x: l.truth.x, y: l.truth.y })
+      arr.push({ ts: l.ts, x: l.truth.x, y: l.truth.y, floor: l.truth.floor ?? 0 })
       tracks.set(l.truth.subject, arr)
     } else if (isReading(l) && l.t === 'ble' && l.id !== undefined) {
       readings.push({ ts: l.ts, sensor: l.sensor, id: l.id, rssi: l.rssi })
@@ -184,7 +188,8 @@ function fit (site: Site, lines: TraceLine[], opts: CalibrateOptions): Calibrati
     const s = site.sensors.get(r.sensor)
     const track = tracks.get(r.id)
     const pos = track ? truthAt(track, r.ts, maxGapMs) : null
-    if (!s || !pos) { skipped++; continue }
+    // A sensor on another floor hears the walk through a slab the path-loss model does not have.
+    if (!s || !pos || pos[2] !== s.floor) { skipped++; continue }
     const d = Math.max(MIN_DISTANCE_M, Math.hypot(pos[0] - s.x, pos[1] - s.y, tagHeight - s.z))
     const arr = perSensor.get(r.sensor) ?? []
     arr.push({ x: -10 * Math.log10(d), y: r.rssi, px: pos[0], py: pos[1] })

@@ -226,16 +226,16 @@ export class Pipeline {
       for (const subject of [...tracker.active(t)]) {
         const e = tracker.estimate(subject, t)
         if (!e) continue
-        const where = locate(this.site, e.x, e.y)
+        const where = locate(this.site, e.x, e.y, e.floor)
         const pos: PositionMessageT = {
-          subject, ts: t, x: round2(e.x), y: round2(e.y), floor: 0, accuracyM: round2(e.accuracyM),
+          subject, ts: t, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
           shop: where.shop, sector: where.sector, source: source === 'wifi' ? 'wifi' : 'ble'
         }
         this.latest.set(subject, { pos, lastHeard: t })
         // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi
         // phone probes every 30-180 s, too sparse to time a stay; it counts in footfall instead.
         // Zones judge the unclamped estimate: a position pulled onto the wall is not evidence of staying.
-        if (source !== 'wifi' && !this.randomized.has(subject)) fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM })
+        if (source !== 'wifi' && !this.randomized.has(subject)) fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor })
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
     }

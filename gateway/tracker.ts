@@ -44,6 +44,8 @@ export interface TrackerOptions {
    * typically read against the site's rssiAt1m, the starting point of every new device's offset.
    */
   siteOffsetRate: number
+  /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
+  floorSwitchDb: number
   /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
   gridTemperature: number
   minSupport: number
@@ -65,6 +67,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     offsetSdDb: 4,
     offsetLearningRate: 0.1,
     siteOffsetRate: 0.005,
+    floorSwitchDb: 6,
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,
@@ -80,6 +83,8 @@ export interface Estimate {
   /** Published position: kept inside the shops unless the evidence says outside. */
   x: number
   y: number
+  /** The floor it is on (0 where the site has one). */
+  floor: number
   /** The filter's own estimate, before that: zone decisions use this. */
   rawX: number
   rawY: number
@@ -90,7 +95,9 @@ export interface Estimate {
 
 class Device {
   readonly windows = new Map<string, RssiWindow>()
-  readonly kf: MotionFilter
+  kf: MotionFilter
+  /** The floor the device is on (multi-floor sites), or null before its first fix. */
+  floor: number | null = null
   lastSeen = -Infinity
   /** When the device last moved to the end of the recency order. */
   movedAt = -Infinity
@@ -115,6 +122,8 @@ export class Tracker {
    */
   siteOffset = 0
   private siteOffsetFixes = 0
+  /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
+  private readonly multiFloor: boolean
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
 
@@ -124,6 +133,7 @@ export class Tracker {
     // cannot hold them would pull their estimates inside.
     const m = 10
     this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
+    this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
   }
 
   get size (): number { return this.devices.size }
@@ -203,8 +213,9 @@ export class Tracker {
   estimate (subject: string, t: number): Estimate | null {
     const d = this.devices.get(subject)
     if (!d) return null
-    const obs = this.observations(subject, t)
-    if (obs.length === 0) return null
+    const heard = this.observations(subject, t)
+    if (heard.length === 0) return null
+    const obs = this.multiFloor ? this.onFloor(d, heard) : heard
     const kf = d.kf
     const prior = kf.initialized ? kf.predicted(t) : null
     const fix = solve(obs, {
@@ -231,14 +242,35 @@ export class Tracker {
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
     const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM) * this.site.radio.accuracyScale
     const rawX = kf.x; const rawY = kf.y // mixtures of both motion models, computed on each read
-    const [x, y] = this.keepInside(rawX, rawY, accuracyM)
-    return { subject, ts: t, x, y, rawX, rawY, accuracyM, sensors: obs.length, fix }
+    const floor = d.floor ?? 0
+    const [x, y] = this.keepInside(rawX, rawY, accuracyM, floor)
+    return { subject, ts: t, x, y, floor, rawX, rawY, accuracyM, sensors: obs.length, fix }
+  }
+
+  /**
+   * Multi-floor sites: the device is on the floor whose nearest-sounding sensor (RSSI against its
+   * 1 m reference) is strongest. A slab costs a signal 10-20 dB, so the floor the device is on
+   * leads clearly; a change needs a lead of `floorSwitchDb` over the current floor (stairs and
+   * atriums blur it), and restarts the motion filter there. Only that floor's sensors position it.
+   */
+  private onFloor (d: Device, heard: Observation[]): Observation[] {
+    const best = new Map<number, number>()
+    for (const ob of heard) best.set(ob.sensor.floor, Math.max(best.get(ob.sensor.floor) ?? -Infinity, ob.rssi - ob.sensor.a))
+    let top = d.floor ?? heard[0].sensor.floor; let topScore = -Infinity
+    for (const [floor, score] of best) if (score > topScore) { top = floor; topScore = score }
+    const current = d.floor === null ? -Infinity : best.get(d.floor) ?? -Infinity
+    if (d.floor === null || (top !== d.floor && topScore > current + this.o.floorSwitchDb)) {
+      if (d.floor !== null) d.kf = new MotionFilter(this.o.kalman)
+      d.floor = top
+    }
+    return heard.filter(ob => ob.sensor.floor === d.floor)
   }
 
   /** Pulls a position that is barely outside every shop back onto the nearest shop's edge. */
-  private keepInside (x: number, y: number, sigma: number): [number, number] {
+  private keepInside (x: number, y: number, sigma: number, floor: number): [number, number] {
     let best: [number, number] | null = null; let bestD = Infinity
     for (const shop of this.site.shops) {
+      if (shop.floor !== floor) continue
       if (pointInPolygon(x, y, shop)) return [x, y]
       const d = distanceToBoundary(x, y, shop.polygon)
       if (d < bestD) { bestD = d; best = clampToPolygon(x, y, shop) }

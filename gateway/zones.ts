@@ -33,7 +33,7 @@ export interface ZoneEvent {
   confidence: number
 }
 
-export interface Evidence { x: number, y: number, accuracyM: number }
+export interface Evidence { x: number, y: number, accuracyM: number, /** default 0 */ floor?: number }
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
@@ -42,8 +42,9 @@ export const defaultZoneParams: Required<ZoneParams> = {
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
 
-/** Signed distance into a zone (positive inside), metres. */
+/** Signed distance into a zone (positive inside), metres; evidence from another floor is nowhere near it. */
 function depth (z: Zone, e: Evidence): number {
+  if (z.floor !== (e.floor ?? 0)) return -Infinity
   const inside = pointInPolygon(e.x, e.y, z)
   const d = distanceToBoundary(e.x, e.y, z.polygon)
   return inside ? d : -d

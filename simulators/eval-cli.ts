@@ -45,7 +45,7 @@ await runCommand(spec, async (o) => {
     first = Math.min(first, line.ts); last = Math.max(last, line.ts)
     // `person:` subjects are simulated people without a BLE identity (Wi-Fi only or no phone):
     // nothing can name them in the output, so they are not scored.
-    if (isTruth(line) && !line.truth.subject.startsWith('person:')) samples.push({ ts: line.ts, subject: subjectOf(line.truth.subject), x: line.truth.x, y: line.truth.y })
+    if (isTruth(line) && !line.truth.subject.startsWith('person:')) samples.push({ ts: line.ts, subject: subjectOf(line.truth.subject), x: line.truth.x, y: line.truth.y, floor: line.truth.floor })
   }
   const positions: PositionMsg[] = []; const events: EventMsg[] = []
   for await (const r of readJsonLines<RecordedMessage>(o.recording)) {

@@ -4,7 +4,7 @@ import { locate, type Site } from '../shared/site.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
 import type { Truth, TruthVisit, TruthStay } from './engine.ts'
 
-export interface TruthSample { ts: number, subject: string, x: number, y: number }
+export interface TruthSample { ts: number, subject: string, x: number, y: number, floor?: number }
 export interface PositionMsg { subject: string, ts: number, x: number, y: number, accuracyM?: number, shop: string | null, sector: string | null }
 export interface EventMsg { type: string, subject: string, ts: number, shop?: string, sector?: string, dwellMs?: number }
 
@@ -57,7 +57,7 @@ export function evaluatePositions (site: Site, truth: TruthSample[], positions: 
     if (i < 0 || t.ts - arr[i].ts > o.maxAgeMs) continue
     const p = arr[i]
     errors.push(Math.hypot(p.x - t.x, p.y - t.y))
-    const where = locate(site, t.x, t.y)
+    const where = locate(site, t.x, t.y, t.floor ?? 0)
     if (where.sector === p.sector) sectorOk++
     if (where.shop === p.shop) shopOk++
   }

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { Value } from '@sinclair/typebox/value'
@@ -73,6 +74,46 @@ test('bad messages are counted by reason and never stop the gateway; good ones s
     const health = await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)
     assert.equal(health.status, 200)
     assert.equal((await health.json() as { status: string }).status, 'ok')
+  } finally {
+    await c.endAsync()
+    await g.stop()
+  }
+})
+
+test('a multi-floor site: positions name the floor the device is on, and its shop there', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'floors-'))
+  const rect = [[[0, 0], [20, 0], [20, 12], [0, 12], [0, 0]]]
+  const spots = [[1, 1], [19, 1], [19, 11], [1, 11], [10, 6]]
+  writeFileSync(join(dir, 'site.json'), JSON.stringify({
+    type: 'FeatureCollection', storeId: 'two', radio: { pathLossExponent: 2, rssiAt1m: -59 },
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: { type: 'Polygon', coordinates: rect } },
+      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: { type: 'Polygon', coordinates: rect } },
+      ...[0, 1].flatMap(floor => spots.map(([x, y], i) => ({ type: 'Feature', properties: { kind: 'sensor', id: `f${floor}s${i}`, floor, z: 2.5 }, geometry: { type: 'Point', coordinates: [x, y] } })))
+    ]
+  }))
+  const g = await startGateway({}, join(dir, 'site.json'))
+  const c = await mqtt.connectAsync(g.mqttUrl)
+  try {
+    const positions: Array<{ floor: number, shop: string | null, x: number, y: number }> = []
+    c.on('message', (_t, p) => positions.push(JSON.parse(p.toString())))
+    await c.subscribeAsync('instore/two/positions/#', { qos: 1 })
+    // Upstairs at (15, 4): its own floor's sensors by path loss, the ground floor's 15 dB down.
+    const t0 = 1_764_000_000_000
+    for (let k = 0; k < 60; k++) {
+      const ts = t0 + 250 * k
+      for (const floor of [0, 1]) {
+        for (const [i, [x, y]] of spots.entries()) {
+          const rssi = Math.round(-59 - 20 * Math.log10(Math.hypot(15 - x, 4 - y, 1.3)) - (floor === 1 ? 0 : 15))
+          await c.publishAsync(`instore/two/sensors/f${floor}s${i}/readings`, JSON.stringify({ ts, readings: [{ t: 'ble', id: 'app:up', rssi, ts }] }))
+        }
+      }
+    }
+    await waitFor(() => positions.length >= 10, 10_000, 'positions')
+    const last = positions[positions.length - 1]
+    assert.equal(last.floor, 1)
+    assert.equal(last.shop, 'upper')
+    assert.ok(Math.hypot(last.x - 15, last.y - 4) < 1.5, JSON.stringify(last))
   } finally {
     await c.endAsync()
     await g.stop()

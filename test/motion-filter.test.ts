@@ -53,3 +53,35 @@ test('tracker state expires when a device goes quiet, and is bounded in size', (
   for (let i = 0; i < 500; i++) t.addReading('rot:' + i, 'a', 40_000 + i, -70)
   assert.equal(t.size, 100, 'rotating addresses never grow the state past maxDevices')
 })
+
+test('multi-floor site: each fix picks the floor the device sounds nearest on, positions it with that floor\'s sensors, and follows it to another floor', () => {
+  const rect = [[[0, 0], [20, 0], [20, 12], [0, 12], [0, 0]]]
+  const corners = [[1, 1], [19, 1], [19, 11], [1, 11], [10, 6]]
+  const site = parseSite({
+    type: 'FeatureCollection', storeId: 's', radio: { pathLossExponent: 2, rssiAt1m: -59 },
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: { type: 'Polygon', coordinates: rect } },
+      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: { type: 'Polygon', coordinates: rect } },
+      ...[0, 1].flatMap(floor => corners.map(([x, y], i) => ({
+        type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `f${floor}s${i}`, floor, z: 2.5 }, geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] }
+      })))
+    ]
+  })
+  const t = new Tracker(site, sensorModels(site), trackerOptions(site))
+  const rng = new Rng(7)
+  // Its own floor's sensors by path loss; the other floor's through a 15 dB slab.
+  const hear = (ts: number, x: number, y: number, floor: number) => {
+    for (const s of site.sensors.values()) {
+      const d = Math.hypot(x - s.x, y - s.y, 1.2 - s.z)
+      t.addReading('p', s.id, ts, Math.round(-59 - 20 * Math.log10(d) - (s.floor === floor ? 0 : 15) + rng.normal(0, 2)))
+    }
+  }
+  let last = null as ReturnType<Tracker['estimate']>
+  for (let ts = 0; ts < 20_000; ts += 250) { hear(ts, 15, 4, 1); if (ts % 1000 === 0) last = t.estimate('p', ts) }
+  assert.ok(last !== null && last.floor === 1, `floor ${last?.floor}`)
+  assert.ok(Math.hypot(last.x - 15, last.y - 4) < 1.5, `at ${last.x}, ${last.y}`)
+  // Down the stairs: the ground floor takes over, and the position follows on it.
+  for (let ts = 20_000; ts < 40_000; ts += 250) { hear(ts, 5, 8, 0); if (ts % 1000 === 0) last = t.estimate('p', ts) }
+  assert.ok(last !== null && last.floor === 0, `floor ${last?.floor}`)
+  assert.ok(Math.hypot(last.x - 5, last.y - 8) < 1.5, `at ${last.x}, ${last.y}`)
+})

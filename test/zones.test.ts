@@ -63,3 +63,19 @@ test('visit.summary lists the dwell per sector', () => {
   assert.equal(summary?.durationMs, 29000)
   assert.ok(out.every(e => e.visitId === 'v1'))
 })
+
+test('evidence from another floor is outside every zone of this one', () => {
+  const two = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
+    ]
+  })
+  const track = newTrack()
+  const out: ZoneEvent[] = []
+  for (let i = 0; i < 20; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1, floor: 1 }, i * 1000, two, p, () => 'v' + i))
+  for (let i = 20; i < 60; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1 }, i * 1000, two, p, () => 'v' + i))
+  assert.deepEqual(out.map(e => `${e.type}:${e.shop}`), ['shop.enter:upper', 'shop.exit:upper', 'visit.summary:upper', 'shop.enter:ground'])
+})
