@@ -3,10 +3,10 @@
 // trace's truth lines (or, for a path walked at an unknown pace, against the path). Shared by the
 // benchmark and the accuracy tests.
 import type { Site } from '../shared/site.ts'
-import { readJsonLines, isTruth, isReading, type TraceLine } from '../shared/trace.ts'
+import { readJsonLines, type TraceLine } from '../shared/trace.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
 import { locate } from '../shared/site.ts'
-import { Tracker, trackerOptions, type TrackerOptions } from '../gateway/tracker.ts'
+import { Tracker, TraceFollower, trackerOptions, type TrackerOptions, type Placed, type Followed } from '../gateway/tracker.ts'
 import { sensorModels } from '../gateway/radio-model.ts'
 import { SelfCalibrator } from '../gateway/self-calibration.ts'
 import { solve, weightedCentroid } from '../gateway/solver.ts'
@@ -38,61 +38,42 @@ function baselineFix (site: Site, tracker: Tracker, subject: string, t: number):
   return f ? [f.x, f.y] : null
 }
 
-/** One position a method publishes for a subject at a tick of trace time. */
-interface Estimated { subject: string, ts: number, x: number, y: number, accuracyM: number }
-
 /**
  * Replays a trace through the gateway's estimation (or the baseline's): yields each estimate as
  * it is made, once per subject per second of trace time, and each truth line in trace order.
  * `cal` holds what online self-calibration learned, once the replay is done.
  */
 class EstimationRun {
-  readonly tracker: Tracker
+  readonly follower: TraceFollower
   readonly cal: SelfCalibrator | null
 
-  constructor (private readonly site: Site, private readonly method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean) {
+  constructor (site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean) {
     const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
-    this.tracker = new Tracker(site, sensorModels(site), opts)
+    const tracker = new Tracker(site, sensorModels(site), opts)
     const cal = this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(sensorModels(site)) : null
     if (cal !== null) {
       let n = 0
-      this.tracker.onFix = (obs, fix) => {
+      tracker.onFix = (obs, fix) => {
         cal.observeFix(obs, fix, opts.tagHeight)
-        if (++n % 50 === 0) this.tracker.setModels(cal.models())
+        if (++n % 50 === 0) tracker.setModels(cal.models())
       }
     }
+    this.follower = method === 'gateway'
+      ? new TraceFollower(tracker)
+      : new TraceFollower(tracker, (subject, t) => {
+        const p = baselineFix(site, tracker, subject, t)
+        return p ? { subject, ts: t, x: p[0], y: p[1], accuracyM: NaN } : null
+      })
   }
 
-  private * tick (t: number): Generator<Estimated> {
-    const tracker = this.tracker
-    for (const subject of [...tracker.active(t)]) {
-      if (this.method === 'baseline') {
-        const p = baselineFix(this.site, tracker, subject, t)
-        if (p) yield { subject, ts: t, x: p[0], y: p[1], accuracyM: NaN }
-      } else {
-        const e = tracker.estimate(subject, t)
-        if (e) yield { subject, ts: t, x: e.x, y: e.y, accuracyM: e.accuracyM }
-      }
-    }
-    tracker.expire(t)
-  }
-
-  async * replay (trace: string): AsyncGenerator<{ estimate: Estimated } | { truth: { subject: string, ts: number, x: number, y: number } }> {
-    let nextTick = -Infinity
-    for await (const line of readJsonLines<TraceLine>(trace)) {
-      while (line.ts >= nextTick) {
-        if (nextTick > -Infinity) for (const estimate of this.tick(nextTick)) yield { estimate }
-        nextTick = nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : nextTick + 1000
-      }
-      if (isReading(line) && line.t === 'ble' && line.id) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
-      else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y } }
-    }
+  async * replay (trace: string): AsyncGenerator<Followed> {
+    for await (const line of readJsonLines<TraceLine>(trace)) yield * this.follower.feed(line)
   }
 }
 
 export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
   const run = new EstimationRun(site, method, over, selfCalibrate)
-  const latest = new Map<string, Estimated>()
+  const latest = new Map<string, Placed>()
   const errors: number[] = []
   const previousTruth = new Map<string, { x: number, y: number }>()
   const parts = { standing: [0, 0], walking: [0, 0], inShop: [0, 0], outside: [0, 0] }

@@ -11,7 +11,7 @@ import type { RadioMapData } from '../shared/site-schema.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { RadioMap } from './radio-map.ts'
 import { round, quantile } from '../shared/stats.ts'
-import { Tracker, trackerOptions } from './tracker.ts'
+import { Tracker, TraceFollower, trackerOptions, type Placed } from './tracker.ts'
 import { sensorModels } from './radio-model.ts'
 
 export interface SensorFit {
@@ -136,25 +136,14 @@ function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, 
     const train = fit(site, lines.filter(l => !inFold(l)), opts)
     if (train.sensors.length === 0) continue
     const held = parseSite(applyCalibration(site.file, train))
-    const tracker = new Tracker(held, sensorModels(held), trackerOptions(held))
-    const latest = new Map<string, { ts: number, x: number, y: number, accuracyM: number }>()
-    let next = -Infinity
+    const follower = new TraceFollower(new Tracker(held, sensorModels(held), trackerOptions(held)))
+    const latest = new Map<string, Placed>()
     for (const l of lines) {
       if (!inFold(l)) continue
-      while (l.ts >= next) {
-        if (next > -Infinity) {
-          for (const subject of [...tracker.active(next)]) {
-            const e = tracker.estimate(subject, next)
-            if (e) latest.set(subject, { ts: next, x: e.x, y: e.y, accuracyM: e.accuracyM })
-          }
-          tracker.expire(next)
-        }
-        next = next === -Infinity ? Math.ceil(l.ts / 1000) * 1000 : next + 1000
-      }
-      if (isReading(l) && l.t === 'ble' && l.id !== undefined) tracker.addReading(l.id, l.sensor, l.ts, l.rssi)
-      else if (isTruth(l)) {
-        const p = latest.get(l.truth.subject)
-        if (p && l.ts - p.ts <= 3000 && p.accuracyM > 0) ratios.push(Math.hypot(p.x - l.truth.x, p.y - l.truth.y) / p.accuracyM)
+      for (const item of follower.feed(l)) {
+        if ('estimate' in item) { latest.set(item.estimate.subject, item.estimate); continue }
+        const p = latest.get(item.truth.subject)
+        if (p && item.truth.ts - p.ts <= 3000 && p.accuracyM > 0) ratios.push(Math.hypot(p.x - item.truth.x, p.y - item.truth.y) / p.accuracyM)
       }
     }
   }

@@ -3,6 +3,7 @@
 // Per tick of event time (every second):
 //   smooth (solver + motion filter) → locate (shop, sector) → publish positions → occupancy
 // Zone diffs, events, triggers and the outbox hang off the `onPosition` sink.
+import { createHash } from 'node:crypto'
 import type { Site } from '../shared/site.ts'
 import { locate } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
@@ -10,7 +11,6 @@ import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
 import { SubjectHasher } from './subjects.ts'
 import { GatewayClock, type ClockOptions } from './clock.ts'
-import { createHash } from 'node:crypto'
 import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
 import { sensorModels, type SensorModel } from './radio-model.ts'
 import { SelfCalibrator, type CalibratorState } from './self-calibration.ts'

@@ -2,6 +2,7 @@
 // position kept inside the site's shops unless the evidence says the device is outside.
 // State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
 import type { Site } from '../shared/site.ts'
+import { isReading, isTruth, type TraceLine } from '../shared/trace.ts'
 import { pointInPolygon, clampToPolygon, distanceToBoundary } from '../shared/geometry.ts'
 import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
 import { solve, type Observation, type Fix } from './solver.ts'
@@ -277,5 +278,39 @@ export class Tracker {
     }
     if (best && bestD <= this.o.outsideSigmas * Math.max(sigma, 0.5)) return best
     return [x, y]
+  }
+}
+
+/** One position made for a subject at a tick of trace time. */
+export interface Placed { subject: string, ts: number, x: number, y: number, accuracyM: number }
+
+/** What following a trace turns up: an estimate, or a truth line (for scoring). */
+export type Followed = { estimate: Placed } | { truth: { subject: string, ts: number, x: number, y: number } }
+
+/**
+ * Runs a tracker over a trace as the gateway does on the event clock: BLE readings in trace
+ * order, an estimate per active subject each second of trace time, expiry. Lines are pushed in
+ * one at a time, so files of any size stream through. `place` may stand in for the tracker's own
+ * estimate (the benchmark's naive baseline does).
+ */
+export class TraceFollower {
+  private nextTick = -Infinity
+
+  constructor (readonly tracker: Tracker, private readonly place: (subject: string, t: number) => Placed | null = (subject, t) => tracker.estimate(subject, t)) {}
+
+  * feed (line: TraceLine): Generator<Followed> {
+    while (line.ts >= this.nextTick) {
+      if (this.nextTick > -Infinity) {
+        const t = this.nextTick
+        for (const subject of [...this.tracker.active(t)]) {
+          const p = this.place(subject, t)
+          if (p) yield { estimate: { subject, ts: t, x: p.x, y: p.y, accuracyM: p.accuracyM } }
+        }
+        this.tracker.expire(t)
+      }
+      this.nextTick = this.nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : this.nextTick + 1000
+    }
+    if (isReading(line) && line.t === 'ble' && line.id !== undefined) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
+    else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y } }
   }
 }
