@@ -1,11 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { chromium } from 'playwright-core'
 import { ROOT } from './helpers/run.ts'
 import { waitFor } from './helpers/gateway.ts'
+import { startServer, api } from './helpers/procs.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -49,5 +52,46 @@ test('the demo in a browser: dots move, counts change, a campaign is created, a 
     demo.kill('SIGINT')
     const [code] = await once(demo, 'exit')
     assert.equal(code, 0, out.slice(-2000))
+  }
+})
+
+test('a multi-floor store: the map shows one floor at a time, its shops and the dots on it', { skip: !existsSync(CHROMIUM) && 'chromium is not installed (.ci/run installs it)', timeout: 120_000 }, async () => {
+  const ADMIN = 'adm_floors_test'
+  const server = await startServer(mkdtempSync(join(tmpdir(), 'floors-server-')), ADMIN)
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+  try {
+    const rect = { type: 'Polygon', coordinates: [[[0, 0], [20, 0], [20, 12], [0, 12], [0, 0]]] }
+    const site = {
+      type: 'FeatureCollection', storeId: 'two-floors', name: 'Two floors',
+      features: [
+        { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: rect },
+        { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: rect },
+        { type: 'Feature', properties: { kind: 'sensor', id: 'g1' }, geometry: { type: 'Point', coordinates: [1, 1] } },
+        { type: 'Feature', properties: { kind: 'sensor', id: 'u1', floor: 1 }, geometry: { type: 'Point', coordinates: [19, 11] } }
+      ]
+    }
+    assert.equal((await api(`${server.url}/v1/stores`, ADMIN, 'POST', { site })).status, 201)
+    const pos = (subject: string, x: number, y: number, floor: number, shop: string) => ({ subject, ts: 1, x, y, floor, accuracyM: 1, shop, sector: null, source: 'ble' })
+    const snapshot = { ts: 1, positions: [pos('app:down', 5, 5, 0, 'ground'), pos('app:up1', 15, 8, 1, 'upper'), pos('app:up2', 16, 8, 1, 'upper')], occupancy: { ts: 1, shops: { ground: 1, upper: 2 }, sectors: {}, passersBy: 0 } }
+    assert.equal((await api(`${server.url}/v1/stores/two-floors/live`, ADMIN, 'POST', snapshot)).status, 204)
+    const page = await browser.newPage()
+    await page.goto(`${server.url}/#token=${ADMIN}&store=two-floors`)
+    await page.waitForSelector('circle.dot')
+    const map = async () => ({
+      shops: await page.$$eval('#map path', ps => ps.map(p => p.id).join(',')),
+      dots: await page.$$eval('circle.dot', cs => cs.map(c => `${c.getAttribute('cx')},${c.getAttribute('cy')}`).join(' '))
+    })
+    assert.equal(await page.$eval('#floor', e => (e as HTMLSelectElement).hidden), false)
+    assert.deepEqual(await map(), { shops: 'shop-ground', dots: '5,5' })
+    await page.selectOption('#floor', '1')
+    assert.deepEqual(await map(), { shops: 'shop-upper', dots: '15,8 16,8' })
+    // Counts cover the whole store, whatever floor is on the map.
+    assert.equal(await page.$eval('#inStore', e => e.textContent), '3')
+  } finally {
+    await browser.close()
+    await server.stop()
   }
 })
