@@ -15,6 +15,8 @@ export type Method = 'gateway' | 'baseline'
 
 export interface AccuracyResult {
   method: Method, error: Summary, sectorAgreement: number, samples: number
+  /** Share of samples placed on the truth's floor (1 on a single-floor site). */
+  floorAgreement: number
   /** Share of errors within the published accuracyM (the gateway's; the baseline publishes none). */
   withinAccuracy: number | null
   /** Per-sensor corrections online self-calibration learned by the end, dB (when it ran). */
@@ -73,16 +75,17 @@ class EstimationRun {
 
 export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
   const run = new EstimationRun(site, method, over, selfCalibrate)
-  const latest = new Map<string, Placed>()
+  const latest = new Map<string, Required<Placed>>()
   const errors: number[] = []
   const previousTruth = new Map<string, { x: number, y: number }>()
   const parts = { standing: [0, 0], walking: [0, 0], inShop: [0, 0], outside: [0, 0] }
   const add = (part: number[], error: number) => { part[0] += error; part[1]++ }
   let sectorOk = 0
+  let floorOk = 0
   let within = 0
   for await (const item of run.replay(trace)) {
     if ('estimate' in item) { latest.set(item.estimate.subject, item.estimate); continue }
-    const { subject, x, y, ts } = item.truth
+    const { subject, x, y, ts, floor } = item.truth
     const before = previousTruth.get(subject)
     previousTruth.set(subject, { x, y })
     const p = latest.get(subject)
@@ -90,15 +93,16 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
     const error = Math.hypot(p.x - x, p.y - y)
     errors.push(error)
     if (error <= p.accuracyM) within++
-    const truthAt = locate(site, x, y)
-    if (locate(site, p.x, p.y).sector === truthAt.sector) sectorOk++
+    const truthAt = locate(site, x, y, floor)
+    if (locate(site, p.x, p.y, p.floor).sector === truthAt.sector) sectorOk++
+    if (p.floor === floor) floorOk++
     if (before) add(Math.hypot(x - before.x, y - before.y) < 0.05 ? parts.standing : parts.walking, error)
     add(truthAt.shop !== null ? parts.inShop : parts.outside, error)
   }
   const n = Math.max(1, errors.length)
   const mean = ([sum, count]: number[]) => count > 0 ? sum / count : NaN
   return {
-    method, error: summarize(errors), sectorAgreement: sectorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n,
+    method, error: summarize(errors), sectorAgreement: sectorOk / n, floorAgreement: floorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n,
     corrections: run.cal?.corrections() ?? null,
     breakdown: { standing: mean(parts.standing), walking: mean(parts.walking), inShop: mean(parts.inShop), outside: mean(parts.outside) }
   }

@@ -98,6 +98,8 @@ async function accuracy (): Promise<void> {
   }
   await simulated('boutique', 'boutique (1800 s, uncalibrated site, online self-calibration)', 'boutique', 1800)
   await simulated('hypermarket', 'hypermarket (300 s, uncalibrated site, online self-calibration)', 'hypermarket', 300)
+  // Two floors with nine sensors each, a 15 dB slab between them, shoppers taking the stairs.
+  await simulated('department', 'department store, two floors (1800 s, uncalibrated site, online self-calibration)', 'department', 1800)
   // Diagnostic: the same boutique hour without the simulator's slow fading (4 dB, correlated over
   // 2 s). Averaging removes independent noise but not fading that lasts as long as the window, so
   // this row shows how much of the simulated error that one radio effect accounts for.
@@ -126,6 +128,7 @@ async function simulated (key: string, title: string, scenario: string, duration
   console.log(row('baseline', r.baseline))
   console.log(row('gateway', r.gateway))
   console.log(breakdown(r.gateway))
+  if (new Set([...site.sensors.values()].map(x => x.floor)).size > 1) console.log(`    on the right floor: baseline ${pct(r.baseline.floorAgreement)}, gateway ${pct(r.gateway.floorAgreement)}`)
   if (extra) {
     r[extra.key] = await measureAccuracy(site, trace, 'gateway', extra.over)
     console.log(row(extra.label, r[extra.key]))

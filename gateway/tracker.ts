@@ -285,10 +285,10 @@ export class Tracker {
 }
 
 /** One position made for a subject at a tick of trace time. */
-export interface Placed { subject: string, ts: number, x: number, y: number, accuracyM: number }
+export interface Placed { subject: string, ts: number, x: number, y: number, accuracyM: number, /** default 0 */ floor?: number }
 
 /** What following a trace turns up: an estimate, or a truth line (for scoring). */
-export type Followed = { estimate: Placed } | { truth: { subject: string, ts: number, x: number, y: number } }
+export type Followed = { estimate: Required<Placed> } | { truth: { subject: string, ts: number, x: number, y: number, floor: number } }
 
 /**
  * Runs a tracker over a trace as the gateway does on the event clock: BLE readings in trace
@@ -307,13 +307,13 @@ export class TraceFollower {
         const t = this.nextTick
         for (const subject of [...this.tracker.active(t)]) {
           const p = this.place(subject, t)
-          if (p) yield { estimate: { subject, ts: t, x: p.x, y: p.y, accuracyM: p.accuracyM } }
+          if (p) yield { estimate: { subject, ts: t, x: p.x, y: p.y, accuracyM: p.accuracyM, floor: p.floor ?? 0 } }
         }
         this.tracker.expire(t)
       }
       this.nextTick = this.nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : this.nextTick + 1000
     }
     if (isReading(line) && line.t === 'ble' && line.id !== undefined) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
-    else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y } }
+    else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y, floor: line.truth.floor ?? 0 } }
   }
 }

@@ -79,10 +79,12 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   const shops = site.shops
   // 1. Evidence refreshes what it supports.
   if (e) {
+    let inShop = false
     if (track.shop) {
       const z = shops.find(s => s.id === track.shop?.id) as Zone
       const dep = depth(z, e)
-      if (dep >= -margin(p.exitMarginSigmas, e, p)) {
+      inShop = dep >= -margin(p.exitMarginSigmas, e, p)
+      if (inShop) {
         track.shop.lastEvidence = t; track.shop.score += insideProbability(dep, e.accuracyM); track.shop.n++
       }
       if (track.sector) {
@@ -93,7 +95,10 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
         }
       }
     }
-    track.shopCand = candidate(track.shopCand, track.shop ? null : confidentlyIn(shops, e, p, p.shopEnterMarginSigmas), t, e)
+    // Evidence that is no longer in the current shop but well inside another (upstairs, next
+    // door) starts that shop's entry at once, without waiting for the timeout to end this visit.
+    const others = track.shop ? shops.filter(z => z.id !== track.shop?.id) : shops
+    track.shopCand = candidate(track.shopCand, inShop ? null : confidentlyIn(others, e, p, p.shopEnterMarginSigmas), t, e)
     // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
     // began at once is stamped from its real start.
     const shopId = track.shop?.id ?? track.shopCand?.id
@@ -110,8 +115,10 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   if (track.shopCand && t - track.shopCand.lastEvidence > 2000) track.shopCand = null
   if (track.sectorCand && t - track.sectorCand.lastEvidence > 2000) track.sectorCand = null
   // 3. Confirmed entries, stamped with when the evidence began.
-  if (!track.shop && track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000) {
+  if (track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000) {
     const c = track.shopCand
+    // Moving on to another shop: this visit ends where its evidence did.
+    if (track.shop) exitShop(track, out)
     track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(), sectors: {} }
     track.shopCand = null
     out.push({ type: 'shop.enter', ts: c.since, shop: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })

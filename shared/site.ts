@@ -89,7 +89,7 @@ export function siteProblems (json: unknown): Problem[] {
 function semanticProblems (ok: Array<{ i: number, f: SiteFile['features'][number] }>): Problem[] {
   const problems: Problem[] = []
   const ids = new Map<string, number>()
-  const shops = new Map<string, { i: number, poly: Polygon }>()
+  const shops = new Map<string, { i: number, poly: Polygon, floor: number }>()
   for (const { i, f } of ok) {
     const id = f.properties.id
     const key = f.properties.kind + ':' + id
@@ -98,10 +98,10 @@ function semanticProblems (ok: Array<{ i: number, f: SiteFile['features'][number
     if (f.geometry.type === 'Polygon') {
       const ringProblems = polygonProblems(f.geometry)
       for (const r of ringProblems) problems.push({ path: `/features/${i}/geometry`, reason: r })
-      if (f.properties.kind === 'shop' && ringProblems.length === 0) shops.set(id, { i, poly: f.geometry })
+      if (f.properties.kind === 'shop' && ringProblems.length === 0) shops.set(id, { i, poly: f.geometry, floor: f.properties.floor ?? 0 })
     }
   }
-  const sectors: Array<{ i: number, id: string, poly: Polygon, shop: string }> = []
+  const sectors: Array<{ i: number, id: string, poly: Polygon, shop: string, floor: number }> = []
   for (const { i, f } of ok) {
     if (f.properties.kind !== 'sector' || polygonProblems(f.geometry as Polygon).length > 0) continue
     const shop = shops.get(f.properties.shop)
@@ -110,10 +110,14 @@ function semanticProblems (ok: Array<{ i: number, f: SiteFile['features'][number
       continue
     }
     if (!booleanWithin(f.geometry as Polygon, shop.poly)) problems.push({ path: `/features/${i}/geometry`, reason: `sector '${f.properties.id}' is not inside its shop '${f.properties.shop}'` })
-    sectors.push({ i, id: f.properties.id, poly: f.geometry as Polygon, shop: f.properties.shop })
+    const floor = f.properties.floor ?? 0
+    if (floor !== shop.floor) problems.push({ path: `/features/${i}/properties/floor`, reason: `sector '${f.properties.id}' is on floor ${floor}, its shop '${f.properties.shop}' on floor ${shop.floor}` })
+    sectors.push({ i, id: f.properties.id, poly: f.geometry as Polygon, shop: f.properties.shop, floor })
   }
   for (let a = 0; a < sectors.length; a++) {
     for (let b = a + 1; b < sectors.length; b++) {
+      // Sectors on different floors may lie one above the other.
+      if (sectors[a].floor !== sectors[b].floor) continue
       const A = sectors[a].poly; const B = sectors[b].poly
       if (interiorsOverlap(A, B)) {
         problems.push({ path: `/features/${sectors[b].i}/geometry`, reason: `sector '${sectors[b].id}' overlaps sector '${sectors[a].id}'` })

@@ -125,7 +125,7 @@ export class Simulator {
     const until = trip.end
     for (let t = from; t <= until + step; t += step) {
       const pos = t <= until ? positionAt(trip, t, hint) : null
-      const here = pos ? locate(site, pos[0], pos[1]) : { shop: null, sector: null }
+      const here = pos ? locate(site, pos[0], pos[1], pos[2]) : { shop: null, sector: null }
       if (stay && (here.sector !== stay.sector || here.shop !== stay.shop)) {
         this.truth.stays.push({ subject, person: person.id, shop: stay.shop, sector: stay.sector, enter: stay.enter, exit: t }); stay = null
       }
@@ -187,7 +187,7 @@ export class Simulator {
           const pos = positionAt(a.trip, nextTruth, a.hint)
           if (pos === null) continue
           const subject = person.bleId ?? 'person:' + person.id
-          out.push({ ts: nextTruth, truth: { subject, x: round2(pos[0]), y: round2(pos[1]), floor: 0, person: person.id } })
+          out.push({ ts: nextTruth, truth: { subject, x: round2(pos[0]), y: round2(pos[1]), floor: pos[2], person: person.id } })
         }
       }
       for (; nextBeat < tEnd; nextBeat += sc.heartbeatMs) {
@@ -208,7 +208,7 @@ export class Simulator {
     const p = a.trip.person
     const tx = this.loaded.radio.txSdDb * p.txZ
     for (const s of this.bleSensors) {
-      const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], t, this.loaded.radio.rssiAt1m, tx)
+      const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], t, this.loaded.radio.rssiAt1m, tx, pos[2])
       if (rssi === null) continue
       out.push({ ts: Math.round(t) + (s.id.length % 7), store: storeId, sensor: s.id, t: 'ble', id: p.bleId as string, rssi })
     }
@@ -232,7 +232,7 @@ export class Simulator {
       a.seq = (a.seq + 1) % 4096
       const ch = [1, 6, 11][k % 3]
       for (const s of this.wifiSensors) {
-        const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], tf, this.loaded.radio.wifiRssiAt1m, tx)
+        const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], tf, this.loaded.radio.wifiRssiAt1m, tx, pos[2])
         if (rssi === null) continue
         out.push({ ts: Math.round(tf), store: storeId, sensor: s.id, t: 'wifi', mac: a.mac, rssi, seq: a.seq, ch })
         this.wifiHeard.add(p.id)

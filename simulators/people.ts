@@ -19,7 +19,7 @@ export interface Person {
   favourites: string[]
 }
 
-export interface Leg { t0: number, t1: number, x0: number, y0: number, x1: number, y1: number }
+export interface Leg { t0: number, t1: number, x0: number, y0: number, x1: number, y1: number, floor: number }
 export interface Trip { person: Person, start: number, end: number, legs: Leg[] }
 
 export function makePerson (rng: Rng, id: string, kind: ShopperKind, sc: Scenario, site: Site): Person {
@@ -49,17 +49,27 @@ function macFrom (r: Rng, local: boolean): string {
 
 class PathBuilder {
   legs: Leg[] = []
+  floor = 0
   constructor (public t: number, public x: number, public y: number) {}
   walkTo (x: number, y: number, speed: number): void {
     const d = Math.hypot(x - this.x, y - this.y)
     const dt = Math.max(1, Math.round(1000 * d / speed))
-    this.legs.push({ t0: this.t, t1: this.t + dt, x0: this.x, y0: this.y, x1: x, y1: y })
+    this.legs.push({ t0: this.t, t1: this.t + dt, x0: this.x, y0: this.y, x1: x, y1: y, floor: this.floor })
     this.t += dt; this.x = x; this.y = y
   }
 
   stay (ms: number): void {
-    this.legs.push({ t0: this.t, t1: this.t + ms, x0: this.x, y0: this.y, x1: this.x, y1: this.y })
+    this.legs.push({ t0: this.t, t1: this.t + ms, x0: this.x, y0: this.y, x1: this.x, y1: this.y, floor: this.floor })
     this.t += ms
+  }
+
+  /** To the stairs, and up or down to `floor` (about 8 s a storey, spent at the stairs' spot). */
+  climb (floor: number, stairs: [number, number], speed: number): void {
+    if (floor === this.floor) return
+    this.walkTo(stairs[0], stairs[1], speed)
+    const storeys = Math.abs(floor - this.floor)
+    this.floor = floor
+    this.stay(8000 * storeys)
   }
 }
 
@@ -84,6 +94,7 @@ export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, 
     if (chosen[chosen.length - 1] !== zone) chosen.push(zone)
   }
   for (const zone of chosen) {
+    if (zone.floor !== p.floor && sc.stairs) p.climb(zone.floor, sc.stairs, speed)
     const [x, y] = randomPointIn(zone, () => r.next(), 0.8)
     p.walkTo(x, y, speed)
     const dwell = r.chance(sc.dwellShare)
@@ -106,6 +117,7 @@ export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, 
     const [x, y] = randomPointIn(shop, () => r.next(), 1)
     p.walkTo(x, y, speed); p.stay(Math.round(1000 * r.uniform(sc.browseS[0], sc.browseS[1])))
   }
+  if (sc.stairs) p.climb(0, sc.stairs, speed)
   p.walkTo(sc.door[0], sc.door[1], speed)
   const [ex, ey] = pointOnStreet(r, sc.street)
   p.walkTo(ex, ey, speed)
@@ -122,8 +134,8 @@ export function planPassBy (r: Rng, person: Person, start: number, sc: Scenario)
   return { person, start, end: p.t, legs: p.legs }
 }
 
-/** Position at time t (ms), or null before the trip starts or after it ends. Legs are searched from a hint. */
-export function positionAt (trip: Trip, t: number, hint = { i: 0 }): [number, number] | null {
+/** Position and floor at time t (ms), or null before the trip starts or after it ends. Legs are searched from a hint. */
+export function positionAt (trip: Trip, t: number, hint = { i: 0 }): [number, number, number] | null {
   if (t < trip.start || t > trip.end) return null
   const legs = trip.legs
   let i = Math.min(hint.i, legs.length - 1)
@@ -132,5 +144,5 @@ export function positionAt (trip: Trip, t: number, hint = { i: 0 }): [number, nu
   hint.i = i
   const l = legs[i]
   const f = l.t1 === l.t0 ? 0 : Math.max(0, Math.min(1, (t - l.t0) / (l.t1 - l.t0)))
-  return [l.x0 + f * (l.x1 - l.x0), l.y0 + f * (l.y1 - l.y0)]
+  return [l.x0 + f * (l.x1 - l.x0), l.y0 + f * (l.y1 - l.y0), l.floor]
 }

@@ -1,4 +1,5 @@
-// Radio model for simulated sensors: log-distance path loss in 3-D (sensor heights), per-phone
+// Radio model for simulated sensors: log-distance path loss in 3-D (sensor heights, floors and the
+// slabs between them), per-phone
 // transmit offsets, per-sensor receive offsets, slow fading correlated over seconds (AR(1)),
 // independent per-reading noise, sensitivity cut-off and packet loss.
 // Log-distance model: Rappaport, Wireless Communications, §4.9; typical indoor exponents 1.6-3.3.
@@ -23,10 +24,13 @@ export class RadioModel {
    * One received packet: integer dBm, or null when lost or below sensitivity.
    * `link` keys the fading process (one per person and sensor), `t` in ms.
    */
-  receive (link: string, sensor: SensorInfo, x: number, y: number, t: number, ref: number, txOffsetDb: number): number | null {
-    const d = Math.hypot(x - sensor.x, y - sensor.y, this.p.phoneHeightM - sensor.z)
+  receive (link: string, sensor: SensorInfo, x: number, y: number, t: number, ref: number, txOffsetDb: number, floor = 0): number | null {
+    // Heights count from the ground floor; every slab in between costs slabDb.
+    const H = this.p.floorHeightM
+    const d = Math.hypot(x - sensor.x, y - sensor.y, this.p.phoneHeightM + floor * H - sensor.z - sensor.floor * H)
+    const slabs = Math.abs(floor - sensor.floor) * this.p.slabDb
     const f = this.fade(link, t)
-    const rssi = this.meanRssi(ref, d) + txOffsetDb + (this.sensorOffset.get(sensor.id) ?? 0) + f + this.rng.normal(0, this.p.noiseSdDb)
+    const rssi = this.meanRssi(ref, d) - slabs + txOffsetDb + (this.sensorOffset.get(sensor.id) ?? 0) + f + this.rng.normal(0, this.p.noiseSdDb)
     if (rssi < this.p.sensitivityDbm || this.rng.chance(this.p.lossProb)) return null
     return Math.min(0, Math.round(rssi))
   }

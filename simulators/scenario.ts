@@ -42,7 +42,10 @@ export const RadioParams = Type.Object({
   /** Seconds between Wi-Fi probe bursts (uniform range; real phones: every 30 s to a few minutes). */
   probeIntervalS: Range,
   /** Height of a carried phone, m. */
-  phoneHeightM: Type.Number({ default: 1.2 })
+  phoneHeightM: Type.Number({ default: 1.2 }),
+  /** Multi-floor sites: storey height, m, and the loss through one floor slab, dB (ITU-R P.1238: about 15 dB for one floor of a commercial building at 2.4 GHz). */
+  floorHeightM: Type.Number({ default: 4 }),
+  slabDb: Type.Number({ default: 15 })
 })
 export type RadioParamsT = Static<typeof RadioParams>
 
@@ -63,6 +66,8 @@ export const ScenarioSchema = Type.Object({
   /** Where shoppers come from and go to, outside (street), and the door they use. */
   street: Type.Array(Point, { minItems: 2 }),
   door: Point,
+  /** Multi-floor sites: where shoppers change floors (the same spot on every floor). */
+  stairs: Type.Optional(Point),
   classes: Type.Object({ regular: ShopperClass, occasional: ShopperClass, oneTime: ShopperClass }),
   /** Share of phones with the retailer's app (BLE id `app:…`). */
   appShare: Type.Number({ minimum: 0, maximum: 1 }),
@@ -84,7 +89,8 @@ export type Scenario = Static<typeof ScenarioSchema>
 
 export const defaultRadioParams: RadioParamsT = {
   pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, txSdDb: 3, sensorSdDb: 2, fadingSdDb: 4, fadingTauS: 2,
-  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, probeIntervalS: [30, 180], phoneHeightM: 1.2
+  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, probeIntervalS: [30, 180], phoneHeightM: 1.2,
+  floorHeightM: 4, slabDb: 15
 }
 
 export interface LoadedScenario { scenario: Scenario, radio: RadioParamsT, site: Site, sitePath: string }

@@ -85,3 +85,24 @@ test('randomized Wi-Fi MACs rotate between bursts; stable MACs do not', async ()
   for (const [mac, s] of local) assert.ok(s.last - s.first < 200, `${mac} lived ${s.last - s.first} ms`)
   assert.ok(global.some(([, s]) => s.last - s.first > 30_000), 'a stable MAC is seen across bursts')
 })
+
+test('a two-floor store: shoppers take the stairs, truth names the floor, and a slab stands between the floors\' radios', async () => {
+  const { trace, truth: truthPath, loaded } = await makeTrace('department', { durationS: 600 })
+  const floors = new Map<number, number>()
+  const up: number[] = []; const down: number[] = []
+  const upstairs = new Set<string>()
+  for (const l of readFileSync(trace, 'utf8').trim().split('\n').map(s => JSON.parse(s) as TraceLine)) {
+    if (isTruth(l)) {
+      floors.set(l.truth.floor, (floors.get(l.truth.floor) ?? 0) + 1)
+      if (l.truth.floor === 1) upstairs.add(l.truth.subject); else upstairs.delete(l.truth.subject)
+    } else if (isReading(l) && l.t === 'ble' && l.id !== undefined && upstairs.has(l.id)) {
+      // Readings of someone upstairs: by the upper floor's sensors, or through the slab below.
+      (loaded.site.sensors.get(l.sensor)?.floor === 1 ? up : down).push(l.rssi)
+    }
+  }
+  assert.ok((floors.get(0) ?? 0) > 0 && (floors.get(1) ?? 0) > 0, JSON.stringify([...floors]))
+  const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length
+  assert.ok(up.length > down.length && mean(up) > mean(down) + 8, `upstairs heard ${mean(up)} dBm above, ${mean(down)} dBm below`)
+  const truth = JSON.parse(readFileSync(truthPath, 'utf8')) as { visits: Array<{ shop: string }> }
+  assert.ok(truth.visits.some(v => v.shop === 'upper') && truth.visits.some(v => v.shop === 'ground'))
+})

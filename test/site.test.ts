@@ -52,6 +52,7 @@ const cases: Array<[string, (d: Record<string, unknown>) => void, RegExp]> = [
   ['sector outside its shop', d => set(d, '/features/2/geometry', rect(25, 0, 35, 6)), /\/features\/2\/geometry: sector 'tea' is not inside its shop 'main'/],
   ['sector names unknown shop', d => set(d, '/features/2/properties/shop', 'annex'), /\/features\/2\/properties\/shop: sector 'tea' names unknown shop 'annex'/],
   ['overlapping sectors', d => set(d, '/features/2/geometry', rect(6, 0, 12, 6)), /\/features\/2\/geometry: sector 'tea' overlaps sector 'coffee'/],
+  ['sector on another floor than its shop', d => set(d, '/features/2/properties/floor', 1), /\/features\/2\/properties\/floor: sector 'tea' is on floor 1, its shop 'main' on floor 0/],
   ['no sensor or beacon', d => set(d, '/features', (get(d, '/features') as unknown[]).slice(0, 3)), /\/features: needs at least one sensor or beacon/],
   ['bad time zone', d => set(d, '/timezone', 'Mars/Olympus'), /\/timezone: unknown time zone/],
   ['RSSI out of range', d => set(d, '/features/3/properties/offsetDb', 99), /\/features\/3\/properties\/offsetDb: Expected number to be less or equal to 40/]
@@ -64,6 +65,19 @@ for (const [name, mutate, expected] of cases) {
     assert.ok(found.some(r => expected.test(r)), `expected ${expected} in\n${found.join('\n')}`)
   })
 }
+
+test('a multi-floor site: sectors one above the other are not overlapping, and locate takes the floor', () => {
+  const doc = good()
+  const features = get(doc, '/features') as unknown[]
+  features.push(
+    { type: 'Feature', properties: { kind: 'shop', id: 'upstairs', floor: 1 }, geometry: rect(0, 0, 30, 20) },
+    { type: 'Feature', properties: { kind: 'sector', id: 'books', shop: 'upstairs', floor: 1 }, geometry: rect(0, 0, 8, 6) }
+  )
+  assert.deepEqual(reasons(doc), [])
+  const site = parseSite(doc)
+  assert.deepEqual(locate(site, 1, 1, 1), { shop: 'upstairs', sector: 'books' })
+  assert.deepEqual(locate(site, 1, 1), { shop: 'main', sector: 'coffee' })
+})
 
 test('every problem is listed, not just the first', () => {
   const doc = good()

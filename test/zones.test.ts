@@ -64,7 +64,7 @@ test('visit.summary lists the dwell per sector', () => {
   assert.ok(out.every(e => e.visitId === 'v1'))
 })
 
-test('evidence from another floor is outside every zone of this one', () => {
+test('evidence from another floor is outside every zone of this one; moving to another shop ends the visit where its evidence did and enters at once', () => {
   const two = parseSite({
     type: 'FeatureCollection', storeId: 's',
     features: [
@@ -77,5 +77,6 @@ test('evidence from another floor is outside every zone of this one', () => {
   const out: ZoneEvent[] = []
   for (let i = 0; i < 20; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1, floor: 1 }, i * 1000, two, p, () => 'v' + i))
   for (let i = 20; i < 60; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1 }, i * 1000, two, p, () => 'v' + i))
-  assert.deepEqual(out.map(e => `${e.type}:${e.shop}`), ['shop.enter:upper', 'shop.exit:upper', 'visit.summary:upper', 'shop.enter:ground'])
+  // Without the switch, the ground floor's entry would wait for the upper visit's 20 s timeout (from 40 s).
+  assert.deepEqual(out.map(e => `${e.type}@${e.ts / 1000}:${e.shop}`), ['shop.enter@0:upper', 'shop.exit@19:upper', 'visit.summary@19:upper', 'shop.enter@20:ground'])
 })
