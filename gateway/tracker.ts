@@ -80,7 +80,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
   }
 }
 
-export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, floors: Record<string, Array<[number, number]>> }
+export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, sensitivityFloors: Record<string, Array<[number, number]>> }
 
 export interface Estimate {
   subject: string
@@ -145,12 +145,12 @@ export class Tracker {
 
   /** What this tracker learned about the site (not about devices), for saving across restarts. */
   learned (): TrackerLearned {
-    return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, floors: this.floors.snapshot() }
+    return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, sensitivityFloors: this.floors.snapshot() }
   }
 
   restoreLearned (l: TrackerLearned): void {
     if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) { this.siteOffset = l.siteOffset; this.siteOffsetFixes = l.siteOffsetFixes }
-    this.floors.restore(l.floors, new Set(this.models.keys()))
+    this.floors.restore(l.sensitivityFloors, new Set(this.models.keys()))
   }
 
   setModels (models: Map<string, SensorModel>): void { this.models = models }

@@ -117,14 +117,14 @@ test('a live gateway keeps what it learned about the radio across a restart; a r
   await waitFor(() => pipeline.learned().ble.siteOffsetFixes > 0 && Object.values(pipeline.corrections).some(c => c !== 0), 10_000, 'learning')
   await stop(first)
   const learned = pipeline.learned()
-  assert.ok(Object.keys(learned.ble.floors).length > 0 && learned.calibrator.samples > 0, JSON.stringify(learned).slice(0, 200))
+  assert.ok(Object.keys(learned.ble.sensitivityFloors).length > 0 && learned.calibrator.samples > 0, JSON.stringify(learned).slice(0, 200))
 
   const again = await start({ clock: 'wall', dataDir: data })
   assert.deepEqual(again.pipeline?.learned(), learned)
   assert.deepEqual(again.pipeline?.corrections, pipeline.corrections)
   await stop(again)
 
-  const fresh = (g: Gateway) => { const l = (g.pipeline as Pipeline).learned(); return l.calibrator.samples === 0 && l.ble.siteOffsetFixes === 0 && Object.keys(l.ble.floors).length === 0 }
+  const fresh = (g: Gateway) => { const l = (g.pipeline as Pipeline).learned(); return l.calibrator.samples === 0 && l.ble.siteOffsetFixes === 0 && Object.keys(l.ble.sensitivityFloors).length === 0 }
   const replay = await start({ clock: 'event', dataDir: data })
   assert.ok(fresh(replay), 'a replay depends on its trace alone')
   await stop(replay)
