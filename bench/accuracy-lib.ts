@@ -3,11 +3,11 @@
 // trace's truth lines (or, for a path walked at an unknown pace, against the path). Shared by the
 // benchmark and the accuracy tests.
 import type { Site } from '../shared/site.ts'
-import { readJsonLines, type TraceLine } from '../shared/trace.ts'
+import { readJsonLines, isReading, isScan, type TraceLine } from '../shared/trace.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
 import { locate } from '../shared/site.ts'
 import { Tracker, TraceFollower, trackerOptions, type TrackerOptions, type Placed, type Followed } from '../gateway/tracker.ts'
-import { sensorModels } from '../gateway/radio-model.ts'
+import { sensorModels, beaconModels } from '../gateway/radio-model.ts'
 import { SelfCalibrator } from '../gateway/self-calibration.ts'
 import { solve, weightedCentroid } from '../gateway/solver.ts'
 
@@ -49,10 +49,13 @@ class EstimationRun {
   readonly follower: TraceFollower
   readonly cal: SelfCalibrator | null
 
-  constructor (site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean) {
+  constructor (site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean, scans: boolean) {
     const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
-    const tracker = new Tracker(site, sensorModels(site), opts)
-    const cal = this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(sensorModels(site)) : null
+    // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
+    const models = () => scans ? beaconModels(site) : sensorModels(site)
+    const tracker = new Tracker(site, models(), opts)
+    // The gateway calibrates its sensors online, not the beacons phones report.
+    const cal = this.cal = method === 'gateway' && selfCalibrate && !scans ? new SelfCalibrator(models()) : null
     if (cal !== null) {
       let n = 0
       tracker.onFix = (obs, fix) => {
@@ -73,8 +76,17 @@ class EstimationRun {
   }
 }
 
+/** Whether a trace is in phone-scan mode: its first reading is a phone's scan of the beacons. */
+async function phoneScans (trace: string): Promise<boolean> {
+  for await (const line of readJsonLines<TraceLine>(trace)) {
+    if (isScan(line)) return true
+    if (isReading(line)) return false
+  }
+  return false
+}
+
 export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
-  const run = new EstimationRun(site, method, over, selfCalibrate)
+  const run = new EstimationRun(site, method, over, selfCalibrate, await phoneScans(trace))
   const latest = new Map<string, Required<Placed>>()
   const errors: number[] = []
   const previousTruth = new Map<string, { x: number, y: number }>()
@@ -127,7 +139,7 @@ export function distanceToPath (path: Path, x: number, y: number): number {
  * distance to the path. A lower bound of the position error: it misses error along the path.
  */
 export async function measurePathDistance (site: Site, trace: string, path: Path, method: Method): Promise<Summary> {
-  const run = new EstimationRun(site, method, {}, true)
+  const run = new EstimationRun(site, method, {}, true, await phoneScans(trace))
   const distances: number[] = []
   for await (const item of run.replay(trace)) if ('estimate' in item) distances.push(distanceToPath(path, item.estimate.x, item.estimate.y))
   return summarize(distances)

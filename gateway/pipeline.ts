@@ -12,7 +12,7 @@ import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectRe
 import { SubjectHasher } from './subjects.ts'
 import { GatewayClock, type ClockOptions } from './clock.ts'
 import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
-import { sensorModels, type SensorModel } from './radio-model.ts'
+import { sensorModels, beaconModels, type SensorModel } from './radio-model.ts'
 import { SelfCalibrator, type CalibratorState } from './self-calibration.ts'
 import type { Metrics } from './metrics.ts'
 import type { PresenceEngine } from './presence.ts'
@@ -296,9 +296,5 @@ function shiftModels (models: Map<string, SensorModel>, deltaDb: number): Map<st
   return new Map([...models].map(([id, m]) => [id, { ...m, a: m.a + deltaDb, map: undefined }]))
 }
 
-/** Phone-scan mode: the site's beacons act as the receivers, the phone as the transmitter. */
-function beaconModels (site: Site): Map<string, SensorModel> {
-  return new Map([...site.beacons.values()].map(b => [b.id, { id: b.id, x: b.x, y: b.y, z: b.z, floor: b.floor, a: b.rssiAt1m, n: site.radio.pathLossExponent }]))
-}
 
 function round2 (v: number): number { return Math.round(v * 100) / 100 }

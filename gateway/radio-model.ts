@@ -34,6 +34,11 @@ export function sensorModels (site: Site): Map<string, SensorModel> {
   return new Map([...site.sensors.values()].map(s => [s.id, sensorModel(s)]))
 }
 
+/** Phone-scan mode: the site's beacons act as the receivers, the phone as the transmitter. */
+export function beaconModels (site: Site): Map<string, SensorModel> {
+  return new Map([...site.beacons.values()].map(b => [b.id, { id: b.id, x: b.x, y: b.y, z: b.z, floor: b.floor, a: b.rssiAt1m, n: site.radio.pathLossExponent }]))
+}
+
 export function expectedRssi (m: SensorModel, d: number): number {
   return m.a - 10 * m.n * Math.log10(Math.max(d, MIN_DISTANCE_M))
 }

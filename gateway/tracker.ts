@@ -2,7 +2,7 @@
 // position kept inside the site's shops unless the evidence says the device is outside.
 // State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
 import type { Site } from '../shared/site.ts'
-import { isReading, isTruth, type TraceLine } from '../shared/trace.ts'
+import { isReading, isScan, isTruth, type TraceLine } from '../shared/trace.ts'
 import { pointInPolygon, clampToPolygon, distanceToBoundary } from '../shared/geometry.ts'
 import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
 import { solve, type Observation, type Fix } from './solver.ts'
@@ -291,8 +291,9 @@ export interface Placed { subject: string, ts: number, x: number, y: number, acc
 export type Followed = { estimate: Required<Placed> } | { truth: { subject: string, ts: number, x: number, y: number, floor: number } }
 
 /**
- * Runs a tracker over a trace as the gateway does on the event clock: BLE readings in trace
- * order, an estimate per active subject each second of trace time, expiry. Lines are pushed in
+ * Runs a tracker over a trace as the gateway does on the event clock: BLE readings (or, with a
+ * tracker of beacon models, phone scans) in trace order, an estimate per active subject each
+ * second of trace time, expiry. Lines are pushed in
  * one at a time, so files of any size stream through. `place` may stand in for the tracker's own
  * estimate (the benchmark's naive baseline does).
  */
@@ -314,6 +315,7 @@ export class TraceFollower {
       this.nextTick = this.nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : this.nextTick + 1000
     }
     if (isReading(line) && line.t === 'ble' && line.id !== undefined) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
+    else if (isScan(line)) for (const b of line.beacons) this.tracker.addReading(line.device, b.id, line.ts, b.rssi)
     else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y, floor: line.truth.floor ?? 0 } }
   }
 }

@@ -145,7 +145,9 @@ export class Simulator {
     const active: Active[] = []
     let next = 0
     const sensorIds = [...this.loaded.site.sensors.keys()]
-    const advMs = 1000 / this.loaded.radio.advHz
+    // In phone-scan mode an app phone's period is its scan interval, not its advertising interval.
+    const scanning = this.loaded.radio.phoneScanHz > 0
+    const advMs = 1000 / (scanning ? this.loaded.radio.phoneScanHz : this.loaded.radio.advHz)
     const [pLo, pHi] = this.loaded.radio.probeIntervalS
     let nextTruth = Math.ceil(w0 / sc.truthIntervalMs) * sc.truthIntervalMs
     let nextBeat = w0
@@ -174,7 +176,10 @@ export class Simulator {
         }
         const p = a.trip.person
         if (p.bleId !== undefined) {
-          for (; a.nextAdv < tEnd; a.nextAdv += advMs * r.uniform(0.9, 1.1)) this.advert(a, a.nextAdv, storeId, out)
+          for (; a.nextAdv < tEnd; a.nextAdv += advMs * r.uniform(0.9, 1.1)) {
+            if (scanning) this.scan(a, a.nextAdv, storeId, out)
+            else this.advert(a, a.nextAdv, storeId, out)
+          }
         }
         if (p.wifi !== undefined) {
           for (; a.nextProbe < tEnd; a.nextProbe += 1000 * r.uniform(pLo, pHi)) this.probeBurst(a, a.nextProbe, storeId, out, r)
@@ -212,6 +217,21 @@ export class Simulator {
       if (rssi === null) continue
       out.push({ ts: Math.round(t) + (s.id.length % 7), store: storeId, sensor: s.id, t: 'ble', id: p.bleId as string, rssi })
     }
+  }
+
+  /** Phone-scan mode: the phone hears the site's beacons (each at its own 1 m power) and reports them in one message. */
+  private scan (a: Active, t: number, storeId: string, out: TraceLine[]): void {
+    const pos = positionAt(a.trip, t, a.hint)
+    if (pos === null) return
+    const p = a.trip.person
+    // The phone's own receive gain differs from model to model as its transmit power does.
+    const gain = this.loaded.radio.txSdDb * p.txZ
+    const beacons: Array<{ id: string, rssi: number }> = []
+    for (const b of this.loaded.site.beacons.values()) {
+      const rssi = this.radio.receive(p.id + '|' + b.id, b, pos[0], pos[1], t, b.rssiAt1m, gain, pos[2])
+      if (rssi !== null) beacons.push({ id: b.id, rssi })
+    }
+    if (beacons.length > 0) out.push({ ts: Math.round(t), store: storeId, device: p.bleId as string, beacons })
   }
 
   private probeBurst (a: Active, t: number, storeId: string, out: TraceLine[], r: Rng): void {

@@ -24,7 +24,7 @@ export class RadioModel {
    * One received packet: integer dBm, or null when lost or below sensitivity.
    * `link` keys the fading process (one per person and sensor), `t` in ms.
    */
-  receive (link: string, sensor: SensorInfo, x: number, y: number, t: number, ref: number, txOffsetDb: number, floor = 0): number | null {
+  receive (link: string, sensor: Pick<SensorInfo, 'id' | 'x' | 'y' | 'z' | 'floor'>, x: number, y: number, t: number, ref: number, txOffsetDb: number, floor = 0): number | null {
     // Heights count from the ground floor; every slab in between costs slabDb.
     const H = this.p.floorHeightM
     const d = Math.hypot(x - sensor.x, y - sensor.y, this.p.phoneHeightM + floor * H - sensor.z - sensor.floor * H)

@@ -87,6 +87,8 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
       await flush(line.store + '/' + line.sensor, line.ts)
       await send(topics.readings(o.prefix, line.store, line.sensor), { ts: line.ts, readings: [] })
     } else if (isScan(line)) {
+      readings += line.beacons.length
+      stores.add(line.store)
       await send(topics.scans(o.prefix, line.store, line.device), { ts: line.ts, beacons: line.beacons })
     } else if (isReading(line)) {
       readings++

@@ -39,6 +39,11 @@ export const RadioParams = Type.Object({
   lossProb: Type.Number({ default: 0.15 }),
   /** BLE advertising rate of an app phone, Hz (foreground apps 2-10, background ~1). */
   advHz: Type.Number({ default: 2 }),
+  /**
+   * Phone-scan mode: app phones scan the site's beacons at this rate, Hz, and report what they
+   * heard (iOS ranging: 1 Hz), instead of advertising to the sensors; 0 = off.
+   */
+  phoneScanHz: Type.Number({ default: 0 }),
   /** Seconds between Wi-Fi probe bursts (uniform range; real phones: every 30 s to a few minutes). */
   probeIntervalS: Range,
   /** Height of a carried phone, m. */
@@ -89,7 +94,7 @@ export type Scenario = Static<typeof ScenarioSchema>
 
 export const defaultRadioParams: RadioParamsT = {
   pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, txSdDb: 3, sensorSdDb: 2, fadingSdDb: 4, fadingTauS: 2,
-  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, probeIntervalS: [30, 180], phoneHeightM: 1.2,
+  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, phoneScanHz: 0, probeIntervalS: [30, 180], phoneHeightM: 1.2,
   floorHeightM: 4, slabDb: 15
 }
 
