@@ -6,7 +6,7 @@ import type { Site } from '../shared/site.ts'
 import { readJsonLines, isReading, isScan, type TraceLine } from '../shared/trace.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
 import { locate } from '../shared/site.ts'
-import { Tracker, TraceFollower, trackerOptions, scanTrackerOptions, type TrackerOptions, type Placed, type Followed } from '../gateway/tracker.ts'
+import { Tracker, TraceFollower, trackerOptions, type TrackerOptions, type Placed, type Followed } from '../gateway/tracker.ts'
 import { sensorModels, beaconModels } from '../gateway/radio-model.ts'
 import { SelfCalibrator } from '../gateway/self-calibration.ts'
 import { solve, weightedCentroid } from '../gateway/solver.ts'
@@ -50,8 +50,7 @@ class EstimationRun {
   readonly cal: SelfCalibrator | null
 
   constructor (site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean, scans: boolean) {
-    const base = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
-    const opts = scans && method === 'gateway' ? scanTrackerOptions(base) : base
+    const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
     // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
     const models = () => scans ? beaconModels(site) : sensorModels(site)
     const tracker = new Tracker(site, models(), opts)

@@ -98,8 +98,8 @@ async function accuracy (): Promise<void> {
   }
   await simulated('boutique', 'boutique (1800 s, uncalibrated site, online self-calibration)', 'boutique', 1800)
   await simulated('hypermarket', 'hypermarket (300 s, uncalibrated site, online self-calibration)', 'hypermarket', 300)
-  // Phone-scan mode (contract §2): the app phones report the site's nine ceiling beacons at 1 Hz.
-  await simulated('boutiqueScan', 'boutique in phone-scan mode (1800 s, phones report nine beacons at 1 Hz)', 'boutique-scan', 1800)
+  // Phone-scan mode (contract §2): the app phones report the site's nine ceiling beacons once a second.
+  await simulated('boutiqueScan', 'boutique in phone-scan mode (1800 s, phones report nine beacons once a second)', 'boutique-scan', 1800)
   // Two floors with nine sensors each, a 15 dB slab between them, shoppers taking the stairs.
   await simulated('department', 'department store, two floors (1800 s, uncalibrated site, online self-calibration)', 'department', 1800)
   // Diagnostic: the same boutique hour without the simulator's slow fading (4 dB, correlated over

@@ -11,7 +11,7 @@ import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
 import { SubjectHasher } from './subjects.ts'
 import { GatewayClock, type ClockOptions } from './clock.ts'
-import { Tracker, trackerOptions, scanTrackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
+import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
 import { sensorModels, beaconModels, type SensorModel } from './radio-model.ts'
 import { SelfCalibrator, type CalibratorState } from './self-calibration.ts'
 import type { Metrics } from './metrics.ts'
@@ -93,7 +93,7 @@ export class Pipeline {
     this.trackers = {
       ble: new Tracker(site, base, topts),
       wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000 }),
-      scan: new Tracker(site, beaconModels(site), scanTrackerOptions(topts))
+      scan: new Tracker(site, beaconModels(site), topts)
     }
     if (o.selfCalibration) this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
     this.m = {

@@ -80,15 +80,6 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
   }
 }
 
-/**
- * Phone-scan mode: a phone reports the beacons about once a second (iOS ranging), a quarter of
- * a foreground app's advertising rate, so the RSSI average reaches back further for as many
- * readings (simulated boutique in phone-scan mode: 2.39 m with the sensors' 3 s window, 2.24 m).
- */
-export function scanTrackerOptions (o: TrackerOptions): TrackerOptions {
-  return { ...o, window: { ...o.window, windowMs: 5000, tauMs: 2500 } }
-}
-
 export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, sensitivityFloors: Record<string, Array<[number, number]>> }
 
 export interface Estimate {

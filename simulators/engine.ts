@@ -219,7 +219,10 @@ export class Simulator {
     }
   }
 
-  /** Phone-scan mode: the phone hears the site's beacons (each at its own 1 m power) and reports them in one message. */
+  /**
+   * Phone-scan mode: the phone hears the site's beacons (each at its own 1 m power) and reports,
+   * per beacon, the mean of the adverts it caught since its last scan, in one message.
+   */
   private scan (a: Active, t: number, storeId: string, out: TraceLine[]): void {
     const pos = positionAt(a.trip, t, a.hint)
     if (pos === null) return
@@ -227,9 +230,15 @@ export class Simulator {
     // The phone's own receive gain differs from model to model as its transmit power does.
     const gain = this.loaded.radio.txSdDb * p.txZ
     const beacons: Array<{ id: string, rssi: number }> = []
+    // The adverts of one scan interval share the slow fading and differ in fast noise and loss.
+    const adverts = Math.max(1, Math.round(this.loaded.radio.beaconHz / this.loaded.radio.phoneScanHz))
     for (const b of this.loaded.site.beacons.values()) {
-      const rssi = this.radio.receive(p.id + '|' + b.id, b, pos[0], pos[1], t, b.rssiAt1m, gain, pos[2])
-      if (rssi !== null) beacons.push({ id: b.id, rssi })
+      let sum = 0; let n = 0
+      for (let k = 0; k < adverts; k++) {
+        const rssi = this.radio.receive(p.id + '|' + b.id, b, pos[0], pos[1], t, b.rssiAt1m, gain, pos[2])
+        if (rssi !== null) { sum += rssi; n++ }
+      }
+      if (n > 0) beacons.push({ id: b.id, rssi: Math.round(sum / n) })
     }
     if (beacons.length > 0) out.push({ ts: Math.round(t), store: storeId, device: p.bleId as string, beacons })
   }

@@ -44,6 +44,8 @@ export const RadioParams = Type.Object({
    * heard (iOS ranging: 1 Hz), instead of advertising to the sensors; 0 = off.
    */
   phoneScanHz: Type.Number({ default: 0 }),
+  /** Adverts a site beacon sends per second; a phone's scan reports the mean of those it caught (iOS ranging averages over its interval). */
+  beaconHz: Type.Number({ default: 10 }),
   /** Seconds between Wi-Fi probe bursts (uniform range; real phones: every 30 s to a few minutes). */
   probeIntervalS: Range,
   /** Height of a carried phone, m. */
@@ -94,7 +96,7 @@ export type Scenario = Static<typeof ScenarioSchema>
 
 export const defaultRadioParams: RadioParamsT = {
   pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, txSdDb: 3, sensorSdDb: 2, fadingSdDb: 4, fadingTauS: 2,
-  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, phoneScanHz: 0, probeIntervalS: [30, 180], phoneHeightM: 1.2,
+  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, phoneScanHz: 0, beaconHz: 10, probeIntervalS: [30, 180], phoneHeightM: 1.2,
   floorHeightM: 4, slabDb: 15
 }
 
