@@ -31,5 +31,5 @@ await runCommand(spec, async (o) => {
   if (result.sensors.length === 0) throw new Error('no sensor had enough readings with a known position (need truth lines for the readings\' ids)')
   writeFileSync(o.out, JSON.stringify(applyCalibration(site.file, result), null, 1) + '\n')
   for (const { map: _map, ...s } of result.sensors) log.info('sensor', { ...s })
-  log.info('done', { out: o.out, sensors: result.sensors.length, shadowingDb: result.shadowingDb, accuracyScale: result.accuracyScale, ...result.accuracyCheck, skipped: result.skipped })
+  log.info('done', { out: o.out, sensors: result.sensors.length, shadowingDb: result.shadowingDb, accuracyScale: result.accuracyScale, ...result.accuracyCheck, mapBandwidthM: result.mapBandwidthM, bandwidthsTried: result.bandwidthsTried, skipped: result.skipped })
 })
