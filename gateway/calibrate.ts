@@ -2,8 +2,9 @@
 // path-loss model rssi = A_s - 10·n·log10(d), one exponent for the site and one RSSI at 1 m per
 // sensor, by iteratively reweighted least squares with a Huber loss (and a weak prior pulling n
 // towards the site default where the walk did not cover enough distances to pin it down); then
-// per-sensor residual maps over the walked area; last, how wide the published accuracy must be on
-// this site, measured by positioning stretches of the walk with a calibration fitted on the rest.
+// per-sensor residual maps over the walked area. Positioning stretches of the walk with a
+// calibration fitted on the rest then picks the maps' kernel width and measures how wide the
+// published accuracy must be on this site.
 import { parseSite, type Site } from '../shared/site.ts'
 import type { SiteFile } from '../shared/site-schema.ts'
 import { isReading, isTruth, type TraceLine } from '../shared/trace.ts'
@@ -23,7 +24,7 @@ export interface SensorFit {
 export interface CalibrateOptions {
   tagHeight?: number
   maxGapMs?: number
-  /** Build residual maps (default true); cell size and kernel bandwidth in metres. */
+  /** Build residual maps (default true); cell size and kernel bandwidth in metres (bandwidth: chosen on the walk unless given). */
   maps?: boolean
   mapCellM?: number
   mapBandwidthM?: number
