@@ -6,6 +6,7 @@ import type { Site } from '../shared/site.ts'
 import { readJsonLines, isReading, isScan, type TraceLine } from '../shared/trace.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
 import { locate } from '../shared/site.ts'
+import { distanceToSegment } from '../shared/geometry.ts'
 import { Tracker, TraceFollower, trackerOptions, type TrackerOptions, type Placed, type Followed } from '../gateway/tracker.ts'
 import { sensorModels, beaconModels } from '../gateway/radio-model.ts'
 import { SelfCalibrator } from '../gateway/self-calibration.ts'
@@ -125,13 +126,7 @@ export type Path = Array<[number, number, number, number]>
 
 /** Distance from (x, y) to the nearest point of the path, metres. */
 export function distanceToPath (path: Path, x: number, y: number): number {
-  let best = Infinity
-  for (const [x0, y0, x1, y1] of path) {
-    const dx = x1 - x0; const dy = y1 - y0; const l2 = dx * dx + dy * dy
-    const t = l2 > 0 ? Math.max(0, Math.min(1, ((x - x0) * dx + (y - y0) * dy) / l2)) : 0
-    best = Math.min(best, Math.hypot(x - x0 - t * dx, y - y0 - t * dy))
-  }
-  return best
+  return Math.min(...path.map(([x0, y0, x1, y1]) => distanceToSegment(x, y, x0, y0, x1, y1)))
 }
 
 /**

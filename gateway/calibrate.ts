@@ -110,25 +110,24 @@ export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, h
 export function calibrate (site: Site, walk: Iterable<TraceLine>, opts: CalibrateOptions = {}): CalibrationResult {
   const lines = [...walk]
   const folds = opts.accuracyFolds ?? 5
+  if (folds < 2) return fit(site, lines, opts)
   // The maps' kernel width is chosen on the walk itself, by the same held-out positioning: how
   // far a calibration sample says something about its neighbourhood depends on the walk's density
   // and the room, not on a constant.
-  const widths = opts.maps !== false && opts.mapBandwidthM === undefined && folds >= 2 ? MAP_BANDWIDTHS_M : [opts.mapBandwidthM]
-  let best: { result: CalibrationResult, error: number } | null = null
-  const tried: Record<string, number> = {}
-  for (const width of widths) {
+  const search = opts.maps !== false && opts.mapBandwidthM === undefined
+  const tried: Array<{ width: number | undefined, result: CalibrationResult, error: number }> = []
+  for (const width of search ? MAP_BANDWIDTHS_M : [opts.mapBandwidthM]) {
     const o = width === undefined ? opts : { ...opts, mapBandwidthM: width }
     const fitted = fit(site, lines, o)
-    if (folds < 2 || fitted.sensors.length === 0) return fitted
+    if (fitted.sensors.length === 0) return fitted
     const check = accuracyCheck(site, lines, o, folds)
     // Too short a walk to judge by: the default width, no accuracy scale.
-    if (check === null) return width === undefined ? fitted : fit(site, lines, opts)
-    const error = check.accuracyCheck?.meanErrorM ?? Infinity
-    if (width !== undefined) tried[String(width)] = error
-    if (best === null || error < best.error) best = { result: { ...fitted, ...check, ...(width !== undefined ? { mapBandwidthM: width } : {}) }, error }
+    if (check === null) return width === opts.mapBandwidthM ? fitted : fit(site, lines, opts)
+    tried.push({ width, result: { ...fitted, ...check }, error: check.accuracyCheck.meanErrorM })
   }
-  const result = (best as { result: CalibrationResult }).result
-  return widths.length > 1 ? { ...result, bandwidthsTried: tried } : result
+  const best = tried.reduce((a, c) => c.error < a.error ? c : a)
+  if (!search) return best.result
+  return { ...best.result, mapBandwidthM: best.width, bandwidthsTried: Object.fromEntries(tried.map(c => [String(c.width), c.error])) }
 }
 
 /**
@@ -154,7 +153,7 @@ const ACCURACY_COVERAGE = 1 - Math.exp(-1)
  * (maps of 0.75 m kernels): scale 1.51 from one-minute blocks, where the robot track (never used)
  * needs 1.44; contiguous fifths said 1.94.
  */
-function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, folds: number): Pick<CalibrationResult, 'accuracyScale' | 'accuracyCheck'> | null {
+function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, folds: number): { accuracyScale: number, accuracyCheck: NonNullable<CalibrationResult['accuracyCheck']> } | null {
   const t0 = lines.reduce((m, l) => Math.min(m, l.ts), Infinity)
   const ratios: number[] = []
   let errSum = 0

@@ -1,6 +1,6 @@
 // One store's gateway: a bus (embedded broker or client), the pipeline, and the HTTP port.
 // Constructor assigns; start() does the work; stop() releases every resource it took.
-import { mkdirSync, readFileSync, writeFileSync, existsSync, statfsSync } from 'node:fs'
+import { mkdirSync, writeFileSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:http'
@@ -21,7 +21,7 @@ import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
 import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
 import { BleScanner } from './ble-scanner.ts'
-import { redactMacs, SECRET_FILE } from './subjects.ts'
+import { redactMacs, readStoreSecret, SECRET_FILE } from './subjects.ts'
 import type { BrokerListenOptions } from '../shared/broker.ts'
 
 export interface GatewayOptions {
@@ -290,9 +290,9 @@ export class Gateway {
 const LEARNED_SAVE_MS = 5 * 60_000
 
 function loadOrCreateSecret (dir: string): string {
-  const path = join(dir, SECRET_FILE)
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim()
+  const existing = readStoreSecret(dir)
+  if (existing !== null) return existing
   const secret = randomBytes(32).toString('hex')
-  writeFileSync(path, secret + '\n', { mode: 0o600 })
+  writeFileSync(join(dir, SECRET_FILE), secret + '\n', { mode: 0o600 })
   return secret
 }

@@ -2,6 +2,8 @@
 // `h:` + the first 16 hex digits of HMAC-SHA256(store secret, lower-case MAC without separators).
 // Raw MACs go no further than this module: nothing stores, logs or sends them.
 import { createHmac } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i
 
@@ -9,6 +11,12 @@ export function isMac (s: string): boolean { return MAC_RE.test(s) }
 
 /** The file in a gateway's data folder holding its store secret (the MAC hashing key). */
 export const SECRET_FILE = 'store-secret'
+
+/** The store secret kept in a gateway's data folder, or null when it has none yet. */
+export function readStoreSecret (dir: string): string | null {
+  const path = join(dir, SECRET_FILE)
+  return existsSync(path) ? readFileSync(path, 'utf8').trim() : null
+}
 
 /** Locally administered bit set: a randomized (private) address, not a vendor-assigned one. */
 export function isRandomizedMac (mac: string): boolean { return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0 }

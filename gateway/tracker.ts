@@ -260,7 +260,7 @@ export class Tracker {
   private onFloor (d: Device, heard: Observation[]): Observation[] {
     const best = new Map<number, number>()
     for (const ob of heard) best.set(ob.sensor.floor, Math.max(best.get(ob.sensor.floor) ?? -Infinity, ob.rssi - ob.sensor.a))
-    let top = d.floor ?? heard[0].sensor.floor; let topScore = -Infinity
+    let top = 0; let topScore = -Infinity
     for (const [floor, score] of best) if (score > topScore) { top = floor; topScore = score }
     const current = d.floor === null ? -Infinity : best.get(d.floor) ?? -Infinity
     if (d.floor === null || (top !== d.floor && topScore > current + this.o.floorSwitchDb)) {
@@ -293,9 +293,8 @@ export type Followed = { estimate: Required<Placed> } | { truth: { subject: stri
 /**
  * Runs a tracker over a trace as the gateway does on the event clock: BLE readings (or, with a
  * tracker of beacon models, phone scans) in trace order, an estimate per active subject each
- * second of trace time, expiry. Lines are pushed in
- * one at a time, so files of any size stream through. `place` may stand in for the tracker's own
- * estimate (the benchmark's naive baseline does).
+ * second of trace time, expiry. Lines are pushed in one at a time, so files of any size stream
+ * through. `place` may stand in for the tracker's own estimate (the benchmark's naive baseline does).
  */
 export class TraceFollower {
   private nextTick = -Infinity

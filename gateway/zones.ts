@@ -97,8 +97,8 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     }
     // Evidence that is no longer in the current shop but well inside another (upstairs, next
     // door) starts that shop's entry at once, without waiting for the timeout to end this visit.
-    const others = track.shop ? shops.filter(z => z.id !== track.shop?.id) : shops
-    track.shopCand = candidate(track.shopCand, inShop ? null : confidentlyIn(others, e, p, p.shopEnterMarginSigmas), t, e)
+    const elsewhere = inShop ? null : confidentlyIn(track.shop ? shops.filter(z => z.id !== track.shop?.id) : shops, e, p, p.shopEnterMarginSigmas)
+    track.shopCand = candidate(track.shopCand, elsewhere, t, e)
     // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
     // began at once is stamped from its real start.
     const shopId = track.shop?.id ?? track.shopCand?.id

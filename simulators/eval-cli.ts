@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCommand, UsageError } from '../shared/cli.ts'
-import { SubjectHasher, isMac, SECRET_FILE } from '../gateway/subjects.ts'
+import { SubjectHasher, isMac, readStoreSecret, SECRET_FILE } from '../gateway/subjects.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { readJsonLines, isTruth, type TraceLine } from '../shared/trace.ts'
 import type { RecordedMessage } from './recorder.ts'
@@ -66,7 +66,7 @@ await runCommand(spec, async (o) => {
 })
 
 function readSecret (dir: string): string {
-  const path = join(dir, SECRET_FILE)
-  if (!existsSync(path)) throw new UsageError(`no store secret in ${dir} (expected ${path})`)
-  return readFileSync(path, 'utf8').trim()
+  const secret = readStoreSecret(dir)
+  if (secret === null) throw new UsageError(`no store secret in ${dir} (expected ${join(dir, SECRET_FILE)})`)
+  return secret
 }
