@@ -1,8 +1,9 @@
 // npm run bench: accuracy on real and simulated data against a naive baseline, motion-filter
 // cost, and throughput/latency against the bare broker, all measured in this one run.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { parseSite, loadSiteFile } from '../shared/site.ts'
+import { join, basename } from 'node:path'
+import { parseSite, loadSiteFile, type Site } from '../shared/site.ts'
+import type { SiteFile } from '../shared/site-schema.ts'
 import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
 import { loadScenario, type RadioParamsT } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
@@ -17,7 +18,9 @@ import { ingestRate, triggerLatency } from './central.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
 
 const OUT = 'out/bench'
-const DATA = '../shared/data/kolakowski-ble-flat'
+// `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, robot track) to score.
+const dataAt = process.argv.indexOf('--data')
+const DATA = dataAt > 0 ? process.argv[dataAt + 1] : '../shared/data/kolakowski-ble-flat'
 mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const f2 = (v: number) => v.toFixed(2)
@@ -42,9 +45,9 @@ async function accuracy (): Promise<void> {
     const site = parseSite(siteFile)
     await writeTrace(join(OUT, 'kolakowski-robot.jsonl'), convertTrack(join(DATA, 'tests/test_robot_df.csv'), sensors))
     // Calibrated only from the data set's calibration walk, never from the scoring track.
-    const cal = calibrate(site, convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors))
-    const calibrated = parseSite(applyCalibration(siteFile, cal))
-    const plain = parseSite(applyCalibration(siteFile, calibrate(site, convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors), { maps: false })))
+    const walk = convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors)
+    const calibrated = parseSite(applyCalibration(siteFile, calibrate(site, walk)))
+    const plain = parseSite(applyCalibration(siteFile, calibrate(site, walk, { maps: false })))
     const trace = join(OUT, 'kolakowski-robot.jsonl')
     const r = {
       baselineUncalibrated: await measureAccuracy(site, trace, 'baseline'),
@@ -53,7 +56,7 @@ async function accuracy (): Promise<void> {
       gatewayPathLossOnly: await measureAccuracy(plain, trace, 'gateway'),
       gateway: await measureAccuracy(calibrated, trace, 'gateway')
     }
-    console.log(' real: Kolakowski BLE flat, robot track (calibrated from its calibration walk only)')
+    console.log(` real: ${basename(DATA)}, robot track (calibrated from its calibration walk only)`)
     console.log(row('baseline, site defaults', r.baselineUncalibrated))
     console.log(row('gateway, site defaults (self-cal.)', r.gatewayUncalibrated))
     console.log(row('baseline, fitted path loss', r.baseline))
@@ -62,40 +65,16 @@ async function accuracy (): Promise<void> {
     results.kolakowski = r
     // The second test scenario: a person carrying the tag (the body shadows it, unlike the robot's
     // pole). Its truth is the path walked, without timing, so this scores distance to the path.
-    const walk = join(OUT, 'kolakowski-walk.jsonl')
-    await writeTrace(walk, convertTrack(join(DATA, 'tests/test_walk_df.csv'), sensors, PERSON_ID))
-    const path = readPath(DATA)
-    const w = {
-      baseline: await measurePathDistance(plain, walk, path, 'baseline'),
-      gatewayPathLossOnly: await measurePathDistance(plain, walk, path, 'gateway'),
-      gateway: await measurePathDistance(calibrated, walk, path, 'gateway')
-    }
-    console.log(' real: Kolakowski BLE flat, walking person (distance to the walked path: a lower bound of the error)')
-    for (const [name, d] of [['baseline, fitted path loss', w.baseline], ['gateway, fitted path loss only', w.gatewayPathLossOnly], ['gateway, path loss + radio maps', w.gateway]] as const) console.log(`  ${name.padEnd(34)} mean ${f2(d.mean)} m  median ${f2(d.median)} m  p95 ${f2(d.p95)} m  (${d.n} estimates)`)
-    results.kolakowskiWalk = w
-    // Unseen data from the same building: calibrate on three of the walk's four sessions (recorded
-    // hours apart), score on the fourth; each session held out once.
-    const sessions = splitSessions(convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors))
-    const held: Record<string, AccuracyResult[]> = { baseline: [], gatewayPathLossOnly: [], gateway: [] }
-    for (const [k, test] of sessions.entries()) {
-      const train = sessions.filter((_, i) => i !== k).flat()
-      const trace = join(OUT, `kolakowski-session-${k + 1}.jsonl`)
-      await writeTrace(trace, test)
-      const pl = parseSite(applyCalibration(siteFile, calibrate(site, train, { maps: false })))
-      held.baseline.push(await measureAccuracy(pl, trace, 'baseline'))
-      held.gatewayPathLossOnly.push(await measureAccuracy(pl, trace, 'gateway'))
-      held.gateway.push(await measureAccuracy(parseSite(applyCalibration(siteFile, calibrate(site, train))), trace, 'gateway'))
-    }
-    console.log(` real: Kolakowski calibration walk, leave one of its ${sessions.length} sessions out (mean error per held-out session)`)
-    for (const [name, rs] of Object.entries(held)) {
-      const avg = rs.reduce((a, r) => a + r.error.mean, 0) / rs.length
-      const within = rs.every(r => r.withinAccuracy !== null) ? `  within accuracyM ${rs.map(r => (100 * (r.withinAccuracy ?? 0)).toFixed(0)).join(' / ')}%` : ''
-      console.log(`  ${name.padEnd(34)} ${rs.map(r => f2(r.error.mean)).join(' / ')} m  average ${f2(avg)} m${within}`)
-    }
-    results.kolakowskiHeldOut = held
+    if (existsSync(join(DATA, 'tests/test_walk_df.csv')) && existsSync(join(DATA, 'tests/path_reference.csv'))) await walkingPerson(sensors, plain, calibrated)
+    // Unseen data from the same building: calibrate on all sessions of the walk but one (recorded
+    // hours apart), score on that one; each session held out once.
+    const sessions = splitSessions(walk)
+    if (sessions.length > 1) await heldOutSessions(siteFile, site, sessions)
   } else {
     console.log(` (skipped: ${DATA} not found)`)
   }
+  // Another data set given: its rows only (the simulated ones do not depend on it).
+  if (dataAt > 0) return
   await simulated('boutique', 'boutique (1800 s, uncalibrated site, online self-calibration)', 'boutique', 1800)
   await simulated('hypermarket', 'hypermarket (300 s, uncalibrated site, online self-calibration)', 'hypermarket', 300)
   // Phone-scan mode (contract §2): the app phones report the site's nine ceiling beacons once a second.
@@ -112,6 +91,40 @@ async function accuracy (): Promise<void> {
   await simulated('boutiqueQuiet', 'boutique, every phone 10 dB quieter than the site file says (robustness)', 'boutique', 1800,
     r => ({ rssiAt1m: r.rssiAt1m - 10, sensitivityDbm: r.sensitivityDbm - 10 }),
     { key: 'gatewayNoSiteOffset', label: 'gateway, site offset not learned', over: { siteOffsetRate: 0 } })
+}
+
+async function walkingPerson (sensors: string[], plain: Site, calibrated: Site): Promise<void> {
+  const walk = join(OUT, 'kolakowski-walk.jsonl')
+  await writeTrace(walk, convertTrack(join(DATA, 'tests/test_walk_df.csv'), sensors, PERSON_ID))
+  const path = readPath(DATA)
+  const w = {
+    baseline: await measurePathDistance(plain, walk, path, 'baseline'),
+    gatewayPathLossOnly: await measurePathDistance(plain, walk, path, 'gateway'),
+    gateway: await measurePathDistance(calibrated, walk, path, 'gateway')
+  }
+  console.log(' real: walking person (distance to the walked path: a lower bound of the error)')
+  for (const [name, d] of [['baseline, fitted path loss', w.baseline], ['gateway, fitted path loss only', w.gatewayPathLossOnly], ['gateway, path loss + radio maps', w.gateway]] as const) console.log(`  ${name.padEnd(34)} mean ${f2(d.mean)} m  median ${f2(d.median)} m  p95 ${f2(d.p95)} m  (${d.n} estimates)`)
+  results.kolakowskiWalk = w
+}
+
+async function heldOutSessions (siteFile: SiteFile, site: Site, sessions: TraceLine[][]): Promise<void> {
+  const held: Record<string, AccuracyResult[]> = { baseline: [], gatewayPathLossOnly: [], gateway: [] }
+  for (const [k, test] of sessions.entries()) {
+    const train = sessions.filter((_, i) => i !== k).flat()
+    const trace = join(OUT, `kolakowski-session-${k + 1}.jsonl`)
+    await writeTrace(trace, test)
+    const pl = parseSite(applyCalibration(siteFile, calibrate(site, train, { maps: false })))
+    held.baseline.push(await measureAccuracy(pl, trace, 'baseline'))
+    held.gatewayPathLossOnly.push(await measureAccuracy(pl, trace, 'gateway'))
+    held.gateway.push(await measureAccuracy(parseSite(applyCalibration(siteFile, calibrate(site, train))), trace, 'gateway'))
+  }
+  console.log(` real: calibration walk, leave one of its ${sessions.length} sessions out (mean error per held-out session)`)
+  for (const [name, rs] of Object.entries(held)) {
+    const avg = rs.reduce((a, r) => a + r.error.mean, 0) / rs.length
+    const within = rs.every(r => r.withinAccuracy !== null) ? `  within accuracyM ${rs.map(r => (100 * (r.withinAccuracy ?? 0)).toFixed(0)).join(' / ')}%` : ''
+    console.log(`  ${name.padEnd(34)} ${rs.map(r => f2(r.error.mean)).join(' / ')} m  average ${f2(avg)} m${within}`)
+  }
+  results.kolakowskiHeldOut = held
 }
 
 /**
@@ -140,7 +153,7 @@ async function simulated (key: string, title: string, scenario: string, duration
 
 async function main (): Promise<void> {
   // `npm run bench -- throughput` (or accuracy, filter, events, central, visits) runs one part; the traces are reused.
-  const only = process.argv[2]
+  const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   if (!only || only === 'filter') filterPart()
   if (!only || only === 'throughput') await throughputPart()

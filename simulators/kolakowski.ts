@@ -67,9 +67,10 @@ export function convertTrack (csvPath: string, sensors: string[], tag = TAG_ID):
       nextBeat = ts + 1000
     }
     for (const s of sensors) {
-      const v = row[`rssi_${s.slice(SENSOR_PREFIX.length)}`]
-      if (v === undefined || v === '') continue
-      out.push({ ts, store: STORE_ID, sensor: s, t: 'ble', id: tag, rssi: Math.round(Number(v) * 100) / 100 })
+      const v = Number(row[`rssi_${s.slice(SENSOR_PREFIX.length)}`] || NaN)
+      // Not heard: an empty cell, NaN, or a sentinel outside the contract's -127..0 dBm (-200, +inf).
+      if (!(v >= -127 && v <= 0)) continue
+      out.push({ ts, store: STORE_ID, sensor: s, t: 'ble', id: tag, rssi: Math.round(v * 100) / 100 })
     }
     if (row.x !== undefined && row.x !== '') {
       out.push({ ts, truth: { subject: tag, x: Math.round(Number(row.x) * 1000) / 1000, y: Math.round(Number(row.y) * 1000) / 1000, floor: 0 } })

@@ -3,13 +3,13 @@
 // receiver that reads hot on a simulated store.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadSiteFile } from '../shared/site.ts'
 import { isReading, readJsonLines, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
 import { measureAccuracy, measurePathDistance } from '../bench/accuracy-lib.ts'
-import { readPath } from '../simulators/kolakowski.ts'
+import { readPath, convertSite, convertTrack } from '../simulators/kolakowski.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { makeTrace } from './helpers/sim.ts'
 
@@ -61,6 +61,24 @@ async function rewriteReadings (trace: string, rssi: (l: TraceReadingT) => numbe
   writeFileSync(out, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
   return out
 }
+
+test('a Kolakowski-style folder of another layout converts: anchors by id, no wall layout, cells not heard skipped', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'instore-kola-'))
+  mkdirSync(join(dir, 'tests'))
+  writeFileSync(join(dir, 'anchors.csv'), 'id,x,y,z\n3,0,0,2.4\n8,6,0,\n11,3,5,2.1\n')
+  // Receivers name their columns by id, in any order; empty, NaN and out-of-range cells mean not heard.
+  writeFileSync(join(dir, 'tests/test_robot_df.csv'), ',ts,x,y,rssi_11,rssi_3,rssi_8\n' +
+    '0,1.627997452227e+18,1.5,2.25,-61.5,,NaN\n1,1.627997452727e+18,1.6,2.3,-200,-58.25,-71\n')
+  const site = convertSite(dir)
+  const sensors = site.features.filter(f => f.properties.kind === 'sensor')
+  assert.deepEqual(sensors.map(f => [f.properties.id, f.properties.kind === 'sensor' && f.properties.z]), [['a3', 2.4], ['a8', 2.5], ['a11', 2.1]])
+  // Without layout.csv the footprint is the anchors' bounding box with a metre around it.
+  assert.deepEqual(site.features[0].geometry.coordinates, [[[-1, -1], [7, -1], [7, 6], [-1, 6], [-1, -1]]])
+  const lines = convertTrack(join(dir, 'tests/test_robot_df.csv'), sensors.map(f => f.properties.id))
+  const readings = lines.filter(isReading).map(l => [l.sensor, l.rssi])
+  assert.deepEqual(readings, [['a11', -61.5], ['a3', -58.25], ['a8', -71]])
+  assert.deepEqual(lines.filter(l => 'truth' in l).map(l => 'truth' in l && [l.ts, l.truth.x, l.truth.y]), [[1627997452227, 1.5, 2.25], [1627997452727, 1.6, 2.3]])
+})
 
 test('online self-calibration learns a receiver that reads 6 dB hot, and positions improve for it', async () => {
   const { trace, loaded } = await makeTrace('boutique', { durationS: 900, seed: 11 })
