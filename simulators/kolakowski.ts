@@ -17,11 +17,20 @@ const TAG_HEIGHT_M = 1.3
 
 function readCsv (path: string): Array<Record<string, string>> {
   const [head, ...rows] = readFileSync(path, 'utf8').trim().split(/\r?\n/)
-  const cols = head.split(',').map(c => c.trim())
+  // Comma-separated as the data set ships; semicolons or tabs where a spreadsheet re-saved it.
+  const sep = [',', ';', '\t'].find(c => head.includes(c)) ?? ','
+  const cols = head.split(sep).map(c => c.trim())
   return rows.map(r => {
-    const cells = r.split(',')
+    const cells = r.split(sep)
     return Object.fromEntries(cols.map((c, i) => [c, (cells[i] ?? '').trim()]))
   })
+}
+
+/** A `ts` cell in ms since the epoch: nanoseconds as the data set has them, or µs, ms or s by magnitude. */
+function epochMs (cell: string): number {
+  const v = Number(cell || NaN)
+  const scale = v >= 1e17 ? 1e-6 : v >= 1e14 ? 1e-3 : v >= 1e11 ? 1 : 1e3
+  return Math.round(v * scale)
 }
 
 export function convertSite (dir: string): SiteFile {
@@ -53,14 +62,14 @@ export function convertSite (dir: string): SiteFile {
 }
 
 /**
- * A preprocessed DataFrame (`ts` in ns, `x`, `y`, `rssi_<anchor id>`) as trace lines: one reading per
+ * A preprocessed DataFrame (`ts` in ns, or µs, ms, s; `x`, `y`, `rssi_<anchor id>`) as trace lines: one reading per
  * receiver that heard the row, one truth line per row, and a heartbeat per receiver each second.
  */
 export function convertTrack (csvPath: string, sensors: string[], tag = TAG_ID): TraceLine[] {
   const out: TraceLine[] = []
   let nextBeat = -Infinity
   for (const row of readCsv(csvPath)) {
-    const ts = Math.round(Number(row.ts) / 1e6)
+    const ts = epochMs(row.ts)
     if (!Number.isFinite(ts)) continue
     if (ts >= nextBeat) {
       for (const s of sensors) out.push({ ts, store: STORE_ID, sensor: s, heartbeat: true })

@@ -62,7 +62,7 @@ async function rewriteReadings (trace: string, rssi: (l: TraceReadingT) => numbe
   return out
 }
 
-test('a Kolakowski-style folder of another layout converts: anchors by id, no wall layout, cells not heard skipped', () => {
+test('a Kolakowski-style folder of another layout converts: anchors by id, no wall layout, cells not heard skipped, other separators and time units', () => {
   const dir = mkdtempSync(join(tmpdir(), 'instore-kola-'))
   mkdirSync(join(dir, 'tests'))
   writeFileSync(join(dir, 'anchors.csv'), 'id,x,y,z\n3,0,0,2.4\n8,6,0,\n11,3,5,2.1\n')
@@ -78,6 +78,10 @@ test('a Kolakowski-style folder of another layout converts: anchors by id, no wa
   const readings = lines.filter(isReading).map(l => [l.sensor, l.rssi])
   assert.deepEqual(readings, [['a11', -61.5], ['a3', -58.25], ['a8', -71]])
   assert.deepEqual(lines.filter(l => 'truth' in l).map(l => 'truth' in l && [l.ts, l.truth.x, l.truth.y]), [[1627997452227, 1.5, 2.25], [1627997452727, 1.6, 2.3]])
+  // The same rows re-saved with semicolons and times in seconds.
+  writeFileSync(join(dir, 'tests/seconds.csv'), 'ts;x;y;rssi_3\n1627997452.227;1.5;2.25;-58\n')
+  const again = convertTrack(join(dir, 'tests/seconds.csv'), ['a3'])
+  assert.deepEqual(again.filter(l => !('heartbeat' in l)).map(l => l.ts), [1627997452227, 1627997452227])
 })
 
 test('online self-calibration learns a receiver that reads 6 dB hot, and positions improve for it', async () => {
