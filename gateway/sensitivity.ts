@@ -9,7 +9,7 @@
 const BINS = 128 // integer dBm from -127 to 0
 
 export class SensitivityFloors {
-  private readonly sensors = new Map<string, { hist: Uint32Array, total: number, n: number, floor: number }>()
+  private readonly sensors = new Map<string, { hist: Uint32Array, total: number, n: number, floor: number, last: number }>()
 
   /**
    * @param pileShare share of readings within 2 dB of the weakest one that marks a cut-off
@@ -18,12 +18,16 @@ export class SensitivityFloors {
    */
   constructor (private readonly pileShare = 0.01, private readonly minReadings = 300) {}
 
-  add (sensor: string, rssi: number): void {
+  add (sensor: string, rssi: number, ts = -Infinity): void {
     let s = this.sensors.get(sensor)
-    if (!s) { s = { hist: new Uint32Array(BINS), total: 0, n: 0, floor: -Infinity }; this.sensors.set(sensor, s) }
+    if (!s) { s = { hist: new Uint32Array(BINS), total: 0, n: 0, floor: -Infinity, last: -Infinity }; this.sensors.set(sensor, s) }
     s.hist[Math.max(0, Math.min(BINS - 1, Math.round(rssi) + 127))]++
     s.total++
+    if (ts > s.last) s.last = ts
   }
+
+  /** When the sensor last reported anything (any device), ms: a sensor that is working. */
+  heardAt (sensor: string): number { return this.sensors.get(sensor)?.last ?? -Infinity }
 
   /** Each sensor's histogram as [bin, count] pairs of its non-empty bins, for saving across restarts. */
   snapshot (): Record<string, Array<[number, number]>> {
@@ -40,7 +44,7 @@ export class SensitivityFloors {
   restore (snap: Record<string, Array<[number, number]>>, sensors: Set<string>): void {
     for (const [id, bins] of Object.entries(snap)) {
       if (!sensors.has(id)) continue
-      const s = { hist: new Uint32Array(BINS), total: 0, n: 0, floor: -Infinity }
+      const s = { hist: new Uint32Array(BINS), total: 0, n: 0, floor: -Infinity, last: -Infinity }
       for (const [i, c] of bins) {
         if (Number.isInteger(i) && i >= 0 && i < BINS && Number.isInteger(c) && c > 0) { s.hist[i] += c; s.total += c }
       }

@@ -7,7 +7,7 @@
 // give a proximity or two-sensor answer with a correspondingly wide accuracy.
 import { MIN_DISTANCE_M, type SensorModel } from './radio-model.ts'
 import type { RadioMap } from './radio-map.ts'
-import { truncatedMean } from './sensitivity.ts'
+import { truncatedMean, normalPdf, normalUpperTail } from './sensitivity.ts'
 
 export interface Observation {
   sensor: SensorModel
@@ -21,6 +21,16 @@ export interface Observation {
   floorDbm?: number
   /** Spread of one raw reading, dB (for the truncation correction). */
   rawSigmaDb?: number
+}
+
+/**
+ * A working sensor that did not hear the device at all in the window: evidence that the device is
+ * not where that sensor would have heard it above its reporting floor.
+ */
+export interface Silence {
+  sensor: SensorModel
+  /** The sensor reports nothing weaker than this, dBm. */
+  floorDbm: number
 }
 
 export interface Fix {
@@ -50,6 +60,10 @@ export interface SolverOptions {
   prior?: { x: number, y: number }
   /** Prior on the device's transmit offset (dB): mean and standard deviation. sd 0 = no offset. */
   offsetPrior?: { mean: number, sd: number }
+  /** Working sensors that did not hear the device (used where their reporting floor is known). */
+  silent?: Silence[]
+  /** Spread of the window mean a silent sensor would have measured, dB (default 3). */
+  silentSigma?: number
   /**
    * With radio maps: likelihood temperature (>1 widens it). 1 takes the likelihood as modelled: each
    * sigma already carries a floor for correlated fading, and with maps the residuals fit it (cost per
@@ -63,6 +77,11 @@ export interface SolverOptions {
 }
 
 const LN10 = Math.LN10
+/**
+ * Chance that a sensor misses a device it should hear for a whole window anyway (busy, blocked,
+ * scanning another channel): bounds what one silent sensor can cost a position (-2·ln 0.05 ≈ 6).
+ */
+const MISS_ANYWAY = 0.05
 const mapGrad = { gx: 0, gy: 0 }
 
 interface Gradient { gx: number, gy: number, hxx: number, hyy: number, hxy: number, hxb?: number, hyb?: number, hbb?: number }
@@ -74,6 +93,8 @@ class Problem {
   readonly bMean: number
   readonly bPrec: number
   lastOffset = 0
+  /** The silent sensors `silenceAt` counts (the solver picks the ones near an answer). */
+  silent: Silence[] = []
   constructor (readonly obs: Observation[], readonly o: SolverOptions) {
     if (scratch.length < obs.length * 3) scratch = new Float64Array(obs.length * 3)
     const p = o.offsetPrior
@@ -134,6 +155,46 @@ class Problem {
     }
     return cost
   }
+
+  /**
+   * What the silent sensors add to the cost at (x, y) for transmit offset b (kept out of `evaluate`,
+   * which the searches call hundreds of times per fix); their Gauss-Newton terms are added to `out`.
+   */
+  silenceAt (x: number, y: number, b: number, out?: Gradient): number {
+    let cost = 0
+    for (const q of this.silent) cost += this.silenceCost(q, x, y, b, out)
+    return cost
+  }
+
+  /**
+   * -2·ln P(silent at (x, y)): the sensor's window mean would have fallen under its floor (a
+   * censored reading), or it missed the device anyway. Adds its Gauss-Newton terms to `out`.
+   */
+  private silenceCost (q: Silence, x: number, y: number, b: number, out?: Gradient): number {
+    const s = q.sensor
+    const dx = x - s.x; const dy = y - s.y; const dz = this.o.tagHeight - s.z
+    const d2 = Math.max(dx * dx + dy * dy + dz * dz, MIN_DISTANCE_M * MIN_DISTANCE_M)
+    let expected = s.a - 5 * s.n * Math.log10(d2) + b
+    let gx = 0; let gy = 0
+    if (s.map) { expected += s.map.at(x, y, mapGrad); gx = mapGrad.gx; gy = mapGrad.gy }
+    const sigma = this.o.silentSigma ?? 3
+    const u = (expected - q.floorDbm) / sigma
+    const p = MISS_ANYWAY + (1 - MISS_ANYWAY) * normalUpperTail(u)
+    const cost = -2 * Math.log(p)
+    if (out && cost > 1e-9) {
+      // As one residual r = √cost: the step sees silence like any other reading.
+      const dcdu = 2 * (1 - MISS_ANYWAY) * normalPdf(u) / p
+      const c = -10 * s.n / (LN10 * d2)
+      const r = Math.sqrt(cost)
+      const jx = dcdu * (c * dx + gx) / sigma / (2 * r)
+      const jy = dcdu * (c * dy + gy) / sigma / (2 * r)
+      const jb = dcdu / sigma / (2 * r)
+      out.gx += r * jx; out.gy += r * jy
+      out.hxx += jx * jx; out.hyy += jy * jy; out.hxy += jx * jy
+      out.hxb = (out.hxb ?? 0) + jx * jb; out.hyb = (out.hyb ?? 0) + jy * jb; out.hbb = (out.hbb ?? 0) + jb * jb
+    }
+    return cost
+  }
 }
 
 function clampTo (b: SolverOptions['bounds'], x: number, y: number): [number, number] {
@@ -156,12 +217,19 @@ function positionCurvature (g: Gradient): { hxx: number, hyy: number, hxy: numbe
   return { hxx: g.hxx - rb * hxb * hxb, hyy: g.hyy - rb * hyb * hyb, hxy: g.hxy - rb * hxb * hyb }
 }
 
-function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y: number, cost: number } {
+interface Searched {
+  x: number, y: number, cost: number
+  /** The cost without the silent sensors, the offset and the gradient at the answer. */
+  heardCost: number, offset: number, g: Gradient
+}
+
+function levenbergMarquardt (p: Problem, x0: number, y0: number): Searched {
   const bounds = p.o.bounds
   let [x, y] = clampTo(bounds, x0, y0)
   const g: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
   const ng: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
   let cost = p.evaluate(x, y, g)
+  let offset = p.lastOffset
   let lambda = 1e-2
   for (let it = 0; it < 20; it++) {
     // Gauss-Newton on the profiled cost: the position's own curvature, without the offset's share.
@@ -178,6 +246,7 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
     if (ncost < cost) {
       const gain = cost - ncost
       x = nx; y = ny; cost = ncost; Object.assign(g, ng)
+      offset = p.lastOffset
       lambda = Math.max(1e-6, lambda / 3)
       if (moved < STOP_STEP_M || gain < STOP_GAIN) break
     } else {
@@ -187,7 +256,7 @@ function levenbergMarquardt (p: Problem, x0: number, y0: number): { x: number, y
       if (lambda > 1e6) break
     }
   }
-  return { x, y, cost }
+  return { x, y, cost, heardCost: cost, offset, g }
 }
 
 /** Weighted centroid of the sensors, weights growing with signal (a classic robust start). */
@@ -202,44 +271,67 @@ export function weightedCentroid (obs: Observation[]): [number, number] {
 
 export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   if (obs.length === 0) return null
-  const sorted = [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a))
+  // The loudest sensor against its 1 m reference (the first of equals).
+  let loudest = obs[0]
+  for (const ob of obs) if (ob.rssi - ob.sensor.a > loudest.rssi - loudest.sensor.a) loudest = ob
   // Fewer than three sensors cannot separate an offset from a distance: keep the prior's mean.
   const problem = new Problem(obs, obs.length >= 3 ? o : { ...o, offsetPrior: { mean: o.offsetPrior?.mean ?? 0, sd: 0 } })
   const mapped = obs.find(ob => ob.sensor.map?.d.support !== undefined)
   if (mapped && obs.length >= 2) return gridPosterior(problem, mapped.sensor.map as RadioMap)
-  if (obs.length === 1) return proximity(sorted[0], o)
+  if (obs.length === 1) return proximity(loudest, o)
   const centroid = weightedCentroid(obs)
-  let best: { x: number, y: number, cost: number } | null = null
+  // Searches run on the heard sensors; silent sensors (the few nearest to each answer: they say
+  // the most) judge between the answers, and move the chosen one by one Newton step. Counting them
+  // inside every search step costs a third more time for no better answers.
+  const silent = o.silent ?? NO_SILENCE
+  // The nearest few, picked again only for an answer in another place (a few metres away).
+  let nearAt = [NaN, NaN]
+  const near = (x: number, y: number) => {
+    if (!(Math.abs(x - nearAt[0]) + Math.abs(y - nearAt[1]) < 3)) { problem.silent = nearestSilent(silent, x, y); nearAt = [x, y] }
+  }
+  const search = (sx: number, sy: number): Searched => {
+    const r = levenbergMarquardt(problem, sx, sy)
+    if (silent.length > 0) { near(r.x, r.y); r.cost = r.heardCost + problem.silenceAt(r.x, r.y, r.offset) }
+    return r
+  }
+  let best: Searched | null = null
+  let heardBest = Infinity
   // A tracked device: its predicted position is usually in the right basin already. Only when
   // the answer fits badly (cost per degree of freedom well above 1) are the other starts tried.
   if (o.prior) {
     // Two starts: where the track predicts, and where the signals point (a track can be wrong).
     for (const [sx, sy] of [[o.prior.x, o.prior.y], centroid]) {
-      const r = levenbergMarquardt(problem, sx, sy)
+      const r = search(sx, sy)
+      heardBest = Math.min(heardBest, r.heardCost)
       if (best === null || r.cost < best.cost) best = r
     }
   }
-  const fitsWell = best !== null && best.cost <= 3 * Math.max(1, obs.length - 3)
-  const starts: Array<[number, number]> = fitsWell ? [] : [centroid, [sorted[0].sensor.x, sorted[0].sensor.y]]
+  const fitsWell = heardBest <= 3 * Math.max(1, obs.length - 3)
+  const starts: Array<[number, number]> = fitsWell ? [] : [centroid, [loudest.sensor.x, loudest.sensor.y]]
   if (!fitsWell && obs.length >= 3) {
     // Mirror start: with few sensors the cost has symmetric minima across their lines.
-    starts.push([2 * starts[0][0] - sorted[0].sensor.x, 2 * starts[0][1] - sorted[0].sensor.y])
+    starts.push([2 * starts[0][0] - loudest.sensor.x, 2 * starts[0][1] - loudest.sensor.y])
     starts.push(...acrossStarts(obs, starts[0]))
     // The best node of a coarse grid over the heard sensors: a wild reading can pull every
     // signal-based start into the wrong basin.
+    problem.silent = silent
     starts.push(coarseGridStart(problem, obs))
+    nearAt = [NaN, NaN]
   }
   for (const [sx, sy] of starts) {
-    const r = levenbergMarquardt(problem, sx, sy)
+    const r = search(sx, sy)
     if (best === null || r.cost < best.cost - 1e-9) best = r
   }
-  const b = best as { x: number, y: number, cost: number }
+  if (best !== null && silent.length > 0) { near(best.x, best.y); silenceStep(problem, best) }
+  const b = best as Searched
   const g: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
-  problem.evaluate(b.x, b.y, g)
+  let cost = problem.evaluate(b.x, b.y, g)
+  const offsetDb = problem.lastOffset
+  cost += problem.silenceAt(b.x, b.y, offsetDb, g)
   const h = positionCurvature(g)
   // Covariance = (JᵀWJ)⁻¹, inflated when the residuals say the sigmas were optimistic.
   const dof = Math.max(1, obs.length - 3)
-  const scale = Math.max(1, b.cost / dof)
+  const scale = Math.max(1, cost / dof)
   const det = h.hxx * h.hyy - h.hxy * h.hxy
   let cxx: number, cyy: number, cxy: number
   if (det > 1e-12) {
@@ -250,11 +342,57 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   // Two sensors constrain mostly the distance ratio: never claim better than the sensor gap allows.
   const method: Fix['method'] = obs.length === 2 ? 'pair' : 'lm'
   if (method === 'pair') {
-    const gap = Math.hypot(sorted[0].sensor.x - sorted[1].sensor.x, sorted[0].sensor.y - sorted[1].sensor.y)
+    const gap = Math.hypot(obs[0].sensor.x - obs[1].sensor.x, obs[0].sensor.y - obs[1].sensor.y)
     cxx = Math.max(cxx, (gap / 3) ** 2); cyy = Math.max(cyy, (gap / 3) ** 2)
   }
   cxx = Math.min(cxx, 2500); cyy = Math.min(cyy, 2500)
-  return { x: b.x, y: b.y, cxx, cyy, cxy, accuracyM: Math.sqrt(cxx + cyy), method, cost: b.cost, offsetDb: problem.lastOffset }
+  return { x: b.x, y: b.y, cxx, cyy, cxy, accuracyM: Math.sqrt(cxx + cyy), method, cost, offsetDb }
+}
+
+const NO_SILENCE: Silence[] = []
+/** How many silent sensors, the nearest, count at a time. */
+const SILENT_COUNTED = 3
+/** Longest move one silence step makes, m: the cost is only locally quadratic. */
+const SILENCE_STEP_M = 2
+const silenceGrad: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
+
+/**
+ * Moves a search's answer by one Newton step on the heard cost's curvature there (from the search)
+ * plus the cost of the silent sensors in `p.silent`: where they would have heard the device, it
+ * moves away (at most SILENCE_STEP_M).
+ */
+function silenceStep (p: Problem, r: Searched): void {
+  const s = silenceGrad
+  s.gx = 0; s.gy = 0; s.hxx = 0; s.hyy = 0; s.hxy = 0; s.hxb = 0; s.hyb = 0; s.hbb = 0
+  p.silenceAt(r.x, r.y, r.offset, s)
+  const g = r.g
+  const h = positionCurvature({
+    gx: 0, gy: 0, hxx: g.hxx + s.hxx, hyy: g.hyy + s.hyy, hxy: g.hxy + s.hxy,
+    hxb: (g.hxb ?? 0) + (s.hxb ?? 0), hyb: (g.hyb ?? 0) + (s.hyb ?? 0), hbb: (g.hbb ?? 0) + (s.hbb ?? 0)
+  })
+  const det = h.hxx * h.hyy - h.hxy * h.hxy
+  if (!(det > 0)) return
+  const gx = g.gx + s.gx; const gy = g.gy + s.gy
+  let dx = -(h.hyy * gx - h.hxy * gy) / det; let dy = -(h.hxx * gy - h.hxy * gx) / det
+  const len = Math.hypot(dx, dy)
+  if (len > SILENCE_STEP_M) { dx *= SILENCE_STEP_M / len; dy *= SILENCE_STEP_M / len }
+  const [x, y] = clampTo(p.o.bounds, r.x + dx, r.y + dy)
+  r.x = x; r.y = y
+}
+
+/** The SILENT_COUNTED silent sensors nearest to (x, y) (all of them when there are no more). */
+function nearestSilent (all: Silence[], x: number, y: number): Silence[] {
+  if (all.length <= SILENT_COUNTED) return all
+  const near: Silence[] = []; const d2: number[] = []
+  for (const q of all) {
+    const d = (q.sensor.x - x) ** 2 + (q.sensor.y - y) ** 2
+    let i = near.length
+    if (i === SILENT_COUNTED && d >= d2[i - 1]) continue
+    if (i === SILENT_COUNTED) { near.pop(); d2.pop(); i-- }
+    while (i > 0 && d2[i - 1] > d) i--
+    near.splice(i, 0, q); d2.splice(i, 0, d)
+  }
+  return near
 }
 
 /** Starts on both sides of the sensors' main axis: a line of sensors has a saddle on the line. */
@@ -277,7 +415,7 @@ function coarseGridStart (p: Problem, obs: Observation[]): [number, number] {
   for (let j = 0; j < n; j++) {
     for (let i = 0; i < n; i++) {
       const x = x0 + (i + 0.5) * (x1 - x0) / n; const y = y0 + (j + 0.5) * (y1 - y0) / n
-      const c = p.evaluate(x, y)
+      const c = p.evaluate(x, y) + p.silenceAt(x, y, p.lastOffset)
       if (c < bestCost) { bestCost = c; best = [x, y] }
     }
   }

@@ -5,7 +5,7 @@ import type { Site } from '../shared/site.ts'
 import { isReading, isScan, isTruth, type TraceLine } from '../shared/trace.ts'
 import { pointInPolygon, clampToPolygon, distanceToBoundary } from '../shared/geometry.ts'
 import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
-import { solve, type Observation, type Fix } from './solver.ts'
+import { solve, type Observation, type Fix, type Silence } from './solver.ts'
 import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
 import type { SensorModel } from './radio-model.ts'
 import { SensitivityFloors } from './sensitivity.ts'
@@ -49,6 +49,8 @@ export interface TrackerOptions {
    * typically read against the site's rssiAt1m, the starting point of every new device's offset.
    */
   siteOffsetRate: number
+  /** Whether working sensors that did not hear a device count as evidence (where their floor is known). */
+  silence: boolean
   /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
   floorSwitchDb: number
   /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
@@ -73,6 +75,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     offsetLearningRate: 0.1,
     siteOffsetRate: 0.005,
     floorSwitchDb: 6,
+    silence: true,
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,
@@ -129,6 +132,7 @@ export class Tracker {
   private siteOffsetFixes = 0
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
   private readonly multiFloor: boolean
+  private listeningAt: { t: number, list: Silence[] } = { t: NaN, list: [] }
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
 
@@ -153,7 +157,7 @@ export class Tracker {
     this.floors.restore(l.sensitivityFloors, new Set(this.models.keys()))
   }
 
-  setModels (models: Map<string, SensorModel>): void { this.models = models }
+  setModels (models: Map<string, SensorModel>): void { this.models = models; this.listeningAt = { t: NaN, list: [] } }
 
   addReading (subject: string, sensor: string, ts: number, rssi: number): void {
     let d = this.devices.get(subject)
@@ -171,7 +175,7 @@ export class Tracker {
     let w = d.windows.get(sensor)
     if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
     w.add(ts, rssi)
-    this.floors.add(sensor, rssi)
+    this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
   }
 
@@ -222,10 +226,14 @@ export class Tracker {
     const obs = this.multiFloor ? this.onFloor(d, heard) : heard
     const kf = d.kf
     const prior = kf.initialized ? kf.predicted(t) : null
+    const silent = this.silentSensors(d, t)
     const fix = solve(obs, {
       tagHeight: this.o.tagHeight, bounds: this.bounds, huberK: this.o.huberK,
+      // Every key always present, so every options object has one shape (the solver reads them in
+      // its inner loop: a second shape cost the hypermarket a fifth of its tracking time).
+      silent, silentSigma: silent.length > 0 ? obs.reduce((m, ob) => Math.min(m, ob.sigma), Infinity) : 3,
       gridTemperature: this.o.gridTemperature, minSupport: this.o.minSupport, offMapPenalty: this.o.offMapPenalty,
-      ...(prior ? { prior } : {}),
+      prior: prior ?? undefined,
       // The offset prior tightens as fixes agree on it, down to a third of the population spread.
       offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
     })
@@ -245,10 +253,44 @@ export class Tracker {
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
     const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM) * this.site.radio.accuracyScale
-    const rawX = kf.x; const rawY = kf.y // mixtures of both motion models, computed on each read
+    // Mixtures of both motion models, computed on each read; kept within the search box (a track
+    // whose velocity ran away on wild fixes must not publish a place no fix could be).
+    const [bx0, by0, bx1, by1] = this.bounds
+    const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
     const [x, y] = this.keepInside(rawX, rawY, accuracyM, floor)
     return { subject, ts: t, x, y, floor, rawX, rawY, accuracyM, sensors: obs.length, fix }
+  }
+
+  /**
+   * Working sensors on the device's floor (they reported something within the window) whose
+   * reporting floor is known, that did not hear this device at all: where they would have heard
+   * it, it is not. Sensors with no floor yet (nothing piles up at their bottom: every device is
+   * heard well above their sensitivity, as in a small room) say nothing by silence.
+   */
+  private silentSensors (d: Device, t: number): Silence[] {
+    const silent: Silence[] = []
+    if (!this.o.silence) return silent
+    const floor = d.floor ?? 0
+    for (const q of this.listening(t)) {
+      if (q.sensor.floor !== floor) continue
+      const w = d.windows.get(q.sensor.id)
+      if (w === undefined || t - w.last > this.o.window.windowMs) silent.push(q)
+    }
+    return silent
+  }
+
+  /** Sensors working at time t whose reporting floor is known (worked out once per tick). */
+  private listening (t: number): Silence[] {
+    if (this.listeningAt.t === t) return this.listeningAt.list
+    const list: Silence[] = []
+    for (const [id, sensor] of this.models) {
+      if (t - this.floors.heardAt(id) > this.o.window.windowMs) continue
+      const floorDbm = this.floors.floor(id)
+      if (floorDbm > -Infinity) list.push({ sensor, floorDbm })
+    }
+    this.listeningAt = { t, list }
+    return list
   }
 
   /**

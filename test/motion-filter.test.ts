@@ -85,3 +85,30 @@ test('multi-floor site: each fix picks the floor the device sounds nearest on, p
   assert.ok(last !== null && last.floor === 0, `floor ${last?.floor}`)
   assert.ok(Math.hypot(last.x - 5, last.y - 8) < 1.5, `at ${last.x}, ${last.y}`)
 })
+
+test('a working sensor that does not hear a device moves it away; one that stopped reporting does not count', () => {
+  const sensor = (id: string, x: number, y: number) => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id, z: 2.5 }, geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] } })
+  const site = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'm' }, geometry: { type: 'Polygon', coordinates: [[[-5, -10], [25, -10], [25, 20], [-5, 20], [-5, -10]]] } },
+      // Three sensors on a line hear (8, 1) and its mirror (8, 9) alike; q lies above the line.
+      sensor('a', 0, 5), sensor('b', 10, 5), sensor('c', 20, 5), sensor('q', 8, 14)
+    ]
+  })
+  const models = sensorModels(site)
+  const rssi = (s: string, x: number, y: number) => { const m = models.get(s)!; return Math.round(m.a - 10 * m.n * Math.log10(Math.hypot(x - m.x, y - m.y, 1.2 - m.z))) }
+  const place = (qWorking: boolean) => {
+    const t = new Tracker(site, models, trackerOptions(site))
+    // q's reporting floor: a pile of readings at -95 dBm from the other devices it hears.
+    for (let i = 0; i < 400; i++) t.addReading('other' + (i % 20), 'q', i, i % 4 === 0 ? -95 : -80)
+    if (qWorking) t.addReading('near-q', 'q', 9_500, -60)
+    for (let k = 0; k < 8; k++) for (const s of ['a', 'b', 'c']) t.addReading('x', s, 8_000 + k * 250, rssi(s, 8, 1))
+    return t.estimate('x', 10_000)
+  }
+  const working = place(true)
+  assert.ok(working && Math.hypot(working.x - 8, working.y - 1) < 0.5, `got (${working?.x}, ${working?.y})`)
+  // The same readings without q working: the mirror image is as likely, and silence says nothing.
+  const offline = place(false)
+  assert.ok(offline && Math.hypot(offline.x - 8, Math.abs(offline.y - 5) - 4) < 0.5, `got (${offline?.x}, ${offline?.y})`)
+})

@@ -40,6 +40,22 @@ test('collinear sensors: the mirror image is as good, and the accuracy says so',
   assert.ok(Math.hypot(f.x - 8, Math.abs(f.y - 5) - 4) < 0.05, `got (${f.x}, ${f.y})`)
 })
 
+test('silent sensors pick the side: a working sensor that did not hear the device rules out its side of the line', () => {
+  // The line's three sensors hear (8, 9) and its mirror (8, 1) alike; a sensor at (8, -2) that
+  // reports down to -95 dBm would have heard the mirror at about -70 dBm, and heard nothing. A
+  // new device (no track yet) is searched from every start, and silence decides between them.
+  const quiet = { sensor: sensor('q', 8, -2), floorDbm: -95 }
+  for (const prior of [undefined, { x: 8, y: 9 }]) {
+    const f = solve(exact(line, 8, 9), { ...opts, ...(prior ? { prior } : {}), silent: [quiet] })
+    assert.ok(f)
+    assert.ok(Math.hypot(f.x - 8, f.y - 9) < 0.1, `prior ${JSON.stringify(prior)}: got (${f.x.toFixed(2)}, ${f.y.toFixed(2)})`)
+  }
+  // Silent where the device is too far to be heard anyway: no pull at all.
+  const far = solve(exact(square, 14.2, 9.7), { ...opts, prior: { x: 14, y: 9 }, silent: [{ sensor: sensor('f', 300, 300), floorDbm: -95 }] })
+  assert.ok(far)
+  assert.ok(Math.hypot(far.x - 14.2, far.y - 9.7) < 0.05, `got (${far.x}, ${far.y})`)
+})
+
 test('a transmit offset common to all sensors is profiled out with three or more sensors', () => {
   const f = solve(exact(square, 13, 6, -6), { ...opts, offsetPrior: { mean: 0, sd: 6 } })
   assert.ok(f)
