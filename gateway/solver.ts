@@ -1,13 +1,12 @@
-// Position from per-sensor mean RSSI: maximum likelihood in the RSSI domain (shadowing is
-// roughly Gaussian in dB, not in metres), with a Huber loss against outliers, sensor heights in
-// the geometry, and the phone's unknown transmit offset profiled out (phones differ by several dB,
-// which would otherwise read as distance). Levenberg-Marquardt from several starts; with
-// calibrated radio maps, a grid posterior over the walked area instead. The accuracy comes from
-// the curvature (or the posterior spread), so it is as wide as the evidence. One or two sensors
-// give a proximity or two-sensor answer with a correspondingly wide accuracy.
-import { MIN_DISTANCE_M, type SensorModel } from './radio-model.ts'
+// Position from per-sensor mean RSSI: the position (and the phone's transmit offset) that best
+// explains what the sensors heard and did not hear, by the cost in likelihood.ts.
+// Levenberg-Marquardt from several starts; with calibrated radio maps, a grid posterior over the
+// walked area instead. The accuracy comes from the curvature (or the posterior spread), so it is
+// as wide as the evidence. One or two sensors give a proximity or two-sensor answer with a
+// correspondingly wide accuracy.
+import type { SensorModel } from './radio-model.ts'
 import type { RadioMap } from './radio-map.ts'
-import { truncatedMean, normalPdf, normalUpperTail } from './sensitivity.ts'
+import { Problem, positionCurvature, type Gradient } from './likelihood.ts'
 
 export interface Observation {
   sensor: SensorModel
@@ -62,8 +61,6 @@ export interface SolverOptions {
   offsetPrior?: { mean: number, sd: number }
   /** Working sensors that did not hear the device (used where their reporting floor is known). */
   silent?: Silence[]
-  /** Spread of the window mean a silent sensor would have measured, dB (default 3). */
-  silentSigma?: number
   /**
    * With radio maps: likelihood temperature (>1 widens it). 1 takes the likelihood as modelled: each
    * sigma already carries a floor for correlated fading, and with maps the residuals fit it (cost per
@@ -76,127 +73,6 @@ export interface SolverOptions {
   offMapPenalty?: number
 }
 
-const LN10 = Math.LN10
-/**
- * Chance that a sensor misses a device it should hear for a whole window anyway (busy, blocked,
- * scanning another channel): bounds what one silent sensor can cost a position (-2·ln 0.05 ≈ 6).
- */
-const MISS_ANYWAY = 0.05
-const mapGrad = { gx: 0, gy: 0 }
-
-interface Gradient { gx: number, gy: number, hxx: number, hyy: number, hxy: number, hxb?: number, hyb?: number, hbb?: number }
-
-/** Scratch space reused across evaluations (the solver is synchronous and single-threaded). */
-let scratch = new Float64Array(64)
-
-class Problem {
-  readonly bMean: number
-  readonly bPrec: number
-  lastOffset = 0
-  /** The silent sensors `silenceAt` counts (the solver picks the ones near an answer). */
-  silent: Silence[] = []
-  constructor (readonly obs: Observation[], readonly o: SolverOptions) {
-    if (scratch.length < obs.length * 3) scratch = new Float64Array(obs.length * 3)
-    const p = o.offsetPrior
-    this.bMean = p?.mean ?? 0
-    // Precision of the offset prior; an sd of 0 pins the offset at its mean.
-    this.bPrec = p === undefined || p.sd <= 0 ? Infinity : 1 / (p.sd * p.sd)
-  }
-
-  /** Huber cost at (x, y) with the offset profiled out; fills the Gauss-Newton gradient/Hessian if asked. */
-  evaluate (x: number, y: number, out?: Gradient): number {
-    const { obs, o } = this
-    const n = obs.length
-    // Pass 1: raw residuals e = rssi - expected, and the offset that best explains them.
-    let sw = 0; let swe = 0
-    for (let i = 0; i < n; i++) {
-      const ob = obs[i]; const s = ob.sensor
-      const dx = x - s.x; const dy = y - s.y; const dz = o.tagHeight - s.z
-      const d2 = Math.max(dx * dx + dy * dy + dz * dz, MIN_DISTANCE_M * MIN_DISTANCE_M)
-      // expectedRssi(s, √d2) without the square root: 10·n·log10(d) = 5·n·log10(d²).
-      let expected = s.a - 5 * s.n * Math.log10(d2)
-      let gx = 0; let gy = 0
-      if (s.map) { expected += s.map.at(x, y, mapGrad); gx = mapGrad.gx; gy = mapGrad.gy }
-      let slope = 1
-      if (ob.floorDbm !== undefined && ob.floorDbm > -Infinity) {
-        // Near the floor only the readings that faded up were reported: compare like with like.
-        const t = truncatedMean(expected + this.bMean, ob.rawSigmaDb ?? 6, ob.floorDbm)
-        expected = t.mean - this.bMean; slope = t.slope
-      }
-      const e = ob.rssi - expected
-      const c = slope * 10 * s.n / (LN10 * d2)
-      // d(e)/dx = -d(expected)/dx = c·dx - map gradient
-      scratch[i * 3] = e
-      scratch[i * 3 + 1] = c * dx - slope * gx
-      scratch[i * 3 + 2] = c * dy - slope * gy
-      const w = 1 / (ob.sigma * ob.sigma)
-      sw += w; swe += w * e
-    }
-    const b = this.bPrec === Infinity ? this.bMean : (swe + this.bPrec * this.bMean) / (sw + this.bPrec)
-    this.lastOffset = b
-    // Pass 2: Huber cost of the offset-corrected residuals (plus the offset prior).
-    const k = o.huberK
-    let cost = this.bPrec === Infinity ? 0 : this.bPrec * (b - this.bMean) ** 2
-    if (out) { out.gx = 0; out.gy = 0; out.hxx = 0; out.hyy = 0; out.hxy = 0; out.hxb = 0; out.hyb = 0; out.hbb = this.bPrec === Infinity ? Infinity : this.bPrec }
-    for (let i = 0; i < n; i++) {
-      const sg = obs[i].sigma
-      const r = (scratch[i * 3] - b) / sg
-      const ar = Math.abs(r)
-      cost += ar <= k ? r * r : 2 * k * ar - k * k
-      if (out) {
-        const w = ar <= k ? 1 : k / ar // IRLS weight
-        const jx = scratch[i * 3 + 1] / sg; const jy = scratch[i * 3 + 2] / sg
-        out.gx += w * r * jx; out.gy += w * r * jy
-        out.hxx += w * jx * jx; out.hyy += w * jy * jy; out.hxy += w * jx * jy
-        // Coupling with the profiled offset (dr/db = -1/σ), for an honest marginal covariance.
-        const jb = -1 / sg
-        out.hxb = (out.hxb ?? 0) + w * jx * jb; out.hyb = (out.hyb ?? 0) + w * jy * jb; out.hbb = (out.hbb ?? 0) + w * jb * jb
-      }
-    }
-    return cost
-  }
-
-  /**
-   * What the silent sensors add to the cost at (x, y) for transmit offset b (kept out of `evaluate`,
-   * which the searches call hundreds of times per fix); their Gauss-Newton terms are added to `out`.
-   */
-  silenceAt (x: number, y: number, b: number, out?: Gradient): number {
-    let cost = 0
-    for (const q of this.silent) cost += this.silenceCost(q, x, y, b, out)
-    return cost
-  }
-
-  /**
-   * -2·ln P(silent at (x, y)): the sensor's window mean would have fallen under its floor (a
-   * censored reading), or it missed the device anyway. Adds its Gauss-Newton terms to `out`.
-   */
-  private silenceCost (q: Silence, x: number, y: number, b: number, out?: Gradient): number {
-    const s = q.sensor
-    const dx = x - s.x; const dy = y - s.y; const dz = this.o.tagHeight - s.z
-    const d2 = Math.max(dx * dx + dy * dy + dz * dz, MIN_DISTANCE_M * MIN_DISTANCE_M)
-    let expected = s.a - 5 * s.n * Math.log10(d2) + b
-    let gx = 0; let gy = 0
-    if (s.map) { expected += s.map.at(x, y, mapGrad); gx = mapGrad.gx; gy = mapGrad.gy }
-    const sigma = this.o.silentSigma ?? 3
-    const u = (expected - q.floorDbm) / sigma
-    const p = MISS_ANYWAY + (1 - MISS_ANYWAY) * normalUpperTail(u)
-    const cost = -2 * Math.log(p)
-    if (out && cost > 1e-9) {
-      // As one residual r = √cost: the step sees silence like any other reading.
-      const dcdu = 2 * (1 - MISS_ANYWAY) * normalPdf(u) / p
-      const c = -10 * s.n / (LN10 * d2)
-      const r = Math.sqrt(cost)
-      const jx = dcdu * (c * dx + gx) / sigma / (2 * r)
-      const jy = dcdu * (c * dy + gy) / sigma / (2 * r)
-      const jb = dcdu / sigma / (2 * r)
-      out.gx += r * jx; out.gy += r * jy
-      out.hxx += jx * jx; out.hyy += jy * jy; out.hxy += jx * jy
-      out.hxb = (out.hxb ?? 0) + jx * jb; out.hyb = (out.hyb ?? 0) + jy * jb; out.hbb = (out.hbb ?? 0) + jb * jb
-    }
-    return cost
-  }
-}
-
 function clampTo (b: SolverOptions['bounds'], x: number, y: number): [number, number] {
   return [Math.min(b[2], Math.max(b[0], x)), Math.min(b[3], Math.max(b[1], y))]
 }
@@ -206,16 +82,6 @@ function clampTo (b: SolverOptions['bounds'], x: number, y: number): [number, nu
 // log-distance residuals converges linearly, and those last steps cost a third of the evaluations.
 const STOP_STEP_M = 0.02
 const STOP_GAIN = 0.01
-
-/**
- * Curvature of the cost in (x, y) with the offset profiled out: what the offset could absorb is not
- * information about the position (Schur complement of the offset in the 3×3 normal matrix).
- */
-function positionCurvature (g: Gradient): { hxx: number, hyy: number, hxy: number } {
-  if (g.hbb === undefined || !Number.isFinite(g.hbb) || !(g.hbb > 0)) return g
-  const rb = 1 / g.hbb; const hxb = g.hxb ?? 0; const hyb = g.hyb ?? 0
-  return { hxx: g.hxx - rb * hxb * hxb, hyy: g.hyy - rb * hyb * hyb, hxy: g.hxy - rb * hxb * hyb }
-}
 
 interface Searched {
   x: number, y: number, cost: number
@@ -287,12 +153,14 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   const silent = o.silent ?? NO_SILENCE
   // The nearest few, picked again only for an answer in another place (a few metres away).
   let nearAt = [NaN, NaN]
-  const near = (x: number, y: number) => {
-    if (!(Math.abs(x - nearAt[0]) + Math.abs(y - nearAt[1]) < 3)) { problem.silent = nearestSilent(silent, x, y); nearAt = [x, y] }
+  let nearList = NO_SILENCE
+  const near = (x: number, y: number): Silence[] => {
+    if (!(Math.abs(x - nearAt[0]) + Math.abs(y - nearAt[1]) < 3)) { nearList = nearestSilent(silent, x, y); nearAt = [x, y] }
+    return nearList
   }
   const search = (sx: number, sy: number): Searched => {
     const r = levenbergMarquardt(problem, sx, sy)
-    if (silent.length > 0) { near(r.x, r.y); r.cost = r.heardCost + problem.silenceAt(r.x, r.y, r.offset) }
+    if (silent.length > 0) r.cost = r.heardCost + problem.silenceAt(near(r.x, r.y), r.x, r.y, r.offset)
     return r
   }
   let best: Searched | null = null
@@ -315,20 +183,18 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
     starts.push(...acrossStarts(obs, starts[0]))
     // The best node of a coarse grid over the heard sensors: a wild reading can pull every
     // signal-based start into the wrong basin.
-    problem.silent = silent
-    starts.push(coarseGridStart(problem, obs))
-    nearAt = [NaN, NaN]
+    starts.push(coarseGridStart(problem, obs, silent))
   }
   for (const [sx, sy] of starts) {
     const r = search(sx, sy)
     if (best === null || r.cost < best.cost - 1e-9) best = r
   }
-  if (best !== null && silent.length > 0) { near(best.x, best.y); silenceStep(problem, best) }
+  if (best !== null && silent.length > 0) silenceStep(problem, best, near(best.x, best.y))
   const b = best as Searched
   const g: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
   let cost = problem.evaluate(b.x, b.y, g)
   const offsetDb = problem.lastOffset
-  cost += problem.silenceAt(b.x, b.y, offsetDb, g)
+  if (silent.length > 0) cost += problem.silenceAt(near(b.x, b.y), b.x, b.y, offsetDb, g)
   const h = positionCurvature(g)
   // Covariance = (JᵀWJ)⁻¹, inflated when the residuals say the sigmas were optimistic.
   const dof = Math.max(1, obs.length - 3)
@@ -359,13 +225,13 @@ const silenceGrad: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
 
 /**
  * Moves a search's answer by one Newton step on the heard cost's curvature there (from the search)
- * plus the cost of the silent sensors in `p.silent`: where they would have heard the device, it
- * moves away (at most SILENCE_STEP_M).
+ * plus the silent sensors' cost: where they would have heard the device, it moves away (at most
+ * SILENCE_STEP_M).
  */
-function silenceStep (p: Problem, r: Searched): void {
+function silenceStep (p: Problem, r: Searched, silent: Silence[]): void {
   const s = silenceGrad
   s.gx = 0; s.gy = 0; s.hxx = 0; s.hyy = 0; s.hxy = 0; s.hxb = 0; s.hyb = 0; s.hbb = 0
-  p.silenceAt(r.x, r.y, r.offset, s)
+  p.silenceAt(silent, r.x, r.y, r.offset, s)
   const g = r.g
   const h = positionCurvature({
     gx: 0, gy: 0, hxx: g.hxx + s.hxx, hyy: g.hyy + s.hyy, hxy: g.hxy + s.hxy,
@@ -406,7 +272,7 @@ function acrossStarts (obs: Observation[], [cx, cy]: [number, number]): Array<[n
   return [[cx + r * Math.cos(theta), cy + r * Math.sin(theta)], [cx - r * Math.cos(theta), cy - r * Math.sin(theta)]]
 }
 
-function coarseGridStart (p: Problem, obs: Observation[]): [number, number] {
+function coarseGridStart (p: Problem, obs: Observation[], silent: Silence[]): [number, number] {
   let x0 = Infinity; let y0 = Infinity; let x1 = -Infinity; let y1 = -Infinity
   for (const o of obs) { x0 = Math.min(x0, o.sensor.x); y0 = Math.min(y0, o.sensor.y); x1 = Math.max(x1, o.sensor.x); y1 = Math.max(y1, o.sensor.y) }
   const b = p.o.bounds
@@ -416,7 +282,7 @@ function coarseGridStart (p: Problem, obs: Observation[]): [number, number] {
   for (let j = 0; j < n; j++) {
     for (let i = 0; i < n; i++) {
       const x = x0 + (i + 0.5) * (x1 - x0) / n; const y = y0 + (j + 0.5) * (y1 - y0) / n
-      const c = p.evaluate(x, y) + p.silenceAt(x, y, p.lastOffset)
+      const c = p.evaluate(x, y) + p.silenceAt(silent, x, y, p.lastOffset)
       if (c < bestCost) { bestCost = c; best = [x, y] }
     }
   }

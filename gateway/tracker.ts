@@ -231,7 +231,7 @@ export class Tracker {
       tagHeight: this.o.tagHeight, bounds: this.bounds, huberK: this.o.huberK,
       // Every key always present, so every options object has one shape (the solver reads them in
       // its inner loop: a second shape cost the hypermarket a fifth of its tracking time).
-      silent, silentSigma: silent.length > 0 ? obs.reduce((m, ob) => Math.min(m, ob.sigma), Infinity) : 3,
+      silent,
       gridTemperature: this.o.gridTemperature, minSupport: this.o.minSupport, offMapPenalty: this.o.offMapPenalty,
       prior: prior ?? undefined,
       // The offset prior tightens as fixes agree on it, down to a third of the population spread.
