@@ -1,9 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { MotionFilter } from '../gateway/kalman.ts'
-import { Tracker, trackerOptions } from '../gateway/tracker.ts'
+import { Tracker, trackerOptions, likeliestSector } from '../gateway/tracker.ts'
 import { sensorModels } from '../gateway/radio-model.ts'
-import { parseSite } from '../shared/site.ts'
+import { parseSite, locate } from '../shared/site.ts'
 import { Rng } from '../shared/rng.ts'
 
 test('a standing device: the filter averages noisy fixes well below their own spread', () => {
@@ -111,4 +111,31 @@ test('a working sensor that does not hear a device moves it away; one that stopp
   // The same readings without q working: the mirror image is as likely, and silence says nothing.
   const offline = place(false)
   assert.ok(offline && Math.hypot(offline.x - 8, Math.abs(offline.y - 5) - 4) < 0.5, `got (${offline?.x}, ${offline?.y})`)
+})
+
+test('a position in the aisle moves into the sector beside it when that is likelier, given its accuracy', () => {
+  const rect = (x0: number, y0: number, x1: number, y1: number) => ({ type: 'Polygon' as const, coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] })
+  const site = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'm' }, geometry: rect(0, 0, 30, 12) },
+      // A 1 m aisle between a and b; c stands 8 m past b.
+      { type: 'Feature', properties: { kind: 'sector', id: 'a', shop: 'm' }, geometry: rect(1, 1, 9.5, 11) },
+      { type: 'Feature', properties: { kind: 'sector', id: 'b', shop: 'm' }, geometry: rect(10.5, 1, 19, 11) },
+      { type: 'Feature', properties: { kind: 'sector', id: 'c', shop: 'm' }, geometry: rect(27, 1, 29, 11) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [15, 6] } }
+    ]
+  })
+  const sectorOf = (p: [number, number]) => locate(site, p[0], p[1]).sector
+  // 0.3 m from a, 0.7 m from b, 2 m accuracy: most of the spread lies in a.
+  const moved = likeliestSector(site, 9.8, 6, 2, 0)
+  assert.equal(sectorOf(moved), 'a')
+  assert.ok(Math.hypot(moved[0] - 9.5, moved[1] - 6) < 0.05, `moved to ${moved}`)
+  // A precise position in the aisle is believed.
+  assert.deepEqual(likeliestSector(site, 9.8, 6, 0.2, 0), [9.8, 6])
+  // In the middle of the wide aisle between b and c, the aisle stays likeliest.
+  assert.deepEqual(likeliestSector(site, 23, 6, 2, 0), [23, 6])
+  // Inside a sector, or outside every shop, nothing moves.
+  assert.deepEqual(likeliestSector(site, 5, 5, 3, 0), [5, 5])
+  assert.deepEqual(likeliestSector(site, 15, -2, 3, 0), [15, -2])
 })
