@@ -5,6 +5,7 @@ import { Tracker, trackerOptions, likeliestSector } from '../gateway/tracker.ts'
 import { sensorModels } from '../gateway/radio-model.ts'
 import { parseSite, locate } from '../shared/site.ts'
 import { Rng } from '../shared/rng.ts'
+import { rect } from './helpers/geo.ts'
 
 test('a standing device: the filter averages noisy fixes well below their own spread', () => {
   const r = new Rng(3)
@@ -55,13 +56,12 @@ test('tracker state expires when a device goes quiet, and is bounded in size', (
 })
 
 test('multi-floor site: each fix picks the floor the device sounds nearest on, positions it with that floor\'s sensors, and follows it to another floor', () => {
-  const rect = [[[0, 0], [20, 0], [20, 12], [0, 12], [0, 0]]]
   const corners = [[1, 1], [19, 1], [19, 11], [1, 11], [10, 6]]
   const site = parseSite({
     type: 'FeatureCollection', storeId: 's', radio: { pathLossExponent: 2, rssiAt1m: -59 },
     features: [
-      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: { type: 'Polygon', coordinates: rect } },
-      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: { type: 'Polygon', coordinates: rect } },
+      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: rect(0, 0, 20, 12) },
+      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: rect(0, 0, 20, 12) },
       ...[0, 1].flatMap(floor => corners.map(([x, y], i) => ({
         type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `f${floor}s${i}`, floor, z: 2.5 }, geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] }
       })))
@@ -114,7 +114,6 @@ test('a working sensor that does not hear a device moves it away; one that stopp
 })
 
 test('a position in the aisle moves into the sector beside it when that is likelier, given its accuracy', () => {
-  const rect = (x0: number, y0: number, x1: number, y1: number) => ({ type: 'Polygon' as const, coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] })
   const site = parseSite({
     type: 'FeatureCollection', storeId: 's',
     features: [

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseSite, siteProblems, loadSiteFile, SiteError, locate } from '../shared/site.ts'
 import { runBin } from './helpers/run.ts'
+import { rect } from './helpers/geo.ts'
 
-const rect = (x0: number, y0: number, x1: number, y1: number) => ({ type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] })
 const good = () => ({
   type: 'FeatureCollection', storeId: 's1', timezone: 'Europe/Berlin', radio: { pathLossExponent: 2.2, rssiAt1m: -59 },
   features: [

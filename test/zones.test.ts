@@ -2,8 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../shared/site.ts'
 import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../gateway/zones.ts'
+import { rect } from './helpers/geo.ts'
 
-const rect = (x0: number, y0: number, x1: number, y1: number) => ({ type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] })
 const site = parseSite({
   type: 'FeatureCollection', storeId: 's',
   features: [
