@@ -5,7 +5,7 @@
 // receiver's reporting floor. Silent sensors: censored readings. Gradients and Gauss-Newton
 // curvature come with each evaluation.
 import { MIN_DISTANCE_M } from './radio-model.ts'
-import { truncatedMean, normalPdf, normalUpperTail } from './sensitivity.ts'
+import { truncatedMean, normalPdf, normalUpperTail, type Truncated } from './sensitivity.ts'
 import type { Observation, Silence, SolverOptions } from './solver.ts'
 
 const LN10 = Math.LN10
@@ -15,6 +15,7 @@ const LN10 = Math.LN10
  */
 const MISS_ANYWAY = 0.05
 const mapGrad = { gx: 0, gy: 0 }
+const trunc: Truncated = { mean: 0, slope: 1 }
 
 export interface Gradient { gx: number, gy: number, hxx: number, hyy: number, hxy: number, hxb?: number, hyb?: number, hbb?: number }
 
@@ -56,7 +57,7 @@ export class Problem {
       let slope = 1
       if (ob.floorDbm !== undefined && ob.floorDbm > -Infinity) {
         // Near the floor only the readings that faded up were reported: compare like with like.
-        const t = truncatedMean(expected + this.bMean, ob.rawSigmaDb ?? 6, ob.floorDbm)
+        const t = truncatedMean(expected + this.bMean, ob.rawSigmaDb ?? 6, ob.floorDbm, trunc)
         expected = t.mean - this.bMean; slope = t.slope
       }
       const e = ob.rssi - expected

@@ -77,15 +77,20 @@ export function normalUpperTail (x: number): number {
   return normalPdf(x) * poly
 }
 
+export interface Truncated { mean: number, slope: number }
+
 /**
  * Mean of readings N(mu, sd²) that survive a floor, and its derivative by mu:
- * E = mu + sd·λ(α), α = (floor - mu)/sd, λ = φ(α)/Q(α) (inverse Mills ratio).
+ * E = mu + sd·λ(α), α = (floor - mu)/sd, λ = φ(α)/Q(α) (inverse Mills ratio). Written into `out`
+ * (the solver asks for it per sensor in every cost evaluation: an object per call was 7% of the
+ * gateway's time on the hypermarket).
  */
-export function truncatedMean (mu: number, sd: number, floor: number): { mean: number, slope: number } {
+export function truncatedMean (mu: number, sd: number, floor: number, out: Truncated = { mean: 0, slope: 1 }): Truncated {
   const a = (floor - mu) / sd
-  if (a < LAMBDA_FROM) return { mean: mu, slope: 1 }
+  if (a < LAMBDA_FROM) { out.mean = mu; out.slope = 1; return out }
   const lambda = inverseMills(a)
-  return { mean: mu + sd * lambda, slope: Math.max(0.02, 1 - lambda * (lambda - a)) }
+  out.mean = mu + sd * lambda; out.slope = Math.max(0.02, 1 - lambda * (lambda - a))
+  return out
 }
 
 // λ(α) tabulated on [-4, 8] every 0.01 (linear interpolation error < 1e-5): the solver asks for
