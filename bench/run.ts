@@ -7,7 +7,7 @@ import type { SiteFile } from '../shared/site-schema.ts'
 import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
 import { loadScenario, type RadioParamsT } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
-import { convertSite, convertTrack, splitSessions, readPath, PERSON_ID } from '../simulators/kolakowski.ts'
+import { convertSite, convertTrack, convertTracks, datasetFiles, splitSessions, readPath, PERSON_ID } from '../simulators/kolakowski.ts'
 import { calibrate, applyCalibration } from '../gateway/calibrate.ts'
 import type { TrackerOptions } from '../gateway/tracker.ts'
 import { measureAccuracy, measurePathDistance, type AccuracyResult } from './accuracy-lib.ts'
@@ -18,7 +18,7 @@ import { ingestRate, triggerLatency } from './central.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
 
 const OUT = 'out/bench'
-// `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, robot track) to score.
+// `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
 const dataAt = process.argv.indexOf('--data')
 const DATA = dataAt > 0 ? process.argv[dataAt + 1] : '../shared/data/kolakowski-ble-flat'
 mkdirSync(OUT, { recursive: true })
@@ -39,39 +39,46 @@ async function writeTrace (path: string, lines: Iterable<TraceLine>): Promise<vo
 
 async function accuracy (): Promise<void> {
   console.log('accuracy (gateway estimation vs naive baseline: plain least squares, no smoothing)')
-  if (existsSync(DATA)) {
+  const files = existsSync(join(DATA, 'anchors.csv')) ? datasetFiles(DATA) : null
+  if (files !== null && files.tracks.length > 0 && files.calibration.length > 0) {
     const siteFile = convertSite(DATA)
     const sensors = siteFile.features.filter(f => f.properties.kind === 'sensor').map(f => f.properties.id)
     const site = parseSite(siteFile)
-    await writeTrace(join(OUT, 'kolakowski-robot.jsonl'), convertTrack(join(DATA, 'tests/test_robot_df.csv'), sensors))
-    // Calibrated only from the data set's calibration walk, never from the scoring track.
-    const walk = convertTrack(join(DATA, 'calibration/calibration_df.csv'), sensors)
+    // Calibrated only from the data set's calibration walk, never from the scoring tracks.
+    const walk = convertTracks(files.calibration, sensors)
     const calibrated = parseSite(applyCalibration(siteFile, calibrate(site, walk)))
     const plain = parseSite(applyCalibration(siteFile, calibrate(site, walk, { maps: false })))
-    const trace = join(OUT, 'kolakowski-robot.jsonl')
-    const r = {
-      baselineUncalibrated: await measureAccuracy(site, trace, 'baseline'),
-      gatewayUncalibrated: await measureAccuracy(site, trace, 'gateway'),
-      baseline: await measureAccuracy(plain, trace, 'baseline'),
-      gatewayPathLossOnly: await measureAccuracy(plain, trace, 'gateway'),
-      gateway: await measureAccuracy(calibrated, trace, 'gateway')
+    for (const [i, csv] of files.tracks.entries()) {
+      const trace = join(OUT, i === 0 ? 'kolakowski-robot.jsonl' : `kolakowski-track-${i + 1}.jsonl`)
+      await writeTrace(trace, convertTrack(csv, sensors))
+      const r = {
+        baselineUncalibrated: await measureAccuracy(site, trace, 'baseline'),
+        gatewayUncalibrated: await measureAccuracy(site, trace, 'gateway'),
+        baseline: await measureAccuracy(plain, trace, 'baseline'),
+        gatewayPathLossOnly: await measureAccuracy(plain, trace, 'gateway'),
+        gateway: await measureAccuracy(calibrated, trace, 'gateway')
+      }
+      const name = csv.endsWith('test_robot_df.csv') ? 'robot track' : basename(csv)
+      console.log(` real: ${basename(DATA)}, ${name} (calibrated from its calibration walk only)`)
+      console.log(row('baseline, site defaults', r.baselineUncalibrated))
+      console.log(row('gateway, site defaults (self-cal.)', r.gatewayUncalibrated))
+      console.log(row('baseline, fitted path loss', r.baseline))
+      console.log(row('gateway, fitted path loss only', r.gatewayPathLossOnly))
+      console.log(row('gateway, path loss + radio maps', r.gateway))
+      if (i === 0) results.kolakowski = r
+      else results[`kolakowski:${basename(csv)}`] = r
     }
-    console.log(` real: ${basename(DATA)}, robot track (calibrated from its calibration walk only)`)
-    console.log(row('baseline, site defaults', r.baselineUncalibrated))
-    console.log(row('gateway, site defaults (self-cal.)', r.gatewayUncalibrated))
-    console.log(row('baseline, fitted path loss', r.baseline))
-    console.log(row('gateway, fitted path loss only', r.gatewayPathLossOnly))
-    console.log(row('gateway, path loss + radio maps', r.gateway))
-    results.kolakowski = r
     // The second test scenario: a person carrying the tag (the body shadows it, unlike the robot's
     // pole). Its truth is the path walked, without timing, so this scores distance to the path.
-    if (existsSync(join(DATA, 'tests/test_walk_df.csv')) && existsSync(join(DATA, 'tests/path_reference.csv'))) await walkingPerson(sensors, plain, calibrated)
+    if (files.walks.length > 0 && files.path !== null) await walkingPerson(files.walks[0], files.path, sensors, plain, calibrated)
     // Unseen data from the same building: calibrate on all sessions of the walk but one (recorded
     // hours apart), score on that one; each session held out once.
     const sessions = splitSessions(walk)
     if (sessions.length > 1) await heldOutSessions(siteFile, site, sessions)
+  } else if (files !== null) {
+    console.log(` (skipped: ${DATA} has no test track with truth or no calibration walk)`)
   } else {
-    console.log(` (skipped: ${DATA} not found)`)
+    console.log(` (skipped: no ${join(DATA, 'anchors.csv')})`)
   }
   // Another data set given: its rows only (the simulated ones do not depend on it).
   if (dataAt > 0) return
@@ -93,10 +100,10 @@ async function accuracy (): Promise<void> {
     { key: 'gatewayNoSiteOffset', label: 'gateway, site offset not learned', over: { siteOffsetRate: 0 } })
 }
 
-async function walkingPerson (sensors: string[], plain: Site, calibrated: Site): Promise<void> {
+async function walkingPerson (csv: string, pathCsv: string, sensors: string[], plain: Site, calibrated: Site): Promise<void> {
   const walk = join(OUT, 'kolakowski-walk.jsonl')
-  await writeTrace(walk, convertTrack(join(DATA, 'tests/test_walk_df.csv'), sensors, PERSON_ID))
-  const path = readPath(DATA)
+  await writeTrace(walk, convertTrack(csv, sensors, PERSON_ID))
+  const path = readPath(DATA, pathCsv)
   const w = {
     baseline: await measurePathDistance(plain, walk, path, 'baseline'),
     gatewayPathLossOnly: await measurePathDistance(plain, walk, path, 'gateway'),

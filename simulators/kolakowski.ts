@@ -1,7 +1,7 @@
 // Converts the Kolakowski BLE flat data set (CC BY 4.0, DOI 10.5281/zenodo.5457591) into a site
 // file and contract §7 traces: the robot test track and the calibration walk, both with truth, and
 // the walking-person test, whose truth is a reference path without timing.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SiteFile } from '../shared/site-schema.ts'
 import type { TraceLine } from '../shared/trace.ts'
@@ -88,9 +88,60 @@ export function convertTrack (csvPath: string, sensors: string[], tag = TAG_ID):
   return out.sort((a, b) => a.ts - b.ts)
 }
 
+/** What a Kolakowski-style folder holds to score and to calibrate from (paths; lists sorted by name). */
+export interface DatasetFiles {
+  /** Tracks with truth (`x`, `y` on every row), scored by position error; the robot test first. */
+  tracks: string[]
+  /** Tracks without truth (a person walking a reference path), scored by distance to that path. */
+  walks: string[]
+  /** The calibration walk: `calibration/calibration_df.csv` as the data set has it, else every calibration file with truth. */
+  calibration: string[]
+  /** The walks' reference path (`tests/path_reference.csv`), where there is one. */
+  path: string | null
+}
+
+/** The first line of a CSV file, split into column names. */
+function csvColumns (path: string): string[] {
+  const head = readFileSync(path, 'utf8').split(/\r?\n/, 1)[0]
+  const sep = [',', ';', '\t'].find(c => head.includes(c)) ?? ','
+  return head.split(sep).map(c => c.trim())
+}
+
+/**
+ * Finds the tracks of a Kolakowski-style folder by their columns rather than by name, so a data
+ * set with other file names (several test tracks, sessions as separate calibration files) scores
+ * the same way. Only files whose receiver columns (`rssi_<id>`) are all the folder's anchors count.
+ */
+export function datasetFiles (dir: string): DatasetFiles {
+  const anchors = new Set(readCsv(join(dir, 'anchors.csv')).map(a => `rssi_${a.id}`))
+  const csvs = (sub: string) => existsSync(join(dir, sub))
+    ? readdirSync(join(dir, sub)).filter(f => f.endsWith('.csv')).sort().map(f => join(dir, sub, f))
+    : []
+  const kind = (path: string): 'truth' | 'readings' | null => {
+    const cols = csvColumns(path)
+    const rssi = cols.filter(c => c.startsWith('rssi_'))
+    // Every receiver column must be one of the anchors (the data set's raw files use other ids).
+    if (!cols.includes('ts') || rssi.length === 0 || !rssi.every(c => anchors.has(c))) return null
+    return cols.includes('x') && cols.includes('y') ? 'truth' : 'readings'
+  }
+  const tests = csvs('tests')
+  const robot = (p: string) => p.endsWith('test_robot_df.csv') ? 0 : 1
+  const tracks = tests.filter(p => kind(p) === 'truth').sort((a, b) => robot(a) - robot(b))
+  const walks = tests.filter(p => kind(p) === 'readings')
+  const merged = join(dir, 'calibration/calibration_df.csv')
+  const calibration = existsSync(merged) ? [merged] : csvs('calibration').filter(p => kind(p) === 'truth')
+  const path = join(dir, 'tests/path_reference.csv')
+  return { tracks, walks, calibration, path: existsSync(path) ? path : null }
+}
+
 /** The walking person's reference path (`tests/path_reference.csv`) as segments [x0, y0, x1, y1]. */
-export function readPath (dir: string): Array<[number, number, number, number]> {
-  return readCsv(join(dir, 'tests/path_reference.csv')).map(r => [Number(r.x0), Number(r.y0), Number(r.x1), Number(r.y1)])
+export function readPath (dir: string, file = join(dir, 'tests/path_reference.csv')): Array<[number, number, number, number]> {
+  return readCsv(file).map(r => [Number(r.x0), Number(r.y0), Number(r.x1), Number(r.y1)])
+}
+
+/** Several tracks as one trace in time order (calibration sessions kept in separate files). */
+export function convertTracks (csvPaths: string[], sensors: string[], tag = TAG_ID): TraceLine[] {
+  return csvPaths.flatMap(p => convertTrack(p, sensors, tag)).sort((a, b) => a.ts - b.ts)
 }
 
 /**

@@ -5,11 +5,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, basename } from 'node:path'
 import { loadSiteFile } from '../shared/site.ts'
 import { isReading, readJsonLines, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
 import { measureAccuracy, measurePathDistance } from '../bench/accuracy-lib.ts'
-import { readPath, convertSite, convertTrack } from '../simulators/kolakowski.ts'
+import { readPath, convertSite, convertTrack, convertTracks, datasetFiles } from '../simulators/kolakowski.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { makeTrace } from './helpers/sim.ts'
 
@@ -82,6 +82,20 @@ test('a Kolakowski-style folder of another layout converts: anchors by id, no wa
   writeFileSync(join(dir, 'tests/seconds.csv'), 'ts;x;y;rssi_3\n1627997452.227;1.5;2.25;-58\n')
   const again = convertTrack(join(dir, 'tests/seconds.csv'), ['a3'])
   assert.deepEqual(again.filter(l => !('heartbeat' in l)).map(l => l.ts), [1627997452227, 1627997452227])
+  // Files are found by their columns, not their names: tracks with truth (the robot's first), a
+  // walk without, calibration sessions in separate files; a file of other receivers' ids is left out.
+  writeFileSync(join(dir, 'tests/person.csv'), 'ts,rssi_3,rssi_8\n1627997452227,-60,-70\n')
+  mkdirSync(join(dir, 'calibration'))
+  writeFileSync(join(dir, 'calibration/s2.csv'), 'ts,x,y,rssi_3\n1627997460000,1,1,-60\n')
+  writeFileSync(join(dir, 'calibration/s1.csv'), 'ts,x,y,rssi_8\n1627997450000,2,2,-62\n')
+  writeFileSync(join(dir, 'calibration/raw.csv'), 'ts,x,y,rssi_3,rssi_10\n1627997450000,2,2,-62,-70\n')
+  const found = datasetFiles(dir)
+  assert.deepEqual(found.tracks.map(p => basename(p)), ['test_robot_df.csv', 'seconds.csv'])
+  assert.deepEqual(found.walks.map(p => basename(p)), ['person.csv'])
+  assert.deepEqual(found.calibration.map(p => basename(p)), ['s1.csv', 's2.csv'])
+  assert.equal(found.path, null)
+  const walk = convertTracks(found.calibration, ['a3', 'a8']).filter(isReading)
+  assert.deepEqual(walk.map(l => [l.ts, l.sensor]), [[1627997450000, 'a8'], [1627997460000, 'a3']])
 })
 
 test('online self-calibration learns a receiver that reads 6 dB hot, and positions improve for it', async () => {
