@@ -103,7 +103,7 @@ async function accuracy (): Promise<void> {
 async function walkingPerson (csv: string, pathCsv: string, sensors: string[], plain: Site, calibrated: Site): Promise<void> {
   const walk = join(OUT, 'kolakowski-walk.jsonl')
   await writeTrace(walk, convertTrack(csv, sensors, PERSON_ID))
-  const path = readPath(DATA, pathCsv)
+  const path = readPath(pathCsv)
   const w = {
     baseline: await measurePathDistance(plain, walk, path, 'baseline'),
     gatewayPathLossOnly: await measurePathDistance(plain, walk, path, 'gateway'),

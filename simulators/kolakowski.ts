@@ -15,10 +15,12 @@ const SENSOR_PREFIX = 'a'
 /** The tag rode the robot on a 1 m pole: 1.3 m above the floor (dataset description). */
 const TAG_HEIGHT_M = 1.3
 
+/** Comma-separated as the data set ships; semicolons or tabs where a spreadsheet re-saved it. */
+function separator (head: string): string { return [',', ';', '\t'].find(c => head.includes(c)) ?? ',' }
+
 function readCsv (path: string): Array<Record<string, string>> {
   const [head, ...rows] = readFileSync(path, 'utf8').trim().split(/\r?\n/)
-  // Comma-separated as the data set ships; semicolons or tabs where a spreadsheet re-saved it.
-  const sep = [',', ';', '\t'].find(c => head.includes(c)) ?? ','
+  const sep = separator(head)
   const cols = head.split(sep).map(c => c.trim())
   return rows.map(r => {
     const cells = r.split(sep)
@@ -103,8 +105,7 @@ export interface DatasetFiles {
 /** The first line of a CSV file, split into column names. */
 function csvColumns (path: string): string[] {
   const head = readFileSync(path, 'utf8').split(/\r?\n/, 1)[0]
-  const sep = [',', ';', '\t'].find(c => head.includes(c)) ?? ','
-  return head.split(sep).map(c => c.trim())
+  return head.split(separator(head)).map(c => c.trim())
 }
 
 /**
@@ -134,8 +135,8 @@ export function datasetFiles (dir: string): DatasetFiles {
   return { tracks, walks, calibration, path: existsSync(path) ? path : null }
 }
 
-/** The walking person's reference path (`tests/path_reference.csv`) as segments [x0, y0, x1, y1]. */
-export function readPath (dir: string, file = join(dir, 'tests/path_reference.csv')): Array<[number, number, number, number]> {
+/** The walking person's reference path (a `path_reference.csv`) as segments [x0, y0, x1, y1]. */
+export function readPath (file: string): Array<[number, number, number, number]> {
   return readCsv(file).map(r => [Number(r.x0), Number(r.y0), Number(r.x1), Number(r.y1)])
 }
 

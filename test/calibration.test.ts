@@ -42,8 +42,8 @@ test('instore-calibrate on the real calibration walk: per-sensor fits and maps i
   assert.ok(calibrated.withinAccuracy !== null && calibrated.withinAccuracy > 0.55 && calibrated.withinAccuracy < 0.8, `within ${calibrated.withinAccuracy}`)
   // The walking person (0.46 m from the walked path on average; the baseline 1.36 m).
   const walk = join(dir, 'walk.jsonl')
-  const walked = await measurePathDistance(loadSiteFile(out), walk, readPath(DATA), 'gateway')
-  const naive = await measurePathDistance(loadSiteFile(join(dir, 'flat.site.json')), walk, readPath(DATA), 'baseline')
+  const walked = await measurePathDistance(loadSiteFile(out), walk, readPath(join(DATA, 'tests/path_reference.csv')), 'gateway')
+  const naive = await measurePathDistance(loadSiteFile(join(dir, 'flat.site.json')), walk, readPath(join(DATA, 'tests/path_reference.csv')), 'baseline')
   assert.ok(walked.n > 250 && walked.mean <= 0.8 && walked.mean < naive.mean, `walk ${walked.mean} m, baseline ${naive.mean} m`)
   // A walk without truth lines cannot calibrate anything: a clear refusal, not a silent no-op.
   const noTruth = join(dir, 'no-truth.jsonl')
