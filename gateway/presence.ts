@@ -8,7 +8,7 @@ import { stepZones, exitShop, newTrack, defaultZoneParams, type ZoneTrack, type 
 import type { GatewayStore } from './store.ts'
 import type { CampaignEngine } from './campaigns.ts'
 import { frequency, defaultSegmentRules, type SegmentRules } from './frequency.ts'
-import { ulid } from './ids.ts'
+import { ulid, visitUlid } from './ids.ts'
 
 export interface PresenceOptions {
   zones: Required<ZoneParams>
@@ -64,7 +64,7 @@ export class PresenceEngine {
       for (const [subject, tr] of this.tracks) {
         const e = fresh.get(subject) ?? null
         const hadShop = tr.track.shop !== null
-        const zevents = stepZones(tr.track, e, t, this.site, this.params, () => ulid(t))
+        const zevents = stepZones(tr.track, e, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop))
         for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
         this.persist(subject, tr, t, hadShop || zevents.length > 0)
         // Forget devices with nothing open that have been quiet a while (addresses rotate).

@@ -72,9 +72,9 @@ const conf = (score: number, n: number) => Math.round(100 * score / Math.max(1, 
 
 /**
  * Advances one device's zone state to time t with optional fresh evidence. Returns the events in
- * time order. `newVisitId` names a visit when one begins.
+ * time order. `newVisitId` names a visit (its shop, when it began) when one begins.
  */
-export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: () => string): ZoneEvent[] {
+export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: (shop: string, enteredAt: number) => string): ZoneEvent[] {
   const out: ZoneEvent[] = []
   const shops = site.shops
   // 1. Evidence refreshes what it supports.
@@ -119,7 +119,7 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     const c = track.shopCand
     // Moving on to another shop: this visit ends where its evidence did.
     if (track.shop) exitShop(track, out)
-    track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(), sectors: {} }
+    track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(c.id, c.since), sectors: {} }
     track.shopCand = null
     out.push({ type: 'shop.enter', ts: c.since, shop: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })
   }

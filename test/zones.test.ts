@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../shared/site.ts'
 import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../gateway/zones.ts'
+import { ulid, visitUlid } from '../gateway/ids.ts'
 import { rect } from './helpers/geo.ts'
 
 const site = parseSite({
@@ -79,4 +80,14 @@ test('evidence from another floor is outside every zone of this one; moving to a
   for (let i = 20; i < 60; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1 }, i * 1000, two, p, () => 'v' + i))
   // Without the switch, the ground floor's entry would wait for the upper visit's 20 s timeout (from 40 s).
   assert.deepEqual(out.map(e => `${e.type}@${e.ts / 1000}:${e.shop}`), ['shop.enter@0:upper', 'shop.exit@19:upper', 'visit.summary@19:upper', 'shop.enter@20:ground'])
+})
+
+test('a visit id follows from the visit: same store, subject, shop and start, same id; sortable by start', () => {
+  const at = Date.UTC(2026, 10, 23, 10)
+  const id = visitUlid(at, 's1', 'app:1', 'main')
+  assert.equal(visitUlid(at, 's1', 'app:1', 'main'), id)
+  assert.match(id, /^[0-9A-HJKMNP-TV-Z]{26}$/)
+  for (const other of [visitUlid(at, 's2', 'app:1', 'main'), visitUlid(at, 's1', 'app:2', 'main'), visitUlid(at, 's1', 'app:1', 'cafe'), visitUlid(at + 1, 's1', 'app:1', 'main')]) assert.notEqual(other, id)
+  assert.ok(visitUlid(at - 1000, 's1', 'app:9', 'main') < id, 'earlier visits sort first')
+  assert.equal(id.slice(0, 10), ulid(at).slice(0, 10), 'the time part is the start')
 })
