@@ -1,5 +1,5 @@
 // instore-import-kolakowski: the real BLE flat data set as a site file and traces.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCommand, UsageError } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
@@ -16,6 +16,7 @@ const spec = {
 
 await runCommand(spec, async (o) => {
   const log = createLogger({ base: { name: spec.name } })
+  if (!existsSync(join(o.data, 'anchors.csv'))) throw new UsageError(`${o.data}: no anchors.csv (id,x,y,z of each receiver)`)
   mkdirSync(o.out, { recursive: true })
   const site = convertSite(o.data)
   const sensors = site.features.filter(f => f.properties.kind === 'sensor').map(f => f.properties.id)
