@@ -5,7 +5,6 @@
 // Zone diffs, events, triggers and the outbox hang off the `onPosition` sink.
 import { createHash } from 'node:crypto'
 import type { Site } from '../shared/site.ts'
-import { locate } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
@@ -226,10 +225,9 @@ export class Pipeline {
       for (const subject of [...tracker.active(t)]) {
         const e = tracker.estimate(subject, t)
         if (!e) continue
-        const where = locate(this.site, e.x, e.y, e.floor)
         const pos: PositionMessageT = {
           subject, ts: t, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
-          shop: where.shop, sector: where.sector, source: source === 'wifi' ? 'wifi' : 'ble'
+          shop: e.shop, sector: e.sector, source: source === 'wifi' ? 'wifi' : 'ble'
         }
         this.latest.set(subject, { pos, lastHeard: t })
         // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi

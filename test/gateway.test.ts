@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { Value } from '@sinclair/typebox/value'
-import { PositionMessage, OccupancyMessage } from '../shared/messages.ts'
+import { PositionMessage, OccupancyMessage, type PositionMessageT } from '../shared/messages.ts'
+import { loadSiteFile, locate } from '../shared/site.ts'
 import { makeTrace } from './helpers/sim.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { startGateway, waitFor } from './helpers/gateway.ts'
@@ -34,8 +35,14 @@ test('replaying a trace as fast as possible and at 10× gives byte-identical pos
   const events = (recs: Rec[]) => recs.filter(r => r.topic.includes('/events/')).map(r => JSON.stringify({ ...r.msg, id: undefined }))
   assert.ok(events(fast).length > 0, 'no events')
   assert.deepEqual(events(slow), events(fast))
+  const site = loadSiteFile(join(ROOT, 'sites/boutique.site.json'))
   for (const r of fast) {
-    if (r.topic.includes('/positions/')) assert.ok(Value.Check(PositionMessage, r.msg), JSON.stringify(r.msg))
+    if (r.topic.includes('/positions/')) {
+      assert.ok(Value.Check(PositionMessage, r.msg), JSON.stringify(r.msg))
+      // The shop and sector are where the published coordinates are.
+      const p = r.msg as PositionMessageT
+      assert.deepEqual(locate(site, p.x, p.y, p.floor), { shop: p.shop, sector: p.sector }, JSON.stringify(p))
+    }
     if (r.topic.endsWith('/occupancy')) assert.ok(Value.Check(OccupancyMessage, r.msg), JSON.stringify(r.msg))
   }
   // Every present subject gets a position at least once per second of event time.

@@ -125,16 +125,16 @@ test('a position in the aisle moves into the sector beside it when that is likel
       { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [15, 6] } }
     ]
   })
-  const sectorOf = (p: [number, number]) => locate(site, p[0], p[1]).sector
   // 0.3 m from a, 0.7 m from b, 2 m accuracy: most of the spread lies in a.
   const moved = likeliestSector(site, 9.8, 6, 2, 0)
-  assert.equal(sectorOf(moved), 'a')
-  assert.ok(Math.hypot(moved[0] - 9.5, moved[1] - 6) < 0.05, `moved to ${moved}`)
+  assert.equal(moved.sector, 'a')
+  assert.equal(locate(site, Math.round(moved.x * 100) / 100, Math.round(moved.y * 100) / 100).sector, 'a', 'published centimetres stay inside')
+  assert.ok(Math.hypot(moved.x - 9.5, moved.y - 6) < 0.05, `moved to ${moved.x}, ${moved.y}`)
   // A precise position in the aisle is believed.
-  assert.deepEqual(likeliestSector(site, 9.8, 6, 0.2, 0), [9.8, 6])
+  assert.deepEqual(likeliestSector(site, 9.8, 6, 0.2, 0), { x: 9.8, y: 6, shop: 'm', sector: null })
   // In the middle of the wide aisle between b and c, the aisle stays likeliest.
-  assert.deepEqual(likeliestSector(site, 23, 6, 2, 0), [23, 6])
+  assert.deepEqual(likeliestSector(site, 23, 6, 2, 0), { x: 23, y: 6, shop: 'm', sector: null })
   // Inside a sector, or outside every shop, nothing moves.
-  assert.deepEqual(likeliestSector(site, 5, 5, 3, 0), [5, 5])
-  assert.deepEqual(likeliestSector(site, 15, -2, 3, 0), [15, -2])
+  assert.deepEqual(likeliestSector(site, 5, 5, 3, 0), { x: 5, y: 5, shop: 'm', sector: 'a' })
+  assert.deepEqual(likeliestSector(site, 15, -2, 3, 0), { x: 15, y: -2, shop: null, sector: null })
 })
