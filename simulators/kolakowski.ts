@@ -18,13 +18,19 @@ const TAG_HEIGHT_M = 1.3
 /** Comma-separated as the data set ships; semicolons or tabs where a spreadsheet re-saved it. */
 function separator (head: string): string { return [',', ';', '\t'].find(c => head.includes(c)) ?? ',' }
 
+/** A cell without surrounding blanks and quotes (a spreadsheet quotes what it re-saves). */
+function cell (c: string | undefined): string { return (c ?? '').trim().replace(/^"(.*)"$/, '$1').trim() }
+
+/** A file's lines, without a spreadsheet's byte-order mark. */
+function csvLines (path: string): string[] { return readFileSync(path, 'utf8').replace(/^\uFEFF/, '').trim().split(/\r?\n/) }
+
 function readCsv (path: string): Array<Record<string, string>> {
-  const [head, ...rows] = readFileSync(path, 'utf8').trim().split(/\r?\n/)
+  const [head, ...rows] = csvLines(path)
   const sep = separator(head)
-  const cols = head.split(sep).map(c => c.trim())
+  const cols = head.split(sep).map(cell)
   return rows.map(r => {
     const cells = r.split(sep)
-    return Object.fromEntries(cols.map((c, i) => [c, (cells[i] ?? '').trim()]))
+    return Object.fromEntries(cols.map((c, i) => [c, cell(cells[i])]))
   })
 }
 
@@ -104,8 +110,8 @@ export interface DatasetFiles {
 
 /** The first line of a CSV file, split into column names. */
 function csvColumns (path: string): string[] {
-  const head = readFileSync(path, 'utf8').split(/\r?\n/, 1)[0]
-  return head.split(separator(head)).map(c => c.trim())
+  const head = csvLines(path)[0]
+  return head.split(separator(head)).map(cell)
 }
 
 /**

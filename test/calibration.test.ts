@@ -78,8 +78,8 @@ test('a Kolakowski-style folder of another layout converts: anchors by id, no wa
   const readings = lines.filter(isReading).map(l => [l.sensor, l.rssi])
   assert.deepEqual(readings, [['a11', -61.5], ['a3', -58.25], ['a8', -71]])
   assert.deepEqual(lines.filter(l => 'truth' in l).map(l => 'truth' in l && [l.ts, l.truth.x, l.truth.y]), [[1627997452227, 1.5, 2.25], [1627997452727, 1.6, 2.3]])
-  // The same rows re-saved with semicolons and times in seconds.
-  writeFileSync(join(dir, 'tests/seconds.csv'), 'ts;x;y;rssi_3\n1627997452.227;1.5;2.25;-58\n')
+  // The same rows re-saved by a spreadsheet: byte-order mark, quotes, semicolons, times in seconds.
+  writeFileSync(join(dir, 'tests/seconds.csv'), '\uFEFF"ts";"x";"y";"rssi_3"\n1627997452.227;1.5;2.25;"-58"\n')
   const again = convertTrack(join(dir, 'tests/seconds.csv'), ['a3'])
   assert.deepEqual(again.filter(l => !('heartbeat' in l)).map(l => l.ts), [1627997452227, 1627997452227])
   // Files are found by their columns, not their names: tracks with truth (the robot's first), a
