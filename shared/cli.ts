@@ -1,7 +1,7 @@
 // Command-line parsing shared by every command (contract §8): `--help`, unknown or bad options
 // refused with a one-line reason and exit code 2.
 import { parseArgs } from 'node:util'
-import { readFileSync } from 'node:fs'
+import { readText } from './schema-errors.ts'
 
 export interface OptionSpec {
   type: 'string' | 'boolean' | 'number'
@@ -87,7 +87,7 @@ export function expandConfigFile<S extends Record<string, OptionSpec>> (spec: Co
   const path = argv[i + 1]
   if (path === undefined) throw new UsageError('--config needs a file')
   let json: unknown
-  try { json = JSON.parse(readFileSync(path, 'utf8')) } catch (err) {
+  try { json = JSON.parse(readText(path)) } catch (err) {
     throw new UsageError(`config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`config file ${path}: must be a JSON object of option names`)

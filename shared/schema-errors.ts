@@ -22,10 +22,13 @@ export function formatProblems (problems: Problem[]): string {
   return problems.map(p => `  ${p.path || '/'}: ${p.reason}`).join('\n')
 }
 
+/** A text file's contents, without the byte-order mark some Windows editors write (JSON.parse refuses it). */
+export function readText (path: string): string { return readFileSync(path, 'utf8').replace(/^\uFEFF/, '') }
+
 /** Reads a JSON file that must match `schema`; throws one message naming the file and every problem. */
 export function loadJsonFile<S extends TSchema> (path: string, schema: S, what: string): Static<S> {
   let json: unknown
-  try { json = JSON.parse(readFileSync(path, 'utf8')) } catch (err) {
+  try { json = JSON.parse(readText(path)) } catch (err) {
     throw new Error(`${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   const problems = schemaProblems(schema, json)

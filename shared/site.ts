@@ -1,12 +1,11 @@
 // Loads and validates a site file (contract §1) into a ready-to-use model. An invalid file is
 // refused with every problem listed (JSON path and reason).
-import { readFileSync } from 'node:fs'
 import { Type } from '@sinclair/typebox'
 import { booleanValid, booleanWithin } from '@turf/turf'
 import {
   SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData
 } from './site-schema.ts'
-import { schemaProblems, formatProblems, type Problem } from './schema-errors.ts'
+import { schemaProblems, formatProblems, readText, type Problem } from './schema-errors.ts'
 import { pointInPolygon, polygonBBox, interiorsOverlap, ringSelfIntersects, type BBox } from './geometry.ts'
 
 export class SiteError extends Error {
@@ -41,7 +40,7 @@ export const defaultRadio: Required<Radio> = {
 
 export function loadSiteFile (path: string): Site {
   let text: string
-  try { text = readFileSync(path, 'utf8') } catch (err) {
+  try { text = readText(path) } catch (err) {
     throw new SiteError(path, [{ path: '', reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }])
   }
   let json: unknown

@@ -1,10 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseSite, siteProblems, loadSiteFile, SiteError, locate } from '../shared/site.ts'
-import { runBin } from './helpers/run.ts'
+import { runBin, ROOT } from './helpers/run.ts'
 import { rect } from './helpers/geo.ts'
 
 const good = () => ({
@@ -92,6 +92,12 @@ test('a missing or non-JSON file is a SiteError, not a crash', () => {
   writeFileSync(join(dir, 'bad.json'), '{ nope')
   assert.throws(() => loadSiteFile(join(dir, 'bad.json')), /not JSON/)
   assert.throws(() => loadSiteFile(join(dir, 'missing.json')), /cannot read: ENOENT/)
+})
+
+test('a site file saved with a byte-order mark (some Windows editors) loads', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'site-'))
+  writeFileSync(join(dir, 'bom.json'), '\uFEFF' + readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
+  assert.equal(loadSiteFile(join(dir, 'bom.json')).storeId, 'boutique-1')
 })
 
 test('a command given an invalid site exits non-zero and lists the problems, without a stack trace', async () => {
