@@ -45,8 +45,10 @@ export async function * readJsonLines<T = TraceLine> (path: string, counter?: { 
   for await (const line of rl) {
     n++
     if (counter) counter.bytes += Buffer.byteLength(line) + 1
-    if (line.trim() === '') continue
-    try { yield JSON.parse(line) as T } catch (err) {
+    // A byte-order mark (some editors and exports write one) is not part of the first line's JSON.
+    const text = n === 1 ? line.replace(/^\uFEFF/, '') : line
+    if (text.trim() === '') continue
+    try { yield JSON.parse(text) as T } catch (err) {
       throw new Error(`${path}:${n}: not JSON: ${(err as Error).message}`)
     }
   }

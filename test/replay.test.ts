@@ -1,10 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { startBroker } from '../shared/broker.ts'
-import { isReading, isHeartbeat, type TraceLine } from '../shared/trace.ts'
+import { isReading, isHeartbeat, readJsonLines, type TraceLine } from '../shared/trace.ts'
 import { makeTrace } from './helpers/sim.ts'
 import { runBin } from './helpers/run.ts'
 
@@ -89,4 +90,16 @@ test('--store publishes a trace recorded under another store id to this one; an 
     await sub.endAsync()
     await broker.close()
   }
+})
+
+test('a trace file that starts with a byte-order mark reads; a line that is not JSON names its line number', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trace-'))
+  const ok = join(dir, 'bom.jsonl')
+  writeFileSync(ok, '\uFEFF{"ts": 1, "store": "s", "sensor": "r", "heartbeat": true}\n\n{"ts": 2, "store": "s", "sensor": "r", "heartbeat": true}\n')
+  const lines: TraceLine[] = []
+  for await (const l of readJsonLines(ok)) lines.push(l)
+  assert.deepEqual(lines.map(l => l.ts), [1, 2])
+  const bad = join(dir, 'bad.jsonl')
+  writeFileSync(bad, '{"ts": 1, "store": "s", "sensor": "r", "heartbeat": true}\n{nope\n')
+  await assert.rejects(async () => { for await (const l of readJsonLines(bad)) lines.push(l) }, /bad\.jsonl:2: not JSON/)
 })
