@@ -1,10 +1,11 @@
 // Converts the Kolakowski BLE flat data set (CC BY 4.0, DOI 10.5281/zenodo.5457591) into a site
 // file and contract §7 traces: the robot test track and the calibration walk, both with truth, and
 // the walking-person test, whose truth is a reference path without timing.
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SiteFile } from '../shared/site-schema.ts'
 import type { TraceLine } from '../shared/trace.ts'
+import { readText } from '../shared/schema-errors.ts'
 
 export const STORE_ID = 'kolakowski-flat'
 export const TAG_ID = 'tag:robot'
@@ -22,7 +23,7 @@ function separator (head: string): string { return [',', ';', '\t'].find(c => he
 function cell (c: string | undefined): string { return (c ?? '').trim().replace(/^"(.*)"$/, '$1').trim() }
 
 /** A file's lines, without a spreadsheet's byte-order mark. */
-function csvLines (path: string): string[] { return readFileSync(path, 'utf8').replace(/^\uFEFF/, '').trim().split(/\r?\n/) }
+function csvLines (path: string): string[] { return readText(path).trim().split(/\r?\n/) }
 
 function readCsv (path: string): Array<Record<string, string>> {
   const [head, ...rows] = csvLines(path)
