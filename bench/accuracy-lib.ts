@@ -55,8 +55,9 @@ class EstimationRun {
     // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
     const models = () => scans ? beaconModels(site) : sensorModels(site)
     const tracker = new Tracker(site, models(), opts)
-    // The gateway calibrates its sensors online, not the beacons phones report.
-    const cal = this.cal = method === 'gateway' && selfCalibrate && !scans ? new SelfCalibrator(models()) : null
+    // The gateway calibrates online what positions a device: its sensors, or in phone-scan mode
+    // the beacons phones report.
+    const cal = this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models()) : null
     if (cal !== null) {
       let n = 0
       tracker.onFix = (obs, fix) => {

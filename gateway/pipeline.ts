@@ -46,15 +46,19 @@ export interface PipelineSink {
 type Source = 'ble' | 'wifi' | 'scan'
 
 /** What the gateway learns about the site's radio as it runs: worth keeping across restarts. */
-export interface LearnedRadio { calibrator: CalibratorState, ble: TrackerLearned }
+/**
+ * What the radio side learned, saved across restarts: the sensors' corrections and floors, and in
+ * phone-scan mode the beacons' corrections (with the key of the beacons they were learned for).
+ */
+export interface LearnedRadio { calibrator: CalibratorState, ble: TrackerLearned, scan?: { key: string, calibrator: CalibratorState } }
 
 /**
  * Names the radio setup learned state belongs to: the site's radio defaults and its sensors (ids,
  * places, fitted values, maps). Moving a sensor or calibrating again makes the old learning moot.
  */
-export function radioKey (site: Site): string {
-  const sensors = site.file.features.filter(f => f.properties.kind === 'sensor')
-  return createHash('sha256').update(JSON.stringify([site.file.radio ?? null, sensors])).digest('hex').slice(0, 16)
+export function radioKey (site: Site, kind: 'sensor' | 'beacon' = 'sensor'): string {
+  const features = site.file.features.filter(f => f.properties.kind === kind)
+  return createHash('sha256').update(JSON.stringify([site.file.radio ?? null, features])).digest('hex').slice(0, 16)
 }
 
 interface Latest { pos: PositionMessageT, lastHeard: number }
@@ -64,6 +68,8 @@ export class Pipeline {
   private readonly ctx: IngestContext
   private readonly trackers: Record<Source, Tracker>
   private readonly calibrator: SelfCalibrator
+  /** Phone-scan mode: the beacons' transmit offsets, learned from fixes as the sensors' are. */
+  private readonly scanCalibrator: SelfCalibrator
   private readonly latest = new Map<string, Latest>()
   private nextTick = -Infinity
   private lastOccupancy = ''
@@ -86,6 +92,7 @@ export class Pipeline {
     this.aliases = aliasMap(site)
     const base = sensorModels(site)
     this.calibrator = new SelfCalibrator(base)
+    this.scanCalibrator = new SelfCalibrator(beaconModels(site))
     const topts = trackerOptions(site, o.tracker)
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
     const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
@@ -94,7 +101,10 @@ export class Pipeline {
       wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000 }),
       scan: new Tracker(site, beaconModels(site), topts)
     }
-    if (o.selfCalibration) this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
+    if (o.selfCalibration) {
+      this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
+      this.trackers.scan.onFix = (obs, fix) => this.scanCalibrator.observeFix(obs, fix, topts.tagHeight)
+    }
     this.m = {
       messages: metrics.counter('instore_messages_total', 'MQTT messages taken in, by kind'),
       readings: metrics.counter('instore_readings_total', 'readings accepted, by source'),
@@ -106,6 +116,7 @@ export class Pipeline {
       sensorSeen: metrics.gauge('instore_sensor_last_seen_ms', 'event time of each sensor\'s last message'),
       sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
       correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor'),
+      beaconCorrection: metrics.gauge('instore_selfcal_beacon_correction_db', 'learned RSSI correction per beacon (phone-scan mode)'),
       fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)')
     }
     for (const r of REJECT_REASONS) this.m.rejected.inc({ reason: r }, 0)
@@ -116,6 +127,7 @@ export class Pipeline {
       this.m.fixes.set({ result: 'gated' }, all.reduce((n, t) => n + t.gated, 0))
       this.m.skew.set({}, this.clock.skewed)
       for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
+      for (const [id, c] of Object.entries(this.scanCalibrator.corrections())) this.m.beaconCorrection.set({ beacon: id }, c)
     })
   }
 
@@ -240,6 +252,7 @@ export class Pipeline {
     if (this.o.selfCalibration && ++this.fixesSinceModels >= 10) {
       this.fixesSinceModels = 0
       this.trackers.ble.setModels(this.calibrator.models())
+      this.trackers.scan.setModels(this.scanCalibrator.models())
     }
     if (this.presence) {
       const events = this.presence.tick(t, fresh)
@@ -280,13 +293,20 @@ export class Pipeline {
   get corrections (): Record<string, number> { return this.calibrator.corrections() }
 
   /** Self-calibration evidence, sensitivity floors and the site's phone offset. */
-  learned (): LearnedRadio { return { calibrator: this.calibrator.snapshot(), ble: this.trackers.ble.learned() } }
+  learned (): LearnedRadio {
+    return { calibrator: this.calibrator.snapshot(), ble: this.trackers.ble.learned(), scan: { key: radioKey(this.site, 'beacon'), calibrator: this.scanCalibrator.snapshot() } }
+  }
 
   /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
   restoreLearned (l: LearnedRadio): void {
     this.calibrator.restore(l.calibrator)
     this.trackers.ble.restoreLearned(l.ble)
-    if (this.o.selfCalibration) this.trackers.ble.setModels(this.calibrator.models())
+    // The beacons' corrections only while the beacons are where and what they were.
+    if (l.scan?.key === radioKey(this.site, 'beacon')) this.scanCalibrator.restore(l.scan.calibrator)
+    if (this.o.selfCalibration) {
+      this.trackers.ble.setModels(this.calibrator.models())
+      this.trackers.scan.setModels(this.scanCalibrator.models())
+    }
   }
 }
 

@@ -7,11 +7,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os'
 import { join, basename } from 'node:path'
 import { loadSiteFile } from '../shared/site.ts'
-import { isReading, readJsonLines, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
+import { isReading, isScan, readJsonLines, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
 import { measureAccuracy, measurePathDistance } from '../bench/accuracy-lib.ts'
 import { readPath, convertSite, convertTrack, convertTracks, datasetFiles } from '../simulators/kolakowski.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { makeTrace } from './helpers/sim.ts'
+import { startGateway } from './helpers/gateway.ts'
 
 const DATA = join(ROOT, '../shared/data/kolakowski-ble-flat')
 
@@ -113,6 +114,35 @@ test('online self-calibration learns a receiver that reads 6 dB hot, and positio
   assert.ok(corrections[hot] > Math.max(...others) + 1, JSON.stringify(corrections))
 
   assert.ok(learning.error.mean < fixed.error.mean, `with self-calibration ${learning.error.mean}, without ${fixed.error.mean}`)
+})
+
+test('phone-scan mode: a beacon that sends 6 dB hot is learned online, in the bench and in the gateway', async () => {
+  const { dir, trace, loaded } = await makeTrace('boutique-scan', { durationS: 900, seed: 11 })
+  const site = loadSiteFile(loaded.sitePath)
+  const hot = [...site.beacons.keys()][1]
+  const lines: TraceLine[] = []
+  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(isScan(l) ? { ...l, beacons: l.beacons.map(b => b.id === hot ? { ...b, rssi: Math.min(0, b.rssi + 6) } : b) } : l)
+  const hotTrace = join(dir, 'hot.jsonl')
+  writeFileSync(hotTrace, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
+
+  const learning = await measureAccuracy(site, hotTrace, 'gateway')
+  const fixed = await measureAccuracy(site, hotTrace, 'gateway', {}, false)
+  const corrections = learning.corrections ?? {}
+  const others = Object.entries(corrections).filter(([id]) => id !== hot).map(([, c]) => c)
+  assert.ok(corrections[hot] > 3.5 && corrections[hot] > Math.max(...others) + 1, JSON.stringify(corrections))
+  assert.ok(learning.error.mean < fixed.error.mean, `with self-calibration ${learning.error.mean}, without ${fixed.error.mean}`)
+
+  // The gateway learns it the same way, and says so in /metrics.
+  const g = await startGateway({ campaigns: [] }, loaded.sitePath)
+  try {
+    const r = await runBin('instore-replay', ['--trace', hotTrace, '--broker', g.mqttUrl])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const metrics = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
+    const m = new RegExp(`instore_selfcal_beacon_correction_db\\{beacon="${hot}"\\} (\\S+)`).exec(metrics)
+    assert.ok(m !== null && Number(m[1]) > 3, m?.[0] ?? metrics.split('\n').filter(l => l.includes('beacon_correction')).join('\n'))
+  } finally {
+    await g.stop()
+  }
 })
 
 test('a site whose rssiAt1m is 10 dB off: the phones\' common offset is learned online and positions recover', async () => {
