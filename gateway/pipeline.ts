@@ -45,10 +45,10 @@ export interface PipelineSink {
 
 type Source = 'ble' | 'wifi' | 'scan'
 
-/** What the gateway learns about the site's radio as it runs: worth keeping across restarts. */
 /**
- * What the radio side learned, saved across restarts: the sensors' corrections and floors, and in
- * phone-scan mode the beacons' corrections (with the key of the beacons they were learned for).
+ * What the gateway learns about the site's radio as it runs, kept across restarts: the sensors'
+ * corrections and floors, and the beacons' corrections (phone-scan mode) with the key of the
+ * beacons they were learned for.
  */
 export interface LearnedRadio { calibrator: CalibratorState, ble: TrackerLearned, scan?: { key: string, calibrator: CalibratorState } }
 
@@ -91,15 +91,16 @@ export class Pipeline {
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
     const base = sensorModels(site)
+    const beacons = beaconModels(site)
     this.calibrator = new SelfCalibrator(base)
-    this.scanCalibrator = new SelfCalibrator(beaconModels(site))
+    this.scanCalibrator = new SelfCalibrator(beacons)
     const topts = trackerOptions(site, o.tracker)
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
     const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
     this.trackers = {
       ble: new Tracker(site, base, topts),
       wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000 }),
-      scan: new Tracker(site, beaconModels(site), topts)
+      scan: new Tracker(site, beacons, topts)
     }
     if (o.selfCalibration) {
       this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
@@ -251,8 +252,7 @@ export class Pipeline {
     }
     if (this.o.selfCalibration && ++this.fixesSinceModels >= 10) {
       this.fixesSinceModels = 0
-      this.trackers.ble.setModels(this.calibrator.models())
-      this.trackers.scan.setModels(this.scanCalibrator.models())
+      this.applyCorrections()
     }
     if (this.presence) {
       const events = this.presence.tick(t, fresh)
@@ -303,10 +303,13 @@ export class Pipeline {
     this.trackers.ble.restoreLearned(l.ble)
     // The beacons' corrections only while the beacons are where and what they were.
     if (l.scan?.key === radioKey(this.site, 'beacon')) this.scanCalibrator.restore(l.scan.calibrator)
-    if (this.o.selfCalibration) {
-      this.trackers.ble.setModels(this.calibrator.models())
-      this.trackers.scan.setModels(this.scanCalibrator.models())
-    }
+    if (this.o.selfCalibration) this.applyCorrections()
+  }
+
+  /** Hands the trackers their receivers' models with what self-calibration has learned so far. */
+  private applyCorrections (): void {
+    this.trackers.ble.setModels(this.calibrator.models())
+    this.trackers.scan.setModels(this.scanCalibrator.models())
   }
 }
 

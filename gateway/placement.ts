@@ -20,20 +20,25 @@ const INTO_SECTOR_M = 0.02
  * it), then moved into the likeliest sector.
  */
 export function place (site: Site, x: number, y: number, accuracyM: number, floor: number, outsideSigmas: number): Placement {
-  return likeliestSector(site, ...keepInside(site, x, y, accuracyM, floor, outsideSigmas), accuracyM, floor)
+  const [px, py, shop] = keepInside(site, x, y, accuracyM, floor, outsideSigmas)
+  return likeliestSector(site, px, py, accuracyM, floor, shop)
 }
 
-/** Pulls a position that is barely outside every shop back onto the nearest shop's edge. */
-function keepInside (site: Site, x: number, y: number, sigma: number, floor: number, outsideSigmas: number): [number, number] {
+/**
+ * Pulls a position that is barely outside every shop back onto the nearest shop's edge. Also says
+ * which shop the position is in, as far as the search found out: the one holding it, null outside
+ * every shop, undefined for a position pulled onto an edge (the first shop holding it is looked up).
+ */
+function keepInside (site: Site, x: number, y: number, sigma: number, floor: number, outsideSigmas: number): [number, number, string | null | undefined] {
   let best: [number, number] | null = null; let bestD = Infinity
   for (const shop of site.shops) {
     if (shop.floor !== floor) continue
-    if (pointInPolygon(x, y, shop)) return [x, y]
+    if (pointInPolygon(x, y, shop)) return [x, y, shop.id]
     const d = distanceToBoundary(x, y, shop.polygon)
     if (d < bestD) { bestD = d; best = clampToPolygon(x, y, shop) }
   }
-  if (best && bestD <= outsideSigmas * Math.max(sigma, 0.5)) return best
-  return [x, y]
+  if (best && bestD <= outsideSigmas * Math.max(sigma, 0.5)) return [best[0], best[1], undefined]
+  return [x, y, null]
 }
 
 /**
@@ -42,12 +47,14 @@ function keepInside (site: Site, x: number, y: number, sigma: number, floor: num
  * a device really is in the sector next to a slightly wrong position often outweighs the chance
  * that it is in the strip between sectors (boutique: sector agreement 76 -> 80%, error a little
  * smaller). Each sector's chance is the share of the position's spread across its nearest edge.
- * Returns where the position is as `locate` would say (the first shop and sector holding it).
+ * Returns where the position is as `locate` would say (the first shop and sector holding it);
+ * `known` is the shop holding (x, y) where the caller already found it (null: none).
  */
-export function likeliestSector (site: Site, x: number, y: number, accuracyM: number, floor: number): Placement {
+export function likeliestSector (site: Site, x: number, y: number, accuracyM: number, floor: number, known?: string | null): Placement {
   const sd = Math.max(0.3, accuracyM / Math.SQRT2)
-  let shop: string | null = null
-  for (const z of site.shops) if (z.floor === floor && pointInPolygon(x, y, z)) { shop = z.id; break }
+  // The shop holding (x, y), unless the caller already knows it.
+  let shop = known ?? null
+  if (known === undefined) for (const z of site.shops) if (z.floor === floor && pointInPolygon(x, y, z)) { shop = z.id; break }
   if (shop === null) return { x, y, shop, sector: null }
   let inSectors = 0; let best: Zone | null = null; let bestP = 0
   for (const z of site.sectors) {

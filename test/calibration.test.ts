@@ -54,13 +54,18 @@ test('instore-calibrate on the real calibration walk: per-sensor fits and maps i
   assert.match(refused.stderr + refused.stdout, /no sensor had enough readings/)
 })
 
-/** A copy of a trace with every reading's RSSI replaced by `rssi(reading)`. */
-async function rewriteReadings (trace: string, rssi: (l: TraceReadingT) => number): Promise<string> {
+/** A copy of a trace with every line replaced by `f(line)`. */
+async function rewriteTrace (trace: string, f: (l: TraceLine) => TraceLine): Promise<string> {
   const lines: TraceLine[] = []
-  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(isReading(l) ? { ...l, rssi: rssi(l) } : l)
+  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(f(l))
   const out = join(mkdtempSync(join(tmpdir(), 'rewritten-')), 'trace.jsonl')
   writeFileSync(out, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
   return out
+}
+
+/** A copy of a trace with every reading's RSSI replaced by `rssi(reading)`. */
+async function rewriteReadings (trace: string, rssi: (l: TraceReadingT) => number): Promise<string> {
+  return await rewriteTrace(trace, l => isReading(l) ? { ...l, rssi: rssi(l) } : l)
 }
 
 test('a Kolakowski-style folder of another layout converts: anchors by id, no wall layout, cells not heard skipped, other separators and time units', () => {
@@ -117,13 +122,10 @@ test('online self-calibration learns a receiver that reads 6 dB hot, and positio
 })
 
 test('phone-scan mode: a beacon that sends 6 dB hot is learned online, in the bench and in the gateway', async () => {
-  const { dir, trace, loaded } = await makeTrace('boutique-scan', { durationS: 900, seed: 11 })
+  const { trace, loaded } = await makeTrace('boutique-scan', { durationS: 900, seed: 11 })
   const site = loadSiteFile(loaded.sitePath)
   const hot = [...site.beacons.keys()][1]
-  const lines: TraceLine[] = []
-  for await (const l of readJsonLines<TraceLine>(trace)) lines.push(isScan(l) ? { ...l, beacons: l.beacons.map(b => b.id === hot ? { ...b, rssi: Math.min(0, b.rssi + 6) } : b) } : l)
-  const hotTrace = join(dir, 'hot.jsonl')
-  writeFileSync(hotTrace, lines.map(l => JSON.stringify(l)).join('\n') + '\n')
+  const hotTrace = await rewriteTrace(trace, l => isScan(l) ? { ...l, beacons: l.beacons.map(b => b.id === hot ? { ...b, rssi: Math.min(0, b.rssi + 6) } : b) } : l)
 
   const learning = await measureAccuracy(site, hotTrace, 'gateway')
   const fixed = await measureAccuracy(site, hotTrace, 'gateway', {}, false)
