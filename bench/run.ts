@@ -16,6 +16,7 @@ import { throughput } from './throughput.ts'
 import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
+import { informationBound } from './information-bound.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -143,7 +144,8 @@ async function simulated (key: string, title: string, scenario: string, duration
   radio: (r: RadioParamsT) => Partial<RadioParamsT> = () => ({}), extra?: { key: string, label: string, over: Partial<TrackerOptions> }): Promise<void> {
   const loaded = loadScenario(`simulators/scenarios/${scenario}.json`, { durationS })
   const trace = join(OUT, `${key}.jsonl`)
-  await writeTrace(trace, new Simulator({ ...loaded, radio: { ...loaded.radio, ...radio(loaded.radio) } }).lines())
+  const simRadio = { ...loaded.radio, ...radio(loaded.radio) }
+  await writeTrace(trace, new Simulator({ ...loaded, radio: simRadio }).lines())
   const site = loadSiteFile(loaded.sitePath)
   const r: Record<string, AccuracyResult> = { baseline: await measureAccuracy(site, trace, 'baseline'), gateway: await measureAccuracy(site, trace, 'gateway') }
   console.log(` simulated: ${title}`)
@@ -155,7 +157,13 @@ async function simulated (key: string, title: string, scenario: string, duration
     r[extra.key] = await measureAccuracy(site, trace, 'gateway', extra.over)
     console.log(row(extra.label, r[extra.key]))
   }
-  results[key] = r
+  // What no estimator could beat on these readings (see information-bound.ts): where the gateway stands.
+  const bound = await informationBound(site, simRadio, trace)
+  if (bound.length > 0) {
+    console.log(`    information bound (Cramér-Rao, a genie knows the radio model and each offset), mean error that could at best be reached (${bound[0].samples} samples):`)
+    for (const b of bound) console.log(`      ${b.genie.padEnd(34)} ${f2(b.mean)} m (standing ${f2(b.breakdown.standing)}, walking ${f2(b.breakdown.walking)}, street ${f2(b.breakdown.outside)}), sector ${pct(b.sectorAgreement)}; phone offset unknown ${f2(b.meanOffsetUnknown)} m`)
+  }
+  results[key] = { ...r, bound }
 }
 
 async function main (): Promise<void> {
