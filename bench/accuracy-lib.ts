@@ -7,6 +7,7 @@ import { readJsonLines, isReading, isScan, type TraceLine } from '../shared/trac
 import { summarize, type Summary } from '../shared/stats.ts'
 import { locate } from '../shared/site.ts'
 import { distanceToSegment } from '../shared/geometry.ts'
+import { lastAtOrBefore } from '../simulators/evaluate.ts'
 import { Tracker, TraceFollower, trackerOptions, type TrackerOptions, type Placed, type Followed } from '../gateway/tracker.ts'
 import { sensorModels, beaconModels } from '../gateway/radio-model.ts'
 import { SelfCalibrator } from '../gateway/self-calibration.ts'
@@ -51,7 +52,8 @@ class EstimationRun {
   readonly cal: SelfCalibrator | null
 
   constructor (site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean, scans: boolean) {
-    const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
+    // The naive baseline publishes each fix for the tick that made it.
+    const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, reportLagMs: 0, ...over } : over)
     // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
     const models = () => scans ? beaconModels(site) : sensorModels(site)
     const tracker = new Tracker(site, models(), opts)
@@ -89,7 +91,18 @@ async function phoneScans (trace: string): Promise<boolean> {
 
 export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
   const run = new EstimationRun(site, method, over, selfCalibrate, await phoneScans(trace))
-  const latest = new Map<string, Required<Placed>>()
+  // Each truth sample is scored against the subject's last estimate published for a time at or
+  // before it (as instore-eval matches a recording): estimates are published for a moment a
+  // little before the tick that made them (tracker option reportLagMs), so they arrive after the
+  // truth lines they describe and are matched once the replay is done.
+  const estimates = new Map<string, Array<Required<Placed>>>()
+  const truths: Array<Extract<Followed, { truth: unknown }>['truth']> = []
+  for await (const item of run.replay(trace)) {
+    if ('truth' in item) { truths.push(item.truth); continue }
+    const list = estimates.get(item.estimate.subject) ?? []
+    list.push(item.estimate)
+    estimates.set(item.estimate.subject, list)
+  }
   const errors: number[] = []
   const previousTruth = new Map<string, { x: number, y: number }>()
   const parts = { standing: [0, 0], walking: [0, 0], inShop: [0, 0], outside: [0, 0] }
@@ -97,12 +110,11 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
   let sectorOk = 0
   let floorOk = 0
   let within = 0
-  for await (const item of run.replay(trace)) {
-    if ('estimate' in item) { latest.set(item.estimate.subject, item.estimate); continue }
-    const { subject, x, y, ts, floor } = item.truth
+  for (const { subject, x, y, ts, floor } of truths) {
     const before = previousTruth.get(subject)
     previousTruth.set(subject, { x, y })
-    const p = latest.get(subject)
+    const list = estimates.get(subject)
+    const p = list?.[lastAtOrBefore(list, ts)]
     if (!p || ts - p.ts > 3000) continue
     const error = Math.hypot(p.x - x, p.y - y)
     errors.push(error)

@@ -80,6 +80,7 @@ export class Pipeline {
   /** The occupancy last published (for the live dashboard). */
   lastOccupancyMessage: OccupancyMessageT | null = null
   private readonly aliases: Map<string, string>
+  private readonly reportLagMs: number
 
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
     metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
@@ -95,6 +96,7 @@ export class Pipeline {
     this.calibrator = new SelfCalibrator(base)
     this.scanCalibrator = new SelfCalibrator(beacons)
     const topts = trackerOptions(site, o.tracker)
+    this.reportLagMs = topts.reportLagMs
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
     const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
     this.trackers = {
@@ -229,9 +231,14 @@ export class Pipeline {
     }
   }
 
-  /** Stages 4-9 at tick time t: smooth → locate → publish → zone diff → events → occupancy. */
+  /**
+   * Stages 4-9 at tick time t: smooth → locate → publish → zone diff → events → occupancy. What
+   * the tick estimates is published for `at`, the time it describes best (tracker `reportLagMs`),
+   * and zones, events and counts follow that time.
+   */
   tick (t: number): void {
     this.m.ticks.inc()
+    const at = t - this.reportLagMs
     const fresh = new Map<string, Evidence>()
     for (const source of ['ble', 'scan', 'wifi'] as const) {
       const tracker = this.trackers[source]
@@ -239,7 +246,7 @@ export class Pipeline {
         const e = tracker.estimate(subject, t)
         if (!e) continue
         const pos: PositionMessageT = {
-          subject, ts: t, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
+          subject, ts: at, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
           shop: e.shop, sector: e.sector, source: source === 'wifi' ? 'wifi' : 'ble'
         }
         this.latest.set(subject, { pos, lastHeard: t })
@@ -255,17 +262,17 @@ export class Pipeline {
       this.applyCorrections()
     }
     if (this.presence) {
-      const events = this.presence.tick(t, fresh)
+      const events = this.presence.tick(at, fresh)
       if (events.length > 0) this.sink.events(events)
     }
-    const occ: OccupancyMessageT = { ts: t, shops: {}, sectors: {}, passersBy: 0 }
+    const occ: OccupancyMessageT = { ts: at, shops: {}, sectors: {}, passersBy: 0 }
     for (const s of this.site.shops) occ.shops[s.id] = 0
     for (const s of this.site.sectors) occ.sectors[s.id] = 0
     for (const [subject, l] of this.latest) {
       const presence = l.pos.source === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble
       if (t - l.lastHeard > presence) { this.latest.delete(subject); continue }
       // Between fixes the last position is repeated with its time moved on: at least one per tick.
-      const pos = l.pos.ts === t ? l.pos : { ...l.pos, ts: t }
+      const pos = l.pos.ts === at ? l.pos : { ...l.pos, ts: at }
       this.sink.position(pos)
       this.m.positions.inc()
       if (pos.shop === null) occ.passersBy++
@@ -273,7 +280,7 @@ export class Pipeline {
       if (pos.sector !== null) occ.sectors[pos.sector]++
     }
     // With zone state, counts follow confirmed presence (hysteresis), not raw positions.
-    if (this.presence) Object.assign(occ, this.presence.occupancy(t, this.o.presenceMs.ble))
+    if (this.presence) Object.assign(occ, this.presence.occupancy(at, this.o.presenceMs.ble))
     const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy])
     if (key !== this.lastOccupancy || t % 10_000 === 0) {
       this.lastOccupancy = key

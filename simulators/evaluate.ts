@@ -29,7 +29,7 @@ export interface EvalReport {
 }
 
 /** Index of the last element with ts <= t (binary search on a ts-sorted array), or -1. */
-function lastAtOrBefore (arr: Array<{ ts: number }>, t: number): number {
+export function lastAtOrBefore (arr: Array<{ ts: number }>, t: number): number {
   let lo = 0; let hi = arr.length - 1; let ans = -1
   while (lo <= hi) {
     const mid = (lo + hi) >> 1
