@@ -28,7 +28,7 @@ export interface TrackerOptions {
    * the time it is estimated for). The estimate made at tick t rests on RSSI windows whose
    * readings are on average 1.5 s old (their time constant) and on a motion filter that smooths
    * further, so it describes where the device was about 2 s earlier better than where it is:
-   * scored against the truth that much earlier, the boutique improves 1.78 -> 1.64 m, the
+   * scored against the truth that much earlier, the boutique improves 1.78 -> 1.63 m, the
    * hypermarket 3.59 -> 3.22 m, the Kolakowski robot track 1.11 -> 0.99 m (1 s: 1.68 / 3.36 /
    * 1.05 m; 3 s: 1.66 / 3.21 / 0.93 m). Zones take the evidence at the same time.
    */
