@@ -52,8 +52,7 @@ class EstimationRun {
   readonly cal: SelfCalibrator | null
 
   constructor (site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean, scans: boolean) {
-    // The naive baseline publishes each fix for the tick that made it.
-    const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, reportLagMs: 0, ...over } : over)
+    const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
     // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
     const models = () => scans ? beaconModels(site) : sensorModels(site)
     const tracker = new Tracker(site, models(), opts)
@@ -71,6 +70,7 @@ class EstimationRun {
       ? new TraceFollower(tracker)
       : new TraceFollower(tracker, (subject, t) => {
         const p = baselineFix(site, tracker, subject, t)
+        // The naive baseline publishes each fix for the tick that made it.
         return p ? { subject, ts: t, x: p[0], y: p[1], accuracyM: NaN } : null
       })
   }

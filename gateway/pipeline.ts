@@ -246,7 +246,7 @@ export class Pipeline {
         const e = tracker.estimate(subject, t)
         if (!e) continue
         const pos: PositionMessageT = {
-          subject, ts: at, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
+          subject, ts: e.ts, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
           shop: e.shop, sector: e.sector, source: source === 'wifi' ? 'wifi' : 'ble'
         }
         this.latest.set(subject, { pos, lastHeard: t })

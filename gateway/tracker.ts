@@ -273,7 +273,7 @@ export class Tracker {
     const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
     const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
-    return { subject, ts: t, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix }
+    return { subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix }
   }
 
   /**
@@ -350,7 +350,7 @@ export class TraceFollower {
         const t = this.nextTick
         for (const subject of [...this.tracker.active(t)]) {
           const p = this.place(subject, t)
-          if (p) yield { estimate: { subject, ts: t - this.tracker.o.reportLagMs, x: p.x, y: p.y, accuracyM: p.accuracyM, floor: p.floor ?? 0 } }
+          if (p) yield { estimate: { subject, ts: p.ts, x: p.x, y: p.y, accuracyM: p.accuracyM, floor: p.floor ?? 0 } }
         }
         this.tracker.expire(t)
       }
