@@ -15,6 +15,11 @@ import { solve, weightedCentroid } from '../gateway/solver.ts'
 
 export type Method = 'gateway' | 'baseline'
 
+/** Whether the truth stood still between two successive samples (moved under 5 cm): how errors are split into standing and walking. */
+export function standsStill (a: { x: number, y: number }, b: { x: number, y: number }): boolean {
+  return Math.hypot(b.x - a.x, b.y - a.y) < 0.05
+}
+
 export interface AccuracyResult {
   method: Method, error: Summary, sectorAgreement: number, samples: number
   /** Share of samples placed on the truth's floor (1 on a single-floor site). */
@@ -122,7 +127,7 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
     const truthAt = locate(site, x, y, floor)
     if (locate(site, p.x, p.y, p.floor).sector === truthAt.sector) sectorOk++
     if (p.floor === floor) floorOk++
-    if (before) add(Math.hypot(x - before.x, y - before.y) < 0.05 ? parts.standing : parts.walking, error)
+    if (before) add(standsStill(before, { x, y }) ? parts.standing : parts.walking, error)
     add(truthAt.shop !== null ? parts.inShop : parts.outside, error)
   }
   const n = Math.max(1, errors.length)

@@ -12,29 +12,29 @@ import { readJsonLines, isReading, isTruth, type TraceLine } from '../shared/tra
 import { locate, type Site, type SensorInfo } from '../shared/site.ts'
 import type { RadioParamsT } from '../simulators/scenario.ts'
 import { Rng } from '../shared/rng.ts'
-
-export interface TruthSample { t: number, x: number, y: number, floor: number }
+import { truthAt, type TruthPoint } from '../gateway/calibrate.ts'
+import { standsStill } from './accuracy-lib.ts'
 
 /** What the genie tells the estimator: the start (ms) of the stretch of path it knows, ending at truth sample i. */
-export interface Genie { name: string, from: (truth: TruthSample[], i: number) => number }
+export interface Genie { name: string, from: (truth: TruthPoint[], i: number) => number }
 
-/** Standing: has not moved 5 cm since the previous truth sample (as the accuracy benchmark splits it). */
-const stands = (truth: TruthSample[], i: number) => i > 0 && Math.hypot(truth[i].x - truth[i - 1].x, truth[i].y - truth[i - 1].y) < 0.05
+/** Standing at truth sample i, as the accuracy benchmark splits its errors. */
+const stands = (truth: TruthPoint[], i: number) => i > 0 && standsStill(truth[i - 1], truth[i])
 
 export const GENIES: Genie[] = [
   // One fix: about what the gateway's 1.5 s RSSI windows hold.
-  { name: 'one fix (last 2 s of readings)', from: (truth, i) => truth[i].t - 2000 },
+  { name: 'one fix (last 2 s of readings)', from: (truth, i) => truth[i].ts - 2000 },
   {
     name: 'knows when the shopper stopped',
     from: (truth, i) => {
-      if (!stands(truth, i)) return truth[i].t - 3000
+      if (!stands(truth, i)) return truth[i].ts - 3000
       let j = i
       while (j > 0 && stands(truth, j)) j--
-      return Math.max(truth[j].t, truth[i].t - 60_000)
+      return Math.max(truth[j].ts, truth[i].ts - 60_000)
     }
   },
-  { name: 'knows the last 10 s of its path', from: (truth, i) => truth[i].t - 10_000 },
-  { name: 'knows the last 30 s of its path', from: (truth, i) => truth[i].t - 30_000 }
+  { name: 'knows the last 10 s of its path', from: (truth, i) => truth[i].ts - 10_000 },
+  { name: 'knows the last 30 s of its path', from: (truth, i) => truth[i].ts - 30_000 }
 ]
 
 /** One reading's sensitivity to the translation: d(mean RSSI)/d(x, y), dB per metre, at time t. */
@@ -88,7 +88,7 @@ export function meanRadialError ([xx, xy, yy]: [number, number, number]): number
 }
 
 /** Share of 64 Gaussian draws around the truth (covariance [xx, xy, yy]) that fall in its sector. */
-function sectorShare (site: Site, truth: TruthSample, [xx, xy, yy]: [number, number, number], rng: Rng): number {
+function sectorShare (site: Site, truth: TruthPoint, [xx, xy, yy]: [number, number, number], rng: Rng): number {
   if (!Number.isFinite(xx + yy)) return 0
   const sector = locate(site, truth.x, truth.y, truth.floor).sector
   // Cholesky factor of the covariance.
@@ -99,15 +99,6 @@ function sectorShare (site: Site, truth: TruthSample, [xx, xy, yy]: [number, num
     if (locate(site, truth.x + a * u, truth.y + b * u + c * v, truth.floor).sector === sector) hits++
   }
   return hits / 64
-}
-
-function interpolate (truth: TruthSample[], t: number): TruthSample {
-  if (t <= truth[0].t) return truth[0]
-  let lo = 0; let hi = truth.length - 1
-  if (t >= truth[hi].t) return truth[hi]
-  while (hi - lo > 1) { const m = (lo + hi) >> 1; if (truth[m].t <= t) lo = m; else hi = m }
-  const f = (t - truth[lo].t) / (truth[hi].t - truth[lo].t)
-  return { t, x: truth[lo].x + f * (truth[hi].x - truth[lo].x), y: truth[lo].y + f * (truth[hi].y - truth[lo].y), floor: truth[lo].floor }
 }
 
 export interface BoundResult {
@@ -127,13 +118,13 @@ export interface BoundResult {
 }
 
 /** Loads each app phone's truth path and advert times (BLE reading times, merged within 10 ms). */
-async function loadSubjects (trace: string): Promise<Array<{ truth: TruthSample[], adverts: number[] }>> {
-  const truth = new Map<string, TruthSample[]>()
+async function loadSubjects (trace: string): Promise<Array<{ truth: TruthPoint[], adverts: number[] }>> {
+  const truth = new Map<string, TruthPoint[]>()
   const heard = new Map<string, number[]>()
   for await (const l of readJsonLines<TraceLine>(trace)) {
     if (isTruth(l)) {
       const list = truth.get(l.truth.subject) ?? []
-      list.push({ t: l.ts, x: l.truth.x, y: l.truth.y, floor: l.truth.floor })
+      list.push({ ts: l.ts, x: l.truth.x, y: l.truth.y, floor: l.truth.floor })
       truth.set(l.truth.subject, list)
     } else if (isReading(l) && l.t === 'ble' && l.id !== undefined) {
       const list = heard.get(l.id) ?? []
@@ -153,11 +144,11 @@ export async function informationBound (site: Site, radio: RadioParamsT, trace: 
   const sensors = [...site.sensors.values()].filter(s => s.radios.includes('ble'))
   const k = 10 * radio.pathLossExponent / Math.LN10
   const H = radio.floorHeightM
-  const gradient = (s: SensorInfo, p: TruthSample): LinkReading => {
-    const dx = p.x - s.x; const dy = p.y - s.y
-    const dz = radio.phoneHeightM + p.floor * H - s.z - s.floor * H
+  const gradient = (s: SensorInfo, t: number, [x, y, floor]: [number, number, number]): LinkReading => {
+    const dx = x - s.x; const dy = y - s.y
+    const dz = radio.phoneHeightM + floor * H - s.z - s.floor * H
     const d2 = Math.max(0.01, dx * dx + dy * dy + dz * dz)
-    return { t: p.t, gx: -k * dx / d2, gy: -k * dy / d2 }
+    return { t, gx: -k * dx / d2, gy: -k * dy / d2 }
   }
   const subjects = await loadSubjects(trace)
   if (subjects.length === 0) return []
@@ -170,12 +161,17 @@ export async function informationBound (site: Site, radio: RadioParamsT, trace: 
     const parts = { standing: [0, 0], walking: [0, 0], inShop: [0, 0], outside: [0, 0] }
     for (const { truth, adverts } of subjects) {
       for (let i = 0; i < truth.length; i += every) {
-        const now = truth[i]; const t0 = genie.from(truth, i); const t1 = now.t + 500
+        const now = truth[i]; const t0 = genie.from(truth, i); const t1 = now.ts + 500
         const J = [0, 0, 0, 0, 0, 0]
-        const times = adverts.filter(t => t >= t0 && t <= t1)
-        const path = times.map(t => interpolate(truth, t))
+        // Where the shopper was at each advert (truth lines interpolated; mid-stairs, between two
+        // floors, the genie does not say).
+        const path: Array<[number, [number, number, number]]> = []
+        for (const t of adverts) {
+          const p = t >= t0 && t <= t1 ? truthAt(truth, t, Infinity) : null
+          if (p !== null) path.push([t, p])
+        }
         for (const s of sensors) {
-          const link = path.map(p => gradient(s, p))
+          const link = path.map(([t, p]) => gradient(s, t, p))
           const Ji = linkInformation(link, radio.fadingSdDb, 1000 * radio.fadingTauS, radio.noiseSdDb)
           for (let j = 0; j < 6; j++) J[j] += Ji[j]
         }

@@ -47,13 +47,13 @@ export interface CalibrationResult {
 }
 
 interface Sample { x: number, y: number, px: number, py: number } // x = -10·log10(d), y = rssi, (px, py) where
-interface TruthPoint { ts: number, x: number, y: number, floor: number }
+export interface TruthPoint { ts: number, x: number, y: number, floor: number }
 
 /**
  * Truth position (and floor) of a subject at time t by linear interpolation; null if no truth
  * within maxGapMs, or between two floors.
  */
-function truthAt (track: TruthPoint[], t: number, maxGapMs: number): [number, number, number] | null {
+export function truthAt (track: TruthPoint[], t: number, maxGapMs: number): [number, number, number] | null {
   let lo = 0; let hi = track.length - 1
   if (hi < 0) return null
   while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (track[mid].ts <= t) lo = mid; else hi = mid - 1 }
