@@ -13,7 +13,7 @@ const LN10 = Math.LN10
  * Chance that a sensor misses a device it should hear for a whole window anyway (busy, blocked,
  * scanning another channel): bounds what one silent sensor can cost a position (-2·ln 0.05 ≈ 6).
  */
-const MISS_ANYWAY = 0.05
+export const MISS_ANYWAY = 0.05
 const mapGrad = { gx: 0, gy: 0 }
 const trunc: Truncated = { mean: 0, slope: 1 }
 

@@ -253,7 +253,11 @@ export class Pipeline {
         // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi
         // phone probes every 30-180 s, too sparse to time a stay; it counts in footfall instead.
         // Zones judge the unclamped estimate: a position pulled onto the wall is not evidence of staying.
-        if (source !== 'wifi' && !this.randomized.has(subject)) fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor })
+        if (source !== 'wifi' && !this.randomized.has(subject)) {
+          // Consecutive fixes share most of their readings: a reading counts in about window/tick of them.
+          const overlap = Math.max(1, tracker.o.window.windowMs / this.o.tickMs)
+          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio: { costs: e.zoneCosts, offsetPrior: e.offsetPrior, overlap } })
+        }
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
     }

@@ -248,7 +248,7 @@ function silenceStep (p: Problem, r: Searched, silent: Silence[]): void {
 }
 
 /** The SILENT_COUNTED silent sensors nearest to (x, y) (all of them when there are no more). */
-function nearestSilent (all: Silence[], x: number, y: number): Silence[] {
+export function nearestSilent (all: Silence[], x: number, y: number): Silence[] {
   if (all.length <= SILENT_COUNTED) return all
   const near: Silence[] = []; const d2: number[] = []
   for (const q of all) {

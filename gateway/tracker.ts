@@ -1,7 +1,7 @@
 // Per-device tracking: recent RSSI per sensor → multilateration fix → Kalman smoothing → a
 // published position placed in the site (placement.ts).
 // State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
-import type { Site } from '../shared/site.ts'
+import type { Site, Zone } from '../shared/site.ts'
 import { isReading, isScan, isTruth, type TraceLine } from '../shared/trace.ts'
 import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
 import { solve, type Observation, type Fix, type Silence } from './solver.ts'
@@ -9,6 +9,7 @@ import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman
 import type { SensorModel } from './radio-model.ts'
 import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
+import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 
 export interface TrackerOptions {
   window: WindowOptions
@@ -113,6 +114,10 @@ export interface Estimate {
   accuracyM: number
   sensors: number
   fix: Fix
+  /** This fix's costs inside and outside a zone for each offset of a grid (zone-odds.ts), worked out when asked. */
+  zoneCosts: (zone: Zone, base: number) => ZoneCosts
+  /** The offset of a phone not yet known here, dB: what phones at this site transmit, and their spread. */
+  offsetPrior: { mean: number, sd: number }
 }
 
 class Device {
@@ -273,7 +278,12 @@ export class Tracker {
     const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
     const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
-    return { subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix }
+    const costOptions = { tagHeight: this.o.tagHeight, huberK: this.o.huberK, bounds: this.bounds }
+    return {
+      subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
+      zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
+      offsetPrior: { mean: this.siteOffset, sd: this.o.offsetSdDb }
+    }
   }
 
   /**

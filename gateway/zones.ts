@@ -7,11 +7,19 @@ import type { Site, Zone } from '../shared/site.ts'
 import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
 import { normalUpperTail } from './sensitivity.ts'
 import type { ZoneParams } from '../shared/site-schema.ts'
+import { insideLogOdds2, type ZoneCosts } from './zone-odds.ts'
 
 export interface Presence { id: string, enteredAt: number, lastEvidence: number, score: number, n: number }
 export interface ShopPresence extends Presence { visitId: string, sectors: Record<string, number>, segment?: string }
 export interface SectorPresence extends Presence { dwellSent: number }
-export interface Candidate { id: string, since: number, lastEvidence: number, score: number, n: number }
+export interface Candidate {
+  id: string, since: number, lastEvidence: number, score: number, n: number
+  /** Shop candidates: the radio's costs inside and outside, summed over the candidate's fixes (zone-odds.ts). */
+  radio?: RadioSum
+}
+
+/** Costs per offset step around `base`, the offset prior, and how many fixes each reading counts in. */
+export interface RadioSum extends ZoneCosts { base: number, mean: number, sd: number, overlap: number, fixes: number }
 
 export interface ZoneTrack {
   shop: ShopPresence | null
@@ -33,11 +41,23 @@ export interface ZoneEvent {
   confidence: number
 }
 
-export interface Evidence { x: number, y: number, accuracyM: number, /** default 0 */ floor?: number }
+export interface Evidence {
+  x: number, y: number, accuracyM: number, /** default 0 */ floor?: number
+  /** The radio behind the position, for the shop-entry test; without it an entry goes by position alone. */
+  radio?: EvidenceRadio
+}
+
+export interface EvidenceRadio {
+  costs: (zone: Zone, base: number) => ZoneCosts
+  /** The offset of a phone not known yet, dB: the site's typical one and the spread of phones. */
+  offsetPrior: { mean: number, sd: number }
+  /** Fixes each reading counts in (the RSSI windows overlap from one fix to the next). */
+  overlap: number
+}
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterGapS: 5, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
@@ -98,7 +118,17 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     // Evidence that is no longer in the current shop but well inside another (upstairs, next
     // door) starts that shop's entry at once, without waiting for the timeout to end this visit.
     const elsewhere = inShop ? null : confidentlyIn(track.shop ? shops.filter(z => z.id !== track.shop?.id) : shops, e, p, p.shopEnterMarginSigmas)
+    const before = track.shopCand
     track.shopCand = candidate(track.shopCand, elsewhere, t, e)
+    // Every fix while a shop entry is pending weighs in on it, also those that no longer look inside.
+    const c = track.shopCand
+    if (c && e.radio && p.shopEnterOdds > 0) {
+      if (c !== before || !c.radio) {
+        const { mean, sd } = e.radio.offsetPrior
+        c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
+      }
+      addCosts(c.radio, e.radio.costs(shops.find(z => z.id === c.id) as Zone, c.radio.base))
+    }
     // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
     // began at once is stamped from its real start.
     const shopId = track.shop?.id ?? track.shopCand?.id
@@ -112,10 +142,13 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   if (track.sector && t - track.sector.lastEvidence > p.sectorExitS * 1000) exitSector(track, track.sector.lastEvidence, out)
   if (track.shop && t - track.shop.lastEvidence > p.shopExitS * 1000) exitShop(track, out)
   // Candidates that lost their evidence are dropped.
-  if (track.shopCand && t - track.shopCand.lastEvidence > 2000) track.shopCand = null
+  // A shop candidate the radio test weighs outlasts short gaps in its evidence (a shopper by the
+  // front wall drifts in and out of the margin; the odds carry the decision); one judged by
+  // position alone needs its evidence unbroken.
+  if (track.shopCand && t - track.shopCand.lastEvidence > (track.shopCand.radio ? p.shopEnterGapS * 1000 : 2000)) track.shopCand = null
   if (track.sectorCand && t - track.sectorCand.lastEvidence > 2000) track.sectorCand = null
   // 3. Confirmed entries, stamped with when the evidence began.
-  if (track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000) {
+  if (track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000 && radioSaysInside(track.shopCand, p)) {
     const c = track.shopCand
     // Moving on to another shop: this visit ends where its evidence did.
     if (track.shop) exitShop(track, out)
@@ -142,6 +175,21 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     }
   }
   return out.sort((a, b) => a.ts - b.ts)
+}
+
+function addCosts (sum: RadioSum, c: ZoneCosts): void {
+  if (sum.fixes++ === 0) { sum.inside = [...c.inside]; sum.outside = [...c.outside]; return }
+  for (let k = 0; k < c.inside.length; k++) { sum.inside[k] += c.inside[k]; sum.outside[k] += c.outside[k] }
+}
+
+/**
+ * Whether the candidate's radio makes inside at least `shopEnterOdds` times likelier than outside.
+ * Each reading counts in `overlap` fixes, so the summed costs count it that many times over.
+ */
+function radioSaysInside (c: Candidate, p: Required<ZoneParams>): boolean {
+  const r = c.radio
+  if (!r || r.fixes === 0 || p.shopEnterOdds <= 0) return true
+  return insideLogOdds2(r, r.base, r.mean, r.sd) / (2 * r.overlap) >= Math.log(p.shopEnterOdds)
 }
 
 function candidate (c: Candidate | null, hit: { zone: Zone, dep: number } | null, t: number, e: Evidence): Candidate | null {

@@ -79,6 +79,13 @@ export const ZoneParamsSchema = Type.Object({
   enterMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** Shop entry likewise (deeper: passers-by walk right along the shop front). */
   shopEnterMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+  /**
+   * Shop entry also needs the radio over the candidate's fixes, with one transmit offset for all of
+   * them, to make inside this many times likelier than outside (gateway/zone-odds.ts); 0 turns the test off.
+   */
+  shopEnterOdds: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
+  /** A shop entry the radio test weighs survives gaps this long in its evidence, s. */
+  shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
   /** Moving straight from one sector into another needs this many (the device was just next door). */
   switchMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** A position this many accuracy radii outside still counts as staying. */

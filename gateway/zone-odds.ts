@@ -1,0 +1,130 @@
+// How much likelier a device's radio makes it inside a zone than outside it, over a stretch of
+// fixes that share one transmit offset. Fix by fix, a loud phone on the street and an ordinary
+// phone just inside the door look alike: each fix takes the offset that suits it, and the position
+// follows. One offset for the whole stretch cannot suit both places, and the spread of phones'
+// offsets says which of the two offsets is the likelier phone. A shop entry passes this test
+// before it is confirmed (zones.ts).
+//
+// Each fix adds, for every offset on a grid, the cost (-2 ln L, likelihood.ts) of the best place
+// inside the zone and of the best place outside it near the fix; the candidate sums them, and the
+// odds are the two profiles' minima over the offset, each with the offset prior.
+import type { Zone } from '../shared/site.ts'
+import { pointInPolygon } from '../shared/geometry.ts'
+import { MIN_DISTANCE_M } from './radio-model.ts'
+import { truncatedMean, normalUpperTail, type Truncated } from './sensitivity.ts'
+import { MISS_ANYWAY } from './likelihood.ts'
+import { nearestSilent, type Observation, type Silence } from './solver.ts'
+
+/** Offsets tried: the prior's mean (rounded to a step) ± OFFSET_HALF steps of OFFSET_STEP_DB. */
+export const OFFSET_STEP_DB = 1
+export const OFFSET_HALF = 12
+const STEPS = 2 * OFFSET_HALF + 1
+/** Places tried: a grid this fine within REACH_M of the fix, plus the zone's edge every EDGE_STEP_M. */
+const CELL_M = 1
+const REACH_M = 8
+const EDGE_STEP_M = 0.5
+
+/** Per offset step k (offset base + (k - OFFSET_HALF)·OFFSET_STEP_DB): cost of the best place inside and outside. */
+export interface ZoneCosts { inside: number[], outside: number[] }
+
+export interface ZoneCostOptions {
+  tagHeight: number
+  huberK: number
+  /** Where the device can be at all (the tracker's search box). */
+  bounds: [number, number, number, number]
+}
+
+const trunc: Truncated = { mean: 0, slope: 1 }
+
+/**
+ * One fix's costs inside and outside `zone` for each offset of the grid around `base`, from the
+ * places near (x, y). With no outside place in reach (deep inside a large zone), the outside cost
+ * is the edge's nearest stretch: the outside is at least as far as that.
+ */
+export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: Zone, x: number, y: number, base: number): ZoneCosts {
+  const inside = new Array<number>(STEPS).fill(Infinity)
+  const outside = new Array<number>(STEPS).fill(Infinity)
+  if (obs.length === 0) return { inside: inside.fill(0), outside: outside.fill(0) }
+  // The nearest silent sensors, as the solver counts them.
+  const quiet = nearestSilent(silent, x, y)
+  let silentSigma = Infinity
+  for (const ob of obs) silentSigma = Math.min(silentSigma, ob.sigma)
+  const b0 = firstOffset(base)
+  const e = new Float64Array(obs.length)
+  const u = new Float64Array(quiet.length)
+  const place = (px: number, py: number, isIn: boolean | null): void => {
+    // Residuals before the offset (its share is added per step), and how far over its floor each
+    // silent sensor would have heard the device, in sigmas.
+    for (let i = 0; i < obs.length; i++) e[i] = obs[i].rssi - expected(obs[i].sensor, px, py, o.tagHeight)
+    for (let j = 0; j < quiet.length; j++) u[j] = (expected(quiet[j].sensor, px, py, o.tagHeight) - quiet[j].floorDbm) / silentSigma
+    for (let k = 0; k < STEPS; k++) {
+      const b = b0 + k * OFFSET_STEP_DB
+      let cost = 0
+      for (let i = 0; i < obs.length; i++) {
+        const ob = obs[i]
+        let r = e[i] - b
+        if (ob.floorDbm !== undefined && ob.floorDbm > -Infinity) {
+          // Near the floor only readings that faded up were reported (likelihood.ts does the same).
+          const mu = ob.rssi - e[i] + b
+          r = ob.rssi - truncatedMean(mu, ob.rawSigmaDb ?? 6, ob.floorDbm, trunc).mean
+        }
+        const ar = Math.abs(r / ob.sigma)
+        cost += ar <= o.huberK ? ar * ar : 2 * o.huberK * ar - o.huberK * o.huberK
+      }
+      for (let j = 0; j < quiet.length; j++) {
+        const uj = u[j] + b / silentSigma
+        if (uj > -4) cost += -2 * Math.log(MISS_ANYWAY + (1 - MISS_ANYWAY) * normalUpperTail(uj))
+      }
+      if (isIn !== false && cost < inside[k]) inside[k] = cost
+      if (isIn !== true && cost < outside[k]) outside[k] = cost
+    }
+  }
+  const [bx0, by0, bx1, by1] = o.bounds
+  const cx = Math.round(x / CELL_M) * CELL_M; const cy = Math.round(y / CELL_M) * CELL_M
+  for (let px = Math.max(bx0, cx - REACH_M); px <= Math.min(bx1, cx + REACH_M); px += CELL_M) {
+    for (let py = Math.max(by0, cy - REACH_M); py <= Math.min(by1, cy + REACH_M); py += CELL_M) place(px, py, pointInPolygon(px, py, zone))
+  }
+  // The edge belongs to both sides: a device at the wall is as much in as out. Its stretch in
+  // reach, or the nearest stretch when none is.
+  const ring = zone.polygon.coordinates[0]
+  const edge: Array<[number, number]> = []
+  let nearestEdge: [number, number] = [ring[0][0], ring[0][1]]; let nearestD = Infinity
+  for (let i = 0; i + 1 < ring.length; i++) {
+    const [ax, ay] = ring[i]; const [qx, qy] = ring[i + 1]
+    const n = Math.max(1, Math.ceil(Math.hypot(qx - ax, qy - ay) / EDGE_STEP_M))
+    for (let s = 0; s < n; s++) {
+      const px = ax + (qx - ax) * s / n; const py = ay + (qy - ay) * s / n
+      const d = Math.max(Math.abs(px - x), Math.abs(py - y))
+      if (d <= REACH_M) edge.push([px, py])
+      if (d < nearestD) { nearestD = d; nearestEdge = [px, py] }
+    }
+  }
+  if (edge.length === 0) edge.push(nearestEdge)
+  for (const [px, py] of edge) place(px, py, null)
+  return { inside, outside }
+}
+
+/**
+ * Twice the natural log of the odds inside against outside for summed costs, each side at its
+ * best offset under the prior N(mean, sd²) (sd 0: the offset is the step nearest the mean).
+ */
+export function insideLogOdds2 (c: ZoneCosts, base: number, mean: number, sd: number): number {
+  const b0 = firstOffset(base)
+  let bestIn = Infinity; let bestOut = Infinity
+  for (let k = 0; k < c.inside.length; k++) {
+    const b = b0 + k * OFFSET_STEP_DB
+    const prior = sd > 0 ? ((b - mean) / sd) ** 2 : Math.abs(b - mean) < OFFSET_STEP_DB / 2 ? 0 : Infinity
+    if (c.inside[k] + prior < bestIn) bestIn = c.inside[k] + prior
+    if (c.outside[k] + prior < bestOut) bestOut = c.outside[k] + prior
+  }
+  return bestOut - bestIn
+}
+
+function expected (s: Observation['sensor'], x: number, y: number, tagHeight: number): number {
+  const dx = x - s.x; const dy = y - s.y; const dz = tagHeight - s.z
+  const d2 = Math.max(dx * dx + dy * dy + dz * dz, MIN_DISTANCE_M * MIN_DISTANCE_M)
+  return s.a - 5 * s.n * Math.log10(d2) + (s.map ? s.map.at(x, y) : 0)
+}
+
+/** The grid's first offset for a base: the base rounded to a step, less OFFSET_HALF steps. */
+function firstOffset (base: number): number { return (Math.round(base / OFFSET_STEP_DB) - OFFSET_HALF) * OFFSET_STEP_DB }
