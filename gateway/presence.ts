@@ -17,10 +17,16 @@ export interface PresenceOptions {
   retentionDays: number
   /** Open zone state is saved at least this often per device, ms of event time. */
   saveEveryMs: number
+  /**
+   * Shop-entry radio tests (zone-odds.ts, ~2 ms each here) worked out per tick at most; past it, a
+   * tick's other fixes weigh in by position alone, so a crowd arriving at once cannot stall the
+   * gateway. A count, not a time, so replays stay deterministic.
+   */
+  entryTestsPerTick: number
 }
 
 export function presenceOptions (site: Site, over: Partial<PresenceOptions> = {}): PresenceOptions {
-  return { zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) }, segments: defaultSegmentRules, retentionDays: 400, saveEveryMs: 10_000, ...over }
+  return { zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) }, segments: defaultSegmentRules, retentionDays: 400, saveEveryMs: 10_000, entryTestsPerTick: 64, ...over }
 }
 
 interface Tracked { track: ZoneTrack, lastSeen: number, savedAt: number, heard: boolean }
@@ -31,6 +37,8 @@ export class PresenceEngine {
   private readonly tracks = new Map<string, Tracked>()
   private params: Required<ZoneParams>
   private lastPurge = -Infinity
+  /** Shop-entry radio tests worked out in this tick so far. */
+  private entryTests = 0
   events = 0
 
   constructor (private readonly site: Site, private readonly store: GatewayStore, private readonly campaigns: CampaignEngine,
@@ -62,7 +70,8 @@ export class PresenceEngine {
         tr.lastSeen = t; tr.heard = true
       }
       for (const [subject, tr] of this.tracks) {
-        const e = fresh.get(subject) ?? null
+        const heard = fresh.get(subject) ?? null
+        const e = heard?.radio ? this.budgeted(heard) : heard
         const hadShop = tr.track.shop !== null
         const zevents = stepZones(tr.track, e, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop))
         for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
@@ -75,8 +84,16 @@ export class PresenceEngine {
         this.store.purgeVisits(t - this.o.retentionDays * DAY)
       }
     })
+    this.entryTests = 0
     this.events += produced.length
     return produced
+  }
+
+  /** Evidence whose radio test counts against this tick's budget; past it, the evidence without its radio. */
+  private budgeted (e: Evidence): Evidence {
+    const radio = e.radio as NonNullable<Evidence['radio']>
+    if (this.entryTests >= this.o.entryTestsPerTick) return { x: e.x, y: e.y, accuracyM: e.accuracyM, floor: e.floor }
+    return { ...e, radio: { ...radio, costs: (zone, base) => { this.entryTests++; return radio.costs(zone, base) } } }
   }
 
   /** Closes every open visit at its last evidence (a planned stop): nothing is left dangling. */

@@ -50,26 +50,37 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   let silentSigma = Infinity
   for (const ob of obs) silentSigma = Math.min(silentSigma, ob.sigma)
   const b0 = firstOffset(base)
-  const e = new Float64Array(obs.length)
+  const n = obs.length
+  // What the inner loop reads, flat: reading, 1/sigma, floor and raw spread (truncation) per sensor.
+  const rssi = new Float64Array(n); const inv = new Float64Array(n); const floor = new Float64Array(n); const raw = new Float64Array(n)
+  for (let i = 0; i < n; i++) {
+    const ob = obs[i]
+    rssi[i] = ob.rssi; inv[i] = 1 / ob.sigma; raw[i] = ob.rawSigmaDb ?? 6
+    floor[i] = ob.floorDbm !== undefined && ob.floorDbm > -Infinity ? ob.floorDbm : -Infinity
+  }
+  const e = new Float64Array(n)
+  const clear = new Float64Array(n)
   const u = new Float64Array(quiet.length)
+  const k2 = o.huberK; const kk = k2 * k2
   const place = (px: number, py: number, isIn: boolean | null): void => {
-    // Residuals before the offset (its share is added per step), and how far over its floor each
-    // silent sensor would have heard the device, in sigmas.
-    for (let i = 0; i < obs.length; i++) e[i] = obs[i].rssi - expected(obs[i].sensor, px, py, o.tagHeight)
+    // Residuals before the offset (its share is added per step), the offset under which a
+    // sensor's expected reading comes within four raw sigmas of its floor (truncation from there
+    // on), and how far over its floor each silent sensor would have heard the device, in sigmas.
+    for (let i = 0; i < n; i++) {
+      const mu = expected(obs[i].sensor, px, py, o.tagHeight)
+      e[i] = rssi[i] - mu
+      clear[i] = floor[i] + 4 * raw[i] - mu
+    }
     for (let j = 0; j < quiet.length; j++) u[j] = (expected(quiet[j].sensor, px, py, o.tagHeight) - quiet[j].floorDbm) / silentSigma
     for (let k = 0; k < STEPS; k++) {
       const b = b0 + k * OFFSET_STEP_DB
       let cost = 0
-      for (let i = 0; i < obs.length; i++) {
-        const ob = obs[i]
+      for (let i = 0; i < n; i++) {
         let r = e[i] - b
-        if (ob.floorDbm !== undefined && ob.floorDbm > -Infinity) {
-          // Near the floor only readings that faded up were reported (likelihood.ts does the same).
-          const mu = ob.rssi - e[i] + b
-          r = ob.rssi - truncatedMean(mu, ob.rawSigmaDb ?? 6, ob.floorDbm, trunc).mean
-        }
-        const ar = Math.abs(r / ob.sigma)
-        cost += ar <= o.huberK ? ar * ar : 2 * o.huberK * ar - o.huberK * o.huberK
+        // Near the floor only readings that faded up were reported (likelihood.ts does the same).
+        if (b < clear[i]) r = rssi[i] - truncatedMean(rssi[i] - e[i] + b, raw[i], floor[i], trunc).mean
+        const ar = Math.abs(r * inv[i])
+        cost += ar <= k2 ? ar * ar : 2 * k2 * ar - kk
       }
       for (let j = 0; j < quiet.length; j++) {
         const uj = u[j] + b / silentSigma
