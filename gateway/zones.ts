@@ -2,7 +2,8 @@
 // evidence, tile38-style). Entry needs evidence over time inside the zone (a shop entry, and a move
 // from one sector straight into the next, well inside: the margin grows with the position's
 // inaccuracy); exit comes after a timeout without evidence, stamped with the last time the device
-// was seen there, not when the timeout noticed. Noise at a boundary therefore does not flap.
+// was seen there, not when the timeout noticed. Noise at a boundary therefore does not flap. A shop
+// entry also waits for the radio behind its fixes to say inside rather than outside (zone-odds.ts).
 import type { Site, Zone } from '../shared/site.ts'
 import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
 import { normalUpperTail } from './sensitivity.ts'
