@@ -138,6 +138,8 @@ export class Tracker {
   private readonly devices = new Map<string, Device>()
   readonly floors = new SensitivityFloors()
   private readonly bounds: [number, number, number, number]
+  /** What the shop-entry radio test needs of the solver's options (one object, not one per fix). */
+  private readonly costOptions: { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
   fixes = 0
   gated = 0
   expired = 0
@@ -161,6 +163,7 @@ export class Tracker {
     // cannot hold them would pull their estimates inside.
     const m = 10
     this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
+    this.costOptions = { tagHeight: o.tagHeight, huberK: o.huberK, bounds: this.bounds }
     this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
   }
 
@@ -278,7 +281,7 @@ export class Tracker {
     const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
     const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
-    const costOptions = { tagHeight: this.o.tagHeight, huberK: this.o.huberK, bounds: this.bounds }
+    const costOptions = this.costOptions
     return {
       subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
       zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
