@@ -181,7 +181,10 @@ async function main (): Promise<void> {
 
 async function visitsPart (): Promise<void> {
   // Seed 5 is the one `npm test` checks; the others were not looked at while tuning zone defaults.
-  const seeds = [5, 7, 9, 11, 13]
+  // `--seeds 5,7,9`: other simulated hours.
+  const seedsAt = process.argv.indexOf('--seeds')
+  const seeds = seedsAt > 0 ? (process.argv[seedsAt + 1] ?? '').split(',').map(Number) : [5, 7, 9, 11, 13]
+  if (seeds.length === 0 || seeds.some(s => !Number.isInteger(s))) throw new Error(`--seeds wants integers separated by commas, got ${process.argv[seedsAt + 1]}`)
   console.log(`visits and sector stays, simulated boutique, 1 h per seed, whole gateway over the replay command`)
   const rows: VisitQuality[] = []
   for (const seed of seeds) {
