@@ -18,7 +18,7 @@ export interface PresenceOptions {
   /** Open zone state is saved at least this often per device, ms of event time. */
   saveEveryMs: number
   /**
-   * Shop-entry radio tests (zone-odds.ts, ~2 ms each here) worked out per tick at most; past it, a
+   * Shop-entry radio tests (zone-odds.ts, about 1 ms each on the boutique) worked out per tick at most; past it, a
    * tick's other fixes weigh in by position alone, so a crowd arriving at once cannot stall the
    * gateway. A count, not a time, so replays stay deterministic.
    */
@@ -71,9 +71,8 @@ export class PresenceEngine {
       }
       for (const [subject, tr] of this.tracks) {
         const heard = fresh.get(subject) ?? null
-        const e = heard?.radio ? this.budgeted(heard) : heard
         const hadShop = tr.track.shop !== null
-        const zevents = stepZones(tr.track, e, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop))
+        const zevents = stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest)
         for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
         this.persist(subject, tr, t, hadShop || zevents.length > 0)
         // Forget devices with nothing open that have been quiet a while (addresses rotate).
@@ -89,11 +88,11 @@ export class PresenceEngine {
     return produced
   }
 
-  /** Evidence whose radio test counts against this tick's budget; past it, the evidence without its radio. */
-  private budgeted (e: Evidence): Evidence {
-    const radio = e.radio as NonNullable<Evidence['radio']>
-    if (this.entryTests >= this.o.entryTestsPerTick) return { x: e.x, y: e.y, accuracyM: e.accuracyM, floor: e.floor }
-    return { ...e, radio: { ...radio, costs: (zone, base) => { this.entryTests++; return radio.costs(zone, base) } } }
+  /** A shop-entry radio test, if this tick's budget has one left (past it, fixes weigh in by position alone). */
+  private readonly radioTest = (): boolean => {
+    if (this.entryTests >= this.o.entryTestsPerTick) return false
+    this.entryTests++
+    return true
   }
 
   /** Closes every open visit at its last evidence (a planned stop): nothing is left dangling. */

@@ -95,7 +95,11 @@ const conf = (score: number, n: number) => Math.round(100 * score / Math.max(1, 
  * Advances one device's zone state to time t with optional fresh evidence. Returns the events in
  * time order. `newVisitId` names a visit (its shop, when it began) when one begins.
  */
-export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: (shop: string, enteredAt: number) => string): ZoneEvent[] {
+/**
+ * One step of a device's zone state. `radioTest` is asked before each shop-entry radio test and
+ * may refuse it (a budget per tick): that fix then weighs in by position alone.
+ */
+export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: (shop: string, enteredAt: number) => string, radioTest: () => boolean = always): ZoneEvent[] {
   const out: ZoneEvent[] = []
   const shops = site.shops
   // 1. Evidence refreshes what it supports.
@@ -123,7 +127,7 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     track.shopCand = candidate(track.shopCand, elsewhere, t, e)
     // Every fix while a shop entry is pending weighs in on it, also those that no longer look inside.
     const c = track.shopCand
-    if (c && e.radio && p.shopEnterOdds > 0) {
+    if (c && e.radio && p.shopEnterOdds > 0 && radioTest()) {
       if (c !== before || !c.radio) {
         const { mean, sd } = e.radio.offsetPrior
         c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
@@ -177,6 +181,8 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   }
   return out.sort((a, b) => a.ts - b.ts)
 }
+
+const always = (): boolean => true
 
 function addCosts (sum: RadioSum, c: ZoneCosts): void {
   if (sum.fixes++ === 0) { sum.inside = [...c.inside]; sum.outside = [...c.outside]; return }
