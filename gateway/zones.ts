@@ -58,7 +58,7 @@ export interface EvidenceRadio {
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterGapS: 5, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
@@ -132,7 +132,12 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
         const { mean, sd } = e.radio.offsetPrior
         c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
       }
-      addCosts(c.radio, e.radio.costs(shops.find(z => z.id === c.id) as Zone, c.radio.base))
+      const zone = shops.find(z => z.id === c.id) as Zone
+      addCosts(c.radio, e.radio.costs(zone, c.radio.base))
+      // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner
+      // is seldom a margin away from two walls, and passers-by seldom reach such odds.
+      const dep = depth(zone, e)
+      if (c.lastEvidence < t && dep >= 0 && radioOdds(c, p.shopEnterSureOdds)) { c.lastEvidence = t; c.score += insideProbability(dep, e.accuracyM); c.n++ }
     }
     // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
     // began at once is stamped from its real start.
@@ -194,9 +199,15 @@ function addCosts (sum: RadioSum, c: ZoneCosts): void {
  * Each reading counts in `overlap` fixes, so the summed costs count it that many times over.
  */
 function radioSaysInside (c: Candidate, p: Required<ZoneParams>): boolean {
+  if (!c.radio || c.radio.fixes === 0 || p.shopEnterOdds <= 0) return true
+  return radioOdds(c, p.shopEnterOdds)
+}
+
+/** Whether the candidate's radio makes inside at least `odds` times likelier (false without a radio sum or with odds 0). */
+function radioOdds (c: Candidate, odds: number): boolean {
   const r = c.radio
-  if (!r || r.fixes === 0 || p.shopEnterOdds <= 0) return true
-  return insideLogOdds2(r, r.base, r.mean, r.sd) / (2 * r.overlap) >= Math.log(p.shopEnterOdds)
+  if (!r || r.fixes === 0 || odds <= 0) return false
+  return insideLogOdds2(r, r.base, r.mean, r.sd) / (2 * r.overlap) >= Math.log(odds)
 }
 
 function candidate (c: Candidate | null, hit: { zone: Zone, dep: number } | null, t: number, e: Evidence): Candidate | null {

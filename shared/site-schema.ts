@@ -84,6 +84,11 @@ export const ZoneParamsSchema = Type.Object({
    * them, to make inside this many times likelier than outside (gateway/zone-odds.ts); 0 turns the test off.
    */
   shopEnterOdds: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
+  /**
+   * Once the radio makes inside this many times likelier, any fix inside the shop's outline (not
+   * only one a margin inside) is evidence for the entry; 0 turns this off.
+   */
+  shopEnterSureOdds: Type.Optional(Type.Number({ minimum: 0, maximum: 1e12 })),
   /** A shop entry the radio test weighs survives gaps this long in its evidence, s. */
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
   /** Moving straight from one sector into another needs this many (the device was just next door). */

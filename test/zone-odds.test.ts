@@ -59,3 +59,22 @@ test('a shop entry waits for the radio to say inside', () => {
   for (let i = 0; i < 10; i++) out.push(...stepZones(track, { x: 5, y: 3, accuracyM: 1 }, i * 1000, site, p, () => 'v'))
   assert.deepEqual(out.map(e => e.type), ['shop.enter'])
 })
+
+test('once the radio is sure, a shopper by the back wall enters though never a margin inside', () => {
+  const run = (sureOdds: number): string[] => {
+    const p = { ...defaultZoneParams, shopEnterSureOdds: sureOdds }
+    const track = newTrack()
+    const out: ZoneEvent[] = []
+    for (let i = 0; i < 30; i++) {
+      // Five fixes mid-shop start the entry and make the radio sure; then the back wall, 1 m
+      // from it with positions 2 m accurate (the entry margin, 1.7 m, is never met there).
+      const [x, y] = i < 5 ? [5, 6] : [10, 11]
+      const e: Evidence = { x, y, accuracyM: 2, radio: { costs: (zone, base) => zoneCosts(heard(x, y, 0), [], opts, zone, x, y, base), offsetPrior: { mean: 0, sd: 4 }, overlap: 3 } }
+      out.push(...stepZones(track, e, i * 1000, site, p, () => 'v'))
+    }
+    return out.map(e => `${e.type}@${e.ts / 1000}`)
+  }
+  assert.deepEqual(run(defaultZoneParams.shopEnterSureOdds), ['shop.enter@0'])
+  // Without it the entry's evidence ends with the fifth fix, and the candidate lapses.
+  assert.deepEqual(run(0), [])
+})
