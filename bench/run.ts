@@ -185,10 +185,13 @@ async function visitsPart (): Promise<void> {
   const seedsAt = process.argv.indexOf('--seeds')
   const seeds = seedsAt > 0 ? (process.argv[seedsAt + 1] ?? '').split(',').map(Number) : [5, 7, 9, 11, 13]
   if (seeds.length === 0 || seeds.some(s => !Number.isInteger(s))) throw new Error(`--seeds wants integers separated by commas, got ${process.argv[seedsAt + 1]}`)
-  console.log(`visits and sector stays, simulated boutique, 1 h per seed, whole gateway over the replay command`)
+  // `--scenario department`: another of simulators/scenarios (its site from sites/).
+  const scenarioAt = process.argv.indexOf('--scenario')
+  const scenario = scenarioAt > 0 ? process.argv[scenarioAt + 1] : 'boutique'
+  console.log(`visits and sector stays, simulated ${scenario}, 1 h per seed, whole gateway over the replay command`)
   const rows: VisitQuality[] = []
   for (const seed of seeds) {
-    const q = await visitQuality(seed, 3600)
+    const q = await visitQuality(seed, 3600, scenario)
     rows.push(q)
     const v = q.visits; const s = q.stays
     console.log(`  seed ${String(seed).padEnd(3)} visits ${v.truth}: recall ${pct(v.recall)} precision ${pct(v.precision)} (${v.falseVisits} false), exit error median ${v.exitErrorMedianS} s;` +

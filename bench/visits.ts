@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../simulators/evaluate.ts'
 import { makeTrace } from '../test/helpers/sim.ts'
 import { startGateway } from '../test/helpers/gateway.ts'
-import { runBin } from '../test/helpers/run.ts'
+import { runBin, ROOT } from '../test/helpers/run.ts'
 
 export interface VisitQuality {
   seed: number
@@ -14,9 +14,9 @@ export interface VisitQuality {
   stays: { truth: number, recall: number, extraEntriesPerStay: number, exitErrorMedianS: number }
 }
 
-export async function visitQuality (seed: number, durationS: number): Promise<VisitQuality> {
-  const { dir, trace, sim } = await makeTrace('boutique', { durationS, seed })
-  const g = await startGateway({ campaigns: [] })
+export async function visitQuality (seed: number, durationS: number, scenario = 'boutique'): Promise<VisitQuality> {
+  const { dir, trace, sim } = await makeTrace(scenario, { durationS, seed })
+  const g = await startGateway({ campaigns: [] }, join(ROOT, `sites/${scenario}.site.json`))
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')], { timeoutMs: 600_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)

@@ -19,11 +19,18 @@ import { nearestSilent, type Observation, type Silence } from './solver.ts'
 export const OFFSET_STEP_DB = 1
 export const OFFSET_HALF = 12
 const STEPS = 2 * OFFSET_HALF + 1
-/** Places tried: a grid this fine within REACH_M of the fix, plus the zone's edge every EDGE_STEP_M. */
+/**
+ * Places tried: a grid this fine within REACH_M of the fix, plus the zone's edge every EDGE_STEP_M.
+ * The reach has to take in the street from a fix the radio put well inside: at 8 m, a department
+ * store's passers-by (its front sensors 3 m in, the street 4 m out) made 40 false visits in six
+ * simulated hours, against 22 at 12 m.
+ */
 const CELL_M = 1
-const REACH_M = 8
+const REACH_M = 12
 const CELLS = Math.round(REACH_M / CELL_M)
 const SIDE = 2 * CELLS + 1
+/** The search starts on every COARSE-th cell. */
+const COARSE = 3
 const EDGE_STEP_M = 0.5
 
 /** Per offset step k (offset base + (k - OFFSET_HALF)·OFFSET_STEP_DB): cost of the best place inside and outside. */
@@ -94,10 +101,10 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
       if (isIn === false && cost < gridOut[k]) { gridOut[k] = cost; bestOut[k] = cell }
     }
   }
-  // The grid: every other cell first, then around each offset's best cell on either side until
+  // The grid: every third cell first, then around each offset's best cell on either side until
   // no best cell has an untried neighbour. The costs are smooth over a metre or two: over the
-  // 1,027 tests of a simulated boutique hour this tried half the cells of the whole grid (144 of
-  // 289) and moved no fix's log odds by more than 0.01.
+  // tests of a simulated boutique hour (1,027) and a department-store hour this tried 169-179 of
+  // the grid's 625 cells and moved no test's log odds by more than 0.01.
   const [bx0, by0, bx1, by1] = o.bounds
   const cx = Math.round(x / CELL_M) * CELL_M; const cy = Math.round(y / CELL_M) * CELL_M
   const visited = new Uint8Array(SIDE * SIDE); const expanded = new Uint8Array(SIDE * SIDE)
@@ -109,7 +116,7 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
     if (px < bx0 || px > bx1 || py < by0 || py > by1) return
     place(px, py, pointInPolygon(px, py, zone), cell)
   }
-  for (let i = 0; i < SIDE; i += 2) for (let j = 0; j < SIDE; j += 2) visit(i, j)
+  for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) visit(i, j)
   for (let grew = true; grew;) {
     grew = false
     for (const best of [bestIn, bestOut]) {
