@@ -188,10 +188,14 @@ async function visitsPart (): Promise<void> {
   // `--scenario department`: another of simulators/scenarios (its site from sites/).
   const scenarioAt = process.argv.indexOf('--scenario')
   const scenario = scenarioAt > 0 ? process.argv[scenarioAt + 1] : 'boutique'
-  console.log(`visits and sector stays, simulated ${scenario}, 1 h per seed, whole gateway over the replay command`)
+  // `--duration 900`: seconds per seed (default an hour).
+  const durationAt = process.argv.indexOf('--duration')
+  const durationS = durationAt > 0 ? Number(process.argv[durationAt + 1]) : 3600
+  if (!(durationS > 0)) throw new Error(`--duration wants seconds, got ${process.argv[durationAt + 1]}`)
+  console.log(`visits and sector stays, simulated ${scenario}, ${durationS} s per seed, whole gateway over the replay command`)
   const rows: VisitQuality[] = []
   for (const seed of seeds) {
-    const q = await visitQuality(seed, 3600, scenario)
+    const q = await visitQuality(seed, durationS, scenario)
     rows.push(q)
     const v = q.visits; const s = q.stays
     console.log(`  seed ${String(seed).padEnd(3)} visits ${v.truth}: recall ${pct(v.recall)} precision ${pct(v.precision)} (${v.falseVisits} false), exit error median ${v.exitErrorMedianS} s;` +

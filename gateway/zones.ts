@@ -58,7 +58,7 @@ export interface EvidenceRadio {
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, exitMarginSigmas: 0.7, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, exitMarginSigmas: 0.7, shopExitMarginSigmas: 0, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
@@ -108,7 +108,7 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     if (track.shop) {
       const z = shops.find(s => s.id === track.shop?.id) as Zone
       const dep = depth(z, e)
-      inShop = dep >= -margin(p.exitMarginSigmas, e, p)
+      inShop = dep >= -margin(p.shopExitMarginSigmas, e, p)
       if (inShop) {
         track.shop.lastEvidence = t; track.shop.score += insideProbability(dep, e.accuracyM); track.shop.n++
       }

@@ -93,8 +93,13 @@ export const ZoneParamsSchema = Type.Object({
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
   /** Moving straight from one sector into another needs this many (the device was just next door). */
   switchMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
-  /** A position this many accuracy radii outside still counts as staying. */
+  /** A position this many accuracy radii outside a sector still counts as staying in it. */
   exitMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+  /**
+   * Likewise for a shop. Its default is 0: the exit timeout already keeps a visit through a few
+   * seconds outside, and a margin kept a shopper walking away along the street in the shop.
+   */
+  shopExitMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** Margins never exceed this, m. */
   maxMarginM: Type.Optional(Type.Number({ minimum: 0, maximum: 50 })),
   /** sector.dwell fires as a stay crosses each of these, s. */

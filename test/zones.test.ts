@@ -46,6 +46,8 @@ const cases: Array<[string, Array<Evidence | null>, string[]]> = [
     ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']],
   ['from the aisle, standing just inside a sector enters it', [...repeat(10, at(25, 15)), ...repeat(10, at(5, 9.7, 2)), ...repeat(25, null)],
     ['shop.enter@0', 'sector.enter@10:a', 'sector.exit@19:a', 'shop.exit@19', 'visit.summary@19']],
+  ['walking away along the street just outside ends the visit where it left the outline', [...repeat(10, at(25, 15)), ...Array.from({ length: 40 }, (_, i) => at(29 + 0.5 * i, 20.5 + 0.1 * i, 2))],
+    ['shop.enter@0', 'shop.exit@9', 'visit.summary@9']],
   ['straying just across into the neighbour for a while does not end the stay', [...repeat(10, at(5, 5)), ...repeat(10, at(10.3, 5, 2)), ...repeat(10, at(5, 5)), ...repeat(25, null)],
     ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']]
 ]
