@@ -18,9 +18,9 @@ export interface PresenceOptions {
   /** Open zone state is saved at least this often per device, ms of event time. */
   saveEveryMs: number
   /**
-   * Shop-entry radio tests (zone-odds.ts, about 1 ms each on the boutique) worked out per tick at most; past it, a
-   * tick's other fixes weigh in by position alone, so a crowd arriving at once cannot stall the
-   * gateway. A count, not a time, so replays stay deterministic.
+   * Shop-entry radio tests (zone-odds.ts, 1.0-1.4 ms each here) worked out per tick at most; past
+   * it, a tick's other fixes weigh in by position alone, so a crowd arriving at once cannot stall
+   * the gateway. A count, not a time, so replays stay deterministic.
    */
   entryTestsPerTick: number
 }

@@ -169,7 +169,7 @@ export function insideLogOdds2 (c: ZoneCosts, base: number, mean: number, sd: nu
 
 // The cost of a silent sensor that would have heard the device u sigmas over its floor,
 // -2 ln(MISS_ANYWAY + (1 - MISS_ANYWAY)·Q(u)), tabulated on [-4, 8] every 0.01 (linear
-// interpolation error < 1e-4): the test asks for it 25 times per place, some 190 places per fix.
+// interpolation error < 1e-4): the test asks for it 25 times per place, some 220 places per fix.
 const SILENCE_FROM = -4
 const SILENCE_TO = 8
 const SILENCE_STEP = 0.01

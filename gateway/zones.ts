@@ -93,11 +93,9 @@ const conf = (score: number, n: number) => Math.round(100 * score / Math.max(1, 
 
 /**
  * Advances one device's zone state to time t with optional fresh evidence. Returns the events in
- * time order. `newVisitId` names a visit (its shop, when it began) when one begins.
- */
-/**
- * One step of a device's zone state. `radioTest` is asked before each shop-entry radio test and
- * may refuse it (a budget per tick): that fix then weighs in by position alone.
+ * time order. `newVisitId` names a visit (its shop, when it began) when one begins. `radioTest` is
+ * asked before each shop-entry radio test and may refuse it (a budget per tick): that fix then
+ * weighs in by position alone.
  */
 export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: (shop: string, enteredAt: number) => string, radioTest: () => boolean = always): ZoneEvent[] {
   const out: ZoneEvent[] = []
