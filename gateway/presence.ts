@@ -18,7 +18,7 @@ export interface PresenceOptions {
   /** Open zone state is saved at least this often per device, ms of event time. */
   saveEveryMs: number
   /**
-   * Shop-entry radio tests (zone-odds.ts, 1.0-1.4 ms each here) worked out per tick at most; past
+   * Shop-entry radio tests (zone-odds.ts, 0.55-0.7 ms each here) worked out per tick at most; past
    * it, a tick's other fixes weigh in by position alone, so a crowd arriving at once cannot stall
    * the gateway. A count, not a time, so replays stay deterministic.
    */
