@@ -173,7 +173,7 @@ function profileMin (costs: number[], prior: (k: number) => number, between: boo
   if (!between || best === 0 || best === costs.length - 1) return y1
   const y0 = costs[best - 1] + prior(best - 1); const y2 = costs[best + 1] + prior(best + 1)
   const curve = y0 - 2 * y1 + y2
-  return curve > 0 ? y1 - (y0 - y2) ** 2 / (8 * curve) : y1
+  return curve > 0 && Number.isFinite(curve) ? y1 - (y0 - y2) ** 2 / (8 * curve) : y1
 }
 
 // The cost of a silent sensor that would have heard the device u sigmas over its floor,
