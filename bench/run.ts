@@ -20,8 +20,12 @@ import { informationBound } from './information-bound.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
-const dataAt = process.argv.indexOf('--data')
-const DATA = dataAt > 0 ? process.argv[dataAt + 1] : '../shared/data/kolakowski-ble-flat'
+/** The value after `--name` on the command line, if given. */
+function option (name: string): string | undefined {
+  const at = process.argv.indexOf('--' + name)
+  return at > 0 ? process.argv[at + 1] : undefined
+}
+const DATA = option('data') ?? '../shared/data/kolakowski-ble-flat'
 mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const f2 = (v: number) => v.toFixed(2)
@@ -82,7 +86,7 @@ async function accuracy (): Promise<void> {
     console.log(` (skipped: no ${join(DATA, 'anchors.csv')})`)
   }
   // Another data set given: its rows only (the simulated ones do not depend on it).
-  if (dataAt > 0) return
+  if (option('data') !== undefined) return
   await simulated('boutique', 'boutique (1800 s, uncalibrated site, online self-calibration)', 'boutique', 1800)
   await simulated('hypermarket', 'hypermarket (300 s, uncalibrated site, online self-calibration)', 'hypermarket', 300)
   // Phone-scan mode (contract §2): the app phones report the site's nine ceiling beacons once a second.
@@ -182,16 +186,15 @@ async function main (): Promise<void> {
 async function visitsPart (): Promise<void> {
   // Seed 5 is the one `npm test` checks; the others were not looked at while tuning zone defaults.
   // `--seeds 5,7,9`: other simulated hours.
-  const seedsAt = process.argv.indexOf('--seeds')
-  const seeds = seedsAt > 0 ? (process.argv[seedsAt + 1] ?? '').split(',').map(Number) : [5, 7, 9, 11, 13]
-  if (seeds.length === 0 || seeds.some(s => !Number.isInteger(s))) throw new Error(`--seeds wants integers separated by commas, got ${process.argv[seedsAt + 1]}`)
+  const seedsArg = option('seeds')
+  const seeds = seedsArg !== undefined ? seedsArg.split(',').map(Number) : [5, 7, 9, 11, 13]
+  if (seeds.length === 0 || seeds.some(s => !Number.isInteger(s))) throw new Error(`--seeds wants integers separated by commas, got ${seedsArg}`)
   // `--scenario department`: another of simulators/scenarios (its site from sites/).
-  const scenarioAt = process.argv.indexOf('--scenario')
-  const scenario = scenarioAt > 0 ? process.argv[scenarioAt + 1] : 'boutique'
+  const scenario = option('scenario') ?? 'boutique'
   // `--duration 900`: seconds per seed (default an hour).
-  const durationAt = process.argv.indexOf('--duration')
-  const durationS = durationAt > 0 ? Number(process.argv[durationAt + 1]) : 3600
-  if (!(durationS > 0)) throw new Error(`--duration wants seconds, got ${process.argv[durationAt + 1]}`)
+  const durationArg = option('duration')
+  const durationS = durationArg !== undefined ? Number(durationArg) : 3600
+  if (!(durationS > 0)) throw new Error(`--duration wants seconds, got ${durationArg}`)
   console.log(`visits and sector stays, simulated ${scenario}, ${durationS} s per seed, whole gateway over the replay command`)
   const rows: VisitQuality[] = []
   for (const seed of seeds) {

@@ -87,27 +87,34 @@ export interface Truncated { mean: number, slope: number }
  */
 export function truncatedMean (mu: number, sd: number, floor: number, out: Truncated = { mean: 0, slope: 1 }): Truncated {
   const a = (floor - mu) / sd
-  if (a < LAMBDA_FROM) { out.mean = mu; out.slope = 1; return out }
+  if (a < LAMBDA.from) { out.mean = mu; out.slope = 1; return out }
   const lambda = inverseMills(a)
   out.mean = mu + sd * lambda; out.slope = Math.max(0.02, 1 - lambda * (lambda - a))
   return out
 }
 
+/** A function tabulated on [from, to] every `step`, read back by linear interpolation (x clamped to the table). */
+export class Tabulated {
+  private readonly v: Float64Array
+  constructor (f: (x: number) => number, readonly from: number, readonly to: number, private readonly step: number) {
+    this.v = Float64Array.from({ length: Math.round((to - from) / step) + 2 }, (_, i) => f(from + i * step))
+  }
+
+  at (x: number): number {
+    const f = (Math.min(this.to, Math.max(this.from, x)) - this.from) / this.step
+    const i = Math.floor(f)
+    return this.v[i] + (this.v[i + 1] - this.v[i]) * (f - i)
+  }
+}
+
 // λ(α) tabulated on [-4, 8] every 0.01 (linear interpolation error < 1e-5): the solver asks for
 // it in every cost evaluation of every weak sensor.
-const LAMBDA_FROM = -4
-const LAMBDA_TO = 8
-const LAMBDA_STEP = 0.01
-const LAMBDA = Float64Array.from({ length: Math.round((LAMBDA_TO - LAMBDA_FROM) / LAMBDA_STEP) + 1 }, (_, i) => {
-  const a = LAMBDA_FROM + i * LAMBDA_STEP
+const LAMBDA = new Tabulated(a => {
   const q = normalUpperTail(a)
   return q > 1e-12 ? normalPdf(a) / q : a + 1 / a
-})
+}, -4, 8, 0.01)
 
 /** Inverse Mills ratio φ(α)/Q(α); beyond the table, its asymptote α + 1/α. */
 export function inverseMills (a: number): number {
-  if (a >= LAMBDA_TO) return a + 1 / a
-  const f = (Math.max(LAMBDA_FROM, a) - LAMBDA_FROM) / LAMBDA_STEP
-  const i = Math.floor(f)
-  return LAMBDA[i] + (LAMBDA[i + 1] - LAMBDA[i]) * (f - i)
+  return a >= LAMBDA.to ? a + 1 / a : LAMBDA.at(a)
 }

@@ -11,7 +11,7 @@
 import type { Zone } from '../shared/site.ts'
 import { pointInPolygon } from '../shared/geometry.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
-import { inverseMills, normalUpperTail } from './sensitivity.ts'
+import { inverseMills, normalUpperTail, Tabulated } from './sensitivity.ts'
 import { MISS_ANYWAY } from './likelihood.ts'
 import { nearestSilent, type Observation, type Silence } from './solver.ts'
 
@@ -179,19 +179,10 @@ function profileMin (costs: number[], prior: (k: number) => number, between: boo
 // The cost of a silent sensor that would have heard the device u sigmas over its floor,
 // -2 ln(MISS_ANYWAY + (1 - MISS_ANYWAY)·Q(u)), tabulated on [-4, 8] every 0.01 (linear
 // interpolation error < 1e-4): the test asks for it 13 times per place, some 210 places per fix.
-const SILENCE_FROM = -4
-const SILENCE_TO = 8
-const SILENCE_STEP = 0.01
-const SILENCE = Float64Array.from({ length: Math.round((SILENCE_TO - SILENCE_FROM) / SILENCE_STEP) + 2 }, (_, i) =>
-  -2 * Math.log(MISS_ANYWAY + (1 - MISS_ANYWAY) * normalUpperTail(SILENCE_FROM + i * SILENCE_STEP)))
+// Four sigmas under its floor, a sensor would not have heard the device anyway.
+const SILENCE = new Tabulated(u => -2 * Math.log(MISS_ANYWAY + (1 - MISS_ANYWAY) * normalUpperTail(u)), -4, 8, 0.01)
 
-function silenceCost (u: number): number {
-  if (u <= SILENCE_FROM) return 0
-  if (u >= SILENCE_TO) return SILENCE[SILENCE.length - 2]
-  const f = (u - SILENCE_FROM) / SILENCE_STEP
-  const i = Math.floor(f)
-  return SILENCE[i] + (SILENCE[i + 1] - SILENCE[i]) * (f - i)
-}
+function silenceCost (u: number): number { return u <= SILENCE.from ? 0 : SILENCE.at(u) }
 
 function expected (s: Observation['sensor'], x: number, y: number, tagHeight: number): number {
   const dx = x - s.x; const dy = y - s.y; const dz = tagHeight - s.z

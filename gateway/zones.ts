@@ -134,8 +134,8 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
       addCosts(c.radio, e.radio.costs(zone, c.radio.base))
       // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner
       // is seldom a margin away from two walls, and passers-by seldom reach such odds.
-      const dep = depth(zone, e)
-      if (c.lastEvidence < t && dep >= 0 && radioOdds(c, p.shopEnterSureOdds)) { c.lastEvidence = t; c.score += insideProbability(dep, e.accuracyM); c.n++ }
+      const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity
+      if (dep >= 0 && radioOdds(c, p.shopEnterSureOdds)) { c.lastEvidence = t; c.score += insideProbability(dep, e.accuracyM); c.n++ }
     }
     // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
     // began at once is stamped from its real start.
