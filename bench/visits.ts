@@ -1,7 +1,7 @@
 // Event quality over several simulated boutique hours: the whole gateway (embedded broker, event
 // clock) fed by the replay command, its events scored against the simulator's truth. One seed can
 // look better or worse than the design is; the spread over seeds is the figure to trust.
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../simulators/evaluate.ts'
 import { makeTrace } from '../test/helpers/sim.ts'
@@ -14,9 +14,14 @@ export interface VisitQuality {
   stays: { truth: number, recall: number, extraEntriesPerStay: number, exitErrorMedianS: number }
 }
 
-export async function visitQuality (seed: number, durationS: number, scenario = 'boutique'): Promise<VisitQuality> {
+/** `zones`: members of the site file's `zones` object to try instead of the file's own. */
+export async function visitQuality (seed: number, durationS: number, scenario = 'boutique', zones: Record<string, unknown> = {}): Promise<VisitQuality> {
   const { dir, trace, sim } = await makeTrace(scenario, { durationS, seed })
-  const g = await startGateway({ campaigns: [] }, join(ROOT, `sites/${scenario}.site.json`))
+  const file = JSON.parse(readFileSync(join(ROOT, `sites/${scenario}.site.json`), 'utf8'))
+  file.zones = { ...file.zones, ...zones }
+  const sitePath = join(dir, 'site.json')
+  writeFileSync(sitePath, JSON.stringify(file))
+  const g = await startGateway({ campaigns: [] }, sitePath)
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')], { timeoutMs: 600_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)
