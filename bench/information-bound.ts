@@ -14,6 +14,7 @@ import type { RadioParamsT } from '../simulators/scenario.ts'
 import { Rng } from '../shared/rng.ts'
 import { truthAt, type TruthPoint } from '../gateway/calibrate.ts'
 import { standsStill } from './accuracy-lib.ts'
+import { normalUpperTail } from '../gateway/sensitivity.ts'
 
 /** What the genie tells the estimator: the start (ms) of the stretch of path it knows, ending at truth sample i. */
 export interface Genie { name: string, from: (truth: TruthPoint[], i: number) => number }
@@ -192,4 +193,71 @@ export async function informationBound (site: Site, radio: RadioParamsT, trace: 
       breakdown: { standing: avg(parts.standing), walking: avg(parts.walking), inShop: avg(parts.inShop), outside: avg(parts.outside) }
     }
   })
+}
+
+/** How fast both walk in the street test, m/s. */
+const WALK_M_PER_S = 1
+/** The standard normal's 99th percentile: a threshold that finds 99% of the shoppers. */
+const Z99 = 2.326
+
+export interface StreetSeparation {
+  /** Seconds of readings the test has, and how far inside the front the shopper walks, m. */
+  seconds: number, depthM: number
+  /** Deflection of the best test (Neyman-Pearson), the phone's offset unknown. */
+  d: number
+  /** Share of passers-by that test takes for shoppers when it finds 99% of the shoppers. */
+  falseShare: number
+}
+
+/**
+ * How well could any test tell a passer-by from a shopper, from the radio alone? A genie knows
+ * the simulator's radio model and both paths: the passer-by walks the street at 1 m/s, the shopper
+ * walks the same way `depth` metres inside the shop's front (the street moved towards the shop).
+ * Every sensor of every floor hears every advert that is not lost (no sensitivity floor; the slab
+ * to another floor costs both paths alike, so it drops out). Between
+ * two known paths the best test is the likelihood ratio; with Gaussian readings (AR(1) fading plus
+ * white noise, whitened per link as in linkInformation) its statistic is normal with deflection
+ * d² = Δμᵀ Σ⁻¹ Δμ, the phone's transmit offset profiled out. Finding 99% of the shoppers, it takes
+ * Q(d − z₉₉) of the passers-by for shoppers. The stretch is centred on the street's middle, the
+ * shop is the site's first.
+ */
+export function streetSeparation (site: Site, radio: RadioParamsT, street: Array<[number, number]>, seconds: number[], depths: number[]): StreetSeparation[] {
+  const [[ax, ay], [bx, by]] = [street[0], street[street.length - 1]]
+  const len = Math.hypot(bx - ax, by - ay); const ux = (bx - ax) / len; const uy = (by - ay) / len
+  // The normal towards the shop, and how far the street runs from its outline along it.
+  const shop = site.shops[0]
+  const mx = (ax + bx) / 2; const my = (ay + by) / 2
+  let nx = -uy; let ny = ux
+  const [cx, cy] = [(shop.bbox[0] + shop.bbox[2]) / 2, (shop.bbox[1] + shop.bbox[3]) / 2]
+  if ((cx - mx) * nx + (cy - my) * ny < 0) { nx = -nx; ny = -ny }
+  let gap = 0
+  while (gap < 100 && locate(site, mx + gap * nx, my + gap * ny, 0).shop === null) gap += 0.05
+  const sensors = [...site.sensors.values()].filter(s => s.radios.includes('ble'))
+  const H = radio.floorHeightM
+  const mean = (s: SensorInfo, x: number, y: number): number =>
+    -5 * radio.pathLossExponent * Math.log10(Math.max(0.01, (x - s.x) ** 2 + (y - s.y) ** 2 + (radio.phoneHeightM - s.z - s.floor * H) ** 2))
+  const out: StreetSeparation[] = []
+  for (const T of seconds) {
+    // Advert times and losses, the same for every depth (and independent per sensor).
+    const rng = new Rng('street-separation:' + T)
+    const adverts: number[] = []
+    for (let t = rng.uniform(0, 1000 / radio.advHz); t < 1000 * T; t += rng.uniform(0.9, 1.1) * 1000 / radio.advHz) adverts.push(t)
+    const heard = sensors.map(() => adverts.filter(() => !rng.chance(radio.lossProb)))
+    for (const depth of depths) {
+      const J = [0, 0, 0, 0, 0, 0]
+      sensors.forEach((s, i) => {
+        const link = heard[i].map(t => {
+          const along = (t / 1000 - T / 2) * WALK_M_PER_S
+          const x = mx + along * ux; const y = my + along * uy
+          const shift = gap + depth
+          return { t, gx: mean(s, x + shift * nx, y + shift * ny) - mean(s, x, y), gy: 0 }
+        })
+        const Ji = linkInformation(link, radio.fadingSdDb, 1000 * radio.fadingTauS, radio.noiseSdDb)
+        for (let j = 0; j < 6; j++) J[j] += Ji[j]
+      })
+      const d = Math.sqrt(Math.max(0, J[0] - (J[5] > 0 ? J[2] * J[2] / J[5] : 0)))
+      out.push({ seconds: T, depthM: depth, d, falseShare: normalUpperTail(d - Z99) })
+    }
+  }
+  return out
 }

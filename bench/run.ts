@@ -16,7 +16,7 @@ import { throughput } from './throughput.ts'
 import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
-import { informationBound } from './information-bound.ts'
+import { informationBound, streetSeparation } from './information-bound.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -171,7 +171,7 @@ async function simulated (key: string, title: string, scenario: string, duration
 }
 
 async function main (): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, filter, events, central, visits) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, filter, events, central, visits, street) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   if (!only || only === 'filter') filterPart()
@@ -179,6 +179,7 @@ async function main (): Promise<void> {
   if (!only || only === 'events') eventsPart()
   if (!only || only === 'central') await centralPart()
   if (!only || only === 'visits') await visitsPart()
+  if (!only || only === 'street') streetPart()
   writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
 }
@@ -235,6 +236,22 @@ function eventsPart (): void {
   console.log(`  per reading: whole pipeline ${c.usPerReading.toFixed(2)} µs, of which the event stage ${c.eventStageUsPerReading.toFixed(2)} µs (${(100 * c.eventStageShare).toFixed(1)}%); ${c.events} events`)
   console.log(`  memory: heap ${c.heapMiB.toFixed(0)} MiB, rss ${c.rssMiB.toFixed(0)} MiB`)
   results.events = c
+}
+
+/** How well the radio alone could tell passers-by from shoppers near the front (information-bound.ts). */
+function streetPart (): void {
+  console.log('passer-by or shopper near the front: the best test given the radio model and both paths (a genie), finding 99% of the shoppers')
+  const rows: Array<Record<string, unknown>> = []
+  for (const name of ['boutique', 'department', 'hypermarket']) {
+    const { site, radio, scenario } = loadScenario(`simulators/scenarios/${name}.json`)
+    const apps = scenario.passersByPerHour * scenario.appShare
+    console.log(`  ${name}: street ${scenario.street.map(p => `(${p.join(', ')})`).join(' to ')}, ${apps} passers-by with the app an hour`)
+    for (const r of streetSeparation(site, radio, scenario.street, [10, 20, 40], [1, 2, 3])) {
+      console.log(`    ${String(r.seconds).padStart(2)} s of readings, shopper ${r.depthM} m inside: d ${f2(r.d)}, passers-by taken for shoppers ${(100 * r.falseShare).toPrecision(2)}% (${(r.falseShare * apps).toPrecision(2)} an hour)`)
+      rows.push({ store: name, ...r, falsePerHour: r.falseShare * apps })
+    }
+  }
+  results.street = rows
 }
 
 function filterPart (): void {

@@ -1,8 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { linkInformation, positionBound, meanRadialError, informationBound } from '../bench/information-bound.ts'
+import { join } from 'node:path'
+import { linkInformation, positionBound, meanRadialError, informationBound, streetSeparation } from '../bench/information-bound.ts'
 import { measureAccuracy } from '../bench/accuracy-lib.ts'
+import { loadScenario } from '../simulators/scenario.ts'
 import { makeTrace } from './helpers/sim.ts'
+import { ROOT } from './helpers/run.ts'
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`)
 
@@ -59,4 +62,15 @@ test('information bound on a simulated boutique: more genie knowledge, a lower b
   // and the radio model (up to the shop's walls, which a biased estimator may lean on).
   const gateway = await measureAccuracy(loaded.site, trace, 'gateway')
   assert.ok(gateway.error.mean > bound[3].mean, `${gateway.error.mean} vs ${bound[3].mean}`)
+})
+
+test('street separation: a longer stretch of readings tells a passer-by from a shopper better, and without fading or noise perfectly', () => {
+  const { site, radio, scenario } = loadScenario(join(ROOT, 'simulators/scenarios/boutique.json'))
+  const r = streetSeparation(site, radio, scenario.street, [10, 40], [2])
+  assert.equal(r.length, 2)
+  assert.ok(r[1].d > r[0].d, `${r[1].d} <= ${r[0].d}`)
+  assert.ok(r[1].falseShare < r[0].falseShare && r[0].falseShare < 1 && r[1].falseShare > 0)
+  // Nearly noiseless readings: the two paths are told apart with next to no passer-by taken.
+  const quiet = streetSeparation(site, { ...radio, fadingSdDb: 0.01, noiseSdDb: 0.01 }, scenario.street, [10], [2])
+  assert.ok(quiet[0].d > 100 && quiet[0].falseShare < 1e-12)
 })
