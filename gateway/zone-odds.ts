@@ -6,10 +6,11 @@
 // before it is confirmed (zones.ts).
 //
 // Each fix adds, for every offset on a grid, the cost (-2 ln L, likelihood.ts) of the best place
-// inside the zone and of the best place outside it near the fix; the candidate sums them, and the
-// odds are the two profiles' minima over the offset, each with the offset prior.
+// inside the zone and of the best place outside it, near the fix or, for the side the fix is far
+// from, near the outline; the candidate sums them, and the odds are the two profiles' minima over
+// the offset, each with the offset prior.
 import type { Zone } from '../shared/site.ts'
-import { pointInPolygon } from '../shared/geometry.ts'
+import { pointInPolygon, distanceToBoundary, closestOnBoundary } from '../shared/geometry.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { inverseMills, normalUpperTail, Tabulated } from './sensitivity.ts'
 import { MISS_ANYWAY } from './likelihood.ts'
@@ -45,8 +46,8 @@ export interface ZoneCostOptions {
 
 /**
  * One fix's costs inside and outside `zone` for each offset of the grid around `base`, from the
- * places near (x, y). With no outside place in reach (deep inside a large zone), the outside cost
- * is the edge's nearest stretch: the outside is at least as far as that.
+ * places near (x, y), and for a fix more than half the reach from the outline, the other side's
+ * places near the outline's nearest point too.
  */
 export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: Zone, x: number, y: number, base: number): ZoneCosts {
   const inside = new Array<number>(STEPS).fill(Infinity)
@@ -69,9 +70,10 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   const clear = new Float64Array(n)
   const u = new Float64Array(quiet.length)
   const k2 = o.huberK; const kk = k2 * k2
-  // Per offset step, the grid cell best inside and best outside so far (-1: none yet), and their costs.
-  const bestIn = new Int32Array(STEPS).fill(-1); const bestOut = new Int32Array(STEPS).fill(-1)
-  const gridIn = new Float64Array(STEPS).fill(Infinity); const gridOut = new Float64Array(STEPS).fill(Infinity)
+  // Per offset step, the grid cell best inside and best outside so far (-1: none yet), and their
+  // costs, in the grid being searched.
+  const bestIn = new Int32Array(STEPS); const bestOut = new Int32Array(STEPS)
+  const gridIn = new Float64Array(STEPS); const gridOut = new Float64Array(STEPS)
   const place = (px: number, py: number, isIn: boolean | null, cell: number): void => {
     // Residuals before the offset (its share is added per step), the offset under which a
     // sensor's expected reading comes within four raw sigmas of its floor (truncation from there
@@ -107,30 +109,43 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   // the grid's 625 cells, and with the 2 dB offset steps it cost 0.55-0.7 ms a test against
   // 3.4-5.3 ms for the whole grid at 1 dB, one fix's log odds moving by 0.06 (median; at most 0.44).
   const [bx0, by0, bx1, by1] = o.bounds
-  const cx = Math.round(x / CELL_M) * CELL_M; const cy = Math.round(y / CELL_M) * CELL_M
   const visited = new Uint8Array(SIDE * SIDE); const expanded = new Uint8Array(SIDE * SIDE)
-  const visit = (i: number, j: number): void => {
-    const cell = i * SIDE + j
-    if (visited[cell] === 1) return
-    visited[cell] = 1
-    const px = cx + (i - CELLS) * CELL_M; const py = cy + (j - CELLS) * CELL_M
-    if (px < bx0 || px > bx1 || py < by0 || py > by1) return
-    place(px, py, pointInPolygon(px, py, zone), cell)
-  }
-  for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) visit(i, j)
-  for (let grew = true; grew;) {
-    grew = false
-    for (const best of [bestIn, bestOut]) {
-      for (let k = 0; k < STEPS; k++) {
-        const cell = best[k]
-        if (cell < 0 || expanded[cell] === 1) continue
-        expanded[cell] = 1; grew = true
-        const ci = Math.floor(cell / SIDE); const cj = cell % SIDE
-        for (let i = Math.max(0, ci - 1); i <= Math.min(SIDE - 1, ci + 1); i++) {
-          for (let j = Math.max(0, cj - 1); j <= Math.min(SIDE - 1, cj + 1); j++) visit(i, j)
+  // The grid around (gx, gy), its places on one side only when `only` says which.
+  const grid = (gx: number, gy: number, only: boolean | null): void => {
+    bestIn.fill(-1); bestOut.fill(-1); gridIn.fill(Infinity); gridOut.fill(Infinity); visited.fill(0); expanded.fill(0)
+    const cx = Math.round(gx / CELL_M) * CELL_M; const cy = Math.round(gy / CELL_M) * CELL_M
+    const visit = (i: number, j: number): void => {
+      const cell = i * SIDE + j
+      if (visited[cell] === 1) return
+      visited[cell] = 1
+      const px = cx + (i - CELLS) * CELL_M; const py = cy + (j - CELLS) * CELL_M
+      if (px < bx0 || px > bx1 || py < by0 || py > by1) return
+      const isIn = pointInPolygon(px, py, zone)
+      if (only === null || isIn === only) place(px, py, isIn, cell)
+    }
+    for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) visit(i, j)
+    for (let grew = true; grew;) {
+      grew = false
+      for (const best of [bestIn, bestOut]) {
+        for (let k = 0; k < STEPS; k++) {
+          const cell = best[k]
+          if (cell < 0 || expanded[cell] === 1) continue
+          expanded[cell] = 1; grew = true
+          const ci = Math.floor(cell / SIDE); const cj = cell % SIDE
+          for (let i = Math.max(0, ci - 1); i <= Math.min(SIDE - 1, ci + 1); i++) {
+            for (let j = Math.max(0, cj - 1); j <= Math.min(SIDE - 1, cj + 1); j++) visit(i, j)
+          }
         }
       }
     }
+  }
+  grid(x, y, null)
+  // A fix far from the outline has the other side's best places out of its reach: a passer-by
+  // the radio put in the mirror place across the front row, well inside a hypermarket, has the
+  // street 16-18 m away. That side is searched again around the outline's nearest point.
+  if (distanceToBoundary(x, y, zone.polygon) > REACH_M / 2) {
+    const [ex, ey] = closestOnBoundary(x, y, zone.polygon)
+    grid(ex, ey, !pointInPolygon(x, y, zone))
   }
   // The edge belongs to both sides: a device at the wall is as much in as out. Its stretch in
   // reach, or the nearest stretch when none is.

@@ -45,8 +45,12 @@ export function closestOnSegment (px: number, py: number, ax: number, ay: number
 
 /** The closest point of a polygon (inside or on its boundary) to (x, y). */
 export function clampToPolygon (x: number, y: number, zone: { polygon: Polygon, bbox: BBox }): [number, number] {
-  if (pointInPolygon(x, y, zone)) return [x, y]
-  const ring = zone.polygon.coordinates[0]
+  return pointInPolygon(x, y, zone) ? [x, y] : closestOnBoundary(x, y, zone.polygon)
+}
+
+/** The closest point of a polygon's outer boundary to (x, y), from inside or outside. */
+export function closestOnBoundary (x: number, y: number, poly: Polygon): [number, number] {
+  const ring = poly.coordinates[0]
   let best: [number, number] = [ring[0][0], ring[0][1]]; let bestD = Infinity
   for (let i = 0; i + 1 < ring.length; i++) {
     const q = closestOnSegment(x, y, ring[i][0], ring[i][1], ring[i + 1][0], ring[i + 1][1])

@@ -78,3 +78,21 @@ test('once the radio is sure, a shopper by the back wall enters though never a m
   // Without it the entry's evidence ends with the fifth fix, and the candidate lapses.
   assert.deepEqual(run(0), [])
 })
+
+test('a fix the radio put deep inside a large shop is still weighed against the street, out of its reach', () => {
+  // A hypermarket's front: a 100 x 60 m shop, rows of sensors 5 and 15 m in, the street 6 m out.
+  const big = parseSite({
+    type: 'FeatureCollection', storeId: 'h',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'hyper' }, geometry: rect(0, 0, 100, 60) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'h0' }, geometry: { type: 'Point', coordinates: [6, 5] } }
+    ]
+  }).shops[0]
+  const rows: SensorModel[] = [5, 15].flatMap(y => [31, 44, 56, 69].map(x => ({ id: `h${x}-${y}`, x, y, z: 3, floor: 0, a: -59, n: 2.4 })))
+  const at = (x: number, y: number): Observation[] => rows.map(s => ({ sensor: s, rssi: expectedRssi(s, Math.hypot(x - s.x, y - s.y, 1.2 - s.z)), sigma: 3 }))
+  const wide = { ...opts, bounds: [-10, -10, 110, 70] as [number, number, number, number] }
+  // The phone walks the street; its fixes sit in the mirror place across the front row, 14 m in,
+  // so the street is 20 m from each of them.
+  const street = sum([45, 50, 55].map(x => zoneCosts(at(x, -6), [], wide, big, x, 14, 0)))
+  assert.ok(insideLogOdds2(street, 0, 0, 4) < -3, String(insideLogOdds2(street, 0, 0, 4)))
+})
