@@ -198,16 +198,17 @@ async function visitsPart (): Promise<void> {
   if (!(durationS > 0)) throw new Error(`--duration wants seconds, got ${durationArg}`)
   // `--zones '{"shopEnterOdds":100}'`: zone parameters to try instead of the site file's.
   const zonesArg = option('zones')
-  let zones: Record<string, unknown> = {}
+  let zones: unknown = {}
   try {
     if (zonesArg !== undefined) zones = JSON.parse(zonesArg)
   } catch (err) {
     throw new Error(`--zones wants a JSON object of zone parameters: ${(err as Error).message}`)
   }
+  if (typeof zones !== 'object' || zones === null || Array.isArray(zones)) throw new Error(`--zones wants a JSON object of zone parameters, got ${zonesArg}`)
   console.log(`visits and sector stays, simulated ${scenario}, ${durationS} s per seed, whole gateway over the replay command${zonesArg !== undefined ? `, zones ${zonesArg}` : ''}`)
   const rows: VisitQuality[] = []
   for (const seed of seeds) {
-    const q = await visitQuality(seed, durationS, scenario, zones)
+    const q = await visitQuality(seed, durationS, scenario, zones as Record<string, unknown>)
     rows.push(q)
     const v = q.visits; const s = q.stays
     console.log(`  seed ${String(seed).padEnd(3)} visits ${v.truth}: recall ${pct(v.recall)} precision ${pct(v.precision)} (${v.falseVisits} false), exit error median ${v.exitErrorMedianS} s;` +
