@@ -245,11 +245,11 @@ export function streetSeparation (site: Site, radio: RadioParamsT, street: Array
     const heard = sensors.map(() => adverts.filter(() => !rng.chance(radio.lossProb)))
     for (const depth of depths) {
       const J = [0, 0, 0, 0, 0, 0]
+      const shift = gap + depth
       sensors.forEach((s, i) => {
         const link = heard[i].map(t => {
           const along = (t / 1000 - T / 2) * WALK_M_PER_S
           const x = mx + along * ux; const y = my + along * uy
-          const shift = gap + depth
           return { t, gx: mean(s, x + shift * nx, y + shift * ny) - mean(s, x, y), gy: 0 }
         })
         const Ji = linkInformation(link, radio.fadingSdDb, 1000 * radio.fadingTauS, radio.noiseSdDb)

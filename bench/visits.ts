@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../simulators/evaluate.ts'
 import { makeTrace } from '../test/helpers/sim.ts'
 import { startGateway } from '../test/helpers/gateway.ts'
-import { runBin, ROOT } from '../test/helpers/run.ts'
+import { runBin } from '../test/helpers/run.ts'
 
 export interface VisitQuality {
   seed: number
@@ -16,8 +16,8 @@ export interface VisitQuality {
 
 /** `zones`: members of the site file's `zones` object to try instead of the file's own. */
 export async function visitQuality (seed: number, durationS: number, scenario = 'boutique', zones: Record<string, unknown> = {}): Promise<VisitQuality> {
-  const { dir, trace, sim } = await makeTrace(scenario, { durationS, seed })
-  const file = JSON.parse(readFileSync(join(ROOT, `sites/${scenario}.site.json`), 'utf8'))
+  const { dir, trace, sim, loaded } = await makeTrace(scenario, { durationS, seed })
+  const file = JSON.parse(readFileSync(loaded.sitePath, 'utf8'))
   file.zones = { ...file.zones, ...zones }
   const sitePath = join(dir, 'site.json')
   writeFileSync(sitePath, JSON.stringify(file))

@@ -10,7 +10,7 @@
 // from, near the outline; the candidate sums them, and the odds are the two profiles' minima over
 // the offset, each with the offset prior.
 import type { Zone } from '../shared/site.ts'
-import { pointInPolygon, distanceToBoundary, closestOnBoundary } from '../shared/geometry.ts'
+import { pointInPolygon, closestOnBoundary } from '../shared/geometry.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { inverseMills, normalUpperTail, Tabulated } from './sensitivity.ts'
 import { MISS_ANYWAY } from './likelihood.ts'
@@ -143,10 +143,8 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   // A fix far from the outline has the other side's best places out of its reach: a passer-by
   // the radio put in the mirror place across the front row, well inside a hypermarket, has the
   // street 16-18 m away. That side is searched again around the outline's nearest point.
-  if (distanceToBoundary(x, y, zone.polygon) > REACH_M / 2) {
-    const [ex, ey] = closestOnBoundary(x, y, zone.polygon)
-    grid(ex, ey, !pointInPolygon(x, y, zone))
-  }
+  const [ex, ey] = closestOnBoundary(x, y, zone.polygon)
+  if (Math.hypot(x - ex, y - ey) > REACH_M / 2) grid(ex, ey, !pointInPolygon(x, y, zone))
   // The edge belongs to both sides: a device at the wall is as much in as out. Its stretch in
   // reach, or the nearest stretch when none is.
   const ring = zone.polygon.coordinates[0]
