@@ -19,6 +19,8 @@ export interface Reading {
   /** A randomized (locally administered) MAC: expect it to rotate. */
   randomized: boolean
   seq?: number
+  /** BLE: the advertiser's measured power at 1 m, dBm, when its adverts carry it. */
+  tx?: number
   /** Set when the transmitter is one of the site's fixed beacons (a known position). */
   beacon?: string
 }
@@ -105,7 +107,7 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
       const mac = isMac(r.id)
       out.push({
         subject: ctx.hasher.bleSubject(r.id), source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
-        randomized: mac && isRandomizedMac(r.id), ...(ctx.beacons.has(r.id) ? { beacon: r.id } : {})
+        randomized: mac && isRandomizedMac(r.id), ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(ctx.beacons.has(r.id) ? { beacon: r.id } : {})
       })
     } else {
       if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }

@@ -192,7 +192,7 @@ export class Pipeline {
       if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
       return true
     }
-    this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi)
+    this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi, reading.tx)
     if (reading.randomized) this.randomized.add(reading.subject)
     if (reading.source === 'wifi') this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
     else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)

@@ -10,6 +10,10 @@ import type { SensorModel } from './radio-model.ts'
 import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
+import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
+
+/** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
+const SETTLED_FIXES = 30
 
 export interface TrackerOptions {
   window: WindowOptions
@@ -95,7 +99,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
   }
 }
 
-export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, sensitivityFloors: Record<string, Array<[number, number]>> }
+export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, sensitivityFloors: Record<string, Array<[number, number]>>, advertisedPower?: AdvertisedPowerState }
 
 export interface Estimate {
   subject: string
@@ -116,8 +120,11 @@ export interface Estimate {
   fix: Fix
   /** This fix's costs inside and outside a zone for each offset of a grid (zone-odds.ts), worked out when asked. */
   zoneCosts: (zone: Zone, base: number) => ZoneCosts
-  /** The offset of a phone not yet known here, dB: what phones at this site transmit, and their spread. */
-  offsetPrior: { mean: number, sd: number }
+  /**
+   * The offset of a phone not yet known here, dB: what phones at this site transmit, and their
+   * spread, or what its advertised power says where that has proved to say more.
+   */
+  offsetPrior: OffsetPrior
 }
 
 class Device {
@@ -131,6 +138,8 @@ class Device {
   /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
   offset = 0
   offsetFixes = 0
+  /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
+  tx: number | undefined = undefined
   constructor (kalman: KalmanOptions) { this.kf = new MotionFilter(kalman) }
 }
 
@@ -151,6 +160,8 @@ export class Tracker {
    */
   siteOffset = 0
   private siteOffsetFixes = 0
+  /** How far phones' advertised power (`tx`) predicts their offset here, learned from settled phones. */
+  private readonly power: AdvertisedPower
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
   private readonly multiFloor: boolean
   private listeningAt: { t: number, list: Silence[] } = { t: NaN, list: [] }
@@ -165,23 +176,25 @@ export class Tracker {
     this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
     this.costOptions = { tagHeight: o.tagHeight, huberK: o.huberK, bounds: this.bounds }
     this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
+    this.power = new AdvertisedPower(o.offsetSdDb)
   }
 
   get size (): number { return this.devices.size }
 
   /** What this tracker learned about the site (not about devices), for saving across restarts. */
   learned (): TrackerLearned {
-    return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, sensitivityFloors: this.floors.snapshot() }
+    return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, sensitivityFloors: this.floors.snapshot(), advertisedPower: this.power.snapshot() }
   }
 
   restoreLearned (l: TrackerLearned): void {
     if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) { this.siteOffset = l.siteOffset; this.siteOffsetFixes = l.siteOffsetFixes }
     this.floors.restore(l.sensitivityFloors, new Set(this.models.keys()))
+    this.power.restore(l.advertisedPower)
   }
 
   setModels (models: Map<string, SensorModel>): void { this.models = models; this.listeningAt = { t: NaN, list: [] } }
 
-  addReading (subject: string, sensor: string, ts: number, rssi: number): void {
+  addReading (subject: string, sensor: string, ts: number, rssi: number, tx?: number): void {
     let d = this.devices.get(subject)
     if (d === undefined) {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
@@ -199,6 +212,7 @@ export class Tracker {
     w.add(ts, rssi)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
+    if (tx !== undefined) d.tx = tx
   }
 
   private evictOldest (): void {
@@ -267,6 +281,10 @@ export class Tracker {
       d.offsetFixes++
       // A plain mean over the first fixes (a fresh gateway knows nothing yet), then a running one.
       if (this.o.siteOffsetRate > 0) this.siteOffset += Math.max(this.o.siteOffsetRate, 1 / ++this.siteOffsetFixes) * (fix.offsetDb - this.siteOffset)
+      // Once its own fixes have settled the offset (the solver's prior no longer leans on the
+      // site's), a phone's advertised power can be checked against it. The solver never uses
+      // that power itself: its offsets would then confirm the very figure they are checked against.
+      if (d.tx !== undefined && d.offsetFixes === SETTLED_FIXES) this.power.observe(d.tx, d.offset)
     }
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
@@ -285,7 +303,7 @@ export class Tracker {
     return {
       subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
       zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
-      offsetPrior: { mean: this.siteOffset, sd: this.o.offsetSdDb }
+      offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb }
     }
   }
 
@@ -369,7 +387,7 @@ export class TraceFollower {
       }
       this.nextTick = this.nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : this.nextTick + 1000
     }
-    if (isReading(line) && line.t === 'ble' && line.id !== undefined) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi)
+    if (isReading(line) && line.t === 'ble' && line.id !== undefined) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi, line.tx)
     else if (isScan(line)) for (const b of line.beacons) this.tracker.addReading(line.device, b.id, line.ts, b.rssi)
     else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y, floor: line.truth.floor ?? 0 } }
   }

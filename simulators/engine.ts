@@ -211,11 +211,13 @@ export class Simulator {
     const pos = positionAt(a.trip, t, a.hint)
     if (pos === null) return
     const p = a.trip.person
-    const tx = this.loaded.radio.txSdDb * p.txZ
+    const radio = this.loaded.radio
+    const tx = radio.txSdDb * p.txZ
+    const report = radio.txReportSdDb !== undefined ? { tx: Math.round(radio.rssiAt1m + tx + radio.txReportSdDb * p.txErrZ) } : {}
     for (const s of this.bleSensors) {
-      const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], t, this.loaded.radio.rssiAt1m, tx, pos[2])
+      const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], t, radio.rssiAt1m, tx, pos[2])
       if (rssi === null) continue
-      out.push({ ts: Math.round(t) + (s.id.length % 7), store: storeId, sensor: s.id, t: 'ble', id: p.bleId as string, rssi })
+      out.push({ ts: Math.round(t) + (s.id.length % 7), store: storeId, sensor: s.id, t: 'ble', id: p.bleId as string, rssi, ...report })
     }
   }
 

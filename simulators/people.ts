@@ -15,6 +15,8 @@ export interface Person {
   wifi?: { stable: boolean, globalMac: string, seqContinues: boolean }
   /** Standard-normal draw; the radio model scales it by txSdDb into a transmit offset. */
   txZ: number
+  /** Standard-normal draw: the error of the measured power the phone's app advertises (radio `txReportSdDb`). */
+  txErrZ: number
   /** Sectors this person tends to visit first (regulars have habits). */
   favourites: string[]
 }
@@ -28,12 +30,16 @@ export function makePerson (rng: Rng, id: string, kind: ShopperKind, sc: Scenari
   const hasWifi = r.chance(sc.wifiShare)
   const sectors = site.sectors.map(s => s.id)
   const favourites = sectors.length > 0 ? [r.pick(sectors), r.pick(sectors)] : []
-  return {
+  const person: Person = {
     id, kind, favourites,
     txZ: r.normal(0, 1),
+    txErrZ: 0,
     ...(hasApp ? { bleId: 'app:' + r.hex(8) } : {}),
     ...(hasWifi ? { wifi: { stable: r.chance(sc.stableMacShare), globalMac: globalMac(r), seqContinues: r.chance(0.5) } } : {})
   }
+  // Drawn last, so the draws before it (and every earlier trace) stay as they were.
+  person.txErrZ = r.normal(0, 1)
+  return person
 }
 
 /** A MAC with the locally-administered bit clear (a real, vendor-assigned address). */

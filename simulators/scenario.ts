@@ -26,6 +26,12 @@ export const RadioParams = Type.Object({
   wifiRssiAt1m: Type.Number({ default: -45 }),
   /** Per-phone transmit offset spread, dB (model-to-model spread is about 3-5 dB). */
   txSdDb: Type.Number({ default: 3 }),
+  /**
+   * App phones advertise their measured power at 1 m (contract §2 `tx`), off from their real
+   * offset by this much, dB (a per-model calibration table knows the model, not the case or the
+   * pocket); absent: adverts carry no `tx`.
+   */
+  txReportSdDb: Type.Optional(Type.Number({ minimum: 0 })),
   /** Per-sensor receive offset spread, dB (antenna and enclosure differences). */
   sensorSdDb: Type.Number({ default: 2 }),
   /** Slow fading (body shadowing, multipath at walking pace), dB, correlated over fadingTauS. */

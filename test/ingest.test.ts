@@ -61,6 +61,14 @@ test('a heartbeat is an empty batch', () => {
   assert.deepEqual(r, { kind: 'readings', sensor: 'r1', ts: T, readings: [], rejected: [] })
 })
 
+test('a BLE advert\'s measured power (tx) is passed on with the reading', () => {
+  const r = ingest(topic, msg({ ts: T, readings: [{ t: 'ble', id: 'app:3f9c0e21', rssi: -67, tx: -59 }, { t: 'ble', id: 'app:77', rssi: -70 }] }), ctx)
+  assert.equal(r.kind, 'readings')
+  if (r.kind !== 'readings') return
+  assert.equal(r.readings[0].tx, -59)
+  assert.equal('tx' in r.readings[1], false)
+})
+
 test('MACs are hashed per contract §4 and never passed on; app ids pass as they are', () => {
   const r = ingest(topic, msg({ ts: T, readings: [{ t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70 }, { t: 'ble', id: 'DA-A1-19-00-11-22', rssi: -70 }, { t: 'ble', id: 'app:3f9c0e21', rssi: -70 }] }), ctx)
   assert.equal(r.kind, 'readings')
