@@ -211,8 +211,8 @@ async function visitsPart (): Promise<void> {
     const q = await visitQuality(seed, durationS, scenario, zones as Record<string, unknown>)
     rows.push(q)
     const v = q.visits; const s = q.stays
-    console.log(`  seed ${String(seed).padEnd(3)} visits ${v.truth}: recall ${pct(v.recall)} precision ${pct(v.precision)} (${v.falseVisits} false), exit error median ${v.exitErrorMedianS} s;` +
-      ` stays ${s.truth}: recall ${pct(s.recall)}, extra entries per stay ${s.extraEntriesPerStay.toFixed(3)}, exit error median ${s.exitErrorMedianS} s`)
+    console.log(`  seed ${String(seed).padEnd(3)} visits ${v.truth}: recall ${pct(v.recall)} precision ${pct(v.precision)} (${v.falseVisits} false), exit error median ${v.exitErrorMedianS.toFixed(1)} s;` +
+      ` stays ${s.truth}: recall ${pct(s.recall)}, extra entries per stay ${s.extraEntriesPerStay.toFixed(3)}, exit error median ${s.exitErrorMedianS.toFixed(1)} s`)
   }
   const sum = (f: (q: VisitQuality) => number) => rows.reduce((a, q) => a + f(q), 0)
   const visits = sum(q => q.visits.truth); const stays = sum(q => q.stays.truth)

@@ -48,6 +48,12 @@ const cases: Array<[string, Array<Evidence | null>, string[]]> = [
     ['shop.enter@0', 'sector.enter@10:a', 'sector.exit@19:a', 'shop.exit@19', 'visit.summary@19']],
   ['walking away along the street just outside ends the visit where it left the outline', [...repeat(10, at(25, 15)), ...Array.from({ length: 40 }, (_, i) => at(29 + 0.5 * i, 20.5 + 0.1 * i, 2))],
     ['shop.enter@0', 'shop.exit@9', 'visit.summary@9']],
+  // The sensor stands 5 m in: fixes on the front wall, inside but within the margin, keep a visit
+  // open and do not move its end; that is the last confident fix (2 m in) plus a walk of 2 m.
+  ['a leaver whose fixes linger on the front wall ends the visit a walk from its last confident fix', [...repeat(10, at(25, 18)), ...repeat(8, at(25, 19.7, 2)), ...repeat(30, at(25, 25))],
+    ['shop.enter@0', 'shop.exit@11', 'visit.summary@11']],
+  ['a shopper who stands at the front wall loses at most 10 s of the visit', [...repeat(10, at(25, 18)), ...repeat(40, at(25, 19.7, 2)), ...repeat(30, at(25, 25))],
+    ['shop.enter@0', 'shop.exit@39', 'visit.summary@39']],
   ['straying just across into the neighbour for a while does not end the stay', [...repeat(10, at(5, 5)), ...repeat(10, at(10.3, 5, 2)), ...repeat(10, at(5, 5)), ...repeat(25, null)],
     ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']]
 ]
