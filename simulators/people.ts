@@ -30,16 +30,14 @@ export function makePerson (rng: Rng, id: string, kind: ShopperKind, sc: Scenari
   const hasWifi = r.chance(sc.wifiShare)
   const sectors = site.sectors.map(s => s.id)
   const favourites = sectors.length > 0 ? [r.pick(sectors), r.pick(sectors)] : []
-  const person: Person = {
+  const person = {
     id, kind, favourites,
     txZ: r.normal(0, 1),
-    txErrZ: 0,
     ...(hasApp ? { bleId: 'app:' + r.hex(8) } : {}),
     ...(hasWifi ? { wifi: { stable: r.chance(sc.stableMacShare), globalMac: globalMac(r), seqContinues: r.chance(0.5) } } : {})
   }
   // Drawn last, so the draws before it (and every earlier trace) stay as they were.
-  person.txErrZ = r.normal(0, 1)
-  return person
+  return { ...person, txErrZ: r.normal(0, 1) }
 }
 
 /** A MAC with the locally-administered bit clear (a real, vendor-assigned address). */

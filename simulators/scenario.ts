@@ -109,13 +109,35 @@ export const defaultRadioParams: RadioParamsT = {
 export interface LoadedScenario { scenario: Scenario, radio: RadioParamsT, site: Site, sitePath: string }
 
 export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start'>> = {}): LoadedScenario {
-  const raw: unknown = JSON.parse(readFileSync(path, 'utf8'))
+  const raw = readScenario(path, new Set())
   const withDefaults = Value.Default(ScenarioSchema, raw)
   const problems = schemaProblems(ScenarioSchema, withDefaults)
   if (problems.length > 0) throw new Error(`invalid scenario ${path}:\n${formatProblems(problems)}`)
   const scenario = { ...(withDefaults as Scenario), ...definedOnly(overrides) }
   const sitePath = resolve(dirname(path), scenario.site)
   return { scenario, radio: { ...defaultRadioParams, ...scenario.radio }, site: loadSiteFile(sitePath), sitePath }
+}
+
+/**
+ * A scenario file's JSON, with what it `extends` (another scenario file, relative to it) filled
+ * in: its own members win, `radio` member by member, and an inherited `site` stays relative to
+ * the file that named it.
+ */
+function readScenario (path: string, seen: Set<string>): unknown {
+  const full = resolve(path)
+  if (seen.has(full)) throw new Error(`invalid scenario ${path}: it extends itself`)
+  seen.add(full)
+  const raw: unknown = JSON.parse(readFileSync(full, 'utf8'))
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !('extends' in raw)) return raw
+  const { extends: from, ...own } = raw as Record<string, unknown>
+  if (typeof from !== 'string') throw new Error(`invalid scenario ${path}: extends must name a scenario file`)
+  const basePath = resolve(dirname(full), from)
+  const base = readScenario(basePath, seen)
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new Error(`invalid scenario ${path}: ${from} is not a scenario`)
+  const b = base as Record<string, unknown>
+  const site = typeof b.site === 'string' ? { site: resolve(dirname(basePath), b.site) } : {}
+  const radio = { ...(b.radio as object | undefined), ...(own.radio as object | undefined) }
+  return { ...b, ...site, ...own, radio }
 }
 
 function definedOnly<T extends object> (o: T): Partial<T> {

@@ -1,14 +1,16 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
 import { Rng } from '../shared/rng.ts'
 import { RadioModel } from '../simulators/radio.ts'
-import { defaultRadioParams } from '../simulators/scenario.ts'
+import { defaultRadioParams, loadScenario } from '../simulators/scenario.ts'
 import type { SensorInfo } from '../shared/site.ts'
 import { isReading, isTruth, type TraceLine } from '../shared/trace.ts'
 import { makeTrace } from './helpers/sim.ts'
-import { runBin } from './helpers/run.ts'
+import { runBin, ROOT } from './helpers/run.ts'
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 const lines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine)
@@ -105,4 +107,21 @@ test('a two-floor store: shoppers take the stairs, truth names the floor, and a 
   assert.ok(up.length > down.length && mean(up) > mean(down) + 8, `upstairs heard ${mean(up)} dBm above, ${mean(down)} dBm below`)
   const truth = JSON.parse(readFileSync(truthPath, 'utf8')) as { visits: Array<{ shop: string }> }
   assert.ok(truth.visits.some(v => v.shop === 'upper') && truth.visits.some(v => v.shop === 'ground'))
+})
+
+test('a scenario that extends another takes its members, its own winning (radio member by member); one that extends itself is refused', async () => {
+  const tx = loadScenario(join(ROOT, 'simulators/scenarios/department-tx.json'))
+  const base = loadScenario(join(ROOT, 'simulators/scenarios/department.json'))
+  assert.equal(tx.scenario.name, 'department-tx')
+  assert.equal(tx.sitePath, base.sitePath, 'the inherited site stays relative to the file that named it')
+  assert.equal(tx.radio.txReportSdDb, 2)
+  assert.equal(tx.radio.advHz, base.radio.advHz)
+  assert.deepEqual({ ...tx.scenario, name: '', site: '', radio: {} }, { ...base.scenario, name: '', site: '', radio: {} })
+  // The adverts then carry a measured power; the department store's own do not.
+  const { trace } = await makeTrace('department-tx', { durationS: 30, seed: 3 })
+  const ble = lines(trace).filter(l => isReading(l) && l.t === 'ble')
+  assert.ok(ble.length > 0 && ble.every(l => isReading(l) && typeof l.tx === 'number'))
+  const dir = mkdtempSync(join(tmpdir(), 'sc-'))
+  writeFileSync(join(dir, 'loop.json'), JSON.stringify({ extends: 'loop.json', name: 'loop' }))
+  assert.throws(() => loadScenario(join(dir, 'loop.json')), /extends itself/)
 })
