@@ -54,6 +54,8 @@ const cases: Array<[string, Array<Evidence | null>, string[]]> = [
     ['shop.enter@0', 'shop.exit@11', 'visit.summary@11']],
   ['a shopper who stands at the front wall loses at most 10 s of the visit', [...repeat(10, at(25, 18)), ...repeat(40, at(25, 19.7, 2)), ...repeat(30, at(25, 25))],
     ['shop.enter@0', 'shop.exit@39', 'visit.summary@39']],
+  ['a track that jumps back in faster than anyone walks (the radio\'s mirror place) does not move the visit\'s end', [...repeat(10, at(25, 15)), ...repeat(3, at(25, 19.7, 2)), ...repeat(5, at(25, 12)), ...repeat(30, at(25, 25))],
+    ['shop.enter@0', 'shop.exit@14', 'visit.summary@14']],
   ['straying just across into the neighbour for a while does not end the stay', [...repeat(10, at(5, 5)), ...repeat(10, at(10.3, 5, 2)), ...repeat(10, at(5, 5)), ...repeat(25, null)],
     ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']]
 ]
