@@ -2,8 +2,9 @@
 // evidence, tile38-style). Entry needs evidence over time inside the zone (a shop entry, and a move
 // from one sector straight into the next, well inside: the margin grows with the position's
 // inaccuracy); exit comes after a timeout without evidence, stamped with the last time the device
-// was seen there (for a shop, seen confidently inside), not when the timeout noticed. Noise at a boundary therefore does not flap. A shop
-// entry also waits for the radio behind its fixes to say inside rather than outside (zone-odds.ts).
+// was seen there (for a shop, seen confidently inside), not when the timeout noticed. Noise at a
+// boundary therefore does not flap. A shop entry also waits for the radio behind its fixes to say
+// inside rather than outside (zone-odds.ts).
 import type { Site, Zone } from '../shared/site.ts'
 import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
 import { normalUpperTail } from './sensitivity.ts'
@@ -117,12 +118,13 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
       const dep = depth(z, e)
       inShop = dep >= -margin(p.shopExitMarginSigmas, e, p)
       const sp = track.shop
-      const confident = dep >= margin(p.shopEnterMarginSigmas, e, p) || dep >= anchorDepth(site, z, e)
+      const confident = dep >= 0 && (dep >= margin(p.shopEnterMarginSigmas, e, p) || dep >= anchorDepth(site, z, e))
       // A track that comes in faster than anyone walks has jumped to the radio's mirror place
       // across the front row (a leaver on the street, as often as not): its confident fixes do
-      // not move the visit's end until it has come back out of them.
-      if (confident && sp.depth !== undefined && sp.depthAt !== undefined && Number.isFinite(sp.depth) &&
-          dep - sp.depth > MAX_INWARD_M_PER_S * Math.max(0.5, (t - sp.depthAt) / 1000)) sp.jumped = true
+      // not move the visit's end until it has come back out of them. (A saved state holds an
+      // unknown depth, another floor's, as null.)
+      const before = sp.depth ?? -Infinity
+      if (confident && Number.isFinite(before) && dep - before > MAX_INWARD_M_PER_S * Math.max(0.5, (t - (sp.depthAt ?? t)) / 1000)) sp.jumped = true
       if (!confident) sp.jumped = false
       sp.depth = dep; sp.depthAt = t
       if (inShop) {
