@@ -24,12 +24,18 @@ const MIN_SHARE = 0.25
 export class AdvertisedPower {
   private s: AdvertisedPowerState = { n: 0, txMean: 0, offsetMean: 0, txVar: 0, offsetVar: 0, cov: 0 }
 
-  /** @param populationSdDb the spread of phones' offsets, dB (tracker `offsetSdDb`) */
-  constructor (private readonly populationSdDb: number) {}
+  /**
+   * @param rssiAt1m the site's BLE power at 1 m, dBm (what an offset of 0 means)
+   * @param populationSdDb the spread of phones' offsets, dB (tracker `offsetSdDb`)
+   */
+  constructor (private readonly rssiAt1m: number, private readonly populationSdDb: number) {}
 
-  /** A phone that advertises `tx` and whose own offset has settled at `offset` (once per phone). */
-  observe (tx: number, offset: number): void {
-    if (!Number.isFinite(tx) || !Number.isFinite(offset)) return
+  /**
+   * A phone that advertises `tx` and whose own offset has settled at `offset` (once per phone),
+   * while phones here typically transmit `siteOffset`.
+   */
+  observe (tx: number, offset: number, siteOffset: number): void {
+    if (!Number.isFinite(offset) || this.implausible(tx, siteOffset)) return
     const s = this.s
     const w = Math.max(RATE, 1 / ++s.n)
     const dt = tx - s.txMean; const dof = offset - s.offsetMean
@@ -43,15 +49,24 @@ export class AdvertisedPower {
   /**
    * The offset prior of a phone that advertises `tx`, or null: while the figure is not yet
    * trusted here, when it goes with no offset, or when it is far from what phones here claim (four
-   * spreads: an Eddystone power at 0 m, a placeholder).
+   * spreads).
    */
   prior (tx: number | undefined, siteOffset: number): OffsetPrior | null {
     const s = this.s
-    if (tx === undefined || s.n < MIN_PHONES || !(s.txVar > 0) || !(s.offsetVar > 0)) return null
+    if (tx === undefined || s.n < MIN_PHONES || !(s.txVar > 0) || !(s.offsetVar > 0) || this.implausible(tx, siteOffset)) return null
     const rho = s.cov / Math.sqrt(s.txVar * s.offsetVar)
     const z = (tx - s.txMean) / Math.sqrt(s.txVar)
     if (!(rho > 0) || Math.abs(z) > 4) return null
     return { mean: siteOffset + rho * this.populationSdDb * z, sd: this.populationSdDb * Math.max(MIN_SHARE, Math.sqrt(1 - Math.min(1, rho * rho))) }
+  }
+
+  /**
+   * A claim no phone here could make: five population spreads off what a typical phone here
+   * reads at 1 m (an Eddystone power at 0 m, a placeholder like -127). It would teach the
+   * statistics nothing but noise, from the very first phone on.
+   */
+  private implausible (tx: number, siteOffset: number): boolean {
+    return !Number.isFinite(tx) || Math.abs(tx - (this.rssiAt1m + siteOffset)) > 5 * this.populationSdDb
   }
 
   snapshot (): AdvertisedPowerState { return { ...this.s } }

@@ -176,7 +176,7 @@ export class Tracker {
     this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
     this.costOptions = { tagHeight: o.tagHeight, huberK: o.huberK, bounds: this.bounds }
     this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
-    this.power = new AdvertisedPower(o.offsetSdDb)
+    this.power = new AdvertisedPower(site.radio.rssiAt1m, o.offsetSdDb)
   }
 
   get size (): number { return this.devices.size }
@@ -284,7 +284,7 @@ export class Tracker {
       // Once its own fixes have settled the offset (the solver's prior no longer leans on the
       // site's), a phone's advertised power can be checked against it. The solver never uses
       // that power itself: its offsets would then confirm the very figure they are checked against.
-      if (d.tx !== undefined && d.offsetFixes === SETTLED_FIXES) this.power.observe(d.tx, d.offset)
+      if (d.tx !== undefined && d.offsetFixes === SETTLED_FIXES) this.power.observe(d.tx, d.offset, this.siteOffset)
     }
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
