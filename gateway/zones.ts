@@ -114,10 +114,10 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   if (e) {
     let inShop = false
     if (track.shop) {
-      const z = shops.find(s => s.id === track.shop?.id) as Zone
+      const sp = track.shop
+      const z = shops.find(s => s.id === sp.id) as Zone
       const dep = depth(z, e)
       inShop = dep >= -margin(p.shopExitMarginSigmas, e, p)
-      const sp = track.shop
       const confident = dep >= 0 && (dep >= margin(p.shopEnterMarginSigmas, e, p) || dep >= anchorDepth(site, z, e))
       // A track that comes in faster than anyone walks has jumped to the radio's mirror place
       // across the front row (a leaver on the street, as often as not): its confident fixes do

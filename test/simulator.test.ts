@@ -117,7 +117,7 @@ test('a scenario that extends another takes its members, its own winning (radio 
   assert.equal(tx.radio.txReportSdDb, 2)
   assert.equal(tx.radio.advHz, base.radio.advHz)
   assert.deepEqual({ ...tx.scenario, name: '', site: '', radio: {} }, { ...base.scenario, name: '', site: '', radio: {} })
-  // The adverts then carry a measured power; the department store's own do not.
+  // The adverts then carry a measured power.
   const { trace } = await makeTrace('department-tx', { durationS: 30, seed: 3 })
   const ble = lines(trace).filter(l => isReading(l) && l.t === 'ble')
   assert.ok(ble.length > 0 && ble.every(l => isReading(l) && typeof l.tx === 'number'))
