@@ -24,8 +24,8 @@ let scratch = new Float64Array(64)
 
 /** One fix's cost function: the heard observations and the solver's options, evaluated at any (x, y). */
 export class Problem {
-  readonly bMean: number
-  readonly bPrec: number
+  bMean: number
+  bPrec: number
   lastOffset = 0
   /** Spread of the window mean a silent sensor would have measured: the best heard sensor's, dB. */
   readonly silentSigma: number
@@ -39,6 +39,9 @@ export class Problem {
     // Precision of the offset prior; an sd of 0 pins the offset at its mean.
     this.bPrec = p === undefined || p.sd <= 0 ? Infinity : 1 / (p.sd * p.sd)
   }
+
+  /** From now on the offset is b, not profiled (a stretch of fixes that shares one offset). */
+  pinOffset (b: number): void { this.bMean = b; this.bPrec = Infinity }
 
   /** Huber cost at (x, y) with the offset profiled out; fills the Gauss-Newton gradient/Hessian if asked. */
   evaluate (x: number, y: number, out?: Gradient): number {

@@ -1,0 +1,199 @@
+// Whether a passer-by's walk explains a device's recent fixes. Over the 10-20 s in which a shop
+// entry is decided, a phone on the street and one just inside the front can sound alike, even to
+// the entry's radio test (zone-odds.ts), which lets every fix take the place that suits it best.
+// Over half a minute they differ: a passer-by keeps walking, and one straight, steady walk outside
+// the shop explains its fixes about as well as any straight walk does; a shopper's fixes, even
+// near the front, fit a walk that comes inside clearly better. A visit the radio is not sure of is
+// therefore held back for a while after it began (zones.ts `shopHoldS`) and then asked this.
+//
+// The gap is the cost (-2 ln L, likelihood.ts) of the best straight walk at least OUTSIDE_M
+// outside the zone, at MIN_SPEED_M_S to MAX_SPEED_M_S, less that of the best straight walk
+// anywhere (Nelder-Mead from the best starts), each with one transmit offset for the whole stretch
+// under the spread of phones' offsets: every fix keeps its own offset otherwise, and a loud phone
+// would then fit anywhere.
+import type { Zone } from '../shared/site.ts'
+import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
+import { Problem } from './likelihood.ts'
+import { nearestSilent, type Observation, type Silence } from './solver.ts'
+import type { SensorModel } from './radio-model.ts'
+
+/** How far back a device's fixes are kept for the test, ms. */
+export const WALK_HISTORY_MS = 30_000
+/**
+ * One fix kept every this often, ms: the RSSI windows (3 s, time constant 1.5 s) overlap from
+ * one fix to the next, so the fixes between add little, and the memory stays small.
+ */
+export const WALK_SAMPLE_MS = 2000
+/** The loudest this many heard sensors of a fix are kept (against their 1 m reference): the test's cost and memory grow with them. */
+export const WALK_SENSORS = 16
+/** A passer-by walks at least this far outside the outline (the pavement, not the shop window), m. */
+const OUTSIDE_M = 1
+const MAX_SPEED_M_S = 2
+/**
+ * A passer-by walks on: a walk outside slower than this is no passer-by's (in eleven simulated
+ * boutique hours, a shopper by the front window was otherwise taken for one standing outside it).
+ */
+const MIN_SPEED_M_S = 0.5
+/** Cost per square metre a walk strays inside (or per (m/s)² its speed strays out of bounds, per fix). */
+const PENALTY = 50
+const ITERATIONS = 200
+
+/**
+ * One kept fix, packed: per heard sensor its index, mean RSSI, sigma, reporting floor and raw
+ * spread; then per silent sensor its index and floor.
+ */
+export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array }
+
+/** A device's fixes over the last WALK_HISTORY_MS, one every WALK_SAMPLE_MS. */
+export class WalkHistory {
+  readonly fixes: WalkFix[] = []
+
+  add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>): void {
+    const last = this.fixes[this.fixes.length - 1]
+    if (last !== undefined && t - last.t < WALK_SAMPLE_MS) return
+    const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
+    const data = new Float32Array(5 * kept.length + 2 * silent.length)
+    let k = 0
+    for (const ob of kept) {
+      data[k++] = index.get(ob.sensor.id) ?? -1; data[k++] = ob.rssi; data[k++] = ob.sigma
+      data[k++] = ob.floorDbm ?? -Infinity; data[k++] = ob.rawSigmaDb ?? 6
+    }
+    for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
+    this.fixes.push({ t, x, y, heard: kept.length, data })
+    while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
+  }
+
+  /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
+  clear (): void { this.fixes.length = 0 }
+}
+
+export interface WalkOptions { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
+
+/**
+ * How much worse the best straight walk outside `zone` explains the kept fixes than the best
+ * straight walk anywhere (≥ 0 up to the search's precision; small: a passer-by). Infinity with
+ * fewer than three fixes kept, or with sensors it no longer knows: too little to tell.
+ */
+export function streetWalkGap (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }): number {
+  if (fixes.length < 3) return Infinity
+  const problems: Kept = []
+  for (const f of fixes) {
+    const obs: Observation[] = []; const silent: Silence[] = []
+    let k = 0
+    for (let i = 0; i < f.heard; i++, k += 5) {
+      const sensor = sensors[f.data[k]]
+      if (sensor === undefined) return Infinity
+      obs.push({ sensor, rssi: f.data[k + 1], sigma: f.data[k + 2], floorDbm: f.data[k + 3], rawSigmaDb: f.data[k + 4] })
+    }
+    for (; k < f.data.length; k += 2) {
+      const sensor = sensors[f.data[k]]
+      if (sensor === undefined) return Infinity
+      silent.push({ sensor, floorDbm: f.data[k + 1] })
+    }
+    problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent })
+  }
+  const tEnd = fixes[fixes.length - 1].t
+  const outside = bestWalk(problems, tEnd, zone, true, prior, startsOutside(fixes, tEnd, zone))
+  // The best walk outside is a walk anywhere too: the gap is never below 0.
+  const anywhere = Math.min(outside, bestWalk(problems, tEnd, zone, false, prior, [lineThrough(fixes, tEnd, p => p)]))
+  return outside - anywhere
+}
+
+type Kept = Array<{ t: number, p: Problem, silent: Silence[] }>
+
+/** The least cost of a straight walk (outside the zone, or anywhere) over the kept fixes, searched from the two best starts. */
+function bestWalk (problems: Kept, tEnd: number, zone: Zone, outside: boolean, prior: { mean: number, sd: number }, starts: number[][]): number {
+  // Walk: position (x0, y0) at the last fix, velocity (vx, vy), and the offset b.
+  const objective = ([x0, y0, vx, vy, b]: number[]): number => {
+    let c = ((b - prior.mean) / prior.sd) ** 2
+    const speed = Math.hypot(vx, vy)
+    if (speed > MAX_SPEED_M_S) c += PENALTY * (speed - MAX_SPEED_M_S) ** 2 * problems.length
+    if (outside && speed < MIN_SPEED_M_S) c += PENALTY * (MIN_SPEED_M_S - speed) ** 2 * problems.length
+    for (const { t, p, silent } of problems) {
+      const tau = (t - tEnd) / 1000
+      const x = x0 + vx * tau; const y = y0 + vy * tau
+      if (outside) {
+        const depth = (pointInPolygon(x, y, zone) ? 1 : -1) * distanceToBoundary(x, y, zone.polygon)
+        if (depth > -OUTSIDE_M) c += PENALTY * (depth + OUTSIDE_M) ** 2
+      }
+      p.pinOffset(b)
+      c += p.evaluate(x, y)
+      if (silent.length > 0) c += p.silenceAt(nearestSilent(silent, x, y), x, y, b)
+    }
+    return c
+  }
+  const ranked = starts.map(s => [...s, prior.mean]).map(p => ({ p, v: objective(p) })).sort((a, b) => a.v - b.v).slice(0, 2)
+  let cost = Infinity
+  for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, [2, 2, 0.3, 0.3, 2], ITERATIONS))
+  return cost
+}
+
+/**
+ * Where a walk outside may start from: the line through the fixes, and that line with the fixes
+ * inside reflected across each edge of the outline (the radio's mirror place across the front row
+ * is where a passer-by gets misplaced, and the front is not always the nearest edge).
+ */
+function startsOutside (fixes: WalkFix[], tEnd: number, zone: Zone): number[][] {
+  const starts = [lineThrough(fixes, tEnd, p => p)]
+  for (const ring of zone.polygon.coordinates) {
+    for (let i = 0; i + 1 < ring.length; i++) {
+      const [ax, ay] = ring[i]; const [bx, by] = ring[i + 1]
+      const len2 = (bx - ax) ** 2 + (by - ay) ** 2
+      if (!(len2 > 0)) continue
+      starts.push(lineThrough(fixes, tEnd, ([x, y]) => {
+        if (!pointInPolygon(x, y, zone)) return [x, y]
+        const u = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / len2
+        const fx = ax + u * (bx - ax); const fy = ay + u * (by - ay)
+        return [2 * fx - x, 2 * fy - y]
+      }))
+    }
+  }
+  return starts
+}
+
+/** Least-squares straight walk through the fixes' positions: position at tEnd and velocity. */
+function lineThrough (fixes: WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
+  let st = 0; let stt = 0; let sx = 0; let sy = 0; let stx = 0; let sty = 0
+  const n = fixes.length
+  for (const f of fixes) {
+    const tau = (f.t - tEnd) / 1000
+    const [x, y] = map([f.x, f.y])
+    st += tau; stt += tau * tau; sx += x; sy += y; stx += tau * x; sty += tau * y
+  }
+  const den = n * stt - st * st
+  const vx = den > 0 ? (n * stx - st * sx) / den : 0
+  const vy = den > 0 ? (n * sty - st * sy) / den : 0
+  return [(sx - vx * st) / n, (sy - vy * st) / n, vx, vy]
+}
+
+/** Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. */
+function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], iterations: number): number {
+  const n = x0.length
+  let simplex = [x0, ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
+  for (let it = 0; it < iterations; it++) {
+    simplex.sort((a, b) => a.v - b.v)
+    const centre = new Array<number>(n).fill(0)
+    for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) centre[j] += simplex[k].p[j] / n
+    const worst = simplex[n]
+    const along = (a: number): number[] => centre.map((v, j) => v + a * (worst.p[j] - v))
+    const r = along(-1); const fr = f(r)
+    if (fr < simplex[0].v) {
+      const e = along(-2); const fe = f(e)
+      simplex[n] = fe < fr ? { p: e, v: fe } : { p: r, v: fr }
+    } else if (fr < simplex[n - 1].v) {
+      simplex[n] = { p: r, v: fr }
+    } else {
+      const c = along(0.5); const fc = f(c)
+      if (fc < worst.v) simplex[n] = { p: c, v: fc }
+      else {
+        const b = simplex[0].p
+        simplex = simplex.map((s, i) => {
+          if (i === 0) return s
+          const p = s.p.map((v, j) => b[j] + 0.5 * (v - b[j]))
+          return { p, v: f(p) }
+        })
+      }
+    }
+  }
+  return Math.min(...simplex.map(s => s.v))
+}
