@@ -101,7 +101,8 @@ export class Pipeline {
     const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
     this.trackers = {
       ble: new Tracker(site, base, topts),
-      wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000 }),
+      // Wi-Fi positions count in footfall, not in visits: no walk history.
+      wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000, walkHistory: false }),
       scan: new Tracker(site, beacons, topts)
     }
     if (o.selfCalibration) {
@@ -256,7 +257,7 @@ export class Pipeline {
         if (source !== 'wifi' && !this.randomized.has(subject)) {
           // Consecutive fixes share most of their readings: a reading counts in about window/tick of them.
           const overlap = Math.max(1, tracker.o.window.windowMs / this.o.tickMs)
-          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio: { costs: e.zoneCosts, offsetPrior: e.offsetPrior, overlap } })
+          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio: { costs: e.zoneCosts, offsetPrior: e.offsetPrior, overlap, walkGap: e.streetWalkGap } })
         }
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }

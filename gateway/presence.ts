@@ -23,10 +23,12 @@ export interface PresenceOptions {
    * the gateway. A count, not a time, so replays stay deterministic.
    */
   entryTestsPerTick: number
+  /** Most street-walk tests of held visits per tick (gateway/street-walk.ts, ~20 ms each): past it, a held visit waits a tick. */
+  walkTestsPerTick: number
 }
 
 export function presenceOptions (site: Site, over: Partial<PresenceOptions> = {}): PresenceOptions {
-  return { zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) }, segments: defaultSegmentRules, retentionDays: 400, saveEveryMs: 10_000, entryTestsPerTick: 64, ...over }
+  return { zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) }, segments: defaultSegmentRules, retentionDays: 400, saveEveryMs: 10_000, entryTestsPerTick: 64, walkTestsPerTick: 2, ...over }
 }
 
 interface Tracked { track: ZoneTrack, lastSeen: number, savedAt: number, heard: boolean }
@@ -39,6 +41,7 @@ export class PresenceEngine {
   private lastPurge = -Infinity
   /** Shop-entry radio tests worked out in this tick so far. */
   private entryTests = 0
+  private walkTests = 0
   events = 0
 
   constructor (private readonly site: Site, private readonly store: GatewayStore, private readonly campaigns: CampaignEngine,
@@ -72,7 +75,7 @@ export class PresenceEngine {
       for (const [subject, tr] of this.tracks) {
         const heard = fresh.get(subject) ?? null
         const hadShop = tr.track.shop !== null
-        const zevents = stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest)
+        const zevents = stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest, this.walkTest)
         for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
         this.persist(subject, tr, t, hadShop || zevents.length > 0)
         // Forget devices with nothing open that have been quiet a while (addresses rotate).
@@ -84,6 +87,7 @@ export class PresenceEngine {
       }
     })
     this.entryTests = 0
+    this.walkTests = 0
     this.events += produced.length
     return produced
   }
@@ -92,6 +96,13 @@ export class PresenceEngine {
   private readonly radioTest = (): boolean => {
     if (this.entryTests >= this.o.entryTestsPerTick) return false
     this.entryTests++
+    return true
+  }
+
+  /** A street-walk test, if this tick's budget has one left. */
+  private readonly walkTest = (): boolean => {
+    if (this.walkTests >= this.o.walkTestsPerTick) return false
+    this.walkTests++
     return true
   }
 
@@ -116,7 +127,8 @@ export class PresenceEngine {
     const sectors: Record<string, number> = Object.fromEntries(this.site.sectors.map(s => [s.id, 0]))
     let passersBy = 0
     for (const tr of this.tracks.values()) {
-      if (tr.track.shop) {
+      // A visit held back for the street-walk test is not in the shop yet.
+      if (tr.track.shop && tr.track.shop.pending !== true) {
         shops[tr.track.shop.id]++
         if (tr.track.sector) sectors[tr.track.sector.id]++
       } else if (tr.heard && t - tr.lastSeen <= presenceMs) passersBy++

@@ -11,6 +11,7 @@ import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
+import { WalkHistory, streetWalkGap } from './street-walk.ts'
 
 /** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
 const SETTLED_FIXES = 30
@@ -72,6 +73,8 @@ export interface TrackerOptions {
   gridTemperature: number
   minSupport: number
   offMapPenalty: number
+  /** Whether devices keep their recent fixes for the street-walk test (street-walk.ts: 3-5 KB each). */
+  walkHistory: boolean
 }
 
 export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
@@ -95,6 +98,7 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,
+    walkHistory: true,
     ...over
   }
 }
@@ -125,9 +129,16 @@ export interface Estimate {
    * spread, or what its advertised power says where that has proved to say more.
    */
   offsetPrior: OffsetPrior
+  /**
+   * How much worse a straight walk outside `zone` explains the device's last half minute of fixes
+   * than the best straight walk anywhere (street-walk.ts): small for a passer-by. Worked out when asked.
+   */
+  streetWalkGap: (zone: Zone) => number
 }
 
 class Device {
+  /** Recent fixes, for the street-walk test. */
+  readonly walk = new WalkHistory()
   readonly windows = new Map<string, RssiWindow>()
   kf: MotionFilter
   /** The floor the device is on (multi-floor sites), or null before its first fix. */
@@ -165,6 +176,9 @@ export class Tracker {
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
   private readonly multiFloor: boolean
   private listeningAt: { t: number, list: Silence[] } = { t: NaN, list: [] }
+  /** Receivers by a fixed index (the walk history packs indices, not objects), and the index. */
+  private readonly sensorIndex: Map<string, number>
+  private sensorList: SensorModel[]
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
 
@@ -177,6 +191,8 @@ export class Tracker {
     this.costOptions = { tagHeight: o.tagHeight, huberK: o.huberK, bounds: this.bounds }
     this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
     this.power = new AdvertisedPower(site.radio.rssiAt1m, o.offsetSdDb)
+    this.sensorIndex = new Map([...models.keys()].map((id, i) => [id, i]))
+    this.sensorList = [...models.values()]
   }
 
   get size (): number { return this.devices.size }
@@ -192,7 +208,12 @@ export class Tracker {
     this.power.restore(l.advertisedPower)
   }
 
-  setModels (models: Map<string, SensorModel>): void { this.models = models; this.listeningAt = { t: NaN, list: [] } }
+  setModels (models: Map<string, SensorModel>): void {
+    this.models = models
+    this.listeningAt = { t: NaN, list: [] }
+    // A receiver the new models lack leaves a hole, and a walk test over fixes it heard says nothing.
+    this.sensorList = [...this.sensorIndex.keys()].map(id => models.get(id)) as SensorModel[]
+  }
 
   addReading (subject: string, sensor: string, ts: number, rssi: number, tx?: number): void {
     let d = this.devices.get(subject)
@@ -274,6 +295,7 @@ export class Tracker {
       offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
     })
     if (fix === null) return null
+    if (this.o.walkHistory) d.walk.add(t, fix.x, fix.y, obs, silent, this.sensorIndex)
     this.fixes++
     this.onFix?.(obs, fix)
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
@@ -303,7 +325,8 @@ export class Tracker {
     return {
       subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
       zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
-      offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb }
+      offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb },
+      streetWalkGap: zone => streetWalkGap(d.walk.fixes, this.sensorList, zone, costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb })
     }
   }
 
@@ -351,7 +374,7 @@ export class Tracker {
     for (const [floor, score] of best) if (score > topScore) { top = floor; topScore = score }
     const current = d.floor === null ? -Infinity : best.get(d.floor) ?? -Infinity
     if (d.floor === null || (top !== d.floor && topScore > current + this.o.floorSwitchDb)) {
-      if (d.floor !== null) d.kf = new MotionFilter(this.o.kalman)
+      if (d.floor !== null) { d.kf = new MotionFilter(this.o.kalman); d.walk.clear() }
       d.floor = top
     }
     return heard.filter(ob => ob.sensor.floor === d.floor)

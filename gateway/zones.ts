@@ -21,6 +21,12 @@ export interface ShopPresence extends Presence {
   leftBy?: number
   /** The last fix's depth into the shop and when it came; whether the track has since jumped in faster than anyone walks. */
   depth?: number, depthAt?: number, jumped?: boolean
+  /**
+   * Confirmed but not announced yet: the radio was not sure, so the visit waits `shopHoldS` after
+   * it began for the street-walk test; its own events wait with it, in `held`.
+   */
+  pending?: boolean
+  held?: ZoneEvent[]
 }
 export interface SectorPresence extends Presence { dwellSent: number }
 export interface Candidate {
@@ -64,11 +70,13 @@ export interface EvidenceRadio {
   offsetPrior: { mean: number, sd: number }
   /** Fixes each reading counts in (the RSSI windows overlap from one fix to the next). */
   overlap: number
+  /** How well a passer-by's walk outside the zone explains the device's last half minute (street-walk.ts): small, a passer-by. */
+  walkGap?: (zone: Zone) => number
 }
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, exitMarginSigmas: 0.7, shopExitMarginSigmas: 0, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, shopHoldS: 20, streetWalkGap: 3, exitMarginSigmas: 0.7, shopExitMarginSigmas: 0, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
@@ -105,9 +113,10 @@ const conf = (score: number, n: number) => Math.round(100 * score / Math.max(1, 
  * Advances one device's zone state to time t with optional fresh evidence. Returns the events in
  * time order. `newVisitId` names a visit (its shop, when it began) when one begins. `radioTest` is
  * asked before each shop-entry radio test and may refuse it (a budget per tick): that fix then
- * weighs in by position alone.
+ * weighs in by position alone. `walkTest` likewise before each street-walk test of a held visit,
+ * which then waits a tick.
  */
-export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: (shop: string, enteredAt: number) => string, radioTest: () => boolean = always): ZoneEvent[] {
+export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site: Site, p: Required<ZoneParams>, newVisitId: (shop: string, enteredAt: number) => string, radioTest: () => boolean = always, walkTest: () => boolean = always): ZoneEvent[] {
   const out: ZoneEvent[] = []
   const shops = site.shops
   // 1. Evidence refreshes what it supports.
@@ -130,6 +139,14 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
       if (inShop) {
         sp.lastEvidence = t; sp.score += insideProbability(dep, e.accuracyM); sp.n++
         if (confident && sp.jumped !== true) sp.leftBy = t + 1000 * dep / WALK_M_PER_S
+      }
+      // A visit held back for the street-walk test gets it once the hold is over (`walkTest` is
+      // the tick's budget of them: without one left, it waits a tick).
+      if (sp.pending === true && e.radio?.walkGap !== undefined) {
+        WALK_TESTS.set(sp, e.radio.walkGap)
+        if (t - sp.enteredAt >= p.shopHoldS * 1000 && walkTest()) {
+          if (passerBy(sp, z, p)) { dropVisit(track); inShop = false } else announce(track, out)
+        }
       }
       if (track.sector) {
         const sz = site.sectors.find(s => s.id === track.sector?.id) as Zone
@@ -169,7 +186,16 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   }
   // 2. Timeouts: exits are stamped with the last supporting evidence.
   if (track.sector && t - track.sector.lastEvidence > p.sectorExitS * 1000) exitSector(track, track.sector.lastEvidence, out)
-  if (track.shop && t - track.shop.lastEvidence > p.shopExitS * 1000) exitShop(track, out)
+  if (track.shop && t - track.shop.lastEvidence > p.shopExitS * 1000) {
+    // A visit held back that ends before its test gets it now, on the device's last fixes (or,
+    // with no test left this tick, a tick later: the exit is stamped with its evidence anyway).
+    const sp = track.shop
+    if (sp.pending !== true || !WALK_TESTS.has(sp)) exitShop(track, out)
+    else if (walkTest()) {
+      if (passerBy(sp, shops.find(s => s.id === sp.id) as Zone, p)) dropVisit(track)
+      else exitShop(track, out)
+    }
+  }
   // Candidates that lost their evidence are dropped.
   // A shop candidate the radio test weighs outlasts short gaps in its evidence (a shopper by the
   // front wall drifts in and out of the margin; the odds carry the decision); one judged by
@@ -181,9 +207,10 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     const c = track.shopCand
     // Moving on to another shop: this visit ends where its evidence did.
     if (track.shop) exitShop(track, out)
-    track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, leftBy: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(c.id, c.since), sectors: {} }
+    track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, leftBy: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(c.id, c.since), sectors: {}, pending: true }
     track.shopCand = null
-    out.push({ type: 'shop.enter', ts: c.since, shop: c.id, visitId: track.shop.visitId, confidence: conf(c.score, c.n) })
+    // Announced at once where the radio is sure, or there is no street-walk test to wait for.
+    if (p.shopHoldS <= 0 || e?.radio?.walkGap === undefined || radioOdds(c, p.shopEnterSureOdds)) announce(track, out)
   }
   if (track.shop && track.sectorCand && track.sectorCand.lastEvidence - track.sectorCand.since >= p.sectorEnterS * 1000 &&
       site.sectors.some(z => z.id === track.sectorCand?.id && z.shop === track.shop?.id)) {
@@ -202,6 +229,12 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
       const th = p.dwellThresholdsS[s.dwellSent++] * 1000
       out.push({ type: 'sector.dwell', ts: s.enteredAt + th, shop: track.shop.id, sector: s.id, visitId: track.shop.visitId, dwellMs: th, thresholdMs: th, confidence: conf(s.score, s.n) })
     }
+  }
+  // A visit still held back keeps its own events (stays, dwell) until it is announced.
+  const held = track.shop?.pending === true ? track.shop : null
+  if (held !== null && out.some(ev => ev.visitId === held.visitId)) {
+    (held.held ??= []).push(...out.filter(ev => ev.visitId === held.visitId))
+    return out.filter(ev => ev.visitId !== held.visitId).sort((a, b) => a.ts - b.ts)
   }
   return out.sort((a, b) => a.ts - b.ts)
 }
@@ -284,10 +317,34 @@ function exitSector (track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
   track.sector = null
 }
 
+/** The street-walk test of each visit held back, from its latest evidence (a device that goes quiet keeps its last). */
+const WALK_TESTS = new WeakMap<ShopPresence, (zone: Zone) => number>()
+
+/** Whether the street-walk test takes a held visit for a passer-by (no test at hand, as after a restart: no). */
+function passerBy (sp: ShopPresence, zone: Zone, p: Required<ZoneParams>): boolean {
+  return (WALK_TESTS.get(sp)?.(zone) ?? Infinity) < p.streetWalkGap
+}
+
+/** A passer-by's held visit never was, nor its stays: its events were held back, and none goes out. */
+function dropVisit (track: ZoneTrack): void {
+  track.shop = null; track.sector = null; track.sectorCand = null
+}
+
+/** Announces a visit held back for the street-walk test: its shop.enter, stamped when it began, then what it held. */
+function announce (track: ZoneTrack, out: ZoneEvent[]): void {
+  const shop = track.shop
+  if (!shop || shop.pending !== true) return
+  delete shop.pending
+  out.push({ type: 'shop.enter', ts: shop.enteredAt, shop: shop.id, visitId: shop.visitId, confidence: conf(shop.score, shop.n) })
+  if (shop.held) { out.push(...shop.held); delete shop.held }
+}
+
 /** Closes the visit (and any open stay) at the last evidence; used by timeouts and by shutdown. */
 export function exitShop (track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
   if (!shop) return
+  // A visit still held back when it ends (or the gateway stops) is announced as it is.
+  announce(track, out)
   // A visit ends where its last fix confidently inside says, a walk away from the outline: after
   // it, a leaver walking off along the street is placed on the front wall as readily as a shopper
   // standing there. Never more than LINGER_MS before its last fix inside the outline, though: a

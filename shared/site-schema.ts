@@ -91,6 +91,14 @@ export const ZoneParamsSchema = Type.Object({
   shopEnterSureOdds: Type.Optional(Type.Number({ minimum: 0, maximum: 1e12 })),
   /** A shop entry the radio test weighs survives gaps this long in its evidence, s. */
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
+  /**
+   * A visit the radio is not sure of (under `shopEnterSureOdds`) is announced only this long after
+   * it began, once a straight walk outside the shop does not explain the device's last half minute
+   * as well as one that comes in (gateway/street-walk.ts); 0 announces every visit at once, s.
+   */
+  shopHoldS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
+  /** Below this gap (in -2 ln L) between the two walks, the held visit was a passer-by and is dropped. */
+  streetWalkGap: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
   /** Moving straight from one sector into another needs this many (the device was just next door). */
   switchMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** A position this many accuracy radii outside a sector still counts as staying in it. */

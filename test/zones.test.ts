@@ -101,3 +101,42 @@ test('a visit id follows from the visit: same store, subject, shop and start, sa
   assert.ok(visitUlid(at - 1000, 's1', 'app:9', 'main') < id, 'earlier visits sort first')
   assert.equal(id.slice(0, 10), ulid(at).slice(0, 10), 'the time part is the start')
 })
+
+// A visit the radio is not sure of waits for the street-walk test (street-walk.ts), here stubbed:
+// each fix makes inside a little likelier than outside (odds 36 after the entry's six fixes, under
+// the 1,000 that would be sure), and the walk test answers `gap`.
+function held (gap: number, path: Array<Evidence | null>, perFix = 1.2): string[] {
+  const radio = (): Evidence['radio'] => ({
+    costs: () => ({ inside: repeat(13, 0), outside: repeat(13, perFix) }),
+    offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: () => gap
+  })
+  const track = newTrack()
+  const out: string[] = []
+  path.forEach((e, i) => {
+    for (const z of stepZones(track, e && { ...e, radio: radio() }, i * 1000, site, p, () => 'v')) out.push(`${z.type}@${z.ts / 1000}${z.sector ? ':' + z.sector : ''} (at ${i})`)
+  })
+  return out
+}
+
+test('zones: a visit the radio is not sure of is announced once the street-walk test clears it, stamped when it began, its stays with it', () => {
+  assert.deepEqual(held(50, [...repeat(40, at(5, 5)), ...repeat(25, null)]), [
+    'shop.enter@0 (at 20)', 'sector.enter@0:a (at 20)', 'sector.dwell@30:a (at 30)', 'sector.exit@39:a (at 50)', 'shop.exit@39 (at 60)', 'visit.summary@39 (at 60)'
+  ])
+})
+
+test('zones: a visit the street-walk test takes for a passer-by never goes out, nor do its stays', () => {
+  assert.deepEqual(held(0.5, [...repeat(40, at(5, 5)), ...repeat(25, null)]), [])
+  // Gone quiet before the test was due: the test runs on its last fixes when the visit times out.
+  assert.deepEqual(held(0.5, [...repeat(12, at(5, 5)), ...repeat(40, null)]), [])
+  assert.deepEqual(held(50, [...repeat(12, at(5, 5)), ...repeat(40, null)]), [
+    'shop.enter@0 (at 32)', 'sector.enter@0:a (at 32)', 'sector.exit@11:a (at 32)', 'shop.exit@11 (at 32)', 'visit.summary@11 (at 32)'
+  ])
+})
+
+test('zones: a visit the radio is sure of, or with the hold off, is announced when confirmed', () => {
+  assert.deepEqual(held(0.5, [...repeat(8, at(5, 5)), ...repeat(25, null)], 3).slice(0, 1), ['shop.enter@0 (at 5)'])
+  const track = newTrack()
+  const e: Evidence = { ...at(5, 5), radio: { costs: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: () => 0.5 } }
+  const first = Array.from({ length: 8 }, (_, i) => stepZones(track, e, i * 1000, site, { ...p, shopHoldS: 0 }, () => 'v')).findIndex(evs => evs.some(z => z.type === 'shop.enter'))
+  assert.equal(first, 5)
+})
