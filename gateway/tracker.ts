@@ -73,7 +73,7 @@ export interface TrackerOptions {
   gridTemperature: number
   minSupport: number
   offMapPenalty: number
-  /** Whether devices keep their recent fixes for the street-walk test (street-walk.ts: 3-5 KB each). */
+  /** Whether devices keep their recent fixes for the street-walk test (street-walk.ts: about 6 KB each). */
   walkHistory: boolean
 }
 
