@@ -37,6 +37,7 @@ const MIN_SPEED_M_S = 0.5
 /** Cost per square metre a walk strays inside (or per (m/s)² its speed strays out of bounds, per fix). */
 const PENALTY = 50
 const ITERATIONS = 200
+const CONVERGED = 1e-3
 
 /**
  * One kept fix, packed: per heard sensor its index, mean RSSI, sigma, reporting floor and raw
@@ -172,6 +173,8 @@ function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], i
   let simplex = [x0, ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
   for (let it = 0; it < iterations; it++) {
     simplex.sort((a, b) => a.v - b.v)
+    // Converged: the whole simplex within a thousandth of the test's unit (-2 ln L) of its best.
+    if (simplex[n].v - simplex[0].v < CONVERGED) break
     const centre = new Array<number>(n).fill(0)
     for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) centre[j] += simplex[k].p[j] / n
     const worst = simplex[n]
