@@ -2,7 +2,7 @@
 // entry is decided, a phone on the street and one just inside the front can sound alike, even to
 // the entry's radio test (zone-odds.ts), which lets every fix take the place that suits it best.
 // Over half a minute they differ: a passer-by keeps walking, and one straight, steady walk outside
-// the shop explains its fixes about as well as any straight walk does; a shopper's fixes, even
+// the shop explains its fixes nearly as well as the best straight walk does; a shopper's fixes, even
 // near the front, fit a walk that comes inside clearly better. A visit the radio is not sure of is
 // therefore held back for a while after it began (zones.ts `shopHoldS`) and then asked this.
 //
@@ -12,7 +12,7 @@
 // under the spread of phones' offsets: every fix keeps its own offset otherwise, and a loud phone
 // would then fit anywhere.
 import type { Zone } from '../shared/site.ts'
-import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
+import { pointInPolygon, signedDepth } from '../shared/geometry.ts'
 import { Problem } from './likelihood.ts'
 import { nearestSilent, type Observation, type Silence } from './solver.ts'
 import type { SensorModel } from './radio-model.ts'
@@ -114,7 +114,7 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, outside: boolean, p
       const tau = (t - tEnd) / 1000
       const x = x0 + vx * tau; const y = y0 + vy * tau
       if (outside) {
-        const depth = (pointInPolygon(x, y, zone) ? 1 : -1) * distanceToBoundary(x, y, zone.polygon)
+        const depth = signedDepth(x, y, zone)
         if (depth > -OUTSIDE_M) c += PENALTY * (depth + OUTSIDE_M) ** 2
       }
       p.pinOffset(b)

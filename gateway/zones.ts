@@ -6,7 +6,7 @@
 // boundary therefore does not flap. A shop entry also waits for the radio behind its fixes to say
 // inside rather than outside (zone-odds.ts).
 import type { Site, Zone } from '../shared/site.ts'
-import { pointInPolygon, distanceToBoundary } from '../shared/geometry.ts'
+import { pointInPolygon, distanceToBoundary, signedDepth } from '../shared/geometry.ts'
 import { normalUpperTail } from './sensitivity.ts'
 import type { ZoneParams } from '../shared/site-schema.ts'
 import { insideLogOdds2, type ZoneCosts } from './zone-odds.ts'
@@ -83,10 +83,7 @@ export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, se
 
 /** Signed distance into a zone (positive inside), metres; evidence from another floor is nowhere near it. */
 function depth (z: Zone, e: Evidence): number {
-  if (z.floor !== (e.floor ?? 0)) return -Infinity
-  const inside = pointInPolygon(e.x, e.y, z)
-  const d = distanceToBoundary(e.x, e.y, z.polygon)
-  return inside ? d : -d
+  return z.floor !== (e.floor ?? 0) ? -Infinity : signedDepth(e.x, e.y, z)
 }
 
 /** Probability the device is inside given its position spread (1-D normal across the boundary). */
@@ -232,11 +229,13 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   }
   // A visit still held back keeps its own events (stays, dwell) until it is announced.
   const held = track.shop?.pending === true ? track.shop : null
-  if (held !== null && out.some(ev => ev.visitId === held.visitId)) {
-    (held.held ??= []).push(...out.filter(ev => ev.visitId === held.visitId))
-    return out.filter(ev => ev.visitId !== held.visitId).sort((a, b) => a.ts - b.ts)
+  if (held === null) return out.sort((a, b) => a.ts - b.ts)
+  const sent: ZoneEvent[] = []
+  for (const ev of out) {
+    if (ev.visitId === held.visitId) (held.held ??= []).push(ev)
+    else sent.push(ev)
   }
-  return out.sort((a, b) => a.ts - b.ts)
+  return sent.sort((a, b) => a.ts - b.ts)
 }
 
 const always = (): boolean => true

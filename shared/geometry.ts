@@ -31,6 +31,12 @@ export function distanceToBoundary (x: number, y: number, poly: Polygon): number
   return best
 }
 
+/** Signed distance from a point to a zone's outer boundary, metres: positive inside, negative outside. */
+export function signedDepth (x: number, y: number, zone: { polygon: Polygon, bbox: BBox }): number {
+  const d = distanceToBoundary(x, y, zone.polygon)
+  return pointInPolygon(x, y, zone) ? d : -d
+}
+
 export function distanceToSegment (px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const [qx, qy] = closestOnSegment(px, py, ax, ay, bx, by)
   return Math.hypot(px - qx, py - qy)
