@@ -12,7 +12,8 @@ import type { RadioMapData } from '../shared/site-schema.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { RadioMap } from './radio-map.ts'
 import { round, quantile } from '../shared/stats.ts'
-import { Tracker, TraceFollower, trackerOptions, type Placed } from './tracker.ts'
+import { Tracker, trackerOptions } from './tracker.ts'
+import { TraceFollower, type Placed } from './trace-follower.ts'
 import { sensorModels } from './radio-model.ts'
 
 export interface SensorFit {

@@ -2,7 +2,6 @@
 // published position placed in the site (placement.ts).
 // State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
 import type { Site, Zone } from '../shared/site.ts'
-import { isReading, isScan, isTruth, type TraceLine } from '../shared/trace.ts'
 import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
 import { solve, type Observation, type Fix, type Silence } from './solver.ts'
 import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
@@ -378,40 +377,5 @@ export class Tracker {
       d.floor = top
     }
     return heard.filter(ob => ob.sensor.floor === d.floor)
-  }
-}
-
-/** One position made for a subject at a tick of trace time. */
-export interface Placed { subject: string, ts: number, x: number, y: number, accuracyM: number, /** default 0 */ floor?: number }
-
-/** What following a trace turns up: an estimate, or a truth line (for scoring). */
-export type Followed = { estimate: Required<Placed> } | { truth: { subject: string, ts: number, x: number, y: number, floor: number } }
-
-/**
- * Runs a tracker over a trace as the gateway does on the event clock: BLE readings (or, with a
- * tracker of beacon models, phone scans) in trace order, an estimate per active subject each
- * second of trace time, expiry. Lines are pushed in one at a time, so files of any size stream
- * through. `place` may stand in for the tracker's own estimate (the benchmark's naive baseline does).
- */
-export class TraceFollower {
-  private nextTick = -Infinity
-
-  constructor (readonly tracker: Tracker, private readonly place: (subject: string, t: number) => Placed | null = (subject, t) => tracker.estimate(subject, t)) {}
-
-  * feed (line: TraceLine): Generator<Followed> {
-    while (line.ts >= this.nextTick) {
-      if (this.nextTick > -Infinity) {
-        const t = this.nextTick
-        for (const subject of [...this.tracker.active(t)]) {
-          const p = this.place(subject, t)
-          if (p) yield { estimate: { subject, ts: p.ts, x: p.x, y: p.y, accuracyM: p.accuracyM, floor: p.floor ?? 0 } }
-        }
-        this.tracker.expire(t)
-      }
-      this.nextTick = this.nextTick === -Infinity ? Math.ceil(line.ts / 1000) * 1000 : this.nextTick + 1000
-    }
-    if (isReading(line) && line.t === 'ble' && line.id !== undefined) this.tracker.addReading(line.id, line.sensor, line.ts, line.rssi, line.tx)
-    else if (isScan(line)) for (const b of line.beacons) this.tracker.addReading(line.device, b.id, line.ts, b.rssi)
-    else if (isTruth(line)) yield { truth: { subject: line.truth.subject, ts: line.ts, x: line.truth.x, y: line.truth.y, floor: line.truth.floor ?? 0 } }
   }
 }
