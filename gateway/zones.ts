@@ -27,13 +27,23 @@ export interface ShopPresence extends Presence {
    */
   pending?: boolean
   held?: ZoneEvent[]
+  /** Events of a visit on another floor that this one proves (`floorChangeS`): they go out when this one is announced, and not at all if it is dropped. */
+  proves?: ZoneEvent[]
 }
 export interface SectorPresence extends Presence { dwellSent: number }
 export interface Candidate {
   id: string, since: number, lastEvidence: number, score: number, n: number
   /** Shop candidates: the radio's costs inside and outside, summed over the candidate's fixes (zone-odds.ts). */
   radio?: RadioSum
+  /** A shop candidate of a device that has just come from a visit on another floor: no radio test, no hold. */
+  viaFloor?: boolean
 }
+
+/**
+ * A run of a device's fixes inside one shop's outline (gaps up to `shopEnterGapS`), confirmed or
+ * not: the evidence a change of floors turns into a visit.
+ */
+export interface Run { id: string, floor: number, since: number, last: number, score: number, n: number, /** a confirmed visit covers it */ visited: boolean }
 
 /** Costs per offset step around `base`, the offset prior, and how many fixes each reading counts in. */
 export interface RadioSum extends ZoneCosts { base: number, mean: number, sd: number, overlap: number, fixes: number }
@@ -43,6 +53,9 @@ export interface ZoneTrack {
   shopCand: Candidate | null
   sector: SectorPresence | null
   sectorCand: Candidate | null
+  /** The device's current run inside a shop, and the last one on another floor (absent in states saved before them). */
+  run?: Run
+  prevRun?: Run
 }
 
 export interface ZoneEvent {
@@ -76,7 +89,7 @@ export interface EvidenceRadio {
 
 export const defaultZoneParams: Required<ZoneParams> = {
   shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, shopHoldS: 20, streetWalkGap: 3, exitMarginSigmas: 0.7, shopExitMarginSigmas: 0, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
+  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, shopHoldS: 20, streetWalkGap: 3, floorChangeS: 30, exitMarginSigmas: 0.7, shopExitMarginSigmas: 0, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
 }
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
@@ -118,6 +131,7 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
   const shops = site.shops
   // 1. Evidence refreshes what it supports.
   if (e) {
+    followRun(track, e, t, shops, p)
     let inShop = false
     if (track.shop) {
       const sp = track.shop
@@ -160,7 +174,8 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     track.shopCand = candidate(track.shopCand, elsewhere, t, e)
     // Every fix while a shop entry is pending weighs in on it, also those that no longer look inside.
     const c = track.shopCand
-    if (c && e.radio && p.shopEnterOdds > 0 && radioTest()) {
+    if (c && c !== before && elsewhere !== null && cameFromFloor(track, elsewhere.zone.floor, t, p)) c.viaFloor = true
+    if (c && c.viaFloor !== true && e.radio && p.shopEnterOdds > 0 && radioTest()) {
       if (c !== before || !c.radio) {
         const { mean, sd } = e.radio.offsetPrior
         c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
@@ -206,8 +221,10 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
     if (track.shop) exitShop(track, out)
     track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, leftBy: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(c.id, c.since), sectors: {}, pending: true }
     track.shopCand = null
+    const proved = provedVisit(track, c.since, shops.find(z => z.id === c.id)?.floor ?? 0, p, newVisitId)
+    if (proved.length > 0) track.shop.proves = proved
     // Announced at once where the radio is sure, or there is no street-walk test to wait for.
-    if (p.shopHoldS <= 0 || e?.radio?.walkGap === undefined || radioOdds(c, p.shopEnterSureOdds)) announce(track, out)
+    if (p.shopHoldS <= 0 || e?.radio?.walkGap === undefined || c.viaFloor === true || radioOdds(c, p.shopEnterSureOdds)) announce(track, out)
   }
   if (track.shop && track.sectorCand && track.sectorCand.lastEvidence - track.sectorCand.since >= p.sectorEnterS * 1000 &&
       site.sectors.some(z => z.id === track.sectorCand?.id && z.shop === track.shop?.id)) {
@@ -288,7 +305,7 @@ function addCosts (sum: RadioSum, c: ZoneCosts): void {
  * Each reading counts in `overlap` fixes, so the summed costs count it that many times over.
  */
 function radioSaysInside (c: Candidate, p: Required<ZoneParams>): boolean {
-  if (!c.radio || c.radio.fixes === 0 || p.shopEnterOdds <= 0) return true
+  if (c.viaFloor === true || !c.radio || c.radio.fixes === 0 || p.shopEnterOdds <= 0) return true
   return radioOdds(c, p.shopEnterOdds)
 }
 
@@ -334,8 +351,62 @@ function announce (track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
   if (!shop || shop.pending !== true) return
   delete shop.pending
+  // The runs this visit covers are visited: no change of floors makes another visit of them.
+  for (const r of [track.run, track.prevRun]) if (r && r.id === shop.id && r.last >= shop.enteredAt) r.visited = true
+  if (shop.proves) { out.push(...shop.proves); delete shop.proves }
   out.push({ type: 'shop.enter', ts: shop.enteredAt, shop: shop.id, visitId: shop.visitId, confidence: conf(shop.score, shop.n) })
   if (shop.held) { out.push(...shop.held); delete shop.held }
+}
+
+/**
+ * Follows the device's runs inside shops (by its fix alone, no margin): a run goes on in the same
+ * shop across gaps up to `shopEnterGapS`; one that begins on another floor keeps the last as `prevRun`.
+ */
+function followRun (track: ZoneTrack, e: Evidence, t: number, shops: Zone[], p: Required<ZoneParams>): void {
+  let here: Zone | undefined
+  let dep = -Infinity
+  for (const z of shops) {
+    const d = depth(z, e)
+    if (d >= 0 && d > dep) { here = z; dep = d }
+  }
+  if (here === undefined) return
+  let r = track.run
+  const ip = insideProbability(dep, e.accuracyM)
+  if (r && r.id === here.id && t - r.last <= p.shopEnterGapS * 1000) { r.last = t; r.score += ip; r.n++ } else {
+    if (r && r.floor !== here.floor) track.prevRun = r
+    r = track.run = { id: here.id, floor: here.floor, since: t, last: t, score: ip, n: 1, visited: false }
+  }
+  if (track.shop && track.shop.id === here.id && track.shop.pending !== true) r.visited = true
+}
+
+/**
+ * Whether the device has just come from a visit on another floor than `floor` (its last fix there
+ * at most `floorChangeS` ago): floors are reached through the building, not from the street.
+ */
+function cameFromFloor (track: ZoneTrack, floor: number, t: number, p: Required<ZoneParams>): boolean {
+  const r = track.prevRun
+  return p.floorChangeS > 0 && r !== undefined && r.visited && r.floor !== floor && t - r.last <= p.floorChangeS * 1000
+}
+
+/**
+ * A visit on floor `floor` that began at `since` proves that the device's last run on another
+ * floor, no visit yet and ended at most `floorChangeS` before, was one: it came up or down through
+ * that shop, whatever the radio made of its walk there (along a wall, to the stairs). Its events,
+ * stamped with the run, are returned (none if there is no such run).
+ */
+function provedVisit (track: ZoneTrack, since: number, floor: number, p: Required<ZoneParams>, newVisitId: (shop: string, enteredAt: number) => string): ZoneEvent[] {
+  const r = track.prevRun
+  if (p.floorChangeS <= 0 || r === undefined || r.visited || r.floor === floor || since - r.last > p.floorChangeS * 1000) return []
+  r.visited = true
+  const visitId = newVisitId(r.id, r.since)
+  const left = Math.min(r.last, since)
+  const durationMs = Math.max(0, left - r.since)
+  const confidence = conf(r.score, r.n)
+  return [
+    { type: 'shop.enter', ts: r.since, shop: r.id, visitId, confidence },
+    { type: 'shop.exit', ts: left, shop: r.id, visitId, durationMs, confidence },
+    { type: 'visit.summary', ts: left, shop: r.id, visitId, durationMs, confidence, sectors: [] }
+  ]
 }
 
 /** Closes the visit (and any open stay) at the last evidence; used by timeouts and by shutdown. */

@@ -99,6 +99,13 @@ export const ZoneParamsSchema = Type.Object({
   shopHoldS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
   /** Below this gap (in -2 ln L) between the two walks, the held visit was a passer-by and is dropped. */
   streetWalkGap: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
+  /**
+   * Floors are reached through the building: a device that comes from a visit on another floor
+   * (its last fix there at most this long ago) enters this floor's shop without the radio test or
+   * the hold, and a visit confirmed on one floor makes the device's unconfirmed run through a shop
+   * on the floor it came from, ended at most this long before, a visit too; 0 turns both off, s.
+   */
+  floorChangeS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
   /** Moving straight from one sector into another needs this many (the device was just next door). */
   switchMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
   /** A position this many accuracy radii outside a sector still counts as staying in it. */

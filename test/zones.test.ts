@@ -140,3 +140,37 @@ test('zones: a visit the radio is sure of, or with the hold off, is announced wh
   const first = Array.from({ length: 8 }, (_, i) => stepZones(track, e, i * 1000, site, { ...p, shopHoldS: 0 }, () => 'v')).findIndex(evs => evs.some(z => z.type === 'shop.enter'))
   assert.equal(first, 5)
 })
+
+// Floors are reached through the building (`floorChangeS`). Here the radio takes every ground-floor
+// fix for one outside (a walk along the wall to the stairs, say) and is sure of every upstairs one.
+test('zones: a change of floors proves the shop the device walked through, and a device come down from a visit needs no radio test', () => {
+  const two = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
+    ]
+  })
+  const fix = (floor: number): Evidence => ({
+    x: 15, y: 10, accuracyM: 1, floor,
+    radio: { costs: () => floor === 0 ? { inside: repeat(13, 1.2), outside: repeat(13, 0) } : { inside: repeat(13, 0), outside: repeat(13, 3) }, offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: () => 50 }
+  })
+  const walk = (path: Array<Evidence | null>, params = p): string[] => {
+    const track = newTrack()
+    const out: string[] = []
+    path.forEach((e, i) => { for (const z of stepZones(track, e, i * 1000, two, params, (shop, at) => `${shop}@${at / 1000}`)) out.push(`${z.type}@${z.ts / 1000}:${z.shop} (at ${i})`) })
+    return out
+  }
+  // Up: 15 s on the ground floor the radio does not believe, 8 s on the stairs unheard, then upstairs.
+  const up = [...repeat(15, fix(0)), ...repeat(8, null), ...repeat(20, fix(1)), ...repeat(25, null)]
+  assert.deepEqual(walk(up).slice(0, 4), ['shop.enter@0:ground (at 28)', 'shop.exit@14:ground (at 28)', 'visit.summary@14:ground (at 28)', 'shop.enter@23:upper (at 28)'])
+  // Down from a visit upstairs: the ground floor is entered without the radio's word, and at once.
+  const down = [...repeat(20, fix(1)), ...repeat(8, null), ...repeat(15, fix(0)), ...repeat(25, null)]
+  assert.deepEqual(walk(down).filter(s => s.includes('ground')), ['shop.enter@28:ground (at 33)', 'shop.exit@42:ground (at 63)', 'visit.summary@42:ground (at 63)'])
+  // Off, or with the stairs taking longer than floorChangeS: the ground floor is no visit either way.
+  for (const params of [{ ...p, floorChangeS: 0 }, { ...p, floorChangeS: 5 }]) {
+    assert.deepEqual(walk(up, params).filter(s => s.includes('ground')), [])
+    assert.deepEqual(walk(down, params).filter(s => s.includes('ground')), [])
+  }
+})
