@@ -257,7 +257,7 @@ export class Pipeline {
         if (source !== 'wifi' && !this.randomized.has(subject)) {
           // Consecutive fixes share most of their readings: a reading counts in about window/tick of them.
           const overlap = Math.max(1, tracker.o.window.windowMs / this.o.tickMs)
-          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio: { costs: e.zoneCosts, offsetPrior: e.offsetPrior, overlap, walkGap: e.streetWalkGap } })
+          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio: { costs: e.zoneCosts, offsetPrior: e.offsetPrior, overlap, walkGap: e.streetWalkGaps } })
         }
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }

@@ -3,14 +3,18 @@
 // the entry's radio test (zone-odds.ts), which lets every fix take the place that suits it best.
 // Over half a minute they differ: a passer-by keeps walking, and one straight, steady walk outside
 // the shop explains its fixes nearly as well as the best straight walk does; a shopper's fixes, even
-// near the front, fit a walk that comes inside clearly better. A visit the radio is not sure of is
-// therefore held back for a while after it began (zones.ts `shopHoldS`) and then asked this.
+// near the front, fit a walk that comes inside clearly better. A visit is therefore held back for a
+// while after it began (zones.ts `shopHoldS`) and then asked this.
 //
-// The gap is the cost (-2 ln L, likelihood.ts) of the best straight walk at least OUTSIDE_M
-// outside the zone, at MIN_SPEED_M_S to MAX_SPEED_M_S, less that of the best straight walk
-// anywhere (Nelder-Mead from the best starts), each with one transmit offset for the whole stretch
-// under the spread of phones' offsets: every fix keeps its own offset otherwise, and a loud phone
-// would then fit anywhere.
+// Each gap is the cost (-2 ln L, likelihood.ts) of the best straight walk at least OUTSIDE_M
+// outside the zone, at MIN_SPEED_M_S to MAX_SPEED_M_S, less that of the best walk anywhere
+// (Nelder-Mead from the best starts), each with one transmit offset for the whole stretch under
+// the spread of phones' offsets: every fix keeps its own offset otherwise, and a loud phone would
+// then fit anywhere. Two walks anywhere, two questions:
+// - `line`, one straight walk: a passer-by's gap is small, and stays small from one test to the next;
+// - `stop`, a straight walk that may stop and stand to the end: a shopper walks in and stops, which
+//   no straight line fits, so early in a visit only this gap is large. A passer-by's stays small,
+//   though less so: the stop lets a stretch misplaced inside (the radio's mirror place) fit.
 import type { Zone } from '../shared/site.ts'
 import { pointInPolygon, signedDepth } from '../shared/geometry.ts'
 import { Problem } from './likelihood.ts'
@@ -70,48 +74,74 @@ export class WalkHistory {
 
 export interface WalkOptions { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
 
+/** How much worse the best straight walk outside a zone explains a device's kept fixes than the best walks anywhere, in -2 ln L. */
+export interface WalkGaps {
+  /** Than one straight walk: small (under 3 or so), a passer-by. */
+  line: number
+  /**
+   * Than a straight walk that may stop and stand to the end (never under `line`): large, a
+   * shopper. Searched for only where `line` is under the `enough` asked for; otherwise `line`.
+   */
+  stop: number
+}
+
+/** Too little to tell: fewer than three fixes kept, or sensors the models no longer have. */
+const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
+
 /**
- * How much worse the best straight walk outside `zone` explains the kept fixes than the best
- * straight walk anywhere (≥ 0 up to the search's precision; small: a passer-by). Infinity with
- * fewer than three fixes kept, or with sensors it no longer knows: too little to tell.
+ * The street-walk test of `zone` over the kept fixes (≥ 0 up to the search's precision). A `stop`
+ * gap of `enough` or more is all the caller needs to know: the walk that stops is not searched for
+ * where the straight one already makes it.
  */
-export function streetWalkGap (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }): number {
-  if (fixes.length < 3) return Infinity
+export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
+  if (fixes.length < 3) return UNKNOWN
   const problems: Kept = []
   for (const f of fixes) {
     const obs: Observation[] = []; const silent: Silence[] = []
     let k = 0
     for (let i = 0; i < f.heard; i++, k += 5) {
       const sensor = sensors[f.data[k]]
-      if (sensor === undefined) return Infinity
+      if (sensor === undefined) return UNKNOWN
       obs.push({ sensor, rssi: f.data[k + 1], sigma: f.data[k + 2], floorDbm: f.data[k + 3], rawSigmaDb: f.data[k + 4] })
     }
     for (; k < f.data.length; k += 2) {
       const sensor = sensors[f.data[k]]
-      if (sensor === undefined) return Infinity
+      if (sensor === undefined) return UNKNOWN
       silent.push({ sensor, floorDbm: f.data[k + 1] })
     }
     problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent })
   }
   const tEnd = fixes[fixes.length - 1].t
-  const outside = bestWalk(problems, tEnd, zone, true, prior, startsOutside(fixes, tEnd, zone))
-  // The best walk outside is a walk anywhere too: the gap is never below 0.
-  const anywhere = Math.min(outside, bestWalk(problems, tEnd, zone, false, prior, [lineThrough(fixes, tEnd, p => p)]))
-  return outside - anywhere
+  const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
+  // The best walk outside is a walk anywhere too, and a straight walk one that stops at the end:
+  // neither gap is ever below 0, nor the stop's below the line's.
+  const line = Math.min(outside, bestWalk(problems, tEnd, zone, 'line', prior, [lineThrough(fixes, tEnd, p => p)]))
+  if (outside - line >= enough) return { line: outside - line, stop: outside - line }
+  const stop = Math.min(line, bestWalk(problems, tEnd, zone, 'stop', prior, startsStop(fixes, tEnd)))
+  return { line: outside - line, stop: outside - stop }
 }
 
 type Kept = Array<{ t: number, p: Problem, silent: Silence[] }>
 
-/** The least cost of a straight walk (outside the zone, or anywhere) over the kept fixes, searched from the two best starts. */
-function bestWalk (problems: Kept, tEnd: number, zone: Zone, outside: boolean, prior: { mean: number, sd: number }, starts: number[][]): number {
-  // Walk: position (x0, y0) at the last fix, velocity (vx, vy), and the offset b.
-  const objective = ([x0, y0, vx, vy, b]: number[]): number => {
+/**
+ * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
+ * at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until it stops.
+ */
+function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'line' | 'stop', prior: { mean: number, sd: number }, starts: number[][]): number {
+  const outside = kind === 'outside'
+  const first = (problems[0].t - tEnd) / 1000
+  // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
+  // stops) when it stopped, s before the last fix: it stood at (x0, y0) from then on.
+  const objective = ([x0, y0, vx, vy, b, stopped = 0]: number[]): number => {
     let c = ((b - prior.mean) / prior.sd) ** 2
     const speed = Math.hypot(vx, vy)
     if (speed > MAX_SPEED_M_S) c += PENALTY * (speed - MAX_SPEED_M_S) ** 2 * problems.length
     if (outside && speed < MIN_SPEED_M_S) c += PENALTY * (MIN_SPEED_M_S - speed) ** 2 * problems.length
+    // A stop within the stretch: between its first fix and its last.
+    if (stopped > 0) c += PENALTY * stopped ** 2 * problems.length
+    if (stopped < first) c += PENALTY * (first - stopped) ** 2 * problems.length
     for (const { t, p, silent } of problems) {
-      const tau = (t - tEnd) / 1000
+      const tau = Math.min(0, (t - tEnd) / 1000 - stopped)
       const x = x0 + vx * tau; const y = y0 + vy * tau
       if (outside) {
         const depth = signedDepth(x, y, zone)
@@ -123,10 +153,28 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, outside: boolean, p
     }
     return c
   }
-  const ranked = starts.map(s => [...s, prior.mean]).map(p => ({ p, v: objective(p) })).sort((a, b) => a.v - b.v).slice(0, 2)
+  const steps = kind === 'stop' ? [2, 2, 0.3, 0.3, 2, 5] : [2, 2, 0.3, 0.3, 2]
+  const withOffset = (s: number[]): number[] => kind === 'stop' ? [...s.slice(0, 4), prior.mean, s[4]] : [...s, prior.mean]
+  const ranked = starts.map(withOffset).map(p => ({ p, v: objective(p) })).sort((a, b) => a.v - b.v).slice(0, 2)
   let cost = Infinity
-  for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, [2, 2, 0.3, 0.3, 2], ITERATIONS))
+  for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS))
   return cost
+}
+
+/**
+ * Where a walk that stops may start from: standing where the fixes after a third, or two thirds,
+ * of the stretch are on average, walked to from the first fix.
+ */
+function startsStop (fixes: WalkFix[], tEnd: number): number[][] {
+  const first = (fixes[0].t - tEnd) / 1000
+  return [1 / 3, 2 / 3].map(share => {
+    const stopped = first * share
+    const after = fixes.filter(f => (f.t - tEnd) / 1000 >= stopped)
+    const x0 = after.reduce((a, f) => a + f.x, 0) / after.length
+    const y0 = after.reduce((a, f) => a + f.y, 0) / after.length
+    const walked = Math.max(1, stopped - first)
+    return [x0, y0, (x0 - fixes[0].x) / walked, (y0 - fixes[0].y) / walked, stopped]
+  })
 }
 
 /**

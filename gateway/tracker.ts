@@ -10,7 +10,7 @@ import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
-import { WalkHistory, streetWalkGap } from './street-walk.ts'
+import { WalkHistory, streetWalkGaps, type WalkGaps } from './street-walk.ts'
 
 /** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
 const SETTLED_FIXES = 30
@@ -130,9 +130,9 @@ export interface Estimate {
   offsetPrior: OffsetPrior
   /**
    * How much worse a straight walk outside `zone` explains the device's last half minute of fixes
-   * than the best straight walk anywhere (street-walk.ts): small for a passer-by. Worked out when asked.
+   * than the best walks anywhere (street-walk.ts). Worked out when asked.
    */
-  streetWalkGap: (zone: Zone) => number
+  streetWalkGaps: (zone: Zone, enough: number) => WalkGaps
 }
 
 class Device {
@@ -325,7 +325,7 @@ export class Tracker {
       subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
       zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
       offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb },
-      streetWalkGap: zone => streetWalkGap(d.walk.fixes, this.sensorList, zone, costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb })
+      streetWalkGaps: (zone, enough) => streetWalkGaps(d.walk.fixes, this.sensorList, zone, costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)
     }
   }
 

@@ -92,13 +92,20 @@ export const ZoneParamsSchema = Type.Object({
   /** A shop entry the radio test weighs survives gaps this long in its evidence, s. */
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
   /**
-   * A visit the radio is not sure of (under `shopEnterSureOdds`) is announced only this long after
-   * it began, once a straight walk outside the shop does not explain the device's last half minute
-   * as well as one that comes in (gateway/street-walk.ts); 0 announces every visit at once, s.
+   * A visit is held back this long after it began, then tested every 5 s (gateway/street-walk.ts:
+   * straight walks outside the shop against walks anywhere over the device's last half minute)
+   * until it is announced or dropped; its events wait with it; 0 announces every visit at once, s.
    */
   shopHoldS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
-  /** Below this gap (in -2 ln L) between the two walks, the held visit was a passer-by and is dropped. */
+  /** A held visit the test has not told by this long after it began is announced, unless that test took it for a passer-by, s. */
+  shopHoldMaxS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
+  /**
+   * Under this gap (-2 ln L) between a straight walk outside and one anywhere, a test takes the
+   * held visit for a passer-by's; two such tests in a row, or one at its end, drop it.
+   */
   streetWalkGap: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
+  /** At or above this gap between a straight walk outside and a walk anywhere that may stop, a shopper's: the held visit is announced. */
+  streetWalkSureGap: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
   /**
    * Floors are reached through the building: a device that comes from a visit on another floor
    * (its last fix there at most this long ago) enters this floor's shop without the radio test or

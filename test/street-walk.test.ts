@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { parseSite } from '../shared/site.ts'
 import { Rng } from '../shared/rng.ts'
 import { sensorModels, expectedRssi } from '../gateway/radio-model.ts'
-import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGap } from '../gateway/street-walk.ts'
+import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps } from '../gateway/street-walk.ts'
 import type { Observation } from '../gateway/solver.ts'
 import { rect } from './helpers/geo.ts'
 
@@ -48,19 +48,24 @@ test('street walk: a fix is kept every two seconds, for half a minute', () => {
 
 test('street walk: a passer-by on the street is explained by a walk outside, even where its fixes were put inside', () => {
   // Placed at the mirror place across the front row, as a tracker may put a loud phone.
-  const gap = streetWalkGap(history(s => [2 + 0.9 * s, -4], 6, 1.5, s => [2 + 0.9 * s, 9]).fixes, list, shop, o, prior)
-  assert.ok(gap < 3, `gap ${gap}`)
+  const gaps = streetWalkGaps(history(s => [2 + 0.9 * s, -4], 6, 1.5, s => [2 + 0.9 * s, 9]).fixes, list, shop, o, prior)
+  assert.ok(gaps.line < 3 && gaps.stop < 3, `gaps ${JSON.stringify(gaps)}`)
 })
 
 test('street walk: a shopper inside, walking or standing by the front, is not', () => {
-  const walking = streetWalkGap(history(s => [3 + 0.8 * s, 8], 0, 1.5).fixes, list, shop, o, prior)
-  assert.ok(walking > 50, `walking: gap ${walking}`)
-  const byTheFront = streetWalkGap(history(() => [15, 1.5], 0, 1.5).fixes, list, shop, o, prior)
-  assert.ok(byTheFront > 10, `by the front: gap ${byTheFront}`)
+  const walking = streetWalkGaps(history(s => [3 + 0.8 * s, 8], 0, 1.5).fixes, list, shop, o, prior)
+  assert.ok(walking.line > 50, `walking: gaps ${JSON.stringify(walking)}`)
+  const byTheFront = streetWalkGaps(history(() => [15, 1.5], 0, 1.5).fixes, list, shop, o, prior)
+  assert.ok(byTheFront.line > 10, `by the front: gaps ${JSON.stringify(byTheFront)}`)
+})
+
+test('street walk: a shopper who walked in from the street and stopped fits a walk that stops far better than a straight one', () => {
+  const gaps = streetWalkGaps(history(s => s < 10 ? [10, -4 + 0.9 * s] : [10, 5], 0, 1.5).fixes, list, shop, o, prior)
+  assert.ok(gaps.stop - gaps.line > 15, `gaps ${JSON.stringify(gaps)}`)
 })
 
 test('street walk: too few fixes, or a receiver the models no longer have, tell nothing', () => {
   const h = history(s => [s, -4], 0, 0)
-  assert.equal(streetWalkGap(h.fixes.slice(0, 2), list, shop, o, prior), Infinity)
-  assert.equal(streetWalkGap(h.fixes, list.slice(0, 3), shop, o, prior), Infinity)
+  assert.deepEqual(streetWalkGaps(h.fixes.slice(0, 2), list, shop, o, prior), { line: Infinity, stop: Infinity })
+  assert.deepEqual(streetWalkGaps(h.fixes, list.slice(0, 3), shop, o, prior), { line: Infinity, stop: Infinity })
 })
