@@ -165,6 +165,23 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   return { inside, outside }
 }
 
+/** A candidate's costs summed over its fixes, per offset step around `base`; the offset prior; how many fixes each reading counts in. */
+export interface RadioSum extends ZoneCosts { base: number, mean: number, sd: number, overlap: number, fixes: number }
+
+export function addCosts (sum: RadioSum, c: ZoneCosts): void {
+  if (sum.fixes++ === 0) { sum.inside = [...c.inside]; sum.outside = [...c.outside]; return }
+  for (let k = 0; k < c.inside.length; k++) { sum.inside[k] += c.inside[k]; sum.outside[k] += c.outside[k] }
+}
+
+/**
+ * Whether the summed radio makes inside at least `odds` times likelier than outside (false without
+ * fixes or with odds 0). Each reading counts in `overlap` fixes, so the sums count it that many times over.
+ */
+export function radioOdds (r: RadioSum | undefined, odds: number): boolean {
+  if (!r || r.fixes === 0 || odds <= 0) return false
+  return insideLogOdds2(r, r.base, r.mean, r.sd) / (2 * r.overlap) >= Math.log(odds)
+}
+
 /**
  * Twice the natural log of the odds inside against outside for summed costs, each side at its
  * best offset under the prior N(mean, sd²) (sd 0: the offset is the step nearest the mean). The

@@ -4,13 +4,14 @@
 // inaccuracy); exit comes after a timeout without evidence, stamped with the last time the device
 // was seen there (for a shop, seen confidently inside), not when the timeout noticed. Noise at a
 // boundary therefore does not flap. A shop entry also waits for the radio behind its fixes to say
-// inside rather than outside (zone-odds.ts).
+// inside rather than outside (zone-odds.ts), and a confirmed visit, its events with it, for the
+// street-walk test to tell a shopper from a passer-by (visit-hold.ts).
 import type { Site, Zone } from '../shared/site.ts'
 import { pointInPolygon, distanceToBoundary, signedDepth } from '../shared/geometry.ts'
 import { normalUpperTail } from './sensitivity.ts'
 import type { ZoneParams } from '../shared/site-schema.ts'
-import { insideLogOdds2, type ZoneCosts } from './zone-odds.ts'
-import type { WalkGaps } from './street-walk.ts'
+import { addCosts, radioOdds, type RadioSum, type ZoneCosts } from './zone-odds.ts'
+import { keepWalkTest, hasWalkTest, testDue, heldVerdict, type WalkTest } from './visit-hold.ts'
 
 export interface Presence { id: string, enteredAt: number, lastEvidence: number, score: number, n: number }
 export interface ShopPresence extends Presence {
@@ -48,9 +49,6 @@ export interface Candidate {
  */
 export interface Run { id: string, floor: number, since: number, last: number, score: number, n: number, /** a confirmed visit covers it */ visited: boolean }
 
-/** Costs per offset step around `base`, the offset prior, and how many fixes each reading counts in. */
-export interface RadioSum extends ZoneCosts { base: number, mean: number, sd: number, overlap: number, fixes: number }
-
 export interface ZoneTrack {
   shop: ShopPresence | null
   shopCand: Candidate | null
@@ -87,7 +85,7 @@ export interface EvidenceRadio {
   /** Fixes each reading counts in (the RSSI windows overlap from one fix to the next). */
   overlap: number
   /** How much worse a passer-by's walk outside the zone explains the device's last half minute than walks anywhere (street-walk.ts). */
-  walkGap?: (zone: Zone, enough: number) => WalkGaps
+  walkGap?: WalkTest
 }
 
 export const defaultZoneParams: Required<ZoneParams> = {
@@ -158,8 +156,8 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
       // RETEST_MS until it is told (`walkTest` is the tick's budget of tests: without one left,
       // it waits a tick).
       if (sp.pending === true && e.radio?.walkGap !== undefined) {
-        WALK_TESTS.set(sp, e.radio.walkGap)
-        if (t - sp.enteredAt >= p.shopHoldS * 1000 && (sp.nextTest ?? -Infinity) <= t && walkTest()) {
+        keepWalkTest(sp, e.radio.walkGap)
+        if (testDue(sp, t, p) && walkTest()) {
           const verdict = heldVerdict(sp, z, t, p, false)
           if (verdict === 'drop') { dropVisit(track); inShop = false } else if (verdict === 'announce') announce(track, out)
         }
@@ -190,7 +188,7 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
       // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner
       // is seldom a margin away from two walls, and passers-by seldom reach such odds.
       const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity
-      if (dep >= 0 && radioOdds(c, p.shopEnterSureOdds)) { c.lastEvidence = t; c.score += insideProbability(dep, e.accuracyM); c.n++ }
+      if (dep >= 0 && radioOdds(c.radio, p.shopEnterSureOdds)) { c.lastEvidence = t; c.score += insideProbability(dep, e.accuracyM); c.n++ }
     }
     // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
     // began at once is stamped from its real start.
@@ -295,25 +293,10 @@ function anchorDepth (site: Site, z: Zone, e: Evidence): number {
 }
 const ANCHORS = new WeakMap<Zone, Array<{ x: number, y: number, depth: number }>>()
 
-function addCosts (sum: RadioSum, c: ZoneCosts): void {
-  if (sum.fixes++ === 0) { sum.inside = [...c.inside]; sum.outside = [...c.outside]; return }
-  for (let k = 0; k < c.inside.length; k++) { sum.inside[k] += c.inside[k]; sum.outside[k] += c.outside[k] }
-}
-
-/**
- * Whether the candidate's radio makes inside at least `shopEnterOdds` times likelier than outside.
- * Each reading counts in `overlap` fixes, so the summed costs count it that many times over.
- */
+/** Whether the candidate's radio makes inside at least `shopEnterOdds` times likelier than outside (no radio sum: yes). */
 function radioSaysInside (c: Candidate, p: Required<ZoneParams>): boolean {
   if (c.viaFloor === true || !c.radio || c.radio.fixes === 0 || p.shopEnterOdds <= 0) return true
-  return radioOdds(c, p.shopEnterOdds)
-}
-
-/** Whether the candidate's radio makes inside at least `odds` times likelier (false without a radio sum or with odds 0). */
-function radioOdds (c: Candidate, odds: number): boolean {
-  const r = c.radio
-  if (!r || r.fixes === 0 || odds <= 0) return false
-  return insideLogOdds2(r, r.base, r.mean, r.sd) / (2 * r.overlap) >= Math.log(odds)
+  return radioOdds(c.radio, p.shopEnterOdds)
 }
 
 function candidate (c: Candidate | null, hit: { zone: Zone, dep: number } | null, t: number, e: Evidence): Candidate | null {
@@ -333,38 +316,6 @@ function exitSector (track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
   track.sector = null
 }
 
-/** The street-walk test of each visit held back, from its latest evidence (a device that goes quiet keeps its last). */
-const WALK_TESTS = new WeakMap<ShopPresence, (zone: Zone, enough: number) => WalkGaps>()
-
-/** A held visit the street-walk test cannot tell yet is tested again this much later, ms. */
-const RETEST_MS = 5000
-/**
- * Tests in a row that take a held visit for a passer-by before it is dropped. A shopper's first
- * test, 20 s into the visit, often still sees mostly the walk in from the street; a passer-by's
- * stay low. Over eleven simulated boutique hours and six department-store hours, one such test
- * (no-drop runs, rules tried offline) dropped 12 visits a later test showed to be shoppers', two
- * dropped 4; each lets through one passer-by.
- */
-const PASSER_BY_TESTS = 2
-
-/**
- * What the street-walk test makes of a held visit now (`ended`: its evidence has timed out). A
- * shopper's walk that stops (`streetWalkSureGap`) announces it; `PASSER_BY_TESTS` passer-by's walks
- * in a row (`streetWalkGap`) drop it, as one does at its end or `shopHoldMaxS` after it began, when
- * it is announced otherwise. No test at hand (as after a restart): announced.
- */
-function heldVerdict (sp: ShopPresence, zone: Zone, t: number, p: Required<ZoneParams>, ended: boolean): 'announce' | 'drop' | 'wait' {
-  const gaps = WALK_TESTS.get(sp)?.(zone, p.streetWalkSureGap)
-  if (gaps === undefined || gaps.stop >= p.streetWalkSureGap) return 'announce'
-  const passerBy = gaps.line < p.streetWalkGap
-  sp.passerByTests = passerBy ? (sp.passerByTests ?? 0) + 1 : 0
-  const last = ended || t - sp.enteredAt >= p.shopHoldMaxS * 1000
-  if (passerBy && (last || sp.passerByTests >= PASSER_BY_TESTS)) return 'drop'
-  if (last) return 'announce'
-  sp.nextTest = t + RETEST_MS
-  return 'wait'
-}
-
 /**
  * Ends the visit at its last evidence; one still held back gets the street-walk test first and is
  * dropped if that takes it for a passer-by. False, and nothing ended, when the tick has no test left.
@@ -372,7 +323,7 @@ function heldVerdict (sp: ShopPresence, zone: Zone, t: number, p: Required<ZoneP
 function endVisit (track: ZoneTrack, t: number, shops: Zone[], p: Required<ZoneParams>, out: ZoneEvent[], walkTest: () => boolean): boolean {
   const sp = track.shop
   if (sp === null) return true
-  if (sp.pending !== true || !WALK_TESTS.has(sp)) exitShop(track, out)
+  if (sp.pending !== true || !hasWalkTest(sp)) exitShop(track, out)
   else if (!walkTest()) return false
   else if (heldVerdict(sp, shops.find(s => s.id === sp.id) as Zone, t, p, true) === 'drop') dropVisit(track)
   else exitShop(track, out)
