@@ -11,10 +11,10 @@ import { pointInPolygon, distanceToBoundary, signedDepth } from '../shared/geome
 import { normalUpperTail } from './sensitivity.ts'
 import type { ZoneParams } from '../shared/site-schema.ts'
 import { addCosts, radioOdds, type RadioSum, type ZoneCosts } from './zone-odds.ts'
-import { keepWalkTest, hasWalkTest, testDue, heldVerdict, type WalkTest } from './visit-hold.ts'
+import { keepWalkTest, hasWalkTest, testDue, heldVerdict, type Hold, type WalkTest } from './visit-hold.ts'
 
 export interface Presence { id: string, enteredAt: number, lastEvidence: number, score: number, n: number }
-export interface ShopPresence extends Presence {
+export interface ShopPresence extends Presence, Hold {
   visitId: string, sectors: Record<string, number>, segment?: string
   /**
    * When the visit ends if no fix is confidently inside again: the last one that was, plus the
@@ -29,8 +29,6 @@ export interface ShopPresence extends Presence {
    */
   pending?: boolean
   held?: ZoneEvent[]
-  /** A held visit the test could not yet tell is tested again from then on; how many tests in a row took it for a passer-by. */
-  nextTest?: number, passerByTests?: number
   /** Events of a visit on another floor that this one proves (`floorChangeS`): they go out when this one is announced, and not at all if it is dropped. */
   proves?: ZoneEvent[]
 }
@@ -153,8 +151,8 @@ export function stepZones (track: ZoneTrack, e: Evidence | null, t: number, site
         if (confident && sp.jumped !== true) sp.leftBy = t + 1000 * dep / WALK_M_PER_S
       }
       // A visit held back for the street-walk test gets it once the hold is over, and again every
-      // RETEST_MS until it is told (`walkTest` is the tick's budget of tests: without one left,
-      // it waits a tick).
+      // 5 s until it is told (visit-hold.ts; `walkTest` is the tick's budget of tests: without
+      // one left, it waits a tick).
       if (sp.pending === true && e.radio?.walkGap !== undefined) {
         keepWalkTest(sp, e.radio.walkGap)
         if (testDue(sp, t, p) && walkTest()) {
