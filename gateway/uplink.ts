@@ -99,7 +99,8 @@ export class Uplink {
       const res = await fetch(this.url('events'), {
         method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
       })
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
+      // 422: the server refused some events for good (listed) and stored the rest: re-sending cannot help.
+      if (!res.ok && res.status !== 422) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
       await res.json()
       this.store.markSent(rows[rows.length - 1].seq)
       if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })

@@ -26,13 +26,13 @@ export interface Context {
   db: Database.Database
   hub: TriggerHub
   live: LiveHub
-  metrics: { eventsAccepted: number, eventsDuplicate: number, requests: number, errors5xx: number }
+  metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number }
   log: Logger
 }
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0 }, log: o.log }
+  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0 }, log: o.log }
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
   if (o.adminToken) issueToken(db, 'admin', [], null, o.adminToken)
@@ -69,6 +69,10 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       '# TYPE instore_server_events_total counter',
       `instore_server_events_total{result="accepted"} ${m.eventsAccepted}`,
       `instore_server_events_total{result="duplicate"} ${m.eventsDuplicate}`,
+      '# TYPE instore_server_events_refused_total counter',
+      ...Object.entries(m.eventsRefused).map(([r, n]) => `instore_server_events_refused_total{reason="${r}"} ${n}`),
+      '# TYPE instore_server_live_refused_total counter',
+      ...Object.entries(m.liveRefused).map(([r, n]) => `instore_server_live_refused_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_triggers_pushed_total counter', `instore_server_triggers_pushed_total ${h.pushed}`,
       '# TYPE instore_server_triggers_dropped_total counter',
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),

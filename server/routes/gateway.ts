@@ -1,38 +1,65 @@
-// Gateway-facing routes: event uplink (idempotent on id) and config pull (ETag). Plus the admin
+// Gateway-facing routes: event uplink (idempotent on id; every event validated, every trigger
+// vetted against the server's campaigns) and config pull (ETag). Plus the admin
 // routes that provision a store (its site and gateway token) and operator tokens.
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../app.ts'
 import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
-import { StoreParams, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
+import { StoreParams, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
+import type { InstoreEvent } from '../../shared/events.ts'
+import { vetTrigger, type TriggerRefusal } from '../push.ts'
+
+/** Counts an event (or a whole post) refused, by its error code. */
+function refuse (metrics: Context['metrics'], code: string): void { metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1 }
 
 export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live }: Context): Promise<void> {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
+  const exists = db.prepare('SELECT 1 FROM events WHERE id = ?')
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
-    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: ErrorReply, 403: ErrorReply } },
+    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: ErrorReply, 403: ErrorReply, 422: EventsRefusedReply } },
+    // Validation errors are raised in the handler, after the token check: an anonymous caller
+    // learns nothing about the schema, and a gateway's bad event is counted.
+    attachValidation: true,
     preHandler: requireRole(db, 'gateway', 'admin')
-  }, async (req) => {
+  }, async (req, reply) => {
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `this token cannot post for store ${storeId}`)
+    if (req.validationError) {
+      refuse(metrics, 'INSTORE_BAD_EVENT')
+      throw new HttpError(400, 'INSTORE_BAD_EVENT', req.validationError.message)
+    }
     const wrong = req.body.events.find(e => e.storeId !== storeId)
-    if (wrong) throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`)
+    if (wrong) { refuse(metrics, 'INSTORE_STORE_MISMATCH'); throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`) }
     let accepted = 0
-    const fresh: typeof req.body.events = []
+    const fresh: Array<{ e: InstoreEvent, campaign: Campaign | null }> = []
+    const refused: Array<{ id: string, error: TriggerRefusal, message: string }> = []
     db.transaction(() => {
       const now = Date.now()
-      for (const e of req.body.events) {
-        if (insert.run(e.id, storeId, e.type, e.subject, e.ts, JSON.stringify(e), now).changes === 1) { accepted++; fresh.push(e) }
+      for (const posted of req.body.events) {
+        // A re-sent event stays a duplicate even if its campaign has gone since.
+        if (exists.get(posted.id)) continue
+        let e = posted; let campaign: Campaign | null = null
+        if (e.type === 'trigger.fired') {
+          const v = vetTrigger(db, e, storeId)
+          if (!v.ok) { refused.push({ id: e.id, error: v.code, message: v.message }); refuse(metrics, v.code); continue }
+          // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
+          campaign = v.campaign; e = { ...e, content: v.campaign.content }
+        }
+        if (insert.run(e.id, storeId, e.type, e.subject, e.ts, JSON.stringify(e), now).changes === 1) { accepted++; fresh.push({ e, campaign }) }
       }
     })()
     // Pushes happen after the commit: a phone never sees a trigger the server then forgot.
-    for (const e of fresh) if (e.type === 'trigger.fired') hub.deliver(e)
-    for (const e of fresh) live.publish(storeId, 'event', e)
+    for (const { e, campaign } of fresh) if (campaign) hub.deliver(e, campaign)
+    for (const { e } of fresh) live.publish(storeId, 'event', e)
+    const duplicates = req.body.events.length - accepted - refused.length
     metrics.eventsAccepted += accepted
-    metrics.eventsDuplicate += req.body.events.length - accepted
-    return { accepted, duplicates: req.body.events.length - accepted }
+    metrics.eventsDuplicate += duplicates
+    if (refused.length === 0) return { accepted, duplicates }
+    // The others are stored: a gateway that re-sends the batch gets them back as duplicates.
+    return reply.code(422).send({ error: refused[0].error, message: `${refused.length} event(s) refused: ${refused.map(r => r.message).join('; ')}`.slice(0, 2000), accepted, duplicates, refused })
   })
 
   app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/config', {
