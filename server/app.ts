@@ -2,6 +2,7 @@
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
 import swagger from '@fastify/swagger'
+import helmet from '@fastify/helmet'
 import type Database from 'better-sqlite3'
 import { openDb } from './db.ts'
 import { TriggerHub } from './push.ts'
@@ -53,6 +54,28 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   })
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'INSTORE_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` }))
 
+  // Security headers on every route, SSE streams included (helmet writes them on the raw response,
+  // which a hijacked reply keeps). Scripts only from this server's own files: data an attacker
+  // gets onto a page can never run, even where a page forgot to treat it as text.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        scriptSrcAttr: ["'none'"],
+        // The pages keep their <style> blocks; styles cannot run code or reach the token.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"]
+      }
+    }
+  })
   await app.register(swagger, { openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } })
   await gatewayRoutes(app, ctx)
   await deviceRoutes(app, ctx)

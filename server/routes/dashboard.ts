@@ -37,6 +37,10 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
   app.get('/', { schema: { hide: true } }, page('dashboard'))
   app.get('/phone', { schema: { hide: true } }, page('phone'))
+  // The pages' scripts are files, not inline: the Content-Security-Policy admits scripts from 'self' only.
+  const script = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/javascript; charset=utf-8').send(readFileSync(file(`../public/${name}.js`)))
+  app.get('/dashboard.js', { schema: { hide: true } }, script('dashboard'))
+  app.get('/phone.js', { schema: { hide: true } }, script('phone'))
   // The app SDK for browsers, transpiled once from its TypeScript source.
   const sdk = transformSync(readFileSync(file('../../sdk/client.ts'), 'utf8'), { loader: 'ts', format: 'esm' }).code
   app.get('/sdk.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript').send(sdk))
