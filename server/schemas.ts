@@ -5,12 +5,13 @@ import { EventSchema, SAFE_ID, SUBJECT } from '../shared/events.ts'
 
 export const StoreParams = Type.Object({ storeId: Type.String({ minLength: 1, maxLength: 100 }) })
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) })
-export const EventsBody = Type.Object({ events: Type.Array(EventSchema, { maxItems: 1000 }) })
+export const MAX_EVENTS = 1000
+export const EventsBody = Type.Object({ events: Type.Array(EventSchema, { maxItems: MAX_EVENTS }) })
 export const EventsReply = Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() })
-/** 422: some events were refused (each with its code); the others were stored. */
+/** 400/422: some events were refused (each by its place in the batch, with its code); the others were stored. */
 export const EventsRefusedReply = Type.Object({
   error: Type.String(), message: Type.String(), accepted: Type.Integer(), duplicates: Type.Integer(),
-  refused: Type.Array(Type.Object({ id: Type.String(), error: Type.String(), message: Type.String() }))
+  refused: Type.Array(Type.Object({ index: Type.Integer(), id: Type.Union([Type.String(), Type.Null()]), error: Type.String(), message: Type.String() }))
 })
 export const RegisterBody = Type.Object({
   bleId: Type.String({ minLength: 4, maxLength: 128, pattern: '^[^/+#\\s]+$' }),

@@ -14,6 +14,9 @@ import { silentLogger } from '../shared/log.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { api } from './helpers/procs.ts'
+import { waitFor } from './helpers/gateway.ts'
+import { GatewayStore } from '../gateway/store.ts'
+import { Uplink } from '../gateway/uplink.ts'
 import { ROOT } from './helpers/run.ts'
 
 const ADMIN = 'adm_trust_test'
@@ -33,8 +36,9 @@ const trigger = (campaignId: string | undefined, over: Partial<InstoreEvent> = {
   id: `T${++n}`, type: 'trigger.fired', storeId: 's1', subject: device.subject, visitId: `V${n}`, seq: n, ts: Date.now(), sector: 'women',
   ...(campaignId !== undefined ? { campaignId } : {}), content: { title: 'Forged', url: 'https://phish.example/login', ttlMin: 10080 }, reason: 'gateway says so', ...over
 })
+type Refused = Array<{ index: number, id: string | null, error: string }>
 const post = async (events: unknown[], store = 's1', token = gw[store]) =>
-  await api<{ accepted: number, duplicates: number, error: string, message: string, refused?: Array<{ id: string, error: string }> }>(`${url}/v1/stores/${store}/events`, token, 'POST', { events })
+  await api<{ accepted: number, duplicates: number, error: string, message: string, refused?: Refused }>(`${url}/v1/stores/${store}/events`, token, 'POST', { events })
 const postRaw = async (path: string, body: string, token: string | null = gw.s1) => {
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body })
   return { status: res.status, body: await res.json() as { error: string, message: string } }
@@ -217,4 +221,26 @@ test('a live snapshot is validated before it reaches a dashboard: a specific 400
   assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap())).status, 204)
   assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap({ occupancy: null, footfall: undefined }))).status, 204, 'before the first occupancy')
   assert.match(await (await fetch(`${url}/metrics`)).text(), /instore_server_live_refused_total\{reason="INSTORE_BAD_SNAPSHOT"\} 9/)
+})
+
+test('one bad event costs only itself: the rest of the batch is stored, and a gateway\'s outbox drains past it', async () => {
+  const bad = { ...good(), subject: `app:${hostile}` }
+  const ok = good()
+  const r = await post([bad, ok])
+  assert.equal(r.status, 400); assert.equal(r.body.error, 'INSTORE_BAD_EVENT')
+  assert.deepEqual([r.body.accepted, r.body.refused?.map(x => [x.index, x.error])], [1, [[0, 'INSTORE_BAD_EVENT']]])
+  assert.equal(r.body.refused?.[0].id, bad.id, 'a well-formed id is named')
+  assert.ok(stored(ok.id)); assert.equal(stored(bad.id), undefined)
+  assert.equal((await postRaw('/v1/stores/s1/events', '{"events": "nope"}')).status, 400, 'a bad envelope is refused whole')
+
+  // A real gateway outbox holding a hostile advert's event, a forged trigger and a good event.
+  const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'trust-gw-')))
+  const rows = [{ ...good(), subject: 'name:<b>hi</b>' }, trigger('nope'), good()]
+  for (const e of rows) store.addEvent(e.id, e.type, e.ts, JSON.stringify(e))
+  const uplink = new Uplink({ central: url, token: gw.s1, storeId: 's1', batch: 500, minBackoffMs: 50, maxBackoffMs: 200, configEveryMs: 60_000 }, store, silentLogger, () => {})
+  uplink.start()
+  try {
+    await waitFor(() => store.backlog() === 0, 10_000, 'the outbox to drain')
+    assert.ok(stored(rows[2].id)); assert.equal(stored(rows[0].id), undefined); assert.equal(stored(rows[1].id), undefined)
+  } finally { await uplink.stop(0); store.close() }
 })

@@ -3,13 +3,35 @@
 // routes that provision a store (its site and gateway token) and operator tokens.
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { Type } from '@sinclair/typebox'
 import type { Context } from '../app.ts'
 import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
-import { StoreParams, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
+import { MAX_EVENTS, StoreParams, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
-import type { InstoreEvent } from '../../shared/events.ts'
-import { vetTrigger, type TriggerRefusal } from '../push.ts'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
+import { vetTrigger } from '../push.ts'
+
+/** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
+type Refusal = { index: number, id: string | null, error: string, message: string }
+
+const eventCheck = TypeCompiler.Compile(EventSchema)
+
+/** Splits a batch that failed the route's schema into valid events and refusals; null when the envelope itself is bad. */
+function checkEach (body: unknown): { valid: InstoreEvent[], refused: Refusal[] } | null {
+  const list = typeof body === 'object' && body !== null && Object.keys(body).length === 1 ? (body as { events?: unknown }).events : undefined
+  if (!Array.isArray(list) || list.length > MAX_EVENTS) return null
+  const valid: InstoreEvent[] = []; const refused: Refusal[] = []
+  list.forEach((e: unknown, index) => {
+    if (eventCheck.Check(e)) { valid.push(e); return }
+    const first = eventCheck.Errors(e).First()
+    const id = (e as { id?: unknown } | null)?.id
+    refused.push({ index, id: typeof id === 'string' && SAFE.test(id) && id.length <= 64 ? id : null, error: 'INSTORE_BAD_EVENT', message: `events/${index}${first?.path ?? ''}: ${first?.message ?? 'invalid'}`.slice(0, 300) })
+  })
+  return { valid, refused }
+}
+const SAFE = new RegExp(SAFE_ID)
 
 /** Counts an event (or a whole post) refused, by its error code. */
 function refuse (metrics: Context['metrics'], code: string): void { metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1 }
@@ -19,7 +41,7 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
   const exists = db.prepare('SELECT 1 FROM events WHERE id = ?')
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
-    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: ErrorReply, 403: ErrorReply, 422: EventsRefusedReply } },
+    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 422: EventsRefusedReply } },
     // Validation errors are raised in the handler, after the token check: an anonymous caller
     // learns nothing about the schema, and a gateway's bad event is counted.
     attachValidation: true,
@@ -27,24 +49,29 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
   }, async (req, reply) => {
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `this token cannot post for store ${storeId}`)
+    const refused: Refusal[] = []
+    let events = req.body.events
     if (req.validationError) {
-      refuse(metrics, 'INSTORE_BAD_EVENT')
-      throw new HttpError(400, 'INSTORE_BAD_EVENT', req.validationError.message)
+      // One bad event must not cost the batch: a gateway re-sends a refused batch for ever, so a
+      // single hostile advert (a BLE name is chosen over the air) would stop a whole store's uplink.
+      const split = checkEach(req.body)
+      if (!split) { refuse(metrics, 'INSTORE_BAD_EVENT'); throw new HttpError(400, 'INSTORE_BAD_EVENT', req.validationError.message) }
+      events = split.valid
+      for (const r of split.refused) { refused.push(r); refuse(metrics, r.error) }
     }
-    const wrong = req.body.events.find(e => e.storeId !== storeId)
+    const wrong = events.find(e => e.storeId !== storeId)
     if (wrong) { refuse(metrics, 'INSTORE_STORE_MISMATCH'); throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`) }
     let accepted = 0
     const fresh: Array<{ e: InstoreEvent, campaign: Campaign | null }> = []
-    const refused: Array<{ id: string, error: TriggerRefusal, message: string }> = []
     db.transaction(() => {
       const now = Date.now()
-      for (const posted of req.body.events) {
+      for (const [index, posted] of events.entries()) {
         // A re-sent event stays a duplicate even if its campaign has gone since.
         if (exists.get(posted.id)) continue
         let e = posted; let campaign: Campaign | null = null
         if (e.type === 'trigger.fired') {
           const v = vetTrigger(db, e, storeId)
-          if (!v.ok) { refused.push({ id: e.id, error: v.code, message: v.message }); refuse(metrics, v.code); continue }
+          if (!v.ok) { refused.push({ index, id: e.id, error: v.code, message: v.message }); refuse(metrics, v.code); continue }
           // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
           campaign = v.campaign; e = { ...e, content: v.campaign.content }
         }
@@ -54,12 +81,13 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     // Pushes happen after the commit: a phone never sees a trigger the server then forgot.
     for (const { e, campaign } of fresh) if (campaign) hub.deliver(e, campaign)
     for (const { e } of fresh) live.publish(storeId, 'event', e)
-    const duplicates = req.body.events.length - accepted - refused.length
+    const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
     metrics.eventsAccepted += accepted
     metrics.eventsDuplicate += duplicates
     if (refused.length === 0) return { accepted, duplicates }
     // The others are stored: a gateway that re-sends the batch gets them back as duplicates.
-    return reply.code(422).send({ error: refused[0].error, message: `${refused.length} event(s) refused: ${refused.map(r => r.message).join('; ')}`.slice(0, 2000), accepted, duplicates, refused })
+    // 400 when an event broke the schema, 422 when events were well formed but not allowed.
+    return reply.code(refused.some(r => r.error === 'INSTORE_BAD_EVENT') ? 400 : 422).send({ error: refused[0].error, message: `${refused.length} event(s) refused: ${refused.map(r => r.message).join('; ')}`.slice(0, 2000), accepted, duplicates, refused })
   })
 
   app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/config', {
