@@ -37,10 +37,13 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
   app.get('/', { schema: { hide: true } }, page('dashboard'))
   app.get('/phone', { schema: { hide: true } }, page('phone'))
-  // The pages' scripts are files, not inline: the Content-Security-Policy admits scripts from 'self' only.
+  // The pages' scripts and styles are files, not inline: the Content-Security-Policy admits only 'self'.
   const script = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/javascript; charset=utf-8').send(readFileSync(file(`../public/${name}.js`)))
   app.get('/dashboard.js', { schema: { hide: true } }, script('dashboard'))
   app.get('/phone.js', { schema: { hide: true } }, script('phone'))
+  const style = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/css; charset=utf-8').send(readFileSync(file(`../public/${name}.css`)))
+  app.get('/dashboard.css', { schema: { hide: true } }, style('dashboard'))
+  app.get('/phone.css', { schema: { hide: true } }, style('phone'))
   // The app SDK for browsers, transpiled once from its TypeScript source.
   const sdk = transformSync(readFileSync(file('../../sdk/client.ts'), 'utf8'), { loader: 'ts', format: 'esm' }).code
   app.get('/sdk.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript').send(sdk))
