@@ -232,6 +232,9 @@ test('one bad event costs only itself: the rest of the batch is stored, and a ga
   assert.equal(r.body.refused?.[0].id, bad.id, 'a well-formed id is named')
   assert.ok(stored(ok.id)); assert.equal(stored(bad.id), undefined)
   assert.equal((await postRaw('/v1/stores/s1/events', '{"events": "nope"}')).status, 400, 'a bad envelope is refused whole')
+  // Refusals name each event by its place in the posted batch, whatever the reason.
+  const mixed = await post([good(), { ...good(), shop: hostile }, trigger('nope')])
+  assert.deepEqual([mixed.status, mixed.body.refused?.map(x => [x.index, x.error])], [400, [[1, 'INSTORE_BAD_EVENT'], [2, 'INSTORE_NO_CAMPAIGN']]])
 
   // A real gateway outbox holding a hostile advert's event, a forged trigger and a good event.
   const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'trust-gw-')))

@@ -4,27 +4,29 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Context } from '../app.ts'
 import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
 import { MAX_EVENTS, StoreParams, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { vetTrigger } from '../push.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
 type Refusal = { index: number, id: string | null, error: string, message: string }
+/** A well-formed event and its place in the posted batch. */
+type Posted = { index: number, e: InstoreEvent }
 
 const eventCheck = TypeCompiler.Compile(EventSchema)
 
 /** Splits a batch that failed the route's schema into valid events and refusals; null when the envelope itself is bad. */
-function checkEach (body: unknown): { valid: InstoreEvent[], refused: Refusal[] } | null {
+function checkEach (body: unknown): { valid: Posted[], refused: Refusal[] } | null {
   const list = typeof body === 'object' && body !== null && Object.keys(body).length === 1 ? (body as { events?: unknown }).events : undefined
   if (!Array.isArray(list) || list.length > MAX_EVENTS) return null
-  const valid: InstoreEvent[] = []; const refused: Refusal[] = []
+  const valid: Posted[] = []; const refused: Refusal[] = []
   list.forEach((e: unknown, index) => {
-    if (eventCheck.Check(e)) { valid.push(e); return }
+    if (eventCheck.Check(e)) { valid.push({ index, e }); return }
     const first = eventCheck.Errors(e).First()
     const id = (e as { id?: unknown } | null)?.id
     refused.push({ index, id: typeof id === 'string' && SAFE.test(id) && id.length <= 64 ? id : null, error: 'INSTORE_BAD_EVENT', message: `events/${index}${first?.path ?? ''}: ${first?.message ?? 'invalid'}`.slice(0, 300) })
@@ -50,8 +52,9 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `this token cannot post for store ${storeId}`)
     const refused: Refusal[] = []
-    let events = req.body.events
-    if (req.validationError) {
+    let events: Posted[]
+    if (!req.validationError) events = req.body.events.map((e, index) => ({ index, e }))
+    else {
       // One bad event must not cost the batch: a gateway re-sends a refused batch for ever, so a
       // single hostile advert (a BLE name is chosen over the air) would stop a whole store's uplink.
       const split = checkEach(req.body)
@@ -59,13 +62,13 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
       events = split.valid
       for (const r of split.refused) { refused.push(r); refuse(metrics, r.error) }
     }
-    const wrong = events.find(e => e.storeId !== storeId)
+    const wrong = events.find(({ e }) => e.storeId !== storeId)?.e
     if (wrong) { refuse(metrics, 'INSTORE_STORE_MISMATCH'); throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`) }
     let accepted = 0
     const fresh: Array<{ e: InstoreEvent, campaign: Campaign | null }> = []
     db.transaction(() => {
       const now = Date.now()
-      for (const [index, posted] of events.entries()) {
+      for (const { index, e: posted } of events) {
         // A re-sent event stays a duplicate even if its campaign has gone since.
         if (exists.get(posted.id)) continue
         let e = posted; let campaign: Campaign | null = null
