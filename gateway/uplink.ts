@@ -99,8 +99,10 @@ export class Uplink {
       const res = await fetch(this.url('events'), {
         method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
       })
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
-      await res.json()
+      // A reply listing `refused` events: the server stored the rest and will never take those: re-sending cannot help.
+      const reply = await res.json().catch(() => null) as { refused?: unknown } | null
+      if (!res.ok && !Array.isArray(reply?.refused)) throw new Error(`HTTP ${res.status}: ${JSON.stringify(reply).slice(0, 200)}`)
+      if (!res.ok) this.log.warn('central refused events', { status: res.status, refused: (reply?.refused as unknown[]).length })
       this.store.markSent(rows[rows.length - 1].seq)
       if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
       this.lastError = null

@@ -2,6 +2,7 @@
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
 import swagger from '@fastify/swagger'
+import helmet from '@fastify/helmet'
 import type Database from 'better-sqlite3'
 import { openDb } from './db.ts'
 import { TriggerHub } from './push.ts'
@@ -26,13 +27,13 @@ export interface Context {
   db: Database.Database
   hub: TriggerHub
   live: LiveHub
-  metrics: { eventsAccepted: number, eventsDuplicate: number, requests: number, errors5xx: number }
+  metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number }
   log: Logger
 }
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0 }, log: o.log }
+  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0 }, log: o.log }
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
   if (o.adminToken) issueToken(db, 'admin', [], null, o.adminToken)
@@ -53,6 +54,27 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   })
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'INSTORE_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` }))
 
+  // Security headers on every route, SSE streams included (helmet writes them on the raw response,
+  // which a hijacked reply keeps). Scripts only from this server's own files: data an attacker
+  // gets onto a page can never run, even where a page forgot to treat it as text.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        scriptSrcAttr: ["'none'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"]
+      }
+    }
+  })
   await app.register(swagger, { openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } })
   await gatewayRoutes(app, ctx)
   await deviceRoutes(app, ctx)
@@ -69,6 +91,10 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       '# TYPE instore_server_events_total counter',
       `instore_server_events_total{result="accepted"} ${m.eventsAccepted}`,
       `instore_server_events_total{result="duplicate"} ${m.eventsDuplicate}`,
+      '# TYPE instore_server_events_refused_total counter',
+      ...Object.entries(m.eventsRefused).map(([r, n]) => `instore_server_events_refused_total{reason="${r}"} ${n}`),
+      '# TYPE instore_server_live_refused_total counter',
+      ...Object.entries(m.liveRefused).map(([r, n]) => `instore_server_live_refused_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_triggers_pushed_total counter', `instore_server_triggers_pushed_total ${h.pushed}`,
       '# TYPE instore_server_triggers_dropped_total counter',
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),

@@ -23,11 +23,16 @@ export function openDb (dir: string): Database.Database {
     CREATE INDEX IF NOT EXISTS events_subject ON events (subject);
     CREATE TABLE IF NOT EXISTS triggers (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, trigger_id TEXT NOT NULL UNIQUE, device_id TEXT NOT NULL,
-      store_id TEXT NOT NULL, campaign_id TEXT NOT NULL, ts INTEGER NOT NULL, expires INTEGER NOT NULL, body TEXT NOT NULL);
+      store_id TEXT NOT NULL, campaign_id TEXT NOT NULL, ts INTEGER NOT NULL, expires INTEGER NOT NULL, body TEXT NOT NULL,
+      visit_id TEXT);
     CREATE INDEX IF NOT EXISTS triggers_device ON triggers (device_id, seq);
     CREATE TABLE IF NOT EXISTS acks (trigger_id TEXT NOT NULL, status TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (trigger_id, status));
     CREATE TABLE IF NOT EXISTS campaigns (id TEXT PRIMARY KEY, body TEXT NOT NULL, stores TEXT NOT NULL, updated INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS erasures (subject TEXT PRIMARY KEY, ts INTEGER NOT NULL);
   `)
+  // Databases from before the server applied per-visit caps itself lack the visit column.
+  const triggerCols = (db.prepare('PRAGMA table_info(triggers)').all() as Array<{ name: string }>).map(c => c.name)
+  if (!triggerCols.includes('visit_id')) db.exec('ALTER TABLE triggers ADD COLUMN visit_id TEXT')
+  db.exec('CREATE INDEX IF NOT EXISTS triggers_caps ON triggers (device_id, campaign_id, ts)')
   return db
 }

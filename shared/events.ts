@@ -1,44 +1,72 @@
-// Events (contract §5). One schema, and the type derived from it.
+// Events (contract §5). One schema, and the type derived from it. Every field has a size, a
+// character set or a range: events cross a trust boundary (gateway → server → dashboard), and
+// what reaches a page or a database must be bounded before anyone reads it.
 import { Type, type Static } from '@sinclair/typebox'
 
 export const EVENT_TYPES = ['shop.enter', 'shop.exit', 'visit.summary', 'sector.enter', 'sector.exit', 'sector.dwell', 'trigger.fired'] as const
 
+/** Ids that name things (events, visits, campaigns, shops, sectors): letters, digits and `_.:-`. */
+export const SAFE_ID = '^[A-Za-z0-9_.:-]+$'
+/**
+ * Subjects: `app:<hex>`, `h:<hex>`, `ibeacon:<uuid>:<major>:<minor>`, `eddystone:…` or another
+ * sensor-given BLE id; a few more characters than SAFE_ID (`@+=/`) for ids sensors may send, never
+ * markup, quotes, spaces or control characters.
+ */
+export const SUBJECT = '^[A-Za-z0-9_.:@+=/-]+$'
+/** Store ids, as the site schema allows them (contract §1). */
+export const STORE_ID = '^[A-Za-z0-9_.-]+$'
+/** Free text (titles, reasons): anything printable, no control characters. */
+const TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$'
+
+const Id = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: SAFE_ID })
+/** Epoch milliseconds up to the year 2286: finite, so a JSON `1e999` (Infinity) is refused. */
+const EpochMs = Type.Number({ minimum: 0, maximum: 1e13 })
+/** A duration, ms: up to a year. */
+const Ms = Type.Number({ minimum: 0, maximum: 365 * 86_400_000 })
+const Count = Type.Integer({ minimum: 0, maximum: 1_000_000 })
+
 export const Frequency = Type.Object({
-  visits7d: Type.Integer({ minimum: 0 }),
-  visits30d: Type.Integer({ minimum: 0 }),
-  visits90d: Type.Integer({ minimum: 0 }),
-  daysSinceLastVisit: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  visits7d: Count,
+  visits30d: Count,
+  visits90d: Count,
+  daysSinceLastVisit: Type.Union([Type.Integer({ minimum: 0, maximum: 100_000 }), Type.Null()]),
   segment: Type.Union([Type.Literal('first'), Type.Literal('returning'), Type.Literal('regular'), Type.Literal('lapsed')])
-})
+}, { additionalProperties: false })
+
+/**
+ * A link a phone may open: http(s) or an app's own scheme (`app://offers/42`). Never `javascript:`,
+ * `data:`, `vbscript:` or `file:` in any letter case: a page that renders it as a link would run it.
+ */
+export const SAFE_URL = '^(?![Jj][Aa][Vv][Aa][Ss][Cc][Rr][Ii][Pp][Tt]:|[Dd][Aa][Tt][Aa]:|[Vv][Bb][Ss][Cc][Rr][Ii][Pp][Tt]:|[Ff][Ii][Ll][Ee]:)[A-Za-z][A-Za-z0-9+.-]*:[^\\s<>"\'`]*$'
 
 export const Content = Type.Object({
-  title: Type.String({ maxLength: 200 }),
-  body: Type.Optional(Type.String({ maxLength: 2000 })),
-  url: Type.Optional(Type.String({ maxLength: 2000 })),
+  title: Type.String({ maxLength: 200, pattern: TEXT }),
+  body: Type.Optional(Type.String({ maxLength: 2000, pattern: TEXT })),
+  url: Type.Optional(Type.String({ maxLength: 2000, pattern: SAFE_URL })),
   /** Minutes the message stays worth showing (default 60): an "in-store now" offer expires. */
   ttlMin: Type.Optional(Type.Number({ minimum: 1, maximum: 10080 }))
-})
+}, { additionalProperties: false })
 
 export const EventSchema = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 64 }),
+  id: Id(64),
   type: Type.Union(EVENT_TYPES.map(t => Type.Literal(t))),
-  storeId: Type.String(),
-  subject: Type.String(),
-  visitId: Type.Optional(Type.String()),
-  seq: Type.Integer({ minimum: 1 }),
-  ts: Type.Number(),
-  shop: Type.Optional(Type.String()),
-  sector: Type.Optional(Type.String()),
-  dwellMs: Type.Optional(Type.Number()),
-  thresholdMs: Type.Optional(Type.Number()),
-  durationMs: Type.Optional(Type.Number()),
-  sectors: Type.Optional(Type.Array(Type.Object({ id: Type.String(), dwellMs: Type.Number() }))),
+  storeId: Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }),
+  subject: Type.String({ minLength: 1, maxLength: 160, pattern: SUBJECT }),
+  visitId: Type.Optional(Id(64)),
+  seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+  ts: EpochMs,
+  shop: Type.Optional(Id(200)),
+  sector: Type.Optional(Id(200)),
+  dwellMs: Type.Optional(Ms),
+  thresholdMs: Type.Optional(Ms),
+  durationMs: Type.Optional(Ms),
+  sectors: Type.Optional(Type.Array(Type.Object({ id: Id(200), dwellMs: Ms }, { additionalProperties: false }), { maxItems: 500 })),
   confidence: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   frequency: Type.Optional(Frequency),
-  campaignId: Type.Optional(Type.String()),
+  campaignId: Type.Optional(Id(100)),
   content: Type.Optional(Content),
-  reason: Type.Optional(Type.String())
-})
+  reason: Type.Optional(Type.String({ maxLength: 500, pattern: TEXT }))
+}, { additionalProperties: false })
 
 export type InstoreEvent = Static<typeof EventSchema>
 export type FrequencyT = Static<typeof Frequency>

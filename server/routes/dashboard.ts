@@ -7,7 +7,8 @@ import { transformSync } from 'esbuild'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Context } from '../app.ts'
 import { requireRole, canReachStore, lookup, HttpError, mustReachStore } from '../auth.ts'
-import { StoreParams } from '../schemas.ts'
+import { Type } from '@sinclair/typebox'
+import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../sse.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
@@ -36,6 +37,13 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
   app.get('/', { schema: { hide: true } }, page('dashboard'))
   app.get('/phone', { schema: { hide: true } }, page('phone'))
+  // The pages' scripts and styles are files, not inline: the Content-Security-Policy admits only 'self'.
+  const script = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/javascript; charset=utf-8').send(readFileSync(file(`../public/${name}.js`)))
+  app.get('/dashboard.js', { schema: { hide: true } }, script('dashboard'))
+  app.get('/phone.js', { schema: { hide: true } }, script('phone'))
+  const style = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/css; charset=utf-8').send(readFileSync(file(`../public/${name}.css`)))
+  app.get('/dashboard.css', { schema: { hide: true } }, style('dashboard'))
+  app.get('/phone.css', { schema: { hide: true } }, style('phone'))
   // The app SDK for browsers, transpiled once from its TypeScript source.
   const sdk = transformSync(readFileSync(file('../../sdk/client.ts'), 'utf8'), { loader: 'ts', format: 'esm' }).code
   app.get('/sdk.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript').send(sdk))
@@ -52,10 +60,16 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
     return JSON.parse(r.site) as unknown
   })
 
-  app.post<{ Params: { storeId: string }, Body: Record<string, unknown> }>('/v1/stores/:storeId/live', {
-    schema: { tags: ['gateway'], params: StoreParams, body: { type: 'object' } }, preHandler: requireRole(db, 'gateway', 'admin')
+  app.post<{ Params: { storeId: string }, Body: LiveSnapshotT }>('/v1/stores/:storeId/live', {
+    schema: { tags: ['gateway'], params: StoreParams, body: LiveSnapshot, response: { 204: Type.Null(), 400: ErrorReply } },
+    attachValidation: true,
+    preHandler: requireRole(db, 'gateway', 'admin')
   }, async (req, reply) => {
     mustReachStore(req.principal, req.params.storeId, 'not this store')
+    if (req.validationError) {
+      ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
+      throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
+    }
     live.publish(req.params.storeId, 'snapshot', req.body)
     return reply.code(204).send()
   })

@@ -1,38 +1,96 @@
-// Gateway-facing routes: event uplink (idempotent on id) and config pull (ETag). Plus the admin
+// Gateway-facing routes: event uplink (idempotent on id; every event validated, every trigger
+// vetted against the server's campaigns) and config pull (ETag). Plus the admin
 // routes that provision a store (its site and gateway token) and operator tokens.
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Context } from '../app.ts'
 import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
-import { StoreParams, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
+import { MAX_EVENTS, StoreParams, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
+import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
+import { vetTrigger } from '../push.ts'
+
+/** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
+type Refusal = { index: number, id: string | null, error: string, message: string }
+/** A well-formed event and its place in the posted batch. */
+type Posted = { index: number, e: InstoreEvent }
+
+const eventCheck = TypeCompiler.Compile(EventSchema)
+
+/** Splits a batch that failed the route's schema into valid events and refusals; null when the envelope itself is bad. */
+function checkEach (body: unknown): { valid: Posted[], refused: Refusal[] } | null {
+  const list = typeof body === 'object' && body !== null && Object.keys(body).length === 1 ? (body as { events?: unknown }).events : undefined
+  if (!Array.isArray(list) || list.length > MAX_EVENTS) return null
+  const valid: Posted[] = []; const refused: Refusal[] = []
+  list.forEach((e: unknown, index) => {
+    if (eventCheck.Check(e)) { valid.push({ index, e }); return }
+    const first = eventCheck.Errors(e).First()
+    const id = (e as { id?: unknown } | null)?.id
+    refused.push({ index, id: typeof id === 'string' && SAFE.test(id) && id.length <= 64 ? id : null, error: 'INSTORE_BAD_EVENT', message: `events/${index}${first?.path ?? ''}: ${first?.message ?? 'invalid'}`.slice(0, 300) })
+  })
+  return { valid, refused }
+}
+const SAFE = new RegExp(SAFE_ID)
+
+/** Counts an event (or a whole post) refused, by its error code. */
+function refuse (metrics: Context['metrics'], code: string): void { metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1 }
 
 export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live }: Context): Promise<void> {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
+  const exists = db.prepare('SELECT 1 FROM events WHERE id = ?')
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
-    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: ErrorReply, 403: ErrorReply } },
+    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 422: EventsRefusedReply } },
+    // Validation errors are raised in the handler, after the token check: an anonymous caller
+    // learns nothing about the schema, and a gateway's bad event is counted.
+    attachValidation: true,
     preHandler: requireRole(db, 'gateway', 'admin')
-  }, async (req) => {
+  }, async (req, reply) => {
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `this token cannot post for store ${storeId}`)
-    const wrong = req.body.events.find(e => e.storeId !== storeId)
-    if (wrong) throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`)
+    const refused: Refusal[] = []
+    let events: Posted[]
+    if (!req.validationError) events = req.body.events.map((e, index) => ({ index, e }))
+    else {
+      // One bad event must not cost the batch: a gateway re-sends a refused batch for ever, so a
+      // single hostile advert (a BLE name is chosen over the air) would stop a whole store's uplink.
+      const split = checkEach(req.body)
+      if (!split) { refuse(metrics, 'INSTORE_BAD_EVENT'); throw new HttpError(400, 'INSTORE_BAD_EVENT', req.validationError.message) }
+      events = split.valid
+      for (const r of split.refused) { refused.push(r); refuse(metrics, r.error) }
+    }
+    const wrong = events.find(({ e }) => e.storeId !== storeId)?.e
+    if (wrong) { refuse(metrics, 'INSTORE_STORE_MISMATCH'); throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`) }
     let accepted = 0
-    const fresh: typeof req.body.events = []
+    const fresh: Array<{ e: InstoreEvent, campaign: Campaign | null }> = []
     db.transaction(() => {
       const now = Date.now()
-      for (const e of req.body.events) {
-        if (insert.run(e.id, storeId, e.type, e.subject, e.ts, JSON.stringify(e), now).changes === 1) { accepted++; fresh.push(e) }
+      for (const { index, e: posted } of events) {
+        // A re-sent event stays a duplicate even if its campaign has gone since.
+        if (exists.get(posted.id)) continue
+        let e = posted; let campaign: Campaign | null = null
+        if (e.type === 'trigger.fired') {
+          const v = vetTrigger(db, e, storeId)
+          if (!v.ok) { refused.push({ index, id: e.id, error: v.code, message: v.message }); refuse(metrics, v.code); continue }
+          // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
+          campaign = v.campaign; e = { ...e, content: v.campaign.content }
+        }
+        if (insert.run(e.id, storeId, e.type, e.subject, e.ts, JSON.stringify(e), now).changes === 1) { accepted++; fresh.push({ e, campaign }) }
       }
     })()
     // Pushes happen after the commit: a phone never sees a trigger the server then forgot.
-    for (const e of fresh) if (e.type === 'trigger.fired') hub.deliver(e)
-    for (const e of fresh) live.publish(storeId, 'event', e)
+    for (const { e, campaign } of fresh) if (campaign) hub.deliver(e, campaign)
+    for (const { e } of fresh) live.publish(storeId, 'event', e)
+    const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
     metrics.eventsAccepted += accepted
-    metrics.eventsDuplicate += req.body.events.length - accepted
-    return { accepted, duplicates: req.body.events.length - accepted }
+    metrics.eventsDuplicate += duplicates
+    if (refused.length === 0) return { accepted, duplicates }
+    // The others are stored: a gateway that re-sends the batch gets them back as duplicates.
+    // 400 when an event broke the schema, 422 when events were well formed but not allowed.
+    return reply.code(refused.some(r => r.error === 'INSTORE_BAD_EVENT') ? 400 : 422).send({ error: refused[0].error, message: `${refused.length} event(s) refused: ${refused.map(r => r.message).join('; ')}`.slice(0, 2000), accepted, duplicates, refused })
   })
 
   app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/config', {
