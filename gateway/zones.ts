@@ -336,7 +336,7 @@ function dropVisit (track: ZoneTrack): void {
 /** Announces a visit held back for the street-walk test: its shop.enter, stamped when it began, then what it held. */
 function announce (track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
-  if (!shop || shop.pending !== true) return
+  if (shop?.pending !== true) return
   delete shop.pending
   // The runs this visit covers are visited: no change of floors makes another visit of them.
   for (const r of [track.run, track.prevRun]) if (r && r.id === shop.id && r.last >= shop.enteredAt) r.visited = true

@@ -2,7 +2,6 @@
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
 import swagger from '@fastify/swagger'
-import type Database from 'better-sqlite3'
 import { openDb } from './db.ts'
 import { TriggerHub } from './push.ts'
 import { HttpError, issueToken } from './auth.ts'
@@ -12,6 +11,7 @@ import { campaignRoutes } from './routes/campaigns.ts'
 import { analyticsRoutes } from './routes/analytics.ts'
 import { dashboardRoutes, LiveHub } from './routes/dashboard.ts'
 import type { Logger } from '../shared/log.ts'
+import type { Context } from './context.ts'
 
 export interface ServerOptions {
   dataDir: string
@@ -22,13 +22,7 @@ export interface ServerOptions {
   plugins?: Array<(app: FastifyInstance, ctx: Context) => Promise<void>>
 }
 
-export interface Context {
-  db: Database.Database
-  hub: TriggerHub
-  live: LiveHub
-  metrics: { eventsAccepted: number, eventsDuplicate: number, requests: number, errors5xx: number }
-  log: Logger
-}
+export type { Context } from './context.ts'
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)

@@ -22,7 +22,7 @@ function run (path: Array<Evidence | null>): string[] {
   const track = newTrack()
   const out: ZoneEvent[] = []
   let n = 0
-  path.forEach((e, i) => out.push(...stepZones(track, e, i * 1000, site, p, () => 'v' + n++)))
+  path.forEach((e, i) => { out.push(...stepZones(track, e, i * 1000, site, p, () => 'v' + n++)) })
   return out.map(e => `${e.type}@${e.ts / 1000}${e.sector ? ':' + e.sector : ''}`)
 }
 const at = (x: number, y: number, accuracyM = 1): Evidence => ({ x, y, accuracyM })
@@ -69,7 +69,7 @@ test('visit.summary lists the dwell per sector', () => {
   const track = newTrack()
   const out: ZoneEvent[] = []
   const path = [...repeat(15, at(5, 5)), ...repeat(15, at(15, 5)), ...repeat(25, null)]
-  path.forEach((e, i) => out.push(...stepZones(track, e, i * 1000, site, p, () => 'v1')))
+  path.forEach((e, i) => { out.push(...stepZones(track, e, i * 1000, site, p, () => 'v1')) })
   const summary = out.find(e => e.type === 'visit.summary')
   assert.deepEqual(summary?.sectors, [{ id: 'a', dwellMs: 14000 }, { id: 'b', dwellMs: 14000 }])
   assert.equal(summary?.durationMs, 29000)

@@ -2,7 +2,7 @@
 // routes that provision a store (its site and gateway token) and operator tokens.
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import type { Context } from '../app.ts'
+import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
 import { StoreParams, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
