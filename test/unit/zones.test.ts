@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
+import { ZoneParamsSchema } from '../../shared/site-schema.ts'
 import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/zones.ts'
 import { ulid, visitUlid } from '../../gateway/ids.ts'
 import type { WalkGaps } from '../../gateway/street-walk.ts'
@@ -204,4 +205,12 @@ test('zones: a change of floors proves the shop the device walked through, and a
     assert.deepEqual(walk(up, params).filter(s => s.includes('ground')), [])
     assert.deepEqual(walk(down, params).filter(s => s.includes('ground')), [])
   }
+})
+
+test('zone defaults come from the site schema: every member has one, and the gateway uses exactly those', () => {
+  for (const [k, member] of Object.entries(ZoneParamsSchema.properties)) {
+    assert.notEqual((member as { default?: unknown }).default, undefined, `zones.${k} has no default in the schema`)
+    assert.deepEqual(defaultZoneParams[k as keyof typeof defaultZoneParams], (member as { default?: unknown }).default, k)
+  }
+  assert.deepEqual(Object.keys(defaultZoneParams).sort(), Object.keys(ZoneParamsSchema.properties).sort())
 })
