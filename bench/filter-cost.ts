@@ -23,6 +23,6 @@ export function filterCost (steps = 20_000): Record<string, number> {
   cv.s.set([0, 0, 0, 0]); cv.P.set([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1])
   const cvUs = time(() => { for (const [x, y] of obs) { cv.predict(1); cv.update(x, y, 1, 1, 0, 0, true) } })
   const imm = new MotionFilter()
-  const immUs = time(() => { obs.forEach(([x, y], i) => imm.update(i * 1000, x, y, 1, 1, 0, 0.5)) })
+  const immUs = time(() => { obs.forEach(([x, y], i) => { imm.update(i * 1000, x, y, 1, 1, 0, 0.5) }) })
   return { kalmanFilterPackageUs: libUs, handWrittenCvUs: cvUs, immTwoModelsUs: immUs }
 }

@@ -6,7 +6,7 @@
 // curvature come with each evaluation.
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { truncatedMean, normalPdf, normalUpperTail, type Truncated } from './sensitivity.ts'
-import type { Observation, Silence, SolverOptions } from './solver.ts'
+import type { Observation, Silence, SolverOptions } from './solver-types.ts'
 
 const LN10 = Math.LN10
 /**

@@ -101,8 +101,9 @@ export class Uplink {
       })
       // A reply listing `refused` events: the server stored the rest and will never take those: re-sending cannot help.
       const reply = await res.json().catch(() => null) as { refused?: unknown } | null
-      if (!res.ok && !Array.isArray(reply?.refused)) throw new Error(`HTTP ${res.status}: ${JSON.stringify(reply).slice(0, 200)}`)
-      if (!res.ok) this.log.warn('central refused events', { status: res.status, refused: (reply?.refused as unknown[]).length })
+      const refused = Array.isArray(reply?.refused) ? reply.refused as unknown[] : null
+      if (!res.ok && refused === null) throw new Error(`HTTP ${res.status}: ${JSON.stringify(reply).slice(0, 200)}`)
+      if (!res.ok) this.log.warn('central refused events', { status: res.status, refused: refused?.length ?? 0 })
       this.store.markSent(rows[rows.length - 1].seq)
       if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
       this.lastError = null

@@ -86,10 +86,8 @@ export interface EvidenceRadio {
   walkGap?: WalkTest
 }
 
-export const defaultZoneParams: Required<ZoneParams> = {
-  shopEnterS: 10, shopExitS: 30, sectorEnterS: 6, sectorExitS: 12,
-  enterMarginSigmas: 0, switchMarginSigmas: 0.35, shopEnterMarginSigmas: 0.85, shopEnterOdds: 20, shopEnterSureOdds: 1000, shopEnterGapS: 5, shopHoldS: 20, shopHoldMaxS: 50, streetWalkGap: 3, streetWalkSureGap: 40, floorChangeS: 30, exitMarginSigmas: 0.7, shopExitMarginSigmas: 0, maxMarginM: 3, dwellThresholdsS: [30, 60, 120, 300]
-}
+// The defaults are written once, in the site schema.
+export { defaultZoneParams } from '../shared/site-schema.ts'
 
 export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
 
@@ -336,7 +334,7 @@ function dropVisit (track: ZoneTrack): void {
 /** Announces a visit held back for the street-walk test: its shop.enter, stamped when it began, then what it held. */
 function announce (track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
-  if (!shop || shop.pending !== true) return
+  if (shop?.pending !== true) return
   delete shop.pending
   // The runs this visit covers are visited: no change of floors makes another visit of them.
   for (const r of [track.run, track.prevRun]) if (r && r.id === shop.id && r.last >= shop.enteredAt) r.visited = true

@@ -16,7 +16,8 @@ import { Simulator } from '../simulators/engine.ts'
 import { replay } from '../simulators/replay.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 
-const DATA = 'data/demo'
+// INSTORE_DEMO_DATA: another folder for the demo's data (the browser test runs the demo in a temp folder).
+const DATA = process.env.INSTORE_DEMO_DATA ?? 'data/demo'
 const log = createLogger({ base: { name: 'demo' } })
 const quiet = createLogger({ level: 'warn', base: { name: 'demo' } })
 

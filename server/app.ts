@@ -3,7 +3,6 @@
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
 import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
-import type Database from 'better-sqlite3'
 import { openDb } from './db.ts'
 import { TriggerHub } from './push.ts'
 import { HttpError, issueToken } from './auth.ts'
@@ -13,6 +12,7 @@ import { campaignRoutes } from './routes/campaigns.ts'
 import { analyticsRoutes } from './routes/analytics.ts'
 import { dashboardRoutes, LiveHub } from './routes/dashboard.ts'
 import type { Logger } from '../shared/log.ts'
+import type { Context } from './context.ts'
 
 export interface ServerOptions {
   dataDir: string
@@ -23,13 +23,7 @@ export interface ServerOptions {
   plugins?: Array<(app: FastifyInstance, ctx: Context) => Promise<void>>
 }
 
-export interface Context {
-  db: Database.Database
-  hub: TriggerHub
-  live: LiveHub
-  metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number }
-  log: Logger
-}
+export type { Context } from './context.ts'
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)

@@ -67,65 +67,85 @@ export const RadioSchema = Type.Object({
   accuracyScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 5, description: 'factor on the published accuracyM, measured by instore-calibrate (default 1)' }))
 })
 
-/** Extension: zone hysteresis per site (defaults in gateway/zones.ts). */
+/**
+ * Extension: zone hysteresis per site. Each member's default is written here, once: the gateway
+ * reads them through defaultZoneParams below, and docs/configuration.md is generated from them.
+ */
 export const ZoneParamsSchema = Type.Object({
-  /** Evidence needed before a shop entry counts, s. */
-  shopEnterS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
-  /** Time without evidence before a shop exit, s. */
-  shopExitS: Type.Optional(Type.Number({ minimum: 1, maximum: 3600 })),
-  sectorEnterS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
-  sectorExitS: Type.Optional(Type.Number({ minimum: 1, maximum: 3600 })),
-  /** Sector entry from the aisle needs the position this many accuracy radii inside the boundary. */
-  enterMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
-  /** Shop entry likewise (deeper: passers-by walk right along the shop front). */
-  shopEnterMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
-  /**
-   * Shop entry also needs the radio over the candidate's fixes, with one transmit offset for all of
-   * them, to make inside this many times likelier than outside (gateway/zone-odds.ts); 0 turns the test off.
-   */
-  shopEnterOdds: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
-  /**
-   * Once the radio makes inside this many times likelier, any fix inside the shop's outline (not
-   * only one a margin inside) is evidence for the entry; 0 turns this off.
-   */
-  shopEnterSureOdds: Type.Optional(Type.Number({ minimum: 0, maximum: 1e12 })),
-  /** A shop entry the radio test weighs survives gaps this long in its evidence, s. */
-  shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
-  /**
-   * A visit is held back this long after it began, then tested every 5 s (gateway/street-walk.ts:
-   * straight walks outside the shop against walks anywhere over the device's last half minute)
-   * until it is announced or dropped; its events wait with it; 0 announces every visit at once, s.
-   */
-  shopHoldS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
-  /** A held visit the test has not told by this long after it began is announced, unless that test took it for a passer-by, s. */
-  shopHoldMaxS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
-  /**
-   * Under this gap (-2 ln L) between a straight walk outside and one anywhere, a test takes the
-   * held visit for a passer-by's; two such tests in a row, or one at its end, drop it.
-   */
-  streetWalkGap: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
-  /** At or above this gap between a straight walk outside and a walk anywhere that may stop, a shopper's: the held visit is announced. */
-  streetWalkSureGap: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6 })),
-  /**
-   * Floors are reached through the building: a device that comes from a visit on another floor
-   * (its last fix there at most this long ago) enters this floor's shop without the radio test or
-   * the hold, and a visit confirmed on one floor makes the device's unconfirmed run through a shop
-   * on the floor it came from, ended at most this long before, a visit too; 0 turns both off, s.
-   */
-  floorChangeS: Type.Optional(Type.Number({ minimum: 0, maximum: 600 })),
-  /** Moving straight from one sector into another needs this many (the device was just next door). */
-  switchMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
-  /** A position this many accuracy radii outside a sector still counts as staying in it. */
-  exitMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
-  /**
-   * Likewise for a shop. Its default is 0: the exit timeout already keeps a visit through a few
-   * seconds outside, and a margin kept a shopper walking away along the street in the shop.
-   */
-  shopExitMarginSigmas: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
-  /** Margins never exceed this, m. */
-  maxMarginM: Type.Optional(Type.Number({ minimum: 0, maximum: 50 })),
-  /** sector.dwell fires as a stay crosses each of these, s. */
-  dwellThresholdsS: Type.Optional(Type.Array(Type.Number({ minimum: 1 }), { maxItems: 50 }))
+  shopEnterS: Type.Optional(Type.Number({ minimum: 0, maximum: 600, default: 10, description: 'evidence needed before a shop entry counts, s' })),
+  shopExitS: Type.Optional(Type.Number({ minimum: 1, maximum: 3600, default: 30, description: 'time without evidence before a shop exit, s' })),
+  sectorEnterS: Type.Optional(Type.Number({ minimum: 0, maximum: 600, default: 6, description: 'evidence needed before a sector entry counts, s' })),
+  sectorExitS: Type.Optional(Type.Number({ minimum: 1, maximum: 3600, default: 12, description: 'time without evidence before a sector exit, s' })),
+  enterMarginSigmas: Type.Optional(Type.Number({
+    minimum: 0, maximum: 5, default: 0, description: 'sector entry from the aisle needs the position this many accuracy radii inside the boundary'
+  })),
+  shopEnterMarginSigmas: Type.Optional(Type.Number({
+    minimum: 0, maximum: 5, default: 0.85, description: 'shop entry likewise (deeper: passers-by walk right along the shop front)'
+  })),
+  shopEnterOdds: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 1e6,
+    default: 20,
+    description: 'shop entry also needs the radio over the candidate\'s fixes, with one transmit offset for all of them, ' +
+      'to make inside this many times likelier than outside (gateway/zone-odds.ts); 0 turns the test off'
+  })),
+  shopEnterSureOdds: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 1e12,
+    default: 1000,
+    description: 'once the radio makes inside this many times likelier, any fix inside the shop\'s outline (not only one a margin inside) ' +
+      'is evidence for the entry; 0 turns this off'
+  })),
+  shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600, default: 5, description: 'a shop entry the radio test weighs survives gaps this long in its evidence, s' })),
+  shopHoldS: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 600,
+    default: 20,
+    description: 'a visit is held back this long after it began, then tested every 5 s (gateway/street-walk.ts: straight walks outside ' +
+      'the shop against walks anywhere over the device\'s last half minute) until it is announced or dropped; its events wait with it; ' +
+      '0 announces every visit at once, s'
+  })),
+  shopHoldMaxS: Type.Optional(Type.Number({
+    minimum: 0, maximum: 600, default: 50, description: 'a held visit the test has not told by this long after it began is announced, unless that test took it for a passer-by, s'
+  })),
+  streetWalkGap: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 1e6,
+    default: 3,
+    description: 'under this gap (-2 ln L) between a straight walk outside and one anywhere, a test takes the held visit for a passer-by\'s; ' +
+      'two such tests in a row, or one at its end, drop it'
+  })),
+  streetWalkSureGap: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 1e6,
+    default: 40,
+    description: 'at or above this gap between a straight walk outside and a walk anywhere that may stop, a shopper\'s: the held visit is announced'
+  })),
+  floorChangeS: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 600,
+    default: 30,
+    description: 'floors are reached through the building: a device that comes from a visit on another floor (its last fix there at most ' +
+      'this long ago) enters this floor\'s shop without the radio test or the hold, and a visit confirmed on one floor makes the ' +
+      'device\'s unconfirmed run through a shop on the floor it came from, ended at most this long before, a visit too; 0 turns both off, s'
+  })),
+  switchMarginSigmas: Type.Optional(Type.Number({
+    minimum: 0, maximum: 5, default: 0.35, description: 'moving straight from one sector into another needs this many (the device was just next door)'
+  })),
+  exitMarginSigmas: Type.Optional(Type.Number({
+    minimum: 0, maximum: 5, default: 0.7, description: 'a position this many accuracy radii outside a sector still counts as staying in it'
+  })),
+  shopExitMarginSigmas: Type.Optional(Type.Number({
+    minimum: 0,
+    maximum: 5,
+    default: 0,
+    description: 'likewise for a shop; 0 because the exit timeout already keeps a visit through a few seconds outside, ' +
+      'and a margin kept a shopper walking away along the street in the shop'
+  })),
+  maxMarginM: Type.Optional(Type.Number({ minimum: 0, maximum: 50, default: 3, description: 'margins never exceed this, m' })),
+  dwellThresholdsS: Type.Optional(Type.Array(Type.Number({ minimum: 1 }), {
+    maxItems: 50, default: [30, 60, 120, 300], description: 'sector.dwell fires as a stay crosses each of these, s'
+  }))
 })
 
 export const SiteSchema = Type.Object({
@@ -148,3 +168,16 @@ export type Radio = Static<typeof RadioSchema>
 export type Polygon = Static<typeof PolygonSchema>
 export type RadioMapData = Static<typeof RadioMapSchema>
 export type ZoneParams = Static<typeof ZoneParamsSchema>
+
+/** Every zone parameter at its default, read from ZoneParamsSchema (the one place defaults are written). */
+export const defaultZoneParams: Readonly<Required<ZoneParams>> = Object.freeze(schemaDefaults(ZoneParamsSchema) as Required<ZoneParams>)
+
+/** The `default` of each member of an object schema; throws at load time if one has none. */
+function schemaDefaults (schema: { properties: Record<string, { default?: unknown }> }): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, member] of Object.entries(schema.properties)) {
+    if (member.default === undefined) throw new Error(`schema member ${k} has no default`)
+    out[k] = structuredClone(member.default)
+  }
+  return out
+}

@@ -1,7 +1,7 @@
 // Operator analytics per store: occupancy now, visits, dwell per sector, frequency segments,
 // and the trigger funnel (fired → delivered → opened → converted) per campaign.
 import type { FastifyInstance } from 'fastify'
-import type { Context } from '../app.ts'
+import type { Context } from '../context.ts'
 import { requireRole, mustReachStore } from '../auth.ts'
 import { StoreParams } from '../schemas.ts'
 

@@ -1,7 +1,7 @@
 // Campaign CRUD (contract §6). Admins run every store's campaigns; a store manager creates and
 // changes content only for their own stores (local activation of local content).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Context } from '../app.ts'
+import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
 import { IdParams } from '../schemas.ts'
 import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'

@@ -5,32 +5,16 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { transformSync } from 'esbuild'
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import type { Context } from '../app.ts'
+import type { Context } from '../context.ts'
 import { requireRole, canReachStore, lookup, HttpError, mustReachStore } from '../auth.ts'
 import { Type } from '@sinclair/typebox'
 import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../sse.ts'
+import type { LiveHub } from '../live-hub.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
-type Listener = (event: string, data: string) => void
-
-export class LiveHub {
-  private readonly listeners = new Map<string, Set<Listener>>()
-  readonly last = new Map<string, string>()
-  publish (storeId: string, event: string, data: unknown): void {
-    const text = JSON.stringify(data)
-    if (event === 'snapshot') this.last.set(storeId, text)
-    for (const l of this.listeners.get(storeId) ?? []) l(event, text)
-  }
-
-  subscribe (storeId: string, l: Listener): () => void {
-    let set = this.listeners.get(storeId)
-    if (!set) { set = new Set(); this.listeners.set(storeId, set) }
-    set.add(l)
-    return () => { set?.delete(l) }
-  }
-}
+export { LiveHub } from '../live-hub.ts'
 
 export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { live: LiveHub }): Promise<void> {
   const { db, live } = ctx

@@ -24,3 +24,20 @@ export async function waitFor (cond: () => boolean | Promise<boolean>, timeoutMs
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }
+
+/**
+ * Waits until `read` has returned the same value for `quietMs` (the way to check that something
+ * did NOT happen again: a duplicate would change the value within the window). Bounded by timeoutMs.
+ */
+export async function waitSettled<T> (read: () => T | Promise<T>, quietMs: number, timeoutMs = 10_000, what = 'value to settle'): Promise<T> {
+  const until = Date.now() + timeoutMs
+  let last = JSON.stringify(await read())
+  let since = Date.now()
+  for (;;) {
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const now = JSON.stringify(await read())
+    if (now !== last) { last = now; since = Date.now() }
+    if (Date.now() - since >= quietMs) return JSON.parse(last) as T
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+  }
+}

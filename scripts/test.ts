@@ -1,0 +1,44 @@
+// Runs the test tiers: `unit` (pure stages, in-process, seconds), `integration` (a real broker,
+// SQLite and HTTP on port 0, the commands as child processes), `interop` (third-party parts:
+// Mosquitto, Chromium, a mock BlueZ, PostgreSQL). Test files still in test/ itself, not yet filed
+// into a tier, run with integration so that nothing added there is silently left out.
+// Usage: node --import tsx scripts/test.ts [unit|integration|interop ...] (none: every tier).
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const TIERS = ['unit', 'integration', 'interop'] as const
+type Tier = typeof TIERS[number]
+
+function testFiles (dir: string, deep: boolean): string[] {
+  if (!existsSync(dir)) return []
+  const out: string[] = []
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory() && deep && e.name !== 'helpers') out.push(...testFiles(p, true))
+    else if (e.isFile() && e.name.endsWith('.test.ts')) out.push(p)
+  }
+  return out.sort()
+}
+
+export function tierFiles (tier: Tier, root = ROOT): string[] {
+  const files = testFiles(join(root, 'test', tier), true)
+  if (tier === 'integration') files.push(...testFiles(join(root, 'test'), false))
+  return files
+}
+
+function main (): number {
+  const asked = process.argv.slice(2)
+  const bad = asked.filter(a => !(TIERS as readonly string[]).includes(a))
+  if (bad.length > 0) { process.stderr.write(`unknown tier ${bad.join(', ')} (tiers: ${TIERS.join(', ')})\n`); return 2 }
+  const tiers = asked.length > 0 ? asked as Tier[] : [...TIERS]
+  const files = tiers.flatMap(t => tierFiles(t)).map(f => relative(ROOT, f))
+  if (files.length === 0) { process.stderr.write(`no test files in ${tiers.join(', ')}\n`); return 1 }
+  // Two at a time: the integration tests start gateways and servers; more would starve each other on small machines.
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: ROOT, stdio: 'inherit' })
+  return r.status ?? 1
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = main()

@@ -1,0 +1,14 @@
+// What every route plugin receives from buildServer: the database, the hubs and the counters.
+// Its own module so that routes/* need nothing from app.ts, which imports them (no import cycle).
+import type Database from 'better-sqlite3'
+import type { TriggerHub } from './push.ts'
+import type { LiveHub } from './live-hub.ts'
+import type { Logger } from '../shared/log.ts'
+
+export interface Context {
+  db: Database.Database
+  hub: TriggerHub
+  live: LiveHub
+  metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number }
+  log: Logger
+}

@@ -1,0 +1,71 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseSite } from '../../shared/site.ts'
+import { Rng } from '../../shared/rng.ts'
+import { sensorModels, expectedRssi } from '../../gateway/radio-model.ts'
+import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps } from '../../gateway/street-walk.ts'
+import type { Observation } from '../../gateway/solver.ts'
+import { rect } from '../helpers/geo.ts'
+
+// A department-store front: rows of sensors 3, 10 and 17 m in, 11 m apart; the street 4 m out.
+const site = parseSite({
+  type: 'FeatureCollection', storeId: 's',
+  features: [
+    { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 30, 20) },
+    ...[3, 10, 17].flatMap(y => [4, 15, 26].map(x => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `s${x}-${y}` }, geometry: { type: 'Point' as const, coordinates: [x, y] } })))
+  ]
+})
+const models = sensorModels(site)
+const list = [...models.values()]
+const index = new Map(list.map((m, i) => [m.id, i]))
+const shop = site.shops[0]
+const o = { tagHeight: 1.2, huberK: 2, bounds: [-10, -10, 40, 30] as [number, number, number, number] }
+const prior = { mean: 0, sd: 4 }
+
+/**
+ * Half a minute of fixes along `path` (position at time s) from a phone `offsetDb` loud, each
+ * window mean `noiseDb` off at random; the fixes themselves sit at `placed` (where a tracker put them).
+ */
+function history (path: (s: number) => [number, number], offsetDb: number, noiseDb: number, placed = path): WalkHistory {
+  const h = new WalkHistory()
+  const rng = new Rng(7)
+  for (let t = 0; t <= WALK_HISTORY_MS; t += 1000) {
+    const [x, y] = path(t / 1000)
+    const obs: Observation[] = list.map(m => ({
+      sensor: m, rssi: expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + offsetDb + rng.normal(0, noiseDb), sigma: 2, floorDbm: -Infinity, rawSigmaDb: 6
+    }))
+    const [px, py] = placed(t / 1000)
+    h.add(t, px, py, obs, [], index)
+  }
+  return h
+}
+
+test('street walk: a fix is kept every two seconds, for half a minute', () => {
+  const h = history(s => [s, -4], 0, 0)
+  assert.equal(h.fixes.length, WALK_HISTORY_MS / WALK_SAMPLE_MS + 1)
+  assert.ok(h.fixes[h.fixes.length - 1].t - h.fixes[0].t <= WALK_HISTORY_MS)
+})
+
+test('street walk: a passer-by on the street is explained by a walk outside, even where its fixes were put inside', () => {
+  // Placed at the mirror place across the front row, as a tracker may put a loud phone.
+  const gaps = streetWalkGaps(history(s => [2 + 0.9 * s, -4], 6, 1.5, s => [2 + 0.9 * s, 9]).fixes, list, shop, o, prior)
+  assert.ok(gaps.line < 3 && gaps.stop < 3, `gaps ${JSON.stringify(gaps)}`)
+})
+
+test('street walk: a shopper inside, walking or standing by the front, is not', () => {
+  const walking = streetWalkGaps(history(s => [3 + 0.8 * s, 8], 0, 1.5).fixes, list, shop, o, prior)
+  assert.ok(walking.line > 50, `walking: gaps ${JSON.stringify(walking)}`)
+  const byTheFront = streetWalkGaps(history(() => [15, 1.5], 0, 1.5).fixes, list, shop, o, prior)
+  assert.ok(byTheFront.line > 10, `by the front: gaps ${JSON.stringify(byTheFront)}`)
+})
+
+test('street walk: a shopper who walked in from the street and stopped fits a walk that stops far better than a straight one', () => {
+  const gaps = streetWalkGaps(history(s => s < 10 ? [10, -4 + 0.9 * s] : [10, 5], 0, 1.5).fixes, list, shop, o, prior)
+  assert.ok(gaps.stop - gaps.line > 15, `gaps ${JSON.stringify(gaps)}`)
+})
+
+test('street walk: too few fixes, or a receiver the models no longer have, tell nothing', () => {
+  const h = history(s => [s, -4], 0, 0)
+  assert.deepEqual(streetWalkGaps(h.fixes.slice(0, 2), list, shop, o, prior), { line: Infinity, stop: Infinity })
+  assert.deepEqual(streetWalkGaps(h.fixes, list.slice(0, 3), shop, o, prior), { line: Infinity, stop: Infinity })
+})

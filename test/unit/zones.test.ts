@@ -1,0 +1,216 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseSite } from '../../shared/site.ts'
+import { ZoneParamsSchema } from '../../shared/site-schema.ts'
+import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/zones.ts'
+import { ulid, visitUlid } from '../../gateway/ids.ts'
+import type { WalkGaps } from '../../gateway/street-walk.ts'
+import { rect } from '../helpers/geo.ts'
+
+const site = parseSite({
+  type: 'FeatureCollection', storeId: 's',
+  features: [
+    { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 30, 20) },
+    { type: 'Feature', properties: { kind: 'sector', id: 'a', shop: 'shop' }, geometry: rect(0, 0, 10, 10) },
+    { type: 'Feature', properties: { kind: 'sector', id: 'b', shop: 'shop' }, geometry: rect(10, 0, 20, 10) },
+    { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
+  ]
+})
+const p = { ...defaultZoneParams, shopEnterS: 5, shopExitS: 20, sectorEnterS: 5, sectorExitS: 10, dwellThresholdsS: [30, 60] }
+
+/** Runs one position per second (null = not heard) and returns the events as "type@s[:zone]". */
+function run (path: Array<Evidence | null>): string[] {
+  const track = newTrack()
+  const out: ZoneEvent[] = []
+  let n = 0
+  path.forEach((e, i) => { out.push(...stepZones(track, e, i * 1000, site, p, () => 'v' + n++)) })
+  return out.map(e => `${e.type}@${e.ts / 1000}${e.sector ? ':' + e.sector : ''}`)
+}
+const at = (x: number, y: number, accuracyM = 1): Evidence => ({ x, y, accuracyM })
+const repeat = <T>(n: number, v: T): T[] => Array.from({ length: n }, () => v)
+
+const cases: Array<[string, Array<Evidence | null>, string[]]> = [
+  ['a short glimpse inside is not an entry', [...repeat(3, at(25, 15)), ...repeat(30, at(25, 30))], []],
+  ['entry after evidence over time, stamped when it began', [...repeat(5, at(40, 15)), ...repeat(10, at(25, 15))],
+    ['shop.enter@5']],
+  ['noise at the boundary does not enter (margin grows with inaccuracy)', Array.from({ length: 60 }, (_, i) => at(29.8 + (i % 2 ? 0.5 : -0.5), 15, 3)), []],
+  ['exit after the timeout, stamped with the last evidence', [...repeat(10, at(25, 15)), ...repeat(30, at(40, 15))],
+    ['shop.enter@0', 'shop.exit@9', 'visit.summary@9']],
+  ['a device that goes quiet is exited at its last evidence', [...repeat(10, at(25, 15)), ...repeat(30, null)],
+    ['shop.enter@0', 'shop.exit@9', 'visit.summary@9']],
+  ['a short gap in evidence does not split the visit', [...repeat(10, at(25, 15)), ...repeat(8, null), ...repeat(10, at(25, 15)), ...repeat(25, null)],
+    ['shop.enter@0', 'shop.exit@27', 'visit.summary@27']],
+  ['a sector stay with dwell thresholds', [...repeat(70, at(5, 5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.dwell@30:a', 'sector.dwell@60:a', 'sector.exit@69:a', 'shop.exit@69', 'visit.summary@69']],
+  ['moving to the next sector ends the first stay where it was last seen', [...repeat(15, at(5, 5)), ...repeat(15, at(15, 5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@14:a', 'sector.enter@15:b', 'sector.exit@29:b', 'shop.exit@29', 'visit.summary@29']],
+  ['wobbling across a sector boundary does not flap', [...repeat(10, at(5, 5)), ...Array.from({ length: 20 }, (_, i) => at(i % 2 ? 10.4 : 9.6, 5, 1.5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']],
+  ['from the aisle, standing just inside a sector enters it', [...repeat(10, at(25, 15)), ...repeat(10, at(5, 9.7, 2)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@10:a', 'sector.exit@19:a', 'shop.exit@19', 'visit.summary@19']],
+  ['walking away along the street just outside ends the visit where it left the outline', [...repeat(10, at(25, 15)), ...Array.from({ length: 40 }, (_, i) => at(29 + 0.5 * i, 20.5 + 0.1 * i, 2))],
+    ['shop.enter@0', 'shop.exit@9', 'visit.summary@9']],
+  // The sensor stands 5 m in: fixes on the front wall, inside but within the margin, keep a visit
+  // open and do not move its end; that is the last confident fix (2 m in) plus a walk of 2 m.
+  ['a leaver whose fixes linger on the front wall ends the visit a walk from its last confident fix', [...repeat(10, at(25, 18)), ...repeat(8, at(25, 19.7, 2)), ...repeat(30, at(25, 25))],
+    ['shop.enter@0', 'shop.exit@11', 'visit.summary@11']],
+  ['a shopper who stands at the front wall loses at most 10 s of the visit', [...repeat(10, at(25, 18)), ...repeat(40, at(25, 19.7, 2)), ...repeat(30, at(25, 25))],
+    ['shop.enter@0', 'shop.exit@39', 'visit.summary@39']],
+  ['a track that jumps back in faster than anyone walks (the radio\'s mirror place) does not move the visit\'s end', [...repeat(10, at(25, 15)), ...repeat(3, at(25, 19.7, 2)), ...repeat(5, at(25, 12)), ...repeat(30, at(25, 25))],
+    ['shop.enter@0', 'shop.exit@14', 'visit.summary@14']],
+  ['straying just across into the neighbour for a while does not end the stay', [...repeat(10, at(5, 5)), ...repeat(10, at(10.3, 5, 2)), ...repeat(10, at(5, 5)), ...repeat(25, null)],
+    ['shop.enter@0', 'sector.enter@0:a', 'sector.exit@29:a', 'shop.exit@29', 'visit.summary@29']]
+]
+
+for (const [name, path, expected] of cases) {
+  test(`zones: ${name}`, () => assert.deepEqual(run(path), expected))
+}
+
+test('visit.summary lists the dwell per sector', () => {
+  const track = newTrack()
+  const out: ZoneEvent[] = []
+  const path = [...repeat(15, at(5, 5)), ...repeat(15, at(15, 5)), ...repeat(25, null)]
+  path.forEach((e, i) => { out.push(...stepZones(track, e, i * 1000, site, p, () => 'v1')) })
+  const summary = out.find(e => e.type === 'visit.summary')
+  assert.deepEqual(summary?.sectors, [{ id: 'a', dwellMs: 14000 }, { id: 'b', dwellMs: 14000 }])
+  assert.equal(summary?.durationMs, 29000)
+  assert.ok(out.every(e => e.visitId === 'v1'))
+})
+
+test('evidence from another floor is outside every zone of this one; moving to another shop ends the visit where its evidence did and enters at once', () => {
+  const two = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
+    ]
+  })
+  const track = newTrack()
+  const out: ZoneEvent[] = []
+  for (let i = 0; i < 20; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1, floor: 1 }, i * 1000, two, p, () => 'v' + i))
+  for (let i = 20; i < 60; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1 }, i * 1000, two, p, () => 'v' + i))
+  // Without the switch, the ground floor's entry would wait for the upper visit's 20 s timeout (from 40 s).
+  assert.deepEqual(out.map(e => `${e.type}@${e.ts / 1000}:${e.shop}`), ['shop.enter@0:upper', 'shop.exit@19:upper', 'visit.summary@19:upper', 'shop.enter@20:ground'])
+})
+
+test('a visit id follows from the visit: same store, subject, shop and start, same id; sortable by start', () => {
+  const at = Date.UTC(2026, 10, 23, 10)
+  const id = visitUlid(at, 's1', 'app:1', 'main')
+  assert.equal(visitUlid(at, 's1', 'app:1', 'main'), id)
+  assert.match(id, /^[0-9A-HJKMNP-TV-Z]{26}$/)
+  for (const other of [visitUlid(at, 's2', 'app:1', 'main'), visitUlid(at, 's1', 'app:2', 'main'), visitUlid(at, 's1', 'app:1', 'cafe'), visitUlid(at + 1, 's1', 'app:1', 'main')]) assert.notEqual(other, id)
+  assert.ok(visitUlid(at - 1000, 's1', 'app:9', 'main') < id, 'earlier visits sort first')
+  assert.equal(id.slice(0, 10), ulid(at).slice(0, 10), 'the time part is the start')
+})
+
+// A visit waits for the street-walk test (street-walk.ts), here stubbed: each fix makes inside a
+// little likelier than outside (odds 36 after the entry's six fixes), and the walk test answers
+// `gaps` [line, stop] (or, given a list, the next of it: the tests come every 5 s from 20 s on).
+type Gaps = [line: number, stop: number]
+function held (gaps: Gaps | Gaps[], path: Array<Evidence | null>, perFix = 1.2, s = site): string[] {
+  const answers = typeof gaps[0] === 'number' ? null : [...gaps as Gaps[]]
+  const answer = (): WalkGaps => {
+    const [line, stop] = answers === null ? gaps as Gaps : answers.shift() ?? [Infinity, Infinity]
+    return { line, stop }
+  }
+  const radio = (): Evidence['radio'] => ({ costs: () => ({ inside: repeat(13, 0), outside: repeat(13, perFix) }), offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: answer })
+  const track = newTrack()
+  const out: string[] = []
+  path.forEach((e, i) => {
+    for (const z of stepZones(track, e && { ...e, radio: radio() }, i * 1000, s, p, (shop, at) => `${shop}@${at}`)) out.push(`${z.type}@${z.ts / 1000}:${z.sector ?? z.shop} (at ${i})`)
+  })
+  return out
+}
+const shopper: Gaps = [50, 50]
+const passerBy: Gaps = [0.5, 0.5]
+const unsure: Gaps = [10, 10]
+
+test('zones: a visit is announced once the street-walk test finds a shopper\'s walk, stamped when it began, its stays with it', () => {
+  assert.deepEqual(held(shopper, [...repeat(40, at(5, 5)), ...repeat(25, null)]), [
+    'shop.enter@0:shop (at 20)', 'sector.enter@0:a (at 20)', 'sector.dwell@30:a (at 30)', 'sector.exit@39:a (at 50)', 'shop.exit@39:shop (at 60)', 'visit.summary@39:shop (at 60)'
+  ])
+})
+
+test('zones: a visit the street-walk test takes for a passer-by twice in a row never goes out, nor do its stays', () => {
+  assert.deepEqual(held(passerBy, [...repeat(40, at(5, 5)), ...repeat(25, null)]), [])
+  // Once is not enough: a shopper's first test often still sees mostly the walk in from the street.
+  assert.deepEqual(held([passerBy, unsure, shopper], [...repeat(40, at(5, 5)), ...repeat(25, null)]).slice(0, 1), ['shop.enter@0:shop (at 30)'])
+  // Gone quiet before the test was due: the test runs on its last fixes when the visit times out, and once decides.
+  assert.deepEqual(held(passerBy, [...repeat(12, at(5, 5)), ...repeat(40, null)]), [])
+  assert.deepEqual(held(unsure, [...repeat(12, at(5, 5)), ...repeat(40, null)]), [
+    'shop.enter@0:shop (at 32)', 'sector.enter@0:a (at 32)', 'sector.exit@11:a (at 32)', 'shop.exit@11:shop (at 32)', 'visit.summary@11:shop (at 32)'
+  ])
+})
+
+test('zones: a visit the street-walk test cannot tell is asked every 5 s until shopHoldMaxS, then announced unless it looks like a passer-by', () => {
+  const path = [...repeat(60, at(5, 5)), ...repeat(25, null)]
+  assert.deepEqual(held(repeat(7, unsure), path).slice(0, 1), ['shop.enter@0:shop (at 50)'])
+  assert.deepEqual(held([...repeat(6, unsure), passerBy], [...repeat(51, at(5, 5)), ...repeat(25, null)]), [])
+})
+
+test('zones: a visit held back when the device moves on to another shop gets its test then', () => {
+  const pair = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'left' }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'shop', id: 'right' }, geometry: rect(30, 0, 60, 20) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [30, 10] } }
+    ]
+  })
+  const path = [...repeat(8, at(15, 10)), ...repeat(30, at(45, 10)), ...repeat(25, null)]
+  assert.deepEqual(held(passerBy, path, 1.2, pair), [])
+  assert.deepEqual(held(shopper, path, 1.2, pair).slice(0, 4), ['shop.enter@0:left (at 13)', 'shop.exit@7:left (at 13)', 'visit.summary@7:left (at 13)', 'shop.enter@8:right (at 28)'])
+})
+
+test('zones: even a visit the radio is sure of is held; with the hold off, a visit is announced when confirmed', () => {
+  assert.deepEqual(held(passerBy, [...repeat(30, at(5, 5)), ...repeat(25, null)], 3), [])
+  assert.deepEqual(held(shopper, [...repeat(30, at(5, 5)), ...repeat(25, null)], 3).slice(0, 1), ['shop.enter@0:shop (at 20)'])
+  const track = newTrack()
+  const e: Evidence = { ...at(5, 5), radio: { costs: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: () => ({ line: 0.5, stop: 0.5 }) } }
+  const first = Array.from({ length: 8 }, (_, i) => stepZones(track, e, i * 1000, site, { ...p, shopHoldS: 0 }, () => 'v')).findIndex(evs => evs.some(z => z.type === 'shop.enter'))
+  assert.equal(first, 5)
+})
+
+// Floors are reached through the building (`floorChangeS`). Here the radio takes every ground-floor
+// fix for one outside (a walk along the wall to the stairs, say) and is sure of every upstairs one.
+test('zones: a change of floors proves the shop the device walked through, and a device come down from a visit needs no radio test', () => {
+  const two = parseSite({
+    type: 'FeatureCollection', storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: rect(0, 0, 30, 20) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
+    ]
+  })
+  const fix = (floor: number): Evidence => ({
+    x: 15, y: 10, accuracyM: 1, floor,
+    radio: { costs: () => floor === 0 ? { inside: repeat(13, 1.2), outside: repeat(13, 0) } : { inside: repeat(13, 0), outside: repeat(13, 3) }, offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: () => ({ line: 50, stop: 50 }) }
+  })
+  const walk = (path: Array<Evidence | null>, params = p): string[] => {
+    const track = newTrack()
+    const out: string[] = []
+    path.forEach((e, i) => { for (const z of stepZones(track, e, i * 1000, two, params, (shop, at) => `${shop}@${at / 1000}`)) out.push(`${z.type}@${z.ts / 1000}:${z.shop} (at ${i})`) })
+    return out
+  }
+  // Up: 15 s on the ground floor the radio does not believe, 8 s on the stairs unheard, then upstairs.
+  // The visit upstairs is held for the street-walk test (20 s), and what it proves with it.
+  const up = [...repeat(15, fix(0)), ...repeat(8, null), ...repeat(25, fix(1)), ...repeat(25, null)]
+  assert.deepEqual(walk(up).slice(0, 4), ['shop.enter@0:ground (at 43)', 'shop.exit@14:ground (at 43)', 'visit.summary@14:ground (at 43)', 'shop.enter@23:upper (at 43)'])
+  // Down from a visit upstairs: the ground floor is entered without the radio's word, and at once.
+  const down = [...repeat(20, fix(1)), ...repeat(8, null), ...repeat(15, fix(0)), ...repeat(25, null)]
+  assert.deepEqual(walk(down).filter(s => s.includes('ground')), ['shop.enter@28:ground (at 33)', 'shop.exit@42:ground (at 63)', 'visit.summary@42:ground (at 63)'])
+  // Off, or with the stairs taking longer than floorChangeS: the ground floor is no visit either way.
+  for (const params of [{ ...p, floorChangeS: 0 }, { ...p, floorChangeS: 5 }]) {
+    assert.deepEqual(walk(up, params).filter(s => s.includes('ground')), [])
+    assert.deepEqual(walk(down, params).filter(s => s.includes('ground')), [])
+  }
+})
+
+test('zone defaults come from the site schema: every member has one, and the gateway uses exactly those', () => {
+  for (const [k, member] of Object.entries(ZoneParamsSchema.properties)) {
+    assert.notEqual((member as { default?: unknown }).default, undefined, `zones.${k} has no default in the schema`)
+    assert.deepEqual(defaultZoneParams[k as keyof typeof defaultZoneParams], (member as { default?: unknown }).default, k)
+  }
+  assert.deepEqual(Object.keys(defaultZoneParams).sort(), Object.keys(ZoneParamsSchema.properties).sort())
+})
