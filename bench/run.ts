@@ -17,6 +17,7 @@ import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
 import { informationBound, streetSeparation } from './information-bound.ts'
+import { openHpsPart } from './openhps-part.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -87,6 +88,8 @@ async function accuracy (): Promise<void> {
   }
   // Another data set given: its rows only (the simulated ones do not depend on it).
   if (option('data') !== undefined) return
+  // Real phone-scan data (`--openhps DIR`: the folder holding beacons.csv, train/ and test/).
+  results.openhps = openHpsPart(option('openhps') ?? '../shared/data/openhps-2021-ble/2021-02')
   await simulated('boutique', 'boutique (1800 s, uncalibrated site, online self-calibration)', 'boutique', 1800)
   await simulated('hypermarket', 'hypermarket (300 s, uncalibrated site, online self-calibration)', 'hypermarket', 300)
   // Phone-scan mode (contract §2): the app phones report the site's nine ceiling beacons once a second.
