@@ -33,18 +33,24 @@ export interface RadioDiagnosis {
   beaconOffsetsDb: Record<string, number>
   /** Mean residual against the refitted model by phone heading, dB. */
   headingDb: Record<string, number>
+  /**
+   * The refit's residual split into a part fixed by place (the mean of each beacon at each reference
+   * point: walls, furniture, a survey learns it, a path-loss model cannot) and what varies at one
+   * place (headings, fading, time), dB.
+   */
+  byPlace: { staticSdDb: number, varyingSdDb: number }
   /** The refit's spread with every beacon at the phone's height and at 4 m instead (no height is given). */
   heightSdDb: { phoneHeight: number, fourMetres: number }
 }
 
 /** Residuals of the train split's readings against the path-loss model, beacons at height `z` (or their own). */
-function readingsOf (site: Site, train: OpenHpsScan[], z?: number): Array<{ logD: number, rssi: number, beacon: string, heading: number }> {
+function readingsOf (site: Site, train: OpenHpsScan[], z?: number): Array<{ logD: number, rssi: number, beacon: string, heading: number, place: string }> {
   const phone = site.radio.tagHeightM
   return train.flatMap(s => [...s.rssi].flatMap(([id, rssi]) => {
     const b = site.beacons.get(id)
     if (b === undefined) return []
     const d = Math.max(0.5, Math.hypot(b.x - s.x, b.y - s.y, (z ?? b.z) - phone))
-    return [{ logD: Math.log10(d), rssi, beacon: id, heading: s.heading }]
+    return [{ logD: Math.log10(d), rssi, beacon: id, heading: s.heading, place: `${id}@${s.x},${s.y}` }]
   }))
 }
 
@@ -61,6 +67,9 @@ export function radioDiagnosis (site: Site, train: OpenHpsScan[]): RadioDiagnosi
   }
   const offsets = group(i => r[i].beacon)
   const perBeacon = res.map((v, i) => v - offsets[r[i].beacon])
+  const atPlace = group(i => r[i].place)
+  const varying = res.map((v, i) => v - atPlace[r[i].place])
+  const rms = (v: number[]) => Math.sqrt(mean(v.map(e => e * e)))
   const sdAt = (z: number) => { const q = readingsOf(site, train, z); return fitLine(q.map(o => o.logD), q.map(o => o.rssi)).sd }
   return {
     readings: r.length,
@@ -71,6 +80,7 @@ export function radioDiagnosis (site: Site, train: OpenHpsScan[]): RadioDiagnosi
     perBeaconSdDb: Math.sqrt(mean(perBeacon.map(v => v * v))),
     beaconOffsetsDb: offsets,
     headingDb: group(i => String(r[i].heading)),
+    byPlace: { staticSdDb: rms(Object.values(atPlace)), varyingSdDb: rms(varying) },
     heightSdDb: { phoneHeight: sdAt(site.radio.tagHeightM), fourMetres: sdAt(4) }
   }
 }

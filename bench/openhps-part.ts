@@ -18,7 +18,9 @@ export function openHpsPart (dir: string): OpenHpsResult | null {
     ['nearest beacon', r.nearestBeacon],
     [`k-NN fingerprinting (train split, k ${r.knn.k.k} / ${r.knn.k5s.k})`, r.knn],
     ['gateway (self-cal.)', r.gateway],
-    ['gateway, no self-calibration', r.gatewayNoSelfCalibration]
+    ['gateway, no self-calibration', r.gatewayNoSelfCalibration],
+    // Uses the train split: how far a perfectly calibrated path-loss model would get, not a gateway figure.
+    ['diagnostic: gateway, radio refitted on train', r.gatewayRefitted]
   ]
   for (const [name, m] of rows) {
     console.log(`  ${name.padEnd(44)} per scan: ${cols(m.perScan)} (${m.perScan.n})`)
@@ -29,7 +31,7 @@ export function openHpsPart (dir: string): OpenHpsResult | null {
   const offsets = Object.values(d.beaconOffsetsDb)
   console.log(`    radio, from the train split's ${d.readings} readings at known points: ${f2(d.beaconsPerScan)} beacons per scan, ${(100 * d.scansWithThree).toFixed(0)}% of scans hear 3 or more;` +
     ` site model off by ${f2(d.defaultModel.meanDb)} dB (spread ${f2(d.defaultModel.sdDb)} dB); refitted rssiAt1m ${f2(d.fitted.rssiAt1m)} dBm, exponent ${f2(d.fitted.pathLossExponent)}, spread ${f2(d.fitted.sdDb)} dB;` +
-    ` per-beacon offsets ${f2(Math.min(...offsets))}..${f2(Math.max(...offsets))} dB (spread left ${f2(d.perBeaconSdDb)} dB); heading ${Object.entries(d.headingDb).map(([h, v]) => `${h}°: ${f2(v)}`).join(', ')} dB;` +
+    ` per-beacon offsets ${f2(Math.min(...offsets))}..${f2(Math.max(...offsets))} dB (spread left ${f2(d.perBeaconSdDb)} dB); fixed by place ${f2(d.byPlace.staticSdDb)} dB, varying at a place ${f2(d.byPlace.varyingSdDb)} dB; heading ${Object.entries(d.headingDb).map(([h, v]) => `${h}°: ${f2(v)}`).join(', ')} dB;` +
     ` spread with beacons at phone height ${f2(d.heightSdDb.phoneHeight)} dB, at 4 m ${f2(d.heightSdDb.fourMetres)} dB`)
   return r
 }
