@@ -6,7 +6,7 @@ import { parseSite } from '../shared/site.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
 import type { TrackerOptions } from '../gateway/tracker.ts'
 import type { BeaconFeatureT, SiteFile } from '../shared/site-schema.ts'
-import { convertSite, readBeacons, readScans, splitPath, stops, DEVICE_ID, type OpenHpsScan, type Stop } from '../simulators/openhps.ts'
+import { convertSite, freshOnly, readBeacons, readScans, splitPath, stops, DEVICE_ID, type OpenHpsScan, type Stop } from '../simulators/openhps.ts'
 import { EstimationRun } from './accuracy-lib.ts'
 import { chooseK, knn, meanHeard, nearestBeacon, vector, type Fingerprint, type Heard, type KChoice } from './openhps-baselines.ts'
 import { radioDiagnosis, type RadioDiagnosis } from './openhps-diagnosis.ts'
@@ -26,6 +26,8 @@ export interface OpenHpsResult {
    * exponent, each beacon's offset), what a perfect self-calibration of the model could give.
    */
   gatewayRefitted: MethodScore
+  /** Diagnostic: the gateway given only the readings a row did not repeat from the row before (see freshOnly). */
+  gatewayFreshOnly: MethodScore
   nearestBeacon: MethodScore
   knn: MethodScore & { k: KChoice, k5s: KChoice }
   /** "Done when": the gateway's per-scan mean error at most the k-NN's. */
@@ -148,6 +150,7 @@ export function openHpsAccuracy (dir: string): OpenHpsResult {
     gateway,
     gatewayNoSelfCalibration: scoreGateway(site, test, false),
     gatewayRefitted: scoreGateway(parseSite(refitted(file, diagnosis)), test),
+    gatewayFreshOnly: scoreGateway(site, freshOnly(test)),
     nearestBeacon: near,
     knn: { ...fp, k, k5s },
     gatewayAtMostKnn: gateway.perScan.mean <= fp.perScan.mean,

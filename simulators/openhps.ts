@@ -105,6 +105,18 @@ export function convertScans (scans: OpenHpsScan[], device = DEVICE_ID): TraceLi
   ])
 }
 
+/**
+ * The scans without the values a row repeats from the row before it at the same point and heading
+ * (the recording app kept each beacon's last value): only what the phone heard afresh.
+ */
+export function freshOnly (scans: OpenHpsScan[]): OpenHpsScan[] {
+  return scans.map((s, i) => {
+    const prev = scans[i - 1]
+    if (prev === undefined || prev.x !== s.x || prev.y !== s.y || prev.heading !== s.heading) return s
+    return { ...s, rssi: new Map([...s.rssi].filter(([id, v]) => prev.rssi.get(id) !== v)) }
+  })
+}
+
 /** The scans made at one reference point (all its headings), from the first to the last. */
 export interface Stop { x: number, y: number, scans: OpenHpsScan[] }
 

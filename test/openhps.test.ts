@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { loadSiteFile, parseSite } from '../shared/site.ts'
 import { TraceScan, TraceTruth, isScan, isTruth, type TraceLine } from '../shared/trace.ts'
-import { convertScans, convertSite, readBeacons, readScans, splitPath, stops } from '../simulators/openhps.ts'
+import { convertScans, convertSite, freshOnly, readBeacons, readScans, splitPath, stops, type OpenHpsScan } from '../simulators/openhps.ts'
 import { chooseK, knn, meanHeard, MISSING_DBM, nearestBeacon, vector, type Fingerprint } from '../bench/openhps-baselines.ts'
 import { scoreGateway } from '../bench/openhps.ts'
 import { runBin, ROOT } from './helpers/run.ts'
@@ -68,6 +68,19 @@ test('instore-import-openhps writes a site the gateway loads, the test trace and
   const bad = await runBin('instore-import-openhps', ['--data', out, '--out', join(out, 'again')])
   assert.equal(bad.code, 2)
   assert.match(bad.stderr, /no beacons\.csv/)
+})
+
+test('fresh-only scans drop the values a row repeats from the row before at the same point and heading', () => {
+  const scan = (heading: number, x: number, heard: Array<[string, number]>): OpenHpsScan => ({ ts: 0, x, y: 0, heading, rssi: new Map(heard) })
+  const cases: Array<{ name: string, rows: OpenHpsScan[], want: Array<Array<[string, number]>> }> = [
+    { name: 'a repeated value goes, a changed one stays', rows: [scan(0, 1, [['a', -70]]), scan(0, 1, [['a', -70], ['b', -80]]), scan(0, 1, [['a', -72], ['b', -80]])], want: [[['a', -70]], [['b', -80]], [['a', -72]]] },
+    { name: 'a new heading starts afresh', rows: [scan(0, 1, [['a', -70]]), scan(90, 1, [['a', -70]])], want: [[['a', -70]], [['a', -70]]] },
+    { name: 'a new point starts afresh', rows: [scan(0, 1, [['a', -70]]), scan(0, 2, [['a', -70]])], want: [[['a', -70]], [['a', -70]]] }
+  ]
+  for (const c of cases) assert.deepEqual(freshOnly(c.rows).map(s => [...s.rssi]), c.want, c.name)
+  // On the real test split, most readings repeat the row before: the recording app's cache.
+  const test = readScans(splitPath(DATA, 'test'), readBeacons(DATA))
+  assert.equal(freshOnly(test).reduce((n, s) => n + s.rssi.size, 0), 1416 - 957)
 })
 
 const BEACONS = new Map([['a', { x: 0, y: 0 }], ['b', { x: 10, y: 0 }]])
