@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
@@ -10,6 +10,8 @@ import { convertScans, convertSite, freshOnly, readBeacons, readScans, splitPath
 import { chooseK, knn, meanHeard, MISSING_DBM, nearestBeacon, vector, type Fingerprint } from '../bench/openhps-baselines.ts'
 import { scoreGateway } from '../bench/openhps.ts'
 import { runBin, ROOT } from './helpers/run.ts'
+import { startGateway, waitFor } from './helpers/gateway.ts'
+import mqtt from 'mqtt'
 
 // The real files (Apache-2.0, ../shared/data/openhps-2021-ble/README.md), not payloads we wrote.
 const DATA = join(ROOT, '../shared/data/openhps-2021-ble/2021-02')
@@ -138,4 +140,28 @@ test('the gateway scores one position per scan and one per point on the first re
   assert.equal(r.after5s.n, 4)
   // On a 40 m floor: any answer inside it, none wild.
   assert.ok(r.perScan.max < 60 && Number.isFinite(r.perScan.mean))
+})
+
+test('the whole gateway takes the imported site and positions the phone from the real scans replayed to it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'openhps-gw-'))
+  const sitePath = join(dir, 'floor.site.json')
+  writeFileSync(sitePath, JSON.stringify(convertSite(DATA)))
+  // The first two test points: about a minute and a half of trace.
+  const scans = stops(readScans(splitPath(DATA, 'test'), readBeacons(DATA))).slice(0, 2).flatMap(s => s.scans)
+  const trace = join(dir, 'test.jsonl')
+  writeFileSync(trace, convertScans(scans).map(l => JSON.stringify(l)).join('\n') + '\n')
+  const g = await startGateway({}, sitePath)
+  const c = await mqtt.connectAsync(g.mqttUrl)
+  try {
+    const positions: Array<{ subject: string, x: number, y: number }> = []
+    c.on('message', (_t, p) => positions.push(JSON.parse(p.toString())))
+    await c.subscribeAsync('instore/openhps-2021/positions/#', { qos: 1 })
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    await waitFor(() => positions.length >= 5, 10_000, 'positions of the phone')
+    assert.ok(positions.every(p => p.subject === 'openhps-phone' && p.x >= 1 && p.x <= 41 && p.y >= 1 && p.y <= 36), JSON.stringify(positions.slice(0, 3)))
+  } finally {
+    await c.endAsync()
+    await g.stop()
+  }
 })
