@@ -53,7 +53,7 @@ function baselineFix (site: Site, tracker: Tracker, subject: string, t: number):
  * it is made, once per subject per second of trace time, and each truth line in trace order.
  * `cal` holds what online self-calibration learned, once the replay is done.
  */
-class EstimationRun {
+export class EstimationRun {
   readonly follower: TraceFollower
   readonly cal: SelfCalibrator | null
 

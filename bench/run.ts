@@ -17,6 +17,7 @@ import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
 import { informationBound, streetSeparation } from './information-bound.ts'
+import { openHpsPart } from './openhps-part.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -26,6 +27,7 @@ function option (name: string): string | undefined {
   return at > 0 ? process.argv[at + 1] : undefined
 }
 const DATA = option('data') ?? '../shared/data/kolakowski-ble-flat'
+const OPENHPS = '../shared/data/openhps-2021-ble/2021-02'
 mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const f2 = (v: number) => v.toFixed(2)
@@ -87,6 +89,8 @@ async function accuracy (): Promise<void> {
   }
   // Another data set given: its rows only (the simulated ones do not depend on it).
   if (option('data') !== undefined) return
+  // Real phone-scan data (`--openhps DIR`: the folder holding beacons.csv, train/ and test/).
+  results.openhps = openHpsPart(option('openhps') ?? OPENHPS)
   await simulated('boutique', 'boutique (1800 s, uncalibrated site, online self-calibration)', 'boutique', 1800)
   await simulated('hypermarket', 'hypermarket (300 s, uncalibrated site, online self-calibration)', 'hypermarket', 300)
   // Phone-scan mode (contract §2): the app phones report the site's nine ceiling beacons once a second.
@@ -171,9 +175,11 @@ async function simulated (key: string, title: string, scenario: string, duration
 }
 
 async function main (): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, filter, events, central, visits, street) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, visits, street) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
+  // The OpenHPS rows of the accuracy part alone (they are also in it).
+  if (only === 'openhps') results.openhps = openHpsPart(option('openhps') ?? OPENHPS)
   if (!only || only === 'filter') filterPart()
   if (!only || only === 'throughput') await throughputPart()
   if (!only || only === 'events') eventsPart()
