@@ -28,10 +28,11 @@ export function migrateTokens (db: Database.Database): void {
 /** Issues a token; returns the secret (shown once) and its public id. */
 export function issue (db: Database.Database, role: Role, stores: string[] = [], deviceId: string | null = null, token?: string): { id: string, token: string } {
   const t = token ?? PREFIX[role] + randomBytes(32).toString('base64url')
-  const id = newTokenId()
-  db.prepare('INSERT OR REPLACE INTO tokens (hash, role, stores, device_id, created, id) VALUES (?, ?, ?, ?, ?, ?)')
-    .run(hashToken(t), role, JSON.stringify(stores), deviceId, Date.now(), id)
-  return { id, token: t }
+  // A given token (--admin-token at every start) keeps its id and creation time.
+  const row = db.prepare(`INSERT INTO tokens (hash, role, stores, device_id, created, id) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT(hash) DO UPDATE SET role = excluded.role, stores = excluded.stores, device_id = excluded.device_id RETURNING id`)
+    .get(hashToken(t), role, JSON.stringify(stores), deviceId, Date.now(), newTokenId()) as { id: string }
+  return { id: row.id, token: t }
 }
 
 export function issueToken (db: Database.Database, role: Role, stores: string[] = [], deviceId: string | null = null, token?: string): string {
