@@ -1,8 +1,10 @@
 // Analytics rollups, kept by SQLite triggers as rows arrive, so that no analytics query ever
 // scans events or parses their JSON: each trigger reads only the one new row. Open visits and
 // open sector stays are small tables (a row while someone is inside); everything else is a count
-// per store, hour and key in an_hourly. Counts hold no device id: erasing a device removes its
-// events and its open rows, and leaves the anonymous counts.
+// per store and key in an_counts, kept three times: for all time (res 't', at 0), per day (res
+// 'd', at = days since the epoch) and per hour (res 'h', at = hours since the epoch), so that any
+// `since` is answered from whole days plus the hours of one day. Counts hold no device id:
+// erasing a device removes its events and its open rows, and leaves the anonymous counts.
 //   metric  k1                 k2
 //   enter   frequency segment  0                      shop.enter
 //   dur     ''                 log-1.05 bucket of ms  shop.exit with durationMs
@@ -18,7 +20,9 @@ export const HOUR_MS = 3_600_000
 
 const field = (path: string, row = 'NEW') => `json_extract(${row}.body, '$.${path}')`
 const hour = (row = 'NEW') => `CAST(${row}.ts AS INTEGER) / ${HOUR_MS}`
-const bump = 'ON CONFLICT DO UPDATE SET n = n + 1'
+/** The three resolutions of one count: `select` yields (store_id, metric, k1, k2) of `row`. */
+const bump = (select: string, row = 'NEW') => [['t', '0'], ['d', `${hour(row)} / 24`], ['h', hour(row)]].map(([res, at]) =>
+  `INSERT INTO an_counts (store_id, metric, res, at, k1, k2, n) ${select.replace('$RES', `'${res}', ${at}`)} ON CONFLICT DO UPDATE SET n = n + 1;`).join('\n    ')
 const dwellBucket = `CASE ${DWELL_BUCKETS_S.map((b, i) => `WHEN ${field('dwellMs')} < ${b * 1000} THEN ${i}`).join(' ')} ELSE ${DWELL_BUCKETS_S.length} END`
 const isNumber = (path: string) => `json_type(NEW.body, '$.${path}') IN ('integer', 'real')`
 const sectorStayKey = (row = 'NEW') => `coalesce(${field('visitId', row)}, ${row}.subject)`
@@ -28,8 +32,8 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS an_open_visits_ts ON an_open_visits (ts);
   CREATE TABLE IF NOT EXISTS an_open_stays (store_id TEXT NOT NULL, visit_id TEXT NOT NULL, sector TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (store_id, visit_id, sector));
   CREATE INDEX IF NOT EXISTS an_open_stays_ts ON an_open_stays (ts);
-  CREATE TABLE IF NOT EXISTS an_hourly (store_id TEXT NOT NULL, metric TEXT NOT NULL, hour INTEGER NOT NULL, k1 TEXT NOT NULL, k2 INTEGER NOT NULL, n INTEGER NOT NULL,
-    PRIMARY KEY (store_id, metric, hour, k1, k2)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS an_counts (store_id TEXT NOT NULL, metric TEXT NOT NULL, res TEXT NOT NULL, at INTEGER NOT NULL, k1 TEXT NOT NULL, k2 INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (store_id, metric, res, at, k1, k2)) WITHOUT ROWID;
   CREATE TRIGGER IF NOT EXISTS an_events_insert AFTER INSERT ON events BEGIN
     INSERT OR REPLACE INTO an_open_visits (store_id, visit_id, shop, ts)
       SELECT NEW.store_id, coalesce(${field('visitId')}, NEW.id), coalesce(${field('shop')}, ''), NEW.ts WHERE NEW.type = 'shop.enter';
@@ -37,18 +41,12 @@ const SCHEMA = `
     INSERT OR REPLACE INTO an_open_stays (store_id, visit_id, sector, ts)
       SELECT NEW.store_id, ${sectorStayKey()}, coalesce(${field('sector')}, ''), NEW.ts WHERE NEW.type = 'sector.enter';
     DELETE FROM an_open_stays WHERE NEW.type = 'sector.exit' AND store_id = NEW.store_id AND visit_id = ${sectorStayKey()} AND sector = coalesce(${field('sector')}, '');
-    INSERT INTO an_hourly (store_id, metric, hour, k1, k2, n)
-      SELECT NEW.store_id, 'enter', ${hour()}, coalesce(${field('frequency.segment')}, 'unknown'), 0, 1 WHERE NEW.type = 'shop.enter' ${bump};
-    INSERT INTO an_hourly (store_id, metric, hour, k1, k2, n)
-      SELECT NEW.store_id, 'dur', ${hour()}, '', CAST(round(ln(max(${field('durationMs')}, 1)) / ln(${DURATION_STEP})) AS INTEGER), 1
-      WHERE NEW.type = 'shop.exit' AND ${isNumber('durationMs')} ${bump};
-    INSERT INTO an_hourly (store_id, metric, hour, k1, k2, n)
-      SELECT NEW.store_id, 'dwell', ${hour()}, coalesce(${field('sector')}, ''), ${dwellBucket}, 1
-      WHERE NEW.type = 'sector.exit' AND ${isNumber('dwellMs')} ${bump};
-    INSERT INTO an_hourly (store_id, metric, hour, k1, k2, n)
-      SELECT NEW.store_id, 'fc', ${hour()}, coalesce(${field('campaignId')}, ''), 0, 1 WHERE NEW.type = 'trigger.fired' ${bump};
-    INSERT INTO an_hourly (store_id, metric, hour, k1, k2, n)
-      SELECT NEW.store_id, 'fs', ${hour()}, coalesce(${field('sector')}, ''), 0, 1 WHERE NEW.type = 'trigger.fired' ${bump};
+    ${bump(`SELECT NEW.store_id, 'enter', $RES, coalesce(${field('frequency.segment')}, 'unknown'), 0, 1 WHERE NEW.type = 'shop.enter'`)}
+    ${bump(`SELECT NEW.store_id, 'dur', $RES, '', CAST(round(ln(max(${field('durationMs')}, 1)) / ln(${DURATION_STEP})) AS INTEGER), 1
+      WHERE NEW.type = 'shop.exit' AND ${isNumber('durationMs')}`)}
+    ${bump(`SELECT NEW.store_id, 'dwell', $RES, coalesce(${field('sector')}, ''), ${dwellBucket}, 1 WHERE NEW.type = 'sector.exit' AND ${isNumber('dwellMs')}`)}
+    ${bump(`SELECT NEW.store_id, 'fc', $RES, coalesce(${field('campaignId')}, ''), 0, 1 WHERE NEW.type = 'trigger.fired'`)}
+    ${bump(`SELECT NEW.store_id, 'fs', $RES, coalesce(${field('sector')}, ''), 0, 1 WHERE NEW.type = 'trigger.fired'`)}
   END;
   CREATE TRIGGER IF NOT EXISTS an_events_delete AFTER DELETE ON events BEGIN
     DELETE FROM an_open_visits WHERE OLD.type = 'shop.enter' AND store_id = OLD.store_id AND visit_id = coalesce(${field('visitId', 'OLD')}, OLD.id);
@@ -57,10 +55,9 @@ const SCHEMA = `
   CREATE TRIGGER IF NOT EXISTS an_acks_insert AFTER INSERT ON acks BEGIN
     ${['fc:campaignId', 'fs:sector'].map(m => {
       const [metric, path] = m.split(':')
-      return `INSERT INTO an_hourly (store_id, metric, hour, k1, k2, n)
-      SELECT e.store_id, '${metric}', ${hour('e')}, coalesce(${field(path, 'e')}, ''),
+      return bump(`SELECT e.store_id, '${metric}', $RES, coalesce(${field(path, 'e')}, ''),
         CASE NEW.status ${FUNNEL_STEPS.map((s, i) => `WHEN '${s}' THEN ${i}`).join(' ')} ELSE ${FUNNEL_STEPS.length} END, 1
-      FROM events e WHERE e.id = NEW.trigger_id AND e.type = 'trigger.fired' ${bump};`
+      FROM events e WHERE e.id = NEW.trigger_id AND e.type = 'trigger.fired'`, 'e')
     }).join('\n    ')}
   END;
 `
@@ -71,7 +68,7 @@ const SCHEMA = `
  * transaction.
  */
 export function installRollups (db: Database.Database): void {
-  const had = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'an_hourly'").get() !== undefined
+  const had = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'an_counts'").get() !== undefined
   db.transaction(() => {
     db.exec(SCHEMA)
     if (had) return

@@ -21,8 +21,46 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
     prune: [db.prepare('DELETE FROM an_open_visits WHERE ts < ?'), db.prepare('DELETE FROM an_open_stays WHERE ts < ?')],
     shops: db.prepare('SELECT shop AS k, COUNT(*) AS n FROM an_open_visits WHERE store_id = ? GROUP BY shop'),
     sectors: db.prepare('SELECT sector AS k, COUNT(*) AS n FROM an_open_stays WHERE store_id = ? GROUP BY sector'),
-    perDay: db.prepare(`SELECT date((hour / 24) * 86400, 'unixepoch') AS day, SUM(n) AS n FROM an_hourly WHERE store_id = ? AND metric = 'enter' AND hour >= ? GROUP BY hour / 24 ORDER BY hour / 24`),
-    byKey: db.prepare('SELECT k1, k2, SUM(n) AS n FROM an_hourly WHERE store_id = ? AND metric = ? AND hour >= ? GROUP BY k1, k2 ORDER BY k1, k2')
+    /** Counts of one resolution with `at` in [from, to), per key. */
+    range: db.prepare('SELECT k1, k2, SUM(n) AS n FROM an_counts WHERE store_id = ? AND metric = ? AND res = ? AND at >= ? AND at < ? GROUP BY k1, k2'),
+    /** Visits (shop.enter) per day or per hour with `at` in [from, to). */
+    per: db.prepare("SELECT at, SUM(n) AS n FROM an_counts WHERE store_id = ? AND metric = 'enter' AND res = ? AND at >= ? AND at < ? GROUP BY at"),
+    firstDay: db.prepare("SELECT MIN(at) AS at FROM an_counts WHERE store_id = ? AND metric = ? AND res = 'd'")
+  }
+  type Count = { k1: string, k2: number, n: number }
+  const END = Number.MAX_SAFE_INTEGER
+  /**
+   * Counts of `metric` from hour `fromHour` on: whole days after its day plus its day's hours from
+   * it, or, when `fromHour` is nearer the first stored day than today, all-time counts less what
+   * came before. Either way at most half the stored days are read.
+   */
+  const countsSince = (storeId: string, metric: string, fromHour: number, nowHour: number): Count[] => {
+    const all = (res: string, from: number, to: number) => q.range.all(storeId, metric, res, from, to) as Count[]
+    if (fromHour <= 0) return all('t', 0, 1)
+    const day = Math.floor(fromHour / 24)
+    const first = (q.firstDay.get(storeId, metric) as { at: number | null }).at ?? day
+    const sum = new Map<string, Count>()
+    const add = (rows: Count[], sign: number) => {
+      for (const r of rows) {
+        const k = `${r.k2}\u0000${r.k1}`
+        const c = sum.get(k) ?? sum.set(k, { k1: r.k1, k2: r.k2, n: 0 }).get(k) as Count
+        c.n += sign * r.n
+      }
+    }
+    if (Math.floor(nowHour / 24) - day <= day - first) {
+      add(all('d', day + 1, END), 1); add(all('h', fromHour, (day + 1) * 24), 1)
+    } else {
+      add(all('t', 0, 1), 1); add(all('d', 0, day), -1); add(all('h', day * 24, fromHour), -1)
+    }
+    return [...sum.values()].filter(c => c.n > 0).sort((a, b) => a.k1 < b.k1 ? -1 : a.k1 > b.k1 ? 1 : a.k2 - b.k2)
+  }
+  const perDay = (storeId: string, fromHour: number): Array<{ day: string, visits: number }> => {
+    const day = Math.floor(fromHour / 24)
+    const days = new Map<number, number>()
+    for (const r of q.per.all(storeId, 'd', day + 1, END) as Array<{ at: number, n: number }>) days.set(r.at, r.n)
+    const partial = (q.per.all(storeId, 'h', fromHour, (day + 1) * 24) as Array<{ at: number, n: number }>).reduce((a, r) => a + r.n, 0)
+    if (partial > 0) days.set(day, partial)
+    return [...days].sort((a, b) => a[0] - b[0]).map(([d, n]) => ({ day: new Date(d * 86_400_000).toISOString().slice(0, 10), visits: n }))
   }
 
   app.get<{ Params: { storeId: string }, Querystring: { since?: string } }>('/v1/analytics/stores/:storeId', {
@@ -36,7 +74,7 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
     const fromHour = Math.floor(Number(req.query.since ?? 0) / HOUR_MS)
     const now = Date.now()
     for (const p of q.prune) p.run(now - OPEN_FOR_AT_MOST_MS)
-    const counts = (metric: string) => q.byKey.all(storeId, metric, fromHour) as Array<{ k1: string, k2: number, n: number }>
+    const counts = (metric: string) => countsSince(storeId, metric, fromHour, Math.floor(now / HOUR_MS))
     const asMap = (rows: unknown[]) => Object.fromEntries((rows as Array<{ k: string, n: number }>).map(r => [r.k, r.n]))
 
     const durations = counts('dur')
@@ -62,7 +100,7 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
     return {
       storeId,
       occupancy: { shops: asMap(q.shops.all(storeId)), sectors: asMap(q.sectors.all(storeId)) },
-      visits: { total, perDay: (q.perDay.all(storeId, fromHour) as Array<{ day: string, n: number }>).map(r => ({ day: r.day, visits: r.n })), medianDurationMs: median },
+      visits: { total, perDay: perDay(storeId, fromHour), medianDurationMs: median },
       dwell: { bucketsS: DWELL_BUCKETS_S, sectors: dwell },
       segments,
       funnel: funnel('fc').map(({ key, ...f }) => ({ campaign: key, ...f })),
