@@ -2,7 +2,7 @@
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
 import type Database from 'better-sqlite3'
@@ -67,7 +67,9 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'INSTORE_BAD_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INSTORE_BAD_REQUEST',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INSTORE_BAD_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'INSTORE_BAD_JSON'
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INSTORE_BAD_JSON',
+  FST_ERR_MAX_PARAM_LENGTH: 'INSTORE_TOO_LONG',
+  FST_ERR_BAD_URL: 'INSTORE_BAD_URL'
 }
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
@@ -84,7 +86,11 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   }
 
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
-  const app = Fastify({ logger: false, bodyLimit: limits.bodyLimitBytes, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } })
+  const app = Fastify({
+    logger: false, bodyLimit: limits.bodyLimitBytes, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Errors found while routing (a malformed URL, an over-long path parameter) in our error shape too.
+    frameworkErrors: (err, _req, reply) => { void (reply as unknown as FastifyReply).code(err.statusCode ?? 400).send({ error: FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST', message: err.message }) }
+  })
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => { ctx.metrics.requests++ })
   // Limits: authentication at onRequest before any body is read, a JSON depth limit before

@@ -62,10 +62,10 @@ export function prepareRoute (r: RouteOptions): void {
   const key = `${[r.method].flat()[0]} ${r.url}`
   if (key.startsWith('HEAD ')) return
   const response: Responses = { ...(SUCCESS[key] ?? {}), ...((schema.response ?? {}) as Responses) }
-  const errors = [500]
-  if (schema.body) errors.push(400, 413, 415)
-  if (schema.params || schema.querystring) errors.push(400)
-  if (schema.params) errors.push(404)
+  // 400 on every route: a malformed URL is refused before any route runs.
+  const errors = [400, 500]
+  if (schema.body) errors.push(413, 415)
+  if (schema.params) errors.push(404, 414)
   if (auth) errors.push(401, 403, 429)
   if (RATE_LIMITED.has(key)) errors.push(429)
   for (const s of errors) response[s] ??= ErrorReply
