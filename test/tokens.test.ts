@@ -12,6 +12,7 @@ import { hashToken } from '../server/auth.ts'
 import { silentLogger } from '../shared/log.ts'
 import { api } from './helpers/procs.ts'
 import { ROOT } from './helpers/run.ts'
+import { waitFor } from './helpers/gateway.ts'
 
 const ADMIN = 'adm_tokens_test'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as Record<string, unknown>
@@ -73,4 +74,21 @@ test('DELETE /v1/tokens/{id} revokes at once; managers revoke only what they may
   assert.equal((await api(`${url}/v1/campaigns`, second.token)).status, 401)
   assert.equal((await api(`${url}/v1/tokens/${mgr.id}`, mgr.token, 'DELETE')).status, 204, 'a manager may revoke its own token')
   assert.equal((await api(`${url}/v1/campaigns`, mgr.token)).status, 401)
+})
+
+test('revoking a device token ends its open trigger stream at once', async () => {
+  // The registration body changes with server-issued identities: whichever this server takes.
+  let dev = await api<{ deviceId: string, token: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })
+  if (dev.status !== 201) dev = await api<{ deviceId: string, token: string }>(`${url}/v1/devices`, null, 'POST', { bleId: 'app:revoke01', consent: { presence: true, marketing: true } })
+  assert.equal(dev.status, 201)
+  const res = await fetch(`${url}/v1/devices/${dev.body.deviceId}/triggers`, { headers: { authorization: `Bearer ${dev.body.token}` } })
+  assert.equal(res.status, 200)
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  await reader.read() // ": connected"
+  const id = (await api<TokenInfo[]>(`${url}/v1/tokens?role=device`, ADMIN)).body.find(t => t.deviceId === dev.body.deviceId)?.id
+  assert.ok(id)
+  assert.equal((await api(`${url}/v1/tokens/${id}`, ADMIN, 'DELETE')).status, 204)
+  for (;;) if ((await reader.read()).done) break // the server ended the stream
+  await waitFor(async () => (await api<{ sseConnections: number }>(`${url}/healthz`, null)).body.sseConnections === 0, 5_000, 'the stream unsubscribed')
+  assert.equal((await fetch(`${url}/v1/devices/${dev.body.deviceId}/triggers`, { headers: { authorization: `Bearer ${dev.body.token}` } })).status, 401)
 })

@@ -1,12 +1,13 @@
 // Token listing and revocation for operators. A token is named by its public id, never by its
 // secret or hash. Admins see and revoke every token; a store manager sees and revokes only the
 // gateway and manager tokens all of whose stores are theirs. Revocation deletes the row, so it
-// takes effect on the very next request.
+// takes effect on the very next request, and ends the streams the token holds open.
 import type Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../app.ts'
 import { requireRole, canReachStore, HttpError, type Principal, type Role } from '../auth.ts'
 import { IdParams, TokenQuery } from '../schemas.ts'
+import { closeStreamsOf } from '../sse.ts'
 
 interface Row { id: string, role: Role, stores: string, device_id: string | null, created: number, last_used: number | null }
 
@@ -40,6 +41,7 @@ export async function tokenRoutes (app: FastifyInstance, { db }: Context): Promi
       throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
     }
     db.prepare('DELETE FROM tokens WHERE id = ?').run(r.id)
+    closeStreamsOf(app, r.id)
     return reply.code(204).send()
   })
 }
