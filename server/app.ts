@@ -1,6 +1,6 @@
 // The central server (contract §6): fastify with a JSON schema on every route, coded errors
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
-import { writeFileSync } from 'node:fs'
+import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
@@ -57,7 +57,7 @@ export interface Context {
   db: Database.Database
   hub: TriggerHub
   live: LiveHub
-  metrics: { eventsAccepted: number, eventsDuplicate: number, requests: number, errors5xx: number }
+  metrics: { eventsAccepted: number, eventsDuplicate: number, requests: number, errors5xx: number, refused: Record<string, number> }
   log: Logger
 }
 
@@ -75,21 +75,28 @@ const FASTIFY_CODES: Record<string, string> = {
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
   migrateTokens(db)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0 }, log: o.log }
+  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0, refused: {} }, log: o.log }
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
+  const badLimits = Object.entries(limits).filter(([, v]) => !(typeof v === 'number' && v >= 1)).map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
+  if (badLimits.length > 0) throw new Error(badLimits.join('; '))
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
   if (o.adminToken) issue(db, 'admin', [], null, o.adminToken)
   else if (admins === 0) {
     bootstrapToken = issue(db, 'admin').token
-    writeFileSync(join(o.dataDir, BOOTSTRAP_TOKEN_FILE), bootstrapToken + '\n', { mode: 0o600 })
+    const file = join(o.dataDir, BOOTSTRAP_TOKEN_FILE)
+    writeFileSync(file, bootstrapToken + '\n', { mode: 0o600 })
+    chmodSync(file, 0o600) // a file left from an earlier start keeps its old mode otherwise
   }
+
+  // Every refusal is counted by its code (instore_server_refused_total).
+  const refuse = (code: string) => { ctx.metrics.refused[code] = (ctx.metrics.refused[code] ?? 0) + 1; return code }
 
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
   const app = Fastify({
     logger: false, bodyLimit: limits.bodyLimitBytes, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Errors found while routing (a malformed URL, an over-long path parameter) in our error shape too.
-    frameworkErrors: (err, _req, reply) => { void (reply as unknown as FastifyReply).code(err.statusCode ?? 400).send({ error: FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST', message: err.message }) }
+    frameworkErrors: (err, _req, reply) => { void (reply as unknown as FastifyReply).code(err.statusCode ?? 400).send({ error: refuse(FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST'), message: err.message }) }
   })
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => { ctx.metrics.requests++ })
@@ -118,10 +125,10 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
     return !r.isAllowed && r.isExceeded ? r.ttlInSeconds : null
   })
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    if (err instanceof HttpError) return reply.code(err.statusCode).headers(err.headers).send({ error: err.code, message: err.message })
-    if ((err as FastifyError).validation) return reply.code(400).send({ error: 'INSTORE_BAD_REQUEST', message: err.message })
+    if (err instanceof HttpError) return reply.code(err.statusCode).headers(err.headers).send({ error: refuse(err.code), message: err.message })
+    if ((err as FastifyError).validation) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: err.message })
     const status = (err as FastifyError).statusCode ?? 500
-    if (status < 500) return reply.code(status).send({ error: FASTIFY_CODES[(err as FastifyError).code] ?? 'INSTORE_BAD_REQUEST', message: err.message })
+    if (status < 500) return reply.code(status).send({ error: refuse(FASTIFY_CODES[(err as FastifyError).code] ?? 'INSTORE_BAD_REQUEST'), message: err.message })
     ctx.metrics.errors5xx++
     o.log.error('request failed', { method: req.method, url: req.url.split('?')[0], err: err.message })
     return reply.code(500).send({ error: 'INSTORE_INTERNAL', message: 'internal error' })
@@ -150,7 +157,8 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_sse_connections gauge', `instore_server_sse_connections ${h.connections}`,
       '# TYPE instore_server_requests_total counter', `instore_server_requests_total ${m.requests}`,
-      '# TYPE instore_server_errors_total counter', `instore_server_errors_total ${m.errors5xx}`
+      '# TYPE instore_server_errors_total counter', `instore_server_errors_total ${m.errors5xx}`,
+      '# TYPE instore_server_refused_total counter', ...Object.entries(m.refused).map(([code, n]) => `instore_server_refused_total{reason="${code}"} ${n}`)
     ]
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })

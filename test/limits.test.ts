@@ -74,6 +74,7 @@ test('anonymous registration is rate-limited per address: 429 with Retry-After',
     assert.ok(statuses.slice(0, 5).every(x => x !== 429), statuses.join(','))
     assert.deepEqual(statuses.slice(5), [429, 429, 429])
     assert.match(retryAfter ?? '', /^[1-9][0-9]*$/)
+    assert.match(await (await fetch(`${u}/metrics`)).text(), /instore_server_refused_total\{reason="INSTORE_RATE_LIMITED"\} 3\n/)
   } finally { await s.close() }
 })
 
@@ -92,6 +93,9 @@ test('a caller that keeps presenting bad tokens gets 429 with Retry-After; a val
     assert.deepEqual(statuses, [401, 401, 401, 401, 429, 429, 429])
     assert.match(retryAfter ?? '', /^[1-9][0-9]*$/)
     assert.equal((await fetch(`${u}/v1/campaigns`, { headers: { authorization: `Bearer ${ADMIN}` } })).status, 200)
+    const m = await (await fetch(`${u}/metrics`)).text()
+    assert.match(m, /instore_server_refused_total\{reason="INSTORE_BAD_TOKEN"\} 4\n/)
+    assert.match(m, /instore_server_refused_total\{reason="INSTORE_RATE_LIMITED"\} 3\n/)
   } finally { await s.close() }
 })
 
