@@ -23,6 +23,9 @@ const hour = (row = 'NEW') => `CAST(${row}.ts AS INTEGER) / ${HOUR_MS}`
 /** The three resolutions of one count: `select` yields (store_id, metric, k1, k2) of `row`. */
 const bump = (select: string, row = 'NEW') => [['t', '0'], ['d', `${hour(row)} / 24`], ['h', hour(row)]].map(([res, at]) =>
   `INSERT INTO an_counts (store_id, metric, res, at, k1, k2, n) ${select.replace('$RES', `'${res}', ${at}`)} ON CONFLICT DO UPDATE SET n = n + 1;`).join('\n    ')
+/** A trigger per event type: an insert runs only the statements of its own type. */
+const onInsert = (type: string, body: string) => `CREATE TRIGGER IF NOT EXISTS "an_insert_${type}" AFTER INSERT ON events WHEN NEW.type = '${type}' BEGIN${body}
+  END;`
 const dwellBucket = `CASE ${DWELL_BUCKETS_S.map((b, i) => `WHEN ${field('dwellMs')} < ${b * 1000} THEN ${i}`).join(' ')} ELSE ${DWELL_BUCKETS_S.length} END`
 const isNumber = (path: string) => `json_type(NEW.body, '$.${path}') IN ('integer', 'real')`
 const sectorStayKey = (row = 'NEW') => `coalesce(${field('visitId', row)}, ${row}.subject)`
@@ -34,20 +37,21 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS an_open_stays_ts ON an_open_stays (ts);
   CREATE TABLE IF NOT EXISTS an_counts (store_id TEXT NOT NULL, metric TEXT NOT NULL, res TEXT NOT NULL, at INTEGER NOT NULL, k1 TEXT NOT NULL, k2 INTEGER NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (store_id, metric, res, at, k1, k2)) WITHOUT ROWID;
-  CREATE TRIGGER IF NOT EXISTS an_events_insert AFTER INSERT ON events BEGIN
+  ${onInsert('shop.enter', `
     INSERT OR REPLACE INTO an_open_visits (store_id, visit_id, shop, ts)
-      SELECT NEW.store_id, coalesce(${field('visitId')}, NEW.id), coalesce(${field('shop')}, ''), NEW.ts WHERE NEW.type = 'shop.enter';
-    DELETE FROM an_open_visits WHERE NEW.type = 'shop.exit' AND store_id = NEW.store_id AND visit_id = ${field('visitId')};
-    INSERT OR REPLACE INTO an_open_stays (store_id, visit_id, sector, ts)
-      SELECT NEW.store_id, ${sectorStayKey()}, coalesce(${field('sector')}, ''), NEW.ts WHERE NEW.type = 'sector.enter';
-    DELETE FROM an_open_stays WHERE NEW.type = 'sector.exit' AND store_id = NEW.store_id AND visit_id = ${sectorStayKey()} AND sector = coalesce(${field('sector')}, '');
-    ${bump(`SELECT NEW.store_id, 'enter', $RES, coalesce(${field('frequency.segment')}, 'unknown'), 0, 1 WHERE NEW.type = 'shop.enter'`)}
-    ${bump(`SELECT NEW.store_id, 'dur', $RES, '', CAST(round(ln(max(${field('durationMs')}, 1)) / ln(${DURATION_STEP})) AS INTEGER), 1
-      WHERE NEW.type = 'shop.exit' AND ${isNumber('durationMs')}`)}
-    ${bump(`SELECT NEW.store_id, 'dwell', $RES, coalesce(${field('sector')}, ''), ${dwellBucket}, 1 WHERE NEW.type = 'sector.exit' AND ${isNumber('dwellMs')}`)}
-    ${bump(`SELECT NEW.store_id, 'fc', $RES, coalesce(${field('campaignId')}, ''), 0, 1 WHERE NEW.type = 'trigger.fired'`)}
-    ${bump(`SELECT NEW.store_id, 'fs', $RES, coalesce(${field('sector')}, ''), 0, 1 WHERE NEW.type = 'trigger.fired'`)}
-  END;
+      VALUES (NEW.store_id, coalesce(${field('visitId')}, NEW.id), coalesce(${field('shop')}, ''), NEW.ts);
+    ${bump(`SELECT NEW.store_id, 'enter', $RES, coalesce(${field('frequency.segment')}, 'unknown'), 0, 1 WHERE true`)}`)}
+  ${onInsert('shop.exit', `
+    DELETE FROM an_open_visits WHERE store_id = NEW.store_id AND visit_id = ${field('visitId')};
+    ${bump(`SELECT NEW.store_id, 'dur', $RES, '', CAST(round(ln(max(${field('durationMs')}, 1)) / ln(${DURATION_STEP})) AS INTEGER), 1 WHERE ${isNumber('durationMs')}`)}`)}
+  ${onInsert('sector.enter', `
+    INSERT OR REPLACE INTO an_open_stays (store_id, visit_id, sector, ts) VALUES (NEW.store_id, ${sectorStayKey()}, coalesce(${field('sector')}, ''), NEW.ts);`)}
+  ${onInsert('sector.exit', `
+    DELETE FROM an_open_stays WHERE store_id = NEW.store_id AND visit_id = ${sectorStayKey()} AND sector = coalesce(${field('sector')}, '');
+    ${bump(`SELECT NEW.store_id, 'dwell', $RES, coalesce(${field('sector')}, ''), ${dwellBucket}, 1 WHERE ${isNumber('dwellMs')}`)}`)}
+  ${onInsert('trigger.fired', `
+    ${bump(`SELECT NEW.store_id, 'fc', $RES, coalesce(${field('campaignId')}, ''), 0, 1 WHERE true`)}
+    ${bump(`SELECT NEW.store_id, 'fs', $RES, coalesce(${field('sector')}, ''), 0, 1 WHERE true`)}`)}
   CREATE TRIGGER IF NOT EXISTS an_events_delete AFTER DELETE ON events BEGIN
     DELETE FROM an_open_visits WHERE OLD.type = 'shop.enter' AND store_id = OLD.store_id AND visit_id = coalesce(${field('visitId', 'OLD')}, OLD.id);
     DELETE FROM an_open_stays WHERE OLD.type = 'sector.enter' AND store_id = OLD.store_id AND visit_id = ${sectorStayKey('OLD')};

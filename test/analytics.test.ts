@@ -105,7 +105,8 @@ test('analytics from rollups equal a plain recount of the stored events, with an
   // A database from before the rollups: they are built once from its events at the next start.
   const Database = (await import('better-sqlite3')).default
   const db = new Database(join(dataDir, 'server.sqlite'))
-  db.exec('DROP TRIGGER an_events_insert; DROP TRIGGER an_events_delete; DROP TRIGGER an_acks_insert; DROP TABLE an_counts; DROP TABLE an_open_visits; DROP TABLE an_open_stays')
+  for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'an\\_%' ESCAPE '\\'").all() as Array<{ name: string }>) db.exec(`DROP TRIGGER "${t.name}"`)
+  db.exec('DROP TABLE an_counts; DROP TABLE an_open_visits; DROP TABLE an_open_stays')
   db.close()
   const again = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
   try {
