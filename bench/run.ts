@@ -15,6 +15,7 @@ import { filterCost } from './filter-cost.ts'
 import { throughput } from './throughput.ts'
 import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
+import { analyticsLatency } from './analytics.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
 import { informationBound, streetSeparation } from './information-bound.ts'
 import { openHpsPart } from './openhps-part.ts'
@@ -175,7 +176,7 @@ async function simulated (key: string, title: string, scenario: string, duration
 }
 
 async function main (): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, visits, street) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, analytics, visits, street) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
@@ -184,6 +185,7 @@ async function main (): Promise<void> {
   if (!only || only === 'throughput') await throughputPart()
   if (!only || only === 'events') eventsPart()
   if (!only || only === 'central') await centralPart()
+  if (!only || only === 'analytics') await analyticsPart()
   if (!only || only === 'visits') await visitsPart()
   if (!only || only === 'street') streetPart()
   writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
@@ -235,6 +237,18 @@ async function centralPart (): Promise<void> {
   const l = await triggerLatency()
   console.log(`  reading → trigger at the SDK (gateway arrival to SSE receipt, ${l.triggers} triggers): p50 ${f2(l.p50Ms)} ms  p99 ${f2(l.p99Ms)} ms`)
   results.central = { ingest: i, triggerLatency: l }
+}
+
+async function analyticsPart (): Promise<void> {
+  // `--visits 100000`: stored visits to load first.
+  const visits = Number(option('visits') ?? 100_000)
+  if (!(visits > 0)) throw new Error(`--visits wants a count, got ${option('visits')}`)
+  const a = await analyticsLatency(visits)
+  console.log(`central server analytics: ${a.visits} visits stored (${a.events} events, loaded with their rollups in ${f2(a.loadS)} s), latency over HTTP`)
+  for (const [route, l] of Object.entries(a.routes)) console.log(`  ${route.padEnd(52)} p50 ${f2(l.p50Ms)} ms  p99 ${f2(l.p99Ms)} ms  max ${f2(l.maxMs)} ms  (${l.n})`)
+  const h = a.healthzDuringAnalytics
+  console.log(`  ${'/healthz while two analytics requests are in flight'.padEnd(52)} p50 ${f2(h.p50Ms)} ms  p99 ${f2(h.p99Ms)} ms  max ${f2(h.maxMs)} ms  (${h.n})`)
+  results.analytics = a
 }
 
 function eventsPart (): void {

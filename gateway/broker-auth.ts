@@ -1,11 +1,11 @@
 // A locked-down embedded broker: per-client credentials (scrypt hashes in the gateway's auth
-// file), topic ACLs, and failed logins counted and rate-limited per address.
+// file), topic ACLs, and failed logins counted and slowed down per username and per address.
 // - a sensor (username = its site id) publishes only its own readings and status topics (and its
 //   foreign-format topics when its aliases name it);
 // - a phone (username `phone:<deviceId>`) publishes only its own scans;
 // - a reader (dashboards, integrations) subscribes to positions, events, occupancy and footfall;
 // - nobody but the gateway itself publishes positions, events or occupancy.
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto'
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import type { AedesOptions, Client } from 'aedes'
 import { loadJsonFile } from '../shared/schema-errors.ts'
@@ -31,6 +31,53 @@ export function verifyPassword (password: Buffer | string, stored: string): bool
   return got.length === want.length && timingSafeEqual(got, want)
 }
 
+/** verifyPassword off the event loop (libuv's thread pool): a login flood must not stall the broker. */
+export async function verifyPasswordAsync (password: Buffer | string, stored: string): Promise<boolean> {
+  const [, salt, hash] = stored.split('$')
+  if (!salt || !hash) return false
+  const want = Buffer.from(hash, 'base64')
+  const got = await new Promise<Buffer>((resolve, reject) => scrypt(password, Buffer.from(salt, 'base64'), want.length, (err, key) => err ? reject(err) : resolve(key)))
+  return got.length === want.length && timingSafeEqual(got, want)
+}
+
+/**
+ * Failed logins per key (a username, an address): each failure doubles the delay before the
+ * next answer from that key, from LOGIN_DELAY_BASE_MS up to LOGIN_DELAY_MAX_MS. The right
+ * password is answered after the same delay and then accepted: a guesser slows the owner down
+ * but never locks them out. A key forgets its failures after LOGIN_FORGET_MS without one.
+ */
+export const LOGIN_DELAY_BASE_MS = 100
+export const LOGIN_DELAY_MAX_MS = 10_000
+export const LOGIN_FORGET_MS = 15 * 60_000
+/** Keys remembered at most; beyond that the stalest go first, so a spray of usernames cannot grow memory. */
+const LOGIN_KEYS_MAX = 10_000
+
+export class LoginThrottle {
+  private readonly failures = new Map<string, { n: number, last: number }>()
+  constructor (private readonly now: () => number) {}
+  private count (key: string): number {
+    const f = this.failures.get(key)
+    return f && this.now() - f.last < LOGIN_FORGET_MS ? f.n : 0
+  }
+
+  /** The delay (ms) before answering a login from any of these keys. */
+  delayMs (keys: string[]): number {
+    const n = Math.max(...keys.map(k => this.count(k)))
+    return n === 0 ? 0 : Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_BASE_MS * 2 ** Math.min(n - 1, 20))
+  }
+
+  fail (keys: string[]): void {
+    for (const k of keys) {
+      const n = this.count(k) + 1
+      this.failures.delete(k) // re-inserted last: the Map's order is then staleness
+      this.failures.set(k, { n, last: this.now() })
+    }
+    for (const k of this.failures.keys()) { if (this.failures.size <= LOGIN_KEYS_MAX) break; this.failures.delete(k) }
+  }
+
+  succeed (key: string): void { this.failures.delete(key) }
+}
+
 export function loadAuthFile (path: string): AuthFile { return loadJsonFile(path, AuthFileSchema, 'auth file') }
 
 export interface AuthCounters { failedLogins: number, rateLimited: number, deniedPublish: number, deniedSubscribe: number }
@@ -43,25 +90,29 @@ function authError (code: 4 | 5, message: string): Error & { returnCode: number 
 }
 
 export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string, aliases: Map<string, string> }, counters: AuthCounters,
-  now: () => number = Date.now): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
-  const failures = new Map<string, { n: number, since: number }>()
+  now: () => number = Date.now, wait: (ms: number) => Promise<void> = async ms => await new Promise(resolve => setTimeout(resolve, ms))): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
+  const throttle = new LoginThrottle(now)
+  // Unknown usernames are checked against this hash so that they cost as much as known ones.
+  const dummy = hashPassword(randomBytes(16).toString('base64'))
   const base = `${o.prefix}/${o.storeId}/`
+  const login = async (client: Client, username: string | undefined, password: Buffer | undefined): Promise<Role | null> => {
+    const addr = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
+    const keys = [`addr:${addr}`, `user:${username ?? ''}`]
+    const delay = throttle.delayMs(keys)
+    let role: Role | null = null; let hash: string | undefined
+    if (username?.startsWith('phone:')) { hash = auth.phones?.[username]; role = { kind: 'phone', id: username.slice(6) } } else if (username && auth.sensors?.[username] !== undefined) { hash = auth.sensors[username]; role = { kind: 'sensor', id: username } } else if (username && auth.readers?.[username] !== undefined) { hash = auth.readers[username]; role = { kind: 'reader', id: username } }
+    const ok = await verifyPasswordAsync(password ?? '', hash ?? dummy) && role !== null && hash !== undefined && password !== undefined
+    if (ok) throttle.succeed(keys[1]); else { counters.failedLogins++; throttle.fail(keys) }
+    if (delay > 0) { counters.rateLimited++; await wait(delay) }
+    return ok ? role : null
+  }
   return {
     authenticate (client, username, password, done) {
-      const addr = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
-      const f = failures.get(addr)
-      if (f && f.n >= 5 && now() - f.since < 60_000) { counters.rateLimited++; done(authError(5, 'too many failed logins'), false); return }
-      let role: Role | null = null; let hash: string | undefined
-      if (username?.startsWith('phone:')) { hash = auth.phones?.[username]; role = { kind: 'phone', id: username.slice(6) } } else if (username && auth.sensors?.[username] !== undefined) { hash = auth.sensors[username]; role = { kind: 'sensor', id: username } } else if (username && auth.readers?.[username] !== undefined) { hash = auth.readers[username]; role = { kind: 'reader', id: username } }
-      if (!role || !hash || !password || !verifyPassword(password, hash)) {
-        counters.failedLogins++
-        const cur = f && now() - f.since < 60_000 ? f : { n: 0, since: now() }
-        cur.n++; failures.set(addr, cur)
-        done(authError(4, 'bad username or password'), false)
-        return
-      }
-      roles.set(client, role)
-      done(null, true)
+      login(client, username, password).then(role => {
+        if (!role) { done(authError(4, 'bad username or password'), false); return }
+        roles.set(client, role)
+        done(null, true)
+      }, () => { counters.failedLogins++; done(authError(4, 'bad username or password'), false) })
     },
     authorizePublish (client, packet, callback) {
       if (client === null) { callback(null); return } // the gateway itself

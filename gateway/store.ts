@@ -4,6 +4,7 @@
 // site's radio.
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
+import { privateFile } from '../shared/private-file.ts'
 import type { ZoneTrack } from './zones.ts'
 
 export interface OutboxRow { seq: number, id: string, type: string, body: string }
@@ -17,7 +18,7 @@ export class GatewayStore {
   private readonly q
 
   constructor (dir: string, file = 'gateway.sqlite') {
-    this.db = new Database(join(dir, file))
+    this.db = new Database(privateFile(join(dir, file)))
     this.db.pragma('journal_mode = WAL')
     // NORMAL is durable across process crashes in WAL mode (only a power cut can lose the tail).
     this.db.pragma('synchronous = NORMAL')

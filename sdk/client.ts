@@ -92,13 +92,49 @@ export class InstoreClient {
    * Receives triggers until close(). Reconnects with backoff and resumes after the last event
    * received, so a trigger is delivered once even across drop-outs. Pass `lastEventId` saved from
    * an earlier session to resume across app restarts.
+   *
+   * A trigger counts as received only once `onTrigger` has returned (or its promise resolved):
+   * `lastEventId` moves past it then, and not before. A handler that throws or rejects gets the
+   * same trigger again after a growing delay (`handlerRetryMs`, doubled each time), at most
+   * `handlerAttempts` times in all; after the last failure the trigger is reported to `onError`
+   * and skipped, so one poisoned trigger cannot stall the stream. Triggers are handled one at a
+   * time in stream order, and the client remembers only the last event id (the server's ids
+   * grow monotonically), so its memory does not grow with the number of triggers.
    */
-  triggers (onTrigger: (t: Trigger) => void, opts: { lastEventId?: string | null, onError?: (e: Error) => void, retryMs?: number } = {}): Subscription {
+  triggers (onTrigger: (t: Trigger) => unknown, opts: {
+    lastEventId?: string | null
+    onError?: (e: Error) => void
+    /** First reconnect delay (ms), doubled up to 30 s; default 1000. */
+    retryMs?: number
+    /** Tries of a failing handler per trigger, the first included; default 5. */
+    handlerAttempts?: number
+    /** Delay (ms) before the first retry of a failing handler, doubled each time; default 500. */
+    handlerRetryMs?: number
+  } = {}): Subscription {
     const deviceId = this.need()
     let last = opts.lastEventId ?? null
     let closed = false
     let abort: AbortController | null = null
-    const seen = new Set<string>()
+    const attempts = Math.max(1, opts.handlerAttempts ?? 5)
+    const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+    // Replays after a reconnect repeat ids we already handled: numeric ids compare, others pass.
+    const done = (id: string | null): boolean => id !== null && last !== null && /^\d+$/.test(id) && /^\d+$/.test(last) && Number(id) <= Number(last)
+    const handle = async (id: string | null, t: Trigger): Promise<void> => {
+      let wait = opts.handlerRetryMs ?? 500
+      for (let k = 1; !closed; k++) {
+        try {
+          await onTrigger(t)
+          break
+        } catch (err) {
+          const e = err instanceof Error ? err : new Error(String(err))
+          opts.onError?.(new InstoreError(0, k < attempts ? 'HANDLER_FAILED' : 'HANDLER_GAVE_UP', `trigger ${t.triggerId}: handler failed (try ${k} of ${attempts}): ${e.message}`))
+          if (k >= attempts) break
+          await sleep(wait)
+          wait *= 2
+        }
+      }
+      if (!closed && id) last = id
+    }
     const run = async (): Promise<void> => {
       let delay = opts.retryMs ?? 1000
       while (!closed) {
@@ -111,21 +147,17 @@ export class InstoreClient {
           if (res.status === 401 || res.status === 403 || res.status === 404) throw new InstoreError(res.status, 'STREAM_REFUSED', `trigger stream refused (${res.status})`)
           if (!res.ok || !res.body) throw new Error(`trigger stream: HTTP ${res.status}`)
           delay = opts.retryMs ?? 1000
-          await readEvents(res.body, (id, event, data) => {
-            if (event !== 'trigger' || !data) return
-            if (id) last = id
-            const t = JSON.parse(data) as Trigger
-            if (seen.has(t.triggerId)) return
-            seen.add(t.triggerId)
-            onTrigger(t)
+          await readEvents(res.body, async (id, event, data) => {
+            if (event !== 'trigger' || !data || closed || done(id)) return
+            await handle(id, JSON.parse(data) as Trigger)
           })
         } catch (err) {
           if (closed) return
           opts.onError?.(err as Error)
-          if (err instanceof InstoreError) return
+          if (err instanceof InstoreError && err.status !== 0) return
         }
         if (closed) return
-        await new Promise(resolve => setTimeout(resolve, delay))
+        await sleep(delay)
         delay = Math.min(30_000, delay * 2)
       }
     }
@@ -138,7 +170,7 @@ export class InstoreClient {
 }
 
 /** Minimal SSE parser (WHATWG "event stream interpretation"): id, event and data fields. */
-async function readEvents (body: ReadableStream<Uint8Array>, onEvent: (id: string | null, event: string, data: string) => void): Promise<void> {
+async function readEvents (body: ReadableStream<Uint8Array>, onEvent: (id: string | null, event: string, data: string) => Promise<void>): Promise<void> {
   const reader = body.getReader()
   const dec = new TextDecoder()
   let buf = ''; let id: string | null = null; let event = 'message'; let data: string[] = []
@@ -151,7 +183,7 @@ async function readEvents (body: ReadableStream<Uint8Array>, onEvent: (id: strin
       const line = buf.slice(0, nl).replace(/\r$/, '')
       buf = buf.slice(nl + 1)
       if (line === '') {
-        if (data.length > 0) onEvent(id, event, data.join('\n'))
+        if (data.length > 0) await onEvent(id, event, data.join('\n'))
         event = 'message'; data = []
         continue
       }

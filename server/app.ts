@@ -1,11 +1,17 @@
 // The central server (contract §6): fastify with a JSON schema on every route, coded errors
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
+import { chmodSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
 import { openDb } from './db.ts'
 import { TriggerHub } from './push.ts'
-import { HttpError, issueToken } from './auth.ts'
+import { HttpError, issue, migrateTokens } from './auth.ts'
+import { prepareRoute, RATE_LIMITED } from './openapi.ts'
+import { jsonDepth } from './json-depth.ts'
+import { tokenRoutes } from './routes/tokens.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { campaignRoutes } from './routes/campaigns.ts'
@@ -21,27 +27,103 @@ export interface ServerOptions {
   adminToken?: string
   /** Extra routes (the dashboard) registered on the same instance. */
   plugins?: Array<(app: FastifyInstance, ctx: Context) => Promise<void>>
+  /** Request limits; each defaults to DEFAULT_LIMITS. */
+  limits?: Partial<ServerLimits>
 }
+
+export interface ServerLimits {
+  /** Largest request body, bytes (413 beyond). */
+  bodyLimitBytes: number
+  /** Deepest nesting of objects and arrays in a JSON body (400 INSTORE_TOO_DEEP beyond). */
+  maxJsonDepth: number
+  /** Anonymous registrations (POST /v1/devices) per caller address per window (429 beyond). */
+  registrationsPerWindow: number
+  /** Failed authentications (no, unknown or revoked token) per caller address per window (429 beyond). */
+  authFailuresPerWindow: number
+  /** The rate limits' window, ms. */
+  windowMs: number
+}
+
+// A site file or a batch of 1,000 events fits the body limit; GeoJSON nests about 8 deep. An app
+// registers once per install, but a shop's Wi-Fi or a carrier's NAT puts many installs behind one
+// address: the registration limit allows a crowd's burst and stops a script's thousands.
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  bodyLimitBytes: 4 * 1024 * 1024, maxJsonDepth: 32, registrationsPerWindow: 120, authFailuresPerWindow: 30, windowMs: 60_000
+})
+
+/** The admin token generated on first start is written here (mode 0600), never to the log. */
+export const BOOTSTRAP_TOKEN_FILE = 'admin-token'
 
 export type { Context } from './context.ts'
 
+/** Our codes for fastify's own 4xx errors. */
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'INSTORE_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'INSTORE_BAD_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INSTORE_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INSTORE_BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INSTORE_BAD_JSON',
+  FST_ERR_MAX_PARAM_LENGTH: 'INSTORE_TOO_LONG',
+  FST_ERR_BAD_URL: 'INSTORE_BAD_URL'
+}
+
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0 }, log: o.log }
+  migrateTokens(db)
+  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log }
+  const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
+  const badLimits = Object.entries(limits).filter(([, v]) => !(typeof v === 'number' && v >= 1)).map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
+  if (badLimits.length > 0) throw new Error(badLimits.join('; '))
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
-  if (o.adminToken) issueToken(db, 'admin', [], null, o.adminToken)
-  else if (admins === 0) bootstrapToken = issueToken(db, 'admin')
+  if (o.adminToken) issue(db, 'admin', [], null, o.adminToken)
+  else if (admins === 0) {
+    bootstrapToken = issue(db, 'admin').token
+    const file = join(o.dataDir, BOOTSTRAP_TOKEN_FILE)
+    writeFileSync(file, bootstrapToken + '\n', { mode: 0o600 })
+    chmodSync(file, 0o600) // a file left from an earlier start keeps its old mode otherwise
+  }
+
+  // Every refusal is counted by its code (instore_server_refused_total).
+  const refuse = (code: string) => { ctx.metrics.refused[code] = (ctx.metrics.refused[code] ?? 0) + 1; return code }
 
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
-  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } })
+  const app = Fastify({
+    logger: false, bodyLimit: limits.bodyLimitBytes, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Errors found while routing (a malformed URL, an over-long path parameter) in our error shape too.
+    frameworkErrors: (err, _req, reply) => { void (reply as unknown as FastifyReply).code(err.statusCode ?? 400).send({ error: refuse(FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST'), message: err.message }) }
+  })
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => { ctx.metrics.requests++ })
+  // Limits: authentication at onRequest before any body is read, a JSON depth limit before
+  // parsing (a deeply nested body would overflow the stack of whatever walks it), rate limits on
+  // anonymous registration and on callers that keep failing authentication.
+  app.addHook('onRoute', r => {
+    prepareRoute(r)
+    if (RATE_LIMITED.has(`${String(r.method)} ${r.url}`)) r.config = { ...r.config, rateLimit: { max: limits.registrationsPerWindow, timeWindow: limits.windowMs } }
+  })
+  const jsonParser = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = String(body)
+    if (jsonDepth(text) > limits.maxJsonDepth) { done(new HttpError(400, 'INSTORE_TOO_DEEP', `JSON nested deeper than ${limits.maxJsonDepth} levels`), undefined); return }
+    jsonParser(req, text, done)
+  })
+  await app.register(rateLimit, {
+    global: false,
+    hook: 'onRequest',
+    errorResponseBuilder: (_req, c) => new HttpError(429, 'INSTORE_RATE_LIMITED', `too many requests; retry in ${Math.ceil(c.ttl / 1000)} s`)
+  })
+  const authLimiter = app.createRateLimit({ max: limits.authFailuresPerWindow, timeWindow: limits.windowMs })
+  app.decorate('authFailed', async (req: FastifyRequest) => {
+    const r = await authLimiter(req)
+    return !r.isAllowed && r.isExceeded ? r.ttlInSeconds : null
+  })
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.code, message: err.message })
-    if ((err as FastifyError).validation) return reply.code(400).send({ error: 'INSTORE_BAD_REQUEST', message: err.message })
+    if (err instanceof HttpError) return reply.code(err.statusCode).headers(err.headers).send({ error: refuse(err.code), message: err.message })
+    if ((err as FastifyError).validation) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: err.message })
     const status = (err as FastifyError).statusCode ?? 500
-    if (status < 500) return reply.code(status).send({ error: (err as FastifyError).code ?? 'INSTORE_BAD_REQUEST', message: err.message })
+    if (status < 500) return reply.code(status).send({ error: refuse(FASTIFY_CODES[(err as FastifyError).code] ?? 'INSTORE_BAD_REQUEST'), message: err.message })
     ctx.metrics.errors5xx++
     o.log.error('request failed', { method: req.method, url: req.url.split('?')[0], err: err.message })
     return reply.code(500).send({ error: 'INSTORE_INTERNAL', message: 'internal error' })
@@ -69,12 +151,13 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       }
     }
   })
-  await app.register(swagger, { openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } })
+  await app.register(swagger, { openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } } })
   await gatewayRoutes(app, ctx)
   await deviceRoutes(app, ctx)
   await campaignRoutes(app, ctx)
   await analyticsRoutes(app, ctx)
   await dashboardRoutes(app, ctx)
+  await tokenRoutes(app, ctx)
   for (const p of o.plugins ?? []) await p(app, ctx)
 
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger())
@@ -94,7 +177,8 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_sse_connections gauge', `instore_server_sse_connections ${h.connections}`,
       '# TYPE instore_server_requests_total counter', `instore_server_requests_total ${m.requests}`,
-      '# TYPE instore_server_errors_total counter', `instore_server_errors_total ${m.errors5xx}`
+      '# TYPE instore_server_errors_total counter', `instore_server_errors_total ${m.errors5xx}`,
+      '# TYPE instore_server_refused_total counter', ...Object.entries(m.refused).map(([code, n]) => `instore_server_refused_total{reason="${code}"} ${n}`)
     ]
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })

@@ -9,6 +9,6 @@ export interface Context {
   db: Database.Database
   hub: TriggerHub
   live: LiveHub
-  metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number }
+  metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number, refused: Record<string, number> }
   log: Logger
 }

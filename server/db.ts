@@ -3,9 +3,10 @@
 // erasures that gateways still have to apply. No raw MAC appears anywhere: gateways send subjects.
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
+import { privateFile } from '../shared/private-file.ts'
 
 export function openDb (dir: string): Database.Database {
-  const db = new Database(join(dir, 'server.sqlite'))
+  const db = new Database(privateFile(join(dir, 'server.sqlite')))
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')

@@ -1,8 +1,9 @@
 // instore-server: the central server (contract §6, §8).
 import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
-import { buildServer } from './app.ts'
+import { buildServer, DEFAULT_LIMITS, BOOTSTRAP_TOKEN_FILE } from './app.ts'
 
 const spec = {
   name: 'instore-server',
@@ -11,7 +12,9 @@ const spec = {
     port: { type: 'number', doc: 'HTTP port; 0 picks a free one', default: 8080 },
     host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
     data: { type: 'string', doc: 'folder for the server\'s SQLite file', default: './data-server' },
-    'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and printed once)' },
+    'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and written to <data>/admin-token, mode 0600)' },
+    'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
+    'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
   }
 } as const
@@ -20,9 +23,14 @@ await runCommand(spec, async (o) => {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UsageError('--port must be a port number 0-65535')
   const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-server' } })
   mkdirSync(o.data, { recursive: true })
-  const { app, bootstrapToken } = await buildServer({ dataDir: o.data, log, adminToken: o['admin-token'] })
+  for (const k of ['registrations-per-minute', 'auth-failures-per-minute'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
+  const { app, bootstrapToken } = await buildServer({
+    dataDir: o.data, log, adminToken: o['admin-token'],
+    limits: { registrationsPerWindow: o['registrations-per-minute'], authFailuresPerWindow: o['auth-failures-per-minute'], windowMs: 60_000 }
+  })
   const address = await app.listen({ port: o.port, host: o.host })
-  if (bootstrapToken) log.info('bootstrap admin token (shown once; store it now)', { adminToken: bootstrapToken })
+  // The token itself never reaches the log (logs are shipped and kept): only where to read it.
+  if (bootstrapToken) log.info('bootstrap admin token written (mode 0600); read it, keep it safe, delete the file', { file: join(o.data, BOOTSTRAP_TOKEN_FILE) })
   log.info('server started', { url: address, docs: `${address}/docs` })
   const sig = await onStopSignal()
   log.info('stopping', { signal: sig })

@@ -62,3 +62,37 @@ export type RegisterBodyT = Static<typeof RegisterBody>
 export type ConsentBodyT = Static<typeof ConsentBody>
 export type AckBodyT = Static<typeof AckBody>
 export type OperatorBodyT = Static<typeof OperatorBody>
+
+// Responses. Every operation's statuses and schemas are listed in openapi.ts; errors share one.
+export const NoContent = Type.Null({ description: 'No Content' })
+export const TokenInfo = Type.Object({
+  id: Type.String({ description: 'public id of the token (not derived from the secret)' }),
+  role: Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('gateway'), Type.Literal('device')]),
+  stores: Type.Array(Type.String()),
+  deviceId: Type.Union([Type.String(), Type.Null()]),
+  created: Type.Integer({ description: 'ms since the epoch' }),
+  lastUsed: Type.Union([Type.Integer(), Type.Null()], { description: 'ms since the epoch, to within a minute; null if never used' })
+})
+export const TokenList = Type.Array(TokenInfo)
+export const TokenQuery = Type.Object({ role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('gateway'), Type.Literal('device')])) }, { additionalProperties: false })
+export const StoreReply = Type.Object({ storeId: Type.String(), gatewayToken: Type.String(), gatewayTokenId: Type.String(), revokedTokens: Type.Integer({ description: 'earlier gateway tokens of the store, revoked by this provisioning' }) })
+export const OperatorReply = Type.Object({ id: Type.String(), role: Type.String(), stores: Type.Array(Type.String()), token: Type.String() })
+export const AnalyticsQuery = Type.Object({ since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'ms since the epoch; counted from the start of its hour' })) }, { additionalProperties: false })
+const Funnel = {
+  fired: Type.Integer(), delivered: Type.Integer(), opened: Type.Integer(), dismissed: Type.Integer(), converted: Type.Integer(),
+  rates: Type.Object({ delivered: Type.Number(), opened: Type.Number(), converted: Type.Number() })
+}
+export const AnalyticsReply = Type.Object({
+  storeId: Type.String(),
+  occupancy: Type.Object({ shops: Type.Record(Type.String(), Type.Integer()), sectors: Type.Record(Type.String(), Type.Integer()) }),
+  visits: Type.Object({
+    total: Type.Integer({ description: 'completed visits (shop.exit)' }),
+    perDay: Type.Array(Type.Object({ day: Type.String(), visits: Type.Integer() })),
+    medianDurationMs: Type.Union([Type.Number(), Type.Null()], { description: 'to within 5%' })
+  }),
+  dwell: Type.Object({ bucketsS: Type.Array(Type.Number()), sectors: Type.Record(Type.String(), Type.Array(Type.Integer())) }),
+  segments: Type.Record(Type.String(), Type.Integer()),
+  funnel: Type.Array(Type.Object({ campaign: Type.Union([Type.String(), Type.Null()]), ...Funnel })),
+  funnelBySector: Type.Array(Type.Object({ sector: Type.Union([Type.String(), Type.Null()]), ...Funnel }))
+})
+export type AnalyticsReplyT = Static<typeof AnalyticsReply>

@@ -1,8 +1,20 @@
 // Server-Sent Events over a hijacked fastify reply: headers, keep-alive comments every 15 s
-// (proxies drop idle streams), and cleanup when the client goes away.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+// (proxies drop idle streams), and cleanup when the client goes away. A stream opened with a
+// token is registered under the token's id, so that revoking the token ends it at once.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 export interface EventStream { send (event: string, data: string, id?: number | string): void }
+
+const byToken = new WeakMap<FastifyInstance, Map<string, Set<() => void>>>()
+
+/** Ends every open stream authenticated with this token id; returns how many. */
+export function closeStreamsOf (app: FastifyInstance, tokenId: string): number {
+  const set = byToken.get(app)?.get(tokenId)
+  if (!set) return 0
+  const n = set.size
+  for (const end of [...set]) end()
+  return n
+}
 
 export function openEventStream (req: FastifyRequest, reply: FastifyReply, onClose: () => void): EventStream {
   reply.hijack()
@@ -10,6 +22,18 @@ export function openEventStream (req: FastifyRequest, reply: FastifyReply, onClo
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
   res.write(': connected\n\n')
   const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
-  req.raw.on('close', () => { clearInterval(ping); onClose() })
+  const tokenId = req.principal?.tokenId
+  let streams: Map<string, Set<() => void>> | undefined
+  const end = () => { res.end() }
+  if (tokenId !== undefined) {
+    streams = byToken.get(req.server) ?? byToken.set(req.server, new Map()).get(req.server)
+    const set = streams?.get(tokenId) ?? new Set()
+    set.add(end); streams?.set(tokenId, set)
+  }
+  req.raw.on('close', () => {
+    clearInterval(ping)
+    if (tokenId !== undefined) { const set = streams?.get(tokenId); set?.delete(end); if (set?.size === 0) streams?.delete(tokenId) }
+    onClose()
+  })
   return { send: (event, data, id) => { res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`) } }
 }

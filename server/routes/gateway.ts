@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Context } from '../context.ts'
-import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
+import { requireRole, issue, HttpError, mustReachStore } from '../auth.ts'
+import { revokeGatewayTokens } from './tokens.ts'
 import { MAX_EVENTS, StoreParams, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
@@ -120,14 +121,21 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     const problems = siteProblems(req.body.site)
     if (problems.length > 0) throw new HttpError(400, 'INSTORE_BAD_SITE', problems.map(p => `${p.path || '/'}: ${p.reason}`).join('; '))
     const storeId = req.body.site.storeId
-    db.prepare('INSERT INTO stores (id, site, updated) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET site = excluded.site, updated = excluded.updated')
-      .run(storeId, JSON.stringify(req.body.site), Date.now())
-    const token = issueToken(db, 'gateway', [storeId])
-    return reply.code(201).send({ storeId, gatewayToken: token })
+    // Provisioning again (a replaced or compromised gateway) revokes the store's earlier gateway tokens.
+    const { issued, revoked } = db.transaction(() => {
+      db.prepare('INSERT INTO stores (id, site, updated) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET site = excluded.site, updated = excluded.updated')
+        .run(storeId, JSON.stringify(req.body.site), Date.now())
+      const revoked = revokeGatewayTokens(db, storeId)
+      return { issued: issue(db, 'gateway', [storeId]), revoked }
+    })()
+    return reply.code(201).send({ storeId, gatewayToken: issued.token, gatewayTokenId: issued.id, revokedTokens: revoked })
   })
 
   app.post<{ Body: OperatorBodyT }>('/v1/operators', {
     schema: { tags: ['admin'], body: OperatorBody },
     preHandler: requireRole(db, 'admin')
-  }, async (req, reply) => reply.code(201).send({ role: req.body.role, stores: req.body.stores, token: issueToken(db, req.body.role, req.body.stores) }))
+  }, async (req, reply) => {
+    const t = issue(db, req.body.role, req.body.stores)
+    return reply.code(201).send({ id: t.id, role: req.body.role, stores: req.body.stores, token: t.token })
+  })
 }

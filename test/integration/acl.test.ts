@@ -63,8 +63,9 @@ test('readers may subscribe to output, not to sensor traffic', async () => {
   await r.endAsync()
 })
 
-test('repeated failed logins from one address are rate-limited', async () => {
-  for (let i = 0; i < 6; i++) await mqtt.connectAsync(g.mqttUrl, { username: 'b2', password: 'nope', reconnectPeriod: 0 }).catch(() => {})
-  await assert.rejects(mqtt.connectAsync(g.mqttUrl, { username: 'b2', password: 'sensor-b2-secret', reconnectPeriod: 0 }), /Not authorized/)
+test('repeated failed logins are slowed down, and the right password still gets in', async () => {
+  for (let i = 0; i < 3; i++) await mqtt.connectAsync(g.mqttUrl, { username: 'b2', password: 'nope', reconnectPeriod: 0 }).catch(() => {})
+  const ok = await mqtt.connectAsync(g.mqttUrl, { username: 'b2', password: 'sensor-b2-secret', reconnectPeriod: 0 })
+  await ok.endAsync()
   assert.ok(await metric(/instore_broker_auth_total\{result="rateLimited"\} (\d+)/) >= 1)
 })

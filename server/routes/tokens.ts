@@ -1,0 +1,47 @@
+// Token listing and revocation for operators. A token is named by its public id, never by its
+// secret or hash. Admins see and revoke every token; a store manager sees and revokes only the
+// gateway and manager tokens all of whose stores are theirs. Revocation deletes the row, so it
+// takes effect on the very next request, and ends the streams the token holds open.
+import type Database from 'better-sqlite3'
+import type { FastifyInstance } from 'fastify'
+import type { Context } from '../context.ts'
+import { requireRole, canReachStore, HttpError, type Principal, type Role } from '../auth.ts'
+import { IdParams, TokenQuery } from '../schemas.ts'
+import { closeStreamsOf } from '../sse.ts'
+
+interface Row { id: string, role: Role, stores: string, device_id: string | null, created: number, last_used: number | null }
+
+function visible (p: Principal | null, r: Row): boolean {
+  if (p?.role === 'admin') return true
+  const stores = JSON.parse(r.stores) as string[]
+  return p?.role === 'manager' && (r.role === 'gateway' || r.role === 'manager') && stores.length > 0 && stores.every(s => canReachStore(p, s))
+}
+
+/** Revokes the gateway tokens of a store (re-provisioning); returns how many. */
+export function revokeGatewayTokens (db: Database.Database, storeId: string): number {
+  return db.prepare("DELETE FROM tokens WHERE role = 'gateway' AND stores = ?").run(JSON.stringify([storeId])).changes
+}
+
+export async function tokenRoutes (app: FastifyInstance, { db }: Context): Promise<void> {
+  const operators = requireRole(db, 'admin', 'manager')
+  app.get<{ Querystring: { role?: Role } }>('/v1/tokens', { schema: { tags: ['operator'], querystring: TokenQuery }, preHandler: operators }, async (req) => {
+    const rows = (req.query.role
+      ? db.prepare('SELECT id, role, stores, device_id, created, last_used FROM tokens WHERE role = ? ORDER BY created, id').all(req.query.role)
+      : db.prepare('SELECT id, role, stores, device_id, created, last_used FROM tokens ORDER BY created, id').all()) as Row[]
+    return rows.filter(r => visible(req.principal, r)).map(r => ({
+      id: r.id, role: r.role, stores: JSON.parse(r.stores) as string[], deviceId: r.device_id, created: r.created, lastUsed: r.last_used
+    }))
+  })
+
+  app.delete<{ Params: { id: string } }>('/v1/tokens/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req, reply) => {
+    const r = db.prepare('SELECT id, role, stores, device_id, created, last_used FROM tokens WHERE id = ?').get(req.params.id) as Row | undefined
+    // Tokens a manager may not see answer as unknown: their ids are not confirmed to exist.
+    if (!r || !visible(req.principal, r)) throw new HttpError(404, 'INSTORE_NO_TOKEN_ID', `unknown token ${req.params.id}`)
+    if (r.role === 'admin' && (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n <= 1) {
+      throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
+    }
+    db.prepare('DELETE FROM tokens WHERE id = ?').run(r.id)
+    closeStreamsOf(app, r.id)
+    return reply.code(204).send()
+  })
+}

@@ -1,0 +1,116 @@
+// Issue 25 repro 7: analytics from rollups kept as events arrive. The route's answer over a few
+// thousand stored visits equals a plain recount of the same events (the old route's rules:
+// open = an entry with no exit of the same visit in the last 6 h), also with `since`; rollups are
+// built once for a database that had events before them; erasing a device's events closes its
+// open rows. Its timing at 100,000 visits is `npm run bench -- analytics`.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildServer } from '../../server/app.ts'
+import { DWELL_BUCKETS_S } from '../../server/rollups.ts'
+import type { AnalyticsReplyT } from '../../server/schemas.ts'
+import { silentLogger } from '../../shared/log.ts'
+import { loadVisits, type Loaded } from '../../bench/analytics-load.ts'
+import { ROOT } from '../helpers/run.ts'
+
+const ADMIN = 'adm_analytics_test'
+const HOUR = 3_600_000
+const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string }
+
+/** The analytics of `loaded` counted the plain way, over every event. */
+function recount ({ events, acks }: Loaded, now: number, since: number): Omit<AnalyticsReplyT, 'storeId'> {
+  const num = (v: unknown) => v as number
+  const str = (v: unknown) => v as string
+  const exits = new Set(events.filter(e => e.type === 'shop.exit').map(e => e.visitId))
+  const stayExits = new Set(events.filter(e => e.type === 'sector.exit').map(e => `${str(e.visitId)}/${str(e.sector)}`))
+  const count = (keys: string[]) => { const m: Record<string, number> = {}; for (const k of keys) m[k] = (m[k] ?? 0) + 1; return m }
+  const recent = events.filter(e => e.ts >= now - 6 * HOUR)
+  const after = events.filter(e => e.ts >= since)
+  const durations = after.filter(e => e.type === 'shop.exit').map(e => num(e.durationMs)).sort((a, b) => a - b)
+  const dwell: Record<string, number[]> = {}
+  for (const e of after.filter(e => e.type === 'sector.exit')) {
+    const i = DWELL_BUCKETS_S.findIndex(b => num(e.dwellMs) / 1000 < b)
+    ;(dwell[str(e.sector)] ??= new Array(DWELL_BUCKETS_S.length + 1).fill(0))[i < 0 ? DWELL_BUCKETS_S.length : i]++
+  }
+  const funnel = (field: string) => {
+    const by = new Map<string | null, { fired: number, delivered: number, opened: number, dismissed: number, converted: number }>()
+    for (const e of after.filter(e => e.type === 'trigger.fired')) {
+      const k = (e[field] as string | undefined) ?? null
+      const f = by.get(k) ?? { fired: 0, delivered: 0, opened: 0, dismissed: 0, converted: 0 }
+      f.fired++
+      for (const a of acks) if (a.triggerId === e.id) f[a.status as 'opened']++
+      by.set(k, f)
+    }
+    const rate = (x: number, n: number) => n > 0 ? Math.round(1000 * x / n) / 1000 : 0
+    return [...by].sort(([a], [b]) => a === null ? -1 : b === null ? 1 : a < b ? -1 : 1)
+      .map(([k, f]) => ({ k, ...f, rates: { delivered: rate(f.delivered, f.fired), opened: rate(f.opened, f.fired), converted: rate(f.converted, f.fired) } }))
+  }
+  const enters = after.filter(e => e.type === 'shop.enter')
+  const days = count(enters.map(e => new Date(e.ts).toISOString().slice(0, 10)))
+  return {
+    occupancy: {
+      shops: count(recent.filter(e => e.type === 'shop.enter' && !exits.has(e.visitId)).map(e => str(e.shop))),
+      sectors: count(recent.filter(e => e.type === 'sector.enter' && !stayExits.has(`${str(e.visitId)}/${str(e.sector)}`)).map(e => str(e.sector)))
+    },
+    visits: { total: durations.length, perDay: Object.keys(days).sort().map(day => ({ day, visits: days[day] })), medianDurationMs: durations.length ? durations[Math.floor(durations.length / 2)] : null },
+    dwell: { bucketsS: DWELL_BUCKETS_S, sectors: dwell },
+    segments: count(enters.map(e => (e.frequency as { segment?: string } | undefined)?.segment ?? 'unknown')),
+    funnel: funnel('campaignId').map(({ k, ...f }) => ({ campaign: k, ...f })),
+    funnelBySector: funnel('sector').map(({ k, ...f }) => ({ sector: k, ...f }))
+  }
+}
+
+function same (got: AnalyticsReplyT, want: ReturnType<typeof recount>, what: string): void {
+  const { medianDurationMs: gm, ...gv } = got.visits
+  const { medianDurationMs: wm, ...wv } = want.visits
+  assert.deepEqual(gv, wv, `${what}: visits`)
+  if (wm === null) assert.equal(gm, null)
+  else assert.ok(gm !== null && Math.abs(gm - wm) / wm <= 0.05, `${what}: median ${gm} vs ${wm}`)
+  for (const k of ['occupancy', 'dwell', 'segments', 'funnel', 'funnelBySector'] as const) assert.deepEqual(got[k], want[k], `${what}: ${k}`)
+}
+
+test('analytics from rollups equal a plain recount of the stored events, with and without since', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'analytics-'))
+  const now = Date.now()
+  const { app, ctx } = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  const get = async (query = '') => {
+    const r = await app.inject({ url: `/v1/analytics/stores/${site.storeId}${query}`, headers: { authorization: `Bearer ${ADMIN}` } })
+    assert.equal(r.statusCode, 200, r.body)
+    return r.json() as AnalyticsReplyT
+  }
+  let loaded: Loaded
+  try {
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/stores', headers: { authorization: `Bearer ${ADMIN}` }, payload: { site } })).statusCode, 201)
+    // Two days, so that several visits are still open in the last hours.
+    loaded = loadVisits(ctx.db, { storeId: site.storeId, visits: 3000, now, spanDays: 2 })
+    const all = await get()
+    assert.ok(Object.keys(all.occupancy.shops).length > 0 && all.funnel.length === 3, 'the load has open visits and three campaigns')
+    same(all, recount(loaded, now, 0), 'since 0')
+    // Near today (whole days after, plus hours) and near the first day (all time, less what came before).
+    for (const h of [3, 20, 30, 44]) {
+      const since = Math.floor((now - h * HOUR) / HOUR) * HOUR
+      same(await get(`?since=${since}`), recount(loaded, now, since), `since ${h} h ago`)
+    }
+    // Erasure deletes a device's events: its open visits and stays go with them.
+    const subject = loaded.events.find(e => e.type === 'shop.enter' && e.ts > now - 3 * HOUR && !loaded.events.some(x => x.type === 'shop.exit' && x.visitId === e.visitId))?.subject
+    assert.ok(subject)
+    ctx.db.prepare('DELETE FROM events WHERE subject = ?').run(subject)
+    const kept = { events: loaded.events.filter(e => e.subject !== subject), acks: loaded.acks }
+    assert.deepEqual((await get()).occupancy, recount(kept, now, 0).occupancy)
+    loaded = kept
+  } finally { await app.close() }
+
+  // A database from before the rollups: they are built once from its events at the next start.
+  const Database = (await import('better-sqlite3')).default
+  const db = new Database(join(dataDir, 'server.sqlite'))
+  for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'an\\_%' ESCAPE '\\'").all() as Array<{ name: string }>) db.exec(`DROP TRIGGER "${t.name}"`)
+  db.exec('DROP TABLE an_counts; DROP TABLE an_open_visits; DROP TABLE an_open_stays')
+  db.close()
+  const again = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  try {
+    const r = await again.app.inject({ url: `/v1/analytics/stores/${site.storeId}`, headers: { authorization: `Bearer ${ADMIN}` } })
+    same(r.json() as AnalyticsReplyT, recount(loaded, now, 0), 'rebuilt')
+  } finally { await again.app.close() }
+})

@@ -1,0 +1,74 @@
+// The embedded broker's login path (gateway/broker-auth.ts): failures slow the guesser down per
+// username and per address, the right password is never locked out, and an unknown username
+// costs as much as a known one.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Client } from 'aedes'
+import { brokerAuth, hashPassword, LoginThrottle, LOGIN_DELAY_BASE_MS, LOGIN_DELAY_MAX_MS, LOGIN_FORGET_MS, type AuthCounters } from '../../gateway/broker-auth.ts'
+
+const auth = { sensors: { b1: hashPassword('right-b1') }, phones: { 'phone:d1': hashPassword('right-d1') } }
+const client = (addr: string) => ({ conn: { remoteAddress: addr } }) as unknown as Client
+
+function setup () {
+  const counters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
+  const waits: number[] = []
+  const a = brokerAuth(auth, { prefix: 'instore', storeId: 's1', aliases: new Map() }, counters, Date.now, async ms => { waits.push(ms) })
+  const login = async (addr: string, user: string | undefined, pw: string | undefined) => await new Promise<boolean>(resolve => {
+    a.authenticate?.(client(addr), user as string, pw === undefined ? undefined as unknown as Buffer : Buffer.from(pw), (_err, ok) => resolve(ok === true))
+  })
+  return { counters, waits, login }
+}
+
+test('MQTT login: after many failures the right password is still accepted, after a delay', async () => {
+  const s = setup()
+  for (let i = 0; i < 6; i++) assert.equal(await s.login('10.0.0.9', 'b1', 'guess' + i), false)
+  assert.equal(await s.login('10.0.0.9', 'b1', 'right-b1'), true, 'the owner is never locked out')
+  assert.deepEqual(s.waits, [1, 2, 4, 8, 16, 32].map(k => k * LOGIN_DELAY_BASE_MS), 'each answer waits twice as long as the last')
+  assert.equal(s.counters.failedLogins, 6)
+  assert.equal(s.counters.rateLimited, 6)
+})
+
+test('MQTT login: failures count per username across addresses and per address across usernames', async () => {
+  const cases: Array<{ name: string, fails: Array<[string, string]>, probe: [string, string], delayed: boolean }> = [
+    { name: 'same user, new address', fails: [['10.0.0.1', 'b1'], ['10.0.0.2', 'b1']], probe: ['10.0.0.3', 'b1'], delayed: true },
+    { name: 'same address, new user', fails: [['10.0.0.1', 'x1'], ['10.0.0.1', 'x2']], probe: ['10.0.0.1', 'phone:d1'], delayed: true },
+    { name: 'unrelated user and address', fails: [['10.0.0.1', 'x1']], probe: ['10.0.0.7', 'phone:d1'], delayed: false }
+  ]
+  for (const c of cases) {
+    const s = setup()
+    for (const [addr, user] of c.fails) await s.login(addr, user, 'wrong')
+    const before = s.waits.length
+    assert.equal(await s.login(c.probe[0], c.probe[1], c.probe[1] === 'b1' ? 'right-b1' : 'right-d1'), true, c.name)
+    assert.equal(s.waits.length > before, c.delayed, c.name)
+  }
+})
+
+test('MQTT login: the delay is capped, forgotten after a quiet spell, and cleared by the owner logging in', () => {
+  let t = 0
+  const th = new LoginThrottle(() => t)
+  for (let i = 0; i < 40; i++) th.fail(['user:b1'])
+  assert.equal(th.delayMs(['user:b1']), LOGIN_DELAY_MAX_MS)
+  t += LOGIN_FORGET_MS
+  assert.equal(th.delayMs(['user:b1']), 0)
+  th.fail(['user:b1']); th.succeed('user:b1')
+  assert.equal(th.delayMs(['user:b1']), 0)
+})
+
+test('MQTT login: an unknown username takes about as long to refuse as a known one with a wrong password', async () => {
+  const s = setup()
+  const time = async (user: string | undefined, i: number) => {
+    const t0 = process.hrtime.bigint()
+    // A fresh address and username each time: no delay is added, only the check itself is timed.
+    await s.login(`10.1.0.${i}`, user === undefined ? undefined : user, 'wrong')
+    return Number(process.hrtime.bigint() - t0) / 1e6
+  }
+  const known: number[] = []; const unknown: number[] = []; const phones: number[] = []
+  for (let i = 0; i < 6; i++) {
+    known.push(await time('b1', 3 * i))
+    unknown.push(await time(`nobody${i}`, 3 * i + 1))
+    phones.push(await time(`phone:ghost${i}`, 3 * i + 2))
+  }
+  const median = (v: number[]) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)]
+  assert.ok(median(unknown) > median(known) / 3, `unknown ${median(unknown).toFixed(1)} ms vs known ${median(known).toFixed(1)} ms`)
+  assert.ok(median(phones) > median(known) / 3, `unknown phone ${median(phones).toFixed(1)} ms vs known ${median(known).toFixed(1)} ms`)
+})
