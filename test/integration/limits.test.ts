@@ -31,7 +31,7 @@ const deep = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000)
 const cases: Case[] = [
   { name: 'a body nested 5,000 deep', method: 'POST', path: `/v1/stores/${site.storeId}/live`, auth: `Bearer ${ADMIN}`, body: deep, status: 400, error: 'INSTORE_TOO_DEEP' },
   { name: 'a body nested 5,000 deep, in an array', method: 'POST', path: '/v1/campaigns', auth: `Bearer ${ADMIN}`, body: '['.repeat(5000) + ']'.repeat(5000), status: 400, error: 'INSTORE_TOO_DEEP' },
-  { name: 'brackets inside strings do not count as depth', method: 'POST', path: `/v1/stores/${site.storeId}/live`, auth: `Bearer ${ADMIN}`, body: JSON.stringify({ s: '{['.repeat(5000) }), status: 204 },
+  { name: 'brackets inside strings do not count as depth (the body gets past the depth check to the snapshot schema)', method: 'POST', path: `/v1/stores/${site.storeId}/live`, auth: `Bearer ${ADMIN}`, body: JSON.stringify({ s: '{['.repeat(5000) }), status: 400, error: 'INSTORE_BAD_SNAPSHOT' },
   { name: 'a body over the size limit', method: 'POST', path: '/v1/campaigns', auth: `Bearer ${ADMIN}`, body: JSON.stringify({ id: 'x', pad: 'x'.repeat(70 * 1024) }), status: 413, error: 'INSTORE_TOO_LARGE' },
   { name: 'an invalid body without a token: 401 before any schema detail', method: 'POST', path: '/v1/campaigns', body: '{"nope": 1}', status: 401, error: 'INSTORE_NO_TOKEN' },
   { name: 'an invalid body with a wrong token: 401', method: 'POST', path: '/v1/campaigns', auth: 'Bearer adm_wrong', body: '{"nope": 1}', status: 401, error: 'INSTORE_BAD_TOKEN' },
