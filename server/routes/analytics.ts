@@ -75,7 +75,9 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
     const now = Date.now()
     for (const p of q.prune) p.run(now - OPEN_FOR_AT_MOST_MS)
     const counts = (metric: string) => countsSince(storeId, metric, fromHour, Math.floor(now / HOUR_MS))
-    const asMap = (rows: unknown[]) => Object.fromEntries((rows as Array<{ k: string, n: number }>).map(r => [r.k, r.n]))
+    // Keys come from gateway data (shop and sector ids): objects without a prototype, so an id such as
+    // `__proto__` or `constructor` is a plain key and never reaches Object.prototype.
+    const asMap = (rows: unknown[]) => Object.assign(Object.create(null) as Record<string, number>, Object.fromEntries((rows as Array<{ k: string, n: number }>).map(r => [r.k, r.n])))
 
     const durations = counts('dur')
     const total = durations.reduce((a, r) => a + r.n, 0)
@@ -85,9 +87,9 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
       seen += durations[i].n
       if (seen > Math.floor(total / 2)) { median = Math.round(DURATION_STEP ** durations[i].k2); break }
     }
-    const dwell: Record<string, number[]> = {}
+    const dwell = Object.create(null) as Record<string, number[]>
     for (const r of counts('dwell')) (dwell[r.k1] ??= new Array(DWELL_BUCKETS_S.length + 1).fill(0))[r.k2] = r.n
-    const segments: Record<string, number> = {}
+    const segments = Object.create(null) as Record<string, number>
     for (const r of counts('enter')) segments[r.k1] = (segments[r.k1] ?? 0) + r.n
     const funnel = (metric: 'fc' | 'fs'): Array<{ key: string | null } & Funnel> => {
       const by = new Map<string, number[]>()

@@ -114,3 +114,27 @@ test('analytics from rollups equal a plain recount of the stored events, with an
     same(r.json() as AnalyticsReplyT, recount(loaded, now, 0), 'rebuilt')
   } finally { await again.app.close() }
 })
+
+test('ids that name Object.prototype members (a sector "__proto__", a shop "constructor") stay plain keys in analytics and pollute nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'instore-analytics-proto-'))
+  const { app, ctx } = await buildServer({ dataDir: dir, log: silentLogger, adminToken: ADMIN })
+  try {
+    ctx.db.prepare('INSERT INTO stores (id, site, updated) VALUES (?, ?, ?)').run(site.storeId, JSON.stringify(site), Date.now())
+    // Stored as they would have been before the edge refused such ids: the rollups must still hold them safely.
+    const now = Date.now()
+    const events = [
+      { id: 'p1', type: 'shop.enter', storeId: site.storeId, subject: 'h:0011223344556677', visitId: 'V1', seq: 1, ts: now - 60_000, shop: 'constructor', frequency: { segment: '__proto__' } },
+      { id: 'p2', type: 'sector.exit', storeId: site.storeId, subject: 'h:0011223344556677', visitId: 'V1', seq: 2, ts: now - 30_000, shop: 'constructor', sector: '__proto__', dwellMs: 45_000 }
+    ]
+    const insert = ctx.db.prepare('INSERT INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    for (const e of events) insert.run(e.id, e.storeId, e.type, e.subject, e.ts, JSON.stringify(e), now)
+    const res = await app.inject({ method: 'GET', url: `/v1/analytics/stores/${site.storeId}`, headers: { authorization: `Bearer ${ADMIN}` } })
+    assert.equal(res.statusCode, 200, res.body)
+    const body = JSON.parse(res.body) as AnalyticsReplyT
+    assert.ok(Object.hasOwn(body.dwell.sectors, '__proto__'), 'the sector is a key of its own')
+    assert.ok(Object.hasOwn(body.occupancy.shops, 'constructor'))
+    const probe: Record<string, unknown> = {}
+    assert.equal(probe[1], undefined, 'Object.prototype untouched')
+    assert.deepEqual(Object.keys(probe), [])
+  } finally { await app.close() }
+})
