@@ -65,6 +65,9 @@ export class GatewayStore {
       eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject = ?'),
       eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
       eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject = ?'),
+      eraseSeq: this.db.prepare('DELETE FROM subject_seq WHERE subject = ?'),
+      // Erasure is rare: a scan of the outbox's JSON is fine, and it needs no subject column.
+      eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') = ?"),
       saveLearned: this.db.prepare('INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'),
       loadLearned: this.db.prepare('SELECT key, state, ts FROM learned WHERE name = ?')
     }
@@ -111,9 +114,14 @@ export class GatewayStore {
   setCap (campaign: string, subject: string, ts: number, visitId: string, visitCount: number): void { this.q.setCap.run(campaign, subject, ts, visitId, visitCount) }
 
 
-  /** Removes everything held about a subject (erasure). Outbox rows already sent stay as sent. */
-  erase (subject: string): void {
-    this.transaction(() => { this.q.eraseVisits.run(subject); this.q.eraseState.run(subject); this.q.eraseCaps.run(subject) })
+  /**
+   * Removes every row about a subject (erasure): visit history, open zone state, its sequence
+   * counter, campaign caps, and its outbox rows whether or not they were published or sent (an
+   * unsent one must never reach the server after the erasure). Returns the rows removed.
+   */
+  erase (subject: string): number {
+    return this.transaction(() => [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseOutbox]
+      .reduce((n, q) => n + q.run(subject).changes, 0))
   }
 
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */

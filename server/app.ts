@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger'
 import type Database from 'better-sqlite3'
 import { openDb } from './db.ts'
 import { TriggerHub } from './push.ts'
+import { ConsentGate } from './identity.ts'
 import { HttpError, issueToken } from './auth.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
@@ -20,6 +21,8 @@ export interface ServerOptions {
   adminToken?: string
   /** Extra routes (the dashboard) registered on the same instance. */
   plugins?: Array<(app: FastifyInstance, ctx: Context) => Promise<void>>
+  /** Rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (default 10). */
+  eidK?: number
 }
 
 export interface Context {
@@ -28,11 +31,14 @@ export interface Context {
   live: LiveHub
   metrics: { eventsAccepted: number, eventsDuplicate: number, requests: number, errors5xx: number }
   log: Logger
+  /** Events refused by presence consent (server/identity.ts). */
+  consent: ConsentGate
+  eidK?: number
 }
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0 }, log: o.log }
+  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, requests: 0, errors5xx: 0 }, log: o.log, consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}) }
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
   if (o.adminToken) issueToken(db, 'admin', [], null, o.adminToken)
@@ -69,6 +75,7 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       '# TYPE instore_server_events_total counter',
       `instore_server_events_total{result="accepted"} ${m.eventsAccepted}`,
       `instore_server_events_total{result="duplicate"} ${m.eventsDuplicate}`,
+      ...Object.entries(ctx.consent.refused).map(([r, n]) => `instore_server_events_total{result="refused",reason="${r}"} ${n}`),
       '# TYPE instore_server_triggers_pushed_total counter', `instore_server_triggers_pushed_total ${h.pushed}`,
       '# TYPE instore_server_triggers_dropped_total counter',
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),

@@ -2,7 +2,11 @@
 // (proxies drop idle streams), and cleanup when the client goes away.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
-export interface EventStream { send (event: string, data: string, id?: number | string): void }
+export interface EventStream {
+  send (event: string, data: string, id?: number | string): void
+  /** Ends the stream from the server's side. */
+  close (): void
+}
 
 export function openEventStream (req: FastifyRequest, reply: FastifyReply, onClose: () => void): EventStream {
   reply.hijack()
@@ -11,5 +15,8 @@ export function openEventStream (req: FastifyRequest, reply: FastifyReply, onClo
   res.write(': connected\n\n')
   const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
   req.raw.on('close', () => { clearInterval(ping); onClose() })
-  return { send: (event, data, id) => { res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`) } }
+  return {
+    send: (event, data, id) => { res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`) },
+    close: () => { clearInterval(ping); res.end() }
+  }
 }

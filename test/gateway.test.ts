@@ -8,13 +8,14 @@ import { Value } from '@sinclair/typebox/value'
 import { PositionMessage, OccupancyMessage, type PositionMessageT } from '../shared/messages.ts'
 import { loadSiteFile, locate } from '../shared/site.ts'
 import { makeTrace } from './helpers/sim.ts'
+import type { DevicesFileT } from '../gateway/identity.ts'
 import { runBin, ROOT } from './helpers/run.ts'
 import { startGateway, waitFor } from './helpers/gateway.ts'
 
 interface Rec { topic: string, msg: { subject?: string, ts: number } }
 
-async function replayInto (trace: string, out: string, speed: string): Promise<Rec[]> {
-  const g = await startGateway()
+async function replayInto (trace: string, out: string, speed: string, devices: DevicesFileT): Promise<Rec[]> {
+  const g = await startGateway({ devices })
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', speed, '--record', out, '--settle', '1500'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
@@ -25,9 +26,9 @@ async function replayInto (trace: string, out: string, speed: string): Promise<R
 }
 
 test('replaying a trace as fast as possible and at 10× gives byte-identical positions and events', async () => {
-  const { dir, trace } = await makeTrace('boutique', { durationS: 90 })
-  const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max')
-  const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10')
+  const { dir, trace, devices } = await makeTrace('boutique', { durationS: 90 })
+  const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max', devices)
+  const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10', devices)
   const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))
   assert.ok(positions(fast).length > 50, `only ${positions(fast).length} positions`)
   assert.deepEqual(positions(slow), positions(fast))
@@ -128,9 +129,9 @@ test('a multi-floor site: positions name the floor the device is on, and its sho
 })
 
 test('phone-scan mode: phones reporting the site\'s beacons are positioned, and their visits counted', async () => {
-  const { dir, trace } = await makeTrace('boutique-scan', { durationS: 600 })
+  const { dir, trace, devices } = await makeTrace('boutique-scan', { durationS: 600 })
   const site = join(ROOT, 'sites/boutique-scan.site.json')
-  const g = await startGateway({ campaigns: [] }, site)
+  const g = await startGateway({ campaigns: [], devices }, site)
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')])
     assert.equal(r.code, 0, r.stdout + r.stderr)

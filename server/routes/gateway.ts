@@ -4,11 +4,11 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../app.ts'
 import { requireRole, issueToken, HttpError, mustReachStore } from '../auth.ts'
-import { StoreParams, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
+import { StoreParams, ConfigQuery, type ConfigQueryT, EventsBody, EventsReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
-import type { Campaign } from '../../shared/campaigns.ts'
+import { gatewayConfig } from '../identity.ts'
 
-export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live }: Context): Promise<void> {
+export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live, consent }: Context): Promise<void> {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
@@ -21,9 +21,11 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     if (wrong) throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`)
     let accepted = 0
     const fresh: typeof req.body.events = []
+    // Presence consent, again here: events about a shopper without it are refused, never stored.
+    const allowed = consent.filter(req.body.events)
     db.transaction(() => {
       const now = Date.now()
-      for (const e of req.body.events) {
+      for (const e of allowed) {
         if (insert.run(e.id, storeId, e.type, e.subject, e.ts, JSON.stringify(e), now).changes === 1) { accepted++; fresh.push(e) }
       }
     })()
@@ -31,24 +33,23 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     for (const e of fresh) if (e.type === 'trigger.fired') hub.deliver(e)
     for (const e of fresh) live.publish(storeId, 'event', e)
     metrics.eventsAccepted += accepted
-    metrics.eventsDuplicate += req.body.events.length - accepted
-    return { accepted, duplicates: req.body.events.length - accepted }
+    metrics.eventsDuplicate += allowed.length - accepted
+    return { accepted, duplicates: allowed.length - accepted }
   })
 
-  app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/config', {
-    schema: { tags: ['gateway'], params: StoreParams },
+  // Whole, or with ?since=<version> only what changed since (devices, consent, erasures, and the
+  // site and campaigns when they did): gateways pull it every few seconds, cheaply.
+  app.get<{ Params: { storeId: string }, Querystring: ConfigQueryT }>('/v1/stores/:storeId/config', {
+    schema: { tags: ['gateway'], params: StoreParams, querystring: ConfigQuery, response: { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply } },
     preHandler: requireRole(db, 'gateway', 'admin')
   }, async (req, reply) => {
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
     const store = db.prepare('SELECT site FROM stores WHERE id = ?').get(storeId) as { site: string } | undefined
     if (!store) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-    const campaigns = (db.prepare('SELECT body FROM campaigns').all() as Array<{ body: string }>)
-      .map(r => JSON.parse(r.body) as Campaign).filter(c => c.stores.includes(storeId) && c.active !== false)
-    const marketing = (db.prepare('SELECT ble_id FROM devices WHERE marketing = 1 ORDER BY ble_id').all() as Array<{ ble_id: string }>).map(r => r.ble_id)
-    const noConsent = (db.prepare('SELECT ble_id FROM devices WHERE marketing = 0 ORDER BY ble_id').all() as Array<{ ble_id: string }>).map(r => r.ble_id)
-    const erasures = (db.prepare('SELECT subject FROM erasures ORDER BY subject').all() as Array<{ subject: string }>).map(r => r.subject)
-    const body = JSON.stringify({ storeId, site: JSON.parse(store.site), campaigns, consent: { marketing, noMarketing: noConsent }, erasures })
+    const r = gatewayConfig(db, storeId, JSON.parse(store.site), req.query.since, Date.now())
+    if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
+    const body = JSON.stringify(r.config)
     const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
     reply.header('etag', etag).header('cache-control', 'no-cache')
     if (req.headers['if-none-match'] === etag) return reply.code(304).send()
