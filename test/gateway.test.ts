@@ -63,7 +63,7 @@ test('bad messages are counted by reason and never stop the gateway; good ones s
       ['instore/boutique-1/sensors/nope/readings', JSON.stringify({ readings: [] })],
       ['instore/other-store/sensors/b1/readings', JSON.stringify({ readings: [] })],
       ['instore/boutique-1/sensors/b1/readings', Buffer.alloc(300_000, 120)],
-      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:1', rssi: 40 }] })],
+      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'tag:1', rssi: 40 }] })],
       ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'wifi', mac: 'zz:zz:zz:zz:zz:zz', rssi: -50 }] })],
       ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: 'yesterday', readings: [] })],
       ['instore/boutique-1/sensors/b1/readings', '\u0000\u0001\u0002'],
@@ -71,7 +71,7 @@ test('bad messages are counted by reason and never stop the gateway; good ones s
     ]
     for (const [t, p] of junk) await c.publishAsync(t, p, { qos: 1 })
     for (let i = 0; i < 5; i++) {
-      await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + i * 1000, readings: [{ t: 'ble', id: 'app:good', rssi: -60, ts: T + i * 1000 }] }), { qos: 1 })
+      await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + i * 1000, readings: [{ t: 'ble', id: 'tag:good', rssi: -60, ts: T + i * 1000 }] }), { qos: 1 })
     }
     const metrics = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
     await waitFor(async () => /instore_readings_total\{source="ble"\} 5/.test(await metrics()), 10_000, 'good readings')
@@ -113,7 +113,7 @@ test('a multi-floor site: positions name the floor the device is on, and its sho
       for (const floor of [0, 1]) {
         for (const [i, [x, y]] of spots.entries()) {
           const rssi = Math.round(-59 - 20 * Math.log10(Math.hypot(15 - x, 4 - y, 1.3)) - (floor === 1 ? 0 : 15))
-          await c.publishAsync(`instore/two/sensors/f${floor}s${i}/readings`, JSON.stringify({ ts, readings: [{ t: 'ble', id: 'app:up', rssi, ts }] }))
+          await c.publishAsync(`instore/two/sensors/f${floor}s${i}/readings`, JSON.stringify({ ts, readings: [{ t: 'ble', id: 'tag:up', rssi, ts }] }))
         }
       }
     }
