@@ -17,6 +17,7 @@ function ownDevice (req: FastifyRequest, id: string): void {
 export async function deviceRoutes (app: FastifyInstance, ctx: Context): Promise<void> {
   const { db, hub, live } = ctx
   const k = ctx.eidK ?? DEFAULT_K
+  if (!Number.isInteger(k) || k < 0 || k > 15) throw new Error(`eidK must be an integer 0-15 (Eddystone-EID rotation exponent), got ${k}`)
 
   // Anonymous, and it names nobody: each call makes a new device with a new subject and identity
   // key, so no request can reclaim, replace or delete another device's registration.
