@@ -33,7 +33,7 @@ export async function ingestRate (events = 20_000, batch = 500): Promise<{ event
   const bodies: string[] = []
   for (let i = 0; i < events; i += batch) {
     const evs: InstoreEvent[] = Array.from({ length: batch }, (_, k) => ({
-      id: `ev${i + k}`, type: 'sector.exit', storeId: site.storeId, subject: `app:${(i + k) % 997}`, visitId: 'v' + ((i + k) % 5000),
+      id: `ev${i + k}`, type: 'sector.exit', storeId: site.storeId, subject: `h:${((i + k) % 997).toString(16).padStart(16, '0')}`, visitId: 'v' + ((i + k) % 5000),
       seq: i + k + 1, ts: 1764000000000 + i + k, shop: 'boutique', sector: 'women', dwellMs: 42_000, confidence: 0.9
     }))
     bodies.push(JSON.stringify({ events: evs }))
