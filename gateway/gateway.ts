@@ -119,6 +119,9 @@ export class Gateway {
       fired.set({}, this.campaigns?.fired ?? 0)
       this.metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
       this.metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, this.presence?.size ?? 0)
+      this.metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, this.identity.size)
+      const eids = this.metrics.counter('instore_eid_readings_total', 'EID readings, by result (unresolved ones are anonymous)')
+      eids.set({ result: 'resolved' }, this.identity.resolved); eids.set({ result: 'unresolved' }, this.identity.unresolved)
     })
     this.pipeline = new Pipeline(o.site, {
       prefix: o.prefix, secret,

@@ -62,7 +62,8 @@ async function main (): Promise<void> {
   // advertises the EIDs of the identity key the server issued it. The demo phone is the one who stops first.
   const w0 = sim.truth.windows[0][0]
   const firstStay = sim.truth.stays.filter(s => s.subject !== null && s.enter > w0 + 5_000 && s.exit - s.enter >= 30_000).sort((a, b) => a.enter - b.enter)[0]
-  const subjects = [...new Set(sim.truth.visits.map(v => v.subject).filter((s): s is string => s !== null))]
+  // Every app phone of the trace, passers-by included (the simulator lists them once the trace is written).
+  const subjects = sim.devices().map(d => d.subject)
   let phone = { deviceId: '', token: '' }
   const devices: Array<{ subject: string, key: string, k: number }> = []
   for (const s of subjects) {
