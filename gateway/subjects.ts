@@ -47,7 +47,4 @@ export class SubjectHasher {
   anonymous (id: string): string {
     return 'h:' + createHmac('sha256', this.secret).update(id).digest('hex').slice(0, 16)
   }
-
-  /** A BLE id's subject: hashed when it is a MAC, as-is otherwise. */
-  bleSubject (id: string): string { return isMac(id) ? this.hash(id) : id }
 }
