@@ -51,7 +51,8 @@ await runCommand(spec, async (o) => {
   const site = loadSiteFile(o.site)
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   if (o.devices && o.central) throw new UsageError('--devices is for standalone gateways: with --central the server provides the resolution material')
-  const devices = o.devices ? loadDevicesFile(o.devices) : undefined
+  let devices
+  try { devices = o.devices ? loadDevicesFile(o.devices) : undefined } catch (err) { throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`) }
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
   if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')

@@ -33,6 +33,10 @@ await runCommand(spec, async (o) => {
   const speed = o.speed === 'max' ? Infinity : Number(o.speed)
   if (!(speed > 0)) throw new UsageError(`--speed must be "max" or a positive number, got '${o.speed}'`)
   if (o.qos !== 0 && o.qos !== 1) throw new UsageError('--qos must be 0 or 1')
+  const devicesPath = o.devices ?? o.trace.replace(/(\.jsonl)?$/, '.devices.json')
+  if (o.devices !== undefined && !existsSync(devicesPath)) throw new UsageError(`--devices ${devicesPath}: no such file`)
+  let devices
+  try { devices = existsSync(devicesPath) ? loadDevicesFile(devicesPath) : undefined } catch (err) { throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`) }
   const log = createLogger({ base: { name: 'instore-replay' } })
   const client = await mqtt.connectAsync(o.broker, { username: o.username, password: o.password, reconnectPeriod: 1000 })
   const abort = new AbortController()
@@ -43,9 +47,6 @@ await runCommand(spec, async (o) => {
     recorder = new Recorder(await mqtt.connectAsync(o.broker, { username: o.username, password: o.password }), o.record, o.prefix)
     await recorder.start()
   }
-  const devicesPath = o.devices ?? o.trace.replace(/(\.jsonl)?$/, '.devices.json')
-  if (o.devices !== undefined && !existsSync(devicesPath)) throw new UsageError(`--devices ${devicesPath}: no such file`)
-  const devices = existsSync(devicesPath) ? loadDevicesFile(devicesPath) : undefined
   const started = Date.now()
   const result = await replay(client, {
     ...(devices ? { devices } : {}),
