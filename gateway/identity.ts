@@ -48,6 +48,8 @@ export class IdentityResolver {
   private readonly devices = new Map<string, Entry>()
   /** `${k}:${quantum}` → EID hex → subject, computed on first use. */
   private readonly tables = new Map<string, Map<string, string>>()
+  /** The rotation exponents in use (most often just one), recomputed after a change. */
+  private ks: number[] | null = null
   /** The latest reading time seen: resolves readings that carry none. */
   private lastMs = NaN
   resolved = 0
@@ -56,6 +58,8 @@ export class IdentityResolver {
   /** Replaces all material. */
   replace (all: DeviceMaterialT[]): void {
     this.devices.clear()
+    this.tables.clear()
+    this.ks = null
     for (const m of all) this.put(m)
   }
 
@@ -64,7 +68,7 @@ export class IdentityResolver {
 
   /** Forgets a device (consent withdrawn, erased). */
   remove (subject: string): void {
-    if (this.devices.delete(subject)) this.tables.clear()
+    if (this.devices.delete(subject)) { this.tables.clear(); this.ks = null }
   }
 
   has (subject: string): boolean { return this.devices.has(subject) }
@@ -77,6 +81,7 @@ export class IdentityResolver {
     for (const [e, hex] of Object.entries(m.tks ?? {})) tks.set(Number(e), Buffer.from(hex, 'hex'))
     this.devices.set(m.subject, { m, idKey: m.key !== undefined ? Buffer.from(m.key, 'hex') : null, tks })
     this.tables.clear()
+    this.ks = null
   }
 
   /** The subject an EID (16 hex digits) heard at `ms` belongs to, or null. */
@@ -84,9 +89,8 @@ export class IdentityResolver {
     if (Number.isFinite(ms)) { if (!(ms <= this.lastMs)) this.lastMs = ms } else ms = this.lastMs
     if (!Number.isFinite(ms) || this.devices.size === 0) { this.unresolved++; return null }
     const counter = counterAt(ms)
-    const ks = new Set<number>()
-    for (const e of this.devices.values()) ks.add(e.m.k)
-    for (const k of ks) {
+    this.ks ??= [...new Set([...this.devices.values()].map(e => e.m.k))]
+    for (const k of this.ks) {
       const q = quantumOf(counter, k)
       for (const dq of [0, -1, 1]) {
         const s = this.table(k, q + dq).get(eidHex)
