@@ -240,7 +240,8 @@ export class Gateway {
     const gone = new Set([...c.removed, ...c.erasures])
     // After a full reply, open state about an app subject the registry no longer lists goes too.
     if (c.full) for (const s of this.presence?.subjects() ?? []) if (s.startsWith('app:') && !this.identity.has(s)) gone.add(s)
-    for (const subject of gone) this.erase(subject)
+    for (const subject of gone) this.forget(subject)
+    this.store?.erase(...gone)
   }
 
   /**
@@ -248,12 +249,18 @@ export class Gateway {
    * SQLite rows (visits, zone state, sequence, caps, outbox). Returns where it was found.
    */
   erase (subject: string): string[] {
+    const found = this.forget(subject)
+    const rows = this.store?.erase(subject) ?? 0
+    if (rows > 0) found.push(`sqlite:${rows}`)
+    return found
+  }
+
+  /** The in-memory part of erase(): resolution material, tracks, zone state. */
+  private forget (subject: string): string[] {
     const found: string[] = []
     if (this.identity.has(subject)) { this.identity.remove(subject); found.push('identity') }
     found.push(...(this.pipeline?.forget(subject) ?? []))
     if (this.presence?.forget(subject) === true) found.push('presence')
-    const rows = this.store?.erase(subject) ?? 0
-    if (rows > 0) found.push(`sqlite:${rows}`)
     return found
   }
 

@@ -62,12 +62,13 @@ export class GatewayStore {
       setSeq: this.db.prepare('INSERT INTO subject_seq (subject, seq) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET seq = excluded.seq'),
       getCap: this.db.prepare('SELECT last_ts, visit_id, visit_count FROM trigger_caps WHERE campaign = ? AND subject = ?'),
       setCap: this.db.prepare('INSERT INTO trigger_caps (campaign, subject, last_ts, visit_id, visit_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(campaign, subject) DO UPDATE SET last_ts = excluded.last_ts, visit_id = excluded.visit_id, visit_count = excluded.visit_count'),
-      eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject = ?'),
-      eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
-      eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject = ?'),
-      eraseSeq: this.db.prepare('DELETE FROM subject_seq WHERE subject = ?'),
-      // Erasure is rare: a scan of the outbox's JSON is fine, and it needs no subject column.
-      eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') = ?"),
+      // Erasures come one by one or, in a whole config, all at once: each statement takes a JSON
+      // array of subjects, so the outbox's JSON is scanned once per config, not once per subject.
+      eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseSeq: this.db.prepare('DELETE FROM subject_seq WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
       saveLearned: this.db.prepare('INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'),
       loadLearned: this.db.prepare('SELECT key, state, ts FROM learned WHERE name = ?')
     }
@@ -119,9 +120,11 @@ export class GatewayStore {
    * counter, campaign caps, and its outbox rows whether or not they were published or sent (an
    * unsent one must never reach the server after the erasure). Returns the rows removed.
    */
-  erase (subject: string): number {
+  erase (...subjects: string[]): number {
+    if (subjects.length === 0) return 0
+    const list = JSON.stringify(subjects)
     return this.transaction(() => [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseOutbox]
-      .reduce((n, q) => n + q.run(subject).changes, 0))
+      .reduce((n, q) => n + q.run(list).changes, 0))
   }
 
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */
