@@ -77,12 +77,14 @@ test('erasure: no row in any table of server and gateway, nothing in the gateway
     const rng = new Rng(25)
     const victim = await register(true)
     const other = await register(true)
+    // Repro (issue 25, 4) at the gateway: a phone registered without presence consent is anonymous.
+    const shy = await register(false)
     await waitFor(() => g.identity.size === 2 && (g.campaigns?.list.length ?? 0) === 1, 10_000, 'the config with both devices and the campaign')
     const phone = new InstoreClient({ baseUrl: url, deviceId: victim.deviceId, token: victim.token })
     const got: string[] = []
     const errors: Error[] = []
     const sub = phone.triggers(t => { got.push(t.triggerId); void phone.ack(t.triggerId, 'delivered') }, { onError: e => errors.push(e), retryMs: 50 })
-    const phones = [{ reg: victim, at: spot(rng) }, { reg: other, at: spot(rng) }]
+    const phones = [{ reg: victim, at: spot(rng) }, { reg: other, at: spot(rng) }, { reg: shy, at: spot(rng) }]
     const t0 = Math.floor(Date.now() / 1000) * 1000 - 120_000
     await walk(c, g, phones, t0, 60, rng)
     const serverDb = join(env.serverDir, 'server.sqlite')
@@ -106,6 +108,10 @@ test('erasure: no row in any table of server and gateway, nothing in the gateway
     assert.deepEqual(rowsAbout(serverDb, [victim.subject]), { erasures: 1 }, 'only the erasure record, kept for late gateways')
     await waitFor(() => errors.length > 0, 5000, 'the stream to be closed')
     sub.close()
+    // The shopper without presence consent was never resolved: no event, no row, nothing held.
+    assert.deepEqual(rowsAbout(gatewayDb, [shy.subject]), {})
+    assert.deepEqual(rowsAbout(serverDb, [shy.subject], ['devices']), {})
+    assert.deepEqual(g.heldInMemory(shy.subject), [])
     // The other shopper is untouched.
     assert.ok(g.heldInMemory(other.subject).length > 0)
     assert.ok((rowsAbout(serverDb, [other.subject]).events ?? 0) > 0)
