@@ -8,6 +8,7 @@ import mqtt from 'mqtt'
 import { buildServer } from '../server/app.ts'
 import { Gateway } from '../gateway/gateway.ts'
 import { InstoreClient } from '../sdk/client.ts'
+import { eidReadingId } from '../shared/eid.ts'
 import { loadSiteFile, type Site } from '../shared/site.ts'
 import { silentLogger } from '../shared/log.ts'
 import { quantile } from '../shared/stats.ts'
@@ -32,7 +33,7 @@ export async function ingestRate (events = 20_000, batch = 500): Promise<{ event
   const bodies: string[] = []
   for (let i = 0; i < events; i += batch) {
     const evs: InstoreEvent[] = Array.from({ length: batch }, (_, k) => ({
-      id: `ev${i + k}`, type: 'sector.exit', storeId: site.storeId, subject: `app:${(i + k) % 997}`, visitId: 'v' + ((i + k) % 5000),
+      id: `ev${i + k}`, type: 'sector.exit', storeId: site.storeId, subject: `h:${((i + k) % 997).toString(16).padStart(16, '0')}`, visitId: 'v' + ((i + k) % 5000),
       seq: i + k + 1, ts: 1764000000000 + i + k, shop: 'boutique', sector: 'women', dwellMs: 42_000, confidence: 0.9
     }))
     bodies.push(JSON.stringify({ events: evs }))
@@ -70,9 +71,13 @@ export async function triggerLatency (devices = 40, seconds = 45): Promise<{ tri
   await admin('/v1/campaigns', { id: 'lat', stores: [site.storeId], when: { event: 'sector.enter', sector: 'women' }, cap: { perVisit: 1 }, content: { title: 'now', ttlMin: 10000 } })
   const received = new Map<string, number>()
   const subs = []
+  // Each phone advertises the EID of the key the server issued it.
+  const onAir: Array<(ms: number) => string> = []
   for (let i = 0; i < devices; i++) {
     const c = new InstoreClient({ baseUrl: url })
-    await c.register(`app:lat${String(i).padStart(5, '0')}`, { presence: true, marketing: true })
+    const reg = await c.register({ presence: true, marketing: true })
+    const key = Buffer.from(reg.eid.key, 'hex')
+    onAir.push(ms => eidReadingId(key, reg.eid.k, ms))
     subs.push(c.triggers(t => { if (!received.has(t.triggerId)) received.set(t.triggerId, performance.now()) }))
   }
   const g = new Gateway({
@@ -80,7 +85,7 @@ export async function triggerLatency (devices = 40, seconds = 45): Promise<{ tri
     prefix: 'instore', secret: 'b', log: silentLogger, central: { url, token: gatewayToken, configEveryMs: 200 }
   })
   await g.start()
-  while ((g.campaigns?.list.length ?? 0) === 0) await new Promise(resolve => setTimeout(resolve, 50))
+  while ((g.campaigns?.list.length ?? 0) === 0 || g.identity.size < devices) await new Promise(resolve => setTimeout(resolve, 50))
   // Instrument: which message's arrival let the tick that fired each trigger run.
   const pipeline = g.pipeline; const presence = g.presence
   if (!pipeline || !presence) throw new Error('gateway not started')
@@ -100,7 +105,7 @@ export async function triggerLatency (devices = 40, seconds = 45): Promise<{ tri
     const batches = new Map<string, unknown[]>()
     spots.forEach(([x, y], i) => {
       for (let k = 0; k < 4; k++) {
-        for (const [sensor, r] of readingsAt(site, rng, x, y, `app:lat${String(i).padStart(5, '0')}`, t0 + s * 1000 + k * 250)) {
+        for (const [sensor, r] of readingsAt(site, rng, x, y, onAir[i](t0 + s * 1000 + k * 250), t0 + s * 1000 + k * 250)) {
           const arr = batches.get(sensor) ?? []; arr.push(r); batches.set(sensor, arr)
         }
       }

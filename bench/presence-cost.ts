@@ -34,7 +34,7 @@ function batches (sitePath: string, devices: number, seconds: number): Array<[st
         const rssi = Math.round(-59 - 22 * Math.log10(d) + rng.normal(0, 6))
         if (rssi < -98) continue
         const arr = per.get(sn.id) ?? []
-        arr.push({ t: 'ble', id: `app:${i.toString(16).padStart(8, '0')}`, rssi, ts: t0 + s * 1000 + (i % 1000) })
+        arr.push({ t: 'ble', id: `tag:${i.toString(16).padStart(8, '0')}`, rssi, ts: t0 + s * 1000 + (i % 1000) })
         per.set(sn.id, arr)
       }
     })

@@ -39,6 +39,15 @@ const row = (name: string, r: AccuracyResult) =>
   `  ${name.padEnd(34)} mean ${f2(r.error.mean)} m  median ${f2(r.error.median)} m  p95 ${f2(r.error.p95)} m  sector ${(100 * r.sectorAgreement).toFixed(1)}%` +
   (r.withinAccuracy === null ? '' : `  within accuracyM ${(100 * r.withinAccuracy).toFixed(0)}%`) + `  (${r.samples} samples)`
 
+/** Where a simulated trace's app phones' identities go (replay and the gateway find them there). */
+function devicesBeside (trace: string): string { return trace.replace(/(\.jsonl)?$/, '.devices.json') }
+
+/** A simulator's trace, and its app phones' identities beside it. */
+async function simulate (path: string, sim: Simulator): Promise<void> {
+  await writeTrace(path, sim.lines())
+  writeFileSync(devicesBeside(path), JSON.stringify(sim.devices()))
+}
+
 async function writeTrace (path: string, lines: Iterable<TraceLine>): Promise<void> {
   const w = new JsonLinesWriter(path)
   for (const l of lines) await w.write(l)
@@ -154,7 +163,7 @@ async function simulated (key: string, title: string, scenario: string, duration
   const loaded = loadScenario(`simulators/scenarios/${scenario}.json`, { durationS })
   const trace = join(OUT, `${key}.jsonl`)
   const simRadio = { ...loaded.radio, ...radio(loaded.radio) }
-  await writeTrace(trace, new Simulator({ ...loaded, radio: simRadio }).lines())
+  await simulate(trace, new Simulator({ ...loaded, radio: simRadio }))
   const site = loadSiteFile(loaded.sitePath)
   const r: Record<string, AccuracyResult> = { baseline: await measureAccuracy(site, trace, 'baseline'), gateway: await measureAccuracy(site, trace, 'gateway') }
   console.log(` simulated: ${title}`)
@@ -284,7 +293,7 @@ function filterPart (): void {
 
 async function throughputPart (): Promise<void> {
   const trace = join(OUT, 'hypermarket.jsonl')
-  if (!existsSync(trace)) await writeTrace(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json')).lines())
+  if (!existsSync(trace) || !existsSync(devicesBeside(trace))) await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json')))
   const t = await throughput('sites/hypermarket.site.json', trace)
   console.log('throughput: hypermarket trace, replay command in another process, readings per second (best of 2 alternating runs each)')
   console.log(`  bare broker ${Math.round(t.bareBrokerReadingsPerS)}/s  gateway ${Math.round(t.gatewayReadingsPerS)}/s  ratio ${f2(t.ratio)}  (${t.readings} readings in ${t.messages} messages)`)

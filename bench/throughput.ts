@@ -6,7 +6,8 @@ import { startBroker } from '../shared/broker.ts'
 import { quantile } from '../shared/stats.ts'
 import { Gateway } from '../gateway/gateway.ts'
 import { runBin } from '../test/helpers/run.ts'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { loadDevicesFile } from '../gateway/identity.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -56,9 +57,12 @@ export async function throughput (sitePath: string, trace: string, rounds = 2): 
 }
 
 async function gatewayRun (sitePath: string, trace: string, bare: { readings: number, messages: number, seconds: number }): Promise<ThroughputResult> {
+  const devicesFile = trace.replace(/(\.jsonl)?$/, '.devices.json')
   const g = new Gateway({
     site: loadSiteFile(sitePath), port: 0, host: '127.0.0.1', dataDir: mkdtempSync(join(tmpdir(), 'bench-')),
-    clock: 'event', httpPort: 0, prefix: 'instore', secret: 'bench', log: silentLogger
+    clock: 'event', httpPort: 0, prefix: 'instore', secret: 'bench', log: silentLogger,
+    // The app phones' identities, as instore-replay finds them beside the trace.
+    ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
   })
   await g.start()
   const pipeline = g.pipeline

@@ -16,12 +16,12 @@ export interface VisitQuality {
 
 /** `zones`: members of the site file's `zones` object to try instead of the file's own. */
 export async function visitQuality (seed: number, durationS: number, scenario = 'boutique', zones: Record<string, unknown> = {}): Promise<VisitQuality> {
-  const { dir, trace, sim, loaded } = await makeTrace(scenario, { durationS, seed })
+  const { dir, trace, sim, loaded, devices } = await makeTrace(scenario, { durationS, seed })
   const file = JSON.parse(readFileSync(loaded.sitePath, 'utf8'))
   file.zones = { ...file.zones, ...zones }
   const sitePath = join(dir, 'site.json')
   writeFileSync(sitePath, JSON.stringify(file))
-  const g = await startGateway({ campaigns: [] }, sitePath)
+  const g = await startGateway({ campaigns: [], devices }, sitePath)
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')], { timeoutMs: 600_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)

@@ -43,6 +43,11 @@ export class Footfall {
     return d
   }
 
+  /** Forgets a BLE subject (erasure); true when it was counted today. */
+  forget (subject: string): boolean { return this.ble.delete(subject) }
+
+  has (subject: string): boolean { return this.ble.has(subject) }
+
   observeBle (subject: string, ts: number): void {
     this.rollDay(ts)
     if (this.ble.size < 1_000_000) this.ble.add(subject)

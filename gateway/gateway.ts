@@ -16,7 +16,9 @@ import { GatewayStore } from './store.ts'
 import { CampaignEngine, SUPPRESS_REASONS } from './campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence.ts'
 import type { Campaign } from '../shared/campaigns.ts'
-import { Uplink, type CentralConfig } from './uplink.ts'
+import { Uplink } from './uplink.ts'
+import type { GatewayConfigT } from '../shared/gateway-config.ts'
+import { IdentityResolver, materialFromFile, type DevicesFileT } from './identity.ts'
 import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
 import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
@@ -57,6 +59,12 @@ export interface GatewayOptions {
   auth?: AuthFile
   /** Central server and this store's gateway token; without them the gateway runs standalone. */
   central?: { url: string, token: string, configEveryMs?: number }
+  /**
+   * Standalone: the apps' identity keys and consent (a devices file, e.g. the simulator's
+   * `TRACE.devices.json`), to resolve their rotating EIDs. With `central`, the server's config
+   * provides the material instead.
+   */
+  devices?: DevicesFileT
 }
 
 export class Gateway {
@@ -67,6 +75,8 @@ export class Gateway {
   store: GatewayStore | null = null
   campaigns: CampaignEngine | null = null
   presence: PresenceEngine | null = null
+  /** Apps' rotating EIDs → stable subjects, for devices with presence consent only. */
+  readonly identity = new IdentityResolver()
   private bus: Bus | null = null
   uplink: Uplink | null = null
   scanner: BleScanner | null = null
@@ -97,6 +107,10 @@ export class Gateway {
     const store = this.store = new GatewayStore(o.dataDir)
     this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)
     this.campaigns.setCampaigns(o.campaigns ?? [])
+    if (o.devices) this.identity.replace(materialFromFile(o.devices))
+    // With a registry (the central server's, or a devices file), consent is what it recorded:
+    // only devices registered with marketing consent can be triggered.
+    if (o.devices || o.central) this.campaigns.setConsent(s => this.identity.marketing(s))
     this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}))
     const suppressed = this.metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
     const fired = this.metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
@@ -105,6 +119,9 @@ export class Gateway {
       fired.set({}, this.campaigns?.fired ?? 0)
       this.metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
       this.metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, this.presence?.size ?? 0)
+      this.metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, this.identity.size)
+      const eids = this.metrics.counter('instore_eid_readings_total', 'EID readings, by result (unresolved ones are anonymous)')
+      eids.set({ result: 'resolved' }, this.identity.resolved); eids.set({ result: 'unresolved' }, this.identity.unresolved)
     })
     this.pipeline = new Pipeline(o.site, {
       prefix: o.prefix, secret,
@@ -113,6 +130,7 @@ export class Gateway {
       presenceMs: { ble: 10_000, wifi: 120_000 },
       maxMessageBytes: 256 * 1024,
       selfCalibration: true,
+      identity: this.identity,
       ...o.pipeline
     }, {
       position: p => { void bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }).catch(() => {}); published.inc({ kind: 'position' }) },
@@ -134,7 +152,7 @@ export class Gateway {
     if (o.central) {
       this.uplink = new Uplink({
         central: o.central.url.replace(/\/$/, ''), token: o.central.token, storeId, batch: 500,
-        minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 15_000
+        minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 10_000
       }, store, o.log, c => this.applyConfig(c))
       this.uplink.liveSnapshot = () => {
         const p = this.pipeline; const now = p?.clock.now() ?? NaN
@@ -200,19 +218,55 @@ export class Gateway {
     return this.publishing
   }
 
-  /** Central config: campaigns, consent and erasures take effect at once. */
-  applyConfig (c: CentralConfig): void {
-    // A new site (geometry, sensors) rebuilds every model: that takes a restart, which /healthz asks for.
-    const outdated = c.site !== undefined && JSON.stringify(c.site) !== JSON.stringify(this.o.site.file)
-    if (outdated && !this.siteOutdated) this.o.log.warn('the central server has a different site file; restart the gateway to apply it')
-    this.siteOutdated = outdated
-    this.campaigns?.setCampaigns(c.campaigns)
-    this.presence?.refreshThresholds()
-    // With a central registry, consent is what it recorded: only devices registered with
-    // marketing consent can be triggered.
-    const yes = new Set(c.consent.marketing)
-    this.campaigns?.setConsent(s => yes.has(s))
-    for (const subject of c.erasures) this.store?.erase(subject)
+  /**
+   * Central config (a full reply or a delta): campaigns, resolution material, consent and erasures
+   * take effect at once. A device whose presence consent is gone is forgotten here, so no further
+   * event about it can be made; an erased one loses every row and every in-memory trace.
+   */
+  applyConfig (c: GatewayConfigT): void {
+    if (c.site !== undefined) {
+      // A new site (geometry, sensors) rebuilds every model: that takes a restart, which /healthz asks for.
+      const outdated = JSON.stringify(c.site) !== JSON.stringify(this.o.site.file)
+      if (outdated && !this.siteOutdated) this.o.log.warn('the central server has a different site file; restart the gateway to apply it')
+      this.siteOutdated = outdated
+    }
+    if (c.campaigns !== undefined) {
+      this.campaigns?.setCampaigns(c.campaigns)
+      this.presence?.refreshThresholds()
+    }
+    if (c.full) this.identity.replace(c.devices)
+    else for (const d of c.devices) this.identity.upsert(d)
+    for (const subject of c.removed) this.identity.remove(subject)
+    const gone = new Set([...c.removed, ...c.erasures])
+    // After a full reply, open state about an app subject the registry no longer lists goes too.
+    if (c.full) for (const s of this.presence?.subjects() ?? []) if (s.startsWith('app:') && !this.identity.has(s)) gone.add(s)
+    for (const subject of gone) this.forget(subject)
+    this.store?.erase(...gone)
+  }
+
+  /**
+   * Forgets everything about a subject: resolution material, in-memory tracks and zone state,
+   * SQLite rows (visits, zone state, sequence, caps, outbox). Returns where it was found.
+   */
+  erase (subject: string): string[] {
+    const found = this.forget(subject)
+    const rows = this.store?.erase(subject) ?? 0
+    if (rows > 0) found.push(`sqlite:${rows}`)
+    return found
+  }
+
+  /** The in-memory part of erase(): resolution material, tracks, zone state. */
+  private forget (subject: string): string[] {
+    const found: string[] = []
+    if (this.identity.has(subject)) { this.identity.remove(subject); found.push('identity') }
+    found.push(...(this.pipeline?.forget(subject) ?? []))
+    if (this.presence?.forget(subject) === true) found.push('presence')
+    return found
+  }
+
+  /** Where the gateway still holds a subject in memory (debug accessor for erasure tests). */
+  heldInMemory (subject: string): string[] {
+    return [...(this.identity.has(subject) ? ['identity'] : []), ...(this.pipeline?.holds(subject) ?? []), ...(this.presence?.has(subject) === true ? ['presence'] : [])]
   }
 
   health (): Health {

@@ -3,10 +3,12 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../shared/messages.ts'
 import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { RESERVED_ID } from '../shared/eid.ts'
+import type { IdentityResolver } from './identity.ts'
 
 export const REJECT_REASONS = [
   'bad_topic', 'wrong_store', 'unknown_sensor', 'oversized', 'bad_json', 'bad_schema',
-  'rssi_range', 'bad_mac', 'bad_id', 'bad_ts', 'late', 'unknown_beacon', 'bad_status'
+  'rssi_range', 'bad_mac', 'bad_id', 'bad_ts', 'late', 'unknown_beacon', 'bad_status', 'reserved_id'
 ] as const
 export type RejectReason = typeof REJECT_REASONS[number]
 
@@ -28,7 +30,7 @@ export interface Reading {
 export type Ingested =
   | { kind: 'readings', sensor: string, ts: number | null, readings: Reading[], rejected: Array<{ reason: RejectReason, detail: string }> }
   | { kind: 'status', sensor: string, online: boolean }
-  | { kind: 'scans', device: string, ts: number | null, beacons: Array<{ id: string, rssi: number }>, rejected: Array<{ reason: RejectReason, detail: string }> }
+  | { kind: 'scans', device: string, randomized: boolean, ts: number | null, beacons: Array<{ id: string, rssi: number }>, rejected: Array<{ reason: RejectReason, detail: string }> }
   | { kind: 'rejected', reason: RejectReason, detail: string }
 
 export interface IngestContext {
@@ -39,6 +41,8 @@ export interface IngestContext {
   hasher: SubjectHasher
   /** Largest accepted payload, bytes. */
   maxBytes: number
+  /** Resolves apps' rotating EIDs to their subjects (absent: every EID is anonymous). */
+  identity?: IdentityResolver
 }
 
 const checkBatch = TypeCompiler.Compile(ReadingsBatch)
@@ -48,6 +52,27 @@ const validTs = (ts: number | undefined): boolean => ts === undefined || (Number
 /** Ids become topic levels: no MQTT wildcards or separators, no control characters. */
 // eslint-disable-next-line no-control-regex
 const BAD_ID = /[/+#\u0000-\u001f]/
+const EID_ID = /^eid:[0-9a-f]{16}$/
+
+/**
+ * The subject of a self-named BLE id (a reading's, or a phone-scan topic's device id): a MAC is
+ * hashed; an EID resolves to its app's subject, or, unresolvable, becomes an anonymous hashed
+ * subject that is expected to rotate; anything else is its own subject. A reading may never claim
+ * a subject namespace the gateway assigns (`app:`, `h:`): that would let a stranger speak for a
+ * registered shopper.
+ */
+function bleSubject (id: string, ts: number, ctx: IngestContext): { subject: string, randomized: boolean } | { reason: RejectReason, detail: string } {
+  if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
+  if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
+  if (isMac(id)) return { subject: ctx.hasher.hash(id), randomized: isRandomizedMac(id) }
+  if (id.startsWith('eid:')) {
+    const lower = id.toLowerCase()
+    if (!EID_ID.test(lower)) return { reason: 'bad_id', detail: 'eid' }
+    const s = ctx.identity?.resolve(lower.slice(4), ts) ?? null
+    return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(lower), randomized: true }
+  }
+  return { subject: id, randomized: false }
+}
 
 function reject (reason: RejectReason, detail: string): Ingested { return { kind: 'rejected', reason, detail } }
 
@@ -68,7 +93,7 @@ export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ing
     return readings(id, payload, ctx)
   }
   if (kind === 'devices' && leaf === 'scans') {
-    if (BAD_ID.test(id) || id.length > 128) return reject('bad_id', 'device id')
+    if (id.length > 128) return reject('bad_id', 'device id')
     return scans(id, payload, ctx)
   }
   return reject('bad_topic', topic.slice(0, 200))
@@ -103,11 +128,11 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
     if (!rssiOk(r.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
     if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
     if (r.t === 'ble') {
-      if (BAD_ID.test(r.id)) { rejected.push({ reason: 'bad_id', detail: 'ble id' }); continue }
-      const mac = isMac(r.id)
+      const who = bleSubject(r.id, ts ?? NaN, ctx)
+      if ('reason' in who) { rejected.push(who); continue }
       out.push({
-        subject: ctx.hasher.bleSubject(r.id), source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
-        randomized: mac && isRandomizedMac(r.id), ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(ctx.beacons.has(r.id) ? { beacon: r.id } : {})
+        subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
+        randomized: who.randomized, ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(ctx.beacons.has(r.id) ? { beacon: r.id } : {})
       })
     } else {
       if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }
@@ -124,6 +149,8 @@ function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const d = decode(payload, checkScans, 'scan')
   if (!d.ok) return d.rejected
   const msg = d.value
+  const who = bleSubject(device, msg.ts ?? NaN, ctx)
+  if ('reason' in who) return reject(who.reason, `device id: ${who.detail}`)
   const beacons: Array<{ id: string, rssi: number }> = []
   const rejected: Array<{ reason: RejectReason, detail: string }> = []
   for (const b of msg.beacons) {
@@ -131,5 +158,5 @@ function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
     if (!rssiOk(b.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(b.rssi) }); continue }
     beacons.push(b)
   }
-  return { kind: 'scans', device: isMac(device) ? ctx.hasher.hash(device) : device, ts: msg.ts ?? null, beacons, rejected }
+  return { kind: 'scans', device: who.subject, randomized: who.randomized, ts: msg.ts ?? null, beacons, rejected }
 }

@@ -6,6 +6,7 @@ import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { Gateway } from './gateway.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './broker-auth.ts'
+import { loadDevicesFile } from './identity.ts'
 
 const spec = {
   name: 'instore-gateway',
@@ -21,6 +22,7 @@ const spec = {
     central: { type: 'string', doc: 'central server URL (events uplink)' },
     token: { type: 'string', doc: 'gateway token for the central server' },
     campaigns: { type: 'string', doc: 'campaign rules (JSON array) when running standalone' },
+    devices: { type: 'string', doc: 'apps\' identity keys and consent (JSON array, e.g. a simulator\'s TRACE.devices.json) to resolve their EIDs when standalone' },
     clock: { type: 'string', doc: 'wall (live) or event (replay: time from the readings only)', default: 'wall', choices: ['wall', 'event'] },
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
@@ -48,6 +50,9 @@ await runCommand(spec, async (o) => {
   if (!(o['retention-days'] >= 1)) throw new UsageError('--retention-days must be at least 1')
   const site = loadSiteFile(o.site)
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
+  if (o.devices && o.central) throw new UsageError('--devices is for standalone gateways: with --central the server provides the resolution material')
+  let devices
+  try { devices = o.devices ? loadDevicesFile(o.devices) : undefined } catch (err) { throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`) }
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
   if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')
@@ -57,7 +62,7 @@ await runCommand(spec, async (o) => {
   if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
   const gateway = new Gateway({
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
-    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth,
+    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth, devices,
     listeners: {
       ...(o['tls-port'] !== undefined && o['tls-cert'] && o['tls-key'] ? { tls: { port: o['tls-port'], cert: o['tls-cert'], key: o['tls-key'] } } : {}),
       ...(o['ws-port'] !== undefined ? { wsPort: o['ws-port'] } : {})

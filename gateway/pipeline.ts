@@ -9,6 +9,7 @@ import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
 import { SubjectHasher } from './subjects.ts'
+import type { IdentityResolver } from './identity.ts'
 import { GatewayClock, type ClockOptions } from './clock.ts'
 import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
 import { sensorModels, beaconModels, type SensorModel } from './radio-model.ts'
@@ -33,6 +34,8 @@ export interface PipelineOptions {
   maxMessageBytes: number
   selfCalibration: boolean
   tracker?: Partial<TrackerOptions>
+  /** Resolves apps' rotating EIDs (gateway/identity.ts); without it every EID is anonymous. */
+  identity?: IdentityResolver
 }
 
 export interface PipelineSink {
@@ -87,7 +90,7 @@ export class Pipeline {
     this.clock = new GatewayClock(o.clock)
     this.ctx = {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
-      hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes
+      hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes, ...(o.identity ? { identity: o.identity } : {})
     }
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
@@ -175,6 +178,7 @@ export class Pipeline {
         this.m.messages.inc({ kind: 'scans' })
         for (const x of r.rejected) this.rejected(x.reason, x.detail, topic)
         const ts = this.clock.stamp(r.ts)
+        if (r.randomized && r.beacons.length > 0) this.randomized.add(r.device)
         for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, ts, b.rssi)
         if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
         break
@@ -296,6 +300,29 @@ export class Pipeline {
       this.footfall.expire(t)
       this.sink.footfall({ ts: t, ...this.footfall.counts(t) })
     }
+  }
+
+  /**
+   * Forgets a subject everywhere the pipeline holds it (erasure, consent withdrawn). Returns the
+   * places it was found, so callers and tests can see what was dropped.
+   */
+  forget (subject: string): string[] {
+    const found: string[] = []
+    for (const s of ['ble', 'wifi', 'scan'] as const) if (this.trackers[s].forget(subject)) found.push(`tracker:${s}`)
+    if (this.latest.delete(subject)) found.push('latest')
+    if (this.randomized.delete(subject)) found.push('randomized')
+    if (this.footfall.forget(subject)) found.push('footfall')
+    return found
+  }
+
+  /** The places the pipeline holds a subject in memory (debug accessor for erasure tests). */
+  holds (subject: string): string[] {
+    const found: string[] = []
+    for (const s of ['ble', 'wifi', 'scan'] as const) if (this.trackers[s].has(subject)) found.push(`tracker:${s}`)
+    if (this.latest.has(subject)) found.push('latest')
+    if (this.randomized.has(subject)) found.push('randomized')
+    if (this.footfall.has(subject)) found.push('footfall')
+    return found
   }
 
   /** Latest position of every present subject (for the live dashboard). */

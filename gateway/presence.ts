@@ -60,6 +60,14 @@ export class PresenceEngine {
 
   get size (): number { return this.tracks.size }
 
+  /** Drops a subject's open visit and stay without any event (erasure, consent withdrawn). */
+  forget (subject: string): boolean { return this.tracks.delete(subject) }
+
+  has (subject: string): boolean { return this.tracks.has(subject) }
+
+  /** Subjects with zone state (to drop those whose consent is gone). */
+  subjects (): string[] { return [...this.tracks.keys()] }
+
   /**
    * One tick: fresh evidence for some subjects, timeouts for all. Returns the events, already
    * committed to the outbox, in order.

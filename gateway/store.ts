@@ -63,9 +63,13 @@ export class GatewayStore {
       setSeq: this.db.prepare('INSERT INTO subject_seq (subject, seq) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET seq = excluded.seq'),
       getCap: this.db.prepare('SELECT last_ts, visit_id, visit_count FROM trigger_caps WHERE campaign = ? AND subject = ?'),
       setCap: this.db.prepare('INSERT INTO trigger_caps (campaign, subject, last_ts, visit_id, visit_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(campaign, subject) DO UPDATE SET last_ts = excluded.last_ts, visit_id = excluded.visit_id, visit_count = excluded.visit_count'),
-      eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject = ?'),
-      eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
-      eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject = ?'),
+      // Erasures come one by one or, in a whole config, all at once: each statement takes a JSON
+      // array of subjects, so the outbox's JSON is scanned once per config, not once per subject.
+      eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseSeq: this.db.prepare('DELETE FROM subject_seq WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
       saveLearned: this.db.prepare('INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'),
       loadLearned: this.db.prepare('SELECT key, state, ts FROM learned WHERE name = ?')
     }
@@ -112,9 +116,16 @@ export class GatewayStore {
   setCap (campaign: string, subject: string, ts: number, visitId: string, visitCount: number): void { this.q.setCap.run(campaign, subject, ts, visitId, visitCount) }
 
 
-  /** Removes everything held about a subject (erasure). Outbox rows already sent stay as sent. */
-  erase (subject: string): void {
-    this.transaction(() => { this.q.eraseVisits.run(subject); this.q.eraseState.run(subject); this.q.eraseCaps.run(subject) })
+  /**
+   * Removes every row about a subject (erasure): visit history, open zone state, its sequence
+   * counter, campaign caps, and its outbox rows whether or not they were published or sent (an
+   * unsent one must never reach the server after the erasure). Returns the rows removed.
+   */
+  erase (...subjects: string[]): number {
+    if (subjects.length === 0) return 0
+    const list = JSON.stringify(subjects)
+    return this.transaction(() => [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseOutbox]
+      .reduce((n, q) => n + q.run(list).changes, 0))
   }
 
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */

@@ -43,6 +43,8 @@ export class SubjectHasher {
     return h
   }
 
-  /** A BLE id's subject: hashed when it is a MAC, as-is otherwise. */
-  bleSubject (id: string): string { return isMac(id) ? this.hash(id) : id }
+  /** An anonymous subject for an id that rotates (an EID no registered device explains). */
+  anonymous (id: string): string {
+    return 'h:' + createHmac('sha256', this.secret).update(id).digest('hex').slice(0, 16)
+  }
 }

@@ -235,6 +235,11 @@ export class Tracker {
     if (tx !== undefined) d.tx = tx
   }
 
+  /** Forgets a subject at once (erasure, consent withdrawn). */
+  forget (subject: string): boolean { return this.devices.delete(subject) }
+
+  has (subject: string): boolean { return this.devices.has(subject) }
+
   private evictOldest (): void {
     const first = this.devices.keys().next()
     if (!first.done) { this.devices.delete(first.value); this.expired++ }

@@ -2,16 +2,12 @@
 // order and in batches (the server is idempotent on event id, so a retry after a lost answer is
 // harmless), backing off exponentially with jitter while the server is unreachable; and pulls the
 // store's config (campaigns, consent, erasures) with an ETag, applying it without a restart.
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../shared/log.ts'
-import type { Campaign } from '../shared/campaigns.ts'
+import { GatewayConfigSchema, type GatewayConfigT } from '../shared/gateway-config.ts'
 import type { GatewayStore } from './store.ts'
 
-export interface CentralConfig {
-  site?: unknown
-  campaigns: Campaign[]
-  consent: { marketing: string[], noMarketing: string[] }
-  erasures: string[]
-}
+const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
 
 export interface UplinkOptions {
   central: string
@@ -37,7 +33,7 @@ export class Uplink {
   liveSnapshot: (() => unknown) | null = null
 
   constructor (private readonly o: UplinkOptions, private readonly store: GatewayStore, private readonly log: Logger,
-    private readonly onConfig: (c: CentralConfig) => void) {
+    private readonly onConfig: (c: GatewayConfigT) => void) {
     this.backoff = o.minBackoffMs
   }
 
@@ -79,7 +75,7 @@ export class Uplink {
   private headers (): Record<string, string> { return { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' } }
 
   /** This store's resource on the central server. */
-  private url (what: 'events' | 'config' | 'live'): string { return `${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/${what}` }
+  private url (what: 'events' | 'config' | 'live', query = ''): string { return `${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/${what}${query}` }
 
   /** Sleeps; kick() wakes the drain loop early, stop() wakes everyone. */
   private async sleep (ms: number, kickable = false): Promise<void> {
@@ -126,18 +122,35 @@ export class Uplink {
     }
   }
 
+  /**
+   * Pulls the config every `configEveryMs`: the first time whole, then only what changed since the
+   * version last applied (`?since=`), so a short period stays cheap and consent withdrawn or an
+   * erasure reaches the gateway within one period. The ETag still spares the body when nothing did.
+   */
   private async configLoop (): Promise<void> {
     let etag: string | null = null
+    let version: string | null = null
     while (!this.stopped) {
       try {
-        const res: Response = await fetch(this.url('config'), {
+        const query = version !== null ? `?since=${encodeURIComponent(version)}` : ''
+        const res: Response = await fetch(this.url('config', query), {
           headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) }, signal: AbortSignal.timeout(10_000)
         })
         if (res.status === 200) {
-          const c = await res.json() as CentralConfig
-          etag = res.headers.get('etag')
+          const c: unknown = await res.json()
+          if (!checkConfig.Check(c)) {
+            const e = checkConfig.Errors(c).First()
+            throw new Error(`config refused: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid'}`)
+          }
           this.onConfig(c)
-          this.log.info('config applied', { campaigns: c.campaigns.length, consented: c.consent.marketing.length, erasures: c.erasures.length })
+          etag = res.headers.get('etag')
+          version = c.version
+          if (c.full || c.devices.length + c.removed.length + c.erasures.length > 0 || c.campaigns !== undefined) {
+            this.log.info('config applied', { full: c.full, version: c.version, devices: c.devices.length, removed: c.removed.length, erasures: c.erasures.length, ...(c.campaigns ? { campaigns: c.campaigns.length } : {}) })
+          }
+        } else if (res.status === 400 && version !== null) {
+          // The server no longer knows our version (e.g. its database was restored): start over.
+          version = null; etag = null
         } else if (res.status !== 304) {
           this.log.warn('config pull refused', { status: res.status })
         }

@@ -59,13 +59,17 @@ async function main (): Promise<void> {
   for (const c of campaigns) await call('/v1/campaigns', c)
   const manager = await call<{ token: string }>('/v1/operators', { role: 'manager', stores: [site.storeId] })
 
-  // Shoppers with the app are registered with consent; the demo phone is the one who stops first.
+  // Shoppers with the app register with consent, as their apps would; each simulated phone then
+  // advertises the EIDs of the identity key the server issued it. The demo phone is the one who stops first.
   const w0 = sim.truth.windows[0][0]
   const firstStay = sim.truth.stays.filter(s => s.subject !== null && s.enter > w0 + 5_000 && s.exit - s.enter >= 30_000).sort((a, b) => a.enter - b.enter)[0]
-  const subjects = [...new Set(sim.truth.visits.map(v => v.subject).filter((s): s is string => s !== null))]
+  // Every app phone of the trace, passers-by included (the simulator lists them once the trace is written).
+  const subjects = sim.devices().map(d => d.subject)
   let phone = { deviceId: '', token: '' }
+  const devices: Array<{ subject: string, key: string, k: number }> = []
   for (const s of subjects) {
-    const r = await call<{ deviceId: string, token: string }>('/v1/devices', { bleId: s, consent: { presence: true, marketing: true } })
+    const r = await call<{ deviceId: string, token: string, eid: { key: string, k: number } }>('/v1/devices', { consent: { presence: true, marketing: true } })
+    devices.push({ subject: s, key: r.eid.key, k: r.eid.k })
     if (s === firstStay?.subject) phone = r
   }
 
@@ -76,7 +80,7 @@ async function main (): Promise<void> {
   await gateway.start()
   const client = await mqtt.connectAsync(gateway.mqttUrl)
   const abort = new AbortController()
-  const replaying = replay(client, { trace: tracePath, prefix: 'instore', speed: 1, batchMs: 200, batchMax: 50, qos: 0, signal: abort.signal })
+  const replaying = replay(client, { trace: tracePath, devices, prefix: 'instore', speed: 1, batchMs: 200, batchMax: 50, qos: 0, signal: abort.signal })
     .catch(err => log.error('replay stopped', { err: (err as Error).message }))
 
   const dashboard = `${serverUrl}/#token=${adminToken}&store=${site.storeId}`

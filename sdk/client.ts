@@ -1,8 +1,21 @@
-// The instore app SDK: register with consent, receive "in-store now" triggers (Server-Sent Events
+// The instore app SDK: register with consent (the server issues the identity), compute the
+// rotating Eddystone-EID the app advertises, receive "in-store now" triggers (Server-Sent Events
 // over fetch, so it runs in browsers and in Node 18+ alike, with automatic reconnect and resume
 // from the last event id), acknowledge what the shopper did, withdraw consent, erase.
 
 export interface Consent { presence: boolean, marketing: boolean }
+
+/** What the server issued at registration: advertise `eid(now)`, never a fixed id. */
+export interface Identity {
+  /** Stable subject gateways resolve the EIDs to (`app:` + 16 hex digits). */
+  subject: string
+  /** 16-byte Eddystone-EID identity key, 32 hex digits: keep it secret, in the app's keystore. */
+  key: string
+  /** Rotation exponent: a new EID every 2^k seconds. */
+  k: number
+}
+
+export interface Registration { deviceId: string, token: string, subject: string, eid: { key: string, k: number } }
 
 export interface Trigger {
   triggerId: string
@@ -25,6 +38,7 @@ export interface ClientOptions {
   /** Credentials from an earlier register() (persist them in the app). */
   deviceId?: string
   token?: string
+  identity?: Identity
   /** Injected fetch (tests, custom agents); default globalThis.fetch. */
   fetch?: typeof fetch
 }
@@ -42,11 +56,13 @@ export class InstoreError extends Error {
 export class InstoreClient {
   deviceId: string | null
   token: string | null
+  identity: Identity | null
   private readonly f: typeof fetch
 
   constructor (private readonly o: ClientOptions) {
     this.deviceId = o.deviceId ?? null
     this.token = o.token ?? null
+    this.identity = o.identity ?? null
     this.f = o.fetch ?? globalThis.fetch.bind(globalThis)
   }
 
@@ -68,11 +84,27 @@ export class InstoreClient {
     return this.deviceId
   }
 
-  /** Registers this install's BLE id (e.g. `app:3f9c0e21`) with the shopper's consent. */
-  async register (bleId: string, consent: Consent): Promise<{ deviceId: string, token: string }> {
-    const r = await this.call<{ deviceId: string, token: string }>('POST', '/v1/devices', { bleId, consent })
+  /**
+   * Registers this install with the shopper's consent. The server issues its id, token, subject
+   * and EID identity key: persist them all. A reinstall registers again and is a new device.
+   */
+  async register (consent: Consent): Promise<Registration> {
+    const r = await this.call<Registration>('POST', '/v1/devices', { consent })
     this.deviceId = r.deviceId; this.token = r.token
+    this.identity = { subject: r.subject, key: r.eid.key, k: r.eid.k }
     return r
+  }
+
+  /**
+   * The Eddystone-EID to advertise at `nowMs` (16 hex digits; default now), computed with
+   * WebCrypto so it runs in browsers and Node alike. Advertise it again whenever it changes
+   * (every 2^k s): only gateways of this retailer can tell it is this device, and only while it
+   * has presence consent.
+   */
+  async eid (nowMs: number = Date.now()): Promise<string> {
+    const id = this.identity
+    if (!id) throw new InstoreError(0, 'NOT_REGISTERED', 'register() first')
+    return await eddystoneEid(hexBytes(id.key), id.k, Math.floor(nowMs / 1000) >>> 0)
   }
 
   async setConsent (consent: Consent): Promise<void> { await this.call('PUT', `/v1/devices/${this.need()}/consent`, consent) }
@@ -83,7 +115,7 @@ export class InstoreClient {
   /** Erases the device and its history everywhere (server now, gateways on their next config pull). */
   async erase (): Promise<void> {
     await this.call('DELETE', `/v1/devices/${this.need()}`)
-    this.deviceId = null; this.token = null
+    this.deviceId = null; this.token = null; this.identity = null
   }
 
   async ack (triggerId: string, status: AckStatus): Promise<void> { await this.call('POST', `/v1/triggers/${encodeURIComponent(triggerId)}/ack`, { status }) }
@@ -167,6 +199,36 @@ export class InstoreClient {
       close () { closed = true; abort?.abort() }
     }
   }
+}
+
+function hexBytes (hex: string): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(hex.length / 2)
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16)
+  return b
+}
+
+/** AES-128 of one block. WebCrypto has no ECB: CBC with a zero IV over one block is the same. */
+async function aesBlock (key: Uint8Array<ArrayBuffer>, block: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+  const k = await globalThis.crypto.subtle.importKey('raw', key, { name: 'AES-CBC' }, false, ['encrypt'])
+  const out = await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: new Uint8Array(16) }, k, block)
+  return new Uint8Array(out).slice(0, 16)
+}
+
+/**
+ * Eddystone-EID (google/eddystone eddystone-eid/eid-computation.md), the twin of the server's
+ * shared/eid.ts: temporary key = AES(identity key, 11 × 0 | 0xFF | 0 0 | counter >> 16), then
+ * EID = first 8 bytes of AES(temporary key, 11 × 0 | K | counter with its K low bits cleared).
+ * The counter is Unix time in seconds.
+ */
+export async function eddystoneEid (identityKey: Uint8Array<ArrayBuffer>, k: number, counter: number): Promise<string> {
+  const t = new Uint8Array(16)
+  t[11] = 0xff; t[14] = (counter >>> 24) & 0xff; t[15] = (counter >>> 16) & 0xff
+  const tk = await aesBlock(identityKey, t)
+  const q = (Math.floor(counter / 2 ** k) * 2 ** k) >>> 0
+  const e = new Uint8Array(16)
+  e[11] = k; e[12] = (q >>> 24) & 0xff; e[13] = (q >>> 16) & 0xff; e[14] = (q >>> 8) & 0xff; e[15] = q & 0xff
+  const out = await aesBlock(tk, e)
+  return [...out.slice(0, 8)].map(x => x.toString(16).padStart(2, '0')).join('')
 }
 
 /** Minimal SSE parser (WHATWG "event stream interpretation"): id, event and data fields. */

@@ -8,6 +8,7 @@ import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { openDb } from './db.ts'
 import { TriggerHub } from './push.ts'
+import { ConsentGate } from './identity.ts'
 import { HttpError, issue, migrateTokens } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
@@ -29,6 +30,8 @@ export interface ServerOptions {
   plugins?: Array<(app: FastifyInstance, ctx: Context) => Promise<void>>
   /** Request limits; each defaults to DEFAULT_LIMITS. */
   limits?: Partial<ServerLimits>
+  /** Rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (default 10). */
+  eidK?: number
 }
 
 export interface ServerLimits {
@@ -70,7 +73,7 @@ const FASTIFY_CODES: Record<string, string> = {
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
   migrateTokens(db)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log }
+  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log, consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}) }
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
   const badLimits = Object.entries(limits).filter(([, v]) => !(typeof v === 'number' && v >= 1)).map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
@@ -172,6 +175,7 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       ...Object.entries(m.eventsRefused).map(([r, n]) => `instore_server_events_refused_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_live_refused_total counter',
       ...Object.entries(m.liveRefused).map(([r, n]) => `instore_server_live_refused_total{reason="${r}"} ${n}`),
+      ...Object.entries(ctx.consent.refused).map(([r, n]) => `instore_server_events_total{result="refused",reason="${r}"} ${n}`),
       '# TYPE instore_server_triggers_pushed_total counter', `instore_server_triggers_pushed_total ${h.pushed}`,
       '# TYPE instore_server_triggers_dropped_total counter',
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3'
 import type { TriggerHub } from './push.ts'
 import type { LiveHub } from './live-hub.ts'
 import type { Logger } from '../shared/log.ts'
+import type { ConsentGate } from './identity.ts'
 
 export interface Context {
   db: Database.Database
@@ -11,4 +12,8 @@ export interface Context {
   live: LiveHub
   metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number, refused: Record<string, number> }
   log: Logger
+  /** Events refused by presence consent (server/identity.ts). */
+  consent: ConsentGate
+  /** Rotation exponent K of the Eddystone-EIDs issued to apps. */
+  eidK?: number
 }

@@ -1,6 +1,9 @@
-// The central server's state in SQLite (WAL): stores and their sites, hashed tokens, devices and
-// consent, events (idempotent on id), pushed triggers and their acknowledgements, campaigns, and
-// erasures that gateways still have to apply. No raw MAC appears anywhere: gateways send subjects.
+// The central server's state in SQLite (WAL): stores and their sites, hashed tokens, devices (their
+// server-issued subject and identity key, consent), events (idempotent on id), pushed triggers and
+// their acknowledgements, campaigns, and erasures that gateways have to apply. No raw MAC appears
+// anywhere: gateways send subjects. Every change a gateway must learn of (a device added, its
+// consent changed, an erasure) takes the next `config_version`, so a gateway's config pull can
+// ask for what changed since the version it holds.
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { privateFile } from '../shared/private-file.ts'
@@ -16,7 +19,11 @@ export function openDb (dir: string): Database.Database {
       hash TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'gateway', 'device')),
       stores TEXT NOT NULL DEFAULT '[]', device_id TEXT, created INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS devices (
-      device_id TEXT PRIMARY KEY, ble_id TEXT NOT NULL UNIQUE, presence INTEGER NOT NULL, marketing INTEGER NOT NULL, created INTEGER NOT NULL);
+      device_id TEXT PRIMARY KEY, subject TEXT NOT NULL UNIQUE, identity_key TEXT, k INTEGER NOT NULL DEFAULT 10,
+      presence INTEGER NOT NULL, marketing INTEGER NOT NULL, listed INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,
+      created INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS config_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+    INSERT OR IGNORE INTO config_version (id, version) VALUES (1, 0);
     CREATE TABLE IF NOT EXISTS events (
       id TEXT PRIMARY KEY, store_id TEXT NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL, ts INTEGER NOT NULL,
       body TEXT NOT NULL, received INTEGER NOT NULL);
@@ -29,11 +36,35 @@ export function openDb (dir: string): Database.Database {
     CREATE INDEX IF NOT EXISTS triggers_device ON triggers (device_id, seq);
     CREATE TABLE IF NOT EXISTS acks (trigger_id TEXT NOT NULL, status TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (trigger_id, status));
     CREATE TABLE IF NOT EXISTS campaigns (id TEXT PRIMARY KEY, body TEXT NOT NULL, stores TEXT NOT NULL, updated INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS erasures (subject TEXT PRIMARY KEY, ts INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS erasures (subject TEXT PRIMARY KEY, ts INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0);
   `)
   // Databases from before the server applied per-visit caps itself lack the visit column.
   const triggerCols = (db.prepare('PRAGMA table_info(triggers)').all() as Array<{ name: string }>).map(c => c.name)
   if (!triggerCols.includes('visit_id')) db.exec('ALTER TABLE triggers ADD COLUMN visit_id TEXT')
   db.exec('CREATE INDEX IF NOT EXISTS triggers_caps ON triggers (device_id, campaign_id, ts)')
+  migrate(db)
+  db.exec('CREATE INDEX IF NOT EXISTS devices_version ON devices (version)')
   return db
+}
+
+/**
+ * Databases from before server-issued identities: `ble_id` (a caller-chosen id) becomes `subject`.
+ * Such devices have no identity key, so no gateway can resolve them: their apps register again.
+ */
+function migrate (db: Database.Database): void {
+  const cols = (table: string) => new Set((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map(c => c.name))
+  const dev = cols('devices')
+  if (dev.has('ble_id')) db.exec('ALTER TABLE devices RENAME COLUMN ble_id TO subject')
+  const add: Array<[string, string, string]> = [['devices', 'identity_key', 'TEXT'], ['devices', 'k', 'INTEGER NOT NULL DEFAULT 10'],
+    ['devices', 'listed', 'INTEGER NOT NULL DEFAULT 0'], ['devices', 'version', 'INTEGER NOT NULL DEFAULT 0'], ['erasures', 'version', 'INTEGER NOT NULL DEFAULT 0']]
+  for (const [table, col, type] of add) if (!cols(table).has(col)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${col} ${type}`)
+}
+
+/** Takes the next config version (inside the caller's transaction). */
+export function nextConfigVersion (db: Database.Database): number {
+  return (db.prepare('UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version').get() as { version: number }).version
+}
+
+export function configVersion (db: Database.Database): number {
+  return (db.prepare('SELECT version FROM config_version WHERE id = 1').get() as { version: number }).version
 }

@@ -12,6 +12,7 @@ const spec = {
     port: { type: 'number', doc: 'HTTP port; 0 picks a free one', default: 8080 },
     host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
     data: { type: 'string', doc: 'folder for the server\'s SQLite file', default: './data-server' },
+    'eid-k': { type: 'number', doc: 'rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (0-15)', default: 10 },
     'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and written to <data>/admin-token, mode 0600)' },
     'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
@@ -21,11 +22,12 @@ const spec = {
 
 await runCommand(spec, async (o) => {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UsageError('--port must be a port number 0-65535')
+  if (!Number.isInteger(o['eid-k']) || o['eid-k'] < 0 || o['eid-k'] > 15) throw new UsageError('--eid-k must be an integer 0-15')
   const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-server' } })
   mkdirSync(o.data, { recursive: true })
   for (const k of ['registrations-per-minute', 'auth-failures-per-minute'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
-    dataDir: o.data, log, adminToken: o['admin-token'],
+    dataDir: o.data, log, adminToken: o['admin-token'], eidK: o['eid-k'],
     limits: { registrationsPerWindow: o['registrations-per-minute'], authFailuresPerWindow: o['auth-failures-per-minute'], windowMs: 60_000 }
   })
   const address = await app.listen({ port: o.port, host: o.host })

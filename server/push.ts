@@ -15,6 +15,9 @@ export interface PushedTrigger {
 
 type Listener = (seq: number, t: PushedTrigger) => void
 
+/** An open stream: where triggers go, and how to end it (erasure, marketing consent withdrawn). */
+interface Stream { send: Listener, close: () => void }
+
 export const DEFAULT_TTL_MIN = 60
 
 /** Why a trigger.fired is refused (the 4xx `error` code and the metric's reason). */
@@ -27,7 +30,7 @@ export type TriggerVetting = { ok: true, campaign: Campaign } | { ok: false, cod
  * the column's name is an implementation detail of registration.
  */
 export function deviceBySubject (db: Database.Database, subject: string): { deviceId: string, marketing: boolean } | null {
-  const r = db.prepare('SELECT device_id, marketing FROM devices WHERE ble_id = ?').get(subject) as { device_id: string, marketing: number } | undefined
+  const r = db.prepare('SELECT device_id, marketing FROM devices WHERE subject = ?').get(subject) as { device_id: string, marketing: number } | undefined
   return r ? { deviceId: r.device_id, marketing: r.marketing === 1 } : null
 }
 
@@ -52,7 +55,7 @@ export function vetTrigger (db: Database.Database, e: InstoreEvent, storeId: str
 }
 
 export class TriggerHub {
-  private readonly listeners = new Map<string, Set<Listener>>()
+  private readonly listeners = new Map<string, Set<Stream>>()
   readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap', number> = { no_device: 0, no_consent: 0, expired: 0, cap: 0 }
   pushed = 0
 
@@ -77,7 +80,7 @@ export class TriggerHub {
       .run(t.triggerId, dev.deviceId, t.storeId, c.id, ts, expires, JSON.stringify(t), e.visitId ?? null)
     if (r.changes === 0) return
     this.pushed++
-    for (const l of this.listeners.get(dev.deviceId) ?? []) l(Number(r.lastInsertRowid), t)
+    for (const l of this.listeners.get(dev.deviceId) ?? []) l.send(Number(r.lastInsertRowid), t)
   }
 
   /** The campaign's caps, counted over every trigger pushed to the device from any store. */
@@ -95,19 +98,33 @@ export class TriggerHub {
     return false
   }
 
-  /** Triggers after `afterSeq` still worth showing, then every new one, until unsubscribe. */
-  subscribe (deviceId: string, afterSeq: number, listener: Listener): () => void {
+  /** Whether a device may receive triggers now (registered, with marketing consent). */
+  mayReceive (deviceId: string): boolean {
+    return (this.db.prepare('SELECT marketing FROM devices WHERE device_id = ?').get(deviceId) as { marketing: number } | undefined)?.marketing === 1
+  }
+
+  /**
+   * Triggers after `afterSeq` still worth showing, then every new one, until unsubscribe or until
+   * the server ends the stream with `close` (the device was erased or withdrew marketing consent).
+   */
+  subscribe (deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}): () => void {
+    if (!this.mayReceive(deviceId)) { close(); return () => {} }
     const missed = this.db.prepare('SELECT seq, body FROM triggers WHERE device_id = ? AND seq > ? AND expires > ? ORDER BY seq')
       .all(deviceId, afterSeq, this.now()) as Array<{ seq: number, body: string }>
     for (const m of missed) listener(m.seq, JSON.parse(m.body) as PushedTrigger)
     let set = this.listeners.get(deviceId)
     if (!set) { set = new Set(); this.listeners.set(deviceId, set) }
-    set.add(listener)
-    return () => { set?.delete(listener); if (set?.size === 0) this.listeners.delete(deviceId) }
+    const stream: Stream = { send: listener, close }
+    set.add(stream)
+    return () => { set?.delete(stream); if (set?.size === 0 && this.listeners.get(deviceId) === set) this.listeners.delete(deviceId) }
   }
 
-  /** Ends every open stream of a device (erasure). */
-  disconnect (deviceId: string): void { this.listeners.delete(deviceId) }
+  /** Ends every open stream of a device (erasure, marketing consent withdrawn): nothing more reaches it. */
+  disconnect (deviceId: string): void {
+    const set = this.listeners.get(deviceId)
+    this.listeners.delete(deviceId)
+    for (const s of set ?? []) s.close()
+  }
 
   get connections (): number { let n = 0; for (const s of this.listeners.values()) n += s.size; return n }
 }

@@ -13,12 +13,20 @@ export const EventsRefusedReply = Type.Object({
   error: Type.String(), message: Type.String(), accepted: Type.Integer(), duplicates: Type.Integer(),
   refused: Type.Array(Type.Object({ index: Type.Integer(), id: Type.Union([Type.String(), Type.Null()]), error: Type.String(), message: Type.String() }))
 })
+// No caller-chosen id: the server issues the identity. Anything extra (a legacy `bleId`) is a 400.
 export const RegisterBody = Type.Object({
-  bleId: Type.String({ minLength: 4, maxLength: 128, pattern: '^[^/+#\\s]+$' }),
-  consent: Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() })
+  consent: Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() }, { additionalProperties: false })
+}, { additionalProperties: false })
+export const RegisterReply = Type.Object({
+  deviceId: Type.String(),
+  token: Type.String(),
+  /** The stable subject gateways resolve this device's EIDs to: `app:` + 16 hex digits. */
+  subject: Type.String({ pattern: '^app:[0-9a-f]{16}$' }),
+  /** What the app advertises: Eddystone-EID from this 16-byte identity key, a new id every 2^k s. */
+  eid: Type.Object({ key: Type.String({ pattern: '^[0-9a-f]{32}$' }), k: Type.Integer({ minimum: 0, maximum: 15 }) })
 })
-export const RegisterReply = Type.Object({ deviceId: Type.String(), token: Type.String() })
-export const ConsentBody = Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() })
+export const ConfigQuery = Type.Object({ since: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false })
+export const ConsentBody = Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() }, { additionalProperties: false })
 export const AckBody = Type.Object({ status: Type.Union(['delivered', 'opened', 'dismissed', 'converted'].map(s => Type.Literal(s))) })
 export const StoreBody = Type.Object({ site: Type.Object({ storeId: Type.String() }, { additionalProperties: true }) })
 export const OperatorBody = Type.Object({
@@ -59,6 +67,7 @@ export const ErrorReply = Type.Object({ error: Type.String(), message: Type.Stri
 
 export type EventsBodyT = Static<typeof EventsBody>
 export type RegisterBodyT = Static<typeof RegisterBody>
+export type ConfigQueryT = Static<typeof ConfigQuery>
 export type ConsentBodyT = Static<typeof ConsentBody>
 export type AckBodyT = Static<typeof AckBody>
 export type OperatorBodyT = Static<typeof OperatorBody>

@@ -3,7 +3,11 @@
 // token is registered under the token's id, so that revoking the token ends it at once.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
-export interface EventStream { send (event: string, data: string, id?: number | string): void }
+export interface EventStream {
+  send (event: string, data: string, id?: number | string): void
+  /** Ends the stream from the server's side. */
+  close (): void
+}
 
 const byToken = new WeakMap<FastifyInstance, Map<string, Set<() => void>>>()
 
@@ -35,5 +39,8 @@ export function openEventStream (req: FastifyRequest, reply: FastifyReply, onClo
     if (tokenId !== undefined) { const set = streams?.get(tokenId); set?.delete(end); if (set?.size === 0) streams?.delete(tokenId) }
     onClose()
   })
-  return { send: (event, data, id) => { res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`) } }
+  return {
+    send: (event, data, id) => { res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`) },
+    close: () => { clearInterval(ping); res.end() }
+  }
 }

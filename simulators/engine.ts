@@ -1,6 +1,9 @@
 // The store simulator: turns a scenario into a time-ordered stream of trace lines (contract §7)
 // plus the truth visits and sector stays. Same scenario and seed, same bytes.
+import { createHash } from 'node:crypto'
 import { Rng } from '../shared/rng.ts'
+import { DEFAULT_K } from '../shared/eid.ts'
+import type { DevicesFileT } from '../gateway/identity.ts'
 import { locate, type SensorInfo } from '../shared/site.ts'
 import type { TraceLine } from '../shared/trace.ts'
 import type { LoadedScenario } from './scenario.ts'
@@ -37,6 +40,8 @@ export class Simulator {
   private readonly people = new Map<string, Person[]>()
   private personSeq = 0
   private readonly wifiHeard = new Set<string>()
+  /** App phones that took part so far (their subjects), for `devices()`. */
+  private readonly apps = new Set<string>()
 
   constructor (private readonly loaded: LoadedScenario) {
     const { scenario, site } = loaded
@@ -49,6 +54,21 @@ export class Simulator {
       const n = scenario.classes[kind].people
       this.people.set(kind, Array.from({ length: n }, (_, i) => makePerson(this.rng, `${kind}-${i}`, kind, scenario, site)))
     }
+  }
+
+  /**
+   * The identities of the app phones simulated so far, as the server would have issued them: a
+   * 16-byte identity key each (derived from the seed and subject, so the same scenario gives the
+   * same keys and draws nothing from the simulation's random streams), K, and consent (all given).
+   * Written beside the trace as `TRACE.devices.json`; replay turns each `app:` id into the EID
+   * its phone advertises at that moment, and a standalone gateway resolves them with `--devices`.
+   */
+  devices (): DevicesFileT {
+    const seed = String(this.loaded.scenario.seed)
+    return [...this.apps].sort().map(subject => ({
+      subject, key: createHash('sha256').update(`instore-sim-eid\0${seed}\0${subject}`).digest('hex').slice(0, 32), k: DEFAULT_K,
+      consent: { presence: true, marketing: true }
+    }))
   }
 
   /** Total simulated milliseconds, for progress reports. */
@@ -106,7 +126,10 @@ export class Simulator {
       }
     }
     trips.sort((a, b) => a.start - b.start || (a.person.id < b.person.id ? -1 : 1))
-    for (const trip of trips) this.recordTruth(trip)
+    for (const trip of trips) {
+      this.recordTruth(trip)
+      if (trip.person.bleId !== undefined) this.apps.add(trip.person.bleId)
+    }
     return trips
   }
 

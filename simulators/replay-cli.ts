@@ -3,7 +3,9 @@ import mqtt from 'mqtt'
 import { runCommand, UsageError } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
+import { existsSync } from 'node:fs'
 import { replay } from './replay.ts'
+import { loadDevicesFile } from '../gateway/identity.ts'
 import { Recorder } from './recorder.ts'
 
 const spec = {
@@ -19,6 +21,7 @@ const spec = {
     qos: { type: 'number', doc: 'MQTT QoS for readings (0 or 1)', default: 0 },
     prefix: { type: 'string', doc: 'topic prefix', default: DEFAULT_PREFIX },
     store: { type: 'string', doc: 'publish every line to this store id (default: each line\'s own)' },
+    devices: { type: 'string', doc: 'app phones\' identity keys (default: TRACE.devices.json beside the trace, if there): app ids go out as their rotating EIDs' },
     record: { type: 'string', doc: 'also record positions, events and occupancy to this JSON Lines file' },
     settle: { type: 'number', doc: 'with --record: wait until output is quiet this long after the replay, ms', default: 1500 },
     username: { type: 'string', doc: 'MQTT username' },
@@ -30,6 +33,10 @@ await runCommand(spec, async (o) => {
   const speed = o.speed === 'max' ? Infinity : Number(o.speed)
   if (!(speed > 0)) throw new UsageError(`--speed must be "max" or a positive number, got '${o.speed}'`)
   if (o.qos !== 0 && o.qos !== 1) throw new UsageError('--qos must be 0 or 1')
+  const devicesPath = o.devices ?? o.trace.replace(/(\.jsonl)?$/, '.devices.json')
+  if (o.devices !== undefined && !existsSync(devicesPath)) throw new UsageError(`--devices ${devicesPath}: no such file`)
+  let devices
+  try { devices = existsSync(devicesPath) ? loadDevicesFile(devicesPath) : undefined } catch (err) { throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`) }
   const log = createLogger({ base: { name: 'instore-replay' } })
   const client = await mqtt.connectAsync(o.broker, { username: o.username, password: o.password, reconnectPeriod: 1000 })
   const abort = new AbortController()
@@ -42,6 +49,7 @@ await runCommand(spec, async (o) => {
   }
   const started = Date.now()
   const result = await replay(client, {
+    ...(devices ? { devices } : {}),
     trace: o.trace, prefix: o.prefix, speed, batchMs: o['batch-ms'], batchMax: o['batch-max'], qos: o.qos, store: o.store,
     signal: abort.signal,
     onProgress: p => log.info('progress', { percent: Math.round(100 * p.fraction), readings: p.readings, readingsPerS: Math.round(p.ratePerS) })

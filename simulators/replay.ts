@@ -6,6 +6,20 @@ import type { MqttClient } from 'mqtt'
 import { readJsonLines, isTruth, isHeartbeat, isScan, isReading, type TraceLine, type TraceReadingT } from '../shared/trace.ts'
 import { topics } from '../shared/mqtt-topics.ts'
 import { BoundedPublisher } from './publisher.ts'
+import { counterAt, quantumOf, eid } from '../shared/eid.ts'
+
+/** Maps an app's stable subject to the EID it advertises at a time (cached per rotation quantum). */
+export function advertiser (devices: Array<{ subject: string, key: string, k: number }>): (id: string, ms: number) => string {
+  const keys = new Map(devices.map(d => [d.subject, { key: Buffer.from(d.key, 'hex'), k: d.k, quantum: NaN, id: '' }]))
+  return (id, ms) => {
+    const d = keys.get(id)
+    if (d === undefined) return id
+    const c = counterAt(ms)
+    const q = quantumOf(c, d.k)
+    if (q !== d.quantum) { d.quantum = q; d.id = 'eid:' + eid(d.key, d.k, c) }
+    return d.id
+  }
+}
 
 export interface ReplayOptions {
   /** Trace file (JSON Lines). */
@@ -24,6 +38,12 @@ export interface ReplayOptions {
   onProgress?: (p: ReplayProgress) => void
   /** Stops the replay early (e.g. on SIGINT). */
   signal?: AbortSignal
+  /**
+   * The app phones' identities (the simulator's `TRACE.devices.json`, or keys a server issued):
+   * a reading or scan by `app:<hex>` goes out as the EID that phone advertises at that moment.
+   * Without it, `app:` ids go out as they are (and a gateway refuses them).
+   */
+  devices?: Array<{ subject: string, key: string, k: number }>
 }
 
 export interface ReplayProgress { lines: number, messages: number, readings: number, fraction: number, ratePerS: number }
@@ -48,6 +68,7 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
   const pace = Number.isFinite(o.speed) && o.speed > 0
   const onlineSent = new Set<string>()
   const stores = new Set<string>()
+  const onAir = o.devices ? advertiser(o.devices) : (id: string) => id
 
   const send = async (topic: string, body: unknown, retain = false): Promise<void> =>
     await pub.publish(topic, typeof body === 'string' ? body : JSON.stringify(body), { qos: o.qos, retain })
@@ -89,13 +110,14 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
     } else if (isScan(line)) {
       readings += line.beacons.length
       stores.add(line.store)
-      await send(topics.scans(o.prefix, line.store, line.device), { ts: line.ts, beacons: line.beacons })
+      await send(topics.scans(o.prefix, line.store, onAir(line.device, line.ts)), { ts: line.ts, beacons: line.beacons })
     } else if (isReading(line)) {
       readings++
       const key = line.store + '/' + line.sensor
       let p = pending.get(key)
       if (!p) { p = { store: line.store, sensor: line.sensor, first: line.ts, readings: [] }; pending.set(key, p) }
       const { store: _s, sensor: _n, ...wire } = line
+      if (wire.id !== undefined) wire.id = onAir(wire.id, line.ts)
       p.readings.push(wire)
       if (p.readings.length >= o.batchMax) await flush(key, line.ts)
     }

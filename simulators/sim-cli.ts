@@ -43,8 +43,11 @@ await runCommand(spec, async (o) => {
   }
   await out.close()
   writeFileSync(truthPath, JSON.stringify(sim.truth) + '\n')
+  const devicesPath = o.out.replace(/(\.jsonl)?$/, '.devices.json')
+  // Identity keys are secrets of the app phones: the file is for replay and standalone gateways only.
+  writeFileSync(devicesPath, JSON.stringify(sim.devices(), null, 1) + '\n', { mode: 0o600 })
   log.info('done', {
-    scenario: loaded.scenario.name, lines, trace: o.out, truth: truthPath,
+    scenario: loaded.scenario.name, lines, trace: o.out, truth: truthPath, devices: devicesPath,
     visits: sim.truth.visits.length, stays: sim.truth.stays.length, seconds: (Date.now() - started) / 1000
   })
 })

@@ -8,7 +8,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Context } from '../context.ts'
 import { requireRole, issue, HttpError, mustReachStore } from '../auth.ts'
 import { revokeGatewayTokens } from './tokens.ts'
-import { MAX_EVENTS, StoreParams, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
+import { MAX_EVENTS, StoreParams, ConfigQuery, type ConfigQueryT, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
@@ -38,8 +38,9 @@ const SAFE = new RegExp(SAFE_ID)
 
 /** Counts an event (or a whole post) refused, by its error code. */
 function refuse (metrics: Context['metrics'], code: string): void { metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1 }
+import { gatewayConfig } from '../identity.ts'
 
-export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live }: Context): Promise<void> {
+export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live, consent }: Context): Promise<void> {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
   const exists = db.prepare('SELECT 1 FROM events WHERE id = ?')
 
@@ -72,6 +73,8 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
       for (const { index, e: posted } of events) {
         // A re-sent event stays a duplicate even if its campaign has gone since.
         if (exists.get(posted.id)) continue
+        // Presence consent, again here: events about a shopper without it are refused, never stored.
+        if (!consent.allows(posted)) { refused.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` }); continue }
         let e = posted; let campaign: Campaign | null = null
         if (e.type === 'trigger.fired') {
           const v = vetTrigger(db, e, storeId)
@@ -94,20 +97,19 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     return reply.code(refused.some(r => r.error === 'INSTORE_BAD_EVENT') ? 400 : 422).send({ error: refused[0].error, message: `${refused.length} event(s) refused: ${refused.map(r => r.message).join('; ')}`.slice(0, 2000), accepted, duplicates, refused })
   })
 
-  app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/config', {
-    schema: { tags: ['gateway'], params: StoreParams },
+  // Whole, or with ?since=<version> only what changed since (devices, consent, erasures, and the
+  // site and campaigns when they did): gateways pull it every few seconds, cheaply.
+  app.get<{ Params: { storeId: string }, Querystring: ConfigQueryT }>('/v1/stores/:storeId/config', {
+    schema: { tags: ['gateway'], params: StoreParams, querystring: ConfigQuery, response: { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply } },
     preHandler: requireRole(db, 'gateway', 'admin')
   }, async (req, reply) => {
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
     const store = db.prepare('SELECT site FROM stores WHERE id = ?').get(storeId) as { site: string } | undefined
     if (!store) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-    const campaigns = (db.prepare('SELECT body FROM campaigns').all() as Array<{ body: string }>)
-      .map(r => JSON.parse(r.body) as Campaign).filter(c => c.stores.includes(storeId) && c.active !== false)
-    const marketing = (db.prepare('SELECT ble_id FROM devices WHERE marketing = 1 ORDER BY ble_id').all() as Array<{ ble_id: string }>).map(r => r.ble_id)
-    const noConsent = (db.prepare('SELECT ble_id FROM devices WHERE marketing = 0 ORDER BY ble_id').all() as Array<{ ble_id: string }>).map(r => r.ble_id)
-    const erasures = (db.prepare('SELECT subject FROM erasures ORDER BY subject').all() as Array<{ subject: string }>).map(r => r.subject)
-    const body = JSON.stringify({ storeId, site: JSON.parse(store.site), campaigns, consent: { marketing, noMarketing: noConsent }, erasures })
+    const r = gatewayConfig(db, storeId, JSON.parse(store.site), req.query.since, Date.now())
+    if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
+    const body = JSON.stringify(r.config)
     const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
     reply.header('etag', etag).header('cache-control', 'no-cache')
     if (req.headers['if-none-match'] === etag) return reply.code(304).send()

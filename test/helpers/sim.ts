@@ -16,5 +16,8 @@ export async function makeTrace (name: string, overrides: Partial<Pick<Scenario,
   await w.close()
   const truth = join(dir, name + '.truth.json')
   writeFileSync(truth, JSON.stringify(sim.truth))
-  return { dir, trace, truth, loaded, sim }
+  // Beside the trace, where instore-replay finds it: app phones go out as their rotating EIDs.
+  const devices = sim.devices()
+  writeFileSync(join(dir, name + '.devices.json'), JSON.stringify(devices))
+  return { dir, trace, truth, loaded, sim, devices }
 }

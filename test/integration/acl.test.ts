@@ -29,10 +29,10 @@ test('an unauthenticated client and a wrong password are refused, and counted', 
 
 test('a sensor publishes its own readings; under another sensor\'s topic it is refused', async () => {
   const c = await mqtt.connectAsync(g.mqttUrl, { username: 'b1', password: 'sensor-b1-secret', reconnectPeriod: 0 })
-  await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:acl00001', rssi: -60 }] }), { qos: 1 })
+  await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'tag:acl00001', rssi: -60 }] }), { qos: 1 })
   await waitFor(async () => /instore_readings_total\{source="ble"\} 1\b/.test(await metrics()), 5000, 'own reading')
   const closed = new Promise<void>(resolve => c.once('close', () => resolve()))
-  c.publish('instore/boutique-1/sensors/b2/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:acl00002', rssi: -60 }] }), { qos: 1 })
+  c.publish('instore/boutique-1/sensors/b2/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'tag:acl00002', rssi: -60 }] }), { qos: 1 })
   await closed // aedes closes a client that publishes where it may not
   assert.equal(await metric(/instore_broker_auth_total\{result="deniedPublish"\} (\d+)/), 1)
   assert.match(await metrics(), /instore_readings_total\{source="ble"\} 1\b/)

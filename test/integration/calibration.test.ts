@@ -12,6 +12,7 @@ import { measureAccuracy, measurePathDistance } from '../../bench/accuracy-lib.t
 import { readPath, convertSite, convertTrack, convertTracks, datasetFiles } from '../../simulators/kolakowski.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { makeTrace } from '../helpers/sim.ts'
+import { loadDevicesFile } from '../../gateway/identity.ts'
 import { startGateway } from '../helpers/gateway.ts'
 
 const DATA = join(ROOT, '../shared/data/kolakowski-ble-flat')
@@ -122,7 +123,7 @@ test('online self-calibration learns a receiver that reads 6 dB hot, and positio
 })
 
 test('phone-scan mode: a beacon that sends 6 dB hot is learned online, in the bench and in the gateway', async () => {
-  const { trace, loaded } = await makeTrace('boutique-scan', { durationS: 900, seed: 11 })
+  const { trace, loaded, dir: traceDir } = await makeTrace('boutique-scan', { durationS: 900, seed: 11 })
   const site = loadSiteFile(loaded.sitePath)
   const hot = [...site.beacons.keys()][1]
   const hotTrace = await rewriteTrace(trace, l => isScan(l) ? { ...l, beacons: l.beacons.map(b => b.id === hot ? { ...b, rssi: Math.min(0, b.rssi + 6) } : b) } : l)
@@ -135,9 +136,9 @@ test('phone-scan mode: a beacon that sends 6 dB hot is learned online, in the be
   assert.ok(learning.error.mean < fixed.error.mean, `with self-calibration ${learning.error.mean}, without ${fixed.error.mean}`)
 
   // The gateway learns it the same way, and says so in /metrics.
-  const g = await startGateway({ campaigns: [] }, loaded.sitePath)
+  const g = await startGateway({ campaigns: [], devices: loadDevicesFile(join(traceDir, 'boutique-scan.devices.json')) }, loaded.sitePath)
   try {
-    const r = await runBin('instore-replay', ['--trace', hotTrace, '--broker', g.mqttUrl])
+    const r = await runBin('instore-replay', ['--trace', hotTrace, '--devices', join(traceDir, 'boutique-scan.devices.json'), '--broker', g.mqttUrl])
     assert.equal(r.code, 0, r.stdout + r.stderr)
     const metrics = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
     const m = new RegExp(`instore_selfcal_beacon_correction_db\\{beacon="${hot}"\\} (\\S+)`).exec(metrics)

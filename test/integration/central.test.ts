@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, mkdtempSync } from 'node:fs'
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InstoreClient, type Trigger } from '../../sdk/client.ts'
@@ -31,15 +31,18 @@ test('end to end: a registered shopper dwells in a campaign\'s sector and gets e
       cap: { cooldownS: 86400, perVisit: 1 }, content: { title: 'Still browsing?', body: '10% off here', ttlMin: 120 }
     }
     assert.equal((await api(`${server.url}/v1/campaigns`, ADMIN, 'POST', campaign)).status, 201)
+    // The shopper's phone registers; replay makes the simulated phone advertise the EIDs of the key the server issued.
     const phone = new InstoreClient({ baseUrl: server.url })
-    await phone.register(stay.subject, { presence: true, marketing: true })
+    const reg = await phone.register({ presence: true, marketing: true })
+    const devices = join(dir, 'issued.devices.json')
+    writeFileSync(devices, JSON.stringify([{ subject: stay.subject, key: reg.eid.key, k: reg.eid.k, consent: { presence: true, marketing: true } }]))
     const got: Trigger[] = []
     sub = phone.triggers(t => { got.push(t); void phone.ack(t.triggerId, 'delivered').then(async () => await phone.ack(t.triggerId, 'opened')) })
 
     gw = await startGatewayProc(['--site', join(ROOT, 'sites/boutique.site.json'), '--clock', 'event', '--data', join(dir, 'gw'),
       '--central', server.url, '--token', store.body.gatewayToken])
-    await waitFor(() => /"config applied","campaigns":1/.test(gw?.out() ?? ''), 20_000, 'config')
-    const r = await runBin('instore-replay', ['--trace', trace, '--broker', gw.mqtt])
+    await waitFor(() => /"config applied".*"devices":1,.*"campaigns":1/.test(gw?.out() ?? ''), 20_000, 'config')
+    const r = await runBin('instore-replay', ['--trace', trace, '--devices', devices, '--broker', gw.mqtt])
     assert.equal(r.code, 0, r.stdout + r.stderr)
     await waitFor(() => got.length >= 1, 60_000, 'the trigger on the phone')
     assert.equal(got[0].campaignId, 'dwell-offer')
@@ -76,21 +79,25 @@ test('server down for part of the trace: every event arrives once, each live tri
     // Every shopper with the app has a phone listening.
     const subjects = [...new Set(sim.truth.visits.map(v => v.subject).filter((s): s is string => s !== null))]
     const received = new Map<string, string[]>()
+    const issued: Array<{ subject: string, key: string, k: number, consent: { presence: boolean, marketing: boolean } }> = []
     subs = await Promise.all(subjects.map(async s => {
       const c = new InstoreClient({ baseUrl: server.url })
-      await c.register(s, { presence: true, marketing: true })
+      const reg = await c.register({ presence: true, marketing: true })
+      issued.push({ subject: s, key: reg.eid.key, k: reg.eid.k, consent: { presence: true, marketing: true } })
       return c.triggers(t => received.set(s, [...(received.get(s) ?? []), t.triggerId]), { retryMs: 200 })
     }))
     gw = await startGatewayProc(['--site', join(ROOT, 'sites/boutique.site.json'), '--clock', 'event', '--data', join(dir, 'gw'),
       '--central', server.url, '--token', store.body.gatewayToken])
-    await waitFor(() => /"config applied","campaigns":1/.test(gw?.out() ?? ''), 20_000, 'config')
+    await waitFor(() => /"config applied".*"campaigns":1/.test(gw?.out() ?? ''), 20_000, 'config')
+    const devices = join(dir, 'issued.devices.json')
+    writeFileSync(devices, JSON.stringify(issued))
     const lines = readFileSync(trace, 'utf8').trim().split('\n')
     const parts = [lines.slice(0, lines.length / 3), lines.slice(lines.length / 3, 2 * lines.length / 3), lines.slice(2 * lines.length / 3)]
     for (const [i, part] of parts.entries()) {
       const f = join(dir, `part${i}.jsonl`)
       await import('node:fs').then(fs => fs.writeFileSync(f, part.join('\n') + '\n'))
       if (i === 1) await server.stop('SIGKILL')
-      const r = await runBin('instore-replay', ['--trace', f, '--broker', gw.mqtt])
+      const r = await runBin('instore-replay', ['--trace', f, '--devices', devices, '--broker', gw.mqtt])
       assert.equal(r.code, 0, r.stdout + r.stderr)
       if (i === 1) server = await startServer(join(dir, 'server'), ADMIN, port)
     }

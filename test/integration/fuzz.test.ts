@@ -37,8 +37,8 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
   const honest = await mqtt.connectAsync(g.mqttUrl)
   const positions: number[] = []
   honest.on('message', () => positions.push(Date.now()))
-  await honest.subscribeAsync('instore/boutique-1/positions/app:honest01')
-  const valid = { ts: T, readings: [{ t: 'ble', id: 'app:x1', rssi: -60, ts: T }, { t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70, seq: 5, ch: 6 }] }
+  await honest.subscribeAsync('instore/boutique-1/positions/tag:honest01')
+  const valid = { ts: T, readings: [{ t: 'ble', id: 'tag:x1', rssi: -60, ts: T }, { t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70, seq: 5, ch: 6 }] }
   const topics = [
     ...SENSORS.map(s => `instore/boutique-1/sensors/${s}/readings`), 'instore/boutique-1/sensors/b1/status', 'instore/boutique-1/sensors/zz/readings',
     'instore/other/sensors/b1/readings', 'instore/boutique-1/devices/p1/scans', 'espresense/devices/x/b1',
@@ -55,7 +55,7 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
     for (let s = 0; s < 60; s++) {
       // The honest sensors: a shopper standing still, heard every second.
       for (const sn of SENSORS) {
-        await honest.publishAsync(`instore/boutique-1/sensors/${sn}/readings`, JSON.stringify({ ts: T + s * 1000 + 500, readings: [{ t: 'ble', id: 'app:honest01', rssi: -65 - SENSORS.indexOf(sn), ts: T + s * 1000 + 100 }] }))
+        await honest.publishAsync(`instore/boutique-1/sensors/${sn}/readings`, JSON.stringify({ ts: T + s * 1000 + 500, readings: [{ t: 'ble', id: 'tag:honest01', rssi: -65 - SENSORS.indexOf(sn), ts: T + s * 1000 + 100 }] }))
       }
       for (let k = 0; k < 60; k++) {
         const topic = r.pick(topics)

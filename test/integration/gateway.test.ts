@@ -8,13 +8,14 @@ import { Value } from '@sinclair/typebox/value'
 import { PositionMessage, OccupancyMessage, type PositionMessageT } from '../../shared/messages.ts'
 import { loadSiteFile, locate } from '../../shared/site.ts'
 import { makeTrace } from '../helpers/sim.ts'
+import type { DevicesFileT } from '../../gateway/identity.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 
 interface Rec { topic: string, msg: { subject?: string, ts: number } }
 
-async function replayInto (trace: string, out: string, speed: string): Promise<Rec[]> {
-  const g = await startGateway()
+async function replayInto (trace: string, out: string, speed: string, devices: DevicesFileT): Promise<Rec[]> {
+  const g = await startGateway({ devices })
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', speed, '--record', out, '--settle', '1500'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
@@ -25,9 +26,9 @@ async function replayInto (trace: string, out: string, speed: string): Promise<R
 }
 
 test('replaying a trace as fast as possible and at 10× gives byte-identical positions and events', async () => {
-  const { dir, trace } = await makeTrace('boutique', { durationS: 90 })
-  const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max')
-  const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10')
+  const { dir, trace, devices } = await makeTrace('boutique', { durationS: 90 })
+  const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max', devices)
+  const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10', devices)
   const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))
   assert.ok(positions(fast).length > 50, `only ${positions(fast).length} positions`)
   assert.deepEqual(positions(slow), positions(fast))
@@ -62,7 +63,7 @@ test('bad messages are counted by reason and never stop the gateway; good ones s
       ['instore/boutique-1/sensors/nope/readings', JSON.stringify({ readings: [] })],
       ['instore/other-store/sensors/b1/readings', JSON.stringify({ readings: [] })],
       ['instore/boutique-1/sensors/b1/readings', Buffer.alloc(300_000, 120)],
-      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:1', rssi: 40 }] })],
+      ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'tag:1', rssi: 40 }] })],
       ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'wifi', mac: 'zz:zz:zz:zz:zz:zz', rssi: -50 }] })],
       ['instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: 'yesterday', readings: [] })],
       ['instore/boutique-1/sensors/b1/readings', '\u0000\u0001\u0002'],
@@ -70,7 +71,7 @@ test('bad messages are counted by reason and never stop the gateway; good ones s
     ]
     for (const [t, p] of junk) await c.publishAsync(t, p, { qos: 1 })
     for (let i = 0; i < 5; i++) {
-      await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + i * 1000, readings: [{ t: 'ble', id: 'app:good', rssi: -60, ts: T + i * 1000 }] }), { qos: 1 })
+      await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + i * 1000, readings: [{ t: 'ble', id: 'tag:good', rssi: -60, ts: T + i * 1000 }] }), { qos: 1 })
     }
     const metrics = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
     await waitFor(async () => /instore_readings_total\{source="ble"\} 5/.test(await metrics()), 10_000, 'good readings')
@@ -112,7 +113,7 @@ test('a multi-floor site: positions name the floor the device is on, and its sho
       for (const floor of [0, 1]) {
         for (const [i, [x, y]] of spots.entries()) {
           const rssi = Math.round(-59 - 20 * Math.log10(Math.hypot(15 - x, 4 - y, 1.3)) - (floor === 1 ? 0 : 15))
-          await c.publishAsync(`instore/two/sensors/f${floor}s${i}/readings`, JSON.stringify({ ts, readings: [{ t: 'ble', id: 'app:up', rssi, ts }] }))
+          await c.publishAsync(`instore/two/sensors/f${floor}s${i}/readings`, JSON.stringify({ ts, readings: [{ t: 'ble', id: 'tag:up', rssi, ts }] }))
         }
       }
     }
@@ -128,9 +129,9 @@ test('a multi-floor site: positions name the floor the device is on, and its sho
 })
 
 test('phone-scan mode: phones reporting the site\'s beacons are positioned, and their visits counted', async () => {
-  const { dir, trace } = await makeTrace('boutique-scan', { durationS: 600 })
+  const { dir, trace, devices } = await makeTrace('boutique-scan', { durationS: 600 })
   const site = join(ROOT, 'sites/boutique-scan.site.json')
-  const g = await startGateway({ campaigns: [] }, site)
+  const g = await startGateway({ campaigns: [], devices }, site)
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')])
     assert.equal(r.code, 0, r.stdout + r.stderr)

@@ -21,7 +21,7 @@ test('TLS and WebSocket listeners reach the same broker, behind the same credent
     assert.ok(b && b.tlsPort > 0 && b.wsPort > 0)
     const T = 1764000000000
     const tls = await mqtt.connectAsync(`mqtts://127.0.0.1:${b.tlsPort}`, { username: 'b1', password: 'sensor-b1-secret', rejectUnauthorized: false, reconnectPeriod: 0 })
-    await tls.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'app:tls00001', rssi: -60 }] }), { qos: 1 })
+    await tls.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'tag:tls00001', rssi: -60 }] }), { qos: 1 })
     await tls.endAsync()
     const ws = await mqtt.connectAsync(`ws://127.0.0.1:${b.wsPort}`, { username: 'phone:dev1', password: 'phone-dev1-secret', reconnectPeriod: 0 })
     await ws.publishAsync('instore/boutique-1/devices/dev1/scans', JSON.stringify({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:1', rssi: -70 }] }), { qos: 1 })

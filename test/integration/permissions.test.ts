@@ -26,8 +26,8 @@ before(async () => {
   for (const s of ['s1', 's2']) tokens['gw_' + s] = (await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: { ...site, storeId: s } })).body.gatewayToken
   tokens.mgr1 = (await api<{ token: string }>(`${url}/v1/operators`, ADMIN, 'POST', { role: 'manager', stores: ['s1'] })).body.token
   for (const d of ['a', 'b']) {
-    const r = await api<{ deviceId: string, token: string }>(`${url}/v1/devices`, null, 'POST', { bleId: `app:0000000${d}`, consent: { presence: true, marketing: true } })
-    tokens['dev_' + d] = r.body.token; tokens['id_' + d] = r.body.deviceId
+    const r = await api<{ deviceId: string, token: string, subject: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })
+    tokens['dev_' + d] = r.body.token; tokens['id_' + d] = r.body.deviceId; tokens['subject_' + d] = r.body.subject
   }
   assert.equal((await api(`${url}/v1/campaigns`, ADMIN, 'POST', campaign('c2', 's2'))).status, 201)
 })
@@ -47,18 +47,18 @@ test('a store manager manages their own store\'s campaigns and cannot touch anot
 })
 
 test('a gateway token posts and reads only for its own store', async () => {
-  const own = await api<{ accepted: number }>(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('t1', 'app:0000000a')] })
+  const own = await api<{ accepted: number }>(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('t1', tokens.subject_a)] })
   assert.equal(own.status, 200); assert.equal(own.body.accepted, 1)
-  const again = await api<{ accepted: number, duplicates: number }>(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('t1', 'app:0000000a')] })
+  const again = await api<{ accepted: number, duplicates: number }>(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('t1', tokens.subject_a)] })
   assert.deepEqual(again.body, { accepted: 0, duplicates: 1 }, 'idempotent on event id')
-  assert.equal((await api(`${url}/v1/stores/s2/events`, tokens.gw_s1, 'POST', { events: [trigger('t2', 'app:0000000a', 's2')] })).status, 403)
-  assert.equal((await api(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('t3', 'app:0000000a', 's2')] })).status, 400, 'event for another store in the body')
+  assert.equal((await api(`${url}/v1/stores/s2/events`, tokens.gw_s1, 'POST', { events: [trigger('t2', tokens.subject_a, 's2')] })).status, 403)
+  assert.equal((await api(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('t3', tokens.subject_a, 's2')] })).status, 400, 'event for another store in the body')
   assert.equal((await api(`${url}/v1/stores/s2/config`, tokens.gw_s1)).status, 403)
   assert.equal((await api(`${url}/v1/stores/s1/config`, tokens.gw_s1)).status, 200)
 })
 
 test('a device token reads only its own triggers and acknowledges only its own', async () => {
-  await api(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('tb', 'app:0000000b')] })
+  await api(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('tb', tokens.subject_b)] })
   assert.equal((await fetch(`${url}/v1/devices/${tokens.id_b}/triggers`, { headers: { authorization: `Bearer ${tokens.dev_a}` } })).status, 403)
   assert.equal((await api(`${url}/v1/triggers/tb/ack`, tokens.dev_a, 'POST', { status: 'opened' })).status, 403)
   assert.equal((await api(`${url}/v1/triggers/tb/ack`, tokens.dev_b, 'POST', { status: 'opened' })).status, 200)
@@ -66,7 +66,7 @@ test('a device token reads only its own triggers and acknowledges only its own',
 })
 
 test('bad requests get a 4xx with a specific reason; no token, 401', async () => {
-  const bad = await api<{ error: string, message: string }>(`${url}/v1/devices`, null, 'POST', { bleId: 'app:1234', consent: { presence: 'yes' } })
+  const bad = await api<{ error: string, message: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: 'yes' } })
   assert.equal(bad.status, 400); assert.match(bad.body.message, /body\/consent/)
   assert.equal((await api(`${url}/v1/campaigns`, null)).status, 401)
   assert.equal((await api(`${url}/v1/campaigns`, 'adm_nope')).status, 401)
@@ -79,10 +79,10 @@ test('bad requests get a 4xx with a specific reason; no token, 401', async () =>
 
 test('erasing a device removes its history and tells the gateways', async () => {
   const before = await api<{ erasures: string[] }>(`${url}/v1/stores/s1/config`, tokens.gw_s1)
-  assert.ok(!before.body.erasures.includes('app:0000000a'))
+  assert.ok(!before.body.erasures.includes(tokens.subject_a))
   assert.equal((await api(`${url}/v1/devices/${tokens.id_a}`, tokens.dev_a, 'DELETE')).status, 204)
-  const after = await api<{ erasures: string[], consent: { marketing: string[] } }>(`${url}/v1/stores/s1/config`, tokens.gw_s1)
-  assert.ok(after.body.erasures.includes('app:0000000a'))
-  assert.ok(!after.body.consent.marketing.includes('app:0000000a'))
+  const after = await api<{ erasures: string[], devices: Array<{ subject: string }> }>(`${url}/v1/stores/s1/config`, tokens.gw_s1)
+  assert.ok(after.body.erasures.includes(tokens.subject_a))
+  assert.ok(!after.body.devices.some(d => d.subject === tokens.subject_a))
   assert.equal((await api(`${url}/v1/triggers/t1/ack`, tokens.dev_a, 'POST', { status: 'opened' })).status, 401, 'its token is gone')
 })

@@ -7,6 +7,7 @@ import mqtt from 'mqtt'
 import { startBroker } from '../../shared/broker.ts'
 import { isReading, isHeartbeat, readJsonLines, type TraceLine } from '../../shared/trace.ts'
 import { makeTrace } from '../helpers/sim.ts'
+import { advertiser } from '../../simulators/replay.ts'
 import { runBin } from '../helpers/run.ts'
 
 interface Batch { ts: number, readings: Array<{ ts: number, t: string, id?: string, mac?: string, rssi: number }> }
@@ -15,14 +16,16 @@ test('a replay through a real aedes broker arrives complete and in order', async
   const broker = await startBroker({ port: 0 })
   const sub = await mqtt.connectAsync(broker.url)
   try {
-    const { trace } = await makeTrace('boutique', { durationS: 60 })
+    const { trace, devices } = await makeTrace('boutique', { durationS: 60 })
+    // App phones go out as the EIDs they advertise at that moment, never as their stable subject.
+    const onAir = advertiser(devices)
     const expected = new Map<string, string[]>()
     let heartbeats = 0
     for (const l of readFileSync(trace, 'utf8').trim().split('\n').map(s => JSON.parse(s) as TraceLine)) {
       if (isHeartbeat(l)) heartbeats++
       if (!isReading(l)) continue
       const arr = expected.get(l.sensor) ?? []
-      arr.push(`${l.ts}|${l.id ?? l.mac}|${l.rssi}`)
+      arr.push(`${l.ts}|${l.id !== undefined ? onAir(l.id, l.ts) : l.mac}|${l.rssi}`)
       expected.set(l.sensor, arr)
     }
     const got = new Map<string, string[]>()

@@ -13,10 +13,10 @@ import { startGateway, waitFor } from '../helpers/gateway.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 import type { Pipeline } from '../../gateway/pipeline.ts'
 
-async function startGatewayProcess (data: string): Promise<{ child: ChildProcess, url: string, http: string }> {
+async function startGatewayProcess (data: string, devices: string): Promise<{ child: ChildProcess, url: string, http: string }> {
   const child = spawn(process.execPath, [join(ROOT, 'bin/instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'),
     '--port', '0', '--http-port', '0', '--clock', 'event', '--data', data, '--secret', 'restart-test',
-    '--campaigns', join(ROOT, 'examples/campaigns.boutique.json')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    '--campaigns', join(ROOT, 'examples/campaigns.boutique.json'), '--devices', devices], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', d => { out += d })
   await waitFor(() => /"gateway started"/.test(out), 20_000, 'gateway start')
@@ -49,9 +49,10 @@ test('kill -9 and restart: open visits resume, no accepted event is lost, none i
     return c
   }
 
-  const first = await startGatewayProcess(data)
+  const devices = join(dir, 'boutique.devices.json')
+  const first = await startGatewayProcess(data, devices)
   const sub1 = await listen(first.url)
-  const r1 = await runBin('instore-replay', ['--trace', join(dir, 'part1.jsonl'), '--broker', first.url])
+  const r1 = await runBin('instore-replay', ['--trace', join(dir, 'part1.jsonl'), '--devices', devices, '--broker', first.url])
   assert.equal(r1.code, 0, r1.stdout + r1.stderr)
   await waitFor(async () => await eventsPublished(first.http) > 0, 10_000, 'events before the crash')
   await sub1.endAsync()
@@ -59,9 +60,9 @@ test('kill -9 and restart: open visits resume, no accepted event is lost, none i
   await once(first.child, 'exit')
 
   phase = 2
-  const second = await startGatewayProcess(data)
+  const second = await startGatewayProcess(data, devices)
   const sub2 = await listen(second.url)
-  const r2 = await runBin('instore-replay', ['--trace', join(dir, 'part2.jsonl'), '--broker', second.url])
+  const r2 = await runBin('instore-replay', ['--trace', join(dir, 'part2.jsonl'), '--devices', devices, '--broker', second.url])
   assert.equal(r2.code, 0, r2.stdout + r2.stderr)
   second.child.kill('SIGTERM')
   const [code] = await once(second.child, 'exit')
@@ -107,9 +108,9 @@ test('a live gateway keeps what it learned about the radio across a restart; a r
   const start = async (over: Parameters<typeof startGateway>[0], site?: string) => { const g = await startGateway(over, site); running.add(g); return g }
   const stop = async (g: Gateway) => { running.delete(g); await g.stop() }
   t.after(async () => { for (const g of running) await g.stop() })
-  const { dir, trace } = await makeTrace('boutique', { durationS: 300, seed: 4 })
+  const { dir, trace, devices } = await makeTrace('boutique', { durationS: 300, seed: 4 })
   const data = join(dir, 'live')
-  const first = await start({ clock: 'wall', dataDir: data })
+  const first = await start({ clock: 'wall', dataDir: data, devices })
   const r = await runBin('instore-replay', ['--trace', trace, '--broker', first.mqttUrl])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   const pipeline = first.pipeline as Pipeline

@@ -9,8 +9,8 @@ import { startGateway } from '../helpers/gateway.ts'
 
 /** One simulated hour of `scenario` through the whole gateway over the replay command, scored against its truth. */
 async function scoreHour (scenario: string, seed: number): Promise<{ q: ReturnType<typeof evaluateEvents>, report: string }> {
-  const { dir, trace, sim, loaded } = await makeTrace(scenario, { durationS: 3600, seed })
-  const g = await startGateway({ campaigns: [] }, loaded.sitePath)
+  const { dir, trace, sim, loaded, devices } = await makeTrace(scenario, { durationS: 3600, seed })
+  const g = await startGateway({ campaigns: [], devices }, loaded.sitePath)
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')], { timeoutMs: 120_000 })
     assert.equal(r.code, 0, r.stdout + r.stderr)

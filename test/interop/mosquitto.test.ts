@@ -36,11 +36,11 @@ partTest('mosquitto', 'the gateway on Mosquitto: sensors via mosquitto_pub, outp
     // A shopper standing in the Women sector for 40 s, heard by every sensor once a second.
     for (let s = 0; s < 40; s++) {
       for (const [sensor, rssi] of [['b1', -66], ['b2', -72], ['b4', -63], ['b5', -70], ['b7', -60], ['b9', -68], ['b3', -80], ['b6', -79], ['b8', -74]] as const) {
-        const msg = JSON.stringify({ ts: T + s * 1000 + 900, readings: [{ t: 'ble', id: 'app:mosq0001', rssi, ts: T + s * 1000 + 100 }] })
+        const msg = JSON.stringify({ ts: T + s * 1000 + 900, readings: [{ t: 'ble', id: 'tag:mosq0001', rssi, ts: T + s * 1000 + 100 }] })
         await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', `instore/boutique-1/sensors/${sensor}/readings`, '-m', msg])
       }
     }
-    await waitFor(() => /events\/shop\.enter/.test(seen) && /positions\/app:mosq0001/.test(seen), 20_000, 'positions and events through Mosquitto')
+    await waitFor(() => /events\/shop\.enter/.test(seen) && /positions\/tag:mosq0001/.test(seen), 20_000, 'positions and events through Mosquitto')
     const pos = seen.split('\n').filter(l => l.includes('/positions/')).map(l => JSON.parse(l.slice(l.indexOf(' ') + 1)) as { x: number, y: number, sector: string | null })
     assert.ok(pos.some(p => p.sector === 'women' || p.sector === 'new'), JSON.stringify(pos.slice(-3)))
     sub.kill()

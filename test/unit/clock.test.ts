@@ -24,7 +24,7 @@ function run (offsetMs: number): { positions: PositionMessageT[], metrics: strin
     for (const s of site.sensors.values()) {
       const d = Math.hypot(s.x - 10, s.y - 6, s.z - 1.2)
       const rssi = Math.round(site.radio.rssiAt1m - 10 * site.radio.pathLossExponent * Math.log10(d))
-      p.handle(`instore/${site.storeId}/sensors/${s.id}/readings`, Buffer.from(JSON.stringify({ ts: now + offsetMs, readings: [{ t: 'ble', id: 'app:wall', rssi }] })))
+      p.handle(`instore/${site.storeId}/sensors/${s.id}/readings`, Buffer.from(JSON.stringify({ ts: now + offsetMs, readings: [{ t: 'ble', id: 'tag:wall', rssi }] })))
     }
     p.advance()
   }

@@ -41,18 +41,18 @@ test('bad readings inside a good batch are dropped one by one, each with its rea
   const r = ingest(topic, msg({
     ts: T,
     readings: [
-      { t: 'ble', id: 'app:1', rssi: -60 },
-      { t: 'ble', id: 'app:2', rssi: 5 },
-      { t: 'ble', id: 'app:3', rssi: -200 },
+      { t: 'ble', id: 'tag:1', rssi: -60 },
+      { t: 'ble', id: 'tag:2', rssi: 5 },
+      { t: 'ble', id: 'tag:3', rssi: -200 },
       { t: 'wifi', mac: 'not-a-mac-address', rssi: -70 },
       { t: 'ble', id: 'a/b', rssi: -70 },
-      { t: 'ble', id: 'app:4', rssi: -70, ts: 12 },
+      { t: 'ble', id: 'tag:4', rssi: -70, ts: 12 },
       { t: 'wifi', mac: 'DA:A1:19:00:11:22', rssi: -71, seq: 7 }
     ]
   }), ctx)
   assert.equal(r.kind, 'readings')
   if (r.kind !== 'readings') return
-  assert.deepEqual(r.readings.map(x => x.subject.slice(0, 2)), ['ap', 'h:'])
+  assert.deepEqual(r.readings.map(x => x.subject.slice(0, 2)), ['ta', 'h:'])
   assert.deepEqual(r.rejected.map(x => x.reason), ['rssi_range', 'rssi_range', 'bad_mac', 'bad_id', 'bad_ts'])
 })
 
@@ -62,7 +62,7 @@ test('a heartbeat is an empty batch', () => {
 })
 
 test('a BLE advert\'s measured power (tx) is passed on with the reading', () => {
-  const r = ingest(topic, msg({ ts: T, readings: [{ t: 'ble', id: 'app:3f9c0e21', rssi: -67, tx: -59 }, { t: 'ble', id: 'app:77', rssi: -70 }] }), ctx)
+  const r = ingest(topic, msg({ ts: T, readings: [{ t: 'ble', id: 'tag:3f9c0e21', rssi: -67, tx: -59 }, { t: 'ble', id: 'tag:77', rssi: -70 }] }), ctx)
   assert.equal(r.kind, 'readings')
   if (r.kind !== 'readings') return
   assert.equal(r.readings[0].tx, -59)
@@ -70,13 +70,13 @@ test('a BLE advert\'s measured power (tx) is passed on with the reading', () => 
 })
 
 test('MACs are hashed per contract §4 and never passed on; app ids pass as they are', () => {
-  const r = ingest(topic, msg({ ts: T, readings: [{ t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70 }, { t: 'ble', id: 'DA-A1-19-00-11-22', rssi: -70 }, { t: 'ble', id: 'app:3f9c0e21', rssi: -70 }] }), ctx)
+  const r = ingest(topic, msg({ ts: T, readings: [{ t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70 }, { t: 'ble', id: 'DA-A1-19-00-11-22', rssi: -70 }, { t: 'ble', id: 'tag:3f9c0e21', rssi: -70 }] }), ctx)
   assert.equal(r.kind, 'readings')
   if (r.kind !== 'readings') return
   const [w, b, a] = r.readings
   assert.match(w.subject, /^h:[0-9a-f]{16}$/)
   assert.equal(b.subject, w.subject, 'the same MAC in another notation is the same subject')
-  assert.equal(a.subject, 'app:3f9c0e21')
+  assert.equal(a.subject, 'tag:3f9c0e21')
   assert.equal(w.randomized, true)
   assert.doesNotMatch(JSON.stringify(r), /da:a1|daa119/i)
 })
@@ -97,7 +97,7 @@ test('a site beacon heard by a sensor is marked as a known transmitter', () => {
 })
 
 test('phone scans keep only the site\'s beacons', () => {
-  const r = ingest('instore/s1/devices/app:1/scans', msg({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7', rssi: -70 }, { id: 'ibeacon:other:1:1', rssi: -60 }] }), ctx)
+  const r = ingest('instore/s1/devices/phone-1/scans', msg({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7', rssi: -70 }, { id: 'ibeacon:other:1:1', rssi: -60 }] }), ctx)
   assert.equal(r.kind, 'scans')
   if (r.kind !== 'scans') return
   assert.equal(r.beacons.length, 1)

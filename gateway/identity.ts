@@ -1,0 +1,126 @@
+// Resolving apps' rotating Eddystone-EIDs (shared/eid.ts) to their stable subjects `app:<hex>`.
+// The material comes from the central server (per-device temporary keys of the current and next
+// epoch, for devices with presence consent only) or, standalone, from a devices file written by
+// the simulator (identity keys). A device absent from the material is unresolvable by
+// construction: its EIDs become anonymous subjects that count in occupancy and open no visit.
+// An EID is looked up in the rotation quanta before, at and after the reading's time, so a phone
+// whose clock is off by less than one rotation period still resolves.
+import { readFileSync } from 'node:fs'
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { DeviceMaterialT } from '../shared/gateway-config.ts'
+import { counterAt, epochOf, quantumOf, quantumStart, temporaryKey, eidFromTemporaryKey, KEY_HEX } from '../shared/eid.ts'
+
+export type { DeviceMaterialT }
+
+/** A devices file (simulator output, `--devices`): each app phone's subject, identity key, K and consent. */
+export const DevicesFile = Type.Array(Type.Object({
+  subject: Type.String({ pattern: '^app:[0-9a-f]{1,32}$' }),
+  key: Type.String({ pattern: KEY_HEX.source }),
+  k: Type.Integer({ minimum: 0, maximum: 15 }),
+  consent: Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() })
+}), { maxItems: 1_000_000 })
+export type DevicesFileT = Static<typeof DevicesFile>
+
+const checkFile = TypeCompiler.Compile(DevicesFile)
+
+/** Reads and checks a devices file; throws with the first problem. */
+export function loadDevicesFile (path: string): DevicesFileT {
+  const v: unknown = JSON.parse(readFileSync(path, 'utf8'))
+  if (!checkFile.Check(v)) {
+    const e = checkFile.Errors(v).First()
+    throw new Error(`${path}: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid devices file'}`)
+  }
+  return v
+}
+
+/** Resolution material for a devices file: devices with presence consent only. */
+export function materialFromFile (devices: DevicesFileT): DeviceMaterialT[] {
+  return devices.filter(d => d.consent.presence).map(d => ({ subject: d.subject, k: d.k, key: d.key, marketing: d.consent.marketing }))
+}
+
+interface Entry { m: DeviceMaterialT, idKey: Buffer | null, tks: Map<number, Buffer> }
+
+/** Most lookup tables kept (one per rotation exponent and quantum). */
+const MAX_TABLES = 12
+
+export class IdentityResolver {
+  private readonly devices = new Map<string, Entry>()
+  /** `${k}:${quantum}` → EID hex → subject, computed on first use. */
+  private readonly tables = new Map<string, Map<string, string>>()
+  /** The rotation exponents in use (most often just one), recomputed after a change. */
+  private ks: number[] | null = null
+  /** The latest reading time seen: resolves readings that carry none. */
+  private lastMs = NaN
+  resolved = 0
+  unresolved = 0
+
+  /** Replaces all material. */
+  replace (all: DeviceMaterialT[]): void {
+    this.devices.clear()
+    this.tables.clear()
+    this.ks = null
+    for (const m of all) this.put(m)
+  }
+
+  /** Adds or replaces one device's material. */
+  upsert (m: DeviceMaterialT): void { this.put(m) }
+
+  /** Forgets a device (consent withdrawn, erased). */
+  remove (subject: string): void {
+    if (this.devices.delete(subject)) { this.tables.clear(); this.ks = null }
+  }
+
+  has (subject: string): boolean { return this.devices.has(subject) }
+  get size (): number { return this.devices.size }
+  /** Subjects with marketing consent. */
+  marketing (subject: string): boolean { return this.devices.get(subject)?.m.marketing === true }
+
+  private put (m: DeviceMaterialT): void {
+    const tks = new Map<number, Buffer>()
+    for (const [e, hex] of Object.entries(m.tks ?? {})) tks.set(Number(e), Buffer.from(hex, 'hex'))
+    this.devices.set(m.subject, { m, idKey: m.key !== undefined ? Buffer.from(m.key, 'hex') : null, tks })
+    this.tables.clear()
+    this.ks = null
+  }
+
+  /** The subject an EID (16 hex digits) heard at `ms` belongs to, or null. */
+  resolve (eidHex: string, ms: number): string | null {
+    if (Number.isFinite(ms)) { if (!(ms <= this.lastMs)) this.lastMs = ms } else ms = this.lastMs
+    if (!Number.isFinite(ms) || this.devices.size === 0) { this.unresolved++; return null }
+    const counter = counterAt(ms)
+    this.ks ??= [...new Set([...this.devices.values()].map(e => e.m.k))]
+    for (const k of this.ks) {
+      const q = quantumOf(counter, k)
+      for (const dq of [0, -1, 1]) {
+        const s = this.table(k, q + dq).get(eidHex)
+        if (s !== undefined) { this.resolved++; return s }
+      }
+    }
+    this.unresolved++
+    return null
+  }
+
+  private table (k: number, quantum: number): Map<string, string> {
+    const key = `${k}:${quantum}`
+    let t = this.tables.get(key)
+    if (t) return t
+    t = new Map()
+    const counter = quantumStart(quantum, k)
+    const epoch = epochOf(counter)
+    for (const e of this.devices.values()) {
+      if (e.m.k !== k) continue
+      let tk = e.tks.get(epoch)
+      if (tk === undefined && e.idKey !== null) {
+        // Derived keys are a cache: a few epochs are enough, a multi-day replay must not pile them up.
+        if (e.tks.size >= 4) e.tks.clear()
+        tk = temporaryKey(e.idKey, epoch); e.tks.set(epoch, tk)
+      }
+      if (tk === undefined) continue
+      t.set(eidFromTemporaryKey(tk, k, counter).toString('hex'), e.m.subject)
+    }
+    if (this.tables.size >= MAX_TABLES) this.tables.delete(this.tables.keys().next().value as string)
+    this.tables.set(key, t)
+    return t
+  }
+}
