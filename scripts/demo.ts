@@ -44,7 +44,8 @@ async function main (): Promise<void> {
   await w.close()
 
   const adminToken = 'adm_demo_' + Math.random().toString(36).slice(2, 12)
-  const { app } = await buildServer({ dataDir: join(DATA, 'server'), log: quiet, adminToken })
+  // The demo registers every simulated shopper from this one address: lift the per-address limit.
+  const { app } = await buildServer({ dataDir: join(DATA, 'server'), log: quiet, adminToken, limits: { registrationsPerWindow: 100_000 } })
   const serverUrl = await app.listen({ port: await port(8080), host: '127.0.0.1' })
   const call = async <T>(path: string, body: unknown, token = adminToken): Promise<T> => {
     const res = await fetch(serverUrl + path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })

@@ -71,9 +71,11 @@ test('no request can name, reclaim or replace another device\'s registration', a
 test('events about a device without presence consent are refused, counted, never stored', async () => {
   const no = await register(false, true)
   const yes = await register(true, false)
-  const r = await post([event(no.subject), event(no.subject, 'sector.enter'), event(yes.subject), event('app:ffffffffffffffff'), event('h:0011223344556677')])
-  assert.equal(r.status, 200)
+  const r = await api<{ accepted: number, refused: Array<{ index: number, error: string }> }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST',
+    { events: [event(no.subject), event(no.subject, 'sector.enter'), event(yes.subject), event('app:ffffffffffffffff'), event('h:0011223344556677')] })
+  assert.equal(r.status, 422, 'well formed, but not allowed: each refusal is listed by its place in the batch')
   assert.equal(r.body.accepted, 2, 'the consenting app and the anonymous h: subject, nothing about the others')
+  assert.deepEqual(r.body.refused.map(x => [x.index, x.error]), [[0, 'INSTORE_NO_PRESENCE_CONSENT'], [1, 'INSTORE_NO_PRESENCE_CONSENT'], [3, 'INSTORE_NO_PRESENCE_CONSENT']])
   const db = new Database(join(dataDir, 'server.sqlite'), { readonly: true })
   const stored = db.prepare('SELECT subject FROM events WHERE subject IN (?, ?)').all(no.subject, 'app:ffffffffffffffff')
   db.close()
@@ -122,7 +124,9 @@ test('config deltas: ?since gives only what changed; a bad since is a 400; the E
 // erasures row, so gateways never deleted their copy; the SSE stream stayed open.
 test('erasure removes every row about the device, closes its stream, and survives any later registration', async () => {
   const d = await register(true, true)
-  assert.equal((await post([{ ...event(d.subject, 'trigger.fired'), campaignId: 'none', content: { title: 'x' } }, event(d.subject)])).status, 200)
+  // A trigger the server accepts: an active campaign of this store (part B refuses any other).
+  assert.equal((await api(`${url}/v1/campaigns`, ADMIN, 'POST', { id: 'erase-test', stores: ['boutique-1'], when: { event: 'shop.enter' }, content: { title: 'x' } })).status, 201)
+  assert.equal((await post([{ ...event(d.subject, 'trigger.fired'), campaignId: 'erase-test', visitId: 'V-erase', content: { title: 'x' } }, event(d.subject)])).status, 200)
   const phone = new InstoreClient({ baseUrl: url, deviceId: d.deviceId, token: d.token })
   const errors: Error[] = []
   const sub = phone.triggers(() => {}, { onError: e => errors.push(e), retryMs: 50 })

@@ -56,12 +56,12 @@ partTest('chromium', 'repro 2: a gateway token posts hostile ids, campaign ids, 
     // Names are free text in a site: the page must show them as text.
     const gwToken = (await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: { ...site, name: p.close } })).body.gatewayToken
     const storeId = site.storeId
-    const base = { storeId, subject: 'app:0000beef', visitId: 'V1', seq: 1, ts: Date.now(), shop: 'main' }
+    const base = { storeId, subject: 'h:00000000deadbeef', visitId: 'V1', seq: 1, ts: Date.now(), shop: 'main' }
     const posts = [
       { type: 'trigger.fired', id: 'h1', campaignId: p.img, content: { title: p.img, url: p.js } },
       { type: 'sector.exit', id: 'h2', sector: p.img, dwellMs: 40_000 },
       { type: 'sector.exit', id: p.close, sector: 'women', dwellMs: 40_000 },
-      { type: 'shop.enter', id: 'h3', subject: `app:${p.svg}`, frequency: { visits7d: 0, visits30d: 0, visits90d: 0, daysSinceLastVisit: null, segment: p.img } }
+      { type: 'shop.enter', id: 'h3', subject: `h:${p.svg}`, frequency: { visits7d: 0, visits30d: 0, visits90d: 0, daysSinceLastVisit: null, segment: p.img } }
     ]
     const statuses: number[] = []
     for (const e of posts) statuses.push((await api(`${url}/v1/stores/${storeId}/events`, gwToken, 'POST', { events: [{ ...base, ...e }] })).status)
