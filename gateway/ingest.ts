@@ -3,6 +3,7 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../shared/messages.ts'
 import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { bleIdentity } from './sensor-ids.ts'
 
 export const REJECT_REASONS = [
   'bad_topic', 'wrong_store', 'unknown_sensor', 'oversized', 'bad_json', 'bad_schema',
@@ -104,10 +105,12 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
     if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
     if (r.t === 'ble') {
       if (BAD_ID.test(r.id)) { rejected.push({ reason: 'bad_id', detail: 'ble id' }); continue }
-      const mac = isMac(r.id)
+      // Every id form, one identity per device (gateway/sensor-ids.ts): anonymous devices take the
+      // randomized-MAC path (positions and counts, never visits or triggers).
+      const who = bleIdentity(r.id, r.mac, ctx.hasher)
       out.push({
-        subject: ctx.hasher.bleSubject(r.id), source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
-        randomized: mac && isRandomizedMac(r.id), ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(ctx.beacons.has(r.id) ? { beacon: r.id } : {})
+        subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
+        randomized: who.anonymous, ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(who.id !== undefined && ctx.beacons.has(who.id) ? { beacon: who.id } : {})
       })
     } else {
       if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }

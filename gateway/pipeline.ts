@@ -18,7 +18,8 @@ import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall, type FootfallCounts } from './footfall.ts'
-import { translate, aliasMap } from './foreign.ts'
+import { translate, aliasMap, type ForeignConfig } from './foreign.ts'
+import { ReorderBuffer } from './reorder.ts'
 import { redactMacs } from './subjects.ts'
 import { localTime } from '../shared/local-time.ts'
 
@@ -33,6 +34,13 @@ export interface PipelineOptions {
   maxMessageBytes: number
   selfCalibration: boolean
   tracker?: Partial<TrackerOptions>
+  /** Foreign sensors' topic roots (default: each firmware's own). */
+  foreign?: ForeignConfig
+  /**
+   * Set when the clock's lateness is raised for sources that deliver late (Meraki): readings wait
+   * in time order and reach the trackers up to `aheadMs` past each tick, as they would live.
+   */
+  reorder?: { aheadMs: number }
 }
 
 export interface PipelineSink {
@@ -85,6 +93,7 @@ export class Pipeline {
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
     metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
     this.clock = new GatewayClock(o.clock)
+    this.held = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
       hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes
@@ -142,9 +151,10 @@ export class Pipeline {
   handle (topic: string, payload: Buffer): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
-      const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases)
+      const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases, this.o.foreign)
       if (f === null) { this.rejected('bad_topic', topic.slice(0, 200), topic); return }
       if ('reject' in f) { this.rejected(f.reject, f.detail, topic); return }
+      if ('ignore' in f) { this.m.messages.inc({ kind: 'foreign_ignored' }); return }
       this.m.messages.inc({ kind: 'foreign' })
       topic = f.topic; payload = f.payload
     }
@@ -163,12 +173,11 @@ export class Pipeline {
         const batchTs = this.clock.stamp(r.ts)
         this.sensorLastSeen.set(r.sensor, batchTs)
         this.m.sensorSeen.set({ sensor: r.sensor }, batchTs)
-        let ble = 0; let wifi = 0
-        for (const reading of r.readings) {
-          if (this.estimate(reading, batchTs)) { if (reading.source === 'wifi') wifi++; else ble++ }
+        if (this.held !== null) {
+          for (const reading of r.readings) this.hold(reading, batchTs)
+          break
         }
-        if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
-        if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
+        this.estimateAll(r.readings, batchTs)
         break
       }
       case 'scans': {
@@ -181,6 +190,24 @@ export class Pipeline {
       }
     }
     this.advance()
+  }
+
+  /** Readings waiting for their tick (only with `reorder`). */
+  private readonly held: ReorderBuffer<Reading> | null
+
+  private hold (reading: Reading, batchTs: number): void {
+    const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    this.held?.push({ ...reading, ts })
+  }
+
+  private estimateAll (readings: Reading[], batchTs: number): void {
+    let ble = 0; let wifi = 0
+    for (const reading of readings) {
+      if (this.estimate(reading, batchTs)) { if (reading.source === 'wifi') wifi++; else ble++ }
+    }
+    if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
+    if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
   }
 
   /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
@@ -225,11 +252,18 @@ export class Pipeline {
     while (this.nextTick <= wm) {
       // Nothing tracked: jump straight to the latest tick (multi-day traces have long gaps).
       if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0) {
-        this.nextTick = Math.max(this.nextTick, Math.floor(wm / this.o.tickMs) * this.o.tickMs)
+        this.nextTick = Math.max(this.nextTick, Math.floor(Math.min(wm, this.held?.earliest ?? Infinity) / this.o.tickMs) * this.o.tickMs)
       }
+      if (this.held !== null) this.releaseHeld(this.nextTick + (this.o.reorder?.aheadMs ?? 0))
       this.tick(this.nextTick)
       this.nextTick += this.o.tickMs
     }
+  }
+
+  private releaseHeld (t: number): void {
+    const out: Reading[] = []
+    this.held?.release(t, r => out.push(r))
+    if (out.length > 0) this.estimateAll(out, t)
   }
 
   /**
