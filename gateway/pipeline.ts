@@ -201,19 +201,20 @@ export class Pipeline {
     this.held?.push({ ...reading, ts })
   }
 
-  private estimateAll (readings: Reading[], batchTs: number): void {
+  private estimateAll (readings: Reading[], batchTs: number, held = false): void {
     let ble = 0; let wifi = 0
     for (const reading of readings) {
-      if (this.estimate(reading, batchTs)) { if (reading.source === 'wifi') wifi++; else ble++ }
+      if (this.estimate(reading, batchTs, held)) { if (reading.source === 'wifi') wifi++; else ble++ }
     }
     if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
     if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
   }
 
   /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
-  private estimate (reading: Reading, batchTs: number): boolean {
+  private estimate (reading: Reading, batchTs: number, held = false): boolean {
     const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
-    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
+    // A held reading was judged on arrival; it is released in time for its tick.
+    if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
     if (reading.beacon !== undefined) {
       // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
       const b = this.site.beacons.get(reading.beacon); const s = this.site.sensors.get(reading.sensor)
@@ -263,7 +264,7 @@ export class Pipeline {
   private releaseHeld (t: number): void {
     const out: Reading[] = []
     this.held?.release(t, r => out.push(r))
-    if (out.length > 0) this.estimateAll(out, t)
+    if (out.length > 0) this.estimateAll(out, t, true)
   }
 
   /**

@@ -1,0 +1,86 @@
+// Meraki as it really behaves: one post a minute, each carrying the last minute of records at
+// their own times. A simulated store's shoppers, heard by the APs, must still make visits whose
+// enter and exit times are close to the truth; and a large post is parsed fast or refused.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import { startGateway, waitFor } from './helpers/gateway.ts'
+import { makeTrace } from './helpers/sim.ts'
+import { ROOT } from './helpers/run.ts'
+import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../simulators/evaluate.ts'
+
+const UUID = 'e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4'
+const STORE = 'instore/boutique-1'
+
+function merakiSite (): string {
+  const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
+  let n = 0
+  for (const f of site.features) if (f.properties.kind === 'sensor') f.properties.mac = `e0:55:3d:00:00:${(++n).toString(16).padStart(2, '0')}`
+  const p = join(mkdtempSync(join(tmpdir(), 'meraki-stream-')), 'site.json')
+  writeFileSync(p, JSON.stringify(site))
+  return p
+}
+
+interface TraceRead { ts: number, sensor: string, t: string, id?: string, rssi: number }
+
+test('a Meraki stream at its real cadence (a post a minute, records up to 60 s old) makes visits within 15 s of the truth', { timeout: 300_000 }, async () => {
+  const { trace, sim } = await makeTrace('boutique', { durationS: 1200, seed: 7 })
+  const reads = readFileSync(trace, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceRead).filter(l => l.t === 'ble' && typeof l.id === 'string')
+  // Each app shopper wears a tag Meraki reports by MAC and, in bleBeacons, as an iBeacon.
+  const ids = [...new Set(reads.map(r => r.id as string))]
+  const beaconOf = new Map(ids.map((id, i) => [id, { uuid: UUID, major: i + 1, minor: 0, mac: `c3:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` }]))
+  const subjectOf = new Map(ids.map((id, i) => [`ibeacon:${UUID}:${i + 1}:0`, id]))
+  const g = await startGateway({ meraki: { validator: 'v', secret: 's' } }, merakiSite())
+  const apMac = new Map([...g.o.site.sensors.values()].map(s => [s.id, s.mac as string]))
+  const c = await mqtt.connectAsync(g.mqttUrl)
+  const events: EventMsg[] = []
+  c.on('message', (_t, p) => { const e = JSON.parse(p.toString()) as EventMsg; events.push({ ...e, subject: subjectOf.get(e.subject) ?? e.subject }) })
+  await c.subscribeAsync(`${STORE}/events/#`, { qos: 1 })
+  const [start, end] = sim.truth.windows[0]
+  const heartbeat = async (ts: number) => { for (const id of g.o.site.sensors.keys()) await c.publishAsync(`${STORE}/sensors/${id}/readings`, JSON.stringify({ ts, readings: [] }), { qos: 1 }) }
+  try {
+    let i = 0
+    for (let post = start + 60_000; post <= end + 60_000; post += 60_000) {
+      // The minute before the post, per client and per record time, as Meraki groups them.
+      const per = new Map<string, Map<number, Array<{ apMac: string, rssi: number }>>>()
+      for (; i < reads.length && reads[i].ts < post; i++) {
+        const r = reads[i]; const id = r.id as string
+        let byTime = per.get(id); if (!byTime) per.set(id, byTime = new Map())
+        let recs = byTime.get(r.ts); if (!recs) byTime.set(r.ts, recs = [])
+        recs.push({ apMac: apMac.get(r.sensor) as string, rssi: r.rssi })
+      }
+      const observations = [...per].map(([id, byTime]) => {
+        const b = beaconOf.get(id) as { uuid: string, major: number, minor: number, mac: string }
+        const locations = [...byTime].map(([ts, rssiRecords]) => ({ time: new Date(ts).toISOString(), x: 0, y: 0, variance: 5, nearestApTags: [], rssiRecords }))
+        return { name: null, clientMac: b.mac, latestRecord: { time: locations[locations.length - 1].time, nearestApMac: locations[locations.length - 1].rssiRecords[0].apMac, nearestApRssi: locations[locations.length - 1].rssiRecords[0].rssi }, locations, bleBeacons: [{ bleType: 'iBeacon', uuid: b.uuid, major: b.major, minor: b.minor }] }
+      })
+      const res = await fetch(`http://127.0.0.1:${g.httpPort}/meraki`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: '3.0', secret: 's', type: 'Bluetooth', data: { networkId: 'N_1', observations } }) })
+      assert.equal(res.status, 202)
+      // Live, a minute passes before the next post: the gateway has long taken this one in.
+      await g.merakiWork
+      // The store's clock at the moment of the post (what wall time is live).
+      await heartbeat(post)
+    }
+    await g.merakiWork
+    // Time moves on: the last visits close.
+    await heartbeat(end + 300_000)
+    await waitFor(() => (g.pipeline?.clock.watermark() ?? 0) >= end + 200_000, 30_000, 'the gateway clock past the end')
+    await g.flushOutbox()
+    const outbox = (g.store?.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n
+    await waitFor(() => events.length >= outbox, 10_000, `all ${outbox} events`)
+  } finally {
+    await c.endAsync()
+    await g.stop()
+  }
+  const q = evaluateEvents(sim.truth, events, defaultEvalOptions)
+  const v = q.visits
+  assert.ok(v.truth >= 5, `enough visits to judge (${v.truth})`)
+  assert.ok(v.recall >= 0.9, `visit recall ${v.recall}`)
+  assert.equal(v.falseVisits, 0, 'no false visit')
+  assert.ok(v.enterErrorS.max <= 15, `visit enter times within 15 s (max ${v.enterErrorS.max} s)`)
+  assert.ok(v.exitErrorS.max <= 15, `visit exit times within 15 s (max ${v.exitErrorS.max} s)`)
+  process.stdout.write(`# meraki stream: ${JSON.stringify(v)}\n`)
+})
