@@ -11,6 +11,7 @@ import { startGateway, waitFor } from './helpers/gateway.ts'
 import { makeTrace } from './helpers/sim.ts'
 import { ROOT } from './helpers/run.ts'
 import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../simulators/evaluate.ts'
+import { apMap, checkMerakiPost, merakiReadings } from '../gateway/meraki.ts'
 
 const UUID = 'e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4'
 const STORE = 'instore/boutique-1'
@@ -83,4 +84,60 @@ test('a Meraki stream at its real cadence (a post a minute, records up to 60 s o
   assert.ok(v.enterErrorS.max <= 15, `visit enter times within 15 s (max ${v.enterErrorS.max} s)`)
   assert.ok(v.exitErrorS.max <= 15, `visit exit times within 15 s (max ${v.exitErrorS.max} s)`)
   process.stdout.write(`# meraki stream: ${JSON.stringify(v)}\n`)
+})
+
+/** A Bluetooth post of `n` observations, each heard by three APs at three times. */
+function bigPost (n: number, t0: number): string {
+  const observations = []
+  for (let i = 0; i < n; i++) {
+    const mac = `c3:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`
+    const locations = [0, 20, 40].map(s => ({ time: new Date(t0 + s * 1000).toISOString(), x: 3.5, y: 4.25, lat: 51.5, lng: -0.12, variance: 4.5, floorPlan: { name: 'Ground', id: 'g_1' }, nearestApTags: [], rssiRecords: [1, 2, 3].map(a => ({ apMac: `e0:55:3d:00:00:0${a}`, rssi: -60 - a })) }))
+    observations.push({ name: null, clientMac: mac, latestRecord: { time: locations[2].time, nearestApMac: 'e0:55:3d:00:00:01', nearestApRssi: -61 }, locations, bleBeacons: [] })
+  }
+  return JSON.stringify({ version: '3.0', secret: 's', type: 'Bluetooth', data: { networkId: 'N_1', observations } })
+}
+
+test('a 10 MiB Meraki post is parsed and read in under 1 s of CPU, answered at once and taken in without stalling the broker; one over the limit is refused with 413', { timeout: 120_000 }, async () => {
+  const g = await startGateway({ meraki: { validator: 'v', secret: 's', maxBytes: 12 * 2 ** 20 } }, merakiSite())
+  const url = `http://127.0.0.1:${g.httpPort}/meraki`
+  const c = await mqtt.connectAsync(g.mqttUrl)
+  try {
+    let body = bigPost(8000, 1793610000000)
+    const per = body.length / 8000
+    body = bigPost(Math.floor(10 * 2 ** 20 / per), 1793610000000)
+    assert.ok(body.length >= 10 * 2 ** 20 - 2 * per && body.length <= 12 * 2 ** 20, `${body.length} bytes`)
+    // Parsing and reading it, in CPU time (the machine running the tests may be shared).
+    const cpu0 = process.cpuUsage()
+    const check = checkMerakiPost(JSON.parse(body), { validator: 'v', secret: 's' })
+    assert.ok(check.ok)
+    const aps = apMap(g.o.site)
+    let readings = 0
+    for (let i = 0; i < check.post.observations.length; i += 500) for (const r of merakiReadings(check.post, aps, i, i + 500).per.values()) readings += r.length
+    const cpu = process.cpuUsage(cpu0); const cpuMs = (cpu.user + cpu.system) / 1000
+    assert.equal(readings, check.post.observations.length * 9)
+    assert.ok(cpuMs < 1000, `parsed and read in ${Math.round(cpuMs)} ms of CPU`)
+    const t0 = performance.now()
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    const answered = performance.now() - t0
+    assert.equal(res.status, 202)
+    // While the post is taken in, the broker still answers at once.
+    let pong = 0
+    c.on('message', () => { pong = performance.now() })
+    await c.subscribeAsync('ping')
+    const sent = performance.now()
+    await c.publishAsync('ping', 'x', { qos: 1 })
+    await waitFor(() => pong > 0, 5000, 'the broker during a big post')
+    const lag = pong - sent
+    await g.merakiWork
+    const total = performance.now() - t0
+    assert.ok(lag < 500, `broker round trip ${Math.round(lag)} ms while taking in the post`)
+    const m = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
+    assert.match(m, /instore_messages_total\{kind="readings"\} [1-9]/)
+    process.stdout.write(`# meraki 10 MiB: ${body.length} bytes, parsed and read in ${Math.round(cpuMs)} ms CPU, answered over HTTP ${Math.round(answered)} ms, taken in ${Math.round(total)} ms, broker round trip meanwhile ${Math.round(lag)} ms\n`)
+    const tooBig = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bigPost(Math.floor(13 * 2 ** 20 / per), 1793610000000) })
+    assert.equal(tooBig.status, 413)
+  } finally {
+    await c.endAsync()
+    await g.stop()
+  }
 })
