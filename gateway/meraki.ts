@@ -11,6 +11,7 @@ import type { Site } from '../shared/site.ts'
 import { topics } from '../shared/mqtt-topics.ts'
 import { num } from './foreign.ts'
 import { ibeaconId } from './sensor-ids.ts'
+import { siteXY } from './external-fixes.ts'
 
 export interface MerakiOptions {
   validator: string
@@ -74,9 +75,10 @@ function beaconOf (ob: Obj): string | undefined {
  * Readings of observations [from, to) of a post, grouped per site sensor; linear in their size.
  * Records from access points the site does not place are counted, not used.
  */
-export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from: number, to: number):
-{ per: Map<string, Obj[]>, unknownAps: number } {
+export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from: number, to: number, site?: Site):
+{ per: Map<string, Obj[]>, unknownAps: number, fixes: MerakiFix[] } {
   const per = new Map<string, Obj[]>()
+  const fixes: MerakiFix[] = []
   let unknownAps = 0
   const end = Math.min(to, post.observations.length)
   for (let i = from; i < end; i++) {
@@ -85,10 +87,12 @@ export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from
     const mac = typeof ob.clientMac === 'string' ? ob.clientMac : typeof ob.deviceMac === 'string' ? ob.deviceMac : undefined
     if (!mac) continue
     const beacon = post.ble ? beaconOf(ob) : undefined
+    let placed = false
     const add = (apMac: unknown, rssi: number | undefined, ts: number | undefined): void => {
       if (typeof apMac !== 'string' || rssi === undefined) return
       const sensor = aps.get(normalizeMac(apMac))
       if (!sensor) { unknownAps++; return }
+      placed = true
       const at = ts !== undefined ? { ts } : {}
       const r = post.ble ? { t: 'ble', id: beacon ?? mac, rssi: dbm(rssi), ...at } : { t: 'wifi', mac, rssi: dbm(rssi), ...at }
       const list = per.get(sensor)
@@ -105,8 +109,27 @@ export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from
     if (!any && latest) { add(latest.nearestApMac, num(latest.nearestApRssi), time(latest.time)); any = true }
     // v2: one AP per post, the observation's own rssi and seenEpoch.
     if (!any && ob.rssi !== undefined) add(post.apMac, num(ob.rssi), time(ob.seenEpoch) ?? time(ob.seenTime))
+    // None of its APs placed: Meraki's own estimate is all there is.
+    if (!placed && site) for (const l of arr(ob.locations)) { const f = estimate(obj(l), site, post.ble ? beacon ?? mac : mac, post.ble); if (f) fixes.push(f) }
   }
-  return { per, unknownAps }
+  return { per, unknownAps, fixes }
+}
+
+/** Meraki's own location estimate of a client, in site coordinates. */
+export interface MerakiFix { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }
+
+/**
+ * A location record as a position: lat/lng through the site's georef when it has one, else
+ * x/y (metres on Meraki's floor plan) taken as site coordinates. `variance` is in m².
+ */
+function estimate (loc: Obj | undefined, site: Site, id: string, ble: boolean): MerakiFix | undefined {
+  if (!loc) return undefined
+  const ts = time(loc.time); const lat = num(loc.lat); const lng = num(loc.lng)
+  const geo = lat !== undefined && lng !== undefined ? siteXY(site, lat, lng) : undefined
+  const x = geo?.[0] ?? num(loc.x); const y = geo?.[1] ?? num(loc.y)
+  if (ts === undefined || x === undefined || y === undefined) return undefined
+  const v = num(loc.variance)
+  return { t: ble ? 'ble' : 'wifi', id, ts, x, y, floor: 0, accuracyM: v !== undefined && v > 0 ? Math.sqrt(v) : 5 }
 }
 
 /** Native batches for the pipeline, at most `maxReadings` readings each (the native limit is 2000). */

@@ -20,6 +20,10 @@ import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall, type FootfallCounts } from './footfall.ts'
 import { translate, aliasMap, type ForeignConfig } from './foreign.ts'
 import { ReorderBuffer } from './reorder.ts'
+import { ExternalFixes } from './external-fixes.ts'
+import { bleIdentity } from './sensor-ids.ts'
+import { isRandomizedMac } from './subjects.ts'
+import { locate } from '../shared/site.ts'
 import { redactMacs } from './subjects.ts'
 import { localTime } from '../shared/local-time.ts'
 
@@ -201,6 +205,17 @@ export class Pipeline {
     this.held?.push({ ...reading, ts })
   }
 
+  /** Positions a source estimated itself (Meraki where its APs are not placed). */
+  private readonly external = new ExternalFixes()
+
+  /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
+  placeExternal (f: { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }): void {
+    const ts = this.clock.stamp(f.ts)
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.ctx.hasher) : { subject: this.ctx.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
+    this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
+  }
+
   private estimateAll (readings: Reading[], batchTs: number, held = false): void {
     let ble = 0; let wifi = 0
     for (const reading of readings) {
@@ -252,7 +267,7 @@ export class Pipeline {
     if (this.nextTick === -Infinity) this.nextTick = Math.ceil(wm / this.o.tickMs) * this.o.tickMs
     while (this.nextTick <= wm) {
       // Nothing tracked: jump straight to the latest tick (multi-day traces have long gaps).
-      if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0) {
+      if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0 && this.external.size === 0) {
         this.nextTick = Math.max(this.nextTick, Math.floor(Math.min(wm, this.held?.earliest ?? Infinity) / this.o.tickMs) * this.o.tickMs)
       }
       if (this.held !== null) this.releaseHeld(this.nextTick + (this.o.reorder?.aheadMs ?? 0))
@@ -296,6 +311,11 @@ export class Pipeline {
         }
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
+    }
+    for (const f of this.external.due(t, f0 => f0 === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble)) {
+      const pos: PositionMessageT = { subject: f.subject, ts: f.ts, x: round2(f.x), y: round2(f.y), floor: f.floor, accuracyM: round2(f.accuracyM), ...locate(this.site, f.x, f.y, f.floor), source: f.source }
+      this.latest.set(f.subject, { pos, lastHeard: f.ts })
+      if (f.source === 'ble' && !f.anonymous) fresh.set(f.subject, { x: f.x, y: f.y, accuracyM: f.accuracyM, floor: f.floor })
     }
     if (this.o.selfCalibration && ++this.fixesSinceModels >= 10) {
       this.fixesSinceModels = 0

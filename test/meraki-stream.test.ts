@@ -141,3 +141,35 @@ test('a 10 MiB Meraki post is parsed and read in under 1 s of CPU, answered at o
     await g.stop()
   }
 })
+
+test('where its APs are not placed, Meraki\'s own estimate (x/y, or lat/lng through the georef) is the position, with its variance', { timeout: 60_000 }, async () => {
+  const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
+  site.georef = { origin: [13.4, 52.5], bearingDeg: 90 }
+  const path = join(mkdtempSync(join(tmpdir(), 'meraki-est-')), 'site.json')
+  writeFileSync(path, JSON.stringify(site))
+  const g = await startGateway({ meraki: { validator: 'v', secret: 's' } }, path)
+  const c = await mqtt.connectAsync(g.mqttUrl)
+  const got = new Map<string, { x: number, y: number, accuracyM: number, sector: string | null }>()
+  c.on('message', (t, p) => got.set(t.slice(`${STORE}/positions/`.length), JSON.parse(p.toString()) as { x: number, y: number, accuracyM: number, sector: string | null }))
+  await c.subscribeAsync(`${STORE}/positions/#`, { qos: 1 })
+  const T = 1793610000000; const R = 6_371_008.8
+  const lat = 52.5 + 3 / R * 180 / Math.PI; const lng = 13.4 + 15 / (R * Math.cos(52.5 * Math.PI / 180)) * 180 / Math.PI
+  try {
+    const locations = (f: (s: number) => Record<string, unknown>) => Array.from({ length: 12 }, (_, k) => ({ time: new Date(T + k * 5000).toISOString(), variance: 4, rssiRecords: [{ apMac: '00:18:0a:99:99:99', rssi: -60 }], ...f(k) }))
+    const observations = [
+      { clientMac: 'c3:00:00:00:00:aa', locations: locations(() => ({ x: 4.5, y: 8.5 })), bleBeacons: [{ bleType: 'iBeacon', uuid: UUID, major: 9, minor: 9 }] },
+      { clientMac: 'c3:00:00:00:00:bb', locations: locations(() => ({ x: 99, y: 99, lat, lng })), bleBeacons: [] }
+    ]
+    assert.equal((await fetch(`http://127.0.0.1:${g.httpPort}/meraki`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: '3.0', secret: 's', type: 'Bluetooth', data: { observations } }) })).status, 202)
+    await g.merakiWork
+    for (const id of g.o.site.sensors.keys()) await c.publishAsync(`${STORE}/sensors/${id}/readings`, JSON.stringify({ ts: T + 150_000, readings: [] }), { qos: 1 })
+    const tag = `ibeacon:${UUID}:9:9`
+    await waitFor(() => got.has(tag) && got.size >= 2, 10_000, 'positions from Meraki\'s estimates')
+    const a = got.get(tag); const b = [...got].find(([s]) => s.startsWith('h:'))?.[1]
+    assert.ok(a && Math.hypot(a.x - 4.5, a.y - 8.5) < 0.01 && a.accuracyM === 2 && a.sector === 'women', JSON.stringify(a))
+    assert.ok(b && Math.hypot(b.x - 15, b.y - 3) < 0.05, JSON.stringify(b))
+  } finally {
+    await c.endAsync()
+    await g.stop()
+  }
+})
