@@ -42,7 +42,7 @@ export function ibeaconId (uuid: string, major: number, minor: number): string |
 }
 
 /**
- * ESPresense prints an Eddystone-UID namespace with its sixth byte twice (22 hex digits, see
+ * ESPresense prints an Eddystone-UID namespace with its fifth byte twice (22 hex digits, see
  * `eddy:` in BleFingerprint.cpp); the real namespace is 20. Undone here so the id matches what
  * other sensors and the site file call the beacon.
  */
