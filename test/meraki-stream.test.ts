@@ -12,6 +12,9 @@ import { makeTrace } from './helpers/sim.ts'
 import { ROOT } from './helpers/run.ts'
 import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../simulators/evaluate.ts'
 import { apMap, checkMerakiPost, merakiReadings } from '../gateway/meraki.ts'
+import { bleIdentity } from '../gateway/sensor-ids.ts'
+import { SubjectHasher } from '../gateway/subjects.ts'
+import { loadSiteFile } from '../shared/site.ts'
 
 const UUID = 'e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4'
 const STORE = 'instore/boutique-1'
@@ -172,4 +175,18 @@ test('where its APs are not placed, Meraki\'s own estimate (x/y, or lat/lng thro
     await c.endAsync()
     await g.stop()
   }
+})
+
+test('the Meraki v3 fixture: the Bluetooth client is the iBeacon it advertises, each AP record a reading at the record\'s own time', async () => {
+  const fx = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/meraki-v3.json'), 'utf8')) as { post: { data: { observations: Array<{ locations: Array<{ time: string }> }> } }, subject: string }
+  const site = loadSiteFile(merakiSite())
+  const c = checkMerakiPost(fx.post, { validator: 'v', secret: 's3cret' })
+  assert.ok(c.ok)
+  const { per, unknownAps, fixes } = merakiReadings(c.post, apMap(site), 0, Infinity, site)
+  const at = Date.parse(fx.post.data.observations[0].locations[0].time)
+  const ap = (mac: string) => [...site.sensors.values()].find(s => s.mac === mac)?.id
+  assert.deepEqual([...per], [[ap('e0:55:3d:00:00:01'), [{ t: 'ble', id: fx.subject, rssi: -61, ts: at }]], [ap('e0:55:3d:00:00:02'), [{ t: 'ble', id: fx.subject, rssi: -70, ts: at }]]])
+  assert.equal(unknownAps, 0)
+  assert.deepEqual(fixes, [], 'placed APs: no need for Meraki\'s own estimate')
+  assert.equal(bleIdentity(fx.subject, undefined, new SubjectHasher('x')).subject, fx.subject)
 })
