@@ -1,7 +1,8 @@
 // A locked-down embedded broker: per-client credentials (scrypt hashes in the gateway's auth
 // file), topic ACLs, and failed logins counted and slowed down per username and per address.
 // - a sensor (username = its site id) publishes only its own readings and status topics (and its
-//   foreign-format topics when its aliases name it);
+//   foreign-format topics when its aliases name it); with its firmware named in the auth file, also
+//   what that firmware publishes and subscribes to (gateway/firmware-acl.ts), accepted and ignored;
 // - a phone (username `phone:<deviceId>`) publishes only its own scans;
 // - a reader (dashboards, integrations) subscribes to positions, events, occupancy and footfall;
 // - nobody but the gateway itself publishes positions, events or occupancy.
@@ -9,12 +10,16 @@ import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import type { AedesOptions, Client } from 'aedes'
 import { loadJsonFile } from '../shared/schema-errors.ts'
+import { DEFAULT_FOREIGN, type ForeignConfig } from './foreign.ts'
+import { FIRMWARES, firmwareAcl, topicMatches, type Acl } from './firmware-acl.ts'
 
 const Hashes = Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^scrypt\\$' }))
 export const AuthFileSchema = Type.Object({
   sensors: Type.Optional(Hashes),
   phones: Type.Optional(Hashes),
-  readers: Type.Optional(Hashes)
+  readers: Type.Optional(Hashes),
+  /** Per sensor: the upstream firmware it runs, whose own topics it may then use. */
+  firmware: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Union(FIRMWARES.map(f => Type.Literal(f)))))
 }, { additionalProperties: false })
 export type AuthFile = Static<typeof AuthFileSchema>
 
@@ -89,12 +94,23 @@ function authError (code: 4 | 5, message: string): Error & { returnCode: number 
   return Object.assign(new Error(message), { returnCode: code })
 }
 
-export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string, aliases: Map<string, string> }, counters: AuthCounters,
+export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string, aliases: Map<string, string>, foreign?: ForeignConfig }, counters: AuthCounters,
   now: () => number = Date.now, wait: (ms: number) => Promise<void> = async ms => await new Promise(resolve => setTimeout(resolve, ms))): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
   const throttle = new LoginThrottle(now)
   // Unknown usernames are checked against this hash so that they cost as much as known ones.
   const dummy = hashPassword(randomBytes(16).toString('base64'))
   const base = `${o.prefix}/${o.storeId}/`
+  const foreign = o.foreign ?? DEFAULT_FOREIGN
+  const acls = new Map<string, Acl>()
+  const aclOf = (sensor: string): Acl => {
+    let a = acls.get(sensor)
+    if (a === undefined) {
+      const names = [...o.aliases].filter(([name, id]) => id === sensor && !/[+#/]/.test(name)).map(([name]) => name)
+      a = firmwareAcl(auth.firmware?.[sensor], names, foreign, foreign.theengs.filter(t => t.sensor === sensor).map(t => t.topic))
+      acls.set(sensor, a)
+    }
+    return a
+  }
   const login = async (client: Client, username: string | undefined, password: Buffer | undefined): Promise<Role | null> => {
     const addr = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
     const keys = [`addr:${addr}`, `user:${username ?? ''}`]
@@ -120,10 +136,7 @@ export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string
       const t = packet.topic
       let ok = false
       if (r?.kind === 'sensor') {
-        ok = t === `${base}sensors/${r.id}/readings` || t === `${base}sensors/${r.id}/status`
-        const p = t.split('/')
-        if (!ok && p.length === 4 && p[0] === 'espresense' && p[1] === 'devices') ok = o.aliases.get(p[3]) === r.id
-        if (!ok && p.length === 4 && p[0] === 'home' && p[2] === 'BTtoMQTT') ok = o.aliases.get(p[1]) === r.id
+        ok = t === `${base}sensors/${r.id}/readings` || t === `${base}sensors/${r.id}/status` || aclOf(r.id).publish.some(p => topicMatches(p, t))
       } else if (r?.kind === 'phone') {
         ok = t === `${base}devices/${r.id}/scans`
       }
@@ -132,7 +145,8 @@ export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string
     },
     authorizeSubscribe (client, sub, callback) {
       const r = roles.get(client)
-      const ok = r?.kind === 'reader' && ['positions/', 'events/', 'occupancy', 'footfall'].some(k => sub.topic.startsWith(base + k))
+      const ok = (r?.kind === 'reader' && ['positions/', 'events/', 'occupancy', 'footfall'].some(k => sub.topic.startsWith(base + k))) ||
+        (r?.kind === 'sensor' && aclOf(r.id).subscribe.some(p => topicMatches(p, sub.topic)))
       // A refused subscription is answered with a failure code (0x80), the connection stays.
       if (!ok) { counters.deniedSubscribe++; callback(null, null); return }
       callback(null, sub)

@@ -19,10 +19,11 @@ import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink } from './uplink.ts'
 import type { GatewayConfigT } from '../shared/gateway-config.ts'
 import { IdentityResolver, materialFromFile, type DevicesFileT } from './identity.ts'
-import { FOREIGN_TOPICS, aliasMap } from './foreign.ts'
+import { foreignTopics, aliasMap, DEFAULT_FOREIGN, type ForeignConfig } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
-import { merakiToBatches, apMap, type MerakiOptions } from './meraki.ts'
+import { checkMerakiPost, merakiReadings, toBatches, apMap, MERAKI_LATE_MS, type MerakiPost } from './meraki.ts'
 import { BleScanner } from './ble-scanner.ts'
+import type { MerakiOptions } from './meraki.ts'
 import { redactMacs, readStoreSecret, SECRET_FILE } from './subjects.ts'
 import type { BrokerListenOptions } from '../shared/broker.ts'
 
@@ -54,9 +55,11 @@ export interface GatewayOptions {
   /** Scan BLE with this BlueZ adapter as the given site sensor. */
   ble?: { adapter: string, sensor: string, intervalMs?: number }
   /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */
-  meraki?: MerakiOptions
+  meraki?: MerakiOptions & { maxBytes?: number }
   /** Broker credentials and ACLs (embedded broker only); without it the broker is open. */
   auth?: AuthFile
+  /** Foreign sensors' topic roots (default: each firmware's own). */
+  foreign?: ForeignConfig
   /** Central server and this store's gateway token; without them the gateway runs standalone. */
   central?: { url: string, token: string, configEveryMs?: number }
   /**
@@ -81,6 +84,8 @@ export class Gateway {
   uplink: Uplink | null = null
   scanner: BleScanner | null = null
   private siteOutdated = false
+  /** Meraki posts still being taken in, in turn. */
+  merakiWork: Promise<void> = Promise.resolve()
   private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
@@ -97,10 +102,11 @@ export class Gateway {
     mkdirSync(o.dataDir, { recursive: true })
     const secret = o.secret ?? loadOrCreateSecret(o.dataDir)
     const storeId = o.site.storeId
+    const foreign = o.foreign ?? DEFAULT_FOREIGN
     const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
     const bus: Bus = o.broker
       ? new ClientBus(o.broker, `instore-gateway-${storeId}`)
-      : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site) }, authCounters) : {}, o.listeners)
+      : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site), foreign }, authCounters) : {}, o.listeners)
     const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
     this.metrics.onCollect(() => { for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v) })
     const published = this.published
@@ -125,12 +131,14 @@ export class Gateway {
     })
     this.pipeline = new Pipeline(o.site, {
       prefix: o.prefix, secret,
-      clock: { ...defaultClockOptions, mode: o.clock },
+      clock: { ...defaultClockOptions, mode: o.clock, ...lateClock(o.meraki) },
+      ...(o.meraki ? { reorder: { aheadMs: defaultClockOptions.latenessMs } } : {}),
       tickMs: 1000,
       presenceMs: { ble: 10_000, wifi: 120_000 },
       maxMessageBytes: 256 * 1024,
       selfCalibration: true,
       identity: this.identity,
+      foreign,
       ...o.pipeline
     }, {
       position: p => { void bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }).catch(() => {}); published.inc({ kind: 'position' }) },
@@ -139,7 +147,7 @@ export class Gateway {
       footfall: f => { void bus.publish(topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }).catch(() => {}) }
     }, this.metrics, o.log, this.presence)
     const pipeline = this.pipeline
-    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...FOREIGN_TOPICS], (topic, payload) => {
+    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload) => {
       // One bad message must never stop the gateway: contain anything unexpected here.
       try { pipeline.handle(topic, payload) } catch (err) {
         this.internalErrors.inc()
@@ -182,14 +190,30 @@ export class Gateway {
     }
     const merakiCount = this.metrics.counter('instore_meraki_posts_total', 'Meraki webhook posts, by result')
     const aps = apMap(o.site)
+    // A post is answered as soon as its secret is checked; its observations then go through in
+    // bounded slices, yielding to the event loop between them, so a large post never stalls the
+    // embedded broker or other posts. Posts are taken in turn.
+    const takeSlices = async (post: MerakiPost): Promise<void> => {
+      for (let i = 0; i < post.observations.length; i += MERAKI_SLICE) {
+        if (this.pipeline !== pipeline) return // stopped meanwhile
+        const { per, unknownAps, fixes } = merakiReadings(post, aps, i, i + MERAKI_SLICE, o.site)
+        if (unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, unknownAps)
+        for (const b of toBatches(per, o.site, o.prefix)) pipeline.handle(b.topic, b.payload)
+        for (const f of fixes) pipeline.placeExternal(f)
+        if (fixes.length > 0) { merakiCount.inc({ result: 'location_estimates' }, fixes.length); pipeline.advance() }
+        await new Promise(resolve => setImmediate(resolve))
+      }
+    }
     const webhook = o.meraki && {
-      path: '/meraki', validator: o.meraki.validator,
+      path: '/meraki', validator: o.meraki.validator, maxBytes: o.meraki.maxBytes ?? MERAKI_MAX_BYTES,
       post: (body: unknown) => {
-        const r = merakiToBatches(body, o.meraki as MerakiOptions, o.site, aps, o.prefix)
+        const r = checkMerakiPost(body, o.meraki as MerakiOptions)
         if (!r.ok) { merakiCount.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' }); return { status: r.status, text: r.reason } }
         merakiCount.inc({ result: 'ok' })
-        if (r.unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, r.unknownAps)
-        for (const b of r.batches) pipeline.handle(b.topic, b.payload)
+        this.merakiWork = this.merakiWork.then(async () => await takeSlices(r.post)).catch(err => {
+          this.internalErrors.inc()
+          o.log.error('meraki post failed', { err: redactMacs((err as Error).message) })
+        })
         return { status: 202, text: 'accepted' }
       }
     }
@@ -323,6 +347,7 @@ export class Gateway {
     this.saveTimer = null
     await this.scanner?.stop()
     this.scanner = null
+    await this.merakiWork
     // Drain: run the ticks the clock already allows, close open visits, publish what is left.
     this.pipeline?.advance()
     this.presence?.closeAll()
@@ -349,4 +374,20 @@ function loadOrCreateSecret (dir: string): string {
   const secret = randomBytes(32).toString('hex')
   writeFileSync(join(dir, SECRET_FILE), secret + '\n', { mode: 0o600 })
   return secret
+}
+
+/** Observations of a Meraki post taken per slice before yielding to the event loop. */
+const MERAKI_SLICE = 500
+/** Largest Meraki post accepted, bytes: a big network's minute, with room to spare. */
+const MERAKI_MAX_BYTES = 16 * 2 ** 20
+
+/**
+ * With Meraki, the gateway clock runs `lateMs` behind (the trade-off: every output of this store,
+ * native sensors' too, comes that much later, so that a post's minute of records is placed at its
+ * own times and still makes visits); records that old are not clock skew.
+ */
+function lateClock (m: GatewayOptions['meraki']): { latenessMs: number, maxSkewMs: number } | object {
+  if (!m) return {}
+  const late = Math.max(m.lateMs ?? MERAKI_LATE_MS, defaultClockOptions.latenessMs)
+  return { latenessMs: late, maxSkewMs: Math.max(late, defaultClockOptions.maxSkewMs) }
 }

@@ -8,6 +8,8 @@ export interface Webhook {
   path: string
   /** GET: the text to answer (Meraki's validator). */
   validator: string
+  /** Largest body accepted, bytes (default 5 MiB); larger is answered 413. */
+  maxBytes?: number
   /** POST: the parsed JSON body; answers status and a short text. */
   post (body: unknown): { status: number, text: string }
 }
@@ -19,10 +21,13 @@ export async function startHttp (port: number, host: string, routes: { health: (
     if (hook && path === hook.path) {
       if (req.method === 'GET') { res.writeHead(200, { 'content-type': 'text/plain' }); res.end(hook.validator); return }
       if (req.method === 'POST') {
+        const limit = hook.maxBytes ?? 5 * 2 ** 20
+        // Refused on its declared length before a byte is read, and on its real length otherwise.
+        if (Number(req.headers['content-length'] ?? 0) > limit) { res.writeHead(413, { connection: 'close' }); res.end('too large'); req.resume(); return }
         const chunks: Buffer[] = []; let size = 0
         req.on('data', (c: Buffer) => {
           size += c.length
-          if (size > 5 * 2 ** 20) { res.writeHead(413); res.end('too large'); req.destroy(); return }
+          if (size > limit) { res.writeHead(413); res.end('too large'); req.destroy(); return }
           chunks.push(c)
         })
         req.on('end', () => {

@@ -5,6 +5,7 @@ import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../shared/messa
 import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
 import { RESERVED_ID } from '../shared/eid.ts'
 import type { IdentityResolver } from './identity.ts'
+import { bleIdentity } from './sensor-ids.ts'
 
 export const REJECT_REASONS = [
   'bad_topic', 'wrong_store', 'unknown_sensor', 'oversized', 'bad_json', 'bad_schema',
@@ -61,17 +62,23 @@ const EID_ID = /^eid:[0-9a-f]{16}$/
  * a subject namespace the gateway assigns (`app:`, `h:`): that would let a stranger speak for a
  * registered shopper.
  */
-function bleSubject (id: string, ts: number, ctx: IngestContext): { subject: string, randomized: boolean } | { reason: RejectReason, detail: string } {
+/**
+ * A BLE reading's subject. Reserved namespaces are refused (a stranger must not speak as `app:`
+ * anyone), rotating app ids are resolved (or anonymous), every other id form goes through the one
+ * classification of foreign ids (gateway/sensor-ids.ts). `mac`: the advertiser's address, when the
+ * sensor sent one beside a class id. `id`: the stable identity, to recognise the site's beacons.
+ */
+function bleSubject (id: string, mac: string | undefined, ts: number, ctx: IngestContext): { subject: string, randomized: boolean, id?: string } | { reason: RejectReason, detail: string } {
   if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
   if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
-  if (isMac(id)) return { subject: ctx.hasher.hash(id), randomized: isRandomizedMac(id) }
-  if (id.startsWith('eid:')) {
+  if (/^eid:/i.test(id)) {
     const lower = id.toLowerCase()
     if (!EID_ID.test(lower)) return { reason: 'bad_id', detail: 'eid' }
     const s = ctx.identity?.resolve(lower.slice(4), ts) ?? null
     return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(lower), randomized: true }
   }
-  return { subject: id, randomized: false }
+  const who = bleIdentity(id, mac, ctx.hasher)
+  return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
 }
 
 function reject (reason: RejectReason, detail: string): Ingested { return { kind: 'rejected', reason, detail } }
@@ -128,11 +135,11 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
     if (!rssiOk(r.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
     if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
     if (r.t === 'ble') {
-      const who = bleSubject(r.id, ts ?? NaN, ctx)
+      const who = bleSubject(r.id, r.mac, ts ?? NaN, ctx)
       if ('reason' in who) { rejected.push(who); continue }
       out.push({
         subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
-        randomized: who.randomized, ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(ctx.beacons.has(r.id) ? { beacon: r.id } : {})
+        randomized: who.randomized, ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(who.id !== undefined && ctx.beacons.has(who.id) ? { beacon: who.id } : {})
       })
     } else {
       if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }
@@ -149,7 +156,7 @@ function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const d = decode(payload, checkScans, 'scan')
   if (!d.ok) return d.rejected
   const msg = d.value
-  const who = bleSubject(device, msg.ts ?? NaN, ctx)
+  const who = bleSubject(device, undefined, msg.ts ?? NaN, ctx)
   if ('reason' in who) return reject(who.reason, `device id: ${who.detail}`)
   const beacons: Array<{ id: string, rssi: number }> = []
   const rejected: Array<{ reason: RejectReason, detail: string }> = []

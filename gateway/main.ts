@@ -7,6 +7,7 @@ import { Gateway } from './gateway.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './broker-auth.ts'
 import { loadDevicesFile } from './identity.ts'
+import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } from './foreign.ts'
 
 const spec = {
   name: 'instore-gateway',
@@ -35,6 +36,10 @@ const spec = {
     'ble-sensor': { type: 'string', doc: 'the site sensor the adapter stands for (its position)' },
     'meraki-validator': { type: 'string', doc: 'enable the Cisco Meraki Scanning API receiver at /meraki on the HTTP port; the validator string' },
     'meraki-secret': { type: 'string', doc: 'the shared secret Meraki posts with' },
+    'espresense-root': { type: 'string', doc: 'ESPresense topic root (its readings: ROOT/devices/<id>/<room>)', default: DEFAULT_FOREIGN.espresense },
+    'omg-root': { type: 'string', doc: 'OpenMQTTGateway base topic (its readings: ROOT/<gateway>/BTtoMQTT/<MAC>)', default: DEFAULT_FOREIGN.omg },
+    'theengs-topics': { type: 'string', doc: 'Theengs Gateway publish_topics and the site sensor each stands for: TOPIC=SENSOR[,TOPIC=SENSOR]' },
+    'meraki-late-ms': { type: 'number', doc: 'with Meraki: records this old are still placed at their own time (outputs run this far behind), ms', default: 90_000 },
     auth: { type: 'string', doc: 'broker credentials and ACLs (JSON: sensors, phones, readers → scrypt hashes from instore-passwd)' },
     'retention-days': { type: 'number', doc: 'visit history kept for frequency, days', default: 400 },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
@@ -60,7 +65,12 @@ await runCommand(spec, async (o) => {
   if (o['tls-port'] !== undefined && (!o['tls-cert'] || !o['tls-key'])) throw new UsageError('--tls-port needs --tls-cert and --tls-key')
   if (o.broker && (o['tls-port'] !== undefined || o['ws-port'] !== undefined)) throw new UsageError('--tls-port and --ws-port are listeners of the embedded broker')
   if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
+  const foreign: ForeignConfig = { espresense: o['espresense-root'], omg: o['omg-root'], theengs: o['theengs-topics'] ? parseTheengs(o['theengs-topics']) : [] }
+  const fp = foreignProblems(foreign, site)
+  if (fp.length > 0) throw new UsageError(fp.join('; '))
+  if (!(o['meraki-late-ms'] >= 0 && o['meraki-late-ms'] <= 600_000)) throw new UsageError('--meraki-late-ms must be 0-600000')
   const gateway = new Gateway({
+    foreign,
     site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
     httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth, devices,
     listeners: {
@@ -68,7 +78,7 @@ await runCommand(spec, async (o) => {
       ...(o['ws-port'] !== undefined ? { wsPort: o['ws-port'] } : {})
     },
     ...(o['ble-adapter'] && o['ble-sensor'] ? { ble: { adapter: o['ble-adapter'], sensor: o['ble-sensor'] } } : {}),
-    ...(o['meraki-validator'] && o['meraki-secret'] ? { meraki: { validator: o['meraki-validator'], secret: o['meraki-secret'] } } : {}),
+    ...(o['meraki-validator'] && o['meraki-secret'] ? { meraki: { validator: o['meraki-validator'], secret: o['meraki-secret'], lateMs: o['meraki-late-ms'] } } : {}),
     ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})
   })
   await gateway.start()

@@ -19,7 +19,12 @@ import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall, type FootfallCounts } from './footfall.ts'
-import { translate, aliasMap } from './foreign.ts'
+import { translate, aliasMap, type ForeignConfig } from './foreign.ts'
+import { ReorderBuffer } from './reorder.ts'
+import { ExternalFixes } from './external-fixes.ts'
+import { bleIdentity } from './sensor-ids.ts'
+import { isRandomizedMac } from './subjects.ts'
+import { locate } from '../shared/site.ts'
 import { redactMacs } from './subjects.ts'
 import { localTime } from '../shared/local-time.ts'
 
@@ -36,6 +41,13 @@ export interface PipelineOptions {
   tracker?: Partial<TrackerOptions>
   /** Resolves apps' rotating EIDs (gateway/identity.ts); without it every EID is anonymous. */
   identity?: IdentityResolver
+  /** Foreign sensors' topic roots (default: each firmware's own). */
+  foreign?: ForeignConfig
+  /**
+   * Set when the clock's lateness is raised for sources that deliver late (Meraki): readings wait
+   * in time order and reach the trackers up to `aheadMs` past each tick, as they would live.
+   */
+  reorder?: { aheadMs: number }
 }
 
 export interface PipelineSink {
@@ -88,6 +100,7 @@ export class Pipeline {
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
     metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
     this.clock = new GatewayClock(o.clock)
+    this.held = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
       hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes, ...(o.identity ? { identity: o.identity } : {})
@@ -145,9 +158,10 @@ export class Pipeline {
   handle (topic: string, payload: Buffer): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
-      const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases)
+      const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases, this.o.foreign)
       if (f === null) { this.rejected('bad_topic', topic.slice(0, 200), topic); return }
       if ('reject' in f) { this.rejected(f.reject, f.detail, topic); return }
+      if ('ignore' in f) { this.m.messages.inc({ kind: 'foreign_ignored' }); return }
       this.m.messages.inc({ kind: 'foreign' })
       topic = f.topic; payload = f.payload
     }
@@ -166,12 +180,11 @@ export class Pipeline {
         const batchTs = this.clock.stamp(r.ts)
         this.sensorLastSeen.set(r.sensor, batchTs)
         this.m.sensorSeen.set({ sensor: r.sensor }, batchTs)
-        let ble = 0; let wifi = 0
-        for (const reading of r.readings) {
-          if (this.estimate(reading, batchTs)) { if (reading.source === 'wifi') wifi++; else ble++ }
+        if (this.held !== null) {
+          for (const reading of r.readings) this.hold(reading, batchTs)
+          break
         }
-        if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
-        if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
+        this.estimateAll(r.readings, batchTs)
         break
       }
       case 'scans': {
@@ -187,10 +200,40 @@ export class Pipeline {
     this.advance()
   }
 
-  /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
-  private estimate (reading: Reading, batchTs: number): boolean {
+  /** Readings waiting for their tick (only with `reorder`). */
+  private readonly held: ReorderBuffer<Reading> | null
+
+  private hold (reading: Reading, batchTs: number): void {
     const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
-    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    this.held?.push({ ...reading, ts })
+  }
+
+  /** Positions a source estimated itself (Meraki where its APs are not placed). */
+  private readonly external = new ExternalFixes()
+
+  /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
+  placeExternal (f: { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }): void {
+    const ts = this.clock.stamp(f.ts)
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.ctx.hasher) : { subject: this.ctx.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
+    this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
+  }
+
+  private estimateAll (readings: Reading[], batchTs: number, held = false): void {
+    let ble = 0; let wifi = 0
+    for (const reading of readings) {
+      if (this.estimate(reading, batchTs, held)) { if (reading.source === 'wifi') wifi++; else ble++ }
+    }
+    if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
+    if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
+  }
+
+  /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
+  private estimate (reading: Reading, batchTs: number, held = false): boolean {
+    const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
+    // A held reading was judged on arrival; it is released in time for its tick.
+    if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
     if (reading.beacon !== undefined) {
       // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
       const b = this.site.beacons.get(reading.beacon); const s = this.site.sensors.get(reading.sensor)
@@ -228,12 +271,19 @@ export class Pipeline {
     if (this.nextTick === -Infinity) this.nextTick = Math.ceil(wm / this.o.tickMs) * this.o.tickMs
     while (this.nextTick <= wm) {
       // Nothing tracked: jump straight to the latest tick (multi-day traces have long gaps).
-      if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0) {
-        this.nextTick = Math.max(this.nextTick, Math.floor(wm / this.o.tickMs) * this.o.tickMs)
+      if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0 && this.external.size === 0) {
+        this.nextTick = Math.max(this.nextTick, Math.floor(Math.min(wm, this.held?.earliest ?? Infinity) / this.o.tickMs) * this.o.tickMs)
       }
+      if (this.held !== null) this.releaseHeld(this.nextTick + (this.o.reorder?.aheadMs ?? 0))
       this.tick(this.nextTick)
       this.nextTick += this.o.tickMs
     }
+  }
+
+  private releaseHeld (t: number): void {
+    const out: Reading[] = []
+    this.held?.release(t, r => out.push(r))
+    if (out.length > 0) this.estimateAll(out, t, true)
   }
 
   /**
@@ -265,6 +315,11 @@ export class Pipeline {
         }
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
+    }
+    for (const f of this.external.due(t, f0 => f0 === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble)) {
+      const pos: PositionMessageT = { subject: f.subject, ts: f.ts, x: round2(f.x), y: round2(f.y), floor: f.floor, accuracyM: round2(f.accuracyM), ...locate(this.site, f.x, f.y, f.floor), source: f.source }
+      this.latest.set(f.subject, { pos, lastHeard: f.ts })
+      if (f.source === 'ble' && !f.anonymous) fresh.set(f.subject, { x: f.x, y: f.y, accuracyM: f.accuracyM, floor: f.floor })
     }
     if (this.o.selfCalibration && ++this.fixesSinceModels >= 10) {
       this.fixesSinceModels = 0

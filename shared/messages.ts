@@ -10,7 +10,9 @@ export const BleReading = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128 }),
   rssi: Type.Number(),
   ts: Type.Optional(Type.Number()),
-  tx: Type.Optional(Type.Number({ minimum: -127, maximum: 20 }))
+  tx: Type.Optional(Type.Number({ minimum: -127, maximum: 20 })),
+  /** Extension: the advertiser's MAC beside an id many devices share (keys the anonymous device). */
+  mac: Type.Optional(Type.String({ minLength: 12, maxLength: 17 }))
 })
 export const WifiReading = Type.Object({
   t: Type.Literal('wifi'),

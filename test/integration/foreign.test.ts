@@ -23,7 +23,7 @@ function message (f: Format, sensor: string, rssi: number, ts: number): [string,
 }
 
 async function positionsVia (f: Format, sitePath: string): Promise<Array<{ ts: number, x: number, y: number }>> {
-  const g = await startGateway(f === 'meraki' ? { meraki: { validator: 'v', secret: 's' } } : {}, sitePath)
+  const g = await startGateway(f === 'meraki' ? { meraki: { validator: 'v', secret: 's', lateMs: 0 } } : {}, sitePath)
   const c = await mqtt.connectAsync(g.mqttUrl)
   const got: Array<{ ts: number, x: number, y: number }> = []
   c.on('message', (_t, p) => got.push(JSON.parse(p.toString()) as { ts: number, x: number, y: number }))

@@ -12,7 +12,7 @@ test('Meraki Scanning API: validator, shared secret, v3 records, strings for num
     .forEach((f: { properties: { mac?: string } }, i: number) => { f.properties.mac = `e0:55:3d:00:00:0${i + 1}` })
   const sitePath = join(mkdtempSync(join(tmpdir(), 'meraki-')), 'site.json')
   writeFileSync(sitePath, JSON.stringify(site))
-  const g = await startGateway({ clock: 'wall', meraki: { validator: 'abc123validator', secret: 's3cret' } }, sitePath)
+  const g = await startGateway({ clock: 'wall', meraki: { validator: 'abc123validator', secret: 's3cret', lateMs: 0 } }, sitePath)
   const url = `http://127.0.0.1:${g.httpPort}/meraki`
   const post = async (body: unknown) => await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   try {
