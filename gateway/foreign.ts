@@ -37,7 +37,7 @@ export function foreignTopics (c: ForeignConfig): string[] {
 export function foreignProblems (c: ForeignConfig, site: Site): string[] {
   const problems: string[] = []
   const root = (name: string, v: string) => {
-    if (v === '' || /[+#\u0000]/.test(v) || v.startsWith('/') || v.endsWith('/')) problems.push(`${name} '${v}': a topic without wildcards or leading/trailing '/'`)
+    if (v === '' || (/[+#]/.test(v) || v.includes(String.fromCharCode(0))) || v.startsWith('/') || v.endsWith('/')) problems.push(`${name} '${v}': a topic without wildcards or leading/trailing '/'`)
   }
   root('espresense root', c.espresense); root('OpenMQTTGateway root', c.omg)
   for (const t of c.theengs) {

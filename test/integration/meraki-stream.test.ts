@@ -73,7 +73,7 @@ test('a Meraki stream at its real cadence (a post a minute, records up to 60 s o
     await heartbeat(end + 300_000)
     await waitFor(() => (g.pipeline?.clock.watermark() ?? 0) >= end + 200_000, 30_000, 'the gateway clock past the end')
     await g.flushOutbox()
-    const outbox = (g.store?.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n
+    const outbox = (g.store?.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number } | undefined)?.n ?? 0
     await waitFor(() => events.length >= outbox, 10_000, `all ${outbox} events`)
   } finally {
     await c.endAsync()
