@@ -1,10 +1,10 @@
 // The central server (contract §6): fastify with a JSON schema on every route, coded errors
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
 import { openDb } from './db.ts'
-import { TriggerHub } from './push.ts'
+import { TriggerHub, DEFAULT_APP_SCHEMES } from './push.ts'
 import { HttpError, issueToken } from './auth.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
@@ -21,20 +21,48 @@ export interface ServerOptions {
   adminToken?: string
   /** Extra routes (the dashboard) registered on the same instance. */
   plugins?: Array<(app: FastifyInstance, ctx: Context) => Promise<void>>
+  /** Link schemes campaigns may use besides https: and http: (default `app`). */
+  appSchemes?: string[]
+  /** Oldest event a gateway may post, ms (default 30 days: a gateway offline longer has lost the thread). */
+  maxEventAgeMs?: number
 }
+
+/** The headers helmet writes, copied onto replies that never reach a route (a malformed URL). */
+const SECURITY_HEADERS = ['content-security-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster',
+  'referrer-policy', 'strict-transport-security', 'x-content-type-options', 'x-dns-prefetch-control', 'x-download-options',
+  'x-frame-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']
+export const DEFAULT_MAX_EVENT_AGE_MS = 30 * 86_400_000
 
 export type { Context } from './context.ts'
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0 }, log: o.log }
+  const appSchemes = (o.appSchemes ?? DEFAULT_APP_SCHEMES).map(s => s.toLowerCase())
+  const ctx: Context = {
+    db, hub: new TriggerHub(db, Date.now, appSchemes), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0 }, log: o.log,
+    policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes }
+  }
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
   if (o.adminToken) issueToken(db, 'admin', [], null, o.adminToken)
   else if (admins === 0) bootstrapToken = issueToken(db, 'admin')
 
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
-  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } })
+  let securityHeaders: Record<string, string> | null = null
+  const app: FastifyInstance = Fastify({
+    logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // A URL the router cannot parse never reaches hooks (helmet's included) nor the error handler:
+    // answer it in the house format, with the same security headers, without echoing the URL.
+    frameworkErrors: (err, _req, reply) => {
+      void (async () => {
+        if (!securityHeaders) {
+          const probe = await app.inject({ method: 'GET', url: '/healthz' })
+          securityHeaders = Object.fromEntries(SECURITY_HEADERS.flatMap(h => typeof probe.headers[h] === 'string' ? [[h, probe.headers[h]]] : []))
+        }
+        await (reply as FastifyReply).code(400).headers(securityHeaders).send({ error: 'INSTORE_BAD_URL', message: `the request could not be routed (${err.code})` })
+      })()
+    }
+  })
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => { ctx.metrics.requests++ })
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
@@ -67,7 +95,9 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
         formAction: ["'self'"],
         frameAncestors: ["'none'"]
       }
-    }
+    },
+    // Agrees with frame-ancestors 'none' for browsers that read only the older header.
+    frameguard: { action: 'deny' }
   })
   await app.register(swagger, { openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } })
   await gatewayRoutes(app, ctx)

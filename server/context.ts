@@ -11,4 +11,6 @@ export interface Context {
   live: LiveHub
   metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number }
   log: Logger
+  /** What gateways' events may say: how old an event may be, and which app link schemes a campaign may carry. */
+  policy: { maxEventAgeMs: number, appSchemes: readonly string[] }
 }
