@@ -12,15 +12,20 @@ const spec = {
     host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
     data: { type: 'string', doc: 'folder for the server\'s SQLite file', default: './data-server' },
     'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and printed once)' },
-    'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
+    'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
+    'app-schemes': { type: 'string', doc: 'comma-separated link schemes campaigns may use besides https and http', default: 'app' },
+    'max-event-age-days': { type: 'number', doc: 'oldest event a gateway may post, days', default: 30 }
   }
 } as const
 
 await runCommand(spec, async (o) => {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UsageError('--port must be a port number 0-65535')
   const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-server' } })
+  const appSchemes = o['app-schemes'].split(',').map(x => x.trim()).filter(x => x !== '')
+  if (appSchemes.some(x => !/^[a-z][a-z0-9+.-]*$/i.test(x) || ['javascript', 'data', 'vbscript', 'file', 'blob'].includes(x.toLowerCase()))) throw new UsageError('--app-schemes takes scheme names such as app,myshop (never javascript, data, vbscript, file or blob)')
+  if (!(o['max-event-age-days'] > 0)) throw new UsageError('--max-event-age-days must be above 0')
   mkdirSync(o.data, { recursive: true })
-  const { app, bootstrapToken } = await buildServer({ dataDir: o.data, log, adminToken: o['admin-token'] })
+  const { app, bootstrapToken } = await buildServer({ dataDir: o.data, log, adminToken: o['admin-token'], appSchemes, maxEventAgeMs: o['max-event-age-days'] * 86_400_000 })
   const address = await app.listen({ port: o.port, host: o.host })
   if (bootstrapToken) log.info('bootstrap admin token (shown once; store it now)', { adminToken: bootstrapToken })
   log.info('server started', { url: address, docs: `${address}/docs` })
