@@ -144,14 +144,16 @@ partTest('chromium', 'the pages render hostile data from any source as text, and
     // The phone page: hostile content from the campaign shows as text, a javascript: link is not a link.
     const phone = await browser.newPage()
     const trigger = { triggerId: 't1', storeId: 'evil', campaignId: p.img, ts: Date.now(), expires: Date.now() + 60_000, content: { title: p.img, body: p.close, url: p.js }, sector: p.svg }
-    await phone.route('**/v1/devices/d1/triggers*', r => r.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `id: 1\nevent: trigger\ndata: ${JSON.stringify(trigger)}\n\n` }))
-    await phone.route('**/v1/triggers/t1/ack', r => r.fulfill({ json: { triggerId: 't1', status: 'delivered' } }))
+    // A scheme outside the allowlist (https:, http:, app:) is no link either, nor is a bidi-reversed one.
+    const others = [{ ...trigger, triggerId: 't2', content: { title: 'intent', url: 'intent://scan/#Intent;scheme=x;end' } }, { ...trigger, triggerId: 't3', content: { title: 'bidi', url: 'https://bank.example/\u202egnp.exe' } }]
+    await phone.route('**/v1/devices/d1/triggers*', r => r.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: [trigger, ...others].map((t, i) => `id: ${i + 1}\nevent: trigger\ndata: ${JSON.stringify(t)}\n\n`).join('') }))
+    await phone.route('**/v1/triggers/*/ack', r => r.fulfill({ json: { triggerId: 't1', status: 'delivered' } }))
     await phone.goto(`${url}/phone#deviceId=d1&token=dev_x`)
-    await phone.waitForSelector('.trigger', { timeout: 30_000 })
+    await phone.waitForFunction(() => document.querySelectorAll('.trigger').length === 3, undefined, { timeout: 30_000 })
     assert.equal(await phone.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
-    assert.equal(await phone.$eval('.trigger h2', e => e.textContent), p.img)
-    assert.equal(await phone.$eval('.trigger .body', e => e.textContent), p.close)
-    assert.equal(await phone.$$eval('.trigger a', as => as.length), 0, 'no javascript: link')
+    assert.equal(await phone.$eval('.trigger:last-child h2', e => e.textContent), p.img)
+    assert.equal(await phone.$eval('.trigger:last-child .body', e => e.textContent), p.close)
+    assert.equal(await phone.$$eval('.trigger a', as => as.length), 0, 'no javascript:, intent: or bidi-reversed link')
     assert.deepEqual(sink.hits, [])
   } finally {
     await browser.close()
