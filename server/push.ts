@@ -17,8 +17,6 @@ export interface PushedTrigger {
 type Listener = (seq: number, t: PushedTrigger) => void
 
 export const DEFAULT_TTL_MIN = 60
-/** A trigger.fired older than this on arrival is refused: an "in-store now" offer is about now. */
-export const MAX_TRIGGER_AGE_MS = 5 * 60_000
 /** However many visits a gateway makes up, a device gets a campaign at most this often per hour. */
 export const MAX_PER_CAMPAIGN_HOUR = 3
 /** Link schemes a campaign may carry besides https: and http: (the demo's app links), unless the server is told otherwise. */
@@ -26,7 +24,7 @@ export const DEFAULT_APP_SCHEMES = ['app']
 
 /** Why a trigger.fired is refused (the 4xx `error` code and the metric's reason). */
 export const TRIGGER_REFUSALS = ['INSTORE_NO_CAMPAIGN', 'INSTORE_CAMPAIGN_INACTIVE', 'INSTORE_CAMPAIGN_OTHER_STORE', 'INSTORE_CAMPAIGN_MISMATCH',
-  'INSTORE_CAMPAIGN_OUT_OF_DATES', 'INSTORE_NO_VISIT', 'INSTORE_TRIGGER_STALE'] as const
+  'INSTORE_CAMPAIGN_OUT_OF_DATES', 'INSTORE_NO_VISIT'] as const
 export type TriggerRefusal = typeof TRIGGER_REFUSALS[number]
 export type TriggerVetting = { ok: true, campaign: Campaign } | { ok: false, code: TriggerRefusal, message: string }
 
@@ -77,12 +75,11 @@ export function campaignById (db: Database.Database, id: string): Campaign | nul
 }
 
 /**
- * Whether a gateway of `storeId` may report this trigger: it is recent, names its visit, and its
+ * Whether a gateway of `storeId` may report this trigger: it names its visit, and its
  * campaign exists, is active, runs in this store today (the store's date) and fires where the event says.
  */
 export function vetTrigger (db: Database.Database, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number): TriggerVetting {
   const id = e.campaignId
-  if (now - e.ts > MAX_TRIGGER_AGE_MS) return { ok: false, code: 'INSTORE_TRIGGER_STALE', message: `event ${e.id}: a trigger older than ${MAX_TRIGGER_AGE_MS / 60_000} min is not pushed` }
   // The gateway always names the visit: without it the per-visit cap could not be counted.
   if (e.visitId === undefined) return { ok: false, code: 'INSTORE_NO_VISIT', message: `event ${e.id}: a trigger must name its visit` }
   const c = id === undefined ? null : campaignById(db, id)
@@ -114,11 +111,14 @@ export class TriggerHub {
     if (!dev.marketing) { this.dropped.no_consent++; return }
     // A campaign stored before the link allowlist, or under a wider one, never sends its link on.
     if (c.content.url !== undefined && !linkAllowed(c.content.url, this.appSchemes)) { this.dropped.link++; return }
-    // Validity and caps count from the server's clock on arrival: a gateway's timestamp, back-dated
-    // or ahead, can neither stretch a TTL nor slip between two cooldowns.
-    const ts = this.now()
+    // Caps count on the server's clock at arrival, so a back-dated timestamp cannot slip between
+    // two cooldowns; validity counts from the event's time but never from later than now, so a
+    // timestamp can only shorten it (a trigger held back by an outage expires as it should).
+    const arrived = this.now()
+    const ts = Math.min(e.ts, arrived)
     const expires = ts + (c.content.ttlMin ?? DEFAULT_TTL_MIN) * 60_000
-    if (this.capped(c, dev.deviceId, ts, e.visitId ?? null)) { this.dropped.cap++; return }
+    if (arrived > expires) { this.dropped.expired++; return }
+    if (this.capped(c, dev.deviceId, arrived, e.visitId ?? null)) { this.dropped.cap++; return }
     // Only what the server vouches for reaches the phone: the campaign's own rule as the reason,
     // and a shop or sector only when the store's site has it.
     const t: PushedTrigger = {
@@ -127,7 +127,7 @@ export class TriggerHub {
       ...(e.sector !== undefined && facts.sectors.has(e.sector) ? { sector: e.sector } : {})
     }
     const r = this.db.prepare('INSERT OR IGNORE INTO triggers (trigger_id, device_id, store_id, campaign_id, ts, expires, body, visit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(t.triggerId, dev.deviceId, t.storeId, c.id, ts, expires, JSON.stringify(t), e.visitId ?? null)
+      .run(t.triggerId, dev.deviceId, t.storeId, c.id, arrived, expires, JSON.stringify(t), e.visitId ?? null)
     if (r.changes === 0) return
     this.pushed++
     for (const l of this.listeners.get(dev.deviceId) ?? []) l(Number(r.lastInsertRowid), t)

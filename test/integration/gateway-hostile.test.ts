@@ -90,8 +90,6 @@ test('3: the cooldown counts on the server\'s clock: a back-dated trigger neithe
   await post([trig('cool', d.subject)])
   await post([trig('cool', d.subject, { ts: Date.now() - 60_000 })])
   assert.equal(pushedTo(d.deviceId).length, 1, 'one push within the hour\'s cooldown')
-  const stale = await post([trig('cool', d.subject, { ts: Date.now() - 6 * 60_000 })])
-  assert.deepEqual([stale.status, stale.body.error], [422, 'INSTORE_TRIGGER_STALE'])
 })
 
 test('4: a trigger names its visit, and made-up visits still get a campaign only a few times an hour', async () => {
