@@ -61,7 +61,7 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
   const exists = db.prepare('SELECT 1 FROM events WHERE store_id = ? AND id = ?')
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
-    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 422: EventsRefusedReply } },
+    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 404: ErrorReply, 422: EventsRefusedReply } },
     // Validation errors are raised in the handler, after the token check: an anonymous caller
     // learns nothing about the schema, and a gateway's bad event is counted.
     attachValidation: true,
