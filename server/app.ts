@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { openDb } from './db.ts'
-import { TriggerHub } from './push.ts'
+import { TriggerHub, DEFAULT_APP_SCHEMES } from './push.ts'
 import { ConsentGate } from './identity.ts'
 import { HttpError, issue, migrateTokens } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
@@ -32,6 +32,10 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>
   /** Rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (default 10). */
   eidK?: number
+  /** Link schemes campaigns may use besides https: and http: (default `app`). */
+  appSchemes?: string[]
+  /** Oldest event a gateway may post, ms (default 30 days: a gateway offline longer has lost the thread). */
+  maxEventAgeMs?: number
 }
 
 export interface ServerLimits {
@@ -57,6 +61,12 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
 /** The admin token generated on first start is written here (mode 0600), never to the log. */
 export const BOOTSTRAP_TOKEN_FILE = 'admin-token'
 
+/** The headers helmet writes, copied onto replies that never reach a route (a malformed URL). */
+const SECURITY_HEADERS = ['content-security-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster',
+  'referrer-policy', 'strict-transport-security', 'x-content-type-options', 'x-dns-prefetch-control', 'x-download-options',
+  'x-frame-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']
+export const DEFAULT_MAX_EVENT_AGE_MS = 30 * 86_400_000
+
 export type { Context } from './context.ts'
 
 /** Our codes for fastify's own 4xx errors. */
@@ -73,7 +83,12 @@ const FASTIFY_CODES: Record<string, string> = {
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
   const db = openDb(o.dataDir)
   migrateTokens(db)
-  const ctx: Context = { db, hub: new TriggerHub(db), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log, consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}) }
+  const appSchemes = (o.appSchemes ?? DEFAULT_APP_SCHEMES).map(s => s.toLowerCase())
+  const ctx: Context = {
+    db, hub: new TriggerHub(db, Date.now, appSchemes), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log,
+    consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
+    policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes }
+  }
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
   const badLimits = Object.entries(limits).filter(([, v]) => !(typeof v === 'number' && v >= 1)).map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
@@ -91,10 +106,21 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   const refuse = (code: string) => { ctx.metrics.refused[code] = (ctx.metrics.refused[code] ?? 0) + 1; return code }
 
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
-  const app = Fastify({
+  let securityHeaders: Record<string, string> | null = null
+  const app: FastifyInstance = Fastify({
     logger: false, bodyLimit: limits.bodyLimitBytes, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-    // Errors found while routing (a malformed URL, an over-long path parameter) in our error shape too.
-    frameworkErrors: (err, _req, reply) => { void (reply as unknown as FastifyReply).code(err.statusCode ?? 400).send({ error: refuse(FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST'), message: err.message }) }
+    // Errors found while routing (a malformed URL, an over-long path parameter) never reach hooks
+    // (helmet's included) nor the error handler: answer them in the house format, with the same
+    // security headers, without echoing the URL.
+    frameworkErrors: (err, _req, reply) => {
+      void (async () => {
+        if (!securityHeaders) {
+          const probe = await app.inject({ method: 'GET', url: '/healthz' })
+          securityHeaders = Object.fromEntries(SECURITY_HEADERS.flatMap(h => typeof probe.headers[h] === 'string' ? [[h, probe.headers[h]]] : []))
+        }
+        await (reply as FastifyReply).code(err.statusCode ?? 400).headers(securityHeaders).send({ error: refuse(FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST'), message: `the request could not be routed (${err.code})` })
+      })()
+    }
   })
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => { ctx.metrics.requests++ })
@@ -152,7 +178,9 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
         formAction: ["'self'"],
         frameAncestors: ["'none'"]
       }
-    }
+    },
+    // Agrees with frame-ancestors 'none' for browsers that read only the older header.
+    frameguard: { action: 'deny' }
   })
   await app.register(swagger, { openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } } })
   await gatewayRoutes(app, ctx)

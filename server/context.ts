@@ -16,4 +16,6 @@ export interface Context {
   consent: ConsentGate
   /** Rotation exponent K of the Eddystone-EIDs issued to apps. */
   eidK?: number
+  /** What gateways' events may say: how old an event may be, and which app link schemes a campaign may carry. */
+  policy: { maxEventAgeMs: number, appSchemes: readonly string[] }
 }

@@ -25,8 +25,8 @@ export function openDb (dir: string): Database.Database {
     CREATE TABLE IF NOT EXISTS config_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
     INSERT OR IGNORE INTO config_version (id, version) VALUES (1, 0);
     CREATE TABLE IF NOT EXISTS events (
-      id TEXT PRIMARY KEY, store_id TEXT NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL, ts INTEGER NOT NULL,
-      body TEXT NOT NULL, received INTEGER NOT NULL);
+      id TEXT NOT NULL, store_id TEXT NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL, ts INTEGER NOT NULL,
+      body TEXT NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (store_id, id));
     CREATE INDEX IF NOT EXISTS events_store_type ON events (store_id, type, ts);
     CREATE INDEX IF NOT EXISTS events_subject ON events (subject);
     CREATE TABLE IF NOT EXISTS triggers (
@@ -38,6 +38,7 @@ export function openDb (dir: string): Database.Database {
     CREATE TABLE IF NOT EXISTS campaigns (id TEXT PRIMARY KEY, body TEXT NOT NULL, stores TEXT NOT NULL, updated INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS erasures (subject TEXT PRIMARY KEY, ts INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0);
   `)
+  eventsKeyedPerStore(db)
   // Databases from before the server applied per-visit caps itself lack the visit column.
   const triggerCols = (db.prepare('PRAGMA table_info(triggers)').all() as Array<{ name: string }>).map(c => c.name)
   if (!triggerCols.includes('visit_id')) db.exec('ALTER TABLE triggers ADD COLUMN visit_id TEXT')
@@ -67,4 +68,26 @@ export function nextConfigVersion (db: Database.Database): number {
 
 export function configVersion (db: Database.Database): number {
   return (db.prepare('SELECT version FROM config_version WHERE id = 1').get() as { version: number }).version
+}
+
+/**
+ * Databases from before event ids were unique per store only: rebuilds `events` with the key
+ * (store_id, id), keeping every row, column and index. With a global key, one store's gateway
+ * could squat another store's ids (its events then dropped as duplicates) or probe them.
+ */
+function eventsKeyedPerStore (db: Database.Database): void {
+  const cols = db.prepare('PRAGMA table_info(events)').all() as Array<{ name: string, pk: number }>
+  if (cols.find(c => c.name === 'store_id')?.pk !== 0) return
+  const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").get() as { sql: string }
+  const indexes = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL").all() as Array<{ sql: string }>
+  const create = table.sql.replace(/^CREATE TABLE\s+("?events"?)/i, 'CREATE TABLE events_rekeyed')
+    .replace(/\bid\s+TEXT\s+PRIMARY\s+KEY/i, 'id TEXT NOT NULL').replace(/\)\s*$/, ', PRIMARY KEY (store_id, id))')
+  const names = cols.map(c => `"${c.name}"`).join(', ')
+  db.transaction(() => {
+    db.exec(create)
+    db.exec(`INSERT INTO events_rekeyed (${names}) SELECT ${names} FROM events`)
+    db.exec('DROP TABLE events')
+    db.exec('ALTER TABLE events_rekeyed RENAME TO events')
+    for (const i of indexes) db.exec(i.sql)
+  })()
 }

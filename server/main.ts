@@ -16,7 +16,9 @@ const spec = {
     'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and written to <data>/admin-token, mode 0600)' },
     'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
-    'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
+    'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
+    'app-schemes': { type: 'string', doc: 'comma-separated link schemes campaigns may use besides https and http', default: 'app' },
+    'max-event-age-days': { type: 'number', doc: 'oldest event a gateway may post, days', default: 30 }
   }
 } as const
 
@@ -24,10 +26,13 @@ await runCommand(spec, async (o) => {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UsageError('--port must be a port number 0-65535')
   if (!Number.isInteger(o['eid-k']) || o['eid-k'] < 0 || o['eid-k'] > 15) throw new UsageError('--eid-k must be an integer 0-15')
   const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-server' } })
+  const appSchemes = o['app-schemes'].split(',').map(x => x.trim()).filter(x => x !== '')
+  if (appSchemes.some(x => !/^[a-z][a-z0-9+.-]*$/i.test(x) || ['javascript', 'data', 'vbscript', 'file', 'blob'].includes(x.toLowerCase()))) throw new UsageError('--app-schemes takes scheme names such as app,myshop (never javascript, data, vbscript, file or blob)')
+  if (!(o['max-event-age-days'] > 0)) throw new UsageError('--max-event-age-days must be above 0')
   mkdirSync(o.data, { recursive: true })
   for (const k of ['registrations-per-minute', 'auth-failures-per-minute'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
-    dataDir: o.data, log, adminToken: o['admin-token'], eidK: o['eid-k'],
+    dataDir: o.data, log, adminToken: o['admin-token'], eidK: o['eid-k'], appSchemes, maxEventAgeMs: o['max-event-age-days'] * 86_400_000,
     limits: { registrationsPerWindow: o['registrations-per-minute'], authFailuresPerWindow: o['auth-failures-per-minute'], windowMs: 60_000 }
   })
   const address = await app.listen({ port: o.port, host: o.host })

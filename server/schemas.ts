@@ -6,7 +6,7 @@ import { EventSchema, SAFE_ID, SUBJECT } from '../shared/events.ts'
 export const StoreParams = Type.Object({ storeId: Type.String({ minLength: 1, maxLength: 100 }) })
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) })
 export const MAX_EVENTS = 1000
-export const EventsBody = Type.Object({ events: Type.Array(EventSchema, { maxItems: MAX_EVENTS }) })
+export const EventsBody = Type.Object({ events: Type.Array(EventSchema, { maxItems: MAX_EVENTS }) }, { additionalProperties: false })
 export const EventsReply = Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() })
 /** 400/422: some events were refused (each by its place in the batch, with its code); the others were stored. */
 export const EventsRefusedReply = Type.Object({
@@ -56,7 +56,7 @@ export const LiveSnapshot = Type.Object({
   // People counting may add a per-source breakdown or a range (contract §4): numbers, or numbers per zone.
   occupancy: Type.Union([Type.Null(), Type.Object({
     ts: Type.Number({ minimum: 0, maximum: 1e13 }), shops: PerZone, sectors: PerZone, passersBy: People
-  }, { additionalProperties: Type.Union([Type.Number({ minimum: -1e9, maximum: 1e9 }), Type.Record(ZoneId, Type.Number({ minimum: -1e9, maximum: 1e9 }), { additionalProperties: false, maxProperties: 5000 })]), maxProperties: 20 })]),
+  }, { propertyNames: { pattern: SAFE_ID, maxLength: 100 }, additionalProperties: Type.Union([Type.Number({ minimum: -1e9, maximum: 1e9 }), Type.Record(ZoneId, Type.Number({ minimum: -1e9, maximum: 1e9 }), { additionalProperties: false, maxProperties: 5000 })]), maxProperties: 20 })]),
   footfall: Type.Optional(Type.Object({
     date: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), wifiDevices: People, wifiAddresses: People, bleDevices: People
   }, { additionalProperties: false }))

@@ -5,18 +5,24 @@ import { Type, type Static } from '@sinclair/typebox'
 
 export const EVENT_TYPES = ['shop.enter', 'shop.exit', 'visit.summary', 'sector.enter', 'sector.exit', 'sector.dwell', 'trigger.fired'] as const
 
-/** Ids that name things (events, visits, campaigns, shops, sectors): letters, digits and `_.:-`. */
-export const SAFE_ID = '^[A-Za-z0-9_.:-]+$'
+/**
+ * Names a plain JS object inherits (`__proto__`, `constructor`, `toString`…) plus `prototype`: an id
+ * that is one of them, used as an object key by any consumer, reaches or shadows Object.prototype.
+ * Every `__` prefix is refused, which covers `__proto__` and the `__define…`/`__lookup…` family.
+ */
+const NOT_RESERVED = '(?!__|(?:constructor|prototype|hasOwnProperty|isPrototypeOf|propertyIsEnumerable|toString|toLocaleString|valueOf)$)'
+/** Ids that name things (events, visits, campaigns, shops, sectors): letters, digits and `_.:-`, never a reserved key. */
+export const SAFE_ID = `^${NOT_RESERVED}[A-Za-z0-9_.:-]+$`
 /**
  * Subjects: `app:<hex>`, `h:<hex>`, `ibeacon:<uuid>:<major>:<minor>`, `eddystone:…` or another
  * sensor-given BLE id; a few more characters than SAFE_ID (`@+=/`) for ids sensors may send, never
  * markup, quotes, spaces or control characters.
  */
-export const SUBJECT = '^[A-Za-z0-9_.:@+=/-]+$'
+export const SUBJECT = `^${NOT_RESERVED}[A-Za-z0-9_.:@+=/-]+$`
 /** Store ids, as the site schema allows them (contract §1). */
-export const STORE_ID = '^[A-Za-z0-9_.-]+$'
+export const STORE_ID = `^${NOT_RESERVED}[A-Za-z0-9_.-]+$`
 /** Free text (titles, reasons): anything printable, no control characters. */
-const TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$'
+const TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\u202a-\\u202e\\u2066-\\u2069]*$'
 
 const Id = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: SAFE_ID })
 /** Epoch milliseconds up to the year 2286: finite, so a JSON `1e999` (Infinity) is refused. */
@@ -35,9 +41,10 @@ export const Frequency = Type.Object({
 
 /**
  * A link a phone may open: http(s) or an app's own scheme (`app://offers/42`). Never `javascript:`,
- * `data:`, `vbscript:` or `file:` in any letter case: a page that renders it as a link would run it.
+ * `data:`, `vbscript:`, `file:` or `blob:` in any letter case (a page that renders it as a link would
+ * run it), and no control or bidirectional-override character. The server narrows it to an allowlist.
  */
-export const SAFE_URL = '^(?![Jj][Aa][Vv][Aa][Ss][Cc][Rr][Ii][Pp][Tt]:|[Dd][Aa][Tt][Aa]:|[Vv][Bb][Ss][Cc][Rr][Ii][Pp][Tt]:|[Ff][Ii][Ll][Ee]:)[A-Za-z][A-Za-z0-9+.-]*:[^\\s<>"\'`]*$'
+export const SAFE_URL = '^(?![Jj][Aa][Vv][Aa][Ss][Cc][Rr][Ii][Pp][Tt]:|[Dd][Aa][Tt][Aa]:|[Vv][Bb][Ss][Cc][Rr][Ii][Pp][Tt]:|[Ff][Ii][Ll][Ee]:|[Bb][Ll][Oo][Bb]:)[A-Za-z][A-Za-z0-9+.-]*:[^\\s<>"\'`\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$'
 
 export const Content = Type.Object({
   title: Type.String({ maxLength: 200, pattern: TEXT }),

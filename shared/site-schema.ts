@@ -1,7 +1,9 @@
 // Site file schema (contract §1). The TypeBox schema is the single source of the TypeScript type.
 import { Type, type Static } from '@sinclair/typebox'
+import { SAFE_ID, STORE_ID } from './events.ts'
 
-const Id = Type.String({ minLength: 1, maxLength: 200 })
+/** Feature ids become object keys and event fields: the events' charset, never a reserved key (`__proto__`). */
+const Id = Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_ID })
 const Floor = Type.Optional(Type.Integer({ description: 'floor number, default 0' }))
 const Position = Type.Tuple([Type.Number(), Type.Number()])
 const Ring = Type.Array(Position, { minItems: 4 })
@@ -150,7 +152,7 @@ export const ZoneParamsSchema = Type.Object({
 
 export const SiteSchema = Type.Object({
   type: Type.Literal('FeatureCollection'),
-  storeId: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' }),
+  storeId: Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }),
   name: Type.Optional(Type.String()),
   timezone: Type.Optional(Type.String({ default: 'UTC' })),
   georef: Type.Optional(Type.Object({ origin: Position, bearingDeg: Type.Optional(Type.Number()) })),

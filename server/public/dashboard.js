@@ -3,7 +3,14 @@
 // with createElementNS and its attributes are numbers checked here, whatever the server sent.
 const $ = id => document.getElementById(id)
 const params = new URLSearchParams(location.hash.slice(1))
-$('token').value = params.get('token') ?? localStorage.getItem('instoreToken') ?? ''
+// A link's token is taken only when none is saved: a link someone sent must never silently switch
+// the operator to another identity (theirs, watching what this operator does). To switch, paste it.
+{
+  const saved = localStorage.getItem('instoreToken'); const linked = params.get('token')
+  $('token').value = saved || linked || ''
+  if (saved && linked && linked !== saved) $('status').textContent = 'the link carries another token: ignored (paste it in the token field to switch)'
+  if (linked !== null) { params.delete('token'); history.replaceState(null, '', `${location.pathname}${location.search}${params.size > 0 ? '#' + params : ''}`) }
+}
 const token = () => $('token').value.trim()
 const api = async (path, opts = {}) => {
   const res = await fetch(path, { ...opts, headers: { authorization: 'Bearer ' + token(), 'content-type': 'application/json', ...(opts.headers ?? {}) } })
@@ -19,6 +26,11 @@ const footfall = []
 const NS = 'http://www.w3.org/2000/svg'
 /** A finite number or the fallback: what goes into an SVG attribute is never a string from data. */
 const num = (v, fallback = 0) => typeof v === 'number' && Number.isFinite(v) ? v : fallback
+/** Largest and smallest of a list, without spreading it into arguments (a huge list would overflow the stack). */
+const maxOf = (list, floor = -Infinity) => list.reduce((a, b) => b > a ? b : a, floor)
+const minOf = list => list.reduce((a, b) => b < a ? b : a, Infinity)
+// What one message may draw: a hostile or broken gateway must not freeze an operator's page.
+const MAX_DOTS = 2000; const MAX_ZONES = 500; const MAX_BARS = 50
 const el = (tag, attrs, parent) => { const e = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v)); parent?.appendChild(e); return e }
 const h = (tag, text, className) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = String(text); if (className) e.className = className; return e }
 const options = (select, items) => select.replaceChildren(...items.map(([value, label]) => new Option(String(label), String(value))))
@@ -47,6 +59,7 @@ async function selectStore (id) {
   source.onopen = () => { $('status').textContent = 'live' }
   source.onerror = () => { $('status').textContent = 'reconnecting…' }
   options($('campaign').sector, site.features.filter(f => f.properties.kind === 'sector').map(f => [f.properties.id, f.properties.id]))
+  lastRefresh = Date.now()
   refreshAnalytics()
 }
 
@@ -57,7 +70,7 @@ function drawSite () {
     const pts = f.geometry.type === 'Point' ? [f.geometry.coordinates] : f.geometry.coordinates[0]
     for (const [x, y] of pts) { xs.push(num(x)); ys.push(num(y)) }
   }
-  const [x0, x1, y0, y1] = [Math.min(...xs) - 6, Math.max(...xs) + 6, Math.min(...ys) - 6, Math.max(...ys) + 2]
+  const [x0, x1, y0, y1] = [minOf(xs) - 6, maxOf(xs) + 6, minOf(ys) - 6, maxOf(ys) + 2]
   svg.setAttribute('viewBox', `${x0} ${-y1} ${x1 - x0} ${y1 - y0}`)
   const g = el('g', { transform: 'scale(1,-1)', id: 'world' }, svg)
   for (const f of site.features) {
@@ -68,7 +81,7 @@ function drawSite () {
       el('path', { d, id: `${p.kind}-${p.id}`, fill: p.kind === 'shop' ? '#131c26' : 'rgba(76,194,255,0.06)', stroke: p.kind === 'shop' ? '#3b4b5e' : '#2c5d7a', 'stroke-width': p.kind === 'shop' ? 0.25 : 0.12 }, g)
       if (p.kind === 'sector') {
         const c = f.geometry.coordinates[0]
-        const t = el('text', { x: num(c[0][0]) + 0.3, y: -(Math.max(...c.map(q => num(q[1]))) - 0.8), transform: 'scale(1,-1)' }, g)
+        const t = el('text', { x: num(c[0][0]) + 0.3, y: -(maxOf(c.map(q => num(q[1]))) - 0.8), transform: 'scale(1,-1)' }, g)
         t.textContent = String(p.name ?? p.id)
       }
     } else if (p.kind === 'sensor') {
@@ -84,7 +97,7 @@ function drawSnapshot (s) {
   const layer = document.getElementById('dotsLayer'); if (!layer) return
   layer.replaceChildren()
   const positions = Array.isArray(s.positions) ? s.positions : []
-  for (const p of positions) {
+  for (const p of positions.slice(0, MAX_DOTS)) {
     if (num(p.floor) !== floor) continue
     const wifi = p.source === 'wifi'
     const cx = num(p.x); const cy = num(p.y)
@@ -93,13 +106,13 @@ function drawSnapshot (s) {
   }
   const occ = s.occupancy
   if (occ) {
-    const sectors = Object.entries(occ.sectors ?? {}).map(([id, n]) => [id, num(n)])
-    const max = Math.max(1, ...sectors.map(([, n]) => n))
+    const sectors = Object.entries(occ.sectors ?? {}).slice(0, MAX_ZONES).map(([id, n]) => [id, num(n)])
+    const max = maxOf(sectors.map(([, n]) => n), 1)
     for (const [id, n] of sectors) {
       const path = document.getElementById(`sector-${id}`)
       if (path) path.setAttribute('fill', `rgba(255,122,89,${(0.05 + 0.45 * n / max).toFixed(3)})`)
     }
-    $('inStore').textContent = Object.values(occ.shops ?? {}).reduce((a, b) => a + num(b), 0)
+    $('inStore').textContent = Object.values(occ.shops ?? {}).slice(0, MAX_ZONES).reduce((a, b) => a + num(b), 0)
     $('passers').textContent = num(occ.passersBy)
   }
   $('dots').textContent = positions.length
@@ -114,7 +127,7 @@ function drawSnapshot (s) {
 function drawFootfall () {
   const svg = $('footfall'); svg.replaceChildren()
   if (footfall.length < 2) return
-  const max = Math.max(1, ...footfall.map(f => Math.max(f.wifi, f.ble)))
+  const max = maxOf(footfall.map(f => Math.max(f.wifi, f.ble)), 1)
   for (const [key, colour] of [['wifi', '#ff7a59'], ['ble', '#4cc2ff']]) {
     const pts = footfall.map((f, i) => `${(300 * i / (footfall.length - 1)).toFixed(1)},${(95 - 90 * f[key] / max).toFixed(1)}`).join(' ')
     el('polyline', { points: pts, fill: 'none', stroke: colour, 'stroke-width': 2 }, svg)
@@ -127,12 +140,22 @@ function addEvent (e) {
   const div = h('div', `${new Date(num(e.ts)).toLocaleTimeString()} ${e.type} ${String(e.subject ?? '').slice(0, 14)} ${where}${extra}`, e.type === 'trigger.fired' ? 'hot' : undefined)
   $('feed').prepend(div)
   while ($('feed').childElementCount > 200) $('feed').lastChild.remove()
-  if (e.type === 'trigger.fired' || e.type === 'visit.summary') refreshAnalytics()
+  if (e.type === 'trigger.fired' || e.type === 'visit.summary') refreshSoon()
+}
+
+// Analytics are refreshed at most once per REFRESH_MS, after the last of a burst (trailing): a
+// gateway posting a thousand visit.summary events must not make each open page send a thousand requests.
+const REFRESH_MS = 5000
+let lastRefresh = 0; let refreshTimer = null
+function refreshSoon () {
+  if (refreshTimer !== null) return
+  refreshTimer = setTimeout(() => { refreshTimer = null; lastRefresh = Date.now(); refreshAnalytics() }, Math.max(0, lastRefresh + REFRESH_MS - Date.now()))
 }
 
 /** Horizontal bars, one per [label, value, shown value]. */
-const bars = rows => {
-  const max = Math.max(1, ...rows.map(r => num(r[1])))
+const bars = all => {
+  const rows = all.slice(0, MAX_BARS)
+  const max = maxOf(rows.map(r => num(r[1])), 1)
   return rows.map(([k, v, label]) => {
     const row = h('div', undefined, 'bar')
     const bar = h('i'); bar.style.width = `${150 * num(v) / max}px`
@@ -148,7 +171,7 @@ async function refreshAnalytics () {
     $('visits').textContent = num(a.visits.total)
     $('dwell').replaceChildren(...bars(Object.entries(a.dwell.sectors).map(([s, hist]) => [s, hist.slice(1).reduce((x, y) => x + num(y), 0)])))
     $('segments').replaceChildren(...bars(Object.entries(a.segments)))
-    const funnel = a.funnel.map(f => {
+    const funnel = a.funnel.slice(0, MAX_BARS).map(f => {
       const box = h('div')
       box.append(h('b', f.campaign ?? '(none)'), ...bars([['fired', f.fired], ['delivered', f.delivered], ['opened', f.opened], ['converted', f.converted]]))
       return box
@@ -156,7 +179,7 @@ async function refreshAnalytics () {
     $('funnel').replaceChildren(...(funnel.length > 0 ? funnel : [h('span', 'no triggers yet', 'muted')]))
   } catch (err) { $('status').textContent = err.message }
 }
-setInterval(refreshAnalytics, 5000)
+setInterval(refreshSoon, REFRESH_MS)
 
 $('campaign').addEventListener('submit', async ev => {
   ev.preventDefault()

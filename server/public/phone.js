@@ -1,6 +1,6 @@
 // The demo phone page's script, served as a file so the page's Content-Security-Policy can refuse
 // every inline script. Cards are built with DOM calls and text nodes only; a campaign's link is
-// shown only when it is http(s) or an app's own scheme, never `javascript:` or `data:`.
+// shown only for an allowlisted scheme (https:, http:, app:), never `javascript:`, `data:` or another.
 import { InstoreClient } from '/sdk.js'
 const p = new URLSearchParams(location.hash.slice(1))
 const client = new InstoreClient({ baseUrl: location.origin, deviceId: p.get('deviceId'), token: p.get('token') })
@@ -9,12 +9,15 @@ const key = 'lastEventId:' + p.get('deviceId')
 
 const h = (tag, text, className) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = String(text); if (className) e.className = className; return e }
 const button = (label, status) => { const b = h('button', label); b.dataset.s = status; return b }
-/** The link a card may carry, or null. */
+/** Link schemes a card may open: the server's default allowlist (https:, http: and the demo's app:). */
+const LINK_SCHEMES = ['https:', 'http:', 'app:']
+/** The link a card may carry, or null: an allowlisted scheme, no control or bidirectional-override character. */
 function safeLink (url) {
-  if (typeof url !== 'string') return null
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (typeof url !== 'string' || /[\u0000-\u0020\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(url)) return null
   try {
     const u = new URL(url)
-    return ['http:', 'https:'].includes(u.protocol) || /^[a-z][a-z0-9+.-]*:$/.test(u.protocol) && !['javascript:', 'data:', 'vbscript:', 'file:', 'blob:'].includes(u.protocol) ? u.href : null
+    return LINK_SCHEMES.includes(u.protocol) ? u.href : null
   } catch { return null }
 }
 

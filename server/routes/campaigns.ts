@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
 import { IdParams } from '../schemas.ts'
+import { linkAllowed } from '../push.ts'
 import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'
 
 function mayManage (req: FastifyRequest, c: Campaign): void {
@@ -11,7 +12,13 @@ function mayManage (req: FastifyRequest, c: Campaign): void {
   if (outside.length > 0) throw new HttpError(403, 'INSTORE_OTHER_STORE', `no rights on store(s) ${outside.join(', ')}`)
 }
 
-export async function campaignRoutes (app: FastifyInstance, { db }: Context): Promise<void> {
+/** A campaign's link must be one a phone will open: https:, http: or an app scheme the server was given. */
+function mustLink (c: Campaign, appSchemes: readonly string[]): void {
+  const url = c.content.url
+  if (url !== undefined && !linkAllowed(url, appSchemes)) throw new HttpError(400, 'INSTORE_BAD_LINK', `content.url must be https:, http: or ${appSchemes.map(s => s + ':').join(', ') || 'no app scheme'}, without control characters`)
+}
+
+export async function campaignRoutes (app: FastifyInstance, { db, policy }: Context): Promise<void> {
   const get = (id: string): Campaign | null => {
     const r = db.prepare('SELECT body FROM campaigns WHERE id = ?').get(id) as { body: string } | undefined
     return r ? JSON.parse(r.body) as Campaign : null
@@ -27,6 +34,7 @@ export async function campaignRoutes (app: FastifyInstance, { db }: Context): Pr
 
   app.post<{ Body: Campaign }>('/v1/campaigns', { schema: { tags: ['operator'], body: CampaignSchema }, preHandler: operators }, async (req, reply) => {
     mayManage(req, req.body)
+    mustLink(req.body, policy.appSchemes)
     if (get(req.body.id)) throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.body.id} exists; use PUT to change it`)
     put(req.body)
     return reply.code(201).send(req.body)
@@ -44,6 +52,7 @@ export async function campaignRoutes (app: FastifyInstance, { db }: Context): Pr
     const old = get(req.params.id)
     if (old) mayManage(req, old)
     mayManage(req, req.body)
+    mustLink(req.body, policy.appSchemes)
     put(req.body)
     return req.body
   })

@@ -12,7 +12,7 @@ import { MAX_EVENTS, StoreParams, ConfigQuery, type ConfigQueryT, EventsBody, Ev
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
-import { vetTrigger } from '../push.ts'
+import { vetTrigger, storeFacts, type StoreFacts } from '../push.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
 type Refusal = { index: number, id: string | null, error: string, message: string }
@@ -40,12 +40,30 @@ const SAFE = new RegExp(SAFE_ID)
 function refuse (metrics: Context['metrics'], code: string): void { metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1 }
 import { gatewayConfig } from '../identity.ts'
 
-export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live, consent }: Context): Promise<void> {
+/** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
+export const MAX_EVENT_AHEAD_MS = 5 * 60_000
+const TRIGGER_ONLY = ['campaignId', 'content', 'reason'] as const
+
+/** Why a well-formed event may still not be stored (time, places, fields), or null when it may. */
+function eventProblem (e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs: number): { code: string, message: string } | null {
+  if (e.ts > now + MAX_EVENT_AHEAD_MS) return { code: 'INSTORE_TS_FUTURE', message: `event ${e.id}: its time is more than ${MAX_EVENT_AHEAD_MS / 60_000} min ahead of the server's` }
+  if (now - e.ts > maxAgeMs) return { code: 'INSTORE_TS_TOO_OLD', message: `event ${e.id}: older than ${Math.round(maxAgeMs / 86_400_000)} days` }
+  const unknown = (e.shop !== undefined && !facts.shops.has(e.shop)) ? e.shop
+    : (e.sector !== undefined && !facts.sectors.has(e.sector)) ? e.sector
+      : e.sectors?.find(s => !facts.sectors.has(s.id))?.id
+  if (unknown !== undefined) return { code: 'INSTORE_UNKNOWN_ZONE', message: `event ${e.id}: ${unknown} is not a shop or sector of store ${e.storeId}` }
+  const extra = e.type === 'trigger.fired' ? undefined : TRIGGER_ONLY.find(k => e[k] !== undefined)
+  if (extra !== undefined) return { code: 'INSTORE_FIELD_NOT_ALLOWED', message: `event ${e.id}: only trigger.fired carries ${extra}` }
+  return null
+}
+
+export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live, policy, consent }: Context): Promise<void> {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
-  const exists = db.prepare('SELECT 1 FROM events WHERE id = ?')
+  // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
+  const exists = db.prepare('SELECT 1 FROM events WHERE store_id = ? AND id = ?')
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
-    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 422: EventsRefusedReply } },
+    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 404: ErrorReply, 422: EventsRefusedReply } },
     // Validation errors are raised in the handler, after the token check: an anonymous caller
     // learns nothing about the schema, and a gateway's bad event is counted.
     attachValidation: true,
@@ -66,18 +84,23 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     }
     const wrong = events.find(({ e }) => e.storeId !== storeId)?.e
     if (wrong) { refuse(metrics, 'INSTORE_STORE_MISMATCH'); throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`) }
+    const site = db.prepare('SELECT site FROM stores WHERE id = ?').get(storeId) as { site: string } | undefined
+    if (!site) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
+    const facts = storeFacts(site.site)
     let accepted = 0
     const fresh: Array<{ e: InstoreEvent, campaign: Campaign | null }> = []
     db.transaction(() => {
       const now = Date.now()
       for (const { index, e: posted } of events) {
         // A re-sent event stays a duplicate even if its campaign has gone since.
-        if (exists.get(posted.id)) continue
+        if (exists.get(storeId, posted.id)) continue
         // Presence consent, again here: events about a shopper without it are refused, never stored.
         if (!consent.allows(posted)) { refused.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` }); continue }
         let e = posted; let campaign: Campaign | null = null
+        const problem = eventProblem(e, facts, now, policy.maxEventAgeMs)
+        if (problem) { refused.push({ index, id: e.id, error: problem.code, message: problem.message }); refuse(metrics, problem.code); continue }
         if (e.type === 'trigger.fired') {
-          const v = vetTrigger(db, e, storeId)
+          const v = vetTrigger(db, e, storeId, facts, now)
           if (!v.ok) { refused.push({ index, id: e.id, error: v.code, message: v.message }); refuse(metrics, v.code); continue }
           // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
           campaign = v.campaign; e = { ...e, content: v.campaign.content }
@@ -86,7 +109,7 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
       }
     })()
     // Pushes happen after the commit: a phone never sees a trigger the server then forgot.
-    for (const { e, campaign } of fresh) if (campaign) hub.deliver(e, campaign)
+    for (const { e, campaign } of fresh) if (campaign) hub.deliver(e, campaign, facts)
     for (const { e } of fresh) live.publish(storeId, 'event', e)
     const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
     metrics.eventsAccepted += accepted

@@ -124,8 +124,8 @@ test('caps hold across stores and restarts: more events from a gateway never mea
   // Cooldown of an hour on "live": s1 fired above; neither s1 again nor s2 gets another push.
   assert.equal((await post([trigger('live', { ts: Date.now() + 1000 })])).status, 200)
   assert.equal((await post([trigger('live', { storeId: 's2' })], 's2')).status, 200)
-  // A clock far ahead cannot jump the cooldown either.
-  assert.equal((await post([trigger('live', { ts: Date.now() + 7 * 86_400_000 })])).status, 200)
+  // A clock far ahead cannot jump the cooldown either: such an event is refused outright.
+  assert.equal((await post([trigger('live', { ts: Date.now() + 7 * 86_400_000 })])).body.error, 'INSTORE_TS_FUTURE')
   assert.equal(pushedTo(device.deviceId).length, before)
   // Per visit: one push per visit, however many events.
   const visit = 'VISIT-A'
@@ -145,13 +145,14 @@ test('TTL is the campaign\'s, counted from no later than now: an old trigger exp
   const before = ctx.hub.dropped.expired
   assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() - 31 * 60_000 })])).status, 200)
   assert.equal(ctx.hub.dropped.expired, before + 1)
-  assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() + 86_400_000 })])).status, 200)
+  assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() + 86_400_000 })])).body.error, 'INSTORE_TS_FUTURE', 'a day ahead is refused')
+  assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() + 60_000 })])).status, 200)
   const [t] = pushedTo(other.deviceId)
   assert.ok(t.ts <= Date.now() && t.expires - t.ts === 30 * 60_000, 'a future timestamp does not stretch the TTL')
 })
 
 test('a refused trigger does not cost the rest of its batch: the others are stored, a re-send is idempotent', async () => {
-  const enter: InstoreEvent = { id: 'E-mixed', type: 'sector.enter', storeId: 's1', subject: device.subject, visitId: 'V-mixed', seq: 1, ts: Date.now(), shop: 'main', sector: 'women' }
+  const enter: InstoreEvent = { id: 'E-mixed', type: 'sector.enter', storeId: 's1', subject: device.subject, visitId: 'V-mixed', seq: 1, ts: Date.now(), shop: 'boutique', sector: 'women' }
   const forged = trigger('nope')
   const r = await post([enter, forged])
   assert.equal(r.status, 422)
@@ -162,7 +163,7 @@ test('a refused trigger does not cost the rest of its batch: the others are stor
 })
 
 const hostile = '<img src=x onerror="window.__pwned=1">'
-const good = (): InstoreEvent => ({ id: `G${++n}`, type: 'sector.exit', storeId: 's1', subject: device.subject, visitId: 'V1', seq: 1, ts: Date.now(), shop: 'main', sector: 'women', dwellMs: 1000 })
+const good = (): InstoreEvent => ({ id: `G${++n}`, type: 'sector.exit', storeId: 's1', subject: device.subject, visitId: 'V1', seq: 1, ts: Date.now(), shop: 'boutique', sector: 'women', dwellMs: 1000 })
 
 test('every event is validated (charsets, sizes, ranges, no extra fields) before it is stored: a specific 400, counted', async () => {
   const cases: Array<[string, Record<string, unknown>]> = [

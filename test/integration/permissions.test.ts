@@ -17,7 +17,7 @@ let url = ''
 const tokens: Record<string, string> = {}
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
 const campaign = (id: string, store: string): Campaign => ({ id, stores: [store], when: { event: 'sector.enter' }, content: { title: 't' } })
-const trigger = (id: string, subject: string, store = 's1'): InstoreEvent => ({ id, type: 'trigger.fired', storeId: store, subject, seq: 1, ts: Date.now(), campaignId: 'c1', content: { title: 'hi' } })
+const trigger = (id: string, subject: string, store = 's1'): InstoreEvent => ({ id, type: 'trigger.fired', storeId: store, subject, visitId: `V-${id}`, seq: 1, ts: Date.now(), campaignId: 'c1', content: { title: 'hi' } })
 
 before(async () => {
   const built = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'perm-')), log: silentLogger, adminToken: ADMIN })

@@ -56,7 +56,7 @@ partTest('chromium', 'repro 2: a gateway token posts hostile ids, campaign ids, 
     // Names are free text in a site: the page must show them as text.
     const gwToken = (await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: { ...site, name: p.close } })).body.gatewayToken
     const storeId = site.storeId
-    const base = { storeId, subject: 'h:00000000deadbeef', visitId: 'V1', seq: 1, ts: Date.now(), shop: 'main' }
+    const base = { storeId, subject: 'h:00000000deadbeef', visitId: 'V1', seq: 1, ts: Date.now(), shop: 'boutique' }
     const posts = [
       { type: 'trigger.fired', id: 'h1', campaignId: p.img, content: { title: p.img, url: p.js } },
       { type: 'sector.exit', id: 'h2', sector: p.img, dwellMs: 40_000 },
@@ -144,19 +144,57 @@ partTest('chromium', 'the pages render hostile data from any source as text, and
     // The phone page: hostile content from the campaign shows as text, a javascript: link is not a link.
     const phone = await browser.newPage()
     const trigger = { triggerId: 't1', storeId: 'evil', campaignId: p.img, ts: Date.now(), expires: Date.now() + 60_000, content: { title: p.img, body: p.close, url: p.js }, sector: p.svg }
-    await phone.route('**/v1/devices/d1/triggers*', r => r.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `id: 1\nevent: trigger\ndata: ${JSON.stringify(trigger)}\n\n` }))
-    await phone.route('**/v1/triggers/t1/ack', r => r.fulfill({ json: { triggerId: 't1', status: 'delivered' } }))
+    // A scheme outside the allowlist (https:, http:, app:) is no link either, nor is a bidi-reversed one.
+    const others = [{ ...trigger, triggerId: 't2', content: { title: 'intent', url: 'intent://scan/#Intent;scheme=x;end' } }, { ...trigger, triggerId: 't3', content: { title: 'bidi', url: 'https://bank.example/\u202egnp.exe' } }]
+    await phone.route('**/v1/devices/d1/triggers*', r => r.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: [trigger, ...others].map((t, i) => `id: ${i + 1}\nevent: trigger\ndata: ${JSON.stringify(t)}\n\n`).join('') }))
+    await phone.route('**/v1/triggers/*/ack', r => r.fulfill({ json: { triggerId: 't1', status: 'delivered' } }))
     await phone.goto(`${url}/phone#deviceId=d1&token=dev_x`)
-    await phone.waitForSelector('.trigger', { timeout: 30_000 })
+    await phone.waitForFunction(() => document.querySelectorAll('.trigger').length === 3, undefined, { timeout: 30_000 })
     assert.equal(await phone.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
-    assert.equal(await phone.$eval('.trigger h2', e => e.textContent), p.img)
-    assert.equal(await phone.$eval('.trigger .body', e => e.textContent), p.close)
-    assert.equal(await phone.$$eval('.trigger a', as => as.length), 0, 'no javascript: link')
+    assert.equal(await phone.$eval('.trigger:last-child h2', e => e.textContent), p.img)
+    assert.equal(await phone.$eval('.trigger:last-child .body', e => e.textContent), p.close)
+    assert.equal(await phone.$$eval('.trigger a', as => as.length), 0, 'no javascript:, intent: or bidi-reversed link')
     assert.deepEqual(sink.hits, [])
   } finally {
     await browser.close()
     await app.close()
     sink.server.close()
+  }
+})
+
+partTest('chromium', 'a burst of a thousand visit.summary events costs a dashboard a few analytics requests; a link never replaces the saved token', { timeout: 120_000 }, async () => {
+  const ADMIN = 'adm_hostile_burst'
+  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-burst-')), log: silentLogger, adminToken: ADMIN })
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const browser = await launch()
+  try {
+    const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as unknown
+    const analytics = { storeId: 'b', occupancy: { shops: {}, sectors: {} }, visits: { total: 1, perDay: [], medianDurationMs: null }, dwell: { bucketsS: [30], sectors: {} }, segments: {}, funnel: [], funnelBySector: [] }
+    const summaries = Array.from({ length: 1000 }, (_, i) => `event: event\ndata: ${JSON.stringify({ id: `v${i}`, type: 'visit.summary', storeId: 'b', subject: 'app:1', ts: Date.now(), durationMs: 1000, sectors: [] })}\n\n`).join('')
+    const page = await browser.newPage()
+    let analyticsRequests = 0
+    await page.route('**/v1/stores', r => r.fulfill({ json: [{ storeId: 'b', name: 'B' }] }))
+    await page.route('**/v1/stores/b/site', r => r.fulfill({ json: site }))
+    await page.route('**/v1/analytics/stores/b*', r => { analyticsRequests++; return r.fulfill({ json: analytics }) })
+    // retry: the stream ends after the burst; the page must not reconnect and replay it during the test.
+    await page.route('**/v1/stores/b/live*', r => r.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `retry: 600000\n\n${summaries}` }))
+    await page.goto(`${url}/#token=${ADMIN}`)
+    await page.waitForFunction(() => (document.getElementById('feed')?.childElementCount ?? 0) >= 200, undefined, { timeout: 30_000 })
+    assert.ok(analyticsRequests <= 2, `${analyticsRequests} analytics requests right after the burst`)
+    // The burst's refresh comes, once, after the throttle's interval.
+    await waitFor(() => analyticsRequests >= 2, 20_000, 'the trailing refresh')
+    assert.ok(analyticsRequests <= 3, `${analyticsRequests} analytics requests for a thousand events`)
+
+    // A link carrying another token does not switch identity: the saved token stays, the link's is dropped from the address.
+    await page.goto(`${url}/#token=someone_elses_token&store=b`)
+    await page.reload() // a change of hash alone does not load the page again
+    await page.waitForFunction(() => (document.getElementById('store')?.childElementCount ?? 0) > 0, undefined, { timeout: 30_000 })
+    assert.equal(await page.$eval('#token', e => (e as HTMLInputElement).value), ADMIN)
+    assert.equal(await page.evaluate(() => localStorage.getItem('instoreToken')), ADMIN)
+    assert.doesNotMatch(await page.evaluate(() => location.hash), /token/)
+  } finally {
+    await browser.close()
+    await app.close()
   }
 })
 
