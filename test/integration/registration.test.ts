@@ -27,7 +27,7 @@ const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'ut
 interface Reg { deviceId: string, token: string, subject: string, eid: { key: string, k: number } }
 const register = async (presence: boolean, marketing: boolean) => (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence, marketing } })).body
 let n = 0
-const event = (subject: string, type: InstoreEvent['type'] = 'shop.enter'): InstoreEvent => ({ id: `ev-${n++}`, type, storeId: 'boutique-1', subject, seq: n, ts: Date.now(), shop: 'main' })
+const event = (subject: string, type: InstoreEvent['type'] = 'shop.enter'): InstoreEvent => ({ id: `ev-${n++}`, type, storeId: 'boutique-1', subject, seq: n, ts: Date.now(), shop: 'boutique' })
 const post = async (events: InstoreEvent[]) => await api<{ accepted: number, duplicates: number }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST', { events })
 const config = async (since?: string) => await api<GatewayConfigT>(`${url}/v1/stores/boutique-1/config${since !== undefined ? `?since=${encodeURIComponent(since)}` : ''}`, gw)
 
