@@ -7,7 +7,7 @@ import type { Site } from '../shared/site.ts'
 import type { PeopleParams } from '../shared/site-schema.ts'
 import { localTime } from '../shared/local-time.ts'
 import { WifiDevices, defaultWifiDeviceOptions, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions } from './wifi-devices.ts'
-import type { SensorModel } from './radio-model.ts'
+import { sensorModels, type SensorModel } from './radio-model.ts'
 
 export type PeopleSource = 'app' | 'ble' | 'wifi'
 export interface Counts { shops: Record<string, number>, sectors: Record<string, number> }
@@ -30,16 +30,24 @@ export interface PeopleOptions extends WifiDeviceOptions {
   devicesPerPerson: number
   /** Mean time between probe bursts of a phone, ms: a dwell timed from first to last burst misses about this much. */
   meanProbeIntervalMs: number
+  /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
+  visitorSingleDbm: number
 }
 
 export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
   const p: PeopleParams = site.file.people ?? {}
   return {
-    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000,
+    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -65,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
   }
+}
+
+/** The sensors' models for Wi-Fi probes: phones send probes with more power than BLE adverts. */
+export function wifiModels (site: Site): Map<string, SensorModel> {
+  const delta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
+  return new Map([...sensorModels(site)].map(([id, m]) => [id, { ...m, a: m.a + delta, map: undefined }]))
 }
 
 /** Dwell histogram edges, minutes (the last bucket is open). */
@@ -101,14 +109,20 @@ export class People {
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
       const state = present ? this.state(d) : 'gone'
-      if (state !== 'in' && this.inside.has(d)) this.left(d)
+      // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
+      if (state === 'gone' && this.inside.has(d)) this.left(d)
       if (!present) continue
       if (state === 'fixture') { fixtures++; continue }
       if (state === 'passer') { passers++; continue }
       // Counted under its app: the same person.
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
-      if (state === 'single') { add(maybe, at, k); continue }
+      if (state === 'single') {
+        add(maybe, at, k)
+        // A short visit may give one burst only: a strong one inside counts as a visitor, not as here now.
+        if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
+        continue
+      }
       add(src.wifi, at, k)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
       add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k)
@@ -139,6 +153,10 @@ export class People {
 
   private arrived (d: WifiDevice, t: number): void {
     this.inside.add(d)
+    this.countVisitor(d, t)
+  }
+
+  private countVisitor (d: WifiDevice, t: number): void {
     if (d.countedDay === this.date) return
     d.countedDay = this.date
     this.wifiVisitors++

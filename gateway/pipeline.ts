@@ -18,7 +18,7 @@ import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall } from './footfall.ts'
-import { People, peopleOptions, type Placed } from './people.ts'
+import { People, peopleOptions, wifiModels, type Placed } from './people.ts'
 import { translate, aliasMap } from './foreign.ts'
 import { redactMacs } from './subjects.ts'
 import { localTime } from '../shared/local-time.ts'
@@ -102,7 +102,7 @@ export class Pipeline {
     this.reportLagMs = topts.reportLagMs
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
     const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
-    this.people = new People(site, shiftModels(base, wifiDelta), peopleOptions(site), mac => this.ctx.hasher.hash(mac))
+    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac))
     this.trackers = {
       ble: new Tracker(site, base, topts),
       // Wi-Fi positions count in footfall, not in visits: no walk history.

@@ -66,7 +66,7 @@ export interface WifiDeviceOptions {
 
 export const defaultWifiDeviceOptions: WifiDeviceOptions = {
   burstGapMs: 1000, minLinkGapMs: 20_000, maxLinkGapMs: 300_000, maxSeqJump: 256, maxLinkDistanceM: 20,
-  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -60, pairRadiusM: 3
+  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3
 }
 
 const SLOT_MS = 600_000
