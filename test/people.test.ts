@@ -11,6 +11,12 @@ import { defaultClockOptions } from '../gateway/clock.ts'
 import { dwellSummary } from '../gateway/people.ts'
 import { OccupancyMessage, FootfallMessage, type OccupancyMessageT, type FootfallMessageT } from '../shared/messages.ts'
 import { peopleRun } from '../bench/people.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { GatewayStore } from '../gateway/store.ts'
+import { CampaignEngine } from '../gateway/campaigns.ts'
+import { PresenceEngine, presenceOptions } from '../gateway/presence.ts'
 import { ROOT } from './helpers/run.ts'
 
 const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
@@ -23,10 +29,13 @@ function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = sit
   const site = parseSite(file)
   const occ: OccupancyMessageT[] = []; const foot: FootfallMessageT[] = []
   const metrics = new Metrics()
+  // With zone state, as a gateway runs: the repro's occupancy came from it, blind to Wi-Fi.
+  const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'people-')))
+  const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
   const p = new Pipeline(site, {
     prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
     presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
-  }, { position () {}, occupancy: o => occ.push(o), events () {}, footfall: f => foot.push(f) }, metrics, silentLogger)
+  }, { position () {}, occupancy: o => occ.push(o), events () {}, footfall: f => foot.push(f) }, metrics, silentLogger, presence)
   for (let s = 0; s < minutes * 60; s++) {
     const ts = T0 + s * 1000
     for (const [i, ph] of phones.entries()) {
@@ -43,7 +52,9 @@ function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = sit
     }
     for (const sensor of site.sensors.values()) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [] })))
   }
-  return { occ, foot, metrics: metrics.text(), p }
+  const text = metrics.text()
+  store.close()
+  return { occ, foot, metrics: text, p }
 }
 
 let macN = 0
