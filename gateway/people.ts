@@ -30,6 +30,8 @@ export interface PeopleOptions extends WifiDeviceOptions {
   devicesPerPerson: number
   /** Mean time between probe bursts of a phone, ms: a dwell timed from first to last burst misses about this much. */
   meanProbeIntervalMs: number
+  /** Weight of a device heard in one weak burst inside (just arrived, or a passer-by at the edge) in the count now, 0..1. */
+  singleWeight: number
   /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
   visitorSingleDbm: number
 }
@@ -37,7 +39,7 @@ export interface PeopleOptions extends WifiDeviceOptions {
 export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
   const p: PeopleParams = site.file.people ?? {}
   return {
-    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -65,
+    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -65, singleWeight: 0.5,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
@@ -118,6 +120,8 @@ export class People {
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
       if (state === 'single') {
+        // Most single bursts inside are shoppers just in (their second comes), some passers-by at the edge.
+        add(src.wifi, at, k * this.o.singleWeight)
         add(maybe, at, k)
         // A short visit may give one burst only: a strong one inside counts as a visitor, not as here now.
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)

@@ -25,6 +25,9 @@ export interface WifiDevice {
   lastSeq: number | null
   fp: string | null
   last: Burst
+  /** Sum of its bursts' places (a fixture's spot is their mean: one burst's place is a few metres off). */
+  sumX: number
+  sumY: number
   /** Bursts located inside a shop, and the last of them. */
   inShop: number
   lastInShop: Burst | null
@@ -62,11 +65,19 @@ export interface WifiDeviceOptions {
   strongDbm: number
   /** An app phone within this of a burst's place votes for the pair, m. */
   pairRadiusM: number
+  /**
+   * Added to a link's score when the new burst and the device's last are on either side of a
+   * shop's wall (Infinity: never linked): a phone rarely crosses between bursts, a newcomer at
+   * the door and a shopper just gone are often both near it.
+   */
+  wallPenalty: number
+  /** A device heard across this long is exempt from the wall penalty, ms. */
+  settledMs: number
 }
 
 export const defaultWifiDeviceOptions: WifiDeviceOptions = {
-  burstGapMs: 1000, minLinkGapMs: 20_000, maxLinkGapMs: 300_000, maxSeqJump: 256, maxLinkDistanceM: 20,
-  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3
+  burstGapMs: 1000, minLinkGapMs: 20_000, maxLinkGapMs: 300_000, maxSeqJump: 256, maxLinkDistanceM: 12,
+  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3, wallPenalty: Infinity, settledMs: 1_800_000
 }
 
 const SLOT_MS = 600_000
@@ -145,7 +156,7 @@ export class WifiDevices {
 
   private newDevice (address: string, b: Burst, stable: boolean): WifiDevice {
     const d: WifiDevice = {
-      address, stable, firstTs: b.ts, lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, inShop: 0, lastInShop: null,
+      address, stable, firstTs: b.ts, lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
       firstInShopTs: null, slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
     }
     this.devices.add(d)
@@ -153,7 +164,7 @@ export class WifiDevices {
   }
 
   private add (d: WifiDevice, b: Burst): void {
-    d.lastTs = Math.max(d.lastTs, b.ts); d.bursts++; d.last = b
+    d.lastTs = Math.max(d.lastTs, b.ts); d.bursts++; d.last = b; d.sumX += b.x; d.sumY += b.y
     if (b.seq !== null) d.lastSeq = b.seq
     if (b.fp !== null) d.fp = b.fp
     if (b.shop !== null) { d.inShop++; d.lastInShop = b; d.firstInShopTs ??= b.ts }
@@ -196,9 +207,18 @@ export class WifiDevices {
       if (gap < this.o.minLinkGapMs || gap > this.o.maxLinkGapMs) continue
       // Information elements differ between phone models and OS versions: a different one is another phone.
       if (b.fp !== null && d.fp !== null && b.fp !== d.fp) continue
-      const dist = b.floor === d.last.floor ? Math.hypot(b.x - d.last.x, b.y - d.last.y) : Infinity
+      // A fixture stays put: measured from its mean spot, on whichever side of a wall its bursts
+      // land, and preferred, so that a rotating fixture does not break into new devices that
+      // would count until learned again.
+      const [x, y] = d.fixture ? [d.sumX / d.bursts, d.sumY / d.bursts] : [d.last.x, d.last.y]
+      const dist = b.floor === d.last.floor ? Math.hypot(b.x - x, b.y - y) : Infinity
       if (dist > this.o.maxLinkDistanceM) continue
-      let score = dist / this.o.maxLinkDistanceM + gap / this.o.maxLinkGapMs
+      // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
+      // that land across the wall: breaking it there would make a new device of each half.
+      const settled = d.fixture || d.lastTs - d.firstTs >= this.o.settledMs
+      const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? this.o.wallPenalty : 0
+      if (wall === Infinity) continue
+      let score = dist / this.o.maxLinkDistanceM + gap / this.o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
       if (b.seq !== null && d.lastSeq !== null) {
         const jump = (b.seq - d.lastSeq + 4096) % 4096
         // A counter carried across the address change: near-certain, and beats any place or timing.

@@ -27,7 +27,7 @@ export function estimateBins (samples: Array<{ ts: number, n: number }>, from: n
   return sum.map((v, i) => cnt[i] === 0 ? NaN : v / cnt[i])
 }
 
-export interface PeopleScore { bins: number, pearsonR: number, mae: number, meanTruth: number, maeShare: number, maxEstimate: number }
+export interface PeopleScore { bins: number, pearsonR: number, mae: number, meanTruth: number, maeShare: number, maxEstimate: number, /** Mean signed error (estimate − truth). */ bias: number }
 
 /** Pearson r and mean absolute error of estimate bins against truth bins (bins without an estimate skipped). */
 export function scorePeople (est: number[], truth: number[]): PeopleScore {
@@ -35,10 +35,10 @@ export function scorePeople (est: number[], truth: number[]): PeopleScore {
   const n = pairs.length
   const me = pairs.reduce((a, [e]) => a + e, 0) / Math.max(1, n)
   const mt = pairs.reduce((a, [, t]) => a + t, 0) / Math.max(1, n)
-  let sxy = 0; let sxx = 0; let syy = 0; let abs = 0
-  for (const [e, t] of pairs) { sxy += (e - me) * (t - mt); sxx += (e - me) ** 2; syy += (t - mt) ** 2; abs += Math.abs(e - t) }
+  let sxy = 0; let sxx = 0; let syy = 0; let abs = 0; let signed = 0
+  for (const [e, t] of pairs) { sxy += (e - me) * (t - mt); sxx += (e - me) ** 2; syy += (t - mt) ** 2; abs += Math.abs(e - t); signed += e - t }
   const mae = abs / Math.max(1, n)
-  return { bins: n, pearsonR: sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN, mae, meanTruth: mt, maeShare: mae / Math.max(1e-9, mt), maxEstimate: Math.max(0, ...pairs.map(([e]) => e)) }
+  return { bins: n, pearsonR: sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN, mae, meanTruth: mt, maeShare: mae / Math.max(1e-9, mt), maxEstimate: Math.max(0, ...pairs.map(([e]) => e)), bias: signed / Math.max(1, n) }
 }
 
 /** Visits that began inside [from, to): the day's true visitors. */
