@@ -22,7 +22,7 @@ import { ROOT } from './helpers/run.ts'
 const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
 const T0 = Date.UTC(2026, 10, 2, 9)
 
-interface Phone { x: number, y: number, macs: () => string, seq?: () => number, fp?: string }
+interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string }
 
 /** A pipeline on the boutique in event time, fed probe bursts of `phones` every `everyS` for `minutes`. */
 function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile) {
@@ -39,7 +39,14 @@ function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = sit
   for (let s = 0; s < minutes * 60; s++) {
     const ts = T0 + s * 1000
     for (const [i, ph] of phones.entries()) {
-      if ((s + 7 * i) % everyS !== 0) continue
+      // An app (or any BLE advertiser) heard every second by every sensor.
+      if (ph.ble !== undefined) {
+        for (const sensor of site.sensors.values()) {
+          const rssi = Math.round(-59 - 22 * Math.log10(Math.hypot(ph.x - sensor.x, ph.y - sensor.y, 1.6)))
+          if (rssi >= -95) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ t: 'ble', id: ph.ble, rssi, ts: ts + 3 }] })))
+        }
+      }
+      if (ph.macs === undefined || (s + 7 * i) % everyS !== 0) continue
       const mac = ph.macs()
       const seq = ph.seq?.()
       for (const sensor of site.sensors.values()) {
@@ -110,6 +117,21 @@ test('an always-on device is learned as a fixture, listed in /metrics and left o
   assert.ok(named.occ.every(o => o.shops.boutique === 0), 'named in the site file: never counted')
 })
 
+test('every source counts, each person once: app phones, anonymous BLE devices, Wi-Fi phones, and a phone with the app under the app only', () => {
+  const cases: Array<{ name: string, phones: Phone[], total: number, app: number, ble: number, wifi: number }> = [
+    { name: 'app phone alone', phones: [{ x: 5, y: 3, ble: 'app:0000beef' }], total: 1, app: 1, ble: 0, wifi: 0 },
+    { name: 'anonymous BLE device (randomized MAC)', phones: [{ x: 15, y: 8, ble: '5a:11:22:33:44:55' }], total: 1, app: 0, ble: 1, wifi: 0 },
+    { name: 'app and Wi-Fi of one phone', phones: [{ x: 5, y: 3, ble: 'app:0000beef', macs: () => '00:11:22:33:44:09' }], total: 1, app: 1, ble: 0, wifi: 0 },
+    { name: 'app phone and another person\'s Wi-Fi phone', phones: [{ x: 4, y: 3, ble: 'app:0000beef' }, { x: 16, y: 9, macs: () => '00:11:22:33:44:0a' }], total: 2, app: 1, ble: 0, wifi: 1 }
+  ]
+  for (const c of cases) {
+    const { occ } = run(c.phones, 4, 60, { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } })
+    const last = occ[occ.length - 1]
+    const by = last.bySource
+    assert.deepEqual([last.shops.boutique, by?.app.shops.boutique, by?.ble.shops.boutique, by?.wifi.shops.boutique], [c.total, c.app, c.ble, c.wifi], `${c.name}: ${JSON.stringify(last)}`)
+  }
+})
+
 test('dwell summary: median, 90th percentile and minute buckets', () => {
   const table: Array<{ s: number[], median: number | null, buckets: Record<string, number> }> = [
     { s: [], median: null, buckets: { '0-5': 0, '5-15': 0, '15-30': 0, '30-60': 0, '60-120': 0, '120+': 0 } },
@@ -130,4 +152,34 @@ test('simulated Wi-Fi-only store, three hours: people now follows the truth and 
   assert.ok(s.maeShare <= 0.4, `MAE ${s.mae} of ${s.meanTruth} people`)
   assert.ok(Math.abs(day.visitors.error) <= 0.3, JSON.stringify(day.visitors))
   assert.ok(day.dwell.n > 0)
+})
+
+test('simulator: Wi-Fi probes carry fingerprints, fixtures probe all window and have no truth, some shoppers carry two devices', async () => {
+  const { loadScenario } = await import('../simulators/scenario.ts')
+  const { Simulator } = await import('../simulators/engine.ts')
+  const { isReading, isTruth } = await import('../shared/trace.ts')
+  const loaded = loadScenario(join(ROOT, 'simulators/scenarios/wifi-store-short.json'), { durationS: 3600 })
+  const sim = new Simulator(loaded)
+  const [w0] = [Date.parse(loaded.scenario.start)]
+  const w1 = w0 + 3_600_000
+  const globalFirst = new Map<string, number>(); const globalLast = new Map<string, number>()
+  let wifi = 0; let withFp = 0; let fixtureTruth = 0
+  for (const l of sim.lines()) {
+    if (isTruth(l) && l.truth.person?.startsWith('fixture')) fixtureTruth++
+    if (!isReading(l) || l.t !== 'wifi' || l.mac === undefined) continue
+    wifi++
+    if (l.fp !== undefined && /^ie[0-9a-f]{4}$/.test(l.fp)) withFp++
+    if ((parseInt(l.mac.slice(0, 2), 16) & 2) === 0) { if (!globalFirst.has(l.mac)) globalFirst.set(l.mac, l.ts); globalLast.set(l.mac, l.ts) }
+  }
+  assert.ok(wifi > 0 && withFp === wifi, `${withFp} of ${wifi} Wi-Fi readings carry a fingerprint`)
+  assert.equal(fixtureTruth, 0)
+  const allWindow = [...globalFirst].filter(([m, t]) => t - w0 < 600_000 && w1 - (globalLast.get(m) ?? 0) < 600_000)
+  assert.ok(allWindow.length >= 4, `${allWindow.length} stable addresses heard from start to end (the scenario's 4 fixtures)`)
+  const truthVisits = sim.truth.visits.length
+  assert.ok(truthVisits > 20, `${truthVisits} visits`)
+  const { makePerson } = await import('../simulators/people.ts')
+  const { Rng } = await import('../shared/rng.ts')
+  const rng = new Rng(1)
+  const two = Array.from({ length: 400 }, (_, i) => makePerson(rng, `p${i}`, 'oneTime', loaded.scenario, loaded.site)).filter(p => p.extraWifi !== undefined).length
+  assert.ok(two > 400 * 0.05 && two < 400 * 0.2, `${two} of 400 shoppers with a second device (scenario: 10%)`)
 })
