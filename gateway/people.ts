@@ -30,6 +30,8 @@ export interface PeopleOptions extends WifiDeviceOptions {
   devicesPerPerson: number
   /** Mean time between probe bursts of a phone, ms: a dwell timed from first to last burst misses about this much. */
   meanProbeIntervalMs: number
+  /** A device's bursts inside must span this long before it counts as here (a walk past the front is shorter), ms. */
+  minInShopSpanMs: number
   /** Weight of a device heard in one weak burst inside (just arrived, or a passer-by at the edge) in the count now, 0..1. */
   singleWeight: number
   /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
@@ -39,7 +41,7 @@ export interface PeopleOptions extends WifiDeviceOptions {
 export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
   const p: PeopleParams = site.file.people ?? {}
   return {
-    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -65, singleWeight: 0.5,
+    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -55, singleWeight: 0.5, minInShopSpanMs: 0,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
@@ -152,7 +154,9 @@ export class People {
     // Its last burst outside every shop: on the street, or leaving.
     if (d.lastInShop === null || d.last !== d.lastInShop) return 'passer'
     // One weak burst is what a passer-by at the edge gives: wait for a second before counting it.
-    return d.inShop >= 2 || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
+    // Two bursts a passer-by can give too while walking the front (under a minute): they must span more.
+    const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
+    return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
   }
 
   private arrived (d: WifiDevice, t: number): void {

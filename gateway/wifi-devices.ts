@@ -237,7 +237,8 @@ export class WifiDevices {
       if (!m) continue
       // One burst's frames share their fading: averaging them narrows the spread little.
       obs.push({ sensor: m, rssi: s.s / s.n, sigma: 6 })
-      maxRssi = Math.max(maxRssi, s.max)
+      // The loudest sensor's mean over the burst: the max of every frame at every sensor is biased high, most for passers-by heard by many.
+      maxRssi = Math.max(maxRssi, s.s / s.n)
     }
     if (obs.length === 0) return null
     const fix = solve(obs, { tagHeight: this.site.radio.tagHeightM, bounds: this.bounds, huberK: 2, offsetPrior: { mean: 0, sd: 4 } })
