@@ -18,6 +18,8 @@ export interface PeopleDay {
   visitors: { estimate: number, truth: number, error: number }
   dwell: DwellSummary
   fixturesLearned: number
+  /** Share of the 5-minute means that read at most one person (an empty room should). */
+  atMostOne: number
   /** Per 5 minutes: the estimate's mean and the truth. */
   series: Array<[number, number]>
 }
@@ -61,6 +63,7 @@ export async function peopleRun (scenario: string, over: Partial<Pick<Scenario, 
     out.push({
       date, day: scorePeople(est, truth), open, visitors: { estimate, truth: tv, error: tv > 0 ? (estimate - tv) / tv : estimate },
       dwell: v?.dwell ?? { n: 0, medianS: null, p90S: null, buckets: {} }, fixturesLearned: v?.fixtures ?? 0,
+      atMostOne: est.filter(e => Number.isFinite(e) && e <= 1).length / Math.max(1, est.filter(e => Number.isFinite(e)).length),
       series: est.map((e, i) => [Math.round(e * 10) / 10, Math.round(truth[i] * 10) / 10])
     })
   }

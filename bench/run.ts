@@ -265,7 +265,7 @@ async function peoplePart (): Promise<void> {
     const days = await peopleRun(scenario)
     for (const d of days) {
       const o = d.open
-      console.log(`  ${scenario} ${d.date}: whole day r ${f2(d.day.pearsonR)} MAE ${f2(d.day.mae)} (mean truth ${f2(d.day.meanTruth)}, largest 5-min estimate ${f2(d.day.maxEstimate)})` +
+      console.log(`  ${scenario} ${d.date}: whole day r ${f2(d.day.pearsonR)} MAE ${f2(d.day.mae)} (mean truth ${f2(d.day.meanTruth)}, largest 5-min estimate ${f2(d.day.maxEstimate)}, ${pct(d.atMostOne)} of 5-min means at most 1)` +
         (o ? `; open hours r ${f2(o.pearsonR)} MAE ${f2(o.mae)} = ${pct(o.maeShare)} of ${f2(o.meanTruth)}` : '') +
         `; visitors ${d.visitors.estimate} vs ${d.visitors.truth}; fixtures learned ${d.fixturesLearned}; Wi-Fi dwell median ${d.dwell.medianS ?? 'n/a'} s`)
     }
