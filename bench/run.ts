@@ -19,6 +19,7 @@ import { analyticsLatency } from './analytics.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
 import { informationBound, streetSeparation } from './information-bound.ts'
 import { openHpsPart } from './openhps-part.ts'
+import { peopleRun } from './people.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -185,7 +186,7 @@ async function simulated (key: string, title: string, scenario: string, duration
 }
 
 async function main (): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, analytics, visits, street) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, analytics, visits, street, people) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
@@ -197,6 +198,7 @@ async function main (): Promise<void> {
   if (!only || only === 'analytics') await analyticsPart()
   if (!only || only === 'visits') await visitsPart()
   if (!only || only === 'street') streetPart()
+  if (!only || only === 'people') await peoplePart()
   writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
 }
@@ -282,6 +284,23 @@ function streetPart (): void {
     }
   }
   results.street = rows
+}
+
+/** People now and daily visitors from Wi-Fi alone (bench/people.ts), a busy day and an empty room, each two days. */
+async function peoplePart (): Promise<void> {
+  console.log('people now from Wi-Fi alone, per 5 minutes against the simulator\'s truth (fixtures, corridor traffic and second devices included)')
+  const rows: Record<string, unknown> = {}
+  for (const scenario of ['wifi-store', 'wifi-empty-room']) {
+    const days = await peopleRun(scenario)
+    for (const d of days) {
+      const o = d.open
+      console.log(`  ${scenario} ${d.date}: whole day r ${f2(d.day.pearsonR)} MAE ${f2(d.day.mae)} (mean truth ${f2(d.day.meanTruth)}, largest 5-min estimate ${f2(d.day.maxEstimate)}, ${pct(d.atMostOne)} of 5-min means at most 1)` +
+        (o ? `; open hours r ${f2(o.pearsonR)} MAE ${f2(o.mae)} = ${pct(o.maeShare)} of ${f2(o.meanTruth)}` : '') +
+        `; visitors ${d.visitors.estimate} vs ${d.visitors.truth}; fixtures learned ${d.fixturesLearned}; Wi-Fi dwell median ${d.dwell.medianS ?? 'n/a'} s`)
+    }
+    rows[scenario] = days
+  }
+  results.people = rows
 }
 
 function filterPart (): void {

@@ -166,7 +166,7 @@ export class Gateway {
         const p = this.pipeline; const now = p?.clock.now() ?? NaN
         // Event time starts with the first reading: nothing to show before it.
         if (!p || !Number.isFinite(now)) return null
-        return { ts: now, positions: p.positions(), occupancy: p.lastOccupancyMessage, footfall: p.footfall.counts(now) }
+        return { ts: now, positions: p.positions(), occupancy: p.lastOccupancyMessage, footfall: { ...p.footfall.counts(now), ...p.people.visitors(now) } }
       }
       this.uplink.start()
     }

@@ -22,6 +22,8 @@ export interface Reading {
   /** A randomized (locally administered) MAC: expect it to rotate. */
   randomized: boolean
   seq?: number
+  /** Wi-Fi: the probe's information-element fingerprint, when the sniffer reports one. */
+  fp?: string
   /** BLE: the advertiser's measured power at 1 m, dBm, when its adverts carry it. */
   tx?: number
   /** Set when the transmitter is one of the site's fixed beacons (a known position). */
@@ -145,7 +147,7 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
       if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }
       out.push({
         subject: ctx.hasher.hash(r.mac), source: 'wifi', sensor, ts: ts ?? NaN, rssi: r.rssi,
-        randomized: isRandomizedMac(r.mac), ...(r.seq !== undefined ? { seq: r.seq } : {})
+        randomized: isRandomizedMac(r.mac), ...(r.seq !== undefined ? { seq: r.seq } : {}), ...(r.fp !== undefined ? { fp: r.fp } : {})
       })
     }
   }

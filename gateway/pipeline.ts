@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
-import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
+import type { PositionMessageT, OccupancyMessageT, FootfallMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
 import { SubjectHasher } from './subjects.ts'
 import type { IdentityResolver } from './identity.ts'
@@ -18,7 +18,8 @@ import type { Metrics } from './metrics.ts'
 import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
-import { Footfall, type FootfallCounts } from './footfall.ts'
+import { Footfall } from './footfall.ts'
+import { People, peopleOptions, wifiModels, type Placed } from './people.ts'
 import { translate, aliasMap, type ForeignConfig } from './foreign.ts'
 import { ReorderBuffer } from './reorder.ts'
 import { ExternalFixes } from './external-fixes.ts'
@@ -55,7 +56,7 @@ export interface PipelineSink {
   occupancy (o: OccupancyMessageT): void
   /** Events of one tick, already committed to the outbox. */
   events (e: InstoreEvent[]): void
-  footfall (f: FootfallCounts & { ts: number }): void
+  footfall (f: FootfallMessageT): void
 }
 
 type Source = 'ble' | 'wifi' | 'scan'
@@ -92,6 +93,8 @@ export class Pipeline {
   private readonly logBudget = new Map<string, { windowStart: number, n: number }>()
   private readonly m
   readonly footfall: Footfall
+  /** People now and today's visitors, from every source (people.ts). */
+  readonly people: People
   /** The occupancy last published (for the live dashboard). */
   lastOccupancyMessage: OccupancyMessageT | null = null
   private readonly aliases: Map<string, string>
@@ -115,6 +118,7 @@ export class Pipeline {
     this.reportLagMs = topts.reportLagMs
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
     const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
+    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac))
     this.trackers = {
       ble: new Tracker(site, base, topts),
       // Wi-Fi positions count in footfall, not in visits: no walk history.
@@ -137,7 +141,9 @@ export class Pipeline {
       sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
       correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor'),
       beaconCorrection: metrics.gauge('instore_selfcal_beacon_correction_db', 'learned RSSI correction per beacon (phone-scan mode)'),
-      fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)')
+      fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)'),
+      fixtures: metrics.gauge('instore_people_fixtures', 'always-on Wi-Fi devices left out of people counts, by the address they use (learned or from the site file)'),
+      wifiDevices: metrics.gauge('instore_wifi_devices', 'Wi-Fi devices (addresses chained into phones) remembered, and addresses seen')
     }
     for (const r of REJECT_REASONS) this.m.rejected.inc({ reason: r }, 0)
     metrics.onCollect(() => {
@@ -148,6 +154,10 @@ export class Pipeline {
       this.m.skew.set({}, this.clock.skewed)
       for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
       for (const [id, c] of Object.entries(this.scanCalibrator.corrections())) this.m.beaconCorrection.set({ beacon: id }, c)
+      this.m.fixtures.values.clear()
+      for (const d of this.people.wifi.fixtures()) this.m.fixtures.set({ subject: d.address }, 1)
+      this.m.wifiDevices.set({ kind: 'devices' }, this.people.wifi.devices.size)
+      this.m.wifiDevices.set({ kind: 'addresses' }, this.people.wifi.addresses)
     })
   }
 
@@ -242,7 +252,10 @@ export class Pipeline {
     }
     this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi, reading.tx)
     if (reading.randomized) this.randomized.add(reading.subject)
-    if (reading.source === 'wifi') this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
+    if (reading.source === 'wifi') {
+      this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
+      this.people.observeWifi({ subject: reading.subject, randomized: reading.randomized, sensor: reading.sensor, rssi: reading.rssi, ts, ...(reading.seq !== undefined ? { seq: reading.seq } : {}), ...(reading.fp !== undefined ? { fp: reading.fp } : {}) })
+    }
     else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
     return true
   }
@@ -329,9 +342,10 @@ export class Pipeline {
       const events = this.presence.tick(at, fresh)
       if (events.length > 0) this.sink.events(events)
     }
-    const occ: OccupancyMessageT = { ts: at, shops: {}, sectors: {}, passersBy: 0 }
-    for (const s of this.site.shops) occ.shops[s.id] = 0
-    for (const s of this.site.sectors) occ.sectors[s.id] = 0
+    // Occupancy: people from every source (people.ts). App phones count by confirmed zone state
+    // where there is one (hysteresis), else by position; anonymous BLE devices by position.
+    const apps: Placed[] = []; const anonymous: Placed[] = []; const appAt: Array<{ subject: string, x: number, y: number, floor: number }> = []
+    let passersBy = 0
     for (const [subject, l] of this.latest) {
       const presence = l.pos.source === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble
       if (t - l.lastHeard > presence) { this.latest.delete(subject); continue }
@@ -339,13 +353,21 @@ export class Pipeline {
       const pos = l.pos.ts === at ? l.pos : { ...l.pos, ts: at }
       this.sink.position(pos)
       this.m.positions.inc()
-      if (pos.shop === null) occ.passersBy++
-      else occ.shops[pos.shop]++
-      if (pos.sector !== null) occ.sectors[pos.sector]++
+      if (pos.source === 'wifi') continue
+      if (this.randomized.has(subject)) { anonymous.push(pos); continue }
+      appAt.push(pos)
+      if (this.presence) continue
+      if (pos.shop === null) passersBy++
+      else apps.push(pos)
     }
-    // With zone state, counts follow confirmed presence (hysteresis), not raw positions.
-    if (this.presence) Object.assign(occ, this.presence.occupancy(at, this.o.presenceMs.ble))
-    const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy])
+    if (this.presence) {
+      const z = this.presence.placed(at, this.o.presenceMs.ble)
+      apps.push(...z.placed); passersBy = z.passersBy
+    }
+    this.people.setAppPositions(appAt)
+    const p = this.people.now(at, apps, anonymous, passersBy)
+    const occ: OccupancyMessageT = { ts: at, shops: p.shops, sectors: p.sectors, passersBy: p.passersBy, low: p.low, high: p.high, bySource: p.bySource, fixtures: p.fixtures }
+    const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy, occ.low, occ.high, occ.bySource, occ.fixtures])
     if (key !== this.lastOccupancy || t % 10_000 === 0) {
       this.lastOccupancy = key
       this.lastOccupancyMessage = occ
@@ -353,7 +375,7 @@ export class Pipeline {
     }
     if (t % 10_000 === 0) {
       this.footfall.expire(t)
-      this.sink.footfall({ ts: t, ...this.footfall.counts(t) })
+      this.sink.footfall({ ts: t, ...this.footfall.counts(t), ...this.people.visitors(t) })
     }
   }
 

@@ -144,6 +144,17 @@ export class PresenceEngine {
     return { shops, sectors, passersBy }
   }
 
+  /** Subjects in a shop by confirmed zone state (visits held for the street-walk test not yet), and heard devices outside. */
+  placed (t: number, presenceMs: number): { placed: Array<{ subject: string, shop: string, sector: string | null }>, passersBy: number } {
+    const placed: Array<{ subject: string, shop: string, sector: string | null }> = []
+    let passersBy = 0
+    for (const [subject, tr] of this.tracks) {
+      if (tr.track.shop && tr.track.shop.pending !== true) placed.push({ subject, shop: tr.track.shop.id, sector: tr.track.sector?.id ?? null })
+      else if (tr.heard && t - tr.lastSeen <= presenceMs) passersBy++
+    }
+    return { placed, passersBy }
+  }
+
   private persist (subject: string, tr: Tracked, t: number, changed: boolean): void {
     if (!tr.track.shop) {
       if (changed) this.store.dropState(subject)

@@ -150,6 +150,20 @@ export const ZoneParamsSchema = Type.Object({
   }))
 })
 
+/** Extension: people counting (gateway/people.ts); every member optional. */
+export const PeopleParamsSchema = Type.Object({
+  /** Always-on devices to leave out of people counts from the start: MAC addresses or `h:` subjects. */
+  fixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000 })),
+  /** Devices never to take for fixtures however long they stay (MACs or `h:` subjects). */
+  notFixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000 })),
+  /** A Wi-Fi device heard across this long, in most of its 10-minute slots, is a fixture, s (default 14400). */
+  fixtureAfterS: Type.Optional(Type.Number({ minimum: 600, maximum: 86_400 })),
+  /** A Wi-Fi device counts as here while its last probe burst is at most this old, s (default 210). */
+  presenceS: Type.Optional(Type.Number({ minimum: 30, maximum: 3600 })),
+  /** Wi-Fi devices per visitor on average (phones plus watches and tablets), from a manual count (default 1). */
+  devicesPerPerson: Type.Optional(Type.Number({ minimum: 1, maximum: 5 }))
+})
+
 export const SiteSchema = Type.Object({
   type: Type.Literal('FeatureCollection'),
   storeId: Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }),
@@ -158,6 +172,7 @@ export const SiteSchema = Type.Object({
   georef: Type.Optional(Type.Object({ origin: Position, bearingDeg: Type.Optional(Type.Number()) })),
   radio: Type.Optional(RadioSchema),
   zones: Type.Optional(ZoneParamsSchema),
+  people: Type.Optional(PeopleParamsSchema),
   features: Type.Array(Type.Union([ShopFeature, SectorFeature, SensorFeature, BeaconFeature]))
 })
 
@@ -170,6 +185,7 @@ export type Radio = Static<typeof RadioSchema>
 export type Polygon = Static<typeof PolygonSchema>
 export type RadioMapData = Static<typeof RadioMapSchema>
 export type ZoneParams = Static<typeof ZoneParamsSchema>
+export type PeopleParams = Static<typeof PeopleParamsSchema>
 
 /** Every zone parameter at its default, read from ZoneParamsSchema (the one place defaults are written). */
 export const defaultZoneParams: Readonly<Required<ZoneParams>> = Object.freeze(schemaDefaults(ZoneParamsSchema) as Required<ZoneParams>)

@@ -9,7 +9,7 @@ export const TraceReading = Type.Object({
   ts: Type.Number(), store: Type.String(), sensor: Type.String(),
   t: Type.Union([Type.Literal('ble'), Type.Literal('wifi')]),
   id: Type.Optional(Type.String()), mac: Type.Optional(Type.String()),
-  rssi: Type.Number(), tx: Type.Optional(Type.Number()), seq: Type.Optional(Type.Integer()), ch: Type.Optional(Type.Integer())
+  rssi: Type.Number(), tx: Type.Optional(Type.Number()), seq: Type.Optional(Type.Integer()), ch: Type.Optional(Type.Integer()), fp: Type.Optional(Type.String())
 })
 export const TraceHeartbeat = Type.Object({ ts: Type.Number(), store: Type.String(), sensor: Type.String(), heartbeat: Type.Literal(true) })
 export const TraceScan = Type.Object({

@@ -8,7 +8,7 @@ import { locate, type SensorInfo } from '../shared/site.ts'
 import type { TraceLine } from '../shared/trace.ts'
 import type { LoadedScenario } from './scenario.ts'
 import { RadioModel } from './radio.ts'
-import { makePerson, planVisit, planPassBy, positionAt, randomMac, type Person, type Trip } from './people.ts'
+import { makePerson, makeFixture, planVisit, planPassBy, planFixture, positionAt, randomMac, type Person, type Trip, type WifiRadio } from './people.ts'
 
 export interface TruthVisit { subject: string | null, person: string, kind: string, shop: string, enter: number, exit: number }
 export interface TruthStay { subject: string | null, person: string, shop: string, sector: string, enter: number, exit: number }
@@ -21,14 +21,14 @@ export interface Truth {
 const TICK_MS = 50
 const DAY_MS = 86_400_000
 
+/** One probing radio's state during a trip. */
+interface Probing { radio: WifiRadio, nextProbe: number, mac: string | null, seq: number, macRng: Rng }
+
 interface Active {
   trip: Trip
   hint: { i: number }
   nextAdv: number
-  nextProbe: number
-  mac: string | null
-  seq: number
-  macRng: Rng
+  probes: Probing[]
 }
 
 export class Simulator {
@@ -42,6 +42,7 @@ export class Simulator {
   private readonly wifiHeard = new Set<string>()
   /** App phones that took part so far (their subjects), for `devices()`. */
   private readonly apps = new Set<string>()
+  private readonly fixtures: Person[]
 
   constructor (private readonly loaded: LoadedScenario) {
     const { scenario, site } = loaded
@@ -54,6 +55,7 @@ export class Simulator {
       const n = scenario.classes[kind].people
       this.people.set(kind, Array.from({ length: n }, (_, i) => makePerson(this.rng, `${kind}-${i}`, kind, scenario, site)))
     }
+    this.fixtures = Array.from({ length: scenario.wifiDevices?.fixtures ?? 0 }, (_, i) => makeFixture(this.rng, `fixture-${i}`, scenario))
   }
 
   /**
@@ -109,7 +111,12 @@ export class Simulator {
     const trips: Trip[] = []
     const busyUntil = new Map<string, number>()
     if (sc.arrivalsPerHour > 0) {
-      for (let t = w0 - warm + r.exponential(3_600_000 / sc.arrivalsPerHour); t < w1; t += r.exponential(3_600_000 / sc.arrivalsPerHour)) {
+      // A day's shape: arrivals at the peak rate, each kept with its hour's share of the peak.
+      const profile = sc.arrivalProfile
+      const peak = profile ? Math.max(...profile) : 1
+      const rate = sc.arrivalsPerHour * peak
+      for (let t = w0 - warm + r.exponential(3_600_000 / rate); t < w1; t += r.exponential(3_600_000 / rate)) {
+        if (profile && !r.chance(profile[Math.max(0, Math.min(profile.length - 1, Math.floor((t - w0) / 3_600_000)))] / peak)) continue
         const person = this.pickPerson(r, day)
         // One person, one trip at a time: a regular already in the store does not arrive again.
         if ((busyUntil.get(person.id) ?? -Infinity) > t) continue
@@ -125,6 +132,7 @@ export class Simulator {
         if (trip.end > w0) trips.push(trip)
       }
     }
+    for (const f of this.fixtures) trips.push(planFixture(f, w0, w1, site))
     trips.sort((a, b) => a.start - b.start || (a.person.id < b.person.id ? -1 : 1))
     for (const trip of trips) {
       this.recordTruth(trip)
@@ -136,7 +144,7 @@ export class Simulator {
   /** Visits and sector stays from the path sampled at the truth interval. */
   private recordTruth (trip: Trip): void {
     const { person } = trip
-    if (person.kind === 'passerBy') return
+    if (person.kind === 'passerBy' || person.kind === 'fixture') return
     const site = this.loaded.site
     const step = this.loaded.scenario.truthIntervalMs
     const subject = person.bleId ?? null
@@ -182,12 +190,13 @@ export class Simulator {
       while (next < trips.length && trips[next].start < tEnd) {
         const trip = trips[next++]
         const first = Math.max(trip.start, t)
-        active.push({
-          trip, hint: { i: 0 },
-          nextAdv: first + r.uniform(0, advMs),
-          nextProbe: first + 1000 * r.uniform(0, pHi),
-          mac: null, seq: r.int(0, 4096), macRng: r.fork('mac:' + trip.person.id + ':' + trip.start)
-        })
+        const p = trip.person
+        const nextAdv = first + r.uniform(0, advMs)
+        const probes: Probing[] = []
+        if (p.wifi) probes.push({ radio: p.wifi, nextProbe: first + 1000 * r.uniform(0, p.wifi.probeS?.[1] ?? pHi), mac: null, seq: r.int(0, 4096), macRng: r.fork('mac:' + p.id + ':' + trip.start) })
+        else { r.uniform(0, pHi); r.int(0, 4096); r.fork('') } // the same draws as a probing phone: later trips stay as they were
+        if (p.extraWifi) probes.push({ radio: p.extraWifi, nextProbe: first + 1000 * r.uniform(0, pHi), mac: null, seq: r.int(0, 4096), macRng: r.fork('mac2:' + p.id + ':' + trip.start) })
+        active.push({ trip, hint: { i: 0 }, nextAdv, probes })
       }
       const out: TraceLine[] = []
       for (let i = active.length - 1; i >= 0; i--) {
@@ -204,14 +213,15 @@ export class Simulator {
             else this.advert(a, a.nextAdv, storeId, out)
           }
         }
-        if (p.wifi !== undefined) {
-          for (; a.nextProbe < tEnd; a.nextProbe += 1000 * r.uniform(pLo, pHi)) this.probeBurst(a, a.nextProbe, storeId, out, r)
+        for (const w of a.probes) {
+          const [lo, hi] = w.radio.probeS ?? [pLo, pHi]
+          for (; w.nextProbe < tEnd; w.nextProbe += 1000 * r.uniform(lo, hi)) this.probeBurst(a, w, w.nextProbe, storeId, out, r)
         }
       }
       for (; nextTruth < tEnd; nextTruth += sc.truthIntervalMs) {
         for (const a of active) {
           const person = a.trip.person
-          if (person.kind === 'passerBy') continue
+          if (person.kind === 'passerBy' || person.kind === 'fixture') continue
           const pos = positionAt(a.trip, nextTruth, a.hint)
           if (pos === null) continue
           const subject = person.bleId ?? 'person:' + person.id
@@ -268,27 +278,28 @@ export class Simulator {
     if (beacons.length > 0) out.push({ ts: Math.round(t), store: storeId, device: p.bleId as string, beacons })
   }
 
-  private probeBurst (a: Active, t: number, storeId: string, out: TraceLine[], r: Rng): void {
+  private probeBurst (a: Active, w: Probing, t: number, storeId: string, out: TraceLine[], r: Rng): void {
     const p = a.trip.person
-    const wifi = p.wifi as NonNullable<Person['wifi']>
+    const wifi = w.radio
     // A randomized phone picks a fresh address per burst; some also restart the sequence counter.
-    if (wifi.stable) a.mac = wifi.globalMac
+    if (wifi.stable) w.mac = wifi.globalMac
     else {
-      a.mac = randomMac(a.macRng)
-      if (!wifi.seqContinues) a.seq = a.macRng.int(0, 4096)
+      w.mac = randomMac(w.macRng)
+      if (!wifi.seqContinues) w.seq = w.macRng.int(0, 4096)
     }
+    const fp = wifi.fp !== undefined ? { fp: wifi.fp } : {}
     const frames = r.int(2, 5)
     const tx = this.loaded.radio.txSdDb * p.txZ
     for (let k = 0; k < frames; k++) {
       const tf = t + k * 20
       const pos = positionAt(a.trip, tf, a.hint)
       if (pos === null) return
-      a.seq = (a.seq + 1) % 4096
+      w.seq = (w.seq + 1) % 4096
       const ch = [1, 6, 11][k % 3]
       for (const s of this.wifiSensors) {
         const rssi = this.radio.receive(p.id + '|' + s.id, s, pos[0], pos[1], tf, this.loaded.radio.wifiRssiAt1m, tx, pos[2])
         if (rssi === null) continue
-        out.push({ ts: Math.round(tf), store: storeId, sensor: s.id, t: 'wifi', mac: a.mac, rssi, seq: a.seq, ch })
+        out.push({ ts: Math.round(tf), store: storeId, sensor: s.id, t: 'wifi', mac: w.mac, rssi, seq: w.seq, ch, ...fp })
         this.wifiHeard.add(p.id)
       }
     }

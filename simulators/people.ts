@@ -1,18 +1,23 @@
 // Shoppers and their paths: who visits, which sectors they browse or dwell in, and where they are
 // at any instant (piecewise-linear legs, so positions are exact and cheap to sample).
-import type { Rng } from '../shared/rng.ts'
+import { Rng } from '../shared/rng.ts'
 import type { Site, Zone } from '../shared/site.ts'
 import { randomPointIn } from '../shared/geometry.ts'
 import type { Scenario } from './scenario.ts'
 
-export type ShopperKind = 'regular' | 'occasional' | 'oneTime' | 'passerBy'
+export type ShopperKind = 'regular' | 'occasional' | 'oneTime' | 'passerBy' | 'fixture'
+
+/** One probing Wi-Fi radio: its vendor address, whether it keeps it, its counter habit and probe fingerprint. */
+export interface WifiRadio { stable: boolean, globalMac: string, seqContinues: boolean, fp?: string, probeS?: [number, number] }
 
 export interface Person {
   id: string
   kind: ShopperKind
   /** App-issued BLE id when the phone runs the retailer's app. */
   bleId?: string
-  wifi?: { stable: boolean, globalMac: string, seqContinues: boolean }
+  wifi?: WifiRadio
+  /** A second probing device (watch, tablet) carried along. */
+  extraWifi?: WifiRadio
   /** Standard-normal draw; the radio model scales it by txSdDb into a transmit offset. */
   txZ: number
   /** Standard-normal draw: the error of the measured power the phone's app advertises (radio `txReportSdDb`). */
@@ -37,7 +42,41 @@ export function makePerson (rng: Rng, id: string, kind: ShopperKind, sc: Scenari
     ...(hasWifi ? { wifi: { stable: r.chance(sc.stableMacShare), globalMac: globalMac(r), seqContinues: r.chance(0.5) } } : {})
   }
   // Drawn last, so the draws before it (and every earlier trace) stay as they were.
-  return { ...person, txErrZ: r.normal(0, 1) }
+  const txErrZ = r.normal(0, 1)
+  const wd = sc.wifiDevices
+  if (wd === undefined || person.wifi === undefined) return { ...person, txErrZ }
+  // Scenarios with Wi-Fi device detail draw it from their own stream, after everything above.
+  const w = r.fork('wifi-devices')
+  const models = wd.fingerprintModels ?? 0
+  const wifi = { ...person.wifi, ...(models > 0 ? { fp: fingerprint(w, models) } : {}) }
+  const extra = w.chance(wd.extraDeviceShare ?? 0)
+    ? { extraWifi: { stable: w.chance(sc.stableMacShare), globalMac: globalMac(w), seqContinues: w.chance(0.5), ...(models > 0 ? { fp: fingerprint(w, models) } : {}) } }
+    : {}
+  return { ...person, wifi, ...extra, txErrZ }
+}
+
+/** An always-on device at a fixed spot: probes all day, visits nothing. */
+export function makeFixture (rng: Rng, id: string, sc: Scenario): Person {
+  const r = rng.fork('fixture:' + id)
+  const wd = sc.wifiDevices ?? {}
+  const models = wd.fingerprintModels ?? 0
+  return {
+    id, kind: 'fixture', favourites: [], txZ: r.normal(0, 1), txErrZ: 0,
+    wifi: {
+      stable: !r.chance(wd.fixtureRandomizedShare ?? 0.3), globalMac: globalMac(r), seqContinues: r.chance(0.5),
+      ...(models > 0 ? { fp: fingerprint(r, models) } : {}), probeS: wd.fixtureProbeS ?? [60, 300]
+    }
+  }
+}
+
+/** A phone model's probe fingerprint: model k (1-based) drawn with weight 1/k. */
+function fingerprint (r: Rng, models: number): string {
+  let total = 0
+  for (let k = 1; k <= models; k++) total += 1 / k
+  let u = r.next() * total
+  let k = 1
+  for (; k < models; k++) { u -= 1 / k; if (u < 0) break }
+  return 'ie' + k.toString(16).padStart(4, '0')
 }
 
 /** A MAC with the locally-administered bit clear (a real, vendor-assigned address). */
@@ -126,6 +165,14 @@ export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, 
   const [ex, ey] = pointOnStreet(r, sc.street)
   p.walkTo(ex, ey, speed)
   return { person, start, end: p.t, legs: p.legs }
+}
+
+/** A fixture's day: one spot in the first shop, the whole window. */
+export function planFixture (person: Person, start: number, end: number, site: Site): Trip {
+  // Its own stream: the same spot every day.
+  const r = new Rng('spot:' + person.id)
+  const [x, y] = randomPointIn(site.shops[0], () => r.next(), 0.9)
+  return { person, start, end, legs: [{ t0: start, t1: end, x0: x, y0: y, x1: x, y1: y, floor: site.shops[0].floor }] }
 }
 
 /** Someone walking past on the street: heard by sensors near the front, never inside. */

@@ -62,6 +62,24 @@ export const RadioParams = Type.Object({
 })
 export type RadioParamsT = Static<typeof RadioParams>
 
+/** What real Wi-Fi probing adds beyond one phone per shopper (all optional; absent = none of it). */
+export const WifiDevicesParams = Type.Object({
+  /**
+   * Phone models with distinct probe fingerprints (contract §2 extension `fp`); model popularity
+   * falls as 1/rank (a few models make most phones, as in any street). 0 or absent: no `fp`.
+   */
+  fingerprintModels: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Share of shoppers whose second device (watch, tablet, second phone) probes too. */
+  extraDeviceShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** Always-on devices (desktops, tills, printers) somewhere in the first shop, probing all day. */
+  fixtures: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Share of those that probe from randomized, rotating addresses. */
+  fixtureRandomizedShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** Seconds between a fixture's probe bursts (uniform range). */
+  fixtureProbeS: Type.Optional(Range)
+})
+export type WifiDevicesParamsT = Static<typeof WifiDevicesParams>
+
 export const ScenarioSchema = Type.Object({
   name: Type.String(),
   /** Site file, relative to the scenario file. */
@@ -75,6 +93,9 @@ export const ScenarioSchema = Type.Object({
   /** Start the window with the store already busy (shoppers mid-visit). */
   warmStart: Type.Boolean({ default: true }),
   arrivalsPerHour: Type.Number({ minimum: 0 }),
+  /** Arrival-rate factor per hour since the window opens (a day's shape: 0 while closed); absent: flat. */
+  arrivalProfile: Type.Optional(Type.Array(Type.Number({ minimum: 0 }), { minItems: 1 })),
+  wifiDevices: Type.Optional(WifiDevicesParams),
   passersByPerHour: Type.Number({ minimum: 0, default: 0 }),
   /** Where shoppers come from and go to, outside (street), and the door they use. */
   street: Type.Array(Point, { minItems: 2 }),

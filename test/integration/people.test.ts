@@ -1,0 +1,185 @@
+// People now and visitors (gateway/people.ts, wifi-devices.ts): Wi-Fi phones counted in
+// occupancy, rotating addresses counted once, fixtures left out, and a short simulated store.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Value } from '@sinclair/typebox/value'
+import { loadSiteFile, parseSite } from '../../shared/site.ts'
+import { silentLogger } from '../../shared/log.ts'
+import { Pipeline } from '../../gateway/pipeline.ts'
+import { Metrics } from '../../gateway/metrics.ts'
+import { defaultClockOptions } from '../../gateway/clock.ts'
+import { dwellSummary } from '../../gateway/people.ts'
+import { OccupancyMessage, FootfallMessage, type OccupancyMessageT, type FootfallMessageT } from '../../shared/messages.ts'
+import { peopleRun } from '../../bench/people.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { GatewayStore } from '../../gateway/store.ts'
+import { CampaignEngine } from '../../gateway/campaigns.ts'
+import { PresenceEngine, presenceOptions } from '../../gateway/presence.ts'
+import { ROOT } from '../helpers/run.ts'
+
+const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
+const T0 = Date.UTC(2026, 10, 2, 9)
+
+interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string }
+
+/** A pipeline on the boutique in event time, fed probe bursts of `phones` every `everyS` for `minutes`. */
+function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile) {
+  const site = parseSite(file)
+  const occ: OccupancyMessageT[] = []; const foot: FootfallMessageT[] = []
+  const metrics = new Metrics()
+  // With zone state, as a gateway runs: the repro's occupancy came from it, blind to Wi-Fi.
+  const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'people-')))
+  const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
+  const p = new Pipeline(site, {
+    prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
+    presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
+  }, { position () {}, occupancy: o => occ.push(o), events () {}, footfall: f => foot.push(f) }, metrics, silentLogger, presence)
+  for (let s = 0; s < minutes * 60; s++) {
+    const ts = T0 + s * 1000
+    for (const [i, ph] of phones.entries()) {
+      // An app (or any BLE advertiser) heard every second by every sensor.
+      if (ph.ble !== undefined) {
+        for (const sensor of site.sensors.values()) {
+          const rssi = Math.round(-59 - 22 * Math.log10(Math.hypot(ph.x - sensor.x, ph.y - sensor.y, 1.6)))
+          if (rssi >= -95) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ t: 'ble', id: ph.ble, rssi, ts: ts + 3 }] })))
+        }
+      }
+      if (ph.macs === undefined || (s + 7 * i) % everyS !== 0) continue
+      const mac = ph.macs()
+      const seq = ph.seq?.()
+      for (const sensor of site.sensors.values()) {
+        const d = Math.hypot(ph.x - sensor.x, ph.y - sensor.y, 1.6)
+        const rssi = Math.round(-45 - 22 * Math.log10(d))
+        if (rssi < -95) continue
+        const reading = { t: 'wifi', mac, rssi, ts: ts + 5, ...(seq !== undefined ? { seq } : {}), ...(ph.fp !== undefined ? { fp: ph.fp } : {}) }
+        p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [reading] })))
+      }
+    }
+    for (const sensor of site.sensors.values()) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [] })))
+  }
+  const text = metrics.text()
+  store.close()
+  return { occ, foot, metrics: text, p }
+}
+
+let macN = 0
+const randomMac = () => { macN++; return `0a:00:00:${((macN >> 16) & 255).toString(16).padStart(2, '0')}:${((macN >> 8) & 255).toString(16).padStart(2, '0')}:${(macN & 255).toString(16).padStart(2, '0')}` }
+const restarted = () => { let s = 1; return () => { s = (s * 1103 + 12345) % 4096; return s } }
+const counter = (start: number) => { let s = start; return () => { s = (s + 3) % 4096; return s } }
+
+test('Wi-Fi phones count in occupancy (repro: shops stayed 0 for everyone without the app)', () => {
+  const phones: Phone[] = [
+    { x: 4, y: 3, macs: () => '00:11:22:33:44:01' },
+    { x: 15, y: 8, macs: () => '00:11:22:33:44:02' },
+    { x: 10, y: 9, macs: () => '00:11:22:33:44:03' }
+  ]
+  const { occ } = run(phones, 6)
+  const last = occ[occ.length - 1]
+  assert.ok(Value.Check(OccupancyMessage, last), JSON.stringify(last))
+  assert.equal(last.shops.boutique, 3, JSON.stringify(last))
+  assert.equal(last.bySource?.wifi.shops.boutique, 3)
+  assert.equal(last.bySource?.app.shops.boutique, 0)
+  assert.ok((last.low?.shops.boutique ?? -1) <= 3 && (last.high?.shops.boutique ?? -1) >= 3, JSON.stringify(last))
+})
+
+test('a phone rotating its address every burst is one person, by sequence continuity or by fingerprint', () => {
+  const cases: Array<{ name: string, phone: () => Phone[] }> = [
+    { name: 'counter carried', phone: () => [{ x: 6, y: 4, macs: randomMac, seq: counter(100) }] },
+    { name: 'counter restarted, fingerprint kept', phone: () => [{ x: 6, y: 4, macs: randomMac, seq: restarted(), fp: 'ie0007' }] },
+    { name: 'two phones, two models', phone: () => [{ x: 6, y: 4, macs: randomMac, fp: 'ie0001' }, { x: 14, y: 8, macs: randomMac, fp: 'ie0002' }] }
+  ]
+  for (const c of cases) {
+    const phones = c.phone()
+    const { occ, foot } = run(phones, 12)
+    const last = occ[occ.length - 1]
+    assert.equal(last.shops.boutique, phones.length, `${c.name}: ${JSON.stringify(last.shops)}`)
+    const f = foot[foot.length - 1]
+    assert.ok(Value.Check(FootfallMessage, f), JSON.stringify(f))
+    assert.ok(f.wifiAddresses >= 10 * phones.length, `${c.name}: ${f.wifiAddresses} addresses`)
+    assert.equal(f.visitors, phones.length, `${c.name}: ${JSON.stringify(f)}`)
+  }
+})
+
+test('an always-on device is learned as a fixture, listed in /metrics and left out; the site file can name one at once', () => {
+  const fixture: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:dd:01' }
+  const file = { ...siteFile, people: { fixtureAfterS: 1800 } }
+  const learned = run([fixture], 50, 120, file)
+  const early = learned.occ.find(o => o.ts > T0 + 10 * 60_000) as OccupancyMessageT
+  assert.equal(early.shops.boutique, 1, 'not yet learned: counted')
+  const last = learned.occ[learned.occ.length - 1]
+  assert.equal(last.shops.boutique, 0, JSON.stringify(last))
+  assert.equal(last.fixtures, 1)
+  assert.match(learned.metrics, /instore_people_fixtures\{subject="h:[0-9a-f]{16}"\} 1/)
+  assert.equal(learned.foot[learned.foot.length - 1].visitors, 0, 'a fixture is no visitor')
+  const named = run([fixture], 5, 60, { ...siteFile, people: { fixtures: ['00:AA:BB:CC:DD:01'] } })
+  assert.ok(named.occ.every(o => o.shops.boutique === 0), 'named in the site file: never counted')
+})
+
+test('every source counts, each person once: app phones, anonymous BLE devices, Wi-Fi phones, and a phone with the app under the app only', () => {
+  const cases: Array<{ name: string, phones: Phone[], total: number, app: number, ble: number, wifi: number }> = [
+    { name: 'app phone alone', phones: [{ x: 5, y: 3, ble: 'app:0000beef' }], total: 1, app: 1, ble: 0, wifi: 0 },
+    { name: 'anonymous BLE device (randomized MAC)', phones: [{ x: 15, y: 8, ble: '5a:11:22:33:44:55' }], total: 1, app: 0, ble: 1, wifi: 0 },
+    { name: 'app and Wi-Fi of one phone', phones: [{ x: 5, y: 3, ble: 'app:0000beef', macs: () => '00:11:22:33:44:09' }], total: 1, app: 1, ble: 0, wifi: 0 },
+    { name: 'app phone and another person\'s Wi-Fi phone', phones: [{ x: 4, y: 3, ble: 'app:0000beef' }, { x: 16, y: 9, macs: () => '00:11:22:33:44:0a' }], total: 2, app: 1, ble: 0, wifi: 1 }
+  ]
+  for (const c of cases) {
+    const { occ } = run(c.phones, 4, 60, { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } })
+    const last = occ[occ.length - 1]
+    const by = last.bySource
+    assert.deepEqual([last.shops.boutique, by?.app.shops.boutique, by?.ble.shops.boutique, by?.wifi.shops.boutique], [c.total, c.app, c.ble, c.wifi], `${c.name}: ${JSON.stringify(last)}`)
+  }
+})
+
+test('dwell summary: median, 90th percentile and minute buckets', () => {
+  const table: Array<{ s: number[], median: number | null, buckets: Record<string, number> }> = [
+    { s: [], median: null, buckets: { '0-5': 0, '5-15': 0, '15-30': 0, '30-60': 0, '60-120': 0, '120+': 0 } },
+    { s: [60, 600, 1200, 4000, 9000], median: 1200, buckets: { '0-5': 1, '5-15': 1, '15-30': 1, '30-60': 0, '60-120': 1, '120+': 1 } }
+  ]
+  for (const c of table) {
+    const d = dwellSummary(c.s)
+    assert.equal(d.medianS, c.median)
+    assert.deepEqual(d.buckets, c.buckets)
+    assert.equal(d.n, c.s.length)
+  }
+})
+
+test('simulated Wi-Fi-only store, three hours: people now follows the truth and visitors are near it (loose bounds)', async () => {
+  const [day] = await peopleRun('wifi-store-short', {}, { fixtureSpanMs: 1_800_000 }, ROOT)
+  const s = day.open ?? day.day
+  assert.ok(s.pearsonR >= 0.7, `r ${s.pearsonR}`)
+  assert.ok(s.maeShare <= 0.4, `MAE ${s.mae} of ${s.meanTruth} people`)
+  assert.ok(Math.abs(day.visitors.error) <= 0.3, JSON.stringify(day.visitors))
+  assert.ok(day.dwell.n > 0)
+})
+
+test('simulator: Wi-Fi probes carry fingerprints, fixtures probe all window and have no truth, some shoppers carry two devices', async () => {
+  const { loadScenario } = await import('../../simulators/scenario.ts')
+  const { Simulator } = await import('../../simulators/engine.ts')
+  const { isReading, isTruth } = await import('../../shared/trace.ts')
+  const loaded = loadScenario(join(ROOT, 'simulators/scenarios/wifi-store-short.json'), { durationS: 3600 })
+  const sim = new Simulator(loaded)
+  const [w0] = [Date.parse(loaded.scenario.start)]
+  const w1 = w0 + 3_600_000
+  const globalFirst = new Map<string, number>(); const globalLast = new Map<string, number>()
+  let wifi = 0; let withFp = 0; let fixtureTruth = 0
+  for (const l of sim.lines()) {
+    if (isTruth(l) && l.truth.person?.startsWith('fixture')) fixtureTruth++
+    if (!isReading(l) || l.t !== 'wifi' || l.mac === undefined) continue
+    wifi++
+    if (l.fp !== undefined && /^ie[0-9a-f]{4}$/.test(l.fp)) withFp++
+    if ((parseInt(l.mac.slice(0, 2), 16) & 2) === 0) { if (!globalFirst.has(l.mac)) globalFirst.set(l.mac, l.ts); globalLast.set(l.mac, l.ts) }
+  }
+  assert.ok(wifi > 0 && withFp === wifi, `${withFp} of ${wifi} Wi-Fi readings carry a fingerprint`)
+  assert.equal(fixtureTruth, 0)
+  const allWindow = [...globalFirst].filter(([m, t]) => t - w0 < 600_000 && w1 - (globalLast.get(m) ?? 0) < 600_000)
+  assert.ok(allWindow.length >= 4, `${allWindow.length} stable addresses heard from start to end (the scenario's 4 fixtures)`)
+  const truthVisits = sim.truth.visits.length
+  assert.ok(truthVisits > 20, `${truthVisits} visits`)
+  const { makePerson } = await import('../../simulators/people.ts')
+  const { Rng } = await import('../../shared/rng.ts')
+  const rng = new Rng(1)
+  const two = Array.from({ length: 400 }, (_, i) => makePerson(rng, `p${i}`, 'oneTime', loaded.scenario, loaded.site)).filter(p => p.extraWifi !== undefined).length
+  assert.ok(two > 400 * 0.05 && two < 400 * 0.2, `${two} of 400 shoppers with a second device (scenario: 10%)`)
+})
