@@ -4,7 +4,11 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../shared/broker.ts'
 
-export type MessageHandler = (topic: string, payload: Buffer) => void
+/**
+ * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
+ * sender's acknowledgement until then: backpressure reaches a QoS 1 publisher). Called exactly once.
+ */
+export type MessageHandler = (topic: string, payload: Buffer, done: () => void) => void
 
 export interface Bus {
   /** Broker URL sensors should use. */
@@ -32,7 +36,10 @@ export class EmbeddedBus implements Bus {
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(topics.map(t => new Promise<void>(resolve => {
       broker.subscribe(t, (packet: AedesPublishPacket, done: () => void) => {
-        try { onMessage(packet.topic, packet.payload as Buffer) } finally { done() }
+        // Once only, even if the handler throws after calling it.
+        let called = false
+        const once = (): void => { if (!called) { called = true; done() } }
+        try { onMessage(packet.topic, packet.payload as Buffer, once) } catch (err) { once(); throw err }
       }, resolve)
     })))
   }
@@ -54,7 +61,8 @@ export class ClientBus implements Bus {
 
   async start (topics: string[], onMessage: MessageHandler): Promise<void> {
     this.client = await mqtt.connectAsync(this.url, { clientId: this.clientId, reconnectPeriod: 2000, ...this.auth })
-    this.client.on('message', (topic, payload) => onMessage(topic, payload))
+    // mqtt.js takes no per-message acknowledgement from us: the gateway's inbox bound applies.
+    this.client.on('message', (topic, payload) => onMessage(topic, payload, () => {}))
     // Resubscribe after every reconnect: a broker restart loses non-persistent sessions.
     this.client.on('connect', () => { this.client?.subscribe(topics, { qos: 1 }) })
     await this.client.subscribeAsync(topics, { qos: 1 })

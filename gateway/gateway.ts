@@ -77,6 +77,14 @@ export class Gateway {
   private saveTimer: NodeJS.Timeout | null = null
   private startedAt = 0
   httpPort = 0
+  /** Pipeline work loop (`pump`): running, its end, the broker acknowledgements it holds, its last progress (wall ms). */
+  private pumping = false
+  private pumped: Promise<void> = Promise.resolve()
+  private dones: Array<() => void> = []
+  private lastWorkAt = 0
+  /** Publishes handed to the bus and not yet taken, and who waits for room. */
+  private inflight = 0
+  private roomWaiters: Array<() => void> = []
 
   constructor (readonly o: GatewayOptions) {}
 
@@ -115,19 +123,12 @@ export class Gateway {
       selfCalibration: true,
       ...o.pipeline
     }, {
-      position: p => { void bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }).catch(() => {}); published.inc({ kind: 'position' }) },
-      occupancy: occ => { void bus.publish(topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }).catch(() => {}); published.inc({ kind: 'occupancy' }) },
+      position: p => { this.publish(bus, topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }); published.inc({ kind: 'position' }) },
+      occupancy: occ => { this.publish(bus, topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }); published.inc({ kind: 'occupancy' }) },
       events: () => { void this.flushOutbox(); this.uplink?.kick() },
-      footfall: f => { void bus.publish(topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }).catch(() => {}) }
+      footfall: f => { this.publish(bus, topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }) }
     }, this.metrics, o.log, this.presence)
-    const pipeline = this.pipeline
-    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...FOREIGN_TOPICS], (topic, payload) => {
-      // One bad message must never stop the gateway: contain anything unexpected here.
-      try { pipeline.handle(topic, payload) } catch (err) {
-        this.internalErrors.inc()
-        o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
-      }
-    })
+    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...FOREIGN_TOPICS], (topic, payload, done) => this.accept(topic, payload, done))
     this.bus = bus
     // Events accepted before a crash but never published go out first, with their original ids.
     this.flushOutbox()
@@ -149,17 +150,12 @@ export class Gateway {
       // A replay on the event clock depends on its trace alone: it starts from nothing, saves nothing.
       this.resumeLearned()
       this.saveTimer = setInterval(() => this.saveLearned(), LEARNED_SAVE_MS)
-      this.timer = setInterval(() => {
-        try { pipeline.advance() } catch (err) {
-          this.internalErrors.inc()
-          o.log.error('tick failed', { err: (err as Error).message })
-        }
-      }, 200)
+      this.timer = setInterval(() => { if (!this.pumping) void this.pump() }, 200)
     }
     if (o.ble) {
       const sensor = o.ble.sensor
       this.scanner = new BleScanner({ adapter: o.ble.adapter, sensor, intervalMs: o.ble.intervalMs ?? 500 },
-        (id, readings) => pipeline.handle(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))), o.log)
+        (id, readings) => this.accept(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))), o.log)
       await this.scanner.start()
     }
     const merakiCount = this.metrics.counter('instore_meraki_posts_total', 'Meraki webhook posts, by result')
@@ -171,7 +167,7 @@ export class Gateway {
         if (!r.ok) { merakiCount.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' }); return { status: r.status, text: r.reason } }
         merakiCount.inc({ result: 'ok' })
         if (r.unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, r.unknownAps)
-        for (const b of r.batches) pipeline.handle(b.topic, b.payload)
+        for (const b of r.batches) this.accept(b.topic, b.payload)
         return { status: 202, text: 'accepted' }
       }
     }
@@ -181,6 +177,67 @@ export class Gateway {
     this.startedAt = Date.now()
     const b = bus instanceof EmbeddedBus ? bus.broker : null
     o.log.info('gateway started', { storeId, mqtt: bus.url, ...(b?.tlsPort ? { mqtts: `mqtts://${o.host}:${b.tlsPort}` } : {}), ...(b?.wsPort ? { ws: `ws://${o.host}:${b.wsPort}` } : {}), http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
+  }
+
+  /**
+   * Takes one message into the pipeline and works it through in bounded slices (`pump`). `done`
+   * is called once the pipeline is idle again, so the embedded broker holds the sender back
+   * meanwhile. One bad message must never stop the gateway: anything unexpected is contained here.
+   */
+  private accept (topic: string, payload: Buffer, done?: () => void): void {
+    try { this.pipeline?.take(topic, payload) } catch (err) {
+      this.internalErrors.inc()
+      this.o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
+    }
+    if (done) this.dones.push(done)
+    if (!this.pumping) void this.pump()
+  }
+
+  /**
+   * Works the pipeline through in slices of at most SLICE_TICKS ticks, yielding to the event loop
+   * between them and waiting while too many publishes are in flight: a reading after a long gap,
+   * or a burst, never holds the process for long or queues output without a bound. The slices
+   * change nothing in the output (pipeline.ts `work`).
+   */
+  private async pump (): Promise<void> {
+    const p = this.pipeline
+    if (!p || this.pumping) return
+    this.pumping = true
+    let release: () => void = () => {}
+    this.pumped = new Promise<void>(resolve => { release = resolve })
+    try {
+      for (;;) {
+        let idle = true
+        try { idle = p.work(SLICE_TICKS) } catch (err) {
+          this.internalErrors.inc()
+          this.o.log.error('internal error', { err: (err as Error).message })
+        }
+        this.lastWorkAt = Date.now()
+        if (idle) break
+        await this.room()
+        await new Promise<void>(resolve => setImmediate(resolve))
+      }
+    } finally {
+      this.pumping = false
+      const dones = this.dones; this.dones = []
+      for (const d of dones) d()
+      release()
+    }
+  }
+
+  /** Publishes without waiting, counting what is in flight (see `room`). */
+  private publish (bus: Bus, topic: string, body: string, opts: { qos: 0 | 1, retain?: boolean }): void {
+    this.inflight++
+    bus.publish(topic, body, opts).catch(() => {}).finally(() => {
+      this.inflight--
+      if (this.inflight <= MAX_INFLIGHT / 2) { const w = this.roomWaiters; this.roomWaiters = []; for (const r of w) r() }
+    })
+  }
+
+  /** Resolves once the broker has taken enough of what was published (its and its subscribers' backpressure). */
+  private async room (): Promise<void> {
+    if (this.inflight <= MAX_INFLIGHT) return
+    await new Promise<void>(resolve => this.roomWaiters.push(resolve))
   }
 
   /**
@@ -227,6 +284,9 @@ export class Gateway {
       const free = fs.bavail * fs.bsize
       if (free < 500 * 2 ** 20 || free / (fs.blocks * fs.bsize) < 0.05) problems.push(`disk filling: ${Math.round(free / 2 ** 20)} MiB free in ${this.o.dataDir}`)
     } catch { problems.push(`data folder ${this.o.dataDir} unreadable`) }
+    const p = this.pipeline
+    if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS) problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
+    if (p && p.backlog > 0 && Date.now() - this.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
     const silence = this.o.sensorSilenceMs ?? 300_000
     if (this.o.clock === 'wall' && this.pipeline && Date.now() - this.startedAt > silence) {
       const now = Date.now()
@@ -270,6 +330,7 @@ export class Gateway {
     await this.scanner?.stop()
     this.scanner = null
     // Drain: run the ticks the clock already allows, close open visits, publish what is left.
+    await this.pumped
     this.pipeline?.advance()
     this.presence?.closeAll()
     await this.flushOutbox()
@@ -285,6 +346,15 @@ export class Gateway {
     this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })
   }
 }
+
+/** /healthz reports failing ticks this long after the last one, ms (wall time). */
+const HEALTH_WINDOW_MS = 5 * 60_000
+/** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
+const STALL_MS = 30_000
+/** Ticks one slice of pipeline work runs at most before yielding to the event loop. */
+const SLICE_TICKS = 50
+/** Publishes in flight at most before the pipeline waits (it resumes at half). */
+const MAX_INFLIGHT = 2000
 
 /** How often a live gateway saves what it learned about the site's radio, ms. */
 const LEARNED_SAVE_MS = 5 * 60_000
