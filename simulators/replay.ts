@@ -20,6 +20,11 @@ export interface ReplayOptions {
   qos: 0 | 1
   /** Publish every line to this store id instead of its own (a trace recorded under another name). */
   store?: string
+  /**
+   * Paced replays: a stretch of trace time with no line longer than this (a closed night) takes
+   * only this long in wall time, ms; the lines keep their timestamps. Default: no limit.
+   */
+  maxGapMs?: number
   /** Called about every 2 s of wall time. */
   onProgress?: (p: ReplayProgress) => void
   /** Stops the replay early (e.g. on SIGINT). */
@@ -43,6 +48,8 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
   const pending = new Map<string, Pending>()
   const started = Date.now()
   let t0: number | null = null
+  /** Paced: the newest line time so far, and the trace time cut out of long gaps (`maxGapMs`). */
+  let last = -Infinity; let skipped = 0
   const read = { bytes: 0 }
   let lines = 0; let readings = 0; let lastReport = started
   const pace = Number.isFinite(o.speed) && o.speed > 0
@@ -68,7 +75,9 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
     if (isTruth(line)) continue
     if (t0 === null) t0 = line.ts
     if (pace) {
-      const due = started + (line.ts - t0) / o.speed
+      if (line.ts - last > (o.maxGapMs ?? Infinity)) skipped += line.ts - last - (o.maxGapMs ?? 0)
+      if (line.ts > last) last = line.ts
+      const due = started + (line.ts - t0 - skipped) / o.speed
       const wait = due - Date.now()
       if (wait > 2) await new Promise(resolve => setTimeout(resolve, wait))
     }
