@@ -105,7 +105,7 @@ export class Gateway {
     const store = this.store = new GatewayStore(o.dataDir)
     this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)
     this.campaigns.setCampaigns(o.campaigns ?? [])
-    this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}))
+    this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}), o.log)
     const suppressed = this.metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
     const fired = this.metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
     this.metrics.onCollect(() => {
@@ -113,6 +113,9 @@ export class Gateway {
       fired.set({}, this.campaigns?.fired ?? 0)
       this.metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
       this.metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, this.presence?.size ?? 0)
+      const zs = this.metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
+      zs.set({ reason: 'misfit' }, this.presence?.dropped ?? 0)
+      zs.set({ reason: 'failed' }, this.presence?.failed ?? 0)
     })
     this.pipeline = new Pipeline(o.site, {
       prefix: o.prefix, secret,
@@ -286,6 +289,8 @@ export class Gateway {
     } catch { problems.push(`data folder ${this.o.dataDir} unreadable`) }
     const p = this.pipeline
     if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS) problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
+    const zf = this.presence?.lastFailure
+    if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${this.presence?.failed ?? 0} subjects dropped`)
     if (p && p.backlog > 0 && Date.now() - this.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
     const silence = this.o.sensorSilenceMs ?? 300_000
     if (this.o.clock === 'wall' && this.pipeline && Date.now() - this.startedAt > silence) {
