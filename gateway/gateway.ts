@@ -113,6 +113,7 @@ export class Gateway {
       fired.set({}, this.campaigns?.fired ?? 0)
       this.metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
       this.metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, this.presence?.size ?? 0)
+      this.metrics.gauge('instore_dead_letters', 'events the central server refused one by one, set aside (listed in /healthz)').set({}, store.deadLetterCount())
       const zs = this.metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
       zs.set({ reason: 'misfit' }, this.presence?.dropped ?? 0)
       zs.set({ reason: 'failed' }, this.presence?.failed ?? 0)
@@ -299,7 +300,13 @@ export class Gateway {
       if (quiet.length === this.o.site.sensors.size) problems.push(`no sensor heard for ${Math.round(silence / 60000)} minutes`)
       else if (quiet.length > 0) problems.push(`sensors silent for ${Math.round(silence / 60000)} minutes: ${quiet.join(', ')}`)
     }
-    return { status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: this.o.site.storeId, devices: this.pipeline?.trackedDevices ?? 0 }
+    const dead = this.store?.deadLetters(10) ?? []
+    const deadCount = dead.length === 0 ? 0 : this.store?.deadLetterCount() ?? 0
+    if (dead.length > 0 && Date.now() - dead[0].at < DEAD_LETTER_WINDOW_MS) problems.push(`central refused ${deadCount} event(s): set aside as dead letters (newest ${dead[0].id}: HTTP ${dead[0].status})`)
+    return {
+      status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: this.o.site.storeId, devices: this.pipeline?.trackedDevices ?? 0,
+      ...(deadCount > 0 ? { deadLetters: { count: deadCount, newest: dead.map(d => ({ ...d, at: new Date(d.at).toISOString() })) } } : {})
+    }
   }
 
   /** Takes up the radio learning a previous live run saved, if it was for this sensor setup. */
@@ -354,6 +361,8 @@ export class Gateway {
 
 /** /healthz reports failing ticks this long after the last one, ms (wall time). */
 const HEALTH_WINDOW_MS = 5 * 60_000
+/** /healthz is degraded this long after the central server refused an event, ms (wall time); the list stays. */
+const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 /** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
 const STALL_MS = 30_000
 /** Ticks one slice of pipeline work runs at most before yielding to the event loop. */
