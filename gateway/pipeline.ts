@@ -3,16 +3,16 @@
 // Per tick of event time (every second):
 //   smooth (solver + motion filter) → locate (shop, sector) → publish positions → occupancy
 // Zone diffs, events, triggers and the outbox hang off the `onPosition` sink.
-import { createHash } from 'node:crypto'
 import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
-import { ingest, REJECT_REASONS, type IngestContext, type Ingested, type Reading, type RejectReason } from './ingest.ts'
+import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest.ts'
+import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, shiftModels, radioKey, type Taken, type Work, type DropReason, type LearnedRadio } from './pipeline-io.ts'
 import { SubjectHasher } from './subjects.ts'
 import { GatewayClock, type ClockOptions } from './clock.ts'
-import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
-import { sensorModels, beaconModels, type SensorModel } from './radio-model.ts'
-import { SelfCalibrator, type CalibratorState } from './self-calibration.ts'
+import { Tracker, trackerOptions, type TrackerOptions } from './tracker.ts'
+import { sensorModels, beaconModels } from './radio-model.ts'
+import { SelfCalibrator } from './self-calibration.ts'
 import type { Metrics } from './metrics.ts'
 import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
@@ -49,42 +49,9 @@ export interface PipelineSink {
 
 type Source = 'ble' | 'wifi' | 'scan'
 
-/**
- * What the gateway learns about the site's radio as it runs, kept across restarts: the sensors'
- * corrections and floors, and the beacons' corrections (phone-scan mode) with the key of the
- * beacons they were learned for.
- */
-export interface LearnedRadio { calibrator: CalibratorState, ble: TrackerLearned, scan?: { key: string, calibrator: CalibratorState } }
-
-/**
- * Names the radio setup learned state belongs to: the site's radio defaults and its sensors (ids,
- * places, fitted values, maps). Moving a sensor or calibrating again makes the old learning moot.
- */
-export function radioKey (site: Site, kind: 'sensor' | 'beacon' = 'sensor'): string {
-  const features = site.file.features.filter(f => f.properties.kind === kind)
-  return createHash('sha256').update(JSON.stringify([site.file.radio ?? null, features])).digest('hex').slice(0, 16)
-}
+export { radioKey, type LearnedRadio }
 
 interface Latest { pos: PositionMessageT, lastHeard: number }
-
-/** A message taken in: what ingest made of it, and its topic (for the log). */
-interface Taken { r: Extract<Ingested, { kind: 'readings' | 'scans' }>, topic: string }
-/** A message being worked through: its clock time, the ticks due before its readings, whether they are in. */
-interface Work { m: Taken, batchTs: number, preTarget: number, ingested: boolean }
-
-/** Why the pipeline drops a message or reading beyond ingest's reasons (the metrics' label values). */
-export const PIPELINE_REASONS = ['clock_ahead', 'overload'] as const
-type DropReason = RejectReason | typeof PIPELINE_REASONS[number]
-
-/** Messages held at most while a jump of the event clock waits for confirmation; older ones are refused. */
-const MAX_HELD = 64
-
-/** The newest time a message claims (its batch time or any reading's), or null when it has none. */
-function newestTs (r: Taken['r']): number | null {
-  let t = r.ts
-  if (r.kind === 'readings') for (const x of r.readings) if (!Number.isNaN(x.ts) && (t === null || x.ts > t)) t = x.ts
-  return t
-}
 
 export class Pipeline {
   readonly clock: GatewayClock
@@ -97,7 +64,7 @@ export class Pipeline {
   private nextTick = -Infinity
   private lastOccupancy = ''
   private fixesSinceModels = 0
-  private readonly logBudget = new Map<string, { windowStart: number, n: number }>()
+  private readonly logLimited = rateLimited()
   private readonly m
   readonly footfall: Footfall
   /** The occupancy last published (for the live dashboard). */
@@ -132,22 +99,7 @@ export class Pipeline {
       this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
       this.trackers.scan.onFix = (obs, fix) => this.scanCalibrator.observeFix(obs, fix, topts.tagHeight)
     }
-    this.m = {
-      messages: metrics.counter('instore_messages_total', 'MQTT messages taken in, by kind'),
-      readings: metrics.counter('instore_readings_total', 'readings accepted, by source'),
-      rejected: metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason'),
-      positions: metrics.counter('instore_positions_total', 'positions published'),
-      ticks: metrics.counter('instore_ticks_total', 'pipeline ticks run'),
-      devices: metrics.gauge('instore_devices', 'devices tracked, by source'),
-      skew: metrics.counter('instore_clock_skew_total', 'readings re-stamped because their clock was off'),
-      sensorSeen: metrics.gauge('instore_sensor_last_seen_ms', 'event time of each sensor\'s last message'),
-      sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
-      correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor'),
-      beaconCorrection: metrics.gauge('instore_selfcal_beacon_correction_db', 'learned RSSI correction per beacon (phone-scan mode)'),
-      fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)'),
-      tickErrors: metrics.counter('instore_tick_errors_total', 'ticks that threw and were skipped'),
-      positionsCapped: metrics.counter('instore_positions_capped_total', 'positions not published because a tick reached maxPositionsPerTick')
-    }
+    this.m = pipelineMetrics(metrics)
     for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
     metrics.onCollect(() => {
       for (const s of ['ble', 'wifi', 'scan'] as const) this.m.devices.set({ source: s }, this.trackers[s].size)
@@ -328,15 +280,6 @@ export class Pipeline {
     this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: redactMacs(topic.slice(0, 200)) }))
   }
 
-  /** At most 5 log lines per kind per minute of wall time: a flood must not flood the log. */
-  private logLimited (kind: string, write: () => void): void {
-    const now = Date.now()
-    const b = this.logBudget.get(kind) ?? { windowStart: now, n: 0 }
-    if (now - b.windowStart > 60_000) { b.windowStart = now; b.n = 0 }
-    if (b.n++ < 5) write()
-    this.logBudget.set(kind, b)
-  }
-
   /**
    * Runs the ticks up to `target` within the budget; true when it got there. A stretch with no
    * device tracked is skipped in one step, whatever its length. A tick that throws is logged,
@@ -456,10 +399,5 @@ export class Pipeline {
     this.trackers.scan.setModels(this.scanCalibrator.models())
   }
 }
-
-function shiftModels (models: Map<string, SensorModel>, deltaDb: number): Map<string, SensorModel> {
-  return new Map([...models].map(([id, m]) => [id, { ...m, a: m.a + deltaDb, map: undefined }]))
-}
-
 
 function round2 (v: number): number { return Math.round(v * 100) / 100 }
