@@ -7,6 +7,9 @@ import { readJsonLines, isTruth, isHeartbeat, isScan, isReading, type TraceLine,
 import { topics } from '../shared/mqtt-topics.ts'
 import { BoundedPublisher } from './publisher.ts'
 
+/** Past a batch's window by more than this with no line, ms (a heartbeat period): the trace went quiet. */
+const QUIET_MS = 1000
+
 export interface ReplayOptions {
   /** Trace file (JSON Lines). */
   trace: string
@@ -82,7 +85,9 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
       if (wait > 2) await new Promise(resolve => setTimeout(resolve, wait))
     }
     // Batches whose window has passed go out before this line, so sensors stay in time order.
-    for (const [key, p] of pending) if (line.ts - p.first >= o.batchMs) await flush(key, line.ts)
+    // A batch still open when the trace went quiet (the store closed) is stamped when its window
+    // ended, not at the next line after the gap: its readings would be hours late.
+    for (const [key, p] of pending) if (line.ts - p.first >= o.batchMs) await flush(key, line.ts - p.first - o.batchMs > QUIET_MS ? p.first + o.batchMs : line.ts)
     if (o.store !== undefined && 'store' in line) line.store = o.store
     if (isHeartbeat(line) || isReading(line)) {
       stores.add(line.store)
