@@ -132,7 +132,7 @@ export class PresenceEngine {
           continue
         }
         for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
-        this.persist(subject, tr, t, hadShop || zevents.length > 0)
+        this.persist(subject, tr, t, hadShop || zevents.length > 0, zevents.length > 0)
         // Forget devices with nothing open that have been quiet a while (addresses rotate).
         if (!tr.track.shop && !tr.track.shopCand && t - tr.lastSeen > this.params.shopExitS * 1000) this.tracks.delete(subject)
       }
@@ -191,12 +191,17 @@ export class PresenceEngine {
     return { shops, sectors, passersBy }
   }
 
-  private persist (subject: string, tr: Tracked, t: number, changed: boolean): void {
+  /**
+   * Saves a subject's open zone state, at most every `saveEveryMs` and always with events: the
+   * events and the state that produced them commit together, so a crash never replays them under
+   * new ids.
+   */
+  private persist (subject: string, tr: Tracked, t: number, changed: boolean, emitted: boolean): void {
     if (!tr.track.shop) {
       if (changed) this.store.dropState(subject)
       return
     }
-    if (changed && t - tr.savedAt >= this.o.saveEveryMs) {
+    if (emitted || (changed && t - tr.savedAt >= this.o.saveEveryMs)) {
       this.store.saveState(subject, tr.track, t, STATE_VERSION, this.siteKey)
       tr.savedAt = t
     }
