@@ -85,6 +85,7 @@ export class Gateway {
   /** Publishes handed to the bus and not yet taken, and who waits for room. */
   private inflight = 0
   private roomWaiters: Array<() => void> = []
+  private stopping = false
 
   constructor (readonly o: GatewayOptions) {}
 
@@ -193,7 +194,9 @@ export class Gateway {
       this.internalErrors.inc()
       this.o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
     }
-    if (done) this.dones.push(done)
+    // Held acknowledgements occupy the broker's delivery slots (aedes: 100), which our own
+    // publishes need too: past a few, acknowledge at once and let the inbox bound apply.
+    if (done) { if (this.dones.length < MAX_HELD_ACKS) this.dones.push(done); else done() }
     if (!this.pumping) void this.pump()
   }
 
@@ -240,7 +243,7 @@ export class Gateway {
 
   /** Resolves once the broker has taken enough of what was published (its and its subscribers' backpressure). */
   private async room (): Promise<void> {
-    if (this.inflight <= MAX_INFLIGHT) return
+    if (this.inflight <= MAX_INFLIGHT || this.stopping) return
     await new Promise<void>(resolve => this.roomWaiters.push(resolve))
   }
 
@@ -335,6 +338,9 @@ export class Gateway {
   }
 
   async stop (): Promise<void> {
+    // A stop must not wait on a broker that no longer takes publishes.
+    this.stopping = true
+    for (const r of this.roomWaiters.splice(0)) r()
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     if (this.saveTimer) clearInterval(this.saveTimer)
@@ -367,8 +373,13 @@ const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 const STALL_MS = 30_000
 /** Ticks one slice of pipeline work runs at most before yielding to the event loop. */
 const SLICE_TICKS = 50
-/** Publishes in flight at most before the pipeline waits (it resumes at half). */
-const MAX_INFLIGHT = 2000
+/**
+ * Publishes in flight at most before the pipeline waits (it resumes at half). Small: aedes
+ * delivers at most 100 at once and queues the rest, releasing the queue recursively.
+ */
+const MAX_INFLIGHT = 256
+/** Broker acknowledgements held while the pipeline works, at most (see `accept`). */
+const MAX_HELD_ACKS = 32
 
 /** How often a live gateway saves what it learned about the site's radio, ms. */
 const LEARNED_SAVE_MS = 5 * 60_000
