@@ -177,7 +177,7 @@ async function soakPart (): Promise<void> {
   console.log(`soak: ${days} simulated days of ${durationS} s, silent nights, dropouts, rotating Wi-Fi MACs; central down on day 2, SIGKILL after day 1 and mid-day 3, Mosquitto restarted after day 2`)
   const r = await soak({ days, durationS, seed: 21, log: m => console.log('  ' + m) })
   console.log(`  readings ${r.readings}, events ${r.events} (delivered ${r.delivered}, resent ${r.resent}, duplicates ${r.duplicates}, undelivered ${r.undelivered})`)
-  console.log(`  visits: ${r.truthVisits} in the truth, ${r.lostVisits} lost, ${r.falseVisits} false (recall ${pct(r.visitRecall)})`)
+  console.log(`  visits: ${r.truthVisits} in the truth, ${r.lostVisits} lost, ${r.falseVisits} false (recall ${pct(r.visitRecall)})${r.missedVisits.length > 0 ? '; missed: ' + r.missedVisits.join(', ') : ''}`)
   console.log(`  RSS after day 1 ${r.rssDay1Mb.toFixed(0)} MB, at the end ${r.rssEndMb.toFixed(0)} MB; most devices held ${r.maxDevices}, zone tracks ${r.maxZoneTracks}; errors logged ${r.errorsLogged.length}`)
   results.soak = r
 }

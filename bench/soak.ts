@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import type { InstoreEvent } from '../shared/events.ts'
 import { isReading, type TraceLine } from '../shared/trace.ts'
 import { evaluateEvents, defaultEvalOptions } from '../simulators/evaluate.ts'
+import type { Truth } from '../simulators/engine.ts'
 import { makeTrace } from '../test/helpers/sim.ts'
 import { runBin, ROOT } from '../test/helpers/run.ts'
 import { startGatewayProc, type Proc } from '../test/helpers/procs.ts'
@@ -26,6 +27,8 @@ export interface SoakResult {
   rssDay1Mb: number, rssEndMb: number, maxDevices: number, maxZoneTracks: number, errorsLogged: string[]
   /** What the duplicates were (type, subject, visit, sector, ts, campaign), a few. */
   duplicateSamples: string[]
+  /** Truth visits with no shop.enter for their subject and shop while they lasted: day, shop, start and end (s into the day). */
+  missedVisits: string[]
 }
 
 interface Central { server: Server, url: string, down: boolean, received: Map<string, number>, events: InstoreEvent[], refused: number }
@@ -143,11 +146,25 @@ export async function soak (o: SoakOptions): Promise<SoakResult> {
       undelivered: ids.filter(id => !c.received.has(id)).length + unsent,
       truthVisits: q.truth, lostVisits: Math.round(q.truth * (1 - q.recall)), falseVisits: q.falseVisits, visitRecall: q.recall,
       rssDay1Mb: rssDay1, rssEndMb: rssEnd, maxDevices, maxZoneTracks: maxTracks, errorsLogged: errors.slice(0, 5),
-      duplicateSamples: [...keys].filter(([, n]) => n > 1).map(([k]) => k).slice(0, 5)
+      duplicateSamples: [...keys].filter(([, n]) => n > 1).map(([k]) => k).slice(0, 5),
+      missedVisits: missed(sim.truth, c.events).slice(0, 10)
     }
   } finally {
     await gw.stop('SIGKILL')
     broker.kill('SIGTERM')
     c.server.close()
   }
+}
+
+function missed (truth: Truth, events: InstoreEvent[]): string[] {
+  const out: string[] = []
+  for (const v of truth.visits) {
+    const day = truth.windows.findIndex(([w0, w1]) => v.enter >= w0 + defaultEvalOptions.warmupMs && v.exit <= w1)
+    if (day < 0 || v.subject === null) continue
+    const w0 = truth.windows[day][0]
+    if (!events.some(e => e.type === 'shop.enter' && e.subject === v.subject && e.shop === v.shop && e.ts <= v.exit && e.ts >= v.enter - 60_000)) {
+      out.push(`day ${day + 1} ${v.shop} ${Math.round((v.enter - w0) / 1000)}-${Math.round((v.exit - w0) / 1000)} s`)
+    }
+  }
+  return out
 }
