@@ -37,6 +37,8 @@ export class GatewayClock {
   skewed = 0
   /** A jump ahead waiting for confirmation: the sensors that made it, and how many messages. */
   private jump: { sensors: Set<string>, messages: number } | null = null
+  /** Event mode: the newest time `admit` let through. */
+  private admitted = -Infinity
 
   constructor (readonly o: ClockOptions, private readonly sensorCount = Infinity) {}
 
@@ -47,8 +49,11 @@ export class GatewayClock {
    * means the jump was one sensor's clock: 'ok' for it, and the caller refuses what it held.
    */
   admit (ts: number | null, sensor: string): Admission {
-    if (this.o.mode !== 'event' || ts === null || !Number.isFinite(this.eventMax) || ts <= this.eventMax + this.o.maxAheadMs) {
+    // Against the newest time admitted, not the clock: messages wait before they move the clock,
+    // and what is admitted must depend on the messages alone, not on how far the work has got.
+    if (this.o.mode !== 'event' || ts === null || !Number.isFinite(this.admitted) || ts <= this.admitted + this.o.maxAheadMs) {
       this.jump = null
+      if (ts !== null && ts > this.admitted) this.admitted = ts
       return 'ok'
     }
     const j = this.jump ?? { sensors: new Set<string>(), messages: 0 }
@@ -56,6 +61,7 @@ export class GatewayClock {
     this.jump = j
     if (j.sensors.size >= Math.min(JUMP_SENSORS, this.sensorCount) || j.messages >= JUMP_MESSAGES) {
       this.jump = null
+      this.admitted = ts
       return 'jump'
     }
     return 'hold'
