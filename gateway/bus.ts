@@ -31,7 +31,11 @@ export class EmbeddedBus implements Bus {
   get broker (): EmbeddedBroker | null { return this.b }
 
   async start (topics: string[], onMessage: MessageHandler): Promise<void> {
-    this.b = await startBroker({ port: this.port, host: this.host, aedes: this.options, ...this.listeners })
+    // The gateway holds a sender's acknowledgement while its pipeline works (backpressure: aedes
+    // reads no further from that sender meanwhile). Held deliveries would fill aedes' default 100
+    // delivery slots and queue the gateway's own publishes behind them, so no limit here; what is
+    // in flight is bounded by the gateway instead (gateway.ts MAX_INFLIGHT, one read per sender).
+    this.b = await startBroker({ port: this.port, host: this.host, aedes: { concurrency: 0, ...this.options }, ...this.listeners })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(topics.map(t => new Promise<void>(resolve => {

@@ -194,8 +194,6 @@ export class Gateway {
       this.internalErrors.inc()
       this.o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
     }
-    // Held acknowledgements occupy the broker's delivery slots (aedes: 100), which our own
-    // publishes need too: past a few, acknowledge at once and let the inbox bound apply.
     if (done) { if (this.dones.length < MAX_HELD_ACKS) this.dones.push(done); else done() }
     if (!this.pumping) void this.pump()
   }
@@ -373,13 +371,14 @@ const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 const STALL_MS = 30_000
 /** Ticks one slice of pipeline work runs at most before yielding to the event loop. */
 const SLICE_TICKS = 50
-/**
- * Publishes in flight at most before the pipeline waits (it resumes at half). Small: aedes
- * delivers at most 100 at once and queues the rest, releasing the queue recursively.
- */
+/** Publishes in flight at most before the pipeline waits (it resumes at half). */
 const MAX_INFLIGHT = 256
-/** Broker acknowledgements held while the pipeline works, at most (see `accept`). */
-const MAX_HELD_ACKS = 32
+/**
+ * Broker acknowledgements held while the pipeline works, at most (see `accept`): aedes reads no
+ * more from a sender whose messages are not acknowledged, so this is one socket read per sender.
+ * Past it (many senders at once) the inbox bound applies.
+ */
+const MAX_HELD_ACKS = 5000
 
 /** How often a live gateway saves what it learned about the site's radio, ms. */
 const LEARNED_SAVE_MS = 5 * 60_000
