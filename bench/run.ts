@@ -20,6 +20,7 @@ import { visitQuality, type VisitQuality } from './visits.ts'
 import { informationBound, streetSeparation } from './information-bound.ts'
 import { openHpsPart } from './openhps-part.ts'
 import { peopleRun } from './people.ts'
+import { soak } from './soak.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -185,8 +186,19 @@ async function simulated (key: string, title: string, scenario: string, duration
   results[key] = { ...r, bound }
 }
 
+async function soakPart (): Promise<void> {
+  const days = Number(option('days') ?? 21); const durationS = Number(option('duration') ?? 3600)
+  if (!Number.isInteger(days) || days < 3 || !(durationS >= 120)) throw new Error('--days wants an integer of at least 3, --duration at least 120 (s per day)')
+  console.log(`soak: ${days} simulated days of ${durationS} s, silent nights, dropouts, rotating Wi-Fi MACs; central down on day 2, SIGKILL after day 1 and mid-day 3, Mosquitto restarted after day 2`)
+  const r = await soak({ days, durationS, seed: 21, log: m => console.log('  ' + m) })
+  console.log(`  readings ${r.readings}, events ${r.events} (delivered ${r.delivered}, resent ${r.resent}, duplicates ${r.duplicates}, undelivered ${r.undelivered})`)
+  console.log(`  visits: ${r.truthVisits} in the truth, ${r.lostVisits} lost, ${r.falseVisits} false (recall ${pct(r.visitRecall)})${r.missedVisits.length > 0 ? '; missed: ' + r.missedVisits.join(', ') : ''}`)
+  console.log(`  RSS after day 1 ${r.rssDay1Mb.toFixed(0)} MB, at the end ${r.rssEndMb.toFixed(0)} MB; most devices held ${r.maxDevices}, zone tracks ${r.maxZoneTracks}; errors logged ${r.errorsLogged.length}`)
+  results.soak = r
+}
+
 async function main (): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, analytics, visits, street, people) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, analytics, visits, street, people, soak) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
@@ -199,6 +211,8 @@ async function main (): Promise<void> {
   if (!only || only === 'visits') await visitsPart()
   if (!only || only === 'street') streetPart()
   if (!only || only === 'people') await peoplePart()
+  // Weeks of simulated store: only when asked for (`npm run bench -- soak [--days N] [--duration S]`).
+  if (only === 'soak') await soakPart()
   writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
 }

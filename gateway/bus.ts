@@ -4,7 +4,11 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../shared/broker.ts'
 
-export type MessageHandler = (topic: string, payload: Buffer) => void
+/**
+ * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
+ * sender's acknowledgement until then: backpressure reaches a QoS 1 publisher). Called exactly once.
+ */
+export type MessageHandler = (topic: string, payload: Buffer, done: () => void) => void
 
 export interface Bus {
   /** Broker URL sensors should use. */
@@ -27,12 +31,19 @@ export class EmbeddedBus implements Bus {
   get broker (): EmbeddedBroker | null { return this.b }
 
   async start (topics: string[], onMessage: MessageHandler): Promise<void> {
-    this.b = await startBroker({ port: this.port, host: this.host, aedes: this.options, ...this.listeners })
+    // The gateway holds a sender's acknowledgement while its pipeline works (backpressure: aedes
+    // reads no further from that sender meanwhile). Held deliveries would fill aedes' default 100
+    // delivery slots and queue the gateway's own publishes behind them, so no limit here; what is
+    // in flight is bounded by the gateway instead (gateway.ts MAX_INFLIGHT, one read per sender).
+    this.b = await startBroker({ port: this.port, host: this.host, aedes: { concurrency: 0, ...this.options }, ...this.listeners })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(topics.map(t => new Promise<void>(resolve => {
       broker.subscribe(t, (packet: AedesPublishPacket, done: () => void) => {
-        try { onMessage(packet.topic, packet.payload as Buffer) } finally { done() }
+        // Once only, even if the handler throws after calling it.
+        let called = false
+        const once = (): void => { if (!called) { called = true; done() } }
+        try { onMessage(packet.topic, packet.payload as Buffer, once) } catch (err) { once(); throw err }
       }, resolve)
     })))
   }
@@ -54,7 +65,8 @@ export class ClientBus implements Bus {
 
   async start (topics: string[], onMessage: MessageHandler): Promise<void> {
     this.client = await mqtt.connectAsync(this.url, { clientId: this.clientId, reconnectPeriod: 2000, ...this.auth })
-    this.client.on('message', (topic, payload) => onMessage(topic, payload))
+    // mqtt.js takes no per-message acknowledgement from us: the gateway's inbox bound applies.
+    this.client.on('message', (topic, payload) => onMessage(topic, payload, () => {}))
     // Resubscribe after every reconnect: a broker restart loses non-persistent sessions.
     this.client.on('connect', () => { this.client?.subscribe(topics, { qos: 1 }) })
     await this.client.subscribeAsync(topics, { qos: 1 })

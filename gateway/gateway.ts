@@ -92,6 +92,15 @@ export class Gateway {
   private saveTimer: NodeJS.Timeout | null = null
   private startedAt = 0
   httpPort = 0
+  /** Pipeline work loop (`pump`): running, its end, the broker acknowledgements it holds, its last progress (wall ms). */
+  private pumping = false
+  private pumped: Promise<void> = Promise.resolve()
+  private dones: Array<() => void> = []
+  private lastWorkAt = 0
+  /** Publishes handed to the bus and not yet taken, and who waits for room. */
+  private inflight = 0
+  private roomWaiters: Array<() => void> = []
+  private stopping = false
 
   constructor (readonly o: GatewayOptions) {}
 
@@ -117,7 +126,7 @@ export class Gateway {
     // With a registry (the central server's, or a devices file), consent is what it recorded:
     // only devices registered with marketing consent can be triggered.
     if (o.devices || o.central) this.campaigns.setConsent(s => this.identity.marketing(s))
-    this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}))
+    this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}), o.log)
     const suppressed = this.metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
     const fired = this.metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
     this.metrics.onCollect(() => {
@@ -128,6 +137,10 @@ export class Gateway {
       this.metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, this.identity.size)
       const eids = this.metrics.counter('instore_eid_readings_total', 'EID readings, by result (unresolved ones are anonymous)')
       eids.set({ result: 'resolved' }, this.identity.resolved); eids.set({ result: 'unresolved' }, this.identity.unresolved)
+      this.metrics.gauge('instore_dead_letters', 'events the central server refused one by one, set aside (listed in /healthz)').set({}, store.deadLetterCount())
+      const zs = this.metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
+      zs.set({ reason: 'misfit' }, this.presence?.dropped ?? 0)
+      zs.set({ reason: 'failed' }, this.presence?.failed ?? 0)
     })
     this.pipeline = new Pipeline(o.site, {
       prefix: o.prefix, secret,
@@ -141,19 +154,12 @@ export class Gateway {
       foreign,
       ...o.pipeline
     }, {
-      position: p => { void bus.publish(topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }).catch(() => {}); published.inc({ kind: 'position' }) },
-      occupancy: occ => { void bus.publish(topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }).catch(() => {}); published.inc({ kind: 'occupancy' }) },
+      position: p => { this.publish(bus, topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }); published.inc({ kind: 'position' }) },
+      occupancy: occ => { this.publish(bus, topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }); published.inc({ kind: 'occupancy' }) },
       events: () => { void this.flushOutbox(); this.uplink?.kick() },
-      footfall: f => { void bus.publish(topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }).catch(() => {}) }
+      footfall: f => { this.publish(bus, topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }) }
     }, this.metrics, o.log, this.presence)
-    const pipeline = this.pipeline
-    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload) => {
-      // One bad message must never stop the gateway: contain anything unexpected here.
-      try { pipeline.handle(topic, payload) } catch (err) {
-        this.internalErrors.inc()
-        o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
-      }
-    })
+    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload, done) => this.accept(topic, payload, done))
     this.bus = bus
     // Events accepted before a crash but never published go out first, with their original ids.
     this.flushOutbox()
@@ -175,17 +181,12 @@ export class Gateway {
       // A replay on the event clock depends on its trace alone: it starts from nothing, saves nothing.
       this.resumeLearned()
       this.saveTimer = setInterval(() => this.saveLearned(), LEARNED_SAVE_MS)
-      this.timer = setInterval(() => {
-        try { pipeline.advance() } catch (err) {
-          this.internalErrors.inc()
-          o.log.error('tick failed', { err: (err as Error).message })
-        }
-      }, 200)
+      this.timer = setInterval(() => { if (!this.pumping) void this.pump() }, 200)
     }
     if (o.ble) {
       const sensor = o.ble.sensor
       this.scanner = new BleScanner({ adapter: o.ble.adapter, sensor, intervalMs: o.ble.intervalMs ?? 500 },
-        (id, readings) => pipeline.handle(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))), o.log)
+        (id, readings) => this.accept(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))), o.log)
       await this.scanner.start()
     }
     const merakiCount = this.metrics.counter('instore_meraki_posts_total', 'Meraki webhook posts, by result')
@@ -193,14 +194,15 @@ export class Gateway {
     // A post is answered as soon as its secret is checked; its observations then go through in
     // bounded slices, yielding to the event loop between them, so a large post never stalls the
     // embedded broker or other posts. Posts are taken in turn.
+    const pipeline = this.pipeline
     const takeSlices = async (post: MerakiPost): Promise<void> => {
       for (let i = 0; i < post.observations.length; i += MERAKI_SLICE) {
         if (this.pipeline !== pipeline) return // stopped meanwhile
         const { per, unknownAps, fixes } = merakiReadings(post, aps, i, i + MERAKI_SLICE, o.site)
         if (unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, unknownAps)
-        for (const b of toBatches(per, o.site, o.prefix)) pipeline.handle(b.topic, b.payload)
+        for (const b of toBatches(per, o.site, o.prefix)) this.accept(b.topic, b.payload)
         for (const f of fixes) pipeline.placeExternal(f)
-        if (fixes.length > 0) { merakiCount.inc({ result: 'location_estimates' }, fixes.length); pipeline.advance() }
+        if (fixes.length > 0) { merakiCount.inc({ result: 'location_estimates' }, fixes.length); if (!this.pumping) void this.pump() }
         await new Promise(resolve => setImmediate(resolve))
       }
     }
@@ -223,6 +225,67 @@ export class Gateway {
     this.startedAt = Date.now()
     const b = bus instanceof EmbeddedBus ? bus.broker : null
     o.log.info('gateway started', { storeId, mqtt: bus.url, ...(b?.tlsPort ? { mqtts: `mqtts://${o.host}:${b.tlsPort}` } : {}), ...(b?.wsPort ? { ws: `ws://${o.host}:${b.wsPort}` } : {}), http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
+  }
+
+  /**
+   * Takes one message into the pipeline and works it through in bounded slices (`pump`). `done`
+   * is called once the pipeline is idle again, so the embedded broker holds the sender back
+   * meanwhile. One bad message must never stop the gateway: anything unexpected is contained here.
+   */
+  private accept (topic: string, payload: Buffer, done?: () => void): void {
+    try { this.pipeline?.take(topic, payload) } catch (err) {
+      this.internalErrors.inc()
+      this.o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
+    }
+    if (done) { if (this.dones.length < MAX_HELD_ACKS) this.dones.push(done); else done() }
+    if (!this.pumping) void this.pump()
+  }
+
+  /**
+   * Works the pipeline through in slices of at most SLICE_TICKS ticks, yielding to the event loop
+   * between them and waiting while too many publishes are in flight: a reading after a long gap,
+   * or a burst, never holds the process for long or queues output without a bound. The slices
+   * change nothing in the output (pipeline.ts `work`).
+   */
+  private async pump (): Promise<void> {
+    const p = this.pipeline
+    if (!p || this.pumping) return
+    this.pumping = true
+    let release: () => void = () => {}
+    this.pumped = new Promise<void>(resolve => { release = resolve })
+    try {
+      for (;;) {
+        let idle = true
+        try { idle = p.work(SLICE_TICKS) } catch (err) {
+          this.internalErrors.inc()
+          this.o.log.error('internal error', { err: (err as Error).message })
+        }
+        this.lastWorkAt = Date.now()
+        if (idle) break
+        await this.room()
+        await new Promise<void>(resolve => setImmediate(resolve))
+      }
+    } finally {
+      this.pumping = false
+      const dones = this.dones; this.dones = []
+      for (const d of dones) d()
+      release()
+    }
+  }
+
+  /** Publishes without waiting, counting what is in flight (see `room`). */
+  private publish (bus: Bus, topic: string, body: string, opts: { qos: 0 | 1, retain?: boolean }): void {
+    this.inflight++
+    bus.publish(topic, body, opts).catch(() => {}).finally(() => {
+      this.inflight--
+      if (this.inflight <= MAX_INFLIGHT / 2) { const w = this.roomWaiters; this.roomWaiters = []; for (const r of w) r() }
+    })
+  }
+
+  /** Resolves once the broker has taken enough of what was published (its and its subscribers' backpressure). */
+  private async room (): Promise<void> {
+    if (this.inflight <= MAX_INFLIGHT || this.stopping) return
+    await new Promise<void>(resolve => this.roomWaiters.push(resolve))
   }
 
   /**
@@ -305,6 +368,11 @@ export class Gateway {
       const free = fs.bavail * fs.bsize
       if (free < 500 * 2 ** 20 || free / (fs.blocks * fs.bsize) < 0.05) problems.push(`disk filling: ${Math.round(free / 2 ** 20)} MiB free in ${this.o.dataDir}`)
     } catch { problems.push(`data folder ${this.o.dataDir} unreadable`) }
+    const p = this.pipeline
+    if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS) problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
+    const zf = this.presence?.lastFailure
+    if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${this.presence?.failed ?? 0} subjects dropped`)
+    if (p && p.backlog > 0 && Date.now() - this.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
     const silence = this.o.sensorSilenceMs ?? 300_000
     if (this.o.clock === 'wall' && this.pipeline && Date.now() - this.startedAt > silence) {
       const now = Date.now()
@@ -312,7 +380,13 @@ export class Gateway {
       if (quiet.length === this.o.site.sensors.size) problems.push(`no sensor heard for ${Math.round(silence / 60000)} minutes`)
       else if (quiet.length > 0) problems.push(`sensors silent for ${Math.round(silence / 60000)} minutes: ${quiet.join(', ')}`)
     }
-    return { status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: this.o.site.storeId, devices: this.pipeline?.trackedDevices ?? 0 }
+    const dead = this.store?.deadLetters(10) ?? []
+    const deadCount = dead.length === 0 ? 0 : this.store?.deadLetterCount() ?? 0
+    if (dead.length > 0 && Date.now() - dead[0].at < DEAD_LETTER_WINDOW_MS) problems.push(`central refused ${deadCount} event(s): set aside as dead letters (newest ${dead[0].id}: HTTP ${dead[0].status})`)
+    return {
+      status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: this.o.site.storeId, devices: this.pipeline?.trackedDevices ?? 0,
+      ...(deadCount > 0 ? { deadLetters: { count: deadCount, newest: dead.map(d => ({ ...d, at: new Date(d.at).toISOString() })) } } : {})
+    }
   }
 
   /** Takes up the radio learning a previous live run saved, if it was for this sensor setup. */
@@ -341,6 +415,9 @@ export class Gateway {
   }
 
   async stop (): Promise<void> {
+    // A stop must not wait on a broker that no longer takes publishes.
+    this.stopping = true
+    for (const r of this.roomWaiters.splice(0)) r()
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     if (this.saveTimer) clearInterval(this.saveTimer)
@@ -349,6 +426,7 @@ export class Gateway {
     this.scanner = null
     await this.merakiWork
     // Drain: run the ticks the clock already allows, close open visits, publish what is left.
+    await this.pumped
     this.pipeline?.advance()
     this.presence?.closeAll()
     await this.flushOutbox()
@@ -364,6 +442,23 @@ export class Gateway {
     this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })
   }
 }
+
+/** /healthz reports failing ticks this long after the last one, ms (wall time). */
+const HEALTH_WINDOW_MS = 5 * 60_000
+/** /healthz is degraded this long after the central server refused an event, ms (wall time); the list stays. */
+const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
+/** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
+const STALL_MS = 30_000
+/** Ticks one slice of pipeline work runs at most before yielding to the event loop. */
+const SLICE_TICKS = 50
+/** Publishes in flight at most before the pipeline waits (it resumes at half). */
+const MAX_INFLIGHT = 256
+/**
+ * Broker acknowledgements held while the pipeline works, at most (see `accept`): aedes reads no
+ * more from a sender whose messages are not acknowledged, so this is one socket read per sender.
+ * Past it (many senders at once) the inbox bound applies.
+ */
+const MAX_HELD_ACKS = 5000
 
 /** How often a live gateway saves what it learned about the site's radio, ms. */
 const LEARNED_SAVE_MS = 5 * 60_000

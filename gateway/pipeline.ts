@@ -3,17 +3,17 @@
 // Per tick of event time (every second):
 //   smooth (solver + motion filter) → locate (shop, sector) → publish positions → occupancy
 // Zone diffs, events, triggers and the outbox hang off the `onPosition` sink.
-import { createHash } from 'node:crypto'
 import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT, FootfallMessageT } from '../shared/messages.ts'
-import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
+import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest.ts'
+import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, shiftModels, radioKey, type Taken, type Work, type DropReason, type LearnedRadio } from './pipeline-io.ts'
 import { SubjectHasher } from './subjects.ts'
 import type { IdentityResolver } from './identity.ts'
 import { GatewayClock, type ClockOptions } from './clock.ts'
-import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
-import { sensorModels, beaconModels, type SensorModel } from './radio-model.ts'
-import { SelfCalibrator, type CalibratorState } from './self-calibration.ts'
+import { Tracker, trackerOptions, type TrackerOptions } from './tracker.ts'
+import { sensorModels, beaconModels } from './radio-model.ts'
+import { SelfCalibrator } from './self-calibration.ts'
 import type { Metrics } from './metrics.ts'
 import type { PresenceEngine } from './presence.ts'
 import type { Evidence } from './zones.ts'
@@ -49,6 +49,10 @@ export interface PipelineOptions {
    * in time order and reach the trackers up to `aheadMs` past each tick, as they would live.
    */
   reorder?: { aheadMs: number }
+  /** Messages taken in and not yet worked through, at most (default 10,000); past it a message is refused ('overload'). */
+  maxInbox?: number
+  /** Positions one tick publishes at most (default 5,000): a crowd of rotating addresses must not flood the broker. */
+  maxPositionsPerTick?: number
 }
 
 export interface PipelineSink {
@@ -61,21 +65,7 @@ export interface PipelineSink {
 
 type Source = 'ble' | 'wifi' | 'scan'
 
-/**
- * What the gateway learns about the site's radio as it runs, kept across restarts: the sensors'
- * corrections and floors, and the beacons' corrections (phone-scan mode) with the key of the
- * beacons they were learned for.
- */
-export interface LearnedRadio { calibrator: CalibratorState, ble: TrackerLearned, scan?: { key: string, calibrator: CalibratorState } }
-
-/**
- * Names the radio setup learned state belongs to: the site's radio defaults and its sensors (ids,
- * places, fitted values, maps). Moving a sensor or calibrating again makes the old learning moot.
- */
-export function radioKey (site: Site, kind: 'sensor' | 'beacon' = 'sensor'): string {
-  const features = site.file.features.filter(f => f.properties.kind === kind)
-  return createHash('sha256').update(JSON.stringify([site.file.radio ?? null, features])).digest('hex').slice(0, 16)
-}
+export { radioKey, type LearnedRadio }
 
 interface Latest { pos: PositionMessageT, lastHeard: number }
 
@@ -90,7 +80,7 @@ export class Pipeline {
   private nextTick = -Infinity
   private lastOccupancy = ''
   private fixesSinceModels = 0
-  private readonly logBudget = new Map<string, { windowStart: number, n: number }>()
+  private readonly logLimited = rateLimited()
   private readonly m
   readonly footfall: Footfall
   /** People now and today's visitors, from every source (people.ts). */
@@ -102,8 +92,8 @@ export class Pipeline {
 
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
     metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
-    this.clock = new GatewayClock(o.clock)
-    this.held = o.reorder ? new ReorderBuffer<Reading>() : null
+    this.clock = new GatewayClock(o.clock, site.sensors.size)
+    this.reordered = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
       hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes, ...(o.identity ? { identity: o.identity } : {})
@@ -129,23 +119,8 @@ export class Pipeline {
       this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
       this.trackers.scan.onFix = (obs, fix) => this.scanCalibrator.observeFix(obs, fix, topts.tagHeight)
     }
-    this.m = {
-      messages: metrics.counter('instore_messages_total', 'MQTT messages taken in, by kind'),
-      readings: metrics.counter('instore_readings_total', 'readings accepted, by source'),
-      rejected: metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason'),
-      positions: metrics.counter('instore_positions_total', 'positions published'),
-      ticks: metrics.counter('instore_ticks_total', 'pipeline ticks run'),
-      devices: metrics.gauge('instore_devices', 'devices tracked, by source'),
-      skew: metrics.counter('instore_clock_skew_total', 'readings re-stamped because their clock was off'),
-      sensorSeen: metrics.gauge('instore_sensor_last_seen_ms', 'event time of each sensor\'s last message'),
-      sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
-      correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor'),
-      beaconCorrection: metrics.gauge('instore_selfcal_beacon_correction_db', 'learned RSSI correction per beacon (phone-scan mode)'),
-      fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)'),
-      fixtures: metrics.gauge('instore_people_fixtures', 'always-on Wi-Fi devices left out of people counts, by the address they use (learned or from the site file)'),
-      wifiDevices: metrics.gauge('instore_wifi_devices', 'Wi-Fi devices (addresses chained into phones) remembered, and addresses seen')
-    }
-    for (const r of REJECT_REASONS) this.m.rejected.inc({ reason: r }, 0)
+    this.m = pipelineMetrics(metrics)
+    for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
     metrics.onCollect(() => {
       for (const s of ['ble', 'wifi', 'scan'] as const) this.m.devices.set({ source: s }, this.trackers[s].size)
       const all = Object.values(this.trackers)
@@ -164,8 +139,33 @@ export class Pipeline {
   /** Last message time per sensor (for health checks). */
   readonly sensorLastSeen = new Map<string, number>()
 
-  /** Stage 1-3 for one MQTT message: ingest, time, estimate. Never throws on bad input. */
+  /** Messages taken in and not yet worked through (see `work`), in arrival order. */
+  private readonly inbox: Taken[] = []
+  /** The message being worked through: its ticks before it may be cut into slices. */
+  private current: Work | null = null
+  /** Messages held while a jump of the event clock waits for confirmation (clock.ts `admit`). */
+  private held: Taken[] = []
+  /** Ticks that threw (logged, counted, skipped), and when the last one did (wall time). */
+  tickErrors = 0
+  lastTickError: { at: number, message: string } | null = null
+  /** Messages worked through (for health: readings still being processed). */
+  processed = 0
+
+  /** Messages waiting in the inbox (taken, not yet worked through). */
+  get backlog (): number { return this.inbox.length + (this.current !== null ? 1 : 0) }
+
+  /** Stages 1-9 for one MQTT message, all at once: `take` then `work` without a bound. Never throws on bad input. */
   handle (topic: string, payload: Buffer): void {
+    this.take(topic, payload)
+    this.work(Infinity)
+  }
+
+  /**
+   * Stage 1 for one MQTT message: ingest (parse, validate, subject) and admit its time. Cheap and
+   * bounded by the message size; the ticks and estimates it causes wait for `work`. A message
+   * over the inbox bound is refused (counted): the caller should have waited for `work`.
+   */
+  take (topic: string, payload: Buffer): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
       const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases, this.o.foreign)
@@ -184,39 +184,103 @@ export class Pipeline {
         this.m.messages.inc({ kind: 'status' })
         this.m.sensorOnline.set({ sensor: r.sensor }, r.online ? 1 : 0)
         return
-      case 'readings': {
+      case 'readings':
         this.m.messages.inc({ kind: r.readings.length === 0 && r.rejected.length === 0 ? 'heartbeat' : 'readings' })
         for (const x of r.rejected) this.rejected(x.reason, x.detail, topic)
-        const batchTs = this.clock.stamp(r.ts)
-        this.sensorLastSeen.set(r.sensor, batchTs)
-        this.m.sensorSeen.set({ sensor: r.sensor }, batchTs)
-        if (this.held !== null) {
-          for (const reading of r.readings) this.hold(reading, batchTs)
-          break
-        }
-        this.estimateAll(r.readings, batchTs)
         break
-      }
-      case 'scans': {
+      case 'scans':
         this.m.messages.inc({ kind: 'scans' })
         for (const x of r.rejected) this.rejected(x.reason, x.detail, topic)
-        const ts = this.clock.stamp(r.ts)
-        if (r.randomized && r.beacons.length > 0) this.randomized.add(r.device)
-        for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, ts, b.rssi)
-        if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
         break
-      }
     }
-    this.advance()
+    if (this.inbox.length >= (this.o.maxInbox ?? 10_000)) { this.rejected('overload', `${this.inbox.length} messages waiting`, topic); return }
+    const m: Taken = { r, topic }
+    const newest = newestTs(r)
+    const verdict = this.clock.admit(newest, r.kind === 'readings' ? r.sensor : 'device:' + r.device)
+    if (verdict === 'hold') {
+      if (this.held.length >= MAX_HELD) this.refuseAhead([this.held.shift() as Taken])
+      this.held.push(m)
+      return
+    }
+    if (this.held.length > 0) {
+      // Confirmed: the held messages were the store moving on, in order before this one. Not
+      // confirmed (this message is at the old time): they were one sensor's clock running ahead.
+      if (verdict === 'jump') this.inbox.push(...this.held)
+      else this.refuseAhead(this.held)
+      this.held = []
+    }
+    this.inbox.push(m)
+  }
+
+  private refuseAhead (ms: Taken[]): void {
+    for (const m of ms) this.rejected('clock_ahead', `${(newestTs(m.r) ?? 0) - this.clock.now()} ms ahead of the event time`, m.topic)
+  }
+
+  /**
+   * Works through the inbox and the ticks the clock allows, running at most `maxTicks` ticks (a
+   * skipped idle stretch counts as one); true when nothing is left. Cutting the work into slices
+   * changes nothing in the output: the order of ticks and readings is fixed by the messages.
+   * Before a message's readings are taken in, the clock runs the ticks that end before them (so
+   * after a gap no device is placed before it was heard); in a steady stream (messages no more
+   * than a tick apart) there are none, and the order is the one every figure was measured with.
+   */
+  work (maxTicks: number): boolean {
+    const budget = { left: maxTicks }
+    for (;;) {
+      if (this.current === null) {
+        const m = this.inbox.shift()
+        if (m === undefined) return this.runTicks(this.clock.watermark(), budget)
+        this.current = this.begin(m)
+      }
+      const c = this.current
+      if (!c.ingested) {
+        if (!this.runTicks(Math.min(c.preTarget, this.clock.watermark()), budget)) return false
+        this.ingestTaken(c)
+        c.ingested = true
+      }
+      if (!this.runTicks(this.clock.watermark(), budget)) return false
+      this.current = null
+      this.processed++
+    }
+  }
+
+  /** Runs every tick the clock allows, without a bound (wall mode's timer uses `work` with one). */
+  advance (): void { this.work(Infinity) }
+
+  /** Moves the clock to a message's time; returns its work item with the ticks due before its readings. */
+  private begin (m: Taken): Work {
+    const r = m.r
+    const batchTs = this.clock.stamp(r.ts)
+    if (r.kind === 'readings') {
+      this.sensorLastSeen.set(r.sensor, batchTs)
+      this.m.sensorSeen.set({ sensor: r.sensor }, batchTs)
+    }
+    let first = batchTs
+    if (r.kind === 'readings') for (const x of r.readings) if (!Number.isNaN(x.ts)) first = Math.min(first, this.clock.peek(x.ts))
+    return { m, batchTs, preTarget: first - this.o.clock.latenessMs - this.o.tickMs, ingested: false }
+  }
+
+  /** Stages 2-3 for a message whose time has come: time (stamp, lateness) and estimate. */
+  private ingestTaken (w: Work): void {
+    const r = w.m.r; const batchTs = w.batchTs
+    if (r.kind === 'readings') {
+      // Sources that deliver late (Meraki): readings wait in time order for their tick.
+      if (this.reordered !== null) for (const reading of r.readings) this.hold(reading, batchTs)
+      else this.estimateAll(r.readings, batchTs)
+    } else if (r.kind === 'scans') {
+      if (r.randomized && r.beacons.length > 0) this.randomized.add(r.device)
+      for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, batchTs, b.rssi)
+      if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
+    }
   }
 
   /** Readings waiting for their tick (only with `reorder`). */
-  private readonly held: ReorderBuffer<Reading> | null
+  private readonly reordered: ReorderBuffer<Reading> | null
 
   private hold (reading: Reading, batchTs: number): void {
     const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
     if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
-    this.held?.push({ ...reading, ts })
+    this.reordered?.push({ ...reading, ts })
   }
 
   /** Positions a source estimated itself (Meraki where its APs are not placed). */
@@ -266,36 +330,43 @@ export class Pipeline {
    */
   private readonly randomized = new Set<string>()
 
-  private rejected (reason: RejectReason, detail: string, topic: string): void {
+  private rejected (reason: DropReason, detail: string, topic: string): void {
     this.m.rejected.inc({ reason })
-    // At most 5 log lines per reason per minute of wall time: a flood must not flood the log.
-    const now = Date.now()
-    const b = this.logBudget.get(reason) ?? { windowStart: now, n: 0 }
-    if (now - b.windowStart > 60_000) { b.windowStart = now; b.n = 0 }
     // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
-    if (b.n++ < 5) this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: redactMacs(topic.slice(0, 200)) })
-    this.logBudget.set(reason, b)
+    this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: redactMacs(topic.slice(0, 200)) }))
   }
 
-  /** Runs every tick the clock allows. Called after each message, and by a timer in wall mode. */
-  advance (): void {
-    const wm = this.clock.watermark()
-    if (!Number.isFinite(wm)) return
-    if (this.nextTick === -Infinity) this.nextTick = Math.ceil(wm / this.o.tickMs) * this.o.tickMs
-    while (this.nextTick <= wm) {
-      // Nothing tracked: jump straight to the latest tick (multi-day traces have long gaps).
+  /**
+   * Runs the ticks up to `target` within the budget; true when it got there. A stretch with no
+   * device tracked is skipped in one step, whatever its length. A tick that throws is logged,
+   * counted and skipped: one bad state must not stop every tick after it.
+   */
+  private runTicks (target: number, budget: { left: number }): boolean {
+    if (!Number.isFinite(target)) return true
+    if (this.nextTick === -Infinity) this.nextTick = Math.ceil(target / this.o.tickMs) * this.o.tickMs
+    while (this.nextTick <= target) {
+      if (budget.left <= 0) return false
+      budget.left--
+      // Nothing tracked: jump straight to the latest tick (nights, multi-day traces).
       if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0 && this.external.size === 0) {
-        this.nextTick = Math.max(this.nextTick, Math.floor(Math.min(wm, this.held?.earliest ?? Infinity) / this.o.tickMs) * this.o.tickMs)
+        this.nextTick = Math.max(this.nextTick, Math.floor(Math.min(target, this.reordered?.earliest ?? Infinity) / this.o.tickMs) * this.o.tickMs)
       }
-      if (this.held !== null) this.releaseHeld(this.nextTick + (this.o.reorder?.aheadMs ?? 0))
-      this.tick(this.nextTick)
+      const t = this.nextTick
+      if (this.reordered !== null) this.releaseHeld(t + (this.o.reorder?.aheadMs ?? 0))
       this.nextTick += this.o.tickMs
+      try { this.tick(t) } catch (err) {
+        this.tickErrors++
+        this.lastTickError = { at: Date.now(), message: (err as Error).message }
+        this.m.tickErrors.inc()
+        this.logLimited('tick', () => this.log.error('tick failed; skipped', { t, err: (err as Error).message }))
+      }
     }
+    return true
   }
 
   private releaseHeld (t: number): void {
     const out: Reading[] = []
-    this.held?.release(t, r => out.push(r))
+    this.reordered?.release(t, r => out.push(r))
     if (out.length > 0) this.estimateAll(out, t, true)
   }
 
@@ -346,13 +417,13 @@ export class Pipeline {
     // where there is one (hysteresis), else by position; anonymous BLE devices by position.
     const apps: Placed[] = []; const anonymous: Placed[] = []; const appAt: Array<{ subject: string, x: number, y: number, floor: number }> = []
     let passersBy = 0
+    let published = 0; const cap = this.o.maxPositionsPerTick ?? 5000
     for (const [subject, l] of this.latest) {
       const presence = l.pos.source === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble
       if (t - l.lastHeard > presence) { this.latest.delete(subject); continue }
       // Between fixes the last position is repeated with its time moved on: at least one per tick.
       const pos = l.pos.ts === at ? l.pos : { ...l.pos, ts: at }
-      this.sink.position(pos)
-      this.m.positions.inc()
+      if (published++ < cap) { this.sink.position(pos); this.m.positions.inc() } else this.m.positionsCapped.inc()
       if (pos.source === 'wifi') continue
       if (this.randomized.has(subject)) { anonymous.push(pos); continue }
       appAt.push(pos)
@@ -428,10 +499,5 @@ export class Pipeline {
     this.trackers.scan.setModels(this.scanCalibrator.models())
   }
 }
-
-function shiftModels (models: Map<string, SensorModel>, deltaDb: number): Map<string, SensorModel> {
-  return new Map([...models].map(([id, m]) => [id, { ...m, a: m.a + deltaDb, map: undefined }]))
-}
-
 
 function round2 (v: number): number { return Math.round(v * 100) / 100 }

@@ -9,6 +9,8 @@ import type { GatewayStore } from './store.ts'
 import type { CampaignEngine } from './campaigns.ts'
 import { frequency, defaultSegmentRules, type SegmentRules } from './frequency.ts'
 import { ulid, visitUlid } from './ids.ts'
+import { STATE_VERSION, zonesKey, trackProblem, parseTrack } from './state-check.ts'
+import { silentLogger, type Logger } from '../shared/log.ts'
 
 export interface PresenceOptions {
   zones: Required<ZoneParams>
@@ -44,13 +46,55 @@ export class PresenceEngine {
   private walkTests = 0
   events = 0
 
+  private readonly siteKey: string
+
   constructor (private readonly site: Site, private readonly store: GatewayStore, private readonly campaigns: CampaignEngine,
-    private readonly o: PresenceOptions) {
+    private readonly o: PresenceOptions, private readonly log: Logger = silentLogger) {
     this.params = o.zones
     this.refreshThresholds()
-    // Resume what a crash cut off: open visits and stays continue (or time out) from their evidence.
-    for (const { subject, track } of store.loadStates()) this.tracks.set(subject, { track, lastSeen: track.shop?.lastEvidence ?? 0, savedAt: 0, heard: false })
+    this.siteKey = zonesKey(site)
+    this.resume()
   }
+
+  /**
+   * Resumes what a crash cut off: open visits and stays continue (or time out) from their
+   * evidence. A saved state that no longer fits the site (another format, a shop renamed or
+   * removed since) is dropped with a warning and its visit closed as of its last evidence: it
+   * must never make every tick fail.
+   */
+  private resume (): void {
+    const closed: InstoreEvent[] = []
+    this.store.transaction(() => {
+      for (const saved of this.store.loadStates()) {
+        const track = parseTrack(saved.state)
+        const problem = track === null
+          ? 'unreadable'
+          : saved.version > STATE_VERSION ? `saved by a newer gateway (state version ${saved.version})` : trackProblem(track, this.site)
+        if (track !== null && problem === null) {
+          this.tracks.set(saved.subject, { track, lastSeen: track.shop?.lastEvidence ?? 0, savedAt: 0, heard: false })
+          continue
+        }
+        this.dropped++
+        this.store.dropState(saved.subject)
+        const shop = track?.shop
+        const closable = shop != null && typeof shop === 'object' && typeof shop.visitId === 'string' && typeof shop.id === 'string' &&
+          Number.isFinite(shop.enteredAt) && Number.isFinite(shop.lastEvidence) && shop.pending !== true
+        this.log.warn('saved zone state does not fit the site: dropped', { problem, visitClosed: closable, siteChanged: saved.siteKey !== this.siteKey })
+        if (!closable || track === null) continue
+        // The visit was announced: it ends where its evidence did, its sectors as they were counted.
+        const z: ZoneEvent[] = []
+        try { exitShop({ ...track, sector: null, sectorCand: null, shopCand: null }, z) } catch { continue }
+        for (const ev of z.filter(e => e.type === 'shop.exit' || e.type === 'visit.summary')) closed.push(...this.emit(saved.subject, ev, track))
+      }
+    })
+    this.events += closed.length
+  }
+
+  /** Saved states dropped at start because they no longer fit the site; subjects whose tick threw. */
+  dropped = 0
+  failed = 0
+  /** When a subject's tick last threw (wall ms), for /healthz. */
+  lastFailure: number | null = null
 
   /** Campaign dwell rules need exact thresholds: merge them into the zone parameters. */
   refreshThresholds (): void {
@@ -83,9 +127,20 @@ export class PresenceEngine {
       for (const [subject, tr] of this.tracks) {
         const heard = fresh.get(subject) ?? null
         const hadShop = tr.track.shop !== null
-        const zevents = stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest, this.walkTest)
+        let zevents: ZoneEvent[]
+        try {
+          zevents = stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest, this.walkTest)
+        } catch (err) {
+          // One subject's state that trips the zone logic costs that subject's state, never the store's ticks.
+          this.failed++
+          this.lastFailure = Date.now()
+          this.tracks.delete(subject)
+          this.store.dropState(subject)
+          this.log.error('zone state failed; dropped', { err: (err as Error).message })
+          continue
+        }
         for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
-        this.persist(subject, tr, t, hadShop || zevents.length > 0)
+        this.persist(subject, tr, t, hadShop || zevents.length > 0, zevents.length > 0)
         // Forget devices with nothing open that have been quiet a while (addresses rotate).
         if (!tr.track.shop && !tr.track.shopCand && t - tr.lastSeen > this.params.shopExitS * 1000) this.tracks.delete(subject)
       }
@@ -155,13 +210,18 @@ export class PresenceEngine {
     return { placed, passersBy }
   }
 
-  private persist (subject: string, tr: Tracked, t: number, changed: boolean): void {
+  /**
+   * Saves a subject's open zone state, at most every `saveEveryMs` and always with events: the
+   * events and the state that produced them commit together, so a crash never replays them under
+   * new ids.
+   */
+  private persist (subject: string, tr: Tracked, t: number, changed: boolean, emitted: boolean): void {
     if (!tr.track.shop) {
       if (changed) this.store.dropState(subject)
       return
     }
-    if (changed && t - tr.savedAt >= this.o.saveEveryMs) {
-      this.store.saveState(subject, tr.track, t)
+    if (emitted || (changed && t - tr.savedAt >= this.o.saveEveryMs)) {
+      this.store.saveState(subject, tr.track, t, STATE_VERSION, this.siteKey)
       tr.savedAt = t
     }
   }

@@ -1,13 +1,17 @@
 // The gateway's durable state in SQLite (WAL): visit history for frequency, the outbox of every
 // event (written before it is published or sent), open zone state for resuming after a crash,
-// per-subject event sequence numbers, campaign caps, and what the gateway learned about the
-// site's radio.
+// per-subject event sequence numbers, campaign caps, what the gateway learned about the site's
+// radio, and the dead letters (events the central server refused one by one).
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { privateFile } from '../shared/private-file.ts'
 import type { ZoneTrack } from './zones.ts'
 
 export interface OutboxRow { seq: number, id: string, type: string, body: string }
+
+export interface SavedState { subject: string, state: string, version: number, siteKey: string }
+
+export interface DeadLetter { seq: number, id: string, type: string, status: number, reason: string, at: number }
 
 export interface VisitHistory { visits7d: number, visits30d: number, visits90d: number, lastEnter: number | null }
 
@@ -33,13 +37,21 @@ export class GatewayStore {
         ts INTEGER NOT NULL, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0);
       CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (published) WHERE published = 0;
       CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (sent) WHERE sent = 0;
-      CREATE TABLE IF NOT EXISTS zone_state (subject TEXT PRIMARY KEY, state TEXT NOT NULL, ts INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS zone_state (subject TEXT PRIMARY KEY, state TEXT NOT NULL, ts INTEGER NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0, site_key TEXT NOT NULL DEFAULT '');
+      CREATE TABLE IF NOT EXISTS dead_letters (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL,
+        status INTEGER NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS subject_seq (subject TEXT PRIMARY KEY, seq INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS learned (name TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL, ts INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS trigger_caps (
         campaign TEXT NOT NULL, subject TEXT NOT NULL, last_ts INTEGER NOT NULL, visit_id TEXT, visit_count INTEGER NOT NULL,
         PRIMARY KEY (campaign, subject));
     `)
+    // Zone state saved before it carried a version and a site key: the columns, at version 0.
+    const cols = (this.db.prepare('PRAGMA table_info(zone_state)').all() as Array<{ name: string }>).map(c => c.name)
+    if (!cols.includes('version')) this.db.exec('ALTER TABLE zone_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0')
+    if (!cols.includes('site_key')) this.db.exec("ALTER TABLE zone_state ADD COLUMN site_key TEXT NOT NULL DEFAULT ''")
     this.q = {
       history: this.db.prepare(`SELECT
           SUM(CASE WHEN enter_ts >= @t - 7 * ${DAY} THEN 1 ELSE 0 END) AS v7,
@@ -56,9 +68,13 @@ export class GatewayStore {
       unsent: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE sent = 0 ORDER BY seq LIMIT ?'),
       markSent: this.db.prepare('UPDATE outbox SET sent = 1 WHERE seq <= ? AND sent = 0'),
       backlog: this.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE sent = 0'),
-      saveState: this.db.prepare('INSERT INTO zone_state (subject, state, ts) VALUES (?, ?, ?) ON CONFLICT(subject) DO UPDATE SET state = excluded.state, ts = excluded.ts'),
+      saveState: this.db.prepare('INSERT INTO zone_state (subject, state, ts, version, site_key) VALUES (?, ?, ?, ?, ?) ON CONFLICT(subject) DO UPDATE SET state = excluded.state, ts = excluded.ts, version = excluded.version, site_key = excluded.site_key'),
       dropState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
-      loadStates: this.db.prepare('SELECT subject, state FROM zone_state'),
+      loadStates: this.db.prepare('SELECT subject, state, version, site_key FROM zone_state'),
+      deadLetter: this.db.prepare('INSERT OR IGNORE INTO dead_letters (seq, id, type, body, status, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      markOneSent: this.db.prepare('UPDATE outbox SET sent = 1 WHERE seq = ?'),
+      deadLetters: this.db.prepare('SELECT seq, id, type, status, reason, at FROM dead_letters ORDER BY seq DESC LIMIT ?'),
+      deadCount: this.db.prepare('SELECT COUNT(*) AS n FROM dead_letters'),
       getSeq: this.db.prepare('SELECT seq FROM subject_seq WHERE subject = ?'),
       setSeq: this.db.prepare('INSERT INTO subject_seq (subject, seq) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET seq = excluded.seq'),
       getCap: this.db.prepare('SELECT last_ts, visit_id, visit_count FROM trigger_caps WHERE campaign = ? AND subject = ?'),
@@ -96,11 +112,29 @@ export class GatewayStore {
   markSent (upToSeq: number): void { this.q.markSent.run(upToSeq) }
   backlog (): number { return (this.q.backlog.get() as { n: number }).n }
 
-  saveState (subject: string, track: ZoneTrack, ts: number): void { this.q.saveState.run(subject, JSON.stringify(track), ts) }
+  /** Open zone state of a subject, with the state format's version and the key of the site it was made for. */
+  saveState (subject: string, track: ZoneTrack, ts: number, version = 0, siteKey = ''): void { this.q.saveState.run(subject, JSON.stringify(track), ts, version, siteKey) }
   dropState (subject: string): void { this.q.dropState.run(subject) }
-  loadStates (): Array<{ subject: string, track: ZoneTrack }> {
-    return (this.q.loadStates.all() as Array<{ subject: string, state: string }>).map(r => ({ subject: r.subject, track: JSON.parse(r.state) as ZoneTrack }))
+  /** Saved zone states as stored, unparsed: the caller checks them against the site before trusting them. */
+  loadStates (): SavedState[] {
+    return (this.q.loadStates.all() as Array<{ subject: string, state: string, version: number, site_key: string }>)
+      .map(r => ({ subject: r.subject, state: r.state, version: r.version, siteKey: r.site_key }))
   }
+
+  /**
+   * Sets aside an outbox event the central server refused (a 4xx for that event alone): kept with
+   * the answer, marked sent so the events after it flow. Listed by /healthz, counted in /metrics.
+   */
+  deadLetter (row: OutboxRow, status: number, reason: string, at: number): void {
+    this.transaction(() => {
+      this.q.deadLetter.run(row.seq, row.id, row.type, row.body, status, reason.slice(0, 500), at)
+      this.q.markOneSent.run(row.seq)
+    })
+  }
+
+  /** The newest dead letters (without their bodies), newest first. */
+  deadLetters (limit = 20): DeadLetter[] { return this.q.deadLetters.all(limit) as DeadLetter[] }
+  deadLetterCount (): number { return (this.q.deadCount.get() as { n: number }).n }
 
   nextSeq (subject: string): number {
     const cur = (this.q.getSeq.get(subject) as { seq: number } | undefined)?.seq ?? 0

@@ -1,11 +1,12 @@
 // The gateway's link to the central server: drains the outbox to POST /v1/stores/{id}/events in
 // order and in batches (the server is idempotent on event id, so a retry after a lost answer is
-// harmless), backing off exponentially with jitter while the server is unreachable; and pulls the
+// harmless), backing off exponentially with jitter while the server is unreachable, setting aside
+// as dead letters the events it refuses one by one; and pulls the
 // store's config (campaigns, consent, erasures) with an ETag, applying it without a restart.
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../shared/log.ts'
 import { GatewayConfigSchema, type GatewayConfigT } from '../shared/gateway-config.ts'
-import type { GatewayStore } from './store.ts'
+import type { GatewayStore, OutboxRow } from './store.ts'
 
 const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
 
@@ -20,6 +21,28 @@ export interface UplinkOptions {
   maxBackoffMs: number
   /** How often the config is pulled, ms. */
   configEveryMs: number
+  /** Uniform in [0, 1) for the backoff's jitter (injected by tests). */
+  random?: () => number
+}
+
+/** 4xx answers that say nothing about the events (credentials, the store, timing): retried with backoff, never dead letters. */
+const RETRY_4XX = new Set([401, 403, 404, 408, 425, 429])
+
+/** One event the server refused, by its place in the posted batch. */
+interface Refusal { index: number, error: string, message: string }
+
+/** The server's per-event refusals in a 4xx body, or null when it lists none (then the batch is split to find them). */
+function refusals (text: string, n: number): Refusal[] | null {
+  let body: unknown
+  try { body = JSON.parse(text) } catch { return null }
+  const list = (body as { refused?: unknown } | null)?.refused
+  if (!Array.isArray(list) || list.length === 0) return null
+  const out: Refusal[] = []
+  for (const r of list as Array<{ index?: unknown, error?: unknown, message?: unknown }>) {
+    if (!Number.isInteger(r?.index) || (r.index as number) < 0 || (r.index as number) >= n) return null
+    out.push({ index: r.index as number, error: String(r.error ?? ''), message: String(r.message ?? '').slice(0, 300) })
+  }
+  return out
 }
 
 export class Uplink {
@@ -29,12 +52,14 @@ export class Uplink {
   private loops: Array<Promise<void>> = []
   private readonly sleepers = new Set<() => void>()
   lastError: string | null = null
+  private readonly random: () => number
   /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
   liveSnapshot: (() => unknown) | null = null
 
   constructor (private readonly o: UplinkOptions, private readonly store: GatewayStore, private readonly log: Logger,
     private readonly onConfig: (c: GatewayConfigT) => void) {
     this.backoff = o.minBackoffMs
+    this.random = o.random ?? Math.random
   }
 
   start (): void {
@@ -87,28 +112,62 @@ export class Uplink {
     })
   }
 
-  /** Sends one batch; true when the server accepted it (or there was nothing to send). */
+  /** Sends one batch; true when every event in it was handled (accepted, or set aside as a dead letter). */
   private async sendBatch (): Promise<boolean> {
     const rows = this.store.unsent(this.o.batch)
     if (rows.length === 0) return true
+    return await this.deliver(rows)
+  }
+
+  /**
+   * Delivers rows in order. A batch the server refuses for its content (a 4xx other than auth,
+   * not-found, timeout or rate limit) is split in halves until each refused event stands alone;
+   * that one becomes a dead letter and the rest flows. Anything else stops the drain for a backoff.
+   */
+  private async deliver (rows: OutboxRow[]): Promise<boolean> {
+    const r = await this.post(rows)
+    if (r.kind === 'error') {
+      if (this.lastError === null) this.log.warn('central unreachable; events wait in the outbox', { err: r.message })
+      this.lastError = r.message
+      return false
+    }
+    if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
+    this.lastError = null
+    this.backoff = this.o.minBackoffMs
+    if (r.kind === 'ok') { this.store.markSent(rows[rows.length - 1].seq); return true }
+    if (r.kind === 'partial') {
+      for (const x of r.refused) {
+        this.store.deadLetter(rows[x.index], r.status, `${x.error}: ${x.message}`, Date.now())
+        this.log.warn('central refused an event: set aside as a dead letter', { id: rows[x.index].id, type: rows[x.index].type, status: r.status, reason: x.error })
+      }
+      this.store.markSent(rows[rows.length - 1].seq)
+      return true
+    }
+    if (rows.length === 1) {
+      this.store.deadLetter(rows[0], r.status, r.text, Date.now())
+      this.log.warn('central refused an event: set aside as a dead letter', { id: rows[0].id, type: rows[0].type, status: r.status, reason: r.text.slice(0, 200) })
+      return true
+    }
+    const mid = Math.ceil(rows.length / 2)
+    return await this.deliver(rows.slice(0, mid)) && await this.deliver(rows.slice(mid))
+  }
+
+  private async post (rows: OutboxRow[]): Promise<{ kind: 'ok' } | { kind: 'partial', status: number, refused: Refusal[] } | { kind: 'refused', status: number, text: string } | { kind: 'error', message: string }> {
     try {
       const res = await fetch(this.url('events'), {
         method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
       })
-      // A reply listing `refused` events: the server stored the rest and will never take those: re-sending cannot help.
-      const reply = await res.json().catch(() => null) as { refused?: unknown } | null
-      const refused = Array.isArray(reply?.refused) ? reply.refused as unknown[] : null
-      if (!res.ok && refused === null) throw new Error(`HTTP ${res.status}: ${JSON.stringify(reply).slice(0, 200)}`)
-      if (!res.ok) this.log.warn('central refused events', { status: res.status, refused: refused?.length ?? 0 })
-      this.store.markSent(rows[rows.length - 1].seq)
-      if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
-      this.lastError = null
-      this.backoff = this.o.minBackoffMs
-      return true
+      // A 200 whose body is not the server's JSON (a captive portal, a proxy's page) is no delivery.
+      if (res.ok) { await res.json(); return { kind: 'ok' } }
+      const text = (await res.text()).slice(0, 2 ** 20)
+      if (res.status >= 400 && res.status < 500 && !RETRY_4XX.has(res.status)) {
+        // The server names each event it refused by its place in the batch and stored the others.
+        const listed = refusals(text, rows.length)
+        return listed !== null ? { kind: 'partial', status: res.status, refused: listed } : { kind: 'refused', status: res.status, text: text.slice(0, 500) }
+      }
+      return { kind: 'error', message: `HTTP ${res.status}: ${text.slice(0, 200)}` }
     } catch (err) {
-      if (this.lastError === null) this.log.warn('central unreachable; events wait in the outbox', { err: (err as Error).message })
-      this.lastError = (err as Error).message
-      return false
+      return { kind: 'error', message: (err as Error).message }
     }
   }
 
@@ -116,8 +175,10 @@ export class Uplink {
     while (!this.stopped) {
       if (this.store.backlog() === 0) { await this.sleep(1000, true); continue }
       if (await this.sendBatch()) continue
-      // Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff and Jitter").
-      await this.sleep(Math.random() * this.backoff, true)
+      // Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff and
+      // Jitter"). Not kickable: new events must not shorten it, or a busy store hammers a server
+      // that is down about once a tick.
+      await this.sleep(this.random() * this.backoff)
       this.backoff = Math.min(this.o.maxBackoffMs, this.backoff * 2)
     }
   }

@@ -181,7 +181,8 @@ export class Simulator {
     const advMs = 1000 / (scanning ? this.loaded.radio.phoneScanHz : this.loaded.radio.advHz)
     const [pLo, pHi] = this.loaded.radio.probeIntervalS
     let nextTruth = Math.ceil(w0 / sc.truthIntervalMs) * sc.truthIntervalMs
-    let nextBeat = w0
+    const quiet = sc.quiet ? this.silences(day, w0, w1, sensorIds) : null
+    let nextBeat = w0 + 1000 * (sc.quiet?.heartbeatDelayS ?? 0)
     // Frames of a burst and per-sensor delays spill past a tick: hold lines until no later
     // tick can produce an earlier timestamp, so the trace stays ordered by ts.
     let held: TraceLine[] = []
@@ -231,13 +232,29 @@ export class Simulator {
       for (; nextBeat < tEnd; nextBeat += sc.heartbeatMs) {
         for (const s of sensorIds) out.push({ ts: nextBeat, store: storeId, sensor: s, heartbeat: true })
       }
-      held = held.concat(out).sort((a, b) => a.ts - b.ts)
+      held = held.concat(quiet ? out.filter(l => !('sensor' in l) || !silent(quiet.get(l.sensor), l.ts)) : out).sort((a, b) => a.ts - b.ts)
       let k = 0
       while (k < held.length && held[k].ts < tEnd) k++
       yield * held.slice(0, k)
       held = held.slice(k)
     }
     yield * held
+  }
+
+  /** Per sensor, the stretches of one day's window in which it sends nothing (switched off, dropped out). */
+  private silences (day: number, w0: number, w1: number, sensorIds: string[]): Map<string, Array<[number, number]>> {
+    const q = this.loaded.scenario.quiet ?? {}
+    const r = this.rng.fork('quiet:' + day)
+    const out = new Map<string, Array<[number, number]>>()
+    const add = (id: string, from: number, to: number): void => { out.set(id, [...(out.get(id) ?? []), [from, to]]) }
+    for (const id of sensorIds) if (r.next() < (q.offShare ?? 0)) add(id, w0, w0 + 1000 * r.uniform(0, q.onWithinS ?? 0))
+    const [lo, hi] = q.dropoutS ?? [0, 0]
+    const n = q.dropoutsPerDay ?? 0
+    for (let k = 0; k < Math.floor(n) + (r.next() < n % 1 ? 1 : 0); k++) {
+      const from = r.uniform(w0, w1)
+      add(r.pick(sensorIds), from, from + 1000 * r.uniform(lo, hi))
+    }
+    return out
   }
 
   private advert (a: Active, t: number, storeId: string, out: TraceLine[]): void {
@@ -304,6 +321,10 @@ export class Simulator {
       }
     }
   }
+}
+
+function silent (stretches: Array<[number, number]> | undefined, t: number): boolean {
+  return stretches !== undefined && stretches.some(([a, b]) => t >= a && t < b)
 }
 
 function round2 (v: number): number { return Math.round(v * 100) / 100 }

@@ -16,6 +16,7 @@ const spec = {
     trace: { type: 'string', doc: 'trace file (JSON Lines, contract §7)', required: true },
     broker: { type: 'string', doc: 'broker URL', default: 'mqtt://localhost:1883' },
     speed: { type: 'string', doc: '"max" (as fast as the broker takes it) or N times real time', default: 'max' },
+    'max-gap': { type: 'number', doc: 'with --speed N: a gap in the trace longer than this many seconds (a closed night) is cut to it in wall time; timestamps stay' },
     'batch-ms': { type: 'number', doc: 'per-sensor batch window, ms of trace time', default: 100 },
     'batch-max': { type: 'number', doc: 'most readings per batch', default: 50 },
     qos: { type: 'number', doc: 'MQTT QoS for readings (0 or 1)', default: 0 },
@@ -50,7 +51,7 @@ await runCommand(spec, async (o) => {
   const started = Date.now()
   const result = await replay(client, {
     ...(devices ? { devices } : {}),
-    trace: o.trace, prefix: o.prefix, speed, batchMs: o['batch-ms'], batchMax: o['batch-max'], qos: o.qos, store: o.store,
+    trace: o.trace, prefix: o.prefix, speed, batchMs: o['batch-ms'], batchMax: o['batch-max'], qos: o.qos, store: o.store, ...(o['max-gap'] !== undefined ? { maxGapMs: 1000 * o['max-gap'] } : {}),
     signal: abort.signal,
     onProgress: p => log.info('progress', { percent: Math.round(100 * p.fraction), readings: p.readings, readingsPerS: Math.round(p.ratePerS) })
   })

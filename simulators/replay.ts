@@ -21,6 +21,9 @@ export function advertiser (devices: Array<{ subject: string, key: string, k: nu
   }
 }
 
+/** Past a batch's window by more than this with no line, ms (a heartbeat period): the trace went quiet. */
+const QUIET_MS = 1000
+
 export interface ReplayOptions {
   /** Trace file (JSON Lines). */
   trace: string
@@ -34,6 +37,11 @@ export interface ReplayOptions {
   qos: 0 | 1
   /** Publish every line to this store id instead of its own (a trace recorded under another name). */
   store?: string
+  /**
+   * Paced replays: a stretch of trace time with no line longer than this (a closed night) takes
+   * only this long in wall time, ms; the lines keep their timestamps. Default: no limit.
+   */
+  maxGapMs?: number
   /** Called about every 2 s of wall time. */
   onProgress?: (p: ReplayProgress) => void
   /** Stops the replay early (e.g. on SIGINT). */
@@ -63,6 +71,8 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
   const pending = new Map<string, Pending>()
   const started = Date.now()
   let t0: number | null = null
+  /** Paced: the newest line time so far, and the trace time cut out of long gaps (`maxGapMs`). */
+  let last = -Infinity; let skipped = 0
   const read = { bytes: 0 }
   let lines = 0; let readings = 0; let lastReport = started
   const pace = Number.isFinite(o.speed) && o.speed > 0
@@ -89,12 +99,16 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
     if (isTruth(line)) continue
     if (t0 === null) t0 = line.ts
     if (pace) {
-      const due = started + (line.ts - t0) / o.speed
+      if (line.ts - last > (o.maxGapMs ?? Infinity)) skipped += line.ts - last - (o.maxGapMs ?? 0)
+      if (line.ts > last) last = line.ts
+      const due = started + (line.ts - t0 - skipped) / o.speed
       const wait = due - Date.now()
       if (wait > 2) await new Promise(resolve => setTimeout(resolve, wait))
     }
     // Batches whose window has passed go out before this line, so sensors stay in time order.
-    for (const [key, p] of pending) if (line.ts - p.first >= o.batchMs) await flush(key, line.ts)
+    // A batch still open when the trace went quiet (the store closed) is stamped when its window
+    // ended, not at the next line after the gap: its readings would be hours late.
+    for (const [key, p] of pending) if (line.ts - p.first >= o.batchMs) await flush(key, line.ts - p.first - o.batchMs > QUIET_MS ? p.first + o.batchMs : line.ts)
     if (o.store !== undefined && 'store' in line) line.store = o.store
     if (isHeartbeat(line) || isReading(line)) {
       stores.add(line.store)

@@ -80,6 +80,22 @@ export const WifiDevicesParams = Type.Object({
 })
 export type WifiDevicesParamsT = Static<typeof WifiDevicesParams>
 
+/**
+ * What a store's sensors do around closed hours (nothing at all between two windows: no
+ * heartbeat, no reading) and during the day. Absent members count as 0 (no such outage).
+ */
+export const QuietParams = Type.Object({
+  /** Heartbeats start this long after the window opens, s: the morning's first lines are readings. */
+  heartbeatDelayS: Type.Optional(Type.Number({ minimum: 0 })),
+  /** Share of sensors switched off with the lights: each comes on at a random time within `onWithinS` of opening, silent until then. */
+  offShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  onWithinS: Type.Optional(Type.Number({ minimum: 0 })),
+  /** Outages per day, each silencing one random sensor (no heartbeat, no reading) for a time in `dropoutS`, s. */
+  dropoutsPerDay: Type.Optional(Type.Number({ minimum: 0 })),
+  dropoutS: Type.Optional(Range)
+})
+export type QuietParamsT = Static<typeof QuietParams>
+
 export const ScenarioSchema = Type.Object({
   name: Type.String(),
   /** Site file, relative to the scenario file. */
@@ -117,6 +133,8 @@ export const ScenarioSchema = Type.Object({
   walkSpeed: Range,
   truthIntervalMs: Type.Integer({ minimum: 100, default: 1000 }),
   heartbeatMs: Type.Integer({ minimum: 100, default: 1000 }),
+  /** Nights and outages of the sensors; absent: every sensor sends from the window's first second to its last. */
+  quiet: Type.Optional(QuietParams),
   radio: Type.Partial(RadioParams)
 })
 export type Scenario = Static<typeof ScenarioSchema>
@@ -129,7 +147,7 @@ export const defaultRadioParams: RadioParamsT = {
 
 export interface LoadedScenario { scenario: Scenario, radio: RadioParamsT, site: Site, sitePath: string }
 
-export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start'>> = {}): LoadedScenario {
+export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start' | 'quiet'>> = {}): LoadedScenario {
   const raw = readScenario(path, new Set())
   const withDefaults = Value.Default(ScenarioSchema, raw)
   const problems = schemaProblems(ScenarioSchema, withDefaults)

@@ -9,6 +9,9 @@ import { isReading, isHeartbeat, readJsonLines, type TraceLine } from '../../sha
 import { makeTrace } from '../helpers/sim.ts'
 import { advertiser } from '../../simulators/replay.ts'
 import { runBin } from '../helpers/run.ts'
+import { startGateway } from '../helpers/gateway.ts'
+import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../../simulators/evaluate.ts'
+import type { Truth } from '../../simulators/engine.ts'
 
 interface Batch { ts: number, readings: Array<{ ts: number, t: string, id?: string, mac?: string, rssi: number }> }
 
@@ -105,4 +108,68 @@ test('a trace file that starts with a byte-order mark reads; a line that is not 
   const bad = join(dir, 'bad.jsonl')
   writeFileSync(bad, '{"ts": 1, "store": "s", "sensor": "r", "heartbeat": true}\n{nope\n')
   await assert.rejects(async () => { for await (const l of readJsonLines(bad)) lines.push(l) }, /bad\.jsonl:2: not JSON/)
+})
+
+/** Sensors silent overnight, heartbeats late in the morning, some sensors switched on late, one dropping out for a while. */
+const QUIET = { heartbeatDelayS: 60, offShare: 0.3, onWithinS: 120, dropoutsPerDay: 1, dropoutS: [60, 180] as [number, number] }
+
+interface Rec { topic: string, msg: EventMsg & { id?: string } }
+
+/** Replays a trace into a fresh event-clock gateway; its recorded output and its metrics text. */
+async function replayGateway (trace: string, out: string, args: string[] = []): Promise<{ recs: Rec[], metrics: string }> {
+  const g = await startGateway({ campaigns: [] })
+  let metrics = ''
+  try {
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', out, '--settle', '1500', ...args], { timeoutMs: 300_000 })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    metrics = g.metrics.text()
+  } finally {
+    await g.stop()
+  }
+  return { recs: readFileSync(out, 'utf8').trim().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Rec), metrics }
+}
+
+const metricValue = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, c => '\\' + c)} (\\S+)$`, 'm').exec(text)?.[1] ?? 0)
+
+test('silent nights (no heartbeat, sensors off): every reading is processed, visits score as with a heartbeat each morning, nothing is back-dated', async () => {
+  const { dir, trace, sim } = await makeTrace('boutique', { days: 3, durationS: 600, seed: 4, quiet: QUIET })
+  const lines = readFileSync(trace, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine)
+  // The same trace with one heartbeat per sensor just before each morning's first reading.
+  const sensors = [...new Set(lines.filter(isReading).map(l => l.sensor))]
+  const withBeats: TraceLine[] = []
+  let last = -Infinity
+  for (const l of lines) {
+    if (!('truth' in l) && l.ts - last > 3_600_000 && Number.isFinite(last)) for (const s of sensors) withBeats.push({ ts: l.ts - 1, store: sim.truth.storeId, sensor: s, heartbeat: true })
+    if (!('truth' in l)) last = l.ts
+    withBeats.push(l)
+  }
+  const beatsTrace = join(dir, 'beats.jsonl')
+  writeFileSync(beatsTrace, withBeats.map(l => JSON.stringify(l)).join('\n') + '\n')
+  const quiet = await replayGateway(trace, join(dir, 'quiet.jsonl'))
+  const beats = await replayGateway(beatsTrace, join(dir, 'beats-rec.jsonl'))
+  const readings = lines.filter(isReading).length
+  const taken = metricValue(quiet.metrics, 'instore_readings_total{source="ble"}') + metricValue(quiet.metrics, 'instore_readings_total{source="wifi"}')
+  const takenBeats = metricValue(beats.metrics, 'instore_readings_total{source="ble"}') + metricValue(beats.metrics, 'instore_readings_total{source="wifi"}')
+  assert.equal(taken, readings, 'every reading taken: ' + takenBeats + ' with heartbeats\n' + quiet.metrics.split('\n').filter(l => /rejected_total\{/.test(l) && !/ 0$/.test(l)).join('\n'))
+  for (const reason of ['late', 'clock_ahead', 'overload']) assert.equal(metricValue(quiet.metrics, `instore_rejected_total{reason="${reason}"}`), 0, reason)
+  const score = (recs: Rec[]) => evaluateEvents(sim.truth as Truth, recs.filter(r => r.topic.includes('/events/')).map(r => r.msg), defaultEvalOptions).visits
+  const q = score(quiet.recs); const b = score(beats.recs)
+  assert.ok(q.truth >= 10, `${q.truth} visits in the truth`)
+  assert.ok(q.recall >= b.recall && q.recall >= 0.95, `visit recall ${q.recall} without heartbeats, ${b.recall} with`)
+  assert.ok(q.falseVisits <= b.falseVisits, `${q.falseVisits} false visits without heartbeats, ${b.falseVisits} with`)
+  // Positions only while the store is open (within the report lag of a window).
+  const windows = sim.truth.windows
+  const stray = quiet.recs.filter(r => r.topic.includes('/positions/') && !windows.some(([w0, w1]) => r.msg.ts >= w0 - 5000 && r.msg.ts <= w1 + 300_000))
+  assert.equal(stray.length, 0, `${stray.length} positions at night, first ${JSON.stringify(stray[0]?.msg)}`)
+})
+
+test('a trace with silent nights gives the same positions and events at full speed and paced (nights cut short)', async () => {
+  const { dir, trace } = await makeTrace('boutique', { days: 2, durationS: 60, seed: 8, quiet: QUIET })
+  const fast = await replayGateway(trace, join(dir, 'fast.jsonl'))
+  const slow = await replayGateway(trace, join(dir, 'slow.jsonl'), ['--speed', '8', '--max-gap', '0.5'])
+  const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))
+  const events = (recs: Rec[]) => recs.filter(r => r.topic.includes('/events/')).map(r => JSON.stringify({ ...r.msg, id: undefined }))
+  assert.ok(positions(fast.recs).length > 50, `only ${positions(fast.recs).length} positions`)
+  assert.deepEqual(positions(slow.recs), positions(fast.recs))
+  assert.deepEqual(events(slow.recs), events(fast.recs))
 })

@@ -1,0 +1,122 @@
+// State that cannot wedge the store (issue 27, item 3): saved zone state that no longer fits the
+// site, and /healthz when ticks fail.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import { loadSiteFile } from '../../shared/site.ts'
+import { silentLogger, type Logger } from '../../shared/log.ts'
+import { Pipeline } from '../../gateway/pipeline.ts'
+import { Metrics } from '../../gateway/metrics.ts'
+import { defaultClockOptions } from '../../gateway/clock.ts'
+import { GatewayStore } from '../../gateway/store.ts'
+import { CampaignEngine } from '../../gateway/campaigns.ts'
+import { PresenceEngine, presenceOptions } from '../../gateway/presence.ts'
+import type { ZoneTrack } from '../../gateway/zones.ts'
+import type { PositionMessageT } from '../../shared/messages.ts'
+import { startGateway, waitFor } from '../helpers/gateway.ts'
+
+const site = loadSiteFile('sites/boutique.site.json')
+const T0 = 1_764_000_000_000
+
+/** The device whose state was saved, heard again: stale state meets fresh evidence. */
+function batches (from: number, seconds: number): Array<{ topic: string, payload: Buffer }> {
+  const out = []
+  for (let t = from; t < from + seconds * 1000; t += 250) {
+    for (const s of site.sensors.values()) {
+      const rssi = Math.round(site.radio.rssiAt1m - 10 * site.radio.pathLossExponent * Math.log10(Math.hypot(s.x - 10, s.y - 6, s.z - 1.2)))
+      out.push({ topic: `instore/${site.storeId}/sensors/${s.id}/readings`, payload: Buffer.from(JSON.stringify({ ts: t, readings: [{ ts: t, t: 'ble', id: 'app:old', rssi }] })) })
+    }
+  }
+  return out
+}
+
+/** An open visit as an older run saved it, in a shop (and sector) named `shop`. */
+function openVisit (shop: string, sector: string | null): ZoneTrack {
+  return {
+    shop: { id: shop, enteredAt: T0 - 600_000, lastEvidence: T0 - 5000, leftBy: T0 - 5000, score: 40, n: 60, visitId: 'visit-old', sectors: {} },
+    shopCand: null,
+    sector: sector === null ? null : { id: sector, enteredAt: T0 - 300_000, lastEvidence: T0 - 5000, score: 20, n: 30, dwellSent: 0 },
+    sectorCand: null
+  }
+}
+
+const cases: Array<{ name: string, shop: string, sector: string | null, state?: string, closes: boolean }> = [
+  { name: 'a shop removed from the site', shop: 'gone', sector: null, closes: true },
+  { name: 'a shop renamed, its sector with it', shop: 'boutique-old', sector: 'women-old', closes: true },
+  { name: 'a sector moved to another shop', shop: 'new', sector: 'women', closes: true },
+  { name: 'state that is not JSON', shop: 'boutique', sector: null, state: '{"shop": {', closes: false }
+]
+
+for (const c of cases) {
+  test(`saved zone state after a crash, ${c.name}: dropped with a warning, the store keeps ticking`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'state-'))
+    const store = new GatewayStore(dir)
+    try {
+      if (c.state !== undefined) store.db.prepare('INSERT INTO zone_state (subject, state, ts) VALUES (?, ?, ?)').run('app:old', c.state, T0)
+      else store.saveState('app:old', openVisit(c.shop, c.sector), T0)
+      const warnings: string[] = []
+      const log: Logger = { ...silentLogger, warn: (msg: string) => { warnings.push(msg) } }
+      const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
+      const presence = new PresenceEngine(site, store, campaigns, presenceOptions(site), log)
+      const positions: PositionMessageT[] = []
+      const p = new Pipeline(site, {
+        prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
+        presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
+      }, { position: q => positions.push(q), occupancy () {}, events () {}, footfall () {} }, new Metrics(), silentLogger, presence)
+      for (const m of batches(T0, 30)) p.handle(m.topic, m.payload)
+      assert.equal(p.tickErrors, 0, p.lastTickError?.message)
+      assert.ok(positions.length >= 20, `${positions.length} positions`)
+      assert.ok(warnings.some(w => /does not fit the site/.test(w)), JSON.stringify(warnings))
+      assert.equal(presence.dropped, 1)
+      // The device is back in the shop: what is saved now is its new visit, never the stale one.
+      assert.ok(store.loadStates().every(s => !s.state.includes('visit-old') && s.version >= 1), 'the stale state is gone')
+      const exits = store.unsent(1000).map(r => JSON.parse(r.body) as { type: string, visitId: string, ts: number }).filter(e => e.visitId === 'visit-old')
+      if (c.closes) {
+        assert.deepEqual(exits.map(e => e.type).sort(), ['shop.exit', 'visit.summary'])
+        assert.ok(exits.every(e => e.ts <= T0 - 5000), 'closed as of the last evidence')
+      } else assert.equal(exits.length, 0)
+    } finally {
+      store.close()
+    }
+  })
+}
+
+test('saved zone state that fits carries the state version and the site key, and resumes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'state-'))
+  const store = new GatewayStore(dir)
+  try {
+    store.saveState('app:old', openVisit('boutique', 'women'), T0)
+    const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
+    const presence = new PresenceEngine(site, store, campaigns, presenceOptions(site))
+    assert.equal(presence.dropped, 0)
+    assert.equal(presence.size, 1)
+    presence.tick(T0 + 1000, new Map([['app:old', { x: 10, y: 6, accuracyM: 2 }]]))
+    const saved = store.loadStates().find(s => s.subject === 'app:old')
+    assert.ok(saved !== undefined && saved.version >= 1 && /^[0-9a-f]{16}$/.test(saved.siteKey), JSON.stringify(saved))
+  } finally {
+    store.close()
+  }
+})
+
+test('/healthz turns degraded while ticks fail, and names the failure', async () => {
+  const g = await startGateway()
+  const c = await mqtt.connectAsync(g.mqttUrl)
+  try {
+    const health = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)).json() as { status: string, problems: string[] }
+    assert.equal((await health()).status, 'ok')
+    const p = g.pipeline as Pipeline
+    p.tick = () => { throw new Error('state out of step') }
+    for (const m of batches(T0, 5)) await c.publishAsync(m.topic, m.payload, { qos: 1 })
+    await waitFor(() => p.tickErrors > 0, 10_000, 'a failed tick')
+    const h = await health()
+    assert.equal(h.status, 'degraded')
+    assert.ok(h.problems.some(x => /ticks failing.*state out of step/.test(x)), JSON.stringify(h))
+    assert.match(await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text(), /instore_tick_errors_total [1-9]/)
+  } finally {
+    await c.endAsync()
+    await g.stop()
+  }
+})
