@@ -152,17 +152,12 @@ export const ZoneParamsSchema = Type.Object({
 
 /** Extension: people counting (gateway/people.ts); every member optional. */
 export const PeopleParamsSchema = Type.Object({
-  /** Always-on devices to leave out of people counts from the start: MAC addresses or `h:` subjects. */
-  fixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000 })),
-  /** Devices never to take for fixtures however long they stay (MACs or `h:` subjects). */
-  notFixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000 })),
-  /** A Wi-Fi device heard across this long, in most of its 10-minute slots, is a fixture, s (default 14400). */
-  fixtureAfterS: Type.Optional(Type.Number({ minimum: 600, maximum: 86_400 })),
-  /** A Wi-Fi device counts as here while its last probe burst is at most this old, s (default 210). */
-  presenceS: Type.Optional(Type.Number({ minimum: 30, maximum: 3600 })),
-  /** Wi-Fi devices per visitor on average (phones plus watches and tablets), from a manual count (default 1). */
-  devicesPerPerson: Type.Optional(Type.Number({ minimum: 1, maximum: 5 }))
-})
+  fixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000, description: 'always-on devices to leave out of people counts from the start: MAC addresses or h: subjects' })),
+  notFixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000, description: 'devices never to take for fixtures however long they stay (MACs or h: subjects)' })),
+  fixtureAfterS: Type.Optional(Type.Number({ minimum: 600, maximum: 86_400, default: 14_400, description: 'a Wi-Fi device heard across this long, in most of its 10-minute slots, is a fixture, s' })),
+  presenceS: Type.Optional(Type.Number({ minimum: 30, maximum: 3600, default: 210, description: 'a Wi-Fi device counts as here while its last probe burst is at most this old, s' })),
+  devicesPerPerson: Type.Optional(Type.Number({ minimum: 1, maximum: 5, default: 1, description: 'Wi-Fi devices per visitor on average (phones plus watches and tablets), from a manual count' }))
+}, { description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' })
 
 export const SiteSchema = Type.Object({
   type: Type.Literal('FeatureCollection'),

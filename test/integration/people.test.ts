@@ -119,10 +119,10 @@ test('an always-on device is learned as a fixture, listed in /metrics and left o
 
 test('every source counts, each person once: app phones, anonymous BLE devices, Wi-Fi phones, and a phone with the app under the app only', () => {
   const cases: Array<{ name: string, phones: Phone[], total: number, app: number, ble: number, wifi: number }> = [
-    { name: 'app phone alone', phones: [{ x: 5, y: 3, ble: 'app:0000beef' }], total: 1, app: 1, ble: 0, wifi: 0 },
+    { name: 'app phone alone', phones: [{ x: 5, y: 3, ble: 'tag:0000beef' }], total: 1, app: 1, ble: 0, wifi: 0 },
     { name: 'anonymous BLE device (randomized MAC)', phones: [{ x: 15, y: 8, ble: '5a:11:22:33:44:55' }], total: 1, app: 0, ble: 1, wifi: 0 },
-    { name: 'app and Wi-Fi of one phone', phones: [{ x: 5, y: 3, ble: 'app:0000beef', macs: () => '00:11:22:33:44:09' }], total: 1, app: 1, ble: 0, wifi: 0 },
-    { name: 'app phone and another person\'s Wi-Fi phone', phones: [{ x: 4, y: 3, ble: 'app:0000beef' }, { x: 16, y: 9, macs: () => '00:11:22:33:44:0a' }], total: 2, app: 1, ble: 0, wifi: 1 }
+    { name: 'app and Wi-Fi of one phone', phones: [{ x: 5, y: 3, ble: 'tag:0000beef', macs: () => '00:11:22:33:44:09' }], total: 1, app: 1, ble: 0, wifi: 0 },
+    { name: 'app phone and another person\'s Wi-Fi phone', phones: [{ x: 4, y: 3, ble: 'tag:0000beef' }, { x: 16, y: 9, macs: () => '00:11:22:33:44:0a' }], total: 2, app: 1, ble: 0, wifi: 1 }
   ]
   for (const c of cases) {
     const { occ } = run(c.phones, 4, 60, { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } })
