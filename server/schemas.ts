@@ -50,15 +50,28 @@ export const LivePosition = Type.Object({
   sector: Type.Union([ZoneId, Type.Null()]),
   source: Type.Union([Type.Literal('ble'), Type.Literal('wifi')])
 }, { additionalProperties: false })
+const ZoneCounts = Type.Object({ shops: PerZone, sectors: PerZone }, { additionalProperties: false })
+const Count = Type.Integer({ minimum: 0, maximum: 1_000_000 })
+const Seconds = Type.Union([Type.Number({ minimum: 0, maximum: 1e7 }), Type.Null()])
 export const LiveSnapshot = Type.Object({
   ts: Type.Number({ minimum: 0, maximum: 1e13 }),
   positions: Type.Array(LivePosition, { maxItems: 20_000 }),
-  // People counting may add a per-source breakdown or a range (contract §4): numbers, or numbers per zone.
+  // Occupancy as the gateway publishes it (contract §4 and its people-counting extensions).
   occupancy: Type.Union([Type.Null(), Type.Object({
-    ts: Type.Number({ minimum: 0, maximum: 1e13 }), shops: PerZone, sectors: PerZone, passersBy: People
-  }, { propertyNames: { pattern: SAFE_ID, maxLength: 100 }, additionalProperties: Type.Union([Type.Number({ minimum: -1e9, maximum: 1e9 }), Type.Record(ZoneId, Type.Number({ minimum: -1e9, maximum: 1e9 }), { additionalProperties: false, maxProperties: 5000 })]), maxProperties: 20 })]),
+    ts: Type.Number({ minimum: 0, maximum: 1e13 }), shops: PerZone, sectors: PerZone, passersBy: People,
+    low: Type.Optional(ZoneCounts), high: Type.Optional(ZoneCounts),
+    bySource: Type.Optional(Type.Object({ app: ZoneCounts, ble: ZoneCounts, wifi: ZoneCounts }, { additionalProperties: false })),
+    fixtures: Type.Optional(People)
+  }, { additionalProperties: false })]),
   footfall: Type.Optional(Type.Object({
-    date: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), wifiDevices: People, wifiAddresses: People, bleDevices: People
+    ts: Type.Optional(Type.Number({ minimum: 0, maximum: 1e13 })),
+    date: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), wifiDevices: People, wifiAddresses: People, bleDevices: People,
+    visitors: Type.Optional(Count), wifiVisitors: Type.Optional(Count), appVisitors: Type.Optional(Count),
+    visitorsByHour: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]{2}$' }), Count, { additionalProperties: false, maxProperties: 24 })),
+    dwell: Type.Optional(Type.Object({
+      n: Count, medianS: Seconds, p90S: Seconds,
+      buckets: Type.Record(Type.String({ pattern: '^[0-9]+(-[0-9]+|\\+)?$', maxLength: 16 }), Count, { additionalProperties: false, maxProperties: 50 })
+    }, { additionalProperties: false }))
   }, { additionalProperties: false }))
 }, { additionalProperties: false })
 export type LiveSnapshotT = Static<typeof LiveSnapshot>

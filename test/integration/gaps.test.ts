@@ -46,16 +46,16 @@ const metric = (m: Metrics, name: string, labels = ''): number => {
 
 test('a silent night: the morning device is placed from when it was first heard, the night is skipped in a few ticks', () => {
   const { p, positions, metrics } = pipeline()
-  for (const m of stream(T0, 20, 'app:evening')) p.handle(m.topic, m.payload)
+  for (const m of stream(T0, 20, 'tag:evening')) p.handle(m.topic, m.payload)
   const eveningTicks = metric(metrics, 'instore_ticks_total')
   // No heartbeat overnight: the next message is the morning's first reading, 14 hours later.
   const morning = T0 + 14 * HOUR
-  for (const m of stream(morning, 20, 'app:morning', 20, 8)) p.handle(m.topic, m.payload)
-  const early = positions.filter(q => q.subject === 'app:morning' && q.ts < morning - 4000)
+  for (const m of stream(morning, 20, 'tag:morning', 20, 8)) p.handle(m.topic, m.payload)
+  const early = positions.filter(q => q.subject === 'tag:morning' && q.ts < morning - 4000)
   assert.equal(early.length, 0, `placed before it was heard: ${JSON.stringify(early[0])}`)
   const night = positions.filter(q => q.ts > T0 + 60_000 && q.ts < morning - 4000)
   assert.equal(night.length, 0, `${night.length} positions in the night`)
-  assert.ok(positions.some(q => q.subject === 'app:morning'), 'the morning device is placed')
+  assert.ok(positions.some(q => q.subject === 'tag:morning'), 'the morning device is placed')
   // The evening device left the windows within its presence and tracker times; the rest of the night costs no tick.
   const ticks = metric(metrics, 'instore_ticks_total') - eveningTicks
   assert.ok(ticks < 400, `${ticks} ticks for a night`)
@@ -63,32 +63,32 @@ test('a silent night: the morning device is placed from when it was first heard,
 
 test('a sensor whose clock runs an hour ahead is refused with a reason and does not make the others late', () => {
   const { p, positions, metrics } = pipeline()
-  const msgs = stream(T0, 30, 'app:steady')
+  const msgs = stream(T0, 30, 'tag:steady')
   const ahead = [...site.sensors.keys()][0]
   msgs.forEach((m, i) => {
     p.handle(m.topic, m.payload)
     if (i % 40 === 0) {
       const ts = T0 + i * 60 + HOUR
-      p.handle(`instore/${site.storeId}/sensors/${ahead}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ ts, t: 'ble', id: 'app:steady', rssi: -70 }] })))
+      p.handle(`instore/${site.storeId}/sensors/${ahead}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ ts, t: 'ble', id: 'tag:steady', rssi: -70 }] })))
     }
   })
   assert.ok(metric(metrics, 'instore_rejected_total', '{reason="clock_ahead"}') > 0, 'refusals counted')
   assert.equal(metric(metrics, 'instore_rejected_total', '{reason="late"}'), 0, 'no reading of the other sensors became late')
-  const last = positions.filter(q => q.subject === 'app:steady').pop()
+  const last = positions.filter(q => q.subject === 'tag:steady').pop()
   assert.ok(last !== undefined && last.ts > T0 + 20_000 && last.ts < T0 + 40_000, JSON.stringify(last))
 })
 
 test('a store that wakes up: every sensor jumps ahead together and the clock follows at once', () => {
   const { p, positions, metrics } = pipeline()
-  for (const m of stream(T0, 10, 'app:a')) p.handle(m.topic, m.payload)
-  for (const m of stream(T0 + 2 * HOUR, 10, 'app:b')) p.handle(m.topic, m.payload)
+  for (const m of stream(T0, 10, 'tag:a')) p.handle(m.topic, m.payload)
+  for (const m of stream(T0 + 2 * HOUR, 10, 'tag:b')) p.handle(m.topic, m.payload)
   assert.equal(metric(metrics, 'instore_rejected_total', '{reason="clock_ahead"}'), 0)
-  assert.ok(positions.filter(q => q.subject === 'app:b').length >= 5)
+  assert.ok(positions.filter(q => q.subject === 'tag:b').length >= 5)
 })
 
 for (const slice of [1, 3, 50]) {
   test(`work cut into slices of ${slice} ticks, messages arriving in between, gives the output of one go`, () => {
-    const msgs = [...stream(T0, 15, 'app:x'), ...stream(T0 + 9 * HOUR, 15, 'app:y', 25, 9), ...stream(T0 + 9 * HOUR + 15_000, 5, null)]
+    const msgs = [...stream(T0, 15, 'tag:x'), ...stream(T0 + 9 * HOUR, 15, 'tag:y', 25, 9), ...stream(T0 + 9 * HOUR + 15_000, 5, null)]
     const whole = pipeline()
     for (const m of msgs) whole.p.handle(m.topic, m.payload)
     const sliced = pipeline()
@@ -107,7 +107,7 @@ test('a tick that throws is counted and skipped; the ticks after it run', () => 
   const tick = p.tick.bind(p)
   let calls = 0
   p.tick = (t: number) => { if (calls++ === 5) throw new Error('stale state'); tick(t) }
-  for (const m of stream(T0, 20, 'app:z')) p.handle(m.topic, m.payload)
+  for (const m of stream(T0, 20, 'tag:z')) p.handle(m.topic, m.payload)
   assert.equal(metric(metrics, 'instore_tick_errors_total'), 1)
   assert.equal(p.tickErrors, 1)
   assert.ok(positions.filter(q => q.ts > T0 + 10_000).length > 5, 'positions after the failed tick')

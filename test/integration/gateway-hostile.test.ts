@@ -228,5 +228,7 @@ test('14: the envelope and the snapshot\'s occupancy are closed', async () => {
   for (const key of ['<img src=x>', 'a b']) {
     assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap({ [key]: 1 }))).status, 400, key)
   }
-  assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap({ bySource: { ble: 1 } }))).status, 204, 'a per-source breakdown is still fine')
+  const zones = { shops: { boutique: 1 }, sectors: { women: 1 } }
+  assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap({ low: zones, high: zones, bySource: { app: zones, ble: zones, wifi: zones }, fixtures: 2 }))).status, 204, 'the people-counting breakdown and range are still fine')
+  assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap({ bySource: { app: { shops: { '<b>': 1 }, sectors: {} }, ble: zones, wifi: zones } }))).status, 400, 'with ids of the id charset only')
 })

@@ -12,6 +12,7 @@ import { runBin } from '../helpers/run.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../../simulators/evaluate.ts'
 import type { Truth } from '../../simulators/engine.ts'
+import type { DevicesFileT } from '../../gateway/identity.ts'
 
 interface Batch { ts: number, readings: Array<{ ts: number, t: string, id?: string, mac?: string, rssi: number }> }
 
@@ -116,11 +117,14 @@ const QUIET = { heartbeatDelayS: 60, offShare: 0.3, onWithinS: 120, dropoutsPerD
 interface Rec { topic: string, msg: EventMsg & { id?: string } }
 
 /** Replays a trace into a fresh event-clock gateway; its recorded output and its metrics text. */
-async function replayGateway (trace: string, out: string, args: string[] = []): Promise<{ recs: Rec[], metrics: string }> {
-  const g = await startGateway({ campaigns: [] })
+async function replayGateway (trace: string, out: string, devices: DevicesFileT, args: string[] = []): Promise<{ recs: Rec[], metrics: string }> {
+  const g = await startGateway({ campaigns: [], devices })
   let metrics = ''
   try {
-    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', out, '--settle', '1500', ...args], { timeoutMs: 300_000 })
+    // The app phones advertise the EIDs of the simulator's keys; the gateway resolves them with the same file.
+    const devicesPath = out + '.devices.json'
+    writeFileSync(devicesPath, JSON.stringify(devices), { mode: 0o600 })
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', out, '--settle', '1500', '--devices', devicesPath, ...args], { timeoutMs: 300_000 })
     assert.equal(r.code, 0, r.stdout + r.stderr)
     metrics = g.metrics.text()
   } finally {
@@ -132,7 +136,7 @@ async function replayGateway (trace: string, out: string, args: string[] = []): 
 const metricValue = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, c => '\\' + c)} (\\S+)$`, 'm').exec(text)?.[1] ?? 0)
 
 test('silent nights (no heartbeat, sensors off): every reading is processed, visits score as with a heartbeat each morning, nothing is back-dated', async () => {
-  const { dir, trace, sim } = await makeTrace('boutique', { days: 3, durationS: 600, seed: 4, quiet: QUIET })
+  const { dir, trace, sim, devices } = await makeTrace('boutique', { days: 3, durationS: 600, seed: 4, quiet: QUIET })
   const lines = readFileSync(trace, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine)
   // The same trace with one heartbeat per sensor just before each morning's first reading.
   const sensors = [...new Set(lines.filter(isReading).map(l => l.sensor))]
@@ -145,8 +149,8 @@ test('silent nights (no heartbeat, sensors off): every reading is processed, vis
   }
   const beatsTrace = join(dir, 'beats.jsonl')
   writeFileSync(beatsTrace, withBeats.map(l => JSON.stringify(l)).join('\n') + '\n')
-  const quiet = await replayGateway(trace, join(dir, 'quiet.jsonl'))
-  const beats = await replayGateway(beatsTrace, join(dir, 'beats-rec.jsonl'))
+  const quiet = await replayGateway(trace, join(dir, 'quiet.jsonl'), devices)
+  const beats = await replayGateway(beatsTrace, join(dir, 'beats-rec.jsonl'), devices)
   const readings = lines.filter(isReading).length
   const taken = metricValue(quiet.metrics, 'instore_readings_total{source="ble"}') + metricValue(quiet.metrics, 'instore_readings_total{source="wifi"}')
   const takenBeats = metricValue(beats.metrics, 'instore_readings_total{source="ble"}') + metricValue(beats.metrics, 'instore_readings_total{source="wifi"}')
@@ -164,9 +168,9 @@ test('silent nights (no heartbeat, sensors off): every reading is processed, vis
 })
 
 test('a trace with silent nights gives the same positions and events at full speed and paced (nights cut short)', async () => {
-  const { dir, trace } = await makeTrace('boutique', { days: 2, durationS: 60, seed: 8, quiet: QUIET })
-  const fast = await replayGateway(trace, join(dir, 'fast.jsonl'))
-  const slow = await replayGateway(trace, join(dir, 'slow.jsonl'), ['--speed', '8', '--max-gap', '0.5'])
+  const { dir, trace, devices } = await makeTrace('boutique', { days: 2, durationS: 60, seed: 8, quiet: QUIET })
+  const fast = await replayGateway(trace, join(dir, 'fast.jsonl'), devices)
+  const slow = await replayGateway(trace, join(dir, 'slow.jsonl'), devices, ['--speed', '8', '--max-gap', '0.5'])
   const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))
   const events = (recs: Rec[]) => recs.filter(r => r.topic.includes('/events/')).map(r => JSON.stringify({ ...r.msg, id: undefined }))
   assert.ok(positions(fast.recs).length > 50, `only ${positions(fast.recs).length} positions`)

@@ -27,7 +27,7 @@ function batches (from: number, seconds: number): Array<{ topic: string, payload
   for (let t = from; t < from + seconds * 1000; t += 250) {
     for (const s of site.sensors.values()) {
       const rssi = Math.round(site.radio.rssiAt1m - 10 * site.radio.pathLossExponent * Math.log10(Math.hypot(s.x - 10, s.y - 6, s.z - 1.2)))
-      out.push({ topic: `instore/${site.storeId}/sensors/${s.id}/readings`, payload: Buffer.from(JSON.stringify({ ts: t, readings: [{ ts: t, t: 'ble', id: 'app:old', rssi }] })) })
+      out.push({ topic: `instore/${site.storeId}/sensors/${s.id}/readings`, payload: Buffer.from(JSON.stringify({ ts: t, readings: [{ ts: t, t: 'ble', id: 'tag:old', rssi }] })) })
     }
   }
   return out
@@ -55,8 +55,8 @@ for (const c of cases) {
     const dir = mkdtempSync(join(tmpdir(), 'state-'))
     const store = new GatewayStore(dir)
     try {
-      if (c.state !== undefined) store.db.prepare('INSERT INTO zone_state (subject, state, ts) VALUES (?, ?, ?)').run('app:old', c.state, T0)
-      else store.saveState('app:old', openVisit(c.shop, c.sector), T0)
+      if (c.state !== undefined) store.db.prepare('INSERT INTO zone_state (subject, state, ts) VALUES (?, ?, ?)').run('tag:old', c.state, T0)
+      else store.saveState('tag:old', openVisit(c.shop, c.sector), T0)
       const warnings: string[] = []
       const log: Logger = { ...silentLogger, warn: (msg: string) => { warnings.push(msg) } }
       const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
@@ -88,13 +88,13 @@ test('saved zone state that fits carries the state version and the site key, and
   const dir = mkdtempSync(join(tmpdir(), 'state-'))
   const store = new GatewayStore(dir)
   try {
-    store.saveState('app:old', openVisit('boutique', 'women'), T0)
+    store.saveState('tag:old', openVisit('boutique', 'women'), T0)
     const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
     const presence = new PresenceEngine(site, store, campaigns, presenceOptions(site))
     assert.equal(presence.dropped, 0)
     assert.equal(presence.size, 1)
-    presence.tick(T0 + 1000, new Map([['app:old', { x: 10, y: 6, accuracyM: 2 }]]))
-    const saved = store.loadStates().find(s => s.subject === 'app:old')
+    presence.tick(T0 + 1000, new Map([['tag:old', { x: 10, y: 6, accuracyM: 2 }]]))
+    const saved = store.loadStates().find(s => s.subject === 'tag:old')
     assert.ok(saved !== undefined && saved.version >= 1 && /^[0-9a-f]{16}$/.test(saved.siteKey), JSON.stringify(saved))
   } finally {
     store.close()
