@@ -8,7 +8,7 @@
 // by less than one rotation period still resolves, and an EID recorded earlier and replayed later
 // stays anonymous. Tables are only built near the newest time seen, so no reading can make the
 // gateway compute tables for arbitrary periods.
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DeviceMaterialT } from '../shared/gateway-config.ts'
@@ -35,6 +35,15 @@ export function loadDevicesFile (path: string): DevicesFileT {
     throw new Error(`${path}: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid devices file'}`)
   }
   return v
+}
+
+/**
+ * The permission bits (e.g. 0o644) of a devices file that its group or others can read, or null
+ * when only its owner can: the identity keys in it let anyone follow those phones.
+ */
+export function devicesFileExposure (path: string): number | null {
+  const mode = statSync(path).mode & 0o777
+  return (mode & 0o044) !== 0 ? mode : null
 }
 
 /** Resolution material for a devices file: devices with presence consent only. */
