@@ -83,6 +83,46 @@ export class LoginThrottle {
   succeed (key: string): void { this.failures.delete(key) }
 }
 
+/** Logins waiting their turn per key at most; beyond that a login is refused unevaluated. */
+export const LOGIN_WAITING_MAX = 8
+
+/**
+ * Runs logins one at a time per key (a username, an address): a login waits for every earlier
+ * login sharing a key, delay included, so parallel guesses are evaluated and answered no faster
+ * than sequential ones. A key with LOGIN_WAITING_MAX logins waiting refuses more without
+ * evaluating them, so a flood neither grows memory nor tests passwords; the owner's login, once
+ * its turn comes, is still evaluated and accepted.
+ */
+export class LoginQueue {
+  private readonly tails = new Map<string, { p: Promise<void>, n: number }>()
+
+  /** Runs `f` after the earlier logins of these keys, or returns null at once if a key is full. */
+  async run<T> (keys: string[], f: () => Promise<T>): Promise<{ value: T } | null> {
+    if (keys.some(k => (this.tails.get(k)?.n ?? 0) >= LOGIN_WAITING_MAX)) return null
+    const before = Promise.all(keys.map(k => this.tails.get(k)?.p))
+    let release = (): void => {}
+    const mine = new Promise<void>(resolve => { release = resolve })
+    for (const k of keys) {
+      const t = this.tails.get(k)
+      this.tails.set(k, { p: mine, n: (t?.n ?? 0) + 1 })
+    }
+    try {
+      await before
+      return { value: await f() }
+    } finally {
+      release()
+      for (const k of keys) {
+        const t = this.tails.get(k)
+        if (t === undefined) continue
+        if (t.p === mine) this.tails.delete(k); else t.n--
+      }
+    }
+  }
+
+  /** Keys with logins in flight (for tests: nothing is kept once they are answered). */
+  get size (): number { return this.tails.size }
+}
+
 export function loadAuthFile (path: string): AuthFile { return loadJsonFile(path, AuthFileSchema, 'auth file') }
 
 export interface AuthCounters { failedLogins: number, rateLimited: number, deniedPublish: number, deniedSubscribe: number }
@@ -97,6 +137,7 @@ function authError (code: 4 | 5, message: string): Error & { returnCode: number 
 export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string, aliases: Map<string, string>, foreign?: ForeignConfig }, counters: AuthCounters,
   now: () => number = Date.now, wait: (ms: number) => Promise<void> = async ms => await new Promise(resolve => setTimeout(resolve, ms))): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
   const throttle = new LoginThrottle(now)
+  const queue = new LoginQueue()
   // Unknown usernames are checked against this hash so that they cost as much as known ones.
   const dummy = hashPassword(randomBytes(16).toString('base64'))
   const base = `${o.prefix}/${o.storeId}/`
@@ -114,6 +155,11 @@ export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string
   const login = async (client: Client, username: string | undefined, password: Buffer | undefined): Promise<Role | null> => {
     const addr = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
     const keys = [`addr:${addr}`, `user:${username ?? ''}`]
+    const r = await queue.run(keys, async () => await attempt(keys, username, password))
+    if (r === null) { counters.failedLogins++; counters.rateLimited++; return null }
+    return r.value
+  }
+  const attempt = async (keys: string[], username: string | undefined, password: Buffer | undefined): Promise<Role | null> => {
     const delay = throttle.delayMs(keys)
     let role: Role | null = null; let hash: string | undefined
     if (username?.startsWith('phone:')) { hash = auth.phones?.[username]; role = { kind: 'phone', id: username.slice(6) } } else if (username && auth.sensors?.[username] !== undefined) { hash = auth.sensors[username]; role = { kind: 'sensor', id: username } } else if (username && auth.readers?.[username] !== undefined) { hash = auth.readers[username]; role = { kind: 'reader', id: username } }

@@ -94,6 +94,17 @@ export class GatewayClock {
     return ts === null || Math.abs(ts - now) > this.o.maxSkewMs ? now : ts
   }
 
+  /**
+   * The time at which an EID heard now resolves (gateway/identity.ts), without moving the clock:
+   * in wall mode the arrival time whatever the sensor claims (a replayed EID stamped with its
+   * original time must not resolve now); in event mode the reading's time as stamp() admits it
+   * (the trace is the only time there is), the current event time when it has none.
+   */
+  identityTime (ts: number | null): number {
+    if (this.o.mode === 'wall') return this.o.wall()
+    return ts ?? this.eventMax
+  }
+
   /** Ticks up to this time (ms) may run; -Infinity before anything was heard in event mode. */
   watermark (): number {
     const now = this.o.mode === 'event' ? this.eventMax : this.o.wall()

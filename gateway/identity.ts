@@ -3,9 +3,12 @@
 // epoch, for devices with presence consent only) or, standalone, from a devices file written by
 // the simulator (identity keys). A device absent from the material is unresolvable by
 // construction: its EIDs become anonymous subjects that count in occupancy and open no visit.
-// An EID is looked up in the rotation quanta before, at and after the reading's time, so a phone
-// whose clock is off by less than one rotation period still resolves.
-import { readFileSync } from 'node:fs'
+// An EID is looked up in the rotation quanta before, at and after the GATEWAY's time (the arrival
+// time live, the trace's time in a replay; never a sender's claim), so a phone whose clock is off
+// by less than one rotation period still resolves, and an EID recorded earlier and replayed later
+// stays anonymous. Tables are only built near the newest time seen, so no reading can make the
+// gateway compute tables for arbitrary periods.
+import { readFileSync, statSync } from 'node:fs'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DeviceMaterialT } from '../shared/gateway-config.ts'
@@ -34,6 +37,15 @@ export function loadDevicesFile (path: string): DevicesFileT {
   return v
 }
 
+/**
+ * The permission bits (e.g. 0o644) of a devices file that its group or others can read, or null
+ * when only its owner can: the identity keys in it let anyone follow those phones.
+ */
+export function devicesFileExposure (path: string): number | null {
+  const mode = statSync(path).mode & 0o777
+  return (mode & 0o044) !== 0 ? mode : null
+}
+
 /** Resolution material for a devices file: devices with presence consent only. */
 export function materialFromFile (devices: DevicesFileT): DeviceMaterialT[] {
   return devices.filter(d => d.consent.presence).map(d => ({ subject: d.subject, k: d.k, key: d.key, marketing: d.consent.marketing }))
@@ -50,10 +62,12 @@ export class IdentityResolver {
   private readonly tables = new Map<string, Map<string, string>>()
   /** The rotation exponents in use (most often just one), recomputed after a change. */
   private ks: number[] | null = null
-  /** The latest reading time seen: resolves readings that carry none. */
-  private lastMs = NaN
+  /** The newest gateway time seen, ms: tables are built only for the quanta around it. */
+  private newestMs = -Infinity
   resolved = 0
   unresolved = 0
+  /** Lookup tables built (each costs one AES operation per device): the work readings cause. */
+  tablesBuilt = 0
 
   /** Replaces all material. */
   replace (all: DeviceMaterialT[]): void {
@@ -84,15 +98,23 @@ export class IdentityResolver {
     this.ks = null
   }
 
-  /** The subject an EID (16 hex digits) heard at `ms` belongs to, or null. */
+  /**
+   * The subject an EID (16 hex digits) heard at gateway time `ms` belongs to, or null. `ms` must be
+   * the gateway's time (GatewayClock.identityTime), never a sender's timestamp.
+   */
   resolve (eidHex: string, ms: number): string | null {
-    if (Number.isFinite(ms)) { if (!(ms <= this.lastMs)) this.lastMs = ms } else ms = this.lastMs
     if (!Number.isFinite(ms) || this.devices.size === 0) { this.unresolved++; return null }
+    if (ms > this.newestMs) this.newestMs = ms
     const counter = counterAt(ms)
+    const newest = counterAt(this.newestMs)
     this.ks ??= [...new Set([...this.devices.values()].map(e => e.m.k))]
     for (const k of this.ks) {
       const q = quantumOf(counter, k)
+      // A time older than the quantum before the newest one (a late reading in a replay) would
+      // build tables for past periods again and again: it stays unresolved.
+      const oldest = quantumOf(newest, k) - 2
       for (const dq of [0, -1, 1]) {
+        if (q + dq < oldest) continue
         const s = this.table(k, q + dq).get(eidHex)
         if (s !== undefined) { this.resolved++; return s }
       }
@@ -106,6 +128,7 @@ export class IdentityResolver {
     let t = this.tables.get(key)
     if (t) return t
     t = new Map()
+    this.tablesBuilt++
     const counter = quantumStart(quantum, k)
     const epoch = epochOf(counter)
     for (const e of this.devices.values()) {

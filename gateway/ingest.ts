@@ -46,6 +46,11 @@ export interface IngestContext {
   maxBytes: number
   /** Resolves apps' rotating EIDs to their subjects (absent: every EID is anonymous). */
   identity?: IdentityResolver
+  /**
+   * The gateway's time at which an EID heard with this claimed timestamp resolves
+   * (GatewayClock.identityTime): never the claim itself in wall mode.
+   */
+  identityTime: (ts: number | null) => number
 }
 
 const checkBatch = TypeCompiler.Compile(ReadingsBatch)
@@ -70,13 +75,13 @@ const EID_ID = /^eid:[0-9a-f]{16}$/
  * classification of foreign ids (gateway/sensor-ids.ts). `mac`: the advertiser's address, when the
  * sensor sent one beside a class id. `id`: the stable identity, to recognise the site's beacons.
  */
-function bleSubject (id: string, mac: string | undefined, ts: number, ctx: IngestContext): { subject: string, randomized: boolean, id?: string } | { reason: RejectReason, detail: string } {
+function bleSubject (id: string, mac: string | undefined, ts: number | null, ctx: IngestContext): { subject: string, randomized: boolean, id?: string } | { reason: RejectReason, detail: string } {
   if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
   if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
   if (/^eid:/i.test(id)) {
     const lower = id.toLowerCase()
     if (!EID_ID.test(lower)) return { reason: 'bad_id', detail: 'eid' }
-    const s = ctx.identity?.resolve(lower.slice(4), ts) ?? null
+    const s = ctx.identity?.resolve(lower.slice(4), ctx.identityTime(ts)) ?? null
     return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(lower), randomized: true }
   }
   const who = bleIdentity(id, mac, ctx.hasher)
@@ -137,7 +142,7 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
     if (!rssiOk(r.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
     if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
     if (r.t === 'ble') {
-      const who = bleSubject(r.id, r.mac, ts ?? NaN, ctx)
+      const who = bleSubject(r.id, r.mac, ts ?? null, ctx)
       if ('reason' in who) { rejected.push(who); continue }
       out.push({
         subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
@@ -158,7 +163,7 @@ function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const d = decode(payload, checkScans, 'scan')
   if (!d.ok) return d.rejected
   const msg = d.value
-  const who = bleSubject(device, undefined, msg.ts ?? NaN, ctx)
+  const who = bleSubject(device, undefined, msg.ts ?? null, ctx)
   if ('reason' in who) return reject(who.reason, `device id: ${who.detail}`)
   const beacons: Array<{ id: string, rssi: number }> = []
   const rejected: Array<{ reason: RejectReason, detail: string }> = []

@@ -6,7 +6,7 @@ import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { Gateway } from './gateway.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './broker-auth.ts'
-import { loadDevicesFile } from './identity.ts'
+import { devicesFileExposure, loadDevicesFile } from './identity.ts'
 import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } from './foreign.ts'
 
 const spec = {
@@ -58,6 +58,8 @@ await runCommand(spec, async (o) => {
   if (o.devices && o.central) throw new UsageError('--devices is for standalone gateways: with --central the server provides the resolution material')
   let devices
   try { devices = o.devices ? loadDevicesFile(o.devices) : undefined } catch (err) { throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`) }
+  const exposed = o.devices ? devicesFileExposure(o.devices) : null
+  if (o.devices && exposed !== null) log.warn('devices file is readable by group or others: its identity keys let anyone follow those phones (chmod 600 it)', { path: o.devices, mode: exposed.toString(8) })
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
   if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')

@@ -96,7 +96,8 @@ export class Pipeline {
     this.reordered = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
-      hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes, ...(o.identity ? { identity: o.identity } : {})
+      hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes,
+      identityTime: ts => this.clock.identityTime(ts), ...(o.identity ? { identity: o.identity } : {})
     }
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)

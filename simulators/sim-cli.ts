@@ -1,5 +1,5 @@
 // instore-sim: writes a contract §7 trace (with truth lines) and a truth side file for a scenario.
-import { writeFileSync } from 'node:fs'
+import { chmodSync, writeFileSync } from 'node:fs'
 import { runCommand, UsageError } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
 import { JsonLinesWriter } from '../shared/trace.ts'
@@ -45,7 +45,9 @@ await runCommand(spec, async (o) => {
   writeFileSync(truthPath, JSON.stringify(sim.truth) + '\n')
   const devicesPath = o.out.replace(/(\.jsonl)?$/, '.devices.json')
   // Identity keys are secrets of the app phones: the file is for replay and standalone gateways only.
+  // The mode applies only when the file is created: an existing, readable file is narrowed too.
   writeFileSync(devicesPath, JSON.stringify(sim.devices(), null, 1) + '\n', { mode: 0o600 })
+  chmodSync(devicesPath, 0o600)
   log.info('done', {
     scenario: loaded.scenario.name, lines, trace: o.out, truth: truthPath, devices: devicesPath,
     visits: sim.truth.visits.length, stays: sim.truth.stays.length, seconds: (Date.now() - started) / 1000

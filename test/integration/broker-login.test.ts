@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Client } from 'aedes'
-import { brokerAuth, hashPassword, LoginThrottle, LOGIN_DELAY_BASE_MS, LOGIN_DELAY_MAX_MS, LOGIN_FORGET_MS, type AuthCounters } from '../../gateway/broker-auth.ts'
+import { brokerAuth, hashPassword, LoginThrottle, LOGIN_DELAY_BASE_MS, LOGIN_DELAY_MAX_MS, LOGIN_FORGET_MS, LOGIN_WAITING_MAX, type AuthCounters } from '../../gateway/broker-auth.ts'
 
 const auth = { sensors: { b1: hashPassword('right-b1') }, phones: { 'phone:d1': hashPassword('right-d1') } }
 const client = (addr: string) => ({ conn: { remoteAddress: addr } }) as unknown as Client
@@ -71,4 +71,40 @@ test('MQTT login: an unknown username takes about as long to refuse as a known o
   const median = (v: number[]) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)]
   assert.ok(median(unknown) > median(known) / 3, `unknown ${median(unknown).toFixed(1)} ms vs known ${median(known).toFixed(1)} ms`)
   assert.ok(median(phones) > median(known) / 3, `unknown phone ${median(phones).toFixed(1)} ms vs known ${median(known).toFixed(1)} ms`)
+})
+
+// Repro (issue 25, hostile tester item 13): the delay was added to each answer, but parallel
+// attempts were all evaluated at once with the same (zero) delay: 300 guesses in one delay.
+test('MQTT login: parallel guesses for one username or from one address wait their turn, as if sequential', async () => {
+  const cases: Array<{ name: string, attempt: (i: number) => [string, string] }> = [
+    { name: 'one username, many addresses', attempt: i => [`10.2.0.${i}`, 'b1'] },
+    { name: 'one address, many usernames', attempt: i => ['10.3.0.1', `user${i}`] }
+  ]
+  for (const c of cases) {
+    const s = setup()
+    const n = LOGIN_WAITING_MAX
+    const answers = await Promise.all(Array.from({ length: n }, async (_, i) => { const [addr, user] = c.attempt(i); return await s.login(addr, user, 'wrong') }))
+    assert.deepEqual(answers, Array(n).fill(false), c.name)
+    assert.deepEqual(s.waits, Array.from({ length: n - 1 }, (_, i) => Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_BASE_MS * 2 ** i)), `${c.name}: each waits longer than the last`)
+  }
+})
+
+test('MQTT login: a flood beyond the waiting cap is refused unevaluated; the owner, in turn, still gets in', async () => {
+  const counters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
+  const gates: Array<() => void> = []
+  // Each delay is held until the test lets it go: logins pile up behind the first.
+  const a = brokerAuth(auth, { prefix: 'instore', storeId: 's1', aliases: new Map() }, counters, Date.now, async () => { await new Promise<void>(resolve => gates.push(resolve)) })
+  const login = async (addr: string, pw: string) => await new Promise<boolean>(resolve => {
+    a.authenticate?.(client(addr), 'b1', Buffer.from(pw), (_err, ok) => resolve(ok === true))
+  })
+  assert.equal(await login('10.4.0.1', 'wrong'), false)
+  const queued = Array.from({ length: LOGIN_WAITING_MAX }, async (_, i) => await login(`10.4.1.${i}`, 'wrong'))
+  assert.equal(await login('10.4.2.1', 'wrong'), false, 'over the cap: refused at once')
+  assert.equal(counters.failedLogins, 2, 'the refused login was not evaluated')
+  const release = setInterval(() => gates.shift()?.(), 1)
+  try {
+    assert.deepEqual(await Promise.all(queued), Array(LOGIN_WAITING_MAX).fill(false))
+    assert.equal(counters.failedLogins, 2 + LOGIN_WAITING_MAX)
+    assert.equal(await login('10.4.3.1', 'right-b1'), true, 'the right password is accepted once its turn comes')
+  } finally { clearInterval(release) }
 })

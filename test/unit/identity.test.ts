@@ -70,7 +70,7 @@ test('a device without presence consent is absent from the material: unresolvabl
 })
 
 function ctxWith (r: IdentityResolver): IngestContext {
-  return { prefix: 'instore', storeId: 's1', sensors: new Set(['r1']), beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']), hasher: new SubjectHasher('secret'), maxBytes: 4096, identity: r }
+  return { prefix: 'instore', storeId: 's1', sensors: new Set(['r1']), beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']), hasher: new SubjectHasher('secret'), maxBytes: 4096, identity: r, identityTime: () => T }
 }
 const msg = (o: unknown) => Buffer.from(JSON.stringify(o))
 

@@ -5,7 +5,7 @@ import { SubjectHasher, isRandomizedMac, redactMacs } from '../../gateway/subjec
 
 const ctx: IngestContext = {
   prefix: 'instore', storeId: 's1', sensors: new Set(['r1', 'r2']), beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']),
-  hasher: new SubjectHasher('secret'), maxBytes: 4096
+  hasher: new SubjectHasher('secret'), maxBytes: 4096, identityTime: ts => ts ?? NaN
 }
 const T = 1764000000000
 const topic = 'instore/s1/sensors/r1/readings'
