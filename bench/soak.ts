@@ -81,7 +81,10 @@ function rssMb (pid: number | undefined): number {
 export async function soak (o: SoakOptions): Promise<SoakResult> {
   const say = o.log ?? (() => {})
   const quiet = { heartbeatDelayS: 120, offShare: 0.3, onWithinS: Math.min(1800, o.durationS / 4), dropoutsPerDay: 1, dropoutS: [o.durationS / 8, o.durationS / 3] as [number, number] }
-  const { dir, trace, sim } = await makeTrace('boutique', { days: o.days, durationS: o.durationS, seed: o.seed, quiet })
+  const { dir, trace, sim, devices } = await makeTrace('boutique', { days: o.days, durationS: o.durationS, seed: o.seed, quiet })
+  // App phones advertise the EIDs of the simulator's keys; the gateway resolves them with the same file.
+  const devicesFile = join(dir, 'soak.devices.json')
+  writeFileSync(devicesFile, JSON.stringify(devices), { mode: 0o600 })
   const lines = readFileSync(trace, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine).filter(l => !('truth' in l))
   // One segment per day; the third day in two halves (a SIGKILL in the middle of a day).
   const segments: TraceLine[][] = sim.truth.windows.map(([w0, w1]) => lines.filter(l => l.ts >= w0 && l.ts <= w1 + 60_000))
@@ -91,7 +94,7 @@ export async function soak (o: SoakOptions): Promise<SoakResult> {
   const c = await central()
   const data = join(dir, 'gw')
   const args = ['--site', join(ROOT, 'sites/boutique.site.json'), '--broker', `mqtt://127.0.0.1:${port}`, '--clock', 'event', '--data', data,
-    '--secret', 'soak', '--central', c.url, '--token', 'soak-token']
+    '--secret', 'soak', '--central', c.url, '--token', 'soak-token', '--devices', devicesFile]
   let gw: Proc & { http: string } = await startGatewayProc(args)
   const outputs: string[] = []
   let taken = 0; let readings = 0; let rssDay1 = NaN; let maxDevices = 0; let maxTracks = 0
@@ -105,7 +108,7 @@ export async function soak (o: SoakOptions): Promise<SoakResult> {
       const file = join(dir, `seg-${i}.jsonl`)
       writeFileSync(file, seg.map(l => JSON.stringify(l)).join('\n') + '\n')
       if (i === 1) c.down = true
-      const r = await runBin('instore-replay', ['--trace', file, '--broker', `mqtt://127.0.0.1:${port}`, '--qos', '1'], { timeoutMs: 3_600_000 })
+      const r = await runBin('instore-replay', ['--trace', file, '--broker', `mqtt://127.0.0.1:${port}`, '--qos', '1', '--devices', devicesFile], { timeoutMs: 3_600_000 })
       if (r.code !== 0) throw new Error(r.stdout + r.stderr)
       const n = seg.filter(isReading).length
       readings += n; taken += n
