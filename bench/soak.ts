@@ -8,6 +8,8 @@ import { createServer as createHttp, type Server } from 'node:http'
 import { createServer as createNet, createConnection } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { GatewayConfigT } from '../shared/gateway-config.ts'
+import { materialFromFile } from '../gateway/identity.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { isReading, type TraceLine } from '../shared/trace.ts'
 import { evaluateEvents, defaultEvalOptions } from '../simulators/evaluate.ts'
@@ -37,14 +39,18 @@ async function freePort (): Promise<number> {
   return await new Promise(resolve => { const s = createNet(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
 }
 
-/** A central server that records every event id it is given; while `down` it drops connections. */
-async function central (): Promise<Central> {
+/**
+ * A central server that records every event id it is given and serves `config` once (then 304:
+ * nothing changed); while `down` it drops connections.
+ */
+async function central (config: GatewayConfigT): Promise<Central> {
   const c: Central = { server: createHttp(), url: '', down: false, received: new Map(), events: [], refused: 0 }
   c.server.on('request', (req, res) => {
     if (c.down) { c.refused++; req.socket.destroy(); return }
     const chunks: Buffer[] = []
     req.on('data', (d: Buffer) => chunks.push(d))
     req.on('end', () => {
+      if (req.method === 'GET' && /\/config$/.test(req.url ?? '')) { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(config)); return }
       if (req.method !== 'POST' || !(req.url ?? '').endsWith('/events')) { res.writeHead(304); res.end(); return }
       const events = (JSON.parse(Buffer.concat(chunks).toString()) as { events: InstoreEvent[] }).events
       for (const e of events) {
@@ -82,7 +88,8 @@ export async function soak (o: SoakOptions): Promise<SoakResult> {
   const say = o.log ?? (() => {})
   const quiet = { heartbeatDelayS: 120, offShare: 0.3, onWithinS: Math.min(1800, o.durationS / 4), dropoutsPerDay: 1, dropoutS: [o.durationS / 8, o.durationS / 3] as [number, number] }
   const { dir, trace, sim, devices } = await makeTrace('boutique', { days: o.days, durationS: o.durationS, seed: o.seed, quiet })
-  // App phones advertise the EIDs of the simulator's keys; the gateway resolves them with the same file.
+  // App phones advertise the EIDs of the simulator's keys: the replay takes them from this file, the
+  // gateway gets their resolution material from the central server's config, as a live one would.
   const devicesFile = join(dir, 'soak.devices.json')
   writeFileSync(devicesFile, JSON.stringify(devices), { mode: 0o600 })
   const lines = readFileSync(trace, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine).filter(l => !('truth' in l))
@@ -91,10 +98,10 @@ export async function soak (o: SoakOptions): Promise<SoakResult> {
   if (segments.length >= 3) { const d = segments[2]; segments.splice(2, 1, d.slice(0, d.length >> 1), d.slice(d.length >> 1)) }
   const port = await freePort()
   let broker = await mosquitto(dir, port)
-  const c = await central()
+  const c = await central({ storeId: sim.truth.storeId, version: '1', full: true, devices: materialFromFile(devices), removed: [], erasures: [] })
   const data = join(dir, 'gw')
   const args = ['--site', join(ROOT, 'sites/boutique.site.json'), '--broker', `mqtt://127.0.0.1:${port}`, '--clock', 'event', '--data', data,
-    '--secret', 'soak', '--central', c.url, '--token', 'soak-token', '--devices', devicesFile]
+    '--secret', 'soak', '--central', c.url, '--token', 'soak-token']
   let gw: Proc & { http: string } = await startGatewayProc(args)
   const outputs: string[] = []
   let taken = 0; let readings = 0; let rssDay1 = NaN; let maxDevices = 0; let maxTracks = 0
