@@ -79,8 +79,23 @@ export type RoleHook = ((req: FastifyRequest, reply: FastifyReply) => Promise<vo
 
 /** A hook that admits only the given roles (app.ts runs it at onRequest, before the body is read). */
 export function requireRole (db: Database.Database, ...roles: Role[]): RoleHook {
+  return roleHook(db, roles, req => bearerToken(req.headers.authorization))
+}
+
+/**
+ * requireRole for Server-Sent Events routes a browser opens with EventSource, which cannot send
+ * headers: the token may come as `?token=` instead. Same lookup, failed-auth limit and principal.
+ */
+export function requireRoleOrQueryToken (db: Database.Database, ...roles: Role[]): RoleHook {
+  return roleHook(db, roles, req => {
+    const q = (req.query as { token?: unknown } | undefined)?.token
+    return typeof q === 'string' && q !== '' ? q : bearerToken(req.headers.authorization)
+  })
+}
+
+function roleHook (db: Database.Database, roles: Role[], tokenOf: (req: FastifyRequest) => string | null): RoleHook {
   const hook = async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const token = bearerToken(req.headers.authorization)
+    const token = tokenOf(req)
     const p = token === null ? null : lookup(db, token)
     if (!p) {
       const retryAfterS = await req.server.authFailed?.(req) ?? null
@@ -89,6 +104,7 @@ export function requireRole (db: Database.Database, ...roles: Role[]): RoleHook 
       throw new HttpError(401, 'INSTORE_BAD_TOKEN', 'unknown token')
     }
     if (!roles.includes(p.role)) throw new HttpError(403, 'INSTORE_FORBIDDEN', `this route needs a ${roles.join(' or ')} token`)
+    // The principal files an SSE stream under the token id: revoking the token ends the stream.
     req.principal = p
   }
   return Object.assign(hook, { [ROLES]: roles })

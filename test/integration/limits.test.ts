@@ -99,6 +99,20 @@ test('a caller that keeps presenting bad tokens gets 429 with Retry-After; a val
   } finally { await s.close() }
 })
 
+test('guessing tokens on the dashboard live stream (?token=) is limited like every other route', async () => {
+  const s = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-live-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 3 } })).app
+  const u = await s.listen({ port: 0, host: '127.0.0.1' })
+  try {
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${u}/v1/stores/any/live?token=adm_guess${i}`)
+      statuses.push(r.status)
+      await r.arrayBuffer()
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429])
+  } finally { await s.close() }
+})
+
 test('the bootstrap admin token is never logged: it is written once to a 0600 file in the data folder', async () => {
   const data = mkdtempSync(join(tmpdir(), 'limits-boot-'))
   const p = await startProc('instore-server', ['--port', '0', '--data', data], /"server started"/)

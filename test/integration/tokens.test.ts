@@ -92,3 +92,19 @@ test('revoking a device token ends its open trigger stream at once', async () =>
   await waitFor(async () => (await api<{ sseConnections: number }>(`${url}/healthz`, null)).body.sseConnections === 0, 5_000, 'the stream unsubscribed')
   assert.equal((await fetch(`${url}/v1/devices/${dev.body.deviceId}/triggers`, { headers: { authorization: `Bearer ${dev.body.token}` } })).status, 401)
 })
+
+test('revoking an operator token ends the dashboard live stream it opened, by header or ?token=', async () => {
+  await provision('lv1')
+  for (const how of ['header', 'query'] as const) {
+    const mgr = await operator('manager', ['lv1'])
+    const res = how === 'header'
+      ? await fetch(`${url}/v1/stores/lv1/live`, { headers: { authorization: `bearer ${mgr.token}` } }) // lowercase scheme (RFC 7235)
+      : await fetch(`${url}/v1/stores/lv1/live?token=${encodeURIComponent(mgr.token)}`)
+    assert.equal(res.status, 200, how)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    await reader.read() // ": connected"
+    assert.equal((await api(`${url}/v1/tokens/${mgr.id}`, ADMIN, 'DELETE')).status, 204)
+    for (;;) if ((await reader.read()).done) break // the server ended the stream
+    assert.equal((await fetch(`${url}/v1/stores/lv1/live?token=${encodeURIComponent(mgr.token)}`)).status, 401, `${how}: refused after revocation`)
+  }
+})
