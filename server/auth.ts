@@ -23,6 +23,22 @@ export function migrateTokens (db: Database.Database): void {
   const fill = db.prepare('UPDATE tokens SET id = ? WHERE hash = ?')
   for (const r of db.prepare('SELECT hash FROM tokens WHERE id IS NULL').all() as Array<{ hash: string }>) fill.run(newTokenId(), r.hash)
   db.exec('CREATE UNIQUE INDEX IF NOT EXISTS tokens_id ON tokens (id)')
+  // Hashes of revoked tokens: a token given again at every start (--admin-token) must stay revoked.
+  db.exec('CREATE TABLE IF NOT EXISTS revoked_tokens (hash TEXT PRIMARY KEY, ts INTEGER NOT NULL)')
+}
+
+/** Revokes a token by id (its row goes, its hash is remembered); whether it existed. */
+export function revoke (db: Database.Database, id: string): boolean {
+  return db.transaction(() => {
+    const r = db.prepare('DELETE FROM tokens WHERE id = ? RETURNING hash').get(id) as { hash: string } | undefined
+    if (r) db.prepare('INSERT OR IGNORE INTO revoked_tokens (hash, ts) VALUES (?, ?)').run(r.hash, Date.now())
+    return r !== undefined
+  })()
+}
+
+/** Whether this token was revoked once (a token given at start is then not issued again). */
+export function wasRevoked (db: Database.Database, token: string): boolean {
+  return db.prepare('SELECT 1 FROM revoked_tokens WHERE hash = ?').get(hashToken(token)) !== undefined
 }
 
 /** Issues a token; returns the secret (shown once) and its public id. */

@@ -108,3 +108,21 @@ test('revoking an operator token ends the dashboard live stream it opened, by he
     assert.equal((await fetch(`${url}/v1/stores/lv1/live?token=${encodeURIComponent(mgr.token)}`)).status, 401, `${how}: refused after revocation`)
   }
 })
+
+test('a revoked --admin-token stays revoked across restarts', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tokens-restart-'))
+  const GIVEN = 'adm_given_at_start'
+  const start = async () => { const s = (await buildServer({ dataDir, log: silentLogger, adminToken: GIVEN })).app; return { s, u: await s.listen({ port: 0, host: '127.0.0.1' }) } }
+  let { s, u } = await start()
+  const other = (await api<{ id: string, token: string }>(`${u}/v1/operators`, GIVEN, 'POST', { role: 'admin', stores: [] })).body
+  const givenId = (await api<TokenInfo[]>(`${u}/v1/tokens?role=admin`, other.token)).body.find(t => t.id !== other.id)?.id
+  assert.ok(givenId)
+  assert.equal((await api(`${u}/v1/tokens/${givenId}`, other.token, 'DELETE')).status, 204)
+  assert.equal((await api(`${u}/v1/campaigns`, GIVEN)).status, 401)
+  await s.close();
+  ({ s, u } = await start())
+  try {
+    assert.equal((await api(`${u}/v1/campaigns`, GIVEN)).status, 401, 'not issued again at start')
+    assert.equal((await api(`${u}/v1/campaigns`, other.token)).status, 200)
+  } finally { await s.close() }
+})
