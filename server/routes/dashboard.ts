@@ -54,7 +54,12 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
       ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
       throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
     }
-    live.publish(req.params.storeId, 'snapshot', req.body)
+    // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
+    // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
+    const positions = req.body.positions.filter(p => ctx.consent.permits(p.subject))
+    const dropped = req.body.positions.length - positions.length
+    if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
+    live.publish(req.params.storeId, 'snapshot', { ...req.body, positions })
     return reply.code(204).send()
   })
 
