@@ -69,6 +69,9 @@ export async function deviceRoutes (app: FastifyInstance, ctx: Context): Promise
       // months, deletes its copy when it next pulls its config.
       db.prepare('INSERT OR REPLACE INTO erasures (subject, ts, version) VALUES (?, ?, ?)').run(dev.subject, Date.now(), nextConfigVersion(db))
     })()
+    // The WAL still holds the erased rows' old pages until a checkpoint: copy them back now and
+    // empty it (secure_delete has zeroed what the deletions freed).
+    db.pragma('wal_checkpoint(TRUNCATE)')
     hub.disconnect(req.params.id)
     // The live dashboard's last snapshot may show the device's position: drop it.
     for (const [store, text] of live.last) if (text.includes(dev.subject)) live.last.delete(store)

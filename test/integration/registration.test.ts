@@ -197,3 +197,18 @@ test('live snapshots keep only positions the server may show: no non-consenting,
   const last = app.inject({ method: 'GET', url: '/metrics' })
   assert.match((await last).body, /instore_server_live_refused_total\{reason="INSTORE_NO_PRESENCE_CONSENT"\} 4\n/)
 })
+
+test('an erased subject leaves no bytes in the database file nor its WAL', async () => {
+  const dev = await register(true, false)
+  assert.equal((await post([event(dev.subject), event(dev.subject, 'sector.enter')])).status, 200)
+  const raw = () => ['server.sqlite', 'server.sqlite-wal'].map(f => { try { return readFileSync(join(dataDir, f)).toString('latin1') } catch { return '' } }).join('')
+  assert.ok(raw().includes(dev.subject), 'stored before')
+  assert.equal((await api(`${url}/v1/devices/${dev.deviceId}`, dev.token, 'DELETE')).status, 204)
+  // The erasures table keeps the subject on purpose (gateways apply it later): look for what only events held.
+  const leftovers = raw().split(dev.subject).length - 1
+  const db = new Database(join(dataDir, 'server.sqlite'), { readonly: true })
+  const kept = (db.prepare('SELECT COUNT(*) AS n FROM erasures WHERE subject = ?').get(dev.subject) as { n: number }).n
+  db.close()
+  assert.equal(kept, 1)
+  assert.ok(leftovers <= 2, `the subject appears ${leftovers} times: only the erasures row and its index may hold it`)
+})
