@@ -6,6 +6,7 @@ import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
 import { openEventStream } from '../sse.ts'
 import { nextConfigVersion } from '../db.ts'
+import { closeOpenRowsOf } from '../rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 
@@ -45,8 +46,12 @@ export async function deviceRoutes (app: FastifyInstance, ctx: Context): Promise
     const { presence, marketing } = req.body
     // A new version: gateways learn of it at their next pull (a device without presence consent
     // leaves their resolution material, so its EIDs become anonymous).
-    const changed = db.transaction(() => db.prepare('UPDATE devices SET presence = ?, marketing = ?, listed = MAX(listed, ?), version = ? WHERE device_id = ?')
-      .run(presence ? 1 : 0, marketing ? 1 : 0, presence ? 1 : 0, nextConfigVersion(db), req.params.id).changes)()
+    const changed = db.transaction(() => {
+      const r = db.prepare('UPDATE devices SET presence = ?, marketing = ?, listed = MAX(listed, ?), version = ? WHERE device_id = ? RETURNING subject')
+        .get(presence ? 1 : 0, marketing ? 1 : 0, presence ? 1 : 0, nextConfigVersion(db), req.params.id) as { subject: string } | undefined
+      if (r && !presence) closeOpenRowsOf(db, r.subject)
+      return r === undefined ? 0 : 1
+    })()
     if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
     if (!marketing) hub.disconnect(req.params.id)
     return { deviceId: req.params.id, consent: req.body }
