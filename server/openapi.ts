@@ -41,6 +41,8 @@ const SUCCESS: Record<string, Responses> = {
 /** Anonymous routes limited per caller address (429 with Retry-After). */
 export const RATE_LIMITED = new Set(['POST /v1/devices'])
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
 function roleHook (h: unknown): h is RoleHook { return typeof h === 'function' && ROLES in h }
 const hooks = (h: RouteOptions['preHandler']): unknown[] => h === undefined ? [] : Array.isArray(h) ? h : [h]
 
@@ -62,7 +64,9 @@ export function prepareRoute (r: RouteOptions): void {
   const response: Responses = { ...(SUCCESS[key] ?? {}), ...((schema.response ?? {}) as Responses) }
   // 400 on every route: a malformed URL is refused before any route runs.
   const errors = [400, 500]
-  if (schema.body) errors.push(413, 415)
+  // Fastify reads a body on these methods whatever the route declares: a DELETE with an unknown
+  // content type is a 415, an over-long one a 413.
+  if (schema.body || [r.method].flat().some(m => BODY_METHODS.has(m))) errors.push(413, 415)
   if (schema.params) errors.push(404, 414)
   if (auth) errors.push(401, 403, 429)
   if (RATE_LIMITED.has(key)) errors.push(429)
