@@ -26,6 +26,7 @@ export class GatewayStore {
     this.db.pragma('journal_mode = WAL')
     // NORMAL is durable across process crashes in WAL mode (only a power cut can lose the tail).
     this.db.pragma('synchronous = NORMAL')
+    this.db.pragma('secure_delete = ON') // erased subjects leave no bytes in free pages
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS visits (
         visit_id TEXT PRIMARY KEY, subject TEXT NOT NULL, shop TEXT NOT NULL,

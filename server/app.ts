@@ -9,7 +9,7 @@ import rateLimit from '@fastify/rate-limit'
 import { openDb } from './db.ts'
 import { TriggerHub, DEFAULT_APP_SCHEMES } from './push.ts'
 import { ConsentGate } from './identity.ts'
-import { HttpError, issue, migrateTokens } from './auth.ts'
+import { HttpError, issue, migrateTokens, wasRevoked } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
 import { tokenRoutes } from './routes/tokens.ts'
@@ -94,7 +94,9 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
   let bootstrapToken: string | null = null
   const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
-  if (o.adminToken) issue(db, 'admin', [], null, o.adminToken)
+  const givenRevoked = o.adminToken !== undefined && o.adminToken !== '' && wasRevoked(db, o.adminToken)
+  if (givenRevoked) o.log.warn('the given admin token was revoked and is not issued again; give another one', {})
+  if (o.adminToken && !givenRevoked) issue(db, 'admin', [], null, o.adminToken)
   else if (admins === 0) {
     bootstrapToken = issue(db, 'admin').token
     const file = join(o.dataDir, BOOTSTRAP_TOKEN_FILE)

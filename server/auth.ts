@@ -23,6 +23,22 @@ export function migrateTokens (db: Database.Database): void {
   const fill = db.prepare('UPDATE tokens SET id = ? WHERE hash = ?')
   for (const r of db.prepare('SELECT hash FROM tokens WHERE id IS NULL').all() as Array<{ hash: string }>) fill.run(newTokenId(), r.hash)
   db.exec('CREATE UNIQUE INDEX IF NOT EXISTS tokens_id ON tokens (id)')
+  // Hashes of revoked tokens: a token given again at every start (--admin-token) must stay revoked.
+  db.exec('CREATE TABLE IF NOT EXISTS revoked_tokens (hash TEXT PRIMARY KEY, ts INTEGER NOT NULL)')
+}
+
+/** Revokes a token by id (its row goes, its hash is remembered); whether it existed. */
+export function revoke (db: Database.Database, id: string): boolean {
+  return db.transaction(() => {
+    const r = db.prepare('DELETE FROM tokens WHERE id = ? RETURNING hash').get(id) as { hash: string } | undefined
+    if (r) db.prepare('INSERT OR IGNORE INTO revoked_tokens (hash, ts) VALUES (?, ?)').run(r.hash, Date.now())
+    return r !== undefined
+  })()
+}
+
+/** Whether this token was revoked once (a token given at start is then not issued again). */
+export function wasRevoked (db: Database.Database, token: string): boolean {
+  return db.prepare('SELECT 1 FROM revoked_tokens WHERE hash = ?').get(hashToken(token)) !== undefined
 }
 
 /** Issues a token; returns the secret (shown once) and its public id. */
@@ -79,8 +95,23 @@ export type RoleHook = ((req: FastifyRequest, reply: FastifyReply) => Promise<vo
 
 /** A hook that admits only the given roles (app.ts runs it at onRequest, before the body is read). */
 export function requireRole (db: Database.Database, ...roles: Role[]): RoleHook {
+  return roleHook(db, roles, req => bearerToken(req.headers.authorization))
+}
+
+/**
+ * requireRole for Server-Sent Events routes a browser opens with EventSource, which cannot send
+ * headers: the token may come as `?token=` instead. Same lookup, failed-auth limit and principal.
+ */
+export function requireRoleOrQueryToken (db: Database.Database, ...roles: Role[]): RoleHook {
+  return roleHook(db, roles, req => {
+    const q = (req.query as { token?: unknown } | undefined)?.token
+    return typeof q === 'string' && q !== '' ? q : bearerToken(req.headers.authorization)
+  })
+}
+
+function roleHook (db: Database.Database, roles: Role[], tokenOf: (req: FastifyRequest) => string | null): RoleHook {
   const hook = async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const token = bearerToken(req.headers.authorization)
+    const token = tokenOf(req)
     const p = token === null ? null : lookup(db, token)
     if (!p) {
       const retryAfterS = await req.server.authFailed?.(req) ?? null
@@ -89,6 +120,7 @@ export function requireRole (db: Database.Database, ...roles: Role[]): RoleHook 
       throw new HttpError(401, 'INSTORE_BAD_TOKEN', 'unknown token')
     }
     if (!roles.includes(p.role)) throw new HttpError(403, 'INSTORE_FORBIDDEN', `this route needs a ${roles.join(' or ')} token`)
+    // The principal files an SSE stream under the token id: revoking the token ends the stream.
     req.principal = p
   }
   return Object.assign(hook, { [ROLES]: roles })

@@ -13,6 +13,8 @@ export function openDb (dir: string): Database.Database {
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
+  // Deleted rows are overwritten, not left in free pages: an erasure leaves no bytes in the file.
+  db.pragma('secure_delete = ON')
   db.exec(`
     CREATE TABLE IF NOT EXISTS stores (id TEXT PRIMARY KEY, site TEXT NOT NULL, updated INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS tokens (

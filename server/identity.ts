@@ -3,8 +3,9 @@
 //   only, as the temporary keys of the current and the next 2^16-s epoch (never identity keys:
 //   a stolen gateway can follow a device for a day at most, not forever), plus consent changes
 //   and erasures, whole or as a delta since a version.
-// - Consent gate (POST events): an event about an `app:` subject is stored only while that subject
-//   is a registered device with presence consent; anything else is refused and counted.
+// - Consent gate (POST events, live snapshots): an event or a position about an `app:` subject (any
+//   case) is stored or shown only while that subject is a registered device with presence consent;
+//   anything else is refused and counted.
 import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
@@ -85,11 +86,19 @@ export class ConsentGate {
     this.q = db.prepare('SELECT presence FROM devices WHERE subject = ?')
   }
 
+  /**
+   * Whether data about this subject may be kept or shown, uncounted. Any case of `app:` is an app
+   * subject (the event schema admits any case): `APP:…` must not slip past as a non-app subject;
+   * it matches no registered device, so it is refused.
+   */
+  permits (subject: string): boolean {
+    if (subject.slice(0, 4).toLowerCase() !== 'app:') return true
+    return (this.q.get(subject) as { presence: number } | undefined)?.presence === 1
+  }
+
   /** Whether an event may be stored; a refusal is counted. */
   allows (e: { subject: string }): boolean {
-    if (!e.subject.startsWith('app:')) return true
-    const d = this.q.get(e.subject) as { presence: number } | undefined
-    if (d?.presence === 1) return true
+    if (this.permits(e.subject)) return true
     this.refused.no_presence_consent++
     return false
   }

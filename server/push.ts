@@ -27,7 +27,7 @@ export const DEFAULT_APP_SCHEMES = ['app']
 
 /** Why a trigger.fired is refused (the 4xx `error` code and the metric's reason). */
 export const TRIGGER_REFUSALS = ['INSTORE_NO_CAMPAIGN', 'INSTORE_CAMPAIGN_INACTIVE', 'INSTORE_CAMPAIGN_OTHER_STORE', 'INSTORE_CAMPAIGN_MISMATCH',
-  'INSTORE_CAMPAIGN_OUT_OF_DATES', 'INSTORE_NO_VISIT'] as const
+  'INSTORE_CAMPAIGN_OUT_OF_DATES', 'INSTORE_NO_VISIT', 'INSTORE_NO_MARKETING_CONSENT'] as const
 export type TriggerRefusal = typeof TRIGGER_REFUSALS[number]
 export type TriggerVetting = { ok: true, campaign: Campaign } | { ok: false, code: TriggerRefusal, message: string }
 
@@ -85,6 +85,9 @@ export function vetTrigger (db: Database.Database, e: InstoreEvent, storeId: str
   const id = e.campaignId
   // The gateway always names the visit: without it the per-visit cap could not be counted.
   if (e.visitId === undefined) return { ok: false, code: 'INSTORE_NO_VISIT', message: `event ${e.id}: a trigger must name its visit` }
+  // Only a registered device with marketing consent may be triggered: anything else would be stored
+  // and counted as fired in the funnel, although it is never pushed.
+  if (deviceBySubject(db, e.subject)?.marketing !== true) return { ok: false, code: 'INSTORE_NO_MARKETING_CONSENT', message: `event ${e.id}: ${e.subject} has no marketing consent` }
   const c = id === undefined ? null : campaignById(db, id)
   if (!c) return { ok: false, code: 'INSTORE_NO_CAMPAIGN', message: `event ${e.id}: no campaign ${id ?? '(none given)'}` }
   if (c.active === false) return { ok: false, code: 'INSTORE_CAMPAIGN_INACTIVE', message: `event ${e.id}: campaign ${c.id} is not active` }

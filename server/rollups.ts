@@ -4,7 +4,8 @@
 // per store and key in an_counts, kept three times: for all time (res 't', at 0), per day (res
 // 'd', at = days since the epoch) and per hour (res 'h', at = hours since the epoch), so that any
 // `since` is answered from whole days plus the hours of one day. Counts hold no device id:
-// erasing a device removes its events and its open rows, and leaves the anonymous counts.
+// erasing a device removes its events and its open rows, and leaves the anonymous counts;
+// withdrawing presence consent closes its open rows (the gateway drops the visit without an exit).
 //   metric  k1                 k2
 //   enter   frequency segment  0                      shop.enter
 //   dur     ''                 log-1.05 bucket of ms  shop.exit with durationMs
@@ -86,4 +87,17 @@ export function installRollups (db: Database.Database): void {
       INSERT INTO acks SELECT * FROM an_replay_acks;
       DROP TABLE an_replay_events; DROP TABLE an_replay_acks;`)
   })()
+}
+
+/**
+ * Closes a subject's open visits and sector stays (presence consent withdrawn: the gateway drops
+ * the visit without an exit event, so analytics would show the shopper inside until the 6-h
+ * cut-off). Its events stay: withdrawal is not erasure. Returns how many rows were closed.
+ */
+export function closeOpenRowsOf (db: Database.Database, subject: string): number {
+  const visits = db.prepare(`DELETE FROM an_open_visits WHERE (store_id, visit_id) IN
+    (SELECT store_id, coalesce(json_extract(body, '$.visitId'), id) FROM events WHERE subject = ? AND type = 'shop.enter')`).run(subject).changes
+  const stays = db.prepare(`DELETE FROM an_open_stays WHERE (store_id, visit_id) IN
+    (SELECT store_id, coalesce(json_extract(body, '$.visitId'), subject) FROM events WHERE subject = ? AND type = 'sector.enter')`).run(subject).changes
+  return visits + stays
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { transformSync } from 'esbuild'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Context } from '../context.ts'
-import { requireRole, canReachStore, lookup, HttpError, mustReachStore } from '../auth.ts'
+import { requireRole, requireRoleOrQueryToken, canReachStore, HttpError, mustReachStore } from '../auth.ts'
 import { Type } from '@sinclair/typebox'
 import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../sse.ts'
@@ -54,14 +54,17 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
       ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
       throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
     }
-    live.publish(req.params.storeId, 'snapshot', req.body)
+    // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
+    // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
+    const positions = req.body.positions.filter(p => ctx.consent.permits(p.subject))
+    const dropped = req.body.positions.length - positions.length
+    if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
+    live.publish(req.params.storeId, 'snapshot', { ...req.body, positions })
     return reply.code(204).send()
   })
 
-  app.get<{ Params: { storeId: string }, Querystring: { token?: string } }>('/v1/stores/:storeId/live', { schema: { tags: ['operator'], params: StoreParams } }, async (req, reply) => {
-    const p = lookup(db, String(req.query.token ?? req.headers.authorization?.replace(/^Bearer /, '') ?? ''))
-    if (!p || (p.role !== 'admin' && p.role !== 'manager')) throw new HttpError(401, 'INSTORE_BAD_TOKEN', 'an operator token is needed')
-    mustReachStore(p, req.params.storeId, 'no rights on this store')
+  app.get<{ Params: { storeId: string }, Querystring: { token?: string } }>('/v1/stores/:storeId/live', { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRoleOrQueryToken(db, 'admin', 'manager') }, async (req, reply) => {
+    mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
     let off = () => {}
     const stream = openEventStream(req, reply, () => off())
     const last = live.last.get(req.params.storeId)

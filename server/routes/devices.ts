@@ -6,6 +6,7 @@ import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
 import { openEventStream } from '../sse.ts'
 import { nextConfigVersion } from '../db.ts'
+import { closeOpenRowsOf } from '../rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 
@@ -45,8 +46,12 @@ export async function deviceRoutes (app: FastifyInstance, ctx: Context): Promise
     const { presence, marketing } = req.body
     // A new version: gateways learn of it at their next pull (a device without presence consent
     // leaves their resolution material, so its EIDs become anonymous).
-    const changed = db.transaction(() => db.prepare('UPDATE devices SET presence = ?, marketing = ?, listed = MAX(listed, ?), version = ? WHERE device_id = ?')
-      .run(presence ? 1 : 0, marketing ? 1 : 0, presence ? 1 : 0, nextConfigVersion(db), req.params.id).changes)()
+    const changed = db.transaction(() => {
+      const r = db.prepare('UPDATE devices SET presence = ?, marketing = ?, listed = MAX(listed, ?), version = ? WHERE device_id = ? RETURNING subject')
+        .get(presence ? 1 : 0, marketing ? 1 : 0, presence ? 1 : 0, nextConfigVersion(db), req.params.id) as { subject: string } | undefined
+      if (r && !presence) closeOpenRowsOf(db, r.subject)
+      return r === undefined ? 0 : 1
+    })()
     if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
     if (!marketing) hub.disconnect(req.params.id)
     return { deviceId: req.params.id, consent: req.body }
@@ -69,6 +74,9 @@ export async function deviceRoutes (app: FastifyInstance, ctx: Context): Promise
       // months, deletes its copy when it next pulls its config.
       db.prepare('INSERT OR REPLACE INTO erasures (subject, ts, version) VALUES (?, ?, ?)').run(dev.subject, Date.now(), nextConfigVersion(db))
     })()
+    // The WAL still holds the erased rows' old pages until a checkpoint: copy them back now and
+    // empty it (secure_delete has zeroed what the deletions freed).
+    db.pragma('wal_checkpoint(TRUNCATE)')
     hub.disconnect(req.params.id)
     // The live dashboard's last snapshot may show the device's position: drop it.
     for (const [store, text] of live.last) if (text.includes(dev.subject)) live.last.delete(store)

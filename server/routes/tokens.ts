@@ -1,11 +1,12 @@
 // Token listing and revocation for operators. A token is named by its public id, never by its
 // secret or hash. Admins see and revoke every token; a store manager sees and revokes only the
 // gateway and manager tokens all of whose stores are theirs. Revocation deletes the row, so it
-// takes effect on the very next request, and ends the streams the token holds open.
+// takes effect on the very next request, ends the streams the token holds open, and remembers
+// the hash so that a token given at start (--admin-token) is not issued again.
 import type Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
-import { requireRole, canReachStore, HttpError, type Principal, type Role } from '../auth.ts'
+import { requireRole, canReachStore, HttpError, revoke, type Principal, type Role } from '../auth.ts'
 import { IdParams, TokenQuery } from '../schemas.ts'
 import { closeStreamsOf } from '../sse.ts'
 
@@ -40,7 +41,7 @@ export async function tokenRoutes (app: FastifyInstance, { db }: Context): Promi
     if (r.role === 'admin' && (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n <= 1) {
       throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
     }
-    db.prepare('DELETE FROM tokens WHERE id = ?').run(r.id)
+    revoke(db, r.id)
     closeStreamsOf(app, r.id)
     return reply.code(204).send()
   })

@@ -138,3 +138,26 @@ test('ids that name Object.prototype members (a sector "__proto__", a shop "cons
     assert.deepEqual(Object.keys(probe), [])
   } finally { await app.close() }
 })
+
+test('withdrawing presence consent closes the shopper\'s open visit and sector stay in analytics at once', async () => {
+  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'analytics-consent-')), log: silentLogger, adminToken: ADMIN })
+  const call = async <T>(method: 'GET' | 'POST' | 'PUT', url: string, token: string | null, payload?: unknown) => {
+    const r = await app.inject({ method, url, headers: token === null ? {} : { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) })
+    assert.ok(r.statusCode < 300, `${method} ${url}: ${r.statusCode} ${r.body}`)
+    return r.json() as T
+  }
+  try {
+    const gw = (await call<{ gatewayToken: string }>('POST', '/v1/stores', ADMIN, { site })).gatewayToken
+    const dev = await call<{ deviceId: string, token: string, subject: string }>('POST', '/v1/devices', null, { consent: { presence: true, marketing: false } })
+    const now = Date.now()
+    const base = { storeId: site.storeId, subject: dev.subject, visitId: 'cv1', shop: 'boutique' }
+    await call('POST', `/v1/stores/${site.storeId}/events`, gw, { events: [
+      { ...base, id: 'c1', type: 'shop.enter', seq: 1, ts: now - 60_000 },
+      { ...base, id: 'c2', type: 'sector.enter', seq: 2, ts: now - 30_000, sector: 'women' }
+    ] })
+    const occupancy = async () => (await call<AnalyticsReplyT>('GET', `/v1/analytics/stores/${site.storeId}`, ADMIN)).occupancy
+    assert.deepEqual(await occupancy(), { shops: { boutique: 1 }, sectors: { women: 1 } })
+    await call('PUT', `/v1/devices/${dev.deviceId}/consent`, dev.token, { presence: false, marketing: false })
+    assert.deepEqual(await occupancy(), { shops: {}, sectors: {} }, 'not shown inside any more')
+  } finally { await app.close() }
+})

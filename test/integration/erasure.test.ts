@@ -4,7 +4,7 @@
 // withdrawn at the app is honoured by the gateway within 30 s with its default pull period.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -165,4 +165,16 @@ test('gateway store erase removes unsent and unpublished outbox rows too', () =>
   assert.deepEqual(s.unsent().map(r => r.id), ['b1'])
   assert.deepEqual(s.unpublished().map(r => r.id), ['b1'])
   s.close()
+})
+
+test('gateway store: erased rows are overwritten in the file (secure_delete), not left in free pages', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'erase-sd-'))
+  const s = new GatewayStore(dir)
+  const subject = 'app:5ecde1e7e5ecde1e'
+  for (let i = 0; i < 50; i++) s.addEvent(`e${i}`, 'shop.enter', i, JSON.stringify({ subject, pad: 'x'.repeat(200) }))
+  s.openVisit('sd1', subject, 'main', 1)
+  s.erase(subject)
+  s.close() // the last connection checkpoints the WAL into the file
+  const raw = readFileSync(join(dir, 'gateway.sqlite')).toString('latin1') + (existsSync(join(dir, 'gateway.sqlite-wal')) ? readFileSync(join(dir, 'gateway.sqlite-wal')).toString('latin1') : '')
+  assert.ok(!raw.includes(subject), 'no byte of the erased subject is left')
 })

@@ -248,3 +248,17 @@ test('one bad event costs only itself: the rest of the batch is stored, and a ga
     assert.ok(stored(rows[2].id)); assert.equal(stored(rows[0].id), undefined); assert.equal(stored(rows[1].id), undefined)
   } finally { await uplink.stop(0); store.close() }
 })
+
+test('a trigger.fired about a device without marketing consent (or no device) is refused, never stored, not in the funnel', async () => {
+  const r = await api<{ deviceId: string, subject: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: false } })
+  assert.equal(r.status, 201)
+  const events = [trigger('live', { subject: r.body.subject }), trigger('live', { subject: 'h:00112233aabbccdd' })]
+  const res = await post(events)
+  assert.equal(res.status, 422)
+  assert.deepEqual(res.body.refused?.map(x => x.error), ['INSTORE_NO_MARKETING_CONSENT', 'INSTORE_NO_MARKETING_CONSENT'])
+  for (const e of events) assert.equal(stored(e.id), undefined)
+  const a = await api<{ funnel: Array<{ k: string | null, fired: number }> }>(`${url}/v1/analytics/stores/s1`, ADMIN)
+  const before = a.body.funnel.find(f => f.k === 'live')?.fired ?? 0
+  assert.equal((await post([trigger('live', { subject: r.body.subject, visitId: 'V-nm' })])).status, 422)
+  assert.equal((await api<{ funnel: Array<{ k: string | null, fired: number }> }>(`${url}/v1/analytics/stores/s1`, ADMIN)).body.funnel.find(f => f.k === 'live')?.fired ?? 0, before, 'not counted as fired')
+})

@@ -99,6 +99,33 @@ test('a caller that keeps presenting bad tokens gets 429 with Retry-After; a val
   } finally { await s.close() }
 })
 
+test('guessing tokens on the dashboard live stream (?token=) is limited like every other route', async () => {
+  const s = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-live-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 3 } })).app
+  const u = await s.listen({ port: 0, host: '127.0.0.1' })
+  try {
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${u}/v1/stores/any/live?token=adm_guess${i}`)
+      statuses.push(r.status)
+      await r.arrayBuffer()
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429])
+  } finally { await s.close() }
+})
+
+test('a body on a route without one (DELETE) answers 415 or 413, and the OpenAPI document declares both', async () => {
+  const s = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-delete-')), log: silentLogger, adminToken: ADMIN, limits: { bodyLimitBytes: 1000 } })).app
+  try {
+    const doc = (await s.inject({ url: '/docs' })).json() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+    const deletes = Object.entries(doc.paths).flatMap(([path, ops]) => ops.delete ? [[path, ops.delete] as const] : [])
+    assert.ok(deletes.length >= 3)
+    for (const [path, op] of deletes) assert.ok(op.responses['413'] && op.responses['415'], `DELETE ${path}: ${Object.keys(op.responses).join(',')}`)
+    const headers = { authorization: `Bearer ${ADMIN}` }
+    assert.equal((await s.inject({ method: 'DELETE', url: '/v1/tokens/abc', headers: { ...headers, 'content-type': 'text/xml' }, payload: '<x/>' })).statusCode, 415)
+    assert.equal((await s.inject({ method: 'DELETE', url: '/v1/tokens/abc', headers: { ...headers, 'content-type': 'application/json' }, payload: JSON.stringify({ a: 'x'.repeat(2000) }) })).statusCode, 413)
+  } finally { await s.close() }
+})
+
 test('the bootstrap admin token is never logged: it is written once to a 0600 file in the data folder', async () => {
   const data = mkdtempSync(join(tmpdir(), 'limits-boot-'))
   const p = await startProc('instore-server', ['--port', '0', '--data', data], /"server started"/)

@@ -164,3 +164,51 @@ test('withdrawing marketing consent ends the trigger stream; reconnecting gets n
   sub.close()
   assert.deepEqual(got, [])
 })
+
+test('a capitalised APP: subject is an app subject too: refused without consent, never stored', async () => {
+  const no = await register(false, false)
+  const variants = [no.subject.toUpperCase(), `APP:${no.subject.slice(4)}`, `App:${no.subject.slice(4)}`]
+  const r = await api<{ accepted: number, refused: Array<{ index: number, error: string }> }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST', { events: variants.map(s => event(s)) })
+  assert.equal(r.body.accepted, 0)
+  assert.deepEqual(r.body.refused.map(x => x.error), variants.map(() => 'INSTORE_NO_PRESENCE_CONSENT'))
+  const db = new Database(join(dataDir, 'server.sqlite'), { readonly: true })
+  const stored = db.prepare('SELECT COUNT(*) AS n FROM events WHERE lower(subject) = ?').get(no.subject) as { n: number }
+  db.close()
+  assert.equal(stored.n, 0)
+})
+
+test('live snapshots keep only positions the server may show: no non-consenting, erased or capitalised app subject', async () => {
+  const yes = await register(true, false)
+  const no = await register(false, false)
+  const erased = await register(true, false)
+  assert.equal((await api(`${url}/v1/devices/${erased.deviceId}`, erased.token, 'DELETE')).status, 204)
+  const at = (subject: string) => ({ subject, ts: Date.now(), x: 1, y: 1, floor: 0, accuracyM: 2, shop: null, sector: null, source: 'ble' as const })
+  const subjects = [yes.subject, no.subject, erased.subject, `APP:${no.subject.slice(4)}`, 'h:0011223344556677', 'app:ffffffffffffffff']
+  const res = await fetch(`${url}/v1/stores/boutique-1/live`, { headers: { authorization: `Bearer ${ADMIN}` } })
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  await reader.read() // ": connected" (and maybe an earlier snapshot)
+  assert.equal((await api(`${url}/v1/stores/boutique-1/live`, gw, 'POST', { ts: Date.now(), positions: subjects.map(at), occupancy: null })).status, 204)
+  let text = ''
+  const dec = new TextDecoder()
+  while (!text.includes(yes.subject)) text += dec.decode((await reader.read()).value)
+  await reader.cancel()
+  const sent = text.split('\n').filter(l => l.startsWith('data: ') && l.includes(yes.subject)).map(l => JSON.parse(l.slice(6)) as { positions: Array<{ subject: string }> })[0]
+  assert.deepEqual(sent.positions.map(p => p.subject), [yes.subject, 'h:0011223344556677'], 'relayed')
+  const last = app.inject({ method: 'GET', url: '/metrics' })
+  assert.match((await last).body, /instore_server_live_refused_total\{reason="INSTORE_NO_PRESENCE_CONSENT"\} 4\n/)
+})
+
+test('an erased subject leaves no bytes in the database file nor its WAL', async () => {
+  const dev = await register(true, false)
+  assert.equal((await post([event(dev.subject), event(dev.subject, 'sector.enter')])).status, 200)
+  const raw = () => ['server.sqlite', 'server.sqlite-wal'].map(f => { try { return readFileSync(join(dataDir, f)).toString('latin1') } catch { return '' } }).join('')
+  assert.ok(raw().includes(dev.subject), 'stored before')
+  assert.equal((await api(`${url}/v1/devices/${dev.deviceId}`, dev.token, 'DELETE')).status, 204)
+  // The erasures table keeps the subject on purpose (gateways apply it later): look for what only events held.
+  const leftovers = raw().split(dev.subject).length - 1
+  const db = new Database(join(dataDir, 'server.sqlite'), { readonly: true })
+  const kept = (db.prepare('SELECT COUNT(*) AS n FROM erasures WHERE subject = ?').get(dev.subject) as { n: number }).n
+  db.close()
+  assert.equal(kept, 1)
+  assert.ok(leftovers <= 2, `the subject appears ${leftovers} times: only the erasures row and its index may hold it`)
+})

@@ -92,3 +92,37 @@ test('revoking a device token ends its open trigger stream at once', async () =>
   await waitFor(async () => (await api<{ sseConnections: number }>(`${url}/healthz`, null)).body.sseConnections === 0, 5_000, 'the stream unsubscribed')
   assert.equal((await fetch(`${url}/v1/devices/${dev.body.deviceId}/triggers`, { headers: { authorization: `Bearer ${dev.body.token}` } })).status, 401)
 })
+
+test('revoking an operator token ends the dashboard live stream it opened, by header or ?token=', async () => {
+  await provision('lv1')
+  for (const how of ['header', 'query'] as const) {
+    const mgr = await operator('manager', ['lv1'])
+    const res = how === 'header'
+      ? await fetch(`${url}/v1/stores/lv1/live`, { headers: { authorization: `bearer ${mgr.token}` } }) // lowercase scheme (RFC 7235)
+      : await fetch(`${url}/v1/stores/lv1/live?token=${encodeURIComponent(mgr.token)}`)
+    assert.equal(res.status, 200, how)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    await reader.read() // ": connected"
+    assert.equal((await api(`${url}/v1/tokens/${mgr.id}`, ADMIN, 'DELETE')).status, 204)
+    for (;;) if ((await reader.read()).done) break // the server ended the stream
+    assert.equal((await fetch(`${url}/v1/stores/lv1/live?token=${encodeURIComponent(mgr.token)}`)).status, 401, `${how}: refused after revocation`)
+  }
+})
+
+test('a revoked --admin-token stays revoked across restarts', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tokens-restart-'))
+  const GIVEN = 'adm_given_at_start'
+  const start = async () => { const s = (await buildServer({ dataDir, log: silentLogger, adminToken: GIVEN })).app; return { s, u: await s.listen({ port: 0, host: '127.0.0.1' }) } }
+  let { s, u } = await start()
+  const other = (await api<{ id: string, token: string }>(`${u}/v1/operators`, GIVEN, 'POST', { role: 'admin', stores: [] })).body
+  const givenId = (await api<TokenInfo[]>(`${u}/v1/tokens?role=admin`, other.token)).body.find(t => t.id !== other.id)?.id
+  assert.ok(givenId)
+  assert.equal((await api(`${u}/v1/tokens/${givenId}`, other.token, 'DELETE')).status, 204)
+  assert.equal((await api(`${u}/v1/campaigns`, GIVEN)).status, 401)
+  await s.close();
+  ({ s, u } = await start())
+  try {
+    assert.equal((await api(`${u}/v1/campaigns`, GIVEN)).status, 401, 'not issued again at start')
+    assert.equal((await api(`${u}/v1/campaigns`, other.token)).status, 200)
+  } finally { await s.close() }
+})

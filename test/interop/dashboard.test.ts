@@ -77,7 +77,8 @@ partTest('chromium', 'a multi-floor store: the map shows one floor at a time, it
     }
     assert.equal((await api(`${server.url}/v1/stores`, ADMIN, 'POST', { site })).status, 201)
     const pos = (subject: string, x: number, y: number, floor: number, shop: string) => ({ subject, ts: 1, x, y, floor, accuracyM: 1, shop, sector: null, source: 'ble' })
-    const snapshot = { ts: 1, positions: [pos('app:down', 5, 5, 0, 'ground'), pos('app:up1', 15, 8, 1, 'upper'), pos('app:up2', 16, 8, 1, 'upper')], occupancy: { ts: 1, shops: { ground: 1, upper: 2 }, sectors: {}, passersBy: 0 } }
+    // Anonymous subjects: an `app:` subject is shown only for a registered device with presence consent.
+    const snapshot = { ts: 1, positions: [pos('h:down', 5, 5, 0, 'ground'), pos('h:up1', 15, 8, 1, 'upper'), pos('h:up2', 16, 8, 1, 'upper')], occupancy: { ts: 1, shops: { ground: 1, upper: 2 }, sectors: {}, passersBy: 0 } }
     assert.equal((await api(`${server.url}/v1/stores/two-floors/live`, ADMIN, 'POST', snapshot)).status, 204)
     const page = await browser.newPage()
     await page.goto(`${server.url}/#token=${ADMIN}&store=two-floors`)
