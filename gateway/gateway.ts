@@ -17,7 +17,8 @@ import { CampaignEngine, SUPPRESS_REASONS } from './campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink } from './uplink.ts'
-import type { GatewayConfigT } from '../shared/gateway-config.ts'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { GatewayConfigSchema, type GatewayConfigT } from '../shared/gateway-config.ts'
 import { IdentityResolver, materialFromFile, type DevicesFileT } from './identity.ts'
 import { foreignTopics, aliasMap, DEFAULT_FOREIGN, type ForeignConfig } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
@@ -164,10 +165,15 @@ export class Gateway {
     // Events accepted before a crash but never published go out first, with their original ids.
     this.flushOutbox()
     if (o.central) {
+      // The last config applied, kept in SQLite: a gateway restarted while the server is away still
+      // resolves consenting apps and runs their campaigns (its keys expire within two epochs anyway).
+      const kept = this.keptConfig()
+      if (kept) this.applyConfig(kept)
       this.uplink = new Uplink({
         central: o.central.url.replace(/\/$/, ''), token: o.central.token, storeId, batch: 500,
-        minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 10_000
-      }, store, o.log, c => this.applyConfig(c))
+        minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 10_000,
+        ...(kept ? { configVersion: kept.version } : {})
+      }, store, o.log, c => { this.applyConfig(c); this.keepConfig(c.version) })
       this.uplink.liveSnapshot = () => {
         const p = this.pipeline; const now = p?.clock.now() ?? NaN
         // Event time starts with the first reading: nothing to show before it.
@@ -318,6 +324,7 @@ export class Gateway {
       this.siteOutdated = outdated
     }
     if (c.campaigns !== undefined) {
+      this.centralCampaigns = c.campaigns
       this.campaigns?.setCampaigns(c.campaigns)
       this.presence?.refreshThresholds()
     }
@@ -329,6 +336,27 @@ export class Gateway {
     if (c.full) for (const s of this.presence?.subjects() ?? []) if (s.startsWith('app:') && !this.identity.has(s)) gone.add(s)
     for (const subject of gone) this.forget(subject)
     this.store?.erase(...gone)
+  }
+
+  /** The campaigns the central server gave last (kept with the config). */
+  private centralCampaigns: GatewayConfigT['campaigns'] = undefined
+
+  /** Saves what the applied config amounts to now, as one full config of that version. */
+  private keepConfig (version: string): void {
+    try {
+      const c: GatewayConfigT = { storeId: this.o.site.storeId, version, full: true, devices: this.identity.all(), removed: [], erasures: [], ...(this.centralCampaigns ? { campaigns: this.centralCampaigns } : {}) }
+      this.store?.saveLearned('central-config', this.o.site.storeId, JSON.stringify(c), Date.now())
+    } catch (err) { this.o.log.warn('could not keep the central config', { err: (err as Error).message }) }
+  }
+
+  /** The config kept by an earlier run for this store, if it still reads. */
+  private keptConfig (): GatewayConfigT | null {
+    const saved = this.store?.loadLearned('central-config')
+    if (!saved || saved.key !== this.o.site.storeId) return null
+    try {
+      const c: unknown = JSON.parse(saved.state)
+      return checkKeptConfig.Check(c) ? c : null
+    } catch { return null }
   }
 
   /**
@@ -444,6 +472,8 @@ export class Gateway {
 }
 
 /** /healthz reports failing ticks this long after the last one, ms (wall time). */
+const checkKeptConfig = TypeCompiler.Compile(GatewayConfigSchema)
+
 const HEALTH_WINDOW_MS = 5 * 60_000
 /** /healthz is degraded this long after the central server refused an event, ms (wall time); the list stays. */
 const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000

@@ -86,6 +86,8 @@ export class IdentityResolver {
   }
 
   has (subject: string): boolean { return this.devices.has(subject) }
+  /** Every device's material as held now (to keep it across a restart while the server is away). */
+  all (): DeviceMaterialT[] { return [...this.devices.values()].map(e => e.m) }
   get size (): number { return this.devices.size }
   /** Subjects with marketing consent. */
   marketing (subject: string): boolean { return this.devices.get(subject)?.m.marketing === true }

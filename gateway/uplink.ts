@@ -23,6 +23,8 @@ export interface UplinkOptions {
   configEveryMs: number
   /** Uniform in [0, 1) for the backoff's jitter (injected by tests). */
   random?: () => number
+  /** The config version already held (kept from an earlier run): the first pull asks only what changed since. */
+  configVersion?: string
 }
 
 /** 4xx answers that say nothing about the events (credentials, the store, timing): retried with backoff, never dead letters. */
@@ -190,7 +192,7 @@ export class Uplink {
    */
   private async configLoop (): Promise<void> {
     let etag: string | null = null
-    let version: string | null = null
+    let version: string | null = this.o.configVersion ?? null
     while (!this.stopped) {
       try {
         const query = version !== null ? `?since=${encodeURIComponent(version)}` : ''
