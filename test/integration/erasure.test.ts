@@ -178,3 +178,17 @@ test('gateway store: erased rows are overwritten in the file (secure_delete), no
   const raw = readFileSync(join(dir, 'gateway.sqlite')).toString('latin1') + (existsSync(join(dir, 'gateway.sqlite-wal')) ? readFileSync(join(dir, 'gateway.sqlite-wal')).toString('latin1') : '')
   assert.ok(!raw.includes(subject), 'no byte of the erased subject is left')
 })
+
+test('a gateway restarted while the central server is away still resolves consenting apps: the config it last applied is kept', async () => {
+  const env = await setup(200)
+  const { g, c, register } = env
+  const phone = await register(true)
+  await waitFor(() => g.identity.has(phone.subject), 10_000, 'the device\'s material at the gateway')
+  const central = g.o.central
+  await c.endAsync(); await g.stop(); await env.app.close()
+  // The server is gone: the restarted gateway's first pull fails, its kept config still holds the phone.
+  const again = await startGateway({ clock: 'event', dataDir: g.o.dataDir, ...(central ? { central } : {}) })
+  try {
+    assert.ok(again.identity.has(phone.subject), 'resolution material kept across the restart')
+  } finally { await again.stop() }
+})
