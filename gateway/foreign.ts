@@ -33,9 +33,31 @@ export function foreignTopics (c: ForeignConfig): string[] {
   return [`${c.espresense}/devices/+/+`, `${c.omg}/+/BTtoMQTT/+`, ...c.theengs.map(t => `${t.topic}/+`)]
 }
 
-/** Checks a foreign config against the site; every problem listed. */
-export function foreignProblems (c: ForeignConfig, site: Site): string[] {
+/** Whether `topic` is `root` or lies under it. */
+export function underRoot (topic: string, root: string): boolean {
+  return topic === root || topic.startsWith(root + '/')
+}
+
+/** Whether one topic root is the other or lies under it. */
+const overlap = (a: string, b: string): boolean => underRoot(a, b) || underRoot(b, a)
+
+/**
+ * Checks a foreign config against the site and the native `prefix`; every problem listed. A root
+ * inside the native tree would let a sensor's firmware topics write positions, events or other
+ * sensors' readings; two Theengs topics nested in each other would map one gateway's readings to
+ * another's sensor. (ESPresense's or Theengs' topics may sit under OpenMQTTGateway's root: the
+ * topic shapes differ and Theengs topics are matched first.)
+ */
+export function foreignProblems (c: ForeignConfig, site: Site, prefix = 'instore'): string[] {
   const problems: string[] = []
+  const named: Array<[string, string]> = [['espresense root', c.espresense], ['OpenMQTTGateway root', c.omg], ...c.theengs.map((t): [string, string] => ['Theengs publish_topic', t.topic])]
+  for (const [name, v] of named) if (overlap(v, prefix)) problems.push(`${name} '${v}' overlaps the gateway's own topics '${prefix}'`)
+  if (c.espresense === c.omg) problems.push(`espresense root and OpenMQTTGateway root are both '${c.omg}'`)
+  c.theengs.forEach((t, i) => {
+    if (overlap(t.topic, c.espresense)) problems.push(`Theengs publish_topic '${t.topic}' overlaps the espresense root '${c.espresense}'`)
+    if (t.topic === c.omg) problems.push(`Theengs publish_topic '${t.topic}' is the OpenMQTTGateway root`)
+    for (const u of c.theengs.slice(i + 1)) if (overlap(t.topic, u.topic)) problems.push(`Theengs publish_topics '${t.topic}' and '${u.topic}' overlap`)
+  })
   const root = (name: string, v: string) => {
     if (v === '' || (/[+#]/.test(v) || v.includes(String.fromCharCode(0))) || v.startsWith('/') || v.endsWith('/')) problems.push(`${name} '${v}': a topic without wildcards or leading/trailing '/'`)
   }
