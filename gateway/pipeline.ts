@@ -231,8 +231,9 @@ export class Pipeline {
 
   /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
   private estimate (reading: Reading, batchTs: number, held = false): boolean {
-    const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
-    // A held reading was judged on arrival; it is released in time for its tick.
+    // A held reading was judged (stamped, skew and lateness) on arrival and keeps that time: judged
+    // again at release it would be as old as the late window and taken for clock skew.
+    const ts = held ? reading.ts : Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
     if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
     if (reading.beacon !== undefined) {
       // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
