@@ -6,6 +6,7 @@
 // used), and v2-style positive RSSI (signal above the -95 dBm noise floor).
 // Identity: a Bluetooth client advertising an iBeacon (`bleBeacons`) is that iBeacon, the same
 // subject as through any other sensor; anything else is its MAC, hashed.
+import { sameSecret } from './http.ts'
 import { normalizeMac } from './subjects.ts'
 import type { Site } from '../shared/site.ts'
 import { topics } from '../shared/mqtt-topics.ts'
@@ -54,7 +55,7 @@ export type MerakiCheck = { ok: true, post: MerakiPost } | { ok: false, status: 
 export function checkMerakiPost (body: unknown, o: MerakiOptions): MerakiCheck {
   const b = obj(body)
   if (b === undefined) return { ok: false, status: 400, reason: 'body must be a JSON object' }
-  if (b.secret !== o.secret) return { ok: false, status: 403, reason: 'wrong shared secret' }
+  if (typeof b.secret !== 'string' || !sameSecret(b.secret, o.secret)) return { ok: false, status: 403, reason: 'wrong shared secret' }
   const data = obj(b.data)
   return { ok: true, post: { observations: arr(data?.observations), ble: typeof b.type === 'string' && /blue/i.test(b.type), apMac: data?.apMac } }
 }
