@@ -127,13 +127,13 @@ export function translate (topic: string, payload: Buffer, prefix: string, store
   if (rssi === undefined) return { reject: 'bad_schema', detail: 'rssi missing or not a number' }
   const reading = r.kind === 'esp' ? espresense(body) : theengs(body, topic)
   if (reading === undefined) return { reject: 'bad_schema', detail: 'no device id' }
-  const { id, tx, mac } = reading
+  const { id, tx, mac, random } = reading
   // No timestamps in these formats: the gateway stamps them on arrival (event time in replay).
-  const out = { t: 'ble', id, rssi: Math.round(rssi), ...(tx !== undefined && tx >= -127 && tx <= 20 ? { tx } : {}), ...(mac !== undefined ? { mac } : {}) }
+  const out = { t: 'ble', id, rssi: Math.round(rssi), ...(tx !== undefined && tx >= -127 && tx <= 20 ? { tx } : {}), ...(mac !== undefined ? { mac } : {}), ...(random !== undefined ? { random } : {}) }
   return { topic: topics.readings(prefix, storeId, r.sensor), payload: Buffer.from(JSON.stringify({ readings: [out] })) }
 }
 
-interface Parsed { id: string, tx?: number, mac?: string }
+interface Parsed { id: string, tx?: number, mac?: string, random?: boolean }
 
 /** ESPresense (BleFingerprint::fill): `id` in its own forms, `mac` beside it, `rssi@1m`. */
 function espresense (body: Record<string, unknown>): Parsed | undefined {
@@ -149,5 +149,7 @@ function theengs (body: Record<string, unknown>, topic: string): Parsed | undefi
   const p = num(body.txpower) ?? num(body.power)
   const tx = p !== undefined && p > 127 ? p - 256 : p
   const id = ib ?? (typeof body.id === 'string' ? body.id : topic.slice(topic.lastIndexOf('/') + 1))
-  return id === '' ? undefined : { id, ...(tx !== undefined ? { tx } : {}) }
+  // OpenMQTTGateway's address type (0 public, 1 random): whether the address rotates depends on it.
+  const mt = num(body.mac_type)
+  return id === '' ? undefined : { id, ...(tx !== undefined ? { tx } : {}), ...(mt === 0 || mt === 1 ? { random: mt === 1 } : {}) }
 }

@@ -18,8 +18,22 @@ export function readStoreSecret (dir: string): string | null {
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : null
 }
 
-/** Locally administered bit set: a randomized (private) address, not a vendor-assigned one. */
+/** Locally administered bit set: a randomized (private) address, not a vendor-assigned one (Wi-Fi). */
 export function isRandomizedMac (mac: string): boolean { return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0 }
+
+/**
+ * Whether a BLE address rotates (Core spec Vol 6 Part B 1.3: a random address's top two bits are
+ * 11 static, 01 resolvable private, 00 non-resolvable private). `random`: the address type when the
+ * sensor sent it (OpenMQTTGateway `mac_type` 1 = random). Without it a public address cannot be
+ * told from a non-resolvable one, so only the resolvable pattern (what phones use) and the Wi-Fi
+ * locally-administered bit are taken as rotating.
+ */
+export function isPrivateBleAddress (mac: string, random?: boolean): boolean {
+  const top = parseInt(mac.slice(0, 2), 16) >> 6
+  if (random === true) return top === 0 || top === 1
+  if (random === false) return false
+  return top === 1 || isRandomizedMac(mac)
+}
 
 const ANY_MAC = /\b[0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5}\b/gi
 
