@@ -24,7 +24,7 @@ const CLASS_PREFIXES = new Set(['apple', 'msft', 'name', 'exp', 'smarttag', 'ad'
 
 const UUID32 = /^[0-9a-f]{32}$/i
 const UUID36 = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const EMBEDDED_MAC = /(?:^|[^0-9a-f])([0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5})(?![0-9a-f])/i
+const EMBEDDED_MAC = /(?:^|[^0-9a-f])([0-9a-f]{2}(?:[:. -]?[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![0-9a-f])/i
 
 /** A uuid in contract form (lower case, with dashes), or undefined when it is not one. */
 export function normalizeUuid (u: string): string | undefined {

@@ -5,7 +5,8 @@ import { createHmac } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i
+// Every way sensors and tools write a MAC: bare, `:`/`-`/`.`/space between bytes, Cisco's aabb.ccdd.eeff.
+const MAC_RE = /^(?:[0-9a-f]{2}([:. -]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})$/i
 
 export function isMac (s: string): boolean { return MAC_RE.test(s) }
 
@@ -35,12 +36,13 @@ export function isPrivateBleAddress (mac: string, random?: boolean): boolean {
   return top === 1 || isRandomizedMac(mac)
 }
 
-const ANY_MAC = /\b[0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5}\b/gi
+// Bounded by non-hex characters rather than \b: a MAC after `_` or `0x` is still a MAC.
+const ANY_MAC = /(?<![0-9a-f])(?:[0-9a-f]{2}(?:[:. -]?[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![0-9a-f])/gi
 
 /** Replaces anything that looks like a MAC address, for log lines. */
 export function redactMacs (text: string): string { return text.replace(ANY_MAC, '<mac>') }
 
-export function normalizeMac (mac: string): string { return mac.toLowerCase().replace(/[:-]/g, '') }
+export function normalizeMac (mac: string): string { return mac.toLowerCase().replace(/[:. -]/g, '') }
 
 export class SubjectHasher {
   private readonly cache = new Map<string, string>()
