@@ -10,7 +10,7 @@ import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading, type RejectReason } from './ingest.ts'
 import { SubjectHasher } from './subjects.ts'
 import type { IdentityResolver } from './identity.ts'
-import { GatewayClock, type ClockOptions } from './clock.ts'
+import { GatewayClock, defaultClockOptions, type ClockOptions } from './clock.ts'
 import { Tracker, trackerOptions, type TrackerOptions, type TrackerLearned } from './tracker.ts'
 import { sensorModels, beaconModels, type SensorModel } from './radio-model.ts'
 import { SelfCalibrator, type CalibratorState } from './self-calibration.ts'
@@ -204,9 +204,25 @@ export class Pipeline {
   private readonly held: ReorderBuffer<Reading> | null
 
   private hold (reading: Reading, batchTs: number): void {
-    const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
+    // An access point's record (Meraki: site sensors with a MAC) is judged against the late window.
+    const late = !Number.isNaN(reading.ts) && this.site.sensors.get(reading.sensor)?.mac !== undefined
+    const ts = Number.isNaN(reading.ts) ? batchTs : late ? this.lateSourceTs(reading.ts) : this.clock.stamp(reading.ts)
+    if (ts === null) return
     if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
     this.held?.push({ ...reading, ts })
+  }
+
+  /**
+   * A record from a source that delivers late, in wall mode: kept at its own time when within the
+   * late window, dropped as `late` when older, refused as `bad_ts` when ahead of the wall clock by
+   * more than ordinary skew. Never re-stamped to its arrival: a minute-old record placed "now" would
+   * shift the device by a minute.
+   */
+  private lateSourceTs (ts: number): number | null {
+    if (this.clock.o.mode !== 'wall') return this.clock.stamp(ts)
+    const now = this.clock.now()
+    if (ts > now + defaultClockOptions.maxSkewMs) { this.rejected('bad_ts', `${ts - now} ms ahead`, ''); return null }
+    return ts
   }
 
   /** Positions a source estimated itself (Meraki where its APs are not placed). */
@@ -214,7 +230,8 @@ export class Pipeline {
 
   /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
   placeExternal (f: { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }): void {
-    const ts = this.clock.stamp(f.ts)
+    const ts = this.lateSourceTs(f.ts)
+    if (ts === null) return
     if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
     const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.ctx.hasher) : { subject: this.ctx.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
     this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
