@@ -196,8 +196,9 @@ export class Gateway {
     const takeSlices = async (post: MerakiPost): Promise<void> => {
       for (let i = 0; i < post.observations.length; i += MERAKI_SLICE) {
         if (this.pipeline !== pipeline) return // stopped meanwhile
-        const { per, unknownAps, fixes } = merakiReadings(post, aps, i, i + MERAKI_SLICE, o.site)
+        const { per, unknownAps, fixes, implausible } = merakiReadings(post, aps, i, i + MERAKI_SLICE, o.site)
         if (unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, unknownAps)
+        if (implausible > 0) merakiCount.inc({ result: 'implausible_estimates' }, implausible)
         for (const b of toBatches(per, o.site, o.prefix)) pipeline.handle(b.topic, b.payload)
         for (const f of fixes) pipeline.placeExternal(f)
         if (fixes.length > 0) { merakiCount.inc({ result: 'location_estimates' }, fixes.length); pipeline.advance() }
