@@ -12,6 +12,7 @@ import type { AedesOptions, Client } from 'aedes'
 import { loadJsonFile } from '../shared/schema-errors.ts'
 import { DEFAULT_FOREIGN, type ForeignConfig } from './foreign.ts'
 import { FIRMWARES, firmwareAcl, topicMatches, type Acl } from './firmware-acl.ts'
+import { underRoot } from './foreign.ts'
 
 const Hashes = Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^scrypt\\$' }))
 export const AuthFileSchema = Type.Object({
@@ -182,7 +183,9 @@ export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string
       const t = packet.topic
       let ok = false
       if (r?.kind === 'sensor') {
-        ok = t === `${base}sensors/${r.id}/readings` || t === `${base}sensors/${r.id}/status` || aclOf(r.id).publish.some(p => topicMatches(p, t))
+        // Firmware topics never reach into the native tree, whatever roots were configured.
+        ok = t === `${base}sensors/${r.id}/readings` || t === `${base}sensors/${r.id}/status` ||
+          (!underRoot(t, o.prefix) && aclOf(r.id).publish.some(p => topicMatches(p, t)))
       } else if (r?.kind === 'phone') {
         ok = t === `${base}devices/${r.id}/scans`
       }

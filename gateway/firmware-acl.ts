@@ -39,10 +39,12 @@ export function firmwareAcl (fw: Firmware | undefined, names: string[], c: Forei
     publish.push('homeassistant/+/+/config', 'homeassistant/+/+/+/config')
     subscribe.push('homeassistant/status')
   } else if (fw === 'theengs') {
-    // lwt_topic and presence_topic sit beside publish_topic by default (home/TheengsGateway/...).
+    // Its readings and presence messages go to `<publish_topic>/<MAC>` (granted above); its
+    // lwt_topic sits beside publish_topic by default (home/TheengsGateway/LWT). Only that exact
+    // topic is granted: a wildcard on the parent would let one gateway write another's readings.
     for (const t of theengs) {
       const parent = t.includes('/') ? t.slice(0, t.lastIndexOf('/')) : t
-      publish.push(`${parent}/#`)
+      publish.push(`${parent}/LWT`)
       subscribe.push(`${t.split('/')[0]}/+/BTtoMQTT/undecoded`)
     }
     for (const n of names) publish.push(`${c.omg}/${n}/#`)

@@ -33,9 +33,31 @@ export function foreignTopics (c: ForeignConfig): string[] {
   return [`${c.espresense}/devices/+/+`, `${c.omg}/+/BTtoMQTT/+`, ...c.theengs.map(t => `${t.topic}/+`)]
 }
 
-/** Checks a foreign config against the site; every problem listed. */
-export function foreignProblems (c: ForeignConfig, site: Site): string[] {
+/** Whether `topic` is `root` or lies under it. */
+export function underRoot (topic: string, root: string): boolean {
+  return topic === root || topic.startsWith(root + '/')
+}
+
+/** Whether one topic root is the other or lies under it. */
+const overlap = (a: string, b: string): boolean => underRoot(a, b) || underRoot(b, a)
+
+/**
+ * Checks a foreign config against the site and the native `prefix`; every problem listed. A root
+ * inside the native tree would let a sensor's firmware topics write positions, events or other
+ * sensors' readings; two Theengs topics nested in each other would map one gateway's readings to
+ * another's sensor. (ESPresense's or Theengs' topics may sit under OpenMQTTGateway's root: the
+ * topic shapes differ and Theengs topics are matched first.)
+ */
+export function foreignProblems (c: ForeignConfig, site: Site, prefix = 'instore'): string[] {
   const problems: string[] = []
+  const named: Array<[string, string]> = [['espresense root', c.espresense], ['OpenMQTTGateway root', c.omg], ...c.theengs.map((t): [string, string] => ['Theengs publish_topic', t.topic])]
+  for (const [name, v] of named) if (overlap(v, prefix)) problems.push(`${name} '${v}' overlaps the gateway's own topics '${prefix}'`)
+  if (c.espresense === c.omg) problems.push(`espresense root and OpenMQTTGateway root are both '${c.omg}'`)
+  c.theengs.forEach((t, i) => {
+    if (overlap(t.topic, c.espresense)) problems.push(`Theengs publish_topic '${t.topic}' overlaps the espresense root '${c.espresense}'`)
+    if (t.topic === c.omg) problems.push(`Theengs publish_topic '${t.topic}' is the OpenMQTTGateway root`)
+    for (const u of c.theengs.slice(i + 1)) if (overlap(t.topic, u.topic)) problems.push(`Theengs publish_topics '${t.topic}' and '${u.topic}' overlap`)
+  })
   const root = (name: string, v: string) => {
     if (v === '' || (/[+#]/.test(v) || v.includes(String.fromCharCode(0))) || v.startsWith('/') || v.endsWith('/')) problems.push(`${name} '${v}': a topic without wildcards or leading/trailing '/'`)
   }
@@ -105,13 +127,13 @@ export function translate (topic: string, payload: Buffer, prefix: string, store
   if (rssi === undefined) return { reject: 'bad_schema', detail: 'rssi missing or not a number' }
   const reading = r.kind === 'esp' ? espresense(body) : theengs(body, topic)
   if (reading === undefined) return { reject: 'bad_schema', detail: 'no device id' }
-  const { id, tx, mac } = reading
+  const { id, tx, mac, random } = reading
   // No timestamps in these formats: the gateway stamps them on arrival (event time in replay).
-  const out = { t: 'ble', id, rssi: Math.round(rssi), ...(tx !== undefined && tx >= -127 && tx <= 20 ? { tx } : {}), ...(mac !== undefined ? { mac } : {}) }
+  const out = { t: 'ble', id, rssi: Math.round(rssi), ...(tx !== undefined && tx >= -127 && tx <= 20 ? { tx } : {}), ...(mac !== undefined ? { mac } : {}), ...(random !== undefined ? { random } : {}) }
   return { topic: topics.readings(prefix, storeId, r.sensor), payload: Buffer.from(JSON.stringify({ readings: [out] })) }
 }
 
-interface Parsed { id: string, tx?: number, mac?: string }
+interface Parsed { id: string, tx?: number, mac?: string, random?: boolean }
 
 /** ESPresense (BleFingerprint::fill): `id` in its own forms, `mac` beside it, `rssi@1m`. */
 function espresense (body: Record<string, unknown>): Parsed | undefined {
@@ -127,5 +149,7 @@ function theengs (body: Record<string, unknown>, topic: string): Parsed | undefi
   const p = num(body.txpower) ?? num(body.power)
   const tx = p !== undefined && p > 127 ? p - 256 : p
   const id = ib ?? (typeof body.id === 'string' ? body.id : topic.slice(topic.lastIndexOf('/') + 1))
-  return id === '' ? undefined : { id, ...(tx !== undefined ? { tx } : {}) }
+  // OpenMQTTGateway's address type (0 public, 1 random): whether the address rotates depends on it.
+  const mt = num(body.mac_type)
+  return id === '' ? undefined : { id, ...(tx !== undefined ? { tx } : {}), ...(mt === 0 || mt === 1 ? { random: mt === 1 } : {}) }
 }

@@ -204,8 +204,9 @@ export class Gateway {
     const takeSlices = async (post: MerakiPost): Promise<void> => {
       for (let i = 0; i < post.observations.length; i += MERAKI_SLICE) {
         if (this.pipeline !== pipeline) return // stopped meanwhile
-        const { per, unknownAps, fixes } = merakiReadings(post, aps, i, i + MERAKI_SLICE, o.site)
+        const { per, unknownAps, fixes, implausible } = merakiReadings(post, aps, i, i + MERAKI_SLICE, o.site)
         if (unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, unknownAps)
+        if (implausible > 0) merakiCount.inc({ result: 'implausible_estimates' }, implausible)
         for (const b of toBatches(per, o.site, o.prefix)) this.accept(b.topic, b.payload)
         for (const f of fixes) pipeline.placeExternal(f)
         if (fixes.length > 0) { merakiCount.inc({ result: 'location_estimates' }, fixes.length); if (!this.pumping) void this.pump() }
@@ -213,7 +214,8 @@ export class Gateway {
       }
     }
     const webhook = o.meraki && {
-      path: '/meraki', validator: o.meraki.validator, maxBytes: o.meraki.maxBytes ?? MERAKI_MAX_BYTES,
+      path: '/meraki', validator: o.meraki.validator, maxBytes: o.meraki.maxBytes ?? MERAKI_MAX_BYTES, secret: o.meraki.secret,
+      refused: (status: number) => merakiCount.inc({ result: status === 403 ? 'bad_secret' : status === 413 ? 'too_large' : 'bad_body' }),
       post: (body: unknown) => {
         const r = checkMerakiPost(body, o.meraki as MerakiOptions)
         if (!r.ok) { merakiCount.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' }); return { status: r.status, text: r.reason } }
@@ -504,7 +506,7 @@ function loadOrCreateSecret (dir: string): string {
 /** Observations of a Meraki post taken per slice before yielding to the event loop. */
 const MERAKI_SLICE = 500
 /** Largest Meraki post accepted, bytes: a big network's minute, with room to spare. */
-const MERAKI_MAX_BYTES = 16 * 2 ** 20
+const MERAKI_MAX_BYTES = 8 * 2 ** 20
 
 /**
  * With Meraki, the gateway clock runs `lateMs` behind (the trade-off: every output of this store,

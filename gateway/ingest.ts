@@ -75,7 +75,7 @@ const EID_ID = /^eid:[0-9a-f]{16}$/
  * classification of foreign ids (gateway/sensor-ids.ts). `mac`: the advertiser's address, when the
  * sensor sent one beside a class id. `id`: the stable identity, to recognise the site's beacons.
  */
-function bleSubject (id: string, mac: string | undefined, ts: number | null, ctx: IngestContext): { subject: string, randomized: boolean, id?: string } | { reason: RejectReason, detail: string } {
+function bleSubject (id: string, mac: string | undefined, ts: number | null, ctx: IngestContext, random?: boolean): { subject: string, randomized: boolean, id?: string } | { reason: RejectReason, detail: string } {
   if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
   if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
   if (/^eid:/i.test(id)) {
@@ -84,7 +84,7 @@ function bleSubject (id: string, mac: string | undefined, ts: number | null, ctx
     const s = ctx.identity?.resolve(lower.slice(4), ctx.identityTime(ts)) ?? null
     return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(lower), randomized: true }
   }
-  const who = bleIdentity(id, mac, ctx.hasher)
+  const who = bleIdentity(id, mac, ctx.hasher, random)
   return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
 }
 
@@ -142,7 +142,7 @@ function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingeste
     if (!rssiOk(r.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
     if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
     if (r.t === 'ble') {
-      const who = bleSubject(r.id, r.mac, ts ?? null, ctx)
+      const who = bleSubject(r.id, r.mac, ts ?? null, ctx, r.random)
       if ('reason' in who) { rejected.push(who); continue }
       out.push({
         subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,

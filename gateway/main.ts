@@ -68,7 +68,7 @@ await runCommand(spec, async (o) => {
   if (o.broker && (o['tls-port'] !== undefined || o['ws-port'] !== undefined)) throw new UsageError('--tls-port and --ws-port are listeners of the embedded broker')
   if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
   const foreign: ForeignConfig = { espresense: o['espresense-root'], omg: o['omg-root'], theengs: o['theengs-topics'] ? parseTheengs(o['theengs-topics']) : [] }
-  const fp = foreignProblems(foreign, site)
+  const fp = foreignProblems(foreign, site, o.prefix)
   if (fp.length > 0) throw new UsageError(fp.join('; '))
   if (!(o['meraki-late-ms'] >= 0 && o['meraki-late-ms'] <= 600_000)) throw new UsageError('--meraki-late-ms must be 0-600000')
   const gateway = new Gateway({

@@ -6,6 +6,7 @@
 // used), and v2-style positive RSSI (signal above the -95 dBm noise floor).
 // Identity: a Bluetooth client advertising an iBeacon (`bleBeacons`) is that iBeacon, the same
 // subject as through any other sensor; anything else is its MAC, hashed.
+import { sameSecret } from './http.ts'
 import { normalizeMac } from './subjects.ts'
 import type { Site } from '../shared/site.ts'
 import { topics } from '../shared/mqtt-topics.ts'
@@ -54,7 +55,7 @@ export type MerakiCheck = { ok: true, post: MerakiPost } | { ok: false, status: 
 export function checkMerakiPost (body: unknown, o: MerakiOptions): MerakiCheck {
   const b = obj(body)
   if (b === undefined) return { ok: false, status: 400, reason: 'body must be a JSON object' }
-  if (b.secret !== o.secret) return { ok: false, status: 403, reason: 'wrong shared secret' }
+  if (typeof b.secret !== 'string' || !sameSecret(b.secret, o.secret)) return { ok: false, status: 403, reason: 'wrong shared secret' }
   const data = obj(b.data)
   return { ok: true, post: { observations: arr(data?.observations), ble: typeof b.type === 'string' && /blue/i.test(b.type), apMac: data?.apMac } }
 }
@@ -76,10 +77,10 @@ function beaconOf (ob: Obj): string | undefined {
  * Records from access points the site does not place are counted, not used.
  */
 export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from: number, to: number, site?: Site):
-{ per: Map<string, Obj[]>, unknownAps: number, fixes: MerakiFix[] } {
+{ per: Map<string, Obj[]>, unknownAps: number, fixes: MerakiFix[], implausible: number } {
   const per = new Map<string, Obj[]>()
   const fixes: MerakiFix[] = []
-  let unknownAps = 0
+  let unknownAps = 0; let implausible = 0
   const end = Math.min(to, post.observations.length)
   for (let i = from; i < end; i++) {
     const ob = obj(post.observations[i])
@@ -110,10 +111,20 @@ export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from
     // v2: one AP per post, the observation's own rssi and seenEpoch.
     if (!any && ob.rssi !== undefined) add(post.apMac, num(ob.rssi), time(ob.seenEpoch) ?? time(ob.seenTime))
     // None of its APs placed: Meraki's own estimate is all there is.
-    if (!placed && site) for (const l of arr(ob.locations)) { const f = estimate(obj(l), site, post.ble ? beacon ?? mac : mac, post.ble); if (f) fixes.push(f) }
+    if (!placed && site) {
+      for (const l of arr(ob.locations)) {
+        const f = estimate(obj(l), site, post.ble ? beacon ?? mac : mac, post.ble)
+        if (f === 'implausible') implausible++; else if (f) fixes.push(f)
+      }
+    }
   }
-  return { per, unknownAps, fixes }
+  return { per, unknownAps, fixes, implausible }
 }
+
+/** How far off the site's bounds a Meraki estimate may fall and still be used, m. */
+const ESTIMATE_MARGIN_M = 20
+/** Largest variance of a Meraki estimate still used, m² (an accuracy of 100 m). */
+const MAX_VARIANCE_M2 = 10_000
 
 /** Meraki's own location estimate of a client, in site coordinates. */
 export interface MerakiFix { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }
@@ -122,13 +133,18 @@ export interface MerakiFix { t: 'ble' | 'wifi', id: string, ts: number, x: numbe
  * A location record as a position: lat/lng through the site's georef when it has one, else
  * x/y (metres on Meraki's floor plan) taken as site coordinates. `variance` is in m².
  */
-function estimate (loc: Obj | undefined, site: Site, id: string, ble: boolean): MerakiFix | undefined {
+function estimate (loc: Obj | undefined, site: Site, id: string, ble: boolean): MerakiFix | 'implausible' | undefined {
   if (!loc) return undefined
   const ts = time(loc.time); const lat = num(loc.lat); const lng = num(loc.lng)
   const geo = lat !== undefined && lng !== undefined ? siteXY(site, lat, lng) : undefined
   const x = geo?.[0] ?? num(loc.x); const y = geo?.[1] ?? num(loc.y)
   if (ts === undefined || x === undefined || y === undefined) return undefined
   const v = num(loc.variance)
+  // An estimate off the site (lat/lng 0,0, a wrong floor plan) or with no useful accuracy places
+  // nobody: counted, not used.
+  const [x0, y0, x1, y1] = site.bbox
+  if (x < x0 - ESTIMATE_MARGIN_M || x > x1 + ESTIMATE_MARGIN_M || y < y0 - ESTIMATE_MARGIN_M || y > y1 + ESTIMATE_MARGIN_M) return 'implausible'
+  if (v !== undefined && !(v <= MAX_VARIANCE_M2)) return 'implausible'
   return { t: ble ? 'ble' : 'wifi', id, ts, x, y, floor: 0, accuracyM: v !== undefined && v > 0 ? Math.sqrt(v) : 5 }
 }
 

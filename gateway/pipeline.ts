@@ -10,7 +10,7 @@ import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './inge
 import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, shiftModels, radioKey, type Taken, type Work, type DropReason, type LearnedRadio } from './pipeline-io.ts'
 import { SubjectHasher } from './subjects.ts'
 import type { IdentityResolver } from './identity.ts'
-import { GatewayClock, type ClockOptions } from './clock.ts'
+import { GatewayClock, defaultClockOptions, type ClockOptions } from './clock.ts'
 import { Tracker, trackerOptions, type TrackerOptions } from './tracker.ts'
 import { sensorModels, beaconModels } from './radio-model.ts'
 import { SelfCalibrator } from './self-calibration.ts'
@@ -279,9 +279,25 @@ export class Pipeline {
   private readonly reordered: ReorderBuffer<Reading> | null
 
   private hold (reading: Reading, batchTs: number): void {
-    const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
+    // An access point's record (Meraki: site sensors with a MAC) is judged against the late window.
+    const late = !Number.isNaN(reading.ts) && this.site.sensors.get(reading.sensor)?.mac !== undefined
+    const ts = Number.isNaN(reading.ts) ? batchTs : late ? this.lateSourceTs(reading.ts) : this.clock.stamp(reading.ts)
+    if (ts === null) return
     if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
     this.reordered?.push({ ...reading, ts })
+  }
+
+  /**
+   * A record from a source that delivers late, in wall mode: kept at its own time when within the
+   * late window, dropped as `late` when older, refused as `bad_ts` when ahead of the wall clock by
+   * more than ordinary skew. Never re-stamped to its arrival: a minute-old record placed "now" would
+   * shift the device by a minute.
+   */
+  private lateSourceTs (ts: number): number | null {
+    if (this.clock.o.mode !== 'wall') return this.clock.stamp(ts)
+    const now = this.clock.now()
+    if (ts > now + defaultClockOptions.maxSkewMs) { this.rejected('bad_ts', `${ts - now} ms ahead`, ''); return null }
+    return ts
   }
 
   /** Positions a source estimated itself (Meraki where its APs are not placed). */
@@ -289,7 +305,8 @@ export class Pipeline {
 
   /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
   placeExternal (f: { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }): void {
-    const ts = this.clock.stamp(f.ts)
+    const ts = this.lateSourceTs(f.ts)
+    if (ts === null) return
     if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
     const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.ctx.hasher) : { subject: this.ctx.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
     this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
@@ -306,8 +323,9 @@ export class Pipeline {
 
   /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
   private estimate (reading: Reading, batchTs: number, held = false): boolean {
-    const ts = Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
-    // A held reading was judged on arrival; it is released in time for its tick.
+    // A held reading was judged (stamped, skew and lateness) on arrival and keeps that time: judged
+    // again at release it would be as old as the late window and taken for clock skew.
+    const ts = held ? reading.ts : Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
     if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
     if (reading.beacon !== undefined) {
       // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.

@@ -10,7 +10,7 @@
 //   by the advertiser's hashed MAC when the sensor sends it.
 // Id forms: ESPresense `src/BleFingerprint.cpp` (setId calls), Theengs decoder
 // `src/devices/iBeacon_json.h` (uuid as 32 hex digits), the contract's own forms.
-import { isMac, isRandomizedMac, type SubjectHasher } from './subjects.ts'
+import { isMac, isPrivateBleAddress, type SubjectHasher } from './subjects.ts'
 
 export type BleId =
   | { kind: 'stable', id: string }
@@ -24,7 +24,7 @@ const CLASS_PREFIXES = new Set(['apple', 'msft', 'name', 'exp', 'smarttag', 'ad'
 
 const UUID32 = /^[0-9a-f]{32}$/i
 const UUID36 = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const EMBEDDED_MAC = /(?:^|[^0-9a-f])([0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5})(?![0-9a-f])/i
+const EMBEDDED_MAC = /(?:^|[^0-9a-f])([0-9a-f]{2}(?:[:. -]?[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![0-9a-f])/i
 
 /** A uuid in contract form (lower case, with dashes), or undefined when it is not one. */
 export function normalizeUuid (u: string): string | undefined {
@@ -92,9 +92,9 @@ export interface BleIdentity {
  * the sensor sent one beside the id (ESPresense does). A class id is keyed by that address,
  * hashed; without one, all devices of the class share one anonymous subject.
  */
-export function bleIdentity (raw: string, mac: string | undefined, hasher: SubjectHasher): BleIdentity {
+export function bleIdentity (raw: string, mac: string | undefined, hasher: SubjectHasher, random?: boolean): BleIdentity {
   const c = classifyBleId(raw)
   if (c.kind === 'stable') return { subject: c.id, anonymous: false, id: c.id }
-  if (c.kind === 'mac') return { subject: hasher.hash(c.mac), anonymous: isRandomizedMac(c.mac) }
+  if (c.kind === 'mac') return { subject: hasher.hash(c.mac), anonymous: isPrivateBleAddress(c.mac, random) }
   return { subject: mac !== undefined && isMac(mac) ? hasher.hash(mac) : hasher.hash(`class:${c.id}`), anonymous: true }
 }

@@ -5,7 +5,8 @@ import { createHmac } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i
+// Every way sensors and tools write a MAC: bare, `:`/`-`/`.`/space between bytes, Cisco's aabb.ccdd.eeff.
+const MAC_RE = /^(?:[0-9a-f]{2}([:. -]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})$/i
 
 export function isMac (s: string): boolean { return MAC_RE.test(s) }
 
@@ -18,15 +19,30 @@ export function readStoreSecret (dir: string): string | null {
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : null
 }
 
-/** Locally administered bit set: a randomized (private) address, not a vendor-assigned one. */
+/** Locally administered bit set: a randomized (private) address, not a vendor-assigned one (Wi-Fi). */
 export function isRandomizedMac (mac: string): boolean { return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0 }
 
-const ANY_MAC = /\b[0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5}\b/gi
+/**
+ * Whether a BLE address rotates (Core spec Vol 6 Part B 1.3: a random address's top two bits are
+ * 11 static, 01 resolvable private, 00 non-resolvable private). `random`: the address type when the
+ * sensor sent it (OpenMQTTGateway `mac_type` 1 = random). Without it a public address cannot be
+ * told from a non-resolvable one, so only the resolvable pattern (what phones use) and the Wi-Fi
+ * locally-administered bit are taken as rotating.
+ */
+export function isPrivateBleAddress (mac: string, random?: boolean): boolean {
+  const top = parseInt(mac.slice(0, 2), 16) >> 6
+  if (random === true) return top === 0 || top === 1
+  if (random === false) return false
+  return top === 1 || isRandomizedMac(mac)
+}
+
+// Bounded by non-hex characters rather than \b: a MAC after `_` or `0x` is still a MAC.
+const ANY_MAC = /(?<![0-9a-f])(?:[0-9a-f]{2}(?:[:. -]?[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![0-9a-f])/gi
 
 /** Replaces anything that looks like a MAC address, for log lines. */
 export function redactMacs (text: string): string { return text.replace(ANY_MAC, '<mac>') }
 
-export function normalizeMac (mac: string): string { return mac.toLowerCase().replace(/[:-]/g, '') }
+export function normalizeMac (mac: string): string { return mac.toLowerCase().replace(/[:. -]/g, '') }
 
 export class SubjectHasher {
   private readonly cache = new Map<string, string>()

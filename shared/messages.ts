@@ -12,7 +12,9 @@ export const BleReading = Type.Object({
   ts: Type.Optional(Type.Number()),
   tx: Type.Optional(Type.Number({ minimum: -127, maximum: 20 })),
   /** Extension: the advertiser's MAC beside an id many devices share (keys the anonymous device). */
-  mac: Type.Optional(Type.String({ minLength: 12, maxLength: 17 }))
+  mac: Type.Optional(Type.String({ minLength: 12, maxLength: 17 })),
+  /** Extension: whether the id's address is a random one (BLE address type; OpenMQTTGateway `mac_type`). */
+  random: Type.Optional(Type.Boolean())
 })
 export const WifiReading = Type.Object({
   t: Type.Literal('wifi'),
