@@ -240,9 +240,15 @@ export class Tracker {
 
   has (subject: string): boolean { return this.devices.has(subject) }
 
+  /**
+   * Subjects dropped by the size cap since the last expire(): reported with the expired ones so
+   * the pipeline's per-subject structures forget them too (address churn would grow them unbounded).
+   */
+  private evicted: string[] = []
+
   private evictOldest (): void {
     const first = this.devices.keys().next()
-    if (!first.done) { this.devices.delete(first.value); this.expired++ }
+    if (!first.done) { this.devices.delete(first.value); this.expired++; this.evicted.push(first.value) }
   }
 
   /** Subjects heard within the window at time t. */
@@ -257,6 +263,7 @@ export class Tracker {
       if (t - d.lastSeen > this.o.ttlMs) { this.devices.delete(subject); gone.push(subject) }
     }
     this.expired += gone.length
+    if (this.evicted.length > 0) { gone.push(...this.evicted.filter(s => !this.devices.has(s))); this.evicted = [] }
     return gone
   }
 
