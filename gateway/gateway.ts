@@ -225,7 +225,10 @@ export class Gateway {
         return { status: 202, text: 'accepted' }
       }
     }
+    // A gateway without /healthz must not run (its supervisor could not see it): release what was
+    // taken (broker, uplink, timers, store) so start() fails and the process exits non-zero.
     const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text(), ...(webhook ? { webhook } : {}) })
+      .catch(async (err: unknown) => { await this.stop(); throw err })
     this.http = http.server
     this.httpPort = http.port
     this.startedAt = Date.now()
