@@ -143,6 +143,8 @@ class Device {
   /** The floor the device is on (multi-floor sites), or null before its first fix. */
   floor: number | null = null
   lastSeen = -Infinity
+  /** Its earliest reading: no estimate before it (a reading stamped ahead of its batch must not be back-dated). */
+  firstHeard = Infinity
   /** When the device last moved to the end of the recency order. */
   movedAt = -Infinity
   /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
@@ -232,6 +234,7 @@ export class Tracker {
     w.add(ts, rssi)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
+    if (ts < d.firstHeard) d.firstHeard = ts
     if (tx !== undefined) d.tx = tx
   }
 
@@ -288,7 +291,7 @@ export class Tracker {
   /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
   estimate (subject: string, t: number): Estimate | null {
     const d = this.devices.get(subject)
-    if (!d) return null
+    if (!d || t < d.firstHeard) return null
     const heard = this.observations(subject, t)
     if (heard.length === 0) return null
     const obs = this.multiFloor ? this.onFloor(d, heard) : heard

@@ -7,6 +7,7 @@ import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/metrics.ts'
 import { defaultClockOptions } from '../../gateway/clock.ts'
+import { trackerOptions } from '../../gateway/tracker.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')
@@ -111,4 +112,19 @@ test('a tick that throws is counted and skipped; the ticks after it run', () => 
   assert.equal(metric(metrics, 'instore_tick_errors_total'), 1)
   assert.equal(p.tickErrors, 1)
   assert.ok(positions.filter(q => q.ts > T0 + 10_000).length > 5, 'positions after the failed tick')
+})
+
+test('a reading stamped later than its batch: the device is never placed before that reading', () => {
+  const { p, positions } = pipeline()
+  for (const m of stream(T0, 20, 'tag:steady')) p.handle(m.topic, m.payload)
+  // One sensor's batch at T+21 s carries a reading stamped 9 minutes later; the store streams on.
+  const late = T0 + 21_000 + 9 * 60_000
+  const s = [...site.sensors.values()][0]
+  p.handle(`instore/${site.storeId}/sensors/${s.id}/readings`, Buffer.from(JSON.stringify({ ts: T0 + 21_000, readings: [{ ts: late, t: 'ble', id: 'tag:ahead', rssi: -60 }] })))
+  for (const m of stream(T0 + 21_250, 600, null)) p.handle(m.topic, m.payload)
+  // A position is published `reportLagMs` behind the tick it was estimated at (the smoother's lag).
+  const lag = trackerOptions(site).reportLagMs
+  const early = positions.filter(q => q.subject === 'tag:ahead' && q.ts + lag < late)
+  assert.equal(early.length, 0, `${early.length} positions estimated before the reading, the first at T+${(early[0]?.ts ?? T0) - T0} ms`)
+  assert.ok(positions.some(q => q.subject === 'tag:ahead'), 'placed once heard')
 })
