@@ -265,7 +265,7 @@ export class Gateway {
     try {
       for (;;) {
         let idle = true
-        try { idle = p.work(SLICE_TICKS) } catch (err) {
+        try { idle = p.work(SLICE_TICKS, SLICE_POSITIONS) } catch (err) {
           this.internalErrors.inc()
           this.o.log.error('internal error', { err: (err as Error).message })
         }
@@ -486,6 +486,8 @@ const STALL_MS = 30_000
 const SLICE_TICKS = 50
 /** Publishes in flight at most before the pipeline waits (it resumes at half). */
 const MAX_INFLIGHT = 256
+/** Positions one slice publishes before it yields and waits for publishing room (checked between ticks). */
+const SLICE_POSITIONS = MAX_INFLIGHT
 /**
  * Broker acknowledgements held while the pipeline works, at most (see `accept`): aedes reads no
  * more from a sender whose messages are not acknowledged, so this is one socket read per sender.

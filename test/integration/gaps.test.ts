@@ -128,3 +128,27 @@ test('a reading stamped later than its batch: the device is never placed before 
   assert.equal(early.length, 0, `${early.length} positions estimated before the reading, the first at T+${(early[0]?.ts ?? T0) - T0} ms`)
   assert.ok(positions.some(q => q.subject === 'tag:ahead'), 'placed once heard')
 })
+
+test('a gap after a burst of Wi-Fi addresses: a slice stops once its positions are spent, and the output is that of one go', () => {
+  const s = [...site.sensors.values()][0]
+  const burst: Msg[] = []
+  for (let i = 0; i < 1000; i++) {
+    const ts = T0 + i
+    const mac = `da:a1:19:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`
+    burst.push({ topic: `instore/${site.storeId}/sensors/${s.id}/readings`, payload: Buffer.from(JSON.stringify({ ts, readings: [{ ts, t: 'wifi', mac, rssi: -70 }] })) })
+  }
+  // Then a gap of 100 s inside the Wi-Fi presence time: every tick repeats every address.
+  const msgs = [...burst, ...stream(T0 + 100_000, 3, null)]
+  const whole = pipeline()
+  for (const m of msgs) whole.p.handle(m.topic, m.payload)
+  const sliced = pipeline()
+  const perSlice: number[] = []
+  const slice = (): boolean => { const before = sliced.positions.length; const idle = sliced.p.work(50, 256); perSlice.push(sliced.positions.length - before); return idle }
+  for (const m of msgs) { sliced.p.take(m.topic, m.payload); slice() }
+  while (!slice());
+  assert.ok(whole.positions.length > 50_000, `${whole.positions.length} positions`)
+  // A slice may finish the tick that spent its budget: at most one tick (1,000 addresses) past it.
+  assert.ok(Math.max(...perSlice) <= 256 + 1000, `a slice published ${Math.max(...perSlice)} positions`)
+  assert.equal(sliced.positions.length, whole.positions.length)
+  assert.deepEqual(sliced.positions, whole.positions)
+})
