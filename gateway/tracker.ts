@@ -143,7 +143,11 @@ class Device {
   /** The floor the device is on (multi-floor sites), or null before its first fix. */
   floor: number | null = null
   lastSeen = -Infinity
-  /** Its earliest reading: no estimate before it (a reading stamped ahead of its batch must not be back-dated). */
+  /**
+   * Its earliest reading: no estimate more than a window before it. A steady stream has readings
+   * up to about a window ahead of the tick (lateness, sensor skew), and the first fixes have always
+   * used them; a reading stamped minutes ahead of its batch must not be back-dated over those minutes.
+   */
   firstHeard = Infinity
   /** When the device last moved to the end of the recency order. */
   movedAt = -Infinity
@@ -291,7 +295,7 @@ export class Tracker {
   /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
   estimate (subject: string, t: number): Estimate | null {
     const d = this.devices.get(subject)
-    if (!d || t < d.firstHeard) return null
+    if (!d || t < d.firstHeard - this.o.window.windowMs) return null
     const heard = this.observations(subject, t)
     if (heard.length === 0) return null
     const obs = this.multiFloor ? this.onFloor(d, heard) : heard
