@@ -227,7 +227,10 @@ export class Gateway {
         return { status: 202, text: 'accepted' }
       }
     }
+    // A gateway without /healthz must not run (its supervisor could not see it): release what was
+    // taken (broker, uplink, timers, store) so start() fails and the process exits non-zero.
     const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text(), ...(webhook ? { webhook } : {}) })
+      .catch(async (err: unknown) => { await this.stop(); throw err })
     this.http = http.server
     this.httpPort = http.port
     this.startedAt = Date.now()
@@ -264,7 +267,7 @@ export class Gateway {
     try {
       for (;;) {
         let idle = true
-        try { idle = p.work(SLICE_TICKS) } catch (err) {
+        try { idle = p.work(SLICE_TICKS, SLICE_POSITIONS) } catch (err) {
           this.internalErrors.inc()
           this.o.log.error('internal error', { err: (err as Error).message })
         }
@@ -485,6 +488,8 @@ const STALL_MS = 30_000
 const SLICE_TICKS = 50
 /** Publishes in flight at most before the pipeline waits (it resumes at half). */
 const MAX_INFLIGHT = 256
+/** Positions one slice publishes before it yields and waits for publishing room (checked between ticks). */
+const SLICE_POSITIONS = MAX_INFLIGHT
 /**
  * Broker acknowledgements held while the pipeline works, at most (see `accept`): aedes reads no
  * more from a sender whose messages are not acknowledged, so this is one socket read per sender.

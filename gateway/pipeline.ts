@@ -224,9 +224,12 @@ export class Pipeline {
    * Before a message's readings are taken in, the clock runs the ticks that end before them (so
    * after a gap no device is placed before it was heard); in a steady stream (messages no more
    * than a tick apart) there are none, and the order is the one every figure was measured with.
+   * A slice also ends after the tick that brings its positions to `maxPositions`.
    */
-  work (maxTicks: number): boolean {
-    const budget = { left: maxTicks }
+  work (maxTicks: number, maxPositions = Infinity): boolean {
+    // Positions count too: after a burst of Wi-Fi addresses one tick can publish thousands. Counts,
+    // not milliseconds, and checked between ticks only, so the slicing never changes the output.
+    const budget = { left: maxTicks, positions: maxPositions }
     for (;;) {
       if (this.current === null) {
         const m = this.inbox.shift()
@@ -274,6 +277,9 @@ export class Pipeline {
       if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
     }
   }
+
+  /** Positions published since start: what a slice of `work` has spent of its budget. */
+  private positionsOut = 0
 
   /** Readings waiting for their tick (only with `reorder`). */
   private readonly reordered: ReorderBuffer<Reading> | null
@@ -360,12 +366,13 @@ export class Pipeline {
    * device tracked is skipped in one step, whatever its length. A tick that throws is logged,
    * counted and skipped: one bad state must not stop every tick after it.
    */
-  private runTicks (target: number, budget: { left: number }): boolean {
+  private runTicks (target: number, budget: { left: number, positions: number }): boolean {
     if (!Number.isFinite(target)) return true
     if (this.nextTick === -Infinity) this.nextTick = Math.ceil(target / this.o.tickMs) * this.o.tickMs
     while (this.nextTick <= target) {
-      if (budget.left <= 0) return false
+      if (budget.left <= 0 || budget.positions <= 0) return false
       budget.left--
+      const before = this.positionsOut
       // Nothing tracked: jump straight to the latest tick (nights, multi-day traces).
       if (this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size === 0 && this.latest.size === 0 && this.external.size === 0) {
         this.nextTick = Math.max(this.nextTick, Math.floor(Math.min(target, this.reordered?.earliest ?? Infinity) / this.o.tickMs) * this.o.tickMs)
@@ -379,6 +386,7 @@ export class Pipeline {
         this.m.tickErrors.inc()
         this.logLimited('tick', () => this.log.error('tick failed; skipped', { t, err: (err as Error).message }))
       }
+      budget.positions -= this.positionsOut - before
     }
     return true
   }
@@ -442,7 +450,7 @@ export class Pipeline {
       if (t - l.lastHeard > presence) { this.latest.delete(subject); continue }
       // Between fixes the last position is repeated with its time moved on: at least one per tick.
       const pos = l.pos.ts === at ? l.pos : { ...l.pos, ts: at }
-      if (published++ < cap) { this.sink.position(pos); this.m.positions.inc() } else this.m.positionsCapped.inc()
+      if (published++ < cap) { this.sink.position(pos); this.m.positions.inc(); this.positionsOut++ } else this.m.positionsCapped.inc()
       if (pos.source === 'wifi') continue
       if (this.randomized.has(subject)) { anonymous.push(pos); continue }
       appAt.push(pos)

@@ -9,7 +9,7 @@ import type { GatewayStore } from './store.ts'
 import type { CampaignEngine } from './campaigns.ts'
 import { frequency, defaultSegmentRules, type SegmentRules } from './frequency.ts'
 import { ulid, visitUlid } from './ids.ts'
-import { STATE_VERSION, zonesKey, trackProblem, parseTrack } from './state-check.ts'
+import { STATE_VERSION, zonesKey, trackProblem, parseTrack, closableShop } from './state-check.ts'
 import { silentLogger, type Logger } from '../shared/log.ts'
 
 export interface PresenceOptions {
@@ -76,14 +76,12 @@ export class PresenceEngine {
         }
         this.dropped++
         this.store.dropState(saved.subject)
-        const shop = track?.shop
-        const closable = shop != null && typeof shop === 'object' && typeof shop.visitId === 'string' && typeof shop.id === 'string' &&
-          Number.isFinite(shop.enteredAt) && Number.isFinite(shop.lastEvidence) && shop.pending !== true
-        this.log.warn('saved zone state does not fit the site: dropped', { problem, visitClosed: closable, siteChanged: saved.siteKey !== this.siteKey })
-        if (!closable || track === null) continue
-        // The visit was announced: it ends where its evidence did, its sectors as they were counted.
+        const shop = track === null ? null : closableShop(track, this.site)
+        this.log.warn('saved zone state does not fit the site: dropped', { problem, visitClosed: shop !== null, siteChanged: saved.siteKey !== this.siteKey })
+        if (shop === null || track === null) continue
+        // The visit was announced: it ends where its evidence did, with the sectors that still exist.
         const z: ZoneEvent[] = []
-        try { exitShop({ ...track, sector: null, sectorCand: null, shopCand: null }, z) } catch { continue }
+        try { exitShop({ shop, sector: null, sectorCand: null, shopCand: null }, z) } catch { continue }
         for (const ev of z.filter(e => e.type === 'shop.exit' || e.type === 'visit.summary')) closed.push(...this.emit(saved.subject, ev, track))
       }
     })

@@ -143,6 +143,12 @@ class Device {
   /** The floor the device is on (multi-floor sites), or null before its first fix. */
   floor: number | null = null
   lastSeen = -Infinity
+  /**
+   * Its earliest reading: no estimate more than a window before it. A steady stream has readings
+   * up to about a window ahead of the tick (lateness, sensor skew), and the first fixes have always
+   * used them; a reading stamped minutes ahead of its batch must not be back-dated over those minutes.
+   */
+  firstHeard = Infinity
   /** When the device last moved to the end of the recency order. */
   movedAt = -Infinity
   /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
@@ -232,6 +238,7 @@ export class Tracker {
     w.add(ts, rssi)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
+    if (ts < d.firstHeard) d.firstHeard = ts
     if (tx !== undefined) d.tx = tx
   }
 
@@ -240,9 +247,15 @@ export class Tracker {
 
   has (subject: string): boolean { return this.devices.has(subject) }
 
+  /**
+   * Subjects dropped by the size cap since the last expire(): reported with the expired ones so
+   * the pipeline's per-subject structures forget them too (address churn would grow them unbounded).
+   */
+  private evicted: string[] = []
+
   private evictOldest (): void {
     const first = this.devices.keys().next()
-    if (!first.done) { this.devices.delete(first.value); this.expired++ }
+    if (!first.done) { this.devices.delete(first.value); this.expired++; this.evicted.push(first.value) }
   }
 
   /** Subjects heard within the window at time t. */
@@ -257,6 +270,7 @@ export class Tracker {
       if (t - d.lastSeen > this.o.ttlMs) { this.devices.delete(subject); gone.push(subject) }
     }
     this.expired += gone.length
+    if (this.evicted.length > 0) { gone.push(...this.evicted.filter(s => !this.devices.has(s))); this.evicted = [] }
     return gone
   }
 
@@ -281,7 +295,7 @@ export class Tracker {
   /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
   estimate (subject: string, t: number): Estimate | null {
     const d = this.devices.get(subject)
-    if (!d) return null
+    if (!d || t < d.firstHeard - this.o.window.windowMs) return null
     const heard = this.observations(subject, t)
     if (heard.length === 0) return null
     const obs = this.multiFloor ? this.onFloor(d, heard) : heard

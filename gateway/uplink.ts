@@ -3,6 +3,7 @@
 // harmless), backing off exponentially with jitter while the server is unreachable, setting aside
 // as dead letters the events it refuses one by one; and pulls the
 // store's config (campaigns, consent, erasures) with an ETag, applying it without a restart.
+import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../shared/log.ts'
 import { GatewayConfigSchema, type GatewayConfigT } from '../shared/gateway-config.ts'
@@ -29,6 +30,18 @@ export interface UplinkOptions {
 
 /** 4xx answers that say nothing about the events (credentials, the store, timing): retried with backoff, never dead letters. */
 const RETRY_4XX = new Set([401, 403, 404, 408, 425, 429])
+
+/** The server's reply to a delivered batch (contract §6); any other 200 body (a captive portal, a proxy's page) is no delivery. */
+const EventsReply = TypeCompiler.Compile(Type.Object({ accepted: Type.Integer({ minimum: 0 }), duplicates: Type.Integer({ minimum: 0 }) }))
+/**
+ * The server's own error format. Only a 4xx in it speaks about the events; an HTML page from a proxy
+ * or a misconfigured endpoint says nothing about them and must not dead-letter the outbox.
+ */
+const ServerError = TypeCompiler.Compile(Type.Object({ error: Type.String({ pattern: '^INSTORE_' }), message: Type.String() }))
+
+function parseJson (text: string): unknown {
+  try { return JSON.parse(text) } catch { return undefined }
+}
 
 /** One event the server refused, by its place in the posted batch. */
 interface Refusal { index: number, error: string, message: string }
@@ -123,7 +136,7 @@ export class Uplink {
 
   /**
    * Delivers rows in order. A batch the server refuses for its content (a 4xx other than auth,
-   * not-found, timeout or rate limit) is split in halves until each refused event stands alone;
+   * not-found, timeout or rate limit, in the server's own error format) is split in halves until each refused event stands alone;
    * that one becomes a dead letter and the rest flows. Anything else stops the drain for a backoff.
    */
   private async deliver (rows: OutboxRow[]): Promise<boolean> {
@@ -159,10 +172,13 @@ export class Uplink {
       const res = await fetch(this.url('events'), {
         method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
       })
-      // A 200 whose body is not the server's JSON (a captive portal, a proxy's page) is no delivery.
-      if (res.ok) { await res.json(); return { kind: 'ok' } }
       const text = (await res.text()).slice(0, 2 ** 20)
-      if (res.status >= 400 && res.status < 500 && !RETRY_4XX.has(res.status)) {
+      if (res.ok) {
+        // A 200 whose body is not the server's reply (a captive portal, a proxy's page) is no delivery.
+        if (EventsReply.Check(parseJson(text))) return { kind: 'ok' }
+        return { kind: 'error', message: `HTTP ${res.status} without the server's reply: ${text.slice(0, 200)}` }
+      }
+      if (res.status >= 400 && res.status < 500 && !RETRY_4XX.has(res.status) && ServerError.Check(parseJson(text))) {
         // The server names each event it refused by its place in the batch and stored the others.
         const listed = refusals(text, rows.length)
         return listed !== null ? { kind: 'partial', status: res.status, refused: listed } : { kind: 'refused', status: res.status, text: text.slice(0, 500) }

@@ -7,6 +7,7 @@ import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/metrics.ts'
 import { defaultClockOptions } from '../../gateway/clock.ts'
+import { trackerOptions } from '../../gateway/tracker.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')
@@ -111,4 +112,44 @@ test('a tick that throws is counted and skipped; the ticks after it run', () => 
   assert.equal(metric(metrics, 'instore_tick_errors_total'), 1)
   assert.equal(p.tickErrors, 1)
   assert.ok(positions.filter(q => q.ts > T0 + 10_000).length > 5, 'positions after the failed tick')
+})
+
+test('a reading stamped later than its batch: the device is never placed before that reading', () => {
+  const { p, positions } = pipeline()
+  for (const m of stream(T0, 20, 'tag:steady')) p.handle(m.topic, m.payload)
+  // One sensor's batch at T+21 s carries a reading stamped 9 minutes later; the store streams on.
+  const late = T0 + 21_000 + 9 * 60_000
+  const s = [...site.sensors.values()][0]
+  p.handle(`instore/${site.storeId}/sensors/${s.id}/readings`, Buffer.from(JSON.stringify({ ts: T0 + 21_000, readings: [{ ts: late, t: 'ble', id: 'tag:ahead', rssi: -60 }] })))
+  for (const m of stream(T0 + 21_250, 600, null)) p.handle(m.topic, m.payload)
+  // A position is published `reportLagMs` behind the tick it was estimated at (the smoother's lag);
+  // a tick may use readings up to one window ahead of it, as in any steady stream.
+  const o = trackerOptions(site)
+  const early = positions.filter(q => q.subject === 'tag:ahead' && q.ts + o.reportLagMs + o.window.windowMs < late)
+  assert.equal(early.length, 0, `${early.length} positions estimated before the reading, the first at T+${(early[0]?.ts ?? T0) - T0} ms`)
+  assert.ok(positions.some(q => q.subject === 'tag:ahead'), 'placed once heard')
+})
+
+test('a gap after a burst of Wi-Fi addresses: a slice stops once its positions are spent, and the output is that of one go', () => {
+  const s = [...site.sensors.values()][0]
+  const burst: Msg[] = []
+  for (let i = 0; i < 1000; i++) {
+    const ts = T0 + i
+    const mac = `da:a1:19:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`
+    burst.push({ topic: `instore/${site.storeId}/sensors/${s.id}/readings`, payload: Buffer.from(JSON.stringify({ ts, readings: [{ ts, t: 'wifi', mac, rssi: -70 }] })) })
+  }
+  // Then a gap of 100 s inside the Wi-Fi presence time: every tick repeats every address.
+  const msgs = [...burst, ...stream(T0 + 100_000, 3, null)]
+  const whole = pipeline()
+  for (const m of msgs) whole.p.handle(m.topic, m.payload)
+  const sliced = pipeline()
+  const perSlice: number[] = []
+  const slice = (): boolean => { const before = sliced.positions.length; const idle = sliced.p.work(50, 256); perSlice.push(sliced.positions.length - before); return idle }
+  for (const m of msgs) { sliced.p.take(m.topic, m.payload); slice() }
+  while (!slice());
+  assert.ok(whole.positions.length > 50_000, `${whole.positions.length} positions`)
+  // A slice may finish the tick that spent its budget: at most one tick (1,000 addresses) past it.
+  assert.ok(Math.max(...perSlice) <= 256 + 1000, `a slice published ${Math.max(...perSlice)} positions`)
+  assert.equal(sliced.positions.length, whole.positions.length)
+  assert.deepEqual(sliced.positions, whole.positions)
 })

@@ -43,8 +43,13 @@ function openVisit (shop: string, sector: string | null): ZoneTrack {
   }
 }
 
-const cases: Array<{ name: string, shop: string, sector: string | null, state?: string, closes: boolean }> = [
+type Mutable = Record<string, unknown>
+const cases: Array<{ name: string, shop: string, sector: string | null, state?: string, closes: boolean, mutate?: (shop: Mutable) => void }> = [
   { name: 'a shop removed from the site', shop: 'gone', sector: null, closes: true },
+  { name: 'a sector key that no longer exists', shop: 'boutique', sector: 'women', closes: true, mutate: s => { s.sectors = { women: 60_000, 'gone-sector': 30_000 } } },
+  { name: 'a dwell saved as a string', shop: 'boutique', sector: 'women', closes: true, mutate: s => { s.sectors = { women: '60000', men: 30_000 } } },
+  { name: 'entered in 2100', shop: 'boutique', sector: null, closes: true, mutate: s => { s.enteredAt = Date.UTC(2100, 0, 1) } },
+  { name: 'a leftBy saved as a string', shop: 'boutique', sector: null, closes: true, mutate: s => { s.leftBy = 'soon' } },
   { name: 'a shop renamed, its sector with it', shop: 'boutique-old', sector: 'women-old', closes: true },
   { name: 'a sector moved to another shop', shop: 'new', sector: 'women', closes: true },
   { name: 'state that is not JSON', shop: 'boutique', sector: null, state: '{"shop": {', closes: false }
@@ -56,7 +61,11 @@ for (const c of cases) {
     const store = new GatewayStore(dir)
     try {
       if (c.state !== undefined) store.db.prepare('INSERT INTO zone_state (subject, state, ts) VALUES (?, ?, ?)').run('tag:old', c.state, T0)
-      else store.saveState('tag:old', openVisit(c.shop, c.sector), T0)
+      else {
+        const track = openVisit(c.shop, c.sector)
+        c.mutate?.(track.shop as unknown as Mutable)
+        store.saveState('tag:old', track, T0)
+      }
       const warnings: string[] = []
       const log: Logger = { ...silentLogger, warn: (msg: string) => { warnings.push(msg) } }
       const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
@@ -73,10 +82,15 @@ for (const c of cases) {
       assert.equal(presence.dropped, 1)
       // The device is back in the shop: what is saved now is its new visit, never the stale one.
       assert.ok(store.loadStates().every(s => !s.state.includes('visit-old') && s.version >= 1), 'the stale state is gone')
-      const exits = store.unsent(1000).map(r => JSON.parse(r.body) as { type: string, visitId: string, ts: number }).filter(e => e.visitId === 'visit-old')
+      const exits = store.unsent(1000).map(r => JSON.parse(r.body) as { type: string, visitId: string, ts: number, sectors?: Array<{ id: string, dwellMs: unknown }> }).filter(e => e.visitId === 'visit-old')
       if (c.closes) {
         assert.deepEqual(exits.map(e => e.type).sort(), ['shop.exit', 'visit.summary'])
-        assert.ok(exits.every(e => e.ts <= T0 - 5000), 'closed as of the last evidence')
+        assert.ok(exits.every(e => e.ts <= T0 - 5000 && e.ts >= T0 - 600_000), `closed as of the last evidence: ${exits.map(e => e.ts - T0).join(', ')}`)
+        const summary = exits.find(e => e.type === 'visit.summary')
+        for (const x of summary?.sectors ?? []) {
+          assert.ok(site.sectors.some(s => s.id === x.id), `summary lists ${x.id}, not a sector of the site`)
+          assert.equal(typeof x.dwellMs, 'number', `dwell of ${x.id} published as ${typeof x.dwellMs}`)
+        }
       } else assert.equal(exits.length, 0)
     } finally {
       store.close()

@@ -12,10 +12,13 @@ import { GatewayStore } from '../../gateway/store.ts'
 import { Uplink } from '../../gateway/uplink.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 
+/** An answer other than the server's own: a status with a body and its content type. */
+interface Reply { status: number, body: string, type: string }
+
 interface Fake { server: Server, url: string, posts: number[], accepted: string[] }
 
 /** A central server: `answer` decides each events POST from its event ids; config and live get empty answers. */
-async function fakeCentral (answer: (ids: string[]) => number): Promise<Fake> {
+async function fakeCentral (answer: (ids: string[]) => number | Reply): Promise<Fake> {
   const f: Fake = { server: createServer(), url: '', posts: [], accepted: [] }
   f.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
@@ -24,10 +27,11 @@ async function fakeCentral (answer: (ids: string[]) => number): Promise<Fake> {
       if (!(req.url ?? '').endsWith('/events')) { res.writeHead(304); res.end(); return }
       const ids = (JSON.parse(Buffer.concat(chunks).toString()) as { events: Array<{ id: string }> }).events.map(e => e.id)
       f.posts.push(Date.now())
-      const status = answer(ids)
-      if (status === 200) f.accepted.push(...ids)
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(status === 200 ? JSON.stringify({ accepted: ids.length, duplicates: 0 }) : JSON.stringify({ error: `status ${status}` }))
+      const a = answer(ids)
+      if (typeof a !== 'number') { res.writeHead(a.status, { 'content-type': a.type }); res.end(a.body); return }
+      if (a === 200) f.accepted.push(...ids)
+      res.writeHead(a, { 'content-type': 'application/json' })
+      res.end(a === 200 ? JSON.stringify({ accepted: ids.length, duplicates: 0 }) : JSON.stringify({ error: 'INSTORE_BAD_EVENT', message: `status ${a}` }))
     })
   })
   f.server.listen(0, '127.0.0.1')
@@ -125,3 +129,39 @@ test('dead letters show in /metrics and /healthz', async () => {
     central.server.close()
   }
 })
+
+// Answers that are not the central server's own: nothing may count as delivered or be set aside;
+// each is an error retried with backoff, and the outbox drains once the real server answers.
+const foreign: Array<[string, Reply]> = [
+  ['a captive portal answering 200 with its own JSON', { status: 200, body: '{"portal":"login"}', type: 'application/json' }],
+  ['a 200 with an HTML page', { status: 200, body: '<html>sign in</html>', type: 'text/html' }],
+  ['a proxy answering 400 with HTML', { status: 400, body: '<html><h1>400 Bad Request</h1></html>', type: 'text/html' }],
+  ['a misconfigured endpoint answering 405 with HTML', { status: 405, body: '<html>Method Not Allowed</html>', type: 'text/html' }],
+  ['a 422 in JSON that is not the server\'s error format', { status: 422, body: '{"error":"bad","message":"x"}', type: 'application/json' }]
+]
+for (const [name, reply] of foreign) {
+  test(`${name}: no event is delivered or dead-lettered, the uplink backs off and says central unreachable`, async () => {
+    let real = false
+    const central = await fakeCentral(() => real ? 200 : reply)
+    const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'uplink-')))
+    const ids = Array.from({ length: 16 }, (_, i) => `e${i}`)
+    addEvents(store, ids)
+    const up = new Uplink({ central: central.url, token: 't', storeId: 's', batch: 8, minBackoffMs: 300, maxBackoffMs: 2000, configEveryMs: 60_000, random: () => 1 }, store, silentLogger, () => {})
+    try {
+      up.start()
+      await waitFor(() => central.posts.length >= 3, 10_000, 'retries')
+      assert.equal(store.backlog(), ids.length, 'nothing counted as delivered')
+      assert.equal(store.deadLetterCount(), 0, 'nothing set aside')
+      assert.notEqual(up.lastError, null, 'central reported unreachable')
+      const gaps = central.posts.slice(1, 3).map((t, i) => t - central.posts[i])
+      assert.ok(gaps[0] >= 250 && gaps[1] >= 500, `retried with backoff, not split: gaps ${gaps.join(', ')} ms`)
+      real = true
+      await waitFor(() => store.backlog() === 0, 10_000, 'delivered once the real server answers')
+      assert.deepEqual(central.accepted, ids)
+    } finally {
+      await up.stop(0)
+      store.close()
+      central.server.close()
+    }
+  })
+}

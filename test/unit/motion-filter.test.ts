@@ -54,6 +54,10 @@ test('tracker state expires when a device goes quiet, and is bounded in size', (
   assert.equal(t.size, 1)
   for (let i = 0; i < 500; i++) t.addReading('rot:' + i, 'a', 40_000 + i, -70)
   assert.equal(t.size, 100, 'rotating addresses never grow the state past maxDevices')
+  const gone = t.expire(40_600)
+  assert.equal(gone.length, 401, 'subjects evicted by the cap are reported like expired ones, so callers forget them too')
+  assert.deepEqual(gone.slice(0, 2), ['y', 'rot:0'])
+  assert.deepEqual(t.expire(40_700), [], 'each eviction is reported once')
 })
 
 test('multi-floor site: each fix picks the floor the device sounds nearest on, positions it with that floor\'s sensors, and follows it to another floor', () => {
