@@ -482,11 +482,11 @@ export class Pipeline {
    * places it was found, so callers and tests can see what was dropped.
    */
   forget (subject: string): string[] {
-    const found: string[] = []
-    for (const s of ['ble', 'wifi', 'scan'] as const) if (this.trackers[s].forget(subject)) found.push(`tracker:${s}`)
-    if (this.latest.delete(subject)) found.push('latest')
-    if (this.randomized.delete(subject)) found.push('randomized')
-    if (this.footfall.forget(subject)) found.push('footfall')
+    const found = this.holds(subject)
+    for (const s of ['ble', 'wifi', 'scan'] as const) this.trackers[s].forget(subject)
+    this.latest.delete(subject)
+    this.randomized.delete(subject)
+    this.footfall.forget(subject)
     return found
   }
 
