@@ -17,8 +17,8 @@ import { CampaignEngine, SUPPRESS_REASONS } from './campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink } from './uplink.ts'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { GatewayConfigSchema, type GatewayConfigT } from '../shared/gateway-config.ts'
+import type { GatewayConfigT } from '../shared/gateway-config.ts'
+import { keepConfig, keptConfig } from './kept-config.ts'
 import { IdentityResolver, materialFromFile, type DevicesFileT } from './identity.ts'
 import { foreignTopics, aliasMap, DEFAULT_FOREIGN, type ForeignConfig } from './foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './broker-auth.ts'
@@ -167,7 +167,7 @@ export class Gateway {
     if (o.central) {
       // The last config applied, kept in SQLite: a gateway restarted while the server is away still
       // resolves consenting apps and runs their campaigns (its keys expire within two epochs anyway).
-      const kept = this.keptConfig()
+      const kept = keptConfig(store, storeId)
       if (kept) this.applyConfig(kept)
       this.uplink = new Uplink({
         central: o.central.url.replace(/\/$/, ''), token: o.central.token, storeId, batch: 500,
@@ -348,20 +348,10 @@ export class Gateway {
 
   /** Saves what the applied config amounts to now, as one full config of that version. */
   private keepConfig (version: string): void {
+    if (!this.store) return
     try {
-      const c: GatewayConfigT = { storeId: this.o.site.storeId, version, full: true, devices: this.identity.all(), removed: [], erasures: [], ...(this.centralCampaigns ? { campaigns: this.centralCampaigns } : {}) }
-      this.store?.saveLearned('central-config', this.o.site.storeId, JSON.stringify(c), Date.now())
+      keepConfig(this.store, { storeId: this.o.site.storeId, version, full: true, devices: this.identity.all(), removed: [], erasures: [], ...(this.centralCampaigns ? { campaigns: this.centralCampaigns } : {}) })
     } catch (err) { this.o.log.warn('could not keep the central config', { err: (err as Error).message }) }
-  }
-
-  /** The config kept by an earlier run for this store, if it still reads. */
-  private keptConfig (): GatewayConfigT | null {
-    const saved = this.store?.loadLearned('central-config')
-    if (!saved || saved.key !== this.o.site.storeId) return null
-    try {
-      const c: unknown = JSON.parse(saved.state)
-      return checkKeptConfig.Check(c) ? c : null
-    } catch { return null }
   }
 
   /**
@@ -477,8 +467,6 @@ export class Gateway {
 }
 
 /** /healthz reports failing ticks this long after the last one, ms (wall time). */
-const checkKeptConfig = TypeCompiler.Compile(GatewayConfigSchema)
-
 const HEALTH_WINDOW_MS = 5 * 60_000
 /** /healthz is degraded this long after the central server refused an event, ms (wall time); the list stays. */
 const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
