@@ -1,7 +1,7 @@
 // Cost of one motion-filter step: the kalman-filter package (constant-speed model) against the
 // hand-written filters, same observations, same process.
 import { createRequire } from 'node:module'
-import { CvFilter, MotionFilter, defaultKalmanOptions } from '../gateway/kalman.ts'
+import { CvFilter, MotionFilter, defaultKalmanOptions } from '../gateway/estimation/kalman.ts'
 import { Rng } from '../shared/rng.ts'
 
 interface KfState { mean: number[][] }

@@ -12,9 +12,9 @@ import { readJsonLines, isReading, isTruth, type TraceLine } from '../shared/tra
 import { locate, type Site, type SensorInfo } from '../shared/site.ts'
 import type { RadioParamsT } from '../simulators/scenario.ts'
 import { Rng } from '../shared/rng.ts'
-import { truthAt, type TruthPoint } from '../gateway/calibrate.ts'
+import { truthAt, type TruthPoint } from '../tools/calibrate.ts'
 import { standsStill } from './accuracy-lib.ts'
-import { normalUpperTail } from '../gateway/sensitivity.ts'
+import { normalUpperTail } from '../gateway/estimation/sensitivity.ts'
 
 /** What the genie tells the estimator: the start (ms) of the stretch of path it knows, ending at truth sample i. */
 export interface Genie { name: string, from: (truth: TruthPoint[], i: number) => number }

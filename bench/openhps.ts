@@ -4,7 +4,7 @@
 import type { Site } from '../shared/site.ts'
 import { parseSite } from '../shared/site.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
-import type { TrackerOptions } from '../gateway/tracker.ts'
+import type { TrackerOptions } from '../gateway/estimation/tracker.ts'
 import type { BeaconFeatureT, SiteFile } from '../shared/site-schema.ts'
 import { convertSite, freshOnly, readBeacons, readScans, splitPath, stops, DEVICE_ID, type OpenHpsScan, type Stop } from '../simulators/openhps.ts'
 import { EstimationRun } from './accuracy-lib.ts'

@@ -1,13 +1,13 @@
 // People now and daily visitors on a simulated Wi-Fi store, against the simulator's truth: the
-// simulator's Wi-Fi readings fed straight into the gateway's people counter (gateway/people.ts),
+// simulator's Wi-Fi readings fed straight into the gateway's people counter (gateway/presence/people.ts),
 // which is asked every 10 s of event time, as the pipeline asks it every tick.
 import { join } from 'node:path'
 import { loadScenario, type Scenario } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
 import { isReading } from '../shared/trace.ts'
 import { localTime } from '../shared/local-time.ts'
-import { SubjectHasher, isRandomizedMac } from '../gateway/subjects.ts'
-import { People, peopleOptions, wifiModels, type PeopleOptions, type DwellSummary } from '../gateway/people.ts'
+import { SubjectHasher, isRandomizedMac } from '../gateway/ingest/subjects.ts'
+import { People, peopleOptions, wifiModels, type PeopleOptions, type DwellSummary } from '../gateway/presence/people.ts'
 import { truthPeopleBins, estimateBins, scorePeople, truthVisitors, type PeopleScore } from '../simulators/evaluate-people.ts'
 
 export interface PeopleDay {

@@ -7,11 +7,11 @@ import { loadSiteFile } from '../shared/site.ts'
 import { silentLogger } from '../shared/log.ts'
 import { Rng } from '../shared/rng.ts'
 import { Pipeline } from '../gateway/pipeline.ts'
-import { Metrics } from '../gateway/metrics.ts'
-import { GatewayStore } from '../gateway/store.ts'
-import { CampaignEngine } from '../gateway/campaigns.ts'
-import { PresenceEngine, presenceOptions } from '../gateway/presence.ts'
-import { defaultClockOptions } from '../gateway/clock.ts'
+import { Metrics } from '../gateway/io/metrics.ts'
+import { GatewayStore } from '../gateway/io/store.ts'
+import { CampaignEngine } from '../gateway/campaigns/campaigns.ts'
+import { PresenceEngine, presenceOptions } from '../gateway/presence/presence.ts'
+import { defaultClockOptions } from '../gateway/ingest/clock.ts'
 
 export interface PresenceCost { devices: number, readings: number, usPerReading: number, eventStageUsPerReading: number, eventStageShare: number, events: number, heapMiB: number, rssMiB: number }
 

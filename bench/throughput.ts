@@ -7,7 +7,7 @@ import { quantile } from '../shared/stats.ts'
 import { Gateway } from '../gateway/gateway.ts'
 import { runBin } from '../test/helpers/run.ts'
 import { existsSync, mkdtempSync } from 'node:fs'
-import { loadDevicesFile } from '../gateway/identity.ts'
+import { loadDevicesFile } from '../gateway/ingest/identity.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 

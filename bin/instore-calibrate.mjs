@@ -2,4 +2,4 @@
 // Runs the TypeScript source through tsx, so a checkout needs no build step.
 import { register } from 'tsx/esm/api'
 register()
-await import('../gateway/calibrate-cli.ts')
+await import('../tools/calibrate-cli.ts')

@@ -5,9 +5,9 @@ import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { Gateway } from './gateway.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
-import { loadAuthFile } from './broker-auth.ts'
-import { devicesFileExposure, loadDevicesFile } from './identity.ts'
-import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } from './foreign.ts'
+import { loadAuthFile } from './io/broker-auth.ts'
+import { devicesFileExposure, loadDevicesFile } from './ingest/identity.ts'
+import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } from './ingest/foreign.ts'
 
 const spec = {
   name: 'instore-gateway',

@@ -3,11 +3,11 @@
 // site's radio.
 import { createHash } from 'node:crypto'
 import type { Site } from '../shared/site.ts'
-import type { Ingested, RejectReason } from './ingest.ts'
-import type { TrackerLearned } from './tracker.ts'
-import type { SensorModel } from './radio-model.ts'
-import type { CalibratorState } from './self-calibration.ts'
-import type { Metrics } from './metrics.ts'
+import type { Ingested, RejectReason } from './ingest/ingest.ts'
+import type { TrackerLearned } from './estimation/tracker.ts'
+import type { SensorModel } from './estimation/radio-model.ts'
+import type { CalibratorState } from './estimation/self-calibration.ts'
+import type { Metrics } from './io/metrics.ts'
 
 /**
  * What the gateway learns about the site's radio as it runs, kept across restarts: the sensors'

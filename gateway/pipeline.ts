@@ -6,27 +6,27 @@
 import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT, FootfallMessageT } from '../shared/messages.ts'
-import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest.ts'
+import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest/ingest.ts'
 import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, shiftModels, radioKey, type Taken, type Work, type DropReason, type LearnedRadio } from './pipeline-io.ts'
-import { SubjectHasher } from './subjects.ts'
-import type { IdentityResolver } from './identity.ts'
-import { GatewayClock, defaultClockOptions, type ClockOptions } from './clock.ts'
-import { Tracker, trackerOptions, type TrackerOptions } from './tracker.ts'
-import { sensorModels, beaconModels } from './radio-model.ts'
-import { SelfCalibrator } from './self-calibration.ts'
-import type { Metrics } from './metrics.ts'
-import type { PresenceEngine } from './presence.ts'
-import type { Evidence } from './zones.ts'
+import { SubjectHasher } from './ingest/subjects.ts'
+import type { IdentityResolver } from './ingest/identity.ts'
+import { GatewayClock, defaultClockOptions, type ClockOptions } from './ingest/clock.ts'
+import { Tracker, trackerOptions, type TrackerOptions } from './estimation/tracker.ts'
+import { sensorModels, beaconModels } from './estimation/radio-model.ts'
+import { SelfCalibrator } from './estimation/self-calibration.ts'
+import type { Metrics } from './io/metrics.ts'
+import type { PresenceEngine } from './presence/presence.ts'
+import type { Evidence } from './presence/zones.ts'
 import type { InstoreEvent } from '../shared/events.ts'
-import { Footfall } from './footfall.ts'
-import { People, peopleOptions, wifiModels, type Placed } from './people.ts'
-import { translate, aliasMap, type ForeignConfig } from './foreign.ts'
-import { ReorderBuffer } from './reorder.ts'
-import { ExternalFixes } from './external-fixes.ts'
-import { bleIdentity } from './sensor-ids.ts'
-import { isRandomizedMac } from './subjects.ts'
+import { Footfall } from './presence/footfall.ts'
+import { People, peopleOptions, wifiModels, type Placed } from './presence/people.ts'
+import { translate, aliasMap, type ForeignConfig } from './ingest/foreign.ts'
+import { ReorderBuffer } from './ingest/reorder.ts'
+import { ExternalFixes } from './ingest/external-fixes.ts'
+import { bleIdentity } from './ingest/sensor-ids.ts'
+import { isRandomizedMac } from './ingest/subjects.ts'
 import { locate } from '../shared/site.ts'
-import { redactMacs } from './subjects.ts'
+import { redactMacs } from './ingest/subjects.ts'
 import { localTime } from '../shared/local-time.ts'
 
 export interface PipelineOptions {
@@ -40,7 +40,7 @@ export interface PipelineOptions {
   maxMessageBytes: number
   selfCalibration: boolean
   tracker?: Partial<TrackerOptions>
-  /** Resolves apps' rotating EIDs (gateway/identity.ts); without it every EID is anonymous. */
+  /** Resolves apps' rotating EIDs (gateway/ingest/identity.ts); without it every EID is anonymous. */
   identity?: IdentityResolver
   /** Foreign sensors' topic roots (default: each firmware's own). */
   foreign?: ForeignConfig

@@ -1,8 +1,8 @@
 // What every route plugin receives from buildServer: the database, the hubs and the counters.
 // Its own module so that routes/* need nothing from app.ts, which imports them (no import cycle).
 import type Database from 'better-sqlite3'
-import type { TriggerHub } from './push.ts'
-import type { LiveHub } from './live-hub.ts'
+import type { TriggerHub } from './hubs/push.ts'
+import type { LiveHub } from './hubs/live-hub.ts'
 import type { Logger } from '../shared/log.ts'
 import type { ConsentGate } from './identity.ts'
 

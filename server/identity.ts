@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3'
 import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
 import type { DeviceMaterialT, GatewayConfigT } from '../shared/gateway-config.ts'
 import type { Campaign } from '../shared/campaigns.ts'
-import { configVersion } from './db.ts'
+import { configVersion } from './db/db.ts'
 
 /** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
 export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})$/

@@ -89,7 +89,7 @@ export const ZoneParamsSchema = Type.Object({
     maximum: 1e6,
     default: 20,
     description: 'shop entry also needs the radio over the candidate\'s fixes, with one transmit offset for all of them, ' +
-      'to make inside this many times likelier than outside (gateway/zone-odds.ts); 0 turns the test off'
+      'to make inside this many times likelier than outside (gateway/estimation/zone-odds.ts); 0 turns the test off'
   })),
   shopEnterSureOdds: Type.Optional(Type.Number({
     minimum: 0,
@@ -103,7 +103,7 @@ export const ZoneParamsSchema = Type.Object({
     minimum: 0,
     maximum: 600,
     default: 20,
-    description: 'a visit is held back this long after it began, then tested every 5 s (gateway/street-walk.ts: straight walks outside ' +
+    description: 'a visit is held back this long after it began, then tested every 5 s (gateway/estimation/street-walk.ts: straight walks outside ' +
       'the shop against walks anywhere over the device\'s last half minute) until it is announced or dropped; its events wait with it; ' +
       '0 announces every visit at once, s'
   })),
@@ -150,7 +150,7 @@ export const ZoneParamsSchema = Type.Object({
   }))
 })
 
-/** Extension: people counting (gateway/people.ts); every member optional. */
+/** Extension: people counting (gateway/presence/people.ts); every member optional. */
 export const PeopleParamsSchema = Type.Object({
   fixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000, description: 'always-on devices to leave out of people counts from the start: MAC addresses or h: subjects' })),
   notFixtures: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000, description: 'devices never to take for fixtures however long they stay (MACs or h: subjects)' })),

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { Rng } from '../shared/rng.ts'
 import { DEFAULT_K } from '../shared/eid.ts'
-import type { DevicesFileT } from '../gateway/identity.ts'
+import type { DevicesFileT } from '../gateway/ingest/identity.ts'
 import { locate, type SensorInfo } from '../shared/site.ts'
 import type { TraceLine } from '../shared/trace.ts'
 import type { LoadedScenario } from './scenario.ts'

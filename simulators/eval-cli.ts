@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCommand, UsageError } from '../shared/cli.ts'
-import { SubjectHasher, isMac, readStoreSecret, SECRET_FILE } from '../gateway/subjects.ts'
+import { SubjectHasher, isMac, readStoreSecret, SECRET_FILE } from '../gateway/ingest/subjects.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { readJsonLines, isTruth, type TraceLine } from '../shared/trace.ts'
 import type { RecordedMessage } from './recorder.ts'

@@ -5,7 +5,7 @@ import { createLogger } from '../shared/log.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { existsSync } from 'node:fs'
 import { replay } from './replay.ts'
-import { loadDevicesFile } from '../gateway/identity.ts'
+import { loadDevicesFile } from '../gateway/ingest/identity.ts'
 import { Recorder } from './recorder.ts'
 
 const spec = {

@@ -1,13 +1,13 @@
 // Operator analytics per store: occupancy now, visits, dwell per sector, frequency segments,
 // and the trigger funnel (fired → delivered → opened → converted) per campaign and per sector.
-// Everything is read from the rollups (server/rollups.ts): a handful of index range reads, so
+// Everything is read from the rollups (server/db/rollups.ts): a handful of index range reads, so
 // an analytics request never holds the (synchronous) database long enough to delay /healthz or
 // an uplink, however many events are stored.
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, mustReachStore, HttpError } from '../auth.ts'
 import { StoreParams, AnalyticsQuery, type AnalyticsReplyT } from '../schemas.ts'
-import { DWELL_BUCKETS_S, FUNNEL_STEPS, DURATION_STEP, HOUR_MS, installRollups } from '../rollups.ts'
+import { DWELL_BUCKETS_S, FUNNEL_STEPS, DURATION_STEP, HOUR_MS, installRollups } from '../db/rollups.ts'
 
 /** A visit or stay still open after this long (ms) is taken as a missed exit, not as presence. */
 export const OPEN_FOR_AT_MOST_MS = 6 * HOUR_MS

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
 import { IdParams } from '../schemas.ts'
-import { linkAllowed } from '../push.ts'
+import { linkAllowed } from '../hubs/push.ts'
 import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'
 
 function mayManage (req: FastifyRequest, c: Campaign): void {

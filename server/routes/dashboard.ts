@@ -9,12 +9,12 @@ import type { Context } from '../context.ts'
 import { requireRole, requireRoleOrQueryToken, canReachStore, HttpError, mustReachStore } from '../auth.ts'
 import { Type } from '@sinclair/typebox'
 import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
-import { openEventStream } from '../sse.ts'
-import type { LiveHub } from '../live-hub.ts'
+import { openEventStream } from '../hubs/sse.ts'
+import type { LiveHub } from '../hubs/live-hub.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
-export { LiveHub } from '../live-hub.ts'
+export { LiveHub } from '../hubs/live-hub.ts'
 
 export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { live: LiveHub }): Promise<void> {
   const { db, live } = ctx

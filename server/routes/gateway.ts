@@ -12,7 +12,7 @@ import { MAX_EVENTS, StoreParams, ConfigQuery, type ConfigQueryT, EventsBody, Ev
 import { siteProblems } from '../../shared/site.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
-import { vetTrigger, storeFacts, type StoreFacts } from '../push.ts'
+import { vetTrigger, storeFacts, type StoreFacts } from '../hubs/push.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
 type Refusal = { index: number, id: string | null, error: string, message: string }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError, revoke, type Principal, type Role } from '../auth.ts'
 import { IdParams, TokenQuery } from '../schemas.ts'
-import { closeStreamsOf } from '../sse.ts'
+import { closeStreamsOf } from '../hubs/sse.ts'
 
 interface Row { id: string, role: Role, stores: string, device_id: string | null, created: number, last_used: number | null }
 

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
-import { hashPassword } from '../../gateway/broker-auth.ts'
+import { hashPassword } from '../../gateway/io/broker-auth.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 

@@ -1,10 +1,10 @@
-// The embedded broker's login path (gateway/broker-auth.ts): failures slow the guesser down per
+// The embedded broker's login path (gateway/io/broker-auth.ts): failures slow the guesser down per
 // username and per address, the right password is never locked out, and an unknown username
 // costs as much as a known one.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Client } from 'aedes'
-import { brokerAuth, hashPassword, LoginThrottle, LOGIN_DELAY_BASE_MS, LOGIN_DELAY_MAX_MS, LOGIN_FORGET_MS, LOGIN_WAITING_MAX, type AuthCounters } from '../../gateway/broker-auth.ts'
+import { brokerAuth, hashPassword, LoginThrottle, LOGIN_DELAY_BASE_MS, LOGIN_DELAY_MAX_MS, LOGIN_FORGET_MS, LOGIN_WAITING_MAX, type AuthCounters } from '../../gateway/io/broker-auth.ts'
 
 const auth = { sensors: { b1: hashPassword('right-b1') }, phones: { 'phone:d1': hashPassword('right-d1') } }
 const client = (addr: string) => ({ conn: { remoteAddress: addr } }) as unknown as Client

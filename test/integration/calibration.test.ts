@@ -12,7 +12,7 @@ import { measureAccuracy, measurePathDistance } from '../../bench/accuracy-lib.t
 import { readPath, convertSite, convertTrack, convertTracks, datasetFiles } from '../../simulators/kolakowski.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { makeTrace } from '../helpers/sim.ts'
-import { loadDevicesFile } from '../../gateway/identity.ts'
+import { loadDevicesFile } from '../../gateway/ingest/identity.ts'
 import { startGateway } from '../helpers/gateway.ts'
 
 const DATA = join(ROOT, '../shared/data/kolakowski-ble-flat')

@@ -14,7 +14,7 @@ test('every site, zone, radio and campaign member has a description (in its sche
 })
 
 test('the reference lists every zone parameter with the default the gateway uses', async () => {
-  const { defaultZoneParams } = await import('../../gateway/zones.ts')
+  const { defaultZoneParams } = await import('../../gateway/presence/zones.ts')
   const text = renderConfigDoc()
   for (const [k, v] of Object.entries(defaultZoneParams)) {
     assert.ok(text.includes(`| \`${k}\` | `) && text.includes(`\`${JSON.stringify(v)}\``), `zones.${k} = ${JSON.stringify(v)} missing`)

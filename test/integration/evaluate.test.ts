@@ -8,7 +8,7 @@ import { isTruth, type TraceLine } from '../../shared/trace.ts'
 import type { Truth } from '../../simulators/engine.ts'
 import { makeTrace } from '../helpers/sim.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
-import { SubjectHasher } from '../../gateway/subjects.ts'
+import { SubjectHasher } from '../../gateway/ingest/subjects.ts'
 
 test('a recording equal to the truth scores zero error and full recall; a shifted one does not', async () => {
   const { dir, trace, truth: truthPath, loaded } = await makeTrace('boutique', { durationS: 900 })

@@ -11,10 +11,10 @@ import Database from 'better-sqlite3'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import { ROOT } from '../helpers/run.ts'
 import { Rng } from '../../shared/rng.ts'
-import { SubjectHasher, isMac } from '../../gateway/subjects.ts'
-import { classifyBleId } from '../../gateway/sensor-ids.ts'
+import { SubjectHasher, isMac } from '../../gateway/ingest/subjects.ts'
+import { classifyBleId } from '../../gateway/ingest/sensor-ids.ts'
 import { createLogger } from '../../shared/log.ts'
-import type { ForeignConfig } from '../../gateway/foreign.ts'
+import type { ForeignConfig } from '../../gateway/ingest/foreign.ts'
 
 interface Fx { case: string, topic: string, payload: Record<string, unknown>, subject?: string, subjectOfMac?: string, anonymous?: boolean, visits?: boolean, beacon?: string, ignored?: boolean }
 const fixture = (name: string) => JSON.parse(readFileSync(join(ROOT, 'test/fixtures', name), 'utf8')) as { messages: Fx[] }

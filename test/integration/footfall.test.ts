@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { Footfall } from '../../gateway/footfall.ts'
-import { SubjectHasher, isRandomizedMac } from '../../gateway/subjects.ts'
+import { Footfall } from '../../gateway/presence/footfall.ts'
+import { SubjectHasher, isRandomizedMac } from '../../gateway/ingest/subjects.ts'
 import { isReading, type TraceLine } from '../../shared/trace.ts'
 import { makeTrace } from '../helpers/sim.ts'
 

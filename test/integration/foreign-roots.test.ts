@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { translate, aliasMap, foreignTopics, DEFAULT_FOREIGN, type ForeignConfig } from '../../gateway/foreign.ts'
+import { translate, aliasMap, foreignTopics, DEFAULT_FOREIGN, type ForeignConfig } from '../../gateway/ingest/foreign.ts'
 import { loadSiteFile } from '../../shared/site.ts'
 import { ROOT, runBin } from '../helpers/run.ts'
 

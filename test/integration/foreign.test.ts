@@ -7,7 +7,7 @@ import mqtt from 'mqtt'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import { ROOT } from '../helpers/run.ts'
 import { Rng } from '../../shared/rng.ts'
-import { SubjectHasher } from '../../gateway/subjects.ts'
+import { SubjectHasher } from '../../gateway/ingest/subjects.ts'
 
 const UUID = 'e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4'
 const SUBJECT = `ibeacon:${UUID}:1:7`

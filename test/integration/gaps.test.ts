@@ -5,9 +5,9 @@ import assert from 'node:assert/strict'
 import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
-import { Metrics } from '../../gateway/metrics.ts'
-import { defaultClockOptions } from '../../gateway/clock.ts'
-import { trackerOptions } from '../../gateway/tracker.ts'
+import { Metrics } from '../../gateway/io/metrics.ts'
+import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
+import { trackerOptions } from '../../gateway/estimation/tracker.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')

@@ -8,7 +8,7 @@ import { Value } from '@sinclair/typebox/value'
 import { PositionMessage, OccupancyMessage, type PositionMessageT } from '../../shared/messages.ts'
 import { loadSiteFile, locate } from '../../shared/site.ts'
 import { makeTrace } from '../helpers/sim.ts'
-import type { DevicesFileT } from '../../gateway/identity.ts'
+import type { DevicesFileT } from '../../gateway/ingest/identity.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 

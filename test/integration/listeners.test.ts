@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import mqtt from 'mqtt'
-import { hashPassword } from '../../gateway/broker-auth.ts'
+import { hashPassword } from '../../gateway/io/broker-auth.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
-import { EmbeddedBus } from '../../gateway/bus.ts'
+import { EmbeddedBus } from '../../gateway/io/bus.ts'
 
 test('TLS and WebSocket listeners reach the same broker, behind the same credentials', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tls-'))

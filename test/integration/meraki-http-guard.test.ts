@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import type { Server } from 'node:http'
-import { HTTP_LIMITS, jsonDepth, sameSecret, startHttp } from '../../gateway/http.ts'
+import { HTTP_LIMITS, jsonDepth, sameSecret, startHttp } from '../../gateway/io/http.ts'
 
 let server: Server; let port: number
 const posted: unknown[] = []; const refused: number[] = []

@@ -1,4 +1,4 @@
-// People now and visitors (gateway/people.ts, wifi-devices.ts): Wi-Fi phones counted in
+// People now and visitors (gateway/presence/people.ts, wifi-devices.ts): Wi-Fi phones counted in
 // occupancy, rotating addresses counted once, fixtures left out, and a short simulated store.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -6,17 +6,17 @@ import { Value } from '@sinclair/typebox/value'
 import { loadSiteFile, parseSite } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
-import { Metrics } from '../../gateway/metrics.ts'
-import { defaultClockOptions } from '../../gateway/clock.ts'
-import { dwellSummary } from '../../gateway/people.ts'
+import { Metrics } from '../../gateway/io/metrics.ts'
+import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
+import { dwellSummary } from '../../gateway/presence/people.ts'
 import { OccupancyMessage, FootfallMessage, type OccupancyMessageT, type FootfallMessageT } from '../../shared/messages.ts'
 import { peopleRun } from '../../bench/people.ts'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { GatewayStore } from '../../gateway/store.ts'
-import { CampaignEngine } from '../../gateway/campaigns.ts'
-import { PresenceEngine, presenceOptions } from '../../gateway/presence.ts'
+import { GatewayStore } from '../../gateway/io/store.ts'
+import { CampaignEngine } from '../../gateway/campaigns/campaigns.ts'
+import { PresenceEngine, presenceOptions } from '../../gateway/presence/presence.ts'
 import { ROOT } from '../helpers/run.ts'
 
 const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))

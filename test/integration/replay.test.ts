@@ -12,7 +12,7 @@ import { runBin } from '../helpers/run.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../../simulators/evaluate.ts'
 import type { Truth } from '../../simulators/engine.ts'
-import type { DevicesFileT } from '../../gateway/identity.ts'
+import type { DevicesFileT } from '../../gateway/ingest/identity.ts'
 
 interface Batch { ts: number, readings: Array<{ ts: number, t: string, id?: string, mac?: string, rssi: number }> }
 

@@ -8,8 +8,8 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { silentLogger } from '../../shared/log.ts'
-import { GatewayStore } from '../../gateway/store.ts'
-import { Uplink } from '../../gateway/uplink.ts'
+import { GatewayStore } from '../../gateway/io/store.ts'
+import { Uplink } from '../../gateway/io/uplink.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 
 /** An answer other than the server's own: a status with a body and its content type. */

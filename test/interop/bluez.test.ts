@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
-import { SubjectHasher } from '../../gateway/subjects.ts'
+import { SubjectHasher } from '../../gateway/ingest/subjects.ts'
 import { partTest } from '../helpers/parts.ts'
 
 const run = promisify(execFile)

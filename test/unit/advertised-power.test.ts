@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { AdvertisedPower } from '../../gateway/advertised-power.ts'
+import { AdvertisedPower } from '../../gateway/estimation/advertised-power.ts'
 import { Rng } from '../../shared/rng.ts'
 
 // Phones with real offsets N(0, 3²) settle on 0.5 of it (the solver's prior shrinks it) plus

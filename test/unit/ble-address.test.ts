@@ -2,9 +2,9 @@
 // test): those are anonymous devices, never a person over time, whatever the Wi-Fi bit says.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { isPrivateBleAddress, isRandomizedMac, SubjectHasher } from '../../gateway/subjects.ts'
-import { bleIdentity } from '../../gateway/sensor-ids.ts'
-import { translate, aliasMap } from '../../gateway/foreign.ts'
+import { isPrivateBleAddress, isRandomizedMac, SubjectHasher } from '../../gateway/ingest/subjects.ts'
+import { bleIdentity } from '../../gateway/ingest/sensor-ids.ts'
+import { translate, aliasMap } from '../../gateway/ingest/foreign.ts'
 import { loadSiteFile } from '../../shared/site.ts'
 
 const CASES: Array<{ mac: string, random?: boolean, anonymous: boolean, why: string }> = [

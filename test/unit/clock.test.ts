@@ -4,8 +4,8 @@ import assert from 'node:assert/strict'
 import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
-import { Metrics } from '../../gateway/metrics.ts'
-import { defaultClockOptions } from '../../gateway/clock.ts'
+import { Metrics } from '../../gateway/io/metrics.ts'
+import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')

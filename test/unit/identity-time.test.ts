@@ -5,10 +5,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { eidReadingId } from '../../shared/eid.ts'
-import { IdentityResolver, materialFromFile } from '../../gateway/identity.ts'
-import { ingest, type IngestContext } from '../../gateway/ingest.ts'
-import { SubjectHasher } from '../../gateway/subjects.ts'
-import { GatewayClock, defaultClockOptions } from '../../gateway/clock.ts'
+import { IdentityResolver, materialFromFile } from '../../gateway/ingest/identity.ts'
+import { ingest, type IngestContext } from '../../gateway/ingest/ingest.ts'
+import { SubjectHasher } from '../../gateway/ingest/subjects.ts'
+import { GatewayClock, defaultClockOptions } from '../../gateway/ingest/clock.ts'
 
 const KEY = Buffer.from('553c66da1485e9f78849de00f2cb178e', 'hex')
 const subject = 'app:00112233aabbccdd'

@@ -1,13 +1,13 @@
 // Rotating identities: Eddystone-EID computation (shared/eid.ts and the SDK's WebCrypto twin), the
-// gateway's resolution of EIDs to stable subjects (gateway/identity.ts), and ingest's refusal of
+// gateway's resolution of EIDs to stable subjects (gateway/ingest/identity.ts), and ingest's refusal of
 // readings that claim a subject namespace only the gateway assigns.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { eid, temporaryKey, epochOf, counterAt, eidReadingId } from '../../shared/eid.ts'
 import { eddystoneEid } from '../../sdk/client.ts'
-import { IdentityResolver, materialFromFile } from '../../gateway/identity.ts'
-import { ingest, type IngestContext } from '../../gateway/ingest.ts'
-import { SubjectHasher } from '../../gateway/subjects.ts'
+import { IdentityResolver, materialFromFile } from '../../gateway/ingest/identity.ts'
+import { ingest, type IngestContext } from '../../gateway/ingest/ingest.ts'
+import { SubjectHasher } from '../../gateway/ingest/subjects.ts'
 
 const KEY = Buffer.from('553c66da1485e9f78849de00f2cb178e', 'hex')
 

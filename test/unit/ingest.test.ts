@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ingest, type IngestContext } from '../../gateway/ingest.ts'
-import { SubjectHasher, isRandomizedMac, redactMacs } from '../../gateway/subjects.ts'
+import { ingest, type IngestContext } from '../../gateway/ingest/ingest.ts'
+import { SubjectHasher, isRandomizedMac, redactMacs } from '../../gateway/ingest/subjects.ts'
 
 const ctx: IngestContext = {
   prefix: 'instore', storeId: 's1', sensors: new Set(['r1', 'r2']), beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']),

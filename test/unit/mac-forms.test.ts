@@ -3,8 +3,8 @@
 // them from the log redaction).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SubjectHasher, isMac, redactMacs } from '../../gateway/subjects.ts'
-import { bleIdentity } from '../../gateway/sensor-ids.ts'
+import { SubjectHasher, isMac, redactMacs } from '../../gateway/ingest/subjects.ts'
+import { bleIdentity } from '../../gateway/ingest/sensor-ids.ts'
 
 const hasher = new SubjectHasher('s')
 const D4 = hasher.hash('d4f12e3a1b2c'); const AA = hasher.hash('aabbccddeeff')

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loadSiteFile } from '../../shared/site.ts'
-import { checkMerakiPost, merakiReadings } from '../../gateway/meraki.ts'
+import { checkMerakiPost, merakiReadings } from '../../gateway/ingest/meraki.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')
 const T = '2026-12-06T12:00:00Z'

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SensitivityFloors } from '../../gateway/sensitivity.ts'
+import { SensitivityFloors } from '../../gateway/estimation/sensitivity.ts'
 import { Rng } from '../../shared/rng.ts'
 
 // Readings of many devices at many distances: roughly normal in dBm, here N(-80, 8²).

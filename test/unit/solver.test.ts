@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { solve, type Observation } from '../../gateway/solver.ts'
-import { expectedRssi, sensorModels, type SensorModel } from '../../gateway/radio-model.ts'
+import { solve, type Observation } from '../../gateway/estimation/solver.ts'
+import { expectedRssi, sensorModels, type SensorModel } from '../../gateway/estimation/radio-model.ts'
 import { parseSite } from '../../shared/site.ts'
 
 const sensor = (id: string, x: number, y: number, z = 2.5): SensorModel => ({ id, x, y, z, floor: 0, a: -59, n: 2.2 })

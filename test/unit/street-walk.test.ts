@@ -2,9 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
 import { Rng } from '../../shared/rng.ts'
-import { sensorModels, expectedRssi } from '../../gateway/radio-model.ts'
-import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps } from '../../gateway/street-walk.ts'
-import type { Observation } from '../../gateway/solver.ts'
+import { sensorModels, expectedRssi } from '../../gateway/estimation/radio-model.ts'
+import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps } from '../../gateway/estimation/street-walk.ts'
+import type { Observation } from '../../gateway/estimation/solver.ts'
 import { rect } from '../helpers/geo.ts'
 
 // A department-store front: rows of sensors 3, 10 and 17 m in, 11 m apart; the street 4 m out.

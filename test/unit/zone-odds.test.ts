@@ -1,10 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { zoneCosts, insideLogOdds2, type ZoneCosts } from '../../gateway/zone-odds.ts'
-import { expectedRssi, type SensorModel } from '../../gateway/radio-model.ts'
-import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/zones.ts'
+import { zoneCosts, insideLogOdds2, type ZoneCosts } from '../../gateway/estimation/zone-odds.ts'
+import { expectedRssi, type SensorModel } from '../../gateway/estimation/radio-model.ts'
+import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/presence/zones.ts'
 import { parseSite } from '../../shared/site.ts'
-import type { Observation } from '../../gateway/solver.ts'
+import type { Observation } from '../../gateway/estimation/solver.ts'
 import { rect } from '../helpers/geo.ts'
 
 // The boutique's layout: a 20 x 12 m shop, three rows of sensors at 2.8 m, the street 4 m out.

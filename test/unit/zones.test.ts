@@ -2,9 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
 import { ZoneParamsSchema } from '../../shared/site-schema.ts'
-import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/zones.ts'
-import { ulid, visitUlid } from '../../gateway/ids.ts'
-import type { WalkGaps } from '../../gateway/street-walk.ts'
+import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/presence/zones.ts'
+import { ulid, visitUlid } from '../../gateway/ingest/ids.ts'
+import type { WalkGaps } from '../../gateway/estimation/street-walk.ts'
 import { rect } from '../helpers/geo.ts'
 
 const site = parseSite({

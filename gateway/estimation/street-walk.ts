@@ -1,0 +1,255 @@
+// Whether a passer-by's walk explains a device's recent fixes. Over the 10-20 s in which a shop
+// entry is decided, a phone on the street and one just inside the front can sound alike, even to
+// the entry's radio test (zone-odds.ts), which lets every fix take the place that suits it best.
+// Over half a minute they differ: a passer-by keeps walking, and one straight, steady walk outside
+// the shop explains its fixes nearly as well as the best straight walk does; a shopper's fixes, even
+// near the front, fit a walk that comes inside clearly better. A visit is therefore held back for a
+// while after it began (zones.ts `shopHoldS`) and then asked this.
+//
+// Each gap is the cost (-2 ln L, likelihood.ts) of the best straight walk at least OUTSIDE_M
+// outside the zone, at MIN_SPEED_M_S to MAX_SPEED_M_S, less that of the best walk anywhere
+// (Nelder-Mead from the best starts), each with one transmit offset for the whole stretch under
+// the spread of phones' offsets: every fix keeps its own offset otherwise, and a loud phone would
+// then fit anywhere. Two walks anywhere, two questions:
+// - `line`, one straight walk: a passer-by's gap is small, and stays small from one test to the next;
+// - `stop`, a straight walk that may stop and stand to the end: a shopper walks in and stops, which
+//   no straight line fits, so early in a visit only this gap is large. A passer-by's stays small,
+//   though less so: the stop lets a stretch misplaced inside (the radio's mirror place) fit.
+import type { Zone } from '../../shared/site.ts'
+import { pointInPolygon, signedDepth } from '../../shared/geometry.ts'
+import { Problem } from './likelihood.ts'
+import { nearestSilent, type Observation, type Silence } from './solver.ts'
+import type { SensorModel } from './radio-model.ts'
+
+/** How far back a device's fixes are kept for the test, ms. */
+export const WALK_HISTORY_MS = 30_000
+/**
+ * One fix kept every this often, ms: the RSSI windows (3 s, time constant 1.5 s) overlap from
+ * one fix to the next, so the fixes between add little, and the memory stays small.
+ */
+export const WALK_SAMPLE_MS = 2000
+/** The loudest this many heard sensors of a fix are kept (against their 1 m reference): the test's cost and memory grow with them. */
+export const WALK_SENSORS = 16
+/** A passer-by walks at least this far outside the outline (the pavement, not the shop window), m. */
+const OUTSIDE_M = 1
+const MAX_SPEED_M_S = 2
+/**
+ * A passer-by walks on: a walk outside slower than this is no passer-by's (in eleven simulated
+ * boutique hours, a shopper by the front window was otherwise taken for one standing outside it).
+ */
+const MIN_SPEED_M_S = 0.5
+/** Cost per square metre a walk strays inside (or per (m/s)² its speed strays out of bounds, per fix). */
+const PENALTY = 50
+const ITERATIONS = 200
+/**
+ * A search has converged once its whole simplex is within this of its best (-2 ln L): the gaps
+ * are judged against 3 and 40. At 0.001 a test took twice as long (boutique 20 against 9 ms,
+ * hypermarket 41 against 29 ms median), and every simulated visit came out the same.
+ */
+const CONVERGED = 0.02
+
+/**
+ * One kept fix, packed: per heard sensor its index, mean RSSI, sigma, reporting floor and raw
+ * spread; then per silent sensor its index and floor.
+ */
+export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array }
+
+/** A device's fixes over the last WALK_HISTORY_MS, one every WALK_SAMPLE_MS. */
+export class WalkHistory {
+  readonly fixes: WalkFix[] = []
+
+  add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>): void {
+    const last = this.fixes[this.fixes.length - 1]
+    if (last !== undefined && t - last.t < WALK_SAMPLE_MS) return
+    const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
+    const data = new Float32Array(5 * kept.length + 2 * silent.length)
+    let k = 0
+    for (const ob of kept) {
+      data[k++] = index.get(ob.sensor.id) ?? -1; data[k++] = ob.rssi; data[k++] = ob.sigma
+      data[k++] = ob.floorDbm ?? -Infinity; data[k++] = ob.rawSigmaDb ?? 6
+    }
+    for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
+    this.fixes.push({ t, x, y, heard: kept.length, data })
+    while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
+  }
+
+  /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
+  clear (): void { this.fixes.length = 0 }
+}
+
+export interface WalkOptions { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
+
+/** How much worse the best straight walk outside a zone explains a device's kept fixes than the best walks anywhere, in -2 ln L. */
+export interface WalkGaps {
+  /** Than one straight walk: small (under 3 or so), a passer-by. */
+  line: number
+  /**
+   * Than a straight walk that may stop and stand to the end (never under `line`): large, a
+   * shopper. Searched for only where `line` is under the `enough` asked for; otherwise `line`.
+   */
+  stop: number
+}
+
+/** Too little to tell: fewer than three fixes kept, or sensors the models no longer have. */
+const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
+
+/**
+ * The street-walk test of `zone` over the kept fixes (≥ 0 up to the search's precision). A `stop`
+ * gap of `enough` or more is all the caller needs to know: the walk that stops is not searched for
+ * where the straight one already makes it.
+ */
+export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
+  if (fixes.length < 3) return UNKNOWN
+  const problems: Kept = []
+  for (const f of fixes) {
+    const obs: Observation[] = []; const silent: Silence[] = []
+    let k = 0
+    for (let i = 0; i < f.heard; i++, k += 5) {
+      const sensor = sensors[f.data[k]]
+      if (sensor === undefined) return UNKNOWN
+      obs.push({ sensor, rssi: f.data[k + 1], sigma: f.data[k + 2], floorDbm: f.data[k + 3], rawSigmaDb: f.data[k + 4] })
+    }
+    for (; k < f.data.length; k += 2) {
+      const sensor = sensors[f.data[k]]
+      if (sensor === undefined) return UNKNOWN
+      silent.push({ sensor, floorDbm: f.data[k + 1] })
+    }
+    problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent })
+  }
+  const tEnd = fixes[fixes.length - 1].t
+  const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
+  // The best walk outside is a walk anywhere too, and a straight walk one that stops at the end:
+  // neither gap is ever below 0, nor the stop's below the line's.
+  const line = Math.min(outside, bestWalk(problems, tEnd, zone, 'line', prior, [lineThrough(fixes, tEnd, p => p)]))
+  if (outside - line >= enough) return { line: outside - line, stop: outside - line }
+  const stop = Math.min(line, bestWalk(problems, tEnd, zone, 'stop', prior, startsStop(fixes, tEnd)))
+  return { line: outside - line, stop: outside - stop }
+}
+
+type Kept = Array<{ t: number, p: Problem, silent: Silence[] }>
+
+/**
+ * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
+ * at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until it stops.
+ */
+function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'line' | 'stop', prior: { mean: number, sd: number }, starts: number[][]): number {
+  const outside = kind === 'outside'
+  const first = (problems[0].t - tEnd) / 1000
+  // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
+  // stops) when it stopped, s before the last fix: it stood at (x0, y0) from then on.
+  const objective = ([x0, y0, vx, vy, b, stopped = 0]: number[]): number => {
+    let c = ((b - prior.mean) / prior.sd) ** 2
+    const speed = Math.hypot(vx, vy)
+    if (speed > MAX_SPEED_M_S) c += PENALTY * (speed - MAX_SPEED_M_S) ** 2 * problems.length
+    if (outside && speed < MIN_SPEED_M_S) c += PENALTY * (MIN_SPEED_M_S - speed) ** 2 * problems.length
+    // A stop within the stretch: between its first fix and its last.
+    if (stopped > 0) c += PENALTY * stopped ** 2 * problems.length
+    if (stopped < first) c += PENALTY * (first - stopped) ** 2 * problems.length
+    for (const { t, p, silent } of problems) {
+      const tau = Math.min(0, (t - tEnd) / 1000 - stopped)
+      const x = x0 + vx * tau; const y = y0 + vy * tau
+      if (outside) {
+        const depth = signedDepth(x, y, zone)
+        if (depth > -OUTSIDE_M) c += PENALTY * (depth + OUTSIDE_M) ** 2
+      }
+      p.pinOffset(b)
+      c += p.evaluate(x, y)
+      if (silent.length > 0) c += p.silenceAt(nearestSilent(silent, x, y), x, y, b)
+    }
+    return c
+  }
+  const steps = kind === 'stop' ? [2, 2, 0.3, 0.3, 2, 5] : [2, 2, 0.3, 0.3, 2]
+  const withOffset = (s: number[]): number[] => kind === 'stop' ? [...s.slice(0, 4), prior.mean, s[4]] : [...s, prior.mean]
+  const ranked = starts.map(withOffset).map(p => ({ p, v: objective(p) })).sort((a, b) => a.v - b.v).slice(0, 2)
+  let cost = Infinity
+  for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS))
+  return cost
+}
+
+/**
+ * Where a walk that stops may start from: standing where the fixes after a third, or two thirds,
+ * of the stretch are on average, walked to from the first fix.
+ */
+function startsStop (fixes: WalkFix[], tEnd: number): number[][] {
+  const first = (fixes[0].t - tEnd) / 1000
+  return [1 / 3, 2 / 3].map(share => {
+    const stopped = first * share
+    const after = fixes.filter(f => (f.t - tEnd) / 1000 >= stopped)
+    const x0 = after.reduce((a, f) => a + f.x, 0) / after.length
+    const y0 = after.reduce((a, f) => a + f.y, 0) / after.length
+    const walked = Math.max(1, stopped - first)
+    return [x0, y0, (x0 - fixes[0].x) / walked, (y0 - fixes[0].y) / walked, stopped]
+  })
+}
+
+/**
+ * Where a walk outside may start from: the line through the fixes, and that line with the fixes
+ * inside reflected across each edge of the outline (the radio's mirror place across the front row
+ * is where a passer-by gets misplaced, and the front is not always the nearest edge).
+ */
+function startsOutside (fixes: WalkFix[], tEnd: number, zone: Zone): number[][] {
+  const starts = [lineThrough(fixes, tEnd, p => p)]
+  for (const ring of zone.polygon.coordinates) {
+    for (let i = 0; i + 1 < ring.length; i++) {
+      const [ax, ay] = ring[i]; const [bx, by] = ring[i + 1]
+      const len2 = (bx - ax) ** 2 + (by - ay) ** 2
+      if (!(len2 > 0)) continue
+      starts.push(lineThrough(fixes, tEnd, ([x, y]) => {
+        if (!pointInPolygon(x, y, zone)) return [x, y]
+        const u = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / len2
+        const fx = ax + u * (bx - ax); const fy = ay + u * (by - ay)
+        return [2 * fx - x, 2 * fy - y]
+      }))
+    }
+  }
+  return starts
+}
+
+/** Least-squares straight walk through the fixes' positions: position at tEnd and velocity. */
+function lineThrough (fixes: WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
+  let st = 0; let stt = 0; let sx = 0; let sy = 0; let stx = 0; let sty = 0
+  const n = fixes.length
+  for (const f of fixes) {
+    const tau = (f.t - tEnd) / 1000
+    const [x, y] = map([f.x, f.y])
+    st += tau; stt += tau * tau; sx += x; sy += y; stx += tau * x; sty += tau * y
+  }
+  const den = n * stt - st * st
+  const vx = den > 0 ? (n * stx - st * sx) / den : 0
+  const vy = den > 0 ? (n * sty - st * sy) / den : 0
+  return [(sx - vx * st) / n, (sy - vy * st) / n, vx, vy]
+}
+
+/** Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. */
+function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], iterations: number): number {
+  const n = x0.length
+  let simplex = [x0, ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
+  for (let it = 0; it < iterations; it++) {
+    simplex.sort((a, b) => a.v - b.v)
+    // Converged: the whole simplex within CONVERGED of its best.
+    if (simplex[n].v - simplex[0].v < CONVERGED) break
+    const centre = new Array<number>(n).fill(0)
+    for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) centre[j] += simplex[k].p[j] / n
+    const worst = simplex[n]
+    const along = (a: number): number[] => centre.map((v, j) => v + a * (worst.p[j] - v))
+    const r = along(-1); const fr = f(r)
+    if (fr < simplex[0].v) {
+      const e = along(-2); const fe = f(e)
+      simplex[n] = fe < fr ? { p: e, v: fe } : { p: r, v: fr }
+    } else if (fr < simplex[n - 1].v) {
+      simplex[n] = { p: r, v: fr }
+    } else {
+      const c = along(0.5); const fc = f(c)
+      if (fc < worst.v) simplex[n] = { p: c, v: fc }
+      else {
+        const b = simplex[0].p
+        simplex = simplex.map((s, i) => {
+          if (i === 0) return s
+          const p = s.p.map((v, j) => b[j] + 0.5 * (v - b[j]))
+          return { p, v: f(p) }
+        })
+      }
+    }
+  }
+  return Math.min(...simplex.map(s => s.v))
+}

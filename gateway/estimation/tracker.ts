@@ -1,0 +1,400 @@
+// Per-device tracking: recent RSSI per sensor → multilateration fix → Kalman smoothing → a
+// published position placed in the site (placement.ts).
+// State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
+import type { Site, Zone } from '../../shared/site.ts'
+import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
+import { solve, type Observation, type Fix, type Silence } from './solver.ts'
+import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
+import type { SensorModel } from './radio-model.ts'
+import { SensitivityFloors } from './sensitivity.ts'
+import { place } from './placement.ts'
+import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
+import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
+import { WalkHistory, streetWalkGaps, type WalkGaps } from './street-walk.ts'
+
+/** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
+const SETTLED_FIXES = 30
+
+export interface TrackerOptions {
+  window: WindowOptions
+  kalman: KalmanOptions
+  /** Forget a device after this long without readings, ms. */
+  ttlMs: number
+  /** Most devices tracked at once; the longest-quiet one is dropped beyond it. */
+  maxDevices: number
+  /**
+   * Share of the readings' mean age taken as the fix's lag behind the device. 1 would be exact
+   * for steady walking; less keeps noisy velocity estimates (stop-and-go shoppers, sensors that
+   * already average upstream) from throwing the track forward.
+   */
+  lagFactor: number
+  /**
+   * How long before its tick an estimate is published for, ms: a position's `ts` (contract §4:
+   * the time it is estimated for). The estimate made at tick t rests on RSSI windows whose
+   * readings are on average 1.5 s old (their time constant) and on a motion filter that smooths
+   * further, so it describes where the device was about 2 s earlier better than where it is:
+   * scored against the truth that much earlier, the boutique improves 1.78 -> 1.63 m, the
+   * hypermarket 3.59 -> 3.22 m, the Kolakowski robot track 1.11 -> 0.99 m (1 s: 1.68 / 3.36 /
+   * 1.05 m; 3 s: 1.66 / 3.21 / 0.93 m). Zones take the evidence at the same time.
+   */
+  reportLagMs: number
+  /**
+   * Most sensors used per fix: the strongest ones. A bound on the solver's cost on very large
+   * sites, not a filter: with the sensitivity-floor correction even far sensors, heard only when
+   * they fade up, still carry information (hypermarket: 24 sensors 4.04 m, 32 3.91 m, 48 3.87 m).
+   */
+  maxSensors: number
+  /** Huber threshold of the solver, in sigmas. */
+  huberK: number
+  /** Phone height, m. */
+  tagHeight: number
+  /** A position outside every shop stays outside only if it is this many sigmas past the wall. */
+  outsideSigmas: number
+  /**
+   * Share of a fix's uncertainty that persists from fix to fix (bias) and is added back to the
+   * filter's accuracy, so that accuracyM holds about 63% of errors (`npm run bench -- accuracy`).
+   */
+  biasShare: number
+  /** Spread of phones' transmit offsets, dB (model-to-model spread is ~3-5 dB); 0 disables. */
+  offsetSdDb: number
+  /** Weight of a new fix in the device's running offset estimate (0..1). */
+  offsetLearningRate: number
+  /**
+   * Weight of a new fix in the site's running offset (0..1; 0 disables): what phones here
+   * typically read against the site's rssiAt1m, the starting point of every new device's offset.
+   */
+  siteOffsetRate: number
+  /** Whether working sensors that did not hear a device count as evidence (where their floor is known). */
+  silence: boolean
+  /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
+  floorSwitchDb: number
+  /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
+  gridTemperature: number
+  minSupport: number
+  offMapPenalty: number
+  /** Whether devices keep their recent fixes for the street-walk test (street-walk.ts: about 6 KB each). */
+  walkHistory: boolean
+}
+
+export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
+  return {
+    window: { ...defaultWindowOptions, rawSigmaDb: site.radio.shadowingDb },
+    kalman: defaultKalmanOptions,
+    ttlMs: 30_000,
+    maxDevices: 20_000,
+    lagFactor: 0.5,
+    reportLagMs: 2000,
+    maxSensors: 48,
+    huberK: 2,
+    tagHeight: site.radio.tagHeightM,
+    outsideSigmas: 2,
+    biasShare: 0.5,
+    offsetSdDb: 4,
+    offsetLearningRate: 0.1,
+    siteOffsetRate: 0.005,
+    floorSwitchDb: 6,
+    silence: true,
+    gridTemperature: 1,
+    minSupport: 1,
+    offMapPenalty: 4,
+    walkHistory: true,
+    ...over
+  }
+}
+
+export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, sensitivityFloors: Record<string, Array<[number, number]>>, advertisedPower?: AdvertisedPowerState }
+
+export interface Estimate {
+  subject: string
+  ts: number
+  /** Published position (placement.ts): kept inside the shops unless the evidence says outside, in the likeliest sector. */
+  x: number
+  y: number
+  /** The floor it is on (0 where the site has one). */
+  floor: number
+  /** The shop and sector the published position is in (null: none). */
+  shop: string | null
+  sector: string | null
+  /** The filter's own estimate, before that: zone decisions use this. */
+  rawX: number
+  rawY: number
+  accuracyM: number
+  sensors: number
+  fix: Fix
+  /** This fix's costs inside and outside a zone for each offset of a grid (zone-odds.ts), worked out when asked. */
+  zoneCosts: (zone: Zone, base: number) => ZoneCosts
+  /**
+   * The offset of a phone not yet known here, dB: what phones at this site transmit, and their
+   * spread, or what its advertised power says where that has proved to say more.
+   */
+  offsetPrior: OffsetPrior
+  /**
+   * How much worse a straight walk outside `zone` explains the device's last half minute of fixes
+   * than the best walks anywhere (street-walk.ts). Worked out when asked.
+   */
+  streetWalkGaps: (zone: Zone, enough: number) => WalkGaps
+}
+
+class Device {
+  /** Recent fixes, for the street-walk test. */
+  readonly walk = new WalkHistory()
+  readonly windows = new Map<string, RssiWindow>()
+  kf: MotionFilter
+  /** The floor the device is on (multi-floor sites), or null before its first fix. */
+  floor: number | null = null
+  lastSeen = -Infinity
+  /**
+   * Its earliest reading: no estimate more than a window before it. A steady stream has readings
+   * up to about a window ahead of the tick (lateness, sensor skew), and the first fixes have always
+   * used them; a reading stamped minutes ahead of its batch must not be back-dated over those minutes.
+   */
+  firstHeard = Infinity
+  /** When the device last moved to the end of the recency order. */
+  movedAt = -Infinity
+  /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
+  offset = 0
+  offsetFixes = 0
+  /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
+  tx: number | undefined = undefined
+  constructor (kalman: KalmanOptions) { this.kf = new MotionFilter(kalman) }
+}
+
+export class Tracker {
+  private readonly devices = new Map<string, Device>()
+  readonly floors = new SensitivityFloors()
+  private readonly bounds: [number, number, number, number]
+  /** What the shop-entry radio test needs of the solver's options (one object, not one per fix). */
+  private readonly costOptions: { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
+  fixes = 0
+  gated = 0
+  expired = 0
+  /**
+   * Typical transmit offset of the phones seen here, dB, learned from every fix. A site whose
+   * rssiAt1m is off (other phones, other receivers, a default never calibrated) reads as a common
+   * offset of all phones; without it every new device would start from 0 dB and place itself
+   * too far from (or too close to) every sensor until its own offset had settled.
+   */
+  siteOffset = 0
+  private siteOffsetFixes = 0
+  /** How far phones' advertised power (`tx`) predicts their offset here, learned from settled phones. */
+  private readonly power: AdvertisedPower
+  /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
+  private readonly multiFloor: boolean
+  private listeningAt: { t: number, list: Silence[] } = { t: NaN, list: [] }
+  /** Receivers by a fixed index (the walk history packs indices, not objects), and the index. */
+  private readonly sensorIndex: Map<string, number>
+  private sensorList: SensorModel[]
+  /** Called with every fix and the observations behind it (online self-calibration listens here). */
+  onFix: ((obs: Observation[], fix: Fix) => void) | null = null
+
+  constructor (private readonly site: Site, private models: Map<string, SensorModel>, readonly o: TrackerOptions) {
+    const [x0, y0, x1, y1] = site.bbox
+    // Slack around the site, m: passers-by on the street are heard too, and a search box that
+    // cannot hold them would pull their estimates inside.
+    const m = 10
+    this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
+    this.costOptions = { tagHeight: o.tagHeight, huberK: o.huberK, bounds: this.bounds }
+    this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
+    this.power = new AdvertisedPower(site.radio.rssiAt1m, o.offsetSdDb)
+    this.sensorIndex = new Map([...models.keys()].map((id, i) => [id, i]))
+    this.sensorList = [...models.values()]
+  }
+
+  get size (): number { return this.devices.size }
+
+  /** What this tracker learned about the site (not about devices), for saving across restarts. */
+  learned (): TrackerLearned {
+    return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, sensitivityFloors: this.floors.snapshot(), advertisedPower: this.power.snapshot() }
+  }
+
+  restoreLearned (l: TrackerLearned): void {
+    if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) { this.siteOffset = l.siteOffset; this.siteOffsetFixes = l.siteOffsetFixes }
+    this.floors.restore(l.sensitivityFloors, new Set(this.models.keys()))
+    this.power.restore(l.advertisedPower)
+  }
+
+  setModels (models: Map<string, SensorModel>): void {
+    this.models = models
+    this.listeningAt = { t: NaN, list: [] }
+    // A receiver the new models lack leaves a hole, and a walk test over fixes it heard says nothing.
+    this.sensorList = [...this.sensorIndex.keys()].map(id => models.get(id)) as SensorModel[]
+  }
+
+  addReading (subject: string, sensor: string, ts: number, rssi: number, tx?: number): void {
+    let d = this.devices.get(subject)
+    if (d === undefined) {
+      if (this.devices.size >= this.o.maxDevices) this.evictOldest()
+      d = new Device(this.o.kalman)
+      d.offset = this.siteOffset
+      this.devices.set(subject, d)
+    } else if (ts - d.movedAt >= 1000) {
+      // Map order doubles as recency order (to a second): move the device to the end, at most
+      // once a second, not on every one of its readings.
+      this.devices.delete(subject); this.devices.set(subject, d)
+      d.movedAt = ts
+    }
+    let w = d.windows.get(sensor)
+    if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
+    w.add(ts, rssi)
+    this.floors.add(sensor, rssi, ts)
+    if (ts > d.lastSeen) d.lastSeen = ts
+    if (ts < d.firstHeard) d.firstHeard = ts
+    if (tx !== undefined) d.tx = tx
+  }
+
+  /** Forgets a subject at once (erasure, consent withdrawn). */
+  forget (subject: string): boolean { return this.devices.delete(subject) }
+
+  has (subject: string): boolean { return this.devices.has(subject) }
+
+  /**
+   * Subjects dropped by the size cap since the last expire(): reported with the expired ones so
+   * the pipeline's per-subject structures forget them too (address churn would grow them unbounded).
+   */
+  private evicted: string[] = []
+
+  private evictOldest (): void {
+    const first = this.devices.keys().next()
+    if (!first.done) { this.devices.delete(first.value); this.expired++; this.evicted.push(first.value) }
+  }
+
+  /** Subjects heard within the window at time t. */
+  * active (t: number): Generator<string> {
+    for (const [subject, d] of this.devices) if (t - d.lastSeen <= this.o.window.windowMs) yield subject
+  }
+
+  /** Drops devices quiet for longer than the TTL; returns the dropped subjects. */
+  expire (t: number): string[] {
+    const gone: string[] = []
+    for (const [subject, d] of this.devices) {
+      if (t - d.lastSeen > this.o.ttlMs) { this.devices.delete(subject); gone.push(subject) }
+    }
+    this.expired += gone.length
+    if (this.evicted.length > 0) { gone.push(...this.evicted.filter(s => !this.devices.has(s))); this.evicted = [] }
+    return gone
+  }
+
+  observations (subject: string, t: number): Observation[] {
+    const d = this.devices.get(subject)
+    if (!d) return []
+    const obs: Observation[] = []
+    for (const [sensor, w] of d.windows) {
+      const model = this.models.get(sensor)
+      if (model === undefined) continue
+      const ob = w.observation(t, model)
+      if (ob === null) continue
+      ob.floorDbm = this.floors.floor(sensor)
+      obs.push(ob)
+    }
+    if (obs.length <= this.o.maxSensors) return obs
+    // Past the bound, keep the strongest: they carry the most information per sensor.
+    obs.sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a))
+    return obs.slice(0, this.o.maxSensors)
+  }
+
+  /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
+  estimate (subject: string, t: number): Estimate | null {
+    const d = this.devices.get(subject)
+    if (!d || t < d.firstHeard - this.o.window.windowMs) return null
+    const heard = this.observations(subject, t)
+    if (heard.length === 0) return null
+    const obs = this.multiFloor ? this.onFloor(d, heard) : heard
+    const kf = d.kf
+    const prior = kf.initialized ? kf.predicted(t) : null
+    const silent = this.silentSensors(d, t)
+    const fix = solve(obs, {
+      tagHeight: this.o.tagHeight, bounds: this.bounds, huberK: this.o.huberK,
+      // Every key always present, so every options object has one shape (the solver reads them in
+      // its inner loop: a second shape cost the hypermarket a fifth of its tracking time).
+      silent,
+      gridTemperature: this.o.gridTemperature, minSupport: this.o.minSupport, offMapPenalty: this.o.offMapPenalty,
+      prior: prior ?? undefined,
+      // The offset prior tightens as fixes agree on it, down to a third of the population spread.
+      offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
+    })
+    if (fix === null) return null
+    if (this.o.walkHistory) d.walk.add(t, fix.x, fix.y, obs, silent, this.sensorIndex)
+    this.fixes++
+    this.onFix?.(obs, fix)
+    if (obs.length >= 3 && this.o.offsetSdDb > 0) {
+      d.offset += this.o.offsetLearningRate * (fix.offsetDb - d.offset)
+      d.offsetFixes++
+      // A plain mean over the first fixes (a fresh gateway knows nothing yet), then a running one.
+      if (this.o.siteOffsetRate > 0) this.siteOffset += Math.max(this.o.siteOffsetRate, 1 / ++this.siteOffsetFixes) * (fix.offsetDb - this.siteOffset)
+      // Once its own fixes have settled the offset (the solver's prior no longer leans on the
+      // site's), a phone's advertised power can be checked against it. The solver never uses
+      // that power itself: its offsets would then confirm the very figure they are checked against.
+      if (d.tx !== undefined && d.offsetFixes === SETTLED_FIXES) this.power.observe(d.tx, d.offset, this.siteOffset)
+    }
+    let age = 0
+    for (const ob of obs) age += ob.ageMs ?? 0
+    if (!kf.update(t, fix.x, fix.y, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
+    // The filter averages fixes as if their errors were independent, but part of a fix's error is
+    // bias that stays while the device stays (multipath at that spot, the body, the phone's
+    // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
+    const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM) * this.site.radio.accuracyScale
+    // Mixtures of both motion models, computed on each read; kept within the search box (a track
+    // whose velocity ran away on wild fixes must not publish a place no fix could be).
+    const [bx0, by0, bx1, by1] = this.bounds
+    const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
+    const floor = d.floor ?? 0
+    const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
+    const costOptions = this.costOptions
+    return {
+      subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
+      zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
+      offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb },
+      streetWalkGaps: (zone, enough) => streetWalkGaps(d.walk.fixes, this.sensorList, zone, costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)
+    }
+  }
+
+  /**
+   * Working sensors on the device's floor (they reported something within the window) whose
+   * reporting floor is known, that did not hear this device at all: where they would have heard
+   * it, it is not. Sensors with no floor yet (nothing piles up at their bottom: every device is
+   * heard well above their sensitivity, as in a small room) say nothing by silence.
+   */
+  private silentSensors (d: Device, t: number): Silence[] {
+    const silent: Silence[] = []
+    if (!this.o.silence) return silent
+    const floor = d.floor ?? 0
+    for (const q of this.listening(t)) {
+      if (q.sensor.floor !== floor) continue
+      const w = d.windows.get(q.sensor.id)
+      if (w === undefined || t - w.last > this.o.window.windowMs) silent.push(q)
+    }
+    return silent
+  }
+
+  /** Sensors working at time t whose reporting floor is known (worked out once per tick). */
+  private listening (t: number): Silence[] {
+    if (this.listeningAt.t === t) return this.listeningAt.list
+    const list: Silence[] = []
+    for (const [id, sensor] of this.models) {
+      if (t - this.floors.heardAt(id) > this.o.window.windowMs) continue
+      const floorDbm = this.floors.floor(id)
+      if (floorDbm > -Infinity) list.push({ sensor, floorDbm })
+    }
+    this.listeningAt = { t, list }
+    return list
+  }
+
+  /**
+   * Multi-floor sites: the device is on the floor whose nearest-sounding sensor (RSSI against its
+   * 1 m reference) is strongest. A slab costs a signal 10-20 dB, so the floor the device is on
+   * leads clearly; a change needs a lead of `floorSwitchDb` over the current floor (stairs and
+   * atriums blur it), and restarts the motion filter there. Only that floor's sensors position it.
+   */
+  private onFloor (d: Device, heard: Observation[]): Observation[] {
+    const best = new Map<number, number>()
+    for (const ob of heard) best.set(ob.sensor.floor, Math.max(best.get(ob.sensor.floor) ?? -Infinity, ob.rssi - ob.sensor.a))
+    let top = 0; let topScore = -Infinity
+    for (const [floor, score] of best) if (score > topScore) { top = floor; topScore = score }
+    const current = d.floor === null ? -Infinity : best.get(d.floor) ?? -Infinity
+    if (d.floor === null || (top !== d.floor && topScore > current + this.o.floorSwitchDb)) {
+      if (d.floor !== null) { d.kf = new MotionFilter(this.o.kalman); d.walk.clear() }
+      d.floor = top
+    }
+    return heard.filter(ob => ob.sensor.floor === d.floor)
+  }
+}

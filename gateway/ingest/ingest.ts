@@ -1,0 +1,176 @@
+// Ingest (contract §2): topic and payload → typed, validated readings. Pure: no clock, no state.
+// Every refusal carries a specific reason from a fixed list (the metrics' label values).
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
+import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { RESERVED_ID } from '../../shared/eid.ts'
+import type { IdentityResolver } from './identity.ts'
+import { bleIdentity } from './sensor-ids.ts'
+
+export const REJECT_REASONS = [
+  'bad_topic', 'wrong_store', 'unknown_sensor', 'oversized', 'bad_json', 'bad_schema',
+  'rssi_range', 'bad_mac', 'bad_id', 'bad_ts', 'late', 'unknown_beacon', 'bad_status', 'reserved_id'
+] as const
+export type RejectReason = typeof REJECT_REASONS[number]
+
+export interface Reading {
+  subject: string
+  source: 'ble' | 'wifi'
+  sensor: string
+  ts: number
+  rssi: number
+  /** A randomized (locally administered) MAC: expect it to rotate. */
+  randomized: boolean
+  seq?: number
+  /** Wi-Fi: the probe's information-element fingerprint, when the sniffer reports one. */
+  fp?: string
+  /** BLE: the advertiser's measured power at 1 m, dBm, when its adverts carry it. */
+  tx?: number
+  /** Set when the transmitter is one of the site's fixed beacons (a known position). */
+  beacon?: string
+}
+
+export type Ingested =
+  | { kind: 'readings', sensor: string, ts: number | null, readings: Reading[], rejected: Array<{ reason: RejectReason, detail: string }> }
+  | { kind: 'status', sensor: string, online: boolean }
+  | { kind: 'scans', device: string, randomized: boolean, ts: number | null, beacons: Array<{ id: string, rssi: number }>, rejected: Array<{ reason: RejectReason, detail: string }> }
+  | { kind: 'rejected', reason: RejectReason, detail: string }
+
+export interface IngestContext {
+  prefix: string
+  storeId: string
+  sensors: ReadonlySet<string>
+  beacons: ReadonlySet<string>
+  hasher: SubjectHasher
+  /** Largest accepted payload, bytes. */
+  maxBytes: number
+  /** Resolves apps' rotating EIDs to their subjects (absent: every EID is anonymous). */
+  identity?: IdentityResolver
+  /**
+   * The gateway's time at which an EID heard with this claimed timestamp resolves
+   * (GatewayClock.identityTime): never the claim itself in wall mode.
+   */
+  identityTime: (ts: number | null) => number
+}
+
+const checkBatch = TypeCompiler.Compile(ReadingsBatch)
+const checkScans = TypeCompiler.Compile(ScansMessage)
+/** Millisecond timestamps from 2001 to 2286: anything else is a unit or clock mistake. */
+const validTs = (ts: number | undefined): boolean => ts === undefined || (Number.isFinite(ts) && ts > 1e12 && ts < 1e13)
+/** Ids become topic levels: no MQTT wildcards or separators, no control characters. */
+// eslint-disable-next-line no-control-regex
+const BAD_ID = /[/+#\u0000-\u001f]/
+const EID_ID = /^eid:[0-9a-f]{16}$/
+
+/**
+ * The subject of a self-named BLE id (a reading's, or a phone-scan topic's device id): a MAC is
+ * hashed; an EID resolves to its app's subject, or, unresolvable, becomes an anonymous hashed
+ * subject that is expected to rotate; anything else is its own subject. A reading may never claim
+ * a subject namespace the gateway assigns (`app:`, `h:`): that would let a stranger speak for a
+ * registered shopper.
+ */
+/**
+ * A BLE reading's subject. Reserved namespaces are refused (a stranger must not speak as `app:`
+ * anyone), rotating app ids are resolved (or anonymous), every other id form goes through the one
+ * classification of foreign ids (gateway/ingest/sensor-ids.ts). `mac`: the advertiser's address, when the
+ * sensor sent one beside a class id. `id`: the stable identity, to recognise the site's beacons.
+ */
+function bleSubject (id: string, mac: string | undefined, ts: number | null, ctx: IngestContext, random?: boolean): { subject: string, randomized: boolean, id?: string } | { reason: RejectReason, detail: string } {
+  if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
+  if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
+  if (/^eid:/i.test(id)) {
+    const lower = id.toLowerCase()
+    if (!EID_ID.test(lower)) return { reason: 'bad_id', detail: 'eid' }
+    const s = ctx.identity?.resolve(lower.slice(4), ctx.identityTime(ts)) ?? null
+    return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(lower), randomized: true }
+  }
+  const who = bleIdentity(id, mac, ctx.hasher, random)
+  return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
+}
+
+function reject (reason: RejectReason, detail: string): Ingested { return { kind: 'rejected', reason, detail } }
+
+export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ingested {
+  const parts = topic.split('/')
+  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', topic.slice(0, 200))
+  const [, store, kind, id, leaf] = parts
+  if (store !== ctx.storeId) return reject('wrong_store', store.slice(0, 100))
+  if (payload.length > ctx.maxBytes) return reject('oversized', `${payload.length} bytes > ${ctx.maxBytes}`)
+  if (kind === 'sensors') {
+    if (!ctx.sensors.has(id)) return reject('unknown_sensor', id.slice(0, 100))
+    if (leaf === 'status') {
+      const s = payload.toString().trim()
+      if (s !== 'online' && s !== 'offline') return reject('bad_status', s.slice(0, 50))
+      return { kind: 'status', sensor: id, online: s === 'online' }
+    }
+    if (leaf !== 'readings') return reject('bad_topic', topic.slice(0, 200))
+    return readings(id, payload, ctx)
+  }
+  if (kind === 'devices' && leaf === 'scans') {
+    if (id.length > 128) return reject('bad_id', 'device id')
+    return scans(id, payload, ctx)
+  }
+  return reject('bad_topic', topic.slice(0, 200))
+}
+
+type Decoded<T> = { ok: true, value: T } | { ok: false, rejected: Ingested }
+
+/** JSON, then the schema, then the message timestamp: the shared front of every payload. */
+function decode<T extends { ts?: number }> (payload: Buffer, check: { Check (v: unknown): v is T, Errors (v: unknown): { First (): { path: string, message: string } | undefined } }, what: string): Decoded<T> {
+  let value: unknown
+  try { value = JSON.parse(payload.toString()) } catch (err) {
+    return { ok: false, rejected: reject('bad_json', (err as Error).message.slice(0, 200)) }
+  }
+  if (!check.Check(value)) {
+    const e = check.Errors(value).First()
+    return { ok: false, rejected: reject('bad_schema', e ? `${e.path || '/'}: ${e.message}` : 'invalid') }
+  }
+  if (!validTs(value.ts)) return { ok: false, rejected: reject('bad_ts', `${what} ts ${String(value.ts)}`) }
+  return { ok: true, value }
+}
+
+const rssiOk = (v: number): boolean => Number.isFinite(v) && v >= RSSI_MIN && v <= RSSI_MAX
+
+function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingested {
+  const d = decode(payload, checkBatch, 'batch')
+  if (!d.ok) return d.rejected
+  const batch = d.value
+  const out: Reading[] = []
+  const rejected: Array<{ reason: RejectReason, detail: string }> = []
+  for (const r of batch.readings) {
+    const ts = r.ts ?? batch.ts
+    if (!rssiOk(r.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
+    if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
+    if (r.t === 'ble') {
+      const who = bleSubject(r.id, r.mac, ts ?? null, ctx, r.random)
+      if ('reason' in who) { rejected.push(who); continue }
+      out.push({
+        subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
+        randomized: who.randomized, ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(who.id !== undefined && ctx.beacons.has(who.id) ? { beacon: who.id } : {})
+      })
+    } else {
+      if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }
+      out.push({
+        subject: ctx.hasher.hash(r.mac), source: 'wifi', sensor, ts: ts ?? NaN, rssi: r.rssi,
+        randomized: isRandomizedMac(r.mac), ...(r.seq !== undefined ? { seq: r.seq } : {}), ...(r.fp !== undefined ? { fp: r.fp } : {})
+      })
+    }
+  }
+  return { kind: 'readings', sensor, ts: batch.ts ?? null, readings: out, rejected }
+}
+
+function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
+  const d = decode(payload, checkScans, 'scan')
+  if (!d.ok) return d.rejected
+  const msg = d.value
+  const who = bleSubject(device, undefined, msg.ts ?? null, ctx)
+  if ('reason' in who) return reject(who.reason, `device id: ${who.detail}`)
+  const beacons: Array<{ id: string, rssi: number }> = []
+  const rejected: Array<{ reason: RejectReason, detail: string }> = []
+  for (const b of msg.beacons) {
+    if (!ctx.beacons.has(b.id)) { rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) }); continue }
+    if (!rssiOk(b.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(b.rssi) }); continue }
+    beacons.push(b)
+  }
+  return { kind: 'scans', device: who.subject, randomized: who.randomized, ts: msg.ts ?? null, beacons, rejected }
+}

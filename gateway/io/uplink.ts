@@ -1,0 +1,242 @@
+// The gateway's link to the central server: drains the outbox to POST /v1/stores/{id}/events in
+// order and in batches (the server is idempotent on event id, so a retry after a lost answer is
+// harmless), backing off exponentially with jitter while the server is unreachable, setting aside
+// as dead letters the events it refuses one by one; and pulls the
+// store's config (campaigns, consent, erasures) with an ETag, applying it without a restart.
+import { Type } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Logger } from '../../shared/log.ts'
+import { GatewayConfigSchema, type GatewayConfigT } from '../../shared/gateway-config.ts'
+import type { GatewayStore, OutboxRow } from './store.ts'
+
+const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
+
+export interface UplinkOptions {
+  central: string
+  token: string
+  storeId: string
+  /** Most events per POST. */
+  batch: number
+  /** Backoff bounds, ms. */
+  minBackoffMs: number
+  maxBackoffMs: number
+  /** How often the config is pulled, ms. */
+  configEveryMs: number
+  /** Uniform in [0, 1) for the backoff's jitter (injected by tests). */
+  random?: () => number
+  /** The config version already held (kept from an earlier run): the first pull asks only what changed since. */
+  configVersion?: string
+}
+
+/** 4xx answers that say nothing about the events (credentials, the store, timing): retried with backoff, never dead letters. */
+const RETRY_4XX = new Set([401, 403, 404, 408, 425, 429])
+
+/** The server's reply to a delivered batch (contract §6); any other 200 body (a captive portal, a proxy's page) is no delivery. */
+const EventsReply = TypeCompiler.Compile(Type.Object({ accepted: Type.Integer({ minimum: 0 }), duplicates: Type.Integer({ minimum: 0 }) }))
+/**
+ * The server's own error format. Only a 4xx in it speaks about the events; an HTML page from a proxy
+ * or a misconfigured endpoint says nothing about them and must not dead-letter the outbox.
+ */
+const ServerError = TypeCompiler.Compile(Type.Object({ error: Type.String({ pattern: '^INSTORE_' }), message: Type.String() }))
+
+function parseJson (text: string): unknown {
+  try { return JSON.parse(text) } catch { return undefined }
+}
+
+/** One event the server refused, by its place in the posted batch. */
+interface Refusal { index: number, error: string, message: string }
+
+/** The server's per-event refusals in a 4xx body, or null when it lists none (then the batch is split to find them). */
+function refusals (text: string, n: number): Refusal[] | null {
+  let body: unknown
+  try { body = JSON.parse(text) } catch { return null }
+  const list = (body as { refused?: unknown } | null)?.refused
+  if (!Array.isArray(list) || list.length === 0) return null
+  const out: Refusal[] = []
+  for (const r of list as Array<{ index?: unknown, error?: unknown, message?: unknown }>) {
+    if (!Number.isInteger(r?.index) || (r.index as number) < 0 || (r.index as number) >= n) return null
+    out.push({ index: r.index as number, error: String(r.error ?? ''), message: String(r.message ?? '').slice(0, 300) })
+  }
+  return out
+}
+
+export class Uplink {
+  private stopped = false
+  private wake: (() => void) | null = null
+  private backoff: number
+  private loops: Array<Promise<void>> = []
+  private readonly sleepers = new Set<() => void>()
+  lastError: string | null = null
+  private readonly random: () => number
+  /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
+  liveSnapshot: (() => unknown) | null = null
+
+  constructor (private readonly o: UplinkOptions, private readonly store: GatewayStore, private readonly log: Logger,
+    private readonly onConfig: (c: GatewayConfigT) => void) {
+    this.backoff = o.minBackoffMs
+    this.random = o.random ?? Math.random
+  }
+
+  start (): void {
+    this.loops = [this.drainLoop(), this.configLoop(), this.liveLoop()]
+  }
+
+  private async liveLoop (): Promise<void> {
+    while (!this.stopped) {
+      await this.sleep(1000)
+      try {
+        // Inside the try: a failing snapshot costs one dashboard frame, never the gateway.
+        const snap = this.liveSnapshot?.()
+        if (!snap || this.stopped) continue
+        const res = await fetch(this.url('live'), {
+          method: 'POST', headers: this.headers(), body: JSON.stringify(snap), signal: AbortSignal.timeout(5000)
+        })
+        await res.arrayBuffer()
+      } catch { /* the dashboard misses a frame; nothing else depends on it */ }
+    }
+  }
+
+  /** New events are waiting: drain now instead of at the next poll. */
+  kick (): void { this.wake?.() }
+
+  async stop (flushMs = 3000): Promise<void> {
+    // A last attempt to hand over what is waiting, bounded so a dead server cannot hold the stop.
+    const until = Date.now() + flushMs
+    while (!this.stopped && this.store.backlog() > 0 && Date.now() < until && this.lastError === null) {
+      if (!(await this.sendBatch())) break
+    }
+    this.stopped = true
+    for (const s of [...this.sleepers]) s()
+    await Promise.all(this.loops)
+  }
+
+  get connected (): boolean { return this.lastError === null }
+
+  private headers (): Record<string, string> { return { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' } }
+
+  /** This store's resource on the central server. */
+  private url (what: 'events' | 'config' | 'live', query = ''): string { return `${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/${what}${query}` }
+
+  /** Sleeps; kick() wakes the drain loop early, stop() wakes everyone. */
+  private async sleep (ms: number, kickable = false): Promise<void> {
+    await new Promise<void>(resolve => {
+      const done = () => { clearTimeout(t); this.sleepers.delete(done); if (this.wake === done) this.wake = null; resolve() }
+      const t = setTimeout(done, ms)
+      this.sleepers.add(done)
+      if (kickable) this.wake = done
+    })
+  }
+
+  /** Sends one batch; true when every event in it was handled (accepted, or set aside as a dead letter). */
+  private async sendBatch (): Promise<boolean> {
+    const rows = this.store.unsent(this.o.batch)
+    if (rows.length === 0) return true
+    return await this.deliver(rows)
+  }
+
+  /**
+   * Delivers rows in order. A batch the server refuses for its content (a 4xx other than auth,
+   * not-found, timeout or rate limit, in the server's own error format) is split in halves until each refused event stands alone;
+   * that one becomes a dead letter and the rest flows. Anything else stops the drain for a backoff.
+   */
+  private async deliver (rows: OutboxRow[]): Promise<boolean> {
+    const r = await this.post(rows)
+    if (r.kind === 'error') {
+      if (this.lastError === null) this.log.warn('central unreachable; events wait in the outbox', { err: r.message })
+      this.lastError = r.message
+      return false
+    }
+    if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
+    this.lastError = null
+    this.backoff = this.o.minBackoffMs
+    if (r.kind === 'ok') { this.store.markSent(rows[rows.length - 1].seq); return true }
+    if (r.kind === 'partial') {
+      for (const x of r.refused) {
+        this.store.deadLetter(rows[x.index], r.status, `${x.error}: ${x.message}`, Date.now())
+        this.log.warn('central refused an event: set aside as a dead letter', { id: rows[x.index].id, type: rows[x.index].type, status: r.status, reason: x.error })
+      }
+      this.store.markSent(rows[rows.length - 1].seq)
+      return true
+    }
+    if (rows.length === 1) {
+      this.store.deadLetter(rows[0], r.status, r.text, Date.now())
+      this.log.warn('central refused an event: set aside as a dead letter', { id: rows[0].id, type: rows[0].type, status: r.status, reason: r.text.slice(0, 200) })
+      return true
+    }
+    const mid = Math.ceil(rows.length / 2)
+    return await this.deliver(rows.slice(0, mid)) && await this.deliver(rows.slice(mid))
+  }
+
+  private async post (rows: OutboxRow[]): Promise<{ kind: 'ok' } | { kind: 'partial', status: number, refused: Refusal[] } | { kind: 'refused', status: number, text: string } | { kind: 'error', message: string }> {
+    try {
+      const res = await fetch(this.url('events'), {
+        method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
+      })
+      const text = (await res.text()).slice(0, 2 ** 20)
+      if (res.ok) {
+        // A 200 whose body is not the server's reply (a captive portal, a proxy's page) is no delivery.
+        if (EventsReply.Check(parseJson(text))) return { kind: 'ok' }
+        return { kind: 'error', message: `HTTP ${res.status} without the server's reply: ${text.slice(0, 200)}` }
+      }
+      if (res.status >= 400 && res.status < 500 && !RETRY_4XX.has(res.status) && ServerError.Check(parseJson(text))) {
+        // The server names each event it refused by its place in the batch and stored the others.
+        const listed = refusals(text, rows.length)
+        return listed !== null ? { kind: 'partial', status: res.status, refused: listed } : { kind: 'refused', status: res.status, text: text.slice(0, 500) }
+      }
+      return { kind: 'error', message: `HTTP ${res.status}: ${text.slice(0, 200)}` }
+    } catch (err) {
+      return { kind: 'error', message: (err as Error).message }
+    }
+  }
+
+  private async drainLoop (): Promise<void> {
+    while (!this.stopped) {
+      if (this.store.backlog() === 0) { await this.sleep(1000, true); continue }
+      if (await this.sendBatch()) continue
+      // Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff and
+      // Jitter"). Not kickable: new events must not shorten it, or a busy store hammers a server
+      // that is down about once a tick.
+      await this.sleep(this.random() * this.backoff)
+      this.backoff = Math.min(this.o.maxBackoffMs, this.backoff * 2)
+    }
+  }
+
+  /**
+   * Pulls the config every `configEveryMs`: the first time whole, then only what changed since the
+   * version last applied (`?since=`), so a short period stays cheap and consent withdrawn or an
+   * erasure reaches the gateway within one period. The ETag still spares the body when nothing did.
+   */
+  private async configLoop (): Promise<void> {
+    let etag: string | null = null
+    let version: string | null = this.o.configVersion ?? null
+    while (!this.stopped) {
+      try {
+        const query = version !== null ? `?since=${encodeURIComponent(version)}` : ''
+        const res: Response = await fetch(this.url('config', query), {
+          headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) }, signal: AbortSignal.timeout(10_000)
+        })
+        if (res.status === 200) {
+          const c: unknown = await res.json()
+          if (!checkConfig.Check(c)) {
+            const e = checkConfig.Errors(c).First()
+            throw new Error(`config refused: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid'}`)
+          }
+          this.onConfig(c)
+          etag = res.headers.get('etag')
+          version = c.version
+          if (c.full || c.devices.length + c.removed.length + c.erasures.length > 0 || c.campaigns !== undefined) {
+            this.log.info('config applied', { full: c.full, version: c.version, devices: c.devices.length, removed: c.removed.length, erasures: c.erasures.length, ...(c.campaigns ? { campaigns: c.campaigns.length } : {}) })
+          }
+        } else if (res.status === 400 && version !== null) {
+          // The server no longer knows our version (e.g. its database was restored): start over.
+          version = null; etag = null
+        } else if (res.status !== 304) {
+          this.log.warn('config pull refused', { status: res.status })
+        }
+      } catch (err) {
+        this.log.debug('config pull failed', { err: (err as Error).message })
+      }
+      await this.sleep(this.o.configEveryMs)
+    }
+  }
+}

@@ -1,0 +1,223 @@
+// People now, from every source (contract §4, amended): app phones with zone state, anonymous BLE
+// devices (rotating addresses, unresolvable EIDs) by their positions, and Wi-Fi phones as devices
+// (wifi-devices.ts) with fixtures left out, passers-by counted apart, and a phone that walks with
+// an app phone counted once, under the app. Also the day's visitors, per hour, and the dwell of
+// Wi-Fi visitors, from the same classification. See docs/people-counting.md for the method.
+import type { Site } from '../../shared/site.ts'
+import type { PeopleParams } from '../../shared/site-schema.ts'
+import { localTime } from '../../shared/local-time.ts'
+import { WifiDevices, defaultWifiDeviceOptions, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions } from './wifi-devices.ts'
+import { sensorModels, type SensorModel } from '../estimation/radio-model.ts'
+
+export type PeopleSource = 'app' | 'ble' | 'wifi'
+export interface Counts { shops: Record<string, number>, sectors: Record<string, number> }
+export interface PeopleNow extends Counts {
+  low: Counts
+  high: Counts
+  bySource: Record<PeopleSource, Counts>
+  passersBy: number
+  /** Fixtures heard now (left out of every count). */
+  fixtures: number
+}
+/** A subject placed in a shop (app: confirmed zone state; ble: an anonymous device's position). */
+export interface Placed { subject: string, shop: string | null, sector: string | null }
+
+export interface DwellSummary { n: number, medianS: number | null, p90S: number | null, buckets: Record<string, number> }
+export interface Visitors { visitors: number, visitorsByHour: Record<string, number>, wifiVisitors: number, appVisitors: number, dwell: DwellSummary }
+
+export interface PeopleOptions extends WifiDeviceOptions {
+  /** Wi-Fi devices a visitor carries on average (a phone and a watch or tablet count once), ≥ 1. */
+  devicesPerPerson: number
+  /** Mean time between probe bursts of a phone, ms: a dwell timed from first to last burst misses about this much. */
+  meanProbeIntervalMs: number
+  /** A device's bursts inside must span this long before it counts as here (a walk past the front is shorter), ms. */
+  minInShopSpanMs: number
+  /** Weight of a device heard in one weak burst inside (just arrived, or a passer-by at the edge) in the count now, 0..1. */
+  singleWeight: number
+  /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
+  visitorSingleDbm: number
+}
+
+export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
+  const p: PeopleParams = site.file.people ?? {}
+  return {
+    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -55, singleWeight: 0.5, minInShopSpanMs: 0,
+    ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
+    ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
+    ...over
+  }
+}
+
+/** The sensors' models for Wi-Fi probes: phones send probes with more power than BLE adverts. */
+export function wifiModels (site: Site): Map<string, SensorModel> {
+  const delta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
+  return new Map([...sensorModels(site)].map(([id, m]) => [id, { ...m, a: m.a + delta, map: undefined }]))
+}
+
+/** Dwell histogram edges, minutes (the last bucket is open). */
+const DWELL_EDGES_MIN = [5, 15, 30, 60, 120]
+const MAX_DWELLS = 100_000
+
+export class People {
+  readonly wifi: WifiDevices
+  private date = ''
+  private wifiVisitors = 0
+  private readonly byHour = new Map<string, number>()
+  private readonly apps = new Set<string>()
+  private dwellsS: number[] = []
+  /** Wi-Fi devices counted in a shop and not yet gone (their dwell is timed when they go). */
+  private readonly inside = new Set<WifiDevice>()
+  private appPositions: Array<{ subject: string, x: number, y: number, floor: number }> = []
+  private readonly zero: () => Counts
+
+  constructor (private readonly site: Site, wifiModels: Map<string, SensorModel>, private readonly o: PeopleOptions, hashAddress: (mac: string) => string) {
+    const p = site.file.people ?? {}
+    const subject = (s: string) => s.startsWith('h:') ? s : hashAddress(s)
+    const apps: AppPositions = () => this.appPositions
+    this.wifi = new WifiDevices(site, wifiModels, o, apps, (p.fixtures ?? []).map(subject), new Set((p.notFixtures ?? []).map(subject)))
+    this.wifi.onFixture = d => this.uncount(d)
+    this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
+  }
+
+  observeWifi (w: WifiObservation): void { this.wifi.observe(w) }
+
+  /** App phones' positions now, for pairing Wi-Fi phones with them. */
+  setAppPositions (p: Array<{ subject: string, x: number, y: number, floor: number }>): void { this.appPositions = p }
+
+  /** People now at time t: `apps` from zone state, `anonymous` BLE devices by position, Wi-Fi devices. */
+  now (t: number, apps: Placed[], anonymous: Placed[], passersBy: number): PeopleNow {
+    this.rollDay(t)
+    this.wifi.flush(t)
+    const src: Record<PeopleSource, Counts> = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
+    const sure = this.zero(); const maybe = this.zero()
+    const add = (c: Counts, p: { shop: string | null, sector: string | null }, by = 1) => {
+      if (p.shop !== null && p.shop in c.shops) c.shops[p.shop] += by
+      if (p.sector !== null && p.sector in c.sectors) c.sectors[p.sector] += by
+    }
+    let passers = passersBy
+    for (const a of apps) {
+      add(src.app, a); add(sure, a)
+      if (a.shop !== null && !this.apps.has(a.subject) && this.apps.size < 1_000_000) {
+        this.apps.add(a.subject)
+        // Hours hold Wi-Fi devices (scaled to people when read): an app visitor weighs one person.
+        const h = this.hour(t)
+        this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
+      }
+    }
+    for (const a of anonymous) {
+      if (a.shop === null) { passers++; continue }
+      add(src.ble, a); add(sure, a)
+    }
+    let fixtures = 0
+    const k = 1 / this.o.devicesPerPerson
+    for (const d of this.wifi.devices) {
+      const present = this.wifi.present(d, t)
+      const state = present ? this.state(d) : 'gone'
+      // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
+      if (state === 'gone' && this.inside.has(d)) this.left(d)
+      if (!present) continue
+      if (state === 'fixture') { fixtures++; continue }
+      if (state === 'passer') { passers++; continue }
+      // Counted under its app: the same person.
+      if (d.pairedWith !== null) continue
+      const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
+      if (state === 'single') {
+        // Most single bursts inside are shoppers just in (their second comes), some passers-by at the edge.
+        add(src.wifi, at, k * this.o.singleWeight)
+        add(maybe, at, k)
+        // A short visit may give one burst only: a strong one inside counts as a visitor, not as here now.
+        if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
+        continue
+      }
+      add(src.wifi, at, k)
+      // Heard within half the presence time: still here for sure; older, perhaps gone already.
+      add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k)
+      if (!this.inside.has(d)) this.arrived(d, t)
+    }
+    const total = this.zero(); const low = this.zero(); const high = this.zero()
+    const bySource = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
+    for (const level of ['shops', 'sectors'] as const) {
+      for (const id of Object.keys(total[level])) {
+        const n = src.app[level][id] + src.ble[level][id] + src.wifi[level][id]
+        total[level][id] = Math.round(n)
+        low[level][id] = Math.min(total[level][id], Math.floor(sure[level][id]))
+        high[level][id] = Math.max(total[level][id], Math.ceil(sure[level][id] + maybe[level][id]))
+        for (const s of ['app', 'ble', 'wifi'] as const) bySource[s][level][id] = Math.round(src[s][level][id])
+      }
+    }
+    return { ...total, low, high, bySource, passersBy: passers, fixtures }
+  }
+
+  /** What a Wi-Fi device is now: counted in a shop, only perhaps (one weak burst), passing, or a fixture. */
+  private state (d: WifiDevice): 'in' | 'single' | 'passer' | 'fixture' {
+    if (d.fixture) return 'fixture'
+    // Its last burst outside every shop: on the street, or leaving.
+    if (d.lastInShop === null || d.last !== d.lastInShop) return 'passer'
+    // One weak burst is what a passer-by at the edge gives: wait for a second before counting it.
+    // Two bursts a passer-by can give too while walking the front (under a minute): they must span more.
+    const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
+    return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
+  }
+
+  private arrived (d: WifiDevice, t: number): void {
+    this.inside.add(d)
+    this.countVisitor(d, t)
+  }
+
+  private countVisitor (d: WifiDevice, t: number): void {
+    if (d.countedDay === this.date) return
+    d.countedDay = this.date
+    this.wifiVisitors++
+    const h = this.hour(t)
+    this.byHour.set(h, (this.byHour.get(h) ?? 0) + 1)
+  }
+
+  private left (d: WifiDevice): void {
+    this.inside.delete(d)
+    if (d.firstInShopTs === null || d.lastInShop === null) return
+    // First to last burst inside, plus the time before the first and after the last burst (on average one interval together).
+    const s = (d.lastInShop.ts - d.firstInShopTs + this.o.meanProbeIntervalMs) / 1000
+    if (this.dwellsS.length < MAX_DWELLS) this.dwellsS.push(s)
+  }
+
+  /** A device counted as a visitor today that turns out to be a fixture was never one. */
+  private uncount (d: WifiDevice): void {
+    this.inside.delete(d)
+    if (d.countedDay !== this.date || d.firstInShopTs === null) return
+    d.countedDay = ''
+    this.wifiVisitors = Math.max(0, this.wifiVisitors - 1)
+    const h = this.hour(d.firstInShopTs)
+    this.byHour.set(h, Math.max(0, (this.byHour.get(h) ?? 0) - 1))
+  }
+
+  private hour (ts: number): string { return String(Math.floor(localTime(ts, this.site.timezone).minutes / 60)).padStart(2, '0') }
+
+  private rollDay (t: number): void {
+    const d = localTime(t, this.site.timezone).date
+    if (d === this.date) return
+    this.date = d; this.wifiVisitors = 0; this.byHour.clear(); this.apps.clear(); this.dwellsS = []
+  }
+
+  /** The day's visitors so far (fixtures and passers-by left out), per local hour, and Wi-Fi visitors' dwell. */
+  visitors (t: number): Visitors {
+    this.rollDay(t)
+    const k = 1 / this.o.devicesPerPerson
+    const wifi = Math.round(this.wifiVisitors * k)
+    const byHour: Record<string, number> = {}
+    for (const [h, n] of [...this.byHour].sort()) if (n > 0) byHour[h] = Math.round(n * k)
+    return { visitors: wifi + this.apps.size, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: this.apps.size, dwell: dwellSummary(this.dwellsS) }
+  }
+}
+
+export function dwellSummary (s: number[]): DwellSummary {
+  const sorted = [...s].sort((a, b) => a - b)
+  const q = (p: number) => sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))])
+  const buckets: Record<string, number> = {}
+  let lo = 0
+  for (const hi of [...DWELL_EDGES_MIN, Infinity]) {
+    const key = hi === Infinity ? `${lo}+` : `${lo}-${hi}`
+    buckets[key] = sorted.filter(v => v >= lo * 60 && v < hi * 60).length
+    lo = hi
+  }
+  return { n: sorted.length, medianS: q(0.5), p90S: q(0.9), buckets }
+}

@@ -1,0 +1,250 @@
+// Wi-Fi probe requests → devices. A phone probes in bursts (a few frames within ~100 ms, every
+// 30 s to a few minutes) and, with MAC randomization, often from a new address every burst, so
+// an address is not a device. Stages per burst: assemble (frames of one address until it is quiet
+// for `burstGapMs`) → locate (solver on the burst's per-sensor RSSI) → link (continue the device
+// this new address most likely belongs to: 802.11 sequence continuity, the probe's capability
+// fingerprint, timing and place) → classify (fixture, passer-by, visitor). A wrong link between
+// two present phones swaps their histories but leaves the count alone: what the count needs is
+// the decision "continues some present device" against "a new device".
+import { locate, type Site } from '../../shared/site.ts'
+import { solve, type Observation } from '../estimation/solver.ts'
+import type { SensorModel } from '../estimation/radio-model.ts'
+
+export interface WifiObservation { subject: string, randomized: boolean, seq?: number, fp?: string, sensor: string, rssi: number, ts: number }
+
+export interface Burst { ts: number, x: number, y: number, floor: number, shop: string | null, sector: string | null, maxRssi: number, seq: number | null, fp: string | null }
+
+export interface WifiDevice {
+  /** The address it used last (a subject hash): what /metrics lists for a fixture. */
+  address: string
+  /** A global (vendor) MAC: its address never changes, so no other address continues it. */
+  stable: boolean
+  firstTs: number
+  lastTs: number
+  bursts: number
+  lastSeq: number | null
+  fp: string | null
+  last: Burst
+  /** Sum of its bursts' places (a fixture's spot is their mean: one burst's place is a few metres off). */
+  sumX: number
+  sumY: number
+  /** Bursts located inside a shop, and the last of them. */
+  inShop: number
+  lastInShop: Burst | null
+  firstInShopTs: number | null
+  /** 10-minute slots it was heard in (fixture rule), the last day's only. */
+  slots: Set<number>
+  fixture: boolean
+  /** App subject this phone was found walking with (votes per subject), and the winner. */
+  votes: Map<string, number>
+  pairedWith: string | null
+  /** Local day it was counted as a visitor on (see people.ts). */
+  countedDay: string
+}
+
+export interface WifiDeviceOptions {
+  /** Frames of one address closer together than this belong to one burst, ms. */
+  burstGapMs: number
+  /** A phone probes again no sooner than this: a new address sooner is another device, ms. */
+  minLinkGapMs: number
+  /** A new address continues a device quiet at most this long (longest probe interval seen), ms. */
+  maxLinkGapMs: number
+  /** Sequence numbers advance at most this much between bursts of one phone. */
+  maxSeqJump: number
+  /** A new address continues a device only if it is heard within this of that device's last place, m. */
+  maxLinkDistanceM: number
+  /** Present while its last burst is at most this old (the longest usual probe interval plus slack), ms. */
+  presenceMs: number
+  /** Heard across this long, in most of its 10-minute slots: a fixture (staff, tills, computers), ms. */
+  fixtureSpanMs: number
+  /** Share of the 10-minute slots over its span a fixture is heard in. */
+  fixtureCoverage: number
+  /** Devices idle longer are forgotten (fixtures: a day longer), ms. */
+  forgetMs: number
+  /** A single burst this strong at some sensor, dBm, is a shopper's, not a passer-by's: counted at once. */
+  strongDbm: number
+  /** An app phone within this of a burst's place votes for the pair, m. */
+  pairRadiusM: number
+  /**
+   * Added to a link's score when the new burst and the device's last are on either side of a
+   * shop's wall (Infinity: never linked): a phone rarely crosses between bursts, a newcomer at
+   * the door and a shopper just gone are often both near it.
+   */
+  wallPenalty: number
+  /** A device heard across this long is exempt from the wall penalty, ms. */
+  settledMs: number
+}
+
+export const defaultWifiDeviceOptions: WifiDeviceOptions = {
+  burstGapMs: 1000, minLinkGapMs: 20_000, maxLinkGapMs: 300_000, maxSeqJump: 256, maxLinkDistanceM: 12,
+  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3, wallPenalty: Infinity, settledMs: 1_800_000
+}
+
+const SLOT_MS = 600_000
+const DAY_MS = 86_400_000
+
+interface Pending { first: number, last: number, randomized: boolean, seq: number | null, fp: string | null, sum: Map<string, { s: number, n: number, max: number }> }
+
+/** Present app phones' positions at the time of a burst (for pairing a Wi-Fi phone with its app). */
+export type AppPositions = () => Iterable<{ subject: string, x: number, y: number, floor: number }>
+
+export class WifiDevices {
+  readonly devices = new Set<WifiDevice>()
+  private readonly byAddress = new Map<string, WifiDevice>()
+  private readonly pending = new Map<string, Pending>()
+  private readonly bounds: [number, number, number, number]
+  /** Addresses the site file names as fixtures, and addresses learned to be (kept a week). */
+  private readonly fixtureAddresses = new Map<string, number>()
+  addresses = 0
+  /** Called when a device is first classed a fixture. */
+  onFixture: ((d: WifiDevice) => void) | null = null
+
+  constructor (private readonly site: Site, private readonly models: Map<string, SensorModel>, readonly o: WifiDeviceOptions,
+    private readonly apps: AppPositions = () => [], fixed: Iterable<string> = [], private readonly notFixtures: ReadonlySet<string> = new Set()) {
+    const [x0, y0, x1, y1] = site.bbox
+    this.bounds = [x0 - 10, y0 - 10, x1 + 10, y1 + 10]
+    for (const a of fixed) this.fixtureAddresses.set(a, Infinity)
+  }
+
+  /** One frame heard by one sensor. Bursts close on `flush`. */
+  observe (w: WifiObservation): void {
+    let p = this.pending.get(w.subject)
+    if (p && w.ts - p.last > this.o.burstGapMs) { this.finish(w.subject, p); p = undefined }
+    if (!p) { p = { first: w.ts, last: w.ts, randomized: w.randomized, seq: null, fp: null, sum: new Map() }; this.pending.set(w.subject, p) }
+    p.last = Math.max(p.last, w.ts)
+    if (w.seq !== undefined) p.seq = w.seq
+    if (w.fp !== undefined) p.fp = w.fp
+    const s = p.sum.get(w.sensor) ?? { s: 0, n: 0, max: -Infinity }
+    s.s += w.rssi; s.n++; s.max = Math.max(s.max, w.rssi)
+    p.sum.set(w.sensor, s)
+  }
+
+  /** Closes the bursts quiet since `t - burstGapMs`, oldest first, and forgets idle devices. */
+  flush (t: number): void {
+    const done = [...this.pending].filter(([, p]) => t - p.last > this.o.burstGapMs).sort((a, b) => a[1].first - b[1].first)
+    for (const [subject, p] of done) this.finish(subject, p)
+    for (const d of this.devices) {
+      const idle = t - d.lastTs
+      if (idle > this.o.forgetMs + (d.fixture ? DAY_MS : 0)) {
+        this.devices.delete(d)
+        if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
+      }
+    }
+    for (const [a, d] of this.byAddress) if (!this.devices.has(d)) this.byAddress.delete(a)
+    for (const [a, until] of this.fixtureAddresses) if (until < t) this.fixtureAddresses.delete(a)
+  }
+
+  /** Present: heard within `presenceMs`. */
+  present (d: WifiDevice, t: number): boolean { return t - d.lastTs <= this.o.presenceMs }
+
+  fixtures (): WifiDevice[] { return [...this.devices].filter(d => d.fixture) }
+
+  private finish (subject: string, p: Pending): void {
+    this.pending.delete(subject)
+    const b = this.locateBurst(p)
+    if (b === null) return
+    let d = this.byAddress.get(subject)
+    if (!d) {
+      this.addresses++
+      d = (p.randomized ? this.continuation(b) : null) ?? this.newDevice(subject, b, !p.randomized)
+      if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
+      d.address = subject
+      this.byAddress.set(subject, d)
+    }
+    this.add(d, b)
+  }
+
+  private newDevice (address: string, b: Burst, stable: boolean): WifiDevice {
+    const d: WifiDevice = {
+      address, stable, firstTs: b.ts, lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
+      firstInShopTs: null, slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
+    }
+    this.devices.add(d)
+    return d
+  }
+
+  private add (d: WifiDevice, b: Burst): void {
+    d.lastTs = Math.max(d.lastTs, b.ts); d.bursts++; d.last = b; d.sumX += b.x; d.sumY += b.y
+    if (b.seq !== null) d.lastSeq = b.seq
+    if (b.fp !== null) d.fp = b.fp
+    if (b.shop !== null) { d.inShop++; d.lastInShop = b; d.firstInShopTs ??= b.ts }
+    const slot = Math.floor(b.ts / SLOT_MS)
+    d.slots.add(slot)
+    for (const s of d.slots) if (s < slot - DAY_MS / SLOT_MS) d.slots.delete(s)
+    if (!d.fixture && this.isFixture(d)) { d.fixture = true; this.fixtureAddresses.set(d.address, b.ts + 7 * DAY_MS); this.onFixture?.(d) }
+    this.vote(d, b)
+  }
+
+  private isFixture (d: WifiDevice): boolean {
+    if (this.notFixtures.has(d.address)) return false
+    if (this.fixtureAddresses.has(d.address)) return true
+    const span = d.lastTs - d.firstTs
+    if (span < this.o.fixtureSpanMs) return false
+    const slots = Math.min(span, DAY_MS) / SLOT_MS + 1
+    return d.slots.size >= this.o.fixtureCoverage * slots
+  }
+
+  /** A burst near an app phone is a vote that both are one person's; a pair needs most bursts to agree. */
+  private vote (d: WifiDevice, b: Burst): void {
+    let best: string | null = null; let bestD = this.o.pairRadiusM
+    for (const a of this.apps()) {
+      if (a.floor !== b.floor) continue
+      const dist = Math.hypot(a.x - b.x, a.y - b.y)
+      if (dist <= bestD) { bestD = dist; best = a.subject }
+    }
+    if (best !== null) d.votes.set(best, (d.votes.get(best) ?? 0) + 1)
+    let top: string | null = null; let n = 0
+    for (const [s, v] of d.votes) if (v > n) { n = v; top = s }
+    d.pairedWith = top !== null && n >= 2 && n >= 0.6 * d.bursts ? top : null
+  }
+
+  /** The device a fresh randomized address most likely continues, or null for a new device. */
+  private continuation (b: Burst): WifiDevice | null {
+    let best: WifiDevice | null = null; let bestScore = Infinity
+    for (const d of this.devices) {
+      if (d.stable) continue
+      const gap = b.ts - d.lastTs
+      if (gap < this.o.minLinkGapMs || gap > this.o.maxLinkGapMs) continue
+      // Information elements differ between phone models and OS versions: a different one is another phone.
+      if (b.fp !== null && d.fp !== null && b.fp !== d.fp) continue
+      // A fixture stays put: measured from its mean spot, on whichever side of a wall its bursts
+      // land, and preferred, so that a rotating fixture does not break into new devices that
+      // would count until learned again.
+      const [x, y] = d.fixture ? [d.sumX / d.bursts, d.sumY / d.bursts] : [d.last.x, d.last.y]
+      const dist = b.floor === d.last.floor ? Math.hypot(b.x - x, b.y - y) : Infinity
+      if (dist > this.o.maxLinkDistanceM) continue
+      // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
+      // that land across the wall: breaking it there would make a new device of each half.
+      const settled = d.fixture || d.lastTs - d.firstTs >= this.o.settledMs
+      const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? this.o.wallPenalty : 0
+      if (wall === Infinity) continue
+      let score = dist / this.o.maxLinkDistanceM + gap / this.o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
+      if (b.seq !== null && d.lastSeq !== null) {
+        const jump = (b.seq - d.lastSeq + 4096) % 4096
+        // A counter carried across the address change: near-certain, and beats any place or timing.
+        if (jump >= 1 && jump <= this.o.maxSeqJump) score = -1 + jump / this.o.maxSeqJump
+      }
+      if (score < bestScore) { bestScore = score; best = d }
+    }
+    return best
+  }
+
+  private locateBurst (p: Pending): Burst | null {
+    const obs: Observation[] = []
+    let maxRssi = -Infinity
+    for (const [sensor, s] of p.sum) {
+      const m = this.models.get(sensor)
+      if (!m) continue
+      // One burst's frames share their fading: averaging them narrows the spread little.
+      obs.push({ sensor: m, rssi: s.s / s.n, sigma: 6 })
+      // The loudest sensor's mean over the burst: the max of every frame at every sensor is biased high, most for passers-by heard by many.
+      maxRssi = Math.max(maxRssi, s.s / s.n)
+    }
+    if (obs.length === 0) return null
+    const fix = solve(obs, { tagHeight: this.site.radio.tagHeightM, bounds: this.bounds, huberK: 2, offsetPrior: { mean: 0, sd: 4 } })
+    if (fix === null) return null
+    const floor = obs.reduce((a, o) => o.rssi > a.rssi ? o : a).sensor.floor
+    const where = locate(this.site, fix.x, fix.y, floor)
+    return { ts: p.first, x: fix.x, y: fix.y, floor, shop: where.shop, sector: where.sector, maxRssi, seq: p.seq, fp: p.fp }
+  }
+}

@@ -1,0 +1,188 @@
+// Triggers to phones. A gateway's trigger.fired only names a campaign; everything else comes from
+// the server's own records: the campaign must exist, be active, run today and target the posting
+// store; the pushed content, reason and time-to-live are the server's; the caps (cooldown across
+// all stores, per visit, per hour) are counted in the database on the server's clock, so no
+// gateway can exceed them by posting more events or other timestamps, and they hold across restarts. Pushes go only to a registered device with
+// marketing consent. Each push has a per-server sequence number: the SSE event id a phone resumes from.
+import type Database from 'better-sqlite3'
+import type { InstoreEvent, ContentT } from '../../shared/events.ts'
+import type { Campaign } from '../../shared/campaigns.ts'
+import { localTime } from '../../shared/local-time.ts'
+
+export interface PushedTrigger {
+  triggerId: string, storeId: string, campaignId: string, ts: number, expires: number,
+  content: ContentT, reason?: string, shop?: string, sector?: string
+}
+
+type Listener = (seq: number, t: PushedTrigger) => void
+
+/** An open stream: where triggers go, and how to end it (erasure, marketing consent withdrawn). */
+interface Stream { send: Listener, close: () => void }
+
+export const DEFAULT_TTL_MIN = 60
+/** However many visits a gateway makes up, a device gets a campaign at most this often per hour. */
+export const MAX_PER_CAMPAIGN_HOUR = 3
+/** Link schemes a campaign may carry besides https: and http: (the demo's app links), unless the server is told otherwise. */
+export const DEFAULT_APP_SCHEMES = ['app']
+
+/** Why a trigger.fired is refused (the 4xx `error` code and the metric's reason). */
+export const TRIGGER_REFUSALS = ['INSTORE_NO_CAMPAIGN', 'INSTORE_CAMPAIGN_INACTIVE', 'INSTORE_CAMPAIGN_OTHER_STORE', 'INSTORE_CAMPAIGN_MISMATCH',
+  'INSTORE_CAMPAIGN_OUT_OF_DATES', 'INSTORE_NO_VISIT', 'INSTORE_NO_MARKETING_CONSENT'] as const
+export type TriggerRefusal = typeof TRIGGER_REFUSALS[number]
+export type TriggerVetting = { ok: true, campaign: Campaign } | { ok: false, code: TriggerRefusal, message: string }
+
+/** What the server knows of a store: its zones (the only shop and sector names it vouches for) and its time zone. */
+export interface StoreFacts { shops: Set<string>, sectors: Set<string>, timeZone: string }
+
+export function storeFacts (siteJson: string): StoreFacts {
+  const site = JSON.parse(siteJson) as { timezone?: string, features?: Array<{ properties?: { kind?: string, id?: string } }> }
+  const facts: StoreFacts = { shops: new Set(), sectors: new Set(), timeZone: site.timezone ?? 'UTC' }
+  for (const f of site.features ?? []) {
+    const id = f.properties?.id
+    if (typeof id !== 'string') continue
+    if (f.properties?.kind === 'shop') facts.shops.add(id)
+    if (f.properties?.kind === 'sector') facts.sectors.add(id)
+  }
+  return facts
+}
+
+/**
+ * Whether a link may reach a phone: https:, http: or one of the app schemes the server was given,
+ * and no control or bidirectional-override character (which would make a link read as another).
+ */
+export function linkAllowed (url: string, appSchemes: readonly string[]): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (/[\u0000-\u0020\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(url)) return false
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1].toLowerCase()
+  return scheme !== undefined && (scheme === 'https' || scheme === 'http' || appSchemes.includes(scheme))
+}
+
+/** The rule a campaign fires on, as the reason shown on the phone: the server's words, never the gateway's. */
+export function ruleText (c: Campaign): string {
+  const w = c.when
+  return `${w.event} ${w.sector ?? w.shop ?? 'store'}${w.minDwellS !== undefined ? ` ≥ ${w.minDwellS} s` : ''}`
+}
+
+/**
+ * The registered device a gateway's subject names. The one place that reads devices by subject:
+ * the column's name is an implementation detail of registration.
+ */
+export function deviceBySubject (db: Database.Database, subject: string): { deviceId: string, marketing: boolean } | null {
+  const r = db.prepare('SELECT device_id, marketing FROM devices WHERE subject = ?').get(subject) as { device_id: string, marketing: number } | undefined
+  return r ? { deviceId: r.device_id, marketing: r.marketing === 1 } : null
+}
+
+export function campaignById (db: Database.Database, id: string): Campaign | null {
+  const r = db.prepare('SELECT body FROM campaigns WHERE id = ?').get(id) as { body: string } | undefined
+  return r ? JSON.parse(r.body) as Campaign : null
+}
+
+/**
+ * Whether a gateway of `storeId` may report this trigger: it names its visit, and its
+ * campaign exists, is active, runs in this store today (the store's date) and fires where the event says.
+ */
+export function vetTrigger (db: Database.Database, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number): TriggerVetting {
+  const id = e.campaignId
+  // The gateway always names the visit: without it the per-visit cap could not be counted.
+  if (e.visitId === undefined) return { ok: false, code: 'INSTORE_NO_VISIT', message: `event ${e.id}: a trigger must name its visit` }
+  // Only a registered device with marketing consent may be triggered: anything else would be stored
+  // and counted as fired in the funnel, although it is never pushed.
+  if (deviceBySubject(db, e.subject)?.marketing !== true) return { ok: false, code: 'INSTORE_NO_MARKETING_CONSENT', message: `event ${e.id}: ${e.subject} has no marketing consent` }
+  const c = id === undefined ? null : campaignById(db, id)
+  if (!c) return { ok: false, code: 'INSTORE_NO_CAMPAIGN', message: `event ${e.id}: no campaign ${id ?? '(none given)'}` }
+  if (c.active === false) return { ok: false, code: 'INSTORE_CAMPAIGN_INACTIVE', message: `event ${e.id}: campaign ${c.id} is not active` }
+  if (!c.stores.includes(storeId)) return { ok: false, code: 'INSTORE_CAMPAIGN_OTHER_STORE', message: `event ${e.id}: campaign ${c.id} does not run in store ${storeId}` }
+  const today = localTime(now, facts.timeZone).date
+  if ((c.schedule?.from !== undefined && today < c.schedule.from) || (c.schedule?.to !== undefined && today > c.schedule.to)) {
+    return { ok: false, code: 'INSTORE_CAMPAIGN_OUT_OF_DATES', message: `event ${e.id}: campaign ${c.id} does not run on ${today}` }
+  }
+  // A rule that names a place fires only on an event in that place: omitting it is no way round.
+  if ((c.when.sector !== undefined && e.sector !== c.when.sector) || (c.when.shop !== undefined && e.shop !== c.when.shop)) {
+    return { ok: false, code: 'INSTORE_CAMPAIGN_MISMATCH', message: `event ${e.id}: campaign ${c.id} does not fire in ${e.sector ?? e.shop ?? '(no place)'}` }
+  }
+  return { ok: true, campaign: c }
+}
+
+export class TriggerHub {
+  private readonly listeners = new Map<string, Set<Stream>>()
+  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link', number> = { no_device: 0, no_consent: 0, expired: 0, cap: 0, link: 0 }
+  pushed = 0
+
+  constructor (private readonly db: Database.Database, private readonly now: () => number = Date.now, private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES) {}
+
+  /** Called for each newly accepted trigger.fired event, with the campaign vetTrigger found and what the server knows of the store. */
+  deliver (e: InstoreEvent, c: Campaign, facts: StoreFacts): void {
+    const dev = deviceBySubject(this.db, e.subject)
+    if (!dev) { this.dropped.no_device++; return }
+    if (!dev.marketing) { this.dropped.no_consent++; return }
+    // A campaign stored before the link allowlist, or under a wider one, never sends its link on.
+    if (c.content.url !== undefined && !linkAllowed(c.content.url, this.appSchemes)) { this.dropped.link++; return }
+    // Caps count on the server's clock at arrival, so a back-dated timestamp cannot slip between
+    // two cooldowns; validity counts from the event's time but never from later than now, so a
+    // timestamp can only shorten it (a trigger held back by an outage expires as it should).
+    const arrived = this.now()
+    const ts = Math.min(e.ts, arrived)
+    const expires = ts + (c.content.ttlMin ?? DEFAULT_TTL_MIN) * 60_000
+    if (arrived > expires) { this.dropped.expired++; return }
+    if (this.capped(c, dev.deviceId, arrived, e.visitId ?? null)) { this.dropped.cap++; return }
+    // Only what the server vouches for reaches the phone: the campaign's own rule as the reason,
+    // and a shop or sector only when the store's site has it.
+    const t: PushedTrigger = {
+      triggerId: e.id, storeId: e.storeId, campaignId: c.id, ts, expires, content: c.content, reason: ruleText(c),
+      ...(e.shop !== undefined && facts.shops.has(e.shop) ? { shop: e.shop } : {}),
+      ...(e.sector !== undefined && facts.sectors.has(e.sector) ? { sector: e.sector } : {})
+    }
+    const r = this.db.prepare('INSERT OR IGNORE INTO triggers (trigger_id, device_id, store_id, campaign_id, ts, expires, body, visit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(t.triggerId, dev.deviceId, t.storeId, c.id, arrived, expires, JSON.stringify(t), e.visitId ?? null)
+    if (r.changes === 0) return
+    this.pushed++
+    for (const l of this.listeners.get(dev.deviceId) ?? []) l.send(Number(r.lastInsertRowid), t)
+  }
+
+  /** The campaign's caps, counted over every trigger pushed to the device from any store. */
+  private capped (c: Campaign, deviceId: string, ts: number, visitId: string | null): boolean {
+    const cooldownS = c.cap?.cooldownS
+    if (cooldownS !== undefined) {
+      const last = this.db.prepare('SELECT MAX(ts) AS ts FROM triggers WHERE device_id = ? AND campaign_id = ?').get(deviceId, c.id) as { ts: number | null }
+      if (last.ts !== null && ts - last.ts < cooldownS * 1000) return true
+    }
+    const perVisit = c.cap?.perVisit
+    if (perVisit !== undefined && visitId !== null) {
+      const n = this.db.prepare('SELECT COUNT(*) AS n FROM triggers WHERE device_id = ? AND campaign_id = ? AND visit_id = ?').get(deviceId, c.id, visitId) as { n: number }
+      if (n.n >= perVisit) return true
+    }
+    // Visit ids are the gateway's word: made-up ones would reset perVisit, so an hourly bound holds whatever they say.
+    const hour = this.db.prepare('SELECT COUNT(*) AS n FROM triggers WHERE device_id = ? AND campaign_id = ? AND ts > ?').get(deviceId, c.id, ts - 3_600_000) as { n: number }
+    return hour.n >= MAX_PER_CAMPAIGN_HOUR
+  }
+
+  /** Whether a device may receive triggers now (registered, with marketing consent). */
+  mayReceive (deviceId: string): boolean {
+    return (this.db.prepare('SELECT marketing FROM devices WHERE device_id = ?').get(deviceId) as { marketing: number } | undefined)?.marketing === 1
+  }
+
+  /**
+   * Triggers after `afterSeq` still worth showing, then every new one, until unsubscribe or until
+   * the server ends the stream with `close` (the device was erased or withdrew marketing consent).
+   */
+  subscribe (deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}): () => void {
+    if (!this.mayReceive(deviceId)) { close(); return () => {} }
+    const missed = this.db.prepare('SELECT seq, body FROM triggers WHERE device_id = ? AND seq > ? AND expires > ? ORDER BY seq')
+      .all(deviceId, afterSeq, this.now()) as Array<{ seq: number, body: string }>
+    for (const m of missed) listener(m.seq, JSON.parse(m.body) as PushedTrigger)
+    let set = this.listeners.get(deviceId)
+    if (!set) { set = new Set(); this.listeners.set(deviceId, set) }
+    const stream: Stream = { send: listener, close }
+    set.add(stream)
+    return () => { set?.delete(stream); if (set?.size === 0 && this.listeners.get(deviceId) === set) this.listeners.delete(deviceId) }
+  }
+
+  /** Ends every open stream of a device (erasure, marketing consent withdrawn): nothing more reaches it. */
+  disconnect (deviceId: string): void {
+    const set = this.listeners.get(deviceId)
+    this.listeners.delete(deviceId)
+    for (const s of set ?? []) s.close()
+  }
+
+  get connections (): number { let n = 0; for (const s of this.listeners.values()) n += s.size; return n }
+}
