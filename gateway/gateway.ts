@@ -1,6 +1,6 @@
 // One store's gateway: a bus (embedded broker or client), the pipeline, and the HTTP port.
 // Constructor assigns; start() does the work; stop() releases every resource it took.
-import { mkdirSync, writeFileSync, statfsSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:http'
@@ -22,11 +22,13 @@ import { keepConfig, keptConfig } from './io/kept-config.ts'
 import { IdentityResolver, materialFromFile, type DevicesFileT } from './ingest/identity.ts'
 import { foreignTopics, aliasMap, DEFAULT_FOREIGN, type ForeignConfig } from './ingest/foreign.ts'
 import { brokerAuth, type AuthFile, type AuthCounters } from './io/broker-auth.ts'
-import { checkMerakiPost, merakiReadings, toBatches, apMap, MERAKI_LATE_MS, type MerakiPost } from './ingest/meraki.ts'
+import { MERAKI_LATE_MS, type MerakiOptions } from './ingest/meraki.ts'
+import { MerakiReceiver } from './meraki-receiver.ts'
 import { BleScanner } from './io/ble-scanner.ts'
-import type { MerakiOptions } from './ingest/meraki.ts'
 import { redactMacs, readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
 import type { BrokerListenOptions } from '../shared/broker.ts'
+import { gatewayHealth } from './health.ts'
+import { WorkPump } from './work-pump.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -85,23 +87,21 @@ export class Gateway {
   uplink: Uplink | null = null
   scanner: BleScanner | null = null
   private siteOutdated = false
+  /** The Cisco Meraki receiver on the HTTP port (with `meraki`). */
+  private meraki: MerakiReceiver | null = null
   /** Meraki posts still being taken in, in turn. */
-  merakiWork: Promise<void> = Promise.resolve()
+  get merakiWork (): Promise<void> { return this.meraki?.work ?? Promise.resolve() }
   private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
   private saveTimer: NodeJS.Timeout | null = null
   private startedAt = 0
   httpPort = 0
-  /** Pipeline work loop (`pump`): running, its end, the broker acknowledgements it holds, its last progress (wall ms). */
-  private pumping = false
-  private pumped: Promise<void> = Promise.resolve()
-  private dones: Array<() => void> = []
-  private lastWorkAt = 0
-  /** Publishes handed to the bus and not yet taken, and who waits for room. */
-  private inflight = 0
-  private roomWaiters: Array<() => void> = []
-  private stopping = false
+  /** The pipeline's work loop and the backpressure of what it publishes. */
+  private readonly work = new WorkPump(() => this.pipeline, (err, topic) => {
+    this.internalErrors.inc()
+    this.o.log.error('internal error', { err: err.message, ...(topic !== undefined ? { topic: redactMacs(topic.slice(0, 200)) } : {}) })
+  })
 
   constructor (readonly o: GatewayOptions) {}
 
@@ -155,10 +155,10 @@ export class Gateway {
       foreign,
       ...o.pipeline
     }, {
-      position: p => { this.publish(bus, topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }); published.inc({ kind: 'position' }) },
-      occupancy: occ => { this.publish(bus, topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }); published.inc({ kind: 'occupancy' }) },
+      position: p => { this.work.publish(bus, topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }); published.inc({ kind: 'position' }) },
+      occupancy: occ => { this.work.publish(bus, topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }); published.inc({ kind: 'occupancy' }) },
       events: () => { void this.flushOutbox(); this.uplink?.kick() },
-      footfall: f => { this.publish(bus, topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }) }
+      footfall: f => { this.work.publish(bus, topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }) }
     }, this.metrics, o.log, this.presence)
     await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload, done) => this.accept(topic, payload, done))
     this.bus = bus
@@ -187,7 +187,7 @@ export class Gateway {
       // A replay on the event clock depends on its trace alone: it starts from nothing, saves nothing.
       this.resumeLearned()
       this.saveTimer = setInterval(() => this.saveLearned(), LEARNED_SAVE_MS)
-      this.timer = setInterval(() => { if (!this.pumping) void this.pump() }, 200)
+      this.timer = setInterval(() => { this.work.kick() }, 200)
     }
     if (o.ble) {
       const sensor = o.ble.sensor
@@ -195,38 +195,9 @@ export class Gateway {
         (id, readings) => this.accept(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))), o.log)
       await this.scanner.start()
     }
-    const merakiCount = this.metrics.counter('instore_meraki_posts_total', 'Meraki webhook posts, by result')
-    const aps = apMap(o.site)
-    // A post is answered as soon as its secret is checked; its observations then go through in
-    // bounded slices, yielding to the event loop between them, so a large post never stalls the
-    // embedded broker or other posts. Posts are taken in turn.
-    const pipeline = this.pipeline
-    const takeSlices = async (post: MerakiPost): Promise<void> => {
-      for (let i = 0; i < post.observations.length; i += MERAKI_SLICE) {
-        if (this.pipeline !== pipeline) return // stopped meanwhile
-        const { per, unknownAps, fixes, implausible } = merakiReadings(post, aps, i, i + MERAKI_SLICE, o.site)
-        if (unknownAps > 0) merakiCount.inc({ result: 'unknown_ap_records' }, unknownAps)
-        if (implausible > 0) merakiCount.inc({ result: 'implausible_estimates' }, implausible)
-        for (const b of toBatches(per, o.site, o.prefix)) this.accept(b.topic, b.payload)
-        for (const f of fixes) pipeline.placeExternal(f)
-        if (fixes.length > 0) { merakiCount.inc({ result: 'location_estimates' }, fixes.length); if (!this.pumping) void this.pump() }
-        await new Promise(resolve => setImmediate(resolve))
-      }
-    }
-    const webhook = o.meraki && {
-      path: '/meraki', validator: o.meraki.validator, maxBytes: o.meraki.maxBytes ?? MERAKI_MAX_BYTES, secret: o.meraki.secret,
-      refused: (status: number) => merakiCount.inc({ result: status === 403 ? 'bad_secret' : status === 413 ? 'too_large' : 'bad_body' }),
-      post: (body: unknown) => {
-        const r = checkMerakiPost(body, o.meraki as MerakiOptions)
-        if (!r.ok) { merakiCount.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' }); return { status: r.status, text: r.reason } }
-        merakiCount.inc({ result: 'ok' })
-        this.merakiWork = this.merakiWork.then(async () => await takeSlices(r.post)).catch(err => {
-          this.internalErrors.inc()
-          o.log.error('meraki post failed', { err: redactMacs((err as Error).message) })
-        })
-        return { status: 202, text: 'accepted' }
-      }
-    }
+    this.meraki = new MerakiReceiver({ site: o.site, prefix: o.prefix, log: o.log }, this.metrics, () => this.internalErrors.inc())
+    const webhook = o.meraki && this.meraki.webhook(o.meraki, this.pipeline, (topic, payload) => this.accept(topic, payload),
+      () => { this.work.kick() }, () => this.pipeline)
     // A gateway without /healthz must not run (its supervisor could not see it): release what was
     // taken (broker, uplink, timers, store) so start() fails and the process exits non-zero.
     const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text(), ...(webhook ? { webhook } : {}) })
@@ -238,66 +209,8 @@ export class Gateway {
     o.log.info('gateway started', { storeId, mqtt: bus.url, ...(b?.tlsPort ? { mqtts: `mqtts://${o.host}:${b.tlsPort}` } : {}), ...(b?.wsPort ? { ws: `ws://${o.host}:${b.wsPort}` } : {}), http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
   }
 
-  /**
-   * Takes one message into the pipeline and works it through in bounded slices (`pump`). `done`
-   * is called once the pipeline is idle again, so the embedded broker holds the sender back
-   * meanwhile. One bad message must never stop the gateway: anything unexpected is contained here.
-   */
-  private accept (topic: string, payload: Buffer, done?: () => void): void {
-    try { this.pipeline?.take(topic, payload) } catch (err) {
-      this.internalErrors.inc()
-      this.o.log.error('internal error', { err: (err as Error).message, topic: redactMacs(topic.slice(0, 200)) })
-    }
-    if (done) { if (this.dones.length < MAX_HELD_ACKS) this.dones.push(done); else done() }
-    if (!this.pumping) void this.pump()
-  }
-
-  /**
-   * Works the pipeline through in slices of at most SLICE_TICKS ticks, yielding to the event loop
-   * between them and waiting while too many publishes are in flight: a reading after a long gap,
-   * or a burst, never holds the process for long or queues output without a bound. The slices
-   * change nothing in the output (pipeline.ts `work`).
-   */
-  private async pump (): Promise<void> {
-    const p = this.pipeline
-    if (!p || this.pumping) return
-    this.pumping = true
-    let release: () => void = () => {}
-    this.pumped = new Promise<void>(resolve => { release = resolve })
-    try {
-      for (;;) {
-        let idle = true
-        try { idle = p.work(SLICE_TICKS, SLICE_POSITIONS) } catch (err) {
-          this.internalErrors.inc()
-          this.o.log.error('internal error', { err: (err as Error).message })
-        }
-        this.lastWorkAt = Date.now()
-        if (idle) break
-        await this.room()
-        await new Promise<void>(resolve => setImmediate(resolve))
-      }
-    } finally {
-      this.pumping = false
-      const dones = this.dones; this.dones = []
-      for (const d of dones) d()
-      release()
-    }
-  }
-
-  /** Publishes without waiting, counting what is in flight (see `room`). */
-  private publish (bus: Bus, topic: string, body: string, opts: { qos: 0 | 1, retain?: boolean }): void {
-    this.inflight++
-    bus.publish(topic, body, opts).catch(() => {}).finally(() => {
-      this.inflight--
-      if (this.inflight <= MAX_INFLIGHT / 2) { const w = this.roomWaiters; this.roomWaiters = []; for (const r of w) r() }
-    })
-  }
-
-  /** Resolves once the broker has taken enough of what was published (its and its subscribers' backpressure). */
-  private async room (): Promise<void> {
-    if (this.inflight <= MAX_INFLIGHT || this.stopping) return
-    await new Promise<void>(resolve => this.roomWaiters.push(resolve))
-  }
+  /** Takes one message into the pipeline and works it through (`WorkPump`); `done` once it is idle again. */
+  private accept (topic: string, payload: Buffer, done?: () => void): void { this.work.accept(topic, payload, done) }
 
   /**
    * Publishes outbox events not yet handed to the broker, in order, then marks them. Chained, so
@@ -380,36 +293,11 @@ export class Gateway {
   }
 
   health (): Health {
-    const problems: string[] = []
-    if (this.bus && !this.bus.connected) problems.push('broker unreachable')
-    if (this.uplink && !this.uplink.connected) problems.push(`central unreachable: ${this.uplink.lastError ?? ''}`)
-    if (this.siteOutdated) problems.push('site changed on the central server: restart to apply it')
-    const backlog = this.store?.backlog() ?? 0
-    if (this.uplink && backlog > 10_000) problems.push(`outbox backlog ${backlog} events`)
-    try {
-      const fs = statfsSync(this.o.dataDir)
-      const free = fs.bavail * fs.bsize
-      if (free < 500 * 2 ** 20 || free / (fs.blocks * fs.bsize) < 0.05) problems.push(`disk filling: ${Math.round(free / 2 ** 20)} MiB free in ${this.o.dataDir}`)
-    } catch { problems.push(`data folder ${this.o.dataDir} unreadable`) }
-    const p = this.pipeline
-    if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS) problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
-    const zf = this.presence?.lastFailure
-    if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${this.presence?.failed ?? 0} subjects dropped`)
-    if (p && p.backlog > 0 && Date.now() - this.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
-    const silence = this.o.sensorSilenceMs ?? 300_000
-    if (this.o.clock === 'wall' && this.pipeline && Date.now() - this.startedAt > silence) {
-      const now = Date.now()
-      const quiet = [...this.o.site.sensors.keys()].filter(id => now - (this.pipeline?.sensorLastSeen.get(id) ?? -Infinity) > silence)
-      if (quiet.length === this.o.site.sensors.size) problems.push(`no sensor heard for ${Math.round(silence / 60000)} minutes`)
-      else if (quiet.length > 0) problems.push(`sensors silent for ${Math.round(silence / 60000)} minutes: ${quiet.join(', ')}`)
-    }
-    const dead = this.store?.deadLetters(10) ?? []
-    const deadCount = dead.length === 0 ? 0 : this.store?.deadLetterCount() ?? 0
-    if (dead.length > 0 && Date.now() - dead[0].at < DEAD_LETTER_WINDOW_MS) problems.push(`central refused ${deadCount} event(s): set aside as dead letters (newest ${dead[0].id}: HTTP ${dead[0].status})`)
-    return {
-      status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: this.o.site.storeId, devices: this.pipeline?.trackedDevices ?? 0,
-      ...(deadCount > 0 ? { deadLetters: { count: deadCount, newest: dead.map(d => ({ ...d, at: new Date(d.at).toISOString() })) } } : {})
-    }
+    return gatewayHealth({
+      site: this.o.site, dataDir: this.o.dataDir, clock: this.o.clock, sensorSilenceMs: this.o.sensorSilenceMs ?? 300_000,
+      bus: this.bus, uplink: this.uplink, siteOutdated: this.siteOutdated, store: this.store, pipeline: this.pipeline,
+      presence: this.presence, lastWorkAt: this.work.lastWorkAt, startedAt: this.startedAt
+    })
   }
 
   /** Takes up the radio learning a previous live run saved, if it was for this sensor setup. */
@@ -439,8 +327,7 @@ export class Gateway {
 
   async stop (): Promise<void> {
     // A stop must not wait on a broker that no longer takes publishes.
-    this.stopping = true
-    for (const r of this.roomWaiters.splice(0)) r()
+    this.work.stopping()
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     if (this.saveTimer) clearInterval(this.saveTimer)
@@ -449,7 +336,7 @@ export class Gateway {
     this.scanner = null
     await this.merakiWork
     // Drain: run the ticks the clock already allows, close open visits, publish what is left.
-    await this.pumped
+    await this.work.done
     this.pipeline?.advance()
     this.presence?.closeAll()
     await this.flushOutbox()
@@ -466,25 +353,6 @@ export class Gateway {
   }
 }
 
-/** /healthz reports failing ticks this long after the last one, ms (wall time). */
-const HEALTH_WINDOW_MS = 5 * 60_000
-/** /healthz is degraded this long after the central server refused an event, ms (wall time); the list stays. */
-const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
-/** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
-const STALL_MS = 30_000
-/** Ticks one slice of pipeline work runs at most before yielding to the event loop. */
-const SLICE_TICKS = 50
-/** Publishes in flight at most before the pipeline waits (it resumes at half). */
-const MAX_INFLIGHT = 256
-/** Positions one slice publishes before it yields and waits for publishing room (checked between ticks). */
-const SLICE_POSITIONS = MAX_INFLIGHT
-/**
- * Broker acknowledgements held while the pipeline works, at most (see `accept`): aedes reads no
- * more from a sender whose messages are not acknowledged, so this is one socket read per sender.
- * Past it (many senders at once) the inbox bound applies.
- */
-const MAX_HELD_ACKS = 5000
-
 /** How often a live gateway saves what it learned about the site's radio, ms. */
 const LEARNED_SAVE_MS = 5 * 60_000
 
@@ -495,11 +363,6 @@ function loadOrCreateSecret (dir: string): string {
   writeFileSync(join(dir, SECRET_FILE), secret + '\n', { mode: 0o600 })
   return secret
 }
-
-/** Observations of a Meraki post taken per slice before yielding to the event loop. */
-const MERAKI_SLICE = 500
-/** Largest Meraki post accepted, bytes: a big network's minute, with room to spare. */
-const MERAKI_MAX_BYTES = 8 * 2 ** 20
 
 /**
  * With Meraki, the gateway clock runs `lateMs` behind (the trade-off: every output of this store,

@@ -1,13 +1,18 @@
 // The pipeline's inputs and outputs beside its stages (pipeline.ts): what a message becomes while
 // it waits for its ticks, why one is dropped, the pipeline's metrics, and what it learns about the
-// site's radio.
+// site's radio, and the pipeline's options and sink.
 import { createHash } from 'node:crypto'
 import type { Site } from '../shared/site.ts'
 import type { Ingested, RejectReason } from './ingest/ingest.ts'
-import type { TrackerLearned } from './estimation/tracker.ts'
+import type { TrackerLearned, TrackerOptions } from './estimation/tracker.ts'
 import type { SensorModel } from './estimation/radio-model.ts'
 import type { CalibratorState } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
+import type { PositionMessageT, OccupancyMessageT, FootfallMessageT } from '../shared/messages.ts'
+import type { InstoreEvent } from '../shared/events.ts'
+import type { ClockOptions } from './ingest/clock.ts'
+import type { IdentityResolver } from './ingest/identity.ts'
+import type { ForeignConfig } from './ingest/foreign.ts'
 
 /**
  * What the gateway learns about the site's radio as it runs, kept across restarts: the sensors'
@@ -80,4 +85,38 @@ export function rateLimited (): (kind: string, write: () => void) => void {
     if (b.n++ < 5) write()
     budget.set(kind, b)
   }
+}
+
+export interface PipelineOptions {
+  prefix: string
+  secret: string
+  clock: ClockOptions
+  /** Tick period, ms of event time: positions are published at least this often per subject. */
+  tickMs: number
+  /** A subject is present (and published) while heard within this long, ms, per source. */
+  presenceMs: { ble: number, wifi: number }
+  maxMessageBytes: number
+  selfCalibration: boolean
+  tracker?: Partial<TrackerOptions>
+  /** Resolves apps' rotating EIDs (gateway/ingest/identity.ts); without it every EID is anonymous. */
+  identity?: IdentityResolver
+  /** Foreign sensors' topic roots (default: each firmware's own). */
+  foreign?: ForeignConfig
+  /**
+   * Set when the clock's lateness is raised for sources that deliver late (Meraki): readings wait
+   * in time order and reach the trackers up to `aheadMs` past each tick, as they would live.
+   */
+  reorder?: { aheadMs: number }
+  /** Messages taken in and not yet worked through, at most (default 10,000); past it a message is refused ('overload'). */
+  maxInbox?: number
+  /** Positions one tick publishes at most (default 5,000): a crowd of rotating addresses must not flood the broker. */
+  maxPositionsPerTick?: number
+}
+
+export interface PipelineSink {
+  position (p: PositionMessageT): void
+  occupancy (o: OccupancyMessageT): void
+  /** Events of one tick, already committed to the outbox. */
+  events (e: InstoreEvent[]): void
+  footfall (f: FootfallMessageT): void
 }

@@ -1,26 +1,25 @@
 // The gateway's pipeline, as a list of named stages. Per message:
 //   ingest (parse → validate → subject) → time (stamp, lateness) → estimate (per-sensor RSSI windows)
 // Per tick of event time (every second):
-//   smooth (solver + motion filter) → locate (shop, sector) → publish positions → occupancy
-// Zone diffs, events, triggers and the outbox hang off the `onPosition` sink.
+//   smooth (solver + motion filter) → locate (shop, sector) → publish positions → zone diffs and
+//   events (the presence engine, which commits them to the outbox) → occupancy → footfall.
+// What comes out goes to the `PipelineSink` the gateway gives (gateway.ts publishes it).
 import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
-import type { PositionMessageT, OccupancyMessageT, FootfallMessageT } from '../shared/messages.ts'
+import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest/ingest.ts'
-import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, shiftModels, radioKey, type Taken, type Work, type DropReason, type LearnedRadio } from './pipeline-io.ts'
+import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, shiftModels, radioKey, type Taken, type Work, type DropReason, type LearnedRadio, type PipelineOptions, type PipelineSink } from './pipeline-io.ts'
 import { SubjectHasher } from './ingest/subjects.ts'
-import type { IdentityResolver } from './ingest/identity.ts'
-import { GatewayClock, defaultClockOptions, type ClockOptions } from './ingest/clock.ts'
-import { Tracker, trackerOptions, type TrackerOptions } from './estimation/tracker.ts'
+import { GatewayClock, defaultClockOptions } from './ingest/clock.ts'
+import { Tracker, trackerOptions } from './estimation/tracker.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
 import { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { Evidence } from './presence/zones.ts'
-import type { InstoreEvent } from '../shared/events.ts'
 import { Footfall } from './presence/footfall.ts'
 import { People, peopleOptions, wifiModels, type Placed } from './presence/people.ts'
-import { translate, aliasMap, type ForeignConfig } from './ingest/foreign.ts'
+import { translate, aliasMap } from './ingest/foreign.ts'
 import { ReorderBuffer } from './ingest/reorder.ts'
 import { ExternalFixes } from './ingest/external-fixes.ts'
 import { bleIdentity } from './ingest/sensor-ids.ts'
@@ -29,43 +28,9 @@ import { locate } from '../shared/site.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { localTime } from '../shared/local-time.ts'
 
-export interface PipelineOptions {
-  prefix: string
-  secret: string
-  clock: ClockOptions
-  /** Tick period, ms of event time: positions are published at least this often per subject. */
-  tickMs: number
-  /** A subject is present (and published) while heard within this long, ms, per source. */
-  presenceMs: { ble: number, wifi: number }
-  maxMessageBytes: number
-  selfCalibration: boolean
-  tracker?: Partial<TrackerOptions>
-  /** Resolves apps' rotating EIDs (gateway/ingest/identity.ts); without it every EID is anonymous. */
-  identity?: IdentityResolver
-  /** Foreign sensors' topic roots (default: each firmware's own). */
-  foreign?: ForeignConfig
-  /**
-   * Set when the clock's lateness is raised for sources that deliver late (Meraki): readings wait
-   * in time order and reach the trackers up to `aheadMs` past each tick, as they would live.
-   */
-  reorder?: { aheadMs: number }
-  /** Messages taken in and not yet worked through, at most (default 10,000); past it a message is refused ('overload'). */
-  maxInbox?: number
-  /** Positions one tick publishes at most (default 5,000): a crowd of rotating addresses must not flood the broker. */
-  maxPositionsPerTick?: number
-}
-
-export interface PipelineSink {
-  position (p: PositionMessageT): void
-  occupancy (o: OccupancyMessageT): void
-  /** Events of one tick, already committed to the outbox. */
-  events (e: InstoreEvent[]): void
-  footfall (f: FootfallMessageT): void
-}
-
 type Source = 'ble' | 'wifi' | 'scan'
 
-export { radioKey, type LearnedRadio }
+export { radioKey, type LearnedRadio, type PipelineOptions, type PipelineSink }
 
 interface Latest { pos: PositionMessageT, lastHeard: number }
 
@@ -79,7 +44,10 @@ export class Pipeline {
   private readonly latest = new Map<string, Latest>()
   private nextTick = -Infinity
   private lastOccupancy = ''
-  private fixesSinceModels = 0
+  /** The next tick time at or after which occupancy and footfall are published unchanged. */
+  private nextBeat = -Infinity
+  /** Ticks since self-calibration last handed its corrections to the trackers. */
+  private ticksSinceModels = 0
   private readonly logLimited = rateLimited()
   private readonly m
   readonly footfall: Footfall
@@ -432,8 +400,8 @@ export class Pipeline {
       this.latest.set(f.subject, { pos, lastHeard: f.ts })
       if (f.source === 'ble' && !f.anonymous) fresh.set(f.subject, { x: f.x, y: f.y, accuracyM: f.accuracyM, floor: f.floor })
     }
-    if (this.o.selfCalibration && ++this.fixesSinceModels >= 10) {
-      this.fixesSinceModels = 0
+    if (this.o.selfCalibration && ++this.ticksSinceModels >= 10) {
+      this.ticksSinceModels = 0
       this.applyCorrections()
     }
     if (this.presence) {
@@ -466,12 +434,16 @@ export class Pipeline {
     const p = this.people.now(at, apps, anonymous, passersBy)
     const occ: OccupancyMessageT = { ts: at, shops: p.shops, sectors: p.sectors, passersBy: p.passersBy, low: p.low, high: p.high, bySource: p.bySource, fixtures: p.fixtures }
     const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy, occ.low, occ.high, occ.bySource, occ.fixtures])
-    if (key !== this.lastOccupancy || t % 10_000 === 0) {
+    // At least every 10 s of event time while nothing changes, whatever the tick period (or a
+    // skipped idle stretch) makes of the ticks' times.
+    const beat = t >= this.nextBeat
+    if (beat) this.nextBeat = (Math.floor(t / BEAT_MS) + 1) * BEAT_MS
+    if (key !== this.lastOccupancy || beat) {
       this.lastOccupancy = key
       this.lastOccupancyMessage = occ
       this.sink.occupancy(occ)
     }
-    if (t % 10_000 === 0) {
+    if (beat) {
       this.footfall.expire(t)
       this.sink.footfall({ ts: t, ...this.footfall.counts(t), ...this.people.visitors(t) })
     }
@@ -526,5 +498,8 @@ export class Pipeline {
     this.trackers.scan.setModels(this.scanCalibrator.models())
   }
 }
+
+/** Occupancy and footfall go out at least this often, ms of event time. */
+const BEAT_MS = 10_000
 
 function round2 (v: number): number { return Math.round(v * 100) / 100 }

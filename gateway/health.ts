@@ -1,0 +1,67 @@
+// What /healthz says of a gateway: the problems someone should look at, each in words, and the
+// dead letters the central server refused. A pure reading of the gateway's parts.
+import { statfsSync } from 'node:fs'
+import type { Site } from '../shared/site.ts'
+import type { Health } from './io/http.ts'
+import type { Bus } from './io/bus.ts'
+import type { Uplink } from './io/uplink.ts'
+import type { GatewayStore } from './io/store.ts'
+import type { PresenceEngine } from './presence/presence.ts'
+import type { Pipeline } from './pipeline.ts'
+
+export interface HealthInputs {
+  site: Site
+  dataDir: string
+  clock: 'wall' | 'event'
+  /** Wall mode: a sensor silent this long is reported, ms. */
+  sensorSilenceMs: number
+  bus: Bus | null
+  uplink: Uplink | null
+  siteOutdated: boolean
+  store: GatewayStore | null
+  pipeline: Pipeline | null
+  presence: PresenceEngine | null
+  /** When the pipeline last made progress, and when the gateway started (wall ms). */
+  lastWorkAt: number
+  startedAt: number
+}
+
+/** /healthz reports failing ticks this long after the last one, ms (wall time). */
+const HEALTH_WINDOW_MS = 5 * 60_000
+/** /healthz is degraded this long after the central server refused an event, ms (wall time); the list stays. */
+const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
+/** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
+const STALL_MS = 30_000
+
+export function gatewayHealth (g: HealthInputs): Health {
+  const problems: string[] = []
+  if (g.bus && !g.bus.connected) problems.push('broker unreachable')
+  if (g.uplink && !g.uplink.connected) problems.push(`central unreachable: ${g.uplink.lastError ?? ''}`)
+  if (g.siteOutdated) problems.push('site changed on the central server: restart to apply it')
+  const backlog = g.store?.backlog() ?? 0
+  if (g.uplink && backlog > 10_000) problems.push(`outbox backlog ${backlog} events`)
+  try {
+    const fs = statfsSync(g.dataDir)
+    const free = fs.bavail * fs.bsize
+    if (free < 500 * 2 ** 20 || free / (fs.blocks * fs.bsize) < 0.05) problems.push(`disk filling: ${Math.round(free / 2 ** 20)} MiB free in ${g.dataDir}`)
+  } catch { problems.push(`data folder ${g.dataDir} unreadable`) }
+  const p = g.pipeline
+  if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS) problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
+  const zf = g.presence?.lastFailure
+  if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
+  if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
+  const silence = g.sensorSilenceMs
+  if (g.clock === 'wall' && g.pipeline && Date.now() - g.startedAt > silence) {
+    const now = Date.now()
+    const quiet = [...g.site.sensors.keys()].filter(id => now - (g.pipeline?.sensorLastSeen.get(id) ?? -Infinity) > silence)
+    if (quiet.length === g.site.sensors.size) problems.push(`no sensor heard for ${Math.round(silence / 60000)} minutes`)
+    else if (quiet.length > 0) problems.push(`sensors silent for ${Math.round(silence / 60000)} minutes: ${quiet.join(', ')}`)
+  }
+  const dead = g.store?.deadLetters(10) ?? []
+  const deadCount = dead.length === 0 ? 0 : g.store?.deadLetterCount() ?? 0
+  if (dead.length > 0 && Date.now() - dead[0].at < DEAD_LETTER_WINDOW_MS) problems.push(`central refused ${deadCount} event(s): set aside as dead letters (newest ${dead[0].id}: HTTP ${dead[0].status})`)
+  return {
+    status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: g.site.storeId, devices: g.pipeline?.trackedDevices ?? 0,
+    ...(deadCount > 0 ? { deadLetters: { count: deadCount, newest: dead.map(d => ({ ...d, at: new Date(d.at).toISOString() })) } } : {})
+  }
+}
