@@ -160,7 +160,9 @@ export class Gateway {
       events: () => { void this.flushOutbox(); this.uplink?.kick() },
       footfall: f => { this.work.publish(bus, topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }) }
     }, this.metrics, o.log, this.presence)
+    // A gateway that cannot listen must not run: release what was taken so the process exits.
     await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload, done) => this.accept(topic, payload, done))
+      .catch(async (err: unknown) => { await bus.stop().catch(() => {}); await this.stop(); throw err })
     this.bus = bus
     // Events accepted before a crash but never published go out first, with their original ids.
     this.flushOutbox()

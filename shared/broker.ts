@@ -46,20 +46,29 @@ export async function startBroker (opts: BrokerListenOptions = {}): Promise<Embe
   const streams = new Set<Duplex>()
   const track = (s: Duplex) => { streams.add(s); s.on('close', () => streams.delete(s)); broker.handle(s as Socket) }
   const server = createServer(track)
-  const port = await listen(server, opts.port ?? 0, host)
-  const closers: Array<() => Promise<void>> = [async () => await closed(server)]
-  let tlsPort = 0; let wsPort = 0
-  if (opts.tls) {
-    const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, track)
-    tlsPort = await listen(tls, opts.tls.port, host)
-    closers.push(async () => await closed(tls))
-  }
-  if (opts.wsPort !== undefined) {
-    const http = createHttpServer()
-    const wss = new WebSocketServer({ server: http })
-    wss.on('connection', ws => track(createWebSocketStream(ws)))
-    wsPort = await listen(http, opts.wsPort, host)
-    closers.push(async () => { for (const c of wss.clients) c.terminate(); wss.close(); await closed(http) })
+  const closers: Array<() => Promise<void>> = []
+  let port = 0; let tlsPort = 0; let wsPort = 0
+  try {
+    port = await listen(server, opts.port ?? 0, host)
+    closers.push(async () => await closed(server))
+    if (opts.tls) {
+      const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, track)
+      tlsPort = await listen(tls, opts.tls.port, host)
+      closers.push(async () => await closed(tls))
+    }
+    if (opts.wsPort !== undefined) {
+      const http = createHttpServer()
+      const wss = new WebSocketServer({ server: http })
+      wss.on('connection', ws => track(createWebSocketStream(ws)))
+      wsPort = await listen(http, opts.wsPort, host)
+      closers.push(async () => { for (const c of wss.clients) c.terminate(); wss.close(); await closed(http) })
+    }
+  } catch (err) {
+    // A port already taken: release what did start (aedes' timers would keep the process alive,
+    // a gateway that cannot listen hanging on instead of exiting for its supervisor to see).
+    for (const c of closers) await c()
+    await closed(broker)
+    throw err
   }
   return {
     broker, server, port, url: `mqtt://${host}:${port}`, tlsPort, wsPort,

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { Gateway } from '../../gateway/gateway.ts'
 import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
-import { ROOT } from '../helpers/run.ts'
+import { ROOT, runBin } from '../helpers/run.ts'
 
 async function listen (port = 0): Promise<Server> {
   const s = createServer()
@@ -44,6 +44,18 @@ test('an HTTP port already taken makes start() fail, and the embedded broker is 
   try {
     await assert.rejects(g.start(), /EADDRINUSE/)
     assert.equal(await accepts(mqttPort), false, 'the broker no longer accepts connections')
+  } finally {
+    taken.close()
+  }
+})
+
+test('instore-gateway exits non-zero when its broker port is taken, instead of hanging on without a listener', async () => {
+  const taken = await listen()
+  try {
+    const r = await runBin('instore-gateway', ['--site', join(ROOT, 'sites/boutique.site.json'), '--port', String(portOf(taken)),
+      '--http-port', '0', '--clock', 'event', '--data', mkdtempSync(join(tmpdir(), 'gw-'))], { timeoutMs: 60_000 })
+    assert.equal(r.code, 1, `exit code ${r.code}: ${r.stdout.slice(-500)}`)
+    assert.match(r.stdout, /EADDRINUSE/)
   } finally {
     taken.close()
   }
