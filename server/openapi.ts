@@ -2,7 +2,7 @@
 // success responses of each operation (a route's own declaration wins), the shared error schema
 // for every error status it can return, bearer security only where a token is required, and
 // Server-Sent Events routes described as text/event-stream. Keeping the table here means one
-// place to check against the fuzzer (test/fuzz.test.ts), which requires every status it sees to
+// place to check against the fuzzer (test/integration/fuzz.test.ts), which requires every status it sees to
 // be declared.
 import type { RouteOptions } from 'fastify'
 import { Type, type TSchema } from '@sinclair/typebox'

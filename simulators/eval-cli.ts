@@ -52,6 +52,12 @@ await runCommand(spec, async (o) => {
     if (r.topic.includes('/positions/')) positions.push(r.msg as PositionMsg)
     else if (r.topic.includes('/events/')) events.push(r.msg as EventMsg)
   }
+  // Not one truth subject in the recording: most likely the gateway ran without the trace's
+  // devices file, so every app phone stayed an anonymous rotating EID. Say so instead of scoring zero.
+  const recorded = new Set(positions.map(p => p.subject))
+  if (samples.length > 0 && !samples.some(s => recorded.has(s.subject))) {
+    process.stderr.write(`instore-eval: no subject of the truth appears in the recording; was the gateway given the trace's devices file (--devices ${o.trace.replace(/(\.jsonl)?$/, '.devices.json')})?\n`)
+  }
   const truthPath = o.truth ?? o.trace.replace(/(\.jsonl)?$/, '.truth.json')
   const truth: Truth | null = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) as Truth : null
   for (const v of [...(truth?.visits ?? []), ...(truth?.stays ?? [])]) if (v.subject !== null) v.subject = subjectOf(v.subject)

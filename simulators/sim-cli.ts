@@ -1,5 +1,6 @@
 // instore-sim: writes a contract §7 trace (with truth lines) and a truth side file for a scenario.
-import { chmodSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { runCommand, UsageError } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
 import { JsonLinesWriter } from '../shared/trace.ts'
@@ -27,6 +28,7 @@ await runCommand(spec, async (o) => {
   if (start !== undefined && !Number.isFinite(Date.parse(start))) throw new UsageError(`--start must be an ISO date-time or "now", got '${start}'`)
   const loaded = loadScenario(o.scenario, { seed: o.seed, durationS: o.duration, days: o.days, start })
   const sim = new Simulator(loaded)
+  mkdirSync(dirname(o.out), { recursive: true })
   const out = new JsonLinesWriter(o.out)
   const truthPath = o.truth ?? o.out.replace(/(\.jsonl)?$/, '.truth.json')
   const started = Date.now()

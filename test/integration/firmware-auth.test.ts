@@ -2,7 +2,7 @@
 // will, publish and subscribe pattern, stay connected and produce positions, on the embedded
 // broker and on Mosquitto with an ACL file rendered from the same templates.
 // FIRMWARE_SOAK_MS sets how long they run (short in `npm test`; the issue asks for 10 minutes:
-// FIRMWARE_SOAK_MS=600000 node --import tsx --test test/firmware-auth.test.ts).
+// FIRMWARE_SOAK_MS=600000 node --import tsx --test test/integration/firmware-auth.test.ts).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'

@@ -1,7 +1,7 @@
-// The folders' import rules (each folder's README says the same in words). A stage may import the
-// stages before it and the shared code, never one after it, so a newcomer can read the gateway
-// from ingest to campaigns and the server from its database to its routes. Type-only imports are
-// allowed across a rule where a stage names another's data without running its code.
+// The folders' import rules (each folder's README says the same in words): each folder imports
+// only what its rule allows, so estimation knows nothing of visits, the database nothing of routes,
+// and shared code nothing of either part. Type-only imports are allowed across a rule where a
+// stage names another's data without running its code.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
