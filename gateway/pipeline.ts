@@ -16,7 +16,7 @@ import { sensorModels, beaconModels } from './estimation/radio-model.ts'
 import { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
-import type { Evidence } from './presence/zones.ts'
+import type { Evidence, EvidenceSource } from './presence/zones.ts'
 import { Footfall } from './presence/footfall.ts'
 import { People, peopleOptions, wifiModels, type Placed } from './presence/people.ts'
 import { translate, aliasMap } from './ingest/foreign.ts'
@@ -390,7 +390,8 @@ export class Pipeline {
         if (source !== 'wifi' && !this.randomized.has(subject)) {
           // Consecutive fixes share most of their readings: a reading counts in about window/tick of them.
           const overlap = Math.max(1, tracker.o.window.windowMs / this.o.tickMs)
-          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio: { costs: e.zoneCosts, offsetPrior: e.offsetPrior, overlap, walkGap: e.streetWalkGaps } })
+          const radio = { from: source, fix: { obs: e.obs, silent: e.silent, x: e.fix.x, y: e.fix.y }, offsetPrior: e.offsetPrior, overlap, walk: e.walk }
+          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio })
         }
       }
       for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
@@ -405,7 +406,7 @@ export class Pipeline {
       this.applyCorrections()
     }
     if (this.presence) {
-      const events = this.presence.tick(at, fresh)
+      const events = this.presence.tick(at, fresh, this.evidence)
       if (events.length > 0) this.sink.events(events)
     }
     // Occupancy: people from every source (people.ts). App phones count by confirmed zone state
@@ -490,6 +491,17 @@ export class Pipeline {
     // The beacons' corrections only while the beacons are where and what they were.
     if (l.scan?.key === radioKey(this.site, 'beacon')) this.scanCalibrator.restore(l.scan.calibrator)
     if (this.o.selfCalibration) this.applyCorrections()
+  }
+
+  /** What the presence stage asks about the radio behind the evidence, answered by the tracker that made it. */
+  private readonly evidence: EvidenceSource = {
+    zoneCosts: (radio, zone, base) => this.trackerOf(radio.from).zoneCosts(radio.fix, zone, base),
+    walkGaps: (walk, zone, enough) => this.trackerOf(walk.from).walkGaps(walk.fixes, zone, enough)
+  }
+
+  private trackerOf (from: string): Tracker {
+    if (from !== 'ble' && from !== 'scan' && from !== 'wifi') throw new Error(`evidence from an unknown tracker '${from}'`)
+    return this.trackers[from]
   }
 
   /** Hands the trackers their receivers' models with what self-calibration has learned so far. */

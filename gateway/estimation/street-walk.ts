@@ -98,7 +98,7 @@ const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
  * gap of `enough` or more is all the caller needs to know: the walk that stops is not searched for
  * where the straight one already makes it.
  */
-export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
+export function streetWalkGaps (fixes: readonly WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
   if (fixes.length < 3) return UNKNOWN
   const problems: Kept = []
   for (const f of fixes) {
@@ -170,7 +170,7 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
  * Where a walk that stops may start from: standing where the fixes after a third, or two thirds,
  * of the stretch are on average, walked to from the first fix.
  */
-function startsStop (fixes: WalkFix[], tEnd: number): number[][] {
+function startsStop (fixes: readonly WalkFix[], tEnd: number): number[][] {
   const first = (fixes[0].t - tEnd) / 1000
   return [1 / 3, 2 / 3].map(share => {
     const stopped = first * share
@@ -187,7 +187,7 @@ function startsStop (fixes: WalkFix[], tEnd: number): number[][] {
  * inside reflected across each edge of the outline (the radio's mirror place across the front row
  * is where a passer-by gets misplaced, and the front is not always the nearest edge).
  */
-function startsOutside (fixes: WalkFix[], tEnd: number, zone: Zone): number[][] {
+function startsOutside (fixes: readonly WalkFix[], tEnd: number, zone: Zone): number[][] {
   const starts = [lineThrough(fixes, tEnd, p => p)]
   for (const ring of zone.polygon.coordinates) {
     for (let i = 0; i + 1 < ring.length; i++) {
@@ -206,7 +206,7 @@ function startsOutside (fixes: WalkFix[], tEnd: number, zone: Zone): number[][] 
 }
 
 /** Least-squares straight walk through the fixes' positions: position at tEnd and velocity. */
-function lineThrough (fixes: WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
+function lineThrough (fixes: readonly WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
   let st = 0; let stt = 0; let sx = 0; let sy = 0; let stx = 0; let sty = 0
   const n = fixes.length
   for (const f of fixes) {
