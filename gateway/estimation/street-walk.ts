@@ -34,8 +34,8 @@ export const WALK_SENSORS = 16
 const OUTSIDE_M = 1
 const MAX_SPEED_M_S = 2
 /**
- * A passer-by walks on: a walk outside slower than this is no passer-by's (in eleven simulated
- * boutique hours, a shopper by the front window was otherwise taken for one standing outside it).
+ * A passer-by walks on: a walk outside slower than this is no passer-by's (otherwise a shopper by
+ * the front window is taken for one standing outside it: `npm run bench -- visits`, boutique).
  */
 const MIN_SPEED_M_S = 0.5
 /** Cost per square metre a walk strays inside (or per (m/s)² its speed strays out of bounds, per fix). */
@@ -43,8 +43,8 @@ const PENALTY = 50
 const ITERATIONS = 200
 /**
  * A search has converged once its whole simplex is within this of its best (-2 ln L): the gaps
- * are judged against 3 and 40. At 0.001 a test took twice as long (boutique 20 against 9 ms,
- * hypermarket 41 against 29 ms median), and every simulated visit came out the same.
+ * are judged against 3 and 40. At 0.001 a test took far longer and every simulated visit came
+ * out the same (`npm run bench -- visits`; the test's cost shows in `-- events`).
  */
 const CONVERGED = 0.02
 

@@ -20,12 +20,12 @@ export interface PresenceOptions {
   /** Open zone state is saved at least this often per device, ms of event time. */
   saveEveryMs: number
   /**
-   * Shop-entry radio tests (zone-odds.ts, 0.55-0.7 ms each here) worked out per tick at most; past
+   * Shop-entry radio tests (zone-odds.ts; their cost is in `npm run bench -- events`) worked out per tick at most; past
    * it, a tick's other fixes weigh in by position alone, so a crowd arriving at once cannot stall
    * the gateway. A count, not a time, so replays stay deterministic.
    */
   entryTestsPerTick: number
-  /** Most street-walk tests of held visits per tick (gateway/estimation/street-walk.ts, ~20 ms each): past it, a held visit waits a tick. */
+  /** Most street-walk tests of held visits per tick (gateway/estimation/street-walk.ts, the costliest test: `npm run bench -- events`): past it, a held visit waits a tick. */
   walkTestsPerTick: number
 }
 

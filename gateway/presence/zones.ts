@@ -221,17 +221,17 @@ function finish (s: Step): ZoneStep {
 
 /**
  * A visit ends at most this long before its last fix inside the outline. Simulated leavers' fixes
- * linger on the front wall for 5-25 s after they left; a shopper who does stand there loses up to
- * this much of the visit (one department-store hour's visits, looked at offline: the earliest end
- * came 19 s before the shopper left, 35 s without the bound; the medians the same).
+ * linger on the front wall after they left; a shopper who does stand there loses up to this much
+ * of the visit (the bound moves the earliest ends, not the median: `npm run bench -- visits`,
+ * exit error).
  */
 const LINGER_MS = 10_000
 /** Walking pace from a visit's last confident fix to the outline. */
 const WALK_M_PER_S = 1
 /**
- * Faster than this into the shop, a track has jumped, not walked. Over simulated leavers'
- * exits, 4-5 m/s took the hypermarket's median exit error 2 s closer and left the boutique's and
- * the department store's as they were; 3 m/s began to cut real walks short.
+ * Faster than this into the shop, a track has jumped, not walked. A bound of 4-5 m/s brought the
+ * hypermarket's exits closer and left the other stores' as they were; 3 m/s began to cut real
+ * walks short (`npm run bench -- visits`, exit error).
  */
 const MAX_INWARD_M_PER_S = 4
 
