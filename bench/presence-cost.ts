@@ -56,7 +56,7 @@ function run (sitePath: string, msgs: Array<[string, Buffer]>, withPresence: boo
     presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
     // Time the event stage itself: zone diff, events, campaigns, the SQLite transaction.
     const tick = presence.tick.bind(presence)
-    presence.tick = (t, fresh) => { const a = performance.now(); const r = tick(t, fresh); stage += performance.now() - a; return r }
+    presence.tick = (t, fresh, source) => { const a = performance.now(); const r = tick(t, fresh, source); stage += performance.now() - a; return r }
   }
   let stage = 0
   const pipeline = new Pipeline(site, {

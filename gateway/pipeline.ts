@@ -8,35 +8,30 @@ import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest/ingest.ts'
-import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, shiftModels, radioKey, type Taken, type Work, type DropReason, type LearnedRadio, type PipelineOptions, type PipelineSink } from './pipeline-io.ts'
+import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, radioKey, type Taken, type Work, type DropReason, type LearnedRadio, type PipelineOptions, type PipelineSink } from './pipeline-io.ts'
 import { SubjectHasher } from './ingest/subjects.ts'
-import { GatewayClock, defaultClockOptions } from './ingest/clock.ts'
-import { Tracker, trackerOptions } from './estimation/tracker.ts'
-import { sensorModels, beaconModels } from './estimation/radio-model.ts'
-import { SelfCalibrator } from './estimation/self-calibration.ts'
+import { GatewayClock } from './ingest/clock.ts'
+import type { Tracker } from './estimation/tracker.ts'
+import type { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
-import type { Evidence } from './presence/zones.ts'
+import { EstimateStage, round2, type Latest, type Source } from './estimate-stage.ts'
 import { Footfall } from './presence/footfall.ts'
 import { People, peopleOptions, wifiModels, type Placed } from './presence/people.ts'
 import { translate, aliasMap } from './ingest/foreign.ts'
 import { ReorderBuffer } from './ingest/reorder.ts'
 import { ExternalFixes } from './ingest/external-fixes.ts'
-import { bleIdentity } from './ingest/sensor-ids.ts'
-import { isRandomizedMac } from './ingest/subjects.ts'
 import { locate } from '../shared/site.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { localTime } from '../shared/local-time.ts'
 
-type Source = 'ble' | 'wifi' | 'scan'
-
 export { radioKey, type LearnedRadio, type PipelineOptions, type PipelineSink }
-
-interface Latest { pos: PositionMessageT, lastHeard: number }
 
 export class Pipeline {
   readonly clock: GatewayClock
   private readonly ctx: IngestContext
+  /** The estimate stage (estimate-stage.ts): readings into the trackers, positions and evidence out. */
+  private readonly est: EstimateStage
   private readonly trackers: Record<Source, Tracker>
   private readonly calibrator: SelfCalibrator
   /** Phone-scan mode: the beacons' transmit offsets, learned from fixes as the sensors' are. */
@@ -69,26 +64,15 @@ export class Pipeline {
     }
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
-    const base = sensorModels(site)
-    const beacons = beaconModels(site)
-    this.calibrator = new SelfCalibrator(base)
-    this.scanCalibrator = new SelfCalibrator(beacons)
-    const topts = trackerOptions(site, o.tracker)
-    this.reportLagMs = topts.reportLagMs
-    // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
-    const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
     this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac))
-    this.trackers = {
-      ble: new Tracker(site, base, topts),
-      // Wi-Fi positions count in footfall, not in visits: no walk history.
-      wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000, walkHistory: false }),
-      scan: new Tracker(site, beacons, topts)
-    }
-    if (o.selfCalibration) {
-      this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
-      this.trackers.scan.onFix = (obs, fix) => this.scanCalibrator.observeFix(obs, fix, topts.tagHeight)
-    }
     this.m = pipelineMetrics(metrics)
+    this.est = new EstimateStage({
+      site, o, clock: this.clock, hasher: this.ctx.hasher, reordered: this.reordered, external: this.external, randomized: this.randomized,
+      footfall: this.footfall, people: this.people, m: this.m, rejected: (reason, detail, topic) => this.rejected(reason, detail, topic)
+    })
+    // The stage's trackers and calibrators, under the names the rest of the pipeline uses.
+    this.trackers = this.est.trackers; this.calibrator = this.est.calibrator; this.scanCalibrator = this.est.scanCalibrator
+    this.reportLagMs = this.est.reportLagMs
     for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
     metrics.onCollect(() => {
       for (const s of ['ble', 'wifi', 'scan'] as const) this.m.devices.set({ source: s }, this.trackers[s].size)
@@ -237,8 +221,8 @@ export class Pipeline {
     const r = w.m.r; const batchTs = w.batchTs
     if (r.kind === 'readings') {
       // Sources that deliver late (Meraki): readings wait in time order for their tick.
-      if (this.reordered !== null) for (const reading of r.readings) this.hold(reading, batchTs)
-      else this.estimateAll(r.readings, batchTs)
+      if (this.reordered !== null) for (const reading of r.readings) this.est.hold(reading, batchTs)
+      else this.est.estimateAll(r.readings, batchTs)
     } else if (r.kind === 'scans') {
       if (r.randomized && r.beacons.length > 0) this.randomized.add(r.device)
       for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, batchTs, b.rssi)
@@ -252,70 +236,11 @@ export class Pipeline {
   /** Readings waiting for their tick (only with `reorder`). */
   private readonly reordered: ReorderBuffer<Reading> | null
 
-  private hold (reading: Reading, batchTs: number): void {
-    // An access point's record (Meraki: site sensors with a MAC) is judged against the late window.
-    const late = !Number.isNaN(reading.ts) && this.site.sensors.get(reading.sensor)?.mac !== undefined
-    const ts = Number.isNaN(reading.ts) ? batchTs : late ? this.lateSourceTs(reading.ts) : this.clock.stamp(reading.ts)
-    if (ts === null) return
-    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
-    this.reordered?.push({ ...reading, ts })
-  }
-
-  /**
-   * A record from a source that delivers late, in wall mode: kept at its own time when within the
-   * late window, dropped as `late` when older, refused as `bad_ts` when ahead of the wall clock by
-   * more than ordinary skew. Never re-stamped to its arrival: a minute-old record placed "now" would
-   * shift the device by a minute.
-   */
-  private lateSourceTs (ts: number): number | null {
-    if (this.clock.o.mode !== 'wall') return this.clock.stamp(ts)
-    const now = this.clock.now()
-    if (ts > now + defaultClockOptions.maxSkewMs) { this.rejected('bad_ts', `${ts - now} ms ahead`, ''); return null }
-    return ts
-  }
-
   /** Positions a source estimated itself (Meraki where its APs are not placed). */
   private readonly external = new ExternalFixes()
 
   /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
-  placeExternal (f: { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }): void {
-    const ts = this.lateSourceTs(f.ts)
-    if (ts === null) return
-    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
-    const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.ctx.hasher) : { subject: this.ctx.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
-    this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
-  }
-
-  private estimateAll (readings: Reading[], batchTs: number, held = false): void {
-    let ble = 0; let wifi = 0
-    for (const reading of readings) {
-      if (this.estimate(reading, batchTs, held)) { if (reading.source === 'wifi') wifi++; else ble++ }
-    }
-    if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
-    if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
-  }
-
-  /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
-  private estimate (reading: Reading, batchTs: number, held = false): boolean {
-    // A held reading was judged (stamped, skew and lateness) on arrival and keeps that time: judged
-    // again at release it would be as old as the late window and taken for clock skew.
-    const ts = held ? reading.ts : Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
-    if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
-    if (reading.beacon !== undefined) {
-      // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
-      const b = this.site.beacons.get(reading.beacon); const s = this.site.sensors.get(reading.sensor)
-      if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
-      return true
-    }
-    this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi, reading.tx)
-    if (reading.randomized) this.randomized.add(reading.subject)
-    if (reading.source === 'wifi') {
-      this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
-      this.people.observeWifi({ subject: reading.subject, randomized: reading.randomized, sensor: reading.sensor, rssi: reading.rssi, ts, ...(reading.seq !== undefined ? { seq: reading.seq } : {}), ...(reading.fp !== undefined ? { fp: reading.fp } : {}) })
-    }
-    else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
-    return true
-  }
+  placeExternal (f: Parameters<EstimateStage['placeExternal']>[0]): void { this.est.placeExternal(f) }
 
   /**
    * Subjects behind randomized MACs (BLE too): a new address every few minutes is not a person
@@ -346,7 +271,7 @@ export class Pipeline {
         this.nextTick = Math.max(this.nextTick, Math.floor(Math.min(target, this.reordered?.earliest ?? Infinity) / this.o.tickMs) * this.o.tickMs)
       }
       const t = this.nextTick
-      if (this.reordered !== null) this.releaseHeld(t + (this.o.reorder?.aheadMs ?? 0))
+      if (this.reordered !== null) this.est.releaseHeld(t + (this.o.reorder?.aheadMs ?? 0))
       this.nextTick += this.o.tickMs
       try { this.tick(t) } catch (err) {
         this.tickErrors++
@@ -359,12 +284,6 @@ export class Pipeline {
     return true
   }
 
-  private releaseHeld (t: number): void {
-    const out: Reading[] = []
-    this.reordered?.release(t, r => out.push(r))
-    if (out.length > 0) this.estimateAll(out, t, true)
-  }
-
   /**
    * Stages 4-9 at tick time t: smooth → locate → publish → zone diff → events → occupancy. What
    * the tick estimates is published for `at`, the time it describes best (tracker `reportLagMs`),
@@ -373,28 +292,7 @@ export class Pipeline {
   tick (t: number): void {
     this.m.ticks.inc()
     const at = t - this.reportLagMs
-    const fresh = new Map<string, Evidence>()
-    for (const source of ['ble', 'scan', 'wifi'] as const) {
-      const tracker = this.trackers[source]
-      for (const subject of [...tracker.active(t)]) {
-        const e = tracker.estimate(subject, t)
-        if (!e) continue
-        const pos: PositionMessageT = {
-          subject, ts: e.ts, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
-          shop: e.shop, sector: e.sector, source: source === 'wifi' ? 'wifi' : 'ble'
-        }
-        this.latest.set(subject, { pos, lastHeard: t })
-        // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi
-        // phone probes every 30-180 s, too sparse to time a stay; it counts in footfall instead.
-        // Zones judge the unclamped estimate: a position pulled onto the wall is not evidence of staying.
-        if (source !== 'wifi' && !this.randomized.has(subject)) {
-          // Consecutive fixes share most of their readings: a reading counts in about window/tick of them.
-          const overlap = Math.max(1, tracker.o.window.windowMs / this.o.tickMs)
-          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio: { costs: e.zoneCosts, offsetPrior: e.offsetPrior, overlap, walkGap: e.streetWalkGaps } })
-        }
-      }
-      for (const gone of tracker.expire(t)) { this.latest.delete(gone); this.randomized.delete(gone) }
-    }
+    const fresh = this.est.positions(t, this.latest)
     for (const f of this.external.due(t, f0 => f0 === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble)) {
       const pos: PositionMessageT = { subject: f.subject, ts: f.ts, x: round2(f.x), y: round2(f.y), floor: f.floor, accuracyM: round2(f.accuracyM), ...locate(this.site, f.x, f.y, f.floor), source: f.source }
       this.latest.set(f.subject, { pos, lastHeard: f.ts })
@@ -402,10 +300,10 @@ export class Pipeline {
     }
     if (this.o.selfCalibration && ++this.ticksSinceModels >= 10) {
       this.ticksSinceModels = 0
-      this.applyCorrections()
+      this.est.applyCorrections()
     }
     if (this.presence) {
-      const events = this.presence.tick(at, fresh)
+      const events = this.presence.tick(at, fresh, this.est.evidence)
       if (events.length > 0) this.sink.events(events)
     }
     // Occupancy: people from every source (people.ts). App phones count by confirmed zone state
@@ -479,27 +377,11 @@ export class Pipeline {
   get corrections (): Record<string, number> { return this.calibrator.corrections() }
 
   /** Self-calibration evidence, sensitivity floors and the site's phone offset. */
-  learned (): LearnedRadio {
-    return { calibrator: this.calibrator.snapshot(), ble: this.trackers.ble.learned(), scan: { key: radioKey(this.site, 'beacon'), calibrator: this.scanCalibrator.snapshot() } }
-  }
+  learned (): LearnedRadio { return this.est.learned() }
 
   /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
-  restoreLearned (l: LearnedRadio): void {
-    this.calibrator.restore(l.calibrator)
-    this.trackers.ble.restoreLearned(l.ble)
-    // The beacons' corrections only while the beacons are where and what they were.
-    if (l.scan?.key === radioKey(this.site, 'beacon')) this.scanCalibrator.restore(l.scan.calibrator)
-    if (this.o.selfCalibration) this.applyCorrections()
-  }
-
-  /** Hands the trackers their receivers' models with what self-calibration has learned so far. */
-  private applyCorrections (): void {
-    this.trackers.ble.setModels(this.calibrator.models())
-    this.trackers.scan.setModels(this.scanCalibrator.models())
-  }
+  restoreLearned (l: LearnedRadio): void { this.est.restoreLearned(l) }
 }
 
 /** Occupancy and footfall go out at least this often, ms of event time. */
 const BEAT_MS = 10_000
-
-function round2 (v: number): number { return Math.round(v * 100) / 100 }

@@ -71,8 +71,9 @@ export function truthAt (track: TruthPoint[], t: number, maxGapMs: number): [num
  * by all (one environment), one intercept per sensor (receivers differ mostly in gain), and a weak
  * prior pulling n towards the site default (`priorWeight` pseudo-observations of slope n0).
  * A slope per sensor overfits one walk: on the Kolakowski sessions, fitted on three and scored on
- * the fourth, per-sensor slopes collapsed to 0.8 for half the sensors in one split (positions 4.3 m
- * off), where the shared slope stays at 2.0-2.3 in every split.
+ * the fourth, per-sensor slopes collapsed for half the sensors in one split (positions metres off),
+ * where the shared slope stays near the usual indoor values in every split (`npm run bench --
+ * accuracy`, held-out sessions).
  */
 export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, huberDb = 6): { n: number, fits: Array<{ a: number, sd: number }> } {
   let n = n0
@@ -132,9 +133,9 @@ export function calibrate (site: Site, walk: Iterable<TraceLine>, opts: Calibrat
 }
 
 /**
- * Kernel widths the maps are tried with, metres. On the Kolakowski walk, held-out positioning
- * picks 0.25 m (mean error 1.01 m; 0.75 m: 1.17 m), and the robot track, never used for it,
- * agrees (1.11 m against 1.18 m); whole held-out sessions barely move (1.31 m against 1.32 m).
+ * Kernel widths the maps are tried with, metres. On the Kolakowski walk held-out positioning picks
+ * the narrowest, the robot track (never used for it) agrees, and whole held-out sessions barely
+ * move (each width's error is in the calibration's `bandwidthsTried`; `npm run bench -- accuracy`).
  */
 const MAP_BANDWIDTHS_M = [0.25, 0.35, 0.5, 0.75, 1, 1.5]
 
@@ -151,8 +152,8 @@ const ACCURACY_COVERAGE = 1 - Math.exp(-1)
  * error / accuracyM. Scoring the walk with maps fitted on itself would call any accuracy honest;
  * holding out whole stretches (a fifth of the walk at a time) leaves areas the other folds never
  * walked and overstates the error of a store that was walked everywhere. On the Kolakowski walk
- * (maps of 0.75 m kernels): scale 1.51 from one-minute blocks, where the robot track (never used)
- * needs 1.44; contiguous fifths said 1.94.
+ * one-minute blocks give about the scale the robot track (never used) needs, and contiguous fifths
+ * one well above it (`npm run bench -- accuracy`).
  */
 function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, folds: number): { accuracyScale: number, accuracyCheck: NonNullable<CalibrationResult['accuracyCheck']> } | null {
   const t0 = lines.reduce((m, l) => Math.min(m, l.ts), Infinity)

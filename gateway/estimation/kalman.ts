@@ -2,8 +2,8 @@
 // velocity Kalman filter is either too jumpy when they stand or too slow when they walk. An
 // interacting multiple model (IMM, Blom & Bar-Shalom 1988) runs two constant-velocity filters,
 // "standing" (tiny acceleration noise) and "walking", and weighs them by how well each predicts.
-// Written out by hand: the kalman-filter package costs ~19 µs a step against ~1 µs here for both
-// models together (see `npm run bench`), and the 4-state algebra stays short.
+// Written out by hand: the kalman-filter package costs many times more per step than both models
+// together here (`npm run bench -- filter`), and the 4-state algebra stays short.
 
 export interface MotionModel {
   /** Acceleration noise spectral density, m²/s³. */

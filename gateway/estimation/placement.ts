@@ -45,8 +45,8 @@ function keepInside (site: Site, x: number, y: number, sigma: number, floor: num
  * A position in a shop's aisle (in no sector) that is more likely in a nearby sector than in the
  * aisle, given its accuracy, moves just inside that sector: aisles are narrow, so the chance that
  * a device really is in the sector next to a slightly wrong position often outweighs the chance
- * that it is in the strip between sectors (boutique: sector agreement 76 -> 80%, error a little
- * smaller). Each sector's chance is the share of the position's spread across its nearest edge.
+ * that it is in the strip between sectors (`npm run bench -- accuracy`: sector agreement up, error
+ * a little smaller). Each sector's chance is the share of the position's spread across its nearest edge.
  * Returns where the position is as `locate` would say (the first shop and sector holding it);
  * `known` is the shop holding (x, y) where the caller already found it (null: none).
  */

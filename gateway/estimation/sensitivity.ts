@@ -13,7 +13,7 @@ export class SensitivityFloors {
 
   /**
    * @param pileShare share of readings within 2 dB of the weakest one that marks a cut-off
-   *   (a normal tail holds under a thousandth there; the hypermarket simulation, cut at -96 dBm, 17%)
+   *   (a normal tail holds under a thousandth there; a sensor that cuts off holds far more)
    * @param minReadings readings a sensor must have reported before its floor is judged
    */
   constructor (private readonly pileShare = 0.01, private readonly minReadings = 300) {}
@@ -82,8 +82,8 @@ export interface Truncated { mean: number, slope: number }
 /**
  * Mean of readings N(mu, sd²) that survive a floor, and its derivative by mu:
  * E = mu + sd·λ(α), α = (floor - mu)/sd, λ = φ(α)/Q(α) (inverse Mills ratio). Written into `out`
- * (the solver asks for it per sensor in every cost evaluation: an object per call was 7% of the
- * gateway's time on the hypermarket).
+ * (the solver asks for it per sensor in every cost evaluation: an object per call showed in the
+ * gateway's time, `npm run bench -- throughput`).
  */
 export function truncatedMean (mu: number, sd: number, floor: number, out: Truncated = { mean: 0, slope: 1 }): Truncated {
   const a = (floor - mu) / sd

@@ -101,8 +101,8 @@ export function solve (obs: Observation[], o: SolverOptions): Fix | null {
   const centroid = weightedCentroid(obs)
   // Searches run on the heard sensors; silent sensors (the few nearest to each answer: they say
   // the most) judge between the answers, and move the chosen one by one Newton step. Counting all
-  // of them inside every search step was a little better (hypermarket 3.49 against 3.59 m) and cost
-  // a third more tracking time.
+  // of them inside every search step was a little more accurate and much slower (`npm run bench --
+  // accuracy` and `-- throughput`, hypermarket).
   const silent = o.silent ?? NO_SILENCE
   // The nearest few, picked again only for an answer in another place (a few metres away).
   let nearAt = [NaN, NaN]

@@ -34,8 +34,8 @@ export const WALK_SENSORS = 16
 const OUTSIDE_M = 1
 const MAX_SPEED_M_S = 2
 /**
- * A passer-by walks on: a walk outside slower than this is no passer-by's (in eleven simulated
- * boutique hours, a shopper by the front window was otherwise taken for one standing outside it).
+ * A passer-by walks on: a walk outside slower than this is no passer-by's (otherwise a shopper by
+ * the front window is taken for one standing outside it: `npm run bench -- visits`, boutique).
  */
 const MIN_SPEED_M_S = 0.5
 /** Cost per square metre a walk strays inside (or per (m/s)² its speed strays out of bounds, per fix). */
@@ -43,8 +43,8 @@ const PENALTY = 50
 const ITERATIONS = 200
 /**
  * A search has converged once its whole simplex is within this of its best (-2 ln L): the gaps
- * are judged against 3 and 40. At 0.001 a test took twice as long (boutique 20 against 9 ms,
- * hypermarket 41 against 29 ms median), and every simulated visit came out the same.
+ * are judged against 3 and 40. At 0.001 a test took far longer and every simulated visit came
+ * out the same (`npm run bench -- visits`; the test's cost shows in `-- events`).
  */
 const CONVERGED = 0.02
 
@@ -98,7 +98,7 @@ const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
  * gap of `enough` or more is all the caller needs to know: the walk that stops is not searched for
  * where the straight one already makes it.
  */
-export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
+export function streetWalkGaps (fixes: readonly WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
   if (fixes.length < 3) return UNKNOWN
   const problems: Kept = []
   for (const f of fixes) {
@@ -170,7 +170,7 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
  * Where a walk that stops may start from: standing where the fixes after a third, or two thirds,
  * of the stretch are on average, walked to from the first fix.
  */
-function startsStop (fixes: WalkFix[], tEnd: number): number[][] {
+function startsStop (fixes: readonly WalkFix[], tEnd: number): number[][] {
   const first = (fixes[0].t - tEnd) / 1000
   return [1 / 3, 2 / 3].map(share => {
     const stopped = first * share
@@ -187,7 +187,7 @@ function startsStop (fixes: WalkFix[], tEnd: number): number[][] {
  * inside reflected across each edge of the outline (the radio's mirror place across the front row
  * is where a passer-by gets misplaced, and the front is not always the nearest edge).
  */
-function startsOutside (fixes: WalkFix[], tEnd: number, zone: Zone): number[][] {
+function startsOutside (fixes: readonly WalkFix[], tEnd: number, zone: Zone): number[][] {
   const starts = [lineThrough(fixes, tEnd, p => p)]
   for (const ring of zone.polygon.coordinates) {
     for (let i = 0; i + 1 < ring.length; i++) {
@@ -206,7 +206,7 @@ function startsOutside (fixes: WalkFix[], tEnd: number, zone: Zone): number[][] 
 }
 
 /** Least-squares straight walk through the fixes' positions: position at tEnd and velocity. */
-function lineThrough (fixes: WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
+function lineThrough (fixes: readonly WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
   let st = 0; let stt = 0; let sx = 0; let sy = 0; let stx = 0; let sty = 0
   const n = fixes.length
   for (const f of fixes) {

@@ -10,7 +10,7 @@ import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
-import { WalkHistory, streetWalkGaps, type WalkGaps } from './street-walk.ts'
+import { WalkHistory, streetWalkGaps, type WalkFix, type WalkGaps } from './street-walk.ts'
 
 /** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
 const SETTLED_FIXES = 30
@@ -32,16 +32,14 @@ export interface TrackerOptions {
    * How long before its tick an estimate is published for, ms: a position's `ts` (contract §4:
    * the time it is estimated for). The estimate made at tick t rests on RSSI windows whose
    * readings are on average 1.5 s old (their time constant) and on a motion filter that smooths
-   * further, so it describes where the device was about 2 s earlier better than where it is:
-   * scored against the truth that much earlier, the boutique improves 1.78 -> 1.63 m, the
-   * hypermarket 3.59 -> 3.22 m, the Kolakowski robot track 1.11 -> 0.99 m (1 s: 1.68 / 3.36 /
-   * 1.05 m; 3 s: 1.66 / 3.21 / 0.93 m). Zones take the evidence at the same time.
+   * further, so it describes where the device was about 2 s earlier better than where it is (1 s and
+   * 3 s were tried: `npm run bench -- accuracy`). Zones take the evidence at the same time.
    */
   reportLagMs: number
   /**
    * Most sensors used per fix: the strongest ones. A bound on the solver's cost on very large
    * sites, not a filter: with the sensitivity-floor correction even far sensors, heard only when
-   * they fade up, still carry information (hypermarket: 24 sensors 4.04 m, 32 3.91 m, 48 3.87 m).
+   * they fade up, still carry information (`npm run bench -- accuracy`, hypermarket, with 24 and 32).
    */
   maxSensors: number
   /** Huber threshold of the solver, in sigmas. */
@@ -121,18 +119,16 @@ export interface Estimate {
   accuracyM: number
   sensors: number
   fix: Fix
-  /** This fix's costs inside and outside a zone for each offset of a grid (zone-odds.ts), worked out when asked. */
-  zoneCosts: (zone: Zone, base: number) => ZoneCosts
+  /** What the fix heard, and the working sensors that did not hear it: the shop-entry radio test's input (`zoneCosts`). */
+  obs: Observation[]
+  silent: Silence[]
   /**
    * The offset of a phone not yet known here, dB: what phones at this site transmit, and their
    * spread, or what its advertised power says where that has proved to say more.
    */
   offsetPrior: OffsetPrior
-  /**
-   * How much worse a straight walk outside `zone` explains the device's last half minute of fixes
-   * than the best walks anywhere (street-walk.ts). Worked out when asked.
-   */
-  streetWalkGaps: (zone: Zone, enough: number) => WalkGaps
+  /** The device's fixes of its last half minute kept for the street-walk test (`walkGaps`): a copy as of this fix. */
+  walk: readonly WalkFix[]
 }
 
 class Device {
@@ -339,14 +335,18 @@ export class Tracker {
     const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
     const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
-    const costOptions = this.costOptions
     return {
-      subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
-      zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
+      subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix, obs, silent,
       offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb },
-      streetWalkGaps: (zone, enough) => streetWalkGaps(d.walk.fixes, this.sensorList, zone, costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)
+      walk: d.walk.fixes.slice()
     }
   }
+
+  /** A fix's costs inside and outside `zone` per offset of a grid around `base` (zone-odds.ts), from an estimate's `obs`, `silent` and `fix`. */
+  zoneCosts (f: { obs: Observation[], silent: Silence[], x: number, y: number }, zone: Zone, base: number): ZoneCosts { return zoneCosts(f.obs, f.silent, this.costOptions, zone, f.x, f.y, base) }
+
+  /** The street-walk test of an estimate's `walk` for `zone` (street-walk.ts), with the receivers' models and the site's phone offset as they are now. */
+  walkGaps (fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps { return streetWalkGaps(fixes, this.sensorList, zone, this.costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough) }
 
   /**
    * Working sensors on the device's floor (they reported something within the window) whose

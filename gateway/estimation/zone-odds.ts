@@ -22,9 +22,9 @@ export const OFFSET_HALF = 6
 const STEPS = 2 * OFFSET_HALF + 1
 /**
  * Places tried: a grid this fine within REACH_M of the fix, plus the zone's edge every EDGE_STEP_M.
- * The reach has to take in the street from a fix the radio put well inside: at 8 m, a department
- * store's passers-by (its front sensors 3 m in, the street 4 m out) made 40 false visits in six
- * simulated hours, against 22 at 12 m.
+ * The reach has to take in the street from a fix the radio put well inside: a department store's
+ * front sensors stand 3 m in and its street 4 m out, and at 8 m its passers-by made about twice
+ * the false visits (`npm run bench -- visits`, department store).
  */
 const CELL_M = 1
 const REACH_M = 12
@@ -104,10 +104,10 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
     }
   }
   // The grid: every third cell first, then around each offset's best cell on either side until
-  // no best cell has an untried neighbour. The costs are smooth over a metre or two: over the
-  // tests of a simulated boutique hour (1,027) and a department-store hour this tried 164-172 of
-  // the grid's 625 cells, and with the 2 dB offset steps it cost 0.55-0.7 ms a test against
-  // 3.4-5.3 ms for the whole grid at 1 dB, one fix's log odds moving by 0.06 (median; at most 0.44).
+  // no best cell has an untried neighbour. The costs are smooth over a metre or two, so this tries
+  // about a quarter of the grid's cells and, with the 2 dB offset steps, a test costs several times
+  // less than the whole grid at 1 dB, each fix's log odds moving little (`npm run bench -- events`
+  // measures the event stage's cost).
   const [bx0, by0, bx1, by1] = o.bounds
   const visited = new Uint8Array(SIDE * SIDE); const expanded = new Uint8Array(SIDE * SIDE)
   // The grid around (gx, gy), its places on one side only when `only` says which.

@@ -4,7 +4,7 @@
 import type { Site } from '../../shared/site.ts'
 import type { InstoreEvent, FrequencyT } from '../../shared/events.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
-import { stepZones, exitShop, newTrack, defaultZoneParams, type ZoneTrack, type ZoneEvent, type Evidence } from './zones.ts'
+import { stepZones, closeVisit, newZoneState, defaultZoneParams, type ZoneTrack, type ZoneEvent, type ZoneState, type Evidence, type EvidenceSource } from './zones.ts'
 import type { GatewayStore } from '../io/store.ts'
 import type { CampaignEngine } from '../campaigns/campaigns.ts'
 import { frequency, defaultSegmentRules, type SegmentRules } from './frequency.ts'
@@ -20,12 +20,12 @@ export interface PresenceOptions {
   /** Open zone state is saved at least this often per device, ms of event time. */
   saveEveryMs: number
   /**
-   * Shop-entry radio tests (zone-odds.ts, 0.55-0.7 ms each here) worked out per tick at most; past
+   * Shop-entry radio tests (zone-odds.ts; their cost is in `npm run bench -- events`) worked out per tick at most; past
    * it, a tick's other fixes weigh in by position alone, so a crowd arriving at once cannot stall
    * the gateway. A count, not a time, so replays stay deterministic.
    */
   entryTestsPerTick: number
-  /** Most street-walk tests of held visits per tick (gateway/estimation/street-walk.ts, ~20 ms each): past it, a held visit waits a tick. */
+  /** Most street-walk tests of held visits per tick (gateway/estimation/street-walk.ts, the costliest test: `npm run bench -- events`): past it, a held visit waits a tick. */
   walkTestsPerTick: number
 }
 
@@ -33,7 +33,14 @@ export function presenceOptions (site: Site, over: Partial<PresenceOptions> = {}
   return { zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) }, segments: defaultSegmentRules, retentionDays: 400, saveEveryMs: 10_000, entryTestsPerTick: 64, walkTestsPerTick: 2, ...over }
 }
 
-interface Tracked { track: ZoneTrack, lastSeen: number, savedAt: number, heard: boolean }
+/** A device's zone state (the saved part in `state.track`) and what the engine keeps of it. */
+interface Tracked { state: ZoneState, lastSeen: number, savedAt: number, heard: boolean }
+
+/** The evidence source of a tick whose evidence has no radio (positions only): never asked. */
+const POSITIONS_ONLY: EvidenceSource = {
+  zoneCosts: () => { throw new Error('evidence without radio asked for zone costs') },
+  walkGaps: () => { throw new Error('evidence without radio asked for a street-walk test') }
+}
 
 const DAY = 86_400_000
 
@@ -71,7 +78,7 @@ export class PresenceEngine {
           ? 'unreadable'
           : saved.version > STATE_VERSION ? `saved by a newer gateway (state version ${saved.version})` : trackProblem(track, this.site)
         if (track !== null && problem === null) {
-          this.tracks.set(saved.subject, { track, lastSeen: track.shop?.lastEvidence ?? 0, savedAt: 0, heard: false })
+          this.tracks.set(saved.subject, { state: { track, walk: null }, lastSeen: track.shop?.lastEvidence ?? 0, savedAt: 0, heard: false })
           continue
         }
         this.dropped++
@@ -80,8 +87,8 @@ export class PresenceEngine {
         this.log.warn('saved zone state does not fit the site: dropped', { problem, visitClosed: shop !== null, siteChanged: saved.siteKey !== this.siteKey })
         if (shop === null || track === null) continue
         // The visit was announced: it ends where its evidence did, with the sectors that still exist.
-        const z: ZoneEvent[] = []
-        try { exitShop({ shop, sector: null, sectorCand: null, shopCand: null }, z) } catch { continue }
+        let z: ZoneEvent[]
+        try { z = closeVisit({ shop, sector: null, sectorCand: null, shopCand: null }).events } catch { continue }
         for (const ev of z.filter(e => e.type === 'shop.exit' || e.type === 'visit.summary')) closed.push(...this.emit(saved.subject, ev, track))
       }
     })
@@ -112,22 +119,28 @@ export class PresenceEngine {
 
   /**
    * One tick: fresh evidence for some subjects, timeouts for all. Returns the events, already
-   * committed to the outbox, in order.
+   * committed to the outbox, in order. `source` answers the costly questions about the radio
+   * behind the evidence (zone-types.ts), within this tick's budgets.
    */
-  tick (t: number, fresh: Map<string, Evidence>): InstoreEvent[] {
+  tick (t: number, fresh: Map<string, Evidence>, source: EvidenceSource = POSITIONS_ONLY): InstoreEvent[] {
     const produced: InstoreEvent[] = []
     this.store.transaction(() => {
       for (const subject of fresh.keys()) {
         let tr = this.tracks.get(subject)
-        if (!tr) { tr = { track: newTrack(), lastSeen: t, savedAt: -Infinity, heard: true }; this.tracks.set(subject, tr) }
+        if (!tr) { tr = { state: newZoneState(), lastSeen: t, savedAt: -Infinity, heard: true }; this.tracks.set(subject, tr) }
         tr.lastSeen = t; tr.heard = true
       }
       for (const [subject, tr] of this.tracks) {
         const heard = fresh.get(subject) ?? null
-        const hadShop = tr.track.shop !== null
+        const hadShop = tr.state.track.shop !== null
         let zevents: ZoneEvent[]
         try {
-          zevents = stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest, this.walkTest)
+          const left = { radio: this.o.entryTestsPerTick - this.entryTests, walk: this.o.walkTestsPerTick - this.walkTests }
+          const step = stepZones(tr.state, heard, t, { site: this.site, params: this.params, newVisitId: (shop, at) => visitUlid(at, this.site.storeId, subject, shop), source, left })
+          tr.state = step.state
+          this.entryTests += step.spent.radio
+          this.walkTests += step.spent.walk
+          zevents = step.events
         } catch (err) {
           // One subject's state that trips the zone logic costs that subject's state, never the store's ticks.
           this.failed++
@@ -137,10 +150,10 @@ export class PresenceEngine {
           this.log.error('zone state failed; dropped', { err: (err as Error).message })
           continue
         }
-        for (const z of zevents) produced.push(...this.emit(subject, z, tr.track))
+        for (const z of zevents) produced.push(...this.emit(subject, z, tr.state.track))
         this.persist(subject, tr, t, hadShop || zevents.length > 0, zevents.length > 0)
         // Forget devices with nothing open that have been quiet a while (addresses rotate).
-        if (!tr.track.shop && !tr.track.shopCand && t - tr.lastSeen > this.params.shopExitS * 1000) this.tracks.delete(subject)
+        if (!tr.state.track.shop && !tr.state.track.shopCand && t - tr.lastSeen > this.params.shopExitS * 1000) this.tracks.delete(subject)
       }
       if (t - this.lastPurge > DAY) {
         this.lastPurge = t
@@ -153,28 +166,13 @@ export class PresenceEngine {
     return produced
   }
 
-  /** A shop-entry radio test, if this tick's budget has one left (past it, fixes weigh in by position alone). */
-  private readonly radioTest = (): boolean => {
-    if (this.entryTests >= this.o.entryTestsPerTick) return false
-    this.entryTests++
-    return true
-  }
-
-  /** A street-walk test, if this tick's budget has one left. */
-  private readonly walkTest = (): boolean => {
-    if (this.walkTests >= this.o.walkTestsPerTick) return false
-    this.walkTests++
-    return true
-  }
-
   /** Closes every open visit at its last evidence (a planned stop): nothing is left dangling. */
   closeAll (): InstoreEvent[] {
     const produced: InstoreEvent[] = []
     this.store.transaction(() => {
       for (const [subject, tr] of this.tracks) {
-        const z: ZoneEvent[] = []
-        exitShop(tr.track, z)
-        for (const ev of z) produced.push(...this.emit(subject, ev, tr.track))
+        const closed = closeVisit(tr.state.track)
+        for (const ev of closed.events) produced.push(...this.emit(subject, ev, closed.track))
         this.store.dropState(subject)
       }
       this.tracks.clear()
@@ -189,9 +187,10 @@ export class PresenceEngine {
     let passersBy = 0
     for (const tr of this.tracks.values()) {
       // A visit held back for the street-walk test is not in the shop yet.
-      if (tr.track.shop && tr.track.shop.pending !== true) {
-        shops[tr.track.shop.id]++
-        if (tr.track.sector) sectors[tr.track.sector.id]++
+      const track = tr.state.track
+      if (track.shop && track.shop.pending !== true) {
+        shops[track.shop.id]++
+        if (track.sector) sectors[track.sector.id]++
       } else if (tr.heard && t - tr.lastSeen <= presenceMs) passersBy++
     }
     return { shops, sectors, passersBy }
@@ -202,7 +201,8 @@ export class PresenceEngine {
     const placed: Array<{ subject: string, shop: string, sector: string | null }> = []
     let passersBy = 0
     for (const [subject, tr] of this.tracks) {
-      if (tr.track.shop && tr.track.shop.pending !== true) placed.push({ subject, shop: tr.track.shop.id, sector: tr.track.sector?.id ?? null })
+      const track = tr.state.track
+      if (track.shop && track.shop.pending !== true) placed.push({ subject, shop: track.shop.id, sector: track.sector?.id ?? null })
       else if (tr.heard && t - tr.lastSeen <= presenceMs) passersBy++
     }
     return { placed, passersBy }
@@ -214,12 +214,12 @@ export class PresenceEngine {
    * new ids.
    */
   private persist (subject: string, tr: Tracked, t: number, changed: boolean, emitted: boolean): void {
-    if (!tr.track.shop) {
+    if (!tr.state.track.shop) {
       if (changed) this.store.dropState(subject)
       return
     }
     if (emitted || (changed && t - tr.savedAt >= this.o.saveEveryMs)) {
-      this.store.saveState(subject, tr.track, t, STATE_VERSION, this.siteKey)
+      this.store.saveState(subject, tr.state.track, t, STATE_VERSION, this.siteKey)
       tr.savedAt = t
     }
   }

@@ -2,13 +2,9 @@
 // a passer-by: from `shopHoldS` after it began, every RETEST_MS, on the device's last half minute
 // of fixes. A shopper's walk that stops announces it; a passer-by's straight walk, found twice in a
 // row, drops it; one the test cannot tell is announced `shopHoldMaxS` after it began. zones.ts
-// holds the visit and carries out the verdict.
-import type { Zone } from '../../shared/site.ts'
+// holds the visit, asks the test (through its `EvidenceSource`) and carries out the verdict.
 import type { ZoneParams } from '../../shared/site-schema.ts'
 import type { WalkGaps } from '../estimation/street-walk.ts'
-
-/** The street-walk test of a device's latest fixes for a zone (`enough`: a `stop` gap that already decides). */
-export type WalkTest = (zone: Zone, enough: number) => WalkGaps
 
 /** What a held visit keeps between tests (saved with the zone state). */
 export interface Hold {
@@ -24,19 +20,11 @@ const RETEST_MS = 5000
 /**
  * Tests in a row that take a held visit for a passer-by before it is dropped. A shopper's first
  * test, 20 s into the visit, often still sees mostly the walk in from the street; a passer-by's
- * stay low. In eleven simulated boutique hours and six department-store hours run without
- * dropping any visit, then judged offline, dropping on one such test cut 20 shoppers' visits (most
- * found again later, late), on two 7; no passer-by got through either way.
+ * stay low. Over simulated boutique and department-store hours run without dropping any visit and
+ * judged offline, dropping on one such test cut several times more shoppers' visits than on two,
+ * and no passer-by got through either way (`npm run bench -- visits` measures the outcome).
  */
 const PASSER_BY_TESTS = 2
-
-/** The test of each held visit, from its latest evidence (a device that goes quiet keeps its last). */
-const WALK_TESTS = new WeakMap<Hold, WalkTest>()
-
-export function keepWalkTest (visit: Hold, test: WalkTest): void { WALK_TESTS.set(visit, test) }
-
-/** Whether a test is at hand (none after a restart, until the device is heard again). */
-export function hasWalkTest (visit: Hold): boolean { return WALK_TESTS.has(visit) }
 
 /** Whether the held visit is due for a test at t. */
 export function testDue (visit: Hold, t: number, p: Required<ZoneParams>): boolean {
@@ -44,13 +32,14 @@ export function testDue (visit: Hold, t: number, p: Required<ZoneParams>): boole
 }
 
 /**
- * What the street-walk test makes of a held visit at t (`ended`: it has ended). A shopper's walk
- * that stops (`streetWalkSureGap`) announces it; `PASSER_BY_TESTS` passer-by's walks in a row
- * (`streetWalkGap`) drop it, as one does at its end or `shopHoldMaxS` after it began, when it is
- * announced otherwise. No test at hand: announced.
+ * What the street-walk test's `gaps` (asked with `enough` = `streetWalkSureGap`) make of a held
+ * visit at t (`ended`: it has ended). A shopper's walk that stops (`streetWalkSureGap`) announces
+ * it; `PASSER_BY_TESTS` passer-by's walks in a row (`streetWalkGap`) drop it, as one does at its
+ * end or `shopHoldMaxS` after it began, when it is announced otherwise. No test at hand
+ * (undefined: the device not heard since a restart): announced. Updates the visit's count of
+ * passer-by tests and when it is tested next.
  */
-export function heldVerdict (visit: Hold, zone: Zone, t: number, p: Required<ZoneParams>, ended: boolean): 'announce' | 'drop' | 'wait' {
-  const gaps = WALK_TESTS.get(visit)?.(zone, p.streetWalkSureGap)
+export function heldVerdict (visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, ended: boolean): 'announce' | 'drop' | 'wait' {
   if (gaps === undefined || gaps.stop >= p.streetWalkSureGap) return 'announce'
   const passerBy = gaps.line < p.streetWalkGap
   visit.passerByTests = passerBy ? (visit.passerByTests ?? 0) + 1 : 0

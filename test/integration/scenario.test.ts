@@ -34,7 +34,8 @@ test('events against simulator truth: visits, sector stays, flaps and exit timin
 })
 
 // The department store's street passes 4 m from a front row of sensors 3 m inside: its app-carrying
-// passers-by made 7 false visits in this hour before the street-walk test took a walk that stops.
+// passers-by made false visits in this hour before the street-walk test took a walk that stops
+// (`npm run bench -- visits` measures them over more hours).
 test('events against simulator truth: no passer-by makes a visit in a department store hour', async () => {
   const { q, report } = await scoreHour('department', 9)
   assert.ok(q.visits.truth >= 100, report)

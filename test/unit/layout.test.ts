@@ -64,3 +64,65 @@ test('every source folder opens with a README saying what it holds and may impor
   })
   assert.deepEqual(missing, [])
 })
+
+// Files stay under ~400 lines (STYLE.md habit 10): past that a file holds more than one concern,
+// and is split by concern rather than grown. A file that cannot sensibly be split is listed here
+// with the reason; none is today.
+const MAX_LINES = 400
+const LONG_FILES_ALLOWED: Record<string, string> = {}
+
+test('no source or test file is longer than 400 lines', () => {
+  const long: string[] = []
+  for (const top of ['gateway', 'server', 'shared', 'sdk', 'simulators', 'tools', 'bench', 'scripts', 'test']) {
+    for (const file of code(top)) {
+      const lines = readFileSync(join(ROOT, file), 'utf8').split('\n').length - 1
+      if (lines > MAX_LINES && LONG_FILES_ALLOWED[file] === undefined) long.push(`${file}: ${lines} lines`)
+    }
+  }
+  assert.deepEqual(long, [])
+})
+
+/** Every code file under a folder (TypeScript and JavaScript), without dependencies. */
+function code (dir: string): string[] {
+  const out: string[] = []
+  for (const name of readdirSync(join(ROOT, dir))) {
+    const rel = join(dir, name)
+    if (name === 'node_modules') continue
+    if (statSync(join(ROOT, rel)).isDirectory()) out.push(...code(rel))
+    else if (/\.(ts|mts|js|mjs)$/.test(name)) out.push(rel)
+  }
+  return out
+}
+
+// Comments say why and name the benchmark that measures a thing (`npm run bench -- visits`); the
+// figures live in docs/benchmarks.md and bench/results/, where they carry a date and a commit. A
+// figure in a comment goes stale the day something changes: "improves 1.78 -> 1.63 m", "3.49
+// against 3.59 m", "~20 ms each" are what this looks for.
+const MEASURED = [
+  /\d(\.\d+)?\s*(->|→)\s*\d/,
+  /\d(\.\d+)?\s*(m|ms|µs|s|%)\s+(against|vs\.?|instead of)\s+\d/,
+  /\d(\.\d+)?\s*(ms|µs)\s+(each|a test|a step|per test)\b/
+]
+
+test('no comment carries a measured figure', () => {
+  const found: string[] = []
+  for (const top of ['gateway', 'server', 'shared', 'sdk', 'simulators', 'tools', 'bench', 'scripts', 'test']) {
+    for (const file of code(top).filter(f => f !== 'test/unit/layout.test.ts')) {
+      readFileSync(join(ROOT, file), 'utf8').split('\n').forEach((line, i) => {
+        const comment = /^\s*(\/\/|\/?\*)/.test(line) ? line : (line.match(/\s\/\/\s.*$/)?.[0] ?? '')
+        if (MEASURED.some(re => re.test(comment))) found.push(`${file}:${i + 1}: ${comment.trim().slice(0, 120)}`)
+      })
+    }
+  }
+  assert.deepEqual(found, [])
+})
+
+test('npm run lint checks the formatting too, and npm run format writes it', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  assert.match(pkg.scripts.lint, /^biome (check|ci) /)
+  assert.match(pkg.scripts.format, /^biome (format|check) --write/)
+  const biome = JSON.parse(readFileSync(join(ROOT, 'biome.json'), 'utf8')) as { formatter: { enabled: boolean, indentWidth: number }, javascript: { formatter: Record<string, unknown> } }
+  assert.equal(biome.formatter.enabled, true)
+  assert.equal(biome.formatter.indentWidth, 2)
+  assert.deepEqual([biome.javascript.formatter.quoteStyle, biome.javascript.formatter.semicolons], ['single', 'asNeeded'])
+})

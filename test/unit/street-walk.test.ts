@@ -5,6 +5,7 @@ import { Rng } from '../../shared/rng.ts'
 import { sensorModels, expectedRssi } from '../../gateway/estimation/radio-model.ts'
 import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps } from '../../gateway/estimation/street-walk.ts'
 import type { Observation } from '../../gateway/estimation/solver.ts'
+import { Tracker, trackerOptions, type Estimate } from '../../gateway/estimation/tracker.ts'
 import { rect } from '../helpers/geo.ts'
 
 // A department-store front: rows of sensors 3, 10 and 17 m in, 11 m apart; the street 4 m out.
@@ -68,4 +69,28 @@ test('street walk: too few fixes, or a receiver the models no longer have, tell 
   const h = history(s => [s, -4], 0, 0)
   assert.deepEqual(streetWalkGaps(h.fixes.slice(0, 2), list, shop, o, prior), { line: Infinity, stop: Infinity })
   assert.deepEqual(streetWalkGaps(h.fixes, list.slice(0, 3), shop, o, prior), { line: Infinity, stop: Infinity })
+})
+
+// The presence stage gets a tracker's evidence as plain data (no closures into the tracker's state,
+// issue 30) and asks the tracker about it later, by what the data says.
+test('street walk: an estimate is plain data, and the tracker answers the street-walk and entry tests from it', () => {
+  const tracker = new Tracker(site, models, trackerOptions(site))
+  const rng = new Rng(3)
+  let e: Estimate | null = null
+  for (let t = 0; t <= 20_000; t += 1000) {
+    const [x, y] = [5 + 0.5 * t / 1000, 8]
+    for (const m of list) tracker.addReading('phone', m.id, t, expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + rng.normal(0, 2))
+    e = tracker.estimate('phone', t) ?? e
+  }
+  assert.ok(e !== null)
+  const copy = structuredClone(e)
+  assert.ok(e.walk.length >= 3, 'the walk so far comes with the estimate')
+  assert.deepEqual(tracker.walkGaps(copy.walk, shop, Infinity), tracker.walkGaps(e.walk, shop, Infinity))
+  assert.deepEqual(tracker.zoneCosts({ obs: copy.obs, silent: copy.silent, x: copy.fix.x, y: copy.fix.y }, shop, 0),
+    tracker.zoneCosts({ obs: e.obs, silent: e.silent, x: e.fix.x, y: e.fix.y }, shop, 0))
+  // The walk is the one kept as of this estimate: later fixes do not change it.
+  const kept = e.walk.length
+  for (const m of list) tracker.addReading('phone', m.id, 24_000, -70)
+  tracker.estimate('phone', 24_000)
+  assert.equal(e.walk.length, kept)
 })

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { zoneCosts, insideLogOdds2, type ZoneCosts } from '../../gateway/estimation/zone-odds.ts'
 import { expectedRssi, type SensorModel } from '../../gateway/estimation/radio-model.ts'
-import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/presence/zones.ts'
+import { stepZones, newZoneState, defaultZoneParams, type ZoneEvent, type Evidence, type EvidenceSource, type ZoneState } from '../../gateway/presence/zones.ts'
 import { parseSite } from '../../shared/site.ts'
 import type { Observation } from '../../gateway/estimation/solver.ts'
 import { rect } from '../helpers/geo.ts'
@@ -24,6 +24,26 @@ const opts = { tagHeight: 1.2, huberK: 2, bounds: [-10, -10, 30, 22] as [number,
 function heard (x: number, y: number, offset: number): Observation[] {
   return sensors.map(s => ({ sensor: s, rssi: expectedRssi(s, Math.hypot(x - s.x, y - s.y, 1.2 - s.z)) + offset, sigma: 3 }))
 }
+/** The tracker's answer to a shop-entry radio test, over the sensors above (tracker.ts `zoneCosts`). */
+const source: EvidenceSource = {
+  zoneCosts: (r, zone, base) => zoneCosts(r.fix.obs, r.fix.silent, opts, zone, r.fix.x, r.fix.y, base),
+  walkGaps: () => assert.fail('no walk evidence was given')
+}
+/** A fix at (x, y) with the radio of a phone at (px, py) `offset` dB loud. */
+function fix (x: number, y: number, accuracyM: number, px: number, py: number, offset: number): Evidence {
+  return { x, y, accuracyM, radio: { from: 'ble', fix: { obs: heard(px, py, offset), silent: [], x, y }, offsetPrior: { mean: 0, sd: 4 }, overlap: 3 } }
+}
+/** Runs a device's fixes, one a second, through the zone stage; the events. */
+function steps (path: Evidence[], p: typeof defaultZoneParams): ZoneEvent[] {
+  let state: ZoneState = newZoneState()
+  const out: ZoneEvent[] = []
+  path.forEach((e, i) => {
+    const step = stepZones(state, e, i * 1000, { site, params: p, newVisitId: () => 'v', source })
+    state = step.state
+    out.push(...step.events)
+  })
+  return out
+}
 function sum (fixes: ZoneCosts[]): ZoneCosts {
   return { inside: fixes[0].inside.map((_, k) => fixes.reduce((a, f) => a + f.inside[k], 0)), outside: fixes[0].outside.map((_, k) => fixes.reduce((a, f) => a + f.outside[k], 0)) }
 }
@@ -40,39 +60,22 @@ test('one offset for the stretch tells a phone inside from a loud one on the str
 
 test('a shop entry waits for the radio to say inside', () => {
   const p = { ...defaultZoneParams, shopEnterS: 5, shopExitS: 20 }
-  const run = (x: (i: number) => number, y: number, offset: number): string[] => {
-    const track = newTrack()
-    const out: ZoneEvent[] = []
-    for (let i = 0; i < 20; i++) {
-      const xi = x(i)
-      // The position says 3 m inside either way; the radio says where the phone is.
-      const e: Evidence = { x: xi, y: 3, accuracyM: 1, radio: { costs: (zone, base) => zoneCosts(heard(xi, y, offset), [], opts, zone, xi, 3, base), offsetPrior: { mean: 0, sd: 4 }, overlap: 3 } }
-      out.push(...stepZones(track, e, i * 1000, site, p, () => 'v'))
-    }
-    return out.map(e => `${e.type}@${e.ts / 1000}`)
-  }
+  // The position says 3 m inside either way; the radio says where the phone is.
+  const run = (x: (i: number) => number, y: number, offset: number): string[] =>
+    steps(Array.from({ length: 20 }, (_, i) => fix(x(i), 3, 1, x(i), y, offset)), p).map(e => `${e.type}@${e.ts / 1000}`)
   assert.deepEqual(run(i => 2 + i * 0.5, 3, 0), ['shop.enter@0'])
   assert.deepEqual(run(i => 2 + i * 0.5, -4, 8), [])
   // Without radio, the position alone decides (as before the test existed).
-  const track = newTrack()
-  const out: ZoneEvent[] = []
-  for (let i = 0; i < 10; i++) out.push(...stepZones(track, { x: 5, y: 3, accuracyM: 1 }, i * 1000, site, p, () => 'v'))
-  assert.deepEqual(out.map(e => e.type), ['shop.enter'])
+  assert.deepEqual(steps(Array.from({ length: 10 }, () => ({ x: 5, y: 3, accuracyM: 1 })), p).map(e => e.type), ['shop.enter'])
 })
 
 test('once the radio is sure, a shopper by the back wall enters though never a margin inside', () => {
   const run = (sureOdds: number): string[] => {
     const p = { ...defaultZoneParams, shopEnterSureOdds: sureOdds }
-    const track = newTrack()
-    const out: ZoneEvent[] = []
-    for (let i = 0; i < 30; i++) {
-      // Five fixes mid-shop start the entry and make the radio sure; then the back wall, 1 m
-      // from it with positions 2 m accurate (the entry margin, 1.7 m, is never met there).
-      const [x, y] = i < 5 ? [5, 6] : [10, 11]
-      const e: Evidence = { x, y, accuracyM: 2, radio: { costs: (zone, base) => zoneCosts(heard(x, y, 0), [], opts, zone, x, y, base), offsetPrior: { mean: 0, sd: 4 }, overlap: 3 } }
-      out.push(...stepZones(track, e, i * 1000, site, p, () => 'v'))
-    }
-    return out.map(e => `${e.type}@${e.ts / 1000}`)
+    // Five fixes mid-shop start the entry and make the radio sure; then the back wall, 1 m
+    // from it with positions 2 m accurate (the entry margin, 1.7 m, is never met there).
+    const path = Array.from({ length: 30 }, (_, i) => i < 5 ? fix(5, 6, 2, 5, 6, 0) : fix(10, 11, 2, 10, 11, 0))
+    return steps(path, p).map(e => `${e.type}@${e.ts / 1000}`)
   }
   assert.deepEqual(run(defaultZoneParams.shopEnterSureOdds), ['shop.enter@0'])
   // Without it the entry's evidence ends with the fifth fix, and the candidate lapses.

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
 import { ZoneParamsSchema } from '../../shared/site-schema.ts'
-import { stepZones, newTrack, defaultZoneParams, type ZoneEvent, type Evidence } from '../../gateway/presence/zones.ts'
+import { stepZones, newZoneState, defaultZoneParams, type ZoneEvent, type Evidence, type EvidenceSource } from '../../gateway/presence/zones.ts'
+import type { Site } from '../../shared/site.ts'
 import { ulid, visitUlid } from '../../gateway/ingest/ids.ts'
 import type { WalkGaps } from '../../gateway/estimation/street-walk.ts'
 import { rect } from '../helpers/geo.ts'
@@ -18,12 +19,25 @@ const site = parseSite({
 })
 const p = { ...defaultZoneParams, shopEnterS: 5, shopExitS: 20, sectorEnterS: 5, sectorExitS: 10, dwellThresholdsS: [30, 60] }
 
+/** A source for evidence without radio: never asked. */
+const noRadio: EvidenceSource = { zoneCosts: () => assert.fail('asked for zone costs'), walkGaps: () => assert.fail('asked for a walk test') }
+
+/** One device's zone state stepped as presence.ts does: each step's state goes into the next. */
+function device (s: Site = site, params = p, source = noRadio): (e: Evidence | null, t: number, newVisitId: (shop: string, at: number) => string) => ZoneEvent[] {
+  let state = newZoneState()
+  return (e, t, newVisitId) => {
+    const step = stepZones(state, e, t, { site: s, params, newVisitId, source })
+    state = step.state
+    return step.events
+  }
+}
+
 /** Runs one position per second (null = not heard) and returns the events as "type@s[:zone]". */
 function run (path: Array<Evidence | null>): string[] {
-  const track = newTrack()
+  const step = device()
   const out: ZoneEvent[] = []
   let n = 0
-  path.forEach((e, i) => { out.push(...stepZones(track, e, i * 1000, site, p, () => 'v' + n++)) })
+  path.forEach((e, i) => { out.push(...step(e, i * 1000, () => 'v' + n++)) })
   return out.map(e => `${e.type}@${e.ts / 1000}${e.sector ? ':' + e.sector : ''}`)
 }
 const at = (x: number, y: number, accuracyM = 1): Evidence => ({ x, y, accuracyM })
@@ -67,10 +81,10 @@ for (const [name, path, expected] of cases) {
 }
 
 test('visit.summary lists the dwell per sector', () => {
-  const track = newTrack()
+  const step = device()
   const out: ZoneEvent[] = []
   const path = [...repeat(15, at(5, 5)), ...repeat(15, at(15, 5)), ...repeat(25, null)]
-  path.forEach((e, i) => { out.push(...stepZones(track, e, i * 1000, site, p, () => 'v1')) })
+  path.forEach((e, i) => { out.push(...step(e, i * 1000, () => 'v1')) })
   const summary = out.find(e => e.type === 'visit.summary')
   assert.deepEqual(summary?.sectors, [{ id: 'a', dwellMs: 14000 }, { id: 'b', dwellMs: 14000 }])
   assert.equal(summary?.durationMs, 29000)
@@ -86,10 +100,10 @@ test('evidence from another floor is outside every zone of this one; moving to a
       { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
     ]
   })
-  const track = newTrack()
+  const step = device(two)
   const out: ZoneEvent[] = []
-  for (let i = 0; i < 20; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1, floor: 1 }, i * 1000, two, p, () => 'v' + i))
-  for (let i = 20; i < 60; i++) out.push(...stepZones(track, { x: 15, y: 10, accuracyM: 1 }, i * 1000, two, p, () => 'v' + i))
+  for (let i = 0; i < 20; i++) out.push(...step({ x: 15, y: 10, accuracyM: 1, floor: 1 }, i * 1000, () => 'v' + i))
+  for (let i = 20; i < 60; i++) out.push(...step({ x: 15, y: 10, accuracyM: 1 }, i * 1000, () => 'v' + i))
   // Without the switch, the ground floor's entry would wait for the upper visit's 20 s timeout (from 40 s).
   assert.deepEqual(out.map(e => `${e.type}@${e.ts / 1000}:${e.shop}`), ['shop.enter@0:upper', 'shop.exit@19:upper', 'visit.summary@19:upper', 'shop.enter@20:ground'])
 })
@@ -108,17 +122,18 @@ test('a visit id follows from the visit: same store, subject, shop and start, sa
 // little likelier than outside (odds 36 after the entry's six fixes), and the walk test answers
 // `gaps` [line, stop] (or, given a list, the next of it: the tests come every 5 s from 20 s on).
 type Gaps = [line: number, stop: number]
+/** The radio behind a stubbed fix: what the stub source answers does not depend on it. */
+const radio = (e: Evidence, from = 'test'): Evidence['radio'] => ({ from, fix: { obs: [], silent: [], x: e.x, y: e.y }, offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walk: [] })
 function held (gaps: Gaps | Gaps[], path: Array<Evidence | null>, perFix = 1.2, s = site): string[] {
   const answers = typeof gaps[0] === 'number' ? null : [...gaps as Gaps[]]
   const answer = (): WalkGaps => {
     const [line, stop] = answers === null ? gaps as Gaps : answers.shift() ?? [Infinity, Infinity]
     return { line, stop }
   }
-  const radio = (): Evidence['radio'] => ({ costs: () => ({ inside: repeat(13, 0), outside: repeat(13, perFix) }), offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: answer })
-  const track = newTrack()
+  const step = device(s, p, { zoneCosts: () => ({ inside: repeat(13, 0), outside: repeat(13, perFix) }), walkGaps: answer })
   const out: string[] = []
   path.forEach((e, i) => {
-    for (const z of stepZones(track, e && { ...e, radio: radio() }, i * 1000, s, p, (shop, at) => `${shop}@${at}`)) out.push(`${z.type}@${z.ts / 1000}:${z.sector ?? z.shop} (at ${i})`)
+    for (const z of step(e && { ...e, radio: radio(e) }, i * 1000, (shop, at) => `${shop}@${at}`)) out.push(`${z.type}@${z.ts / 1000}:${z.sector ?? z.shop} (at ${i})`)
   })
   return out
 }
@@ -166,10 +181,66 @@ test('zones: a visit held back when the device moves on to another shop gets its
 test('zones: even a visit the radio is sure of is held; with the hold off, a visit is announced when confirmed', () => {
   assert.deepEqual(held(passerBy, [...repeat(30, at(5, 5)), ...repeat(25, null)], 3), [])
   assert.deepEqual(held(shopper, [...repeat(30, at(5, 5)), ...repeat(25, null)], 3).slice(0, 1), ['shop.enter@0:shop (at 20)'])
-  const track = newTrack()
-  const e: Evidence = { ...at(5, 5), radio: { costs: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: () => ({ line: 0.5, stop: 0.5 }) } }
-  const first = Array.from({ length: 8 }, (_, i) => stepZones(track, e, i * 1000, site, { ...p, shopHoldS: 0 }, () => 'v')).findIndex(evs => evs.some(z => z.type === 'shop.enter'))
+  const step = device(site, { ...p, shopHoldS: 0 }, { zoneCosts: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), walkGaps: () => ({ line: 0.5, stop: 0.5 }) })
+  const e: Evidence = { ...at(5, 5), radio: radio(at(5, 5)) }
+  const first = Array.from({ length: 8 }, (_, i) => step(e, i * 1000, () => 'v')).findIndex(evs => evs.some(z => z.type === 'shop.enter'))
   assert.equal(first, 5)
+})
+
+// Plain data between stages (issue 30): a step is a function of (state, evidence) that returns the
+// new state and leaves the one given as it was; the street-walk test of a held visit runs on the
+// walk evidence that state carries, not on anything kept beside it.
+test('zones: a step leaves the state it is given unchanged, so stepping the same state again gives the same result', () => {
+  const source: EvidenceSource = { zoneCosts: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), walkGaps: () => ({ line: 10, stop: 10 }) }
+  const ctx = { site, params: p, newVisitId: (shop: string, at: number) => `${shop}@${at}`, source }
+  let state = newZoneState()
+  const path = [...repeat(40, at(5, 5)), ...repeat(25, null)]
+  path.forEach((e, i) => {
+    const before = structuredClone(state)
+    const step = stepZones(state, e && { ...e, radio: radio(e) }, i * 1000, ctx)
+    assert.deepEqual(state, before, `step ${i} changed the state it was given`)
+    assert.deepEqual(stepZones(state, e && { ...e, radio: radio(e) }, i * 1000, ctx), step, `step ${i} again`)
+    state = step.state
+  })
+})
+
+test('zones: a held visit is tested on the walk evidence of its state, asked once per test, within the tick\'s budget', () => {
+  const asked: number[] = []
+  // Each fix's walk names the second it was kept at; the source says passer-by.
+  const source: EvidenceSource = { zoneCosts: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), walkGaps: w => { asked.push(w.fixes[0].t); return { line: 0.5, stop: 0.5 } } }
+  const fixAt = (i: number): Evidence => ({ ...at(5, 5), radio: { ...radio(at(5, 5)) as NonNullable<Evidence['radio']>, walk: [{ t: i, x: 5, y: 5, heard: 0, data: new Float32Array(0) }] } })
+  const ctx = { site, params: p, newVisitId: () => 'v', source }
+  let state = newZoneState()
+  const events: ZoneEvent[] = []
+  // Heard for 12 s, then quiet: the visit is confirmed at 5 s and held; it times out at 32 s and
+  // is tested then, on the last fix's walk. With no test left in the tick, it waits for one.
+  for (let i = 0; i < 40; i++) {
+    const step = stepZones(state, i < 12 ? fixAt(i) : null, i * 1000, { ...ctx, left: { radio: Infinity, walk: i < 35 ? 0 : 1 } })
+    state = step.state
+    events.push(...step.events)
+    if (i === 34) assert.equal(state.track.shop?.pending, true, 'waits for a test')
+  }
+  assert.deepEqual(asked, [11])
+  assert.deepEqual(events, [], 'two passer-by walks in a row: dropped; one at its end: dropped')
+  assert.equal(state.track.shop, null)
+})
+
+test('zones: after a restart (saved state, no walk evidence), a held visit that ends is announced without a test', () => {
+  const source: EvidenceSource = { zoneCosts: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), walkGaps: () => assert.fail('no walk evidence since the restart') }
+  const ctx = { site, params: p, newVisitId: () => 'v', source }
+  let state = newZoneState()
+  for (let i = 0; i < 12; i++) state = stepZones(state, { ...at(5, 5), radio: radio(at(5, 5)) }, i * 1000, ctx).state
+  assert.equal(state.track.shop?.pending, true)
+  assert.notEqual(state.walk, null)
+  // What a restart keeps: the saved track, through JSON.
+  state = { track: JSON.parse(JSON.stringify(state.track)), walk: null }
+  const events: string[] = []
+  for (let i = 12; i < 40; i++) {
+    const step = stepZones(state, null, i * 1000, ctx)
+    state = step.state
+    events.push(...step.events.map(e => e.type))
+  }
+  assert.deepEqual(events, ['shop.enter', 'sector.enter', 'sector.exit', 'shop.exit', 'visit.summary'])
 })
 
 // Floors are reached through the building (`floorChangeS`). Here the radio takes every ground-floor
@@ -183,14 +254,16 @@ test('zones: a change of floors proves the shop the device walked through, and a
       { type: 'Feature', properties: { kind: 'sensor', id: 'r' }, geometry: { type: 'Point', coordinates: [5, 5] } }
     ]
   })
-  const fix = (floor: number): Evidence => ({
-    x: 15, y: 10, accuracyM: 1, floor,
-    radio: { costs: () => floor === 0 ? { inside: repeat(13, 1.2), outside: repeat(13, 0) } : { inside: repeat(13, 0), outside: repeat(13, 3) }, offsetPrior: { mean: 0, sd: 4 }, overlap: 1, walkGap: () => ({ line: 50, stop: 50 }) }
-  })
+  const fix = (floor: number): Evidence => ({ x: 15, y: 10, accuracyM: 1, floor, radio: radio({ x: 15, y: 10, accuracyM: 1 }, String(floor)) })
+  // The stub source answers by the floor the fix was made on (its `from`).
+  const source: EvidenceSource = {
+    zoneCosts: r => r.from === '0' ? { inside: repeat(13, 1.2), outside: repeat(13, 0) } : { inside: repeat(13, 0), outside: repeat(13, 3) },
+    walkGaps: () => ({ line: 50, stop: 50 })
+  }
   const walk = (path: Array<Evidence | null>, params = p): string[] => {
-    const track = newTrack()
+    const step = device(two, params, source)
     const out: string[] = []
-    path.forEach((e, i) => { for (const z of stepZones(track, e, i * 1000, two, params, (shop, at) => `${shop}@${at / 1000}`)) out.push(`${z.type}@${z.ts / 1000}:${z.shop} (at ${i})`) })
+    path.forEach((e, i) => { for (const z of step(e, i * 1000, (shop, at) => `${shop}@${at / 1000}`)) out.push(`${z.type}@${z.ts / 1000}:${z.shop} (at ${i})`) })
     return out
   }
   // Up: 15 s on the ground floor the radio does not believe, 8 s on the stairs unheard, then upstairs.

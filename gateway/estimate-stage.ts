@@ -1,0 +1,220 @@
+// The pipeline's estimate stage (pipeline.ts): readings into the trackers, in time order where a
+// source delivers late, and per tick each tracked device's smoothed, located position with the
+// evidence the presence stage weighs. It owns the trackers and what self-calibration learns, and
+// answers the presence stage's questions about that evidence (`evidence`).
+import type { Site } from '../shared/site.ts'
+import type { PositionMessageT } from '../shared/messages.ts'
+import type { Reading } from './ingest/ingest.ts'
+import type { SubjectHasher } from './ingest/subjects.ts'
+import { isRandomizedMac } from './ingest/subjects.ts'
+import type { GatewayClock } from './ingest/clock.ts'
+import { defaultClockOptions } from './ingest/clock.ts'
+import type { ReorderBuffer } from './ingest/reorder.ts'
+import type { ExternalFixes } from './ingest/external-fixes.ts'
+import { bleIdentity } from './ingest/sensor-ids.ts'
+import { Tracker, trackerOptions } from './estimation/tracker.ts'
+import { sensorModels, beaconModels } from './estimation/radio-model.ts'
+import { SelfCalibrator } from './estimation/self-calibration.ts'
+import type { Evidence, EvidenceSource } from './presence/zones.ts'
+import type { Footfall } from './presence/footfall.ts'
+import type { People } from './presence/people.ts'
+import { radioKey, shiftModels, type DropReason, type LearnedRadio, type PipelineOptions, type pipelineMetrics } from './pipeline-io.ts'
+
+export type Source = 'ble' | 'wifi' | 'scan'
+
+/** A subject's last published position and when it was last heard (tick time). */
+export interface Latest { pos: PositionMessageT, lastHeard: number }
+
+/** What the stage shares with the rest of the pipeline (the pipeline keeps them; the stage fills them). */
+export interface EstimateParts {
+  site: Site
+  o: PipelineOptions
+  clock: GatewayClock
+  hasher: SubjectHasher
+  /** Readings waiting for their tick (only with `reorder`). */
+  reordered: ReorderBuffer<Reading> | null
+  /** Positions a source estimated itself (Meraki where its APs are not placed). */
+  external: ExternalFixes
+  /** Subjects behind randomized MACs (pipeline.ts says why they open no visits). */
+  randomized: Set<string>
+  footfall: Footfall
+  people: People
+  m: ReturnType<typeof pipelineMetrics>
+  rejected: (reason: DropReason, detail: string, topic: string) => void
+}
+
+export class EstimateStage {
+  readonly trackers: Record<Source, Tracker>
+  readonly calibrator: SelfCalibrator
+  /** Phone-scan mode: the beacons' transmit offsets, learned from fixes as the sensors' are. */
+  readonly scanCalibrator: SelfCalibrator
+  readonly reportLagMs: number
+  private readonly site: Site
+  private readonly o: PipelineOptions
+  private readonly clock: GatewayClock
+  private readonly hasher: SubjectHasher
+  private readonly reordered: ReorderBuffer<Reading> | null
+  private readonly external: ExternalFixes
+  private readonly randomized: Set<string>
+  private readonly footfall: Footfall
+  private readonly people: People
+  private readonly m: ReturnType<typeof pipelineMetrics>
+  private readonly rejected: (reason: DropReason, detail: string, topic: string) => void
+
+  constructor (parts: EstimateParts) {
+    const { site, o } = parts
+    this.site = site; this.o = o; this.clock = parts.clock; this.hasher = parts.hasher; this.reordered = parts.reordered
+    this.external = parts.external; this.randomized = parts.randomized; this.footfall = parts.footfall; this.people = parts.people
+    this.m = parts.m; this.rejected = parts.rejected
+    const base = sensorModels(site)
+    const beacons = beaconModels(site)
+    this.calibrator = new SelfCalibrator(base)
+    this.scanCalibrator = new SelfCalibrator(beacons)
+    const topts = trackerOptions(site, o.tracker)
+    this.reportLagMs = topts.reportLagMs
+    // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
+    const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
+    this.trackers = {
+      ble: new Tracker(site, base, topts),
+      // Wi-Fi positions count in footfall, not in visits: no walk history.
+      wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000, walkHistory: false }),
+      scan: new Tracker(site, beacons, topts)
+    }
+    if (o.selfCalibration) {
+      this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
+      this.trackers.scan.onFix = (obs, fix) => this.scanCalibrator.observeFix(obs, fix, topts.tagHeight)
+    }
+  }
+
+  hold (reading: Reading, batchTs: number): void {
+    // An access point's record (Meraki: site sensors with a MAC) is judged against the late window.
+    const late = !Number.isNaN(reading.ts) && this.site.sensors.get(reading.sensor)?.mac !== undefined
+    const ts = Number.isNaN(reading.ts) ? batchTs : late ? this.lateSourceTs(reading.ts) : this.clock.stamp(reading.ts)
+    if (ts === null) return
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    this.reordered?.push({ ...reading, ts })
+  }
+
+  /**
+   * A record from a source that delivers late, in wall mode: kept at its own time when within the
+   * late window, dropped as `late` when older, refused as `bad_ts` when ahead of the wall clock by
+   * more than ordinary skew. Never re-stamped to its arrival: a minute-old record placed "now" would
+   * shift the device by a minute.
+   */
+  private lateSourceTs (ts: number): number | null {
+    if (this.clock.o.mode !== 'wall') return this.clock.stamp(ts)
+    const now = this.clock.now()
+    if (ts > now + defaultClockOptions.maxSkewMs) { this.rejected('bad_ts', `${ts - now} ms ahead`, ''); return null }
+    return ts
+  }
+
+  /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
+  placeExternal (f: { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }): void {
+    const ts = this.lateSourceTs(f.ts)
+    if (ts === null) return
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.hasher) : { subject: this.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
+    this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
+  }
+
+  estimateAll (readings: Reading[], batchTs: number, held = false): void {
+    let ble = 0; let wifi = 0
+    for (const reading of readings) {
+      if (this.estimate(reading, batchTs, held)) { if (reading.source === 'wifi') wifi++; else ble++ }
+    }
+    if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
+    if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
+  }
+
+  /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
+  private estimate (reading: Reading, batchTs: number, held = false): boolean {
+    // A held reading was judged (stamped, skew and lateness) on arrival and keeps that time: judged
+    // again at release it would be as old as the late window and taken for clock skew.
+    const ts = held ? reading.ts : Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
+    if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
+    if (reading.beacon !== undefined) {
+      // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
+      const b = this.site.beacons.get(reading.beacon); const s = this.site.sensors.get(reading.sensor)
+      if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
+      return true
+    }
+    this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi, reading.tx)
+    if (reading.randomized) this.randomized.add(reading.subject)
+    if (reading.source === 'wifi') {
+      this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
+      this.people.observeWifi({ subject: reading.subject, randomized: reading.randomized, sensor: reading.sensor, rssi: reading.rssi, ts, ...(reading.seq !== undefined ? { seq: reading.seq } : {}), ...(reading.fp !== undefined ? { fp: reading.fp } : {}) })
+    }
+    else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
+    return true
+  }
+
+  releaseHeld (t: number): void {
+    const out: Reading[] = []
+    this.reordered?.release(t, r => out.push(r))
+    if (out.length > 0) this.estimateAll(out, t, true)
+  }
+
+  /**
+   * Smooth and locate at tick time t: each active device's position goes into `latest`, and the
+   * evidence of those that can make visits is returned for the presence stage.
+   */
+  positions (t: number, latest: Map<string, Latest>): Map<string, Evidence> {
+    const fresh = new Map<string, Evidence>()
+    for (const source of ['ble', 'scan', 'wifi'] as const) {
+      const tracker = this.trackers[source]
+      for (const subject of [...tracker.active(t)]) {
+        const e = tracker.estimate(subject, t)
+        if (!e) continue
+        const pos: PositionMessageT = {
+          subject, ts: e.ts, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
+          shop: e.shop, sector: e.sector, source: source === 'wifi' ? 'wifi' : 'ble'
+        }
+        latest.set(subject, { pos, lastHeard: t })
+        // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi
+        // phone probes every 30-180 s, too sparse to time a stay; it counts in footfall instead.
+        // Zones judge the unclamped estimate: a position pulled onto the wall is not evidence of staying.
+        if (source !== 'wifi' && !this.randomized.has(subject)) {
+          // Consecutive fixes share most of their readings: a reading counts in about window/tick of them.
+          const overlap = Math.max(1, tracker.o.window.windowMs / this.o.tickMs)
+          const radio = { from: source, fix: { obs: e.obs, silent: e.silent, x: e.fix.x, y: e.fix.y }, offsetPrior: e.offsetPrior, overlap, walk: e.walk }
+          fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio })
+        }
+      }
+      for (const gone of tracker.expire(t)) { latest.delete(gone); this.randomized.delete(gone) }
+    }
+    return fresh
+  }
+
+  /** What the presence stage asks about the radio behind the evidence, answered by the tracker that made it. */
+  readonly evidence: EvidenceSource = {
+    zoneCosts: (radio, zone, base) => this.trackerOf(radio.from).zoneCosts(radio.fix, zone, base),
+    walkGaps: (walk, zone, enough) => this.trackerOf(walk.from).walkGaps(walk.fixes, zone, enough)
+  }
+
+  private trackerOf (from: string): Tracker {
+    if (from !== 'ble' && from !== 'scan' && from !== 'wifi') throw new Error(`evidence from an unknown tracker '${from}'`)
+    return this.trackers[from]
+  }
+
+  /** Self-calibration evidence, sensitivity floors and the site's phone offset. */
+  learned (): LearnedRadio {
+    return { calibrator: this.calibrator.snapshot(), ble: this.trackers.ble.learned(), scan: { key: radioKey(this.site, 'beacon'), calibrator: this.scanCalibrator.snapshot() } }
+  }
+
+  /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
+  restoreLearned (l: LearnedRadio): void {
+    this.calibrator.restore(l.calibrator)
+    this.trackers.ble.restoreLearned(l.ble)
+    // The beacons' corrections only while the beacons are where and what they were.
+    if (l.scan?.key === radioKey(this.site, 'beacon')) this.scanCalibrator.restore(l.scan.calibrator)
+    if (this.o.selfCalibration) this.applyCorrections()
+  }
+
+  /** Hands the trackers their receivers' models with what self-calibration has learned so far. */
+  applyCorrections (): void {
+    this.trackers.ble.setModels(this.calibrator.models())
+    this.trackers.scan.setModels(this.scanCalibrator.models())
+  }
+}
+
+export function round2 (v: number): number { return Math.round(v * 100) / 100 }
