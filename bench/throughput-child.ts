@@ -56,10 +56,16 @@ export function countReadings (payload: Buffer): number {
   return n
 }
 
-/** Messages whose first reading awaits its tick: batch time and arrival, in arrival order (no allocation per message). */
+/**
+ * Messages whose readings await the tick that first uses them, in arrival order (typed arrays: no
+ * allocation per message). A message's readings are taken in once the pipeline has worked through
+ * the messages before it (`seq` against the pipeline's count), and the next tick after that uses
+ * them: every tick at or after the message's time less the clock's lateness and one tick.
+ */
 class Pending {
-  private ts = new Float64Array(1 << 16)
-  private at = new Float64Array(1 << 16)
+  private ts: Float64Array = new Float64Array(1 << 16)
+  private at: Float64Array = new Float64Array(1 << 16)
+  private seq: Float64Array = new Float64Array(1 << 16)
   private head = 0
   private tail = 0
   readonly latencies: number[] = []
@@ -84,31 +90,31 @@ class Pending {
     return this.marks[this.markHead]?.at ?? 0
   }
 
-  push (ts: number, at: number): void {
+  push (ts: number, at: number, seq: number): void {
     if (this.tail === this.ts.length) {
       const live = this.tail - this.head
       const size = live * 2 > this.ts.length ? this.ts.length * 2 : this.ts.length
-      const ts = new Float64Array(size); const a = new Float64Array(size)
-      ts.set(this.ts.subarray(this.head, this.tail)); a.set(this.at.subarray(this.head, this.tail))
-      this.ts = ts; this.at = a; this.head = 0; this.tail = live
+      const grow = (a: Float64Array): Float64Array => { const b = new Float64Array(size); b.set(a.subarray(this.head, this.tail)); return b }
+      this.ts = grow(this.ts); this.at = grow(this.at); this.seq = grow(this.seq)
+      this.head = 0; this.tail = live
     }
-    this.ts[this.tail] = ts; this.at[this.tail++] = at
+    this.ts[this.tail] = ts; this.at[this.tail] = at; this.seq[this.tail++] = seq
   }
 
-  /** Every message up to event time t has its position now. */
-  done (t: number, now: number): void {
+  /** Tick t has just ended; the pipeline has taken in the readings of its first `taken` messages. */
+  done (t: number, now: number, taken: number): void {
     const due = this.due(t)
-    while (this.head < this.tail && this.ts[this.head] <= t) {
+    while (this.head < this.tail && this.seq[this.head] <= taken && this.ts[this.head] <= t + LATENESS_MS + TICK_MS) {
       const at = this.at[this.head++]
       this.latencies.push(now - at); this.delays.push(now - Math.max(at, due))
     }
   }
-
-  get size (): number { return this.tail - this.head }
 }
 
 /** The event clock's lateness, ms (clock.ts default, which the gateway runs with here). */
 const LATENESS_MS = defaultClockOptions.latenessMs
+/** The gateway's tick, ms (gateway.ts). */
+const TICK_MS = 1000
 const mode = process.argv[2]
 const gc = { count: 0, ms: 0 }
 new PerformanceObserver(list => { for (const e of list.getEntries()) { gc.count++; gc.ms += e.duration } }).observe({ entryTypes: ['gc'] })
@@ -153,19 +159,21 @@ if (mode === 'bare') {
   pipeline.tick = (t: number) => {
     tick(t)
     last = performance.now()
-    pending.done(t, last)
+    pending.done(t, last, pipeline.processed)
   }
   pipeline.take = (topic: string, payload: Buffer) => {
     const now = performance.now()
     const n = countReadings(payload)
     const m = tsOf.exec(payload.toString('latin1', 0, 64))
     if (m) pending.arrived(Number(m[1]), now)
+    const before = pipeline.processed + pipeline.backlog
+    take(topic, payload)
     if (n > 0) {
       if (readings === 0) first = now
       readings += n; messages++
-      if (m) pending.push(Number(m[1]), now)
+      // Its place in the pipeline's queue (none: refused or held, then not timed).
+      if (m && pipeline.processed + pipeline.backlog > before) pending.push(Number(m[1]), now, before)
     }
-    take(topic, payload)
     last = Math.max(last, performance.now())
   }
   devices = () => pipeline.trackedDevices

@@ -18,7 +18,7 @@
 import type { Zone } from '../../shared/site.ts'
 import { pointInPolygon, signedDepth } from '../../shared/geometry.ts'
 import { Problem } from './likelihood.ts'
-import { nearestSilent, type Observation, type Silence } from './solver.ts'
+import { nearestSilentInto, type Observation, type Silence } from './solver.ts'
 import type { SensorModel } from './radio-model.ts'
 
 /** How far back a device's fixes are kept for the test, ms. */
@@ -114,7 +114,7 @@ export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: 
       if (sensor === undefined) return UNKNOWN
       silent.push({ sensor, floorDbm: f.data[k + 1] })
     }
-    problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent })
+    problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent, near: [], d2: new Float64Array(3) })
   }
   const tEnd = fixes[fixes.length - 1].t
   const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
@@ -126,7 +126,8 @@ export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: 
   return { line: outside - line, stop: outside - stop }
 }
 
-type Kept = Array<{ t: number, p: Problem, silent: Silence[] }>
+/** Each kept fix's cost function, its silent sensors, and scratch for the nearest of them. */
+type Kept = Array<{ t: number, p: Problem, silent: Silence[], near: Silence[], d2: Float64Array }>
 
 /**
  * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
@@ -137,7 +138,10 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
   const first = (problems[0].t - tEnd) / 1000
   // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
   // stops) when it stopped, s before the last fix: it stood at (x0, y0) from then on.
-  const objective = ([x0, y0, vx, vy, b, stopped = 0]: number[]): number => {
+  // Read by index, not destructured: the searches call it thousands of times a test.
+  const objective = (w: number[]): number => {
+    const x0 = w[0]; const y0 = w[1]; const vx = w[2]; const vy = w[3]; const b = w[4]
+    const stopped = w.length > 5 ? w[5] : 0
     let c = ((b - prior.mean) / prior.sd) ** 2
     const speed = Math.hypot(vx, vy)
     if (speed > MAX_SPEED_M_S) c += PENALTY * (speed - MAX_SPEED_M_S) ** 2 * problems.length
@@ -145,7 +149,8 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
     // A stop within the stretch: between its first fix and its last.
     if (stopped > 0) c += PENALTY * stopped ** 2 * problems.length
     if (stopped < first) c += PENALTY * (first - stopped) ** 2 * problems.length
-    for (const { t, p, silent } of problems) {
+    for (let k = 0; k < problems.length; k++) {
+      const { t, p, silent, near, d2 } = problems[k]
       const tau = Math.min(0, (t - tEnd) / 1000 - stopped)
       const x = x0 + vx * tau; const y = y0 + vy * tau
       if (outside) {
@@ -154,7 +159,7 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
       }
       p.pinOffset(b)
       c += p.evaluate(x, y)
-      if (silent.length > 0) c += p.silenceAt(nearestSilent(silent, x, y), x, y, b)
+      if (silent.length > 0) c += p.silenceAt(nearestSilentInto(silent, x, y, near, d2), x, y, b)
     }
     return c
   }
@@ -220,36 +225,52 @@ function lineThrough (fixes: WalkFix[], tEnd: number, map: (p: [number, number])
   return [(sx - vx * st) / n, (sy - vy * st) / n, vx, vy]
 }
 
-/** Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. */
+/**
+ * Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. The simplex's
+ * points are updated in place and the trial points reuse their arrays (no allocation per step);
+ * the arithmetic is the textbook one, step for step.
+ */
 function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], iterations: number): number {
   const n = x0.length
-  let simplex = [x0, ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
+  const simplex = [x0.slice(), ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
+  const centre = new Array<number>(n).fill(0)
+  const r = new Array<number>(n).fill(0); const e = new Array<number>(n).fill(0); const c = new Array<number>(n).fill(0)
+  const along = (a: number, worst: number[], out: number[]): number[] => {
+    for (let j = 0; j < n; j++) out[j] = centre[j] + a * (worst[j] - centre[j])
+    return out
+  }
+  const replaceWorst = (p: number[], v: number): void => {
+    const worst = simplex[n]
+    for (let j = 0; j < n; j++) worst.p[j] = p[j]
+    worst.v = v
+  }
   for (let it = 0; it < iterations; it++) {
     simplex.sort((a, b) => a.v - b.v)
     // Converged: the whole simplex within CONVERGED of its best.
     if (simplex[n].v - simplex[0].v < CONVERGED) break
-    const centre = new Array<number>(n).fill(0)
+    centre.fill(0)
     for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) centre[j] += simplex[k].p[j] / n
     const worst = simplex[n]
-    const along = (a: number): number[] => centre.map((v, j) => v + a * (worst.p[j] - v))
-    const r = along(-1); const fr = f(r)
+    const fr = f(along(-1, worst.p, r))
     if (fr < simplex[0].v) {
-      const e = along(-2); const fe = f(e)
-      simplex[n] = fe < fr ? { p: e, v: fe } : { p: r, v: fr }
+      const fe = f(along(-2, worst.p, e))
+      if (fe < fr) replaceWorst(e, fe); else replaceWorst(r, fr)
     } else if (fr < simplex[n - 1].v) {
-      simplex[n] = { p: r, v: fr }
+      replaceWorst(r, fr)
     } else {
-      const c = along(0.5); const fc = f(c)
-      if (fc < worst.v) simplex[n] = { p: c, v: fc }
+      const fc = f(along(0.5, worst.p, c))
+      if (fc < worst.v) replaceWorst(c, fc)
       else {
         const b = simplex[0].p
-        simplex = simplex.map((s, i) => {
-          if (i === 0) return s
-          const p = s.p.map((v, j) => b[j] + 0.5 * (v - b[j]))
-          return { p, v: f(p) }
-        })
+        for (let i = 1; i <= n; i++) {
+          const s = simplex[i]
+          for (let j = 0; j < n; j++) s.p[j] = b[j] + 0.5 * (s.p[j] - b[j])
+          s.v = f(s.p)
+        }
       }
     }
   }
-  return Math.min(...simplex.map(s => s.v))
+  let least = Infinity
+  for (const s of simplex) least = Math.min(least, s.v)
+  return least
 }
