@@ -133,7 +133,8 @@ export async function throughputStory (o: StoryOptions): Promise<ThroughputStory
     messages = bare.report.messages
     const best = gw.takenPerS
     const half = await run('gateway', pinned, best / 2 / perS)
-    for (const share of o.shares) await run('gateway', pinned, share * best / perS)
+    // The plot's other points on all cores only: pinned, full and half speed tell the worst case.
+    if (!pinned) for (const share of o.shares) await run('gateway', pinned, share * best / perS)
     const many = await run('gateway', pinned, Infinity, o.manyTrace)
     const g = gw.report
     cores.push({

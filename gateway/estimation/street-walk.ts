@@ -49,33 +49,66 @@ const ITERATIONS = 200
 const CONVERGED = 0.02
 
 /**
- * One kept fix, packed: per heard sensor its index, mean RSSI, sigma, reporting floor and raw
- * spread; then per silent sensor its index and floor.
+ * One kept fix, packed into its device's buffer `data` from `at` to `end`: per heard sensor its
+ * index, mean RSSI, sigma, reporting floor and raw spread; then per silent sensor its index and
+ * floor. One buffer a device, not one a fix: a typed array costs its own objects on the heap and
+ * its own allocation beside them, more than the few dozen numbers a fix keeps.
  */
-export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array }
+export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array, at: number, end: number }
+
+/** Numbers a new device's buffer has room for: about a half-minute of fixes of a mid-sized site. */
+const INITIAL_FLOATS = 512
 
 /** A device's fixes over the last WALK_HISTORY_MS, one every WALK_SAMPLE_MS. */
 export class WalkHistory {
   readonly fixes: WalkFix[] = []
+  private data = EMPTY
+  /** Where the next fix goes in `data`. */
+  private end = 0
 
   add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>): void {
     const last = this.fixes[this.fixes.length - 1]
     if (last !== undefined && t - last.t < WALK_SAMPLE_MS) return
+    while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
     const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
-    const data = new Float32Array(5 * kept.length + 2 * silent.length)
-    let k = 0
+    const data = this.room(5 * kept.length + 2 * silent.length)
+    const at = this.end
+    let k = at
     for (const ob of kept) {
       data[k++] = index.get(ob.sensor.id) ?? -1; data[k++] = ob.rssi; data[k++] = ob.sigma
       data[k++] = ob.floorDbm ?? -Infinity; data[k++] = ob.rawSigmaDb ?? 6
     }
     for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
-    this.fixes.push({ t, x, y, heard: kept.length, data })
-    while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
+    this.end = k
+    this.fixes.push({ t, x, y, heard: kept.length, data, at, end: k })
   }
 
   /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
-  clear (): void { this.fixes.length = 0 }
+  clear (): void { this.fixes.length = 0; this.end = 0 }
+
+  /** Bytes its buffer holds (for the memory figures). */
+  get bytes (): number { return this.data.byteLength }
+
+  /**
+   * The buffer, with room for `n` more numbers after `end`: the live fixes moved to its start
+   * first, and only if that is not enough a larger one (the fixes are re-pointed at it).
+   */
+  private room (n: number): Float32Array {
+    if (this.end + n <= this.data.length) return this.data
+    const from = this.fixes.length > 0 ? this.fixes[0].at : this.end
+    const live = this.end - from
+    // Half as much again as needed: a fix a little larger than the last still fits, and the
+    // live fixes move to the start only every few fixes.
+    const data = live + n <= this.data.length ? this.data : new Float32Array(Math.max(INITIAL_FLOATS, Math.ceil(1.5 * (live + n))))
+    if (data === this.data) data.copyWithin(0, from, this.end)
+    else data.set(this.data.subarray(from, this.end))
+    for (const f of this.fixes) { f.data = data; f.at -= from; f.end -= from }
+    this.data = data; this.end = live
+    return data
+  }
 }
+
+const EMPTY = new Float32Array(0)
 
 export interface WalkOptions { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
 
@@ -103,13 +136,13 @@ export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: 
   const problems: Kept = []
   for (const f of fixes) {
     const obs: Observation[] = []; const silent: Silence[] = []
-    let k = 0
+    let k = f.at
     for (let i = 0; i < f.heard; i++, k += 5) {
       const sensor = sensors[f.data[k]]
       if (sensor === undefined) return UNKNOWN
       obs.push({ sensor, rssi: f.data[k + 1], sigma: f.data[k + 2], floorDbm: f.data[k + 3], rawSigmaDb: f.data[k + 4] })
     }
-    for (; k < f.data.length; k += 2) {
+    for (; k < f.end; k += 2) {
       const sensor = sensors[f.data[k]]
       if (sensor === undefined) return UNKNOWN
       silent.push({ sensor, floorDbm: f.data[k + 1] })
