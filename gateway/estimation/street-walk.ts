@@ -49,15 +49,30 @@ const ITERATIONS = 200
 const CONVERGED = 0.02
 
 /**
- * One kept fix, packed into its device's buffer `data` from `at` to `end`: per heard sensor its
- * index, mean RSSI, sigma, reporting floor and raw spread; then per silent sensor its index and
- * floor. One buffer a device, not one a fix: a typed array costs its own objects on the heap and
- * its own allocation beside them, more than the few dozen numbers a fix keeps.
+ * The sensors listening at one tick (tracker.ts `listening`), packed once for every device's fix
+ * of that tick: each one's index and reporting floor. A fix names its silent sensors among them
+ * by a bit each, instead of two numbers each.
  */
-export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array, at: number, end: number }
+export interface Listening { list: Silence[], ids: Float32Array, floors: Float32Array }
 
-/** Numbers a new device's buffer has room for: about a half-minute of fixes of a mid-sized site. */
-const INITIAL_FLOATS = 512
+export function packListening (list: Silence[], index: Map<string, number>): Listening {
+  return { list, ids: Float32Array.from(list, q => index.get(q.sensor.id) ?? -1), floors: Float32Array.from(list, q => q.floorDbm) }
+}
+
+/** Bits of a silence mask held by one number of the buffer (a float32 holds integers to 2^24 exactly). */
+const MASK_BITS = 24
+
+/**
+ * One kept fix, packed into its device's buffer `data` from `at` to `end`: per heard sensor its
+ * index, mean RSSI, sigma, reporting floor and raw spread; then its silent sensors, either as a
+ * mask over the tick's `listening` sensors or (none given) per sensor its index and floor. One
+ * buffer a device, not one a fix: a typed array costs its own objects on the heap and its own
+ * allocation beside them, more than the few dozen numbers a fix keeps.
+ */
+export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array, at: number, end: number, listening: Listening | null }
+
+/** Numbers a new device's buffer has room for before it first grows. */
+const INITIAL_FLOATS = 128
 
 /** A device's fixes over the last WALK_HISTORY_MS, one every WALK_SAMPLE_MS. */
 export class WalkHistory {
@@ -66,21 +81,38 @@ export class WalkHistory {
   /** Where the next fix goes in `data`. */
   private end = 0
 
-  add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>): void {
+  /**
+   * Keeps a fix (one every WALK_SAMPLE_MS). `silent` must then be the `listening` sensors that did
+   * not hear the device, in their order, when `listening` is given.
+   */
+  add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>, listening: Listening | null = null): void {
     const last = this.fixes[this.fixes.length - 1]
     if (last !== undefined && t - last.t < WALK_SAMPLE_MS) return
     while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
     const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
-    const data = this.room(5 * kept.length + 2 * silent.length)
+    const masked = listening !== null && isSubsequence(silent, listening.list)
+    const data = this.room(5 * kept.length + (masked ? Math.ceil(listening.list.length / MASK_BITS) : 2 * silent.length))
     const at = this.end
     let k = at
     for (const ob of kept) {
       data[k++] = index.get(ob.sensor.id) ?? -1; data[k++] = ob.rssi; data[k++] = ob.sigma
       data[k++] = ob.floorDbm ?? -Infinity; data[k++] = ob.rawSigmaDb ?? 6
     }
-    for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
+    if (masked) {
+      const list = listening.list
+      const words = Math.ceil(list.length / MASK_BITS)
+      for (let w = 0; w < words; w++) data[k + w] = 0
+      for (let j = 0, i = 0; j < list.length && i < silent.length; j++) {
+        if (list[j] !== silent[i]) continue
+        data[k + Math.floor(j / MASK_BITS)] += 2 ** (j % MASK_BITS)
+        i++
+      }
+      k += words
+    } else {
+      for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
+    }
     this.end = k
-    this.fixes.push({ t, x, y, heard: kept.length, data, at, end: k })
+    this.fixes.push({ t, x, y, heard: kept.length, data, at, end: k, listening: masked ? listening : null })
   }
 
   /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
@@ -109,6 +141,13 @@ export class WalkHistory {
 }
 
 const EMPTY = new Float32Array(0)
+
+/** Whether every item of `part` is in `all`, in the same order. */
+function isSubsequence<T> (part: T[], all: T[]): boolean {
+  let i = 0
+  for (let j = 0; j < all.length && i < part.length; j++) if (all[j] === part[i]) i++
+  return i === part.length
+}
 
 export interface WalkOptions { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
 
@@ -142,10 +181,20 @@ export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: 
       if (sensor === undefined) return UNKNOWN
       obs.push({ sensor, rssi: f.data[k + 1], sigma: f.data[k + 2], floorDbm: f.data[k + 3], rawSigmaDb: f.data[k + 4] })
     }
-    for (; k < f.end; k += 2) {
-      const sensor = sensors[f.data[k]]
-      if (sensor === undefined) return UNKNOWN
-      silent.push({ sensor, floorDbm: f.data[k + 1] })
+    const l = f.listening
+    if (l !== null) {
+      for (let j = 0; j < l.list.length; j++) {
+        if (Math.floor(f.data[k + Math.floor(j / MASK_BITS)] / 2 ** (j % MASK_BITS)) % 2 === 0) continue
+        const sensor = sensors[l.ids[j]]
+        if (sensor === undefined) return UNKNOWN
+        silent.push({ sensor, floorDbm: l.floors[j] })
+      }
+    } else {
+      for (; k < f.end; k += 2) {
+        const sensor = sensors[f.data[k]]
+        if (sensor === undefined) return UNKNOWN
+        silent.push({ sensor, floorDbm: f.data[k + 1] })
+      }
     }
     problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent, near: [], d2: new Float64Array(3) })
   }
