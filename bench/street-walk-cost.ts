@@ -13,12 +13,18 @@ import { TraceFollower } from '../tools/trace-follower.ts'
 import { quantile } from '../shared/stats.ts'
 
 /** Per test: wall time, and the process's CPU time (less swayed by other work on a shared machine). */
-export interface WalkCost { tests: number, medianMs: number, p90Ms: number, totalS: number, cpuMedianMs: number, cpuTotalS: number, digest: string }
+export interface WalkCost {
+  tests: number, medianMs: number, p90Ms: number, totalS: number, cpuMedianMs: number, cpuTotalS: number, digest: string
+  /** Tests that took the device for a passer-by (`line` under streetWalkGap), and for a shopper (`stop` at least streetWalkSureGap). */
+  passerBy: number, shopper: number
+}
 
 export async function streetWalkCost (sitePath: string, trace: string, every = 8): Promise<WalkCost> {
   const site = loadSiteFile(sitePath)
   const tracker = new Tracker(site, sensorModels(site), trackerOptions(site))
   const enough = site.file.zones?.streetWalkSureGap ?? defaultZoneParams.streetWalkSureGap
+  const passerByGap = site.file.zones?.streetWalkGap ?? defaultZoneParams.streetWalkGap
+  let passerBy = 0; let shopper = 0
   const times: number[] = []; const cpuTimes: number[] = []
   const hash = createHash('sha256')
   let k = 0
@@ -33,6 +39,8 @@ export async function streetWalkCost (sitePath: string, trace: string, every = 8
     const used = process.cpuUsage(cpu)
     cpuTimes.push((used.user + used.system) / 1000)
     hash.update(`${subject} ${t} ${gaps.line} ${gaps.stop}\n`)
+    if (gaps.line < passerByGap) passerBy++
+    if (gaps.stop >= enough) shopper++
     return e
   })
   for await (const line of readJsonLines<TraceLine>(trace)) for (const _ of follower.feed(line)) { /* positions are not scored here */ }
@@ -41,6 +49,6 @@ export async function streetWalkCost (sitePath: string, trace: string, every = 8
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
   return {
     tests: times.length, medianMs: quantile(sorted, 0.5), p90Ms: quantile(sorted, 0.9), totalS: sum(times) / 1000,
-    cpuMedianMs: quantile(cpuSorted, 0.5), cpuTotalS: sum(cpuTimes) / 1000, digest: hash.digest('hex').slice(0, 16)
+    cpuMedianMs: quantile(cpuSorted, 0.5), cpuTotalS: sum(cpuTimes) / 1000, digest: hash.digest('hex').slice(0, 16), passerBy, shopper
   }
 }
