@@ -99,6 +99,8 @@ export interface StoryOptions {
   rounds: number
   /** Offered loads beside full and half, as shares of the gateway's best rate (the plot's points). */
   shares: number[]
+  /** Core settings to measure: all cores (false) and pinned to one (true); default both. */
+  pinned?: boolean[]
   log: (line: string) => void
 }
 
@@ -121,7 +123,7 @@ export async function throughputStory (o: StoryOptions): Promise<ThroughputStory
       `took ${Math.round(p.takenPerS)}/s, ${side === 'gateway' ? `latency p50 ${ms(report.latencyP50Ms)} p99 ${ms(report.latencyP99Ms)} (own delay ${ms(report.delayP50Ms)} / ${ms(report.delayP99Ms)}), ` : ''}peak rss ${report.peakRssMiB.toFixed(0)} MiB, ${report.peakDevices} devices`)
     return p
   }
-  for (const pinned of [false, true]) {
+  for (const pinned of o.pinned ?? [false, true]) {
     let bare: LoadPoint | null = null; let gw: LoadPoint | null = null
     for (let i = 0; i < o.rounds; i++) {
       const b = await run('bare', pinned, Infinity)

@@ -115,11 +115,8 @@ export class WalkHistory {
     this.fixes.push({ t, x, y, heard: kept.length, data, at, end: k, listening: masked ? listening : null })
   }
 
-  /** The best walks the device's last test found, where its next test of the same zone starts. */
-  warm: WarmWalks | null = null
-
   /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
-  clear (): void { this.fixes.length = 0; this.end = 0; this.warm = null }
+  clear (): void { this.fixes.length = 0; this.end = 0 }
 
   /** Bytes its buffer holds (for the memory figures). */
   get bytes (): number { return this.data.byteLength }
@@ -173,21 +170,7 @@ const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
  * gap of `enough` or more is all the caller needs to know: the walk that stops is not searched for
  * where the straight one already makes it.
  */
-/** What a test found: per kind of walk its best parameters, at the end of its stretch. */
-export interface WarmWalks { zone: string, tEnd: number, walks: Partial<Record<WalkKind, number[]>> }
-
-type WalkKind = 'outside' | 'line' | 'stop'
-
-/**
- * A previous test's best walk moved on to a stretch ending `dt` s later: a walk keeps walking,
- * one that stopped stands where it stood (its stop now further back).
- */
-function movedOn (w: number[] | undefined, kind: WalkKind, dt: number): number[] | null {
-  if (w === undefined) return null
-  return kind === 'stop' ? [w[0], w[1], w[2], w[3], w[4], w[5] - dt] : [w[0] + w[2] * dt, w[1] + w[3] * dt, w[2], w[3], w[4]]
-}
-
-export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity, memo: { warm: WarmWalks | null } | null = null): WalkGaps {
+export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
   if (fixes.length < 3) return UNKNOWN
   const problems: Kept = []
   for (const f of fixes) {
@@ -216,24 +199,12 @@ export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: 
     problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent, near: [], d2: new Float64Array(3) })
   }
   const tEnd = fixes[fixes.length - 1].t
-  // A retest (every few seconds while a visit is held) shares most of its fixes with the last
-  // test: the walks that test found, moved on, start its searches.
-  const prev = memo?.warm ?? null
-  const warm = prev !== null && prev.zone === zone.id && prev.tEnd < tEnd && tEnd - prev.tEnd <= WALK_HISTORY_MS ? prev : null
-  const dt = warm === null ? 0 : (tEnd - warm.tEnd) / 1000
-  const found: WarmWalks = { zone: zone.id, tEnd, walks: {} }
-  const best = (kind: WalkKind, starts: number[][]): number => {
-    const r = bestWalk(problems, tEnd, zone, kind, prior, starts, movedOn(warm?.walks[kind], kind, dt))
-    found.walks[kind] = r.p
-    return r.v
-  }
-  const outside = best('outside', startsOutside(fixes, tEnd, zone))
+  const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
   // The best walk outside is a walk anywhere too, and a straight walk one that stops at the end:
   // neither gap is ever below 0, nor the stop's below the line's.
-  const line = Math.min(outside, best('line', [lineThrough(fixes, tEnd, p => p)]))
-  if (memo !== null) memo.warm = found
+  const line = Math.min(outside, bestWalk(problems, tEnd, zone, 'line', prior, [lineThrough(fixes, tEnd, p => p)]))
   if (outside - line >= enough) return { line: outside - line, stop: outside - line }
-  const stop = Math.min(line, best('stop', startsStop(fixes, tEnd)))
+  const stop = Math.min(line, bestWalk(problems, tEnd, zone, 'stop', prior, startsStop(fixes, tEnd)))
   return { line: outside - line, stop: outside - stop }
 }
 
@@ -241,12 +212,10 @@ export function streetWalkGaps (fixes: WalkFix[], sensors: SensorModel[], zone: 
 type Kept = Array<{ t: number, p: Problem, silent: Silence[], near: Silence[], d2: Float64Array }>
 
 /**
- * The least cost of a walk over the kept fixes and the walk, searched from the two best starts:
- * straight and at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until
- * it stops. A previous test's walk (`warm`) that starts better than all of them is searched from
- * alone: it already lies in the basin the fresh starts would lead to.
+ * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
+ * at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until it stops.
  */
-function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: WalkKind, prior: { mean: number, sd: number }, starts: number[][], warm: number[] | null): { v: number, p: number[] } {
+function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'line' | 'stop', prior: { mean: number, sd: number }, starts: number[][]): number {
   const outside = kind === 'outside'
   const first = (problems[0].t - tEnd) / 1000
   // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
@@ -279,13 +248,9 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: WalkKind, pri
   const steps = kind === 'stop' ? [2, 2, 0.3, 0.3, 2, 5] : [2, 2, 0.3, 0.3, 2]
   const withOffset = (s: number[]): number[] => kind === 'stop' ? [...s.slice(0, 4), prior.mean, s[4]] : [...s, prior.mean]
   const ranked = starts.map(withOffset).map(p => ({ p, v: objective(p) })).sort((a, b) => a.v - b.v).slice(0, 2)
-  const w = warm === null ? null : { p: warm, v: objective(warm) }
-  let found = { v: Infinity, p: ranked[0].p }
-  for (const { p } of w !== null && w.v <= ranked[0].v ? [w] : ranked) {
-    const r = nelderMead(objective, p, steps, ITERATIONS)
-    if (r.v < found.v) found = r
-  }
-  return found
+  let cost = Infinity
+  for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS))
+  return cost
 }
 
 /**
@@ -343,11 +308,11 @@ function lineThrough (fixes: WalkFix[], tEnd: number, map: (p: [number, number])
 }
 
 /**
- * Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found, and where. The simplex's
+ * Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. The simplex's
  * points are updated in place and the trial points reuse their arrays (no allocation per step);
  * the arithmetic is the textbook one, step for step.
  */
-function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], iterations: number): { v: number, p: number[] } {
+function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], iterations: number): number {
   const n = x0.length
   const simplex = [x0.slice(), ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
   const centre = new Array<number>(n).fill(0)
@@ -387,7 +352,7 @@ function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], i
       }
     }
   }
-  let least = simplex[0]
-  for (const s of simplex) if (s.v < least.v) least = s
-  return { v: least.v, p: least.p.slice() }
+  let least = Infinity
+  for (const s of simplex) least = Math.min(least, s.v)
+  return least
 }

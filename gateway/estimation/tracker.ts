@@ -346,7 +346,7 @@ export class Tracker {
       subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix,
       zoneCosts: (zone, base) => zoneCosts(obs, silent, costOptions, zone, fix.x, fix.y, base),
       offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb },
-      streetWalkGaps: (zone, enough) => streetWalkGaps(d.walk.fixes, this.sensorList, zone, costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough, d.walk)
+      streetWalkGaps: (zone, enough) => streetWalkGaps(d.walk.fixes, this.sensorList, zone, costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)
     }
   }
 
