@@ -15,6 +15,7 @@ import { filterCost } from './filter-cost.ts'
 import { throughputStory } from './throughput.ts'
 import { throughputSvg } from './throughput-plot.ts'
 import { writeManyDevicesTrace } from './many-devices.ts'
+import { streetWalkCost, walkMemory } from './street-walk-cost.ts'
 import { execFileSync } from 'node:child_process'
 import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
@@ -201,13 +202,14 @@ async function soakPart (): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, openhps, filter, events, central, analytics, visits, street, people, soak) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, openhps, filter, walks, events, central, analytics, visits, street, people, soak) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
   if (only === 'openhps') results.openhps = openHpsPart(option('openhps') ?? OPENHPS)
   if (!only || only === 'filter') filterPart()
   if (!only || only === 'throughput') await throughputPart()
+  if (!only || only === 'walks') await walksPart()
   if (!only || only === 'events') eventsPart()
   if (!only || only === 'central') await centralPart()
   if (!only || only === 'analytics') await analyticsPart()
@@ -327,6 +329,23 @@ function filterPart (): void {
   results.filterCost = cost
 }
 
+/** What one street-walk test costs on the hypermarket's own fixes, and what the kept fixes cost in memory. */
+async function walksPart (): Promise<void> {
+  const trace = join(OUT, 'hypermarket-quick.jsonl')
+  if (!existsSync(trace)) await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json', { durationS: 60 })))
+  const many = join(OUT, 'hypermarket-many.jsonl')
+  if (!existsSync(many)) await writeManyDevicesTrace('sites/hypermarket.site.json', many, MANY_DEVICES)
+  const c = await streetWalkCost('sites/hypermarket.site.json', trace)
+  console.log(`street-walk test, hypermarket's first minute, every eighth device every 5 s (${c.tests} tests): CPU median ${f2(c.cpuMedianMs)} ms, all ${f2(c.cpuTotalS)} s;` +
+    ` wall median ${f2(c.medianMs)} ms, p90 ${f2(c.p90Ms)} ms; ${c.passerBy} passer-by and ${c.shopper} shopper verdicts; digest ${c.digest}`)
+  const m = await walkMemory('sites/hypermarket.site.json', many)
+  console.log(`kept fixes, tracker alone over 5,000 devices (a tenth changing address every 10 s): ${m.devices} devices, ${f2(m.withMiB)} MiB live with, ${f2(m.withoutMiB)} MiB without: ${Math.round(m.bytesPerDevice)} bytes a device`)
+  results.walks = { cost: c, memory: m }
+}
+
+/** The many-device trace: 5,000 devices for 40 s (a walk history fills in 30 s), a tenth changing address every 10 s. */
+const MANY_DEVICES = { devices: 5000, seconds: 40, rotatingShare: 0.1, rotateS: 10, seed: 28 }
+
 async function throughputPart (): Promise<void> {
   // `--quick`: a minute of the hypermarket and one round, to check the part runs (its figures say little).
   const quick = process.argv.includes('--quick')
@@ -334,8 +353,7 @@ async function throughputPart (): Promise<void> {
   const many = join(OUT, quick ? 'hypermarket-many-quick.jsonl' : 'hypermarket-many.jsonl')
   const durationS = quick ? 60 : undefined
   if (!existsSync(trace) || !existsSync(devicesBeside(trace))) await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json', { durationS })))
-  // 5,000 devices at once for 40 s (a walk history fills in 30 s), a tenth of them changing address every 10 s.
-  if (!existsSync(many)) await writeManyDevicesTrace('sites/hypermarket.site.json', many, { devices: quick ? 1000 : 5000, seconds: quick ? 20 : 40, rotatingShare: 0.1, rotateS: 10, seed: 28 })
+  if (!existsSync(many)) await writeManyDevicesTrace('sites/hypermarket.site.json', many, quick ? { ...MANY_DEVICES, devices: 1000, seconds: 20 } : MANY_DEVICES)
   const rounds = Number(option('rounds') ?? (quick ? 1 : 2))
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds wants a whole number of at least 1, got ${option('rounds')}`)
   console.log(`throughput: hypermarket trace, replay command in another process, gateway and bare broker each in a process of their own, best of ${rounds} alternating round(s) each; then the same pinned to one core (taskset -c 0)`)

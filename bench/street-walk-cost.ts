@@ -52,3 +52,28 @@ export async function streetWalkCost (sitePath: string, trace: string, every = 8
     cpuMedianMs: quantile(cpuSorted, 0.5), cpuTotalS: sum(cpuTimes) / 1000, digest: hash.digest('hex').slice(0, 16), passerBy, shopper
   }
 }
+
+export interface WalkMemory { devices: number, withMiB: number, withoutMiB: number, bytesPerDevice: number }
+
+/** Live memory (heap and typed arrays) of a tracker that followed `trace`, MiB, after a full collection. */
+async function trackerMemory (sitePath: string, trace: string, walkHistory: boolean): Promise<{ devices: number, mib: number }> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('run with --expose-gc (npm run bench does)')
+  gc(); gc()
+  const before = process.memoryUsage()
+  const site = loadSiteFile(sitePath)
+  const tracker = new Tracker(site, sensorModels(site), trackerOptions(site, { walkHistory }))
+  const follower = new TraceFollower(tracker)
+  for await (const line of readJsonLines<TraceLine>(trace)) for (const _ of follower.feed(line)) { /* positions are not kept */ }
+  gc(); gc()
+  const after = process.memoryUsage()
+  const mib = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / 2 ** 20
+  return { devices: tracker.size, mib }
+}
+
+/** What the street-walk test's kept fixes cost a tracker per device (trackers with and without them). */
+export async function walkMemory (sitePath: string, trace: string): Promise<WalkMemory> {
+  const withWalks = await trackerMemory(sitePath, trace, true)
+  const without = await trackerMemory(sitePath, trace, false)
+  return { devices: withWalks.devices, withMiB: withWalks.mib, withoutMiB: without.mib, bytesPerDevice: (withWalks.mib - without.mib) * 2 ** 20 / withWalks.devices }
+}
