@@ -36,16 +36,19 @@ function panel (x0: number, title: string, xMax: number, yTicks: number[], y: (v
 /** The SVG text of the plot. */
 export function throughputSvg (s: ThroughputStory): string {
   const gw = s.points.filter(p => p.side === 'gateway')
-  const xMax = Math.max(...gw.map(offered), ...s.cores.map(c => c.bareReadingsPerS))
+  // Offered load along x as far as the gateway was offered; taken readings up to the bare broker's rate.
+  const xMax = Math.max(...gw.map(offered))
+  const yMax = Math.max(xMax, ...s.cores.map(c => c.bareReadingsPerS))
   const series = [false, true].map(pinned => ({ pinned, colour: pinned ? COLOURS.one : COLOURS.all, name: pinned ? 'one core' : 'all cores', pts: gw.filter(p => p.pinned === pinned).sort((a, b) => offered(a) - offered(b)) }))
   const plotH = H - M.t - M.b
   // Left: taken against offered.
-  const yt = ticks(xMax); const yTop = yt[yt.length - 1]
+  const yt = ticks(yMax); const yTop = yt[yt.length - 1]
   const yl = (v: number) => M.t + plotH * (1 - v / yTop)
-  let left = `<line x1="X(0)" y1="${yl(0)}" x2="X(${yTop})" y2="${yl(yTop)}" stroke="#bbb" stroke-dasharray="2 3"/>\n`
+  const xTop = ticks(xMax)[ticks(xMax).length - 1]
+  let left = `<line x1="X(0)" y1="${yl(0)}" x2="X(${xTop})" y2="${yl(xTop)}" stroke="#bbb" stroke-dasharray="2 3"/>\n`
   for (const c of s.cores) {
     const colour = c.pinned ? COLOURS.one : COLOURS.all
-    left += `<line x1="X(0)" x2="X(${xMax})" y1="${yl(c.bareReadingsPerS)}" y2="${yl(c.bareReadingsPerS)}" stroke="${colour}" stroke-dasharray="6 4"/>\n`
+    left += `<line x1="X(0)" x2="X(${xTop})" y1="${yl(c.bareReadingsPerS)}" y2="${yl(c.bareReadingsPerS)}" stroke="${colour}" stroke-dasharray="6 4"/>\n`
   }
   for (const se of series) {
     if (se.pts.length === 0) continue
