@@ -1,106 +1,157 @@
-// Throughput and latency through the whole gateway, publisher in another process (the replay
-// command), against the bare embedded broker taking the same messages in the same run.
-import { loadSiteFile } from '../shared/site.ts'
-import { silentLogger } from '../shared/log.ts'
-import { startBroker } from '../shared/broker.ts'
-import { quantile } from '../shared/stats.ts'
-import { Gateway } from '../gateway/gateway.ts'
-import { runBin } from '../test/helpers/run.ts'
-import { existsSync, mkdtempSync } from 'node:fs'
-import { loadDevicesFile } from '../gateway/ingest/identity.ts'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// Throughput, latency and memory of the whole gateway against the bare embedded broker taking
+// the same messages, in one run: each side in a process of its own (throughput-child.ts), the
+// publisher in a third (the replay command). Every figure comes twice: on the cores the machine
+// has, and with the broker or gateway pinned to one core (`taskset -c 0`, a busy store box).
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { createReadStream, existsSync } from 'node:fs'
+import { runBin, ROOT } from '../test/helpers/run.ts'
+import type { ChildReport } from './throughput-child.ts'
 
-export interface ThroughputResult {
-  messages: number, readings: number
-  bareBrokerReadingsPerS: number, gatewayReadingsPerS: number, ratio: number
-  latencyP50Ms: number, latencyP99Ms: number, rssMiB: number, devicesTracked: number
+/** One replay through one side at one offered load. */
+export interface LoadPoint {
+  side: 'bare' | 'gateway'
+  pinned: boolean
+  /** The replay's pace: readings a second offered (Infinity: as fast as taken). */
+  offeredPerS: number
+  /** Readings a second taken (the side's first arrival to the end of its work). */
+  takenPerS: number
+  report: ChildReport
 }
 
-/** Counts readings in a batch payload cheaply (the bare broker must not parse JSON). */
-function countReadings (payload: Buffer): number {
-  let n = 0
-  for (let i = payload.indexOf('"rssi"'); i >= 0; i = payload.indexOf('"rssi"', i + 6)) n++
-  return n
+export interface Latency { p50Ms: number | null, p99Ms: number | null, delayP50Ms: number | null, delayP99Ms: number | null }
+
+const latency = (r: ChildReport): Latency => ({ p50Ms: r.latencyP50Ms, p99Ms: r.latencyP99Ms, delayP50Ms: r.delayP50Ms, delayP99Ms: r.delayP99Ms })
+
+export interface CoreFigures {
+  pinned: boolean
+  bareReadingsPerS: number
+  gatewayReadingsPerS: number
+  ratio: number
+  /** Reading -> position latency (event clock's wait included) and the gateway's own delay in it, ms (throughput-child.ts). */
+  full: Latency
+  half: Latency & { offeredPerS: number, takenPerS: number }
+  /** Peak resident memory with the trace's devices, and with the many-device trace. */
+  memory: { devices: number, peakRssMiB: number, heapMiB: number, manyDevices: number, manyPeakRssMiB: number, manyHeapMiB: number }
+  gc: { count: number, ms: number, msPerSecond: number }
 }
 
-async function bareBroker (trace: string): Promise<{ readings: number, messages: number, seconds: number }> {
-  const b = await startBroker({ port: 0 })
-  let first = 0; let last = 0; let readings = 0; let messages = 0
-  await new Promise<void>(resolve => b.broker.subscribe('instore/+/sensors/#', (packet, done) => {
-    const now = performance.now()
-    if (messages === 0) first = now
-    last = now; messages++
-    readings += countReadings(packet.payload as Buffer)
-    done()
-  }, resolve))
-  const r = await runBin('instore-replay', ['--trace', trace, '--broker', b.url], { timeoutMs: 600_000 })
-  if (r.code !== 0) throw new Error(r.stdout + r.stderr)
-  await b.close()
-  return { readings, messages, seconds: (last - first) / 1000 }
+export interface ThroughputStory {
+  messages: number
+  readings: number
+  /** Readings a second of event time in the trace: what `--speed 1` offers. */
+  traceReadingsPerS: number
+  rounds: number
+  cores: CoreFigures[]
+  /** Every run, for the plot of throughput and latency against offered load. */
+  points: LoadPoint[]
+}
+
+const ms = (v: number | null) => typeof v === 'number' ? `${v.toFixed(1)} ms` : 'n/a'
+
+/** Readings, and the span of their event time, of a trace (seconds). */
+export async function traceRate (trace: string): Promise<{ readings: number, seconds: number }> {
+  let readings = 0; let t0 = Infinity; let t1 = -Infinity
+  const tsOf = /"ts":(\d+)/
+  for await (const line of createInterface({ input: createReadStream(trace) })) {
+    if (!line.includes('"rssi"')) continue
+    const m = tsOf.exec(line)
+    if (m === null) continue
+    const ts = Number(m[1])
+    readings++
+    if (ts < t0) t0 = ts
+    if (ts > t1) t1 = ts
+  }
+  return { readings, seconds: Math.max(1, (t1 - t0) / 1000) }
+}
+
+/** Starts one side (pinned to core 0 if asked), replays the trace at `speed` into it and returns its report. */
+async function replayInto (side: 'bare' | 'gateway', pinned: boolean, sitePath: string, trace: string, speed: number): Promise<ChildReport> {
+  const node = [process.execPath, '--import', 'tsx', `${ROOT}/bench/throughput-child.ts`, side, ...(side === 'gateway' ? [sitePath, trace] : [])]
+  const cmd = pinned ? ['taskset', '-c', '0', ...node] : node
+  const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', d => { stderr += d })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async (): Promise<Record<string, unknown>> => {
+    const l = await lines.next()
+    if (l.done === true) throw new Error(`throughput-child ${side} ended early: ${stderr}`)
+    return JSON.parse(l.value) as Record<string, unknown>
+  }
+  try {
+    const { url } = await next()
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', String(url), '--speed', Number.isFinite(speed) ? String(speed) : 'max'], { timeoutMs: 1_800_000 })
+    if (r.code !== 0) throw new Error(r.stdout + r.stderr)
+    child.stdin.write('report\n')
+    return await next() as unknown as ChildReport
+  } finally {
+    child.stdin.end()
+    if (child.exitCode === null) await new Promise(resolve => child.once('close', resolve))
+  }
+}
+
+export interface StoryOptions {
+  sitePath: string
+  /** The trace every rate is measured on, and one with many devices for memory. */
+  trace: string
+  manyTrace: string
+  /** Alternating bare/gateway rounds at full speed per core setting; the best of each side is kept. */
+  rounds: number
+  /** Offered loads beside full and half, as shares of the gateway's best rate (the plot's points). */
+  shares: number[]
+  /** Core settings to measure: all cores (false) and pinned to one (true); default both. */
+  pinned?: boolean[]
+  log: (line: string) => void
 }
 
 /**
- * Bare broker and gateway alternately, `rounds` times each; the best rate of each side is kept,
- * so a noisy neighbour on a shared machine biases neither.
+ * The whole story: per core setting, the bare broker and the gateway alternating at full speed,
+ * the gateway at half its best rate and at the other shares asked, and the many-device trace.
  */
-export async function throughput (sitePath: string, trace: string, rounds = 2): Promise<ThroughputResult> {
-  let best: ThroughputResult | null = null; let bareBest = 0
-  for (let i = 0; i < rounds; i++) {
-    const bare = await bareBroker(trace)
-    bareBest = Math.max(bareBest, bare.readings / bare.seconds)
-    const r = await gatewayRun(sitePath, trace, bare)
-    if (!best || r.gatewayReadingsPerS > best.gatewayReadingsPerS) best = r
+export async function throughputStory (o: StoryOptions): Promise<ThroughputStory> {
+  if (!existsSync(o.trace) || !existsSync(o.manyTrace)) throw new Error('traces missing')
+  const rate = await traceRate(o.trace)
+  const perS = rate.readings / rate.seconds
+  const points: LoadPoint[] = []
+  const cores: CoreFigures[] = []
+  let messages = 0
+  const run = async (side: 'bare' | 'gateway', pinned: boolean, speed: number, trace = o.trace): Promise<LoadPoint> => {
+    const report = await replayInto(side, pinned, o.sitePath, trace, speed)
+    const p: LoadPoint = { side, pinned, offeredPerS: speed * perS, takenPerS: report.readings / report.seconds, report }
+    if (trace === o.trace) points.push(p)
+    o.log(`${side.padEnd(7)} ${pinned ? 'one core ' : 'all cores'} offered ${Number.isFinite(p.offeredPerS) ? Math.round(p.offeredPerS) : 'max'}/s: ` +
+      `took ${Math.round(p.takenPerS)}/s, ${side === 'gateway' ? `latency p50 ${ms(report.latencyP50Ms)} p99 ${ms(report.latencyP99Ms)} (own delay ${ms(report.delayP50Ms)} / ${ms(report.delayP99Ms)}), ` : ''}peak rss ${report.peakRssMiB.toFixed(0)} MiB, ${report.peakDevices} devices`)
+    return p
   }
-  const b = best as ThroughputResult
-  return { ...b, bareBrokerReadingsPerS: bareBest, ratio: b.gatewayReadingsPerS / bareBest }
-}
-
-async function gatewayRun (sitePath: string, trace: string, bare: { readings: number, messages: number, seconds: number }): Promise<ThroughputResult> {
-  const devicesFile = trace.replace(/(\.jsonl)?$/, '.devices.json')
-  const g = new Gateway({
-    site: loadSiteFile(sitePath), port: 0, host: '127.0.0.1', dataDir: mkdtempSync(join(tmpdir(), 'bench-')),
-    clock: 'event', httpPort: 0, prefix: 'instore', secret: 'bench', log: silentLogger,
-    // The app phones' identities, as instore-replay finds them beside the trace.
-    ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
-  })
-  await g.start()
-  const pipeline = g.pipeline
-  if (!pipeline) throw new Error('gateway did not start')
-  // Latency: wall time from a message's arrival to the tick that first uses its readings.
-  let first = 0; let last = 0; let readings = 0
-  const pending: Array<{ ts: number, at: number }> = []
-  const latencies: number[] = []
-  const handle = pipeline.handle.bind(pipeline)
-  const tick = pipeline.tick.bind(pipeline)
-  pipeline.tick = (t: number) => {
-    tick(t)
-    const now = performance.now()
-    while (pending.length > 0 && pending[0].ts <= t) latencies.push(now - (pending.shift() as { at: number }).at)
-  }
-  pipeline.handle = (topic: string, payload: Buffer) => {
-    const now = performance.now()
-    if (readings === 0) first = now
-    const n = countReadings(payload)
-    readings += n
-    if (n > 0) {
-      const m = /"ts":(\d+)/.exec(payload.toString('latin1', 0, 64))
-      if (m && latencies.length + pending.length < 2_000_000) pending.push({ ts: Number(m[1]), at: now })
+  for (const pinned of o.pinned ?? [false, true]) {
+    let bare: LoadPoint | null = null; let gw: LoadPoint | null = null
+    for (let i = 0; i < o.rounds; i++) {
+      const b = await run('bare', pinned, Infinity)
+      if (bare === null || b.takenPerS > bare.takenPerS) bare = b
+      const g = await run('gateway', pinned, Infinity)
+      if (gw === null || g.takenPerS > gw.takenPerS) gw = g
     }
-    handle(topic, payload)
-    last = performance.now()
+    if (bare === null || gw === null) throw new Error('rounds must be at least 1')
+    messages = bare.report.messages
+    const best = gw.takenPerS
+    const half = await run('gateway', pinned, best / 2 / perS)
+    // The plot's other points on all cores only: pinned, full and half speed tell the worst case.
+    if (!pinned) for (const share of o.shares) await run('gateway', pinned, share * best / perS)
+    const many = await run('gateway', pinned, Infinity, o.manyTrace)
+    const g = gw.report
+    cores.push({
+      pinned,
+      bareReadingsPerS: bare.takenPerS,
+      gatewayReadingsPerS: best,
+      ratio: best / bare.takenPerS,
+      full: latency(g),
+      half: { offeredPerS: half.offeredPerS, takenPerS: half.takenPerS, ...latency(half.report) },
+      memory: {
+        devices: g.peakDevices, peakRssMiB: g.peakRssMiB, heapMiB: g.heapMiB,
+        manyDevices: many.report.peakDevices, manyPeakRssMiB: many.report.peakRssMiB, manyHeapMiB: many.report.heapMiB
+      },
+      gc: { count: g.gcCount, ms: g.gcMs, msPerSecond: g.gcMs / g.seconds }
+    })
   }
-  const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl], { timeoutMs: 600_000 })
-  if (r.code !== 0) throw new Error(r.stdout + r.stderr)
-  const rss = process.memoryUsage().rss / 2 ** 20
-  const devices = pipeline.trackedDevices
-  await g.stop()
-  latencies.sort((a, b) => a - b)
-  const gatewayRate = readings / ((last - first) / 1000)
-  const bareRate = bare.readings / bare.seconds
-  return {
-    messages: bare.messages, readings,
-    bareBrokerReadingsPerS: bareRate, gatewayReadingsPerS: gatewayRate, ratio: gatewayRate / bareRate,
-    latencyP50Ms: quantile(latencies, 0.5), latencyP99Ms: quantile(latencies, 0.99), rssMiB: rss, devicesTracked: devices
-  }
+  return { messages, readings: rate.readings, traceReadingsPerS: perS, rounds: o.rounds, cores, points }
 }

@@ -64,11 +64,14 @@ export class Problem {
         expected = t.mean - this.bMean; slope = t.slope
       }
       const e = ob.rssi - expected
-      const c = slope * 10 * s.n / (LN10 * d2)
-      // d(e)/dx = -d(expected)/dx = c·dx - map gradient
       scratch[i * 3] = e
-      scratch[i * 3 + 1] = c * dx - slope * gx
-      scratch[i * 3 + 2] = c * dy - slope * gy
+      if (out) {
+        // d(e)/dx = -d(expected)/dx = c·dx - map gradient (only when a gradient is asked for:
+        // the street-walk searches evaluate thousands of times without one).
+        const c = slope * 10 * s.n / (LN10 * d2)
+        scratch[i * 3 + 1] = c * dx - slope * gx
+        scratch[i * 3 + 2] = c * dy - slope * gy
+      }
       const w = 1 / (ob.sigma * ob.sigma)
       sw += w; swe += w * e
     }

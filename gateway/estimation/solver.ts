@@ -202,17 +202,29 @@ function silenceStep (p: Problem, r: Searched, silent: Silence[]): void {
 
 /** The SILENT_COUNTED silent sensors nearest to (x, y) (all of them when there are no more). */
 export function nearestSilent (all: Silence[], x: number, y: number): Silence[] {
+  return nearestSilentInto(all, x, y, [], new Float64Array(SILENT_COUNTED))
+}
+
+/**
+ * `nearestSilent` into `out` (reused: no allocation per call), nearest first, the first of equals
+ * first; `d2` is scratch of SILENT_COUNTED. Returns `out`, or `all` itself when it has no more.
+ */
+export function nearestSilentInto (all: Silence[], x: number, y: number, out: Silence[], d2: Float64Array): Silence[] {
   if (all.length <= SILENT_COUNTED) return all
-  const near: Silence[] = []; const d2: number[] = []
-  for (const q of all) {
+  let n = 0
+  for (let k = 0; k < all.length; k++) {
+    const q = all[k]
     const d = (q.sensor.x - x) ** 2 + (q.sensor.y - y) ** 2
-    let i = near.length
-    if (i === SILENT_COUNTED && d >= d2[i - 1]) continue
-    if (i === SILENT_COUNTED) { near.pop(); d2.pop(); i-- }
-    while (i > 0 && d2[i - 1] > d) i--
-    near.splice(i, 0, q); d2.splice(i, 0, d)
+    let i = n
+    if (i === SILENT_COUNTED) {
+      if (d >= d2[i - 1]) continue
+      i--; n--
+    }
+    while (i > 0 && d2[i - 1] > d) { d2[i] = d2[i - 1]; out[i] = out[i - 1]; i-- }
+    d2[i] = d; out[i] = q; n++
   }
-  return near
+  out.length = n
+  return out
 }
 
 /** Starts on both sides of the sensors' main axis: a line of sensors has a saddle on the line. */

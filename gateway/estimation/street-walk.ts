@@ -18,7 +18,7 @@
 import type { Zone } from '../../shared/site.ts'
 import { pointInPolygon, signedDepth } from '../../shared/geometry.ts'
 import { Problem } from './likelihood.ts'
-import { nearestSilent, type Observation, type Silence } from './solver.ts'
+import { nearestSilentInto, type Observation, type Silence } from './solver.ts'
 import type { SensorModel } from './radio-model.ts'
 
 /** How far back a device's fixes are kept for the test, ms. */
@@ -49,32 +49,105 @@ const ITERATIONS = 200
 const CONVERGED = 0.02
 
 /**
- * One kept fix, packed: per heard sensor its index, mean RSSI, sigma, reporting floor and raw
- * spread; then per silent sensor its index and floor.
+ * The sensors listening at one tick (tracker.ts `listening`), packed once for every device's fix
+ * of that tick: each one's index and reporting floor. A fix names its silent sensors among them
+ * by a bit each, instead of two numbers each.
  */
-export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array }
+export interface Listening { list: Silence[], ids: Float32Array, floors: Float32Array }
+
+export function packListening (list: Silence[], index: Map<string, number>): Listening {
+  return { list, ids: Float32Array.from(list, q => index.get(q.sensor.id) ?? -1), floors: Float32Array.from(list, q => q.floorDbm) }
+}
+
+/** Bits of a silence mask held by one number of the buffer (a float32 holds integers to 2^24 exactly). */
+const MASK_BITS = 24
+
+/**
+ * One kept fix, packed into its device's buffer `data` from `at` to `end`: per heard sensor its
+ * index, mean RSSI, sigma, reporting floor and raw spread; then its silent sensors, either as a
+ * mask over the tick's `listening` sensors or (none given) per sensor its index and floor. One
+ * buffer a device, not one a fix: a typed array costs its own objects on the heap and its own
+ * allocation beside them, more than the few dozen numbers a fix keeps.
+ */
+export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array, at: number, end: number, listening: Listening | null }
+
+/** Numbers a new device's buffer has room for before it first grows. */
+const INITIAL_FLOATS = 128
 
 /** A device's fixes over the last WALK_HISTORY_MS, one every WALK_SAMPLE_MS. */
 export class WalkHistory {
   readonly fixes: WalkFix[] = []
+  private data = EMPTY
+  /** Where the next fix goes in `data`. */
+  private end = 0
 
-  add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>): void {
+  /**
+   * Keeps a fix (one every WALK_SAMPLE_MS). `silent` must then be the `listening` sensors that did
+   * not hear the device, in their order, when `listening` is given.
+   */
+  add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>, listening: Listening | null = null): void {
     const last = this.fixes[this.fixes.length - 1]
     if (last !== undefined && t - last.t < WALK_SAMPLE_MS) return
+    while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
     const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
-    const data = new Float32Array(5 * kept.length + 2 * silent.length)
-    let k = 0
+    const masked = listening !== null && isSubsequence(silent, listening.list)
+    const data = this.room(5 * kept.length + (masked ? Math.ceil(listening.list.length / MASK_BITS) : 2 * silent.length))
+    const at = this.end
+    let k = at
     for (const ob of kept) {
       data[k++] = index.get(ob.sensor.id) ?? -1; data[k++] = ob.rssi; data[k++] = ob.sigma
       data[k++] = ob.floorDbm ?? -Infinity; data[k++] = ob.rawSigmaDb ?? 6
     }
-    for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
-    this.fixes.push({ t, x, y, heard: kept.length, data })
-    while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
+    if (masked) {
+      const list = listening.list
+      const words = Math.ceil(list.length / MASK_BITS)
+      for (let w = 0; w < words; w++) data[k + w] = 0
+      for (let j = 0, i = 0; j < list.length && i < silent.length; j++) {
+        if (list[j] !== silent[i]) continue
+        data[k + Math.floor(j / MASK_BITS)] += 2 ** (j % MASK_BITS)
+        i++
+      }
+      k += words
+    } else {
+      for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
+    }
+    this.end = k
+    this.fixes.push({ t, x, y, heard: kept.length, data, at, end: k, listening: masked ? listening : null })
   }
 
   /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
-  clear (): void { this.fixes.length = 0 }
+  clear (): void { this.fixes.length = 0; this.data = EMPTY; this.end = 0 }
+
+  /** Bytes its buffer holds (for the memory figures). */
+  get bytes (): number { return this.data.byteLength }
+
+  /**
+   * The buffer, with room for `n` more numbers after `end`: when full, a new one holding the live
+   * fixes (which are re-pointed at it). A buffer is only ever written past its last fix, never
+   * over one: an estimate's `walk` (tracker.ts) keeps the fixes as of its time, and the presence
+   * stage may test a held visit on them long after they left this history.
+   */
+  private room (n: number): Float32Array {
+    if (this.end + n <= this.data.length) return this.data
+    const from = this.fixes.length > 0 ? this.fixes[0].at : this.end
+    const live = this.end - from
+    // Half as much again as needed: a fix a little larger than the last still fits, and a new
+    // buffer is needed only every few fixes.
+    const data = new Float32Array(Math.max(INITIAL_FLOATS, Math.ceil(1.5 * (live + n))))
+    data.set(this.data.subarray(from, this.end))
+    for (const f of this.fixes) { f.data = data; f.at -= from; f.end -= from }
+    this.data = data; this.end = live
+    return data
+  }
+}
+
+const EMPTY = new Float32Array(0)
+
+/** Whether every item of `part` is in `all`, in the same order. */
+function isSubsequence<T> (part: T[], all: T[]): boolean {
+  let i = 0
+  for (let j = 0; j < all.length && i < part.length; j++) if (all[j] === part[i]) i++
+  return i === part.length
 }
 
 export interface WalkOptions { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
@@ -103,18 +176,28 @@ export function streetWalkGaps (fixes: readonly WalkFix[], sensors: SensorModel[
   const problems: Kept = []
   for (const f of fixes) {
     const obs: Observation[] = []; const silent: Silence[] = []
-    let k = 0
+    let k = f.at
     for (let i = 0; i < f.heard; i++, k += 5) {
       const sensor = sensors[f.data[k]]
       if (sensor === undefined) return UNKNOWN
       obs.push({ sensor, rssi: f.data[k + 1], sigma: f.data[k + 2], floorDbm: f.data[k + 3], rawSigmaDb: f.data[k + 4] })
     }
-    for (; k < f.data.length; k += 2) {
-      const sensor = sensors[f.data[k]]
-      if (sensor === undefined) return UNKNOWN
-      silent.push({ sensor, floorDbm: f.data[k + 1] })
+    const l = f.listening
+    if (l !== null) {
+      for (let j = 0; j < l.list.length; j++) {
+        if (Math.floor(f.data[k + Math.floor(j / MASK_BITS)] / 2 ** (j % MASK_BITS)) % 2 === 0) continue
+        const sensor = sensors[l.ids[j]]
+        if (sensor === undefined) return UNKNOWN
+        silent.push({ sensor, floorDbm: l.floors[j] })
+      }
+    } else {
+      for (; k < f.end; k += 2) {
+        const sensor = sensors[f.data[k]]
+        if (sensor === undefined) return UNKNOWN
+        silent.push({ sensor, floorDbm: f.data[k + 1] })
+      }
     }
-    problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent })
+    problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent, near: [], d2: new Float64Array(3) })
   }
   const tEnd = fixes[fixes.length - 1].t
   const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
@@ -126,7 +209,8 @@ export function streetWalkGaps (fixes: readonly WalkFix[], sensors: SensorModel[
   return { line: outside - line, stop: outside - stop }
 }
 
-type Kept = Array<{ t: number, p: Problem, silent: Silence[] }>
+/** Each kept fix's cost function, its silent sensors, and scratch for the nearest of them. */
+type Kept = Array<{ t: number, p: Problem, silent: Silence[], near: Silence[], d2: Float64Array }>
 
 /**
  * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
@@ -137,7 +221,10 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
   const first = (problems[0].t - tEnd) / 1000
   // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
   // stops) when it stopped, s before the last fix: it stood at (x0, y0) from then on.
-  const objective = ([x0, y0, vx, vy, b, stopped = 0]: number[]): number => {
+  // Read by index, not destructured: the searches call it thousands of times a test.
+  const objective = (w: number[]): number => {
+    const x0 = w[0]; const y0 = w[1]; const vx = w[2]; const vy = w[3]; const b = w[4]
+    const stopped = w.length > 5 ? w[5] : 0
     let c = ((b - prior.mean) / prior.sd) ** 2
     const speed = Math.hypot(vx, vy)
     if (speed > MAX_SPEED_M_S) c += PENALTY * (speed - MAX_SPEED_M_S) ** 2 * problems.length
@@ -145,7 +232,8 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
     // A stop within the stretch: between its first fix and its last.
     if (stopped > 0) c += PENALTY * stopped ** 2 * problems.length
     if (stopped < first) c += PENALTY * (first - stopped) ** 2 * problems.length
-    for (const { t, p, silent } of problems) {
+    for (let k = 0; k < problems.length; k++) {
+      const { t, p, silent, near, d2 } = problems[k]
       const tau = Math.min(0, (t - tEnd) / 1000 - stopped)
       const x = x0 + vx * tau; const y = y0 + vy * tau
       if (outside) {
@@ -154,7 +242,7 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
       }
       p.pinOffset(b)
       c += p.evaluate(x, y)
-      if (silent.length > 0) c += p.silenceAt(nearestSilent(silent, x, y), x, y, b)
+      if (silent.length > 0) c += p.silenceAt(nearestSilentInto(silent, x, y, near, d2), x, y, b)
     }
     return c
   }
@@ -220,36 +308,52 @@ function lineThrough (fixes: readonly WalkFix[], tEnd: number, map: (p: [number,
   return [(sx - vx * st) / n, (sy - vy * st) / n, vx, vy]
 }
 
-/** Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. */
+/**
+ * Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. The simplex's
+ * points are updated in place and the trial points reuse their arrays (no allocation per step);
+ * the arithmetic is the textbook one, step for step.
+ */
 function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], iterations: number): number {
   const n = x0.length
-  let simplex = [x0, ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
+  const simplex = [x0.slice(), ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
+  const centre = new Array<number>(n).fill(0)
+  const r = new Array<number>(n).fill(0); const e = new Array<number>(n).fill(0); const c = new Array<number>(n).fill(0)
+  const along = (a: number, worst: number[], out: number[]): number[] => {
+    for (let j = 0; j < n; j++) out[j] = centre[j] + a * (worst[j] - centre[j])
+    return out
+  }
+  const replaceWorst = (p: number[], v: number): void => {
+    const worst = simplex[n]
+    for (let j = 0; j < n; j++) worst.p[j] = p[j]
+    worst.v = v
+  }
   for (let it = 0; it < iterations; it++) {
     simplex.sort((a, b) => a.v - b.v)
     // Converged: the whole simplex within CONVERGED of its best.
     if (simplex[n].v - simplex[0].v < CONVERGED) break
-    const centre = new Array<number>(n).fill(0)
+    centre.fill(0)
     for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) centre[j] += simplex[k].p[j] / n
     const worst = simplex[n]
-    const along = (a: number): number[] => centre.map((v, j) => v + a * (worst.p[j] - v))
-    const r = along(-1); const fr = f(r)
+    const fr = f(along(-1, worst.p, r))
     if (fr < simplex[0].v) {
-      const e = along(-2); const fe = f(e)
-      simplex[n] = fe < fr ? { p: e, v: fe } : { p: r, v: fr }
+      const fe = f(along(-2, worst.p, e))
+      if (fe < fr) replaceWorst(e, fe); else replaceWorst(r, fr)
     } else if (fr < simplex[n - 1].v) {
-      simplex[n] = { p: r, v: fr }
+      replaceWorst(r, fr)
     } else {
-      const c = along(0.5); const fc = f(c)
-      if (fc < worst.v) simplex[n] = { p: c, v: fc }
+      const fc = f(along(0.5, worst.p, c))
+      if (fc < worst.v) replaceWorst(c, fc)
       else {
         const b = simplex[0].p
-        simplex = simplex.map((s, i) => {
-          if (i === 0) return s
-          const p = s.p.map((v, j) => b[j] + 0.5 * (v - b[j]))
-          return { p, v: f(p) }
-        })
+        for (let i = 1; i <= n; i++) {
+          const s = simplex[i]
+          for (let j = 0; j < n; j++) s.p[j] = b[j] + 0.5 * (s.p[j] - b[j])
+          s.v = f(s.p)
+        }
       }
     }
   }
-  return Math.min(...simplex.map(s => s.v))
+  let least = Infinity
+  for (const s of simplex) least = Math.min(least, s.v)
+  return least
 }

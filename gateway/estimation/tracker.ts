@@ -10,7 +10,7 @@ import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
-import { WalkHistory, streetWalkGaps, type WalkFix, type WalkGaps } from './street-walk.ts'
+import { WalkHistory, streetWalkGaps, packListening, type WalkFix, type WalkGaps, type Listening } from './street-walk.ts'
 
 /** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
 const SETTLED_FIXES = 30
@@ -176,7 +176,7 @@ export class Tracker {
   private readonly power: AdvertisedPower
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
   private readonly multiFloor: boolean
-  private listeningAt: { t: number, list: Silence[] } = { t: NaN, list: [] }
+  private listeningAt: { t: number, list: Silence[], packed: Listening | null } = { t: NaN, list: [], packed: null }
   /** Receivers by a fixed index (the walk history packs indices, not objects), and the index. */
   private readonly sensorIndex: Map<string, number>
   private sensorList: SensorModel[]
@@ -211,7 +211,7 @@ export class Tracker {
 
   setModels (models: Map<string, SensorModel>): void {
     this.models = models
-    this.listeningAt = { t: NaN, list: [] }
+    this.listeningAt = { t: NaN, list: [], packed: null }
     // A receiver the new models lack leaves a hole, and a walk test over fixes it heard says nothing.
     this.sensorList = [...this.sensorIndex.keys()].map(id => models.get(id)) as SensorModel[]
   }
@@ -300,8 +300,7 @@ export class Tracker {
     const silent = this.silentSensors(d, t)
     const fix = solve(obs, {
       tagHeight: this.o.tagHeight, bounds: this.bounds, huberK: this.o.huberK,
-      // Every key always present, so every options object has one shape (the solver reads them in
-      // its inner loop: a second shape cost the hypermarket a fifth of its tracking time).
+      // Every key always present: one options shape for the solver's inner loop (`npm run bench -- accuracy`).
       silent,
       gridTemperature: this.o.gridTemperature, minSupport: this.o.minSupport, offMapPenalty: this.o.offMapPenalty,
       prior: prior ?? undefined,
@@ -309,7 +308,8 @@ export class Tracker {
       offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
     })
     if (fix === null) return null
-    if (this.o.walkHistory) d.walk.add(t, fix.x, fix.y, obs, silent, this.sensorIndex)
+    // The tick's listening sensors are packed once for every device's fix of this tick.
+    if (this.o.walkHistory) d.walk.add(t, fix.x, fix.y, obs, silent, this.sensorIndex, this.o.silence && this.listeningAt.t === t ? (this.listeningAt.packed ??= packListening(this.listeningAt.list, this.sensorIndex)) : null)
     this.fixes++
     this.onFix?.(obs, fix)
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
@@ -375,7 +375,7 @@ export class Tracker {
       const floorDbm = this.floors.floor(id)
       if (floorDbm > -Infinity) list.push({ sensor, floorDbm })
     }
-    this.listeningAt = { t, list }
+    this.listeningAt = { t, list, packed: null }
     return list
   }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
 import { Rng } from '../../shared/rng.ts'
 import { sensorModels, expectedRssi } from '../../gateway/estimation/radio-model.ts'
-import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps } from '../../gateway/estimation/street-walk.ts'
+import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps, packListening } from '../../gateway/estimation/street-walk.ts'
 import type { Observation } from '../../gateway/estimation/solver.ts'
 import { Tracker, trackerOptions, type Estimate } from '../../gateway/estimation/tracker.ts'
 import { rect } from '../helpers/geo.ts'
@@ -88,9 +88,39 @@ test('street walk: an estimate is plain data, and the tracker answers the street
   assert.deepEqual(tracker.walkGaps(copy.walk, shop, Infinity), tracker.walkGaps(e.walk, shop, Infinity))
   assert.deepEqual(tracker.zoneCosts({ obs: copy.obs, silent: copy.silent, x: copy.fix.x, y: copy.fix.y }, shop, 0),
     tracker.zoneCosts({ obs: e.obs, silent: e.silent, x: e.fix.x, y: e.fix.y }, shop, 0))
-  // The walk is the one kept as of this estimate: later fixes do not change it.
+  // The walk is the one kept as of this estimate: later fixes (a minute of them, past the history
+  // kept and past a new buffer) change neither its length nor what its test finds.
+  // (A deep copy taken now is tested beside it afterwards, with the models as they are then.)
   const kept = e.walk.length
-  for (const m of list) tracker.addReading('phone', m.id, 24_000, -70)
-  tracker.estimate('phone', 24_000)
+  const asThen = structuredClone(e.walk)
+  for (let t = 21_000; t <= 80_000; t += 1000) {
+    for (const m of list) tracker.addReading('phone', m.id, t, -70 + rng.normal(0, 2))
+    tracker.estimate('phone', t)
+  }
   assert.equal(e.walk.length, kept)
+  assert.deepEqual(tracker.walkGaps(e.walk, shop, Infinity), tracker.walkGaps(asThen, shop, Infinity))
+})
+
+test('street walk: silent sensors kept as a mask over the tick\'s listening sensors give the very walks kept one by one', () => {
+  // Sensors at the back row are listening and did not hear the phone; one of them heard it.
+  const listening = list.filter(m => m.y === 17).map(m => ({ sensor: m, floorDbm: -93.7 }))
+  const silent = listening.filter(q => q.sensor.x !== 15)
+  const packed = packListening(listening, index)
+  const rng = new Rng(3)
+  const plain = new WalkHistory(); const masked = new WalkHistory()
+  for (let t = 0; t <= WALK_HISTORY_MS; t += 1000) {
+    const x = 2 + 0.9 * t / 1000; const y = -4
+    const obs: Observation[] = list.filter(m => m.y < 17 || m.x === 15).map(m => ({
+      sensor: m, rssi: expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + rng.normal(0, 1.5), sigma: 2, floorDbm: -Infinity, rawSigmaDb: 6
+    }))
+    plain.add(t, x, y, obs, silent, index)
+    masked.add(t, x, y, obs, silent, index, packed)
+  }
+  assert.ok(masked.fixes.every(f => f.listening === packed) && plain.fixes.every(f => f.listening === null))
+  assert.ok(masked.bytes <= plain.bytes)
+  assert.deepEqual(streetWalkGaps(masked.fixes, list, shop, o, prior), streetWalkGaps(plain.fixes, list, shop, o, prior))
+  // Silent sensors that are not among the listening ones, in their order: kept one by one.
+  const other = new WalkHistory()
+  other.add(0, 0, 0, [], [...silent].reverse(), index, packed)
+  assert.equal(other.fixes[0].listening, null)
 })

@@ -208,7 +208,7 @@ test('zones: a held visit is tested on the walk evidence of its state, asked onc
   const asked: number[] = []
   // Each fix's walk names the second it was kept at; the source says passer-by.
   const source: EvidenceSource = { zoneCosts: () => ({ inside: repeat(13, 0), outside: repeat(13, 1.2) }), walkGaps: w => { asked.push(w.fixes[0].t); return { line: 0.5, stop: 0.5 } } }
-  const fixAt = (i: number): Evidence => ({ ...at(5, 5), radio: { ...radio(at(5, 5)) as NonNullable<Evidence['radio']>, walk: [{ t: i, x: 5, y: 5, heard: 0, data: new Float32Array(0) }] } })
+  const fixAt = (i: number): Evidence => ({ ...at(5, 5), radio: { ...radio(at(5, 5)) as NonNullable<Evidence['radio']>, walk: [{ t: i, x: 5, y: 5, heard: 0, data: new Float32Array(0), at: 0, end: 0, listening: null }] } })
   const ctx = { site, params: p, newVisitId: () => 'v', source }
   let state = newZoneState()
   const events: ZoneEvent[] = []

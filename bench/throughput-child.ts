@@ -1,0 +1,219 @@
+// One side of the throughput benchmark in a process of its own, so that it can be pinned to a core
+// (`taskset -c 0`) and its memory is its own: `bare` is the embedded broker taking the messages
+// and counting them, `gateway` the whole gateway. It prints `{"url": ...}` once it listens; on
+// the line `report` from its parent (the replay has ended) it waits until the work is done and
+// prints its figures as one JSON line, then exits.
+//   node --import tsx bench/throughput-child.ts bare
+//   node --import tsx bench/throughput-child.ts gateway SITE TRACE
+import { createInterface } from 'node:readline'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PerformanceObserver } from 'node:perf_hooks'
+import { loadSiteFile } from '../shared/site.ts'
+import { silentLogger } from '../shared/log.ts'
+import { startBroker } from '../shared/broker.ts'
+import { quantile } from '../shared/stats.ts'
+import { Gateway } from '../gateway/gateway.ts'
+import { loadDevicesFile } from '../gateway/ingest/identity.ts'
+import { defaultClockOptions } from '../gateway/ingest/clock.ts'
+
+export interface ChildReport {
+  readings: number
+  messages: number
+  /** Wall seconds from the first message's arrival to the end of the work it caused. */
+  seconds: number
+  /**
+   * Wall time from a message's arrival to the end of the tick that first uses its readings, ms
+   * (null where nothing was placed: the bare broker). It includes the event clock's wait: a tick
+   * runs once readings 500 ms of event time later have come in, which at a replay's pace N takes
+   * 500/N ms of wall time whatever the gateway does.
+   */
+  latencyP50Ms: number | null
+  latencyP99Ms: number | null
+  /**
+   * The gateway's own share of it: from the arrival of the message, or if later of the message
+   * that made its tick due (the event clock passed it), to the end of that tick, ms.
+   */
+  delayP50Ms: number | null
+  delayP99Ms: number | null
+  /** Resident memory at the end and the most seen while it ran, MiB. */
+  rssMiB: number
+  peakRssMiB: number
+  heapMiB: number
+  /** Devices tracked at the end and the most at once. */
+  devicesTracked: number
+  peakDevices: number
+  /** Garbage collections while it ran, and their pauses in all, ms. */
+  gcCount: number
+  gcMs: number
+}
+
+/** Counts readings in a batch payload cheaply (the bare broker must not parse JSON). */
+export function countReadings (payload: Buffer): number {
+  let n = 0
+  for (let i = payload.indexOf('"rssi"'); i >= 0; i = payload.indexOf('"rssi"', i + 6)) n++
+  return n
+}
+
+/**
+ * Messages whose readings await the tick that first uses them, in arrival order (typed arrays: no
+ * allocation per message). A message's readings are taken in once the pipeline has worked through
+ * the messages before it (`seq` against the pipeline's count), and the next tick after that uses
+ * them: every tick at or after the message's time less the clock's lateness and one tick.
+ */
+class Pending {
+  private ts: Float64Array = new Float64Array(1 << 16)
+  private at: Float64Array = new Float64Array(1 << 16)
+  private seq: Float64Array = new Float64Array(1 << 16)
+  private head = 0
+  private tail = 0
+  readonly latencies: number[] = []
+  readonly delays: number[] = []
+  /** When the event clock's watermark reached each new value, in order (see `due`). */
+  private marks: Array<{ w: number, at: number }> = []
+  private markHead = 0
+  private watermark = -Infinity
+
+  /** A message at event time ts arrived: the event clock's watermark moves to ts - lateness. */
+  arrived (ts: number, at: number): void {
+    const w = ts - LATENESS_MS
+    if (w <= this.watermark) return
+    this.watermark = w
+    this.marks.push({ w, at })
+  }
+
+  /** When tick t became due: the first arrival that brought the watermark to t. */
+  private due (t: number): number {
+    while (this.markHead < this.marks.length - 1 && this.marks[this.markHead].w < t) this.markHead++
+    if (this.markHead > 4096) { this.marks = this.marks.slice(this.markHead); this.markHead = 0 }
+    return this.marks[this.markHead]?.at ?? 0
+  }
+
+  push (ts: number, at: number, seq: number): void {
+    if (this.tail === this.ts.length) {
+      const live = this.tail - this.head
+      const size = live * 2 > this.ts.length ? this.ts.length * 2 : this.ts.length
+      const grow = (a: Float64Array): Float64Array => { const b = new Float64Array(size); b.set(a.subarray(this.head, this.tail)); return b }
+      this.ts = grow(this.ts); this.at = grow(this.at); this.seq = grow(this.seq)
+      this.head = 0; this.tail = live
+    }
+    this.ts[this.tail] = ts; this.at[this.tail] = at; this.seq[this.tail++] = seq
+  }
+
+  /** Tick t has just ended; the pipeline has taken in the readings of its first `taken` messages. */
+  done (t: number, now: number, taken: number): void {
+    const due = this.due(t)
+    while (this.head < this.tail && this.seq[this.head] <= taken && this.ts[this.head] <= t + LATENESS_MS + TICK_MS) {
+      const at = this.at[this.head++]
+      this.latencies.push(now - at); this.delays.push(now - Math.max(at, due))
+    }
+  }
+}
+
+/** The event clock's lateness, ms (clock.ts default, which the gateway runs with here). */
+const LATENESS_MS = defaultClockOptions.latenessMs
+/** The gateway's tick, ms (gateway.ts). */
+const TICK_MS = 1000
+const mode = process.argv[2]
+const gc = { count: 0, ms: 0 }
+new PerformanceObserver(list => { for (const e of list.getEntries()) { gc.count++; gc.ms += e.duration } }).observe({ entryTypes: ['gc'] })
+let peakRss = 0; let peakDevices = 0
+const mib = (b: number) => b / 2 ** 20
+const send = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n')
+const tsOf = /"ts":(\d+)/
+
+let first = 0; let last = 0; let readings = 0; let messages = 0
+const pending = new Pending()
+let devices = (): number => 0
+let stop: () => Promise<void>
+let idle = (): boolean => true
+
+if (mode === 'bare') {
+  const b = await startBroker({ port: 0 })
+  await new Promise<void>(resolve => b.broker.subscribe('instore/+/sensors/#', (packet, done) => {
+    const now = performance.now()
+    if (messages === 0) first = now
+    last = now; messages++
+    readings += countReadings(packet.payload as Buffer)
+    done()
+  }, resolve))
+  stop = () => b.close()
+  send({ url: b.url })
+} else if (mode === 'gateway') {
+  const [sitePath, trace] = process.argv.slice(3)
+  const devicesFile = trace.replace(/(\.jsonl)?$/, '.devices.json')
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-'))
+  const g = new Gateway({
+    site: loadSiteFile(sitePath), port: 0, host: '127.0.0.1', dataDir,
+    clock: 'event', httpPort: 0, prefix: 'instore', secret: 'bench', log: silentLogger,
+    // The app phones' identities, as instore-replay finds them beside the trace.
+    ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
+  })
+  await g.start()
+  const pipeline = g.pipeline
+  if (!pipeline) throw new Error('gateway did not start')
+  // Latency: wall time from a message's arrival to the end of the tick that first uses its readings.
+  const take = pipeline.take.bind(pipeline)
+  const tick = pipeline.tick.bind(pipeline)
+  pipeline.tick = (t: number) => {
+    tick(t)
+    last = performance.now()
+    pending.done(t, last, pipeline.processed)
+  }
+  pipeline.take = (topic: string, payload: Buffer) => {
+    const now = performance.now()
+    const n = countReadings(payload)
+    const m = tsOf.exec(payload.toString('latin1', 0, 64))
+    if (m) pending.arrived(Number(m[1]), now)
+    const before = pipeline.processed + pipeline.backlog
+    take(topic, payload)
+    if (n > 0) {
+      if (readings === 0) first = now
+      readings += n; messages++
+      // Its place in the pipeline's queue (none: refused or held, then not timed).
+      if (m && pipeline.processed + pipeline.backlog > before) pending.push(Number(m[1]), now, before)
+    }
+    last = Math.max(last, performance.now())
+  }
+  devices = () => pipeline.trackedDevices
+  idle = () => pipeline.backlog === 0
+  stop = async () => { await g.stop(); rmSync(dataDir, { recursive: true, force: true }) }
+  send({ url: g.mqttUrl })
+} else {
+  throw new Error(`usage: throughput-child.ts bare | gateway SITE TRACE (got ${mode})`)
+}
+
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss())
+  peakDevices = Math.max(peakDevices, devices())
+}, 200)
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() !== 'report') continue
+  // The replay has ended: wait until the inbox is empty and no tick has run for a while.
+  for (let quiet = 0; quiet < 5;) {
+    const before = last
+    await new Promise(resolve => setTimeout(resolve, 100))
+    quiet = idle() && last === before ? quiet + 1 : 0
+  }
+  clearInterval(sampler)
+  const rss = process.memoryUsage.rss()
+  peakRss = Math.max(peakRss, rss)
+  const tracked = devices()
+  peakDevices = Math.max(peakDevices, tracked)
+  const heap = process.memoryUsage().heapUsed
+  const lat = pending.latencies.sort((a, b) => a - b)
+  const delay = pending.delays.sort((a, b) => a - b)
+  const q = (xs: number[], p: number) => xs.length > 0 ? quantile(xs, p) : null
+  const report: ChildReport = {
+    readings, messages, seconds: (last - first) / 1000,
+    latencyP50Ms: q(lat, 0.5), latencyP99Ms: q(lat, 0.99), delayP50Ms: q(delay, 0.5), delayP99Ms: q(delay, 0.99),
+    rssMiB: mib(rss), peakRssMiB: mib(peakRss), heapMiB: mib(heap), devicesTracked: tracked, peakDevices,
+    gcCount: gc.count, gcMs: gc.ms
+  }
+  await stop()
+  send(report)
+  break
+}
+process.exit(0)
