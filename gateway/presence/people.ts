@@ -36,12 +36,19 @@ export interface PeopleOptions extends WifiDeviceOptions {
   singleWeight: number
   /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
   visitorSingleDbm: number
+  /** Longest plausible visit until enough stays have been seen to learn it (`longStay`), ms. */
+  longStayPriorMs: number
+  /** Completed stays needed before the longest plausible visit is learned from them. */
+  longStayMinStays: number
+  /** The longest plausible visit is this many times the 95th percentile of completed stays. */
+  longStayFactor: number
 }
 
 export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
   const p: PeopleParams = site.file.people ?? {}
   return {
     ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -55, singleWeight: 0.5, minInShopSpanMs: 0,
+    longStayPriorMs: 1_800_000, longStayMinStays: 50, longStayFactor: 1.5,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
@@ -57,6 +64,8 @@ export function wifiModels (site: Site): Map<string, SensorModel> {
 /** Dwell histogram edges, minutes (the last bucket is open). */
 const DWELL_EDGES_MIN = [5, 15, 30, 60, 120]
 const MAX_DWELLS = 100_000
+/** Recent stays the longest plausible visit is learned from (a ring, across days). */
+const STAY_SAMPLE = 1000
 
 export class People {
   readonly wifi: WifiDevices
@@ -65,6 +74,12 @@ export class People {
   private readonly byHour = new Map<string, number>()
   private readonly apps = new Set<string>()
   private dwellsS: number[] = []
+  /** Recent completed stays of Wi-Fi devices, ms, and the longest plausible visit learned from them. */
+  private readonly stays: number[] = []
+  private staysAt = 0
+  private longStayMs: number
+  /** Devices counted in a shop whose stay is not learned yet (it is when no burst can continue them). */
+  private readonly staying = new Set<WifiDevice>()
   /** Wi-Fi devices counted in a shop and not yet gone (their dwell is timed when they go). */
   private readonly inside = new Set<WifiDevice>()
   private appPositions: Array<{ subject: string, x: number, y: number, floor: number }> = []
@@ -76,6 +91,7 @@ export class People {
     const apps: AppPositions = () => this.appPositions
     this.wifi = new WifiDevices(site, wifiModels, o, apps, (p.fixtures ?? []).map(subject), new Set((p.notFixtures ?? []).map(subject)))
     this.wifi.onFixture = d => this.uncount(d)
+    this.longStayMs = o.longStayPriorMs
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }
 
@@ -115,6 +131,8 @@ export class People {
       const state = present ? this.state(d) : 'gone'
       // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
       if (state === 'gone' && this.inside.has(d)) this.left(d)
+      // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
+      if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d)) this.learnStay(d.lastTs - d.firstTs)
       if (!present) continue
       if (state === 'fixture') { fixtures++; continue }
       if (state === 'passer') { passers++; continue }
@@ -129,10 +147,15 @@ export class People {
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
         continue
       }
+      if (!this.inside.has(d)) this.arrived(d, t)
+      // Here longer than visits last: most likely a fixture not learned yet (always on since the
+      // gateway started, or a rotating one whose chain broke). In the range only. Unless its
+      // bursts come faster than one phone's: then its chain has taken in several shoppers in
+      // turn (same model, same place), and one of them at least is here.
+      if (t - d.firstTs > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) { add(maybe, at, k); continue }
       add(src.wifi, at, k)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
       add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k)
-      if (!this.inside.has(d)) this.arrived(d, t)
     }
     const total = this.zero(); const low = this.zero(); const high = this.zero()
     const bySource = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
@@ -161,6 +184,7 @@ export class People {
 
   private arrived (d: WifiDevice, t: number): void {
     this.inside.add(d)
+    if (this.staying.size < MAX_DWELLS) this.staying.add(d)
     this.countVisitor(d, t)
   }
 
@@ -180,9 +204,27 @@ export class People {
     if (this.dwellsS.length < MAX_DWELLS) this.dwellsS.push(s)
   }
 
+  /**
+   * The longest plausible visit, learned from the stays of devices that came and went: half as
+   * long again as the 95th percentile. Stays far beyond the current figure (broken fixture
+   * chains) are not learned from; within twice it, so that the figure can grow when visits do.
+   */
+  private learnStay (ms: number): void {
+    if (ms > 2 * this.longStayMs) return
+    if (this.stays.length < STAY_SAMPLE) this.stays.push(ms)
+    else { this.stays[this.staysAt] = ms; this.staysAt = (this.staysAt + 1) % STAY_SAMPLE }
+    if (this.stays.length < this.o.longStayMinStays) return
+    const sorted = [...this.stays].sort((a, b) => a - b)
+    this.longStayMs = this.o.longStayFactor * sorted[Math.floor(0.95 * (sorted.length - 1))]
+  }
+
+  /** The longest plausible visit now, ms (see learnStay). */
+  longStay (): number { return this.longStayMs }
+
   /** A device counted as a visitor today that turns out to be a fixture was never one. */
   private uncount (d: WifiDevice): void {
     this.inside.delete(d)
+    this.staying.delete(d)
     if (d.countedDay !== this.date || d.firstInShopTs === null) return
     d.countedDay = ''
     this.wifiVisitors = Math.max(0, this.wifiVisitors - 1)
