@@ -109,7 +109,7 @@ export class Pipeline {
     this.reportLagMs = topts.reportLagMs
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
     const wifiDelta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
-    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac))
+    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store)
     this.trackers = {
       ble: new Tracker(site, base, topts),
       // Wi-Fi positions count in footfall, not in visits: no walk history.

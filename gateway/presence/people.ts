@@ -6,7 +6,7 @@
 import type { Site } from '../../shared/site.ts'
 import type { PeopleParams } from '../../shared/site-schema.ts'
 import { localTime } from '../../shared/local-time.ts'
-import { WifiDevices, defaultWifiDeviceOptions, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions } from './wifi-devices.ts'
+import { WifiDevices, defaultWifiDeviceOptions, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import { sensorModels, type SensorModel } from '../estimation/radio-model.ts'
 
 export type PeopleSource = 'app' | 'ble' | 'wifi'
@@ -85,12 +85,13 @@ export class People {
   private appPositions: Array<{ subject: string, x: number, y: number, floor: number }> = []
   private readonly zero: () => Counts
 
-  constructor (private readonly site: Site, wifiModels: Map<string, SensorModel>, private readonly o: PeopleOptions, hashAddress: (mac: string) => string) {
+  constructor (private readonly site: Site, wifiModels: Map<string, SensorModel>, private readonly o: PeopleOptions, hashAddress: (mac: string) => string, keeper?: FixtureKeeper) {
     const p = site.file.people ?? {}
     const subject = (s: string) => s.startsWith('h:') ? s : hashAddress(s)
     const apps: AppPositions = () => this.appPositions
     this.wifi = new WifiDevices(site, wifiModels, o, apps, (p.fixtures ?? []).map(subject), new Set((p.notFixtures ?? []).map(subject)))
     this.wifi.onFixture = d => this.uncount(d)
+    if (keeper) this.wifi.keepFixturesIn(keeper)
     this.longStayMs = o.longStayPriorMs
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }

@@ -85,6 +85,12 @@ const DAY_MS = 86_400_000
 
 interface Pending { first: number, last: number, randomized: boolean, seq: number | null, fp: string | null, sum: Map<string, { s: number, n: number, max: number }> }
 
+/** Durable place for learned fixtures' addresses (GatewayStore). */
+export interface FixtureKeeper {
+  keepFixture: (subject: string, until: number, now: number) => void
+  fixtures: () => Array<{ subject: string, until: number }>
+}
+
 /** Present app phones' positions at the time of a burst (for pairing a Wi-Fi phone with its app). */
 export type AppPositions = () => Iterable<{ subject: string, x: number, y: number, floor: number }>
 
@@ -98,6 +104,8 @@ export class WifiDevices {
   addresses = 0
   /** Called when a device is first classed a fixture. */
   onFixture: ((d: WifiDevice) => void) | null = null
+  /** Where learned fixtures' addresses are kept across restarts (the gateway's state). */
+  private keeper: FixtureKeeper | null = null
 
   constructor (private readonly site: Site, private readonly models: Map<string, SensorModel>, readonly o: WifiDeviceOptions,
     private readonly apps: AppPositions = () => [], fixed: Iterable<string> = [], private readonly notFixtures: ReadonlySet<string> = new Set()) {
@@ -132,6 +140,16 @@ export class WifiDevices {
     }
     for (const [a, d] of this.byAddress) if (!this.devices.has(d)) this.byAddress.delete(a)
     for (const [a, until] of this.fixtureAddresses) if (until < t) this.fixtureAddresses.delete(a)
+  }
+
+  /**
+   * Takes up the fixtures an earlier run learned and keeps those learned from now on. A fixture
+   * with a stable address is known again from its first burst; one that rotates its address is
+   * learned anew (its address then is not one kept).
+   */
+  keepFixturesIn (keeper: FixtureKeeper): void {
+    this.keeper = keeper
+    for (const f of keeper.fixtures()) if (!this.notFixtures.has(f.subject) && (this.fixtureAddresses.get(f.subject) ?? 0) < f.until) this.fixtureAddresses.set(f.subject, f.until)
   }
 
   /** Present: heard within `presenceMs`. */
@@ -171,7 +189,13 @@ export class WifiDevices {
     const slot = Math.floor(b.ts / SLOT_MS)
     d.slots.add(slot)
     for (const s of d.slots) if (s < slot - DAY_MS / SLOT_MS) d.slots.delete(s)
-    if (!d.fixture && this.isFixture(d)) { d.fixture = true; this.fixtureAddresses.set(d.address, b.ts + 7 * DAY_MS); this.onFixture?.(d) }
+    if (!d.fixture && this.isFixture(d)) {
+      d.fixture = true
+      const until = b.ts + 7 * DAY_MS
+      this.fixtureAddresses.set(d.address, until)
+      this.keeper?.keepFixture(d.address, until, b.ts)
+      this.onFixture?.(d)
+    }
     this.vote(d, b)
   }
 

@@ -25,12 +25,12 @@ const T0 = Date.UTC(2026, 10, 2, 9)
 interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string }
 
 /** A pipeline on the boutique in event time, fed probe bursts of `phones` every `everyS` for `minutes`. */
-function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile) {
+function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile, stateDir = mkdtempSync(join(tmpdir(), 'people-'))) {
   const site = parseSite(file)
   const occ: OccupancyMessageT[] = []; const foot: FootfallMessageT[] = []
   const metrics = new Metrics()
   // With zone state, as a gateway runs: the repro's occupancy came from it, blind to Wi-Fi.
-  const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'people-')))
+  const store = new GatewayStore(stateDir)
   const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
   const p = new Pipeline(site, {
     prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
@@ -115,6 +115,34 @@ test('an always-on device is learned as a fixture, listed in /metrics and left o
   assert.equal(learned.foot[learned.foot.length - 1].visitors, 0, 'a fixture is no visitor')
   const named = run([fixture], 5, 60, { ...siteFile, people: { fixtures: ['00:AA:BB:CC:DD:01'] } })
   assert.ok(named.occ.every(o => o.shops.boutique === 0), 'named in the site file: never counted')
+})
+
+test('learned fixtures are kept in the gateway state: after a restart on the same state file they are still left out', () => {
+  const fixture: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:dd:02' }
+  const file = { ...siteFile, people: { fixtureAfterS: 1800 } }
+  const dir = mkdtempSync(join(tmpdir(), 'people-state-'))
+  const first = run([fixture], 40, 120, file, dir)
+  assert.equal(first.occ[first.occ.length - 1].fixtures, 1, 'learned in the first run')
+  // Restarted on the same state: known from its first burst, never counted, listed in /metrics.
+  const again = run([fixture], 5, 60, file, dir)
+  assert.ok(again.occ.every(o => o.shops.boutique === 0 && o.high?.shops.boutique === 0), JSON.stringify(again.occ.find(o => o.shops.boutique !== 0)))
+  assert.match(again.metrics, /instore_people_fixtures\{subject="h:[0-9a-f]{16}"\} 1/)
+  assert.equal(again.foot[again.foot.length - 1].visitors, 0)
+  // A fresh state knows nothing: counted until learned.
+  const fresh = run([fixture], 5, 60, file)
+  assert.equal(fresh.occ[fresh.occ.length - 1].shops.boutique, 1)
+})
+
+test('a device here longer than the longest plausible visit is left out of n before it is learned a fixture, and kept in the range', () => {
+  // Default fixture learning (4 h); the longest plausible visit is 30 min until stays are learned.
+  const fixture: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:dd:03' }
+  const { occ } = run([fixture], 40, 120)
+  const early = occ.find(o => o.ts > T0 + 10 * 60_000) as OccupancyMessageT
+  assert.equal(early.shops.boutique, 1, 'a stay of 10 minutes: a shopper')
+  const last = occ[occ.length - 1]
+  assert.equal(last.shops.boutique, 0, JSON.stringify(last))
+  assert.equal(last.fixtures, 0, 'not yet a fixture')
+  assert.equal(last.high?.shops.boutique, 1, 'still in the range')
 })
 
 test('every source counts, each person once: app phones, anonymous BLE devices, Wi-Fi phones, and a phone with the app under the app only', () => {
