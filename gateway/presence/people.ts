@@ -23,7 +23,10 @@ export interface PeopleNow extends Counts {
 export interface Placed { subject: string, shop: string | null, sector: string | null }
 
 export interface DwellSummary { n: number, medianS: number | null, p90S: number | null, buckets: Record<string, number> }
-export interface Visitors { visitors: number, visitorsByHour: Record<string, number>, wifiVisitors: number, appVisitors: number, dwell: DwellSummary }
+export interface Visitors { visitors: number, visitorsByHour: Record<string, number>, wifiVisitors: number, appVisitors: number, bleVisitors: number, dwell: DwellSummary }
+
+/** An anonymous BLE device as far as can be told: its rotating addresses, chained. */
+interface BleChain { address: string, firstTs: number, lastTs: number, shop: string | null, countedDay: string, young: boolean, quiet: boolean }
 
 export interface PeopleOptions extends WifiDeviceOptions {
   /** Wi-Fi devices a visitor carries on average (a phone and a watch or tablet count once), ≥ 1. */
@@ -36,6 +39,8 @@ export interface PeopleOptions extends WifiDeviceOptions {
   singleWeight: number
   /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
   visitorSingleDbm: number
+  /** A new anonymous BLE address continues a device whose address went quiet at most this long before, ms. */
+  bleLinkGapMs: number
   /** Longest plausible visit until enough stays have been seen to learn it (`longStay`), ms. */
   longStayPriorMs: number
   /** Completed stays needed before the longest plausible visit is learned from them. */
@@ -48,7 +53,7 @@ export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): P
   const p: PeopleParams = site.file.people ?? {}
   return {
     ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -55, singleWeight: 0.5, minInShopSpanMs: 0,
-    longStayPriorMs: 1_800_000, longStayMinStays: 50, longStayFactor: 1.5,
+    bleLinkGapMs: 30_000, longStayPriorMs: 1_800_000, longStayMinStays: 50, longStayFactor: 1.5,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
@@ -73,6 +78,9 @@ export class People {
   private wifiVisitors = 0
   private readonly byHour = new Map<string, number>()
   private readonly apps = new Set<string>()
+  /** Anonymous BLE devices: chains by their current address, and visitors among them today. */
+  private readonly bleChains = new Map<string, BleChain>()
+  private bleVisitors = 0
   private dwellsS: number[] = []
   /** Recent completed stays of Wi-Fi devices, ms, and the longest plausible visit learned from them. */
   private readonly stays: number[] = []
@@ -121,6 +129,7 @@ export class People {
         this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
       }
     }
+    this.chainBle(t, anonymous)
     for (const a of anonymous) {
       if (a.shop === null) { passers++; continue }
       add(src.ble, a); add(sure, a)
@@ -183,6 +192,63 @@ export class People {
     return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
   }
 
+  /**
+   * Anonymous BLE devices as visitors. Their addresses rotate (every 15 minutes or so) with no
+   * link between them: a new address that appears in the shop where another went quiet at about
+   * the same time is taken for the same device, whichever is seen first (the old address stays
+   * present until its presence times out, so the two overlap). A new address counts as a visitor
+   * only once no quiet one has claimed it for `bleLinkGapMs`.
+   */
+  private chainBle (t: number, anonymous: Placed[]): void {
+    const gap = this.o.bleLinkGapMs
+    const present = new Set<BleChain>()
+    for (const a of anonymous) {
+      let c = this.bleChains.get(a.subject)
+      if (!c) {
+        // Just rotated into this one: the most recent chain gone quiet in the same place.
+        let best: BleChain | null = null
+        for (const q of this.bleChains.values()) {
+          if (q.lastTs < t && t - q.lastTs <= gap && q.shop === a.shop && (best === null || q.lastTs > best.lastTs)) best = q
+        }
+        if (!best && this.bleChains.size >= 1_000_000) continue
+        c = best ?? { address: a.subject, firstTs: t, lastTs: t, shop: a.shop, countedDay: '', young: true, quiet: false }
+        if (best) this.bleChains.delete(best.address)
+        c.address = a.subject
+        this.bleChains.set(a.subject, c)
+      }
+      c.lastTs = t; c.shop = a.shop; c.quiet = false
+      present.add(c)
+    }
+    // Gone quiet now: a young address that appeared here while it timed out is its next one.
+    for (const c of this.bleChains.values()) {
+      if (present.has(c) || c.quiet) continue
+      c.quiet = true
+      for (const y of present) {
+        if (!y.young || y === c || y.shop !== c.shop || y.firstTs < c.lastTs - gap) continue
+        this.bleChains.delete(y.address); this.bleChains.set(y.address, c)
+        this.bleChains.delete(c.address)
+        c.address = y.address; c.lastTs = y.lastTs; c.quiet = false
+        present.delete(y); present.add(c)
+        break
+      }
+    }
+    for (const c of present) {
+      if (c.young && t - c.firstTs < gap) continue
+      c.young = false
+      this.countBle(c, t)
+    }
+    for (const [k, c] of this.bleChains) if (t - c.lastTs > this.o.forgetMs) this.bleChains.delete(k)
+  }
+
+  private countBle (c: BleChain, t: number): void {
+    if (c.shop === null || c.countedDay === this.date) return
+    c.countedDay = this.date
+    this.bleVisitors++
+    // Hours hold Wi-Fi devices (scaled to people when read): a BLE device weighs one person.
+    const h = this.hour(t)
+    this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
+  }
+
   private arrived (d: WifiDevice, t: number): void {
     this.inside.add(d)
     if (this.staying.size < MAX_DWELLS) this.staying.add(d)
@@ -238,7 +304,7 @@ export class People {
   private rollDay (t: number): void {
     const d = localTime(t, this.site.timezone).date
     if (d === this.date) return
-    this.date = d; this.wifiVisitors = 0; this.byHour.clear(); this.apps.clear(); this.dwellsS = []
+    this.date = d; this.wifiVisitors = 0; this.bleVisitors = 0; this.byHour.clear(); this.apps.clear(); this.dwellsS = []
   }
 
   /** The day's visitors so far (fixtures and passers-by left out), per local hour, and Wi-Fi visitors' dwell. */
@@ -248,7 +314,7 @@ export class People {
     const wifi = Math.round(this.wifiVisitors * k)
     const byHour: Record<string, number> = {}
     for (const [h, n] of [...this.byHour].sort()) if (n > 0) byHour[h] = Math.round(n * k)
-    return { visitors: wifi + this.apps.size, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: this.apps.size, dwell: dwellSummary(this.dwellsS) }
+    return { visitors: wifi + this.apps.size + this.bleVisitors, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: this.apps.size, bleVisitors: this.bleVisitors, dwell: dwellSummary(this.dwellsS) }
   }
 }
 

@@ -22,7 +22,7 @@ import { ROOT } from '../helpers/run.ts'
 const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
 const T0 = Date.UTC(2026, 10, 2, 9)
 
-interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string }
+interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string | ((s: number) => string) }
 
 /** A pipeline on the boutique in event time, fed probe bursts of `phones` every `everyS` for `minutes`. */
 function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile, stateDir = mkdtempSync(join(tmpdir(), 'people-'))) {
@@ -40,10 +40,12 @@ function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = sit
     const ts = T0 + s * 1000
     for (const [i, ph] of phones.entries()) {
       // An app (or any BLE advertiser) heard every second by every sensor.
-      if (ph.ble !== undefined) {
+      // An id '' is a device not there (yet).
+      const id = typeof ph.ble === 'function' ? ph.ble(s) : ph.ble
+      if (id !== undefined && id !== '') {
         for (const sensor of site.sensors.values()) {
           const rssi = Math.round(-59 - 22 * Math.log10(Math.hypot(ph.x - sensor.x, ph.y - sensor.y, 1.6)))
-          if (rssi >= -95) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ t: 'ble', id: ph.ble, rssi, ts: ts + 3 }] })))
+          if (rssi >= -95) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ t: 'ble', id, rssi, ts: ts + 3 }] })))
         }
       }
       if (ph.macs === undefined || (s + 7 * i) % everyS !== 0) continue
@@ -158,6 +160,22 @@ test('every source counts, each person once: app phones, anonymous BLE devices, 
     const by = last.bySource
     assert.deepEqual([last.shops.boutique, by?.app.shops.boutique, by?.ble.shops.boutique, by?.wifi.shops.boutique], [c.total, c.app, c.ble, c.wifi], `${c.name}: ${JSON.stringify(last)}`)
   }
+})
+
+test('anonymous BLE devices count as visitors once each, their rotating addresses chained (repro: they counted now but not as visitors)', () => {
+  const zones = { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } }
+  // Two devices in the shop, each rotating its address every 5 minutes (at different moments), and one that comes later.
+  const rotating = (dev: number, offsetS: number) => (s: number) => `5a:00:00:00:${String(dev).padStart(2, '0')}:${String(Math.floor((s + offsetS) / 300)).padStart(2, '0')}`
+  const late = (s: number) => s < 600 ? '5a:00:00:00:09:00' : '5a:00:00:00:09:01'
+  const phones: Phone[] = [{ x: 5, y: 3, ble: rotating(1, 0) }, { x: 15, y: 8, ble: rotating(2, 170) }]
+  const { foot, occ } = run(phones, 16, 60, zones)
+  const f = foot[foot.length - 1]
+  assert.equal(occ[occ.length - 1].bySource?.ble.shops.boutique, 2)
+  assert.deepEqual([f.visitors, f.bleVisitors, f.wifiVisitors, f.appVisitors], [2, 2, 0, 0], JSON.stringify(f))
+  assert.equal(Object.values(f.visitorsByHour ?? {}).reduce((a, b) => a + b, 0), 2)
+  // A third that arrives while the others are there is a visitor of its own.
+  const more = run([...phones, { x: 10, y: 6, ble: (s: number) => s < 400 ? '' : late(s) }], 16, 60, zones)
+  assert.equal(more.foot[more.foot.length - 1].bleVisitors, 3, JSON.stringify(more.foot[more.foot.length - 1]))
 })
 
 test('dwell summary: median, 90th percentile and minute buckets', () => {
