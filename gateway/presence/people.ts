@@ -159,10 +159,10 @@ export class People {
       }
       if (!this.inside.has(d)) this.arrived(d, t)
       // Here longer than visits last: most likely a fixture not learned yet (always on since the
-      // gateway started, or a rotating one whose chain broke). In the range only. Unless its
+      // gateway started, or a rotating one whose chain keeps breaking). In the range only. Unless its
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
       // turn (same model, same place), and one of them at least is here.
-      if (t - d.firstTs > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) { add(maybe, at, k); continue }
+      if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) { add(maybe, at, k); continue }
       add(src.wifi, at, k)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
       add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k)

@@ -20,6 +20,12 @@ export interface WifiDevice {
   /** A global (vendor) MAC: its address never changes, so no other address continues it. */
   stable: boolean
   firstTs: number
+  /**
+   * When its stay at this spot began: its first burst, or the stay of the device of its model it
+   * took over from at the same spot (a chain that broke there just before: most often the same
+   * always-on device, cut by a lost burst or one placed across the wall).
+   */
+  stayFrom: number
   lastTs: number
   bursts: number
   lastSeq: number | null
@@ -73,11 +79,13 @@ export interface WifiDeviceOptions {
   wallPenalty: number
   /** A device heard across this long is exempt from the wall penalty, ms. */
   settledMs: number
+  /** A new device continues the stay of one of its model that went quiet at its spot at most this long before, ms. */
+  stayGapMs: number
 }
 
 export const defaultWifiDeviceOptions: WifiDeviceOptions = {
   burstGapMs: 1000, minLinkGapMs: 20_000, maxLinkGapMs: 300_000, maxSeqJump: 256, maxLinkDistanceM: 12,
-  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3, wallPenalty: Infinity, settledMs: 1_800_000
+  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3, wallPenalty: Infinity, settledMs: 1_800_000, stayGapMs: 600_000
 }
 
 const SLOT_MS = 600_000
@@ -174,11 +182,24 @@ export class WifiDevices {
 
   private newDevice (address: string, b: Burst, stable: boolean): WifiDevice {
     const d: WifiDevice = {
-      address, stable, firstTs: b.ts, lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
+      address, stable, firstTs: b.ts, stayFrom: stable ? b.ts : this.stayBefore(b), lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
       firstInShopTs: null, slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
     }
     this.devices.add(d)
     return d
+  }
+
+  /** The start of the stay a new device's first burst continues (see `stayFrom`): a quiet device of its model, near. */
+  private stayBefore (b: Burst): number {
+    let from = b.ts
+    if (b.fp === null) return from
+    for (const d of this.devices) {
+      if (d.stable || d.fp !== b.fp || d.last.floor !== b.floor || d.stayFrom >= from) continue
+      const gap = b.ts - d.lastTs
+      if (gap < this.o.minLinkGapMs || gap > this.o.stayGapMs) continue
+      if (Math.hypot(b.x - d.sumX / d.bursts, b.y - d.sumY / d.bursts) <= this.o.maxLinkDistanceM / 2) from = d.stayFrom
+    }
+    return from
   }
 
   private add (d: WifiDevice, b: Burst): void {
