@@ -6,7 +6,7 @@
 import type { Site } from '../../shared/site.ts'
 import type { PeopleParams } from '../../shared/site-schema.ts'
 import { localTime } from '../../shared/local-time.ts'
-import { WifiDevices, defaultWifiDeviceOptions, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
+import { WifiDevices, defaultWifiDeviceOptions, RATE_WINDOW_MS, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import { sensorModels, type SensorModel } from '../estimation/radio-model.ts'
 
 export type PeopleSource = 'app' | 'ble' | 'wifi'
@@ -41,6 +41,8 @@ export interface PeopleOptions extends WifiDeviceOptions {
   visitorSingleDbm: number
   /** A new anonymous BLE address continues a device whose address went quiet at most this long before, ms. */
   bleLinkGapMs: number
+  /** A chain whose bursts come this many times as often as one phone's holds several phones (see `phones`). */
+  multiPhoneRate: number
   /** Longest plausible visit until enough stays have been seen to learn it (`longStay`), ms. */
   longStayPriorMs: number
   /** Completed stays needed before the longest plausible visit is learned from them. */
@@ -53,7 +55,7 @@ export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): P
   const p: PeopleParams = site.file.people ?? {}
   return {
     ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -55, singleWeight: 0.5, minInShopSpanMs: 0,
-    bleLinkGapMs: 30_000, longStayPriorMs: 1_800_000, longStayMinStays: 50, longStayFactor: 1.5,
+    bleLinkGapMs: 30_000, multiPhoneRate: 2, longStayPriorMs: 1_800_000, longStayMinStays: 50, longStayFactor: 1.5,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
@@ -163,9 +165,10 @@ export class People {
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
       // turn (same model, same place), and one of them at least is here.
       if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) { add(maybe, at, k); continue }
-      add(src.wifi, at, k)
+      const m = this.phones(d, t)
+      add(src.wifi, at, k * m)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
-      add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k)
+      add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k * m)
     }
     const total = this.zero(); const low = this.zero(); const high = this.zero()
     const bySource = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
@@ -247,6 +250,20 @@ export class People {
     // Hours hold Wi-Fi devices (scaled to people when read): a BLE device weighs one person.
     const h = this.hour(t)
     this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
+  }
+
+  /**
+   * Phones a device's chain holds now. Bursts coming at `multiPhoneRate` times one phone's rate
+   * or more (`meanProbeIntervalMs`; bursts counted over the last 10 minutes) mean several phones
+   * of one model in one
+   * place linked into one chain in turn: counted as the rate says, at most three. Below it, one:
+   * a phone's own intervals vary that much.
+   */
+  private phones (d: WifiDevice, t: number): number {
+    const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length
+    // n bursts since it was first heard span about n intervals: its span plus the one before the first.
+    const rate = recent * this.o.meanProbeIntervalMs / Math.min(RATE_WINDOW_MS, t - d.firstTs + this.o.meanProbeIntervalMs)
+    return rate >= this.o.multiPhoneRate ? Math.min(3, rate) : 1
   }
 
   private arrived (d: WifiDevice, t: number): void {

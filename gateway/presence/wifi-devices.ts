@@ -38,6 +38,8 @@ export interface WifiDevice {
   inShop: number
   lastInShop: Burst | null
   firstInShopTs: number | null
+  /** Its bursts' times over the last `rateWindowMs` (a chain heard more often than one phone probes holds several). */
+  recent: number[]
   /** 10-minute slots it was heard in (fixture rule), the last day's only. */
   slots: Set<number>
   fixture: boolean
@@ -89,6 +91,7 @@ export const defaultWifiDeviceOptions: WifiDeviceOptions = {
 }
 
 const SLOT_MS = 600_000
+export const RATE_WINDOW_MS = 600_000
 const DAY_MS = 86_400_000
 
 interface Pending { first: number, last: number, randomized: boolean, seq: number | null, fp: string | null, sum: Map<string, { s: number, n: number, max: number }> }
@@ -183,7 +186,7 @@ export class WifiDevices {
   private newDevice (address: string, b: Burst, stable: boolean): WifiDevice {
     const d: WifiDevice = {
       address, stable, firstTs: b.ts, stayFrom: stable ? b.ts : this.stayBefore(b), lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
-      firstInShopTs: null, slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
+      firstInShopTs: null, recent: [], slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
     }
     this.devices.add(d)
     return d
@@ -203,6 +206,8 @@ export class WifiDevices {
   }
 
   private add (d: WifiDevice, b: Burst): void {
+    d.recent.push(b.ts)
+    while (d.recent.length > 0 && d.recent[0] < b.ts - RATE_WINDOW_MS) d.recent.shift()
     d.lastTs = Math.max(d.lastTs, b.ts); d.bursts++; d.last = b; d.sumX += b.x; d.sumY += b.y
     if (b.seq !== null) d.lastSeq = b.seq
     if (b.fp !== null) d.fp = b.fp

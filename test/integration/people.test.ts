@@ -162,6 +162,16 @@ test('every source counts, each person once: app phones, anonymous BLE devices, 
   }
 })
 
+test('two phones of one model side by side, rotating addresses with no counter, linked into one chain in turn, count as two by their bursts\' rate', () => {
+  // Each probes every 100 s, 28 s apart (phones 0 and 4 of the list; the others send nothing): each new address continues the other phone's chain.
+  const quiet: Phone = { x: 0, y: 0 }
+  const phones: Phone[] = [{ x: 8, y: 5, macs: randomMac, fp: 'ie0001' }, quiet, quiet, quiet, { x: 9, y: 5, macs: randomMac, fp: 'ie0001' }]
+  const { occ, p } = run(phones, 20, 100)
+  assert.equal(p.people.wifi.devices.size, 1, 'one chain')
+  const last = occ[occ.length - 1]
+  assert.deepEqual([last.shops.boutique, last.bySource?.wifi.shops.boutique], [2, 2], JSON.stringify(last))
+})
+
 test('anonymous BLE devices count as visitors once each, their rotating addresses chained (repro: they counted now but not as visitors)', () => {
   const zones = { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } }
   // Two devices in the shop, each rotating its address every 5 minutes (at different moments), and one that comes later.
