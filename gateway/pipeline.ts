@@ -64,7 +64,7 @@ export class Pipeline {
     }
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
-    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac))
+    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store)
     this.m = pipelineMetrics(metrics)
     this.est = new EstimateStage({
       site, o, clock: this.clock, hasher: this.ctx.hasher, reordered: this.reordered, external: this.external, randomized: this.randomized,

@@ -66,7 +66,7 @@ export const LiveSnapshot = Type.Object({
   footfall: Type.Optional(Type.Object({
     ts: Type.Optional(Type.Number({ minimum: 0, maximum: 1e13 })),
     date: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), wifiDevices: People, wifiAddresses: People, bleDevices: People,
-    visitors: Type.Optional(Count), wifiVisitors: Type.Optional(Count), appVisitors: Type.Optional(Count),
+    visitors: Type.Optional(Count), wifiVisitors: Type.Optional(Count), appVisitors: Type.Optional(Count), bleVisitors: Type.Optional(Count),
     visitorsByHour: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]{2}$' }), Count, { additionalProperties: false, maxProperties: 24 })),
     dwell: Type.Optional(Type.Object({
       n: Count, medianS: Seconds, p90S: Seconds,

@@ -75,12 +75,14 @@ export const FootfallMessage = Type.Object({
   wifiAddresses: Type.Integer(),
   /** Distinct BLE devices with a stable id heard. */
   bleDevices: Type.Integer(),
-  /** Visitors: people counted in a shop today (Wi-Fi phones and app phones, each once; fixtures and passers-by left out). */
+  /** Visitors: people counted in a shop today (Wi-Fi phones, app phones and anonymous BLE devices, each once; fixtures and passers-by left out). */
   visitors: Type.Optional(Type.Integer()),
   /** The same per local hour of arrival ("09": ...). */
   visitorsByHour: Type.Optional(Type.Record(Type.String(), Type.Integer())),
   wifiVisitors: Type.Optional(Type.Integer()),
   appVisitors: Type.Optional(Type.Integer()),
+  /** Anonymous BLE devices (rotating addresses chained) counted in a shop today. */
+  bleVisitors: Type.Optional(Type.Integer()),
   /** Dwell of Wi-Fi visitors who left today, s: count, median, 90th percentile, histogram by minutes ("5-15": n). */
   dwell: Type.Optional(Type.Object({
     n: Type.Integer(),

@@ -1,7 +1,8 @@
 // The gateway's durable state in SQLite (WAL): visit history for frequency, the outbox of every
 // event (written before it is published or sent), open zone state for resuming after a crash,
 // per-subject event sequence numbers, campaign caps, what the gateway learned about the site's
-// radio, and the dead letters (events the central server refused one by one).
+// radio, the Wi-Fi fixtures people counting learned, and the dead letters (events the central
+// server refused one by one).
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { privateFile } from '../../shared/private-file.ts'
@@ -45,6 +46,7 @@ export class GatewayStore {
         status INTEGER NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS subject_seq (subject TEXT PRIMARY KEY, seq INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS learned (name TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL, ts INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS people_fixtures (subject TEXT PRIMARY KEY, until INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS trigger_caps (
         campaign TEXT NOT NULL, subject TEXT NOT NULL, last_ts INTEGER NOT NULL, visit_id TEXT, visit_count INTEGER NOT NULL,
         PRIMARY KEY (campaign, subject));
@@ -86,6 +88,10 @@ export class GatewayStore {
       eraseState: this.db.prepare('DELETE FROM zone_state WHERE subject IN (SELECT value FROM json_each(?))'),
       eraseCaps: this.db.prepare('DELETE FROM trigger_caps WHERE subject IN (SELECT value FROM json_each(?))'),
       eraseSeq: this.db.prepare('DELETE FROM subject_seq WHERE subject IN (SELECT value FROM json_each(?))'),
+      eraseFixtures: this.db.prepare('DELETE FROM people_fixtures WHERE subject IN (SELECT value FROM json_each(?))'),
+      keepFixture: this.db.prepare('INSERT INTO people_fixtures (subject, until) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET until = excluded.until'),
+      dropFixtures: this.db.prepare('DELETE FROM people_fixtures WHERE until < ?'),
+      fixtures: this.db.prepare('SELECT subject, until FROM people_fixtures'),
       eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
       saveLearned: this.db.prepare('INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'),
       loadLearned: this.db.prepare('SELECT key, state, ts FROM learned WHERE name = ?')
@@ -159,9 +165,20 @@ export class GatewayStore {
   erase (...subjects: string[]): number {
     if (subjects.length === 0) return 0
     const list = JSON.stringify(subjects)
-    return this.transaction(() => [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseOutbox]
+    return this.transaction(() => [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseFixtures, this.q.eraseOutbox]
       .reduce((n, q) => n + q.run(list).changes, 0))
   }
+
+  /**
+   * A Wi-Fi address learned to be a fixture (people counting), kept until `until` (ms): a restart
+   * must not count the store's always-on devices as people for hours while it learns them again.
+   * Rows past their time go as another is kept.
+   */
+  keepFixture (subject: string, until: number, now: number): void {
+    this.transaction(() => { this.q.dropFixtures.run(now); this.q.keepFixture.run(subject, until) })
+  }
+
+  fixtures (): Array<{ subject: string, until: number }> { return this.q.fixtures.all() as Array<{ subject: string, until: number }> }
 
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */
   saveLearned (name: string, key: string, state: string, ts: number): void { this.q.saveLearned.run(name, key, state, ts) }

@@ -6,7 +6,7 @@
 import type { Site } from '../../shared/site.ts'
 import type { PeopleParams } from '../../shared/site-schema.ts'
 import { localTime } from '../../shared/local-time.ts'
-import { WifiDevices, defaultWifiDeviceOptions, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions } from './wifi-devices.ts'
+import { WifiDevices, defaultWifiDeviceOptions, RATE_WINDOW_MS, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import { sensorModels, type SensorModel } from '../estimation/radio-model.ts'
 
 export type PeopleSource = 'app' | 'ble' | 'wifi'
@@ -23,7 +23,10 @@ export interface PeopleNow extends Counts {
 export interface Placed { subject: string, shop: string | null, sector: string | null }
 
 export interface DwellSummary { n: number, medianS: number | null, p90S: number | null, buckets: Record<string, number> }
-export interface Visitors { visitors: number, visitorsByHour: Record<string, number>, wifiVisitors: number, appVisitors: number, dwell: DwellSummary }
+export interface Visitors { visitors: number, visitorsByHour: Record<string, number>, wifiVisitors: number, appVisitors: number, bleVisitors: number, dwell: DwellSummary }
+
+/** An anonymous BLE device as far as can be told: its rotating addresses, chained. */
+interface BleChain { address: string, firstTs: number, lastTs: number, shop: string | null, countedDay: string, young: boolean, quiet: boolean }
 
 export interface PeopleOptions extends WifiDeviceOptions {
   /** Wi-Fi devices a visitor carries on average (a phone and a watch or tablet count once), ≥ 1. */
@@ -36,12 +39,23 @@ export interface PeopleOptions extends WifiDeviceOptions {
   singleWeight: number
   /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
   visitorSingleDbm: number
+  /** A new anonymous BLE address continues a device whose address went quiet at most this long before, ms. */
+  bleLinkGapMs: number
+  /** A chain whose bursts come this many times as often as one phone's holds several phones (see `phones`). */
+  multiPhoneRate: number
+  /** Longest plausible visit until enough stays have been seen to learn it (`longStay`), ms. */
+  longStayPriorMs: number
+  /** Completed stays needed before the longest plausible visit is learned from them. */
+  longStayMinStays: number
+  /** The longest plausible visit is this many times the 95th percentile of completed stays. */
+  longStayFactor: number
 }
 
 export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
   const p: PeopleParams = site.file.people ?? {}
   return {
     ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -55, singleWeight: 0.5, minInShopSpanMs: 0,
+    bleLinkGapMs: 30_000, multiPhoneRate: 2, longStayPriorMs: 1_800_000, longStayMinStays: 50, longStayFactor: 1.5,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
@@ -57,6 +71,8 @@ export function wifiModels (site: Site): Map<string, SensorModel> {
 /** Dwell histogram edges, minutes (the last bucket is open). */
 const DWELL_EDGES_MIN = [5, 15, 30, 60, 120]
 const MAX_DWELLS = 100_000
+/** Recent stays the longest plausible visit is learned from (a ring, across days). */
+const STAY_SAMPLE = 1000
 
 export class People {
   readonly wifi: WifiDevices
@@ -64,18 +80,29 @@ export class People {
   private wifiVisitors = 0
   private readonly byHour = new Map<string, number>()
   private readonly apps = new Set<string>()
+  /** Anonymous BLE devices: chains by their current address, and visitors among them today. */
+  private readonly bleChains = new Map<string, BleChain>()
+  private bleVisitors = 0
   private dwellsS: number[] = []
+  /** Recent completed stays of Wi-Fi devices, ms, and the longest plausible visit learned from them. */
+  private readonly stays: number[] = []
+  private staysAt = 0
+  private longStayMs: number
+  /** Devices counted in a shop whose stay is not learned yet (it is when no burst can continue them). */
+  private readonly staying = new Set<WifiDevice>()
   /** Wi-Fi devices counted in a shop and not yet gone (their dwell is timed when they go). */
   private readonly inside = new Set<WifiDevice>()
   private appPositions: Array<{ subject: string, x: number, y: number, floor: number }> = []
   private readonly zero: () => Counts
 
-  constructor (private readonly site: Site, wifiModels: Map<string, SensorModel>, private readonly o: PeopleOptions, hashAddress: (mac: string) => string) {
+  constructor (private readonly site: Site, wifiModels: Map<string, SensorModel>, private readonly o: PeopleOptions, hashAddress: (mac: string) => string, keeper?: FixtureKeeper) {
     const p = site.file.people ?? {}
     const subject = (s: string) => s.startsWith('h:') ? s : hashAddress(s)
     const apps: AppPositions = () => this.appPositions
     this.wifi = new WifiDevices(site, wifiModels, o, apps, (p.fixtures ?? []).map(subject), new Set((p.notFixtures ?? []).map(subject)))
     this.wifi.onFixture = d => this.uncount(d)
+    if (keeper) this.wifi.keepFixturesIn(keeper)
+    this.longStayMs = o.longStayPriorMs
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }
 
@@ -104,6 +131,7 @@ export class People {
         this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
       }
     }
+    this.chainBle(t, anonymous)
     for (const a of anonymous) {
       if (a.shop === null) { passers++; continue }
       add(src.ble, a); add(sure, a)
@@ -115,6 +143,8 @@ export class People {
       const state = present ? this.state(d) : 'gone'
       // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
       if (state === 'gone' && this.inside.has(d)) this.left(d)
+      // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
+      if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d)) this.learnStay(d.lastTs - d.firstTs)
       if (!present) continue
       if (state === 'fixture') { fixtures++; continue }
       if (state === 'passer') { passers++; continue }
@@ -129,10 +159,16 @@ export class People {
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
         continue
       }
-      add(src.wifi, at, k)
-      // Heard within half the presence time: still here for sure; older, perhaps gone already.
-      add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k)
       if (!this.inside.has(d)) this.arrived(d, t)
+      // Here longer than visits last: most likely a fixture not learned yet (always on since the
+      // gateway started, or a rotating one whose chain keeps breaking). In the range only. Unless its
+      // bursts come faster than one phone's: then its chain has taken in several shoppers in
+      // turn (same model, same place), and one of them at least is here.
+      if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) { add(maybe, at, k); continue }
+      const m = this.phones(d, t)
+      add(src.wifi, at, k * m)
+      // Heard within half the presence time: still here for sure; older, perhaps gone already.
+      add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k * m)
     }
     const total = this.zero(); const low = this.zero(); const high = this.zero()
     const bySource = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
@@ -159,8 +195,80 @@ export class People {
     return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
   }
 
+  /**
+   * Anonymous BLE devices as visitors. Their addresses rotate (every 15 minutes or so) with no
+   * link between them: a new address that appears in the shop where another went quiet at about
+   * the same time is taken for the same device, whichever is seen first (the old address stays
+   * present until its presence times out, so the two overlap). A new address counts as a visitor
+   * only once no quiet one has claimed it for `bleLinkGapMs`.
+   */
+  private chainBle (t: number, anonymous: Placed[]): void {
+    const gap = this.o.bleLinkGapMs
+    const present = new Set<BleChain>()
+    for (const a of anonymous) {
+      let c = this.bleChains.get(a.subject)
+      if (!c) {
+        // Just rotated into this one: the most recent chain gone quiet in the same place.
+        let best: BleChain | null = null
+        for (const q of this.bleChains.values()) {
+          if (q.lastTs < t && t - q.lastTs <= gap && q.shop === a.shop && (best === null || q.lastTs > best.lastTs)) best = q
+        }
+        if (!best && this.bleChains.size >= 1_000_000) continue
+        c = best ?? { address: a.subject, firstTs: t, lastTs: t, shop: a.shop, countedDay: '', young: true, quiet: false }
+        if (best) this.bleChains.delete(best.address)
+        c.address = a.subject
+        this.bleChains.set(a.subject, c)
+      }
+      c.lastTs = t; c.shop = a.shop; c.quiet = false
+      present.add(c)
+    }
+    // Gone quiet now: a young address that appeared here while it timed out is its next one.
+    for (const c of this.bleChains.values()) {
+      if (present.has(c) || c.quiet) continue
+      c.quiet = true
+      for (const y of present) {
+        if (!y.young || y === c || y.shop !== c.shop || y.firstTs < c.lastTs - gap) continue
+        this.bleChains.delete(y.address); this.bleChains.set(y.address, c)
+        this.bleChains.delete(c.address)
+        c.address = y.address; c.lastTs = y.lastTs; c.quiet = false
+        present.delete(y); present.add(c)
+        break
+      }
+    }
+    for (const c of present) {
+      if (c.young && t - c.firstTs < gap) continue
+      c.young = false
+      this.countBle(c, t)
+    }
+    for (const [k, c] of this.bleChains) if (t - c.lastTs > this.o.forgetMs) this.bleChains.delete(k)
+  }
+
+  private countBle (c: BleChain, t: number): void {
+    if (c.shop === null || c.countedDay === this.date) return
+    c.countedDay = this.date
+    this.bleVisitors++
+    // Hours hold Wi-Fi devices (scaled to people when read): a BLE device weighs one person.
+    const h = this.hour(t)
+    this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
+  }
+
+  /**
+   * Phones a device's chain holds now. Bursts coming at `multiPhoneRate` times one phone's rate
+   * or more (`meanProbeIntervalMs`; bursts counted over the last 10 minutes) mean several phones
+   * of one model in one
+   * place linked into one chain in turn: counted as the rate says, at most three. Below it, one:
+   * a phone's own intervals vary that much.
+   */
+  private phones (d: WifiDevice, t: number): number {
+    const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length
+    // n bursts since it was first heard span about n intervals: its span plus the one before the first.
+    const rate = recent * this.o.meanProbeIntervalMs / Math.min(RATE_WINDOW_MS, t - d.firstTs + this.o.meanProbeIntervalMs)
+    return rate >= this.o.multiPhoneRate ? Math.min(3, rate) : 1
+  }
+
   private arrived (d: WifiDevice, t: number): void {
     this.inside.add(d)
+    if (this.staying.size < MAX_DWELLS) this.staying.add(d)
     this.countVisitor(d, t)
   }
 
@@ -180,9 +288,27 @@ export class People {
     if (this.dwellsS.length < MAX_DWELLS) this.dwellsS.push(s)
   }
 
+  /**
+   * The longest plausible visit, learned from the stays of devices that came and went: half as
+   * long again as the 95th percentile. Stays far beyond the current figure (broken fixture
+   * chains) are not learned from; within twice it, so that the figure can grow when visits do.
+   */
+  private learnStay (ms: number): void {
+    if (ms > 2 * this.longStayMs) return
+    if (this.stays.length < STAY_SAMPLE) this.stays.push(ms)
+    else { this.stays[this.staysAt] = ms; this.staysAt = (this.staysAt + 1) % STAY_SAMPLE }
+    if (this.stays.length < this.o.longStayMinStays) return
+    const sorted = [...this.stays].sort((a, b) => a - b)
+    this.longStayMs = this.o.longStayFactor * sorted[Math.floor(0.95 * (sorted.length - 1))]
+  }
+
+  /** The longest plausible visit now, ms (see learnStay). */
+  longStay (): number { return this.longStayMs }
+
   /** A device counted as a visitor today that turns out to be a fixture was never one. */
   private uncount (d: WifiDevice): void {
     this.inside.delete(d)
+    this.staying.delete(d)
     if (d.countedDay !== this.date || d.firstInShopTs === null) return
     d.countedDay = ''
     this.wifiVisitors = Math.max(0, this.wifiVisitors - 1)
@@ -195,7 +321,7 @@ export class People {
   private rollDay (t: number): void {
     const d = localTime(t, this.site.timezone).date
     if (d === this.date) return
-    this.date = d; this.wifiVisitors = 0; this.byHour.clear(); this.apps.clear(); this.dwellsS = []
+    this.date = d; this.wifiVisitors = 0; this.bleVisitors = 0; this.byHour.clear(); this.apps.clear(); this.dwellsS = []
   }
 
   /** The day's visitors so far (fixtures and passers-by left out), per local hour, and Wi-Fi visitors' dwell. */
@@ -205,7 +331,7 @@ export class People {
     const wifi = Math.round(this.wifiVisitors * k)
     const byHour: Record<string, number> = {}
     for (const [h, n] of [...this.byHour].sort()) if (n > 0) byHour[h] = Math.round(n * k)
-    return { visitors: wifi + this.apps.size, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: this.apps.size, dwell: dwellSummary(this.dwellsS) }
+    return { visitors: wifi + this.apps.size + this.bleVisitors, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: this.apps.size, bleVisitors: this.bleVisitors, dwell: dwellSummary(this.dwellsS) }
   }
 }
 

@@ -55,7 +55,7 @@ export class PresenceEngine {
 
   private readonly siteKey: string
 
-  constructor (private readonly site: Site, private readonly store: GatewayStore, private readonly campaigns: CampaignEngine,
+  constructor (private readonly site: Site, readonly store: GatewayStore, private readonly campaigns: CampaignEngine,
     private readonly o: PresenceOptions, private readonly log: Logger = silentLogger) {
     this.params = o.zones
     this.refreshThresholds()

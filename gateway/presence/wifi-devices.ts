@@ -20,6 +20,12 @@ export interface WifiDevice {
   /** A global (vendor) MAC: its address never changes, so no other address continues it. */
   stable: boolean
   firstTs: number
+  /**
+   * When its stay at this spot began: its first burst, or the stay of the device of its model it
+   * took over from at the same spot (a chain that broke there just before: most often the same
+   * always-on device, cut by a lost burst or one placed across the wall).
+   */
+  stayFrom: number
   lastTs: number
   bursts: number
   lastSeq: number | null
@@ -32,6 +38,8 @@ export interface WifiDevice {
   inShop: number
   lastInShop: Burst | null
   firstInShopTs: number | null
+  /** Its bursts' times over the last `rateWindowMs` (a chain heard more often than one phone probes holds several). */
+  recent: number[]
   /** 10-minute slots it was heard in (fixture rule), the last day's only. */
   slots: Set<number>
   fixture: boolean
@@ -73,17 +81,26 @@ export interface WifiDeviceOptions {
   wallPenalty: number
   /** A device heard across this long is exempt from the wall penalty, ms. */
   settledMs: number
+  /** A new device continues the stay of one of its model that went quiet at its spot at most this long before, ms. */
+  stayGapMs: number
 }
 
 export const defaultWifiDeviceOptions: WifiDeviceOptions = {
   burstGapMs: 1000, minLinkGapMs: 20_000, maxLinkGapMs: 300_000, maxSeqJump: 256, maxLinkDistanceM: 12,
-  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3, wallPenalty: Infinity, settledMs: 1_800_000
+  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3, wallPenalty: Infinity, settledMs: 1_800_000, stayGapMs: 600_000
 }
 
 const SLOT_MS = 600_000
+export const RATE_WINDOW_MS = 600_000
 const DAY_MS = 86_400_000
 
 interface Pending { first: number, last: number, randomized: boolean, seq: number | null, fp: string | null, sum: Map<string, { s: number, n: number, max: number }> }
+
+/** Durable place for learned fixtures' addresses (GatewayStore). */
+export interface FixtureKeeper {
+  keepFixture: (subject: string, until: number, now: number) => void
+  fixtures: () => Array<{ subject: string, until: number }>
+}
 
 /** Present app phones' positions at the time of a burst (for pairing a Wi-Fi phone with its app). */
 export type AppPositions = () => Iterable<{ subject: string, x: number, y: number, floor: number }>
@@ -98,6 +115,8 @@ export class WifiDevices {
   addresses = 0
   /** Called when a device is first classed a fixture. */
   onFixture: ((d: WifiDevice) => void) | null = null
+  /** Where learned fixtures' addresses are kept across restarts (the gateway's state). */
+  private keeper: FixtureKeeper | null = null
 
   constructor (private readonly site: Site, private readonly models: Map<string, SensorModel>, readonly o: WifiDeviceOptions,
     private readonly apps: AppPositions = () => [], fixed: Iterable<string> = [], private readonly notFixtures: ReadonlySet<string> = new Set()) {
@@ -134,6 +153,16 @@ export class WifiDevices {
     for (const [a, until] of this.fixtureAddresses) if (until < t) this.fixtureAddresses.delete(a)
   }
 
+  /**
+   * Takes up the fixtures an earlier run learned and keeps those learned from now on. A fixture
+   * with a stable address is known again from its first burst; one that rotates its address is
+   * learned anew (its address then is not one kept).
+   */
+  keepFixturesIn (keeper: FixtureKeeper): void {
+    this.keeper = keeper
+    for (const f of keeper.fixtures()) if (!this.notFixtures.has(f.subject) && (this.fixtureAddresses.get(f.subject) ?? 0) < f.until) this.fixtureAddresses.set(f.subject, f.until)
+  }
+
   /** Present: heard within `presenceMs`. */
   present (d: WifiDevice, t: number): boolean { return t - d.lastTs <= this.o.presenceMs }
 
@@ -156,14 +185,29 @@ export class WifiDevices {
 
   private newDevice (address: string, b: Burst, stable: boolean): WifiDevice {
     const d: WifiDevice = {
-      address, stable, firstTs: b.ts, lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
-      firstInShopTs: null, slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
+      address, stable, firstTs: b.ts, stayFrom: stable ? b.ts : this.stayBefore(b), lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
+      firstInShopTs: null, recent: [], slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
     }
     this.devices.add(d)
     return d
   }
 
+  /** The start of the stay a new device's first burst continues (see `stayFrom`): a quiet device of its model, near. */
+  private stayBefore (b: Burst): number {
+    let from = b.ts
+    if (b.fp === null) return from
+    for (const d of this.devices) {
+      if (d.stable || d.fp !== b.fp || d.last.floor !== b.floor || d.stayFrom >= from) continue
+      const gap = b.ts - d.lastTs
+      if (gap < this.o.minLinkGapMs || gap > this.o.stayGapMs) continue
+      if (Math.hypot(b.x - d.sumX / d.bursts, b.y - d.sumY / d.bursts) <= this.o.maxLinkDistanceM / 2) from = d.stayFrom
+    }
+    return from
+  }
+
   private add (d: WifiDevice, b: Burst): void {
+    d.recent.push(b.ts)
+    while (d.recent.length > 0 && d.recent[0] < b.ts - RATE_WINDOW_MS) d.recent.shift()
     d.lastTs = Math.max(d.lastTs, b.ts); d.bursts++; d.last = b; d.sumX += b.x; d.sumY += b.y
     if (b.seq !== null) d.lastSeq = b.seq
     if (b.fp !== null) d.fp = b.fp
@@ -171,7 +215,13 @@ export class WifiDevices {
     const slot = Math.floor(b.ts / SLOT_MS)
     d.slots.add(slot)
     for (const s of d.slots) if (s < slot - DAY_MS / SLOT_MS) d.slots.delete(s)
-    if (!d.fixture && this.isFixture(d)) { d.fixture = true; this.fixtureAddresses.set(d.address, b.ts + 7 * DAY_MS); this.onFixture?.(d) }
+    if (!d.fixture && this.isFixture(d)) {
+      d.fixture = true
+      const until = b.ts + 7 * DAY_MS
+      this.fixtureAddresses.set(d.address, until)
+      this.keeper?.keepFixture(d.address, until, b.ts)
+      this.onFixture?.(d)
+    }
     this.vote(d, b)
   }
 

@@ -112,12 +112,17 @@ function drawSnapshot (s) {
       const path = document.getElementById(`sector-${id}`)
       if (path) path.setAttribute('fill', `rgba(255,122,89,${(0.05 + 0.45 * n / max).toFixed(3)})`)
     }
-    $('inStore').textContent = Object.values(occ.shops ?? {}).slice(0, MAX_ZONES).reduce((a, b) => a + num(b), 0)
+    // People now, from every source (app, anonymous BLE, Wi-Fi), and its range where the gateway gives one.
+    const people = counts => Object.values(counts?.shops ?? {}).slice(0, MAX_ZONES).reduce((a, b) => a + num(b), 0)
+    $('inStore').textContent = people(occ)
+    $('inStoreRange').textContent = occ.low && occ.high ? `(${people(occ.low)}–${people(occ.high)})` : ''
     $('passers').textContent = num(occ.passersBy)
   }
   $('dots').textContent = positions.length
   if (s.footfall) {
     $('ffWifi').textContent = num(s.footfall.wifiDevices)
+    // Visitors today: fixtures and passers-by left out (a gateway too old to count them sends none).
+    $('visitorsToday').textContent = typeof s.footfall.visitors === 'number' ? num(s.footfall.visitors) : '–'
     footfall.push({ ts: num(s.ts), wifi: num(s.footfall.wifiDevices), ble: num(s.footfall.bleDevices) })
     if (footfall.length > 600) footfall.shift()
     drawFootfall()

@@ -22,15 +22,15 @@ import { ROOT } from '../helpers/run.ts'
 const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
 const T0 = Date.UTC(2026, 10, 2, 9)
 
-interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string }
+interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string | ((s: number) => string) }
 
 /** A pipeline on the boutique in event time, fed probe bursts of `phones` every `everyS` for `minutes`. */
-function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile) {
+function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile, stateDir = mkdtempSync(join(tmpdir(), 'people-'))) {
   const site = parseSite(file)
   const occ: OccupancyMessageT[] = []; const foot: FootfallMessageT[] = []
   const metrics = new Metrics()
   // With zone state, as a gateway runs: the repro's occupancy came from it, blind to Wi-Fi.
-  const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'people-')))
+  const store = new GatewayStore(stateDir)
   const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
   const p = new Pipeline(site, {
     prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
@@ -40,10 +40,12 @@ function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = sit
     const ts = T0 + s * 1000
     for (const [i, ph] of phones.entries()) {
       // An app (or any BLE advertiser) heard every second by every sensor.
-      if (ph.ble !== undefined) {
+      // An id '' is a device not there (yet).
+      const id = typeof ph.ble === 'function' ? ph.ble(s) : ph.ble
+      if (id !== undefined && id !== '') {
         for (const sensor of site.sensors.values()) {
           const rssi = Math.round(-59 - 22 * Math.log10(Math.hypot(ph.x - sensor.x, ph.y - sensor.y, 1.6)))
-          if (rssi >= -95) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ t: 'ble', id: ph.ble, rssi, ts: ts + 3 }] })))
+          if (rssi >= -95) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ t: 'ble', id, rssi, ts: ts + 3 }] })))
         }
       }
       if (ph.macs === undefined || (s + 7 * i) % everyS !== 0) continue
@@ -117,6 +119,34 @@ test('an always-on device is learned as a fixture, listed in /metrics and left o
   assert.ok(named.occ.every(o => o.shops.boutique === 0), 'named in the site file: never counted')
 })
 
+test('learned fixtures are kept in the gateway state: after a restart on the same state file they are still left out', () => {
+  const fixture: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:dd:02' }
+  const file = { ...siteFile, people: { fixtureAfterS: 1800 } }
+  const dir = mkdtempSync(join(tmpdir(), 'people-state-'))
+  const first = run([fixture], 40, 120, file, dir)
+  assert.equal(first.occ[first.occ.length - 1].fixtures, 1, 'learned in the first run')
+  // Restarted on the same state: known from its first burst, never counted, listed in /metrics.
+  const again = run([fixture], 5, 60, file, dir)
+  assert.ok(again.occ.every(o => o.shops.boutique === 0 && o.high?.shops.boutique === 0), JSON.stringify(again.occ.find(o => o.shops.boutique !== 0)))
+  assert.match(again.metrics, /instore_people_fixtures\{subject="h:[0-9a-f]{16}"\} 1/)
+  assert.equal(again.foot[again.foot.length - 1].visitors, 0)
+  // A fresh state knows nothing: counted until learned.
+  const fresh = run([fixture], 5, 60, file)
+  assert.equal(fresh.occ[fresh.occ.length - 1].shops.boutique, 1)
+})
+
+test('a device here longer than the longest plausible visit is left out of n before it is learned a fixture, and kept in the range', () => {
+  // Default fixture learning (4 h); the longest plausible visit is 30 min until stays are learned.
+  const fixture: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:dd:03' }
+  const { occ } = run([fixture], 40, 120)
+  const early = occ.find(o => o.ts > T0 + 10 * 60_000) as OccupancyMessageT
+  assert.equal(early.shops.boutique, 1, 'a stay of 10 minutes: a shopper')
+  const last = occ[occ.length - 1]
+  assert.equal(last.shops.boutique, 0, JSON.stringify(last))
+  assert.equal(last.fixtures, 0, 'not yet a fixture')
+  assert.equal(last.high?.shops.boutique, 1, 'still in the range')
+})
+
 test('every source counts, each person once: app phones, anonymous BLE devices, Wi-Fi phones, and a phone with the app under the app only', () => {
   const cases: Array<{ name: string, phones: Phone[], total: number, app: number, ble: number, wifi: number }> = [
     { name: 'app phone alone', phones: [{ x: 5, y: 3, ble: 'tag:0000beef' }], total: 1, app: 1, ble: 0, wifi: 0 },
@@ -130,6 +160,32 @@ test('every source counts, each person once: app phones, anonymous BLE devices, 
     const by = last.bySource
     assert.deepEqual([last.shops.boutique, by?.app.shops.boutique, by?.ble.shops.boutique, by?.wifi.shops.boutique], [c.total, c.app, c.ble, c.wifi], `${c.name}: ${JSON.stringify(last)}`)
   }
+})
+
+test('two phones of one model side by side, rotating addresses with no counter, linked into one chain in turn, count as two by their bursts\' rate', () => {
+  // Each probes every 100 s, 28 s apart (phones 0 and 4 of the list; the others send nothing): each new address continues the other phone's chain.
+  const quiet: Phone = { x: 0, y: 0 }
+  const phones: Phone[] = [{ x: 8, y: 5, macs: randomMac, fp: 'ie0001' }, quiet, quiet, quiet, { x: 9, y: 5, macs: randomMac, fp: 'ie0001' }]
+  const { occ, p } = run(phones, 20, 100)
+  assert.equal(p.people.wifi.devices.size, 1, 'one chain')
+  const last = occ[occ.length - 1]
+  assert.deepEqual([last.shops.boutique, last.bySource?.wifi.shops.boutique], [2, 2], JSON.stringify(last))
+})
+
+test('anonymous BLE devices count as visitors once each, their rotating addresses chained (repro: they counted now but not as visitors)', () => {
+  const zones = { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } }
+  // Two devices in the shop, each rotating its address every 5 minutes (at different moments), and one that comes later.
+  const rotating = (dev: number, offsetS: number) => (s: number) => `5a:00:00:00:${String(dev).padStart(2, '0')}:${String(Math.floor((s + offsetS) / 300)).padStart(2, '0')}`
+  const late = (s: number) => s < 600 ? '5a:00:00:00:09:00' : '5a:00:00:00:09:01'
+  const phones: Phone[] = [{ x: 5, y: 3, ble: rotating(1, 0) }, { x: 15, y: 8, ble: rotating(2, 170) }]
+  const { foot, occ } = run(phones, 16, 60, zones)
+  const f = foot[foot.length - 1]
+  assert.equal(occ[occ.length - 1].bySource?.ble.shops.boutique, 2)
+  assert.deepEqual([f.visitors, f.bleVisitors, f.wifiVisitors, f.appVisitors], [2, 2, 0, 0], JSON.stringify(f))
+  assert.equal(Object.values(f.visitorsByHour ?? {}).reduce((a, b) => a + b, 0), 2)
+  // A third that arrives while the others are there is a visitor of its own.
+  const more = run([...phones, { x: 10, y: 6, ble: (s: number) => s < 400 ? '' : late(s) }], 16, 60, zones)
+  assert.equal(more.foot[more.foot.length - 1].bleVisitors, 3, JSON.stringify(more.foot[more.foot.length - 1]))
 })
 
 test('dwell summary: median, 90th percentile and minute buckets', () => {

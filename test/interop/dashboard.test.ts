@@ -57,7 +57,7 @@ partTest('chromium', 'the demo in a browser: dots move, counts change, a campaig
   }
 })
 
-partTest('chromium', 'a multi-floor store: the map shows one floor at a time, its shops and the dots on it', { timeout: 120_000 }, async () => {
+partTest('chromium', 'a multi-floor store: the map shows one floor at a time, its shops and the dots on it; people now with its range and visitors today', { timeout: 120_000 }, async () => {
   const ADMIN = 'adm_floors_test'
   const server = await startServer(mkdtempSync(join(tmpdir(), 'floors-server-')), ADMIN)
   const browser = await chromium.launch({
@@ -93,6 +93,18 @@ partTest('chromium', 'a multi-floor store: the map shows one floor at a time, it
     assert.deepEqual(await map(), { shops: 'shop-upper', dots: '15,8 16,8' })
     // Counts cover the whole store, whatever floor is on the map.
     assert.equal(await page.$eval('#inStore', e => e.textContent), '3')
+    assert.equal(await page.$eval('#inStoreRange', e => e.textContent), '', 'no range sent: none shown')
+    assert.equal(await page.$eval('#visitorsToday', e => e.textContent), '–')
+    // People now with its range, and visitors today, as the gateway's people counting sends them.
+    const zones = (ground: number, upper: number) => ({ shops: { ground, upper }, sectors: {} })
+    const people = {
+      ...snapshot, ts: 2,
+      occupancy: { ...snapshot.occupancy, ts: 2, shops: { ground: 4, upper: 3 }, low: zones(3, 2), high: zones(6, 4), bySource: { app: zones(1, 0), ble: zones(0, 1), wifi: zones(3, 2) }, fixtures: 5 },
+      footfall: { ts: 2, date: '2026-11-02', wifiDevices: 90, wifiAddresses: 700, bleDevices: 3, visitors: 41, visitorsByHour: { '09': 41 }, wifiVisitors: 38, appVisitors: 2, bleVisitors: 1 }
+    }
+    assert.equal((await api(`${server.url}/v1/stores/two-floors/live`, ADMIN, 'POST', people)).status, 204)
+    await page.waitForFunction(() => document.getElementById('visitorsToday')?.textContent === '41', undefined, { timeout: 30_000 })
+    assert.deepEqual(await page.$eval('.stats', e => [e.querySelector('#inStore')?.textContent, e.querySelector('#inStoreRange')?.textContent]), ['7', '(5–10)'])
   } finally {
     await browser.close()
     await server.stop()
