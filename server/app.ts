@@ -76,6 +76,9 @@ export const DEFAULT_MAX_EVENT_AGE_MS = 30 * 86_400_000
 
 export type { Context } from './context.ts'
 
+/** PostgreSQL's codes for text it cannot store (SQLSTATE 22021, 22P05). */
+const PG_BAD_TEXT = new Set(['22021', '22P05'])
+
 /** Our codes for fastify's own 4xx errors. */
 const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'INSTORE_TOO_LARGE',
@@ -163,6 +166,9 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) return reply.code(err.statusCode).headers(err.headers).send({ error: refuse(err.code), message: err.message })
     if ((err as FastifyError).validation) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: err.message })
+    // PostgreSQL refuses text it cannot store (a NUL character in a path or query parameter):
+    // the caller's input, not a server fault. SQLite stores such text and finds nothing.
+    if (PG_BAD_TEXT.has(String((err as { code?: unknown }).code))) return reply.code(400).send({ error: refuse('INSTORE_BAD_TEXT'), message: 'the request holds a character the database cannot store (NUL)' })
     const status = (err as FastifyError).statusCode ?? 500
     if (status < 500) return reply.code(status).send({ error: refuse(FASTIFY_CODES[(err as FastifyError).code] ?? 'INSTORE_BAD_REQUEST'), message: err.message })
     ctx.metrics.errors5xx++

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { ROOT } from './run.ts'
 import { waitFor } from './gateway.ts'
+import { serverDb } from './postgres.ts'
 
 export interface Proc { child: ChildProcess, out: () => string, stop (signal?: NodeJS.Signals): Promise<number | null> }
 
@@ -27,7 +28,9 @@ export async function startProc (bin: string, args: string[], ready: RegExp): Pr
 }
 
 export async function startServer (data: string, adminToken: string, port = 0): Promise<Proc & { url: string }> {
-  const p = await startProc('instore-server', ['--port', String(port), '--data', data, '--admin-token', adminToken], /"server started"/)
+  // On the PostgreSQL pass, each data folder has a database of its own (the same one at a restart).
+  const { databaseUrl } = await serverDb(data)
+  const p = await startProc('instore-server', ['--port', String(port), '--data', data, '--admin-token', adminToken, ...(databaseUrl ? ['--database-url', databaseUrl] : [])], /"server started"/)
   return { ...p, url: (/"url":"(http:\/\/[0-9.:]+)"/.exec(p.out()) as RegExpExecArray)[1] }
 }
 

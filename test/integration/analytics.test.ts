@@ -9,6 +9,9 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildServer } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
+import { openData } from '../../server/db/db.ts'
+import { sql } from 'kysely'
 import { DWELL_BUCKETS_S, eraseEventsOf, storeEvents } from '../../server/db/rollups.ts'
 import type { AnalyticsReplyT } from '../../server/schemas.ts'
 import { silentLogger } from '../../shared/log.ts'
@@ -74,7 +77,7 @@ function same (got: AnalyticsReplyT, want: ReturnType<typeof recount>, what: str
 test('analytics from rollups equal a plain recount of the stored events, with and without since', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'analytics-'))
   const now = Date.now()
-  const { app, ctx } = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  const { app, ctx } = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
   const get = async (query = '') => {
     const r = await app.inject({ url: `/v1/analytics/stores/${site.storeId}${query}`, headers: { authorization: `Bearer ${ADMIN}` } })
     assert.equal(r.statusCode, 200, r.body)
@@ -104,11 +107,10 @@ test('analytics from rollups equal a plain recount of the stored events, with an
 
   // A database from before the rollups (and before versioned migrations): they are built once
   // from its events at the next start.
-  const Database = (await import('better-sqlite3')).default
-  const db = new Database(join(dataDir, 'server.sqlite'))
-  db.exec('DROP TABLE an_counts; DROP TABLE an_open_visits; DROP TABLE an_open_stays; DROP TABLE kysely_migration; DROP TABLE kysely_migration_lock')
-  db.close()
-  const again = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  const data = await openData(await onTestDb({ dataDir }))
+  for (const t of ['an_counts', 'an_open_visits', 'an_open_stays', 'kysely_migration', 'kysely_migration_lock']) await sql`DROP TABLE ${sql.table(t)}`.execute(data.db)
+  await data.close()
+  const again = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
   try {
     const r = await again.app.inject({ url: `/v1/analytics/stores/${site.storeId}`, headers: { authorization: `Bearer ${ADMIN}` } })
     same(r.json() as AnalyticsReplyT, recount(loaded, now, 0), 'rebuilt')
@@ -117,7 +119,7 @@ test('analytics from rollups equal a plain recount of the stored events, with an
 
 test('ids that name Object.prototype members (a sector "__proto__", a shop "constructor") stay plain keys in analytics and pollute nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'instore-analytics-proto-'))
-  const { app, ctx } = await buildServer({ dataDir: dir, log: silentLogger, adminToken: ADMIN })
+  const { app, ctx } = await buildServer(await onTestDb({ dataDir: dir, log: silentLogger, adminToken: ADMIN }))
   try {
     await ctx.db.insertInto('stores').values({ id: site.storeId, site: JSON.stringify(site), updated: Date.now() }).execute()
     // Stored as they would have been before the edge refused such ids: the rollups must still hold them safely.
@@ -139,7 +141,7 @@ test('ids that name Object.prototype members (a sector "__proto__", a shop "cons
 })
 
 test('withdrawing presence consent closes the shopper\'s open visit and sector stay in analytics at once', async () => {
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'analytics-consent-')), log: silentLogger, adminToken: ADMIN })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'analytics-consent-')), log: silentLogger, adminToken: ADMIN }))
   const call = async <T>(method: 'GET' | 'POST' | 'PUT', url: string, token: string | null, payload?: unknown) => {
     const r = await app.inject({ method, url, headers: token === null ? {} : { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) })
     assert.ok(r.statusCode < 300, `${method} ${url}: ${r.statusCode} ${r.body}`)

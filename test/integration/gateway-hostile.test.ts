@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
 import { buildServer, type Context } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import { openData } from '../../server/db/db.ts'
 import { MAX_PER_CAMPAIGN_HOUR, type PushedTrigger } from '../../server/hubs/push.ts'
 import { silentLogger } from '../../shared/log.ts'
@@ -52,7 +53,7 @@ async function register (): Promise<{ deviceId: string, subject: string }> {
 }
 
 before(async () => {
-  const built = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-')), log: silentLogger, adminToken: ADMIN })
+  const built = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-')), log: silentLogger, adminToken: ADMIN }))
   app = built.app; ctx = built.ctx
   url = await app.listen({ port: 0, host: '127.0.0.1' })
   for (const s of ['s1', 's2']) gw[s] = (await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: { ...site, storeId: s } })).body.gatewayToken
@@ -166,7 +167,7 @@ test('10 and 15: campaigns are closed and bounded, and their links are https:, h
   assert.equal((await api(`${url}/v1/campaigns`, ADMIN, 'POST', ok)).status, 201)
   assert.equal((await api(`${url}/v1/campaigns/shape-ok`, ADMIN, 'PUT', { ...ok, content: { title: 't', url: 'ftp://x.example' } })).status, 400, 'nor by PUT')
   // Another deployment registers its own app scheme.
-  const other = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-schemes-')), log: silentLogger, adminToken: ADMIN, appSchemes: ['shopapp'] })
+  const other = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-schemes-')), log: silentLogger, adminToken: ADMIN, appSchemes: ['shopapp'] }))
   const otherUrl = await other.app.listen({ port: 0, host: '127.0.0.1' })
   try {
     assert.equal((await api(`${otherUrl}/v1/campaigns`, ADMIN, 'POST', { ...ok, content: { title: 't', url: 'shopapp://offers/1' } })).status, 201)

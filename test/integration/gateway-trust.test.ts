@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildServer, type Context } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import type { PushedTrigger } from '../../server/hubs/push.ts'
 import { silentLogger } from '../../shared/log.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
@@ -58,7 +59,7 @@ async function register (name: string): Promise<{ deviceId: string, subject: str
 }
 
 async function start (): Promise<void> {
-  const built = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  const built = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
   app = built.app; ctx = built.ctx
   url = await app.listen({ port: 0, host: '127.0.0.1' })
 }
