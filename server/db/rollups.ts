@@ -100,7 +100,9 @@ async function apply (q: Q, e: EventRow, counts: Counts): Promise<void> {
 export async function storeEvents (q: Q, rows: EventRow[]): Promise<Set<string>> {
   const stored = new Set<string>()
   const counts = new Counts()
-  for (const e of rows) {
+  for (const row of rows) {
+    // Event times may carry fractions of a ms (the schema admits any number): the column holds whole ms on both engines.
+    const e = { ...row, ts: Math.floor(row.ts), received: Math.floor(row.received) }
     const r = await q.insertInto('events').values(e).onConflict(oc => oc.columns(['store_id', 'id']).doNothing()).executeTakeFirst()
     if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) continue
     stored.add(e.id)

@@ -146,7 +146,7 @@ export class TriggerHub {
       ...(e.sector !== undefined && facts.sectors.has(e.sector) ? { sector: e.sector } : {})
     }
     const r = await q.insertInto('triggers').values({
-      trigger_id: t.triggerId, device_id: dev.deviceId, store_id: t.storeId, campaign_id: c.id, ts: arrived, expires, body: JSON.stringify(t), visit_id: e.visitId ?? null
+      trigger_id: t.triggerId, device_id: dev.deviceId, store_id: t.storeId, campaign_id: c.id, ts: arrived, expires: Math.floor(expires), body: JSON.stringify(t), visit_id: e.visitId ?? null
     }).onConflict(oc => oc.column('trigger_id').doNothing()).executeTakeFirst()
     if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
     this.pushed++
