@@ -19,7 +19,8 @@ export async function startProc (bin: string, args: string[], ready: RegExp): Pr
     child,
     out: () => out,
     async stop (signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode
+      // A process killed by a signal has no exit code but a signal code: it has exited all the same.
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
       child.kill(signal)
       const [code] = await once(child, 'exit') as [number | null]
       return code
