@@ -136,7 +136,7 @@ async function run (name: string, o: ChainOptions, replicaArgs: string[], count:
         // One trigger per batch, for a phone and campaign in turn (a device gets a campaign at most 3 times an hour).
         const t = triggerN++
         const trigger = t < phones.length * 3 * CAMPAIGNS ? `t${g}-${t}` : null
-        if (trigger) events.push({ id: trigger, type: 'trigger.fired', storeId, subject: phones[t % phones.length].subject, visitId: `tv${t}`, seq: 0, ts: Date.now(), shop: 'boutique', sector: 'women', campaignId: `c${Math.floor(t / phones.length) % CAMPAIGNS}`, content: { title: 'x' } })
+        if (trigger) events.push({ id: trigger, type: 'trigger.fired', storeId, subject: phones[t % phones.length].subject, visitId: `tv${t}`, seq: ++n, ts: Date.now(), shop: 'boutique', sector: 'women', campaignId: `c${Math.floor(t / phones.length) % CAMPAIGNS}`, content: { title: 'x' } })
         const sent = performance.now()
         for (;;) {
           const r = replicas[home % count].dead ? alive()[0] : replicas[home % count]
@@ -144,7 +144,8 @@ async function run (name: string, o: ChainOptions, replicaArgs: string[], count:
             const res = await call<{ accepted: number }>(`${r.url}/v1/stores/${storeId}/events`, token, 'POST', { events })
             if (res.status === 200) { accepted += res.body.accepted; if (trigger && !postedAt.has(trigger)) postedAt.set(trigger, sent); break }
             failed++
-          } catch { failed++ }
+            if (res.status < 500) throw new Error(`the server refused a batch: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`)
+          } catch (err) { if (/refused a batch/.test((err as Error).message)) throw err; failed++ }
           home++
           if (performance.now() > until + 10_000) break
         }
