@@ -233,6 +233,6 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })
   const retention = o.retentionMs !== undefined ? startRetention(db, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
-  app.addHook('onClose', async () => { retention?.stop(); await data.close() })
+  app.addHook('onClose', async () => { await retention?.stop(); await data.close() })
   return { app, ctx, bootstrapToken }
 }

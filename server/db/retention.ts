@@ -19,7 +19,7 @@ export async function dropEventsBefore (db: Db, before: number): Promise<number>
   }
 }
 
-export function startRetention (db: Db, retentionMs: number, onError: (err: Error) => void, now: () => number = Date.now): { stop: () => void, runOnce: () => Promise<number> } {
+export function startRetention (db: Db, retentionMs: number, onError: (err: Error) => void, now: () => number = Date.now): { stop: () => Promise<void>, runOnce: () => Promise<number> } {
   if (!(retentionMs > 0)) throw new Error(`retention must be above 0 ms, got ${retentionMs}`)
   let running: Promise<number> | null = null
   const runOnce = () => {
@@ -29,6 +29,7 @@ export function startRetention (db: Db, retentionMs: number, onError: (err: Erro
   const tick = () => { runOnce().catch(err => onError(err as Error)) }
   const timer = setInterval(tick, EVERY_MS)
   timer.unref()
-  setImmediate(tick)
-  return { stop: () => clearInterval(timer), runOnce }
+  tick()
+  // Stopping waits for a run under way: the database must not close under it.
+  return { stop: async () => { clearInterval(timer); await running?.catch(() => {}) }, runOnce }
 }
