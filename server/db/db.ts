@@ -17,18 +17,30 @@ import { upgradeLegacySqlite } from './legacy-sqlite.ts'
 
 export type { Db, Q, Engine } from './schema.ts'
 
-/** The notification channel on which a replica tells every other one that a device has new triggers. */
+/** The notification channel on which a replica tells every other one (and itself) what changed. */
 const CHANNEL = 'instore_triggers'
+
+/** What a signal says: a device has new triggers (or lost its consent); a token was revoked. */
+export type Topic = 'device' | 'token'
+type Handlers = { [T in Topic]: Array<(id: string) => void> }
+const parse = (payload: string): [Topic, string] | null => {
+  const at = payload.indexOf(':')
+  const topic = payload.slice(0, at)
+  return topic === 'device' || topic === 'token' ? [topic, payload.slice(at + 1)] : null
+}
 
 export interface DataStore {
   readonly engine: Engine
   readonly db: Db
   /** The SQLite file's own handle (pragmas, WAL checkpoints); null on PostgreSQL. */
   readonly sqlite: Database.Database | null
-  /** Tells every replica (and this one) that `deviceId` has new triggers; on PostgreSQL, at the commit of `q`. */
-  wake (q: Q, deviceId: string): Promise<void>
-  /** Calls `fn` for every wake-up; `resync` after the notification channel was lost and found again (wake-ups may have been missed). */
-  onWake (fn: (deviceId: string) => void, resync: () => void): void
+  /** Tells every replica (and this one) about `id`; on PostgreSQL, at the commit of `q`. */
+  signal (q: Q, topic: Topic, id: string): Promise<void>
+  /**
+   * Calls `fn` for every signal of `topic`; `resync` (if given) after the notification channel
+   * was lost and found again (signals may have been missed meanwhile).
+   */
+  onSignal (topic: Topic, fn: (id: string) => void, resync?: () => void): void
   close (): Promise<void>
 }
 
@@ -61,11 +73,11 @@ function openSqlite (dir: string): DataStore {
   const db: Db = new Kysely({ dialect: new SqliteDialect({ database: file }) })
   // One process holds the file: a wake-up is a local call, made after the caller's statement has
   // run (Kysely runs SQLite statements one at a time, so the caller's transaction ends first).
-  const fns: Array<(deviceId: string) => void> = []
+  const fns: Handlers = { device: [], token: [] }
   return {
     engine: 'sqlite', db, sqlite: file,
-    wake: async (_q, deviceId) => { setImmediate(() => { for (const f of fns) f(deviceId) }) },
-    onWake: (fn) => { fns.push(fn) },
+    signal: async (_q, topic, id) => { setImmediate(() => { for (const f of fns[topic]) f(id) }) },
+    onSignal: (topic, fn) => { fns[topic].push(fn) },
     close: async () => { await db.destroy() }
   }
 }
@@ -81,7 +93,7 @@ function openPostgres (url: string, onError: (err: Error) => void): DataStore {
   const pool = new pg.Pool({ connectionString: url, types, max: 10 })
   pool.on('error', err => onError(err))
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) })
-  const fns: Array<(deviceId: string) => void> = []
+  const fns: Handlers = { device: [], token: [] }
   const resyncs: Array<() => void> = []
   let listener: pg.Client | null = null
   let closed = false
@@ -90,7 +102,10 @@ function openPostgres (url: string, onError: (err: Error) => void): DataStore {
   // wake-up is delivered only once the trigger is committed and visible to every replica.
   const listen = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: url, types })
-    c.on('notification', m => { if (m.payload !== undefined) for (const f of fns) f(m.payload) })
+    c.on('notification', m => {
+      const p = m.payload === undefined ? null : parse(m.payload)
+      if (p) for (const f of fns[p[0]]) f(p[1])
+    })
     c.on('error', err => { onError(err); lost(c) })
     c.on('end', () => lost(c))
     await c.connect()
@@ -107,9 +122,10 @@ function openPostgres (url: string, onError: (err: Error) => void): DataStore {
   let started: Promise<void> | null = null
   return {
     engine: 'postgres', db, sqlite: null,
-    wake: async (q, deviceId) => { await sql`SELECT pg_notify(${CHANNEL}, ${deviceId})`.execute(q) },
-    onWake: (fn, resync) => {
-      fns.push(fn); resyncs.push(resync)
+    signal: async (q, topic, id) => { await sql`SELECT pg_notify(${CHANNEL}, ${`${topic}:${id}`})`.execute(q) },
+    onSignal: (topic, fn, resync) => {
+      fns[topic].push(fn)
+      if (resync) resyncs.push(resync)
       started ??= listen().catch(err => { onError(err as Error); lost(listener as pg.Client) })
     },
     close: async () => {

@@ -113,7 +113,7 @@ export class TriggerHub {
   pushed = 0
 
   constructor (private readonly data: DataStore, private readonly now: () => number = Date.now, private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES) {
-    data.onWake(id => this.wake(id), () => { for (const id of this.listeners.keys()) this.wake(id) })
+    data.onSignal('device', id => this.wake(id), () => { for (const id of this.listeners.keys()) this.wake(id) })
   }
 
   /**
@@ -150,7 +150,7 @@ export class TriggerHub {
     }).onConflict(oc => oc.column('trigger_id').doNothing()).executeTakeFirst()
     if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
     this.pushed++
-    await this.data.wake(q, dev.deviceId)
+    await this.data.signal(q, 'device', dev.deviceId)
     return true
   }
 
@@ -235,7 +235,7 @@ export class TriggerHub {
   /** Ends every open stream of a device (erasure, marketing consent withdrawn), on every replica: nothing more reaches it. */
   async disconnect (deviceId: string): Promise<void> {
     this.endLocal(deviceId)
-    await this.data.wake(this.data.db, deviceId)
+    await this.data.signal(this.data.db, 'device', deviceId)
   }
 
   get connections (): number { let n = 0; for (const s of this.listeners.values()) n += s.size; return n }

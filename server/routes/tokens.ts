@@ -23,7 +23,8 @@ export async function revokeGatewayTokens (q: Q, storeId: string): Promise<numbe
   return Number((await q.deleteFrom('tokens').where('role', '=', 'gateway').where('stores', '=', JSON.stringify([storeId])).executeTakeFirst()).numDeletedRows)
 }
 
-export async function tokenRoutes (app: FastifyInstance, { db }: Context): Promise<void> {
+export async function tokenRoutes (app: FastifyInstance, { db, data }: Context): Promise<void> {
+  data.onSignal('token', id => { closeStreamsOf(app, id) })
   const operators = requireRole(db, 'admin', 'manager')
   app.get<{ Querystring: { role?: Role } }>('/v1/tokens', { schema: { tags: ['operator'], querystring: TokenQuery }, preHandler: operators }, async (req) => {
     const role = req.query.role
@@ -42,7 +43,8 @@ export async function tokenRoutes (app: FastifyInstance, { db }: Context): Promi
       throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
     }
     await revoke(db, r.id)
-    closeStreamsOf(app, r.id)
+    // Every replica ends the streams this token holds open there (this one included).
+    await data.signal(db, 'token', r.id)
     return reply.code(204).send()
   })
 }

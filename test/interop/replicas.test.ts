@@ -1,7 +1,8 @@
 // Issue 29: several stateless replicas on one PostgreSQL database. A phone's stream held by
 // replica B gets, exactly once, the trigger a gateway posted to replica A; B killed with SIGKILL,
 // the phone resumes on A with Last-Event-ID and gets exactly what it missed; a campaign's cap and
-// the registration rate limit hold across replicas (counted in the database, not per process).
+// the registration rate limit hold across replicas (counted in the database, not per process); a
+// token revoked on one replica ends the streams it holds on another.
 // Always on PostgreSQL (it is what replicas share), so it runs in the first test pass only.
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -50,7 +51,7 @@ function stream (url: string, token: string, lastEventId?: number) {
 }
 
 if (TEST_ENGINE === 'sqlite') {
-  partTest('postgresql', 'two replicas on one PostgreSQL: a trigger crosses replicas once, Last-Event-ID resumes on the other after SIGKILL, caps and rate limits are shared', { timeout: 180_000 }, async () => {
+  partTest('postgresql', 'two replicas on one PostgreSQL: a trigger crosses replicas once, Last-Event-ID resumes on the other after SIGKILL, caps, rate limits and revocations are shared', { timeout: 180_000 }, async () => {
     const url = await (await sharedCluster()).createDatabase('replicas')
     const a = await replica(url, ['--registrations-per-minute', '4'])
     const b = await replica(url, ['--registrations-per-minute', '4'])
@@ -97,9 +98,17 @@ if (TEST_ENGINE === 'sqlite') {
       const c = await replica(url, ['--registrations-per-minute', '4'])
       try {
         statuses.push((await api(`${c.url}/v1/devices`, null, 'POST', { consent: { presence: false, marketing: false } })).status)
+        // The first registration above (the phone's) counted too.
+        assert.deepEqual(statuses, [201, 201, 201, 429, 429])
+
+        // A token revoked on A ends the stream it holds open on C at once.
+        const onC = stream(`${c.url}/v1/devices/${dev.deviceId}/triggers`, dev.token)
+        streams.push(onC)
+        await waitFor(async () => (await api<{ sseConnections: number }>(`${c.url}/healthz`, null)).body.sseConnections === 1, 10_000, 'the stream on C')
+        const id = (await api<Array<{ id: string, deviceId: string | null }>>(`${a.url}/v1/tokens?role=device`, ADMIN)).body.find(t => t.deviceId === dev.deviceId)?.id
+        assert.equal((await api(`${a.url}/v1/tokens/${id}`, ADMIN, 'DELETE')).status, 204)
+        await waitFor(async () => (await api<{ sseConnections: number }>(`${c.url}/healthz`, null)).body.sseConnections === 0, 10_000, 'the stream on C to end')
       } finally { await c.stop() }
-      // The first registration above (the phone's) counted too.
-      assert.deepEqual(statuses, [201, 201, 201, 429, 429])
     } finally {
       for (const s of streams) await s.close()
       await a.stop(); await b.stop()
