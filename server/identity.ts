@@ -100,4 +100,18 @@ export class ConsentGate {
     return false
   }
 
+  /** permits() for many subjects in one query (a batch of events, a snapshot's positions): those that may be kept or shown, uncounted. */
+  async permitted (subjects: string[], q: Q = this.db): Promise<Set<string>> {
+    const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
+    const ok = new Set(subjects.filter(s => !isApp(s)))
+    const apps = [...new Set(subjects.filter(isApp))]
+    // Chunks keep under either engine's limit on bound parameters.
+    for (let i = 0; i < apps.length; i += 500) {
+      for (const r of await q.selectFrom('devices').select('subject').where('subject', 'in', apps.slice(i, i + 500)).where('presence', '=', 1).execute()) ok.add(r.subject)
+    }
+    return ok
+  }
+
+  /** Counts an event refused for want of presence consent. */
+  refuse (): void { this.refused.no_presence_consent++ }
 }

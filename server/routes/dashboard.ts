@@ -56,8 +56,8 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
     }
     // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
     // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
-    const allowed = await Promise.all(req.body.positions.map(p => ctx.consent.permits(p.subject)))
-    const positions = req.body.positions.filter((_p, i) => allowed[i])
+    const allowed = await ctx.consent.permitted(req.body.positions.map(p => p.subject))
+    const positions = req.body.positions.filter(p => allowed.has(p.subject))
     const dropped = req.body.positions.length - positions.length
     if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
     live.publish(req.params.storeId, 'snapshot', { ...req.body, positions })

@@ -93,11 +93,12 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
       // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
       const ids = [...new Set(events.map(p => p.e.id))]
       const known = new Set(ids.length === 0 ? [] : (await trx.selectFrom('events').select('id').where('store_id', '=', storeId).where('id', 'in', ids).execute()).map(r => r.id))
+      const mayKeep = await consent.permitted(events.filter(p => !known.has(p.e.id)).map(p => p.e.subject), trx)
       for (const { index, e: posted } of events) {
         // A re-sent event stays a duplicate even if its campaign has gone since.
         if (known.has(posted.id)) continue
         // Presence consent, again here: events about a shopper without it are refused, never stored.
-        if (!await consent.allows(posted, trx)) { out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` }); continue }
+        if (!mayKeep.has(posted.subject)) { consent.refuse(); out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` }); continue }
         let e = posted
         const problem = eventProblem(e, facts, now, policy.maxEventAgeMs)
         if (problem) { out.push({ index, id: e.id, error: problem.code, message: problem.message }); continue }
