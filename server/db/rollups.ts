@@ -100,11 +100,19 @@ async function apply (q: Q, e: EventRow, counts: Counts): Promise<void> {
 export async function storeEvents (q: Q, rows: EventRow[]): Promise<Set<string>> {
   const stored = new Set<string>()
   const counts = new Counts()
-  for (const row of rows) {
-    // Event times may carry fractions of a ms (the schema admits any number): the column holds whole ms on both engines.
-    const e = { ...row, ts: Math.floor(row.ts), received: Math.floor(row.received) }
-    const r = await q.insertInto('events').values(e).onConflict(oc => oc.columns(['store_id', 'id']).doNothing()).executeTakeFirst()
-    if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) continue
+  // Event times may carry fractions of a ms (the schema admits any number): the column holds whole ms on both engines.
+  const whole = rows.map(r => ({ ...r, ts: Math.floor(r.ts), received: Math.floor(r.received) }))
+  // One statement per few hundred rows; RETURNING names the rows inserted (not the duplicates) on both engines.
+  const fresh = new Set<string>()
+  for (let i = 0; i < whole.length; i += 400) {
+    const r = await q.insertInto('events').values(whole.slice(i, i + 400)).onConflict(oc => oc.columns(['store_id', 'id']).doNothing())
+      .returning(['store_id', 'id']).execute()
+    for (const x of r) fresh.add(JSON.stringify([x.store_id, x.id]))
+  }
+  for (const e of whole) {
+    const key = JSON.stringify([e.store_id, e.id])
+    // A row given twice in one call is counted once.
+    if (!fresh.delete(key)) continue
     stored.add(e.id)
     await apply(q, e, counts)
   }
