@@ -1,8 +1,9 @@
 // Stored visits for the analytics benchmark and its test: shop.enter, a sector stay, shop.exit
 // (most visits closed), some trigger.fired with acknowledgements, spread over `spanDays` up to
-// `now`. Written straight into the server's events and acks tables (the rollups' triggers see
-// them as they would see the uplink's inserts), and returned for a plain recount.
-import type Database from 'better-sqlite3'
+// `now`. Written straight into the server's database through the same calls the uplink and the
+// ack route make (so the rollups count them), and returned for a plain recount.
+import type { Db } from '../server/db/db.ts'
+import { storeAck, storeEvents, type EventRow } from '../server/db/rollups.ts'
 import { Rng } from '../shared/rng.ts'
 
 export interface LoadedEvent { id: string, type: string, storeId: string, subject: string, ts: number, [k: string]: unknown }
@@ -12,19 +13,20 @@ const SEGMENTS = ['first', 'returning', 'regular', 'lapsed']
 const SECTORS = ['women', 'men', 'kids', 'shoes']
 const STATUSES = ['delivered', 'opened', 'dismissed', 'converted']
 
-export function loadVisits (db: Database.Database, o: { storeId: string, visits: number, now: number, spanDays?: number, seed?: number, keep?: boolean }): Loaded {
+export async function loadVisits (db: Db, o: { storeId: string, visits: number, now: number, spanDays?: number, seed?: number, keep?: boolean }): Promise<Loaded> {
   const r = new Rng(o.seed ?? 25)
   const span = (o.spanDays ?? 30) * 86_400_000
   const out: Loaded = { events: [], acks: [] }
-  const ins = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
-  const ack = db.prepare('INSERT OR IGNORE INTO acks (trigger_id, status, ts) VALUES (?, ?, ?)')
+  const rows: EventRow[] = []
+  const acks: Array<[string, string, number]> = []
+  const ack = { run: (id: string, status: string, ts: number) => { acks.push([id, status, ts]) } }
   let seq = 0
   const put = (e: { id: string, type: string, subject: string, ts: number, [k: string]: unknown }) => {
     const full: LoadedEvent = { ...e, storeId: o.storeId, seq: ++seq }
-    ins.run(full.id, o.storeId, full.type, full.subject, full.ts, JSON.stringify(full), o.now)
+    rows.push({ id: full.id, store_id: o.storeId, type: full.type, subject: full.subject, ts: full.ts, body: JSON.stringify(full), received: o.now })
     if (o.keep !== false) out.events.push(full)
   }
-  db.transaction(() => {
+  {
     for (let i = 0; i < o.visits; i++) {
       const subject = `app:${(i % 5000).toString(16).padStart(8, '0')}`
       const visitId = `v${i}`
@@ -47,6 +49,10 @@ export function loadVisits (db: Database.Database, o: { storeId: string, visits:
       }
       if (closed) put({ id: `${visitId}-out`, type: 'shop.exit', subject, ts: enter + durationMs, shop: 'boutique', visitId, durationMs })
     }
-  })()
+  }
+  await db.transaction().execute(async trx => {
+    for (let i = 0; i < rows.length; i += 1000) await storeEvents(trx, rows.slice(i, i + 1000))
+    for (const [id, status, ts] of acks) await storeAck(trx, id, status, ts)
+  })
   return out
 }

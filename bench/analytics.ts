@@ -29,9 +29,9 @@ export async function analyticsLatency (visits = 100_000, rounds = 200): Promise
     const reg = await fetch(`${url}/v1/stores`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ site: site.file }) })
     if (reg.status !== 201) throw new Error(`provisioning: ${reg.status}`)
     const t0 = performance.now()
-    loadVisits(ctx.db, { storeId: site.storeId, visits, now: Date.now(), keep: false })
+    await loadVisits(ctx.db, { storeId: site.storeId, visits, now: Date.now(), keep: false })
     const loadS = (performance.now() - t0) / 1000
-    const events = (ctx.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n
+    const events = Number((await ctx.db.selectFrom('events').select(eb => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
     const time = async (path: string): Promise<number> => {
       const s = performance.now()
       const r = await fetch(url + path, { headers: auth })

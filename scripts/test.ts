@@ -2,9 +2,13 @@
 // SQLite and HTTP on port 0, the commands as child processes), `interop` (third-party parts:
 // Mosquitto, Chromium, a mock BlueZ, PostgreSQL). Test files still in test/ itself, not yet filed
 // into a tier, run with integration so that nothing added there is silently left out.
+// The server's tests (those that start a server through test/helpers/postgres.ts or procs.ts's
+// startServer) then run a second time on PostgreSQL (INSTORE_TEST_DB=postgres, a private cluster
+// per file); without PostgreSQL installed that pass fails in CI and is left out, said so, elsewhere.
 // Usage: node --import tsx scripts/test.ts [unit|integration|interop ...] (none: every tier).
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { inCi, present } from '../test/helpers/parts.ts'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -37,8 +41,23 @@ function main (): number {
   const files = tiers.flatMap(t => tierFiles(t)).map(f => relative(ROOT, f))
   if (files.length === 0) { process.stderr.write(`no test files in ${tiers.join(', ')}\n`); return 1 }
   // Two at a time: the integration tests start gateways and servers; more would starve each other on small machines.
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: ROOT, stdio: 'inherit' })
-  return r.status ?? 1
+  const run = (list: string[], env: NodeJS.ProcessEnv = process.env) =>
+    spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...list], { cwd: ROOT, stdio: 'inherit', env }).status ?? 1
+  const status = run(files)
+  const server = serverFiles(files)
+  if (server.length === 0) return status
+  if (!present('postgresql') && !inCi()) {
+    process.stderr.write(`PostgreSQL is not installed: the ${server.length} server test files ran on SQLite only (.ci/run installs it)\n`)
+    return status
+  }
+  process.stdout.write(`# the server's tests again, on PostgreSQL (${server.length} files)\n`)
+  const pgStatus = run(server, { ...process.env, INSTORE_TEST_DB: 'postgres' })
+  return status !== 0 ? status : pgStatus
+}
+
+/** The test files that start a server whose database the PostgreSQL pass can swap. */
+export function serverFiles (files: string[], root = ROOT): string[] {
+  return files.filter(f => /helpers\/postgres\.ts'|\bstartServer\(/.test(readFileSync(join(root, f), 'utf8')))
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = main()

@@ -6,10 +6,12 @@ import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply, ty
 import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
-import { openDb } from './db/db.ts'
+import { openData } from './db/db.ts'
+import { startRetention } from './db/retention.ts'
+import { DbRateStore } from './db/rate-limit.ts'
 import { TriggerHub, DEFAULT_APP_SCHEMES } from './hubs/push.ts'
 import { ConsentGate } from './identity.ts'
-import { HttpError, issue, migrateTokens, wasRevoked } from './auth.ts'
+import { HttpError, issue, wasRevoked } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
 import { tokenRoutes } from './routes/tokens.ts'
@@ -22,7 +24,12 @@ import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 
 export interface ServerOptions {
+  /** Folder of the SQLite file (when no databaseUrl) and of the bootstrap admin token. */
   dataDir: string
+  /** postgres://... : keep everything in this PostgreSQL database, shared with other replicas (default: SQLite in dataDir). */
+  databaseUrl?: string
+  /** How long raw events are kept, ms (default: for ever); the rollups keep their counts. */
+  retentionMs?: number
   log: Logger
   /** Use this admin token instead of generating one on first start (demo, tests). */
   adminToken?: string
@@ -69,6 +76,9 @@ export const DEFAULT_MAX_EVENT_AGE_MS = 30 * 86_400_000
 
 export type { Context } from './context.ts'
 
+/** PostgreSQL's codes for text it cannot store (SQLSTATE 22021, 22P05). */
+const PG_BAD_TEXT = new Set(['22021', '22P05'])
+
 /** Our codes for fastify's own 4xx errors. */
 const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'INSTORE_TOO_LARGE',
@@ -81,24 +91,24 @@ const FASTIFY_CODES: Record<string, string> = {
 }
 
 export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
-  const db = openDb(o.dataDir)
-  migrateTokens(db)
-  const appSchemes = (o.appSchemes ?? DEFAULT_APP_SCHEMES).map(s => s.toLowerCase())
-  const ctx: Context = {
-    db, hub: new TriggerHub(db, Date.now, appSchemes), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log,
-    consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
-    policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes }
-  }
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
   const badLimits = Object.entries(limits).filter(([, v]) => !(typeof v === 'number' && v >= 1)).map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
+  const data = await openData({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, onError: err => o.log.warn('database connection lost', { err: err.message }) })
+  const db = data.db
+  const appSchemes = (o.appSchemes ?? DEFAULT_APP_SCHEMES).map(s => s.toLowerCase())
+  const ctx: Context = {
+    db, data, hub: new TriggerHub(data, Date.now, appSchemes), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log,
+    consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
+    policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes }
+  }
   let bootstrapToken: string | null = null
-  const admins = (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n
-  const givenRevoked = o.adminToken !== undefined && o.adminToken !== '' && wasRevoked(db, o.adminToken)
+  const admins = Number((await db.selectFrom('tokens').select(eb => eb.fn.countAll().as('n')).where('role', '=', 'admin').executeTakeFirstOrThrow()).n)
+  const givenRevoked = o.adminToken !== undefined && o.adminToken !== '' && await wasRevoked(db, o.adminToken)
   if (givenRevoked) o.log.warn('the given admin token was revoked and is not issued again; give another one', {})
-  if (o.adminToken && !givenRevoked) issue(db, 'admin', [], null, o.adminToken)
+  if (o.adminToken && !givenRevoked) await issue(db, 'admin', [], null, o.adminToken)
   else if (admins === 0) {
-    bootstrapToken = issue(db, 'admin').token
+    bootstrapToken = (await issue(db, 'admin')).token
     const file = join(o.dataDir, BOOTSTRAP_TOKEN_FILE)
     writeFileSync(file, bootstrapToken + '\n', { mode: 0o600 })
     chmodSync(file, 0o600) // a file left from an earlier start keeps its old mode otherwise
@@ -140,8 +150,11 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
     if (jsonDepth(text) > limits.maxJsonDepth) { done(new HttpError(400, 'INSTORE_TOO_DEEP', `JSON nested deeper than ${limits.maxJsonDepth} levels`), undefined); return }
     jsonParser(req, text, done)
   })
+  // Counted in the database: every replica behind the load balancer sees the same counts.
+  const rateStore = DbRateStore.for(db)
   await app.register(rateLimit, {
     global: false,
+    store: rateStore,
     hook: 'onRequest',
     errorResponseBuilder: (_req, c) => new HttpError(429, 'INSTORE_RATE_LIMITED', `too many requests; retry in ${Math.ceil(c.ttl / 1000)} s`)
   })
@@ -153,6 +166,9 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) return reply.code(err.statusCode).headers(err.headers).send({ error: refuse(err.code), message: err.message })
     if ((err as FastifyError).validation) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: err.message })
+    // PostgreSQL refuses text it cannot store (a NUL character in a path or query parameter):
+    // the caller's input, not a server fault. SQLite stores such text and finds nothing.
+    if (PG_BAD_TEXT.has(String((err as { code?: unknown }).code))) return reply.code(400).send({ error: refuse('INSTORE_BAD_TEXT'), message: 'the request holds a character the database cannot store (NUL)' })
     const status = (err as FastifyError).statusCode ?? 500
     if (status < 500) return reply.code(status).send({ error: refuse(FASTIFY_CODES[(err as FastifyError).code] ?? 'INSTORE_BAD_REQUEST'), message: err.message })
     ctx.metrics.errors5xx++
@@ -216,6 +232,7 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
     ]
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })
-  app.addHook('onClose', async () => { db.close() })
+  const retention = o.retentionMs !== undefined ? startRetention(db, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
+  app.addHook('onClose', async () => { await retention?.stop(); await data.close() })
   return { app, ctx, bootstrapToken }
 }

@@ -2,7 +2,7 @@
 // (random, unrelated to the secret) by which operators list and revoke it. Roles: admin (all
 // stores), manager (own stores only), gateway (one store), device (one registered app install).
 import { createHash, randomBytes } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { Db, Q } from './db/db.ts'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 export type Role = 'admin' | 'manager' | 'gateway' | 'device'
@@ -15,60 +15,48 @@ const LAST_USED_EVERY_MS = 60_000
 export function hashToken (token: string): string { return createHash('sha256').update(token).digest('hex') }
 const newTokenId = (): string => 'tok_' + randomBytes(9).toString('base64url')
 
-/** Adds the public id and lastUsed columns to a tokens table made before they existed. */
-export function migrateTokens (db: Database.Database): void {
-  const cols = new Set((db.prepare('PRAGMA table_info(tokens)').all() as Array<{ name: string }>).map(c => c.name))
-  if (!cols.has('id')) db.exec('ALTER TABLE tokens ADD COLUMN id TEXT')
-  if (!cols.has('last_used')) db.exec('ALTER TABLE tokens ADD COLUMN last_used INTEGER')
-  const fill = db.prepare('UPDATE tokens SET id = ? WHERE hash = ?')
-  for (const r of db.prepare('SELECT hash FROM tokens WHERE id IS NULL').all() as Array<{ hash: string }>) fill.run(newTokenId(), r.hash)
-  db.exec('CREATE UNIQUE INDEX IF NOT EXISTS tokens_id ON tokens (id)')
-  // Hashes of revoked tokens: a token given again at every start (--admin-token) must stay revoked.
-  db.exec('CREATE TABLE IF NOT EXISTS revoked_tokens (hash TEXT PRIMARY KEY, ts INTEGER NOT NULL)')
-}
-
 /** Revokes a token by id (its row goes, its hash is remembered); whether it existed. */
-export function revoke (db: Database.Database, id: string): boolean {
-  return db.transaction(() => {
-    const r = db.prepare('DELETE FROM tokens WHERE id = ? RETURNING hash').get(id) as { hash: string } | undefined
-    if (r) db.prepare('INSERT OR IGNORE INTO revoked_tokens (hash, ts) VALUES (?, ?)').run(r.hash, Date.now())
+export async function revoke (db: Db, id: string): Promise<boolean> {
+  return await db.transaction().execute(async trx => {
+    const r = await trx.deleteFrom('tokens').where('id', '=', id).returning('hash').executeTakeFirst()
+    if (r) await trx.insertInto('revoked_tokens').values({ hash: r.hash, ts: Date.now() }).onConflict(oc => oc.column('hash').doNothing()).execute()
     return r !== undefined
-  })()
+  })
 }
 
 /** Whether this token was revoked once (a token given at start is then not issued again). */
-export function wasRevoked (db: Database.Database, token: string): boolean {
-  return db.prepare('SELECT 1 FROM revoked_tokens WHERE hash = ?').get(hashToken(token)) !== undefined
+export async function wasRevoked (q: Q, token: string): Promise<boolean> {
+  return (await q.selectFrom('revoked_tokens').select('hash').where('hash', '=', hashToken(token)).executeTakeFirst()) !== undefined
 }
 
 /** Issues a token; returns the secret (shown once) and its public id. */
-export function issue (db: Database.Database, role: Role, stores: string[] = [], deviceId: string | null = null, token?: string): { id: string, token: string } {
+export async function issue (q: Q, role: Role, stores: string[] = [], deviceId: string | null = null, token?: string): Promise<{ id: string, token: string }> {
   const t = token ?? PREFIX[role] + randomBytes(32).toString('base64url')
   // A given token (--admin-token at every start) keeps its id and creation time.
-  const row = db.prepare(`INSERT INTO tokens (hash, role, stores, device_id, created, id) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT(hash) DO UPDATE SET role = excluded.role, stores = excluded.stores, device_id = excluded.device_id RETURNING id`)
-    .get(hashToken(t), role, JSON.stringify(stores), deviceId, Date.now(), newTokenId()) as { id: string }
-  return { id: row.id, token: t }
+  const row = await q.insertInto('tokens').values({ hash: hashToken(t), role, stores: JSON.stringify(stores), device_id: deviceId, created: Date.now(), id: newTokenId() })
+    .onConflict(oc => oc.column('hash').doUpdateSet(eb => ({ role: eb.ref('excluded.role'), stores: eb.ref('excluded.stores'), device_id: eb.ref('excluded.device_id') })))
+    .returning('id').executeTakeFirstOrThrow()
+  return { id: row.id ?? '', token: t }
 }
 
-export function issueToken (db: Database.Database, role: Role, stores: string[] = [], deviceId: string | null = null, token?: string): string {
-  return issue(db, role, stores, deviceId, token).token
+export async function issueToken (q: Q, role: Role, stores: string[] = [], deviceId: string | null = null, token?: string): Promise<string> {
+  return (await issue(q, role, stores, deviceId, token)).token
 }
 
-const lastWritten = new WeakMap<Database.Database, Map<string, number>>()
+const lastWritten = new WeakMap<Db, Map<string, number>>()
 
-export function lookup (db: Database.Database, token: string): Principal | null {
-  const r = db.prepare('SELECT id, role, stores, device_id, last_used FROM tokens WHERE hash = ?').get(hashToken(token)) as { id: string, role: Role, stores: string, device_id: string | null, last_used: number | null } | undefined
-  if (!r) return null
+export async function lookup (db: Db, token: string): Promise<Principal | null> {
+  const r = await db.selectFrom('tokens').select(['id', 'role', 'stores', 'device_id', 'last_used']).where('hash', '=', hashToken(token)).executeTakeFirst()
+  if (!r || r.id === null) return null
   const now = Date.now()
   let seen = lastWritten.get(db)
   if (!seen) { seen = new Map(); lastWritten.set(db, seen) }
   if (now - (seen.get(r.id) ?? r.last_used ?? 0) >= LAST_USED_EVERY_MS) {
-    db.prepare('UPDATE tokens SET last_used = ? WHERE id = ?').run(now, r.id)
     seen.set(r.id, now)
+    await db.updateTable('tokens').set({ last_used: now }).where('id', '=', r.id).execute()
     if (seen.size > 100_000) seen.clear()
   }
-  return { role: r.role, stores: JSON.parse(r.stores) as string[], deviceId: r.device_id, tokenId: r.id }
+  return { role: r.role as Role, stores: JSON.parse(r.stores) as string[], deviceId: r.device_id, tokenId: r.id }
 }
 
 /** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235). */
@@ -94,7 +82,7 @@ export const ROLES = Symbol('instore.roles')
 export type RoleHook = ((req: FastifyRequest, reply: FastifyReply) => Promise<void>) & { [ROLES]: Role[] }
 
 /** A hook that admits only the given roles (app.ts runs it at onRequest, before the body is read). */
-export function requireRole (db: Database.Database, ...roles: Role[]): RoleHook {
+export function requireRole (db: Db, ...roles: Role[]): RoleHook {
   return roleHook(db, roles, req => bearerToken(req.headers.authorization))
 }
 
@@ -102,17 +90,17 @@ export function requireRole (db: Database.Database, ...roles: Role[]): RoleHook 
  * requireRole for Server-Sent Events routes a browser opens with EventSource, which cannot send
  * headers: the token may come as `?token=` instead. Same lookup, failed-auth limit and principal.
  */
-export function requireRoleOrQueryToken (db: Database.Database, ...roles: Role[]): RoleHook {
+export function requireRoleOrQueryToken (db: Db, ...roles: Role[]): RoleHook {
   return roleHook(db, roles, req => {
     const q = (req.query as { token?: unknown } | undefined)?.token
     return typeof q === 'string' && q !== '' ? q : bearerToken(req.headers.authorization)
   })
 }
 
-function roleHook (db: Database.Database, roles: Role[], tokenOf: (req: FastifyRequest) => string | null): RoleHook {
+function roleHook (db: Db, roles: Role[], tokenOf: (req: FastifyRequest) => string | null): RoleHook {
   const hook = async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const token = tokenOf(req)
-    const p = token === null ? null : lookup(db, token)
+    const p = token === null ? null : await lookup(db, token)
     if (!p) {
       const retryAfterS = await req.server.authFailed?.(req) ?? null
       if (retryAfterS !== null) throw new HttpError(429, 'INSTORE_RATE_LIMITED', `too many failed authentications; retry in ${retryAfterS} s`, { 'retry-after': String(retryAfterS) })

@@ -1,13 +1,16 @@
 // What every route plugin receives from buildServer: the database, the hubs and the counters.
 // Its own module so that routes/* need nothing from app.ts, which imports them (no import cycle).
-import type Database from 'better-sqlite3'
+import type { DataStore, Db } from './db/db.ts'
 import type { TriggerHub } from './hubs/push.ts'
 import type { LiveHub } from './hubs/live-hub.ts'
 import type { Logger } from '../shared/log.ts'
 import type { ConsentGate } from './identity.ts'
 
 export interface Context {
-  db: Database.Database
+  /** The database's queries (Kysely), the same on SQLite and PostgreSQL. */
+  db: Db
+  /** The database itself: its engine, wake-ups across replicas, the SQLite file's handle. */
+  data: DataStore
   hub: TriggerHub
   live: LiveHub
   metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number, refused: Record<string, number> }

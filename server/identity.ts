@@ -7,7 +7,7 @@
 //   case) is stored or shown only while that subject is a registered device with presence consent;
 //   anything else is refused and counted.
 import { createHash } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { Db, Q } from './db/db.ts'
 import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
 import type { DeviceMaterialT, GatewayConfigT } from '../shared/gateway-config.ts'
 import type { Campaign } from '../shared/campaigns.ts'
@@ -29,10 +29,10 @@ function material (d: DeviceRow, epoch: number): DeviceMaterialT {
 export type ConfigResult = { ok: true, config: GatewayConfigT } | { ok: false, reason: string }
 
 /** The store's config, whole (no `since`, an older epoch) or what changed since `since`. */
-export function gatewayConfig (db: Database.Database, storeId: string, site: unknown, since: string | undefined, nowMs: number): ConfigResult {
-  const seq = configVersion(db)
+export async function gatewayConfig (db: Q, storeId: string, site: unknown, since: string | undefined, nowMs: number): Promise<ConfigResult> {
+  const seq = await configVersion(db)
   const epoch = epochOf(counterAt(nowMs))
-  const campaigns = (db.prepare('SELECT body FROM campaigns ORDER BY id').all() as Array<{ body: string }>)
+  const campaigns = (await db.selectFrom('campaigns').select('body').orderBy('id').execute())
     .map(r => JSON.parse(r.body) as Campaign).filter(c => c.stores.includes(storeId) && c.active !== false)
   const contentHash = createHash('sha256').update(JSON.stringify([site, campaigns])).digest('hex').slice(0, 8)
   const version = `${seq}.${epoch}.${contentHash}`
@@ -45,15 +45,16 @@ export function gatewayConfig (db: Database.Database, storeId: string, site: unk
   }
   // A new epoch needs new temporary keys for every device: a whole reply, once a day or so.
   const full = from === null || from.epoch !== epoch
-  const listed = 'SELECT subject, identity_key, k, marketing FROM devices WHERE presence = 1 AND identity_key IS NOT NULL'
+  const listed = () => db.selectFrom('devices').select(['subject', 'identity_key', 'k', 'marketing']).where('presence', '=', 1).where('identity_key', 'is not', null)
+  const erasures = async (after: number) => (await db.selectFrom('erasures').select('subject').where('version', '>', after).orderBy('subject').execute()).map(r => r.subject)
   if (full) {
     return {
       ok: true,
       config: {
         storeId, version, full: true, site, campaigns,
-        devices: (db.prepare(`${listed} ORDER BY subject`).all() as DeviceRow[]).map(d => material(d, epoch)),
+        devices: (await listed().orderBy('subject').execute() as DeviceRow[]).map(d => material(d, epoch)),
         removed: [],
-        erasures: (db.prepare('SELECT subject FROM erasures ORDER BY subject').all() as Array<{ subject: string }>).map(r => r.subject)
+        erasures: await erasures(-1)
       }
     }
   }
@@ -63,10 +64,10 @@ export function gatewayConfig (db: Database.Database, storeId: string, site: unk
     config: {
       storeId, version, full: false,
       ...(from?.hash !== contentHash ? { site, campaigns } : {}),
-      devices: (db.prepare(`${listed} AND version > ? ORDER BY subject`).all(after) as DeviceRow[]).map(d => material(d, epoch)),
+      devices: (await listed().where('version', '>', after).orderBy('subject').execute() as DeviceRow[]).map(d => material(d, epoch)),
       // Only subjects a gateway may have been given: a device that never consented is never named.
-      removed: (db.prepare('SELECT subject FROM devices WHERE presence = 0 AND listed = 1 AND version > ? ORDER BY subject').all(after) as Array<{ subject: string }>).map(r => r.subject),
-      erasures: (db.prepare('SELECT subject FROM erasures WHERE version > ? ORDER BY subject').all(after) as Array<{ subject: string }>).map(r => r.subject)
+      removed: (await db.selectFrom('devices').select('subject').where('presence', '=', 0).where('listed', '=', 1).where('version', '>', after).orderBy('subject').execute()).map(r => r.subject),
+      erasures: await erasures(after)
     }
   }
 }
@@ -80,29 +81,37 @@ export type RefuseReason = typeof REFUSE_REASONS[number]
  */
 export class ConsentGate {
   readonly refused: Record<RefuseReason, number> = { no_presence_consent: 0 }
-  private readonly q
-
-  constructor (db: Database.Database) {
-    this.q = db.prepare('SELECT presence FROM devices WHERE subject = ?')
-  }
+  constructor (private readonly db: Db) {}
 
   /**
    * Whether data about this subject may be kept or shown, uncounted. Any case of `app:` is an app
    * subject (the event schema admits any case): `APP:…` must not slip past as a non-app subject;
    * it matches no registered device, so it is refused.
    */
-  permits (subject: string): boolean {
+  async permits (subject: string, q: Q = this.db): Promise<boolean> {
     if (subject.slice(0, 4).toLowerCase() !== 'app:') return true
-    return (this.q.get(subject) as { presence: number } | undefined)?.presence === 1
+    return (await q.selectFrom('devices').select('presence').where('subject', '=', subject).executeTakeFirst())?.presence === 1
   }
 
   /** Whether an event may be stored; a refusal is counted. */
-  allows (e: { subject: string }): boolean {
-    if (this.permits(e.subject)) return true
+  async allows (e: { subject: string }, q: Q = this.db): Promise<boolean> {
+    if (await this.permits(e.subject, q)) return true
     this.refused.no_presence_consent++
     return false
   }
 
-  /** The events that may be stored; the others are counted. */
-  filter<E extends { subject: string }> (events: E[]): E[] { return events.filter(e => this.allows(e)) }
+  /** permits() for many subjects in one query (a batch of events, a snapshot's positions): those that may be kept or shown, uncounted. */
+  async permitted (subjects: string[], q: Q = this.db): Promise<Set<string>> {
+    const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
+    const ok = new Set(subjects.filter(s => !isApp(s)))
+    const apps = [...new Set(subjects.filter(isApp))]
+    // Chunks keep under either engine's limit on bound parameters.
+    for (let i = 0; i < apps.length; i += 500) {
+      for (const r of await q.selectFrom('devices').select('subject').where('subject', 'in', apps.slice(i, i + 500)).where('presence', '=', 1).execute()) ok.add(r.subject)
+    }
+    return ok
+  }
+
+  /** Counts an event refused for want of presence consent. */
+  refuse (): void { this.refused.no_presence_consent++ }
 }

@@ -1,95 +1,149 @@
-// The central server's state in SQLite (WAL): stores and their sites, hashed tokens, devices (their
-// server-issued subject and identity key, consent), events (idempotent on id), pushed triggers and
-// their acknowledgements, campaigns, and erasures that gateways have to apply. No raw MAC appears
-// anywhere: gateways send subjects. Every change a gateway must learn of (a device added, its
-// consent changed, an erasure) takes the next `config_version`, so a gateway's config pull can
-// ask for what changed since the version it holds.
+// The central server's state, on one of two engines: SQLite (one file, the embedded default) or
+// PostgreSQL (`--database-url postgres://...`, shared by any number of replicas). Stores and their
+// sites, hashed tokens, devices (their server-issued subject and identity key, consent), events
+// (idempotent per store and id), pushed triggers and their acknowledgements, campaigns, and
+// erasures that gateways have to apply. No raw MAC appears anywhere: gateways send subjects.
+// Every change a gateway must learn of (a device added, its consent changed, an erasure) takes
+// the next `config_version`, so a gateway's config pull can ask for what changed since the
+// version it holds. Queries are Kysely's, the same text on both engines.
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import pg from 'pg'
 import { privateFile } from '../../shared/private-file.ts'
+import type { Db, Engine, Q } from './schema.ts'
+import { migrate } from './migrations.ts'
+import { upgradeLegacySqlite } from './legacy-sqlite.ts'
 
-export function openDb (dir: string): Database.Database {
-  const db = new Database(privateFile(join(dir, 'server.sqlite')))
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.pragma('foreign_keys = ON')
-  // Deleted rows are overwritten, not left in free pages: an erasure leaves no bytes in the file.
-  db.pragma('secure_delete = ON')
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS stores (id TEXT PRIMARY KEY, site TEXT NOT NULL, updated INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS tokens (
-      hash TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'gateway', 'device')),
-      stores TEXT NOT NULL DEFAULT '[]', device_id TEXT, created INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS devices (
-      device_id TEXT PRIMARY KEY, subject TEXT NOT NULL UNIQUE, identity_key TEXT, k INTEGER NOT NULL DEFAULT 10,
-      presence INTEGER NOT NULL, marketing INTEGER NOT NULL, listed INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,
-      created INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS config_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
-    INSERT OR IGNORE INTO config_version (id, version) VALUES (1, 0);
-    CREATE TABLE IF NOT EXISTS events (
-      id TEXT NOT NULL, store_id TEXT NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL, ts INTEGER NOT NULL,
-      body TEXT NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (store_id, id));
-    CREATE INDEX IF NOT EXISTS events_store_type ON events (store_id, type, ts);
-    CREATE INDEX IF NOT EXISTS events_subject ON events (subject);
-    CREATE TABLE IF NOT EXISTS triggers (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT, trigger_id TEXT NOT NULL UNIQUE, device_id TEXT NOT NULL,
-      store_id TEXT NOT NULL, campaign_id TEXT NOT NULL, ts INTEGER NOT NULL, expires INTEGER NOT NULL, body TEXT NOT NULL,
-      visit_id TEXT);
-    CREATE INDEX IF NOT EXISTS triggers_device ON triggers (device_id, seq);
-    CREATE TABLE IF NOT EXISTS acks (trigger_id TEXT NOT NULL, status TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (trigger_id, status));
-    CREATE TABLE IF NOT EXISTS campaigns (id TEXT PRIMARY KEY, body TEXT NOT NULL, stores TEXT NOT NULL, updated INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS erasures (subject TEXT PRIMARY KEY, ts INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0);
-  `)
-  eventsKeyedPerStore(db)
-  // Databases from before the server applied per-visit caps itself lack the visit column.
-  const triggerCols = (db.prepare('PRAGMA table_info(triggers)').all() as Array<{ name: string }>).map(c => c.name)
-  if (!triggerCols.includes('visit_id')) db.exec('ALTER TABLE triggers ADD COLUMN visit_id TEXT')
-  db.exec('CREATE INDEX IF NOT EXISTS triggers_caps ON triggers (device_id, campaign_id, ts)')
-  migrate(db)
-  db.exec('CREATE INDEX IF NOT EXISTS devices_version ON devices (version)')
-  return db
+export type { Db, Q, Engine } from './schema.ts'
+
+/** The notification channel on which a replica tells every other one (and itself) what changed. */
+const CHANNEL = 'instore_triggers'
+
+/** What a signal says: a device has new triggers (or lost its consent); a token was revoked. */
+export type Topic = 'device' | 'token'
+type Handlers = { [T in Topic]: Array<(id: string) => void> }
+const parse = (payload: string): [Topic, string] | null => {
+  const at = payload.indexOf(':')
+  const topic = payload.slice(0, at)
+  return topic === 'device' || topic === 'token' ? [topic, payload.slice(at + 1)] : null
 }
 
-/**
- * Databases from before server-issued identities: `ble_id` (a caller-chosen id) becomes `subject`.
- * Such devices have no identity key, so no gateway can resolve them: their apps register again.
- */
-function migrate (db: Database.Database): void {
-  const cols = (table: string) => new Set((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map(c => c.name))
-  const dev = cols('devices')
-  if (dev.has('ble_id')) db.exec('ALTER TABLE devices RENAME COLUMN ble_id TO subject')
-  const add: Array<[string, string, string]> = [['devices', 'identity_key', 'TEXT'], ['devices', 'k', 'INTEGER NOT NULL DEFAULT 10'],
-    ['devices', 'listed', 'INTEGER NOT NULL DEFAULT 0'], ['devices', 'version', 'INTEGER NOT NULL DEFAULT 0'], ['erasures', 'version', 'INTEGER NOT NULL DEFAULT 0']]
-  for (const [table, col, type] of add) if (!cols(table).has(col)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${col} ${type}`)
+export interface DataStore {
+  readonly engine: Engine
+  readonly db: Db
+  /** The SQLite file's own handle (pragmas, WAL checkpoints); null on PostgreSQL. */
+  readonly sqlite: Database.Database | null
+  /** Tells every replica (and this one) about `id`; on PostgreSQL, at the commit of `q`. */
+  signal (q: Q, topic: Topic, id: string): Promise<void>
+  /**
+   * Calls `fn` for every signal of `topic`; `resync` (if given) after the notification channel
+   * was lost and found again (signals may have been missed meanwhile).
+   */
+  onSignal (topic: Topic, fn: (id: string) => void, resync?: () => void): void
+  close (): Promise<void>
+}
+
+export interface DataOptions {
+  /** Folder of the SQLite file (used when no databaseUrl is given). */
+  dataDir: string
+  /** postgres://user:pass@host:port/db: PostgreSQL instead of the SQLite file. */
+  databaseUrl?: string
+  /** Where a lost notification channel is reported. */
+  onError?: (err: Error) => void
+}
+
+export function isPostgresUrl (url: string): boolean { return /^postgres(ql)?:\/\//i.test(url) }
+
+/** Opens the database and runs its migrations. */
+export async function openData (o: DataOptions): Promise<DataStore> {
+  const store = o.databaseUrl !== undefined && o.databaseUrl !== '' ? openPostgres(o.databaseUrl, o.onError ?? (() => {})) : openSqlite(o.dataDir)
+  try { await migrate(store.db, store.engine) } catch (err) { await store.close(); throw err }
+  return store
+}
+
+function openSqlite (dir: string): DataStore {
+  const file = new Database(privateFile(join(dir, 'server.sqlite')))
+  file.pragma('journal_mode = WAL')
+  file.pragma('synchronous = NORMAL')
+  file.pragma('foreign_keys = ON')
+  // Deleted rows are overwritten, not left in free pages: an erasure leaves no bytes in the file.
+  file.pragma('secure_delete = ON')
+  upgradeLegacySqlite(file)
+  const db: Db = new Kysely({ dialect: new SqliteDialect({ database: file }) })
+  // One process holds the file: a wake-up is a local call, made after the caller's statement has
+  // run (Kysely runs SQLite statements one at a time, so the caller's transaction ends first).
+  const fns: Handlers = { device: [], token: [] }
+  return {
+    engine: 'sqlite', db, sqlite: file,
+    signal: async (_q, topic, id) => { setImmediate(() => { for (const f of fns[topic]) f(id) }) },
+    onSignal: (topic, fn) => { fns[topic].push(fn) },
+    close: async () => { await db.destroy() }
+  }
+}
+
+/** BIGINT (ms times, counts) and NUMERIC (sums) read back as numbers: every value here is far below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => oid === 20 || oid === 1700
+    ? (v: string) => Number(v)
+    : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser
+}
+
+function openPostgres (url: string, onError: (err: Error) => void): DataStore {
+  const pool = new pg.Pool({ connectionString: url, types, max: 10 })
+  pool.on('error', err => onError(err))
+  const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) })
+  const fns: Handlers = { device: [], token: [] }
+  const resyncs: Array<() => void> = []
+  let listener: pg.Client | null = null
+  let closed = false
+  let retry: NodeJS.Timeout | null = null
+  // One connection per replica listens; NOTIFY is sent inside the writer's transaction, so a
+  // wake-up is delivered only once the trigger is committed and visible to every replica.
+  const listen = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url, types })
+    c.on('notification', m => {
+      const p = m.payload === undefined ? null : parse(m.payload)
+      if (p) for (const f of fns[p[0]]) f(p[1])
+    })
+    c.on('error', err => { onError(err); lost(c) })
+    c.on('end', () => lost(c))
+    await c.connect()
+    await c.query(`LISTEN ${CHANNEL}`)
+    listener = c
+  }
+  const lost = (c: pg.Client) => {
+    if (listener !== c || closed) return
+    listener = null
+    // Wake-ups sent while the channel was down are lost: every open stream reads again once it is back.
+    const again = () => { retry = null; listen().then(() => { for (const r of resyncs) r() }, err => { onError(err as Error); if (!closed) retry = setTimeout(again, 1000) }) }
+    retry = setTimeout(again, 200)
+  }
+  let started: Promise<void> | null = null
+  return {
+    engine: 'postgres', db, sqlite: null,
+    signal: async (q, topic, id) => { await sql`SELECT pg_notify(${CHANNEL}, ${`${topic}:${id}`})`.execute(q) },
+    onSignal: (topic, fn, resync) => {
+      fns[topic].push(fn)
+      if (resync) resyncs.push(resync)
+      started ??= listen().catch(err => { onError(err as Error); lost(listener as pg.Client) })
+    },
+    close: async () => {
+      closed = true
+      if (retry) clearTimeout(retry)
+      await started?.catch(() => {})
+      await listener?.end().catch(() => {})
+      await db.destroy()
+    }
+  }
 }
 
 /** Takes the next config version (inside the caller's transaction). */
-export function nextConfigVersion (db: Database.Database): number {
-  return (db.prepare('UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version').get() as { version: number }).version
+export async function nextConfigVersion (q: Q): Promise<number> {
+  const r = await q.updateTable('config_version').set(eb => ({ version: eb('version', '+', 1) })).where('id', '=', 1).returning('version').executeTakeFirstOrThrow()
+  return Number(r.version)
 }
 
-export function configVersion (db: Database.Database): number {
-  return (db.prepare('SELECT version FROM config_version WHERE id = 1').get() as { version: number }).version
-}
-
-/**
- * Databases from before event ids were unique per store only: rebuilds `events` with the key
- * (store_id, id), keeping every row, column and index. With a global key, one store's gateway
- * could squat another store's ids (its events then dropped as duplicates) or probe them.
- */
-function eventsKeyedPerStore (db: Database.Database): void {
-  const cols = db.prepare('PRAGMA table_info(events)').all() as Array<{ name: string, pk: number }>
-  if (cols.find(c => c.name === 'store_id')?.pk !== 0) return
-  const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").get() as { sql: string }
-  const indexes = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL").all() as Array<{ sql: string }>
-  const create = table.sql.replace(/^CREATE TABLE\s+("?events"?)/i, 'CREATE TABLE events_rekeyed')
-    .replace(/\bid\s+TEXT\s+PRIMARY\s+KEY/i, 'id TEXT NOT NULL').replace(/\)\s*$/, ', PRIMARY KEY (store_id, id))')
-  const names = cols.map(c => `"${c.name}"`).join(', ')
-  db.transaction(() => {
-    db.exec(create)
-    db.exec(`INSERT INTO events_rekeyed (${names}) SELECT ${names} FROM events`)
-    db.exec('DROP TABLE events')
-    db.exec('ALTER TABLE events_rekeyed RENAME TO events')
-    for (const i of indexes) db.exec(i.sql)
-  })()
+export async function configVersion (q: Q): Promise<number> {
+  return Number((await q.selectFrom('config_version').select('version').where('id', '=', 1).executeTakeFirstOrThrow()).version)
 }

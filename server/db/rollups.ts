@@ -1,17 +1,19 @@
-// Analytics rollups, kept by SQLite triggers as rows arrive, so that no analytics query ever
-// scans events or parses their JSON: each trigger reads only the one new row. Open visits and
-// open sector stays are small tables (a row while someone is inside); everything else is a count
-// per store and key in an_counts, kept three times: for all time (res 't', at 0), per day (res
-// 'd', at = days since the epoch) and per hour (res 'h', at = hours since the epoch), so that any
-// `since` is answered from whole days plus the hours of one day. Counts hold no device id:
-// erasing a device removes its events and its open rows, and leaves the anonymous counts;
-// withdrawing presence consent closes its open rows (the gateway drops the visit without an exit).
+// Analytics rollups, kept in code as events and acknowledgements are stored (storeEvents,
+// storeAck), in the same transaction, so that no analytics query ever scans events or parses
+// their JSON. The same statements run on SQLite and PostgreSQL. Open visits and open sector stays
+// are small tables (a row while someone is inside); everything else is a count per store and key
+// in an_counts, kept three times: for all time (res 't', at 0), per day (res 'd', at = days since
+// the epoch) and per hour (res 'h', at = hours since the epoch), so that any `since` is answered
+// from whole days plus the hours of one day. Counts hold no device id: erasing a device removes
+// its events and its open rows, and leaves the anonymous counts; withdrawing presence consent
+// closes its open rows (the gateway drops the visit without an exit).
 //   metric  k1                 k2
 //   enter   frequency segment  0                      shop.enter
 //   dur     ''                 log-1.05 bucket of ms  shop.exit with durationMs
 //   dwell   sector             DWELL_BUCKETS_S index  sector.exit with dwellMs
 //   fc, fs  campaign, sector   FUNNEL_STEPS index     trigger.fired (0) and its acks (1-4)
-import type Database from 'better-sqlite3'
+import { sql } from 'kysely'
+import type { Q, Tables } from './schema.ts'
 
 export const DWELL_BUCKETS_S = [30, 60, 120, 300, 600, 1800]
 export const FUNNEL_STEPS = ['fired', 'delivered', 'opened', 'dismissed', 'converted'] as const
@@ -19,85 +21,158 @@ export const FUNNEL_STEPS = ['fired', 'delivered', 'opened', 'dismissed', 'conve
 export const DURATION_STEP = 1.05
 export const HOUR_MS = 3_600_000
 
-const field = (path: string, row = 'NEW') => `json_extract(${row}.body, '$.${path}')`
-const hour = (row = 'NEW') => `CAST(${row}.ts AS INTEGER) / ${HOUR_MS}`
-/** The three resolutions of one count: `select` yields (store_id, metric, k1, k2) of `row`. */
-const bump = (select: string, row = 'NEW') => [['t', '0'], ['d', `${hour(row)} / 24`], ['h', hour(row)]].map(([res, at]) =>
-  `INSERT INTO an_counts (store_id, metric, res, at, k1, k2, n) ${select.replace('$RES', `'${res}', ${at}`)} ON CONFLICT DO UPDATE SET n = n + 1;`).join('\n    ')
-/** A trigger per event type: an insert runs only the statements of its own type. */
-const onInsert = (type: string, body: string) => `CREATE TRIGGER IF NOT EXISTS "an_insert_${type}" AFTER INSERT ON events WHEN NEW.type = '${type}' BEGIN${body}
-  END;`
-const dwellBucket = `CASE ${DWELL_BUCKETS_S.map((b, i) => `WHEN ${field('dwellMs')} < ${b * 1000} THEN ${i}`).join(' ')} ELSE ${DWELL_BUCKETS_S.length} END`
-const isNumber = (path: string) => `json_type(NEW.body, '$.${path}') IN ('integer', 'real')`
-const sectorStayKey = (row = 'NEW') => `coalesce(${field('visitId', row)}, ${row}.subject)`
+export type EventRow = Tables['events']
+type Body = Record<string, unknown>
+type Count = { store_id: string, metric: string, k1: string, k2: number }
 
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS an_open_visits (store_id TEXT NOT NULL, visit_id TEXT NOT NULL, shop TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (store_id, visit_id));
-  CREATE INDEX IF NOT EXISTS an_open_visits_ts ON an_open_visits (ts);
-  CREATE TABLE IF NOT EXISTS an_open_stays (store_id TEXT NOT NULL, visit_id TEXT NOT NULL, sector TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (store_id, visit_id, sector));
-  CREATE INDEX IF NOT EXISTS an_open_stays_ts ON an_open_stays (ts);
-  CREATE TABLE IF NOT EXISTS an_counts (store_id TEXT NOT NULL, metric TEXT NOT NULL, res TEXT NOT NULL, at INTEGER NOT NULL, k1 TEXT NOT NULL, k2 INTEGER NOT NULL, n INTEGER NOT NULL,
-    PRIMARY KEY (store_id, metric, res, at, k1, k2)) WITHOUT ROWID;
-  ${onInsert('shop.enter', `
-    INSERT OR REPLACE INTO an_open_visits (store_id, visit_id, shop, ts)
-      VALUES (NEW.store_id, coalesce(${field('visitId')}, NEW.id), coalesce(${field('shop')}, ''), NEW.ts);
-    ${bump(`SELECT NEW.store_id, 'enter', $RES, coalesce(${field('frequency.segment')}, 'unknown'), 0, 1 WHERE true`)}`)}
-  ${onInsert('shop.exit', `
-    DELETE FROM an_open_visits WHERE store_id = NEW.store_id AND visit_id = ${field('visitId')};
-    ${bump(`SELECT NEW.store_id, 'dur', $RES, '', CAST(round(ln(max(${field('durationMs')}, 1)) / ln(${DURATION_STEP})) AS INTEGER), 1 WHERE ${isNumber('durationMs')}`)}`)}
-  ${onInsert('sector.enter', `
-    INSERT OR REPLACE INTO an_open_stays (store_id, visit_id, sector, ts) VALUES (NEW.store_id, ${sectorStayKey()}, coalesce(${field('sector')}, ''), NEW.ts);`)}
-  ${onInsert('sector.exit', `
-    DELETE FROM an_open_stays WHERE store_id = NEW.store_id AND visit_id = ${sectorStayKey()} AND sector = coalesce(${field('sector')}, '');
-    ${bump(`SELECT NEW.store_id, 'dwell', $RES, coalesce(${field('sector')}, ''), ${dwellBucket}, 1 WHERE ${isNumber('dwellMs')}`)}`)}
-  ${onInsert('trigger.fired', `
-    ${bump(`SELECT NEW.store_id, 'fc', $RES, coalesce(${field('campaignId')}, ''), 0, 1 WHERE true`)}
-    ${bump(`SELECT NEW.store_id, 'fs', $RES, coalesce(${field('sector')}, ''), 0, 1 WHERE true`)}`)}
-  CREATE TRIGGER IF NOT EXISTS an_events_delete AFTER DELETE ON events BEGIN
-    DELETE FROM an_open_visits WHERE OLD.type = 'shop.enter' AND store_id = OLD.store_id AND visit_id = coalesce(${field('visitId', 'OLD')}, OLD.id);
-    DELETE FROM an_open_stays WHERE OLD.type = 'sector.enter' AND store_id = OLD.store_id AND visit_id = ${sectorStayKey('OLD')};
-  END;
-  CREATE TRIGGER IF NOT EXISTS an_acks_insert AFTER INSERT ON acks BEGIN
-    ${['fc:campaignId', 'fs:sector'].map(m => {
-      const [metric, path] = m.split(':')
-      return bump(`SELECT e.store_id, '${metric}', $RES, coalesce(${field(path, 'e')}, ''),
-        CASE NEW.status ${FUNNEL_STEPS.map((s, i) => `WHEN '${s}' THEN ${i}`).join(' ')} ELSE ${FUNNEL_STEPS.length} END, 1
-      FROM events e WHERE e.id = NEW.trigger_id AND e.type = 'trigger.fired'`, 'e')
-    }).join('\n    ')}
-  END;
-`
+const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
+const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined
+const parse = (body: string): Body => { try { const b = JSON.parse(body) as unknown; return typeof b === 'object' && b !== null ? b as Body : {} } catch { return {} } }
+const dwellBucket = (ms: number) => { const i = DWELL_BUCKETS_S.findIndex(b => ms < b * 1000); return i < 0 ? DWELL_BUCKETS_S.length : i }
+const stepOf = (status: string) => { const i = (FUNNEL_STEPS as readonly string[]).indexOf(status); return i < 0 ? FUNNEL_STEPS.length : i }
+/** The key of a sector stay: its visit, or for a gateway that names none, its subject. */
+const stayKey = (e: EventRow, b: Body) => str(b.visitId) ?? e.subject
+
+/** Counts gathered over a batch, then written in one statement per resolution. */
+class Counts {
+  private readonly m = new Map<string, Tables['an_counts']>()
+  add (c: Count, ts: number): void {
+    const hour = Math.floor(ts / HOUR_MS)
+    for (const [res, at] of [['t', 0], ['d', Math.floor(hour / 24)], ['h', hour]] as const) {
+      const key = JSON.stringify([c.store_id, c.metric, res, at, c.k1, c.k2])
+      const row = this.m.get(key)
+      if (row) row.n++
+      else this.m.set(key, { ...c, res, at, n: 1 })
+    }
+  }
+
+  async write (q: Q): Promise<void> {
+    const rows = [...this.m.values()]
+    // A few hundred rows per statement keeps under either engine's limit on bound parameters.
+    for (let i = 0; i < rows.length; i += 200) {
+      await q.insertInto('an_counts').values(rows.slice(i, i + 200))
+        .onConflict(oc => oc.columns(['store_id', 'metric', 'res', 'at', 'k1', 'k2']).doUpdateSet({ n: sql<number>`an_counts.n + excluded.n` })).execute()
+    }
+  }
+}
+
+/** What one stored event changes in the open rows, and which counts it bumps. */
+async function apply (q: Q, e: EventRow, counts: Counts): Promise<void> {
+  const b = parse(e.body)
+  const count = (metric: string, k1: string, k2: number) => counts.add({ store_id: e.store_id, metric, k1, k2 }, e.ts)
+  switch (e.type) {
+    case 'shop.enter': {
+      const row = { store_id: e.store_id, visit_id: str(b.visitId) ?? e.id, shop: str(b.shop) ?? '', ts: e.ts }
+      await q.insertInto('an_open_visits').values(row).onConflict(oc => oc.columns(['store_id', 'visit_id']).doUpdateSet({ shop: row.shop, ts: row.ts })).execute()
+      const f = b.frequency
+      count('enter', (typeof f === 'object' && f !== null ? str((f as Body).segment) : undefined) ?? 'unknown', 0)
+      return
+    }
+    case 'shop.exit': {
+      const visit = str(b.visitId)
+      if (visit !== undefined) await q.deleteFrom('an_open_visits').where('store_id', '=', e.store_id).where('visit_id', '=', visit).execute()
+      const d = num(b.durationMs)
+      if (d !== undefined) count('dur', '', Math.round(Math.log(Math.max(d, 1)) / Math.log(DURATION_STEP)))
+      return
+    }
+    case 'sector.enter': {
+      const row = { store_id: e.store_id, visit_id: stayKey(e, b), sector: str(b.sector) ?? '', ts: e.ts }
+      await q.insertInto('an_open_stays').values(row).onConflict(oc => oc.columns(['store_id', 'visit_id', 'sector']).doUpdateSet({ ts: row.ts })).execute()
+      return
+    }
+    case 'sector.exit': {
+      const sector = str(b.sector) ?? ''
+      await q.deleteFrom('an_open_stays').where('store_id', '=', e.store_id).where('visit_id', '=', stayKey(e, b)).where('sector', '=', sector).execute()
+      const d = num(b.dwellMs)
+      if (d !== undefined) count('dwell', sector, dwellBucket(d))
+      return
+    }
+    case 'trigger.fired':
+      count('fc', str(b.campaignId) ?? '', 0)
+      count('fs', str(b.sector) ?? '', 0)
+  }
+}
 
 /**
- * Creates the rollup tables and triggers. On a database that had events before the rollups
- * existed, the events and acks are replayed once through the triggers (in time order), in one
- * transaction.
+ * Stores events (a duplicate of a stored store and id is skipped) and keeps the rollups; returns
+ * the ids stored. Called inside the caller's transaction.
  */
-export function installRollups (db: Database.Database): void {
-  const had = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'an_counts'").get() !== undefined
-  db.transaction(() => {
-    db.exec(SCHEMA)
-    if (had) return
-    const n = (db.prepare('SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM acks) AS n').get() as { n: number }).n
-    if (n === 0) return
-    db.exec(`
-      CREATE TEMP TABLE an_replay_events AS SELECT * FROM events;
-      CREATE TEMP TABLE an_replay_acks AS SELECT * FROM acks;
-      DELETE FROM acks; DELETE FROM events;
-      INSERT INTO events SELECT * FROM an_replay_events ORDER BY ts, rowid;
-      INSERT INTO acks SELECT * FROM an_replay_acks;
-      DROP TABLE an_replay_events; DROP TABLE an_replay_acks;`)
-  })()
+export async function storeEvents (q: Q, rows: EventRow[]): Promise<Set<string>> {
+  const stored = new Set<string>()
+  const counts = new Counts()
+  // Event times may carry fractions of a ms (the schema admits any number): the column holds whole ms on both engines.
+  const whole = rows.map(r => ({ ...r, ts: Math.floor(r.ts), received: Math.floor(r.received) }))
+  // One statement per few hundred rows; RETURNING names the rows inserted (not the duplicates) on both engines.
+  const fresh = new Set<string>()
+  for (let i = 0; i < whole.length; i += 400) {
+    const r = await q.insertInto('events').values(whole.slice(i, i + 400)).onConflict(oc => oc.columns(['store_id', 'id']).doNothing())
+      .returning(['store_id', 'id']).execute()
+    for (const x of r) fresh.add(JSON.stringify([x.store_id, x.id]))
+  }
+  for (const e of whole) {
+    const key = JSON.stringify([e.store_id, e.id])
+    // A row given twice in one call is counted once.
+    if (!fresh.delete(key)) continue
+    stored.add(e.id)
+    await apply(q, e, counts)
+  }
+  await counts.write(q)
+  return stored
+}
+
+/** Stores an acknowledgement (once per trigger and status) and counts it in its trigger's funnel; whether it was new. */
+export async function storeAck (q: Q, triggerId: string, status: string, ts: number): Promise<boolean> {
+  const r = await q.insertInto('acks').values({ trigger_id: triggerId, status, ts }).onConflict(oc => oc.columns(['trigger_id', 'status']).doNothing()).executeTakeFirst()
+  if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
+  const counts = new Counts()
+  const fired = await q.selectFrom('events').select(['store_id', 'ts', 'body']).where('id', '=', triggerId).where('type', '=', 'trigger.fired').execute()
+  for (const e of fired) {
+    const b = parse(e.body)
+    counts.add({ store_id: e.store_id, metric: 'fc', k1: str(b.campaignId) ?? '', k2: stepOf(status) }, e.ts)
+    counts.add({ store_id: e.store_id, metric: 'fs', k1: str(b.sector) ?? '', k2: stepOf(status) }, e.ts)
+  }
+  await counts.write(q)
+  return true
 }
 
 /**
  * Closes a subject's open visits and sector stays (presence consent withdrawn: the gateway drops
  * the visit without an exit event, so analytics would show the shopper inside until the 6-h
- * cut-off). Its events stay: withdrawal is not erasure. Returns how many rows were closed.
+ * cut-off; erasure: its events go). Its events stay. Returns how many rows were closed.
  */
-export function closeOpenRowsOf (db: Database.Database, subject: string): number {
-  const visits = db.prepare(`DELETE FROM an_open_visits WHERE (store_id, visit_id) IN
-    (SELECT store_id, coalesce(json_extract(body, '$.visitId'), id) FROM events WHERE subject = ? AND type = 'shop.enter')`).run(subject).changes
-  const stays = db.prepare(`DELETE FROM an_open_stays WHERE (store_id, visit_id) IN
-    (SELECT store_id, coalesce(json_extract(body, '$.visitId'), subject) FROM events WHERE subject = ? AND type = 'sector.enter')`).run(subject).changes
-  return visits + stays
+export async function closeOpenRowsOf (q: Q, subject: string): Promise<number> {
+  let closed = 0
+  const entries = await q.selectFrom('events').selectAll().where('subject', '=', subject).where('type', 'in', ['shop.enter', 'sector.enter']).execute()
+  for (const e of entries) {
+    const b = parse(e.body)
+    const r = e.type === 'shop.enter'
+      ? await q.deleteFrom('an_open_visits').where('store_id', '=', e.store_id).where('visit_id', '=', str(b.visitId) ?? e.id).executeTakeFirst()
+      : await q.deleteFrom('an_open_stays').where('store_id', '=', e.store_id).where('visit_id', '=', stayKey(e, b)).executeTakeFirst()
+    closed += Number(r.numDeletedRows)
+  }
+  return closed
+}
+
+/** Deletes a subject's events and closes their open rows (erasure); the anonymous counts stay. */
+export async function eraseEventsOf (q: Q, subject: string): Promise<void> {
+  await closeOpenRowsOf(q, subject)
+  await q.deleteFrom('events').where('subject', '=', subject).execute()
+}
+
+/**
+ * Counts a database's stored events and acks once (rollups added to a database that already had
+ * events): the events in time order, then the acks, in pages.
+ */
+export async function replayRollups (q: Q): Promise<void> {
+  const PAGE = 2000
+  const counts = new Counts()
+  for (let offset = 0; ; offset += PAGE) {
+    const page = await q.selectFrom('events').selectAll().orderBy('ts').orderBy('store_id').orderBy('id').limit(PAGE).offset(offset).execute()
+    for (const e of page) await apply(q, e, counts)
+    if (page.length < PAGE) break
+  }
+  await counts.write(q)
+  const acks = await q.selectFrom('acks').selectAll().execute()
+  await q.deleteFrom('acks').execute()
+  for (const a of acks) await storeAck(q, a.trigger_id, a.status, a.ts)
 }

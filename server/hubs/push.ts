@@ -3,8 +3,12 @@
 // store; the pushed content, reason and time-to-live are the server's; the caps (cooldown across
 // all stores, per visit, per hour) are counted in the database on the server's clock, so no
 // gateway can exceed them by posting more events or other timestamps, and they hold across restarts. Pushes go only to a registered device with
-// marketing consent. Each push has a per-server sequence number: the SSE event id a phone resumes from.
-import type Database from 'better-sqlite3'
+// marketing consent. Each push has a sequence number in the database, the SSE event id a phone
+// resumes from on any replica. A trigger is written in the transaction that stores its event;
+// its commit wakes the streams of the device wherever they are held (NOTIFY on PostgreSQL, a
+// local call on SQLite), and each stream then reads what follows the last id it sent, so a
+// wake-up lost or doubled never loses or repeats a trigger.
+import type { DataStore, Q } from '../db/db.ts'
 import type { InstoreEvent, ContentT } from '../../shared/events.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import { localTime } from '../../shared/local-time.ts'
@@ -16,8 +20,8 @@ export interface PushedTrigger {
 
 type Listener = (seq: number, t: PushedTrigger) => void
 
-/** An open stream: where triggers go, and how to end it (erasure, marketing consent withdrawn). */
-interface Stream { send: Listener, close: () => void }
+/** An open stream: where triggers go, how to end it (erasure, marketing consent withdrawn), the last id sent, and whether a read is under way. */
+interface Stream { send: Listener, close: () => void, last: number, busy: boolean, again: boolean, ended: boolean }
 
 export const DEFAULT_TTL_MIN = 60
 /** However many visits a gateway makes up, a device gets a campaign at most this often per hour. */
@@ -67,13 +71,13 @@ export function ruleText (c: Campaign): string {
  * The registered device a gateway's subject names. The one place that reads devices by subject:
  * the column's name is an implementation detail of registration.
  */
-export function deviceBySubject (db: Database.Database, subject: string): { deviceId: string, marketing: boolean } | null {
-  const r = db.prepare('SELECT device_id, marketing FROM devices WHERE subject = ?').get(subject) as { device_id: string, marketing: number } | undefined
+export async function deviceBySubject (q: Q, subject: string, lock = false): Promise<{ deviceId: string, marketing: boolean } | null> {
+  const r = await q.selectFrom('devices').select(['device_id', 'marketing']).where('subject', '=', subject).$if(lock, qb => qb.forUpdate()).executeTakeFirst()
   return r ? { deviceId: r.device_id, marketing: r.marketing === 1 } : null
 }
 
-export function campaignById (db: Database.Database, id: string): Campaign | null {
-  const r = db.prepare('SELECT body FROM campaigns WHERE id = ?').get(id) as { body: string } | undefined
+export async function campaignById (q: Q, id: string): Promise<Campaign | null> {
+  const r = await q.selectFrom('campaigns').select('body').where('id', '=', id).executeTakeFirst()
   return r ? JSON.parse(r.body) as Campaign : null
 }
 
@@ -81,14 +85,14 @@ export function campaignById (db: Database.Database, id: string): Campaign | nul
  * Whether a gateway of `storeId` may report this trigger: it names its visit, and its
  * campaign exists, is active, runs in this store today (the store's date) and fires where the event says.
  */
-export function vetTrigger (db: Database.Database, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number): TriggerVetting {
+export async function vetTrigger (db: Q, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number): Promise<TriggerVetting> {
   const id = e.campaignId
   // The gateway always names the visit: without it the per-visit cap could not be counted.
   if (e.visitId === undefined) return { ok: false, code: 'INSTORE_NO_VISIT', message: `event ${e.id}: a trigger must name its visit` }
   // Only a registered device with marketing consent may be triggered: anything else would be stored
   // and counted as fired in the funnel, although it is never pushed.
-  if (deviceBySubject(db, e.subject)?.marketing !== true) return { ok: false, code: 'INSTORE_NO_MARKETING_CONSENT', message: `event ${e.id}: ${e.subject} has no marketing consent` }
-  const c = id === undefined ? null : campaignById(db, id)
+  if ((await deviceBySubject(db, e.subject))?.marketing !== true) return { ok: false, code: 'INSTORE_NO_MARKETING_CONSENT', message: `event ${e.id}: ${e.subject} has no marketing consent` }
+  const c = id === undefined ? null : await campaignById(db, id)
   if (!c) return { ok: false, code: 'INSTORE_NO_CAMPAIGN', message: `event ${e.id}: no campaign ${id ?? '(none given)'}` }
   if (c.active === false) return { ok: false, code: 'INSTORE_CAMPAIGN_INACTIVE', message: `event ${e.id}: campaign ${c.id} is not active` }
   if (!c.stores.includes(storeId)) return { ok: false, code: 'INSTORE_CAMPAIGN_OTHER_STORE', message: `event ${e.id}: campaign ${c.id} does not run in store ${storeId}` }
@@ -108,23 +112,32 @@ export class TriggerHub {
   readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link', number> = { no_device: 0, no_consent: 0, expired: 0, cap: 0, link: 0 }
   pushed = 0
 
-  constructor (private readonly db: Database.Database, private readonly now: () => number = Date.now, private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES) {}
+  constructor (private readonly data: DataStore, private readonly now: () => number = Date.now, private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES) {
+    data.onSignal('device', id => this.wake(id), () => { for (const id of this.listeners.keys()) this.wake(id) })
+  }
 
-  /** Called for each newly accepted trigger.fired event, with the campaign vetTrigger found and what the server knows of the store. */
-  deliver (e: InstoreEvent, c: Campaign, facts: StoreFacts): void {
-    const dev = deviceBySubject(this.db, e.subject)
-    if (!dev) { this.dropped.no_device++; return }
-    if (!dev.marketing) { this.dropped.no_consent++; return }
+  /**
+   * Records the push of a newly accepted trigger.fired event, with the campaign vetTrigger found
+   * and what the server knows of the store, inside the transaction `q` that stores the event; its
+   * commit wakes the device's streams. Whether a trigger was recorded.
+   */
+  async record (q: Q, e: InstoreEvent, c: Campaign, facts: StoreFacts): Promise<boolean> {
+    // The device's row is locked until the commit (PostgreSQL; SQLite runs one writer at a time):
+    // two replicas vetting triggers for one device count its caps one after the other, and its
+    // triggers take their sequence numbers in commit order, so no stream reads past one not yet committed.
+    const dev = await deviceBySubject(q, e.subject, this.data.engine === 'postgres')
+    if (!dev) { this.dropped.no_device++; return false }
+    if (!dev.marketing) { this.dropped.no_consent++; return false }
     // A campaign stored before the link allowlist, or under a wider one, never sends its link on.
-    if (c.content.url !== undefined && !linkAllowed(c.content.url, this.appSchemes)) { this.dropped.link++; return }
+    if (c.content.url !== undefined && !linkAllowed(c.content.url, this.appSchemes)) { this.dropped.link++; return false }
     // Caps count on the server's clock at arrival, so a back-dated timestamp cannot slip between
     // two cooldowns; validity counts from the event's time but never from later than now, so a
     // timestamp can only shorten it (a trigger held back by an outage expires as it should).
     const arrived = this.now()
     const ts = Math.min(e.ts, arrived)
     const expires = ts + (c.content.ttlMin ?? DEFAULT_TTL_MIN) * 60_000
-    if (arrived > expires) { this.dropped.expired++; return }
-    if (this.capped(c, dev.deviceId, arrived, e.visitId ?? null)) { this.dropped.cap++; return }
+    if (arrived > expires) { this.dropped.expired++; return false }
+    if (await this.capped(q, c, dev.deviceId, arrived, e.visitId ?? null)) { this.dropped.cap++; return false }
     // Only what the server vouches for reaches the phone: the campaign's own rule as the reason,
     // and a shop or sector only when the store's site has it.
     const t: PushedTrigger = {
@@ -132,56 +145,97 @@ export class TriggerHub {
       ...(e.shop !== undefined && facts.shops.has(e.shop) ? { shop: e.shop } : {}),
       ...(e.sector !== undefined && facts.sectors.has(e.sector) ? { sector: e.sector } : {})
     }
-    const r = this.db.prepare('INSERT OR IGNORE INTO triggers (trigger_id, device_id, store_id, campaign_id, ts, expires, body, visit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(t.triggerId, dev.deviceId, t.storeId, c.id, arrived, expires, JSON.stringify(t), e.visitId ?? null)
-    if (r.changes === 0) return
+    const r = await q.insertInto('triggers').values({
+      trigger_id: t.triggerId, device_id: dev.deviceId, store_id: t.storeId, campaign_id: c.id, ts: arrived, expires: Math.floor(expires), body: JSON.stringify(t), visit_id: e.visitId ?? null
+    }).onConflict(oc => oc.column('trigger_id').doNothing()).executeTakeFirst()
+    if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
     this.pushed++
-    for (const l of this.listeners.get(dev.deviceId) ?? []) l.send(Number(r.lastInsertRowid), t)
+    await this.data.signal(q, 'device', dev.deviceId)
+    return true
   }
 
-  /** The campaign's caps, counted over every trigger pushed to the device from any store. */
-  private capped (c: Campaign, deviceId: string, ts: number, visitId: string | null): boolean {
+  /** The campaign's caps, counted over every trigger pushed to the device from any store, by any replica. */
+  private async capped (q: Q, c: Campaign, deviceId: string, ts: number, visitId: string | null): Promise<boolean> {
+    const mine = () => q.selectFrom('triggers').where('device_id', '=', deviceId).where('campaign_id', '=', c.id)
     const cooldownS = c.cap?.cooldownS
     if (cooldownS !== undefined) {
-      const last = this.db.prepare('SELECT MAX(ts) AS ts FROM triggers WHERE device_id = ? AND campaign_id = ?').get(deviceId, c.id) as { ts: number | null }
-      if (last.ts !== null && ts - last.ts < cooldownS * 1000) return true
+      const last = await mine().select(eb => eb.fn.max('ts').as('ts')).executeTakeFirst()
+      if (last?.ts != null && ts - Number(last.ts) < cooldownS * 1000) return true
     }
     const perVisit = c.cap?.perVisit
     if (perVisit !== undefined && visitId !== null) {
-      const n = this.db.prepare('SELECT COUNT(*) AS n FROM triggers WHERE device_id = ? AND campaign_id = ? AND visit_id = ?').get(deviceId, c.id, visitId) as { n: number }
-      if (n.n >= perVisit) return true
+      const n = await mine().where('visit_id', '=', visitId).select(eb => eb.fn.countAll().as('n')).executeTakeFirst()
+      if (Number(n?.n ?? 0) >= perVisit) return true
     }
     // Visit ids are the gateway's word: made-up ones would reset perVisit, so an hourly bound holds whatever they say.
-    const hour = this.db.prepare('SELECT COUNT(*) AS n FROM triggers WHERE device_id = ? AND campaign_id = ? AND ts > ?').get(deviceId, c.id, ts - 3_600_000) as { n: number }
-    return hour.n >= MAX_PER_CAMPAIGN_HOUR
+    const hour = await mine().where('ts', '>', ts - 3_600_000).select(eb => eb.fn.countAll().as('n')).executeTakeFirst()
+    return Number(hour?.n ?? 0) >= MAX_PER_CAMPAIGN_HOUR
   }
 
   /** Whether a device may receive triggers now (registered, with marketing consent). */
-  mayReceive (deviceId: string): boolean {
-    return (this.db.prepare('SELECT marketing FROM devices WHERE device_id = ?').get(deviceId) as { marketing: number } | undefined)?.marketing === 1
+  async mayReceive (deviceId: string): Promise<boolean> {
+    return (await this.data.db.selectFrom('devices').select('marketing').where('device_id', '=', deviceId).executeTakeFirst())?.marketing === 1
   }
 
   /**
    * Triggers after `afterSeq` still worth showing, then every new one, until unsubscribe or until
    * the server ends the stream with `close` (the device was erased or withdrew marketing consent).
    */
-  subscribe (deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}): () => void {
-    if (!this.mayReceive(deviceId)) { close(); return () => {} }
-    const missed = this.db.prepare('SELECT seq, body FROM triggers WHERE device_id = ? AND seq > ? AND expires > ? ORDER BY seq')
-      .all(deviceId, afterSeq, this.now()) as Array<{ seq: number, body: string }>
-    for (const m of missed) listener(m.seq, JSON.parse(m.body) as PushedTrigger)
+  async subscribe (deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}): Promise<() => void> {
+    if (!await this.mayReceive(deviceId)) { close(); return () => {} }
     let set = this.listeners.get(deviceId)
     if (!set) { set = new Set(); this.listeners.set(deviceId, set) }
-    const stream: Stream = { send: listener, close }
+    const stream: Stream = { send: listener, close, last: afterSeq, busy: false, again: false, ended: false }
     set.add(stream)
-    return () => { set?.delete(stream); if (set?.size === 0 && this.listeners.get(deviceId) === set) this.listeners.delete(deviceId) }
+    void this.pump(deviceId, stream)
+    return () => {
+      stream.ended = true
+      set?.delete(stream)
+      if (set?.size === 0 && this.listeners.get(deviceId) === set) this.listeners.delete(deviceId)
+    }
   }
 
-  /** Ends every open stream of a device (erasure, marketing consent withdrawn): nothing more reaches it. */
-  disconnect (deviceId: string): void {
+  /** A device has new triggers (or lost its consent): each of its streams here reads what follows its last id. */
+  private wake (deviceId: string): void {
+    for (const s of this.listeners.get(deviceId) ?? []) void this.pump(deviceId, s)
+  }
+
+  private async pump (deviceId: string, s: Stream): Promise<void> {
+    if (s.busy) { s.again = true; return }
+    s.busy = true
+    try {
+      do {
+        s.again = false
+        // Consent withdrawn or erased on another replica: this one learns it at the wake-up and ends the stream.
+        if (!await this.mayReceive(deviceId)) { this.endLocal(deviceId); return }
+        for (const { seq, trigger } of await this.triggersAfter(deviceId, s.last)) {
+          if (s.ended) return
+          s.last = seq
+          s.send(seq, trigger)
+        }
+      } while (s.again && !s.ended)
+    } catch {
+      // The database is unreachable for now: the next wake-up (or the phone's reconnection) reads again.
+    } finally { s.busy = false }
+  }
+
+  /** The device's triggers after `afterSeq` still worth showing, in order. */
+  async triggersAfter (deviceId: string, afterSeq: number): Promise<Array<{ seq: number, trigger: PushedTrigger }>> {
+    const rows = await this.data.db.selectFrom('triggers').select(['seq', 'body']).where('device_id', '=', deviceId).where('seq', '>', afterSeq)
+      .where('expires', '>', this.now()).orderBy('seq').execute()
+    return rows.map(r => ({ seq: Number(r.seq), trigger: JSON.parse(r.body) as PushedTrigger }))
+  }
+
+  private endLocal (deviceId: string): void {
     const set = this.listeners.get(deviceId)
     this.listeners.delete(deviceId)
-    for (const s of set ?? []) s.close()
+    for (const s of set ?? []) { s.ended = true; s.close() }
+  }
+
+  /** Ends every open stream of a device (erasure, marketing consent withdrawn), on every replica: nothing more reaches it. */
+  async disconnect (deviceId: string): Promise<void> {
+    this.endLocal(deviceId)
+    await this.data.signal(this.data.db, 'device', deviceId)
   }
 
   get connections (): number { let n = 0; for (const s of this.listeners.values()) n += s.size; return n }

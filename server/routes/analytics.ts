@@ -1,13 +1,13 @@
 // Operator analytics per store: occupancy now, visits, dwell per sector, frequency segments,
 // and the trigger funnel (fired → delivered → opened → converted) per campaign and per sector.
 // Everything is read from the rollups (server/db/rollups.ts): a handful of index range reads, so
-// an analytics request never holds the (synchronous) database long enough to delay /healthz or
+// an analytics request never holds the database long enough to delay /healthz or
 // an uplink, however many events are stored.
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, mustReachStore, HttpError } from '../auth.ts'
 import { StoreParams, AnalyticsQuery, type AnalyticsReplyT } from '../schemas.ts'
-import { DWELL_BUCKETS_S, FUNNEL_STEPS, DURATION_STEP, HOUR_MS, installRollups } from '../db/rollups.ts'
+import { DWELL_BUCKETS_S, FUNNEL_STEPS, DURATION_STEP, HOUR_MS } from '../db/rollups.ts'
 
 /** A visit or stay still open after this long (ms) is taken as a missed exit, not as presence. */
 export const OPEN_FOR_AT_MOST_MS = 6 * HOUR_MS
@@ -15,17 +15,26 @@ export const OPEN_FOR_AT_MOST_MS = 6 * HOUR_MS
 type Funnel = Omit<AnalyticsReplyT['funnel'][number], 'campaign'>
 
 export async function analyticsRoutes (app: FastifyInstance, { db }: Context): Promise<void> {
-  installRollups(db)
   const q = {
-    store: db.prepare('SELECT 1 FROM stores WHERE id = ?'),
-    prune: [db.prepare('DELETE FROM an_open_visits WHERE ts < ?'), db.prepare('DELETE FROM an_open_stays WHERE ts < ?')],
-    shops: db.prepare('SELECT shop AS k, COUNT(*) AS n FROM an_open_visits WHERE store_id = ? GROUP BY shop'),
-    sectors: db.prepare('SELECT sector AS k, COUNT(*) AS n FROM an_open_stays WHERE store_id = ? GROUP BY sector'),
+    store: (storeId: string) => db.selectFrom('stores').select('id').where('id', '=', storeId).executeTakeFirst(),
+    prune: async (before: number) => {
+      await db.deleteFrom('an_open_visits').where('ts', '<', before).execute()
+      await db.deleteFrom('an_open_stays').where('ts', '<', before).execute()
+    },
+    shops: (storeId: string) => db.selectFrom('an_open_visits').select(eb => ['shop as k', eb.fn.countAll().as('n')]).where('store_id', '=', storeId).groupBy('shop').execute(),
+    sectors: (storeId: string) => db.selectFrom('an_open_stays').select(eb => ['sector as k', eb.fn.countAll().as('n')]).where('store_id', '=', storeId).groupBy('sector').execute(),
     /** Counts of one resolution with `at` in [from, to), per key. */
-    range: db.prepare('SELECT k1, k2, SUM(n) AS n FROM an_counts WHERE store_id = ? AND metric = ? AND res = ? AND at >= ? AND at < ? GROUP BY k1, k2'),
+    range: async (storeId: string, metric: string, res: string, from: number, to: number): Promise<Count[]> =>
+      (await db.selectFrom('an_counts').select(eb => ['k1', 'k2', eb.fn.sum<number>('n').as('n')])
+        .where('store_id', '=', storeId).where('metric', '=', metric).where('res', '=', res).where('at', '>=', from).where('at', '<', to)
+        .groupBy(['k1', 'k2']).execute()).map(r => ({ k1: r.k1, k2: Number(r.k2), n: Number(r.n) })),
     /** Visits (shop.enter) per day or per hour with `at` in [from, to). */
-    per: db.prepare("SELECT at, SUM(n) AS n FROM an_counts WHERE store_id = ? AND metric = 'enter' AND res = ? AND at >= ? AND at < ? GROUP BY at"),
-    firstDay: db.prepare("SELECT MIN(at) AS at FROM an_counts WHERE store_id = ? AND metric = ? AND res = 'd'")
+    per: async (storeId: string, res: string, from: number, to: number) =>
+      (await db.selectFrom('an_counts').select(eb => ['at', eb.fn.sum<number>('n').as('n')])
+        .where('store_id', '=', storeId).where('metric', '=', 'enter').where('res', '=', res).where('at', '>=', from).where('at', '<', to)
+        .groupBy('at').execute()).map(r => ({ at: Number(r.at), n: Number(r.n) })),
+    firstDay: async (storeId: string, metric: string) =>
+      (await db.selectFrom('an_counts').select(eb => eb.fn.min<number>('at').as('at')).where('store_id', '=', storeId).where('metric', '=', metric).where('res', '=', 'd').executeTakeFirst())?.at ?? null
   }
   type Count = { k1: string, k2: number, n: number }
   const END = Number.MAX_SAFE_INTEGER
@@ -34,11 +43,11 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
    * it, or, when `fromHour` is nearer the first stored day than today, all-time counts less what
    * came before. Either way at most half the stored days are read.
    */
-  const countsSince = (storeId: string, metric: string, fromHour: number, nowHour: number): Count[] => {
-    const all = (res: string, from: number, to: number) => q.range.all(storeId, metric, res, from, to) as Count[]
-    if (fromHour <= 0) return all('t', 0, 1)
+  const countsSince = async (storeId: string, metric: string, fromHour: number, nowHour: number): Promise<Count[]> => {
+    const all = (res: string, from: number, to: number) => q.range(storeId, metric, res, from, to)
+    if (fromHour <= 0) return await all('t', 0, 1)
     const day = Math.floor(fromHour / 24)
-    const first = (q.firstDay.get(storeId, metric) as { at: number | null }).at ?? day
+    const first = Number(await q.firstDay(storeId, metric) ?? day)
     const sum = new Map<string, Count>()
     const add = (rows: Count[], sign: number) => {
       for (const r of rows) {
@@ -48,17 +57,17 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
       }
     }
     if (Math.floor(nowHour / 24) - day <= day - first) {
-      add(all('d', day + 1, END), 1); add(all('h', fromHour, (day + 1) * 24), 1)
+      add(await all('d', day + 1, END), 1); add(await all('h', fromHour, (day + 1) * 24), 1)
     } else {
-      add(all('t', 0, 1), 1); add(all('d', 0, day), -1); add(all('h', day * 24, fromHour), -1)
+      add(await all('t', 0, 1), 1); add(await all('d', 0, day), -1); add(await all('h', day * 24, fromHour), -1)
     }
     return [...sum.values()].filter(c => c.n > 0).sort((a, b) => a.k1 < b.k1 ? -1 : a.k1 > b.k1 ? 1 : a.k2 - b.k2)
   }
-  const perDay = (storeId: string, fromHour: number): Array<{ day: string, visits: number }> => {
+  const perDay = async (storeId: string, fromHour: number): Promise<Array<{ day: string, visits: number }>> => {
     const day = Math.floor(fromHour / 24)
     const days = new Map<number, number>()
-    for (const r of q.per.all(storeId, 'd', day + 1, END) as Array<{ at: number, n: number }>) days.set(r.at, r.n)
-    const partial = (q.per.all(storeId, 'h', fromHour, (day + 1) * 24) as Array<{ at: number, n: number }>).reduce((a, r) => a + r.n, 0)
+    for (const r of await q.per(storeId, 'd', day + 1, END)) days.set(r.at, r.n)
+    const partial = (await q.per(storeId, 'h', fromHour, (day + 1) * 24)).reduce((a, r) => a + r.n, 0)
     if (partial > 0) days.set(day, partial)
     return [...days].sort((a, b) => a[0] - b[0]).map(([d, n]) => ({ day: new Date(d * 86_400_000).toISOString().slice(0, 10), visits: n }))
   }
@@ -69,17 +78,17 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
   }, async (req): Promise<AnalyticsReplyT> => {
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `no rights on store ${storeId}`)
-    if (!q.store.get(storeId)) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
+    if (!await q.store(storeId)) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
     // Rollups count by the hour: `since` counts from the start of its hour.
     const fromHour = Math.floor(Number(req.query.since ?? 0) / HOUR_MS)
     const now = Date.now()
-    for (const p of q.prune) p.run(now - OPEN_FOR_AT_MOST_MS)
+    await q.prune(now - OPEN_FOR_AT_MOST_MS)
     const counts = (metric: string) => countsSince(storeId, metric, fromHour, Math.floor(now / HOUR_MS))
     // Keys come from gateway data (shop and sector ids): objects without a prototype, so an id such as
     // `__proto__` or `constructor` is a plain key and never reaches Object.prototype.
-    const asMap = (rows: unknown[]) => Object.assign(Object.create(null) as Record<string, number>, Object.fromEntries((rows as Array<{ k: string, n: number }>).map(r => [r.k, r.n])))
+    const asMap = (rows: Array<{ k: string, n: unknown }>) => Object.assign(Object.create(null) as Record<string, number>, Object.fromEntries(rows.map(r => [r.k, Number(r.n)])))
 
-    const durations = counts('dur')
+    const durations = await counts('dur')
     const total = durations.reduce((a, r) => a + r.n, 0)
     let median: number | null = null
     // The element at index floor(total / 2) of the sorted durations, read off the histogram.
@@ -88,12 +97,12 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
       if (seen > Math.floor(total / 2)) { median = Math.round(DURATION_STEP ** durations[i].k2); break }
     }
     const dwell = Object.create(null) as Record<string, number[]>
-    for (const r of counts('dwell')) (dwell[r.k1] ??= new Array(DWELL_BUCKETS_S.length + 1).fill(0))[r.k2] = r.n
+    for (const r of await counts('dwell')) (dwell[r.k1] ??= new Array(DWELL_BUCKETS_S.length + 1).fill(0))[r.k2] = r.n
     const segments = Object.create(null) as Record<string, number>
-    for (const r of counts('enter')) segments[r.k1] = (segments[r.k1] ?? 0) + r.n
-    const funnel = (metric: 'fc' | 'fs'): Array<{ key: string | null } & Funnel> => {
+    for (const r of await counts('enter')) segments[r.k1] = (segments[r.k1] ?? 0) + r.n
+    const funnel = async (metric: 'fc' | 'fs'): Promise<Array<{ key: string | null } & Funnel>> => {
       const by = new Map<string, number[]>()
-      for (const r of counts(metric)) if (r.k2 < FUNNEL_STEPS.length) (by.get(r.k1) ?? by.set(r.k1, new Array(FUNNEL_STEPS.length).fill(0)).get(r.k1) as number[])[r.k2] = r.n
+      for (const r of await counts(metric)) if (r.k2 < FUNNEL_STEPS.length) (by.get(r.k1) ?? by.set(r.k1, new Array(FUNNEL_STEPS.length).fill(0)).get(r.k1) as number[])[r.k2] = r.n
       return [...by].map(([k, [fired, delivered, opened, dismissed, converted]]) => {
         const rate = (x: number) => fired > 0 ? Math.round(1000 * x / fired) / 1000 : 0
         return { key: k === '' ? null : k, fired, delivered, opened, dismissed, converted, rates: { delivered: rate(delivered), opened: rate(opened), converted: rate(converted) } }
@@ -101,12 +110,12 @@ export async function analyticsRoutes (app: FastifyInstance, { db }: Context): P
     }
     return {
       storeId,
-      occupancy: { shops: asMap(q.shops.all(storeId)), sectors: asMap(q.sectors.all(storeId)) },
-      visits: { total, perDay: perDay(storeId, fromHour), medianDurationMs: median },
+      occupancy: { shops: asMap(await q.shops(storeId)), sectors: asMap(await q.sectors(storeId)) },
+      visits: { total, perDay: await perDay(storeId, fromHour), medianDurationMs: median },
       dwell: { bucketsS: DWELL_BUCKETS_S, sectors: dwell },
       segments,
-      funnel: funnel('fc').map(({ key, ...f }) => ({ campaign: key, ...f })),
-      funnelBySector: funnel('fs').map(({ key, ...f }) => ({ sector: key, ...f }))
+      funnel: (await funnel('fc')).map(({ key, ...f }) => ({ campaign: key, ...f })),
+      funnelBySector: (await funnel('fs')).map(({ key, ...f }) => ({ sector: key, ...f }))
     }
   })
 }

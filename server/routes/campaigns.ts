@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
 import { IdParams } from '../schemas.ts'
-import { linkAllowed } from '../hubs/push.ts'
+import { campaignById, linkAllowed } from '../hubs/push.ts'
 import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'
 
 function mayManage (req: FastifyRequest, c: Campaign): void {
@@ -19,29 +19,26 @@ function mustLink (c: Campaign, appSchemes: readonly string[]): void {
 }
 
 export async function campaignRoutes (app: FastifyInstance, { db, policy }: Context): Promise<void> {
-  const get = (id: string): Campaign | null => {
-    const r = db.prepare('SELECT body FROM campaigns WHERE id = ?').get(id) as { body: string } | undefined
-    return r ? JSON.parse(r.body) as Campaign : null
-  }
-  const put = (c: Campaign) => db.prepare('INSERT INTO campaigns (id, body, stores, updated) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, stores = excluded.stores, updated = excluded.updated')
-    .run(c.id, JSON.stringify(c), JSON.stringify(c.stores), Date.now())
+  const get = (id: string): Promise<Campaign | null> => campaignById(db, id)
+  const put = (c: Campaign) => db.insertInto('campaigns').values({ id: c.id, body: JSON.stringify(c), stores: JSON.stringify(c.stores), updated: Date.now() })
+    .onConflict(oc => oc.column('id').doUpdateSet(eb => ({ body: eb.ref('excluded.body'), stores: eb.ref('excluded.stores'), updated: eb.ref('excluded.updated') }))).execute()
   const operators = requireRole(db, 'admin', 'manager')
 
   app.get('/v1/campaigns', { schema: { tags: ['operator'] }, preHandler: operators }, async (req) => {
-    return (db.prepare('SELECT body FROM campaigns ORDER BY id').all() as Array<{ body: string }>)
+    return (await db.selectFrom('campaigns').select('body').orderBy('id').execute())
       .map(r => JSON.parse(r.body) as Campaign).filter(c => c.stores.some(s => canReachStore(req.principal, s)))
   })
 
   app.post<{ Body: Campaign }>('/v1/campaigns', { schema: { tags: ['operator'], body: CampaignSchema }, preHandler: operators }, async (req, reply) => {
     mayManage(req, req.body)
     mustLink(req.body, policy.appSchemes)
-    if (get(req.body.id)) throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.body.id} exists; use PUT to change it`)
-    put(req.body)
+    if (await get(req.body.id)) throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.body.id} exists; use PUT to change it`)
+    await put(req.body)
     return reply.code(201).send(req.body)
   })
 
   app.get<{ Params: { id: string } }>('/v1/campaigns/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req) => {
-    const c = get(req.params.id)
+    const c = await get(req.params.id)
     if (!c) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
     mayManage(req, c)
     return c
@@ -49,19 +46,19 @@ export async function campaignRoutes (app: FastifyInstance, { db, policy }: Cont
 
   app.put<{ Params: { id: string }, Body: Campaign }>('/v1/campaigns/:id', { schema: { tags: ['operator'], params: IdParams, body: CampaignSchema }, preHandler: operators }, async (req) => {
     if (req.body.id !== req.params.id) throw new HttpError(400, 'INSTORE_ID_MISMATCH', 'body id differs from the path')
-    const old = get(req.params.id)
+    const old = await get(req.params.id)
     if (old) mayManage(req, old)
     mayManage(req, req.body)
     mustLink(req.body, policy.appSchemes)
-    put(req.body)
+    await put(req.body)
     return req.body
   })
 
   app.delete<{ Params: { id: string } }>('/v1/campaigns/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req, reply) => {
-    const c = get(req.params.id)
+    const c = await get(req.params.id)
     if (!c) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
     mayManage(req, c)
-    db.prepare('DELETE FROM campaigns WHERE id = ?').run(req.params.id)
+    await db.deleteFrom('campaigns').where('id', '=', req.params.id).execute()
     return reply.code(204).send()
   })
 }

@@ -33,13 +33,13 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   app.get('/sdk.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript').send(sdk))
 
   app.get('/v1/stores', { schema: { tags: ['operator'] }, preHandler: requireRole(db, 'admin', 'manager') }, async (req) => {
-    return (db.prepare('SELECT id, site FROM stores ORDER BY id').all() as Array<{ id: string, site: string }>)
+    return (await db.selectFrom('stores').select(['id', 'site']).orderBy('id').execute())
       .filter(r => canReachStore(req.principal, r.id)).map(r => ({ storeId: r.id, name: (JSON.parse(r.site) as { name?: string }).name ?? r.id }))
   })
 
   app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/site', { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRole(db, 'admin', 'manager') }, async (req) => {
     mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
-    const r = db.prepare('SELECT site FROM stores WHERE id = ?').get(req.params.storeId) as { site: string } | undefined
+    const r = await db.selectFrom('stores').select('site').where('id', '=', req.params.storeId).executeTakeFirst()
     if (!r) throw new HttpError(404, 'INSTORE_NO_STORE', 'unknown store')
     return JSON.parse(r.site) as unknown
   })
@@ -56,7 +56,8 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
     }
     // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
     // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
-    const positions = req.body.positions.filter(p => ctx.consent.permits(p.subject))
+    const allowed = await ctx.consent.permitted(req.body.positions.map(p => p.subject))
+    const positions = req.body.positions.filter(p => allowed.has(p.subject))
     const dropped = req.body.positions.length - positions.length
     if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
     live.publish(req.params.storeId, 'snapshot', { ...req.body, positions })

@@ -10,9 +10,10 @@ import { requireRole, issue, HttpError, mustReachStore } from '../auth.ts'
 import { revokeGatewayTokens } from './tokens.ts'
 import { MAX_EVENTS, StoreParams, ConfigQuery, type ConfigQueryT, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
-import type { Campaign } from '../../shared/campaigns.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { vetTrigger, storeFacts, type StoreFacts } from '../hubs/push.ts'
+import { storeEvents } from '../db/rollups.ts'
+import { retryConflicts } from '../db/retry.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
 type Refusal = { index: number, id: string | null, error: string, message: string }
@@ -58,9 +59,7 @@ function eventProblem (e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs
 }
 
 export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live, policy, consent }: Context): Promise<void> {
-  const insert = db.prepare('INSERT OR IGNORE INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
-  // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
-  const exists = db.prepare('SELECT 1 FROM events WHERE store_id = ? AND id = ?')
+  const siteOf = async (storeId: string) => (await db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst())?.site
 
   app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
     schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 404: ErrorReply, 422: EventsRefusedReply } },
@@ -84,33 +83,47 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     }
     const wrong = events.find(({ e }) => e.storeId !== storeId)?.e
     if (wrong) { refuse(metrics, 'INSTORE_STORE_MISMATCH'); throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`) }
-    const site = db.prepare('SELECT site FROM stores WHERE id = ?').get(storeId) as { site: string } | undefined
-    if (!site) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-    const facts = storeFacts(site.site)
-    let accepted = 0
-    const fresh: Array<{ e: InstoreEvent, campaign: Campaign | null }> = []
-    db.transaction(() => {
+    const site = await siteOf(storeId)
+    if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
+    const facts = storeFacts(site)
+    const attempt = () => db.transaction().execute(async trx => {
       const now = Date.now()
+      const out: Refusal[] = []
+      const fresh: InstoreEvent[] = []
+      // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
+      const ids = [...new Set(events.map(p => p.e.id))]
+      const known = new Set(ids.length === 0 ? [] : (await trx.selectFrom('events').select('id').where('store_id', '=', storeId).where('id', 'in', ids).execute()).map(r => r.id))
+      const mayKeep = await consent.permitted(events.filter(p => !known.has(p.e.id)).map(p => p.e.subject), trx)
       for (const { index, e: posted } of events) {
         // A re-sent event stays a duplicate even if its campaign has gone since.
-        if (exists.get(storeId, posted.id)) continue
+        if (known.has(posted.id)) continue
         // Presence consent, again here: events about a shopper without it are refused, never stored.
-        if (!consent.allows(posted)) { refused.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` }); continue }
-        let e = posted; let campaign: Campaign | null = null
+        if (!mayKeep.has(posted.subject)) { consent.refuse(); out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` }); continue }
+        let e = posted
         const problem = eventProblem(e, facts, now, policy.maxEventAgeMs)
-        if (problem) { refused.push({ index, id: e.id, error: problem.code, message: problem.message }); refuse(metrics, problem.code); continue }
+        if (problem) { out.push({ index, id: e.id, error: problem.code, message: problem.message }); continue }
         if (e.type === 'trigger.fired') {
-          const v = vetTrigger(db, e, storeId, facts, now)
-          if (!v.ok) { refused.push({ index, id: e.id, error: v.code, message: v.message }); refuse(metrics, v.code); continue }
+          const v = await vetTrigger(trx, e, storeId, facts, now)
+          if (!v.ok) { out.push({ index, id: e.id, error: v.code, message: v.message }); continue }
           // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
-          campaign = v.campaign; e = { ...e, content: v.campaign.content }
+          e = { ...e, content: v.campaign.content }
+          // The push is recorded with its event, in one commit: a replica killed after it loses
+          // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
+          const stored = await storeEvents(trx, [{ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }])
+          if (stored.size === 1) { known.add(e.id); fresh.push(e); await hub.record(trx, e, v.campaign, facts) }
+          continue
         }
-        if (insert.run(e.id, storeId, e.type, e.subject, e.ts, JSON.stringify(e), now).changes === 1) { accepted++; fresh.push({ e, campaign }) }
+        known.add(e.id)
+        fresh.push(e)
       }
-    })()
-    // Pushes happen after the commit: a phone never sees a trigger the server then forgot.
-    for (const { e, campaign } of fresh) if (campaign) hub.deliver(e, campaign, facts)
-    for (const { e } of fresh) live.publish(storeId, 'event', e)
+      const plain = fresh.filter(e => e.type !== 'trigger.fired')
+      const stored = await storeEvents(trx, plain.map(e => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })))
+      return { out, fresh: fresh.filter(e => e.type === 'trigger.fired' || stored.has(e.id)) }
+    })
+    const { out, fresh } = await retryConflicts(attempt)
+    for (const r of out) { refused.push(r); if (r.error !== 'INSTORE_NO_PRESENCE_CONSENT') refuse(metrics, r.error) }
+    const accepted = fresh.length
+    for (const e of fresh) live.publish(storeId, 'event', e)
     const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
     metrics.eventsAccepted += accepted
     metrics.eventsDuplicate += duplicates
@@ -128,9 +141,9 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
   }, async (req, reply) => {
     const { storeId } = req.params
     mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
-    const store = db.prepare('SELECT site FROM stores WHERE id = ?').get(storeId) as { site: string } | undefined
-    if (!store) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-    const r = gatewayConfig(db, storeId, JSON.parse(store.site), req.query.since, Date.now())
+    const site = await siteOf(storeId)
+    if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
+    const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now())
     if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
     const body = JSON.stringify(r.config)
     const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
@@ -147,12 +160,12 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     if (problems.length > 0) throw new HttpError(400, 'INSTORE_BAD_SITE', problems.map(p => `${p.path || '/'}: ${p.reason}`).join('; '))
     const storeId = req.body.site.storeId
     // Provisioning again (a replaced or compromised gateway) revokes the store's earlier gateway tokens.
-    const { issued, revoked } = db.transaction(() => {
-      db.prepare('INSERT INTO stores (id, site, updated) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET site = excluded.site, updated = excluded.updated')
-        .run(storeId, JSON.stringify(req.body.site), Date.now())
-      const revoked = revokeGatewayTokens(db, storeId)
-      return { issued: issue(db, 'gateway', [storeId]), revoked }
-    })()
+    const { issued, revoked } = await db.transaction().execute(async trx => {
+      await trx.insertInto('stores').values({ id: storeId, site: JSON.stringify(req.body.site), updated: Date.now() })
+        .onConflict(oc => oc.column('id').doUpdateSet(eb => ({ site: eb.ref('excluded.site'), updated: eb.ref('excluded.updated') }))).execute()
+      const revoked = await revokeGatewayTokens(trx, storeId)
+      return { issued: await issue(trx, 'gateway', [storeId]), revoked }
+    })
     return reply.code(201).send({ storeId, gatewayToken: issued.token, gatewayTokenId: issued.id, revokedTokens: revoked })
   })
 
@@ -160,7 +173,7 @@ export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, l
     schema: { tags: ['admin'], body: OperatorBody },
     preHandler: requireRole(db, 'admin')
   }, async (req, reply) => {
-    const t = issue(db, req.body.role, req.body.stores)
+    const t = await issue(db, req.body.role, req.body.stores)
     return reply.code(201).send({ id: t.id, role: req.body.role, stores: req.body.stores, token: t.token })
   })
 }

@@ -3,7 +3,7 @@
 // gateway and manager tokens all of whose stores are theirs. Revocation deletes the row, so it
 // takes effect on the very next request, ends the streams the token holds open, and remembers
 // the hash so that a token given at start (--admin-token) is not issued again.
-import type Database from 'better-sqlite3'
+import type { Q } from '../db/db.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError, revoke, type Principal, type Role } from '../auth.ts'
@@ -19,30 +19,32 @@ function visible (p: Principal | null, r: Row): boolean {
 }
 
 /** Revokes the gateway tokens of a store (re-provisioning); returns how many. */
-export function revokeGatewayTokens (db: Database.Database, storeId: string): number {
-  return db.prepare("DELETE FROM tokens WHERE role = 'gateway' AND stores = ?").run(JSON.stringify([storeId])).changes
+export async function revokeGatewayTokens (q: Q, storeId: string): Promise<number> {
+  return Number((await q.deleteFrom('tokens').where('role', '=', 'gateway').where('stores', '=', JSON.stringify([storeId])).executeTakeFirst()).numDeletedRows)
 }
 
-export async function tokenRoutes (app: FastifyInstance, { db }: Context): Promise<void> {
+export async function tokenRoutes (app: FastifyInstance, { db, data }: Context): Promise<void> {
+  data.onSignal('token', id => { closeStreamsOf(app, id) })
   const operators = requireRole(db, 'admin', 'manager')
   app.get<{ Querystring: { role?: Role } }>('/v1/tokens', { schema: { tags: ['operator'], querystring: TokenQuery }, preHandler: operators }, async (req) => {
-    const rows = (req.query.role
-      ? db.prepare('SELECT id, role, stores, device_id, created, last_used FROM tokens WHERE role = ? ORDER BY created, id').all(req.query.role)
-      : db.prepare('SELECT id, role, stores, device_id, created, last_used FROM tokens ORDER BY created, id').all()) as Row[]
+    const role = req.query.role
+    const rows = await db.selectFrom('tokens').select(['id', 'role', 'stores', 'device_id', 'created', 'last_used'])
+      .$if(role !== undefined, qb => qb.where('role', '=', role ?? '')).orderBy('created').orderBy('id').execute() as Row[]
     return rows.filter(r => visible(req.principal, r)).map(r => ({
       id: r.id, role: r.role, stores: JSON.parse(r.stores) as string[], deviceId: r.device_id, created: r.created, lastUsed: r.last_used
     }))
   })
 
   app.delete<{ Params: { id: string } }>('/v1/tokens/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req, reply) => {
-    const r = db.prepare('SELECT id, role, stores, device_id, created, last_used FROM tokens WHERE id = ?').get(req.params.id) as Row | undefined
+    const r = await db.selectFrom('tokens').select(['id', 'role', 'stores', 'device_id', 'created', 'last_used']).where('id', '=', req.params.id).executeTakeFirst() as Row | undefined
     // Tokens a manager may not see answer as unknown: their ids are not confirmed to exist.
     if (!r || !visible(req.principal, r)) throw new HttpError(404, 'INSTORE_NO_TOKEN_ID', `unknown token ${req.params.id}`)
-    if (r.role === 'admin' && (db.prepare("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'").get() as { n: number }).n <= 1) {
+    if (r.role === 'admin' && Number((await db.selectFrom('tokens').select(eb => eb.fn.countAll().as('n')).where('role', '=', 'admin').executeTakeFirstOrThrow()).n) <= 1) {
       throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
     }
-    revoke(db, r.id)
-    closeStreamsOf(app, r.id)
+    await revoke(db, r.id)
+    // Every replica ends the streams this token holds open there (this one included).
+    await data.signal(db, 'token', r.id)
     return reply.code(204).send()
   })
 }

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { ROOT } from './run.ts'
 import { waitFor } from './gateway.ts'
+import { serverDb } from './postgres.ts'
 
 export interface Proc { child: ChildProcess, out: () => string, stop (signal?: NodeJS.Signals): Promise<number | null> }
 
@@ -18,7 +19,8 @@ export async function startProc (bin: string, args: string[], ready: RegExp): Pr
     child,
     out: () => out,
     async stop (signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode
+      // A process killed by a signal has no exit code but a signal code: it has exited all the same.
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
       child.kill(signal)
       const [code] = await once(child, 'exit') as [number | null]
       return code
@@ -27,7 +29,9 @@ export async function startProc (bin: string, args: string[], ready: RegExp): Pr
 }
 
 export async function startServer (data: string, adminToken: string, port = 0): Promise<Proc & { url: string }> {
-  const p = await startProc('instore-server', ['--port', String(port), '--data', data, '--admin-token', adminToken], /"server started"/)
+  // On the PostgreSQL pass, each data folder has a database of its own (the same one at a restart).
+  const { databaseUrl } = await serverDb(data)
+  const p = await startProc('instore-server', ['--port', String(port), '--data', data, '--admin-token', adminToken, ...(databaseUrl ? ['--database-url', databaseUrl] : [])], /"server started"/)
   return { ...p, url: (/"url":"(http:\/\/[0-9.:]+)"/.exec(p.out()) as RegExpExecArray)[1] }
 }
 

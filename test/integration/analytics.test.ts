@@ -9,7 +9,10 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildServer } from '../../server/app.ts'
-import { DWELL_BUCKETS_S } from '../../server/db/rollups.ts'
+import { onTestDb } from '../helpers/postgres.ts'
+import { openData } from '../../server/db/db.ts'
+import { sql } from 'kysely'
+import { DWELL_BUCKETS_S, eraseEventsOf, storeEvents } from '../../server/db/rollups.ts'
 import type { AnalyticsReplyT } from '../../server/schemas.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { loadVisits, type Loaded } from '../../bench/analytics-load.ts'
@@ -74,7 +77,7 @@ function same (got: AnalyticsReplyT, want: ReturnType<typeof recount>, what: str
 test('analytics from rollups equal a plain recount of the stored events, with and without since', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'analytics-'))
   const now = Date.now()
-  const { app, ctx } = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  const { app, ctx } = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
   const get = async (query = '') => {
     const r = await app.inject({ url: `/v1/analytics/stores/${site.storeId}${query}`, headers: { authorization: `Bearer ${ADMIN}` } })
     assert.equal(r.statusCode, 200, r.body)
@@ -84,7 +87,7 @@ test('analytics from rollups equal a plain recount of the stored events, with an
   try {
     assert.equal((await app.inject({ method: 'POST', url: '/v1/stores', headers: { authorization: `Bearer ${ADMIN}` }, payload: { site } })).statusCode, 201)
     // Two days, so that several visits are still open in the last hours.
-    loaded = loadVisits(ctx.db, { storeId: site.storeId, visits: 3000, now, spanDays: 2 })
+    loaded = await loadVisits(ctx.db, { storeId: site.storeId, visits: 3000, now, spanDays: 2 })
     const all = await get()
     assert.ok(Object.keys(all.occupancy.shops).length > 0 && all.funnel.length === 3, 'the load has open visits and three campaigns')
     same(all, recount(loaded, now, 0), 'since 0')
@@ -96,19 +99,18 @@ test('analytics from rollups equal a plain recount of the stored events, with an
     // Erasure deletes a device's events: its open visits and stays go with them.
     const subject = loaded.events.find(e => e.type === 'shop.enter' && e.ts > now - 3 * HOUR && !loaded.events.some(x => x.type === 'shop.exit' && x.visitId === e.visitId))?.subject
     assert.ok(subject)
-    ctx.db.prepare('DELETE FROM events WHERE subject = ?').run(subject)
+    await ctx.db.transaction().execute(trx => eraseEventsOf(trx, subject))
     const kept = { events: loaded.events.filter(e => e.subject !== subject), acks: loaded.acks }
     assert.deepEqual((await get()).occupancy, recount(kept, now, 0).occupancy)
     loaded = kept
   } finally { await app.close() }
 
-  // A database from before the rollups: they are built once from its events at the next start.
-  const Database = (await import('better-sqlite3')).default
-  const db = new Database(join(dataDir, 'server.sqlite'))
-  for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'an\\_%' ESCAPE '\\'").all() as Array<{ name: string }>) db.exec(`DROP TRIGGER "${t.name}"`)
-  db.exec('DROP TABLE an_counts; DROP TABLE an_open_visits; DROP TABLE an_open_stays')
-  db.close()
-  const again = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  // A database from before the rollups (and before versioned migrations): they are built once
+  // from its events at the next start.
+  const data = await openData(await onTestDb({ dataDir }))
+  for (const t of ['an_counts', 'an_open_visits', 'an_open_stays', 'kysely_migration', 'kysely_migration_lock']) await sql`DROP TABLE ${sql.table(t)}`.execute(data.db)
+  await data.close()
+  const again = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
   try {
     const r = await again.app.inject({ url: `/v1/analytics/stores/${site.storeId}`, headers: { authorization: `Bearer ${ADMIN}` } })
     same(r.json() as AnalyticsReplyT, recount(loaded, now, 0), 'rebuilt')
@@ -117,17 +119,16 @@ test('analytics from rollups equal a plain recount of the stored events, with an
 
 test('ids that name Object.prototype members (a sector "__proto__", a shop "constructor") stay plain keys in analytics and pollute nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'instore-analytics-proto-'))
-  const { app, ctx } = await buildServer({ dataDir: dir, log: silentLogger, adminToken: ADMIN })
+  const { app, ctx } = await buildServer(await onTestDb({ dataDir: dir, log: silentLogger, adminToken: ADMIN }))
   try {
-    ctx.db.prepare('INSERT INTO stores (id, site, updated) VALUES (?, ?, ?)').run(site.storeId, JSON.stringify(site), Date.now())
+    await ctx.db.insertInto('stores').values({ id: site.storeId, site: JSON.stringify(site), updated: Date.now() }).execute()
     // Stored as they would have been before the edge refused such ids: the rollups must still hold them safely.
     const now = Date.now()
     const events = [
       { id: 'p1', type: 'shop.enter', storeId: site.storeId, subject: 'h:0011223344556677', visitId: 'V1', seq: 1, ts: now - 60_000, shop: 'constructor', frequency: { segment: '__proto__' } },
       { id: 'p2', type: 'sector.exit', storeId: site.storeId, subject: 'h:0011223344556677', visitId: 'V1', seq: 2, ts: now - 30_000, shop: 'constructor', sector: '__proto__', dwellMs: 45_000 }
     ]
-    const insert = ctx.db.prepare('INSERT INTO events (id, store_id, type, subject, ts, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
-    for (const e of events) insert.run(e.id, e.storeId, e.type, e.subject, e.ts, JSON.stringify(e), now)
+    await ctx.db.transaction().execute(trx => storeEvents(trx, events.map(e => ({ id: e.id, store_id: e.storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }))))
     const res = await app.inject({ method: 'GET', url: `/v1/analytics/stores/${site.storeId}`, headers: { authorization: `Bearer ${ADMIN}` } })
     assert.equal(res.statusCode, 200, res.body)
     const body = JSON.parse(res.body) as AnalyticsReplyT
@@ -140,7 +141,7 @@ test('ids that name Object.prototype members (a sector "__proto__", a shop "cons
 })
 
 test('withdrawing presence consent closes the shopper\'s open visit and sector stay in analytics at once', async () => {
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'analytics-consent-')), log: silentLogger, adminToken: ADMIN })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'analytics-consent-')), log: silentLogger, adminToken: ADMIN }))
   const call = async <T>(method: 'GET' | 'POST' | 'PUT', url: string, token: string | null, payload?: unknown) => {
     const r = await app.inject({ method, url, headers: token === null ? {} : { authorization: `Bearer ${token}` }, ...(payload !== undefined ? { payload: payload as object } : {}) })
     assert.ok(r.statusCode < 300, `${method} ${url}: ${r.statusCode} ${r.body}`)

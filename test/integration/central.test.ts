@@ -9,6 +9,7 @@ import { makeTrace } from '../helpers/sim.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { waitFor, waitSettled } from '../helpers/gateway.ts'
 import { startServer, startGatewayProc, api } from '../helpers/procs.ts'
+import { readServer } from '../helpers/postgres.ts'
 
 const ADMIN = 'adm_test_token_0123456789'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
@@ -109,10 +110,10 @@ test('server down for part of the trace: every event arrives once, each live tri
     const gdb = new Database(join(dir, 'gw', 'gateway.sqlite'), { readonly: true })
     const outbox = gdb.prepare('SELECT id, type FROM outbox').all() as Array<{ id: string, type: string }>
     gdb.close()
-    const sdb = new Database(join(dir, 'server', 'server.sqlite'), { readonly: true })
-    const stored = sdb.prepare('SELECT id FROM events').all() as Array<{ id: string }>
-    const pushed = sdb.prepare('SELECT trigger_id FROM triggers').all() as Array<{ trigger_id: string }>
-    sdb.close()
+    const sdb = await readServer(join(dir, 'server'))
+    const stored = await sdb.all<{ id: string }>('SELECT id FROM events')
+    const pushed = await sdb.all<{ trigger_id: string }>('SELECT trigger_id FROM triggers')
+    await sdb.close()
     assert.deepEqual(stored.map(r => r.id).sort(), outbox.map(r => r.id).sort(), 'every event arrived, once')
     const fired = outbox.filter(r => r.type === 'trigger.fired').map(r => r.id).sort()
     assert.ok(fired.length >= 2, `only ${fired.length} triggers fired`)

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import Database from 'better-sqlite3'
 import { buildServer } from '../../server/app.ts'
+import { onTestDb, readServer } from '../helpers/postgres.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { eidReadingId } from '../../shared/eid.ts'
 import { Rng } from '../../shared/rng.ts'
@@ -40,6 +41,20 @@ async function walk (c: MqttClient, g: Gateway, phones: Array<{ reg: Reg, at: [n
 }
 
 /** Every row of every table that mentions one of `needles`. */
+/** rowsAbout for the server's database, on this process's engine. */
+async function serverRowsAbout (dataDir: string, needles: string[], except: string[] = []): Promise<Record<string, number>> {
+  const db = await readServer(dataDir)
+  const out: Record<string, number> = {}
+  try {
+    for (const name of await db.tables()) {
+      if (except.includes(name)) continue
+      const hits = (await db.all(`SELECT * FROM "${name}"`)).filter(r => needles.some(n => JSON.stringify(r).includes(n))).length
+      if (hits > 0) out[name] = hits
+    }
+  } finally { await db.close() }
+  return out
+}
+
 function rowsAbout (file: string, needles: string[], except: string[] = []): Record<string, number> {
   const db = new Database(file, { readonly: true })
   const out: Record<string, number> = {}
@@ -54,7 +69,7 @@ function rowsAbout (file: string, needles: string[], except: string[] = []): Rec
 
 async function setup (configEveryMs: number) {
   const serverDir = mkdtempSync(join(tmpdir(), 'erase-s-'))
-  const { app } = await buildServer({ dataDir: serverDir, log: silentLogger, adminToken: ADMIN })
+  const { app } = await buildServer(await onTestDb({ dataDir: serverDir, log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const g0 = await startGateway({ campaigns: [] })
   const site = g0.o.site
@@ -87,12 +102,12 @@ test('erasure: no row in any table of server and gateway, nothing in the gateway
     const phones = [{ reg: victim, at: spot(rng) }, { reg: other, at: spot(rng) }, { reg: shy, at: spot(rng) }]
     const t0 = Math.floor(Date.now() / 1000) * 1000 - 120_000
     await walk(c, g, phones, t0, 60, rng)
-    const serverDb = join(env.serverDir, 'server.sqlite')
+    const serverDb = env.serverDir
     const gatewayDb = join(g.o.dataDir, 'gateway.sqlite')
     await waitFor(() => got.length > 0, 20_000, 'the trigger on the victim\'s phone')
-    await waitFor(() => (rowsAbout(serverDb, [victim.subject]).acks ?? 0) > 0 || (rowsAbout(serverDb, [got[0]]).acks ?? 0) > 0, 10_000, 'the ack')
+    await waitFor(async () => ((await serverRowsAbout(serverDb, [victim.subject])).acks ?? 0) > 0 || ((await serverRowsAbout(serverDb, [got[0]])).acks ?? 0) > 0, 10_000, 'the ack')
     const ids = [victim.subject, victim.deviceId, victim.eid.key, got[0]]
-    assert.ok((rowsAbout(serverDb, ids).events ?? 0) > 0, 'events about the victim reached the server')
+    assert.ok(((await serverRowsAbout(serverDb, ids)).events ?? 0) > 0, 'events about the victim reached the server')
     assert.ok(g.heldInMemory(victim.subject).length > 0, 'the gateway tracks the victim')
     assert.ok(Object.keys(rowsAbout(gatewayDb, ids)).length > 0, 'the gateway stored rows about the victim')
 
@@ -104,17 +119,17 @@ test('erasure: no row in any table of server and gateway, nothing in the gateway
     await waitFor(() => (g.store?.backlog() ?? 1) === 0, 10_000, 'the outbox to drain')
     assert.deepEqual(g.heldInMemory(victim.subject), [])
     assert.deepEqual(rowsAbout(gatewayDb, ids), {}, 'gateway tables')
-    assert.deepEqual(rowsAbout(serverDb, ids, ['erasures']), {}, 'server tables')
-    assert.deepEqual(rowsAbout(serverDb, [victim.subject]), { erasures: 1 }, 'only the erasure record, kept for late gateways')
+    assert.deepEqual(await serverRowsAbout(serverDb, ids, ['erasures']), {}, 'server tables')
+    assert.deepEqual(await serverRowsAbout(serverDb, [victim.subject]), { erasures: 1 }, 'only the erasure record, kept for late gateways')
     await waitFor(() => errors.length > 0, 5000, 'the stream to be closed')
     sub.close()
     // The shopper without presence consent was never resolved: no event, no row, nothing held.
     assert.deepEqual(rowsAbout(gatewayDb, [shy.subject]), {})
-    assert.deepEqual(rowsAbout(serverDb, [shy.subject], ['devices']), {})
+    assert.deepEqual(await serverRowsAbout(serverDb, [shy.subject], ['devices']), {})
     assert.deepEqual(g.heldInMemory(shy.subject), [])
     // The other shopper is untouched.
     assert.ok(g.heldInMemory(other.subject).length > 0)
-    assert.ok((rowsAbout(serverDb, [other.subject]).events ?? 0) > 0)
+    assert.ok(((await serverRowsAbout(serverDb, [other.subject])).events ?? 0) > 0)
   } finally {
     await env.close()
   }

@@ -12,6 +12,7 @@ import { ROOT } from '../helpers/run.ts'
 import { api } from '../helpers/procs.ts'
 import { operations, fuzzOperation, type Finding } from '../helpers/api-fuzz.ts'
 import { buildServer } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import { silentLogger } from '../../shared/log.ts'
 
 const T = 1764000000000
@@ -93,7 +94,7 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
 
 test('API fuzz: every operation of the OpenAPI document, with and without valid tokens: no 5xx, no undeclared status, no answer breaking its schema', { timeout: 300_000 }, async () => {
   const ADMIN = 'adm_fuzz_test'
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'apifuzz-')), log: silentLogger, adminToken: ADMIN, limits: { registrationsPerWindow: 1e6, authFailuresPerWindow: 1e6 } })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'apifuzz-')), log: silentLogger, adminToken: ADMIN, limits: { registrationsPerWindow: 1e6, authFailuresPerWindow: 1e6 } }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   try {
     const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as Record<string, unknown>

@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
 import { buildServer, type Context } from '../../server/app.ts'
-import { openDb } from '../../server/db/db.ts'
+import { onTestDb } from '../helpers/postgres.ts'
+import { openData } from '../../server/db/db.ts'
 import { MAX_PER_CAMPAIGN_HOUR, type PushedTrigger } from '../../server/hubs/push.ts'
 import { silentLogger } from '../../shared/log.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
@@ -39,11 +40,9 @@ const trig = (campaignId: string, subject: string, over: Partial<InstoreEvent> =
   ev({ type: 'trigger.fired', subject, campaignId, content: { title: 'gateway title' }, reason: 'gateway says so', ...over })
 type Reply = { accepted: number, duplicates: number, error: string, message: string, refused?: Array<{ error: string }> }
 const post = async (events: unknown[], store = 's1') => await api<Reply>(`${url}/v1/stores/${store}/events`, gw[store], 'POST', { events })
-const pushedTo = (deviceId: string): PushedTrigger[] => {
-  const got: PushedTrigger[] = []
-  ctx.hub.subscribe(deviceId, 0, (_seq, t) => got.push(t))()
-  return got
-}
+/** What a stream opened now from the start would be sent (nothing to a device that may not receive). */
+const pushedTo = async (deviceId: string): Promise<PushedTrigger[]> =>
+  await ctx.hub.mayReceive(deviceId) ? (await ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger) : []
 async function register (): Promise<{ deviceId: string, subject: string }> {
   const consent = { presence: true, marketing: true }
   let r = await api<{ deviceId: string, subject?: string }>(`${url}/v1/devices`, null, 'POST', { consent })
@@ -54,7 +53,7 @@ async function register (): Promise<{ deviceId: string, subject: string }> {
 }
 
 before(async () => {
-  const built = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-')), log: silentLogger, adminToken: ADMIN })
+  const built = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-')), log: silentLogger, adminToken: ADMIN }))
   app = built.app; ctx = built.ctx
   url = await app.listen({ port: 0, host: '127.0.0.1' })
   for (const s of ['s1', 's2']) gw[s] = (await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: { ...site, storeId: s } })).body.gatewayToken
@@ -89,7 +88,7 @@ test('3: the cooldown counts on the server\'s clock: a back-dated trigger neithe
   await post([trig('cool', d.subject, { ts: Date.now() - 2 * 3_600_000 })])
   await post([trig('cool', d.subject)])
   await post([trig('cool', d.subject, { ts: Date.now() - 60_000 })])
-  assert.equal(pushedTo(d.deviceId).length, 1, 'one push within the hour\'s cooldown')
+  assert.equal((await pushedTo(d.deviceId)).length, 1, 'one push within the hour\'s cooldown')
 })
 
 test('4: a trigger names its visit, and made-up visits still get a campaign only a few times an hour', async () => {
@@ -97,7 +96,7 @@ test('4: a trigger names its visit, and made-up visits still get a campaign only
   const none = await post([trig('visit', d.subject, { visitId: undefined })])
   assert.deepEqual([none.status, none.body.error], [422, 'INSTORE_NO_VISIT'])
   for (let i = 0; i < MAX_PER_CAMPAIGN_HOUR + 5; i++) assert.equal((await post([trig('visit', d.subject, { visitId: `made-up-${i}` })])).status, 200)
-  assert.equal(pushedTo(d.deviceId).length, MAX_PER_CAMPAIGN_HOUR)
+  assert.equal((await pushedTo(d.deviceId)).length, MAX_PER_CAMPAIGN_HOUR)
 })
 
 test('6 and 12: shops and sectors must be the store\'s, times near the server\'s: each refusal coded and counted', async () => {
@@ -115,7 +114,7 @@ test('6 and 12: shops and sectors must be the store\'s, times near the server\'s
   for (const [name, e, code] of cases) {
     const r = await post([e])
     assert.deepEqual([r.status, r.body.error], [422, code], name)
-    assert.equal(ctx.db.prepare('SELECT 1 FROM events WHERE id = ?').get(e.id), undefined, name)
+    assert.equal(await ctx.db.selectFrom('events').select('id').where('id', '=', e.id).executeTakeFirst(), undefined, name)
   }
   assert.match(await (await fetch(`${url}/metrics`)).text(), /instore_server_events_refused_total\{reason="INSTORE_UNKNOWN_ZONE"\} 4/)
   assert.equal((await post([ev({ ts: Date.now() + 60_000 })])).status, 200, 'a clock a minute ahead is fine')
@@ -124,7 +123,7 @@ test('6 and 12: shops and sectors must be the store\'s, times near the server\'s
 test('7: what reaches the phone is what the server vouches for: the campaign\'s rule as reason, the store\'s places', async () => {
   const d = await register()
   assert.equal((await post([trig('anywhere', d.subject, { reason: 'Your bank asks you to log in at evil.example' })])).status, 200)
-  const [t] = pushedTo(d.deviceId)
+  const [t] = (await pushedTo(d.deviceId))
   assert.equal(t.reason, 'sector.enter store')
   assert.deepEqual([t.shop, t.sector, t.content.title], ['boutique', 'women', 'Server anywhere'])
 })
@@ -141,7 +140,7 @@ test('8 and 9: a rule that names a place needs the event to name it; a campaign 
     const r = await post([e])
     assert.deepEqual([r.status, r.body.error], [422, code], name)
   }
-  assert.deepEqual(pushedTo(d.deviceId), [])
+  assert.deepEqual((await pushedTo(d.deviceId)), [])
 })
 
 test('10 and 15: campaigns are closed and bounded, and their links are https:, http: or an allowed app scheme', async () => {
@@ -168,7 +167,7 @@ test('10 and 15: campaigns are closed and bounded, and their links are https:, h
   assert.equal((await api(`${url}/v1/campaigns`, ADMIN, 'POST', ok)).status, 201)
   assert.equal((await api(`${url}/v1/campaigns/shape-ok`, ADMIN, 'PUT', { ...ok, content: { title: 't', url: 'ftp://x.example' } })).status, 400, 'nor by PUT')
   // Another deployment registers its own app scheme.
-  const other = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-schemes-')), log: silentLogger, adminToken: ADMIN, appSchemes: ['shopapp'] })
+  const other = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-schemes-')), log: silentLogger, adminToken: ADMIN, appSchemes: ['shopapp'] }))
   const otherUrl = await other.app.listen({ port: 0, host: '127.0.0.1' })
   try {
     assert.equal((await api(`${otherUrl}/v1/campaigns`, ADMIN, 'POST', { ...ok, content: { title: 't', url: 'shopapp://offers/1' } })).status, 201)
@@ -203,22 +202,23 @@ test('13: event ids are unique per store: one store can neither drop nor probe a
   assert.deepEqual((await post([ev({ id })], 's1')).body, { accepted: 0, duplicates: 1 }, 'still idempotent within a store')
 })
 
-test('13: a database from before keeps every event when re-keyed per store', () => {
+test('13: a database from before keeps every event when re-keyed per store', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hostile-gw-mig-'))
   const old = new Database(join(dir, 'server.sqlite'))
   old.exec(`CREATE TABLE events (id TEXT PRIMARY KEY, store_id TEXT NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL, received INTEGER NOT NULL);
     CREATE INDEX events_subject ON events (subject);
     INSERT INTO events VALUES ('e1', 's1', 'shop.enter', 'app:1', 1, '{}', 1), ('e2', 's2', 'shop.exit', 'app:2', 2, '{}', 2);`)
   old.close()
-  const db = openDb(dir)
+  const data = await openData({ dataDir: dir })
+  const db = data.sqlite as Database.Database
   assert.deepEqual(db.prepare('SELECT id, store_id FROM events ORDER BY id').all(), [{ id: 'e1', store_id: 's1' }, { id: 'e2', store_id: 's2' }])
   assert.ok(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'events_subject'").get(), 'indexes kept')
   db.prepare("INSERT INTO events VALUES ('e1', 's2', 'shop.enter', 'app:1', 1, '{}', 1)").run()
   assert.throws(() => db.prepare("INSERT INTO events VALUES ('e1', 's2', 'shop.enter', 'app:1', 1, '{}', 1)").run(), /UNIQUE/)
-  db.close()
-  const again = openDb(dir)
-  assert.equal((again.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n, 3, 'a second start changes nothing')
-  again.close()
+  await data.close()
+  const again = await openData({ dataDir: dir })
+  assert.equal(Number((await again.db.selectFrom('events').select(eb => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n), 3, 'a second start changes nothing')
+  await again.close()
 })
 
 test('14: the envelope and the snapshot\'s occupancy are closed', async () => {

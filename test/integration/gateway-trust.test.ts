@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildServer, type Context } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import type { PushedTrigger } from '../../server/hubs/push.ts'
 import { silentLogger } from '../../shared/log.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
@@ -43,12 +44,10 @@ const postRaw = async (path: string, body: string, token: string | null = gw.s1)
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body })
   return { status: res.status, body: await res.json() as { error: string, message: string } }
 }
-const pushedTo = (deviceId: string): PushedTrigger[] => {
-  const got: PushedTrigger[] = []
-  ctx.hub.subscribe(deviceId, 0, (_seq, t) => got.push(t))()
-  return got
-}
-const stored = (id: string) => ctx.db.prepare('SELECT body FROM events WHERE id = ?').get(id) as { body: string } | undefined
+/** What a stream opened now from the start would be sent (nothing to a device that may not receive). */
+const pushedTo = async (deviceId: string): Promise<PushedTrigger[]> =>
+  await ctx.hub.mayReceive(deviceId) ? (await ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger) : []
+const stored = async (id: string) => await ctx.db.selectFrom('events').select('body').where('id', '=', id).executeTakeFirst()
 
 /** Registers an app install with both consents; the server may issue the subject (issue 25 part A) or take ours. */
 async function register (name: string): Promise<{ deviceId: string, subject: string }> {
@@ -60,7 +59,7 @@ async function register (name: string): Promise<{ deviceId: string, subject: str
 }
 
 async function start (): Promise<void> {
-  const built = await buildServer({ dataDir, log: silentLogger, adminToken: ADMIN })
+  const built = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
   app = built.app; ctx = built.ctx
   url = await app.listen({ port: 0, host: '127.0.0.1' })
 }
@@ -84,8 +83,8 @@ test('repro 3: a forged trigger.fired (no such campaign, own url, a week\'s TTL)
   assert.equal(r.status, 422)
   assert.equal(r.body.error, 'INSTORE_NO_CAMPAIGN')
   assert.deepEqual(r.body.refused?.map(x => x.id), [e.id])
-  assert.equal(stored(e.id), undefined)
-  assert.deepEqual(pushedTo(device.deviceId), [])
+  assert.equal((await stored(e.id)), undefined)
+  assert.deepEqual((await pushedTo(device.deviceId)), [])
   assert.match(await (await fetch(`${url}/metrics`)).text(), /instore_server_events_refused_total\{reason="INSTORE_NO_CAMPAIGN"\} 1/)
 })
 
@@ -101,43 +100,43 @@ test('a trigger.fired is refused unless its campaign exists, is active, runs in 
     const r = await post([e])
     assert.equal(r.status, 422, name)
     assert.equal(r.body.error, code, name)
-    assert.equal(stored(e.id), undefined, name)
+    assert.equal((await stored(e.id)), undefined, name)
   }
-  assert.deepEqual(pushedTo(device.deviceId), [])
+  assert.deepEqual((await pushedTo(device.deviceId)), [])
 })
 
 test('what reaches the phone is the server\'s campaign: its title, body, url and TTL, never the event\'s', async () => {
   const e = trigger('live')
   const r = await post([e])
   assert.equal(r.status, 200); assert.deepEqual(r.body, { accepted: 1, duplicates: 0 })
-  const [t] = pushedTo(device.deviceId)
+  const [t] = (await pushedTo(device.deviceId))
   assert.deepEqual(t.content, campaign('live', []).content)
   assert.equal(t.expires - t.ts, 30 * 60_000)
-  assert.deepEqual((JSON.parse(stored(e.id)?.body ?? '{}') as InstoreEvent).content, campaign('live', []).content, 'stored as the server\'s content too')
+  assert.deepEqual((JSON.parse((await stored(e.id))?.body ?? '{}') as InstoreEvent).content, campaign('live', []).content, 'stored as the server\'s content too')
   const again = await post([e])
   assert.deepEqual([again.status, again.body], [200, { accepted: 0, duplicates: 1 }], 'a duplicate id stays idempotent')
-  assert.equal(pushedTo(device.deviceId).length, 1)
+  assert.equal((await pushedTo(device.deviceId)).length, 1)
 })
 
 test('caps hold across stores and restarts: more events from a gateway never mean more pushes', async () => {
-  const before = pushedTo(device.deviceId).length
+  const before = (await pushedTo(device.deviceId)).length
   // Cooldown of an hour on "live": s1 fired above; neither s1 again nor s2 gets another push.
   assert.equal((await post([trigger('live', { ts: Date.now() + 1000 })])).status, 200)
   assert.equal((await post([trigger('live', { storeId: 's2' })], 's2')).status, 200)
   // A clock far ahead cannot jump the cooldown either: such an event is refused outright.
   assert.equal((await post([trigger('live', { ts: Date.now() + 7 * 86_400_000 })])).body.error, 'INSTORE_TS_FUTURE')
-  assert.equal(pushedTo(device.deviceId).length, before)
+  assert.equal((await pushedTo(device.deviceId)).length, before)
   // Per visit: one push per visit, however many events.
   const visit = 'VISIT-A'
   for (let i = 0; i < 3; i++) assert.equal((await post([trigger('per-visit', { visitId: visit })])).status, 200)
-  assert.equal(pushedTo(device.deviceId).length, before + 1)
+  assert.equal((await pushedTo(device.deviceId)).length, before + 1)
   // The counts live in the database: a restarted server still applies them.
   await app.close(); await start()
   assert.equal((await post([trigger('per-visit', { visitId: visit })])).status, 200)
   assert.equal((await post([trigger('live')])).status, 200)
-  assert.equal(pushedTo(device.deviceId).length, before + 1)
+  assert.equal((await pushedTo(device.deviceId)).length, before + 1)
   assert.equal((await post([trigger('per-visit', { visitId: 'VISIT-B' })])).status, 200)
-  assert.equal(pushedTo(device.deviceId).length, before + 2, 'a new visit may get it again')
+  assert.equal((await pushedTo(device.deviceId)).length, before + 2, 'a new visit may get it again')
 })
 
 test('TTL is the campaign\'s, counted from no later than now: an old trigger expires whatever the event says', async () => {
@@ -147,7 +146,7 @@ test('TTL is the campaign\'s, counted from no later than now: an old trigger exp
   assert.equal(ctx.hub.dropped.expired, before + 1)
   assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() + 86_400_000 })])).body.error, 'INSTORE_TS_FUTURE', 'a day ahead is refused')
   assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() + 60_000 })])).status, 200)
-  const [t] = pushedTo(other.deviceId)
+  const [t] = (await pushedTo(other.deviceId))
   assert.ok(t.ts <= Date.now() && t.expires - t.ts === 30 * 60_000, 'a future timestamp does not stretch the TTL')
 })
 
@@ -157,7 +156,7 @@ test('a refused trigger does not cost the rest of its batch: the others are stor
   const r = await post([enter, forged])
   assert.equal(r.status, 422)
   assert.deepEqual([r.body.accepted, r.body.duplicates, r.body.refused?.map(x => x.error)], [1, 0, ['INSTORE_NO_CAMPAIGN']])
-  assert.ok(stored(enter.id)); assert.equal(stored(forged.id), undefined)
+  assert.ok((await stored(enter.id))); assert.equal((await stored(forged.id)), undefined)
   const again = await post([enter, forged])
   assert.deepEqual([again.status, again.body.accepted, again.body.duplicates], [422, 0, 1])
 })
@@ -187,7 +186,7 @@ test('every event is validated (charsets, sizes, ranges, no extra fields) before
     const r = await post([e])
     assert.equal(r.status, 400, name)
     assert.equal(r.body.error, 'INSTORE_BAD_EVENT', name)
-    assert.equal((ctx.db.prepare('SELECT COUNT(*) AS n FROM events WHERE id = ?').get(e.id) as { n: number }).n, 0, name)
+    assert.equal(await ctx.db.selectFrom('events').select('id').where('id', '=', e.id).executeTakeFirst(), undefined, name)
   }
   // JSON numbers beyond double range parse as Infinity: refused, not stored as garbage.
   const inf = await postRaw('/v1/stores/s1/events', JSON.stringify({ events: [good()] }).replace(/"dwellMs":1000/, '"dwellMs":1e999'))
@@ -231,7 +230,7 @@ test('one bad event costs only itself: the rest of the batch is stored, and a ga
   assert.equal(r.status, 400); assert.equal(r.body.error, 'INSTORE_BAD_EVENT')
   assert.deepEqual([r.body.accepted, r.body.refused?.map(x => [x.index, x.error])], [1, [[0, 'INSTORE_BAD_EVENT']]])
   assert.equal(r.body.refused?.[0].id, bad.id, 'a well-formed id is named')
-  assert.ok(stored(ok.id)); assert.equal(stored(bad.id), undefined)
+  assert.ok((await stored(ok.id))); assert.equal((await stored(bad.id)), undefined)
   assert.equal((await postRaw('/v1/stores/s1/events', '{"events": "nope"}')).status, 400, 'a bad envelope is refused whole')
   // Refusals name each event by its place in the posted batch, whatever the reason.
   const mixed = await post([good(), { ...good(), shop: hostile }, trigger('nope')])
@@ -245,7 +244,7 @@ test('one bad event costs only itself: the rest of the batch is stored, and a ga
   uplink.start()
   try {
     await waitFor(() => store.backlog() === 0, 10_000, 'the outbox to drain')
-    assert.ok(stored(rows[2].id)); assert.equal(stored(rows[0].id), undefined); assert.equal(stored(rows[1].id), undefined)
+    assert.ok((await stored(rows[2].id))); assert.equal((await stored(rows[0].id)), undefined); assert.equal((await stored(rows[1].id)), undefined)
   } finally { await uplink.stop(0); store.close() }
 })
 
@@ -256,7 +255,7 @@ test('a trigger.fired about a device without marketing consent (or no device) is
   const res = await post(events)
   assert.equal(res.status, 422)
   assert.deepEqual(res.body.refused?.map(x => x.error), ['INSTORE_NO_MARKETING_CONSENT', 'INSTORE_NO_MARKETING_CONSENT'])
-  for (const e of events) assert.equal(stored(e.id), undefined)
+  for (const e of events) assert.equal((await stored(e.id)), undefined)
   const a = await api<{ funnel: Array<{ k: string | null, fired: number }> }>(`${url}/v1/analytics/stores/s1`, ADMIN)
   const before = a.body.funnel.find(f => f.k === 'live')?.fired ?? 0
   assert.equal((await post([trigger('live', { subject: r.body.subject, visitId: 'V-nm' })])).status, 422)

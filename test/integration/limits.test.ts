@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildServer, BOOTSTRAP_TOKEN_FILE } from '../../server/app.ts'
+import { onTestDb, TEST_ENGINE } from '../helpers/postgres.ts'
 import { GatewayStore } from '../../gateway/io/store.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { startProc } from '../helpers/procs.ts'
@@ -19,7 +20,7 @@ let app: FastifyInstance
 let url = ''
 
 before(async () => {
-  app = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-')), log: silentLogger, adminToken: ADMIN, limits: { bodyLimitBytes: 64 * 1024 } })).app
+  app = (await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'limits-')), log: silentLogger, adminToken: ADMIN, limits: { bodyLimitBytes: 64 * 1024 } }))).app
   url = await app.listen({ port: 0, host: '127.0.0.1' })
   const r = await fetch(`${url}/v1/stores`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ site }) })
   assert.equal(r.status, 201)
@@ -60,7 +61,7 @@ test('limits and request rules, case by case', async () => {
 })
 
 test('anonymous registration is rate-limited per address: 429 with Retry-After', async () => {
-  const s = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-reg-')), log: silentLogger, adminToken: ADMIN, limits: { registrationsPerWindow: 5 } })).app
+  const s = (await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'limits-reg-')), log: silentLogger, adminToken: ADMIN, limits: { registrationsPerWindow: 5 } }))).app
   const u = await s.listen({ port: 0, host: '127.0.0.1' })
   try {
     const statuses: number[] = []
@@ -79,7 +80,7 @@ test('anonymous registration is rate-limited per address: 429 with Retry-After',
 })
 
 test('a caller that keeps presenting bad tokens gets 429 with Retry-After; a valid token still works', async () => {
-  const s = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-auth-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 4 } })).app
+  const s = (await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'limits-auth-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 4 } }))).app
   const u = await s.listen({ port: 0, host: '127.0.0.1' })
   try {
     const statuses: number[] = []
@@ -100,7 +101,7 @@ test('a caller that keeps presenting bad tokens gets 429 with Retry-After; a val
 })
 
 test('guessing tokens on the dashboard live stream (?token=) is limited like every other route', async () => {
-  const s = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-live-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 3 } })).app
+  const s = (await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'limits-live-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 3 } }))).app
   const u = await s.listen({ port: 0, host: '127.0.0.1' })
   try {
     const statuses: number[] = []
@@ -114,7 +115,7 @@ test('guessing tokens on the dashboard live stream (?token=) is limited like eve
 })
 
 test('a body on a route without one (DELETE) answers 415 or 413, and the OpenAPI document declares both', async () => {
-  const s = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'limits-delete-')), log: silentLogger, adminToken: ADMIN, limits: { bodyLimitBytes: 1000 } })).app
+  const s = (await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'limits-delete-')), log: silentLogger, adminToken: ADMIN, limits: { bodyLimitBytes: 1000 } }))).app
   try {
     const doc = (await s.inject({ url: '/docs' })).json() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
     const deletes = Object.entries(doc.paths).flatMap(([path, ops]) => ops.delete ? [[path, ops.delete] as const] : [])
@@ -142,9 +143,10 @@ test('the bootstrap admin token is never logged: it is written once to a 0600 fi
   } finally { await p.stop() }
 })
 
+// The server's file exists on SQLite only; the gateway's always (it is checked on both passes).
 test('database files of server and gateway are created readable by their owner only', async () => {
   const sdir = mkdtempSync(join(tmpdir(), 'limits-db-'))
-  const s = (await buildServer({ dataDir: sdir, log: silentLogger, adminToken: ADMIN })).app
+  const s = (await buildServer(await onTestDb({ dataDir: sdir, log: silentLogger, adminToken: ADMIN }))).app
   const gdir = mkdtempSync(join(tmpdir(), 'limits-gdb-'))
   const g = new GatewayStore(gdir)
   try {
@@ -152,6 +154,6 @@ test('database files of server and gateway are created readable by their owner o
       if (!existsSync(f)) continue
       assert.equal((statSync(f).mode & 0o777).toString(8), '600', f)
     }
-    assert.ok(existsSync(join(sdir, 'server.sqlite')) && existsSync(join(gdir, 'gateway.sqlite')))
+    assert.ok((TEST_ENGINE === 'postgres' || existsSync(join(sdir, 'server.sqlite'))) && existsSync(join(gdir, 'gateway.sqlite')))
   } finally { await s.close(); g.db.close() }
 })

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import { silentLogger } from '../../shared/log.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import type { InstoreEvent } from '../../shared/events.ts'
@@ -20,7 +21,7 @@ const campaign = (id: string, store: string): Campaign => ({ id, stores: [store]
 const trigger = (id: string, subject: string, store = 's1'): InstoreEvent => ({ id, type: 'trigger.fired', storeId: store, subject, visitId: `V-${id}`, seq: 1, ts: Date.now(), campaignId: 'c1', content: { title: 'hi' } })
 
 before(async () => {
-  const built = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'perm-')), log: silentLogger, adminToken: ADMIN })
+  const built = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'perm-')), log: silentLogger, adminToken: ADMIN }))
   app = built.app
   url = await app.listen({ port: 0, host: '127.0.0.1' })
   for (const s of ['s1', 's2']) tokens['gw_' + s] = (await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: { ...site, storeId: s } })).body.gatewayToken

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import { hashToken } from '../../server/auth.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { api } from '../helpers/procs.ts'
@@ -23,7 +24,7 @@ const provision = async (storeId: string) => (await api<{ gatewayToken: string, 
 const operator = async (role: string, stores: string[]) => (await api<{ id: string, token: string }>(`${url}/v1/operators`, ADMIN, 'POST', { role, stores })).body
 
 before(async () => {
-  app = (await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'tokens-')), log: silentLogger, adminToken: ADMIN })).app
+  app = (await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'tokens-')), log: silentLogger, adminToken: ADMIN }))).app
   url = await app.listen({ port: 0, host: '127.0.0.1' })
 })
 after(async () => { await app.close() })
@@ -112,7 +113,7 @@ test('revoking an operator token ends the dashboard live stream it opened, by he
 test('a revoked --admin-token stays revoked across restarts', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokens-restart-'))
   const GIVEN = 'adm_given_at_start'
-  const start = async () => { const s = (await buildServer({ dataDir, log: silentLogger, adminToken: GIVEN })).app; return { s, u: await s.listen({ port: 0, host: '127.0.0.1' }) } }
+  const start = async () => { const s = (await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: GIVEN }))).app; return { s, u: await s.listen({ port: 0, host: '127.0.0.1' }) } }
   let { s, u } = await start()
   const other = (await api<{ id: string, token: string }>(`${u}/v1/operators`, GIVEN, 'POST', { role: 'admin', stores: [] })).body
   const givenId = (await api<TokenInfo[]>(`${u}/v1/tokens?role=admin`, other.token)).body.find(t => t.id !== other.id)?.id

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { buildServer } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { api } from '../helpers/procs.ts'
 import { ROOT } from '../helpers/run.ts'
@@ -46,7 +47,7 @@ async function assertClean (page: Page, hits: string[], what: string): Promise<v
 
 partTest('chromium', 'repro 2: a gateway token posts hostile ids, campaign ids, sector names and snapshot fields; the dashboard runs none of them', { timeout: 120_000 }, async () => {
   const ADMIN = 'adm_hostile_test'
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-')), log: silentLogger, adminToken: ADMIN })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-')), log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const sink = await listener()
   const p = payloads(sink.url)
@@ -92,7 +93,7 @@ partTest('chromium', 'repro 2: a gateway token posts hostile ids, campaign ids, 
 
 partTest('chromium', 'the pages render hostile data from any source as text, and the CSP refuses inline script even if a page slipped', { timeout: 120_000 }, async () => {
   const ADMIN = 'adm_hostile_pages'
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-pages-')), log: silentLogger, adminToken: ADMIN })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-pages-')), log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const sink = await listener()
   const p = payloads(sink.url)
@@ -164,7 +165,7 @@ partTest('chromium', 'the pages render hostile data from any source as text, and
 
 partTest('chromium', 'a burst of a thousand visit.summary events costs a dashboard a few analytics requests; a link never replaces the saved token', { timeout: 120_000 }, async () => {
   const ADMIN = 'adm_hostile_burst'
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-burst-')), log: silentLogger, adminToken: ADMIN })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-burst-')), log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const browser = await launch()
   try {
@@ -200,7 +201,7 @@ partTest('chromium', 'a burst of a thousand visit.summary events costs a dashboa
 
 test('security headers on every kind of route: pages, scripts, API, SSE, OpenAPI', async () => {
   const ADMIN = 'adm_headers_test'
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'headers-')), log: silentLogger, adminToken: ADMIN })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'headers-')), log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   try {
     for (const [path, type] of [['/', 'text/html'], ['/phone', 'text/html'], ['/dashboard.js', 'text/javascript'], ['/phone.js', 'text/javascript'], ['/dashboard.css', 'text/css'], ['/phone.css', 'text/css'], ['/sdk.js', 'text/javascript'], ['/docs', 'application/json'], ['/healthz', 'application/json'], ['/no-such-route', 'application/json'], [`/v1/stores/x/live?token=${ADMIN}`, 'text/event-stream']]) {

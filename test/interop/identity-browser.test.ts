@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { buildServer } from '../../server/app.ts'
+import { onTestDb } from '../helpers/postgres.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { eid, counterAt } from '../../shared/eid.ts'
 
 import { partTest, CHROMIUM } from '../helpers/parts.ts'
 
 partTest('chromium', 'in Chromium, /sdk.js registers and advertises the EIDs shared/eid.ts computes', { timeout: 120_000 }, async () => {
-  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'sdk-browser-')), log: silentLogger, adminToken: 'adm_sdk_browser' })
+  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'sdk-browser-')), log: silentLogger, adminToken: 'adm_sdk_browser' }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
   try {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { decide, inCi } from '../helpers/parts.ts'
-import { tierFiles } from '../../scripts/test.ts'
+import { serverFiles, tierFiles } from '../../scripts/test.ts'
 
 test('a missing part skips the test on a developer machine and fails it in CI', () => {
   const cases: Array<[present: boolean, ci: boolean, want: ReturnType<typeof decide>]> = [
@@ -34,4 +34,16 @@ test('each tier runs its folder; test files not yet filed into a tier run with i
   assert.deepEqual(rel(tierFiles('unit', root)), ['test/unit/a.test.ts', 'test/unit/deep/b.test.ts'])
   assert.deepEqual(rel(tierFiles('integration', root)), ['test/integration/c.test.ts', 'test/e.test.ts'])
   assert.deepEqual(rel(tierFiles('interop', root)), ['test/interop/d.test.ts'])
+})
+
+test('the PostgreSQL pass takes the test files that start a server through the postgres helper or startServer, and no other', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tiers-pg-'))
+  const cases: Array<[file: string, text: string, server: boolean]> = [
+    ['test/integration/a.test.ts', "import { onTestDb } from '../helpers/postgres.ts'\n", true],
+    ['test/integration/b.test.ts', 'const s = await startServer(dir, ADMIN)\n', true],
+    ['test/integration/c.test.ts', "import { startGateway } from '../helpers/gateway.ts'\n", false],
+    ['test/unit/d.test.ts', '// mentions postgres.ts and startServer without calling either\n', false]
+  ]
+  for (const [f, text] of cases) { mkdirSync(join(root, f, '..'), { recursive: true }); writeFileSync(join(root, f), text) }
+  assert.deepEqual(serverFiles(cases.map(c => c[0]), root), cases.filter(c => c[2]).map(c => c[0]))
 })
