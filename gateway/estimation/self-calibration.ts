@@ -1,12 +1,13 @@
-// Online self-calibration: an uncalibrated site gets better as it runs. Each sensor's RSSI bias
-// is learned from what the gateway already hears:
-// - fixed beacons (and other sensors) at known positions: the residual against the path-loss
-//   model at the known distance is direct evidence of the receiver's offset;
-// - ordinary devices: after each well-constrained fix, each sensor's residual against the fitted
+// Online self-calibration: an uncalibrated site gets better as it runs. What a calibration walk
+// would have fitted is learned from what the gateway already hears:
+// - each sensor's RSSI bias, from fixed beacons (and other sensors) at known positions (the
+//   residual against the path-loss model at the known distance is direct evidence) and from
+//   ordinary devices: after each well-constrained fix, each sensor's residual against the fitted
 //   position (device offset removed). One sensor that always reads hot shows up as a persistent
-//   positive residual. The mean over sensors is held at zero: a common shift is
-//   indistinguishable from the phones' own transmit offsets.
-// Estimates shrink towards zero until evidence accumulates, and are bounded.
+//   positive residual. The biases are centred on their median: a common shift is
+//   indistinguishable from the phones' own transmit offsets, and one badly mounted sensor must
+//   not drag the others' corrections along with it.
+// Estimates shrink towards the site file's values until evidence accumulates, and are bounded.
 import type { SensorModel } from './radio-model.ts'
 import { expectedRssi } from './radio-model.ts'
 import type { Fix, Observation } from './solver.ts'
@@ -31,6 +32,9 @@ interface Acc { sum: number, weight: number }
 /** What a calibrator has learned, as saved across restarts. */
 export interface CalibratorState { samples: number, sensors: Record<string, Acc> }
 
+/** A sensor whose learned correction is at least this large (dB) is reported as a problem (/healthz). */
+export const OFF_SENSOR_DB = 10
+
 export class SelfCalibrator {
   private readonly acc = new Map<string, Acc>()
   samples = 0
@@ -51,27 +55,28 @@ export class SelfCalibrator {
   observeKnown (sensor: string, distanceM: number, rssi: number, refAt1m: number, siteRefAt1m: number): void {
     const m = this.base.get(sensor)
     if (!m || m.map) return
+    // Evidence about the sensor's own bias, so against its site-file model.
     const expected = expectedRssi(m, distanceM) - siteRefAt1m + refAt1m
-    this.add(sensor, rssi - expected - this.correction(sensor), this.o.beaconWeight)
+    this.add(sensor, rssi - expected, this.o.beaconWeight)
   }
 
   /** Residuals of a device fix: evidence about every sensor that took part. */
   observeFix (obs: Observation[], fix: Fix, tagHeight: number): void {
     if (obs.length < this.o.minSensors || fix.method !== 'lm') return
-    const mean = this.meanRaw()
+    const centre = this.centre()
     for (const ob of obs) {
       const s = ob.sensor
       if (s.map) continue
       const d = Math.hypot(fix.x - s.x, fix.y - s.y, tagHeight - s.z)
-      // `ob.sensor` already carries the current correction; the residual is what is left.
+      // `ob.sensor` already carries the current corrections; the residual is what is left.
       const r = ob.rssi - expectedRssi(s, d) - fix.offsetDb
-      this.add(s.id, r + this.raw(s.id) - mean, 1)
+      this.add(s.id, r + this.raw(s.id) - centre, 1)
     }
   }
 
   /** Current correction for a sensor, dB (added to its RSSI at 1 m). */
   correction (sensor: string): number {
-    return this.raw(sensor) - this.meanRaw()
+    return this.raw(sensor) - this.centre()
   }
 
   private raw (sensor: string): number {
@@ -81,17 +86,21 @@ export class SelfCalibrator {
     return Math.max(-this.o.maxCorrectionDb, Math.min(this.o.maxCorrectionDb, v))
   }
 
-  private meanRaw (): number {
+  /** The median of the sensors' raw corrections: robust to the one sensor that is far off. */
+  private centre (): number {
     if (this.acc.size === 0) return 0
-    let s = 0
-    for (const id of this.base.keys()) s += this.raw(id)
-    return s / this.base.size
+    const v = [...this.base.keys()].map(id => this.raw(id)).sort((a, b) => a - b)
+    const h = v.length >> 1
+    return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2
+  }
+
+  private corrected (m: SensorModel): SensorModel {
+    return { ...m, a: m.a + this.correction(m.id) }
   }
 
   /** The sensor models with the learned corrections applied. */
   models (): Map<string, SensorModel> {
-    const mean = this.meanRaw()
-    return new Map([...this.base].map(([id, m]) => [id, { ...m, a: m.a + this.raw(id) - mean }]))
+    return new Map([...this.base].map(([id, m]) => [id, m.map ? m : this.corrected(m)]))
   }
 
   /** What has been learned so far (the evidence, not just the corrections: it keeps accumulating). */
@@ -109,5 +118,10 @@ export class SelfCalibrator {
 
   corrections (): Record<string, number> {
     return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.correction(id)) / 100]))
+  }
+
+  /** Sensors whose learned correction is OFF_SENSOR_DB or more: mounted badly, shadowed, or a wrong `offsetDb`. */
+  offSensors (): Array<{ sensor: string, correctionDb: number }> {
+    return Object.entries(this.corrections()).filter(([, c]) => Math.abs(c) >= OFF_SENSOR_DB).map(([sensor, correctionDb]) => ({ sensor, correctionDb }))
   }
 }
