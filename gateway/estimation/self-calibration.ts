@@ -120,8 +120,16 @@ export class SelfCalibrator {
     return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.correction(id)) / 100]))
   }
 
-  /** Sensors whose learned correction is OFF_SENSOR_DB or more: mounted badly, shadowed, or a wrong `offsetDb`. */
-  offSensors (): Array<{ sensor: string, correctionDb: number }> {
-    return Object.entries(this.corrections()).filter(([, c]) => Math.abs(c) >= OFF_SENSOR_DB).map(([sensor, correctionDb]) => ({ sensor, correctionDb }))
-  }
+}
+
+/**
+ * The /healthz problem for sensors whose learned correction (dB, per sensor) is OFF_SENSOR_DB or
+ * more either way, or null: such a sensor is mounted badly (behind metal, facing a wall),
+ * shadowed, or has a wrong `offsetDb`, and self-calibration only hides it.
+ */
+export function offSensorsProblem (corrections: Record<string, number>): string | null {
+  const off = Object.entries(corrections).filter(([, c]) => Math.abs(c) >= OFF_SENSOR_DB)
+  if (off.length === 0) return null
+  return `sensors reading ${OFF_SENSOR_DB} dB or more off the radio model (mounted badly, shadowed, or a wrong offsetDb): ` +
+    off.map(([id, c]) => `${id} ${c > 0 ? '+' : ''}${c.toFixed(1)} dB`).join(', ')
 }
