@@ -13,7 +13,7 @@ import { SubjectHasher } from './ingest/subjects.ts'
 import { GatewayClock, defaultClockOptions } from './ingest/clock.ts'
 import { Tracker, trackerOptions } from './estimation/tracker.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
-import { SelfCalibrator } from './estimation/self-calibration.ts'
+import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { Evidence } from './presence/zones.ts'
@@ -72,7 +72,7 @@ export class Pipeline {
     const base = sensorModels(site)
     const beacons = beaconModels(site)
     this.calibrator = new SelfCalibrator(base)
-    this.scanCalibrator = new SelfCalibrator(beacons)
+    this.scanCalibrator = new SelfCalibrator(beacons, beaconSelfCalibrationOptions)
     const topts = trackerOptions(site, o.tracker)
     this.reportLagMs = topts.reportLagMs
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.
@@ -98,6 +98,7 @@ export class Pipeline {
       this.m.skew.set({}, this.clock.skewed)
       for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
       for (const [id, c] of Object.entries(this.scanCalibrator.corrections())) this.m.beaconCorrection.set({ beacon: id }, c)
+      for (const [id, v] of Object.entries(this.calibrator.spreadScales())) this.m.spread.set({ sensor: id }, v)
       this.m.fixtures.values.clear()
       for (const d of this.people.wifi.fixtures()) this.m.fixtures.set({ subject: d.address }, 1)
       this.m.wifiDevices.set({ kind: 'devices' }, this.people.wifi.devices.size)

@@ -11,6 +11,7 @@
 import type { SensorModel } from './radio-model.ts'
 import { expectedRssi } from './radio-model.ts'
 import type { Fix, Observation } from './solver.ts'
+import { SpreadEvidence } from './spread.ts'
 
 export interface SelfCalibrationOptions {
   /** Pseudo-count of zero-residual evidence each sensor starts with. */
@@ -23,23 +24,35 @@ export interface SelfCalibrationOptions {
   minSensors: number
   /** Forgetting: evidence older than about this many samples fades (sensors get moved, batteries age). */
   memory: number
+  /**
+   * Whether each receiver's spread is learned too (spread.ts). Off for phone-scan beacons: there the
+   * "receivers" are beacons heard by many different phones, and on the OpenHPS floor learning their
+   * spreads made positions worse.
+   */
+  learnSpread: boolean
 }
 
-export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCount: 200, beaconWeight: 5, maxCorrectionDb: 12, minSensors: 4, memory: 20_000 }
+export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCount: 200, beaconWeight: 5, maxCorrectionDb: 12, minSensors: 4, memory: 20_000, learnSpread: true }
 
 interface Acc { sum: number, weight: number }
 
+/** Phone-scan mode's calibrator of the site's beacons (see `learnSpread`). */
+export const beaconSelfCalibrationOptions: SelfCalibrationOptions = { ...defaultSelfCalibrationOptions, learnSpread: false }
+
 /** What a calibrator has learned, as saved across restarts. */
-export interface CalibratorState { samples: number, sensors: Record<string, Acc> }
+export interface CalibratorState { samples: number, sensors: Record<string, Acc>, /** absent in what earlier versions saved */ spread?: Record<string, Acc> }
 
 /** A sensor whose learned correction is at least this large (dB) is reported as a problem (/healthz). */
 export const OFF_SENSOR_DB = 10
 
 export class SelfCalibrator {
   private readonly acc = new Map<string, Acc>()
+  private readonly spread: SpreadEvidence
   samples = 0
 
-  constructor (private readonly base: Map<string, SensorModel>, private readonly o: SelfCalibrationOptions = defaultSelfCalibrationOptions) {}
+  constructor (private readonly base: Map<string, SensorModel>, private readonly o: SelfCalibrationOptions = defaultSelfCalibrationOptions) {
+    this.spread = new SpreadEvidence([...base.keys()], o.priorCount, o.memory)
+  }
 
   private add (sensor: string, residual: number, weight: number): void {
     let a = this.acc.get(sensor)
@@ -71,6 +84,8 @@ export class SelfCalibrator {
       // `ob.sensor` already carries the current corrections; the residual is what is left.
       const r = ob.rssi - expectedRssi(s, d) - fix.offsetDb
       this.add(s.id, r + this.raw(s.id) - centre, 1)
+      // In units of the reading's own spread (the window's sigma), so sensors heard by few readings compare fairly.
+      if (this.o.learnSpread) this.spread.add(s.id, r / ob.sigma * (s.spreadScale ?? 1))
     }
   }
 
@@ -95,7 +110,7 @@ export class SelfCalibrator {
   }
 
   private corrected (m: SensorModel): SensorModel {
-    return { ...m, a: m.a + this.correction(m.id) }
+    return { ...m, a: m.a + this.correction(m.id), spreadScale: this.spread.scale(m.id) }
   }
 
   /** The sensor models with the learned corrections applied. */
@@ -105,7 +120,7 @@ export class SelfCalibrator {
 
   /** What has been learned so far (the evidence, not just the corrections: it keeps accumulating). */
   snapshot (): CalibratorState {
-    return { samples: this.samples, sensors: Object.fromEntries([...this.acc].map(([id, a]) => [id, { sum: a.sum, weight: a.weight }])) }
+    return { samples: this.samples, sensors: Object.fromEntries([...this.acc].map(([id, a]) => [id, { sum: a.sum, weight: a.weight }])), spread: this.spread.snapshot() }
   }
 
   /** Takes up a snapshot; sensors the site no longer has, and values that are not numbers, are left out. */
@@ -114,6 +129,12 @@ export class SelfCalibrator {
       if (this.base.has(id) && Number.isFinite(a.sum) && Number.isFinite(a.weight) && a.weight >= 0) this.acc.set(id, { sum: a.sum, weight: a.weight })
     }
     if (Number.isFinite(s.samples)) this.samples = s.samples
+    if (s.spread !== undefined) this.spread.restore(s.spread)
+  }
+
+  /** Each sensor's learned spread against the typical sensor's (1: typical). */
+  spreadScales (): Record<string, number> {
+    return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.spread.scale(id)) / 100]))
   }
 
   corrections (): Record<string, number> {
