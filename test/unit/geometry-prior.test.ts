@@ -6,7 +6,7 @@ import { insideWalls } from '../../gateway/estimation/geometry-prior.ts'
 
 // An L-shaped shop: the square 10 x 10 without its top-right quarter, and a second shop upstairs.
 const site = parseSite({
-  type: 'FeatureCollection', storeId: 's',
+  type: 'FeatureCollection', storeId: 's', radio: { pathLossExponent: 2.2, rssiAt1m: -59, outsideHeard: false },
   features: [
     { type: 'Feature', properties: { kind: 'shop', id: 'l' }, geometry: { type: 'Polygon', coordinates: [[[0, 0], [10, 0], [10, 5], [5, 5], [5, 10], [0, 10], [0, 0]]] } },
     { type: 'Feature', properties: { kind: 'shop', id: 'up', floor: 1 }, geometry: { type: 'Polygon', coordinates: [[[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]] } },
@@ -28,4 +28,9 @@ test('a fix just outside every shop moves onto the nearest edge; one inside, or 
     const [x, y] = insideWalls(site, c.at[0], c.at[1], c.sigma, c.floor, 2)
     assert.ok(Math.hypot(x - c.want[0], y - c.want[1]) < 1e-9, `${c.name}: got ${x}, ${y}`)
   }
+})
+
+test('where a street passes (the default), no fix is moved: passers-by stay outside', () => {
+  const street = parseSite({ ...site.file, radio: { pathLossExponent: 2.2, rssiAt1m: -59 } })
+  assert.deepEqual(insideWalls(street, 3, -1, 1, 0, 2), [3, -1])
 })
