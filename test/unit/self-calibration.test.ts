@@ -3,7 +3,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
 import { sensorModels, expectedRssi } from '../../gateway/estimation/radio-model.ts'
-import { SelfCalibrator, offSensorsProblem } from '../../gateway/estimation/self-calibration.ts'
+import { SelfCalibrator, offSensorsProblem, defaultSelfCalibrationOptions } from '../../gateway/estimation/self-calibration.ts'
 import type { Fix } from '../../gateway/estimation/solver.ts'
 import { RssiWindow, defaultWindowOptions } from '../../gateway/estimation/rssi-window.ts'
 
@@ -31,7 +31,7 @@ function normals (): () => number {
 function learn (bias: Record<string, number>, noise: Record<string, number> = {}): SelfCalibrator {
   const draw = normals()
   const base = sensorModels(site)
-  const cal = new SelfCalibrator(base)
+  const cal = new SelfCalibrator(base, { ...defaultSelfCalibrationOptions, learnSpread: true })
   for (let k = 0; k < 3000; k++) {
     const x = 1 + (k * 7.3) % 18; const y = 1 + (k * 3.7) % 10
     const models = cal.models()
@@ -70,7 +70,7 @@ test('/healthz names sensors whose learned correction is 10 dB or more either wa
   assert.match(offSensorsProblem(learned) ?? '', /^sensors reading 10 dB or more off .*: s5 -1\d\.\d dB$/)
 })
 
-test('a receiver whose readings spread twice as much as the others\' is learned as such, and counts for less', () => {
+test('with learnSpread, a receiver whose readings spread twice as much as the others\' is learned as such, and counts for less', () => {
   const noise = { s1: 3, s2: 3, s3: 3, s4: 6, s5: 3, s6: 3 }
   const cal = learn({}, noise)
   const scales = cal.spreadScales()
@@ -83,7 +83,7 @@ test('a receiver whose readings spread twice as much as the others\' is learned 
   const sigma = (id: string) => { const m = models.get(id); return m === undefined ? NaN : w.observation(0, m)?.sigma ?? NaN }
   assert.ok(sigma('s4') > 1.3 * sigma('s1'), `${sigma('s4')} against ${sigma('s1')}`)
   // What was learned survives a restart, and a snapshot from before spreads were learned still loads.
-  const again = new SelfCalibrator(sensorModels(site))
+  const again = new SelfCalibrator(sensorModels(site), { ...defaultSelfCalibrationOptions, learnSpread: true })
   again.restore(cal.snapshot())
   assert.deepEqual(again.spreadScales(), scales)
   const older = new SelfCalibrator(sensorModels(site))
