@@ -11,7 +11,7 @@ import { lastAtOrBefore } from '../simulators/evaluate.ts'
 import { Tracker, trackerOptions, type TrackerOptions } from '../gateway/estimation/tracker.ts'
 import { TraceFollower, type Placed, type Followed } from '../tools/trace-follower.ts'
 import { sensorModels, beaconModels } from '../gateway/estimation/radio-model.ts'
-import { SelfCalibrator } from '../gateway/estimation/self-calibration.ts'
+import { SelfCalibrator, beaconSelfCalibrationOptions, defaultSelfCalibrationOptions } from '../gateway/estimation/self-calibration.ts'
 import { solve, weightedCentroid } from '../gateway/estimation/solver.ts'
 
 export type Method = 'gateway' | 'baseline'
@@ -64,7 +64,7 @@ export class EstimationRun {
     const tracker = new Tracker(site, models(), opts)
     // The gateway calibrates online what positions a device: its sensors, or in phone-scan mode
     // the beacons phones report.
-    const cal = this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models()) : null
+    const cal = this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models(), scans ? beaconSelfCalibrationOptions : defaultSelfCalibrationOptions) : null
     if (cal !== null) {
       let n = 0
       tracker.onFix = (obs, fix) => {

@@ -141,11 +141,14 @@ async function walkingPerson (csv: string, pathCsv: string, sensors: string[], p
 }
 
 async function heldOutSessions (siteFile: SiteFile, site: Site, sessions: TraceLine[][]): Promise<void> {
-  const held: Record<string, AccuracyResult[]> = { baseline: [], gatewayPathLossOnly: [], gateway: [] }
+  // Without the walk too: the site file's defaults and online self-calibration, as a store that never walked one.
+  const held: Record<string, AccuracyResult[]> = { baselineUncalibrated: [], gatewayUncalibrated: [], baseline: [], gatewayPathLossOnly: [], gateway: [] }
   for (const [k, test] of sessions.entries()) {
     const train = sessions.filter((_, i) => i !== k).flat()
     const trace = join(OUT, `kolakowski-session-${k + 1}.jsonl`)
     await writeTrace(trace, test)
+    held.baselineUncalibrated.push(await measureAccuracy(site, trace, 'baseline'))
+    held.gatewayUncalibrated.push(await measureAccuracy(site, trace, 'gateway'))
     const pl = parseSite(applyCalibration(siteFile, calibrate(site, train, { maps: false })))
     held.baseline.push(await measureAccuracy(pl, trace, 'baseline'))
     held.gatewayPathLossOnly.push(await measureAccuracy(pl, trace, 'gateway'))

@@ -14,7 +14,7 @@ import type { ExternalFixes } from './ingest/external-fixes.ts'
 import { bleIdentity } from './ingest/sensor-ids.ts'
 import { Tracker, trackerOptions } from './estimation/tracker.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
-import { SelfCalibrator } from './estimation/self-calibration.ts'
+import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-calibration.ts'
 import type { Evidence, EvidenceSource } from './presence/zones.ts'
 import type { Footfall } from './presence/footfall.ts'
 import type { People } from './presence/people.ts'
@@ -69,7 +69,7 @@ export class EstimateStage {
     const base = sensorModels(site)
     const beacons = beaconModels(site)
     this.calibrator = new SelfCalibrator(base)
-    this.scanCalibrator = new SelfCalibrator(beacons)
+    this.scanCalibrator = new SelfCalibrator(beacons, beaconSelfCalibrationOptions)
     const topts = trackerOptions(site, o.tracker)
     this.reportLagMs = topts.reportLagMs
     // Wi-Fi probes carry more power and are rarer and noisier than BLE adverts.

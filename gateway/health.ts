@@ -8,6 +8,7 @@ import type { Uplink } from './io/uplink.ts'
 import type { GatewayStore } from './io/store.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { Pipeline } from './pipeline.ts'
+import { offSensorsProblem } from './estimation/self-calibration.ts'
 
 export interface HealthInputs {
   site: Site
@@ -50,6 +51,7 @@ export function gatewayHealth (g: HealthInputs): Health {
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
+  const offSensors = offSensorsProblem(p?.corrections ?? {}); if (offSensors !== null) problems.push(offSensors)
   const silence = g.sensorSilenceMs
   if (g.clock === 'wall' && g.pipeline && Date.now() - g.startedAt > silence) {
     const now = Date.now()

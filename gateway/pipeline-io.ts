@@ -63,6 +63,7 @@ return {
     sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
     correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor'),
     beaconCorrection: metrics.gauge('instore_selfcal_beacon_correction_db', 'learned RSSI correction per beacon (phone-scan mode)'),
+    spread: metrics.gauge('instore_selfcal_spread_ratio', 'learned spread of each sensor\'s readings against the typical sensor\'s (1 typical; more counts for less)'),
     fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)'),
     tickErrors: metrics.counter('instore_tick_errors_total', 'ticks that threw and were skipped'),
     positionsCapped: metrics.counter('instore_positions_capped_total', 'positions not published because a tick reached maxPositionsPerTick'),

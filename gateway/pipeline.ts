@@ -82,6 +82,7 @@ export class Pipeline {
       this.m.skew.set({}, this.clock.skewed)
       for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
       for (const [id, c] of Object.entries(this.scanCalibrator.corrections())) this.m.beaconCorrection.set({ beacon: id }, c)
+      for (const [id, v] of Object.entries(this.calibrator.spreadScales())) this.m.spread.set({ sensor: id }, v)
       this.m.fixtures.values.clear()
       for (const d of this.people.wifi.fixtures()) this.m.fixtures.set({ subject: d.address }, 1)
       this.m.wifiDevices.set({ kind: 'devices' }, this.people.wifi.devices.size)

@@ -66,7 +66,11 @@ export const RadioSchema = Type.Object({
   wifiRssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0, description: 'Wi-Fi probe RSSI at 1 m, dBm (default rssiAt1m + 14)' })),
   tagHeightM: Type.Optional(Type.Number({ minimum: 0, maximum: 5, description: 'height of a carried phone, m (default 1.2)' })),
   shadowingDb: Type.Optional(Type.Number({ minimum: 0.5, maximum: 20, description: 'per-reading RSSI spread, dB (default 6)' })),
-  accuracyScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 5, description: 'factor on the published accuracyM, measured by instore-calibrate (default 1)' }))
+  accuracyScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 5, description: 'factor on the published accuracyM, measured by instore-calibrate (default 1)' })),
+  outsideHeard: Type.Optional(Type.Boolean({
+    description: 'whether devices outside every shop are heard here (a street, a mall: default true); false for a site nobody is heard ' +
+      'outside of (a flat, an office floor), whose walls then bound every fix (gateway/estimation/geometry-prior.ts)'
+  }))
 })
 
 /**

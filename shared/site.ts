@@ -35,7 +35,7 @@ export interface Site {
 }
 
 export const defaultRadio: Required<Radio> = {
-  pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, tagHeightM: 1.2, shadowingDb: 6, accuracyScale: 1
+  pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, tagHeightM: 1.2, shadowingDb: 6, accuracyScale: 1, outsideHeard: true
 }
 
 export function loadSiteFile (path: string): Site {

@@ -57,7 +57,8 @@ export function convertSite (dir: string): SiteFile {
     name: 'Kolakowski BLE flat (real data)',
     timezone: 'Europe/Warsaw',
     // No per-receiver values here: those come from instore-calibrate on the calibration walk.
-    radio: { pathLossExponent: 2.2, rssiAt1m: -59, tagHeightM: TAG_HEIGHT_M },
+    // A flat: nobody is heard outside its walls (no street passes), so the walls bound every fix.
+    radio: { pathLossExponent: 2.2, rssiAt1m: -59, tagHeightM: TAG_HEIGHT_M, outsideHeard: false },
     features: [
       // The wall outline has notches for interior walls; the flat's footprint is its bounding box.
       { type: 'Feature', properties: { kind: 'shop', id: 'flat', name: 'Flat' }, geometry: { type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] } },

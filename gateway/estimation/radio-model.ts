@@ -14,6 +14,11 @@ export interface SensorModel {
   a: number
   /** Path-loss exponent. */
   n: number
+  /**
+   * How much more a raw reading at this receiver spreads than the site's typical one (1: as
+   * typical), learned online (self-calibration.ts); absent until then.
+   */
+  spreadScale?: number
   /** Location-dependent correction learned from a calibration walk, when there was one. */
   map?: RadioMap
 }

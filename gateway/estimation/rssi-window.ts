@@ -58,7 +58,8 @@ export class RssiWindow {
     if (this.size === 0 || t - this.last > this.o.windowMs) return null
     // Effective sample size of the weighted mean (Kish): (Σw)² / Σw²; decay cancels in the ratio.
     const nEff = (this.sw * this.sw) / this.sw2
-    const raw = this.o.rawSigmaDb
+    // A receiver self-calibration found noisier (or steadier) than the rest counts for less (or more).
+    const raw = this.o.rawSigmaDb * (sensor.spreadScale ?? 1)
     const sigma = Math.sqrt(raw * raw / nEff + this.o.floorSigmaDb * this.o.floorSigmaDb)
     // floorDbm is filled in by the tracker; present from the start, so every observation has one shape.
     return { sensor, rssi: this.sr / this.sw, sigma, ageMs: Math.max(0, t - this.st / this.sw), floorDbm: undefined, rawSigmaDb: raw }

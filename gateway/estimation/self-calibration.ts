@@ -1,15 +1,17 @@
-// Online self-calibration: an uncalibrated site gets better as it runs. Each sensor's RSSI bias
-// is learned from what the gateway already hears:
-// - fixed beacons (and other sensors) at known positions: the residual against the path-loss
-//   model at the known distance is direct evidence of the receiver's offset;
-// - ordinary devices: after each well-constrained fix, each sensor's residual against the fitted
+// Online self-calibration: an uncalibrated site gets better as it runs. What a calibration walk
+// would have fitted is learned from what the gateway already hears:
+// - each sensor's RSSI bias, from fixed beacons (and other sensors) at known positions (the
+//   residual against the path-loss model at the known distance is direct evidence) and from
+//   ordinary devices: after each well-constrained fix, each sensor's residual against the fitted
 //   position (device offset removed). One sensor that always reads hot shows up as a persistent
-//   positive residual. The mean over sensors is held at zero: a common shift is
-//   indistinguishable from the phones' own transmit offsets.
-// Estimates shrink towards zero until evidence accumulates, and are bounded.
+//   positive residual. The biases are centred on their median: a common shift is
+//   indistinguishable from the phones' own transmit offsets, and one badly mounted sensor must
+//   not drag the others' corrections along with it.
+// Estimates shrink towards the site file's values until evidence accumulates, and are bounded.
 import type { SensorModel } from './radio-model.ts'
 import { expectedRssi } from './radio-model.ts'
 import type { Fix, Observation } from './solver.ts'
+import { SpreadEvidence } from './spread.ts'
 
 export interface SelfCalibrationOptions {
   /** Pseudo-count of zero-residual evidence each sensor starts with. */
@@ -22,20 +24,36 @@ export interface SelfCalibrationOptions {
   minSensors: number
   /** Forgetting: evidence older than about this many samples fades (sensors get moved, batteries age). */
   memory: number
+  /**
+   * Whether each receiver's spread is learned too (spread.ts). Off by default: it places better on
+   * the Kolakowski robot track and in the simulated hypermarket (docs/positioning.md), but in the
+   * department store's hour it let one passer-by make a visit, and on the OpenHPS floor (phone-scan
+   * beacons, each heard by many phones) it made positions worse.
+   */
+  learnSpread: boolean
 }
 
-export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCount: 200, beaconWeight: 5, maxCorrectionDb: 12, minSensors: 4, memory: 20_000 }
+export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCount: 200, beaconWeight: 5, maxCorrectionDb: 12, minSensors: 4, memory: 20_000, learnSpread: false }
 
 interface Acc { sum: number, weight: number }
 
+/** Phone-scan mode's calibrator of the site's beacons: never their spreads (see `learnSpread`). */
+export const beaconSelfCalibrationOptions: SelfCalibrationOptions = { ...defaultSelfCalibrationOptions, learnSpread: false }
+
 /** What a calibrator has learned, as saved across restarts. */
-export interface CalibratorState { samples: number, sensors: Record<string, Acc> }
+export interface CalibratorState { samples: number, sensors: Record<string, Acc>, /** absent in what earlier versions saved */ spread?: Record<string, Acc> }
+
+/** A sensor whose learned correction is at least this large (dB) is reported as a problem (/healthz). */
+export const OFF_SENSOR_DB = 10
 
 export class SelfCalibrator {
   private readonly acc = new Map<string, Acc>()
+  private readonly spread: SpreadEvidence
   samples = 0
 
-  constructor (private readonly base: Map<string, SensorModel>, private readonly o: SelfCalibrationOptions = defaultSelfCalibrationOptions) {}
+  constructor (private readonly base: Map<string, SensorModel>, private readonly o: SelfCalibrationOptions = defaultSelfCalibrationOptions) {
+    this.spread = new SpreadEvidence([...base.keys()], o.priorCount, o.memory)
+  }
 
   private add (sensor: string, residual: number, weight: number): void {
     let a = this.acc.get(sensor)
@@ -51,27 +69,30 @@ export class SelfCalibrator {
   observeKnown (sensor: string, distanceM: number, rssi: number, refAt1m: number, siteRefAt1m: number): void {
     const m = this.base.get(sensor)
     if (!m || m.map) return
+    // Evidence about the sensor's own bias, so against its site-file model.
     const expected = expectedRssi(m, distanceM) - siteRefAt1m + refAt1m
-    this.add(sensor, rssi - expected - this.correction(sensor), this.o.beaconWeight)
+    this.add(sensor, rssi - expected, this.o.beaconWeight)
   }
 
   /** Residuals of a device fix: evidence about every sensor that took part. */
   observeFix (obs: Observation[], fix: Fix, tagHeight: number): void {
     if (obs.length < this.o.minSensors || fix.method !== 'lm') return
-    const mean = this.meanRaw()
+    const centre = this.centre()
     for (const ob of obs) {
       const s = ob.sensor
       if (s.map) continue
       const d = Math.hypot(fix.x - s.x, fix.y - s.y, tagHeight - s.z)
-      // `ob.sensor` already carries the current correction; the residual is what is left.
+      // `ob.sensor` already carries the current corrections; the residual is what is left.
       const r = ob.rssi - expectedRssi(s, d) - fix.offsetDb
-      this.add(s.id, r + this.raw(s.id) - mean, 1)
+      this.add(s.id, r + this.raw(s.id) - centre, 1)
+      // In units of the reading's own spread (the window's sigma), so sensors heard by few readings compare fairly.
+      if (this.o.learnSpread) this.spread.add(s.id, r / ob.sigma * (s.spreadScale ?? 1))
     }
   }
 
   /** Current correction for a sensor, dB (added to its RSSI at 1 m). */
   correction (sensor: string): number {
-    return this.raw(sensor) - this.meanRaw()
+    return this.raw(sensor) - this.centre()
   }
 
   private raw (sensor: string): number {
@@ -81,22 +102,26 @@ export class SelfCalibrator {
     return Math.max(-this.o.maxCorrectionDb, Math.min(this.o.maxCorrectionDb, v))
   }
 
-  private meanRaw (): number {
+  /** The median of the sensors' raw corrections: robust to the one sensor that is far off. */
+  private centre (): number {
     if (this.acc.size === 0) return 0
-    let s = 0
-    for (const id of this.base.keys()) s += this.raw(id)
-    return s / this.base.size
+    const v = [...this.base.keys()].map(id => this.raw(id)).sort((a, b) => a - b)
+    const h = v.length >> 1
+    return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2
+  }
+
+  private corrected (m: SensorModel): SensorModel {
+    return { ...m, a: m.a + this.correction(m.id), spreadScale: this.spread.scale(m.id) }
   }
 
   /** The sensor models with the learned corrections applied. */
   models (): Map<string, SensorModel> {
-    const mean = this.meanRaw()
-    return new Map([...this.base].map(([id, m]) => [id, { ...m, a: m.a + this.raw(id) - mean }]))
+    return new Map([...this.base].map(([id, m]) => [id, m.map ? m : this.corrected(m)]))
   }
 
   /** What has been learned so far (the evidence, not just the corrections: it keeps accumulating). */
   snapshot (): CalibratorState {
-    return { samples: this.samples, sensors: Object.fromEntries([...this.acc].map(([id, a]) => [id, { sum: a.sum, weight: a.weight }])) }
+    return { samples: this.samples, sensors: Object.fromEntries([...this.acc].map(([id, a]) => [id, { sum: a.sum, weight: a.weight }])), spread: this.spread.snapshot() }
   }
 
   /** Takes up a snapshot; sensors the site no longer has, and values that are not numbers, are left out. */
@@ -105,9 +130,28 @@ export class SelfCalibrator {
       if (this.base.has(id) && Number.isFinite(a.sum) && Number.isFinite(a.weight) && a.weight >= 0) this.acc.set(id, { sum: a.sum, weight: a.weight })
     }
     if (Number.isFinite(s.samples)) this.samples = s.samples
+    if (s.spread !== undefined) this.spread.restore(s.spread)
+  }
+
+  /** Each sensor's learned spread against the typical sensor's (1: typical). */
+  spreadScales (): Record<string, number> {
+    return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.spread.scale(id)) / 100]))
   }
 
   corrections (): Record<string, number> {
     return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.correction(id)) / 100]))
   }
+
+}
+
+/**
+ * The /healthz problem for sensors whose learned correction (dB, per sensor) is OFF_SENSOR_DB or
+ * more either way, or null: such a sensor is mounted badly (behind metal, facing a wall),
+ * shadowed, or has a wrong `offsetDb`, and self-calibration only hides it.
+ */
+export function offSensorsProblem (corrections: Record<string, number>): string | null {
+  const off = Object.entries(corrections).filter(([, c]) => Math.abs(c) >= OFF_SENSOR_DB)
+  if (off.length === 0) return null
+  return `sensors reading ${OFF_SENSOR_DB} dB or more off the radio model (mounted badly, shadowed, or a wrong offsetDb): ` +
+    off.map(([id, c]) => `${id} ${c > 0 ? '+' : ''}${c.toFixed(1)} dB`).join(', ')
 }

@@ -8,6 +8,7 @@ import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman
 import type { SensorModel } from './radio-model.ts'
 import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
+import { insideWalls } from './geometry-prior.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
 import { WalkHistory, streetWalkGaps, packListening, type WalkFix, type WalkGaps, type Listening } from './street-walk.ts'
@@ -122,10 +123,7 @@ export interface Estimate {
   /** What the fix heard, and the working sensors that did not hear it: the shop-entry radio test's input (`zoneCosts`). */
   obs: Observation[]
   silent: Silence[]
-  /**
-   * The offset of a phone not yet known here, dB: what phones at this site transmit, and their
-   * spread, or what its advertised power says where that has proved to say more.
-   */
+  /** A new phone's offset, dB: the site's phones', or its advertised power's where that proved to say more. */
   offsetPrior: OffsetPrior
   /** The device's fixes of its last half minute kept for the street-walk test (`walkGaps`): a copy as of this fix. */
   walk: readonly WalkFix[]
@@ -324,7 +322,8 @@ export class Tracker {
     }
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
-    if (!kf.update(t, fix.x, fix.y, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
+    const [fx, fy] = insideWalls(this.site, fix.x, fix.y, fix.accuracyM, d.floor ?? 0, this.o.outsideSigmas)
+    if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
     // The filter averages fixes as if their errors were independent, but part of a fix's error is
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
