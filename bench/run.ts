@@ -25,7 +25,7 @@ import { informationBound, streetSeparation } from './information-bound.ts'
 import { openHpsPart } from './openhps-part.ts'
 import { peopleRun } from './people.ts'
 import { soak } from './soak.ts'
-import { chain } from './chain.ts'
+import { chainPart } from './chain-part.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -224,28 +224,9 @@ async function main (): Promise<void> {
   if (only === 'soak') await soakPart()
   // The central side at chain scale, SQLite against two PostgreSQL replicas: only when asked for
   // (`npm run bench -- chain [--gateways N] [--streams M] [--seconds S] [--batch B] [--every-ms T] [--database-url URL]`).
-  if (only === 'chain') await chainPart()
+  if (only === 'chain') results.chain = await chainPart(option)
   writeFileSync(join(OUT, only ? `results-${only}.json` : 'results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
-}
-
-async function chainPart (): Promise<void> {
-  const num = (name: string, fallback: number) => {
-    const v = option(name)
-    const n = v === undefined ? fallback : Number(v)
-    if (!(Number.isInteger(n) && n > 0)) throw new Error(`--${name} wants a whole number above 0, got ${v}`)
-    return n
-  }
-  const o = { gateways: num('gateways', 20), streams: num('streams', 200), seconds: num('seconds', 10), batch: num('batch', 50), everyMs: num('every-ms', 1000), databaseUrl: option('database-url') }
-  console.log(`chain: ${o.gateways} gateways posting ${o.batch} events (and a trigger) every ${o.everyMs} ms, ${o.streams} phones holding SSE streams, ${o.seconds} s`)
-  const runs = await chain(o)
-  for (const r of runs) {
-    const t = r.triggers
-    const ms = (v: number | null) => v === null ? '-' : `${v.toFixed(0)} ms`
-    console.log(`  ${r.setup.padEnd(8)} ${r.replicas} replica(s)${r.killed ? ', one killed half-way' : ''}: ${r.eventsPerS.toFixed(0)} events/s accepted (${r.eventsAccepted}), ${r.postsFailed} posts failed and re-sent;` +
-      ` triggers ${t.posted} posted, ${t.received} received, ${t.lost} lost, ${t.repeated} repeated; latency p50 ${ms(t.p50Ms)} p99 ${ms(t.p99Ms)}; peak RSS ${r.rssMb.map(m => `${m} MB`).join(', ')}`)
-  }
-  results.chain = runs
 }
 
 async function visitsPart (): Promise<void> {
