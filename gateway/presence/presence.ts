@@ -37,6 +37,11 @@ interface Tracked { track: ZoneTrack, lastSeen: number, savedAt: number, heard: 
 
 const DAY = 86_400_000
 
+/** Whether a track's visit or stay has gone without evidence past its timeout by `t`. */
+function timedOut (track: ZoneTrack, t: number, p: Required<ZoneParams>): boolean {
+  return (track.shop !== null && t - track.shop.lastEvidence > p.shopExitS * 1000) || (track.sector !== null && t - track.sector.lastEvidence > p.sectorExitS * 1000)
+}
+
 export class PresenceEngine {
   private readonly tracks = new Map<string, Tracked>()
   private params: Required<ZoneParams>
@@ -127,7 +132,10 @@ export class PresenceEngine {
         const hadShop = tr.track.shop !== null
         let zevents: ZoneEvent[]
         try {
-          zevents = stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest, this.walkTest)
+          // Heard again after a silence longer than the timeouts (a visit resumed after a restart
+          // overnight): the old visit ends as of its evidence before the new evidence counts.
+          const pre = heard !== null && timedOut(tr.track, t, this.params) ? stepZones(tr.track, null, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest, this.walkTest) : []
+          zevents = [...pre, ...stepZones(tr.track, heard, t, this.site, this.params, (shop, at) => visitUlid(at, this.site.storeId, subject, shop), this.radioTest, this.walkTest)]
         } catch (err) {
           // One subject's state that trips the zone logic costs that subject's state, never the store's ticks.
           this.failed++
