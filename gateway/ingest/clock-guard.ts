@@ -150,7 +150,11 @@ export class ClockGuard<T> {
       else {
         const aheadMs = Number.isFinite(ref) ? h.ts - ref : h.ts - this.o.wall()
         out.refuse.push({ item: h.item, aheadMs })
-        if (h.voter !== null) this.ahead.set(h.voter, { aheadMs, at: this.o.wall() })
+        if (h.voter !== null) {
+          this.ahead.delete(h.voter)
+          this.ahead.set(h.voter, { aheadMs, at: this.o.wall() })
+          if (this.ahead.size > MAX_VOTERS) this.ahead.delete(this.ahead.keys().next().value as string)
+        }
       }
     }
   }
