@@ -39,8 +39,6 @@ export interface Work { m: Taken, batchTs: number, preTarget: number, ingested: 
 export const PIPELINE_REASONS = ['clock_ahead', 'overload'] as const
 export type DropReason = RejectReason | typeof PIPELINE_REASONS[number]
 
-/** Messages held at most while a jump of the event clock waits for confirmation; older ones are refused. */
-export const MAX_HELD = 64
 
 /** The newest time a message claims (its batch time or any reading's), or null when it has none. */
 export function newestTs (r: Taken['r']): number | null {

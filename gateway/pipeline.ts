@@ -8,9 +8,10 @@ import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest/ingest.ts'
-import { PIPELINE_REASONS, MAX_HELD, rateLimited, newestTs, pipelineMetrics, radioKey, type Taken, type Work, type DropReason, type LearnedRadio, type PipelineOptions, type PipelineSink } from './pipeline-io.ts'
+import { PIPELINE_REASONS, rateLimited, newestTs, pipelineMetrics, radioKey, type Taken, type Work, type DropReason, type LearnedRadio, type PipelineOptions, type PipelineSink } from './pipeline-io.ts'
 import { SubjectHasher } from './ingest/subjects.ts'
 import { GatewayClock } from './ingest/clock.ts'
+import { ClockGuard } from './ingest/clock-guard.ts'
 import type { Tracker } from './estimation/tracker.ts'
 import type { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
@@ -55,7 +56,8 @@ export class Pipeline {
 
   constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
     metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
-    this.clock = new GatewayClock(o.clock, site.sensors.size)
+    this.clock = new GatewayClock(o.clock)
+    this.clockGuard = new ClockGuard(o.clock, site.sensors.size)
     this.reordered = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
       prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
@@ -97,8 +99,8 @@ export class Pipeline {
   private readonly inbox: Taken[] = []
   /** The message being worked through: its ticks before it may be cut into slices. */
   private current: Work | null = null
-  /** Messages held while a jump of the event clock waits for confirmation (clock.ts `admit`). */
-  private held: Taken[] = []
+  /** Event mode: which messages may move the clock, and which sensors run ahead (clock-guard.ts). */
+  readonly clockGuard: ClockGuard<Taken>
   /** Ticks that threw (logged, counted, skipped), and when the last one did (wall time). */
   tickErrors = 0
   lastTickError: { at: number, message: string } | null = null
@@ -149,25 +151,10 @@ export class Pipeline {
     }
     if (this.inbox.length >= (this.o.maxInbox ?? 10_000)) { this.rejected('overload', `${this.inbox.length} messages waiting`, topic); return }
     const m: Taken = { r, topic }
-    const newest = newestTs(r)
-    const verdict = this.clock.admit(newest, r.kind === 'readings' ? r.sensor : 'device:' + r.device)
-    if (verdict === 'hold') {
-      if (this.held.length >= MAX_HELD) this.refuseAhead([this.held.shift() as Taken])
-      this.held.push(m)
-      return
-    }
-    if (this.held.length > 0) {
-      // Confirmed: the held messages were the store moving on, in order before this one. Not
-      // confirmed (this message is at the old time): they were one sensor's clock running ahead.
-      if (verdict === 'jump') this.inbox.push(...this.held)
-      else this.refuseAhead(this.held)
-      this.held = []
-    }
-    this.inbox.push(m)
-  }
-
-  private refuseAhead (ms: Taken[]): void {
-    for (const m of ms) this.rejected('clock_ahead', `${(newestTs(m.r) ?? 0) - this.clock.now()} ms ahead of the event time`, m.topic)
+    if (this.o.clock.mode !== 'event') { this.inbox.push(m); return }
+    const v = this.clockGuard.offer(m, newestTs(r), r.kind === 'readings' ? { sensor: r.sensor } : { device: r.device })
+    for (const x of v.refuse) this.rejected('clock_ahead', `${x.aheadMs} ms ahead of the other sensors`, x.item.topic)
+    this.inbox.push(...v.admit)
   }
 
   /**

@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { runCommand, UsageError } from '../shared/cli.ts'
 import { SubjectHasher, isMac, readStoreSecret, SECRET_FILE } from '../gateway/ingest/subjects.ts'
 import { loadSiteFile } from '../shared/site.ts'
-import { readJsonLines, isTruth, type TraceLine } from '../shared/trace.ts'
+import { readJsonLines, isTruth, isReading, isScan, type TraceLine } from '../shared/trace.ts'
 import type { RecordedMessage } from './recorder.ts'
-import type { Truth } from './engine.ts'
-import { evaluatePositions, evaluateEvents, formatReport, defaultEvalOptions, type EvalReport, type PositionMsg, type EventMsg, type TruthSample } from './evaluate.ts'
+import type { Truth, TruthVisit, TruthStay } from './engine.ts'
+import { evaluatePositions, evaluateEvents, heardDuring, formatReport, defaultEvalOptions, type EvalReport, type PositionMsg, type EventMsg, type TruthSample, type HeardIndex } from './evaluate.ts'
 
 const spec = {
   name: 'instore-eval',
@@ -39,10 +39,17 @@ await runCommand(spec, async (o) => {
     if (hasher === null) throw new UsageError(`truth subject ${s} is a MAC address, which the gateway publishes hashed: pass --data (the gateway's data folder) or --secret`)
     return hasher.hash(s)
   }
+  const truthPath = o.truth ?? o.trace.replace(/(\.jsonl)?$/, '.truth.json')
+  const truth: Truth | null = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) as Truth : null
+  // When the trace holds readings of each truth subject, under the name the trace gives it.
+  const wanted = new Set([...(truth?.visits ?? []), ...(truth?.stays ?? [])].map(v => v.subject).filter(s => s !== null))
+  const heard: HeardIndex = new Map()
   const samples: TruthSample[] = []
   let first = Infinity; let last = -Infinity
   for await (const line of readJsonLines<TraceLine>(o.trace)) {
     first = Math.min(first, line.ts); last = Math.max(last, line.ts)
+    const id = isReading(line) ? line.id ?? line.mac : isScan(line) ? line.device : undefined
+    if (id !== undefined && wanted.has(id)) { const times = heard.get(id); if (times === undefined) heard.set(id, [line.ts]); else times.push(line.ts) }
     // `person:` subjects are simulated people without a BLE identity (Wi-Fi only or no phone):
     // nothing can name them in the output, so they are not scored.
     if (isTruth(line) && !line.truth.subject.startsWith('person:')) samples.push({ ts: line.ts, subject: subjectOf(line.truth.subject), x: line.truth.x, y: line.truth.y, floor: line.truth.floor })
@@ -58,12 +65,13 @@ await runCommand(spec, async (o) => {
   if (samples.length > 0 && !samples.some(s => recorded.has(s.subject))) {
     process.stderr.write(`instore-eval: no subject of the truth appears in the recording; was the gateway given the trace's devices file (--devices ${o.trace.replace(/(\.jsonl)?$/, '.devices.json')})?\n`)
   }
-  const truthPath = o.truth ?? o.trace.replace(/(\.jsonl)?$/, '.truth.json')
-  const truth: Truth | null = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) as Truth : null
+  for (const times of heard.values()) times.sort((a, b) => a - b)
+  // Visits and stays no reading supports (every sensor that could hear them off) are not judged.
+  const unheard = new Set<TruthVisit | TruthStay>([...(truth?.visits ?? []), ...(truth?.stays ?? [])].filter(v => v.subject !== null && !heardDuring(heard, v.subject, v.enter, v.exit)))
   for (const v of [...(truth?.visits ?? []), ...(truth?.stays ?? [])]) if (v.subject !== null) v.subject = subjectOf(v.subject)
   const windows = truth?.windows ?? [[first, last]]
   const report: EvalReport = { positions: evaluatePositions(site, samples, positions, opts, windows) }
-  if (truth && events.length > 0) Object.assign(report, evaluateEvents(truth, events, opts))
+  if (truth && events.length > 0) Object.assign(report, evaluateEvents(truth, events, opts, v => !unheard.has(v)))
   if (o.json === '-') process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   else {
     process.stdout.write(formatReport(report))

@@ -24,8 +24,8 @@ export interface EvalReport {
     samples: number, covered: number, coverage: number, error: Summary,
     sectorAgreement: number, shopAgreement: number
   }
-  visits?: { truth: number, detected: number, recall: number, precision: number, falseVisits: number, enterErrorS: Summary, exitErrorS: Summary }
-  stays?: { truth: number, detected: number, recall: number, precision: number, extraEntriesPerStay: number, enterErrorS: Summary, exitErrorS: Summary }
+  visits?: { truth: number, unheard: number, detected: number, recall: number, precision: number, falseVisits: number, enterErrorS: Summary, exitErrorS: Summary }
+  stays?: { truth: number, unheard: number, detected: number, recall: number, precision: number, extraEntriesPerStay: number, enterErrorS: Summary, exitErrorS: Summary }
 }
 
 /** Index of the last element with ts <= t (binary search on a ts-sorted array), or -1. */
@@ -103,11 +103,32 @@ function score<T extends TruthVisit | TruthStay> (truth: T[], detected: Interval
   return { matched, enterErr, exitErr, extra }
 }
 
-export function evaluateEvents (truth: Truth, events: EventMsg[], o: EvalOptions) {
+/**
+ * When the trace holds readings of each subject (ms, ascending): what any gateway could have heard.
+ * `heardDuring` asks it whether a truth visit or stay had at least one reading behind it.
+ */
+export type HeardIndex = Map<string, number[]>
+
+export function heardDuring (h: HeardIndex, subject: string, from: number, to: number): boolean {
+  const times = h.get(subject)
+  if (times === undefined) return false
+  let lo = 0; let hi = times.length - 1; let at = -1
+  while (lo <= hi) { const mid = (lo + hi) >> 1; if (times[mid] <= to) { at = mid; lo = mid + 1 } else hi = mid - 1 }
+  return at >= 0 && times[at] >= from
+}
+
+/**
+ * Scores events against the truth. `heard` (optional): whether a truth visit or stay had any
+ * reading behind it. One that had none (every sensor that could hear it off or out) is no
+ * detection a gateway could make: it is counted as `unheard`, outside recall.
+ */
+export function evaluateEvents (truth: Truth, events: EventMsg[], o: EvalOptions, heard?: (v: TruthVisit | TruthStay) => boolean) {
   const end = Math.max(...truth.windows.map(w => w[1]))
   const inside = (a: number, b: number) => truth.windows.some(([w0, w1]) => a >= w0 + o.warmupMs && b <= w1)
-  const visits = truth.visits.filter(v => v.subject !== null && inside(v.enter, v.exit))
-  const stays = truth.stays.filter(s => s.subject !== null && s.exit - s.enter >= o.minStayMs && inside(s.enter, s.exit))
+  const judgedVisits = truth.visits.filter(v => v.subject !== null && inside(v.enter, v.exit))
+  const judgedStays = truth.stays.filter(s => s.subject !== null && s.exit - s.enter >= o.minStayMs && inside(s.enter, s.exit))
+  const visits = heard === undefined ? judgedVisits : judgedVisits.filter(heard)
+  const stays = heard === undefined ? judgedStays : judgedStays.filter(heard)
   const shopIv = intervalsFromEvents(events, 'shop', end)
   const sectorIv = intervalsFromEvents(events, 'sector', end)
   // Only detections that fall inside a fully observed truth window are judged for precision.
@@ -125,12 +146,12 @@ export function evaluateEvents (truth: Truth, events: EventMsg[], o: EvalOptions
   const falseVisits = visitDetections.filter(d => !realVisit(d)).length
   return {
     visits: {
-      truth: visits.length, detected: visitDetections.length, recall: v.matched / Math.max(1, visits.length),
+      truth: visits.length, unheard: judgedVisits.length - visits.length, detected: visitDetections.length, recall: v.matched / Math.max(1, visits.length),
       precision: (visitDetections.length - falseVisits) / Math.max(1, visitDetections.length), falseVisits,
       enterErrorS: summarize(v.enterErr), exitErrorS: summarize(v.exitErr)
     },
     stays: {
-      truth: stays.length, detected: stayDetections.length, recall: s.matched / Math.max(1, stays.length),
+      truth: stays.length, unheard: judgedStays.length - stays.length, detected: stayDetections.length, recall: s.matched / Math.max(1, stays.length),
       precision: stayDetections.filter(realStay).length / Math.max(1, stayDetections.length),
       extraEntriesPerStay: s.extra.reduce((a, b) => a + b, 0) / Math.max(1, stays.length),
       enterErrorS: summarize(s.enterErr), exitErrorS: summarize(s.exitErr)
@@ -149,12 +170,12 @@ export function formatReport (r: EvalReport): string {
     ['shop agreement', pct(r.positions.shopAgreement)]
   ]
   if (r.visits) {
-    rows.push(['visits truth / detected', `${r.visits.truth} / ${r.visits.detected}`],
+    rows.push(['visits truth / detected', `${r.visits.truth} / ${r.visits.detected}${r.visits.unheard > 0 ? ` (${r.visits.unheard} unheard, not judged)` : ''}`],
       ['visit recall / precision', `${pct(r.visits.recall)} / ${pct(r.visits.precision)}`],
       ['visit enter / exit error median (s)', `${f(r.visits.enterErrorS.median, 1)} / ${f(r.visits.exitErrorS.median, 1)}`])
   }
   if (r.stays) {
-    rows.push(['stays truth / detected', `${r.stays.truth} / ${r.stays.detected}`],
+    rows.push(['stays truth / detected', `${r.stays.truth} / ${r.stays.detected}${r.stays.unheard > 0 ? ` (${r.stays.unheard} unheard, not judged)` : ''}`],
       ['stay recall / precision', `${pct(r.stays.recall)} / ${pct(r.stays.precision)}`],
       ['extra sector entries per stay', f(r.stays.extraEntriesPerStay, 3)],
       ['stay enter / exit error median (s)', `${f(r.stays.enterErrorS.median, 1)} / ${f(r.stays.exitErrorS.median, 1)}`])

@@ -44,6 +44,11 @@ const POSITIONS_ONLY: EvidenceSource = {
 
 const DAY = 86_400_000
 
+/** Whether a track's visit or stay has gone without evidence past its timeout by `t`. */
+function timedOut (track: ZoneTrack, t: number, p: Required<ZoneParams>): boolean {
+  return (track.shop !== null && t - track.shop.lastEvidence > p.shopExitS * 1000) || (track.sector !== null && t - track.sector.lastEvidence > p.sectorExitS * 1000)
+}
+
 export class PresenceEngine {
   private readonly tracks = new Map<string, Tracked>()
   private params: Required<ZoneParams>
@@ -135,12 +140,18 @@ export class PresenceEngine {
         const hadShop = tr.state.track.shop !== null
         let zevents: ZoneEvent[]
         try {
-          const left = { radio: this.o.entryTestsPerTick - this.entryTests, walk: this.o.walkTestsPerTick - this.walkTests }
-          const step = stepZones(tr.state, heard, t, { site: this.site, params: this.params, newVisitId: (shop, at) => visitUlid(at, this.site.storeId, subject, shop), source, left })
-          tr.state = step.state
-          this.entryTests += step.spent.radio
-          this.walkTests += step.spent.walk
-          zevents = step.events
+          // Heard again after a silence longer than the timeouts (a visit resumed after a restart
+          // overnight): the old visit ends as of its evidence before the new evidence counts.
+          const ctx = { site: this.site, params: this.params, newVisitId: (shop: string, at: number) => visitUlid(at, this.site.storeId, subject, shop), source }
+          zevents = []
+          for (const e of heard !== null && timedOut(tr.state.track, t, this.params) ? [null, heard] : [heard]) {
+            const left = { radio: this.o.entryTestsPerTick - this.entryTests, walk: this.o.walkTestsPerTick - this.walkTests }
+            const step = stepZones(tr.state, e, t, { ...ctx, left })
+            tr.state = step.state
+            this.entryTests += step.spent.radio
+            this.walkTests += step.spent.walk
+            zevents.push(...step.events)
+          }
         } catch (err) {
           // One subject's state that trips the zone logic costs that subject's state, never the store's ticks.
           this.failed++
