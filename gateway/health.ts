@@ -48,6 +48,8 @@ export function gatewayHealth (g: HealthInputs): Health {
   } catch { problems.push(`data folder ${g.dataDir} unreadable`) }
   const p = g.pipeline
   if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS) problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
+  const guard = p?.clockGuard
+  if (guard && guard.heldCount > 0 && Date.now() - guard.heldSinceWall > STALL_MS) problems.push(`${guard.heldCount} message(s) held for ${Math.round((Date.now() - guard.heldSinceWall) / 1000)} s: a jump of the event clock waits for other sensors to confirm it`)
   for (const [id, a] of p?.clockGuard.ahead ?? []) if (Date.now() - a.at < HEALTH_WINDOW_MS) problems.push(`sensor ${id}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)

@@ -64,6 +64,9 @@ export class ClockGuard<T> {
 
   /** Whether messages are held, waiting for the messages that decide them. */
   get pending (): boolean { return this.held.length > 0 }
+  /** Messages held now, and since when (wall ms): /healthz reports a hold that lasts. */
+  get heldCount (): number { return this.held.length }
+  heldSinceWall = 0
 
   /**
    * Takes a message stamped `ts` (its newest time; null: none) from a site sensor (`sensor`) or a
@@ -79,6 +82,7 @@ export class ClockGuard<T> {
       if (!far && !this.othersSpeaking(voter)) { this.let(item, ts, voter, out); return out }
       this.far = far
       this.heldSince = this.arrivals
+      this.heldSinceWall = this.o.wall()
       this.hold(item, ts, voter, out)
       return this.decide(out)
     }

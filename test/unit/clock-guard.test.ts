@@ -91,3 +91,17 @@ for (const c of cases) {
     assert.equal(g.pending, false)
   })
 }
+
+test('a hold says how many messages wait and since when, so /healthz can report a jump that is never confirmed', () => {
+  let wall = T0
+  const g = new ClockGuard<string>({ maxLeadMs: 2 * S, maxAheadMs: 10 * MIN, wall: () => wall }, 9)
+  for (const s of ['a', 'b', 'c']) g.offer(s, T0, { sensor: s })
+  assert.equal(g.heldCount, 0)
+  wall += 5 * S
+  // After a silent night two sensors come back; the far jump waits for a third.
+  g.offer('m1', T0 + 10 * HOUR, { sensor: 'a' })
+  wall += 40 * S
+  g.offer('m2', T0 + 10 * HOUR + S, { sensor: 'a' })
+  assert.equal(g.heldCount, 2)
+  assert.equal(g.heldSinceWall, T0 + 5 * S)
+})
