@@ -345,6 +345,7 @@ export class Pipeline {
     this.latest.delete(subject)
     this.randomized.delete(subject)
     this.footfall.forget(subject)
+    this.people.forget(subject)
     return found
   }
 
@@ -355,6 +356,7 @@ export class Pipeline {
     if (this.latest.has(subject)) found.push('latest')
     if (this.randomized.has(subject)) found.push('randomized')
     if (this.footfall.has(subject)) found.push('footfall')
+    if (this.people.holds(subject)) found.push('people')
     return found
   }
 

@@ -108,6 +108,21 @@ export class People {
 
   observeWifi (w: WifiObservation): void { this.wifi.observe(w) }
 
+  /** Whether people counting holds a subject (a Wi-Fi address, an anonymous BLE address, an app). */
+  holds (subject: string): boolean {
+    if (this.wifi.holds(subject) || this.apps.has(subject) || this.appPositions.some(a => a.subject === subject)) return true
+    for (const [k, c] of this.bleChains) if (k === subject || c.address === subject) return true
+    return false
+  }
+
+  /** Forgets a subject everywhere people counting holds it (erasure, consent withdrawn). */
+  forget (subject: string): void {
+    for (const d of this.wifi.forget(subject)) { this.staying.delete(d); this.inside.delete(d) }
+    this.apps.delete(subject)
+    this.appPositions = this.appPositions.filter(a => a.subject !== subject)
+    for (const [k, c] of this.bleChains) if (k === subject || c.address === subject) this.bleChains.delete(k)
+  }
+
   /** App phones' positions now, for pairing Wi-Fi phones with them. */
   setAppPositions (p: Array<{ subject: string, x: number, y: number, floor: number }>): void { this.appPositions = p }
 

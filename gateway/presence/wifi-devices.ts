@@ -105,8 +105,13 @@ export interface FixtureKeeper {
 /** Present app phones' positions at the time of a burst (for pairing a Wi-Fi phone with its app). */
 export type AppPositions = () => Iterable<{ subject: string, x: number, y: number, floor: number }>
 
+/** Wi-Fi devices held at most (memory, and the cost of linking a new address to one of them). */
+const MAX_DEVICES = 20_000
+
 export class WifiDevices {
   readonly devices = new Set<WifiDevice>()
+  /** Devices dropped because `MAX_DEVICES` was reached. */
+  evicted = 0
   private readonly byAddress = new Map<string, WifiDevice>()
   private readonly pending = new Map<string, Pending>()
   private readonly bounds: [number, number, number, number]
@@ -163,6 +168,32 @@ export class WifiDevices {
     for (const f of keeper.fixtures()) if (!this.notFixtures.has(f.subject) && (this.fixtureAddresses.get(f.subject) ?? 0) < f.until) this.fixtureAddresses.set(f.subject, f.until)
   }
 
+  /** The device a subject (an address, or an app subject it was paired with) is held in, if any. */
+  holds (subject: string): boolean {
+    if (this.pending.has(subject) || this.byAddress.has(subject) || this.fixtureAddresses.has(subject)) return true
+    for (const d of this.devices) if (d.address === subject || d.pairedWith === subject || d.votes.has(subject)) return true
+    return false
+  }
+
+  /**
+   * Forgets a subject (erasure, consent withdrawn): its pending burst, the device it is the address
+   * of, its learned fixture address, and any pairing with it as an app subject. Returns the
+   * devices dropped, for the counts that hold them.
+   */
+  forget (subject: string): WifiDevice[] {
+    this.pending.delete(subject)
+    this.fixtureAddresses.delete(subject)
+    const dropped: WifiDevice[] = []
+    for (const d of this.devices) {
+      if (d.address === subject || this.byAddress.get(subject) === d) { dropped.push(d); continue }
+      d.votes.delete(subject)
+      if (d.pairedWith === subject) d.pairedWith = null
+    }
+    for (const d of dropped) { this.devices.delete(d); if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address) }
+    this.byAddress.delete(subject)
+    return dropped
+  }
+
   /** Present: heard within `presenceMs`. */
   present (d: WifiDevice, t: number): boolean { return t - d.lastTs <= this.o.presenceMs }
 
@@ -189,6 +220,13 @@ export class WifiDevices {
       firstInShopTs: null, recent: [], slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
     }
     this.devices.add(d)
+    // Bounded whatever one sender does with rotating addresses: the oldest device goes first.
+    if (this.devices.size > MAX_DEVICES) {
+      const old = this.devices.values().next().value as WifiDevice
+      this.devices.delete(old)
+      if (this.byAddress.get(old.address) === old) this.byAddress.delete(old.address)
+      this.evicted++
+    }
     return d
   }
 
