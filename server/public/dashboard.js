@@ -113,16 +113,20 @@ function drawSnapshot (s) {
       if (path) path.setAttribute('fill', `rgba(255,122,89,${(0.05 + 0.45 * n / max).toFixed(3)})`)
     }
     // People now, from every source (app, anonymous BLE, Wi-Fi), and its range where the gateway gives one.
-    const people = counts => Object.values(counts?.shops ?? {}).slice(0, MAX_ZONES).reduce((a, b) => a + num(b), 0)
-    $('inStore').textContent = people(occ)
-    $('inStoreRange').textContent = occ.low && occ.high ? `(${people(occ.low)}–${people(occ.high)})` : ''
-    $('passers').textContent = num(occ.passersBy)
+    // Only the site's own shops count, each at least 0; a range that does not hold the count is not shown.
+    const shops = new Set((site?.features ?? []).filter(f => f.properties?.kind === 'shop').map(f => f.properties.id))
+    const people = counts => Object.entries(counts?.shops ?? {}).filter(([id]) => shops.has(id)).slice(0, MAX_ZONES).reduce((a, [, b]) => a + Math.max(0, num(b)), 0)
+    const n = people(occ)
+    $('inStore').textContent = n
+    const low = occ.low ? people(occ.low) : null; const high = occ.high ? people(occ.high) : null
+    $('inStoreRange').textContent = low !== null && high !== null && low <= n && n <= high ? `(${low}–${high})` : ''
+    $('passers').textContent = Math.max(0, num(occ.passersBy))
   }
   $('dots').textContent = positions.length
   if (s.footfall) {
     $('ffWifi').textContent = num(s.footfall.wifiDevices)
     // Visitors today: fixtures and passers-by left out (a gateway too old to count them sends none).
-    $('visitorsToday').textContent = typeof s.footfall.visitors === 'number' ? num(s.footfall.visitors) : '–'
+    $('visitorsToday').textContent = typeof s.footfall.visitors === 'number' && Number.isFinite(s.footfall.visitors) && s.footfall.visitors >= 0 ? s.footfall.visitors : '–'
     footfall.push({ ts: num(s.ts), wifi: num(s.footfall.wifiDevices), ble: num(s.footfall.bleDevices) })
     if (footfall.length > 600) footfall.shift()
     drawFootfall()

@@ -105,6 +105,15 @@ partTest('chromium', 'a multi-floor store: the map shows one floor at a time, it
     assert.equal((await api(`${server.url}/v1/stores/two-floors/live`, ADMIN, 'POST', people)).status, 204)
     await page.waitForFunction(() => document.getElementById('visitorsToday')?.textContent === '41', undefined, { timeout: 30_000 })
     assert.deepEqual(await page.$eval('.stats', e => [e.querySelector('#inStore')?.textContent, e.querySelector('#inStoreRange')?.textContent]), ['7', '(5–10)'])
+    // A shop the site lacks does not count, and a range that does not hold the count is not shown.
+    const odd = {
+      ...people, ts: 3,
+      occupancy: { ...people.occupancy, ts: 3, shops: { ground: 4, upper: 3, elsewhere: 1_000_000 }, low: zones(9, 9), high: zones(6, 4) },
+      footfall: { ...people.footfall, ts: 3, visitors: 42 }
+    }
+    assert.equal((await api(`${server.url}/v1/stores/two-floors/live`, ADMIN, 'POST', odd)).status, 204)
+    await page.waitForFunction(() => document.getElementById('visitorsToday')?.textContent === '42', undefined, { timeout: 30_000 })
+    assert.deepEqual(await page.$eval('.stats', e => [e.querySelector('#inStore')?.textContent, e.querySelector('#inStoreRange')?.textContent]), ['7', ''])
   } finally {
     await browser.close()
     await server.stop()
