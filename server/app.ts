@@ -24,6 +24,12 @@ import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 
 export interface ServerOptions {
+  /**
+   * The reverse proxies in front of the server (fastify `trustProxy`: an address, a CIDR or a
+   * comma-separated list of them): the caller's address for rate limits is then the one they pass
+   * on in X-Forwarded-For. Without it, behind a proxy every caller would share the proxy's limits.
+   */
+  trustProxy?: string
   /** Folder of the SQLite file (when no databaseUrl) and of the bootstrap admin token. */
   dataDir: string
   /** postgres://... : keep everything in this PostgreSQL database, shared with other replicas (default: SQLite in dataDir). */
@@ -120,6 +126,7 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
   let securityHeaders: Record<string, string> | null = null
   const app: FastifyInstance = Fastify({
+    ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}),
     logger: false, bodyLimit: limits.bodyLimitBytes, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Errors found while routing (a malformed URL, an over-long path parameter) never reach hooks
     // (helmet's included) nor the error handler: answer them in the house format, with the same

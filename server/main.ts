@@ -19,6 +19,7 @@ const spec = {
     'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and written to <data>/admin-token, mode 0600)' },
     'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
+    'trust-proxy': { type: 'string', doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)' },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
     'app-schemes': { type: 'string', doc: 'comma-separated link schemes campaigns may use besides https and http', default: 'app' },
     'max-event-age-days': { type: 'number', doc: 'oldest event a gateway may post, days', default: 30 }
@@ -38,7 +39,7 @@ await runCommand(spec, async (o) => {
   mkdirSync(o.data, { recursive: true })
   for (const k of ['registrations-per-minute', 'auth-failures-per-minute'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
-    dataDir: o.data, log, ...(databaseUrl ? { databaseUrl } : {}), ...(o['retention-days'] > 0 ? { retentionMs: o['retention-days'] * 86_400_000 } : {}), adminToken: o['admin-token'], eidK: o['eid-k'], appSchemes, maxEventAgeMs: o['max-event-age-days'] * 86_400_000,
+    dataDir: o.data, log, ...(databaseUrl ? { databaseUrl } : {}), ...(o['retention-days'] > 0 ? { retentionMs: o['retention-days'] * 86_400_000 } : {}), adminToken: o['admin-token'], ...(o['trust-proxy'] ? { trustProxy: o['trust-proxy'] } : {}), eidK: o['eid-k'], appSchemes, maxEventAgeMs: o['max-event-age-days'] * 86_400_000,
     limits: { registrationsPerWindow: o['registrations-per-minute'], authFailuresPerWindow: o['auth-failures-per-minute'], windowMs: 60_000 }
   })
   const address = await app.listen({ port: o.port, host: o.host })
