@@ -75,7 +75,7 @@ export interface TrackerOptions {
   walkHistory: boolean
 }
 
-export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
+export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
   return {
     window: { ...defaultWindowOptions, rawSigmaDb: site.radio.shadowingDb },
     kalman: defaultKalmanOptions,
@@ -101,7 +101,12 @@ export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}):
   }
 }
 
-export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, sensitivityFloors: Record<string, Array<[number, number]>>, advertisedPower?: AdvertisedPowerState }
+export interface TrackerLearned {
+  siteOffset: number
+  siteOffsetFixes: number
+  sensitivityFloors: Record<string, Array<[number, number]>>
+  advertisedPower?: AdvertisedPowerState
+}
 
 export interface Estimate {
   subject: string
@@ -150,7 +155,9 @@ class Device {
   offsetFixes = 0
   /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
   tx: number | undefined = undefined
-  constructor (kalman: KalmanOptions) { this.kf = new MotionFilter(kalman) }
+  constructor(kalman: KalmanOptions) {
+    this.kf = new MotionFilter(kalman)
+  }
 }
 
 export class Tracker {
@@ -158,7 +165,7 @@ export class Tracker {
   readonly floors = new SensitivityFloors()
   private readonly bounds: [number, number, number, number]
   /** What the shop-entry radio test needs of the solver's options (one object, not one per fix). */
-  private readonly costOptions: { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
+  private readonly costOptions: { tagHeight: number; huberK: number; bounds: [number, number, number, number] }
   fixes = 0
   gated = 0
   expired = 0
@@ -174,14 +181,18 @@ export class Tracker {
   private readonly power: AdvertisedPower
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
   private readonly multiFloor: boolean
-  private listeningAt: { t: number, list: Silence[], packed: Listening | null } = { t: NaN, list: [], packed: null }
+  private listeningAt: { t: number; list: Silence[]; packed: Listening | null } = { t: NaN, list: [], packed: null }
   /** Receivers by a fixed index (the walk history packs indices, not objects), and the index. */
   private readonly sensorIndex: Map<string, number>
   private sensorList: SensorModel[]
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
 
-  constructor (private readonly site: Site, private models: Map<string, SensorModel>, readonly o: TrackerOptions) {
+  constructor(
+    private readonly site: Site,
+    private models: Map<string, SensorModel>,
+    readonly o: TrackerOptions
+  ) {
     const [x0, y0, x1, y1] = site.bbox
     // Slack around the site, m: passers-by on the street are heard too, and a search box that
     // cannot hold them would pull their estimates inside.
@@ -194,27 +205,32 @@ export class Tracker {
     this.sensorList = [...models.values()]
   }
 
-  get size (): number { return this.devices.size }
+  get size(): number {
+    return this.devices.size
+  }
 
   /** What this tracker learned about the site (not about devices), for saving across restarts. */
-  learned (): TrackerLearned {
+  learned(): TrackerLearned {
     return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, sensitivityFloors: this.floors.snapshot(), advertisedPower: this.power.snapshot() }
   }
 
-  restoreLearned (l: TrackerLearned): void {
-    if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) { this.siteOffset = l.siteOffset; this.siteOffsetFixes = l.siteOffsetFixes }
+  restoreLearned(l: TrackerLearned): void {
+    if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) {
+      this.siteOffset = l.siteOffset
+      this.siteOffsetFixes = l.siteOffsetFixes
+    }
     this.floors.restore(l.sensitivityFloors, new Set(this.models.keys()))
     this.power.restore(l.advertisedPower)
   }
 
-  setModels (models: Map<string, SensorModel>): void {
+  setModels(models: Map<string, SensorModel>): void {
     this.models = models
     this.listeningAt = { t: NaN, list: [], packed: null }
     // A receiver the new models lack leaves a hole, and a walk test over fixes it heard says nothing.
     this.sensorList = [...this.sensorIndex.keys()].map(id => models.get(id)) as SensorModel[]
   }
 
-  addReading (subject: string, sensor: string, ts: number, rssi: number, tx?: number): void {
+  addReading(subject: string, sensor: string, ts: number, rssi: number, tx?: number): void {
     let d = this.devices.get(subject)
     if (d === undefined) {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
@@ -224,11 +240,15 @@ export class Tracker {
     } else if (ts - d.movedAt >= 1000) {
       // Map order doubles as recency order (to a second): move the device to the end, at most
       // once a second, not on every one of its readings.
-      this.devices.delete(subject); this.devices.set(subject, d)
+      this.devices.delete(subject)
+      this.devices.set(subject, d)
       d.movedAt = ts
     }
     let w = d.windows.get(sensor)
-    if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
+    if (w === undefined) {
+      w = new RssiWindow(this.o.window)
+      d.windows.set(sensor, w)
+    }
     w.add(ts, rssi)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
@@ -237,9 +257,13 @@ export class Tracker {
   }
 
   /** Forgets a subject at once (erasure, consent withdrawn). */
-  forget (subject: string): boolean { return this.devices.delete(subject) }
+  forget(subject: string): boolean {
+    return this.devices.delete(subject)
+  }
 
-  has (subject: string): boolean { return this.devices.has(subject) }
+  has(subject: string): boolean {
+    return this.devices.has(subject)
+  }
 
   /**
    * Subjects dropped by the size cap since the last expire(): reported with the expired ones so
@@ -247,28 +271,38 @@ export class Tracker {
    */
   private evicted: string[] = []
 
-  private evictOldest (): void {
+  private evictOldest(): void {
     const first = this.devices.keys().next()
-    if (!first.done) { this.devices.delete(first.value); this.expired++; this.evicted.push(first.value) }
+    if (!first.done) {
+      this.devices.delete(first.value)
+      this.expired++
+      this.evicted.push(first.value)
+    }
   }
 
   /** Subjects heard within the window at time t. */
-  * active (t: number): Generator<string> {
+  *active(t: number): Generator<string> {
     for (const [subject, d] of this.devices) if (t - d.lastSeen <= this.o.window.windowMs) yield subject
   }
 
   /** Drops devices quiet for longer than the TTL; returns the dropped subjects. */
-  expire (t: number): string[] {
+  expire(t: number): string[] {
     const gone: string[] = []
     for (const [subject, d] of this.devices) {
-      if (t - d.lastSeen > this.o.ttlMs) { this.devices.delete(subject); gone.push(subject) }
+      if (t - d.lastSeen > this.o.ttlMs) {
+        this.devices.delete(subject)
+        gone.push(subject)
+      }
     }
     this.expired += gone.length
-    if (this.evicted.length > 0) { gone.push(...this.evicted.filter(s => !this.devices.has(s))); this.evicted = [] }
+    if (this.evicted.length > 0) {
+      gone.push(...this.evicted.filter(s => !this.devices.has(s)))
+      this.evicted = []
+    }
     return gone
   }
 
-  observations (subject: string, t: number): Observation[] {
+  observations(subject: string, t: number): Observation[] {
     const d = this.devices.get(subject)
     if (!d) return []
     const obs: Observation[] = []
@@ -282,12 +316,12 @@ export class Tracker {
     }
     if (obs.length <= this.o.maxSensors) return obs
     // Past the bound, keep the strongest: they carry the most information per sensor.
-    obs.sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a))
+    obs.sort((a, b) => b.rssi - b.sensor.a - (a.rssi - a.sensor.a))
     return obs.slice(0, this.o.maxSensors)
   }
 
   /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
-  estimate (subject: string, t: number): Estimate | null {
+  estimate(subject: string, t: number): Estimate | null {
     const d = this.devices.get(subject)
     if (!d || t < d.firstHeard - this.o.window.windowMs) return null
     const heard = this.observations(subject, t)
@@ -297,17 +331,30 @@ export class Tracker {
     const prior = kf.initialized ? kf.predicted(t) : null
     const silent = this.silentSensors(d, t)
     const fix = solve(obs, {
-      tagHeight: this.o.tagHeight, bounds: this.bounds, huberK: this.o.huberK,
+      tagHeight: this.o.tagHeight,
+      bounds: this.bounds,
+      huberK: this.o.huberK,
       // Every key always present: one options shape for the solver's inner loop (`npm run bench -- accuracy`).
       silent,
-      gridTemperature: this.o.gridTemperature, minSupport: this.o.minSupport, offMapPenalty: this.o.offMapPenalty,
+      gridTemperature: this.o.gridTemperature,
+      minSupport: this.o.minSupport,
+      offMapPenalty: this.o.offMapPenalty,
       prior: prior ?? undefined,
       // The offset prior tightens as fixes agree on it, down to a third of the population spread.
       offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
     })
     if (fix === null) return null
     // The tick's listening sensors are packed once for every device's fix of this tick.
-    if (this.o.walkHistory) d.walk.add(t, fix.x, fix.y, obs, silent, this.sensorIndex, this.o.silence && this.listeningAt.t === t ? (this.listeningAt.packed ??= packListening(this.listeningAt.list, this.sensorIndex)) : null)
+    if (this.o.walkHistory)
+      d.walk.add(
+        t,
+        fix.x,
+        fix.y,
+        obs,
+        silent,
+        this.sensorIndex,
+        this.o.silence && this.listeningAt.t === t ? (this.listeningAt.packed ??= packListening(this.listeningAt.list, this.sensorIndex)) : null
+      )
     this.fixes++
     this.onFix?.(obs, fix)
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
@@ -323,7 +370,7 @@ export class Tracker {
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
     const [fx, fy] = insideWalls(this.site, fix.x, fix.y, fix.accuracyM, d.floor ?? 0, this.o.outsideSigmas)
-    if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
+    if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, (this.o.lagFactor * age) / obs.length / 1000)) this.gated++
     // The filter averages fixes as if their errors were independent, but part of a fix's error is
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
@@ -331,21 +378,39 @@ export class Tracker {
     // Mixtures of both motion models, computed on each read; kept within the search box (a track
     // whose velocity ran away on wild fixes must not publish a place no fix could be).
     const [bx0, by0, bx1, by1] = this.bounds
-    const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
+    const rawX = Math.min(bx1, Math.max(bx0, kf.x))
+    const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
     const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
     return {
-      subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix, obs, silent,
+      subject,
+      ts: t - this.o.reportLagMs,
+      x,
+      y,
+      floor,
+      shop,
+      sector,
+      rawX,
+      rawY,
+      accuracyM,
+      sensors: obs.length,
+      fix,
+      obs,
+      silent,
       offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb },
       walk: d.walk.fixes.slice()
     }
   }
 
   /** A fix's costs inside and outside `zone` per offset of a grid around `base` (zone-odds.ts), from an estimate's `obs`, `silent` and `fix`. */
-  zoneCosts (f: { obs: Observation[], silent: Silence[], x: number, y: number }, zone: Zone, base: number): ZoneCosts { return zoneCosts(f.obs, f.silent, this.costOptions, zone, f.x, f.y, base) }
+  zoneCosts(f: { obs: Observation[]; silent: Silence[]; x: number; y: number }, zone: Zone, base: number): ZoneCosts {
+    return zoneCosts(f.obs, f.silent, this.costOptions, zone, f.x, f.y, base)
+  }
 
   /** The street-walk test of an estimate's `walk` for `zone` (street-walk.ts), with the receivers' models and the site's phone offset as they are now. */
-  walkGaps (fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps { return streetWalkGaps(fixes, this.sensorList, zone, this.costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough) }
+  walkGaps(fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps {
+    return streetWalkGaps(fixes, this.sensorList, zone, this.costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)
+  }
 
   /**
    * Working sensors on the device's floor (they reported something within the window) whose
@@ -353,7 +418,7 @@ export class Tracker {
    * it, it is not. Sensors with no floor yet (nothing piles up at their bottom: every device is
    * heard well above their sensitivity, as in a small room) say nothing by silence.
    */
-  private silentSensors (d: Device, t: number): Silence[] {
+  private silentSensors(d: Device, t: number): Silence[] {
     const silent: Silence[] = []
     if (!this.o.silence) return silent
     const floor = d.floor ?? 0
@@ -366,7 +431,7 @@ export class Tracker {
   }
 
   /** Sensors working at time t whose reporting floor is known (worked out once per tick). */
-  private listening (t: number): Silence[] {
+  private listening(t: number): Silence[] {
     if (this.listeningAt.t === t) return this.listeningAt.list
     const list: Silence[] = []
     for (const [id, sensor] of this.models) {
@@ -384,14 +449,22 @@ export class Tracker {
    * leads clearly; a change needs a lead of `floorSwitchDb` over the current floor (stairs and
    * atriums blur it), and restarts the motion filter there. Only that floor's sensors position it.
    */
-  private onFloor (d: Device, heard: Observation[]): Observation[] {
+  private onFloor(d: Device, heard: Observation[]): Observation[] {
     const best = new Map<number, number>()
     for (const ob of heard) best.set(ob.sensor.floor, Math.max(best.get(ob.sensor.floor) ?? -Infinity, ob.rssi - ob.sensor.a))
-    let top = 0; let topScore = -Infinity
-    for (const [floor, score] of best) if (score > topScore) { top = floor; topScore = score }
-    const current = d.floor === null ? -Infinity : best.get(d.floor) ?? -Infinity
+    let top = 0
+    let topScore = -Infinity
+    for (const [floor, score] of best)
+      if (score > topScore) {
+        top = floor
+        topScore = score
+      }
+    const current = d.floor === null ? -Infinity : (best.get(d.floor) ?? -Infinity)
     if (d.floor === null || (top !== d.floor && topScore > current + this.o.floorSwitchDb)) {
-      if (d.floor !== null) { d.kf = new MotionFilter(this.o.kalman); d.walk.clear() }
+      if (d.floor !== null) {
+        d.kf = new MotionFilter(this.o.kalman)
+        d.walk.clear()
+      }
       d.floor = top
     }
     return heard.filter(ob => ob.sensor.floor === d.floor)
