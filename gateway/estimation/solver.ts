@@ -7,8 +7,10 @@
 import type { RadioMap } from './radio-map.ts'
 import { Problem, positionCurvature, type Gradient } from './likelihood.ts'
 import type { Observation, Silence, SolverOptions } from './solver-types.ts'
+import { nearestSilent } from './nearest-silent.ts'
 
 export type { Observation, Silence, SolverOptions } from './solver-types.ts'
+export { nearestSilent, nearestSilentInto } from './nearest-silent.ts'
 
 export interface Fix {
   x: number
@@ -191,8 +193,6 @@ export function solve(obs: Observation[], o: SolverOptions): Fix | null {
 }
 
 const NO_SILENCE: Silence[] = []
-/** How many silent sensors, the nearest, count at a time. */
-const SILENT_COUNTED = 3
 /** Longest move one silence step makes, m: the cost is only locally quadratic. */
 const SILENCE_STEP_M = 2
 const silenceGrad: Gradient = { gx: 0, gy: 0, hxx: 0, hyy: 0, hxy: 0 }
@@ -238,40 +238,6 @@ function silenceStep(p: Problem, r: Searched, silent: Silence[]): void {
   const [x, y] = clampTo(p.o.bounds, r.x + dx, r.y + dy)
   r.x = x
   r.y = y
-}
-
-/** The SILENT_COUNTED silent sensors nearest to (x, y) (all of them when there are no more). */
-export function nearestSilent(all: Silence[], x: number, y: number): Silence[] {
-  return nearestSilentInto(all, x, y, [], new Float64Array(SILENT_COUNTED))
-}
-
-/**
- * `nearestSilent` into `out` (reused: no allocation per call), nearest first, the first of equals
- * first; `d2` is scratch of SILENT_COUNTED. Returns `out`, or `all` itself when it has no more.
- */
-export function nearestSilentInto(all: Silence[], x: number, y: number, out: Silence[], d2: Float64Array): Silence[] {
-  if (all.length <= SILENT_COUNTED) return all
-  let n = 0
-  for (let k = 0; k < all.length; k++) {
-    const q = all[k]
-    const d = (q.sensor.x - x) ** 2 + (q.sensor.y - y) ** 2
-    let i = n
-    if (i === SILENT_COUNTED) {
-      if (d >= d2[i - 1]) continue
-      i--
-      n--
-    }
-    while (i > 0 && d2[i - 1] > d) {
-      d2[i] = d2[i - 1]
-      out[i] = out[i - 1]
-      i--
-    }
-    d2[i] = d
-    out[i] = q
-    n++
-  }
-  out.length = n
-  return out
 }
 
 /** Starts on both sides of the sensors' main axis: a line of sensors has a saddle on the line. */
