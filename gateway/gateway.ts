@@ -1,77 +1,31 @@
 // One store's gateway: a bus (embedded broker or client), the pipeline, and the HTTP port.
 // Constructor assigns; start() does the work; stop() releases every resource it took.
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
-import type { Site } from '../shared/site.ts'
-import type { Logger } from '../shared/log.ts'
 import { topics } from '../shared/mqtt-topics.ts'
-import { Pipeline, radioKey, type PipelineOptions, type LearnedRadio } from './pipeline.ts'
+import { Pipeline, radioKey, type LearnedRadio } from './pipeline.ts'
 import { EmbeddedBus, ClientBus, type Bus } from './io/bus.ts'
 import { Metrics } from './io/metrics.ts'
 import { startHttp, type Health } from './io/http.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
 import { GatewayStore } from './io/store.ts'
-import { CampaignEngine, SUPPRESS_REASONS } from './campaigns/campaigns.ts'
+import { CampaignEngine } from './campaigns/campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence/presence.ts'
-import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink } from './io/uplink.ts'
 import type { GatewayConfigT } from '../shared/gateway-config.ts'
 import { keepConfig, keptConfig } from './io/kept-config.ts'
-import { IdentityResolver, materialFromFile, type DevicesFileT } from './ingest/identity.ts'
-import { foreignTopics, aliasMap, DEFAULT_FOREIGN, type ForeignConfig } from './ingest/foreign.ts'
-import { brokerAuth, type AuthFile, type AuthCounters } from './io/broker-auth.ts'
-import { MERAKI_LATE_MS, type MerakiOptions } from './ingest/meraki.ts'
+import { IdentityResolver, materialFromFile } from './ingest/identity.ts'
+import { foreignTopics, aliasMap, DEFAULT_FOREIGN } from './ingest/foreign.ts'
+import { brokerAuth, type AuthCounters } from './io/broker-auth.ts'
 import { MerakiReceiver } from './meraki-receiver.ts'
 import { BleScanner } from './io/ble-scanner.ts'
-import { redactMacs, readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
-import type { BrokerListenOptions } from '../shared/broker.ts'
+import { redactMacs } from './ingest/subjects.ts'
 import { gatewayHealth } from './health.ts'
 import { WorkPump } from './work-pump.ts'
+import { LEARNED_SAVE_MS, lateClock, loadOrCreateSecret, type GatewayOptions } from './gateway-options.ts'
+import { collectStoreMetrics } from './gateway-metrics.ts'
 
-export interface GatewayOptions {
-  site: Site
-  /** Embedded broker port (0 = a free one). Ignored with `broker`. */
-  port: number
-  host: string
-  /** External broker URL; without it the gateway runs its own. */
-  broker?: string
-  dataDir: string
-  clock: 'wall' | 'event'
-  /** HTTP port for /healthz and /metrics (0 = a free one). */
-  httpPort: number
-  prefix: string
-  /** HMAC key for MAC hashing; default: generated once and kept in the data folder. */
-  secret?: string
-  log: Logger
-  /** Pipeline settings beyond the defaults. */
-  pipeline?: Partial<PipelineOptions>
-  /** Wall mode: a sensor silent this long is reported by /healthz, ms. */
-  sensorSilenceMs?: number
-  /** Campaign rules when standalone (already validated). */
-  campaigns?: Campaign[]
-  /** Visit history kept, days (default 400). */
-  retentionDays?: number
-  /** Extra embedded-broker listeners: MQTT over TLS, MQTT over WebSockets. */
-  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort'>
-  /** Scan BLE with this BlueZ adapter as the given site sensor. */
-  ble?: { adapter: string; sensor: string; intervalMs?: number }
-  /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */
-  meraki?: MerakiOptions & { maxBytes?: number }
-  /** Broker credentials and ACLs (embedded broker only); without it the broker is open. */
-  auth?: AuthFile
-  /** Foreign sensors' topic roots (default: each firmware's own). */
-  foreign?: ForeignConfig
-  /** Central server and this store's gateway token; without them the gateway runs standalone. */
-  central?: { url: string; token: string; configEveryMs?: number }
-  /**
-   * Standalone: the apps' identity keys and consent (a devices file, e.g. the simulator's
-   * `TRACE.devices.json`), to resolve their rotating EIDs. With `central`, the server's config
-   * provides the material instead.
-   */
-  devices?: DevicesFileT
-}
+export type { GatewayOptions } from './gateway-options.ts'
 
 export class Gateway {
   readonly metrics = new Metrics()
@@ -137,22 +91,7 @@ export class Gateway {
     // only devices registered with marketing consent can be triggered.
     if (o.devices || o.central) this.campaigns.setConsent(s => this.identity.marketing(s))
     this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}), o.log)
-    const suppressed = this.metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
-    const fired = this.metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
-    this.metrics.onCollect(() => {
-      for (const r of SUPPRESS_REASONS) suppressed.set({ reason: r }, this.campaigns?.suppressed[r] ?? 0)
-      fired.set({}, this.campaigns?.fired ?? 0)
-      this.metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
-      this.metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, this.presence?.size ?? 0)
-      this.metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, this.identity.size)
-      const eids = this.metrics.counter('instore_eid_readings_total', 'EID readings, by result (unresolved ones are anonymous)')
-      eids.set({ result: 'resolved' }, this.identity.resolved)
-      eids.set({ result: 'unresolved' }, this.identity.unresolved)
-      this.metrics.gauge('instore_dead_letters', 'events the central server refused one by one, set aside (listed in /healthz)').set({}, store.deadLetterCount())
-      const zs = this.metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
-      zs.set({ reason: 'misfit' }, this.presence?.dropped ?? 0)
-      zs.set({ reason: 'failed' }, this.presence?.failed ?? 0)
-    })
+    collectStoreMetrics(this.metrics, store, this)
     this.pipeline = new Pipeline(
       o.site,
       {
@@ -457,26 +396,4 @@ export class Gateway {
     this.store = null
     this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })
   }
-}
-
-/** How often a live gateway saves what it learned about the site's radio, ms. */
-const LEARNED_SAVE_MS = 5 * 60_000
-
-function loadOrCreateSecret(dir: string): string {
-  const existing = readStoreSecret(dir)
-  if (existing !== null) return existing
-  const secret = randomBytes(32).toString('hex')
-  writeFileSync(join(dir, SECRET_FILE), secret + '\n', { mode: 0o600 })
-  return secret
-}
-
-/**
- * With Meraki, the gateway clock runs `lateMs` behind (the trade-off: every output of this store,
- * native sensors' too, comes that much later, so that a post's minute of records is placed at its
- * own times and still makes visits); records that old are not clock skew.
- */
-function lateClock(m: GatewayOptions['meraki']): { latenessMs: number; maxSkewMs: number } | object {
-  if (!m) return {}
-  const late = Math.max(m.lateMs ?? MERAKI_LATE_MS, defaultClockOptions.latenessMs)
-  return { latenessMs: late, maxSkewMs: Math.max(late, defaultClockOptions.maxSkewMs) }
 }
