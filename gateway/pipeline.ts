@@ -28,15 +28,15 @@ import type { Tracker } from './estimation/tracker.ts'
 import type { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
-import { EstimateStage, round2, type Latest, type Source } from './estimate-stage.ts'
+import { EstimateStage, type Latest, type Source } from './estimate-stage.ts'
 import { Footfall } from './presence/footfall.ts'
-import { People, peopleOptions, wifiModels, type Placed } from './presence/people.ts'
-import { translate, aliasMap } from './ingest/foreign.ts'
+import { People, peopleOptions, wifiModels } from './presence/people.ts'
+import { aliasMap } from './ingest/foreign.ts'
 import { ReorderBuffer } from './ingest/reorder.ts'
 import { ExternalFixes } from './ingest/external-fixes.ts'
-import { locate } from '../shared/site.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { localTime } from '../shared/local-time.ts'
+import { publishLatest, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
 
 export { radioKey, type LearnedRadio, type PipelineOptions, type PipelineSink }
 
@@ -110,26 +110,7 @@ export class Pipeline {
     this.scanCalibrator = this.est.scanCalibrator
     this.reportLagMs = this.est.reportLagMs
     for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
-    metrics.onCollect(() => {
-      for (const s of ['ble', 'wifi', 'scan'] as const) this.m.devices.set({ source: s }, this.trackers[s].size)
-      const all = Object.values(this.trackers)
-      this.m.fixes.set(
-        { result: 'used' },
-        all.reduce((n, t) => n + t.fixes - t.gated, 0)
-      )
-      this.m.fixes.set(
-        { result: 'gated' },
-        all.reduce((n, t) => n + t.gated, 0)
-      )
-      this.m.skew.set({}, this.clock.skewed)
-      for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
-      for (const [id, c] of Object.entries(this.scanCalibrator.corrections())) this.m.beaconCorrection.set({ beacon: id }, c)
-      for (const [id, v] of Object.entries(this.calibrator.spreadScales())) this.m.spread.set({ sensor: id }, v)
-      this.m.fixtures.values.clear()
-      for (const d of this.people.wifi.fixtures()) this.m.fixtures.set({ subject: d.address }, 1)
-      this.m.wifiDevices.set({ kind: 'devices' }, this.people.wifi.devices.size)
-      this.m.wifiDevices.set({ kind: 'addresses' }, this.people.wifi.addresses)
-    })
+    collectPipelineMetrics(metrics, this.m, this.trackers, this.clock, this.calibrator, this.scanCalibrator, this.people)
   }
 
   /** Last message time per sensor (for health checks). */
@@ -166,20 +147,8 @@ export class Pipeline {
   take(topic: string, payload: Buffer): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
-      const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases, this.o.foreign)
-      if (f === null) {
-        this.rejected('bad_topic', topic.slice(0, 200), topic)
-        return
-      }
-      if ('reject' in f) {
-        this.rejected(f.reject, f.detail, topic)
-        return
-      }
-      if ('ignore' in f) {
-        this.m.messages.inc({ kind: 'foreign_ignored' })
-        return
-      }
-      this.m.messages.inc({ kind: 'foreign' })
+      const f = translateForeign(topic, payload, this.o, this.site.storeId, this.aliases, this.m, (reason, detail) => this.rejected(reason, detail, topic))
+      if (f === null) return
       topic = f.topic
       payload = f.payload
     }
@@ -346,20 +315,7 @@ export class Pipeline {
     this.m.ticks.inc()
     const at = t - this.reportLagMs
     const fresh = this.est.positions(t, this.latest)
-    for (const f of this.external.due(t, f0 => (f0 === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble))) {
-      const pos: PositionMessageT = {
-        subject: f.subject,
-        ts: f.ts,
-        x: round2(f.x),
-        y: round2(f.y),
-        floor: f.floor,
-        accuracyM: round2(f.accuracyM),
-        ...locate(this.site, f.x, f.y, f.floor),
-        source: f.source
-      }
-      this.latest.set(f.subject, { pos, lastHeard: f.ts })
-      if (f.source === 'ble' && !f.anonymous) fresh.set(f.subject, { x: f.x, y: f.y, accuracyM: f.accuracyM, floor: f.floor })
-    }
+    placeDue(t, this.external, this.site, this.o, this.latest, fresh)
     if (this.o.selfCalibration && ++this.ticksSinceModels >= 10) {
       this.ticksSinceModels = 0
       this.est.applyCorrections()
@@ -368,42 +324,8 @@ export class Pipeline {
       const events = this.presence.tick(at, fresh, this.est.evidence)
       if (events.length > 0) this.sink.events(events)
     }
-    // Occupancy: people from every source (people.ts). App phones count by confirmed zone state
-    // where there is one (hysteresis), else by position; anonymous BLE devices by position.
-    const apps: Placed[] = []
-    const anonymous: Placed[] = []
-    const appAt: Array<{ subject: string; x: number; y: number; floor: number }> = []
-    let passersBy = 0
-    let published = 0
-    const cap = this.o.maxPositionsPerTick ?? 5000
-    for (const [subject, l] of this.latest) {
-      const presence = l.pos.source === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble
-      if (t - l.lastHeard > presence) {
-        this.latest.delete(subject)
-        continue
-      }
-      // Between fixes the last position is repeated with its time moved on: at least one per tick.
-      const pos = l.pos.ts === at ? l.pos : { ...l.pos, ts: at }
-      if (published++ < cap) {
-        this.sink.position(pos)
-        this.m.positions.inc()
-        this.positionsOut++
-      } else this.m.positionsCapped.inc()
-      if (pos.source === 'wifi') continue
-      if (this.randomized.has(subject)) {
-        anonymous.push(pos)
-        continue
-      }
-      appAt.push(pos)
-      if (this.presence) continue
-      if (pos.shop === null) passersBy++
-      else apps.push(pos)
-    }
-    if (this.presence) {
-      const z = this.presence.placed(at, this.o.presenceMs.ble)
-      apps.push(...z.placed)
-      passersBy = z.passersBy
-    }
+    const { apps, anonymous, appAt, passersBy, published } = publishLatest(t, at, this.latest, this.randomized, this.o, this.sink, this.m, this.presence)
+    this.positionsOut += published
     this.people.setAppPositions(appAt)
     const p = this.people.now(at, apps, anonymous, passersBy)
     const occ: OccupancyMessageT = { ts: at, shops: p.shops, sectors: p.sectors, passersBy: p.passersBy, low: p.low, high: p.high, bySource: p.bySource, fixtures: p.fixtures }
