@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, basename } from 'node:path'
 import { parseSite, loadSiteFile, type Site } from '../shared/site.ts'
 import type { SiteFile } from '../shared/site-schema.ts'
-import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
+import type { TraceLine } from '../shared/trace.ts'
 import { loadScenario, type RadioParamsT } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
 import { convertSite, convertTrack, convertTracks, datasetFiles, splitSessions, readPath, PERSON_ID } from '../simulators/kolakowski.ts'
@@ -12,11 +12,8 @@ import { calibrate, applyCalibration } from '../tools/calibrate.ts'
 import type { TrackerOptions } from '../gateway/estimation/tracker.ts'
 import { measureAccuracy, measurePathDistance, type AccuracyResult } from './accuracy-lib.ts'
 import { filterCost } from './filter-cost.ts'
-import { throughputStory } from './throughput.ts'
-import { throughputSvg } from './throughput-plot.ts'
 import { writeManyDevicesTrace } from './many-devices.ts'
 import { streetWalkCost, walkMemory } from './street-walk-cost.ts'
-import { execFileSync } from 'node:child_process'
 import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
 import { analyticsLatency } from './analytics.ts'
@@ -26,6 +23,8 @@ import { openHpsPart } from './openhps-part.ts'
 import { peopleRun } from './people.ts'
 import { soak } from './soak.ts'
 import { chainPart } from './chain-part.ts'
+import { throughputPart, MANY_DEVICES } from './throughput-part.ts'
+import { f2, simulate, writeTrace } from './trace-files.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -38,7 +37,6 @@ const DATA = option('data') ?? '../shared/data/kolakowski-ble-flat'
 const OPENHPS = '../shared/data/openhps-2021-ble/2021-02'
 mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
-const f2 = (v: number | null) => (v === null ? 'n/a' : v.toFixed(2))
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`
 const breakdown = ({ breakdown: b }: AccuracyResult) =>
   `    mean error while the shopper stands ${f2(b.standing)} m, walks ${f2(b.walking)} m; inside a shop ${f2(b.inShop)} m, outside (street) ${f2(b.outside)} m`
@@ -46,23 +44,6 @@ const row = (name: string, r: AccuracyResult) =>
   `  ${name.padEnd(34)} mean ${f2(r.error.mean)} m  median ${f2(r.error.median)} m  p95 ${f2(r.error.p95)} m  sector ${(100 * r.sectorAgreement).toFixed(1)}%` +
   (r.withinAccuracy === null ? '' : `  within accuracyM ${(100 * r.withinAccuracy).toFixed(0)}%`) +
   `  (${r.samples} samples)`
-
-/** Where a simulated trace's app phones' identities go (replay and the gateway find them there). */
-function devicesBeside(trace: string): string {
-  return trace.replace(/(\.jsonl)?$/, '.devices.json')
-}
-
-/** A simulator's trace, and its app phones' identities beside it. */
-async function simulate(path: string, sim: Simulator): Promise<void> {
-  await writeTrace(path, sim.lines())
-  writeFileSync(devicesBeside(path), JSON.stringify(sim.devices()))
-}
-
-async function writeTrace(path: string, lines: Iterable<TraceLine>): Promise<void> {
-  const w = new JsonLinesWriter(path)
-  for (const l of lines) await w.write(l)
-  await w.close()
-}
 
 async function accuracy(): Promise<void> {
   console.log('accuracy (gateway estimation vs naive baseline: plain least squares, no smoothing)')
@@ -241,7 +222,7 @@ async function main(): Promise<void> {
   // The OpenHPS rows of the accuracy part alone (they are also in it).
   if (only === 'openhps') results.openhps = openHpsPart(option('openhps') ?? OPENHPS)
   if (!only || only === 'filter') filterPart()
-  if (!only || only === 'throughput') await throughputPart()
+  if (!only || only === 'throughput') results.throughput = await throughputPart(OUT, option)
   if (!only || only === 'walks') await walksPart()
   if (!only || only === 'events') eventsPart()
   if (!only || only === 'central') await centralPart()
@@ -397,47 +378,6 @@ async function walksPart(): Promise<void> {
     `kept fixes, tracker alone over 5,000 devices (a tenth changing address every 10 s): ${m.devices} devices, ${f2(m.withMiB)} MiB live with, ${f2(m.withoutMiB)} MiB without: ${Math.round(m.bytesPerDevice)} bytes a device`
   )
   results.walks = { cost: c, memory: m }
-}
-
-/** The many-device trace: 5,000 devices for 40 s (a walk history fills in 30 s), a tenth changing address every 10 s. */
-const MANY_DEVICES = { devices: 5000, seconds: 40, rotatingShare: 0.1, rotateS: 10, seed: 28 }
-
-async function throughputPart(): Promise<void> {
-  // `--quick`: a minute of the hypermarket and one round, to check the part runs (its figures say little).
-  const quick = process.argv.includes('--quick')
-  const trace = join(OUT, quick ? 'hypermarket-quick.jsonl' : 'hypermarket.jsonl')
-  const many = join(OUT, quick ? 'hypermarket-many-quick.jsonl' : 'hypermarket-many.jsonl')
-  const durationS = quick ? 60 : undefined
-  if (!existsSync(trace) || !existsSync(devicesBeside(trace))) await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json', { durationS })))
-  if (!existsSync(many)) await writeManyDevicesTrace('sites/hypermarket.site.json', many, quick ? { ...MANY_DEVICES, devices: 1000, seconds: 20 } : MANY_DEVICES)
-  const rounds = Number(option('rounds') ?? (quick ? 1 : 2))
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds wants a whole number of at least 1, got ${option('rounds')}`)
-  console.log(
-    `throughput: hypermarket trace, replay command in another process, gateway and bare broker each in a process of their own, best of ${rounds} alternating round(s) each; then the same pinned to one core (taskset -c 0)`
-  )
-  const t = await throughputStory({ sitePath: 'sites/hypermarket.site.json', trace, manyTrace: many, rounds, shares: quick ? [] : [0.25, 0.75], log: l => console.log('  ' + l) })
-  console.log(`  ${t.readings} readings in ${t.messages} messages, ${Math.round(t.traceReadingsPerS)} readings a second of event time`)
-  for (const c of t.cores) {
-    console.log(
-      ` ${c.pinned ? 'one core (taskset -c 0)' : 'all cores'}: bare broker ${Math.round(c.bareReadingsPerS)}/s  gateway ${Math.round(c.gatewayReadingsPerS)}/s  ratio ${f2(c.ratio)}`
-    )
-    console.log(
-      `   latency reading → position, p50 / p99 (the gateway's own delay in it, without the event clock's 500 ms wait): full speed ${f2(c.full.p50Ms)} / ${f2(c.full.p99Ms)} ms (${f2(c.full.delayP50Ms)} / ${f2(c.full.delayP99Ms)} ms);` +
-        ` half the best rate (${Math.round(c.half.offeredPerS)}/s offered) ${f2(c.half.p50Ms)} / ${f2(c.half.p99Ms)} ms (${f2(c.half.delayP50Ms)} / ${f2(c.half.delayP99Ms)} ms)`
-    )
-    console.log(
-      `   memory: peak rss ${c.memory.peakRssMiB.toFixed(0)} MiB with ${c.memory.devices} devices, ${c.memory.manyPeakRssMiB.toFixed(0)} MiB with ${c.memory.manyDevices}; gc ${c.gc.count} collections, ${f2(c.gc.msPerSecond)} ms a second`
-    )
-  }
-  results.throughput = t
-  const commit = execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).trim()
-  const record = { date: new Date().toISOString(), commit, command: `npm run bench -- throughput${quick ? ' --quick' : ''}`, node: process.version, ...t }
-  // A full run is recorded (bench/results/, the plot in docs/); a quick one stays in out/.
-  const json = quick ? join(OUT, 'throughput-quick.json') : `bench/results/${record.date.slice(0, 10)}-${commit}-throughput.json`
-  const svg = quick ? join(OUT, 'throughput-quick.svg') : 'docs/throughput.svg'
-  writeFileSync(json, JSON.stringify(record, (_, v: unknown) => (v === Infinity ? 'max' : v), 1) + '\n')
-  writeFileSync(svg, throughputSvg(t))
-  console.log(`  recorded: ${json}, plot ${svg}`)
 }
 
 await main()
