@@ -17,12 +17,15 @@ import { solve, weightedCentroid } from '../gateway/estimation/solver.ts'
 export type Method = 'gateway' | 'baseline'
 
 /** Whether the truth stood still between two successive samples (moved under 5 cm): how errors are split into standing and walking. */
-export function standsStill (a: { x: number, y: number }, b: { x: number, y: number }): boolean {
+export function standsStill(a: { x: number; y: number }, b: { x: number; y: number }): boolean {
   return Math.hypot(b.x - a.x, b.y - a.y) < 0.05
 }
 
 export interface AccuracyResult {
-  method: Method, error: Summary, sectorAgreement: number, samples: number
+  method: Method
+  error: Summary
+  sectorAgreement: number
+  samples: number
   /** Share of samples placed on the truth's floor (1 on a single-floor site). */
   floorAgreement: number
   /** Share of errors within the published accuracyM (the gateway's; the baseline publishes none). */
@@ -33,18 +36,21 @@ export interface AccuracyResult {
    * Mean error by what the truth was doing: standing (moved under 5 cm since its previous truth
    * sample) or walking, and inside a shop or outside every shop (NaN where there were no samples).
    */
-  breakdown: { standing: number, walking: number, inShop: number, outside: number }
+  breakdown: { standing: number; walking: number; inShop: number; outside: number }
 }
 
 /**
  * The naive baseline the issue names: plain weighted least squares on ranges from the site's
  * default path-loss model, on raw per-tick mean RSSI, no smoothing across ticks.
  */
-function baselineFix (site: Site, tracker: Tracker, subject: string, t: number): [number, number] | null {
+function baselineFix(site: Site, tracker: Tracker, subject: string, t: number): [number, number] | null {
   const obs = tracker.observations(subject, t)
   if (obs.length === 0) return null
   if (obs.length < 3) return weightedCentroid(obs)
-  const f = solve(obs.map(o => ({ ...o, sigma: 1 })), { tagHeight: site.radio.tagHeightM, bounds: site.bbox, huberK: 1e9, offsetPrior: { mean: 0, sd: 0 } })
+  const f = solve(
+    obs.map(o => ({ ...o, sigma: 1 })),
+    { tagHeight: site.radio.tagHeightM, bounds: site.bbox, huberK: 1e9, offsetPrior: { mean: 0, sd: 0 } }
+  )
   return f ? [f.x, f.y] : null
 }
 
@@ -57,14 +63,14 @@ export class EstimationRun {
   readonly follower: TraceFollower
   readonly cal: SelfCalibrator | null
 
-  constructor (site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean, scans: boolean) {
+  constructor(site: Site, method: Method, over: Partial<TrackerOptions>, selfCalibrate: boolean, scans: boolean) {
     const opts = trackerOptions(site, method === 'baseline' ? { window: { windowMs: 1000, tauMs: 700, rawSigmaDb: 6, floorSigmaDb: 0 }, ...over } : over)
     // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
-    const models = () => scans ? beaconModels(site) : sensorModels(site)
+    const models = () => (scans ? beaconModels(site) : sensorModels(site))
     const tracker = new Tracker(site, models(), opts)
     // The gateway calibrates online what positions a device: its sensors, or in phone-scan mode
     // the beacons phones report.
-    const cal = this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models(), scans ? beaconSelfCalibrationOptions : defaultSelfCalibrationOptions) : null
+    const cal = (this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models(), scans ? beaconSelfCalibrationOptions : defaultSelfCalibrationOptions) : null)
     if (cal !== null) {
       let n = 0
       tracker.onFix = (obs, fix) => {
@@ -72,22 +78,23 @@ export class EstimationRun {
         if (++n % 50 === 0) tracker.setModels(cal.models())
       }
     }
-    this.follower = method === 'gateway'
-      ? new TraceFollower(tracker)
-      : new TraceFollower(tracker, (subject, t) => {
-        const p = baselineFix(site, tracker, subject, t)
-        // The naive baseline publishes each fix for the tick that made it.
-        return p ? { subject, ts: t, x: p[0], y: p[1], accuracyM: NaN } : null
-      })
+    this.follower =
+      method === 'gateway'
+        ? new TraceFollower(tracker)
+        : new TraceFollower(tracker, (subject, t) => {
+            const p = baselineFix(site, tracker, subject, t)
+            // The naive baseline publishes each fix for the tick that made it.
+            return p ? { subject, ts: t, x: p[0], y: p[1], accuracyM: NaN } : null
+          })
   }
 
-  async * replay (trace: string): AsyncGenerator<Followed> {
-    for await (const line of readJsonLines<TraceLine>(trace)) yield * this.follower.feed(line)
+  async *replay(trace: string): AsyncGenerator<Followed> {
+    for await (const line of readJsonLines<TraceLine>(trace)) yield* this.follower.feed(line)
   }
 }
 
 /** Whether a trace is in phone-scan mode: its first reading is a phone's scan of the beacons. */
-async function phoneScans (trace: string): Promise<boolean> {
+async function phoneScans(trace: string): Promise<boolean> {
   for await (const line of readJsonLines<TraceLine>(trace)) {
     if (isScan(line)) return true
     if (isReading(line)) return false
@@ -95,7 +102,7 @@ async function phoneScans (trace: string): Promise<boolean> {
   return false
 }
 
-export async function measureAccuracy (site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
+export async function measureAccuracy(site: Site, trace: string, method: Method, over: Partial<TrackerOptions> = {}, selfCalibrate = true): Promise<AccuracyResult> {
   const run = new EstimationRun(site, method, over, selfCalibrate, await phoneScans(trace))
   // Each truth sample is scored against the subject's last estimate published for a time at or
   // before it (as instore-eval matches a recording): estimates are published for a moment a
@@ -104,15 +111,21 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
   const estimates = new Map<string, Array<Required<Placed>>>()
   const truths: Array<Extract<Followed, { truth: unknown }>['truth']> = []
   for await (const item of run.replay(trace)) {
-    if ('truth' in item) { truths.push(item.truth); continue }
+    if ('truth' in item) {
+      truths.push(item.truth)
+      continue
+    }
     const list = estimates.get(item.estimate.subject) ?? []
     list.push(item.estimate)
     estimates.set(item.estimate.subject, list)
   }
   const errors: number[] = []
-  const previousTruth = new Map<string, { x: number, y: number }>()
+  const previousTruth = new Map<string, { x: number; y: number }>()
   const parts = { standing: [0, 0], walking: [0, 0], inShop: [0, 0], outside: [0, 0] }
-  const add = (part: number[], error: number) => { part[0] += error; part[1]++ }
+  const add = (part: number[], error: number) => {
+    part[0] += error
+    part[1]++
+  }
   let sectorOk = 0
   let floorOk = 0
   let within = 0
@@ -132,9 +145,14 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
     add(truthAt.shop !== null ? parts.inShop : parts.outside, error)
   }
   const n = Math.max(1, errors.length)
-  const mean = ([sum, count]: number[]) => count > 0 ? sum / count : NaN
+  const mean = ([sum, count]: number[]) => (count > 0 ? sum / count : NaN)
   return {
-    method, error: summarize(errors), sectorAgreement: sectorOk / n, floorAgreement: floorOk / n, samples: errors.length, withinAccuracy: method === 'baseline' ? null : within / n,
+    method,
+    error: summarize(errors),
+    sectorAgreement: sectorOk / n,
+    floorAgreement: floorOk / n,
+    samples: errors.length,
+    withinAccuracy: method === 'baseline' ? null : within / n,
     corrections: run.cal?.corrections() ?? null,
     breakdown: { standing: mean(parts.standing), walking: mean(parts.walking), inShop: mean(parts.inShop), outside: mean(parts.outside) }
   }
@@ -144,7 +162,7 @@ export async function measureAccuracy (site: Site, trace: string, method: Method
 export type Path = Array<[number, number, number, number]>
 
 /** Distance from (x, y) to the nearest point of the path, metres. */
-export function distanceToPath (path: Path, x: number, y: number): number {
+export function distanceToPath(path: Path, x: number, y: number): number {
   return Math.min(...path.map(([x0, y0, x1, y1]) => distanceToSegment(x, y, x0, y0, x1, y1)))
 }
 
@@ -152,7 +170,7 @@ export function distanceToPath (path: Path, x: number, y: number): number {
  * For a trace whose truth is a path walked at an unknown pace (no truth lines): each estimate's
  * distance to the path. A lower bound of the position error: it misses error along the path.
  */
-export async function measurePathDistance (site: Site, trace: string, path: Path, method: Method): Promise<Summary> {
+export async function measurePathDistance(site: Site, trace: string, path: Path, method: Method): Promise<Summary> {
   const run = new EstimationRun(site, method, {}, true, await phoneScans(trace))
   const distances: number[] = []
   for await (const item of run.replay(trace)) if ('estimate' in item) distances.push(distanceToPath(path, item.estimate.x, item.estimate.y))

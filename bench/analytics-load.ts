@@ -6,22 +6,36 @@ import type { Db } from '../server/db/db.ts'
 import { storeAck, storeEvents, type EventRow } from '../server/db/rollups.ts'
 import { Rng } from '../shared/rng.ts'
 
-export interface LoadedEvent { id: string, type: string, storeId: string, subject: string, ts: number, [k: string]: unknown }
-export interface Loaded { events: LoadedEvent[], acks: Array<{ triggerId: string, status: string }> }
+export interface LoadedEvent {
+  id: string
+  type: string
+  storeId: string
+  subject: string
+  ts: number
+  [k: string]: unknown
+}
+export interface Loaded {
+  events: LoadedEvent[]
+  acks: Array<{ triggerId: string; status: string }>
+}
 
 const SEGMENTS = ['first', 'returning', 'regular', 'lapsed']
 const SECTORS = ['women', 'men', 'kids', 'shoes']
 const STATUSES = ['delivered', 'opened', 'dismissed', 'converted']
 
-export async function loadVisits (db: Db, o: { storeId: string, visits: number, now: number, spanDays?: number, seed?: number, keep?: boolean }): Promise<Loaded> {
+export async function loadVisits(db: Db, o: { storeId: string; visits: number; now: number; spanDays?: number; seed?: number; keep?: boolean }): Promise<Loaded> {
   const r = new Rng(o.seed ?? 25)
   const span = (o.spanDays ?? 30) * 86_400_000
   const out: Loaded = { events: [], acks: [] }
   const rows: EventRow[] = []
   const acks: Array<[string, string, number]> = []
-  const ack = { run: (id: string, status: string, ts: number) => { acks.push([id, status, ts]) } }
+  const ack = {
+    run: (id: string, status: string, ts: number) => {
+      acks.push([id, status, ts])
+    }
+  }
   let seq = 0
-  const put = (e: { id: string, type: string, subject: string, ts: number, [k: string]: unknown }) => {
+  const put = (e: { id: string; type: string; subject: string; ts: number; [k: string]: unknown }) => {
     const full: LoadedEvent = { ...e, storeId: o.storeId, seq: ++seq }
     rows.push({ id: full.id, store_id: o.storeId, type: full.type, subject: full.subject, ts: full.ts, body: JSON.stringify(full), received: o.now })
     if (o.keep !== false) out.events.push(full)
@@ -34,13 +48,32 @@ export async function loadVisits (db: Db, o: { storeId: string, visits: number, 
       const durationMs = Math.round(r.uniform(60_000, 3_600_000))
       const sector = r.pick(SECTORS)
       const dwellMs = Math.round(r.uniform(5_000, Math.min(durationMs, 2_400_000)))
-      put({ id: `${visitId}-in`, type: 'shop.enter', subject, ts: enter, shop: 'boutique', visitId, ...(r.chance(0.9) ? { frequency: { visits7d: 1, visits30d: 1, visits90d: 1, segment: r.pick(SEGMENTS) } } : {}) })
+      put({
+        id: `${visitId}-in`,
+        type: 'shop.enter',
+        subject,
+        ts: enter,
+        shop: 'boutique',
+        visitId,
+        ...(r.chance(0.9) ? { frequency: { visits7d: 1, visits30d: 1, visits90d: 1, segment: r.pick(SEGMENTS) } } : {})
+      })
       put({ id: `${visitId}-s-in`, type: 'sector.enter', subject, ts: enter + 1000, shop: 'boutique', sector, visitId })
       const closed = enter + durationMs < o.now && !r.chance(0.02)
-      if (closed || enter + 1000 + dwellMs < o.now) put({ id: `${visitId}-s-out`, type: 'sector.exit', subject, ts: enter + 1000 + dwellMs, shop: 'boutique', sector, visitId, dwellMs })
+      if (closed || enter + 1000 + dwellMs < o.now)
+        put({ id: `${visitId}-s-out`, type: 'sector.exit', subject, ts: enter + 1000 + dwellMs, shop: 'boutique', sector, visitId, dwellMs })
       if (r.chance(0.1)) {
         const id = `${visitId}-t`
-        put({ id, type: 'trigger.fired', subject, ts: enter + 2000, shop: 'boutique', ...(r.chance(0.8) ? { sector } : {}), visitId, campaignId: `c${r.int(0, 3)}`, content: { title: 'offer' } })
+        put({
+          id,
+          type: 'trigger.fired',
+          subject,
+          ts: enter + 2000,
+          shop: 'boutique',
+          ...(r.chance(0.8) ? { sector } : {}),
+          visitId,
+          campaignId: `c${r.int(0, 3)}`,
+          content: { title: 'offer' }
+        })
         for (const status of STATUSES) {
           if (!r.chance(0.5)) continue
           ack.run(id, status, enter + 3000)

@@ -11,16 +11,27 @@ import { loadVisits } from './analytics-load.ts'
 
 const ADMIN = 'adm_bench_analytics'
 
-export interface Latency { p50Ms: number, p99Ms: number, maxMs: number, n: number }
-export interface AnalyticsBench { visits: number, events: number, loadS: number, routes: Record<string, Latency>, healthzDuringAnalytics: Latency }
+export interface Latency {
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+  n: number
+}
+export interface AnalyticsBench {
+  visits: number
+  events: number
+  loadS: number
+  routes: Record<string, Latency>
+  healthzDuringAnalytics: Latency
+}
 
-function summary (ms: number[]): Latency {
+function summary(ms: number[]): Latency {
   const s = [...ms].sort((a, b) => a - b)
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]
   return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: s[s.length - 1], n: s.length }
 }
 
-export async function analyticsLatency (visits = 100_000, rounds = 200): Promise<AnalyticsBench> {
+export async function analyticsLatency(visits = 100_000, rounds = 200): Promise<AnalyticsBench> {
   const site = loadSiteFile('sites/boutique.site.json')
   const { app, ctx } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'bench-an-')), log: silentLogger, adminToken: ADMIN })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
@@ -31,7 +42,14 @@ export async function analyticsLatency (visits = 100_000, rounds = 200): Promise
     const t0 = performance.now()
     await loadVisits(ctx.db, { storeId: site.storeId, visits, now: Date.now(), keep: false })
     const loadS = (performance.now() - t0) / 1000
-    const events = Number((await ctx.db.selectFrom('events').select(eb => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+    const events = Number(
+      (
+        await ctx.db
+          .selectFrom('events')
+          .select(eb => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n
+    )
     const time = async (path: string): Promise<number> => {
       const s = performance.now()
       const r = await fetch(url + path, { headers: auth })
@@ -54,5 +72,7 @@ export async function analyticsLatency (visits = 100_000, rounds = 200): Promise
       await a
     }
     return { visits, events, loadS, routes: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summary(v)])), healthzDuringAnalytics: summary(during) }
-  } finally { await app.close() }
+  } finally {
+    await app.close()
+  }
 }

@@ -10,15 +10,23 @@ import { silentLogger } from '../shared/log.ts'
 
 const ADMIN = 'adm_bench_config'
 
-export async function configDelta (devices: number): Promise<{ devices: number, fullBytes: number, oneChangeBytes: number, unchangedStatus: number, unchangedBytes: number }> {
+export async function configDelta(devices: number): Promise<{ devices: number; fullBytes: number; oneChangeBytes: number; unchangedStatus: number; unchangedBytes: number }> {
   const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'bench-cfg-')), log: silentLogger, adminToken: ADMIN })
   try {
     const url = await app.listen({ port: 0, host: '127.0.0.1' })
-    const post = async (path: string, body: unknown, token: string | null = ADMIN) => await fetch(url + path, { method: 'POST', headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const post = async (path: string, body: unknown, token: string | null = ADMIN) =>
+      await fetch(url + path, {
+        method: 'POST',
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+        body: JSON.stringify(body)
+      })
     const site = loadSiteFile('sites/boutique.site.json')
-    const { gatewayToken } = await (await post('/v1/stores', { site: site.file })).json() as { gatewayToken: string }
+    const { gatewayToken } = (await (await post('/v1/stores', { site: site.file })).json()) as { gatewayToken: string }
     for (let i = 0; i < devices; i++) await post('/v1/devices', { consent: { presence: true, marketing: i % 2 === 0 } }, null)
-    const get = async (since?: string, etag?: string) => await fetch(`${url}/v1/stores/${site.storeId}/config${since ? `?since=${since}` : ''}`, { headers: { authorization: `Bearer ${gatewayToken}`, ...(etag ? { 'if-none-match': etag } : {}) } })
+    const get = async (since?: string, etag?: string) =>
+      await fetch(`${url}/v1/stores/${site.storeId}/config${since ? `?since=${since}` : ''}`, {
+        headers: { authorization: `Bearer ${gatewayToken}`, ...(etag ? { 'if-none-match': etag } : {}) }
+      })
     const full = await get()
     const fullText = await full.text()
     const version = (JSON.parse(fullText) as { version: string }).version

@@ -17,7 +17,7 @@ export interface ManyDevicesOptions {
   seed: number
 }
 
-export async function writeManyDevicesTrace (sitePath: string, path: string, o: ManyDevicesOptions): Promise<void> {
+export async function writeManyDevicesTrace(sitePath: string, path: string, o: ManyDevicesOptions): Promise<void> {
   const site = loadSiteFile(sitePath)
   const rng = new Rng(o.seed)
   const sensors = [...site.sensors.values()]
@@ -29,7 +29,8 @@ export async function writeManyDevicesTrace (sitePath: string, path: string, o: 
     const lines: TraceLine[] = []
     for (let i = 0; i < o.devices; i++) {
       const p = pos[i]
-      p[0] = Math.min(x1, Math.max(x0, p[0] + rng.normal(0, 0.3))); p[1] = Math.min(y1, Math.max(y0, p[1] + rng.normal(0, 0.3)))
+      p[0] = Math.min(x1, Math.max(x0, p[0] + rng.normal(0, 0.3)))
+      p[1] = Math.min(y1, Math.max(y0, p[1] + rng.normal(0, 0.3)))
       const rotating = i < o.rotatingShare * o.devices
       const id = `tag:${(rotating ? i + o.devices * Math.floor(s / o.rotateS) : i).toString(16).padStart(8, '0')}`
       const ts = t0 + s * 1000 + (i % 1000)

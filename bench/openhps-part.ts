@@ -7,7 +7,7 @@ import { openHpsAccuracy, type MethodScore, type OpenHpsResult } from './openhps
 const f2 = (v: number) => v.toFixed(2)
 const cols = (s: Summary) => `mean ${f2(s.mean)} m  median ${f2(s.median)} m  p95 ${f2(s.p95)} m`
 
-export function openHpsPart (dir: string): OpenHpsResult | null {
+export function openHpsPart(dir: string): OpenHpsResult | null {
   if (!existsSync(join(dir, 'beacons.csv'))) {
     console.log(` (skipped: no ${join(dir, 'beacons.csv')})`)
     return null
@@ -30,9 +30,15 @@ export function openHpsPart (dir: string): OpenHpsResult | null {
   console.log(`    gateway's per-scan mean at most k-NN's: ${r.gatewayAtMostKnn ? 'yes' : 'no'}`)
   const d = r.diagnosis
   const offsets = Object.values(d.beaconOffsetsDb)
-  console.log(`    radio, from the train split's ${d.readings} readings at known points: ${f2(d.beaconsPerScan)} beacons per scan, ${(100 * d.scansWithThree).toFixed(0)}% of scans hear 3 or more;` +
-    ` site model off by ${f2(d.defaultModel.meanDb)} dB (spread ${f2(d.defaultModel.sdDb)} dB); refitted rssiAt1m ${f2(d.fitted.rssiAt1m)} dBm, exponent ${f2(d.fitted.pathLossExponent)}, spread ${f2(d.fitted.sdDb)} dB;` +
-    ` per-beacon offsets ${f2(Math.min(...offsets))}..${f2(Math.max(...offsets))} dB (spread left ${f2(d.perBeaconSdDb)} dB); fixed by place ${f2(d.byPlace.staticSdDb)} dB, varying at a place ${f2(d.byPlace.varyingSdDb)} dB; heading ${Object.entries(d.headingDb).map(([h, v]) => `${h}°: ${f2(v)}`).join(', ')} dB;` +
-    ` spread with beacons at phone height ${f2(d.heightSdDb.phoneHeight)} dB, at 4 m ${f2(d.heightSdDb.fourMetres)} dB`)
+  console.log(
+    `    radio, from the train split's ${d.readings} readings at known points: ${f2(d.beaconsPerScan)} beacons per scan, ${(100 * d.scansWithThree).toFixed(0)}% of scans hear 3 or more;` +
+      ` site model off by ${f2(d.defaultModel.meanDb)} dB (spread ${f2(d.defaultModel.sdDb)} dB); refitted rssiAt1m ${f2(d.fitted.rssiAt1m)} dBm, exponent ${f2(d.fitted.pathLossExponent)}, spread ${f2(d.fitted.sdDb)} dB;` +
+      ` per-beacon offsets ${f2(Math.min(...offsets))}..${f2(Math.max(...offsets))} dB (spread left ${f2(d.perBeaconSdDb)} dB); fixed by place ${f2(d.byPlace.staticSdDb)} dB, varying at a place ${f2(d.byPlace.varyingSdDb)} dB; heading ${Object.entries(
+        d.headingDb
+      )
+        .map(([h, v]) => `${h}°: ${f2(v)}`)
+        .join(', ')} dB;` +
+      ` spread with beacons at phone height ${f2(d.heightSdDb.phoneHeight)} dB, at 4 m ${f2(d.heightSdDb.fourMetres)} dB`
+  )
   return r
 }

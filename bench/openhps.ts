@@ -15,7 +15,10 @@ import { radioDiagnosis, type RadioDiagnosis } from './openhps-diagnosis.ts'
 const SETTLE_MS = 5000
 
 /** Errors of one method, m: each scan's position, and the position held 5 s after reaching a point. */
-export interface MethodScore { perScan: Summary, after5s: Summary }
+export interface MethodScore {
+  perScan: Summary
+  after5s: Summary
+}
 
 export interface OpenHpsResult {
   gateway: MethodScore
@@ -29,7 +32,7 @@ export interface OpenHpsResult {
   /** Diagnostic: the gateway given only the readings a row did not repeat from the row before (see freshOnly). */
   gatewayFreshOnly: MethodScore
   nearestBeacon: MethodScore
-  knn: MethodScore & { k: KChoice, k5s: KChoice }
+  knn: MethodScore & { k: KChoice; k5s: KChoice }
   /** "Done when": the gateway's per-scan mean error at most the k-NN's. */
   gatewayAtMostKnn: boolean
   testScans: number
@@ -49,9 +52,9 @@ const settleTick = (stop: Stop): number => tickAtOrAfter(stop.scans[0].ts + SETT
  * other rows run it (tracker of beacon models, online self-calibration of the beacons): per scan,
  * the first position published after it; per stop, the last position published by its settle tick.
  */
-export function scoreGateway (site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = {}): MethodScore {
+export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = {}): MethodScore {
   const tracker = new EstimationRun(site, 'gateway', over, selfCalibrate, true).follower.tracker
-  const published: Array<{ tick: number, x: number, y: number }> = []
+  const published: Array<{ tick: number; x: number; y: number }> = []
   let next = 0
   const end = test[test.length - 1].ts + SETTLE_MS + 2000
   for (let t = tickAtOrAfter(test[0].ts); t <= end; t += 1000) {
@@ -84,24 +87,30 @@ export function scoreGateway (site: Site, test: OpenHpsScan[], selfCalibrate = t
 /** A baseline's position from some scans (one, or those of a stop's first 5 s), or null. */
 type Locate = (heard: Heard, scans: OpenHpsScan[]) => [number, number] | null
 
-function scoreBaseline (test: OpenHpsScan[], perScan: Locate, window: Locate): MethodScore {
-  const errors = (pairs: Array<[OpenHpsScan[], Heard, number, number]>, f: Locate) => pairs.flatMap(([scans, heard, x, y]) => {
-    const p = f(heard, scans)
-    return p === null ? [] : [Math.hypot(p[0] - x, p[1] - y)]
-  })
+function scoreBaseline(test: OpenHpsScan[], perScan: Locate, window: Locate): MethodScore {
+  const errors = (pairs: Array<[OpenHpsScan[], Heard, number, number]>, f: Locate) =>
+    pairs.flatMap(([scans, heard, x, y]) => {
+      const p = f(heard, scans)
+      return p === null ? [] : [Math.hypot(p[0] - x, p[1] - y)]
+    })
   const windows = stops(test).map(stop => {
     const t5 = settleTick(stop)
     const scans = stop.scans.filter(s => s.ts < t5)
     return [scans, meanHeard(scans.map(s => s.rssi)), stop.x, stop.y] as [OpenHpsScan[], Heard, number, number]
   })
   return {
-    perScan: summarize(errors(test.map(s => [[s], s.rssi, s.x, s.y]), perScan)),
+    perScan: summarize(
+      errors(
+        test.map(s => [[s], s.rssi, s.x, s.y]),
+        perScan
+      )
+    ),
     after5s: summarize(errors(windows, window))
   }
 }
 
 /** The train split as fingerprints: one per scan, and one per 5 s of scans at a point in one heading. */
-function fingerprints (train: OpenHpsScan[], ids: string[]): { scans: Fingerprint[], windows: Fingerprint[] } {
+function fingerprints(train: OpenHpsScan[], ids: string[]): { scans: Fingerprint[]; windows: Fingerprint[] } {
   const point = (s: OpenHpsScan) => `${s.x},${s.y}`
   const scans = train.map(s => ({ x: s.x, y: s.y, point: point(s), v: vector(s.rssi, ids) }))
   const windows: Fingerprint[] = []
@@ -123,16 +132,16 @@ function fingerprints (train: OpenHpsScan[], ids: string[]): { scans: Fingerprin
 const isBeacon = (f: SiteFile['features'][number]): f is BeaconFeatureT => f.properties.kind === 'beacon'
 
 /** The site file with the radio model the diagnosis refitted on the train split. */
-function refitted (file: SiteFile, d: RadioDiagnosis): SiteFile {
+function refitted(file: SiteFile, d: RadioDiagnosis): SiteFile {
   const a = d.fitted.rssiAt1m
   return {
     ...file,
     radio: { ...file.radio, rssiAt1m: a, pathLossExponent: d.fitted.pathLossExponent },
-    features: file.features.map(f => isBeacon(f) ? { ...f, properties: { ...f.properties, rssiAt1m: a + (d.beaconOffsetsDb[f.properties.id] ?? 0) } } : f)
+    features: file.features.map(f => (isBeacon(f) ? { ...f, properties: { ...f.properties, rssiAt1m: a + (d.beaconOffsetsDb[f.properties.id] ?? 0) } } : f))
   }
 }
 
-export function openHpsAccuracy (dir: string): OpenHpsResult {
+export function openHpsAccuracy(dir: string): OpenHpsResult {
   const beacons = readBeacons(dir)
   const file = convertSite(dir)
   const site = parseSite(file)
@@ -143,9 +152,17 @@ export function openHpsAccuracy (dir: string): OpenHpsResult {
   const k = chooseK(db.scans)
   const k5s = chooseK(db.windows)
   const gateway = scoreGateway(site, test)
-  const near = scoreBaseline(test, h => nearestBeacon(h, site.beacons), h => nearestBeacon(h, site.beacons))
+  const near = scoreBaseline(
+    test,
+    h => nearestBeacon(h, site.beacons),
+    h => nearestBeacon(h, site.beacons)
+  )
   const diagnosis = radioDiagnosis(site, train)
-  const fp = scoreBaseline(test, h => knn(db.scans, vector(h, ids), k.k), h => knn(db.windows, vector(h, ids), k5s.k))
+  const fp = scoreBaseline(
+    test,
+    h => knn(db.scans, vector(h, ids), k.k),
+    h => knn(db.windows, vector(h, ids), k5s.k)
+  )
   return {
     gateway,
     gatewayNoSelfCalibration: scoreGateway(site, test, false),

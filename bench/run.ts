@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, basename } from 'node:path'
 import { parseSite, loadSiteFile, type Site } from '../shared/site.ts'
 import type { SiteFile } from '../shared/site-schema.ts'
-import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
+import type { TraceLine } from '../shared/trace.ts'
 import { loadScenario, type RadioParamsT } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
 import { convertSite, convertTrack, convertTracks, datasetFiles, splitSessions, readPath, PERSON_ID } from '../simulators/kolakowski.ts'
@@ -12,11 +12,8 @@ import { calibrate, applyCalibration } from '../tools/calibrate.ts'
 import type { TrackerOptions } from '../gateway/estimation/tracker.ts'
 import { measureAccuracy, measurePathDistance, type AccuracyResult } from './accuracy-lib.ts'
 import { filterCost } from './filter-cost.ts'
-import { throughputStory } from './throughput.ts'
-import { throughputSvg } from './throughput-plot.ts'
 import { writeManyDevicesTrace } from './many-devices.ts'
 import { streetWalkCost, walkMemory } from './street-walk-cost.ts'
-import { execFileSync } from 'node:child_process'
 import { presenceCost } from './presence-cost.ts'
 import { ingestRate, triggerLatency } from './central.ts'
 import { analyticsLatency } from './analytics.ts'
@@ -26,11 +23,13 @@ import { openHpsPart } from './openhps-part.ts'
 import { peopleRun } from './people.ts'
 import { soak } from './soak.ts'
 import { chainPart } from './chain-part.ts'
+import { throughputPart, MANY_DEVICES } from './throughput-part.ts'
+import { f2, simulate, writeTrace } from './trace-files.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
 /** The value after `--name` on the command line, if given. */
-function option (name: string): string | undefined {
+function option(name: string): string | undefined {
   const at = process.argv.indexOf('--' + name)
   return at > 0 ? process.argv[at + 1] : undefined
 }
@@ -38,30 +37,15 @@ const DATA = option('data') ?? '../shared/data/kolakowski-ble-flat'
 const OPENHPS = '../shared/data/openhps-2021-ble/2021-02'
 mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
-const f2 = (v: number | null) => v === null ? 'n/a' : v.toFixed(2)
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`
 const breakdown = ({ breakdown: b }: AccuracyResult) =>
   `    mean error while the shopper stands ${f2(b.standing)} m, walks ${f2(b.walking)} m; inside a shop ${f2(b.inShop)} m, outside (street) ${f2(b.outside)} m`
 const row = (name: string, r: AccuracyResult) =>
   `  ${name.padEnd(34)} mean ${f2(r.error.mean)} m  median ${f2(r.error.median)} m  p95 ${f2(r.error.p95)} m  sector ${(100 * r.sectorAgreement).toFixed(1)}%` +
-  (r.withinAccuracy === null ? '' : `  within accuracyM ${(100 * r.withinAccuracy).toFixed(0)}%`) + `  (${r.samples} samples)`
+  (r.withinAccuracy === null ? '' : `  within accuracyM ${(100 * r.withinAccuracy).toFixed(0)}%`) +
+  `  (${r.samples} samples)`
 
-/** Where a simulated trace's app phones' identities go (replay and the gateway find them there). */
-function devicesBeside (trace: string): string { return trace.replace(/(\.jsonl)?$/, '.devices.json') }
-
-/** A simulator's trace, and its app phones' identities beside it. */
-async function simulate (path: string, sim: Simulator): Promise<void> {
-  await writeTrace(path, sim.lines())
-  writeFileSync(devicesBeside(path), JSON.stringify(sim.devices()))
-}
-
-async function writeTrace (path: string, lines: Iterable<TraceLine>): Promise<void> {
-  const w = new JsonLinesWriter(path)
-  for (const l of lines) await w.write(l)
-  await w.close()
-}
-
-async function accuracy (): Promise<void> {
+async function accuracy(): Promise<void> {
   console.log('accuracy (gateway estimation vs naive baseline: plain least squares, no smoothing)')
   const files = existsSync(join(DATA, 'anchors.csv')) ? datasetFiles(DATA) : null
   if (files !== null && files.tracks.length > 0 && files.calibration.length > 0) {
@@ -117,16 +101,20 @@ async function accuracy (): Promise<void> {
   // Diagnostic: the same boutique hour without the simulator's slow fading (4 dB, correlated over
   // 2 s). Averaging removes independent noise but not fading that lasts as long as the window, so
   // this row shows how much of the simulated error that one radio effect accounts for.
-  await simulated('boutiqueNoFading', 'boutique without slow fading (diagnostic: same scenario, fading 0 dB)', 'boutique', 1800,
-    () => ({ fadingSdDb: 0 }))
+  await simulated('boutiqueNoFading', 'boutique without slow fading (diagnostic: same scenario, fading 0 dB)', 'boutique', 1800, () => ({ fadingSdDb: 0 }))
   // Robustness: phones 10 dB quieter than the site file says (and receivers cutting off 10 dB
   // lower, so only the calibration is wrong, not the radio), as on a site never calibrated.
-  await simulated('boutiqueQuiet', 'boutique, every phone 10 dB quieter than the site file says (robustness)', 'boutique', 1800,
+  await simulated(
+    'boutiqueQuiet',
+    'boutique, every phone 10 dB quieter than the site file says (robustness)',
+    'boutique',
+    1800,
     r => ({ rssiAt1m: r.rssiAt1m - 10, sensitivityDbm: r.sensitivityDbm - 10 }),
-    { key: 'gatewayNoSiteOffset', label: 'gateway, site offset not learned', over: { siteOffsetRate: 0 } })
+    { key: 'gatewayNoSiteOffset', label: 'gateway, site offset not learned', over: { siteOffsetRate: 0 } }
+  )
 }
 
-async function walkingPerson (csv: string, pathCsv: string, sensors: string[], plain: Site, calibrated: Site): Promise<void> {
+async function walkingPerson(csv: string, pathCsv: string, sensors: string[], plain: Site, calibrated: Site): Promise<void> {
   const walk = join(OUT, 'kolakowski-walk.jsonl')
   await writeTrace(walk, convertTrack(csv, sensors, PERSON_ID))
   const path = readPath(pathCsv)
@@ -136,11 +124,16 @@ async function walkingPerson (csv: string, pathCsv: string, sensors: string[], p
     gateway: await measurePathDistance(calibrated, walk, path, 'gateway')
   }
   console.log(' real: walking person (distance to the walked path: a lower bound of the error)')
-  for (const [name, d] of [['baseline, fitted path loss', w.baseline], ['gateway, fitted path loss only', w.gatewayPathLossOnly], ['gateway, path loss + radio maps', w.gateway]] as const) console.log(`  ${name.padEnd(34)} mean ${f2(d.mean)} m  median ${f2(d.median)} m  p95 ${f2(d.p95)} m  (${d.n} estimates)`)
+  for (const [name, d] of [
+    ['baseline, fitted path loss', w.baseline],
+    ['gateway, fitted path loss only', w.gatewayPathLossOnly],
+    ['gateway, path loss + radio maps', w.gateway]
+  ] as const)
+    console.log(`  ${name.padEnd(34)} mean ${f2(d.mean)} m  median ${f2(d.median)} m  p95 ${f2(d.p95)} m  (${d.n} estimates)`)
   results.kolakowskiWalk = w
 }
 
-async function heldOutSessions (siteFile: SiteFile, site: Site, sessions: TraceLine[][]): Promise<void> {
+async function heldOutSessions(siteFile: SiteFile, site: Site, sessions: TraceLine[][]): Promise<void> {
   // Without the walk too: the site file's defaults and online self-calibration, as a store that never walked one.
   const held: Record<string, AccuracyResult[]> = { baselineUncalibrated: [], gatewayUncalibrated: [], baseline: [], gatewayPathLossOnly: [], gateway: [] }
   for (const [k, test] of sessions.entries()) {
@@ -168,8 +161,14 @@ async function heldOutSessions (siteFile: SiteFile, site: Site, sessions: TraceL
  * `<key>.jsonl` for the other parts), the baseline and the gateway, and an optional third run of
  * the gateway with other tracker options.
  */
-async function simulated (key: string, title: string, scenario: string, durationS: number,
-  radio: (r: RadioParamsT) => Partial<RadioParamsT> = () => ({}), extra?: { key: string, label: string, over: Partial<TrackerOptions> }): Promise<void> {
+async function simulated(
+  key: string,
+  title: string,
+  scenario: string,
+  durationS: number,
+  radio: (r: RadioParamsT) => Partial<RadioParamsT> = () => ({}),
+  extra?: { key: string; label: string; over: Partial<TrackerOptions> }
+): Promise<void> {
   const loaded = loadScenario(`simulators/scenarios/${scenario}.json`, { durationS })
   const trace = join(OUT, `${key}.jsonl`)
   const simRadio = { ...loaded.radio, ...radio(loaded.radio) }
@@ -180,7 +179,8 @@ async function simulated (key: string, title: string, scenario: string, duration
   console.log(row('baseline', r.baseline))
   console.log(row('gateway', r.gateway))
   console.log(breakdown(r.gateway))
-  if (new Set([...site.sensors.values()].map(x => x.floor)).size > 1) console.log(`    on the right floor: baseline ${pct(r.baseline.floorAgreement)}, gateway ${pct(r.gateway.floorAgreement)}`)
+  if (new Set([...site.sensors.values()].map(x => x.floor)).size > 1)
+    console.log(`    on the right floor: baseline ${pct(r.baseline.floorAgreement)}, gateway ${pct(r.gateway.floorAgreement)}`)
   if (extra) {
     r[extra.key] = await measureAccuracy(site, trace, 'gateway', extra.over)
     console.log(row(extra.label, r[extra.key]))
@@ -189,30 +189,40 @@ async function simulated (key: string, title: string, scenario: string, duration
   const bound = await informationBound(site, simRadio, trace)
   if (bound.length > 0) {
     console.log(`    information bound (Cramér-Rao, a genie knows the radio model and each offset), mean error that could at best be reached (${bound[0].samples} samples):`)
-    for (const b of bound) console.log(`      ${b.genie.padEnd(34)} ${f2(b.mean)} m (standing ${f2(b.breakdown.standing)}, walking ${f2(b.breakdown.walking)}, street ${f2(b.breakdown.outside)}), sector ${pct(b.sectorAgreement)}; phone offset unknown ${f2(b.meanOffsetUnknown)} m`)
+    for (const b of bound)
+      console.log(
+        `      ${b.genie.padEnd(34)} ${f2(b.mean)} m (standing ${f2(b.breakdown.standing)}, walking ${f2(b.breakdown.walking)}, street ${f2(b.breakdown.outside)}), sector ${pct(b.sectorAgreement)}; phone offset unknown ${f2(b.meanOffsetUnknown)} m`
+      )
   }
   results[key] = { ...r, bound }
 }
 
-async function soakPart (): Promise<void> {
-  const days = Number(option('days') ?? 21); const durationS = Number(option('duration') ?? 3600)
+async function soakPart(): Promise<void> {
+  const days = Number(option('days') ?? 21)
+  const durationS = Number(option('duration') ?? 3600)
   if (!Number.isInteger(days) || days < 3 || !(durationS >= 120)) throw new Error('--days wants an integer of at least 3, --duration at least 120 (s per day)')
-  console.log(`soak: ${days} simulated days of ${durationS} s, silent nights, dropouts, rotating Wi-Fi MACs; central down on day 2, SIGKILL after day 1 and mid-day 3, Mosquitto restarted after day 2`)
+  console.log(
+    `soak: ${days} simulated days of ${durationS} s, silent nights, dropouts, rotating Wi-Fi MACs; central down on day 2, SIGKILL after day 1 and mid-day 3, Mosquitto restarted after day 2`
+  )
   const r = await soak({ days, durationS, seed: 21, log: m => console.log('  ' + m) })
   console.log(`  readings ${r.readings}, events ${r.events} (delivered ${r.delivered}, resent ${r.resent}, duplicates ${r.duplicates}, undelivered ${r.undelivered})`)
-  console.log(`  visits: ${r.truthVisits} in the truth, ${r.lostVisits} lost, ${r.falseVisits} false (recall ${pct(r.visitRecall)})${r.missedVisits.length > 0 ? '; missed: ' + r.missedVisits.join(', ') : ''}`)
-  console.log(`  RSS after day 1 ${r.rssDay1Mb.toFixed(0)} MB, at the end ${r.rssEndMb.toFixed(0)} MB; most devices held ${r.maxDevices}, zone tracks ${r.maxZoneTracks}; errors logged ${r.errorsLogged.length}`)
+  console.log(
+    `  visits: ${r.truthVisits} in the truth, ${r.lostVisits} lost, ${r.falseVisits} false (recall ${pct(r.visitRecall)})${r.missedVisits.length > 0 ? '; missed: ' + r.missedVisits.join(', ') : ''}`
+  )
+  console.log(
+    `  RSS after day 1 ${r.rssDay1Mb.toFixed(0)} MB, at the end ${r.rssEndMb.toFixed(0)} MB; most devices held ${r.maxDevices}, zone tracks ${r.maxZoneTracks}; errors logged ${r.errorsLogged.length}`
+  )
   results.soak = r
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   // `npm run bench -- throughput` (or accuracy, openhps, filter, walks, events, central, analytics, visits, street, people, soak) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
   if (only === 'openhps') results.openhps = openHpsPart(option('openhps') ?? OPENHPS)
   if (!only || only === 'filter') filterPart()
-  if (!only || only === 'throughput') await throughputPart()
+  if (!only || only === 'throughput') results.throughput = await throughputPart(OUT, option)
   if (!only || only === 'walks') await walksPart()
   if (!only || only === 'events') eventsPart()
   if (!only || only === 'central') await centralPart()
@@ -229,7 +239,7 @@ async function main (): Promise<void> {
   console.log(`results: ${join(OUT, only ? `results-${only}.json` : 'results.json')}`)
 }
 
-async function visitsPart (): Promise<void> {
+async function visitsPart(): Promise<void> {
   // Seed 5 is the one `npm test` checks; the others were not looked at while tuning zone defaults.
   // `--seeds 5,7,9`: other simulated hours.
   const seedsArg = option('seeds')
@@ -250,24 +260,32 @@ async function visitsPart (): Promise<void> {
     throw new Error(`--zones wants a JSON object of zone parameters: ${(err as Error).message}`)
   }
   if (typeof zones !== 'object' || zones === null || Array.isArray(zones)) throw new Error(`--zones wants a JSON object of zone parameters, got ${zonesArg}`)
-  console.log(`visits and sector stays, simulated ${scenario}, ${durationS} s per seed, whole gateway over the replay command${zonesArg !== undefined ? `, zones ${zonesArg}` : ''}`)
+  console.log(
+    `visits and sector stays, simulated ${scenario}, ${durationS} s per seed, whole gateway over the replay command${zonesArg !== undefined ? `, zones ${zonesArg}` : ''}`
+  )
   const rows: VisitQuality[] = []
   for (const seed of seeds) {
     const q = await visitQuality(seed, durationS, scenario, zones as Record<string, unknown>)
     rows.push(q)
-    const v = q.visits; const s = q.stays
-    console.log(`  seed ${String(seed).padEnd(3)} visits ${v.truth}: recall ${pct(v.recall)} precision ${pct(v.precision)} (${v.falseVisits} false), exit error median ${v.exitErrorMedianS.toFixed(1)} s;` +
-      ` stays ${s.truth}: recall ${pct(s.recall)}, extra entries per stay ${s.extraEntriesPerStay.toFixed(3)}, exit error median ${s.exitErrorMedianS.toFixed(1)} s`)
+    const v = q.visits
+    const s = q.stays
+    console.log(
+      `  seed ${String(seed).padEnd(3)} visits ${v.truth}: recall ${pct(v.recall)} precision ${pct(v.precision)} (${v.falseVisits} false), exit error median ${v.exitErrorMedianS.toFixed(1)} s;` +
+        ` stays ${s.truth}: recall ${pct(s.recall)}, extra entries per stay ${s.extraEntriesPerStay.toFixed(3)}, exit error median ${s.exitErrorMedianS.toFixed(1)} s`
+    )
   }
   const sum = (f: (q: VisitQuality) => number) => rows.reduce((a, q) => a + f(q), 0)
-  const visits = sum(q => q.visits.truth); const stays = sum(q => q.stays.truth)
-  console.log(`  pooled: visit recall ${pct(sum(q => q.visits.recall * q.visits.truth) / visits)}, ${sum(q => q.visits.falseVisits)} false visits;` +
-    ` stay recall ${pct(sum(q => q.stays.recall * q.stays.truth) / stays)}, extra entries per stay ${(sum(q => q.stays.extraEntriesPerStay * q.stays.truth) / stays).toFixed(3)};` +
-    ` worst seed: visit recall ${pct(Math.min(...rows.map(q => q.visits.recall)))}, stay recall ${pct(Math.min(...rows.map(q => q.stays.recall)))}`)
+  const visits = sum(q => q.visits.truth)
+  const stays = sum(q => q.stays.truth)
+  console.log(
+    `  pooled: visit recall ${pct(sum(q => q.visits.recall * q.visits.truth) / visits)}, ${sum(q => q.visits.falseVisits)} false visits;` +
+      ` stay recall ${pct(sum(q => q.stays.recall * q.stays.truth) / stays)}, extra entries per stay ${(sum(q => q.stays.extraEntriesPerStay * q.stays.truth) / stays).toFixed(3)};` +
+      ` worst seed: visit recall ${pct(Math.min(...rows.map(q => q.visits.recall)))}, stay recall ${pct(Math.min(...rows.map(q => q.stays.recall)))}`
+  )
   results.visits = rows
 }
 
-async function centralPart (): Promise<void> {
+async function centralPart(): Promise<void> {
   const i = await ingestRate()
   console.log('central server: event ingest over HTTP, batches of 500')
   console.log(`  ${Math.round(i.eventsPerS)} events/s; bare fastify route taking the same payloads ${Math.round(i.bareEventsPerS)}/s: ratio ${f2(i.ratio)}`)
@@ -276,7 +294,7 @@ async function centralPart (): Promise<void> {
   results.central = { ingest: i, triggerLatency: l }
 }
 
-async function analyticsPart (): Promise<void> {
+async function analyticsPart(): Promise<void> {
   // `--visits 100000`: stored visits to load first.
   const visits = Number(option('visits') ?? 100_000)
   if (!(visits > 0)) throw new Error(`--visits wants a count, got ${option('visits')}`)
@@ -288,16 +306,18 @@ async function analyticsPart (): Promise<void> {
   results.analytics = a
 }
 
-function eventsPart (): void {
+function eventsPart(): void {
   const c = presenceCost('sites/hypermarket.site.json')
   console.log(`event pipeline (zones, events, SQLite outbox), ${c.devices} devices tracked, ${c.readings} readings`)
-  console.log(`  per reading: whole pipeline ${c.usPerReading.toFixed(2)} µs, of which the event stage ${c.eventStageUsPerReading.toFixed(2)} µs (${(100 * c.eventStageShare).toFixed(1)}%); ${c.events} events`)
+  console.log(
+    `  per reading: whole pipeline ${c.usPerReading.toFixed(2)} µs, of which the event stage ${c.eventStageUsPerReading.toFixed(2)} µs (${(100 * c.eventStageShare).toFixed(1)}%); ${c.events} events`
+  )
   console.log(`  memory: heap ${c.heapMiB.toFixed(0)} MiB, rss ${c.rssMiB.toFixed(0)} MiB`)
   results.events = c
 }
 
 /** How well the radio alone could tell passers-by from shoppers near the front (information-bound.ts). */
-function streetPart (): void {
+function streetPart(): void {
   console.log('passer-by or shopper near the front: the best test given the radio model and both paths (a genie), finding 99% of the shoppers')
   const rows: Array<Record<string, unknown>> = []
   for (const name of ['boutique', 'department', 'hypermarket']) {
@@ -305,7 +325,9 @@ function streetPart (): void {
     const apps = scenario.passersByPerHour * scenario.appShare
     console.log(`  ${name}: street ${scenario.street.map(p => `(${p.join(', ')})`).join(' to ')}, ${apps} passers-by with the app an hour`)
     for (const r of streetSeparation(site, radio, scenario.street, [10, 20, 40], [1, 2, 3])) {
-      console.log(`    ${String(r.seconds).padStart(2)} s of readings, shopper ${r.depthM} m inside: d ${f2(r.d)}, passers-by taken for shoppers ${(100 * r.falseShare).toPrecision(2)}% (${(r.falseShare * apps).toPrecision(2)} an hour)`)
+      console.log(
+        `    ${String(r.seconds).padStart(2)} s of readings, shopper ${r.depthM} m inside: d ${f2(r.d)}, passers-by taken for shoppers ${(100 * r.falseShare).toPrecision(2)}% (${(r.falseShare * apps).toPrecision(2)} an hour)`
+      )
       rows.push({ store: name, ...r, falsePerHour: r.falseShare * apps })
     }
   }
@@ -313,74 +335,49 @@ function streetPart (): void {
 }
 
 /** People now and daily visitors from Wi-Fi alone (bench/people.ts), a busy day and an empty room, each two days. */
-async function peoplePart (): Promise<void> {
-  console.log('people now from Wi-Fi alone, per 5 minutes against the simulator\'s truth (fixtures, corridor traffic and second devices included)')
+async function peoplePart(): Promise<void> {
+  console.log("people now from Wi-Fi alone, per 5 minutes against the simulator's truth (fixtures, corridor traffic and second devices included)")
   const rows: Record<string, unknown> = {}
   for (const scenario of ['wifi-store', 'wifi-empty-room']) {
     const days = await peopleRun(scenario)
     for (const d of days) {
       const o = d.open
-      console.log(`  ${scenario} ${d.date}: whole day r ${f2(d.day.pearsonR)} MAE ${f2(d.day.mae)} (mean truth ${f2(d.day.meanTruth)}, largest 5-min estimate ${f2(d.day.maxEstimate)}, ${pct(d.atMostOne)} of 5-min means at most 1)` +
-        (o ? `; open hours r ${f2(o.pearsonR)} MAE ${f2(o.mae)} = ${pct(o.maeShare)} of ${f2(o.meanTruth)}` : '') +
-        `; visitors ${d.visitors.estimate} vs ${d.visitors.truth}; fixtures learned ${d.fixturesLearned}; Wi-Fi dwell median ${d.dwell.medianS ?? 'n/a'} s`)
+      console.log(
+        `  ${scenario} ${d.date}: whole day r ${f2(d.day.pearsonR)} MAE ${f2(d.day.mae)} (mean truth ${f2(d.day.meanTruth)}, largest 5-min estimate ${f2(d.day.maxEstimate)}, ${pct(d.atMostOne)} of 5-min means at most 1)` +
+          (o ? `; open hours r ${f2(o.pearsonR)} MAE ${f2(o.mae)} = ${pct(o.maeShare)} of ${f2(o.meanTruth)}` : '') +
+          `; visitors ${d.visitors.estimate} vs ${d.visitors.truth}; fixtures learned ${d.fixturesLearned}; Wi-Fi dwell median ${d.dwell.medianS ?? 'n/a'} s`
+      )
     }
     rows[scenario] = days
   }
   results.people = rows
 }
 
-function filterPart (): void {
+function filterPart(): void {
   const cost = filterCost()
   console.log('motion filter, µs per predict+correct step')
-  console.log(`  kalman-filter package ${f2(cost.kalmanFilterPackageUs)}  hand-written CV ${cost.handWrittenCvUs.toFixed(3)}  two-model IMM ${f2(cost.immTwoModelsUs)}  (package/IMM = ${(cost.kalmanFilterPackageUs / cost.immTwoModelsUs).toFixed(1)}×)`)
+  console.log(
+    `  kalman-filter package ${f2(cost.kalmanFilterPackageUs)}  hand-written CV ${cost.handWrittenCvUs.toFixed(3)}  two-model IMM ${f2(cost.immTwoModelsUs)}  (package/IMM = ${(cost.kalmanFilterPackageUs / cost.immTwoModelsUs).toFixed(1)}×)`
+  )
   results.filterCost = cost
 }
 
 /** What one street-walk test costs on the hypermarket's own fixes, and what the kept fixes cost in memory. */
-async function walksPart (): Promise<void> {
+async function walksPart(): Promise<void> {
   const trace = join(OUT, 'hypermarket-quick.jsonl')
   if (!existsSync(trace)) await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json', { durationS: 60 })))
   const many = join(OUT, 'hypermarket-many.jsonl')
   if (!existsSync(many)) await writeManyDevicesTrace('sites/hypermarket.site.json', many, MANY_DEVICES)
   const c = await streetWalkCost('sites/hypermarket.site.json', trace)
-  console.log(`street-walk test, hypermarket's first minute, every eighth device every 5 s (${c.tests} tests): CPU median ${f2(c.cpuMedianMs)} ms, all ${f2(c.cpuTotalS)} s;` +
-    ` wall median ${f2(c.medianMs)} ms, p90 ${f2(c.p90Ms)} ms; ${c.passerBy} passer-by and ${c.shopper} shopper verdicts; digest ${c.digest}`)
+  console.log(
+    `street-walk test, hypermarket's first minute, every eighth device every 5 s (${c.tests} tests): CPU median ${f2(c.cpuMedianMs)} ms, all ${f2(c.cpuTotalS)} s;` +
+      ` wall median ${f2(c.medianMs)} ms, p90 ${f2(c.p90Ms)} ms; ${c.passerBy} passer-by and ${c.shopper} shopper verdicts; digest ${c.digest}`
+  )
   const m = await walkMemory('sites/hypermarket.site.json', many)
-  console.log(`kept fixes, tracker alone over 5,000 devices (a tenth changing address every 10 s): ${m.devices} devices, ${f2(m.withMiB)} MiB live with, ${f2(m.withoutMiB)} MiB without: ${Math.round(m.bytesPerDevice)} bytes a device`)
+  console.log(
+    `kept fixes, tracker alone over 5,000 devices (a tenth changing address every 10 s): ${m.devices} devices, ${f2(m.withMiB)} MiB live with, ${f2(m.withoutMiB)} MiB without: ${Math.round(m.bytesPerDevice)} bytes a device`
+  )
   results.walks = { cost: c, memory: m }
-}
-
-/** The many-device trace: 5,000 devices for 40 s (a walk history fills in 30 s), a tenth changing address every 10 s. */
-const MANY_DEVICES = { devices: 5000, seconds: 40, rotatingShare: 0.1, rotateS: 10, seed: 28 }
-
-async function throughputPart (): Promise<void> {
-  // `--quick`: a minute of the hypermarket and one round, to check the part runs (its figures say little).
-  const quick = process.argv.includes('--quick')
-  const trace = join(OUT, quick ? 'hypermarket-quick.jsonl' : 'hypermarket.jsonl')
-  const many = join(OUT, quick ? 'hypermarket-many-quick.jsonl' : 'hypermarket-many.jsonl')
-  const durationS = quick ? 60 : undefined
-  if (!existsSync(trace) || !existsSync(devicesBeside(trace))) await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json', { durationS })))
-  if (!existsSync(many)) await writeManyDevicesTrace('sites/hypermarket.site.json', many, quick ? { ...MANY_DEVICES, devices: 1000, seconds: 20 } : MANY_DEVICES)
-  const rounds = Number(option('rounds') ?? (quick ? 1 : 2))
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds wants a whole number of at least 1, got ${option('rounds')}`)
-  console.log(`throughput: hypermarket trace, replay command in another process, gateway and bare broker each in a process of their own, best of ${rounds} alternating round(s) each; then the same pinned to one core (taskset -c 0)`)
-  const t = await throughputStory({ sitePath: 'sites/hypermarket.site.json', trace, manyTrace: many, rounds, shares: quick ? [] : [0.25, 0.75], log: l => console.log('  ' + l) })
-  console.log(`  ${t.readings} readings in ${t.messages} messages, ${Math.round(t.traceReadingsPerS)} readings a second of event time`)
-  for (const c of t.cores) {
-    console.log(` ${c.pinned ? 'one core (taskset -c 0)' : 'all cores'}: bare broker ${Math.round(c.bareReadingsPerS)}/s  gateway ${Math.round(c.gatewayReadingsPerS)}/s  ratio ${f2(c.ratio)}`)
-    console.log(`   latency reading → position, p50 / p99 (the gateway's own delay in it, without the event clock's 500 ms wait): full speed ${f2(c.full.p50Ms)} / ${f2(c.full.p99Ms)} ms (${f2(c.full.delayP50Ms)} / ${f2(c.full.delayP99Ms)} ms);` +
-      ` half the best rate (${Math.round(c.half.offeredPerS)}/s offered) ${f2(c.half.p50Ms)} / ${f2(c.half.p99Ms)} ms (${f2(c.half.delayP50Ms)} / ${f2(c.half.delayP99Ms)} ms)`)
-    console.log(`   memory: peak rss ${c.memory.peakRssMiB.toFixed(0)} MiB with ${c.memory.devices} devices, ${c.memory.manyPeakRssMiB.toFixed(0)} MiB with ${c.memory.manyDevices}; gc ${c.gc.count} collections, ${f2(c.gc.msPerSecond)} ms a second`)
-  }
-  results.throughput = t
-  const commit = execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).trim()
-  const record = { date: new Date().toISOString(), commit, command: `npm run bench -- throughput${quick ? ' --quick' : ''}`, node: process.version, ...t }
-  // A full run is recorded (bench/results/, the plot in docs/); a quick one stays in out/.
-  const json = quick ? join(OUT, 'throughput-quick.json') : `bench/results/${record.date.slice(0, 10)}-${commit}-throughput.json`
-  const svg = quick ? join(OUT, 'throughput-quick.svg') : 'docs/throughput.svg'
-  writeFileSync(json, JSON.stringify(record, (_, v: unknown) => v === Infinity ? 'max' : v, 1) + '\n')
-  writeFileSync(svg, throughputSvg(t))
-  console.log(`  recorded: ${json}, plot ${svg}`)
 }
 
 await main()

@@ -50,7 +50,7 @@ export interface ChildReport {
 }
 
 /** Counts readings in a batch payload cheaply (the bare broker must not parse JSON). */
-export function countReadings (payload: Buffer): number {
+export function countReadings(payload: Buffer): number {
   let n = 0
   for (let i = payload.indexOf('"rssi"'); i >= 0; i = payload.indexOf('"rssi"', i + 6)) n++
   return n
@@ -71,12 +71,12 @@ class Pending {
   readonly latencies: number[] = []
   readonly delays: number[] = []
   /** When the event clock's watermark reached each new value, in order (see `due`). */
-  private marks: Array<{ w: number, at: number }> = []
+  private marks: Array<{ w: number; at: number }> = []
   private markHead = 0
   private watermark = -Infinity
 
   /** A message at event time ts arrived: the event clock's watermark moves to ts - lateness. */
-  arrived (ts: number, at: number): void {
+  arrived(ts: number, at: number): void {
     const w = ts - LATENESS_MS
     if (w <= this.watermark) return
     this.watermark = w
@@ -84,29 +84,42 @@ class Pending {
   }
 
   /** When tick t became due: the first arrival that brought the watermark to t. */
-  private due (t: number): number {
+  private due(t: number): number {
     while (this.markHead < this.marks.length - 1 && this.marks[this.markHead].w < t) this.markHead++
-    if (this.markHead > 4096) { this.marks = this.marks.slice(this.markHead); this.markHead = 0 }
+    if (this.markHead > 4096) {
+      this.marks = this.marks.slice(this.markHead)
+      this.markHead = 0
+    }
     return this.marks[this.markHead]?.at ?? 0
   }
 
-  push (ts: number, at: number, seq: number): void {
+  push(ts: number, at: number, seq: number): void {
     if (this.tail === this.ts.length) {
       const live = this.tail - this.head
       const size = live * 2 > this.ts.length ? this.ts.length * 2 : this.ts.length
-      const grow = (a: Float64Array): Float64Array => { const b = new Float64Array(size); b.set(a.subarray(this.head, this.tail)); return b }
-      this.ts = grow(this.ts); this.at = grow(this.at); this.seq = grow(this.seq)
-      this.head = 0; this.tail = live
+      const grow = (a: Float64Array): Float64Array => {
+        const b = new Float64Array(size)
+        b.set(a.subarray(this.head, this.tail))
+        return b
+      }
+      this.ts = grow(this.ts)
+      this.at = grow(this.at)
+      this.seq = grow(this.seq)
+      this.head = 0
+      this.tail = live
     }
-    this.ts[this.tail] = ts; this.at[this.tail] = at; this.seq[this.tail++] = seq
+    this.ts[this.tail] = ts
+    this.at[this.tail] = at
+    this.seq[this.tail++] = seq
   }
 
   /** Tick t has just ended; the pipeline has taken in the readings of its first `taken` messages. */
-  done (t: number, now: number, taken: number): void {
+  done(t: number, now: number, taken: number): void {
     const due = this.due(t)
     while (this.head < this.tail && this.seq[this.head] <= taken && this.ts[this.head] <= t + LATENESS_MS + TICK_MS) {
       const at = this.at[this.head++]
-      this.latencies.push(now - at); this.delays.push(now - Math.max(at, due))
+      this.latencies.push(now - at)
+      this.delays.push(now - Math.max(at, due))
     }
   }
 }
@@ -117,13 +130,22 @@ const LATENESS_MS = defaultClockOptions.latenessMs
 const TICK_MS = 1000
 const mode = process.argv[2]
 const gc = { count: 0, ms: 0 }
-new PerformanceObserver(list => { for (const e of list.getEntries()) { gc.count++; gc.ms += e.duration } }).observe({ entryTypes: ['gc'] })
-let peakRss = 0; let peakDevices = 0
+new PerformanceObserver(list => {
+  for (const e of list.getEntries()) {
+    gc.count++
+    gc.ms += e.duration
+  }
+}).observe({ entryTypes: ['gc'] })
+let peakRss = 0
+let peakDevices = 0
 const mib = (b: number) => b / 2 ** 20
 const send = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n')
 const tsOf = /"ts":(\d+)/
 
-let first = 0; let last = 0; let readings = 0; let messages = 0
+let first = 0
+let last = 0
+let readings = 0
+let messages = 0
 const pending = new Pending()
 let devices = (): number => 0
 let stop: () => Promise<void>
@@ -131,13 +153,20 @@ let idle = (): boolean => true
 
 if (mode === 'bare') {
   const b = await startBroker({ port: 0 })
-  await new Promise<void>(resolve => b.broker.subscribe('instore/+/sensors/#', (packet, done) => {
-    const now = performance.now()
-    if (messages === 0) first = now
-    last = now; messages++
-    readings += countReadings(packet.payload as Buffer)
-    done()
-  }, resolve))
+  await new Promise<void>(resolve =>
+    b.broker.subscribe(
+      'instore/+/sensors/#',
+      (packet, done) => {
+        const now = performance.now()
+        if (messages === 0) first = now
+        last = now
+        messages++
+        readings += countReadings(packet.payload as Buffer)
+        done()
+      },
+      resolve
+    )
+  )
   stop = () => b.close()
   send({ url: b.url })
 } else if (mode === 'gateway') {
@@ -145,8 +174,15 @@ if (mode === 'bare') {
   const devicesFile = trace.replace(/(\.jsonl)?$/, '.devices.json')
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-'))
   const g = new Gateway({
-    site: loadSiteFile(sitePath), port: 0, host: '127.0.0.1', dataDir,
-    clock: 'event', httpPort: 0, prefix: 'instore', secret: 'bench', log: silentLogger,
+    site: loadSiteFile(sitePath),
+    port: 0,
+    host: '127.0.0.1',
+    dataDir,
+    clock: 'event',
+    httpPort: 0,
+    prefix: 'instore',
+    secret: 'bench',
+    log: silentLogger,
     // The app phones' identities, as instore-replay finds them beside the trace.
     ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
   })
@@ -170,7 +206,8 @@ if (mode === 'bare') {
     take(topic, payload)
     if (n > 0) {
       if (readings === 0) first = now
-      readings += n; messages++
+      readings += n
+      messages++
       // Its place in the pipeline's queue (none: refused or held, then not timed).
       if (m && pipeline.processed + pipeline.backlog > before) pending.push(Number(m[1]), now, before)
     }
@@ -178,7 +215,10 @@ if (mode === 'bare') {
   }
   devices = () => pipeline.trackedDevices
   idle = () => pipeline.backlog === 0
-  stop = async () => { await g.stop(); rmSync(dataDir, { recursive: true, force: true }) }
+  stop = async () => {
+    await g.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
   send({ url: g.mqttUrl })
 } else {
   throw new Error(`usage: throughput-child.ts bare | gateway SITE TRACE (got ${mode})`)
@@ -192,7 +232,7 @@ const sampler = setInterval(() => {
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() !== 'report') continue
   // The replay has ended: wait until the inbox is empty and no tick has run for a while.
-  for (let quiet = 0; quiet < 5;) {
+  for (let quiet = 0; quiet < 5; ) {
     const before = last
     await new Promise(resolve => setTimeout(resolve, 100))
     quiet = idle() && last === before ? quiet + 1 : 0
@@ -205,12 +245,22 @@ for await (const line of createInterface({ input: process.stdin })) {
   const heap = process.memoryUsage().heapUsed
   const lat = pending.latencies.sort((a, b) => a - b)
   const delay = pending.delays.sort((a, b) => a - b)
-  const q = (xs: number[], p: number) => xs.length > 0 ? quantile(xs, p) : null
+  const q = (xs: number[], p: number) => (xs.length > 0 ? quantile(xs, p) : null)
   const report: ChildReport = {
-    readings, messages, seconds: (last - first) / 1000,
-    latencyP50Ms: q(lat, 0.5), latencyP99Ms: q(lat, 0.99), delayP50Ms: q(delay, 0.5), delayP99Ms: q(delay, 0.99),
-    rssMiB: mib(rss), peakRssMiB: mib(peakRss), heapMiB: mib(heap), devicesTracked: tracked, peakDevices,
-    gcCount: gc.count, gcMs: gc.ms
+    readings,
+    messages,
+    seconds: (last - first) / 1000,
+    latencyP50Ms: q(lat, 0.5),
+    latencyP99Ms: q(lat, 0.99),
+    delayP50Ms: q(delay, 0.5),
+    delayP99Ms: q(delay, 0.99),
+    rssMiB: mib(rss),
+    peakRssMiB: mib(peakRss),
+    heapMiB: mib(heap),
+    devicesTracked: tracked,
+    peakDevices,
+    gcCount: gc.count,
+    gcMs: gc.ms
   }
   await stop()
   send(report)

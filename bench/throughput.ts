@@ -19,7 +19,12 @@ export interface LoadPoint {
   report: ChildReport
 }
 
-export interface Latency { p50Ms: number | null, p99Ms: number | null, delayP50Ms: number | null, delayP99Ms: number | null }
+export interface Latency {
+  p50Ms: number | null
+  p99Ms: number | null
+  delayP50Ms: number | null
+  delayP99Ms: number | null
+}
 
 const latency = (r: ChildReport): Latency => ({ p50Ms: r.latencyP50Ms, p99Ms: r.latencyP99Ms, delayP50Ms: r.delayP50Ms, delayP99Ms: r.delayP99Ms })
 
@@ -30,10 +35,10 @@ export interface CoreFigures {
   ratio: number
   /** Reading -> position latency (event clock's wait included) and the gateway's own delay in it, ms (throughput-child.ts). */
   full: Latency
-  half: Latency & { offeredPerS: number, takenPerS: number }
+  half: Latency & { offeredPerS: number; takenPerS: number }
   /** Peak resident memory with the trace's devices, and with the many-device trace. */
-  memory: { devices: number, peakRssMiB: number, heapMiB: number, manyDevices: number, manyPeakRssMiB: number, manyHeapMiB: number }
-  gc: { count: number, ms: number, msPerSecond: number }
+  memory: { devices: number; peakRssMiB: number; heapMiB: number; manyDevices: number; manyPeakRssMiB: number; manyHeapMiB: number }
+  gc: { count: number; ms: number; msPerSecond: number }
 }
 
 export interface ThroughputStory {
@@ -47,11 +52,13 @@ export interface ThroughputStory {
   points: LoadPoint[]
 }
 
-const ms = (v: number | null) => typeof v === 'number' ? `${v.toFixed(1)} ms` : 'n/a'
+const ms = (v: number | null) => (typeof v === 'number' ? `${v.toFixed(1)} ms` : 'n/a')
 
 /** Readings, and the span of their event time, of a trace (seconds). */
-export async function traceRate (trace: string): Promise<{ readings: number, seconds: number }> {
-  let readings = 0; let t0 = Infinity; let t1 = -Infinity
+export async function traceRate(trace: string): Promise<{ readings: number; seconds: number }> {
+  let readings = 0
+  let t0 = Infinity
+  let t1 = -Infinity
   const tsOf = /"ts":(\d+)/
   for await (const line of createInterface({ input: createReadStream(trace) })) {
     if (!line.includes('"rssi"')) continue
@@ -66,12 +73,14 @@ export async function traceRate (trace: string): Promise<{ readings: number, sec
 }
 
 /** Starts one side (pinned to core 0 if asked), replays the trace at `speed` into it and returns its report. */
-async function replayInto (side: 'bare' | 'gateway', pinned: boolean, sitePath: string, trace: string, speed: number): Promise<ChildReport> {
+async function replayInto(side: 'bare' | 'gateway', pinned: boolean, sitePath: string, trace: string, speed: number): Promise<ChildReport> {
   const node = [process.execPath, '--import', 'tsx', `${ROOT}/bench/throughput-child.ts`, side, ...(side === 'gateway' ? [sitePath, trace] : [])]
   const cmd = pinned ? ['taskset', '-c', '0', ...node] : node
   const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
-  child.stderr.on('data', d => { stderr += d })
+  child.stderr.on('data', d => {
+    stderr += d
+  })
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
   const next = async (): Promise<Record<string, unknown>> => {
     const l = await lines.next()
@@ -83,7 +92,7 @@ async function replayInto (side: 'bare' | 'gateway', pinned: boolean, sitePath: 
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', String(url), '--speed', Number.isFinite(speed) ? String(speed) : 'max'], { timeoutMs: 1_800_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)
     child.stdin.write('report\n')
-    return await next() as unknown as ChildReport
+    return (await next()) as unknown as ChildReport
   } finally {
     child.stdin.end()
     if (child.exitCode === null) await new Promise(resolve => child.once('close', resolve))
@@ -108,7 +117,7 @@ export interface StoryOptions {
  * The whole story: per core setting, the bare broker and the gateway alternating at full speed,
  * the gateway at half its best rate and at the other shares asked, and the many-device trace.
  */
-export async function throughputStory (o: StoryOptions): Promise<ThroughputStory> {
+export async function throughputStory(o: StoryOptions): Promise<ThroughputStory> {
   if (!existsSync(o.trace) || !existsSync(o.manyTrace)) throw new Error('traces missing')
   const rate = await traceRate(o.trace)
   const perS = rate.readings / rate.seconds
@@ -119,12 +128,15 @@ export async function throughputStory (o: StoryOptions): Promise<ThroughputStory
     const report = await replayInto(side, pinned, o.sitePath, trace, speed)
     const p: LoadPoint = { side, pinned, offeredPerS: speed * perS, takenPerS: report.readings / report.seconds, report }
     if (trace === o.trace) points.push(p)
-    o.log(`${side.padEnd(7)} ${pinned ? 'one core ' : 'all cores'} offered ${Number.isFinite(p.offeredPerS) ? Math.round(p.offeredPerS) : 'max'}/s: ` +
-      `took ${Math.round(p.takenPerS)}/s, ${side === 'gateway' ? `latency p50 ${ms(report.latencyP50Ms)} p99 ${ms(report.latencyP99Ms)} (own delay ${ms(report.delayP50Ms)} / ${ms(report.delayP99Ms)}), ` : ''}peak rss ${report.peakRssMiB.toFixed(0)} MiB, ${report.peakDevices} devices`)
+    o.log(
+      `${side.padEnd(7)} ${pinned ? 'one core ' : 'all cores'} offered ${Number.isFinite(p.offeredPerS) ? Math.round(p.offeredPerS) : 'max'}/s: ` +
+        `took ${Math.round(p.takenPerS)}/s, ${side === 'gateway' ? `latency p50 ${ms(report.latencyP50Ms)} p99 ${ms(report.latencyP99Ms)} (own delay ${ms(report.delayP50Ms)} / ${ms(report.delayP99Ms)}), ` : ''}peak rss ${report.peakRssMiB.toFixed(0)} MiB, ${report.peakDevices} devices`
+    )
     return p
   }
   for (const pinned of o.pinned ?? [false, true]) {
-    let bare: LoadPoint | null = null; let gw: LoadPoint | null = null
+    let bare: LoadPoint | null = null
+    let gw: LoadPoint | null = null
     for (let i = 0; i < o.rounds; i++) {
       const b = await run('bare', pinned, Infinity)
       if (bare === null || b.takenPerS > bare.takenPerS) bare = b
@@ -136,7 +148,7 @@ export async function throughputStory (o: StoryOptions): Promise<ThroughputStory
     const best = gw.takenPerS
     const half = await run('gateway', pinned, best / 2 / perS)
     // The plot's other points on all cores only: pinned, full and half speed tell the worst case.
-    if (!pinned) for (const share of o.shares) await run('gateway', pinned, share * best / perS)
+    if (!pinned) for (const share of o.shares) await run('gateway', pinned, (share * best) / perS)
     const many = await run('gateway', pinned, Infinity, o.manyTrace)
     const g = gw.report
     cores.push({
@@ -147,8 +159,12 @@ export async function throughputStory (o: StoryOptions): Promise<ThroughputStory
       full: latency(g),
       half: { offeredPerS: half.offeredPerS, takenPerS: half.takenPerS, ...latency(half.report) },
       memory: {
-        devices: g.peakDevices, peakRssMiB: g.peakRssMiB, heapMiB: g.heapMiB,
-        manyDevices: many.report.peakDevices, manyPeakRssMiB: many.report.peakRssMiB, manyHeapMiB: many.report.heapMiB
+        devices: g.peakDevices,
+        peakRssMiB: g.peakRssMiB,
+        heapMiB: g.heapMiB,
+        manyDevices: many.report.peakDevices,
+        manyPeakRssMiB: many.report.peakRssMiB,
+        manyHeapMiB: many.report.heapMiB
       },
       gc: { count: g.gcCount, ms: g.gcMs, msPerSecond: g.gcMs / g.seconds }
     })

@@ -10,12 +10,12 @@ import { runBin } from '../test/helpers/run.ts'
 
 export interface VisitQuality {
   seed: number
-  visits: { truth: number, recall: number, precision: number, falseVisits: number, exitErrorMedianS: number }
-  stays: { truth: number, recall: number, extraEntriesPerStay: number, exitErrorMedianS: number }
+  visits: { truth: number; recall: number; precision: number; falseVisits: number; exitErrorMedianS: number }
+  stays: { truth: number; recall: number; extraEntriesPerStay: number; exitErrorMedianS: number }
 }
 
 /** `zones`: members of the site file's `zones` object to try instead of the file's own. */
-export async function visitQuality (seed: number, durationS: number, scenario = 'boutique', zones: Record<string, unknown> = {}): Promise<VisitQuality> {
+export async function visitQuality(seed: number, durationS: number, scenario = 'boutique', zones: Record<string, unknown> = {}): Promise<VisitQuality> {
   const { dir, trace, sim, loaded, devices } = await makeTrace(scenario, { durationS, seed })
   const file = JSON.parse(readFileSync(loaded.sitePath, 'utf8'))
   file.zones = { ...file.zones, ...zones }
@@ -28,8 +28,12 @@ export async function visitQuality (seed: number, durationS: number, scenario = 
   } finally {
     await g.stop()
   }
-  const events = readFileSync(join(dir, 'rec.jsonl'), 'utf8').trim().split('\n').map(l => JSON.parse(l) as { topic: string, msg: EventMsg })
-    .filter(r => r.topic.includes('/events/')).map(r => r.msg)
+  const events = readFileSync(join(dir, 'rec.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map(l => JSON.parse(l) as { topic: string; msg: EventMsg })
+    .filter(r => r.topic.includes('/events/'))
+    .map(r => r.msg)
   const q = evaluateEvents(sim.truth, events, defaultEvalOptions)
   return {
     seed,

@@ -23,7 +23,10 @@ import { radioKey, shiftModels, type DropReason, type LearnedRadio, type Pipelin
 export type Source = 'ble' | 'wifi' | 'scan'
 
 /** A subject's last published position and when it was last heard (tick time). */
-export interface Latest { pos: PositionMessageT, lastHeard: number }
+export interface Latest {
+  pos: PositionMessageT
+  lastHeard: number
+}
 
 /** What the stage shares with the rest of the pipeline (the pipeline keeps them; the stage fills them). */
 export interface EstimateParts {
@@ -61,11 +64,19 @@ export class EstimateStage {
   private readonly m: ReturnType<typeof pipelineMetrics>
   private readonly rejected: (reason: DropReason, detail: string, topic: string) => void
 
-  constructor (parts: EstimateParts) {
+  constructor(parts: EstimateParts) {
     const { site, o } = parts
-    this.site = site; this.o = o; this.clock = parts.clock; this.hasher = parts.hasher; this.reordered = parts.reordered
-    this.external = parts.external; this.randomized = parts.randomized; this.footfall = parts.footfall; this.people = parts.people
-    this.m = parts.m; this.rejected = parts.rejected
+    this.site = site
+    this.o = o
+    this.clock = parts.clock
+    this.hasher = parts.hasher
+    this.reordered = parts.reordered
+    this.external = parts.external
+    this.randomized = parts.randomized
+    this.footfall = parts.footfall
+    this.people = parts.people
+    this.m = parts.m
+    this.rejected = parts.rejected
     const base = sensorModels(site)
     const beacons = beaconModels(site)
     this.calibrator = new SelfCalibrator(base)
@@ -77,7 +88,12 @@ export class EstimateStage {
     this.trackers = {
       ble: new Tracker(site, base, topts),
       // Wi-Fi positions count in footfall, not in visits: no walk history.
-      wifi: new Tracker(site, shiftModels(base, wifiDelta), { ...topts, window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 }, ttlMs: 300_000, walkHistory: false }),
+      wifi: new Tracker(site, shiftModels(base, wifiDelta), {
+        ...topts,
+        window: { ...topts.window, windowMs: 10_000, rawSigmaDb: topts.window.rawSigmaDb + 2 },
+        ttlMs: 300_000,
+        walkHistory: false
+      }),
       scan: new Tracker(site, beacons, topts)
     }
     if (o.selfCalibration) {
@@ -86,12 +102,15 @@ export class EstimateStage {
     }
   }
 
-  hold (reading: Reading, batchTs: number): void {
+  hold(reading: Reading, batchTs: number): void {
     // An access point's record (Meraki: site sensors with a MAC) is judged against the late window.
     const late = !Number.isNaN(reading.ts) && this.site.sensors.get(reading.sensor)?.mac !== undefined
     const ts = Number.isNaN(reading.ts) ? batchTs : late ? this.lateSourceTs(reading.ts) : this.clock.stamp(reading.ts)
     if (ts === null) return
-    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) {
+      this.rejected('late', `${this.clock.watermark() - ts} ms behind`, '')
+      return
+    }
     this.reordered?.push({ ...reading, ts })
   }
 
@@ -101,40 +120,54 @@ export class EstimateStage {
    * more than ordinary skew. Never re-stamped to its arrival: a minute-old record placed "now" would
    * shift the device by a minute.
    */
-  private lateSourceTs (ts: number): number | null {
+  private lateSourceTs(ts: number): number | null {
     if (this.clock.o.mode !== 'wall') return this.clock.stamp(ts)
     const now = this.clock.now()
-    if (ts > now + defaultClockOptions.maxSkewMs) { this.rejected('bad_ts', `${ts - now} ms ahead`, ''); return null }
+    if (ts > now + defaultClockOptions.maxSkewMs) {
+      this.rejected('bad_ts', `${ts - now} ms ahead`, '')
+      return null
+    }
     return ts
   }
 
   /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
-  placeExternal (f: { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }): void {
+  placeExternal(f: { t: 'ble' | 'wifi'; id: string; ts: number; x: number; y: number; floor: number; accuracyM: number }): void {
     const ts = this.lateSourceTs(f.ts)
     if (ts === null) return
-    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return }
+    if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) {
+      this.rejected('late', `${this.clock.watermark() - ts} ms behind`, '')
+      return
+    }
     const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.hasher) : { subject: this.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
     this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
   }
 
-  estimateAll (readings: Reading[], batchTs: number, held = false): void {
-    let ble = 0; let wifi = 0
+  estimateAll(readings: Reading[], batchTs: number, held = false): void {
+    let ble = 0
+    let wifi = 0
     for (const reading of readings) {
-      if (this.estimate(reading, batchTs, held)) { if (reading.source === 'wifi') wifi++; else ble++ }
+      if (this.estimate(reading, batchTs, held)) {
+        if (reading.source === 'wifi') wifi++
+        else ble++
+      }
     }
     if (ble > 0) this.m.readings.inc({ source: 'ble' }, ble)
     if (wifi > 0) this.m.readings.inc({ source: 'wifi' }, wifi)
   }
 
   /** Returns whether the reading was taken (counted per batch by the caller: labels cost). */
-  private estimate (reading: Reading, batchTs: number, held = false): boolean {
+  private estimate(reading: Reading, batchTs: number, held = false): boolean {
     // A held reading was judged (stamped, skew and lateness) on arrival and keeps that time: judged
     // again at release it would be as old as the late window and taken for clock skew.
     const ts = held ? reading.ts : Number.isNaN(reading.ts) ? batchTs : this.clock.stamp(reading.ts)
-    if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) { this.rejected('late', `${this.clock.watermark() - ts} ms behind`, ''); return false }
+    if (!held && ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) {
+      this.rejected('late', `${this.clock.watermark() - ts} ms behind`, '')
+      return false
+    }
     if (reading.beacon !== undefined) {
       // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
-      const b = this.site.beacons.get(reading.beacon); const s = this.site.sensors.get(reading.sensor)
+      const b = this.site.beacons.get(reading.beacon)
+      const s = this.site.sensors.get(reading.sensor)
       if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
       return true
     }
@@ -142,13 +175,20 @@ export class EstimateStage {
     if (reading.randomized) this.randomized.add(reading.subject)
     if (reading.source === 'wifi') {
       this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
-      this.people.observeWifi({ subject: reading.subject, randomized: reading.randomized, sensor: reading.sensor, rssi: reading.rssi, ts, ...(reading.seq !== undefined ? { seq: reading.seq } : {}), ...(reading.fp !== undefined ? { fp: reading.fp } : {}) })
-    }
-    else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
+      this.people.observeWifi({
+        subject: reading.subject,
+        randomized: reading.randomized,
+        sensor: reading.sensor,
+        rssi: reading.rssi,
+        ts,
+        ...(reading.seq !== undefined ? { seq: reading.seq } : {}),
+        ...(reading.fp !== undefined ? { fp: reading.fp } : {})
+      })
+    } else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
     return true
   }
 
-  releaseHeld (t: number): void {
+  releaseHeld(t: number): void {
     const out: Reading[] = []
     this.reordered?.release(t, r => out.push(r))
     if (out.length > 0) this.estimateAll(out, t, true)
@@ -158,7 +198,7 @@ export class EstimateStage {
    * Smooth and locate at tick time t: each active device's position goes into `latest`, and the
    * evidence of those that can make visits is returned for the presence stage.
    */
-  positions (t: number, latest: Map<string, Latest>): Map<string, Evidence> {
+  positions(t: number, latest: Map<string, Latest>): Map<string, Evidence> {
     const fresh = new Map<string, Evidence>()
     for (const source of ['ble', 'scan', 'wifi'] as const) {
       const tracker = this.trackers[source]
@@ -166,8 +206,15 @@ export class EstimateStage {
         const e = tracker.estimate(subject, t)
         if (!e) continue
         const pos: PositionMessageT = {
-          subject, ts: e.ts, x: round2(e.x), y: round2(e.y), floor: e.floor, accuracyM: round2(e.accuracyM),
-          shop: e.shop, sector: e.sector, source: source === 'wifi' ? 'wifi' : 'ble'
+          subject,
+          ts: e.ts,
+          x: round2(e.x),
+          y: round2(e.y),
+          floor: e.floor,
+          accuracyM: round2(e.accuracyM),
+          shop: e.shop,
+          sector: e.sector,
+          source: source === 'wifi' ? 'wifi' : 'ble'
         }
         latest.set(subject, { pos, lastHeard: t })
         // Visits and stays need a device heard every second or so: BLE and phone scans. A Wi-Fi
@@ -180,7 +227,10 @@ export class EstimateStage {
           fresh.set(subject, { x: e.rawX, y: e.rawY, accuracyM: e.accuracyM, floor: e.floor, radio })
         }
       }
-      for (const gone of tracker.expire(t)) { latest.delete(gone); this.randomized.delete(gone) }
+      for (const gone of tracker.expire(t)) {
+        latest.delete(gone)
+        this.randomized.delete(gone)
+      }
     }
     return fresh
   }
@@ -191,18 +241,18 @@ export class EstimateStage {
     walkGaps: (walk, zone, enough) => this.trackerOf(walk.from).walkGaps(walk.fixes, zone, enough)
   }
 
-  private trackerOf (from: string): Tracker {
+  private trackerOf(from: string): Tracker {
     if (from !== 'ble' && from !== 'scan' && from !== 'wifi') throw new Error(`evidence from an unknown tracker '${from}'`)
     return this.trackers[from]
   }
 
   /** Self-calibration evidence, sensitivity floors and the site's phone offset. */
-  learned (): LearnedRadio {
+  learned(): LearnedRadio {
     return { calibrator: this.calibrator.snapshot(), ble: this.trackers.ble.learned(), scan: { key: radioKey(this.site, 'beacon'), calibrator: this.scanCalibrator.snapshot() } }
   }
 
   /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
-  restoreLearned (l: LearnedRadio): void {
+  restoreLearned(l: LearnedRadio): void {
     this.calibrator.restore(l.calibrator)
     this.trackers.ble.restoreLearned(l.ble)
     // The beacons' corrections only while the beacons are where and what they were.
@@ -211,10 +261,12 @@ export class EstimateStage {
   }
 
   /** Hands the trackers their receivers' models with what self-calibration has learned so far. */
-  applyCorrections (): void {
+  applyCorrections(): void {
     this.trackers.ble.setModels(this.calibrator.models())
     this.trackers.scan.setModels(this.scanCalibrator.models())
   }
 }
 
-export function round2 (v: number): number { return Math.round(v * 100) / 100 }
+export function round2(v: number): number {
+  return Math.round(v * 100) / 100
+}

@@ -1,77 +1,31 @@
 // One store's gateway: a bus (embedded broker or client), the pipeline, and the HTTP port.
 // Constructor assigns; start() does the work; stop() releases every resource it took.
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
-import type { Site } from '../shared/site.ts'
-import type { Logger } from '../shared/log.ts'
 import { topics } from '../shared/mqtt-topics.ts'
-import { Pipeline, radioKey, type PipelineOptions, type LearnedRadio } from './pipeline.ts'
+import { Pipeline, radioKey, type LearnedRadio } from './pipeline.ts'
 import { EmbeddedBus, ClientBus, type Bus } from './io/bus.ts'
 import { Metrics } from './io/metrics.ts'
 import { startHttp, type Health } from './io/http.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
 import { GatewayStore } from './io/store.ts'
-import { CampaignEngine, SUPPRESS_REASONS } from './campaigns/campaigns.ts'
+import { CampaignEngine } from './campaigns/campaigns.ts'
 import { PresenceEngine, presenceOptions } from './presence/presence.ts'
-import type { Campaign } from '../shared/campaigns.ts'
 import { Uplink } from './io/uplink.ts'
 import type { GatewayConfigT } from '../shared/gateway-config.ts'
 import { keepConfig, keptConfig } from './io/kept-config.ts'
-import { IdentityResolver, materialFromFile, type DevicesFileT } from './ingest/identity.ts'
-import { foreignTopics, aliasMap, DEFAULT_FOREIGN, type ForeignConfig } from './ingest/foreign.ts'
-import { brokerAuth, type AuthFile, type AuthCounters } from './io/broker-auth.ts'
-import { MERAKI_LATE_MS, type MerakiOptions } from './ingest/meraki.ts'
+import { IdentityResolver, materialFromFile } from './ingest/identity.ts'
+import { foreignTopics, aliasMap, DEFAULT_FOREIGN } from './ingest/foreign.ts'
+import { brokerAuth, type AuthCounters } from './io/broker-auth.ts'
 import { MerakiReceiver } from './meraki-receiver.ts'
 import { BleScanner } from './io/ble-scanner.ts'
-import { redactMacs, readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
-import type { BrokerListenOptions } from '../shared/broker.ts'
+import { redactMacs } from './ingest/subjects.ts'
 import { gatewayHealth } from './health.ts'
 import { WorkPump } from './work-pump.ts'
+import { LEARNED_SAVE_MS, lateClock, loadOrCreateSecret, type GatewayOptions } from './gateway-options.ts'
+import { collectStoreMetrics } from './gateway-metrics.ts'
 
-export interface GatewayOptions {
-  site: Site
-  /** Embedded broker port (0 = a free one). Ignored with `broker`. */
-  port: number
-  host: string
-  /** External broker URL; without it the gateway runs its own. */
-  broker?: string
-  dataDir: string
-  clock: 'wall' | 'event'
-  /** HTTP port for /healthz and /metrics (0 = a free one). */
-  httpPort: number
-  prefix: string
-  /** HMAC key for MAC hashing; default: generated once and kept in the data folder. */
-  secret?: string
-  log: Logger
-  /** Pipeline settings beyond the defaults. */
-  pipeline?: Partial<PipelineOptions>
-  /** Wall mode: a sensor silent this long is reported by /healthz, ms. */
-  sensorSilenceMs?: number
-  /** Campaign rules when standalone (already validated). */
-  campaigns?: Campaign[]
-  /** Visit history kept, days (default 400). */
-  retentionDays?: number
-  /** Extra embedded-broker listeners: MQTT over TLS, MQTT over WebSockets. */
-  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort'>
-  /** Scan BLE with this BlueZ adapter as the given site sensor. */
-  ble?: { adapter: string, sensor: string, intervalMs?: number }
-  /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */
-  meraki?: MerakiOptions & { maxBytes?: number }
-  /** Broker credentials and ACLs (embedded broker only); without it the broker is open. */
-  auth?: AuthFile
-  /** Foreign sensors' topic roots (default: each firmware's own). */
-  foreign?: ForeignConfig
-  /** Central server and this store's gateway token; without them the gateway runs standalone. */
-  central?: { url: string, token: string, configEveryMs?: number }
-  /**
-   * Standalone: the apps' identity keys and consent (a devices file, e.g. the simulator's
-   * `TRACE.devices.json`), to resolve their rotating EIDs. With `central`, the server's config
-   * provides the material instead.
-   */
-  devices?: DevicesFileT
-}
+export type { GatewayOptions } from './gateway-options.ts'
 
 export class Gateway {
   readonly metrics = new Metrics()
@@ -90,7 +44,9 @@ export class Gateway {
   /** The Cisco Meraki receiver on the HTTP port (with `meraki`). */
   private meraki: MerakiReceiver | null = null
   /** Meraki posts still being taken in, in turn. */
-  get merakiWork (): Promise<void> { return this.meraki?.work ?? Promise.resolve() }
+  get merakiWork(): Promise<void> {
+    return this.meraki?.work ?? Promise.resolve()
+  }
   private publishing: Promise<void> = Promise.resolve()
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
@@ -98,16 +54,21 @@ export class Gateway {
   private startedAt = 0
   httpPort = 0
   /** The pipeline's work loop and the backpressure of what it publishes. */
-  private readonly work = new WorkPump(() => this.pipeline, (err, topic) => {
-    this.internalErrors.inc()
-    this.o.log.error('internal error', { err: err.message, ...(topic !== undefined ? { topic: redactMacs(topic.slice(0, 200)) } : {}) })
-  })
+  private readonly work = new WorkPump(
+    () => this.pipeline,
+    (err, topic) => {
+      this.internalErrors.inc()
+      this.o.log.error('internal error', { err: err.message, ...(topic !== undefined ? { topic: redactMacs(topic.slice(0, 200)) } : {}) })
+    }
+  )
 
-  constructor (readonly o: GatewayOptions) {}
+  constructor(readonly o: GatewayOptions) {}
 
-  get mqttUrl (): string { return this.bus?.url ?? '' }
+  get mqttUrl(): string {
+    return this.bus?.url ?? ''
+  }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const { o } = this
     mkdirSync(o.dataDir, { recursive: true })
     const secret = o.secret ?? loadOrCreateSecret(o.dataDir)
@@ -118,9 +79,11 @@ export class Gateway {
       ? new ClientBus(o.broker, `instore-gateway-${storeId}`)
       : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site), foreign }, authCounters) : {}, o.listeners)
     const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
-    this.metrics.onCollect(() => { for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v) })
+    this.metrics.onCollect(() => {
+      for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v)
+    })
     const published = this.published
-    const store = this.store = new GatewayStore(o.dataDir)
+    const store = (this.store = new GatewayStore(o.dataDir))
     this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)
     this.campaigns.setCampaigns(o.campaigns ?? [])
     if (o.devices) this.identity.replace(materialFromFile(o.devices))
@@ -128,41 +91,51 @@ export class Gateway {
     // only devices registered with marketing consent can be triggered.
     if (o.devices || o.central) this.campaigns.setConsent(s => this.identity.marketing(s))
     this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}), o.log)
-    const suppressed = this.metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
-    const fired = this.metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
-    this.metrics.onCollect(() => {
-      for (const r of SUPPRESS_REASONS) suppressed.set({ reason: r }, this.campaigns?.suppressed[r] ?? 0)
-      fired.set({}, this.campaigns?.fired ?? 0)
-      this.metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
-      this.metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, this.presence?.size ?? 0)
-      this.metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, this.identity.size)
-      const eids = this.metrics.counter('instore_eid_readings_total', 'EID readings, by result (unresolved ones are anonymous)')
-      eids.set({ result: 'resolved' }, this.identity.resolved); eids.set({ result: 'unresolved' }, this.identity.unresolved)
-      this.metrics.gauge('instore_dead_letters', 'events the central server refused one by one, set aside (listed in /healthz)').set({}, store.deadLetterCount())
-      const zs = this.metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
-      zs.set({ reason: 'misfit' }, this.presence?.dropped ?? 0)
-      zs.set({ reason: 'failed' }, this.presence?.failed ?? 0)
-    })
-    this.pipeline = new Pipeline(o.site, {
-      prefix: o.prefix, secret,
-      clock: { ...defaultClockOptions, mode: o.clock, ...lateClock(o.meraki) },
-      ...(o.meraki ? { reorder: { aheadMs: defaultClockOptions.latenessMs } } : {}),
-      tickMs: 1000,
-      presenceMs: { ble: 10_000, wifi: 120_000 },
-      maxMessageBytes: 256 * 1024,
-      selfCalibration: true,
-      identity: this.identity,
-      foreign,
-      ...o.pipeline
-    }, {
-      position: p => { this.work.publish(bus, topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 }); published.inc({ kind: 'position' }) },
-      occupancy: occ => { this.work.publish(bus, topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true }); published.inc({ kind: 'occupancy' }) },
-      events: () => { void this.flushOutbox(); this.uplink?.kick() },
-      footfall: f => { this.work.publish(bus, topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true }) }
-    }, this.metrics, o.log, this.presence)
+    collectStoreMetrics(this.metrics, store, this)
+    this.pipeline = new Pipeline(
+      o.site,
+      {
+        prefix: o.prefix,
+        secret,
+        clock: { ...defaultClockOptions, mode: o.clock, ...lateClock(o.meraki) },
+        ...(o.meraki ? { reorder: { aheadMs: defaultClockOptions.latenessMs } } : {}),
+        tickMs: 1000,
+        presenceMs: { ble: 10_000, wifi: 120_000 },
+        maxMessageBytes: 256 * 1024,
+        selfCalibration: true,
+        identity: this.identity,
+        foreign,
+        ...o.pipeline
+      },
+      {
+        position: p => {
+          this.work.publish(bus, topics.position(o.prefix, storeId, p.subject), JSON.stringify(p), { qos: 0 })
+          published.inc({ kind: 'position' })
+        },
+        occupancy: occ => {
+          this.work.publish(bus, topics.occupancy(o.prefix, storeId), JSON.stringify(occ), { qos: 1, retain: true })
+          published.inc({ kind: 'occupancy' })
+        },
+        events: () => {
+          void this.flushOutbox()
+          this.uplink?.kick()
+        },
+        footfall: f => {
+          this.work.publish(bus, topics.footfall(o.prefix, storeId), JSON.stringify(f), { qos: 1, retain: true })
+        }
+      },
+      this.metrics,
+      o.log,
+      this.presence
+    )
     // A gateway that cannot listen must not run: release what was taken so the process exits.
-    await bus.start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload, done) => this.accept(topic, payload, done))
-      .catch(async (err: unknown) => { await bus.stop().catch(() => {}); await this.stop(); throw err })
+    await bus
+      .start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload, done) => this.accept(topic, payload, done))
+      .catch(async (err: unknown) => {
+        await bus.stop().catch(() => {})
+        await this.stop()
+        throw err
+      })
     this.bus = bus
     // Events accepted before a crash but never published go out first, with their original ids.
     this.flushOutbox()
@@ -171,13 +144,27 @@ export class Gateway {
       // resolves consenting apps and runs their campaigns (its keys expire within two epochs anyway).
       const kept = keptConfig(store, storeId)
       if (kept) this.applyConfig(kept)
-      this.uplink = new Uplink({
-        central: o.central.url.replace(/\/$/, ''), token: o.central.token, storeId, batch: 500,
-        minBackoffMs: 500, maxBackoffMs: 30_000, configEveryMs: o.central.configEveryMs ?? 10_000,
-        ...(kept ? { configVersion: kept.version } : {})
-      }, store, o.log, c => { this.applyConfig(c); this.keepConfig(c.version) })
+      this.uplink = new Uplink(
+        {
+          central: o.central.url.replace(/\/$/, ''),
+          token: o.central.token,
+          storeId,
+          batch: 500,
+          minBackoffMs: 500,
+          maxBackoffMs: 30_000,
+          configEveryMs: o.central.configEveryMs ?? 10_000,
+          ...(kept ? { configVersion: kept.version } : {})
+        },
+        store,
+        o.log,
+        c => {
+          this.applyConfig(c)
+          this.keepConfig(c.version)
+        }
+      )
       this.uplink.liveSnapshot = () => {
-        const p = this.pipeline; const now = p?.clock.now() ?? NaN
+        const p = this.pipeline
+        const now = p?.clock.now() ?? NaN
         // Event time starts with the first reading: nothing to show before it.
         if (!p || !Number.isFinite(now)) return null
         return { ts: now, positions: p.positions(), occupancy: p.lastOccupancyMessage, footfall: { ...p.footfall.counts(now), ...p.people.visitors(now) } }
@@ -189,45 +176,78 @@ export class Gateway {
       // A replay on the event clock depends on its trace alone: it starts from nothing, saves nothing.
       this.resumeLearned()
       this.saveTimer = setInterval(() => this.saveLearned(), LEARNED_SAVE_MS)
-      this.timer = setInterval(() => { this.work.kick() }, 200)
+      this.timer = setInterval(() => {
+        this.work.kick()
+      }, 200)
     }
     if (o.ble) {
       const sensor = o.ble.sensor
-      this.scanner = new BleScanner({ adapter: o.ble.adapter, sensor, intervalMs: o.ble.intervalMs ?? 500 },
-        (id, readings) => this.accept(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))), o.log)
+      this.scanner = new BleScanner(
+        { adapter: o.ble.adapter, sensor, intervalMs: o.ble.intervalMs ?? 500 },
+        (id, readings) => this.accept(topics.readings(o.prefix, storeId, id), Buffer.from(JSON.stringify({ readings }))),
+        o.log
+      )
       await this.scanner.start()
     }
     this.meraki = new MerakiReceiver({ site: o.site, prefix: o.prefix, log: o.log }, this.metrics, () => this.internalErrors.inc())
-    const webhook = o.meraki && this.meraki.webhook(o.meraki, this.pipeline, (topic, payload) => this.accept(topic, payload),
-      () => { this.work.kick() }, () => this.pipeline)
+    const webhook =
+      o.meraki &&
+      this.meraki.webhook(
+        o.meraki,
+        this.pipeline,
+        (topic, payload) => this.accept(topic, payload),
+        () => {
+          this.work.kick()
+        },
+        () => this.pipeline
+      )
     // A gateway without /healthz must not run (its supervisor could not see it): release what was
     // taken (broker, uplink, timers, store) so start() fails and the process exits non-zero.
-    const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text(), ...(webhook ? { webhook } : {}) })
-      .catch(async (err: unknown) => { await this.stop(); throw err })
+    const http = await startHttp(o.httpPort, o.host, { health: () => this.health(), metrics: () => this.metrics.text(), ...(webhook ? { webhook } : {}) }).catch(
+      async (err: unknown) => {
+        await this.stop()
+        throw err
+      }
+    )
     this.http = http.server
     this.httpPort = http.port
     this.startedAt = Date.now()
     const b = bus instanceof EmbeddedBus ? bus.broker : null
-    o.log.info('gateway started', { storeId, mqtt: bus.url, ...(b?.tlsPort ? { mqtts: `mqtts://${o.host}:${b.tlsPort}` } : {}), ...(b?.wsPort ? { ws: `ws://${o.host}:${b.wsPort}` } : {}), http: `http://${o.host}:${http.port}`, clock: o.clock, sensors: o.site.sensors.size })
+    o.log.info('gateway started', {
+      storeId,
+      mqtt: bus.url,
+      ...(b?.tlsPort ? { mqtts: `mqtts://${o.host}:${b.tlsPort}` } : {}),
+      ...(b?.wsPort ? { ws: `ws://${o.host}:${b.wsPort}` } : {}),
+      http: `http://${o.host}:${http.port}`,
+      clock: o.clock,
+      sensors: o.site.sensors.size
+    })
   }
 
   /** Takes one message into the pipeline and works it through (`WorkPump`); `done` once it is idle again. */
-  private accept (topic: string, payload: Buffer, done?: () => void): void { this.work.accept(topic, payload, done) }
+  private accept(topic: string, payload: Buffer, done?: () => void): void {
+    this.work.accept(topic, payload, done)
+  }
 
   /**
    * Publishes outbox events not yet handed to the broker, in order, then marks them. Chained, so
    * concurrent calls never reorder; a failure leaves them for the next call.
    */
-  flushOutbox (): Promise<void> {
-    this.publishing = this.publishing.then(async () => {
-      const store = this.store; const bus = this.bus
-      if (!store || !bus) return
-      for (let rows = store.unpublished(); rows.length > 0; rows = store.unpublished()) {
-        await Promise.all(rows.map(async r => await bus.publish(topics.event(this.o.prefix, this.o.site.storeId, r.type), r.body, { qos: 1 })))
-        store.markPublished(rows[rows.length - 1].seq)
-        this.published.inc({ kind: 'event' }, rows.length)
-      }
-    }).catch(err => { this.o.log.warn('event publish failed; will retry', { err: (err as Error).message }) })
+  flushOutbox(): Promise<void> {
+    this.publishing = this.publishing
+      .then(async () => {
+        const store = this.store
+        const bus = this.bus
+        if (!store || !bus) return
+        for (let rows = store.unpublished(); rows.length > 0; rows = store.unpublished()) {
+          await Promise.all(rows.map(async r => await bus.publish(topics.event(this.o.prefix, this.o.site.storeId, r.type), r.body, { qos: 1 })))
+          store.markPublished(rows[rows.length - 1].seq)
+          this.published.inc({ kind: 'event' }, rows.length)
+        }
+      })
+      .catch(err => {
+        this.o.log.warn('event publish failed; will retry', { err: (err as Error).message })
+      })
     return this.publishing
   }
 
@@ -236,7 +256,7 @@ export class Gateway {
    * take effect at once. A device whose presence consent is gone is forgotten here, so no further
    * event about it can be made; an erased one loses every row and every in-memory trace.
    */
-  applyConfig (c: GatewayConfigT): void {
+  applyConfig(c: GatewayConfigT): void {
     if (c.site !== undefined) {
       // A new site (geometry, sensors) rebuilds every model: that takes a restart, which /healthz asks for.
       const outdated = JSON.stringify(c.site) !== JSON.stringify(this.o.site.file)
@@ -262,18 +282,28 @@ export class Gateway {
   private centralCampaigns: GatewayConfigT['campaigns'] = undefined
 
   /** Saves what the applied config amounts to now, as one full config of that version. */
-  private keepConfig (version: string): void {
+  private keepConfig(version: string): void {
     if (!this.store) return
     try {
-      keepConfig(this.store, { storeId: this.o.site.storeId, version, full: true, devices: this.identity.all(), removed: [], erasures: [], ...(this.centralCampaigns ? { campaigns: this.centralCampaigns } : {}) })
-    } catch (err) { this.o.log.warn('could not keep the central config', { err: (err as Error).message }) }
+      keepConfig(this.store, {
+        storeId: this.o.site.storeId,
+        version,
+        full: true,
+        devices: this.identity.all(),
+        removed: [],
+        erasures: [],
+        ...(this.centralCampaigns ? { campaigns: this.centralCampaigns } : {})
+      })
+    } catch (err) {
+      this.o.log.warn('could not keep the central config', { err: (err as Error).message })
+    }
   }
 
   /**
    * Forgets everything about a subject: resolution material, in-memory tracks and zone state,
    * SQLite rows (visits, zone state, sequence, caps, outbox). Returns where it was found.
    */
-  erase (subject: string): string[] {
+  erase(subject: string): string[] {
     const found = this.forget(subject)
     const rows = this.store?.erase(subject) ?? 0
     if (rows > 0) found.push(`sqlite:${rows}`)
@@ -281,30 +311,43 @@ export class Gateway {
   }
 
   /** The in-memory part of erase(): resolution material, tracks, zone state. */
-  private forget (subject: string): string[] {
+  private forget(subject: string): string[] {
     const found: string[] = []
-    if (this.identity.has(subject)) { this.identity.remove(subject); found.push('identity') }
+    if (this.identity.has(subject)) {
+      this.identity.remove(subject)
+      found.push('identity')
+    }
     found.push(...(this.pipeline?.forget(subject) ?? []))
     if (this.presence?.forget(subject) === true) found.push('presence')
     return found
   }
 
   /** Where the gateway still holds a subject in memory (debug accessor for erasure tests). */
-  heldInMemory (subject: string): string[] {
+  heldInMemory(subject: string): string[] {
     return [...(this.identity.has(subject) ? ['identity'] : []), ...(this.pipeline?.holds(subject) ?? []), ...(this.presence?.has(subject) === true ? ['presence'] : [])]
   }
 
-  health (): Health {
+  health(): Health {
     return gatewayHealth({
-      site: this.o.site, dataDir: this.o.dataDir, clock: this.o.clock, sensorSilenceMs: this.o.sensorSilenceMs ?? 300_000,
-      bus: this.bus, uplink: this.uplink, siteOutdated: this.siteOutdated, store: this.store, pipeline: this.pipeline,
-      presence: this.presence, lastWorkAt: this.work.lastWorkAt, startedAt: this.startedAt
+      site: this.o.site,
+      dataDir: this.o.dataDir,
+      clock: this.o.clock,
+      sensorSilenceMs: this.o.sensorSilenceMs ?? 300_000,
+      bus: this.bus,
+      uplink: this.uplink,
+      siteOutdated: this.siteOutdated,
+      store: this.store,
+      pipeline: this.pipeline,
+      presence: this.presence,
+      lastWorkAt: this.work.lastWorkAt,
+      startedAt: this.startedAt
     })
   }
 
   /** Takes up the radio learning a previous live run saved, if it was for this sensor setup. */
-  private resumeLearned (): void {
-    const saved = this.store?.loadLearned('radio'); const p = this.pipeline
+  private resumeLearned(): void {
+    const saved = this.store?.loadLearned('radio')
+    const p = this.pipeline
     if (!saved || !p) return
     if (saved.key !== radioKey(this.o.site)) {
       this.o.log.info('radio learning was saved for another sensor setup: learning afresh', { savedAt: new Date(saved.ts).toISOString() })
@@ -318,7 +361,7 @@ export class Gateway {
     }
   }
 
-  private saveLearned (): void {
+  private saveLearned(): void {
     if (this.o.clock !== 'wall' || !this.store || !this.pipeline) return
     try {
       this.store.saveLearned('radio', radioKey(this.o.site), JSON.stringify(this.pipeline.learned()), Date.now())
@@ -327,7 +370,7 @@ export class Gateway {
     }
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     // A stop must not wait on a broker that no longer takes publishes.
     this.work.stopping()
     if (this.timer) clearInterval(this.timer)
@@ -353,26 +396,4 @@ export class Gateway {
     this.store = null
     this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })
   }
-}
-
-/** How often a live gateway saves what it learned about the site's radio, ms. */
-const LEARNED_SAVE_MS = 5 * 60_000
-
-function loadOrCreateSecret (dir: string): string {
-  const existing = readStoreSecret(dir)
-  if (existing !== null) return existing
-  const secret = randomBytes(32).toString('hex')
-  writeFileSync(join(dir, SECRET_FILE), secret + '\n', { mode: 0o600 })
-  return secret
-}
-
-/**
- * With Meraki, the gateway clock runs `lateMs` behind (the trade-off: every output of this store,
- * native sensors' too, comes that much later, so that a post's minute of records is placed at its
- * own times and still makes visits); records that old are not clock skew.
- */
-function lateClock (m: GatewayOptions['meraki']): { latenessMs: number, maxSkewMs: number } | object {
-  if (!m) return {}
-  const late = Math.max(m.lateMs ?? MERAKI_LATE_MS, defaultClockOptions.latenessMs)
-  return { latenessMs: late, maxSkewMs: Math.max(late, defaultClockOptions.maxSkewMs) }
 }

@@ -34,7 +34,7 @@ const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 /** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
 const STALL_MS = 30_000
 
-export function gatewayHealth (g: HealthInputs): Health {
+export function gatewayHealth(g: HealthInputs): Health {
   const problems: string[] = []
   if (g.bus && !g.bus.connected) problems.push('broker unreachable')
   if (g.uplink && !g.uplink.connected) problems.push(`central unreachable: ${g.uplink.lastError ?? ''}`)
@@ -45,16 +45,24 @@ export function gatewayHealth (g: HealthInputs): Health {
     const fs = statfsSync(g.dataDir)
     const free = fs.bavail * fs.bsize
     if (free < 500 * 2 ** 20 || free / (fs.blocks * fs.bsize) < 0.05) problems.push(`disk filling: ${Math.round(free / 2 ** 20)} MiB free in ${g.dataDir}`)
-  } catch { problems.push(`data folder ${g.dataDir} unreadable`) }
+  } catch {
+    problems.push(`data folder ${g.dataDir} unreadable`)
+  }
   const p = g.pipeline
-  if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS) problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
+  if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS)
+    problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)
   const guard = p?.clockGuard
-  if (guard && guard.heldCount > 0 && Date.now() - guard.heldSinceWall > STALL_MS) problems.push(`${guard.heldCount} message(s) held for ${Math.round((Date.now() - guard.heldSinceWall) / 1000)} s: a jump of the event clock waits for other sensors to confirm it`)
-  for (const [id, a] of p?.clockGuard.ahead ?? []) if (Date.now() - a.at < HEALTH_WINDOW_MS) problems.push(`sensor ${id}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
+  if (guard && guard.heldCount > 0 && Date.now() - guard.heldSinceWall > STALL_MS)
+    problems.push(
+      `${guard.heldCount} message(s) held for ${Math.round((Date.now() - guard.heldSinceWall) / 1000)} s: a jump of the event clock waits for other sensors to confirm it`
+    )
+  for (const [id, a] of p?.clockGuard.ahead ?? [])
+    if (Date.now() - a.at < HEALTH_WINDOW_MS) problems.push(`sensor ${id}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
-  const offSensors = offSensorsProblem(p?.corrections ?? {}); if (offSensors !== null) problems.push(offSensors)
+  const offSensors = offSensorsProblem(p?.corrections ?? {})
+  if (offSensors !== null) problems.push(offSensors)
   const silence = g.sensorSilenceMs
   if (g.clock === 'wall' && g.pipeline && Date.now() - g.startedAt > silence) {
     const now = Date.now()
@@ -63,10 +71,14 @@ export function gatewayHealth (g: HealthInputs): Health {
     else if (quiet.length > 0) problems.push(`sensors silent for ${Math.round(silence / 60000)} minutes: ${quiet.join(', ')}`)
   }
   const dead = g.store?.deadLetters(10) ?? []
-  const deadCount = dead.length === 0 ? 0 : g.store?.deadLetterCount() ?? 0
-  if (dead.length > 0 && Date.now() - dead[0].at < DEAD_LETTER_WINDOW_MS) problems.push(`central refused ${deadCount} event(s): set aside as dead letters (newest ${dead[0].id}: HTTP ${dead[0].status})`)
+  const deadCount = dead.length === 0 ? 0 : (g.store?.deadLetterCount() ?? 0)
+  if (dead.length > 0 && Date.now() - dead[0].at < DEAD_LETTER_WINDOW_MS)
+    problems.push(`central refused ${deadCount} event(s): set aside as dead letters (newest ${dead[0].id}: HTTP ${dead[0].status})`)
   return {
-    status: problems.length === 0 ? 'ok' : 'degraded', problems, storeId: g.site.storeId, devices: g.pipeline?.trackedDevices ?? 0,
+    status: problems.length === 0 ? 'ok' : 'degraded',
+    problems,
+    storeId: g.site.storeId,
+    devices: g.pipeline?.trackedDevices ?? 0,
     ...(deadCount > 0 ? { deadLetters: { count: deadCount, newest: dead.map(d => ({ ...d, at: new Date(d.at).toISOString() })) } } : {})
   }
 }

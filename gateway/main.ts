@@ -11,7 +11,7 @@ import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } fr
 
 const spec = {
   name: 'instore-gateway',
-  summary: 'one store\'s gateway: RSSI readings in over MQTT, positions, occupancy and events out',
+  summary: "one store's gateway: RSSI readings in over MQTT, positions, occupancy and events out",
   usage: 'instore-gateway --site FILE [--port N] [--broker URL] [--data DIR] [--clock wall|event] [--http-port N]',
   options: {
     config: { type: 'string', doc: 'JSON file of these options (keys are the option names); the command line wins' },
@@ -19,11 +19,11 @@ const spec = {
     port: { type: 'number', doc: 'embedded broker port; 0 picks a free one', default: 1883 },
     host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
     broker: { type: 'string', doc: 'use this existing broker instead of the embedded one (mqtt://host:port)' },
-    data: { type: 'string', doc: 'folder for the gateway\'s files', default: './data' },
+    data: { type: 'string', doc: "folder for the gateway's files", default: './data' },
     central: { type: 'string', doc: 'central server URL (events uplink)' },
     token: { type: 'string', doc: 'gateway token for the central server' },
     campaigns: { type: 'string', doc: 'campaign rules (JSON array) when running standalone' },
-    devices: { type: 'string', doc: 'apps\' identity keys and consent (JSON array, e.g. a simulator\'s TRACE.devices.json) to resolve their EIDs when standalone' },
+    devices: { type: 'string', doc: "apps' identity keys and consent (JSON array, e.g. a simulator's TRACE.devices.json) to resolve their EIDs when standalone" },
     clock: { type: 'string', doc: 'wall (live) or event (replay: time from the readings only)', default: 'wall', choices: ['wall', 'event'] },
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
@@ -46,7 +46,7 @@ const spec = {
   }
 } as const
 
-await runCommand(spec, async (o) => {
+await runCommand(spec, async o => {
   const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-gateway' } })
   for (const p of ['port', 'http-port'] as const) {
     if (!Number.isInteger(o[p]) || o[p] < 0 || o[p] > 65535) throw new UsageError(`--${p} must be a port number 0-65535`)
@@ -57,9 +57,14 @@ await runCommand(spec, async (o) => {
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   if (o.devices && o.central) throw new UsageError('--devices is for standalone gateways: with --central the server provides the resolution material')
   let devices
-  try { devices = o.devices ? loadDevicesFile(o.devices) : undefined } catch (err) { throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`) }
+  try {
+    devices = o.devices ? loadDevicesFile(o.devices) : undefined
+  } catch (err) {
+    throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`)
+  }
   const exposed = o.devices ? devicesFileExposure(o.devices) : null
-  if (o.devices && exposed !== null) log.warn('devices file is readable by group or others: its identity keys let anyone follow those phones (chmod 600 it)', { path: o.devices, mode: exposed.toString(8) })
+  if (o.devices && exposed !== null)
+    log.warn('devices file is readable by group or others: its identity keys let anyone follow those phones (chmod 600 it)', { path: o.devices, mode: exposed.toString(8) })
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
   if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')
@@ -73,8 +78,20 @@ await runCommand(spec, async (o) => {
   if (!(o['meraki-late-ms'] >= 0 && o['meraki-late-ms'] <= 600_000)) throw new UsageError('--meraki-late-ms must be 0-600000')
   const gateway = new Gateway({
     foreign,
-    site, port: o.port, host: o.host, broker: o.broker, dataDir: o.data, clock: o.clock as 'wall' | 'event',
-    httpPort: o['http-port'], prefix: o.prefix, secret: o.secret, log, campaigns, retentionDays: o['retention-days'], auth, devices,
+    site,
+    port: o.port,
+    host: o.host,
+    broker: o.broker,
+    dataDir: o.data,
+    clock: o.clock as 'wall' | 'event',
+    httpPort: o['http-port'],
+    prefix: o.prefix,
+    secret: o.secret,
+    log,
+    campaigns,
+    retentionDays: o['retention-days'],
+    auth,
+    devices,
     listeners: {
       ...(o['tls-port'] !== undefined && o['tls-cert'] && o['tls-key'] ? { tls: { port: o['tls-port'], cert: o['tls-cert'], key: o['tls-key'] } } : {}),
       ...(o['ws-port'] !== undefined ? { wsPort: o['ws-port'] } : {})

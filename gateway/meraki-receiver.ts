@@ -19,13 +19,23 @@ export class MerakiReceiver {
   /** Posts still being taken in, in turn. */
   work: Promise<void> = Promise.resolve()
 
-  constructor (private readonly o: { site: Site, prefix: string, log: Logger }, private readonly metrics: Metrics, private readonly internalError: () => void) {}
+  constructor(
+    private readonly o: { site: Site; prefix: string; log: Logger },
+    private readonly metrics: Metrics,
+    private readonly internalError: () => void
+  ) {}
 
   /**
    * The webhook for `startHttp`: readings go to `accept` as native batches, positions Meraki
    * estimated itself straight to the pipeline, and `kick` starts the pipeline's work on them.
    */
-  webhook (m: MerakiOptions & { maxBytes?: number }, pipeline: Pipeline, accept: (topic: string, payload: Buffer) => void, kick: () => void, current: () => Pipeline | null): Webhook {
+  webhook(
+    m: MerakiOptions & { maxBytes?: number },
+    pipeline: Pipeline,
+    accept: (topic: string, payload: Buffer) => void,
+    kick: () => void,
+    current: () => Pipeline | null
+  ): Webhook {
     const count = this.metrics.counter('instore_meraki_posts_total', 'Meraki webhook posts, by result')
     const aps = apMap(this.o.site)
     const takeSlices = async (post: MerakiPost): Promise<void> => {
@@ -36,21 +46,32 @@ export class MerakiReceiver {
         if (implausible > 0) count.inc({ result: 'implausible_estimates' }, implausible)
         for (const b of toBatches(per, this.o.site, this.o.prefix)) accept(b.topic, b.payload)
         for (const f of fixes) pipeline.placeExternal(f)
-        if (fixes.length > 0) { count.inc({ result: 'location_estimates' }, fixes.length); kick() }
+        if (fixes.length > 0) {
+          count.inc({ result: 'location_estimates' }, fixes.length)
+          kick()
+        }
         await new Promise(resolve => setImmediate(resolve))
       }
     }
     return {
-      path: '/meraki', validator: m.validator, maxBytes: m.maxBytes ?? MERAKI_MAX_BYTES, secret: m.secret,
+      path: '/meraki',
+      validator: m.validator,
+      maxBytes: m.maxBytes ?? MERAKI_MAX_BYTES,
+      secret: m.secret,
       refused: (status: number) => count.inc({ result: status === 403 ? 'bad_secret' : status === 413 ? 'too_large' : 'bad_body' }),
       post: (body: unknown) => {
         const r = checkMerakiPost(body, m)
-        if (!r.ok) { count.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' }); return { status: r.status, text: r.reason } }
+        if (!r.ok) {
+          count.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' })
+          return { status: r.status, text: r.reason }
+        }
         count.inc({ result: 'ok' })
-        this.work = this.work.then(async () => await takeSlices(r.post)).catch(err => {
-          this.internalError()
-          this.o.log.error('meraki post failed', { err: redactMacs((err as Error).message) })
-        })
+        this.work = this.work
+          .then(async () => await takeSlices(r.post))
+          .catch(err => {
+            this.internalError()
+            this.o.log.error('meraki post failed', { err: redactMacs((err as Error).message) })
+          })
         return { status: 202, text: 'accepted' }
       }
     }

@@ -19,37 +19,51 @@ import type { ForeignConfig } from './ingest/foreign.ts'
  * corrections and floors, and the beacons' corrections (phone-scan mode) with the key of the
  * beacons they were learned for.
  */
-export interface LearnedRadio { calibrator: CalibratorState, ble: TrackerLearned, scan?: { key: string, calibrator: CalibratorState } }
+export interface LearnedRadio {
+  calibrator: CalibratorState
+  ble: TrackerLearned
+  scan?: { key: string; calibrator: CalibratorState }
+}
 
 /**
  * Names the radio setup learned state belongs to: the site's radio defaults and its sensors (ids,
  * places, fitted values, maps). Moving a sensor or calibrating again makes the old learning moot.
  */
-export function radioKey (site: Site, kind: 'sensor' | 'beacon' = 'sensor'): string {
+export function radioKey(site: Site, kind: 'sensor' | 'beacon' = 'sensor'): string {
   const features = site.file.features.filter(f => f.properties.kind === kind)
-  return createHash('sha256').update(JSON.stringify([site.file.radio ?? null, features])).digest('hex').slice(0, 16)
+  return createHash('sha256')
+    .update(JSON.stringify([site.file.radio ?? null, features]))
+    .digest('hex')
+    .slice(0, 16)
 }
 
 /** A message taken in: what ingest made of it, and its topic (for the log). */
-export interface Taken { r: Extract<Ingested, { kind: 'readings' | 'scans' }>, topic: string }
+export interface Taken {
+  r: Extract<Ingested, { kind: 'readings' | 'scans' }>
+  topic: string
+}
 /** A message being worked through: its clock time, the ticks due before its readings, whether they are in. */
-export interface Work { m: Taken, batchTs: number, preTarget: number, ingested: boolean }
+export interface Work {
+  m: Taken
+  batchTs: number
+  preTarget: number
+  ingested: boolean
+}
 
 /** Why the pipeline drops a message or reading beyond ingest's reasons (the metrics' label values). */
 export const PIPELINE_REASONS = ['clock_ahead', 'overload'] as const
-export type DropReason = RejectReason | typeof PIPELINE_REASONS[number]
-
+export type DropReason = RejectReason | (typeof PIPELINE_REASONS)[number]
 
 /** The newest time a message claims (its batch time or any reading's), or null when it has none. */
-export function newestTs (r: Taken['r']): number | null {
+export function newestTs(r: Taken['r']): number | null {
   let t = r.ts
   if (r.kind === 'readings') for (const x of r.readings) if (!Number.isNaN(x.ts) && (t === null || x.ts > t)) t = x.ts
   return t
 }
 
 /** The pipeline's counters and gauges. */
-export function pipelineMetrics (metrics: Metrics) {
-return {
+export function pipelineMetrics(metrics: Metrics) {
+  return {
     messages: metrics.counter('instore_messages_total', 'MQTT messages taken in, by kind'),
     readings: metrics.counter('instore_readings_total', 'readings accepted, by source'),
     rejected: metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason'),
@@ -57,30 +71,33 @@ return {
     ticks: metrics.counter('instore_ticks_total', 'pipeline ticks run'),
     devices: metrics.gauge('instore_devices', 'devices tracked, by source'),
     skew: metrics.counter('instore_clock_skew_total', 'readings re-stamped because their clock was off'),
-    sensorSeen: metrics.gauge('instore_sensor_last_seen_ms', 'event time of each sensor\'s last message'),
+    sensorSeen: metrics.gauge('instore_sensor_last_seen_ms', "event time of each sensor's last message"),
     sensorOnline: metrics.gauge('instore_sensor_online', 'sensor status (1 online, 0 offline)'),
     correction: metrics.gauge('instore_selfcal_correction_db', 'learned RSSI correction per sensor'),
     beaconCorrection: metrics.gauge('instore_selfcal_beacon_correction_db', 'learned RSSI correction per beacon (phone-scan mode)'),
-    spread: metrics.gauge('instore_selfcal_spread_ratio', 'learned spread of each sensor\'s readings against the typical sensor\'s (1 typical; more counts for less)'),
+    spread: metrics.gauge('instore_selfcal_spread_ratio', "learned spread of each sensor's readings against the typical sensor's (1 typical; more counts for less)"),
     fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)'),
     tickErrors: metrics.counter('instore_tick_errors_total', 'ticks that threw and were skipped'),
     positionsCapped: metrics.counter('instore_positions_capped_total', 'positions not published because a tick reached maxPositionsPerTick'),
     fixtures: metrics.gauge('instore_people_fixtures', 'always-on Wi-Fi devices left out of people counts, by the address they use (learned or from the site file)'),
     wifiDevices: metrics.gauge('instore_wifi_devices', 'Wi-Fi devices (addresses chained into phones) remembered, and addresses seen')
-}
+  }
 }
 
-export function shiftModels (models: Map<string, SensorModel>, deltaDb: number): Map<string, SensorModel> {
+export function shiftModels(models: Map<string, SensorModel>, deltaDb: number): Map<string, SensorModel> {
   return new Map([...models].map(([id, m]) => [id, { ...m, a: m.a + deltaDb, map: undefined }]))
 }
 
 /** A log writer that lets at most 5 lines per kind through per minute of wall time: a flood must not flood the log. */
-export function rateLimited (): (kind: string, write: () => void) => void {
-  const budget = new Map<string, { windowStart: number, n: number }>()
+export function rateLimited(): (kind: string, write: () => void) => void {
+  const budget = new Map<string, { windowStart: number; n: number }>()
   return (kind, write) => {
     const now = Date.now()
     const b = budget.get(kind) ?? { windowStart: now, n: 0 }
-    if (now - b.windowStart > 60_000) { b.windowStart = now; b.n = 0 }
+    if (now - b.windowStart > 60_000) {
+      b.windowStart = now
+      b.n = 0
+    }
     if (b.n++ < 5) write()
     budget.set(kind, b)
   }
@@ -93,7 +110,7 @@ export interface PipelineOptions {
   /** Tick period, ms of event time: positions are published at least this often per subject. */
   tickMs: number
   /** A subject is present (and published) while heard within this long, ms, per source. */
-  presenceMs: { ble: number, wifi: number }
+  presenceMs: { ble: number; wifi: number }
   maxMessageBytes: number
   selfCalibration: boolean
   tracker?: Partial<TrackerOptions>
@@ -113,9 +130,9 @@ export interface PipelineOptions {
 }
 
 export interface PipelineSink {
-  position (p: PositionMessageT): void
-  occupancy (o: OccupancyMessageT): void
+  position(p: PositionMessageT): void
+  occupancy(o: OccupancyMessageT): void
   /** Events of one tick, already committed to the outbox. */
-  events (e: InstoreEvent[]): void
-  footfall (f: FootfallMessageT): void
+  events(e: InstoreEvent[]): void
+  footfall(f: FootfallMessageT): void
 }

@@ -8,7 +8,19 @@ import type { Site } from '../shared/site.ts'
 import type { Logger } from '../shared/log.ts'
 import type { PositionMessageT, OccupancyMessageT } from '../shared/messages.ts'
 import { ingest, REJECT_REASONS, type IngestContext, type Reading } from './ingest/ingest.ts'
-import { PIPELINE_REASONS, rateLimited, newestTs, pipelineMetrics, radioKey, type Taken, type Work, type DropReason, type LearnedRadio, type PipelineOptions, type PipelineSink } from './pipeline-io.ts'
+import {
+  PIPELINE_REASONS,
+  rateLimited,
+  newestTs,
+  pipelineMetrics,
+  radioKey,
+  type Taken,
+  type Work,
+  type DropReason,
+  type LearnedRadio,
+  type PipelineOptions,
+  type PipelineSink
+} from './pipeline-io.ts'
 import { SubjectHasher } from './ingest/subjects.ts'
 import { GatewayClock } from './ingest/clock.ts'
 import { ClockGuard } from './ingest/clock-guard.ts'
@@ -16,15 +28,15 @@ import type { Tracker } from './estimation/tracker.ts'
 import type { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
-import { EstimateStage, round2, type Latest, type Source } from './estimate-stage.ts'
+import { EstimateStage, type Latest, type Source } from './estimate-stage.ts'
 import { Footfall } from './presence/footfall.ts'
-import { People, peopleOptions, wifiModels, type Placed } from './presence/people.ts'
-import { translate, aliasMap } from './ingest/foreign.ts'
+import { People, peopleOptions, wifiModels } from './presence/people.ts'
+import { aliasMap } from './ingest/foreign.ts'
 import { ReorderBuffer } from './ingest/reorder.ts'
 import { ExternalFixes } from './ingest/external-fixes.ts'
-import { locate } from '../shared/site.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { localTime } from '../shared/local-time.ts'
+import { publishLatest, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
 
 export { radioKey, type LearnedRadio, type PipelineOptions, type PipelineSink }
 
@@ -54,42 +66,51 @@ export class Pipeline {
   private readonly aliases: Map<string, string>
   private readonly reportLagMs: number
 
-  constructor (private readonly site: Site, private readonly o: PipelineOptions, private readonly sink: PipelineSink,
-    metrics: Metrics, private readonly log: Logger, private readonly presence: PresenceEngine | null = null) {
+  constructor(
+    private readonly site: Site,
+    private readonly o: PipelineOptions,
+    private readonly sink: PipelineSink,
+    metrics: Metrics,
+    private readonly log: Logger,
+    private readonly presence: PresenceEngine | null = null
+  ) {
     this.clock = new GatewayClock(o.clock)
     this.clockGuard = new ClockGuard(o.clock, site.sensors.size)
     this.reordered = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
-      prefix: o.prefix, storeId: site.storeId, sensors: new Set(site.sensors.keys()), beacons: new Set(site.beacons.keys()),
-      hasher: new SubjectHasher(o.secret), maxBytes: o.maxMessageBytes,
-      identityTime: ts => this.clock.identityTime(ts), ...(o.identity ? { identity: o.identity } : {})
+      prefix: o.prefix,
+      storeId: site.storeId,
+      sensors: new Set(site.sensors.keys()),
+      beacons: new Set(site.beacons.keys()),
+      hasher: new SubjectHasher(o.secret),
+      maxBytes: o.maxMessageBytes,
+      identityTime: ts => this.clock.identityTime(ts),
+      ...(o.identity ? { identity: o.identity } : {})
     }
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
     this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store)
     this.m = pipelineMetrics(metrics)
     this.est = new EstimateStage({
-      site, o, clock: this.clock, hasher: this.ctx.hasher, reordered: this.reordered, external: this.external, randomized: this.randomized,
-      footfall: this.footfall, people: this.people, m: this.m, rejected: (reason, detail, topic) => this.rejected(reason, detail, topic)
+      site,
+      o,
+      clock: this.clock,
+      hasher: this.ctx.hasher,
+      reordered: this.reordered,
+      external: this.external,
+      randomized: this.randomized,
+      footfall: this.footfall,
+      people: this.people,
+      m: this.m,
+      rejected: (reason, detail, topic) => this.rejected(reason, detail, topic)
     })
     // The stage's trackers and calibrators, under the names the rest of the pipeline uses.
-    this.trackers = this.est.trackers; this.calibrator = this.est.calibrator; this.scanCalibrator = this.est.scanCalibrator
+    this.trackers = this.est.trackers
+    this.calibrator = this.est.calibrator
+    this.scanCalibrator = this.est.scanCalibrator
     this.reportLagMs = this.est.reportLagMs
     for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
-    metrics.onCollect(() => {
-      for (const s of ['ble', 'wifi', 'scan'] as const) this.m.devices.set({ source: s }, this.trackers[s].size)
-      const all = Object.values(this.trackers)
-      this.m.fixes.set({ result: 'used' }, all.reduce((n, t) => n + t.fixes - t.gated, 0))
-      this.m.fixes.set({ result: 'gated' }, all.reduce((n, t) => n + t.gated, 0))
-      this.m.skew.set({}, this.clock.skewed)
-      for (const [id, c] of Object.entries(this.calibrator.corrections())) this.m.correction.set({ sensor: id }, c)
-      for (const [id, c] of Object.entries(this.scanCalibrator.corrections())) this.m.beaconCorrection.set({ beacon: id }, c)
-      for (const [id, v] of Object.entries(this.calibrator.spreadScales())) this.m.spread.set({ sensor: id }, v)
-      this.m.fixtures.values.clear()
-      for (const d of this.people.wifi.fixtures()) this.m.fixtures.set({ subject: d.address }, 1)
-      this.m.wifiDevices.set({ kind: 'devices' }, this.people.wifi.devices.size)
-      this.m.wifiDevices.set({ kind: 'addresses' }, this.people.wifi.addresses)
-    })
+    collectPipelineMetrics(metrics, this.m, this.trackers, this.clock, this.calibrator, this.scanCalibrator, this.people)
   }
 
   /** Last message time per sensor (for health checks). */
@@ -103,15 +124,17 @@ export class Pipeline {
   readonly clockGuard: ClockGuard<Taken>
   /** Ticks that threw (logged, counted, skipped), and when the last one did (wall time). */
   tickErrors = 0
-  lastTickError: { at: number, message: string } | null = null
+  lastTickError: { at: number; message: string } | null = null
   /** Messages worked through (for health: readings still being processed). */
   processed = 0
 
   /** Messages waiting in the inbox (taken, not yet worked through). */
-  get backlog (): number { return this.inbox.length + (this.current !== null ? 1 : 0) }
+  get backlog(): number {
+    return this.inbox.length + (this.current !== null ? 1 : 0)
+  }
 
   /** Stages 1-9 for one MQTT message, all at once: `take` then `work` without a bound. Never throws on bad input. */
-  handle (topic: string, payload: Buffer): void {
+  handle(topic: string, payload: Buffer): void {
     this.take(topic, payload)
     this.work(Infinity)
   }
@@ -121,15 +144,13 @@ export class Pipeline {
    * bounded by the message size; the ticks and estimates it causes wait for `work`. A message
    * over the inbox bound is refused (counted): the caller should have waited for `work`.
    */
-  take (topic: string, payload: Buffer): void {
+  take(topic: string, payload: Buffer): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
-      const f = translate(topic, payload, this.o.prefix, this.site.storeId, this.aliases, this.o.foreign)
-      if (f === null) { this.rejected('bad_topic', topic.slice(0, 200), topic); return }
-      if ('reject' in f) { this.rejected(f.reject, f.detail, topic); return }
-      if ('ignore' in f) { this.m.messages.inc({ kind: 'foreign_ignored' }); return }
-      this.m.messages.inc({ kind: 'foreign' })
-      topic = f.topic; payload = f.payload
+      const f = translateForeign(topic, payload, this.o, this.site.storeId, this.aliases, this.m, (reason, detail) => this.rejected(reason, detail, topic))
+      if (f === null) return
+      topic = f.topic
+      payload = f.payload
     }
     const r = ingest(topic, payload, this.ctx)
     switch (r.kind) {
@@ -149,9 +170,15 @@ export class Pipeline {
         for (const x of r.rejected) this.rejected(x.reason, x.detail, topic)
         break
     }
-    if (this.inbox.length >= (this.o.maxInbox ?? 10_000)) { this.rejected('overload', `${this.inbox.length} messages waiting`, topic); return }
+    if (this.inbox.length >= (this.o.maxInbox ?? 10_000)) {
+      this.rejected('overload', `${this.inbox.length} messages waiting`, topic)
+      return
+    }
     const m: Taken = { r, topic }
-    if (this.o.clock.mode !== 'event') { this.inbox.push(m); return }
+    if (this.o.clock.mode !== 'event') {
+      this.inbox.push(m)
+      return
+    }
     const v = this.clockGuard.offer(m, newestTs(r), r.kind === 'readings' ? { sensor: r.sensor } : { device: r.device })
     for (const x of v.refuse) this.rejected('clock_ahead', `${x.aheadMs} ms ahead of the other sensors`, x.item.topic)
     this.inbox.push(...v.admit)
@@ -166,7 +193,7 @@ export class Pipeline {
    * than a tick apart) there are none, and the order is the one every figure was measured with.
    * A slice also ends after the tick that brings its positions to `maxPositions`.
    */
-  work (maxTicks: number, maxPositions = Infinity): boolean {
+  work(maxTicks: number, maxPositions = Infinity): boolean {
     // Positions count too: after a burst of Wi-Fi addresses one tick can publish thousands. Counts,
     // not milliseconds, and checked between ticks only, so the slicing never changes the output.
     const budget = { left: maxTicks, positions: maxPositions }
@@ -189,10 +216,12 @@ export class Pipeline {
   }
 
   /** Runs every tick the clock allows, without a bound (wall mode's timer uses `work` with one). */
-  advance (): void { this.work(Infinity) }
+  advance(): void {
+    this.work(Infinity)
+  }
 
   /** Moves the clock to a message's time; returns its work item with the ticks due before its readings. */
-  private begin (m: Taken): Work {
+  private begin(m: Taken): Work {
     const r = m.r
     const batchTs = this.clock.stamp(r.ts)
     if (r.kind === 'readings') {
@@ -205,8 +234,9 @@ export class Pipeline {
   }
 
   /** Stages 2-3 for a message whose time has come: time (stamp, lateness) and estimate. */
-  private ingestTaken (w: Work): void {
-    const r = w.m.r; const batchTs = w.batchTs
+  private ingestTaken(w: Work): void {
+    const r = w.m.r
+    const batchTs = w.batchTs
     if (r.kind === 'readings') {
       // Sources that deliver late (Meraki): readings wait in time order for their tick.
       if (this.reordered !== null) for (const reading of r.readings) this.est.hold(reading, batchTs)
@@ -228,7 +258,9 @@ export class Pipeline {
   private readonly external = new ExternalFixes()
 
   /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
-  placeExternal (f: Parameters<EstimateStage['placeExternal']>[0]): void { this.est.placeExternal(f) }
+  placeExternal(f: Parameters<EstimateStage['placeExternal']>[0]): void {
+    this.est.placeExternal(f)
+  }
 
   /**
    * Subjects behind randomized MACs (BLE too): a new address every few minutes is not a person
@@ -236,7 +268,7 @@ export class Pipeline {
    */
   private readonly randomized = new Set<string>()
 
-  private rejected (reason: DropReason, detail: string, topic: string): void {
+  private rejected(reason: DropReason, detail: string, topic: string): void {
     this.m.rejected.inc({ reason })
     // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
     this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: redactMacs(topic.slice(0, 200)) }))
@@ -247,7 +279,7 @@ export class Pipeline {
    * device tracked is skipped in one step, whatever its length. A tick that throws is logged,
    * counted and skipped: one bad state must not stop every tick after it.
    */
-  private runTicks (target: number, budget: { left: number, positions: number }): boolean {
+  private runTicks(target: number, budget: { left: number; positions: number }): boolean {
     if (!Number.isFinite(target)) return true
     if (this.nextTick === -Infinity) this.nextTick = Math.ceil(target / this.o.tickMs) * this.o.tickMs
     while (this.nextTick <= target) {
@@ -261,7 +293,9 @@ export class Pipeline {
       const t = this.nextTick
       if (this.reordered !== null) this.est.releaseHeld(t + (this.o.reorder?.aheadMs ?? 0))
       this.nextTick += this.o.tickMs
-      try { this.tick(t) } catch (err) {
+      try {
+        this.tick(t)
+      } catch (err) {
         this.tickErrors++
         this.lastTickError = { at: Date.now(), message: (err as Error).message }
         this.m.tickErrors.inc()
@@ -277,15 +311,11 @@ export class Pipeline {
    * the tick estimates is published for `at`, the time it describes best (tracker `reportLagMs`),
    * and zones, events and counts follow that time.
    */
-  tick (t: number): void {
+  tick(t: number): void {
     this.m.ticks.inc()
     const at = t - this.reportLagMs
     const fresh = this.est.positions(t, this.latest)
-    for (const f of this.external.due(t, f0 => f0 === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble)) {
-      const pos: PositionMessageT = { subject: f.subject, ts: f.ts, x: round2(f.x), y: round2(f.y), floor: f.floor, accuracyM: round2(f.accuracyM), ...locate(this.site, f.x, f.y, f.floor), source: f.source }
-      this.latest.set(f.subject, { pos, lastHeard: f.ts })
-      if (f.source === 'ble' && !f.anonymous) fresh.set(f.subject, { x: f.x, y: f.y, accuracyM: f.accuracyM, floor: f.floor })
-    }
+    placeDue(t, this.external, this.site, this.o, this.latest, fresh)
     if (this.o.selfCalibration && ++this.ticksSinceModels >= 10) {
       this.ticksSinceModels = 0
       this.est.applyCorrections()
@@ -294,28 +324,8 @@ export class Pipeline {
       const events = this.presence.tick(at, fresh, this.est.evidence)
       if (events.length > 0) this.sink.events(events)
     }
-    // Occupancy: people from every source (people.ts). App phones count by confirmed zone state
-    // where there is one (hysteresis), else by position; anonymous BLE devices by position.
-    const apps: Placed[] = []; const anonymous: Placed[] = []; const appAt: Array<{ subject: string, x: number, y: number, floor: number }> = []
-    let passersBy = 0
-    let published = 0; const cap = this.o.maxPositionsPerTick ?? 5000
-    for (const [subject, l] of this.latest) {
-      const presence = l.pos.source === 'wifi' ? this.o.presenceMs.wifi : this.o.presenceMs.ble
-      if (t - l.lastHeard > presence) { this.latest.delete(subject); continue }
-      // Between fixes the last position is repeated with its time moved on: at least one per tick.
-      const pos = l.pos.ts === at ? l.pos : { ...l.pos, ts: at }
-      if (published++ < cap) { this.sink.position(pos); this.m.positions.inc(); this.positionsOut++ } else this.m.positionsCapped.inc()
-      if (pos.source === 'wifi') continue
-      if (this.randomized.has(subject)) { anonymous.push(pos); continue }
-      appAt.push(pos)
-      if (this.presence) continue
-      if (pos.shop === null) passersBy++
-      else apps.push(pos)
-    }
-    if (this.presence) {
-      const z = this.presence.placed(at, this.o.presenceMs.ble)
-      apps.push(...z.placed); passersBy = z.passersBy
-    }
+    const { apps, anonymous, appAt, passersBy, published } = publishLatest(t, at, this.latest, this.randomized, this.o, this.sink, this.m, this.presence)
+    this.positionsOut += published
     this.people.setAppPositions(appAt)
     const p = this.people.now(at, apps, anonymous, passersBy)
     const occ: OccupancyMessageT = { ts: at, shops: p.shops, sectors: p.sectors, passersBy: p.passersBy, low: p.low, high: p.high, bySource: p.bySource, fixtures: p.fixtures }
@@ -339,7 +349,7 @@ export class Pipeline {
    * Forgets a subject everywhere the pipeline holds it (erasure, consent withdrawn). Returns the
    * places it was found, so callers and tests can see what was dropped.
    */
-  forget (subject: string): string[] {
+  forget(subject: string): string[] {
     const found = this.holds(subject)
     for (const s of ['ble', 'wifi', 'scan'] as const) this.trackers[s].forget(subject)
     this.latest.delete(subject)
@@ -350,7 +360,7 @@ export class Pipeline {
   }
 
   /** The places the pipeline holds a subject in memory (debug accessor for erasure tests). */
-  holds (subject: string): string[] {
+  holds(subject: string): string[] {
     const found: string[] = []
     for (const s of ['ble', 'wifi', 'scan'] as const) if (this.trackers[s].has(subject)) found.push(`tracker:${s}`)
     if (this.latest.has(subject)) found.push('latest')
@@ -361,16 +371,26 @@ export class Pipeline {
   }
 
   /** Latest position of every present subject (for the live dashboard). */
-  positions (): PositionMessageT[] { return [...this.latest.values()].map(l => l.pos) }
+  positions(): PositionMessageT[] {
+    return [...this.latest.values()].map(l => l.pos)
+  }
 
-  get trackedDevices (): number { return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size }
-  get corrections (): Record<string, number> { return this.calibrator.corrections() }
+  get trackedDevices(): number {
+    return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size
+  }
+  get corrections(): Record<string, number> {
+    return this.calibrator.corrections()
+  }
 
   /** Self-calibration evidence, sensitivity floors and the site's phone offset. */
-  learned (): LearnedRadio { return this.est.learned() }
+  learned(): LearnedRadio {
+    return this.est.learned()
+  }
 
   /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
-  restoreLearned (l: LearnedRadio): void { this.est.restoreLearned(l) }
+  restoreLearned(l: LearnedRadio): void {
+    this.est.restoreLearned(l)
+  }
 }
 
 /** Occupancy and footfall go out at least this often, ms of event time. */

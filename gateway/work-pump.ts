@@ -32,46 +32,71 @@ export class WorkPump {
   private stopped = false
 
   /** `failed` is told of anything unexpected: one bad message must never stop the gateway. */
-  constructor (private readonly pipeline: () => Pipeline | null, private readonly failed: (err: Error, topic?: string) => void) {}
+  constructor(
+    private readonly pipeline: () => Pipeline | null,
+    private readonly failed: (err: Error, topic?: string) => void
+  ) {}
 
   /**
    * Takes one message into the pipeline and starts the loop. `done` is called once the pipeline
    * is idle again, so the embedded broker holds the sender back meanwhile.
    */
-  accept (topic: string, payload: Buffer, done?: () => void): void {
-    try { this.pipeline()?.take(topic, payload) } catch (err) { this.failed(err as Error, topic) }
-    if (done) { if (this.dones.length < MAX_HELD_ACKS) this.dones.push(done); else done() }
+  accept(topic: string, payload: Buffer, done?: () => void): void {
+    try {
+      this.pipeline()?.take(topic, payload)
+    } catch (err) {
+      this.failed(err as Error, topic)
+    }
+    if (done) {
+      if (this.dones.length < MAX_HELD_ACKS) this.dones.push(done)
+      else done()
+    }
     this.kick()
   }
 
   /** Starts the loop unless it runs (the wall clock's timer, positions placed directly). */
-  kick (): void { if (!this.running) void this.pump() }
+  kick(): void {
+    if (!this.running) void this.pump()
+  }
 
   /** Publishes without waiting, counting what is in flight (see `room`). */
-  publish (bus: Bus, topic: string, body: string, opts: { qos: 0 | 1, retain?: boolean }): void {
+  publish(bus: Bus, topic: string, body: string, opts: { qos: 0 | 1; retain?: boolean }): void {
     this.inflight++
-    bus.publish(topic, body, opts).catch(() => {}).finally(() => {
-      this.inflight--
-      if (this.inflight <= MAX_INFLIGHT / 2) { const w = this.roomWaiters; this.roomWaiters = []; for (const r of w) r() }
-    })
+    bus
+      .publish(topic, body, opts)
+      .catch(() => {})
+      .finally(() => {
+        this.inflight--
+        if (this.inflight <= MAX_INFLIGHT / 2) {
+          const w = this.roomWaiters
+          this.roomWaiters = []
+          for (const r of w) r()
+        }
+      })
   }
 
   /** A stop must not wait on a broker that no longer takes publishes. */
-  stopping (): void {
+  stopping(): void {
     this.stopped = true
     for (const r of this.roomWaiters.splice(0)) r()
   }
 
-  private async pump (): Promise<void> {
+  private async pump(): Promise<void> {
     const p = this.pipeline()
     if (!p || this.running) return
     this.running = true
     let release: () => void = () => {}
-    this.done = new Promise<void>(resolve => { release = resolve })
+    this.done = new Promise<void>(resolve => {
+      release = resolve
+    })
     try {
       for (;;) {
         let idle = true
-        try { idle = p.work(SLICE_TICKS, SLICE_POSITIONS) } catch (err) { this.failed(err as Error) }
+        try {
+          idle = p.work(SLICE_TICKS, SLICE_POSITIONS)
+        } catch (err) {
+          this.failed(err as Error)
+        }
         this.lastWorkAt = Date.now()
         if (idle) break
         await this.room()
@@ -79,14 +104,15 @@ export class WorkPump {
       }
     } finally {
       this.running = false
-      const dones = this.dones; this.dones = []
+      const dones = this.dones
+      this.dones = []
       for (const d of dones) d()
       release()
     }
   }
 
   /** Resolves once the broker has taken enough of what was published (its and its subscribers' backpressure). */
-  private async room (): Promise<void> {
+  private async room(): Promise<void> {
     if (this.inflight <= MAX_INFLIGHT || this.stopped) return
     await new Promise<void>(resolve => this.roomWaiters.push(resolve))
   }

@@ -20,28 +20,32 @@ export const CONFIG_DOC = join(ROOT, 'docs/configuration.md')
  * tables). A description written in the schema wins; a member with neither fails the test.
  */
 const NOTES: Record<string, string> = {
-  'type': 'always FeatureCollection (GeoJSON)',
-  'storeId': 'the store\'s id: MQTT topics, events and the central server use it',
-  'name': 'a display name',
-  'timezone': 'IANA time zone of the store: campaign schedules and local-time analytics use it',
-  'georef': 'where the local metric frame sits on Earth (for exports to maps)',
-  'georef.origin': 'longitude, latitude of the local frame\'s (0, 0)',
+  type: 'always FeatureCollection (GeoJSON)',
+  storeId: "the store's id: MQTT topics, events and the central server use it",
+  name: 'a display name',
+  timezone: 'IANA time zone of the store: campaign schedules and local-time analytics use it',
+  georef: 'where the local metric frame sits on Earth (for exports to maps)',
+  'georef.origin': "longitude, latitude of the local frame's (0, 0)",
   'georef.bearingDeg': 'bearing of the local x axis, degrees clockwise from north',
-  'radio': 'the store\'s radio model (table below)',
-  'zones': 'zone hysteresis (table below)',
-  'features': 'shops, sectors, sensors and beacons as GeoJSON features (tables below); coordinates in metres in the store\'s frame',
-  'pathLossExponent': 'log-distance path-loss exponent',
-  'kind': 'the feature\'s kind',
-  'id': 'unique among the features of its kind',
-  'shop': 'the shop this sector belongs to',
-  'radios': 'what the sensor hears: ble, wifi or both (default both)',
-  'radioMap': 'per-sensor residual map written by instore-calibrate (grid of dB corrections)',
-  'aliases': 'other names this sensor goes by: an ESPresense node, an OpenMQTTGateway name',
-  'rssiAt1m (beacon)': 'the beacon\'s RSSI at 1 m, dBm',
-  'z (beacon)': 'the beacon\'s height, m',
-  'x0': 'grid origin x, m', 'y0': 'grid origin y, m', 'cell': 'grid cell size, m', 'nx': 'nodes along x', 'ny': 'nodes along y',
-  'values': 'dB correction per node, row by row',
-  'support': 'kernel weight of calibration samples per node: where the walk went (people can walk there)',
+  radio: "the store's radio model (table below)",
+  zones: 'zone hysteresis (table below)',
+  features: "shops, sectors, sensors and beacons as GeoJSON features (tables below); coordinates in metres in the store's frame",
+  pathLossExponent: 'log-distance path-loss exponent',
+  kind: "the feature's kind",
+  id: 'unique among the features of its kind',
+  shop: 'the shop this sector belongs to',
+  radios: 'what the sensor hears: ble, wifi or both (default both)',
+  radioMap: 'per-sensor residual map written by instore-calibrate (grid of dB corrections)',
+  aliases: 'other names this sensor goes by: an ESPresense node, an OpenMQTTGateway name',
+  'rssiAt1m (beacon)': "the beacon's RSSI at 1 m, dBm",
+  'z (beacon)': "the beacon's height, m",
+  x0: 'grid origin x, m',
+  y0: 'grid origin y, m',
+  cell: 'grid cell size, m',
+  nx: 'nodes along x',
+  ny: 'nodes along y',
+  values: 'dB correction per node, row by row',
+  support: 'kernel weight of calibration samples per node: where the walk went (people can walk there)',
   'campaign.id': 'unique id of the campaign',
   'campaign.stores': 'the store ids it runs in',
   'campaign.when': 'the event that fires it',
@@ -51,7 +55,7 @@ const NOTES: Record<string, string> = {
   'campaign.when.minDwellS': 'for sector.dwell: fire once the stay reaches this many seconds',
   'campaign.audience': 'who may get it',
   'campaign.audience.segments': 'visit-frequency segments: first, returning, regular, lapsed',
-  'campaign.schedule': 'when it runs, in the store\'s time zone',
+  'campaign.schedule': "when it runs, in the store's time zone",
   'campaign.schedule.from': 'first day (YYYY-MM-DD)',
   'campaign.schedule.to': 'last day (YYYY-MM-DD)',
   'campaign.schedule.hours': 'opening windows [["HH:MM", "HH:MM"], ...]',
@@ -68,10 +72,17 @@ const NOTES: Record<string, string> = {
   'campaign.name': 'a display name'
 }
 
-interface Row { path: string, type: string, required: boolean, def: string, constraints: string, description: string }
+interface Row {
+  path: string
+  type: string
+  required: boolean
+  def: string
+  constraints: string
+  description: string
+}
 type Loose = TSchema & Record<string, unknown>
 
-function typeName (s: Loose): string {
+function typeName(s: Loose): string {
   if (s.const !== undefined) return JSON.stringify(s.const)
   if (Array.isArray(s.anyOf)) return (s.anyOf as Loose[]).map(typeName).join(' \\| ')
   if (s.type === 'array') {
@@ -82,7 +93,7 @@ function typeName (s: Loose): string {
   return String(s.type ?? 'any')
 }
 
-function constraints (s: Loose): string {
+function constraints(s: Loose): string {
   const parts: string[] = []
   if (s.minimum !== undefined && s.maximum !== undefined) parts.push(`${String(s.minimum)} to ${String(s.maximum)}`)
   else if (s.minimum !== undefined) parts.push(`≥ ${String(s.minimum)}`)
@@ -98,21 +109,21 @@ function constraints (s: Loose): string {
 }
 
 /** The default written in the schema, else one the description states as "(default X)". */
-function defaultOf (s: Loose, description: string): string {
+function defaultOf(s: Loose, description: string): string {
   if (s.default !== undefined) return `\`${JSON.stringify(s.default)}\``
   const m = /\(default ([^)]+)\)|, default (\S+)$/.exec(description)
-  return m ? m[1] ?? m[2] : ''
+  return m ? (m[1] ?? m[2]) : ''
 }
 
 /** One row per member; nested objects (not in `stop`) get their members as dotted rows. */
-export function schemaRows (schema: TSchema, prefix = '', noteKey: (path: string) => string = p => p, stop: readonly string[] = []): Row[] {
+export function schemaRows(schema: TSchema, prefix = '', noteKey: (path: string) => string = p => p, stop: readonly string[] = []): Row[] {
   const o = schema as Loose
   const props = (o.properties ?? {}) as Record<string, Loose>
   const required = new Set((o.required ?? []) as string[])
   const rows: Row[] = []
   for (const [k, s] of Object.entries(props)) {
     const path = prefix + k
-    const description = typeof s.description === 'string' ? s.description : NOTES[noteKey(path)] ?? NOTES[path] ?? NOTES[k] ?? ''
+    const description = typeof s.description === 'string' ? s.description : (NOTES[noteKey(path)] ?? NOTES[path] ?? NOTES[k] ?? '')
     rows.push({ path, type: typeName(s), required: required.has(k), def: defaultOf(s, description), constraints: constraints(s), description })
     if (s.type === 'object' && !stop.includes(path)) rows.push(...schemaRows(s, path + '.', noteKey, stop))
   }
@@ -121,16 +132,21 @@ export function schemaRows (schema: TSchema, prefix = '', noteKey: (path: string
 
 const cell = (t: string) => t.replace(/\|(?![^`]*`)/g, '\\|').replace(/\n/g, ' ')
 
-function table (rows: Row[]): string {
+function table(rows: Row[]): string {
   const out = ['| key | type | required | default | allowed | description |', '|---|---|---|---|---|---|']
   for (const r of rows) out.push(`| \`${r.path}\` | ${r.type} | ${r.required ? 'yes' : ''} | ${cell(r.def)} | ${cell(r.constraints)} | ${cell(r.description)} |`)
   return out.join('\n')
 }
 
-interface CliOption { flag: string, value: string, def: string, description: string }
+interface CliOption {
+  flag: string
+  value: string
+  def: string
+  description: string
+}
 
 /** The options a command prints with --help (the same spec it parses its command line with). */
-export function cliOptions (bin: string): CliOption[] {
+export function cliOptions(bin: string): CliOption[] {
   const help = execFileSync(process.execPath, [join(ROOT, 'bin', bin + '.mjs'), '--help'], { cwd: ROOT, encoding: 'utf8' })
   const out: CliOption[] = []
   for (const line of help.split('\n')) {
@@ -142,17 +158,16 @@ export function cliOptions (bin: string): CliOption[] {
   return out
 }
 
-function cliTable (opts: CliOption[]): string {
+function cliTable(opts: CliOption[]): string {
   const out = ['| option | value | default | description |', '|---|---|---|---|']
   for (const o of opts) out.push(`| \`${o.flag}\` | ${cell(o.value)} | ${cell(o.def)} | ${cell(o.description)} |`)
   return out.join('\n')
 }
 
-export function renderConfigDoc (): string {
+export function renderConfigDoc(): string {
   const stop = ['radio', 'zones']
   const site = schemaRows(SiteSchema, '', p => p, stop).filter(r => !r.path.startsWith('features.'))
-  const props = (schema: TSchema, kind: string) =>
-    table(schemaRows(schema, '', p => `${p} (${kind})`, ['radioMap']))
+  const props = (schema: TSchema, kind: string) => table(schemaRows(schema, '', p => `${p} (${kind})`, ['radioMap']))
   const campaign = schemaRows(CampaignSchema, '', p => `campaign.${p}`)
   const gateway = cliOptions('instore-gateway')
   const server = cliOptions('instore-server')
@@ -233,21 +248,30 @@ ${table(campaign)}
 }
 
 /** Members that have no description anywhere (the test lists them). */
-export function undocumented (): string[] {
+export function undocumented(): string[] {
   const all = [
-    ...schemaRows(SiteSchema, '', p => p, ['radio', 'zones']), ...schemaRows(RadioSchema), ...schemaRows(ZoneParamsSchema),
-    ...schemaRows(ShopProps), ...schemaRows(SectorProps), ...schemaRows(SensorProps, '', p => p, ['radioMap']),
-    ...schemaRows(BeaconProps, '', p => `${p} (beacon)`), ...schemaRows(RadioMapSchema),
+    ...schemaRows(SiteSchema, '', p => p, ['radio', 'zones']),
+    ...schemaRows(RadioSchema),
+    ...schemaRows(ZoneParamsSchema),
+    ...schemaRows(ShopProps),
+    ...schemaRows(SectorProps),
+    ...schemaRows(SensorProps, '', p => p, ['radioMap']),
+    ...schemaRows(BeaconProps, '', p => `${p} (beacon)`),
+    ...schemaRows(RadioMapSchema),
     ...schemaRows(CampaignSchema, '', p => `campaign.${p}`)
   ]
   return all.filter(r => r.description === '').map(r => r.path)
 }
 
-function main (): number {
+function main(): number {
   const text = renderConfigDoc()
   if (process.argv.includes('--check')) {
     let now = ''
-    try { now = readFileSync(CONFIG_DOC, 'utf8') } catch { /* missing counts as stale */ }
+    try {
+      now = readFileSync(CONFIG_DOC, 'utf8')
+    } catch {
+      /* missing counts as stale */
+    }
     if (now === text) return 0
     process.stderr.write('docs/configuration.md is stale: run npm run docs:config\n')
     return 1

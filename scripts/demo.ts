@@ -22,7 +22,7 @@ const log = createLogger({ base: { name: 'demo' } })
 const quiet = createLogger({ level: 'warn', base: { name: 'demo' } })
 
 /** The preferred port when it is free, otherwise any free one. */
-async function port (preferred: number): Promise<number> {
+async function port(preferred: number): Promise<number> {
   return await new Promise(resolve => {
     const s = createServer()
     s.once('error', () => resolve(0))
@@ -30,7 +30,7 @@ async function port (preferred: number): Promise<number> {
   })
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   rmSync(DATA, { recursive: true, force: true })
   mkdirSync(join(DATA, 'server'), { recursive: true })
   const site = loadSiteFile('sites/boutique.site.json')
@@ -50,12 +50,19 @@ async function main (): Promise<void> {
   const call = async <T>(path: string, body: unknown, token = adminToken): Promise<T> => {
     const res = await fetch(serverUrl + path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
-    return await res.json() as T
+    return (await res.json()) as T
   }
   const { gatewayToken } = await call<{ gatewayToken: string }>('/v1/stores', { site: site.file })
   const campaigns: Campaign[] = [
-    ...JSON.parse(readFileSync('examples/campaigns.boutique.json', 'utf8')) as Campaign[],
-    { id: 'browse-bonus', name: 'Browsing bonus', stores: [site.storeId], when: { event: 'sector.dwell', minDwellS: 20 }, cap: { perVisit: 1 }, content: { title: 'Take your time', body: 'A coffee on us at the till while you try things on', ttlMin: 30 } }
+    ...(JSON.parse(readFileSync('examples/campaigns.boutique.json', 'utf8')) as Campaign[]),
+    {
+      id: 'browse-bonus',
+      name: 'Browsing bonus',
+      stores: [site.storeId],
+      when: { event: 'sector.dwell', minDwellS: 20 },
+      cap: { perVisit: 1 },
+      content: { title: 'Take your time', body: 'A coffee on us at the till while you try things on', ttlMin: 30 }
+    }
   ]
   for (const c of campaigns) await call('/v1/campaigns', c)
   const manager = await call<{ token: string }>('/v1/operators', { role: 'manager', stores: [site.storeId] })
@@ -67,22 +74,30 @@ async function main (): Promise<void> {
   // Every app phone of the trace, passers-by included (the simulator lists them once the trace is written).
   const subjects = sim.devices().map(d => d.subject)
   let phone = { deviceId: '', token: '' }
-  const devices: Array<{ subject: string, key: string, k: number }> = []
+  const devices: Array<{ subject: string; key: string; k: number }> = []
   for (const s of subjects) {
-    const r = await call<{ deviceId: string, token: string, eid: { key: string, k: number } }>('/v1/devices', { consent: { presence: true, marketing: true } })
+    const r = await call<{ deviceId: string; token: string; eid: { key: string; k: number } }>('/v1/devices', { consent: { presence: true, marketing: true } })
     devices.push({ subject: s, key: r.eid.key, k: r.eid.k })
     if (s === firstStay?.subject) phone = r
   }
 
   const gateway = new Gateway({
-    site, port: await port(1883), host: '127.0.0.1', dataDir: join(DATA, 'gateway'), clock: 'wall', httpPort: await port(8081),
-    prefix: 'instore', log: quiet, central: { url: serverUrl, token: gatewayToken, configEveryMs: 3000 }
+    site,
+    port: await port(1883),
+    host: '127.0.0.1',
+    dataDir: join(DATA, 'gateway'),
+    clock: 'wall',
+    httpPort: await port(8081),
+    prefix: 'instore',
+    log: quiet,
+    central: { url: serverUrl, token: gatewayToken, configEveryMs: 3000 }
   })
   await gateway.start()
   const client = await mqtt.connectAsync(gateway.mqttUrl)
   const abort = new AbortController()
-  const replaying = replay(client, { trace: tracePath, devices, prefix: 'instore', speed: 1, batchMs: 200, batchMax: 50, qos: 0, signal: abort.signal })
-    .catch(err => log.error('replay stopped', { err: (err as Error).message }))
+  const replaying = replay(client, { trace: tracePath, devices, prefix: 'instore', speed: 1, batchMs: 200, batchMax: 50, qos: 0, signal: abort.signal }).catch(err =>
+    log.error('replay stopped', { err: (err as Error).message })
+  )
 
   const dashboard = `${serverUrl}/#token=${adminToken}&store=${site.storeId}`
   process.stdout.write(`
@@ -111,4 +126,7 @@ Press Ctrl-C to stop.
   log.info('demo stopped')
 }
 
-main().catch(err => { process.stderr.write(`demo failed: ${(err as Error).message}\n`); process.exitCode = 1 })
+main().catch(err => {
+  process.stderr.write(`demo failed: ${(err as Error).message}\n`)
+  process.exitCode = 1
+})

@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TIERS = ['unit', 'integration', 'interop'] as const
-type Tier = typeof TIERS[number]
+type Tier = (typeof TIERS)[number]
 
-function testFiles (dir: string, deep: boolean): string[] {
+function testFiles(dir: string, deep: boolean): string[] {
   if (!existsSync(dir)) return []
   const out: string[] = []
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -27,19 +27,25 @@ function testFiles (dir: string, deep: boolean): string[] {
   return out.sort()
 }
 
-export function tierFiles (tier: Tier, root = ROOT): string[] {
+export function tierFiles(tier: Tier, root = ROOT): string[] {
   const files = testFiles(join(root, 'test', tier), true)
   if (tier === 'integration') files.push(...testFiles(join(root, 'test'), false))
   return files
 }
 
-function main (): number {
+function main(): number {
   const asked = process.argv.slice(2)
   const bad = asked.filter(a => !(TIERS as readonly string[]).includes(a))
-  if (bad.length > 0) { process.stderr.write(`unknown tier ${bad.join(', ')} (tiers: ${TIERS.join(', ')})\n`); return 2 }
-  const tiers = asked.length > 0 ? asked as Tier[] : [...TIERS]
+  if (bad.length > 0) {
+    process.stderr.write(`unknown tier ${bad.join(', ')} (tiers: ${TIERS.join(', ')})\n`)
+    return 2
+  }
+  const tiers = asked.length > 0 ? (asked as Tier[]) : [...TIERS]
   const files = tiers.flatMap(t => tierFiles(t)).map(f => relative(ROOT, f))
-  if (files.length === 0) { process.stderr.write(`no test files in ${tiers.join(', ')}\n`); return 1 }
+  if (files.length === 0) {
+    process.stderr.write(`no test files in ${tiers.join(', ')}\n`)
+    return 1
+  }
   // Two at a time: the integration tests start gateways and servers; more would starve each other on small machines.
   const run = (list: string[], env: NodeJS.ProcessEnv = process.env) =>
     spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...list], { cwd: ROOT, stdio: 'inherit', env }).status ?? 1
@@ -56,7 +62,7 @@ function main (): number {
 }
 
 /** The test files that start a server whose database the PostgreSQL pass can swap. */
-export function serverFiles (files: string[], root = ROOT): string[] {
+export function serverFiles(files: string[], root = ROOT): string[] {
   return files.filter(f => /helpers\/postgres\.ts'|\bstartServer\(/.test(readFileSync(join(root, f), 'utf8')))
 }
 

@@ -3,7 +3,10 @@
 // over fetch, so it runs in browsers and in Node 18+ alike, with automatic reconnect and resume
 // from the last event id), acknowledge what the shopper did, withdraw consent, erase.
 
-export interface Consent { presence: boolean, marketing: boolean }
+export interface Consent {
+  presence: boolean
+  marketing: boolean
+}
 
 /** What the server issued at registration: advertise `eid(now)`, never a fixed id. */
 export interface Identity {
@@ -15,7 +18,12 @@ export interface Identity {
   k: number
 }
 
-export interface Registration { deviceId: string, token: string, subject: string, eid: { key: string, k: number } }
+export interface Registration {
+  deviceId: string
+  token: string
+  subject: string
+  eid: { key: string; k: number }
+}
 
 export interface Trigger {
   triggerId: string
@@ -24,7 +32,7 @@ export interface Trigger {
   ts: number
   /** After this time (ms) the message is no longer worth showing. */
   expires: number
-  content?: { title: string, body?: string, url?: string, ttlMin?: number }
+  content?: { title: string; body?: string; url?: string; ttlMin?: number }
   reason?: string
   shop?: string
   sector?: string
@@ -46,11 +54,17 @@ export interface ClientOptions {
 export interface Subscription {
   /** Id of the last trigger received: persist it to resume after an app restart. */
   readonly lastEventId: string | null
-  close (): void
+  close(): void
 }
 
 export class InstoreError extends Error {
-  constructor (readonly status: number, readonly code: string, message: string) { super(message) }
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message)
+  }
 }
 
 export class InstoreClient {
@@ -59,27 +73,27 @@ export class InstoreClient {
   identity: Identity | null
   private readonly f: typeof fetch
 
-  constructor (private readonly o: ClientOptions) {
+  constructor(private readonly o: ClientOptions) {
     this.deviceId = o.deviceId ?? null
     this.token = o.token ?? null
     this.identity = o.identity ?? null
     this.f = o.fetch ?? globalThis.fetch.bind(globalThis)
   }
 
-  private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.f(this.o.baseUrl.replace(/\/$/, '') + path, {
       method,
       headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {})
     })
     if (!res.ok) {
-      const e = await res.json().catch(() => ({})) as { error?: string, message?: string }
+      const e = (await res.json().catch(() => ({}))) as { error?: string; message?: string }
       throw new InstoreError(res.status, e.error ?? 'HTTP_' + res.status, e.message ?? res.statusText)
     }
     return (res.status === 204 ? undefined : await res.json()) as T
   }
 
-  private need (): string {
+  private need(): string {
     if (!this.deviceId || !this.token) throw new InstoreError(0, 'NOT_REGISTERED', 'register() first')
     return this.deviceId
   }
@@ -88,9 +102,10 @@ export class InstoreClient {
    * Registers this install with the shopper's consent. The server issues its id, token, subject
    * and EID identity key: persist them all. A reinstall registers again and is a new device.
    */
-  async register (consent: Consent): Promise<Registration> {
+  async register(consent: Consent): Promise<Registration> {
     const r = await this.call<Registration>('POST', '/v1/devices', { consent })
-    this.deviceId = r.deviceId; this.token = r.token
+    this.deviceId = r.deviceId
+    this.token = r.token
     this.identity = { subject: r.subject, key: r.eid.key, k: r.eid.k }
     return r
   }
@@ -101,24 +116,32 @@ export class InstoreClient {
    * (every 2^k s): only gateways of this retailer can tell it is this device, and only while it
    * has presence consent.
    */
-  async eid (nowMs: number = Date.now()): Promise<string> {
+  async eid(nowMs: number = Date.now()): Promise<string> {
     const id = this.identity
     if (!id) throw new InstoreError(0, 'NOT_REGISTERED', 'register() first')
     return await eddystoneEid(hexBytes(id.key), id.k, Math.floor(nowMs / 1000) >>> 0)
   }
 
-  async setConsent (consent: Consent): Promise<void> { await this.call('PUT', `/v1/devices/${this.need()}/consent`, consent) }
-
-  /** Withdraws marketing consent: no more triggers (presence analytics as the shopper chose). */
-  async withdrawConsent (): Promise<void> { await this.setConsent({ presence: false, marketing: false }) }
-
-  /** Erases the device and its history everywhere (server now, gateways on their next config pull). */
-  async erase (): Promise<void> {
-    await this.call('DELETE', `/v1/devices/${this.need()}`)
-    this.deviceId = null; this.token = null; this.identity = null
+  async setConsent(consent: Consent): Promise<void> {
+    await this.call('PUT', `/v1/devices/${this.need()}/consent`, consent)
   }
 
-  async ack (triggerId: string, status: AckStatus): Promise<void> { await this.call('POST', `/v1/triggers/${encodeURIComponent(triggerId)}/ack`, { status }) }
+  /** Withdraws marketing consent: no more triggers (presence analytics as the shopper chose). */
+  async withdrawConsent(): Promise<void> {
+    await this.setConsent({ presence: false, marketing: false })
+  }
+
+  /** Erases the device and its history everywhere (server now, gateways on their next config pull). */
+  async erase(): Promise<void> {
+    await this.call('DELETE', `/v1/devices/${this.need()}`)
+    this.deviceId = null
+    this.token = null
+    this.identity = null
+  }
+
+  async ack(triggerId: string, status: AckStatus): Promise<void> {
+    await this.call('POST', `/v1/triggers/${encodeURIComponent(triggerId)}/ack`, { status })
+  }
 
   /**
    * Receives triggers until close(). Reconnects with backoff and resumes after the last event
@@ -133,16 +156,19 @@ export class InstoreClient {
    * time in stream order, and the client remembers only the last event id (the server's ids
    * grow monotonically), so its memory does not grow with the number of triggers.
    */
-  triggers (onTrigger: (t: Trigger) => unknown, opts: {
-    lastEventId?: string | null
-    onError?: (e: Error) => void
-    /** First reconnect delay (ms), doubled up to 30 s; default 1000. */
-    retryMs?: number
-    /** Tries of a failing handler per trigger, the first included; default 5. */
-    handlerAttempts?: number
-    /** Delay (ms) before the first retry of a failing handler, doubled each time; default 500. */
-    handlerRetryMs?: number
-  } = {}): Subscription {
+  triggers(
+    onTrigger: (t: Trigger) => unknown,
+    opts: {
+      lastEventId?: string | null
+      onError?: (e: Error) => void
+      /** First reconnect delay (ms), doubled up to 30 s; default 1000. */
+      retryMs?: number
+      /** Tries of a failing handler per trigger, the first included; default 5. */
+      handlerAttempts?: number
+      /** Delay (ms) before the first retry of a failing handler, doubled each time; default 500. */
+      handlerRetryMs?: number
+    } = {}
+  ): Subscription {
     const deviceId = this.need()
     let last = opts.lastEventId ?? null
     let closed = false
@@ -195,20 +221,25 @@ export class InstoreClient {
     }
     void run()
     return {
-      get lastEventId () { return last },
-      close () { closed = true; abort?.abort() }
+      get lastEventId() {
+        return last
+      },
+      close() {
+        closed = true
+        abort?.abort()
+      }
     }
   }
 }
 
-function hexBytes (hex: string): Uint8Array<ArrayBuffer> {
+function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(hex.length / 2)
   for (let i = 0; i < b.length; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16)
   return b
 }
 
 /** AES-128 of one block. WebCrypto has no ECB: CBC with a zero IV over one block is the same. */
-async function aesBlock (key: Uint8Array<ArrayBuffer>, block: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+async function aesBlock(key: Uint8Array<ArrayBuffer>, block: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
   const k = await globalThis.crypto.subtle.importKey('raw', key, { name: 'AES-CBC' }, false, ['encrypt'])
   const out = await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: new Uint8Array(16) }, k, block)
   return new Uint8Array(out).slice(0, 16)
@@ -220,22 +251,31 @@ async function aesBlock (key: Uint8Array<ArrayBuffer>, block: Uint8Array<ArrayBu
  * EID = first 8 bytes of AES(temporary key, 11 × 0 | K | counter with its K low bits cleared).
  * The counter is Unix time in seconds.
  */
-export async function eddystoneEid (identityKey: Uint8Array<ArrayBuffer>, k: number, counter: number): Promise<string> {
+export async function eddystoneEid(identityKey: Uint8Array<ArrayBuffer>, k: number, counter: number): Promise<string> {
   const t = new Uint8Array(16)
-  t[11] = 0xff; t[14] = (counter >>> 24) & 0xff; t[15] = (counter >>> 16) & 0xff
+  t[11] = 0xff
+  t[14] = (counter >>> 24) & 0xff
+  t[15] = (counter >>> 16) & 0xff
   const tk = await aesBlock(identityKey, t)
   const q = (Math.floor(counter / 2 ** k) * 2 ** k) >>> 0
   const e = new Uint8Array(16)
-  e[11] = k; e[12] = (q >>> 24) & 0xff; e[13] = (q >>> 16) & 0xff; e[14] = (q >>> 8) & 0xff; e[15] = q & 0xff
+  e[11] = k
+  e[12] = (q >>> 24) & 0xff
+  e[13] = (q >>> 16) & 0xff
+  e[14] = (q >>> 8) & 0xff
+  e[15] = q & 0xff
   const out = await aesBlock(tk, e)
   return [...out.slice(0, 8)].map(x => x.toString(16).padStart(2, '0')).join('')
 }
 
 /** Minimal SSE parser (WHATWG "event stream interpretation"): id, event and data fields. */
-async function readEvents (body: ReadableStream<Uint8Array>, onEvent: (id: string | null, event: string, data: string) => Promise<void>): Promise<void> {
+async function readEvents(body: ReadableStream<Uint8Array>, onEvent: (id: string | null, event: string, data: string) => Promise<void>): Promise<void> {
   const reader = body.getReader()
   const dec = new TextDecoder()
-  let buf = ''; let id: string | null = null; let event = 'message'; let data: string[] = []
+  let buf = ''
+  let id: string | null = null
+  let event = 'message'
+  let data: string[] = []
   for (;;) {
     const { value, done } = await reader.read()
     if (done) return
@@ -246,7 +286,8 @@ async function readEvents (body: ReadableStream<Uint8Array>, onEvent: (id: strin
       buf = buf.slice(nl + 1)
       if (line === '') {
         if (data.length > 0) await onEvent(id, event, data.join('\n'))
-        event = 'message'; data = []
+        event = 'message'
+        data = []
         continue
       }
       if (line.startsWith(':')) continue

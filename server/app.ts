@@ -68,16 +68,31 @@ export interface ServerLimits {
 // registers once per install, but a shop's Wi-Fi or a carrier's NAT puts many installs behind one
 // address: the registration limit allows a crowd's burst and stops a script's thousands.
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
-  bodyLimitBytes: 4 * 1024 * 1024, maxJsonDepth: 32, registrationsPerWindow: 120, authFailuresPerWindow: 30, windowMs: 60_000
+  bodyLimitBytes: 4 * 1024 * 1024,
+  maxJsonDepth: 32,
+  registrationsPerWindow: 120,
+  authFailuresPerWindow: 30,
+  windowMs: 60_000
 })
 
 /** The admin token generated on first start is written here (mode 0600), never to the log. */
 export const BOOTSTRAP_TOKEN_FILE = 'admin-token'
 
 /** The headers helmet writes, copied onto replies that never reach a route (a malformed URL). */
-const SECURITY_HEADERS = ['content-security-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster',
-  'referrer-policy', 'strict-transport-security', 'x-content-type-options', 'x-dns-prefetch-control', 'x-download-options',
-  'x-frame-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']
+const SECURITY_HEADERS = [
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection'
+]
 export const DEFAULT_MAX_EVENT_AGE_MS = 30 * 86_400_000
 
 export type { Context } from './context.ts'
@@ -96,21 +111,37 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_BAD_URL: 'INSTORE_BAD_URL'
 }
 
-export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInstance, ctx: Context, bootstrapToken: string | null }> {
+export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInstance; ctx: Context; bootstrapToken: string | null }> {
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
-  const badLimits = Object.entries(limits).filter(([, v]) => !(typeof v === 'number' && v >= 1)).map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
+  const badLimits = Object.entries(limits)
+    .filter(([, v]) => !(typeof v === 'number' && v >= 1))
+    .map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
   const data = await openData({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, onError: err => o.log.warn('database connection lost', { err: err.message }) })
   const db = data.db
   const appSchemes = (o.appSchemes ?? DEFAULT_APP_SCHEMES).map(s => s.toLowerCase())
   const ctx: Context = {
-    db, data, hub: new TriggerHub(data, Date.now, appSchemes), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log,
-    consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
+    db,
+    data,
+    hub: new TriggerHub(data, Date.now, appSchemes),
+    live: new LiveHub(),
+    metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} },
+    log: o.log,
+    consent: new ConsentGate(db),
+    ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
     policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes }
   }
   let bootstrapToken: string | null = null
-  const admins = Number((await db.selectFrom('tokens').select(eb => eb.fn.countAll().as('n')).where('role', '=', 'admin').executeTakeFirstOrThrow()).n)
-  const givenRevoked = o.adminToken !== undefined && o.adminToken !== '' && await wasRevoked(db, o.adminToken)
+  const admins = Number(
+    (
+      await db
+        .selectFrom('tokens')
+        .select(eb => eb.fn.countAll().as('n'))
+        .where('role', '=', 'admin')
+        .executeTakeFirstOrThrow()
+    ).n
+  )
+  const givenRevoked = o.adminToken !== undefined && o.adminToken !== '' && (await wasRevoked(db, o.adminToken))
   if (givenRevoked) o.log.warn('the given admin token was revoked and is not issued again; give another one', {})
   if (o.adminToken && !givenRevoked) await issue(db, 'admin', [], null, o.adminToken)
   else if (admins === 0) {
@@ -121,13 +152,19 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   }
 
   // Every refusal is counted by its code (instore_server_refused_total).
-  const refuse = (code: string) => { ctx.metrics.refused[code] = (ctx.metrics.refused[code] ?? 0) + 1; return code }
+  const refuse = (code: string) => {
+    ctx.metrics.refused[code] = (ctx.metrics.refused[code] ?? 0) + 1
+    return code
+  }
 
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
   let securityHeaders: Record<string, string> | null = null
   const app: FastifyInstance = Fastify({
     ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}),
-    logger: false, bodyLimit: limits.bodyLimitBytes, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    logger: false,
+    bodyLimit: limits.bodyLimitBytes,
+    forceCloseConnections: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Errors found while routing (a malformed URL, an over-long path parameter) never reach hooks
     // (helmet's included) nor the error handler: answer them in the house format, with the same
     // security headers, without echoing the URL.
@@ -135,14 +172,19 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       void (async () => {
         if (!securityHeaders) {
           const probe = await app.inject({ method: 'GET', url: '/healthz' })
-          securityHeaders = Object.fromEntries(SECURITY_HEADERS.flatMap(h => typeof probe.headers[h] === 'string' ? [[h, probe.headers[h]]] : []))
+          securityHeaders = Object.fromEntries(SECURITY_HEADERS.flatMap(h => (typeof probe.headers[h] === 'string' ? [[h, probe.headers[h]]] : [])))
         }
-        await (reply as FastifyReply).code(err.statusCode ?? 400).headers(securityHeaders).send({ error: refuse(FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST'), message: `the request could not be routed (${err.code})` })
+        await (reply as FastifyReply)
+          .code(err.statusCode ?? 400)
+          .headers(securityHeaders)
+          .send({ error: refuse(FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST'), message: `the request could not be routed (${err.code})` })
       })()
     }
   })
   app.decorateRequest('principal', null)
-  app.addHook('onRequest', async () => { ctx.metrics.requests++ })
+  app.addHook('onRequest', async () => {
+    ctx.metrics.requests++
+  })
   // Limits: authentication at onRequest before any body is read, a JSON depth limit before
   // parsing (a deeply nested body would overflow the stack of whatever walks it), rate limits on
   // anonymous registration and on callers that keep failing authentication.
@@ -154,7 +196,10 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = String(body)
-    if (jsonDepth(text) > limits.maxJsonDepth) { done(new HttpError(400, 'INSTORE_TOO_DEEP', `JSON nested deeper than ${limits.maxJsonDepth} levels`), undefined); return }
+    if (jsonDepth(text) > limits.maxJsonDepth) {
+      done(new HttpError(400, 'INSTORE_TOO_DEEP', `JSON nested deeper than ${limits.maxJsonDepth} levels`), undefined)
+      return
+    }
     jsonParser(req, text, done)
   })
   // Counted in the database: every replica behind the load balancer sees the same counts.
@@ -171,11 +216,16 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
     return !r.isAllowed && r.isExceeded ? r.ttlInSeconds : null
   })
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    if (err instanceof HttpError) return reply.code(err.statusCode).headers(err.headers).send({ error: refuse(err.code), message: err.message })
+    if (err instanceof HttpError)
+      return reply
+        .code(err.statusCode)
+        .headers(err.headers)
+        .send({ error: refuse(err.code), message: err.message })
     if ((err as FastifyError).validation) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: err.message })
     // PostgreSQL refuses text it cannot store (a NUL character in a path or query parameter):
     // the caller's input, not a server fault. SQLite stores such text and finds nothing.
-    if (PG_BAD_TEXT.has(String((err as { code?: unknown }).code))) return reply.code(400).send({ error: refuse('INSTORE_BAD_TEXT'), message: 'the request holds a character the database cannot store (NUL)' })
+    if (PG_BAD_TEXT.has(String((err as { code?: unknown }).code)))
+      return reply.code(400).send({ error: refuse('INSTORE_BAD_TEXT'), message: 'the request holds a character the database cannot store (NUL)' })
     const status = (err as FastifyError).statusCode ?? 500
     if (status < 500) return reply.code(status).send({ error: refuse(FASTIFY_CODES[(err as FastifyError).code] ?? 'INSTORE_BAD_REQUEST'), message: err.message })
     ctx.metrics.errors5xx++
@@ -207,7 +257,9 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
     // Agrees with frame-ancestors 'none' for browsers that read only the older header.
     frameguard: { action: 'deny' }
   })
-  await app.register(swagger, { openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } } })
+  await app.register(swagger, {
+    openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } }
+  })
   await gatewayRoutes(app, ctx)
   await deviceRoutes(app, ctx)
   await campaignRoutes(app, ctx)
@@ -219,7 +271,8 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger())
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', sseConnections: ctx.hub.connections }))
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    const m = ctx.metrics; const h = ctx.hub
+    const m = ctx.metrics
+    const h = ctx.hub
     const lines = [
       '# TYPE instore_server_events_total counter',
       `instore_server_events_total{result="accepted"} ${m.eventsAccepted}`,
@@ -229,17 +282,25 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
       '# TYPE instore_server_live_refused_total counter',
       ...Object.entries(m.liveRefused).map(([r, n]) => `instore_server_live_refused_total{reason="${r}"} ${n}`),
       ...Object.entries(ctx.consent.refused).map(([r, n]) => `instore_server_events_total{result="refused",reason="${r}"} ${n}`),
-      '# TYPE instore_server_triggers_pushed_total counter', `instore_server_triggers_pushed_total ${h.pushed}`,
+      '# TYPE instore_server_triggers_pushed_total counter',
+      `instore_server_triggers_pushed_total ${h.pushed}`,
       '# TYPE instore_server_triggers_dropped_total counter',
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
-      '# TYPE instore_server_sse_connections gauge', `instore_server_sse_connections ${h.connections}`,
-      '# TYPE instore_server_requests_total counter', `instore_server_requests_total ${m.requests}`,
-      '# TYPE instore_server_errors_total counter', `instore_server_errors_total ${m.errors5xx}`,
-      '# TYPE instore_server_refused_total counter', ...Object.entries(m.refused).map(([code, n]) => `instore_server_refused_total{reason="${code}"} ${n}`)
+      '# TYPE instore_server_sse_connections gauge',
+      `instore_server_sse_connections ${h.connections}`,
+      '# TYPE instore_server_requests_total counter',
+      `instore_server_requests_total ${m.requests}`,
+      '# TYPE instore_server_errors_total counter',
+      `instore_server_errors_total ${m.errors5xx}`,
+      '# TYPE instore_server_refused_total counter',
+      ...Object.entries(m.refused).map(([code, n]) => `instore_server_refused_total{reason="${code}"} ${n}`)
     ]
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })
   const retention = o.retentionMs !== undefined ? startRetention(db, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
-  app.addHook('onClose', async () => { await retention?.stop(); await data.close() })
+  app.addHook('onClose', async () => {
+    await retention?.stop()
+    await data.close()
+  })
   return { app, ctx, bootstrapToken }
 }

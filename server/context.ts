@@ -13,12 +13,20 @@ export interface Context {
   data: DataStore
   hub: TriggerHub
   live: LiveHub
-  metrics: { eventsAccepted: number, eventsDuplicate: number, eventsRefused: Record<string, number>, liveRefused: Record<string, number>, requests: number, errors5xx: number, refused: Record<string, number> }
+  metrics: {
+    eventsAccepted: number
+    eventsDuplicate: number
+    eventsRefused: Record<string, number>
+    liveRefused: Record<string, number>
+    requests: number
+    errors5xx: number
+    refused: Record<string, number>
+  }
   log: Logger
   /** Events refused by presence consent (server/identity.ts). */
   consent: ConsentGate
   /** Rotation exponent K of the Eddystone-EIDs issued to apps. */
   eidK?: number
   /** What gateways' events may say: how old an event may be, and which app link schemes a campaign may carry. */
-  policy: { maxEventAgeMs: number, appSchemes: readonly string[] }
+  policy: { maxEventAgeMs: number; appSchemes: readonly string[] }
 }

@@ -16,27 +16,38 @@ import { configVersion } from './db/db.ts'
 /** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
 export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})$/
 
-interface DeviceRow { subject: string, identity_key: string, k: number, marketing: number }
+interface DeviceRow {
+  subject: string
+  identity_key: string
+  k: number
+  marketing: number
+}
 
-function material (d: DeviceRow, epoch: number): DeviceMaterialT {
+function material(d: DeviceRow, epoch: number): DeviceMaterialT {
   const key = Buffer.from(d.identity_key, 'hex')
   return {
-    subject: d.subject, k: d.k, marketing: d.marketing === 1,
+    subject: d.subject,
+    k: d.k,
+    marketing: d.marketing === 1,
     tks: { [String(epoch)]: temporaryKey(key, epoch).toString('hex'), [String(epoch + 1)]: temporaryKey(key, epoch + 1).toString('hex') }
   }
 }
 
-export type ConfigResult = { ok: true, config: GatewayConfigT } | { ok: false, reason: string }
+export type ConfigResult = { ok: true; config: GatewayConfigT } | { ok: false; reason: string }
 
 /** The store's config, whole (no `since`, an older epoch) or what changed since `since`. */
-export async function gatewayConfig (db: Q, storeId: string, site: unknown, since: string | undefined, nowMs: number): Promise<ConfigResult> {
+export async function gatewayConfig(db: Q, storeId: string, site: unknown, since: string | undefined, nowMs: number): Promise<ConfigResult> {
   const seq = await configVersion(db)
   const epoch = epochOf(counterAt(nowMs))
   const campaigns = (await db.selectFrom('campaigns').select('body').orderBy('id').execute())
-    .map(r => JSON.parse(r.body) as Campaign).filter(c => c.stores.includes(storeId) && c.active !== false)
-  const contentHash = createHash('sha256').update(JSON.stringify([site, campaigns])).digest('hex').slice(0, 8)
+    .map(r => JSON.parse(r.body) as Campaign)
+    .filter(c => c.stores.includes(storeId) && c.active !== false)
+  const contentHash = createHash('sha256')
+    .update(JSON.stringify([site, campaigns]))
+    .digest('hex')
+    .slice(0, 8)
   const version = `${seq}.${epoch}.${contentHash}`
-  let from: { seq: number, epoch: number, hash: string } | null = null
+  let from: { seq: number; epoch: number; hash: string } | null = null
   if (since !== undefined) {
     const m = VERSION_RE.exec(since)
     if (!m) return { ok: false, reason: `since '${since.slice(0, 40)}' is not a version this server gave` }
@@ -51,8 +62,12 @@ export async function gatewayConfig (db: Q, storeId: string, site: unknown, sinc
     return {
       ok: true,
       config: {
-        storeId, version, full: true, site, campaigns,
-        devices: (await listed().orderBy('subject').execute() as DeviceRow[]).map(d => material(d, epoch)),
+        storeId,
+        version,
+        full: true,
+        site,
+        campaigns,
+        devices: ((await listed().orderBy('subject').execute()) as DeviceRow[]).map(d => material(d, epoch)),
         removed: [],
         erasures: await erasures(-1)
       }
@@ -62,18 +77,22 @@ export async function gatewayConfig (db: Q, storeId: string, site: unknown, sinc
   return {
     ok: true,
     config: {
-      storeId, version, full: false,
+      storeId,
+      version,
+      full: false,
       ...(from?.hash !== contentHash ? { site, campaigns } : {}),
-      devices: (await listed().where('version', '>', after).orderBy('subject').execute() as DeviceRow[]).map(d => material(d, epoch)),
+      devices: ((await listed().where('version', '>', after).orderBy('subject').execute()) as DeviceRow[]).map(d => material(d, epoch)),
       // Only subjects a gateway may have been given: a device that never consented is never named.
-      removed: (await db.selectFrom('devices').select('subject').where('presence', '=', 0).where('listed', '=', 1).where('version', '>', after).orderBy('subject').execute()).map(r => r.subject),
+      removed: (await db.selectFrom('devices').select('subject').where('presence', '=', 0).where('listed', '=', 1).where('version', '>', after).orderBy('subject').execute()).map(
+        r => r.subject
+      ),
       erasures: await erasures(after)
     }
   }
 }
 
 export const REFUSE_REASONS = ['no_presence_consent'] as const
-export type RefuseReason = typeof REFUSE_REASONS[number]
+export type RefuseReason = (typeof REFUSE_REASONS)[number]
 
 /**
  * Presence consent, checked again at the server: a gateway that is wrong, outdated or hostile
@@ -81,37 +100,45 @@ export type RefuseReason = typeof REFUSE_REASONS[number]
  */
 export class ConsentGate {
   readonly refused: Record<RefuseReason, number> = { no_presence_consent: 0 }
-  constructor (private readonly db: Db) {}
+  constructor(private readonly db: Db) {}
 
   /**
    * Whether data about this subject may be kept or shown, uncounted. Any case of `app:` is an app
    * subject (the event schema admits any case): `APP:…` must not slip past as a non-app subject;
    * it matches no registered device, so it is refused.
    */
-  async permits (subject: string, q: Q = this.db): Promise<boolean> {
+  async permits(subject: string, q: Q = this.db): Promise<boolean> {
     if (subject.slice(0, 4).toLowerCase() !== 'app:') return true
     return (await q.selectFrom('devices').select('presence').where('subject', '=', subject).executeTakeFirst())?.presence === 1
   }
 
   /** Whether an event may be stored; a refusal is counted. */
-  async allows (e: { subject: string }, q: Q = this.db): Promise<boolean> {
+  async allows(e: { subject: string }, q: Q = this.db): Promise<boolean> {
     if (await this.permits(e.subject, q)) return true
     this.refused.no_presence_consent++
     return false
   }
 
   /** permits() for many subjects in one query (a batch of events, a snapshot's positions): those that may be kept or shown, uncounted. */
-  async permitted (subjects: string[], q: Q = this.db): Promise<Set<string>> {
+  async permitted(subjects: string[], q: Q = this.db): Promise<Set<string>> {
     const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
     const ok = new Set(subjects.filter(s => !isApp(s)))
     const apps = [...new Set(subjects.filter(isApp))]
     // Chunks keep under either engine's limit on bound parameters.
     for (let i = 0; i < apps.length; i += 500) {
-      for (const r of await q.selectFrom('devices').select('subject').where('subject', 'in', apps.slice(i, i + 500)).where('presence', '=', 1).execute()) ok.add(r.subject)
+      for (const r of await q
+        .selectFrom('devices')
+        .select('subject')
+        .where('subject', 'in', apps.slice(i, i + 500))
+        .where('presence', '=', 1)
+        .execute())
+        ok.add(r.subject)
     }
     return ok
   }
 
   /** Counts an event refused for want of presence consent. */
-  refuse (): void { this.refused.no_presence_consent++ }
+  refuse(): void {
+    this.refused.no_presence_consent++
+  }
 }

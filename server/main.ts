@@ -12,34 +12,54 @@ const spec = {
   options: {
     port: { type: 'number', doc: 'HTTP port; 0 picks a free one', default: 8080 },
     host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
-    data: { type: 'string', doc: 'folder for the server\'s SQLite file (and the bootstrap admin token)', default: './data-server' },
-    'database-url': { type: 'string', doc: 'postgres://user:pass@host:5432/db: keep everything in PostgreSQL, shared by any number of replicas (default: INSTORE_DATABASE_URL, else SQLite in --data)' },
+    data: { type: 'string', doc: "folder for the server's SQLite file (and the bootstrap admin token)", default: './data-server' },
+    'database-url': {
+      type: 'string',
+      doc: 'postgres://user:pass@host:5432/db: keep everything in PostgreSQL, shared by any number of replicas (default: INSTORE_DATABASE_URL, else SQLite in --data)'
+    },
     'retention-days': { type: 'number', doc: 'drop raw events this many days after they arrived (analytics counts stay); 0 keeps them for ever', default: 0 },
     'eid-k': { type: 'number', doc: 'rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (0-15)', default: 10 },
     'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and written to <data>/admin-token, mode 0600)' },
     'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
-    'trust-proxy': { type: 'string', doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)' },
+    'trust-proxy': {
+      type: 'string',
+      doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
+    },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
     'app-schemes': { type: 'string', doc: 'comma-separated link schemes campaigns may use besides https and http', default: 'app' },
     'max-event-age-days': { type: 'number', doc: 'oldest event a gateway may post, days', default: 30 }
   }
 } as const
 
-await runCommand(spec, async (o) => {
+await runCommand(spec, async o => {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UsageError('--port must be a port number 0-65535')
   if (!Number.isInteger(o['eid-k']) || o['eid-k'] < 0 || o['eid-k'] > 15) throw new UsageError('--eid-k must be an integer 0-15')
   const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-server' } })
-  const appSchemes = o['app-schemes'].split(',').map(x => x.trim()).filter(x => x !== '')
-  if (appSchemes.some(x => !/^[a-z][a-z0-9+.-]*$/i.test(x) || ['javascript', 'data', 'vbscript', 'file', 'blob'].includes(x.toLowerCase()))) throw new UsageError('--app-schemes takes scheme names such as app,myshop (never javascript, data, vbscript, file or blob)')
+  const appSchemes = o['app-schemes']
+    .split(',')
+    .map(x => x.trim())
+    .filter(x => x !== '')
+  if (appSchemes.some(x => !/^[a-z][a-z0-9+.-]*$/i.test(x) || ['javascript', 'data', 'vbscript', 'file', 'blob'].includes(x.toLowerCase())))
+    throw new UsageError('--app-schemes takes scheme names such as app,myshop (never javascript, data, vbscript, file or blob)')
   if (!(o['max-event-age-days'] > 0)) throw new UsageError('--max-event-age-days must be above 0')
   if (!(o['retention-days'] >= 0)) throw new UsageError('--retention-days must be 0 (keep for ever) or more')
   const databaseUrl = o['database-url'] ?? process.env.INSTORE_DATABASE_URL
-  if (databaseUrl !== undefined && databaseUrl !== '' && !isPostgresUrl(databaseUrl)) throw new UsageError('--database-url (or INSTORE_DATABASE_URL) must start with postgres:// or postgresql://')
+  if (databaseUrl !== undefined && databaseUrl !== '' && !isPostgresUrl(databaseUrl))
+    throw new UsageError('--database-url (or INSTORE_DATABASE_URL) must start with postgres:// or postgresql://')
   mkdirSync(o.data, { recursive: true })
-  for (const k of ['registrations-per-minute', 'auth-failures-per-minute'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
+  for (const k of ['registrations-per-minute', 'auth-failures-per-minute'] as const)
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
-    dataDir: o.data, log, ...(databaseUrl ? { databaseUrl } : {}), ...(o['retention-days'] > 0 ? { retentionMs: o['retention-days'] * 86_400_000 } : {}), adminToken: o['admin-token'], ...(o['trust-proxy'] ? { trustProxy: o['trust-proxy'] } : {}), eidK: o['eid-k'], appSchemes, maxEventAgeMs: o['max-event-age-days'] * 86_400_000,
+    dataDir: o.data,
+    log,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(o['retention-days'] > 0 ? { retentionMs: o['retention-days'] * 86_400_000 } : {}),
+    adminToken: o['admin-token'],
+    ...(o['trust-proxy'] ? { trustProxy: o['trust-proxy'] } : {}),
+    eidK: o['eid-k'],
+    appSchemes,
+    maxEventAgeMs: o['max-event-age-days'] * 86_400_000,
     limits: { registrationsPerWindow: o['registrations-per-minute'], authFailuresPerWindow: o['auth-failures-per-minute'], windowMs: 60_000 }
   })
   const address = await app.listen({ port: o.port, host: o.host })

@@ -43,14 +43,16 @@ export const RATE_LIMITED = new Set(['POST /v1/devices'])
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 
-function roleHook (h: unknown): h is RoleHook { return typeof h === 'function' && ROLES in h }
-const hooks = (h: RouteOptions['preHandler']): unknown[] => h === undefined ? [] : Array.isArray(h) ? h : [h]
+function roleHook(h: unknown): h is RoleHook {
+  return typeof h === 'function' && ROLES in h
+}
+const hooks = (h: RouteOptions['preHandler']): unknown[] => (h === undefined ? [] : Array.isArray(h) ? h : [h])
 
 /**
  * Runs a route's requireRole hook at onRequest (authentication before the body is read and
  * validated: anonymous callers learn nothing of the schema) and documents the route.
  */
-export function prepareRoute (r: RouteOptions): void {
+export function prepareRoute(r: RouteOptions): void {
   const pre = hooks(r.preHandler)
   const auth = pre.find(roleHook)
   if (auth) {

@@ -10,13 +10,19 @@ export const EventsBody = Type.Object({ events: Type.Array(EventSchema, { maxIte
 export const EventsReply = Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() })
 /** 400/422: some events were refused (each by its place in the batch, with its code); the others were stored. */
 export const EventsRefusedReply = Type.Object({
-  error: Type.String(), message: Type.String(), accepted: Type.Integer(), duplicates: Type.Integer(),
+  error: Type.String(),
+  message: Type.String(),
+  accepted: Type.Integer(),
+  duplicates: Type.Integer(),
   refused: Type.Array(Type.Object({ index: Type.Integer(), id: Type.Union([Type.String(), Type.Null()]), error: Type.String(), message: Type.String() }))
 })
 // No caller-chosen id: the server issues the identity. Anything extra (a legacy `bleId`) is a 400.
-export const RegisterBody = Type.Object({
-  consent: Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() }, { additionalProperties: false })
-}, { additionalProperties: false })
+export const RegisterBody = Type.Object(
+  {
+    consent: Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() }, { additionalProperties: false })
+  },
+  { additionalProperties: false }
+)
 export const RegisterReply = Type.Object({
   deviceId: Type.String(),
   token: Type.String(),
@@ -40,40 +46,75 @@ const Coord = Type.Number({ minimum: -1e6, maximum: 1e6 })
 const ZoneId = Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_ID })
 const People = Type.Integer({ minimum: 0, maximum: 1_000_000 })
 const PerZone = Type.Record(ZoneId, People, { additionalProperties: false, maxProperties: 5000 })
-export const LivePosition = Type.Object({
-  subject: Type.String({ minLength: 1, maxLength: 160, pattern: SUBJECT }),
-  ts: Type.Number({ minimum: 0, maximum: 1e13 }),
-  x: Coord, y: Coord,
-  floor: Type.Integer({ minimum: -100, maximum: 1000 }),
-  accuracyM: Type.Number({ minimum: 0, maximum: 1e6 }),
-  shop: Type.Union([ZoneId, Type.Null()]),
-  sector: Type.Union([ZoneId, Type.Null()]),
-  source: Type.Union([Type.Literal('ble'), Type.Literal('wifi')])
-}, { additionalProperties: false })
+export const LivePosition = Type.Object(
+  {
+    subject: Type.String({ minLength: 1, maxLength: 160, pattern: SUBJECT }),
+    ts: Type.Number({ minimum: 0, maximum: 1e13 }),
+    x: Coord,
+    y: Coord,
+    floor: Type.Integer({ minimum: -100, maximum: 1000 }),
+    accuracyM: Type.Number({ minimum: 0, maximum: 1e6 }),
+    shop: Type.Union([ZoneId, Type.Null()]),
+    sector: Type.Union([ZoneId, Type.Null()]),
+    source: Type.Union([Type.Literal('ble'), Type.Literal('wifi')])
+  },
+  { additionalProperties: false }
+)
 const ZoneCounts = Type.Object({ shops: PerZone, sectors: PerZone }, { additionalProperties: false })
 const Count = Type.Integer({ minimum: 0, maximum: 1_000_000 })
 const Seconds = Type.Union([Type.Number({ minimum: 0, maximum: 1e7 }), Type.Null()])
-export const LiveSnapshot = Type.Object({
-  ts: Type.Number({ minimum: 0, maximum: 1e13 }),
-  positions: Type.Array(LivePosition, { maxItems: 20_000 }),
-  // Occupancy as the gateway publishes it (contract §4 and its people-counting extensions).
-  occupancy: Type.Union([Type.Null(), Type.Object({
-    ts: Type.Number({ minimum: 0, maximum: 1e13 }), shops: PerZone, sectors: PerZone, passersBy: People,
-    low: Type.Optional(ZoneCounts), high: Type.Optional(ZoneCounts),
-    bySource: Type.Optional(Type.Object({ app: ZoneCounts, ble: ZoneCounts, wifi: ZoneCounts }, { additionalProperties: false })),
-    fixtures: Type.Optional(People)
-  }, { additionalProperties: false })]),
-  footfall: Type.Optional(Type.Object({
-    ts: Type.Optional(Type.Number({ minimum: 0, maximum: 1e13 })),
-    date: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), wifiDevices: People, wifiAddresses: People, bleDevices: People,
-    visitors: Type.Optional(Count), wifiVisitors: Type.Optional(Count), appVisitors: Type.Optional(Count), bleVisitors: Type.Optional(Count),
-    visitorsByHour: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]{2}$' }), Count, { additionalProperties: false, maxProperties: 24 })),
-    dwell: Type.Optional(Type.Object({
-      n: Count, medianS: Seconds, p90S: Seconds,
-      buckets: Type.Record(Type.String({ pattern: '^[0-9]+(-[0-9]+|\\+)?$', maxLength: 16 }), Count, { additionalProperties: false, maxProperties: 50 })
-    }, { additionalProperties: false }))
-  }, { additionalProperties: false }))
-}, { additionalProperties: false })
+export const LiveSnapshot = Type.Object(
+  {
+    ts: Type.Number({ minimum: 0, maximum: 1e13 }),
+    positions: Type.Array(LivePosition, { maxItems: 20_000 }),
+    // Occupancy as the gateway publishes it (contract §4 and its people-counting extensions).
+    occupancy: Type.Union([
+      Type.Null(),
+      Type.Object(
+        {
+          ts: Type.Number({ minimum: 0, maximum: 1e13 }),
+          shops: PerZone,
+          sectors: PerZone,
+          passersBy: People,
+          low: Type.Optional(ZoneCounts),
+          high: Type.Optional(ZoneCounts),
+          bySource: Type.Optional(Type.Object({ app: ZoneCounts, ble: ZoneCounts, wifi: ZoneCounts }, { additionalProperties: false })),
+          fixtures: Type.Optional(People)
+        },
+        { additionalProperties: false }
+      )
+    ]),
+    footfall: Type.Optional(
+      Type.Object(
+        {
+          ts: Type.Optional(Type.Number({ minimum: 0, maximum: 1e13 })),
+          date: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }),
+          wifiDevices: People,
+          wifiAddresses: People,
+          bleDevices: People,
+          visitors: Type.Optional(Count),
+          wifiVisitors: Type.Optional(Count),
+          appVisitors: Type.Optional(Count),
+          bleVisitors: Type.Optional(Count),
+          visitorsByHour: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]{2}$' }), Count, { additionalProperties: false, maxProperties: 24 })),
+          dwell: Type.Optional(
+            Type.Object(
+              {
+                n: Count,
+                medianS: Seconds,
+                p90S: Seconds,
+                buckets: Type.Record(Type.String({ pattern: '^[0-9]+(-[0-9]+|\\+)?$', maxLength: 16 }), Count, { additionalProperties: false, maxProperties: 50 })
+              },
+              { additionalProperties: false }
+            )
+          )
+        },
+        { additionalProperties: false }
+      )
+    )
+  },
+  { additionalProperties: false }
+)
 export type LiveSnapshotT = Static<typeof LiveSnapshot>
 
 export const ErrorReply = Type.Object({ error: Type.String(), message: Type.String() })
@@ -96,12 +137,27 @@ export const TokenInfo = Type.Object({
   lastUsed: Type.Union([Type.Integer(), Type.Null()], { description: 'ms since the epoch, to within a minute; null if never used' })
 })
 export const TokenList = Type.Array(TokenInfo)
-export const TokenQuery = Type.Object({ role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('gateway'), Type.Literal('device')])) }, { additionalProperties: false })
-export const StoreReply = Type.Object({ storeId: Type.String(), gatewayToken: Type.String(), gatewayTokenId: Type.String(), revokedTokens: Type.Integer({ description: 'earlier gateway tokens of the store, revoked by this provisioning' }) })
+export const TokenQuery = Type.Object(
+  { role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('gateway'), Type.Literal('device')])) },
+  { additionalProperties: false }
+)
+export const StoreReply = Type.Object({
+  storeId: Type.String(),
+  gatewayToken: Type.String(),
+  gatewayTokenId: Type.String(),
+  revokedTokens: Type.Integer({ description: 'earlier gateway tokens of the store, revoked by this provisioning' })
+})
 export const OperatorReply = Type.Object({ id: Type.String(), role: Type.String(), stores: Type.Array(Type.String()), token: Type.String() })
-export const AnalyticsQuery = Type.Object({ since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'ms since the epoch; counted from the start of its hour' })) }, { additionalProperties: false })
+export const AnalyticsQuery = Type.Object(
+  { since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'ms since the epoch; counted from the start of its hour' })) },
+  { additionalProperties: false }
+)
 const Funnel = {
-  fired: Type.Integer(), delivered: Type.Integer(), opened: Type.Integer(), dismissed: Type.Integer(), converted: Type.Integer(),
+  fired: Type.Integer(),
+  delivered: Type.Integer(),
+  opened: Type.Integer(),
+  dismissed: Type.Integer(),
+  converted: Type.Integer(),
   rates: Type.Object({ delivered: Type.Number(), opened: Type.Number(), converted: Type.Number() })
 }
 export const AnalyticsReply = Type.Object({

@@ -17,7 +17,7 @@ export interface EmbeddedBroker {
   /** Ports of the optional listeners (0 when off). */
   tlsPort: number
   wsPort: number
-  close (): Promise<void>
+  close(): Promise<void>
 }
 
 export interface BrokerListenOptions {
@@ -25,29 +25,37 @@ export interface BrokerListenOptions {
   host?: string
   aedes?: AedesOptions
   /** MQTT over TLS: port and PEM files. */
-  tls?: { port: number, cert: string, key: string }
+  tls?: { port: number; cert: string; key: string }
   /** MQTT over WebSockets (for in-store apps and browsers): port. */
   wsPort?: number
 }
 
 /** Closes anything with a callback-style close (servers, the broker). */
-async function closed (s: { close (cb: () => void): unknown }): Promise<void> { await new Promise<void>(resolve => s.close(() => resolve())) }
+async function closed(s: { close(cb: () => void): unknown }): Promise<void> {
+  await new Promise<void>(resolve => s.close(() => resolve()))
+}
 
-async function listen (server: { listen (port: number, host: string): unknown, address (): unknown }, port: number, host: string): Promise<number> {
+async function listen(server: { listen(port: number, host: string): unknown; address(): unknown }, port: number, host: string): Promise<number> {
   server.listen(port, host)
   await once(server as unknown as NodeJS.EventEmitter, 'listening')
   const a = server.address() as { port: number } | null
   return a?.port ?? 0
 }
 
-export async function startBroker (opts: BrokerListenOptions = {}): Promise<EmbeddedBroker> {
+export async function startBroker(opts: BrokerListenOptions = {}): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker(opts.aedes)
   const host = opts.host ?? '127.0.0.1'
   const streams = new Set<Duplex>()
-  const track = (s: Duplex) => { streams.add(s); s.on('close', () => streams.delete(s)); broker.handle(s as Socket) }
+  const track = (s: Duplex) => {
+    streams.add(s)
+    s.on('close', () => streams.delete(s))
+    broker.handle(s as Socket)
+  }
   const server = createServer(track)
   const closers: Array<() => Promise<void>> = []
-  let port = 0; let tlsPort = 0; let wsPort = 0
+  let port = 0
+  let tlsPort = 0
+  let wsPort = 0
   try {
     port = await listen(server, opts.port ?? 0, host)
     closers.push(async () => await closed(server))
@@ -61,7 +69,11 @@ export async function startBroker (opts: BrokerListenOptions = {}): Promise<Embe
       const wss = new WebSocketServer({ server: http })
       wss.on('connection', ws => track(createWebSocketStream(ws)))
       wsPort = await listen(http, opts.wsPort, host)
-      closers.push(async () => { for (const c of wss.clients) c.terminate(); wss.close(); await closed(http) })
+      closers.push(async () => {
+        for (const c of wss.clients) c.terminate()
+        wss.close()
+        await closed(http)
+      })
     }
   } catch (err) {
     // A port already taken: release what did start (aedes' timers would keep the process alive,
@@ -71,8 +83,13 @@ export async function startBroker (opts: BrokerListenOptions = {}): Promise<Embe
     throw err
   }
   return {
-    broker, server, port, url: `mqtt://${host}:${port}`, tlsPort, wsPort,
-    async close () {
+    broker,
+    server,
+    port,
+    url: `mqtt://${host}:${port}`,
+    tlsPort,
+    wsPort,
+    async close() {
       for (const s of streams) s.destroy()
       for (const c of closers) await c()
       await closed(broker)

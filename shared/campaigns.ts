@@ -12,39 +12,60 @@ const Zone = Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_ID })
 
 // Every object closed and every list bounded: a campaign is stored, sent to every gateway of its
 // stores and shown on dashboards, so an operator's typo or a hostile token cannot smuggle extra keys.
-export const CampaignSchema = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 100, pattern: SAFE_ID }),
-  name: Type.Optional(Text(200)),
-  stores: Type.Array(Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }), { minItems: 1, maxItems: 1000, uniqueItems: true }),
-  when: Type.Object({
-    event: Type.Union(['shop.enter', 'shop.exit', 'sector.enter', 'sector.exit', 'sector.dwell'].map(e => Type.Literal(e))),
-    shop: Type.Optional(Zone),
-    sector: Type.Optional(Zone),
-    /** For sector.dwell: fire once the stay reaches this many seconds. */
-    minDwellS: Type.Optional(Type.Number({ minimum: 1, maximum: 86400 }))
-  }, { additionalProperties: false }),
-  audience: Type.Optional(Type.Object({
-    segments: Type.Optional(Type.Array(Type.Union(['first', 'returning', 'regular', 'lapsed'].map(s => Type.Literal(s))), { minItems: 1, maxItems: 4, uniqueItems: true }))
-  }, { additionalProperties: false })),
-  schedule: Type.Optional(Type.Object({
-    from: Type.Optional(Day),
-    to: Type.Optional(Day),
-    hours: Type.Optional(Type.Array(Type.Tuple([HHMM, HHMM]), { minItems: 1, maxItems: 24 })),
-    days: Type.Optional(Type.Array(Type.Union(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map(d => Type.Literal(d))), { minItems: 1, maxItems: 7, uniqueItems: true }))
-  }, { additionalProperties: false })),
-  cap: Type.Optional(Type.Object({
-    /** Seconds before the same shopper can get this campaign again. */
-    cooldownS: Type.Optional(Type.Number({ minimum: 0, maximum: 365 * 86400 })),
-    /** Most triggers of this campaign per visit. */
-    perVisit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 }))
-  }, { additionalProperties: false })),
-  content: Content,
-  active: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
+export const CampaignSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 100, pattern: SAFE_ID }),
+    name: Type.Optional(Text(200)),
+    stores: Type.Array(Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }), { minItems: 1, maxItems: 1000, uniqueItems: true }),
+    when: Type.Object(
+      {
+        event: Type.Union(['shop.enter', 'shop.exit', 'sector.enter', 'sector.exit', 'sector.dwell'].map(e => Type.Literal(e))),
+        shop: Type.Optional(Zone),
+        sector: Type.Optional(Zone),
+        /** For sector.dwell: fire once the stay reaches this many seconds. */
+        minDwellS: Type.Optional(Type.Number({ minimum: 1, maximum: 86400 }))
+      },
+      { additionalProperties: false }
+    ),
+    audience: Type.Optional(
+      Type.Object(
+        {
+          segments: Type.Optional(Type.Array(Type.Union(['first', 'returning', 'regular', 'lapsed'].map(s => Type.Literal(s))), { minItems: 1, maxItems: 4, uniqueItems: true }))
+        },
+        { additionalProperties: false }
+      )
+    ),
+    schedule: Type.Optional(
+      Type.Object(
+        {
+          from: Type.Optional(Day),
+          to: Type.Optional(Day),
+          hours: Type.Optional(Type.Array(Type.Tuple([HHMM, HHMM]), { minItems: 1, maxItems: 24 })),
+          days: Type.Optional(Type.Array(Type.Union(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map(d => Type.Literal(d))), { minItems: 1, maxItems: 7, uniqueItems: true }))
+        },
+        { additionalProperties: false }
+      )
+    ),
+    cap: Type.Optional(
+      Type.Object(
+        {
+          /** Seconds before the same shopper can get this campaign again. */
+          cooldownS: Type.Optional(Type.Number({ minimum: 0, maximum: 365 * 86400 })),
+          /** Most triggers of this campaign per visit. */
+          perVisit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 }))
+        },
+        { additionalProperties: false }
+      )
+    ),
+    content: Content,
+    active: Type.Optional(Type.Boolean())
+  },
+  { additionalProperties: false }
+)
 
 export type Campaign = Static<typeof CampaignSchema>
 
 /** Reads a JSON array of campaigns; throws listing every problem (path and reason). */
-export function loadCampaignsFile (path: string): Campaign[] {
+export function loadCampaignsFile(path: string): Campaign[] {
   return loadJsonFile(path, Type.Array(CampaignSchema), 'campaigns file')
 }

@@ -15,9 +15,17 @@ export interface OptionSpec {
 }
 
 export type OptionValues<S extends Record<string, OptionSpec>> = {
-  [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean
-    : S[K]['type'] extends 'number' ? (S[K]['default'] extends number ? number : number | undefined)
-      : (S[K]['default'] extends string ? string : S[K]['required'] extends true ? string : string | undefined)
+  [K in keyof S]: S[K]['type'] extends 'boolean'
+    ? boolean
+    : S[K]['type'] extends 'number'
+      ? S[K]['default'] extends number
+        ? number
+        : number | undefined
+      : S[K]['default'] extends string
+        ? string
+        : S[K]['required'] extends true
+          ? string
+          : string | undefined
 }
 
 export class UsageError extends Error {}
@@ -31,7 +39,7 @@ export interface CommandSpec<S extends Record<string, OptionSpec>> {
   positionals?: boolean
 }
 
-export function usage<S extends Record<string, OptionSpec>> (spec: CommandSpec<S>): string {
+export function usage<S extends Record<string, OptionSpec>>(spec: CommandSpec<S>): string {
   const lines = [`${spec.name}: ${spec.summary}`, '', `usage: ${spec.usage ?? `${spec.name} [options]`}`, '', 'options:']
   for (const [name, o] of Object.entries(spec.options)) {
     const flag = `--${name}${o.type === 'boolean' ? '' : ' ' + (o.choices ? o.choices.join('|') : o.type === 'number' ? 'N' : 'VALUE')}`
@@ -43,9 +51,8 @@ export function usage<S extends Record<string, OptionSpec>> (spec: CommandSpec<S
 }
 
 /** Parses argv; throws UsageError with a one-line reason. Returns null when --help was asked. */
-export function parseOptions<S extends Record<string, OptionSpec>> (spec: CommandSpec<S>, argv: string[]):
-{ values: OptionValues<S>, positionals: string[] } | null {
-  const options: Record<string, { type: 'string' | 'boolean', short?: string }> = { help: { type: 'boolean', short: 'h' } }
+export function parseOptions<S extends Record<string, OptionSpec>>(spec: CommandSpec<S>, argv: string[]): { values: OptionValues<S>; positionals: string[] } | null {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } }
   for (const [name, o] of Object.entries(spec.options)) {
     options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) }
   }
@@ -81,23 +88,34 @@ export function parseOptions<S extends Record<string, OptionSpec>> (spec: Comman
  * `--config FILE`: a JSON object whose keys are the command's option names. Its values come
  * first and the command line wins. Every problem in the file is listed (UsageError).
  */
-export function expandConfigFile<S extends Record<string, OptionSpec>> (spec: CommandSpec<S>, argv: string[]): string[] {
+export function expandConfigFile<S extends Record<string, OptionSpec>>(spec: CommandSpec<S>, argv: string[]): string[] {
   const i = argv.indexOf('--config')
   if (i < 0 || !('config' in spec.options)) return argv
   const path = argv[i + 1]
   if (path === undefined) throw new UsageError('--config needs a file')
   let json: unknown
-  try { json = JSON.parse(readText(path)) } catch (err) {
+  try {
+    json = JSON.parse(readText(path))
+  } catch (err) {
     throw new UsageError(`config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`config file ${path}: must be a JSON object of option names`)
-  const problems: string[] = []; const tokens: string[] = []
+  const problems: string[] = []
+  const tokens: string[] = []
   for (const [k, v] of Object.entries(json)) {
     const o = spec.options[k]
-    if (o === undefined || k === 'config') { problems.push(`${k}: unknown option`); continue }
+    if (o === undefined || k === 'config') {
+      problems.push(`${k}: unknown option`)
+      continue
+    }
     const want = o.type === 'number' ? 'number' : o.type === 'boolean' ? 'boolean' : 'string'
-    if (typeof v !== want) { problems.push(`${k}: must be a ${want}, got ${JSON.stringify(v)}`); continue }
-    if (o.type === 'boolean') { if (v === true) tokens.push(`--${k}`) } else tokens.push(`--${k}`, String(v))
+    if (typeof v !== want) {
+      problems.push(`${k}: must be a ${want}, got ${JSON.stringify(v)}`)
+      continue
+    }
+    if (o.type === 'boolean') {
+      if (v === true) tokens.push(`--${k}`)
+    } else tokens.push(`--${k}`, String(v))
   }
   if (problems.length > 0) throw new UsageError(`config file ${path}: ${problems.length} problem(s): ${problems.join('; ')}`)
   return [...tokens, ...argv.slice(0, i), ...argv.slice(i + 2)]
@@ -107,7 +125,7 @@ export function expandConfigFile<S extends Record<string, OptionSpec>> (spec: Co
  * Runs a command's main: parses options, prints help, maps UsageError to exit 2 and any other
  * failure to a one-line JSON error and exit 1 (never a stack trace on the user's screen).
  */
-export async function runCommand<S extends Record<string, OptionSpec>> (
+export async function runCommand<S extends Record<string, OptionSpec>>(
   spec: CommandSpec<S>,
   main: (values: OptionValues<S>, positionals: string[]) => Promise<number | void>,
   argv: string[] = process.argv.slice(2)
@@ -120,7 +138,10 @@ export async function runCommand<S extends Record<string, OptionSpec>> (
     process.exitCode = 2
     return
   }
-  if (parsed === null) { process.stdout.write(usage(spec)); return }
+  if (parsed === null) {
+    process.stdout.write(usage(spec))
+    return
+  }
   try {
     const code = await main(parsed.values, parsed.positionals)
     if (typeof code === 'number') process.exitCode = code
@@ -137,12 +158,14 @@ export async function runCommand<S extends Record<string, OptionSpec>> (
 }
 
 /** Resolves on the first SIGINT or SIGTERM; the handler is removed afterwards. */
-export function onStopSignal (): Promise<string> {
+export function onStopSignal(): Promise<string> {
   return new Promise(resolve => {
     const handler = (sig: string) => {
-      process.off('SIGINT', handler); process.off('SIGTERM', handler)
+      process.off('SIGINT', handler)
+      process.off('SIGTERM', handler)
       resolve(sig)
     }
-    process.on('SIGINT', handler); process.on('SIGTERM', handler)
+    process.on('SIGINT', handler)
+    process.on('SIGTERM', handler)
   })
 }

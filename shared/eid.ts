@@ -15,26 +15,34 @@ export const EPOCH_BITS = 16
 export const KEY_HEX = /^[0-9a-f]{32}$/
 export const EID_HEX = /^[0-9a-f]{16}$/
 
-function aes (key: Buffer, block: Buffer): Buffer {
+function aes(key: Buffer, block: Buffer): Buffer {
   const c = createCipheriv('aes-128-ecb', key, null)
   c.setAutoPadding(false)
   return Buffer.concat([c.update(block), c.final()])
 }
 
 /** The counter for a time in ms (Unix seconds, 32 bits). */
-export function counterAt (ms: number): number { return Math.floor(ms / 1000) >>> 0 }
+export function counterAt(ms: number): number {
+  return Math.floor(ms / 1000) >>> 0
+}
 
 /** The epoch (counter >> 16) a counter falls in: which temporary key it uses. */
-export function epochOf (counter: number): number { return counter >>> EPOCH_BITS }
+export function epochOf(counter: number): number {
+  return counter >>> EPOCH_BITS
+}
 
 /** The rotation quantum (counter >> K) a counter falls in: which EID it shows. */
-export function quantumOf (counter: number, k: number): number { return Math.floor(counter / 2 ** k) }
+export function quantumOf(counter: number, k: number): number {
+  return Math.floor(counter / 2 ** k)
+}
 
 /** First counter of a quantum. */
-export function quantumStart (quantum: number, k: number): number { return (quantum * 2 ** k) >>> 0 }
+export function quantumStart(quantum: number, k: number): number {
+  return (quantum * 2 ** k) >>> 0
+}
 
 /** The temporary key of an epoch, from the identity key (both 16 bytes). */
-export function temporaryKey (identityKey: Buffer, epoch: number): Buffer {
+export function temporaryKey(identityKey: Buffer, epoch: number): Buffer {
   const b = Buffer.alloc(16)
   b[11] = 0xff
   b.writeUInt16BE(epoch & 0xffff, 14)
@@ -42,7 +50,7 @@ export function temporaryKey (identityKey: Buffer, epoch: number): Buffer {
 }
 
 /** The 8-byte EID for a counter, from the temporary key of its epoch. */
-export function eidFromTemporaryKey (tk: Buffer, k: number, counter: number): Buffer {
+export function eidFromTemporaryKey(tk: Buffer, k: number, counter: number): Buffer {
   const b = Buffer.alloc(16)
   b[11] = k
   b.writeUInt32BE(quantumStart(quantumOf(counter, k), k), 12)
@@ -50,12 +58,14 @@ export function eidFromTemporaryKey (tk: Buffer, k: number, counter: number): Bu
 }
 
 /** The EID (16 hex digits) an identity key shows at a counter. */
-export function eid (identityKey: Buffer, k: number, counter: number): string {
+export function eid(identityKey: Buffer, k: number, counter: number): string {
   return eidFromTemporaryKey(temporaryKey(identityKey, epochOf(counter)), k, counter).toString('hex')
 }
 
 /** `eid:<16 hex>`, the BLE reading id of contract §2, for a key at a time in ms. */
-export function eidReadingId (identityKey: Buffer, k: number, ms: number): string { return 'eid:' + eid(identityKey, k, counterAt(ms)) }
+export function eidReadingId(identityKey: Buffer, k: number, ms: number): string {
+  return 'eid:' + eid(identityKey, k, counterAt(ms))
+}
 
 /** Subject namespaces only the gateway assigns: a reading may never claim one. */
 export const RESERVED_ID = /^(app|h):/i

@@ -31,49 +31,59 @@ const EpochMs = Type.Number({ minimum: 0, maximum: 1e13 })
 const Ms = Type.Number({ minimum: 0, maximum: 365 * 86_400_000 })
 const Count = Type.Integer({ minimum: 0, maximum: 1_000_000 })
 
-export const Frequency = Type.Object({
-  visits7d: Count,
-  visits30d: Count,
-  visits90d: Count,
-  daysSinceLastVisit: Type.Union([Type.Integer({ minimum: 0, maximum: 100_000 }), Type.Null()]),
-  segment: Type.Union([Type.Literal('first'), Type.Literal('returning'), Type.Literal('regular'), Type.Literal('lapsed')])
-}, { additionalProperties: false })
+export const Frequency = Type.Object(
+  {
+    visits7d: Count,
+    visits30d: Count,
+    visits90d: Count,
+    daysSinceLastVisit: Type.Union([Type.Integer({ minimum: 0, maximum: 100_000 }), Type.Null()]),
+    segment: Type.Union([Type.Literal('first'), Type.Literal('returning'), Type.Literal('regular'), Type.Literal('lapsed')])
+  },
+  { additionalProperties: false }
+)
 
 /**
  * A link a phone may open: http(s) or an app's own scheme (`app://offers/42`). Never `javascript:`,
  * `data:`, `vbscript:`, `file:` or `blob:` in any letter case (a page that renders it as a link would
  * run it), and no control or bidirectional-override character. The server narrows it to an allowlist.
  */
-export const SAFE_URL = '^(?![Jj][Aa][Vv][Aa][Ss][Cc][Rr][Ii][Pp][Tt]:|[Dd][Aa][Tt][Aa]:|[Vv][Bb][Ss][Cc][Rr][Ii][Pp][Tt]:|[Ff][Ii][Ll][Ee]:|[Bb][Ll][Oo][Bb]:)[A-Za-z][A-Za-z0-9+.-]*:[^\\s<>"\'`\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$'
+export const SAFE_URL =
+  '^(?![Jj][Aa][Vv][Aa][Ss][Cc][Rr][Ii][Pp][Tt]:|[Dd][Aa][Tt][Aa]:|[Vv][Bb][Ss][Cc][Rr][Ii][Pp][Tt]:|[Ff][Ii][Ll][Ee]:|[Bb][Ll][Oo][Bb]:)[A-Za-z][A-Za-z0-9+.-]*:[^\\s<>"\'`\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$'
 
-export const Content = Type.Object({
-  title: Type.String({ maxLength: 200, pattern: TEXT }),
-  body: Type.Optional(Type.String({ maxLength: 2000, pattern: TEXT })),
-  url: Type.Optional(Type.String({ maxLength: 2000, pattern: SAFE_URL })),
-  /** Minutes the message stays worth showing (default 60): an "in-store now" offer expires. */
-  ttlMin: Type.Optional(Type.Number({ minimum: 1, maximum: 10080 }))
-}, { additionalProperties: false })
+export const Content = Type.Object(
+  {
+    title: Type.String({ maxLength: 200, pattern: TEXT }),
+    body: Type.Optional(Type.String({ maxLength: 2000, pattern: TEXT })),
+    url: Type.Optional(Type.String({ maxLength: 2000, pattern: SAFE_URL })),
+    /** Minutes the message stays worth showing (default 60): an "in-store now" offer expires. */
+    ttlMin: Type.Optional(Type.Number({ minimum: 1, maximum: 10080 }))
+  },
+  { additionalProperties: false }
+)
 
-export const EventSchema = Type.Object({
-  id: Id(64),
-  type: Type.Union(EVENT_TYPES.map(t => Type.Literal(t))),
-  storeId: Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }),
-  subject: Type.String({ minLength: 1, maxLength: 160, pattern: SUBJECT }),
-  visitId: Type.Optional(Id(64)),
-  seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
-  ts: EpochMs,
-  shop: Type.Optional(Id(200)),
-  sector: Type.Optional(Id(200)),
-  dwellMs: Type.Optional(Ms),
-  thresholdMs: Type.Optional(Ms),
-  durationMs: Type.Optional(Ms),
-  sectors: Type.Optional(Type.Array(Type.Object({ id: Id(200), dwellMs: Ms }, { additionalProperties: false }), { maxItems: 500 })),
-  confidence: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-  frequency: Type.Optional(Frequency),
-  campaignId: Type.Optional(Id(100)),
-  content: Type.Optional(Content),
-  reason: Type.Optional(Type.String({ maxLength: 500, pattern: TEXT }))
-}, { additionalProperties: false })
+export const EventSchema = Type.Object(
+  {
+    id: Id(64),
+    type: Type.Union(EVENT_TYPES.map(t => Type.Literal(t))),
+    storeId: Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }),
+    subject: Type.String({ minLength: 1, maxLength: 160, pattern: SUBJECT }),
+    visitId: Type.Optional(Id(64)),
+    seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    ts: EpochMs,
+    shop: Type.Optional(Id(200)),
+    sector: Type.Optional(Id(200)),
+    dwellMs: Type.Optional(Ms),
+    thresholdMs: Type.Optional(Ms),
+    durationMs: Type.Optional(Ms),
+    sectors: Type.Optional(Type.Array(Type.Object({ id: Id(200), dwellMs: Ms }, { additionalProperties: false }), { maxItems: 500 })),
+    confidence: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    frequency: Type.Optional(Frequency),
+    campaignId: Type.Optional(Id(100)),
+    content: Type.Optional(Content),
+    reason: Type.Optional(Type.String({ maxLength: 500, pattern: TEXT }))
+  },
+  { additionalProperties: false }
+)
 
 export type InstoreEvent = Static<typeof EventSchema>
 export type FrequencyT = Static<typeof Frequency>

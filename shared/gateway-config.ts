@@ -5,16 +5,19 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { CampaignSchema } from './campaigns.ts'
 
-export const DeviceMaterialSchema = Type.Object({
-  subject: Type.String({ pattern: '^app:[0-9a-f]{1,32}$' }),
-  k: Type.Integer({ minimum: 0, maximum: 15 }),
-  /** Identity key, 32 hex digits: devices files of standalone gateways only, never from the server. */
-  key: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
-  /** Temporary keys (32 hex digits) by epoch (Unix seconds >> 16, decimal): the current and the next. */
-  tks: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]{1,5}$' }), Type.String({ pattern: '^[0-9a-f]{32}$' }))),
-  /** Marketing consent: triggers may fire for this subject. */
-  marketing: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
+export const DeviceMaterialSchema = Type.Object(
+  {
+    subject: Type.String({ pattern: '^app:[0-9a-f]{1,32}$' }),
+    k: Type.Integer({ minimum: 0, maximum: 15 }),
+    /** Identity key, 32 hex digits: devices files of standalone gateways only, never from the server. */
+    key: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
+    /** Temporary keys (32 hex digits) by epoch (Unix seconds >> 16, decimal): the current and the next. */
+    tks: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]{1,5}$' }), Type.String({ pattern: '^[0-9a-f]{32}$' }))),
+    /** Marketing consent: triggers may fire for this subject. */
+    marketing: Type.Optional(Type.Boolean())
+  },
+  { additionalProperties: false }
+)
 export type DeviceMaterialT = Static<typeof DeviceMaterialSchema>
 
 export const GatewayConfigSchema = Type.Object({

@@ -5,23 +5,28 @@ import type { Polygon } from './site-schema.ts'
 
 export type BBox = [minX: number, minY: number, maxX: number, maxY: number]
 
-export function polygonBBox (poly: Polygon): BBox {
-  let minX = Infinity; let minY = Infinity; let maxX = -Infinity; let maxY = -Infinity
+export function polygonBBox(poly: Polygon): BBox {
+  let minX = Infinity
+  let minY = Infinity
+  let maxX = -Infinity
+  let maxY = -Infinity
   for (const [x, y] of poly.coordinates[0]) {
-    if (x < minX) minX = x; if (y < minY) minY = y
-    if (x > maxX) maxX = x; if (y > maxY) maxY = y
+    if (x < minX) minX = x
+    if (y < minY) minY = y
+    if (x > maxX) maxX = x
+    if (y > maxY) maxY = y
   }
   return [minX, minY, maxX, maxY]
 }
 
-export function pointInPolygon (x: number, y: number, zone: { polygon: Polygon, bbox: BBox }): boolean {
+export function pointInPolygon(x: number, y: number, zone: { polygon: Polygon; bbox: BBox }): boolean {
   const b = zone.bbox
   if (x < b[0] || x > b[2] || y < b[1] || y > b[3]) return false
   return booleanPointInPolygon([x, y], zone.polygon)
 }
 
 /** Distance from a point to a polygon's outer boundary, metres. */
-export function distanceToBoundary (x: number, y: number, poly: Polygon): number {
+export function distanceToBoundary(x: number, y: number, poly: Polygon): number {
   const ring = poly.coordinates[0]
   let best = Infinity
   for (let i = 0; i + 1 < ring.length; i++) {
@@ -32,42 +37,47 @@ export function distanceToBoundary (x: number, y: number, poly: Polygon): number
 }
 
 /** Signed distance from a point to a zone's outer boundary, metres: positive inside, negative outside. */
-export function signedDepth (x: number, y: number, zone: { polygon: Polygon, bbox: BBox }): number {
+export function signedDepth(x: number, y: number, zone: { polygon: Polygon; bbox: BBox }): number {
   const d = distanceToBoundary(x, y, zone.polygon)
   return pointInPolygon(x, y, zone) ? d : -d
 }
 
-export function distanceToSegment (px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
+export function distanceToSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const [qx, qy] = closestOnSegment(px, py, ax, ay, bx, by)
   return Math.hypot(px - qx, py - qy)
 }
 
-export function closestOnSegment (px: number, py: number, ax: number, ay: number, bx: number, by: number): [number, number] {
-  const dx = bx - ax; const dy = by - ay
+export function closestOnSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): [number, number] {
+  const dx = bx - ax
+  const dy = by - ay
   const len2 = dx * dx + dy * dy
   const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len2))
   return [ax + t * dx, ay + t * dy]
 }
 
 /** The closest point of a polygon (inside or on its boundary) to (x, y). */
-export function clampToPolygon (x: number, y: number, zone: { polygon: Polygon, bbox: BBox }): [number, number] {
+export function clampToPolygon(x: number, y: number, zone: { polygon: Polygon; bbox: BBox }): [number, number] {
   return pointInPolygon(x, y, zone) ? [x, y] : closestOnBoundary(x, y, zone.polygon)
 }
 
 /** The closest point of a polygon's outer boundary to (x, y), from inside or outside. */
-export function closestOnBoundary (x: number, y: number, poly: Polygon): [number, number] {
+export function closestOnBoundary(x: number, y: number, poly: Polygon): [number, number] {
   const ring = poly.coordinates[0]
-  let best: [number, number] = [ring[0][0], ring[0][1]]; let bestD = Infinity
+  let best: [number, number] = [ring[0][0], ring[0][1]]
+  let bestD = Infinity
   for (let i = 0; i + 1 < ring.length; i++) {
     const q = closestOnSegment(x, y, ring[i][0], ring[i][1], ring[i + 1][0], ring[i + 1][1])
     const d = Math.hypot(x - q[0], y - q[1])
-    if (d < bestD) { bestD = d; best = q }
+    if (d < bestD) {
+      bestD = d
+      best = q
+    }
   }
   return best
 }
 
 /** A uniformly random point inside a polygon (rejection sampling in its bounding box). */
-export function randomPointIn (zone: { polygon: Polygon, bbox: BBox }, rand: () => number, margin = 0): [number, number] {
+export function randomPointIn(zone: { polygon: Polygon; bbox: BBox }, rand: () => number, margin = 0): [number, number] {
   const [x0, y0, x1, y1] = zone.bbox
   for (let i = 0; i < 1000; i++) {
     const x = x0 + margin + rand() * Math.max(0, x1 - x0 - 2 * margin)
@@ -77,12 +87,16 @@ export function randomPointIn (zone: { polygon: Polygon, bbox: BBox }, rand: () 
   return [(x0 + x1) / 2, (y0 + y1) / 2]
 }
 
-export function polygonCentroid (poly: Polygon): [number, number] {
+export function polygonCentroid(poly: Polygon): [number, number] {
   const ring = poly.coordinates[0]
-  let a = 0; let cx = 0; let cy = 0
+  let a = 0
+  let cx = 0
+  let cy = 0
   for (let i = 0; i + 1 < ring.length; i++) {
     const f = ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1]
-    a += f; cx += (ring[i][0] + ring[i + 1][0]) * f; cy += (ring[i][1] + ring[i + 1][1]) * f
+    a += f
+    cx += (ring[i][0] + ring[i + 1][0]) * f
+    cy += (ring[i][1] + ring[i + 1][1]) * f
   }
   if (a === 0) return [ring[0][0], ring[0][1]]
   return [cx / (3 * a), cy / (3 * a)]
@@ -92,8 +106,9 @@ export function polygonCentroid (poly: Polygon): [number, number] {
  * True when two simple polygons share interior area. Sectors that only touch along an edge do
  * not overlap (turf's booleanOverlap counts shared edges, which site files use all the time).
  */
-export function interiorsOverlap (a: Polygon, b: Polygon): boolean {
-  const ra = a.coordinates[0]; const rb = b.coordinates[0]
+export function interiorsOverlap(a: Polygon, b: Polygon): boolean {
+  const ra = a.coordinates[0]
+  const rb = b.coordinates[0]
   for (let i = 0; i + 1 < ra.length; i++) {
     for (let j = 0; j + 1 < rb.length; j++) {
       if (properCross(ra[i], ra[i + 1], rb[j], rb[j + 1])) return true
@@ -109,14 +124,17 @@ export function interiorsOverlap (a: Polygon, b: Polygon): boolean {
   return strictlyIn(polygonCentroid(a), b) || strictlyIn(polygonCentroid(b), a)
 }
 
-function properCross (p1: number[], p2: number[], q1: number[], q2: number[]): boolean {
+function properCross(p1: number[], p2: number[], q1: number[], q2: number[]): boolean {
   const o = (a: number[], b: number[], c: number[]) => Math.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
-  const d1 = o(q1, q2, p1); const d2 = o(q1, q2, p2); const d3 = o(p1, p2, q1); const d4 = o(p1, p2, q2)
+  const d1 = o(q1, q2, p1)
+  const d2 = o(q1, q2, p2)
+  const d3 = o(p1, p2, q1)
+  const d4 = o(p1, p2, q2)
   return d1 * d2 < 0 && d3 * d4 < 0
 }
 
 /** True when two non-adjacent edges of a closed ring cross (a bow-tie or worse). */
-export function ringSelfIntersects (ring: number[][]): boolean {
+export function ringSelfIntersects(ring: number[][]): boolean {
   const n = ring.length - 1
   for (let i = 0; i < n; i++) {
     for (let j = i + 2; j < n; j++) {

@@ -4,7 +4,7 @@
 const formatters = new Map<string, Intl.DateTimeFormat>()
 
 /** Local date (YYYY-MM-DD), minutes since midnight and weekday of `ts` in a time zone. */
-export function localTime (ts: number, timeZone: string): { date: string, minutes: number, weekday: string } {
+export function localTime(ts: number, timeZone: string): { date: string; minutes: number; weekday: string } {
   let f = formatters.get(timeZone)
   if (!f) {
     f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', weekday: 'short' })

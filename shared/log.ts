@@ -3,10 +3,10 @@ export type Level = 'debug' | 'info' | 'warn' | 'error'
 const rank: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
 export interface Logger {
-  debug (msg: string, fields?: Record<string, unknown>): void
-  info (msg: string, fields?: Record<string, unknown>): void
-  warn (msg: string, fields?: Record<string, unknown>): void
-  error (msg: string, fields?: Record<string, unknown>): void
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
 }
 
 export interface LoggerOptions {
@@ -18,9 +18,13 @@ export interface LoggerOptions {
   base?: Record<string, unknown>
 }
 
-export function createLogger (opts: LoggerOptions = {}): Logger {
+export function createLogger(opts: LoggerOptions = {}): Logger {
   const min = rank[opts.level ?? (process.env.LOG_LEVEL as Level | undefined) ?? 'info'] ?? rank.info
-  const write = opts.write ?? ((line: string) => { process.stdout.write(line) })
+  const write =
+    opts.write ??
+    ((line: string) => {
+      process.stdout.write(line)
+    })
   const base = opts.base ?? {}
   const emit = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
     if (rank[level] < min) return
@@ -29,4 +33,4 @@ export function createLogger (opts: LoggerOptions = {}): Logger {
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') }
 }
 
-export const silentLogger: Logger = { debug () {}, info () {}, warn () {}, error () {} }
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }

@@ -84,12 +84,14 @@ export const FootfallMessage = Type.Object({
   /** Anonymous BLE devices (rotating addresses chained) counted in a shop today. */
   bleVisitors: Type.Optional(Type.Integer()),
   /** Dwell of Wi-Fi visitors who left today, s: count, median, 90th percentile, histogram by minutes ("5-15": n). */
-  dwell: Type.Optional(Type.Object({
-    n: Type.Integer(),
-    medianS: Type.Union([Type.Number(), Type.Null()]),
-    p90S: Type.Union([Type.Number(), Type.Null()]),
-    buckets: Type.Record(Type.String(), Type.Integer())
-  }))
+  dwell: Type.Optional(
+    Type.Object({
+      n: Type.Integer(),
+      medianS: Type.Union([Type.Number(), Type.Null()]),
+      p90S: Type.Union([Type.Number(), Type.Null()]),
+      buckets: Type.Record(Type.String(), Type.Integer())
+    })
+  )
 })
 
 export type BleReadingT = Static<typeof BleReading>

@@ -4,7 +4,7 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs'
 
 /** Creates `path` with mode 0600 if absent, tightens it (and its WAL files) if present; returns `path`. */
-export function privateFile (path: string): string {
+export function privateFile(path: string): string {
   if (path === ':memory:') return path
   if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600))
   for (const p of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(p)) chmodSync(p, 0o600)

@@ -2,24 +2,48 @@
 // refused with every problem listed (JSON path and reason).
 import { Type } from '@sinclair/typebox'
 import { booleanValid, booleanWithin } from '@turf/turf'
-import {
-  SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData
-} from './site-schema.ts'
+import { SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData } from './site-schema.ts'
 import { schemaProblems, formatProblems, readText, type Problem } from './schema-errors.ts'
 import { pointInPolygon, polygonBBox, interiorsOverlap, ringSelfIntersects, type BBox } from './geometry.ts'
 
 export class SiteError extends Error {
-  constructor (readonly file: string, readonly problems: Problem[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: Problem[]
+  ) {
     super(`invalid site file ${file}: ${problems.length} problem(s)\n${formatProblems(problems)}`)
   }
 }
 
-export interface Zone { id: string, name: string, floor: number, polygon: Polygon, bbox: BBox, shop?: string }
-export interface SensorInfo {
-  id: string, x: number, y: number, z: number, floor: number, radios: Array<'ble' | 'wifi'>,
-  offsetDb: number, rssiAt1m: number, pathLossExponent: number, mac?: string, radioMap?: RadioMapData
+export interface Zone {
+  id: string
+  name: string
+  floor: number
+  polygon: Polygon
+  bbox: BBox
+  shop?: string
 }
-export interface BeaconInfo { id: string, x: number, y: number, z: number, floor: number, rssiAt1m: number }
+export interface SensorInfo {
+  id: string
+  x: number
+  y: number
+  z: number
+  floor: number
+  radios: Array<'ble' | 'wifi'>
+  offsetDb: number
+  rssiAt1m: number
+  pathLossExponent: number
+  mac?: string
+  radioMap?: RadioMapData
+}
+export interface BeaconInfo {
+  id: string
+  x: number
+  y: number
+  z: number
+  floor: number
+  rssiAt1m: number
+}
 
 export interface Site {
   file: SiteFile
@@ -35,36 +59,46 @@ export interface Site {
 }
 
 export const defaultRadio: Required<Radio> = {
-  pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, tagHeightM: 1.2, shadowingDb: 6, accuracyScale: 1, outsideHeard: true
+  pathLossExponent: 2.2,
+  rssiAt1m: -59,
+  wifiRssiAt1m: -45,
+  tagHeightM: 1.2,
+  shadowingDb: 6,
+  accuracyScale: 1,
+  outsideHeard: true
 }
 
-export function loadSiteFile (path: string): Site {
+export function loadSiteFile(path: string): Site {
   let text: string
-  try { text = readText(path) } catch (err) {
+  try {
+    text = readText(path)
+  } catch (err) {
     throw new SiteError(path, [{ path: '', reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }])
   }
   let json: unknown
-  try { json = JSON.parse(text) } catch (err) {
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
     throw new SiteError(path, [{ path: '', reason: `not JSON: ${(err as Error).message}` }])
   }
   return parseSite(json, path)
 }
 
 /** Validates a parsed site document; throws SiteError listing every problem. */
-export function parseSite (json: unknown, name = 'site'): Site {
+export function parseSite(json: unknown, name = 'site'): Site {
   const problems = siteProblems(json)
   if (problems.length > 0) throw new SiteError(name, problems)
   return buildSite(json as SiteFile)
 }
 
-export function siteProblems (json: unknown): Problem[] {
+export function siteProblems(json: unknown): Problem[] {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return [{ path: '', reason: 'must be a JSON object (a GeoJSON FeatureCollection)' }]
   const doc = json as Record<string, unknown>
   // Check the envelope with features left opaque, then each feature by its kind, so a bad feature
   // reports its own fields rather than four union alternatives.
   const problems = schemaProblems({ ...SiteSchema, properties: { ...SiteSchema.properties, features: Type.Array(Type.Unknown()) } }, json)
-  const features = Array.isArray(doc.features) ? doc.features as unknown[] : []
-  const ok: Array<{ i: number, f: SiteFile['features'][number] }> = []
+  const features = Array.isArray(doc.features) ? (doc.features as unknown[]) : []
+  const ok: Array<{ i: number; f: SiteFile['features'][number] }> = []
   features.forEach((f, i) => {
     const kind = (f as { properties?: { kind?: unknown } } | null)?.properties?.kind
     const schema = featureSchemas[kind as keyof typeof featureSchemas]
@@ -78,17 +112,16 @@ export function siteProblems (json: unknown): Problem[] {
   })
   if (typeof doc.timezone === 'string' && !validTimeZone(doc.timezone)) problems.push({ path: '/timezone', reason: `unknown time zone '${doc.timezone}'` })
   problems.push(...semanticProblems(ok))
-  if (!ok.some(({ f }) => f.properties.kind === 'sensor' || f.properties.kind === 'beacon') &&
-      !problems.some(p => /\/features\/\d+/.test(p.path))) {
+  if (!ok.some(({ f }) => f.properties.kind === 'sensor' || f.properties.kind === 'beacon') && !problems.some(p => /\/features\/\d+/.test(p.path))) {
     problems.push({ path: '/features', reason: 'needs at least one sensor or beacon' })
   }
   return problems
 }
 
-function semanticProblems (ok: Array<{ i: number, f: SiteFile['features'][number] }>): Problem[] {
+function semanticProblems(ok: Array<{ i: number; f: SiteFile['features'][number] }>): Problem[] {
   const problems: Problem[] = []
   const ids = new Map<string, number>()
-  const shops = new Map<string, { i: number, poly: Polygon, floor: number }>()
+  const shops = new Map<string, { i: number; poly: Polygon; floor: number }>()
   for (const { i, f } of ok) {
     const id = f.properties.id
     const key = f.properties.kind + ':' + id
@@ -100,7 +133,7 @@ function semanticProblems (ok: Array<{ i: number, f: SiteFile['features'][number
       if (f.properties.kind === 'shop' && ringProblems.length === 0) shops.set(id, { i, poly: f.geometry, floor: f.properties.floor ?? 0 })
     }
   }
-  const sectors: Array<{ i: number, id: string, poly: Polygon, shop: string, floor: number }> = []
+  const sectors: Array<{ i: number; id: string; poly: Polygon; shop: string; floor: number }> = []
   for (const { i, f } of ok) {
     if (f.properties.kind !== 'sector' || polygonProblems(f.geometry as Polygon).length > 0) continue
     const shop = shops.get(f.properties.shop)
@@ -108,16 +141,19 @@ function semanticProblems (ok: Array<{ i: number, f: SiteFile['features'][number
       problems.push({ path: `/features/${i}/properties/shop`, reason: `sector '${f.properties.id}' names unknown shop '${f.properties.shop}'` })
       continue
     }
-    if (!booleanWithin(f.geometry as Polygon, shop.poly)) problems.push({ path: `/features/${i}/geometry`, reason: `sector '${f.properties.id}' is not inside its shop '${f.properties.shop}'` })
+    if (!booleanWithin(f.geometry as Polygon, shop.poly))
+      problems.push({ path: `/features/${i}/geometry`, reason: `sector '${f.properties.id}' is not inside its shop '${f.properties.shop}'` })
     const floor = f.properties.floor ?? 0
-    if (floor !== shop.floor) problems.push({ path: `/features/${i}/properties/floor`, reason: `sector '${f.properties.id}' is on floor ${floor}, its shop '${f.properties.shop}' on floor ${shop.floor}` })
+    if (floor !== shop.floor)
+      problems.push({ path: `/features/${i}/properties/floor`, reason: `sector '${f.properties.id}' is on floor ${floor}, its shop '${f.properties.shop}' on floor ${shop.floor}` })
     sectors.push({ i, id: f.properties.id, poly: f.geometry as Polygon, shop: f.properties.shop, floor })
   }
   for (let a = 0; a < sectors.length; a++) {
     for (let b = a + 1; b < sectors.length; b++) {
       // Sectors on different floors may lie one above the other.
       if (sectors[a].floor !== sectors[b].floor) continue
-      const A = sectors[a].poly; const B = sectors[b].poly
+      const A = sectors[a].poly
+      const B = sectors[b].poly
       if (interiorsOverlap(A, B)) {
         problems.push({ path: `/features/${sectors[b].i}/geometry`, reason: `sector '${sectors[b].id}' overlaps sector '${sectors[a].id}'` })
       }
@@ -126,31 +162,42 @@ function semanticProblems (ok: Array<{ i: number, f: SiteFile['features'][number
   return problems
 }
 
-function polygonProblems (poly: Polygon): string[] {
+function polygonProblems(poly: Polygon): string[] {
   const out: string[] = []
   for (const [r, ring] of poly.coordinates.entries()) {
-    const a = ring[0]; const b = ring[ring.length - 1]
+    const a = ring[0]
+    const b = ring[ring.length - 1]
     if (a[0] !== b[0] || a[1] !== b[1]) out.push(`ring ${r} is not closed (first and last positions differ)`)
   }
   if (out.length === 0 && (poly.coordinates.some(ringSelfIntersects) || !booleanValid(poly))) out.push('polygon is not valid (self-intersecting or degenerate ring)')
   return out
 }
 
-function validTimeZone (tz: string): boolean {
-  try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true } catch { return false }
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
 }
 
-function buildSite (file: SiteFile): Site {
+function buildSite(file: SiteFile): Site {
   const radio: Required<Radio> = { ...defaultRadio, ...(file.radio ?? {}) }
   if (file.radio?.wifiRssiAt1m === undefined) radio.wifiRssiAt1m = radio.rssiAt1m + 14
-  const shops: Zone[] = []; const sectors: Zone[] = []
-  const sensors = new Map<string, SensorInfo>(); const beacons = new Map<string, BeaconInfo>()
+  const shops: Zone[] = []
+  const sectors: Zone[] = []
+  const sensors = new Map<string, SensorInfo>()
+  const beacons = new Map<string, BeaconInfo>()
   for (const f of file.features) {
     const p = f.properties
     if (p.kind === 'shop' || p.kind === 'sector') {
       const polygon = f.geometry as Polygon
       const zone: Zone = { id: p.id, name: p.name ?? p.id, floor: p.floor ?? 0, polygon, bbox: polygonBBox(polygon) }
-      if (p.kind === 'sector') { zone.shop = p.shop; sectors.push(zone) } else shops.push(zone)
+      if (p.kind === 'sector') {
+        zone.shop = p.shop
+        sectors.push(zone)
+      } else shops.push(zone)
     } else if (p.kind === 'sensor') {
       sensors.set(p.id, sensorInfo(f as SensorFeatureT, radio))
     } else {
@@ -158,29 +205,53 @@ function buildSite (file: SiteFile): Site {
       beacons.set(p.id, { id: p.id, x, y, z: p.z ?? radio.tagHeightM, floor: p.floor ?? 0, rssiAt1m: p.rssiAt1m ?? radio.rssiAt1m })
     }
   }
-  const xs: number[] = []; const ys: number[] = []
-  for (const z of shops) { xs.push(z.bbox[0], z.bbox[2]); ys.push(z.bbox[1], z.bbox[3]) }
-  for (const s of sensors.values()) { xs.push(s.x); ys.push(s.y) }
-  for (const b of beacons.values()) { xs.push(b.x); ys.push(b.y) }
+  const xs: number[] = []
+  const ys: number[] = []
+  for (const z of shops) {
+    xs.push(z.bbox[0], z.bbox[2])
+    ys.push(z.bbox[1], z.bbox[3])
+  }
+  for (const s of sensors.values()) {
+    xs.push(s.x)
+    ys.push(s.y)
+  }
+  for (const b of beacons.values()) {
+    xs.push(b.x)
+    ys.push(b.y)
+  }
   return {
-    file, storeId: file.storeId, timezone: file.timezone ?? 'UTC', radio, shops, sectors, sensors, beacons,
+    file,
+    storeId: file.storeId,
+    timezone: file.timezone ?? 'UTC',
+    radio,
+    shops,
+    sectors,
+    sensors,
+    beacons,
     bbox: [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]
   }
 }
 
-function sensorInfo (f: SensorFeatureT, radio: Required<Radio>): SensorInfo {
+function sensorInfo(f: SensorFeatureT, radio: Required<Radio>): SensorInfo {
   const p = f.properties
   const [x, y] = f.geometry.coordinates
   return {
-    id: p.id, x, y, z: p.z ?? 2.5, floor: p.floor ?? 0, radios: p.radios ?? ['ble', 'wifi'],
-    offsetDb: p.offsetDb ?? 0, rssiAt1m: p.rssiAt1m ?? radio.rssiAt1m,
-    pathLossExponent: p.pathLossExponent ?? radio.pathLossExponent, ...(p.mac ? { mac: p.mac } : {}),
+    id: p.id,
+    x,
+    y,
+    z: p.z ?? 2.5,
+    floor: p.floor ?? 0,
+    radios: p.radios ?? ['ble', 'wifi'],
+    offsetDb: p.offsetDb ?? 0,
+    rssiAt1m: p.rssiAt1m ?? radio.rssiAt1m,
+    pathLossExponent: p.pathLossExponent ?? radio.pathLossExponent,
+    ...(p.mac ? { mac: p.mac } : {}),
     ...(p.radioMap ? { radioMap: p.radioMap } : {})
   }
 }
 
 /** The shop (and sector within it) containing a point on a floor; null outside every shop. */
-export function locate (site: Site, x: number, y: number, floor = 0): { shop: string | null, sector: string | null } {
+export function locate(site: Site, x: number, y: number, floor = 0): { shop: string | null; sector: string | null } {
   for (const shop of site.shops) {
     if (shop.floor !== floor || !pointInPolygon(x, y, shop)) continue
     for (const sec of site.sectors) {

@@ -10,10 +10,27 @@ import type { LoadedScenario } from './scenario.ts'
 import { RadioModel } from './radio.ts'
 import { makePerson, makeFixture, planVisit, planPassBy, planFixture, positionAt, randomMac, type Person, type Trip, type WifiRadio } from './people.ts'
 
-export interface TruthVisit { subject: string | null, person: string, kind: string, shop: string, enter: number, exit: number }
-export interface TruthStay { subject: string | null, person: string, shop: string, sector: string, enter: number, exit: number }
+export interface TruthVisit {
+  subject: string | null
+  person: string
+  kind: string
+  shop: string
+  enter: number
+  exit: number
+}
+export interface TruthStay {
+  subject: string | null
+  person: string
+  shop: string
+  sector: string
+  enter: number
+  exit: number
+}
 export interface Truth {
-  storeId: string, windows: Array<[number, number]>, visits: TruthVisit[], stays: TruthStay[]
+  storeId: string
+  windows: Array<[number, number]>
+  visits: TruthVisit[]
+  stays: TruthStay[]
   /** Phones whose Wi-Fi probes some sensor heard, per day (date of the window start, UTC). */
   wifiPhones: Record<string, number>
 }
@@ -22,7 +39,13 @@ const TICK_MS = 50
 const DAY_MS = 86_400_000
 
 /** One probing radio's state during a trip. */
-interface Probing { radio: WifiRadio, nextProbe: number, mac: string | null, seq: number, macRng: Rng }
+interface Probing {
+  radio: WifiRadio
+  nextProbe: number
+  mac: string | null
+  seq: number
+  macRng: Rng
+}
 
 interface Active {
   trip: Trip
@@ -44,7 +67,7 @@ export class Simulator {
   private readonly apps = new Set<string>()
   private readonly fixtures: Person[]
 
-  constructor (private readonly loaded: LoadedScenario) {
+  constructor(private readonly loaded: LoadedScenario) {
     const { scenario, site } = loaded
     this.rng = new Rng(scenario.seed)
     this.radio = new RadioModel(loaded.radio, this.rng.fork('radio'), site.sensors.values())
@@ -53,7 +76,10 @@ export class Simulator {
     this.truth = { storeId: site.storeId, windows: [], visits: [], stays: [], wifiPhones: {} }
     for (const kind of ['regular', 'occasional'] as const) {
       const n = scenario.classes[kind].people
-      this.people.set(kind, Array.from({ length: n }, (_, i) => makePerson(this.rng, `${kind}-${i}`, kind, scenario, site)))
+      this.people.set(
+        kind,
+        Array.from({ length: n }, (_, i) => makePerson(this.rng, `${kind}-${i}`, kind, scenario, site))
+      )
     }
     this.fixtures = Array.from({ length: scenario.wifiDevices?.fixtures ?? 0 }, (_, i) => makeFixture(this.rng, `fixture-${i}`, scenario))
   }
@@ -65,18 +91,22 @@ export class Simulator {
    * Written beside the trace as `TRACE.devices.json`; replay turns each `app:` id into the EID
    * its phone advertises at that moment, and a standalone gateway resolves them with `--devices`.
    */
-  devices (): DevicesFileT {
+  devices(): DevicesFileT {
     const seed = String(this.loaded.scenario.seed)
     return [...this.apps].sort().map(subject => ({
-      subject, key: createHash('sha256').update(`instore-sim-eid\0${seed}\0${subject}`).digest('hex').slice(0, 32), k: DEFAULT_K,
+      subject,
+      key: createHash('sha256').update(`instore-sim-eid\0${seed}\0${subject}`).digest('hex').slice(0, 32),
+      k: DEFAULT_K,
       consent: { presence: true, marketing: true }
     }))
   }
 
   /** Total simulated milliseconds, for progress reports. */
-  get totalMs (): number { return this.loaded.scenario.days * this.loaded.scenario.durationS * 1000 }
+  get totalMs(): number {
+    return this.loaded.scenario.days * this.loaded.scenario.durationS * 1000
+  }
 
-  * lines (): Generator<TraceLine> {
+  *lines(): Generator<TraceLine> {
     const sc = this.loaded.scenario
     const t0 = Date.parse(sc.start)
     if (!Number.isFinite(t0)) throw new Error(`scenario start '${sc.start}' is not an ISO date-time`)
@@ -85,12 +115,12 @@ export class Simulator {
       const w1 = w0 + sc.durationS * 1000
       this.truth.windows.push([w0, w1])
       this.wifiHeard.clear()
-      yield * this.window(day, w0, w1)
+      yield* this.window(day, w0, w1)
       this.truth.wifiPhones[new Date(w0).toISOString().slice(0, 10)] = this.wifiHeard.size
     }
   }
 
-  private pickPerson (r: Rng, day: number): Person {
+  private pickPerson(r: Rng, day: number): Person {
     const sc = this.loaded.scenario
     const u = r.next()
     const c = sc.classes
@@ -103,7 +133,7 @@ export class Simulator {
     return makePerson(this.rng, `one-${day}-${this.personSeq++}`, 'oneTime', sc, this.loaded.site)
   }
 
-  private planTrips (day: number, w0: number, w1: number): Trip[] {
+  private planTrips(day: number, w0: number, w1: number): Trip[] {
     const sc = this.loaded.scenario
     const site = this.loaded.site
     const r = this.rng.fork('day:' + day)
@@ -142,14 +172,14 @@ export class Simulator {
   }
 
   /** Visits and sector stays from the path sampled at the truth interval. */
-  private recordTruth (trip: Trip): void {
+  private recordTruth(trip: Trip): void {
     const { person } = trip
     if (person.kind === 'passerBy' || person.kind === 'fixture') return
     const site = this.loaded.site
     const step = this.loaded.scenario.truthIntervalMs
     const subject = person.bleId ?? null
-    let visit: { shop: string, enter: number } | null = null
-    let stay: { shop: string, sector: string, enter: number } | null = null
+    let visit: { shop: string; enter: number } | null = null
+    let stay: { shop: string; sector: string; enter: number } | null = null
     const hint = { i: 0 }
     // Whole trip, even the part outside the window: evaluation decides what a window can show.
     const from = Math.ceil(trip.start / step) * step
@@ -158,17 +188,19 @@ export class Simulator {
       const pos = t <= until ? positionAt(trip, t, hint) : null
       const here = pos ? locate(site, pos[0], pos[1], pos[2]) : { shop: null, sector: null }
       if (stay && (here.sector !== stay.sector || here.shop !== stay.shop)) {
-        this.truth.stays.push({ subject, person: person.id, shop: stay.shop, sector: stay.sector, enter: stay.enter, exit: t }); stay = null
+        this.truth.stays.push({ subject, person: person.id, shop: stay.shop, sector: stay.sector, enter: stay.enter, exit: t })
+        stay = null
       }
       if (visit && here.shop !== visit.shop) {
-        this.truth.visits.push({ subject, person: person.id, kind: person.kind, shop: visit.shop, enter: visit.enter, exit: t }); visit = null
+        this.truth.visits.push({ subject, person: person.id, kind: person.kind, shop: visit.shop, enter: visit.enter, exit: t })
+        visit = null
       }
       if (!visit && here.shop) visit = { shop: here.shop, enter: t }
       if (!stay && here.shop && here.sector) stay = { shop: here.shop, sector: here.sector, enter: t }
     }
   }
 
-  private * window (day: number, w0: number, w1: number): Generator<TraceLine> {
+  private *window(day: number, w0: number, w1: number): Generator<TraceLine> {
     const sc = this.loaded.scenario
     const storeId = this.loaded.site.storeId
     const trips = this.planTrips(day, w0, w1)
@@ -194,9 +226,21 @@ export class Simulator {
         const p = trip.person
         const nextAdv = first + r.uniform(0, advMs)
         const probes: Probing[] = []
-        if (p.wifi) probes.push({ radio: p.wifi, nextProbe: first + 1000 * r.uniform(0, p.wifi.probeS?.[1] ?? pHi), mac: null, seq: r.int(0, 4096), macRng: r.fork('mac:' + p.id + ':' + trip.start) })
-        else { r.uniform(0, pHi); r.int(0, 4096); r.fork('') } // the same draws as a probing phone: later trips stay as they were
-        if (p.extraWifi) probes.push({ radio: p.extraWifi, nextProbe: first + 1000 * r.uniform(0, pHi), mac: null, seq: r.int(0, 4096), macRng: r.fork('mac2:' + p.id + ':' + trip.start) })
+        if (p.wifi)
+          probes.push({
+            radio: p.wifi,
+            nextProbe: first + 1000 * r.uniform(0, p.wifi.probeS?.[1] ?? pHi),
+            mac: null,
+            seq: r.int(0, 4096),
+            macRng: r.fork('mac:' + p.id + ':' + trip.start)
+          })
+        else {
+          r.uniform(0, pHi)
+          r.int(0, 4096)
+          r.fork('')
+        } // the same draws as a probing phone: later trips stay as they were
+        if (p.extraWifi)
+          probes.push({ radio: p.extraWifi, nextProbe: first + 1000 * r.uniform(0, pHi), mac: null, seq: r.int(0, 4096), macRng: r.fork('mac2:' + p.id + ':' + trip.start) })
         active.push({ trip, hint: { i: 0 }, nextAdv, probes })
       }
       const out: TraceLine[] = []
@@ -235,18 +279,20 @@ export class Simulator {
       held = held.concat(quiet ? out.filter(l => !('sensor' in l) || !silent(quiet.get(l.sensor), l.ts)) : out).sort((a, b) => a.ts - b.ts)
       let k = 0
       while (k < held.length && held[k].ts < tEnd) k++
-      yield * held.slice(0, k)
+      yield* held.slice(0, k)
       held = held.slice(k)
     }
-    yield * held
+    yield* held
   }
 
   /** Per sensor, the stretches of one day's window in which it sends nothing (switched off, dropped out). */
-  private silences (day: number, w0: number, w1: number, sensorIds: string[]): Map<string, Array<[number, number]>> {
+  private silences(day: number, w0: number, w1: number, sensorIds: string[]): Map<string, Array<[number, number]>> {
     const q = this.loaded.scenario.quiet ?? {}
     const r = this.rng.fork('quiet:' + day)
     const out = new Map<string, Array<[number, number]>>()
-    const add = (id: string, from: number, to: number): void => { out.set(id, [...(out.get(id) ?? []), [from, to]]) }
+    const add = (id: string, from: number, to: number): void => {
+      out.set(id, [...(out.get(id) ?? []), [from, to]])
+    }
     for (const id of sensorIds) if (r.next() < (q.offShare ?? 0)) add(id, w0, w0 + 1000 * r.uniform(0, q.onWithinS ?? 0))
     const [lo, hi] = q.dropoutS ?? [0, 0]
     const n = q.dropoutsPerDay ?? 0
@@ -257,7 +303,7 @@ export class Simulator {
     return out
   }
 
-  private advert (a: Active, t: number, storeId: string, out: TraceLine[]): void {
+  private advert(a: Active, t: number, storeId: string, out: TraceLine[]): void {
     const pos = positionAt(a.trip, t, a.hint)
     if (pos === null) return
     const p = a.trip.person
@@ -275,27 +321,31 @@ export class Simulator {
    * Phone-scan mode: the phone hears the site's beacons (each at its own 1 m power) and reports,
    * per beacon, the mean of the adverts it caught since its last scan, in one message.
    */
-  private scan (a: Active, t: number, storeId: string, out: TraceLine[]): void {
+  private scan(a: Active, t: number, storeId: string, out: TraceLine[]): void {
     const pos = positionAt(a.trip, t, a.hint)
     if (pos === null) return
     const p = a.trip.person
     // The phone's own receive gain differs from model to model as its transmit power does.
     const gain = this.loaded.radio.txSdDb * p.txZ
-    const beacons: Array<{ id: string, rssi: number }> = []
+    const beacons: Array<{ id: string; rssi: number }> = []
     // The adverts of one scan interval share the slow fading and differ in fast noise and loss.
     const adverts = Math.max(1, Math.round(this.loaded.radio.beaconHz / this.loaded.radio.phoneScanHz))
     for (const b of this.loaded.site.beacons.values()) {
-      let sum = 0; let n = 0
+      let sum = 0
+      let n = 0
       for (let k = 0; k < adverts; k++) {
         const rssi = this.radio.receive(p.id + '|' + b.id, b, pos[0], pos[1], t, b.rssiAt1m, gain, pos[2])
-        if (rssi !== null) { sum += rssi; n++ }
+        if (rssi !== null) {
+          sum += rssi
+          n++
+        }
       }
       if (n > 0) beacons.push({ id: b.id, rssi: Math.round(sum / n) })
     }
     if (beacons.length > 0) out.push({ ts: Math.round(t), store: storeId, device: p.bleId as string, beacons })
   }
 
-  private probeBurst (a: Active, w: Probing, t: number, storeId: string, out: TraceLine[], r: Rng): void {
+  private probeBurst(a: Active, w: Probing, t: number, storeId: string, out: TraceLine[], r: Rng): void {
     const p = a.trip.person
     const wifi = w.radio
     // A randomized phone picks a fresh address per burst; some also restart the sequence counter.
@@ -323,8 +373,10 @@ export class Simulator {
   }
 }
 
-function silent (stretches: Array<[number, number]> | undefined, t: number): boolean {
+function silent(stretches: Array<[number, number]> | undefined, t: number): boolean {
   return stretches !== undefined && stretches.some(([a, b]) => t >= a && t < b)
 }
 
-function round2 (v: number): number { return Math.round(v * 100) / 100 }
+function round2(v: number): number {
+  return Math.round(v * 100) / 100
+}

@@ -7,7 +7,18 @@ import { loadSiteFile } from '../shared/site.ts'
 import { readJsonLines, isTruth, isReading, isScan, type TraceLine } from '../shared/trace.ts'
 import type { RecordedMessage } from './recorder.ts'
 import type { Truth, TruthVisit, TruthStay } from './engine.ts'
-import { evaluatePositions, evaluateEvents, heardDuring, formatReport, defaultEvalOptions, type EvalReport, type PositionMsg, type EventMsg, type TruthSample, type HeardIndex } from './evaluate.ts'
+import {
+  evaluatePositions,
+  evaluateEvents,
+  heardDuring,
+  formatReport,
+  defaultEvalOptions,
+  type EvalReport,
+  type PositionMsg,
+  type EventMsg,
+  type TruthSample,
+  type HeardIndex
+} from './evaluate.ts'
 
 const spec = {
   name: 'instore-eval',
@@ -19,15 +30,15 @@ const spec = {
     truth: { type: 'string', doc: 'truth visits and stays (default: TRACE with .truth.json, if present)' },
     recording: { type: 'string', doc: 'what the gateway published (instore-replay --record)', required: true },
     json: { type: 'string', doc: 'also write the report as JSON to this file ("-" for stdout only)' },
-    data: { type: 'string', doc: 'the gateway\'s data folder: its store secret names MAC subjects as the gateway did' },
-    secret: { type: 'string', doc: 'the gateway\'s store secret (instead of --data)' },
+    data: { type: 'string', doc: "the gateway's data folder: its store secret names MAC subjects as the gateway did" },
+    secret: { type: 'string', doc: "the gateway's store secret (instead of --data)" },
     'max-age-ms': { type: 'number', doc: 'a position older than this does not count', default: defaultEvalOptions.maxAgeMs },
     'min-stay-s': { type: 'number', doc: 'sector stays shorter than this are not expected to be detected', default: defaultEvalOptions.minStayMs / 1000 },
     'warmup-s': { type: 'number', doc: 'ignore this much at the start of each window', default: defaultEvalOptions.warmupMs / 1000 }
   }
 } as const
 
-await runCommand(spec, async (o) => {
+await runCommand(spec, async o => {
   const site = loadSiteFile(o.site)
   const opts = { maxAgeMs: o['max-age-ms'], minStayMs: o['min-stay-s'] * 1000, warmupMs: o['warmup-s'] * 1000 }
   // The gateway publishes a MAC address only hashed with its store secret (contract §4): a truth
@@ -40,21 +51,29 @@ await runCommand(spec, async (o) => {
     return hasher.hash(s)
   }
   const truthPath = o.truth ?? o.trace.replace(/(\.jsonl)?$/, '.truth.json')
-  const truth: Truth | null = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) as Truth : null
+  const truth: Truth | null = existsSync(truthPath) ? (JSON.parse(readFileSync(truthPath, 'utf8')) as Truth) : null
   // When the trace holds readings of each truth subject, under the name the trace gives it.
   const wanted = new Set([...(truth?.visits ?? []), ...(truth?.stays ?? [])].map(v => v.subject).filter(s => s !== null))
   const heard: HeardIndex = new Map()
   const samples: TruthSample[] = []
-  let first = Infinity; let last = -Infinity
+  let first = Infinity
+  let last = -Infinity
   for await (const line of readJsonLines<TraceLine>(o.trace)) {
-    first = Math.min(first, line.ts); last = Math.max(last, line.ts)
-    const id = isReading(line) ? line.id ?? line.mac : isScan(line) ? line.device : undefined
-    if (id !== undefined && wanted.has(id)) { const times = heard.get(id); if (times === undefined) heard.set(id, [line.ts]); else times.push(line.ts) }
+    first = Math.min(first, line.ts)
+    last = Math.max(last, line.ts)
+    const id = isReading(line) ? (line.id ?? line.mac) : isScan(line) ? line.device : undefined
+    if (id !== undefined && wanted.has(id)) {
+      const times = heard.get(id)
+      if (times === undefined) heard.set(id, [line.ts])
+      else times.push(line.ts)
+    }
     // `person:` subjects are simulated people without a BLE identity (Wi-Fi only or no phone):
     // nothing can name them in the output, so they are not scored.
-    if (isTruth(line) && !line.truth.subject.startsWith('person:')) samples.push({ ts: line.ts, subject: subjectOf(line.truth.subject), x: line.truth.x, y: line.truth.y, floor: line.truth.floor })
+    if (isTruth(line) && !line.truth.subject.startsWith('person:'))
+      samples.push({ ts: line.ts, subject: subjectOf(line.truth.subject), x: line.truth.x, y: line.truth.y, floor: line.truth.floor })
   }
-  const positions: PositionMsg[] = []; const events: EventMsg[] = []
+  const positions: PositionMsg[] = []
+  const events: EventMsg[] = []
   for await (const r of readJsonLines<RecordedMessage>(o.recording)) {
     if (r.topic.includes('/positions/')) positions.push(r.msg as PositionMsg)
     else if (r.topic.includes('/events/')) events.push(r.msg as EventMsg)
@@ -63,15 +82,23 @@ await runCommand(spec, async (o) => {
   // devices file, so every app phone stayed an anonymous rotating EID. Say so instead of scoring zero.
   const recorded = new Set(positions.map(p => p.subject))
   if (samples.length > 0 && !samples.some(s => recorded.has(s.subject))) {
-    process.stderr.write(`instore-eval: no subject of the truth appears in the recording; was the gateway given the trace's devices file (--devices ${o.trace.replace(/(\.jsonl)?$/, '.devices.json')})?\n`)
+    process.stderr.write(
+      `instore-eval: no subject of the truth appears in the recording; was the gateway given the trace's devices file (--devices ${o.trace.replace(/(\.jsonl)?$/, '.devices.json')})?\n`
+    )
   }
   for (const times of heard.values()) times.sort((a, b) => a - b)
   // Visits and stays no reading supports (every sensor that could hear them off) are not judged.
-  const unheard = new Set<TruthVisit | TruthStay>([...(truth?.visits ?? []), ...(truth?.stays ?? [])].filter(v => v.subject !== null && !heardDuring(heard, v.subject, v.enter, v.exit)))
+  const unheard = new Set<TruthVisit | TruthStay>(
+    [...(truth?.visits ?? []), ...(truth?.stays ?? [])].filter(v => v.subject !== null && !heardDuring(heard, v.subject, v.enter, v.exit))
+  )
   for (const v of [...(truth?.visits ?? []), ...(truth?.stays ?? [])]) if (v.subject !== null) v.subject = subjectOf(v.subject)
   const windows = truth?.windows ?? [[first, last]]
   const report: EvalReport = { positions: evaluatePositions(site, samples, positions, opts, windows) }
-  if (truth && events.length > 0) Object.assign(report, evaluateEvents(truth, events, opts, v => !unheard.has(v)))
+  if (truth && events.length > 0)
+    Object.assign(
+      report,
+      evaluateEvents(truth, events, opts, v => !unheard.has(v))
+    )
   if (o.json === '-') process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   else {
     process.stdout.write(formatReport(report))
@@ -79,7 +106,7 @@ await runCommand(spec, async (o) => {
   }
 })
 
-function readSecret (dir: string): string {
+function readSecret(dir: string): string {
   const secret = readStoreSecret(dir)
   if (secret === null) throw new UsageError(`no store secret in ${dir} (expected ${join(dir, SECRET_FILE)})`)
   return secret

@@ -14,7 +14,7 @@ const spec = {
   }
 } as const
 
-await runCommand(spec, async (o) => {
+await runCommand(spec, async o => {
   const log = createLogger({ base: { name: spec.name } })
   if (!existsSync(join(o.data, 'anchors.csv'))) throw new UsageError(`${o.data}: no anchors.csv (id,x,y,z of each receiver)`)
   mkdirSync(o.out, { recursive: true })

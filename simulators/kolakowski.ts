@@ -17,15 +17,24 @@ const SENSOR_PREFIX = 'a'
 const TAG_HEIGHT_M = 1.3
 
 /** Comma-separated as the data set ships; semicolons or tabs where a spreadsheet re-saved it. */
-function separator (head: string): string { return [',', ';', '\t'].find(c => head.includes(c)) ?? ',' }
+function separator(head: string): string {
+  return [',', ';', '\t'].find(c => head.includes(c)) ?? ','
+}
 
 /** A cell without surrounding blanks and quotes (a spreadsheet quotes what it re-saves). */
-function cell (c: string | undefined): string { return (c ?? '').trim().replace(/^"(.*)"$/, '$1').trim() }
+function cell(c: string | undefined): string {
+  return (c ?? '')
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .trim()
+}
 
 /** A file's lines, without a spreadsheet's byte-order mark. */
-function csvLines (path: string): string[] { return readText(path).trim().split(/\r?\n/) }
+function csvLines(path: string): string[] {
+  return readText(path).trim().split(/\r?\n/)
+}
 
-function readCsv (path: string): Array<Record<string, string>> {
+function readCsv(path: string): Array<Record<string, string>> {
   const [head, ...rows] = csvLines(path)
   const sep = separator(head)
   const cols = head.split(sep).map(cell)
@@ -36,20 +45,24 @@ function readCsv (path: string): Array<Record<string, string>> {
 }
 
 /** A `ts` cell in ms since the epoch: nanoseconds as the data set has them, or µs, ms or s by magnitude. */
-function epochMs (cell: string): number {
+function epochMs(cell: string): number {
   const v = Number(cell || NaN)
   const scale = v >= 1e17 ? 1e-6 : v >= 1e14 ? 1e-3 : v >= 1e11 ? 1 : 1e3
   return Math.round(v * scale)
 }
 
-export function convertSite (dir: string): SiteFile {
+export function convertSite(dir: string): SiteFile {
   const anchors = readCsv(join(dir, 'anchors.csv'))
   // The footprint: the walls' bounding box, or without a layout the anchors' with a metre around.
   const layout = join(dir, 'layout.csv')
   const walls = existsSync(layout)
     ? readCsv(layout).map(r => [Number(r.x), Number(r.y)])
-    : anchors.flatMap(a => [[Number(a.x) - 1, Number(a.y) - 1], [Number(a.x) + 1, Number(a.y) + 1]])
-  const xs = walls.map(p => p[0]); const ys = walls.map(p => p[1])
+    : anchors.flatMap(a => [
+        [Number(a.x) - 1, Number(a.y) - 1],
+        [Number(a.x) + 1, Number(a.y) + 1]
+      ])
+  const xs = walls.map(p => p[0])
+  const ys = walls.map(p => p[1])
   const [x0, y0, x1, y1] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]
   return {
     type: 'FeatureCollection',
@@ -61,7 +74,22 @@ export function convertSite (dir: string): SiteFile {
     radio: { pathLossExponent: 2.2, rssiAt1m: -59, tagHeightM: TAG_HEIGHT_M, outsideHeard: false },
     features: [
       // The wall outline has notches for interior walls; the flat's footprint is its bounding box.
-      { type: 'Feature', properties: { kind: 'shop', id: 'flat', name: 'Flat' }, geometry: { type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] } },
+      {
+        type: 'Feature',
+        properties: { kind: 'shop', id: 'flat', name: 'Flat' },
+        geometry: {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [x0, y0],
+              [x1, y0],
+              [x1, y1],
+              [x0, y1],
+              [x0, y0]
+            ]
+          ]
+        }
+      },
       ...anchors.map(a => ({
         type: 'Feature' as const,
         properties: { kind: 'sensor' as const, id: SENSOR_PREFIX + a.id, radios: ['ble' as const], z: a.z === undefined || a.z === '' ? 2.5 : Number(a.z) },
@@ -75,7 +103,7 @@ export function convertSite (dir: string): SiteFile {
  * A preprocessed DataFrame (`ts` in ns, or µs, ms, s; `x`, `y`, `rssi_<anchor id>`) as trace lines: one reading per
  * receiver that heard the row, one truth line per row, and a heartbeat per receiver each second.
  */
-export function convertTrack (csvPath: string, sensors: string[], tag = TAG_ID): TraceLine[] {
+export function convertTrack(csvPath: string, sensors: string[], tag = TAG_ID): TraceLine[] {
   const out: TraceLine[] = []
   let nextBeat = -Infinity
   for (const row of readCsv(csvPath)) {
@@ -111,7 +139,7 @@ export interface DatasetFiles {
 }
 
 /** The first line of a CSV file, split into column names. */
-function csvColumns (path: string): string[] {
+function csvColumns(path: string): string[] {
   const head = csvLines(path)[0]
   return head.split(separator(head)).map(cell)
 }
@@ -121,11 +149,15 @@ function csvColumns (path: string): string[] {
  * set with other file names (several test tracks, sessions as separate calibration files) scores
  * the same way. Only files whose receiver columns (`rssi_<id>`) are all the folder's anchors count.
  */
-export function datasetFiles (dir: string): DatasetFiles {
+export function datasetFiles(dir: string): DatasetFiles {
   const anchors = new Set(readCsv(join(dir, 'anchors.csv')).map(a => `rssi_${a.id}`))
-  const csvs = (sub: string) => existsSync(join(dir, sub))
-    ? readdirSync(join(dir, sub)).filter(f => f.endsWith('.csv')).sort().map(f => join(dir, sub, f))
-    : []
+  const csvs = (sub: string) =>
+    existsSync(join(dir, sub))
+      ? readdirSync(join(dir, sub))
+          .filter(f => f.endsWith('.csv'))
+          .sort()
+          .map(f => join(dir, sub, f))
+      : []
   const kind = (path: string): 'truth' | 'readings' | null => {
     const cols = csvColumns(path)
     const rssi = cols.filter(c => c.startsWith('rssi_'))
@@ -134,7 +166,7 @@ export function datasetFiles (dir: string): DatasetFiles {
     return cols.includes('x') && cols.includes('y') ? 'truth' : 'readings'
   }
   const tests = csvs('tests')
-  const robot = (p: string) => p.endsWith('test_robot_df.csv') ? 0 : 1
+  const robot = (p: string) => (p.endsWith('test_robot_df.csv') ? 0 : 1)
   const tracks = tests.filter(p => kind(p) === 'truth').sort((a, b) => robot(a) - robot(b))
   const walks = tests.filter(p => kind(p) === 'readings')
   const merged = join(dir, 'calibration/calibration_df.csv')
@@ -144,12 +176,12 @@ export function datasetFiles (dir: string): DatasetFiles {
 }
 
 /** The walking person's reference path (a `path_reference.csv`) as segments [x0, y0, x1, y1]. */
-export function readPath (file: string): Array<[number, number, number, number]> {
+export function readPath(file: string): Array<[number, number, number, number]> {
   return readCsv(file).map(r => [Number(r.x0), Number(r.y0), Number(r.x1), Number(r.y1)])
 }
 
 /** Several tracks as one trace in time order (calibration sessions kept in separate files). */
-export function convertTracks (csvPaths: string[], sensors: string[], tag = TAG_ID): TraceLine[] {
+export function convertTracks(csvPaths: string[], sensors: string[], tag = TAG_ID): TraceLine[] {
   return csvPaths.flatMap(p => convertTrack(p, sensors, tag)).sort((a, b) => a.ts - b.ts)
 }
 
@@ -157,7 +189,7 @@ export function convertTracks (csvPaths: string[], sensors: string[], tag = TAG_
  * A converted walk split where the recording paused for longer than `gapMs`: the calibration walk
  * is four sessions recorded hours apart, which makes a leave-one-session-out check possible.
  */
-export function splitSessions (lines: TraceLine[], gapMs = 60_000): TraceLine[][] {
+export function splitSessions(lines: TraceLine[], gapMs = 60_000): TraceLine[][] {
   const sessions: TraceLine[][] = []
   let last = -Infinity
   for (const l of lines) {

@@ -7,14 +7,15 @@ import { convertScans, convertSite, readBeacons, readScans, splitPath } from './
 
 const spec = {
   name: 'instore-import-openhps',
-  summary: 'convert ../shared/data/openhps-2021-ble (its 2021-02 folder) into a phone-scan site file, the test trace with truth, and the train trace kept for fingerprinting baselines',
+  summary:
+    'convert ../shared/data/openhps-2021-ble (its 2021-02 folder) into a phone-scan site file, the test trace with truth, and the train trace kept for fingerprinting baselines',
   options: {
     data: { type: 'string', doc: 'the folder holding beacons.csv, train/ and test/', default: '../shared/data/openhps-2021-ble/2021-02' },
     out: { type: 'string', doc: 'output folder', default: 'out/openhps' }
   }
 } as const
 
-await runCommand(spec, async (o) => {
+await runCommand(spec, async o => {
   const log = createLogger({ base: { name: spec.name } })
   if (!existsSync(join(o.data, 'beacons.csv'))) throw new UsageError(`${o.data}: no beacons.csv (x,y,name,mac of each beacon)`)
   if (!existsSync(splitPath(o.data, 'test'))) throw new UsageError(`${o.data}: no test/ble_fingerprints_raw.csv`)

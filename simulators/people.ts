@@ -8,7 +8,13 @@ import type { Scenario } from './scenario.ts'
 export type ShopperKind = 'regular' | 'occasional' | 'oneTime' | 'passerBy' | 'fixture'
 
 /** One probing Wi-Fi radio: its vendor address, whether it keeps it, its counter habit and probe fingerprint. */
-export interface WifiRadio { stable: boolean, globalMac: string, seqContinues: boolean, fp?: string, probeS?: [number, number] }
+export interface WifiRadio {
+  stable: boolean
+  globalMac: string
+  seqContinues: boolean
+  fp?: string
+  probeS?: [number, number]
+}
 
 export interface Person {
   id: string
@@ -26,17 +32,32 @@ export interface Person {
   favourites: string[]
 }
 
-export interface Leg { t0: number, t1: number, x0: number, y0: number, x1: number, y1: number, floor: number }
-export interface Trip { person: Person, start: number, end: number, legs: Leg[] }
+export interface Leg {
+  t0: number
+  t1: number
+  x0: number
+  y0: number
+  x1: number
+  y1: number
+  floor: number
+}
+export interface Trip {
+  person: Person
+  start: number
+  end: number
+  legs: Leg[]
+}
 
-export function makePerson (rng: Rng, id: string, kind: ShopperKind, sc: Scenario, site: Site): Person {
+export function makePerson(rng: Rng, id: string, kind: ShopperKind, sc: Scenario, site: Site): Person {
   const r = rng.fork('person:' + id)
   const hasApp = r.chance(sc.appShare)
   const hasWifi = r.chance(sc.wifiShare)
   const sectors = site.sectors.map(s => s.id)
   const favourites = sectors.length > 0 ? [r.pick(sectors), r.pick(sectors)] : []
   const person = {
-    id, kind, favourites,
+    id,
+    kind,
+    favourites,
     txZ: r.normal(0, 1),
     ...(hasApp ? { bleId: 'app:' + r.hex(8) } : {}),
     ...(hasWifi ? { wifi: { stable: r.chance(sc.stableMacShare), globalMac: globalMac(r), seqContinues: r.chance(0.5) } } : {})
@@ -56,58 +77,78 @@ export function makePerson (rng: Rng, id: string, kind: ShopperKind, sc: Scenari
 }
 
 /** An always-on device at a fixed spot: probes all day, visits nothing. */
-export function makeFixture (rng: Rng, id: string, sc: Scenario): Person {
+export function makeFixture(rng: Rng, id: string, sc: Scenario): Person {
   const r = rng.fork('fixture:' + id)
   const wd = sc.wifiDevices ?? {}
   const models = wd.fingerprintModels ?? 0
   return {
-    id, kind: 'fixture', favourites: [], txZ: r.normal(0, 1), txErrZ: 0,
+    id,
+    kind: 'fixture',
+    favourites: [],
+    txZ: r.normal(0, 1),
+    txErrZ: 0,
     wifi: {
-      stable: !r.chance(wd.fixtureRandomizedShare ?? 0.3), globalMac: globalMac(r), seqContinues: r.chance(0.5),
-      ...(models > 0 ? { fp: fingerprint(r, models) } : {}), probeS: wd.fixtureProbeS ?? [60, 300]
+      stable: !r.chance(wd.fixtureRandomizedShare ?? 0.3),
+      globalMac: globalMac(r),
+      seqContinues: r.chance(0.5),
+      ...(models > 0 ? { fp: fingerprint(r, models) } : {}),
+      probeS: wd.fixtureProbeS ?? [60, 300]
     }
   }
 }
 
 /** A phone model's probe fingerprint: model k (1-based) drawn with weight 1/k. */
-function fingerprint (r: Rng, models: number): string {
+function fingerprint(r: Rng, models: number): string {
   let total = 0
   for (let k = 1; k <= models; k++) total += 1 / k
   let u = r.next() * total
   let k = 1
-  for (; k < models; k++) { u -= 1 / k; if (u < 0) break }
+  for (; k < models; k++) {
+    u -= 1 / k
+    if (u < 0) break
+  }
   return 'ie' + k.toString(16).padStart(4, '0')
 }
 
 /** A MAC with the locally-administered bit clear (a real, vendor-assigned address). */
-function globalMac (r: Rng): string { return macFrom(r, false) }
+function globalMac(r: Rng): string {
+  return macFrom(r, false)
+}
 /** A randomized MAC: locally-administered bit set, multicast bit clear (IEEE 802 rules). */
-export function randomMac (r: Rng): string { return macFrom(r, true) }
+export function randomMac(r: Rng): string {
+  return macFrom(r, true)
+}
 
-function macFrom (r: Rng, local: boolean): string {
+function macFrom(r: Rng, local: boolean): string {
   const bytes = Array.from({ length: 6 }, () => r.int(0, 256))
-  bytes[0] = local ? ((bytes[0] | 0x02) & 0xfe) : (bytes[0] & 0xfc)
+  bytes[0] = local ? (bytes[0] | 0x02) & 0xfe : bytes[0] & 0xfc
   return bytes.map(b => b.toString(16).padStart(2, '0')).join(':')
 }
 
 class PathBuilder {
   legs: Leg[] = []
   floor = 0
-  constructor (public t: number, public x: number, public y: number) {}
-  walkTo (x: number, y: number, speed: number): void {
+  constructor(
+    public t: number,
+    public x: number,
+    public y: number
+  ) {}
+  walkTo(x: number, y: number, speed: number): void {
     const d = Math.hypot(x - this.x, y - this.y)
-    const dt = Math.max(1, Math.round(1000 * d / speed))
+    const dt = Math.max(1, Math.round((1000 * d) / speed))
     this.legs.push({ t0: this.t, t1: this.t + dt, x0: this.x, y0: this.y, x1: x, y1: y, floor: this.floor })
-    this.t += dt; this.x = x; this.y = y
+    this.t += dt
+    this.x = x
+    this.y = y
   }
 
-  stay (ms: number): void {
+  stay(ms: number): void {
     this.legs.push({ t0: this.t, t1: this.t + ms, x0: this.x, y0: this.y, x1: this.x, y1: this.y, floor: this.floor })
     this.t += ms
   }
 
   /** To the stairs, and up or down to `floor` (about 8 s a storey, spent at the stairs' spot). */
-  climb (floor: number, stairs: [number, number], speed: number): void {
+  climb(floor: number, stairs: [number, number], speed: number): void {
     if (floor === this.floor) return
     this.walkTo(stairs[0], stairs[1], speed)
     const storeys = Math.abs(floor - this.floor)
@@ -116,14 +157,14 @@ class PathBuilder {
   }
 }
 
-function pointOnStreet (r: Rng, street: Array<[number, number]>): [number, number] {
+function pointOnStreet(r: Rng, street: Array<[number, number]>): [number, number] {
   const i = r.int(0, street.length - 1)
   const f = r.next()
   return [street[i][0] + f * (street[i + 1][0] - street[i][0]), street[i][1] + f * (street[i + 1][1] - street[i][1])]
 }
 
 /** A store visit: from the street through the door, a few sector stays, and back out. */
-export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, site: Site): Trip {
+export function planVisit(r: Rng, person: Person, start: number, sc: Scenario, site: Site): Trip {
   const speed = r.uniform(sc.walkSpeed[0], sc.walkSpeed[1])
   const [sx, sy] = pointOnStreet(r, sc.street)
   const p = new PathBuilder(start, sx, sy)
@@ -146,10 +187,12 @@ export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, 
     // Shoppers shuffle while they look at shelves: small moves around the spot.
     while (remaining > 0) {
       const pause = Math.min(remaining, 1000 * r.uniform(6, 20))
-      p.stay(Math.round(pause)); remaining -= pause
+      p.stay(Math.round(pause))
+      remaining -= pause
       if (remaining <= 0) break
       const [nx, ny] = randomPointIn(zone, () => r.next(), 0.8)
-      const tx = x + 0.3 * (nx - x); const ty = y + 0.3 * (ny - y)
+      const tx = x + 0.3 * (nx - x)
+      const ty = y + 0.3 * (ny - y)
       const before = p.t
       p.walkTo(tx, ty, 0.5)
       remaining -= p.t - before
@@ -158,7 +201,8 @@ export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, 
   if (chosen.length === 0) {
     const shop = site.shops[0]
     const [x, y] = randomPointIn(shop, () => r.next(), 1)
-    p.walkTo(x, y, speed); p.stay(Math.round(1000 * r.uniform(sc.browseS[0], sc.browseS[1])))
+    p.walkTo(x, y, speed)
+    p.stay(Math.round(1000 * r.uniform(sc.browseS[0], sc.browseS[1])))
   }
   if (sc.stairs) p.climb(0, sc.stairs, speed)
   p.walkTo(sc.door[0], sc.door[1], speed)
@@ -168,7 +212,7 @@ export function planVisit (r: Rng, person: Person, start: number, sc: Scenario, 
 }
 
 /** A fixture's day: one spot in the first shop, the whole window. */
-export function planFixture (person: Person, start: number, end: number, site: Site): Trip {
+export function planFixture(person: Person, start: number, end: number, site: Site): Trip {
   // Its own stream: the same spot every day.
   const r = new Rng('spot:' + person.id)
   const [x, y] = randomPointIn(site.shops[0], () => r.next(), 0.9)
@@ -176,7 +220,7 @@ export function planFixture (person: Person, start: number, end: number, site: S
 }
 
 /** Someone walking past on the street: heard by sensors near the front, never inside. */
-export function planPassBy (r: Rng, person: Person, start: number, sc: Scenario): Trip {
+export function planPassBy(r: Rng, person: Person, start: number, sc: Scenario): Trip {
   const speed = r.uniform(sc.walkSpeed[0], sc.walkSpeed[1])
   const fwd = r.chance(0.5)
   const pts = fwd ? sc.street : [...sc.street].reverse()
@@ -186,7 +230,7 @@ export function planPassBy (r: Rng, person: Person, start: number, sc: Scenario)
 }
 
 /** Position and floor at time t (ms), or null before the trip starts or after it ends. Legs are searched from a hint. */
-export function positionAt (trip: Trip, t: number, hint = { i: 0 }): [number, number, number] | null {
+export function positionAt(trip: Trip, t: number, hint = { i: 0 }): [number, number, number] | null {
   if (t < trip.start || t > trip.end) return null
   const legs = trip.legs
   let i = Math.min(hint.i, legs.length - 1)

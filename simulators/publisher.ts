@@ -8,13 +8,16 @@ export class BoundedPublisher {
   private failure: Error | null = null
   published = 0
 
-  constructor (private readonly client: MqttClient, private readonly maxInflight = 256) {}
+  constructor(
+    private readonly client: MqttClient,
+    private readonly maxInflight = 256
+  ) {}
 
-  async publish (topic: string, payload: string | Buffer, opts: IClientPublishOptions = {}): Promise<void> {
+  async publish(topic: string, payload: string | Buffer, opts: IClientPublishOptions = {}): Promise<void> {
     if (this.failure) throw this.failure
     while (this.inflight >= this.maxInflight) await new Promise<void>(resolve => this.waiters.push(resolve))
     this.inflight++
-    this.client.publish(topic, payload, opts, (err) => {
+    this.client.publish(topic, payload, opts, err => {
       this.inflight--
       if (err && !this.failure) this.failure = err
       else if (!err) this.published++
@@ -24,7 +27,7 @@ export class BoundedPublisher {
   }
 
   /** Resolves when every publish so far has been written (QoS 0) or acknowledged (QoS 1). */
-  async drain (): Promise<void> {
+  async drain(): Promise<void> {
     while (this.inflight > 0) await new Promise<void>(resolve => this.waiters.push(resolve))
     if (this.failure) throw this.failure
   }

@@ -8,15 +8,19 @@ import type { SensorInfo } from '../shared/site.ts'
 import type { RadioParamsT } from './scenario.ts'
 
 export class RadioModel {
-  private readonly fading = new Map<string, { v: number, t: number }>()
+  private readonly fading = new Map<string, { v: number; t: number }>()
   private readonly sensorOffset = new Map<string, number>()
 
-  constructor (readonly p: RadioParamsT, private readonly rng: Rng, sensors: Iterable<SensorInfo>) {
+  constructor(
+    readonly p: RadioParamsT,
+    private readonly rng: Rng,
+    sensors: Iterable<SensorInfo>
+  ) {
     for (const s of sensors) this.sensorOffset.set(s.id, rng.fork('sensor-offset:' + s.id).normal(0, p.sensorSdDb))
   }
 
   /** Mean RSSI (no fading, no noise) at 3-D distance d metres, for a 1 m reference power. */
-  meanRssi (ref: number, d: number): number {
+  meanRssi(ref: number, d: number): number {
     return ref - 10 * this.p.pathLossExponent * Math.log10(Math.max(d, 0.1))
   }
 
@@ -24,7 +28,7 @@ export class RadioModel {
    * One received packet: integer dBm, or null when lost or below sensitivity.
    * `link` keys the fading process (one per person and sensor), `t` in ms.
    */
-  receive (link: string, sensor: Pick<SensorInfo, 'id' | 'x' | 'y' | 'z' | 'floor'>, x: number, y: number, t: number, ref: number, txOffsetDb: number, floor = 0): number | null {
+  receive(link: string, sensor: Pick<SensorInfo, 'id' | 'x' | 'y' | 'z' | 'floor'>, x: number, y: number, t: number, ref: number, txOffsetDb: number, floor = 0): number | null {
     // Heights count from the ground floor; every slab in between costs slabDb.
     const H = this.p.floorHeightM
     const d = Math.hypot(x - sensor.x, y - sensor.y, this.p.phoneHeightM + floor * H - sensor.z - sensor.floor * H)
@@ -35,7 +39,7 @@ export class RadioModel {
     return Math.min(0, Math.round(rssi))
   }
 
-  private fade (link: string, t: number): number {
+  private fade(link: string, t: number): number {
     const s = this.fading.get(link)
     if (s === undefined) {
       const v = this.rng.normal(0, this.p.fadingSdDb)
@@ -49,8 +53,7 @@ export class RadioModel {
   }
 
   /** Forget a person's fading state once their trip is over (keeps memory flat on long runs). */
-  forget (prefix: string, sensors: Iterable<string>): void {
+  forget(prefix: string, sensors: Iterable<string>): void {
     for (const s of sensors) this.fading.delete(prefix + '|' + s)
   }
-
 }

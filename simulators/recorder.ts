@@ -2,7 +2,10 @@
 import type { MqttClient } from 'mqtt'
 import { JsonLinesWriter } from '../shared/trace.ts'
 
-export interface RecordedMessage { topic: string, msg: unknown }
+export interface RecordedMessage {
+  topic: string
+  msg: unknown
+}
 
 export class Recorder {
   private readonly out: JsonLinesWriter
@@ -10,14 +13,22 @@ export class Recorder {
   count = 0
   lastAt = Date.now()
 
-  constructor (private readonly client: MqttClient, path: string, private readonly prefix: string) {
+  constructor(
+    private readonly client: MqttClient,
+    path: string,
+    private readonly prefix: string
+  ) {
     this.out = new JsonLinesWriter(path)
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     this.client.on('message', (topic, payload) => {
       let msg: unknown
-      try { msg = JSON.parse(payload.toString()) } catch { msg = payload.toString() }
+      try {
+        msg = JSON.parse(payload.toString())
+      } catch {
+        msg = payload.toString()
+      }
       this.count++
       this.lastAt = Date.now()
       this.chain = this.chain.then(async () => await this.out.write({ topic, msg }))
@@ -26,12 +37,12 @@ export class Recorder {
   }
 
   /** Waits until nothing has arrived for `quietMs`, at most `maxMs`. */
-  async settle (quietMs: number, maxMs: number): Promise<void> {
+  async settle(quietMs: number, maxMs: number): Promise<void> {
     const until = Date.now() + maxMs
     while (Date.now() - this.lastAt < quietMs && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 50))
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     await this.chain
     await this.out.close()
     await this.client.endAsync()

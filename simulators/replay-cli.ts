@@ -10,7 +10,7 @@ import { Recorder } from './recorder.ts'
 
 const spec = {
   name: 'instore-replay',
-  summary: 'publish a trace\'s readings and heartbeats to an MQTT broker; optionally record what comes back',
+  summary: "publish a trace's readings and heartbeats to an MQTT broker; optionally record what comes back",
   usage: 'instore-replay --trace boutique.jsonl --broker mqtt://localhost:1883 [--speed 10] [--record out.jsonl]',
   options: {
     trace: { type: 'string', doc: 'trace file (JSON Lines, contract §7)', required: true },
@@ -21,8 +21,8 @@ const spec = {
     'batch-max': { type: 'number', doc: 'most readings per batch', default: 50 },
     qos: { type: 'number', doc: 'MQTT QoS for readings (0 or 1)', default: 0 },
     prefix: { type: 'string', doc: 'topic prefix', default: DEFAULT_PREFIX },
-    store: { type: 'string', doc: 'publish every line to this store id (default: each line\'s own)' },
-    devices: { type: 'string', doc: 'app phones\' identity keys (default: TRACE.devices.json beside the trace, if there): app ids go out as their rotating EIDs' },
+    store: { type: 'string', doc: "publish every line to this store id (default: each line's own)" },
+    devices: { type: 'string', doc: "app phones' identity keys (default: TRACE.devices.json beside the trace, if there): app ids go out as their rotating EIDs" },
     record: { type: 'string', doc: 'also record positions, events and occupancy to this JSON Lines file' },
     settle: { type: 'number', doc: 'with --record: wait until output is quiet this long after the replay, ms', default: 1500 },
     username: { type: 'string', doc: 'MQTT username' },
@@ -30,19 +30,24 @@ const spec = {
   }
 } as const
 
-await runCommand(spec, async (o) => {
+await runCommand(spec, async o => {
   const speed = o.speed === 'max' ? Infinity : Number(o.speed)
   if (!(speed > 0)) throw new UsageError(`--speed must be "max" or a positive number, got '${o.speed}'`)
   if (o.qos !== 0 && o.qos !== 1) throw new UsageError('--qos must be 0 or 1')
   const devicesPath = o.devices ?? o.trace.replace(/(\.jsonl)?$/, '.devices.json')
   if (o.devices !== undefined && !existsSync(devicesPath)) throw new UsageError(`--devices ${devicesPath}: no such file`)
   let devices
-  try { devices = existsSync(devicesPath) ? loadDevicesFile(devicesPath) : undefined } catch (err) { throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`) }
+  try {
+    devices = existsSync(devicesPath) ? loadDevicesFile(devicesPath) : undefined
+  } catch (err) {
+    throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`)
+  }
   const log = createLogger({ base: { name: 'instore-replay' } })
   const client = await mqtt.connectAsync(o.broker, { username: o.username, password: o.password, reconnectPeriod: 1000 })
   const abort = new AbortController()
   const stop = () => abort.abort()
-  process.once('SIGINT', stop); process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
   let recorder: Recorder | null = null
   if (o.record) {
     recorder = new Recorder(await mqtt.connectAsync(o.broker, { username: o.username, password: o.password }), o.record, o.prefix)
@@ -51,7 +56,14 @@ await runCommand(spec, async (o) => {
   const started = Date.now()
   const result = await replay(client, {
     ...(devices ? { devices } : {}),
-    trace: o.trace, prefix: o.prefix, speed, batchMs: o['batch-ms'], batchMax: o['batch-max'], qos: o.qos, store: o.store, ...(o['max-gap'] !== undefined ? { maxGapMs: 1000 * o['max-gap'] } : {}),
+    trace: o.trace,
+    prefix: o.prefix,
+    speed,
+    batchMs: o['batch-ms'],
+    batchMax: o['batch-max'],
+    qos: o.qos,
+    store: o.store,
+    ...(o['max-gap'] !== undefined ? { maxGapMs: 1000 * o['max-gap'] } : {}),
     signal: abort.signal,
     onProgress: p => log.info('progress', { percent: Math.round(100 * p.fraction), readings: p.readings, readingsPerS: Math.round(p.ratePerS) })
   })
@@ -64,7 +76,8 @@ await runCommand(spec, async (o) => {
   // The usual cause of an empty recording: the gateway drops readings for another store or for
   // sensors its site file does not have (see its log and /metrics).
   if (recorder && recorder.count === 0 && result.readings > 0) {
-    log.warn('the gateway published nothing: do the trace\'s store ids and sensor ids match its site file? (--store renames the store)', { stores: result.stores })
+    log.warn("the gateway published nothing: do the trace's store ids and sensor ids match its site file? (--store renames the store)", { stores: result.stores })
   }
-  process.off('SIGINT', stop); process.off('SIGTERM', stop)
+  process.off('SIGINT', stop)
+  process.off('SIGTERM', stop)
 })

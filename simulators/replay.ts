@@ -9,14 +9,17 @@ import { BoundedPublisher } from './publisher.ts'
 import { counterAt, quantumOf, eid } from '../shared/eid.ts'
 
 /** Maps an app's stable subject to the EID it advertises at a time (cached per rotation quantum). */
-export function advertiser (devices: Array<{ subject: string, key: string, k: number }>): (id: string, ms: number) => string {
+export function advertiser(devices: Array<{ subject: string; key: string; k: number }>): (id: string, ms: number) => string {
   const keys = new Map(devices.map(d => [d.subject, { key: Buffer.from(d.key, 'hex'), k: d.k, quantum: NaN, id: '' }]))
   return (id, ms) => {
     const d = keys.get(id)
     if (d === undefined) return id
     const c = counterAt(ms)
     const q = quantumOf(c, d.k)
-    if (q !== d.quantum) { d.quantum = q; d.id = 'eid:' + eid(d.key, d.k, c) }
+    if (q !== d.quantum) {
+      d.quantum = q
+      d.id = 'eid:' + eid(d.key, d.k, c)
+    }
     return d.id
   }
 }
@@ -51,10 +54,16 @@ export interface ReplayOptions {
    * a reading or scan by `app:<hex>` goes out as the EID that phone advertises at that moment.
    * Without it, `app:` ids go out as they are (and a gateway refuses them).
    */
-  devices?: Array<{ subject: string, key: string, k: number }>
+  devices?: Array<{ subject: string; key: string; k: number }>
 }
 
-export interface ReplayProgress { lines: number, messages: number, readings: number, fraction: number, ratePerS: number }
+export interface ReplayProgress {
+  lines: number
+  messages: number
+  readings: number
+  fraction: number
+  ratePerS: number
+}
 
 export interface ReplayResult extends ReplayProgress {
   /** The store ids the readings went to. */
@@ -63,18 +72,26 @@ export interface ReplayResult extends ReplayProgress {
 
 type WireReading = Omit<TraceReadingT, 'store' | 'sensor'>
 
-interface Pending { store: string, sensor: string, first: number, readings: WireReading[] }
+interface Pending {
+  store: string
+  sensor: string
+  first: number
+  readings: WireReading[]
+}
 
-export async function replay (client: MqttClient, o: ReplayOptions): Promise<ReplayResult> {
+export async function replay(client: MqttClient, o: ReplayOptions): Promise<ReplayResult> {
   const pub = new BoundedPublisher(client, 256)
   const size = Math.max(1, statSync(o.trace).size)
   const pending = new Map<string, Pending>()
   const started = Date.now()
   let t0: number | null = null
   /** Paced: the newest line time so far, and the trace time cut out of long gaps (`maxGapMs`). */
-  let last = -Infinity; let skipped = 0
+  let last = -Infinity
+  let skipped = 0
   const read = { bytes: 0 }
-  let lines = 0; let readings = 0; let lastReport = started
+  let lines = 0
+  let readings = 0
+  let lastReport = started
   const pace = Number.isFinite(o.speed) && o.speed > 0
   const onlineSent = new Set<string>()
   const stores = new Set<string>()
@@ -89,7 +106,10 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
     await send(topics.readings(o.prefix, p.store, p.sensor), { ts, readings: p.readings })
   }
   const progress = (): ReplayProgress => ({
-    lines, messages: pub.published, readings, fraction: Math.min(1, read.bytes / size),
+    lines,
+    messages: pub.published,
+    readings,
+    fraction: Math.min(1, read.bytes / size),
     ratePerS: readings / Math.max(0.001, (Date.now() - started) / 1000)
   })
 
@@ -129,7 +149,10 @@ export async function replay (client: MqttClient, o: ReplayOptions): Promise<Rep
       readings++
       const key = line.store + '/' + line.sensor
       let p = pending.get(key)
-      if (!p) { p = { store: line.store, sensor: line.sensor, first: line.ts, readings: [] }; pending.set(key, p) }
+      if (!p) {
+        p = { store: line.store, sensor: line.sensor, first: line.ts, readings: [] }
+        pending.set(key, p)
+      }
       const { store: _s, sensor: _n, ...wire } = line
       if (wire.id !== undefined) wire.id = onAir(wire.id, line.ts)
       p.readings.push(wire)

@@ -140,14 +140,33 @@ export const ScenarioSchema = Type.Object({
 export type Scenario = Static<typeof ScenarioSchema>
 
 export const defaultRadioParams: RadioParamsT = {
-  pathLossExponent: 2.2, rssiAt1m: -59, wifiRssiAt1m: -45, txSdDb: 3, sensorSdDb: 2, fadingSdDb: 4, fadingTauS: 2,
-  noiseSdDb: 5, sensitivityDbm: -98, lossProb: 0.15, advHz: 2, phoneScanHz: 0, beaconHz: 10, probeIntervalS: [30, 180], phoneHeightM: 1.2,
-  floorHeightM: 4, slabDb: 15
+  pathLossExponent: 2.2,
+  rssiAt1m: -59,
+  wifiRssiAt1m: -45,
+  txSdDb: 3,
+  sensorSdDb: 2,
+  fadingSdDb: 4,
+  fadingTauS: 2,
+  noiseSdDb: 5,
+  sensitivityDbm: -98,
+  lossProb: 0.15,
+  advHz: 2,
+  phoneScanHz: 0,
+  beaconHz: 10,
+  probeIntervalS: [30, 180],
+  phoneHeightM: 1.2,
+  floorHeightM: 4,
+  slabDb: 15
 }
 
-export interface LoadedScenario { scenario: Scenario, radio: RadioParamsT, site: Site, sitePath: string }
+export interface LoadedScenario {
+  scenario: Scenario
+  radio: RadioParamsT
+  site: Site
+  sitePath: string
+}
 
-export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start' | 'quiet'>> = {}): LoadedScenario {
+export function loadScenario(path: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start' | 'quiet'>> = {}): LoadedScenario {
   const raw = readScenario(path, new Set())
   const withDefaults = Value.Default(ScenarioSchema, raw)
   const problems = schemaProblems(ScenarioSchema, withDefaults)
@@ -162,7 +181,7 @@ export function loadScenario (path: string, overrides: Partial<Pick<Scenario, 's
  * in: its own members win, `radio` member by member, and an inherited `site` stays relative to
  * the file that named it.
  */
-function readScenario (path: string, seen: Set<string>): unknown {
+function readScenario(path: string, seen: Set<string>): unknown {
   const full = resolve(path)
   if (seen.has(full)) throw new Error(`invalid scenario ${path}: it extends itself`)
   seen.add(full)
@@ -179,6 +198,6 @@ function readScenario (path: string, seen: Set<string>): unknown {
   return { ...b, ...site, ...own, radio }
 }
 
-function definedOnly<T extends object> (o: T): Partial<T> {
+function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -22,7 +22,7 @@ const spec = {
   }
 } as const
 
-await runCommand(spec, async (o) => {
+await runCommand(spec, async o => {
   const log = createLogger({ base: { name: 'instore-sim' } })
   const start = o.start === 'now' ? new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString() : o.start
   if (start !== undefined && !Number.isFinite(Date.parse(start))) throw new UsageError(`--start must be an ISO date-time or "now", got '${start}'`)
@@ -32,7 +32,9 @@ await runCommand(spec, async (o) => {
   const out = new JsonLinesWriter(o.out)
   const truthPath = o.truth ?? o.out.replace(/(\.jsonl)?$/, '.truth.json')
   const started = Date.now()
-  let lines = 0; let lastReport = started; let first = -1
+  let lines = 0
+  let lastReport = started
+  let first = -1
   for (const line of sim.lines()) {
     await out.write(line)
     lines++
@@ -40,7 +42,7 @@ await runCommand(spec, async (o) => {
       lastReport = Date.now()
       if (first < 0) first = sim.truth.windows[0][0]
       const done = sim.truth.windows.slice(0, -1).reduce((s, [a, b]) => s + b - a, 0) + line.ts - sim.truth.windows[sim.truth.windows.length - 1][0]
-      log.info('progress', { lines, percent: Math.round(100 * done / sim.totalMs) })
+      log.info('progress', { lines, percent: Math.round((100 * done) / sim.totalMs) })
     }
   }
   await out.close()
@@ -51,7 +53,13 @@ await runCommand(spec, async (o) => {
   writeFileSync(devicesPath, JSON.stringify(sim.devices(), null, 1) + '\n', { mode: 0o600 })
   chmodSync(devicesPath, 0o600)
   log.info('done', {
-    scenario: loaded.scenario.name, lines, trace: o.out, truth: truthPath, devices: devicesPath,
-    visits: sim.truth.visits.length, stays: sim.truth.stays.length, seconds: (Date.now() - started) / 1000
+    scenario: loaded.scenario.name,
+    lines,
+    trace: o.out,
+    truth: truthPath,
+    devices: devicesPath,
+    visits: sim.truth.visits.length,
+    stays: sim.truth.stays.length,
+    seconds: (Date.now() - started) / 1000
   })
 })

@@ -17,9 +17,15 @@ import { TraceFollower, type Placed } from './trace-follower.ts'
 import { sensorModels } from '../gateway/estimation/radio-model.ts'
 
 export interface SensorFit {
-  sensor: string, rssiAt1m: number, pathLossExponent: number, residualSdDb: number, samples: number
+  sensor: string
+  rssiAt1m: number
+  pathLossExponent: number
+  residualSdDb: number
+  samples: number
   /** Residual map; its spread and the residual left after it, dB. */
-  map?: RadioMapData, mapSdDb?: number, afterMapSdDb?: number
+  map?: RadioMapData
+  mapSdDb?: number
+  afterMapSdDb?: number
 }
 
 export interface CalibrateOptions {
@@ -34,31 +40,49 @@ export interface CalibrateOptions {
 }
 
 export interface CalibrationResult {
-  sensors: SensorFit[], shadowingDb: number, skipped: number
+  sensors: SensorFit[]
+  shadowingDb: number
+  skipped: number
   /**
    * Factor that makes the published accuracyM hold 63% of errors (the share a 2-D Gaussian has
    * within √(σx² + σy²)), measured on held-out stretches of the walk; null when not measured.
    */
   accuracyScale: number | null
   /** Positions behind that measurement, the share within accuracyM before scaling, their mean error. */
-  accuracyCheck?: { estimates: number, withinBefore: number, meanErrorM: number }
+  accuracyCheck?: { estimates: number; withinBefore: number; meanErrorM: number }
   /** The maps' kernel width chosen, m, and the held-out mean error of each width tried. */
   mapBandwidthM?: number
   bandwidthsTried?: Record<string, number>
 }
 
-interface Sample { x: number, y: number, px: number, py: number } // x = -10·log10(d), y = rssi, (px, py) where
-export interface TruthPoint { ts: number, x: number, y: number, floor: number }
+interface Sample {
+  x: number
+  y: number
+  px: number
+  py: number
+} // x = -10·log10(d), y = rssi, (px, py) where
+export interface TruthPoint {
+  ts: number
+  x: number
+  y: number
+  floor: number
+}
 
 /**
  * Truth position (and floor) of a subject at time t by linear interpolation; null if no truth
  * within maxGapMs, or between two floors.
  */
-export function truthAt (track: TruthPoint[], t: number, maxGapMs: number): [number, number, number] | null {
-  let lo = 0; let hi = track.length - 1
+export function truthAt(track: TruthPoint[], t: number, maxGapMs: number): [number, number, number] | null {
+  let lo = 0
+  let hi = track.length - 1
   if (hi < 0) return null
-  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (track[mid].ts <= t) lo = mid; else hi = mid - 1 }
-  const a = track[lo]; const b = track[Math.min(lo + 1, track.length - 1)]
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (track[mid].ts <= t) lo = mid
+    else hi = mid - 1
+  }
+  const a = track[lo]
+  const b = track[Math.min(lo + 1, track.length - 1)]
   if (a.ts > t) return t >= a.ts - maxGapMs ? [a.x, a.y, a.floor] : null
   if (b.ts <= a.ts || b.ts < t) return t - a.ts <= maxGapMs ? [a.x, a.y, a.floor] : null
   if (b.ts - a.ts > 2 * maxGapMs || b.floor !== a.floor) return null
@@ -75,23 +99,37 @@ export function truthAt (track: TruthPoint[], t: number, maxGapMs: number): [num
  * where the shared slope stays near the usual indoor values in every split (`npm run bench --
  * accuracy`, held-out sessions).
  */
-export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, huberDb = 6): { n: number, fits: Array<{ a: number, sd: number }> } {
+export function fitPathLoss(groups: Sample[][], n0: number, priorWeight = 20, huberDb = 6): { n: number; fits: Array<{ a: number; sd: number }> } {
   let n = n0
   const a = groups.map(() => -59)
   // Weighted means of each sensor's (x, y): its intercept for a slope n is my - n·mx.
-  const mx = groups.map(() => 0); const my = groups.map(() => 0)
+  const mx = groups.map(() => 0)
+  const my = groups.map(() => 0)
   for (let it = 0; it < 20; it++) {
-    let vxx = 0; let vxy = 0; let sw = 0
+    let vxx = 0
+    let vxy = 0
+    let sw = 0
     for (let g = 0; g < groups.length; g++) {
-      let gw = 0; let gx = 0; let gy = 0; let gxx = 0; let gxy = 0
+      let gw = 0
+      let gx = 0
+      let gy = 0
+      let gxx = 0
+      let gxy = 0
       for (const s of groups[g]) {
         const r = Math.abs(s.y - (a[g] + n * s.x))
         const w = r <= huberDb ? 1 : huberDb / r
-        gw += w; gx += w * s.x; gy += w * s.y; gxx += w * s.x * s.x; gxy += w * s.x * s.y
+        gw += w
+        gx += w * s.x
+        gy += w * s.y
+        gxx += w * s.x * s.x
+        gxy += w * s.x * s.y
       }
       if (gw === 0) continue
-      mx[g] = gx / gw; my[g] = gy / gw
-      vxx += gxx - gw * mx[g] * mx[g]; vxy += gxy - gw * mx[g] * my[g]; sw += gw
+      mx[g] = gx / gw
+      my[g] = gy / gw
+      vxx += gxx - gw * mx[g] * mx[g]
+      vxy += gxy - gw * mx[g] * my[g]
+      sw += gw
     }
     if (sw === 0) break
     // Prior on the slope: equivalent to adding priorWeight·(spread of x) worth of slope evidence.
@@ -109,7 +147,7 @@ export function fitPathLoss (groups: Sample[][], n0: number, priorWeight = 20, h
   return { n, fits }
 }
 
-export function calibrate (site: Site, walk: Iterable<TraceLine>, opts: CalibrateOptions = {}): CalibrationResult {
+export function calibrate(site: Site, walk: Iterable<TraceLine>, opts: CalibrateOptions = {}): CalibrationResult {
   const lines = [...walk]
   const folds = opts.accuracyFolds ?? 5
   if (folds < 2) return fit(site, lines, opts)
@@ -117,7 +155,7 @@ export function calibrate (site: Site, walk: Iterable<TraceLine>, opts: Calibrat
   // far a calibration sample says something about its neighbourhood depends on the walk's density
   // and the room, not on a constant.
   const search = opts.maps !== false && opts.mapBandwidthM === undefined
-  const tried: Array<{ width: number | undefined, result: CalibrationResult, error: number }> = []
+  const tried: Array<{ width: number | undefined; result: CalibrationResult; error: number }> = []
   for (const width of search ? MAP_BANDWIDTHS_M : [opts.mapBandwidthM]) {
     const o = width === undefined ? opts : { ...opts, mapBandwidthM: width }
     const fitted = fit(site, lines, o)
@@ -127,7 +165,7 @@ export function calibrate (site: Site, walk: Iterable<TraceLine>, opts: Calibrat
     if (check === null) return width === opts.mapBandwidthM ? fitted : fit(site, lines, opts)
     tried.push({ width, result: { ...fitted, ...check }, error: check.accuracyCheck.meanErrorM })
   }
-  const best = tried.reduce((a, c) => c.error < a.error ? c : a)
+  const best = tried.reduce((a, c) => (c.error < a.error ? c : a))
   if (!search) return best.result
   return { ...best.result, mapBandwidthM: best.width, bandwidthsTried: Object.fromEntries(tried.map(c => [String(c.width), c.error])) }
 }
@@ -155,13 +193,22 @@ const ACCURACY_COVERAGE = 1 - Math.exp(-1)
  * one-minute blocks give about the scale the robot track (never used) needs, and contiguous fifths
  * one well above it (`npm run bench -- accuracy`).
  */
-function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, folds: number): { accuracyScale: number, accuracyCheck: NonNullable<CalibrationResult['accuracyCheck']> } | null {
+function accuracyCheck(
+  site: Site,
+  lines: TraceLine[],
+  opts: CalibrateOptions,
+  folds: number
+): { accuracyScale: number; accuracyCheck: NonNullable<CalibrationResult['accuracyCheck']> } | null {
   const t0 = lines.reduce((m, l) => Math.min(m, l.ts), Infinity)
   const ratios: number[] = []
   let errSum = 0
   for (let k = 0; k < folds; k++) {
     const inFold = (l: TraceLine) => Math.floor((l.ts - t0) / FOLD_BLOCK_MS) % folds === k
-    const train = fit(site, lines.filter(l => !inFold(l)), opts)
+    const train = fit(
+      site,
+      lines.filter(l => !inFold(l)),
+      opts
+    )
     if (train.sensors.length === 0) continue
     const held = parseSite(applyCalibration(site.file, train))
     const follower = new TraceFollower(new Tracker(held, sensorModels(held), trackerOptions(held)))
@@ -169,9 +216,16 @@ function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, 
     for (const l of lines) {
       if (!inFold(l)) continue
       for (const item of follower.feed(l)) {
-        if ('estimate' in item) { latest.set(item.estimate.subject, item.estimate); continue }
+        if ('estimate' in item) {
+          latest.set(item.estimate.subject, item.estimate)
+          continue
+        }
         const p = latest.get(item.truth.subject)
-        if (p && item.truth.ts - p.ts <= 3000 && p.accuracyM > 0) { const err = Math.hypot(p.x - item.truth.x, p.y - item.truth.y); ratios.push(err / p.accuracyM); errSum += err }
+        if (p && item.truth.ts - p.ts <= 3000 && p.accuracyM > 0) {
+          const err = Math.hypot(p.x - item.truth.x, p.y - item.truth.y)
+          ratios.push(err / p.accuracyM)
+          errSum += err
+        }
       }
     }
   }
@@ -184,11 +238,11 @@ function accuracyCheck (site: Site, lines: TraceLine[], opts: CalibrateOptions, 
   }
 }
 
-function fit (site: Site, lines: TraceLine[], opts: CalibrateOptions): CalibrationResult {
+function fit(site: Site, lines: TraceLine[], opts: CalibrateOptions): CalibrationResult {
   const tagHeight = opts.tagHeight ?? site.radio.tagHeightM
   const maxGapMs = opts.maxGapMs ?? 1500
   const tracks = new Map<string, TruthPoint[]>()
-  const readings: Array<{ ts: number, sensor: string, id: string, rssi: number }> = []
+  const readings: Array<{ ts: number; sensor: string; id: string; rssi: number }> = []
   for (const l of lines) {
     if (isTruth(l)) {
       const arr = tracks.get(l.truth.subject) ?? []
@@ -206,17 +260,24 @@ function fit (site: Site, lines: TraceLine[], opts: CalibrateOptions): Calibrati
     const track = tracks.get(r.id)
     const pos = track ? truthAt(track, r.ts, maxGapMs) : null
     // A sensor on another floor hears the walk through a slab the path-loss model does not have.
-    if (!s || !pos || pos[2] !== s.floor) { skipped++; continue }
+    if (!s || !pos || pos[2] !== s.floor) {
+      skipped++
+      continue
+    }
     const d = Math.max(MIN_DISTANCE_M, Math.hypot(pos[0] - s.x, pos[1] - s.y, tagHeight - s.z))
     const arr = perSensor.get(r.sensor) ?? []
     arr.push({ x: -10 * Math.log10(d), y: r.rssi, px: pos[0], py: pos[1] })
     perSensor.set(r.sensor, arr)
   }
   const sensors: SensorFit[] = []
-  let sumSq = 0; let count = 0
+  let sumSq = 0
+  let count = 0
   const fitted = [...perSensor].filter(([, samples]) => samples.length >= 20).sort(([a], [b]) => a.localeCompare(b))
   for (const [, samples] of perSensor) if (samples.length < 20) skipped += samples.length
-  const pl = fitPathLoss(fitted.map(([, samples]) => samples), site.radio.pathLossExponent)
+  const pl = fitPathLoss(
+    fitted.map(([, samples]) => samples),
+    site.radio.pathLossExponent
+  )
   for (const [k, [id, samples]] of fitted.entries()) {
     const f = { ...pl.fits[k], n: pl.n }
     const fit: SensorFit = { sensor: id, rssiAt1m: round(f.a, 2), pathLossExponent: round(f.n, 3), residualSdDb: round(f.sd, 2), samples: samples.length }
@@ -232,13 +293,14 @@ function fit (site: Site, lines: TraceLine[], opts: CalibrateOptions): Calibrati
       sd = afterSd
     }
     sensors.push(fit)
-    sumSq += sd * sd * samples.length; count += samples.length
+    sumSq += sd * sd * samples.length
+    count += samples.length
   }
   return { sensors, shadowingDb: round(Math.sqrt(sumSq / Math.max(1, count)), 2), skipped, accuracyScale: null }
 }
 
 /** The site file with the fitted values written into each sensor (offsetDb reset to 0) and the accuracy scale. */
-export function applyCalibration (file: SiteFile, result: CalibrationResult): SiteFile {
+export function applyCalibration(file: SiteFile, result: CalibrationResult): SiteFile {
   const fits = new Map(result.sensors.map(f => [f.sensor, f]))
   const { accuracyScale: _earlier, ...radio } = file.radio ?? { pathLossExponent: 2.2, rssiAt1m: -59 }
   return {
@@ -256,4 +318,3 @@ export function applyCalibration (file: SiteFile, result: CalibrationResult): Si
     }) as SiteFile['features']
   }
 }
-

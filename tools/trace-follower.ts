@@ -4,10 +4,17 @@ import { isReading, isScan, isTruth, type TraceLine } from '../shared/trace.ts'
 import type { Tracker } from '../gateway/estimation/tracker.ts'
 
 /** One position made for a subject at a tick of trace time. */
-export interface Placed { subject: string, ts: number, x: number, y: number, accuracyM: number, /** default 0 */ floor?: number }
+export interface Placed {
+  subject: string
+  ts: number
+  x: number
+  y: number
+  accuracyM: number /** default 0 */
+  floor?: number
+}
 
 /** What following a trace turns up: an estimate, or a truth line (for scoring). */
-export type Followed = { estimate: Required<Placed> } | { truth: { subject: string, ts: number, x: number, y: number, floor: number } }
+export type Followed = { estimate: Required<Placed> } | { truth: { subject: string; ts: number; x: number; y: number; floor: number } }
 
 /**
  * Runs a tracker over a trace as the gateway does on the event clock: BLE readings (or, with a
@@ -18,9 +25,12 @@ export type Followed = { estimate: Required<Placed> } | { truth: { subject: stri
 export class TraceFollower {
   private nextTick = -Infinity
 
-  constructor (readonly tracker: Tracker, private readonly place: (subject: string, t: number) => Placed | null = (subject, t) => tracker.estimate(subject, t)) {}
+  constructor(
+    readonly tracker: Tracker,
+    private readonly place: (subject: string, t: number) => Placed | null = (subject, t) => tracker.estimate(subject, t)
+  ) {}
 
-  * feed (line: TraceLine): Generator<Followed> {
+  *feed(line: TraceLine): Generator<Followed> {
     while (line.ts >= this.nextTick) {
       if (this.nextTick > -Infinity) {
         const t = this.nextTick

@@ -8,7 +8,10 @@ import { localTime } from '../../shared/local-time.ts'
 export type SuppressReason = 'schedule' | 'audience' | 'consent' | 'cap'
 export const SUPPRESS_REASONS: SuppressReason[] = ['schedule', 'audience', 'consent', 'cap']
 
-export interface TriggerDecision { campaign: Campaign, reason: string }
+export interface TriggerDecision {
+  campaign: Campaign
+  reason: string
+}
 
 /**
  * Consent: true/false when the central registry says so; null when unknown (standalone), where
@@ -16,10 +19,9 @@ export interface TriggerDecision { campaign: Campaign, reason: string }
  */
 export type ConsentLookup = (subject: string) => boolean | null
 
-
 const toMinutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5))
 
-export function inSchedule (c: Campaign, ts: number, timeZone: string): boolean {
+export function inSchedule(c: Campaign, ts: number, timeZone: string): boolean {
   const s = c.schedule
   if (!s) return true
   const l = localTime(ts, timeZone)
@@ -30,7 +32,7 @@ export function inSchedule (c: Campaign, ts: number, timeZone: string): boolean 
   return true
 }
 
-function matches (c: Campaign, e: InstoreEvent, storeId: string): boolean {
+function matches(c: Campaign, e: InstoreEvent, storeId: string): boolean {
   if (c.active === false || !c.stores.includes(storeId)) return false
   if (c.when.event !== e.type) return false
   if (c.when.shop && c.when.shop !== e.shop) return false
@@ -45,25 +47,38 @@ export class CampaignEngine {
   readonly suppressed: Record<SuppressReason, number> = { schedule: 0, audience: 0, consent: 0, cap: 0 }
   fired = 0
 
-  constructor (private readonly storeId: string, private readonly timeZone: string, private readonly store: GatewayStore,
-    private consent: ConsentLookup = () => null) {}
+  constructor(
+    private readonly storeId: string,
+    private readonly timeZone: string,
+    private readonly store: GatewayStore,
+    private consent: ConsentLookup = () => null
+  ) {}
 
-  setCampaigns (list: Campaign[]): void { this.campaigns = list }
-  setConsent (lookup: ConsentLookup): void { this.consent = lookup }
-  get list (): Campaign[] { return this.campaigns }
+  setCampaigns(list: Campaign[]): void {
+    this.campaigns = list
+  }
+  setConsent(lookup: ConsentLookup): void {
+    this.consent = lookup
+  }
+  get list(): Campaign[] {
+    return this.campaigns
+  }
 
   /** Dwell thresholds the zone engine must report for the rules to be exact, seconds. */
-  dwellThresholdsS (): number[] {
-    return this.campaigns.flatMap(c => c.when.event === 'sector.dwell' && c.when.minDwellS !== undefined ? [c.when.minDwellS] : [])
+  dwellThresholdsS(): number[] {
+    return this.campaigns.flatMap(c => (c.when.event === 'sector.dwell' && c.when.minDwellS !== undefined ? [c.when.minDwellS] : []))
   }
 
   /** Decides which campaigns fire for an event; updates caps. Call inside the event transaction. */
-  evaluate (e: InstoreEvent, segment: FrequencyT['segment'] | null): TriggerDecision[] {
+  evaluate(e: InstoreEvent, segment: FrequencyT['segment'] | null): TriggerDecision[] {
     const out: TriggerDecision[] = []
     for (const c of this.campaigns) {
       if (!matches(c, e, this.storeId)) continue
       const reason = this.suppression(c, e, segment)
-      if (reason) { this.suppressed[reason]++; continue }
+      if (reason) {
+        this.suppressed[reason]++
+        continue
+      }
       const cap = this.store.cap(c.id, e.subject)
       const sameVisit = cap !== null && cap.visitId === (e.visitId ?? null)
       this.store.setCap(c.id, e.subject, e.ts, e.visitId ?? '', sameVisit ? (cap?.visitCount ?? 0) + 1 : 1)
@@ -73,7 +88,7 @@ export class CampaignEngine {
     return out
   }
 
-  private suppression (c: Campaign, e: InstoreEvent, segment: FrequencyT['segment'] | null): SuppressReason | null {
+  private suppression(c: Campaign, e: InstoreEvent, segment: FrequencyT['segment'] | null): SuppressReason | null {
     if (!inSchedule(c, e.ts, this.timeZone)) return 'schedule'
     const segs = c.audience?.segments
     if (segs && (segment === null || !segs.includes(segment))) return 'audience'
@@ -88,7 +103,7 @@ export class CampaignEngine {
   }
 }
 
-function describe (c: Campaign, segment: string | null): string {
+function describe(c: Campaign, segment: string | null): string {
   const w = c.when
   const where = w.sector ?? w.shop ?? 'store'
   const dwell = w.minDwellS !== undefined ? ` ≥ ${w.minDwellS} s` : ''

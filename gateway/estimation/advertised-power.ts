@@ -10,9 +10,19 @@
 //   N(site offset + ρ·s·(tx - mean tx)/sd tx, s²·(1 - ρ²)).
 // Where `tx` says nothing (every phone claims -59), ρ is near 0 and the prior stays as it was.
 
-export interface OffsetPrior { mean: number, sd: number }
+export interface OffsetPrior {
+  mean: number
+  sd: number
+}
 
-export interface AdvertisedPowerState { n: number, txMean: number, offsetMean: number, txVar: number, offsetVar: number, cov: number }
+export interface AdvertisedPowerState {
+  n: number
+  txMean: number
+  offsetMean: number
+  txVar: number
+  offsetVar: number
+  cov: number
+}
 
 /** Phones with `tx` and a settled offset before the figure is trusted at all. */
 const MIN_PHONES = 30
@@ -28,18 +38,23 @@ export class AdvertisedPower {
    * @param rssiAt1m the site's BLE power at 1 m, dBm (what an offset of 0 means)
    * @param populationSdDb the spread of phones' offsets, dB (tracker `offsetSdDb`)
    */
-  constructor (private readonly rssiAt1m: number, private readonly populationSdDb: number) {}
+  constructor(
+    private readonly rssiAt1m: number,
+    private readonly populationSdDb: number
+  ) {}
 
   /**
    * A phone that advertises `tx` and whose own offset has settled at `offset` (once per phone),
    * while phones here typically transmit `siteOffset`.
    */
-  observe (tx: number, offset: number, siteOffset: number): void {
+  observe(tx: number, offset: number, siteOffset: number): void {
     if (!Number.isFinite(offset) || this.implausible(tx, siteOffset)) return
     const s = this.s
     const w = Math.max(RATE, 1 / ++s.n)
-    const dt = tx - s.txMean; const dof = offset - s.offsetMean
-    s.txMean += w * dt; s.offsetMean += w * dof
+    const dt = tx - s.txMean
+    const dof = offset - s.offsetMean
+    s.txMean += w * dt
+    s.offsetMean += w * dof
     // Exponentially weighted (co)variances (West's update: exact for the plain mean at w = 1/n).
     s.txVar = (1 - w) * (s.txVar + w * dt * dt)
     s.offsetVar = (1 - w) * (s.offsetVar + w * dof * dof)
@@ -51,7 +66,7 @@ export class AdvertisedPower {
    * trusted here, when it goes with no offset, or when it is far from what phones here claim (four
    * spreads).
    */
-  prior (tx: number | undefined, siteOffset: number): OffsetPrior | null {
+  prior(tx: number | undefined, siteOffset: number): OffsetPrior | null {
     const s = this.s
     if (tx === undefined || s.n < MIN_PHONES || !(s.txVar > 0) || !(s.offsetVar > 0) || this.implausible(tx, siteOffset)) return null
     const rho = s.cov / Math.sqrt(s.txVar * s.offsetVar)
@@ -65,13 +80,15 @@ export class AdvertisedPower {
    * reads at 1 m (an Eddystone power at 0 m, a placeholder like -127). It would teach the
    * statistics nothing but noise, from the very first phone on.
    */
-  private implausible (tx: number, siteOffset: number): boolean {
+  private implausible(tx: number, siteOffset: number): boolean {
     return !Number.isFinite(tx) || Math.abs(tx - (this.rssiAt1m + siteOffset)) > 5 * this.populationSdDb
   }
 
-  snapshot (): AdvertisedPowerState { return { ...this.s } }
+  snapshot(): AdvertisedPowerState {
+    return { ...this.s }
+  }
 
-  restore (s: AdvertisedPowerState | undefined): void {
+  restore(s: AdvertisedPowerState | undefined): void {
     if (s === undefined || typeof s !== 'object') return
     const v = [s.n, s.txMean, s.offsetMean, s.txVar, s.offsetVar, s.cov]
     if (!v.every(x => typeof x === 'number' && Number.isFinite(x)) || s.n < 0 || s.txVar < 0 || s.offsetVar < 0) return

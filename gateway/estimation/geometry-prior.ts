@@ -14,14 +14,18 @@ import { pointInPolygon, clampToPolygon, distanceToBoundary } from '../../shared
  * outside every shop on `floor` but within `outsideSigmas` radii of `sigma` (m, at least 0.5 m) of
  * one; otherwise, and on every other site, unchanged.
  */
-export function insideWalls (site: Site, x: number, y: number, sigma: number, floor: number, outsideSigmas: number): [number, number] {
+export function insideWalls(site: Site, x: number, y: number, sigma: number, floor: number, outsideSigmas: number): [number, number] {
   if (site.radio.outsideHeard) return [x, y]
-  let best: [number, number] | null = null; let bestD = Infinity
+  let best: [number, number] | null = null
+  let bestD = Infinity
   for (const shop of site.shops) {
     if (shop.floor !== floor) continue
     if (pointInPolygon(x, y, shop)) return [x, y]
     const d = distanceToBoundary(x, y, shop.polygon)
-    if (d < bestD) { bestD = d; best = clampToPolygon(x, y, shop) }
+    if (d < bestD) {
+      bestD = d
+      best = clampToPolygon(x, y, shop)
+    }
   }
   return best !== null && bestD <= outsideSigmas * Math.max(sigma, 0.5) ? best : [x, y]
 }

@@ -36,21 +36,28 @@ export const defaultKalmanOptions: KalmanOptions = {
 const N16 = new Float64Array(16)
 const PH8 = new Float64Array(8)
 const K8 = new Float64Array(8)
-const MIX = [{ s: new Float64Array(4), P: new Float64Array(16) }, { s: new Float64Array(4), P: new Float64Array(16) }]
+const MIX = [
+  { s: new Float64Array(4), P: new Float64Array(16) },
+  { s: new Float64Array(4), P: new Float64Array(16) }
+]
 
 /** One constant-velocity filter, state [x, y, vx, vy], covariance 4×4 row-major. */
 export class CvFilter {
   readonly s = new Float64Array(4)
   readonly P = new Float64Array(16)
 
-  constructor (readonly m: MotionModel) {}
+  constructor(readonly m: MotionModel) {}
 
-  predict (dt: number): void {
+  predict(dt: number): void {
     if (dt <= 0) return
     const a = Math.exp(-dt / this.m.velocityTauS)
     const f = this.m.velocityTauS * (1 - a) // ∫ of the decaying velocity over dt
-    const s = this.s; const P = this.P
-    s[0] += f * s[2]; s[1] += f * s[3]; s[2] *= a; s[3] *= a
+    const s = this.s
+    const P = this.P
+    s[0] += f * s[2]
+    s[1] += f * s[3]
+    s[2] *= a
+    s[3] *= a
     // P = F P Fᵀ + Q with F = [[1,0,f,0],[0,1,0,f],[0,0,a,0],[0,0,0,a]].
     const n = N16
     for (let i = 0; i < 4; i++) {
@@ -58,12 +65,23 @@ export class CvFilter {
       const r1 = i < 2 ? P[i * 4 + 1] + f * P[(i + 2) * 4 + 1] : a * P[i * 4 + 1]
       const r2 = i < 2 ? P[i * 4 + 2] + f * P[(i + 2) * 4 + 2] : a * P[i * 4 + 2]
       const r3 = i < 2 ? P[i * 4 + 3] + f * P[(i + 2) * 4 + 3] : a * P[i * 4 + 3]
-      n[i * 4] = r0 + f * r2; n[i * 4 + 1] = r1 + f * r3; n[i * 4 + 2] = a * r2; n[i * 4 + 3] = a * r3
+      n[i * 4] = r0 + f * r2
+      n[i * 4 + 1] = r1 + f * r3
+      n[i * 4 + 2] = a * r2
+      n[i * 4 + 3] = a * r3
     }
     const q = this.m.accelNoise
-    const q11 = q * dt * dt * dt / 3; const q12 = q * dt * dt / 2; const q22 = q * dt
-    n[0] += q11; n[5] += q11; n[10] += q22; n[15] += q22
-    n[2] += q12; n[8] += q12; n[7] += q12; n[13] += q12
+    const q11 = (q * dt * dt * dt) / 3
+    const q12 = (q * dt * dt) / 2
+    const q22 = q * dt
+    n[0] += q11
+    n[5] += q11
+    n[10] += q22
+    n[15] += q22
+    n[2] += q12
+    n[8] += q12
+    n[7] += q12
+    n[13] += q12
     P.set(n)
   }
 
@@ -72,8 +90,9 @@ export class CvFilter {
    * device was about L seconds ago. Returns the squared Mahalanobis distance of the innovation
    * and the log-likelihood; `apply` false only measures.
    */
-  update (zx: number, zy: number, rxx: number, ryy: number, rxy: number, L: number, apply: boolean): { m2: number, logLik: number } {
-    const P = this.P; const s = this.s
+  update(zx: number, zy: number, rxx: number, ryy: number, rxy: number, L: number, apply: boolean): { m2: number; logLik: number } {
+    const P = this.P
+    const s = this.s
     const PH = PH8
     for (let i = 0; i < 4; i++) {
       PH[i * 2] = P[i * 4] - L * P[i * 4 + 2]
@@ -82,10 +101,13 @@ export class CvFilter {
     const sxx = PH[0] - L * PH[4] + rxx
     const sxy = PH[1] - L * PH[5] + rxy
     const syy = PH[3] - L * PH[7] + ryy
-    const ix = zx - (s[0] - L * s[2]); const iy = zy - (s[1] - L * s[3])
+    const ix = zx - (s[0] - L * s[2])
+    const iy = zy - (s[1] - L * s[3])
     const det = sxx * syy - sxy * sxy
     if (!(det > 0)) return { m2: Infinity, logLik: -Infinity }
-    const ixx = syy / det; const iyy = sxx / det; const ixy = -sxy / det
+    const ixx = syy / det
+    const iyy = sxx / det
+    const ixy = -sxy / det
     const m2 = ix * ix * ixx + 2 * ix * iy * ixy + iy * iy * iyy
     const logLik = -0.5 * m2 - 0.5 * Math.log(det) - Math.log(2 * Math.PI)
     if (!apply) return { m2, logLik }
@@ -113,19 +135,27 @@ export class MotionFilter {
   rejections = 0
   initialized = false
 
-  constructor (private readonly o: KalmanOptions = defaultKalmanOptions) {
+  constructor(private readonly o: KalmanOptions = defaultKalmanOptions) {
     this.f = [new CvFilter(o.still), new CvFilter(o.moving)]
   }
 
-  get x (): number { return this.mu[0] * this.f[0].s[0] + this.mu[1] * this.f[1].s[0] }
-  get y (): number { return this.mu[0] * this.f[0].s[1] + this.mu[1] * this.f[1].s[1] }
-  get movingProbability (): number { return this.mu[1] }
+  get x(): number {
+    return this.mu[0] * this.f[0].s[0] + this.mu[1] * this.f[1].s[0]
+  }
+  get y(): number {
+    return this.mu[0] * this.f[0].s[1] + this.mu[1] * this.f[1].s[1]
+  }
+  get movingProbability(): number {
+    return this.mu[1]
+  }
 
-  init (t: number, x: number, y: number, cxx: number, cyy: number, cxy: number): void {
+  init(t: number, x: number, y: number, cxx: number, cyy: number, cxy: number): void {
     for (const f of this.f) {
       f.s.set([x, y, 0, 0])
       f.P.fill(0)
-      f.P[0] = cxx; f.P[5] = cyy; f.P[1] = f.P[4] = cxy
+      f.P[0] = cxx
+      f.P[5] = cyy
+      f.P[1] = f.P[4] = cxy
       f.P[10] = f.P[15] = 1 // (1 m/s)² initial velocity uncertainty
     }
     this.mu[0] = this.mu[1] = 0.5
@@ -135,13 +165,16 @@ export class MotionFilter {
   }
 
   /** Where the device is expected at time t, without changing the filter. */
-  predicted (t: number): { x: number, y: number } {
+  predicted(t: number): { x: number; y: number } {
     const dt = Math.max(0, (t - this.t) / 1000)
-    let x = 0; let y = 0
+    let x = 0
+    let y = 0
     for (let k = 0; k < 2; k++) {
-      const m = this.f[k].m; const s = this.f[k].s
+      const m = this.f[k].m
+      const s = this.f[k].s
       const g = m.velocityTauS * (1 - Math.exp(-dt / m.velocityTauS))
-      x += this.mu[k] * (s[0] + g * s[2]); y += this.mu[k] * (s[1] + g * s[3])
+      x += this.mu[k] * (s[0] + g * s[2])
+      y += this.mu[k] * (s[1] + g * s[3])
     }
     return { x, y }
   }
@@ -150,27 +183,41 @@ export class MotionFilter {
    * One IMM cycle at time t (ms) with a position fix of covariance R and lag `lagS`.
    * Returns false when the gate rejects the fix.
    */
-  update (t: number, zx: number, zy: number, rxx: number, ryy: number, rxy: number, lagS = 0): boolean {
-    if (!this.initialized) { this.init(t, zx, zy, rxx, ryy, rxy); return true }
+  update(t: number, zx: number, zy: number, rxx: number, ryy: number, rxy: number, lagS = 0): boolean {
+    if (!this.initialized) {
+      this.init(t, zx, zy, rxx, ryy, rxy)
+      return true
+    }
     const dt = Math.max(0, (t - this.t) / 1000)
     this.t = Math.max(this.t, t)
     // 1. Mixing: each filter restarts from a blend weighted by the mode transition probabilities.
     const stay = this.o.stayProbability ** Math.max(dt, 1e-3)
-    const pij = [[stay, 1 - stay], [1 - stay, stay]]
+    const pij = [
+      [stay, 1 - stay],
+      [1 - stay, stay]
+    ]
     const c = [pij[0][0] * this.mu[0] + pij[1][0] * this.mu[1], pij[0][1] * this.mu[0] + pij[1][1] * this.mu[1]]
     const mixed = [0, 1].map(j => {
-      const w0 = pij[0][j] * this.mu[0] / c[j]; const w1 = pij[1][j] * this.mu[1] / c[j]
+      const w0 = (pij[0][j] * this.mu[0]) / c[j]
+      const w1 = (pij[1][j] * this.mu[1]) / c[j]
       const { s, P } = MIX[j]
       P.fill(0)
       for (let i = 0; i < 4; i++) s[i] = w0 * this.f[0].s[i] + w1 * this.f[1].s[i]
-      for (const [w, f] of [[w0, this.f[0]], [w1, this.f[1]]] as Array<[number, CvFilter]>) {
+      for (const [w, f] of [
+        [w0, this.f[0]],
+        [w1, this.f[1]]
+      ] as Array<[number, CvFilter]>) {
         for (let i = 0; i < 4; i++) {
           for (let k = 0; k < 4; k++) P[i * 4 + k] += w * (f.P[i * 4 + k] + (f.s[i] - s[i]) * (f.s[k] - s[k]))
         }
       }
       return { s, P }
     })
-    for (let j = 0; j < 2; j++) { this.f[j].s.set(mixed[j].s); this.f[j].P.set(mixed[j].P); this.f[j].predict(dt) }
+    for (let j = 0; j < 2; j++) {
+      this.f[j].s.set(mixed[j].s)
+      this.f[j].P.set(mixed[j].P)
+      this.f[j].predict(dt)
+    }
     // 2. Gate on the more permissive (walking) model: only a fix neither mode can explain is rejected.
     const probe = this.f[1].update(zx, zy, rxx, ryy, rxy, lagS, false)
     if (probe.m2 > this.o.gate) {
@@ -185,13 +232,15 @@ export class MotionFilter {
     const w = [c[0] * Math.exp(ll[0] - m), c[1] * Math.exp(ll[1] - m)]
     const sum = w[0] + w[1]
     // Keep a little probability on each mode, so neither can be locked out for good.
-    this.mu[0] = Math.min(0.999, Math.max(0.001, w[0] / sum)); this.mu[1] = 1 - this.mu[0]
+    this.mu[0] = Math.min(0.999, Math.max(0.001, w[0] / sum))
+    this.mu[1] = 1 - this.mu[0]
     return true
   }
 
   /** 1-sigma horizontal radius of the combined estimate, metres. */
-  accuracy (): number {
-    const x = this.x; const y = this.y
+  accuracy(): number {
+    const x = this.x
+    const y = this.y
     let v = 0
     for (let k = 0; k < 2; k++) {
       const f = this.f[k]

@@ -26,25 +26,30 @@ export interface SensorModel {
 /** Distances below this are clamped: the far-field model does not hold closer (m). */
 export const MIN_DISTANCE_M = 0.3
 
-export function sensorModel (s: SensorInfo): SensorModel {
+export function sensorModel(s: SensorInfo): SensorModel {
   // offsetDb is added to what the sensor reports (one that reads 3 dB low takes +3): the same as
   // expecting that much less from it.
   return {
-    id: s.id, x: s.x, y: s.y, z: s.z, floor: s.floor, a: s.rssiAt1m - s.offsetDb, n: s.pathLossExponent,
+    id: s.id,
+    x: s.x,
+    y: s.y,
+    z: s.z,
+    floor: s.floor,
+    a: s.rssiAt1m - s.offsetDb,
+    n: s.pathLossExponent,
     ...(s.radioMap ? { map: new RadioMap(s.radioMap) } : {})
   }
 }
 
-export function sensorModels (site: Site): Map<string, SensorModel> {
+export function sensorModels(site: Site): Map<string, SensorModel> {
   return new Map([...site.sensors.values()].map(s => [s.id, sensorModel(s)]))
 }
 
 /** Phone-scan mode: the site's beacons act as the receivers, the phone as the transmitter. */
-export function beaconModels (site: Site): Map<string, SensorModel> {
+export function beaconModels(site: Site): Map<string, SensorModel> {
   return new Map([...site.beacons.values()].map(b => [b.id, { id: b.id, x: b.x, y: b.y, z: b.z, floor: b.floor, a: b.rssiAt1m, n: site.radio.pathLossExponent }]))
 }
 
-export function expectedRssi (m: SensorModel, d: number): number {
+export function expectedRssi(m: SensorModel, d: number): number {
   return m.a - 10 * m.n * Math.log10(Math.max(d, MIN_DISTANCE_M))
 }
-

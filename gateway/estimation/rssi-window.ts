@@ -30,22 +30,33 @@ export class RssiWindow {
   last = -Infinity
   size = 0
 
-  constructor (private readonly o: WindowOptions) {}
+  constructor(private readonly o: WindowOptions) {}
 
-  add (ts: number, rssi: number): void {
+  add(ts: number, rssi: number): void {
     if (this.size === 0 || ts - this.last > this.o.windowMs) {
       // A fresh start after silence: old readings say nothing about now.
-      this.sw = 0; this.sr = 0; this.sw2 = 0; this.st = 0; this.t0 = ts; this.size = 0
+      this.sw = 0
+      this.sr = 0
+      this.sw2 = 0
+      this.st = 0
+      this.t0 = ts
+      this.size = 0
     }
     let w = 1
     if (ts > this.t0) {
       const k = Math.exp(-(ts - this.t0) / this.o.tauMs)
-      this.sw *= k; this.sr *= k; this.sw2 *= k * k; this.st *= k
+      this.sw *= k
+      this.sr *= k
+      this.sw2 *= k * k
+      this.st *= k
       this.t0 = ts
     } else {
       w = Math.exp(-(this.t0 - ts) / this.o.tauMs) // a late reading counts as old as it is
     }
-    this.sw += w; this.sr += w * rssi; this.sw2 += w * w; this.st += w * ts
+    this.sw += w
+    this.sr += w * rssi
+    this.sw2 += w * w
+    this.st += w * ts
     this.size++
     if (ts > this.last) this.last = ts
   }
@@ -54,13 +65,13 @@ export class RssiWindow {
    * Weighted mean, its sigma and its weighted mean age (ms) at time t, as a solver observation of
    * `sensor` (one allocation per sensor per fix: the hot path); null when nothing recent is left.
    */
-  observation (t: number, sensor: SensorModel): Observation | null {
+  observation(t: number, sensor: SensorModel): Observation | null {
     if (this.size === 0 || t - this.last > this.o.windowMs) return null
     // Effective sample size of the weighted mean (Kish): (Σw)² / Σw²; decay cancels in the ratio.
     const nEff = (this.sw * this.sw) / this.sw2
     // A receiver self-calibration found noisier (or steadier) than the rest counts for less (or more).
     const raw = this.o.rawSigmaDb * (sensor.spreadScale ?? 1)
-    const sigma = Math.sqrt(raw * raw / nEff + this.o.floorSigmaDb * this.o.floorSigmaDb)
+    const sigma = Math.sqrt((raw * raw) / nEff + this.o.floorSigmaDb * this.o.floorSigmaDb)
     // floorDbm is filled in by the tracker; present from the start, so every observation has one shape.
     return { sensor, rssi: this.sr / this.sw, sigma, ageMs: Math.max(0, t - this.st / this.sw), floorDbm: undefined, rawSigmaDb: raw }
   }

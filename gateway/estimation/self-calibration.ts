@@ -35,13 +35,20 @@ export interface SelfCalibrationOptions {
 
 export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCount: 200, beaconWeight: 5, maxCorrectionDb: 12, minSensors: 4, memory: 20_000, learnSpread: false }
 
-interface Acc { sum: number, weight: number }
+interface Acc {
+  sum: number
+  weight: number
+}
 
 /** Phone-scan mode's calibrator of the site's beacons: never their spreads (see `learnSpread`). */
 export const beaconSelfCalibrationOptions: SelfCalibrationOptions = { ...defaultSelfCalibrationOptions, learnSpread: false }
 
 /** What a calibrator has learned, as saved across restarts. */
-export interface CalibratorState { samples: number, sensors: Record<string, Acc>, /** absent in what earlier versions saved */ spread?: Record<string, Acc> }
+export interface CalibratorState {
+  samples: number
+  sensors: Record<string, Acc> /** absent in what earlier versions saved */
+  spread?: Record<string, Acc>
+}
 
 /** A sensor whose learned correction is at least this large (dB) is reported as a problem (/healthz). */
 export const OFF_SENSOR_DB = 10
@@ -51,13 +58,19 @@ export class SelfCalibrator {
   private readonly spread: SpreadEvidence
   samples = 0
 
-  constructor (private readonly base: Map<string, SensorModel>, private readonly o: SelfCalibrationOptions = defaultSelfCalibrationOptions) {
+  constructor(
+    private readonly base: Map<string, SensorModel>,
+    private readonly o: SelfCalibrationOptions = defaultSelfCalibrationOptions
+  ) {
     this.spread = new SpreadEvidence([...base.keys()], o.priorCount, o.memory)
   }
 
-  private add (sensor: string, residual: number, weight: number): void {
+  private add(sensor: string, residual: number, weight: number): void {
     let a = this.acc.get(sensor)
-    if (!a) { a = { sum: 0, weight: 0 }; this.acc.set(sensor, a) }
+    if (!a) {
+      a = { sum: 0, weight: 0 }
+      this.acc.set(sensor, a)
+    }
     // Exponential forgetting keeps the estimate responsive over weeks of operation.
     const keep = 1 - weight / this.o.memory
     a.sum = a.sum * keep + weight * residual
@@ -66,7 +79,7 @@ export class SelfCalibrator {
   }
 
   /** A reading of a fixed transmitter at a known 3-D distance, with its own 1 m reference power. */
-  observeKnown (sensor: string, distanceM: number, rssi: number, refAt1m: number, siteRefAt1m: number): void {
+  observeKnown(sensor: string, distanceM: number, rssi: number, refAt1m: number, siteRefAt1m: number): void {
     const m = this.base.get(sensor)
     if (!m || m.map) return
     // Evidence about the sensor's own bias, so against its site-file model.
@@ -75,7 +88,7 @@ export class SelfCalibrator {
   }
 
   /** Residuals of a device fix: evidence about every sensor that took part. */
-  observeFix (obs: Observation[], fix: Fix, tagHeight: number): void {
+  observeFix(obs: Observation[], fix: Fix, tagHeight: number): void {
     if (obs.length < this.o.minSensors || fix.method !== 'lm') return
     const centre = this.centre()
     for (const ob of obs) {
@@ -86,16 +99,16 @@ export class SelfCalibrator {
       const r = ob.rssi - expectedRssi(s, d) - fix.offsetDb
       this.add(s.id, r + this.raw(s.id) - centre, 1)
       // In units of the reading's own spread (the window's sigma), so sensors heard by few readings compare fairly.
-      if (this.o.learnSpread) this.spread.add(s.id, r / ob.sigma * (s.spreadScale ?? 1))
+      if (this.o.learnSpread) this.spread.add(s.id, (r / ob.sigma) * (s.spreadScale ?? 1))
     }
   }
 
   /** Current correction for a sensor, dB (added to its RSSI at 1 m). */
-  correction (sensor: string): number {
+  correction(sensor: string): number {
     return this.raw(sensor) - this.centre()
   }
 
-  private raw (sensor: string): number {
+  private raw(sensor: string): number {
     const a = this.acc.get(sensor)
     if (!a) return 0
     const v = a.sum / (a.weight + this.o.priorCount)
@@ -103,29 +116,29 @@ export class SelfCalibrator {
   }
 
   /** The median of the sensors' raw corrections: robust to the one sensor that is far off. */
-  private centre (): number {
+  private centre(): number {
     if (this.acc.size === 0) return 0
     const v = [...this.base.keys()].map(id => this.raw(id)).sort((a, b) => a - b)
     const h = v.length >> 1
     return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2
   }
 
-  private corrected (m: SensorModel): SensorModel {
+  private corrected(m: SensorModel): SensorModel {
     return { ...m, a: m.a + this.correction(m.id), spreadScale: this.spread.scale(m.id) }
   }
 
   /** The sensor models with the learned corrections applied. */
-  models (): Map<string, SensorModel> {
+  models(): Map<string, SensorModel> {
     return new Map([...this.base].map(([id, m]) => [id, m.map ? m : this.corrected(m)]))
   }
 
   /** What has been learned so far (the evidence, not just the corrections: it keeps accumulating). */
-  snapshot (): CalibratorState {
+  snapshot(): CalibratorState {
     return { samples: this.samples, sensors: Object.fromEntries([...this.acc].map(([id, a]) => [id, { sum: a.sum, weight: a.weight }])), spread: this.spread.snapshot() }
   }
 
   /** Takes up a snapshot; sensors the site no longer has, and values that are not numbers, are left out. */
-  restore (s: CalibratorState): void {
+  restore(s: CalibratorState): void {
     for (const [id, a] of Object.entries(s.sensors)) {
       if (this.base.has(id) && Number.isFinite(a.sum) && Number.isFinite(a.weight) && a.weight >= 0) this.acc.set(id, { sum: a.sum, weight: a.weight })
     }
@@ -134,14 +147,13 @@ export class SelfCalibrator {
   }
 
   /** Each sensor's learned spread against the typical sensor's (1: typical). */
-  spreadScales (): Record<string, number> {
+  spreadScales(): Record<string, number> {
     return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.spread.scale(id)) / 100]))
   }
 
-  corrections (): Record<string, number> {
+  corrections(): Record<string, number> {
     return Object.fromEntries([...this.base.keys()].map(id => [id, Math.round(100 * this.correction(id)) / 100]))
   }
-
 }
 
 /**
@@ -149,9 +161,11 @@ export class SelfCalibrator {
  * more either way, or null: such a sensor is mounted badly (behind metal, facing a wall),
  * shadowed, or has a wrong `offsetDb`, and self-calibration only hides it.
  */
-export function offSensorsProblem (corrections: Record<string, number>): string | null {
+export function offSensorsProblem(corrections: Record<string, number>): string | null {
   const off = Object.entries(corrections).filter(([, c]) => Math.abs(c) >= OFF_SENSOR_DB)
   if (off.length === 0) return null
-  return `sensors reading ${OFF_SENSOR_DB} dB or more off the radio model (mounted badly, shadowed, or a wrong offsetDb): ` +
+  return (
+    `sensors reading ${OFF_SENSOR_DB} dB or more off the radio model (mounted badly, shadowed, or a wrong offsetDb): ` +
     off.map(([id, c]) => `${id} ${c > 0 ? '+' : ''}${c.toFixed(1)} dB`).join(', ')
+  )
 }

@@ -34,9 +34,9 @@ export interface SolverOptions {
   /** Huber threshold in sigmas. */
   huberK: number
   /** An optional prior position (e.g. the tracker's prediction) used as one more start. */
-  prior?: { x: number, y: number }
+  prior?: { x: number; y: number }
   /** Prior on the device's transmit offset (dB): mean and standard deviation. sd 0 = no offset. */
-  offsetPrior?: { mean: number, sd: number }
+  offsetPrior?: { mean: number; sd: number }
   /** Working sensors that did not hear the device (used where their reporting floor is known). */
   silent?: Silence[]
   /**

@@ -20,6 +20,7 @@ import { pointInPolygon, signedDepth } from '../../shared/geometry.ts'
 import { Problem } from './likelihood.ts'
 import { nearestSilentInto, type Observation, type Silence } from './solver.ts'
 import type { SensorModel } from './radio-model.ts'
+import { nelderMead } from './nelder-mead.ts'
 
 /** How far back a device's fixes are kept for the test, ms. */
 export const WALK_HISTORY_MS = 30_000
@@ -41,21 +42,19 @@ const MIN_SPEED_M_S = 0.5
 /** Cost per square metre a walk strays inside (or per (m/s)² its speed strays out of bounds, per fix). */
 const PENALTY = 50
 const ITERATIONS = 200
-/**
- * A search has converged once its whole simplex is within this of its best (-2 ln L): the gaps
- * are judged against 3 and 40. At 0.001 a test took far longer and every simulated visit came
- * out the same (`npm run bench -- visits`; the test's cost shows in `-- events`).
- */
-const CONVERGED = 0.02
 
 /**
  * The sensors listening at one tick (tracker.ts `listening`), packed once for every device's fix
  * of that tick: each one's index and reporting floor. A fix names its silent sensors among them
  * by a bit each, instead of two numbers each.
  */
-export interface Listening { list: Silence[], ids: Float32Array, floors: Float32Array }
+export interface Listening {
+  list: Silence[]
+  ids: Float32Array
+  floors: Float32Array
+}
 
-export function packListening (list: Silence[], index: Map<string, number>): Listening {
+export function packListening(list: Silence[], index: Map<string, number>): Listening {
   return { list, ids: Float32Array.from(list, q => index.get(q.sensor.id) ?? -1), floors: Float32Array.from(list, q => q.floorDbm) }
 }
 
@@ -69,7 +68,16 @@ const MASK_BITS = 24
  * buffer a device, not one a fix: a typed array costs its own objects on the heap and its own
  * allocation beside them, more than the few dozen numbers a fix keeps.
  */
-export interface WalkFix { t: number, x: number, y: number, heard: number, data: Float32Array, at: number, end: number, listening: Listening | null }
+export interface WalkFix {
+  t: number
+  x: number
+  y: number
+  heard: number
+  data: Float32Array
+  at: number
+  end: number
+  listening: Listening | null
+}
 
 /** Numbers a new device's buffer has room for before it first grows. */
 const INITIAL_FLOATS = 128
@@ -85,18 +93,21 @@ export class WalkHistory {
    * Keeps a fix (one every WALK_SAMPLE_MS). `silent` must then be the `listening` sensors that did
    * not hear the device, in their order, when `listening` is given.
    */
-  add (t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>, listening: Listening | null = null): void {
+  add(t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>, listening: Listening | null = null): void {
     const last = this.fixes[this.fixes.length - 1]
     if (last !== undefined && t - last.t < WALK_SAMPLE_MS) return
     while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
-    const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
+    const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => b.rssi - b.sensor.a - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
     const masked = listening !== null && isSubsequence(silent, listening.list)
     const data = this.room(5 * kept.length + (masked ? Math.ceil(listening.list.length / MASK_BITS) : 2 * silent.length))
     const at = this.end
     let k = at
     for (const ob of kept) {
-      data[k++] = index.get(ob.sensor.id) ?? -1; data[k++] = ob.rssi; data[k++] = ob.sigma
-      data[k++] = ob.floorDbm ?? -Infinity; data[k++] = ob.rawSigmaDb ?? 6
+      data[k++] = index.get(ob.sensor.id) ?? -1
+      data[k++] = ob.rssi
+      data[k++] = ob.sigma
+      data[k++] = ob.floorDbm ?? -Infinity
+      data[k++] = ob.rawSigmaDb ?? 6
     }
     if (masked) {
       const list = listening.list
@@ -109,17 +120,26 @@ export class WalkHistory {
       }
       k += words
     } else {
-      for (const q of silent) { data[k++] = index.get(q.sensor.id) ?? -1; data[k++] = q.floorDbm }
+      for (const q of silent) {
+        data[k++] = index.get(q.sensor.id) ?? -1
+        data[k++] = q.floorDbm
+      }
     }
     this.end = k
     this.fixes.push({ t, x, y, heard: kept.length, data, at, end: k, listening: masked ? listening : null })
   }
 
   /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
-  clear (): void { this.fixes.length = 0; this.data = EMPTY; this.end = 0 }
+  clear(): void {
+    this.fixes.length = 0
+    this.data = EMPTY
+    this.end = 0
+  }
 
   /** Bytes its buffer holds (for the memory figures). */
-  get bytes (): number { return this.data.byteLength }
+  get bytes(): number {
+    return this.data.byteLength
+  }
 
   /**
    * The buffer, with room for `n` more numbers after `end`: when full, a new one holding the live
@@ -127,7 +147,7 @@ export class WalkHistory {
    * over one: an estimate's `walk` (tracker.ts) keeps the fixes as of its time, and the presence
    * stage may test a held visit on them long after they left this history.
    */
-  private room (n: number): Float32Array {
+  private room(n: number): Float32Array {
     if (this.end + n <= this.data.length) return this.data
     const from = this.fixes.length > 0 ? this.fixes[0].at : this.end
     const live = this.end - from
@@ -135,8 +155,13 @@ export class WalkHistory {
     // buffer is needed only every few fixes.
     const data = new Float32Array(Math.max(INITIAL_FLOATS, Math.ceil(1.5 * (live + n))))
     data.set(this.data.subarray(from, this.end))
-    for (const f of this.fixes) { f.data = data; f.at -= from; f.end -= from }
-    this.data = data; this.end = live
+    for (const f of this.fixes) {
+      f.data = data
+      f.at -= from
+      f.end -= from
+    }
+    this.data = data
+    this.end = live
     return data
   }
 }
@@ -144,13 +169,17 @@ export class WalkHistory {
 const EMPTY = new Float32Array(0)
 
 /** Whether every item of `part` is in `all`, in the same order. */
-function isSubsequence<T> (part: T[], all: T[]): boolean {
+function isSubsequence<T>(part: T[], all: T[]): boolean {
   let i = 0
   for (let j = 0; j < all.length && i < part.length; j++) if (all[j] === part[i]) i++
   return i === part.length
 }
 
-export interface WalkOptions { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
+export interface WalkOptions {
+  tagHeight: number
+  huberK: number
+  bounds: [number, number, number, number]
+}
 
 /** How much worse the best straight walk outside a zone explains a device's kept fixes than the best walks anywhere, in -2 ln L. */
 export interface WalkGaps {
@@ -171,11 +200,12 @@ const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
  * gap of `enough` or more is all the caller needs to know: the walk that stops is not searched for
  * where the straight one already makes it.
  */
-export function streetWalkGaps (fixes: readonly WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number, sd: number }, enough = Infinity): WalkGaps {
+export function streetWalkGaps(fixes: readonly WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number; sd: number }, enough = Infinity): WalkGaps {
   if (fixes.length < 3) return UNKNOWN
   const problems: Kept = []
   for (const f of fixes) {
-    const obs: Observation[] = []; const silent: Silence[] = []
+    const obs: Observation[] = []
+    const silent: Silence[] = []
     let k = f.at
     for (let i = 0; i < f.heard; i++, k += 5) {
       const sensor = sensors[f.data[k]]
@@ -210,20 +240,24 @@ export function streetWalkGaps (fixes: readonly WalkFix[], sensors: SensorModel[
 }
 
 /** Each kept fix's cost function, its silent sensors, and scratch for the nearest of them. */
-type Kept = Array<{ t: number, p: Problem, silent: Silence[], near: Silence[], d2: Float64Array }>
+type Kept = Array<{ t: number; p: Problem; silent: Silence[]; near: Silence[]; d2: Float64Array }>
 
 /**
  * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
  * at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until it stops.
  */
-function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'line' | 'stop', prior: { mean: number, sd: number }, starts: number[][]): number {
+function bestWalk(problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'line' | 'stop', prior: { mean: number; sd: number }, starts: number[][]): number {
   const outside = kind === 'outside'
   const first = (problems[0].t - tEnd) / 1000
   // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
   // stops) when it stopped, s before the last fix: it stood at (x0, y0) from then on.
   // Read by index, not destructured: the searches call it thousands of times a test.
   const objective = (w: number[]): number => {
-    const x0 = w[0]; const y0 = w[1]; const vx = w[2]; const vy = w[3]; const b = w[4]
+    const x0 = w[0]
+    const y0 = w[1]
+    const vx = w[2]
+    const vy = w[3]
+    const b = w[4]
     const stopped = w.length > 5 ? w[5] : 0
     let c = ((b - prior.mean) / prior.sd) ** 2
     const speed = Math.hypot(vx, vy)
@@ -235,7 +269,8 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
     for (let k = 0; k < problems.length; k++) {
       const { t, p, silent, near, d2 } = problems[k]
       const tau = Math.min(0, (t - tEnd) / 1000 - stopped)
-      const x = x0 + vx * tau; const y = y0 + vy * tau
+      const x = x0 + vx * tau
+      const y = y0 + vy * tau
       if (outside) {
         const depth = signedDepth(x, y, zone)
         if (depth > -OUTSIDE_M) c += PENALTY * (depth + OUTSIDE_M) ** 2
@@ -247,8 +282,12 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
     return c
   }
   const steps = kind === 'stop' ? [2, 2, 0.3, 0.3, 2, 5] : [2, 2, 0.3, 0.3, 2]
-  const withOffset = (s: number[]): number[] => kind === 'stop' ? [...s.slice(0, 4), prior.mean, s[4]] : [...s, prior.mean]
-  const ranked = starts.map(withOffset).map(p => ({ p, v: objective(p) })).sort((a, b) => a.v - b.v).slice(0, 2)
+  const withOffset = (s: number[]): number[] => (kind === 'stop' ? [...s.slice(0, 4), prior.mean, s[4]] : [...s, prior.mean])
+  const ranked = starts
+    .map(withOffset)
+    .map(p => ({ p, v: objective(p) }))
+    .sort((a, b) => a.v - b.v)
+    .slice(0, 2)
   let cost = Infinity
   for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS))
   return cost
@@ -258,7 +297,7 @@ function bestWalk (problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | '
  * Where a walk that stops may start from: standing where the fixes after a third, or two thirds,
  * of the stretch are on average, walked to from the first fix.
  */
-function startsStop (fixes: readonly WalkFix[], tEnd: number): number[][] {
+function startsStop(fixes: readonly WalkFix[], tEnd: number): number[][] {
   const first = (fixes[0].t - tEnd) / 1000
   return [1 / 3, 2 / 3].map(share => {
     const stopped = first * share
@@ -275,85 +314,49 @@ function startsStop (fixes: readonly WalkFix[], tEnd: number): number[][] {
  * inside reflected across each edge of the outline (the radio's mirror place across the front row
  * is where a passer-by gets misplaced, and the front is not always the nearest edge).
  */
-function startsOutside (fixes: readonly WalkFix[], tEnd: number, zone: Zone): number[][] {
+function startsOutside(fixes: readonly WalkFix[], tEnd: number, zone: Zone): number[][] {
   const starts = [lineThrough(fixes, tEnd, p => p)]
   for (const ring of zone.polygon.coordinates) {
     for (let i = 0; i + 1 < ring.length; i++) {
-      const [ax, ay] = ring[i]; const [bx, by] = ring[i + 1]
+      const [ax, ay] = ring[i]
+      const [bx, by] = ring[i + 1]
       const len2 = (bx - ax) ** 2 + (by - ay) ** 2
       if (!(len2 > 0)) continue
-      starts.push(lineThrough(fixes, tEnd, ([x, y]) => {
-        if (!pointInPolygon(x, y, zone)) return [x, y]
-        const u = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / len2
-        const fx = ax + u * (bx - ax); const fy = ay + u * (by - ay)
-        return [2 * fx - x, 2 * fy - y]
-      }))
+      starts.push(
+        lineThrough(fixes, tEnd, ([x, y]) => {
+          if (!pointInPolygon(x, y, zone)) return [x, y]
+          const u = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / len2
+          const fx = ax + u * (bx - ax)
+          const fy = ay + u * (by - ay)
+          return [2 * fx - x, 2 * fy - y]
+        })
+      )
     }
   }
   return starts
 }
 
 /** Least-squares straight walk through the fixes' positions: position at tEnd and velocity. */
-function lineThrough (fixes: readonly WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
-  let st = 0; let stt = 0; let sx = 0; let sy = 0; let stx = 0; let sty = 0
+function lineThrough(fixes: readonly WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
+  let st = 0
+  let stt = 0
+  let sx = 0
+  let sy = 0
+  let stx = 0
+  let sty = 0
   const n = fixes.length
   for (const f of fixes) {
     const tau = (f.t - tEnd) / 1000
     const [x, y] = map([f.x, f.y])
-    st += tau; stt += tau * tau; sx += x; sy += y; stx += tau * x; sty += tau * y
+    st += tau
+    stt += tau * tau
+    sx += x
+    sy += y
+    stx += tau * x
+    sty += tau * y
   }
   const den = n * stt - st * st
   const vx = den > 0 ? (n * stx - st * sx) / den : 0
   const vy = den > 0 ? (n * sty - st * sy) / den : 0
   return [(sx - vx * st) / n, (sy - vy * st) / n, vx, vy]
-}
-
-/**
- * Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. The simplex's
- * points are updated in place and the trial points reuse their arrays (no allocation per step);
- * the arithmetic is the textbook one, step for step.
- */
-function nelderMead (f: (p: number[]) => number, x0: number[], step: number[], iterations: number): number {
-  const n = x0.length
-  const simplex = [x0.slice(), ...step.map((s, i) => x0.map((v, j) => j === i ? v + s : v))].map(p => ({ p, v: f(p) }))
-  const centre = new Array<number>(n).fill(0)
-  const r = new Array<number>(n).fill(0); const e = new Array<number>(n).fill(0); const c = new Array<number>(n).fill(0)
-  const along = (a: number, worst: number[], out: number[]): number[] => {
-    for (let j = 0; j < n; j++) out[j] = centre[j] + a * (worst[j] - centre[j])
-    return out
-  }
-  const replaceWorst = (p: number[], v: number): void => {
-    const worst = simplex[n]
-    for (let j = 0; j < n; j++) worst.p[j] = p[j]
-    worst.v = v
-  }
-  for (let it = 0; it < iterations; it++) {
-    simplex.sort((a, b) => a.v - b.v)
-    // Converged: the whole simplex within CONVERGED of its best.
-    if (simplex[n].v - simplex[0].v < CONVERGED) break
-    centre.fill(0)
-    for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) centre[j] += simplex[k].p[j] / n
-    const worst = simplex[n]
-    const fr = f(along(-1, worst.p, r))
-    if (fr < simplex[0].v) {
-      const fe = f(along(-2, worst.p, e))
-      if (fe < fr) replaceWorst(e, fe); else replaceWorst(r, fr)
-    } else if (fr < simplex[n - 1].v) {
-      replaceWorst(r, fr)
-    } else {
-      const fc = f(along(0.5, worst.p, c))
-      if (fc < worst.v) replaceWorst(c, fc)
-      else {
-        const b = simplex[0].p
-        for (let i = 1; i <= n; i++) {
-          const s = simplex[i]
-          for (let j = 0; j < n; j++) s.p[j] = b[j] + 0.5 * (s.p[j] - b[j])
-          s.v = f(s.p)
-        }
-      }
-    }
-  }
-  let least = Infinity
-  for (const s of simplex) least = Math.min(least, s.v)
-  return least
 }

@@ -2,132 +2,22 @@
 // published position placed in the site (placement.ts).
 // State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
 import type { Site, Zone } from '../../shared/site.ts'
-import { RssiWindow, defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
+import { RssiWindow } from './rssi-window.ts'
 import { solve, type Observation, type Fix, type Silence } from './solver.ts'
-import { MotionFilter, defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
+import { MotionFilter, type KalmanOptions } from './kalman.ts'
 import type { SensorModel } from './radio-model.ts'
 import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
 import { insideWalls } from './geometry-prior.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
-import { AdvertisedPower, type AdvertisedPowerState, type OffsetPrior } from './advertised-power.ts'
+import { AdvertisedPower } from './advertised-power.ts'
 import { WalkHistory, streetWalkGaps, packListening, type WalkFix, type WalkGaps, type Listening } from './street-walk.ts'
+import type { TrackerOptions, TrackerLearned, Estimate } from './tracker-types.ts'
+
+export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate } from './tracker-types.ts'
 
 /** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
 const SETTLED_FIXES = 30
-
-export interface TrackerOptions {
-  window: WindowOptions
-  kalman: KalmanOptions
-  /** Forget a device after this long without readings, ms. */
-  ttlMs: number
-  /** Most devices tracked at once; the longest-quiet one is dropped beyond it. */
-  maxDevices: number
-  /**
-   * Share of the readings' mean age taken as the fix's lag behind the device. 1 would be exact
-   * for steady walking; less keeps noisy velocity estimates (stop-and-go shoppers, sensors that
-   * already average upstream) from throwing the track forward.
-   */
-  lagFactor: number
-  /**
-   * How long before its tick an estimate is published for, ms: a position's `ts` (contract §4:
-   * the time it is estimated for). The estimate made at tick t rests on RSSI windows whose
-   * readings are on average 1.5 s old (their time constant) and on a motion filter that smooths
-   * further, so it describes where the device was about 2 s earlier better than where it is (1 s and
-   * 3 s were tried: `npm run bench -- accuracy`). Zones take the evidence at the same time.
-   */
-  reportLagMs: number
-  /**
-   * Most sensors used per fix: the strongest ones. A bound on the solver's cost on very large
-   * sites, not a filter: with the sensitivity-floor correction even far sensors, heard only when
-   * they fade up, still carry information (`npm run bench -- accuracy`, hypermarket, with 24 and 32).
-   */
-  maxSensors: number
-  /** Huber threshold of the solver, in sigmas. */
-  huberK: number
-  /** Phone height, m. */
-  tagHeight: number
-  /** A position outside every shop stays outside only if it is this many sigmas past the wall. */
-  outsideSigmas: number
-  /**
-   * Share of a fix's uncertainty that persists from fix to fix (bias) and is added back to the
-   * filter's accuracy, so that accuracyM holds about 63% of errors (`npm run bench -- accuracy`).
-   */
-  biasShare: number
-  /** Spread of phones' transmit offsets, dB (model-to-model spread is ~3-5 dB); 0 disables. */
-  offsetSdDb: number
-  /** Weight of a new fix in the device's running offset estimate (0..1). */
-  offsetLearningRate: number
-  /**
-   * Weight of a new fix in the site's running offset (0..1; 0 disables): what phones here
-   * typically read against the site's rssiAt1m, the starting point of every new device's offset.
-   */
-  siteOffsetRate: number
-  /** Whether working sensors that did not hear a device count as evidence (where their floor is known). */
-  silence: boolean
-  /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
-  floorSwitchDb: number
-  /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
-  gridTemperature: number
-  minSupport: number
-  offMapPenalty: number
-  /** Whether devices keep their recent fixes for the street-walk test (street-walk.ts: about 6 KB each). */
-  walkHistory: boolean
-}
-
-export function trackerOptions (site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
-  return {
-    window: { ...defaultWindowOptions, rawSigmaDb: site.radio.shadowingDb },
-    kalman: defaultKalmanOptions,
-    ttlMs: 30_000,
-    maxDevices: 20_000,
-    lagFactor: 0.5,
-    reportLagMs: 2000,
-    maxSensors: 48,
-    huberK: 2,
-    tagHeight: site.radio.tagHeightM,
-    outsideSigmas: 2,
-    biasShare: 0.5,
-    offsetSdDb: 4,
-    offsetLearningRate: 0.1,
-    siteOffsetRate: 0.005,
-    floorSwitchDb: 6,
-    silence: true,
-    gridTemperature: 1,
-    minSupport: 1,
-    offMapPenalty: 4,
-    walkHistory: true,
-    ...over
-  }
-}
-
-export interface TrackerLearned { siteOffset: number, siteOffsetFixes: number, sensitivityFloors: Record<string, Array<[number, number]>>, advertisedPower?: AdvertisedPowerState }
-
-export interface Estimate {
-  subject: string
-  ts: number
-  /** Published position (placement.ts): kept inside the shops unless the evidence says outside, in the likeliest sector. */
-  x: number
-  y: number
-  /** The floor it is on (0 where the site has one). */
-  floor: number
-  /** The shop and sector the published position is in (null: none). */
-  shop: string | null
-  sector: string | null
-  /** The filter's own estimate, before that: zone decisions use this. */
-  rawX: number
-  rawY: number
-  accuracyM: number
-  sensors: number
-  fix: Fix
-  /** What the fix heard, and the working sensors that did not hear it: the shop-entry radio test's input (`zoneCosts`). */
-  obs: Observation[]
-  silent: Silence[]
-  /** A new phone's offset, dB: the site's phones', or its advertised power's where that proved to say more. */
-  offsetPrior: OffsetPrior
-  /** The device's fixes of its last half minute kept for the street-walk test (`walkGaps`): a copy as of this fix. */
-  walk: readonly WalkFix[]
-}
 
 class Device {
   /** Recent fixes, for the street-walk test. */
@@ -150,7 +40,9 @@ class Device {
   offsetFixes = 0
   /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
   tx: number | undefined = undefined
-  constructor (kalman: KalmanOptions) { this.kf = new MotionFilter(kalman) }
+  constructor(kalman: KalmanOptions) {
+    this.kf = new MotionFilter(kalman)
+  }
 }
 
 export class Tracker {
@@ -158,7 +50,7 @@ export class Tracker {
   readonly floors = new SensitivityFloors()
   private readonly bounds: [number, number, number, number]
   /** What the shop-entry radio test needs of the solver's options (one object, not one per fix). */
-  private readonly costOptions: { tagHeight: number, huberK: number, bounds: [number, number, number, number] }
+  private readonly costOptions: { tagHeight: number; huberK: number; bounds: [number, number, number, number] }
   fixes = 0
   gated = 0
   expired = 0
@@ -174,14 +66,18 @@ export class Tracker {
   private readonly power: AdvertisedPower
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
   private readonly multiFloor: boolean
-  private listeningAt: { t: number, list: Silence[], packed: Listening | null } = { t: NaN, list: [], packed: null }
+  private listeningAt: { t: number; list: Silence[]; packed: Listening | null } = { t: NaN, list: [], packed: null }
   /** Receivers by a fixed index (the walk history packs indices, not objects), and the index. */
   private readonly sensorIndex: Map<string, number>
   private sensorList: SensorModel[]
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
 
-  constructor (private readonly site: Site, private models: Map<string, SensorModel>, readonly o: TrackerOptions) {
+  constructor(
+    private readonly site: Site,
+    private models: Map<string, SensorModel>,
+    readonly o: TrackerOptions
+  ) {
     const [x0, y0, x1, y1] = site.bbox
     // Slack around the site, m: passers-by on the street are heard too, and a search box that
     // cannot hold them would pull their estimates inside.
@@ -194,27 +90,32 @@ export class Tracker {
     this.sensorList = [...models.values()]
   }
 
-  get size (): number { return this.devices.size }
+  get size(): number {
+    return this.devices.size
+  }
 
   /** What this tracker learned about the site (not about devices), for saving across restarts. */
-  learned (): TrackerLearned {
+  learned(): TrackerLearned {
     return { siteOffset: this.siteOffset, siteOffsetFixes: this.siteOffsetFixes, sensitivityFloors: this.floors.snapshot(), advertisedPower: this.power.snapshot() }
   }
 
-  restoreLearned (l: TrackerLearned): void {
-    if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) { this.siteOffset = l.siteOffset; this.siteOffsetFixes = l.siteOffsetFixes }
+  restoreLearned(l: TrackerLearned): void {
+    if (Number.isFinite(l.siteOffset) && Number.isFinite(l.siteOffsetFixes)) {
+      this.siteOffset = l.siteOffset
+      this.siteOffsetFixes = l.siteOffsetFixes
+    }
     this.floors.restore(l.sensitivityFloors, new Set(this.models.keys()))
     this.power.restore(l.advertisedPower)
   }
 
-  setModels (models: Map<string, SensorModel>): void {
+  setModels(models: Map<string, SensorModel>): void {
     this.models = models
     this.listeningAt = { t: NaN, list: [], packed: null }
     // A receiver the new models lack leaves a hole, and a walk test over fixes it heard says nothing.
     this.sensorList = [...this.sensorIndex.keys()].map(id => models.get(id)) as SensorModel[]
   }
 
-  addReading (subject: string, sensor: string, ts: number, rssi: number, tx?: number): void {
+  addReading(subject: string, sensor: string, ts: number, rssi: number, tx?: number): void {
     let d = this.devices.get(subject)
     if (d === undefined) {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
@@ -224,11 +125,15 @@ export class Tracker {
     } else if (ts - d.movedAt >= 1000) {
       // Map order doubles as recency order (to a second): move the device to the end, at most
       // once a second, not on every one of its readings.
-      this.devices.delete(subject); this.devices.set(subject, d)
+      this.devices.delete(subject)
+      this.devices.set(subject, d)
       d.movedAt = ts
     }
     let w = d.windows.get(sensor)
-    if (w === undefined) { w = new RssiWindow(this.o.window); d.windows.set(sensor, w) }
+    if (w === undefined) {
+      w = new RssiWindow(this.o.window)
+      d.windows.set(sensor, w)
+    }
     w.add(ts, rssi)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
@@ -237,9 +142,13 @@ export class Tracker {
   }
 
   /** Forgets a subject at once (erasure, consent withdrawn). */
-  forget (subject: string): boolean { return this.devices.delete(subject) }
+  forget(subject: string): boolean {
+    return this.devices.delete(subject)
+  }
 
-  has (subject: string): boolean { return this.devices.has(subject) }
+  has(subject: string): boolean {
+    return this.devices.has(subject)
+  }
 
   /**
    * Subjects dropped by the size cap since the last expire(): reported with the expired ones so
@@ -247,28 +156,38 @@ export class Tracker {
    */
   private evicted: string[] = []
 
-  private evictOldest (): void {
+  private evictOldest(): void {
     const first = this.devices.keys().next()
-    if (!first.done) { this.devices.delete(first.value); this.expired++; this.evicted.push(first.value) }
+    if (!first.done) {
+      this.devices.delete(first.value)
+      this.expired++
+      this.evicted.push(first.value)
+    }
   }
 
   /** Subjects heard within the window at time t. */
-  * active (t: number): Generator<string> {
+  *active(t: number): Generator<string> {
     for (const [subject, d] of this.devices) if (t - d.lastSeen <= this.o.window.windowMs) yield subject
   }
 
   /** Drops devices quiet for longer than the TTL; returns the dropped subjects. */
-  expire (t: number): string[] {
+  expire(t: number): string[] {
     const gone: string[] = []
     for (const [subject, d] of this.devices) {
-      if (t - d.lastSeen > this.o.ttlMs) { this.devices.delete(subject); gone.push(subject) }
+      if (t - d.lastSeen > this.o.ttlMs) {
+        this.devices.delete(subject)
+        gone.push(subject)
+      }
     }
     this.expired += gone.length
-    if (this.evicted.length > 0) { gone.push(...this.evicted.filter(s => !this.devices.has(s))); this.evicted = [] }
+    if (this.evicted.length > 0) {
+      gone.push(...this.evicted.filter(s => !this.devices.has(s)))
+      this.evicted = []
+    }
     return gone
   }
 
-  observations (subject: string, t: number): Observation[] {
+  observations(subject: string, t: number): Observation[] {
     const d = this.devices.get(subject)
     if (!d) return []
     const obs: Observation[] = []
@@ -282,12 +201,12 @@ export class Tracker {
     }
     if (obs.length <= this.o.maxSensors) return obs
     // Past the bound, keep the strongest: they carry the most information per sensor.
-    obs.sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a))
+    obs.sort((a, b) => b.rssi - b.sensor.a - (a.rssi - a.sensor.a))
     return obs.slice(0, this.o.maxSensors)
   }
 
   /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
-  estimate (subject: string, t: number): Estimate | null {
+  estimate(subject: string, t: number): Estimate | null {
     const d = this.devices.get(subject)
     if (!d || t < d.firstHeard - this.o.window.windowMs) return null
     const heard = this.observations(subject, t)
@@ -297,17 +216,30 @@ export class Tracker {
     const prior = kf.initialized ? kf.predicted(t) : null
     const silent = this.silentSensors(d, t)
     const fix = solve(obs, {
-      tagHeight: this.o.tagHeight, bounds: this.bounds, huberK: this.o.huberK,
+      tagHeight: this.o.tagHeight,
+      bounds: this.bounds,
+      huberK: this.o.huberK,
       // Every key always present: one options shape for the solver's inner loop (`npm run bench -- accuracy`).
       silent,
-      gridTemperature: this.o.gridTemperature, minSupport: this.o.minSupport, offMapPenalty: this.o.offMapPenalty,
+      gridTemperature: this.o.gridTemperature,
+      minSupport: this.o.minSupport,
+      offMapPenalty: this.o.offMapPenalty,
       prior: prior ?? undefined,
       // The offset prior tightens as fixes agree on it, down to a third of the population spread.
       offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
     })
     if (fix === null) return null
     // The tick's listening sensors are packed once for every device's fix of this tick.
-    if (this.o.walkHistory) d.walk.add(t, fix.x, fix.y, obs, silent, this.sensorIndex, this.o.silence && this.listeningAt.t === t ? (this.listeningAt.packed ??= packListening(this.listeningAt.list, this.sensorIndex)) : null)
+    if (this.o.walkHistory)
+      d.walk.add(
+        t,
+        fix.x,
+        fix.y,
+        obs,
+        silent,
+        this.sensorIndex,
+        this.o.silence && this.listeningAt.t === t ? (this.listeningAt.packed ??= packListening(this.listeningAt.list, this.sensorIndex)) : null
+      )
     this.fixes++
     this.onFix?.(obs, fix)
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
@@ -323,7 +255,7 @@ export class Tracker {
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
     const [fx, fy] = insideWalls(this.site, fix.x, fix.y, fix.accuracyM, d.floor ?? 0, this.o.outsideSigmas)
-    if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, this.o.lagFactor * age / obs.length / 1000)) this.gated++
+    if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, (this.o.lagFactor * age) / obs.length / 1000)) this.gated++
     // The filter averages fixes as if their errors were independent, but part of a fix's error is
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
@@ -331,21 +263,39 @@ export class Tracker {
     // Mixtures of both motion models, computed on each read; kept within the search box (a track
     // whose velocity ran away on wild fixes must not publish a place no fix could be).
     const [bx0, by0, bx1, by1] = this.bounds
-    const rawX = Math.min(bx1, Math.max(bx0, kf.x)); const rawY = Math.min(by1, Math.max(by0, kf.y))
+    const rawX = Math.min(bx1, Math.max(bx0, kf.x))
+    const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
     const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
     return {
-      subject, ts: t - this.o.reportLagMs, x, y, floor, shop, sector, rawX, rawY, accuracyM, sensors: obs.length, fix, obs, silent,
+      subject,
+      ts: t - this.o.reportLagMs,
+      x,
+      y,
+      floor,
+      shop,
+      sector,
+      rawX,
+      rawY,
+      accuracyM,
+      sensors: obs.length,
+      fix,
+      obs,
+      silent,
       offsetPrior: this.power.prior(d.tx, this.siteOffset) ?? { mean: this.siteOffset, sd: this.o.offsetSdDb },
       walk: d.walk.fixes.slice()
     }
   }
 
   /** A fix's costs inside and outside `zone` per offset of a grid around `base` (zone-odds.ts), from an estimate's `obs`, `silent` and `fix`. */
-  zoneCosts (f: { obs: Observation[], silent: Silence[], x: number, y: number }, zone: Zone, base: number): ZoneCosts { return zoneCosts(f.obs, f.silent, this.costOptions, zone, f.x, f.y, base) }
+  zoneCosts(f: { obs: Observation[]; silent: Silence[]; x: number; y: number }, zone: Zone, base: number): ZoneCosts {
+    return zoneCosts(f.obs, f.silent, this.costOptions, zone, f.x, f.y, base)
+  }
 
   /** The street-walk test of an estimate's `walk` for `zone` (street-walk.ts), with the receivers' models and the site's phone offset as they are now. */
-  walkGaps (fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps { return streetWalkGaps(fixes, this.sensorList, zone, this.costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough) }
+  walkGaps(fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps {
+    return streetWalkGaps(fixes, this.sensorList, zone, this.costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)
+  }
 
   /**
    * Working sensors on the device's floor (they reported something within the window) whose
@@ -353,7 +303,7 @@ export class Tracker {
    * it, it is not. Sensors with no floor yet (nothing piles up at their bottom: every device is
    * heard well above their sensitivity, as in a small room) say nothing by silence.
    */
-  private silentSensors (d: Device, t: number): Silence[] {
+  private silentSensors(d: Device, t: number): Silence[] {
     const silent: Silence[] = []
     if (!this.o.silence) return silent
     const floor = d.floor ?? 0
@@ -366,7 +316,7 @@ export class Tracker {
   }
 
   /** Sensors working at time t whose reporting floor is known (worked out once per tick). */
-  private listening (t: number): Silence[] {
+  private listening(t: number): Silence[] {
     if (this.listeningAt.t === t) return this.listeningAt.list
     const list: Silence[] = []
     for (const [id, sensor] of this.models) {
@@ -384,14 +334,22 @@ export class Tracker {
    * leads clearly; a change needs a lead of `floorSwitchDb` over the current floor (stairs and
    * atriums blur it), and restarts the motion filter there. Only that floor's sensors position it.
    */
-  private onFloor (d: Device, heard: Observation[]): Observation[] {
+  private onFloor(d: Device, heard: Observation[]): Observation[] {
     const best = new Map<number, number>()
     for (const ob of heard) best.set(ob.sensor.floor, Math.max(best.get(ob.sensor.floor) ?? -Infinity, ob.rssi - ob.sensor.a))
-    let top = 0; let topScore = -Infinity
-    for (const [floor, score] of best) if (score > topScore) { top = floor; topScore = score }
-    const current = d.floor === null ? -Infinity : best.get(d.floor) ?? -Infinity
+    let top = 0
+    let topScore = -Infinity
+    for (const [floor, score] of best)
+      if (score > topScore) {
+        top = floor
+        topScore = score
+      }
+    const current = d.floor === null ? -Infinity : (best.get(d.floor) ?? -Infinity)
     if (d.floor === null || (top !== d.floor && topScore > current + this.o.floorSwitchDb)) {
-      if (d.floor !== null) { d.kf = new MotionFilter(this.o.kalman); d.walk.clear() }
+      if (d.floor !== null) {
+        d.kf = new MotionFilter(this.o.kalman)
+        d.walk.clear()
+      }
       d.floor = top
     }
     return heard.filter(ob => ob.sensor.floor === d.floor)

@@ -35,7 +35,10 @@ const COARSE = 3
 const EDGE_STEP_M = 0.5
 
 /** Per offset step k (offset base + (k - OFFSET_HALF)·OFFSET_STEP_DB): cost of the best place inside and outside. */
-export interface ZoneCosts { inside: number[], outside: number[] }
+export interface ZoneCosts {
+  inside: number[]
+  outside: number[]
+}
 
 export interface ZoneCostOptions {
   tagHeight: number
@@ -49,7 +52,7 @@ export interface ZoneCostOptions {
  * places near (x, y), and for a fix more than half the reach from the outline, the other side's
  * places near the outline's nearest point too.
  */
-export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: Zone, x: number, y: number, base: number): ZoneCosts {
+export function zoneCosts(obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: Zone, x: number, y: number, base: number): ZoneCosts {
   const inside = new Array<number>(STEPS).fill(Infinity)
   const outside = new Array<number>(STEPS).fill(Infinity)
   if (obs.length === 0) return { inside: inside.fill(0), outside: outside.fill(0) }
@@ -60,20 +63,28 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   const b0 = firstOffset(base)
   const n = obs.length
   // What the inner loop reads, flat: reading, 1/sigma, floor and raw spread (truncation) per sensor.
-  const rssi = new Float64Array(n); const inv = new Float64Array(n); const floor = new Float64Array(n); const raw = new Float64Array(n)
+  const rssi = new Float64Array(n)
+  const inv = new Float64Array(n)
+  const floor = new Float64Array(n)
+  const raw = new Float64Array(n)
   for (let i = 0; i < n; i++) {
     const ob = obs[i]
-    rssi[i] = ob.rssi; inv[i] = 1 / ob.sigma; raw[i] = ob.rawSigmaDb ?? 6
+    rssi[i] = ob.rssi
+    inv[i] = 1 / ob.sigma
+    raw[i] = ob.rawSigmaDb ?? 6
     floor[i] = ob.floorDbm !== undefined && ob.floorDbm > -Infinity ? ob.floorDbm : -Infinity
   }
   const e = new Float64Array(n)
   const clear = new Float64Array(n)
   const u = new Float64Array(quiet.length)
-  const k2 = o.huberK; const kk = k2 * k2
+  const k2 = o.huberK
+  const kk = k2 * k2
   // Per offset step, the grid cell best inside and best outside so far (-1: none yet), and their
   // costs, in the grid being searched.
-  const bestIn = new Int32Array(STEPS); const bestOut = new Int32Array(STEPS)
-  const gridIn = new Float64Array(STEPS); const gridOut = new Float64Array(STEPS)
+  const bestIn = new Int32Array(STEPS)
+  const bestOut = new Int32Array(STEPS)
+  const gridIn = new Float64Array(STEPS)
+  const gridOut = new Float64Array(STEPS)
   const place = (px: number, py: number, isIn: boolean | null, cell: number): void => {
     // Residuals before the offset (its share is added per step), the offset under which a
     // sensor's expected reading comes within four raw sigmas of its floor (truncation from there
@@ -99,8 +110,14 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
       if (isIn !== false && cost < inside[k]) inside[k] = cost
       if (isIn !== true && cost < outside[k]) outside[k] = cost
       if (cell < 0) continue
-      if (isIn === true && cost < gridIn[k]) { gridIn[k] = cost; bestIn[k] = cell }
-      if (isIn === false && cost < gridOut[k]) { gridOut[k] = cost; bestOut[k] = cell }
+      if (isIn === true && cost < gridIn[k]) {
+        gridIn[k] = cost
+        bestIn[k] = cell
+      }
+      if (isIn === false && cost < gridOut[k]) {
+        gridOut[k] = cost
+        bestOut[k] = cell
+      }
     }
   }
   // The grid: every third cell first, then around each offset's best cell on either side until
@@ -109,29 +126,39 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   // less than the whole grid at 1 dB, each fix's log odds moving little (`npm run bench -- events`
   // measures the event stage's cost).
   const [bx0, by0, bx1, by1] = o.bounds
-  const visited = new Uint8Array(SIDE * SIDE); const expanded = new Uint8Array(SIDE * SIDE)
+  const visited = new Uint8Array(SIDE * SIDE)
+  const expanded = new Uint8Array(SIDE * SIDE)
   // The grid around (gx, gy), its places on one side only when `only` says which.
   const grid = (gx: number, gy: number, only: boolean | null): void => {
-    bestIn.fill(-1); bestOut.fill(-1); gridIn.fill(Infinity); gridOut.fill(Infinity); visited.fill(0); expanded.fill(0)
-    const cx = Math.round(gx / CELL_M) * CELL_M; const cy = Math.round(gy / CELL_M) * CELL_M
+    bestIn.fill(-1)
+    bestOut.fill(-1)
+    gridIn.fill(Infinity)
+    gridOut.fill(Infinity)
+    visited.fill(0)
+    expanded.fill(0)
+    const cx = Math.round(gx / CELL_M) * CELL_M
+    const cy = Math.round(gy / CELL_M) * CELL_M
     const visit = (i: number, j: number): void => {
       const cell = i * SIDE + j
       if (visited[cell] === 1) return
       visited[cell] = 1
-      const px = cx + (i - CELLS) * CELL_M; const py = cy + (j - CELLS) * CELL_M
+      const px = cx + (i - CELLS) * CELL_M
+      const py = cy + (j - CELLS) * CELL_M
       if (px < bx0 || px > bx1 || py < by0 || py > by1) return
       const isIn = pointInPolygon(px, py, zone)
       if (only === null || isIn === only) place(px, py, isIn, cell)
     }
     for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) visit(i, j)
-    for (let grew = true; grew;) {
+    for (let grew = true; grew; ) {
       grew = false
       for (const best of [bestIn, bestOut]) {
         for (let k = 0; k < STEPS; k++) {
           const cell = best[k]
           if (cell < 0 || expanded[cell] === 1) continue
-          expanded[cell] = 1; grew = true
-          const ci = Math.floor(cell / SIDE); const cj = cell % SIDE
+          expanded[cell] = 1
+          grew = true
+          const ci = Math.floor(cell / SIDE)
+          const cj = cell % SIDE
           for (let i = Math.max(0, ci - 1); i <= Math.min(SIDE - 1, ci + 1); i++) {
             for (let j = Math.max(0, cj - 1); j <= Math.min(SIDE - 1, cj + 1); j++) visit(i, j)
           }
@@ -149,15 +176,21 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
   // reach, or the nearest stretch when none is.
   const ring = zone.polygon.coordinates[0]
   const edge: Array<[number, number]> = []
-  let nearestEdge: [number, number] = [ring[0][0], ring[0][1]]; let nearestD = Infinity
+  let nearestEdge: [number, number] = [ring[0][0], ring[0][1]]
+  let nearestD = Infinity
   for (let i = 0; i + 1 < ring.length; i++) {
-    const [ax, ay] = ring[i]; const [qx, qy] = ring[i + 1]
+    const [ax, ay] = ring[i]
+    const [qx, qy] = ring[i + 1]
     const n = Math.max(1, Math.ceil(Math.hypot(qx - ax, qy - ay) / EDGE_STEP_M))
     for (let s = 0; s < n; s++) {
-      const px = ax + (qx - ax) * s / n; const py = ay + (qy - ay) * s / n
+      const px = ax + ((qx - ax) * s) / n
+      const py = ay + ((qy - ay) * s) / n
       const d = Math.max(Math.abs(px - x), Math.abs(py - y))
       if (d <= REACH_M) edge.push([px, py])
-      if (d < nearestD) { nearestD = d; nearestEdge = [px, py] }
+      if (d < nearestD) {
+        nearestD = d
+        nearestEdge = [px, py]
+      }
     }
   }
   if (edge.length === 0) edge.push(nearestEdge)
@@ -166,18 +199,31 @@ export function zoneCosts (obs: Observation[], silent: Silence[], o: ZoneCostOpt
 }
 
 /** A candidate's costs summed over its fixes, per offset step around `base`; the offset prior; how many fixes each reading counts in. */
-export interface RadioSum extends ZoneCosts { base: number, mean: number, sd: number, overlap: number, fixes: number }
+export interface RadioSum extends ZoneCosts {
+  base: number
+  mean: number
+  sd: number
+  overlap: number
+  fixes: number
+}
 
-export function addCosts (sum: RadioSum, c: ZoneCosts): void {
-  if (sum.fixes++ === 0) { sum.inside = [...c.inside]; sum.outside = [...c.outside]; return }
-  for (let k = 0; k < c.inside.length; k++) { sum.inside[k] += c.inside[k]; sum.outside[k] += c.outside[k] }
+export function addCosts(sum: RadioSum, c: ZoneCosts): void {
+  if (sum.fixes++ === 0) {
+    sum.inside = [...c.inside]
+    sum.outside = [...c.outside]
+    return
+  }
+  for (let k = 0; k < c.inside.length; k++) {
+    sum.inside[k] += c.inside[k]
+    sum.outside[k] += c.outside[k]
+  }
 }
 
 /**
  * Whether the summed radio makes inside at least `odds` times likelier than outside (false without
  * fixes or with odds 0). Each reading counts in `overlap` fixes, so the sums count it that many times over.
  */
-export function radioOdds (r: RadioSum | undefined, odds: number): boolean {
+export function radioOdds(r: RadioSum | undefined, odds: number): boolean {
   if (!r || r.fixes === 0 || odds <= 0) return false
   return insideLogOdds2(r, r.base, r.mean, r.sd) / (2 * r.overlap) >= Math.log(odds)
 }
@@ -187,7 +233,7 @@ export function radioOdds (r: RadioSum | undefined, odds: number): boolean {
  * best offset under the prior N(mean, sd²) (sd 0: the offset is the step nearest the mean). The
  * best offset falls between steps: a parabola through the best step and its neighbours finds it.
  */
-export function insideLogOdds2 (c: ZoneCosts, base: number, mean: number, sd: number): number {
+export function insideLogOdds2(c: ZoneCosts, base: number, mean: number, sd: number): number {
   const b0 = firstOffset(base)
   const prior = (k: number): number => {
     const b = b0 + k * OFFSET_STEP_DB
@@ -196,12 +242,13 @@ export function insideLogOdds2 (c: ZoneCosts, base: number, mean: number, sd: nu
   return profileMin(c.outside, prior, sd > 0) - profileMin(c.inside, prior, sd > 0)
 }
 
-function profileMin (costs: number[], prior: (k: number) => number, between: boolean): number {
+function profileMin(costs: number[], prior: (k: number) => number, between: boolean): number {
   let best = 0
   for (let k = 1; k < costs.length; k++) if (costs[k] + prior(k) < costs[best] + prior(best)) best = k
   const y1 = costs[best] + prior(best)
   if (!between || best === 0 || best === costs.length - 1) return y1
-  const y0 = costs[best - 1] + prior(best - 1); const y2 = costs[best + 1] + prior(best + 1)
+  const y0 = costs[best - 1] + prior(best - 1)
+  const y2 = costs[best + 1] + prior(best + 1)
   const curve = y0 - 2 * y1 + y2
   return curve > 0 && Number.isFinite(curve) ? y1 - (y0 - y2) ** 2 / (8 * curve) : y1
 }
@@ -212,13 +259,19 @@ function profileMin (costs: number[], prior: (k: number) => number, between: boo
 // Four sigmas under its floor, a sensor would not have heard the device anyway.
 const SILENCE = new Tabulated(u => -2 * Math.log(MISS_ANYWAY + (1 - MISS_ANYWAY) * normalUpperTail(u)), -4, 8, 0.01)
 
-function silenceCost (u: number): number { return u <= SILENCE.from ? 0 : SILENCE.at(u) }
+function silenceCost(u: number): number {
+  return u <= SILENCE.from ? 0 : SILENCE.at(u)
+}
 
-function expected (s: Observation['sensor'], x: number, y: number, tagHeight: number): number {
-  const dx = x - s.x; const dy = y - s.y; const dz = tagHeight - s.z
+function expected(s: Observation['sensor'], x: number, y: number, tagHeight: number): number {
+  const dx = x - s.x
+  const dy = y - s.y
+  const dz = tagHeight - s.z
   const d2 = Math.max(dx * dx + dy * dy + dz * dz, MIN_DISTANCE_M * MIN_DISTANCE_M)
   return s.a - 5 * s.n * Math.log10(d2) + (s.map ? s.map.at(x, y) : 0)
 }
 
 /** The grid's first offset for a base: the base rounded to a step, less OFFSET_HALF steps. */
-function firstOffset (base: number): number { return (Math.round(base / OFFSET_STEP_DB) - OFFSET_HALF) * OFFSET_STEP_DB }
+function firstOffset(base: number): number {
+  return (Math.round(base / OFFSET_STEP_DB) - OFFSET_HALF) * OFFSET_STEP_DB
+}

@@ -28,10 +28,14 @@ export interface GuardOptions {
 /** What `offer` decided: messages to take in (in arrival order), and messages refused as running ahead. */
 export interface Verdict<T> {
   admit: T[]
-  refuse: Array<{ item: T, aheadMs: number }>
+  refuse: Array<{ item: T; aheadMs: number }>
 }
 
-interface Held<T> { item: T, ts: number | null, voter: string | null }
+interface Held<T> {
+  item: T
+  ts: number | null
+  voter: string | null
+}
 
 /** Messages held at most while a jump waits; past it the oldest is refused. Bounds memory, not time. */
 export const MAX_HELD = 1024
@@ -47,39 +51,52 @@ export class ClockGuard<T> {
   private admitted = -Infinity
   private arrivals = 0
   /** Per voting sensor: its newest time let through, and the arrival number of its last message. */
-  private readonly voters = new Map<string, { ts: number, at: number }>()
+  private readonly voters = new Map<string, { ts: number; at: number }>()
   private held: Array<Held<T>> = []
   /** Sensors with held messages, and the newest time each claims. */
   private readonly heldVoters = new Map<string, number>()
   private heldSince = 0
   private far = false
   /** Sensors refused for running ahead: by how much, and when (wall ms). */
-  readonly ahead = new Map<string, { aheadMs: number, at: number }>()
+  readonly ahead = new Map<string, { aheadMs: number; at: number }>()
 
   /**
    * `siteSensors`: how many sensors the site has. A site without sensors (phones scanning beacons)
    * lets phones vote; otherwise only sensors do.
    */
-  constructor (private readonly o: GuardOptions, private readonly siteSensors: number) {}
+  constructor(
+    private readonly o: GuardOptions,
+    private readonly siteSensors: number
+  ) {}
 
   /** Whether messages are held, waiting for the messages that decide them. */
-  get pending (): boolean { return this.held.length > 0 }
+  get pending(): boolean {
+    return this.held.length > 0
+  }
   /** Messages held now, and since when (wall ms): /healthz reports a hold that lasts. */
-  get heldCount (): number { return this.held.length }
+  get heldCount(): number {
+    return this.held.length
+  }
   heldSinceWall = 0
 
   /**
    * Takes a message stamped `ts` (its newest time; null: none) from a site sensor (`sensor`) or a
    * phone (`device`), and says what may be taken in now and what is refused.
    */
-  offer (item: T, ts: number | null, from: { sensor: string } | { device: string }): Verdict<T> {
+  offer(item: T, ts: number | null, from: { sensor: string } | { device: string }): Verdict<T> {
     this.arrivals++
     const voter = 'sensor' in from ? from.sensor : this.siteSensors === 0 ? 'device:' + from.device : null
     const out: Verdict<T> = { admit: [], refuse: [] }
     if (this.held.length === 0) {
-      if (ts === null || !this.isAhead(ts)) { this.let(item, ts, voter, out); return out }
+      if (ts === null || !this.isAhead(ts)) {
+        this.let(item, ts, voter, out)
+        return out
+      }
       const far = this.isFar(ts)
-      if (!far && !this.othersSpeaking(voter)) { this.let(item, ts, voter, out); return out }
+      if (!far && !this.othersSpeaking(voter)) {
+        this.let(item, ts, voter, out)
+        return out
+      }
       this.far = far
       this.heldSince = this.arrivals
       this.heldSinceWall = this.o.wall()
@@ -98,22 +115,22 @@ export class ClockGuard<T> {
     return this.decide(out)
   }
 
-  private isAhead (ts: number): boolean {
+  private isAhead(ts: number): boolean {
     return Number.isFinite(this.admitted) ? ts > this.admitted + this.o.maxLeadMs : ts > this.o.wall() + this.o.maxAheadMs
   }
 
-  private isFar (ts: number): boolean {
+  private isFar(ts: number): boolean {
     return Number.isFinite(this.admitted) ? ts > this.admitted + this.o.maxAheadMs : ts > this.o.wall() + this.o.maxAheadMs
   }
 
   /** Whether a sensor other than `voter` has spoken within the last few messages. */
-  private othersSpeaking (voter: string | null): boolean {
+  private othersSpeaking(voter: string | null): boolean {
     for (const [id, v] of this.voters) if (id !== voter && v.at > this.arrivals - CURRENT_MESSAGES) return true
     return false
   }
 
   /** Distinct sensors that must agree to move the clock past the held messages' lead. */
-  private quorum (): number {
+  private quorum(): number {
     const max = this.siteSensors === 0 ? 2 : Math.min(2, this.siteSensors)
     if (!this.far) return max
     let recent = 0
@@ -121,7 +138,7 @@ export class ClockGuard<T> {
     return Math.max(max, Math.min(3, Math.ceil(recent / 2)))
   }
 
-  private hold (item: T, ts: number | null, voter: string | null, out: Verdict<T>): void {
+  private hold(item: T, ts: number | null, voter: string | null, out: Verdict<T>): void {
     if (this.held.length >= MAX_HELD) {
       const old = this.held.shift() as Held<T>
       out.refuse.push({ item: old.item, aheadMs: (old.ts ?? this.admitted) - this.admitted })
@@ -131,7 +148,7 @@ export class ClockGuard<T> {
   }
 
   /** A quorum of sensors ahead takes the jump; a lone sensor's short lead is taken after a few messages. */
-  private decide (out: Verdict<T>): Verdict<T> {
+  private decide(out: Verdict<T>): Verdict<T> {
     if (this.heldVoters.size >= this.quorum()) {
       // The lower median of what the sensors claim: a sensor far ahead cannot pull it.
       const times = [...this.heldVoters.values()].sort((a, b) => a - b)
@@ -143,7 +160,7 @@ export class ClockGuard<T> {
   }
 
   /** Lets through the held messages up to `to` (plus the lead), in order; refuses the rest as running ahead of `to`. */
-  private resolve (to: number, out: Verdict<T>): void {
+  private resolve(to: number, out: Verdict<T>): void {
     const held = this.held
     this.held = []
     this.heldVoters.clear()
@@ -163,7 +180,7 @@ export class ClockGuard<T> {
     }
   }
 
-  private let (item: T, ts: number | null, voter: string | null, out: Verdict<T>): void {
+  private let(item: T, ts: number | null, voter: string | null, out: Verdict<T>): void {
     out.admit.push(item)
     if (ts === null) return
     if (ts > this.admitted) this.admitted = ts

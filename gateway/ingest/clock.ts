@@ -32,14 +32,14 @@ export class GatewayClock {
   private eventMax = -Infinity
   skewed = 0
 
-  constructor (readonly o: ClockOptions) {}
+  constructor(readonly o: ClockOptions) {}
 
   /**
    * Takes a timestamp from a sensor (or null when it sent none) and returns the time to use:
    * in event mode the timestamp as it is (missing: the current event time); in wall mode the
    * arrival time when missing or skewed.
    */
-  stamp (ts: number | null): number {
+  stamp(ts: number | null): number {
     if (this.o.mode === 'event') {
       const t = ts ?? this.eventMax
       if (t > this.eventMax) this.eventMax = t
@@ -47,12 +47,15 @@ export class GatewayClock {
     }
     const now = this.o.wall()
     if (ts === null) return now
-    if (Math.abs(ts - now) > this.o.maxSkewMs) { this.skewed++; return now }
+    if (Math.abs(ts - now) > this.o.maxSkewMs) {
+      this.skewed++
+      return now
+    }
     return ts
   }
 
   /** Event mode: the time a stamp would give, without moving the clock. */
-  peek (ts: number | null): number {
+  peek(ts: number | null): number {
     if (this.o.mode === 'event') return ts ?? this.eventMax
     const now = this.o.wall()
     return ts === null || Math.abs(ts - now) > this.o.maxSkewMs ? now : ts
@@ -64,16 +67,18 @@ export class GatewayClock {
    * original time must not resolve now); in event mode the reading's time as stamp() admits it
    * (the trace is the only time there is), the current event time when it has none.
    */
-  identityTime (ts: number | null): number {
+  identityTime(ts: number | null): number {
     if (this.o.mode === 'wall') return this.o.wall()
     return ts ?? this.eventMax
   }
 
   /** Ticks up to this time (ms) may run; -Infinity before anything was heard in event mode. */
-  watermark (): number {
+  watermark(): number {
     const now = this.o.mode === 'event' ? this.eventMax : this.o.wall()
     return now - this.o.latenessMs
   }
 
-  now (): number { return this.o.mode === 'event' ? this.eventMax : this.o.wall() }
+  now(): number {
+    return this.o.mode === 'event' ? this.eventMax : this.o.wall()
+  }
 }

@@ -21,16 +21,23 @@ export class ExternalFixes {
   private readonly waiting = new ReorderBuffer<ExternalFix>()
   private readonly current = new Map<string, ExternalFix>()
 
-  get size (): number { return this.current.size + this.waiting.size }
+  get size(): number {
+    return this.current.size + this.waiting.size
+  }
 
-  push (f: ExternalFix): void { this.waiting.push(f) }
+  push(f: ExternalFix): void {
+    this.waiting.push(f)
+  }
 
   /** The fixes in force at tick `t`: each device's latest, while no older than its source's presence time. */
-  due (t: number, maxAgeMs: (source: ExternalFix['source']) => number): ExternalFix[] {
-    this.waiting.release(t, f => { this.current.set(f.subject, f) })
+  due(t: number, maxAgeMs: (source: ExternalFix['source']) => number): ExternalFix[] {
+    this.waiting.release(t, f => {
+      this.current.set(f.subject, f)
+    })
     const out: ExternalFix[] = []
     for (const [s, f] of this.current) {
-      if (t - f.ts > maxAgeMs(f.source)) this.current.delete(s); else out.push(f)
+      if (t - f.ts > maxAgeMs(f.source)) this.current.delete(s)
+      else out.push(f)
     }
     return out
   }
@@ -42,14 +49,14 @@ export class ExternalFixes {
  * default), y a quarter turn anticlockwise from x. An equirectangular projection: exact to
  * centimetres over a store.
  */
-export function siteXY (site: Site, lat: number, lng: number): [number, number] | undefined {
+export function siteXY(site: Site, lat: number, lng: number): [number, number] | undefined {
   const g = site.file.georef
   if (!g) return undefined
   const [lng0, lat0] = g.origin
   const R = 6_371_008.8
-  const east = (lng - lng0) * Math.PI / 180 * R * Math.cos(lat0 * Math.PI / 180)
-  const north = (lat - lat0) * Math.PI / 180 * R
+  const east = (((lng - lng0) * Math.PI) / 180) * R * Math.cos((lat0 * Math.PI) / 180)
+  const north = (((lat - lat0) * Math.PI) / 180) * R
   // The x axis points at compass bearing b: unit (sin b, cos b) in (east, north); y is (−cos b, sin b).
-  const b = (g.bearingDeg ?? 90) * Math.PI / 180
+  const b = ((g.bearingDeg ?? 90) * Math.PI) / 180
   return [east * Math.sin(b) + north * Math.cos(b), -east * Math.cos(b) + north * Math.sin(b)]
 }

@@ -8,17 +8,21 @@
 import type { ForeignConfig } from './foreign.ts'
 
 export const FIRMWARES = ['espresense', 'openmqttgateway', 'theengs'] as const
-export type Firmware = typeof FIRMWARES[number]
+export type Firmware = (typeof FIRMWARES)[number]
 
-export interface Acl { publish: string[], subscribe: string[] }
+export interface Acl {
+  publish: string[]
+  subscribe: string[]
+}
 
 /**
  * The topics a sensor running `fw` may use. `names` are what the firmware calls itself in topics
  * (ESPresense room, OpenMQTTGateway gateway name: the sensor's id and aliases); `theengs` the
  * publish_topics mapped to this sensor.
  */
-export function firmwareAcl (fw: Firmware | undefined, names: string[], c: ForeignConfig, theengs: string[]): Acl {
-  const publish: string[] = []; const subscribe: string[] = []
+export function firmwareAcl(fw: Firmware | undefined, names: string[], c: ForeignConfig, theengs: string[]): Acl {
+  const publish: string[] = []
+  const subscribe: string[] = []
   // Readings in the foreign formats are allowed to whoever the topic maps to, firmware named or not.
   for (const n of names) publish.push(`${c.espresense}/devices/+/${n}`, `${c.omg}/${n}/BTtoMQTT/+`)
   for (const t of theengs) publish.push(`${t}/+`)
@@ -57,8 +61,9 @@ export function firmwareAcl (fw: Firmware | undefined, names: string[], c: Forei
  * Whether `topic` falls under `pattern` (MQTT wildcards in the pattern). A subscription filter
  * is checked as a topic: its own `+` or `#` levels must be covered by the pattern's.
  */
-export function topicMatches (pattern: string, topic: string): boolean {
-  const p = pattern.split('/'); const t = topic.split('/')
+export function topicMatches(pattern: string, topic: string): boolean {
+  const p = pattern.split('/')
+  const t = topic.split('/')
   for (let i = 0; i < p.length; i++) {
     if (p[i] === '#') return true
     if (i >= t.length) return false
@@ -69,7 +74,7 @@ export function topicMatches (pattern: string, topic: string): boolean {
 }
 
 /** A Mosquitto `acl_file` section for one sensor user (`user` lines, then `topic` lines). */
-export function mosquittoAcl (user: string, acl: Acl, extra: Acl = { publish: [], subscribe: [] }): string {
+export function mosquittoAcl(user: string, acl: Acl, extra: Acl = { publish: [], subscribe: [] }): string {
   const lines = [`user ${user}`]
   for (const t of [...acl.publish, ...extra.publish]) lines.push(`topic write ${t}`)
   for (const t of [...acl.subscribe, ...extra.subscribe]) lines.push(`topic read ${t}`)

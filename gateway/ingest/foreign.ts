@@ -22,19 +22,19 @@ export interface ForeignConfig {
   /** OpenMQTTGateway's base topic, without the trailing slash. */
   omg: string
   /** Theengs Gateway `publish_topic`s, each with the site sensor that gateway stands for. */
-  theengs: Array<{ topic: string, sensor: string }>
+  theengs: Array<{ topic: string; sensor: string }>
 }
 
 /** The firmwares' own defaults: ESPresense `CHANNEL`, OpenMQTTGateway `Base_Topic`. */
 export const DEFAULT_FOREIGN: ForeignConfig = { espresense: 'espresense', omg: 'home', theengs: [] }
 
 /** The topic filters the gateway subscribes to for foreign sensors. */
-export function foreignTopics (c: ForeignConfig): string[] {
+export function foreignTopics(c: ForeignConfig): string[] {
   return [`${c.espresense}/devices/+/+`, `${c.omg}/+/BTtoMQTT/+`, ...c.theengs.map(t => `${t.topic}/+`)]
 }
 
 /** Whether `topic` is `root` or lies under it. */
-export function underRoot (topic: string, root: string): boolean {
+export function underRoot(topic: string, root: string): boolean {
   return topic === root || topic.startsWith(root + '/')
 }
 
@@ -48,9 +48,13 @@ const overlap = (a: string, b: string): boolean => underRoot(a, b) || underRoot(
  * another's sensor. (ESPresense's or Theengs' topics may sit under OpenMQTTGateway's root: the
  * topic shapes differ and Theengs topics are matched first.)
  */
-export function foreignProblems (c: ForeignConfig, site: Site, prefix = 'instore'): string[] {
+export function foreignProblems(c: ForeignConfig, site: Site, prefix = 'instore'): string[] {
   const problems: string[] = []
-  const named: Array<[string, string]> = [['espresense root', c.espresense], ['OpenMQTTGateway root', c.omg], ...c.theengs.map((t): [string, string] => ['Theengs publish_topic', t.topic])]
+  const named: Array<[string, string]> = [
+    ['espresense root', c.espresense],
+    ['OpenMQTTGateway root', c.omg],
+    ...c.theengs.map((t): [string, string] => ['Theengs publish_topic', t.topic])
+  ]
   for (const [name, v] of named) if (overlap(v, prefix)) problems.push(`${name} '${v}' overlaps the gateway's own topics '${prefix}'`)
   if (c.espresense === c.omg) problems.push(`espresense root and OpenMQTTGateway root are both '${c.omg}'`)
   c.theengs.forEach((t, i) => {
@@ -59,9 +63,11 @@ export function foreignProblems (c: ForeignConfig, site: Site, prefix = 'instore
     for (const u of c.theengs.slice(i + 1)) if (overlap(t.topic, u.topic)) problems.push(`Theengs publish_topics '${t.topic}' and '${u.topic}' overlap`)
   })
   const root = (name: string, v: string) => {
-    if (v === '' || (/[+#]/.test(v) || v.includes(String.fromCharCode(0))) || v.startsWith('/') || v.endsWith('/')) problems.push(`${name} '${v}': a topic without wildcards or leading/trailing '/'`)
+    if (v === '' || /[+#]/.test(v) || v.includes(String.fromCharCode(0)) || v.startsWith('/') || v.endsWith('/'))
+      problems.push(`${name} '${v}': a topic without wildcards or leading/trailing '/'`)
   }
-  root('espresense root', c.espresense); root('OpenMQTTGateway root', c.omg)
+  root('espresense root', c.espresense)
+  root('OpenMQTTGateway root', c.omg)
   for (const t of c.theengs) {
     root('Theengs publish_topic', t.topic)
     if (!site.sensors.has(t.sensor)) problems.push(`Theengs publish_topic ${t.topic}: ${t.sensor} is not a sensor of the site`)
@@ -70,16 +76,20 @@ export function foreignProblems (c: ForeignConfig, site: Site, prefix = 'instore
 }
 
 /** `topic=sensor,topic=sensor` (the command-line form of `theengs`). */
-export function parseTheengs (s: string): ForeignConfig['theengs'] {
-  return s.split(',').map(x => x.trim()).filter(x => x !== '').map(x => {
-    const i = x.lastIndexOf('=')
-    return { topic: i > 0 ? x.slice(0, i) : x, sensor: i > 0 ? x.slice(i + 1) : '' }
-  })
+export function parseTheengs(s: string): ForeignConfig['theengs'] {
+  return s
+    .split(',')
+    .map(x => x.trim())
+    .filter(x => x !== '')
+    .map(x => {
+      const i = x.lastIndexOf('=')
+      return { topic: i > 0 ? x.slice(0, i) : x, sensor: i > 0 ? x.slice(i + 1) : '' }
+    })
 }
 
-export type Foreign = { topic: string, payload: Buffer } | { reject: 'unknown_sensor' | 'bad_json' | 'bad_schema', detail: string } | { ignore: string } | null
+export type Foreign = { topic: string; payload: Buffer } | { reject: 'unknown_sensor' | 'bad_json' | 'bad_schema'; detail: string } | { ignore: string } | null
 
-export function aliasMap (site: Site): Map<string, string> {
+export function aliasMap(site: Site): Map<string, string> {
   const m = new Map<string, string>()
   for (const f of site.file.features) {
     if (f.properties.kind !== 'sensor') continue
@@ -90,20 +100,24 @@ export function aliasMap (site: Site): Map<string, string> {
 }
 
 /** A number, or a string holding one (these formats send both); undefined otherwise. */
-export function num (v: unknown): number | undefined {
+export function num(v: unknown): number | undefined {
   const n = typeof v === 'string' ? Number(v) : v
   return typeof n === 'number' && Number.isFinite(n) ? n : undefined
 }
 
 type Kind = 'esp' | 'omg' | 'theengs'
-interface Route { kind: Kind, node: string, sensor: string | undefined }
+interface Route {
+  kind: Kind
+  node: string
+  sensor: string | undefined
+}
 
 /** Which format and sensor a topic belongs to; null when it is not a foreign reading topic. */
-export function route (topic: string, c: ForeignConfig, aliases: Map<string, string>): Route | null {
+export function route(topic: string, c: ForeignConfig, aliases: Map<string, string>): Route | null {
   for (const t of c.theengs) {
     if (topic.startsWith(t.topic + '/') && !topic.slice(t.topic.length + 1).includes('/')) return { kind: 'theengs', node: t.topic, sensor: t.sensor }
   }
-  const under = (root: string) => topic.startsWith(root + '/') ? topic.slice(root.length + 1).split('/') : null
+  const under = (root: string) => (topic.startsWith(root + '/') ? topic.slice(root.length + 1).split('/') : null)
   const e = under(c.espresense)
   if (e?.length === 3 && e[0] === 'devices') return { kind: 'esp', node: e[2], sensor: aliases.get(e[2]) }
   const o = under(c.omg)
@@ -114,12 +128,20 @@ export function route (topic: string, c: ForeignConfig, aliases: Map<string, str
 const NAMES: Record<Kind, string> = { esp: 'ESPresense room', omg: 'OpenMQTTGateway', theengs: 'Theengs Gateway' }
 
 /** Translates a foreign message; null when the topic is not a foreign one. */
-export function translate (topic: string, payload: Buffer, prefix: string, storeId: string, aliases: Map<string, string>, c: ForeignConfig = DEFAULT_FOREIGN): Foreign {
+export function translate(topic: string, payload: Buffer, prefix: string, storeId: string, aliases: Map<string, string>, c: ForeignConfig = DEFAULT_FOREIGN): Foreign {
   const r = route(topic, c, aliases)
   if (r === null) return null
-  if (!r.sensor) return { reject: 'unknown_sensor', detail: `${NAMES[r.kind]} ${r.node.slice(0, 100)}${r.node === 'TheengsGateway' ? ' (alias it, or name its publish_topic with a sensor)' : ''}` }
+  if (!r.sensor)
+    return {
+      reject: 'unknown_sensor',
+      detail: `${NAMES[r.kind]} ${r.node.slice(0, 100)}${r.node === 'TheengsGateway' ? ' (alias it, or name its publish_topic with a sensor)' : ''}`
+    }
   let body: Record<string, unknown>
-  try { body = JSON.parse(payload.toString()) as Record<string, unknown> } catch (err) { return { reject: 'bad_json', detail: (err as Error).message.slice(0, 200) } }
+  try {
+    body = JSON.parse(payload.toString()) as Record<string, unknown>
+  } catch (err) {
+    return { reject: 'bad_json', detail: (err as Error).message.slice(0, 200) }
+  }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { reject: 'bad_schema', detail: 'not an object' }
   // Theengs Gateway's presence messages ({"id","presence":"present"}) carry no signal: nothing to place.
   if (body.rssi === undefined && typeof body.presence === 'string') return { ignore: 'presence' }
@@ -129,21 +151,34 @@ export function translate (topic: string, payload: Buffer, prefix: string, store
   if (reading === undefined) return { reject: 'bad_schema', detail: 'no device id' }
   const { id, tx, mac, random } = reading
   // No timestamps in these formats: the gateway stamps them on arrival (event time in replay).
-  const out = { t: 'ble', id, rssi: Math.round(rssi), ...(tx !== undefined && tx >= -127 && tx <= 20 ? { tx } : {}), ...(mac !== undefined ? { mac } : {}), ...(random !== undefined ? { random } : {}) }
+  const out = {
+    t: 'ble',
+    id,
+    rssi: Math.round(rssi),
+    ...(tx !== undefined && tx >= -127 && tx <= 20 ? { tx } : {}),
+    ...(mac !== undefined ? { mac } : {}),
+    ...(random !== undefined ? { random } : {})
+  }
   return { topic: topics.readings(prefix, storeId, r.sensor), payload: Buffer.from(JSON.stringify({ readings: [out] })) }
 }
 
-interface Parsed { id: string, tx?: number, mac?: string, random?: boolean }
+interface Parsed {
+  id: string
+  tx?: number
+  mac?: string
+  random?: boolean
+}
 
 /** ESPresense (BleFingerprint::fill): `id` in its own forms, `mac` beside it, `rssi@1m`. */
-function espresense (body: Record<string, unknown>): Parsed | undefined {
+function espresense(body: Record<string, unknown>): Parsed | undefined {
   if (typeof body.id !== 'string' || body.id === '') return undefined
   return { id: body.id, tx: num(body['rssi@1m']), ...(typeof body.mac === 'string' ? { mac: body.mac } : {}) }
 }
 
 /** Theengs decoder JSON: an iBeacon by its uuid/major/minor, anything else by its address. */
-function theengs (body: Record<string, unknown>, topic: string): Parsed | undefined {
-  const major = num(body.major); const minor = num(body.minor)
+function theengs(body: Record<string, unknown>, topic: string): Parsed | undefined {
+  const major = num(body.major)
+  const minor = num(body.minor)
   const ib = typeof body.uuid === 'string' && major !== undefined && minor !== undefined ? ibeaconId(body.uuid, major, minor) : undefined
   // Older decoders give the iBeacon's power byte unsigned (`power`); newer ones `txpower`, signed.
   const p = num(body.txpower) ?? num(body.power)

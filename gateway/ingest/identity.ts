@@ -17,18 +17,21 @@ import { counterAt, epochOf, quantumOf, quantumStart, temporaryKey, eidFromTempo
 export type { DeviceMaterialT }
 
 /** A devices file (simulator output, `--devices`): each app phone's subject, identity key, K and consent. */
-export const DevicesFile = Type.Array(Type.Object({
-  subject: Type.String({ pattern: '^app:[0-9a-f]{1,32}$' }),
-  key: Type.String({ pattern: KEY_HEX.source }),
-  k: Type.Integer({ minimum: 0, maximum: 15 }),
-  consent: Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() })
-}), { maxItems: 1_000_000 })
+export const DevicesFile = Type.Array(
+  Type.Object({
+    subject: Type.String({ pattern: '^app:[0-9a-f]{1,32}$' }),
+    key: Type.String({ pattern: KEY_HEX.source }),
+    k: Type.Integer({ minimum: 0, maximum: 15 }),
+    consent: Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() })
+  }),
+  { maxItems: 1_000_000 }
+)
 export type DevicesFileT = Static<typeof DevicesFile>
 
 const checkFile = TypeCompiler.Compile(DevicesFile)
 
 /** Reads and checks a devices file; throws with the first problem. */
-export function loadDevicesFile (path: string): DevicesFileT {
+export function loadDevicesFile(path: string): DevicesFileT {
   const v: unknown = JSON.parse(readFileSync(path, 'utf8'))
   if (!checkFile.Check(v)) {
     const e = checkFile.Errors(v).First()
@@ -41,17 +44,21 @@ export function loadDevicesFile (path: string): DevicesFileT {
  * The permission bits (e.g. 0o644) of a devices file that its group or others can read, or null
  * when only its owner can: the identity keys in it let anyone follow those phones.
  */
-export function devicesFileExposure (path: string): number | null {
+export function devicesFileExposure(path: string): number | null {
   const mode = statSync(path).mode & 0o777
   return (mode & 0o044) !== 0 ? mode : null
 }
 
 /** Resolution material for a devices file: devices with presence consent only. */
-export function materialFromFile (devices: DevicesFileT): DeviceMaterialT[] {
+export function materialFromFile(devices: DevicesFileT): DeviceMaterialT[] {
   return devices.filter(d => d.consent.presence).map(d => ({ subject: d.subject, k: d.k, key: d.key, marketing: d.consent.marketing }))
 }
 
-interface Entry { m: DeviceMaterialT, idKey: Buffer | null, tks: Map<number, Buffer> }
+interface Entry {
+  m: DeviceMaterialT
+  idKey: Buffer | null
+  tks: Map<number, Buffer>
+}
 
 /** Most lookup tables kept (one per rotation exponent and quantum). */
 const MAX_TABLES = 12
@@ -70,7 +77,7 @@ export class IdentityResolver {
   tablesBuilt = 0
 
   /** Replaces all material. */
-  replace (all: DeviceMaterialT[]): void {
+  replace(all: DeviceMaterialT[]): void {
     this.devices.clear()
     this.tables.clear()
     this.ks = null
@@ -78,21 +85,34 @@ export class IdentityResolver {
   }
 
   /** Adds or replaces one device's material. */
-  upsert (m: DeviceMaterialT): void { this.put(m) }
-
-  /** Forgets a device (consent withdrawn, erased). */
-  remove (subject: string): void {
-    if (this.devices.delete(subject)) { this.tables.clear(); this.ks = null }
+  upsert(m: DeviceMaterialT): void {
+    this.put(m)
   }
 
-  has (subject: string): boolean { return this.devices.has(subject) }
-  /** Every device's material as held now (to keep it across a restart while the server is away). */
-  all (): DeviceMaterialT[] { return [...this.devices.values()].map(e => e.m) }
-  get size (): number { return this.devices.size }
-  /** Subjects with marketing consent. */
-  marketing (subject: string): boolean { return this.devices.get(subject)?.m.marketing === true }
+  /** Forgets a device (consent withdrawn, erased). */
+  remove(subject: string): void {
+    if (this.devices.delete(subject)) {
+      this.tables.clear()
+      this.ks = null
+    }
+  }
 
-  private put (m: DeviceMaterialT): void {
+  has(subject: string): boolean {
+    return this.devices.has(subject)
+  }
+  /** Every device's material as held now (to keep it across a restart while the server is away). */
+  all(): DeviceMaterialT[] {
+    return [...this.devices.values()].map(e => e.m)
+  }
+  get size(): number {
+    return this.devices.size
+  }
+  /** Subjects with marketing consent. */
+  marketing(subject: string): boolean {
+    return this.devices.get(subject)?.m.marketing === true
+  }
+
+  private put(m: DeviceMaterialT): void {
     const tks = new Map<number, Buffer>()
     for (const [e, hex] of Object.entries(m.tks ?? {})) tks.set(Number(e), Buffer.from(hex, 'hex'))
     this.devices.set(m.subject, { m, idKey: m.key !== undefined ? Buffer.from(m.key, 'hex') : null, tks })
@@ -104,8 +124,11 @@ export class IdentityResolver {
    * The subject an EID (16 hex digits) heard at gateway time `ms` belongs to, or null. `ms` must be
    * the gateway's time (GatewayClock.identityTime), never a sender's timestamp.
    */
-  resolve (eidHex: string, ms: number): string | null {
-    if (!Number.isFinite(ms) || this.devices.size === 0) { this.unresolved++; return null }
+  resolve(eidHex: string, ms: number): string | null {
+    if (!Number.isFinite(ms) || this.devices.size === 0) {
+      this.unresolved++
+      return null
+    }
     if (ms > this.newestMs) this.newestMs = ms
     const counter = counterAt(ms)
     const newest = counterAt(this.newestMs)
@@ -118,14 +141,17 @@ export class IdentityResolver {
       for (const dq of [0, -1, 1]) {
         if (q + dq < oldest) continue
         const s = this.table(k, q + dq).get(eidHex)
-        if (s !== undefined) { this.resolved++; return s }
+        if (s !== undefined) {
+          this.resolved++
+          return s
+        }
       }
     }
     this.unresolved++
     return null
   }
 
-  private table (k: number, quantum: number): Map<string, string> {
+  private table(k: number, quantum: number): Map<string, string> {
     const key = `${k}:${quantum}`
     let t = this.tables.get(key)
     if (t) return t
@@ -139,7 +165,8 @@ export class IdentityResolver {
       if (tk === undefined && e.idKey !== null) {
         // Derived keys are a cache: a few epochs are enough, a multi-day replay must not pile them up.
         if (e.tks.size >= 4) e.tks.clear()
-        tk = temporaryKey(e.idKey, epoch); e.tks.set(epoch, tk)
+        tk = temporaryKey(e.idKey, epoch)
+        e.tks.set(epoch, tk)
       }
       if (tk === undefined) continue
       t.set(eidFromTemporaryKey(tk, k, counter).toString('hex'), e.m.subject)

@@ -8,10 +8,22 @@ import type { IdentityResolver } from './identity.ts'
 import { bleIdentity } from './sensor-ids.ts'
 
 export const REJECT_REASONS = [
-  'bad_topic', 'wrong_store', 'unknown_sensor', 'oversized', 'bad_json', 'bad_schema',
-  'rssi_range', 'bad_mac', 'bad_id', 'bad_ts', 'late', 'unknown_beacon', 'bad_status', 'reserved_id'
+  'bad_topic',
+  'wrong_store',
+  'unknown_sensor',
+  'oversized',
+  'bad_json',
+  'bad_schema',
+  'rssi_range',
+  'bad_mac',
+  'bad_id',
+  'bad_ts',
+  'late',
+  'unknown_beacon',
+  'bad_status',
+  'reserved_id'
 ] as const
-export type RejectReason = typeof REJECT_REASONS[number]
+export type RejectReason = (typeof REJECT_REASONS)[number]
 
 export interface Reading {
   subject: string
@@ -31,10 +43,17 @@ export interface Reading {
 }
 
 export type Ingested =
-  | { kind: 'readings', sensor: string, ts: number | null, readings: Reading[], rejected: Array<{ reason: RejectReason, detail: string }> }
-  | { kind: 'status', sensor: string, online: boolean }
-  | { kind: 'scans', device: string, randomized: boolean, ts: number | null, beacons: Array<{ id: string, rssi: number }>, rejected: Array<{ reason: RejectReason, detail: string }> }
-  | { kind: 'rejected', reason: RejectReason, detail: string }
+  | { kind: 'readings'; sensor: string; ts: number | null; readings: Reading[]; rejected: Array<{ reason: RejectReason; detail: string }> }
+  | { kind: 'status'; sensor: string; online: boolean }
+  | {
+      kind: 'scans'
+      device: string
+      randomized: boolean
+      ts: number | null
+      beacons: Array<{ id: string; rssi: number }>
+      rejected: Array<{ reason: RejectReason; detail: string }>
+    }
+  | { kind: 'rejected'; reason: RejectReason; detail: string }
 
 export interface IngestContext {
   prefix: string
@@ -75,7 +94,13 @@ const EID_ID = /^eid:[0-9a-f]{16}$/
  * classification of foreign ids (gateway/ingest/sensor-ids.ts). `mac`: the advertiser's address, when the
  * sensor sent one beside a class id. `id`: the stable identity, to recognise the site's beacons.
  */
-function bleSubject (id: string, mac: string | undefined, ts: number | null, ctx: IngestContext, random?: boolean): { subject: string, randomized: boolean, id?: string } | { reason: RejectReason, detail: string } {
+function bleSubject(
+  id: string,
+  mac: string | undefined,
+  ts: number | null,
+  ctx: IngestContext,
+  random?: boolean
+): { subject: string; randomized: boolean; id?: string } | { reason: RejectReason; detail: string } {
   if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
   if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
   if (/^eid:/i.test(id)) {
@@ -88,9 +113,11 @@ function bleSubject (id: string, mac: string | undefined, ts: number | null, ctx
   return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
 }
 
-function reject (reason: RejectReason, detail: string): Ingested { return { kind: 'rejected', reason, detail } }
+function reject(reason: RejectReason, detail: string): Ingested {
+  return { kind: 'rejected', reason, detail }
+}
 
-export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ingested {
+export function ingest(topic: string, payload: Buffer, ctx: IngestContext): Ingested {
   const parts = topic.split('/')
   if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', topic.slice(0, 200))
   const [, store, kind, id, leaf] = parts
@@ -113,12 +140,18 @@ export function ingest (topic: string, payload: Buffer, ctx: IngestContext): Ing
   return reject('bad_topic', topic.slice(0, 200))
 }
 
-type Decoded<T> = { ok: true, value: T } | { ok: false, rejected: Ingested }
+type Decoded<T> = { ok: true; value: T } | { ok: false; rejected: Ingested }
 
 /** JSON, then the schema, then the message timestamp: the shared front of every payload. */
-function decode<T extends { ts?: number }> (payload: Buffer, check: { Check (v: unknown): v is T, Errors (v: unknown): { First (): { path: string, message: string } | undefined } }, what: string): Decoded<T> {
+function decode<T extends { ts?: number }>(
+  payload: Buffer,
+  check: { Check(v: unknown): v is T; Errors(v: unknown): { First(): { path: string; message: string } | undefined } },
+  what: string
+): Decoded<T> {
   let value: unknown
-  try { value = JSON.parse(payload.toString()) } catch (err) {
+  try {
+    value = JSON.parse(payload.toString())
+  } catch (err) {
     return { ok: false, rejected: reject('bad_json', (err as Error).message.slice(0, 200)) }
   }
   if (!check.Check(value)) {
@@ -131,45 +164,75 @@ function decode<T extends { ts?: number }> (payload: Buffer, check: { Check (v: 
 
 const rssiOk = (v: number): boolean => Number.isFinite(v) && v >= RSSI_MIN && v <= RSSI_MAX
 
-function readings (sensor: string, payload: Buffer, ctx: IngestContext): Ingested {
+function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested {
   const d = decode(payload, checkBatch, 'batch')
   if (!d.ok) return d.rejected
   const batch = d.value
   const out: Reading[] = []
-  const rejected: Array<{ reason: RejectReason, detail: string }> = []
+  const rejected: Array<{ reason: RejectReason; detail: string }> = []
   for (const r of batch.readings) {
     const ts = r.ts ?? batch.ts
-    if (!rssiOk(r.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(r.rssi) }); continue }
-    if (!validTs(ts)) { rejected.push({ reason: 'bad_ts', detail: String(ts) }); continue }
+    if (!rssiOk(r.rssi)) {
+      rejected.push({ reason: 'rssi_range', detail: String(r.rssi) })
+      continue
+    }
+    if (!validTs(ts)) {
+      rejected.push({ reason: 'bad_ts', detail: String(ts) })
+      continue
+    }
     if (r.t === 'ble') {
       const who = bleSubject(r.id, r.mac, ts ?? null, ctx, r.random)
-      if ('reason' in who) { rejected.push(who); continue }
+      if ('reason' in who) {
+        rejected.push(who)
+        continue
+      }
       out.push({
-        subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi,
-        randomized: who.randomized, ...(r.tx !== undefined ? { tx: r.tx } : {}), ...(who.id !== undefined && ctx.beacons.has(who.id) ? { beacon: who.id } : {})
+        subject: who.subject,
+        source: 'ble',
+        sensor,
+        ts: ts ?? NaN,
+        rssi: r.rssi,
+        randomized: who.randomized,
+        ...(r.tx !== undefined ? { tx: r.tx } : {}),
+        ...(who.id !== undefined && ctx.beacons.has(who.id) ? { beacon: who.id } : {})
       })
     } else {
-      if (!isMac(r.mac)) { rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' }); continue }
+      if (!isMac(r.mac)) {
+        rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' })
+        continue
+      }
       out.push({
-        subject: ctx.hasher.hash(r.mac), source: 'wifi', sensor, ts: ts ?? NaN, rssi: r.rssi,
-        randomized: isRandomizedMac(r.mac), ...(r.seq !== undefined ? { seq: r.seq } : {}), ...(r.fp !== undefined ? { fp: r.fp } : {})
+        subject: ctx.hasher.hash(r.mac),
+        source: 'wifi',
+        sensor,
+        ts: ts ?? NaN,
+        rssi: r.rssi,
+        randomized: isRandomizedMac(r.mac),
+        ...(r.seq !== undefined ? { seq: r.seq } : {}),
+        ...(r.fp !== undefined ? { fp: r.fp } : {})
       })
     }
   }
   return { kind: 'readings', sensor, ts: batch.ts ?? null, readings: out, rejected }
 }
 
-function scans (device: string, payload: Buffer, ctx: IngestContext): Ingested {
+function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const d = decode(payload, checkScans, 'scan')
   if (!d.ok) return d.rejected
   const msg = d.value
   const who = bleSubject(device, undefined, msg.ts ?? null, ctx)
   if ('reason' in who) return reject(who.reason, `device id: ${who.detail}`)
-  const beacons: Array<{ id: string, rssi: number }> = []
-  const rejected: Array<{ reason: RejectReason, detail: string }> = []
+  const beacons: Array<{ id: string; rssi: number }> = []
+  const rejected: Array<{ reason: RejectReason; detail: string }> = []
   for (const b of msg.beacons) {
-    if (!ctx.beacons.has(b.id)) { rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) }); continue }
-    if (!rssiOk(b.rssi)) { rejected.push({ reason: 'rssi_range', detail: String(b.rssi) }); continue }
+    if (!ctx.beacons.has(b.id)) {
+      rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) })
+      continue
+    }
+    if (!rssiOk(b.rssi)) {
+      rejected.push({ reason: 'rssi_range', detail: String(b.rssi) })
+      continue
+    }
     beacons.push(b)
   }
   return { kind: 'scans', device: who.subject, randomized: who.randomized, ts: msg.ts ?? null, beacons, rejected }

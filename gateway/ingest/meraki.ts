@@ -24,35 +24,42 @@ export interface MerakiOptions {
 /** Meraki posts about once a minute with records up to 60 s old; 30 s more for delivery. */
 export const MERAKI_LATE_MS = 90_000
 
-export interface Batch { topic: string, payload: Buffer }
+export interface Batch {
+  topic: string
+  payload: Buffer
+}
 
 /** An ISO time, or epoch seconds (v2 `seenEpoch`) or milliseconds. */
-function time (v: unknown): number | undefined {
+function time(v: unknown): number | undefined {
   if (typeof v === 'string' && Number.isFinite(Date.parse(v)) && !/^\d+$/.test(v)) return Date.parse(v)
   const n = num(v)
   if (n === undefined) return undefined
   return n < 1e11 ? n * 1000 : n
 }
 /** Meraki v2 reported RSSI as dB above the noise floor; v3 sends dBm. */
-const dbm = (r: number): number => r > 0 ? r - 95 : r
+const dbm = (r: number): number => (r > 0 ? r - 95 : r)
 
-export function apMap (site: Site): Map<string, string> {
+export function apMap(site: Site): Map<string, string> {
   const m = new Map<string, string>()
   for (const s of site.sensors.values()) if (s.mac) m.set(normalizeMac(s.mac), s.id)
   return m
 }
 
 type Obj = Record<string, unknown>
-const obj = (v: unknown): Obj | undefined => typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Obj : undefined
-const arr = (v: unknown): unknown[] => Array.isArray(v) ? v : []
+const obj = (v: unknown): Obj | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined)
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
 
 /** A checked post: its observations, to be turned into readings slice by slice. */
-export interface MerakiPost { observations: unknown[], ble: boolean, apMac: unknown }
+export interface MerakiPost {
+  observations: unknown[]
+  ble: boolean
+  apMac: unknown
+}
 
-export type MerakiCheck = { ok: true, post: MerakiPost } | { ok: false, status: number, reason: string }
+export type MerakiCheck = { ok: true; post: MerakiPost } | { ok: false; status: number; reason: string }
 
 /** The cheap part, answered at once: shape and shared secret. */
-export function checkMerakiPost (body: unknown, o: MerakiOptions): MerakiCheck {
+export function checkMerakiPost(body: unknown, o: MerakiOptions): MerakiCheck {
   const b = obj(body)
   if (b === undefined) return { ok: false, status: 400, reason: 'body must be a JSON object' }
   if (typeof b.secret !== 'string' || !sameSecret(b.secret, o.secret)) return { ok: false, status: 403, reason: 'wrong shared secret' }
@@ -61,11 +68,12 @@ export function checkMerakiPost (body: unknown, o: MerakiOptions): MerakiCheck {
 }
 
 /** The iBeacon a Bluetooth client advertises, in contract form, if it does. */
-function beaconOf (ob: Obj): string | undefined {
+function beaconOf(ob: Obj): string | undefined {
   for (const x of arr(ob.bleBeacons)) {
     const bb = obj(x)
     if (bb === undefined || (typeof bb.bleType === 'string' && !/ibeacon/i.test(bb.bleType))) continue
-    const major = num(bb.major); const minor = num(bb.minor)
+    const major = num(bb.major)
+    const minor = num(bb.minor)
     const id = typeof bb.uuid === 'string' && major !== undefined && minor !== undefined ? ibeaconId(bb.uuid, major, minor) : undefined
     if (id) return id
   }
@@ -76,11 +84,17 @@ function beaconOf (ob: Obj): string | undefined {
  * Readings of observations [from, to) of a post, grouped per site sensor; linear in their size.
  * Records from access points the site does not place are counted, not used.
  */
-export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from: number, to: number, site?: Site):
-{ per: Map<string, Obj[]>, unknownAps: number, fixes: MerakiFix[], implausible: number } {
+export function merakiReadings(
+  post: MerakiPost,
+  aps: Map<string, string>,
+  from: number,
+  to: number,
+  site?: Site
+): { per: Map<string, Obj[]>; unknownAps: number; fixes: MerakiFix[]; implausible: number } {
   const per = new Map<string, Obj[]>()
   const fixes: MerakiFix[] = []
-  let unknownAps = 0; let implausible = 0
+  let unknownAps = 0
+  let implausible = 0
   const end = Math.min(to, post.observations.length)
   for (let i = from; i < end; i++) {
     const ob = obj(post.observations[i])
@@ -92,29 +106,43 @@ export function merakiReadings (post: MerakiPost, aps: Map<string, string>, from
     const add = (apMac: unknown, rssi: number | undefined, ts: number | undefined): void => {
       if (typeof apMac !== 'string' || rssi === undefined) return
       const sensor = aps.get(normalizeMac(apMac))
-      if (!sensor) { unknownAps++; return }
+      if (!sensor) {
+        unknownAps++
+        return
+      }
       placed = true
       const at = ts !== undefined ? { ts } : {}
       const r = post.ble ? { t: 'ble', id: beacon ?? mac, rssi: dbm(rssi), ...at } : { t: 'wifi', mac, rssi: dbm(rssi), ...at }
       const list = per.get(sensor)
-      if (list === undefined) per.set(sensor, [r]); else list.push(r)
+      if (list === undefined) per.set(sensor, [r])
+      else list.push(r)
     }
     let any = false
     for (const l of arr(ob.locations)) {
       const loc = obj(l)
       if (loc === undefined) continue
       const ts = time(loc.time)
-      for (const x of arr(loc.rssiRecords)) { const rr = obj(x); if (rr) { add(rr.apMac, num(rr.rssi), ts); any = true } }
+      for (const x of arr(loc.rssiRecords)) {
+        const rr = obj(x)
+        if (rr) {
+          add(rr.apMac, num(rr.rssi), ts)
+          any = true
+        }
+      }
     }
     const latest = obj(ob.latestRecord)
-    if (!any && latest) { add(latest.nearestApMac, num(latest.nearestApRssi), time(latest.time)); any = true }
+    if (!any && latest) {
+      add(latest.nearestApMac, num(latest.nearestApRssi), time(latest.time))
+      any = true
+    }
     // v2: one AP per post, the observation's own rssi and seenEpoch.
     if (!any && ob.rssi !== undefined) add(post.apMac, num(ob.rssi), time(ob.seenEpoch) ?? time(ob.seenTime))
     // None of its APs placed: Meraki's own estimate is all there is.
     if (!placed && site) {
       for (const l of arr(ob.locations)) {
-        const f = estimate(obj(l), site, post.ble ? beacon ?? mac : mac, post.ble)
-        if (f === 'implausible') implausible++; else if (f) fixes.push(f)
+        const f = estimate(obj(l), site, post.ble ? (beacon ?? mac) : mac, post.ble)
+        if (f === 'implausible') implausible++
+        else if (f) fixes.push(f)
       }
     }
   }
@@ -127,17 +155,28 @@ const ESTIMATE_MARGIN_M = 20
 const MAX_VARIANCE_M2 = 10_000
 
 /** Meraki's own location estimate of a client, in site coordinates. */
-export interface MerakiFix { t: 'ble' | 'wifi', id: string, ts: number, x: number, y: number, floor: number, accuracyM: number }
+export interface MerakiFix {
+  t: 'ble' | 'wifi'
+  id: string
+  ts: number
+  x: number
+  y: number
+  floor: number
+  accuracyM: number
+}
 
 /**
  * A location record as a position: lat/lng through the site's georef when it has one, else
  * x/y (metres on Meraki's floor plan) taken as site coordinates. `variance` is in m².
  */
-function estimate (loc: Obj | undefined, site: Site, id: string, ble: boolean): MerakiFix | 'implausible' | undefined {
+function estimate(loc: Obj | undefined, site: Site, id: string, ble: boolean): MerakiFix | 'implausible' | undefined {
   if (!loc) return undefined
-  const ts = time(loc.time); const lat = num(loc.lat); const lng = num(loc.lng)
+  const ts = time(loc.time)
+  const lat = num(loc.lat)
+  const lng = num(loc.lng)
   const geo = lat !== undefined && lng !== undefined ? siteXY(site, lat, lng) : undefined
-  const x = geo?.[0] ?? num(loc.x); const y = geo?.[1] ?? num(loc.y)
+  const x = geo?.[0] ?? num(loc.x)
+  const y = geo?.[1] ?? num(loc.y)
   if (ts === undefined || x === undefined || y === undefined) return undefined
   const v = num(loc.variance)
   // An estimate off the site (lat/lng 0,0, a wrong floor plan) or with no useful accuracy places
@@ -149,7 +188,7 @@ function estimate (loc: Obj | undefined, site: Site, id: string, ble: boolean): 
 }
 
 /** Native batches for the pipeline, at most `maxReadings` readings each (the native limit is 2000). */
-export function toBatches (per: Map<string, Obj[]>, site: Site, prefix: string, maxReadings = 1000): Batch[] {
+export function toBatches(per: Map<string, Obj[]>, site: Site, prefix: string, maxReadings = 1000): Batch[] {
   const out: Batch[] = []
   for (const [sensor, readings] of per) {
     for (let i = 0; i < readings.length; i += maxReadings) {

@@ -12,10 +12,7 @@
 // `src/devices/iBeacon_json.h` (uuid as 32 hex digits), the contract's own forms.
 import { isMac, isPrivateBleAddress, type SubjectHasher } from './subjects.ts'
 
-export type BleId =
-  | { kind: 'stable', id: string }
-  | { kind: 'mac', mac: string }
-  | { kind: 'class', id: string }
+export type BleId = { kind: 'stable'; id: string } | { kind: 'mac'; mac: string } | { kind: 'class'; id: string }
 
 /** ESPresense prefixes whose rest is the advertiser's MAC (12 hex digits). */
 const MAC_PREFIXES = new Set(['known', 'tile', 'sonos', 'itag', 'trackr', 'tractive', 'vanmoof', 'meater', 'nut', 'flora', 'mitherm', 'garmin', 'itrack', 'mifit', 'samsung'])
@@ -27,7 +24,7 @@ const UUID36 = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const EMBEDDED_MAC = /(?:^|[^0-9a-f])([0-9a-f]{2}(?:[:. -]?[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![0-9a-f])/i
 
 /** A uuid in contract form (lower case, with dashes), or undefined when it is not one. */
-export function normalizeUuid (u: string): string | undefined {
+export function normalizeUuid(u: string): string | undefined {
   if (UUID36.test(u)) return u.toLowerCase()
   if (!UUID32.test(u)) return undefined
   const h = u.toLowerCase()
@@ -35,7 +32,7 @@ export function normalizeUuid (u: string): string | undefined {
 }
 
 /** The contract id of an iBeacon, from its parts as any sensor sends them; undefined if malformed. */
-export function ibeaconId (uuid: string, major: number, minor: number): string | undefined {
+export function ibeaconId(uuid: string, major: number, minor: number): string | undefined {
   const u = normalizeUuid(uuid)
   const ok = (n: number) => Number.isInteger(n) && n >= 0 && n <= 65535
   return u && ok(major) && ok(minor) ? `ibeacon:${u}:${major}:${minor}` : undefined
@@ -46,7 +43,7 @@ export function ibeaconId (uuid: string, major: number, minor: number): string |
  * `eddy:` in BleFingerprint.cpp); the real namespace is 20. Undone here so the id matches what
  * other sensors and the site file call the beacon.
  */
-function eddystoneNamespace (ns: string): string | undefined {
+function eddystoneNamespace(ns: string): string | undefined {
   const h = ns.toLowerCase()
   if (/^[0-9a-f]{20}$/.test(h)) return h
   if (/^[0-9a-f]{22}$/.test(h) && h.slice(8, 10) === h.slice(10, 12)) return h.slice(0, 10) + h.slice(12)
@@ -54,7 +51,7 @@ function eddystoneNamespace (ns: string): string | undefined {
 }
 
 /** Classifies one BLE id in any supported form. */
-export function classifyBleId (raw: string): BleId {
+export function classifyBleId(raw: string): BleId {
   if (isMac(raw)) return { kind: 'mac', mac: raw }
   const colon = raw.indexOf(':')
   const prefix = colon > 0 ? raw.slice(0, colon).toLowerCase() : ''
@@ -92,7 +89,7 @@ export interface BleIdentity {
  * the sensor sent one beside the id (ESPresense does). A class id is keyed by that address,
  * hashed; without one, all devices of the class share one anonymous subject.
  */
-export function bleIdentity (raw: string, mac: string | undefined, hasher: SubjectHasher, random?: boolean): BleIdentity {
+export function bleIdentity(raw: string, mac: string | undefined, hasher: SubjectHasher, random?: boolean): BleIdentity {
   const c = classifyBleId(raw)
   if (c.kind === 'stable') return { subject: c.id, anonymous: false, id: c.id }
   if (c.kind === 'mac') return { subject: hasher.hash(c.mac), anonymous: isPrivateBleAddress(c.mac, random) }

@@ -5,10 +5,23 @@
 import { createRequire } from 'node:module'
 import type { Logger } from '../../shared/log.ts'
 
-interface BusHelper { callMethod (name: string, ...args: unknown[]): Promise<unknown> }
-interface Adapter { helper: BusHelper, devices (): Promise<string[]>, getDevice (uuid: string): Promise<Device>, isDiscovering (): Promise<boolean>, startDiscovery (): Promise<void>, stopDiscovery (): Promise<void> }
-interface Device { getRSSI (): Promise<number> }
-interface NodeBle { createBluetooth (): { bluetooth: { getAdapter (name: string): Promise<Adapter> }, destroy (): void } }
+interface BusHelper {
+  callMethod(name: string, ...args: unknown[]): Promise<unknown>
+}
+interface Adapter {
+  helper: BusHelper
+  devices(): Promise<string[]>
+  getDevice(uuid: string): Promise<Device>
+  isDiscovering(): Promise<boolean>
+  startDiscovery(): Promise<void>
+  stopDiscovery(): Promise<void>
+}
+interface Device {
+  getRSSI(): Promise<number>
+}
+interface NodeBle {
+  createBluetooth(): { bluetooth: { getAdapter(name: string): Promise<Adapter> }; destroy(): void }
+}
 
 export interface BleScannerOptions {
   adapter: string
@@ -23,17 +36,20 @@ export class BleScanner {
   private destroy: (() => void) | null = null
   private adapter: Adapter | null = null
 
-  constructor (private readonly o: BleScannerOptions, private readonly emit: (sensor: string, readings: Array<{ t: 'ble', id: string, rssi: number }>) => void,
-    private readonly log: Logger) {}
+  constructor(
+    private readonly o: BleScannerOptions,
+    private readonly emit: (sensor: string, readings: Array<{ t: 'ble'; id: string; rssi: number }>) => void,
+    private readonly log: Logger
+  ) {}
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const require = createRequire(import.meta.url)
     const ble = require('node-ble') as NodeBle
     const typed = require('node-ble/src/buildTypedValue.js') as (type: string, value: unknown) => unknown
     const { bluetooth, destroy } = ble.createBluetooth()
     this.destroy = destroy
-    const adapter = this.adapter = await bluetooth.getAdapter(this.o.adapter)
-    if (!await adapter.isDiscovering()) {
+    const adapter = (this.adapter = await bluetooth.getAdapter(this.o.adapter))
+    if (!(await adapter.isDiscovering())) {
       try {
         await adapter.helper.callMethod('SetDiscoveryFilter', { Transport: typed('string', 'le'), DuplicateData: typed('boolean', true) })
         await adapter.helper.callMethod('StartDiscovery')
@@ -42,15 +58,17 @@ export class BleScanner {
         await adapter.startDiscovery()
       }
     }
-    this.timer = setInterval(() => { void this.poll() }, this.o.intervalMs)
+    this.timer = setInterval(() => {
+      void this.poll()
+    }, this.o.intervalMs)
     this.log.info('BLE scanning', { adapter: this.o.adapter, sensor: this.o.sensor })
   }
 
-  private async poll (): Promise<void> {
+  private async poll(): Promise<void> {
     const adapter = this.adapter
     if (!adapter) return
     try {
-      const readings: Array<{ t: 'ble', id: string, rssi: number }> = []
+      const readings: Array<{ t: 'ble'; id: string; rssi: number }> = []
       for (const mac of await adapter.devices()) {
         // Devices without a current RSSI (not heard lately) have no such property.
         const rssi = await (await adapter.getDevice(mac)).getRSSI().catch(() => null)
@@ -62,10 +80,14 @@ export class BleScanner {
     }
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
-    try { if (this.adapter && await this.adapter.isDiscovering()) await this.adapter.stopDiscovery() } catch { /* the adapter may be gone */ }
+    try {
+      if (this.adapter && (await this.adapter.isDiscovering())) await this.adapter.stopDiscovery()
+    } catch {
+      /* the adapter may be gone */
+    }
     this.destroy?.()
     this.destroy = null
   }

@@ -15,21 +15,24 @@ import { FIRMWARES, firmwareAcl, topicMatches, type Acl } from '../ingest/firmwa
 import { underRoot } from '../ingest/foreign.ts'
 
 const Hashes = Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^scrypt\\$' }))
-export const AuthFileSchema = Type.Object({
-  sensors: Type.Optional(Hashes),
-  phones: Type.Optional(Hashes),
-  readers: Type.Optional(Hashes),
-  /** Per sensor: the upstream firmware it runs, whose own topics it may then use. */
-  firmware: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Union(FIRMWARES.map(f => Type.Literal(f)))))
-}, { additionalProperties: false })
+export const AuthFileSchema = Type.Object(
+  {
+    sensors: Type.Optional(Hashes),
+    phones: Type.Optional(Hashes),
+    readers: Type.Optional(Hashes),
+    /** Per sensor: the upstream firmware it runs, whose own topics it may then use. */
+    firmware: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Union(FIRMWARES.map(f => Type.Literal(f)))))
+  },
+  { additionalProperties: false }
+)
 export type AuthFile = Static<typeof AuthFileSchema>
 
-export function hashPassword (password: string): string {
+export function hashPassword(password: string): string {
   const salt = randomBytes(16)
   return `scrypt$${salt.toString('base64')}$${scryptSync(password, salt, 32).toString('base64')}`
 }
 
-export function verifyPassword (password: Buffer | string, stored: string): boolean {
+export function verifyPassword(password: Buffer | string, stored: string): boolean {
   const [, salt, hash] = stored.split('$')
   if (!salt || !hash) return false
   const want = Buffer.from(hash, 'base64')
@@ -38,11 +41,11 @@ export function verifyPassword (password: Buffer | string, stored: string): bool
 }
 
 /** verifyPassword off the event loop (libuv's thread pool): a login flood must not stall the broker. */
-export async function verifyPasswordAsync (password: Buffer | string, stored: string): Promise<boolean> {
+export async function verifyPasswordAsync(password: Buffer | string, stored: string): Promise<boolean> {
   const [, salt, hash] = stored.split('$')
   if (!salt || !hash) return false
   const want = Buffer.from(hash, 'base64')
-  const got = await new Promise<Buffer>((resolve, reject) => scrypt(password, Buffer.from(salt, 'base64'), want.length, (err, key) => err ? reject(err) : resolve(key)))
+  const got = await new Promise<Buffer>((resolve, reject) => scrypt(password, Buffer.from(salt, 'base64'), want.length, (err, key) => (err ? reject(err) : resolve(key))))
   return got.length === want.length && timingSafeEqual(got, want)
 }
 
@@ -59,29 +62,34 @@ export const LOGIN_FORGET_MS = 15 * 60_000
 const LOGIN_KEYS_MAX = 10_000
 
 export class LoginThrottle {
-  private readonly failures = new Map<string, { n: number, last: number }>()
-  constructor (private readonly now: () => number) {}
-  private count (key: string): number {
+  private readonly failures = new Map<string, { n: number; last: number }>()
+  constructor(private readonly now: () => number) {}
+  private count(key: string): number {
     const f = this.failures.get(key)
     return f && this.now() - f.last < LOGIN_FORGET_MS ? f.n : 0
   }
 
   /** The delay (ms) before answering a login from any of these keys. */
-  delayMs (keys: string[]): number {
+  delayMs(keys: string[]): number {
     const n = Math.max(...keys.map(k => this.count(k)))
     return n === 0 ? 0 : Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_BASE_MS * 2 ** Math.min(n - 1, 20))
   }
 
-  fail (keys: string[]): void {
+  fail(keys: string[]): void {
     for (const k of keys) {
       const n = this.count(k) + 1
       this.failures.delete(k) // re-inserted last: the Map's order is then staleness
       this.failures.set(k, { n, last: this.now() })
     }
-    for (const k of this.failures.keys()) { if (this.failures.size <= LOGIN_KEYS_MAX) break; this.failures.delete(k) }
+    for (const k of this.failures.keys()) {
+      if (this.failures.size <= LOGIN_KEYS_MAX) break
+      this.failures.delete(k)
+    }
   }
 
-  succeed (key: string): void { this.failures.delete(key) }
+  succeed(key: string): void {
+    this.failures.delete(key)
+  }
 }
 
 /** Logins waiting their turn per key at most; beyond that a login is refused unevaluated. */
@@ -95,14 +103,16 @@ export const LOGIN_WAITING_MAX = 8
  * its turn comes, is still evaluated and accepted.
  */
 export class LoginQueue {
-  private readonly tails = new Map<string, { p: Promise<void>, n: number }>()
+  private readonly tails = new Map<string, { p: Promise<void>; n: number }>()
 
   /** Runs `f` after the earlier logins of these keys, or returns null at once if a key is full. */
-  async run<T> (keys: string[], f: () => Promise<T>): Promise<{ value: T } | null> {
+  async run<T>(keys: string[], f: () => Promise<T>): Promise<{ value: T } | null> {
     if (keys.some(k => (this.tails.get(k)?.n ?? 0) >= LOGIN_WAITING_MAX)) return null
     const before = Promise.all(keys.map(k => this.tails.get(k)?.p))
     let release = (): void => {}
-    const mine = new Promise<void>(resolve => { release = resolve })
+    const mine = new Promise<void>(resolve => {
+      release = resolve
+    })
     for (const k of keys) {
       const t = this.tails.get(k)
       this.tails.set(k, { p: mine, n: (t?.n ?? 0) + 1 })
@@ -115,28 +125,43 @@ export class LoginQueue {
       for (const k of keys) {
         const t = this.tails.get(k)
         if (t === undefined) continue
-        if (t.p === mine) this.tails.delete(k); else t.n--
+        if (t.p === mine) this.tails.delete(k)
+        else t.n--
       }
     }
   }
 
   /** Keys with logins in flight (for tests: nothing is kept once they are answered). */
-  get size (): number { return this.tails.size }
+  get size(): number {
+    return this.tails.size
+  }
 }
 
-export function loadAuthFile (path: string): AuthFile { return loadJsonFile(path, AuthFileSchema, 'auth file') }
+export function loadAuthFile(path: string): AuthFile {
+  return loadJsonFile(path, AuthFileSchema, 'auth file')
+}
 
-export interface AuthCounters { failedLogins: number, rateLimited: number, deniedPublish: number, deniedSubscribe: number }
+export interface AuthCounters {
+  failedLogins: number
+  rateLimited: number
+  deniedPublish: number
+  deniedSubscribe: number
+}
 
-type Role = { kind: 'sensor', id: string } | { kind: 'phone', id: string } | { kind: 'reader', id: string }
+type Role = { kind: 'sensor'; id: string } | { kind: 'phone'; id: string } | { kind: 'reader'; id: string }
 const roles = new WeakMap<Client, Role>()
 
-function authError (code: 4 | 5, message: string): Error & { returnCode: number } {
+function authError(code: 4 | 5, message: string): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode: code })
 }
 
-export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string, aliases: Map<string, string>, foreign?: ForeignConfig }, counters: AuthCounters,
-  now: () => number = Date.now, wait: (ms: number) => Promise<void> = async ms => await new Promise(resolve => setTimeout(resolve, ms))): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
+export function brokerAuth(
+  auth: AuthFile,
+  o: { prefix: string; storeId: string; aliases: Map<string, string>; foreign?: ForeignConfig },
+  counters: AuthCounters,
+  now: () => number = Date.now,
+  wait: (ms: number) => Promise<void> = async ms => await new Promise(resolve => setTimeout(resolve, ms))
+): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
   const throttle = new LoginThrottle(now)
   const queue = new LoginQueue()
   // Unknown usernames are checked against this hash so that they cost as much as known ones.
@@ -148,7 +173,12 @@ export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string
     let a = acls.get(sensor)
     if (a === undefined) {
       const names = [...o.aliases].filter(([name, id]) => id === sensor && !/[+#/]/.test(name)).map(([name]) => name)
-      a = firmwareAcl(auth.firmware?.[sensor], names, foreign, foreign.theengs.filter(t => t.sensor === sensor).map(t => t.topic))
+      a = firmwareAcl(
+        auth.firmware?.[sensor],
+        names,
+        foreign,
+        foreign.theengs.filter(t => t.sensor === sensor).map(t => t.topic)
+      )
       acls.set(sensor, a)
     }
     return a
@@ -157,47 +187,88 @@ export function brokerAuth (auth: AuthFile, o: { prefix: string, storeId: string
     const addr = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
     const keys = [`addr:${addr}`, `user:${username ?? ''}`]
     const r = await queue.run(keys, async () => await attempt(keys, username, password))
-    if (r === null) { counters.failedLogins++; counters.rateLimited++; return null }
+    if (r === null) {
+      counters.failedLogins++
+      counters.rateLimited++
+      return null
+    }
     return r.value
   }
   const attempt = async (keys: string[], username: string | undefined, password: Buffer | undefined): Promise<Role | null> => {
     const delay = throttle.delayMs(keys)
-    let role: Role | null = null; let hash: string | undefined
-    if (username?.startsWith('phone:')) { hash = auth.phones?.[username]; role = { kind: 'phone', id: username.slice(6) } } else if (username && auth.sensors?.[username] !== undefined) { hash = auth.sensors[username]; role = { kind: 'sensor', id: username } } else if (username && auth.readers?.[username] !== undefined) { hash = auth.readers[username]; role = { kind: 'reader', id: username } }
-    const ok = await verifyPasswordAsync(password ?? '', hash ?? dummy) && role !== null && hash !== undefined && password !== undefined
-    if (ok) throttle.succeed(keys[1]); else { counters.failedLogins++; throttle.fail(keys) }
-    if (delay > 0) { counters.rateLimited++; await wait(delay) }
+    let role: Role | null = null
+    let hash: string | undefined
+    if (username?.startsWith('phone:')) {
+      hash = auth.phones?.[username]
+      role = { kind: 'phone', id: username.slice(6) }
+    } else if (username && auth.sensors?.[username] !== undefined) {
+      hash = auth.sensors[username]
+      role = { kind: 'sensor', id: username }
+    } else if (username && auth.readers?.[username] !== undefined) {
+      hash = auth.readers[username]
+      role = { kind: 'reader', id: username }
+    }
+    const ok = (await verifyPasswordAsync(password ?? '', hash ?? dummy)) && role !== null && hash !== undefined && password !== undefined
+    if (ok) throttle.succeed(keys[1])
+    else {
+      counters.failedLogins++
+      throttle.fail(keys)
+    }
+    if (delay > 0) {
+      counters.rateLimited++
+      await wait(delay)
+    }
     return ok ? role : null
   }
   return {
-    authenticate (client, username, password, done) {
-      login(client, username, password).then(role => {
-        if (!role) { done(authError(4, 'bad username or password'), false); return }
-        roles.set(client, role)
-        done(null, true)
-      }, () => { counters.failedLogins++; done(authError(4, 'bad username or password'), false) })
+    authenticate(client, username, password, done) {
+      login(client, username, password).then(
+        role => {
+          if (!role) {
+            done(authError(4, 'bad username or password'), false)
+            return
+          }
+          roles.set(client, role)
+          done(null, true)
+        },
+        () => {
+          counters.failedLogins++
+          done(authError(4, 'bad username or password'), false)
+        }
+      )
     },
-    authorizePublish (client, packet, callback) {
-      if (client === null) { callback(null); return } // the gateway itself
+    authorizePublish(client, packet, callback) {
+      if (client === null) {
+        callback(null)
+        return
+      } // the gateway itself
       const r = roles.get(client)
       const t = packet.topic
       let ok = false
       if (r?.kind === 'sensor') {
         // Firmware topics never reach into the native tree, whatever roots were configured.
-        ok = t === `${base}sensors/${r.id}/readings` || t === `${base}sensors/${r.id}/status` ||
-          (!underRoot(t, o.prefix) && aclOf(r.id).publish.some(p => topicMatches(p, t)))
+        ok = t === `${base}sensors/${r.id}/readings` || t === `${base}sensors/${r.id}/status` || (!underRoot(t, o.prefix) && aclOf(r.id).publish.some(p => topicMatches(p, t)))
       } else if (r?.kind === 'phone') {
         ok = t === `${base}devices/${r.id}/scans`
       }
-      if (!ok) { counters.deniedPublish++; callback(new Error(`not allowed to publish to ${t}`)); return }
+      if (!ok) {
+        counters.deniedPublish++
+        callback(new Error(`not allowed to publish to ${t}`))
+        return
+      }
       callback(null)
     },
-    authorizeSubscribe (client, sub, callback) {
+    authorizeSubscribe(client, sub, callback) {
       const r = roles.get(client)
-      const ok = (r?.kind === 'reader' && ['positions/', 'events/', 'occupancy', 'footfall'].some(k => sub.topic.startsWith(base + k))) ||
+      const ok =
+        (r?.kind === 'reader' && ['positions/', 'events/', 'occupancy', 'footfall'].some(k => sub.topic.startsWith(base + k))) ||
         (r?.kind === 'sensor' && aclOf(r.id).subscribe.some(p => topicMatches(p, sub.topic)))
       // A refused subscription is answered with a failure code (0x80), the connection stays.
-      if (!ok) { counters.deniedSubscribe++; callback(null, null); return }
+      if (!ok) {
+        counters.deniedSubscribe++
+        callback(null, null)
+        return
+      }
       callback(null, sub)
     }
   }

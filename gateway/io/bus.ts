@@ -13,24 +13,34 @@ export type MessageHandler = (topic: string, payload: Buffer, done: () => void) 
 export interface Bus {
   /** Broker URL sensors should use. */
   readonly url: string
-  start (topics: string[], onMessage: MessageHandler): Promise<void>
+  start(topics: string[], onMessage: MessageHandler): Promise<void>
   /** Resolves once the broker took the message (QoS 1: acknowledged). */
-  publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): Promise<void>
+  publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>
   /** False while an external broker is unreachable. */
   readonly connected: boolean
-  stop (): Promise<void>
+  stop(): Promise<void>
 }
 
 export class EmbeddedBus implements Bus {
   private b: EmbeddedBroker | null = null
-  constructor (private readonly port: number, private readonly host: string, private readonly options: AedesOptions = {},
-    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort'> = {}) {}
+  constructor(
+    private readonly port: number,
+    private readonly host: string,
+    private readonly options: AedesOptions = {},
+    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort'> = {}
+  ) {}
 
-  get url (): string { return this.b?.url ?? '' }
-  get connected (): boolean { return this.b !== null }
-  get broker (): EmbeddedBroker | null { return this.b }
+  get url(): string {
+    return this.b?.url ?? ''
+  }
+  get connected(): boolean {
+    return this.b !== null
+  }
+  get broker(): EmbeddedBroker | null {
+    return this.b
+  }
 
-  async start (topics: string[], onMessage: MessageHandler): Promise<void> {
+  async start(topics: string[], onMessage: MessageHandler): Promise<void> {
     // The gateway holds a sender's acknowledgement while its pipeline works (backpressure: aedes
     // reads no further from that sender meanwhile). Held deliveries would fill aedes' default 100
     // delivery slots and queue the gateway's own publishes behind them, so no limit here; what is
@@ -38,44 +48,81 @@ export class EmbeddedBus implements Bus {
     this.b = await startBroker({ port: this.port, host: this.host, aedes: { concurrency: 0, ...this.options }, ...this.listeners })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
-    await Promise.all(topics.map(t => new Promise<void>(resolve => {
-      broker.subscribe(t, (packet: AedesPublishPacket, done: () => void) => {
-        // Once only, even if the handler throws after calling it.
-        let called = false
-        const once = (): void => { if (!called) { called = true; done() } }
-        try { onMessage(packet.topic, packet.payload as Buffer, once) } catch (err) { once(); throw err }
-      }, resolve)
-    })))
+    await Promise.all(
+      topics.map(
+        t =>
+          new Promise<void>(resolve => {
+            broker.subscribe(
+              t,
+              (packet: AedesPublishPacket, done: () => void) => {
+                // Once only, even if the handler throws after calling it.
+                let called = false
+                const once = (): void => {
+                  if (!called) {
+                    called = true
+                    done()
+                  }
+                }
+                try {
+                  onMessage(packet.topic, packet.payload as Buffer, once)
+                } catch (err) {
+                  once()
+                  throw err
+                }
+              },
+              resolve
+            )
+          })
+      )
+    )
   }
 
-  async publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): Promise<void> {
+  async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     const broker = this.b?.broker
     if (!broker) throw new Error('broker stopped')
-    await new Promise<void>((resolve, reject) => broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err?: Error) => err ? reject(err) : resolve()))
+    await new Promise<void>((resolve, reject) =>
+      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err?: Error) =>
+        err ? reject(err) : resolve()
+      )
+    )
   }
 
-  async stop (): Promise<void> { await this.b?.close(); this.b = null }
+  async stop(): Promise<void> {
+    await this.b?.close()
+    this.b = null
+  }
 }
 
 export class ClientBus implements Bus {
   private client: MqttClient | null = null
-  constructor (readonly url: string, private readonly clientId: string, private readonly auth: { username?: string, password?: string } = {}) {}
+  constructor(
+    readonly url: string,
+    private readonly clientId: string,
+    private readonly auth: { username?: string; password?: string } = {}
+  ) {}
 
-  get connected (): boolean { return this.client?.connected ?? false }
+  get connected(): boolean {
+    return this.client?.connected ?? false
+  }
 
-  async start (topics: string[], onMessage: MessageHandler): Promise<void> {
+  async start(topics: string[], onMessage: MessageHandler): Promise<void> {
     this.client = await mqtt.connectAsync(this.url, { clientId: this.clientId, reconnectPeriod: 2000, ...this.auth })
     // mqtt.js takes no per-message acknowledgement from us: the gateway's inbox bound applies.
     this.client.on('message', (topic, payload) => onMessage(topic, payload, () => {}))
     // Resubscribe after every reconnect: a broker restart loses non-persistent sessions.
-    this.client.on('connect', () => { this.client?.subscribe(topics, { qos: 1 }) })
+    this.client.on('connect', () => {
+      this.client?.subscribe(topics, { qos: 1 })
+    })
     await this.client.subscribeAsync(topics, { qos: 1 })
   }
 
-  async publish (topic: string, payload: string, opts: { qos: 0 | 1, retain?: boolean }): Promise<void> {
+  async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     if (!this.client) throw new Error('client stopped')
     await this.client.publishAsync(topic, payload, { qos: opts.qos, retain: opts.retain ?? false })
   }
 
-  async stop (): Promise<void> { await this.client?.endAsync(); this.client = null }
+  async stop(): Promise<void> {
+    await this.client?.endAsync()
+    this.client = null
+  }
 }

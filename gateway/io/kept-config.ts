@@ -9,16 +9,18 @@ const NAME = 'central-config'
 const check = TypeCompiler.Compile(GatewayConfigSchema)
 
 /** Saves a config (one full config standing for everything applied so far). */
-export function keepConfig (store: GatewayStore, c: GatewayConfigT): void {
+export function keepConfig(store: GatewayStore, c: GatewayConfigT): void {
   store.saveLearned(NAME, c.storeId, JSON.stringify(c), Date.now())
 }
 
 /** The config an earlier run kept for this store, if it still reads as one. */
-export function keptConfig (store: GatewayStore, storeId: string): GatewayConfigT | null {
+export function keptConfig(store: GatewayStore, storeId: string): GatewayConfigT | null {
   const saved = store.loadLearned(NAME)
   if (!saved || saved.key !== storeId) return null
   try {
     const c: unknown = JSON.parse(saved.state)
     return check.Check(c) ? c : null
-  } catch { return null }
+  } catch {
+    return null
+  }
 }

@@ -8,13 +8,35 @@ import { join } from 'node:path'
 import { privateFile } from '../../shared/private-file.ts'
 import type { ZoneTrack } from '../presence/zones.ts'
 
-export interface OutboxRow { seq: number, id: string, type: string, body: string }
+export interface OutboxRow {
+  seq: number
+  id: string
+  type: string
+  body: string
+}
 
-export interface SavedState { subject: string, state: string, version: number, siteKey: string }
+export interface SavedState {
+  subject: string
+  state: string
+  version: number
+  siteKey: string
+}
 
-export interface DeadLetter { seq: number, id: string, type: string, status: number, reason: string, at: number }
+export interface DeadLetter {
+  seq: number
+  id: string
+  type: string
+  status: number
+  reason: string
+  at: number
+}
 
-export interface VisitHistory { visits7d: number, visits30d: number, visits90d: number, lastEnter: number | null }
+export interface VisitHistory {
+  visits7d: number
+  visits30d: number
+  visits90d: number
+  lastEnter: number | null
+}
 
 const DAY = 86_400_000
 
@@ -22,7 +44,7 @@ export class GatewayStore {
   readonly db: Database.Database
   private readonly q
 
-  constructor (dir: string, file = 'gateway.sqlite') {
+  constructor(dir: string, file = 'gateway.sqlite') {
     this.db = new Database(privateFile(join(dir, file)))
     this.db.pragma('journal_mode = WAL')
     // NORMAL is durable across process crashes in WAL mode (only a power cut can lose the tail).
@@ -71,7 +93,9 @@ export class GatewayStore {
       unsent: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE sent = 0 ORDER BY seq LIMIT ?'),
       markSent: this.db.prepare('UPDATE outbox SET sent = 1 WHERE seq <= ? AND sent = 0'),
       backlog: this.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE sent = 0'),
-      saveState: this.db.prepare('INSERT INTO zone_state (subject, state, ts, version, site_key) VALUES (?, ?, ?, ?, ?) ON CONFLICT(subject) DO UPDATE SET state = excluded.state, ts = excluded.ts, version = excluded.version, site_key = excluded.site_key'),
+      saveState: this.db.prepare(
+        'INSERT INTO zone_state (subject, state, ts, version, site_key) VALUES (?, ?, ?, ?, ?) ON CONFLICT(subject) DO UPDATE SET state = excluded.state, ts = excluded.ts, version = excluded.version, site_key = excluded.site_key'
+      ),
       dropState: this.db.prepare('DELETE FROM zone_state WHERE subject = ?'),
       loadStates: this.db.prepare('SELECT subject, state, version, site_key FROM zone_state'),
       deadLetter: this.db.prepare('INSERT OR IGNORE INTO dead_letters (seq, id, type, body, status, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -81,7 +105,9 @@ export class GatewayStore {
       getSeq: this.db.prepare('SELECT seq FROM subject_seq WHERE subject = ?'),
       setSeq: this.db.prepare('INSERT INTO subject_seq (subject, seq) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET seq = excluded.seq'),
       getCap: this.db.prepare('SELECT last_ts, visit_id, visit_count FROM trigger_caps WHERE campaign = ? AND subject = ?'),
-      setCap: this.db.prepare('INSERT INTO trigger_caps (campaign, subject, last_ts, visit_id, visit_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(campaign, subject) DO UPDATE SET last_ts = excluded.last_ts, visit_id = excluded.visit_id, visit_count = excluded.visit_count'),
+      setCap: this.db.prepare(
+        'INSERT INTO trigger_caps (campaign, subject, last_ts, visit_id, visit_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(campaign, subject) DO UPDATE SET last_ts = excluded.last_ts, visit_id = excluded.visit_id, visit_count = excluded.visit_count'
+      ),
       // Erasures come one by one or, in a whole config, all at once: each statement takes a JSON
       // array of subjects, so the outbox's JSON is scanned once per config, not once per subject.
       eraseVisits: this.db.prepare('DELETE FROM visits WHERE subject IN (SELECT value FROM json_each(?))'),
@@ -93,46 +119,76 @@ export class GatewayStore {
       dropFixtures: this.db.prepare('DELETE FROM people_fixtures WHERE until < ?'),
       fixtures: this.db.prepare('SELECT subject, until FROM people_fixtures'),
       eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
-      saveLearned: this.db.prepare('INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'),
+      saveLearned: this.db.prepare(
+        'INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'
+      ),
       loadLearned: this.db.prepare('SELECT key, state, ts FROM learned WHERE name = ?')
     }
   }
 
   /** Runs fn in one transaction: the events and the state they change land together or not at all. */
-  transaction<T> (fn: () => T): T { return this.db.transaction(fn)() }
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)()
+  }
 
   /** Earlier visits of a subject before time t (this visit not counted). */
-  history (subject: string, t: number): VisitHistory {
-    const r = this.q.history.get({ subject, t }) as { v7: number | null, v30: number | null, v90: number, last: number | null }
+  history(subject: string, t: number): VisitHistory {
+    const r = this.q.history.get({ subject, t }) as { v7: number | null; v30: number | null; v90: number; last: number | null }
     const last = r.last ?? (this.q.lastVisit.get(subject, t) as { last: number | null }).last
     return { visits7d: r.v7 ?? 0, visits30d: r.v30 ?? 0, visits90d: r.v90, lastEnter: last }
   }
 
-  openVisit (visitId: string, subject: string, shop: string, enter: number): void { this.q.openVisit.run(visitId, subject, shop, enter) }
-  closeVisit (visitId: string, exit: number, sectors: unknown): void { this.q.closeVisit.run(exit, JSON.stringify(sectors), visitId) }
-  purgeVisits (before: number): number { return this.q.purge.run(before).changes }
+  openVisit(visitId: string, subject: string, shop: string, enter: number): void {
+    this.q.openVisit.run(visitId, subject, shop, enter)
+  }
+  closeVisit(visitId: string, exit: number, sectors: unknown): void {
+    this.q.closeVisit.run(exit, JSON.stringify(sectors), visitId)
+  }
+  purgeVisits(before: number): number {
+    return this.q.purge.run(before).changes
+  }
 
-  addEvent (id: string, type: string, ts: number, body: string): void { this.q.addEvent.run(id, type, ts, body) }
-  unpublished (limit = 1000): OutboxRow[] { return this.q.unpublished.all(limit) as OutboxRow[] }
-  markPublished (upToSeq: number): void { this.q.markPublished.run(upToSeq) }
-  unsent (limit = 500): OutboxRow[] { return this.q.unsent.all(limit) as OutboxRow[] }
-  markSent (upToSeq: number): void { this.q.markSent.run(upToSeq) }
-  backlog (): number { return (this.q.backlog.get() as { n: number }).n }
+  addEvent(id: string, type: string, ts: number, body: string): void {
+    this.q.addEvent.run(id, type, ts, body)
+  }
+  unpublished(limit = 1000): OutboxRow[] {
+    return this.q.unpublished.all(limit) as OutboxRow[]
+  }
+  markPublished(upToSeq: number): void {
+    this.q.markPublished.run(upToSeq)
+  }
+  unsent(limit = 500): OutboxRow[] {
+    return this.q.unsent.all(limit) as OutboxRow[]
+  }
+  markSent(upToSeq: number): void {
+    this.q.markSent.run(upToSeq)
+  }
+  backlog(): number {
+    return (this.q.backlog.get() as { n: number }).n
+  }
 
   /** Open zone state of a subject, with the state format's version and the key of the site it was made for. */
-  saveState (subject: string, track: ZoneTrack, ts: number, version = 0, siteKey = ''): void { this.q.saveState.run(subject, JSON.stringify(track), ts, version, siteKey) }
-  dropState (subject: string): void { this.q.dropState.run(subject) }
+  saveState(subject: string, track: ZoneTrack, ts: number, version = 0, siteKey = ''): void {
+    this.q.saveState.run(subject, JSON.stringify(track), ts, version, siteKey)
+  }
+  dropState(subject: string): void {
+    this.q.dropState.run(subject)
+  }
   /** Saved zone states as stored, unparsed: the caller checks them against the site before trusting them. */
-  loadStates (): SavedState[] {
-    return (this.q.loadStates.all() as Array<{ subject: string, state: string, version: number, site_key: string }>)
-      .map(r => ({ subject: r.subject, state: r.state, version: r.version, siteKey: r.site_key }))
+  loadStates(): SavedState[] {
+    return (this.q.loadStates.all() as Array<{ subject: string; state: string; version: number; site_key: string }>).map(r => ({
+      subject: r.subject,
+      state: r.state,
+      version: r.version,
+      siteKey: r.site_key
+    }))
   }
 
   /**
    * Sets aside an outbox event the central server refused (a 4xx for that event alone): kept with
    * the answer, marked sent so the events after it flow. Listed by /healthz, counted in /metrics.
    */
-  deadLetter (row: OutboxRow, status: number, reason: string, at: number): void {
+  deadLetter(row: OutboxRow, status: number, reason: string, at: number): void {
     this.transaction(() => {
       this.q.deadLetter.run(row.seq, row.id, row.type, row.body, status, reason.slice(0, 500), at)
       this.q.markOneSent.run(row.seq)
@@ -140,33 +196,39 @@ export class GatewayStore {
   }
 
   /** The newest dead letters (without their bodies), newest first. */
-  deadLetters (limit = 20): DeadLetter[] { return this.q.deadLetters.all(limit) as DeadLetter[] }
-  deadLetterCount (): number { return (this.q.deadCount.get() as { n: number }).n }
+  deadLetters(limit = 20): DeadLetter[] {
+    return this.q.deadLetters.all(limit) as DeadLetter[]
+  }
+  deadLetterCount(): number {
+    return (this.q.deadCount.get() as { n: number }).n
+  }
 
-  nextSeq (subject: string): number {
+  nextSeq(subject: string): number {
     const cur = (this.q.getSeq.get(subject) as { seq: number } | undefined)?.seq ?? 0
     this.q.setSeq.run(subject, cur + 1)
     return cur + 1
   }
 
-  cap (campaign: string, subject: string): { lastTs: number, visitId: string | null, visitCount: number } | null {
-    const r = this.q.getCap.get(campaign, subject) as { last_ts: number, visit_id: string | null, visit_count: number } | undefined
+  cap(campaign: string, subject: string): { lastTs: number; visitId: string | null; visitCount: number } | null {
+    const r = this.q.getCap.get(campaign, subject) as { last_ts: number; visit_id: string | null; visit_count: number } | undefined
     return r ? { lastTs: r.last_ts, visitId: r.visit_id, visitCount: r.visit_count } : null
   }
 
-  setCap (campaign: string, subject: string, ts: number, visitId: string, visitCount: number): void { this.q.setCap.run(campaign, subject, ts, visitId, visitCount) }
-
+  setCap(campaign: string, subject: string, ts: number, visitId: string, visitCount: number): void {
+    this.q.setCap.run(campaign, subject, ts, visitId, visitCount)
+  }
 
   /**
    * Removes every row about a subject (erasure): visit history, open zone state, its sequence
    * counter, campaign caps, and its outbox rows whether or not they were published or sent (an
    * unsent one must never reach the server after the erasure). Returns the rows removed.
    */
-  erase (...subjects: string[]): number {
+  erase(...subjects: string[]): number {
     if (subjects.length === 0) return 0
     const list = JSON.stringify(subjects)
-    return this.transaction(() => [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseFixtures, this.q.eraseOutbox]
-      .reduce((n, q) => n + q.run(list).changes, 0))
+    return this.transaction(() =>
+      [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseFixtures, this.q.eraseOutbox].reduce((n, q) => n + q.run(list).changes, 0)
+    )
   }
 
   /**
@@ -174,17 +236,26 @@ export class GatewayStore {
    * must not count the store's always-on devices as people for hours while it learns them again.
    * Rows past their time go as another is kept.
    */
-  keepFixture (subject: string, until: number, now: number): void {
-    this.transaction(() => { this.q.dropFixtures.run(now); this.q.keepFixture.run(subject, until) })
+  keepFixture(subject: string, until: number, now: number): void {
+    this.transaction(() => {
+      this.q.dropFixtures.run(now)
+      this.q.keepFixture.run(subject, until)
+    })
   }
 
-  fixtures (): Array<{ subject: string, until: number }> { return this.q.fixtures.all() as Array<{ subject: string, until: number }> }
+  fixtures(): Array<{ subject: string; until: number }> {
+    return this.q.fixtures.all() as Array<{ subject: string; until: number }>
+  }
 
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */
-  saveLearned (name: string, key: string, state: string, ts: number): void { this.q.saveLearned.run(name, key, state, ts) }
-  loadLearned (name: string): { key: string, state: string, ts: number } | null {
-    return (this.q.loadLearned.get(name) as { key: string, state: string, ts: number } | undefined) ?? null
+  saveLearned(name: string, key: string, state: string, ts: number): void {
+    this.q.saveLearned.run(name, key, state, ts)
+  }
+  loadLearned(name: string): { key: string; state: string; ts: number } | null {
+    return (this.q.loadLearned.get(name) as { key: string; state: string; ts: number } | undefined) ?? null
   }
 
-  close (): void { if (this.db.open) this.db.close() }
+  close(): void {
+    if (this.db.open) this.db.close()
+  }
 }

@@ -39,21 +39,33 @@ const EventsReply = TypeCompiler.Compile(Type.Object({ accepted: Type.Integer({ 
  */
 const ServerError = TypeCompiler.Compile(Type.Object({ error: Type.String({ pattern: '^INSTORE_' }), message: Type.String() }))
 
-function parseJson (text: string): unknown {
-  try { return JSON.parse(text) } catch { return undefined }
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }
 
 /** One event the server refused, by its place in the posted batch. */
-interface Refusal { index: number, error: string, message: string }
+interface Refusal {
+  index: number
+  error: string
+  message: string
+}
 
 /** The server's per-event refusals in a 4xx body, or null when it lists none (then the batch is split to find them). */
-function refusals (text: string, n: number): Refusal[] | null {
+function refusals(text: string, n: number): Refusal[] | null {
   let body: unknown
-  try { body = JSON.parse(text) } catch { return null }
+  try {
+    body = JSON.parse(text)
+  } catch {
+    return null
+  }
   const list = (body as { refused?: unknown } | null)?.refused
   if (!Array.isArray(list) || list.length === 0) return null
   const out: Refusal[] = []
-  for (const r of list as Array<{ index?: unknown, error?: unknown, message?: unknown }>) {
+  for (const r of list as Array<{ index?: unknown; error?: unknown; message?: unknown }>) {
     if (!Number.isInteger(r?.index) || (r.index as number) < 0 || (r.index as number) >= n) return null
     out.push({ index: r.index as number, error: String(r.error ?? ''), message: String(r.message ?? '').slice(0, 300) })
   }
@@ -71,17 +83,21 @@ export class Uplink {
   /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
   liveSnapshot: (() => unknown) | null = null
 
-  constructor (private readonly o: UplinkOptions, private readonly store: GatewayStore, private readonly log: Logger,
-    private readonly onConfig: (c: GatewayConfigT) => void) {
+  constructor(
+    private readonly o: UplinkOptions,
+    private readonly store: GatewayStore,
+    private readonly log: Logger,
+    private readonly onConfig: (c: GatewayConfigT) => void
+  ) {
     this.backoff = o.minBackoffMs
     this.random = o.random ?? Math.random
   }
 
-  start (): void {
+  start(): void {
     this.loops = [this.drainLoop(), this.configLoop(), this.liveLoop()]
   }
 
-  private async liveLoop (): Promise<void> {
+  private async liveLoop(): Promise<void> {
     while (!this.stopped) {
       await this.sleep(1000)
       try {
@@ -89,17 +105,24 @@ export class Uplink {
         const snap = this.liveSnapshot?.()
         if (!snap || this.stopped) continue
         const res = await fetch(this.url('live'), {
-          method: 'POST', headers: this.headers(), body: JSON.stringify(snap), signal: AbortSignal.timeout(5000)
+          method: 'POST',
+          headers: this.headers(),
+          body: JSON.stringify(snap),
+          signal: AbortSignal.timeout(5000)
         })
         await res.arrayBuffer()
-      } catch { /* the dashboard misses a frame; nothing else depends on it */ }
+      } catch {
+        /* the dashboard misses a frame; nothing else depends on it */
+      }
     }
   }
 
   /** New events are waiting: drain now instead of at the next poll. */
-  kick (): void { this.wake?.() }
+  kick(): void {
+    this.wake?.()
+  }
 
-  async stop (flushMs = 3000): Promise<void> {
+  async stop(flushMs = 3000): Promise<void> {
     // A last attempt to hand over what is waiting, bounded so a dead server cannot hold the stop.
     const until = Date.now() + flushMs
     while (!this.stopped && this.store.backlog() > 0 && Date.now() < until && this.lastError === null) {
@@ -110,17 +133,28 @@ export class Uplink {
     await Promise.all(this.loops)
   }
 
-  get connected (): boolean { return this.lastError === null }
+  get connected(): boolean {
+    return this.lastError === null
+  }
 
-  private headers (): Record<string, string> { return { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' } }
+  private headers(): Record<string, string> {
+    return { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' }
+  }
 
   /** This store's resource on the central server. */
-  private url (what: 'events' | 'config' | 'live', query = ''): string { return `${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/${what}${query}` }
+  private url(what: 'events' | 'config' | 'live', query = ''): string {
+    return `${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/${what}${query}`
+  }
 
   /** Sleeps; kick() wakes the drain loop early, stop() wakes everyone. */
-  private async sleep (ms: number, kickable = false): Promise<void> {
+  private async sleep(ms: number, kickable = false): Promise<void> {
     await new Promise<void>(resolve => {
-      const done = () => { clearTimeout(t); this.sleepers.delete(done); if (this.wake === done) this.wake = null; resolve() }
+      const done = () => {
+        clearTimeout(t)
+        this.sleepers.delete(done)
+        if (this.wake === done) this.wake = null
+        resolve()
+      }
       const t = setTimeout(done, ms)
       this.sleepers.add(done)
       if (kickable) this.wake = done
@@ -128,7 +162,7 @@ export class Uplink {
   }
 
   /** Sends one batch; true when every event in it was handled (accepted, or set aside as a dead letter). */
-  private async sendBatch (): Promise<boolean> {
+  private async sendBatch(): Promise<boolean> {
     const rows = this.store.unsent(this.o.batch)
     if (rows.length === 0) return true
     return await this.deliver(rows)
@@ -139,7 +173,7 @@ export class Uplink {
    * not-found, timeout or rate limit, in the server's own error format) is split in halves until each refused event stands alone;
    * that one becomes a dead letter and the rest flows. Anything else stops the drain for a backoff.
    */
-  private async deliver (rows: OutboxRow[]): Promise<boolean> {
+  private async deliver(rows: OutboxRow[]): Promise<boolean> {
     const r = await this.post(rows)
     if (r.kind === 'error') {
       if (this.lastError === null) this.log.warn('central unreachable; events wait in the outbox', { err: r.message })
@@ -149,7 +183,10 @@ export class Uplink {
     if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
     this.lastError = null
     this.backoff = this.o.minBackoffMs
-    if (r.kind === 'ok') { this.store.markSent(rows[rows.length - 1].seq); return true }
+    if (r.kind === 'ok') {
+      this.store.markSent(rows[rows.length - 1].seq)
+      return true
+    }
     if (r.kind === 'partial') {
       for (const x of r.refused) {
         this.store.deadLetter(rows[x.index], r.status, `${x.error}: ${x.message}`, Date.now())
@@ -164,13 +201,18 @@ export class Uplink {
       return true
     }
     const mid = Math.ceil(rows.length / 2)
-    return await this.deliver(rows.slice(0, mid)) && await this.deliver(rows.slice(mid))
+    return (await this.deliver(rows.slice(0, mid))) && (await this.deliver(rows.slice(mid)))
   }
 
-  private async post (rows: OutboxRow[]): Promise<{ kind: 'ok' } | { kind: 'partial', status: number, refused: Refusal[] } | { kind: 'refused', status: number, text: string } | { kind: 'error', message: string }> {
+  private async post(
+    rows: OutboxRow[]
+  ): Promise<{ kind: 'ok' } | { kind: 'partial'; status: number; refused: Refusal[] } | { kind: 'refused'; status: number; text: string } | { kind: 'error'; message: string }> {
     try {
       const res = await fetch(this.url('events'), {
-        method: 'POST', headers: this.headers(), body: `{"events":[${rows.map(r => r.body).join(',')}]}`, signal: AbortSignal.timeout(10_000)
+        method: 'POST',
+        headers: this.headers(),
+        body: `{"events":[${rows.map(r => r.body).join(',')}]}`,
+        signal: AbortSignal.timeout(10_000)
       })
       const text = (await res.text()).slice(0, 2 ** 20)
       if (res.ok) {
@@ -189,9 +231,12 @@ export class Uplink {
     }
   }
 
-  private async drainLoop (): Promise<void> {
+  private async drainLoop(): Promise<void> {
     while (!this.stopped) {
-      if (this.store.backlog() === 0) { await this.sleep(1000, true); continue }
+      if (this.store.backlog() === 0) {
+        await this.sleep(1000, true)
+        continue
+      }
       if (await this.sendBatch()) continue
       // Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff and
       // Jitter"). Not kickable: new events must not shorten it, or a busy store hammers a server
@@ -206,14 +251,15 @@ export class Uplink {
    * version last applied (`?since=`), so a short period stays cheap and consent withdrawn or an
    * erasure reaches the gateway within one period. The ETag still spares the body when nothing did.
    */
-  private async configLoop (): Promise<void> {
+  private async configLoop(): Promise<void> {
     let etag: string | null = null
     let version: string | null = this.o.configVersion ?? null
     while (!this.stopped) {
       try {
         const query = version !== null ? `?since=${encodeURIComponent(version)}` : ''
         const res: Response = await fetch(this.url('config', query), {
-          headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) }, signal: AbortSignal.timeout(10_000)
+          headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) },
+          signal: AbortSignal.timeout(10_000)
         })
         if (res.status === 200) {
           const c: unknown = await res.json()
@@ -225,11 +271,19 @@ export class Uplink {
           etag = res.headers.get('etag')
           version = c.version
           if (c.full || c.devices.length + c.removed.length + c.erasures.length > 0 || c.campaigns !== undefined) {
-            this.log.info('config applied', { full: c.full, version: c.version, devices: c.devices.length, removed: c.removed.length, erasures: c.erasures.length, ...(c.campaigns ? { campaigns: c.campaigns.length } : {}) })
+            this.log.info('config applied', {
+              full: c.full,
+              version: c.version,
+              devices: c.devices.length,
+              removed: c.removed.length,
+              erasures: c.erasures.length,
+              ...(c.campaigns ? { campaigns: c.campaigns.length } : {})
+            })
           }
         } else if (res.status === 400 && version !== null) {
           // The server no longer knows our version (e.g. its database was restored): start over.
-          version = null; etag = null
+          version = null
+          etag = null
         } else if (res.status !== 304) {
           this.log.warn('config pull refused', { status: res.status })
         }

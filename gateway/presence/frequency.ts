@@ -13,7 +13,7 @@ export const defaultSegmentRules: SegmentRules = { regularVisits30d: 4, lapsedDa
 
 const DAY = 86_400_000
 
-export function frequency (h: VisitHistory, enterTs: number, rules: SegmentRules = defaultSegmentRules): FrequencyT {
+export function frequency(h: VisitHistory, enterTs: number, rules: SegmentRules = defaultSegmentRules): FrequencyT {
   const days = h.lastEnter === null ? null : Math.floor((enterTs - h.lastEnter) / DAY)
   let segment: FrequencyT['segment']
   if (h.lastEnter === null) segment = 'first'

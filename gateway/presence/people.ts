@@ -4,69 +4,12 @@
 // an app phone counted once, under the app. Also the day's visitors, per hour, and the dwell of
 // Wi-Fi visitors, from the same classification. See docs/people-counting.md for the method.
 import type { Site } from '../../shared/site.ts'
-import type { PeopleParams } from '../../shared/site-schema.ts'
 import { localTime } from '../../shared/local-time.ts'
-import { WifiDevices, defaultWifiDeviceOptions, RATE_WINDOW_MS, type WifiDevice, type WifiDeviceOptions, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
-import { sensorModels, type SensorModel } from '../estimation/radio-model.ts'
+import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
+import type { SensorModel } from '../estimation/radio-model.ts'
+import type { PeopleSource, Counts, PeopleNow, Placed, DwellSummary, Visitors, BleChain, PeopleOptions } from './people-types.ts'
 
-export type PeopleSource = 'app' | 'ble' | 'wifi'
-export interface Counts { shops: Record<string, number>, sectors: Record<string, number> }
-export interface PeopleNow extends Counts {
-  low: Counts
-  high: Counts
-  bySource: Record<PeopleSource, Counts>
-  passersBy: number
-  /** Fixtures heard now (left out of every count). */
-  fixtures: number
-}
-/** A subject placed in a shop (app: confirmed zone state; ble: an anonymous device's position). */
-export interface Placed { subject: string, shop: string | null, sector: string | null }
-
-export interface DwellSummary { n: number, medianS: number | null, p90S: number | null, buckets: Record<string, number> }
-export interface Visitors { visitors: number, visitorsByHour: Record<string, number>, wifiVisitors: number, appVisitors: number, bleVisitors: number, dwell: DwellSummary }
-
-/** An anonymous BLE device as far as can be told: its rotating addresses, chained. */
-interface BleChain { address: string, firstTs: number, lastTs: number, shop: string | null, countedDay: string, young: boolean, quiet: boolean }
-
-export interface PeopleOptions extends WifiDeviceOptions {
-  /** Wi-Fi devices a visitor carries on average (a phone and a watch or tablet count once), ≥ 1. */
-  devicesPerPerson: number
-  /** Mean time between probe bursts of a phone, ms: a dwell timed from first to last burst misses about this much. */
-  meanProbeIntervalMs: number
-  /** A device's bursts inside must span this long before it counts as here (a walk past the front is shorter), ms. */
-  minInShopSpanMs: number
-  /** Weight of a device heard in one weak burst inside (just arrived, or a passer-by at the edge) in the count now, 0..1. */
-  singleWeight: number
-  /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
-  visitorSingleDbm: number
-  /** A new anonymous BLE address continues a device whose address went quiet at most this long before, ms. */
-  bleLinkGapMs: number
-  /** A chain whose bursts come this many times as often as one phone's holds several phones (see `phones`). */
-  multiPhoneRate: number
-  /** Longest plausible visit until enough stays have been seen to learn it (`longStay`), ms. */
-  longStayPriorMs: number
-  /** Completed stays needed before the longest plausible visit is learned from them. */
-  longStayMinStays: number
-  /** The longest plausible visit is this many times the 95th percentile of completed stays. */
-  longStayFactor: number
-}
-
-export function peopleOptions (site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
-  const p: PeopleParams = site.file.people ?? {}
-  return {
-    ...defaultWifiDeviceOptions, devicesPerPerson: p.devicesPerPerson ?? 1, meanProbeIntervalMs: 105_000, visitorSingleDbm: -55, singleWeight: 0.5, minInShopSpanMs: 0,
-    bleLinkGapMs: 30_000, multiPhoneRate: 2, longStayPriorMs: 1_800_000, longStayMinStays: 50, longStayFactor: 1.5,
-    ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
-    ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
-    ...over
-  }
-}
-
-/** The sensors' models for Wi-Fi probes: phones send probes with more power than BLE adverts. */
-export function wifiModels (site: Site): Map<string, SensorModel> {
-  const delta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
-  return new Map([...sensorModels(site)].map(([id, m]) => [id, { ...m, a: m.a + delta, map: undefined }]))
-}
+export { peopleOptions, wifiModels, type PeopleSource, type Counts, type PeopleNow, type Placed, type DwellSummary, type Visitors, type PeopleOptions } from './people-types.ts'
 
 /** Dwell histogram edges, minutes (the last bucket is open). */
 const DWELL_EDGES_MIN = [5, 15, 30, 60, 120]
@@ -92,12 +35,18 @@ export class People {
   private readonly staying = new Set<WifiDevice>()
   /** Wi-Fi devices counted in a shop and not yet gone (their dwell is timed when they go). */
   private readonly inside = new Set<WifiDevice>()
-  private appPositions: Array<{ subject: string, x: number, y: number, floor: number }> = []
+  private appPositions: Array<{ subject: string; x: number; y: number; floor: number }> = []
   private readonly zero: () => Counts
 
-  constructor (private readonly site: Site, wifiModels: Map<string, SensorModel>, private readonly o: PeopleOptions, hashAddress: (mac: string) => string, keeper?: FixtureKeeper) {
+  constructor(
+    private readonly site: Site,
+    wifiModels: Map<string, SensorModel>,
+    private readonly o: PeopleOptions,
+    hashAddress: (mac: string) => string,
+    keeper?: FixtureKeeper
+  ) {
     const p = site.file.people ?? {}
-    const subject = (s: string) => s.startsWith('h:') ? s : hashAddress(s)
+    const subject = (s: string) => (s.startsWith('h:') ? s : hashAddress(s))
     const apps: AppPositions = () => this.appPositions
     this.wifi = new WifiDevices(site, wifiModels, o, apps, (p.fixtures ?? []).map(subject), new Set((p.notFixtures ?? []).map(subject)))
     this.wifi.onFixture = d => this.uncount(d)
@@ -106,39 +55,48 @@ export class People {
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }
 
-  observeWifi (w: WifiObservation): void { this.wifi.observe(w) }
+  observeWifi(w: WifiObservation): void {
+    this.wifi.observe(w)
+  }
 
   /** Whether people counting holds a subject (a Wi-Fi address, an anonymous BLE address, an app). */
-  holds (subject: string): boolean {
+  holds(subject: string): boolean {
     if (this.wifi.holds(subject) || this.apps.has(subject) || this.appPositions.some(a => a.subject === subject)) return true
     for (const [k, c] of this.bleChains) if (k === subject || c.address === subject) return true
     return false
   }
 
   /** Forgets a subject everywhere people counting holds it (erasure, consent withdrawn). */
-  forget (subject: string): void {
-    for (const d of this.wifi.forget(subject)) { this.staying.delete(d); this.inside.delete(d) }
+  forget(subject: string): void {
+    for (const d of this.wifi.forget(subject)) {
+      this.staying.delete(d)
+      this.inside.delete(d)
+    }
     this.apps.delete(subject)
     this.appPositions = this.appPositions.filter(a => a.subject !== subject)
     for (const [k, c] of this.bleChains) if (k === subject || c.address === subject) this.bleChains.delete(k)
   }
 
   /** App phones' positions now, for pairing Wi-Fi phones with them. */
-  setAppPositions (p: Array<{ subject: string, x: number, y: number, floor: number }>): void { this.appPositions = p }
+  setAppPositions(p: Array<{ subject: string; x: number; y: number; floor: number }>): void {
+    this.appPositions = p
+  }
 
   /** People now at time t: `apps` from zone state, `anonymous` BLE devices by position, Wi-Fi devices. */
-  now (t: number, apps: Placed[], anonymous: Placed[], passersBy: number): PeopleNow {
+  now(t: number, apps: Placed[], anonymous: Placed[], passersBy: number): PeopleNow {
     this.rollDay(t)
     this.wifi.flush(t)
     const src: Record<PeopleSource, Counts> = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
-    const sure = this.zero(); const maybe = this.zero()
-    const add = (c: Counts, p: { shop: string | null, sector: string | null }, by = 1) => {
+    const sure = this.zero()
+    const maybe = this.zero()
+    const add = (c: Counts, p: { shop: string | null; sector: string | null }, by = 1) => {
       if (p.shop !== null && p.shop in c.shops) c.shops[p.shop] += by
       if (p.sector !== null && p.sector in c.sectors) c.sectors[p.sector] += by
     }
     let passers = passersBy
     for (const a of apps) {
-      add(src.app, a); add(sure, a)
+      add(src.app, a)
+      add(sure, a)
       if (a.shop !== null && !this.apps.has(a.subject) && this.apps.size < 1_000_000) {
         this.apps.add(a.subject)
         // Hours hold Wi-Fi devices (scaled to people when read): an app visitor weighs one person.
@@ -148,8 +106,12 @@ export class People {
     }
     this.chainBle(t, anonymous)
     for (const a of anonymous) {
-      if (a.shop === null) { passers++; continue }
-      add(src.ble, a); add(sure, a)
+      if (a.shop === null) {
+        passers++
+        continue
+      }
+      add(src.ble, a)
+      add(sure, a)
     }
     let fixtures = 0
     const k = 1 / this.o.devicesPerPerson
@@ -161,8 +123,14 @@ export class People {
       // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
       if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d)) this.learnStay(d.lastTs - d.firstTs)
       if (!present) continue
-      if (state === 'fixture') { fixtures++; continue }
-      if (state === 'passer') { passers++; continue }
+      if (state === 'fixture') {
+        fixtures++
+        continue
+      }
+      if (state === 'passer') {
+        passers++
+        continue
+      }
       // Counted under its app: the same person.
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
@@ -179,13 +147,18 @@ export class People {
       // gateway started, or a rotating one whose chain keeps breaking). In the range only. Unless its
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
       // turn (same model, same place), and one of them at least is here.
-      if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) { add(maybe, at, k); continue }
+      if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
+        add(maybe, at, k)
+        continue
+      }
       const m = this.phones(d, t)
       add(src.wifi, at, k * m)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
       add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k * m)
     }
-    const total = this.zero(); const low = this.zero(); const high = this.zero()
+    const total = this.zero()
+    const low = this.zero()
+    const high = this.zero()
     const bySource = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
     for (const level of ['shops', 'sectors'] as const) {
       for (const id of Object.keys(total[level])) {
@@ -200,7 +173,7 @@ export class People {
   }
 
   /** What a Wi-Fi device is now: counted in a shop, only perhaps (one weak burst), passing, or a fixture. */
-  private state (d: WifiDevice): 'in' | 'single' | 'passer' | 'fixture' {
+  private state(d: WifiDevice): 'in' | 'single' | 'passer' | 'fixture' {
     if (d.fixture) return 'fixture'
     // Its last burst outside every shop: on the street, or leaving.
     if (d.lastInShop === null || d.last !== d.lastInShop) return 'passer'
@@ -217,7 +190,7 @@ export class People {
    * present until its presence times out, so the two overlap). A new address counts as a visitor
    * only once no quiet one has claimed it for `bleLinkGapMs`.
    */
-  private chainBle (t: number, anonymous: Placed[]): void {
+  private chainBle(t: number, anonymous: Placed[]): void {
     const gap = this.o.bleLinkGapMs
     const present = new Set<BleChain>()
     for (const a of anonymous) {
@@ -234,7 +207,9 @@ export class People {
         c.address = a.subject
         this.bleChains.set(a.subject, c)
       }
-      c.lastTs = t; c.shop = a.shop; c.quiet = false
+      c.lastTs = t
+      c.shop = a.shop
+      c.quiet = false
       present.add(c)
     }
     // Gone quiet now: a young address that appeared here while it timed out is its next one.
@@ -243,10 +218,14 @@ export class People {
       c.quiet = true
       for (const y of present) {
         if (!y.young || y === c || y.shop !== c.shop || y.firstTs < c.lastTs - gap) continue
-        this.bleChains.delete(y.address); this.bleChains.set(y.address, c)
+        this.bleChains.delete(y.address)
+        this.bleChains.set(y.address, c)
         this.bleChains.delete(c.address)
-        c.address = y.address; c.lastTs = y.lastTs; c.quiet = false
-        present.delete(y); present.add(c)
+        c.address = y.address
+        c.lastTs = y.lastTs
+        c.quiet = false
+        present.delete(y)
+        present.add(c)
         break
       }
     }
@@ -258,7 +237,7 @@ export class People {
     for (const [k, c] of this.bleChains) if (t - c.lastTs > this.o.forgetMs) this.bleChains.delete(k)
   }
 
-  private countBle (c: BleChain, t: number): void {
+  private countBle(c: BleChain, t: number): void {
     if (c.shop === null || c.countedDay === this.date) return
     c.countedDay = this.date
     this.bleVisitors++
@@ -274,20 +253,20 @@ export class People {
    * place linked into one chain in turn: counted as the rate says, at most three. Below it, one:
    * a phone's own intervals vary that much.
    */
-  private phones (d: WifiDevice, t: number): number {
+  private phones(d: WifiDevice, t: number): number {
     const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length
     // n bursts since it was first heard span about n intervals: its span plus the one before the first.
-    const rate = recent * this.o.meanProbeIntervalMs / Math.min(RATE_WINDOW_MS, t - d.firstTs + this.o.meanProbeIntervalMs)
+    const rate = (recent * this.o.meanProbeIntervalMs) / Math.min(RATE_WINDOW_MS, t - d.firstTs + this.o.meanProbeIntervalMs)
     return rate >= this.o.multiPhoneRate ? Math.min(3, rate) : 1
   }
 
-  private arrived (d: WifiDevice, t: number): void {
+  private arrived(d: WifiDevice, t: number): void {
     this.inside.add(d)
     if (this.staying.size < MAX_DWELLS) this.staying.add(d)
     this.countVisitor(d, t)
   }
 
-  private countVisitor (d: WifiDevice, t: number): void {
+  private countVisitor(d: WifiDevice, t: number): void {
     if (d.countedDay === this.date) return
     d.countedDay = this.date
     this.wifiVisitors++
@@ -295,7 +274,7 @@ export class People {
     this.byHour.set(h, (this.byHour.get(h) ?? 0) + 1)
   }
 
-  private left (d: WifiDevice): void {
+  private left(d: WifiDevice): void {
     this.inside.delete(d)
     if (d.firstInShopTs === null || d.lastInShop === null) return
     // First to last burst inside, plus the time before the first and after the last burst (on average one interval together).
@@ -308,20 +287,25 @@ export class People {
    * long again as the 95th percentile. Stays far beyond the current figure (broken fixture
    * chains) are not learned from; within twice it, so that the figure can grow when visits do.
    */
-  private learnStay (ms: number): void {
+  private learnStay(ms: number): void {
     if (ms > 2 * this.longStayMs) return
     if (this.stays.length < STAY_SAMPLE) this.stays.push(ms)
-    else { this.stays[this.staysAt] = ms; this.staysAt = (this.staysAt + 1) % STAY_SAMPLE }
+    else {
+      this.stays[this.staysAt] = ms
+      this.staysAt = (this.staysAt + 1) % STAY_SAMPLE
+    }
     if (this.stays.length < this.o.longStayMinStays) return
     const sorted = [...this.stays].sort((a, b) => a - b)
     this.longStayMs = this.o.longStayFactor * sorted[Math.floor(0.95 * (sorted.length - 1))]
   }
 
   /** The longest plausible visit now, ms (see learnStay). */
-  longStay (): number { return this.longStayMs }
+  longStay(): number {
+    return this.longStayMs
+  }
 
   /** A device counted as a visitor today that turns out to be a fixture was never one. */
-  private uncount (d: WifiDevice): void {
+  private uncount(d: WifiDevice): void {
     this.inside.delete(d)
     this.staying.delete(d)
     if (d.countedDay !== this.date || d.firstInShopTs === null) return
@@ -331,28 +315,42 @@ export class People {
     this.byHour.set(h, Math.max(0, (this.byHour.get(h) ?? 0) - 1))
   }
 
-  private hour (ts: number): string { return String(Math.floor(localTime(ts, this.site.timezone).minutes / 60)).padStart(2, '0') }
+  private hour(ts: number): string {
+    return String(Math.floor(localTime(ts, this.site.timezone).minutes / 60)).padStart(2, '0')
+  }
 
-  private rollDay (t: number): void {
+  private rollDay(t: number): void {
     const d = localTime(t, this.site.timezone).date
     if (d === this.date) return
-    this.date = d; this.wifiVisitors = 0; this.bleVisitors = 0; this.byHour.clear(); this.apps.clear(); this.dwellsS = []
+    this.date = d
+    this.wifiVisitors = 0
+    this.bleVisitors = 0
+    this.byHour.clear()
+    this.apps.clear()
+    this.dwellsS = []
   }
 
   /** The day's visitors so far (fixtures and passers-by left out), per local hour, and Wi-Fi visitors' dwell. */
-  visitors (t: number): Visitors {
+  visitors(t: number): Visitors {
     this.rollDay(t)
     const k = 1 / this.o.devicesPerPerson
     const wifi = Math.round(this.wifiVisitors * k)
     const byHour: Record<string, number> = {}
     for (const [h, n] of [...this.byHour].sort()) if (n > 0) byHour[h] = Math.round(n * k)
-    return { visitors: wifi + this.apps.size + this.bleVisitors, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: this.apps.size, bleVisitors: this.bleVisitors, dwell: dwellSummary(this.dwellsS) }
+    return {
+      visitors: wifi + this.apps.size + this.bleVisitors,
+      visitorsByHour: byHour,
+      wifiVisitors: wifi,
+      appVisitors: this.apps.size,
+      bleVisitors: this.bleVisitors,
+      dwell: dwellSummary(this.dwellsS)
+    }
   }
 }
 
-export function dwellSummary (s: number[]): DwellSummary {
+export function dwellSummary(s: number[]): DwellSummary {
   const sorted = [...s].sort((a, b) => a - b)
-  const q = (p: number) => sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))])
+  const q = (p: number) => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]))
   const buckets: Record<string, number> = {}
   let lo = 0
   for (const hi of [...DWELL_EDGES_MIN, Infinity]) {

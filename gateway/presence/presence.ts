@@ -29,23 +29,40 @@ export interface PresenceOptions {
   walkTestsPerTick: number
 }
 
-export function presenceOptions (site: Site, over: Partial<PresenceOptions> = {}): PresenceOptions {
-  return { zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) }, segments: defaultSegmentRules, retentionDays: 400, saveEveryMs: 10_000, entryTestsPerTick: 64, walkTestsPerTick: 2, ...over }
+export function presenceOptions(site: Site, over: Partial<PresenceOptions> = {}): PresenceOptions {
+  return {
+    zones: { ...defaultZoneParams, ...(site.file.zones ?? {}) },
+    segments: defaultSegmentRules,
+    retentionDays: 400,
+    saveEveryMs: 10_000,
+    entryTestsPerTick: 64,
+    walkTestsPerTick: 2,
+    ...over
+  }
 }
 
 /** A device's zone state (the saved part in `state.track`) and what the engine keeps of it. */
-interface Tracked { state: ZoneState, lastSeen: number, savedAt: number, heard: boolean }
+interface Tracked {
+  state: ZoneState
+  lastSeen: number
+  savedAt: number
+  heard: boolean
+}
 
 /** The evidence source of a tick whose evidence has no radio (positions only): never asked. */
 const POSITIONS_ONLY: EvidenceSource = {
-  zoneCosts: () => { throw new Error('evidence without radio asked for zone costs') },
-  walkGaps: () => { throw new Error('evidence without radio asked for a street-walk test') }
+  zoneCosts: () => {
+    throw new Error('evidence without radio asked for zone costs')
+  },
+  walkGaps: () => {
+    throw new Error('evidence without radio asked for a street-walk test')
+  }
 }
 
 const DAY = 86_400_000
 
 /** Whether a track's visit or stay has gone without evidence past its timeout by `t`. */
-function timedOut (track: ZoneTrack, t: number, p: Required<ZoneParams>): boolean {
+function timedOut(track: ZoneTrack, t: number, p: Required<ZoneParams>): boolean {
   return (track.shop !== null && t - track.shop.lastEvidence > p.shopExitS * 1000) || (track.sector !== null && t - track.sector.lastEvidence > p.sectorExitS * 1000)
 }
 
@@ -60,8 +77,13 @@ export class PresenceEngine {
 
   private readonly siteKey: string
 
-  constructor (private readonly site: Site, readonly store: GatewayStore, private readonly campaigns: CampaignEngine,
-    private readonly o: PresenceOptions, private readonly log: Logger = silentLogger) {
+  constructor(
+    private readonly site: Site,
+    readonly store: GatewayStore,
+    private readonly campaigns: CampaignEngine,
+    private readonly o: PresenceOptions,
+    private readonly log: Logger = silentLogger
+  ) {
     this.params = o.zones
     this.refreshThresholds()
     this.siteKey = zonesKey(site)
@@ -74,14 +96,12 @@ export class PresenceEngine {
    * removed since) is dropped with a warning and its visit closed as of its last evidence: it
    * must never make every tick fail.
    */
-  private resume (): void {
+  private resume(): void {
     const closed: InstoreEvent[] = []
     this.store.transaction(() => {
       for (const saved of this.store.loadStates()) {
         const track = parseTrack(saved.state)
-        const problem = track === null
-          ? 'unreadable'
-          : saved.version > STATE_VERSION ? `saved by a newer gateway (state version ${saved.version})` : trackProblem(track, this.site)
+        const problem = track === null ? 'unreadable' : saved.version > STATE_VERSION ? `saved by a newer gateway (state version ${saved.version})` : trackProblem(track, this.site)
         if (track !== null && problem === null) {
           this.tracks.set(saved.subject, { state: { track, walk: null }, lastSeen: track.shop?.lastEvidence ?? 0, savedAt: 0, heard: false })
           continue
@@ -93,7 +113,11 @@ export class PresenceEngine {
         if (shop === null || track === null) continue
         // The visit was announced: it ends where its evidence did, with the sectors that still exist.
         let z: ZoneEvent[]
-        try { z = closeVisit({ shop, sector: null, sectorCand: null, shopCand: null }).events } catch { continue }
+        try {
+          z = closeVisit({ shop, sector: null, sectorCand: null, shopCand: null }).events
+        } catch {
+          continue
+        }
         for (const ev of z.filter(e => e.type === 'shop.exit' || e.type === 'visit.summary')) closed.push(...this.emit(saved.subject, ev, track))
       }
     })
@@ -107,33 +131,45 @@ export class PresenceEngine {
   lastFailure: number | null = null
 
   /** Campaign dwell rules need exact thresholds: merge them into the zone parameters. */
-  refreshThresholds (): void {
+  refreshThresholds(): void {
     const all = new Set([...this.o.zones.dwellThresholdsS, ...this.campaigns.dwellThresholdsS()])
     this.params = { ...this.o.zones, dwellThresholdsS: [...all].sort((a, b) => a - b) }
   }
 
-  get size (): number { return this.tracks.size }
+  get size(): number {
+    return this.tracks.size
+  }
 
   /** Drops a subject's open visit and stay without any event (erasure, consent withdrawn). */
-  forget (subject: string): boolean { return this.tracks.delete(subject) }
+  forget(subject: string): boolean {
+    return this.tracks.delete(subject)
+  }
 
-  has (subject: string): boolean { return this.tracks.has(subject) }
+  has(subject: string): boolean {
+    return this.tracks.has(subject)
+  }
 
   /** Subjects with zone state (to drop those whose consent is gone). */
-  subjects (): string[] { return [...this.tracks.keys()] }
+  subjects(): string[] {
+    return [...this.tracks.keys()]
+  }
 
   /**
    * One tick: fresh evidence for some subjects, timeouts for all. Returns the events, already
    * committed to the outbox, in order. `source` answers the costly questions about the radio
    * behind the evidence (zone-types.ts), within this tick's budgets.
    */
-  tick (t: number, fresh: Map<string, Evidence>, source: EvidenceSource = POSITIONS_ONLY): InstoreEvent[] {
+  tick(t: number, fresh: Map<string, Evidence>, source: EvidenceSource = POSITIONS_ONLY): InstoreEvent[] {
     const produced: InstoreEvent[] = []
     this.store.transaction(() => {
       for (const subject of fresh.keys()) {
         let tr = this.tracks.get(subject)
-        if (!tr) { tr = { state: newZoneState(), lastSeen: t, savedAt: -Infinity, heard: true }; this.tracks.set(subject, tr) }
-        tr.lastSeen = t; tr.heard = true
+        if (!tr) {
+          tr = { state: newZoneState(), lastSeen: t, savedAt: -Infinity, heard: true }
+          this.tracks.set(subject, tr)
+        }
+        tr.lastSeen = t
+        tr.heard = true
       }
       for (const [subject, tr] of this.tracks) {
         const heard = fresh.get(subject) ?? null
@@ -178,7 +214,7 @@ export class PresenceEngine {
   }
 
   /** Closes every open visit at its last evidence (a planned stop): nothing is left dangling. */
-  closeAll (): InstoreEvent[] {
+  closeAll(): InstoreEvent[] {
     const produced: InstoreEvent[] = []
     this.store.transaction(() => {
       for (const [subject, tr] of this.tracks) {
@@ -192,7 +228,7 @@ export class PresenceEngine {
   }
 
   /** Live counts from confirmed zone state; heard devices outside every shop are passers-by. */
-  occupancy (t: number, presenceMs: number): { shops: Record<string, number>, sectors: Record<string, number>, passersBy: number } {
+  occupancy(t: number, presenceMs: number): { shops: Record<string, number>; sectors: Record<string, number>; passersBy: number } {
     const shops: Record<string, number> = Object.fromEntries(this.site.shops.map(s => [s.id, 0]))
     const sectors: Record<string, number> = Object.fromEntries(this.site.sectors.map(s => [s.id, 0]))
     let passersBy = 0
@@ -208,8 +244,8 @@ export class PresenceEngine {
   }
 
   /** Subjects in a shop by confirmed zone state (visits held for the street-walk test not yet), and heard devices outside. */
-  placed (t: number, presenceMs: number): { placed: Array<{ subject: string, shop: string, sector: string | null }>, passersBy: number } {
-    const placed: Array<{ subject: string, shop: string, sector: string | null }> = []
+  placed(t: number, presenceMs: number): { placed: Array<{ subject: string; shop: string; sector: string | null }>; passersBy: number } {
+    const placed: Array<{ subject: string; shop: string; sector: string | null }> = []
     let passersBy = 0
     for (const [subject, tr] of this.tracks) {
       const track = tr.state.track
@@ -224,7 +260,7 @@ export class PresenceEngine {
    * events and the state that produced them commit together, so a crash never replays them under
    * new ids.
    */
-  private persist (subject: string, tr: Tracked, t: number, changed: boolean, emitted: boolean): void {
+  private persist(subject: string, tr: Tracked, t: number, changed: boolean, emitted: boolean): void {
     if (!tr.state.track.shop) {
       if (changed) this.store.dropState(subject)
       return
@@ -235,13 +271,23 @@ export class PresenceEngine {
     }
   }
 
-  private emit (subject: string, z: ZoneEvent, track: ZoneTrack): InstoreEvent[] {
+  private emit(subject: string, z: ZoneEvent, track: ZoneTrack): InstoreEvent[] {
     const { type, ts, shop, sector, visitId, confidence, dwellMs, thresholdMs, durationMs, sectors } = z
     const e: InstoreEvent = {
-      id: ulid(ts), type, storeId: this.site.storeId, subject, visitId, seq: this.store.nextSeq(subject), ts, shop,
-      ...(sector !== undefined ? { sector } : {}), ...(dwellMs !== undefined ? { dwellMs } : {}),
-      ...(thresholdMs !== undefined ? { thresholdMs } : {}), ...(durationMs !== undefined ? { durationMs } : {}),
-      ...(sectors !== undefined ? { sectors } : {}), confidence
+      id: ulid(ts),
+      type,
+      storeId: this.site.storeId,
+      subject,
+      visitId,
+      seq: this.store.nextSeq(subject),
+      ts,
+      shop,
+      ...(sector !== undefined ? { sector } : {}),
+      ...(dwellMs !== undefined ? { dwellMs } : {}),
+      ...(thresholdMs !== undefined ? { thresholdMs } : {}),
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(sectors !== undefined ? { sectors } : {}),
+      confidence
     }
     let segment: FrequencyT['segment'] | null = null
     if (type === 'shop.enter') {
@@ -258,8 +304,18 @@ export class PresenceEngine {
     this.store.addEvent(e.id, e.type, e.ts, JSON.stringify(e))
     for (const d of this.campaigns.evaluate(e, segment)) {
       const trig: InstoreEvent = {
-        id: ulid(ts), type: 'trigger.fired', storeId: this.site.storeId, subject, visitId, seq: this.store.nextSeq(subject), ts, shop,
-        ...(sector !== undefined ? { sector } : {}), campaignId: d.campaign.id, content: d.campaign.content, reason: d.reason
+        id: ulid(ts),
+        type: 'trigger.fired',
+        storeId: this.site.storeId,
+        subject,
+        visitId,
+        seq: this.store.nextSeq(subject),
+        ts,
+        shop,
+        ...(sector !== undefined ? { sector } : {}),
+        campaignId: d.campaign.id,
+        content: d.campaign.content,
+        reason: d.reason
       }
       this.store.addEvent(trig.id, trig.type, trig.ts, JSON.stringify(trig))
       out.push(trig)

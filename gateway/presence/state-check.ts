@@ -9,7 +9,7 @@ import type { ShopPresence, ZoneTrack } from './zones.ts'
 export const STATE_VERSION = 1
 
 /** Names the zones saved state refers to: the shops and sectors with their ids, shapes and floors. */
-export function zonesKey (site: Site): string {
+export function zonesKey(site: Site): string {
   const zones = site.file.features.filter(f => f.properties.kind === 'shop' || f.properties.kind === 'sector')
   return createHash('sha256').update(JSON.stringify(zones)).digest('hex').slice(0, 16)
 }
@@ -33,7 +33,7 @@ const isBool = (v: unknown): boolean => typeof v === 'boolean'
  * (a sector in the shop it names), the fields a tick reads have their types, and its times are
  * plausible (a corrupt time would end a visit in 2100, or never).
  */
-export function trackProblem (track: unknown, site: Site, now = Date.now()): string | null {
+export function trackProblem(track: unknown, site: Site, now = Date.now()): string | null {
   if (!isObj(track)) return 'not an object'
   const shops = new Set(site.shops.map(s => s.id))
   const sectorShop = new Map(site.sectors.map(s => [s.id, s.shop]))
@@ -76,11 +76,13 @@ export function trackProblem (track: unknown, site: Site, now = Date.now()): str
 }
 
 /** The track as saved, when it can be read at all (for closing its visit), else null. */
-export function parseTrack (state: string): ZoneTrack | null {
+export function parseTrack(state: string): ZoneTrack | null {
   try {
     const t: unknown = JSON.parse(state)
-    return isObj(t) ? t as unknown as ZoneTrack : null
-  } catch { return null }
+    return isObj(t) ? (t as unknown as ZoneTrack) : null
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -88,7 +90,7 @@ export function parseTrack (state: string): ZoneTrack | null {
  * sectors of the site with numeric dwells, times in order; null when there is none to close (no
  * visit, one still held back, or no plausible last evidence to end it at).
  */
-export function closableShop (track: ZoneTrack, site: Site, now = Date.now()): ShopPresence | null {
+export function closableShop(track: ZoneTrack, site: Site, now = Date.now()): ShopPresence | null {
   const shop: unknown = track.shop
   if (!isObj(shop) || typeof shop.id !== 'string' || typeof shop.visitId !== 'string' || shop.pending === true) return null
   const last = shop.lastEvidence

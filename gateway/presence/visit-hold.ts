@@ -27,7 +27,7 @@ const RETEST_MS = 5000
 const PASSER_BY_TESTS = 2
 
 /** Whether the held visit is due for a test at t. */
-export function testDue (visit: Hold, t: number, p: Required<ZoneParams>): boolean {
+export function testDue(visit: Hold, t: number, p: Required<ZoneParams>): boolean {
   return t - visit.enteredAt >= p.shopHoldS * 1000 && (visit.nextTest ?? -Infinity) <= t
 }
 
@@ -39,7 +39,7 @@ export function testDue (visit: Hold, t: number, p: Required<ZoneParams>): boole
  * (undefined: the device not heard since a restart): announced. Updates the visit's count of
  * passer-by tests and when it is tested next.
  */
-export function heldVerdict (visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, ended: boolean): 'announce' | 'drop' | 'wait' {
+export function heldVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, ended: boolean): 'announce' | 'drop' | 'wait' {
   if (gaps === undefined || gaps.stop >= p.streetWalkSureGap) return 'announce'
   const passerBy = gaps.line < p.streetWalkGap
   visit.passerByTests = passerBy ? (visit.passerByTests ?? 0) + 1 : 0

@@ -10,9 +10,27 @@ import { locate, type Site } from '../../shared/site.ts'
 import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 
-export interface WifiObservation { subject: string, randomized: boolean, seq?: number, fp?: string, sensor: string, rssi: number, ts: number }
+export interface WifiObservation {
+  subject: string
+  randomized: boolean
+  seq?: number
+  fp?: string
+  sensor: string
+  rssi: number
+  ts: number
+}
 
-export interface Burst { ts: number, x: number, y: number, floor: number, shop: string | null, sector: string | null, maxRssi: number, seq: number | null, fp: string | null }
+export interface Burst {
+  ts: number
+  x: number
+  y: number
+  floor: number
+  shop: string | null
+  sector: string | null
+  maxRssi: number
+  seq: number | null
+  fp: string | null
+}
 
 export interface WifiDevice {
   /** The address it used last (a subject hash): what /metrics lists for a fixture. */
@@ -86,24 +104,43 @@ export interface WifiDeviceOptions {
 }
 
 export const defaultWifiDeviceOptions: WifiDeviceOptions = {
-  burstGapMs: 1000, minLinkGapMs: 20_000, maxLinkGapMs: 300_000, maxSeqJump: 256, maxLinkDistanceM: 12,
-  presenceMs: 210_000, fixtureSpanMs: 4 * 3_600_000, fixtureCoverage: 0.7, forgetMs: 3_600_000, strongDbm: -50, pairRadiusM: 3, wallPenalty: Infinity, settledMs: 1_800_000, stayGapMs: 600_000
+  burstGapMs: 1000,
+  minLinkGapMs: 20_000,
+  maxLinkGapMs: 300_000,
+  maxSeqJump: 256,
+  maxLinkDistanceM: 12,
+  presenceMs: 210_000,
+  fixtureSpanMs: 4 * 3_600_000,
+  fixtureCoverage: 0.7,
+  forgetMs: 3_600_000,
+  strongDbm: -50,
+  pairRadiusM: 3,
+  wallPenalty: Infinity,
+  settledMs: 1_800_000,
+  stayGapMs: 600_000
 }
 
 const SLOT_MS = 600_000
 export const RATE_WINDOW_MS = 600_000
 const DAY_MS = 86_400_000
 
-interface Pending { first: number, last: number, randomized: boolean, seq: number | null, fp: string | null, sum: Map<string, { s: number, n: number, max: number }> }
+interface Pending {
+  first: number
+  last: number
+  randomized: boolean
+  seq: number | null
+  fp: string | null
+  sum: Map<string, { s: number; n: number; max: number }>
+}
 
 /** Durable place for learned fixtures' addresses (GatewayStore). */
 export interface FixtureKeeper {
   keepFixture: (subject: string, until: number, now: number) => void
-  fixtures: () => Array<{ subject: string, until: number }>
+  fixtures: () => Array<{ subject: string; until: number }>
 }
 
 /** Present app phones' positions at the time of a burst (for pairing a Wi-Fi phone with its app). */
-export type AppPositions = () => Iterable<{ subject: string, x: number, y: number, floor: number }>
+export type AppPositions = () => Iterable<{ subject: string; x: number; y: number; floor: number }>
 
 /** Wi-Fi devices held at most (memory, and the cost of linking a new address to one of them). */
 const MAX_DEVICES = 20_000
@@ -123,28 +160,42 @@ export class WifiDevices {
   /** Where learned fixtures' addresses are kept across restarts (the gateway's state). */
   private keeper: FixtureKeeper | null = null
 
-  constructor (private readonly site: Site, private readonly models: Map<string, SensorModel>, readonly o: WifiDeviceOptions,
-    private readonly apps: AppPositions = () => [], fixed: Iterable<string> = [], private readonly notFixtures: ReadonlySet<string> = new Set()) {
+  constructor(
+    private readonly site: Site,
+    private readonly models: Map<string, SensorModel>,
+    readonly o: WifiDeviceOptions,
+    private readonly apps: AppPositions = () => [],
+    fixed: Iterable<string> = [],
+    private readonly notFixtures: ReadonlySet<string> = new Set()
+  ) {
     const [x0, y0, x1, y1] = site.bbox
     this.bounds = [x0 - 10, y0 - 10, x1 + 10, y1 + 10]
     for (const a of fixed) this.fixtureAddresses.set(a, Infinity)
   }
 
   /** One frame heard by one sensor. Bursts close on `flush`. */
-  observe (w: WifiObservation): void {
+  observe(w: WifiObservation): void {
     let p = this.pending.get(w.subject)
-    if (p && w.ts - p.last > this.o.burstGapMs) { this.finish(w.subject, p); p = undefined }
-    if (!p) { p = { first: w.ts, last: w.ts, randomized: w.randomized, seq: null, fp: null, sum: new Map() }; this.pending.set(w.subject, p) }
+    if (p && w.ts - p.last > this.o.burstGapMs) {
+      this.finish(w.subject, p)
+      p = undefined
+    }
+    if (!p) {
+      p = { first: w.ts, last: w.ts, randomized: w.randomized, seq: null, fp: null, sum: new Map() }
+      this.pending.set(w.subject, p)
+    }
     p.last = Math.max(p.last, w.ts)
     if (w.seq !== undefined) p.seq = w.seq
     if (w.fp !== undefined) p.fp = w.fp
     const s = p.sum.get(w.sensor) ?? { s: 0, n: 0, max: -Infinity }
-    s.s += w.rssi; s.n++; s.max = Math.max(s.max, w.rssi)
+    s.s += w.rssi
+    s.n++
+    s.max = Math.max(s.max, w.rssi)
     p.sum.set(w.sensor, s)
   }
 
   /** Closes the bursts quiet since `t - burstGapMs`, oldest first, and forgets idle devices. */
-  flush (t: number): void {
+  flush(t: number): void {
     const done = [...this.pending].filter(([, p]) => t - p.last > this.o.burstGapMs).sort((a, b) => a[1].first - b[1].first)
     for (const [subject, p] of done) this.finish(subject, p)
     for (const d of this.devices) {
@@ -163,13 +214,13 @@ export class WifiDevices {
    * with a stable address is known again from its first burst; one that rotates its address is
    * learned anew (its address then is not one kept).
    */
-  keepFixturesIn (keeper: FixtureKeeper): void {
+  keepFixturesIn(keeper: FixtureKeeper): void {
     this.keeper = keeper
     for (const f of keeper.fixtures()) if (!this.notFixtures.has(f.subject) && (this.fixtureAddresses.get(f.subject) ?? 0) < f.until) this.fixtureAddresses.set(f.subject, f.until)
   }
 
   /** The device a subject (an address, or an app subject it was paired with) is held in, if any. */
-  holds (subject: string): boolean {
+  holds(subject: string): boolean {
     if (this.pending.has(subject) || this.byAddress.has(subject) || this.fixtureAddresses.has(subject)) return true
     for (const d of this.devices) if (d.address === subject || d.pairedWith === subject || d.votes.has(subject)) return true
     return false
@@ -180,26 +231,36 @@ export class WifiDevices {
    * of, its learned fixture address, and any pairing with it as an app subject. Returns the
    * devices dropped, for the counts that hold them.
    */
-  forget (subject: string): WifiDevice[] {
+  forget(subject: string): WifiDevice[] {
     this.pending.delete(subject)
     this.fixtureAddresses.delete(subject)
     const dropped: WifiDevice[] = []
     for (const d of this.devices) {
-      if (d.address === subject || this.byAddress.get(subject) === d) { dropped.push(d); continue }
+      if (d.address === subject || this.byAddress.get(subject) === d) {
+        dropped.push(d)
+        continue
+      }
       d.votes.delete(subject)
       if (d.pairedWith === subject) d.pairedWith = null
     }
-    for (const d of dropped) { this.devices.delete(d); if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address) }
+    for (const d of dropped) {
+      this.devices.delete(d)
+      if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
+    }
     this.byAddress.delete(subject)
     return dropped
   }
 
   /** Present: heard within `presenceMs`. */
-  present (d: WifiDevice, t: number): boolean { return t - d.lastTs <= this.o.presenceMs }
+  present(d: WifiDevice, t: number): boolean {
+    return t - d.lastTs <= this.o.presenceMs
+  }
 
-  fixtures (): WifiDevice[] { return [...this.devices].filter(d => d.fixture) }
+  fixtures(): WifiDevice[] {
+    return [...this.devices].filter(d => d.fixture)
+  }
 
-  private finish (subject: string, p: Pending): void {
+  private finish(subject: string, p: Pending): void {
     this.pending.delete(subject)
     const b = this.locateBurst(p)
     if (b === null) return
@@ -214,10 +275,28 @@ export class WifiDevices {
     this.add(d, b)
   }
 
-  private newDevice (address: string, b: Burst, stable: boolean): WifiDevice {
+  private newDevice(address: string, b: Burst, stable: boolean): WifiDevice {
     const d: WifiDevice = {
-      address, stable, firstTs: b.ts, stayFrom: stable ? b.ts : this.stayBefore(b), lastTs: b.ts, bursts: 0, lastSeq: null, fp: b.fp, last: b, sumX: 0, sumY: 0, inShop: 0, lastInShop: null,
-      firstInShopTs: null, recent: [], slots: new Set(), fixture: false, votes: new Map(), pairedWith: null, countedDay: ''
+      address,
+      stable,
+      firstTs: b.ts,
+      stayFrom: stable ? b.ts : this.stayBefore(b),
+      lastTs: b.ts,
+      bursts: 0,
+      lastSeq: null,
+      fp: b.fp,
+      last: b,
+      sumX: 0,
+      sumY: 0,
+      inShop: 0,
+      lastInShop: null,
+      firstInShopTs: null,
+      recent: [],
+      slots: new Set(),
+      fixture: false,
+      votes: new Map(),
+      pairedWith: null,
+      countedDay: ''
     }
     this.devices.add(d)
     // Bounded whatever one sender does with rotating addresses: the oldest device goes first.
@@ -231,7 +310,7 @@ export class WifiDevices {
   }
 
   /** The start of the stay a new device's first burst continues (see `stayFrom`): a quiet device of its model, near. */
-  private stayBefore (b: Burst): number {
+  private stayBefore(b: Burst): number {
     let from = b.ts
     if (b.fp === null) return from
     for (const d of this.devices) {
@@ -243,13 +322,21 @@ export class WifiDevices {
     return from
   }
 
-  private add (d: WifiDevice, b: Burst): void {
+  private add(d: WifiDevice, b: Burst): void {
     d.recent.push(b.ts)
     while (d.recent.length > 0 && d.recent[0] < b.ts - RATE_WINDOW_MS) d.recent.shift()
-    d.lastTs = Math.max(d.lastTs, b.ts); d.bursts++; d.last = b; d.sumX += b.x; d.sumY += b.y
+    d.lastTs = Math.max(d.lastTs, b.ts)
+    d.bursts++
+    d.last = b
+    d.sumX += b.x
+    d.sumY += b.y
     if (b.seq !== null) d.lastSeq = b.seq
     if (b.fp !== null) d.fp = b.fp
-    if (b.shop !== null) { d.inShop++; d.lastInShop = b; d.firstInShopTs ??= b.ts }
+    if (b.shop !== null) {
+      d.inShop++
+      d.lastInShop = b
+      d.firstInShopTs ??= b.ts
+    }
     const slot = Math.floor(b.ts / SLOT_MS)
     d.slots.add(slot)
     for (const s of d.slots) if (s < slot - DAY_MS / SLOT_MS) d.slots.delete(s)
@@ -263,7 +350,7 @@ export class WifiDevices {
     this.vote(d, b)
   }
 
-  private isFixture (d: WifiDevice): boolean {
+  private isFixture(d: WifiDevice): boolean {
     if (this.notFixtures.has(d.address)) return false
     if (this.fixtureAddresses.has(d.address)) return true
     const span = d.lastTs - d.firstTs
@@ -273,22 +360,32 @@ export class WifiDevices {
   }
 
   /** A burst near an app phone is a vote that both are one person's; a pair needs most bursts to agree. */
-  private vote (d: WifiDevice, b: Burst): void {
-    let best: string | null = null; let bestD = this.o.pairRadiusM
+  private vote(d: WifiDevice, b: Burst): void {
+    let best: string | null = null
+    let bestD = this.o.pairRadiusM
     for (const a of this.apps()) {
       if (a.floor !== b.floor) continue
       const dist = Math.hypot(a.x - b.x, a.y - b.y)
-      if (dist <= bestD) { bestD = dist; best = a.subject }
+      if (dist <= bestD) {
+        bestD = dist
+        best = a.subject
+      }
     }
     if (best !== null) d.votes.set(best, (d.votes.get(best) ?? 0) + 1)
-    let top: string | null = null; let n = 0
-    for (const [s, v] of d.votes) if (v > n) { n = v; top = s }
+    let top: string | null = null
+    let n = 0
+    for (const [s, v] of d.votes)
+      if (v > n) {
+        n = v
+        top = s
+      }
     d.pairedWith = top !== null && n >= 2 && n >= 0.6 * d.bursts ? top : null
   }
 
   /** The device a fresh randomized address most likely continues, or null for a new device. */
-  private continuation (b: Burst): WifiDevice | null {
-    let best: WifiDevice | null = null; let bestScore = Infinity
+  private continuation(b: Burst): WifiDevice | null {
+    let best: WifiDevice | null = null
+    let bestScore = Infinity
     for (const d of this.devices) {
       if (d.stable) continue
       const gap = b.ts - d.lastTs
@@ -312,12 +409,15 @@ export class WifiDevices {
         // A counter carried across the address change: near-certain, and beats any place or timing.
         if (jump >= 1 && jump <= this.o.maxSeqJump) score = -1 + jump / this.o.maxSeqJump
       }
-      if (score < bestScore) { bestScore = score; best = d }
+      if (score < bestScore) {
+        bestScore = score
+        best = d
+      }
     }
     return best
   }
 
-  private locateBurst (p: Pending): Burst | null {
+  private locateBurst(p: Pending): Burst | null {
     const obs: Observation[] = []
     let maxRssi = -Infinity
     for (const [sensor, s] of p.sum) {
@@ -331,7 +431,7 @@ export class WifiDevices {
     if (obs.length === 0) return null
     const fix = solve(obs, { tagHeight: this.site.radio.tagHeightM, bounds: this.bounds, huberK: 2, offsetPrior: { mean: 0, sd: 4 } })
     if (fix === null) return null
-    const floor = obs.reduce((a, o) => o.rssi > a.rssi ? o : a).sensor.floor
+    const floor = obs.reduce((a, o) => (o.rssi > a.rssi ? o : a)).sensor.floor
     const where = locate(this.site, fix.x, fix.y, floor)
     return { ts: p.first, x: fix.x, y: fix.y, floor, shop: where.shop, sector: where.sector, maxRssi, seq: p.seq, fp: p.fp }
   }

@@ -9,16 +9,26 @@ import type { WalkFix, WalkGaps } from '../estimation/street-walk.ts'
 import type { Observation, Silence } from '../estimation/solver.ts'
 import type { Hold } from './visit-hold.ts'
 
-export interface Presence { id: string, enteredAt: number, lastEvidence: number, score: number, n: number }
+export interface Presence {
+  id: string
+  enteredAt: number
+  lastEvidence: number
+  score: number
+  n: number
+}
 export interface ShopPresence extends Presence, Hold {
-  visitId: string, sectors: Record<string, number>, segment?: string
+  visitId: string
+  sectors: Record<string, number>
+  segment?: string
   /**
    * When the visit ends if no fix is confidently inside again: the last one that was, plus the
    * time to walk from there to the outline (absent in states saved before it: the last evidence).
    */
   leftBy?: number
   /** The last fix's depth into the shop and when it came; whether the track has since jumped in faster than anyone walks. */
-  depth?: number, depthAt?: number, jumped?: boolean
+  depth?: number
+  depthAt?: number
+  jumped?: boolean
   /**
    * Confirmed but not announced yet: the visit waits `shopHoldS` after it began for the
    * street-walk test; its own events wait with it, in `held`.
@@ -28,9 +38,15 @@ export interface ShopPresence extends Presence, Hold {
   /** Events of a visit on another floor that this one proves (`floorChangeS`): they go out when this one is announced, and not at all if it is dropped. */
   proves?: ZoneEvent[]
 }
-export interface SectorPresence extends Presence { dwellSent: number }
+export interface SectorPresence extends Presence {
+  dwellSent: number
+}
 export interface Candidate {
-  id: string, since: number, lastEvidence: number, score: number, n: number
+  id: string
+  since: number
+  lastEvidence: number
+  score: number
+  n: number
   /** Shop candidates: the radio's costs inside and outside, summed over the candidate's fixes (zone-odds.ts). */
   radio?: RadioSum
   /** A shop candidate of a device that has just come from a visit on another floor: no radio test, no hold. */
@@ -41,7 +57,15 @@ export interface Candidate {
  * A run of a device's fixes inside one shop's outline (gaps up to `shopEnterGapS`), confirmed or
  * not: the evidence a change of floors turns into a visit.
  */
-export interface Run { id: string, floor: number, since: number, last: number, score: number, n: number, /** a confirmed visit covers it */ visited: boolean }
+export interface Run {
+  id: string
+  floor: number
+  since: number
+  last: number
+  score: number
+  n: number /** a confirmed visit covers it */
+  visited: boolean
+}
 
 /** A device's zone state as saved across restarts (store.ts keeps it as JSON). */
 export interface ZoneTrack {
@@ -58,7 +82,10 @@ export interface ZoneTrack {
  * The evidence the street-walk test of a held visit runs on: the device's kept fixes when it was
  * last heard, and which estimator kept them. A restart forgets it (the tracker forgets the fixes).
  */
-export interface WalkEvidence { from: string, fixes: readonly WalkFix[] }
+export interface WalkEvidence {
+  from: string
+  fixes: readonly WalkFix[]
+}
 
 /** A device's zone state: what is saved, and what a restart forgets. */
 export interface ZoneState {
@@ -76,25 +103,33 @@ export interface ZoneEvent {
   dwellMs?: number
   thresholdMs?: number
   durationMs?: number
-  sectors?: Array<{ id: string, dwellMs: number }>
+  sectors?: Array<{ id: string; dwellMs: number }>
   confidence: number
 }
 
 export interface Evidence {
-  x: number, y: number, accuracyM: number, /** default 0 */ floor?: number
+  x: number
+  y: number
+  accuracyM: number /** default 0 */
+  floor?: number
   /** The radio behind the position, for the shop-entry test; without it an entry goes by position alone. */
   radio?: EvidenceRadio
 }
 
 /** What a fix heard and where the solver put the phone: the shop-entry radio test's input (zone-odds.ts). */
-export interface RadioFix { obs: Observation[], silent: Silence[], x: number, y: number }
+export interface RadioFix {
+  obs: Observation[]
+  silent: Silence[]
+  x: number
+  y: number
+}
 
 export interface EvidenceRadio {
   /** The estimator that made the fix (the pipeline's name for it): the source answers for it. */
   from: string
   fix: RadioFix
   /** The offset of a phone not known yet, dB: the site's typical one and the spread of phones. */
-  offsetPrior: { mean: number, sd: number }
+  offsetPrior: { mean: number; sd: number }
   /** Fixes each reading counts in (the RSSI windows overlap from one fix to the next). */
   overlap: number
   /**
@@ -111,13 +146,16 @@ export interface EvidenceRadio {
  */
 export interface EvidenceSource {
   /** The fix's costs inside and outside `zone` for each offset of a grid around `base`, dB (zone-odds.ts). */
-  zoneCosts (radio: EvidenceRadio, zone: Zone, base: number): ZoneCosts
+  zoneCosts(radio: EvidenceRadio, zone: Zone, base: number): ZoneCosts
   /** How much worse a passer-by's walk outside `zone` explains the kept fixes than walks anywhere (street-walk.ts; `enough`: a `stop` gap that already decides). */
-  walkGaps (walk: WalkEvidence, zone: Zone, enough: number): WalkGaps
+  walkGaps(walk: WalkEvidence, zone: Zone, enough: number): WalkGaps
 }
 
 /** Costly tests a step may still run: shop-entry radio tests and street-walk tests (counts, so replays stay deterministic). */
-export interface TestsLeft { radio: number, walk: number }
+export interface TestsLeft {
+  radio: number
+  walk: number
+}
 
 /** What a step needs besides the state and the evidence. */
 export interface ZoneContext {
@@ -134,4 +172,8 @@ export interface ZoneContext {
 }
 
 /** A step's result: the new state, the events in time order, and the tests it ran. */
-export interface ZoneStep { state: ZoneState, events: ZoneEvent[], spent: TestsLeft }
+export interface ZoneStep {
+  state: ZoneState
+  events: ZoneEvent[]
+  spent: TestsLeft
+}

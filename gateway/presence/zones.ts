@@ -19,10 +19,14 @@ export type * from './zone-types.ts'
 // The defaults are written once, in the site schema.
 export { defaultZoneParams } from '../../shared/site-schema.ts'
 
-export function newTrack (): ZoneTrack { return { shop: null, shopCand: null, sector: null, sectorCand: null } }
+export function newTrack(): ZoneTrack {
+  return { shop: null, shopCand: null, sector: null, sectorCand: null }
+}
 
 /** A device's state before anything was heard of it. */
-export function newZoneState (): ZoneState { return { track: newTrack(), walk: null } }
+export function newZoneState(): ZoneState {
+  return { track: newTrack(), walk: null }
+}
 
 /** One step in the making: a copy of the track it may change, the events so far, the tests run. */
 interface Step {
@@ -42,7 +46,7 @@ interface Step {
  * candidates that held long enough are confirmed, dwell thresholds crossed are reported; a visit
  * held back for the street-walk test keeps its own events until it is announced.
  */
-export function stepZones (state: ZoneState, e: Evidence | null, t: number, ctx: ZoneContext): ZoneStep {
+export function stepZones(state: ZoneState, e: Evidence | null, t: number, ctx: ZoneContext): ZoneStep {
   const s: Step = { track: copyTrack(state.track), walk: state.walk, out: [], t, ctx, p: ctx.params, spent: { radio: 0, walk: 0 } }
   if (e) takeEvidence(s, e)
   timeouts(s)
@@ -52,7 +56,7 @@ export function stepZones (state: ZoneState, e: Evidence | null, t: number, ctx:
 }
 
 /** Copies what a step may change of a track (each part is small; events are never changed once made). */
-function copyTrack (t: ZoneTrack): ZoneTrack {
+function copyTrack(t: ZoneTrack): ZoneTrack {
   const track: ZoneTrack = { ...t }
   if (t.shop) {
     const shop = { ...t.shop, sectors: { ...t.shop.sectors } }
@@ -70,15 +74,20 @@ function copyTrack (t: ZoneTrack): ZoneTrack {
 }
 
 /** Whether the tick has a test of this kind left (taking it). */
-function test (s: Step, kind: keyof TestsLeft): boolean {
+function test(s: Step, kind: keyof TestsLeft): boolean {
   if (s.spent[kind] >= (s.ctx.left?.[kind] ?? Infinity)) return false
   s.spent[kind]++
   return true
 }
 
 /** 1. Evidence refreshes what it supports. */
-function takeEvidence (s: Step, e: Evidence): void {
-  const { track, t, p, ctx: { site } } = s
+function takeEvidence(s: Step, e: Evidence): void {
+  const {
+    track,
+    t,
+    p,
+    ctx: { site }
+  } = s
   const shops = site.shops
   followRun(track, e, t, shops, p)
   let inShop = false
@@ -95,10 +104,13 @@ function takeEvidence (s: Step, e: Evidence): void {
     const before = sp.depth ?? -Infinity
     if (confident && Number.isFinite(before) && dep - before > MAX_INWARD_M_PER_S * Math.max(0.5, (t - (sp.depthAt ?? t)) / 1000)) sp.jumped = true
     if (!confident) sp.jumped = false
-    sp.depth = dep; sp.depthAt = t
+    sp.depth = dep
+    sp.depthAt = t
     if (inShop) {
-      sp.lastEvidence = t; sp.score += insideProbability(dep, e.accuracyM); sp.n++
-      if (confident && sp.jumped !== true) sp.leftBy = t + 1000 * dep / WALK_M_PER_S
+      sp.lastEvidence = t
+      sp.score += insideProbability(dep, e.accuracyM)
+      sp.n++
+      if (confident && sp.jumped !== true) sp.leftBy = t + (1000 * dep) / WALK_M_PER_S
     }
     // A visit held back for the street-walk test gets it once the hold is over, and again every
     // 5 s until it is told (visit-hold.ts; without a test left in the tick, it waits a tick).
@@ -107,14 +119,19 @@ function takeEvidence (s: Step, e: Evidence): void {
       s.walk = { from: e.radio.from, fixes: e.radio.walk }
       if (testDue(sp, t, p) && test(s, 'walk')) {
         const verdict = heldVerdict(sp, s.ctx.source.walkGaps(s.walk, z, p.streetWalkSureGap), t, p, false)
-        if (verdict === 'drop') { dropVisit(track); inShop = false } else if (verdict === 'announce') announce(track, s.out)
+        if (verdict === 'drop') {
+          dropVisit(track)
+          inShop = false
+        } else if (verdict === 'announce') announce(track, s.out)
       }
     }
     if (track.sector) {
       const sz = site.sectors.find(s => s.id === track.sector?.id) as Zone
       const sdep = depth(sz, e)
       if (sdep >= -margin(p.exitMarginSigmas, e, p)) {
-        track.sector.lastEvidence = t; track.sector.score += insideProbability(sdep, e.accuracyM); track.sector.n++
+        track.sector.lastEvidence = t
+        track.sector.score += insideProbability(sdep, e.accuracyM)
+        track.sector.n++
       }
     }
   }
@@ -136,7 +153,11 @@ function takeEvidence (s: Step, e: Evidence): void {
     // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner
     // is seldom a margin away from two walls, and passers-by seldom reach such odds.
     const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity
-    if (dep >= 0 && radioOdds(c.radio, p.shopEnterSureOdds)) { c.lastEvidence = t; c.score += insideProbability(dep, e.accuracyM); c.n++ }
+    if (dep >= 0 && radioOdds(c.radio, p.shopEnterSureOdds)) {
+      c.lastEvidence = t
+      c.score += insideProbability(dep, e.accuracyM)
+      c.n++
+    }
   }
   // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
   // began at once is stamped from its real start.
@@ -149,7 +170,7 @@ function takeEvidence (s: Step, e: Evidence): void {
 }
 
 /** 2. Timeouts: exits are stamped with the last supporting evidence. */
-function timeouts (s: Step): void {
+function timeouts(s: Step): void {
   const { track, t, p } = s
   if (track.sector && t - track.sector.lastEvidence > p.sectorExitS * 1000) exitSector(track, track.sector.lastEvidence, s.out)
   // A visit held back that ends before it was told gets its test now, on the device's last fixes
@@ -164,15 +185,29 @@ function timeouts (s: Step): void {
 }
 
 /** 3. Confirmed entries, stamped with when the evidence began. */
-function confirmEntries (s: Step, e: Evidence | null): void {
-  const { track, p, ctx: { site, newVisitId } } = s
+function confirmEntries(s: Step, e: Evidence | null): void {
+  const {
+    track,
+    p,
+    ctx: { site, newVisitId }
+  } = s
   const shops = site.shops
   if (track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000 && radioSaysInside(track.shopCand, p)) {
     const c = track.shopCand
     // Moving on to another shop: this visit ends where its evidence did (one held back, and no
     // test left this tick, is announced: moves are rare, and the new visit will not wait).
     if (track.shop && !endVisit(s)) exitShop(track, s.out)
-    track.shop = { id: c.id, enteredAt: c.since, lastEvidence: c.lastEvidence, leftBy: c.lastEvidence, score: c.score, n: c.n, visitId: newVisitId(c.id, c.since), sectors: {}, pending: true }
+    track.shop = {
+      id: c.id,
+      enteredAt: c.since,
+      lastEvidence: c.lastEvidence,
+      leftBy: c.lastEvidence,
+      score: c.score,
+      n: c.n,
+      visitId: newVisitId(c.id, c.since),
+      sectors: {},
+      pending: true
+    }
     // A new visit is tested on the evidence that comes after it began.
     s.walk = null
     track.shopCand = null
@@ -182,8 +217,12 @@ function confirmEntries (s: Step, e: Evidence | null): void {
     // another floor. Even a radio sure of the entry is held: passers-by reach such odds too.
     if (p.shopHoldS <= 0 || e?.radio?.walk === undefined || c.viaFloor === true) announce(track, s.out)
   }
-  if (track.shop && track.sectorCand && track.sectorCand.lastEvidence - track.sectorCand.since >= p.sectorEnterS * 1000 &&
-      site.sectors.some(z => z.id === track.sectorCand?.id && z.shop === track.shop?.id)) {
+  if (
+    track.shop &&
+    track.sectorCand &&
+    track.sectorCand.lastEvidence - track.sectorCand.since >= p.sectorEnterS * 1000 &&
+    site.sectors.some(z => z.id === track.sectorCand?.id && z.shop === track.shop?.id)
+  ) {
     const c = track.sectorCand
     // Moving on to another sector: the old stay ends where its evidence did (never after the new one began).
     if (track.sector) exitSector(track, Math.min(track.sector.lastEvidence, c.since), s.out)
@@ -194,19 +233,28 @@ function confirmEntries (s: Step, e: Evidence | null): void {
 }
 
 /** 4. Dwell thresholds crossed by now. */
-function crossDwells (s: Step): void {
+function crossDwells(s: Step): void {
   const { track, t, p } = s
   if (!track.shop || !track.sector) return
   const sec = track.sector
   const stayed = Math.min(t, sec.lastEvidence) - sec.enteredAt
   while (sec.dwellSent < p.dwellThresholdsS.length && stayed >= p.dwellThresholdsS[sec.dwellSent] * 1000) {
     const th = p.dwellThresholdsS[sec.dwellSent++] * 1000
-    s.out.push({ type: 'sector.dwell', ts: sec.enteredAt + th, shop: track.shop.id, sector: sec.id, visitId: track.shop.visitId, dwellMs: th, thresholdMs: th, confidence: conf(sec.score, sec.n) })
+    s.out.push({
+      type: 'sector.dwell',
+      ts: sec.enteredAt + th,
+      shop: track.shop.id,
+      sector: sec.id,
+      visitId: track.shop.visitId,
+      dwellMs: th,
+      thresholdMs: th,
+      confidence: conf(sec.score, sec.n)
+    })
   }
 }
 
 /** A visit still held back keeps its own events (stays, dwell) until it is announced; the rest go out in time order. */
-function finish (s: Step): ZoneStep {
+function finish(s: Step): ZoneStep {
   const held = s.track.shop?.pending === true ? s.track.shop : null
   // Walk evidence is only for a visit still held back.
   const state: ZoneState = { track: s.track, walk: held === null ? null : s.walk }
@@ -236,19 +284,24 @@ const WALK_M_PER_S = 1
 const MAX_INWARD_M_PER_S = 4
 
 /** Whether the candidate's radio makes inside at least `shopEnterOdds` times likelier than outside (no radio sum: yes). */
-function radioSaysInside (c: Candidate, p: Required<ZoneParams>): boolean {
+function radioSaysInside(c: Candidate, p: Required<ZoneParams>): boolean {
   if (c.viaFloor === true || !c.radio || c.radio.fixes === 0 || p.shopEnterOdds <= 0) return true
   return radioOdds(c.radio, p.shopEnterOdds)
 }
 
-function candidate (c: Candidate | null, hit: { zone: Zone, dep: number } | null, t: number, e: Evidence): Candidate | null {
+function candidate(c: Candidate | null, hit: { zone: Zone; dep: number } | null, t: number, e: Evidence): Candidate | null {
   if (!hit) return c
   const p = insideProbability(hit.dep, e.accuracyM)
-  if (c && c.id === hit.zone.id) { c.lastEvidence = t; c.score += p; c.n++; return c }
+  if (c && c.id === hit.zone.id) {
+    c.lastEvidence = t
+    c.score += p
+    c.n++
+    return c
+  }
   return { id: hit.zone.id, since: t, lastEvidence: t, score: p, n: 1 }
 }
 
-function exitSector (track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
+function exitSector(track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
   const s = track.sector
   const shop = track.shop
   if (!s || !shop) return
@@ -262,7 +315,7 @@ function exitSector (track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
  * Ends the visit at its last evidence; one still held back gets the street-walk test first and is
  * dropped if that takes it for a passer-by. False, and nothing ended, when the tick has no test left.
  */
-function endVisit (s: Step): boolean {
+function endVisit(s: Step): boolean {
   const { track, out } = s
   const sp = track.shop
   if (sp === null) return true
@@ -274,27 +327,35 @@ function endVisit (s: Step): boolean {
 }
 
 /** A passer-by's held visit never was, nor its stays: its events were held back, and none goes out. */
-function dropVisit (track: ZoneTrack): void {
-  track.shop = null; track.sector = null; track.sectorCand = null
+function dropVisit(track: ZoneTrack): void {
+  track.shop = null
+  track.sector = null
+  track.sectorCand = null
 }
 
 /** Announces a visit held back for the street-walk test: its shop.enter, stamped when it began, then what it held. */
-function announce (track: ZoneTrack, out: ZoneEvent[]): void {
+function announce(track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
   if (shop?.pending !== true) return
   delete shop.pending
   // The runs this visit covers are visited: no change of floors makes another visit of them.
   for (const r of [track.run, track.prevRun]) if (r && r.id === shop.id && r.last >= shop.enteredAt) r.visited = true
-  if (shop.proves) { out.push(...shop.proves); delete shop.proves }
+  if (shop.proves) {
+    out.push(...shop.proves)
+    delete shop.proves
+  }
   out.push({ type: 'shop.enter', ts: shop.enteredAt, shop: shop.id, visitId: shop.visitId, confidence: conf(shop.score, shop.n) })
-  if (shop.held) { out.push(...shop.held); delete shop.held }
+  if (shop.held) {
+    out.push(...shop.held)
+    delete shop.held
+  }
 }
 
 /**
  * Closes a track's visit (and any open stay) at its last evidence, for shutdown and for saved
  * states that no longer fit the site: the new track and the events.
  */
-export function closeVisit (track: ZoneTrack): { track: ZoneTrack, events: ZoneEvent[] } {
+export function closeVisit(track: ZoneTrack): { track: ZoneTrack; events: ZoneEvent[] } {
   const copy = copyTrack(track)
   const events: ZoneEvent[] = []
   exitShop(copy, events)
@@ -302,7 +363,7 @@ export function closeVisit (track: ZoneTrack): { track: ZoneTrack, events: ZoneE
 }
 
 /** Closes the visit (and any open stay) at the last evidence (timeouts, moves, shutdown). */
-function exitShop (track: ZoneTrack, out: ZoneEvent[]): void {
+function exitShop(track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
   if (!shop) return
   // A visit still held back when it ends (or the gateway stops) is announced as it is.
@@ -317,7 +378,12 @@ function exitShop (track: ZoneTrack, out: ZoneEvent[]): void {
   const c = conf(shop.score, shop.n)
   out.push({ type: 'shop.exit', ts: left, shop: shop.id, visitId: shop.visitId, durationMs, confidence: c })
   out.push({
-    type: 'visit.summary', ts: left, shop: shop.id, visitId: shop.visitId, durationMs, confidence: c,
+    type: 'visit.summary',
+    ts: left,
+    shop: shop.id,
+    visitId: shop.visitId,
+    durationMs,
+    confidence: c,
     sectors: Object.entries(shop.sectors).map(([id, dwellMs]) => ({ id, dwellMs }))
   })
   track.shop = null

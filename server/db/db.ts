@@ -35,13 +35,13 @@ export interface DataStore {
   /** The SQLite file's own handle (pragmas, WAL checkpoints); null on PostgreSQL. */
   readonly sqlite: Database.Database | null
   /** Tells every replica (and this one) about `id`; on PostgreSQL, at the commit of `q`. */
-  signal (q: Q, topic: Topic, id: string): Promise<void>
+  signal(q: Q, topic: Topic, id: string): Promise<void>
   /**
    * Calls `fn` for every signal of `topic`; `resync` (if given) after the notification channel
    * was lost and found again (signals may have been missed meanwhile).
    */
-  onSignal (topic: Topic, fn: (id: string) => void, resync?: () => void): void
-  close (): Promise<void>
+  onSignal(topic: Topic, fn: (id: string) => void, resync?: () => void): void
+  close(): Promise<void>
 }
 
 export interface DataOptions {
@@ -53,16 +53,23 @@ export interface DataOptions {
   onError?: (err: Error) => void
 }
 
-export function isPostgresUrl (url: string): boolean { return /^postgres(ql)?:\/\//i.test(url) }
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url)
+}
 
 /** Opens the database and runs its migrations. */
-export async function openData (o: DataOptions): Promise<DataStore> {
+export async function openData(o: DataOptions): Promise<DataStore> {
   const store = o.databaseUrl !== undefined && o.databaseUrl !== '' ? openPostgres(o.databaseUrl, o.onError ?? (() => {})) : openSqlite(o.dataDir)
-  try { await migrate(store.db, store.engine) } catch (err) { await store.close(); throw err }
+  try {
+    await migrate(store.db, store.engine)
+  } catch (err) {
+    await store.close()
+    throw err
+  }
   return store
 }
 
-function openSqlite (dir: string): DataStore {
+function openSqlite(dir: string): DataStore {
   const file = new Database(privateFile(join(dir, 'server.sqlite')))
   file.pragma('journal_mode = WAL')
   file.pragma('synchronous = NORMAL')
@@ -75,21 +82,30 @@ function openSqlite (dir: string): DataStore {
   // run (Kysely runs SQLite statements one at a time, so the caller's transaction ends first).
   const fns: Handlers = { device: [], token: [] }
   return {
-    engine: 'sqlite', db, sqlite: file,
-    signal: async (_q, topic, id) => { setImmediate(() => { for (const f of fns[topic]) f(id) }) },
-    onSignal: (topic, fn) => { fns[topic].push(fn) },
-    close: async () => { await db.destroy() }
+    engine: 'sqlite',
+    db,
+    sqlite: file,
+    signal: async (_q, topic, id) => {
+      setImmediate(() => {
+        for (const f of fns[topic]) f(id)
+      })
+    },
+    onSignal: (topic, fn) => {
+      fns[topic].push(fn)
+    },
+    close: async () => {
+      await db.destroy()
+    }
   }
 }
 
 /** BIGINT (ms times, counts) and NUMERIC (sums) read back as numbers: every value here is far below 2^53. */
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => oid === 20 || oid === 1700
-    ? (v: string) => Number(v)
-    : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 || oid === 1700 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser
 }
 
-function openPostgres (url: string, onError: (err: Error) => void): DataStore {
+function openPostgres(url: string, onError: (err: Error) => void): DataStore {
   const pool = new pg.Pool({ connectionString: url, types, max: 10 })
   pool.on('error', err => onError(err))
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) })
@@ -106,7 +122,10 @@ function openPostgres (url: string, onError: (err: Error) => void): DataStore {
       const p = m.payload === undefined ? null : parse(m.payload)
       if (p) for (const f of fns[p[0]]) f(p[1])
     })
-    c.on('error', err => { onError(err); lost(c) })
+    c.on('error', err => {
+      onError(err)
+      lost(c)
+    })
     c.on('end', () => lost(c))
     await c.connect()
     await c.query(`LISTEN ${CHANNEL}`)
@@ -116,17 +135,35 @@ function openPostgres (url: string, onError: (err: Error) => void): DataStore {
     if (listener !== c || closed) return
     listener = null
     // Wake-ups sent while the channel was down are lost: every open stream reads again once it is back.
-    const again = () => { retry = null; listen().then(() => { for (const r of resyncs) r() }, err => { onError(err as Error); if (!closed) retry = setTimeout(again, 1000) }) }
+    const again = () => {
+      retry = null
+      listen().then(
+        () => {
+          for (const r of resyncs) r()
+        },
+        err => {
+          onError(err as Error)
+          if (!closed) retry = setTimeout(again, 1000)
+        }
+      )
+    }
     retry = setTimeout(again, 200)
   }
   let started: Promise<void> | null = null
   return {
-    engine: 'postgres', db, sqlite: null,
-    signal: async (q, topic, id) => { await sql`SELECT pg_notify(${CHANNEL}, ${`${topic}:${id}`})`.execute(q) },
+    engine: 'postgres',
+    db,
+    sqlite: null,
+    signal: async (q, topic, id) => {
+      await sql`SELECT pg_notify(${CHANNEL}, ${`${topic}:${id}`})`.execute(q)
+    },
     onSignal: (topic, fn, resync) => {
       fns[topic].push(fn)
       if (resync) resyncs.push(resync)
-      started ??= listen().catch(err => { onError(err as Error); lost(listener as pg.Client) })
+      started ??= listen().catch(err => {
+        onError(err as Error)
+        lost(listener as pg.Client)
+      })
     },
     close: async () => {
       closed = true
@@ -139,11 +176,16 @@ function openPostgres (url: string, onError: (err: Error) => void): DataStore {
 }
 
 /** Takes the next config version (inside the caller's transaction). */
-export async function nextConfigVersion (q: Q): Promise<number> {
-  const r = await q.updateTable('config_version').set(eb => ({ version: eb('version', '+', 1) })).where('id', '=', 1).returning('version').executeTakeFirstOrThrow()
+export async function nextConfigVersion(q: Q): Promise<number> {
+  const r = await q
+    .updateTable('config_version')
+    .set(eb => ({ version: eb('version', '+', 1) }))
+    .where('id', '=', 1)
+    .returning('version')
+    .executeTakeFirstOrThrow()
   return Number(r.version)
 }
 
-export async function configVersion (q: Q): Promise<number> {
+export async function configVersion(q: Q): Promise<number> {
   return Number((await q.selectFrom('config_version').select('version').where('id', '=', 1).executeTakeFirstOrThrow()).version)
 }

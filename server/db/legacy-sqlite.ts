@@ -4,18 +4,23 @@
 import { randomBytes } from 'node:crypto'
 import type Database from 'better-sqlite3'
 
-const columns = (db: Database.Database, table: string) =>
-  new Map((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string, pk: number }>).map(c => [c.name, c]))
+const columns = (db: Database.Database, table: string) => new Map((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string; pk: number }>).map(c => [c.name, c]))
 
-export function upgradeLegacySqlite (db: Database.Database): void {
+export function upgradeLegacySqlite(db: Database.Database): void {
   eventsKeyedPerStore(db)
   if (columns(db, 'triggers').size > 0 && !columns(db, 'triggers').has('visit_id')) db.exec('ALTER TABLE triggers ADD COLUMN visit_id TEXT')
   // Databases from before server-issued identities: `ble_id` (a caller-chosen id) becomes `subject`.
   // Such devices have no identity key, so no gateway can resolve them: their apps register again.
   if (columns(db, 'devices').has('ble_id')) db.exec('ALTER TABLE devices RENAME COLUMN ble_id TO subject')
-  const add: Array<[string, string, string]> = [['devices', 'identity_key', 'TEXT'], ['devices', 'k', 'INTEGER NOT NULL DEFAULT 10'],
-    ['devices', 'listed', 'INTEGER NOT NULL DEFAULT 0'], ['devices', 'version', 'INTEGER NOT NULL DEFAULT 0'], ['erasures', 'version', 'INTEGER NOT NULL DEFAULT 0'],
-    ['tokens', 'id', 'TEXT'], ['tokens', 'last_used', 'INTEGER']]
+  const add: Array<[string, string, string]> = [
+    ['devices', 'identity_key', 'TEXT'],
+    ['devices', 'k', 'INTEGER NOT NULL DEFAULT 10'],
+    ['devices', 'listed', 'INTEGER NOT NULL DEFAULT 0'],
+    ['devices', 'version', 'INTEGER NOT NULL DEFAULT 0'],
+    ['erasures', 'version', 'INTEGER NOT NULL DEFAULT 0'],
+    ['tokens', 'id', 'TEXT'],
+    ['tokens', 'last_used', 'INTEGER']
+  ]
   for (const [table, col, type] of add) {
     const cols = columns(db, table)
     if (cols.size > 0 && !cols.has(col)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${col} ${type}`)
@@ -36,12 +41,14 @@ export function upgradeLegacySqlite (db: Database.Database): void {
  * (store_id, id), keeping every row, column and index. With a global key, one store's gateway
  * could squat another store's ids (its events then dropped as duplicates) or probe them.
  */
-function eventsKeyedPerStore (db: Database.Database): void {
+function eventsKeyedPerStore(db: Database.Database): void {
   if (columns(db, 'events').get('store_id')?.pk !== 0) return
   const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").get() as { sql: string }
   const indexes = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL").all() as Array<{ sql: string }>
-  const create = table.sql.replace(/^CREATE TABLE\s+("?events"?)/i, 'CREATE TABLE events_rekeyed')
-    .replace(/\bid\s+TEXT\s+PRIMARY\s+KEY/i, 'id TEXT NOT NULL').replace(/\)\s*$/, ', PRIMARY KEY (store_id, id))')
+  const create = table.sql
+    .replace(/^CREATE TABLE\s+("?events"?)/i, 'CREATE TABLE events_rekeyed')
+    .replace(/\bid\s+TEXT\s+PRIMARY\s+KEY/i, 'id TEXT NOT NULL')
+    .replace(/\)\s*$/, ', PRIMARY KEY (store_id, id))')
   const names = [...columns(db, 'events').keys()].map(c => `"${c}"`).join(', ')
   db.transaction(() => {
     db.exec(create)

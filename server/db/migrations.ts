@@ -8,85 +8,176 @@ import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayRollups } from './rollups.ts'
 
-function base (engine: Engine): Migration {
+function base(engine: Engine): Migration {
   return {
-    async up (k: Kysely<unknown>) {
+    async up(k: Kysely<unknown>) {
       const db = k as unknown as Db
       const s = db.schema
-      await s.createTable('stores').ifNotExists().addColumn('id', 'text', c => c.primaryKey()).addColumn('site', 'text', c => c.notNull())
-        .addColumn('updated', 'bigint', c => c.notNull()).execute()
-      await s.createTable('tokens').ifNotExists().addColumn('hash', 'text', c => c.primaryKey())
+      await s
+        .createTable('stores')
+        .ifNotExists()
+        .addColumn('id', 'text', c => c.primaryKey())
+        .addColumn('site', 'text', c => c.notNull())
+        .addColumn('updated', 'bigint', c => c.notNull())
+        .execute()
+      await s
+        .createTable('tokens')
+        .ifNotExists()
+        .addColumn('hash', 'text', c => c.primaryKey())
         .addColumn('role', 'text', c => c.notNull().check(sql`role IN ('admin', 'manager', 'gateway', 'device')`))
-        .addColumn('stores', 'text', c => c.notNull().defaultTo('[]')).addColumn('device_id', 'text').addColumn('created', 'bigint', c => c.notNull())
-        .addColumn('id', 'text').addColumn('last_used', 'bigint').execute()
+        .addColumn('stores', 'text', c => c.notNull().defaultTo('[]'))
+        .addColumn('device_id', 'text')
+        .addColumn('created', 'bigint', c => c.notNull())
+        .addColumn('id', 'text')
+        .addColumn('last_used', 'bigint')
+        .execute()
       await s.createIndex('tokens_id').ifNotExists().unique().on('tokens').column('id').execute()
       // Hashes of revoked tokens: a token given again at every start (--admin-token) must stay revoked.
-      await s.createTable('revoked_tokens').ifNotExists().addColumn('hash', 'text', c => c.primaryKey()).addColumn('ts', 'bigint', c => c.notNull()).execute()
-      await s.createTable('devices').ifNotExists().addColumn('device_id', 'text', c => c.primaryKey()).addColumn('subject', 'text', c => c.notNull().unique())
-        .addColumn('identity_key', 'text').addColumn('k', 'integer', c => c.notNull().defaultTo(10))
-        .addColumn('presence', 'integer', c => c.notNull()).addColumn('marketing', 'integer', c => c.notNull())
-        .addColumn('listed', 'integer', c => c.notNull().defaultTo(0)).addColumn('version', 'bigint', c => c.notNull().defaultTo(0))
-        .addColumn('created', 'bigint', c => c.notNull()).execute()
+      await s
+        .createTable('revoked_tokens')
+        .ifNotExists()
+        .addColumn('hash', 'text', c => c.primaryKey())
+        .addColumn('ts', 'bigint', c => c.notNull())
+        .execute()
+      await s
+        .createTable('devices')
+        .ifNotExists()
+        .addColumn('device_id', 'text', c => c.primaryKey())
+        .addColumn('subject', 'text', c => c.notNull().unique())
+        .addColumn('identity_key', 'text')
+        .addColumn('k', 'integer', c => c.notNull().defaultTo(10))
+        .addColumn('presence', 'integer', c => c.notNull())
+        .addColumn('marketing', 'integer', c => c.notNull())
+        .addColumn('listed', 'integer', c => c.notNull().defaultTo(0))
+        .addColumn('version', 'bigint', c => c.notNull().defaultTo(0))
+        .addColumn('created', 'bigint', c => c.notNull())
+        .execute()
       await s.createIndex('devices_version').ifNotExists().on('devices').column('version').execute()
-      await s.createTable('config_version').ifNotExists().addColumn('id', 'integer', c => c.primaryKey().check(sql`id = 1`))
-        .addColumn('version', 'bigint', c => c.notNull()).execute()
-      await db.insertInto('config_version').values({ id: 1, version: 0 }).onConflict(oc => oc.column('id').doNothing()).execute()
-      await s.createTable('events').ifNotExists().addColumn('id', 'text', c => c.notNull()).addColumn('store_id', 'text', c => c.notNull())
-        .addColumn('type', 'text', c => c.notNull()).addColumn('subject', 'text', c => c.notNull()).addColumn('ts', 'bigint', c => c.notNull())
-        .addColumn('body', 'text', c => c.notNull()).addColumn('received', 'bigint', c => c.notNull())
-        .addPrimaryKeyConstraint('events_pkey', ['store_id', 'id']).execute()
+      await s
+        .createTable('config_version')
+        .ifNotExists()
+        .addColumn('id', 'integer', c => c.primaryKey().check(sql`id = 1`))
+        .addColumn('version', 'bigint', c => c.notNull())
+        .execute()
+      await db
+        .insertInto('config_version')
+        .values({ id: 1, version: 0 })
+        .onConflict(oc => oc.column('id').doNothing())
+        .execute()
+      await s
+        .createTable('events')
+        .ifNotExists()
+        .addColumn('id', 'text', c => c.notNull())
+        .addColumn('store_id', 'text', c => c.notNull())
+        .addColumn('type', 'text', c => c.notNull())
+        .addColumn('subject', 'text', c => c.notNull())
+        .addColumn('ts', 'bigint', c => c.notNull())
+        .addColumn('body', 'text', c => c.notNull())
+        .addColumn('received', 'bigint', c => c.notNull())
+        .addPrimaryKeyConstraint('events_pkey', ['store_id', 'id'])
+        .execute()
       await s.createIndex('events_store_type').ifNotExists().on('events').columns(['store_id', 'type', 'ts']).execute()
       await s.createIndex('events_subject').ifNotExists().on('events').column('subject').execute()
       await s.createIndex('events_id').ifNotExists().on('events').column('id').execute()
       await s.createIndex('events_received').ifNotExists().on('events').column('received').execute()
-      await s.createTable('triggers').ifNotExists()
-        .addColumn('seq', engine === 'postgres' ? 'bigserial' : 'integer', c => engine === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement())
-        .addColumn('trigger_id', 'text', c => c.notNull().unique()).addColumn('device_id', 'text', c => c.notNull())
-        .addColumn('store_id', 'text', c => c.notNull()).addColumn('campaign_id', 'text', c => c.notNull())
-        .addColumn('ts', 'bigint', c => c.notNull()).addColumn('expires', 'bigint', c => c.notNull()).addColumn('body', 'text', c => c.notNull())
-        .addColumn('visit_id', 'text').execute()
+      await s
+        .createTable('triggers')
+        .ifNotExists()
+        .addColumn('seq', engine === 'postgres' ? 'bigserial' : 'integer', c => (engine === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('trigger_id', 'text', c => c.notNull().unique())
+        .addColumn('device_id', 'text', c => c.notNull())
+        .addColumn('store_id', 'text', c => c.notNull())
+        .addColumn('campaign_id', 'text', c => c.notNull())
+        .addColumn('ts', 'bigint', c => c.notNull())
+        .addColumn('expires', 'bigint', c => c.notNull())
+        .addColumn('body', 'text', c => c.notNull())
+        .addColumn('visit_id', 'text')
+        .execute()
       await s.createIndex('triggers_device').ifNotExists().on('triggers').columns(['device_id', 'seq']).execute()
       await s.createIndex('triggers_caps').ifNotExists().on('triggers').columns(['device_id', 'campaign_id', 'ts']).execute()
-      await s.createTable('acks').ifNotExists().addColumn('trigger_id', 'text', c => c.notNull()).addColumn('status', 'text', c => c.notNull())
-        .addColumn('ts', 'bigint', c => c.notNull()).addPrimaryKeyConstraint('acks_pkey', ['trigger_id', 'status']).execute()
-      await s.createTable('campaigns').ifNotExists().addColumn('id', 'text', c => c.primaryKey()).addColumn('body', 'text', c => c.notNull())
-        .addColumn('stores', 'text', c => c.notNull()).addColumn('updated', 'bigint', c => c.notNull()).execute()
-      await s.createTable('erasures').ifNotExists().addColumn('subject', 'text', c => c.primaryKey()).addColumn('ts', 'bigint', c => c.notNull())
-        .addColumn('version', 'bigint', c => c.notNull().defaultTo(0)).execute()
+      await s
+        .createTable('acks')
+        .ifNotExists()
+        .addColumn('trigger_id', 'text', c => c.notNull())
+        .addColumn('status', 'text', c => c.notNull())
+        .addColumn('ts', 'bigint', c => c.notNull())
+        .addPrimaryKeyConstraint('acks_pkey', ['trigger_id', 'status'])
+        .execute()
+      await s
+        .createTable('campaigns')
+        .ifNotExists()
+        .addColumn('id', 'text', c => c.primaryKey())
+        .addColumn('body', 'text', c => c.notNull())
+        .addColumn('stores', 'text', c => c.notNull())
+        .addColumn('updated', 'bigint', c => c.notNull())
+        .execute()
+      await s
+        .createTable('erasures')
+        .ifNotExists()
+        .addColumn('subject', 'text', c => c.primaryKey())
+        .addColumn('ts', 'bigint', c => c.notNull())
+        .addColumn('version', 'bigint', c => c.notNull().defaultTo(0))
+        .execute()
     }
   }
 }
 
 /** The analytics rollups (rollups.ts); a database that had events before them is counted once. */
 const rollups: Migration = {
-  async up (k: Kysely<unknown>) {
+  async up(k: Kysely<unknown>) {
     const db = k as unknown as Db
     const had = (await db.introspection.getTables()).some(t => t.name === 'an_counts')
     const s = db.schema
-    await s.createTable('an_open_visits').ifNotExists().addColumn('store_id', 'text', c => c.notNull()).addColumn('visit_id', 'text', c => c.notNull())
-      .addColumn('shop', 'text', c => c.notNull()).addColumn('ts', 'bigint', c => c.notNull()).addPrimaryKeyConstraint('an_open_visits_pkey', ['store_id', 'visit_id']).execute()
+    await s
+      .createTable('an_open_visits')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('visit_id', 'text', c => c.notNull())
+      .addColumn('shop', 'text', c => c.notNull())
+      .addColumn('ts', 'bigint', c => c.notNull())
+      .addPrimaryKeyConstraint('an_open_visits_pkey', ['store_id', 'visit_id'])
+      .execute()
     await s.createIndex('an_open_visits_ts').ifNotExists().on('an_open_visits').column('ts').execute()
-    await s.createTable('an_open_stays').ifNotExists().addColumn('store_id', 'text', c => c.notNull()).addColumn('visit_id', 'text', c => c.notNull())
-      .addColumn('sector', 'text', c => c.notNull()).addColumn('ts', 'bigint', c => c.notNull())
-      .addPrimaryKeyConstraint('an_open_stays_pkey', ['store_id', 'visit_id', 'sector']).execute()
+    await s
+      .createTable('an_open_stays')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('visit_id', 'text', c => c.notNull())
+      .addColumn('sector', 'text', c => c.notNull())
+      .addColumn('ts', 'bigint', c => c.notNull())
+      .addPrimaryKeyConstraint('an_open_stays_pkey', ['store_id', 'visit_id', 'sector'])
+      .execute()
     await s.createIndex('an_open_stays_ts').ifNotExists().on('an_open_stays').column('ts').execute()
-    await s.createTable('an_counts').ifNotExists().addColumn('store_id', 'text', c => c.notNull()).addColumn('metric', 'text', c => c.notNull())
-      .addColumn('res', 'text', c => c.notNull()).addColumn('at', 'bigint', c => c.notNull()).addColumn('k1', 'text', c => c.notNull())
-      .addColumn('k2', 'bigint', c => c.notNull()).addColumn('n', 'bigint', c => c.notNull())
-      .addPrimaryKeyConstraint('an_counts_pkey', ['store_id', 'metric', 'res', 'at', 'k1', 'k2']).execute()
+    await s
+      .createTable('an_counts')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('metric', 'text', c => c.notNull())
+      .addColumn('res', 'text', c => c.notNull())
+      .addColumn('at', 'bigint', c => c.notNull())
+      .addColumn('k1', 'text', c => c.notNull())
+      .addColumn('k2', 'bigint', c => c.notNull())
+      .addColumn('n', 'bigint', c => c.notNull())
+      .addPrimaryKeyConstraint('an_counts_pkey', ['store_id', 'metric', 'res', 'at', 'k1', 'k2'])
+      .execute()
     if (!had) await replayRollups(db)
   }
 }
 
 /** Counters of the rate limits, shared by every replica. */
 const rateLimits: Migration = {
-  async up (k: Kysely<unknown>) {
-    await (k as unknown as Db).schema.createTable('rate_limits').ifNotExists().addColumn('key', 'text', c => c.primaryKey())
-      .addColumn('window_start', 'bigint', c => c.notNull()).addColumn('n', 'bigint', c => c.notNull()).execute()
+  async up(k: Kysely<unknown>) {
+    await (k as unknown as Db).schema
+      .createTable('rate_limits')
+      .ifNotExists()
+      .addColumn('key', 'text', c => c.primaryKey())
+      .addColumn('window_start', 'bigint', c => c.notNull())
+      .addColumn('n', 'bigint', c => c.notNull())
+      .execute()
   }
 }
 
-export async function migrate (db: Kysely<Tables>, engine: Engine): Promise<void> {
+export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = { '001_base': base(engine), '002_rollups': rollups, '003_rate_limits': rateLimits }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

@@ -8,7 +8,7 @@ const EVERY_MS = 3_600_000
 const PAGE = 5000
 
 /** Deletes events received before `before`, a page at a time; how many. */
-export async function dropEventsBefore (db: Db, before: number): Promise<number> {
+export async function dropEventsBefore(db: Db, before: number): Promise<number> {
   let dropped = 0
   for (;;) {
     const page = db.selectFrom('events').select('id').where('received', '<', before).limit(PAGE)
@@ -19,17 +19,32 @@ export async function dropEventsBefore (db: Db, before: number): Promise<number>
   }
 }
 
-export function startRetention (db: Db, retentionMs: number, onError: (err: Error) => void, now: () => number = Date.now): { stop: () => Promise<void>, runOnce: () => Promise<number> } {
+export function startRetention(
+  db: Db,
+  retentionMs: number,
+  onError: (err: Error) => void,
+  now: () => number = Date.now
+): { stop: () => Promise<void>; runOnce: () => Promise<number> } {
   if (!(retentionMs > 0)) throw new Error(`retention must be above 0 ms, got ${retentionMs}`)
   let running: Promise<number> | null = null
   const runOnce = () => {
-    running ??= dropEventsBefore(db, now() - retentionMs).finally(() => { running = null })
+    running ??= dropEventsBefore(db, now() - retentionMs).finally(() => {
+      running = null
+    })
     return running
   }
-  const tick = () => { runOnce().catch(err => onError(err as Error)) }
+  const tick = () => {
+    runOnce().catch(err => onError(err as Error))
+  }
   const timer = setInterval(tick, EVERY_MS)
   timer.unref()
   tick()
   // Stopping waits for a run under way: the database must not close under it.
-  return { stop: async () => { clearInterval(timer); await running?.catch(() => {}) }, runOnce }
+  return {
+    stop: async () => {
+      clearInterval(timer)
+      await running?.catch(() => {})
+    },
+    runOnce
+  }
 }

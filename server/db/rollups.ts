@@ -23,22 +23,39 @@ export const HOUR_MS = 3_600_000
 
 export type EventRow = Tables['events']
 type Body = Record<string, unknown>
-type Count = { store_id: string, metric: string, k1: string, k2: number }
+type Count = { store_id: string; metric: string; k1: string; k2: number }
 
-const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
-const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined
-const parse = (body: string): Body => { try { const b = JSON.parse(body) as unknown; return typeof b === 'object' && b !== null ? b as Body : {} } catch { return {} } }
-const dwellBucket = (ms: number) => { const i = DWELL_BUCKETS_S.findIndex(b => ms < b * 1000); return i < 0 ? DWELL_BUCKETS_S.length : i }
-const stepOf = (status: string) => { const i = (FUNNEL_STEPS as readonly string[]).indexOf(status); return i < 0 ? FUNNEL_STEPS.length : i }
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
+const parse = (body: string): Body => {
+  try {
+    const b = JSON.parse(body) as unknown
+    return typeof b === 'object' && b !== null ? (b as Body) : {}
+  } catch {
+    return {}
+  }
+}
+const dwellBucket = (ms: number) => {
+  const i = DWELL_BUCKETS_S.findIndex(b => ms < b * 1000)
+  return i < 0 ? DWELL_BUCKETS_S.length : i
+}
+const stepOf = (status: string) => {
+  const i = (FUNNEL_STEPS as readonly string[]).indexOf(status)
+  return i < 0 ? FUNNEL_STEPS.length : i
+}
 /** The key of a sector stay: its visit, or for a gateway that names none, its subject. */
 const stayKey = (e: EventRow, b: Body) => str(b.visitId) ?? e.subject
 
 /** Counts gathered over a batch, then written in one statement per resolution. */
 class Counts {
   private readonly m = new Map<string, Tables['an_counts']>()
-  add (c: Count, ts: number): void {
+  add(c: Count, ts: number): void {
     const hour = Math.floor(ts / HOUR_MS)
-    for (const [res, at] of [['t', 0], ['d', Math.floor(hour / 24)], ['h', hour]] as const) {
+    for (const [res, at] of [
+      ['t', 0],
+      ['d', Math.floor(hour / 24)],
+      ['h', hour]
+    ] as const) {
       const key = JSON.stringify([c.store_id, c.metric, res, at, c.k1, c.k2])
       const row = this.m.get(key)
       if (row) row.n++
@@ -46,24 +63,31 @@ class Counts {
     }
   }
 
-  async write (q: Q): Promise<void> {
+  async write(q: Q): Promise<void> {
     const rows = [...this.m.values()]
     // A few hundred rows per statement keeps under either engine's limit on bound parameters.
     for (let i = 0; i < rows.length; i += 200) {
-      await q.insertInto('an_counts').values(rows.slice(i, i + 200))
-        .onConflict(oc => oc.columns(['store_id', 'metric', 'res', 'at', 'k1', 'k2']).doUpdateSet({ n: sql<number>`an_counts.n + excluded.n` })).execute()
+      await q
+        .insertInto('an_counts')
+        .values(rows.slice(i, i + 200))
+        .onConflict(oc => oc.columns(['store_id', 'metric', 'res', 'at', 'k1', 'k2']).doUpdateSet({ n: sql<number>`an_counts.n + excluded.n` }))
+        .execute()
     }
   }
 }
 
 /** What one stored event changes in the open rows, and which counts it bumps. */
-async function apply (q: Q, e: EventRow, counts: Counts): Promise<void> {
+async function apply(q: Q, e: EventRow, counts: Counts): Promise<void> {
   const b = parse(e.body)
   const count = (metric: string, k1: string, k2: number) => counts.add({ store_id: e.store_id, metric, k1, k2 }, e.ts)
   switch (e.type) {
     case 'shop.enter': {
       const row = { store_id: e.store_id, visit_id: str(b.visitId) ?? e.id, shop: str(b.shop) ?? '', ts: e.ts }
-      await q.insertInto('an_open_visits').values(row).onConflict(oc => oc.columns(['store_id', 'visit_id']).doUpdateSet({ shop: row.shop, ts: row.ts })).execute()
+      await q
+        .insertInto('an_open_visits')
+        .values(row)
+        .onConflict(oc => oc.columns(['store_id', 'visit_id']).doUpdateSet({ shop: row.shop, ts: row.ts }))
+        .execute()
       const f = b.frequency
       count('enter', (typeof f === 'object' && f !== null ? str((f as Body).segment) : undefined) ?? 'unknown', 0)
       return
@@ -77,7 +101,11 @@ async function apply (q: Q, e: EventRow, counts: Counts): Promise<void> {
     }
     case 'sector.enter': {
       const row = { store_id: e.store_id, visit_id: stayKey(e, b), sector: str(b.sector) ?? '', ts: e.ts }
-      await q.insertInto('an_open_stays').values(row).onConflict(oc => oc.columns(['store_id', 'visit_id', 'sector']).doUpdateSet({ ts: row.ts })).execute()
+      await q
+        .insertInto('an_open_stays')
+        .values(row)
+        .onConflict(oc => oc.columns(['store_id', 'visit_id', 'sector']).doUpdateSet({ ts: row.ts }))
+        .execute()
       return
     }
     case 'sector.exit': {
@@ -97,7 +125,7 @@ async function apply (q: Q, e: EventRow, counts: Counts): Promise<void> {
  * Stores events (a duplicate of a stored store and id is skipped) and keeps the rollups; returns
  * the ids stored. Called inside the caller's transaction.
  */
-export async function storeEvents (q: Q, rows: EventRow[]): Promise<Set<string>> {
+export async function storeEvents(q: Q, rows: EventRow[]): Promise<Set<string>> {
   const stored = new Set<string>()
   const counts = new Counts()
   // Event times may carry fractions of a ms (the schema admits any number): the column holds whole ms on both engines.
@@ -105,8 +133,12 @@ export async function storeEvents (q: Q, rows: EventRow[]): Promise<Set<string>>
   // One statement per few hundred rows; RETURNING names the rows inserted (not the duplicates) on both engines.
   const fresh = new Set<string>()
   for (let i = 0; i < whole.length; i += 400) {
-    const r = await q.insertInto('events').values(whole.slice(i, i + 400)).onConflict(oc => oc.columns(['store_id', 'id']).doNothing())
-      .returning(['store_id', 'id']).execute()
+    const r = await q
+      .insertInto('events')
+      .values(whole.slice(i, i + 400))
+      .onConflict(oc => oc.columns(['store_id', 'id']).doNothing())
+      .returning(['store_id', 'id'])
+      .execute()
     for (const x of r) fresh.add(JSON.stringify([x.store_id, x.id]))
   }
   for (const e of whole) {
@@ -121,8 +153,12 @@ export async function storeEvents (q: Q, rows: EventRow[]): Promise<Set<string>>
 }
 
 /** Stores an acknowledgement (once per trigger and status) and counts it in its trigger's funnel; whether it was new. */
-export async function storeAck (q: Q, triggerId: string, status: string, ts: number): Promise<boolean> {
-  const r = await q.insertInto('acks').values({ trigger_id: triggerId, status, ts }).onConflict(oc => oc.columns(['trigger_id', 'status']).doNothing()).executeTakeFirst()
+export async function storeAck(q: Q, triggerId: string, status: string, ts: number): Promise<boolean> {
+  const r = await q
+    .insertInto('acks')
+    .values({ trigger_id: triggerId, status, ts })
+    .onConflict(oc => oc.columns(['trigger_id', 'status']).doNothing())
+    .executeTakeFirst()
   if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
   const counts = new Counts()
   const fired = await q.selectFrom('events').select(['store_id', 'ts', 'body']).where('id', '=', triggerId).where('type', '=', 'trigger.fired').execute()
@@ -140,21 +176,26 @@ export async function storeAck (q: Q, triggerId: string, status: string, ts: num
  * the visit without an exit event, so analytics would show the shopper inside until the 6-h
  * cut-off; erasure: its events go). Its events stay. Returns how many rows were closed.
  */
-export async function closeOpenRowsOf (q: Q, subject: string): Promise<number> {
+export async function closeOpenRowsOf(q: Q, subject: string): Promise<number> {
   let closed = 0
   const entries = await q.selectFrom('events').selectAll().where('subject', '=', subject).where('type', 'in', ['shop.enter', 'sector.enter']).execute()
   for (const e of entries) {
     const b = parse(e.body)
-    const r = e.type === 'shop.enter'
-      ? await q.deleteFrom('an_open_visits').where('store_id', '=', e.store_id).where('visit_id', '=', str(b.visitId) ?? e.id).executeTakeFirst()
-      : await q.deleteFrom('an_open_stays').where('store_id', '=', e.store_id).where('visit_id', '=', stayKey(e, b)).executeTakeFirst()
+    const r =
+      e.type === 'shop.enter'
+        ? await q
+            .deleteFrom('an_open_visits')
+            .where('store_id', '=', e.store_id)
+            .where('visit_id', '=', str(b.visitId) ?? e.id)
+            .executeTakeFirst()
+        : await q.deleteFrom('an_open_stays').where('store_id', '=', e.store_id).where('visit_id', '=', stayKey(e, b)).executeTakeFirst()
     closed += Number(r.numDeletedRows)
   }
   return closed
 }
 
 /** Deletes a subject's events and closes their open rows (erasure); the anonymous counts stay. */
-export async function eraseEventsOf (q: Q, subject: string): Promise<void> {
+export async function eraseEventsOf(q: Q, subject: string): Promise<void> {
   await closeOpenRowsOf(q, subject)
   await q.deleteFrom('events').where('subject', '=', subject).execute()
 }
@@ -163,7 +204,7 @@ export async function eraseEventsOf (q: Q, subject: string): Promise<void> {
  * Counts a database's stored events and acks once (rollups added to a database that already had
  * events): the events in time order, then the acks, in pages.
  */
-export async function replayRollups (q: Q): Promise<void> {
+export async function replayRollups(q: Q): Promise<void> {
   const PAGE = 2000
   const counts = new Counts()
   for (let offset = 0; ; offset += PAGE) {

@@ -5,27 +5,41 @@
 import type { Generated, Kysely, Transaction } from 'kysely'
 
 export interface Tables {
-  stores: { id: string, site: string, updated: number }
-  tokens: { hash: string, role: string, stores: string, device_id: string | null, created: number, id: string | null, last_used: number | null }
-  revoked_tokens: { hash: string, ts: number }
+  stores: { id: string; site: string; updated: number }
+  tokens: { hash: string; role: string; stores: string; device_id: string | null; created: number; id: string | null; last_used: number | null }
+  revoked_tokens: { hash: string; ts: number }
   devices: {
-    device_id: string, subject: string, identity_key: string | null, k: number, presence: number, marketing: number,
-    listed: number, version: number, created: number
+    device_id: string
+    subject: string
+    identity_key: string | null
+    k: number
+    presence: number
+    marketing: number
+    listed: number
+    version: number
+    created: number
   }
-  config_version: { id: number, version: number }
-  events: { id: string, store_id: string, type: string, subject: string, ts: number, body: string, received: number }
+  config_version: { id: number; version: number }
+  events: { id: string; store_id: string; type: string; subject: string; ts: number; body: string; received: number }
   triggers: {
-    seq: Generated<number>, trigger_id: string, device_id: string, store_id: string, campaign_id: string, ts: number,
-    expires: number, body: string, visit_id: string | null
+    seq: Generated<number>
+    trigger_id: string
+    device_id: string
+    store_id: string
+    campaign_id: string
+    ts: number
+    expires: number
+    body: string
+    visit_id: string | null
   }
-  acks: { trigger_id: string, status: string, ts: number }
-  campaigns: { id: string, body: string, stores: string, updated: number }
-  erasures: { subject: string, ts: number, version: number }
-  an_open_visits: { store_id: string, visit_id: string, shop: string, ts: number }
-  an_open_stays: { store_id: string, visit_id: string, sector: string, ts: number }
-  an_counts: { store_id: string, metric: string, res: string, at: number, k1: string, k2: number, n: number }
+  acks: { trigger_id: string; status: string; ts: number }
+  campaigns: { id: string; body: string; stores: string; updated: number }
+  erasures: { subject: string; ts: number; version: number }
+  an_open_visits: { store_id: string; visit_id: string; shop: string; ts: number }
+  an_open_stays: { store_id: string; visit_id: string; sector: string; ts: number }
+  an_counts: { store_id: string; metric: string; res: string; at: number; k1: string; k2: number; n: number }
   /** Fixed-window request counters shared by every replica (server/db/rate-limit.ts). */
-  rate_limits: { key: string, window_start: number, n: number }
+  rate_limits: { key: string; window_start: number; n: number }
 }
 
 export type Db = Kysely<Tables>

@@ -5,16 +5,21 @@ type Listener = (event: string, data: string) => void
 export class LiveHub {
   private readonly listeners = new Map<string, Set<Listener>>()
   readonly last = new Map<string, string>()
-  publish (storeId: string, event: string, data: unknown): void {
+  publish(storeId: string, event: string, data: unknown): void {
     const text = JSON.stringify(data)
     if (event === 'snapshot') this.last.set(storeId, text)
     for (const l of this.listeners.get(storeId) ?? []) l(event, text)
   }
 
-  subscribe (storeId: string, l: Listener): () => void {
+  subscribe(storeId: string, l: Listener): () => void {
     let set = this.listeners.get(storeId)
-    if (!set) { set = new Set(); this.listeners.set(storeId, set) }
+    if (!set) {
+      set = new Set()
+      this.listeners.set(storeId, set)
+    }
     set.add(l)
-    return () => { set?.delete(l) }
+    return () => {
+      set?.delete(l)
+    }
   }
 }

@@ -14,14 +14,28 @@ import type { Campaign } from '../../shared/campaigns.ts'
 import { localTime } from '../../shared/local-time.ts'
 
 export interface PushedTrigger {
-  triggerId: string, storeId: string, campaignId: string, ts: number, expires: number,
-  content: ContentT, reason?: string, shop?: string, sector?: string
+  triggerId: string
+  storeId: string
+  campaignId: string
+  ts: number
+  expires: number
+  content: ContentT
+  reason?: string
+  shop?: string
+  sector?: string
 }
 
 type Listener = (seq: number, t: PushedTrigger) => void
 
 /** An open stream: where triggers go, how to end it (erasure, marketing consent withdrawn), the last id sent, and whether a read is under way. */
-interface Stream { send: Listener, close: () => void, last: number, busy: boolean, again: boolean, ended: boolean }
+interface Stream {
+  send: Listener
+  close: () => void
+  last: number
+  busy: boolean
+  again: boolean
+  ended: boolean
+}
 
 export const DEFAULT_TTL_MIN = 60
 /** However many visits a gateway makes up, a device gets a campaign at most this often per hour. */
@@ -30,16 +44,27 @@ export const MAX_PER_CAMPAIGN_HOUR = 3
 export const DEFAULT_APP_SCHEMES = ['app']
 
 /** Why a trigger.fired is refused (the 4xx `error` code and the metric's reason). */
-export const TRIGGER_REFUSALS = ['INSTORE_NO_CAMPAIGN', 'INSTORE_CAMPAIGN_INACTIVE', 'INSTORE_CAMPAIGN_OTHER_STORE', 'INSTORE_CAMPAIGN_MISMATCH',
-  'INSTORE_CAMPAIGN_OUT_OF_DATES', 'INSTORE_NO_VISIT', 'INSTORE_NO_MARKETING_CONSENT'] as const
-export type TriggerRefusal = typeof TRIGGER_REFUSALS[number]
-export type TriggerVetting = { ok: true, campaign: Campaign } | { ok: false, code: TriggerRefusal, message: string }
+export const TRIGGER_REFUSALS = [
+  'INSTORE_NO_CAMPAIGN',
+  'INSTORE_CAMPAIGN_INACTIVE',
+  'INSTORE_CAMPAIGN_OTHER_STORE',
+  'INSTORE_CAMPAIGN_MISMATCH',
+  'INSTORE_CAMPAIGN_OUT_OF_DATES',
+  'INSTORE_NO_VISIT',
+  'INSTORE_NO_MARKETING_CONSENT'
+] as const
+export type TriggerRefusal = (typeof TRIGGER_REFUSALS)[number]
+export type TriggerVetting = { ok: true; campaign: Campaign } | { ok: false; code: TriggerRefusal; message: string }
 
 /** What the server knows of a store: its zones (the only shop and sector names it vouches for) and its time zone. */
-export interface StoreFacts { shops: Set<string>, sectors: Set<string>, timeZone: string }
+export interface StoreFacts {
+  shops: Set<string>
+  sectors: Set<string>
+  timeZone: string
+}
 
-export function storeFacts (siteJson: string): StoreFacts {
-  const site = JSON.parse(siteJson) as { timezone?: string, features?: Array<{ properties?: { kind?: string, id?: string } }> }
+export function storeFacts(siteJson: string): StoreFacts {
+  const site = JSON.parse(siteJson) as { timezone?: string; features?: Array<{ properties?: { kind?: string; id?: string } }> }
   const facts: StoreFacts = { shops: new Set(), sectors: new Set(), timeZone: site.timezone ?? 'UTC' }
   for (const f of site.features ?? []) {
     const id = f.properties?.id
@@ -54,7 +79,7 @@ export function storeFacts (siteJson: string): StoreFacts {
  * Whether a link may reach a phone: https:, http: or one of the app schemes the server was given,
  * and no control or bidirectional-override character (which would make a link read as another).
  */
-export function linkAllowed (url: string, appSchemes: readonly string[]): boolean {
+export function linkAllowed(url: string, appSchemes: readonly string[]): boolean {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/[\u0000-\u0020\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(url)) return false
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1].toLowerCase()
@@ -62,7 +87,7 @@ export function linkAllowed (url: string, appSchemes: readonly string[]): boolea
 }
 
 /** The rule a campaign fires on, as the reason shown on the phone: the server's words, never the gateway's. */
-export function ruleText (c: Campaign): string {
+export function ruleText(c: Campaign): string {
   const w = c.when
   return `${w.event} ${w.sector ?? w.shop ?? 'store'}${w.minDwellS !== undefined ? ` ≥ ${w.minDwellS} s` : ''}`
 }
@@ -71,27 +96,33 @@ export function ruleText (c: Campaign): string {
  * The registered device a gateway's subject names. The one place that reads devices by subject:
  * the column's name is an implementation detail of registration.
  */
-export async function deviceBySubject (q: Q, subject: string, lock = false): Promise<{ deviceId: string, marketing: boolean } | null> {
-  const r = await q.selectFrom('devices').select(['device_id', 'marketing']).where('subject', '=', subject).$if(lock, qb => qb.forUpdate()).executeTakeFirst()
+export async function deviceBySubject(q: Q, subject: string, lock = false): Promise<{ deviceId: string; marketing: boolean } | null> {
+  const r = await q
+    .selectFrom('devices')
+    .select(['device_id', 'marketing'])
+    .where('subject', '=', subject)
+    .$if(lock, qb => qb.forUpdate())
+    .executeTakeFirst()
   return r ? { deviceId: r.device_id, marketing: r.marketing === 1 } : null
 }
 
-export async function campaignById (q: Q, id: string): Promise<Campaign | null> {
+export async function campaignById(q: Q, id: string): Promise<Campaign | null> {
   const r = await q.selectFrom('campaigns').select('body').where('id', '=', id).executeTakeFirst()
-  return r ? JSON.parse(r.body) as Campaign : null
+  return r ? (JSON.parse(r.body) as Campaign) : null
 }
 
 /**
  * Whether a gateway of `storeId` may report this trigger: it names its visit, and its
  * campaign exists, is active, runs in this store today (the store's date) and fires where the event says.
  */
-export async function vetTrigger (db: Q, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number): Promise<TriggerVetting> {
+export async function vetTrigger(db: Q, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number): Promise<TriggerVetting> {
   const id = e.campaignId
   // The gateway always names the visit: without it the per-visit cap could not be counted.
   if (e.visitId === undefined) return { ok: false, code: 'INSTORE_NO_VISIT', message: `event ${e.id}: a trigger must name its visit` }
   // Only a registered device with marketing consent may be triggered: anything else would be stored
   // and counted as fired in the funnel, although it is never pushed.
-  if ((await deviceBySubject(db, e.subject))?.marketing !== true) return { ok: false, code: 'INSTORE_NO_MARKETING_CONSENT', message: `event ${e.id}: ${e.subject} has no marketing consent` }
+  if ((await deviceBySubject(db, e.subject))?.marketing !== true)
+    return { ok: false, code: 'INSTORE_NO_MARKETING_CONSENT', message: `event ${e.id}: ${e.subject} has no marketing consent` }
   const c = id === undefined ? null : await campaignById(db, id)
   if (!c) return { ok: false, code: 'INSTORE_NO_CAMPAIGN', message: `event ${e.id}: no campaign ${id ?? '(none given)'}` }
   if (c.active === false) return { ok: false, code: 'INSTORE_CAMPAIGN_INACTIVE', message: `event ${e.id}: campaign ${c.id} is not active` }
@@ -112,8 +143,18 @@ export class TriggerHub {
   readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link', number> = { no_device: 0, no_consent: 0, expired: 0, cap: 0, link: 0 }
   pushed = 0
 
-  constructor (private readonly data: DataStore, private readonly now: () => number = Date.now, private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES) {
-    data.onSignal('device', id => this.wake(id), () => { for (const id of this.listeners.keys()) this.wake(id) })
+  constructor(
+    private readonly data: DataStore,
+    private readonly now: () => number = Date.now,
+    private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES
+  ) {
+    data.onSignal(
+      'device',
+      id => this.wake(id),
+      () => {
+        for (const id of this.listeners.keys()) this.wake(id)
+      }
+    )
   }
 
   /**
@@ -121,33 +162,65 @@ export class TriggerHub {
    * and what the server knows of the store, inside the transaction `q` that stores the event; its
    * commit wakes the device's streams. Whether a trigger was recorded.
    */
-  async record (q: Q, e: InstoreEvent, c: Campaign, facts: StoreFacts): Promise<boolean> {
+  async record(q: Q, e: InstoreEvent, c: Campaign, facts: StoreFacts): Promise<boolean> {
     // The device's row is locked until the commit (PostgreSQL; SQLite runs one writer at a time):
     // two replicas vetting triggers for one device count its caps one after the other, and its
     // triggers take their sequence numbers in commit order, so no stream reads past one not yet committed.
     const dev = await deviceBySubject(q, e.subject, this.data.engine === 'postgres')
-    if (!dev) { this.dropped.no_device++; return false }
-    if (!dev.marketing) { this.dropped.no_consent++; return false }
+    if (!dev) {
+      this.dropped.no_device++
+      return false
+    }
+    if (!dev.marketing) {
+      this.dropped.no_consent++
+      return false
+    }
     // A campaign stored before the link allowlist, or under a wider one, never sends its link on.
-    if (c.content.url !== undefined && !linkAllowed(c.content.url, this.appSchemes)) { this.dropped.link++; return false }
+    if (c.content.url !== undefined && !linkAllowed(c.content.url, this.appSchemes)) {
+      this.dropped.link++
+      return false
+    }
     // Caps count on the server's clock at arrival, so a back-dated timestamp cannot slip between
     // two cooldowns; validity counts from the event's time but never from later than now, so a
     // timestamp can only shorten it (a trigger held back by an outage expires as it should).
     const arrived = this.now()
     const ts = Math.min(e.ts, arrived)
     const expires = ts + (c.content.ttlMin ?? DEFAULT_TTL_MIN) * 60_000
-    if (arrived > expires) { this.dropped.expired++; return false }
-    if (await this.capped(q, c, dev.deviceId, arrived, e.visitId ?? null)) { this.dropped.cap++; return false }
+    if (arrived > expires) {
+      this.dropped.expired++
+      return false
+    }
+    if (await this.capped(q, c, dev.deviceId, arrived, e.visitId ?? null)) {
+      this.dropped.cap++
+      return false
+    }
     // Only what the server vouches for reaches the phone: the campaign's own rule as the reason,
     // and a shop or sector only when the store's site has it.
     const t: PushedTrigger = {
-      triggerId: e.id, storeId: e.storeId, campaignId: c.id, ts, expires, content: c.content, reason: ruleText(c),
+      triggerId: e.id,
+      storeId: e.storeId,
+      campaignId: c.id,
+      ts,
+      expires,
+      content: c.content,
+      reason: ruleText(c),
       ...(e.shop !== undefined && facts.shops.has(e.shop) ? { shop: e.shop } : {}),
       ...(e.sector !== undefined && facts.sectors.has(e.sector) ? { sector: e.sector } : {})
     }
-    const r = await q.insertInto('triggers').values({
-      trigger_id: t.triggerId, device_id: dev.deviceId, store_id: t.storeId, campaign_id: c.id, ts: arrived, expires: Math.floor(expires), body: JSON.stringify(t), visit_id: e.visitId ?? null
-    }).onConflict(oc => oc.column('trigger_id').doNothing()).executeTakeFirst()
+    const r = await q
+      .insertInto('triggers')
+      .values({
+        trigger_id: t.triggerId,
+        device_id: dev.deviceId,
+        store_id: t.storeId,
+        campaign_id: c.id,
+        ts: arrived,
+        expires: Math.floor(expires),
+        body: JSON.stringify(t),
+        visit_id: e.visitId ?? null
+      })
+      .onConflict(oc => oc.column('trigger_id').doNothing())
+      .executeTakeFirst()
     if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
     this.pushed++
     await this.data.signal(q, 'device', dev.deviceId)
@@ -155,25 +228,33 @@ export class TriggerHub {
   }
 
   /** The campaign's caps, counted over every trigger pushed to the device from any store, by any replica. */
-  private async capped (q: Q, c: Campaign, deviceId: string, ts: number, visitId: string | null): Promise<boolean> {
+  private async capped(q: Q, c: Campaign, deviceId: string, ts: number, visitId: string | null): Promise<boolean> {
     const mine = () => q.selectFrom('triggers').where('device_id', '=', deviceId).where('campaign_id', '=', c.id)
     const cooldownS = c.cap?.cooldownS
     if (cooldownS !== undefined) {
-      const last = await mine().select(eb => eb.fn.max('ts').as('ts')).executeTakeFirst()
+      const last = await mine()
+        .select(eb => eb.fn.max('ts').as('ts'))
+        .executeTakeFirst()
       if (last?.ts != null && ts - Number(last.ts) < cooldownS * 1000) return true
     }
     const perVisit = c.cap?.perVisit
     if (perVisit !== undefined && visitId !== null) {
-      const n = await mine().where('visit_id', '=', visitId).select(eb => eb.fn.countAll().as('n')).executeTakeFirst()
+      const n = await mine()
+        .where('visit_id', '=', visitId)
+        .select(eb => eb.fn.countAll().as('n'))
+        .executeTakeFirst()
       if (Number(n?.n ?? 0) >= perVisit) return true
     }
     // Visit ids are the gateway's word: made-up ones would reset perVisit, so an hourly bound holds whatever they say.
-    const hour = await mine().where('ts', '>', ts - 3_600_000).select(eb => eb.fn.countAll().as('n')).executeTakeFirst()
+    const hour = await mine()
+      .where('ts', '>', ts - 3_600_000)
+      .select(eb => eb.fn.countAll().as('n'))
+      .executeTakeFirst()
     return Number(hour?.n ?? 0) >= MAX_PER_CAMPAIGN_HOUR
   }
 
   /** Whether a device may receive triggers now (registered, with marketing consent). */
-  async mayReceive (deviceId: string): Promise<boolean> {
+  async mayReceive(deviceId: string): Promise<boolean> {
     return (await this.data.db.selectFrom('devices').select('marketing').where('device_id', '=', deviceId).executeTakeFirst())?.marketing === 1
   }
 
@@ -181,10 +262,16 @@ export class TriggerHub {
    * Triggers after `afterSeq` still worth showing, then every new one, until unsubscribe or until
    * the server ends the stream with `close` (the device was erased or withdrew marketing consent).
    */
-  async subscribe (deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}): Promise<() => void> {
-    if (!await this.mayReceive(deviceId)) { close(); return () => {} }
+  async subscribe(deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}): Promise<() => void> {
+    if (!(await this.mayReceive(deviceId))) {
+      close()
+      return () => {}
+    }
     let set = this.listeners.get(deviceId)
-    if (!set) { set = new Set(); this.listeners.set(deviceId, set) }
+    if (!set) {
+      set = new Set()
+      this.listeners.set(deviceId, set)
+    }
     const stream: Stream = { send: listener, close, last: afterSeq, busy: false, again: false, ended: false }
     set.add(stream)
     void this.pump(deviceId, stream)
@@ -196,18 +283,24 @@ export class TriggerHub {
   }
 
   /** A device has new triggers (or lost its consent): each of its streams here reads what follows its last id. */
-  private wake (deviceId: string): void {
+  private wake(deviceId: string): void {
     for (const s of this.listeners.get(deviceId) ?? []) void this.pump(deviceId, s)
   }
 
-  private async pump (deviceId: string, s: Stream): Promise<void> {
-    if (s.busy) { s.again = true; return }
+  private async pump(deviceId: string, s: Stream): Promise<void> {
+    if (s.busy) {
+      s.again = true
+      return
+    }
     s.busy = true
     try {
       do {
         s.again = false
         // Consent withdrawn or erased on another replica: this one learns it at the wake-up and ends the stream.
-        if (!await this.mayReceive(deviceId)) { this.endLocal(deviceId); return }
+        if (!(await this.mayReceive(deviceId))) {
+          this.endLocal(deviceId)
+          return
+        }
         for (const { seq, trigger } of await this.triggersAfter(deviceId, s.last)) {
           if (s.ended) return
           s.last = seq
@@ -216,27 +309,42 @@ export class TriggerHub {
       } while (s.again && !s.ended)
     } catch {
       // The database is unreachable for now: the next wake-up (or the phone's reconnection) reads again.
-    } finally { s.busy = false }
+    } finally {
+      s.busy = false
+    }
   }
 
   /** The device's triggers after `afterSeq` still worth showing, in order. */
-  async triggersAfter (deviceId: string, afterSeq: number): Promise<Array<{ seq: number, trigger: PushedTrigger }>> {
-    const rows = await this.data.db.selectFrom('triggers').select(['seq', 'body']).where('device_id', '=', deviceId).where('seq', '>', afterSeq)
-      .where('expires', '>', this.now()).orderBy('seq').execute()
+  async triggersAfter(deviceId: string, afterSeq: number): Promise<Array<{ seq: number; trigger: PushedTrigger }>> {
+    const rows = await this.data.db
+      .selectFrom('triggers')
+      .select(['seq', 'body'])
+      .where('device_id', '=', deviceId)
+      .where('seq', '>', afterSeq)
+      .where('expires', '>', this.now())
+      .orderBy('seq')
+      .execute()
     return rows.map(r => ({ seq: Number(r.seq), trigger: JSON.parse(r.body) as PushedTrigger }))
   }
 
-  private endLocal (deviceId: string): void {
+  private endLocal(deviceId: string): void {
     const set = this.listeners.get(deviceId)
     this.listeners.delete(deviceId)
-    for (const s of set ?? []) { s.ended = true; s.close() }
+    for (const s of set ?? []) {
+      s.ended = true
+      s.close()
+    }
   }
 
   /** Ends every open stream of a device (erasure, marketing consent withdrawn), on every replica: nothing more reaches it. */
-  async disconnect (deviceId: string): Promise<void> {
+  async disconnect(deviceId: string): Promise<void> {
     this.endLocal(deviceId)
     await this.data.signal(this.data.db, 'device', deviceId)
   }
 
-  get connections (): number { let n = 0; for (const s of this.listeners.values()) n += s.size; return n }
+  get connections(): number {
+    let n = 0
+    for (const s of this.listeners.values()) n += s.size
+    return n
+  }
 }

@@ -4,15 +4,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 export interface EventStream {
-  send (event: string, data: string, id?: number | string): void
+  send(event: string, data: string, id?: number | string): void
   /** Ends the stream from the server's side. */
-  close (): void
+  close(): void
 }
 
 const byToken = new WeakMap<FastifyInstance, Map<string, Set<() => void>>>()
 
 /** Ends every open stream authenticated with this token id; returns how many. */
-export function closeStreamsOf (app: FastifyInstance, tokenId: string): number {
+export function closeStreamsOf(app: FastifyInstance, tokenId: string): number {
   const set = byToken.get(app)?.get(tokenId)
   if (!set) return 0
   const n = set.size
@@ -20,7 +20,7 @@ export function closeStreamsOf (app: FastifyInstance, tokenId: string): number {
   return n
 }
 
-export function openEventStream (req: FastifyRequest, reply: FastifyReply, onClose: () => void): EventStream {
+export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClose: () => void): EventStream {
   reply.hijack()
   const res = reply.raw
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
@@ -28,19 +28,31 @@ export function openEventStream (req: FastifyRequest, reply: FastifyReply, onClo
   const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
   const tokenId = req.principal?.tokenId
   let streams: Map<string, Set<() => void>> | undefined
-  const end = () => { res.end() }
+  const end = () => {
+    res.end()
+  }
   if (tokenId !== undefined) {
     streams = byToken.get(req.server) ?? byToken.set(req.server, new Map()).get(req.server)
     const set = streams?.get(tokenId) ?? new Set()
-    set.add(end); streams?.set(tokenId, set)
+    set.add(end)
+    streams?.set(tokenId, set)
   }
   req.raw.on('close', () => {
     clearInterval(ping)
-    if (tokenId !== undefined) { const set = streams?.get(tokenId); set?.delete(end); if (set?.size === 0) streams?.delete(tokenId) }
+    if (tokenId !== undefined) {
+      const set = streams?.get(tokenId)
+      set?.delete(end)
+      if (set?.size === 0) streams?.delete(tokenId)
+    }
     onClose()
   })
   return {
-    send: (event, data, id) => { res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`) },
-    close: () => { clearInterval(ping); res.end() }
+    send: (event, data, id) => {
+      res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`)
+    },
+    close: () => {
+      clearInterval(ping)
+      res.end()
+    }
   }
 }

@@ -16,7 +16,7 @@ const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
 export { LiveHub } from '../hubs/live-hub.ts'
 
-export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { live: LiveHub }): Promise<void> {
+export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { live: LiveHub }): Promise<void> {
   const { db, live } = ctx
   const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
   app.get('/', { schema: { hide: true } }, page('dashboard'))
@@ -32,44 +32,57 @@ export async function dashboardRoutes (app: FastifyInstance, ctx: Context & { li
   const sdk = transformSync(readFileSync(file('../../sdk/client.ts'), 'utf8'), { loader: 'ts', format: 'esm' }).code
   app.get('/sdk.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript').send(sdk))
 
-  app.get('/v1/stores', { schema: { tags: ['operator'] }, preHandler: requireRole(db, 'admin', 'manager') }, async (req) => {
+  app.get('/v1/stores', { schema: { tags: ['operator'] }, preHandler: requireRole(db, 'admin', 'manager') }, async req => {
     return (await db.selectFrom('stores').select(['id', 'site']).orderBy('id').execute())
-      .filter(r => canReachStore(req.principal, r.id)).map(r => ({ storeId: r.id, name: (JSON.parse(r.site) as { name?: string }).name ?? r.id }))
+      .filter(r => canReachStore(req.principal, r.id))
+      .map(r => ({ storeId: r.id, name: (JSON.parse(r.site) as { name?: string }).name ?? r.id }))
   })
 
-  app.get<{ Params: { storeId: string } }>('/v1/stores/:storeId/site', { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRole(db, 'admin', 'manager') }, async (req) => {
-    mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
-    const r = await db.selectFrom('stores').select('site').where('id', '=', req.params.storeId).executeTakeFirst()
-    if (!r) throw new HttpError(404, 'INSTORE_NO_STORE', 'unknown store')
-    return JSON.parse(r.site) as unknown
-  })
-
-  app.post<{ Params: { storeId: string }, Body: LiveSnapshotT }>('/v1/stores/:storeId/live', {
-    schema: { tags: ['gateway'], params: StoreParams, body: LiveSnapshot, response: { 204: Type.Null(), 400: ErrorReply } },
-    attachValidation: true,
-    preHandler: requireRole(db, 'gateway', 'admin')
-  }, async (req, reply) => {
-    mustReachStore(req.principal, req.params.storeId, 'not this store')
-    if (req.validationError) {
-      ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
-      throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
+  app.get<{ Params: { storeId: string } }>(
+    '/v1/stores/:storeId/site',
+    { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRole(db, 'admin', 'manager') },
+    async req => {
+      mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
+      const r = await db.selectFrom('stores').select('site').where('id', '=', req.params.storeId).executeTakeFirst()
+      if (!r) throw new HttpError(404, 'INSTORE_NO_STORE', 'unknown store')
+      return JSON.parse(r.site) as unknown
     }
-    // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
-    // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
-    const allowed = await ctx.consent.permitted(req.body.positions.map(p => p.subject))
-    const positions = req.body.positions.filter(p => allowed.has(p.subject))
-    const dropped = req.body.positions.length - positions.length
-    if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
-    live.publish(req.params.storeId, 'snapshot', { ...req.body, positions })
-    return reply.code(204).send()
-  })
+  )
 
-  app.get<{ Params: { storeId: string }, Querystring: { token?: string } }>('/v1/stores/:storeId/live', { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRoleOrQueryToken(db, 'admin', 'manager') }, async (req, reply) => {
-    mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
-    let off = () => {}
-    const stream = openEventStream(req, reply, () => off())
-    const last = live.last.get(req.params.storeId)
-    if (last) stream.send('snapshot', last)
-    off = live.subscribe(req.params.storeId, (event, data) => stream.send(event, data))
-  })
+  app.post<{ Params: { storeId: string }; Body: LiveSnapshotT }>(
+    '/v1/stores/:storeId/live',
+    {
+      schema: { tags: ['gateway'], params: StoreParams, body: LiveSnapshot, response: { 204: Type.Null(), 400: ErrorReply } },
+      attachValidation: true,
+      preHandler: requireRole(db, 'gateway', 'admin')
+    },
+    async (req, reply) => {
+      mustReachStore(req.principal, req.params.storeId, 'not this store')
+      if (req.validationError) {
+        ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
+        throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
+      }
+      // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
+      // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
+      const allowed = await ctx.consent.permitted(req.body.positions.map(p => p.subject))
+      const positions = req.body.positions.filter(p => allowed.has(p.subject))
+      const dropped = req.body.positions.length - positions.length
+      if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
+      live.publish(req.params.storeId, 'snapshot', { ...req.body, positions })
+      return reply.code(204).send()
+    }
+  )
+
+  app.get<{ Params: { storeId: string }; Querystring: { token?: string } }>(
+    '/v1/stores/:storeId/live',
+    { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRoleOrQueryToken(db, 'admin', 'manager') },
+    async (req, reply) => {
+      mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
+      let off = () => {}
+      const stream = openEventStream(req, reply, () => off())
+      const last = live.last.get(req.params.storeId)
+      if (last) stream.send('snapshot', last)
+      off = live.subscribe(req.params.storeId, (event, data) => stream.send(event, data))
+    }
+  )
 }

@@ -10,107 +10,157 @@ import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 
-function ownDevice (req: FastifyRequest, id: string): void {
+function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
   if (!p || (p.role !== 'admin' && p.deviceId !== id)) throw new HttpError(403, 'INSTORE_OTHER_DEVICE', 'this token belongs to another device')
 }
 
-export async function deviceRoutes (app: FastifyInstance, ctx: Context): Promise<void> {
+export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<void> {
   const { db, data, hub, live } = ctx
   const k = ctx.eidK ?? DEFAULT_K
   if (!Number.isInteger(k) || k < 0 || k > 15) throw new Error(`eidK must be an integer 0-15 (Eddystone-EID rotation exponent), got ${k}`)
 
   // Anonymous, and it names nobody: each call makes a new device with a new subject and identity
   // key, so no request can reclaim, replace or delete another device's registration.
-  app.post<{ Body: RegisterBodyT }>('/v1/devices', {
-    schema: { tags: ['app'], security: [], body: RegisterBody, response: { 201: RegisterReply, 400: ErrorReply } }
-  }, async (req, reply) => {
-    const { consent } = req.body
-    const deviceId = randomUUID()
-    const subject = 'app:' + randomBytes(8).toString('hex')
-    const key = randomBytes(16).toString('hex')
-    const token = await db.transaction().execute(async trx => {
-      const p = consent.presence ? 1 : 0
-      await trx.insertInto('devices').values({
-        device_id: deviceId, subject, identity_key: key, k, presence: p, marketing: consent.marketing ? 1 : 0, listed: p, version: await nextConfigVersion(trx), created: Date.now()
-      }).execute()
-      return await issueToken(trx, 'device', [], deviceId)
-    })
-    return reply.code(201).send({ deviceId, token, subject, eid: { key, k } })
-  })
+  app.post<{ Body: RegisterBodyT }>(
+    '/v1/devices',
+    {
+      schema: { tags: ['app'], security: [], body: RegisterBody, response: { 201: RegisterReply, 400: ErrorReply } }
+    },
+    async (req, reply) => {
+      const { consent } = req.body
+      const deviceId = randomUUID()
+      const subject = 'app:' + randomBytes(8).toString('hex')
+      const key = randomBytes(16).toString('hex')
+      const token = await db.transaction().execute(async trx => {
+        const p = consent.presence ? 1 : 0
+        await trx
+          .insertInto('devices')
+          .values({
+            device_id: deviceId,
+            subject,
+            identity_key: key,
+            k,
+            presence: p,
+            marketing: consent.marketing ? 1 : 0,
+            listed: p,
+            version: await nextConfigVersion(trx),
+            created: Date.now()
+          })
+          .execute()
+        return await issueToken(trx, 'device', [], deviceId)
+      })
+      return reply.code(201).send({ deviceId, token, subject, eid: { key, k } })
+    }
+  )
 
-  app.put<{ Params: { id: string }, Body: ConsentBodyT }>('/v1/devices/:id/consent', {
-    schema: { tags: ['app'], params: IdParams, body: ConsentBody },
-    preHandler: requireRole(db, 'device', 'admin')
-  }, async (req) => {
-    ownDevice(req, req.params.id)
-    const { presence, marketing } = req.body
-    // A new version: gateways learn of it at their next pull (a device without presence consent
-    // leaves their resolution material, so its EIDs become anonymous).
-    const changed = await db.transaction().execute(async trx => {
-      const version = await nextConfigVersion(trx)
-      // listed stays 1 once a gateway may have been given the device (presence ever granted).
-      const r = await trx.updateTable('devices').set({ presence: presence ? 1 : 0, marketing: marketing ? 1 : 0, version, ...(presence ? { listed: 1 } : {}) })
-        .where('device_id', '=', req.params.id).returning('subject').executeTakeFirst()
-      if (r && !presence) await closeOpenRowsOf(trx, r.subject)
-      return r === undefined ? 0 : 1
-    })
-    if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
-    if (!marketing) await hub.disconnect(req.params.id)
-    return { deviceId: req.params.id, consent: req.body }
-  })
+  app.put<{ Params: { id: string }; Body: ConsentBodyT }>(
+    '/v1/devices/:id/consent',
+    {
+      schema: { tags: ['app'], params: IdParams, body: ConsentBody },
+      preHandler: requireRole(db, 'device', 'admin')
+    },
+    async req => {
+      ownDevice(req, req.params.id)
+      const { presence, marketing } = req.body
+      // A new version: gateways learn of it at their next pull (a device without presence consent
+      // leaves their resolution material, so its EIDs become anonymous).
+      const changed = await db.transaction().execute(async trx => {
+        const version = await nextConfigVersion(trx)
+        // listed stays 1 once a gateway may have been given the device (presence ever granted).
+        const r = await trx
+          .updateTable('devices')
+          .set({ presence: presence ? 1 : 0, marketing: marketing ? 1 : 0, version, ...(presence ? { listed: 1 } : {}) })
+          .where('device_id', '=', req.params.id)
+          .returning('subject')
+          .executeTakeFirst()
+        if (r && !presence) await closeOpenRowsOf(trx, r.subject)
+        return r === undefined ? 0 : 1
+      })
+      if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
+      if (!marketing) await hub.disconnect(req.params.id)
+      return { deviceId: req.params.id, consent: req.body }
+    }
+  )
 
-  app.delete<{ Params: { id: string } }>('/v1/devices/:id', {
-    schema: { tags: ['app'], params: IdParams },
-    preHandler: requireRole(db, 'device', 'admin')
-  }, async (req, reply) => {
-    ownDevice(req, req.params.id)
-    const dev = await db.selectFrom('devices').select('subject').where('device_id', '=', req.params.id).executeTakeFirst()
-    if (!dev) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
-    await db.transaction().execute(async trx => {
-      const id = req.params.id
-      await trx.deleteFrom('acks').where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id)).execute()
-      await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
-      await eraseEventsOf(trx, dev.subject)
-      await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
-      await trx.deleteFrom('devices').where('device_id', '=', id).execute()
-      // Kept for good (subjects are never issued twice), so every gateway, even one offline for
-      // months, deletes its copy when it next pulls its config.
-      const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
-      await trx.insertInto('erasures').values(row).onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version })).execute()
-    })
-    // SQLite: the WAL still holds the erased rows' old pages until a checkpoint: copy them back now
-    // and empty it (secure_delete has zeroed what the deletions freed). PostgreSQL's dead tuples
-    // go at the table's next vacuum, which its operators schedule.
-    data.sqlite?.pragma('wal_checkpoint(TRUNCATE)')
-    await hub.disconnect(req.params.id)
-    // The live dashboard's last snapshot may show the device's position: drop it.
-    for (const [store, text] of live.last) if (text.includes(dev.subject)) live.last.delete(store)
-    return reply.code(204).send()
-  })
+  app.delete<{ Params: { id: string } }>(
+    '/v1/devices/:id',
+    {
+      schema: { tags: ['app'], params: IdParams },
+      preHandler: requireRole(db, 'device', 'admin')
+    },
+    async (req, reply) => {
+      ownDevice(req, req.params.id)
+      const dev = await db.selectFrom('devices').select('subject').where('device_id', '=', req.params.id).executeTakeFirst()
+      if (!dev) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
+      await db.transaction().execute(async trx => {
+        const id = req.params.id
+        await trx
+          .deleteFrom('acks')
+          .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
+          .execute()
+        await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
+        await eraseEventsOf(trx, dev.subject)
+        await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
+        await trx.deleteFrom('devices').where('device_id', '=', id).execute()
+        // Kept for good (subjects are never issued twice), so every gateway, even one offline for
+        // months, deletes its copy when it next pulls its config.
+        const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
+        await trx
+          .insertInto('erasures')
+          .values(row)
+          .onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version }))
+          .execute()
+      })
+      // SQLite: the WAL still holds the erased rows' old pages until a checkpoint: copy them back now
+      // and empty it (secure_delete has zeroed what the deletions freed). PostgreSQL's dead tuples
+      // go at the table's next vacuum, which its operators schedule.
+      data.sqlite?.pragma('wal_checkpoint(TRUNCATE)')
+      await hub.disconnect(req.params.id)
+      // The live dashboard's last snapshot may show the device's position: drop it.
+      for (const [store, text] of live.last) if (text.includes(dev.subject)) live.last.delete(store)
+      return reply.code(204).send()
+    }
+  )
 
-  app.get<{ Params: { id: string }, Querystring: { lastEventId?: string } }>('/v1/devices/:id/triggers', {
-    schema: { tags: ['app'], params: IdParams },
-    preHandler: requireRole(db, 'device', 'admin')
-  }, async (req, reply) => {
-    ownDevice(req, req.params.id)
-    if (!await hub.mayReceive(req.params.id)) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
-    const last = Number(req.headers['last-event-id'] ?? req.query.lastEventId ?? 0)
-    let unsubscribe = () => {}
-    let gone = false
-    const stream = openEventStream(req, reply, () => { gone = true; unsubscribe() })
-    unsubscribe = await hub.subscribe(req.params.id, Number.isFinite(last) ? last : 0, (seq, t) => stream.send('trigger', JSON.stringify(t), seq), () => stream.close())
-    if (gone) unsubscribe()
-  })
+  app.get<{ Params: { id: string }; Querystring: { lastEventId?: string } }>(
+    '/v1/devices/:id/triggers',
+    {
+      schema: { tags: ['app'], params: IdParams },
+      preHandler: requireRole(db, 'device', 'admin')
+    },
+    async (req, reply) => {
+      ownDevice(req, req.params.id)
+      if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
+      const last = Number(req.headers['last-event-id'] ?? req.query.lastEventId ?? 0)
+      let unsubscribe = () => {}
+      let gone = false
+      const stream = openEventStream(req, reply, () => {
+        gone = true
+        unsubscribe()
+      })
+      unsubscribe = await hub.subscribe(
+        req.params.id,
+        Number.isFinite(last) ? last : 0,
+        (seq, t) => stream.send('trigger', JSON.stringify(t), seq),
+        () => stream.close()
+      )
+      if (gone) unsubscribe()
+    }
+  )
 
-  app.post<{ Params: { id: string }, Body: AckBodyT }>('/v1/triggers/:id/ack', {
-    schema: { tags: ['app'], params: IdParams, body: AckBody },
-    preHandler: requireRole(db, 'device', 'admin')
-  }, async (req) => {
-    const t = await db.selectFrom('triggers').select('device_id').where('trigger_id', '=', req.params.id).executeTakeFirst()
-    if (!t) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
-    ownDevice(req, t.device_id)
-    await db.transaction().execute(trx => storeAck(trx, req.params.id, req.body.status, Date.now()))
-    return { triggerId: req.params.id, status: req.body.status }
-  })
+  app.post<{ Params: { id: string }; Body: AckBodyT }>(
+    '/v1/triggers/:id/ack',
+    {
+      schema: { tags: ['app'], params: IdParams, body: AckBody },
+      preHandler: requireRole(db, 'device', 'admin')
+    },
+    async req => {
+      const t = await db.selectFrom('triggers').select('device_id').where('trigger_id', '=', req.params.id).executeTakeFirst()
+      if (!t) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
+      ownDevice(req, t.device_id)
+      await db.transaction().execute(trx => storeAck(trx, req.params.id, req.body.status, Date.now()))
+      return { triggerId: req.params.id, status: req.body.status }
+    }
+  )
 }

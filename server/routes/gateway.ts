@@ -8,7 +8,20 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Context } from '../context.ts'
 import { requireRole, issue, HttpError, mustReachStore } from '../auth.ts'
 import { revokeGatewayTokens } from './tokens.ts'
-import { MAX_EVENTS, StoreParams, ConfigQuery, type ConfigQueryT, EventsBody, EventsReply, EventsRefusedReply, StoreBody, OperatorBody, ErrorReply, type EventsBodyT, type OperatorBodyT } from '../schemas.ts'
+import {
+  MAX_EVENTS,
+  StoreParams,
+  ConfigQuery,
+  type ConfigQueryT,
+  EventsBody,
+  EventsReply,
+  EventsRefusedReply,
+  StoreBody,
+  OperatorBody,
+  ErrorReply,
+  type EventsBodyT,
+  type OperatorBodyT
+} from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { vetTrigger, storeFacts, type StoreFacts } from '../hubs/push.ts'
@@ -16,29 +29,40 @@ import { storeEvents } from '../db/rollups.ts'
 import { retryConflicts } from '../db/retry.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
-type Refusal = { index: number, id: string | null, error: string, message: string }
+type Refusal = { index: number; id: string | null; error: string; message: string }
 /** A well-formed event and its place in the posted batch. */
-type Posted = { index: number, e: InstoreEvent }
+type Posted = { index: number; e: InstoreEvent }
 
 const eventCheck = TypeCompiler.Compile(EventSchema)
 
 /** Splits a batch that failed the route's schema into valid events and refusals; null when the envelope itself is bad. */
-function checkEach (body: unknown): { valid: Posted[], refused: Refusal[] } | null {
+function checkEach(body: unknown): { valid: Posted[]; refused: Refusal[] } | null {
   const list = typeof body === 'object' && body !== null && Object.keys(body).length === 1 ? (body as { events?: unknown }).events : undefined
   if (!Array.isArray(list) || list.length > MAX_EVENTS) return null
-  const valid: Posted[] = []; const refused: Refusal[] = []
+  const valid: Posted[] = []
+  const refused: Refusal[] = []
   list.forEach((e: unknown, index) => {
-    if (eventCheck.Check(e)) { valid.push({ index, e }); return }
+    if (eventCheck.Check(e)) {
+      valid.push({ index, e })
+      return
+    }
     const first = eventCheck.Errors(e).First()
     const id = (e as { id?: unknown } | null)?.id
-    refused.push({ index, id: typeof id === 'string' && SAFE.test(id) && id.length <= 64 ? id : null, error: 'INSTORE_BAD_EVENT', message: `events/${index}${first?.path ?? ''}: ${first?.message ?? 'invalid'}`.slice(0, 300) })
+    refused.push({
+      index,
+      id: typeof id === 'string' && SAFE.test(id) && id.length <= 64 ? id : null,
+      error: 'INSTORE_BAD_EVENT',
+      message: `events/${index}${first?.path ?? ''}: ${first?.message ?? 'invalid'}`.slice(0, 300)
+    })
   })
   return { valid, refused }
 }
 const SAFE = new RegExp(SAFE_ID)
 
 /** Counts an event (or a whole post) refused, by its error code. */
-function refuse (metrics: Context['metrics'], code: string): void { metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1 }
+function refuse(metrics: Context['metrics'], code: string): void {
+  metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1
+}
 import { gatewayConfig } from '../identity.ts'
 
 /** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
@@ -46,134 +70,199 @@ export const MAX_EVENT_AHEAD_MS = 5 * 60_000
 const TRIGGER_ONLY = ['campaignId', 'content', 'reason'] as const
 
 /** Why a well-formed event may still not be stored (time, places, fields), or null when it may. */
-function eventProblem (e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs: number): { code: string, message: string } | null {
-  if (e.ts > now + MAX_EVENT_AHEAD_MS) return { code: 'INSTORE_TS_FUTURE', message: `event ${e.id}: its time is more than ${MAX_EVENT_AHEAD_MS / 60_000} min ahead of the server's` }
+function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs: number): { code: string; message: string } | null {
+  if (e.ts > now + MAX_EVENT_AHEAD_MS)
+    return { code: 'INSTORE_TS_FUTURE', message: `event ${e.id}: its time is more than ${MAX_EVENT_AHEAD_MS / 60_000} min ahead of the server's` }
   if (now - e.ts > maxAgeMs) return { code: 'INSTORE_TS_TOO_OLD', message: `event ${e.id}: older than ${Math.round(maxAgeMs / 86_400_000)} days` }
-  const unknown = (e.shop !== undefined && !facts.shops.has(e.shop)) ? e.shop
-    : (e.sector !== undefined && !facts.sectors.has(e.sector)) ? e.sector
-      : e.sectors?.find(s => !facts.sectors.has(s.id))?.id
+  const unknown =
+    e.shop !== undefined && !facts.shops.has(e.shop)
+      ? e.shop
+      : e.sector !== undefined && !facts.sectors.has(e.sector)
+        ? e.sector
+        : e.sectors?.find(s => !facts.sectors.has(s.id))?.id
   if (unknown !== undefined) return { code: 'INSTORE_UNKNOWN_ZONE', message: `event ${e.id}: ${unknown} is not a shop or sector of store ${e.storeId}` }
   const extra = e.type === 'trigger.fired' ? undefined : TRIGGER_ONLY.find(k => e[k] !== undefined)
   if (extra !== undefined) return { code: 'INSTORE_FIELD_NOT_ALLOWED', message: `event ${e.id}: only trigger.fired carries ${extra}` }
   return null
 }
 
-export async function gatewayRoutes (app: FastifyInstance, { db, hub, metrics, live, policy, consent }: Context): Promise<void> {
+export async function gatewayRoutes(app: FastifyInstance, { db, hub, metrics, live, policy, consent }: Context): Promise<void> {
   const siteOf = async (storeId: string) => (await db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst())?.site
 
-  app.post<{ Params: { storeId: string }, Body: EventsBodyT }>('/v1/stores/:storeId/events', {
-    schema: { tags: ['gateway'], params: StoreParams, body: EventsBody, response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 404: ErrorReply, 422: EventsRefusedReply } },
-    // Validation errors are raised in the handler, after the token check: an anonymous caller
-    // learns nothing about the schema, and a gateway's bad event is counted.
-    attachValidation: true,
-    preHandler: requireRole(db, 'gateway', 'admin')
-  }, async (req, reply) => {
-    const { storeId } = req.params
-    mustReachStore(req.principal, storeId, `this token cannot post for store ${storeId}`)
-    const refused: Refusal[] = []
-    let events: Posted[]
-    if (!req.validationError) events = req.body.events.map((e, index) => ({ index, e }))
-    else {
-      // One bad event must not cost the batch: a gateway re-sends a refused batch for ever, so a
-      // single hostile advert (a BLE name is chosen over the air) would stop a whole store's uplink.
-      const split = checkEach(req.body)
-      if (!split) { refuse(metrics, 'INSTORE_BAD_EVENT'); throw new HttpError(400, 'INSTORE_BAD_EVENT', req.validationError.message) }
-      events = split.valid
-      for (const r of split.refused) { refused.push(r); refuse(metrics, r.error) }
-    }
-    const wrong = events.find(({ e }) => e.storeId !== storeId)?.e
-    if (wrong) { refuse(metrics, 'INSTORE_STORE_MISMATCH'); throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`) }
-    const site = await siteOf(storeId)
-    if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-    const facts = storeFacts(site)
-    const attempt = () => db.transaction().execute(async trx => {
-      const now = Date.now()
-      const out: Refusal[] = []
-      const fresh: InstoreEvent[] = []
-      // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
-      const ids = [...new Set(events.map(p => p.e.id))]
-      const known = new Set(ids.length === 0 ? [] : (await trx.selectFrom('events').select('id').where('store_id', '=', storeId).where('id', 'in', ids).execute()).map(r => r.id))
-      const mayKeep = await consent.permitted(events.filter(p => !known.has(p.e.id)).map(p => p.e.subject), trx)
-      for (const { index, e: posted } of events) {
-        // A re-sent event stays a duplicate even if its campaign has gone since.
-        if (known.has(posted.id)) continue
-        // Presence consent, again here: events about a shopper without it are refused, never stored.
-        if (!mayKeep.has(posted.subject)) { consent.refuse(); out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` }); continue }
-        let e = posted
-        const problem = eventProblem(e, facts, now, policy.maxEventAgeMs)
-        if (problem) { out.push({ index, id: e.id, error: problem.code, message: problem.message }); continue }
-        if (e.type === 'trigger.fired') {
-          const v = await vetTrigger(trx, e, storeId, facts, now)
-          if (!v.ok) { out.push({ index, id: e.id, error: v.code, message: v.message }); continue }
-          // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
-          e = { ...e, content: v.campaign.content }
-          // The push is recorded with its event, in one commit: a replica killed after it loses
-          // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
-          const stored = await storeEvents(trx, [{ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }])
-          if (stored.size === 1) { known.add(e.id); fresh.push(e); await hub.record(trx, e, v.campaign, facts) }
-          continue
+  app.post<{ Params: { storeId: string }; Body: EventsBodyT }>(
+    '/v1/stores/:storeId/events',
+    {
+      schema: {
+        tags: ['gateway'],
+        params: StoreParams,
+        body: EventsBody,
+        response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 404: ErrorReply, 422: EventsRefusedReply }
+      },
+      // Validation errors are raised in the handler, after the token check: an anonymous caller
+      // learns nothing about the schema, and a gateway's bad event is counted.
+      attachValidation: true,
+      preHandler: requireRole(db, 'gateway', 'admin')
+    },
+    async (req, reply) => {
+      const { storeId } = req.params
+      mustReachStore(req.principal, storeId, `this token cannot post for store ${storeId}`)
+      const refused: Refusal[] = []
+      let events: Posted[]
+      if (!req.validationError) events = req.body.events.map((e, index) => ({ index, e }))
+      else {
+        // One bad event must not cost the batch: a gateway re-sends a refused batch for ever, so a
+        // single hostile advert (a BLE name is chosen over the air) would stop a whole store's uplink.
+        const split = checkEach(req.body)
+        if (!split) {
+          refuse(metrics, 'INSTORE_BAD_EVENT')
+          throw new HttpError(400, 'INSTORE_BAD_EVENT', req.validationError.message)
         }
-        known.add(e.id)
-        fresh.push(e)
+        events = split.valid
+        for (const r of split.refused) {
+          refused.push(r)
+          refuse(metrics, r.error)
+        }
       }
-      const plain = fresh.filter(e => e.type !== 'trigger.fired')
-      const stored = await storeEvents(trx, plain.map(e => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })))
-      return { out, fresh: fresh.filter(e => e.type === 'trigger.fired' || stored.has(e.id)) }
-    })
-    const { out, fresh } = await retryConflicts(attempt)
-    for (const r of out) { refused.push(r); if (r.error !== 'INSTORE_NO_PRESENCE_CONSENT') refuse(metrics, r.error) }
-    const accepted = fresh.length
-    for (const e of fresh) live.publish(storeId, 'event', e)
-    const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
-    metrics.eventsAccepted += accepted
-    metrics.eventsDuplicate += duplicates
-    if (refused.length === 0) return { accepted, duplicates }
-    // The others are stored: a gateway that re-sends the batch gets them back as duplicates.
-    // 400 when an event broke the schema, 422 when events were well formed but not allowed.
-    return reply.code(refused.some(r => r.error === 'INSTORE_BAD_EVENT') ? 400 : 422).send({ error: refused[0].error, message: `${refused.length} event(s) refused: ${refused.map(r => r.message).join('; ')}`.slice(0, 2000), accepted, duplicates, refused })
-  })
+      const wrong = events.find(({ e }) => e.storeId !== storeId)?.e
+      if (wrong) {
+        refuse(metrics, 'INSTORE_STORE_MISMATCH')
+        throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`)
+      }
+      const site = await siteOf(storeId)
+      if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
+      const facts = storeFacts(site)
+      const attempt = () =>
+        db.transaction().execute(async trx => {
+          const now = Date.now()
+          const out: Refusal[] = []
+          const fresh: InstoreEvent[] = []
+          // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
+          const ids = [...new Set(events.map(p => p.e.id))]
+          const known = new Set(
+            ids.length === 0 ? [] : (await trx.selectFrom('events').select('id').where('store_id', '=', storeId).where('id', 'in', ids).execute()).map(r => r.id)
+          )
+          const mayKeep = await consent.permitted(
+            events.filter(p => !known.has(p.e.id)).map(p => p.e.subject),
+            trx
+          )
+          for (const { index, e: posted } of events) {
+            // A re-sent event stays a duplicate even if its campaign has gone since.
+            if (known.has(posted.id)) continue
+            // Presence consent, again here: events about a shopper without it are refused, never stored.
+            if (!mayKeep.has(posted.subject)) {
+              consent.refuse()
+              out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` })
+              continue
+            }
+            let e = posted
+            const problem = eventProblem(e, facts, now, policy.maxEventAgeMs)
+            if (problem) {
+              out.push({ index, id: e.id, error: problem.code, message: problem.message })
+              continue
+            }
+            if (e.type === 'trigger.fired') {
+              const v = await vetTrigger(trx, e, storeId, facts, now)
+              if (!v.ok) {
+                out.push({ index, id: e.id, error: v.code, message: v.message })
+                continue
+              }
+              // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
+              e = { ...e, content: v.campaign.content }
+              // The push is recorded with its event, in one commit: a replica killed after it loses
+              // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
+              const stored = await storeEvents(trx, [{ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }])
+              if (stored.size === 1) {
+                known.add(e.id)
+                fresh.push(e)
+                await hub.record(trx, e, v.campaign, facts)
+              }
+              continue
+            }
+            known.add(e.id)
+            fresh.push(e)
+          }
+          const plain = fresh.filter(e => e.type !== 'trigger.fired')
+          const stored = await storeEvents(
+            trx,
+            plain.map(e => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }))
+          )
+          return { out, fresh: fresh.filter(e => e.type === 'trigger.fired' || stored.has(e.id)) }
+        })
+      const { out, fresh } = await retryConflicts(attempt)
+      for (const r of out) {
+        refused.push(r)
+        if (r.error !== 'INSTORE_NO_PRESENCE_CONSENT') refuse(metrics, r.error)
+      }
+      const accepted = fresh.length
+      for (const e of fresh) live.publish(storeId, 'event', e)
+      const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
+      metrics.eventsAccepted += accepted
+      metrics.eventsDuplicate += duplicates
+      if (refused.length === 0) return { accepted, duplicates }
+      // The others are stored: a gateway that re-sends the batch gets them back as duplicates.
+      // 400 when an event broke the schema, 422 when events were well formed but not allowed.
+      return reply
+        .code(refused.some(r => r.error === 'INSTORE_BAD_EVENT') ? 400 : 422)
+        .send({ error: refused[0].error, message: `${refused.length} event(s) refused: ${refused.map(r => r.message).join('; ')}`.slice(0, 2000), accepted, duplicates, refused })
+    }
+  )
 
   // Whole, or with ?since=<version> only what changed since (devices, consent, erasures, and the
   // site and campaigns when they did): gateways pull it every few seconds, cheaply.
-  app.get<{ Params: { storeId: string }, Querystring: ConfigQueryT }>('/v1/stores/:storeId/config', {
-    schema: { tags: ['gateway'], params: StoreParams, querystring: ConfigQuery, response: { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply } },
-    preHandler: requireRole(db, 'gateway', 'admin')
-  }, async (req, reply) => {
-    const { storeId } = req.params
-    mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
-    const site = await siteOf(storeId)
-    if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-    const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now())
-    if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
-    const body = JSON.stringify(r.config)
-    const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
-    reply.header('etag', etag).header('cache-control', 'no-cache')
-    if (req.headers['if-none-match'] === etag) return reply.code(304).send()
-    return reply.type('application/json').send(body)
-  })
+  app.get<{ Params: { storeId: string }; Querystring: ConfigQueryT }>(
+    '/v1/stores/:storeId/config',
+    {
+      schema: { tags: ['gateway'], params: StoreParams, querystring: ConfigQuery, response: { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply } },
+      preHandler: requireRole(db, 'gateway', 'admin')
+    },
+    async (req, reply) => {
+      const { storeId } = req.params
+      mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
+      const site = await siteOf(storeId)
+      if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
+      const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now())
+      if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
+      const body = JSON.stringify(r.config)
+      const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
+      reply.header('etag', etag).header('cache-control', 'no-cache')
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send()
+      return reply.type('application/json').send(body)
+    }
+  )
 
-  app.post<{ Body: { site: { storeId: string } } }>('/v1/stores', {
-    schema: { tags: ['admin'], body: StoreBody },
-    preHandler: requireRole(db, 'admin')
-  }, async (req, reply) => {
-    const problems = siteProblems(req.body.site)
-    if (problems.length > 0) throw new HttpError(400, 'INSTORE_BAD_SITE', problems.map(p => `${p.path || '/'}: ${p.reason}`).join('; '))
-    const storeId = req.body.site.storeId
-    // Provisioning again (a replaced or compromised gateway) revokes the store's earlier gateway tokens.
-    const { issued, revoked } = await db.transaction().execute(async trx => {
-      await trx.insertInto('stores').values({ id: storeId, site: JSON.stringify(req.body.site), updated: Date.now() })
-        .onConflict(oc => oc.column('id').doUpdateSet(eb => ({ site: eb.ref('excluded.site'), updated: eb.ref('excluded.updated') }))).execute()
-      const revoked = await revokeGatewayTokens(trx, storeId)
-      return { issued: await issue(trx, 'gateway', [storeId]), revoked }
-    })
-    return reply.code(201).send({ storeId, gatewayToken: issued.token, gatewayTokenId: issued.id, revokedTokens: revoked })
-  })
+  app.post<{ Body: { site: { storeId: string } } }>(
+    '/v1/stores',
+    {
+      schema: { tags: ['admin'], body: StoreBody },
+      preHandler: requireRole(db, 'admin')
+    },
+    async (req, reply) => {
+      const problems = siteProblems(req.body.site)
+      if (problems.length > 0) throw new HttpError(400, 'INSTORE_BAD_SITE', problems.map(p => `${p.path || '/'}: ${p.reason}`).join('; '))
+      const storeId = req.body.site.storeId
+      // Provisioning again (a replaced or compromised gateway) revokes the store's earlier gateway tokens.
+      const { issued, revoked } = await db.transaction().execute(async trx => {
+        await trx
+          .insertInto('stores')
+          .values({ id: storeId, site: JSON.stringify(req.body.site), updated: Date.now() })
+          .onConflict(oc => oc.column('id').doUpdateSet(eb => ({ site: eb.ref('excluded.site'), updated: eb.ref('excluded.updated') })))
+          .execute()
+        const revoked = await revokeGatewayTokens(trx, storeId)
+        return { issued: await issue(trx, 'gateway', [storeId]), revoked }
+      })
+      return reply.code(201).send({ storeId, gatewayToken: issued.token, gatewayTokenId: issued.id, revokedTokens: revoked })
+    }
+  )
 
-  app.post<{ Body: OperatorBodyT }>('/v1/operators', {
-    schema: { tags: ['admin'], body: OperatorBody },
-    preHandler: requireRole(db, 'admin')
-  }, async (req, reply) => {
-    const t = await issue(db, req.body.role, req.body.stores)
-    return reply.code(201).send({ id: t.id, role: req.body.role, stores: req.body.stores, token: t.token })
-  })
+  app.post<{ Body: OperatorBodyT }>(
+    '/v1/operators',
+    {
+      schema: { tags: ['admin'], body: OperatorBody },
+      preHandler: requireRole(db, 'admin')
+    },
+    async (req, reply) => {
+      const t = await issue(db, req.body.role, req.body.stores)
+      return reply.code(201).send({ id: t.id, role: req.body.role, stores: req.body.stores, token: t.token })
+    }
+  )
 }

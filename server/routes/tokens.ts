@@ -10,36 +10,78 @@ import { requireRole, canReachStore, HttpError, revoke, type Principal, type Rol
 import { IdParams, TokenQuery } from '../schemas.ts'
 import { closeStreamsOf } from '../hubs/sse.ts'
 
-interface Row { id: string, role: Role, stores: string, device_id: string | null, created: number, last_used: number | null }
+interface Row {
+  id: string
+  role: Role
+  stores: string
+  device_id: string | null
+  created: number
+  last_used: number | null
+}
 
-function visible (p: Principal | null, r: Row): boolean {
+function visible(p: Principal | null, r: Row): boolean {
   if (p?.role === 'admin') return true
   const stores = JSON.parse(r.stores) as string[]
   return p?.role === 'manager' && (r.role === 'gateway' || r.role === 'manager') && stores.length > 0 && stores.every(s => canReachStore(p, s))
 }
 
 /** Revokes the gateway tokens of a store (re-provisioning); returns how many. */
-export async function revokeGatewayTokens (q: Q, storeId: string): Promise<number> {
-  return Number((await q.deleteFrom('tokens').where('role', '=', 'gateway').where('stores', '=', JSON.stringify([storeId])).executeTakeFirst()).numDeletedRows)
+export async function revokeGatewayTokens(q: Q, storeId: string): Promise<number> {
+  return Number(
+    (
+      await q
+        .deleteFrom('tokens')
+        .where('role', '=', 'gateway')
+        .where('stores', '=', JSON.stringify([storeId]))
+        .executeTakeFirst()
+    ).numDeletedRows
+  )
 }
 
-export async function tokenRoutes (app: FastifyInstance, { db, data }: Context): Promise<void> {
-  data.onSignal('token', id => { closeStreamsOf(app, id) })
+export async function tokenRoutes(app: FastifyInstance, { db, data }: Context): Promise<void> {
+  data.onSignal('token', id => {
+    closeStreamsOf(app, id)
+  })
   const operators = requireRole(db, 'admin', 'manager')
-  app.get<{ Querystring: { role?: Role } }>('/v1/tokens', { schema: { tags: ['operator'], querystring: TokenQuery }, preHandler: operators }, async (req) => {
+  app.get<{ Querystring: { role?: Role } }>('/v1/tokens', { schema: { tags: ['operator'], querystring: TokenQuery }, preHandler: operators }, async req => {
     const role = req.query.role
-    const rows = await db.selectFrom('tokens').select(['id', 'role', 'stores', 'device_id', 'created', 'last_used'])
-      .$if(role !== undefined, qb => qb.where('role', '=', role ?? '')).orderBy('created').orderBy('id').execute() as Row[]
-    return rows.filter(r => visible(req.principal, r)).map(r => ({
-      id: r.id, role: r.role, stores: JSON.parse(r.stores) as string[], deviceId: r.device_id, created: r.created, lastUsed: r.last_used
-    }))
+    const rows = (await db
+      .selectFrom('tokens')
+      .select(['id', 'role', 'stores', 'device_id', 'created', 'last_used'])
+      .$if(role !== undefined, qb => qb.where('role', '=', role ?? ''))
+      .orderBy('created')
+      .orderBy('id')
+      .execute()) as Row[]
+    return rows
+      .filter(r => visible(req.principal, r))
+      .map(r => ({
+        id: r.id,
+        role: r.role,
+        stores: JSON.parse(r.stores) as string[],
+        deviceId: r.device_id,
+        created: r.created,
+        lastUsed: r.last_used
+      }))
   })
 
   app.delete<{ Params: { id: string } }>('/v1/tokens/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req, reply) => {
-    const r = await db.selectFrom('tokens').select(['id', 'role', 'stores', 'device_id', 'created', 'last_used']).where('id', '=', req.params.id).executeTakeFirst() as Row | undefined
+    const r = (await db.selectFrom('tokens').select(['id', 'role', 'stores', 'device_id', 'created', 'last_used']).where('id', '=', req.params.id).executeTakeFirst()) as
+      | Row
+      | undefined
     // Tokens a manager may not see answer as unknown: their ids are not confirmed to exist.
     if (!r || !visible(req.principal, r)) throw new HttpError(404, 'INSTORE_NO_TOKEN_ID', `unknown token ${req.params.id}`)
-    if (r.role === 'admin' && Number((await db.selectFrom('tokens').select(eb => eb.fn.countAll().as('n')).where('role', '=', 'admin').executeTakeFirstOrThrow()).n) <= 1) {
+    if (
+      r.role === 'admin' &&
+      Number(
+        (
+          await db
+            .selectFrom('tokens')
+            .select(eb => eb.fn.countAll().as('n'))
+            .where('role', '=', 'admin')
+            .executeTakeFirstOrThrow()
+        ).n
+      ) <= 1
+    ) {
       throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
     }
     await revoke(db, r.id)

@@ -6,14 +6,19 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from './run.ts'
 
-export interface FirmwareNode { sensor: string, firmware: 'espresense' | 'openmqttgateway', name: string, password: string }
+export interface FirmwareNode {
+  sensor: string
+  firmware: 'espresense' | 'openmqttgateway'
+  name: string
+  password: string
+}
 
 export interface FirmwareRun {
   /** Connection losses (close, offline, error) per sensor while running. */
   drops: Map<string, number>
   /** Subscriptions the broker refused (granted 0x80), as `sensor topic`. */
   refused: string[]
-  stop (): Promise<void>
+  stop(): Promise<void>
 }
 
 const UUID = 'e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4'
@@ -23,21 +28,24 @@ const OMG = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/openmqttgateway.js
  * Connects every node and sends, once a second, the readings of one tag at `spot` (rssi from a
  * log-distance model) until stopped. `keepalive` short, so a broker dropping them would show.
  */
-export async function startFirmwareNodes (url: string, nodes: FirmwareNode[], rssiAt: (sensor: string) => number, keepaliveS = 2): Promise<FirmwareRun> {
-  const drops = new Map<string, number>(); const refused: string[] = []
+export async function startFirmwareNodes(url: string, nodes: FirmwareNode[], rssiAt: (sensor: string) => number, keepaliveS = 2): Promise<FirmwareRun> {
+  const drops = new Map<string, number>()
+  const refused: string[] = []
   const clients: mqtt.MqttClient[] = []
   for (const n of nodes) {
     const esp = n.firmware === 'espresense'
     const status = esp ? `espresense/rooms/${n.name}/status` : `home/${n.name}/LWT`
     const c = await mqtt.connectAsync(url, {
-      clientId: esp ? `espresense-${n.name}` : n.name, username: n.sensor, password: n.password,
-      keepalive: keepaliveS, reconnectPeriod: 0, protocolVersion: 4,
+      clientId: esp ? `espresense-${n.name}` : n.name,
+      username: n.sensor,
+      password: n.password,
+      keepalive: keepaliveS,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
       will: { topic: status, payload: Buffer.from('offline'), qos: 0, retain: true }
     })
     for (const ev of ['close', 'offline', 'error'] as const) c.on(ev, () => drops.set(n.sensor, (drops.get(n.sensor) ?? 0) + 1))
-    const subs = esp
-      ? ['espresense/rooms/*/+/set', `espresense/rooms/${n.name}/+/set`, 'espresense/settings/+/config']
-      : [`home/${n.name}/commands/#`, 'homeassistant/status']
+    const subs = esp ? ['espresense/rooms/*/+/set', `espresense/rooms/${n.name}/+/set`, 'espresense/settings/+/config'] : [`home/${n.name}/commands/#`, 'homeassistant/status']
     for (const s of subs) {
       const granted = await c.subscribeAsync(s, { qos: 1 })
       if (granted.some(g => g.qos === 128)) refused.push(`${n.sensor} ${s}`)
@@ -56,7 +64,8 @@ export async function startFirmwareNodes (url: string, nodes: FirmwareNode[], rs
   }
   const timer = setInterval(() => {
     nodes.forEach((n, i) => {
-      const c = clients[i]; const rssi = rssiAt(n.sensor)
+      const c = clients[i]
+      const rssi = rssiAt(n.sensor)
       if (n.firmware === 'espresense') {
         const id = `iBeacon:${UUID}-1-7`
         c.publish(`espresense/devices/${id}/${n.name}`, JSON.stringify({ mac: 'c31122334455', id, 'rssi@1m': -59, rssi, rxAdj: 0, distance: 2.1, var: 0.3, int: 1000 }), { qos: 0 })
@@ -67,8 +76,9 @@ export async function startFirmwareNodes (url: string, nodes: FirmwareNode[], rs
     })
   }, 1000)
   return {
-    drops, refused,
-    async stop () {
+    drops,
+    refused,
+    async stop() {
       clearInterval(timer)
       for (const c of clients) c.removeAllListeners('close').removeAllListeners('offline')
       await Promise.all(clients.map(async c => await c.endAsync()))

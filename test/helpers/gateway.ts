@@ -8,16 +8,24 @@ import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { ROOT } from './run.ts'
 
-export async function startGateway (over: Partial<GatewayOptions> = {}, sitePath = join(ROOT, 'sites/boutique.site.json')): Promise<Gateway> {
+export async function startGateway(over: Partial<GatewayOptions> = {}, sitePath = join(ROOT, 'sites/boutique.site.json')): Promise<Gateway> {
   const g = new Gateway({
-    site: loadSiteFile(sitePath), port: 0, host: '127.0.0.1', dataDir: mkdtempSync(join(tmpdir(), 'gw-')),
-    clock: 'event', httpPort: 0, prefix: 'instore', secret: 'test-secret', log: silentLogger, ...over
+    site: loadSiteFile(sitePath),
+    port: 0,
+    host: '127.0.0.1',
+    dataDir: mkdtempSync(join(tmpdir(), 'gw-')),
+    clock: 'event',
+    httpPort: 0,
+    prefix: 'instore',
+    secret: 'test-secret',
+    log: silentLogger,
+    ...over
   })
   await g.start()
   return g
 }
 
-export async function waitFor (cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const until = Date.now() + timeoutMs
   while (!(await cond())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
@@ -29,14 +37,17 @@ export async function waitFor (cond: () => boolean | Promise<boolean>, timeoutMs
  * Waits until `read` has returned the same value for `quietMs` (the way to check that something
  * did NOT happen again: a duplicate would change the value within the window). Bounded by timeoutMs.
  */
-export async function waitSettled<T> (read: () => T | Promise<T>, quietMs: number, timeoutMs = 10_000, what = 'value to settle'): Promise<T> {
+export async function waitSettled<T>(read: () => T | Promise<T>, quietMs: number, timeoutMs = 10_000, what = 'value to settle'): Promise<T> {
   const until = Date.now() + timeoutMs
   let last = JSON.stringify(await read())
   let since = Date.now()
   for (;;) {
     await new Promise(resolve => setTimeout(resolve, 20))
     const now = JSON.stringify(await read())
-    if (now !== last) { last = now; since = Date.now() }
+    if (now !== last) {
+      last = now
+      since = Date.now()
+    }
     if (Date.now() - since >= quietMs) return JSON.parse(last) as T
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
   }

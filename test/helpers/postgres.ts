@@ -17,7 +17,7 @@ export type TestEngine = 'sqlite' | 'postgres'
 /** The engine this test process runs the server on. */
 export const TEST_ENGINE: TestEngine = process.env.INSTORE_TEST_DB === 'postgres' ? 'postgres' : 'sqlite'
 
-async function freePort (): Promise<number> {
+async function freePort(): Promise<number> {
   const s = createServer()
   await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
   const port = (s.address() as { port: number }).port
@@ -26,10 +26,15 @@ async function freePort (): Promise<number> {
 }
 
 export class PgCluster {
-  private constructor (readonly dir: string, readonly port: number, private readonly bin: string, private readonly asUser: string[]) {}
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly bin: string,
+    private readonly asUser: string[]
+  ) {}
 
   /** Starts a new cluster; throws when PostgreSQL is not installed. */
-  static async start (): Promise<PgCluster> {
+  static async start(): Promise<PgCluster> {
     const bin = postgresBin()
     if (bin === null) throw new Error('PostgreSQL is not installed (.ci/run installs it): no initdb under /usr/lib/postgresql/*/bin')
     const root = process.getuid?.() === 0
@@ -55,25 +60,33 @@ export class PgCluster {
     return c
   }
 
-  url (database: string): string { return `postgres://postgres@127.0.0.1:${this.port}/${database}` }
+  url(database: string): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/${database}`
+  }
 
   /** A new empty database; its URL. */
-  async createDatabase (name: string): Promise<string> {
+  async createDatabase(name: string): Promise<string> {
     const c = new pg.Client({ connectionString: this.url('postgres') })
     await c.connect()
-    try { await c.query(`CREATE DATABASE "${name.replace(/[^a-z0-9_]/g, '_')}"`) } finally { await c.end() }
+    try {
+      await c.query(`CREATE DATABASE "${name.replace(/[^a-z0-9_]/g, '_')}"`)
+    } finally {
+      await c.end()
+    }
     return this.url(name.replace(/[^a-z0-9_]/g, '_'))
   }
 
   private stopped = false
   /** Stops the cluster at once and removes its folder. */
-  stopSync (): void {
+  stopSync(): void {
     if (this.stopped) return
     this.stopped = true
     try {
       const [exe, ...rest] = [...this.asUser, join(this.bin, 'pg_ctl'), '-D', join(this.dir, 'data'), '-m', 'immediate', '-w', 'stop']
       execFileSync(exe as string, rest, { stdio: 'ignore' })
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
     rmSync(this.dir, { recursive: true, force: true })
   }
 }
@@ -83,7 +96,7 @@ const byDir = new Map<string, Promise<string>>()
 let made = 0
 
 /** This process's cluster, started on first use. */
-export function sharedCluster (): Promise<PgCluster> {
+export function sharedCluster(): Promise<PgCluster> {
   shared ??= PgCluster.start()
   return shared
 }
@@ -92,7 +105,7 @@ export function sharedCluster (): Promise<PgCluster> {
  * What buildServer (or the server command) needs to keep `dataDir`'s state on this process's
  * engine: nothing on SQLite (the file in dataDir), a database of its own on PostgreSQL.
  */
-export async function serverDb (dataDir: string): Promise<{ databaseUrl?: string }> {
+export async function serverDb(dataDir: string): Promise<{ databaseUrl?: string }> {
   if (TEST_ENGINE === 'sqlite') return {}
   let url = byDir.get(dataDir)
   if (!url) {
@@ -103,19 +116,19 @@ export async function serverDb (dataDir: string): Promise<{ databaseUrl?: string
 }
 
 /** buildServer's options with the database of this process's engine added. */
-export async function onTestDb<O extends { dataDir: string }> (o: O): Promise<O & { databaseUrl?: string }> {
-  return { ...o, ...await serverDb(o.dataDir) }
+export async function onTestDb<O extends { dataDir: string }>(o: O): Promise<O & { databaseUrl?: string }> {
+  return { ...o, ...(await serverDb(o.dataDir)) }
 }
 
 /** Reads a server's database as a test would read its SQLite file: `?` placeholders on either engine. */
 export interface ServerReader {
-  all<T = Record<string, unknown>> (text: string, ...params: unknown[]): Promise<T[]>
+  all<T = Record<string, unknown>>(text: string, ...params: unknown[]): Promise<T[]>
   /** The server's own tables. */
-  tables (): Promise<string[]>
-  close (): Promise<void>
+  tables(): Promise<string[]>
+  close(): Promise<void>
 }
 
-export async function readServer (dataDir: string): Promise<ServerReader> {
+export async function readServer(dataDir: string): Promise<ServerReader> {
   const { databaseUrl } = await serverDb(dataDir)
   if (databaseUrl === undefined) {
     const Database = (await import('better-sqlite3')).default
@@ -123,7 +136,9 @@ export async function readServer (dataDir: string): Promise<ServerReader> {
     return {
       all: async <T>(text: string, ...params: unknown[]) => db.prepare(text).all(...params) as T[],
       tables: async () => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map(r => r.name),
-      close: async () => { db.close() }
+      close: async () => {
+        db.close()
+      }
     }
   }
   const c = new pg.Client({ connectionString: databaseUrl })
@@ -131,9 +146,16 @@ export async function readServer (dataDir: string): Promise<ServerReader> {
   return {
     all: async <T>(text: string, ...params: unknown[]) => {
       let i = 0
-      return (await c.query(text.replace(/\?/g, () => `$${++i}`), params)).rows as T[]
+      return (
+        await c.query(
+          text.replace(/\?/g, () => `$${++i}`),
+          params
+        )
+      ).rows as T[]
     },
     tables: async () => (await c.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'")).rows.map(r => r.name),
-    close: async () => { await c.end() }
+    close: async () => {
+      await c.end()
+    }
   }
 }

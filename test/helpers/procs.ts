@@ -6,43 +6,56 @@ import { ROOT } from './run.ts'
 import { waitFor } from './gateway.ts'
 import { serverDb } from './postgres.ts'
 
-export interface Proc { child: ChildProcess, out: () => string, stop (signal?: NodeJS.Signals): Promise<number | null> }
+export interface Proc {
+  child: ChildProcess
+  out: () => string
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
 
-export async function startProc (bin: string, args: string[], ready: RegExp): Promise<Proc> {
+export async function startProc(bin: string, args: string[], ready: RegExp): Promise<Proc> {
   const child = spawn(process.execPath, [join(ROOT, 'bin', bin + '.mjs'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
-  child.stdout?.on('data', d => { out += d })
-  child.stderr?.on('data', d => { out += d })
+  child.stdout?.on('data', d => {
+    out += d
+  })
+  child.stderr?.on('data', d => {
+    out += d
+  })
   await waitFor(() => ready.test(out) || child.exitCode !== null, 30_000, `${bin} to start`)
   if (child.exitCode !== null) throw new Error(`${bin} exited: ${out}`)
   return {
     child,
     out: () => out,
-    async stop (signal: NodeJS.Signals = 'SIGTERM') {
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
       // A process killed by a signal has no exit code but a signal code: it has exited all the same.
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
       child.kill(signal)
-      const [code] = await once(child, 'exit') as [number | null]
+      const [code] = (await once(child, 'exit')) as [number | null]
       return code
     }
   }
 }
 
-export async function startServer (data: string, adminToken: string, port = 0): Promise<Proc & { url: string }> {
+export async function startServer(data: string, adminToken: string, port = 0): Promise<Proc & { url: string }> {
   // On the PostgreSQL pass, each data folder has a database of its own (the same one at a restart).
   const { databaseUrl } = await serverDb(data)
-  const p = await startProc('instore-server', ['--port', String(port), '--data', data, '--admin-token', adminToken, ...(databaseUrl ? ['--database-url', databaseUrl] : [])], /"server started"/)
+  const p = await startProc(
+    'instore-server',
+    ['--port', String(port), '--data', data, '--admin-token', adminToken, ...(databaseUrl ? ['--database-url', databaseUrl] : [])],
+    /"server started"/
+  )
   return { ...p, url: (/"url":"(http:\/\/[0-9.:]+)"/.exec(p.out()) as RegExpExecArray)[1] }
 }
 
-export async function startGatewayProc (args: string[]): Promise<Proc & { mqtt: string, http: string }> {
+export async function startGatewayProc(args: string[]): Promise<Proc & { mqtt: string; http: string }> {
   const p = await startProc('instore-gateway', ['--port', '0', '--http-port', '0', ...args], /"gateway started"/)
   return { ...p, mqtt: (/mqtt:\/\/[0-9.:]+/.exec(p.out()) as RegExpExecArray)[0], http: (/"http":"(http:\/\/[0-9.:]+)"/.exec(p.out()) as RegExpExecArray)[1] }
 }
 
-export async function api<T> (url: string, token: string | null, method = 'GET', body?: unknown): Promise<{ status: number, body: T }> {
+export async function api<T>(url: string, token: string | null, method = 'GET', body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(url, {
-    method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {})
   })
   const text = await res.text()

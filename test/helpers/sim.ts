@@ -7,7 +7,11 @@ import { Simulator } from '../../simulators/engine.ts'
 import { JsonLinesWriter } from '../../shared/trace.ts'
 import { ROOT } from './run.ts'
 
-export async function makeTrace (name: string, overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start' | 'quiet'>> = {}, dir = mkdtempSync(join(tmpdir(), 'trace-'))) {
+export async function makeTrace(
+  name: string,
+  overrides: Partial<Pick<Scenario, 'seed' | 'durationS' | 'days' | 'start' | 'quiet'>> = {},
+  dir = mkdtempSync(join(tmpdir(), 'trace-'))
+) {
   const loaded = loadScenario(join(ROOT, 'simulators/scenarios', name + '.json'), overrides)
   const sim = new Simulator(loaded)
   const trace = join(dir, name + '.jsonl')

@@ -19,15 +19,17 @@ before(async () => {
     }
   })
 })
-after(async () => { await g.stop() })
+after(async () => {
+  await g.stop()
+})
 
 test('an unauthenticated client and a wrong password are refused, and counted', async () => {
   await assert.rejects(mqtt.connectAsync(g.mqttUrl, { reconnectPeriod: 0 }), /Bad username or password|Not authorized/)
   await assert.rejects(mqtt.connectAsync(g.mqttUrl, { username: 'b1', password: 'guess', reconnectPeriod: 0 }), /Bad username or password/)
-  assert.ok(await metric(/instore_broker_auth_total\{result="failedLogins"\} (\d+)/) >= 2)
+  assert.ok((await metric(/instore_broker_auth_total\{result="failedLogins"\} (\d+)/)) >= 2)
 })
 
-test('a sensor publishes its own readings; under another sensor\'s topic it is refused', async () => {
+test("a sensor publishes its own readings; under another sensor's topic it is refused", async () => {
   const c = await mqtt.connectAsync(g.mqttUrl, { username: 'b1', password: 'sensor-b1-secret', reconnectPeriod: 0 })
   await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T, readings: [{ t: 'ble', id: 'tag:acl00001', rssi: -60 }] }), { qos: 1 })
   await waitFor(async () => /instore_readings_total\{source="ble"\} 1\b/.test(await metrics()), 5000, 'own reading')
@@ -49,15 +51,20 @@ test('a phone publishes only its own scans, never positions or events', async ()
   }
   assert.equal(await metric(/instore_broker_auth_total\{result="deniedPublish"\} (\d+)/), 4)
   const ok = await mqtt.connectAsync(g.mqttUrl, { username: 'phone:dev1', password: 'phone-dev1-secret', reconnectPeriod: 0 })
-  await ok.publishAsync('instore/boutique-1/devices/dev1/scans', JSON.stringify({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:1', rssi: -70 }] }), { qos: 1 })
-  await waitFor(async () => /instore_readings_total\{source="scan"\} 1\b/.test(await metrics()), 5000, 'the phone\'s scan')
+  await ok.publishAsync('instore/boutique-1/devices/dev1/scans', JSON.stringify({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:1', rssi: -70 }] }), {
+    qos: 1
+  })
+  await waitFor(async () => /instore_readings_total\{source="scan"\} 1\b/.test(await metrics()), 5000, "the phone's scan")
   await ok.endAsync()
 })
 
 test('readers may subscribe to output, not to sensor traffic', async () => {
   const r = await mqtt.connectAsync(g.mqttUrl, { username: 'dashboard', password: 'reader-secret', reconnectPeriod: 0 })
   const granted = await r.subscribeAsync('instore/boutique-1/positions/#')
-  assert.deepEqual(granted.map(s => s.qos), [0])
+  assert.deepEqual(
+    granted.map(s => s.qos),
+    [0]
+  )
   await assert.rejects(r.subscribeAsync('instore/boutique-1/sensors/#'), /Subscribe error/)
   assert.equal(await metric(/instore_broker_auth_total\{result="deniedSubscribe"\} (\d+)/), 1)
   await r.endAsync()
@@ -67,5 +74,5 @@ test('repeated failed logins are slowed down, and the right password still gets 
   for (let i = 0; i < 3; i++) await mqtt.connectAsync(g.mqttUrl, { username: 'b2', password: 'nope', reconnectPeriod: 0 }).catch(() => {})
   const ok = await mqtt.connectAsync(g.mqttUrl, { username: 'b2', password: 'sensor-b2-secret', reconnectPeriod: 0 })
   await ok.endAsync()
-  assert.ok(await metric(/instore_broker_auth_total\{result="rateLimited"\} (\d+)/) >= 1)
+  assert.ok((await metric(/instore_broker_auth_total\{result="rateLimited"\} (\d+)/)) >= 1)
 })

@@ -4,18 +4,30 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Client } from 'aedes'
-import { brokerAuth, hashPassword, LoginThrottle, LOGIN_DELAY_BASE_MS, LOGIN_DELAY_MAX_MS, LOGIN_FORGET_MS, LOGIN_WAITING_MAX, type AuthCounters } from '../../gateway/io/broker-auth.ts'
+import {
+  brokerAuth,
+  hashPassword,
+  LoginThrottle,
+  LOGIN_DELAY_BASE_MS,
+  LOGIN_DELAY_MAX_MS,
+  LOGIN_FORGET_MS,
+  LOGIN_WAITING_MAX,
+  type AuthCounters
+} from '../../gateway/io/broker-auth.ts'
 
 const auth = { sensors: { b1: hashPassword('right-b1') }, phones: { 'phone:d1': hashPassword('right-d1') } }
 const client = (addr: string) => ({ conn: { remoteAddress: addr } }) as unknown as Client
 
-function setup () {
+function setup() {
   const counters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
   const waits: number[] = []
-  const a = brokerAuth(auth, { prefix: 'instore', storeId: 's1', aliases: new Map() }, counters, Date.now, async ms => { waits.push(ms) })
-  const login = async (addr: string, user: string | undefined, pw: string | undefined) => await new Promise<boolean>(resolve => {
-    a.authenticate?.(client(addr), user as string, pw === undefined ? undefined as unknown as Buffer : Buffer.from(pw), (_err, ok) => resolve(ok === true))
+  const a = brokerAuth(auth, { prefix: 'instore', storeId: 's1', aliases: new Map() }, counters, Date.now, async ms => {
+    waits.push(ms)
   })
+  const login = async (addr: string, user: string | undefined, pw: string | undefined) =>
+    await new Promise<boolean>(resolve => {
+      a.authenticate?.(client(addr), user as string, pw === undefined ? (undefined as unknown as Buffer) : Buffer.from(pw), (_err, ok) => resolve(ok === true))
+    })
   return { counters, waits, login }
 }
 
@@ -23,15 +35,35 @@ test('MQTT login: after many failures the right password is still accepted, afte
   const s = setup()
   for (let i = 0; i < 6; i++) assert.equal(await s.login('10.0.0.9', 'b1', 'guess' + i), false)
   assert.equal(await s.login('10.0.0.9', 'b1', 'right-b1'), true, 'the owner is never locked out')
-  assert.deepEqual(s.waits, [1, 2, 4, 8, 16, 32].map(k => k * LOGIN_DELAY_BASE_MS), 'each answer waits twice as long as the last')
+  assert.deepEqual(
+    s.waits,
+    [1, 2, 4, 8, 16, 32].map(k => k * LOGIN_DELAY_BASE_MS),
+    'each answer waits twice as long as the last'
+  )
   assert.equal(s.counters.failedLogins, 6)
   assert.equal(s.counters.rateLimited, 6)
 })
 
 test('MQTT login: failures count per username across addresses and per address across usernames', async () => {
-  const cases: Array<{ name: string, fails: Array<[string, string]>, probe: [string, string], delayed: boolean }> = [
-    { name: 'same user, new address', fails: [['10.0.0.1', 'b1'], ['10.0.0.2', 'b1']], probe: ['10.0.0.3', 'b1'], delayed: true },
-    { name: 'same address, new user', fails: [['10.0.0.1', 'x1'], ['10.0.0.1', 'x2']], probe: ['10.0.0.1', 'phone:d1'], delayed: true },
+  const cases: Array<{ name: string; fails: Array<[string, string]>; probe: [string, string]; delayed: boolean }> = [
+    {
+      name: 'same user, new address',
+      fails: [
+        ['10.0.0.1', 'b1'],
+        ['10.0.0.2', 'b1']
+      ],
+      probe: ['10.0.0.3', 'b1'],
+      delayed: true
+    },
+    {
+      name: 'same address, new user',
+      fails: [
+        ['10.0.0.1', 'x1'],
+        ['10.0.0.1', 'x2']
+      ],
+      probe: ['10.0.0.1', 'phone:d1'],
+      delayed: true
+    },
     { name: 'unrelated user and address', fails: [['10.0.0.1', 'x1']], probe: ['10.0.0.7', 'phone:d1'], delayed: false }
   ]
   for (const c of cases) {
@@ -50,7 +82,8 @@ test('MQTT login: the delay is capped, forgotten after a quiet spell, and cleare
   assert.equal(th.delayMs(['user:b1']), LOGIN_DELAY_MAX_MS)
   t += LOGIN_FORGET_MS
   assert.equal(th.delayMs(['user:b1']), 0)
-  th.fail(['user:b1']); th.succeed('user:b1')
+  th.fail(['user:b1'])
+  th.succeed('user:b1')
   assert.equal(th.delayMs(['user:b1']), 0)
 })
 
@@ -62,7 +95,9 @@ test('MQTT login: an unknown username takes about as long to refuse as a known o
     await s.login(`10.1.0.${i}`, user === undefined ? undefined : user, 'wrong')
     return Number(process.hrtime.bigint() - t0) / 1e6
   }
-  const known: number[] = []; const unknown: number[] = []; const phones: number[] = []
+  const known: number[] = []
+  const unknown: number[] = []
+  const phones: number[] = []
   for (let i = 0; i < 6; i++) {
     known.push(await time('b1', 3 * i))
     unknown.push(await time(`nobody${i}`, 3 * i + 1))
@@ -76,16 +111,25 @@ test('MQTT login: an unknown username takes about as long to refuse as a known o
 // Repro (issue 25, hostile tester item 13): the delay was added to each answer, but parallel
 // attempts were all evaluated at once with the same (zero) delay: 300 guesses in one delay.
 test('MQTT login: parallel guesses for one username or from one address wait their turn, as if sequential', async () => {
-  const cases: Array<{ name: string, attempt: (i: number) => [string, string] }> = [
+  const cases: Array<{ name: string; attempt: (i: number) => [string, string] }> = [
     { name: 'one username, many addresses', attempt: i => [`10.2.0.${i}`, 'b1'] },
     { name: 'one address, many usernames', attempt: i => ['10.3.0.1', `user${i}`] }
   ]
   for (const c of cases) {
     const s = setup()
     const n = LOGIN_WAITING_MAX
-    const answers = await Promise.all(Array.from({ length: n }, async (_, i) => { const [addr, user] = c.attempt(i); return await s.login(addr, user, 'wrong') }))
+    const answers = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const [addr, user] = c.attempt(i)
+        return await s.login(addr, user, 'wrong')
+      })
+    )
     assert.deepEqual(answers, Array(n).fill(false), c.name)
-    assert.deepEqual(s.waits, Array.from({ length: n - 1 }, (_, i) => Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_BASE_MS * 2 ** i)), `${c.name}: each waits longer than the last`)
+    assert.deepEqual(
+      s.waits,
+      Array.from({ length: n - 1 }, (_, i) => Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_BASE_MS * 2 ** i)),
+      `${c.name}: each waits longer than the last`
+    )
   }
 })
 
@@ -93,10 +137,13 @@ test('MQTT login: a flood beyond the waiting cap is refused unevaluated; the own
   const counters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
   const gates: Array<() => void> = []
   // Each delay is held until the test lets it go: logins pile up behind the first.
-  const a = brokerAuth(auth, { prefix: 'instore', storeId: 's1', aliases: new Map() }, counters, Date.now, async () => { await new Promise<void>(resolve => gates.push(resolve)) })
-  const login = async (addr: string, pw: string) => await new Promise<boolean>(resolve => {
-    a.authenticate?.(client(addr), 'b1', Buffer.from(pw), (_err, ok) => resolve(ok === true))
+  const a = brokerAuth(auth, { prefix: 'instore', storeId: 's1', aliases: new Map() }, counters, Date.now, async () => {
+    await new Promise<void>(resolve => gates.push(resolve))
   })
+  const login = async (addr: string, pw: string) =>
+    await new Promise<boolean>(resolve => {
+      a.authenticate?.(client(addr), 'b1', Buffer.from(pw), (_err, ok) => resolve(ok === true))
+    })
   assert.equal(await login('10.4.0.1', 'wrong'), false)
   const queued = Array.from({ length: LOGIN_WAITING_MAX }, async (_, i) => await login(`10.4.1.${i}`, 'wrong'))
   assert.equal(await login('10.4.2.1', 'wrong'), false, 'over the cap: refused at once')
@@ -106,5 +153,7 @@ test('MQTT login: a flood beyond the waiting cap is refused unevaluated; the own
     assert.deepEqual(await Promise.all(queued), Array(LOGIN_WAITING_MAX).fill(false))
     assert.equal(counters.failedLogins, 2 + LOGIN_WAITING_MAX)
     assert.equal(await login('10.4.3.1', 'right-b1'), true, 'the right password is accepted once its turn comes')
-  } finally { clearInterval(release) }
+  } finally {
+    clearInterval(release)
+  }
 })

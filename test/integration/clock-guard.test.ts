@@ -22,29 +22,43 @@ const YEAR = 365 * 24 * HOUR
 const sensors = [...site.sensors.values()]
 const beacon = [...site.beacons.keys()][0]
 
-interface Msg { topic: string, payload: Buffer }
+interface Msg {
+  topic: string
+  payload: Buffer
+}
 
-function pipeline (wall = Date.now): { p: Pipeline, positions: PositionMessageT[], metrics: Metrics } {
+function pipeline(wall = Date.now): { p: Pipeline; positions: PositionMessageT[]; metrics: Metrics } {
   const positions: PositionMessageT[] = []
   const metrics = new Metrics()
-  const p = new Pipeline(site, {
-    prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event', wall }, tickMs: 1000,
-    presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
-  }, { position: pos => positions.push(pos), occupancy () {}, events () {}, footfall () {} }, metrics, silentLogger)
+  const p = new Pipeline(
+    site,
+    {
+      prefix: 'instore',
+      secret: 's',
+      clock: { ...defaultClockOptions, mode: 'event', wall },
+      tickMs: 1000,
+      presenceMs: { ble: 10_000, wifi: 120_000 },
+      maxMessageBytes: 1 << 16,
+      selfCalibration: false
+    },
+    { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} },
+    metrics,
+    silentLogger
+  )
   return { p, positions, metrics }
 }
 
-function batch (sensor: string, ts: number, id: string | null, rssi = -65): Msg {
+function batch(sensor: string, ts: number, id: string | null, rssi = -65): Msg {
   const readings = id === null ? [] : [{ ts, t: 'ble', id, rssi }]
   return { topic: `instore/${site.storeId}/sensors/${sensor}/readings`, payload: Buffer.from(JSON.stringify({ ts, readings })) }
 }
 
-function scan (device: string, ts: number): Msg {
+function scan(device: string, ts: number): Msg {
   return { topic: `instore/${site.storeId}/devices/${device}/scans`, payload: Buffer.from(JSON.stringify({ ts, beacons: [{ id: beacon, rssi: -70 }] })) }
 }
 
 /** Every sensor every 250 ms for `seconds`, device `id` standing at (10, 6); `skew(sensor)` shifts a sensor's clock. */
-function stream (from: number, seconds: number, id: string | null, skew: (sensor: string) => number = () => 0): Msg[] {
+function stream(from: number, seconds: number, id: string | null, skew: (sensor: string) => number = () => 0): Msg[] {
   const out: Msg[] = []
   for (let t = from; t < from + seconds * 1000; t += 250) {
     for (const s of sensors) {
@@ -56,14 +70,17 @@ function stream (from: number, seconds: number, id: string | null, skew: (sensor
 }
 
 const metric = (m: Metrics, name: string, labels = ''): number => {
-  const line = m.text().split('\n').find(l => l.startsWith(name + labels + ' '))
+  const line = m
+    .text()
+    .split('\n')
+    .find(l => l.startsWith(name + labels + ' '))
   return line === undefined ? 0 : Number(line.split(' ').pop())
 }
 const refused = (m: Metrics): number => metric(m, 'instore_rejected_total', '{reason="clock_ahead"}')
 const late = (m: Metrics): number => metric(m, 'instore_rejected_total', '{reason="late"}')
 
 /** The steady device is placed along the stream's own time, to its end. */
-function placedAlong (positions: PositionMessageT[], from: number, seconds: number): void {
+function placedAlong(positions: PositionMessageT[], from: number, seconds: number): void {
   const mine = positions.filter(q => q.subject === 'tag:steady')
   assert.ok(mine.length >= seconds - 10, `${mine.length} positions`)
   const last = mine[mine.length - 1]
@@ -81,7 +98,7 @@ test('a first message years ahead does not wedge the clock: it is refused once t
   placedAlong(positions, T0, 30)
 })
 
-const attacks: Array<{ name: string, ahead: (t: number, i: number) => Msg[] }> = [
+const attacks: Array<{ name: string; ahead: (t: number, i: number) => Msg[] }> = [
   { name: 'two phone-scan topics', ahead: t => [scan('tag:phone-a', t + HOUR), scan('tag:phone-b', t + HOUR)] },
   { name: 'one sensor sending 8 messages', ahead: t => Array.from({ length: 8 }, (_, k) => batch(sensors[0].id, t + HOUR + k * 250, 'tag:steady')) },
   { name: 'one sensor sending 40 messages', ahead: t => Array.from({ length: 40 }, (_, k) => batch(sensors[0].id, t + HOUR + k * 250, 'tag:steady')) }
@@ -104,12 +121,22 @@ for (const aheadMs of [1000, 3000, 5 * MIN, 7 * MIN, 9 * MIN]) {
   test(`a sensor whose clock runs ${aheadMs / 1000} s ahead of the others ${aheadMs > 2000 ? 'is refused and reported by /healthz' : 'is taken'}, and no other sensor is late`, () => {
     const { p, positions, metrics } = pipeline()
     const x = sensors[2].id
-    for (const m of stream(T0, 40, 'tag:steady', s => s === x ? aheadMs : 0)) p.handle(m.topic, m.payload)
+    for (const m of stream(T0, 40, 'tag:steady', s => (s === x ? aheadMs : 0))) p.handle(m.topic, m.payload)
     assert.equal(late(metrics), 0, 'no reading of the other sensors became late')
     placedAlong(positions, T0, 40)
     const health = gatewayHealth({
-      site, dataDir: mkdtempSync(join(tmpdir(), 'clock-guard-')), clock: 'event', sensorSilenceMs: 10 * MIN, bus: null, uplink: null,
-      siteOutdated: false, store: null, pipeline: p, presence: null, lastWorkAt: Date.now(), startedAt: Date.now()
+      site,
+      dataDir: mkdtempSync(join(tmpdir(), 'clock-guard-')),
+      clock: 'event',
+      sensorSilenceMs: 10 * MIN,
+      bus: null,
+      uplink: null,
+      siteOutdated: false,
+      store: null,
+      pipeline: p,
+      presence: null,
+      lastWorkAt: Date.now(),
+      startedAt: Date.now()
     })
     if (aheadMs > 2000) {
       assert.ok(refused(metrics) >= 40 * 4 - 2, `${refused(metrics)} messages refused`)
@@ -127,7 +154,7 @@ test('a store that wakes up one sensor at a time: the first ones wait for a quor
   for (const m of stream(T0, 10, 'tag:a')) p.handle(m.topic, m.payload)
   // The next morning: one sensor alone for a minute, a second one, then the rest.
   const morning = T0 + 14 * HOUR
-  const on = (s: string): number => s === sensors[0].id ? 0 : s === sensors[1].id ? 60_000 : 90_000
+  const on = (s: string): number => (s === sensors[0].id ? 0 : s === sensors[1].id ? 60_000 : 90_000)
   const msgs = stream(morning, 120, 'tag:steady').filter(m => {
     const b = JSON.parse(m.payload.toString()) as { ts: number }
     return b.ts >= morning + on(m.topic.split('/')[3])
@@ -137,14 +164,23 @@ test('a store that wakes up one sensor at a time: the first ones wait for a quor
   assert.equal(late(metrics), 0)
   const taken = metric(metrics, 'instore_readings_total', '{source="ble"}')
   assert.equal(taken, 10 * 4 * sensors.length + msgs.length, 'every reading taken')
-  assert.ok(positions.some(q => q.subject === 'tag:steady' && q.ts < morning + 60_000), 'the lone sensor\'s minute is placed once confirmed')
+  assert.ok(
+    positions.some(q => q.subject === 'tag:steady' && q.ts < morning + 60_000),
+    "the lone sensor's minute is placed once confirmed"
+  )
 })
 
 test('a sensor alone in a quiet store (nothing to compare with) is taken after a gap', () => {
   const { p, positions, metrics } = pipeline()
   for (const m of stream(T0, 10, 'tag:a')) p.handle(m.topic, m.payload)
   // One sensor hears a device 30 s later; no other sensor says anything.
-  for (let t = T0 + 40_000; t < T0 + 70_000; t += 250) { const m = batch(sensors[0].id, t, 'tag:steady'); p.handle(m.topic, m.payload) }
+  for (let t = T0 + 40_000; t < T0 + 70_000; t += 250) {
+    const m = batch(sensors[0].id, t, 'tag:steady')
+    p.handle(m.topic, m.payload)
+  }
   assert.equal(refused(metrics), 0)
-  assert.ok(positions.some(q => q.subject === 'tag:steady'), 'placed')
+  assert.ok(
+    positions.some(q => q.subject === 'tag:steady'),
+    'placed'
+  )
 })

@@ -9,7 +9,7 @@ test('docs/configuration.md is what npm run docs:config writes today', () => {
   assert.equal(readFileSync(CONFIG_DOC, 'utf8'), renderConfigDoc(), 'docs/configuration.md is stale: run npm run docs:config')
 })
 
-test('every site, zone, radio and campaign member has a description (in its schema, or the generator\'s notes)', () => {
+test("every site, zone, radio and campaign member has a description (in its schema, or the generator's notes)", () => {
   assert.deepEqual(undocumented(), [])
 })
 

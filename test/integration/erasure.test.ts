@@ -23,18 +23,27 @@ import { api } from '../helpers/procs.ts'
 
 const ADMIN = 'adm_erasure_test'
 
-interface Reg { deviceId: string, token: string, subject: string, eid: { key: string, k: number } }
+interface Reg {
+  deviceId: string
+  token: string
+  subject: string
+  eid: { key: string; k: number }
+}
 
 /** Publishes `seconds` of one-second batches: each phone standing at its spot, heard by every sensor. */
-async function walk (c: MqttClient, g: Gateway, phones: Array<{ reg: Reg, at: [number, number] }>, t0: number, seconds: number, rng: Rng): Promise<void> {
+async function walk(c: MqttClient, g: Gateway, phones: Array<{ reg: Reg; at: [number, number] }>, t0: number, seconds: number, rng: Rng): Promise<void> {
   const site = g.o.site
   for (let s = 0; s < seconds; s++) {
     const ts = t0 + s * 1000
     for (const sensor of site.sensors.values()) {
-      const readings = phones.flatMap(({ reg, at: [x, y] }) => [0, 500].map(dt => ({
-        t: 'ble', id: eidReadingId(Buffer.from(reg.eid.key, 'hex'), reg.eid.k, ts + dt), ts: ts + dt,
-        rssi: Math.round(-59 - 22 * Math.log10(Math.hypot(x - sensor.x, y - sensor.y, 1.2 - sensor.z)) + rng.normal(0, 2))
-      })))
+      const readings = phones.flatMap(({ reg, at: [x, y] }) =>
+        [0, 500].map(dt => ({
+          t: 'ble',
+          id: eidReadingId(Buffer.from(reg.eid.key, 'hex'), reg.eid.k, ts + dt),
+          ts: ts + dt,
+          rssi: Math.round(-59 - 22 * Math.log10(Math.hypot(x - sensor.x, y - sensor.y, 1.2 - sensor.z)) + rng.normal(0, 2))
+        }))
+      )
       await c.publishAsync(`instore/${site.storeId}/sensors/${sensor.id}/readings`, JSON.stringify({ ts: ts + 999, readings }), { qos: 1 })
     }
   }
@@ -42,7 +51,7 @@ async function walk (c: MqttClient, g: Gateway, phones: Array<{ reg: Reg, at: [n
 
 /** Every row of every table that mentions one of `needles`. */
 /** rowsAbout for the server's database, on this process's engine. */
-async function serverRowsAbout (dataDir: string, needles: string[], except: string[] = []): Promise<Record<string, number>> {
+async function serverRowsAbout(dataDir: string, needles: string[], except: string[] = []): Promise<Record<string, number>> {
   const db = await readServer(dataDir)
   const out: Record<string, number> = {}
   try {
@@ -51,11 +60,13 @@ async function serverRowsAbout (dataDir: string, needles: string[], except: stri
       const hits = (await db.all(`SELECT * FROM "${name}"`)).filter(r => needles.some(n => JSON.stringify(r).includes(n))).length
       if (hits > 0) out[name] = hits
     }
-  } finally { await db.close() }
+  } finally {
+    await db.close()
+  }
   return out
 }
 
-function rowsAbout (file: string, needles: string[], except: string[] = []): Record<string, number> {
+function rowsAbout(file: string, needles: string[], except: string[] = []): Record<string, number> {
   const db = new Database(file, { readonly: true })
   const out: Record<string, number> = {}
   for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>) {
@@ -67,7 +78,7 @@ function rowsAbout (file: string, needles: string[], except: string[] = []): Rec
   return out
 }
 
-async function setup (configEveryMs: number) {
+async function setup(configEveryMs: number) {
   const serverDir = mkdtempSync(join(tmpdir(), 'erase-s-'))
   const { app } = await buildServer(await onTestDb({ dataDir: serverDir, log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
@@ -75,17 +86,37 @@ async function setup (configEveryMs: number) {
   const site = g0.o.site
   await g0.stop()
   const store = await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: site.file })
-  await api(`${url}/v1/campaigns`, ADMIN, 'POST', { id: 'women-hello', stores: [site.storeId], when: { event: 'sector.enter', sector: 'women' }, cap: { perVisit: 1 }, content: { title: 'Hello', ttlMin: 600 } })
+  await api(`${url}/v1/campaigns`, ADMIN, 'POST', {
+    id: 'women-hello',
+    stores: [site.storeId],
+    when: { event: 'sector.enter', sector: 'women' },
+    cap: { perVisit: 1 },
+    content: { title: 'Hello', ttlMin: 600 }
+  })
   const register = async (presence: boolean) => (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence, marketing: true } })).body
   const g = await startGateway({ clock: 'event', central: { url, token: store.body.gatewayToken, configEveryMs } })
   const c = await mqtt.connectAsync(g.mqttUrl)
   const women = site.sectors.find(s => s.id === 'women')
   if (!women) throw new Error('no women sector')
   const spot = (r: Rng) => randomPointIn(women, () => r.next(), 1)
-  return { app, url, serverDir, g, c, site, register, spot, close: async () => { await c.endAsync(); await g.stop(); await app.close() } }
+  return {
+    app,
+    url,
+    serverDir,
+    g,
+    c,
+    site,
+    register,
+    spot,
+    close: async () => {
+      await c.endAsync()
+      await g.stop()
+      await app.close()
+    }
+  }
 }
 
-test('erasure: no row in any table of server and gateway, nothing in the gateway\'s memory, the stream closed', async () => {
+test("erasure: no row in any table of server and gateway, nothing in the gateway's memory, the stream closed", async () => {
   const env = await setup(200)
   try {
     const { url, g, c, register, spot } = env
@@ -98,13 +129,23 @@ test('erasure: no row in any table of server and gateway, nothing in the gateway
     const phone = new InstoreClient({ baseUrl: url, deviceId: victim.deviceId, token: victim.token })
     const got: string[] = []
     const errors: Error[] = []
-    const sub = phone.triggers(t => { got.push(t.triggerId); void phone.ack(t.triggerId, 'delivered') }, { onError: e => errors.push(e), retryMs: 50 })
-    const phones = [{ reg: victim, at: spot(rng) }, { reg: other, at: spot(rng) }, { reg: shy, at: spot(rng) }]
+    const sub = phone.triggers(
+      t => {
+        got.push(t.triggerId)
+        void phone.ack(t.triggerId, 'delivered')
+      },
+      { onError: e => errors.push(e), retryMs: 50 }
+    )
+    const phones = [
+      { reg: victim, at: spot(rng) },
+      { reg: other, at: spot(rng) },
+      { reg: shy, at: spot(rng) }
+    ]
     const t0 = Math.floor(Date.now() / 1000) * 1000 - 120_000
     await walk(c, g, phones, t0, 60, rng)
     const serverDb = env.serverDir
     const gatewayDb = join(g.o.dataDir, 'gateway.sqlite')
-    await waitFor(() => got.length > 0, 20_000, 'the trigger on the victim\'s phone')
+    await waitFor(() => got.length > 0, 20_000, "the trigger on the victim's phone")
     await waitFor(async () => ((await serverRowsAbout(serverDb, [victim.subject])).acks ?? 0) > 0 || ((await serverRowsAbout(serverDb, [got[0]])).acks ?? 0) > 0, 10_000, 'the ack')
     const ids = [victim.subject, victim.deviceId, victim.eid.key, got[0]]
     assert.ok(((await serverRowsAbout(serverDb, ids)).events ?? 0) > 0, 'events about the victim reached the server')
@@ -172,13 +213,20 @@ test('gateway store erase removes unsent and unpublished outbox rows too', () =>
   s.addEvent('a1', 'shop.enter', 1, body('app:aa'))
   s.addEvent('b1', 'shop.enter', 2, body('app:bb'))
   s.addEvent('a2', 'shop.exit', 3, body('app:aa'))
-  s.markPublished(1); s.markSent(1)
+  s.markPublished(1)
+  s.markSent(1)
   s.openVisit('v1', 'app:aa', 'main', 1)
   s.nextSeq('app:aa')
   s.setCap('c', 'app:aa', 1, 'v1', 1)
   assert.equal(s.erase('app:aa'), 5)
-  assert.deepEqual(s.unsent().map(r => r.id), ['b1'])
-  assert.deepEqual(s.unpublished().map(r => r.id), ['b1'])
+  assert.deepEqual(
+    s.unsent().map(r => r.id),
+    ['b1']
+  )
+  assert.deepEqual(
+    s.unpublished().map(r => r.id),
+    ['b1']
+  )
   s.close()
 })
 
@@ -190,7 +238,9 @@ test('gateway store: erased rows are overwritten in the file (secure_delete), no
   s.openVisit('sd1', subject, 'main', 1)
   s.erase(subject)
   s.close() // the last connection checkpoints the WAL into the file
-  const raw = readFileSync(join(dir, 'gateway.sqlite')).toString('latin1') + (existsSync(join(dir, 'gateway.sqlite-wal')) ? readFileSync(join(dir, 'gateway.sqlite-wal')).toString('latin1') : '')
+  const raw =
+    readFileSync(join(dir, 'gateway.sqlite')).toString('latin1') +
+    (existsSync(join(dir, 'gateway.sqlite-wal')) ? readFileSync(join(dir, 'gateway.sqlite-wal')).toString('latin1') : '')
   assert.ok(!raw.includes(subject), 'no byte of the erased subject is left')
 })
 
@@ -198,12 +248,16 @@ test('a gateway restarted while the central server is away still resolves consen
   const env = await setup(200)
   const { g, c, register } = env
   const phone = await register(true)
-  await waitFor(() => g.identity.has(phone.subject), 10_000, 'the device\'s material at the gateway')
+  await waitFor(() => g.identity.has(phone.subject), 10_000, "the device's material at the gateway")
   const central = g.o.central
-  await c.endAsync(); await g.stop(); await env.app.close()
+  await c.endAsync()
+  await g.stop()
+  await env.app.close()
   // The server is gone: the restarted gateway's first pull fails, its kept config still holds the phone.
   const again = await startGateway({ clock: 'event', dataDir: g.o.dataDir, ...(central ? { central } : {}) })
   try {
     assert.ok(again.identity.has(phone.subject), 'resolution material kept across the restart')
-  } finally { await again.stop() }
+  } finally {
+    await again.stop()
+  }
 })

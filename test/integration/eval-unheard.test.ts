@@ -12,7 +12,10 @@ test('instore-eval: a visit no sensor heard is unheard and not judged; a heard o
   const dir = mkdtempSync(join(tmpdir(), 'eval-unheard-'))
   const W0 = 1_764_000_000_000
   const truth: Truth = {
-    storeId: 'boutique-1', windows: [[W0, W0 + 600_000]], stays: [], wifiPhones: {},
+    storeId: 'boutique-1',
+    windows: [[W0, W0 + 600_000]],
+    stays: [],
+    wifiPhones: {},
     visits: [
       { subject: 'tag:heard', person: 'p1', kind: 'regular', shop: 'boutique', enter: W0 + 60_000, exit: W0 + 180_000 },
       { subject: 'tag:missed', person: 'p2', kind: 'regular', shop: 'boutique', enter: W0 + 200_000, exit: W0 + 300_000 },
@@ -33,6 +36,6 @@ test('instore-eval: a visit no sensor heard is unheard and not judged; a heard o
   writeFileSync(join(dir, 'rec.jsonl'), [ev('shop.enter', 'tag:heard', W0 + 61_000), ev('shop.exit', 'tag:heard', W0 + 179_000)].join('\n') + '\n')
   const r = await runBin('instore-eval', ['--site', join(ROOT, 'sites/boutique.site.json'), '--trace', trace, '--recording', join(dir, 'rec.jsonl'), '--json', '-'])
   assert.equal(r.code, 0, r.stdout + r.stderr)
-  const v = (JSON.parse(r.stdout) as { visits: { truth: number, unheard: number, recall: number } }).visits
+  const v = (JSON.parse(r.stdout) as { visits: { truth: number; unheard: number; recall: number } }).visits
   assert.deepEqual([v.truth, v.unheard, v.recall], [2, 1, 0.5])
 })

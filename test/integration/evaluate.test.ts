@@ -13,8 +13,12 @@ import { SubjectHasher } from '../../gateway/ingest/subjects.ts'
 test('a recording equal to the truth scores zero error and full recall; a shifted one does not', async () => {
   const { dir, trace, truth: truthPath, loaded } = await makeTrace('boutique', { durationS: 900 })
   const truth = JSON.parse(readFileSync(truthPath, 'utf8')) as Truth
-  const rec: string[] = []; const shifted: string[] = []
-  for (const l of readFileSync(trace, 'utf8').trim().split('\n').map(s => JSON.parse(s) as TraceLine)) {
+  const rec: string[] = []
+  const shifted: string[] = []
+  for (const l of readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map(s => JSON.parse(s) as TraceLine)) {
     if (!isTruth(l)) continue
     const { subject, x, y } = l.truth
     const where = locate(loaded.site, x, y)
@@ -22,8 +26,12 @@ test('a recording equal to the truth scores zero error and full recall; a shifte
     shifted.push(JSON.stringify({ topic: `instore/s/positions/${subject}`, msg: { subject, ts: l.ts, x: x + 3, y: y + 4, floor: 0, accuracyM: 1, ...where, source: 'ble' } }))
   }
   const ev = (type: string, subject: string | null, ts: number, extra: object) => JSON.stringify({ topic: `instore/s/events/${type}`, msg: { type, subject, ts, ...extra } })
-  for (const v of truth.visits.filter(v => v.subject)) { rec.push(ev('shop.enter', v.subject, v.enter, { shop: v.shop }), ev('shop.exit', v.subject, v.exit, { shop: v.shop })) }
-  for (const s of truth.stays.filter(s => s.subject)) { rec.push(ev('sector.enter', s.subject, s.enter, { shop: s.shop, sector: s.sector }), ev('sector.exit', s.subject, s.exit, { shop: s.shop, sector: s.sector })) }
+  for (const v of truth.visits.filter(v => v.subject)) {
+    rec.push(ev('shop.enter', v.subject, v.enter, { shop: v.shop }), ev('shop.exit', v.subject, v.exit, { shop: v.shop }))
+  }
+  for (const s of truth.stays.filter(s => s.subject)) {
+    rec.push(ev('sector.enter', s.subject, s.enter, { shop: s.shop, sector: s.sector }), ev('sector.exit', s.subject, s.exit, { shop: s.shop, sector: s.sector }))
+  }
   writeFileSync(join(dir, 'perfect.jsonl'), rec.join('\n') + '\n')
   writeFileSync(join(dir, 'shifted.jsonl'), shifted.join('\n') + '\n')
 
@@ -48,14 +56,19 @@ test('a truth subject that is a MAC address is scored under the name the gateway
   const dir = mkdtempSync(join(tmpdir(), 'eval-mac-'))
   const mac = 'C4:7C:8D:6A:12:34'
   const published = new SubjectHasher('s3cret').hash(mac)
-  const trace = join(dir, 'mac.jsonl'); const rec = join(dir, 'rec.jsonl')
-  const truth: string[] = []; const positions: string[] = []
+  const trace = join(dir, 'mac.jsonl')
+  const rec = join(dir, 'rec.jsonl')
+  const truth: string[] = []
+  const positions: string[] = []
   for (let i = 0; i < 20; i++) {
     const ts = 1_764_000_000_000 + 1000 * i
     truth.push(JSON.stringify({ ts, store: 's', sensor: 'b1', t: 'ble', id: mac, rssi: -60 }), JSON.stringify({ ts, truth: { subject: mac, x: 5, y: 5, floor: 0 } }))
-    positions.push(JSON.stringify({ topic: `instore/s/positions/${published}`, msg: { subject: published, ts, x: 5, y: 6, floor: 0, accuracyM: 1, shop: null, sector: null, source: 'ble' } }))
+    positions.push(
+      JSON.stringify({ topic: `instore/s/positions/${published}`, msg: { subject: published, ts, x: 5, y: 6, floor: 0, accuracyM: 1, shop: null, sector: null, source: 'ble' } })
+    )
   }
-  writeFileSync(trace, truth.join('\n') + '\n'); writeFileSync(rec, positions.join('\n') + '\n')
+  writeFileSync(trace, truth.join('\n') + '\n')
+  writeFileSync(rec, positions.join('\n') + '\n')
   const site = join(ROOT, 'sites/boutique.site.json')
   const refused = await runBin('instore-eval', ['--site', site, '--trace', trace, '--recording', rec])
   assert.equal(refused.code, 2)

@@ -12,9 +12,15 @@ import { loadSiteFile } from '../../shared/site.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { ROOT } from '../helpers/run.ts'
 
-const TWO: ForeignConfig = { ...DEFAULT_FOREIGN, theengs: [{ topic: 'theengs/b3', sensor: 'b3' }, { topic: 'theengs/b4', sensor: 'b4' }] }
+const TWO: ForeignConfig = {
+  ...DEFAULT_FOREIGN,
+  theengs: [
+    { topic: 'theengs/b3', sensor: 'b3' },
+    { topic: 'theengs/b4', sensor: 'b4' }
+  ]
+}
 
-const CASES: Array<{ topic: string, allowed: boolean }> = [
+const CASES: Array<{ topic: string; allowed: boolean }> = [
   { topic: 'theengs/b3/6087574C9BC2', allowed: true },
   { topic: 'theengs/LWT', allowed: true },
   { topic: 'theengs/b4/6087574C9BC2', allowed: false },
@@ -26,7 +32,11 @@ const CASES: Array<{ topic: string, allowed: boolean }> = [
 const acl = firmwareAcl('theengs', ['b3'], TWO, ['theengs/b3'])
 for (const c of CASES) {
   test(`Theengs b3 (topics theengs/b3, theengs/b4) ${c.allowed ? 'may' : 'may not'} publish ${c.topic}`, () => {
-    assert.equal(acl.publish.some(p => topicMatches(p, c.topic)), c.allowed, acl.publish.join(' '))
+    assert.equal(
+      acl.publish.some(p => topicMatches(p, c.topic)),
+      c.allowed,
+      acl.publish.join(' ')
+    )
   })
 }
 
@@ -36,11 +46,26 @@ test('the Mosquitto ACL rendered for a Theengs gateway grants no wildcard over i
   assert.match(text, /^topic write theengs\/b3\/\+$/m)
 })
 
-const PROBLEMS: Array<{ name: string, c: ForeignConfig, expect: RegExp[] }> = [
-  { name: 'a Theengs topic under the native prefix', c: { ...DEFAULT_FOREIGN, theengs: [{ topic: 'instore/tg', sensor: 'b3' }] }, expect: [/'instore\/tg' overlaps the gateway's own topics/] },
+const PROBLEMS: Array<{ name: string; c: ForeignConfig; expect: RegExp[] }> = [
+  {
+    name: 'a Theengs topic under the native prefix',
+    c: { ...DEFAULT_FOREIGN, theengs: [{ topic: 'instore/tg', sensor: 'b3' }] },
+    expect: [/'instore\/tg' overlaps the gateway's own topics/]
+  },
   { name: 'the native prefix as OpenMQTTGateway root', c: { ...DEFAULT_FOREIGN, omg: 'instore' }, expect: [/OpenMQTTGateway root 'instore' overlaps/] },
   { name: 'an ESPresense root above the native prefix', c: { ...DEFAULT_FOREIGN, espresense: 'instore' }, expect: [/espresense root 'instore' overlaps/] },
-  { name: 'nested Theengs topics, and one on the ESPresense root', c: { ...DEFAULT_FOREIGN, theengs: [{ topic: 'tg', sensor: 'b3' }, { topic: 'tg/b4', sensor: 'b4' }, { topic: 'espresense/x', sensor: 'b5' }] }, expect: [/'tg' and 'tg\/b4' overlap/, /'espresense\/x' overlaps the espresense root/] },
+  {
+    name: 'nested Theengs topics, and one on the ESPresense root',
+    c: {
+      ...DEFAULT_FOREIGN,
+      theengs: [
+        { topic: 'tg', sensor: 'b3' },
+        { topic: 'tg/b4', sensor: 'b4' },
+        { topic: 'espresense/x', sensor: 'b5' }
+      ]
+    },
+    expect: [/'tg' and 'tg\/b4' overlap/, /'espresense\/x' overlaps the espresense root/]
+  },
   { name: 'the same root for ESPresense and OpenMQTTGateway', c: { ...DEFAULT_FOREIGN, espresense: 'home' }, expect: [/both 'home'/] }
 ]
 
@@ -48,7 +73,11 @@ const site = loadSiteFile(join(ROOT, 'sites/boutique.site.json'))
 for (const p of PROBLEMS) {
   test(`foreign roots refused: ${p.name}, every problem listed`, () => {
     const got = foreignProblems(p.c, site, 'instore')
-    for (const e of p.expect) assert.ok(got.some(g => e.test(g)), got.join('; '))
+    for (const e of p.expect)
+      assert.ok(
+        got.some(g => e.test(g)),
+        got.join('; ')
+      )
   })
 }
 
@@ -73,6 +102,8 @@ test('on the embedded broker a Theengs sensor cannot write the native tree even 
     assert.equal(/instore_broker_auth_total\{result="deniedPublish"\} (\d+)/.exec(m)?.[1], '1')
     assert.deepEqual(got, [])
   } finally {
-    reader.end(true); b3.end(true); await g.stop()
+    reader.end(true)
+    b3.end(true)
+    await g.stop()
   }
 })

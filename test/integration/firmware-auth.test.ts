@@ -24,13 +24,15 @@ const TAG = 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7'
 const MOSQUITTO = '/usr/sbin/mosquitto'
 const run_ = promisify(execFile)
 
-function setup (): { sitePath: string, nodes: FirmwareNode[], rssiAt: (s: string) => number } {
+function setup(): { sitePath: string; nodes: FirmwareNode[]; rssiAt: (s: string) => number } {
   const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
-  const nodes: FirmwareNode[] = []; const pos = new Map<string, number[]>()
+  const nodes: FirmwareNode[] = []
+  const pos = new Map<string, number[]>()
   for (const f of site.features) {
     if (f.properties.kind !== 'sensor') continue
-    const id = f.properties.id as string; const n = Number(id.slice(1))
-    const firmware = n <= 5 ? 'espresense' as const : 'openmqttgateway' as const
+    const id = f.properties.id as string
+    const n = Number(id.slice(1))
+    const firmware = n <= 5 ? ('espresense' as const) : ('openmqttgateway' as const)
     const name = firmware === 'espresense' ? `room-${id}` : `OMG_${id}`
     f.properties.aliases = [name]
     nodes.push({ sensor: id, firmware, name, password: `pw-${id}` })
@@ -55,7 +57,9 @@ test(`ESPresense and OpenMQTTGateway nodes stay connected under --auth on the em
   const g = await startGateway({ clock: 'wall', auth }, sitePath)
   const reader = await mqtt.connectAsync(g.mqttUrl, { username: 'dashboard', password: 'reader-pw', reconnectPeriod: 0 })
   let positions = 0
-  reader.on('message', t => { if (t.endsWith(TAG)) positions++ })
+  reader.on('message', t => {
+    if (t.endsWith(TAG)) positions++
+  })
   await reader.subscribeAsync('instore/boutique-1/positions/#')
   const run = await startFirmwareNodes(g.mqttUrl, nodes, rssiAt)
   const metrics = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
@@ -81,11 +85,20 @@ test(`ESPresense and OpenMQTTGateway nodes stay connected under --auth on the em
   }
 })
 
-async function freePort (): Promise<number> {
-  return await new Promise(resolve => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
+async function freePort(): Promise<number> {
+  return await new Promise(resolve => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port
+      s.close(() => resolve(p))
+    })
+  })
 }
 
-test(`the same nodes on Mosquitto with its own password and ACL files (${SOAK_MS} ms)`, { skip: !existsSync(MOSQUITTO) && 'mosquitto is not installed', timeout: SOAK_MS * 2 + 60_000 }, async () => {
+test(`the same nodes on Mosquitto with its own password and ACL files (${SOAK_MS} ms)`, {
+  skip: !existsSync(MOSQUITTO) && 'mosquitto is not installed',
+  timeout: SOAK_MS * 2 + 60_000
+}, async () => {
   const { sitePath, nodes, rssiAt } = setup()
   const dir = mkdtempSync(join(tmpdir(), 'mosq-acl-'))
   // Started as root, Mosquitto drops to its own user before reading the password and ACL files.
@@ -94,25 +107,43 @@ test(`the same nodes on Mosquitto with its own password and ACL files (${SOAK_MS
   const pw = join(dir, 'passwd')
   execFileSync('mosquitto_passwd', ['-c', '-b', pw, 'gateway', 'gw-pw'])
   for (const n of nodes) execFileSync('mosquitto_passwd', ['-b', pw, n.sensor, n.password])
-  const acl = ['user gateway\ntopic readwrite #\n', ...nodes.map(n => mosquittoAcl(n.sensor, firmwareAcl(n.firmware, [n.name], DEFAULT_FOREIGN, []),
-    { publish: [`instore/boutique-1/sensors/${n.sensor}/#`], subscribe: [] }))].join('\n')
+  const acl = [
+    'user gateway\ntopic readwrite #\n',
+    ...nodes.map(n => mosquittoAcl(n.sensor, firmwareAcl(n.firmware, [n.name], DEFAULT_FOREIGN, []), { publish: [`instore/boutique-1/sensors/${n.sensor}/#`], subscribe: [] }))
+  ].join('\n')
   writeFileSync(join(dir, 'acl'), acl)
   chmodSync(pw, 0o644)
-  writeFileSync(join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${pw}\nacl_file ${join(dir, 'acl')}\nmax_queued_messages 0\npersistence false\n`)
+  writeFileSync(
+    join(dir, 'm.conf'),
+    `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${pw}\nacl_file ${join(dir, 'acl')}\nmax_queued_messages 0\npersistence false\n`
+  )
   const broker = spawn(MOSQUITTO, ['-c', join(dir, 'm.conf')], { stdio: 'ignore' })
   let g: Awaited<ReturnType<typeof startGateway>> | null = null
   let run: Awaited<ReturnType<typeof startFirmwareNodes>> | null = null
   const url = `mqtt://127.0.0.1:${port}`
   try {
-    await waitFor(async () => await run_('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-u', 'gateway', '-P', 'gw-pw', '-t', 'probe', '-m', 'x']).then(() => true, () => false), 10_000, 'mosquitto')
+    await waitFor(
+      async () =>
+        await run_('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-u', 'gateway', '-P', 'gw-pw', '-t', 'probe', '-m', 'x']).then(
+          () => true,
+          () => false
+        ),
+      10_000,
+      'mosquitto'
+    )
     g = await startGateway({ clock: 'wall', broker: `mqtt://gateway:gw-pw@127.0.0.1:${port}` }, sitePath)
     const watch = await mqtt.connectAsync(url, { username: 'gateway', password: 'gw-pw', reconnectPeriod: 0 })
-    let positions = 0; const statuses = new Set<string>()
-    watch.on('message', (t, p) => { if (t.endsWith(TAG)) positions++; if (/\/(status|LWT)$/.test(t) && p.toString() === 'online') statuses.add(t) })
+    let positions = 0
+    const statuses = new Set<string>()
+    watch.on('message', (t, p) => {
+      if (t.endsWith(TAG)) positions++
+      if (/\/(status|LWT)$/.test(t) && p.toString() === 'online') statuses.add(t)
+    })
     await watch.subscribeAsync(['instore/boutique-1/positions/#', 'espresense/rooms/+/status', 'home/+/LWT'])
     run = await startFirmwareNodes(url, nodes, rssiAt)
     await waitFor(() => positions > 0, 15_000, 'positions through Mosquitto')
-    const from = positions; const r = run
+    const from = positions
+    const r = run
     await waitFor(() => positions - from >= SOAK_MS / 1000 || r.drops.size > 0, SOAK_MS * 2 + 10_000, 'positions all along')
     assert.deepEqual([...run.drops], [], 'no node lost its connection')
     assert.deepEqual(run.refused, [], 'every firmware subscription granted by the ACL')

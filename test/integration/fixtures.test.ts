@@ -16,14 +16,24 @@ import { classifyBleId } from '../../gateway/ingest/sensor-ids.ts'
 import { createLogger } from '../../shared/log.ts'
 import type { ForeignConfig } from '../../gateway/ingest/foreign.ts'
 
-interface Fx { case: string, topic: string, payload: Record<string, unknown>, subject?: string, subjectOfMac?: string, anonymous?: boolean, visits?: boolean, beacon?: string, ignored?: boolean }
+interface Fx {
+  case: string
+  topic: string
+  payload: Record<string, unknown>
+  subject?: string
+  subjectOfMac?: string
+  anonymous?: boolean
+  visits?: boolean
+  beacon?: string
+  ignored?: boolean
+}
 const fixture = (name: string) => JSON.parse(readFileSync(join(ROOT, 'test/fixtures', name), 'utf8')) as { messages: Fx[] }
 const T = 1764000000000
 const STORE = 'instore/boutique-1'
 const hasher = new SubjectHasher('test-secret')
 const SPOT = { x: 4.5, y: 8.5, z: 1.2 } // the Women sector
 
-function sitePath (): string {
+function sitePath(): string {
   const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
   let n = 0
   for (const f of site.features) {
@@ -38,24 +48,49 @@ function sitePath (): string {
 
 type Format = 'espresense' | 'openmqttgateway' | 'theengs'
 /** The fixture's topic as this sensor would send it (each sensor has its own room or gateway name). */
-function topicFor (f: Format, topic: string, sensor: string): string {
+function topicFor(f: Format, topic: string, sensor: string): string {
   if (f === 'espresense') return topic.replace(/\/front-left$/, `/esp-${sensor}`)
   if (f === 'openmqttgateway') return topic.replace(/^home\/OMG_b1\//, `home/OMG_${sensor}/`)
   return topic.replace(/^home\/TheengsGateway\/BTtoMQTT\//, `home/TG_${sensor}/BTtoMQTT/`)
 }
 
-interface Run { outputs: Array<[string, string]>, logs: string[], rows: string[], positions: Map<string, number>, enters: Set<string> }
+interface Run {
+  outputs: Array<[string, string]>
+  logs: string[]
+  rows: string[]
+  positions: Map<string, number>
+  enters: Set<string>
+}
 
 /** Runs a gateway on event time, sends `send` once a second for `seconds`, then collects everything it produced. */
-async function run (send: (c: mqtt.MqttClient, sensor: string, rssi: number, ts: number, s: number) => Promise<void>, seconds: number, over: { foreign?: ForeignConfig } = {}): Promise<Run> {
+async function run(
+  send: (c: mqtt.MqttClient, sensor: string, rssi: number, ts: number, s: number) => Promise<void>,
+  seconds: number,
+  over: { foreign?: ForeignConfig } = {}
+): Promise<Run> {
   const logs: string[] = []
   const path = sitePath()
-  const sensors = JSON.parse(readFileSync(path, 'utf8')).features.filter((f: { properties: { kind: string } }) => f.properties.kind === 'sensor').map((f: { properties: { id: string } }) => f.properties.id) as string[]
+  const sensors = JSON.parse(readFileSync(path, 'utf8'))
+    .features.filter((f: { properties: { kind: string } }) => f.properties.kind === 'sensor')
+    .map((f: { properties: { id: string } }) => f.properties.id) as string[]
   const foreign = over.foreign ?? { espresense: 'espresense', omg: 'home', theengs: sensors.map(id => ({ topic: `home/TG_${id}/BTtoMQTT`, sensor: id })) }
-  const g = await startGateway({ foreign, log: createLogger({ level: 'debug', write: l => { logs.push(l) } }) }, path)
+  const g = await startGateway(
+    {
+      foreign,
+      log: createLogger({
+        level: 'debug',
+        write: l => {
+          logs.push(l)
+        }
+      })
+    },
+    path
+  )
   const c = await mqtt.connectAsync(g.mqttUrl)
   const outputs: Array<[string, string]> = []
-  c.on('message', (t, p) => { if (!t.startsWith(`${STORE}/sensors/`)) outputs.push([t, p.toString()]) })
+  c.on('message', (t, p) => {
+    if (!t.startsWith(`${STORE}/sensors/`)) outputs.push([t, p.toString()])
+  })
   await c.subscribeAsync(`${STORE}/#`, { qos: 1 })
   const rng = new Rng(5)
   const dataDir = g.o.dataDir
@@ -87,16 +122,20 @@ async function run (send: (c: mqtt.MqttClient, sensor: string, rssi: number, ts:
     }
     db.close()
   }
-  const positions = new Map<string, number>(); const enters = new Set<string>()
+  const positions = new Map<string, number>()
+  const enters = new Set<string>()
   for (const [t, p] of outputs) {
-    if (t.startsWith(`${STORE}/positions/`)) { const s = t.slice(`${STORE}/positions/`.length); positions.set(s, (positions.get(s) ?? 0) + 1) }
+    if (t.startsWith(`${STORE}/positions/`)) {
+      const s = t.slice(`${STORE}/positions/`.length)
+      positions.set(s, (positions.get(s) ?? 0) + 1)
+    }
     if (t === `${STORE}/events/shop.enter`) enters.add((JSON.parse(p) as { subject: string }).subject)
   }
   return { outputs, logs, rows, positions, enters }
 }
 
 /** Every address the fixtures carry, in every spelling a sensor uses. */
-function rawMacs (fx: Fx[]): RegExp {
+function rawMacs(fx: Fx[]): RegExp {
   const hex = new Set<string>()
   const add = (mac: string) => hex.add(mac.replace(/[:-]/g, '').toLowerCase())
   for (const m of fx) {
@@ -111,17 +150,22 @@ function rawMacs (fx: Fx[]): RegExp {
   return new RegExp(alts.join('|'), 'i')
 }
 
-function assertNoMacs (r: Run, fx: Fx[], what: string): void {
+function assertNoMacs(r: Run, fx: Fx[], what: string): void {
   const re = rawMacs(fx)
-  for (const [t, p] of r.outputs) { assert.doesNotMatch(t, re, `${what}: topic ${t}`); assert.doesNotMatch(p, re, `${what}: payload on ${t}`) }
+  for (const [t, p] of r.outputs) {
+    assert.doesNotMatch(t, re, `${what}: topic ${t}`)
+    assert.doesNotMatch(p, re, `${what}: payload on ${t}`)
+  }
   for (const l of r.logs) assert.doesNotMatch(l, re, `${what}: log line ${l}`)
   for (const row of r.rows) assert.doesNotMatch(row, re, `${what}: SQLite ${row}`)
   assert.ok(r.rows.length > 0, 'the store has rows to scan')
 }
 
-function expectedSubject (m: Fx): string | undefined { return m.subject ?? (m.subjectOfMac ? hasher.hash(m.subjectOfMac) : undefined) }
+function expectedSubject(m: Fx): string | undefined {
+  return m.subject ?? (m.subjectOfMac ? hasher.hash(m.subjectOfMac) : undefined)
+}
 
-function assertFixture (r: Run, fx: Fx[], anonymous: (m: Fx) => string | undefined): void {
+function assertFixture(r: Run, fx: Fx[], anonymous: (m: Fx) => string | undefined): void {
   for (const m of fx) {
     const subject = expectedSubject(m)
     if (subject) {
@@ -140,22 +184,28 @@ function assertFixture (r: Run, fx: Fx[], anonymous: (m: Fx) => string | undefin
 
 const withRssi = (p: Record<string, unknown>, rssi: number): string => JSON.stringify(p.rssi === undefined ? p : { ...p, rssi })
 
-for (const [format, file] of [['espresense', 'espresense.json'], ['openmqttgateway', 'openmqttgateway.json'], ['theengs', 'theengs-gateway.json']] as const) {
+for (const [format, file] of [
+  ['espresense', 'espresense.json'],
+  ['openmqttgateway', 'openmqttgateway.json'],
+  ['theengs', 'theengs-gateway.json']
+] as const) {
   test(`${format} fixtures: topic → identity → positions and visits; no raw MAC anywhere`, { timeout: 120_000 }, async () => {
     const fx = fixture(file).messages
     const r = await run(async (c, sensor, rssi) => {
       for (const m of fx) await c.publishAsync(topicFor(format, m.topic, sensor), withRssi(m.payload, rssi), { qos: 1 })
     }, 45)
-    assertFixture(r, fx, m => typeof m.payload.mac === 'string' ? hasher.hash(m.payload.mac) : undefined)
+    assertFixture(r, fx, m => (typeof m.payload.mac === 'string' ? hasher.hash(m.payload.mac) : undefined))
     assertNoMacs(r, fx, format)
   })
 }
 
 test('one tag heard through ESPresense, OpenMQTTGateway and Theengs Gateway at once is one subject', { timeout: 120_000 }, async () => {
-  const esp = fixture('espresense.json').messages[0]; const omg = fixture('openmqttgateway.json').messages[0]; const tg = fixture('theengs-gateway.json').messages[0]
+  const esp = fixture('espresense.json').messages[0]
+  const omg = fixture('openmqttgateway.json').messages[0]
+  const tg = fixture('theengs-gateway.json').messages[0]
   const r = await run(async (c, sensor, rssi) => {
     const n = Number(sensor.slice(1))
-    const [f, m] = n <= 3 ? ['espresense', esp] as const : n <= 6 ? ['openmqttgateway', omg] as const : ['theengs', tg] as const
+    const [f, m] = n <= 3 ? (['espresense', esp] as const) : n <= 6 ? (['openmqttgateway', omg] as const) : (['theengs', tg] as const)
     await c.publishAsync(topicFor(f, m.topic, sensor), withRssi(m.payload, rssi), { qos: 1 })
   }, 45)
   assert.deepEqual([...r.positions.keys()], ['ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7'])

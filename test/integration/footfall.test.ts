@@ -11,7 +11,10 @@ test('Wi-Fi footfall counts phones, not their rotating addresses', async () => {
   const hasher = new SubjectHasher('s')
   const f = new Footfall(ts => new Date(ts).toISOString().slice(0, 10))
   let last = 0
-  for (const l of readFileSync(trace, 'utf8').trim().split('\n').map(s => JSON.parse(s) as TraceLine)) {
+  for (const l of readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map(s => JSON.parse(s) as TraceLine)) {
     if (!isReading(l) || l.t !== 'wifi' || !l.mac) continue
     f.observeWifi(hasher.hash(l.mac), isRandomizedMac(l.mac), l.seq, l.sensor, l.rssi, l.ts)
     last = l.ts

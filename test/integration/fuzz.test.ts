@@ -18,9 +18,28 @@ import { silentLogger } from '../../shared/log.ts'
 const T = 1764000000000
 const SENSORS = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9']
 
-function mutate (r: Rng, v: unknown, depth = 0): unknown {
+function mutate(r: Rng, v: unknown, depth = 0): unknown {
   if (depth > 3 || r.chance(0.3)) {
-    return r.pick<unknown>([null, true, -1e308, 1e308, NaN, '', 'x'.repeat(r.int(0, 300)), -200, 12, '-60', [], {}, 1764000000, 'da:a1:19:00:11:22', '\u0000', '../../etc', '#', 'app:+/#'])
+    return r.pick<unknown>([
+      null,
+      true,
+      -1e308,
+      1e308,
+      NaN,
+      '',
+      'x'.repeat(r.int(0, 300)),
+      -200,
+      12,
+      '-60',
+      [],
+      {},
+      1764000000,
+      'da:a1:19:00:11:22',
+      '\u0000',
+      '../../etc',
+      '#',
+      'app:+/#'
+    ])
   }
   if (Array.isArray(v)) return r.chance(0.2) ? Array.from({ length: r.int(0, 3000) }, () => v[0]) : v.map(x => mutate(r, x, depth + 1))
   if (v && typeof v === 'object') {
@@ -31,7 +50,9 @@ function mutate (r: Rng, v: unknown, depth = 0): unknown {
   return v
 }
 
-test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a flood; no crash, honest sensors still served, every rejection counted', { timeout: 120_000 }, async t => {
+test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a flood; no crash, honest sensors still served, every rejection counted', {
+  timeout: 120_000
+}, async t => {
   const g = await startGateway()
   const r = new Rng(77)
   const fuzzer = await mqtt.connectAsync(g.mqttUrl)
@@ -39,11 +60,23 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
   const positions: number[] = []
   honest.on('message', () => positions.push(Date.now()))
   await honest.subscribeAsync('instore/boutique-1/positions/tag:honest01')
-  const valid = { ts: T, readings: [{ t: 'ble', id: 'tag:x1', rssi: -60, ts: T }, { t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70, seq: 5, ch: 6 }] }
+  const valid = {
+    ts: T,
+    readings: [
+      { t: 'ble', id: 'tag:x1', rssi: -60, ts: T },
+      { t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70, seq: 5, ch: 6 }
+    ]
+  }
   const topics = [
-    ...SENSORS.map(s => `instore/boutique-1/sensors/${s}/readings`), 'instore/boutique-1/sensors/b1/status', 'instore/boutique-1/sensors/zz/readings',
-    'instore/other/sensors/b1/readings', 'instore/boutique-1/devices/p1/scans', 'espresense/devices/x/b1',
-    'home/b2/BTtoMQTT/AABBCCDDEEFF', 'instore/boutique-1/sensors/b1/readings/extra', 'instore/boutique-1/sensors'
+    ...SENSORS.map(s => `instore/boutique-1/sensors/${s}/readings`),
+    'instore/boutique-1/sensors/b1/status',
+    'instore/boutique-1/sensors/zz/readings',
+    'instore/other/sensors/b1/readings',
+    'instore/boutique-1/devices/p1/scans',
+    'espresense/devices/x/b1',
+    'home/b2/BTtoMQTT/AABBCCDDEEFF',
+    'instore/boutique-1/sensors/b1/readings/extra',
+    'instore/boutique-1/sensors'
   ]
   let tried = 0
   // A protocol violation (publishing to a wildcard) closes that client's connection, nobody else's.
@@ -56,21 +89,33 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
     for (let s = 0; s < 60; s++) {
       // The honest sensors: a shopper standing still, heard every second.
       for (const sn of SENSORS) {
-        await honest.publishAsync(`instore/boutique-1/sensors/${sn}/readings`, JSON.stringify({ ts: T + s * 1000 + 500, readings: [{ t: 'ble', id: 'tag:honest01', rssi: -65 - SENSORS.indexOf(sn), ts: T + s * 1000 + 100 }] }))
+        await honest.publishAsync(
+          `instore/boutique-1/sensors/${sn}/readings`,
+          JSON.stringify({ ts: T + s * 1000 + 500, readings: [{ t: 'ble', id: 'tag:honest01', rssi: -65 - SENSORS.indexOf(sn), ts: T + s * 1000 + 100 }] })
+        )
       }
       for (let k = 0; k < 60; k++) {
         const topic = r.pick(topics)
         const kind = r.int(0, 5)
-        const payload = kind === 0 ? Buffer.from(Array.from({ length: r.int(0, 400) }, () => r.int(0, 256)))
-          : kind === 1 ? Buffer.alloc(r.int(256 * 1024, 400 * 1024), 'a')
-            : kind === 2 ? JSON.stringify(mutate(r, valid))
-              : kind === 3 ? JSON.stringify(mutate(r, { ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:1', rssi: -70 }] }))
-                : JSON.stringify(mutate(r, { id: 'iBeacon:x', rssi: -60, txpower: -59, uuid: 'u', major: 1, minor: 2 }))
+        const payload =
+          kind === 0
+            ? Buffer.from(Array.from({ length: r.int(0, 400) }, () => r.int(0, 256)))
+            : kind === 1
+              ? Buffer.alloc(r.int(256 * 1024, 400 * 1024), 'a')
+              : kind === 2
+                ? JSON.stringify(mutate(r, valid))
+                : kind === 3
+                  ? JSON.stringify(mutate(r, { ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:1', rssi: -70 }] }))
+                  : JSON.stringify(mutate(r, { id: 'iBeacon:x', rssi: -60, txpower: -59, uuid: 'u', major: 1, minor: 2 }))
         fuzzer.publish(topic, payload, { qos: 0 })
         tried++
       }
       // A flood from one client between seconds.
-      if (s % 20 === 10) for (let k = 0; k < 2000; k++) { fuzzer.publish('instore/boutique-1/sensors/b1/readings', '{"readings": [', { qos: 0 }); tried++ }
+      if (s % 20 === 10)
+        for (let k = 0; k < 2000; k++) {
+          fuzzer.publish('instore/boutique-1/sensors/b1/readings', '{"readings": [', { qos: 0 })
+          tried++
+        }
     }
     await fuzzer.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + 70_000, readings: [] }), { qos: 1 })
     const metrics = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
@@ -84,7 +129,8 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
     // The tally goes to the test's output, not into the checkout.
     t.diagnostic(JSON.stringify({ tried, counted: total, rejected, crashes: 0, honestPositions: positions.length }))
   } finally {
-    await fuzzer.endAsync(true); await honest.endAsync(true)
+    await fuzzer.endAsync(true)
+    await honest.endAsync(true)
     await g.stop()
   }
   const db = new Database(join(g.o.dataDir, 'gateway.sqlite'), { readonly: true })
@@ -92,9 +138,13 @@ test('fuzz: random and mutated payloads on every ingest topic, oversized ones, a
   db.close()
 })
 
-test('API fuzz: every operation of the OpenAPI document, with and without valid tokens: no 5xx, no undeclared status, no answer breaking its schema', { timeout: 300_000 }, async () => {
+test('API fuzz: every operation of the OpenAPI document, with and without valid tokens: no 5xx, no undeclared status, no answer breaking its schema', {
+  timeout: 300_000
+}, async () => {
   const ADMIN = 'adm_fuzz_test'
-  const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'apifuzz-')), log: silentLogger, adminToken: ADMIN, limits: { registrationsPerWindow: 1e6, authFailuresPerWindow: 1e6 } }))
+  const { app } = await buildServer(
+    await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'apifuzz-')), log: silentLogger, adminToken: ADMIN, limits: { registrationsPerWindow: 1e6, authFailuresPerWindow: 1e6 } })
+  )
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   try {
     const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as Record<string, unknown>
@@ -104,8 +154,9 @@ test('API fuzz: every operation of the OpenAPI document, with and without valid 
     const spare = (await api<{ id: string }>(`${url}/v1/operators`, ADMIN, 'POST', { role: 'manager', stores: ['s1'] })).body.id
     await api(`${url}/v1/campaigns`, ADMIN, 'POST', { id: 'c1', stores: ['s1'], when: { event: 'sector.enter' }, content: { title: 't' } })
     // The registration body changes with server-issued identities: whichever this server takes.
-    let dev = await api<{ deviceId: string, token: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })
-    if (dev.status !== 201) dev = await api<{ deviceId: string, token: string }>(`${url}/v1/devices`, null, 'POST', { bleId: 'app:fuzz0001', consent: { presence: true, marketing: true } })
+    let dev = await api<{ deviceId: string; token: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })
+    if (dev.status !== 201)
+      dev = await api<{ deviceId: string; token: string }>(`${url}/v1/devices`, null, 'POST', { bleId: 'app:fuzz0001', consent: { presence: true, marketing: true } })
     assert.equal(dev.status, 201)
     const doc = (await api<Parameters<typeof operations>[0]>(`${url}/docs`, null)).body
     const ops = operations(doc)
@@ -131,5 +182,7 @@ test('API fuzz: every operation of the OpenAPI document, with and without valid 
     const tally = join(mkdtempSync(join(tmpdir(), 'api-fuzz-')), 'api-fuzz.json')
     writeFileSync(tally, JSON.stringify({ operations: ops.length, statuses: seen, findings }, null, 2))
     assert.deepEqual(findings.slice(0, 10), [], `${findings.length} findings (all in ${tally})`)
-  } finally { await app.close() }
+  } finally {
+    await app.close()
+  }
 })

@@ -14,20 +14,34 @@ const site = loadSiteFile('sites/boutique.site.json')
 const T0 = 1_764_000_000_000
 const HOUR = 3_600_000
 
-interface Msg { topic: string, payload: Buffer }
+interface Msg {
+  topic: string
+  payload: Buffer
+}
 
-function pipeline (): { p: Pipeline, positions: PositionMessageT[], metrics: Metrics } {
+function pipeline(): { p: Pipeline; positions: PositionMessageT[]; metrics: Metrics } {
   const positions: PositionMessageT[] = []
   const metrics = new Metrics()
-  const p = new Pipeline(site, {
-    prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
-    presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
-  }, { position: pos => positions.push(pos), occupancy () {}, events () {}, footfall () {} }, metrics, silentLogger)
+  const p = new Pipeline(
+    site,
+    {
+      prefix: 'instore',
+      secret: 's',
+      clock: { ...defaultClockOptions, mode: 'event' },
+      tickMs: 1000,
+      presenceMs: { ble: 10_000, wifi: 120_000 },
+      maxMessageBytes: 1 << 16,
+      selfCalibration: false
+    },
+    { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} },
+    metrics,
+    silentLogger
+  )
   return { p, positions, metrics }
 }
 
 /** One batch per sensor every 250 ms for `seconds`, device `id` standing at (x, y); `heartbeats`: empty batches instead. */
-function stream (from: number, seconds: number, id: string | null, x = 10, y = 6): Msg[] {
+function stream(from: number, seconds: number, id: string | null, x = 10, y = 6): Msg[] {
   const out: Msg[] = []
   for (let t = from; t < from + seconds * 1000; t += 250) {
     for (const s of site.sensors.values()) {
@@ -41,7 +55,10 @@ function stream (from: number, seconds: number, id: string | null, x = 10, y = 6
 }
 
 const metric = (m: Metrics, name: string, labels = ''): number => {
-  const line = m.text().split('\n').find(l => l.startsWith(name + labels + ' '))
+  const line = m
+    .text()
+    .split('\n')
+    .find(l => l.startsWith(name + labels + ' '))
   return line === undefined ? 0 : Number(line.split(' ').pop())
 }
 
@@ -56,7 +73,10 @@ test('a silent night: the morning device is placed from when it was first heard,
   assert.equal(early.length, 0, `placed before it was heard: ${JSON.stringify(early[0])}`)
   const night = positions.filter(q => q.ts > T0 + 60_000 && q.ts < morning - 4000)
   assert.equal(night.length, 0, `${night.length} positions in the night`)
-  assert.ok(positions.some(q => q.subject === 'tag:morning'), 'the morning device is placed')
+  assert.ok(
+    positions.some(q => q.subject === 'tag:morning'),
+    'the morning device is placed'
+  )
   // The evening device left the windows within its presence and tracker times; the rest of the night costs no tick.
   const ticks = metric(metrics, 'instore_ticks_total') - eveningTicks
   assert.ok(ticks < 400, `${ticks} ticks for a night`)
@@ -107,7 +127,10 @@ test('a tick that throws is counted and skipped; the ticks after it run', () => 
   const { p, positions, metrics } = pipeline()
   const tick = p.tick.bind(p)
   let calls = 0
-  p.tick = (t: number) => { if (calls++ === 5) throw new Error('stale state'); tick(t) }
+  p.tick = (t: number) => {
+    if (calls++ === 5) throw new Error('stale state')
+    tick(t)
+  }
   for (const m of stream(T0, 20, 'tag:z')) p.handle(m.topic, m.payload)
   assert.equal(metric(metrics, 'instore_tick_errors_total'), 1)
   assert.equal(p.tickErrors, 1)
@@ -128,7 +151,10 @@ test('a reading stamped later than its batch: the device is never placed before 
   const o = trackerOptions(site)
   const early = positions.filter(q => q.subject === 'tag:ahead' && q.ts + o.reportLagMs + o.window.windowMs < late)
   assert.equal(early.length, 0, `${early.length} positions estimated before the reading, the first at T+${(early[0]?.ts ?? T0) - T0} ms`)
-  assert.ok(positions.some(q => q.subject === 'tag:ahead'), 'placed once heard')
+  assert.ok(
+    positions.some(q => q.subject === 'tag:ahead'),
+    'placed once heard'
+  )
 })
 
 test('a gap after a burst of Wi-Fi addresses: a slice stops once its positions are spent, and the output is that of one go', () => {
@@ -145,8 +171,16 @@ test('a gap after a burst of Wi-Fi addresses: a slice stops once its positions a
   for (const m of msgs) whole.p.handle(m.topic, m.payload)
   const sliced = pipeline()
   const perSlice: number[] = []
-  const slice = (): boolean => { const before = sliced.positions.length; const idle = sliced.p.work(50, 256); perSlice.push(sliced.positions.length - before); return idle }
-  for (const m of msgs) { sliced.p.take(m.topic, m.payload); slice() }
+  const slice = (): boolean => {
+    const before = sliced.positions.length
+    const idle = sliced.p.work(50, 256)
+    perSlice.push(sliced.positions.length - before)
+    return idle
+  }
+  for (const m of msgs) {
+    sliced.p.take(m.topic, m.payload)
+    slice()
+  }
   while (!slice());
   assert.ok(whole.positions.length > 50_000, `${whole.positions.length} positions`)
   // A slice may finish the tick that spent its budget: at most one tick (1,000 addresses) past it.

@@ -30,37 +30,51 @@ const gw: Record<string, string> = {}
 let device = { deviceId: '', subject: '' }
 
 const campaign = (id: string, stores: string[], extra: Partial<Campaign> = {}): Campaign => ({
-  id, stores, when: { event: 'sector.enter', sector: 'women' }, content: { title: `Server title ${id}`, body: 'from the server', url: 'app://offers/1', ttlMin: 30 }, ...extra
+  id,
+  stores,
+  when: { event: 'sector.enter', sector: 'women' },
+  content: { title: `Server title ${id}`, body: 'from the server', url: 'app://offers/1', ttlMin: 30 },
+  ...extra
 })
 let n = 0
 const trigger = (campaignId: string | undefined, over: Partial<InstoreEvent> = {}): InstoreEvent => ({
-  id: `T${++n}`, type: 'trigger.fired', storeId: 's1', subject: device.subject, visitId: `V${n}`, seq: n, ts: Date.now(), sector: 'women',
-  ...(campaignId !== undefined ? { campaignId } : {}), content: { title: 'Forged', url: 'https://phish.example/login', ttlMin: 10080 }, reason: 'gateway says so', ...over
+  id: `T${++n}`,
+  type: 'trigger.fired',
+  storeId: 's1',
+  subject: device.subject,
+  visitId: `V${n}`,
+  seq: n,
+  ts: Date.now(),
+  sector: 'women',
+  ...(campaignId !== undefined ? { campaignId } : {}),
+  content: { title: 'Forged', url: 'https://phish.example/login', ttlMin: 10080 },
+  reason: 'gateway says so',
+  ...over
 })
-type Refused = Array<{ index: number, id: string | null, error: string }>
+type Refused = Array<{ index: number; id: string | null; error: string }>
 const post = async (events: unknown[], store = 's1', token = gw[store]) =>
-  await api<{ accepted: number, duplicates: number, error: string, message: string, refused?: Refused }>(`${url}/v1/stores/${store}/events`, token, 'POST', { events })
+  await api<{ accepted: number; duplicates: number; error: string; message: string; refused?: Refused }>(`${url}/v1/stores/${store}/events`, token, 'POST', { events })
 const postRaw = async (path: string, body: string, token: string | null = gw.s1) => {
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body })
-  return { status: res.status, body: await res.json() as { error: string, message: string } }
+  return { status: res.status, body: (await res.json()) as { error: string; message: string } }
 }
 /** What a stream opened now from the start would be sent (nothing to a device that may not receive). */
-const pushedTo = async (deviceId: string): Promise<PushedTrigger[]> =>
-  await ctx.hub.mayReceive(deviceId) ? (await ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger) : []
+const pushedTo = async (deviceId: string): Promise<PushedTrigger[]> => ((await ctx.hub.mayReceive(deviceId)) ? (await ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger) : [])
 const stored = async (id: string) => await ctx.db.selectFrom('events').select('body').where('id', '=', id).executeTakeFirst()
 
 /** Registers an app install with both consents; the server may issue the subject (issue 25 part A) or take ours. */
-async function register (name: string): Promise<{ deviceId: string, subject: string }> {
+async function register(name: string): Promise<{ deviceId: string; subject: string }> {
   const consent = { presence: true, marketing: true }
-  let r = await api<{ deviceId: string, subject?: string }>(`${url}/v1/devices`, null, 'POST', { consent })
+  let r = await api<{ deviceId: string; subject?: string }>(`${url}/v1/devices`, null, 'POST', { consent })
   if (r.status === 400) r = await api(`${url}/v1/devices`, null, 'POST', { bleId: `app:${name}`, consent })
   assert.equal(r.status, 201)
   return { deviceId: r.body.deviceId, subject: r.body.subject ?? `app:${name}` }
 }
 
-async function start (): Promise<void> {
+async function start(): Promise<void> {
   const built = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
-  app = built.app; ctx = built.ctx
+  app = built.app
+  ctx = built.ctx
   url = await app.listen({ port: 0, host: '127.0.0.1' })
 }
 
@@ -72,19 +86,25 @@ before(async () => {
     campaign('paused', ['s1'], { active: false }),
     campaign('elsewhere', ['s2']),
     campaign('per-visit', ['s1'], { cap: { perVisit: 1 } })
-  ]) assert.equal((await api(`${url}/v1/campaigns`, ADMIN, 'POST', c)).status, 201)
+  ])
+    assert.equal((await api(`${url}/v1/campaigns`, ADMIN, 'POST', c)).status, 201)
   device = await register('7a11ed01')
 })
-after(async () => { await app.close() })
+after(async () => {
+  await app.close()
+})
 
-test('repro 3: a forged trigger.fired (no such campaign, own url, a week\'s TTL) is refused, never stored, never pushed', async () => {
+test("repro 3: a forged trigger.fired (no such campaign, own url, a week's TTL) is refused, never stored, never pushed", async () => {
   const e = trigger('no-such-campaign')
   const r = await post([e])
   assert.equal(r.status, 422)
   assert.equal(r.body.error, 'INSTORE_NO_CAMPAIGN')
-  assert.deepEqual(r.body.refused?.map(x => x.id), [e.id])
-  assert.equal((await stored(e.id)), undefined)
-  assert.deepEqual((await pushedTo(device.deviceId)), [])
+  assert.deepEqual(
+    r.body.refused?.map(x => x.id),
+    [e.id]
+  )
+  assert.equal(await stored(e.id), undefined)
+  assert.deepEqual(await pushedTo(device.deviceId), [])
   assert.match(await (await fetch(`${url}/metrics`)).text(), /instore_server_events_refused_total\{reason="INSTORE_NO_CAMPAIGN"\} 1/)
 })
 
@@ -93,26 +113,27 @@ test('a trigger.fired is refused unless its campaign exists, is active, runs in 
     ['no campaign id', trigger(undefined), 'INSTORE_NO_CAMPAIGN'],
     ['unknown campaign', trigger('nope'), 'INSTORE_NO_CAMPAIGN'],
     ['inactive campaign', trigger('paused'), 'INSTORE_CAMPAIGN_INACTIVE'],
-    ['another store\'s campaign', trigger('elsewhere'), 'INSTORE_CAMPAIGN_OTHER_STORE'],
+    ["another store's campaign", trigger('elsewhere'), 'INSTORE_CAMPAIGN_OTHER_STORE'],
     ['a sector the rule does not name', trigger('live', { sector: 'men' }), 'INSTORE_CAMPAIGN_MISMATCH']
   ]
   for (const [name, e, code] of cases) {
     const r = await post([e])
     assert.equal(r.status, 422, name)
     assert.equal(r.body.error, code, name)
-    assert.equal((await stored(e.id)), undefined, name)
+    assert.equal(await stored(e.id), undefined, name)
   }
-  assert.deepEqual((await pushedTo(device.deviceId)), [])
+  assert.deepEqual(await pushedTo(device.deviceId), [])
 })
 
-test('what reaches the phone is the server\'s campaign: its title, body, url and TTL, never the event\'s', async () => {
+test("what reaches the phone is the server's campaign: its title, body, url and TTL, never the event's", async () => {
   const e = trigger('live')
   const r = await post([e])
-  assert.equal(r.status, 200); assert.deepEqual(r.body, { accepted: 1, duplicates: 0 })
-  const [t] = (await pushedTo(device.deviceId))
+  assert.equal(r.status, 200)
+  assert.deepEqual(r.body, { accepted: 1, duplicates: 0 })
+  const [t] = await pushedTo(device.deviceId)
   assert.deepEqual(t.content, campaign('live', []).content)
   assert.equal(t.expires - t.ts, 30 * 60_000)
-  assert.deepEqual((JSON.parse((await stored(e.id))?.body ?? '{}') as InstoreEvent).content, campaign('live', []).content, 'stored as the server\'s content too')
+  assert.deepEqual((JSON.parse((await stored(e.id))?.body ?? '{}') as InstoreEvent).content, campaign('live', []).content, "stored as the server's content too")
   const again = await post([e])
   assert.deepEqual([again.status, again.body], [200, { accepted: 0, duplicates: 1 }], 'a duplicate id stays idempotent')
   assert.equal((await pushedTo(device.deviceId)).length, 1)
@@ -131,7 +152,8 @@ test('caps hold across stores and restarts: more events from a gateway never mea
   for (let i = 0; i < 3; i++) assert.equal((await post([trigger('per-visit', { visitId: visit })])).status, 200)
   assert.equal((await pushedTo(device.deviceId)).length, before + 1)
   // The counts live in the database: a restarted server still applies them.
-  await app.close(); await start()
+  await app.close()
+  await start()
   assert.equal((await post([trigger('per-visit', { visitId: visit })])).status, 200)
   assert.equal((await post([trigger('live')])).status, 200)
   assert.equal((await pushedTo(device.deviceId)).length, before + 1)
@@ -139,30 +161,52 @@ test('caps hold across stores and restarts: more events from a gateway never mea
   assert.equal((await pushedTo(device.deviceId)).length, before + 2, 'a new visit may get it again')
 })
 
-test('TTL is the campaign\'s, counted from no later than now: an old trigger expires whatever the event says', async () => {
+test("TTL is the campaign's, counted from no later than now: an old trigger expires whatever the event says", async () => {
   const other = await register('7a11ed02')
   const before = ctx.hub.dropped.expired
   assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() - 31 * 60_000 })])).status, 200)
   assert.equal(ctx.hub.dropped.expired, before + 1)
   assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() + 86_400_000 })])).body.error, 'INSTORE_TS_FUTURE', 'a day ahead is refused')
   assert.equal((await post([trigger('per-visit', { subject: other.subject, ts: Date.now() + 60_000 })])).status, 200)
-  const [t] = (await pushedTo(other.deviceId))
+  const [t] = await pushedTo(other.deviceId)
   assert.ok(t.ts <= Date.now() && t.expires - t.ts === 30 * 60_000, 'a future timestamp does not stretch the TTL')
 })
 
 test('a refused trigger does not cost the rest of its batch: the others are stored, a re-send is idempotent', async () => {
-  const enter: InstoreEvent = { id: 'E-mixed', type: 'sector.enter', storeId: 's1', subject: device.subject, visitId: 'V-mixed', seq: 1, ts: Date.now(), shop: 'boutique', sector: 'women' }
+  const enter: InstoreEvent = {
+    id: 'E-mixed',
+    type: 'sector.enter',
+    storeId: 's1',
+    subject: device.subject,
+    visitId: 'V-mixed',
+    seq: 1,
+    ts: Date.now(),
+    shop: 'boutique',
+    sector: 'women'
+  }
   const forged = trigger('nope')
   const r = await post([enter, forged])
   assert.equal(r.status, 422)
   assert.deepEqual([r.body.accepted, r.body.duplicates, r.body.refused?.map(x => x.error)], [1, 0, ['INSTORE_NO_CAMPAIGN']])
-  assert.ok((await stored(enter.id))); assert.equal((await stored(forged.id)), undefined)
+  assert.ok(await stored(enter.id))
+  assert.equal(await stored(forged.id), undefined)
   const again = await post([enter, forged])
   assert.deepEqual([again.status, again.body.accepted, again.body.duplicates], [422, 0, 1])
 })
 
 const hostile = '<img src=x onerror="window.__pwned=1">'
-const good = (): InstoreEvent => ({ id: `G${++n}`, type: 'sector.exit', storeId: 's1', subject: device.subject, visitId: 'V1', seq: 1, ts: Date.now(), shop: 'boutique', sector: 'women', dwellMs: 1000 })
+const good = (): InstoreEvent => ({
+  id: `G${++n}`,
+  type: 'sector.exit',
+  storeId: 's1',
+  subject: device.subject,
+  visitId: 'V1',
+  seq: 1,
+  ts: Date.now(),
+  shop: 'boutique',
+  sector: 'women',
+  dwellMs: 1000
+})
 
 test('every event is validated (charsets, sizes, ranges, no extra fields) before it is stored: a specific 400, counted', async () => {
   const cases: Array<[string, Record<string, unknown>]> = [
@@ -200,7 +244,13 @@ test('every event is validated (charsets, sizes, ranges, no extra fields) before
 
 test('a live snapshot is validated before it reaches a dashboard: a specific 400, counted', async () => {
   const pos = { subject: device.subject, ts: 1, x: 1, y: 2, floor: 0, accuracyM: 1, shop: 'main', sector: null, source: 'ble' }
-  const snap = (over: Record<string, unknown> = {}, p: Record<string, unknown> = {}) => ({ ts: 1, positions: [{ ...pos, ...p }], occupancy: { ts: 1, shops: { main: 1 }, sectors: {}, passersBy: 0 }, footfall: { date: '2026-12-06', wifiDevices: 1, wifiAddresses: 2, bleDevices: 1 }, ...over })
+  const snap = (over: Record<string, unknown> = {}, p: Record<string, unknown> = {}) => ({
+    ts: 1,
+    positions: [{ ...pos, ...p }],
+    occupancy: { ts: 1, shops: { main: 1 }, sectors: {}, passersBy: 0 },
+    footfall: { date: '2026-12-06', wifiDevices: 1, wifiAddresses: 2, bleDevices: 1 },
+    ...over
+  })
   const cases: Array<[string, unknown]> = [
     ['markup in a subject', snap({}, { subject: hostile })],
     ['markup in a shop', snap({}, { shop: '"><script>window.__pwned=1</script>' })],
@@ -223,18 +273,29 @@ test('a live snapshot is validated before it reaches a dashboard: a specific 400
   assert.match(await (await fetch(`${url}/metrics`)).text(), /instore_server_live_refused_total\{reason="INSTORE_BAD_SNAPSHOT"\} 9/)
 })
 
-test('one bad event costs only itself: the rest of the batch is stored, and a gateway\'s outbox drains past it', async () => {
+test("one bad event costs only itself: the rest of the batch is stored, and a gateway's outbox drains past it", async () => {
   const bad = { ...good(), subject: `app:${hostile}` }
   const ok = good()
   const r = await post([bad, ok])
-  assert.equal(r.status, 400); assert.equal(r.body.error, 'INSTORE_BAD_EVENT')
+  assert.equal(r.status, 400)
+  assert.equal(r.body.error, 'INSTORE_BAD_EVENT')
   assert.deepEqual([r.body.accepted, r.body.refused?.map(x => [x.index, x.error])], [1, [[0, 'INSTORE_BAD_EVENT']]])
   assert.equal(r.body.refused?.[0].id, bad.id, 'a well-formed id is named')
-  assert.ok((await stored(ok.id))); assert.equal((await stored(bad.id)), undefined)
+  assert.ok(await stored(ok.id))
+  assert.equal(await stored(bad.id), undefined)
   assert.equal((await postRaw('/v1/stores/s1/events', '{"events": "nope"}')).status, 400, 'a bad envelope is refused whole')
   // Refusals name each event by its place in the posted batch, whatever the reason.
   const mixed = await post([good(), { ...good(), shop: hostile }, trigger('nope')])
-  assert.deepEqual([mixed.status, mixed.body.refused?.map(x => [x.index, x.error])], [400, [[1, 'INSTORE_BAD_EVENT'], [2, 'INSTORE_NO_CAMPAIGN']]])
+  assert.deepEqual(
+    [mixed.status, mixed.body.refused?.map(x => [x.index, x.error])],
+    [
+      400,
+      [
+        [1, 'INSTORE_BAD_EVENT'],
+        [2, 'INSTORE_NO_CAMPAIGN']
+      ]
+    ]
+  )
 
   // A real gateway outbox holding a hostile advert's event, a forged trigger and a good event.
   const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'trust-gw-')))
@@ -244,20 +305,32 @@ test('one bad event costs only itself: the rest of the batch is stored, and a ga
   uplink.start()
   try {
     await waitFor(() => store.backlog() === 0, 10_000, 'the outbox to drain')
-    assert.ok((await stored(rows[2].id))); assert.equal((await stored(rows[0].id)), undefined); assert.equal((await stored(rows[1].id)), undefined)
-  } finally { await uplink.stop(0); store.close() }
+    assert.ok(await stored(rows[2].id))
+    assert.equal(await stored(rows[0].id), undefined)
+    assert.equal(await stored(rows[1].id), undefined)
+  } finally {
+    await uplink.stop(0)
+    store.close()
+  }
 })
 
 test('a trigger.fired about a device without marketing consent (or no device) is refused, never stored, not in the funnel', async () => {
-  const r = await api<{ deviceId: string, subject: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: false } })
+  const r = await api<{ deviceId: string; subject: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: false } })
   assert.equal(r.status, 201)
   const events = [trigger('live', { subject: r.body.subject }), trigger('live', { subject: 'h:00112233aabbccdd' })]
   const res = await post(events)
   assert.equal(res.status, 422)
-  assert.deepEqual(res.body.refused?.map(x => x.error), ['INSTORE_NO_MARKETING_CONSENT', 'INSTORE_NO_MARKETING_CONSENT'])
-  for (const e of events) assert.equal((await stored(e.id)), undefined)
-  const a = await api<{ funnel: Array<{ k: string | null, fired: number }> }>(`${url}/v1/analytics/stores/s1`, ADMIN)
+  assert.deepEqual(
+    res.body.refused?.map(x => x.error),
+    ['INSTORE_NO_MARKETING_CONSENT', 'INSTORE_NO_MARKETING_CONSENT']
+  )
+  for (const e of events) assert.equal(await stored(e.id), undefined)
+  const a = await api<{ funnel: Array<{ k: string | null; fired: number }> }>(`${url}/v1/analytics/stores/s1`, ADMIN)
   const before = a.body.funnel.find(f => f.k === 'live')?.fired ?? 0
   assert.equal((await post([trigger('live', { subject: r.body.subject, visitId: 'V-nm' })])).status, 422)
-  assert.equal((await api<{ funnel: Array<{ k: string | null, fired: number }> }>(`${url}/v1/analytics/stores/s1`, ADMIN)).body.funnel.find(f => f.k === 'live')?.fired ?? 0, before, 'not counted as fired')
+  assert.equal(
+    (await api<{ funnel: Array<{ k: string | null; fired: number }> }>(`${url}/v1/analytics/stores/s1`, ADMIN)).body.funnel.find(f => f.k === 'live')?.fired ?? 0,
+    before,
+    'not counted as fired'
+  )
 })

@@ -12,9 +12,12 @@ import type { DevicesFileT } from '../../gateway/ingest/identity.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 
-interface Rec { topic: string, msg: { subject?: string, ts: number } }
+interface Rec {
+  topic: string
+  msg: { subject?: string; ts: number }
+}
 
-async function replayInto (trace: string, out: string, speed: string, devices: DevicesFileT): Promise<Rec[]> {
+async function replayInto(trace: string, out: string, speed: string, devices: DevicesFileT): Promise<Rec[]> {
   const g = await startGateway({ devices })
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', speed, '--record', out, '--settle', '1500'])
@@ -22,7 +25,10 @@ async function replayInto (trace: string, out: string, speed: string, devices: D
   } finally {
     await g.stop()
   }
-  return readFileSync(out, 'utf8').trim().split('\n').map(l => JSON.parse(l) as Rec)
+  return readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map(l => JSON.parse(l) as Rec)
 }
 
 test('replaying a trace as fast as possible and at 10× gives byte-identical positions and events', async () => {
@@ -71,17 +77,27 @@ test('bad messages are counted by reason and never stop the gateway; good ones s
     ]
     for (const [t, p] of junk) await c.publishAsync(t, p, { qos: 1 })
     for (let i = 0; i < 5; i++) {
-      await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + i * 1000, readings: [{ t: 'ble', id: 'tag:good', rssi: -60, ts: T + i * 1000 }] }), { qos: 1 })
+      await c.publishAsync('instore/boutique-1/sensors/b1/readings', JSON.stringify({ ts: T + i * 1000, readings: [{ t: 'ble', id: 'tag:good', rssi: -60, ts: T + i * 1000 }] }), {
+        qos: 1
+      })
     }
     const metrics = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
     await waitFor(async () => /instore_readings_total\{source="ble"\} 5/.test(await metrics()), 10_000, 'good readings')
     const m = await metrics()
-    for (const [reason, n] of [['bad_json', 2], ['bad_schema', 3], ['unknown_sensor', 1], ['wrong_store', 1], ['oversized', 1], ['rssi_range', 1], ['bad_mac', 1]] as const) {
+    for (const [reason, n] of [
+      ['bad_json', 2],
+      ['bad_schema', 3],
+      ['unknown_sensor', 1],
+      ['wrong_store', 1],
+      ['oversized', 1],
+      ['rssi_range', 1],
+      ['bad_mac', 1]
+    ] as const) {
       assert.match(m, new RegExp(`instore_rejected_total\\{reason="${reason}"\\} ${n}\\b`), `${reason}\n${m}`)
     }
     const health = await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)
     assert.equal(health.status, 200)
-    assert.equal((await health.json() as { status: string }).status, 'ok')
+    assert.equal(((await health.json()) as { status: string }).status, 'ok')
   } finally {
     await c.endAsync()
     await g.stop()
@@ -90,20 +106,41 @@ test('bad messages are counted by reason and never stop the gateway; good ones s
 
 test('a multi-floor site: positions name the floor the device is on, and its shop there', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'floors-'))
-  const rect = [[[0, 0], [20, 0], [20, 12], [0, 12], [0, 0]]]
-  const spots = [[1, 1], [19, 1], [19, 11], [1, 11], [10, 6]]
-  writeFileSync(join(dir, 'site.json'), JSON.stringify({
-    type: 'FeatureCollection', storeId: 'two', radio: { pathLossExponent: 2, rssiAt1m: -59 },
-    features: [
-      { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: { type: 'Polygon', coordinates: rect } },
-      { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: { type: 'Polygon', coordinates: rect } },
-      ...[0, 1].flatMap(floor => spots.map(([x, y], i) => ({ type: 'Feature', properties: { kind: 'sensor', id: `f${floor}s${i}`, floor, z: 2.5 }, geometry: { type: 'Point', coordinates: [x, y] } })))
+  const rect = [
+    [
+      [0, 0],
+      [20, 0],
+      [20, 12],
+      [0, 12],
+      [0, 0]
     ]
-  }))
+  ]
+  const spots = [
+    [1, 1],
+    [19, 1],
+    [19, 11],
+    [1, 11],
+    [10, 6]
+  ]
+  writeFileSync(
+    join(dir, 'site.json'),
+    JSON.stringify({
+      type: 'FeatureCollection',
+      storeId: 'two',
+      radio: { pathLossExponent: 2, rssiAt1m: -59 },
+      features: [
+        { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: { type: 'Polygon', coordinates: rect } },
+        { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: { type: 'Polygon', coordinates: rect } },
+        ...[0, 1].flatMap(floor =>
+          spots.map(([x, y], i) => ({ type: 'Feature', properties: { kind: 'sensor', id: `f${floor}s${i}`, floor, z: 2.5 }, geometry: { type: 'Point', coordinates: [x, y] } }))
+        )
+      ]
+    })
+  )
   const g = await startGateway({}, join(dir, 'site.json'))
   const c = await mqtt.connectAsync(g.mqttUrl)
   try {
-    const positions: Array<{ floor: number, shop: string | null, x: number, y: number }> = []
+    const positions: Array<{ floor: number; shop: string | null; x: number; y: number }> = []
     c.on('message', (_t, p) => positions.push(JSON.parse(p.toString())))
     await c.subscribeAsync('instore/two/positions/#', { qos: 1 })
     // Upstairs at (15, 4): its own floor's sensors by path loss, the ground floor's 15 dB down.
@@ -128,7 +165,7 @@ test('a multi-floor site: positions name the floor the device is on, and its sho
   }
 })
 
-test('phone-scan mode: phones reporting the site\'s beacons are positioned, and their visits counted', async () => {
+test("phone-scan mode: phones reporting the site's beacons are positioned, and their visits counted", async () => {
   const { dir, trace, devices } = await makeTrace('boutique-scan', { durationS: 600 })
   const site = join(ROOT, 'sites/boutique-scan.site.json')
   const g = await startGateway({ campaigns: [], devices }, site)

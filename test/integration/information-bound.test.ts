@@ -9,27 +9,48 @@ import { ROOT } from '../helpers/run.ts'
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`)
 
-test('information bound: white noise alone gives the sum of the gradients\' outer products over the variance', () => {
-  const readings = [{ t: 0, gx: 2, gy: -1 }, { t: 10, gx: 0.5, gy: 3 }, { t: 20, gx: -1, gy: 1 }]
+test("information bound: white noise alone gives the sum of the gradients' outer products over the variance", () => {
+  const readings = [
+    { t: 0, gx: 2, gy: -1 },
+    { t: 10, gx: 0.5, gy: 3 },
+    { t: 20, gx: -1, gy: 1 }
+  ]
   const J = linkInformation(readings, 0, 2000, 4)
-  close(J[0], (4 + 0.25 + 1) / 16); close(J[1], (-2 + 1.5 - 1) / 16); close(J[3], (1 + 9 + 1) / 16)
-  close(J[2], (2 + 0.5 - 1) / 16); close(J[4], (-1 + 3 + 1) / 16); close(J[5], 3 / 16)
+  close(J[0], (4 + 0.25 + 1) / 16)
+  close(J[1], (-2 + 1.5 - 1) / 16)
+  close(J[3], (1 + 9 + 1) / 16)
+  close(J[2], (2 + 0.5 - 1) / 16)
+  close(J[4], (-1 + 3 + 1) / 16)
+  close(J[5], 3 / 16)
 })
 
 test('information bound: two readings under AR(1) fading carry 2 g^2 / (var + covariance)', () => {
-  const f = 4; const n = 5; const tau = 2000; const dt = 700
-  const J = linkInformation([{ t: 0, gx: 3, gy: 0 }, { t: dt, gx: 3, gy: 0 }], f, tau, n)
-  const c0 = f * f + n * n; const c1 = f * f * Math.exp(-dt / tau)
-  close(J[0], 2 * 9 / (c0 + c1))
+  const f = 4
+  const n = 5
+  const tau = 2000
+  const dt = 700
+  const J = linkInformation(
+    [
+      { t: 0, gx: 3, gy: 0 },
+      { t: dt, gx: 3, gy: 0 }
+    ],
+    f,
+    tau,
+    n
+  )
+  const c0 = f * f + n * n
+  const c1 = f * f * Math.exp(-dt / tau)
+  close(J[0], (2 * 9) / (c0 + c1))
 })
 
 test('information bound: readings inside one fading period saturate, readings far apart add up', () => {
   const g = { gx: 1, gy: 0 }
   const burst = Array.from({ length: 200 }, () => ({ t: 0, ...g }))
   const spread = Array.from({ length: 200 }, (_, i) => ({ t: i * 100_000, ...g }))
-  const f = 4; const n = 5
+  const f = 4
+  const n = 5
   // Simultaneous readings share one fading draw: at most 1 / f^2 however many there are.
-  close(linkInformation(burst, f, 2000, n)[0], 1 / (f * f + n * n / 200), 1e-9)
+  close(linkInformation(burst, f, 2000, n)[0], 1 / (f * f + (n * n) / 200), 1e-9)
   close(linkInformation(spread, f, 2000, n)[0], 200 / (f * f + n * n), 1e-6)
 })
 
@@ -38,7 +59,9 @@ test('information bound: covariance and mean error of the bound', () => {
   close(meanRadialError([4, 0, 4]), 2 * Math.sqrt(Math.PI / 2), 1e-6)
   const J = [2, 0.5, 1, 3, -1, 4]
   const [xx, xy, yy] = positionBound(J, true)
-  close(xx, 3 / 5.75); close(xy, -0.5 / 5.75); close(yy, 2 / 5.75)
+  close(xx, 3 / 5.75)
+  close(xy, -0.5 / 5.75)
+  close(yy, 2 / 5.75)
   // An unknown phone offset can only widen the bound.
   const u = positionBound(J, false)
   assert.ok(u[0] > xx && u[2] > yy)

@@ -7,31 +7,51 @@ import { request } from 'node:http'
 import type { Server } from 'node:http'
 import { HTTP_LIMITS, jsonDepth, sameSecret, startHttp } from '../../gateway/io/http.ts'
 
-let server: Server; let port: number
-const posted: unknown[] = []; const refused: number[] = []
+let server: Server
+let port: number
+const posted: unknown[] = []
+const refused: number[] = []
 
 before(async () => {
   const h = await startHttp(0, '127.0.0.1', {
     health: () => ({ status: 'ok', problems: [] }),
     metrics: () => '',
-    webhook: { path: '/meraki', validator: 'v', maxBytes: 4 * 2 ** 20, secret: 'right-secret', refused: s => refused.push(s), post (b) { posted.push(b); return { status: 202, text: 'accepted' } } }
+    webhook: {
+      path: '/meraki',
+      validator: 'v',
+      maxBytes: 4 * 2 ** 20,
+      secret: 'right-secret',
+      refused: s => refused.push(s),
+      post(b) {
+        posted.push(b)
+        return { status: 202, text: 'accepted' }
+      }
+    }
   })
-  server = h.server; port = h.port
+  server = h.server
+  port = h.port
 })
-after(async () => { server.close() })
+after(async () => {
+  server.close()
+})
 
-async function post (body: string | Buffer): Promise<number> {
+async function post(body: string | Buffer): Promise<number> {
   return await new Promise((resolve, reject) => {
-    const req = request({ port, host: '127.0.0.1', path: '/meraki', method: 'POST' }, res => { res.resume(); resolve(res.statusCode ?? 0) })
+    const req = request({ port, host: '127.0.0.1', path: '/meraki', method: 'POST' }, res => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
     // The server may answer and close before the whole body is sent.
-    req.on('error', err => { if (!/EPIPE|ECONNRESET/.test(err.message)) reject(err) })
+    req.on('error', err => {
+      if (!/EPIPE|ECONNRESET/.test(err.message)) reject(err)
+    })
     req.end(body)
   })
 }
 
 const nested = (n: number, secret: string): string => `{"version":"3.0","secret":"${secret}","data":${'['.repeat(n)}${']'.repeat(n)}}`
 
-const CASES: Array<{ name: string, body: string, status: number, parsed: boolean }> = [
+const CASES: Array<{ name: string; body: string; status: number; parsed: boolean }> = [
   { name: 'the right secret and a plain body', body: '{"version":"3.0","secret":"right-secret","type":"WiFi","data":{"observations":[]}}', status: 202, parsed: true },
   { name: 'a wrong secret with a 3 MiB nested body', body: nested(1_500_000, 'guess'), status: 403, parsed: false },
   { name: 'no secret at all', body: '{"version":"3.0","data":{}}', status: 403, parsed: false },
@@ -55,9 +75,16 @@ test('the webhook server bounds slow and many clients', () => {
   assert.ok(HTTP_LIMITS.requestTimeoutMs > 0 && HTTP_LIMITS.headersTimeoutMs > 0 && HTTP_LIMITS.maxConnections > 0)
 })
 
-const DEPTHS: Array<[string, number]> = [['{}', 1], ['{"a":[{"b":"[[[{"}]}', 3], ['"\\"[["', 0], ['[[[]]]', 3]]
+const DEPTHS: Array<[string, number]> = [
+  ['{}', 1],
+  ['{"a":[{"b":"[[[{"}]}', 3],
+  ['"\\"[["', 0],
+  ['[[[]]]', 3]
+]
 for (const [text, depth] of DEPTHS) {
-  test(`jsonDepth(${text}) = ${depth}`, () => { assert.equal(jsonDepth(Buffer.from(text)), depth) })
+  test(`jsonDepth(${text}) = ${depth}`, () => {
+    assert.equal(jsonDepth(Buffer.from(text)), depth)
+  })
 }
 
 test('secrets compare equal only when equal, whatever their lengths', () => {

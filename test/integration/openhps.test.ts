@@ -40,10 +40,19 @@ test('the OpenHPS splits read as scan reports: "100" (not heard) dropped, every 
     assert.equal(scans.length, c.scans, c.split)
     const values = scans.flatMap(s => [...s.rssi.values()])
     assert.equal(values.length, c.readings, c.split)
-    assert.ok(values.every(v => v >= -127 && v <= 0), c.split)
-    assert.ok(scans.every(s => s.rssi.size >= 1 && s.rssi.size <= 11), c.split)
+    assert.ok(
+      values.every(v => v >= -127 && v <= 0),
+      c.split
+    )
+    assert.ok(
+      scans.every(s => s.rssi.size >= 1 && s.rssi.size <= 11),
+      c.split
+    )
     assert.equal(stops(scans).length, c.points, c.split)
-    assert.ok(scans.every((s, i) => i === 0 || s.ts >= scans[i - 1].ts), `${c.split} in time order`)
+    assert.ok(
+      scans.every((s, i) => i === 0 || s.ts >= scans[i - 1].ts),
+      `${c.split} in time order`
+    )
   }
 })
 
@@ -64,7 +73,11 @@ test('instore-import-openhps writes a site the gateway loads, the test trace and
   const r = await runBin('instore-import-openhps', ['--data', DATA, '--out', out])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.equal(loadSiteFile(join(out, 'floor.site.json')).beacons.size, 11)
-  const read = (f: string) => readFileSync(join(out, f), 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine)
+  const read = (f: string) =>
+    readFileSync(join(out, f), 'utf8')
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l) as TraceLine)
   assert.equal(read('test.jsonl').filter(isScan).length, 479)
   assert.equal(read('train.jsonl').filter(isTruth).length, 6073)
   const bad = await runBin('instore-import-openhps', ['--data', out, '--out', join(out, 'again')])
@@ -74,41 +87,96 @@ test('instore-import-openhps writes a site the gateway loads, the test trace and
 
 test('fresh-only scans drop the values a row repeats from the row before at the same point and heading', () => {
   const scan = (heading: number, x: number, heard: Array<[string, number]>): OpenHpsScan => ({ ts: 0, x, y: 0, heading, rssi: new Map(heard) })
-  const cases: Array<{ name: string, rows: OpenHpsScan[], want: Array<Array<[string, number]>> }> = [
-    { name: 'a repeated value goes, a changed one stays', rows: [scan(0, 1, [['a', -70]]), scan(0, 1, [['a', -70], ['b', -80]]), scan(0, 1, [['a', -72], ['b', -80]])], want: [[['a', -70]], [['b', -80]], [['a', -72]]] },
+  const cases: Array<{ name: string; rows: OpenHpsScan[]; want: Array<Array<[string, number]>> }> = [
+    {
+      name: 'a repeated value goes, a changed one stays',
+      rows: [
+        scan(0, 1, [['a', -70]]),
+        scan(0, 1, [
+          ['a', -70],
+          ['b', -80]
+        ]),
+        scan(0, 1, [
+          ['a', -72],
+          ['b', -80]
+        ])
+      ],
+      want: [[['a', -70]], [['b', -80]], [['a', -72]]]
+    },
     { name: 'a new heading starts afresh', rows: [scan(0, 1, [['a', -70]]), scan(90, 1, [['a', -70]])], want: [[['a', -70]], [['a', -70]]] },
     { name: 'a new point starts afresh', rows: [scan(0, 1, [['a', -70]]), scan(0, 2, [['a', -70]])], want: [[['a', -70]], [['a', -70]]] }
   ]
-  for (const c of cases) assert.deepEqual(freshOnly(c.rows).map(s => [...s.rssi]), c.want, c.name)
+  for (const c of cases)
+    assert.deepEqual(
+      freshOnly(c.rows).map(s => [...s.rssi]),
+      c.want,
+      c.name
+    )
   // On the real test split, most readings repeat the row before: the recording app's cache.
   const test = readScans(splitPath(DATA, 'test'), readBeacons(DATA))
-  assert.equal(freshOnly(test).reduce((n, s) => n + s.rssi.size, 0), 1416 - 957)
+  assert.equal(
+    freshOnly(test).reduce((n, s) => n + s.rssi.size, 0),
+    1416 - 957
+  )
 })
 
-const BEACONS = new Map([['a', { x: 0, y: 0 }], ['b', { x: 10, y: 0 }]])
+const BEACONS = new Map([
+  ['a', { x: 0, y: 0 }],
+  ['b', { x: 10, y: 0 }]
+])
 
 test('nearest beacon: the strongest known beacon heard, or nothing', () => {
-  const cases: Array<{ heard: Array<[string, number]>, want: [number, number] | null }> = [
+  const cases: Array<{ heard: Array<[string, number]>; want: [number, number] | null }> = [
     { heard: [], want: null },
-    { heard: [['a', -80], ['b', -70]], want: [10, 0] },
-    { heard: [['a', -60], ['b', -70]], want: [0, 0] },
+    {
+      heard: [
+        ['a', -80],
+        ['b', -70]
+      ],
+      want: [10, 0]
+    },
+    {
+      heard: [
+        ['a', -60],
+        ['b', -70]
+      ],
+      want: [0, 0]
+    },
     // A beacon the site does not hold is passed over, however loud.
-    { heard: [['zz', -40], ['a', -90]], want: [0, 0] },
+    {
+      heard: [
+        ['zz', -40],
+        ['a', -90]
+      ],
+      want: [0, 0]
+    },
     { heard: [['zz', -40]], want: null }
   ]
   for (const c of cases) assert.deepEqual(nearestBeacon(new Map(c.heard), BEACONS), c.want, JSON.stringify(c.heard))
 })
 
 test('fingerprints: a window is the mean of the readings that heard each beacon; a beacon not heard reads MISSING_DBM', () => {
-  const heard = meanHeard([new Map([['a', -70]]), new Map([['a', -80], ['b', -90]])])
-  assert.deepEqual([...heard], [['a', -75], ['b', -90]])
+  const heard = meanHeard([
+    new Map([['a', -70]]),
+    new Map([
+      ['a', -80],
+      ['b', -90]
+    ])
+  ])
+  assert.deepEqual(
+    [...heard],
+    [
+      ['a', -75],
+      ['b', -90]
+    ]
+  )
   assert.deepEqual([...vector(new Map([['b', -60]]), ['a', 'b', 'c'])], [MISSING_DBM, -60, MISSING_DBM])
 })
 
 test('k-NN: the mean position of the k fingerprints nearest in signal space', () => {
   const fp = (x: number, v: number[]): Fingerprint => ({ x, y: 0, point: String(x), v: Float64Array.from(v) })
   const db = [fp(0, [-50, -90]), fp(10, [-70, -70]), fp(20, [-90, -50])]
-  const cases: Array<{ v: number[], k: number, want: [number, number] | null }> = [
+  const cases: Array<{ v: number[]; k: number; want: [number, number] | null }> = [
     { v: [-52, -88], k: 1, want: [0, 0] },
     { v: [-72, -70], k: 1, want: [10, 0] },
     { v: [-88, -52], k: 2, want: [15, 0] },
@@ -134,7 +202,9 @@ test('choosing k leaves each reference point out whole: its own near-copies neve
 test('the gateway scores one position per scan and one per point on the first real test points', () => {
   const beacons = readBeacons(DATA)
   const scans = readScans(splitPath(DATA, 'test'), beacons)
-  const first = stops(scans).slice(0, 4).flatMap(s => s.scans)
+  const first = stops(scans)
+    .slice(0, 4)
+    .flatMap(s => s.scans)
   const r = scoreGateway(parseSite(convertSite(DATA)), first)
   assert.equal(r.perScan.n, first.length)
   assert.equal(r.after5s.n, 4)
@@ -147,19 +217,29 @@ test('the whole gateway takes the imported site and positions the phone from the
   const sitePath = join(dir, 'floor.site.json')
   writeFileSync(sitePath, JSON.stringify(convertSite(DATA)))
   // The first two test points: about a minute and a half of trace.
-  const scans = stops(readScans(splitPath(DATA, 'test'), readBeacons(DATA))).slice(0, 2).flatMap(s => s.scans)
+  const scans = stops(readScans(splitPath(DATA, 'test'), readBeacons(DATA)))
+    .slice(0, 2)
+    .flatMap(s => s.scans)
   const trace = join(dir, 'test.jsonl')
-  writeFileSync(trace, convertScans(scans).map(l => JSON.stringify(l)).join('\n') + '\n')
+  writeFileSync(
+    trace,
+    convertScans(scans)
+      .map(l => JSON.stringify(l))
+      .join('\n') + '\n'
+  )
   const g = await startGateway({}, sitePath)
   const c = await mqtt.connectAsync(g.mqttUrl)
   try {
-    const positions: Array<{ subject: string, x: number, y: number }> = []
+    const positions: Array<{ subject: string; x: number; y: number }> = []
     c.on('message', (_t, p) => positions.push(JSON.parse(p.toString())))
     await c.subscribeAsync('instore/openhps-2021/positions/#', { qos: 1 })
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl])
     assert.equal(r.code, 0, r.stdout + r.stderr)
     await waitFor(() => positions.length >= 5, 10_000, 'positions of the phone')
-    assert.ok(positions.every(p => p.subject === 'openhps-phone' && p.x >= 1 && p.x <= 41 && p.y >= 1 && p.y <= 36), JSON.stringify(positions.slice(0, 3)))
+    assert.ok(
+      positions.every(p => p.subject === 'openhps-phone' && p.x >= 1 && p.x <= 41 && p.y >= 1 && p.y <= 36),
+      JSON.stringify(positions.slice(0, 3))
+    )
   } finally {
     await c.endAsync()
     await g.stop()

@@ -23,10 +23,22 @@ test('an erased Wi-Fi fixture is gone from people counting, /metrics and the sta
   try {
     const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
     const metrics = new Metrics()
-    const p = new Pipeline(site, {
-      prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
-      presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
-    }, { position () {}, occupancy () {}, events () {}, footfall () {} }, metrics, silentLogger, presence)
+    const p = new Pipeline(
+      site,
+      {
+        prefix: 'instore',
+        secret: 's',
+        clock: { ...defaultClockOptions, mode: 'event' },
+        tickMs: 1000,
+        presenceMs: { ble: 10_000, wifi: 120_000 },
+        maxMessageBytes: 1 << 16,
+        selfCalibration: false
+      },
+      { position() {}, occupancy() {}, events() {}, footfall() {} },
+      metrics,
+      silentLogger,
+      presence
+    )
     const T0 = Date.UTC(2026, 10, 2, 9)
     const send = (ts: number, mac: string | null): void => {
       for (const s of site.sensors.values()) {
@@ -40,14 +52,24 @@ test('an erased Wi-Fi fixture is gone from people counting, /metrics and the sta
     assert.equal(rows.length, 1, 'learned as a fixture and kept')
     const subject = rows[0].subject
     assert.ok(p.holds(subject).includes('people'))
-    p.forget(subject); presence.forget(subject); store.erase(subject)
+    p.forget(subject)
+    presence.forget(subject)
+    store.erase(subject)
     assert.deepEqual(p.holds(subject), [])
     assert.deepEqual(store.fixtures(), [])
     assert.ok(!metrics.text().includes(subject), 'not in /metrics')
     // Back after a day away, probing as before: learned again only from scratch, not from memory.
     let t = T0 + 40 * 60_000
-    for (let k = 0; k < 27 * 60; k++) { t += 60_000; send(t, null) }
-    for (let s = 0; s < 180; s++) { t += 1000; send(t, s % 60 === 0 ? MAC : null) }
+    for (let k = 0; k < 27 * 60; k++) {
+      t += 60_000
+      send(t, null)
+    }
+    for (let s = 0; s < 180; s++) {
+      t += 1000
+      send(t, s % 60 === 0 ? MAC : null)
+    }
     assert.deepEqual(store.fixtures(), [])
-  } finally { store.close() }
+  } finally {
+    store.close()
+  }
 })

@@ -22,20 +22,40 @@ import { ROOT } from '../helpers/run.ts'
 const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
 const T0 = Date.UTC(2026, 10, 2, 9)
 
-interface Phone { x: number, y: number, macs?: () => string, seq?: () => number, fp?: string, ble?: string | ((s: number) => string) }
+interface Phone {
+  x: number
+  y: number
+  macs?: () => string
+  seq?: () => number
+  fp?: string
+  ble?: string | ((s: number) => string)
+}
 
 /** A pipeline on the boutique in event time, fed probe bursts of `phones` every `everyS` for `minutes`. */
-function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile, stateDir = mkdtempSync(join(tmpdir(), 'people-'))) {
+function run(phones: Phone[], minutes: number, everyS = 60, file: unknown = siteFile, stateDir = mkdtempSync(join(tmpdir(), 'people-'))) {
   const site = parseSite(file)
-  const occ: OccupancyMessageT[] = []; const foot: FootfallMessageT[] = []
+  const occ: OccupancyMessageT[] = []
+  const foot: FootfallMessageT[] = []
   const metrics = new Metrics()
   // With zone state, as a gateway runs: the repro's occupancy came from it, blind to Wi-Fi.
   const store = new GatewayStore(stateDir)
   const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
-  const p = new Pipeline(site, {
-    prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
-    presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
-  }, { position () {}, occupancy: o => occ.push(o), events () {}, footfall: f => foot.push(f) }, metrics, silentLogger, presence)
+  const p = new Pipeline(
+    site,
+    {
+      prefix: 'instore',
+      secret: 's',
+      clock: { ...defaultClockOptions, mode: 'event' },
+      tickMs: 1000,
+      presenceMs: { ble: 10_000, wifi: 120_000 },
+      maxMessageBytes: 1 << 16,
+      selfCalibration: false
+    },
+    { position() {}, occupancy: o => occ.push(o), events() {}, footfall: f => foot.push(f) },
+    metrics,
+    silentLogger,
+    presence
+  )
   for (let s = 0; s < minutes * 60; s++) {
     const ts = T0 + s * 1000
     for (const [i, ph] of phones.entries()) {
@@ -67,9 +87,24 @@ function run (phones: Phone[], minutes: number, everyS = 60, file: unknown = sit
 }
 
 let macN = 0
-const randomMac = () => { macN++; return `0a:00:00:${((macN >> 16) & 255).toString(16).padStart(2, '0')}:${((macN >> 8) & 255).toString(16).padStart(2, '0')}:${(macN & 255).toString(16).padStart(2, '0')}` }
-const restarted = () => { let s = 1; return () => { s = (s * 1103 + 12345) % 4096; return s } }
-const counter = (start: number) => { let s = start; return () => { s = (s + 3) % 4096; return s } }
+const randomMac = () => {
+  macN++
+  return `0a:00:00:${((macN >> 16) & 255).toString(16).padStart(2, '0')}:${((macN >> 8) & 255).toString(16).padStart(2, '0')}:${(macN & 255).toString(16).padStart(2, '0')}`
+}
+const restarted = () => {
+  let s = 1
+  return () => {
+    s = (s * 1103 + 12345) % 4096
+    return s
+  }
+}
+const counter = (start: number) => {
+  let s = start
+  return () => {
+    s = (s + 3) % 4096
+    return s
+  }
+}
 
 test('Wi-Fi phones count in occupancy (repro: shops stayed 0 for everyone without the app)', () => {
   const phones: Phone[] = [
@@ -87,10 +122,16 @@ test('Wi-Fi phones count in occupancy (repro: shops stayed 0 for everyone withou
 })
 
 test('a phone rotating its address every burst is one person, by sequence continuity or by fingerprint', () => {
-  const cases: Array<{ name: string, phone: () => Phone[] }> = [
+  const cases: Array<{ name: string; phone: () => Phone[] }> = [
     { name: 'counter carried', phone: () => [{ x: 6, y: 4, macs: randomMac, seq: counter(100) }] },
     { name: 'counter restarted, fingerprint kept', phone: () => [{ x: 6, y: 4, macs: randomMac, seq: restarted(), fp: 'ie0007' }] },
-    { name: 'two phones, two models', phone: () => [{ x: 6, y: 4, macs: randomMac, fp: 'ie0001' }, { x: 14, y: 8, macs: randomMac, fp: 'ie0002' }] }
+    {
+      name: 'two phones, two models',
+      phone: () => [
+        { x: 6, y: 4, macs: randomMac, fp: 'ie0001' },
+        { x: 14, y: 8, macs: randomMac, fp: 'ie0002' }
+      ]
+    }
   ]
   for (const c of cases) {
     const phones = c.phone()
@@ -116,7 +157,10 @@ test('an always-on device is learned as a fixture, listed in /metrics and left o
   assert.match(learned.metrics, /instore_people_fixtures\{subject="h:[0-9a-f]{16}"\} 1/)
   assert.equal(learned.foot[learned.foot.length - 1].visitors, 0, 'a fixture is no visitor')
   const named = run([fixture], 5, 60, { ...siteFile, people: { fixtures: ['00:AA:BB:CC:DD:01'] } })
-  assert.ok(named.occ.every(o => o.shops.boutique === 0), 'named in the site file: never counted')
+  assert.ok(
+    named.occ.every(o => o.shops.boutique === 0),
+    'named in the site file: never counted'
+  )
 })
 
 test('learned fixtures are kept in the gateway state: after a restart on the same state file they are still left out', () => {
@@ -127,7 +171,10 @@ test('learned fixtures are kept in the gateway state: after a restart on the sam
   assert.equal(first.occ[first.occ.length - 1].fixtures, 1, 'learned in the first run')
   // Restarted on the same state: known from its first burst, never counted, listed in /metrics.
   const again = run([fixture], 5, 60, file, dir)
-  assert.ok(again.occ.every(o => o.shops.boutique === 0 && o.high?.shops.boutique === 0), JSON.stringify(again.occ.find(o => o.shops.boutique !== 0)))
+  assert.ok(
+    again.occ.every(o => o.shops.boutique === 0 && o.high?.shops.boutique === 0),
+    JSON.stringify(again.occ.find(o => o.shops.boutique !== 0))
+  )
   assert.match(again.metrics, /instore_people_fixtures\{subject="h:[0-9a-f]{16}"\} 1/)
   assert.equal(again.foot[again.foot.length - 1].visitors, 0)
   // A fresh state knows nothing: counted until learned.
@@ -148,21 +195,35 @@ test('a device here longer than the longest plausible visit is left out of n bef
 })
 
 test('every source counts, each person once: app phones, anonymous BLE devices, Wi-Fi phones, and a phone with the app under the app only', () => {
-  const cases: Array<{ name: string, phones: Phone[], total: number, app: number, ble: number, wifi: number }> = [
+  const cases: Array<{ name: string; phones: Phone[]; total: number; app: number; ble: number; wifi: number }> = [
     { name: 'app phone alone', phones: [{ x: 5, y: 3, ble: 'tag:0000beef' }], total: 1, app: 1, ble: 0, wifi: 0 },
     { name: 'anonymous BLE device (randomized MAC)', phones: [{ x: 15, y: 8, ble: '5a:11:22:33:44:55' }], total: 1, app: 0, ble: 1, wifi: 0 },
     { name: 'app and Wi-Fi of one phone', phones: [{ x: 5, y: 3, ble: 'tag:0000beef', macs: () => '00:11:22:33:44:09' }], total: 1, app: 1, ble: 0, wifi: 0 },
-    { name: 'app phone and another person\'s Wi-Fi phone', phones: [{ x: 4, y: 3, ble: 'tag:0000beef' }, { x: 16, y: 9, macs: () => '00:11:22:33:44:0a' }], total: 2, app: 1, ble: 0, wifi: 1 }
+    {
+      name: "app phone and another person's Wi-Fi phone",
+      phones: [
+        { x: 4, y: 3, ble: 'tag:0000beef' },
+        { x: 16, y: 9, macs: () => '00:11:22:33:44:0a' }
+      ],
+      total: 2,
+      app: 1,
+      ble: 0,
+      wifi: 1
+    }
   ]
   for (const c of cases) {
     const { occ } = run(c.phones, 4, 60, { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } })
     const last = occ[occ.length - 1]
     const by = last.bySource
-    assert.deepEqual([last.shops.boutique, by?.app.shops.boutique, by?.ble.shops.boutique, by?.wifi.shops.boutique], [c.total, c.app, c.ble, c.wifi], `${c.name}: ${JSON.stringify(last)}`)
+    assert.deepEqual(
+      [last.shops.boutique, by?.app.shops.boutique, by?.ble.shops.boutique, by?.wifi.shops.boutique],
+      [c.total, c.app, c.ble, c.wifi],
+      `${c.name}: ${JSON.stringify(last)}`
+    )
   }
 })
 
-test('two phones of one model side by side, rotating addresses with no counter, linked into one chain in turn, count as two by their bursts\' rate', () => {
+test("two phones of one model side by side, rotating addresses with no counter, linked into one chain in turn, count as two by their bursts' rate", () => {
   // Each probes every 100 s, 28 s apart (phones 0 and 4 of the list; the others send nothing): each new address continues the other phone's chain.
   const quiet: Phone = { x: 0, y: 0 }
   const phones: Phone[] = [{ x: 8, y: 5, macs: randomMac, fp: 'ie0001' }, quiet, quiet, quiet, { x: 9, y: 5, macs: randomMac, fp: 'ie0001' }]
@@ -176,20 +237,26 @@ test('anonymous BLE devices count as visitors once each, their rotating addresse
   const zones = { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } }
   // Two devices in the shop, each rotating its address every 5 minutes (at different moments), and one that comes later.
   const rotating = (dev: number, offsetS: number) => (s: number) => `5a:00:00:00:${String(dev).padStart(2, '0')}:${String(Math.floor((s + offsetS) / 300)).padStart(2, '0')}`
-  const late = (s: number) => s < 600 ? '5a:00:00:00:09:00' : '5a:00:00:00:09:01'
-  const phones: Phone[] = [{ x: 5, y: 3, ble: rotating(1, 0) }, { x: 15, y: 8, ble: rotating(2, 170) }]
+  const late = (s: number) => (s < 600 ? '5a:00:00:00:09:00' : '5a:00:00:00:09:01')
+  const phones: Phone[] = [
+    { x: 5, y: 3, ble: rotating(1, 0) },
+    { x: 15, y: 8, ble: rotating(2, 170) }
+  ]
   const { foot, occ } = run(phones, 16, 60, zones)
   const f = foot[foot.length - 1]
   assert.equal(occ[occ.length - 1].bySource?.ble.shops.boutique, 2)
   assert.deepEqual([f.visitors, f.bleVisitors, f.wifiVisitors, f.appVisitors], [2, 2, 0, 0], JSON.stringify(f))
-  assert.equal(Object.values(f.visitorsByHour ?? {}).reduce((a, b) => a + b, 0), 2)
+  assert.equal(
+    Object.values(f.visitorsByHour ?? {}).reduce((a, b) => a + b, 0),
+    2
+  )
   // A third that arrives while the others are there is a visitor of its own.
-  const more = run([...phones, { x: 10, y: 6, ble: (s: number) => s < 400 ? '' : late(s) }], 16, 60, zones)
+  const more = run([...phones, { x: 10, y: 6, ble: (s: number) => (s < 400 ? '' : late(s)) }], 16, 60, zones)
   assert.equal(more.foot[more.foot.length - 1].bleVisitors, 3, JSON.stringify(more.foot[more.foot.length - 1]))
 })
 
 test('dwell summary: median, 90th percentile and minute buckets', () => {
-  const table: Array<{ s: number[], median: number | null, buckets: Record<string, number> }> = [
+  const table: Array<{ s: number[]; median: number | null; buckets: Record<string, number> }> = [
     { s: [], median: null, buckets: { '0-5': 0, '5-15': 0, '15-30': 0, '30-60': 0, '60-120': 0, '120+': 0 } },
     { s: [60, 600, 1200, 4000, 9000], median: 1200, buckets: { '0-5': 1, '5-15': 1, '15-30': 1, '30-60': 0, '60-120': 1, '120+': 1 } }
   ]
@@ -218,14 +285,20 @@ test('simulator: Wi-Fi probes carry fingerprints, fixtures probe all window and 
   const sim = new Simulator(loaded)
   const [w0] = [Date.parse(loaded.scenario.start)]
   const w1 = w0 + 3_600_000
-  const globalFirst = new Map<string, number>(); const globalLast = new Map<string, number>()
-  let wifi = 0; let withFp = 0; let fixtureTruth = 0
+  const globalFirst = new Map<string, number>()
+  const globalLast = new Map<string, number>()
+  let wifi = 0
+  let withFp = 0
+  let fixtureTruth = 0
   for (const l of sim.lines()) {
     if (isTruth(l) && l.truth.person?.startsWith('fixture')) fixtureTruth++
     if (!isReading(l) || l.t !== 'wifi' || l.mac === undefined) continue
     wifi++
     if (l.fp !== undefined && /^ie[0-9a-f]{4}$/.test(l.fp)) withFp++
-    if ((parseInt(l.mac.slice(0, 2), 16) & 2) === 0) { if (!globalFirst.has(l.mac)) globalFirst.set(l.mac, l.ts); globalLast.set(l.mac, l.ts) }
+    if ((parseInt(l.mac.slice(0, 2), 16) & 2) === 0) {
+      if (!globalFirst.has(l.mac)) globalFirst.set(l.mac, l.ts)
+      globalLast.set(l.mac, l.ts)
+    }
   }
   assert.ok(wifi > 0 && withFp === wifi, `${withFp} of ${wifi} Wi-Fi readings carry a fingerprint`)
   assert.equal(fixtureTruth, 0)

@@ -25,11 +25,24 @@ let gw = ''
 let dataDir = ''
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
 
-interface Reg { deviceId: string, token: string, subject: string, eid: { key: string, k: number } }
+interface Reg {
+  deviceId: string
+  token: string
+  subject: string
+  eid: { key: string; k: number }
+}
 const register = async (presence: boolean, marketing: boolean) => (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence, marketing } })).body
 let n = 0
-const event = (subject: string, type: InstoreEvent['type'] = 'shop.enter'): InstoreEvent => ({ id: `ev-${n++}`, type, storeId: 'boutique-1', subject, seq: n, ts: Date.now(), shop: 'boutique' })
-const post = async (events: InstoreEvent[]) => await api<{ accepted: number, duplicates: number }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST', { events })
+const event = (subject: string, type: InstoreEvent['type'] = 'shop.enter'): InstoreEvent => ({
+  id: `ev-${n++}`,
+  type,
+  storeId: 'boutique-1',
+  subject,
+  seq: n,
+  ts: Date.now(),
+  shop: 'boutique'
+})
+const post = async (events: InstoreEvent[]) => await api<{ accepted: number; duplicates: number }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST', { events })
 const config = async (since?: string) => await api<GatewayConfigT>(`${url}/v1/stores/boutique-1/config${since !== undefined ? `?since=${encodeURIComponent(since)}` : ''}`, gw)
 
 before(async () => {
@@ -38,7 +51,9 @@ before(async () => {
   url = await app.listen({ port: 0, host: '127.0.0.1' })
   gw = (await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site })).body.gatewayToken
 })
-after(async () => { await app.close() })
+after(async () => {
+  await app.close()
+})
 
 test('registration issues the identity: a new device id, subject and 16-byte EID key each time', async () => {
   const a = await register(true, true)
@@ -46,16 +61,22 @@ test('registration issues the identity: a new device id, subject and 16-byte EID
   assert.match(a.subject, /^app:[0-9a-f]{16}$/)
   assert.match(a.eid.key, /^[0-9a-f]{32}$/)
   assert.equal(a.eid.k, 10)
-  assert.notEqual(a.subject, b.subject); assert.notEqual(a.eid.key, b.eid.key); assert.notEqual(a.deviceId, b.deviceId)
+  assert.notEqual(a.subject, b.subject)
+  assert.notEqual(a.eid.key, b.eid.key)
+  assert.notEqual(a.deviceId, b.deviceId)
 })
 
 // Repro (issue 25, 1): POST /v1/devices {"bleId":"app:<victim>"} with no token deleted the victim's
 // registration and token and handed the caller a token receiving the victim's triggers.
-test('no request can name, reclaim or replace another device\'s registration', async () => {
+test("no request can name, reclaim or replace another device's registration", async () => {
   const victim = await register(true, true)
   const claim = await api<{ error: string }>(`${url}/v1/devices`, null, 'POST', { bleId: victim.subject, consent: { presence: true, marketing: true } })
   assert.equal(claim.status, 400, 'a caller-chosen id is refused')
-  for (const body of [{ subject: victim.subject, consent: { presence: true, marketing: true } }, { deviceId: victim.deviceId, consent: { presence: true, marketing: true } }, { consent: { presence: true, marketing: true, subject: victim.subject } }]) {
+  for (const body of [
+    { subject: victim.subject, consent: { presence: true, marketing: true } },
+    { deviceId: victim.deviceId, consent: { presence: true, marketing: true } },
+    { consent: { presence: true, marketing: true, subject: victim.subject } }
+  ]) {
     assert.equal((await api(`${url}/v1/devices`, null, 'POST', body)).status, 400, JSON.stringify(body))
   }
   // The victim is untouched: its token still works, its registration is still the one gateways resolve.
@@ -72,11 +93,19 @@ test('no request can name, reclaim or replace another device\'s registration', a
 test('events about a device without presence consent are refused, counted, never stored', async () => {
   const no = await register(false, true)
   const yes = await register(true, false)
-  const r = await api<{ accepted: number, refused: Array<{ index: number, error: string }> }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST',
-    { events: [event(no.subject), event(no.subject, 'sector.enter'), event(yes.subject), event('app:ffffffffffffffff'), event('h:0011223344556677')] })
+  const r = await api<{ accepted: number; refused: Array<{ index: number; error: string }> }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST', {
+    events: [event(no.subject), event(no.subject, 'sector.enter'), event(yes.subject), event('app:ffffffffffffffff'), event('h:0011223344556677')]
+  })
   assert.equal(r.status, 422, 'well formed, but not allowed: each refusal is listed by its place in the batch')
   assert.equal(r.body.accepted, 2, 'the consenting app and the anonymous h: subject, nothing about the others')
-  assert.deepEqual(r.body.refused.map(x => [x.index, x.error]), [[0, 'INSTORE_NO_PRESENCE_CONSENT'], [1, 'INSTORE_NO_PRESENCE_CONSENT'], [3, 'INSTORE_NO_PRESENCE_CONSENT']])
+  assert.deepEqual(
+    r.body.refused.map(x => [x.index, x.error]),
+    [
+      [0, 'INSTORE_NO_PRESENCE_CONSENT'],
+      [1, 'INSTORE_NO_PRESENCE_CONSENT'],
+      [3, 'INSTORE_NO_PRESENCE_CONSENT']
+    ]
+  )
   const db = await readServer(dataDir)
   const stored = await db.all('SELECT subject FROM events WHERE subject IN (?, ?)', no.subject, 'app:ffffffffffffffff')
   await db.close()
@@ -95,7 +124,7 @@ test('the config holds temporary keys of consenting devices only: no identity ke
   assert.ok(!text.includes(no.subject), 'a device without presence consent is not named')
   assert.ok(!text.includes(yes.eid.key) && !text.includes(no.eid.key), 'identity keys never leave the server')
   const mine = c.body.devices.find(d => d.subject === yes.subject)
-  assert.ok(mine?.tks !== undefined && Object.keys(mine.tks).length === 2, 'the current and the next epoch\'s temporary keys')
+  assert.ok(mine?.tks !== undefined && Object.keys(mine.tks).length === 2, "the current and the next epoch's temporary keys")
   assert.equal(mine.key, undefined)
   assert.equal(mine.marketing, true)
 })
@@ -111,7 +140,10 @@ test('config deltas: ?since gives only what changed; a bad since is a 400; the E
   assert.equal((await fetch(`${url}/v1/stores/boutique-1/config?since=${v}`, { headers: { authorization: `Bearer ${gw}`, 'if-none-match': etag } })).status, 304)
   const d = await register(true, false)
   const delta = await config(v)
-  assert.deepEqual(delta.body.devices.map(x => x.subject), [d.subject])
+  assert.deepEqual(
+    delta.body.devices.map(x => x.subject),
+    [d.subject]
+  )
   assert.equal((await api(`${url}/v1/devices/${d.deviceId}/consent`, d.token, 'PUT', { presence: false, marketing: false })).status, 200)
   const withdrawn = await config(delta.body.version)
   assert.deepEqual([withdrawn.body.devices, withdrawn.body.removed], [[], [d.subject]])
@@ -141,7 +173,10 @@ test('erasure removes every row about the device, closes its stream, and survive
   const db = await readServer(dataDir)
   for (const t of await db.tables()) {
     const rows = await db.all(`SELECT * FROM "${t}"`)
-    const hits = rows.filter(r => { const s = JSON.stringify(r); return s.includes(d.subject) || s.includes(d.deviceId) || s.includes(d.eid.key) })
+    const hits = rows.filter(r => {
+      const s = JSON.stringify(r)
+      return s.includes(d.subject) || s.includes(d.deviceId) || s.includes(d.eid.key)
+    })
     if (t === 'erasures') assert.equal(hits.length, 1, 'the erasure record stays, for gateways')
     else assert.deepEqual(hits, [], `table ${t} still holds the erased device`)
   }
@@ -168,9 +203,14 @@ test('withdrawing marketing consent ends the trigger stream; reconnecting gets n
 test('a capitalised APP: subject is an app subject too: refused without consent, never stored', async () => {
   const no = await register(false, false)
   const variants = [no.subject.toUpperCase(), `APP:${no.subject.slice(4)}`, `App:${no.subject.slice(4)}`]
-  const r = await api<{ accepted: number, refused: Array<{ index: number, error: string }> }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST', { events: variants.map(s => event(s)) })
+  const r = await api<{ accepted: number; refused: Array<{ index: number; error: string }> }>(`${url}/v1/stores/boutique-1/events`, gw, 'POST', {
+    events: variants.map(s => event(s))
+  })
   assert.equal(r.body.accepted, 0)
-  assert.deepEqual(r.body.refused.map(x => x.error), variants.map(() => 'INSTORE_NO_PRESENCE_CONSENT'))
+  assert.deepEqual(
+    r.body.refused.map(x => x.error),
+    variants.map(() => 'INSTORE_NO_PRESENCE_CONSENT')
+  )
   const db = await readServer(dataDir)
   const stored = await db.all<{ n: number }>('SELECT COUNT(*) AS n FROM events WHERE lower(subject) = ?', no.subject)
   await db.close()
@@ -192,24 +232,41 @@ test('live snapshots keep only positions the server may show: no non-consenting,
   const dec = new TextDecoder()
   while (!text.includes(yes.subject)) text += dec.decode((await reader.read()).value)
   await reader.cancel()
-  const sent = text.split('\n').filter(l => l.startsWith('data: ') && l.includes(yes.subject)).map(l => JSON.parse(l.slice(6)) as { positions: Array<{ subject: string }> })[0]
-  assert.deepEqual(sent.positions.map(p => p.subject), [yes.subject, 'h:0011223344556677'], 'relayed')
+  const sent = text
+    .split('\n')
+    .filter(l => l.startsWith('data: ') && l.includes(yes.subject))
+    .map(l => JSON.parse(l.slice(6)) as { positions: Array<{ subject: string }> })[0]
+  assert.deepEqual(
+    sent.positions.map(p => p.subject),
+    [yes.subject, 'h:0011223344556677'],
+    'relayed'
+  )
   const last = app.inject({ method: 'GET', url: '/metrics' })
   assert.match((await last).body, /instore_server_live_refused_total\{reason="INSTORE_NO_PRESENCE_CONSENT"\} 4\n/)
 })
 
 // SQLite's own file and WAL: PostgreSQL's dead tuples go at the table's vacuum, which its operators run.
-if (TEST_ENGINE === 'sqlite') test('an erased subject leaves no bytes in the database file nor its WAL', async () => {
-  const dev = await register(true, false)
-  assert.equal((await post([event(dev.subject), event(dev.subject, 'sector.enter')])).status, 200)
-  const raw = () => ['server.sqlite', 'server.sqlite-wal'].map(f => { try { return readFileSync(join(dataDir, f)).toString('latin1') } catch { return '' } }).join('')
-  assert.ok(raw().includes(dev.subject), 'stored before')
-  assert.equal((await api(`${url}/v1/devices/${dev.deviceId}`, dev.token, 'DELETE')).status, 204)
-  // The erasures table keeps the subject on purpose (gateways apply it later): look for what only events held.
-  const leftovers = raw().split(dev.subject).length - 1
-  const db = new Database(join(dataDir, 'server.sqlite'), { readonly: true })
-  const kept = (db.prepare('SELECT COUNT(*) AS n FROM erasures WHERE subject = ?').get(dev.subject) as { n: number }).n
-  db.close()
-  assert.equal(kept, 1)
-  assert.ok(leftovers <= 2, `the subject appears ${leftovers} times: only the erasures row and its index may hold it`)
-})
+if (TEST_ENGINE === 'sqlite')
+  test('an erased subject leaves no bytes in the database file nor its WAL', async () => {
+    const dev = await register(true, false)
+    assert.equal((await post([event(dev.subject), event(dev.subject, 'sector.enter')])).status, 200)
+    const raw = () =>
+      ['server.sqlite', 'server.sqlite-wal']
+        .map(f => {
+          try {
+            return readFileSync(join(dataDir, f)).toString('latin1')
+          } catch {
+            return ''
+          }
+        })
+        .join('')
+    assert.ok(raw().includes(dev.subject), 'stored before')
+    assert.equal((await api(`${url}/v1/devices/${dev.deviceId}`, dev.token, 'DELETE')).status, 204)
+    // The erasures table keeps the subject on purpose (gateways apply it later): look for what only events held.
+    const leftovers = raw().split(dev.subject).length - 1
+    const db = new Database(join(dataDir, 'server.sqlite'), { readonly: true })
+    const kept = (db.prepare('SELECT COUNT(*) AS n FROM erasures WHERE subject = ?').get(dev.subject) as { n: number }).n
+    db.close()
+    assert.equal(kept, 1)
+    assert.ok(leftovers <= 2, `the subject appears ${leftovers} times: only the erasures row and its index may hold it`)
+  })

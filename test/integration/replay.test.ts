@@ -14,7 +14,10 @@ import { evaluateEvents, defaultEvalOptions, type EventMsg } from '../../simulat
 import type { Truth } from '../../simulators/engine.ts'
 import type { DevicesFileT } from '../../gateway/ingest/identity.ts'
 
-interface Batch { ts: number, readings: Array<{ ts: number, t: string, id?: string, mac?: string, rssi: number }> }
+interface Batch {
+  ts: number
+  readings: Array<{ ts: number; t: string; id?: string; mac?: string; rssi: number }>
+}
 
 test('a replay through a real aedes broker arrives complete and in order', async () => {
   const broker = await startBroker({ port: 0 })
@@ -25,7 +28,10 @@ test('a replay through a real aedes broker arrives complete and in order', async
     const onAir = advertiser(devices)
     const expected = new Map<string, string[]>()
     let heartbeats = 0
-    for (const l of readFileSync(trace, 'utf8').trim().split('\n').map(s => JSON.parse(s) as TraceLine)) {
+    for (const l of readFileSync(trace, 'utf8')
+      .trim()
+      .split('\n')
+      .map(s => JSON.parse(s) as TraceLine)) {
       if (isHeartbeat(l)) heartbeats++
       if (!isReading(l)) continue
       const arr = expected.get(l.sensor) ?? []
@@ -54,7 +60,9 @@ test('a replay through a real aedes broker arrives complete and in order', async
     // Sensor status is retained: a client that connects afterwards still sees every sensor online.
     const late = await mqtt.connectAsync(broker.url)
     const online = new Set<string>()
-    late.on('message', (topic, payload) => { if (payload.toString() === 'online') online.add(topic.split('/')[3]) })
+    late.on('message', (topic, payload) => {
+      if (payload.toString() === 'online') online.add(topic.split('/')[3])
+    })
     await late.subscribeAsync('instore/+/sensors/+/status')
     const until = Date.now() + 5000
     while (online.size < expected.size && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
@@ -86,7 +94,9 @@ test('--store publishes a trace recorded under another store id to this one; an 
   try {
     const { trace, dir } = await makeTrace('boutique', { durationS: 20 })
     const stores = new Set<string>()
-    sub.on('message', topic => { if (topic.includes('/sensors/')) stores.add(topic.split('/')[1]) })
+    sub.on('message', topic => {
+      if (topic.includes('/sensors/')) stores.add(topic.split('/')[1])
+    })
     await sub.subscribeAsync('instore/+/sensors/+/#', { qos: 1 })
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', broker.url, '--store', 'elsewhere', '--record', join(dir, 'rec.jsonl'), '--settle', '200'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
@@ -105,45 +115,66 @@ test('a trace file that starts with a byte-order mark reads; a line that is not 
   writeFileSync(ok, '\uFEFF{"ts": 1, "store": "s", "sensor": "r", "heartbeat": true}\n\n{"ts": 2, "store": "s", "sensor": "r", "heartbeat": true}\n')
   const lines: TraceLine[] = []
   for await (const l of readJsonLines(ok)) lines.push(l)
-  assert.deepEqual(lines.map(l => l.ts), [1, 2])
+  assert.deepEqual(
+    lines.map(l => l.ts),
+    [1, 2]
+  )
   const bad = join(dir, 'bad.jsonl')
   writeFileSync(bad, '{"ts": 1, "store": "s", "sensor": "r", "heartbeat": true}\n{nope\n')
-  await assert.rejects(async () => { for await (const l of readJsonLines(bad)) lines.push(l) }, /bad\.jsonl:2: not JSON/)
+  await assert.rejects(async () => {
+    for await (const l of readJsonLines(bad)) lines.push(l)
+  }, /bad\.jsonl:2: not JSON/)
 })
 
 /** Sensors silent overnight, heartbeats late in the morning, some sensors switched on late, one dropping out for a while. */
 const QUIET = { heartbeatDelayS: 60, offShare: 0.3, onWithinS: 120, dropoutsPerDay: 1, dropoutS: [60, 180] as [number, number] }
 
-interface Rec { topic: string, msg: EventMsg & { id?: string } }
+interface Rec {
+  topic: string
+  msg: EventMsg & { id?: string }
+}
 
 /** Replays a trace into a fresh event-clock gateway; its recorded output and its metrics text. */
-async function replayGateway (trace: string, out: string, devices: DevicesFileT, args: string[] = []): Promise<{ recs: Rec[], metrics: string }> {
+async function replayGateway(trace: string, out: string, devices: DevicesFileT, args: string[] = []): Promise<{ recs: Rec[]; metrics: string }> {
   const g = await startGateway({ campaigns: [], devices })
   let metrics = ''
   try {
     // The app phones advertise the EIDs of the simulator's keys; the gateway resolves them with the same file.
     const devicesPath = out + '.devices.json'
     writeFileSync(devicesPath, JSON.stringify(devices), { mode: 0o600 })
-    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', out, '--settle', '1500', '--devices', devicesPath, ...args], { timeoutMs: 300_000 })
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', out, '--settle', '1500', '--devices', devicesPath, ...args], {
+      timeoutMs: 300_000
+    })
     assert.equal(r.code, 0, r.stdout + r.stderr)
     metrics = g.metrics.text()
   } finally {
     await g.stop()
   }
-  return { recs: readFileSync(out, 'utf8').trim().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Rec), metrics }
+  return {
+    recs: readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(l => l !== '')
+      .map(l => JSON.parse(l) as Rec),
+    metrics
+  }
 }
 
 const metricValue = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, c => '\\' + c)} (\\S+)$`, 'm').exec(text)?.[1] ?? 0)
 
 test('silent nights (no heartbeat, sensors off): every reading is processed, visits score as with a heartbeat each morning, nothing is back-dated', async () => {
   const { dir, trace, sim, devices } = await makeTrace('boutique', { days: 3, durationS: 600, seed: 4, quiet: QUIET })
-  const lines = readFileSync(trace, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine)
+  const lines = readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map(l => JSON.parse(l) as TraceLine)
   // The same trace with one heartbeat per sensor just before each morning's first reading.
   const sensors = [...new Set(lines.filter(isReading).map(l => l.sensor))]
   const withBeats: TraceLine[] = []
   let last = -Infinity
   for (const l of lines) {
-    if (!('truth' in l) && l.ts - last > 3_600_000 && Number.isFinite(last)) for (const s of sensors) withBeats.push({ ts: l.ts - 1, store: sim.truth.storeId, sensor: s, heartbeat: true })
+    if (!('truth' in l) && l.ts - last > 3_600_000 && Number.isFinite(last))
+      for (const s of sensors) withBeats.push({ ts: l.ts - 1, store: sim.truth.storeId, sensor: s, heartbeat: true })
     if (!('truth' in l)) last = l.ts
     withBeats.push(l)
   }
@@ -154,10 +185,26 @@ test('silent nights (no heartbeat, sensors off): every reading is processed, vis
   const readings = lines.filter(isReading).length
   const taken = metricValue(quiet.metrics, 'instore_readings_total{source="ble"}') + metricValue(quiet.metrics, 'instore_readings_total{source="wifi"}')
   const takenBeats = metricValue(beats.metrics, 'instore_readings_total{source="ble"}') + metricValue(beats.metrics, 'instore_readings_total{source="wifi"}')
-  assert.equal(taken, readings, 'every reading taken: ' + takenBeats + ' with heartbeats\n' + quiet.metrics.split('\n').filter(l => /rejected_total\{/.test(l) && !/ 0$/.test(l)).join('\n'))
+  assert.equal(
+    taken,
+    readings,
+    'every reading taken: ' +
+      takenBeats +
+      ' with heartbeats\n' +
+      quiet.metrics
+        .split('\n')
+        .filter(l => /rejected_total\{/.test(l) && !/ 0$/.test(l))
+        .join('\n')
+  )
   for (const reason of ['late', 'clock_ahead', 'overload']) assert.equal(metricValue(quiet.metrics, `instore_rejected_total{reason="${reason}"}`), 0, reason)
-  const score = (recs: Rec[]) => evaluateEvents(sim.truth as Truth, recs.filter(r => r.topic.includes('/events/')).map(r => r.msg), defaultEvalOptions).visits
-  const q = score(quiet.recs); const b = score(beats.recs)
+  const score = (recs: Rec[]) =>
+    evaluateEvents(
+      sim.truth as Truth,
+      recs.filter(r => r.topic.includes('/events/')).map(r => r.msg),
+      defaultEvalOptions
+    ).visits
+  const q = score(quiet.recs)
+  const b = score(beats.recs)
   assert.ok(q.truth >= 10, `${q.truth} visits in the truth`)
   assert.ok(q.recall >= b.recall && q.recall >= 0.95, `visit recall ${q.recall} without heartbeats, ${b.recall} with`)
   assert.ok(q.falseVisits <= b.falseVisits, `${q.falseVisits} false visits without heartbeats, ${b.falseVisits} with`)

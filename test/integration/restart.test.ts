@@ -13,17 +13,39 @@ import { startGateway, waitFor } from '../helpers/gateway.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 import type { Pipeline } from '../../gateway/pipeline.ts'
 
-async function startGatewayProcess (data: string, devices: string): Promise<{ child: ChildProcess, url: string, http: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'),
-    '--port', '0', '--http-port', '0', '--clock', 'event', '--data', data, '--secret', 'restart-test',
-    '--campaigns', join(ROOT, 'examples/campaigns.boutique.json'), '--devices', devices], { stdio: ['ignore', 'pipe', 'pipe'] })
+async function startGatewayProcess(data: string, devices: string): Promise<{ child: ChildProcess; url: string; http: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin/instore-gateway.mjs'),
+      '--site',
+      join(ROOT, 'sites/boutique.site.json'),
+      '--port',
+      '0',
+      '--http-port',
+      '0',
+      '--clock',
+      'event',
+      '--data',
+      data,
+      '--secret',
+      'restart-test',
+      '--campaigns',
+      join(ROOT, 'examples/campaigns.boutique.json'),
+      '--devices',
+      devices
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] }
+  )
   let out = ''
-  child.stdout?.on('data', d => { out += d })
+  child.stdout?.on('data', d => {
+    out += d
+  })
   await waitFor(() => /"gateway started"/.test(out), 20_000, 'gateway start')
   return { child, url: (/mqtt:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0], http: (/http:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0] }
 }
 
-async function eventsPublished (http: string): Promise<number> {
+async function eventsPublished(http: string): Promise<number> {
   const m = await (await fetch(`${http}/metrics`)).text()
   return Number(/instore_published_total\{kind="event"\} (\d+)/.exec(m)?.[1] ?? 0)
 }
@@ -54,7 +76,7 @@ test('kill -9 and restart: open visits resume, no accepted event is lost, none i
   const sub1 = await listen(first.url)
   const r1 = await runBin('instore-replay', ['--trace', join(dir, 'part1.jsonl'), '--devices', devices, '--broker', first.url])
   assert.equal(r1.code, 0, r1.stdout + r1.stderr)
-  await waitFor(async () => await eventsPublished(first.http) > 0, 10_000, 'events before the crash')
+  await waitFor(async () => (await eventsPublished(first.http)) > 0, 10_000, 'events before the crash')
   await sub1.endAsync()
   first.child.kill('SIGKILL')
   await once(first.child, 'exit')
@@ -70,26 +92,40 @@ test('kill -9 and restart: open visits resume, no accepted event is lost, none i
   await sub2.endAsync()
 
   const db = new Database(join(data, 'gateway.sqlite'), { readonly: true })
-  const rows = db.prepare('SELECT id, type, body, published FROM outbox ORDER BY seq').all() as Array<{ id: string, type: string, body: string, published: number }>
+  const rows = db.prepare('SELECT id, type, body, published FROM outbox ORDER BY seq').all() as Array<{ id: string; type: string; body: string; published: number }>
   db.close()
   const events = rows.map(r => JSON.parse(r.body) as InstoreEvent)
   assert.ok(events.length > 20, `${events.length} events`)
-  assert.ok(rows.every(r => r.published === 1), 'every accepted event was published')
+  assert.ok(
+    rows.every(r => r.published === 1),
+    'every accepted event was published'
+  )
   // Per subject: seq runs 1, 2, 3, … across the crash, and visits never open twice.
   const bySubject = new Map<string, InstoreEvent[]>()
   for (const e of events) bySubject.set(e.subject, [...(bySubject.get(e.subject) ?? []), e])
   for (const [subject, list] of bySubject) {
-    assert.deepEqual(list.map(e => e.seq), list.map((_, i) => i + 1), `seq of ${subject}`)
+    assert.deepEqual(
+      list.map(e => e.seq),
+      list.map((_, i) => i + 1),
+      `seq of ${subject}`
+    )
     let open = false
     for (const e of list) {
-      if (e.type === 'shop.enter') { assert.equal(open, false, `${subject}: a second shop.enter without an exit`); open = true }
-      if (e.type === 'shop.exit') { assert.equal(open, true, `${subject}: shop.exit without an entry`); open = false }
+      if (e.type === 'shop.enter') {
+        assert.equal(open, false, `${subject}: a second shop.enter without an exit`)
+        open = true
+      }
+      if (e.type === 'shop.exit') {
+        assert.equal(open, true, `${subject}: shop.exit without an entry`)
+        open = false
+      }
     }
     assert.equal(open, false, `${subject}: visit left open at shutdown`)
   }
   // A visit that was open at the crash went on afterwards under the same visit id.
-  const resumed = events.filter(e => e.type === 'shop.exit' && phaseOf.get(e.id) === 2 &&
-    events.some(x => x.type === 'shop.enter' && x.visitId === e.visitId && phaseOf.get(x.id) === 1))
+  const resumed = events.filter(
+    e => e.type === 'shop.exit' && phaseOf.get(e.id) === 2 && events.some(x => x.type === 'shop.enter' && x.visitId === e.visitId && phaseOf.get(x.id) === 1)
+  )
   assert.ok(resumed.length > 0, 'no visit spanned the crash')
   // What went out on MQTT carries the outbox ids: nothing re-sent under a new id.
   const ids = new Set(rows.map(r => r.id))
@@ -102,12 +138,21 @@ test('kill -9 and restart: open visits resume, no accepted event is lost, none i
   }
 })
 
-test('a live gateway keeps what it learned about the radio across a restart; a replay, or a changed sensor setup, starts from nothing', async (t) => {
+test('a live gateway keeps what it learned about the radio across a restart; a replay, or a changed sensor setup, starts from nothing', async t => {
   // Every gateway is stopped, also when an assertion fails half-way (a running one keeps the test alive).
   const running = new Set<Gateway>()
-  const start = async (over: Parameters<typeof startGateway>[0], site?: string) => { const g = await startGateway(over, site); running.add(g); return g }
-  const stop = async (g: Gateway) => { running.delete(g); await g.stop() }
-  t.after(async () => { for (const g of running) await g.stop() })
+  const start = async (over: Parameters<typeof startGateway>[0], site?: string) => {
+    const g = await startGateway(over, site)
+    running.add(g)
+    return g
+  }
+  const stop = async (g: Gateway) => {
+    running.delete(g)
+    await g.stop()
+  }
+  t.after(async () => {
+    for (const g of running) await g.stop()
+  })
   const { dir, trace, devices } = await makeTrace('boutique', { durationS: 300, seed: 4 })
   const data = join(dir, 'live')
   const first = await start({ clock: 'wall', dataDir: data, devices })
@@ -125,12 +170,15 @@ test('a live gateway keeps what it learned about the radio across a restart; a r
   assert.deepEqual(again.pipeline?.corrections, pipeline.corrections)
   await stop(again)
 
-  const fresh = (g: Gateway) => { const l = (g.pipeline as Pipeline).learned(); return l.calibrator.samples === 0 && l.ble.siteOffsetFixes === 0 && Object.keys(l.ble.sensitivityFloors).length === 0 }
+  const fresh = (g: Gateway) => {
+    const l = (g.pipeline as Pipeline).learned()
+    return l.calibrator.samples === 0 && l.ble.siteOffsetFixes === 0 && Object.keys(l.ble.sensitivityFloors).length === 0
+  }
   const replay = await start({ clock: 'event', dataDir: data })
   assert.ok(fresh(replay), 'a replay depends on its trace alone')
   await stop(replay)
   // Sensor b1 moved: what was learned described the old setup.
-  const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { features: Array<{ properties: { id: string }, geometry: { coordinates: number[] } }> }
+  const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { features: Array<{ properties: { id: string }; geometry: { coordinates: number[] } }> }
   const b1 = site.features.find(f => f.properties.id === 'b1') as { geometry: { coordinates: number[] } }
   b1.geometry.coordinates = [b1.geometry.coordinates[0] + 1, b1.geometry.coordinates[1]]
   writeFileSync(join(dir, 'moved.site.json'), JSON.stringify(site))

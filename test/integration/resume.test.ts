@@ -18,7 +18,7 @@ const T0 = 1_764_000_000_000
 const HOUR = 3_600_000
 
 /** An open visit and stay as the killed run saved them, last heard at T0. */
-function openVisit (): ZoneTrack {
+function openVisit(): ZoneTrack {
   return {
     shop: { id: 'boutique', enteredAt: T0 - 600_000, lastEvidence: T0, leftBy: T0, score: 40, n: 60, visitId: 'visit-old', sectors: {} },
     shopCand: null,
@@ -27,7 +27,7 @@ function openVisit (): ZoneTrack {
   }
 }
 
-const cases: Array<{ name: string, back: number, newVisit: boolean }> = [
+const cases: Array<{ name: string; back: number; newVisit: boolean }> = [
   { name: 'the next morning', back: 14 * HOUR, newVisit: true },
   { name: 'within the visit timeout', back: 5000, newVisit: false }
 ]

@@ -25,24 +25,59 @@ test('events received before the retention are dropped, in pages; the analytics 
     // Received 40 days ago (more than one page of them) and 2 days ago.
     const rows = Array.from({ length: 12_000 }, (_, i) => {
       const old = i < 11_000
-      const e = { id: `r${i}`, type: 'shop.exit', storeId: site.storeId, subject: `h:${i.toString(16).padStart(16, '0')}`, visitId: `v${i}`, seq: i + 1, ts: now - (old ? 40 : 2) * DAY, shop: 'boutique', durationMs: 60_000 }
+      const e = {
+        id: `r${i}`,
+        type: 'shop.exit',
+        storeId: site.storeId,
+        subject: `h:${i.toString(16).padStart(16, '0')}`,
+        visitId: `v${i}`,
+        seq: i + 1,
+        ts: now - (old ? 40 : 2) * DAY,
+        shop: 'boutique',
+        durationMs: 60_000
+      }
       return { id: e.id, store_id: e.storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: e.ts }
     })
-    await ctx.db.transaction().execute(async trx => { for (let i = 0; i < rows.length; i += 1000) await storeEvents(trx, rows.slice(i, i + 1000)) })
-    const visits = async () => ((await app.inject({ url: `/v1/analytics/stores/${site.storeId}`, headers: { authorization: `Bearer ${ADMIN}` } })).json() as AnalyticsReplyT).visits.total
+    await ctx.db.transaction().execute(async trx => {
+      for (let i = 0; i < rows.length; i += 1000) await storeEvents(trx, rows.slice(i, i + 1000))
+    })
+    const visits = async () =>
+      ((await app.inject({ url: `/v1/analytics/stores/${site.storeId}`, headers: { authorization: `Bearer ${ADMIN}` } })).json() as AnalyticsReplyT).visits.total
     assert.equal(await visits(), 12_000)
-    const cases: Array<[retentionDays: number, dropped: number, left: number]> = [[60, 0, 12_000], [30, 11_000, 1000], [30, 0, 1000]]
+    const cases: Array<[retentionDays: number, dropped: number, left: number]> = [
+      [60, 0, 12_000],
+      [30, 11_000, 1000],
+      [30, 0, 1000]
+    ]
     for (const [days, dropped, left] of cases) {
-      const r = startRetention(ctx.db, days * DAY, err => { throw err }, () => now)
+      const r = startRetention(
+        ctx.db,
+        days * DAY,
+        err => {
+          throw err
+        },
+        () => now
+      )
       try {
         // The first run starts on its own at once; runOnce joins it or runs again.
-        assert.equal(await r.runOnce() + await r.runOnce(), dropped, `retention ${days} d`)
-      } finally { await r.stop() }
-      const n = Number((await ctx.db.selectFrom('events').select(eb => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+        assert.equal((await r.runOnce()) + (await r.runOnce()), dropped, `retention ${days} d`)
+      } finally {
+        await r.stop()
+      }
+      const n = Number(
+        (
+          await ctx.db
+            .selectFrom('events')
+            .select(eb => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n
+      )
       assert.equal(n, left, `retention ${days} d: events left`)
       assert.equal(await visits(), 12_000, 'the counts stay')
     }
-  } finally { await app.close() }
+  } finally {
+    await app.close()
+  }
 })
 
 test('a retention of 0 or less is refused', () => {

@@ -8,7 +8,7 @@ import { runBin } from '../helpers/run.ts'
 import { startGateway } from '../helpers/gateway.ts'
 
 /** One simulated hour of `scenario` through the whole gateway over the replay command, scored against its truth. */
-async function scoreHour (scenario: string, seed: number): Promise<{ q: ReturnType<typeof evaluateEvents>, report: string }> {
+async function scoreHour(scenario: string, seed: number): Promise<{ q: ReturnType<typeof evaluateEvents>; report: string }> {
   const { dir, trace, sim, loaded, devices } = await makeTrace(scenario, { durationS: 3600, seed })
   const g = await startGateway({ campaigns: [], devices }, loaded.sitePath)
   try {
@@ -17,8 +17,12 @@ async function scoreHour (scenario: string, seed: number): Promise<{ q: ReturnTy
   } finally {
     await g.stop()
   }
-  const events = readFileSync(join(dir, 'rec.jsonl'), 'utf8').trim().split('\n').map(l => JSON.parse(l) as { topic: string, msg: EventMsg })
-    .filter(r => r.topic.includes('/events/')).map(r => r.msg)
+  const events = readFileSync(join(dir, 'rec.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map(l => JSON.parse(l) as { topic: string; msg: EventMsg })
+    .filter(r => r.topic.includes('/events/'))
+    .map(r => r.msg)
   const q = evaluateEvents(sim.truth, events, defaultEvalOptions)
   return { q, report: JSON.stringify(q) }
 }

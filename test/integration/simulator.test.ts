@@ -13,7 +13,11 @@ import { makeTrace } from '../helpers/sim.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
-const lines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map(l => JSON.parse(l) as TraceLine)
+const lines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map(l => JSON.parse(l) as TraceLine)
 
 test('same scenario and seed give the same bytes; another seed does not', async () => {
   const a = await makeTrace('boutique', { durationS: 60 })
@@ -46,13 +50,21 @@ test('simulated RSSI against distance fits back to the path-loss exponent within
     const sensor: SensorInfo = { id: 's', x: 0, y: 0, z: 1.2, floor: 0, radios: ['ble'], offsetDb: 0, rssiAt1m: -59, pathLossExponent: n }
     const radio = new RadioModel(p, new Rng(5), [sensor])
     const rng = new Rng(6)
-    let sx = 0; let sy = 0; let sxx = 0; let sxy = 0; let k = 0
+    let sx = 0
+    let sy = 0
+    let sxx = 0
+    let sxy = 0
+    let k = 0
     for (let i = 0; i < 20000; i++) {
       const d = rng.uniform(0.5, 40)
       // A new link per sample: independent fading draws, as from many phones.
       const rssi = radio.receive('link' + i, sensor, d, 0, i * 1000, -59, 0) as number
       const x = -10 * Math.log10(d)
-      sx += x; sy += rssi; sxx += x * x; sxy += x * rssi; k++
+      sx += x
+      sy += rssi
+      sxx += x * x
+      sxy += x * rssi
+      k++
     }
     const slope = (k * sxy - sx * sy) / (k * sxx - sx * sx)
     assert.ok(Math.abs(slope - n) <= 0.1, `fitted ${slope.toFixed(3)} for n=${n}`)
@@ -71,12 +83,13 @@ test('raw per-reading spread is in the 6-10 dB range real data shows', () => {
 
 test('randomized Wi-Fi MACs rotate between bursts; stable MACs do not', async () => {
   const { trace } = await makeTrace('boutique', { durationS: 1800 })
-  const spans = new Map<string, { first: number, last: number, n: number }>()
+  const spans = new Map<string, { first: number; last: number; n: number }>()
   for (const l of lines(trace)) {
     if (!isReading(l) || l.t !== 'wifi') continue
     const mac = l.mac as string
     const s = spans.get(mac) ?? { first: l.ts, last: l.ts, n: 0 }
-    s.last = l.ts; s.n++
+    s.last = l.ts
+    s.n++
     spans.set(mac, s)
   }
   const local = [...spans].filter(([mac]) => (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0)
@@ -85,21 +98,29 @@ test('randomized Wi-Fi MACs rotate between bursts; stable MACs do not', async ()
   assert.ok(local.length > 2 * global.length, 'most phones randomize')
   // A randomized address lives for one burst (a few frames within ~100 ms), then rotates.
   for (const [mac, s] of local) assert.ok(s.last - s.first < 200, `${mac} lived ${s.last - s.first} ms`)
-  assert.ok(global.some(([, s]) => s.last - s.first > 30_000), 'a stable MAC is seen across bursts')
+  assert.ok(
+    global.some(([, s]) => s.last - s.first > 30_000),
+    'a stable MAC is seen across bursts'
+  )
 })
 
-test('a two-floor store: shoppers take the stairs, truth names the floor, and a slab stands between the floors\' radios', async () => {
+test("a two-floor store: shoppers take the stairs, truth names the floor, and a slab stands between the floors' radios", async () => {
   const { trace, truth: truthPath, loaded } = await makeTrace('department', { durationS: 600 })
   const floors = new Map<number, number>()
-  const up: number[] = []; const down: number[] = []
+  const up: number[] = []
+  const down: number[] = []
   const upstairs = new Set<string>()
-  for (const l of readFileSync(trace, 'utf8').trim().split('\n').map(s => JSON.parse(s) as TraceLine)) {
+  for (const l of readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map(s => JSON.parse(s) as TraceLine)) {
     if (isTruth(l)) {
       floors.set(l.truth.floor, (floors.get(l.truth.floor) ?? 0) + 1)
-      if (l.truth.floor === 1) upstairs.add(l.truth.subject); else upstairs.delete(l.truth.subject)
+      if (l.truth.floor === 1) upstairs.add(l.truth.subject)
+      else upstairs.delete(l.truth.subject)
     } else if (isReading(l) && l.t === 'ble' && l.id !== undefined && upstairs.has(l.id)) {
       // Readings of someone upstairs: by the upper floor's sensors, or through the slab below.
-      (loaded.site.sensors.get(l.sensor)?.floor === 1 ? up : down).push(l.rssi)
+      ;(loaded.site.sensors.get(l.sensor)?.floor === 1 ? up : down).push(l.rssi)
     }
   }
   assert.ok((floors.get(0) ?? 0) > 0 && (floors.get(1) ?? 0) > 0, JSON.stringify([...floors]))

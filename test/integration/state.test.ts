@@ -22,7 +22,7 @@ const site = loadSiteFile('sites/boutique.site.json')
 const T0 = 1_764_000_000_000
 
 /** The device whose state was saved, heard again: stale state meets fresh evidence. */
-function batches (from: number, seconds: number): Array<{ topic: string, payload: Buffer }> {
+function batches(from: number, seconds: number): Array<{ topic: string; payload: Buffer }> {
   const out = []
   for (let t = from; t < from + seconds * 1000; t += 250) {
     for (const s of site.sensors.values()) {
@@ -34,7 +34,7 @@ function batches (from: number, seconds: number): Array<{ topic: string, payload
 }
 
 /** An open visit as an older run saved it, in a shop (and sector) named `shop`. */
-function openVisit (shop: string, sector: string | null): ZoneTrack {
+function openVisit(shop: string, sector: string | null): ZoneTrack {
   return {
     shop: { id: shop, enteredAt: T0 - 600_000, lastEvidence: T0 - 5000, leftBy: T0 - 5000, score: 40, n: 60, visitId: 'visit-old', sectors: {} },
     shopCand: null,
@@ -44,12 +44,44 @@ function openVisit (shop: string, sector: string | null): ZoneTrack {
 }
 
 type Mutable = Record<string, unknown>
-const cases: Array<{ name: string, shop: string, sector: string | null, state?: string, closes: boolean, mutate?: (shop: Mutable) => void }> = [
+const cases: Array<{ name: string; shop: string; sector: string | null; state?: string; closes: boolean; mutate?: (shop: Mutable) => void }> = [
   { name: 'a shop removed from the site', shop: 'gone', sector: null, closes: true },
-  { name: 'a sector key that no longer exists', shop: 'boutique', sector: 'women', closes: true, mutate: s => { s.sectors = { women: 60_000, 'gone-sector': 30_000 } } },
-  { name: 'a dwell saved as a string', shop: 'boutique', sector: 'women', closes: true, mutate: s => { s.sectors = { women: '60000', men: 30_000 } } },
-  { name: 'entered in 2100', shop: 'boutique', sector: null, closes: true, mutate: s => { s.enteredAt = Date.UTC(2100, 0, 1) } },
-  { name: 'a leftBy saved as a string', shop: 'boutique', sector: null, closes: true, mutate: s => { s.leftBy = 'soon' } },
+  {
+    name: 'a sector key that no longer exists',
+    shop: 'boutique',
+    sector: 'women',
+    closes: true,
+    mutate: s => {
+      s.sectors = { women: 60_000, 'gone-sector': 30_000 }
+    }
+  },
+  {
+    name: 'a dwell saved as a string',
+    shop: 'boutique',
+    sector: 'women',
+    closes: true,
+    mutate: s => {
+      s.sectors = { women: '60000', men: 30_000 }
+    }
+  },
+  {
+    name: 'entered in 2100',
+    shop: 'boutique',
+    sector: null,
+    closes: true,
+    mutate: s => {
+      s.enteredAt = Date.UTC(2100, 0, 1)
+    }
+  },
+  {
+    name: 'a leftBy saved as a string',
+    shop: 'boutique',
+    sector: null,
+    closes: true,
+    mutate: s => {
+      s.leftBy = 'soon'
+    }
+  },
   { name: 'a shop renamed, its sector with it', shop: 'boutique-old', sector: 'women-old', closes: true },
   { name: 'a sector moved to another shop', shop: 'new', sector: 'women', closes: true },
   { name: 'state that is not JSON', shop: 'boutique', sector: null, state: '{"shop": {', closes: false }
@@ -67,28 +99,60 @@ for (const c of cases) {
         store.saveState('tag:old', track, T0)
       }
       const warnings: string[] = []
-      const log: Logger = { ...silentLogger, warn: (msg: string) => { warnings.push(msg) } }
+      const log: Logger = {
+        ...silentLogger,
+        warn: (msg: string) => {
+          warnings.push(msg)
+        }
+      }
       const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
       const presence = new PresenceEngine(site, store, campaigns, presenceOptions(site), log)
       const positions: PositionMessageT[] = []
-      const p = new Pipeline(site, {
-        prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'event' }, tickMs: 1000,
-        presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
-      }, { position: q => positions.push(q), occupancy () {}, events () {}, footfall () {} }, new Metrics(), silentLogger, presence)
+      const p = new Pipeline(
+        site,
+        {
+          prefix: 'instore',
+          secret: 's',
+          clock: { ...defaultClockOptions, mode: 'event' },
+          tickMs: 1000,
+          presenceMs: { ble: 10_000, wifi: 120_000 },
+          maxMessageBytes: 1 << 16,
+          selfCalibration: false
+        },
+        { position: q => positions.push(q), occupancy() {}, events() {}, footfall() {} },
+        new Metrics(),
+        silentLogger,
+        presence
+      )
       for (const m of batches(T0, 30)) p.handle(m.topic, m.payload)
       assert.equal(p.tickErrors, 0, p.lastTickError?.message)
       assert.ok(positions.length >= 20, `${positions.length} positions`)
-      assert.ok(warnings.some(w => /does not fit the site/.test(w)), JSON.stringify(warnings))
+      assert.ok(
+        warnings.some(w => /does not fit the site/.test(w)),
+        JSON.stringify(warnings)
+      )
       assert.equal(presence.dropped, 1)
       // The device is back in the shop: what is saved now is its new visit, never the stale one.
-      assert.ok(store.loadStates().every(s => !s.state.includes('visit-old') && s.version >= 1), 'the stale state is gone')
-      const exits = store.unsent(1000).map(r => JSON.parse(r.body) as { type: string, visitId: string, ts: number, sectors?: Array<{ id: string, dwellMs: unknown }> }).filter(e => e.visitId === 'visit-old')
+      assert.ok(
+        store.loadStates().every(s => !s.state.includes('visit-old') && s.version >= 1),
+        'the stale state is gone'
+      )
+      const exits = store
+        .unsent(1000)
+        .map(r => JSON.parse(r.body) as { type: string; visitId: string; ts: number; sectors?: Array<{ id: string; dwellMs: unknown }> })
+        .filter(e => e.visitId === 'visit-old')
       if (c.closes) {
         assert.deepEqual(exits.map(e => e.type).sort(), ['shop.exit', 'visit.summary'])
-        assert.ok(exits.every(e => e.ts <= T0 - 5000 && e.ts >= T0 - 600_000), `closed as of the last evidence: ${exits.map(e => e.ts - T0).join(', ')}`)
+        assert.ok(
+          exits.every(e => e.ts <= T0 - 5000 && e.ts >= T0 - 600_000),
+          `closed as of the last evidence: ${exits.map(e => e.ts - T0).join(', ')}`
+        )
         const summary = exits.find(e => e.type === 'visit.summary')
         for (const x of summary?.sectors ?? []) {
-          assert.ok(site.sectors.some(s => s.id === x.id), `summary lists ${x.id}, not a sector of the site`)
+          assert.ok(
+            site.sectors.some(s => s.id === x.id),
+            `summary lists ${x.id}, not a sector of the site`
+          )
           assert.equal(typeof x.dwellMs, 'number', `dwell of ${x.id} published as ${typeof x.dwellMs}`)
         }
       } else assert.equal(exits.length, 0)
@@ -119,15 +183,20 @@ test('/healthz turns degraded while ticks fail, and names the failure', async ()
   const g = await startGateway()
   const c = await mqtt.connectAsync(g.mqttUrl)
   try {
-    const health = async () => await (await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)).json() as { status: string, problems: string[] }
+    const health = async () => (await (await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)).json()) as { status: string; problems: string[] }
     assert.equal((await health()).status, 'ok')
     const p = g.pipeline as Pipeline
-    p.tick = () => { throw new Error('state out of step') }
+    p.tick = () => {
+      throw new Error('state out of step')
+    }
     for (const m of batches(T0, 5)) await c.publishAsync(m.topic, m.payload, { qos: 1 })
     await waitFor(() => p.tickErrors > 0, 10_000, 'a failed tick')
     const h = await health()
     assert.equal(h.status, 'degraded')
-    assert.ok(h.problems.some(x => /ticks failing.*state out of step/.test(x)), JSON.stringify(h))
+    assert.ok(
+      h.problems.some(x => /ticks failing.*state out of step/.test(x)),
+      JSON.stringify(h)
+    )
     assert.match(await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text(), /instore_tick_errors_total [1-9]/)
   } finally {
     await c.endAsync()

@@ -18,11 +18,16 @@ const cases = [
 for (const c of cases) {
   test(`registration limits: ${c.name}`, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'trust-proxy-'))
-    const { app } = await buildServer(await onTestDb({ dataDir, log: silentLogger, ...(c.trustProxy ? { trustProxy: c.trustProxy } : {}), limits: { registrationsPerWindow: 2, windowMs: 60_000 } }))
+    const { app } = await buildServer(
+      await onTestDb({ dataDir, log: silentLogger, ...(c.trustProxy ? { trustProxy: c.trustProxy } : {}), limits: { registrationsPerWindow: 2, windowMs: 60_000 } })
+    )
     try {
-      const register = async (from: string) => (await app.inject({ method: 'POST', url: '/v1/devices', headers: { 'x-forwarded-for': from }, payload: { consent: { presence: true, marketing: false } } })).statusCode
+      const register = async (from: string) =>
+        (await app.inject({ method: 'POST', url: '/v1/devices', headers: { 'x-forwarded-for': from }, payload: { consent: { presence: true, marketing: false } } })).statusCode
       assert.deepEqual([await register('10.0.0.1'), await register('10.0.0.1'), await register('10.0.0.1')], [201, 201, 429])
       assert.equal(await register('10.0.0.2'), c.second)
-    } finally { await app.close() }
+    } finally {
+      await app.close()
+    }
   })
 }

@@ -16,11 +16,16 @@ import { loadDevicesFile } from '../../gateway/ingest/identity.ts'
 
 const DATA = join(ROOT, '../shared/data/kolakowski-ble-flat')
 
-test('Kolakowski robot track, no calibration walk: fixes past the flat\'s walls no longer pull the track outside', { skip: !existsSync(DATA) && 'data set not found' }, async () => {
+test("Kolakowski robot track, no calibration walk: fixes past the flat's walls no longer pull the track outside", { skip: !existsSync(DATA) && 'data set not found' }, async () => {
   const siteFile = convertSite(DATA)
   const sensors = siteFile.features.filter(f => f.properties.kind === 'sensor').map(f => f.properties.id)
   const trace = join(mkdtempSync(join(tmpdir(), 'instore-uncal-')), 'robot.jsonl')
-  writeFileSync(trace, convertTrack(datasetFiles(DATA).tracks[0], sensors).map(l => JSON.stringify(l)).join('\n') + '\n')
+  writeFileSync(
+    trace,
+    convertTrack(datasetFiles(DATA).tracks[0], sensors)
+      .map(l => JSON.stringify(l))
+      .join('\n') + '\n'
+  )
   const r = await measureAccuracy(parseSite(siteFile), trace, 'gateway')
   // Before the walls counted for the fixes: 1.58 m mean, 3.05 m p95.
   assert.ok(r.error.mean < 1.54, `mean ${r.error.mean}`)
@@ -31,17 +36,24 @@ test('a receiver reading 12 dB hot: the gateway learns it, names it in /healthz 
   const { trace, loaded, dir } = await makeTrace('boutique', { durationS: 900, seed: 11 })
   const hot = 'b5'
   const hotTrace = join(dir, 'hot.jsonl')
-  writeFileSync(hotTrace, readFileSync(trace, 'utf8').split('\n').filter(l => l !== '').map(l => {
-    const line = JSON.parse(l) as { sensor?: string, rssi?: number }
-    if (line.sensor === hot && line.rssi !== undefined) line.rssi = Math.min(0, line.rssi + 12)
-    return JSON.stringify(line)
-  }).join('\n') + '\n')
+  writeFileSync(
+    hotTrace,
+    readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter(l => l !== '')
+      .map(l => {
+        const line = JSON.parse(l) as { sensor?: string; rssi?: number }
+        if (line.sensor === hot && line.rssi !== undefined) line.rssi = Math.min(0, line.rssi + 12)
+        return JSON.stringify(line)
+      })
+      .join('\n') + '\n'
+  )
   const devices = join(dir, 'boutique.devices.json')
   const g = await startGateway({ campaigns: [], devices: loadDevicesFile(devices) }, loaded.sitePath)
   try {
     const r = await runBin('instore-replay', ['--trace', hotTrace, '--devices', devices, '--broker', g.mqttUrl])
     assert.equal(r.code, 0, r.stdout + r.stderr)
-    const health = await (await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)).json() as { status: string, problems: string[] }
+    const health = (await (await fetch(`http://127.0.0.1:${g.httpPort}/healthz`)).json()) as { status: string; problems: string[] }
     const problem = health.problems.find(p => p.startsWith('sensors reading 10 dB or more off'))
     assert.match(problem ?? '', new RegExp(`: ${hot} \\+1\\d\\.\\d dB$`), JSON.stringify(health))
     const metrics = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()

@@ -18,18 +18,24 @@ import type { InstoreEvent } from '../../shared/events.ts'
 const ADMIN = 'adm_replicas_test'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string }
 
-async function replica (databaseUrl: string, extra: string[] = []): Promise<Proc & { url: string }> {
-  const p = await startProc('instore-server', ['--port', '0', '--data', mkdtempSync(join(tmpdir(), 'replica-')), '--admin-token', ADMIN,
-    '--database-url', databaseUrl, ...extra], /"server started"/)
+async function replica(databaseUrl: string, extra: string[] = []): Promise<Proc & { url: string }> {
+  const p = await startProc(
+    'instore-server',
+    ['--port', '0', '--data', mkdtempSync(join(tmpdir(), 'replica-')), '--admin-token', ADMIN, '--database-url', databaseUrl, ...extra],
+    /"server started"/
+  )
   return { ...p, url: (/"url":"(http:\/\/[0-9.:]+)"/.exec(p.out()) as RegExpExecArray)[1] }
 }
 
 /** A phone's trigger stream, read as the SDK reads it: SSE events with their ids. */
-function stream (url: string, token: string, lastEventId?: number) {
-  const got: Array<{ id: number, triggerId: string }> = []
+function stream(url: string, token: string, lastEventId?: number) {
+  const got: Array<{ id: number; triggerId: string }> = []
   const ac = new AbortController()
   const done = (async () => {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, ...(lastEventId !== undefined ? { 'last-event-id': String(lastEventId) } : {}) }, signal: ac.signal })
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${token}`, ...(lastEventId !== undefined ? { 'last-event-id': String(lastEventId) } : {}) },
+      signal: ac.signal
+    })
     assert.equal(res.status, 200)
     const reader = (res.body as ReadableStream<Uint8Array>).getReader()
     const dec = new TextDecoder()
@@ -40,78 +46,115 @@ function stream (url: string, token: string, lastEventId?: number) {
       buf += dec.decode(value)
       let end: number
       while ((end = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, end); buf = buf.slice(end + 2)
+        const block = buf.slice(0, end)
+        buf = buf.slice(end + 2)
         const id = /^id: (\d+)$/m.exec(block)?.[1]
         const data = /^data: (.*)$/m.exec(block)?.[1]
         if (id !== undefined && data !== undefined) got.push({ id: Number(id), triggerId: (JSON.parse(data) as { triggerId: string }).triggerId })
       }
     }
   })().catch(() => {})
-  return { got, close: () => { ac.abort(); return done } }
+  return {
+    got,
+    close: () => {
+      ac.abort()
+      return done
+    }
+  }
 }
 
 if (TEST_ENGINE === 'sqlite') {
-  partTest('postgresql', 'two replicas on one PostgreSQL: a trigger crosses replicas once, Last-Event-ID resumes on the other after SIGKILL, caps, rate limits and revocations are shared', { timeout: 180_000 }, async () => {
-    const url = await (await sharedCluster()).createDatabase('replicas')
-    const a = await replica(url, ['--registrations-per-minute', '4'])
-    const b = await replica(url, ['--registrations-per-minute', '4'])
-    const streams: Array<{ close: () => Promise<void> }> = []
-    try {
-      const gw = (await api<{ gatewayToken: string }>(`${a.url}/v1/stores`, ADMIN, 'POST', { site })).body.gatewayToken
-      const campaign = { id: 'c1', stores: [site.storeId], when: { event: 'sector.dwell', sector: 'women', minDwellS: 30 }, cap: { perVisit: 1 }, content: { title: 'hello', ttlMin: 60 } }
-      assert.equal((await api(`${b.url}/v1/campaigns`, ADMIN, 'POST', campaign)).status, 201, 'a campaign made on B')
-      const dev = (await api<{ deviceId: string, token: string, subject: string }>(`${a.url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })).body
-      let n = 0
-      const trigger = (visitId: string): InstoreEvent => ({ id: `T${++n}`, type: 'trigger.fired', storeId: site.storeId, subject: dev.subject, visitId, seq: n, ts: Date.now(), shop: 'boutique', sector: 'women', campaignId: 'c1', content: { title: 'x' } })
-      const post = async (to: string, events: InstoreEvent[]) => await api<{ accepted: number }>(`${to}/v1/stores/${site.storeId}/events`, gw, 'POST', { events })
-
-      // The phone on B, the gateway on A.
-      const onB = stream(`${b.url}/v1/devices/${dev.deviceId}/triggers`, dev.token)
-      streams.push(onB)
-      await waitFor(async () => (await api<{ sseConnections: number }>(`${b.url}/healthz`, null)).body.sseConnections === 1, 10_000, 'the stream on B')
-      assert.deepEqual((await post(a.url, [trigger('V1')])).body, { accepted: 1, duplicates: 0 })
-      await waitFor(() => onB.got.length === 1, 10_000, 'the trigger on B')
-      assert.equal(onB.got[0].triggerId, 'T1')
-
-      // The cap is per visit, and counted in the database: the same visit posted to both replicas at once is pushed once.
-      const [r2, r3] = await Promise.all([post(a.url, [trigger('V2')]), post(b.url, [trigger('V2')])])
-      assert.equal(r2.body.accepted + r3.body.accepted, 2, 'both events stored')
-      await waitFor(() => onB.got.length === 2, 10_000, 'one trigger of visit V2')
-
-      // B dies without a goodbye; A takes a trigger meanwhile; the phone resumes on A from the last id it saw.
-      const last = onB.got[onB.got.length - 1].id
-      await b.stop('SIGKILL')
-      await onB.close()
-      assert.deepEqual((await post(a.url, [trigger('V3')])).body, { accepted: 1, duplicates: 0 })
-      const onA = stream(`${a.url}/v1/devices/${dev.deviceId}/triggers`, dev.token, last)
-      streams.push(onA)
-      await waitFor(() => onA.got.length >= 1, 10_000, 'the missed trigger on A')
-      await new Promise(resolve => setImmediate(resolve))
-      assert.deepEqual(onA.got.map(g => g.triggerId), ['T4'], 'exactly what it missed: nothing repeated, nothing lost')
-      const all = [...onB.got, ...onA.got].map(g => g.triggerId)
-      assert.equal(new Set(all).size, all.length, 'no trigger twice')
-      assert.equal(all.length, 3, 'V1, one of V2, V3')
-
-      // Registrations are limited per caller across replicas: 4 per minute in all, not 4 per replica.
-      const statuses: number[] = []
-      for (const to of [a.url, a.url, a.url, a.url]) statuses.push((await api(`${to}/v1/devices`, null, 'POST', { consent: { presence: false, marketing: false } })).status)
-      const c = await replica(url, ['--registrations-per-minute', '4'])
+  partTest(
+    'postgresql',
+    'two replicas on one PostgreSQL: a trigger crosses replicas once, Last-Event-ID resumes on the other after SIGKILL, caps, rate limits and revocations are shared',
+    { timeout: 180_000 },
+    async () => {
+      const url = await (await sharedCluster()).createDatabase('replicas')
+      const a = await replica(url, ['--registrations-per-minute', '4'])
+      const b = await replica(url, ['--registrations-per-minute', '4'])
+      const streams: Array<{ close: () => Promise<void> }> = []
       try {
-        statuses.push((await api(`${c.url}/v1/devices`, null, 'POST', { consent: { presence: false, marketing: false } })).status)
-        // The first registration above (the phone's) counted too.
-        assert.deepEqual(statuses, [201, 201, 201, 429, 429])
+        const gw = (await api<{ gatewayToken: string }>(`${a.url}/v1/stores`, ADMIN, 'POST', { site })).body.gatewayToken
+        const campaign = {
+          id: 'c1',
+          stores: [site.storeId],
+          when: { event: 'sector.dwell', sector: 'women', minDwellS: 30 },
+          cap: { perVisit: 1 },
+          content: { title: 'hello', ttlMin: 60 }
+        }
+        assert.equal((await api(`${b.url}/v1/campaigns`, ADMIN, 'POST', campaign)).status, 201, 'a campaign made on B')
+        const dev = (await api<{ deviceId: string; token: string; subject: string }>(`${a.url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })).body
+        let n = 0
+        const trigger = (visitId: string): InstoreEvent => ({
+          id: `T${++n}`,
+          type: 'trigger.fired',
+          storeId: site.storeId,
+          subject: dev.subject,
+          visitId,
+          seq: n,
+          ts: Date.now(),
+          shop: 'boutique',
+          sector: 'women',
+          campaignId: 'c1',
+          content: { title: 'x' }
+        })
+        const post = async (to: string, events: InstoreEvent[]) => await api<{ accepted: number }>(`${to}/v1/stores/${site.storeId}/events`, gw, 'POST', { events })
 
-        // A token revoked on A ends the stream it holds open on C at once.
-        const onC = stream(`${c.url}/v1/devices/${dev.deviceId}/triggers`, dev.token)
-        streams.push(onC)
-        await waitFor(async () => (await api<{ sseConnections: number }>(`${c.url}/healthz`, null)).body.sseConnections === 1, 10_000, 'the stream on C')
-        const id = (await api<Array<{ id: string, deviceId: string | null }>>(`${a.url}/v1/tokens?role=device`, ADMIN)).body.find(t => t.deviceId === dev.deviceId)?.id
-        assert.equal((await api(`${a.url}/v1/tokens/${id}`, ADMIN, 'DELETE')).status, 204)
-        await waitFor(async () => (await api<{ sseConnections: number }>(`${c.url}/healthz`, null)).body.sseConnections === 0, 10_000, 'the stream on C to end')
-      } finally { await c.stop() }
-    } finally {
-      for (const s of streams) await s.close()
-      await a.stop(); await b.stop()
+        // The phone on B, the gateway on A.
+        const onB = stream(`${b.url}/v1/devices/${dev.deviceId}/triggers`, dev.token)
+        streams.push(onB)
+        await waitFor(async () => (await api<{ sseConnections: number }>(`${b.url}/healthz`, null)).body.sseConnections === 1, 10_000, 'the stream on B')
+        assert.deepEqual((await post(a.url, [trigger('V1')])).body, { accepted: 1, duplicates: 0 })
+        await waitFor(() => onB.got.length === 1, 10_000, 'the trigger on B')
+        assert.equal(onB.got[0].triggerId, 'T1')
+
+        // The cap is per visit, and counted in the database: the same visit posted to both replicas at once is pushed once.
+        const [r2, r3] = await Promise.all([post(a.url, [trigger('V2')]), post(b.url, [trigger('V2')])])
+        assert.equal(r2.body.accepted + r3.body.accepted, 2, 'both events stored')
+        await waitFor(() => onB.got.length === 2, 10_000, 'one trigger of visit V2')
+
+        // B dies without a goodbye; A takes a trigger meanwhile; the phone resumes on A from the last id it saw.
+        const last = onB.got[onB.got.length - 1].id
+        await b.stop('SIGKILL')
+        await onB.close()
+        assert.deepEqual((await post(a.url, [trigger('V3')])).body, { accepted: 1, duplicates: 0 })
+        const onA = stream(`${a.url}/v1/devices/${dev.deviceId}/triggers`, dev.token, last)
+        streams.push(onA)
+        await waitFor(() => onA.got.length >= 1, 10_000, 'the missed trigger on A')
+        await new Promise(resolve => setImmediate(resolve))
+        assert.deepEqual(
+          onA.got.map(g => g.triggerId),
+          ['T4'],
+          'exactly what it missed: nothing repeated, nothing lost'
+        )
+        const all = [...onB.got, ...onA.got].map(g => g.triggerId)
+        assert.equal(new Set(all).size, all.length, 'no trigger twice')
+        assert.equal(all.length, 3, 'V1, one of V2, V3')
+
+        // Registrations are limited per caller across replicas: 4 per minute in all, not 4 per replica.
+        const statuses: number[] = []
+        for (const to of [a.url, a.url, a.url, a.url]) statuses.push((await api(`${to}/v1/devices`, null, 'POST', { consent: { presence: false, marketing: false } })).status)
+        const c = await replica(url, ['--registrations-per-minute', '4'])
+        try {
+          statuses.push((await api(`${c.url}/v1/devices`, null, 'POST', { consent: { presence: false, marketing: false } })).status)
+          // The first registration above (the phone's) counted too.
+          assert.deepEqual(statuses, [201, 201, 201, 429, 429])
+
+          // A token revoked on A ends the stream it holds open on C at once.
+          const onC = stream(`${c.url}/v1/devices/${dev.deviceId}/triggers`, dev.token)
+          streams.push(onC)
+          await waitFor(async () => (await api<{ sseConnections: number }>(`${c.url}/healthz`, null)).body.sseConnections === 1, 10_000, 'the stream on C')
+          const id = (await api<Array<{ id: string; deviceId: string | null }>>(`${a.url}/v1/tokens?role=device`, ADMIN)).body.find(t => t.deviceId === dev.deviceId)?.id
+          assert.equal((await api(`${a.url}/v1/tokens/${id}`, ADMIN, 'DELETE')).status, 204)
+          await waitFor(async () => (await api<{ sseConnections: number }>(`${c.url}/healthz`, null)).body.sseConnections === 0, 10_000, 'the stream on C to end')
+        } finally {
+          await c.stop()
+        }
+      } finally {
+        for (const s of streams) await s.close()
+        await a.stop()
+        await b.stop()
+      }
     }
-  })
+  )
 }

@@ -5,8 +5,11 @@ import assert from 'node:assert/strict'
 import { soak } from '../../bench/soak.ts'
 import { partTest } from '../helpers/parts.ts'
 
-partTest('mosquitto', 'soak: days with silent nights, outages and restarts: every event delivered once, no visit lost, state bounded, no error logged',
-  { timeout: 600_000 }, async () => {
+partTest(
+  'mosquitto',
+  'soak: days with silent nights, outages and restarts: every event delivered once, no visit lost, state bounded, no error logged',
+  { timeout: 600_000 },
+  async () => {
     const r = await soak({ days: 4, durationS: 480, seed: 11 })
     const summary = JSON.stringify(r)
     assert.ok(r.readings > 10_000 && r.events > 20, summary)
@@ -18,4 +21,5 @@ partTest('mosquitto', 'soak: days with silent nights, outages and restarts: ever
     assert.deepEqual(r.errorsLogged, [], summary)
     // Rotating addresses come and go: what the gateway holds stays that of a store's worth of phones.
     assert.ok(r.maxDevices < 400 && r.maxZoneTracks < 100, summary)
-  })
+  }
+)

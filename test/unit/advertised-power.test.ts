@@ -5,7 +5,7 @@ import { Rng } from '../../shared/rng.ts'
 
 // Phones with real offsets N(0, 3²) settle on 0.5 of it (the solver's prior shrinks it) plus
 // 1 dB of noise, and advertise -59 plus their offset plus `txErr` of error.
-function learn (phones: number, txErr: number, claim?: (real: number, r: Rng) => number): AdvertisedPower {
+function learn(phones: number, txErr: number, claim?: (real: number, r: Rng) => number): AdvertisedPower {
   const p = new AdvertisedPower(-59, 4)
   const r = new Rng(7)
   for (let i = 0; i < phones; i++) {
@@ -46,8 +46,12 @@ test('a few phones with a placeholder claim do not spoil what the others taught'
   const clean = learn(400, 1)
   let i = 0
   // The same phones, every thirtieth claiming -127 instead.
-  const spoilt = learn(400, 1, (real, r) => { const claim = Math.round(-59 + real + r.normal(0, 1)); return ++i % 30 === 0 ? -127 : claim })
-  const a = clean.prior(-53, 0); const b = spoilt.prior(-53, 0)
+  const spoilt = learn(400, 1, (real, r) => {
+    const claim = Math.round(-59 + real + r.normal(0, 1))
+    return ++i % 30 === 0 ? -127 : claim
+  })
+  const a = clean.prior(-53, 0)
+  const b = spoilt.prior(-53, 0)
   assert.ok(a && b)
   assert.ok(Math.abs(a.sd - b.sd) < 0.3 && Math.abs(a.mean - b.mean) < 0.5, `${JSON.stringify(a)} against ${JSON.stringify(b)}`)
 })

@@ -7,7 +7,7 @@ import { bleIdentity } from '../../gateway/ingest/sensor-ids.ts'
 import { translate, aliasMap } from '../../gateway/ingest/foreign.ts'
 import { loadSiteFile } from '../../shared/site.ts'
 
-const CASES: Array<{ mac: string, random?: boolean, anonymous: boolean, why: string }> = [
+const CASES: Array<{ mac: string; random?: boolean; anonymous: boolean; why: string }> = [
   { mac: '48:11:22:33:44:55', anonymous: true, why: 'resolvable private pattern (01), type unknown' },
   { mac: '48:11:22:33:44:55', random: true, anonymous: true, why: 'resolvable private (01), random' },
   { mac: '38:11:22:33:44:55', random: true, anonymous: true, why: 'non-resolvable private (00), random' },
@@ -31,7 +31,8 @@ test('Wi-Fi keeps its locally-administered rule', () => {
 
 test('OpenMQTTGateway mac_type reaches the native reading as `random`', () => {
   const site = loadSiteFile('sites/boutique.site.json')
-  const aliases = aliasMap(site); aliases.set('OMG_b1', 'b1')
+  const aliases = aliasMap(site)
+  aliases.set('OMG_b1', 'b1')
   const f = translate('home/OMG_b1/BTtoMQTT/381122334455', Buffer.from(JSON.stringify({ id: '38:11:22:33:44:55', mac_type: 1, rssi: -70 })), 'instore', site.storeId, aliases)
   assert.ok(f !== null && 'payload' in f, JSON.stringify(f))
   assert.equal(JSON.parse(f.payload.toString()).readings[0].random, true)

@@ -12,7 +12,8 @@ import type { InstoreEvent } from '../../shared/events.ts'
 // 2026-11-02 is a Monday; 08:30 UTC is 09:30 in Berlin.
 const T = Date.UTC(2026, 10, 2, 8, 30)
 const coffee: Campaign = {
-  id: 'coffee-morning', stores: ['s1'],
+  id: 'coffee-morning',
+  stores: ['s1'],
   when: { event: 'sector.dwell', sector: 'coffee', minDwellS: 30 },
   audience: { segments: ['returning', 'regular'] },
   schedule: { from: '2026-11-01', to: '2026-12-31', hours: [['08:00', '11:00']] },
@@ -21,17 +22,28 @@ const coffee: Campaign = {
 }
 let n = 0
 const dwell = (over: Partial<InstoreEvent> = {}): InstoreEvent => ({
-  id: 'e' + n++, type: 'sector.dwell', storeId: 's1', subject: 'app:1', visitId: 'v1', seq: n, ts: T, shop: 'main', sector: 'coffee', dwellMs: 30000, thresholdMs: 30000, ...over
+  id: 'e' + n++,
+  type: 'sector.dwell',
+  storeId: 's1',
+  subject: 'app:1',
+  visitId: 'v1',
+  seq: n,
+  ts: T,
+  shop: 'main',
+  sector: 'coffee',
+  dwellMs: 30000,
+  thresholdMs: 30000,
+  ...over
 })
 
-function engine (campaigns: Campaign[] = [coffee]) {
+function engine(campaigns: Campaign[] = [coffee]) {
   const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'camp-')))
   const e = new CampaignEngine('s1', 'Europe/Berlin', store)
   e.setCampaigns(campaigns)
   return e
 }
 
-test('local time follows the store\'s time zone', () => {
+test("local time follows the store's time zone", () => {
   assert.deepEqual(localTime(T, 'Europe/Berlin'), { date: '2026-11-02', minutes: 9 * 60 + 30, weekday: 'mon' })
   assert.equal(inSchedule(coffee, T, 'Europe/Berlin'), true)
   assert.equal(inSchedule(coffee, T, 'America/New_York'), false, '03:30 in New York')
@@ -70,7 +82,7 @@ test('cooldown spans visits; after it, a new visit fires again', () => {
 
 test('consent from the central registry overrides the app-id rule', () => {
   const e = engine()
-  e.setConsent(s => s === 'app:1' ? false : null)
+  e.setConsent(s => (s === 'app:1' ? false : null))
   assert.equal(e.evaluate(dwell(), 'regular').length, 0)
   assert.equal(e.suppressed.consent, 1)
 })
@@ -78,5 +90,8 @@ test('consent from the central registry overrides the app-id rule', () => {
 test('campaigns add their dwell thresholds, and inactive or other-store campaigns never fire', () => {
   const e = engine([coffee, { ...coffee, id: 'off', active: false }, { ...coffee, id: 'elsewhere', stores: ['s2'] }])
   assert.deepEqual(e.dwellThresholdsS(), [30, 30, 30])
-  assert.deepEqual(e.evaluate(dwell(), 'regular').map(d => d.campaign.id), ['coffee-morning'])
+  assert.deepEqual(
+    e.evaluate(dwell(), 'regular').map(d => d.campaign.id),
+    ['coffee-morning']
+  )
 })

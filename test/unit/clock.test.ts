@@ -11,14 +11,25 @@ import type { PositionMessageT } from '../../shared/messages.ts'
 const site = loadSiteFile('sites/boutique.site.json')
 
 /** Ten seconds of one device heard by every sensor, each batch stamped `offsetMs` off the wall clock. */
-function run (offsetMs: number): { positions: PositionMessageT[], metrics: string } {
+function run(offsetMs: number): { positions: PositionMessageT[]; metrics: string } {
   let now = 1_764_000_000_000
   const positions: PositionMessageT[] = []
   const metrics = new Metrics()
-  const p = new Pipeline(site, {
-    prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'wall', wall: () => now }, tickMs: 1000,
-    presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false
-  }, { position: pos => positions.push(pos), occupancy () {}, events () {}, footfall () {} }, metrics, silentLogger)
+  const p = new Pipeline(
+    site,
+    {
+      prefix: 'instore',
+      secret: 's',
+      clock: { ...defaultClockOptions, mode: 'wall', wall: () => now },
+      tickMs: 1000,
+      presenceMs: { ble: 10_000, wifi: 120_000 },
+      maxMessageBytes: 1 << 16,
+      selfCalibration: false
+    },
+    { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} },
+    metrics,
+    silentLogger
+  )
   for (let i = 0; i < 40; i++) {
     now += 250
     for (const s of site.sensors.values()) {

@@ -6,9 +6,12 @@ import { evaluateEvents, heardDuring, defaultEvalOptions, type HeardIndex } from
 import type { Truth, TruthVisit, TruthStay } from '../../simulators/engine.ts'
 
 const W0 = 1_764_000_000_000
-const heard: HeardIndex = new Map([['app:a', [W0 + 60_000, W0 + 70_000]], ['app:b', [W0 + 500_000]]])
+const heard: HeardIndex = new Map([
+  ['app:a', [W0 + 60_000, W0 + 70_000]],
+  ['app:b', [W0 + 500_000]]
+])
 
-const cases: Array<{ subject: string, from: number, to: number, want: boolean }> = [
+const cases: Array<{ subject: string; from: number; to: number; want: boolean }> = [
   { subject: 'app:a', from: W0 + 50_000, to: W0 + 65_000, want: true },
   { subject: 'app:a', from: W0 + 61_000, to: W0 + 69_000, want: false },
   { subject: 'app:a', from: W0 + 70_000, to: W0 + 80_000, want: true },
@@ -24,7 +27,10 @@ for (const c of cases) {
 test('a visit no reading supports is not judged; a heard one that is missed still counts against recall', () => {
   const visit = (subject: string, enter: number, exit: number): TruthVisit => ({ subject, person: subject, kind: 'regular', shop: 'main', enter, exit })
   const truth: Truth = {
-    storeId: 's1', windows: [[W0, W0 + 3_600_000]], stays: [], wifiPhones: {},
+    storeId: 's1',
+    windows: [[W0, W0 + 3_600_000]],
+    stays: [],
+    wifiPhones: {},
     visits: [visit('app:a', W0 + 55_000, W0 + 120_000), visit('app:b', W0 + 100_000, W0 + 200_000), visit('app:d', W0 + 300_000, W0 + 400_000)]
   }
   const events = [

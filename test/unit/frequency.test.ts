@@ -16,7 +16,7 @@ import { ROOT } from '../helpers/run.ts'
 
 const DAY = 86_400_000
 
-test('segments follow the contract\'s default rules', () => {
+test("segments follow the contract's default rules", () => {
   const h = (v7: number, v30: number, v90: number, last: number | null) => ({ visits7d: v7, visits30d: v30, visits90d: v90, lastEnter: last })
   const t = Date.UTC(2026, 10, 20)
   assert.equal(frequency(h(0, 0, 0, null), t).segment, 'first')
@@ -31,7 +31,9 @@ test('frequency fields are exactly right over three weeks of visits, across a re
   // The regulars scenario with a radio slowed to a trickle: only the truth paths matter here.
   const dir = mkdtempSync(join(tmpdir(), 'freq-'))
   const sc = JSON.parse(readFileSync(join(ROOT, 'simulators/scenarios/regulars-3weeks.json'), 'utf8'))
-  sc.site = join(ROOT, 'sites/boutique.site.json'); sc.radio = { advHz: 0.01 }; sc.wifiShare = 0
+  sc.site = join(ROOT, 'sites/boutique.site.json')
+  sc.radio = { advHz: 0.01 }
+  sc.wifiShare = 0
   writeFileSync(join(dir, 'sc.json'), JSON.stringify(sc))
   const loaded = loadScenario(join(dir, 'sc.json'))
   const sim = new Simulator(loaded)
@@ -39,7 +41,10 @@ test('frequency fields are exactly right over three weeks of visits, across a re
   for (const l of sim.lines()) {
     if (!isTruth(l)) continue
     let m = byTs.get(l.ts)
-    if (!m) { m = new Map(); byTs.set(l.ts, m) }
+    if (!m) {
+      m = new Map()
+      byTs.set(l.ts, m)
+    }
     m.set(l.truth.subject, { x: l.truth.x, y: l.truth.y, accuracyM: 0.3 })
   }
   const times = [...byTs.keys()].sort((a, b) => a - b)
@@ -52,7 +57,10 @@ test('frequency fields are exactly right over three weeks of visits, across a re
   let g = open()
   times.forEach((t, i) => {
     // Halfway through, the gateway restarts: history and open state come back from SQLite.
-    if (i === Math.floor(times.length / 2)) { g.store.close(); g = open() }
+    if (i === Math.floor(times.length / 2)) {
+      g.store.close()
+      g = open()
+    }
     events.push(...g.presence.tick(t, byTs.get(t) as Map<string, Evidence>))
   })
   events.push(...g.presence.tick(times[times.length - 1] + 3_600_000, new Map()))
@@ -68,12 +76,14 @@ test('frequency fields are exactly right over three weeks of visits, across a re
     const within = (d: number) => earlier.filter(v => v.enter >= e.ts - d * DAY).length
     const last = earlier.length ? Math.max(...earlier.map(v => v.enter)) : null
     const expected = {
-      visits7d: within(7), visits30d: within(30), visits90d: within(90),
+      visits7d: within(7),
+      visits30d: within(30),
+      visits90d: within(90),
       daysSinceLastVisit: last === null ? null : Math.floor((e.ts - last) / DAY)
     }
     const { segment, ...got } = e.frequency ?? {}
     assert.deepEqual(got, expected, `${e.subject} at ${new Date(e.ts).toISOString()}`)
     if (segment === 'regular') regulars++
   }
-  assert.ok(regulars > 0, 'the scenario\'s regulars become regular')
+  assert.ok(regulars > 0, "the scenario's regulars become regular")
 })

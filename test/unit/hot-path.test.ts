@@ -7,16 +7,22 @@ import { WalkHistory, WALK_HISTORY_MS, WALK_SAMPLE_MS, WALK_SENSORS } from '../.
 import type { SensorModel } from '../../gateway/estimation/radio-model.ts'
 
 /** The selection as first written (splice into a fresh list): what the reused scratch must reproduce. */
-function reference (all: Silence[], x: number, y: number): Silence[] {
+function reference(all: Silence[], x: number, y: number): Silence[] {
   if (all.length <= 3) return all
-  const near: Silence[] = []; const d2: number[] = []
+  const near: Silence[] = []
+  const d2: number[] = []
   for (const q of all) {
     const d = (q.sensor.x - x) ** 2 + (q.sensor.y - y) ** 2
     let i = near.length
     if (i === 3 && d >= d2[i - 1]) continue
-    if (i === 3) { near.pop(); d2.pop(); i-- }
+    if (i === 3) {
+      near.pop()
+      d2.pop()
+      i--
+    }
     while (i > 0 && d2[i - 1] > d) i--
-    near.splice(i, 0, q); d2.splice(i, 0, d)
+    near.splice(i, 0, q)
+    d2.splice(i, 0, d)
   }
   return near
 }
@@ -28,17 +34,32 @@ test('nearest silent sensors into reused scratch: the same sensors in the same o
   const rng = new Rng(28)
   const random = Array.from({ length: 40 }, (_, i) => silence(`r${i}`, rng.uniform(-20, 60), rng.uniform(-20, 40)))
   const cases: Array<[string, Silence[]]> = [
-    ['none', []], ['two', grid.slice(0, 2)], ['three', grid.slice(0, 3)], ['four', grid.slice(0, 4)],
+    ['none', []],
+    ['two', grid.slice(0, 2)],
+    ['three', grid.slice(0, 3)],
+    ['four', grid.slice(0, 4)],
     // A regular grid puts sensors at equal distances: the first of equals must stay first.
-    ['a grid, ties everywhere', grid], ['scattered', random], ['scattered, reversed', [...random].reverse()]
+    ['a grid, ties everywhere', grid],
+    ['scattered', random],
+    ['scattered, reversed', [...random].reverse()]
   ]
-  const out: Silence[] = []; const d2 = new Float64Array(3)
+  const out: Silence[] = []
+  const d2 = new Float64Array(3)
   for (const [name, all] of cases) {
     for (let k = 0; k < 50; k++) {
-      const x = rng.uniform(-25, 65); const y = k % 5 === 0 ? 10 : rng.uniform(-25, 45)
+      const x = rng.uniform(-25, 65)
+      const y = k % 5 === 0 ? 10 : rng.uniform(-25, 45)
       const want = reference(all, x, y).map(q => q.sensor.id)
-      assert.deepEqual(nearestSilentInto(all, x, y, out, d2).map(q => q.sensor.id), want, `${name} at (${x}, ${y})`)
-      assert.deepEqual(nearestSilent(all, x, y).map(q => q.sensor.id), want, `${name} at (${x}, ${y}), fresh list`)
+      assert.deepEqual(
+        nearestSilentInto(all, x, y, out, d2).map(q => q.sensor.id),
+        want,
+        `${name} at (${x}, ${y})`
+      )
+      assert.deepEqual(
+        nearestSilent(all, x, y).map(q => q.sensor.id),
+        want,
+        `${name} at (${x}, ${y}), fresh list`
+      )
     }
   }
 })
@@ -52,14 +73,22 @@ test('walk history: one buffer a device holds every kept fix exactly as packed a
   let most = 0
   for (let t = 0; t < 600_000; t += 1000) {
     // Each fix hears a different number of sensors (a fix larger than the last must still fit).
-    const heard = 1 + rng.int(0, 20); const quiet = rng.int(0, 10)
-    const obs: Observation[] = sensors.slice(0, heard).map(s => ({ sensor: s, rssi: rng.uniform(-95, -40), sigma: rng.uniform(2, 6), floorDbm: rng.chance(0.5) ? -Infinity : -96, rawSigmaDb: 6 }))
+    const heard = 1 + rng.int(0, 20)
+    const quiet = rng.int(0, 10)
+    const obs: Observation[] = sensors
+      .slice(0, heard)
+      .map(s => ({ sensor: s, rssi: rng.uniform(-95, -40), sigma: rng.uniform(2, 6), floorDbm: rng.chance(0.5) ? -Infinity : -96, rawSigmaDb: 6 }))
     const silent: Silence[] = sensors.slice(heard, heard + quiet).map(s => ({ sensor: s, floorDbm: rng.uniform(-100, -90) }))
-    const kept = [...obs].sort((a, b) => (b.rssi - b.sensor.a) - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
-    packed.set(t, Array.from(new Float32Array([
-      ...(obs.length <= WALK_SENSORS ? obs : kept).flatMap(o => [index.get(o.sensor.id) ?? -1, o.rssi, o.sigma, o.floorDbm ?? -Infinity, o.rawSigmaDb ?? 6]),
-      ...silent.flatMap(q => [index.get(q.sensor.id) ?? -1, q.floorDbm])
-    ])))
+    const kept = [...obs].sort((a, b) => b.rssi - b.sensor.a - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
+    packed.set(
+      t,
+      Array.from(
+        new Float32Array([
+          ...(obs.length <= WALK_SENSORS ? obs : kept).flatMap(o => [index.get(o.sensor.id) ?? -1, o.rssi, o.sigma, o.floorDbm ?? -Infinity, o.rawSigmaDb ?? 6]),
+          ...silent.flatMap(q => [index.get(q.sensor.id) ?? -1, q.floorDbm])
+        ])
+      )
+    )
     h.add(t, t / 1000, 0, obs, silent, index)
     if (t === 300_000) h.clear()
     for (const f of h.fixes) assert.deepEqual(Array.from(f.data.subarray(f.at, f.end)), packed.get(f.t), `fix at ${f.t}, added at ${t}`)

@@ -15,7 +15,7 @@ const KEY = Buffer.from('553c66da1485e9f78849de00f2cb178e', 'hex')
 // computed independently with the OpenSSL command line, e.g. for the temporary key
 //   printf '0000000000000000000000ff00006924' | xxd -r -p | openssl enc -aes-128-ecb -K 553c…178e -nopad | xxd -p
 // then the EID with that key over 11 zero bytes | K | the counter with its K low bits cleared.
-test('EID of the spec\'s construction matches values computed with OpenSSL', () => {
+test("EID of the spec's construction matches values computed with OpenSSL", () => {
   const counter = 1764000000
   assert.equal(temporaryKey(KEY, epochOf(counter)).toString('hex'), 'c8181cac55c1686b96cc3791434a2846')
   assert.equal(eid(KEY, 12, counter), 'b58ee8c13678576e')
@@ -32,9 +32,17 @@ test('an EID holds for 2^K seconds, then changes; another key gives other ids', 
 
 test('the SDK (WebCrypto, runs in browsers) computes the same EIDs as shared/eid.ts', async () => {
   const keys = [KEY, Buffer.alloc(16, 0), Buffer.alloc(16, 0xff), Buffer.from('00112233445566778899aabbccddeeff', 'hex')]
-  const cases: Array<[number, number]> = [[10, 1764000000], [0, 0], [15, 0xffffffff], [10, 65535], [10, 65536], [12, 1800000000]]
+  const cases: Array<[number, number]> = [
+    [10, 1764000000],
+    [0, 0],
+    [15, 0xffffffff],
+    [10, 65535],
+    [10, 65536],
+    [12, 1800000000]
+  ]
   for (const key of keys) {
-    for (const [k, counter] of cases) assert.equal(await eddystoneEid(new Uint8Array(key), k, counter), eid(key, k, counter), `key ${key.toString('hex')} k ${k} counter ${counter}`)
+    for (const [k, counter] of cases)
+      assert.equal(await eddystoneEid(new Uint8Array(key), k, counter), eid(key, k, counter), `key ${key.toString('hex')} k ${k} counter ${counter}`)
   }
 })
 
@@ -69,8 +77,17 @@ test('a device without presence consent is absent from the material: unresolvabl
   assert.deepEqual(m, [])
 })
 
-function ctxWith (r: IdentityResolver): IngestContext {
-  return { prefix: 'instore', storeId: 's1', sensors: new Set(['r1']), beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']), hasher: new SubjectHasher('secret'), maxBytes: 4096, identity: r, identityTime: () => T }
+function ctxWith(r: IdentityResolver): IngestContext {
+  return {
+    prefix: 'instore',
+    storeId: 's1',
+    sensors: new Set(['r1']),
+    beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']),
+    hasher: new SubjectHasher('secret'),
+    maxBytes: 4096,
+    identity: r,
+    identityTime: () => T
+  }
 }
 const msg = (o: unknown) => Buffer.from(JSON.stringify(o))
 
@@ -82,7 +99,10 @@ for (const id of ['app:00112233aabbccdd', 'APP:victim', 'h:0011223344556677', 'H
     assert.equal(r.kind, 'readings')
     if (r.kind !== 'readings') return
     assert.equal(r.readings.length, 0)
-    assert.deepEqual(r.rejected.map(x => x.reason), ['reserved_id'])
+    assert.deepEqual(
+      r.rejected.map(x => x.reason),
+      ['reserved_id']
+    )
   })
 }
 
@@ -91,18 +111,32 @@ test('a phone-scan topic may not name a reserved subject either', () => {
   assert.equal(r.kind === 'rejected' && r.reason, 'reserved_id')
 })
 
-test('an EID reading resolves to its device\'s subject; an unknown one is an anonymous, rotating subject', () => {
+test("an EID reading resolves to its device's subject; an unknown one is an anonymous, rotating subject", () => {
   const res = new IdentityResolver()
   res.replace(materialFromFile([{ subject, key: KEY.toString('hex'), k: 10, consent: { presence: true, marketing: true } }]))
   const mine = eidReadingId(KEY, 10, T)
-  const r = ingest('instore/s1/sensors/r1/readings', msg({ ts: T, readings: [{ t: 'ble', id: mine, rssi: -60 }, { t: 'ble', id: 'eid:0123456789abcdef', rssi: -61 }, { t: 'ble', id: 'eid:xyz', rssi: -62 }] }), ctxWith(res))
+  const r = ingest(
+    'instore/s1/sensors/r1/readings',
+    msg({
+      ts: T,
+      readings: [
+        { t: 'ble', id: mine, rssi: -60 },
+        { t: 'ble', id: 'eid:0123456789abcdef', rssi: -61 },
+        { t: 'ble', id: 'eid:xyz', rssi: -62 }
+      ]
+    }),
+    ctxWith(res)
+  )
   assert.equal(r.kind, 'readings')
   if (r.kind !== 'readings') return
   assert.equal(r.readings[0].subject, subject)
   assert.equal(r.readings[0].randomized, false)
   assert.match(r.readings[1].subject, /^h:[0-9a-f]{16}$/)
   assert.equal(r.readings[1].randomized, true, 'kept out of visits and events')
-  assert.deepEqual(r.rejected.map(x => x.reason), ['bad_id'])
+  assert.deepEqual(
+    r.rejected.map(x => x.reason),
+    ['bad_id']
+  )
   const s = ingest(`instore/s1/devices/${mine}/scans`, msg({ ts: T, beacons: [] }), ctxWith(res))
   assert.equal(s.kind === 'scans' && s.device, subject)
 })

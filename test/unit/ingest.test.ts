@@ -4,8 +4,13 @@ import { ingest, type IngestContext } from '../../gateway/ingest/ingest.ts'
 import { SubjectHasher, isRandomizedMac, redactMacs } from '../../gateway/ingest/subjects.ts'
 
 const ctx: IngestContext = {
-  prefix: 'instore', storeId: 's1', sensors: new Set(['r1', 'r2']), beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']),
-  hasher: new SubjectHasher('secret'), maxBytes: 4096, identityTime: ts => ts ?? NaN
+  prefix: 'instore',
+  storeId: 's1',
+  sensors: new Set(['r1', 'r2']),
+  beacons: new Set(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7']),
+  hasher: new SubjectHasher('secret'),
+  maxBytes: 4096,
+  identityTime: ts => ts ?? NaN
 }
 const T = 1764000000000
 const topic = 'instore/s1/sensors/r1/readings'
@@ -38,22 +43,32 @@ for (const [name, t, payload, reason] of bad) {
 }
 
 test('bad readings inside a good batch are dropped one by one, each with its reason', () => {
-  const r = ingest(topic, msg({
-    ts: T,
-    readings: [
-      { t: 'ble', id: 'tag:1', rssi: -60 },
-      { t: 'ble', id: 'tag:2', rssi: 5 },
-      { t: 'ble', id: 'tag:3', rssi: -200 },
-      { t: 'wifi', mac: 'not-a-mac-address', rssi: -70 },
-      { t: 'ble', id: 'a/b', rssi: -70 },
-      { t: 'ble', id: 'tag:4', rssi: -70, ts: 12 },
-      { t: 'wifi', mac: 'DA:A1:19:00:11:22', rssi: -71, seq: 7 }
-    ]
-  }), ctx)
+  const r = ingest(
+    topic,
+    msg({
+      ts: T,
+      readings: [
+        { t: 'ble', id: 'tag:1', rssi: -60 },
+        { t: 'ble', id: 'tag:2', rssi: 5 },
+        { t: 'ble', id: 'tag:3', rssi: -200 },
+        { t: 'wifi', mac: 'not-a-mac-address', rssi: -70 },
+        { t: 'ble', id: 'a/b', rssi: -70 },
+        { t: 'ble', id: 'tag:4', rssi: -70, ts: 12 },
+        { t: 'wifi', mac: 'DA:A1:19:00:11:22', rssi: -71, seq: 7 }
+      ]
+    }),
+    ctx
+  )
   assert.equal(r.kind, 'readings')
   if (r.kind !== 'readings') return
-  assert.deepEqual(r.readings.map(x => x.subject.slice(0, 2)), ['ta', 'h:'])
-  assert.deepEqual(r.rejected.map(x => x.reason), ['rssi_range', 'rssi_range', 'bad_mac', 'bad_id', 'bad_ts'])
+  assert.deepEqual(
+    r.readings.map(x => x.subject.slice(0, 2)),
+    ['ta', 'h:']
+  )
+  assert.deepEqual(
+    r.rejected.map(x => x.reason),
+    ['rssi_range', 'rssi_range', 'bad_mac', 'bad_id', 'bad_ts']
+  )
 })
 
 test('a heartbeat is an empty batch', () => {
@@ -61,8 +76,18 @@ test('a heartbeat is an empty batch', () => {
   assert.deepEqual(r, { kind: 'readings', sensor: 'r1', ts: T, readings: [], rejected: [] })
 })
 
-test('a BLE advert\'s measured power (tx) is passed on with the reading', () => {
-  const r = ingest(topic, msg({ ts: T, readings: [{ t: 'ble', id: 'tag:3f9c0e21', rssi: -67, tx: -59 }, { t: 'ble', id: 'tag:77', rssi: -70 }] }), ctx)
+test("a BLE advert's measured power (tx) is passed on with the reading", () => {
+  const r = ingest(
+    topic,
+    msg({
+      ts: T,
+      readings: [
+        { t: 'ble', id: 'tag:3f9c0e21', rssi: -67, tx: -59 },
+        { t: 'ble', id: 'tag:77', rssi: -70 }
+      ]
+    }),
+    ctx
+  )
   assert.equal(r.kind, 'readings')
   if (r.kind !== 'readings') return
   assert.equal(r.readings[0].tx, -59)
@@ -70,7 +95,18 @@ test('a BLE advert\'s measured power (tx) is passed on with the reading', () => 
 })
 
 test('MACs are hashed per contract §4 and never passed on; app ids pass as they are', () => {
-  const r = ingest(topic, msg({ ts: T, readings: [{ t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70 }, { t: 'ble', id: 'DA-A1-19-00-11-22', rssi: -70 }, { t: 'ble', id: 'tag:3f9c0e21', rssi: -70 }] }), ctx)
+  const r = ingest(
+    topic,
+    msg({
+      ts: T,
+      readings: [
+        { t: 'wifi', mac: 'da:a1:19:00:11:22', rssi: -70 },
+        { t: 'ble', id: 'DA-A1-19-00-11-22', rssi: -70 },
+        { t: 'ble', id: 'tag:3f9c0e21', rssi: -70 }
+      ]
+    }),
+    ctx
+  )
   assert.equal(r.kind, 'readings')
   if (r.kind !== 'readings') return
   const [w, b, a] = r.readings
@@ -96,10 +132,23 @@ test('a site beacon heard by a sensor is marked as a known transmitter', () => {
   assert.equal(r.kind === 'readings' && r.readings[0].beacon, 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7')
 })
 
-test('phone scans keep only the site\'s beacons', () => {
-  const r = ingest('instore/s1/devices/phone-1/scans', msg({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7', rssi: -70 }, { id: 'ibeacon:other:1:1', rssi: -60 }] }), ctx)
+test("phone scans keep only the site's beacons", () => {
+  const r = ingest(
+    'instore/s1/devices/phone-1/scans',
+    msg({
+      ts: T,
+      beacons: [
+        { id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7', rssi: -70 },
+        { id: 'ibeacon:other:1:1', rssi: -60 }
+      ]
+    }),
+    ctx
+  )
   assert.equal(r.kind, 'scans')
   if (r.kind !== 'scans') return
   assert.equal(r.beacons.length, 1)
-  assert.deepEqual(r.rejected.map(x => x.reason), ['unknown_beacon'])
+  assert.deepEqual(
+    r.rejected.map(x => x.reason),
+    ['unknown_beacon']
+  )
 })

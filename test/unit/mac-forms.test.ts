@@ -7,11 +7,17 @@ import { SubjectHasher, isMac, redactMacs } from '../../gateway/ingest/subjects.
 import { bleIdentity } from '../../gateway/ingest/sensor-ids.ts'
 
 const hasher = new SubjectHasher('s')
-const D4 = hasher.hash('d4f12e3a1b2c'); const AA = hasher.hash('aabbccddeeff')
+const D4 = hasher.hash('d4f12e3a1b2c')
+const AA = hasher.hash('aabbccddeeff')
 
 const IDS: Array<[string, string]> = [
-  ['shelf-aabb.ccdd.eeff', AA], ['tile:aabb.ccdd.eeff', AA], ['d4.f1.2e.3a.1b.2c', D4], ['aa bb cc dd ee ff', AA],
-  ['aabb.ccdd.eeff', AA], ['tile:d4f12e3a1b2c', D4], ['D4:F1:2E:3A:1B:2C', D4]
+  ['shelf-aabb.ccdd.eeff', AA],
+  ['tile:aabb.ccdd.eeff', AA],
+  ['d4.f1.2e.3a.1b.2c', D4],
+  ['aa bb cc dd ee ff', AA],
+  ['aabb.ccdd.eeff', AA],
+  ['tile:d4f12e3a1b2c', D4],
+  ['D4:F1:2E:3A:1B:2C', D4]
 ]
 for (const [id, subject] of IDS) {
   test(`BLE id '${id}' is hashed like its MAC`, () => {
@@ -27,9 +33,15 @@ test('isMac takes every separator form and Cisco dotted', () => {
 })
 
 const LOGS: Array<[string, string]> = [
-  ['dev_aabbccddeeff seen', 'dev_<mac> seen'], ['addr 0xaabbccddeeff', 'addr 0x<mac>'], ['shelf-aabb.ccdd.eeff', 'shelf-<mac>'],
-  ['id d4.f1.2e.3a.1b.2c', 'id <mac>'], ['seen aa bb cc dd ee ff!', 'seen <mac>!'], ['subject h:0123456789abcdef', 'subject h:0123456789abcdef']
+  ['dev_aabbccddeeff seen', 'dev_<mac> seen'],
+  ['addr 0xaabbccddeeff', 'addr 0x<mac>'],
+  ['shelf-aabb.ccdd.eeff', 'shelf-<mac>'],
+  ['id d4.f1.2e.3a.1b.2c', 'id <mac>'],
+  ['seen aa bb cc dd ee ff!', 'seen <mac>!'],
+  ['subject h:0123456789abcdef', 'subject h:0123456789abcdef']
 ]
 for (const [line, want] of LOGS) {
-  test(`redactMacs('${line}')`, () => { assert.equal(redactMacs(line), want) })
+  test(`redactMacs('${line}')`, () => {
+    assert.equal(redactMacs(line), want)
+  })
 }

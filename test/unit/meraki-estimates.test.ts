@@ -8,7 +8,7 @@ import { checkMerakiPost, merakiReadings } from '../../gateway/ingest/meraki.ts'
 const site = loadSiteFile('sites/boutique.site.json')
 const T = '2026-12-06T12:00:00Z'
 
-const CASES: Array<{ name: string, loc: Record<string, unknown>, used: boolean }> = [
+const CASES: Array<{ name: string; loc: Record<string, unknown>; used: boolean }> = [
   { name: 'a plausible estimate', loc: { x: 5, y: 5, variance: 4 }, used: true },
   { name: 'x 1e9', loc: { x: 1e9, y: 5, variance: 4 }, used: false },
   { name: 'y far below the site', loc: { x: 5, y: -500, variance: 4 }, used: false },

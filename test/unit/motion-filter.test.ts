@@ -10,12 +10,16 @@ import { rect } from '../helpers/geo.ts'
 
 test('a standing device: the filter averages noisy fixes well below their own spread', () => {
   const r = new Rng(3)
-  let err = 0; let n = 0
+  let err = 0
+  let n = 0
   for (let trial = 0; trial < 50; trial++) {
     const f = new MotionFilter()
     for (let k = 0; k < 30; k++) {
       f.update(k * 1000, 5 + r.normal(0, 1.5), 5 + r.normal(0, 1.5), 2.25, 2.25, 0)
-      if (k >= 20) { err += Math.hypot(f.x - 5, f.y - 5); n++ }
+      if (k >= 20) {
+        err += Math.hypot(f.x - 5, f.y - 5)
+        n++
+      }
     }
   }
   // One fix alone errs ~1.9 m on average (Rayleigh, σ = 1.5 m).
@@ -41,9 +45,25 @@ test('gating: a single wild fix is rejected; a sustained jump re-initialises the
 
 test('tracker state expires when a device goes quiet, and is bounded in size', () => {
   const site = parseSite({
-    type: 'FeatureCollection', storeId: 's',
+    type: 'FeatureCollection',
+    storeId: 's',
     features: [
-      { type: 'Feature', properties: { kind: 'shop', id: 'm' }, geometry: { type: 'Polygon', coordinates: [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]] } },
+      {
+        type: 'Feature',
+        properties: { kind: 'shop', id: 'm' },
+        geometry: {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [10, 0],
+              [10, 10],
+              [0, 10],
+              [0, 0]
+            ]
+          ]
+        }
+      },
       { type: 'Feature', properties: { kind: 'sensor', id: 'a' }, geometry: { type: 'Point', coordinates: [0, 0] } }
     ]
   })
@@ -60,16 +80,28 @@ test('tracker state expires when a device goes quiet, and is bounded in size', (
   assert.deepEqual(t.expire(40_700), [], 'each eviction is reported once')
 })
 
-test('multi-floor site: each fix picks the floor the device sounds nearest on, positions it with that floor\'s sensors, and follows it to another floor', () => {
-  const corners = [[1, 1], [19, 1], [19, 11], [1, 11], [10, 6]]
+test("multi-floor site: each fix picks the floor the device sounds nearest on, positions it with that floor's sensors, and follows it to another floor", () => {
+  const corners = [
+    [1, 1],
+    [19, 1],
+    [19, 11],
+    [1, 11],
+    [10, 6]
+  ]
   const site = parseSite({
-    type: 'FeatureCollection', storeId: 's', radio: { pathLossExponent: 2, rssiAt1m: -59 },
+    type: 'FeatureCollection',
+    storeId: 's',
+    radio: { pathLossExponent: 2, rssiAt1m: -59 },
     features: [
       { type: 'Feature', properties: { kind: 'shop', id: 'ground' }, geometry: rect(0, 0, 20, 12) },
       { type: 'Feature', properties: { kind: 'shop', id: 'upper', floor: 1 }, geometry: rect(0, 0, 20, 12) },
-      ...[0, 1].flatMap(floor => corners.map(([x, y], i) => ({
-        type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `f${floor}s${i}`, floor, z: 2.5 }, geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] }
-      })))
+      ...[0, 1].flatMap(floor =>
+        corners.map(([x, y], i) => ({
+          type: 'Feature' as const,
+          properties: { kind: 'sensor' as const, id: `f${floor}s${i}`, floor, z: 2.5 },
+          geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] }
+        }))
+      )
     ]
   })
   const t = new Tracker(site, sensorModels(site), trackerOptions(site))
@@ -82,27 +114,59 @@ test('multi-floor site: each fix picks the floor the device sounds nearest on, p
     }
   }
   let last = null as ReturnType<Tracker['estimate']>
-  for (let ts = 0; ts < 20_000; ts += 250) { hear(ts, 15, 4, 1); if (ts % 1000 === 0) last = t.estimate('p', ts) }
+  for (let ts = 0; ts < 20_000; ts += 250) {
+    hear(ts, 15, 4, 1)
+    if (ts % 1000 === 0) last = t.estimate('p', ts)
+  }
   assert.ok(last !== null && last.floor === 1, `floor ${last?.floor}`)
   assert.ok(Math.hypot(last.x - 15, last.y - 4) < 1.5, `at ${last.x}, ${last.y}`)
   // Down the stairs: the ground floor takes over, and the position follows on it.
-  for (let ts = 20_000; ts < 40_000; ts += 250) { hear(ts, 5, 8, 0); if (ts % 1000 === 0) last = t.estimate('p', ts) }
+  for (let ts = 20_000; ts < 40_000; ts += 250) {
+    hear(ts, 5, 8, 0)
+    if (ts % 1000 === 0) last = t.estimate('p', ts)
+  }
   assert.ok(last !== null && last.floor === 0, `floor ${last?.floor}`)
   assert.ok(Math.hypot(last.x - 5, last.y - 8) < 1.5, `at ${last.x}, ${last.y}`)
 })
 
 test('a working sensor that does not hear a device moves it away; one that stopped reporting does not count', () => {
-  const sensor = (id: string, x: number, y: number) => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id, z: 2.5 }, geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] } })
+  const sensor = (id: string, x: number, y: number) => ({
+    type: 'Feature' as const,
+    properties: { kind: 'sensor' as const, id, z: 2.5 },
+    geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] }
+  })
   const site = parseSite({
-    type: 'FeatureCollection', storeId: 's',
+    type: 'FeatureCollection',
+    storeId: 's',
     features: [
-      { type: 'Feature', properties: { kind: 'shop', id: 'm' }, geometry: { type: 'Polygon', coordinates: [[[-5, -10], [25, -10], [25, 20], [-5, 20], [-5, -10]]] } },
+      {
+        type: 'Feature',
+        properties: { kind: 'shop', id: 'm' },
+        geometry: {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [-5, -10],
+              [25, -10],
+              [25, 20],
+              [-5, 20],
+              [-5, -10]
+            ]
+          ]
+        }
+      },
       // Three sensors on a line hear (8, 1) and its mirror (8, 9) alike; q lies above the line.
-      sensor('a', 0, 5), sensor('b', 10, 5), sensor('c', 20, 5), sensor('q', 8, 14)
+      sensor('a', 0, 5),
+      sensor('b', 10, 5),
+      sensor('c', 20, 5),
+      sensor('q', 8, 14)
     ]
   })
   const models = sensorModels(site)
-  const rssi = (s: string, x: number, y: number) => { const m = models.get(s)!; return Math.round(m.a - 10 * m.n * Math.log10(Math.hypot(x - m.x, y - m.y, 1.2 - m.z))) }
+  const rssi = (s: string, x: number, y: number) => {
+    const m = models.get(s)!
+    return Math.round(m.a - 10 * m.n * Math.log10(Math.hypot(x - m.x, y - m.y, 1.2 - m.z)))
+  }
   const place = (qWorking: boolean) => {
     const t = new Tracker(site, models, trackerOptions(site))
     // q's reporting floor: a pile of readings at -95 dBm from the other devices it hears.
@@ -120,7 +184,8 @@ test('a working sensor that does not hear a device moves it away; one that stopp
 
 test('a position in the aisle moves into the sector beside it when that is likelier, given its accuracy', () => {
   const site = parseSite({
-    type: 'FeatureCollection', storeId: 's',
+    type: 'FeatureCollection',
+    storeId: 's',
     features: [
       { type: 'Feature', properties: { kind: 'shop', id: 'm' }, geometry: rect(0, 0, 30, 12) },
       // A 1 m aisle between a and b; c stands 8 m past b.

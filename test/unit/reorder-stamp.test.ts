@@ -18,10 +18,22 @@ test('held native readings keep their own time when released: no skew, positions
   let now = t0
   const positions: PositionMessageT[] = []
   const metrics = new Metrics()
-  const p = new Pipeline(site, {
-    prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'wall', latenessMs: LATE, maxSkewMs: LATE, wall: () => now }, tickMs: 1000,
-    presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false, reorder: { aheadMs: defaultClockOptions.latenessMs }
-  }, { position: pos => positions.push(pos), occupancy () {}, events () {}, footfall () {} }, metrics, silentLogger)
+  const p = new Pipeline(
+    site,
+    {
+      prefix: 'instore',
+      secret: 's',
+      clock: { ...defaultClockOptions, mode: 'wall', latenessMs: LATE, maxSkewMs: LATE, wall: () => now },
+      tickMs: 1000,
+      presenceMs: { ble: 10_000, wifi: 120_000 },
+      maxMessageBytes: 1 << 16,
+      selfCalibration: false,
+      reorder: { aheadMs: defaultClockOptions.latenessMs }
+    },
+    { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} },
+    metrics,
+    silentLogger
+  )
   // Heard for 20 s, then silent; time runs on past the late window.
   for (let i = 0; i < 80; i++) {
     now += 250
@@ -32,7 +44,10 @@ test('held native readings keep their own time when released: no skew, positions
     }
     p.advance()
   }
-  for (let i = 0; i < 600; i++) { now += 250; p.advance() }
+  for (let i = 0; i < 600; i++) {
+    now += 250
+    p.advance()
+  }
   const text = metrics.text()
   assert.doesNotMatch(text, /instore_clock_skew_total(\{\})? [1-9]/, text)
   const mine = positions.filter(x => x.subject === 'tag:held')
@@ -42,7 +57,7 @@ test('held native readings keep their own time when released: no skew, positions
   assert.ok(last <= t0 + 20_000 + 10_000 + 2_000, `last position ${last - t0} ms after start`)
 })
 
-const OUT_OF_WINDOW: Array<{ name: string, offsetMs: number, reason: string }> = [
+const OUT_OF_WINDOW: Array<{ name: string; offsetMs: number; reason: string }> = [
   { name: 'older than the late window is dropped as late', offsetMs: -(LATE + 60_000), reason: 'late' },
   { name: 'far in the future is refused', offsetMs: 10 * 60_000, reason: 'bad_ts' }
 ]
@@ -53,11 +68,26 @@ for (const c of OUT_OF_WINDOW) {
     const s = loadSiteFile('sites/boutique.site.json')
     const ap = [...s.sensors.values()][0]
     ap.mac = 'e0:55:3d:00:00:01'
-    const p = new Pipeline(s, {
-      prefix: 'instore', secret: 's', clock: { ...defaultClockOptions, mode: 'wall', latenessMs: LATE, maxSkewMs: LATE, wall: () => now }, tickMs: 1000,
-      presenceMs: { ble: 10_000, wifi: 120_000 }, maxMessageBytes: 1 << 16, selfCalibration: false, reorder: { aheadMs: defaultClockOptions.latenessMs }
-    }, { position () {}, occupancy () {}, events () {}, footfall () {} }, metrics, silentLogger)
-    p.handle(`instore/${s.storeId}/sensors/${ap.id}/readings`, Buffer.from(JSON.stringify({ readings: [{ t: 'wifi', mac: 'a4:83:e7:00:00:01', rssi: -60, ts: now + c.offsetMs }] })))
+    const p = new Pipeline(
+      s,
+      {
+        prefix: 'instore',
+        secret: 's',
+        clock: { ...defaultClockOptions, mode: 'wall', latenessMs: LATE, maxSkewMs: LATE, wall: () => now },
+        tickMs: 1000,
+        presenceMs: { ble: 10_000, wifi: 120_000 },
+        maxMessageBytes: 1 << 16,
+        selfCalibration: false,
+        reorder: { aheadMs: defaultClockOptions.latenessMs }
+      },
+      { position() {}, occupancy() {}, events() {}, footfall() {} },
+      metrics,
+      silentLogger
+    )
+    p.handle(
+      `instore/${s.storeId}/sensors/${ap.id}/readings`,
+      Buffer.from(JSON.stringify({ readings: [{ t: 'wifi', mac: 'a4:83:e7:00:00:01', rssi: -60, ts: now + c.offsetMs }] }))
+    )
     const text = metrics.text()
     assert.match(text, new RegExp(`instore_rejected_total\\{reason="${c.reason}"\\} 1`), text)
     assert.doesNotMatch(text, /instore_clock_skew_total(\{\})? [1-9]/, text)

@@ -8,19 +8,50 @@ import type { Fix } from '../../gateway/estimation/solver.ts'
 import { RssiWindow, defaultWindowOptions } from '../../gateway/estimation/rssi-window.ts'
 
 const TAG_HEIGHT = 1.2
-const SENSORS: Array<[string, number, number]> = [['s1', 0, 0], ['s2', 10, 0], ['s3', 20, 0], ['s4', 0, 12], ['s5', 10, 12], ['s6', 20, 12]]
+const SENSORS: Array<[string, number, number]> = [
+  ['s1', 0, 0],
+  ['s2', 10, 0],
+  ['s3', 20, 0],
+  ['s4', 0, 12],
+  ['s5', 10, 12],
+  ['s6', 20, 12]
+]
 const site = parseSite({
-  type: 'FeatureCollection', storeId: 's', radio: { pathLossExponent: 2.2, rssiAt1m: -59 },
+  type: 'FeatureCollection',
+  storeId: 's',
+  radio: { pathLossExponent: 2.2, rssiAt1m: -59 },
   features: [
-    { type: 'Feature', properties: { kind: 'shop', id: 'm' }, geometry: { type: 'Polygon', coordinates: [[[0, 0], [20, 0], [20, 12], [0, 12], [0, 0]]] } },
-    ...SENSORS.map(([id, x, y]) => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id }, geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] } }))
+    {
+      type: 'Feature',
+      properties: { kind: 'shop', id: 'm' },
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [20, 0],
+            [20, 12],
+            [0, 12],
+            [0, 0]
+          ]
+        ]
+      }
+    },
+    ...SENSORS.map(([id, x, y]) => ({
+      type: 'Feature' as const,
+      properties: { kind: 'sensor' as const, id },
+      geometry: { type: 'Point' as const, coordinates: [x, y] as [number, number] }
+    }))
   ]
 })
 
 /** A deterministic standard normal draw (Box-Muller on a fixed LCG), so the test needs no seed luck. */
-function normals (): () => number {
+function normals(): () => number {
   let state = 12345
-  const u = () => { state = (state * 1103515245 + 12345) % 2 ** 31; return (state + 1) / (2 ** 31 + 1) }
+  const u = () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31
+    return (state + 1) / (2 ** 31 + 1)
+  }
   return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u())
 }
 
@@ -28,12 +59,13 @@ function normals (): () => number {
  * Fixes at known positions across the shop, each sensor reading the model plus its own bias (dB)
  * and noise of its own spread (dB, 0 where not given).
  */
-function learn (bias: Record<string, number>, noise: Record<string, number> = {}): SelfCalibrator {
+function learn(bias: Record<string, number>, noise: Record<string, number> = {}): SelfCalibrator {
   const draw = normals()
   const base = sensorModels(site)
   const cal = new SelfCalibrator(base, { ...defaultSelfCalibrationOptions, learnSpread: true })
   for (let k = 0; k < 3000; k++) {
-    const x = 1 + (k * 7.3) % 18; const y = 1 + (k * 3.7) % 10
+    const x = 1 + ((k * 7.3) % 18)
+    const y = 1 + ((k * 3.7) % 10)
     const models = cal.models()
     const obs = [...models.values()].map(s => {
       const truth = base.get(s.id)
@@ -47,7 +79,7 @@ function learn (bias: Record<string, number>, noise: Record<string, number> = {}
   return cal
 }
 
-test('a sensor mounted 11 dB hot is learned, and does not drag the other sensors\' corrections with it', () => {
+test("a sensor mounted 11 dB hot is learned, and does not drag the other sensors' corrections with it", () => {
   const c = learn({ s3: 11 }).corrections()
   assert.ok(c.s3 > 9, JSON.stringify(c))
   // Centred on the mean, every other sensor would take about -11/6 dB.
@@ -55,7 +87,7 @@ test('a sensor mounted 11 dB hot is learned, and does not drag the other sensors
 })
 
 test('/healthz names sensors whose learned correction is 10 dB or more either way, and only those', () => {
-  const cases: Array<{ corrections: Record<string, number>, problem: RegExp | null }> = [
+  const cases: Array<{ corrections: Record<string, number>; problem: RegExp | null }> = [
     { corrections: {}, problem: null },
     { corrections: { a: 3.2, b: -9.9 }, problem: null },
     { corrections: { a: 10, b: 0 }, problem: /a \+10\.0 dB/ },
@@ -70,7 +102,7 @@ test('/healthz names sensors whose learned correction is 10 dB or more either wa
   assert.match(offSensorsProblem(learned) ?? '', /^sensors reading 10 dB or more off .*: s5 -1\d\.\d dB$/)
 })
 
-test('with learnSpread, a receiver whose readings spread twice as much as the others\' is learned as such, and counts for less', () => {
+test("with learnSpread, a receiver whose readings spread twice as much as the others' is learned as such, and counts for less", () => {
   const noise = { s1: 3, s2: 3, s3: 3, s4: 6, s5: 3, s6: 3 }
   const cal = learn({}, noise)
   const scales = cal.spreadScales()
@@ -80,7 +112,10 @@ test('with learnSpread, a receiver whose readings spread twice as much as the ot
   const models = cal.models()
   const w = new RssiWindow(defaultWindowOptions)
   w.add(0, -70)
-  const sigma = (id: string) => { const m = models.get(id); return m === undefined ? NaN : w.observation(0, m)?.sigma ?? NaN }
+  const sigma = (id: string) => {
+    const m = models.get(id)
+    return m === undefined ? NaN : (w.observation(0, m)?.sigma ?? NaN)
+  }
   assert.ok(sigma('s4') > 1.3 * sigma('s1'), `${sigma('s4')} against ${sigma('s1')}`)
   // What was learned survives a restart, and a snapshot from before spreads were learned still loads.
   const again = new SelfCalibrator(sensorModels(site), { ...defaultSelfCalibrationOptions, learnSpread: true })

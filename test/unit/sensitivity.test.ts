@@ -4,7 +4,7 @@ import { SensitivityFloors } from '../../gateway/estimation/sensitivity.ts'
 import { Rng } from '../../shared/rng.ts'
 
 // Readings of many devices at many distances: roughly normal in dBm, here N(-80, 8²).
-function readings (n: number, seed: number): number[] {
+function readings(n: number, seed: number): number[] {
   const r = new Rng(seed)
   return Array.from({ length: n }, () => Math.round(r.normal(-80, 8)))
 }

@@ -11,7 +11,7 @@ const h = new SubjectHasher('test-secret')
 const IB = 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7'
 
 // One row per id form a sensor sends: the subject, and whether the device is anonymous.
-const CASES: Array<{ raw: string, mac?: string, subject: string, anonymous: boolean }> = [
+const CASES: Array<{ raw: string; mac?: string; subject: string; anonymous: boolean }> = [
   { raw: IB, subject: IB, anonymous: false },
   { raw: 'iBeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4-1-7', subject: IB, anonymous: false },
   { raw: 'ibeacon:E5B9E3E52AAA4B32B5D59A5E1AB1F0B4:1:7', subject: IB, anonymous: false },
@@ -48,14 +48,29 @@ test('class ids are classes whatever their case; a malformed iBeacon id is not t
   assert.deepEqual(classifyBleId('iBeacon:not-a-uuid-1-7'), { kind: 'stable', id: 'iBeacon:not-a-uuid-1-7' })
 })
 
-test('the issue\'s OpenMQTTGateway repro: the uuid without dashes becomes the contract form, and the site\'s beacon is recognised', () => {
+test("the issue's OpenMQTTGateway repro: the uuid without dashes becomes the contract form, and the site's beacon is recognised", () => {
   const site = loadSiteFile(join(ROOT, 'sites/boutique.site.json'))
-  const aliases = aliasMap(site); aliases.set('OMG_b1', 'b1')
-  const f = translate('home/OMG_b1/BTtoMQTT/6087574C9BC2', Buffer.from('{"id":"60:87:57:4C:9B:C2","rssi":-70,"uuid":"e5b9e3e52aaa4b32b5d59a5e1ab1f0b4","major":1,"minor":7,"txpower":-59}'), 'instore', site.storeId, aliases, DEFAULT_FOREIGN)
+  const aliases = aliasMap(site)
+  aliases.set('OMG_b1', 'b1')
+  const f = translate(
+    'home/OMG_b1/BTtoMQTT/6087574C9BC2',
+    Buffer.from('{"id":"60:87:57:4C:9B:C2","rssi":-70,"uuid":"e5b9e3e52aaa4b32b5d59a5e1ab1f0b4","major":1,"minor":7,"txpower":-59}'),
+    'instore',
+    site.storeId,
+    aliases,
+    DEFAULT_FOREIGN
+  )
   assert.ok(f !== null && 'payload' in f)
   const r = JSON.parse(f.payload.toString()) as { readings: Array<{ id: string }> }
   assert.equal(bleIdentity(r.readings[0].id, undefined, h).subject, IB)
-  const beacon = translate('home/OMG_b1/BTtoMQTT/AC233F000001', Buffer.from('{"id":"AC:23:3F:00:00:01","rssi":-66,"uuid":"F7826DA64FA24E988024BC5B71E0893E","major":1,"minor":1}'), 'instore', site.storeId, aliases, DEFAULT_FOREIGN)
+  const beacon = translate(
+    'home/OMG_b1/BTtoMQTT/AC233F000001',
+    Buffer.from('{"id":"AC:23:3F:00:00:01","rssi":-66,"uuid":"F7826DA64FA24E988024BC5B71E0893E","major":1,"minor":1}'),
+    'instore',
+    site.storeId,
+    aliases,
+    DEFAULT_FOREIGN
+  )
   assert.ok(beacon !== null && 'payload' in beacon)
   const id = bleIdentity((JSON.parse(beacon.payload.toString()) as { readings: Array<{ id: string }> }).readings[0].id, undefined, h).id
   assert.ok(id !== undefined && site.beacons.has(id), `${id} is the site's beacon`)

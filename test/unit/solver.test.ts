@@ -8,7 +8,7 @@ const sensor = (id: string, x: number, y: number, z = 2.5): SensorModel => ({ id
 const opts = { tagHeight: 1.2, bounds: [-5, -5, 35, 25] as [number, number, number, number], huberK: 2, offsetPrior: { mean: 0, sd: 0 } }
 
 /** Exact RSSI a device at (x, y) would produce at each sensor. */
-function exact (sensors: SensorModel[], x: number, y: number, offset = 0): Observation[] {
+function exact(sensors: SensorModel[], x: number, y: number, offset = 0): Observation[] {
   return sensors.map(s => ({ sensor: s, rssi: expectedRssi(s, Math.hypot(x - s.x, y - s.y, 1.2 - s.z)) + offset, sigma: 3 }))
 }
 
@@ -19,7 +19,7 @@ const cases: Array<[string, SensorModel[], number, number]> = [
   ['centre of a square', square, 10, 7.5],
   ['near one corner', square, 2, 1.5],
   ['off-centre', square, 14.2, 9.7],
-  ['outside the sensors\' hull', square, 25, 7],
+  ["outside the sensors' hull", square, 25, 7],
   ['right under a sensor', square, 0.01, 0.01],
   ['collinear sensors, device off the line', line, 8, 9],
   ['five sensors', [...square, sensor('e', 10, 7.5, 3)], 6.6, 4.4]
@@ -90,25 +90,51 @@ test('one blocked sensor (a body in the way) drags the robust fix less than a le
   const robust = solve(obs, opts)
   const plain = solve(obs, { ...opts, huberK: 1e9 })
   assert.ok(robust && plain)
-  const er = Math.hypot(robust.x - 12, robust.y - 8); const ep = Math.hypot(plain.x - 12, plain.y - 8)
+  const er = Math.hypot(robust.x - 12, robust.y - 8)
+  const ep = Math.hypot(plain.x - 12, plain.y - 8)
   assert.ok(er < 0.8 * ep, `robust ${er.toFixed(2)} m vs least squares ${ep.toFixed(2)} m`)
 })
 
 test('accuracy grows with noise: sigmas twice as large give a wider fix', () => {
   const a = solve(exact(square, 10, 7), opts)
-  const b = solve(exact(square, 10, 7).map(o => ({ ...o, sigma: 6 })), opts)
+  const b = solve(
+    exact(square, 10, 7).map(o => ({ ...o, sigma: 6 })),
+    opts
+  )
   assert.ok(a && b)
   assert.ok(b.accuracyM > 1.8 * a.accuracyM)
 })
 
-test('a sensor\'s offsetDb is added to what it reports: one that reads 6 dB low with offsetDb 6 gives the exact point', () => {
-  const point = (id: string, x: number, y: number, offsetDb = 0) =>
-    ({ type: 'Feature', properties: { kind: 'sensor', id, z: 2.5, offsetDb }, geometry: { type: 'Point', coordinates: [x, y] } })
+test("a sensor's offsetDb is added to what it reports: one that reads 6 dB low with offsetDb 6 gives the exact point", () => {
+  const point = (id: string, x: number, y: number, offsetDb = 0) => ({
+    type: 'Feature',
+    properties: { kind: 'sensor', id, z: 2.5, offsetDb },
+    geometry: { type: 'Point', coordinates: [x, y] }
+  })
   const site = parseSite({
-    type: 'FeatureCollection', storeId: 's',
+    type: 'FeatureCollection',
+    storeId: 's',
     features: [
-      { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: { type: 'Polygon', coordinates: [[[0, 0], [20, 0], [20, 15], [0, 15], [0, 0]]] } },
-      point('a', 0, 0), point('b', 20, 0), point('c', 20, 15, 6), point('d', 0, 15)
+      {
+        type: 'Feature',
+        properties: { kind: 'shop', id: 'shop' },
+        geometry: {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [20, 0],
+              [20, 15],
+              [0, 15],
+              [0, 0]
+            ]
+          ]
+        }
+      },
+      point('a', 0, 0),
+      point('b', 20, 0),
+      point('c', 20, 15, 6),
+      point('d', 0, 15)
     ]
   })
   const models = sensorModels(site)

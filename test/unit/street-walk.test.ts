@@ -10,10 +10,13 @@ import { rect } from '../helpers/geo.ts'
 
 // A department-store front: rows of sensors 3, 10 and 17 m in, 11 m apart; the street 4 m out.
 const site = parseSite({
-  type: 'FeatureCollection', storeId: 's',
+  type: 'FeatureCollection',
+  storeId: 's',
   features: [
     { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 30, 20) },
-    ...[3, 10, 17].flatMap(y => [4, 15, 26].map(x => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `s${x}-${y}` }, geometry: { type: 'Point' as const, coordinates: [x, y] } })))
+    ...[3, 10, 17].flatMap(y =>
+      [4, 15, 26].map(x => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `s${x}-${y}` }, geometry: { type: 'Point' as const, coordinates: [x, y] } }))
+    )
   ]
 })
 const models = sensorModels(site)
@@ -27,13 +30,17 @@ const prior = { mean: 0, sd: 4 }
  * Half a minute of fixes along `path` (position at time s) from a phone `offsetDb` loud, each
  * window mean `noiseDb` off at random; the fixes themselves sit at `placed` (where a tracker put them).
  */
-function history (path: (s: number) => [number, number], offsetDb: number, noiseDb: number, placed = path): WalkHistory {
+function history(path: (s: number) => [number, number], offsetDb: number, noiseDb: number, placed = path): WalkHistory {
   const h = new WalkHistory()
   const rng = new Rng(7)
   for (let t = 0; t <= WALK_HISTORY_MS; t += 1000) {
     const [x, y] = path(t / 1000)
     const obs: Observation[] = list.map(m => ({
-      sensor: m, rssi: expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + offsetDb + rng.normal(0, noiseDb), sigma: 2, floorDbm: -Infinity, rawSigmaDb: 6
+      sensor: m,
+      rssi: expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + offsetDb + rng.normal(0, noiseDb),
+      sigma: 2,
+      floorDbm: -Infinity,
+      rawSigmaDb: 6
     }))
     const [px, py] = placed(t / 1000)
     h.add(t, px, py, obs, [], index)
@@ -49,7 +56,18 @@ test('street walk: a fix is kept every two seconds, for half a minute', () => {
 
 test('street walk: a passer-by on the street is explained by a walk outside, even where its fixes were put inside', () => {
   // Placed at the mirror place across the front row, as a tracker may put a loud phone.
-  const gaps = streetWalkGaps(history(s => [2 + 0.9 * s, -4], 6, 1.5, s => [2 + 0.9 * s, 9]).fixes, list, shop, o, prior)
+  const gaps = streetWalkGaps(
+    history(
+      s => [2 + 0.9 * s, -4],
+      6,
+      1.5,
+      s => [2 + 0.9 * s, 9]
+    ).fixes,
+    list,
+    shop,
+    o,
+    prior
+  )
   assert.ok(gaps.line < 3 && gaps.stop < 3, `gaps ${JSON.stringify(gaps)}`)
 })
 
@@ -61,7 +79,7 @@ test('street walk: a shopper inside, walking or standing by the front, is not', 
 })
 
 test('street walk: a shopper who walked in from the street and stopped fits a walk that stops far better than a straight one', () => {
-  const gaps = streetWalkGaps(history(s => s < 10 ? [10, -4 + 0.9 * s] : [10, 5], 0, 1.5).fixes, list, shop, o, prior)
+  const gaps = streetWalkGaps(history(s => (s < 10 ? [10, -4 + 0.9 * s] : [10, 5]), 0, 1.5).fixes, list, shop, o, prior)
   assert.ok(gaps.stop - gaps.line > 15, `gaps ${JSON.stringify(gaps)}`)
 })
 
@@ -78,7 +96,7 @@ test('street walk: an estimate is plain data, and the tracker answers the street
   const rng = new Rng(3)
   let e: Estimate | null = null
   for (let t = 0; t <= 20_000; t += 1000) {
-    const [x, y] = [5 + 0.5 * t / 1000, 8]
+    const [x, y] = [5 + (0.5 * t) / 1000, 8]
     for (const m of list) tracker.addReading('phone', m.id, t, expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + rng.normal(0, 2))
     e = tracker.estimate('phone', t) ?? e
   }
@@ -86,8 +104,10 @@ test('street walk: an estimate is plain data, and the tracker answers the street
   const copy = structuredClone(e)
   assert.ok(e.walk.length >= 3, 'the walk so far comes with the estimate')
   assert.deepEqual(tracker.walkGaps(copy.walk, shop, Infinity), tracker.walkGaps(e.walk, shop, Infinity))
-  assert.deepEqual(tracker.zoneCosts({ obs: copy.obs, silent: copy.silent, x: copy.fix.x, y: copy.fix.y }, shop, 0),
-    tracker.zoneCosts({ obs: e.obs, silent: e.silent, x: e.fix.x, y: e.fix.y }, shop, 0))
+  assert.deepEqual(
+    tracker.zoneCosts({ obs: copy.obs, silent: copy.silent, x: copy.fix.x, y: copy.fix.y }, shop, 0),
+    tracker.zoneCosts({ obs: e.obs, silent: e.silent, x: e.fix.x, y: e.fix.y }, shop, 0)
+  )
   // The walk is the one kept as of this estimate: later fixes (a minute of them, past the history
   // kept and past a new buffer) change neither its length nor what its test finds.
   // (A deep copy taken now is tested beside it afterwards, with the models as they are then.)
@@ -101,18 +121,26 @@ test('street walk: an estimate is plain data, and the tracker answers the street
   assert.deepEqual(tracker.walkGaps(e.walk, shop, Infinity), tracker.walkGaps(asThen, shop, Infinity))
 })
 
-test('street walk: silent sensors kept as a mask over the tick\'s listening sensors give the very walks kept one by one', () => {
+test("street walk: silent sensors kept as a mask over the tick's listening sensors give the very walks kept one by one", () => {
   // Sensors at the back row are listening and did not hear the phone; one of them heard it.
   const listening = list.filter(m => m.y === 17).map(m => ({ sensor: m, floorDbm: -93.7 }))
   const silent = listening.filter(q => q.sensor.x !== 15)
   const packed = packListening(listening, index)
   const rng = new Rng(3)
-  const plain = new WalkHistory(); const masked = new WalkHistory()
+  const plain = new WalkHistory()
+  const masked = new WalkHistory()
   for (let t = 0; t <= WALK_HISTORY_MS; t += 1000) {
-    const x = 2 + 0.9 * t / 1000; const y = -4
-    const obs: Observation[] = list.filter(m => m.y < 17 || m.x === 15).map(m => ({
-      sensor: m, rssi: expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + rng.normal(0, 1.5), sigma: 2, floorDbm: -Infinity, rawSigmaDb: 6
-    }))
+    const x = 2 + (0.9 * t) / 1000
+    const y = -4
+    const obs: Observation[] = list
+      .filter(m => m.y < 17 || m.x === 15)
+      .map(m => ({
+        sensor: m,
+        rssi: expectedRssi(m, Math.hypot(x - m.x, y - m.y, o.tagHeight - m.z)) + rng.normal(0, 1.5),
+        sigma: 2,
+        floorDbm: -Infinity,
+        rawSigmaDb: 6
+      }))
     plain.add(t, x, y, obs, silent, index)
     masked.add(t, x, y, obs, silent, index, packed)
   }

@@ -20,16 +20,33 @@ test('a missing part skips the test on a developer machine and fails it in CI', 
 
 test('CI is on for any value of CI but empty, 0 and false', () => {
   const cases: Array<[value: string | undefined, want: boolean]> = [
-    [undefined, false], ['', false], ['0', false], ['false', false], ['FALSE', false], ['true', true], ['1', true], ['yes', true]
+    [undefined, false],
+    ['', false],
+    ['0', false],
+    ['false', false],
+    ['FALSE', false],
+    ['true', true],
+    ['1', true],
+    ['yes', true]
   ]
   for (const [value, want] of cases) assert.equal(inCi(value === undefined ? {} : { CI: value }), want, `CI=${value}`)
 })
 
 test('each tier runs its folder; test files not yet filed into a tier run with integration; helpers never', () => {
   const root = mkdtempSync(join(tmpdir(), 'tiers-'))
-  const files = ['test/unit/a.test.ts', 'test/unit/deep/b.test.ts', 'test/integration/c.test.ts', 'test/interop/d.test.ts',
-    'test/e.test.ts', 'test/helpers/f.test.ts', 'test/unit/not-a-test.ts']
-  for (const f of files) { mkdirSync(join(root, f, '..'), { recursive: true }); writeFileSync(join(root, f), '') }
+  const files = [
+    'test/unit/a.test.ts',
+    'test/unit/deep/b.test.ts',
+    'test/integration/c.test.ts',
+    'test/interop/d.test.ts',
+    'test/e.test.ts',
+    'test/helpers/f.test.ts',
+    'test/unit/not-a-test.ts'
+  ]
+  for (const f of files) {
+    mkdirSync(join(root, f, '..'), { recursive: true })
+    writeFileSync(join(root, f), '')
+  }
   const rel = (fs: string[]) => fs.map(f => relative(root, f))
   assert.deepEqual(rel(tierFiles('unit', root)), ['test/unit/a.test.ts', 'test/unit/deep/b.test.ts'])
   assert.deepEqual(rel(tierFiles('integration', root)), ['test/integration/c.test.ts', 'test/e.test.ts'])
@@ -44,6 +61,15 @@ test('the PostgreSQL pass takes the test files that start a server through the p
     ['test/integration/c.test.ts', "import { startGateway } from '../helpers/gateway.ts'\n", false],
     ['test/unit/d.test.ts', '// mentions postgres.ts and startServer without calling either\n', false]
   ]
-  for (const [f, text] of cases) { mkdirSync(join(root, f, '..'), { recursive: true }); writeFileSync(join(root, f), text) }
-  assert.deepEqual(serverFiles(cases.map(c => c[0]), root), cases.filter(c => c[2]).map(c => c[0]))
+  for (const [f, text] of cases) {
+    mkdirSync(join(root, f, '..'), { recursive: true })
+    writeFileSync(join(root, f), text)
+  }
+  assert.deepEqual(
+    serverFiles(
+      cases.map(c => c[0]),
+      root
+    ),
+    cases.filter(c => c[2]).map(c => c[0])
+  )
 })

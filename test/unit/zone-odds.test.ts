@@ -9,19 +9,29 @@ import { rect } from '../helpers/geo.ts'
 
 // The boutique's layout: a 20 x 12 m shop, three rows of sensors at 2.8 m, the street 4 m out.
 const site = parseSite({
-  type: 'FeatureCollection', storeId: 's',
+  type: 'FeatureCollection',
+  storeId: 's',
   features: [
     { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 20, 12) },
     { type: 'Feature', properties: { kind: 'sensor', id: 'b0' }, geometry: { type: 'Point', coordinates: [1, 1] } }
   ]
 })
 const shop = site.shops[0]
-const sensors: SensorModel[] = [[1, 1], [10, 1], [19, 1], [5.5, 6], [10, 6], [14.5, 6], [1, 11], [10, 11], [19, 11]]
-  .map(([x, y], i) => ({ id: 'b' + i, x, y, z: 2.8, floor: 0, a: -59, n: 2.2 }))
+const sensors: SensorModel[] = [
+  [1, 1],
+  [10, 1],
+  [19, 1],
+  [5.5, 6],
+  [10, 6],
+  [14.5, 6],
+  [1, 11],
+  [10, 11],
+  [19, 11]
+].map(([x, y], i) => ({ id: 'b' + i, x, y, z: 2.8, floor: 0, a: -59, n: 2.2 }))
 const opts = { tagHeight: 1.2, huberK: 2, bounds: [-10, -10, 30, 22] as [number, number, number, number] }
 
 /** What the sensors hear of a phone at (x, y) transmitting `offset` dB over the reference, without noise. */
-function heard (x: number, y: number, offset: number): Observation[] {
+function heard(x: number, y: number, offset: number): Observation[] {
   return sensors.map(s => ({ sensor: s, rssi: expectedRssi(s, Math.hypot(x - s.x, y - s.y, 1.2 - s.z)) + offset, sigma: 3 }))
 }
 /** The tracker's answer to a shop-entry radio test, over the sensors above (tracker.ts `zoneCosts`). */
@@ -30,11 +40,11 @@ const source: EvidenceSource = {
   walkGaps: () => assert.fail('no walk evidence was given')
 }
 /** A fix at (x, y) with the radio of a phone at (px, py) `offset` dB loud. */
-function fix (x: number, y: number, accuracyM: number, px: number, py: number, offset: number): Evidence {
+function fix(x: number, y: number, accuracyM: number, px: number, py: number, offset: number): Evidence {
   return { x, y, accuracyM, radio: { from: 'ble', fix: { obs: heard(px, py, offset), silent: [], x, y }, offsetPrior: { mean: 0, sd: 4 }, overlap: 3 } }
 }
 /** Runs a device's fixes, one a second, through the zone stage; the events. */
-function steps (path: Evidence[], p: typeof defaultZoneParams): ZoneEvent[] {
+function steps(path: Evidence[], p: typeof defaultZoneParams): ZoneEvent[] {
   let state: ZoneState = newZoneState()
   const out: ZoneEvent[] = []
   path.forEach((e, i) => {
@@ -44,7 +54,7 @@ function steps (path: Evidence[], p: typeof defaultZoneParams): ZoneEvent[] {
   })
   return out
 }
-function sum (fixes: ZoneCosts[]): ZoneCosts {
+function sum(fixes: ZoneCosts[]): ZoneCosts {
   return { inside: fixes[0].inside.map((_, k) => fixes.reduce((a, f) => a + f.inside[k], 0)), outside: fixes[0].outside.map((_, k) => fixes.reduce((a, f) => a + f.outside[k], 0)) }
 }
 
@@ -62,11 +72,26 @@ test('a shop entry waits for the radio to say inside', () => {
   const p = { ...defaultZoneParams, shopEnterS: 5, shopExitS: 20 }
   // The position says 3 m inside either way; the radio says where the phone is.
   const run = (x: (i: number) => number, y: number, offset: number): string[] =>
-    steps(Array.from({ length: 20 }, (_, i) => fix(x(i), 3, 1, x(i), y, offset)), p).map(e => `${e.type}@${e.ts / 1000}`)
-  assert.deepEqual(run(i => 2 + i * 0.5, 3, 0), ['shop.enter@0'])
-  assert.deepEqual(run(i => 2 + i * 0.5, -4, 8), [])
+    steps(
+      Array.from({ length: 20 }, (_, i) => fix(x(i), 3, 1, x(i), y, offset)),
+      p
+    ).map(e => `${e.type}@${e.ts / 1000}`)
+  assert.deepEqual(
+    run(i => 2 + i * 0.5, 3, 0),
+    ['shop.enter@0']
+  )
+  assert.deepEqual(
+    run(i => 2 + i * 0.5, -4, 8),
+    []
+  )
   // Without radio, the position alone decides (as before the test existed).
-  assert.deepEqual(steps(Array.from({ length: 10 }, () => ({ x: 5, y: 3, accuracyM: 1 })), p).map(e => e.type), ['shop.enter'])
+  assert.deepEqual(
+    steps(
+      Array.from({ length: 10 }, () => ({ x: 5, y: 3, accuracyM: 1 })),
+      p
+    ).map(e => e.type),
+    ['shop.enter']
+  )
 })
 
 test('once the radio is sure, a shopper by the back wall enters though never a margin inside', () => {
@@ -74,7 +99,7 @@ test('once the radio is sure, a shopper by the back wall enters though never a m
     const p = { ...defaultZoneParams, shopEnterSureOdds: sureOdds }
     // Five fixes mid-shop start the entry and make the radio sure; then the back wall, 1 m
     // from it with positions 2 m accurate (the entry margin, 1.7 m, is never met there).
-    const path = Array.from({ length: 30 }, (_, i) => i < 5 ? fix(5, 6, 2, 5, 6, 0) : fix(10, 11, 2, 10, 11, 0))
+    const path = Array.from({ length: 30 }, (_, i) => (i < 5 ? fix(5, 6, 2, 5, 6, 0) : fix(10, 11, 2, 10, 11, 0)))
     return steps(path, p).map(e => `${e.type}@${e.ts / 1000}`)
   }
   assert.deepEqual(run(defaultZoneParams.shopEnterSureOdds), ['shop.enter@0'])
@@ -85,7 +110,8 @@ test('once the radio is sure, a shopper by the back wall enters though never a m
 test('a fix the radio put deep inside a large shop is still weighed against the street, out of its reach', () => {
   // A hypermarket's front: a 100 x 60 m shop, rows of sensors 5 and 15 m in, the street 6 m out.
   const big = parseSite({
-    type: 'FeatureCollection', storeId: 'h',
+    type: 'FeatureCollection',
+    storeId: 'h',
     features: [
       { type: 'Feature', properties: { kind: 'shop', id: 'hyper' }, geometry: rect(0, 0, 100, 60) },
       { type: 'Feature', properties: { kind: 'sensor', id: 'h0' }, geometry: { type: 'Point', coordinates: [6, 5] } }

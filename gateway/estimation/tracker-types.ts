@@ -1,0 +1,126 @@
+// What the tracker (tracker.ts) is told and what it answers: its options with their defaults, what it
+// learns about a site and keeps across restarts, and the estimate it makes per device per tick.
+import type { Site } from '../../shared/site.ts'
+import { defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
+import type { Observation, Fix, Silence } from './solver.ts'
+import { defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
+import type { AdvertisedPowerState, OffsetPrior } from './advertised-power.ts'
+import type { WalkFix } from './street-walk.ts'
+
+export interface TrackerOptions {
+  window: WindowOptions
+  kalman: KalmanOptions
+  /** Forget a device after this long without readings, ms. */
+  ttlMs: number
+  /** Most devices tracked at once; the longest-quiet one is dropped beyond it. */
+  maxDevices: number
+  /**
+   * Share of the readings' mean age taken as the fix's lag behind the device. 1 would be exact
+   * for steady walking; less keeps noisy velocity estimates (stop-and-go shoppers, sensors that
+   * already average upstream) from throwing the track forward.
+   */
+  lagFactor: number
+  /**
+   * How long before its tick an estimate is published for, ms: a position's `ts` (contract §4:
+   * the time it is estimated for). The estimate made at tick t rests on RSSI windows whose
+   * readings are on average 1.5 s old (their time constant) and on a motion filter that smooths
+   * further, so it describes where the device was about 2 s earlier better than where it is (1 s and
+   * 3 s were tried: `npm run bench -- accuracy`). Zones take the evidence at the same time.
+   */
+  reportLagMs: number
+  /**
+   * Most sensors used per fix: the strongest ones. A bound on the solver's cost on very large
+   * sites, not a filter: with the sensitivity-floor correction even far sensors, heard only when
+   * they fade up, still carry information (`npm run bench -- accuracy`, hypermarket, with 24 and 32).
+   */
+  maxSensors: number
+  /** Huber threshold of the solver, in sigmas. */
+  huberK: number
+  /** Phone height, m. */
+  tagHeight: number
+  /** A position outside every shop stays outside only if it is this many sigmas past the wall. */
+  outsideSigmas: number
+  /**
+   * Share of a fix's uncertainty that persists from fix to fix (bias) and is added back to the
+   * filter's accuracy, so that accuracyM holds about 63% of errors (`npm run bench -- accuracy`).
+   */
+  biasShare: number
+  /** Spread of phones' transmit offsets, dB (model-to-model spread is ~3-5 dB); 0 disables. */
+  offsetSdDb: number
+  /** Weight of a new fix in the device's running offset estimate (0..1). */
+  offsetLearningRate: number
+  /**
+   * Weight of a new fix in the site's running offset (0..1; 0 disables): what phones here
+   * typically read against the site's rssiAt1m, the starting point of every new device's offset.
+   */
+  siteOffsetRate: number
+  /** Whether working sensors that did not hear a device count as evidence (where their floor is known). */
+  silence: boolean
+  /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
+  floorSwitchDb: number
+  /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
+  gridTemperature: number
+  minSupport: number
+  offMapPenalty: number
+  /** Whether devices keep their recent fixes for the street-walk test (street-walk.ts: about 6 KB each). */
+  walkHistory: boolean
+}
+
+export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
+  return {
+    window: { ...defaultWindowOptions, rawSigmaDb: site.radio.shadowingDb },
+    kalman: defaultKalmanOptions,
+    ttlMs: 30_000,
+    maxDevices: 20_000,
+    lagFactor: 0.5,
+    reportLagMs: 2000,
+    maxSensors: 48,
+    huberK: 2,
+    tagHeight: site.radio.tagHeightM,
+    outsideSigmas: 2,
+    biasShare: 0.5,
+    offsetSdDb: 4,
+    offsetLearningRate: 0.1,
+    siteOffsetRate: 0.005,
+    floorSwitchDb: 6,
+    silence: true,
+    gridTemperature: 1,
+    minSupport: 1,
+    offMapPenalty: 4,
+    walkHistory: true,
+    ...over
+  }
+}
+
+export interface TrackerLearned {
+  siteOffset: number
+  siteOffsetFixes: number
+  sensitivityFloors: Record<string, Array<[number, number]>>
+  advertisedPower?: AdvertisedPowerState
+}
+
+export interface Estimate {
+  subject: string
+  ts: number
+  /** Published position (placement.ts): kept inside the shops unless the evidence says outside, in the likeliest sector. */
+  x: number
+  y: number
+  /** The floor it is on (0 where the site has one). */
+  floor: number
+  /** The shop and sector the published position is in (null: none). */
+  shop: string | null
+  sector: string | null
+  /** The filter's own estimate, before that: zone decisions use this. */
+  rawX: number
+  rawY: number
+  accuracyM: number
+  sensors: number
+  fix: Fix
+  /** What the fix heard, and the working sensors that did not hear it: the shop-entry radio test's input (`zoneCosts`). */
+  obs: Observation[]
+  silent: Silence[]
+  /** A new phone's offset, dB: the site's phones', or its advertised power's where that proved to say more. */
+  offsetPrior: OffsetPrior
+  /** The device's fixes of its last half minute kept for the street-walk test (`walkGaps`): a copy as of this fix. */
+  walk: readonly WalkFix[]
+}

@@ -1,0 +1,30 @@
+// The gauges and counters of a store's campaigns, outbox, zone state and identities, read at each
+// scrape of /metrics from the parts the gateway holds (gateway.ts): null until it has started them.
+import type { Metrics } from './io/metrics.ts'
+import type { GatewayStore } from './io/store.ts'
+import { SUPPRESS_REASONS, type CampaignEngine } from './campaigns/campaigns.ts'
+import type { PresenceEngine } from './presence/presence.ts'
+import type { IdentityResolver } from './ingest/identity.ts'
+
+export function collectStoreMetrics(
+  metrics: Metrics,
+  store: GatewayStore,
+  g: { campaigns: CampaignEngine | null; presence: PresenceEngine | null; identity: IdentityResolver }
+): void {
+  const suppressed = metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
+  const fired = metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
+  metrics.onCollect(() => {
+    for (const r of SUPPRESS_REASONS) suppressed.set({ reason: r }, g.campaigns?.suppressed[r] ?? 0)
+    fired.set({}, g.campaigns?.fired ?? 0)
+    metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
+    metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, g.presence?.size ?? 0)
+    metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, g.identity.size)
+    const eids = metrics.counter('instore_eid_readings_total', 'EID readings, by result (unresolved ones are anonymous)')
+    eids.set({ result: 'resolved' }, g.identity.resolved)
+    eids.set({ result: 'unresolved' }, g.identity.unresolved)
+    metrics.gauge('instore_dead_letters', 'events the central server refused one by one, set aside (listed in /healthz)').set({}, store.deadLetterCount())
+    const zs = metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
+    zs.set({ reason: 'misfit' }, g.presence?.dropped ?? 0)
+    zs.set({ reason: 'failed' }, g.presence?.failed ?? 0)
+  })
+}

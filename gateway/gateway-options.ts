@@ -1,0 +1,81 @@
+// What a store's gateway (gateway.ts) is started with, and the helpers its start-up uses: the
+// store's secret kept in its data folder, and the later clock a Meraki receiver needs.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Site } from '../shared/site.ts'
+import type { Logger } from '../shared/log.ts'
+import type { Campaign } from '../shared/campaigns.ts'
+import type { BrokerListenOptions } from '../shared/broker.ts'
+import type { PipelineOptions } from './pipeline.ts'
+import { defaultClockOptions } from './ingest/clock.ts'
+import type { DevicesFileT } from './ingest/identity.ts'
+import type { ForeignConfig } from './ingest/foreign.ts'
+import type { AuthFile } from './io/broker-auth.ts'
+import { MERAKI_LATE_MS, type MerakiOptions } from './ingest/meraki.ts'
+import { readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
+
+export interface GatewayOptions {
+  site: Site
+  /** Embedded broker port (0 = a free one). Ignored with `broker`. */
+  port: number
+  host: string
+  /** External broker URL; without it the gateway runs its own. */
+  broker?: string
+  dataDir: string
+  clock: 'wall' | 'event'
+  /** HTTP port for /healthz and /metrics (0 = a free one). */
+  httpPort: number
+  prefix: string
+  /** HMAC key for MAC hashing; default: generated once and kept in the data folder. */
+  secret?: string
+  log: Logger
+  /** Pipeline settings beyond the defaults. */
+  pipeline?: Partial<PipelineOptions>
+  /** Wall mode: a sensor silent this long is reported by /healthz, ms. */
+  sensorSilenceMs?: number
+  /** Campaign rules when standalone (already validated). */
+  campaigns?: Campaign[]
+  /** Visit history kept, days (default 400). */
+  retentionDays?: number
+  /** Extra embedded-broker listeners: MQTT over TLS, MQTT over WebSockets. */
+  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort'>
+  /** Scan BLE with this BlueZ adapter as the given site sensor. */
+  ble?: { adapter: string; sensor: string; intervalMs?: number }
+  /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */
+  meraki?: MerakiOptions & { maxBytes?: number }
+  /** Broker credentials and ACLs (embedded broker only); without it the broker is open. */
+  auth?: AuthFile
+  /** Foreign sensors' topic roots (default: each firmware's own). */
+  foreign?: ForeignConfig
+  /** Central server and this store's gateway token; without them the gateway runs standalone. */
+  central?: { url: string; token: string; configEveryMs?: number }
+  /**
+   * Standalone: the apps' identity keys and consent (a devices file, e.g. the simulator's
+   * `TRACE.devices.json`), to resolve their rotating EIDs. With `central`, the server's config
+   * provides the material instead.
+   */
+  devices?: DevicesFileT
+}
+
+/** How often a live gateway saves what it learned about the site's radio, ms. */
+export const LEARNED_SAVE_MS = 5 * 60_000
+
+export function loadOrCreateSecret(dir: string): string {
+  const existing = readStoreSecret(dir)
+  if (existing !== null) return existing
+  const secret = randomBytes(32).toString('hex')
+  writeFileSync(join(dir, SECRET_FILE), secret + '\n', { mode: 0o600 })
+  return secret
+}
+
+/**
+ * With Meraki, the gateway clock runs `lateMs` behind (the trade-off: every output of this store,
+ * native sensors' too, comes that much later, so that a post's minute of records is placed at its
+ * own times and still makes visits); records that old are not clock skew.
+ */
+export function lateClock(m: GatewayOptions['meraki']): { latenessMs: number; maxSkewMs: number } | object {
+  if (!m) return {}
+  const late = Math.max(m.lateMs ?? MERAKI_LATE_MS, defaultClockOptions.latenessMs)
+  return { latenessMs: late, maxSkewMs: Math.max(late, defaultClockOptions.maxSkewMs) }
+}

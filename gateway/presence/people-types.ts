@@ -1,0 +1,102 @@
+// What people counting (people.ts) answers and is told: the counts now and the day's visitors by
+// source, a subject placed in a shop, an anonymous BLE device's chain of addresses, and the options
+// with their defaults (the site file's `people` section over them).
+import type { Site } from '../../shared/site.ts'
+import type { PeopleParams } from '../../shared/site-schema.ts'
+import { defaultWifiDeviceOptions, type WifiDeviceOptions } from './wifi-devices.ts'
+import { sensorModels, type SensorModel } from '../estimation/radio-model.ts'
+
+export type PeopleSource = 'app' | 'ble' | 'wifi'
+export interface Counts {
+  shops: Record<string, number>
+  sectors: Record<string, number>
+}
+export interface PeopleNow extends Counts {
+  low: Counts
+  high: Counts
+  bySource: Record<PeopleSource, Counts>
+  passersBy: number
+  /** Fixtures heard now (left out of every count). */
+  fixtures: number
+}
+/** A subject placed in a shop (app: confirmed zone state; ble: an anonymous device's position). */
+export interface Placed {
+  subject: string
+  shop: string | null
+  sector: string | null
+}
+
+export interface DwellSummary {
+  n: number
+  medianS: number | null
+  p90S: number | null
+  buckets: Record<string, number>
+}
+export interface Visitors {
+  visitors: number
+  visitorsByHour: Record<string, number>
+  wifiVisitors: number
+  appVisitors: number
+  bleVisitors: number
+  dwell: DwellSummary
+}
+
+/** An anonymous BLE device as far as can be told: its rotating addresses, chained. */
+export interface BleChain {
+  address: string
+  firstTs: number
+  lastTs: number
+  shop: string | null
+  countedDay: string
+  young: boolean
+  quiet: boolean
+}
+
+export interface PeopleOptions extends WifiDeviceOptions {
+  /** Wi-Fi devices a visitor carries on average (a phone and a watch or tablet count once), ≥ 1. */
+  devicesPerPerson: number
+  /** Mean time between probe bursts of a phone, ms: a dwell timed from first to last burst misses about this much. */
+  meanProbeIntervalMs: number
+  /** A device's bursts inside must span this long before it counts as here (a walk past the front is shorter), ms. */
+  minInShopSpanMs: number
+  /** Weight of a device heard in one weak burst inside (just arrived, or a passer-by at the edge) in the count now, 0..1. */
+  singleWeight: number
+  /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
+  visitorSingleDbm: number
+  /** A new anonymous BLE address continues a device whose address went quiet at most this long before, ms. */
+  bleLinkGapMs: number
+  /** A chain whose bursts come this many times as often as one phone's holds several phones (see `phones`). */
+  multiPhoneRate: number
+  /** Longest plausible visit until enough stays have been seen to learn it (`longStay`), ms. */
+  longStayPriorMs: number
+  /** Completed stays needed before the longest plausible visit is learned from them. */
+  longStayMinStays: number
+  /** The longest plausible visit is this many times the 95th percentile of completed stays. */
+  longStayFactor: number
+}
+
+export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
+  const p: PeopleParams = site.file.people ?? {}
+  return {
+    ...defaultWifiDeviceOptions,
+    devicesPerPerson: p.devicesPerPerson ?? 1,
+    meanProbeIntervalMs: 105_000,
+    visitorSingleDbm: -55,
+    singleWeight: 0.5,
+    minInShopSpanMs: 0,
+    bleLinkGapMs: 30_000,
+    multiPhoneRate: 2,
+    longStayPriorMs: 1_800_000,
+    longStayMinStays: 50,
+    longStayFactor: 1.5,
+    ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
+    ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
+    ...over
+  }
+}
+
+/** The sensors' models for Wi-Fi probes: phones send probes with more power than BLE adverts. */
+export function wifiModels(site: Site): Map<string, SensorModel> {
+  const delta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
+  return new Map([...sensorModels(site)].map(([id, m]) => [id, { ...m, a: m.a + delta, map: undefined }]))
+}
