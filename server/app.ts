@@ -98,7 +98,7 @@ export async function buildServer (o: ServerOptions): Promise<{ app: FastifyInst
   const db = data.db
   const appSchemes = (o.appSchemes ?? DEFAULT_APP_SCHEMES).map(s => s.toLowerCase())
   const ctx: Context = {
-    db, data, hub: new TriggerHub(data, Date.now, appSchemes), live: new LiveHub(), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log,
+    db, data, hub: new TriggerHub(data, Date.now, appSchemes), live: new LiveHub(data), metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} }, log: o.log,
     consent: new ConsentGate(db), ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
     policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes }
   }

@@ -85,7 +85,7 @@ export async function deviceRoutes (app: FastifyInstance, ctx: Context): Promise
     data.sqlite?.pragma('wal_checkpoint(TRUNCATE)')
     await hub.disconnect(req.params.id)
     // The live dashboard's last snapshot may show the device's position: drop it.
-    for (const [store, text] of live.last) if (text.includes(dev.subject)) live.last.delete(store)
+    await live.forget(dev.subject)
     return reply.code(204).send()
   })
 

@@ -217,7 +217,7 @@ test('a live snapshot is validated before it reaches a dashboard: a specific 400
   }
   const inf = await postRaw('/v1/stores/s1/live', JSON.stringify(snap()).replace('"x":1', '"x":1e999'))
   assert.deepEqual([inf.status, inf.body.error], [400, 'INSTORE_BAD_SNAPSHOT'])
-  assert.equal(ctx.live.last.get('s1'), undefined, 'nothing reached the dashboards')
+  assert.equal(await ctx.live.latest('s1'), undefined, 'nothing reached the dashboards')
   assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap())).status, 204)
   assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap({ occupancy: null, footfall: undefined }))).status, 204, 'before the first occupancy')
   assert.match(await (await fetch(`${url}/metrics`)).text(), /instore_server_live_refused_total\{reason="INSTORE_BAD_SNAPSHOT"\} 9/)
