@@ -76,24 +76,27 @@ export class LiveHub {
     return off
   }
 
-  /** Drops every last snapshot that shows `subject` (an erasure), on every replica. */
+  /**
+   * Drops every last snapshot that shows `subject` (an erasure), on every replica. The row stays,
+   * emptied, so that versions keep rising and streams already open take the next snapshot.
+   */
   async forget (subject: string): Promise<void> {
     const data = this.shared
     if (!data) {
-      for (const [store, s] of this.last) if (s.text.includes(subject)) this.last.delete(store)
+      for (const [store, s] of this.last) if (s.text.includes(subject)) this.last.set(store, { version: s.version, text: '' })
       return
     }
     const rows = await data.db.selectFrom('live_snapshots').select(['store_id', 'body']).execute()
     const stores = rows.filter(r => r.body.includes(subject)).map(r => r.store_id)
-    if (stores.length > 0) await data.db.deleteFrom('live_snapshots').where('store_id', 'in', stores).execute()
+    if (stores.length > 0) await data.db.updateTable('live_snapshots').set(eb => ({ body: '', version: eb('version', '+', 1) })).where('store_id', 'in', stores).execute()
   }
 
-  /** The store's latest snapshot, whichever replica took it. */
+  /** The store's latest snapshot, whichever replica took it; none if there is none or it was erased. */
   async latest (storeId: string): Promise<Snapshot | undefined> {
     const data = this.shared
-    if (!data) return this.last.get(storeId)
-    const r = await data.db.selectFrom('live_snapshots').select(['body', 'version']).where('store_id', '=', storeId).executeTakeFirst()
-    return r ? { version: Number(r.version), text: r.body } : undefined
+    const r = !data ? this.last.get(storeId) : await data.db.selectFrom('live_snapshots').select(['body', 'version']).where('store_id', '=', storeId).executeTakeFirst()
+      .then(r => r && { version: Number(r.version), text: r.body })
+    return r && r.text !== '' ? r : undefined
   }
 
   private fanOut (storeId: string, event: string, s: Snapshot): void {
