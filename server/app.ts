@@ -124,7 +124,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     db,
     data,
     hub: new TriggerHub(data, Date.now, appSchemes),
-    live: new LiveHub(),
+    live: new LiveHub(data),
     metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} },
     log: o.log,
     consent: new ConsentGate(db),

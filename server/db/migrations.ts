@@ -177,8 +177,22 @@ const rateLimits: Migration = {
   }
 }
 
+/** The latest live snapshot of each store (one row per store, upserted: no history). */
+const liveSnapshots: Migration = {
+  async up(k: Kysely<unknown>) {
+    await (k as unknown as Db).schema
+      .createTable('live_snapshots')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.primaryKey())
+      .addColumn('body', 'text', c => c.notNull())
+      .addColumn('version', 'bigint', c => c.notNull())
+      .addColumn('updated', 'bigint', c => c.notNull())
+      .execute()
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
-  const migrations: Record<string, Migration> = { '001_base': base(engine), '002_rollups': rollups, '003_rate_limits': rateLimits }
+  const migrations: Record<string, Migration> = { '001_base': base(engine), '002_rollups': rollups, '003_rate_limits': rateLimits, '004_live_snapshots': liveSnapshots }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {
     const failed = results?.find(r => r.status === 'Error')?.migrationName ?? '(before any migration)'

@@ -40,6 +40,8 @@ export interface Tables {
   an_counts: { store_id: string; metric: string; res: string; at: number; k1: string; k2: number; n: number }
   /** Fixed-window request counters shared by every replica (server/db/rate-limit.ts). */
   rate_limits: { key: string; window_start: number; n: number }
+  /** The latest live dashboard snapshot of each store, shared by replicas on PostgreSQL (server/hubs/live-hub.ts). */
+  live_snapshots: { store_id: string; body: string; version: number; updated: number }
 }
 
 export type Db = Kysely<Tables>

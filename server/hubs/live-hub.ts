@@ -1,17 +1,152 @@
 // Live dashboard fan-out: the last snapshot of each store and the SSE listeners following it.
 // Apart from routes/dashboard.ts so that the server's Context can name it without importing a route.
-type Listener = (event: string, data: string) => void
+// On SQLite (one process) snapshots stay in this process's memory. On PostgreSQL any replica may
+// take a gateway's post and any other may hold a dashboard's stream: the snapshot is upserted
+// (one row per store, no history) and a NOTIFY `live:<version>:<storeId>` tells every replica,
+// which reads the row only if it holds a stream of that store. Each snapshot carries the store's
+// row version, and each stream sends a version once, so a notification doubled, or arriving
+// after the stream read the row itself, never repeats a snapshot.
+import type { DataStore } from '../db/db.ts'
+
+type Listener = (event: string, data: string, version: number) => void
+export interface Snapshot {
+  version: number
+  text: string
+}
 
 export class LiveHub {
   private readonly listeners = new Map<string, Set<Listener>>()
-  readonly last = new Map<string, string>()
-  publish(storeId: string, event: string, data: unknown): void {
-    const text = JSON.stringify(data)
-    if (event === 'snapshot') this.last.set(storeId, text)
-    for (const l of this.listeners.get(storeId) ?? []) l(event, text)
+  /** The last snapshot of each store, on SQLite (on PostgreSQL the table live_snapshots holds it). */
+  private readonly last = new Map<string, Snapshot>()
+  /** The highest version read or written here per store, so a replica's own notification costs no read. */
+  private readonly known = new Map<string, number>()
+  private started = false
+  constructor(private readonly data: DataStore | null = null) {}
+
+  private get shared(): DataStore | null {
+    return this.data?.engine === 'postgres' ? this.data : null
   }
 
-  subscribe(storeId: string, l: Listener): () => void {
+  /** Listens to the other replicas' snapshots (PostgreSQL only; idempotent). */
+  start(): void {
+    const data = this.shared
+    if (!data || this.started) return
+    this.started = true
+    data.onSignal(
+      'live',
+      payload => {
+        const at = payload.indexOf(':')
+        const version = Number(payload.slice(0, at))
+        const storeId = payload.slice(at + 1)
+        if (!this.listeners.get(storeId)?.size || version <= (this.known.get(storeId) ?? 0)) return
+        void this.latest(storeId).then(
+          s => {
+            if (s) this.fanOut(storeId, 'snapshot', s)
+          },
+          () => {}
+        )
+      },
+      () => {
+        // Notifications were lost while the channel was down: every followed store reads its row again.
+        for (const storeId of this.listeners.keys())
+          void this.latest(storeId).then(
+            s => {
+              if (s) this.fanOut(storeId, 'snapshot', s)
+            },
+            () => {}
+          )
+      }
+    )
+  }
+
+  /** Relays an accepted event to this process's streams (events are not shared across replicas). */
+  publish(storeId: string, event: string, data: unknown): void {
+    this.fanOut(storeId, event, { version: 0, text: JSON.stringify(data) })
+  }
+
+  /** Keeps `snapshot` as the store's latest and sends it to every stream of the store, on every replica. */
+  async publishSnapshot(storeId: string, snapshot: unknown): Promise<void> {
+    const text = JSON.stringify(snapshot)
+    const data = this.shared
+    let version: number
+    if (!data) version = (this.last.get(storeId)?.version ?? 0) + 1
+    else {
+      version = await data.db.transaction().execute(async trx => {
+        const r = await trx
+          .insertInto('live_snapshots')
+          .values({ store_id: storeId, body: text, version: 1, updated: Date.now() })
+          .onConflict(oc =>
+            oc.column('store_id').doUpdateSet(eb => ({ body: eb.ref('excluded.body'), updated: eb.ref('excluded.updated'), version: eb('live_snapshots.version', '+', 1) }))
+          )
+          .returning('version')
+          .executeTakeFirstOrThrow()
+        await data.signal(trx, 'live', `${r.version}:${storeId}`)
+        return Number(r.version)
+      })
+    }
+    const s = { version, text }
+    if (!data) this.last.set(storeId, s)
+    this.fanOut(storeId, 'snapshot', s)
+  }
+
+  /** Follows a store: its latest snapshot at once (from whichever replica it came), then every new one once. */
+  async follow(storeId: string, send: (event: string, data: string) => void): Promise<() => void> {
+    let seen = 0
+    const off = this.subscribe(storeId, (event, text, version) => {
+      if (event === 'snapshot') {
+        if (version <= seen) return
+        seen = version
+      }
+      send(event, text)
+    })
+    const latest = await this.latest(storeId)
+    if (latest && latest.version > seen) {
+      seen = latest.version
+      send('snapshot', latest.text)
+    }
+    return off
+  }
+
+  /**
+   * Drops every last snapshot that shows `subject` (an erasure), on every replica. The row stays,
+   * emptied, so that versions keep rising and streams already open take the next snapshot.
+   */
+  async forget(subject: string): Promise<void> {
+    const data = this.shared
+    if (!data) {
+      for (const [store, s] of this.last) if (s.text.includes(subject)) this.last.set(store, { version: s.version, text: '' })
+      return
+    }
+    const rows = await data.db.selectFrom('live_snapshots').select(['store_id', 'body']).execute()
+    const stores = rows.filter(r => r.body.includes(subject)).map(r => r.store_id)
+    if (stores.length > 0)
+      await data.db
+        .updateTable('live_snapshots')
+        .set(eb => ({ body: '', version: eb('version', '+', 1) }))
+        .where('store_id', 'in', stores)
+        .execute()
+  }
+
+  /** The store's latest snapshot, whichever replica took it; none if there is none or it was erased. */
+  async latest(storeId: string): Promise<Snapshot | undefined> {
+    const data = this.shared
+    const r = !data
+      ? this.last.get(storeId)
+      : await data.db
+          .selectFrom('live_snapshots')
+          .select(['body', 'version'])
+          .where('store_id', '=', storeId)
+          .executeTakeFirst()
+          .then(r => r && { version: Number(r.version), text: r.body })
+    return r && r.text !== '' ? r : undefined
+  }
+
+  private fanOut(storeId: string, event: string, s: Snapshot): void {
+    if (event === 'snapshot' && s.version > (this.known.get(storeId) ?? 0)) this.known.set(storeId, s.version)
+    for (const l of this.listeners.get(storeId) ?? []) l(event, s.text, s.version)
+  }
+
+  private subscribe(storeId: string, l: Listener): () => void {
     let set = this.listeners.get(storeId)
     if (!set) {
       set = new Set()
@@ -20,6 +155,7 @@ export class LiveHub {
     set.add(l)
     return () => {
       set?.delete(l)
+      if (set?.size === 0 && this.listeners.get(storeId) === set) this.listeners.delete(storeId)
     }
   }
 }

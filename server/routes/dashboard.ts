@@ -18,6 +18,7 @@ export { LiveHub } from '../hubs/live-hub.ts'
 
 export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { live: LiveHub }): Promise<void> {
   const { db, live } = ctx
+  live.start()
   const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
   app.get('/', { schema: { hide: true } }, page('dashboard'))
   app.get('/phone', { schema: { hide: true } }, page('phone'))
@@ -68,7 +69,8 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
       const positions = req.body.positions.filter(p => allowed.has(p.subject))
       const dropped = req.body.positions.length - positions.length
       if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
-      live.publish(req.params.storeId, 'snapshot', { ...req.body, positions })
+      // Stored and announced to the other replicas, not waited for by them: each one reads it when notified.
+      await live.publishSnapshot(req.params.storeId, { ...req.body, positions })
       return reply.code(204).send()
     }
   )
@@ -79,10 +81,22 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
     async (req, reply) => {
       mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
       let off = () => {}
-      const stream = openEventStream(req, reply, () => off())
-      const last = live.last.get(req.params.storeId)
-      if (last) stream.send('snapshot', last)
-      off = live.subscribe(req.params.storeId, (event, data) => stream.send(event, data))
+      let closed = false
+      const stream = openEventStream(req, reply, () => {
+        closed = true
+        off()
+      })
+      // The latest snapshot at once, whichever replica took it; then every new one.
+      try {
+        const stop = await live.follow(req.params.storeId, (event, data) => {
+          if (!closed) stream.send(event, data)
+        })
+        if (closed) stop()
+        else off = stop
+      } catch (err) {
+        ctx.log.warn('live stream could not read the latest snapshot', { err: err instanceof Error ? err.message : String(err) })
+        stream.close()
+      }
     }
   )
 }

@@ -65,6 +65,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       const { presence, marketing } = req.body
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).
+      let subject: string | null = null
       const changed = await db.transaction().execute(async trx => {
         const version = await nextConfigVersion(trx)
         // listed stays 1 once a gateway may have been given the device (presence ever granted).
@@ -75,10 +76,13 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
           .returning('subject')
           .executeTakeFirst()
         if (r && !presence) await closeOpenRowsOf(trx, r.subject)
+        subject = r?.subject ?? null
         return r === undefined ? 0 : 1
       })
       if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
       if (!marketing) await hub.disconnect(req.params.id)
+      // Presence withdrawn: the live dashboard's last snapshot may still show the device: drop it.
+      if (!presence && subject !== null) await live.forget(subject)
       return { deviceId: req.params.id, consent: req.body }
     }
   )
@@ -118,7 +122,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       data.sqlite?.pragma('wal_checkpoint(TRUNCATE)')
       await hub.disconnect(req.params.id)
       // The live dashboard's last snapshot may show the device's position: drop it.
-      for (const [store, text] of live.last) if (text.includes(dev.subject)) live.last.delete(store)
+      await live.forget(dev.subject)
       return reply.code(204).send()
     }
   )

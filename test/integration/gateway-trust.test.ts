@@ -267,7 +267,7 @@ test('a live snapshot is validated before it reaches a dashboard: a specific 400
   }
   const inf = await postRaw('/v1/stores/s1/live', JSON.stringify(snap()).replace('"x":1', '"x":1e999'))
   assert.deepEqual([inf.status, inf.body.error], [400, 'INSTORE_BAD_SNAPSHOT'])
-  assert.equal(ctx.live.last.get('s1'), undefined, 'nothing reached the dashboards')
+  assert.equal(await ctx.live.latest('s1'), undefined, 'nothing reached the dashboards')
   assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap())).status, 204)
   assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', snap({ occupancy: null, footfall: undefined }))).status, 204, 'before the first occupancy')
   assert.match(await (await fetch(`${url}/metrics`)).text(), /instore_server_live_refused_total\{reason="INSTORE_BAD_SNAPSHOT"\} 9/)
@@ -333,4 +333,15 @@ test('a trigger.fired about a device without marketing consent (or no device) is
     before,
     'not counted as fired'
   )
+})
+
+test('presence consent withdrawn: the live dashboard no longer shows the device (an outside tester saw it stay)', async () => {
+  const r = await api<{ deviceId: string; subject: string; token: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: false } })
+  assert.equal(r.status, 201)
+  const pos = { subject: r.body.subject, ts: 1, x: 1, y: 2, floor: 0, accuracyM: 1, shop: 'main', sector: null, source: 'ble' }
+  assert.equal((await api(`${url}/v1/stores/s1/live`, gw.s1, 'POST', { ts: 1, positions: [pos], occupancy: null })).status, 204)
+  assert.ok(JSON.stringify(await ctx.live.latest('s1')).includes(r.body.subject), 'shown while consenting')
+  const c = await api(`${url}/v1/devices/${r.body.deviceId}/consent`, r.body.token, 'PUT', { presence: false, marketing: false })
+  assert.equal(c.status, 200)
+  assert.ok(!JSON.stringify((await ctx.live.latest('s1')) ?? null).includes(r.body.subject), 'gone once withdrawn')
 })

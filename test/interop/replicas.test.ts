@@ -2,7 +2,9 @@
 // replica B gets, exactly once, the trigger a gateway posted to replica A; B killed with SIGKILL,
 // the phone resumes on A with Last-Event-ID and gets exactly what it missed; a campaign's cap and
 // the registration rate limit hold across replicas (counted in the database, not per process); a
-// token revoked on one replica ends the streams it holds on another.
+// token revoked on one replica ends the streams it holds on another. The live dashboard too: a
+// snapshot posted to A reaches a dashboard on B once, and one connecting to B later gets it at
+// once, with positions filtered by presence consent and erasure as on one process.
 // Always on PostgreSQL (it is what replicas share), so it runs in the first test pass only.
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -63,7 +65,119 @@ function stream(url: string, token: string, lastEventId?: number) {
   }
 }
 
+/** A live dashboard's stream: the snapshots it receives, in order. */
+function dashboard(url: string) {
+  const got: Array<{ ts: number; positions: Array<{ subject: string }> }> = []
+  const state = { open: false }
+  const ac = new AbortController()
+  const done = (async () => {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${ADMIN}` }, signal: ac.signal })
+    assert.equal(res.status, 200)
+    state.open = true
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    const dec = new TextDecoder()
+    let buf = ''
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      buf += dec.decode(value)
+      let end: number
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end)
+        buf = buf.slice(end + 2)
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (/^event: snapshot$/m.test(block) && data !== undefined) got.push(JSON.parse(data) as (typeof got)[number])
+      }
+    }
+  })().catch(() => {})
+  return {
+    got,
+    state,
+    close: () => {
+      ac.abort()
+      return done
+    }
+  }
+}
+
 if (TEST_ENGINE === 'sqlite') {
+  partTest(
+    'postgresql',
+    'two replicas on one PostgreSQL: a live snapshot posted to A reaches a dashboard on B once, a dashboard connecting to B gets it at once, consent and erasure hold',
+    { timeout: 120_000 },
+    async () => {
+      const url = await (await sharedCluster()).createDatabase('replicas_live')
+      const a = await replica(url)
+      const b = await replica(url)
+      const dashboards: Array<{ close: () => Promise<void> }> = []
+      try {
+        const gw = (await api<{ gatewayToken: string }>(`${a.url}/v1/stores`, ADMIN, 'POST', { site })).body.gatewayToken
+        const register = async (presence: boolean) =>
+          (await api<{ deviceId: string; token: string; subject: string }>(`${a.url}/v1/devices`, null, 'POST', { consent: { presence, marketing: false } })).body
+        const yes = await register(true)
+        const no = await register(false)
+        const at = (subject: string) => ({ subject, ts: Date.now(), x: 1, y: 1, floor: 0, accuracyM: 2, shop: null, sector: null, source: 'ble' as const })
+        const live = (r: { url: string }) => `${r.url}/v1/stores/${site.storeId}/live`
+        const snap = async (to: { url: string }, ts: number, subjects: string[]) =>
+          assert.equal((await api(live(to), gw, 'POST', { ts, positions: subjects.map(at), occupancy: null })).status, 204)
+
+        const onB = dashboard(live(b))
+        dashboards.push(onB)
+        await waitFor(() => onB.state.open, 10_000, 'the dashboard on B')
+        await snap(a, 1, [yes.subject, no.subject])
+        await waitFor(() => onB.got.length === 1, 10_000, 'the snapshot on B')
+        assert.deepEqual(
+          onB.got[0].positions.map(p => p.subject),
+          [yes.subject],
+          'presence consent filters on every replica'
+        )
+
+        // Connecting to B afterwards: the latest snapshot at once, though B never took a post.
+        const later = dashboard(live(b))
+        dashboards.push(later)
+        await waitFor(() => later.got.length === 1, 10_000, 'the latest snapshot on connecting to B')
+        assert.equal(later.got[0].ts, 1)
+
+        // Snapshots posted to either replica reach both dashboards once each, in order.
+        await snap(b, 2, [yes.subject])
+        await snap(a, 3, [yes.subject])
+        await waitFor(() => onB.got.length >= 3 && later.got.length >= 3, 10_000, 'snapshots 2 and 3')
+        await snap(a, 4, [])
+        await waitFor(() => onB.got.length >= 4 && later.got.length >= 4, 10_000, 'snapshot 4')
+        assert.deepEqual(
+          onB.got.map(g => g.ts),
+          [1, 2, 3, 4],
+          'each snapshot once'
+        )
+        assert.deepEqual(
+          later.got.map(g => g.ts),
+          [1, 2, 3, 4],
+          'each snapshot once'
+        )
+
+        // An erasure on A drops a last snapshot that shows the shopper: a dashboard connecting to B
+        // next gets the following snapshot first, never the one with the erased position.
+        await snap(a, 5, [yes.subject])
+        await waitFor(() => onB.got.length === 5, 10_000, 'snapshot 5')
+        assert.equal((await api(`${a.url}/v1/devices/${yes.deviceId}`, yes.token, 'DELETE')).status, 204)
+        const afterErasure = dashboard(live(b))
+        dashboards.push(afterErasure)
+        await waitFor(() => afterErasure.state.open, 10_000, 'the third dashboard on B')
+        await snap(a, 6, [yes.subject])
+        await waitFor(() => afterErasure.got.length >= 1, 10_000, 'snapshot 6 on the third dashboard')
+        assert.deepEqual(
+          afterErasure.got.map(g => [g.ts, g.positions.length]),
+          [[6, 0]],
+          'the erased shopper is never shown'
+        )
+      } finally {
+        for (const d of dashboards) await d.close()
+        await a.stop()
+        await b.stop()
+      }
+    }
+  )
+
   partTest(
     'postgresql',
     'two replicas on one PostgreSQL: a trigger crosses replicas once, Last-Event-ID resumes on the other after SIGKILL, caps, rate limits and revocations are shared',
