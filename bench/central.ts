@@ -35,6 +35,8 @@ export async function ingestRate(events = 20_000, batch = 500): Promise<{ events
   })
   const { gatewayToken } = (await reg.json()) as { gatewayToken: string }
   const bodies: string[] = []
+  // Recent times: the server refuses events older than --max-event-age-days.
+  const t0 = Date.now() - events
   for (let i = 0; i < events; i += batch) {
     const evs: InstoreEvent[] = Array.from({ length: batch }, (_, k) => ({
       id: `ev${i + k}`,
@@ -43,7 +45,7 @@ export async function ingestRate(events = 20_000, batch = 500): Promise<{ events
       subject: `h:${((i + k) % 997).toString(16).padStart(16, '0')}`,
       visitId: 'v' + ((i + k) % 5000),
       seq: i + k + 1,
-      ts: 1764000000000 + i + k,
+      ts: t0 + i + k,
       shop: 'boutique',
       sector: 'women',
       dwellMs: 42_000,
@@ -125,14 +127,15 @@ export async function triggerLatency(devices = 40, seconds = 45): Promise<{ trig
   if (!pipeline || !presence) throw new Error('gateway not started')
   let arrival = 0
   const fired = new Map<string, number>()
-  const handle = pipeline.handle.bind(pipeline)
-  pipeline.handle = (topic, payload) => {
+  // The gateway takes each message in (`take`) and works it through later, in slices.
+  const take = pipeline.take.bind(pipeline)
+  pipeline.take = (topic, payload) => {
     arrival = performance.now()
-    handle(topic, payload)
+    take(topic, payload)
   }
   const tick = presence.tick.bind(presence)
-  presence.tick = (t, fresh) => {
-    const evs = tick(t, fresh)
+  presence.tick = (t, fresh, source) => {
+    const evs = tick(t, fresh, source)
     for (const e of evs) if (e.type === 'trigger.fired') fired.set(e.id, arrival)
     return evs
   }
