@@ -115,9 +115,6 @@ export class People {
     }
     let fixtures = 0
     const k = 1 / this.o.devicesPerPerson
-    // Devices the Wi-Fi side dropped (idle for long, evicted at its bound) leave these sets too.
-    for (const d of this.inside) if (!this.wifi.devices.has(d)) this.inside.delete(d)
-    for (const d of this.staying) if (!this.wifi.devices.has(d)) this.staying.delete(d)
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
       const state = present ? this.state(d) : 'gone'
