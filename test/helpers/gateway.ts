@@ -7,6 +7,8 @@ import { Gateway, type GatewayOptions } from '../../gateway/gateway.ts'
 import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { ROOT } from './run.ts'
+import type { PipelineOptions } from '../../gateway/pipeline.ts'
+import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
 
 export async function startGateway(over: Partial<GatewayOptions> = {}, sitePath = join(ROOT, 'sites/boutique.site.json')): Promise<Gateway> {
   const g = new Gateway({
@@ -50,5 +52,18 @@ export async function waitSettled<T>(read: () => T | Promise<T>, quietMs: number
     }
     if (Date.now() - since >= quietMs) return JSON.parse(last) as T
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+  }
+}
+
+/** The pipeline options the in-process tests use: event clock, one tick a second, no self-calibration. */
+export function eventPipelineOptions(): PipelineOptions {
+  return {
+    prefix: 'instore',
+    secret: 's',
+    clock: { ...defaultClockOptions, mode: 'event' },
+    tickMs: 1000,
+    presenceMs: { ble: 10_000, wifi: 120_000 },
+    maxMessageBytes: 1 << 16,
+    selfCalibration: false
   }
 }

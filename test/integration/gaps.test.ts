@@ -6,9 +6,9 @@ import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/io/metrics.ts'
-import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
 import { trackerOptions } from '../../gateway/estimation/tracker.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
+import { eventPipelineOptions } from '../helpers/gateway.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')
 const T0 = 1_764_000_000_000
@@ -22,21 +22,7 @@ interface Msg {
 function pipeline(): { p: Pipeline; positions: PositionMessageT[]; metrics: Metrics } {
   const positions: PositionMessageT[] = []
   const metrics = new Metrics()
-  const p = new Pipeline(
-    site,
-    {
-      prefix: 'instore',
-      secret: 's',
-      clock: { ...defaultClockOptions, mode: 'event' },
-      tickMs: 1000,
-      presenceMs: { ble: 10_000, wifi: 120_000 },
-      maxMessageBytes: 1 << 16,
-      selfCalibration: false
-    },
-    { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} },
-    metrics,
-    silentLogger
-  )
+  const p = new Pipeline(site, eventPipelineOptions(), { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} }, metrics, silentLogger)
   return { p, positions, metrics }
 }
 

@@ -10,11 +10,11 @@ import { loadSiteFile, parseSite } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/io/metrics.ts'
-import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
 import { GatewayStore } from '../../gateway/io/store.ts'
 import { CampaignEngine } from '../../gateway/campaigns/campaigns.ts'
 import { PresenceEngine, presenceOptions } from '../../gateway/presence/presence.ts'
 import { ROOT } from '../helpers/run.ts'
+import { eventPipelineOptions } from '../helpers/gateway.ts'
 
 test('an erased Wi-Fi fixture is gone from people counting, /metrics and the state, and is not kept again when it probes', () => {
   const file = { ...structuredClone(loadSiteFile(join(ROOT, 'sites/boutique.site.json')).file), people: { fixtureAfterS: 1800 } }
@@ -23,22 +23,7 @@ test('an erased Wi-Fi fixture is gone from people counting, /metrics and the sta
   try {
     const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
     const metrics = new Metrics()
-    const p = new Pipeline(
-      site,
-      {
-        prefix: 'instore',
-        secret: 's',
-        clock: { ...defaultClockOptions, mode: 'event' },
-        tickMs: 1000,
-        presenceMs: { ble: 10_000, wifi: 120_000 },
-        maxMessageBytes: 1 << 16,
-        selfCalibration: false
-      },
-      { position() {}, occupancy() {}, events() {}, footfall() {} },
-      metrics,
-      silentLogger,
-      presence
-    )
+    const p = new Pipeline(site, eventPipelineOptions(), { position() {}, occupancy() {}, events() {}, footfall() {} }, metrics, silentLogger, presence)
     const T0 = Date.UTC(2026, 10, 2, 9)
     const send = (ts: number, mac: string | null): void => {
       for (const s of site.sensors.values()) {

@@ -7,7 +7,6 @@ import { loadSiteFile, parseSite } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/io/metrics.ts'
-import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
 import { dwellSummary } from '../../gateway/presence/people.ts'
 import { OccupancyMessage, FootfallMessage, type OccupancyMessageT, type FootfallMessageT } from '../../shared/messages.ts'
 import { peopleRun } from '../../bench/people.ts'
@@ -18,6 +17,7 @@ import { GatewayStore } from '../../gateway/io/store.ts'
 import { CampaignEngine } from '../../gateway/campaigns/campaigns.ts'
 import { PresenceEngine, presenceOptions } from '../../gateway/presence/presence.ts'
 import { ROOT } from '../helpers/run.ts'
+import { eventPipelineOptions } from '../helpers/gateway.ts'
 
 const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
 const T0 = Date.UTC(2026, 10, 2, 9)
@@ -40,22 +40,7 @@ function run(phones: Phone[], minutes: number, everyS = 60, file: unknown = site
   // With zone state, as a gateway runs: the repro's occupancy came from it, blind to Wi-Fi.
   const store = new GatewayStore(stateDir)
   const presence = new PresenceEngine(site, store, new CampaignEngine(site.storeId, site.timezone, store), presenceOptions(site))
-  const p = new Pipeline(
-    site,
-    {
-      prefix: 'instore',
-      secret: 's',
-      clock: { ...defaultClockOptions, mode: 'event' },
-      tickMs: 1000,
-      presenceMs: { ble: 10_000, wifi: 120_000 },
-      maxMessageBytes: 1 << 16,
-      selfCalibration: false
-    },
-    { position() {}, occupancy: o => occ.push(o), events() {}, footfall: f => foot.push(f) },
-    metrics,
-    silentLogger,
-    presence
-  )
+  const p = new Pipeline(site, eventPipelineOptions(), { position() {}, occupancy: o => occ.push(o), events() {}, footfall: f => foot.push(f) }, metrics, silentLogger, presence)
   for (let s = 0; s < minutes * 60; s++) {
     const ts = T0 + s * 1000
     for (const [i, ph] of phones.entries()) {

@@ -10,13 +10,12 @@ import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger, type Logger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/io/metrics.ts'
-import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
 import { GatewayStore } from '../../gateway/io/store.ts'
 import { CampaignEngine } from '../../gateway/campaigns/campaigns.ts'
 import { PresenceEngine, presenceOptions } from '../../gateway/presence/presence.ts'
 import type { ZoneTrack } from '../../gateway/presence/zones.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
-import { startGateway, waitFor } from '../helpers/gateway.ts'
+import { startGateway, waitFor, eventPipelineOptions } from '../helpers/gateway.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')
 const T0 = 1_764_000_000_000
@@ -108,22 +107,7 @@ for (const c of cases) {
       const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
       const presence = new PresenceEngine(site, store, campaigns, presenceOptions(site), log)
       const positions: PositionMessageT[] = []
-      const p = new Pipeline(
-        site,
-        {
-          prefix: 'instore',
-          secret: 's',
-          clock: { ...defaultClockOptions, mode: 'event' },
-          tickMs: 1000,
-          presenceMs: { ble: 10_000, wifi: 120_000 },
-          maxMessageBytes: 1 << 16,
-          selfCalibration: false
-        },
-        { position: q => positions.push(q), occupancy() {}, events() {}, footfall() {} },
-        new Metrics(),
-        silentLogger,
-        presence
-      )
+      const p = new Pipeline(site, eventPipelineOptions(), { position: q => positions.push(q), occupancy() {}, events() {}, footfall() {} }, new Metrics(), silentLogger, presence)
       for (const m of batches(T0, 30)) p.handle(m.topic, m.payload)
       assert.equal(p.tickErrors, 0, p.lastTickError?.message)
       assert.ok(positions.length >= 20, `${positions.length} positions`)
