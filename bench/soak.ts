@@ -31,6 +31,8 @@ export interface SoakOptions {
 export interface SoakResult {
   days: number
   readings: number
+  /** Readings the gateway refused (overload, a clock far ahead): each one lost. */
+  refused: number
   events: number
   delivered: number
   resent: number
@@ -185,7 +187,10 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   let maxDevices = 0
   let maxTracks = 0
   const metrics = async (): Promise<string> => await (await fetch(`${gw.http}/metrics`)).text()
+  const refusedNow = async (): Promise<number> => metric(await metrics(), /^instore_rejected_total\{reason="(?:overload|clock_ahead)"\} (\S+)$/)
+  let refused = 0
   const restart = async (signal: NodeJS.Signals): Promise<void> => {
+    refused += await refusedNow()
     outputs.push(gw.out())
     await gw.stop(signal)
     gw = await startGatewayProc(args)
@@ -204,7 +209,10 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
       await waitFor(
         async () => {
           const m = await metrics()
-          return metric(m, /^instore_readings_total\{source="(?:ble|wifi)"\} (\S+)$/) + metric(m, /^instore_rejected_total\{reason="late"\} (\S+)$/) >= taken
+          // Overload too: a reading refused for want of room is lost, and must fail the soak, not hang it.
+          return (
+            metric(m, /^instore_readings_total\{source="(?:ble|wifi)"\} (\S+)$/) + metric(m, /^instore_rejected_total\{reason="(?:late|overload|clock_ahead)"\} (\S+)$/) >= taken
+          )
         },
         600_000,
         `segment ${i} processed`
@@ -232,6 +240,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
       if (i === 2) await restart('SIGKILL')
     }
     const rssEnd = rssMb(gw.child.pid)
+    refused += await refusedNow()
     await waitFor(async () => metric(await metrics(), /^instore_outbox_backlog (\S+)$/) === 0, 120_000, 'the outbox drained')
     // A planned stop closes the last open visits and hands them over.
     outputs.push(gw.out())
@@ -254,6 +263,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     return {
       days: o.days,
       readings,
+      refused,
       events: ids.length,
       delivered: c.received.size,
       resent: [...c.received.values()].reduce((s, n) => s + n - 1, 0),

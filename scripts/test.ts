@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TIERS = ['unit', 'integration', 'interop'] as const
 type Tier = (typeof TIERS)[number]
+/** One pass of the test runner, at most: far above a normal run, far below CI's limit. */
+const PASS_LIMIT_MS = 25 * 60_000
 
 function testFiles(dir: string, deep: boolean): string[] {
   if (!existsSync(dir)) return []
@@ -46,9 +48,23 @@ function main(): number {
     process.stderr.write(`no test files in ${tiers.join(', ')}\n`)
     return 1
   }
-  // Two at a time: the integration tests start gateways and servers; more would starve each other on small machines.
-  const run = (list: string[], env: NodeJS.ProcessEnv = process.env) =>
-    spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...list], { cwd: ROOT, stdio: 'inherit', env }).status ?? 1
+  // Two at a time: the integration tests start gateways and servers; more would starve each other on
+  // small machines. A file exits once its tests have ended, whatever it left open (a hung child must
+  // fail its test, not hold the run), and a pass that still runs past PASS_LIMIT_MS is stopped.
+  const run = (list: string[], env: NodeJS.ProcessEnv = process.env): number => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-force-exit', ...list], {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env,
+      timeout: PASS_LIMIT_MS,
+      killSignal: 'SIGKILL'
+    })
+    if (r.error !== undefined || r.signal !== null) {
+      process.stderr.write(`the test run was stopped after ${PASS_LIMIT_MS / 60_000} min (${r.error?.message ?? r.signal}): a test file hung\n`)
+      return 1
+    }
+    return r.status ?? 1
+  }
   const status = run(files)
   const server = serverFiles(files)
   if (server.length === 0) return status

@@ -94,7 +94,10 @@ export class EmbeddedBus implements Bus {
 }
 
 export class ClientBus implements Bus {
-  private client: MqttClient | null = null
+  /** Takes the sensors' messages; holds each acknowledgement until the pipeline has room. */
+  private sub: MqttClient | null = null
+  /** Publishes the gateway's output. */
+  private pub: MqttClient | null = null
   constructor(
     readonly url: string,
     private readonly clientId: string,
@@ -102,27 +105,52 @@ export class ClientBus implements Bus {
   ) {}
 
   get connected(): boolean {
-    return this.client?.connected ?? false
+    return (this.sub?.connected ?? false) && (this.pub?.connected ?? false)
   }
 
   async start(topics: string[], onMessage: MessageHandler): Promise<void> {
-    this.client = await mqtt.connectAsync(this.url, { clientId: this.clientId, reconnectPeriod: 2000, ...this.auth })
-    // mqtt.js takes no per-message acknowledgement from us: the gateway's inbox bound applies.
-    this.client.on('message', (topic, payload) => onMessage(topic, payload, () => {}))
-    // Resubscribe after every reconnect: a broker restart loses non-persistent sessions.
-    this.client.on('connect', () => {
-      this.client?.subscribe(topics, { qos: 1 })
+    // Two connections: mqtt.js reads a connection's packets one at a time and waits for
+    // `handleMessage` before the next, so holding a sensor message there holds the broker back
+    // (backpressure, as the embedded broker gives), but on one connection it would also hold the
+    // acknowledgements of the gateway's own publishes, for which the pipeline may be waiting.
+    this.pub = await mqtt.connectAsync(this.url, { clientId: `${this.clientId}-out`, reconnectPeriod: 2000, ...this.auth })
+    this.sub = await mqtt.connectAsync(this.url, { clientId: this.clientId, reconnectPeriod: 2000, ...this.auth })
+    const sub = this.sub
+    // 'message' is emitted just before `handleMessage` for the same packet, with the topic resolved.
+    let topic = ''
+    sub.on('message', t => {
+      topic = t
     })
-    await this.client.subscribeAsync(topics, { qos: 1 })
+    sub.handleMessage = (packet, callback) => {
+      if (packet.cmd !== 'publish') return callback()
+      let called = false
+      const done = (): void => {
+        if (!called) {
+          called = true
+          callback()
+        }
+      }
+      try {
+        onMessage(topic, packet.payload as Buffer, done)
+      } catch {
+        done()
+      }
+    }
+    // Resubscribe after every reconnect: a broker restart loses non-persistent sessions.
+    sub.on('connect', () => {
+      sub.subscribe(topics, { qos: 1 })
+    })
+    await sub.subscribeAsync(topics, { qos: 1 })
   }
 
   async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
-    if (!this.client) throw new Error('client stopped')
-    await this.client.publishAsync(topic, payload, { qos: opts.qos, retain: opts.retain ?? false })
+    if (!this.pub) throw new Error('client stopped')
+    await this.pub.publishAsync(topic, payload, { qos: opts.qos, retain: opts.retain ?? false })
   }
 
   async stop(): Promise<void> {
-    await this.client?.endAsync()
-    this.client = null
+    await Promise.all([this.sub?.endAsync(), this.pub?.endAsync()])
+    this.sub = null
+    this.pub = null
   }
 }

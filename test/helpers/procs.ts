@@ -29,11 +29,29 @@ export async function startProc(bin: string, args: string[], ready: RegExp): Pro
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       // A process killed by a signal has no exit code but a signal code: it has exited all the same.
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
-      child.kill(signal)
-      const [code] = (await once(child, 'exit')) as [number | null]
-      return code
+      return await stopChild(child, signal)
     }
   }
+}
+
+/**
+ * Sends `signal` and waits for the exit; a process still running after `graceMs` is killed and the
+ * stop fails (a shutdown that hangs is a defect to see, and must not hold the test run forever).
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+  const exited = once(child, 'exit') as Promise<[number | null]>
+  child.kill(signal)
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>(resolve => {
+    timer = setTimeout(() => resolve('late'), graceMs)
+  })
+  const r = await Promise.race([exited, late])
+  clearTimeout(timer)
+  if (r !== 'late') return r[0]
+  child.kill('SIGKILL')
+  await exited
+  throw new Error(`pid ${child.pid} did not exit within ${graceMs} ms of ${signal}`)
 }
 
 export async function startServer(data: string, adminToken: string, port = 0): Promise<Proc & { url: string }> {

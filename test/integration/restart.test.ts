@@ -10,6 +10,7 @@ import type { InstoreEvent } from '../../shared/events.ts'
 import { makeTrace } from '../helpers/sim.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
+import { stopChild } from '../helpers/procs.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 import type { Pipeline } from '../../gateway/pipeline.ts'
 
@@ -86,9 +87,7 @@ test('kill -9 and restart: open visits resume, no accepted event is lost, none i
   const sub2 = await listen(second.url)
   const r2 = await runBin('instore-replay', ['--trace', join(dir, 'part2.jsonl'), '--devices', devices, '--broker', second.url])
   assert.equal(r2.code, 0, r2.stdout + r2.stderr)
-  second.child.kill('SIGTERM')
-  const [code] = await once(second.child, 'exit')
-  assert.equal(code, 0)
+  assert.equal(await stopChild(second.child, 'SIGTERM'), 0)
   await sub2.endAsync()
 
   const db = new Database(join(data, 'gateway.sqlite'), { readonly: true })

@@ -3,11 +3,10 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { chromium } from 'playwright-core'
 import { ROOT } from '../helpers/run.ts'
 import { waitFor } from '../helpers/gateway.ts'
-import { startServer, api } from '../helpers/procs.ts'
+import { startServer, api, stopChild } from '../helpers/procs.ts'
 import { partTest, CHROMIUM } from '../helpers/parts.ts'
 
 partTest('chromium', 'the demo in a browser: dots move, counts change, a campaign is created, a trigger reaches the demo phone', { timeout: 300_000 }, async t => {
@@ -67,8 +66,7 @@ partTest('chromium', 'the demo in a browser: dots move, counts change, a campaig
     t.diagnostic(`screenshots in ${shots}`)
   } finally {
     await browser.close()
-    demo.kill('SIGINT')
-    const [code] = await once(demo, 'exit')
+    const code = await stopChild(demo, 'SIGINT').catch((err: Error) => assert.fail(`${err.message}: ${out.slice(-2000)}`))
     assert.equal(code, 0, out.slice(-2000))
   }
 })
