@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { openData } from './db/db.ts'
-import { startRetention } from './db/retention.ts'
+import { startRetention, startMonthUpkeep } from './db/retention.ts'
 import { DbRateStore } from './db/rate-limit.ts'
 import { TriggerHub, DEFAULT_APP_SCHEMES } from './hubs/push.ts'
 import { ConsentGate } from './identity.ts'
@@ -297,8 +297,10 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     ]
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })
-  const retention = o.retentionMs !== undefined ? startRetention(db, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
+  const retention = o.retentionMs !== undefined ? startRetention(db, data.engine, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
+  const months = startMonthUpkeep(db, data.engine, err => o.log.warn('creating the coming months of events failed', { err: err.message }))
   app.addHook('onClose', async () => {
+    await months.stop()
     await retention?.stop()
     await data.close()
   })

@@ -7,6 +7,7 @@
 import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayRollups } from './rollups.ts'
+import { partitionEvents } from './partitions.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -191,8 +192,23 @@ const liveSnapshots: Migration = {
   }
 }
 
+/** Raw events partitioned by month on PostgreSQL (partitions.ts); nothing on SQLite. */
+function monthly(engine: Engine): Migration {
+  return {
+    async up(k: Kysely<unknown>) {
+      if (engine === 'postgres') await partitionEvents(k as unknown as Db, Date.now())
+    }
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
-  const migrations: Record<string, Migration> = { '001_base': base(engine), '002_rollups': rollups, '003_rate_limits': rateLimits, '004_live_snapshots': liveSnapshots }
+  const migrations: Record<string, Migration> = {
+    '001_base': base(engine),
+    '002_rollups': rollups,
+    '003_rate_limits': rateLimits,
+    '004_live_snapshots': liveSnapshots,
+    '005_monthly_events': monthly(engine)
+  }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {
     const failed = results?.find(r => r.status === 'Error')?.migrationName ?? '(before any migration)'

@@ -2,7 +2,8 @@
 // their counts (they hold no device id). Runs at start and then every hour, in pages, so that a
 // first run over years of events never holds the database for long. Every replica may run it:
 // deleting what another replica already deleted deletes nothing.
-import type { Db } from './schema.ts'
+import type { Db, Engine } from './schema.ts'
+import { dropOldMonths, ensureMonths } from './partitions.ts'
 
 const EVERY_MS = 3_600_000
 const PAGE = 5000
@@ -21,6 +22,7 @@ export async function dropEventsBefore(db: Db, before: number): Promise<number> 
 
 export function startRetention(
   db: Db,
+  engine: Engine,
   retentionMs: number,
   onError: (err: Error) => void,
   now: () => number = Date.now
@@ -28,7 +30,10 @@ export function startRetention(
   if (!(retentionMs > 0)) throw new Error(`retention must be above 0 ms, got ${retentionMs}`)
   let running: Promise<number> | null = null
   const runOnce = () => {
-    running ??= dropEventsBefore(db, now() - retentionMs).finally(() => {
+    const before = now() - retentionMs
+    // On PostgreSQL whole months go first (a table dropped), then the rest row by row.
+    const drop = async (): Promise<number> => (engine === 'postgres' ? await dropOldMonths(db, before) : 0) + (await dropEventsBefore(db, before))
+    running ??= drop().finally(() => {
       running = null
     })
     return running
@@ -46,5 +51,27 @@ export function startRetention(
       await running?.catch(() => {})
     },
     runOnce
+  }
+}
+
+/** On PostgreSQL, creates the coming months' event partitions now and every hour; nothing on SQLite. */
+export function startMonthUpkeep(db: Db, engine: Engine, onError: (err: Error) => void, now: () => number = Date.now): { stop: () => Promise<void> } {
+  if (engine !== 'postgres') return { stop: async () => {} }
+  let running: Promise<void> | null = null
+  const tick = (): void => {
+    running ??= ensureMonths(db, now())
+      .catch(err => onError(err as Error))
+      .finally(() => {
+        running = null
+      })
+  }
+  const timer = setInterval(tick, EVERY_MS)
+  timer.unref()
+  tick()
+  return {
+    stop: async () => {
+      clearInterval(timer)
+      await running
+    }
   }
 }

@@ -136,7 +136,8 @@ export async function storeEvents(q: Q, rows: EventRow[]): Promise<Set<string>> 
     const r = await q
       .insertInto('events')
       .values(whole.slice(i, i + 400))
-      .onConflict(oc => oc.columns(['store_id', 'id']).doNothing())
+      // No target: SQLite's key is (store, id), PostgreSQL's partitioned one (store, id, ts) (partitions.ts).
+      .onConflict(oc => oc.doNothing())
       .returning(['store_id', 'id'])
       .execute()
     for (const x of r) fresh.add(JSON.stringify([x.store_id, x.id]))

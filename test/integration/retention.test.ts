@@ -52,6 +52,7 @@ test('events received before the retention are dropped, in pages; the analytics 
     for (const [days, dropped, left] of cases) {
       const r = startRetention(
         ctx.db,
+        ctx.data.engine,
         days * DAY,
         err => {
           throw err
@@ -81,5 +82,5 @@ test('events received before the retention are dropped, in pages; the analytics 
 })
 
 test('a retention of 0 or less is refused', () => {
-  for (const ms of [0, -1, Number.NaN]) assert.throws(() => startRetention({} as never, ms, () => {}), /retention must be above 0/)
+  for (const ms of [0, -1, Number.NaN]) assert.throws(() => startRetention({} as never, 'sqlite', ms, () => {}), /retention must be above 0/)
 })
