@@ -20,13 +20,16 @@ export type { Db, Q, Engine } from './schema.ts'
 /** The notification channel on which a replica tells every other one (and itself) what changed. */
 const CHANNEL = 'instore_triggers'
 
-/** What a signal says: a device has new triggers (or lost its consent); a token was revoked; a store has a new live snapshot. */
-export type Topic = 'device' | 'token' | 'live'
+/**
+ * What a signal says: a device has new triggers (or lost its consent); a token was revoked; a
+ * store has a new live snapshot; a store's gateway posted events (for the other replicas' live streams).
+ */
+export type Topic = 'device' | 'token' | 'live' | 'event'
 type Handlers = { [T in Topic]: Array<(id: string) => void> }
 const parse = (payload: string): [Topic, string] | null => {
   const at = payload.indexOf(':')
   const topic = payload.slice(0, at)
-  return topic === 'device' || topic === 'token' || topic === 'live' ? [topic, payload.slice(at + 1)] : null
+  return topic === 'device' || topic === 'token' || topic === 'live' || topic === 'event' ? [topic, payload.slice(at + 1)] : null
 }
 
 export interface DataStore {
@@ -80,7 +83,7 @@ function openSqlite(dir: string): DataStore {
   const db: Db = new Kysely({ dialect: new SqliteDialect({ database: file }) })
   // One process holds the file: a wake-up is a local call, made after the caller's statement has
   // run (Kysely runs SQLite statements one at a time, so the caller's transaction ends first).
-  const fns: Handlers = { device: [], token: [], live: [] }
+  const fns: Handlers = { device: [], token: [], live: [], event: [] }
   return {
     engine: 'sqlite',
     db,
@@ -109,7 +112,7 @@ function openPostgres(url: string, onError: (err: Error) => void): DataStore {
   const pool = new pg.Pool({ connectionString: url, types, max: 10 })
   pool.on('error', err => onError(err))
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) })
-  const fns: Handlers = { device: [], token: [], live: [] }
+  const fns: Handlers = { device: [], token: [], live: [], event: [] }
   const resyncs: Array<() => void> = []
   let listener: pg.Client | null = null
   let closed = false

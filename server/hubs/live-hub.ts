@@ -5,8 +5,14 @@
 // (one row per store, no history) and a NOTIFY `live:<version>:<storeId>` tells every replica,
 // which reads the row only if it holds a stream of that store. Each snapshot carries the store's
 // row version, and each stream sends a version once, so a notification doubled, or arriving
-// after the stream read the row itself, never repeats a snapshot.
+// after the stream read the row itself, never repeats a snapshot. Events a gateway posted go to
+// the other replicas in the notification itself (no row to read; at most EVENT_NOTIFY_BYTES each,
+// under PostgreSQL's limit on a payload), marked with the sending replica so it skips its own.
+import { randomUUID } from 'node:crypto'
 import type { DataStore } from '../db/db.ts'
+
+/** A NOTIFY payload must stay under 8,000 bytes: events go in chunks of at most this. */
+const EVENT_NOTIFY_BYTES = 7000
 
 type Listener = (event: string, data: string, version: number) => void
 export interface Snapshot {
@@ -21,6 +27,8 @@ export class LiveHub {
   /** The highest version read or written here per store, so a replica's own notification costs no read. */
   private readonly known = new Map<string, number>()
   private started = false
+  /** This replica, in the events it relays, so that it skips its own. */
+  private readonly replica = randomUUID()
   constructor(private readonly data: DataStore | null = null) {}
 
   private get shared(): DataStore | null {
@@ -32,6 +40,16 @@ export class LiveHub {
     const data = this.shared
     if (!data || this.started) return
     this.started = true
+    data.onSignal('event', payload => {
+      let m: { r?: unknown; s?: unknown; e?: unknown }
+      try {
+        m = JSON.parse(payload) as typeof m
+      } catch {
+        return
+      }
+      if (m.r === this.replica || typeof m.s !== 'string' || !Array.isArray(m.e) || !this.listeners.get(m.s)?.size) return
+      for (const e of m.e) this.fanOut(m.s, 'event', { version: 0, text: JSON.stringify(e) })
+    })
     data.onSignal(
       'live',
       payload => {
@@ -59,9 +77,29 @@ export class LiveHub {
     )
   }
 
-  /** Relays an accepted event to this process's streams (events are not shared across replicas). */
-  publish(storeId: string, event: string, data: unknown): void {
-    this.fanOut(storeId, event, { version: 0, text: JSON.stringify(data) })
+  /** Relays accepted events to the store's streams on this replica and, on PostgreSQL, on every other. */
+  async publishEvents(storeId: string, events: unknown[]): Promise<void> {
+    const texts = events.map(e => JSON.stringify(e))
+    for (const text of texts) this.fanOut(storeId, 'event', { version: 0, text })
+    const data = this.shared
+    if (!data) return
+    const head = `{"r":${JSON.stringify(this.replica)},"s":${JSON.stringify(storeId)},"e":[`
+    let chunk: string[] = []
+    let size = head.length + 2
+    const send = async (): Promise<void> => {
+      if (chunk.length > 0) await data.signal(data.db, 'event', `${head}${chunk.join(',')}]}`)
+      chunk = []
+      size = head.length + 2
+    }
+    for (const text of texts) {
+      const bytes = Buffer.byteLength(text) + 1
+      // An event too big for a notification stays on this replica's streams (it is stored all the same).
+      if (head.length + 2 + bytes > EVENT_NOTIFY_BYTES) continue
+      if (size + bytes > EVENT_NOTIFY_BYTES) await send()
+      chunk.push(text)
+      size += bytes
+    }
+    await send()
   }
 
   /** Keeps `snapshot` as the store's latest and sends it to every stream of the store, on every replica. */

@@ -86,7 +86,7 @@ function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs:
   return null
 }
 
-export async function gatewayRoutes(app: FastifyInstance, { db, hub, metrics, live, policy, consent }: Context): Promise<void> {
+export async function gatewayRoutes(app: FastifyInstance, { db, hub, metrics, live, policy, consent, log }: Context): Promise<void> {
   const siteOf = async (storeId: string) => (await db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst())?.site
 
   app.post<{ Params: { storeId: string }; Body: EventsBodyT }>(
@@ -194,7 +194,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, hub, metrics, li
         if (r.error !== 'INSTORE_NO_PRESENCE_CONSENT') refuse(metrics, r.error)
       }
       const accepted = fresh.length
-      for (const e of fresh) live.publish(storeId, 'event', e)
+      // The post is answered whatever happens to the live relay: the events are stored.
+      live.publishEvents(storeId, fresh).catch(err => log.warn('relaying events to other replicas failed', { err: (err as Error).message }))
       const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
       metrics.eventsAccepted += accepted
       metrics.eventsDuplicate += duplicates

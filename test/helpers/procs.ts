@@ -48,6 +48,8 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   })
   const r = await Promise.race([exited, late])
   clearTimeout(timer)
+  // Ended by a signal other than the one sent (a crash, the OOM killer): no exit code to give.
+  if (r !== 'late' && child.signalCode !== null && child.signalCode !== signal) throw new Error(`pid ${child.pid} ended by ${child.signalCode} after ${signal}`)
   if (r !== 'late') return r[0]
   child.kill('SIGKILL')
   await exited

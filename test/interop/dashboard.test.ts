@@ -67,7 +67,7 @@ partTest('chromium', 'the demo in a browser: dots move, counts change, a campaig
   } finally {
     await browser.close()
     const code = await stopChild(demo, 'SIGINT').catch((err: Error) => assert.fail(`${err.message}: ${out.slice(-2000)}`))
-    assert.equal(code, 0, out.slice(-2000))
+    assert.equal(code, 0, `exit ${code} signal ${demo.signalCode}: ${out.slice(-2000)}`)
   }
 })
 

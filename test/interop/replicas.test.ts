@@ -68,6 +68,7 @@ function stream(url: string, token: string, lastEventId?: number) {
 /** A live dashboard's stream: the snapshots it receives, in order. */
 function dashboard(url: string) {
   const got: Array<{ ts: number; positions: Array<{ subject: string }> }> = []
+  const events: Array<{ id: string }> = []
   const state = { open: false }
   const ac = new AbortController()
   const done = (async () => {
@@ -87,11 +88,13 @@ function dashboard(url: string) {
         buf = buf.slice(end + 2)
         const data = /^data: (.*)$/m.exec(block)?.[1]
         if (/^event: snapshot$/m.test(block) && data !== undefined) got.push(JSON.parse(data) as (typeof got)[number])
+        if (/^event: event$/m.test(block) && data !== undefined) events.push(JSON.parse(data) as (typeof events)[number])
       }
     }
   })().catch(() => {})
   return {
     got,
+    events,
     state,
     close: () => {
       ac.abort()
@@ -103,7 +106,7 @@ function dashboard(url: string) {
 if (TEST_ENGINE === 'sqlite') {
   partTest(
     'postgresql',
-    'two replicas on one PostgreSQL: a live snapshot posted to A reaches a dashboard on B once, a dashboard connecting to B gets it at once, consent and erasure hold',
+    'two replicas on one PostgreSQL: a live snapshot or event posted to A reaches a dashboard on B once, a dashboard connecting to B gets the snapshot at once, consent and erasure hold',
     { timeout: 120_000 },
     async () => {
       const url = await (await sharedCluster()).createDatabase('replicas_live')
@@ -153,6 +156,15 @@ if (TEST_ENGINE === 'sqlite') {
           later.got.map(g => g.ts),
           [1, 2, 3, 4],
           'each snapshot once'
+        )
+
+        // Events a gateway posts to A reach the dashboard on B once (in the notification, no row read).
+        const enter = { id: 'live-e1', type: 'shop.enter', storeId: site.storeId, subject: yes.subject, visitId: 'live-v1', seq: 1, ts: Date.now(), shop: 'boutique' }
+        assert.equal((await api(`${a.url}/v1/stores/${site.storeId}/events`, gw, 'POST', { events: [enter] })).status, 200)
+        await waitFor(() => onB.events.length >= 1 && later.events.length >= 1, 10_000, 'the event on B')
+        assert.deepEqual(
+          onB.events.map(e => e.id),
+          ['live-e1']
         )
 
         // An erasure on A drops a last snapshot that shows the shopper: a dashboard connecting to B

@@ -14,7 +14,7 @@ test('a follower gets the latest snapshot at once, then each new one once; an er
   const early: string[] = []
   const offEarly = await hub.follow('s1', got(early))
   await hub.publishSnapshot('s1', { n: 2, who: 'app:00000000000000aa' })
-  hub.publish('s1', 'event', { id: 'e1' })
+  await hub.publishEvents('s1', [{ id: 'e1' }])
   await hub.publishSnapshot('s2', { n: 99 })
   await hub.forget('app:00000000000000aa')
   assert.equal(await hub.latest('s1'), undefined, 'the erased shopper is no last snapshot')
