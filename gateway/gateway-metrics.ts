@@ -5,17 +5,20 @@ import type { GatewayStore } from './io/store.ts'
 import { SUPPRESS_REASONS, type CampaignEngine } from './campaigns/campaigns.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { IdentityResolver } from './ingest/identity.ts'
+import type { Bus } from './io/bus.ts'
 
 export function collectStoreMetrics(
   metrics: Metrics,
   store: GatewayStore,
-  g: { campaigns: CampaignEngine | null; presence: PresenceEngine | null; identity: IdentityResolver }
+  g: { campaigns: CampaignEngine | null; presence: PresenceEngine | null; identity: IdentityResolver; bus: Bus | null }
 ): void {
   const suppressed = metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
   const fired = metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
   metrics.onCollect(() => {
     for (const r of SUPPRESS_REASONS) suppressed.set({ reason: r }, g.campaigns?.suppressed[r] ?? 0)
     fired.set({}, g.campaigns?.fired ?? 0)
+    const dropped = g.bus?.droppedByBroker?.()
+    if (dropped) metrics.gauge('instore_broker_dropped', 'messages the external broker dropped at its queue limits since the gateway started').set({}, dropped.n)
     metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
     metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, g.presence?.size ?? 0)
     metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, g.identity.size)

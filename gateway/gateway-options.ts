@@ -59,6 +59,8 @@ export interface GatewayOptions {
 }
 
 /** How often a live gateway saves what it learned about the site's radio, ms. */
+/** A stop waits this long at most for the broker to take the outbox's last events, ms. */
+export const STOP_FLUSH_MS = 5000
 export const LEARNED_SAVE_MS = 5 * 60_000
 
 export function loadOrCreateSecret(dir: string): string {

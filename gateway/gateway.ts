@@ -21,8 +21,8 @@ import { MerakiReceiver } from './meraki-receiver.ts'
 import { BleScanner } from './io/ble-scanner.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { gatewayHealth } from './health.ts'
-import { WorkPump } from './work-pump.ts'
-import { LEARNED_SAVE_MS, lateClock, loadOrCreateSecret, type GatewayOptions } from './gateway-options.ts'
+import { WorkPump, EXTERNAL_HOLD_ABOVE } from './work-pump.ts'
+import { LEARNED_SAVE_MS, STOP_FLUSH_MS, lateClock, loadOrCreateSecret, type GatewayOptions } from './gateway-options.ts'
 import { collectStoreMetrics } from './gateway-metrics.ts'
 
 export type { GatewayOptions } from './gateway-options.ts'
@@ -37,7 +37,7 @@ export class Gateway {
   presence: PresenceEngine | null = null
   /** Apps' rotating EIDs → stable subjects, for devices with presence consent only. */
   readonly identity = new IdentityResolver()
-  private bus: Bus | null = null
+  bus: Bus | null = null
   uplink: Uplink | null = null
   scanner: BleScanner | null = null
   private siteOutdated = false
@@ -75,6 +75,7 @@ export class Gateway {
     const storeId = o.site.storeId
     const foreign = o.foreign ?? DEFAULT_FOREIGN
     const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
+    if (o.broker) this.work.holdAbove = EXTERNAL_HOLD_ABOVE
     const bus: Bus = o.broker
       ? new ClientBus(o.broker, `instore-gateway-${storeId}`)
       : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site), foreign }, authCounters) : {}, o.listeners)
@@ -373,10 +374,8 @@ export class Gateway {
   async stop(): Promise<void> {
     // A stop must not wait on a broker that no longer takes publishes.
     this.work.stopping()
-    if (this.timer) clearInterval(this.timer)
-    this.timer = null
-    if (this.saveTimer) clearInterval(this.saveTimer)
-    this.saveTimer = null
+    for (const t of [this.timer, this.saveTimer]) if (t) clearInterval(t)
+    this.timer = this.saveTimer = null
     await this.scanner?.stop()
     this.scanner = null
     await this.merakiWork
@@ -384,7 +383,8 @@ export class Gateway {
     await this.work.done
     this.pipeline?.advance()
     this.presence?.closeAll()
-    await this.flushOutbox()
+    // What a broker that is gone cannot take stays in the outbox for the next start; the bus's stop then ends the wait.
+    await Promise.race([this.flushOutbox(), new Promise(resolve => setTimeout(resolve, STOP_FLUSH_MS).unref())])
     await this.uplink?.stop()
     this.uplink = null
     await this.bus?.stop()
@@ -392,6 +392,7 @@ export class Gateway {
     if (this.http) await new Promise<void>(resolve => this.http?.close(() => resolve()))
     this.http = null
     this.saveLearned()
+    await this.publishing
     this.store?.close()
     this.store = null
     this.o.log.info('gateway stopped', { storeId: this.o.site.storeId })

@@ -18,6 +18,8 @@ const SLICE_POSITIONS = MAX_INFLIGHT
  * Past it (many senders at once) the inbox bound applies.
  */
 const MAX_HELD_ACKS = 5000
+/** Through an external broker, messages waiting in the pipeline before acknowledgements are held (`holdAbove`). */
+export const EXTERNAL_HOLD_ABOVE = 1000
 
 export class WorkPump {
   /** Resolves when the loop running now (if any) has ended. */
@@ -30,6 +32,13 @@ export class WorkPump {
   private inflight = 0
   private roomWaiters: Array<() => void> = []
   private stopped = false
+  /**
+   * Messages waiting in the pipeline before acknowledgements are held (0: always). Through an
+   * external broker the gateway acknowledges at once while it keeps up: a broker queues only so
+   * much for a client that does not acknowledge (Mosquitto drops past `max_queued_messages`), so
+   * it is held back only when the gateway has fallen behind.
+   */
+  holdAbove = 0
 
   /** `failed` is told of anything unexpected: one bad message must never stop the gateway. */
   constructor(
@@ -48,7 +57,7 @@ export class WorkPump {
       this.failed(err as Error, topic)
     }
     if (done) {
-      if (this.dones.length < MAX_HELD_ACKS) this.dones.push(done)
+      if (this.dones.length < MAX_HELD_ACKS && (this.pipeline()?.backlog ?? 0) >= this.holdAbove) this.dones.push(done)
       else done()
     }
     this.kick()

@@ -45,7 +45,14 @@ await runCommand(spec, async o => {
   const log = createLogger({ base: { name: 'instore-replay' } })
   const client = await mqtt.connectAsync(o.broker, { username: o.username, password: o.password, reconnectPeriod: 1000 })
   const abort = new AbortController()
-  const stop = () => abort.abort()
+  const stop = () => {
+    abort.abort()
+    // A publish waiting on a broker that is gone never settles: past a short grace the replay ends anyway.
+    setTimeout(() => {
+      log.warn('stopped with publishes unacknowledged (the broker is gone?)')
+      process.exit(130)
+    }, 3000).unref()
+  }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   let recorder: Recorder | null = null

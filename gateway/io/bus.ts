@@ -18,8 +18,13 @@ export interface Bus {
   publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>
   /** False while an external broker is unreachable. */
   readonly connected: boolean
+  /** Messages the external broker dropped (its queue limits) since this gateway started, and when that last rose; null if it does not say. */
+  droppedByBroker?(): { n: number; roseAt: number } | null
   stop(): Promise<void>
 }
+
+/** A subscriber whose socket has not drained for this long is disconnected, ms. */
+const SLOW_SUBSCRIBER_MS = 5000
 
 export class EmbeddedBus implements Bus {
   private b: EmbeddedBroker | null = null
@@ -45,7 +50,10 @@ export class EmbeddedBus implements Bus {
     // reads no further from that sender meanwhile). Held deliveries would fill aedes' default 100
     // delivery slots and queue the gateway's own publishes behind them, so no limit here; what is
     // in flight is bounded by the gateway instead (gateway.ts MAX_INFLIGHT, one read per sender).
-    this.b = await startBroker({ port: this.port, host: this.host, aedes: { concurrency: 0, ...this.options }, ...this.listeners })
+    // A subscriber that stops reading holds every sender whose messages it subscribed to (aedes
+    // waits for its socket to drain before the sender's next packet): it is cut off after
+    // SLOW_SUBSCRIBER_MS instead of aedes' default minute.
+    this.b = await startBroker({ port: this.port, host: this.host, aedes: { concurrency: 0, drainTimeout: SLOW_SUBSCRIBER_MS, ...this.options }, ...this.listeners })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(
@@ -93,11 +101,19 @@ export class EmbeddedBus implements Bus {
   }
 }
 
+/** Mosquitto's count of messages it dropped at its queue or in-flight limits (a `$SYS` topic). */
+const BROKER_DROPPED_TOPIC = '$SYS/broker/publish/messages/dropped'
+
 export class ClientBus implements Bus {
   /** Takes the sensors' messages; holds each acknowledgement until the pipeline has room. */
   private sub: MqttClient | null = null
   /** Publishes the gateway's output. */
   private pub: MqttClient | null = null
+  /** What the broker says it dropped since it started (Mosquitto's `$SYS`), null if it does not say. */
+  brokerDropped: number | null = null
+  /** The first count heard (drops before this gateway ran are not its own) and when the count last rose, wall ms. */
+  brokerDroppedAtStart: number | null = null
+  brokerDroppedRoseAt = 0
   constructor(
     readonly url: string,
     private readonly clientId: string,
@@ -108,14 +124,21 @@ export class ClientBus implements Bus {
     return (this.sub?.connected ?? false) && (this.pub?.connected ?? false)
   }
 
+  droppedByBroker(): { n: number; roseAt: number } | null {
+    return this.brokerDropped === null ? null : { n: this.brokerDropped - (this.brokerDroppedAtStart ?? this.brokerDropped), roseAt: this.brokerDroppedRoseAt }
+  }
+
   async start(topics: string[], onMessage: MessageHandler): Promise<void> {
     // Two connections: mqtt.js reads a connection's packets one at a time and waits for
     // `handleMessage` before the next, so holding a sensor message there holds the broker back
     // (backpressure, as the embedded broker gives), but on one connection it would also hold the
     // acknowledgements of the gateway's own publishes, for which the pipeline may be waiting.
     this.pub = await mqtt.connectAsync(this.url, { clientId: `${this.clientId}-out`, reconnectPeriod: 2000, ...this.auth })
-    this.sub = await mqtt.connectAsync(this.url, { clientId: this.clientId, reconnectPeriod: 2000, ...this.auth })
-    const sub = this.sub
+    // A persistent session (clean: false): the broker keeps the subscription and queues QoS 1
+    // messages while the gateway restarts or reconnects, instead of dropping them. Handlers are set
+    // before connecting, since the broker delivers what it queued as soon as the session resumes.
+    const sub = mqtt.connect(this.url, { clientId: this.clientId, clean: false, reconnectPeriod: 2000, ...this.auth })
+    this.sub = sub
     // 'message' is emitted just before `handleMessage` for the same packet, with the topic resolved.
     let topic = ''
     sub.on('message', t => {
@@ -123,6 +146,15 @@ export class ClientBus implements Bus {
     })
     sub.handleMessage = (packet, callback) => {
       if (packet.cmd !== 'publish') return callback()
+      if (topic === BROKER_DROPPED_TOPIC) {
+        const n = Number(String(packet.payload))
+        if (Number.isFinite(n)) {
+          this.brokerDroppedAtStart ??= n
+          if (this.brokerDropped !== null && n > this.brokerDropped) this.brokerDroppedRoseAt = Date.now()
+          this.brokerDropped = n
+        }
+        return callback()
+      }
       let called = false
       const done = (): void => {
         if (!called) {
@@ -136,11 +168,27 @@ export class ClientBus implements Bus {
         done()
       }
     }
-    // Resubscribe after every reconnect: a broker restart loses non-persistent sessions.
-    sub.on('connect', () => {
-      sub.subscribe(topics, { qos: 1 })
+    // Resubscribe after every reconnect: a broker restarted without persistence lost the session.
+    // The `$SYS` counter is optional: a broker that has none, or an ACL that refuses it, changes nothing.
+    const subscribe = async (): Promise<void> => {
+      await sub.subscribeAsync(topics, { qos: 1 })
+      await sub.subscribeAsync(BROKER_DROPPED_TOPIC, { qos: 0 }).catch(() => {})
+    }
+    await new Promise<void>((resolve, reject) => {
+      const failed = (err: Error): void => {
+        sub.end(true)
+        reject(err)
+      }
+      sub.once('error', failed)
+      sub.once('connect', () => {
+        sub.off('error', failed)
+        resolve()
+      })
     })
-    await sub.subscribeAsync(topics, { qos: 1 })
+    sub.on('connect', () => {
+      subscribe().catch(() => {})
+    })
+    await subscribe()
   }
 
   async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
@@ -149,7 +197,8 @@ export class ClientBus implements Bus {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.sub?.endAsync(), this.pub?.endAsync()])
+    // A broker that is gone must not hold the stop: what was not published is in the outbox.
+    await Promise.all([this.sub?.endAsync(true), this.pub?.endAsync(true)])
     this.sub = null
     this.pub = null
   }
