@@ -159,9 +159,13 @@ export class People {
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
       if (state === 'single') {
+        add(maybe, at, k)
+        // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
+        // longer than visits last: that one's next address (a fixture's, or a common model's that
+        // passers-by keep bringing past the front), not a shopper just in. In the range only.
+        if (t - d.stayFrom > this.longStayMs) continue
         // Most single bursts inside are shoppers just in (their second comes), some passers-by at the edge.
         add(src.wifi, at, k * this.o.singleWeight)
-        add(maybe, at, k)
         // A short visit may give one burst only: a strong one inside counts as a visitor, not as here now.
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
         continue
