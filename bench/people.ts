@@ -22,6 +22,8 @@ export interface PeopleDay {
   atMostOne: number
   /** Per 5 minutes: the estimate's mean and the truth. */
   series: Array<[number, number]>
+  /** The most new Wi-Fi devices one sensor gave within a minute up to the day's end (against `newDevicesPerSensorMin`), and those refused. */
+  newcomers: { peak: number; refused: number }
 }
 
 const ASK_MS = 10_000
@@ -81,7 +83,8 @@ export async function peopleRun(
       dwell: v?.dwell ?? { n: 0, medianS: null, p90S: null, buckets: {} },
       fixturesLearned: v?.fixtures ?? 0,
       atMostOne: est.filter(e => Number.isFinite(e) && e <= 1).length / Math.max(1, est.filter(e => Number.isFinite(e)).length),
-      series: est.map((e, i) => [Math.round(e * 10) / 10, Math.round(truth[i] * 10) / 10])
+      series: est.map((e, i) => [Math.round(e * 10) / 10, Math.round(truth[i] * 10) / 10]),
+      newcomers: { peak: people.wifi.newcomers.peak, refused: people.wifi.newcomers.refused }
     })
   }
   return out

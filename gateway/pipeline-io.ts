@@ -80,7 +80,12 @@ export function pipelineMetrics(metrics: Metrics) {
     tickErrors: metrics.counter('instore_tick_errors_total', 'ticks that threw and were skipped'),
     positionsCapped: metrics.counter('instore_positions_capped_total', 'positions not published because a tick reached maxPositionsPerTick'),
     fixtures: metrics.gauge('instore_people_fixtures', 'always-on Wi-Fi devices left out of people counts, by the address they use (learned or from the site file)'),
-    wifiDevices: metrics.gauge('instore_wifi_devices', 'Wi-Fi devices (addresses chained into phones) remembered, and addresses seen')
+    wifiDevices: metrics.gauge('instore_wifi_devices', 'Wi-Fi devices (addresses chained into phones) remembered, and addresses seen'),
+    flooded: metrics.gauge(
+      'instore_people_flooded',
+      'places (Wi-Fi: sensor; BLE: shop/sector) giving more new devices a minute than a crowd can: their new addresses count as one device'
+    ),
+    suspicious: metrics.gauge('instore_people_suspicious_addresses', 'new addresses taken for a sender inventing them (a flooded place) since start, by source')
   }
 }
 

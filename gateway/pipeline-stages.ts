@@ -145,5 +145,9 @@ export function collectPipelineMetrics(
     for (const d of people.wifi.fixtures()) m.fixtures.set({ subject: d.address }, 1)
     m.wifiDevices.set({ kind: 'devices' }, people.wifi.devices.size)
     m.wifiDevices.set({ kind: 'addresses' }, people.wifi.addresses)
+    const sus = people.suspicious()
+    m.flooded.values.clear()
+    for (const f of sus.flooded) m.flooded.set(f, 1)
+    for (const s of ['wifi', 'ble'] as const) m.suspicious.set({ source: s }, sus.refused[s])
   })
 }

@@ -235,6 +235,22 @@ export const PeopleParamsSchema = Type.Object(
     ),
     devicesPerPerson: Type.Optional(
       Type.Number({ minimum: 1, maximum: 5, default: 1, description: 'Wi-Fi devices per visitor on average (phones plus watches and tablets), from a manual count' })
+    ),
+    newWifiDevicesPerSensorMin: Type.Optional(
+      Type.Integer({
+        minimum: 5,
+        maximum: 10_000,
+        default: 30,
+        description: 'new Wi-Fi devices one sensor may give in a minute; past it the sensor is flooded and its new addresses count as one device (a sender inventing addresses)'
+      })
+    ),
+    newBleDevicesPerSectorMin: Type.Optional(
+      Type.Integer({
+        minimum: 5,
+        maximum: 10_000,
+        default: 30,
+        description: 'new anonymous BLE devices one sector may give in a minute; past it the sector is flooded and its new addresses count as one device'
+      })
     )
   },
   { description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' }

@@ -47,12 +47,26 @@ export interface BleChain {
   firstTs: number
   lastTs: number
   shop: string | null
+  sector: string | null
   countedDay: string
+  /** When it was counted a visitor (its hour is taken back if it turns out a sender's). */
+  countedTs: number
   young: boolean
   quiet: boolean
+  /** Made just before its place was flooded (ble-chains.ts): most likely the sender's, not counted. */
+  suspect: boolean
 }
 
-export interface PeopleOptions extends WifiDeviceOptions {
+export interface BleChainOptions {
+  /** A new anonymous BLE address continues a device whose address went quiet at most this long before, ms. */
+  bleLinkGapMs: number
+  /** Chains (and addresses taken for a flood) quiet longer are forgotten, ms. */
+  forgetMs: number
+  /** New anonymous BLE devices one place (shop and sector) may give in a minute; past it the place is flooded. */
+  newBleDevicesPerSectorMin: number
+}
+
+export interface PeopleOptions extends WifiDeviceOptions, BleChainOptions {
   /** Wi-Fi devices a visitor carries on average (a phone and a watch or tablet count once), ≥ 1. */
   devicesPerPerson: number
   /** Mean time between probe bursts of a phone, ms: a dwell timed from first to last burst misses about this much. */
@@ -63,8 +77,6 @@ export interface PeopleOptions extends WifiDeviceOptions {
   singleWeight: number
   /** A device heard in one burst only, this strong inside, is counted a visitor (not here now), dBm. */
   visitorSingleDbm: number
-  /** A new anonymous BLE address continues a device whose address went quiet at most this long before, ms. */
-  bleLinkGapMs: number
   /** A chain whose bursts come this many times as often as one phone's holds several phones (see `phones`). */
   multiPhoneRate: number
   /** Longest plausible visit until enough stays have been seen to learn it (`longStay`), ms. */
@@ -85,6 +97,8 @@ export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): Pe
     singleWeight: 0.5,
     minInShopSpanMs: 0,
     bleLinkGapMs: 30_000,
+    newBleDevicesPerSectorMin: p.newBleDevicesPerSectorMin ?? 30,
+    newDevicesPerSensorMin: p.newWifiDevicesPerSensorMin ?? defaultWifiDeviceOptions.newDevicesPerSensorMin,
     multiPhoneRate: 2,
     longStayPriorMs: 1_800_000,
     longStayMinStays: 50,

@@ -8,6 +8,7 @@ import { localTime } from '../../shared/local-time.ts'
 import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 import type { PeopleSource, Counts, PeopleNow, Placed, DwellSummary, Visitors, BleChain, PeopleOptions } from './people-types.ts'
+import { BleChains } from './ble-chains.ts'
 
 export { peopleOptions, wifiModels, type PeopleSource, type Counts, type PeopleNow, type Placed, type DwellSummary, type Visitors, type PeopleOptions } from './people-types.ts'
 
@@ -23,8 +24,8 @@ export class People {
   private wifiVisitors = 0
   private readonly byHour = new Map<string, number>()
   private readonly apps = new Set<string>()
-  /** Anonymous BLE devices: chains by their current address, and visitors among them today. */
-  private readonly bleChains = new Map<string, BleChain>()
+  /** Anonymous BLE devices chained across their addresses, and visitors among them today. */
+  readonly ble: BleChains
   private bleVisitors = 0
   private dwellsS: number[] = []
   /** Recent completed stays of Wi-Fi devices, ms, and the longest plausible visit learned from them. */
@@ -37,6 +38,8 @@ export class People {
   private readonly inside = new Set<WifiDevice>()
   private appPositions: Array<{ subject: string; x: number; y: number; floor: number }> = []
   private readonly zero: () => Counts
+  /** The time of the last count. */
+  private lastNow = 0
 
   constructor(
     private readonly site: Site,
@@ -50,7 +53,20 @@ export class People {
     const apps: AppPositions = () => this.appPositions
     this.wifi = new WifiDevices(site, wifiModels, o, apps, (p.fixtures ?? []).map(subject), new Set((p.notFixtures ?? []).map(subject)))
     this.wifi.onFixture = d => this.uncount(d)
+    // Taken for a flooding sender's (newcomers.ts): never a visitor.
+    this.wifi.onSuspect = d => this.uncount(d)
+    // A device the linker drops (idle, evicted at its bound, erased) leaves the sets here too: each
+    // is told once, so these stay within the linker's bound without a scan per call.
+    this.wifi.onDrop = d => {
+      this.inside.delete(d)
+      this.staying.delete(d)
+    }
     if (keeper) this.wifi.keepFixturesIn(keeper)
+    this.ble = new BleChains(
+      o,
+      (c, t) => this.countBle(c, t),
+      c => this.uncountBle(c)
+    )
     this.longStayMs = o.longStayPriorMs
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }
@@ -61,20 +77,16 @@ export class People {
 
   /** Whether people counting holds a subject (a Wi-Fi address, an anonymous BLE address, an app). */
   holds(subject: string): boolean {
-    if (this.wifi.holds(subject) || this.apps.has(subject) || this.appPositions.some(a => a.subject === subject)) return true
-    for (const [k, c] of this.bleChains) if (k === subject || c.address === subject) return true
-    return false
+    return this.wifi.holds(subject) || this.apps.has(subject) || this.appPositions.some(a => a.subject === subject) || this.ble.holds(subject)
   }
 
   /** Forgets a subject everywhere people counting holds it (erasure, consent withdrawn). */
   forget(subject: string): void {
-    for (const d of this.wifi.forget(subject)) {
-      this.staying.delete(d)
-      this.inside.delete(d)
-    }
+    // The devices dropped leave this side's sets through onDrop.
+    this.wifi.forget(subject)
     this.apps.delete(subject)
     this.appPositions = this.appPositions.filter(a => a.subject !== subject)
-    for (const [k, c] of this.bleChains) if (k === subject || c.address === subject) this.bleChains.delete(k)
+    this.ble.forget(subject)
   }
 
   /** App phones' positions now, for pairing Wi-Fi phones with them. */
@@ -82,8 +94,21 @@ export class People {
     this.appPositions = p
   }
 
+  /** Places flooded at the last count (newcomers.ts), and the new addresses taken for a sender in all, by source. */
+  suspicious(): { flooded: Array<{ source: 'wifi' | 'ble'; place: string }>; refused: { wifi: number; ble: number } } {
+    const t = this.lastNow
+    return {
+      flooded: [
+        ...this.wifi.newcomers.flooded(t).map(place => ({ source: 'wifi' as const, place })),
+        ...this.ble.newcomers.flooded(t).map(place => ({ source: 'ble' as const, place }))
+      ],
+      refused: { wifi: this.wifi.newcomers.refused, ble: this.ble.newcomers.refused }
+    }
+  }
+
   /** People now at time t: `apps` from zone state, `anonymous` BLE devices by position, Wi-Fi devices. */
   now(t: number, apps: Placed[], anonymous: Placed[], passersBy: number): PeopleNow {
+    this.lastNow = t
     this.rollDay(t)
     this.wifi.flush(t)
     const src: Record<PeopleSource, Counts> = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
@@ -104,8 +129,7 @@ export class People {
         this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
       }
     }
-    this.chainBle(t, anonymous)
-    for (const a of anonymous) {
+    for (const a of this.ble.step(t, anonymous)) {
       if (a.shop === null) {
         passers++
         continue
@@ -122,7 +146,7 @@ export class People {
       if (state === 'gone' && this.inside.has(d)) this.left(d)
       // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
       if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d)) this.learnStay(d.lastTs - d.firstTs)
-      if (!present) continue
+      if (!present || d.suspect) continue
       if (state === 'fixture') {
         fixtures++
         continue
@@ -135,9 +159,13 @@ export class People {
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
       if (state === 'single') {
+        add(maybe, at, k)
+        // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
+        // longer than visits last: that one's next address (a fixture's, or a common model's that
+        // passers-by keep bringing past the front), not a shopper just in. In the range only.
+        if (t - d.stayFrom > this.longStayMs) continue
         // Most single bursts inside are shoppers just in (their second comes), some passers-by at the edge.
         add(src.wifi, at, k * this.o.singleWeight)
-        add(maybe, at, k)
         // A short visit may give one burst only: a strong one inside counts as a visitor, not as here now.
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
         continue
@@ -151,7 +179,8 @@ export class People {
         add(maybe, at, k)
         continue
       }
-      const m = this.phones(d, t)
+      // The device standing for a flooded sensor's new addresses is one sender, however fast it sends.
+      const m = d.flood ? 1 : this.phones(d, t)
       add(src.wifi, at, k * m)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
       add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k * m)
@@ -183,67 +212,23 @@ export class People {
     return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
   }
 
-  /**
-   * Anonymous BLE devices as visitors. Their addresses rotate (every 15 minutes or so) with no
-   * link between them: a new address that appears in the shop where another went quiet at about
-   * the same time is taken for the same device, whichever is seen first (the old address stays
-   * present until its presence times out, so the two overlap). A new address counts as a visitor
-   * only once no quiet one has claimed it for `bleLinkGapMs`.
-   */
-  private chainBle(t: number, anonymous: Placed[]): void {
-    const gap = this.o.bleLinkGapMs
-    const present = new Set<BleChain>()
-    for (const a of anonymous) {
-      let c = this.bleChains.get(a.subject)
-      if (!c) {
-        // Just rotated into this one: the most recent chain gone quiet in the same place.
-        let best: BleChain | null = null
-        for (const q of this.bleChains.values()) {
-          if (q.lastTs < t && t - q.lastTs <= gap && q.shop === a.shop && (best === null || q.lastTs > best.lastTs)) best = q
-        }
-        if (!best && this.bleChains.size >= 1_000_000) continue
-        c = best ?? { address: a.subject, firstTs: t, lastTs: t, shop: a.shop, countedDay: '', young: true, quiet: false }
-        if (best) this.bleChains.delete(best.address)
-        c.address = a.subject
-        this.bleChains.set(a.subject, c)
-      }
-      c.lastTs = t
-      c.shop = a.shop
-      c.quiet = false
-      present.add(c)
-    }
-    // Gone quiet now: a young address that appeared here while it timed out is its next one.
-    for (const c of this.bleChains.values()) {
-      if (present.has(c) || c.quiet) continue
-      c.quiet = true
-      for (const y of present) {
-        if (!y.young || y === c || y.shop !== c.shop || y.firstTs < c.lastTs - gap) continue
-        this.bleChains.delete(y.address)
-        this.bleChains.set(y.address, c)
-        this.bleChains.delete(c.address)
-        c.address = y.address
-        c.lastTs = y.lastTs
-        c.quiet = false
-        present.delete(y)
-        present.add(c)
-        break
-      }
-    }
-    for (const c of present) {
-      if (c.young && t - c.firstTs < gap) continue
-      c.young = false
-      this.countBle(c, t)
-    }
-    for (const [k, c] of this.bleChains) if (t - c.lastTs > this.o.forgetMs) this.bleChains.delete(k)
-  }
-
   private countBle(c: BleChain, t: number): void {
     if (c.shop === null || c.countedDay === this.date) return
     c.countedDay = this.date
+    c.countedTs = t
     this.bleVisitors++
     // Hours hold Wi-Fi devices (scaled to people when read): a BLE device weighs one person.
     const h = this.hour(t)
     this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
+  }
+
+  /** A chain counted a visitor today taken for a flooding sender's after all. */
+  private uncountBle(c: BleChain): void {
+    if (c.countedDay !== this.date) return
+    c.countedDay = ''
+    this.bleVisitors = Math.max(0, this.bleVisitors - 1)
+    const h = this.hour(c.countedTs)
+    this.byHour.set(h, Math.max(0, (this.byHour.get(h) ?? 0) - this.o.devicesPerPerson))
   }
 
   /**
@@ -299,12 +284,17 @@ export class People {
     this.longStayMs = this.o.longStayFactor * sorted[Math.floor(0.95 * (sorted.length - 1))]
   }
 
+  /** How many Wi-Fi devices people counting holds in its own sets (bounded by the linker's `maxDevices`). */
+  held(): { inside: number; staying: number } {
+    return { inside: this.inside.size, staying: this.staying.size }
+  }
+
   /** The longest plausible visit now, ms (see learnStay). */
   longStay(): number {
     return this.longStayMs
   }
 
-  /** A device counted as a visitor today that turns out to be a fixture was never one. */
+  /** A device counted as a visitor today that turns out to be a fixture (or a sender's invention) was never one. */
   private uncount(d: WifiDevice): void {
     this.inside.delete(d)
     this.staying.delete(d)

@@ -20,6 +20,8 @@ export interface Burst {
   maxRssi: number
   seq: number | null
   fp: string | null
+  /** The sensor that heard it loudest (where a new device is counted against `newDevicesPerSensorMin`). */
+  sensor: string
 }
 
 export interface WifiDevice {
@@ -56,6 +58,10 @@ export interface WifiDevice {
   pairedWith: string | null
   /** Local day it was counted as a visitor on (see people.ts). */
   countedDay: string
+  /** Made just before its sensor was flooded, never heard again: most likely the flooding sender's, not counted. */
+  suspect: boolean
+  /** The one device that stands for every new address its sensor gave while flooded (see newcomers.ts). */
+  flood: boolean
 }
 
 export interface WifiDeviceOptions {
@@ -91,6 +97,13 @@ export interface WifiDeviceOptions {
   settledMs: number
   /** A new device continues the stay of one of its model that went quiet at its spot at most this long before, ms. */
   stayGapMs: number
+  /**
+   * New devices one sensor (the loudest for their first burst) may give in a minute; past it the
+   * sensor is flooded and its new addresses are taken for one device, a sender inventing them.
+   */
+  newDevicesPerSensorMin: number
+  /** Wi-Fi devices held at most (memory, and the cost of linking a new address to one of them); the oldest goes first. */
+  maxDevices: number
 }
 
 export const defaultWifiDeviceOptions: WifiDeviceOptions = {
@@ -107,7 +120,9 @@ export const defaultWifiDeviceOptions: WifiDeviceOptions = {
   pairRadiusM: 3,
   wallPenalty: Infinity,
   settledMs: 1_800_000,
-  stayGapMs: 600_000
+  stayGapMs: 600_000,
+  newDevicesPerSensorMin: 30,
+  maxDevices: 20_000
 }
 
 export const SLOT_MS = 600_000

@@ -9,6 +9,7 @@
 import { locate, type Site } from '../../shared/site.ts'
 import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
+import { NewcomerLimit } from './newcomers.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
@@ -30,12 +31,9 @@ export interface FixtureKeeper {
 /** Present app phones' positions at the time of a burst (for pairing a Wi-Fi phone with its app). */
 export type AppPositions = () => Iterable<{ subject: string; x: number; y: number; floor: number }>
 
-/** Wi-Fi devices held at most (memory, and the cost of linking a new address to one of them). */
-const MAX_DEVICES = 20_000
-
 export class WifiDevices {
   readonly devices = new Set<WifiDevice>()
-  /** Devices dropped because `MAX_DEVICES` was reached. */
+  /** Devices dropped because `maxDevices` was reached. */
   evicted = 0
   private readonly byAddress = new Map<string, WifiDevice>()
   private readonly pending = new Map<string, Pending>()
@@ -45,6 +43,13 @@ export class WifiDevices {
   addresses = 0
   /** Called when a device is first classed a fixture. */
   onFixture: ((d: WifiDevice) => void) | null = null
+  /** Called when devices made just before their sensor was flooded are taken for the sender's. */
+  onSuspect: ((d: WifiDevice) => void) | null = null
+  /** New devices per sensor and minute (newcomers.ts), and the device standing for each flooded sensor's newcomers. */
+  readonly newcomers: NewcomerLimit<WifiDevice>
+  private readonly floods = new Map<string, WifiDevice>()
+  /** Called when a device is dropped (idle, evicted at the bound, erased): whoever holds it lets it go. */
+  onDrop: ((d: WifiDevice) => void) | null = null
   /** Where learned fixtures' addresses are kept across restarts (the gateway's state). */
   private keeper: FixtureKeeper | null = null
 
@@ -59,6 +64,7 @@ export class WifiDevices {
     const [x0, y0, x1, y1] = site.bbox
     this.bounds = [x0 - 10, y0 - 10, x1 + 10, y1 + 10]
     for (const a of fixed) this.fixtureAddresses.set(a, Infinity)
+    this.newcomers = new NewcomerLimit(o.newDevicesPerSensorMin)
   }
 
   /** One frame heard by one sensor. Bursts close on `flush`. */
@@ -88,10 +94,7 @@ export class WifiDevices {
     for (const [subject, p] of done) this.finish(subject, p)
     for (const d of this.devices) {
       const idle = t - d.lastTs
-      if (idle > this.o.forgetMs + (d.fixture ? DAY_MS : 0)) {
-        this.devices.delete(d)
-        if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
-      }
+      if (idle > this.o.forgetMs + (d.fixture ? DAY_MS : 0)) this.drop(d)
     }
     for (const [a, d] of this.byAddress) if (!this.devices.has(d)) this.byAddress.delete(a)
     for (const [a, until] of this.fixtureAddresses) if (until < t) this.fixtureAddresses.delete(a)
@@ -131,10 +134,7 @@ export class WifiDevices {
       d.votes.delete(subject)
       if (d.pairedWith === subject) d.pairedWith = null
     }
-    for (const d of dropped) {
-      this.devices.delete(d)
-      if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
-    }
+    for (const d of dropped) this.drop(d)
     this.byAddress.delete(subject)
     return dropped
   }
@@ -155,12 +155,38 @@ export class WifiDevices {
     let d = this.byAddress.get(subject)
     if (!d) {
       this.addresses++
-      d = (p.randomized ? this.continuation(b) : null) ?? this.newDevice(subject, b, !p.randomized)
+      d = (p.randomized ? this.continuation(b) : null) ?? this.newcomer(subject, b, !p.randomized)
       if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
       d.address = subject
       this.byAddress.set(subject, d)
     }
     this.add(d, b)
+  }
+
+  /** A new device, unless its sensor is flooded: then the device standing for that sensor's newcomers. */
+  private newcomer(address: string, b: Burst, stable: boolean): WifiDevice {
+    if (this.newcomers.admit(b.sensor, b.ts, recent => this.suspect(recent))) {
+      const d = this.newDevice(address, b, stable)
+      this.newcomers.made(b.sensor, b.ts, d)
+      return d
+    }
+    let f = this.floods.get(b.sensor)
+    if (!f || !this.devices.has(f)) {
+      // Stable: no other address continues it by linking, only by the flood.
+      f = this.newDevice(address, b, true)
+      f.flood = true
+      this.floods.set(b.sensor, f)
+    }
+    return f
+  }
+
+  /** Devices its sensor gave within the minute before a flood and heard once: the sender's, most likely. */
+  private suspect(recent: WifiDevice[]): void {
+    for (const d of recent) {
+      if (d.bursts > 1 || d.fixture || d.suspect || !this.devices.has(d)) continue
+      d.suspect = true
+      this.onSuspect?.(d)
+    }
   }
 
   private newDevice(address: string, b: Burst, stable: boolean): WifiDevice {
@@ -184,17 +210,23 @@ export class WifiDevices {
       fixture: false,
       votes: new Map(),
       pairedWith: null,
-      countedDay: ''
+      countedDay: '',
+      suspect: false,
+      flood: false
     }
     this.devices.add(d)
     // Bounded whatever one sender does with rotating addresses: the oldest device goes first.
-    if (this.devices.size > MAX_DEVICES) {
-      const old = this.devices.values().next().value as WifiDevice
-      this.devices.delete(old)
-      if (this.byAddress.get(old.address) === old) this.byAddress.delete(old.address)
+    if (this.devices.size > this.o.maxDevices) {
+      this.drop(this.devices.values().next().value as WifiDevice)
       this.evicted++
     }
     return d
+  }
+
+  private drop(d: WifiDevice): void {
+    this.devices.delete(d)
+    if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
+    this.onDrop?.(d)
   }
 
   /** The start of the stay a new device's first burst continues (see `stayFrom`): a quiet device of its model, near. */
@@ -275,7 +307,8 @@ export class WifiDevices {
     let best: WifiDevice | null = null
     let bestScore = Infinity
     for (const d of this.devices) {
-      if (d.stable) continue
+      // A suspect is a sender's invented device: a new address continuing it would be lost with it.
+      if (d.stable || d.suspect) continue
       const gap = b.ts - d.lastTs
       if (gap < this.o.minLinkGapMs || gap > this.o.maxLinkGapMs) continue
       // Information elements differ between phone models and OS versions: a different one is another phone.
@@ -319,8 +352,8 @@ export class WifiDevices {
     if (obs.length === 0) return null
     const fix = solve(obs, { tagHeight: this.site.radio.tagHeightM, bounds: this.bounds, huberK: 2, offsetPrior: { mean: 0, sd: 4 } })
     if (fix === null) return null
-    const floor = obs.reduce((a, o) => (o.rssi > a.rssi ? o : a)).sensor.floor
-    const where = locate(this.site, fix.x, fix.y, floor)
-    return { ts: p.first, x: fix.x, y: fix.y, floor, shop: where.shop, sector: where.sector, maxRssi, seq: p.seq, fp: p.fp }
+    const loudest = obs.reduce((a, o) => (o.rssi > a.rssi ? o : a)).sensor
+    const where = locate(this.site, fix.x, fix.y, loudest.floor)
+    return { ts: p.first, x: fix.x, y: fix.y, floor: loudest.floor, shop: where.shop, sector: where.sector, maxRssi, seq: p.seq, fp: p.fp, sensor: loudest.id }
   }
 }
