@@ -80,8 +80,10 @@ export class Tracker {
   ) {
     const [x0, y0, x1, y1] = site.bbox
     // Slack around the site, m: passers-by on the street are heard too, and a search box that
-    // cannot hold them would pull their estimates inside.
-    const m = 10
+    // cannot hold them would pull their estimates inside. None where nobody is heard outside
+    // (site radio `outsideHeard: false`): a fix outside the walls is impossible there, and the
+    // best fit inside them is a better answer than the nearest edge to the best fit outside.
+    const m = site.radio.outsideHeard ? 10 : 0
     this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
     this.costOptions = { tagHeight: o.tagHeight, huberK: o.huberK, bounds: this.bounds }
     this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
