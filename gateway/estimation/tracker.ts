@@ -265,11 +265,15 @@ export class Tracker {
     // Mixtures of both motion models, computed on each read; kept within the search box (a track
     // whose velocity ran away on wild fixes must not publish a place no fix could be).
     const [bx0, by0, bx1, by1] = this.bounds
-    const at = kf.smoothed(t - this.o.reportLagMs)
-    const rawX = Math.min(bx1, Math.max(bx0, at.x))
-    const rawY = Math.min(by1, Math.max(by0, at.y))
+    const rawX = Math.min(bx1, Math.max(bx0, kf.x))
+    const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
-    const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
+    // Published: the smoothed position for the moment it is published for (smoother.ts). Zones
+    // keep the filter's own, which their margins and dwell times were set on.
+    const at = kf.smoothed(t - this.o.reportLagMs)
+    const sx = Math.min(bx1, Math.max(bx0, at.x))
+    const sy = Math.min(by1, Math.max(by0, at.y))
+    const { x, y, shop, sector } = place(this.site, sx, sy, accuracyM, floor, this.o.outsideSigmas)
     return {
       subject,
       ts: t - this.o.reportLagMs,
