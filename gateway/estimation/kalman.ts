@@ -5,12 +5,9 @@
 // Written out by hand: the kalman-filter package costs many times more per step than both models
 // together here (`npm run bench -- filter`), and the 4-state algebra stays short.
 
-export interface MotionModel {
-  /** Acceleration noise spectral density, m²/s³. */
-  accelNoise: number
-  /** Velocity decay time constant, s (an Ornstein-Uhlenbeck velocity: people stop and start). */
-  velocityTauS: number
-}
+import { StepRing, smoothedPosition, type MotionModel } from './smoother.ts'
+
+export type { MotionModel } from './smoother.ts'
 
 export interface KalmanOptions {
   still: MotionModel
@@ -21,6 +18,12 @@ export interface KalmanOptions {
   gate: number
   /** After this many rejections in a row the filter re-initialises on the measurement. */
   maxRejections: number
+  /**
+   * Past filter steps kept for the fixed-lag smoother (smoother.ts), so that a position published
+   * for a moment before its tick (tracker option reportLagMs) uses the fixes after that moment too;
+   * 0 publishes the newest filtered state for that moment.
+   */
+  smoothSteps: number
 }
 
 export const defaultKalmanOptions: KalmanOptions = {
@@ -28,7 +31,8 @@ export const defaultKalmanOptions: KalmanOptions = {
   moving: { accelNoise: 1, velocityTauS: 3 },
   stayProbability: 0.95,
   gate: 13.8,
-  maxRejections: 3
+  maxRejections: 3,
+  smoothSteps: 4
 }
 
 // Scratch matrices shared by every filter: the steps are synchronous and fully overwrite them,
@@ -135,8 +139,21 @@ export class MotionFilter {
   rejections = 0
   initialized = false
 
+  /** The last filtered steps, for the fixed-lag smoother (smoother.ts); null without one. */
+  private readonly ring: StepRing | null
+
   constructor(private readonly o: KalmanOptions = defaultKalmanOptions) {
     this.f = [new CvFilter(o.still), new CvFilter(o.moving)]
+    this.ring = o.smoothSteps > 0 ? new StepRing(o.smoothSteps) : null
+  }
+
+  /**
+   * Where the device was at time tq (ms, before the newest fix), from every fix up to the newest:
+   * the fixes after tq count too (smoother.ts). Without kept steps, the filtered position.
+   */
+  smoothed(tq: number): { x: number; y: number; accuracy: number } {
+    if (this.ring === null || this.ring.size === 0) return { x: this.x, y: this.y, accuracy: this.accuracy() }
+    return smoothedPosition(this.ring, [this.o.still, this.o.moving], this.mu, tq)
   }
 
   get x(): number {
@@ -162,6 +179,8 @@ export class MotionFilter {
     this.t = t
     this.rejections = 0
     this.initialized = true
+    this.ring?.clear()
+    this.ring?.push(t, this.f)
   }
 
   /** Where the device is expected at time t, without changing the filter. */
@@ -223,6 +242,7 @@ export class MotionFilter {
     if (probe.m2 > this.o.gate) {
       for (let j = 0; j < 2; j++) this.mu[j] = c[j]
       if (++this.rejections >= this.o.maxRejections) this.init(t, zx, zy, rxx, ryy, rxy)
+      else this.ring?.push(this.t, this.f)
       return false
     }
     this.rejections = 0
@@ -234,6 +254,7 @@ export class MotionFilter {
     // Keep a little probability on each mode, so neither can be locked out for good.
     this.mu[0] = Math.min(0.999, Math.max(0.001, w[0] / sum))
     this.mu[1] = 1 - this.mu[0]
+    this.ring?.push(this.t, this.f)
     return true
   }
 

@@ -18,6 +18,8 @@ export interface Placement {
  * published centimetres cannot leave it outside.
  */
 const INTO_SECTOR_M = 0.02
+/** Half a centimetre: positions are published in centimetres. */
+const PUBLISHED_PRECISION_M = 0.005
 
 /**
  * The published position for a filtered one at (x, y) with accuracy `accuracyM` on `floor`: first
@@ -79,7 +81,9 @@ export function likeliestSector(site: Site, x: number, y: number, accuracyM: num
     const b = z.bbox
     if (x < b[0] - 4 * sd || x > b[2] + 4 * sd || y < b[1] - 4 * sd || y > b[3] + 4 * sd) continue
     if (pointInPolygon(x, y, z)) return { x, y, shop, sector: z.id }
-    const p = normalUpperTail(distanceToBoundary(x, y, z.polygon) / sd)
+    const edge = distanceToBoundary(x, y, z.polygon)
+    // Within the published precision of its edge: rounded to centimetres it would lie on the edge, in it.
+    const p = edge < PUBLISHED_PRECISION_M ? 1 : normalUpperTail(edge / sd)
     inSectors += p
     if (p > bestP) {
       bestP = p

@@ -80,8 +80,10 @@ export class Tracker {
   ) {
     const [x0, y0, x1, y1] = site.bbox
     // Slack around the site, m: passers-by on the street are heard too, and a search box that
-    // cannot hold them would pull their estimates inside.
-    const m = 10
+    // cannot hold them would pull their estimates inside. None where nobody is heard outside
+    // (site radio `outsideHeard: false`): a fix outside the walls is impossible there, and the
+    // best fit inside them is a better answer than the nearest edge to the best fit outside.
+    const m = site.radio.outsideHeard ? 10 : 0
     this.bounds = [x0 - m, y0 - m, x1 + m, y1 + m]
     this.costOptions = { tagHeight: o.tagHeight, huberK: o.huberK, bounds: this.bounds }
     this.multiFloor = new Set([...models.values()].map(s => s.floor)).size > 1
@@ -266,7 +268,12 @@ export class Tracker {
     const rawX = Math.min(bx1, Math.max(bx0, kf.x))
     const rawY = Math.min(by1, Math.max(by0, kf.y))
     const floor = d.floor ?? 0
-    const { x, y, shop, sector } = place(this.site, rawX, rawY, accuracyM, floor, this.o.outsideSigmas)
+    // Published: the smoothed position for the moment it is published for (smoother.ts). Zones
+    // keep the filter's own, which their margins and dwell times were set on.
+    const at = kf.smoothed(t - this.o.reportLagMs)
+    const sx = Math.min(bx1, Math.max(bx0, at.x))
+    const sy = Math.min(by1, Math.max(by0, at.y))
+    const { x, y, shop, sector } = place(this.site, sx, sy, accuracyM, floor, this.o.outsideSigmas)
     return {
       subject,
       ts: t - this.o.reportLagMs,

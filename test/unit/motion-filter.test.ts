@@ -200,6 +200,8 @@ test('a position in the aisle moves into the sector beside it when that is likel
   assert.equal(moved.sector, 'a')
   assert.equal(locate(site, Math.round(moved.x * 100) / 100, Math.round(moved.y * 100) / 100).sector, 'a', 'published centimetres stay inside')
   assert.ok(Math.hypot(moved.x - 9.5, moved.y - 6) < 0.05, `moved to ${moved.x}, ${moved.y}`)
+  // Within half a centimetre of a sector's edge: published in centimetres it would lie on the edge, so it is in the sector.
+  assert.equal(likeliestSector(site, 9.503, 6, 0.2, 0).sector, 'a')
   // A precise position in the aisle is believed.
   assert.deepEqual(likeliestSector(site, 9.8, 6, 0.2, 0), { x: 9.8, y: 6, shop: 'm', sector: null })
   // In the middle of the wide aisle between b and c, the aisle stays likeliest.
