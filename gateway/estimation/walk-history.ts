@@ -165,9 +165,10 @@ export class WalkHistory {
     if (this.end + n <= this.data.length) return this.data
     const from = this.fixes.length > 0 ? this.fixes[0].at : this.end
     const live = this.end - from
-    // Half as much again as needed: a fix a little larger than the last still fits, and a new
-    // buffer is needed only every few fixes.
-    const data = new Float32Array(Math.max(INITIAL_FLOATS, Math.ceil(1.5 * (live + n))))
+    // A quarter as much again as needed: a fix a little larger than the last still fits, and a
+    // new buffer is needed only every few fixes, while the room a device holds spare stays small
+    // beside its fixes (it is kept by every device tracked).
+    const data = new Float32Array(Math.max(INITIAL_FLOATS, Math.ceil(1.25 * (live + n))))
     data.set(this.data.subarray(from, this.end))
     for (const f of this.fixes) {
       f.data = data
