@@ -24,6 +24,7 @@ import { peopleRun } from './people.ts'
 import { soak } from './soak.ts'
 import { chainPart } from './chain-part.ts'
 import { throughputPart, MANY_DEVICES } from './throughput-part.ts'
+import { memoryPerDevice } from './memory-per-device.ts'
 import { f2, simulate, writeTrace } from './trace-files.ts'
 
 const OUT = 'out/bench'
@@ -230,6 +231,8 @@ async function main(): Promise<void> {
   if (!only || only === 'visits') await visitsPart()
   if (!only || only === 'street') streetPart()
   if (!only || only === 'people') await peoplePart()
+  // Bytes a tracked device keeps, by structure: only when asked for (`npm run bench -- memory [--devices N]`).
+  if (only === 'memory') memoryPart()
   // Weeks of simulated store: only when asked for (`npm run bench -- soak [--days N] [--duration S]`).
   if (only === 'soak') await soakPart()
   // The central side at chain scale, SQLite against two PostgreSQL replicas: only when asked for
@@ -360,6 +363,15 @@ function filterPart(): void {
     `  kalman-filter package ${f2(cost.kalmanFilterPackageUs)}  hand-written CV ${cost.handWrittenCvUs.toFixed(3)}  two-model IMM ${f2(cost.immTwoModelsUs)}  (package/IMM = ${(cost.kalmanFilterPackageUs / cost.immTwoModelsUs).toFixed(1)}×)`
   )
   results.filterCost = cost
+}
+
+function memoryPart(): void {
+  const m = memoryPerDevice('sites/hypermarket.site.json', Number(option('devices') ?? MANY_DEVICES.devices))
+  console.log(
+    `memory per tracked device, tracker alone, hypermarket, ${m.devices} devices drifting ${m.seconds} s (${f2(m.windowsPerDevice)} sensors heard, ${f2(m.walkFixesPerDevice)} walk fixes each), bytes:`
+  )
+  for (const [k, v] of Object.entries(m.bytes)) console.log(`  ${k.padEnd(14)} ${String(v).padStart(6)}`)
+  results.memory = m
 }
 
 /** What one street-walk test costs on the hypermarket's own fixes, and what the kept fixes cost in memory. */

@@ -41,6 +41,12 @@ export interface ChildReport {
   rssMiB: number
   peakRssMiB: number
   heapMiB: number
+  /** The most heap in use, heap reserved, and memory outside the heap (buffers) seen while it ran, MiB. */
+  peakHeapUsedMiB: number
+  peakHeapTotalMiB: number
+  peakExternalMiB: number
+  /** The most messages waiting in the pipeline's inbox at once. */
+  peakBacklog: number
   /** Devices tracked at the end and the most at once. */
   devicesTracked: number
   peakDevices: number
@@ -138,6 +144,7 @@ new PerformanceObserver(list => {
 }).observe({ entryTypes: ['gc'] })
 let peakRss = 0
 let peakDevices = 0
+const peak = { heapUsed: 0, heapTotal: 0, external: 0, backlog: 0 }
 const mib = (b: number) => b / 2 ** 20
 const send = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n')
 const tsOf = /"ts":(\d+)/
@@ -150,6 +157,7 @@ const pending = new Pending()
 let devices = (): number => 0
 let stop: () => Promise<void>
 let idle = (): boolean => true
+let backlog = (): number => 0
 
 if (mode === 'bare') {
   const b = await startBroker({ port: 0 })
@@ -215,6 +223,7 @@ if (mode === 'bare') {
   }
   devices = () => pipeline.trackedDevices
   idle = () => pipeline.backlog === 0
+  backlog = () => pipeline.backlog
   stop = async () => {
     await g.stop()
     rmSync(dataDir, { recursive: true, force: true })
@@ -224,10 +233,16 @@ if (mode === 'bare') {
   throw new Error(`usage: throughput-child.ts bare | gateway SITE TRACE (got ${mode})`)
 }
 
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss())
+const sample = (): void => {
+  const u = process.memoryUsage()
+  peakRss = Math.max(peakRss, u.rss)
+  peak.heapUsed = Math.max(peak.heapUsed, u.heapUsed)
+  peak.heapTotal = Math.max(peak.heapTotal, u.heapTotal)
+  peak.external = Math.max(peak.external, u.external)
+  peak.backlog = Math.max(peak.backlog, backlog())
   peakDevices = Math.max(peakDevices, devices())
-}, 200)
+}
+const sampler = setInterval(sample, 200)
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() !== 'report') continue
@@ -238,8 +253,8 @@ for await (const line of createInterface({ input: process.stdin })) {
     quiet = idle() && last === before ? quiet + 1 : 0
   }
   clearInterval(sampler)
+  sample()
   const rss = process.memoryUsage.rss()
-  peakRss = Math.max(peakRss, rss)
   const tracked = devices()
   peakDevices = Math.max(peakDevices, tracked)
   const heap = process.memoryUsage().heapUsed
@@ -257,6 +272,10 @@ for await (const line of createInterface({ input: process.stdin })) {
     rssMiB: mib(rss),
     peakRssMiB: mib(peakRss),
     heapMiB: mib(heap),
+    peakHeapUsedMiB: mib(peak.heapUsed),
+    peakHeapTotalMiB: mib(peak.heapTotal),
+    peakExternalMiB: mib(peak.external),
+    peakBacklog: peak.backlog,
     devicesTracked: tracked,
     peakDevices,
     gcCount: gc.count,

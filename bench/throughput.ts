@@ -4,7 +4,7 @@
 // has, and with the broker or gateway pinned to one core (`taskset -c 0`, a busy store box).
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { createReadStream, existsSync } from 'node:fs'
+import { createReadStream, existsSync, readFileSync } from 'node:fs'
 import { runBin, ROOT } from '../test/helpers/run.ts'
 import type { ChildReport } from './throughput-child.ts'
 
@@ -72,9 +72,32 @@ export async function traceRate(trace: string): Promise<{ readings: number; seco
   return { readings, seconds: Math.max(1, (t1 - t0) / 1000) }
 }
 
+/** The resident memory the gateway must stay within with 5,000 devices tracked, MiB (issue 28). */
+export const RSS_TARGET_MIB = 250
+
+/**
+ * The options the store box's node runs the gateway with (`deploy/instore-gateway.service`, its
+ * ExecStart), so that the gateway measured here runs as deployed: the heap limit sets how far V8
+ * lets garbage pile up before it collects, and so most of the resident memory.
+ */
+export function gatewayNodeFlags(unit = `${ROOT}/deploy/instore-gateway.service`): string[] {
+  const exec = readFileSync(unit, 'utf8')
+    .split('\n')
+    .find(l => l.startsWith('ExecStart='))
+  return (exec ?? '').split(/\s+/).filter(w => /^--max-[a-z-]+-size=\d+$/.test(w))
+}
+
 /** Starts one side (pinned to core 0 if asked), replays the trace at `speed` into it and returns its report. */
-async function replayInto(side: 'bare' | 'gateway', pinned: boolean, sitePath: string, trace: string, speed: number): Promise<ChildReport> {
-  const node = [process.execPath, '--import', 'tsx', `${ROOT}/bench/throughput-child.ts`, side, ...(side === 'gateway' ? [sitePath, trace] : [])]
+export async function replayInto(side: 'bare' | 'gateway', pinned: boolean, sitePath: string, trace: string, speed: number): Promise<ChildReport> {
+  const node = [
+    process.execPath,
+    ...(side === 'gateway' ? gatewayNodeFlags() : []),
+    '--import',
+    'tsx',
+    `${ROOT}/bench/throughput-child.ts`,
+    side,
+    ...(side === 'gateway' ? [sitePath, trace] : [])
+  ]
   const cmd = pinned ? ['taskset', '-c', '0', ...node] : node
   const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
@@ -170,4 +193,10 @@ export async function throughputStory(o: StoryOptions): Promise<ThroughputStory>
     })
   }
   return { messages, readings: rate.readings, traceReadingsPerS: perS, rounds: o.rounds, cores, points }
+}
+
+/** The many-device trace alone through the gateway (on all cores): `npm run bench -- throughput --memory`. */
+export async function manyDevicesMemory(sitePath: string, manyTrace: string): Promise<ChildReport> {
+  if (!existsSync(manyTrace)) throw new Error('trace missing')
+  return replayInto('gateway', false, sitePath, manyTrace, Infinity)
 }

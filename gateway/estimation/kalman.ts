@@ -45,12 +45,27 @@ const MIX = [
   { s: new Float64Array(4), P: new Float64Array(16) }
 ]
 
+/** Numbers one filter keeps: its state and covariance. */
+const CV_FLOATS = 20
+
 /** One constant-velocity filter, state [x, y, vx, vy], covariance 4×4 row-major. */
 export class CvFilter {
-  readonly s = new Float64Array(4)
-  readonly P = new Float64Array(16)
+  readonly s: Float64Array
+  readonly P: Float64Array
 
-  constructor(readonly m: MotionModel) {}
+  /**
+   * `buffer` (from `at`) holds its numbers when given: a filter kept per device shares one buffer
+   * with its sibling, since every typed array with its own buffer costs its own allocation
+   * outside the heap and the objects that track it, more than the numbers it holds.
+   */
+  constructor(
+    readonly m: MotionModel,
+    buffer: Float64Array = new Float64Array(CV_FLOATS),
+    at = 0
+  ) {
+    this.s = buffer.subarray(at, at + 4)
+    this.P = buffer.subarray(at + 4, at + CV_FLOATS)
+  }
 
   predict(dt: number): void {
     if (dt <= 0) return
@@ -134,7 +149,7 @@ export class CvFilter {
 export class MotionFilter {
   private readonly f: [CvFilter, CvFilter]
   /** Probability of each mode: [still, moving]. */
-  readonly mu = new Float64Array([0.5, 0.5])
+  readonly mu: Float64Array
   t = 0
   rejections = 0
   initialized = false
@@ -143,7 +158,11 @@ export class MotionFilter {
   private readonly ring: StepRing | null
 
   constructor(private readonly o: KalmanOptions = defaultKalmanOptions) {
-    this.f = [new CvFilter(o.still), new CvFilter(o.moving)]
+    // One buffer for the mode probabilities and both filters (see CvFilter).
+    const buffer = new Float64Array(2 + 2 * CV_FLOATS)
+    this.mu = buffer.subarray(0, 2)
+    this.mu[0] = this.mu[1] = 0.5
+    this.f = [new CvFilter(o.still, buffer, 2), new CvFilter(o.moving, buffer, 2 + CV_FLOATS)]
     this.ring = o.smoothSteps > 0 ? new StepRing(o.smoothSteps) : null
   }
 

@@ -21,16 +21,22 @@ import { Problem } from './likelihood.ts'
 import { nearestSilentInto, type Observation, type Silence } from './solver.ts'
 import type { SensorModel } from './radio-model.ts'
 import { nelderMead } from './nelder-mead.ts'
+import { unpackFix, type WalkFix } from './walk-history.ts'
 
-/** How far back a device's fixes are kept for the test, ms. */
-export const WALK_HISTORY_MS = 30_000
-/**
- * One fix kept every this often, ms: the RSSI windows (3 s, time constant 1.5 s) overlap from
- * one fix to the next, so the fixes between add little, and the memory stays small.
- */
-export const WALK_SAMPLE_MS = 2000
-/** The loudest this many heard sensors of a fix are kept (against their 1 m reference): the test's cost and memory grow with them. */
-export const WALK_SENSORS = 16
+// The walk history (walk-history.ts) is this test's input; its names are taken from here too.
+export {
+  WALK_HISTORY_MS,
+  WALK_SAMPLE_MS,
+  WALK_SENSORS,
+  WalkHistory,
+  packListening,
+  sensorTable,
+  unpackFix,
+  type Listening,
+  type SensorTable,
+  type WalkFix
+} from './walk-history.ts'
+
 /** A passer-by walks at least this far outside the outline (the pavement, not the shop window), m. */
 const OUTSIDE_M = 1
 const MAX_SPEED_M_S = 2
@@ -42,138 +48,6 @@ const MIN_SPEED_M_S = 0.5
 /** Cost per square metre a walk strays inside (or per (m/s)² its speed strays out of bounds, per fix). */
 const PENALTY = 50
 const ITERATIONS = 200
-
-/**
- * The sensors listening at one tick (tracker.ts `listening`), packed once for every device's fix
- * of that tick: each one's index and reporting floor. A fix names its silent sensors among them
- * by a bit each, instead of two numbers each.
- */
-export interface Listening {
-  list: Silence[]
-  ids: Float32Array
-  floors: Float32Array
-}
-
-export function packListening(list: Silence[], index: Map<string, number>): Listening {
-  return { list, ids: Float32Array.from(list, q => index.get(q.sensor.id) ?? -1), floors: Float32Array.from(list, q => q.floorDbm) }
-}
-
-/** Bits of a silence mask held by one number of the buffer (a float32 holds integers to 2^24 exactly). */
-const MASK_BITS = 24
-
-/**
- * One kept fix, packed into its device's buffer `data` from `at` to `end`: per heard sensor its
- * index, mean RSSI, sigma, reporting floor and raw spread; then its silent sensors, either as a
- * mask over the tick's `listening` sensors or (none given) per sensor its index and floor. One
- * buffer a device, not one a fix: a typed array costs its own objects on the heap and its own
- * allocation beside them, more than the few dozen numbers a fix keeps.
- */
-export interface WalkFix {
-  t: number
-  x: number
-  y: number
-  heard: number
-  data: Float32Array
-  at: number
-  end: number
-  listening: Listening | null
-}
-
-/** Numbers a new device's buffer has room for before it first grows. */
-const INITIAL_FLOATS = 128
-
-/** A device's fixes over the last WALK_HISTORY_MS, one every WALK_SAMPLE_MS. */
-export class WalkHistory {
-  readonly fixes: WalkFix[] = []
-  private data = EMPTY
-  /** Where the next fix goes in `data`. */
-  private end = 0
-
-  /**
-   * Keeps a fix (one every WALK_SAMPLE_MS). `silent` must then be the `listening` sensors that did
-   * not hear the device, in their order, when `listening` is given.
-   */
-  add(t: number, x: number, y: number, obs: Observation[], silent: Silence[], index: Map<string, number>, listening: Listening | null = null): void {
-    const last = this.fixes[this.fixes.length - 1]
-    if (last !== undefined && t - last.t < WALK_SAMPLE_MS) return
-    while (this.fixes.length > 0 && this.fixes[0].t < t - WALK_HISTORY_MS) this.fixes.shift()
-    const kept = obs.length <= WALK_SENSORS ? obs : [...obs].sort((a, b) => b.rssi - b.sensor.a - (a.rssi - a.sensor.a)).slice(0, WALK_SENSORS)
-    const masked = listening !== null && isSubsequence(silent, listening.list)
-    const data = this.room(5 * kept.length + (masked ? Math.ceil(listening.list.length / MASK_BITS) : 2 * silent.length))
-    const at = this.end
-    let k = at
-    for (const ob of kept) {
-      data[k++] = index.get(ob.sensor.id) ?? -1
-      data[k++] = ob.rssi
-      data[k++] = ob.sigma
-      data[k++] = ob.floorDbm ?? -Infinity
-      data[k++] = ob.rawSigmaDb ?? 6
-    }
-    if (masked) {
-      const list = listening.list
-      const words = Math.ceil(list.length / MASK_BITS)
-      for (let w = 0; w < words; w++) data[k + w] = 0
-      for (let j = 0, i = 0; j < list.length && i < silent.length; j++) {
-        if (list[j] !== silent[i]) continue
-        data[k + Math.floor(j / MASK_BITS)] += 2 ** (j % MASK_BITS)
-        i++
-      }
-      k += words
-    } else {
-      for (const q of silent) {
-        data[k++] = index.get(q.sensor.id) ?? -1
-        data[k++] = q.floorDbm
-      }
-    }
-    this.end = k
-    this.fixes.push({ t, x, y, heard: kept.length, data, at, end: k, listening: masked ? listening : null })
-  }
-
-  /** Forgets every fix (the device moved to another floor: other sensors, other zones). */
-  clear(): void {
-    this.fixes.length = 0
-    this.data = EMPTY
-    this.end = 0
-  }
-
-  /** Bytes its buffer holds (for the memory figures). */
-  get bytes(): number {
-    return this.data.byteLength
-  }
-
-  /**
-   * The buffer, with room for `n` more numbers after `end`: when full, a new one holding the live
-   * fixes (which are re-pointed at it). A buffer is only ever written past its last fix, never
-   * over one: an estimate's `walk` (tracker.ts) keeps the fixes as of its time, and the presence
-   * stage may test a held visit on them long after they left this history.
-   */
-  private room(n: number): Float32Array {
-    if (this.end + n <= this.data.length) return this.data
-    const from = this.fixes.length > 0 ? this.fixes[0].at : this.end
-    const live = this.end - from
-    // Half as much again as needed: a fix a little larger than the last still fits, and a new
-    // buffer is needed only every few fixes.
-    const data = new Float32Array(Math.max(INITIAL_FLOATS, Math.ceil(1.5 * (live + n))))
-    data.set(this.data.subarray(from, this.end))
-    for (const f of this.fixes) {
-      f.data = data
-      f.at -= from
-      f.end -= from
-    }
-    this.data = data
-    this.end = live
-    return data
-  }
-}
-
-const EMPTY = new Float32Array(0)
-
-/** Whether every item of `part` is in `all`, in the same order. */
-function isSubsequence<T>(part: T[], all: T[]): boolean {
-  let i = 0
-  for (let j = 0; j < all.length && i < part.length; j++) if (all[j] === part[i]) i++
-  return i === part.length
-}
 
 export interface WalkOptions {
   tagHeight: number
@@ -206,27 +80,7 @@ export function streetWalkGaps(fixes: readonly WalkFix[], sensors: SensorModel[]
   for (const f of fixes) {
     const obs: Observation[] = []
     const silent: Silence[] = []
-    let k = f.at
-    for (let i = 0; i < f.heard; i++, k += 5) {
-      const sensor = sensors[f.data[k]]
-      if (sensor === undefined) return UNKNOWN
-      obs.push({ sensor, rssi: f.data[k + 1], sigma: f.data[k + 2], floorDbm: f.data[k + 3], rawSigmaDb: f.data[k + 4] })
-    }
-    const l = f.listening
-    if (l !== null) {
-      for (let j = 0; j < l.list.length; j++) {
-        if (Math.floor(f.data[k + Math.floor(j / MASK_BITS)] / 2 ** (j % MASK_BITS)) % 2 === 0) continue
-        const sensor = sensors[l.ids[j]]
-        if (sensor === undefined) return UNKNOWN
-        silent.push({ sensor, floorDbm: l.floors[j] })
-      }
-    } else {
-      for (; k < f.end; k += 2) {
-        const sensor = sensors[f.data[k]]
-        if (sensor === undefined) return UNKNOWN
-        silent.push({ sensor, floorDbm: f.data[k + 1] })
-      }
-    }
+    if (!unpackFix(f, sensors, obs, silent)) return UNKNOWN
     problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent, near: [], d2: new Float64Array(3) })
   }
   const tEnd = fixes[fixes.length - 1].t

@@ -2,7 +2,7 @@
 // published position placed in the site (placement.ts).
 // State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
 import type { Site, Zone } from '../../shared/site.ts'
-import { RssiWindow } from './rssi-window.ts'
+import { RssiWindows, type WindowOptions } from './rssi-window.ts'
 import { solve, type Observation, type Fix, type Silence } from './solver.ts'
 import { MotionFilter, type KalmanOptions } from './kalman.ts'
 import type { SensorModel } from './radio-model.ts'
@@ -11,7 +11,7 @@ import { place } from './placement.ts'
 import { insideWalls } from './geometry-prior.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower } from './advertised-power.ts'
-import { WalkHistory, streetWalkGaps, packListening, type WalkFix, type WalkGaps, type Listening } from './street-walk.ts'
+import { WalkHistory, streetWalkGaps, packListening, sensorTable, type WalkFix, type WalkGaps, type Listening, type SensorTable } from './street-walk.ts'
 import type { TrackerOptions, TrackerLearned, Estimate } from './tracker-types.ts'
 
 export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate } from './tracker-types.ts'
@@ -22,7 +22,8 @@ const SETTLED_FIXES = 30
 class Device {
   /** Recent fixes, for the street-walk test. */
   readonly walk = new WalkHistory()
-  readonly windows = new Map<string, RssiWindow>()
+  /** Its RSSI windows, one per sensor heard (keyed by the tracker's `windowKey`). */
+  readonly windows: RssiWindows
   kf: MotionFilter
   /** The floor the device is on (multi-floor sites), or null before its first fix. */
   floor: number | null = null
@@ -40,8 +41,9 @@ class Device {
   offsetFixes = 0
   /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
   tx: number | undefined = undefined
-  constructor(kalman: KalmanOptions) {
+  constructor(kalman: KalmanOptions, window: WindowOptions) {
     this.kf = new MotionFilter(kalman)
+    this.windows = new RssiWindows(window)
   }
 }
 
@@ -67,9 +69,14 @@ export class Tracker {
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
   private readonly multiFloor: boolean
   private listeningAt: { t: number; list: Silence[]; packed: Listening | null } = { t: NaN, list: [], packed: null }
+  /** The heard sensors' floors and spreads shared by the walk histories' fixes of one tick (street-walk.ts). */
+  private tableAt: { t: number; table: SensorTable | null } = { t: NaN, table: null }
   /** Receivers by a fixed index (the walk history packs indices, not objects), and the index. */
   private readonly sensorIndex: Map<string, number>
   private sensorList: SensorModel[]
+  /** A number per sensor id for the devices' windows (the receivers' indices first, then any other id heard), and the ids by number. */
+  private readonly windowKey: Map<string, number>
+  private readonly windowIds: string[]
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
 
@@ -90,6 +97,8 @@ export class Tracker {
     this.power = new AdvertisedPower(site.radio.rssiAt1m, o.offsetSdDb)
     this.sensorIndex = new Map([...models.keys()].map((id, i) => [id, i]))
     this.sensorList = [...models.values()]
+    this.windowKey = new Map(this.sensorIndex)
+    this.windowIds = [...this.sensorIndex.keys()]
   }
 
   get size(): number {
@@ -113,6 +122,7 @@ export class Tracker {
   setModels(models: Map<string, SensorModel>): void {
     this.models = models
     this.listeningAt = { t: NaN, list: [], packed: null }
+    this.tableAt = { t: NaN, table: null }
     // A receiver the new models lack leaves a hole, and a walk test over fixes it heard says nothing.
     this.sensorList = [...this.sensorIndex.keys()].map(id => models.get(id)) as SensorModel[]
   }
@@ -121,7 +131,7 @@ export class Tracker {
     let d = this.devices.get(subject)
     if (d === undefined) {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
-      d = new Device(this.o.kalman)
+      d = new Device(this.o.kalman, this.o.window)
       d.offset = this.siteOffset
       this.devices.set(subject, d)
     } else if (ts - d.movedAt >= 1000) {
@@ -131,12 +141,13 @@ export class Tracker {
       this.devices.set(subject, d)
       d.movedAt = ts
     }
-    let w = d.windows.get(sensor)
-    if (w === undefined) {
-      w = new RssiWindow(this.o.window)
-      d.windows.set(sensor, w)
+    let key = this.windowKey.get(sensor)
+    if (key === undefined) {
+      key = this.windowIds.length
+      this.windowKey.set(sensor, key)
+      this.windowIds.push(sensor)
     }
-    w.add(ts, rssi)
+    d.windows.add(key, ts, rssi)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
     if (ts < d.firstHeard) d.firstHeard = ts
@@ -193,10 +204,11 @@ export class Tracker {
     const d = this.devices.get(subject)
     if (!d) return []
     const obs: Observation[] = []
-    for (const [sensor, w] of d.windows) {
+    for (let i = 0; i < d.windows.size; i++) {
+      const sensor = this.windowIds[d.windows.key(i)]
       const model = this.models.get(sensor)
       if (model === undefined) continue
-      const ob = w.observation(t, model)
+      const ob = d.windows.observation(i, t, model)
       if (ob === null) continue
       ob.floorDbm = this.floors.floor(sensor)
       obs.push(ob)
@@ -240,7 +252,8 @@ export class Tracker {
         obs,
         silent,
         this.sensorIndex,
-        this.o.silence && this.listeningAt.t === t ? (this.listeningAt.packed ??= packListening(this.listeningAt.list, this.sensorIndex)) : null
+        this.o.silence && this.listeningAt.t === t ? (this.listeningAt.packed ??= packListening(this.listeningAt.list, this.sensorIndex)) : null,
+        this.sensorTable(t)
       )
     this.fixes++
     this.onFix?.(obs, fix)
@@ -294,6 +307,14 @@ export class Tracker {
     }
   }
 
+  /** The table of heard sensors the walk histories' fixes of tick t share (one a tick). */
+  private sensorTable(t: number): SensorTable {
+    if (this.tableAt.t === t && this.tableAt.table !== null) return this.tableAt.table
+    const table = sensorTable(this.sensorIndex.size)
+    this.tableAt = { t, table }
+    return table
+  }
+
   /** A fix's costs inside and outside `zone` per offset of a grid around `base` (zone-odds.ts), from an estimate's `obs`, `silent` and `fix`. */
   zoneCosts(f: { obs: Observation[]; silent: Silence[]; x: number; y: number }, zone: Zone, base: number): ZoneCosts {
     return zoneCosts(f.obs, f.silent, this.costOptions, zone, f.x, f.y, base)
@@ -316,8 +337,8 @@ export class Tracker {
     const floor = d.floor ?? 0
     for (const q of this.listening(t)) {
       if (q.sensor.floor !== floor) continue
-      const w = d.windows.get(q.sensor.id)
-      if (w === undefined || t - w.last > this.o.window.windowMs) silent.push(q)
+      const i = d.windows.indexOf(this.windowKey.get(q.sensor.id) ?? -1)
+      if (i < 0 || t - d.windows.last(i) > this.o.window.windowMs) silent.push(q)
     }
     return silent
   }
