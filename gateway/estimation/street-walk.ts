@@ -232,10 +232,12 @@ export function streetWalkGaps(fixes: readonly WalkFix[], sensors: SensorModel[]
   const tEnd = fixes[fixes.length - 1].t
   const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
   // The best walk outside is a walk anywhere too, and a straight walk one that stops at the end:
-  // neither gap is ever below 0, nor the stop's below the line's.
-  const line = Math.min(outside, bestWalk(problems, tEnd, zone, 'line', prior, [lineThrough(fixes, tEnd, p => p)]))
+  // neither gap is ever below 0, nor the stop's below the line's. A search for a walk anywhere
+  // stops as soon as its gap reaches `enough`: searching on could only widen it.
+  const decided = (least: number): boolean => outside - least >= enough
+  const line = Math.min(outside, bestWalk(problems, tEnd, zone, 'line', prior, [lineThrough(fixes, tEnd, p => p)], decided))
   if (outside - line >= enough) return { line: outside - line, stop: outside - line }
-  const stop = Math.min(line, bestWalk(problems, tEnd, zone, 'stop', prior, startsStop(fixes, tEnd)))
+  const stop = Math.min(line, bestWalk(problems, tEnd, zone, 'stop', prior, startsStop(fixes, tEnd), decided))
   return { line: outside - line, stop: outside - stop }
 }
 
@@ -246,7 +248,15 @@ type Kept = Array<{ t: number; p: Problem; silent: Silence[]; near: Silence[]; d
  * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
  * at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until it stops.
  */
-function bestWalk(problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'line' | 'stop', prior: { mean: number; sd: number }, starts: number[][]): number {
+function bestWalk(
+  problems: Kept,
+  tEnd: number,
+  zone: Zone,
+  kind: 'outside' | 'line' | 'stop',
+  prior: { mean: number; sd: number },
+  starts: number[][],
+  done: (least: number) => boolean = () => false
+): number {
   const outside = kind === 'outside'
   const first = (problems[0].t - tEnd) / 1000
   // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
@@ -289,7 +299,10 @@ function bestWalk(problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'l
     .sort((a, b) => a.v - b.v)
     .slice(0, 2)
   let cost = Infinity
-  for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS))
+  for (const { p, v } of ranked) {
+    if (done(Math.min(cost, v))) return Math.min(cost, v)
+    cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS, v, done))
+  }
   return cost
 }
 
