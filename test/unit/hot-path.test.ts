@@ -107,8 +107,9 @@ test("street walk's packed costs: a fix's heard and silent costs to the bit as i
   const map = new RadioMap({ x0: -5, y0: -5, cell: 2, nx: 20, ny: 15, values: Array.from({ length: 300 }, () => Math.round(rng.normal(0, 3) * 10) / 10) })
   const sensors: SensorModel[] = Array.from({ length: 12 }, (_, i) => ({
     id: `s${i}`,
-    x: rng.uniform(0, 30),
-    y: rng.uniform(0, 20),
+    // On a grid 10 m apart: places 5 m apart between them are as far from two or four of them.
+    x: 10 * (i % 4),
+    y: 10 * Math.floor(i / 4),
     z: 2.5 + (i % 3) * 0.5,
     floor: 0,
     a: -59 + rng.normal(0, 2),
@@ -125,15 +126,18 @@ test("street walk's packed costs: a fix's heard and silent costs to the bit as i
       floorDbm: i % 2 === 0 ? -Infinity : -95 + rng.uniform(0, 5),
       rawSigmaDb: 4 + rng.uniform(0, 4)
     }))
-    const silent: Silence[] = j === 5 ? [] : sensors.filter((_, i) => (i + j) % 3 === 0).map(sensor => ({ sensor, floorDbm: -97 + rng.uniform(0, 6) }))
+    // Four silent sensors (the nearest three count), two (both count), or none.
+    const all = sensors.filter((_, i) => (i + j) % 3 === 0).map(sensor => ({ sensor, floorDbm: -97 + rng.uniform(0, 6) }))
+    const silent: Silence[] = j === 5 ? [] : j === 4 ? all.slice(0, 2) : all
     return { obs, silent }
   })
   const costs = new WalkCosts(fixes, o.tagHeight, o.huberK)
   for (let j = 0; j < fixes.length; j++) {
     const p = new Problem(fixes[j].obs, { ...o, offsetPrior: { mean: 0, sd: 0 }, silent: fixes[j].silent })
-    for (let trial = 0; trial < 50; trial++) {
-      const x = rng.uniform(-15, 45)
-      const y = rng.uniform(-15, 35)
+    for (let trial = 0; trial < 200; trial++) {
+      // Half the trials on a 5 m grid: ties in distance among the nearest silent sensors.
+      const x = trial % 2 === 0 ? 5 * Math.floor(rng.uniform(-1, 8)) : rng.uniform(-15, 45)
+      const y = trial % 2 === 0 ? 5 * Math.floor(rng.uniform(-1, 6)) : rng.uniform(-15, 35)
       const b = rng.normal(0, 6)
       p.pinOffset(b)
       assert.equal(costs.heard(j, x, y, b), p.evaluate(x, y), `fix ${j} at ${x}, ${y}, offset ${b}`)
