@@ -383,7 +383,7 @@ async function walksPart(): Promise<void> {
   const c = await streetWalkCost('sites/hypermarket.site.json', trace)
   console.log(
     `street-walk test, hypermarket's first minute, every eighth device every 5 s (${c.tests} tests): CPU median ${f2(c.cpuMedianMs)} ms, all ${f2(c.cpuTotalS)} s;` +
-      ` wall median ${f2(c.medianMs)} ms, p90 ${f2(c.p90Ms)} ms; ${c.passerBy} passer-by and ${c.shopper} shopper verdicts; digest ${c.digest}`
+      ` wall median ${f2(c.medianMs)} ms, p90 ${f2(c.p90Ms)} ms; ${c.passerBy} passer-by and ${c.shopper} shopper verdicts; digest ${c.digest}, of the verdicts ${c.verdicts}`
   )
   const m = await walkMemory('sites/hypermarket.site.json', many)
   console.log(

@@ -1,7 +1,8 @@
 // What one street-walk test (gateway/estimation/street-walk.ts) costs on a simulated store's own
 // fixes: a tracker follows the trace as the gateway does, and every 5 s of trace time every
 // eighth tracked device is tested against the shop it is nearest to. The digest of every gap
-// found lets a change to the test's code show that it found the same walks.
+// found lets a change to the test's code show that it found the same walks; the digest of every
+// verdict (passer-by, shopper, neither), that it decided the same where it stopped searching early.
 import { createHash } from 'node:crypto'
 import { loadSiteFile } from '../shared/site.ts'
 import { signedDepth } from '../shared/geometry.ts'
@@ -21,6 +22,8 @@ export interface WalkCost {
   cpuMedianMs: number
   cpuTotalS: number
   digest: string
+  /** Digest of every test's verdict alone: the same whenever every visit decision is. */
+  verdicts: string
   /** Tests that took the device for a passer-by (`line` under streetWalkGap), and for a shopper (`stop` at least streetWalkSureGap). */
   passerBy: number
   shopper: number
@@ -36,6 +39,7 @@ export async function streetWalkCost(sitePath: string, trace: string, every = 8)
   const times: number[] = []
   const cpuTimes: number[] = []
   const hash = createHash('sha256')
+  const verdicts = createHash('sha256')
   let k = 0
   const follower = new TraceFollower(tracker, (subject, t) => {
     const e = tracker.estimate(subject, t)
@@ -49,6 +53,8 @@ export async function streetWalkCost(sitePath: string, trace: string, every = 8)
     const used = process.cpuUsage(cpu)
     cpuTimes.push((used.user + used.system) / 1000)
     hash.update(`${subject} ${t} ${gaps.line} ${gaps.stop}\n`)
+    const verdict = gaps.stop >= enough ? 'shopper' : gaps.line < passerByGap ? 'passer-by' : 'neither'
+    verdicts.update(`${subject} ${t} ${verdict}\n`)
     if (gaps.line < passerByGap) passerBy++
     if (gaps.stop >= enough) shopper++
     return e
@@ -68,6 +74,7 @@ export async function streetWalkCost(sitePath: string, trace: string, every = 8)
     cpuMedianMs: quantile(cpuSorted, 0.5),
     cpuTotalS: sum(cpuTimes) / 1000,
     digest: hash.digest('hex').slice(0, 16),
+    verdicts: verdicts.digest('hex').slice(0, 16),
     passerBy,
     shopper
   }

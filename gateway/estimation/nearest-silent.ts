@@ -3,7 +3,7 @@
 import type { Silence } from './solver-types.ts'
 
 /** How many silent sensors, the nearest, count at a time. */
-const SILENT_COUNTED = 3
+export const SILENT_COUNTED = 3
 
 /** The SILENT_COUNTED silent sensors nearest to (x, y) (all of them when there are no more). */
 export function nearestSilent(all: Silence[], x: number, y: number): Silence[] {

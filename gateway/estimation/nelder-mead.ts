@@ -8,14 +8,18 @@
  */
 const CONVERGED = 0.02
 
+const never = (): boolean => false
+
 /**
  * Nelder-Mead simplex minimisation (Nelder & Mead 1965): the least value found. The simplex's
  * points are updated in place and the trial points reuse their arrays (no allocation per step);
- * the arithmetic is the textbook one, step for step.
+ * the arithmetic is the textbook one, step for step. `v0` is f(x0) when the caller has it. The
+ * search ends early, with the best value so far, once `done` holds for it: the caller's decision
+ * cannot change by searching on, since the least value only ever falls.
  */
-export function nelderMead(f: (p: number[]) => number, x0: number[], step: number[], iterations: number): number {
+export function nelderMead(f: (p: number[]) => number, x0: number[], step: number[], iterations: number, v0 = f(x0), done: (least: number) => boolean = never): number {
   const n = x0.length
-  const simplex = [x0.slice(), ...step.map((s, i) => x0.map((v, j) => (j === i ? v + s : v)))].map(p => ({ p, v: f(p) }))
+  const simplex = [{ p: x0.slice(), v: v0 }, ...step.map((s, i) => x0.map((v, j) => (j === i ? v + s : v))).map(p => ({ p, v: f(p) }))]
   const centre = new Array<number>(n).fill(0)
   const r = new Array<number>(n).fill(0)
   const e = new Array<number>(n).fill(0)
@@ -32,7 +36,7 @@ export function nelderMead(f: (p: number[]) => number, x0: number[], step: numbe
   for (let it = 0; it < iterations; it++) {
     simplex.sort((a, b) => a.v - b.v)
     // Converged: the whole simplex within CONVERGED of its best.
-    if (simplex[n].v - simplex[0].v < CONVERGED) break
+    if (simplex[n].v - simplex[0].v < CONVERGED || done(simplex[0].v)) break
     centre.fill(0)
     for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) centre[j] += simplex[k].p[j] / n
     const worst = simplex[n]

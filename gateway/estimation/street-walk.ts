@@ -17,8 +17,8 @@
 //   though less so: the stop lets a stretch misplaced inside (the radio's mirror place) fit.
 import type { Zone } from '../../shared/site.ts'
 import { pointInPolygon, signedDepth } from '../../shared/geometry.ts'
-import { Problem } from './likelihood.ts'
-import { nearestSilentInto, type Observation, type Silence } from './solver.ts'
+import type { Observation, Silence } from './solver.ts'
+import { WalkCosts, type FixSensors } from './walk-cost.ts'
 import type { SensorModel } from './radio-model.ts'
 import { nelderMead } from './nelder-mead.ts'
 import { unpackFix, type WalkFix } from './walk-history.ts'
@@ -39,6 +39,8 @@ export {
 
 /** A passer-by walks at least this far outside the outline (the pavement, not the shop window), m. */
 const OUTSIDE_M = 1
+/** Farther than this outside an outline's box, a place is more than OUTSIDE_M outside it, rounding and all, m. */
+const CLEAR_M = 2 * OUTSIDE_M
 const MAX_SPEED_M_S = 2
 /**
  * A passer-by walks on: a walk outside slower than this is no passer-by's (otherwise a shopper by
@@ -76,33 +78,50 @@ const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
  */
 export function streetWalkGaps(fixes: readonly WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number; sd: number }, enough = Infinity): WalkGaps {
   if (fixes.length < 3) return UNKNOWN
-  const problems: Kept = []
+  const sensed: FixSensors[] = []
   for (const f of fixes) {
     const obs: Observation[] = []
     const silent: Silence[] = []
     if (!unpackFix(f, sensors, obs, silent)) return UNKNOWN
-    problems.push({ t: f.t, p: new Problem(obs, { ...o, offsetPrior: { mean: prior.mean, sd: 0 }, silent }), silent, near: [], d2: new Float64Array(3) })
+    sensed.push({ obs, silent })
   }
+  const problems: Kept = { t: fixes.map(f => f.t), costs: new WalkCosts(sensed, o.tagHeight, o.huberK) }
   const tEnd = fixes[fixes.length - 1].t
   const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
   // The best walk outside is a walk anywhere too, and a straight walk one that stops at the end:
-  // neither gap is ever below 0, nor the stop's below the line's.
-  const line = Math.min(outside, bestWalk(problems, tEnd, zone, 'line', prior, [lineThrough(fixes, tEnd, p => p)]))
+  // neither gap is ever below 0, nor the stop's below the line's. A search for a walk anywhere
+  // stops as soon as its gap reaches `enough`: searching on could only widen it.
+  const decided = (least: number): boolean => outside - least >= enough
+  const line = Math.min(outside, bestWalk(problems, tEnd, zone, 'line', prior, [lineThrough(fixes, tEnd, p => p)], decided))
   if (outside - line >= enough) return { line: outside - line, stop: outside - line }
-  const stop = Math.min(line, bestWalk(problems, tEnd, zone, 'stop', prior, startsStop(fixes, tEnd)))
+  const stop = Math.min(line, bestWalk(problems, tEnd, zone, 'stop', prior, startsStop(fixes, tEnd), decided))
   return { line: outside - line, stop: outside - stop }
 }
 
-/** Each kept fix's cost function, its silent sensors, and scratch for the nearest of them. */
-type Kept = Array<{ t: number; p: Problem; silent: Silence[]; near: Silence[]; d2: Float64Array }>
+/** The kept fixes' times, and their costs on a walk. */
+interface Kept {
+  t: number[]
+  costs: WalkCosts
+}
 
 /**
  * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
  * at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until it stops.
  */
-function bestWalk(problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'line' | 'stop', prior: { mean: number; sd: number }, starts: number[][]): number {
+function bestWalk(
+  problems: Kept,
+  tEnd: number,
+  zone: Zone,
+  kind: 'outside' | 'line' | 'stop',
+  prior: { mean: number; sd: number },
+  starts: number[][],
+  done: (least: number) => boolean = () => false
+): number {
   const outside = kind === 'outside'
-  const first = (problems[0].t - tEnd) / 1000
+  const { t: times, costs } = problems
+  const n = times.length
+  const first = (times[0] - tEnd) / 1000
+  const [bx0, by0, bx1, by1] = [zone.bbox[0] - CLEAR_M, zone.bbox[1] - CLEAR_M, zone.bbox[2] + CLEAR_M, zone.bbox[3] + CLEAR_M]
   // Walk: position (x0, y0) at the last fix, velocity (vx, vy), the offset b, and (a walk that
   // stops) when it stopped, s before the last fix: it stood at (x0, y0) from then on.
   // Read by index, not destructured: the searches call it thousands of times a test.
@@ -115,23 +134,23 @@ function bestWalk(problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'l
     const stopped = w.length > 5 ? w[5] : 0
     let c = ((b - prior.mean) / prior.sd) ** 2
     const speed = Math.hypot(vx, vy)
-    if (speed > MAX_SPEED_M_S) c += PENALTY * (speed - MAX_SPEED_M_S) ** 2 * problems.length
-    if (outside && speed < MIN_SPEED_M_S) c += PENALTY * (MIN_SPEED_M_S - speed) ** 2 * problems.length
+    if (speed > MAX_SPEED_M_S) c += PENALTY * (speed - MAX_SPEED_M_S) ** 2 * n
+    if (outside && speed < MIN_SPEED_M_S) c += PENALTY * (MIN_SPEED_M_S - speed) ** 2 * n
     // A stop within the stretch: between its first fix and its last.
-    if (stopped > 0) c += PENALTY * stopped ** 2 * problems.length
-    if (stopped < first) c += PENALTY * (first - stopped) ** 2 * problems.length
-    for (let k = 0; k < problems.length; k++) {
-      const { t, p, silent, near, d2 } = problems[k]
-      const tau = Math.min(0, (t - tEnd) / 1000 - stopped)
+    if (stopped > 0) c += PENALTY * stopped ** 2 * n
+    if (stopped < first) c += PENALTY * (first - stopped) ** 2 * n
+    for (let k = 0; k < n; k++) {
+      const tau = Math.min(0, (times[k] - tEnd) / 1000 - stopped)
       const x = x0 + vx * tau
       const y = y0 + vy * tau
-      if (outside) {
+      // Well clear of the outline's box, a place is well clear of the outline: no penalty, and
+      // no need to measure how far (the outline's edges, one by one).
+      if (outside && x > bx0 && x < bx1 && y > by0 && y < by1) {
         const depth = signedDepth(x, y, zone)
         if (depth > -OUTSIDE_M) c += PENALTY * (depth + OUTSIDE_M) ** 2
       }
-      p.pinOffset(b)
-      c += p.evaluate(x, y)
-      if (silent.length > 0) c += p.silenceAt(nearestSilentInto(silent, x, y, near, d2), x, y, b)
+      c += costs.heard(k, x, y, b)
+      if (costs.hasSilent(k)) c += costs.silent(k, x, y, b)
     }
     return c
   }
@@ -143,7 +162,10 @@ function bestWalk(problems: Kept, tEnd: number, zone: Zone, kind: 'outside' | 'l
     .sort((a, b) => a.v - b.v)
     .slice(0, 2)
   let cost = Infinity
-  for (const { p } of ranked) cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS))
+  for (const { p, v } of ranked) {
+    if (done(Math.min(cost, v))) return Math.min(cost, v)
+    cost = Math.min(cost, nelderMead(objective, p, steps, ITERATIONS, v, done))
+  }
   return cost
 }
 

@@ -1,10 +1,13 @@
-// The estimation hot paths made allocation-free must answer exactly as the plain versions did.
+// The estimation hot paths made allocation-free or packed must answer exactly as the plain versions did.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Rng } from '../../shared/rng.ts'
 import { nearestSilent, nearestSilentInto, type Observation, type Silence } from '../../gateway/estimation/solver.ts'
 import { WalkHistory, WALK_HISTORY_MS, WALK_SAMPLE_MS, WALK_SENSORS } from '../../gateway/estimation/street-walk.ts'
 import type { SensorModel } from '../../gateway/estimation/radio-model.ts'
+import { RadioMap } from '../../gateway/estimation/radio-map.ts'
+import { Problem } from '../../gateway/estimation/likelihood.ts'
+import { WalkCosts } from '../../gateway/estimation/walk-cost.ts'
 
 /** The selection as first written (splice into a fresh list): what the reused scratch must reproduce. */
 function reference(all: Silence[], x: number, y: number): Silence[] {
@@ -97,4 +100,49 @@ test('walk history: one buffer a device holds every kept fix exactly as packed a
   }
   // At most 16 fixes of at most 16 heard and 9 silent sensors, and half as much again.
   assert.ok(most <= 4 * Math.ceil(1.5 * 17 * (5 * 16 + 2 * 9)), `buffer grew to ${most} bytes`)
+})
+
+test("street walk's packed costs: a fix's heard and silent costs to the bit as its pinned Problem's, with floors, maps and far sensors", () => {
+  const rng = new Rng(280)
+  const map = new RadioMap({ x0: -5, y0: -5, cell: 2, nx: 20, ny: 15, values: Array.from({ length: 300 }, () => Math.round(rng.normal(0, 3) * 10) / 10) })
+  const sensors: SensorModel[] = Array.from({ length: 12 }, (_, i) => ({
+    id: `s${i}`,
+    // On a grid 10 m apart: places 5 m apart between them are as far from two or four of them.
+    x: 10 * (i % 4),
+    y: 10 * Math.floor(i / 4),
+    z: 2.5 + (i % 3) * 0.5,
+    floor: 0,
+    a: -59 + rng.normal(0, 2),
+    n: 2 + rng.uniform(0, 1),
+    map: i % 4 === 0 ? map : undefined
+  }))
+  const o = { tagHeight: 1.2, huberK: 2, bounds: [-10, -10, 40, 30] as [number, number, number, number] }
+  const fixes = Array.from({ length: 6 }, (_, j) => {
+    const heard = sensors.filter((_, i) => (i + j) % 3 !== 0)
+    const obs: Observation[] = heard.map((sensor, i) => ({
+      sensor,
+      rssi: -60 - rng.uniform(0, 35),
+      sigma: 1 + rng.uniform(0, 3),
+      floorDbm: i % 2 === 0 ? -Infinity : -95 + rng.uniform(0, 5),
+      rawSigmaDb: 4 + rng.uniform(0, 4)
+    }))
+    // Four silent sensors (the nearest three count), two (both count), or none.
+    const all = sensors.filter((_, i) => (i + j) % 3 === 0).map(sensor => ({ sensor, floorDbm: -97 + rng.uniform(0, 6) }))
+    const silent: Silence[] = j === 5 ? [] : j === 4 ? all.slice(0, 2) : all
+    return { obs, silent }
+  })
+  const costs = new WalkCosts(fixes, o.tagHeight, o.huberK)
+  for (let j = 0; j < fixes.length; j++) {
+    const p = new Problem(fixes[j].obs, { ...o, offsetPrior: { mean: 0, sd: 0 }, silent: fixes[j].silent })
+    for (let trial = 0; trial < 200; trial++) {
+      // Half the trials on a 5 m grid: ties in distance among the nearest silent sensors.
+      const x = trial % 2 === 0 ? 5 * Math.floor(rng.uniform(-1, 8)) : rng.uniform(-15, 45)
+      const y = trial % 2 === 0 ? 5 * Math.floor(rng.uniform(-1, 6)) : rng.uniform(-15, 35)
+      const b = rng.normal(0, 6)
+      p.pinOffset(b)
+      assert.equal(costs.heard(j, x, y, b), p.evaluate(x, y), `fix ${j} at ${x}, ${y}, offset ${b}`)
+      assert.equal(costs.hasSilent(j), fixes[j].silent.length > 0)
+      if (costs.hasSilent(j)) assert.equal(costs.silent(j, x, y, b), p.silenceAt(nearestSilent(fixes[j].silent, x, y), x, y, b), `silent, fix ${j}`)
+    }
+  }
 })
