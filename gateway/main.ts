@@ -9,6 +9,9 @@ import { loadAuthFile } from './io/broker-auth.ts'
 import { devicesFileExposure, loadDevicesFile } from './ingest/identity.ts'
 import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } from './ingest/foreign.ts'
 
+/** How long a stop may take before the process exits anyway, ms. */
+const STOP_LIMIT_MS = 30_000
+
 const spec = {
   name: 'instore-gateway',
   summary: "one store's gateway: RSSI readings in over MQTT, positions, occupancy and events out",
@@ -103,5 +106,18 @@ await runCommand(spec, async o => {
   await gateway.start()
   const sig = await onStopSignal()
   log.info('stopping', { signal: sig })
-  await gateway.stop()
+  // A stop that fails (a full disk) or hangs must still end the process, with an error: left up
+  // half-stopped it would keep its ports and take traffic it can no longer keep.
+  const hung = setTimeout(() => {
+    log.error('stop did not finish in time: exiting', { afterMs: STOP_LIMIT_MS })
+    process.exit(1)
+  }, STOP_LIMIT_MS)
+  hung.unref()
+  try {
+    await gateway.stop()
+  } catch (err) {
+    log.error('stop failed: exiting', { err: (err as Error).message })
+    process.exit(1)
+  }
+  clearTimeout(hung)
 })
