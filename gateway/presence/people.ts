@@ -180,7 +180,8 @@ export class People {
         continue
       }
       // The device standing for a flooded sensor's new addresses is one sender, however fast it sends.
-      const m = d.flood ? 1 : this.phones(d, t)
+      // A stable (global) address is one phone: its chain takes in no one else, however often it probes.
+      const m = d.flood || d.stable ? 1 : this.phones(d, t)
       add(src.wifi, at, k * m)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
       add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k * m)

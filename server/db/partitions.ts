@@ -3,12 +3,14 @@
 // years of events is never scanned whole. Event time, not arrival: a gateway re-sending an event
 // after an outage sends the same time, so the copy meets the first in the same partition and the
 // key (store, id, time) keeps it out. Months are created ahead of time (this one and the next
-// two, and the last for its late events, at start and every hour); an event outside them (a clock far off) goes to the default
-// partition and is dropped by the ordinary paged delete.
+// two, at start and every hour); an event outside them (a clock far off, a late one of a month
+// dropped already) goes to the default partition and is dropped by the ordinary paged delete.
 import { sql } from 'kysely'
 import type { Db } from './schema.ts'
 
 const MONTHS_AHEAD = 2
+/** How long dropping a month may wait for its locks before it gives up until the next run. */
+const DROP_LOCK_TIMEOUT = '200ms'
 /** Old events copied into monthly partitions at the migration, at most this far back; older ones go to the default partition. */
 const MONTHS_BACK = 120
 
@@ -20,18 +22,27 @@ const partName = (y: number, m: number): string => {
 
 async function createMonth(db: Db, y: number, m: number): Promise<void> {
   const name = partName(y, m)
-  try {
-    await sql`CREATE TABLE IF NOT EXISTS ${sql.table(name)} PARTITION OF events FOR VALUES FROM (${sql.lit(monthStart(y, m))}) TO (${sql.lit(monthStart(y, m + 1))})`.execute(db)
-  } catch (err) {
-    // Another replica created it at the same moment (IF NOT EXISTS does not cover that race).
-    if (!/already exists/.test((err as Error).message)) throw err
-  }
+  await sql`CREATE TABLE IF NOT EXISTS ${sql.table(name)} PARTITION OF events FOR VALUES FROM (${sql.lit(monthStart(y, m))}) TO (${sql.lit(monthStart(y, m + 1))})`.execute(db)
 }
 
-/** Creates last month's partition (its late events), this month's and the next ones; every replica may run it. */
+/**
+ * Creates this month's partition and the next ones; every replica may run it. A month that
+ * cannot be made (another replica made it at the same moment, or the default partition already
+ * holds events of it) is left as it is: its events stay in the default partition. Every month is
+ * tried; the other errors are thrown together at the end.
+ */
 export async function ensureMonths(db: Db, now: number): Promise<void> {
   const d = new Date(now)
-  for (let i = -1; i <= MONTHS_AHEAD; i++) await createMonth(db, d.getUTCFullYear(), d.getUTCMonth() + i)
+  const failed: string[] = []
+  for (let i = 0; i <= MONTHS_AHEAD; i++) {
+    try {
+      await createMonth(db, d.getUTCFullYear(), d.getUTCMonth() + i)
+    } catch (err) {
+      const msg = (err as Error).message
+      if (!/already exists|would be violated/.test(msg)) failed.push(msg)
+    }
+  }
+  if (failed.length > 0) throw new Error(failed.join('; '))
 }
 
 /** Migration 005 on PostgreSQL: the events table becomes partitioned, its rows kept. */
@@ -71,6 +82,10 @@ export async function partitionEvents(db: Db, now: number): Promise<void> {
 /**
  * Drops the monthly partitions whose every event arrived before `before` (a month ends before it
  * and none of its events came late); how many events went with them. The rest is for the paged delete.
+ * Each month in a transaction of its own that first locks the month (an event being stored there
+ * commits before the count, or waits and fails, unacknowledged, once the month is gone) and gives
+ * up after DROP_LOCK_TIMEOUT: the drop needs the parent table to itself, and must not hold every
+ * replica's inserts behind a long reader (the month is tried again at the next run).
  */
 export async function dropOldMonths(db: Db, before: number): Promise<number> {
   const parts = await sql<{ name: string }>`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -81,11 +96,21 @@ export async function dropOldMonths(db: Db, before: number): Promise<number> {
     const m = /^events_m(\d{4})(\d{2})$/.exec(name)
     // The month is 1-based in the name: as monthStart's 0-based month it is the month after, the partition's end.
     if (!m || monthStart(Number(m[1]), Number(m[2])) > before) continue
-    const late = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(name)} WHERE received >= ${before}`.execute(db)
-    if (Number(late.rows[0]?.n ?? 0) > 0) continue
-    const n = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(name)}`.execute(db)
-    await sql`DROP TABLE IF EXISTS ${sql.table(name)}`.execute(db)
-    dropped += Number(n.rows[0]?.n ?? 0)
+    try {
+      dropped += await db.transaction().execute(async trx => {
+        await sql`SET LOCAL lock_timeout = ${sql.lit(DROP_LOCK_TIMEOUT)}`.execute(trx)
+        await sql`LOCK TABLE ${sql.table(name)} IN ACCESS EXCLUSIVE MODE`.execute(trx)
+        const late = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(name)} WHERE received >= ${before}`.execute(trx)
+        if (Number(late.rows[0]?.n ?? 0) > 0) return 0
+        const n = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(name)}`.execute(trx)
+        await sql`DROP TABLE ${sql.table(name)}`.execute(trx)
+        return Number(n.rows[0]?.n ?? 0)
+      })
+    } catch (err) {
+      // Busy (lock_not_available) or dropped by another replica (undefined_table): its rows wait for the next run or are gone.
+      const code = (err as { code?: string }).code
+      if (code !== '55P03' && code !== '42P01') throw err
+    }
   }
   return dropped
 }

@@ -77,15 +77,19 @@ export class LiveHub {
     )
   }
 
-  /** Relays accepted events to the store's streams on this replica and, on PostgreSQL, on every other. */
-  async publishEvents(storeId: string, events: unknown[]): Promise<void> {
+  /**
+   * Relays accepted events to the store's streams on this replica and, on PostgreSQL, on every
+   * other; how many were too big for a notification (those reach this replica's streams only).
+   */
+  async publishEvents(storeId: string, events: unknown[]): Promise<number> {
     const texts = events.map(e => JSON.stringify(e))
     for (const text of texts) this.fanOut(storeId, 'event', { version: 0, text })
     const data = this.shared
-    if (!data) return
+    if (!data) return 0
     const head = `{"r":${JSON.stringify(this.replica)},"s":${JSON.stringify(storeId)},"e":[`
     let chunk: string[] = []
     let size = head.length + 2
+    let tooBig = 0
     const send = async (): Promise<void> => {
       if (chunk.length > 0) await data.signal(data.db, 'event', `${head}${chunk.join(',')}]}`)
       chunk = []
@@ -94,12 +98,16 @@ export class LiveHub {
     for (const text of texts) {
       const bytes = Buffer.byteLength(text) + 1
       // An event too big for a notification stays on this replica's streams (it is stored all the same).
-      if (head.length + 2 + bytes > EVENT_NOTIFY_BYTES) continue
+      if (head.length + 2 + bytes > EVENT_NOTIFY_BYTES) {
+        tooBig++
+        continue
+      }
       if (size + bytes > EVENT_NOTIFY_BYTES) await send()
       chunk.push(text)
       size += bytes
     }
     await send()
+    return tooBig
   }
 
   /** Keeps `snapshot` as the store's latest and sends it to every stream of the store, on every replica. */

@@ -64,6 +64,7 @@ function refuse(metrics: Context['metrics'], code: string): void {
   metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1
 }
 import { gatewayConfig } from '../identity.ts'
+import { sql } from 'kysely'
 
 /** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
 export const MAX_EVENT_AHEAD_MS = 5 * 60_000
@@ -86,7 +87,7 @@ function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs:
   return null
 }
 
-export async function gatewayRoutes(app: FastifyInstance, { db, hub, metrics, live, policy, consent, log }: Context): Promise<void> {
+export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metrics, live, policy, consent, log }: Context): Promise<void> {
   const siteOf = async (storeId: string) => (await db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst())?.site
 
   app.post<{ Params: { storeId: string }; Body: EventsBodyT }>(
@@ -138,6 +139,11 @@ export async function gatewayRoutes(app: FastifyInstance, { db, hub, metrics, li
           const fresh: InstoreEvent[] = []
           // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
           const ids = [...new Set(events.map(p => p.e.id))]
+          // On PostgreSQL the key is (store, id, time) (db/partitions.ts): two replicas storing one
+          // id at once, with two times, would both pass the check below. A lock per store and id,
+          // taken in one order, makes the second wait for the first and see its row.
+          if (data.engine === 'postgres' && ids.length > 0)
+            await sql`SELECT pg_advisory_xact_lock(hashtextextended(${storeId} || ':' || k, 0)) FROM (SELECT unnest(${[...ids].sort()}::text[]) AS k) s`.execute(trx)
           const known = new Set(
             ids.length === 0 ? [] : (await trx.selectFrom('events').select('id').where('store_id', '=', storeId).where('id', 'in', ids).execute()).map(r => r.id)
           )
@@ -195,7 +201,12 @@ export async function gatewayRoutes(app: FastifyInstance, { db, hub, metrics, li
       }
       const accepted = fresh.length
       // The post is answered whatever happens to the live relay: the events are stored.
-      live.publishEvents(storeId, fresh).catch(err => log.warn('relaying events to other replicas failed', { err: (err as Error).message }))
+      live.publishEvents(storeId, fresh).then(
+        tooBig => {
+          if (tooBig > 0) log.warn("events too big to relay to the other replicas' live dashboards", { storeId, events: tooBig })
+        },
+        err => log.warn('relaying events to other replicas failed', { err: (err as Error).message })
+      )
       const duplicates = events.length - accepted - refused.filter(r => r.error !== 'INSTORE_BAD_EVENT').length
       metrics.eventsAccepted += accepted
       metrics.eventsDuplicate += duplicates

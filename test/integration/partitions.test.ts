@@ -3,14 +3,16 @@
 // to the row-by-row delete. On SQLite the same calls keep the same counts (one table).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import { buildServer } from '../../server/app.ts'
 import { onTestDb } from '../helpers/postgres.ts'
 import { startRetention } from '../../server/db/retention.ts'
-import { ensureMonths } from '../../server/db/partitions.ts'
+import { dropOldMonths, ensureMonths } from '../../server/db/partitions.ts'
+import pg from 'pg'
+import { ROOT } from '../helpers/run.ts'
 import { storeEvents } from '../../server/db/rollups.ts'
 import { silentLogger } from '../../shared/log.ts'
 
@@ -128,5 +130,52 @@ test('a PostgreSQL database from before monthly events is partitioned at start, 
     assert.equal(again.size, 0, 'an event stored before the upgrade is not stored again')
   } finally {
     await second.app.close()
+  }
+})
+
+test('one id posted twice at once with two times is stored once on either engine; a month busy with a reader is dropped at a later run, never while it blocks inserts', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'partitions-race-'))
+  const o = await onTestDb({ dataDir, log: silentLogger, adminToken: 'adm_partitions' })
+  const { app, ctx } = await buildServer(o)
+  const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string }
+  try {
+    const made = await app.inject({ method: 'POST', url: '/v1/stores', headers: { authorization: 'Bearer adm_partitions' }, payload: { site } })
+    const gw = (made.json() as { gatewayToken: string }).gatewayToken
+    const now = Date.now()
+    for (let i = 0; i < 10; i++) {
+      const post = (ts: number) =>
+        app.inject({
+          method: 'POST',
+          url: `/v1/stores/${site.storeId}/events`,
+          headers: { authorization: `Bearer ${gw}` },
+          payload: { events: [{ id: `twice-${i}`, type: 'shop.enter', storeId: site.storeId, subject: `h:${i.toString(16).padStart(16, '0')}`, seq: 1, ts, shop: 'boutique' }] }
+        })
+      const [a, b] = await Promise.all([post(now - 60_000), post(now - 59_000)])
+      assert.deepEqual([a.statusCode, b.statusCode], [200, 200])
+    }
+    const rows = await ctx.db.selectFrom('events').select('id').where('id', 'like', 'twice-%').execute()
+    assert.equal(rows.length, 10, 'one row per id')
+    if (ctx.data.engine !== 'postgres' || o.databaseUrl === undefined) return
+    // A reader holds the table: the drop gives up at once (the month stays), and succeeds once the reader is done.
+    await ensureMonths(ctx.db, NOW - 90 * DAY)
+    const sept = Date.UTC(2026, 8, 10)
+    await ctx.db.transaction().execute(async trx => {
+      await storeEvents(trx, [{ id: 'old-1', store_id: 'store-p', type: 'shop.enter', subject: 'h:00', ts: sept, body: '{}', received: sept }])
+    })
+    const reader = new pg.Client({ connectionString: o.databaseUrl })
+    await reader.connect()
+    try {
+      await reader.query('BEGIN')
+      await reader.query('SELECT count(*) FROM events')
+      const started = Date.now()
+      assert.equal(await dropOldMonths(ctx.db, NOW - 30 * DAY), 0)
+      assert.ok(Date.now() - started < 5000, 'gave up instead of waiting for the reader')
+      await reader.query('COMMIT')
+    } finally {
+      await reader.end()
+    }
+    assert.equal(await dropOldMonths(ctx.db, NOW - 30 * DAY), 1)
+  } finally {
+    await app.close()
   }
 })
