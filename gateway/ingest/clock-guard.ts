@@ -23,8 +23,10 @@
 //   voter to agree (or to refuse them), or for `START_MESSAGES` messages with no other voter among
 //   them; a first message more than `maxAheadMs` past the wall clock waits for a quorum.
 
+import type { Metrics } from '../io/metrics.ts'
+
 export interface GuardOptions {
-  /** A message stamped more than this past the other voters' clock is held, ms. */
+  /** A message stamped more than this past the other voters' clocks is held, ms. */
   maxLeadMs: number
   /** Before anything was let through, a first message this far past the wall clock waits for a quorum, ms. */
   maxAheadMs: number
@@ -86,6 +88,23 @@ export class ClockGuard<T> {
   /** Messages held now. */
   get heldCount(): number {
     return this.held.length
+  }
+  /** How long the current hold has lasted (wall ms); 0 when nothing is held. */
+  get heldForMs(): number {
+    return this.held.length === 0 ? 0 : this.o.wall() - this.heldSinceWall
+  }
+
+  /** /metrics: what is held and for how long, and by how much each refused voter ran ahead. */
+  expose(metrics: Metrics): void {
+    const held = metrics.gauge('instore_clock_held_messages', 'event mode: messages held until other sensors confirm or refuse their time')
+    const since = metrics.gauge('instore_clock_held_seconds', 'event mode: how long the current hold has lasted (wall time)')
+    const ahead = metrics.gauge('instore_clock_ahead_seconds', 'event mode: how far ahead of the other sensors a refused sender ran, last time')
+    metrics.onCollect(() => {
+      held.set({}, this.held.length)
+      since.set({}, Math.round(this.heldForMs / 1000))
+      // Phone ids (a site without sensors) are many and come and go: one series for all of them.
+      for (const [id, a] of this.ahead) ahead.set({ sender: id.startsWith('device:') ? 'phones' : id }, Math.round(a.aheadMs / 1000))
+    })
   }
 
   /**

@@ -207,3 +207,26 @@ test("a sensor whose stamps creep ahead of the others' is refused, and no other 
   assert.ok(refused(metrics) >= 150, `${refused(metrics)} messages refused`)
   placedAlong(positions, T0, 40)
 })
+
+test('/metrics shows what is held and for how long, and by how much a refused sensor ran ahead', () => {
+  let wall = T0 + HOUR
+  const { p, metrics } = pipeline(() => wall)
+  for (const m of stream(T0, 5, 'tag:a')) p.handle(m.topic, m.payload)
+  assert.equal(metric(metrics, 'instore_clock_held_messages'), 0)
+  // The next morning: one sensor back, the others still off.
+  const morning = T0 + 14 * HOUR
+  for (let t = morning; t < morning + 2000; t += 250) {
+    const m = batch(sensors[0].id, t, 'tag:steady')
+    p.handle(m.topic, m.payload)
+  }
+  wall += 45_000
+  assert.equal(metric(metrics, 'instore_clock_held_messages'), 8)
+  assert.equal(metric(metrics, 'instore_clock_held_seconds'), 45)
+  // A second sensor at last evening's time: the lone morning was one clock running ahead.
+  const evening = batch(sensors[1].id, T0 + 5000, null)
+  p.handle(evening.topic, evening.payload)
+  assert.equal(metric(metrics, 'instore_clock_held_messages'), 0)
+  assert.equal(metric(metrics, 'instore_clock_held_seconds'), 0)
+  assert.equal(refused(metrics), 8)
+  assert.equal(metric(metrics, 'instore_clock_ahead_seconds', `{sender="${sensors[0].id}"}`), Math.round((morning + 1750 - T0 - 5000) / 1000))
+})
