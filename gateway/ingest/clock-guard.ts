@@ -19,16 +19,18 @@
 //   voter), so a morning after a silent night goes on as soon as that share of sensors is back.
 // - No other voter heard recently (a site whose only sender is one sensor, sensors that did not
 //   come back after a night): the sender is its own quorum and is let through.
-// - Before anything was let through there is no clock: the first messages wait for a second
-//   voter to agree (or to refuse them), or for `START_MESSAGES` messages with no other voter among
-//   them; a first message more than `maxAheadMs` past the wall clock waits for a quorum.
+// - Before anything was let through there is no clock. A first message stamped well before the
+//   wall clock (a replay of a recorded trace) sets it. One stamped within `maxAheadMs` of the wall
+//   clock (a message retained from a live run, a trace that claims to be live) waits for a second
+//   voter to agree (or to refuse it), or for `START_MESSAGES` messages with no other voter among
+//   them; one more than `maxAheadMs` past the wall clock waits for a quorum.
 
 import type { Metrics } from '../io/metrics.ts'
 
 export interface GuardOptions {
   /** A message stamped more than this past the other voters' clocks is held, ms. */
   maxLeadMs: number
-  /** Before anything was let through, a first message this far past the wall clock waits for a quorum, ms. */
+  /** Before anything was let through, a first message within this of the wall clock waits for a second voter, and one further past it for a quorum, ms. */
   maxAheadMs: number
   /** The share of the voters heard recently that must agree to move the clock past the others (at least 2). */
   quorumShare?: number
@@ -151,10 +153,11 @@ export class ClockGuard<T> {
   private fits(ts: number, voter: string | null): boolean {
     const others = this.othersClock(voter)
     if (others !== -Infinity) return ts <= others + this.o.maxLeadMs
-    // No clock yet: the first message waits for a second voter, unless it is the only one there can be.
-    if (!Number.isFinite(this.admitted)) return ts <= this.o.wall() + this.o.maxAheadMs && this.quorum() <= 1
-    // No other voter heard recently: a voter is its own quorum; a phone on a site with sensors is not.
-    return voter !== null || ts <= this.admitted + this.o.maxLeadMs
+    // No clock yet: a first message near the wall clock waits for a second voter, unless it is the only one there can be.
+    if (!Number.isFinite(this.admitted)) return ts < this.o.wall() - this.o.maxAheadMs || (ts <= this.o.wall() + this.o.maxAheadMs && this.quorum() <= 1)
+    // No other voter heard recently: the sender is its own quorum (a phone on a site whose sensors
+    // are all quiet too: a trace of phone scans only).
+    return true
   }
 
   /** The newest time of the voters other than `voter` heard within RECENT_MS of the event clock. */

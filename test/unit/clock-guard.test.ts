@@ -84,10 +84,30 @@ const cases: Case[] = [
     refused: []
   },
   {
-    name: 'the only sender of a replay is taken after 16 messages',
-    offers: Array.from({ length: 17 }, (_, i): Offer => [`l${i}`, i * 250, 's:a']),
+    name: 'the only sender of a trace near the wall clock is taken after 16 messages',
+    offers: Array.from({ length: 17 }, (_, i): Offer => [`l${i}`, HOUR - 5 * MIN + i * 250, 's:a']),
     admitted: Array.from({ length: 17 }, (_, i) => `l${i}`),
-    refused: []
+    refused: [],
+    held: { l15: 16, l16: 0 }
+  },
+  {
+    name: 'the only sender of a recorded trace (older than 10 minutes) sets the clock at once',
+    offers: [['l0', 0, 's:a']],
+    admitted: ['l0'],
+    refused: [],
+    held: { l0: 0 }
+  },
+  {
+    name: 'a trace of phone scans only on a site with sensors: taken after 16, then phones alone move the clock',
+    offers: [
+      ...Array.from({ length: 17 }, (_, i): Offer => [`p${i}`, i * 250, 'd:1']),
+      ['q', 30 * S, 'd:2'],
+      ['a', 30 * S + 100, 's:a'],
+      ['x', 5 * MIN, 'd:1'],
+      ['b', 30 * S + 200, 's:b']
+    ],
+    admitted: [...Array.from({ length: 17 }, (_, i) => `p${i}`), 'q', 'a', 'b'],
+    refused: ['x']
   },
   {
     name: 'a site without sensors: phones vote',
