@@ -61,12 +61,16 @@ const MAX_VOTERS = 4096
 /** A voter whose clock is this close behind the event clock is heard recently, ms of event time. */
 export const RECENT_MS = 15 * 60_000
 
+const NOBODY = (): { id: string | null; ts: number } => ({ id: null, ts: -Infinity })
+
 export class ClockGuard<T> {
   /** The newest time let through (the event clock follows it). */
   private admitted = -Infinity
   private arrivals = 0
   /** Per voter: its newest time let through (its clock), kept in order of last message. */
   private readonly voters = new Map<string, number>()
+  /** The two voters with the newest clocks, newest first. */
+  private top: [{ id: string | null; ts: number }, { id: string | null; ts: number }] = [NOBODY(), NOBODY()]
   private held: Array<Held<T>> = []
   /** Voters with held messages, and the newest time each claims. */
   private readonly heldVoters = new Map<string, number>()
@@ -160,11 +164,14 @@ export class ClockGuard<T> {
     return true
   }
 
-  /** The newest time of the voters other than `voter` heard within RECENT_MS of the event clock. */
+  /**
+   * The newest time of the voters other than `voter` heard within RECENT_MS of the event clock:
+   * the newest voter's, or the second newest's when `voter` is the newest (kept as voters speak,
+   * so a site where thousands of phones vote costs no scan per message).
+   */
   private othersClock(voter: string | null): number {
-    let max = -Infinity
-    for (const [id, ts] of this.voters) if (id !== voter && ts >= this.admitted - RECENT_MS && ts > max) max = ts
-    return max
+    const ts = this.top[0].id !== voter ? this.top[0].ts : this.top[1].ts
+    return ts >= this.admitted - RECENT_MS ? ts : -Infinity
   }
 
   /** The newest time of the voters heard recently that have no message held. */
@@ -228,10 +235,27 @@ export class ClockGuard<T> {
     if (ts === null) return
     if (ts > this.admitted) this.admitted = ts
     if (voter !== null) {
-      const v = this.voters.get(voter) ?? -Infinity
+      const clock = Math.max(ts, this.voters.get(voter) ?? -Infinity)
       this.voters.delete(voter)
-      this.voters.set(voter, Math.max(ts, v))
-      if (this.voters.size > MAX_VOTERS) this.voters.delete(this.voters.keys().next().value as string)
+      this.voters.set(voter, clock)
+      const [first, second] = this.top
+      if (first.id === voter) first.ts = clock
+      else if (clock > first.ts) this.top = [{ id: voter, ts: clock }, first]
+      else if (second.id === voter || clock > second.ts) this.top[1] = { id: voter, ts: clock }
+      if (this.voters.size > MAX_VOTERS) {
+        const gone = this.voters.keys().next().value as string
+        this.voters.delete(gone)
+        if (gone === this.top[0].id || gone === this.top[1].id) this.rankTop()
+      }
+    }
+  }
+
+  /** The two newest voters, from scratch (after one of them was forgotten). */
+  private rankTop(): void {
+    this.top = [NOBODY(), NOBODY()]
+    for (const [id, ts] of this.voters) {
+      if (ts > this.top[0].ts) this.top = [{ id, ts }, this.top[0]]
+      else if (ts > this.top[1].ts) this.top[1] = { id, ts }
     }
   }
 }

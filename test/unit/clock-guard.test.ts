@@ -158,6 +158,12 @@ cases.push(
     ahead: ['c']
   },
   {
+    name: 'hole 2: a phone on a site with sensors that filled the last 16 arrivals and then jumps 5 minutes is refused by the next sensor',
+    offers: [...before, ...fill.map(([l, dt]): Offer => [l, dt, 'd:p']), ['x', 5 * MIN, 'd:p'], ['a', S, 's:a']],
+    admitted: [...labels(before), ...labels(fill), 'a'],
+    refused: ['x']
+  },
+  {
     name: 'hole 3: a first (retained) message within 10 minutes of the wall clock does not set the clock unvoted',
     offers: [['x', HOUR - MIN, 's:a'], ...before],
     admitted: labels(before),
