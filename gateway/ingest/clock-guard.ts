@@ -17,12 +17,16 @@
 //     ahead. They are refused (`clock_ahead`) and the voter is reported.
 //   The quorum is `quorumShare` of the voters heard recently (at least 2; 1 on a site with one
 //   voter), so a morning after a silent night goes on as soon as that share of sensors is back.
+//   - nothing else comes: after `LONE_MESSAGES` messages with no other voter among them, a lead
+//     of less than `maxAheadMs` is taken (the others are quiet: one sensor hears the only device
+//     and the others send no heartbeat), and the sender goes on alone until another voter speaks.
+//     A lead past `maxAheadMs` (a night) waits for the quorum.
 // - No other voter heard recently (a site whose only sender is one sensor, sensors that did not
 //   come back after a night): the sender is its own quorum and is let through.
 // - Before anything was let through there is no clock. A first message stamped well before the
 //   wall clock (a replay of a recorded trace) sets it. One stamped within `maxAheadMs` of the wall
 //   clock (a message retained from a live run, a trace that claims to be live) waits for a second
-//   voter to agree (or to refuse it), or for `START_MESSAGES` messages with no other voter among
+//   voter to agree (or to refuse it), or for `LONE_MESSAGES` messages with no other voter among
 //   them; one more than `maxAheadMs` past the wall clock waits for a quorum.
 
 import type { Metrics } from '../io/metrics.ts'
@@ -54,8 +58,8 @@ interface Held<T> {
 
 /** Messages held at most while a jump waits; past it the oldest is refused. Bounds memory, not time. */
 export const MAX_HELD = 1024
-/** Before anything was let through: the messages one lone sender waits before it is taken as the only one. */
-const START_MESSAGES = 16
+/** The messages a sender ahead waits, with no other voter among them, before it is taken as the only one speaking. */
+const LONE_MESSAGES = 16
 /** Voters remembered at most (phones come and go). */
 const MAX_VOTERS = 4096
 /** A voter whose clock is this close behind the event clock is heard recently, ms of event time. */
@@ -76,6 +80,8 @@ export class ClockGuard<T> {
   private readonly heldVoters = new Map<string, number>()
   private heldSince = 0
   private far = false
+  /** After a lone sender was taken: it goes on alone until another voter speaks (`null` voter: phones). */
+  private lone: { voter: string | null } | null = null
   /** Voters refused for running ahead: by how much, and when (wall ms). */
   readonly ahead = new Map<string, { aheadMs: number; at: number }>()
   /** When the current hold began (wall ms): /healthz reports a hold that lasts. */
@@ -126,7 +132,7 @@ export class ClockGuard<T> {
         this.let(item, ts, voter, out)
         return out
       }
-      this.far = !Number.isFinite(this.admitted) && ts > this.o.wall() + this.o.maxAheadMs
+      this.far = this.isFar(ts, voter)
       this.heldSince = this.arrivals
       this.heldSinceWall = this.o.wall()
       this.hold(item, ts, voter, out)
@@ -139,8 +145,16 @@ export class ClockGuard<T> {
       this.let(item, ts, voter, out)
       return out
     }
+    if (ts !== null && this.isFar(ts, voter)) this.far = true
     this.hold(item, ts, voter, out)
     return this.decide(out)
+  }
+
+  /** A lead only a quorum takes: past `maxAheadMs` beyond the others (before any clock: beyond the wall clock). */
+  private isFar(ts: number, voter: string | null): boolean {
+    const others = this.othersClock(voter)
+    if (others !== -Infinity) return ts > others + this.o.maxAheadMs
+    return !Number.isFinite(this.admitted) && ts > this.o.wall() + this.o.maxAheadMs
   }
 
   /**
@@ -155,6 +169,7 @@ export class ClockGuard<T> {
 
   /** Whether a message stamped `ts` may go in now, with nothing held. */
   private fits(ts: number, voter: string | null): boolean {
+    if (this.lone !== null && this.lone.voter === voter && ts <= this.admitted + this.o.maxAheadMs) return true
     const others = this.othersClock(voter)
     if (others !== -Infinity) return ts <= others + this.o.maxLeadMs
     // No clock yet: a first message near the wall clock waits for a second voter, unless it is the only one there can be.
@@ -198,14 +213,16 @@ export class ClockGuard<T> {
     if (voter !== null && ts !== null) this.heldVoters.set(voter, Math.max(ts, this.heldVoters.get(voter) ?? -Infinity))
   }
 
-  /** A quorum of voters ahead takes the jump; before any clock, a lone sender after a few messages. */
+  /** A quorum of voters ahead takes the jump; a lone sender's short lead after a few messages. */
   private decide(out: Verdict<T>): Verdict<T> {
     if (this.heldVoters.size >= this.quorum()) {
       // The lower median of what the voters claim: a voter far ahead cannot pull it.
       const times = [...this.heldVoters.values()].sort((a, b) => a - b)
       this.resolve(times[Math.floor((times.length - 1) / 2)], out)
-    } else if (!Number.isFinite(this.admitted) && !this.far && this.heldVoters.size <= 1 && this.arrivals - this.heldSince >= START_MESSAGES) {
+    } else if (!this.far && this.heldVoters.size <= 1 && this.arrivals - this.heldSince >= LONE_MESSAGES) {
+      const voter = this.heldVoters.keys().next().value ?? null
       this.resolve(Infinity, out)
+      this.lone = { voter }
     }
     return out
   }
@@ -234,6 +251,7 @@ export class ClockGuard<T> {
     out.admit.push(item)
     if (ts === null) return
     if (ts > this.admitted) this.admitted = ts
+    if (this.lone !== null && voter !== this.lone.voter && voter !== null) this.lone = null
     if (voter !== null) {
       const clock = Math.max(ts, this.voters.get(voter) ?? -Infinity)
       this.voters.delete(voter)

@@ -79,9 +79,24 @@ const cases: Case[] = [
   },
   {
     name: 'one sensor ahead while the others are quiet waits for another sensor, then goes in order',
-    offers: [...before, ...Array.from({ length: 30 }, (_, i): Offer => [`l${i}`, 40 * S + i * 250, 's:a']), ['b', 48 * S, 's:b']],
-    admitted: [...labels(before), ...Array.from({ length: 30 }, (_, i) => `l${i}`), 'b'],
-    refused: []
+    offers: [...before, ...Array.from({ length: 10 }, (_, i): Offer => [`l${i}`, 40 * S + i * 250, 's:a']), ['b', 42 * S, 's:b']],
+    admitted: [...labels(before), ...Array.from({ length: 10 }, (_, i) => `l${i}`), 'b'],
+    refused: [],
+    held: { l9: 10, b: 0 }
+  },
+  {
+    name: 'one sensor ahead while the others send nothing at all: taken after 16 messages',
+    offers: [...before, ...Array.from({ length: 17 }, (_, i): Offer => [`l${i}`, 40 * S + i * 250, 's:a'])],
+    admitted: [...labels(before), ...Array.from({ length: 17 }, (_, i) => `l${i}`)],
+    refused: [],
+    held: { l15: 16, l16: 0 }
+  },
+  {
+    name: 'a lone sensor ahead by more than 10 minutes waits for a quorum, however many messages it sends',
+    offers: [...before, ...Array.from({ length: 40 }, (_, i): Offer => [`l${i}`, 11 * MIN + i * 250, 's:a']), ['b', 11 * MIN + 10 * S, 's:b']],
+    admitted: [...labels(before), ...Array.from({ length: 40 }, (_, i) => `l${i}`), 'b'],
+    refused: [],
+    held: { l39: 40, b: 0 }
   },
   {
     name: 'the only sender of a trace near the wall clock is taken after 16 messages',
