@@ -1,6 +1,6 @@
 // Event mode: which messages may move the clock (contract §3: time comes from the messages alone).
-// No single sender may move it further than `maxLeadMs` past what the other senders say. Each
-// voter (a site sensor; on a site without sensors, a phone id) has a clock of its
+// While the other senders speak, no single sender may move it further than `maxLeadMs` past what
+// they say. Each voter (a site sensor; on a site without sensors, a phone id) has a clock of its
 // own: the newest time let through from it. A message is judged against the OTHER voters' clocks,
 // never against the clock it may have raised itself, so a sender that repeats itself a little
 // ahead each time cannot creep forward.
