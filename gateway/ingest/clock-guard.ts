@@ -21,8 +21,9 @@
 //     of less than `maxAheadMs` is taken (the others are quiet: one sensor hears the only device
 //     and the others send no heartbeat), and the sender goes on alone until another voter speaks.
 //     A lead past `maxAheadMs` (a night) waits for the quorum.
-// - No other voter heard recently (a site whose only sender is one sensor, sensors that did not
-//   come back after a night): the sender is its own quorum and is let through.
+// - No other voter heard recently, though some were before (sensors that did not come back after
+//   a night): the sender is its own quorum for a lead short of `maxAheadMs`. A site with one
+//   sensor: its quorum is 1, every jump is taken.
 // - Before anything was let through there is no clock. A first message stamped well before the
 //   wall clock (a replay of a recorded trace) sets it. One stamped within `maxAheadMs` of the wall
 //   clock (a message retained from a live run, a trace that claims to be live) waits for a second
@@ -154,7 +155,12 @@ export class ClockGuard<T> {
   private isFar(ts: number, voter: string | null): boolean {
     const others = this.othersClock(voter)
     if (others !== -Infinity) return ts > others + this.o.maxAheadMs
-    return !Number.isFinite(this.admitted) && ts > this.o.wall() + this.o.maxAheadMs
+    return Number.isFinite(this.admitted) ? ts > this.admitted + this.o.maxAheadMs : ts > this.o.wall() + this.o.maxAheadMs
+  }
+
+  /** Whether a voter other than `voter` was ever heard (and is still remembered). */
+  private othersKnown(voter: string | null): boolean {
+    return this.voters.size > (voter !== null && this.voters.has(voter) ? 1 : 0)
   }
 
   /**
@@ -174,9 +180,10 @@ export class ClockGuard<T> {
     if (others !== -Infinity) return ts <= others + this.o.maxLeadMs
     // No clock yet: a first message near the wall clock waits for a second voter, unless it is the only one there can be.
     if (!Number.isFinite(this.admitted)) return ts < this.o.wall() - this.o.maxAheadMs || (ts <= this.o.wall() + this.o.maxAheadMs && this.quorum() <= 1)
-    // No other voter heard recently: the sender is its own quorum (a phone on a site whose sensors
-    // are all quiet too: a trace of phone scans only).
-    return true
+    // No other voter heard recently while others were heard before (sensors still off after a
+    // night): the sender is its own quorum for a lead short of a jump. No other voter heard yet (a
+    // replay's first seconds): nothing says the sender is alone, so its lead is held like any other.
+    return ts <= this.admitted + (this.othersKnown(voter) ? this.o.maxAheadMs : this.o.maxLeadMs)
   }
 
   /**

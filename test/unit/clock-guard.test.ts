@@ -113,7 +113,7 @@ const cases: Case[] = [
     held: { l0: 0 }
   },
   {
-    name: 'a trace of phone scans only on a site with sensors: taken after 16, then phones alone move the clock',
+    name: 'a trace of phone scans only on a site with sensors flows; a phone ahead of the sensors once they speak is refused',
     offers: [
       ...Array.from({ length: 17 }, (_, i): Offer => [`p${i}`, i * 250, 'd:1']),
       ['q', 30 * S, 'd:2'],
