@@ -24,6 +24,8 @@ export interface GatewayOptions {
   broker?: string
   dataDir: string
   clock: 'wall' | 'event'
+  /** Event mode: the share of the sensors heard recently that must agree to move the clock (default 0.2). */
+  clockQuorum?: number
   /** HTTP port for /healthz and /metrics (0 = a free one). */
   httpPort: number
   prefix: string

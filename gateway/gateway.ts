@@ -98,7 +98,7 @@ export class Gateway {
       {
         prefix: o.prefix,
         secret,
-        clock: { ...defaultClockOptions, mode: o.clock, ...lateClock(o.meraki) },
+        clock: { ...defaultClockOptions, mode: o.clock, ...lateClock(o.meraki), ...(o.clockQuorum !== undefined ? { quorumShare: o.clockQuorum } : {}) },
         ...(o.meraki ? { reorder: { aheadMs: defaultClockOptions.latenessMs } } : {}),
         tickMs: 1000,
         presenceMs: { ble: 10_000, wifi: 120_000 },

@@ -28,6 +28,11 @@ const spec = {
     campaigns: { type: 'string', doc: 'campaign rules (JSON array) when running standalone' },
     devices: { type: 'string', doc: "apps' identity keys and consent (JSON array, e.g. a simulator's TRACE.devices.json) to resolve their EIDs when standalone" },
     clock: { type: 'string', doc: 'wall (live) or event (replay: time from the readings only)', default: 'wall', choices: ['wall', 'event'] },
+    'clock-quorum': {
+      type: 'number',
+      doc: 'event clock: the share of the sensors heard in the last 15 minutes (event time) that must agree to move the clock past the others, at least 2',
+      default: 0.2
+    },
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
@@ -56,6 +61,7 @@ await runCommand(spec, async o => {
   }
   if (o.central && !o.token) throw new UsageError('--central needs --token')
   if (!(o['retention-days'] >= 1)) throw new UsageError('--retention-days must be at least 1')
+  if (!(o['clock-quorum'] > 0 && o['clock-quorum'] <= 1)) throw new UsageError('--clock-quorum must be a share: more than 0, at most 1')
   const site = loadSiteFile(o.site)
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   if (o.devices && o.central) throw new UsageError('--devices is for standalone gateways: with --central the server provides the resolution material')
@@ -87,6 +93,7 @@ await runCommand(spec, async o => {
     broker: o.broker,
     dataDir: o.data,
     clock: o.clock as 'wall' | 'event',
+    clockQuorum: o['clock-quorum'],
     httpPort: o['http-port'],
     prefix: o.prefix,
     secret: o.secret,

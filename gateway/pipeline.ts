@@ -76,6 +76,7 @@ export class Pipeline {
   ) {
     this.clock = new GatewayClock(o.clock)
     this.clockGuard = new ClockGuard(o.clock, site.sensors.size)
+    if (o.clock.mode === 'event') this.clockGuard.expose(metrics)
     this.reordered = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
       prefix: o.prefix,

@@ -1,29 +1,49 @@
 // Event mode: which messages may move the clock (contract §3: time comes from the messages alone).
-// One sensor must not be able to move it: not with a first message years ahead, not by repeating
-// itself, not by running a few minutes ahead of the others. The evidence is in the arrival order:
-// a message that arrives after another one but is stamped well before it says that two clocks
-// disagree, and the sensors that agree with each other outvote the one that does not.
+// While the other senders speak, no single sender may move it further than `maxLeadMs` past what
+// they say. Each voter (a site sensor; on a site without sensors, a phone id) has a clock of its
+// own: the newest time let through from it. A message is judged against the OTHER voters' clocks,
+// never against the clock it may have raised itself, so a sender that repeats itself a little
+// ahead each time cannot creep forward.
 //
-// A message stamped more than `maxLeadMs` past the newest time let through is held. What happens
-// to the held messages is decided by the messages that follow, never by how far the work has got:
-// - other sensors (a quorum of distinct site sensors, not phones, not one sensor's repeats) go
-//   ahead too: the store has moved on (a new day, a quiet spell). The held messages that agree
-//   with the quorum's time (its lower median, so one outlier cannot pull it) are let through, in
-//   order; the others are refused as running ahead.
-// - another sensor speaks at the old time: the held messages were one sensor's clock running
-//   ahead. They are refused (`clock_ahead`), and the sensor is reported.
-// - a lead of less than `maxAheadMs` while no other sensor has spoken lately: nothing to compare
-//   with (one sensor hears the only device in the store), let through once a few messages show no
-//   other sensor is speaking. A jump further than `maxAheadMs` always waits for a quorum.
+// - The others' clock is the newest time of the other voters heard recently in event time (within
+//   `RECENT_MS` before the event clock). A message stamped no more than `maxLeadMs` past it is let
+//   through. Recency is event time, never a count of arrivals: a burst of one sender's messages
+//   does not make the others absent.
+// - A message further ahead is held; the messages that follow decide, never how far the work got:
+//   - a quorum of distinct voters goes ahead too (a new day, a quiet spell): the clock moves to
+//     the lower median of the times they claim (one voter far ahead cannot pull it), the held
+//     messages up to it (plus the lead) are let through in order, the others refused;
+//   - another voter speaks at the old time: the held messages ahead were one clock running
+//     ahead. They are refused (`clock_ahead`) and the voter is reported.
+//   The quorum is `quorumShare` of the voters heard recently (at least 2; 1 on a site with one
+//   voter), so a morning after a silent night goes on as soon as that share of sensors is back.
+//   - nothing else comes: after `LONE_MESSAGES` messages with no other voter among them, a lead
+//     of less than `maxAheadMs` is taken (the others are quiet: one sensor hears the only device
+//     and the others send no heartbeat), and the sender goes on alone until another voter speaks.
+//     A lead past `maxAheadMs` (a night) waits for the quorum.
+// - No other voter heard recently, though some were before (sensors that did not come back after
+//   a night): the sender is its own quorum for a lead short of `maxAheadMs`. A site with one
+//   sensor: its quorum is 1, every jump is taken.
+// - Before anything was let through there is no clock. A first message stamped well before the
+//   wall clock (a replay of a recorded trace) sets it. One stamped within `maxAheadMs` of the wall
+//   clock (a message retained from a live run, a trace that claims to be live) waits for a second
+//   voter to agree (or to refuse it), or for `LONE_MESSAGES` messages with no other voter among
+//   them; one more than `maxAheadMs` past the wall clock waits for a quorum.
+
+import type { Metrics } from '../io/metrics.ts'
 
 export interface GuardOptions {
-  /** A message stamped more than this past the newest time let through is held, ms. */
+  /** A message stamped more than this past the other voters' clocks is held, ms. */
   maxLeadMs: number
-  /** A lead past this is a jump (a night, a clock years ahead): only a quorum of sensors takes it, ms. */
+  /** Before anything was let through, a first message within this of the wall clock waits for a second voter, and one further past it for a quorum, ms. */
   maxAheadMs: number
-  /** Injected wall clock: before anything was let through, a time this far past it is a jump; and when a refusal happened. */
+  /** The share of the voters heard recently that must agree to move the clock past the others (at least 2). */
+  quorumShare?: number
+  /** Injected wall clock: the first message's plausibility, and when a refusal happened. */
   wall: () => number
 }
+
+export const DEFAULT_QUORUM_SHARE = 0.2
 
 /** What `offer` decided: messages to take in (in arrival order), and messages refused as running ahead. */
 export interface Verdict<T> {
@@ -39,31 +59,36 @@ interface Held<T> {
 
 /** Messages held at most while a jump waits; past it the oldest is refused. Bounds memory, not time. */
 export const MAX_HELD = 1024
-/** A sensor whose last message is among this many is speaking now; also how many messages a lone sensor waits. */
-const CURRENT_MESSAGES = 16
-/** Voters remembered at most (a site without sensors lets phones vote, and phones come and go). */
+/** The messages a sender ahead waits, with no other voter among them, before it is taken as the only one speaking. */
+const LONE_MESSAGES = 16
+/** Voters remembered at most (phones come and go). */
 const MAX_VOTERS = 4096
-/** Sensors heard this long before the jump size its quorum, ms of event time. */
-const RECENT_MS = 15 * 60_000
+/** A voter whose clock is this close behind the event clock is heard recently, ms of event time. */
+export const RECENT_MS = 15 * 60_000
+
+const NOBODY = (): { id: string | null; ts: number } => ({ id: null, ts: -Infinity })
 
 export class ClockGuard<T> {
   /** The newest time let through (the event clock follows it). */
   private admitted = -Infinity
   private arrivals = 0
-  /** Per voting sensor: its newest time let through, and the arrival number of its last message. */
-  private readonly voters = new Map<string, { ts: number; at: number }>()
+  /** Per voter: its newest time let through (its clock), kept in order of last message. */
+  private readonly voters = new Map<string, number>()
+  /** The two voters with the newest clocks, newest first. */
+  private top: [{ id: string | null; ts: number }, { id: string | null; ts: number }] = [NOBODY(), NOBODY()]
   private held: Array<Held<T>> = []
-  /** Sensors with held messages, and the newest time each claims. */
+  /** Voters with held messages, and the newest time each claims. */
   private readonly heldVoters = new Map<string, number>()
   private heldSince = 0
   private far = false
-  /** Sensors refused for running ahead: by how much, and when (wall ms). */
+  /** After a lone sender was taken: it goes on alone until another voter speaks (`null` voter: phones). */
+  private lone: { voter: string | null } | null = null
+  /** Voters refused for running ahead: by how much, and when (wall ms). */
   readonly ahead = new Map<string, { aheadMs: number; at: number }>()
+  /** When the current hold began (wall ms): /healthz reports a hold that lasts. */
+  heldSinceWall = 0
 
-  /**
-   * `siteSensors`: how many sensors the site has. A site without sensors (phones scanning beacons)
-   * lets phones vote; otherwise only sensors do.
-   */
+  /** `siteSensors`: how many sensors the site has. Without sensors phones vote; otherwise only sensors do. */
   constructor(
     private readonly o: GuardOptions,
     private readonly siteSensors: number
@@ -73,11 +98,27 @@ export class ClockGuard<T> {
   get pending(): boolean {
     return this.held.length > 0
   }
-  /** Messages held now, and since when (wall ms): /healthz reports a hold that lasts. */
+  /** Messages held now. */
   get heldCount(): number {
     return this.held.length
   }
-  heldSinceWall = 0
+  /** How long the current hold has lasted (wall ms); 0 when nothing is held. */
+  get heldForMs(): number {
+    return this.held.length === 0 ? 0 : this.o.wall() - this.heldSinceWall
+  }
+
+  /** /metrics: what is held and for how long, and by how much each refused voter ran ahead. */
+  expose(metrics: Metrics): void {
+    const held = metrics.gauge('instore_clock_held_messages', 'event mode: messages held until other sensors confirm or refuse their time')
+    const since = metrics.gauge('instore_clock_held_seconds', 'event mode: how long the current hold has lasted (wall time)')
+    const ahead = metrics.gauge('instore_clock_ahead_seconds', 'event mode: how far ahead of the other sensors a refused sender ran, last time')
+    metrics.onCollect(() => {
+      held.set({}, this.held.length)
+      since.set({}, Math.round(this.heldForMs / 1000))
+      // Phone ids (a site without sensors) are many and come and go: one series for all of them.
+      for (const [id, a] of this.ahead) ahead.set({ sender: id.startsWith('device:') ? 'phones' : id }, Math.round(a.aheadMs / 1000))
+    })
+  }
 
   /**
    * Takes a message stamped `ts` (its newest time; null: none) from a site sensor (`sensor`) or a
@@ -85,57 +126,89 @@ export class ClockGuard<T> {
    */
   offer(item: T, ts: number | null, from: { sensor: string } | { device: string }): Verdict<T> {
     this.arrivals++
-    const voter = 'sensor' in from ? from.sensor : this.siteSensors === 0 ? 'device:' + from.device : null
+    const voter = this.voterOf(from)
     const out: Verdict<T> = { admit: [], refuse: [] }
     if (this.held.length === 0) {
-      if (ts === null || !this.isAhead(ts)) {
+      if (ts === null || this.fits(ts, voter)) {
         this.let(item, ts, voter, out)
         return out
       }
-      const far = this.isFar(ts)
-      if (!far && !this.othersSpeaking(voter)) {
-        this.let(item, ts, voter, out)
-        return out
-      }
-      this.far = far
+      this.far = this.isFar(ts, voter)
       this.heldSince = this.arrivals
       this.heldSinceWall = this.o.wall()
       this.hold(item, ts, voter, out)
       return this.decide(out)
     }
-    const current = ts !== null && voter !== null && !this.heldVoters.has(voter) && !this.isAhead(ts) && ts >= this.admitted - this.o.maxLeadMs
-    if (current) {
-      // Another sensor at the old time, after the held messages: they were one clock running ahead.
-      this.resolve(Math.max(this.admitted, ts), out)
+    if (ts !== null && voter !== null && !this.heldVoters.has(voter) && ts <= this.admitted + this.o.maxLeadMs) {
+      // Another voter at the old time, after the held messages: they were one clock running ahead,
+      // judged against the voters that are not held (a held voter may have raised the clock itself).
+      this.resolve(Math.max(ts, this.clockOutside()), out)
       this.let(item, ts, voter, out)
       return out
     }
-    if (ts !== null && this.isFar(ts)) this.far = true
+    if (ts !== null && this.isFar(ts, voter)) this.far = true
     this.hold(item, ts, voter, out)
     return this.decide(out)
   }
 
-  private isAhead(ts: number): boolean {
-    return Number.isFinite(this.admitted) ? ts > this.admitted + this.o.maxLeadMs : ts > this.o.wall() + this.o.maxAheadMs
-  }
-
-  private isFar(ts: number): boolean {
+  /** A lead only a quorum takes: past `maxAheadMs` beyond the others (before any clock: beyond the wall clock). */
+  private isFar(ts: number, voter: string | null): boolean {
+    const others = this.othersClock(voter)
+    if (others !== -Infinity) return ts > others + this.o.maxAheadMs
     return Number.isFinite(this.admitted) ? ts > this.admitted + this.o.maxAheadMs : ts > this.o.wall() + this.o.maxAheadMs
   }
 
-  /** Whether a sensor other than `voter` has spoken within the last few messages. */
-  private othersSpeaking(voter: string | null): boolean {
-    for (const [id, v] of this.voters) if (id !== voter && v.at > this.arrivals - CURRENT_MESSAGES) return true
-    return false
+  /** Whether a voter other than `voter` was ever heard (and is still remembered). */
+  private othersKnown(voter: string | null): boolean {
+    return this.voters.size > (voter !== null && this.voters.has(voter) ? 1 : 0)
   }
 
-  /** Distinct sensors that must agree to move the clock past the held messages' lead. */
+  /**
+   * A site sensor votes; a phone votes only on a site without sensors. Each phone id is one voter:
+   * sound with `--auth`, where a phone logs in as `phone:<id>` and publishes its own topic only;
+   * without it one client can publish under several ids (docs/limits.md).
+   */
+  private voterOf(from: { sensor: string } | { device: string }): string | null {
+    if ('sensor' in from) return from.sensor
+    return this.siteSensors === 0 ? 'device:' + from.device : null
+  }
+
+  /** Whether a message stamped `ts` may go in now, with nothing held. */
+  private fits(ts: number, voter: string | null): boolean {
+    if (this.lone !== null && this.lone.voter === voter && ts <= this.admitted + this.o.maxAheadMs) return true
+    const others = this.othersClock(voter)
+    if (others !== -Infinity) return ts <= others + this.o.maxLeadMs
+    // No clock yet: a first message near the wall clock waits for a second voter, unless it is the only one there can be.
+    if (!Number.isFinite(this.admitted)) return ts < this.o.wall() - this.o.maxAheadMs || (ts <= this.o.wall() + this.o.maxAheadMs && this.quorum() <= 1)
+    // No other voter heard recently while others were heard before (sensors still off after a
+    // night): the sender is its own quorum for a lead short of a jump. No other voter heard yet (a
+    // replay's first seconds): nothing says the sender is alone, so its lead is held like any other.
+    return ts <= this.admitted + (this.othersKnown(voter) ? this.o.maxAheadMs : this.o.maxLeadMs)
+  }
+
+  /**
+   * The newest time of the voters other than `voter` heard within RECENT_MS of the event clock:
+   * the newest voter's, or the second newest's when `voter` is the newest (kept as voters speak,
+   * so a site where thousands of phones vote costs no scan per message).
+   */
+  private othersClock(voter: string | null): number {
+    const ts = this.top[0].id !== voter ? this.top[0].ts : this.top[1].ts
+    return ts >= this.admitted - RECENT_MS ? ts : -Infinity
+  }
+
+  /** The newest time of the voters heard recently that have no message held. */
+  private clockOutside(): number {
+    let max = -Infinity
+    for (const [id, ts] of this.voters) if (!this.heldVoters.has(id) && ts >= this.admitted - RECENT_MS && ts > max) max = ts
+    return max
+  }
+
+  /** Distinct voters that must agree to move the clock past the others. */
   private quorum(): number {
-    const max = this.siteSensors === 0 ? 2 : Math.min(2, this.siteSensors)
-    if (!this.far) return max
-    let recent = 0
-    for (const v of this.voters.values()) if (v.ts >= this.admitted - RECENT_MS) recent++
-    return Math.max(max, Math.min(3, Math.ceil(recent / 2)))
+    const heard = new Set<string>(this.heldVoters.keys())
+    for (const [id, ts] of this.voters) if (ts >= this.admitted - RECENT_MS) heard.add(id)
+    const least = this.siteSensors === 1 ? 1 : 2
+    return Math.max(least, Math.ceil((this.o.quorumShare ?? DEFAULT_QUORUM_SHARE) * heard.size))
   }
 
   private hold(item: T, ts: number | null, voter: string | null, out: Verdict<T>): void {
@@ -147,14 +220,16 @@ export class ClockGuard<T> {
     if (voter !== null && ts !== null) this.heldVoters.set(voter, Math.max(ts, this.heldVoters.get(voter) ?? -Infinity))
   }
 
-  /** A quorum of sensors ahead takes the jump; a lone sensor's short lead is taken after a few messages. */
+  /** A quorum of voters ahead takes the jump; a lone sender's short lead after a few messages. */
   private decide(out: Verdict<T>): Verdict<T> {
     if (this.heldVoters.size >= this.quorum()) {
-      // The lower median of what the sensors claim: a sensor far ahead cannot pull it.
+      // The lower median of what the voters claim: a voter far ahead cannot pull it.
       const times = [...this.heldVoters.values()].sort((a, b) => a - b)
       this.resolve(times[Math.floor((times.length - 1) / 2)], out)
-    } else if (!this.far && this.heldVoters.size <= 1 && this.arrivals - this.heldSince >= CURRENT_MESSAGES) {
+    } else if (!this.far && this.heldVoters.size <= 1 && this.arrivals - this.heldSince >= LONE_MESSAGES) {
+      const voter = this.heldVoters.keys().next().value ?? null
       this.resolve(Infinity, out)
+      this.lone = { voter }
     }
     return out
   }
@@ -165,11 +240,10 @@ export class ClockGuard<T> {
     this.held = []
     this.heldVoters.clear()
     this.far = false
-    const ref = Number.isFinite(to) ? to : this.admitted
     for (const h of held) {
       if (h.ts === null || h.ts <= to + this.o.maxLeadMs) this.let(h.item, h.ts, h.voter, out)
       else {
-        const aheadMs = Number.isFinite(ref) ? h.ts - ref : h.ts - this.o.wall()
+        const aheadMs = h.ts - to
         out.refuse.push({ item: h.item, aheadMs })
         if (h.voter !== null) {
           this.ahead.delete(h.voter)
@@ -184,12 +258,29 @@ export class ClockGuard<T> {
     out.admit.push(item)
     if (ts === null) return
     if (ts > this.admitted) this.admitted = ts
+    if (this.lone !== null && voter !== this.lone.voter && voter !== null) this.lone = null
     if (voter !== null) {
-      const v = this.voters.get(voter)
-      // Kept in order of last message, so the oldest goes first when phones vote (rotating ids).
+      const clock = Math.max(ts, this.voters.get(voter) ?? -Infinity)
       this.voters.delete(voter)
-      this.voters.set(voter, { ts: Math.max(ts, v?.ts ?? -Infinity), at: this.arrivals })
-      if (this.voters.size > MAX_VOTERS) this.voters.delete(this.voters.keys().next().value as string)
+      this.voters.set(voter, clock)
+      const [first, second] = this.top
+      if (first.id === voter) first.ts = clock
+      else if (clock > first.ts) this.top = [{ id: voter, ts: clock }, first]
+      else if (second.id === voter || clock > second.ts) this.top[1] = { id: voter, ts: clock }
+      if (this.voters.size > MAX_VOTERS) {
+        const gone = this.voters.keys().next().value as string
+        this.voters.delete(gone)
+        if (gone === this.top[0].id || gone === this.top[1].id) this.rankTop()
+      }
+    }
+  }
+
+  /** The two newest voters, from scratch (after one of them was forgotten). */
+  private rankTop(): void {
+    this.top = [NOBODY(), NOBODY()]
+    for (const [id, ts] of this.voters) {
+      if (ts > this.top[0].ts) this.top = [{ id, ts }, this.top[0]]
+      else if (ts > this.top[1].ts) this.top[1] = { id, ts }
     }
   }
 }

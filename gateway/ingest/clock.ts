@@ -14,19 +14,24 @@ export interface ClockOptions {
    */
   maxSkewMs: number
   /**
-   * Event mode: a message stamped further than this past the newest time is held until the
-   * messages after it show whether the store moved on or one sensor's clock runs ahead (see
+   * Event mode: a message stamped further than this past the other sensors' clocks is held until
+   * the messages after it show whether the store moved on or one sensor's clock runs ahead (see
    * clock-guard.ts), ms. Keep it below the lateness plus the RSSI window (3.5 s by default): a
    * sensor ahead by less is let through and drags the clock by as much.
    */
   maxLeadMs: number
-  /** Event mode: a lead past this is a jump (a night) that only a quorum of sensors can confirm, ms. */
+  /** Event mode: before anything was let through, a first message this far past the wall clock waits for a quorum, ms. */
   maxAheadMs: number
+  /**
+   * Event mode: the share of the sensors heard in the last 15 minutes of event time that must
+   * agree to move the clock past the others (at least 2; clock-guard.ts).
+   */
+  quorumShare: number
   /** Injected wall clock (ms since the epoch). */
   wall: () => number
 }
 
-export const defaultClockOptions: ClockOptions = { mode: 'wall', latenessMs: 500, maxSkewMs: 2000, maxLeadMs: 2000, maxAheadMs: 10 * 60_000, wall: Date.now }
+export const defaultClockOptions: ClockOptions = { mode: 'wall', latenessMs: 500, maxSkewMs: 2000, maxLeadMs: 2000, maxAheadMs: 10 * 60_000, quorumShare: 0.2, wall: Date.now }
 
 export class GatewayClock {
   private eventMax = -Infinity

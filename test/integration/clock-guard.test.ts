@@ -170,17 +170,61 @@ test('a store that wakes up one sensor at a time: the first ones wait for a quor
   )
 })
 
-test('a sensor alone in a quiet store (nothing to compare with) is taken after a gap', () => {
+test('a sensor alone in a quiet store (the others send nothing) is taken after 16 messages', () => {
   const { p, positions, metrics } = pipeline()
   for (const m of stream(T0, 10, 'tag:a')) p.handle(m.topic, m.payload)
   // One sensor hears a device 30 s later; no other sensor says anything.
   for (let t = T0 + 40_000; t < T0 + 70_000; t += 250) {
     const m = batch(sensors[0].id, t, 'tag:steady')
     p.handle(m.topic, m.payload)
+    if (t === T0 + 40_000 + 14 * 250) assert.equal(p.clockGuard.heldCount, 15, 'held while nothing confirms it')
   }
   assert.equal(refused(metrics), 0)
+  assert.ok(p.clockGuard.heldCount < 16)
   assert.ok(
     positions.some(q => q.subject === 'tag:steady'),
     'placed'
   )
+})
+
+// Hole 1 (docs/limits.md, 2026-12-06): each message within the lead of the sensor's own last one.
+test("a sensor whose stamps creep ahead of the others' is refused, and no other sensor's reading is late", () => {
+  const { p, positions, metrics } = pipeline()
+  const x = sensors[2].id
+  const msgs = stream(T0, 40, 'tag:steady')
+  let k = 0
+  for (const m of msgs) {
+    if (m.topic.split('/')[3] === x) {
+      const b = JSON.parse(m.payload.toString()) as { ts: number; readings: Array<{ ts: number }> }
+      const skew = 1500 * k++ - (b.ts - T0)
+      const moved = batch(x, b.ts + Math.max(0, skew), 'tag:steady')
+      p.handle(moved.topic, moved.payload)
+    } else p.handle(m.topic, m.payload)
+  }
+  assert.equal(late(metrics), 0, 'no reading of the other sensors became late')
+  assert.ok(refused(metrics) >= 150, `${refused(metrics)} messages refused`)
+  placedAlong(positions, T0, 40)
+})
+
+test('/metrics shows what is held and for how long, and by how much a refused sensor ran ahead', () => {
+  let wall = T0 + HOUR
+  const { p, metrics } = pipeline(() => wall)
+  for (const m of stream(T0, 5, 'tag:a')) p.handle(m.topic, m.payload)
+  assert.equal(metric(metrics, 'instore_clock_held_messages'), 0)
+  // The next morning: one sensor back, the others still off.
+  const morning = T0 + 14 * HOUR
+  for (let t = morning; t < morning + 2000; t += 250) {
+    const m = batch(sensors[0].id, t, 'tag:steady')
+    p.handle(m.topic, m.payload)
+  }
+  wall += 45_000
+  assert.equal(metric(metrics, 'instore_clock_held_messages'), 8)
+  assert.equal(metric(metrics, 'instore_clock_held_seconds'), 45)
+  // A second sensor at last evening's time: the lone morning was one clock running ahead.
+  const evening = batch(sensors[1].id, T0 + 5000, null)
+  p.handle(evening.topic, evening.payload)
+  assert.equal(metric(metrics, 'instore_clock_held_messages'), 0)
+  assert.equal(metric(metrics, 'instore_clock_held_seconds'), 0)
+  assert.equal(refused(metrics), 8)
+  assert.equal(metric(metrics, 'instore_clock_ahead_seconds', `{sender="${sensors[0].id}"}`), Math.round((morning + 1750 - T0 - 5000) / 1000))
 })

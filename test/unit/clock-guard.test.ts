@@ -15,10 +15,14 @@ type Offer = [label: string, dt: number | null, from: string]
 interface Case {
   name: string
   sensors?: number
+  /** The guard's quorum share (default 0.2). */
+  share?: number
   offers: Offer[]
   admitted: string[]
   refused: string[]
   ahead?: string[]
+  /** How many messages are held right after the offer with this label. */
+  held?: Record<string, number>
 }
 
 /** Sensors a..e speaking in turn, `n` rounds of 250 ms from `t`. */
@@ -61,7 +65,7 @@ const cases: Case[] = [
     ahead: ['c']
   },
   {
-    name: 'a new day: the jump waits for three sensors (half of the five heard), then goes in order',
+    name: 'a new day: the jump waits for a second sensor (a fifth of the five heard, at least 2), then goes in order',
     offers: [...before, ...steady(14 * HOUR, 1, 'm', ['a', 'a', 'b', 'c', 'd'])],
     admitted: [...labels(before), 'ma0', 'ma0', 'mb0', 'mc0', 'md0'],
     refused: []
@@ -74,16 +78,51 @@ const cases: Case[] = [
     ahead: ['e']
   },
   {
-    name: 'one sensor alone in a quiet store: a short lead is taken at once',
-    offers: [...before, ...Array.from({ length: 30 }, (_, i): Offer => [`l${i}`, 40 * S + i * 250, 's:a'])],
-    admitted: [...labels(before), ...Array.from({ length: 30 }, (_, i) => `l${i}`)],
-    refused: []
+    name: 'one sensor ahead while the others are quiet waits for another sensor, then goes in order',
+    offers: [...before, ...Array.from({ length: 10 }, (_, i): Offer => [`l${i}`, 40 * S + i * 250, 's:a']), ['b', 42 * S, 's:b']],
+    admitted: [...labels(before), ...Array.from({ length: 10 }, (_, i) => `l${i}`), 'b'],
+    refused: [],
+    held: { l9: 10, b: 0 }
   },
   {
-    name: 'one sensor a few seconds ahead, the others silent from then on: taken with its 16th message after the first',
-    offers: [...before, ...Array.from({ length: 17 }, (_, i): Offer => [`l${i}`, 5 * S + i * 250, 's:a'])],
+    name: 'one sensor ahead while the others send nothing at all: taken after 16 messages',
+    offers: [...before, ...Array.from({ length: 17 }, (_, i): Offer => [`l${i}`, 40 * S + i * 250, 's:a'])],
     admitted: [...labels(before), ...Array.from({ length: 17 }, (_, i) => `l${i}`)],
-    refused: []
+    refused: [],
+    held: { l15: 16, l16: 0 }
+  },
+  {
+    name: 'a lone sensor ahead by more than 10 minutes waits for a quorum, however many messages it sends',
+    offers: [...before, ...Array.from({ length: 40 }, (_, i): Offer => [`l${i}`, 11 * MIN + i * 250, 's:a']), ['b', 11 * MIN + 10 * S, 's:b']],
+    admitted: [...labels(before), ...Array.from({ length: 40 }, (_, i) => `l${i}`), 'b'],
+    refused: [],
+    held: { l39: 40, b: 0 }
+  },
+  {
+    name: 'the only sender of a trace near the wall clock is taken after 16 messages',
+    offers: Array.from({ length: 17 }, (_, i): Offer => [`l${i}`, HOUR - 5 * MIN + i * 250, 's:a']),
+    admitted: Array.from({ length: 17 }, (_, i) => `l${i}`),
+    refused: [],
+    held: { l15: 16, l16: 0 }
+  },
+  {
+    name: 'the only sender of a recorded trace (older than 10 minutes) sets the clock at once',
+    offers: [['l0', 0, 's:a']],
+    admitted: ['l0'],
+    refused: [],
+    held: { l0: 0 }
+  },
+  {
+    name: 'a trace of phone scans only on a site with sensors flows; a phone ahead of the sensors once they speak is refused',
+    offers: [
+      ...Array.from({ length: 17 }, (_, i): Offer => [`p${i}`, i * 250, 'd:1']),
+      ['q', 30 * S, 'd:2'],
+      ['a', 30 * S + 100, 's:a'],
+      ['x', 5 * MIN, 'd:1'],
+      ['b', 30 * S + 200, 's:b']
+    ],
+    admitted: [...Array.from({ length: 17 }, (_, i) => `p${i}`), 'q', 'a', 'b'],
+    refused: ['x']
   },
   {
     name: 'a site without sensors: phones vote',
@@ -109,15 +148,84 @@ const cases: Case[] = [
   }
 ]
 
+// The five holes an outside tester found in the guard that judged leads against the newest time
+// let through and "speaking" by the last 16 arrivals (docs/limits.md, 2026-12-06).
+const creep = Array.from({ length: 12 }, (_, i): Offer[] => [
+  [`kc${i}`, S + 1500 * i, 's:c'],
+  [`ka${i}`, S + 250 * i, 's:a'],
+  [`kb${i}`, S + 250 * i + 10, 's:b']
+]).flat()
+const nine = steady(0, 2, '', ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'])
+const fill = Array.from({ length: 16 }, (_, i): Offer => [`f${i}`, S + 100 * i, 's:c'])
+cases.push(
+  {
+    name: 'hole 1: a sensor creeping ahead within the lead of its own last message is refused once past the others',
+    offers: [...before, ...creep],
+    admitted: labels([...before, ...creep]).filter(l => !/^kc([2-9]|1[01])$/.test(l)),
+    refused: Array.from({ length: 10 }, (_, i) => `kc${i + 2}`),
+    ahead: ['c']
+  },
+  {
+    name: 'hole 2: a sensor that filled the last 16 arrivals and then jumps 5 minutes is held, and refused by the next sensor',
+    offers: [...before, ...fill, ['x', 5 * MIN, 's:c'], ['a', S, 's:a']],
+    admitted: [...labels(before), ...labels(fill), 'a'],
+    refused: ['x'],
+    ahead: ['c']
+  },
+  {
+    name: 'hole 2: a phone on a site with sensors that filled the last 16 arrivals and then jumps 5 minutes is refused by the next sensor',
+    offers: [...before, ...fill.map(([l, dt]): Offer => [l, dt, 'd:p']), ['x', 5 * MIN, 'd:p'], ['a', S, 's:a']],
+    admitted: [...labels(before), ...labels(fill), 'a'],
+    refused: ['x']
+  },
+  {
+    name: 'hole 3: a first (retained) message within 10 minutes of the wall clock does not set the clock unvoted',
+    offers: [['x', HOUR - MIN, 's:a'], ...before],
+    admitted: labels(before),
+    refused: ['x'],
+    ahead: ['a']
+  },
+  {
+    name: 'a site without sensors: one phone id running 5 minutes ahead of the others is refused',
+    sensors: 0,
+    offers: [
+      ['p0', 0, 'd:1'],
+      ['q0', 100, 'd:2'],
+      ['x', 5 * MIN, 'd:3'],
+      ['p1', 300, 'd:1']
+    ],
+    admitted: ['p0', 'q0', 'p1'],
+    refused: ['x'],
+    ahead: ['device:3']
+  },
+  {
+    name: 'hole 5: after a silent night two of nine sensors coming back move the clock (a fifth of the nine)',
+    sensors: 9,
+    offers: [...nine, ['m1', 14 * HOUR, 's:a'], ['m2', 14 * HOUR + 100, 's:b']],
+    admitted: [...labels(nine), 'm1', 'm2'],
+    refused: []
+  },
+  {
+    name: 'a night on a site of nine with a quorum share of a half: two are not enough',
+    sensors: 9,
+    share: 0.5,
+    offers: [...nine, ['m1', 14 * HOUR, 's:a'], ['m2', 14 * HOUR + 100, 's:b'], ['m3', 14 * HOUR + 200, 's:c'], ['m4', 14 * HOUR + 300, 's:d'], ['m5', 14 * HOUR + 400, 's:e']],
+    admitted: [...labels(nine), 'm1', 'm2', 'm3', 'm4', 'm5'],
+    refused: [],
+    held: { m4: 4 }
+  }
+)
+
 for (const c of cases) {
   test(`clock guard: ${c.name}`, () => {
-    const g = new ClockGuard<string>({ maxLeadMs: 2000, maxAheadMs: 10 * MIN, wall: () => T0 + HOUR }, c.sensors ?? 5)
+    const g = new ClockGuard<string>({ maxLeadMs: 2000, maxAheadMs: 10 * MIN, wall: () => T0 + HOUR, quorumShare: c.share ?? 0.2 }, c.sensors ?? 5)
     const admitted: string[] = []
     const refused: string[] = []
     for (const [label, dt, from] of c.offers) {
       const v = g.offer(label, dt === null ? null : T0 + dt, from.startsWith('s:') ? { sensor: from.slice(2) } : { device: from.slice(2) })
       admitted.push(...v.admit)
       refused.push(...v.refuse.map(r => r.item))
+      if (c.held?.[label] !== undefined) assert.equal(g.heldCount, c.held[label], `held after ${label}`)
     }
     assert.deepEqual(admitted, c.admitted)
     assert.deepEqual(refused, c.refused)
