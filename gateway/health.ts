@@ -39,7 +39,9 @@ export function gatewayHealth(g: HealthInputs): Health {
   if (g.bus && !g.bus.connected) problems.push('broker unreachable')
   const dropped = g.bus?.droppedByBroker?.()
   if (dropped && dropped.n > 0 && Date.now() - dropped.roseAt < HEALTH_WINDOW_MS)
-    problems.push(`the broker dropped ${dropped.n} message(s) since the gateway started (its queue limit, e.g. Mosquitto's max_queued_messages): readings are lost`)
+    problems.push(
+      `the broker dropped ${dropped.n} message(s) at its queue limits since the gateway started (for any client: e.g. Mosquitto's max_queued_messages): readings may be lost`
+    )
   if (g.uplink && !g.uplink.connected) problems.push(`central unreachable: ${g.uplink.lastError ?? ''}`)
   if (g.siteOutdated) problems.push('site changed on the central server: restart to apply it')
   const backlog = g.store?.backlog() ?? 0

@@ -20,7 +20,8 @@
 //   - nothing else comes: after `LONE_MESSAGES` messages with no other voter among them, a lead
 //     of less than `maxAheadMs` is taken (the others are quiet: one sensor hears the only device
 //     and the others send no heartbeat), and the sender goes on alone until another voter speaks.
-//     A lead past `maxAheadMs` (a night) waits for the quorum.
+//     A lead past `maxAheadMs` (a night) is taken after `LONE_FAR_MESSAGES`: the only sensor
+//     working after a night (the others off, or dead) must not stop the store for good.
 // - No other voter heard recently, though some were before (sensors that did not come back after
 //   a night): the sender is its own quorum for a lead short of `maxAheadMs`. A site with one
 //   sensor: its quorum is 1, every jump is taken.
@@ -61,6 +62,13 @@ interface Held<T> {
 export const MAX_HELD = 1024
 /** The messages a sender ahead waits, with no other voter among them, before it is taken as the only one speaking. */
 const LONE_MESSAGES = 16
+/** The same for a lead past `maxAheadMs`: more, since such a jump moves the clock further. */
+const LONE_FAR_MESSAGES = 64
+/**
+ * On a site without sensors phones vote: at least this share of those heard must agree to a jump,
+ * since any client can be a phone (a few with a wrong time zone must not move everyone).
+ */
+const PHONE_QUORUM_SHARE = 0.5
 /** Voters remembered at most (phones come and go). */
 const MAX_VOTERS = 4096
 /** A voter whose clock is this close behind the event clock is heard recently, ms of event time. */
@@ -208,7 +216,8 @@ export class ClockGuard<T> {
     const heard = new Set<string>(this.heldVoters.keys())
     for (const [id, ts] of this.voters) if (ts >= this.admitted - RECENT_MS) heard.add(id)
     const least = this.siteSensors === 1 ? 1 : 2
-    return Math.max(least, Math.ceil((this.o.quorumShare ?? DEFAULT_QUORUM_SHARE) * heard.size))
+    const share = this.o.quorumShare ?? DEFAULT_QUORUM_SHARE
+    return Math.max(least, Math.ceil((this.siteSensors === 0 ? Math.max(share, PHONE_QUORUM_SHARE) : share) * heard.size))
   }
 
   private hold(item: T, ts: number | null, voter: string | null, out: Verdict<T>): void {
@@ -226,7 +235,7 @@ export class ClockGuard<T> {
       // The lower median of what the voters claim: a voter far ahead cannot pull it.
       const times = [...this.heldVoters.values()].sort((a, b) => a - b)
       this.resolve(times[Math.floor((times.length - 1) / 2)], out)
-    } else if (!this.far && this.heldVoters.size <= 1 && this.arrivals - this.heldSince >= LONE_MESSAGES) {
+    } else if (this.heldVoters.size <= 1 && this.arrivals - this.heldSince >= (this.far ? LONE_FAR_MESSAGES : LONE_MESSAGES)) {
       const voter = this.heldVoters.keys().next().value ?? null
       this.resolve(Infinity, out)
       this.lone = { voter }

@@ -18,7 +18,10 @@ export interface Bus {
   publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>
   /** False while an external broker is unreachable. */
   readonly connected: boolean
-  /** Messages the external broker dropped (its queue limits) since this gateway started, and when that last rose; null if it does not say. */
+  /**
+   * Messages the external broker dropped at its queue limits while this gateway ran, for any of its
+   * clients (Mosquitto counts them all), and when that last rose; null if it does not say.
+   */
   droppedByBroker?(): { n: number; roseAt: number } | null
   stop(): Promise<void>
 }
@@ -109,11 +112,11 @@ export class ClientBus implements Bus {
   private sub: MqttClient | null = null
   /** Publishes the gateway's output. */
   private pub: MqttClient | null = null
-  /** What the broker says it dropped since it started (Mosquitto's `$SYS`), null if it does not say. */
-  brokerDropped: number | null = null
-  /** The first count heard (drops before this gateway ran are not its own) and when the count last rose, wall ms. */
-  brokerDroppedAtStart: number | null = null
-  brokerDroppedRoseAt = 0
+  /** The broker's own count as last heard (Mosquitto's `$SYS`, since the broker started), null if it does not say. */
+  private brokerCount: number | null = null
+  /** What the broker dropped while this gateway ran (its count's rises, across broker restarts), and when it last rose, wall ms. */
+  private brokerDropped = 0
+  private brokerDroppedRoseAt = 0
   constructor(
     readonly url: string,
     private readonly clientId: string,
@@ -125,7 +128,7 @@ export class ClientBus implements Bus {
   }
 
   droppedByBroker(): { n: number; roseAt: number } | null {
-    return this.brokerDropped === null ? null : { n: this.brokerDropped - (this.brokerDroppedAtStart ?? this.brokerDropped), roseAt: this.brokerDroppedRoseAt }
+    return this.brokerCount === null ? null : { n: this.brokerDropped, roseAt: this.brokerDroppedRoseAt }
   }
 
   async start(topics: string[], onMessage: MessageHandler): Promise<void> {
@@ -148,10 +151,14 @@ export class ClientBus implements Bus {
       if (packet.cmd !== 'publish') return callback()
       if (topic === BROKER_DROPPED_TOPIC) {
         const n = Number(String(packet.payload))
-        if (Number.isFinite(n)) {
-          this.brokerDroppedAtStart ??= n
-          if (this.brokerDropped !== null && n > this.brokerDropped) this.brokerDroppedRoseAt = Date.now()
-          this.brokerDropped = n
+        if (Number.isFinite(n) && n >= 0) {
+          // The first count is the broker's past, not this gateway's; a count that falls is a broker restarted from 0.
+          const rise = this.brokerCount === null ? 0 : n >= this.brokerCount ? n - this.brokerCount : n
+          if (rise > 0) {
+            this.brokerDropped += rise
+            this.brokerDroppedRoseAt = Date.now()
+          }
+          this.brokerCount = n
         }
         return callback()
       }

@@ -92,7 +92,7 @@ const cases: Case[] = [
     held: { l15: 16, l16: 0 }
   },
   {
-    name: 'a lone sensor ahead by more than 10 minutes waits for a quorum, however many messages it sends',
+    name: 'a lone sensor ahead by more than 10 minutes waits for a quorum while it has sent fewer than 64 messages',
     offers: [...before, ...Array.from({ length: 40 }, (_, i): Offer => [`l${i}`, 11 * MIN + i * 250, 's:a']), ['b', 11 * MIN + 10 * S, 's:b']],
     admitted: [...labels(before), ...Array.from({ length: 40 }, (_, i) => `l${i}`), 'b'],
     refused: [],
@@ -184,6 +184,21 @@ cases.push(
     admitted: labels(before),
     refused: ['x'],
     ahead: ['a']
+  },
+  {
+    name: 'the only sensor working after a night (the others off or dead) is taken after 64 messages: the store does not stop',
+    offers: [...before, ...Array.from({ length: 65 }, (_, i): Offer => [`l${i}`, 14 * HOUR + i * 250, 's:a'])],
+    admitted: [...labels(before), ...Array.from({ length: 65 }, (_, i) => `l${i}`)],
+    refused: [],
+    held: { l63: 64, l64: 0 }
+  },
+  {
+    name: 'a site without sensors: two of six phones an hour ahead (a time zone wrong) do not move the clock; half of those heard must agree',
+    sensors: 0,
+    offers: [...Array.from({ length: 6 }, (_, i): Offer => [`p${i}`, i * 100, `d:${i}`]), ['x', HOUR, 'd:6'], ['y', HOUR + 100, 'd:7'], ['p6', 2 * S, 'd:0']],
+    admitted: [...Array.from({ length: 6 }, (_, i) => `p${i}`), 'p6'],
+    refused: ['x', 'y'],
+    ahead: ['device:6', 'device:7']
   },
   {
     name: 'a site without sensors: one phone id running 5 minutes ahead of the others is refused',
