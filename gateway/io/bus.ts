@@ -195,6 +195,9 @@ export class ClientBus implements Bus {
     sub.on('connect', () => {
       subscribe().catch(() => {})
     })
+    // An error event with no listener would end the process; a connection that fails is retried
+    // every 2 s and shows as `connected` false (/healthz: broker unreachable).
+    for (const c of [this.pub, sub]) c.on('error', () => {})
     await subscribe()
   }
 
