@@ -26,6 +26,17 @@ export interface Bus {
   stop(): Promise<void>
 }
 
+/** `done`, callable any number of times, calling through once. */
+function onceOnly(done: () => void): () => void {
+  let called = false
+  return () => {
+    if (!called) {
+      called = true
+      done()
+    }
+  }
+}
+
 /** A subscriber whose socket has not drained for this long is disconnected, ms. */
 const SLOW_SUBSCRIBER_MS = 5000
 
@@ -67,13 +78,7 @@ export class EmbeddedBus implements Bus {
               t,
               (packet: AedesPublishPacket, done: () => void) => {
                 // Once only, even if the handler throws after calling it.
-                let called = false
-                const once = (): void => {
-                  if (!called) {
-                    called = true
-                    done()
-                  }
-                }
+                const once = onceOnly(done)
                 try {
                   onMessage(packet.topic, packet.payload as Buffer, once)
                 } catch (err) {
@@ -162,13 +167,7 @@ export class ClientBus implements Bus {
         }
         return callback()
       }
-      let called = false
-      const done = (): void => {
-        if (!called) {
-          called = true
-          callback()
-        }
-      }
+      const done = onceOnly(() => callback())
       try {
         onMessage(topic, packet.payload as Buffer, done)
       } catch {

@@ -28,50 +28,42 @@ export function startRetention(
   now: () => number = Date.now
 ): { stop: () => Promise<void>; runOnce: () => Promise<number> } {
   if (!(retentionMs > 0)) throw new Error(`retention must be above 0 ms, got ${retentionMs}`)
-  let running: Promise<number> | null = null
-  const runOnce = () => {
+  return hourly(async () => {
     const before = now() - retentionMs
     // On PostgreSQL whole months go first (a table dropped), then the rest row by row.
-    const drop = async (): Promise<number> => (engine === 'postgres' ? await dropOldMonths(db, before) : 0) + (await dropEventsBefore(db, before))
-    running ??= drop().finally(() => {
+    return (engine === 'postgres' ? await dropOldMonths(db, before) : 0) + (await dropEventsBefore(db, before))
+  }, onError)
+}
+
+/** On PostgreSQL, creates the coming months' event partitions now and every hour; nothing on SQLite. */
+export function startMonthUpkeep(db: Db, engine: Engine, onError: (err: Error) => void, now: () => number = Date.now): { stop: () => Promise<void> } {
+  if (engine !== 'postgres') return { stop: async () => {} }
+  return hourly(async () => await ensureMonths(db, now()), onError)
+}
+
+/**
+ * Runs `task` now and every hour, one run at a time (`runOnce` joins a run under way); stopping
+ * waits for a run under way: the database must not close under it.
+ */
+function hourly<T>(task: () => Promise<T>, onError: (err: Error) => void): { stop: () => Promise<void>; runOnce: () => Promise<T> } {
+  let running: Promise<T> | null = null
+  const runOnce = (): Promise<T> => {
+    running ??= task().finally(() => {
       running = null
     })
     return running
   }
-  const tick = () => {
+  const tick = (): void => {
     runOnce().catch(err => onError(err as Error))
   }
   const timer = setInterval(tick, EVERY_MS)
   timer.unref()
   tick()
-  // Stopping waits for a run under way: the database must not close under it.
   return {
     stop: async () => {
       clearInterval(timer)
       await running?.catch(() => {})
     },
     runOnce
-  }
-}
-
-/** On PostgreSQL, creates the coming months' event partitions now and every hour; nothing on SQLite. */
-export function startMonthUpkeep(db: Db, engine: Engine, onError: (err: Error) => void, now: () => number = Date.now): { stop: () => Promise<void> } {
-  if (engine !== 'postgres') return { stop: async () => {} }
-  let running: Promise<void> | null = null
-  const tick = (): void => {
-    running ??= ensureMonths(db, now())
-      .catch(err => onError(err as Error))
-      .finally(() => {
-        running = null
-      })
-  }
-  const timer = setInterval(tick, EVERY_MS)
-  timer.unref()
-  tick()
-  return {
-    stop: async () => {
-      clearInterval(timer)
-      await running
-    }
   }
 }

@@ -6,19 +6,10 @@ import { sensorModels, expectedRssi } from '../../gateway/estimation/radio-model
 import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps, packListening } from '../../gateway/estimation/street-walk.ts'
 import type { Observation } from '../../gateway/estimation/solver.ts'
 import { Tracker, trackerOptions, type Estimate } from '../../gateway/estimation/tracker.ts'
-import { rect } from '../helpers/geo.ts'
+import { departmentFront } from '../helpers/geo.ts'
 
 // A department-store front: rows of sensors 3, 10 and 17 m in, 11 m apart; the street 4 m out.
-const site = parseSite({
-  type: 'FeatureCollection',
-  storeId: 's',
-  features: [
-    { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 30, 20) },
-    ...[3, 10, 17].flatMap(y =>
-      [4, 15, 26].map(x => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `s${x}-${y}` }, geometry: { type: 'Point' as const, coordinates: [x, y] } }))
-    )
-  ]
-})
+const site = parseSite(departmentFront())
 const models = sensorModels(site)
 const list = [...models.values()]
 const index = new Map(list.map((m, i) => [m.id, i]))

@@ -8,7 +8,7 @@ import { sensorModels, expectedRssi } from '../../gateway/estimation/radio-model
 import { WalkHistory, WALK_HISTORY_MS, streetWalkGaps } from '../../gateway/estimation/street-walk.ts'
 import { nelderMead } from '../../gateway/estimation/nelder-mead.ts'
 import type { Observation } from '../../gateway/estimation/solver.ts'
-import { rect } from '../helpers/geo.ts'
+import { departmentFront } from '../helpers/geo.ts'
 
 test('Nelder-Mead: a search told when it is done stops there, at a value that says so, having evaluated less', () => {
   let calls = 0
@@ -30,16 +30,7 @@ test('Nelder-Mead: a search told when it is done stops there, at a value that sa
 })
 
 // A department-store front as in street-walk.test.ts: rows of sensors 3, 10 and 17 m in; the street 4 m out.
-const site = parseSite({
-  type: 'FeatureCollection',
-  storeId: 's',
-  features: [
-    { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 30, 20) },
-    ...[3, 10, 17].flatMap(y =>
-      [4, 15, 26].map(x => ({ type: 'Feature' as const, properties: { kind: 'sensor' as const, id: `s${x}-${y}` }, geometry: { type: 'Point' as const, coordinates: [x, y] } }))
-    )
-  ]
-})
+const site = parseSite(departmentFront())
 const list = [...sensorModels(site).values()]
 const index = new Map(list.map((m, i) => [m.id, i]))
 const o = { tagHeight: 1.2, huberK: 2, bounds: [-10, -10, 40, 30] as [number, number, number, number] }
