@@ -119,8 +119,14 @@ export class ConsentGate {
     return false
   }
 
-  /** permits() for many subjects in one query (a batch of events, a snapshot's positions): those that may be kept or shown, uncounted. */
-  async permitted(subjects: string[], q: Q = this.db): Promise<Set<string>> {
+  /**
+   * permits() for many subjects in one query (a batch of events, a snapshot's positions): those
+   * that may be kept or shown, uncounted. `lock` (PostgreSQL, inside the caller's transaction)
+   * holds the consenting devices' rows until it commits, so an erasure (which locks the row
+   * first) either waits for what is being stored and then deletes it, or comes first and the
+   * subject is refused.
+   */
+  async permitted(subjects: string[], q: Q = this.db, lock = false): Promise<Set<string>> {
     const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
     const ok = new Set(subjects.filter(s => !isApp(s)))
     const apps = [...new Set(subjects.filter(isApp))]
@@ -131,6 +137,7 @@ export class ConsentGate {
         .select('subject')
         .where('subject', 'in', apps.slice(i, i + 500))
         .where('presence', '=', 1)
+        .$if(lock, qb => qb.forShare())
         .execute())
         ok.add(r.subject)
     }

@@ -9,7 +9,7 @@ import { sql } from 'kysely'
 import type { Db } from './schema.ts'
 
 const MONTHS_AHEAD = 2
-/** How long dropping a month may wait for its locks before it gives up until the next run. */
+/** How long creating or dropping a month may wait for its locks before it gives up until the next run. */
 const DROP_LOCK_TIMEOUT = '200ms'
 /** Old events copied into monthly partitions at the migration, at most this far back; older ones go to the default partition. */
 const MONTHS_BACK = 120
@@ -20,9 +20,20 @@ const partName = (y: number, m: number): string => {
   return `events_m${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`
 }
 
-async function createMonth(db: Db, y: number, m: number): Promise<void> {
+/**
+ * Creating a partition needs the parent table to itself: like a drop, it gives up after
+ * DROP_LOCK_TIMEOUT rather than hold every replica's inserts behind a long reader (months are made
+ * ahead, so the next hourly run has weeks to succeed).
+ */
+async function createMonth(db: Db, y: number, m: number, migrating: boolean): Promise<void> {
   const name = partName(y, m)
-  await sql`CREATE TABLE IF NOT EXISTS ${sql.table(name)} PARTITION OF events FOR VALUES FROM (${sql.lit(monthStart(y, m))}) TO (${sql.lit(monthStart(y, m + 1))})`.execute(db)
+  const create = sql`CREATE TABLE IF NOT EXISTS ${sql.table(name)} PARTITION OF events FOR VALUES FROM (${sql.lit(monthStart(y, m))}) TO (${sql.lit(monthStart(y, m + 1))})`
+  // The migration runs in a transaction of its own, at start, with the table just made.
+  if (migrating) return void (await create.execute(db))
+  await db.transaction().execute(async trx => {
+    await sql`SET LOCAL lock_timeout = ${sql.lit(DROP_LOCK_TIMEOUT)}`.execute(trx)
+    await create.execute(trx)
+  })
 }
 
 /**
@@ -31,15 +42,15 @@ async function createMonth(db: Db, y: number, m: number): Promise<void> {
  * holds events of it) is left as it is: its events stay in the default partition. Every month is
  * tried; the other errors are thrown together at the end.
  */
-export async function ensureMonths(db: Db, now: number): Promise<void> {
+export async function ensureMonths(db: Db, now: number, migrating = false): Promise<void> {
   const d = new Date(now)
   const failed: string[] = []
   for (let i = 0; i <= MONTHS_AHEAD; i++) {
     try {
-      await createMonth(db, d.getUTCFullYear(), d.getUTCMonth() + i)
+      await createMonth(db, d.getUTCFullYear(), d.getUTCMonth() + i, migrating)
     } catch (err) {
       const msg = (err as Error).message
-      if (!/already exists|would be violated/.test(msg)) failed.push(msg)
+      if (!/already exists|would be violated/.test(msg) && (err as { code?: string }).code !== '55P03') failed.push(msg)
     }
   }
   if (failed.length > 0) throw new Error(failed.join('; '))
@@ -67,9 +78,9 @@ export async function partitionEvents(db: Db, now: number): Promise<void> {
   const lo = Math.max(Number(span.rows[0]?.lo ?? now), first)
   const hi = Math.min(Number(span.rows[0]?.hi ?? now), now)
   for (let t = new Date(lo), end = new Date(hi); t.getTime() <= end.getTime(); t = new Date(monthStart(t.getUTCFullYear(), t.getUTCMonth() + 1))) {
-    await createMonth(db, t.getUTCFullYear(), t.getUTCMonth())
+    await createMonth(db, t.getUTCFullYear(), t.getUTCMonth(), true)
   }
-  await ensureMonths(db, now)
+  await ensureMonths(db, now, true)
   await sql`INSERT INTO events (id, store_id, type, subject, ts, body, received)
     SELECT id, store_id, type, subject, ts, body, received FROM events_unpartitioned`.execute(db)
   await sql`DROP TABLE events_unpartitioned`.execute(db)

@@ -99,6 +99,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       if (!dev) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
       await db.transaction().execute(async trx => {
         const id = req.params.id
+        // The device's row first (PostgreSQL): events being stored about it hold it shared until
+        // they commit (identity.ts permitted), so what they stored is there to delete below.
+        if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
         await trx
           .deleteFrom('acks')
           .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
@@ -136,7 +139,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
     async (req, reply) => {
       ownDevice(req, req.params.id)
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
-      const last = Number(req.headers['last-event-id'] ?? req.query.lastEventId ?? 0)
+      // A sequence number: anything else (a fraction, a number past the database's integers, text) resumes from the start.
+      const asked = String(req.headers['last-event-id'] ?? req.query.lastEventId ?? '0')
+      const last = /^\d{1,15}$/.test(asked) ? Number(asked) : 0
       let unsubscribe = () => {}
       let gone = false
       const stream = openEventStream(req, reply, () => {

@@ -149,7 +149,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           )
           const mayKeep = await consent.permitted(
             events.filter(p => !known.has(p.e.id)).map(p => p.e.subject),
-            trx
+            trx,
+            data.engine === 'postgres'
           )
           for (const { index, e: posted } of events) {
             // A re-sent event stays a duplicate even if its campaign has gone since.
