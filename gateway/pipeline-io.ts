@@ -51,7 +51,7 @@ export interface Work {
 }
 
 /** Why the pipeline drops a message or reading beyond ingest's reasons (the metrics' label values). */
-export const PIPELINE_REASONS = ['clock_ahead', 'overload'] as const
+export const PIPELINE_REASONS = ['clock_ahead', 'overload', 'late_scan'] as const
 export type DropReason = RejectReason | (typeof PIPELINE_REASONS)[number]
 
 /** The newest time a message claims (its batch time or any reading's), or null when it has none. */

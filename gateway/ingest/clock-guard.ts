@@ -74,7 +74,8 @@ const MAX_VOTERS = 4096
 /** A voter whose clock is this close behind the event clock is heard recently, ms of event time. */
 export const RECENT_MS = 15 * 60_000
 
-const NOBODY = (): { id: string | null; ts: number } => ({ id: null, ts: -Infinity })
+/** Voters ranked by clock: bounds how many others a message must keep within `maxLeadMs` of. */
+const TOP = 16
 
 export class ClockGuard<T> {
   /** The newest time let through (the event clock follows it). */
@@ -82,8 +83,12 @@ export class ClockGuard<T> {
   private arrivals = 0
   /** Per voter: its newest time let through (its clock), kept in order of last message. */
   private readonly voters = new Map<string, number>()
-  /** The two voters with the newest clocks, newest first. */
-  private top: [{ id: string | null; ts: number }, { id: string | null; ts: number }] = [NOBODY(), NOBODY()]
+  /** The voters with the newest clocks, newest first (at most `TOP`). */
+  private top: Array<{ id: string; ts: number }> = []
+  /** Which of the other voters' clocks a message is judged against (1: the newest; see `othersClock`). */
+  private rank = 1
+  /** The event second `rank` was last worked out in. */
+  private rankedAt = -Infinity
   private held: Array<Held<T>> = []
   /** Voters with held messages, and the newest time each claims. */
   private readonly heldVoters = new Map<string, number>()
@@ -166,11 +171,6 @@ export class ClockGuard<T> {
     return Number.isFinite(this.admitted) ? ts > this.admitted + this.o.maxAheadMs : ts > this.o.wall() + this.o.maxAheadMs
   }
 
-  /** Whether a voter other than `voter` was ever heard (and is still remembered). */
-  private othersKnown(voter: string | null): boolean {
-    return this.voters.size > (voter !== null && this.voters.has(voter) ? 1 : 0)
-  }
-
   /**
    * A site sensor votes; a phone votes only on a site without sensors. Each phone id is one voter:
    * sound with `--auth`, where a phone logs in as `phone:<id>` and publishes its own topic only;
@@ -183,32 +183,60 @@ export class ClockGuard<T> {
 
   /** Whether a message stamped `ts` may go in now, with nothing held. */
   private fits(ts: number, voter: string | null): boolean {
-    if (this.lone !== null && this.lone.voter === voter && ts <= this.admitted + this.o.maxAheadMs) return true
+    // A sender alone (taken alone, or the others not heard lately) goes on a lead at a time: each
+    // message no more than `maxLeadMs` past the clock at once, a longer lead held again until
+    // `LONE_MESSAGES` messages with no other voter among them (it would otherwise move the clock
+    // `maxAheadMs` a message while the others are quiet).
+    if (this.lone !== null && this.lone.voter === voter && ts <= this.admitted + this.o.maxLeadMs) return true
     const others = this.othersClock(voter)
     if (others !== -Infinity) return ts <= others + this.o.maxLeadMs
     // No clock yet: a first message near the wall clock waits for a second voter, unless it is the only one there can be.
     if (!Number.isFinite(this.admitted)) return ts < this.o.wall() - this.o.maxAheadMs || (ts <= this.o.wall() + this.o.maxAheadMs && this.quorum() <= 1)
-    // No other voter heard recently while others were heard before (sensors still off after a
-    // night): the sender is its own quorum for a lead short of a jump. No other voter heard yet (a
-    // replay's first seconds): nothing says the sender is alone, so its lead is held like any other.
-    return ts <= this.admitted + (this.othersKnown(voter) ? this.o.maxAheadMs : this.o.maxLeadMs)
+    // No other voter heard recently (sensors still off after a night, or none heard yet): a lead
+    // past `maxLeadMs` is held like any other, and taken after `LONE_MESSAGES` lone messages.
+    return ts <= this.admitted + this.o.maxLeadMs
   }
 
   /**
-   * The newest time of the voters other than `voter` heard within RECENT_MS of the event clock:
-   * the newest voter's, or the second newest's when `voter` is the newest (kept as voters speak,
-   * so a site where thousands of phones vote costs no scan per message).
+   * The clock of the other voters heard within RECENT_MS of the event clock: the `rank`-th newest
+   * of them (the oldest of them if fewer), `rank` being the quorum less one. With a quorum of 2 it
+   * is the newest other voter; with more, a message must stay within `maxLeadMs` of that many
+   * others, so voters fewer than the quorum cannot leapfrog the clock by stamping in turn, each a
+   * little past the other. Kept as voters speak: a site where thousands of phones vote costs no
+   * scan per message.
    */
   private othersClock(voter: string | null): number {
-    const ts = this.top[0].id !== voter ? this.top[0].ts : this.top[1].ts
-    return ts >= this.admitted - RECENT_MS ? ts : -Infinity
+    let found = -Infinity
+    let n = 0
+    for (const v of this.top) {
+      if (v.ts < this.admitted - RECENT_MS) break
+      if (v.id === voter) continue
+      found = v.ts
+      if (++n >= this.rank) break
+    }
+    return found
   }
 
-  /** The newest time of the voters heard recently that have no message held. */
+  /** Works out `rank` once per second of event time (a scan of the voters: phones may be thousands). */
+  private reRank(): void {
+    const second = Math.floor(this.admitted / 1000)
+    if (second === this.rankedAt) return
+    this.rankedAt = second
+    // Phones (a site without sensors) keep the newest other: a phone's clock is judged per phone.
+    if (this.siteSensors === 0) return
+    let heard = 0
+    for (const ts of this.voters.values()) if (ts >= this.admitted - RECENT_MS) heard++
+    const share = this.o.quorumShare ?? DEFAULT_QUORUM_SHARE
+    this.rank = Math.min(TOP - 1, Math.max(1, Math.max(this.siteSensors === 1 ? 1 : 2, Math.ceil(share * heard)) - 1))
+  }
+
+  /** The clock of the voters heard recently that have no message held: the `rank`-th newest, as `othersClock`. */
   private clockOutside(): number {
-    let max = -Infinity
-    for (const [id, ts] of this.voters) if (!this.heldVoters.has(id) && ts >= this.admitted - RECENT_MS && ts > max) max = ts
-    return max
+    const times: number[] = []
+    for (const [id, ts] of this.voters) if (!this.heldVoters.has(id) && ts >= this.admitted - RECENT_MS) times.push(ts)
+    if (times.length === 0) return -Infinity
+    times.sort((a, b) => b - a)
+    return times[Math.min(this.rank, times.length) - 1]
   }
 
   /** Distinct voters that must agree to move the clock past the others. */
@@ -272,24 +300,30 @@ export class ClockGuard<T> {
       const clock = Math.max(ts, this.voters.get(voter) ?? -Infinity)
       this.voters.delete(voter)
       this.voters.set(voter, clock)
-      const [first, second] = this.top
-      if (first.id === voter) first.ts = clock
-      else if (clock > first.ts) this.top = [{ id: voter, ts: clock }, first]
-      else if (second.id === voter || clock > second.ts) this.top[1] = { id: voter, ts: clock }
+      this.place(voter, clock)
       if (this.voters.size > MAX_VOTERS) {
         const gone = this.voters.keys().next().value as string
         this.voters.delete(gone)
-        if (gone === this.top[0].id || gone === this.top[1].id) this.rankTop()
+        if (this.top.some(v => v.id === gone)) this.rankTop()
       }
     }
+    this.reRank()
   }
 
-  /** The two newest voters, from scratch (after one of them was forgotten). */
+  /** Puts a voter's new clock in its place among the newest (clocks only rise). */
+  private place(voter: string, clock: number): void {
+    const i = this.top.findIndex(v => v.id === voter)
+    if (i >= 0) this.top.splice(i, 1)
+    else if (this.top.length >= TOP && clock <= this.top[TOP - 1].ts) return
+    let j = 0
+    while (j < this.top.length && this.top[j].ts >= clock) j++
+    this.top.splice(j, 0, { id: voter, ts: clock })
+    if (this.top.length > TOP) this.top.pop()
+  }
+
+  /** The newest voters, from scratch (after one of them was forgotten). */
   private rankTop(): void {
-    this.top = [NOBODY(), NOBODY()]
-    for (const [id, ts] of this.voters) {
-      if (ts > this.top[0].ts) this.top = [{ id, ts }, this.top[0]]
-      else if (ts > this.top[1].ts) this.top[1] = { id, ts }
-    }
+    this.top = []
+    for (const [id, ts] of this.voters) this.place(id, ts)
   }
 }
