@@ -50,7 +50,11 @@ export interface Work {
   ingested: boolean
 }
 
-/** Why the pipeline drops a message or reading beyond ingest's reasons (the metrics' label values). */
+/**
+ * Why the pipeline drops a message or reading beyond ingest's reasons (the metrics' label values).
+ * `late_scan`: a phone's scan older than the RSSI window behind the clock (it would be forgotten
+ * unseen), counted apart from sensors' `late` readings.
+ */
 export const PIPELINE_REASONS = ['clock_ahead', 'overload', 'late_scan'] as const
 export type DropReason = RejectReason | (typeof PIPELINE_REASONS)[number]
 

@@ -243,13 +243,8 @@ export class Pipeline {
       if (this.reordered !== null) for (const reading of r.readings) this.est.hold(reading, batchTs)
       else this.est.estimateAll(r.readings, batchTs)
     } else if (r.kind === 'scans') {
-      // A scan older than the RSSI window behind the clock would be forgotten unseen: counted apart
-      // from sensors' `late` readings, since a phone's clock is not a sensor's.
-      const behind = this.clock.watermark() - batchTs
-      if (r.beacons.length > 0 && behind > this.trackers.scan.o.window.windowMs) {
-        this.rejected('late_scan', `${behind} ms behind`, w.m.topic)
-        return
-      }
+      if (r.beacons.length > 0 && this.clock.watermark() - batchTs > this.trackers.scan.o.window.windowMs)
+        return this.rejected('late_scan', `${this.clock.watermark() - batchTs} ms behind`, w.m.topic)
       if (r.randomized && r.beacons.length > 0) this.randomized.add(r.device)
       for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, batchTs, b.rssi)
       if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
