@@ -242,9 +242,9 @@ export class Pipeline {
       // Sources that deliver late (Meraki): readings wait in time order for their tick.
       if (this.reordered !== null) for (const reading of r.readings) this.est.hold(reading, batchTs)
       else this.est.estimateAll(r.readings, batchTs)
+    } else if (r.kind === 'scans' && r.beacons.length > 0 && this.clock.watermark() - batchTs > this.trackers.scan.o.window.windowMs) {
+      this.rejected('late_scan', `${this.clock.watermark() - batchTs} ms behind`, w.m.topic)
     } else if (r.kind === 'scans') {
-      if (r.beacons.length > 0 && this.clock.watermark() - batchTs > this.trackers.scan.o.window.windowMs)
-        return this.rejected('late_scan', `${this.clock.watermark() - batchTs} ms behind`, w.m.topic)
       if (r.randomized && r.beacons.length > 0) this.randomized.add(r.device)
       for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, batchTs, b.rssi)
       if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
