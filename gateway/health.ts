@@ -53,6 +53,9 @@ export function gatewayHealth(g: HealthInputs): Health {
   } catch {
     problems.push(`data folder ${g.dataDir} unreadable`)
   }
+  const retry = g.store?.retry
+  if (retry && (retry.waiting > 0 || (retry.lastFullAt !== null && Date.now() - retry.lastFullAt < HEALTH_WINDOW_MS && retry.droppedEvents > 0)))
+    problems.push(`disk refusing writes (${retry.lastError.slice(0, 100)}): ${retry.waitingEvents} event(s) waiting in memory, ${retry.droppedEvents} dropped past the bound`)
   const p = g.pipeline
   if (p?.lastTickError && Date.now() - p.lastTickError.at < HEALTH_WINDOW_MS)
     problems.push(`ticks failing: ${p.tickErrors} skipped, last: ${p.lastTickError.message.slice(0, 200)}`)

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { privateFile } from '../../shared/private-file.ts'
 import type { ZoneTrack } from '../presence/zones.ts'
+import { WriteRetry, type RetryLimits, DEFAULT_RETRY_LIMITS, diskFull } from './write-retry.ts'
 
 export interface OutboxRow {
   seq: number
@@ -43,8 +44,16 @@ const DAY = 86_400_000
 export class GatewayStore {
   readonly db: Database.Database
   private readonly q
+  /** Writes the disk refused, waiting to be stored (write-retry.ts). */
+  readonly retry: WriteRetry
+  // While writes wait, what later transactions read of them comes from here (cleared once stored).
+  private readonly seqs = new Map<string, number>()
+  private readonly caps = new Map<string, { lastTs: number; visitId: string | null; visitCount: number }>()
+  /** The outbox rows handed on so far: a mark the disk refused must not hand a row on twice. */
+  private publishedTo = 0
+  private sentTo = 0
 
-  constructor(dir: string, file = 'gateway.sqlite') {
+  constructor(dir: string, file = 'gateway.sqlite', limits: RetryLimits = DEFAULT_RETRY_LIMITS) {
     this.db = new Database(privateFile(join(dir, file)))
     this.db.pragma('journal_mode = WAL')
     // NORMAL is durable across process crashes in WAL mode (only a power cut can lose the tail).
@@ -88,11 +97,11 @@ export class GatewayStore {
       closeVisit: this.db.prepare('UPDATE visits SET exit_ts = ?, sectors = ? WHERE visit_id = ?'),
       purge: this.db.prepare('DELETE FROM visits WHERE enter_ts < ?'),
       addEvent: this.db.prepare('INSERT OR IGNORE INTO outbox (id, type, ts, body) VALUES (?, ?, ?, ?)'),
-      unpublished: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE published = 0 ORDER BY seq LIMIT ?'),
+      unpublished: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE published = 0 AND seq > ? ORDER BY seq LIMIT ?'),
       markPublished: this.db.prepare('UPDATE outbox SET published = 1 WHERE seq <= ? AND published = 0'),
-      unsent: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE sent = 0 ORDER BY seq LIMIT ?'),
+      unsent: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?'),
       markSent: this.db.prepare('UPDATE outbox SET sent = 1 WHERE seq <= ? AND sent = 0'),
-      backlog: this.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE sent = 0'),
+      backlog: this.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE sent = 0 AND seq > ?'),
       saveState: this.db.prepare(
         'INSERT INTO zone_state (subject, state, ts, version, site_key) VALUES (?, ?, ?, ?, ?) ON CONFLICT(subject) DO UPDATE SET state = excluded.state, ts = excluded.ts, version = excluded.version, site_key = excluded.site_key'
       ),
@@ -124,11 +133,15 @@ export class GatewayStore {
       ),
       loadLearned: this.db.prepare('SELECT key, state, ts FROM learned WHERE name = ?')
     }
+    this.retry = new WriteRetry(this.db, this.q as unknown as Record<string, Database.Statement>, limits, () => {
+      this.seqs.clear()
+      this.caps.clear()
+    })
   }
 
   /** Runs fn in one transaction: the events and the state they change land together or not at all. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)()
+    return this.retry.transaction(fn)
   }
 
   /** Earlier visits of a subject before time t (this visit not counted). */
@@ -139,40 +152,42 @@ export class GatewayStore {
   }
 
   openVisit(visitId: string, subject: string, shop: string, enter: number): void {
-    this.q.openVisit.run(visitId, subject, shop, enter)
+    this.retry.run('openVisit', visitId, subject, shop, enter)
   }
   closeVisit(visitId: string, exit: number, sectors: unknown): void {
-    this.q.closeVisit.run(exit, JSON.stringify(sectors), visitId)
+    this.retry.run('closeVisit', exit, JSON.stringify(sectors), visitId)
   }
   purgeVisits(before: number): number {
-    return this.q.purge.run(before).changes
+    return this.retry.run('purge', before)
   }
 
   addEvent(id: string, type: string, ts: number, body: string): void {
-    this.q.addEvent.run(id, type, ts, body)
+    this.retry.run('addEvent', id, type, ts, body)
   }
   unpublished(limit = 1000): OutboxRow[] {
-    return this.q.unpublished.all(limit) as OutboxRow[]
+    return this.q.unpublished.all(this.publishedTo, limit) as OutboxRow[]
   }
   markPublished(upToSeq: number): void {
-    this.q.markPublished.run(upToSeq)
+    this.publishedTo = Math.max(this.publishedTo, upToSeq)
+    this.retry.run('markPublished', upToSeq)
   }
   unsent(limit = 500): OutboxRow[] {
-    return this.q.unsent.all(limit) as OutboxRow[]
+    return this.q.unsent.all(this.sentTo, limit) as OutboxRow[]
   }
   markSent(upToSeq: number): void {
-    this.q.markSent.run(upToSeq)
+    this.sentTo = Math.max(this.sentTo, upToSeq)
+    this.retry.run('markSent', upToSeq)
   }
   backlog(): number {
-    return (this.q.backlog.get() as { n: number }).n
+    return (this.q.backlog.get(this.sentTo) as { n: number }).n
   }
 
   /** Open zone state of a subject, with the state format's version and the key of the site it was made for. */
   saveState(subject: string, track: ZoneTrack, ts: number, version = 0, siteKey = ''): void {
-    this.q.saveState.run(subject, JSON.stringify(track), ts, version, siteKey)
+    this.retry.run('saveState', subject, JSON.stringify(track), ts, version, siteKey)
   }
   dropState(subject: string): void {
-    this.q.dropState.run(subject)
+    this.retry.run('dropState', subject)
   }
   /** Saved zone states as stored, unparsed: the caller checks them against the site before trusting them. */
   loadStates(): SavedState[] {
@@ -190,8 +205,8 @@ export class GatewayStore {
    */
   deadLetter(row: OutboxRow, status: number, reason: string, at: number): void {
     this.transaction(() => {
-      this.q.deadLetter.run(row.seq, row.id, row.type, row.body, status, reason.slice(0, 500), at)
-      this.q.markOneSent.run(row.seq)
+      this.retry.run('deadLetter', row.seq, row.id, row.type, row.body, status, reason.slice(0, 500), at)
+      this.retry.run('markOneSent', row.seq)
     })
   }
 
@@ -204,18 +219,22 @@ export class GatewayStore {
   }
 
   nextSeq(subject: string): number {
-    const cur = (this.q.getSeq.get(subject) as { seq: number } | undefined)?.seq ?? 0
-    this.q.setSeq.run(subject, cur + 1)
+    const cur = this.seqs.get(subject) ?? (this.q.getSeq.get(subject) as { seq: number } | undefined)?.seq ?? 0
+    this.retry.run('setSeq', subject, cur + 1)
+    if (this.retry.inTransaction) this.seqs.set(subject, cur + 1)
     return cur + 1
   }
 
   cap(campaign: string, subject: string): { lastTs: number; visitId: string | null; visitCount: number } | null {
+    const kept = this.caps.get(JSON.stringify([campaign, subject]))
+    if (kept !== undefined) return kept
     const r = this.q.getCap.get(campaign, subject) as { last_ts: number; visit_id: string | null; visit_count: number } | undefined
     return r ? { lastTs: r.last_ts, visitId: r.visit_id, visitCount: r.visit_count } : null
   }
 
   setCap(campaign: string, subject: string, ts: number, visitId: string, visitCount: number): void {
-    this.q.setCap.run(campaign, subject, ts, visitId, visitCount)
+    this.retry.run('setCap', campaign, subject, ts, visitId, visitCount)
+    if (this.retry.inTransaction) this.caps.set(JSON.stringify([campaign, subject]), { lastTs: ts, visitId, visitCount })
   }
 
   /**
@@ -226,9 +245,9 @@ export class GatewayStore {
   erase(...subjects: string[]): number {
     if (subjects.length === 0) return 0
     const list = JSON.stringify(subjects)
-    return this.transaction(() =>
-      [this.q.eraseVisits, this.q.eraseState, this.q.eraseCaps, this.q.eraseSeq, this.q.eraseFixtures, this.q.eraseOutbox].reduce((n, q) => n + q.run(list).changes, 0)
-    )
+    for (const s of subjects) this.seqs.delete(s)
+    for (const k of [...this.caps.keys()]) if (subjects.includes((JSON.parse(k) as string[])[1])) this.caps.delete(k)
+    return this.transaction(() => ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseOutbox'].reduce((n, q) => n + this.retry.run(q, list), 0))
   }
 
   /**
@@ -238,8 +257,8 @@ export class GatewayStore {
    */
   keepFixture(subject: string, until: number, now: number): void {
     this.transaction(() => {
-      this.q.dropFixtures.run(now)
-      this.q.keepFixture.run(subject, until)
+      this.retry.run('dropFixtures', now)
+      this.retry.run('keepFixture', subject, until)
     })
   }
 
@@ -249,7 +268,14 @@ export class GatewayStore {
 
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */
   saveLearned(name: string, key: string, state: string, ts: number): void {
-    this.q.saveLearned.run(name, key, state, ts)
+    // Saved again and again, the newest wins: while the disk refuses writes one is skipped, never
+    // left to wait (it would crowd the events out of what may wait in memory).
+    if (this.retry.waiting > 0) return
+    try {
+      this.q.saveLearned.run(name, key, state, ts)
+    } catch (err) {
+      if (!diskFull(err)) throw err
+    }
   }
   loadLearned(name: string): { key: string; state: string; ts: number } | null {
     return (this.q.loadLearned.get(name) as { key: string; state: string; ts: number } | undefined) ?? null

@@ -228,3 +228,14 @@ test('/metrics shows what is held and for how long, and by how much a refused se
   assert.equal(refused(metrics), 8)
   assert.equal(metric(metrics, 'instore_clock_ahead_seconds', `{sender="${sensors[0].id}"}`), Math.round((morning + 1750 - T0 - 5000) / 1000))
 })
+
+test('a phone scan older than the clock is counted as late_scan, not dropped unseen', () => {
+  const { p, metrics } = pipeline(() => T0 + HOUR)
+  for (const m of stream(T0, 20, 'tag:steady')) p.handle(m.topic, m.payload)
+  const old = scan('tag:phone-a', T0 + 20_000 - 10 * MIN)
+  p.handle(old.topic, old.payload)
+  p.advance()
+  // The code this started from took it into the tracker, where it was forgotten uncounted.
+  assert.equal(metric(metrics, 'instore_rejected_total', '{reason="late_scan"}'), 1)
+  assert.equal(late(metrics), 0)
+})
