@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { topics } from '../shared/mqtt-topics.ts'
 import { Pipeline, radioKey, type LearnedRadio } from './pipeline.ts'
-import { EmbeddedBus, ClientBus, type Bus } from './io/bus.ts'
+import { EmbeddedBus, ClientBus, type Bus, type MessageOrigin } from './io/bus.ts'
 import { Metrics } from './io/metrics.ts'
 import { startHttp, type Health } from './io/http.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
@@ -131,7 +131,7 @@ export class Gateway {
     )
     // A gateway that cannot listen must not run: release what was taken so the process exits.
     await bus
-      .start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload, done) => this.accept(topic, payload, done))
+      .start([`${o.prefix}/+/sensors/#`, `${o.prefix}/+/devices/+/scans`, ...foreignTopics(foreign)], (topic, payload, done, from) => this.accept(topic, payload, done, from))
       .catch(async (err: unknown) => {
         await bus.stop().catch(() => {})
         await this.stop()
@@ -226,8 +226,8 @@ export class Gateway {
   }
 
   /** Takes one message into the pipeline and works it through (`WorkPump`); `done` once it is idle again. */
-  private accept(topic: string, payload: Buffer, done?: () => void): void {
-    this.work.accept(topic, payload, done)
+  private accept(topic: string, payload: Buffer, done?: () => void, from?: MessageOrigin): void {
+    this.work.accept(topic, payload, done, from)
   }
 
   /**

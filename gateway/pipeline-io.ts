@@ -53,9 +53,11 @@ export interface Work {
 /**
  * Why the pipeline drops a message or reading beyond ingest's reasons (the metrics' label values).
  * `late_scan`: a phone's scan older than the RSSI window behind the clock (it would be forgotten
- * unseen), counted apart from sensors' `late` readings.
+ * unseen), counted apart from sensors' `late` readings. `retained` (event mode): a stored message
+ * the broker replayed on subscribe, never a clock vote nor a reading (it would set the clock to
+ * a live run's time and make a replay behind it late).
  */
-export const PIPELINE_REASONS = ['clock_ahead', 'overload', 'late_scan'] as const
+export const PIPELINE_REASONS = ['clock_ahead', 'overload', 'late_scan', 'retained'] as const
 export type DropReason = RejectReason | (typeof PIPELINE_REASONS)[number]
 
 /** The newest time a message claims (its batch time or any reading's), or null when it has none. */

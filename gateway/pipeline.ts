@@ -145,7 +145,7 @@ export class Pipeline {
    * bounded by the message size; the ticks and estimates it causes wait for `work`. A message
    * over the inbox bound is refused (counted): the caller should have waited for `work`.
    */
-  take(topic: string, payload: Buffer): void {
+  take(topic: string, payload: Buffer, from?: { client?: string; retained?: boolean }): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
       const f = translateForeign(topic, payload, this.o, this.site.storeId, this.aliases, this.m, (reason, detail) => this.rejected(reason, detail, topic))
@@ -176,13 +176,13 @@ export class Pipeline {
       return
     }
     const m: Taken = { r, topic }
-    if (this.o.clock.mode !== 'event') {
-      this.inbox.push(m)
-      return
+    if (this.o.clock.mode !== 'event') this.inbox.push(m)
+    else if (from?.retained === true) this.rejected('retained', 'stored at the broker, replayed on subscribe', topic)
+    else {
+      const v = this.clockGuard.offer(m, newestTs(r), r.kind === 'readings' ? { sensor: r.sensor } : { device: r.device, client: from?.client })
+      for (const x of v.refuse) this.rejected('clock_ahead', `${x.aheadMs} ms ahead of the other sensors`, x.item.topic)
+      this.inbox.push(...v.admit)
     }
-    const v = this.clockGuard.offer(m, newestTs(r), r.kind === 'readings' ? { sensor: r.sensor } : { device: r.device })
-    for (const x of v.refuse) this.rejected('clock_ahead', `${x.aheadMs} ms ahead of the other sensors`, x.item.topic)
-    this.inbox.push(...v.admit)
   }
 
   /**

@@ -3,7 +3,7 @@
 // event loop and wait while too many publishes are in flight. A reading after a long gap, or a
 // burst, never holds the process for long or queues output without a bound; the slices change
 // nothing in the output (pipeline.ts `work`).
-import type { Bus } from './io/bus.ts'
+import type { Bus, MessageOrigin } from './io/bus.ts'
 import type { Pipeline } from './pipeline.ts'
 
 /** Ticks one slice of pipeline work runs at most before yielding to the event loop. */
@@ -50,9 +50,9 @@ export class WorkPump {
    * Takes one message into the pipeline and starts the loop. `done` is called once the pipeline
    * is idle again, so the embedded broker holds the sender back meanwhile.
    */
-  accept(topic: string, payload: Buffer, done?: () => void): void {
+  accept(topic: string, payload: Buffer, done?: () => void, from?: MessageOrigin): void {
     try {
-      this.pipeline()?.take(topic, payload)
+      this.pipeline()?.take(topic, payload, from)
     } catch (err) {
       this.failed(err as Error, topic)
     }

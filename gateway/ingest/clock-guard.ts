@@ -129,7 +129,7 @@ export class ClockGuard<T> {
       held.set({}, this.held.length)
       since.set({}, Math.round(this.heldForMs / 1000))
       // Phone ids (a site without sensors) are many and come and go: one series for all of them.
-      for (const [id, a] of this.ahead) ahead.set({ sender: id.startsWith('device:') ? 'phones' : id }, Math.round(a.aheadMs / 1000))
+      for (const [id, a] of this.ahead) ahead.set({ sender: id.startsWith('device:') || id.startsWith('client:') ? 'phones' : id }, Math.round(a.aheadMs / 1000))
     })
   }
 
@@ -137,7 +137,7 @@ export class ClockGuard<T> {
    * Takes a message stamped `ts` (its newest time; null: none) from a site sensor (`sensor`) or a
    * phone (`device`), and says what may be taken in now and what is refused.
    */
-  offer(item: T, ts: number | null, from: { sensor: string } | { device: string }): Verdict<T> {
+  offer(item: T, ts: number | null, from: { sensor: string } | { device: string; client?: string }): Verdict<T> {
     this.arrivals++
     const voter = this.voterOf(from)
     const out: Verdict<T> = { admit: [], refuse: [] }
@@ -172,13 +172,16 @@ export class ClockGuard<T> {
   }
 
   /**
-   * A site sensor votes; a phone votes only on a site without sensors. Each phone id is one voter:
-   * sound with `--auth`, where a phone logs in as `phone:<id>` and publishes its own topic only;
-   * without it one client can publish under several ids (docs/limits.md).
+   * A site sensor votes; a phone votes only on a site without sensors, once per MQTT client where
+   * the broker says which client published (the embedded broker): one client publishing under
+   * several phone ids is one voter, with or without `--auth`. Where it does not say (an external
+   * broker), each phone id is one voter: sound with `--auth`, where a phone logs in as
+   * `phone:<id>` and publishes its own topic only (docs/limits.md).
    */
-  private voterOf(from: { sensor: string } | { device: string }): string | null {
+  private voterOf(from: { sensor: string } | { device: string; client?: string }): string | null {
     if ('sensor' in from) return from.sensor
-    return this.siteSensors === 0 ? 'device:' + from.device : null
+    if (this.siteSensors !== 0) return null
+    return from.client !== undefined ? 'client:' + from.client : 'device:' + from.device
   }
 
   /** Whether a message stamped `ts` may go in now, with nothing held. */

@@ -8,7 +8,17 @@ import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../.
  * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
  * sender's acknowledgement until then: backpressure reaches a QoS 1 publisher). Called exactly once.
  */
-export type MessageHandler = (topic: string, payload: Buffer, done: () => void) => void
+export type MessageHandler = (topic: string, payload: Buffer, done: () => void, from?: MessageOrigin) => void
+
+/**
+ * What the broker says of a message beyond its topic: the MQTT client that published it (the
+ * embedded broker knows it), and whether it is a stored (retained) message replayed on subscribe
+ * rather than one sent now (an external broker says so; the embedded one replays none).
+ */
+export interface MessageOrigin {
+  client?: string
+  retained?: boolean
+}
 
 export interface Bus {
   /** Broker URL sensors should use. */
@@ -80,7 +90,8 @@ export class EmbeddedBus implements Bus {
                 // Once only, even if the handler throws after calling it.
                 const once = onceOnly(done)
                 try {
-                  onMessage(packet.topic, packet.payload as Buffer, once)
+                  const client = (packet as AedesPublishPacket & { clientId?: unknown }).clientId
+                  onMessage(packet.topic, packet.payload as Buffer, once, typeof client === 'string' ? { client } : {})
                 } catch (err) {
                   once()
                   throw err
@@ -169,7 +180,7 @@ export class ClientBus implements Bus {
       }
       const done = onceOnly(() => callback())
       try {
-        onMessage(topic, packet.payload as Buffer, done)
+        onMessage(topic, packet.payload as Buffer, done, { retained: packet.retain })
       } catch {
         done()
       }
