@@ -17,9 +17,11 @@ export interface RetryLimits {
   maxOps: number
   /** Bytes of arguments waiting at most (roughly: strings by length, the rest 8 bytes). */
   maxBytes: number
+  /** After the disk refused, what waits is tried again no sooner than this, wall ms (each try writes it all). */
+  retryEveryMs?: number
 }
 
-export const DEFAULT_RETRY_LIMITS: RetryLimits = { maxOps: 200_000, maxBytes: 64 * 1024 * 1024 }
+export const DEFAULT_RETRY_LIMITS: RetryLimits = { maxOps: 200_000, maxBytes: 64 * 1024 * 1024, retryEveryMs: 1000 }
 
 /** Whether an error says the disk cannot take the write now (full, or failing to write). */
 export function diskFull(err: unknown): boolean {
@@ -124,9 +126,10 @@ export class WriteRetry {
     return (out as unknown as { r: T }).r
   }
 
-  /** Writes what waits, if the disk takes it now; true when nothing waits any more. */
-  flush(): boolean {
+  /** Writes what waits, if the disk takes it now (`force`: even if it refused a moment ago); true when nothing waits any more. */
+  flush(force = false): boolean {
     if (this.pending.length === 0) return true
+    if (!force && this.lastFullAt !== null && Date.now() - this.lastFullAt < (this.limits.retryEveryMs ?? 0)) return false
     try {
       this.db.transaction(() => {
         for (const ops of this.pending) for (const o of ops) this.stmts[o.stmt].run(...o.args)

@@ -10,9 +10,10 @@ import { GatewayStore } from '../../gateway/io/store.ts'
 
 const BODY = 'x'.repeat(3000)
 
-function open(limits?: { maxOps: number; maxBytes: number }): { store: GatewayStore; done: () => void } {
+function open(limits = { maxOps: 200_000, maxBytes: 1 << 26 }): { store: GatewayStore; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'instore-full-'))
-  const store = new GatewayStore(dir, 'gateway.sqlite', limits)
+  // Tried again at every transaction (the gateway waits a second between tries).
+  const store = new GatewayStore(dir, 'gateway.sqlite', { ...limits, retryEveryMs: 0 })
   return {
     store,
     done: () => {
