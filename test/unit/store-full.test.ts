@@ -7,6 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GatewayStore } from '../../gateway/io/store.ts'
+import { gatewayHealth } from '../../gateway/health.ts'
+import { Metrics } from '../../gateway/io/metrics.ts'
+import { collectStoreMetrics } from '../../gateway/gateway-metrics.ts'
+import { IdentityResolver } from '../../gateway/ingest/identity.ts'
+import { loadSiteFile } from '../../shared/site.ts'
 
 const BODY = 'x'.repeat(3000)
 
@@ -32,6 +37,27 @@ function tick(store: GatewayStore, i: number): void {
   })
 }
 
+/** What /healthz says of the store alone. */
+function health(store: GatewayStore): string[] {
+  const site = loadSiteFile('sites/boutique.site.json')
+  const now = Date.now()
+  const h = gatewayHealth({
+    site,
+    dataDir: tmpdir(),
+    clock: 'event',
+    sensorSilenceMs: 600_000,
+    bus: null,
+    uplink: null,
+    siteOutdated: false,
+    store,
+    pipeline: null,
+    presence: null,
+    lastWorkAt: now,
+    startedAt: now
+  })
+  return h.problems
+}
+
 const full = (store: GatewayStore): void => {
   const pages = store.db.pragma('page_count', { simple: true }) as number
   store.db.pragma(`max_page_count = ${pages}`)
@@ -51,6 +77,14 @@ test('a full disk: the events wait in memory and are stored once there is room, 
     for (let i = 3; i < 20; i++) tick(store, i)
     assert.ok(store.retry.waiting > 0, 'writes wait')
     assert.equal(store.retry.waitingEvents, 17)
+    const problems = health(store)
+    assert.ok(
+      problems.some(p => p.startsWith('disk refusing writes') && p.includes('17 event(s) waiting')),
+      problems.join('; ')
+    )
+    const metrics = new Metrics()
+    collectStoreMetrics(metrics, store, { campaigns: null, presence: null, identity: new IdentityResolver(), bus: null })
+    assert.match(metrics.text(), /^instore_store_waiting_events 17$/m)
     assert.ok(store.retry.lastFullAt !== null)
     // Rows handed on while the disk is full are not handed on again, though their mark waits too.
     store.markPublished(first[first.length - 1].seq)
