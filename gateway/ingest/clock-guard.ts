@@ -1,13 +1,15 @@
 // Event mode: which messages may move the clock (contract §3: time comes from the messages alone).
 // While the other senders speak, no single sender may move it further than `maxLeadMs` past what
-// they say. Each voter (a site sensor; on a site without sensors, a phone id) has a clock of its
+// they say. Each voter (a site sensor; on a site without sensors, a phone's MQTT client where the
+// broker names it, else its phone id) has a clock of its
 // own: the newest time let through from it. A message is judged against the OTHER voters' clocks,
 // never against the clock it may have raised itself, so a sender that repeats itself a little
 // ahead each time cannot creep forward.
 //
-// - The others' clock is the newest time of the other voters heard recently in event time (within
-//   `RECENT_MS` before the event clock). A message stamped no more than `maxLeadMs` past it is let
-//   through. Recency is event time, never a count of arrivals: a burst of one sender's messages
+// - The others' clock is, of the other voters heard recently in event time (within `RECENT_MS`
+//   before the event clock), the k-th newest time, k the quorum less one (fewer voters than the
+//   quorum cannot leapfrog it by stamping in turn). A message stamped no more than `maxLeadMs` past
+//   it is let through. Recency is event time, never a count of arrivals: a burst of one sender's messages
 //   does not make the others absent.
 // - A message further ahead is held; the messages that follow decide, never how far the work got:
 //   - a quorum of distinct voters goes ahead too (a new day, a quiet spell): the clock moves to
@@ -19,11 +21,12 @@
 //   voter), so a morning after a silent night goes on as soon as that share of sensors is back.
 //   - nothing else comes: after `LONE_MESSAGES` messages with no other voter among them, a lead
 //     of less than `maxAheadMs` is taken (the others are quiet: one sensor hears the only device
-//     and the others send no heartbeat), and the sender goes on alone until another voter speaks.
+//     and the others send no heartbeat), and the sender goes on alone until another voter speaks,
+//     `LONE_STEP_MS` a message at most; a longer lead is held again.
 //     A lead past `maxAheadMs` (a night) is taken after `LONE_FAR_MESSAGES`: the only sensor
 //     working after a night (the others off, or dead) must not stop the store for good.
 // - No other voter heard recently, though some were before (sensors that did not come back after
-//   a night): the sender is its own quorum for a lead short of `maxAheadMs`. A site with one
+//   a night): the sender goes on as one taken alone, `LONE_STEP_MS` a message. A site with one
 //   sensor: its quorum is 1, every jump is taken.
 // - Before anything was let through there is no clock. A first message stamped well before the
 //   wall clock (a replay of a recorded trace) sets it. One stamped within `maxAheadMs` of the wall
@@ -60,6 +63,8 @@ interface Held<T> {
 
 /** Messages held at most while a jump waits; past it the oldest is refused. Bounds memory, not time. */
 export const MAX_HELD = 1024
+/** How far one message of a sender alone may move the clock at once, ms: a sensor's heartbeats are seconds apart. */
+const LONE_STEP_MS = 60_000
 /** The messages a sender ahead waits, with no other voter among them, before it is taken as the only one speaking. */
 const LONE_MESSAGES = 16
 /** The same for a lead past `maxAheadMs`: more, since such a jump moves the clock further. */
@@ -186,18 +191,24 @@ export class ClockGuard<T> {
 
   /** Whether a message stamped `ts` may go in now, with nothing held. */
   private fits(ts: number, voter: string | null): boolean {
-    // A sender alone (taken alone, or the others not heard lately) goes on a lead at a time: each
-    // message no more than `maxLeadMs` past the clock at once, a longer lead held again until
-    // `LONE_MESSAGES` messages with no other voter among them (it would otherwise move the clock
-    // `maxAheadMs` a message while the others are quiet).
-    if (this.lone !== null && this.lone.voter === voter && ts <= this.admitted + this.o.maxLeadMs) return true
+    // A sender alone (taken alone, or the others not heard lately) goes on a step at a time: each
+    // message no more than `LONE_STEP_MS` past the clock at once (a heartbeat every few seconds),
+    // a longer lead held again until `LONE_MESSAGES` messages with no other voter among them (it
+    // would otherwise move the clock `maxAheadMs` a message while the others are quiet).
+    if (this.lone !== null && this.lone.voter === voter && ts <= this.admitted + LONE_STEP_MS) return true
     const others = this.othersClock(voter)
     if (others !== -Infinity) return ts <= others + this.o.maxLeadMs
     // No clock yet: a first message near the wall clock waits for a second voter, unless it is the only one there can be.
     if (!Number.isFinite(this.admitted)) return ts < this.o.wall() - this.o.maxAheadMs || (ts <= this.o.wall() + this.o.maxAheadMs && this.quorum() <= 1)
-    // No other voter heard recently (sensors still off after a night, or none heard yet): a lead
-    // past `maxLeadMs` is held like any other, and taken after `LONE_MESSAGES` lone messages.
-    return ts <= this.admitted + this.o.maxLeadMs
+    // No other voter heard recently while others were heard before (sensors still off after a
+    // night): the sender goes on a step at a time, as one taken alone. No other voter heard yet (a
+    // replay's first seconds): nothing says the sender is alone, so its lead is held like any other.
+    return ts <= this.admitted + (this.othersKnown(voter) ? LONE_STEP_MS : this.o.maxLeadMs)
+  }
+
+  /** Whether a voter other than `voter` was ever heard (and is still remembered). */
+  private othersKnown(voter: string | null): boolean {
+    return this.voters.size > (voter !== null && this.voters.has(voter) ? 1 : 0)
   }
 
   /**
