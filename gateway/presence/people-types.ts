@@ -85,6 +85,8 @@ export interface PeopleOptions extends WifiDeviceOptions, BleChainOptions {
   longStayMinStays: number
   /** The longest plausible visit is this many times the 95th percentile of completed stays. */
   longStayFactor: number
+  /** People a square metre of shop floor holds at most (people-capacity.ts). */
+  maxPeoplePerM2: number
 }
 
 export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
@@ -103,6 +105,7 @@ export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): Pe
     longStayPriorMs: 1_800_000,
     longStayMinStays: 50,
     longStayFactor: 1.5,
+    maxPeoplePerM2: p.maxPeoplePerM2 ?? 2,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over

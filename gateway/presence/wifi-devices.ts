@@ -153,6 +153,8 @@ export class WifiDevices {
     const b = this.locateBurst(p)
     if (b === null) return
     let d = this.byAddress.get(subject)
+    // An address heard again is the same radio: only a burst from a new address can be another phone's.
+    const fresh = !d
     if (!d) {
       this.addresses++
       d = (p.randomized ? this.continuation(b) : null) ?? this.newcomer(subject, b, !p.randomized)
@@ -160,7 +162,7 @@ export class WifiDevices {
       d.address = subject
       this.byAddress.set(subject, d)
     }
-    this.add(d, b)
+    this.add(d, b, fresh)
   }
 
   /** A new device, unless its sensor is flooded: then the device standing for that sensor's newcomers. */
@@ -242,8 +244,8 @@ export class WifiDevices {
     return from
   }
 
-  private add(d: WifiDevice, b: Burst): void {
-    d.recent.push(b.ts)
+  private add(d: WifiDevice, b: Burst, fresh: boolean): void {
+    if (fresh) d.recent.push(b.ts)
     while (d.recent.length > 0 && d.recent[0] < b.ts - RATE_WINDOW_MS) d.recent.shift()
     d.lastTs = Math.max(d.lastTs, b.ts)
     d.bursts++
