@@ -7,14 +7,23 @@ import type { Site } from '../../shared/site.ts'
 import { localTime } from '../../shared/local-time.ts'
 import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
-import type { PeopleSource, Counts, PeopleNow, Placed, DwellSummary, Visitors, BleChain, PeopleOptions } from './people-types.ts'
+import { dwellSummary, type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions } from './people-types.ts'
 import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 
-export { peopleOptions, wifiModels, type PeopleSource, type Counts, type PeopleNow, type Placed, type DwellSummary, type Visitors, type PeopleOptions } from './people-types.ts'
+export {
+  peopleOptions,
+  wifiModels,
+  dwellSummary,
+  type PeopleSource,
+  type Counts,
+  type PeopleNow,
+  type Placed,
+  type DwellSummary,
+  type Visitors,
+  type PeopleOptions
+} from './people-types.ts'
 
-/** Dwell histogram edges, minutes (the last bucket is open). */
-const DWELL_EDGES_MIN = [5, 15, 30, 60, 120]
 const MAX_DWELLS = 100_000
 /** Recent stays the longest plausible visit is learned from (a ring, across days). */
 const STAY_SAMPLE = 1000
@@ -190,9 +199,11 @@ export class People {
           share(at, 0, 0, k)
           continue
         }
-        // Most single bursts inside are shoppers just in (their second comes), some passers-by at the edge.
-        share(at, k * this.o.singleWeight, 0, k)
-        // A short visit may give one burst only: a strong one inside counts as a visitor, not as here now.
+        // Most single bursts inside are shoppers just in (their second comes), some passers-by at
+        // the edge; at the wall, most likely a passer-by outside: in the range only.
+        share(at, at.depth < this.o.edgeM ? 0 : k * this.o.singleWeight, 0, k)
+        // A short visit may give one burst only: a strong one inside counts as a visitor, not as here
+        // now (at the wall too: a short visit's one burst is often at the door).
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
         continue
       }
@@ -249,7 +260,8 @@ export class People {
     // One weak burst is what a passer-by at the edge gives: wait for a second before counting it.
     // Two bursts a passer-by can give too while walking the front (under a minute): they must span more.
     const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
-    return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
+    const strong = d.lastInShop.maxRssi >= this.o.strongDbm && d.lastInShop.depth >= this.o.edgeM
+    return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || strong ? 'in' : 'single'
   }
 
   private countBle(c: BleChain, t: number): void {
@@ -382,17 +394,4 @@ export class People {
       dwell: dwellSummary(this.dwellsS)
     }
   }
-}
-
-export function dwellSummary(s: number[]): DwellSummary {
-  const sorted = [...s].sort((a, b) => a - b)
-  const q = (p: number) => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]))
-  const buckets: Record<string, number> = {}
-  let lo = 0
-  for (const hi of [...DWELL_EDGES_MIN, Infinity]) {
-    const key = hi === Infinity ? `${lo}+` : `${lo}-${hi}`
-    buckets[key] = sorted.filter(v => v >= lo * 60 && v < hi * 60).length
-    lo = hi
-  }
-  return { n: sorted.length, medianS: q(0.5), p90S: q(0.9), buckets }
 }

@@ -7,6 +7,7 @@
 // two present phones swaps their histories but leaves the count alone: what the count needs is
 // the decision "continues some present device" against "a new device".
 import { locate, type Site } from '../../shared/site.ts'
+import { signedDepth } from '../../shared/geometry.ts'
 import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 import { NewcomerLimit } from './newcomers.ts'
@@ -322,8 +323,10 @@ export class WifiDevices {
       const dist = b.floor === d.last.floor ? Math.hypot(b.x - x, b.y - y) : Infinity
       if (dist > this.o.maxLinkDistanceM) continue
       // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
-      // that land across the wall: breaking it there would make a new device of each half.
-      const settled = d.fixture || d.lastTs - d.firstTs >= this.o.settledMs
+      // that land across the wall: breaking it there would make a new device of each half. Its stay
+      // counts from the one it took over at its spot: a rotating fixture by the wall, its chain
+      // broken before, would otherwise never stay long enough to be learned.
+      const settled = d.fixture || d.lastTs - d.stayFrom >= this.o.settledMs
       const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? this.o.wallPenalty : 0
       if (wall === Infinity) continue
       let score = dist / this.o.maxLinkDistanceM + gap / this.o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
@@ -356,6 +359,8 @@ export class WifiDevices {
     if (fix === null) return null
     const loudest = obs.reduce((a, o) => (o.rssi > a.rssi ? o : a)).sensor
     const where = locate(this.site, fix.x, fix.y, loudest.floor)
-    return { ts: p.first, x: fix.x, y: fix.y, floor: loudest.floor, shop: where.shop, sector: where.sector, maxRssi, seq: p.seq, fp: p.fp, sensor: loudest.id }
+    const shop = this.site.shops.find(z => z.id === where.shop)
+    const depth = shop === undefined ? 0 : Math.max(0, signedDepth(fix.x, fix.y, shop))
+    return { ts: p.first, x: fix.x, y: fix.y, floor: loudest.floor, shop: where.shop, sector: where.sector, maxRssi, depth, seq: p.seq, fp: p.fp, sensor: loudest.id }
   }
 }
