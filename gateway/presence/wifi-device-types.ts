@@ -98,7 +98,7 @@ export interface WifiDeviceOptions {
    * the door and a shopper just gone are often both near it.
    */
   wallPenalty: number
-  /** A device whose stay (`stayFrom`: its own, or the one it took over at its spot) is this long is exempt from the wall penalty, ms. */
+  /** A device heard across this long is exempt from the wall penalty, ms. */
   settledMs: number
   /** A new device continues the stay of one of its model that went quiet at its spot at most this long before, ms. */
   stayGapMs: number

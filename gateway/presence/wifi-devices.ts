@@ -323,10 +323,8 @@ export class WifiDevices {
       const dist = b.floor === d.last.floor ? Math.hypot(b.x - x, b.y - y) : Infinity
       if (dist > this.o.maxLinkDistanceM) continue
       // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
-      // that land across the wall: breaking it there would make a new device of each half. Its stay
-      // counts from the one it took over at its spot: a rotating fixture by the wall, its chain
-      // broken before, would otherwise never stay long enough to be learned.
-      const settled = d.fixture || d.lastTs - d.stayFrom >= this.o.settledMs
+      // that land across the wall: breaking it there would make a new device of each half.
+      const settled = d.fixture || d.lastTs - d.firstTs >= this.o.settledMs
       const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? this.o.wallPenalty : 0
       if (wall === Infinity) continue
       let score = dist / this.o.maxLinkDistanceM + gap / this.o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
