@@ -2,6 +2,7 @@
 // simulator's Wi-Fi readings fed straight into the gateway's people counter (gateway/presence/people.ts),
 // which is asked every 10 s of event time, as the pipeline asks it every tick.
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { loadScenario, type Scenario } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
 import { isReading } from '../shared/trace.ts'
@@ -24,6 +25,8 @@ export interface PeopleDay {
   series: Array<[number, number]>
   /** The most new Wi-Fi devices one sensor gave within a minute up to the day's end (against `newDevicesPerSensorMin`), and those refused. */
   newcomers: { peak: number; refused: number }
+  /** The most people counted beyond what a place holds at one count up to the day's end (people-capacity.ts: none on honest traffic), and the devices not counted as visitors for it. */
+  overCapacity: { peak: number; excessVisitors: number }
 }
 
 const ASK_MS = 10_000
@@ -43,11 +46,16 @@ export async function peopleRun(
   const samples: Array<{ ts: number; n: number }> = []
   const visitorsByDate = new Map<string, ReturnType<People['visitors']> & { fixtures: number }>()
   let next = -Infinity
+  let overPeak = 0
   const ask = (until: number) => {
     if (next === -Infinity) next = Math.ceil(until / ASK_MS) * ASK_MS
     for (; next <= until; next += ASK_MS) {
       const p = people.now(next, [], [], 0)
       samples.push({ ts: next, n: Object.values(p.shops).reduce((a, b) => a + b, 0) })
+      overPeak = Math.max(
+        overPeak,
+        people.suspicious().overCapacity.reduce((a, o) => a + o.n, 0)
+      )
       visitorsByDate.set(localTime(next, site.timezone).date, { ...people.visitors(next), fixtures: people.wifi.fixtures().length })
     }
   }
@@ -84,8 +92,30 @@ export async function peopleRun(
       fixturesLearned: v?.fixtures ?? 0,
       atMostOne: est.filter(e => Number.isFinite(e) && e <= 1).length / Math.max(1, est.filter(e => Number.isFinite(e)).length),
       series: est.map((e, i) => [Math.round(e * 10) / 10, Math.round(truth[i] * 10) / 10]),
-      newcomers: { peak: people.wifi.newcomers.peak, refused: people.wifi.newcomers.refused }
+      newcomers: { peak: people.wifi.newcomers.peak, refused: people.wifi.newcomers.refused },
+      overCapacity: { peak: overPeak, excessVisitors: people.excessVisitors }
     })
   }
   return out
+}
+
+/** One line per scenario and day: the figures docs/people-counting.md reports per seed. */
+export function peopleLine(seed: number, scenario: string, d: PeopleDay): string {
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a')
+  const pc = (x: number) => `${(100 * x).toFixed(1)}%`
+  const est = d.series.map(s => s[0]).filter(Number.isFinite)
+  const o = d.open
+  return (
+    `seed ${seed} ${scenario} ${d.date}: whole day r ${f(d.day.pearsonR)} MAE ${f(d.day.mae)} (${pc(d.day.maeShare)} of ${f(d.day.meanTruth)})` +
+    (o ? `; open hours r ${f(o.pearsonR)} MAE ${pc(o.maeShare)} of ${f(o.meanTruth)} bias ${f(o.bias)}` : '') +
+    `; visitors ${d.visitors.estimate}/${d.visitors.truth}; largest 5-min mean ${f(Math.max(0, ...est))}, mean ${f(est.reduce((a, b) => a + b, 0) / Math.max(1, est.length))}` +
+    `, ${pc(d.atMostOne)} of 5-min means at most 1; newcomers peak ${d.newcomers.peak} refused ${d.newcomers.refused}; over capacity peak ${f(d.overCapacity.peak)}`
+  )
+}
+
+// `node --import tsx bench/people.ts SEED...`: both scenarios, both days, per seed (a few minutes a seed).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const seed of process.argv.slice(2).map(Number)) {
+    for (const scenario of ['wifi-store', 'wifi-empty-room']) for (const d of await peopleRun(scenario, { seed })) console.log(peopleLine(seed, scenario, d))
+  }
 }

@@ -91,7 +91,12 @@ export function pipelineMetrics(metrics: Metrics) {
       'instore_people_flooded',
       'places (Wi-Fi: sensor; BLE: shop/sector) giving more new devices a minute than a crowd can: their new addresses count as one device'
     ),
-    suspicious: metrics.gauge('instore_people_suspicious_addresses', 'new addresses taken for a sender inventing them (a flooded place) since start, by source')
+    suspicious: metrics.gauge('instore_people_suspicious_addresses', 'new addresses taken for a sender inventing them (a flooded place) since start, by source'),
+    overCapacity: metrics.gauge(
+      'instore_people_over_capacity',
+      'people counted beyond what a place can hold (its area times people.maxPeoplePerM2), left out of the counts: level sensor (Wi-Fi neighbourhood), shop or sector'
+    ),
+    excessVisitors: metrics.gauge('instore_people_excess_visitors', 'Wi-Fi devices not counted as visitors because their sensor neighbourhood was full, since start')
   }
 }
 

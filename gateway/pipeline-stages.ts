@@ -149,5 +149,8 @@ export function collectPipelineMetrics(
     m.flooded.values.clear()
     for (const f of sus.flooded) m.flooded.set(f, 1)
     for (const s of ['wifi', 'ble'] as const) m.suspicious.set({ source: s }, sus.refused[s])
+    m.overCapacity.values.clear()
+    for (const o of sus.overCapacity) m.overCapacity.set({ level: o.level, place: o.place }, Math.round(o.n))
+    m.excessVisitors.set({}, sus.excessVisitors)
   })
 }

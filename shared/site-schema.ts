@@ -251,6 +251,15 @@ export const PeopleParamsSchema = Type.Object(
         default: 30,
         description: 'new anonymous BLE devices one sector may give in a minute; past it the sector is flooded and its new addresses count as one device'
       })
+    ),
+    maxPeoplePerM2: Type.Optional(
+      Type.Number({
+        minimum: 0.5,
+        maximum: 10,
+        default: 2,
+        description:
+          'people a square metre of shop floor can hold at most: a shop, a sector and a Wi-Fi sensor neighbourhood count no more than their area times this (a sender keeping invented addresses alive)'
+      })
     )
   },
   { description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' }

@@ -85,6 +85,13 @@ export interface PeopleOptions extends WifiDeviceOptions, BleChainOptions {
   longStayMinStays: number
   /** The longest plausible visit is this many times the 95th percentile of completed stays. */
   longStayFactor: number
+  /**
+   * A single burst placed within this of its shop's wall, m, is what a passer-by just outside gives
+   * (the solver pulls a loud burst from the street just inside): in the range only, never a visitor.
+   */
+  edgeM: number
+  /** People a square metre of shop floor holds at most (people-capacity.ts). */
+  maxPeoplePerM2: number
 }
 
 export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
@@ -103,6 +110,8 @@ export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): Pe
     longStayPriorMs: 1_800_000,
     longStayMinStays: 50,
     longStayFactor: 1.5,
+    maxPeoplePerM2: p.maxPeoplePerM2 ?? 2,
+    edgeM: 1,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over
@@ -113,4 +122,20 @@ export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): Pe
 export function wifiModels(site: Site): Map<string, SensorModel> {
   const delta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
   return new Map([...sensorModels(site)].map(([id, m]) => [id, { ...m, a: m.a + delta, map: undefined }]))
+}
+
+/** Dwell histogram edges, minutes (the last bucket is open). */
+const DWELL_EDGES_MIN = [5, 15, 30, 60, 120]
+
+export function dwellSummary(s: number[]): DwellSummary {
+  const sorted = [...s].sort((a, b) => a - b)
+  const q = (p: number) => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]))
+  const buckets: Record<string, number> = {}
+  let lo = 0
+  for (const hi of [...DWELL_EDGES_MIN, Infinity]) {
+    const key = hi === Infinity ? `${lo}+` : `${lo}-${hi}`
+    buckets[key] = sorted.filter(v => v >= lo * 60 && v < hi * 60).length
+    lo = hi
+  }
+  return { n: sorted.length, medianS: q(0.5), p90S: q(0.9), buckets }
 }

@@ -7,16 +7,28 @@ import type { Site } from '../../shared/site.ts'
 import { localTime } from '../../shared/local-time.ts'
 import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
-import type { PeopleSource, Counts, PeopleNow, Placed, DwellSummary, Visitors, BleChain, PeopleOptions } from './people-types.ts'
+import { dwellSummary, type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions } from './people-types.ts'
 import { BleChains } from './ble-chains.ts'
+import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 
-export { peopleOptions, wifiModels, type PeopleSource, type Counts, type PeopleNow, type Placed, type DwellSummary, type Visitors, type PeopleOptions } from './people-types.ts'
+export {
+  peopleOptions,
+  wifiModels,
+  dwellSummary,
+  type PeopleSource,
+  type Counts,
+  type PeopleNow,
+  type Placed,
+  type DwellSummary,
+  type Visitors,
+  type PeopleOptions
+} from './people-types.ts'
 
-/** Dwell histogram edges, minutes (the last bucket is open). */
-const DWELL_EDGES_MIN = [5, 15, 30, 60, 120]
 const MAX_DWELLS = 100_000
 /** Recent stays the longest plausible visit is learned from (a ring, across days). */
 const STAY_SAMPLE = 1000
+/** `countedDay` of a device not counted as a visitor that day because its place was full. */
+const EXCESS = 'excess '
 
 export class People {
   readonly wifi: WifiDevices
@@ -40,6 +52,12 @@ export class People {
   private readonly zero: () => Counts
   /** The time of the last count. */
   private lastNow = 0
+  /** What each place can hold (people-capacity.ts), the excess each held at the last count, and the sensors full then. */
+  private readonly cap: Capacities
+  private excess: Array<{ level: 'sensor' | 'shop' | 'sector'; place: string; n: number }> = []
+  private full = new Set<string>()
+  /** Devices not counted as visitors because their sensor's neighbourhood was full, since start. */
+  excessVisitors = 0
 
   constructor(
     private readonly site: Site,
@@ -68,6 +86,7 @@ export class People {
       c => this.uncountBle(c)
     )
     this.longStayMs = o.longStayPriorMs
+    this.cap = capacities(site, o.maxPeoplePerM2)
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }
 
@@ -95,9 +114,16 @@ export class People {
   }
 
   /** Places flooded at the last count (newcomers.ts), and the new addresses taken for a sender in all, by source. */
-  suspicious(): { flooded: Array<{ source: 'wifi' | 'ble'; place: string }>; refused: { wifi: number; ble: number } } {
+  suspicious(): {
+    flooded: Array<{ source: 'wifi' | 'ble'; place: string }>
+    refused: { wifi: number; ble: number }
+    overCapacity: Array<{ level: 'sensor' | 'shop' | 'sector'; place: string; n: number }>
+    excessVisitors: number
+  } {
     const t = this.lastNow
     return {
+      overCapacity: this.excess,
+      excessVisitors: this.excessVisitors,
       flooded: [
         ...this.wifi.newcomers.flooded(t).map(place => ({ source: 'wifi' as const, place })),
         ...this.ble.newcomers.flooded(t).map(place => ({ source: 'ble' as const, place }))
@@ -139,6 +165,13 @@ export class People {
     }
     let fixtures = 0
     const k = 1 / this.o.devicesPerPerson
+    // Each counted device's share, by the sensor loudest for its last burst (bounded below).
+    const bySensor = new Map<string, Share[]>()
+    const share = (at: NonNullable<WifiDevice['lastInShop']>, n: number, sure: number, maybe: number) => {
+      const list = bySensor.get(at.sensor) ?? []
+      list.push({ at, n, sure, maybe })
+      bySensor.set(at.sensor, list)
+    }
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
       const state = present ? this.state(d) : 'gone'
@@ -159,14 +192,18 @@ export class People {
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
       if (state === 'single') {
-        add(maybe, at, k)
         // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
         // longer than visits last: that one's next address (a fixture's, or a common model's that
         // passers-by keep bringing past the front), not a shopper just in. In the range only.
-        if (t - d.stayFrom > this.longStayMs) continue
-        // Most single bursts inside are shoppers just in (their second comes), some passers-by at the edge.
-        add(src.wifi, at, k * this.o.singleWeight)
-        // A short visit may give one burst only: a strong one inside counts as a visitor, not as here now.
+        if (t - d.stayFrom > this.longStayMs) {
+          share(at, 0, 0, k)
+          continue
+        }
+        // Most single bursts inside are shoppers just in (their second comes), some passers-by at
+        // the edge; at the wall, most likely a passer-by outside: in the range only.
+        share(at, at.depth < this.o.edgeM ? 0 : k * this.o.singleWeight, 0, k)
+        // A short visit may give one burst only: a strong one inside counts as a visitor, not as here
+        // now (at the wall too: a short visit's one burst is often at the door).
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
         continue
       }
@@ -176,16 +213,25 @@ export class People {
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
       // turn (same model, same place), and one of them at least is here.
       if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
-        add(maybe, at, k)
+        share(at, 0, 0, k)
         continue
       }
       // The device standing for a flooded sensor's new addresses is one sender, however fast it sends.
       // A stable (global) address is one phone: its chain takes in no one else, however often it probes.
       const m = d.flood || d.stable ? 1 : this.phones(d, t)
-      add(src.wifi, at, k * m)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
-      add(t - d.lastTs <= this.o.presenceMs / 2 ? sure : maybe, at, k * m)
+      const recent = t - d.lastTs <= this.o.presenceMs / 2
+      share(at, k * m, recent ? k * m : 0, recent ? 0 : k * m)
     }
+    // No neighbourhood holds more than its floor can: beyond it, the excess (a sender keeping its addresses alive).
+    const bounded = boundShares(bySensor, this.cap.sensors)
+    for (const s of bounded.shares) {
+      add(src.wifi, s.at, s.n)
+      add(sure, s.at, s.sure)
+      add(maybe, s.at, s.maybe)
+    }
+    this.excess = [...bounded.excess].map(([place, n]) => ({ level: 'sensor' as const, place, n }))
+    this.full = bounded.full
     const total = this.zero()
     const low = this.zero()
     const high = this.zero()
@@ -193,9 +239,13 @@ export class People {
     for (const level of ['shops', 'sectors'] as const) {
       for (const id of Object.keys(total[level])) {
         const n = src.app[level][id] + src.ble[level][id] + src.wifi[level][id]
-        total[level][id] = Math.round(n)
+        // Every source together, no more than the place's floor can hold.
+        const c = this.cap[level].get(id) ?? Infinity
+        const over = Math.max(n, sure[level][id] + maybe[level][id]) - c
+        if (over > 0) this.excess.push({ level: level === 'shops' ? 'shop' : 'sector', place: id, n: over })
+        total[level][id] = Math.min(c, Math.round(n))
         low[level][id] = Math.min(total[level][id], Math.floor(sure[level][id]))
-        high[level][id] = Math.max(total[level][id], Math.ceil(sure[level][id] + maybe[level][id]))
+        high[level][id] = Math.min(c, Math.max(total[level][id], Math.ceil(sure[level][id] + maybe[level][id])))
         for (const s of ['app', 'ble', 'wifi'] as const) bySource[s][level][id] = Math.round(src[s][level][id])
       }
     }
@@ -210,7 +260,8 @@ export class People {
     // One weak burst is what a passer-by at the edge gives: wait for a second before counting it.
     // Two bursts a passer-by can give too while walking the front (under a minute): they must span more.
     const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
-    return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || d.lastInShop.maxRssi >= this.o.strongDbm ? 'in' : 'single'
+    const strong = d.lastInShop.maxRssi >= this.o.strongDbm && d.lastInShop.depth >= this.o.edgeM
+    return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || strong ? 'in' : 'single'
   }
 
   private countBle(c: BleChain, t: number): void {
@@ -253,7 +304,13 @@ export class People {
   }
 
   private countVisitor(d: WifiDevice, t: number): void {
-    if (d.countedDay === this.date) return
+    if (d.countedDay === this.date || d.countedDay === EXCESS + this.date) return
+    // A newcomer where the floor is full already: the excess, not a visitor (marked apart: nothing to take back).
+    if (d.lastInShop !== null && this.full.has(d.lastInShop.sensor)) {
+      this.excessVisitors++
+      d.countedDay = EXCESS + this.date
+      return
+    }
     d.countedDay = this.date
     this.wifiVisitors++
     const h = this.hour(t)
@@ -337,17 +394,4 @@ export class People {
       dwell: dwellSummary(this.dwellsS)
     }
   }
-}
-
-export function dwellSummary(s: number[]): DwellSummary {
-  const sorted = [...s].sort((a, b) => a - b)
-  const q = (p: number) => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]))
-  const buckets: Record<string, number> = {}
-  let lo = 0
-  for (const hi of [...DWELL_EDGES_MIN, Infinity]) {
-    const key = hi === Infinity ? `${lo}+` : `${lo}-${hi}`
-    buckets[key] = sorted.filter(v => v >= lo * 60 && v < hi * 60).length
-    lo = hi
-  }
-  return { n: sorted.length, medianS: q(0.5), p90S: q(0.9), buckets }
 }

@@ -18,6 +18,8 @@ export interface Burst {
   shop: string | null
   sector: string | null
   maxRssi: number
+  /** How far inside its shop's wall it was placed, m (0 outside every shop). */
+  depth: number
   seq: number | null
   fp: string | null
   /** The sensor that heard it loudest (where a new device is counted against `newDevicesPerSensorMin`). */
@@ -48,7 +50,10 @@ export interface WifiDevice {
   inShop: number
   lastInShop: Burst | null
   firstInShopTs: number | null
-  /** Its bursts' times over the last `rateWindowMs` (a chain heard more often than one phone probes holds several). */
+  /**
+   * Times of its bursts from a new address over the last `rateWindowMs` (a chain taking in new
+   * addresses more often than one phone probes holds several; an address heard again is one radio).
+   */
   recent: number[]
   /** 10-minute slots it was heard in (fixture rule), the last day's only. */
   slots: Set<number>

@@ -7,6 +7,7 @@
 // two present phones swaps their histories but leaves the count alone: what the count needs is
 // the decision "continues some present device" against "a new device".
 import { locate, type Site } from '../../shared/site.ts'
+import { signedDepth } from '../../shared/geometry.ts'
 import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 import { NewcomerLimit } from './newcomers.ts'
@@ -153,6 +154,8 @@ export class WifiDevices {
     const b = this.locateBurst(p)
     if (b === null) return
     let d = this.byAddress.get(subject)
+    // An address heard again is the same radio: only a burst from a new address can be another phone's.
+    const fresh = !d
     if (!d) {
       this.addresses++
       d = (p.randomized ? this.continuation(b) : null) ?? this.newcomer(subject, b, !p.randomized)
@@ -160,7 +163,7 @@ export class WifiDevices {
       d.address = subject
       this.byAddress.set(subject, d)
     }
-    this.add(d, b)
+    this.add(d, b, fresh)
   }
 
   /** A new device, unless its sensor is flooded: then the device standing for that sensor's newcomers. */
@@ -242,8 +245,8 @@ export class WifiDevices {
     return from
   }
 
-  private add(d: WifiDevice, b: Burst): void {
-    d.recent.push(b.ts)
+  private add(d: WifiDevice, b: Burst, fresh: boolean): void {
+    if (fresh) d.recent.push(b.ts)
     while (d.recent.length > 0 && d.recent[0] < b.ts - RATE_WINDOW_MS) d.recent.shift()
     d.lastTs = Math.max(d.lastTs, b.ts)
     d.bursts++
@@ -354,6 +357,8 @@ export class WifiDevices {
     if (fix === null) return null
     const loudest = obs.reduce((a, o) => (o.rssi > a.rssi ? o : a)).sensor
     const where = locate(this.site, fix.x, fix.y, loudest.floor)
-    return { ts: p.first, x: fix.x, y: fix.y, floor: loudest.floor, shop: where.shop, sector: where.sector, maxRssi, seq: p.seq, fp: p.fp, sensor: loudest.id }
+    const shop = this.site.shops.find(z => z.id === where.shop)
+    const depth = shop === undefined ? 0 : Math.max(0, signedDepth(fix.x, fix.y, shop))
+    return { ts: p.first, x: fix.x, y: fix.y, floor: loudest.floor, shop: where.shop, sector: where.sector, maxRssi, depth, seq: p.seq, fp: p.fp, sensor: loudest.id }
   }
 }

@@ -59,3 +59,22 @@ test('one phone with a global address probing often counts as one person, whatev
     assert.deepEqual([now.shops.boutique, now.high.shops.boutique], [1, 1], `every ${everyS} s: ${JSON.stringify(now)}`)
   }
 })
+
+test('one strong burst placed at the front wall is a passer-by just outside: in the range only, still a visitor; further in it counts at once', () => {
+  // Repro (seed 11's empty room): passers-by on the street loud enough at a front sensor were
+  // placed just inside the wall and each counted a person at once.
+  const cases: Array<{ name: string; y: number; n: number; high: number }> = [
+    { name: 'half a metre inside the front wall', y: 0.5, n: 0, high: 1 },
+    { name: 'a metre and a half inside', y: 1.5, n: 1, high: 1 }
+  ]
+  for (const c of cases) {
+    const p = people()
+    burst(p, '0a:00:00:00:02:00', 10, c.y, T0, 'ie0001')
+    const now = p.now(T0 + 2000, [], [], 0)
+    const b = [...p.wifi.devices][0].last
+    assert.ok(b.maxRssi >= -50 && b.shop === 'boutique', `${c.name}: placed at ${b.x.toFixed(1)},${b.y.toFixed(1)} at ${b.maxRssi} dBm`)
+    assert.deepEqual([now.shops.boutique, now.high.shops.boutique], [c.n, c.high], `${c.name}: depth ${String(b.depth)} m: ${JSON.stringify(now)}`)
+    // A short visit's one burst is often at the door: a strong one counts as a visitor wherever it lands inside.
+    assert.equal(p.visitors(T0 + 2000).wifiVisitors, 1, c.name)
+  }
+})
