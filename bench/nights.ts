@@ -80,6 +80,8 @@ export async function nights(days: number, seed?: number): Promise<NightsResult>
     .filter(d => inside(d.enter, Math.min(d.exit, end)))
     .filter(d => !truth.visits.some(t => t.subject === d.subject && t.shop === d.shop && overlaps(t.enter, t.exit, d.enter, d.exit)))
     .map(d => at(d.subject, d.shop, d.enter, d.exit))
-  const readings = readFileSync(trace, 'utf8').split('\n').filter(l => l.includes('"rssi"')).length
+  const readings = readFileSync(trace, 'utf8')
+    .split('\n')
+    .filter(l => l.includes('"rssi"')).length
   return { days, readings, events: events.length, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
 }
