@@ -2,7 +2,7 @@
 // `days`, replayed at full speed through the whole gateway (embedded broker, event clock), its
 // events taken by a subscriber of their own (a multi-day recording would hold every position too)
 // and scored against the simulator's truth: recall, recall by visit length, false visits.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { evaluateEvents, defaultEvalOptions, intervalsFromEvents, type EventMsg } from '../simulators/evaluate.ts'
@@ -13,6 +13,7 @@ import { runBin } from '../test/helpers/run.ts'
 
 export interface NightsResult {
   days: number
+  /** Readings the gateway accepted. */
   readings: number
   events: number
   truthVisits: number
@@ -44,14 +45,18 @@ export async function nights(days: number, seed?: number): Promise<NightsResult>
       .split('\n')
       .filter(l => l.startsWith('instore_readings_total'))
       .reduce((a, l) => a + Number(l.split(' ').pop()), 0)
+  let readings = 0
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl], { timeoutMs: 6 * 3600_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)
     // The replay has handed every message to the broker; the gateway may still be working through them.
     await waitSettled(() => [accepted(), events.length], 5000, 3600_000, 'the gateway to finish the trace')
+    readings = accepted()
   } finally {
     await sub.endAsync()
     await g.stop()
+    // Days of trace take gigabytes: only the events and the truth stay.
+    rmSync(trace, { force: true })
   }
   writeFileSync(join(dir, 'events.json'), JSON.stringify(events))
   const truth: Truth = sim.truth
@@ -80,8 +85,21 @@ export async function nights(days: number, seed?: number): Promise<NightsResult>
     .filter(d => inside(d.enter, Math.min(d.exit, end)))
     .filter(d => !truth.visits.some(t => t.subject === d.subject && t.shop === d.shop && overlaps(t.enter, t.exit, d.enter, d.exit)))
     .map(d => at(d.subject, d.shop, d.enter, d.exit))
-  const readings = readFileSync(trace, 'utf8')
-    .split('\n')
-    .filter(l => l.includes('"rssi"')).length
   return { days, readings, events: events.length, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
+}
+
+/** `npm run bench -- nights [--days N] [--seed S]`: runs and prints it. */
+export async function nightsPart(option: (name: string) => string | undefined): Promise<NightsResult> {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`
+  const days = Number(option('days') ?? 45)
+  const seedArg = option('seed')
+  const seed = seedArg !== undefined ? Number(seedArg) : undefined
+  if (!Number.isInteger(days) || days < 1 || (seed !== undefined && !Number.isInteger(seed))) throw new Error('--days wants a whole number of days, --seed an integer')
+  console.log(`nights: boutique-nights, ${days} days of 3600 s, no heartbeat at night, whole gateway (event clock) over the replay command at full speed`)
+  const r = await nights(days, seed)
+  console.log(`  readings ${r.readings}, events ${r.events}; visits ${r.truthVisits}: recall ${pct(r.recall)}, ${r.falseVisits} false`)
+  console.log(`  recall by length: ${r.byLength.map(b => `${b.band} ${pct(b.recall)} (${b.found} of ${b.visits})`).join(', ')}`)
+  if (r.missed.length > 0) console.log(`  missed: ${r.missed.join('; ')}`)
+  if (r.falses.length > 0) console.log(`  false: ${r.falses.join('; ')}`)
+  return r
 }

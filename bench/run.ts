@@ -22,7 +22,7 @@ import { informationBound, streetSeparation } from './information-bound.ts'
 import { openHpsPart } from './openhps-part.ts'
 import { peopleRun } from './people.ts'
 import { soak } from './soak.ts'
-import { nights } from './nights.ts'
+import { nightsPart } from './nights.ts'
 import { chainPart } from './chain-part.ts'
 import { throughputPart, MANY_DEVICES } from './throughput-part.ts'
 import { memoryPerDevice } from './memory-per-device.ts'
@@ -199,20 +199,6 @@ async function simulated(
   results[key] = { ...r, bound }
 }
 
-async function nightsPart(): Promise<void> {
-  const days = Number(option('days') ?? 45)
-  const seedArg = option('seed')
-  const seed = seedArg !== undefined ? Number(seedArg) : undefined
-  if (!Number.isInteger(days) || days < 1 || (seed !== undefined && !Number.isInteger(seed))) throw new Error('--days wants a whole number of days, --seed an integer')
-  console.log(`nights: boutique-nights, ${days} days of 3600 s, no heartbeat at night, whole gateway (event clock) over the replay command at full speed`)
-  const r = await nights(days, seed)
-  console.log(`  readings ${r.readings}, events ${r.events}; visits ${r.truthVisits}: recall ${pct(r.recall)}, ${r.falseVisits} false`)
-  console.log(`  recall by length: ${r.byLength.map(b => `${b.band} ${pct(b.recall)} (${b.found} of ${b.visits})`).join(', ')}`)
-  if (r.missed.length > 0) console.log(`  missed: ${r.missed.join('; ')}`)
-  if (r.falses.length > 0) console.log(`  false: ${r.falses.join('; ')}`)
-  results.nights = r
-}
-
 async function soakPart(): Promise<void> {
   const days = Number(option('days') ?? 21)
   const durationS = Number(option('duration') ?? 3600)
@@ -232,7 +218,7 @@ async function soakPart(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, openhps, filter, walks, events, central, analytics, visits, street, people, soak) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, openhps, filter, walks, events, central, analytics, visits, street, people, soak, nights) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
@@ -251,7 +237,7 @@ async function main(): Promise<void> {
   // Weeks of simulated store: only when asked for (`npm run bench -- soak [--days N] [--duration S]`).
   if (only === 'soak') await soakPart()
   // Visits over days with silent nights, issue 27's Done-when: only when asked for (`npm run bench -- nights [--days N] [--seed S]`).
-  if (only === 'nights') await nightsPart()
+  if (only === 'nights') results.nights = await nightsPart(option)
   // The central side at chain scale, SQLite against two PostgreSQL replicas: only when asked for
   // (`npm run bench -- chain [--gateways N] [--streams M] [--seconds S] [--batch B] [--every-ms T] [--database-url URL]`).
   if (only === 'chain') results.chain = await chainPart(option)
