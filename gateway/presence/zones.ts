@@ -42,7 +42,9 @@ interface Step {
 
 /**
  * Advances one device's zone state to time t with optional fresh evidence: a pure function of the
- * state and the evidence (the state given is not changed), returning the new state and the events
+ * state and the evidence (the state given is not changed; the one thing kept outside it is the
+ * gateway's count of fixes outside each shop, which the evidence adds to: outside-traffic.ts),
+ * returning the new state and the events
  * in time order. The stages: the evidence refreshes what it supports, timeouts end what lost it,
  * candidates that held long enough are confirmed, dwell thresholds crossed are reported; a visit
  * held back for the street-walk test keeps its own events until it is announced.
