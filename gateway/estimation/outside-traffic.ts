@@ -7,8 +7,8 @@
 // every fix outside a shop is counted on a grid around it, and a place outside costs its
 // rarity: twice the log of how much less traffic its cell had than the mean cell that had any
 // (never less than nothing, so the street costs what it did). A fresh gateway has counted
-// nothing and every place costs nothing: the map grows with the traffic, and is learned again
-// after a restart (it is not saved).
+// nothing and every place costs nothing until it has counted enough: the map grows with the
+// traffic, and is learned again after a restart (it is not saved).
 import type { Zone } from '../../shared/site.ts'
 import { pointInPolygon } from '../../shared/geometry.ts'
 
@@ -16,6 +16,14 @@ import { pointInPolygon } from '../../shared/geometry.ts'
 const CELL_M = 1
 /** The grid reaches this far beyond the zone's box (the entry test's places are within 12 m of a fix or of the outline), m. */
 const AROUND_M = 16
+
+/**
+ * Nothing is charged until the cells with traffic have this many fixes each on average: fixes
+ * fall on cells like a Poisson count, and a cell of the street left empty by chance (likely while
+ * the mean is a few fixes) must not pass for a wall nobody walks along. At this mean an empty cell
+ * of the street is a chance of e^-10.
+ */
+const MIN_MEAN = 10
 
 interface Grid {
   x0: number
@@ -60,7 +68,7 @@ export class OutsideTraffic {
     const c = cellOf(g, x, y)
     const n = c < 0 ? 0 : g.counts[c]
     const mean = g.total / g.cells
-    return n >= mean ? 0 : 2 * Math.log((mean + 1) / (n + 1))
+    return mean < MIN_MEAN || n >= mean ? 0 : 2 * Math.log((mean + 1) / (n + 1))
   }
 
   view(zone: Zone): TrafficZone {
