@@ -22,6 +22,7 @@ import { informationBound, streetSeparation } from './information-bound.ts'
 import { openHpsPart } from './openhps-part.ts'
 import { peopleRun } from './people.ts'
 import { soak } from './soak.ts'
+import { nightsPart } from './nights.ts'
 import { chainPart } from './chain-part.ts'
 import { throughputPart, MANY_DEVICES } from './throughput-part.ts'
 import { memoryPerDevice } from './memory-per-device.ts'
@@ -217,7 +218,7 @@ async function soakPart(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, openhps, filter, walks, events, central, analytics, visits, street, people, soak) runs one part; the traces are reused.
+  // `npm run bench -- throughput` (or accuracy, openhps, filter, walks, events, central, analytics, visits, street, people, soak, nights) runs one part; the traces are reused.
   const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
@@ -235,6 +236,8 @@ async function main(): Promise<void> {
   if (only === 'memory') memoryPart()
   // Weeks of simulated store: only when asked for (`npm run bench -- soak [--days N] [--duration S]`).
   if (only === 'soak') await soakPart()
+  // Visits over days with silent nights, issue 27's Done-when: only when asked for (`npm run bench -- nights [--days N] [--seed S]`).
+  if (only === 'nights') results.nights = await nightsPart(option)
   // The central side at chain scale, SQLite against two PostgreSQL replicas: only when asked for
   // (`npm run bench -- chain [--gateways N] [--streams M] [--seconds S] [--batch B] [--every-ms T] [--database-url URL]`).
   if (only === 'chain') results.chain = await chainPart(option)

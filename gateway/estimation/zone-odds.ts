@@ -15,6 +15,7 @@ import { MIN_DISTANCE_M } from './radio-model.ts'
 import { inverseMills, normalUpperTail, Tabulated } from './sensitivity.ts'
 import { MISS_ANYWAY } from './likelihood.ts'
 import { nearestSilent, type Observation, type Silence } from './solver.ts'
+import type { TrafficZone } from './outside-traffic.ts'
 
 /** Offsets tried: the prior's mean (rounded to a step) ± OFFSET_HALF steps of OFFSET_STEP_DB. */
 export const OFFSET_STEP_DB = 2
@@ -58,6 +59,7 @@ export function zoneCosts(obs: Observation[], silent: Silence[], o: ZoneCostOpti
   if (obs.length === 0) return { inside: inside.fill(0), outside: outside.fill(0) }
   // The nearest silent sensors, as the solver counts them.
   const quiet = nearestSilent(silent, x, y)
+  const traffic = (zone as TrafficZone).traffic
   let silentSigma = Infinity
   for (const ob of obs) silentSigma = Math.min(silentSigma, ob.sigma)
   const b0 = firstOffset(base)
@@ -95,9 +97,11 @@ export function zoneCosts(obs: Observation[], silent: Silence[], o: ZoneCostOpti
       clear[i] = floor[i] + 4 * raw[i] - mu
     }
     for (let j = 0; j < quiet.length; j++) u[j] = (expected(quiet[j].sensor, px, py, o.tagHeight) - quiet[j].floorDbm) / silentSigma
+    // A place outside where the traffic is rare (behind a back wall) costs its rarity (outside-traffic.ts).
+    const rarity = isIn === false && traffic !== undefined ? traffic.cost(zone, px, py) : 0
     for (let k = 0; k < STEPS; k++) {
       const b = b0 + k * OFFSET_STEP_DB
-      let cost = 0
+      let cost = rarity
       for (let i = 0; i < n; i++) {
         let r = e[i] - b
         // Near the floor only readings that faded up were reported (likelihood.ts does the same;

@@ -9,6 +9,7 @@
 import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
 import { addCosts, radioOdds } from '../estimation/zone-odds.ts'
+import { trafficOf } from '../estimation/outside-traffic.ts'
 import { testDue, heldVerdict } from './visit-hold.ts'
 import { followRun, cameFromFloor, provedVisit } from './floor-runs.ts'
 import { depth, insideProbability, margin, confidentlyIn, conf, anchorDepth } from './zone-measures.ts'
@@ -41,7 +42,9 @@ interface Step {
 
 /**
  * Advances one device's zone state to time t with optional fresh evidence: a pure function of the
- * state and the evidence (the state given is not changed), returning the new state and the events
+ * state and the evidence (the state given is not changed; the one thing kept outside it is the
+ * gateway's count of fixes outside each shop, which the evidence adds to: outside-traffic.ts),
+ * returning the new state and the events
  * in time order. The stages: the evidence refreshes what it supports, timeouts end what lost it,
  * candidates that held long enough are confirmed, dwell thresholds crossed are reported; a visit
  * held back for the street-walk test keeps its own events until it is announced.
@@ -89,6 +92,8 @@ function takeEvidence(s: Step, e: Evidence): void {
     ctx: { site }
   } = s
   const shops = site.shops
+  const traffic = trafficOf(s.ctx.source)
+  traffic.count(shops, e.floor ?? 0, e.x, e.y)
   followRun(track, e, t, shops, p)
   let inShop = false
   if (track.shop) {
@@ -149,7 +154,7 @@ function takeEvidence(s: Step, e: Evidence): void {
       c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
     }
     const zone = shops.find(z => z.id === c.id) as Zone
-    addCosts(c.radio, s.ctx.source.zoneCosts(e.radio, zone, c.radio.base))
+    addCosts(c.radio, s.ctx.source.zoneCosts(e.radio, traffic.view(zone), c.radio.base))
     // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner
     // is seldom a margin away from two walls, and passers-by seldom reach such odds.
     const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity

@@ -1,0 +1,105 @@
+// Visits over days with silent nights (issue 27's Done-when): the boutique-nights scenario cut to
+// `days`, replayed at full speed through the whole gateway (embedded broker, event clock), its
+// events taken by a subscriber of their own (a multi-day recording would hold every position too)
+// and scored against the simulator's truth: recall, recall by visit length, false visits.
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import { evaluateEvents, defaultEvalOptions, intervalsFromEvents, type EventMsg } from '../simulators/evaluate.ts'
+import type { Truth } from '../simulators/engine.ts'
+import { makeTrace } from '../test/helpers/sim.ts'
+import { startGateway, waitSettled } from '../test/helpers/gateway.ts'
+import { runBin } from '../test/helpers/run.ts'
+
+export interface NightsResult {
+  days: number
+  /** Readings the gateway accepted. */
+  readings: number
+  events: number
+  truthVisits: number
+  recall: number
+  /** Visit recall by the truth visit's length: under 40 s, 40 to 60 s, 60 s or more. */
+  byLength: Array<{ band: string; visits: number; found: number; recall: number }>
+  falseVisits: number
+  /** The missed visits and the false ones, each as day, subject, shop and seconds into the day. */
+  missed: string[]
+  falses: string[]
+}
+
+const BANDS: Array<[string, number, number]> = [
+  ['under 40 s', 0, 40_000],
+  ['40 to 60 s', 40_000, 60_000],
+  ['60 s or more', 60_000, Infinity]
+]
+
+export async function nights(days: number, seed?: number): Promise<NightsResult> {
+  const { dir, trace, sim, loaded, devices } = await makeTrace('boutique-nights', { days, ...(seed !== undefined ? { seed } : {}) })
+  const g = await startGateway({ campaigns: [], devices }, loaded.sitePath)
+  const events: EventMsg[] = []
+  const sub = await mqtt.connectAsync(g.mqttUrl, { clean: true })
+  sub.on('message', (_topic, payload) => events.push(JSON.parse(payload.toString()) as EventMsg))
+  await sub.subscribeAsync('instore/+/events/#', { qos: 1 })
+  const accepted = (): number =>
+    g.metrics
+      .text()
+      .split('\n')
+      .filter(l => l.startsWith('instore_readings_total'))
+      .reduce((a, l) => a + Number(l.split(' ').pop()), 0)
+  let readings = 0
+  try {
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl], { timeoutMs: 6 * 3600_000 })
+    if (r.code !== 0) throw new Error(r.stdout + r.stderr)
+    // The replay has handed every message to the broker; the gateway may still be working through them.
+    await waitSettled(() => [accepted(), events.length], 5000, 3600_000, 'the gateway to finish the trace')
+    readings = accepted()
+  } finally {
+    await sub.endAsync()
+    await g.stop()
+    // Days of trace take gigabytes: only the events and the truth stay.
+    rmSync(trace, { force: true })
+  }
+  writeFileSync(join(dir, 'events.json'), JSON.stringify(events))
+  const truth: Truth = sim.truth
+  const q = evaluateEvents(truth, events, defaultEvalOptions).visits
+  const end = Math.max(...truth.windows.map(w => w[1]))
+  const shops = intervalsFromEvents(events, 'shop', end)
+  const dayOf = (t: number) => truth.windows.findIndex(([w0, w1]) => t >= w0 && t <= w1)
+  const at = (subject: string, shop: string, a: number, b: number) => {
+    const d = dayOf(a)
+    const w0 = d >= 0 ? truth.windows[d][0] : a
+    return `day ${d + 1} ${subject} ${shop} ${Math.round((a - w0) / 1000)}-${Math.round((b - w0) / 1000)} s`
+  }
+  const inside = (a: number, b: number) => truth.windows.some(([w0, w1]) => a >= w0 + defaultEvalOptions.warmupMs && b <= w1)
+  const overlaps = (a0: number, a1: number, b0: number, b1: number) => Math.min(a1, b1) > Math.max(a0, b0)
+  const judged = truth.visits.filter(v => v.subject !== null && inside(v.enter, v.exit))
+  const byLength = BANDS.map(([band, lo, hi]) => ({ band, visits: 0, found: 0, recall: 0 }))
+  const missed: string[] = []
+  for (const v of judged) {
+    const band = byLength[BANDS.findIndex(([, lo, hi]) => v.exit - v.enter >= lo && v.exit - v.enter < hi)]
+    band.visits++
+    if (shops.some(d => d.subject === v.subject && d.shop === v.shop && overlaps(v.enter, v.exit, d.enter, d.exit))) band.found++
+    else missed.push(at(v.subject ?? '', v.shop, v.enter, v.exit))
+  }
+  for (const b of byLength) b.recall = b.found / Math.max(1, b.visits)
+  const falses = shops
+    .filter(d => inside(d.enter, Math.min(d.exit, end)))
+    .filter(d => !truth.visits.some(t => t.subject === d.subject && t.shop === d.shop && overlaps(t.enter, t.exit, d.enter, d.exit)))
+    .map(d => at(d.subject, d.shop, d.enter, d.exit))
+  return { days, readings, events: events.length, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
+}
+
+/** `npm run bench -- nights [--days N] [--seed S]`: runs and prints it. */
+export async function nightsPart(option: (name: string) => string | undefined): Promise<NightsResult> {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`
+  const days = Number(option('days') ?? 45)
+  const seedArg = option('seed')
+  const seed = seedArg !== undefined ? Number(seedArg) : undefined
+  if (!Number.isInteger(days) || days < 1 || (seed !== undefined && !Number.isInteger(seed))) throw new Error('--days wants a whole number of days, --seed an integer')
+  console.log(`nights: boutique-nights, ${days} days of 3600 s, no heartbeat at night, whole gateway (event clock) over the replay command at full speed`)
+  const r = await nights(days, seed)
+  console.log(`  readings ${r.readings}, events ${r.events}; visits ${r.truthVisits}: recall ${pct(r.recall)}, ${r.falseVisits} false`)
+  console.log(`  recall by length: ${r.byLength.map(b => `${b.band} ${pct(b.recall)} (${b.found} of ${b.visits})`).join(', ')}`)
+  if (r.missed.length > 0) console.log(`  missed: ${r.missed.join('; ')}`)
+  if (r.falses.length > 0) console.log(`  false: ${r.falses.join('; ')}`)
+  return r
+}

@@ -1,0 +1,117 @@
+// Where people outside a shop are, learned from the traffic. The entry test (zone-odds.ts) asks
+// whether a device's radio fits a place inside the shop better than one outside it; without a
+// map of the outside, "outside" is any place beyond any wall, and behind a back or side wall
+// (a stock room, the next shop) the radio often fits as well as inside, by symmetry: a shopper
+// standing in a back corner then never gets the odds an entry needs. Nobody is heard there,
+// though: the fixes outside a shop pile up on its street and hardly ever behind its walls. So
+// every fix outside a shop is counted on a grid around it, and a place outside costs its
+// rarity: twice the log of how much less traffic its cell had than the mean cell that had any
+// (never less than nothing, so the street costs what it did). A fresh gateway has counted
+// nothing and every place costs nothing until it has counted enough: the map grows with the
+// traffic, and is learned again after a restart (it is not saved).
+import type { Zone } from '../../shared/site.ts'
+import { pointInPolygon } from '../../shared/geometry.ts'
+
+/** Cells, m. */
+const CELL_M = 1
+/** The grid reaches this far beyond the zone's box (the entry test's places are within 12 m of a fix or of the outline), m. */
+const AROUND_M = 16
+
+/**
+ * Nothing is charged until the cells with traffic have this many fixes each on average: fixes
+ * fall on cells like a Poisson count, and a cell of the street left empty by chance (likely while
+ * the mean is a few fixes) must not pass for a wall nobody walks along. At this mean an empty cell
+ * of the street is a chance of e^-10.
+ */
+const MIN_MEAN = 10
+
+interface Grid {
+  x0: number
+  y0: number
+  nx: number
+  ny: number
+  counts: Float64Array
+  /** Fixes counted, and cells that have any. */
+  total: number
+  cells: number
+}
+
+/**
+ * The traffic around each shop outline of one gateway (one per evidence source: two gateways in a
+ * process, or a test's runs one after another, learn apart). `view(zone)` is the zone the entry
+ * test is given: the same outline, carrying this map.
+ */
+export class OutsideTraffic {
+  private readonly grids = new Map<string, Grid>()
+  private readonly views = new Map<Zone, TrafficZone>()
+
+  /** Counts a device's fix at (x, y) for every zone of `zones` on its floor that it is outside of. */
+  count(zones: readonly Zone[], floor: number, x: number, y: number): void {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return
+    for (const z of zones) {
+      if (z.floor !== floor || pointInPolygon(x, y, z)) continue
+      const g = this.gridOf(z)
+      const c = cellOf(g, x, y)
+      if (c < 0) continue
+      if (g.counts[c]++ === 0) g.cells++
+      g.total++
+    }
+  }
+
+  /**
+   * What a place outside `zone` costs: -2 ln of its cell's traffic against the mean cell's (each
+   * with one fix added), at least 0; 0 before any traffic was counted.
+   */
+  cost(zone: Zone, x: number, y: number): number {
+    const g = this.grids.get(zone.id)
+    if (g === undefined || g.cells === 0) return 0
+    const c = cellOf(g, x, y)
+    const n = c < 0 ? 0 : g.counts[c]
+    const mean = g.total / g.cells
+    return mean < MIN_MEAN || n >= mean ? 0 : 2 * Math.log((mean + 1) / (n + 1))
+  }
+
+  view(zone: Zone): TrafficZone {
+    let v = this.views.get(zone)
+    if (v === undefined) {
+      v = { ...zone, traffic: this }
+      this.views.set(zone, v)
+    }
+    return v
+  }
+
+  private gridOf(zone: Zone): Grid {
+    let g = this.grids.get(zone.id)
+    if (g === undefined) {
+      const [x0, y0, x1, y1] = zone.bbox
+      const nx = Math.ceil((x1 - x0 + 2 * AROUND_M) / CELL_M)
+      const ny = Math.ceil((y1 - y0 + 2 * AROUND_M) / CELL_M)
+      g = { x0: x0 - AROUND_M, y0: y0 - AROUND_M, nx, ny, counts: new Float64Array(nx * ny), total: 0, cells: 0 }
+      this.grids.set(zone.id, g)
+    }
+    return g
+  }
+}
+
+/** A zone with the traffic learned around it (zone-odds.ts charges its rare outside places). */
+export interface TrafficZone extends Zone {
+  traffic?: OutsideTraffic
+}
+
+function cellOf(g: Grid, x: number, y: number): number {
+  const i = Math.floor((x - g.x0) / CELL_M)
+  const j = Math.floor((y - g.y0) / CELL_M)
+  return i < 0 || j < 0 || i >= g.nx || j >= g.ny ? -1 : j * g.nx + i
+}
+
+const OWNED = new WeakMap<object, OutsideTraffic>()
+
+/** The traffic map of the gateway that `owner` (its evidence source) belongs to. */
+export function trafficOf(owner: object): OutsideTraffic {
+  let t = OWNED.get(owner)
+  if (t === undefined) {
+    t = new OutsideTraffic()
+    OWNED.set(owner, t)
+  }
+  return t
+}
