@@ -202,7 +202,13 @@ export async function trackDiagnosis(siteFile: SiteFile, trace: string): Promise
   for (const [id, a] of [...per].sort(([x], [y]) => x.localeCompare(y))) {
     const s = summarize(a.res)
     const fit = fitPathLoss(a.d, a.rssi)
-    receivers[id] = { meanDb: s.mean, sdDb: Math.sqrt(a.res.reduce((v, r) => v + (r - s.mean) ** 2, 0) / Math.max(1, a.res.length - 1)), fittedAt1m: fit.a, fittedExponent: fit.n, fittedSdDb: fit.sdDb }
+    receivers[id] = {
+      meanDb: s.mean,
+      sdDb: Math.sqrt(a.res.reduce((v, r) => v + (r - s.mean) ** 2, 0) / Math.max(1, a.res.length - 1)),
+      fittedAt1m: fit.a,
+      fittedExponent: fit.n,
+      fittedSdDb: fit.sdDb
+    }
   }
   // The ceiling: each receiver's own path loss fitted on this very track (the tag's offset included).
   const fitted: SiteFile = {
