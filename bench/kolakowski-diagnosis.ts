@@ -9,6 +9,7 @@ import { summarize, type Summary } from '../shared/stats.ts'
 import { expectedRssi, sensorModels } from '../gateway/estimation/radio-model.ts'
 import { EstimationRun, measureAccuracy } from './accuracy-lib.ts'
 import { f2 } from './trace-files.ts'
+import { lastAtOrBefore } from '../simulators/evaluate.ts'
 
 /** A point of a track at a time, ms. */
 export interface Timed {
@@ -150,8 +151,16 @@ export async function trackDiagnosis(siteFile: SiteFile, trace: string): Promise
       last.fix = null
     }
   }
-  const inTruth = estimates.filter(e => e.ts >= truth[0].ts && e.ts <= truth[truth.length - 1].ts)
-  const truthAt = inTruth.map(e => positionAt(truth, e.ts))
+  // Each truth sample against the last estimate published for a time at or before it, as the
+  // accuracy rows score them (measureAccuracy), so the diagnosis explains the same figures.
+  const inTruth: Timed[] = []
+  const truthAt: Timed[] = []
+  for (const t of truth) {
+    const e = estimates[lastAtOrBefore(estimates, t.ts)]
+    if (e === undefined || t.ts - e.ts > 3000) continue
+    inTruth.push({ ts: t.ts, x: e.x, y: e.y })
+    truthAt.push(t)
+  }
   const errors = inTruth.map((e, i) => Math.hypot(e.x - truthAt[i].x, e.y - truthAt[i].y))
   const stretches: TrackDiagnosis['stretches'] = []
   const t0 = truth[0].ts
@@ -163,7 +172,7 @@ export async function trackDiagnosis(siteFile: SiteFile, trace: string): Promise
     stretches.push({ startS: s * STRETCH_S, meanM: idx.reduce((a, i) => a + errors[i], 0) / idx.length, biasM: Math.hypot(dx, dy) })
   }
   const smoothedErrors = inTruth.map((e, i) => {
-    const near = inTruth.filter(o => Math.abs(o.ts - e.ts) <= SMOOTH_HALF_MS)
+    const near = estimates.filter(o => Math.abs(o.ts - e.ts) <= SMOOTH_HALF_MS)
     const x = near.reduce((a, o) => a + o.x, 0) / near.length
     const y = near.reduce((a, o) => a + o.y, 0) / near.length
     return Math.hypot(x - truthAt[i].x, y - truthAt[i].y)
@@ -224,7 +233,11 @@ export async function trackDiagnosis(siteFile: SiteFile, trace: string): Promise
     stretches,
     biasShare: biasShare(truthAt, inTruth, 1),
     smoothed: summarize(smoothedErrors),
-    lag: bestShift(truth, inTruth, shifts),
+    lag: bestShift(
+      truth,
+      estimates.filter(e => e.ts >= truth[0].ts && e.ts <= truth[truth.length - 1].ts),
+      shifts
+    ),
     receivers,
     walls: { share: onWall / Math.max(1, fixes.length), meanM: onWallSum / Math.max(1, onWall), otherMeanM: otherSum / Math.max(1, fixes.length - onWall) },
     fittedOnTruth: ceiling.error
