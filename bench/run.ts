@@ -20,6 +20,7 @@ import { analyticsLatency } from './analytics.ts'
 import { visitQuality, type VisitQuality } from './visits.ts'
 import { informationBound, streetSeparation } from './information-bound.ts'
 import { openHpsPart } from './openhps-part.ts'
+import { trackDiagnosis, printTrackDiagnosis } from './kolakowski-diagnosis.ts'
 import { peopleRun } from './people.ts'
 import { soak } from './soak.ts'
 import { nightsPart } from './nights.ts'
@@ -76,6 +77,7 @@ async function accuracy(): Promise<void> {
       console.log(row('gateway, fitted path loss only', r.gatewayPathLossOnly))
       console.log(row('gateway, path loss + radio maps', r.gateway))
       if (i === 0) results.kolakowski = r
+      if (i === 0) printTrackDiagnosis((results.kolakowskiDiagnosis = await trackDiagnosis(siteFile, trace)))
       else results[`kolakowski:${basename(csv)}`] = r
     }
     // The second test scenario: a person carrying the tag (the body shadows it, unlike the robot's
