@@ -22,6 +22,11 @@ export interface MethodScore {
 
 export interface OpenHpsResult {
   gateway: MethodScore
+  /**
+   * The gateway that heard the phone's earlier traffic (the train split's readings, recorded the hour
+   * before; never its positions) before the test scans: what it learns online has had time to settle.
+   */
+  gatewayWarm: MethodScore
   /** Diagnostic: the same without online self-calibration of the beacons' offsets. */
   gatewayNoSelfCalibration: MethodScore
   /**
@@ -51,20 +56,24 @@ const settleTick = (stop: Stop): number => tickAtOrAfter(stop.scans[0].ts + SETT
  * The gateway's phone-scan estimation over the test scans on the event clock, as the benchmark's
  * other rows run it (tracker of beacon models, online self-calibration of the beacons): per scan,
  * the first position published after it; per stop, the last position published by its settle tick.
+ * `warm`: scans replayed first, on the same clock, unscored (a gateway that has heard the phone
+ * before: the readings only, never where it stood).
  */
-export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = {}): MethodScore {
+export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = {}, warm: OpenHpsScan[] = []): MethodScore {
   const tracker = new EstimationRun(site, 'gateway', over, selfCalibrate, true).follower.tracker
   const published: Array<{ tick: number; x: number; y: number }> = []
+  const scans = [...warm, ...test]
+  const scored = tickAtOrAfter(test[0].ts)
   let next = 0
   const end = test[test.length - 1].ts + SETTLE_MS + 2000
-  for (let t = tickAtOrAfter(test[0].ts); t <= end; t += 1000) {
+  for (let t = tickAtOrAfter(scans[0].ts); t <= end; t += 1000) {
     // The event clock: a scan is in before the first tick after it.
-    for (; next < test.length && test[next].ts < t; next++) {
-      for (const [id, rssi] of test[next].rssi) tracker.addReading(DEVICE_ID, id, test[next].ts, rssi)
+    for (; next < scans.length && scans[next].ts < t; next++) {
+      for (const [id, rssi] of scans[next].rssi) tracker.addReading(DEVICE_ID, id, scans[next].ts, rssi)
     }
     for (const subject of [...tracker.active(t)]) {
       const p = tracker.estimate(subject, t)
-      if (p) published.push({ tick: t, x: p.x, y: p.y })
+      if (p && t >= scored) published.push({ tick: t, x: p.x, y: p.y })
     }
     tracker.expire(t)
   }
@@ -165,6 +174,13 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
   )
   return {
     gateway,
+    gatewayWarm: scoreGateway(
+      site,
+      test,
+      true,
+      {},
+      train.filter(s => s.ts < test[0].ts)
+    ),
     gatewayNoSelfCalibration: scoreGateway(site, test, false),
     gatewayRefitted: scoreGateway(parseSite(refitted(file, diagnosis)), test),
     gatewayFreshOnly: scoreGateway(site, freshOnly(test)),

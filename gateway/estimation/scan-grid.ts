@@ -23,10 +23,16 @@ export interface ScanGridOptions {
   sigmaDb: number
   /** Spread of the per-scan offset (the body, the phone's orientation), dB. */
   scanOffsetSdDb: number
-  /** How far a phone's position may drift, m per √s (a browsing shopper, not a walker: see `jumpPerS`). */
+  /** How far a phone's position drifts while its holder stays, m per √s (browsing, turning round). */
   driftM: number
-  /** Chance per second that the phone moved anywhere on the site (a walk between scans). */
-  jumpPerS: number
+  /** How far a phone that moves goes, m per s (a walk). */
+  walkMps: number
+  /**
+   * Moves a phone makes per second, the site's starting guess; learned from the traffic (each
+   * scan weighs whether the phone stayed or walked) with the guess counting as `moveRateWeightS` seconds.
+   */
+  moveRate: number
+  moveRateWeightS: number
   /** The detection chance a new site starts from, and how many beacon-scans it counts as. */
   detectPrior: number
   detectPriorWeight: number
@@ -48,7 +54,9 @@ export const defaultScanGridOptions: ScanGridOptions = {
   sigmaDb: 6,
   scanOffsetSdDb: 3,
   driftM: 0.5,
-  jumpPerS: 0.02,
+  walkMps: 1,
+  moveRate: 0.02,
+  moveRateWeightS: 600,
   detectPrior: 0.5,
   detectPriorWeight: 20,
   phoneOffsetWeight: 20,
@@ -91,6 +99,9 @@ export class ScanGrid {
   /** Chance that a scan reports a beacon whose reading is above the floor: heard and expected counts. */
   private heardN: number
   private expectedN: number
+  /** Moves the scans pointed to (each scan's chance that its phone walked), and the seconds they cover. */
+  private movesN: number
+  private movesS: number
   /** Heard readings by whole dBm (-127..0), for the reporting floor. */
   private readonly histogram = new Float64Array(128)
   private histogramN = 0
@@ -113,6 +124,8 @@ export class ScanGrid {
     this.ny = Math.floor(h / this.step) + 1
     this.z = site.radio.tagHeightM
     this.heardN = o.detectPrior * o.detectPriorWeight
+    this.movesN = o.moveRate * o.moveRateWeightS
+    this.movesS = o.moveRateWeightS
     this.expectedN = o.detectPriorWeight
   }
 
@@ -123,6 +136,11 @@ export class ScanGrid {
   /** The learned detection chance of a beacon a scan could hear. */
   get detect(): number {
     return Math.min(0.95, this.heardN / this.expectedN)
+  }
+
+  /** Moves a phone makes per second, as learned. */
+  get moveRate(): number {
+    return this.movesN / this.movesS
   }
 
   /** The reporting floor, dBm: the low quantile of the heard readings. */
@@ -182,17 +200,34 @@ export class ScanGrid {
     if (![...heard.keys()].some(id => models.has(id))) return
     const dt = Math.max(0, (g.pendingTs - g.at) / 1000)
     g.at = g.pendingTs
-    this.drift(g.p, this.o.driftM * Math.sqrt(dt), 1 - (1 - this.o.jumpPerS) ** dt)
+    // Where the phone is now if its holder stayed, and if they walked.
+    const walked = Float32Array.from(g.p)
+    this.blur(g.p, this.o.driftM * Math.sqrt(dt))
+    this.blur(walked, this.o.walkMps * dt)
+    const moved = 1 - Math.exp(-this.moveRate * dt)
     const offset = this.offset + this.phoneOffset(g)
     const ll = this.logLikelihood(heard, beacons, offset)
     let top = -Infinity
-    for (let c = 0; c < ll.length; c++) {
-      ll[c] += Math.log(g.p[c] + 1e-300)
-      if (ll[c] > top) top = ll[c]
-    }
+    for (let c = 0; c < ll.length; c++) if (ll[c] > top) top = ll[c]
+    let stayed = 0
+    let went = 0
     let z = 0
-    for (let c = 0; c < ll.length; c++) z += g.p[c] = Math.exp(ll[c] - top)
+    for (let c = 0; c < ll.length; c++) {
+      const l = Math.exp(ll[c] - top)
+      stayed += l * g.p[c]
+      went += l * walked[c]
+      z += g.p[c] = l * ((1 - moved) * g.p[c] + moved * walked[c])
+    }
     for (let c = 0; c < ll.length; c++) g.p[c] /= z
+    // The chance this scan's phone walked since its last: the moves the site's phones make.
+    if (dt > 0 && z > 0) {
+      this.movesN += (moved * went) / z
+      this.movesS += dt
+      if (this.movesS > this.o.moveRateWeightS / MIN_RATE) {
+        this.movesN /= 2
+        this.movesS /= 2
+      }
+    }
     this.scans++
     this.learn(g, heard, beacons, offset)
   }
@@ -249,34 +284,30 @@ export class ScanGrid {
     return out
   }
 
-  /** The posterior spread by a random walk of `sigma` m, and a share `jump` moved anywhere. */
-  private drift(p: Float32Array, sigma: number, jump: number): void {
+  /** The posterior spread by a random walk of `sigma` m (a separable Gaussian blur; nobody leaves through the grid's edge). */
+  private blur(p: Float32Array, sigma: number): void {
+    if (sigma < 0.1 * this.step) return
     const { nx, ny } = this
-    if (sigma >= 0.1 * this.step) {
-      const r = Math.ceil((3 * sigma) / this.step)
-      const kernel = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-0.5 * (((i - r) * this.step) / sigma) ** 2))
-      const tmp = new Float32Array(p.length)
-      // Separable blur, renormalised at the edges (nobody leaves through the site's bounding box).
-      for (let pass = 0; pass < 2; pass++) {
-        const [src, dst] = pass === 0 ? [p, tmp] : [tmp, p]
-        for (let y = 0; y < ny; y++) {
-          for (let x = 0; x < nx; x++) {
-            let s = 0
-            let w = 0
-            for (let i = -r; i <= r; i++) {
-              const xx = pass === 0 ? x + i : x
-              const yy = pass === 0 ? y : y + i
-              if (xx < 0 || xx >= nx || yy < 0 || yy >= ny) continue
-              s += kernel[i + r] * src[yy * nx + xx]
-              w += kernel[i + r]
-            }
-            dst[y * nx + x] = s / w
+    const r = Math.min(Math.max(nx, ny), Math.ceil((3 * sigma) / this.step))
+    const kernel = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-0.5 * (((i - r) * this.step) / sigma) ** 2))
+    const tmp = new Float32Array(p.length)
+    for (let pass = 0; pass < 2; pass++) {
+      const [src, dst] = pass === 0 ? [p, tmp] : [tmp, p]
+      for (let y = 0; y < ny; y++) {
+        for (let x = 0; x < nx; x++) {
+          let s = 0
+          let w = 0
+          for (let i = -r; i <= r; i++) {
+            const xx = pass === 0 ? x + i : x
+            const yy = pass === 0 ? y : y + i
+            if (xx < 0 || xx >= nx || yy < 0 || yy >= ny) continue
+            s += kernel[i + r] * src[yy * nx + xx]
+            w += kernel[i + r]
           }
+          dst[y * nx + x] = s / w
         }
       }
     }
-    const u = jump / p.length
-    for (let c = 0; c < p.length; c++) p[c] = (1 - jump) * p[c] + u
   }
 
   private moments(p: Float32Array): { x: number; y: number; cxx: number; cyy: number; cxy: number } {
