@@ -137,6 +137,19 @@ function fingerprints(train: OpenHpsScan[], ids: string[]): { scans: Fingerprint
   return { scans, windows }
 }
 
+/** k-NN fingerprinting on the train split (k chosen on the train split alone), scored on the test scans. */
+export function knnScore(train: OpenHpsScan[], test: OpenHpsScan[], ids: string[]): MethodScore & { k: KChoice; k5s: KChoice } {
+  const db = fingerprints(train, ids)
+  const k = chooseK(db.scans)
+  const k5s = chooseK(db.windows)
+  const fp = scoreBaseline(
+    test,
+    h => knn(db.scans, vector(h, ids), k.k),
+    h => knn(db.windows, vector(h, ids), k5s.k)
+  )
+  return { ...fp, k, k5s }
+}
+
 /** Every row of the OpenHPS part, from the data set folder (the one holding beacons.csv). */
 const isBeacon = (f: SiteFile['features'][number]): f is BeaconFeatureT => f.properties.kind === 'beacon'
 
@@ -156,10 +169,6 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
   const site = parseSite(file)
   const test = readScans(splitPath(dir, 'test'), beacons)
   const train = readScans(splitPath(dir, 'train'), beacons)
-  const ids = beacons.map(b => b.id)
-  const db = fingerprints(train, ids)
-  const k = chooseK(db.scans)
-  const k5s = chooseK(db.windows)
   const gateway = scoreGateway(site, test)
   const near = scoreBaseline(
     test,
@@ -167,10 +176,10 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
     h => nearestBeacon(h, site.beacons)
   )
   const diagnosis = radioDiagnosis(site, train)
-  const fp = scoreBaseline(
+  const fp = knnScore(
+    train,
     test,
-    h => knn(db.scans, vector(h, ids), k.k),
-    h => knn(db.windows, vector(h, ids), k5s.k)
+    beacons.map(b => b.id)
   )
   return {
     gateway,
@@ -185,7 +194,7 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
     gatewayRefitted: scoreGateway(parseSite(refitted(file, diagnosis)), test),
     gatewayFreshOnly: scoreGateway(site, freshOnly(test)),
     nearestBeacon: near,
-    knn: { ...fp, k, k5s },
+    knn: fp,
     gatewayAtMostKnn: gateway.perScan.mean <= fp.perScan.mean,
     testScans: test.length,
     testPoints: new Set(test.map(s => `${s.x},${s.y}`)).size,

@@ -209,12 +209,10 @@ export class ScanGrid {
     const ll = this.logLikelihood(heard, beacons, offset)
     let top = -Infinity
     for (let c = 0; c < ll.length; c++) if (ll[c] > top) top = ll[c]
-    let stayed = 0
     let went = 0
     let z = 0
     for (let c = 0; c < ll.length; c++) {
       const l = Math.exp(ll[c] - top)
-      stayed += l * g.p[c]
       went += l * walked[c]
       z += g.p[c] = l * ((1 - moved) * g.p[c] + moved * walked[c])
     }
