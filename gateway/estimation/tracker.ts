@@ -236,7 +236,8 @@ export class Tracker {
     const kf = d.kf
     const prior = kf.initialized ? kf.predicted(t) : null
     const silent = this.silentSensors(d, t)
-    const gridFix = this.scanGrid?.fix(subject, t, this.models) ?? null
+    // The grid is one floor: on a site of several, the solver on the device's floor's beacons places it.
+    const gridFix = this.multiFloor ? null : (this.scanGrid?.fix(subject, t, this.models) ?? null)
     const fix =
       gridFix ??
       solve(obs, {
