@@ -69,8 +69,8 @@ export class EstimationRun {
     // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
     const models = () => (scans ? beaconModels(site) : sensorModels(site))
     const tracker = new Tracker(site, models(), opts)
-    // Phone-scan traces: the gateway's scan tracker positions phones by its scan grid.
-    if (scans) tracker.scanGrid = new ScanGrid(site)
+    // Phone-scan traces: the scan tracker's grid, where the options ask for it (tracker option scanGrid).
+    if (scans && opts.scanGrid) tracker.scanGrid = new ScanGrid(site)
     // The gateway calibrates online what positions a device: its sensors, or in phone-scan mode
     // the beacons phones report.
     const cal = (this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models(), scans ? beaconSelfCalibrationOptions : defaultSelfCalibrationOptions) : null)
