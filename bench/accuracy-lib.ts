@@ -11,6 +11,7 @@ import { lastAtOrBefore } from '../simulators/evaluate.ts'
 import { Tracker, trackerOptions, type TrackerOptions } from '../gateway/estimation/tracker.ts'
 import { TraceFollower, type Placed, type Followed } from '../tools/trace-follower.ts'
 import { sensorModels, beaconModels } from '../gateway/estimation/radio-model.ts'
+import { ScanGrid } from '../gateway/estimation/scan-grid.ts'
 import { SelfCalibrator, beaconSelfCalibrationOptions, defaultSelfCalibrationOptions } from '../gateway/estimation/self-calibration.ts'
 import { solve, weightedCentroid } from '../gateway/estimation/solver.ts'
 
@@ -68,6 +69,8 @@ export class EstimationRun {
     // Phone-scan traces: the site's beacons are the receivers, as in the gateway's scan tracker.
     const models = () => (scans ? beaconModels(site) : sensorModels(site))
     const tracker = new Tracker(site, models(), opts)
+    // Phone-scan traces: the scan tracker's grid, where the options ask for it (tracker option scanGrid).
+    if (scans && opts.scanGrid) tracker.scanGrid = new ScanGrid(site)
     // The gateway calibrates online what positions a device: its sensors, or in phone-scan mode
     // the beacons phones report.
     const cal = (this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models(), scans ? beaconSelfCalibrationOptions : defaultSelfCalibrationOptions) : null)

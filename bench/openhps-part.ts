@@ -18,6 +18,7 @@ export function openHpsPart(dir: string): OpenHpsResult | null {
     ['nearest beacon', r.nearestBeacon],
     [`k-NN fingerprinting (train split, k ${r.knn.k.k} / ${r.knn.k5s.k})`, r.knn],
     ['gateway (self-cal.)', r.gateway],
+    ["gateway after the phone's earlier traffic", r.gatewayWarm],
     ['gateway, no self-calibration', r.gatewayNoSelfCalibration],
     ['diagnostic: gateway, repeated values dropped', r.gatewayFreshOnly],
     // Uses the train split: how far a perfectly calibrated path-loss model would get, not a gateway figure.

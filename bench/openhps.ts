@@ -22,6 +22,11 @@ export interface MethodScore {
 
 export interface OpenHpsResult {
   gateway: MethodScore
+  /**
+   * The gateway that heard the phone's earlier traffic (the train split's readings, recorded the hour
+   * before; never its positions) before the test scans: what it learns online has had time to settle.
+   */
+  gatewayWarm: MethodScore
   /** Diagnostic: the same without online self-calibration of the beacons' offsets. */
   gatewayNoSelfCalibration: MethodScore
   /**
@@ -51,20 +56,24 @@ const settleTick = (stop: Stop): number => tickAtOrAfter(stop.scans[0].ts + SETT
  * The gateway's phone-scan estimation over the test scans on the event clock, as the benchmark's
  * other rows run it (tracker of beacon models, online self-calibration of the beacons): per scan,
  * the first position published after it; per stop, the last position published by its settle tick.
+ * `warm`: scans replayed first, on the same clock, unscored (a gateway that has heard the phone
+ * before: the readings only, never where it stood).
  */
-export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = {}): MethodScore {
+export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = { scanGrid: true }, warm: OpenHpsScan[] = []): MethodScore {
   const tracker = new EstimationRun(site, 'gateway', over, selfCalibrate, true).follower.tracker
   const published: Array<{ tick: number; x: number; y: number }> = []
+  const scans = [...warm, ...test]
+  const scored = tickAtOrAfter(test[0].ts)
   let next = 0
   const end = test[test.length - 1].ts + SETTLE_MS + 2000
-  for (let t = tickAtOrAfter(test[0].ts); t <= end; t += 1000) {
+  for (let t = tickAtOrAfter(scans[0].ts); t <= end; t += 1000) {
     // The event clock: a scan is in before the first tick after it.
-    for (; next < test.length && test[next].ts < t; next++) {
-      for (const [id, rssi] of test[next].rssi) tracker.addReading(DEVICE_ID, id, test[next].ts, rssi)
+    for (; next < scans.length && scans[next].ts < t; next++) {
+      for (const [id, rssi] of scans[next].rssi) tracker.addReading(DEVICE_ID, id, scans[next].ts, rssi)
     }
     for (const subject of [...tracker.active(t)]) {
       const p = tracker.estimate(subject, t)
-      if (p) published.push({ tick: t, x: p.x, y: p.y })
+      if (p && t >= scored) published.push({ tick: t, x: p.x, y: p.y })
     }
     tracker.expire(t)
   }
@@ -128,6 +137,19 @@ function fingerprints(train: OpenHpsScan[], ids: string[]): { scans: Fingerprint
   return { scans, windows }
 }
 
+/** k-NN fingerprinting on the train split (k chosen on the train split alone), scored on the test scans. */
+export function knnScore(train: OpenHpsScan[], test: OpenHpsScan[], ids: string[]): MethodScore & { k: KChoice; k5s: KChoice } {
+  const db = fingerprints(train, ids)
+  const k = chooseK(db.scans)
+  const k5s = chooseK(db.windows)
+  const fp = scoreBaseline(
+    test,
+    h => knn(db.scans, vector(h, ids), k.k),
+    h => knn(db.windows, vector(h, ids), k5s.k)
+  )
+  return { ...fp, k, k5s }
+}
+
 /** Every row of the OpenHPS part, from the data set folder (the one holding beacons.csv). */
 const isBeacon = (f: SiteFile['features'][number]): f is BeaconFeatureT => f.properties.kind === 'beacon'
 
@@ -147,10 +169,6 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
   const site = parseSite(file)
   const test = readScans(splitPath(dir, 'test'), beacons)
   const train = readScans(splitPath(dir, 'train'), beacons)
-  const ids = beacons.map(b => b.id)
-  const db = fingerprints(train, ids)
-  const k = chooseK(db.scans)
-  const k5s = chooseK(db.windows)
   const gateway = scoreGateway(site, test)
   const near = scoreBaseline(
     test,
@@ -158,18 +176,25 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
     h => nearestBeacon(h, site.beacons)
   )
   const diagnosis = radioDiagnosis(site, train)
-  const fp = scoreBaseline(
+  const fp = knnScore(
+    train,
     test,
-    h => knn(db.scans, vector(h, ids), k.k),
-    h => knn(db.windows, vector(h, ids), k5s.k)
+    beacons.map(b => b.id)
   )
   return {
     gateway,
+    gatewayWarm: scoreGateway(
+      site,
+      test,
+      true,
+      { scanGrid: true },
+      train.filter(s => s.ts < test[0].ts)
+    ),
     gatewayNoSelfCalibration: scoreGateway(site, test, false),
     gatewayRefitted: scoreGateway(parseSite(refitted(file, diagnosis)), test),
     gatewayFreshOnly: scoreGateway(site, freshOnly(test)),
     nearestBeacon: near,
-    knn: { ...fp, k, k5s },
+    knn: fp,
     gatewayAtMostKnn: gateway.perScan.mean <= fp.perScan.mean,
     testScans: test.length,
     testPoints: new Set(test.map(s => `${s.x},${s.y}`)).size,

@@ -15,6 +15,7 @@ import { bleIdentity } from './ingest/sensor-ids.ts'
 import { Tracker, trackerOptions } from './estimation/tracker.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
 import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-calibration.ts'
+import { ScanGrid } from './estimation/scan-grid.ts'
 import type { Evidence, EvidenceSource } from './presence/zones.ts'
 import type { Footfall } from './presence/footfall.ts'
 import type { People } from './presence/people.ts'
@@ -96,6 +97,7 @@ export class EstimateStage {
       }),
       scan: new Tracker(site, beacons, topts)
     }
+    if (topts.scanGrid) this.trackers.scan.scanGrid = new ScanGrid(site)
     if (o.selfCalibration) {
       this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
       this.trackers.scan.onFix = (obs, fix) => this.scanCalibrator.observeFix(obs, fix, topts.tagHeight)

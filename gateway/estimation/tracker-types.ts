@@ -56,6 +56,12 @@ export interface TrackerOptions {
   siteOffsetRate: number
   /** Whether working sensors that did not hear a device count as evidence (where their floor is known). */
   silence: boolean
+  /**
+   * Phone-scan mode: place phones by a grid posterior over their scan reports (scan-grid.ts)
+   * instead of the solver and motion filter. Off by default: it learns no per-beacon correction
+   * (a beacon sending hot stays hot) and is a little behind the filter where scans hear many beacons.
+   */
+  scanGrid: boolean
   /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
   floorSwitchDb: number
   /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
@@ -84,6 +90,7 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
     siteOffsetRate: 0.005,
     floorSwitchDb: 6,
     silence: true,
+    scanGrid: false,
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,

@@ -13,6 +13,7 @@ import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower } from './advertised-power.ts'
 import { WalkHistory, streetWalkGaps, packListening, sensorTable, type WalkFix, type WalkGaps, type Listening, type SensorTable } from './street-walk.ts'
 import type { TrackerOptions, TrackerLearned, Estimate } from './tracker-types.ts'
+import type { ScanGrid } from './scan-grid.ts'
 
 export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate } from './tracker-types.ts'
 
@@ -79,6 +80,8 @@ export class Tracker {
   private readonly windowIds: string[]
   /** Called with every fix and the observations behind it (online self-calibration listens here). */
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
+  /** Phone-scan mode: each phone's grid posterior over its scan reports (scan-grid.ts) makes its fixes. */
+  scanGrid: ScanGrid | null = null
 
   constructor(
     private readonly site: Site,
@@ -148,6 +151,7 @@ export class Tracker {
       this.windowIds.push(sensor)
     }
     d.windows.add(key, ts, rssi)
+    this.scanGrid?.add(subject, sensor, ts, rssi, this.models)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
     if (ts < d.firstHeard) d.firstHeard = ts
@@ -156,6 +160,7 @@ export class Tracker {
 
   /** Forgets a subject at once (erasure, consent withdrawn). */
   forget(subject: string): boolean {
+    this.scanGrid?.forget(subject)
     return this.devices.delete(subject)
   }
 
@@ -193,6 +198,8 @@ export class Tracker {
       }
     }
     this.expired += gone.length
+    // A phone's scan grid outlives its device here (scan-grid.ts `phoneTtlMs`).
+    this.scanGrid?.expire(t)
     if (this.evicted.length > 0) {
       gone.push(...this.evicted.filter(s => !this.devices.has(s)))
       this.evicted = []
@@ -229,19 +236,23 @@ export class Tracker {
     const kf = d.kf
     const prior = kf.initialized ? kf.predicted(t) : null
     const silent = this.silentSensors(d, t)
-    const fix = solve(obs, {
-      tagHeight: this.o.tagHeight,
-      bounds: this.bounds,
-      huberK: this.o.huberK,
-      // Every key always present: one options shape for the solver's inner loop (`npm run bench -- accuracy`).
-      silent,
-      gridTemperature: this.o.gridTemperature,
-      minSupport: this.o.minSupport,
-      offMapPenalty: this.o.offMapPenalty,
-      prior: prior ?? undefined,
-      // The offset prior tightens as fixes agree on it, down to a third of the population spread.
-      offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
-    })
+    // The grid is one floor: on a site of several, the solver on the device's floor's beacons places it.
+    const gridFix = this.multiFloor ? null : (this.scanGrid?.fix(subject, t, this.models) ?? null)
+    const fix =
+      gridFix ??
+      solve(obs, {
+        tagHeight: this.o.tagHeight,
+        bounds: this.bounds,
+        huberK: this.o.huberK,
+        // Every key always present: one options shape for the solver's inner loop (`npm run bench -- accuracy`).
+        silent,
+        gridTemperature: this.o.gridTemperature,
+        minSupport: this.o.minSupport,
+        offMapPenalty: this.o.offMapPenalty,
+        prior: prior ?? undefined,
+        // The offset prior tightens as fixes agree on it, down to a third of the population spread.
+        offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
+      })
     if (fix === null) return null
     // The tick's listening sensors are packed once for every device's fix of this tick.
     if (this.o.walkHistory)
@@ -270,7 +281,9 @@ export class Tracker {
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
     const [fx, fy] = insideWalls(this.site, fix.x, fix.y, fix.accuracyM, d.floor ?? 0, this.o.outsideSigmas)
-    if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, (this.o.lagFactor * age) / obs.length / 1000)) this.gated++
+    // A scan grid's posterior has the phone's motion in it already: the filter restarts on it.
+    if (gridFix !== null) kf.init(t, fx, fy, fix.cxx, fix.cyy, fix.cxy)
+    else if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, (this.o.lagFactor * age) / obs.length / 1000)) this.gated++
     // The filter averages fixes as if their errors were independent, but part of a fix's error is
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.

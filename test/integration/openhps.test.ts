@@ -8,7 +8,7 @@ import { loadSiteFile, parseSite } from '../../shared/site.ts'
 import { TraceScan, TraceTruth, isScan, isTruth, type TraceLine } from '../../shared/trace.ts'
 import { convertScans, convertSite, freshOnly, readBeacons, readScans, splitPath, stops, type OpenHpsScan } from '../../simulators/openhps.ts'
 import { chooseK, knn, meanHeard, MISSING_DBM, nearestBeacon, vector, type Fingerprint } from '../../bench/openhps-baselines.ts'
-import { scoreGateway } from '../../bench/openhps.ts'
+import { knnScore, scoreGateway } from '../../bench/openhps.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import mqtt from 'mqtt'
@@ -210,6 +210,20 @@ test('the gateway scores one position per scan and one per point on the first re
   assert.equal(r.after5s.n, 4)
   // On a 40 m floor: any answer inside it, none wild.
   assert.ok(r.perScan.max < 60 && Number.isFinite(r.perScan.mean))
+})
+
+test("issue 31, done when: on the OpenHPS test points the gateway's phone-scan mean error is at most k-NN fingerprinting's (which has the train split's positions), per scan and after 5 s", () => {
+  const beacons = readBeacons(DATA)
+  const test = readScans(splitPath(DATA, 'test'), beacons)
+  const fp = knnScore(
+    readScans(splitPath(DATA, 'train'), beacons),
+    test,
+    beacons.map(b => b.id)
+  )
+  const gateway = scoreGateway(parseSite(convertSite(DATA)), test)
+  const means = JSON.stringify({ gateway: [gateway.perScan.mean, gateway.after5s.mean], knn: [fp.perScan.mean, fp.after5s.mean] })
+  assert.ok(gateway.perScan.mean <= fp.perScan.mean, means)
+  assert.ok(gateway.after5s.mean <= fp.after5s.mean, means)
 })
 
 test('the whole gateway takes the imported site and positions the phone from the real scans replayed to it', async () => {
