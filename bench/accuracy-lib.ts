@@ -70,7 +70,7 @@ export class EstimationRun {
     const models = () => (scans ? beaconModels(site) : sensorModels(site))
     const tracker = new Tracker(site, models(), opts)
     // Phone-scan traces: the scan tracker's grid, where the options ask for it (tracker option scanGrid).
-    if (scans && opts.scanGrid) tracker.scanGrid = new ScanGrid(site)
+    if (scans && opts.scanGrid !== 'off') tracker.scanGrid = new ScanGrid(site)
     // The gateway calibrates online what positions a device: its sensors, or in phone-scan mode
     // the beacons phones report.
     const cal = (this.cal = method === 'gateway' && selfCalibrate ? new SelfCalibrator(models(), scans ? beaconSelfCalibrationOptions : defaultSelfCalibrationOptions) : null)

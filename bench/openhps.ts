@@ -59,7 +59,7 @@ const settleTick = (stop: Stop): number => tickAtOrAfter(stop.scans[0].ts + SETT
  * `warm`: scans replayed first, on the same clock, unscored (a gateway that has heard the phone
  * before: the readings only, never where it stood).
  */
-export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = { scanGrid: true }, warm: OpenHpsScan[] = []): MethodScore {
+export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = { scanGrid: 'auto' }, warm: OpenHpsScan[] = []): MethodScore {
   const tracker = new EstimationRun(site, 'gateway', over, selfCalibrate, true).follower.tracker
   const published: Array<{ tick: number; x: number; y: number }> = []
   const scans = [...warm, ...test]
@@ -187,7 +187,7 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
       site,
       test,
       true,
-      { scanGrid: true },
+      { scanGrid: 'auto' },
       train.filter(s => s.ts < test[0].ts)
     ),
     gatewayNoSelfCalibration: scoreGateway(site, test, false),

@@ -97,7 +97,7 @@ export class EstimateStage {
       }),
       scan: new Tracker(site, beacons, topts)
     }
-    if (topts.scanGrid) this.trackers.scan.scanGrid = new ScanGrid(site)
+    if (topts.scanGrid !== 'off') this.trackers.scan.scanGrid = new ScanGrid(site)
     if (o.selfCalibration) {
       this.trackers.ble.onFix = (obs, fix) => this.calibrator.observeFix(obs, fix, topts.tagHeight)
       this.trackers.scan.onFix = (obs, fix) => this.scanCalibrator.observeFix(obs, fix, topts.tagHeight)

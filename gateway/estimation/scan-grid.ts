@@ -72,6 +72,10 @@ const FLOOR_QUANTILE = 0.05
 const FLOOR_MIN_READINGS = 20
 /** Running means over readings keep at least this weight on a new one, so the learned values follow a changed site. */
 const MIN_RATE = 0.001
+/** Unknowns of a fix from one scan's ranges: x, y and the phone's offset. */
+const RANGE_UNKNOWNS = 3
+/** Scans seen before `auto` judges how many beacons a scan reports. */
+const AUTO_MIN_SCANS = 3
 
 interface PhoneGrid {
   p: Float32Array
@@ -106,6 +110,8 @@ export class ScanGrid {
   private readonly histogram = new Float64Array(128)
   private histogramN = 0
   scans = 0
+  /** Beacons a scan reports, running mean over scans. */
+  reportedPerScan = 0
   /** The phone's height, m. */
   private readonly z: number
 
@@ -152,6 +158,15 @@ export class ScanGrid {
       if (seen >= FLOOR_QUANTILE * this.histogramN) return i - 127
     }
     return 0
+  }
+
+  /**
+   * Whether the grid places phones: always (`on`), or (`auto`) once scans report fewer beacons than
+   * a fix from ranges needs to be more than a guess.
+   */
+  chosen(mode: 'auto' | 'on' | 'off'): boolean {
+    if (mode !== 'auto') return mode === 'on'
+    return this.scans >= AUTO_MIN_SCANS && this.reportedPerScan < RANGE_UNKNOWNS + 1
   }
 
   /** One reading of a scan report; readings of one report share its time. */
@@ -227,6 +242,9 @@ export class ScanGrid {
       }
     }
     this.scans++
+    let reported = 0
+    for (const id of heard.keys()) if (models.has(id)) reported++
+    this.reportedPerScan += Math.max(MIN_RATE, 1 / this.scans) * (reported - this.reportedPerScan)
     this.learn(g, heard, beacons, offset)
   }
 

@@ -58,10 +58,13 @@ export interface TrackerOptions {
   silence: boolean
   /**
    * Phone-scan mode: place phones by a grid posterior over their scan reports (scan-grid.ts)
-   * instead of the solver and motion filter. Off by default: it learns no per-beacon correction
-   * (a beacon sending hot stays hot) and is a little behind the filter where scans hear many beacons.
+   * instead of the solver and motion filter. `auto` uses the grid once the traffic shows that a scan
+   * reports fewer beacons than a fix from ranges has unknowns plus one (x, y and the phone's offset):
+   * there the solver guesses and what a scan left out says more. Where scans hear many beacons the
+   * filter stays: the grid learns no per-beacon correction (a beacon sending hot stays hot) and has
+   * no velocity.
    */
-  scanGrid: boolean
+  scanGrid: 'auto' | 'on' | 'off'
   /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
   floorSwitchDb: number
   /** Radio-map grid posterior: likelihood temperature, walked-area support threshold, off-walk penalty (nats). */
@@ -90,7 +93,7 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
     siteOffsetRate: 0.005,
     floorSwitchDb: 6,
     silence: true,
-    scanGrid: false,
+    scanGrid: 'auto',
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,

@@ -237,7 +237,7 @@ export class Tracker {
     const prior = kf.initialized ? kf.predicted(t) : null
     const silent = this.silentSensors(d, t)
     // The grid is one floor: on a site of several, the solver on the device's floor's beacons places it.
-    const gridFix = this.multiFloor ? null : (this.scanGrid?.fix(subject, t, this.models) ?? null)
+    const gridFix = this.multiFloor || !this.scanGrid?.chosen(this.o.scanGrid) ? null : (this.scanGrid?.fix(subject, t, this.models) ?? null)
     const fix =
       gridFix ??
       solve(obs, {
