@@ -127,7 +127,6 @@ export class Pipeline {
   lastTickError: { at: number; message: string } | null = null
   /** Messages worked through (for health: readings still being processed). */
   processed = 0
-
   /** Messages waiting in the inbox (taken, not yet worked through). */
   get backlog(): number {
     return this.inbox.length + (this.current !== null ? 1 : 0)
@@ -220,6 +219,11 @@ export class Pipeline {
     this.work(Infinity)
   }
 
+  /** At a stop: runs the ticks the clock allows, then stops the solver pool's workers (later ticks solve inline). */
+  close(): void {
+    this.work(Infinity)
+    this.est.close()
+  }
   /** Moves the clock to a message's time; returns its work item with the ticks due before its readings. */
   private begin(m: Taken): Work {
     const r = m.r
@@ -375,7 +379,6 @@ export class Pipeline {
   positions(): PositionMessageT[] {
     return [...this.latest.values()].map(l => l.pos)
   }
-
   get trackedDevices(): number {
     return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size
   }
@@ -387,7 +390,6 @@ export class Pipeline {
   learned(): LearnedRadio {
     return this.est.learned()
   }
-
   /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
   restoreLearned(l: LearnedRadio): void {
     this.est.restoreLearned(l)
