@@ -7,7 +7,7 @@
 //   node --import tsx bench/throughput-child.ts gateway SITE TRACE
 import { createInterface } from 'node:readline'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { loadSiteFile } from '../shared/site.ts'
@@ -24,7 +24,8 @@ export interface ChildReport {
   /** Wall seconds from the first message's arrival to the end of the work it caused. */
   seconds: number
   /**
-   * Wall time from a message's arrival to the end of the tick that first uses its readings, ms
+   * Wall time from a message's arrival to the publishing of the positions of the tick that first
+   * uses its readings, ms
    * (null where nothing was placed: the bare broker). It includes the event clock's wait: a tick
    * runs once readings 500 ms of event time later have come in, which at a replay's pace N takes
    * 500/N ms of wall time whatever the gateway does.
@@ -33,7 +34,7 @@ export interface ChildReport {
   latencyP99Ms: number | null
   /**
    * The gateway's own share of it: from the arrival of the message, or if later of the message
-   * that made its tick due (the event clock passed it), to the end of that tick, ms.
+   * that made its tick due (the event clock passed it), to that tick's positions, ms.
    */
   delayP50Ms: number | null
   delayP99Ms: number | null
@@ -191,19 +192,22 @@ if (mode === 'bare') {
     prefix: 'instore',
     secret: 'bench',
     log: silentLogger,
+    // As deployed: the solver pool with the cores less one (taskset's one core: none), unless the part's --workers says.
+    pipeline: { workers: Number(process.env.INSTORE_BENCH_WORKERS ?? Math.max(0, availableParallelism() - 1)) },
     // The app phones' identities, as instore-replay finds them beside the trace.
     ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
   })
   await g.start()
   const pipeline = g.pipeline
   if (!pipeline) throw new Error('gateway did not start')
-  // Latency: wall time from a message's arrival to the end of the tick that first uses its readings.
+  // Latency: wall time from a message's arrival to the publishing of the positions of the tick
+  // that first uses its readings (before that tick's zone stage).
   const take = pipeline.take.bind(pipeline)
   const tick = pipeline.tick.bind(pipeline)
+  pipeline.afterPositions = (t: number) => pending.done(t, performance.now(), pipeline.processed)
   pipeline.tick = (t: number) => {
     tick(t)
     last = performance.now()
-    pending.done(t, last, pipeline.processed)
   }
   pipeline.take = (topic: string, payload: Buffer) => {
     const now = performance.now()

@@ -12,7 +12,8 @@ import { defaultClockOptions } from './ingest/clock.ts'
 import type { ReorderBuffer } from './ingest/reorder.ts'
 import type { ExternalFixes } from './ingest/external-fixes.ts'
 import { bleIdentity } from './ingest/sensor-ids.ts'
-import { Tracker, trackerOptions } from './estimation/tracker.ts'
+import { Tracker, trackerOptions, type Estimate, type Question } from './estimation/tracker.ts'
+import { SolverPool } from './estimation/pool.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
 import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-calibration.ts'
 import { ScanGrid } from './estimation/scan-grid.ts'
@@ -53,6 +54,9 @@ export class EstimateStage {
   /** Phone-scan mode: the beacons' transmit offsets, learned from fixes as the sensors' are. */
   readonly scanCalibrator: SelfCalibrator
   readonly reportLagMs: number
+  /** Solves each tick's fixes beside the main thread (`workers` > 0), and how many restarts the metric has counted. */
+  private readonly pool: SolverPool | null
+  private restartsSeen = 0
   private readonly site: Site
   private readonly o: PipelineOptions
   private readonly clock: GatewayClock
@@ -78,6 +82,9 @@ export class EstimateStage {
     this.people = parts.people
     this.m = parts.m
     this.rejected = parts.rejected
+    const workers = o.workers ?? 0
+    const mapped = [...site.sensors.values()].filter(x => x.radioMap !== undefined)
+    this.pool = workers > 0 ? new SolverPool(workers, { ids: mapped.map(x => x.id), data: mapped.map(x => x.radioMap as NonNullable<typeof x.radioMap>) }) : null
     const base = sensorModels(site)
     const beacons = beaconModels(site)
     this.calibrator = new SelfCalibrator(base)
@@ -204,9 +211,8 @@ export class EstimateStage {
     const fresh = new Map<string, Evidence>()
     for (const source of ['ble', 'scan', 'wifi'] as const) {
       const tracker = this.trackers[source]
-      for (const subject of [...tracker.active(t)]) {
-        const e = tracker.estimate(subject, t)
-        if (!e) continue
+      for (const e of this.estimates(tracker, t)) {
+        const subject = e.subject
         const pos: PositionMessageT = {
           subject,
           ts: e.ts,
@@ -235,6 +241,39 @@ export class EstimateStage {
       }
     }
     return fresh
+  }
+
+  /** The tracker's estimates of its active devices at tick t, in their order; fixes solved by the pool when there is one. */
+  private estimates(tracker: Tracker, t: number): Estimate[] {
+    const out: Estimate[] = []
+    const subjects = [...tracker.active(t)]
+    if (this.pool === null) {
+      for (const subject of subjects) {
+        const e = tracker.estimate(subject, t)
+        if (e !== null) out.push(e)
+      }
+      return out
+    }
+    const asked: Question[] = []
+    for (const subject of subjects) {
+      const q = tracker.question(subject, t)
+      if (q !== null) asked.push(q)
+    }
+    const solved = this.pool.solveAll(asked.filter(q => q.known === undefined))
+    let next = 0
+    for (const q of asked) {
+      const e = tracker.answer(q, q.known ?? solved[next++])
+      if (e !== null) out.push(e)
+    }
+    this.m.solverWorkers.set({}, this.pool.live)
+    if (this.pool.restarts > this.restartsSeen) this.m.solverRestarts.inc({}, this.pool.restarts - this.restartsSeen)
+    this.restartsSeen = this.pool.restarts
+    return out
+  }
+
+  /** Stops the solver pool's workers (the gateway's stop); later ticks solve inline. */
+  close(): void {
+    this.pool?.close()
   }
 
   /** What the presence stage asks about the radio behind the evidence, answered by the tracker that made it. */

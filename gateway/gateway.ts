@@ -381,7 +381,7 @@ export class Gateway {
     await this.merakiWork
     // Drain: run the ticks the clock already allows, close open visits, publish what is left.
     await this.work.done
-    this.pipeline?.advance()
+    this.pipeline?.close()
     this.presence?.closeAll()
     // What a broker that is gone cannot take stays in the outbox for the next start; the bus's stop then ends the wait.
     await Promise.race([this.flushOutbox(), new Promise(resolve => setTimeout(resolve, STOP_FLUSH_MS).unref())])

@@ -3,6 +3,7 @@ import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
+import { availableParallelism } from 'node:os'
 import { Gateway } from './gateway.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './io/broker-auth.ts'
@@ -34,6 +35,10 @@ const spec = {
       default: 0.2
     },
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
+    workers: {
+      type: 'number',
+      doc: "threads that solve each tick's fixes beside the main one (default: the cores less one); 0 solves them all on the main thread; the output is the same"
+    },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
     'tls-port': { type: 'number', doc: 'also listen for MQTT over TLS on this port (needs --tls-cert and --tls-key)' },
@@ -62,6 +67,7 @@ await runCommand(spec, async o => {
   if (o.central && !o.token) throw new UsageError('--central needs --token')
   if (!(o['retention-days'] >= 1)) throw new UsageError('--retention-days must be at least 1')
   if (!(o['clock-quorum'] > 0 && o['clock-quorum'] <= 1)) throw new UsageError('--clock-quorum must be a share: more than 0, at most 1')
+  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0 && o.workers <= 64)) throw new UsageError('--workers must be a whole number 0-64')
   const site = loadSiteFile(o.site)
   const campaigns = o.campaigns ? loadCampaignsFile(o.campaigns) : []
   if (o.devices && o.central) throw new UsageError('--devices is for standalone gateways: with --central the server provides the resolution material')
@@ -100,6 +106,7 @@ await runCommand(spec, async o => {
     log,
     campaigns,
     retentionDays: o['retention-days'],
+    pipeline: { workers: o.workers ?? Math.max(0, availableParallelism() - 1) },
     auth,
     devices,
     listeners: {

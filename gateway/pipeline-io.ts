@@ -83,6 +83,11 @@ export function pipelineMetrics(metrics: Metrics) {
     beaconCorrection: metrics.gauge('instore_selfcal_beacon_correction_db', 'learned RSSI correction per beacon (phone-scan mode)'),
     spread: metrics.gauge('instore_selfcal_spread_ratio', "learned spread of each sensor's readings against the typical sensor's (1 typical; more counts for less)"),
     fixes: metrics.counter('instore_fixes_total', 'position fixes, by result (gated = rejected by the motion filter)'),
+    solverWorkers: metrics.gauge('instore_solver_workers', 'solver pool workers running beside the main thread (0: every fix solved inline)'),
+    solverRestarts: metrics.counter(
+      'instore_solver_worker_restarts_total',
+      'times the solver pool replaced its workers after one missed its deadline (its fixes were solved inline)'
+    ),
     tickErrors: metrics.counter('instore_tick_errors_total', 'ticks that threw and were skipped'),
     positionsCapped: metrics.counter('instore_positions_capped_total', 'positions not published because a tick reached maxPositionsPerTick'),
     fixtures: metrics.gauge('instore_people_fixtures', 'always-on Wi-Fi devices left out of people counts, by the address they use (learned or from the site file)'),
@@ -143,6 +148,11 @@ export interface PipelineOptions {
   maxInbox?: number
   /** Positions one tick publishes at most (default 5,000): a crowd of rotating addresses must not flood the broker. */
   maxPositionsPerTick?: number
+  /**
+   * Worker threads that solve each tick's fixes beside the main thread (estimation/pool.ts;
+   * default 0: all inline). The output is the same with any number.
+   */
+  workers?: number
 }
 
 export interface PipelineSink {

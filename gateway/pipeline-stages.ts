@@ -65,24 +65,18 @@ export function placeDue(t: number, external: ExternalFixes, site: Site, o: Pipe
 
 /**
  * Publishes the latest position of every subject still present at tick t (for the time `at`),
- * dropping the ones gone quiet, and sorts them for occupancy. Returns how many went out (`sent`).
+ * dropping the ones gone quiet. Returns what went out, in order, and how many (`published`: the
+ * cap counts). Nothing here waits for the zone stage, so positions go out before its costly tests.
  */
-export function publishLatest(
+export function publishPositions(
   t: number,
   at: number,
   latest: Map<string, Latest>,
-  randomized: Set<string>,
   o: PipelineOptions,
   sink: PipelineSink,
-  m: PipelineMetrics,
-  engine: PresenceEngine | null
-): { apps: Placed[]; anonymous: Placed[]; appAt: Array<{ subject: string; x: number; y: number; floor: number }>; passersBy: number; published: number } {
-  // Occupancy: people from every source (people.ts). App phones count by confirmed zone state
-  // where there is one (hysteresis), else by position; anonymous BLE devices by position.
-  const apps: Placed[] = []
-  const anonymous: Placed[] = []
-  const appAt: Array<{ subject: string; x: number; y: number; floor: number }> = []
-  let passersBy = 0
+  m: PipelineMetrics
+): { placed: PositionMessageT[]; published: number } {
+  const placed: PositionMessageT[] = []
   let published = 0
   let sent = 0
   const cap = o.maxPositionsPerTick ?? 5000
@@ -99,8 +93,29 @@ export function publishLatest(
       m.positions.inc()
       sent++
     } else m.positionsCapped.inc()
+    placed.push(pos)
+  }
+  return { placed, published: sent }
+}
+
+/**
+ * Sorts a tick's positions for occupancy (after the zone stage: app phones count by confirmed zone
+ * state where there is one, hysteresis, else by position; anonymous BLE devices by position).
+ */
+export function sortPlaced(
+  at: number,
+  placed: PositionMessageT[],
+  randomized: Set<string>,
+  o: PipelineOptions,
+  engine: PresenceEngine | null
+): { apps: Placed[]; anonymous: Placed[]; appAt: Array<{ subject: string; x: number; y: number; floor: number }>; passersBy: number } {
+  const apps: Placed[] = []
+  const anonymous: Placed[] = []
+  const appAt: Array<{ subject: string; x: number; y: number; floor: number }> = []
+  let passersBy = 0
+  for (const pos of placed) {
     if (pos.source === 'wifi') continue
-    if (randomized.has(subject)) {
+    if (randomized.has(pos.subject)) {
       anonymous.push(pos)
       continue
     }
@@ -114,7 +129,7 @@ export function publishLatest(
     apps.push(...z.placed)
     passersBy = z.passersBy
   }
-  return { apps, anonymous, appAt, passersBy, published: sent }
+  return { apps, anonymous, appAt, passersBy }
 }
 
 export function collectPipelineMetrics(

@@ -36,7 +36,7 @@ import { ReorderBuffer } from './ingest/reorder.ts'
 import { ExternalFixes } from './ingest/external-fixes.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { localTime } from '../shared/local-time.ts'
-import { publishLatest, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
+import { publishPositions, sortPlaced, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
 
 export { radioKey, type LearnedRadio, type PipelineOptions, type PipelineSink }
 
@@ -116,7 +116,6 @@ export class Pipeline {
 
   /** Last message time per sensor (for health checks). */
   readonly sensorLastSeen = new Map<string, number>()
-
   /** Messages taken in and not yet worked through (see `work`), in arrival order. */
   private readonly inbox: Taken[] = []
   /** The message being worked through: its ticks before it may be cut into slices. */
@@ -128,7 +127,6 @@ export class Pipeline {
   lastTickError: { at: number; message: string } | null = null
   /** Messages worked through (for health: readings still being processed). */
   processed = 0
-
   /** Messages waiting in the inbox (taken, not yet worked through). */
   get backlog(): number {
     return this.inbox.length + (this.current !== null ? 1 : 0)
@@ -221,6 +219,11 @@ export class Pipeline {
     this.work(Infinity)
   }
 
+  /** At a stop: runs the ticks the clock allows, then stops the solver pool's workers (later ticks solve inline). */
+  close(): void {
+    this.work(Infinity)
+    this.est.close()
+  }
   /** Moves the clock to a message's time; returns its work item with the ticks due before its readings. */
   private begin(m: Taken): Work {
     const r = m.r
@@ -251,15 +254,14 @@ export class Pipeline {
     }
   }
 
+  /** Called once a tick's positions are out, before its zone stage (the throughput benchmark's latency). */
+  afterPositions: ((t: number) => void) | null = null
   /** Positions published since start: what a slice of `work` has spent of its budget. */
   private positionsOut = 0
-
   /** Readings waiting for their tick (only with `reorder`). */
   private readonly reordered: ReorderBuffer<Reading> | null
-
   /** Positions a source estimated itself (Meraki where its APs are not placed). */
   private readonly external = new ExternalFixes()
-
   /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
   placeExternal(f: Parameters<EstimateStage['placeExternal']>[0]): void {
     this.est.placeExternal(f)
@@ -270,7 +272,6 @@ export class Pipeline {
    * over time, so they get positions and count in footfall, but open no visits.
    */
   private readonly randomized = new Set<string>()
-
   private rejected(reason: DropReason, detail: string, topic: string): void {
     this.m.rejected.inc({ reason })
     // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
@@ -323,12 +324,15 @@ export class Pipeline {
       this.ticksSinceModels = 0
       this.est.applyCorrections()
     }
+    // Positions first: they need nothing of the zone stage, whose tests are most of a busy tick.
+    const { placed, published } = publishPositions(t, at, this.latest, this.o, this.sink, this.m)
+    this.positionsOut += published
+    this.afterPositions?.(t)
     if (this.presence) {
       const events = this.presence.tick(at, fresh, this.est.evidence)
       if (events.length > 0) this.sink.events(events)
     }
-    const { apps, anonymous, appAt, passersBy, published } = publishLatest(t, at, this.latest, this.randomized, this.o, this.sink, this.m, this.presence)
-    this.positionsOut += published
+    const { apps, anonymous, appAt, passersBy } = sortPlaced(at, placed, this.randomized, this.o, this.presence)
     this.people.setAppPositions(appAt)
     const p = this.people.now(at, apps, anonymous, passersBy)
     const occ: OccupancyMessageT = { ts: at, shops: p.shops, sectors: p.sectors, passersBy: p.passersBy, low: p.low, high: p.high, bySource: p.bySource, fixtures: p.fixtures }
@@ -377,7 +381,6 @@ export class Pipeline {
   positions(): PositionMessageT[] {
     return [...this.latest.values()].map(l => l.pos)
   }
-
   get trackedDevices(): number {
     return this.trackers.ble.size + this.trackers.wifi.size + this.trackers.scan.size
   }
@@ -389,7 +392,6 @@ export class Pipeline {
   learned(): LearnedRadio {
     return this.est.learned()
   }
-
   /** Takes up what an earlier run learned (see `radioKey` for when that still applies). */
   restoreLearned(l: LearnedRadio): void {
     this.est.restoreLearned(l)

@@ -1,11 +1,11 @@
 // What the tracker (tracker.ts) is told and what it answers: its options with their defaults, what it
 // learns about a site and keeps across restarts, and the estimate it makes per device per tick.
 import type { Site } from '../../shared/site.ts'
-import { defaultWindowOptions, type WindowOptions } from './rssi-window.ts'
-import type { Observation, Fix, Silence } from './solver.ts'
-import { defaultKalmanOptions, type KalmanOptions } from './kalman.ts'
+import { defaultWindowOptions, RssiWindows, type WindowOptions } from './rssi-window.ts'
+import type { Observation, Fix, Silence, SolverOptions } from './solver.ts'
+import { defaultKalmanOptions, MotionFilter, type KalmanOptions } from './kalman.ts'
 import type { AdvertisedPowerState, OffsetPrior } from './advertised-power.ts'
-import type { WalkFix } from './street-walk.ts'
+import { WalkHistory, type WalkFix } from './walk-history.ts'
 
 export interface TrackerOptions {
   window: WindowOptions
@@ -133,4 +133,45 @@ export interface Estimate {
   offsetPrior: OffsetPrior
   /** The device's fixes of its last half minute kept for the street-walk test (`walkGaps`): a copy as of this fix. */
   walk: readonly WalkFix[]
+}
+
+/** What the solver is asked for one device at one tick (`Tracker.question`), and what its answer is applied to. */
+export interface Question {
+  subject: string
+  t: number
+  d: Device
+  obs: Observation[]
+  silent: Silence[]
+  options: SolverOptions
+  /** A fix found without the solver (the phone-scan grid): nothing for the pool to solve. */
+  known?: Fix
+}
+
+/** A tracked device: its RSSI windows, motion filter, kept fixes and what is learned of its phone. */
+export class Device {
+  /** Recent fixes, for the street-walk test. */
+  readonly walk = new WalkHistory()
+  /** Its RSSI windows, one per sensor heard (keyed by the tracker's `windowKey`). */
+  readonly windows: RssiWindows
+  kf: MotionFilter
+  /** The floor the device is on (multi-floor sites), or null before its first fix. */
+  floor: number | null = null
+  lastSeen = -Infinity
+  /**
+   * Its earliest reading: no estimate more than a window before it. A steady stream has readings
+   * up to about a window ahead of the tick (lateness, sensor skew), and the first fixes have always
+   * used them; a reading stamped minutes ahead of its batch must not be back-dated over those minutes.
+   */
+  firstHeard = Infinity
+  /** When the device last moved to the end of the recency order. */
+  movedAt = -Infinity
+  /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
+  offset = 0
+  offsetFixes = 0
+  /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
+  tx: number | undefined = undefined
+  constructor(kalman: KalmanOptions, window: WindowOptions) {
+    this.kf = new MotionFilter(kalman)
+    this.windows = new RssiWindows(window)
+  }
 }

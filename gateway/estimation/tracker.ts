@@ -2,51 +2,22 @@
 // published position placed in the site (placement.ts).
 // State expires when a device goes quiet (phones rotate addresses), so memory stays bounded.
 import type { Site, Zone } from '../../shared/site.ts'
-import { RssiWindows, type WindowOptions } from './rssi-window.ts'
-import { solve, type Observation, type Fix, type Silence } from './solver.ts'
-import { MotionFilter, type KalmanOptions } from './kalman.ts'
+import { solve, type Observation, type Fix, type Silence, type SolverOptions } from './solver.ts'
+import { MotionFilter } from './kalman.ts'
 import type { SensorModel } from './radio-model.ts'
 import { SensitivityFloors } from './sensitivity.ts'
 import { place } from './placement.ts'
 import { insideWalls } from './geometry-prior.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower } from './advertised-power.ts'
-import { WalkHistory, streetWalkGaps, packListening, sensorTable, type WalkFix, type WalkGaps, type Listening, type SensorTable } from './street-walk.ts'
-import type { TrackerOptions, TrackerLearned, Estimate } from './tracker-types.ts'
+import { streetWalkGaps, packListening, sensorTable, type WalkFix, type WalkGaps, type Listening, type SensorTable } from './street-walk.ts'
+import { Device, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 import type { ScanGrid } from './scan-grid.ts'
 
-export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate } from './tracker-types.ts'
+export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 
 /** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
 const SETTLED_FIXES = 30
-
-class Device {
-  /** Recent fixes, for the street-walk test. */
-  readonly walk = new WalkHistory()
-  /** Its RSSI windows, one per sensor heard (keyed by the tracker's `windowKey`). */
-  readonly windows: RssiWindows
-  kf: MotionFilter
-  /** The floor the device is on (multi-floor sites), or null before its first fix. */
-  floor: number | null = null
-  lastSeen = -Infinity
-  /**
-   * Its earliest reading: no estimate more than a window before it. A steady stream has readings
-   * up to about a window ahead of the tick (lateness, sensor skew), and the first fixes have always
-   * used them; a reading stamped minutes ahead of its batch must not be back-dated over those minutes.
-   */
-  firstHeard = Infinity
-  /** When the device last moved to the end of the recency order. */
-  movedAt = -Infinity
-  /** Running estimate of this phone's transmit offset, dB, and how many fixes it rests on. */
-  offset = 0
-  offsetFixes = 0
-  /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
-  tx: number | undefined = undefined
-  constructor(kalman: KalmanOptions, window: WindowOptions) {
-    this.kf = new MotionFilter(kalman)
-    this.windows = new RssiWindows(window)
-  }
-}
 
 export class Tracker {
   private readonly devices = new Map<string, Device>()
@@ -228,6 +199,15 @@ export class Tracker {
 
   /** A smoothed position for `subject` at time t, or null when nothing recent was heard. */
   estimate(subject: string, t: number): Estimate | null {
+    const q = this.question(subject, t)
+    return q === null ? null : this.answer(q, q.known ?? solve(q.obs, q.options))
+  }
+
+  /**
+   * The solver's question for `subject` at time t (null: nothing to ask). The questions of one
+   * tick depend on no answer of it: they may be solved anywhere, in any order, and answered in turn.
+   */
+  question(subject: string, t: number): Question | null {
     const d = this.devices.get(subject)
     if (!d || t < d.firstHeard - this.o.window.windowMs) return null
     const heard = this.observations(subject, t)
@@ -236,23 +216,28 @@ export class Tracker {
     const kf = d.kf
     const prior = kf.initialized ? kf.predicted(t) : null
     const silent = this.silentSensors(d, t)
+    const options: SolverOptions = {
+      tagHeight: this.o.tagHeight,
+      bounds: this.bounds,
+      huberK: this.o.huberK,
+      // Every key always present: one options shape for the solver's inner loop (`npm run bench -- accuracy`).
+      silent,
+      gridTemperature: this.o.gridTemperature,
+      minSupport: this.o.minSupport,
+      offMapPenalty: this.o.offMapPenalty,
+      prior: prior ?? undefined,
+      // The offset prior tightens as fixes agree on it, down to a third of the population spread.
+      offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
+    }
     // The grid is one floor: on a site of several, the solver on the device's floor's beacons places it.
-    const gridFix = this.multiFloor || !this.scanGrid?.chosen(this.o.scanGrid) ? null : (this.scanGrid?.fix(subject, t, this.models) ?? null)
-    const fix =
-      gridFix ??
-      solve(obs, {
-        tagHeight: this.o.tagHeight,
-        bounds: this.bounds,
-        huberK: this.o.huberK,
-        // Every key always present: one options shape for the solver's inner loop (`npm run bench -- accuracy`).
-        silent,
-        gridTemperature: this.o.gridTemperature,
-        minSupport: this.o.minSupport,
-        offMapPenalty: this.o.offMapPenalty,
-        prior: prior ?? undefined,
-        // The offset prior tightens as fixes agree on it, down to a third of the population spread.
-        offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
-      })
+    const known = this.multiFloor || !this.scanGrid?.chosen(this.o.scanGrid) ? null : (this.scanGrid?.fix(subject, t, this.models) ?? null)
+    return known === null ? { subject, t, d, obs, silent, options } : { subject, t, d, obs, silent, options, known }
+  }
+
+  /** The estimate from a question of this tick and the solver's fix for it, taken in the order the questions were asked. */
+  answer(q: Question, fix: Fix | null): Estimate | null {
+    const { subject, t, d, obs, silent } = q
+    const kf = d.kf
     if (fix === null) return null
     // The tick's listening sensors are packed once for every device's fix of this tick.
     if (this.o.walkHistory)
@@ -282,7 +267,7 @@ export class Tracker {
     for (const ob of obs) age += ob.ageMs ?? 0
     const [fx, fy] = insideWalls(this.site, fix.x, fix.y, fix.accuracyM, d.floor ?? 0, this.o.outsideSigmas)
     // A scan grid's posterior has the phone's motion in it already: the filter restarts on it.
-    if (gridFix !== null) kf.init(t, fx, fy, fix.cxx, fix.cyy, fix.cxy)
+    if (q.known !== undefined) kf.init(t, fx, fy, fix.cxx, fix.cyy, fix.cxy)
     else if (!kf.update(t, fx, fy, fix.cxx, fix.cyy, fix.cxy, (this.o.lagFactor * age) / obs.length / 1000)) this.gated++
     // The filter averages fixes as if their errors were independent, but part of a fix's error is
     // bias that stays while the device stays (multipath at that spot, the body, the phone's

@@ -17,8 +17,8 @@ interface Rec {
   msg: { subject?: string; ts: number }
 }
 
-async function replayInto(trace: string, out: string, speed: string, devices: DevicesFileT): Promise<Rec[]> {
-  const g = await startGateway({ devices })
+async function replayInto(trace: string, out: string, speed: string, devices: DevicesFileT, workers = 0): Promise<Rec[]> {
+  const g = await startGateway({ devices, pipeline: { workers } })
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', speed, '--record', out, '--settle', '1500'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
@@ -31,17 +31,21 @@ async function replayInto(trace: string, out: string, speed: string, devices: De
     .map(l => JSON.parse(l) as Rec)
 }
 
-test('replaying a trace as fast as possible and at 10× gives byte-identical positions and events', async () => {
+test('replaying a trace as fast as possible and at 10×, solving fixes inline and in a pool of workers, gives byte-identical positions and events', async () => {
   const { dir, trace, devices } = await makeTrace('boutique', { durationS: 90 })
   const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max', devices)
-  const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10', devices)
+  // The solver pool (issue 28) beside the main thread: the same output, whatever its timing.
+  const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10', devices, 2)
+  const pooled = await replayInto(trace, join(dir, 'pooled.jsonl'), 'max', devices, 1)
   const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))
   assert.ok(positions(fast).length > 50, `only ${positions(fast).length} positions`)
   assert.deepEqual(positions(slow), positions(fast))
+  assert.deepEqual(positions(pooled), positions(fast))
   // Events too, byte for byte apart from their ids (contract §3).
   const events = (recs: Rec[]) => recs.filter(r => r.topic.includes('/events/')).map(r => JSON.stringify({ ...r.msg, id: undefined }))
   assert.ok(events(fast).length > 0, 'no events')
   assert.deepEqual(events(slow), events(fast))
+  assert.deepEqual(events(pooled), events(fast))
   const site = loadSiteFile(join(ROOT, 'sites/boutique.site.json'))
   for (const r of fast) {
     if (r.topic.includes('/positions/')) {

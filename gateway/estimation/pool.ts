@@ -1,0 +1,207 @@
+// The solver pool (issue 28): a tick's solver questions (tracker.ts `question`, one per device) are
+// solved by the main thread and `size` workers together, and answered on the main thread in the
+// order they were asked, so the output is the inline run's byte for byte.
+//
+// Why synchronous: the tick runs inside the pipeline's work loop, which must not yield mid-tick
+// (slices change nothing in the output only because a tick is whole). So the main thread packs
+// the questions into shared memory, wakes the workers, claims questions itself from the same
+// counter, and then sleeps on the answer counter (Atomics.wait) for the ones the workers took.
+// A worker that dies or hangs holding a question is noticed by a deadline: the main thread
+// answers what is missing itself and starts fresh workers on fresh memory (a stale worker can
+// then write only where nobody reads). Shutdown sets the stop slot and ends the workers.
+import { Worker } from 'node:worker_threads'
+import { solve, type Fix, type Observation, type SolverOptions } from './solver.ts'
+import { ANSWER, packQuestion, questionSize, unpackAnswer, type MapTable } from './pool-codec.ts'
+import { CTRL, CTRL_SLOTS, INDEX_MASK, ROUND_BITS, ROUND_MASK, type PoolBuffers } from './pool-layout.ts'
+
+/** How long the main thread waits for an answer a worker claimed before it answers itself, ms. */
+export const ANSWER_DEADLINE_MS = 1000
+/** Restarts after which the pool gives up and everything is solved inline. */
+const MAX_RESTARTS = 20
+
+/** One question as the tracker asks it. */
+export interface PoolQuestion {
+  obs: Observation[]
+  options: SolverOptions
+}
+
+export class SolverPool {
+  /** Workers started again after one died or hung; questions answered inline after a deadline. */
+  restarts = 0
+  lateAnswers = 0
+  /** Answers the workers gave (the rest were solved on the main thread). */
+  workerAnswers = 0
+  private workers: Worker[] = []
+  private b!: PoolBuffers
+  private ctrl!: Int32Array
+  private input!: Float64Array
+  private index!: Int32Array
+  private status!: Int32Array
+  private output!: Float64Array
+  private seq = 0
+  private closed = false
+  /** A worker has exited (noticed between ticks): the next round starts with fresh ones. */
+  private exited = false
+
+  /** `script`: the worker's module (tests give one that misbehaves). */
+  constructor(
+    readonly size: number,
+    private readonly maps: MapTable,
+    private readonly deadlineMs = ANSWER_DEADLINE_MS,
+    private readonly script = new URL('./pool-worker.ts', import.meta.url)
+  ) {
+    this.start(1 << 16, 256)
+  }
+
+  /** Live workers (0 once closed or given up). */
+  get live(): number {
+    return this.workers.length
+  }
+
+  /** Fresh memory and fresh workers. */
+  private start(floats: number, questions: number): void {
+    this.b = {
+      ctrl: new SharedArrayBuffer(CTRL_SLOTS * 4),
+      input: new SharedArrayBuffer(floats * 8),
+      index: new SharedArrayBuffer(questions * 4),
+      status: new SharedArrayBuffer(questions * 4),
+      output: new SharedArrayBuffer(questions * ANSWER * 8)
+    }
+    this.views()
+    this.seq = 0
+    this.workers = []
+    this.exited = false
+    for (let i = 0; i < this.size; i++) {
+      const w = spawn(this.script, this.maps, this.b)
+      w.once('exit', () => {
+        if (this.workers.includes(w)) this.exited = true
+      })
+      this.workers.push(w)
+    }
+  }
+
+  private views(): void {
+    this.ctrl = new Int32Array(this.b.ctrl)
+    this.input = new Float64Array(this.b.input)
+    this.index = new Int32Array(this.b.index)
+    this.status = new Int32Array(this.b.status)
+    this.output = new Float64Array(this.b.output)
+  }
+
+  /** Room for `questions` questions of `floats` numbers in all; the workers are told before the round. */
+  private ensure(floats: number, questions: number): void {
+    if (floats <= this.input.length && questions <= this.index.length) return
+    const grow = (have: number, need: number) => Math.max(have, 2 ** Math.ceil(Math.log2(need)))
+    const q = grow(this.index.length, questions)
+    this.b = {
+      ctrl: this.b.ctrl,
+      input: new SharedArrayBuffer(grow(this.input.length, floats) * 8),
+      index: new SharedArrayBuffer(q * 4),
+      status: new SharedArrayBuffer(q * 4),
+      output: new SharedArrayBuffer(q * ANSWER * 8)
+    }
+    this.views()
+    for (const w of this.workers) w.postMessage({ buffers: this.b })
+  }
+
+  /** The fixes for the questions, in their order: what `solve` would answer to each. */
+  solveAll(qs: PoolQuestion[]): Array<Fix | null> {
+    const n = Math.min(qs.length, INDEX_MASK - 1)
+    if (this.exited && !this.closed) this.restart()
+    if (this.workers.length === 0 || n < 2) return qs.map(q => solve(q.obs, q.options))
+    let floats = 0
+    for (let j = 0; j < n; j++) floats += questionSize(qs[j].obs.length, qs[j].options.silent?.length ?? 0)
+    this.ensure(floats, n)
+    // A question that cannot be packed (a radio map the workers do not know) is marked so that a
+    // worker claiming it skips it: it is answered here.
+    const mine = new Uint8Array(n)
+    let at = 0
+    for (let j = 0; j < n; j++) {
+      this.index[j] = at
+      if (!packQuestion(this.input, at, qs[j].obs, qs[j].options, this.maps)) {
+        mine[j] = 1
+        this.input[at] = -1
+      }
+      at += questionSize(qs[j].obs.length, qs[j].options.silent?.length ?? 0)
+    }
+    const seq = ++this.seq
+    const round = seq & ROUND_MASK
+    Atomics.store(this.ctrl, CTRL.count, n)
+    Atomics.store(this.ctrl, CTRL.next, round << ROUND_BITS)
+    Atomics.store(this.ctrl, CTRL.seq, seq)
+    Atomics.notify(this.ctrl, CTRL.seq)
+    const out: Array<Fix | null> = new Array(qs.length).fill(null)
+    // Claimed from the same counter as the workers: which thread answers what decides nothing.
+    const here = new Uint8Array(n)
+    for (;;) {
+      const cur = Atomics.load(this.ctrl, CTRL.next)
+      const j = cur & INDEX_MASK
+      if (j >= n) break
+      if (Atomics.compareExchange(this.ctrl, CTRL.next, cur, cur + 1) !== cur) continue
+      out[j] = solve(qs[j].obs, qs[j].options)
+      here[j] = 1
+    }
+    const deadline = performance.now() + this.deadlineMs
+    let late = false
+    for (let j = 0; j < n; j++) {
+      if (here[j] === 1) continue
+      if (mine[j] === 1 || !this.answered(j, seq, deadline)) {
+        if (mine[j] === 0) {
+          late = true
+          this.lateAnswers++
+        }
+        out[j] = solve(qs[j].obs, qs[j].options)
+      } else {
+        out[j] = unpackAnswer(this.output, j)
+        this.workerAnswers++
+      }
+    }
+    // The round is over: a worker that wakes late finds nothing to claim.
+    Atomics.store(this.ctrl, CTRL.next, (round << ROUND_BITS) | INDEX_MASK)
+    for (let j = n; j < qs.length; j++) out[j] = solve(qs[j].obs, qs[j].options)
+    if (late) this.restart()
+    return out
+  }
+
+  /** Waits (sleeping on the answer counter) until question j is answered in round `seq`, or the deadline. */
+  private answered(j: number, seq: number, deadline: number): boolean {
+    for (;;) {
+      const d = Atomics.load(this.ctrl, CTRL.done)
+      if (Atomics.load(this.status, j) === seq) return true
+      const left = deadline - performance.now()
+      if (left <= 0) return false
+      Atomics.wait(this.ctrl, CTRL.done, d, left)
+    }
+  }
+
+  /** Ends every worker and starts new ones on fresh memory, up to MAX_RESTARTS; then inline for good. */
+  private restart(): void {
+    this.stopWorkers()
+    if (this.closed) return
+    this.restarts++
+    if (this.restarts > MAX_RESTARTS) return
+    this.start(this.input.length, this.index.length)
+  }
+
+  private stopWorkers(): void {
+    Atomics.store(this.ctrl, CTRL.stop, 1)
+    Atomics.add(this.ctrl, CTRL.seq, 1)
+    Atomics.notify(this.ctrl, CTRL.seq)
+    for (const w of this.workers) void w.terminate()
+    this.workers = []
+  }
+
+  /** Stops the workers; questions asked after this are solved inline. */
+  close(): void {
+    this.closed = true
+    this.stopWorkers()
+  }
+}
+
+function spawn(script: URL, maps: MapTable, buffers: PoolBuffers): Worker {
+  const w = new Worker(new URL('./pool-boot.mjs', import.meta.url), { workerData: { script: script.href, maps, buffers } })
+  // A worker never holds the process open, and its failure is noticed by the deadline.
+  w.unref()
+  w.on('error', () => {})
+  return w
+}
