@@ -267,11 +267,9 @@ export class Pipeline {
     this.est.placeExternal(f)
   }
 
-  /**
-   * Subjects behind randomized MACs (BLE too): a new address every few minutes is not a person
-   * over time, so they get positions and count in footfall, but open no visits.
-   */
+  /** Subjects behind randomized MACs (BLE too): positions and footfall, no visits (an address is not a person over time). */
   private readonly randomized = new Set<string>()
+
   private rejected(reason: DropReason, detail: string, topic: string): void {
     this.m.rejected.inc({ reason })
     // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
