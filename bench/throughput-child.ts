@@ -7,7 +7,7 @@
 //   node --import tsx bench/throughput-child.ts gateway SITE TRACE
 import { createInterface } from 'node:readline'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { loadSiteFile } from '../shared/site.ts'
@@ -192,8 +192,8 @@ if (mode === 'bare') {
     prefix: 'instore',
     secret: 'bench',
     log: silentLogger,
-    // As deployed: the solver pool with the cores less one (taskset's one core: none), unless the part's --workers says.
-    pipeline: { workers: Number(process.env.INSTORE_BENCH_WORKERS ?? Math.max(0, availableParallelism() - 1)) },
+    // As deployed: no solver pool unless the part's --workers says.
+    pipeline: { workers: Number(process.env.INSTORE_BENCH_WORKERS ?? 0) },
     // The app phones' identities, as instore-replay finds them beside the trace.
     ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
   })

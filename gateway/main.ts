@@ -3,7 +3,6 @@ import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
-import { availableParallelism } from 'node:os'
 import { Gateway } from './gateway.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './io/broker-auth.ts'
@@ -37,7 +36,7 @@ const spec = {
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     workers: {
       type: 'number',
-      doc: "threads that solve each tick's fixes beside the main one (default: the cores less one); 0 solves them all on the main thread; the output is the same"
+      doc: "threads that solve each tick's fixes beside the main one (default 0: all on the main thread; the cores less one is the most useful); the output is the same"
     },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
@@ -106,7 +105,8 @@ await runCommand(spec, async o => {
     log,
     campaigns,
     retentionDays: o['retention-days'],
-    pipeline: { workers: o.workers ?? Math.max(0, availableParallelism() - 1) },
+    // No workers unless asked: the solver alone is too small a share of a tick to pay a worker's memory (docs/performance.md).
+    pipeline: { workers: o.workers ?? 0 },
     auth,
     devices,
     listeners: {
