@@ -22,6 +22,8 @@ export const MIN_NEIGHBOURHOOD_M2 = 25
 export interface Capacities {
   /** Wi-Fi devices each sensor's neighbourhood can hold (by the sensor id loudest for their last burst). */
   sensors: Map<string, number>
+  /** What the neighbourhood of a sensor not in `sensors` holds (one the site lists without Wi-Fi still places probes). */
+  otherSensor: number
   shops: Map<string, number>
   sectors: Map<string, number>
 }
@@ -44,8 +46,9 @@ export function zoneArea(z: Zone): number {
 export function sensorNeighbourhoods(site: Site): Map<string, number> {
   const sensors = [...site.sensors.values()].filter(s => s.radios.includes('wifi'))
   const out = new Map(sensors.map(s => [s.id, 0]))
-  const total = site.shops.reduce((a, z) => a + zoneArea(z), 0)
-  const step = Math.max(0.5, Math.sqrt(total / MAX_SAMPLES))
+  // The grid walks each shop's bounding box: a thin diagonal shop's box is far larger than its floor.
+  const boxes = site.shops.reduce((a, z) => a + (z.bbox[2] - z.bbox[0]) * (z.bbox[3] - z.bbox[1]), 0)
+  const step = Math.max(0.5, Math.sqrt(boxes / MAX_SAMPLES))
   for (const shop of site.shops) {
     const [x0, y0, x1, y1] = shop.bbox
     const here = sensors.filter(s => s.floor === shop.floor)
@@ -74,6 +77,7 @@ export function capacities(site: Site, perM2: number): Capacities {
   const hold = (m2: number) => Math.max(1, Math.ceil(perM2 * m2))
   return {
     sensors: new Map([...sensorNeighbourhoods(site)].map(([id, m2]) => [id, hold(Math.max(MIN_NEIGHBOURHOOD_M2, m2))])),
+    otherSensor: hold(MIN_NEIGHBOURHOOD_M2),
     shops: new Map(site.shops.map(z => [z.id, hold(zoneArea(z))])),
     sectors: new Map(site.sectors.map(z => [z.id, hold(zoneArea(z))]))
   }
@@ -92,13 +96,13 @@ export interface Share {
  * `high`: sure and perhaps) down to it. Returns the shares to count, the excess per sensor
  * (devices held beyond capacity, the sensors over it only) and the sensors full (at capacity or over).
  */
-export function boundShares(bySensor: Map<string, Share[]>, cap: ReadonlyMap<string, number>): { shares: Share[]; excess: Map<string, number>; full: Set<string> } {
+export function boundShares(bySensor: Map<string, Share[]>, cap: ReadonlyMap<string, number>, other: number): { shares: Share[]; excess: Map<string, number>; full: Set<string> } {
   const shares: Share[] = []
   const excess = new Map<string, number>()
   const full = new Set<string>()
   for (const [sensor, list] of bySensor) {
     const held = list.reduce((a, s) => a + s.sure + s.maybe, 0)
-    const c = cap.get(sensor) ?? Infinity
+    const c = cap.get(sensor) ?? other
     if (held >= c) full.add(sensor)
     if (held <= c) {
       shares.push(...list)

@@ -224,7 +224,7 @@ export class People {
       share(at, k * m, recent ? k * m : 0, recent ? 0 : k * m)
     }
     // No neighbourhood holds more than its floor can: beyond it, the excess (a sender keeping its addresses alive).
-    const bounded = boundShares(bySensor, this.cap.sensors)
+    const bounded = boundShares(bySensor, this.cap.sensors, this.cap.otherSensor)
     for (const s of bounded.shares) {
       add(src.wifi, s.at, s.n)
       add(sure, s.at, s.sure)

@@ -41,6 +41,37 @@ test('what the boutique can hold: each Wi-Fi sensor its neighbourhood, each shop
   for (const [m, id, want] of cases) assert.equal(m.get(id), want, id)
 })
 
+/** The boutique's site file changed by `edit` (its features), parsed. */
+function boutiqueWith(edit: (features: Array<{ properties: Record<string, unknown>; geometry: { coordinates: unknown } }>) => void) {
+  const file = structuredClone(loadSiteFile('sites/boutique.site.json').file) as unknown as {
+    features: Array<{ properties: Record<string, unknown>; geometry: { coordinates: unknown } }>
+  }
+  edit(file.features)
+  return parseSite(file as unknown as Parameters<typeof parseSite>[0])
+}
+
+test('a thin diagonal shop (its box far larger than its floor) is sampled in bounded time (outside tester: 90 s at start)', () => {
+  const L = 20_000
+  const thin = boutiqueWith(f => {
+    const shop = f.find(x => x.properties.kind === 'shop')
+    if (shop)
+      shop.geometry.coordinates = [
+        [
+          [0, 0],
+          [L, L - 0.1],
+          [L, L],
+          [0, 0.1],
+          [0, 0]
+        ]
+      ]
+    f.splice(0, f.length, ...f.filter(x => x.properties.kind !== 'sector'))
+  })
+  const started = performance.now()
+  const c = capacities(thin, 2)
+  assert.ok(performance.now() - started < 5000, 'capacities took over 5 s')
+  assert.ok(c.shops.get('boutique') !== undefined)
+})
+
 /**
  * Devices that each probe from one address again and again. `devices(s)` lists the devices heard
  * in second s: address, place, fingerprint. Counted every second, the last count returned.
@@ -114,6 +145,20 @@ test('a sender under the new-device limit keeping its addresses alive saturates 
     assert.equal(sus.overCapacity.length > 0, c.over, `${c.name}: ${JSON.stringify(sus.overCapacity)}`)
     assert.equal(sus.refused.wifi, 0, `${c.name}: the new-device limit refused nothing`)
   }
+})
+
+test('a sensor the site lists without Wi-Fi still places probes: its neighbourhood is bounded too (outside tester: 346 people)', () => {
+  const bleOnly = boutiqueWith(f => {
+    const b9 = f.find(x => x.properties.id === 'b9')
+    if (b9) b9.properties.radios = ['ble']
+  })
+  const p = new People(bleOnly, wifiModels(bleOnly), peopleOptions(bleOnly), m => `h:${m}`)
+  const last = run(p, 720, s =>
+    Array.from({ length: Math.floor(s / 2.4) + 1 }, (_, i) => i)
+      .filter(i => (s - Math.ceil(i * 2.4)) % 30 === 0)
+      .map(i => ({ mac: mac(i), x: 10, y: 6.5, fp: `ie${i.toString(16)}` }))
+  )
+  assert.ok(total(last) <= 50, `${total(last)} people now`)
 })
 
 test('the excess beyond a place holds is listed in /metrics', () => {
