@@ -62,7 +62,8 @@ export interface TrackerOptions {
    * reports fewer beacons than a fix from ranges has unknowns plus one (x, y and the phone's offset):
    * there the solver guesses and what a scan left out says more. Where scans hear many beacons the
    * filter stays: the grid learns no per-beacon correction (a beacon sending hot stays hot) and has
-   * no velocity.
+   * no velocity. Off by default: a scan costs every cell times every beacon of the site, which a
+   * floor of many beacons and phones cannot pay, and phones' offsets are learned unguarded.
    */
   scanGrid: 'auto' | 'on' | 'off'
   /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
@@ -93,7 +94,7 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
     siteOffsetRate: 0.005,
     floorSwitchDb: 6,
     silence: true,
-    scanGrid: 'auto',
+    scanGrid: 'off',
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,
