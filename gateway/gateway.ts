@@ -51,6 +51,7 @@ export class Gateway {
   private http: Server | null = null
   private timer: NodeJS.Timeout | null = null
   private saveTimer: NodeJS.Timeout | null = null
+  private retryTimer: NodeJS.Timeout | null = null
   private startedAt = 0
   httpPort = 0
   /** The pipeline's work loop and the backpressure of what it publishes. */
@@ -172,6 +173,7 @@ export class Gateway {
       }
       this.uplink.start()
     }
+    this.retryTimer = store.retry.every(() => void this.flushOutbox())
     if (o.clock === 'wall') {
       // Live, what self-calibration learned survives restarts (saved every 5 minutes and at stop).
       // A replay on the event clock depends on its trace alone: it starts from nothing, saves nothing.
@@ -230,10 +232,7 @@ export class Gateway {
     this.work.accept(topic, payload, done, from)
   }
 
-  /**
-   * Publishes outbox events not yet handed to the broker, in order, then marks them. Chained, so
-   * concurrent calls never reorder; a failure leaves them for the next call.
-   */
+  /** Publishes unpublished outbox events in order, then marks them; chained (never reordered), a failure left for the next call. */
   flushOutbox(): Promise<void> {
     this.publishing = this.publishing
       .then(async () => {
@@ -374,7 +373,7 @@ export class Gateway {
   async stop(): Promise<void> {
     // A stop must not wait on a broker that no longer takes publishes.
     this.work.stopping()
-    for (const t of [this.timer, this.saveTimer]) if (t) clearInterval(t)
+    for (const t of [this.timer, this.saveTimer, this.retryTimer]) if (t) clearInterval(t)
     this.timer = this.saveTimer = null
     await this.scanner?.stop()
     this.scanner = null

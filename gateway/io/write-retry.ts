@@ -126,6 +126,19 @@ export class WriteRetry {
     return (out as unknown as { r: T }).r
   }
 
+  /**
+   * Tries what waits every `retryEveryMs` from a timer too (on the event clock no tick may come once
+   * the traffic stops, and the writes would wait for the next reading or the stop); `drained` once
+   * they are stored.
+   */
+  every(drained: () => void): NodeJS.Timeout {
+    const t = setInterval(() => {
+      if (this.pending.length > 0 && this.flush()) drained()
+    }, this.limits.retryEveryMs ?? 1000)
+    t.unref()
+    return t
+  }
+
   /** Writes what waits, if the disk takes it now (`force`: even if it refused a moment ago); true when nothing waits any more. */
   flush(force = false): boolean {
     if (this.pending.length === 0) return true

@@ -147,3 +147,24 @@ test('an erasure while events about the subject wait for the disk leaves none of
     done()
   }
 })
+
+test('a full disk: what waits is stored from a timer once there is room, with no tick to carry it (outside tester: on the event clock it waited for the next reading)', async () => {
+  const { store, done } = open()
+  const timer = store.retry.every(() => drained++)
+  let drained = 0
+  try {
+    tick(store, 0)
+    full(store)
+    for (let i = 1; i < 5; i++) tick(store, i)
+    assert.equal(store.retry.waitingEvents, 4)
+    room(store)
+    const until = Date.now() + 5000
+    while (store.retry.waiting > 0 && Date.now() < until) await new Promise(r => setTimeout(r, 20))
+    assert.equal(store.retry.waiting, 0)
+    assert.equal(drained, 1)
+    assert.equal(store.unpublished().length, 5)
+  } finally {
+    clearInterval(timer)
+    done()
+  }
+})
