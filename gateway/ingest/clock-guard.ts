@@ -179,9 +179,9 @@ export class ClockGuard<T> {
   /**
    * A site sensor votes; a phone votes only on a site without sensors, once per MQTT client where
    * the broker says which client published (the embedded broker): one client publishing under
-   * several phone ids is one voter, with or without `--auth`. Where it does not say (an external
-   * broker), each phone id is one voter: sound with `--auth`, where a phone logs in as
-   * `phone:<id>` and publishes its own topic only (docs/limits.md).
+   * several phone ids is one voter. With `--auth` (the client id is not passed) and where the
+   * broker does not say (an external broker), each phone id is one voter: sound with `--auth`,
+   * where a phone logs in as `phone:<id>` and publishes its own topic only (docs/limits.md).
    */
   private voterOf(from: { sensor: string } | { device: string; client?: string }): string | null {
     if ('sensor' in from) return from.sensor
