@@ -33,6 +33,8 @@ const HEALTH_WINDOW_MS = 5 * 60_000
 const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 /** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
 const STALL_MS = 30_000
+/** Readings of others refused as late after a lone sender moved the event clock before /healthz blames it (a few are a slow sensor). */
+const LONE_LATE = 20
 
 export function gatewayHealth(g: HealthInputs): Health {
   const problems: string[] = []
@@ -64,6 +66,9 @@ export function gatewayHealth(g: HealthInputs): Health {
     problems.push(
       `${guard.heldCount} message(s) held for ${Math.round((Date.now() - guard.heldSinceWall) / 1000)} s: a jump of the event clock waits for other sensors to confirm it`
     )
+  const lone = guard?.lastLone
+  if (lone && lone.late >= LONE_LATE && Date.now() - lone.lateAt < HEALTH_WINDOW_MS)
+    problems.push(`the event clock was moved ahead by ${lone.voter ?? 'a phone'} alone: ${lone.late} reading(s) of others refused as late since`)
   for (const [id, a] of p?.clockGuard.ahead ?? [])
     if (Date.now() - a.at < HEALTH_WINDOW_MS) problems.push(`sensor ${id}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
   const zf = g.presence?.lastFailure

@@ -269,9 +269,9 @@ export class Pipeline {
 
   /** Subjects behind randomized MACs (BLE too): positions and footfall, no visits (an address is not a person over time). */
   private readonly randomized = new Set<string>()
-
   private rejected(reason: DropReason, detail: string, topic: string): void {
     this.m.rejected.inc({ reason })
+    if (reason === 'late') this.clockGuard.noteLate()
     // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
     this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: redactMacs(topic.slice(0, 200)) }))
   }

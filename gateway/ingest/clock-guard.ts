@@ -101,6 +101,19 @@ export class ClockGuard<T> {
   private far = false
   /** After a lone sender was taken: it goes on alone until another voter speaks (`null` voter: phones). */
   private lone: { voter: string | null } | null = null
+  /**
+   * The last sender taken alone, and the readings of others refused as late since: "quiet" is
+   * counted in arrivals, so a burst of one sender can pass for a night (docs/limits.md); /healthz
+   * says so when the others turn out to be behind it.
+   */
+  lastLone: { voter: string | null; late: number; lateAt: number } | null = null
+
+  /** A reading was refused as late (behind the clock). */
+  noteLate(): void {
+    if (this.lastLone === null) return
+    this.lastLone.late++
+    this.lastLone.lateAt = Date.now()
+  }
   /** Voters refused for running ahead: by how much, and when (wall ms). */
   readonly ahead = new Map<string, { aheadMs: number; at: number }>()
   /** When the current hold began (wall ms): /healthz reports a hold that lasts. */
@@ -281,6 +294,7 @@ export class ClockGuard<T> {
       const voter = this.heldVoters.keys().next().value ?? null
       this.resolve(Infinity, out)
       this.lone = { voter }
+      this.lastLone = { voter, late: 0, lateAt: 0 }
     }
     return out
   }

@@ -94,3 +94,12 @@ for (const c of [
     )
   })
 }
+
+test('a sender taken alone is named once others are refused as late behind it (an outside tester: a burst froze the store with /healthz ok)', () => {
+  const r = run([...night, ['m0', 14 * HOUR + 16 * S + S, 'a']])
+  assert.ok(r.admitted.includes('l63'), 'the burst was taken alone')
+  assert.deepEqual(r.g.lastLone, { voter: 'a', late: 0, lateAt: 0 })
+  for (let i = 0; i < 20; i++) r.g.noteLate()
+  assert.equal(r.g.lastLone?.late, 20)
+  assert.ok((r.g.lastLone?.lateAt ?? 0) > 0)
+})
