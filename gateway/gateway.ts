@@ -173,7 +173,7 @@ export class Gateway {
       }
       this.uplink.start()
     }
-    this.retryTimer = store.retry.every(() => void this.flushOutbox())
+    this.retryTimer = store.retry.retryOnTimer(() => void this.flushOutbox())
     if (o.clock === 'wall') {
       // Live, what self-calibration learned survives restarts (saved every 5 minutes and at stop).
       // A replay on the event clock depends on its trace alone: it starts from nothing, saves nothing.

@@ -131,7 +131,7 @@ export class WriteRetry {
    * the traffic stops, and the writes would wait for the next reading or the stop); `drained` once
    * they are stored.
    */
-  every(drained: () => void): NodeJS.Timeout {
+  retryOnTimer(drained: () => void): NodeJS.Timeout {
     const t = setInterval(() => {
       if (this.pending.length > 0 && this.flush()) drained()
     }, this.limits.retryEveryMs ?? 1000)

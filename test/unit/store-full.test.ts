@@ -150,7 +150,7 @@ test('an erasure while events about the subject wait for the disk leaves none of
 
 test('a full disk: what waits is stored from a timer once there is room, with no tick to carry it (outside tester: on the event clock it waited for the next reading)', async () => {
   const { store, done } = open()
-  const timer = store.retry.every(() => drained++)
+  const timer = store.retry.retryOnTimer(() => drained++)
   let drained = 0
   try {
     tick(store, 0)
