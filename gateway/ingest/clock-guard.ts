@@ -76,6 +76,8 @@ const LONE_FAR_MESSAGES = 64
 const PHONE_QUORUM_SHARE = 0.5
 /** Voters remembered at most (phones come and go). */
 const MAX_VOTERS = 4096
+/** Characters of an MQTT client id kept as a voter's key: MQTT allows 64 KiB ids, and a longer key only costs memory. */
+const CLIENT_KEY_CHARS = 64
 /** A voter whose clock is this close behind the event clock is heard recently, ms of event time. */
 export const RECENT_MS = 15 * 60_000
 
@@ -199,7 +201,7 @@ export class ClockGuard<T> {
   private voterOf(from: { sensor: string } | { device: string; client?: string }): string | null {
     if ('sensor' in from) return from.sensor
     if (this.siteSensors !== 0) return null
-    return from.client !== undefined ? 'client:' + from.client : 'device:' + from.device
+    return from.client !== undefined ? 'client:' + from.client.slice(0, CLIENT_KEY_CHARS) : 'device:' + from.device
   }
 
   /** Whether a message stamped `ts` may go in now, with nothing held. */

@@ -8,7 +8,7 @@ import { parseSite, type Site } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/io/metrics.ts'
-import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
+import { eventPipelineOptions, metricValue as metric } from '../helpers/gateway.ts'
 import { ClockGuard } from '../../gateway/ingest/clock-guard.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
 
@@ -23,14 +23,6 @@ function oneSensorSite(): Site {
   return parseSite(json, 'one-sensor')
 }
 
-const metric = (m: Metrics, name: string, labels = ''): number => {
-  const line = m
-    .text()
-    .split('\n')
-    .find(l => l.startsWith(name + labels + ' '))
-  return line === undefined ? 0 : Number(line.split(' ').pop())
-}
-
 test('a retained message from a live run is never a clock vote: the replay behind it is not late', () => {
   const site = oneSensorSite()
   const positions: PositionMessageT[] = []
@@ -38,15 +30,7 @@ test('a retained message from a live run is never a clock vote: the replay behin
   const wall = T0 + 30 * 24 * HOUR
   const p = new Pipeline(
     site,
-    {
-      prefix: 'instore',
-      secret: 's',
-      clock: { ...defaultClockOptions, mode: 'event', wall: () => wall },
-      tickMs: 1000,
-      presenceMs: { ble: 10_000, wifi: 120_000 },
-      maxMessageBytes: 1 << 16,
-      selfCalibration: false
-    },
+    eventPipelineOptions(() => wall),
     { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} },
     metrics,
     silentLogger
@@ -81,4 +65,16 @@ test('a site without sensors: one client publishing under six phone ids is one v
   assert.deepEqual(admitted, ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6'])
   assert.deepEqual(refused, ['x0', 'x1', 'x2', 'x3', 'x4', 'x5'])
   assert.deepEqual([...g.ahead.keys()], ['client:evil'])
+})
+
+test('a voter is keyed by at most 64 characters of its MQTT client id (MQTT allows 64 KiB ids: thousands of voters would hold their whole length)', () => {
+  const g = new ClockGuard<string>({ maxLeadMs: 2000, maxAheadMs: 10 * MIN, wall: () => T0 + 400 * 24 * HOUR, quorumShare: 0.2 }, 0)
+  for (let i = 0; i < 6; i++) g.offer(`p${i}`, T0 + i * 100, { device: `${i}`, client: `c${i}` })
+  const long = 'x'.repeat(65_000)
+  const v = g.offer('far', T0 + HOUR, { device: '9', client: long })
+  assert.deepEqual(
+    v.refuse.map(r => r.item),
+    ['far']
+  )
+  assert.deepEqual([...g.ahead.keys()], [`client:${long.slice(0, 64)}`])
 })
