@@ -8,6 +8,7 @@ import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { ROOT } from './run.ts'
 import type { PipelineOptions } from '../../gateway/pipeline.ts'
+import type { Metrics } from '../../gateway/io/metrics.ts'
 import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
 
 export async function startGateway(over: Partial<GatewayOptions> = {}, sitePath = join(ROOT, 'sites/boutique.site.json')): Promise<Gateway> {
@@ -56,14 +57,23 @@ export async function waitSettled<T>(read: () => T | Promise<T>, quietMs: number
 }
 
 /** The pipeline options the in-process tests use: event clock, one tick a second, no self-calibration. */
-export function eventPipelineOptions(): PipelineOptions {
+export function eventPipelineOptions(wall?: () => number): PipelineOptions {
   return {
     prefix: 'instore',
     secret: 's',
-    clock: { ...defaultClockOptions, mode: 'event' },
+    clock: { ...defaultClockOptions, mode: 'event', ...(wall !== undefined ? { wall } : {}) },
     tickMs: 1000,
     presenceMs: { ble: 10_000, wifi: 120_000 },
     maxMessageBytes: 1 << 16,
     selfCalibration: false
   }
+}
+
+/** The value of one metric line (`name` and its exact `labels`, e.g. `{reason="late"}`) in the text of `m`; 0 when absent. */
+export function metricValue(m: Metrics, name: string, labels = ''): number {
+  const line = m
+    .text()
+    .split('\n')
+    .find(l => l.startsWith(name + labels + ' '))
+  return line === undefined ? 0 : Number(line.split(' ').pop())
 }

@@ -10,7 +10,7 @@ import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/io/metrics.ts'
-import { defaultClockOptions } from '../../gateway/ingest/clock.ts'
+import { eventPipelineOptions, metricValue as metric } from '../helpers/gateway.ts'
 import { gatewayHealth } from '../../gateway/health.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
 
@@ -30,21 +30,7 @@ interface Msg {
 function pipeline(wall = Date.now): { p: Pipeline; positions: PositionMessageT[]; metrics: Metrics } {
   const positions: PositionMessageT[] = []
   const metrics = new Metrics()
-  const p = new Pipeline(
-    site,
-    {
-      prefix: 'instore',
-      secret: 's',
-      clock: { ...defaultClockOptions, mode: 'event', wall },
-      tickMs: 1000,
-      presenceMs: { ble: 10_000, wifi: 120_000 },
-      maxMessageBytes: 1 << 16,
-      selfCalibration: false
-    },
-    { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} },
-    metrics,
-    silentLogger
-  )
+  const p = new Pipeline(site, eventPipelineOptions(wall), { position: pos => positions.push(pos), occupancy() {}, events() {}, footfall() {} }, metrics, silentLogger)
   return { p, positions, metrics }
 }
 
@@ -69,13 +55,6 @@ function stream(from: number, seconds: number, id: string | null, skew: (sensor:
   return out
 }
 
-const metric = (m: Metrics, name: string, labels = ''): number => {
-  const line = m
-    .text()
-    .split('\n')
-    .find(l => l.startsWith(name + labels + ' '))
-  return line === undefined ? 0 : Number(line.split(' ').pop())
-}
 const refused = (m: Metrics): number => metric(m, 'instore_rejected_total', '{reason="clock_ahead"}')
 const late = (m: Metrics): number => metric(m, 'instore_rejected_total', '{reason="late"}')
 

@@ -8,7 +8,7 @@ import { Pipeline } from '../../gateway/pipeline.ts'
 import { Metrics } from '../../gateway/io/metrics.ts'
 import { trackerOptions } from '../../gateway/estimation/tracker.ts'
 import type { PositionMessageT } from '../../shared/messages.ts'
-import { eventPipelineOptions } from '../helpers/gateway.ts'
+import { eventPipelineOptions, metricValue as metric } from '../helpers/gateway.ts'
 
 const site = loadSiteFile('sites/boutique.site.json')
 const T0 = 1_764_000_000_000
@@ -38,14 +38,6 @@ function stream(from: number, seconds: number, id: string | null, x = 10, y = 6)
     }
   }
   return out
-}
-
-const metric = (m: Metrics, name: string, labels = ''): number => {
-  const line = m
-    .text()
-    .split('\n')
-    .find(l => l.startsWith(name + labels + ' '))
-  return line === undefined ? 0 : Number(line.split(' ').pop())
 }
 
 test('a silent night: the morning device is placed from when it was first heard, the night is skipped in a few ticks', () => {
