@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer as createHttp, type Server } from 'node:http'
-import { createServer as createNet, createConnection } from 'node:net'
+import { createConnection } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { GatewayConfigT } from '../shared/gateway-config.ts'
@@ -15,7 +15,7 @@ import { isReading, type TraceLine } from '../shared/trace.ts'
 import { evaluateEvents, defaultEvalOptions } from '../simulators/evaluate.ts'
 import type { Truth } from '../simulators/engine.ts'
 import { makeTrace } from '../test/helpers/sim.ts'
-import { runBin, ROOT } from '../test/helpers/run.ts'
+import { runBin, ROOT, freePort } from '../test/helpers/run.ts'
 import { startGatewayProc, type Proc } from '../test/helpers/procs.ts'
 import { waitFor } from '../test/helpers/gateway.ts'
 
@@ -60,16 +60,6 @@ interface Central {
   received: Map<string, number>
   events: InstoreEvent[]
   refused: number
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise(resolve => {
-    const s = createNet()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
 }
 
 /**

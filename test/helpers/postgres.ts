@@ -7,23 +7,15 @@
 // this cluster. Without PostgreSQL installed, that pass fails in CI and is left out on a developer machine.
 import { execFileSync } from 'node:child_process'
 import { chownSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { postgresBin } from './parts.ts'
+import { freePort } from './run.ts'
 
 export type TestEngine = 'sqlite' | 'postgres'
 /** The engine this test process runs the server on. */
 export const TEST_ENGINE: TestEngine = process.env.INSTORE_TEST_DB === 'postgres' ? 'postgres' : 'sqlite'
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  return port
-}
 
 export class PgCluster {
   private constructor(

@@ -1,8 +1,18 @@
 // Runs one of the package's commands as a child process and collects its output.
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** A TCP port free on 127.0.0.1 a moment ago, for a real part (a broker, a database) to listen on. */
+export async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as { port: number }).port
+  await new Promise<void>(resolve => s.close(() => resolve()))
+  return port
+}
 
 export interface RunResult {
   code: number | null

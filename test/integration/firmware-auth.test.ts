@@ -10,14 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn, execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
-import { createServer } from 'node:net'
 import mqtt from 'mqtt'
 import { hashPassword } from '../../gateway/io/broker-auth.ts'
 import { firmwareAcl, mosquittoAcl } from '../../gateway/ingest/firmware-acl.ts'
 import { DEFAULT_FOREIGN } from '../../gateway/ingest/foreign.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import { startFirmwareNodes, type FirmwareNode } from '../helpers/firmware.ts'
-import { ROOT } from '../helpers/run.ts'
+import { ROOT, freePort } from '../helpers/run.ts'
 
 const SOAK_MS = Number(process.env.FIRMWARE_SOAK_MS ?? 8000)
 const TAG = 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7'
@@ -84,16 +83,6 @@ test(`ESPresense and OpenMQTTGateway nodes stay connected under --auth on the em
     await g.stop()
   }
 })
-
-async function freePort(): Promise<number> {
-  return await new Promise(resolve => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 test(`the same nodes on Mosquitto with its own password and ACL files (${SOAK_MS} ms)`, {
   skip: !existsSync(MOSQUITTO) && 'mosquitto is not installed',

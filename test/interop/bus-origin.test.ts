@@ -8,21 +8,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import mqtt from 'mqtt'
 import { EmbeddedBus, ClientBus, type MessageOrigin } from '../../gateway/io/bus.ts'
 import { waitFor } from '../helpers/gateway.ts'
 import { partTest, MOSQUITTO } from '../helpers/parts.ts'
-
-async function freePort(): Promise<number> {
-  return await new Promise(resolve => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
-}
+import { freePort } from '../helpers/run.ts'
 
 type Seen = Array<{ topic: string; from: MessageOrigin | undefined }>
 

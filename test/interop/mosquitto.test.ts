@@ -3,22 +3,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn, execFile } from 'node:child_process'
-import { createServer } from 'node:net'
 import { promisify } from 'node:util'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import { partTest, MOSQUITTO } from '../helpers/parts.ts'
+import { freePort } from '../helpers/run.ts'
 
 const run = promisify(execFile)
-
-async function freePort(): Promise<number> {
-  return await new Promise(resolve => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 partTest('mosquitto', 'the gateway on Mosquitto: sensors via mosquitto_pub, output read with mosquitto_sub', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mosq-'))
