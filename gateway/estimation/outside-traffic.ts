@@ -14,6 +14,8 @@ import { pointInPolygon } from '../../shared/geometry.ts'
 
 /** Cells, m. */
 const CELL_M = 1
+/** Cells of one shop's map at most: a valid site may hold a shop kilometres across (its cells then grow). */
+const MAX_CELLS = 1 << 20
 /** The grid reaches this far beyond the zone's box (the entry test's places are within 12 m of a fix or of the outline), m. */
 const AROUND_M = 16
 
@@ -28,6 +30,8 @@ const MIN_MEAN = 10
 interface Grid {
   x0: number
   y0: number
+  /** Cell side, m. */
+  cell: number
   nx: number
   ny: number
   counts: Float64Array
@@ -84,9 +88,12 @@ export class OutsideTraffic {
     let g = this.grids.get(zone.id)
     if (g === undefined) {
       const [x0, y0, x1, y1] = zone.bbox
-      const nx = Math.ceil((x1 - x0 + 2 * AROUND_M) / CELL_M)
-      const ny = Math.ceil((y1 - y0 + 2 * AROUND_M) / CELL_M)
-      g = { x0: x0 - AROUND_M, y0: y0 - AROUND_M, nx, ny, counts: new Float64Array(nx * ny), total: 0, cells: 0 }
+      const w = x1 - x0 + 2 * AROUND_M
+      const h = y1 - y0 + 2 * AROUND_M
+      const cell = Math.max(CELL_M, Math.sqrt((w * h) / MAX_CELLS))
+      const nx = Math.ceil(w / cell)
+      const ny = Math.ceil(h / cell)
+      g = { x0: x0 - AROUND_M, y0: y0 - AROUND_M, cell, nx, ny, counts: new Float64Array(nx * ny), total: 0, cells: 0 }
       this.grids.set(zone.id, g)
     }
     return g
@@ -99,8 +106,8 @@ export interface TrafficZone extends Zone {
 }
 
 function cellOf(g: Grid, x: number, y: number): number {
-  const i = Math.floor((x - g.x0) / CELL_M)
-  const j = Math.floor((y - g.y0) / CELL_M)
+  const i = Math.floor((x - g.x0) / g.cell)
+  const j = Math.floor((y - g.y0) / g.cell)
   return i < 0 || j < 0 || i >= g.nx || j >= g.ny ? -1 : j * g.nx + i
 }
 

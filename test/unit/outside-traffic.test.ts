@@ -90,3 +90,19 @@ test('the entry test: a place behind the back wall that the radio fits best is n
   assert.ok(min(after.outside) >= min(after.inside), `outside ${min(after.outside)} against inside ${min(after.inside)}: still preferred`)
   assert.equal(min(after.inside), min(before.inside), 'inside costs what it did')
 })
+
+test('a shop kilometres across gets a map of bounded size, its cells larger (a valid site; 1 m cells would take gigabytes)', () => {
+  const huge = parseSite({
+    type: 'FeatureCollection',
+    storeId: 's',
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 20_000, 20_000) },
+      { type: 'Feature', properties: { kind: 'sensor', id: 'b0' }, geometry: { type: 'Point', coordinates: [1, 1] } }
+    ]
+  })
+  const t = new OutsideTraffic()
+  const before = process.memoryUsage().arrayBuffers
+  t.count(huge.shops, 0, -4, 10)
+  assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 2 ** 20, 'the map took over 64 MiB')
+  assert.ok(Number.isFinite(t.cost(huge.shops[0], -4, 10)))
+})
