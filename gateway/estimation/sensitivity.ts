@@ -119,12 +119,12 @@ export function truncatedMean(mu: number, sd: number, floor: number, out: Trunca
 
 /** A function tabulated on [from, to] every `step`, read back by linear interpolation (x clamped to the table). */
 export class Tabulated {
-  private readonly v: Float64Array
+  readonly v: Float64Array
   constructor(
     f: (x: number) => number,
     readonly from: number,
     readonly to: number,
-    private readonly step: number
+    readonly step: number
   ) {
     this.v = Float64Array.from({ length: Math.round((to - from) / step) + 2 }, (_, i) => f(from + i * step))
   }
@@ -138,7 +138,7 @@ export class Tabulated {
 
 // λ(α) tabulated on [-4, 8] every 0.01 (linear interpolation error < 1e-5): the solver asks for
 // it in every cost evaluation of every weak sensor.
-const LAMBDA = new Tabulated(
+export const LAMBDA = new Tabulated(
   a => {
     const q = normalUpperTail(a)
     return q > 1e-12 ? normalPdf(a) / q : a + 1 / a

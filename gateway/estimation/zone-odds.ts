@@ -12,10 +12,15 @@
 import type { Zone } from '../../shared/site.ts'
 import { pointInPolygon, closestOnBoundary } from '../../shared/geometry.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
-import { inverseMills, normalUpperTail, Tabulated } from './sensitivity.ts'
+import { LAMBDA, normalUpperTail, Tabulated } from './sensitivity.ts'
 import { MISS_ANYWAY } from './likelihood.ts'
 import { nearestSilent, type Observation, type Silence } from './solver.ts'
 import type { TrafficZone } from './outside-traffic.ts'
+
+const LAM = LAMBDA.v
+const LAM_FROM = LAMBDA.from
+const LAM_TO = LAMBDA.to
+const LAM_STEP = LAMBDA.step
 
 /** Offsets tried: the prior's mean (rounded to a step) ± OFFSET_HALF steps of OFFSET_STEP_DB. */
 export const OFFSET_STEP_DB = 2
@@ -88,29 +93,64 @@ export function zoneCosts(obs: Observation[], silent: Silence[], o: ZoneCostOpti
   const gridIn = new Float64Array(STEPS)
   const gridOut = new Float64Array(STEPS)
   const place = (px: number, py: number, isIn: boolean | null, cell: number): void => {
-    // Residuals before the offset (its share is added per step), the offset under which a
+    // A place only counts where it beats the best so far of what it could update: inside, outside,
+    // this grid's best inside or outside. Every term of a cost is at least 0, and adding one never
+    // lowers a float sum, so once the sum so far reaches that bar the place changes nothing and
+    // the rest of its terms are skipped; the sums that are finished are added in the order they
+    // always were, so every cost is the same to the bit.
+    // Residuals before the offset (its share is added per step) and the offset under which a
     // sensor's expected reading comes within four raw sigmas of its floor (truncation from there
-    // on), and how far over its floor each silent sensor would have heard the device, in sigmas.
-    for (let i = 0; i < n; i++) {
-      const mu = expected(obs[i].sensor, px, py, o.tagHeight)
-      e[i] = rssi[i] - mu
-      clear[i] = floor[i] + 4 * raw[i] - mu
-    }
-    for (let j = 0; j < quiet.length; j++) u[j] = (expected(quiet[j].sensor, px, py, o.tagHeight) - quiet[j].floorDbm) / silentSigma
+    // on), worked out for a sensor only once some offset's sum gets that far.
+    let ready = 0
+    let quietReady = false
     // A place outside where the traffic is rare (behind a back wall) costs its rarity (outside-traffic.ts).
     const rarity = isIn === false && traffic !== undefined ? traffic.cost(zone, px, py) : 0
     for (let k = 0; k < STEPS; k++) {
+      let bar = -Infinity
+      if (isIn !== false) bar = inside[k]
+      if (isIn !== true && outside[k] > bar) bar = outside[k]
+      if (cell >= 0 && isIn === true && gridIn[k] > bar) bar = gridIn[k]
+      if (cell >= 0 && isIn === false && gridOut[k] > bar) bar = gridOut[k]
       const b = b0 + k * OFFSET_STEP_DB
       let cost = rarity
-      for (let i = 0; i < n; i++) {
+      if (cost >= bar) continue
+      let i = 0
+      for (; i < n; i++) {
+        if (i === ready) {
+          const mu = expected(obs[i].sensor, px, py, o.tagHeight)
+          e[i] = rssi[i] - mu
+          clear[i] = floor[i] + 4 * raw[i] - mu
+          ready++
+        }
         let r = e[i] - b
         // Near the floor only readings that faded up were reported (likelihood.ts does the same;
-        // sensitivity.ts: the surviving readings' mean is mu + sd·λ((floor - mu)/sd)).
-        if (b < clear[i]) r -= raw[i] * inverseMills((clear[i] - b) / raw[i] - 4)
+        // sensitivity.ts: the surviving readings' mean is mu + sd·λ((floor - mu)/sd)). λ is
+        // read from its table here as inverseMills reads it, operation for operation.
+        const c = clear[i]
+        if (b < c) {
+          const sd = raw[i]
+          const a = (c - b) / sd - 4
+          let lambda: number
+          if (a >= LAM_TO) lambda = a + 1 / a
+          else {
+            const f = (Math.min(LAM_TO, Math.max(LAM_FROM, a)) - LAM_FROM) / LAM_STEP
+            const j = Math.floor(f)
+            lambda = LAM[j] + (LAM[j + 1] - LAM[j]) * (f - j)
+          }
+          r -= sd * lambda
+        }
         const ar = Math.abs(r * inv[i])
         cost += ar <= k2 ? ar * ar : 2 * k2 * ar - kk
+        if (cost >= bar) break
+      }
+      if (i < n) continue
+      if (!quietReady && quiet.length > 0) {
+        // How far over its floor each silent sensor would have heard the device, in sigmas.
+        for (let j = 0; j < quiet.length; j++) u[j] = (expected(quiet[j].sensor, px, py, o.tagHeight) - quiet[j].floorDbm) / silentSigma
+        quietReady = true
       }
       for (let j = 0; j < quiet.length; j++) cost += silenceCost(u[j] + b / silentSigma)
+      if (cost >= bar) continue
       if (isIn !== false && cost < inside[k]) inside[k] = cost
       if (isIn !== true && cost < outside[k]) outside[k] = cost
       if (cell < 0) continue
