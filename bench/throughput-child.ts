@@ -38,6 +38,20 @@ export interface ChildReport {
    */
   delayP50Ms: number | null
   delayP99Ms: number | null
+  /**
+   * The own delay in two: waiting behind earlier work (from when the message's tick was due, or it
+   * arrived, to the start of that tick: the zone stage of the tick before, other messages) and the
+   * tick's own work up to its positions (every device's fix), ms, each p50 / p99 over the messages.
+   */
+  behindP50Ms: number | null
+  behindP99Ms: number | null
+  fixesP50Ms: number | null
+  fixesP99Ms: number | null
+  /** Per tick: its positions stage (fixes, publishing) and its zone stage after them (presence, occupancy), ms, p50 / p99. */
+  tickPositionsP50Ms: number | null
+  tickPositionsP99Ms: number | null
+  tickZonesP50Ms: number | null
+  tickZonesP99Ms: number | null
   /** Resident memory at the end and the most seen while it ran, MiB. */
   rssMiB: number
   peakRssMiB: number
@@ -77,6 +91,8 @@ class Pending {
   private tail = 0
   readonly latencies: number[] = []
   readonly delays: number[] = []
+  readonly behind: number[] = []
+  readonly fixes: number[] = []
   /** When the event clock's watermark reached each new value, in order (see `due`). */
   private marks: Array<{ w: number; at: number }> = []
   private markHead = 0
@@ -120,13 +136,16 @@ class Pending {
     this.seq[this.tail++] = seq
   }
 
-  /** Tick t has just ended; the pipeline has taken in the readings of its first `taken` messages. */
-  done(t: number, now: number, taken: number): void {
+  /** Tick t (begun at wall time `began`) has just published its positions; the pipeline has taken in the readings of its first `taken` messages. */
+  done(t: number, now: number, taken: number, began: number): void {
     const due = this.due(t)
     while (this.head < this.tail && this.seq[this.head] <= taken && this.ts[this.head] <= t + LATENESS_MS + TICK_MS) {
       const at = this.at[this.head++]
+      const from = Math.max(at, due)
       this.latencies.push(now - at)
-      this.delays.push(now - Math.max(at, due))
+      this.delays.push(now - from)
+      this.behind.push(Math.max(0, began - from))
+      this.fixes.push(now - Math.max(began, from))
     }
   }
 }
@@ -155,6 +174,8 @@ let last = 0
 let readings = 0
 let messages = 0
 const pending = new Pending()
+const tickPositions: number[] = []
+const tickZones: number[] = []
 let devices = (): number => 0
 let stop: () => Promise<void>
 let idle = (): boolean => true
@@ -204,10 +225,18 @@ if (mode === 'bare') {
   // that first uses its readings (before that tick's zone stage).
   const take = pipeline.take.bind(pipeline)
   const tick = pipeline.tick.bind(pipeline)
-  pipeline.afterPositions = (t: number) => pending.done(t, performance.now(), pipeline.processed)
+  let began = 0
+  let positionsAt = 0
+  pipeline.afterPositions = (t: number) => {
+    positionsAt = performance.now()
+    tickPositions.push(positionsAt - began)
+    pending.done(t, positionsAt, pipeline.processed, began)
+  }
   pipeline.tick = (t: number) => {
+    began = performance.now()
     tick(t)
     last = performance.now()
+    tickZones.push(last - positionsAt)
   }
   pipeline.take = (topic: string, payload: Buffer) => {
     const now = performance.now()
@@ -264,6 +293,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   const heap = process.memoryUsage().heapUsed
   const lat = pending.latencies.sort((a, b) => a - b)
   const delay = pending.delays.sort((a, b) => a - b)
+  const sorted = (xs: number[]) => xs.sort((a, b) => a - b)
   const q = (xs: number[], p: number) => (xs.length > 0 ? quantile(xs, p) : null)
   const report: ChildReport = {
     readings,
@@ -273,6 +303,14 @@ for await (const line of createInterface({ input: process.stdin })) {
     latencyP99Ms: q(lat, 0.99),
     delayP50Ms: q(delay, 0.5),
     delayP99Ms: q(delay, 0.99),
+    behindP50Ms: q(sorted(pending.behind), 0.5),
+    behindP99Ms: q(sorted(pending.behind), 0.99),
+    fixesP50Ms: q(sorted(pending.fixes), 0.5),
+    fixesP99Ms: q(sorted(pending.fixes), 0.99),
+    tickPositionsP50Ms: q(sorted(tickPositions), 0.5),
+    tickPositionsP99Ms: q(sorted(tickPositions), 0.99),
+    tickZonesP50Ms: q(sorted(tickZones), 0.5),
+    tickZonesP99Ms: q(sorted(tickZones), 0.99),
     rssMiB: mib(rss),
     peakRssMiB: mib(peakRss),
     heapMiB: mib(heap),

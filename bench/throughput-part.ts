@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { loadScenario } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
-import { throughputStory, manyDevicesMemory, gatewayNodeFlags, RSS_TARGET_MIB } from './throughput.ts'
+import { throughputStory, manyDevicesMemory, gatewayNodeFlags, delayParts, RSS_TARGET_MIB } from './throughput.ts'
 import { throughputSvg } from './throughput-plot.ts'
 import { writeManyDevicesTrace } from './many-devices.ts'
 import { f2, simulate, devicesBeside } from './trace-files.ts'
@@ -55,6 +55,8 @@ export async function throughputPart(OUT: string, option: (name: string) => stri
       `   latency reading → position, p50 / p99 (the gateway's own delay in it, without the event clock's 500 ms wait): full speed ${f2(c.full.p50Ms)} / ${f2(c.full.p99Ms)} ms (${f2(c.full.delayP50Ms)} / ${f2(c.full.delayP99Ms)} ms);` +
         ` half the best rate (${Math.round(c.half.offeredPerS)}/s offered) ${f2(c.half.p50Ms)} / ${f2(c.half.p99Ms)} ms (${f2(c.half.delayP50Ms)} / ${f2(c.half.delayP99Ms)} ms)`
     )
+    console.log(`   at full speed: ${delayParts(c.full)}`)
+    console.log(`   at half the best rate: ${delayParts(c.half)}`)
     console.log(
       `   memory: peak rss ${c.memory.peakRssMiB.toFixed(0)} MiB with ${c.memory.devices} devices, ${c.memory.manyPeakRssMiB.toFixed(0)} MiB with ${c.memory.manyDevices} (${target(c.memory.manyPeakRssMiB)}; node options ${flags}); gc ${c.gc.count} collections, ${f2(c.gc.msPerSecond)} ms a second`
     )

@@ -24,9 +24,35 @@ export interface Latency {
   p99Ms: number | null
   delayP50Ms: number | null
   delayP99Ms: number | null
+  /** What the own delay is made of (throughput-child.ts): waiting behind earlier work, and the tick's own fixes; per tick, its positions and zone stages. */
+  parts: Pick<ChildReport, 'behindP50Ms' | 'behindP99Ms' | 'fixesP50Ms' | 'fixesP99Ms' | 'tickPositionsP50Ms' | 'tickPositionsP99Ms' | 'tickZonesP50Ms' | 'tickZonesP99Ms'>
 }
 
-const latency = (r: ChildReport): Latency => ({ p50Ms: r.latencyP50Ms, p99Ms: r.latencyP99Ms, delayP50Ms: r.delayP50Ms, delayP99Ms: r.delayP99Ms })
+const latency = (r: ChildReport): Latency => ({
+  p50Ms: r.latencyP50Ms,
+  p99Ms: r.latencyP99Ms,
+  delayP50Ms: r.delayP50Ms,
+  delayP99Ms: r.delayP99Ms,
+  parts: {
+    behindP50Ms: r.behindP50Ms,
+    behindP99Ms: r.behindP99Ms,
+    fixesP50Ms: r.fixesP50Ms,
+    fixesP99Ms: r.fixesP99Ms,
+    tickPositionsP50Ms: r.tickPositionsP50Ms,
+    tickPositionsP99Ms: r.tickPositionsP99Ms,
+    tickZonesP50Ms: r.tickZonesP50Ms,
+    tickZonesP99Ms: r.tickZonesP99Ms
+  }
+})
+
+/** The own delay's parts as one line: behind earlier work, the tick's fixes; per tick, positions and zone stages. */
+export function delayParts(l: Latency): string {
+  const p = l.parts
+  return (
+    `own delay = behind earlier work ${ms(p.behindP50Ms)} / ${ms(p.behindP99Ms)} + the tick's fixes ${ms(p.fixesP50Ms)} / ${ms(p.fixesP99Ms)}; ` +
+    `a tick's positions stage ${ms(p.tickPositionsP50Ms)} / ${ms(p.tickPositionsP99Ms)}, its zone stage ${ms(p.tickZonesP50Ms)} / ${ms(p.tickZonesP99Ms)} (p50 / p99)`
+  )
+}
 
 export interface CoreFigures {
   pinned: boolean

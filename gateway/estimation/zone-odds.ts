@@ -59,6 +59,15 @@ export interface ZoneCostOptions {
  * places near the outline's nearest point too.
  */
 export function zoneCosts(obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: Zone, x: number, y: number, base: number): ZoneCosts {
+  return costs(obs, silent, o, zone, x, y, base, true)
+}
+
+/** `zoneCosts` summing every term of every place tried, none skipped: what the skipping must equal to the bit (the tests). */
+export function zoneCostsSummingAll(obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: Zone, x: number, y: number, base: number): ZoneCosts {
+  return costs(obs, silent, o, zone, x, y, base, false)
+}
+
+function costs(obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: Zone, x: number, y: number, base: number, skip: boolean): ZoneCosts {
   const inside = new Array<number>(STEPS).fill(Infinity)
   const outside = new Array<number>(STEPS).fill(Infinity)
   if (obs.length === 0) return { inside: inside.fill(0), outside: outside.fill(0) }
@@ -111,6 +120,7 @@ export function zoneCosts(obs: Observation[], silent: Silence[], o: ZoneCostOpti
       if (isIn !== true && outside[k] > bar) bar = outside[k]
       if (cell >= 0 && isIn === true && gridIn[k] > bar) bar = gridIn[k]
       if (cell >= 0 && isIn === false && gridOut[k] > bar) bar = gridOut[k]
+      if (!skip) bar = Infinity
       const b = b0 + k * OFFSET_STEP_DB
       let cost = rarity
       if (cost >= bar) continue

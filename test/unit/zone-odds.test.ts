@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { zoneCosts, insideLogOdds2, type ZoneCosts } from '../../gateway/estimation/zone-odds.ts'
+import { zoneCosts, zoneCostsSummingAll, insideLogOdds2, type ZoneCosts } from '../../gateway/estimation/zone-odds.ts'
+import { Rng } from '../../shared/rng.ts'
 import { expectedRssi, type SensorModel } from '../../gateway/estimation/radio-model.ts'
 import { stepZones, newZoneState, defaultZoneParams, type ZoneEvent, type Evidence, type EvidenceSource, type ZoneState } from '../../gateway/presence/zones.ts'
 import { parseSite } from '../../shared/site.ts'
@@ -124,4 +125,38 @@ test('a fix the radio put deep inside a large shop is still weighed against the 
   // so the street is 20 m from each of them.
   const street = sum([45, 50, 55].map(x => zoneCosts(at(x, -6), [], wide, big, x, 14, 0)))
   assert.ok(insideLogOdds2(street, 0, 0, 4) < -3, String(insideLogOdds2(street, 0, 0, 4)))
+})
+
+test('the shop-entry test skips the places that cannot count and still gives every cost of summing them all, to the bit (issue 28)', () => {
+  const rng = new Rng(28)
+  // Readings near each sensor's floor (truncated), silent sensors, fixes inside, outside, at the
+  // wall and deep inside (the other side searched around the outline too), loud and quiet phones.
+  const floored = sensors.map(s => ({ ...s, id: s.id + 'f' }))
+  const noisy = (px: number, py: number, offset: number): Observation[] =>
+    floored.slice(0, 7).map(s => {
+      const rssi = expectedRssi(s, Math.hypot(px - s.x, py - s.y, 1.2 - s.z)) + offset + rng.normal(0, 4)
+      return { sensor: s, rssi, sigma: rng.uniform(2, 5), floorDbm: -75, rawSigmaDb: 6 }
+    })
+  const quiet = floored.slice(7).map(s => ({ sensor: s, floorDbm: -80 }))
+  const cases: Array<[string, number, number, number]> = [
+    ['inside', 6, 5, 0],
+    ['outside by the front', 8, -3, 4],
+    ['at the wall', 0.2, 6, -6],
+    ['deep inside', 10, 7, 8],
+    ['far on the street', 10, -9, -10]
+  ]
+  for (const [name, px, py, offset] of cases) {
+    for (let round = 0; round < 5; round++) {
+      const obs = noisy(px, py, offset)
+      const x = px + rng.normal(0, 2)
+      const y = py + rng.normal(0, 2)
+      const base = rng.uniform(-8, 8)
+      const skipped = zoneCosts(obs, quiet, opts, shop, x, y, base)
+      const all = zoneCostsSummingAll(obs, quiet, opts, shop, x, y, base)
+      assert.ok(all.inside.every(Number.isFinite) && all.outside.every(Number.isFinite), name)
+      for (let k = 0; k < all.inside.length; k++) {
+        assert.ok(Object.is(skipped.inside[k], all.inside[k]) && Object.is(skipped.outside[k], all.outside[k]), `${name}, round ${round}, step ${k}`)
+      }
+    }
+  }
 })
