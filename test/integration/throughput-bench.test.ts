@@ -25,6 +25,10 @@ test('throughput bench: bare broker and gateway each count every reading; latenc
   for (const l of [c.full, c.half]) {
     assert.ok(typeof l.p50Ms === 'number' && typeof l.p99Ms === 'number' && l.p50Ms <= l.p99Ms, JSON.stringify(l))
     assert.ok(typeof l.delayP99Ms === 'number' && l.delayP99Ms <= l.p99Ms, JSON.stringify(l))
+    // The own delay's parts (issue 28): each there, none more than the whole, and the ticks' stages timed.
+    const p = l.parts
+    for (const [part, v] of Object.entries(p)) assert.ok(typeof v === 'number' && v >= 0, `${part}: ${JSON.stringify(p)}`)
+    assert.ok((p.behindP50Ms ?? Infinity) <= (l.delayP99Ms ?? 0) && (p.fixesP50Ms ?? Infinity) <= (l.delayP99Ms ?? 0), JSON.stringify(l))
   }
   // Half the best rate is offered, and taken.
   assert.ok(Math.abs(c.half.offeredPerS - c.gatewayReadingsPerS / 2) < 1e-6 * c.gatewayReadingsPerS)
