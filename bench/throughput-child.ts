@@ -52,6 +52,16 @@ export interface ChildReport {
   tickPositionsP99Ms: number | null
   tickZonesP50Ms: number | null
   tickZonesP99Ms: number | null
+  /**
+   * Paced replays only (null at full speed): how long before being taken each message was due out
+   * of the replay by its schedule (its stamp over the pace, against the earliest message's), which
+   * is the wait the latency above cannot see (in the gateway's socket while its event loop was busy)
+   * plus the replay's own lateness and the network; and the latency counted from that schedule, ms.
+   */
+  unseenP50Ms: number | null
+  unseenP99Ms: number | null
+  scheduledLatencyP50Ms: number | null
+  scheduledLatencyP99Ms: number | null
   /** Resident memory at the end and the most seen while it ran, MiB. */
   rssMiB: number
   peakRssMiB: number
@@ -93,6 +103,9 @@ class Pending {
   readonly delays: number[] = []
   readonly behind: number[] = []
   readonly fixes: number[] = []
+  /** Per timed message, its arrival less its stamp over the pace (paced replays; see `unseenP50Ms`). */
+  readonly offsets: number[] = []
+  constructor(private readonly pace: number) {}
   /** When the event clock's watermark reached each new value, in order (see `due`). */
   private marks: Array<{ w: number; at: number }> = []
   private markHead = 0
@@ -146,6 +159,7 @@ class Pending {
       this.delays.push(now - from)
       this.behind.push(Math.max(0, began - from))
       this.fixes.push(now - Math.max(began, from))
+      if (Number.isFinite(this.pace)) this.offsets.push(at - this.ts[this.head - 1] / this.pace)
     }
   }
 }
@@ -173,7 +187,9 @@ let first = 0
 let last = 0
 let readings = 0
 let messages = 0
-const pending = new Pending()
+// The replay's pace (seconds of event time a wall second; the gateway's fifth argument, absent: as fast as taken).
+const pace = Number(process.argv[5] ?? Infinity)
+const pending = new Pending(pace)
 const tickPositions: number[] = []
 const tickZones: number[] = []
 let devices = (): number => 0
@@ -291,6 +307,10 @@ for await (const line of createInterface({ input: process.stdin })) {
   const tracked = devices()
   peakDevices = Math.max(peakDevices, tracked)
   const heap = process.memoryUsage().heapUsed
+  // Against the schedule: the earliest message stands for the replay's start (before sorting the latencies, which pair with the offsets).
+  const scheduleStart = pending.offsets.reduce((a, b) => Math.min(a, b), Infinity)
+  const unseen = pending.offsets.map(o => o - scheduleStart)
+  const scheduled = unseen.map((u, i) => u + pending.latencies[i])
   const lat = pending.latencies.sort((a, b) => a - b)
   const delay = pending.delays.sort((a, b) => a - b)
   const sorted = (xs: number[]) => xs.sort((a, b) => a - b)
@@ -311,6 +331,10 @@ for await (const line of createInterface({ input: process.stdin })) {
     tickPositionsP99Ms: q(sorted(tickPositions), 0.99),
     tickZonesP50Ms: q(sorted(tickZones), 0.5),
     tickZonesP99Ms: q(sorted(tickZones), 0.99),
+    unseenP50Ms: q(sorted(unseen), 0.5),
+    unseenP99Ms: q(sorted(unseen), 0.99),
+    scheduledLatencyP50Ms: q(sorted(scheduled), 0.5),
+    scheduledLatencyP99Ms: q(sorted(scheduled), 0.99),
     rssMiB: mib(rss),
     peakRssMiB: mib(peakRss),
     heapMiB: mib(heap),

@@ -25,7 +25,21 @@ export interface Latency {
   delayP50Ms: number | null
   delayP99Ms: number | null
   /** What the own delay is made of (throughput-child.ts): waiting behind earlier work, and the tick's own fixes; per tick, its positions and zone stages. */
-  parts: Pick<ChildReport, 'behindP50Ms' | 'behindP99Ms' | 'fixesP50Ms' | 'fixesP99Ms' | 'tickPositionsP50Ms' | 'tickPositionsP99Ms' | 'tickZonesP50Ms' | 'tickZonesP99Ms'>
+  parts: Pick<
+    ChildReport,
+    | 'behindP50Ms'
+    | 'behindP99Ms'
+    | 'fixesP50Ms'
+    | 'fixesP99Ms'
+    | 'tickPositionsP50Ms'
+    | 'tickPositionsP99Ms'
+    | 'tickZonesP50Ms'
+    | 'tickZonesP99Ms'
+    | 'unseenP50Ms'
+    | 'unseenP99Ms'
+    | 'scheduledLatencyP50Ms'
+    | 'scheduledLatencyP99Ms'
+  >
 }
 
 const latency = (r: ChildReport): Latency => ({
@@ -41,7 +55,11 @@ const latency = (r: ChildReport): Latency => ({
     tickPositionsP50Ms: r.tickPositionsP50Ms,
     tickPositionsP99Ms: r.tickPositionsP99Ms,
     tickZonesP50Ms: r.tickZonesP50Ms,
-    tickZonesP99Ms: r.tickZonesP99Ms
+    tickZonesP99Ms: r.tickZonesP99Ms,
+    unseenP50Ms: r.unseenP50Ms,
+    unseenP99Ms: r.unseenP99Ms,
+    scheduledLatencyP50Ms: r.scheduledLatencyP50Ms,
+    scheduledLatencyP99Ms: r.scheduledLatencyP99Ms
   }
 })
 
@@ -50,7 +68,10 @@ export function delayParts(l: Latency): string {
   const p = l.parts
   return (
     `own delay = behind earlier work ${ms(p.behindP50Ms)} / ${ms(p.behindP99Ms)} + the tick's fixes ${ms(p.fixesP50Ms)} / ${ms(p.fixesP99Ms)}; ` +
-    `a tick's positions stage ${ms(p.tickPositionsP50Ms)} / ${ms(p.tickPositionsP99Ms)}, its zone stage ${ms(p.tickZonesP50Ms)} / ${ms(p.tickZonesP99Ms)} (p50 / p99)`
+    `a tick's positions stage ${ms(p.tickPositionsP50Ms)} / ${ms(p.tickPositionsP99Ms)}, its zone stage ${ms(p.tickZonesP50Ms)} / ${ms(p.tickZonesP99Ms)} (p50 / p99)` +
+    (p.unseenP99Ms === null
+      ? ''
+      : `; unseen before being taken (socket, replay, network) ${ms(p.unseenP50Ms)} / ${ms(p.unseenP99Ms)}, latency from the replay's schedule ${ms(p.scheduledLatencyP50Ms)} / ${ms(p.scheduledLatencyP99Ms)}`)
   )
 }
 
@@ -122,7 +143,7 @@ export async function replayInto(side: 'bare' | 'gateway', pinned: boolean, site
     'tsx',
     `${ROOT}/bench/throughput-child.ts`,
     side,
-    ...(side === 'gateway' ? [sitePath, trace] : [])
+    ...(side === 'gateway' ? [sitePath, trace, String(speed)] : [])
   ]
   const cmd = pinned ? ['taskset', '-c', '0', ...node] : node
   const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
