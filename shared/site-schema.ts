@@ -125,9 +125,10 @@ export const ZoneParamsSchema = Type.Object({
     Type.Number({
       minimum: 0,
       maximum: 1e12,
-      default: 1000,
+      default: 20,
       description:
-        "once the radio makes inside this many times likelier, any fix inside the shop's outline (not only one a margin inside) " + 'is evidence for the entry; 0 turns this off'
+        "once the radio makes inside this many times likelier, any fix inside the shop's outline (not only one a margin inside) " +
+        'is evidence for the entry, and such a fix opens one for the radio to weigh; 0 turns both off'
     })
   ),
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600, default: 5, description: 'a shop entry the radio test weighs survives gaps this long in its evidence, s' })),
