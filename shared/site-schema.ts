@@ -125,7 +125,7 @@ export const ZoneParamsSchema = Type.Object({
     Type.Number({
       minimum: 0,
       maximum: 1e12,
-      default: 20,
+      default: 1000,
       description:
         "once the radio makes inside this many times likelier, any fix inside the shop's outline (not only one a margin inside) " +
         'is evidence for the entry, and such a fix opens one for the radio to weigh; 0 turns both off'

@@ -1,17 +1,14 @@
 // A confirmed visit is held back until the street-walk test (street-walk.ts) tells a shopper from
 // a passer-by: from `shopHoldS` after it began, every RETEST_MS, on the device's last half minute
 // of fixes. A shopper's walk that stops announces it; a passer-by's straight walk, found twice in a
-// row, drops it; one the test cannot tell is announced `shopHoldMaxS` after it began, and dropped if
-// its evidence ended before then. zones.ts holds the visit, asks the test (through its
-// `EvidenceSource`) and carries out the verdict.
+// row, drops it; one the test cannot tell is announced `shopHoldMaxS` after it began. zones.ts
+// holds the visit, asks the test (through its `EvidenceSource`) and carries out the verdict.
 import type { ZoneParams } from '../../shared/site-schema.ts'
 import type { WalkGaps } from '../estimation/street-walk.ts'
 
 /** What a held visit keeps between tests (saved with the zone state). */
 export interface Hold {
   enteredAt: number
-  /** The visit's last evidence. */
-  lastEvidence: number
   /** Not tested again before this (absent: due once the hold is over). */
   nextTest?: number
   /** Tests in a row that took it for a passer-by. */
@@ -38,8 +35,7 @@ export function testDue(visit: Hold, t: number, p: Required<ZoneParams>): boolea
  * What the street-walk test's `gaps` (asked with `enough` = `streetWalkSureGap`) make of a held
  * visit at t (`ended`: it has ended). A shopper's walk that stops (`streetWalkSureGap`) announces
  * it; `PASSER_BY_TESTS` passer-by's walks in a row (`streetWalkGap`) drop it, as one does at its
- * end or `shopHoldMaxS` after it began, when it is announced otherwise; a visit whose evidence ended
- * sooner than `shopHoldMaxS` after it began, and that no test took for a shopper's, is dropped. No test at hand
+ * end or `shopHoldMaxS` after it began, when it is announced otherwise. No test at hand
  * (undefined: the device not heard since a restart): announced. Updates the visit's count of
  * passer-by tests and when it is tested next.
  */
@@ -49,11 +45,6 @@ export function heldVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, 
   visit.passerByTests = passerBy ? (visit.passerByTests ?? 0) + 1 : 0
   const last = ended || t - visit.enteredAt >= p.shopHoldMaxS * 1000
   if (passerBy && (last || visit.passerByTests >= PASSER_BY_TESTS)) return 'drop'
-  // Over before the hold was: no shopper's walk in all its evidence, and no longer in front of the
-  // shop than a passer-by takes to walk past it. Passers-by the radio placed inside reach the entry
-  // odds and then fit a walk inside as well as outside; a shopper who went in and stood shows the
-  // walk that stops.
-  if (ended && visit.lastEvidence - visit.enteredAt < p.shopHoldMaxS * 1000) return 'drop'
   if (last) return 'announce'
   visit.nextTest = t + RETEST_MS
   return 'wait'

@@ -1,9 +1,11 @@
 // A shop entry in the making (zones.ts step 1): which fixes open a shop candidate and which count
-// as evidence for it. Where the radio test (zone-odds.ts) weighs the entry, the position only opens
-// the question and the radio answers it: a shopper standing two metres inside the front, above all
-// with a quiet phone, is placed between the front row and the front wall, seldom a margin inside,
-// and waiting for such fixes lost short visits whose radio said inside (the nights replay:
-// `npm run bench -- nights`).
+// as evidence for it. Where the radio test (zone-odds.ts) weighs the entry, any fix inside the
+// outline opens the question and the radio answers it: a shopper standing two metres inside the
+// front, above all with a quiet phone, is placed between the front row and the front wall, seldom
+// a margin inside, so an entry that waited for such a fix began its radio sum, and its start, late.
+// How sure the radio must be before such fixes count as evidence is `shopEnterSureOdds`: the
+// nights replay and the department store's passers-by weigh for and against trusting it sooner
+// (`npm run bench -- nights`, `npm run bench -- visits --scenario department`).
 import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
 import { addCosts, radioOdds } from '../estimation/zone-odds.ts'

@@ -1,7 +1,7 @@
 // The shop entry where the radio test weighs it (gateway/presence/zones-entry.ts): the position
 // opens the question and the radio answers it. Short visits of shoppers who stood just inside the
 // front were lost while their radio said inside (issue 27, the nights replay). The radio is stubbed: each fix makes inside (or outside) a little
-// likelier, by a factor of e^0.6, so the entry's odds of 20 come with the fifth fix.
+// likelier, by a factor of e^0.6, so the entry's odds of 20 come with the fifth fix, 1,000 with the twelfth.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
@@ -47,19 +47,34 @@ function run(source: EvidenceSource, path: Array<Evidence | null>, params = p): 
 // most 10 s before its last fix inside (zones.ts): a shopper on the front wall loses that time.
 const frontWall = [...repeat(15, fix(10, 0.8)), ...repeat(30, null)]
 
-const cases: Array<[string, EvidenceSource, Array<Evidence | null>, string[]]> = [
+// A site that trusts the radio sooner (`shopEnterSureOdds` 20, the entry's own odds).
+const trusting = { ...p, shopEnterSureOdds: 20 }
+
+const cases: Array<[string, EvidenceSource, Array<Evidence | null>, typeof p, string[]]> = [
   [
-    'a shopper standing just inside the front, never a margin inside, is entered when the radio says inside (stamped at the first fix)',
+    'a shopper who stood just inside the front before stepping a margin in is stamped from the first fix inside',
+    saysInside,
+    [...repeat(4, fix(10, 0.8)), ...repeat(8, fix(10, 6)), ...repeat(30, null)],
+    p,
+    ['shop.enter@0', 'shop.exit@11', 'visit.summary@11']
+  ],
+  [
+    'with shopEnterSureOdds 20, a shopper standing just inside the front, never a margin inside, is entered when the radio says inside',
     saysInside,
     frontWall,
+    trusting,
     ['shop.enter@0', 'shop.exit@5', 'visit.summary@5']
   ],
-  ['the same fixes with the radio saying outside are no visit', saysOutside, frontWall, []],
-  ['without the radio test, a fix just inside is no entry (position alone needs the margin)', saysInside, [...repeat(15, fix(10, 0.8, false)), ...repeat(30, null)], []],
-  ['a fix a margin inside opens the entry as before', saysInside, [...repeat(8, fix(10, 6)), ...repeat(30, null)], ['shop.enter@0', 'shop.exit@7', 'visit.summary@7']]
+  ['by default, such a shopper needs the radio sure (odds of 1,000) within the entry gap', saysInside, frontWall, p, []],
+  ['the same fixes with the radio saying outside are no visit', saysOutside, frontWall, trusting, []],
+  ['without the radio test, a fix just inside is no entry (position alone needs the margin)', saysInside, [...repeat(15, fix(10, 0.8, false)), ...repeat(30, null)], trusting, []],
+  ['a fix a margin inside opens the entry as before', saysInside, [...repeat(8, fix(10, 6)), ...repeat(30, null)], p, ['shop.enter@0', 'shop.exit@7', 'visit.summary@7']],
+  [
+    'with shopEnterSureOdds 0, a fix just inside neither opens an entry nor is evidence for one (the margin rule alone)',
+    saysInside,
+    [...repeat(4, fix(10, 0.8)), ...repeat(8, fix(10, 6)), ...repeat(30, null)],
+    { ...p, shopEnterSureOdds: 0 },
+    ['shop.enter@4', 'shop.exit@11', 'visit.summary@11']
+  ]
 ]
-for (const [name, source, path, want] of cases) test(`zones entry: ${name}`, () => assert.deepEqual(run(source, path), want))
-
-test('zones entry: with shopEnterSureOdds 0, a fix just inside neither opens an entry nor is evidence for one (the margin rule alone)', () => {
-  assert.deepEqual(run(saysInside, frontWall, { ...p, shopEnterSureOdds: 0 }), [])
-})
+for (const [name, source, path, params, want] of cases) test(`zones entry: ${name}`, () => assert.deepEqual(run(source, path, params), want))
