@@ -3,9 +3,10 @@
 // outline opens the question and the radio answers it: a shopper standing two metres inside the
 // front, above all with a quiet phone, is placed between the front row and the front wall, seldom
 // a margin inside, so an entry that waited for such a fix began its radio sum, and its start, late.
-// How sure the radio must be before such fixes count as evidence is `shopEnterSureOdds`: the
-// nights replay and the department store's passers-by weigh for and against trusting it sooner
-// (`npm run bench -- nights`, `npm run bench -- visits --scenario department`).
+// That is the zone option `shopEnterFromOutline` (off by default: it found more of the nights
+// replay's short visits and announced fewer of its passers-by, but lost a visit in the simulated
+// boutique hours: `npm run bench -- nights`, `npm run bench -- visits`); how sure the radio must be
+// before such fixes count as evidence is `shopEnterSureOdds`.
 import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
 import { addCosts, radioOdds } from '../estimation/zone-odds.ts'
@@ -24,8 +25,8 @@ export interface EntryStep {
 
 /**
  * Weighs a fix in a shop entry: a fix a margin inside a shop the device is not in opens (or feeds)
- * its candidate, as does, where the radio test is on and `shopEnterSureOdds` is not 0, any fix inside
- * the outline. Every fix while a candidate is open adds to its radio sum (when `radioTest` grants a
+ * its candidate, as does, with `shopEnterFromOutline` and the radio test on, any fix inside the
+ * outline. Every fix while a candidate is open adds to its radio sum (when `radioTest` grants a
  * test); once the sum makes inside `shopEnterSureOdds` times likelier, a fix inside the outline is
  * evidence too. The entry is confirmed, as before, after `shopEnterS` of evidence with the sum at
  * `shopEnterOdds` or more (zones.ts).
@@ -42,7 +43,7 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   track.shopCand = candidate(track.shopCand, elsewhere, t, e)
   // With the radio to decide, a fix anywhere inside opens the question (it is evidence only once
   // the radio is sure, below; a candidate without evidence lapses after `shopEnterGapS`).
-  if (track.shopCand === null && !inShop && radioOn && p.shopEnterSureOdds > 0) {
+  if (p.shopEnterFromOutline && track.shopCand === null && !inShop && radioOn) {
     const inside = confidentlyIn(others, e, p, 0)
     if (inside !== null) track.shopCand = { id: inside.zone.id, since: t, lastEvidence: t, score: insideProbability(inside.dep, e.accuracyM), n: 1 }
   }

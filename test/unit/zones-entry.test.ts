@@ -47,33 +47,35 @@ function run(source: EvidenceSource, path: Array<Evidence | null>, params = p): 
 // most 10 s before its last fix inside (zones.ts): a shopper on the front wall loses that time.
 const frontWall = [...repeat(15, fix(10, 0.8)), ...repeat(30, null)]
 
-// A site that trusts the radio sooner (`shopEnterSureOdds` 20, the entry's own odds).
-const trusting = { ...p, shopEnterSureOdds: 20 }
+// Entries opened anywhere inside the outline (`shopEnterFromOutline`), and a site that also trusts
+// the radio sooner (`shopEnterSureOdds` 20, the entry's own odds).
+const opening = { ...p, shopEnterFromOutline: true }
+const trusting = { ...opening, shopEnterSureOdds: 20 }
 
 const cases: Array<[string, EvidenceSource, Array<Evidence | null>, typeof p, string[]]> = [
   [
-    'a shopper who stood just inside the front before stepping a margin in is stamped from the first fix inside',
+    'with shopEnterFromOutline, a shopper who stood just inside the front before stepping a margin in is stamped from the first fix inside',
     saysInside,
     [...repeat(4, fix(10, 0.8)), ...repeat(8, fix(10, 6)), ...repeat(30, null)],
-    p,
+    opening,
     ['shop.enter@0', 'shop.exit@11', 'visit.summary@11']
   ],
   [
-    'with shopEnterSureOdds 20, a shopper standing just inside the front, never a margin inside, is entered when the radio says inside',
+    'with it and shopEnterSureOdds 20, a shopper standing just inside the front, never a margin inside, is entered when the radio says inside',
     saysInside,
     frontWall,
     trusting,
     ['shop.enter@0', 'shop.exit@5', 'visit.summary@5']
   ],
-  ['by default, such a shopper needs the radio sure (odds of 1,000) within the entry gap', saysInside, frontWall, p, []],
+  ['with it alone, such a shopper needs the radio sure (odds of 1,000) within the entry gap', saysInside, frontWall, opening, []],
   ['the same fixes with the radio saying outside are no visit', saysOutside, frontWall, trusting, []],
   ['without the radio test, a fix just inside is no entry (position alone needs the margin)', saysInside, [...repeat(15, fix(10, 0.8, false)), ...repeat(30, null)], trusting, []],
   ['a fix a margin inside opens the entry as before', saysInside, [...repeat(8, fix(10, 6)), ...repeat(30, null)], p, ['shop.enter@0', 'shop.exit@7', 'visit.summary@7']],
   [
-    'with shopEnterSureOdds 0, a fix just inside neither opens an entry nor is evidence for one (the margin rule alone)',
+    'by default, a fix just inside opens no entry: it begins with the first fix a margin inside',
     saysInside,
     [...repeat(4, fix(10, 0.8)), ...repeat(8, fix(10, 6)), ...repeat(30, null)],
-    { ...p, shopEnterSureOdds: 0 },
+    p,
     ['shop.enter@4', 'shop.exit@11', 'visit.summary@11']
   ]
 ]
