@@ -130,6 +130,14 @@ export const ZoneParamsSchema = Type.Object({
         "once the radio makes inside this many times likelier, any fix inside the shop's outline (not only one a margin inside) " + 'is evidence for the entry; 0 turns this off'
     })
   ),
+  shopEnterFromOutline: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description:
+        "with the radio test on, any fix inside the shop's outline (not only one a margin inside) opens a shop entry for the radio " +
+        'to weigh, and a confirmed entry is stamped from it (gateway/presence/zones-entry.ts; off by default: on, a simulated boutique hour lost a visit)'
+    })
+  ),
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600, default: 5, description: 'a shop entry the radio test weighs survives gaps this long in its evidence, s' })),
   shopHoldS: Type.Optional(
     Type.Number({

@@ -8,10 +8,11 @@
 // street-walk test to tell a shopper from a passer-by (visit-hold.ts).
 import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
-import { addCosts, radioOdds } from '../estimation/zone-odds.ts'
+import { radioOdds } from '../estimation/zone-odds.ts'
 import { trafficOf } from '../estimation/outside-traffic.ts'
 import { testDue, heldVerdict } from './visit-hold.ts'
-import { followRun, cameFromFloor, provedVisit } from './floor-runs.ts'
+import { followRun, provedVisit } from './floor-runs.ts'
+import { weighEntry, candidate } from './zones-entry.ts'
 import { depth, insideProbability, margin, confidentlyIn, conf, anchorDepth } from './zone-measures.ts'
 import type { Candidate, Evidence, TestsLeft, ZoneContext, ZoneEvent, ZoneState, ZoneStep, ZoneTrack, WalkEvidence } from './zone-types.ts'
 
@@ -140,30 +141,7 @@ function takeEvidence(s: Step, e: Evidence): void {
       }
     }
   }
-  // Evidence that is no longer in the current shop but well inside another (upstairs, next
-  // door) starts that shop's entry at once, without waiting for the timeout to end this visit.
-  const elsewhere = inShop ? null : confidentlyIn(track.shop ? shops.filter(z => z.id !== track.shop?.id) : shops, e, p, p.shopEnterMarginSigmas)
-  const before = track.shopCand
-  track.shopCand = candidate(track.shopCand, elsewhere, t, e)
-  // Every fix while a shop entry is pending weighs in on it, also those that no longer look inside.
-  const c = track.shopCand
-  if (c && c !== before && elsewhere !== null && cameFromFloor(track, elsewhere.zone.floor, t, p)) c.viaFloor = true
-  if (c && c.viaFloor !== true && e.radio && p.shopEnterOdds > 0 && test(s, 'radio')) {
-    if (c !== before || !c.radio) {
-      const { mean, sd } = e.radio.offsetPrior
-      c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
-    }
-    const zone = shops.find(z => z.id === c.id) as Zone
-    addCosts(c.radio, s.ctx.source.zoneCosts(e.radio, traffic.view(zone), c.radio.base))
-    // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner
-    // is seldom a margin away from two walls, and passers-by seldom reach such odds.
-    const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity
-    if (dep >= 0 && radioOdds(c.radio, p.shopEnterSureOdds)) {
-      c.lastEvidence = t
-      c.score += insideProbability(dep, e.accuracyM)
-      c.n++
-    }
-  }
+  weighEntry(s, e, inShop, traffic, () => test(s, 'radio'))
   // Sector evidence gathers while the shop entry is still being confirmed, so a stay that
   // began at once is stamped from its real start.
   const shopId = track.shop?.id ?? track.shopCand?.id
@@ -292,18 +270,6 @@ const MAX_INWARD_M_PER_S = 4
 function radioSaysInside(c: Candidate, p: Required<ZoneParams>): boolean {
   if (c.viaFloor === true || !c.radio || c.radio.fixes === 0 || p.shopEnterOdds <= 0) return true
   return radioOdds(c.radio, p.shopEnterOdds)
-}
-
-function candidate(c: Candidate | null, hit: { zone: Zone; dep: number } | null, t: number, e: Evidence): Candidate | null {
-  if (!hit) return c
-  const p = insideProbability(hit.dep, e.accuracyM)
-  if (c && c.id === hit.zone.id) {
-    c.lastEvidence = t
-    c.score += p
-    c.n++
-    return c
-  }
-  return { id: hit.zone.id, since: t, lastEvidence: t, score: p, n: 1 }
 }
 
 function exitSector(track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
