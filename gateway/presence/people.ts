@@ -191,7 +191,7 @@ export class People {
         // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
         // longer than visits last: that one's next address (a fixture's, or a common model's that
         // passers-by keep bringing past the front), not a shopper just in. In the range only.
-        if (t - d.stayFrom > this.longStayMs) {
+        if (t - this.wifi.stayStart(d, t) > this.longStayMs) {
           share(at, 0, 0, k)
           continue
         }
@@ -208,7 +208,7 @@ export class People {
       // gateway started, or a rotating one whose chain keeps breaking). In the range only. Unless its
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
       // turn (same model, same place), and one of them at least is here.
-      if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
+      if (t - this.wifi.stayStart(d, t) > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
         share(at, 0, 0, k)
         continue
       }
@@ -286,6 +286,8 @@ export class People {
    * a phone's own intervals vary that much.
    */
   private phones(d: WifiDevice, t: number): number {
+    // A radio carrying its counter whose new addresses of late all carried it on (the first may not): one phone.
+    if (d.carries && d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length - d.recentBySeq.filter(ts => ts > t - RATE_WINDOW_MS).length <= 1) return 1
     const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length
     // n bursts since it was first heard span about n intervals: its span plus the one before the first.
     const rate = (recent * this.o.meanProbeIntervalMs) / Math.min(RATE_WINDOW_MS, t - d.firstTs + this.o.meanProbeIntervalMs)
