@@ -11,6 +11,7 @@ import { signedDepth } from '../../shared/geometry.ts'
 import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 import { NewcomerLimit } from './newcomers.ts'
+import { continuation } from './wifi-device-link.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
@@ -158,7 +159,7 @@ export class WifiDevices {
     const fresh = !d
     if (!d) {
       this.addresses++
-      const link = p.randomized ? this.continuation(b) : null
+      const link = p.randomized ? continuation(this.devices, b, this.o) : null
       d = link?.d ?? this.newcomer(subject, b, !p.randomized)
       if (link) {
         d.links++
@@ -338,55 +339,6 @@ export class WifiDevices {
         top = s
       }
     d.pairedWith = top !== null && n >= 2 && n >= 0.6 * d.bursts ? top : null
-  }
-
-  /** The device a fresh randomized address most likely continues (and whether by its counter), or null for a new device. */
-  private continuation(b: Burst): { d: WifiDevice; bySeq: boolean } | null {
-    let best: WifiDevice | null = null
-    let bestScore = Infinity
-    let bestBySeq = false
-    for (const d of this.devices) {
-      // A suspect is a sender's invented device: a new address continuing it would be lost with it.
-      if (d.stable || d.suspect) continue
-      const gap = b.ts - d.lastTs
-      if (gap < this.o.minLinkGapMs || gap > this.o.maxLinkGapMs) continue
-      // Information elements differ between phone models and OS versions: a different one is another phone.
-      if (b.fp !== null && d.fp !== null && b.fp !== d.fp) continue
-      // A fixture stays put: measured from its mean spot, on whichever side of a wall its bursts
-      // land, and preferred, so that a rotating fixture does not break into new devices that
-      // would count until learned again.
-      const [x, y] = d.fixture ? [d.sumX / d.bursts, d.sumY / d.bursts] : [d.last.x, d.last.y]
-      const dist = b.floor === d.last.floor ? Math.hypot(b.x - x, b.y - y) : Infinity
-      if (dist > this.o.maxLinkDistanceM) continue
-      const jump = b.seq !== null && d.lastSeq !== null ? (b.seq - d.lastSeq + 4096) % 4096 : null
-      const bySeq = jump !== null && jump >= 1 && jump <= this.o.maxSeqJump
-      // A radio seen carrying its counter across address changes does so again: a new address that
-      // does not carry it on is another radio's (most often a phone of the same model near it).
-      if (d.carries && jump !== null && !bySeq) continue
-      // A counter carried across the address change: near-certain, and beats any place, timing or
-      // wall (a device near the wall, a fixture most often, has its bursts placed on both sides).
-      if (bySeq) {
-        const score = -1 + (jump as number) / this.o.maxSeqJump
-        if (score < bestScore) {
-          bestScore = score
-          best = d
-          bestBySeq = true
-        }
-        continue
-      }
-      // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
-      // that land across the wall: breaking it there would make a new device of each half.
-      const settled = d.fixture || d.lastTs - d.firstTs >= this.o.settledMs
-      const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? this.o.wallPenalty : 0
-      if (wall === Infinity) continue
-      const score = dist / this.o.maxLinkDistanceM + gap / this.o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
-      if (score < bestScore) {
-        bestScore = score
-        best = d
-        bestBySeq = false
-      }
-    }
-    return best === null ? null : { d: best, bySeq: bestBySeq }
   }
 
   private locateBurst(p: Pending): Burst | null {
