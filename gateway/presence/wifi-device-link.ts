@@ -11,7 +11,7 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
     // A suspect is a sender's invented device: a new address continuing it would be lost with it.
     if (d.stable || d.suspect) continue
     const gap = b.ts - d.lastTs
-    if (gap < o.minLinkGapMs || gap > o.maxLinkGapMs) continue
+    if (gap < o.minLinkGapMs || gap > o.stayGapMs) continue
     // Information elements differ between phone models and OS versions: a different one is another phone.
     if (b.fp !== null && d.fp !== null && b.fp !== d.fp) continue
     // A fixture stays put: measured from its mean spot, on whichever side of a wall its bursts
@@ -19,9 +19,14 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
     // would count until learned again.
     const [x, y] = d.fixture ? [d.sumX / d.bursts, d.sumY / d.bursts] : [d.last.x, d.last.y]
     const dist = b.floor === d.last.floor ? Math.hypot(b.x - x, b.y - y) : Infinity
-    if (dist > o.maxLinkDistanceM) continue
+    const near = dist <= o.maxLinkDistanceM && gap <= o.maxLinkGapMs
     const jump = b.seq !== null && d.lastSeq !== null ? (b.seq - d.lastSeq + 4096) % 4096 : null
-    const bySeq = jump !== null && jump >= 1 && jump <= o.maxSeqJump
+    // Near and in time, a counter carried on within `maxSeqJump`; beyond (a burst placed far off by
+    // the solver, one lost or taken by another device), only by a radio known to carry its counter
+    // and within a few times the largest step it took (a stranger's counter falls there rarely).
+    const bound = near ? o.maxSeqJump : d.carries && dist < Infinity ? Math.min(o.maxSeqJump, Math.max(16, 4 * d.seqJump)) : 0
+    const bySeq = jump !== null && jump >= 1 && jump <= bound
+    if (!near && !bySeq) continue
     // A radio seen carrying its counter across address changes does so again: a new address that
     // does not carry it on is another radio's (most often a phone of the same model near it).
     if (d.carries && jump !== null && !bySeq) continue

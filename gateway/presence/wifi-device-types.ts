@@ -66,6 +66,8 @@ export interface WifiDevice {
   /** New addresses that continued it, and of them those that carried its counter on. */
   links: number
   seqLinks: number
+  /** The largest counter step a new address of it took (a stranger's counter seldom falls within a few times it). */
+  seqJump: number
   /**
    * Its counter is carried across address changes (most of its links did, at least two: one can
    * by chance): a new address that does not carry it on is another radio.

@@ -165,6 +165,7 @@ export class WifiDevices {
         d.links++
         if (link.bySeq) {
           d.seqLinks++
+          if (b.seq !== null && d.lastSeq !== null) d.seqJump = Math.max(d.seqJump, (b.seq - d.lastSeq + 4096) % 4096)
           d.recentBySeq.push(b.ts)
         }
         d.carries = d.seqLinks >= 2 && 2 * d.seqLinks > d.links
@@ -224,6 +225,7 @@ export class WifiDevices {
       recentBySeq: [],
       links: 0,
       seqLinks: 0,
+      seqJump: 0,
       carries: false,
       slots: new Set(),
       fixture: false,

@@ -70,3 +70,16 @@ test('an always-on device carrying its counter at the front wall, its bursts pla
   assert.deepEqual(sides, new Set(['boutique', null]), 'placed on both sides of the wall')
   assert.equal(p.wifi.devices.size, 1, 'one device')
 })
+
+test('an always-on device carrying its counter stays one device across a burst placed far off and a lost one (repro: it broke into pieces)', () => {
+  const p = people()
+  let seq = 10
+  for (let i = 0, ts = T0; ts < T0 + 60 * 60_000; i++, ts += 150_000, seq += 3) {
+    // Every sixth burst is lost (the next comes 300 s after the last heard); every seventh is placed 18 m off.
+    if (i % 6 === 5) continue
+    const far = i % 7 === 6
+    burst(p, far ? 10 : 12, far ? 22 : 4, ts, 'ie0003', seq)
+    p.now(ts + 2000, [], [], 0)
+  }
+  assert.equal(p.wifi.devices.size, 1, [...p.wifi.devices].map(d => `${d.bursts} bursts at ${d.last.x.toFixed(1)},${d.last.y.toFixed(1)}`).join('; '))
+})
