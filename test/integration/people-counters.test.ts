@@ -83,3 +83,30 @@ test('an always-on device carrying its counter stays one device across a burst p
   }
   assert.equal(p.wifi.devices.size, 1, [...p.wifi.devices].map(d => `${d.bursts} bursts at ${d.last.x.toFixed(1)},${d.last.y.toFixed(1)}`).join('; '))
 })
+
+test('a new phone beside one of its model still here does not take over that one stay (repro: counted in the range only)', () => {
+  const p = people()
+  let s = 1
+  const restarted = () => {
+    s = (s * 1103 + 12345) % 4096
+    return s
+  }
+  let now = p.now(T0, [], [], 0)
+  let seqA = 50
+  // Phone A (carrying its counter) stays 45 minutes, a burst every 120 s; phone B of its model
+  // (its counter restarting with each address: not A's next address) comes at 40 minutes, 3 m
+  // from it, its first burst 50 s after one of A's.
+  for (let ts = T0; ts < T0 + 46 * 60_000; ts += 120_000, seqA += 3) {
+    burst(p, 6, 4, ts, 'ie0004', seqA)
+    now = p.now(ts + 2000, [], [], 0)
+    if (ts >= T0 + 40 * 60_000) {
+      burst(p, 9, 4, ts + 50_000, 'ie0004', restarted())
+      now = p.now(ts + 52_000, [], [], 0)
+    }
+  }
+  // 100 s after B's third burst (its bursts no faster than one phone's), A still present: A has
+  // stayed longer than visits last (the range only); B is a shopper just in: counted.
+  now = p.now(T0 + 44 * 60_000 + 150_000, [], [], 0)
+  assert.equal(now.shops.boutique, 1, JSON.stringify(now))
+  assert.equal(now.high.shops.boutique, 2, JSON.stringify(now))
+})
