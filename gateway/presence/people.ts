@@ -4,12 +4,12 @@
 // an app phone counted once, under the app. Also the day's visitors, per hour, and the dwell of
 // Wi-Fi visitors, from the same classification. See docs/people-counting.md for the method.
 import type { Site } from '../../shared/site.ts'
-import { localTime } from '../../shared/local-time.ts'
 import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
-import { dwellSummary, type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions } from './people-types.ts'
+import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions } from './people-types.ts'
 import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
+import { PeopleDay, type DayKeeper } from './people-day.ts'
 
 export {
   peopleOptions,
@@ -32,14 +32,10 @@ const EXCESS = 'excess '
 
 export class People {
   readonly wifi: WifiDevices
-  private date = ''
-  private wifiVisitors = 0
-  private readonly byHour = new Map<string, number>()
-  private readonly apps = new Set<string>()
-  /** Anonymous BLE devices chained across their addresses, and visitors among them today. */
+  /** Today's visitors by source and hour, and Wi-Fi visitors' dwell (kept across restarts). */
+  readonly day: PeopleDay
+  /** Anonymous BLE devices chained across their addresses. */
   readonly ble: BleChains
-  private bleVisitors = 0
-  private dwellsS: number[] = []
   /** Recent completed stays of Wi-Fi devices, ms, and the longest plausible visit learned from them. */
   private readonly stays: number[] = []
   private staysAt = 0
@@ -60,12 +56,13 @@ export class People {
   excessVisitors = 0
 
   constructor(
-    private readonly site: Site,
+    site: Site,
     wifiModels: Map<string, SensorModel>,
     private readonly o: PeopleOptions,
     hashAddress: (mac: string) => string,
-    keeper?: FixtureKeeper
+    keeper?: FixtureKeeper & DayKeeper
   ) {
+    this.day = new PeopleDay(site.timezone, keeper ?? null)
     const p = site.file.people ?? {}
     const subject = (s: string) => (s.startsWith('h:') ? s : hashAddress(s))
     const apps: AppPositions = () => this.appPositions
@@ -96,14 +93,14 @@ export class People {
 
   /** Whether people counting holds a subject (a Wi-Fi address, an anonymous BLE address, an app). */
   holds(subject: string): boolean {
-    return this.wifi.holds(subject) || this.apps.has(subject) || this.appPositions.some(a => a.subject === subject) || this.ble.holds(subject)
+    return this.wifi.holds(subject) || this.day.apps.has(subject) || this.appPositions.some(a => a.subject === subject) || this.ble.holds(subject)
   }
 
   /** Forgets a subject everywhere people counting holds it (erasure, consent withdrawn). */
   forget(subject: string): void {
     // The devices dropped leave this side's sets through onDrop.
     this.wifi.forget(subject)
-    this.apps.delete(subject)
+    this.day.apps.delete(subject)
     this.appPositions = this.appPositions.filter(a => a.subject !== subject)
     this.ble.forget(subject)
   }
@@ -148,11 +145,10 @@ export class People {
     for (const a of apps) {
       add(src.app, a)
       add(sure, a)
-      if (a.shop !== null && !this.apps.has(a.subject) && this.apps.size < 1_000_000) {
-        this.apps.add(a.subject)
+      if (a.shop !== null && !this.day.apps.has(a.subject) && this.day.apps.size < 1_000_000) {
+        this.day.apps.add(a.subject)
         // Hours hold Wi-Fi devices (scaled to people when read): an app visitor weighs one person.
-        const h = this.hour(t)
-        this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
+        this.day.addHour(t, this.o.devicesPerPerson)
       }
     }
     for (const a of this.ble.step(t, anonymous)) {
@@ -195,7 +191,7 @@ export class People {
         // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
         // longer than visits last: that one's next address (a fixture's, or a common model's that
         // passers-by keep bringing past the front), not a shopper just in. In the range only.
-        if (t - d.stayFrom > this.longStayMs) {
+        if (t - this.wifi.stayStart(d, t) > this.longStayMs) {
           share(at, 0, 0, k)
           continue
         }
@@ -212,7 +208,7 @@ export class People {
       // gateway started, or a rotating one whose chain keeps breaking). In the range only. Unless its
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
       // turn (same model, same place), and one of them at least is here.
-      if (t - d.stayFrom > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
+      if (t - this.wifi.stayStart(d, t) > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
         share(at, 0, 0, k)
         continue
       }
@@ -249,6 +245,7 @@ export class People {
         for (const s of ['app', 'ble', 'wifi'] as const) bySource[s][level][id] = Math.round(src[s][level][id])
       }
     }
+    this.day.save(t)
     return { ...total, low, high, bySource, passersBy: passers, fixtures }
   }
 
@@ -265,22 +262,20 @@ export class People {
   }
 
   private countBle(c: BleChain, t: number): void {
-    if (c.shop === null || c.countedDay === this.date) return
-    c.countedDay = this.date
+    if (c.shop === null || c.countedDay === this.day.date) return
+    c.countedDay = this.day.date
     c.countedTs = t
-    this.bleVisitors++
+    this.day.ble++
     // Hours hold Wi-Fi devices (scaled to people when read): a BLE device weighs one person.
-    const h = this.hour(t)
-    this.byHour.set(h, (this.byHour.get(h) ?? 0) + this.o.devicesPerPerson)
+    this.day.addHour(t, this.o.devicesPerPerson)
   }
 
   /** A chain counted a visitor today taken for a flooding sender's after all. */
   private uncountBle(c: BleChain): void {
-    if (c.countedDay !== this.date) return
+    if (c.countedDay !== this.day.date) return
     c.countedDay = ''
-    this.bleVisitors = Math.max(0, this.bleVisitors - 1)
-    const h = this.hour(c.countedTs)
-    this.byHour.set(h, Math.max(0, (this.byHour.get(h) ?? 0) - this.o.devicesPerPerson))
+    this.day.ble = Math.max(0, this.day.ble - 1)
+    this.day.addHour(c.countedTs, -this.o.devicesPerPerson)
   }
 
   /**
@@ -291,6 +286,8 @@ export class People {
    * a phone's own intervals vary that much.
    */
   private phones(d: WifiDevice, t: number): number {
+    // A radio carrying its counter whose new addresses of late all carried it on (the first may not): one phone.
+    if (d.carries && d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length - d.recentBySeq.filter(ts => ts > t - RATE_WINDOW_MS).length <= 1) return 1
     const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length
     // n bursts since it was first heard span about n intervals: its span plus the one before the first.
     const rate = (recent * this.o.meanProbeIntervalMs) / Math.min(RATE_WINDOW_MS, t - d.firstTs + this.o.meanProbeIntervalMs)
@@ -304,17 +301,16 @@ export class People {
   }
 
   private countVisitor(d: WifiDevice, t: number): void {
-    if (d.countedDay === this.date || d.countedDay === EXCESS + this.date) return
+    if (d.countedDay === this.day.date || d.countedDay === EXCESS + this.day.date) return
     // A newcomer where the floor is full already: the excess, not a visitor (marked apart: nothing to take back).
     if (d.lastInShop !== null && this.full.has(d.lastInShop.sensor)) {
       this.excessVisitors++
-      d.countedDay = EXCESS + this.date
+      d.countedDay = EXCESS + this.day.date
       return
     }
-    d.countedDay = this.date
-    this.wifiVisitors++
-    const h = this.hour(t)
-    this.byHour.set(h, (this.byHour.get(h) ?? 0) + 1)
+    d.countedDay = this.day.date
+    this.day.wifi++
+    this.day.addHour(t, 1)
   }
 
   private left(d: WifiDevice): void {
@@ -322,7 +318,7 @@ export class People {
     if (d.firstInShopTs === null || d.lastInShop === null) return
     // First to last burst inside, plus the time before the first and after the last burst (on average one interval together).
     const s = (d.lastInShop.ts - d.firstInShopTs + this.o.meanProbeIntervalMs) / 1000
-    if (this.dwellsS.length < MAX_DWELLS) this.dwellsS.push(s)
+    this.day.addDwell(s)
   }
 
   /**
@@ -356,42 +352,19 @@ export class People {
   private uncount(d: WifiDevice): void {
     this.inside.delete(d)
     this.staying.delete(d)
-    if (d.countedDay !== this.date || d.firstInShopTs === null) return
+    if (d.countedDay !== this.day.date || d.firstInShopTs === null) return
     d.countedDay = ''
-    this.wifiVisitors = Math.max(0, this.wifiVisitors - 1)
-    const h = this.hour(d.firstInShopTs)
-    this.byHour.set(h, Math.max(0, (this.byHour.get(h) ?? 0) - 1))
-  }
-
-  private hour(ts: number): string {
-    return String(Math.floor(localTime(ts, this.site.timezone).minutes / 60)).padStart(2, '0')
+    this.day.wifi = Math.max(0, this.day.wifi - 1)
+    this.day.addHour(d.firstInShopTs, -1)
   }
 
   private rollDay(t: number): void {
-    const d = localTime(t, this.site.timezone).date
-    if (d === this.date) return
-    this.date = d
-    this.wifiVisitors = 0
-    this.bleVisitors = 0
-    this.byHour.clear()
-    this.apps.clear()
-    this.dwellsS = []
+    this.day.roll(t)
   }
 
   /** The day's visitors so far (fixtures and passers-by left out), per local hour, and Wi-Fi visitors' dwell. */
   visitors(t: number): Visitors {
     this.rollDay(t)
-    const k = 1 / this.o.devicesPerPerson
-    const wifi = Math.round(this.wifiVisitors * k)
-    const byHour: Record<string, number> = {}
-    for (const [h, n] of [...this.byHour].sort()) if (n > 0) byHour[h] = Math.round(n * k)
-    return {
-      visitors: wifi + this.apps.size + this.bleVisitors,
-      visitorsByHour: byHour,
-      wifiVisitors: wifi,
-      appVisitors: this.apps.size,
-      bleVisitors: this.bleVisitors,
-      dwell: dwellSummary(this.dwellsS)
-    }
+    return this.day.visitors(1 / this.o.devicesPerPerson)
   }
 }

@@ -38,6 +38,12 @@ export interface WifiDevice {
    * always-on device, cut by a lost burst or one placed across the wall).
    */
   stayFrom: number
+  /**
+   * The device whose stay it took over, until that is sure: if that one is heard again after this
+   * one's first burst, it had not gone and this one is another device (its stay starts with it);
+   * once that one can no longer be continued, the takeover stands.
+   */
+  stayOf: WifiDevice | null
   lastTs: number
   bursts: number
   lastSeq: number | null
@@ -55,6 +61,18 @@ export interface WifiDevice {
    * addresses more often than one phone probes holds several; an address heard again is one radio).
    */
   recent: number[]
+  /** Of `recent`, the bursts whose new address carried on its 802.11 counter (one radio for sure). */
+  recentBySeq: number[]
+  /** New addresses that continued it, and of them those that carried its counter on. */
+  links: number
+  seqLinks: number
+  /** The largest counter step a new address of it took (a stranger's counter seldom falls within a few times it). */
+  seqJump: number
+  /**
+   * Its counter is carried across address changes (most of its links did, at least two: one can
+   * by chance): a new address that does not carry it on is another radio.
+   */
+  carries: boolean
   /** 10-minute slots it was heard in (fixture rule), the last day's only. */
   slots: Set<number>
   fixture: boolean

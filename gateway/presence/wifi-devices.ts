@@ -11,6 +11,7 @@ import { signedDepth } from '../../shared/geometry.ts'
 import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 import { NewcomerLimit } from './newcomers.ts'
+import { continuation } from './wifi-device-link.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
@@ -158,7 +159,17 @@ export class WifiDevices {
     const fresh = !d
     if (!d) {
       this.addresses++
-      d = (p.randomized ? this.continuation(b) : null) ?? this.newcomer(subject, b, !p.randomized)
+      const link = p.randomized ? continuation(this.devices, b, this.o) : null
+      d = link?.d ?? this.newcomer(subject, b, !p.randomized)
+      if (link) {
+        d.links++
+        if (link.bySeq) {
+          d.seqLinks++
+          if (b.seq !== null && d.lastSeq !== null) d.seqJump = Math.max(d.seqJump, (b.seq - d.lastSeq + 4096) % 4096)
+          d.recentBySeq.push(b.ts)
+        }
+        d.carries = d.seqLinks >= 2 && 2 * d.seqLinks > d.links
+      }
       if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
       d.address = subject
       this.byAddress.set(subject, d)
@@ -193,11 +204,13 @@ export class WifiDevices {
   }
 
   private newDevice(address: string, b: Burst, stable: boolean): WifiDevice {
+    const before = stable ? null : this.stayBefore(b)
     const d: WifiDevice = {
       address,
       stable,
       firstTs: b.ts,
-      stayFrom: stable ? b.ts : this.stayBefore(b),
+      stayFrom: before?.stayFrom ?? b.ts,
+      stayOf: before,
       lastTs: b.ts,
       bursts: 0,
       lastSeq: null,
@@ -209,6 +222,11 @@ export class WifiDevices {
       lastInShop: null,
       firstInShopTs: null,
       recent: [],
+      recentBySeq: [],
+      links: 0,
+      seqLinks: 0,
+      seqJump: 0,
+      carries: false,
       slots: new Set(),
       fixture: false,
       votes: new Map(),
@@ -232,22 +250,42 @@ export class WifiDevices {
     this.onDrop?.(d)
   }
 
-  /** The start of the stay a new device's first burst continues (see `stayFrom`): a quiet device of its model, near. */
-  private stayBefore(b: Burst): number {
+  /** The device whose stay a new device's first burst continues (see `stayFrom`): a quiet device of its model, near, the longest staying. */
+  private stayBefore(b: Burst): WifiDevice | null {
     let from = b.ts
-    if (b.fp === null) return from
+    let of: WifiDevice | null = null
+    if (b.fp === null) return null
     for (const d of this.devices) {
       if (d.stable || d.fp !== b.fp || d.last.floor !== b.floor || d.stayFrom >= from) continue
       const gap = b.ts - d.lastTs
       if (gap < this.o.minLinkGapMs || gap > this.o.stayGapMs) continue
-      if (Math.hypot(b.x - d.sumX / d.bursts, b.y - d.sumY / d.bursts) <= this.o.maxLinkDistanceM / 2) from = d.stayFrom
+      if (Math.hypot(b.x - d.sumX / d.bursts, b.y - d.sumY / d.bursts) <= this.o.maxLinkDistanceM / 2) {
+        from = d.stayFrom
+        of = d
+      }
     }
-    return from
+    return of
+  }
+
+  /**
+   * When a device's stay at its spot began, at t: a stay taken over from a device heard again since
+   * (not gone: a phone of its model between two bursts) is not one, and the device's own stay begins
+   * with its first burst.
+   */
+  stayStart(d: WifiDevice, t: number): number {
+    const of = d.stayOf
+    if (of === null) return d.stayFrom
+    if (of.lastTs > d.firstTs) {
+      d.stayFrom = d.firstTs
+      d.stayOf = null
+    } else if (t - of.lastTs > this.o.maxLinkGapMs || !this.devices.has(of)) d.stayOf = null
+    return d.stayFrom
   }
 
   private add(d: WifiDevice, b: Burst, fresh: boolean): void {
     if (fresh) d.recent.push(b.ts)
     while (d.recent.length > 0 && d.recent[0] < b.ts - RATE_WINDOW_MS) d.recent.shift()
+    while (d.recentBySeq.length > 0 && d.recentBySeq[0] < b.ts - RATE_WINDOW_MS) d.recentBySeq.shift()
     d.lastTs = Math.max(d.lastTs, b.ts)
     d.bursts++
     d.last = b
@@ -303,42 +341,6 @@ export class WifiDevices {
         top = s
       }
     d.pairedWith = top !== null && n >= 2 && n >= 0.6 * d.bursts ? top : null
-  }
-
-  /** The device a fresh randomized address most likely continues, or null for a new device. */
-  private continuation(b: Burst): WifiDevice | null {
-    let best: WifiDevice | null = null
-    let bestScore = Infinity
-    for (const d of this.devices) {
-      // A suspect is a sender's invented device: a new address continuing it would be lost with it.
-      if (d.stable || d.suspect) continue
-      const gap = b.ts - d.lastTs
-      if (gap < this.o.minLinkGapMs || gap > this.o.maxLinkGapMs) continue
-      // Information elements differ between phone models and OS versions: a different one is another phone.
-      if (b.fp !== null && d.fp !== null && b.fp !== d.fp) continue
-      // A fixture stays put: measured from its mean spot, on whichever side of a wall its bursts
-      // land, and preferred, so that a rotating fixture does not break into new devices that
-      // would count until learned again.
-      const [x, y] = d.fixture ? [d.sumX / d.bursts, d.sumY / d.bursts] : [d.last.x, d.last.y]
-      const dist = b.floor === d.last.floor ? Math.hypot(b.x - x, b.y - y) : Infinity
-      if (dist > this.o.maxLinkDistanceM) continue
-      // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
-      // that land across the wall: breaking it there would make a new device of each half.
-      const settled = d.fixture || d.lastTs - d.firstTs >= this.o.settledMs
-      const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? this.o.wallPenalty : 0
-      if (wall === Infinity) continue
-      let score = dist / this.o.maxLinkDistanceM + gap / this.o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
-      if (b.seq !== null && d.lastSeq !== null) {
-        const jump = (b.seq - d.lastSeq + 4096) % 4096
-        // A counter carried across the address change: near-certain, and beats any place or timing.
-        if (jump >= 1 && jump <= this.o.maxSeqJump) score = -1 + jump / this.o.maxSeqJump
-      }
-      if (score < bestScore) {
-        bestScore = score
-        best = d
-      }
-    }
-    return best
   }
 
   private locateBurst(p: Pending): Burst | null {

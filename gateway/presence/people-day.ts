@@ -1,0 +1,139 @@
+// The day's visitors (people.ts): how many by source, per local hour of arrival, and the dwell of
+// Wi-Fi visitors, kept by the store's local day. They are saved in the gateway's state (the
+// `learned` table, keyed by the day) as they change, so that a gateway restarted during the day
+// continues today's counts instead of starting them again from zero.
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { localTime } from '../../shared/local-time.ts'
+import { dwellSummary, type Visitors } from './people-types.ts'
+
+const MAX_DWELLS = 100_000
+const NAME = 'people-day'
+
+/** Where the day's counts are kept across restarts (GatewayStore's learned state). */
+export interface DayKeeper {
+  saveLearned: (name: string, key: string, state: string, ts: number) => void
+  loadLearned: (name: string) => { key: string; state: string; ts: number } | null
+}
+
+const Count = Type.Integer({ minimum: 0, maximum: 1e9 })
+/** What is kept of a day: counts only, no subject (nothing in it to erase). */
+export const PeopleDayState = Type.Object(
+  {
+    v: Type.Literal(1),
+    wifi: Count,
+    ble: Count,
+    app: Count,
+    byHour: Type.Record(Type.String({ pattern: '^[0-2][0-9]$' }), Type.Number({ minimum: 0, maximum: 1e9 }), { additionalProperties: false }),
+    dwellsS: Type.Array(Type.Number({ minimum: 0, maximum: 1e7 }), { maxItems: MAX_DWELLS })
+  },
+  { additionalProperties: false }
+)
+export type PeopleDayStateT = Static<typeof PeopleDayState>
+const check = TypeCompiler.Compile(PeopleDayState)
+
+export class PeopleDay {
+  date = ''
+  wifi = 0
+  ble = 0
+  /** App subjects counted today, and app visitors counted before a restart (their subjects are not kept). */
+  readonly apps = new Set<string>()
+  private appsBefore = 0
+  private readonly byHour = new Map<string, number>()
+  private dwellsS: number[] = []
+  private dirty = false
+  private savedAt = -Infinity
+  /** Whether the counts were taken up from an earlier run today (for tests and logs). */
+  restored = false
+
+  constructor(
+    private readonly timezone: string,
+    private readonly keeper: DayKeeper | null = null,
+    /** Saved at most this often while they change, ms of event time. */
+    private readonly saveEveryMs = 10_000
+  ) {}
+
+  /** Moves to the local day of t: a new day starts from zero, or from what an earlier run kept of it. */
+  roll(t: number): void {
+    const d = localTime(t, this.timezone).date
+    if (d === this.date) return
+    this.date = d
+    this.wifi = 0
+    this.ble = 0
+    this.apps.clear()
+    this.appsBefore = 0
+    this.byHour.clear()
+    this.dwellsS = []
+    this.dirty = false
+    this.restored = this.restore(d)
+  }
+
+  hour(ts: number): string {
+    return String(Math.floor(localTime(ts, this.timezone).minutes / 60)).padStart(2, '0')
+  }
+
+  /** Adds `by` (negative: takes back, never below zero) to the hour of ts. */
+  addHour(ts: number, by: number): void {
+    const h = this.hour(ts)
+    this.byHour.set(h, Math.max(0, (this.byHour.get(h) ?? 0) + by))
+    this.dirty = true
+  }
+
+  addDwell(s: number): void {
+    if (this.dwellsS.length < MAX_DWELLS) this.dwellsS.push(s)
+    this.dirty = true
+  }
+
+  changed(): void {
+    this.dirty = true
+  }
+
+  appVisitors(): number {
+    return this.appsBefore + this.apps.size
+  }
+
+  /** Saves the day's counts when they changed, at most every `saveEveryMs`. */
+  save(t: number): void {
+    if (this.keeper === null || !this.dirty || t - this.savedAt < this.saveEveryMs || this.date === '') return
+    this.savedAt = t
+    this.dirty = false
+    const s: PeopleDayStateT = {
+      v: 1,
+      wifi: this.wifi,
+      ble: this.ble,
+      app: this.appVisitors(),
+      byHour: Object.fromEntries(this.byHour),
+      dwellsS: this.dwellsS.map(x => Math.round(x))
+    }
+    this.keeper.saveLearned(NAME, this.date, JSON.stringify(s), t)
+  }
+
+  /** The day's visitors, Wi-Fi devices scaled by `k` people a device. */
+  visitors(k: number): Visitors {
+    const wifi = Math.round(this.wifi * k)
+    const byHour: Record<string, number> = {}
+    for (const [h, n] of [...this.byHour].sort()) if (n > 0) byHour[h] = Math.round(n * k)
+    const app = this.appVisitors()
+    return { visitors: wifi + app + this.ble, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: app, bleVisitors: this.ble, dwell: dwellSummary(this.dwellsS) }
+  }
+
+  /** Takes up what an earlier run kept of day d; anything that does not read as a day's counts is left (start from zero). */
+  private restore(d: string): boolean {
+    const saved = this.keeper?.loadLearned(NAME)
+    if (!saved || saved.key !== d) return false
+    let s: unknown
+    try {
+      s = JSON.parse(saved.state)
+    } catch {
+      return false
+    }
+    if (!check.Check(s)) return false
+    this.wifi = s.wifi
+    this.ble = s.ble
+    this.appsBefore = s.app
+    for (const [h, n] of Object.entries(s.byHour)) this.byHour.set(h, n)
+    this.dwellsS = [...s.dwellsS]
+    this.savedAt = saved.ts
+    return true
+  }
+}
