@@ -1,0 +1,371 @@
+// A grid Bayes filter for a device heard by fixed receivers (tracker option `filter: 'grid'`): the
+// posterior over the cells of the site's floor carried from tick to tick, instead of one Gaussian
+// fix per tick smoothed by the Kalman filter. A Gaussian fix has one place to be; when a near
+// receiver drops out or fades, the fit jumps to the next basin and the Kalman filter follows it
+// (or gates it, then restarts on it). The grid keeps every basin with its weight, and a walk can
+// only move the weight as far as people walk in the time between ticks, so a basin far from the
+// track has to win over several ticks before the estimate goes there.
+//
+// Each tick: predict (the posterior blurred by a walking-speed kernel, plus a small share spread
+// over the whole floor, so that a track that was wrong can be found again), weigh by the
+// likelihood of what was heard and not heard (the solver's own cost, likelihood.ts, with the
+// receivers' learned corrections in their models), and keep the cells inside the site's shops
+// (outside them the floor is unlikely where nobody is heard outside). The published position,
+// for a moment `lagMs` before the tick, comes from a fixed-lag forward-backward pass over the
+// steps kept since then: the readings after that moment count too.
+//
+// Cost per tick: cells × (receivers heard + receivers silent) for the likelihood, cells × kernel
+// width for the blur, and steps × that blur for the smoother; `maxCells` bounds the cells (a
+// larger site gets larger cells).
+import type { Site } from '../../shared/site.ts'
+import { pointInPolygon } from '../../shared/geometry.ts'
+import type { Problem } from './likelihood.ts'
+import type { Silence } from './solver-types.ts'
+
+export interface GridFilterOptions {
+  /** Cell side, m, on a site small enough; larger where the site would need more than `maxCells`. */
+  cellM: number
+  /** Most cells per device grid: bounds the cost of a tick and the memory of a device. */
+  maxCells: number
+  /**
+   * Spread of a walk per second, m (σ of the Gaussian motion kernel per second of elapsed time):
+   * people walk at most about 2 m/s, two sigmas of it.
+   */
+  walkMps: number
+  /** Share of the predicted weight spread over the whole floor per second: how fast a lost track is found again. */
+  lostPerS: number
+  /**
+   * Likelihood temperature: successive ticks' RSSI windows share most of their readings (the
+   * window's time constant is longer than a tick), so each tick carries less than its own cost
+   * says; 1 takes each tick as independent evidence.
+   */
+  temperature: number
+  /** Prior weight of a cell outside every shop on a site nobody is heard outside of. */
+  outsideWeight: number
+  /**
+   * Share of the readings' mean age by which a tick's evidence is dated before the tick: a window's
+   * weighted mean describes the device at its readings' weighted mean time.
+   */
+  ageShare: number
+}
+
+export const defaultGridFilterOptions: GridFilterOptions = { cellM: 0.25, maxCells: 4096, walkMps: 1, lostPerS: 0.001, temperature: 1.5, outsideWeight: 0.01, ageShare: 1 }
+
+/** The cells of one floor of a site: where they are and how likely each is before any reading. */
+export class GridLayout {
+  readonly nx: number
+  readonly ny: number
+  readonly cell: number
+  readonly xs: Float64Array
+  readonly ys: Float64Array
+  /** Prior weight of each cell per floor (1 inside a shop). */
+  private readonly masks = new Map<number, Float64Array>()
+
+  constructor(
+    private readonly site: Site,
+    readonly bounds: readonly [number, number, number, number],
+    readonly o: GridFilterOptions
+  ) {
+    const [x0, y0, x1, y1] = bounds
+    const w = Math.max(x1 - x0, 1e-3)
+    const h = Math.max(y1 - y0, 1e-3)
+    this.cell = Math.max(o.cellM, Math.sqrt((w * h) / o.maxCells))
+    // Rounding up may add a row or column: a cell more than asked, never an unbounded number.
+    this.nx = Math.max(1, Math.min(Math.ceil(w / this.cell), Math.floor(o.maxCells / Math.max(1, Math.ceil(h / this.cell)))))
+    this.ny = Math.max(1, Math.ceil(h / this.cell))
+    const n = this.nx * this.ny
+    this.xs = new Float64Array(n)
+    this.ys = new Float64Array(n)
+    for (let j = 0; j < this.ny; j++)
+      for (let i = 0; i < this.nx; i++) {
+        this.xs[j * this.nx + i] = x0 + ((i + 0.5) * w) / this.nx
+        this.ys[j * this.nx + i] = y0 + ((j + 0.5) * h) / this.ny
+      }
+  }
+
+  get size(): number {
+    return this.nx * this.ny
+  }
+
+  /** The floor's prior: cells inside its shops 1, others `outsideWeight` (1 where passers-by are heard outside). */
+  mask(floor: number): Float64Array {
+    let m = this.masks.get(floor)
+    if (m !== undefined) return m
+    m = new Float64Array(this.size)
+    const shops = this.site.shops.filter(s => s.floor === floor)
+    const outside = this.site.radio.outsideHeard || shops.length === 0 ? 1 : this.o.outsideWeight
+    for (let k = 0; k < m.length; k++) m[k] = shops.some(s => pointInPolygon(this.xs[k], this.ys[k], s)) ? 1 : outside
+    this.masks.set(floor, m)
+    return m
+  }
+
+  private readonly kernels = new Map<number, Float64Array>()
+
+  /** Half of a symmetric Gaussian kernel (centre first) for a walk of dt seconds, in cells. */
+  kernel(dt: number): Float64Array {
+    // Ticks come at about the same interval: kernels are cached by tenths of a second.
+    const key = Math.max(1, Math.round(dt * 10))
+    let k = this.kernels.get(key)
+    if (k !== undefined) return k
+    const sigma = (this.o.walkMps * key) / 10 / this.cellW()
+    const r = Math.max(1, Math.min(Math.ceil(3 * sigma), Math.max(this.nx, this.ny)))
+    k = new Float64Array(r + 1)
+    let sum = 0
+    for (let i = 0; i <= r; i++) {
+      k[i] = Math.exp((-0.5 * i * i) / (sigma * sigma))
+      sum += i === 0 ? k[i] : 2 * k[i]
+    }
+    for (let i = 0; i <= r; i++) k[i] /= sum
+    if (this.kernels.size > 64) this.kernels.clear()
+    this.kernels.set(key, k)
+    return k
+  }
+
+  /** The cells' actual side (the bounds divided evenly), m. */
+  private cellW(): number {
+    return (this.bounds[2] - this.bounds[0]) / this.nx
+  }
+
+  /** `out` = the kernel applied to `v` along both axes (cells off the grid hold nothing). `tmp` is scratch of the same size. */
+  blur(v: Float64Array, k: Float64Array, out: Float64Array, tmp: Float64Array): void {
+    const { nx, ny } = this
+    const r = k.length - 1
+    for (let j = 0; j < ny; j++) {
+      const row = j * nx
+      for (let i = 0; i < nx; i++) {
+        let s = k[0] * v[row + i]
+        const lo = Math.min(r, i)
+        const hi = Math.min(r, nx - 1 - i)
+        for (let d = 1; d <= lo; d++) s += k[d] * v[row + i - d]
+        for (let d = 1; d <= hi; d++) s += k[d] * v[row + i + d]
+        tmp[row + i] = s
+      }
+    }
+    for (let j = 0; j < ny; j++) {
+      const lo = Math.min(r, j)
+      const hi = Math.min(r, ny - 1 - j)
+      for (let i = 0; i < nx; i++) {
+        let s = k[0] * tmp[j * nx + i]
+        for (let d = 1; d <= lo; d++) s += k[d] * tmp[(j - d) * nx + i]
+        for (let d = 1; d <= hi; d++) s += k[d] * tmp[(j + d) * nx + i]
+        out[j * nx + i] = s
+      }
+    }
+  }
+}
+
+/** A position from a grid: the posterior mean and its 1-sigma horizontal radius, m. */
+export interface GridPosition {
+  x: number
+  y: number
+  accuracy: number
+}
+
+// Scratch shared by every device's filter: a tick is synchronous and overwrites it.
+let scratchA = new Float64Array(0)
+let scratchB = new Float64Array(0)
+
+function scratch(n: number): [Float64Array, Float64Array] {
+  if (scratchA.length < n) {
+    scratchA = new Float64Array(n)
+    scratchB = new Float64Array(n)
+  }
+  return [scratchA.subarray(0, n), scratchB.subarray(0, n)]
+}
+
+/** One device's grid posterior and the steps kept for the fixed-lag smoother. */
+export class GridTrack {
+  /** Filtered posterior and likelihood per kept step, newest last, with each step's time (ms). */
+  private readonly alpha: Float64Array[] = []
+  private readonly lik: Float64Array[] = []
+  private readonly times: number[] = []
+  private readonly spare: Float64Array[] = []
+
+  constructor(
+    private readonly g: GridLayout,
+    readonly floor: number,
+    /** Steps kept: enough to reach `lagMs` back at the slowest tick rate expected. */
+    private readonly capacity: number
+  ) {}
+
+  get t(): number {
+    return this.times.length === 0 ? -Infinity : this.times[this.times.length - 1]
+  }
+
+  private buffer(): Float64Array {
+    return this.spare.pop() ?? new Float64Array(this.g.size)
+  }
+
+  /**
+   * One tick at time t (ms): predict, weigh by the cost `problem` gives each cell (plus what the
+   * silent receivers say), keep the floor's prior. Returns the filtered position.
+   */
+  step(t: number, problem: Problem, silent: readonly Silence[]): GridPosition {
+    // Evidence older than the newest step's (windows whose readings aged unevenly) counts at that step's time.
+    t = Math.max(t, this.t)
+    const g = this.g
+    const n = g.size
+    const mask = g.mask(this.floor)
+    const L = this.buffer()
+    let best = -Infinity
+    const temp = 2 * g.o.temperature
+    for (let k = 0; k < n; k++) {
+      if (mask[k] === 0) {
+        L[k] = -Infinity
+        continue
+      }
+      const x = g.xs[k]
+      const y = g.ys[k]
+      let cost = problem.evaluate(x, y)
+      if (silent.length > 0) cost += problem.silenceAt(silent as Silence[], x, y, problem.lastOffset)
+      const l = -cost / temp
+      L[k] = l
+      if (l > best) best = l
+    }
+    for (let k = 0; k < n; k++) L[k] = Math.exp(L[k] - best)
+    const a = this.buffer()
+    const prev = this.alpha.length === 0 ? null : this.alpha[this.alpha.length - 1]
+    if (prev === null) {
+      for (let k = 0; k < n; k++) a[k] = mask[k] * L[k]
+    } else {
+      this.predict(prev, (t - this.t) / 1000, a)
+      for (let k = 0; k < n; k++) a[k] *= L[k]
+    }
+    let sum = 0
+    for (let k = 0; k < n; k++) sum += a[k]
+    if (!(sum > 0)) {
+      // Nothing predicted where the readings point (a numeric underflow): start again from them.
+      for (let k = 0; k < n; k++) a[k] = mask[k] * L[k]
+      sum = 0
+      for (let k = 0; k < n; k++) sum += a[k]
+    }
+    for (let k = 0; k < n; k++) a[k] /= sum
+    // A tick at the time of the newest replaces it (a second question in the same tick).
+    if (this.times.length > 0 && t <= this.t) this.drop(this.times.length - 1)
+    this.alpha.push(a)
+    this.lik.push(L)
+    this.times.push(t)
+    while (this.times.length > this.capacity) this.drop(0)
+    return this.moments(a)
+  }
+
+  private drop(i: number): void {
+    this.spare.push(this.alpha[i], this.lik[i])
+    this.alpha.splice(i, 1)
+    this.lik.splice(i, 1)
+    this.times.splice(i, 1)
+  }
+
+  /** `out` = the floor's prior × (the walk kernel over dt seconds applied to `v`, plus the lost-track share). */
+  private predict(v: Float64Array, dt: number, out: Float64Array): void {
+    const g = this.g
+    const mask = g.mask(this.floor)
+    const [tmp] = scratch(g.size)
+    g.blur(v, g.kernel(dt), out, tmp)
+    const lost = Math.min(0.5, g.o.lostPerS * Math.max(dt, 0.1))
+    let m = 0
+    for (let k = 0; k < g.size; k++) m += mask[k]
+    const u = lost / Math.max(m, 1e-12)
+    for (let k = 0; k < g.size; k++) out[k] = mask[k] * ((1 - lost) * out[k] + u)
+  }
+
+  /**
+   * The position at time tq (ms): each kept step weighed by every kept step after it (backward
+   * pass: each later step's likelihood carried back through the walk kernel), between the two
+   * steps around tq in proportion to time.
+   */
+  smoothed(tq: number): GridPosition {
+    const g = this.g
+    const n = g.size
+    const last = this.times.length - 1
+    if (tq >= this.times[last]) return this.moments(this.alpha[last])
+    const mask = g.mask(this.floor)
+    const [beta, tmp] = scratch(n)
+    beta.fill(1)
+    const w = this.buffer()
+    let after = this.moments(this.alpha[last])
+    for (let i = last; i > 0; i--) {
+      // β_{i-1} = Tᵀ (L_i ⊙ β_i), T the prediction's transition (symmetric kernel, floor prior, lost share).
+      const L = this.lik[i]
+      let total = 0
+      for (let k = 0; k < n; k++) {
+        w[k] = mask[k] * L[k] * beta[k]
+        total += w[k]
+      }
+      const dt = (this.times[i] - this.times[i - 1]) / 1000
+      const lost = Math.min(0.5, g.o.lostPerS * Math.max(dt, 0.1))
+      let m = 0
+      for (let k = 0; k < n; k++) m += mask[k]
+      g.blur(w, g.kernel(dt), beta, tmp)
+      let max = 0
+      for (let k = 0; k < n; k++) {
+        beta[k] = (1 - lost) * beta[k] + (lost * total) / Math.max(m, 1e-12)
+        if (beta[k] > max) max = beta[k]
+      }
+      if (max > 0) for (let k = 0; k < n; k++) beta[k] /= max
+      const a = this.alpha[i - 1]
+      for (let k = 0; k < n; k++) w[k] = a[k] * beta[k]
+      const before = this.moments(w)
+      if (this.times[i - 1] <= tq || i === 1) {
+        this.spare.push(w)
+        const f = Math.min(1, Math.max(0, (tq - this.times[i - 1]) / Math.max(1, this.times[i] - this.times[i - 1])))
+        return { x: before.x + f * (after.x - before.x), y: before.y + f * (after.y - before.y), accuracy: before.accuracy + f * (after.accuracy - before.accuracy) }
+      }
+      after = before
+    }
+    this.spare.push(w)
+    return after
+  }
+
+  private moments(v: Float64Array): GridPosition {
+    const g = this.g
+    let s = 0
+    let mx = 0
+    let my = 0
+    for (let k = 0; k < g.size; k++) {
+      s += v[k]
+      mx += v[k] * g.xs[k]
+      my += v[k] * g.ys[k]
+    }
+    if (!(s > 0)) return { x: NaN, y: NaN, accuracy: Infinity }
+    mx /= s
+    my /= s
+    let vv = 0
+    for (let k = 0; k < g.size; k++) vv += v[k] * ((g.xs[k] - mx) ** 2 + (g.ys[k] - my) ** 2)
+    // The grid cannot resolve better than its own cell.
+    return { x: mx, y: my, accuracy: Math.sqrt(vv / s + (g.cell * g.cell) / 6) }
+  }
+}
+
+/** Every device's grid filter of one tracker, kept while the tracker keeps the device (keyed by it). */
+export class GridFilters {
+  readonly layout: GridLayout
+  private readonly tracks = new WeakMap<object, GridTrack>()
+  private readonly capacity: number
+
+  constructor(
+    site: Site,
+    bounds: readonly [number, number, number, number],
+    o: GridFilterOptions,
+    private readonly lagMs: number
+  ) {
+    this.layout = new GridLayout(site, bounds, o)
+    // Ticks come once a second; twice that rate still reaches `lagMs` back.
+    this.capacity = Math.ceil(lagMs / 500) + 2
+  }
+
+  /**
+   * One tick (at t, ms) of `device`'s filter, restarted on another floor: its filtered position
+   * and its smoothed one `lagMs` before t. The readings of a tick are weighed at `evidenceT`, the
+   * time they describe (their windows' mean age before t).
+   */
+  step(device: object, floor: number, t: number, evidenceT: number, problem: Problem, silent: readonly Silence[]): { now: GridPosition; published: GridPosition } {
+    let track = this.tracks.get(device)
+    if (track === undefined || track.floor !== floor || t < track.t - this.lagMs) {
+      track = new GridTrack(this.layout, floor, this.capacity)
+      this.tracks.set(device, track)
+    }
+    const now = track.step(evidenceT, problem, silent)
+    return { now, published: track.smoothed(t - this.lagMs) }
+  }
+}
