@@ -40,6 +40,10 @@ export interface GridFilterOptions {
    * says; 1 takes each tick as independent evidence.
    */
   temperature: number
+  /** How far a standing device's position drifts, m per √s (browsing, turning round). */
+  driftM: number
+  /** Probability per second of staying in the same motion mode, standing or walking (as kalman.ts's). */
+  stayProbability: number
   /** Prior weight of a cell outside every shop on a site nobody is heard outside of. */
   outsideWeight: number
   /**
@@ -49,7 +53,7 @@ export interface GridFilterOptions {
   ageShare: number
 }
 
-export const defaultGridFilterOptions: GridFilterOptions = { cellM: 0.25, maxCells: 4096, walkMps: 1, lostPerS: 0.001, temperature: 1.5, outsideWeight: 0.01, ageShare: 1 }
+export const defaultGridFilterOptions: GridFilterOptions = { cellM: 0.25, maxCells: 4096, walkMps: 1, driftM: 0.2, stayProbability: 0.95, lostPerS: 0.001, temperature: 1.5, outsideWeight: 0.01, ageShare: 1 }
 
 /** The cells of one floor of a site: where they are and how likely each is before any reading. */
 export class GridLayout {
@@ -100,14 +104,26 @@ export class GridLayout {
   }
 
   private readonly kernels = new Map<number, Float64Array>()
+  private readonly maskSums = new Map<number, number>()
 
-  /** Half of a symmetric Gaussian kernel (centre first) for a walk of dt seconds, in cells. */
-  kernel(dt: number): Float64Array {
-    // Ticks come at about the same interval: kernels are cached by tenths of a second.
-    const key = Math.max(1, Math.round(dt * 10))
+  /** Sum of the floor's prior over its cells. */
+  maskSum(floor: number): number {
+    let m = this.maskSums.get(floor)
+    if (m === undefined) {
+      m = 0
+      for (const v of this.mask(floor)) m += v
+      this.maskSums.set(floor, Math.max(m, 1e-12))
+    }
+    return m
+  }
+
+  /** Half of a symmetric Gaussian kernel (centre first) of spread `sigmaM` metres, in cells. */
+  kernel(sigmaM: number): Float64Array {
+    // Ticks come at about the same interval: kernels are cached by centimetres of spread.
+    const key = Math.max(1, Math.round(sigmaM * 100))
     let k = this.kernels.get(key)
     if (k !== undefined) return k
-    const sigma = (this.o.walkMps * key) / 10 / this.cellW()
+    const sigma = key / 100 / this.cellW()
     const r = Math.max(1, Math.min(Math.ceil(3 * sigma), Math.max(this.nx, this.ny)))
     k = new Float64Array(r + 1)
     let sum = 0
@@ -162,24 +178,29 @@ export interface GridPosition {
 }
 
 // Scratch shared by every device's filter: a tick is synchronous and overwrites it.
-let scratchA = new Float64Array(0)
-let scratchB = new Float64Array(0)
+let scratchPool: Float64Array[] = []
 
-function scratch(n: number): [Float64Array, Float64Array] {
-  if (scratchA.length < n) {
-    scratchA = new Float64Array(n)
-    scratchB = new Float64Array(n)
-  }
-  return [scratchA.subarray(0, n), scratchB.subarray(0, n)]
+/** Four scratch vectors of n cells each. */
+function scratch(n: number): Float64Array[] {
+  if (scratchPool.length === 0 || scratchPool[0].length < n) scratchPool = [0, 1, 2, 3].map(() => new Float64Array(n))
+  return scratchPool.map(v => v.subarray(0, n))
 }
 
-/** One device's grid posterior and the steps kept for the fixed-lag smoother. */
+/**
+ * One device's grid posterior and the steps kept for the fixed-lag smoother. The posterior has
+ * two layers, as the Kalman filter has two models (kalman.ts): the device standing (it drifts a
+ * little: browsing, turning round) or walking (the walk kernel); each tick it stays in its mode
+ * with `stayProbability` per second, and the readings tell the modes apart by how well each
+ * predicted them. Without the standing layer a shopper at a shelf is averaged over a second or
+ * two only; without the walking one a shopper who walks off is followed late.
+ */
 export class GridTrack {
-  /** Filtered posterior and likelihood per kept step, newest last, with each step's time (ms). */
+  /** Filtered posterior (standing cells, then walking cells) and likelihood per kept step, newest last, with each step's time (ms). */
   private readonly alpha: Float64Array[] = []
   private readonly lik: Float64Array[] = []
   private readonly times: number[] = []
   private readonly spare: Float64Array[] = []
+  private readonly spareLik: Float64Array[] = []
 
   constructor(
     private readonly g: GridLayout,
@@ -192,10 +213,6 @@ export class GridTrack {
     return this.times.length === 0 ? -Infinity : this.times[this.times.length - 1]
   }
 
-  private buffer(): Float64Array {
-    return this.spare.pop() ?? new Float64Array(this.g.size)
-  }
-
   /**
    * One tick at time t (ms): predict, weigh by the cost `problem` gives each cell (plus what the
    * silent receivers say), keep the floor's prior. Returns the filtered position.
@@ -206,14 +223,10 @@ export class GridTrack {
     const g = this.g
     const n = g.size
     const mask = g.mask(this.floor)
-    const L = this.buffer()
+    const L = this.spareLik.pop() ?? new Float64Array(n)
     let best = -Infinity
     const temp = 2 * g.o.temperature
     for (let k = 0; k < n; k++) {
-      if (mask[k] === 0) {
-        L[k] = -Infinity
-        continue
-      }
       const x = g.xs[k]
       const y = g.ys[k]
       let cost = problem.evaluate(x, y)
@@ -223,23 +236,26 @@ export class GridTrack {
       if (l > best) best = l
     }
     for (let k = 0; k < n; k++) L[k] = Math.exp(L[k] - best)
-    const a = this.buffer()
+    const a = this.spare.pop() ?? new Float64Array(2 * n)
     const prev = this.alpha.length === 0 ? null : this.alpha[this.alpha.length - 1]
-    if (prev === null) {
-      for (let k = 0; k < n; k++) a[k] = mask[k] * L[k]
-    } else {
-      this.predict(prev, (t - this.t) / 1000, a)
-      for (let k = 0; k < n; k++) a[k] *= L[k]
-    }
     let sum = 0
-    for (let k = 0; k < n; k++) sum += a[k]
-    if (!(sum > 0)) {
-      // Nothing predicted where the readings point (a numeric underflow): start again from them.
-      for (let k = 0; k < n; k++) a[k] = mask[k] * L[k]
-      sum = 0
-      for (let k = 0; k < n; k++) sum += a[k]
+    if (prev !== null) {
+      this.predict(prev, (t - this.t) / 1000, a)
+      for (let k = 0; k < n; k++) {
+        a[k] *= L[k]
+        a[n + k] *= L[k]
+        sum += a[k] + a[n + k]
+      }
     }
-    for (let k = 0; k < n; k++) a[k] /= sum
+    if (!(sum > 0)) {
+      // A new track, or nothing predicted where the readings point (a numeric underflow): start from them.
+      sum = 0
+      for (let k = 0; k < n; k++) {
+        a[k] = a[n + k] = 0.5 * mask[k] * L[k]
+        sum += 2 * a[k]
+      }
+    }
+    for (let k = 0; k < 2 * n; k++) a[k] /= sum
     // A tick at the time of the newest replaces it (a second question in the same tick).
     if (this.times.length > 0 && t <= this.t) this.drop(this.times.length - 1)
     this.alpha.push(a)
@@ -250,29 +266,50 @@ export class GridTrack {
   }
 
   private drop(i: number): void {
-    this.spare.push(this.alpha[i], this.lik[i])
+    this.spare.push(this.alpha[i])
+    this.spareLik.push(this.lik[i])
     this.alpha.splice(i, 1)
     this.lik.splice(i, 1)
     this.times.splice(i, 1)
   }
 
-  /** `out` = the floor's prior × (the walk kernel over dt seconds applied to `v`, plus the lost-track share). */
+  /** The spreads of a stand and of a walk over dt seconds, m, and the chance of keeping one's mode. */
+  private motion(dt: number): { still: Float64Array; walk: Float64Array; stay: number; lost: number } {
+    const o = this.g.o
+    const d = Math.max(dt, 0.1)
+    return { still: this.g.kernel(o.driftM * Math.sqrt(d)), walk: this.g.kernel(o.walkMps * d), stay: o.stayProbability ** d, lost: Math.min(0.5, o.lostPerS * d) }
+  }
+
+  /** `out` (both layers) = the floor's prior × (each mode's kernel over dt seconds applied to the mixed layers, plus the lost-track share). */
   private predict(v: Float64Array, dt: number, out: Float64Array): void {
     const g = this.g
+    const n = g.size
     const mask = g.mask(this.floor)
-    const [tmp] = scratch(g.size)
-    g.blur(v, g.kernel(dt), out, tmp)
-    const lost = Math.min(0.5, g.o.lostPerS * Math.max(dt, 0.1))
-    let m = 0
-    for (let k = 0; k < g.size; k++) m += mask[k]
-    const u = lost / Math.max(m, 1e-12)
-    for (let k = 0; k < g.size; k++) out[k] = mask[k] * ((1 - lost) * out[k] + u)
+    const [mixS, mixW, tmp] = scratch(n)
+    const { still, walk, stay, lost } = this.motion(dt)
+    let sS = 0
+    let sW = 0
+    for (let k = 0; k < n; k++) {
+      mixS[k] = stay * v[k] + (1 - stay) * v[n + k]
+      mixW[k] = (1 - stay) * v[k] + stay * v[n + k]
+      sS += mixS[k]
+      sW += mixW[k]
+    }
+    const outS = out.subarray(0, n)
+    const outW = out.subarray(n, 2 * n)
+    g.blur(mixS, still, outS, tmp)
+    g.blur(mixW, walk, outW, tmp)
+    const m = g.maskSum(this.floor)
+    for (let k = 0; k < n; k++) {
+      outS[k] = mask[k] * ((1 - lost) * outS[k] + (lost * sS) / m)
+      outW[k] = mask[k] * ((1 - lost) * outW[k] + (lost * sW) / m)
+    }
   }
 
   /**
    * The position at time tq (ms): each kept step weighed by every kept step after it (backward
-   * pass: each later step's likelihood carried back through the walk kernel), between the two
-   * steps around tq in proportion to time.
+   * pass: each later step's likelihood carried back through the motion), between the two steps
+   * around tq in proportion to time.
    */
   smoothed(tq: number): GridPosition {
     const g = this.g
@@ -280,31 +317,46 @@ export class GridTrack {
     const last = this.times.length - 1
     if (tq >= this.times[last]) return this.moments(this.alpha[last])
     const mask = g.mask(this.floor)
-    const [beta, tmp] = scratch(n)
-    beta.fill(1)
-    const w = this.buffer()
+    const m = g.maskSum(this.floor)
+    const [bS, bW, wS, wW] = scratch(n)
+    bS.fill(1)
+    bW.fill(1)
+    const w = this.spare.pop() ?? new Float64Array(2 * n)
+    // The blurs' scratch: w's first half, written only after them.
+    const tmp2 = w.subarray(0, n)
     let after = this.moments(this.alpha[last])
     for (let i = last; i > 0; i--) {
-      // β_{i-1} = Tᵀ (L_i ⊙ β_i), T the prediction's transition (symmetric kernel, floor prior, lost share).
+      // β_{i-1} = Tᵀ (L_i ⊙ β_i): the prediction's transition transposed (symmetric kernels, floor prior, lost share, mode mixing).
       const L = this.lik[i]
-      let total = 0
+      let tS = 0
+      let tW = 0
       for (let k = 0; k < n; k++) {
-        w[k] = mask[k] * L[k] * beta[k]
-        total += w[k]
+        wS[k] = mask[k] * L[k] * bS[k]
+        wW[k] = mask[k] * L[k] * bW[k]
+        tS += wS[k]
+        tW += wW[k]
       }
-      const dt = (this.times[i] - this.times[i - 1]) / 1000
-      const lost = Math.min(0.5, g.o.lostPerS * Math.max(dt, 0.1))
-      let m = 0
-      for (let k = 0; k < n; k++) m += mask[k]
-      g.blur(w, g.kernel(dt), beta, tmp)
+      const { still, walk, stay, lost } = this.motion((this.times[i] - this.times[i - 1]) / 1000)
+      g.blur(wS, still, bS, tmp2)
+      g.blur(wW, walk, bW, tmp2)
       let max = 0
       for (let k = 0; k < n; k++) {
-        beta[k] = (1 - lost) * beta[k] + (lost * total) / Math.max(m, 1e-12)
-        if (beta[k] > max) max = beta[k]
+        const s = (1 - lost) * bS[k] + (lost * tS) / m
+        const wk = (1 - lost) * bW[k] + (lost * tW) / m
+        bS[k] = stay * s + (1 - stay) * wk
+        bW[k] = (1 - stay) * s + stay * wk
+        max = Math.max(max, bS[k], bW[k])
       }
-      if (max > 0) for (let k = 0; k < n; k++) beta[k] /= max
+      if (max > 0)
+        for (let k = 0; k < n; k++) {
+          bS[k] /= max
+          bW[k] /= max
+        }
       const a = this.alpha[i - 1]
-      for (let k = 0; k < n; k++) w[k] = a[k] * beta[k]
+      for (let k = 0; k < n; k++) {
+        w[k] = a[k] * bS[k]
+        w[n + k] = a[n + k] * bW[k]
+      }
       const before = this.moments(w)
       if (this.times[i - 1] <= tq || i === 1) {
         this.spare.push(w)
@@ -317,21 +369,24 @@ export class GridTrack {
     return after
   }
 
+  /** Mean and spread of a two-layer weight vector over the cells. */
   private moments(v: Float64Array): GridPosition {
     const g = this.g
+    const n = g.size
     let s = 0
     let mx = 0
     let my = 0
-    for (let k = 0; k < g.size; k++) {
-      s += v[k]
-      mx += v[k] * g.xs[k]
-      my += v[k] * g.ys[k]
+    for (let k = 0; k < n; k++) {
+      const p = v[k] + v[n + k]
+      s += p
+      mx += p * g.xs[k]
+      my += p * g.ys[k]
     }
     if (!(s > 0)) return { x: NaN, y: NaN, accuracy: Infinity }
     mx /= s
     my /= s
     let vv = 0
-    for (let k = 0; k < g.size; k++) vv += v[k] * ((g.xs[k] - mx) ** 2 + (g.ys[k] - my) ** 2)
+    for (let k = 0; k < n; k++) vv += (v[k] + v[n + k]) * ((g.xs[k] - mx) ** 2 + (g.ys[k] - my) ** 2)
     // The grid cannot resolve better than its own cell.
     return { x: mx, y: my, accuracy: Math.sqrt(vv / s + (g.cell * g.cell) / 6) }
   }
