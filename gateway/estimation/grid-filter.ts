@@ -18,9 +18,9 @@
 // width for the blur, and steps × that blur for the smoother; `maxCells` bounds the cells (a
 // larger site gets larger cells).
 import type { Site } from '../../shared/site.ts'
-import { pointInPolygon } from '../../shared/geometry.ts'
-import type { Problem } from './likelihood.ts'
-import type { Silence } from './solver-types.ts'
+import { GridLayout, type Cells } from './grid-layout.ts'
+import { Problem } from './likelihood.ts'
+import type { Observation, Silence, SolverOptions } from './solver-types.ts'
 
 export interface GridFilterOptions {
   /** Cell side, m, on a site small enough; larger where the site would need more than `maxCells`. */
@@ -44,6 +44,8 @@ export interface GridFilterOptions {
   driftM: number
   /** Probability per second of staying in the same motion mode, standing or walking (as kalman.ts's). */
   stayProbability: number
+  /** Most devices with a grid at once, per tracker (the others are placed by the Kalman filter). */
+  maxTracks: number
   /** Prior weight of a cell outside every shop on a site nobody is heard outside of. */
   outsideWeight: number
   /**
@@ -53,121 +55,17 @@ export interface GridFilterOptions {
   ageShare: number
 }
 
-export const defaultGridFilterOptions: GridFilterOptions = { cellM: 0.25, maxCells: 4096, walkMps: 1, driftM: 0.2, stayProbability: 0.95, lostPerS: 0.001, temperature: 1.5, outsideWeight: 0.01, ageShare: 1 }
-
-/** The cells of one floor of a site: where they are and how likely each is before any reading. */
-export class GridLayout {
-  readonly nx: number
-  readonly ny: number
-  readonly cell: number
-  readonly xs: Float64Array
-  readonly ys: Float64Array
-  /** Prior weight of each cell per floor (1 inside a shop). */
-  private readonly masks = new Map<number, Float64Array>()
-
-  constructor(
-    private readonly site: Site,
-    readonly bounds: readonly [number, number, number, number],
-    readonly o: GridFilterOptions
-  ) {
-    const [x0, y0, x1, y1] = bounds
-    const w = Math.max(x1 - x0, 1e-3)
-    const h = Math.max(y1 - y0, 1e-3)
-    this.cell = Math.max(o.cellM, Math.sqrt((w * h) / o.maxCells))
-    // Rounding up may add a row or column: a cell more than asked, never an unbounded number.
-    this.nx = Math.max(1, Math.min(Math.ceil(w / this.cell), Math.floor(o.maxCells / Math.max(1, Math.ceil(h / this.cell)))))
-    this.ny = Math.max(1, Math.ceil(h / this.cell))
-    const n = this.nx * this.ny
-    this.xs = new Float64Array(n)
-    this.ys = new Float64Array(n)
-    for (let j = 0; j < this.ny; j++)
-      for (let i = 0; i < this.nx; i++) {
-        this.xs[j * this.nx + i] = x0 + ((i + 0.5) * w) / this.nx
-        this.ys[j * this.nx + i] = y0 + ((j + 0.5) * h) / this.ny
-      }
-  }
-
-  get size(): number {
-    return this.nx * this.ny
-  }
-
-  /** The floor's prior: cells inside its shops 1, others `outsideWeight` (1 where passers-by are heard outside). */
-  mask(floor: number): Float64Array {
-    let m = this.masks.get(floor)
-    if (m !== undefined) return m
-    m = new Float64Array(this.size)
-    const shops = this.site.shops.filter(s => s.floor === floor)
-    const outside = this.site.radio.outsideHeard || shops.length === 0 ? 1 : this.o.outsideWeight
-    for (let k = 0; k < m.length; k++) m[k] = shops.some(s => pointInPolygon(this.xs[k], this.ys[k], s)) ? 1 : outside
-    this.masks.set(floor, m)
-    return m
-  }
-
-  private readonly kernels = new Map<number, Float64Array>()
-  private readonly maskSums = new Map<number, number>()
-
-  /** Sum of the floor's prior over its cells. */
-  maskSum(floor: number): number {
-    let m = this.maskSums.get(floor)
-    if (m === undefined) {
-      m = 0
-      for (const v of this.mask(floor)) m += v
-      this.maskSums.set(floor, Math.max(m, 1e-12))
-    }
-    return m
-  }
-
-  /** Half of a symmetric Gaussian kernel (centre first) of spread `sigmaM` metres, in cells. */
-  kernel(sigmaM: number): Float64Array {
-    // Ticks come at about the same interval: kernels are cached by centimetres of spread.
-    const key = Math.max(1, Math.round(sigmaM * 100))
-    let k = this.kernels.get(key)
-    if (k !== undefined) return k
-    const sigma = key / 100 / this.cellW()
-    const r = Math.max(1, Math.min(Math.ceil(3 * sigma), Math.max(this.nx, this.ny)))
-    k = new Float64Array(r + 1)
-    let sum = 0
-    for (let i = 0; i <= r; i++) {
-      k[i] = Math.exp((-0.5 * i * i) / (sigma * sigma))
-      sum += i === 0 ? k[i] : 2 * k[i]
-    }
-    for (let i = 0; i <= r; i++) k[i] /= sum
-    if (this.kernels.size > 64) this.kernels.clear()
-    this.kernels.set(key, k)
-    return k
-  }
-
-  /** The cells' actual side (the bounds divided evenly), m. */
-  private cellW(): number {
-    return (this.bounds[2] - this.bounds[0]) / this.nx
-  }
-
-  /** `out` = the kernel applied to `v` along both axes (cells off the grid hold nothing). `tmp` is scratch of the same size. */
-  blur(v: Float64Array, k: Float64Array, out: Float64Array, tmp: Float64Array): void {
-    const { nx, ny } = this
-    const r = k.length - 1
-    for (let j = 0; j < ny; j++) {
-      const row = j * nx
-      for (let i = 0; i < nx; i++) {
-        let s = k[0] * v[row + i]
-        const lo = Math.min(r, i)
-        const hi = Math.min(r, nx - 1 - i)
-        for (let d = 1; d <= lo; d++) s += k[d] * v[row + i - d]
-        for (let d = 1; d <= hi; d++) s += k[d] * v[row + i + d]
-        tmp[row + i] = s
-      }
-    }
-    for (let j = 0; j < ny; j++) {
-      const lo = Math.min(r, j)
-      const hi = Math.min(r, ny - 1 - j)
-      for (let i = 0; i < nx; i++) {
-        let s = k[0] * tmp[j * nx + i]
-        for (let d = 1; d <= lo; d++) s += k[d] * tmp[(j - d) * nx + i]
-        for (let d = 1; d <= hi; d++) s += k[d] * tmp[(j + d) * nx + i]
-        out[j * nx + i] = s
-      }
-    }
-  }
+export const defaultGridFilterOptions: GridFilterOptions = {
+  cellM: 0.25,
+  maxCells: 4096,
+  walkMps: 1,
+  driftM: 0.2,
+  stayProbability: 0.95,
+  maxTracks: 256,
+  lostPerS: 0.001,
+  temperature: 1.5,
+  outsideWeight: 0.01,
+  ageShare: 1
 }
 
 /** A position from a grid: the posterior mean and its 1-sigma horizontal radius, m. */
@@ -196,11 +94,11 @@ function scratch(n: number): Float64Array[] {
  */
 export class GridTrack {
   /** Filtered posterior (standing cells, then walking cells) and likelihood per kept step, newest last, with each step's time (ms). */
-  private readonly alpha: Float64Array[] = []
-  private readonly lik: Float64Array[] = []
+  private readonly alpha: Float32Array[] = []
+  private readonly lik: Float32Array[] = []
   private readonly times: number[] = []
-  private readonly spare: Float64Array[] = []
-  private readonly spareLik: Float64Array[] = []
+  private readonly spare: Float32Array[] = []
+  private readonly spareLik: Float32Array[] = []
 
   constructor(
     private readonly g: GridLayout,
@@ -223,7 +121,7 @@ export class GridTrack {
     const g = this.g
     const n = g.size
     const mask = g.mask(this.floor)
-    const L = this.spareLik.pop() ?? new Float64Array(n)
+    const L = this.spareLik.pop() ?? new Float32Array(n)
     let best = -Infinity
     const temp = 2 * g.o.temperature
     for (let k = 0; k < n; k++) {
@@ -236,7 +134,7 @@ export class GridTrack {
       if (l > best) best = l
     }
     for (let k = 0; k < n; k++) L[k] = Math.exp(L[k] - best)
-    const a = this.spare.pop() ?? new Float64Array(2 * n)
+    const a = this.spare.pop() ?? new Float32Array(2 * n)
     const prev = this.alpha.length === 0 ? null : this.alpha[this.alpha.length - 1]
     let sum = 0
     if (prev !== null) {
@@ -281,7 +179,7 @@ export class GridTrack {
   }
 
   /** `out` (both layers) = the floor's prior × (each mode's kernel over dt seconds applied to the mixed layers, plus the lost-track share). */
-  private predict(v: Float64Array, dt: number, out: Float64Array): void {
+  private predict(v: Cells, dt: number, out: Cells): void {
     const g = this.g
     const n = g.size
     const mask = g.mask(this.floor)
@@ -321,7 +219,7 @@ export class GridTrack {
     const [bS, bW, wS, wW] = scratch(n)
     bS.fill(1)
     bW.fill(1)
-    const w = this.spare.pop() ?? new Float64Array(2 * n)
+    const w = this.spare.pop() ?? new Float32Array(2 * n)
     // The blurs' scratch: w's first half, written only after them.
     const tmp2 = w.subarray(0, n)
     let after = this.moments(this.alpha[last])
@@ -370,7 +268,7 @@ export class GridTrack {
   }
 
   /** Mean and spread of a two-layer weight vector over the cells. */
-  private moments(v: Float64Array): GridPosition {
+  private moments(v: Cells): GridPosition {
     const g = this.g
     const n = g.size
     let s = 0
@@ -392,35 +290,70 @@ export class GridTrack {
   }
 }
 
-/** Every device's grid filter of one tracker, kept while the tracker keeps the device (keyed by it). */
+/**
+ * Every device's grid filter of one tracker. At most `maxTracks` devices have one (a grid is
+ * steps × three vectors of the cells): a device beyond them is placed by the Kalman filter until
+ * a tracked one is forgotten.
+ */
 export class GridFilters {
   readonly layout: GridLayout
-  private readonly tracks = new WeakMap<object, GridTrack>()
+  private readonly tracks = new Map<object, GridTrack>()
   private readonly capacity: number
 
-  constructor(
+  private constructor(
     site: Site,
     bounds: readonly [number, number, number, number],
-    o: GridFilterOptions,
+    private readonly o: GridFilterOptions,
     private readonly lagMs: number
   ) {
     this.layout = new GridLayout(site, bounds, o)
-    // Ticks come once a second; twice that rate still reaches `lagMs` back.
-    this.capacity = Math.ceil(lagMs / 500) + 2
+    // Ticks come once a second: the steps back to `lagMs` before the newest evidence, and the one before.
+    this.capacity = Math.ceil(lagMs / 1000) + 2
+  }
+
+  /**
+   * The filters for a tracker's option `filter` on this site: none for `kalman`, and none for
+   * `auto` where the site's floor needs more than `maxCells` cells of `cellM` (the grid would be
+   * coarser than the fixes it replaces, and its cost grows with the floor).
+   */
+  static create(site: Site, bounds: readonly [number, number, number, number], o: GridFilterOptions, lagMs: number, filter: 'kalman' | 'grid' | 'auto'): GridFilters | null {
+    if (filter === 'kalman') return null
+    const cells = Math.ceil((bounds[2] - bounds[0]) / o.cellM) * Math.ceil((bounds[3] - bounds[1]) / o.cellM)
+    return filter === 'auto' && cells > o.maxCells ? null : new GridFilters(site, bounds, o, lagMs)
+  }
+
+  get size(): number {
+    return this.tracks.size
   }
 
   /**
    * One tick (at t, ms) of `device`'s filter, restarted on another floor: its filtered position
-   * and its smoothed one `lagMs` before t. The readings of a tick are weighed at `evidenceT`, the
-   * time they describe (their windows' mean age before t).
+   * and its smoothed one `lagMs` before t; null for a device beyond `maxTracks`. The readings of a
+   * tick are weighed at `evidenceT`, the time they describe (their windows' mean age before t).
    */
-  step(device: object, floor: number, t: number, evidenceT: number, problem: Problem, silent: readonly Silence[]): { now: GridPosition; published: GridPosition } {
+  step(
+    device: object,
+    floor: number,
+    t: number,
+    evidenceT: number,
+    obs: Observation[],
+    options: SolverOptions,
+    silent: readonly Silence[]
+  ): { now: GridPosition; published: GridPosition } | null {
     let track = this.tracks.get(device)
-    if (track === undefined || track.floor !== floor || t < track.t - this.lagMs) {
+    if (track === undefined || track.floor !== floor || evidenceT < track.t - this.lagMs) {
+      if (track === undefined && this.tracks.size >= this.o.maxTracks) return null
       track = new GridTrack(this.layout, floor, this.capacity)
       this.tracks.set(device, track)
     }
+    // The solver's cost at every cell; fewer than three receivers cannot tell the offset from a distance (as in the solver).
+    const problem = new Problem(obs, obs.length >= 3 ? options : { ...options, offsetPrior: { mean: options.offsetPrior?.mean ?? 0, sd: 0 } })
     const now = track.step(evidenceT, problem, silent)
     return { now, published: track.smoothed(t - this.lagMs) }
+  }
+
+  /** Drops a device's grid (the tracker forgot or expired it). */
+  forget(device: object | undefined): void {
+    if (device !== undefined) this.tracks.delete(device)
   }
 }

@@ -78,9 +78,11 @@ export interface TrackerOptions {
   /**
    * What carries a device's position from tick to tick: `kalman`, the solver's fix per tick
    * smoothed by the motion filter (kalman.ts), or `grid`, a posterior over the site's cells with a
-   * walking-speed motion kernel and the site's shops as a prior (grid-filter.ts).
+   * walking-speed motion kernel and the site's shops as a prior (grid-filter.ts); `auto` the grid
+   * where the floor fits `grid.maxCells` cells of `grid.cellM` (a flat, a small shop nobody is
+   * heard outside of), the Kalman filter elsewhere (`npm run bench -- accuracy`, docs/benchmarks.md).
    */
-  filter: 'kalman' | 'grid'
+  filter: 'kalman' | 'grid' | 'auto'
   grid: GridFilterOptions
 }
 
@@ -107,7 +109,7 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
     minSupport: 1,
     offMapPenalty: 4,
     walkHistory: true,
-    filter: 'kalman',
+    filter: 'auto',
     grid: defaultGridFilterOptions,
     ...over
   }

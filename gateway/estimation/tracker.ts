@@ -14,7 +14,6 @@ import { streetWalkGaps, packListening, sensorTable, type WalkFix, type WalkGaps
 import { Device, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 import type { ScanGrid } from './scan-grid.ts'
 import { GridFilters } from './grid-filter.ts'
-import { Problem } from './likelihood.ts'
 
 export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 
@@ -77,7 +76,7 @@ export class Tracker {
     this.sensorList = [...models.values()]
     this.windowKey = new Map(this.sensorIndex)
     this.windowIds = [...this.sensorIndex.keys()]
-    this.grids = o.filter === 'grid' ? new GridFilters(site, this.bounds, o.grid, o.reportLagMs) : null
+    this.grids = GridFilters.create(site, this.bounds, o.grid, o.reportLagMs, o.filter)
   }
 
   get size(): number {
@@ -137,6 +136,7 @@ export class Tracker {
   /** Forgets a subject at once (erasure, consent withdrawn). */
   forget(subject: string): boolean {
     this.scanGrid?.forget(subject)
+    this.grids?.forget(this.devices.get(subject))
     return this.devices.delete(subject)
   }
 
@@ -153,6 +153,7 @@ export class Tracker {
   private evictOldest(): void {
     const first = this.devices.keys().next()
     if (!first.done) {
+      this.grids?.forget(this.devices.get(first.value))
       this.devices.delete(first.value)
       this.expired++
       this.evicted.push(first.value)
@@ -169,6 +170,7 @@ export class Tracker {
     const gone: string[] = []
     for (const [subject, d] of this.devices) {
       if (t - d.lastSeen > this.o.ttlMs) {
+        this.grids?.forget(d)
         this.devices.delete(subject)
         gone.push(subject)
       }
@@ -260,14 +262,7 @@ export class Tracker {
     let age = 0
     for (const ob of obs) age += ob.ageMs ?? 0
     // The grid filter (tracker option `filter`) weighs the same cost the solver minimised at every cell.
-    const g = this.grids?.step(
-      d,
-      d.floor ?? 0,
-      t,
-      t - (this.o.grid.ageShare * age) / obs.length,
-      new Problem(obs, obs.length >= 3 ? q.options : { ...q.options, offsetPrior: { mean: d.offset, sd: 0 } }),
-      silent
-    )
+    const g = this.grids?.step(d, d.floor ?? 0, t, t - (this.o.grid.ageShare * age) / obs.length, obs, q.options, silent) ?? null
     this.onFix?.(obs, fix)
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
       d.offset += this.o.offsetLearningRate * (fix.offsetDb - d.offset)
