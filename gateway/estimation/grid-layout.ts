@@ -2,7 +2,52 @@
 // before any reading (the site's shops), and the walk kernels that move weight between them.
 import type { Site } from '../../shared/site.ts'
 import { pointInPolygon } from '../../shared/geometry.ts'
-import type { GridFilterOptions } from './grid-filter.ts'
+
+export interface GridFilterOptions {
+  /** Cell side, m, on a site small enough; larger where the site would need more than `maxCells`. */
+  cellM: number
+  /** Most cells per device grid: bounds the cost of a tick and the memory of a device. */
+  maxCells: number
+  /**
+   * Spread of a walk per second, m (σ of the Gaussian motion kernel per second of elapsed time):
+   * people walk at most about 2 m/s, two sigmas of it.
+   */
+  walkMps: number
+  /** Share of the predicted weight spread over the whole floor per second: how fast a lost track is found again. */
+  lostPerS: number
+  /**
+   * Likelihood temperature: successive ticks' RSSI windows share most of their readings (the
+   * window's time constant is longer than a tick), so each tick carries less than its own cost
+   * says; 1 takes each tick as independent evidence.
+   */
+  temperature: number
+  /** How far a standing device's position drifts, m per √s (browsing, turning round). */
+  driftM: number
+  /** Probability per second of staying in the same motion mode, standing or walking (as kalman.ts's). */
+  stayProbability: number
+  /** Most devices with a grid at once, per tracker (the others are placed by the Kalman filter). */
+  maxTracks: number
+  /** Prior weight of a cell outside every shop on a site nobody is heard outside of. */
+  outsideWeight: number
+  /**
+   * Share of the readings' mean age by which a tick's evidence is dated before the tick: a window's
+   * weighted mean describes the device at its readings' weighted mean time.
+   */
+  ageShare: number
+}
+
+export const defaultGridFilterOptions: GridFilterOptions = {
+  cellM: 0.25,
+  maxCells: 4096,
+  walkMps: 1,
+  driftM: 0.2,
+  stayProbability: 0.95,
+  maxTracks: 256,
+  lostPerS: 0.001,
+  temperature: 1.5,
+  outsideWeight: 0.01,
+  ageShare: 1
+}
 
 /** Cell values: kept per step in single precision (half the memory), worked on in double. */
 export type Cells = Float32Array | Float64Array

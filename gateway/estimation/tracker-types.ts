@@ -6,7 +6,7 @@ import type { Observation, Fix, Silence, SolverOptions } from './solver.ts'
 import { defaultKalmanOptions, MotionFilter, type KalmanOptions } from './kalman.ts'
 import type { AdvertisedPowerState, OffsetPrior } from './advertised-power.ts'
 import { WalkHistory, type WalkFix } from './walk-history.ts'
-import { defaultGridFilterOptions, type GridFilterOptions } from './grid-filter.ts'
+import { defaultGridFilterOptions, type GridFilterOptions } from './grid-layout.ts'
 
 export interface TrackerOptions {
   window: WindowOptions
