@@ -18,7 +18,7 @@
 // width for the blur, and steps × that blur for the smoother; `maxCells` bounds the cells (a
 // larger site gets larger cells).
 import type { Site } from '../../shared/site.ts'
-import { GridLayout, type Cells, type GridFilterOptions } from './grid-layout.ts'
+import { GridLayout, type GridFilterOptions } from './grid-layout.ts'
 import { Problem } from './likelihood.ts'
 import type { Observation, Silence, SolverOptions } from './solver-types.ts'
 
@@ -34,10 +34,16 @@ export interface GridPosition {
 // Scratch shared by every device's filter: a tick is synchronous and overwrites it.
 let scratchPool: Float64Array[] = []
 
-/** Four scratch vectors of n cells each. */
+let scratchViews: Float64Array[] = []
+
+/**
+ * Five scratch vectors of n cells each, in double precision: the kernels only ever see one kind
+ * of typed array (a function fed both kinds runs several times slower).
+ */
 function scratch(n: number): Float64Array[] {
-  if (scratchPool.length === 0 || scratchPool[0].length < n) scratchPool = [0, 1, 2, 3].map(() => new Float64Array(n))
-  return scratchPool.map(v => v.subarray(0, n))
+  if (scratchPool.length === 0 || scratchPool[0].length < n) scratchPool = [0, 1, 2, 3, 4].map(() => new Float64Array(n))
+  if (scratchViews.length === 0 || scratchViews[0].length !== n) scratchViews = scratchPool.map(v => v.subarray(0, n))
+  return scratchViews
 }
 
 /**
@@ -135,11 +141,11 @@ export class GridTrack {
   }
 
   /** `out` (both layers) = the floor's prior × (each mode's kernel over dt seconds applied to the mixed layers, plus the lost-track share). */
-  private predict(v: Cells, dt: number, out: Cells): void {
+  private predict(v: Float32Array, dt: number, out: Float32Array): void {
     const g = this.g
     const n = g.size
     const mask = g.mask(this.floor)
-    const [mixS, mixW, tmp] = scratch(n)
+    const [mixS, mixW, tmp, outS, outW] = scratch(n)
     const { still, walk, stay, lost } = this.motion(dt)
     let sS = 0
     let sW = 0
@@ -149,14 +155,12 @@ export class GridTrack {
       sS += mixS[k]
       sW += mixW[k]
     }
-    const outS = out.subarray(0, n)
-    const outW = out.subarray(n, 2 * n)
     g.blur(mixS, still, outS, tmp)
     g.blur(mixW, walk, outW, tmp)
     const m = g.maskSum(this.floor)
     for (let k = 0; k < n; k++) {
-      outS[k] = mask[k] * ((1 - lost) * outS[k] + (lost * sS) / m)
-      outW[k] = mask[k] * ((1 - lost) * outW[k] + (lost * sW) / m)
+      out[k] = mask[k] * ((1 - lost) * outS[k] + (lost * sS) / m)
+      out[n + k] = mask[k] * ((1 - lost) * outW[k] + (lost * sW) / m)
     }
   }
 
@@ -172,12 +176,10 @@ export class GridTrack {
     if (tq >= this.times[last]) return this.moments(this.alpha[last])
     const mask = g.mask(this.floor)
     const m = g.maskSum(this.floor)
-    const [bS, bW, wS, wW] = scratch(n)
+    const [bS, bW, wS, wW, tmp] = scratch(n)
     bS.fill(1)
     bW.fill(1)
     const w = this.spare.pop() ?? new Float32Array(2 * n)
-    // The blurs' scratch: w's first half, written only after them.
-    const tmp2 = w.subarray(0, n)
     let after = this.moments(this.alpha[last])
     for (let i = last; i > 0; i--) {
       // β_{i-1} = Tᵀ (L_i ⊙ β_i): the prediction's transition transposed (symmetric kernels, floor prior, lost share, mode mixing).
@@ -191,8 +193,8 @@ export class GridTrack {
         tW += wW[k]
       }
       const { still, walk, stay, lost } = this.motion((this.times[i] - this.times[i - 1]) / 1000)
-      g.blur(wS, still, bS, tmp2)
-      g.blur(wW, walk, bW, tmp2)
+      g.blur(wS, still, bS, tmp)
+      g.blur(wW, walk, bW, tmp)
       let max = 0
       for (let k = 0; k < n; k++) {
         const s = (1 - lost) * bS[k] + (lost * tS) / m
@@ -224,7 +226,7 @@ export class GridTrack {
   }
 
   /** Mean and spread of a two-layer weight vector over the cells. */
-  private moments(v: Cells): GridPosition {
+  private moments(v: Float32Array): GridPosition {
     const g = this.g
     const n = g.size
     let s = 0

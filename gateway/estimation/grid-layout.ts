@@ -49,9 +49,6 @@ export const defaultGridFilterOptions: GridFilterOptions = {
   ageShare: 1
 }
 
-/** Cell values: kept per step in single precision (half the memory), worked on in double. */
-export type Cells = Float32Array | Float64Array
-
 /** The cells of a site's floors: where they are and how likely each is before any reading. */
 export class GridLayout {
   readonly nx: number
@@ -140,7 +137,7 @@ export class GridLayout {
   }
 
   /** `out` = the kernel applied to `v` along both axes (cells off the grid hold nothing). `tmp` is scratch of the same size. */
-  blur(v: Cells, k: Float64Array, out: Cells, tmp: Cells): void {
+  blur(v: Float64Array, k: Float64Array, out: Float64Array, tmp: Float64Array): void {
     const { nx, ny } = this
     const r = k.length - 1
     for (let j = 0; j < ny; j++) {
