@@ -272,12 +272,15 @@ export class GridFilters {
   /**
    * The filters for a tracker's option `filter` on this site: none for `kalman`, and none for
    * `auto` where the site's floor needs more than `maxCells` cells of `cellM` (the grid would be
-   * coarser than the fixes it replaces, and its cost grows with the floor).
+   * coarser than the fixes it replaces, and its cost grows with the floor) or where the receivers
+   * have radio maps from a calibration walk.
    */
   static create(site: Site, bounds: readonly [number, number, number, number], o: GridFilterOptions, lagMs: number, filter: 'kalman' | 'grid' | 'auto'): GridFilters | null {
     if (filter === 'kalman') return null
     const cells = Math.ceil((bounds[2] - bounds[0]) / o.cellM) * Math.ceil((bounds[3] - bounds[1]) / o.cellM)
-    return filter === 'auto' && cells > o.maxCells ? null : new GridFilters(site, bounds, o, lagMs)
+    // With the walk's radio maps the solver's own posterior over the walked area places better (docs/benchmarks.md).
+    const mapped = [...site.sensors.values()].some(x => x.radioMap !== undefined)
+    return filter === 'auto' && (cells > o.maxCells || mapped) ? null : new GridFilters(site, bounds, o, lagMs)
   }
 
   get size(): number {

@@ -80,7 +80,8 @@ export interface TrackerOptions {
    * smoothed by the motion filter (kalman.ts), or `grid`, a posterior over the site's cells with a
    * walking-speed motion kernel and the site's shops as a prior (grid-filter.ts); `auto` the grid
    * where the floor fits `grid.maxCells` cells of `grid.cellM` (a flat, a small shop nobody is
-   * heard outside of), the Kalman filter elsewhere (`npm run bench -- accuracy`, docs/benchmarks.md).
+   * heard outside of) and no receiver has a radio map, the Kalman filter elsewhere (`npm run bench
+   * -- accuracy`, docs/benchmarks.md).
    */
   filter: 'kalman' | 'grid' | 'auto'
   grid: GridFilterOptions

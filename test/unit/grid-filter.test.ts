@@ -21,7 +21,8 @@ const RECEIVERS: Array<[string, number, number]> = [
   ['a6', 8.7, 6.6]
 ]
 
-function flat(w = 9, h = 7, outsideHeard = false): Site {
+function flat(w = 9, h = 7, outsideHeard = false, mapped = false): Site {
+  const radioMap = { x0: 0, y0: 0, cell: 1, nx: 2, ny: 2, values: [0, 0, 0, 0] }
   return parseSite({
     type: 'FeatureCollection',
     storeId: 's',
@@ -30,7 +31,7 @@ function flat(w = 9, h = 7, outsideHeard = false): Site {
       { type: 'Feature', properties: { kind: 'shop', id: 'flat' }, geometry: rect(0, 0, w, h) },
       ...RECEIVERS.map(([id, x, y]) => ({
         type: 'Feature' as const,
-        properties: { kind: 'sensor' as const, id, z: 2.3 },
+        properties: { kind: 'sensor' as const, id, z: 2.3, ...(mapped ? { radioMap } : {}) },
         geometry: { type: 'Point' as const, coordinates: [x, y] }
       }))
     ]
@@ -68,16 +69,19 @@ test("the floor's prior: cells outside every shop are unlikely where nobody is h
   }
 })
 
-test("'auto' takes the grid where the floor fits maxCells cells of cellM, the Kalman filter elsewhere; 'grid' and 'kalman' as asked", () => {
-  const site = flat()
+test("'auto' takes the grid where the floor fits maxCells cells of cellM and no receiver has a radio map, the Kalman filter elsewhere; 'grid' and 'kalman' as asked", () => {
   const o = defaultGridFilterOptions
-  const cases: Array<[filter: 'kalman' | 'grid' | 'auto', bounds: [number, number, number, number], grid: boolean]> = [
-    ['auto', [0, 0, 9, 7], true],
-    ['auto', [0, 0, 100, 60], false],
-    ['grid', [0, 0, 100, 60], true],
-    ['kalman', [0, 0, 9, 7], false]
+  const cases: Array<[filter: 'kalman' | 'grid' | 'auto', bounds: [number, number, number, number], mapped: boolean, grid: boolean]> = [
+    ['auto', [0, 0, 9, 7], false, true],
+    ['auto', [0, 0, 100, 60], false, false],
+    ['auto', [0, 0, 9, 7], true, false],
+    ['grid', [0, 0, 100, 60], false, true],
+    ['grid', [0, 0, 9, 7], true, true],
+    ['kalman', [0, 0, 9, 7], false, false]
   ]
-  for (const [filter, bounds, grid] of cases) assert.equal(GridFilters.create(site, bounds, o, 2000, filter) !== null, grid, `${filter} on ${bounds}`)
+  for (const [filter, bounds, mapped, grid] of cases)
+    assert.equal(GridFilters.create(flat(9, 7, false, mapped), bounds, o, 2000, filter) !== null, grid, `${filter} on ${bounds}, maps ${mapped}`)
+  const site = flat()
   assert.equal(trackerOptions(site).filter, 'auto')
 })
 
