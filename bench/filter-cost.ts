@@ -1,8 +1,9 @@
 // Cost of one motion-filter step: the kalman-filter package (constant-speed model) against the
-// hand-written filters, same observations, same process.
+// hand-written filters, same observations, same process; and a tick of the grid filter (grid-cost.ts).
 import { createRequire } from 'node:module'
 import { CvFilter, MotionFilter, defaultKalmanOptions } from '../gateway/estimation/kalman.ts'
 import { Rng } from '../shared/rng.ts'
+import { gridCost } from './grid-cost.ts'
 
 interface KfState {
   mean: number[][]
@@ -43,5 +44,14 @@ export function filterCost(steps = 20_000): Record<string, number> {
       imm.update(i * 1000, x, y, 1, 1, 0, 0.5)
     })
   })
-  return { kalmanFilterPackageUs: libUs, handWrittenCvUs: cvUs, immTwoModelsUs: immUs }
+  const grid = gridCost()
+  return {
+    kalmanFilterPackageUs: libUs,
+    handWrittenCvUs: cvUs,
+    immTwoModelsUs: immUs,
+    gridFlatUs: grid.flatUs,
+    gridFlatCells: grid.flatCells,
+    gridLargeUs: grid.largeUs,
+    gridLargeCells: grid.largeCells
+  }
 }

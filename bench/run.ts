@@ -365,7 +365,7 @@ function filterPart(): void {
   const cost = filterCost()
   console.log('motion filter, µs per predict+correct step')
   console.log(
-    `  kalman-filter package ${f2(cost.kalmanFilterPackageUs)}  hand-written CV ${cost.handWrittenCvUs.toFixed(3)}  two-model IMM ${f2(cost.immTwoModelsUs)}  (package/IMM = ${(cost.kalmanFilterPackageUs / cost.immTwoModelsUs).toFixed(1)}×)`
+    `  kalman-filter package ${f2(cost.kalmanFilterPackageUs)}  hand-written CV ${cost.handWrittenCvUs.toFixed(3)}  two-model IMM ${f2(cost.immTwoModelsUs)}  (package/IMM = ${(cost.kalmanFilterPackageUs / cost.immTwoModelsUs).toFixed(1)}×); grid filter tick ${f2(cost.gridFlatUs)} (${cost.gridFlatCells} cells), ${f2(cost.gridLargeUs)} (${cost.gridLargeCells} cells)`
   )
   results.filterCost = cost
 }

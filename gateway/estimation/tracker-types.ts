@@ -6,6 +6,7 @@ import type { Observation, Fix, Silence, SolverOptions } from './solver.ts'
 import { defaultKalmanOptions, MotionFilter, type KalmanOptions } from './kalman.ts'
 import type { AdvertisedPowerState, OffsetPrior } from './advertised-power.ts'
 import { WalkHistory, type WalkFix } from './walk-history.ts'
+import { defaultGridFilterOptions, type GridFilterOptions } from './grid-layout.ts'
 
 export interface TrackerOptions {
   window: WindowOptions
@@ -74,6 +75,16 @@ export interface TrackerOptions {
   offMapPenalty: number
   /** Whether devices keep their recent fixes for the street-walk test (street-walk.ts: about 6 KB each). */
   walkHistory: boolean
+  /**
+   * What carries a device's position from tick to tick: `kalman`, the solver's fix per tick
+   * smoothed by the motion filter (kalman.ts), or `grid`, a posterior over the site's cells with a
+   * walking-speed motion kernel and the site's shops as a prior (grid-filter.ts); `auto` the grid
+   * where the floor fits `grid.maxCells` cells of `grid.cellM` (a flat, a small shop nobody is
+   * heard outside of) and no receiver has a radio map, the Kalman filter elsewhere (`npm run bench
+   * -- accuracy`, docs/benchmarks.md).
+   */
+  filter: 'kalman' | 'grid' | 'auto'
+  grid: GridFilterOptions
 }
 
 export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): TrackerOptions {
@@ -99,6 +110,8 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
     minSupport: 1,
     offMapPenalty: 4,
     walkHistory: true,
+    filter: 'auto',
+    grid: defaultGridFilterOptions,
     ...over
   }
 }

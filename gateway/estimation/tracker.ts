@@ -13,6 +13,7 @@ import { AdvertisedPower } from './advertised-power.ts'
 import { streetWalkGaps, packListening, sensorTable, type WalkFix, type WalkGaps, type Listening, type SensorTable } from './street-walk.ts'
 import { Device, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 import type { ScanGrid } from './scan-grid.ts'
+import { GridFilters } from './grid-filter.ts'
 
 export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 
@@ -53,6 +54,8 @@ export class Tracker {
   onFix: ((obs: Observation[], fix: Fix) => void) | null = null
   /** Phone-scan mode: each phone's grid posterior over its scan reports (scan-grid.ts) makes its fixes. */
   scanGrid: ScanGrid | null = null
+  /** Tracker option `filter: 'grid'`: each device's grid posterior (grid-filter.ts). */
+  private readonly grids: GridFilters | null
 
   constructor(
     private readonly site: Site,
@@ -73,6 +76,7 @@ export class Tracker {
     this.sensorList = [...models.values()]
     this.windowKey = new Map(this.sensorIndex)
     this.windowIds = [...this.sensorIndex.keys()]
+    this.grids = GridFilters.create(site, this.bounds, o.grid, o.reportLagMs, o.filter)
   }
 
   get size(): number {
@@ -132,6 +136,7 @@ export class Tracker {
   /** Forgets a subject at once (erasure, consent withdrawn). */
   forget(subject: string): boolean {
     this.scanGrid?.forget(subject)
+    this.grids?.forget(this.devices.get(subject))
     return this.devices.delete(subject)
   }
 
@@ -148,6 +153,7 @@ export class Tracker {
   private evictOldest(): void {
     const first = this.devices.keys().next()
     if (!first.done) {
+      this.grids?.forget(this.devices.get(first.value))
       this.devices.delete(first.value)
       this.expired++
       this.evicted.push(first.value)
@@ -164,6 +170,7 @@ export class Tracker {
     const gone: string[] = []
     for (const [subject, d] of this.devices) {
       if (t - d.lastSeen > this.o.ttlMs) {
+        this.grids?.forget(d)
         this.devices.delete(subject)
         gone.push(subject)
       }
@@ -252,6 +259,10 @@ export class Tracker {
         this.sensorTable(t)
       )
     this.fixes++
+    let age = 0
+    for (const ob of obs) age += ob.ageMs ?? 0
+    // The grid filter (tracker option `filter`) weighs the same cost the solver minimised at every cell.
+    const g = this.grids?.step(d, d.floor ?? 0, t, t - (this.o.grid.ageShare * age) / obs.length, obs, q.options, silent) ?? null
     this.onFix?.(obs, fix)
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
       d.offset += this.o.offsetLearningRate * (fix.offsetDb - d.offset)
@@ -263,8 +274,6 @@ export class Tracker {
       // that power itself: its offsets would then confirm the very figure they are checked against.
       if (d.tx !== undefined && d.offsetFixes === SETTLED_FIXES) this.power.observe(d.tx, d.offset, this.siteOffset)
     }
-    let age = 0
-    for (const ob of obs) age += ob.ageMs ?? 0
     const [fx, fy] = insideWalls(this.site, fix.x, fix.y, fix.accuracyM, d.floor ?? 0, this.o.outsideSigmas)
     // A scan grid's posterior has the phone's motion in it already: the filter restarts on it.
     if (q.known !== undefined) kf.init(t, fx, fy, fix.cxx, fix.cyy, fix.cxy)
@@ -272,16 +281,16 @@ export class Tracker {
     // The filter averages fixes as if their errors were independent, but part of a fix's error is
     // bias that stays while the device stays (multipath at that spot, the body, the phone's
     // orientation): smoothing cannot remove it, so the published accuracy adds that share back.
-    const accuracyM = Math.hypot(kf.accuracy(), this.o.biasShare * fix.accuracyM) * this.site.radio.accuracyScale
+    const accuracyM = Math.hypot(g?.published.accuracy ?? kf.accuracy(), this.o.biasShare * fix.accuracyM) * this.site.radio.accuracyScale
     // Mixtures of both motion models, computed on each read; kept within the search box (a track
     // whose velocity ran away on wild fixes must not publish a place no fix could be).
     const [bx0, by0, bx1, by1] = this.bounds
-    const rawX = Math.min(bx1, Math.max(bx0, kf.x))
-    const rawY = Math.min(by1, Math.max(by0, kf.y))
+    const rawX = Math.min(bx1, Math.max(bx0, g?.now.x ?? kf.x))
+    const rawY = Math.min(by1, Math.max(by0, g?.now.y ?? kf.y))
     const floor = d.floor ?? 0
     // Published: the smoothed position for the moment it is published for (smoother.ts). Zones
     // keep the filter's own, which their margins and dwell times were set on.
-    const at = kf.smoothed(t - this.o.reportLagMs)
+    const at = g?.published ?? kf.smoothed(t - this.o.reportLagMs)
     const sx = Math.min(bx1, Math.max(bx0, at.x))
     const sy = Math.min(by1, Math.max(by0, at.y))
     const { x, y, shop, sector } = place(this.site, sx, sy, accuracyM, floor, this.o.outsideSigmas)
