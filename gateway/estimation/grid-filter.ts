@@ -250,21 +250,25 @@ export class GridTrack {
 
 /**
  * Every device's grid filter of one tracker. At most `maxTracks` devices have one (a grid is
- * steps × three vectors of the cells): a device beyond them is placed by the Kalman filter until
- * a tracked one is forgotten.
+ * steps × three vectors of the cells), fewer where `tickTerms` says so: a device beyond them is
+ * placed by the Kalman filter until a tracked one is forgotten.
  */
 export class GridFilters {
   readonly layout: GridLayout
   private readonly tracks = new Map<object, GridTrack>()
   private readonly capacity: number
+  /** `maxTracks`, lowered to what `tickTerms` allows on this site. */
+  readonly maxTracks: number
 
   private constructor(
     site: Site,
     bounds: readonly [number, number, number, number],
-    private readonly o: GridFilterOptions,
+    o: GridFilterOptions,
     private readonly lagMs: number
   ) {
     this.layout = new GridLayout(site, bounds, o)
+    const terms = this.layout.nx * this.layout.ny * Math.max(1, site.sensors.size)
+    this.maxTracks = Math.max(1, Math.min(o.maxTracks, Math.floor(o.tickTerms / terms)))
     // Ticks come once a second: the steps back to `lagMs` before the newest evidence, and the one before.
     this.capacity = Math.ceil(lagMs / 1000) + 2
   }
@@ -303,7 +307,7 @@ export class GridFilters {
   ): { now: GridPosition; published: GridPosition } | null {
     let track = this.tracks.get(device)
     if (track === undefined || track.floor !== floor || evidenceT < track.t - this.lagMs) {
-      if (track === undefined && this.tracks.size >= this.o.maxTracks) return null
+      if (track === undefined && this.tracks.size >= this.maxTracks) return null
       track = new GridTrack(this.layout, floor, this.capacity)
       this.tracks.set(device, track)
     }

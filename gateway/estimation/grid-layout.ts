@@ -27,6 +27,12 @@ export interface GridFilterOptions {
   stayProbability: number
   /** Most devices with a grid at once, per tracker (the others are placed by the Kalman filter). */
   maxTracks: number
+  /**
+   * Most likelihood terms (cells x the site's receivers) all grids of a tracker may weigh in one
+   * tick: lowers `maxTracks` on a site with many cells and receivers, so that a crowd (or a sender
+   * inventing addresses) costs a tick a bounded amount, the devices past it on the Kalman filter.
+   */
+  tickTerms: number
   /** Prior weight of a cell outside every shop on a site nobody is heard outside of. */
   outsideWeight: number
   /**
@@ -43,6 +49,7 @@ export const defaultGridFilterOptions: GridFilterOptions = {
   driftM: 0.2,
   stayProbability: 0.95,
   maxTracks: 256,
+  tickTerms: 250_000,
   lostPerS: 0.001,
   temperature: 1.5,
   outsideWeight: 0.01,

@@ -102,6 +102,22 @@ test('at most maxTracks devices have a grid; a forgotten one frees its place', (
   assert.equal(grids.size, 2)
 })
 
+test('a tick weighs at most tickTerms likelihood terms: fewer devices get a grid on a site with more cells and receivers', () => {
+  const site = flat()
+  // [search box, budget]: the flat's own box, and one four times its area (more cells, the same receivers).
+  const cases: Array<[[number, number, number, number], number]> = [
+    [[0, 0, 9, 7], defaultGridFilterOptions.tickTerms],
+    [[0, 0, 18, 14], defaultGridFilterOptions.tickTerms],
+    [[0, 0, 9, 7], 1]
+  ]
+  for (const [bounds, tickTerms] of cases) {
+    const g = GridFilters.create(site, bounds, { ...defaultGridFilterOptions, tickTerms }, 2000, 'grid') as GridFilters
+    const terms = g.layout.nx * g.layout.ny * RECEIVERS.length
+    assert.equal(g.maxTracks, Math.max(1, Math.min(defaultGridFilterOptions.maxTracks, Math.floor(tickTerms / terms))), `${bounds}, ${tickTerms}`)
+    assert.ok(g.maxTracks === 1 || g.maxTracks * terms <= tickTerms)
+  }
+})
+
 /**
  * A tag carried across the flat at 0.2 m/s, four readings a second per receiver, 4 dB of noise; for
  * six seconds the receiver nearest it hears nothing and one across the room reads 12 dB hot. The
