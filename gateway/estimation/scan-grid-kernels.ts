@@ -44,6 +44,13 @@ export class UnheardTable {
   }
 }
 
+/** The work `blur` does for a walk of `sigma` m on nx x ny cells of `step` m (what it returns), known before it runs. */
+export function blurWork(nx: number, ny: number, step: number, sigma: number): number {
+  if (sigma < 0.1 * step) return 0
+  const r = Math.ceil((3 * sigma) / step)
+  return r <= MAX_KERNEL_R ? 2 * nx * ny * (2 * r + 1) : 6 * nx * ny
+}
+
 /**
  * Spreads the posterior `p` (nx x ny cells of `step` m) by a random walk of `sigma` m, into itself,
  * with `tmp` (as long as `p`) and `kernel` (at least 2 * MAX_KERNEL_R + 1) as scratch. Nobody leaves

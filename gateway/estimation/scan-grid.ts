@@ -14,7 +14,7 @@ import type { SensorModel } from './radio-model.ts'
 import { MIN_DISTANCE_M } from './radio-model.ts'
 import { normalUpperTail } from './sensitivity.ts'
 import type { Fix } from './solver.ts'
-import { blur, moments } from './scan-grid-kernels.ts'
+import { blur, blurWork, moments } from './scan-grid-kernels.ts'
 import { OFFSETS, ScanWeigher } from './scan-grid-weigh.ts'
 import { newPhoneOffset, PhoneOffsets, type PhoneOffset } from './scan-grid-offset.ts'
 import { defaultScanGridOptions, SCAN_READING_REASONS, SCAN_RESULTS, type ScanGridOptions, type ScanReadingReason, type ScanResult } from './scan-grid-options.ts'
@@ -156,7 +156,7 @@ export class ScanGrid {
    */
   get maxScanWork(): number {
     const o = this.o
-    return this.scanWork(this.nx * this.ny, o.maxScanCells, o.maxHeard, o.maxHeard + o.maxUnheard)
+    return 2 * 26 * this.nx * this.ny + this.scanWork(this.nx * this.ny, o.maxScanCells, o.maxHeard, o.maxHeard + o.maxUnheard)
   }
 
   /**
@@ -298,7 +298,8 @@ export class ScanGrid {
     while (Math.ceil(wx / stride) * Math.ceil(wy / stride) > this.o.maxScanCells) stride++
     const dt = Math.max(0, (g.pendingTs - g.at) / 1000)
     // Charged before it is done: a scan the second's budget cannot pay is left out whole.
-    const cost = this.scanWork(wx * wy, Math.ceil(wx / stride) * Math.ceil(wy / stride), this.weigh.heard, this.weigh.considered)
+    const blurs = blurWork(this.nx, this.ny, this.step, this.o.driftM * Math.sqrt(dt)) + blurWork(this.nx, this.ny, this.step, this.o.walkMps * dt)
+    const cost = blurs + this.scanWork(wx * wy, Math.ceil(wx / stride) * Math.ceil(wy / stride), this.weigh.heard, this.weigh.considered)
     const second = Math.floor(g.pendingTs / 1000)
     if (second !== this.budgetSecond) {
       this.budgetSecond = second
@@ -361,12 +362,12 @@ export class ScanGrid {
   }
 
   /**
-   * What a scan costs at most, in work units: the two blurs of the whole grid (at most 2 x 13 taps a
-   * cell each), the posterior's update and moments, the likelihood on `blocks` blocks of a window
-   * of `cells` cells with `heard` of `considered` beacons heard, the not-heard table.
+   * What a scan costs at most past its two blurs (at most 2 x 13 taps a cell each), in work units:
+   * the posterior's update and moments, the likelihood on `blocks` blocks of a window of `cells`
+   * cells with `heard` of `considered` beacons heard, the not-heard table.
    */
   private scanWork(cells: number, blocks: number, heard: number, considered: number): number {
-    return 2 * 26 * this.nx * this.ny + 3 * this.nx * this.ny + blocks * (heard + OFFSETS * (considered - heard + 1)) + cells + this.weigh.table.values.length
+    return 3 * this.nx * this.ny + blocks * (heard + OFFSETS * (considered - heard + 1)) + cells + this.weigh.table.values.length
   }
 
   /**
