@@ -1,6 +1,6 @@
 // The scan grid's cost per phone scan on big phone-scan sites (issue 31): 100 and 1,000 beacons on
 // a 15 m lattice, 30 phones scanning once a second, each hearing its three nearest beacons. Prints
-// the wall time per scan folded in, and (where the grid counts it) the work per scan, its bound, and
+// the wall and CPU time per scan folded in, and (where the grid counts it) the work per scan, its bound, and
 // the scans left to the solver over the budget.
 //
 //   node --import tsx bench/scan-grid-cost.ts [module exporting ScanGrid] [seconds, default 20]
@@ -71,14 +71,18 @@ for (const perSide of [10, 32]) {
   const phones = Array.from({ length: 30 }, (_, i) => ({ id: `p${i}`, x: side * rand(), y: side * rand() }))
   const seconds = Number(process.argv[3] ?? 20)
   let ms = 0
+  let cpu = 0
   for (let t = 1; t <= seconds; t++) {
     for (const p of phones) {
       const near = [...models.values()].map(m => ({ m, d: Math.hypot(m.x - p.x, m.y - p.y, m.z - 1.2) })).sort((a, b) => a.d - b.d)
       for (const { m, d } of near.slice(0, 3)) grid.add(p.id, m.id, 1000 * t, Math.round(expectedRssi(m, d) + 6 * (rand() - 0.5)), models)
     }
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     for (const p of phones) grid.fix(p.id, 1000 * t + 500, models)
     ms += performance.now() - t0
+    const c = process.cpuUsage(c0)
+    cpu += (c.user + c.system) / 1000
   }
   const scans = seconds * phones.length
   const folded = grid.results?.folded ?? scans
@@ -87,6 +91,6 @@ for (const perSide of [10, 32]) {
       ? ''
       : `; work per scan ${((grid.work ?? 0) / folded).toFixed(0)} (most ${grid.maxWorkPerScan}, bound ${grid.maxScanWork}); ${JSON.stringify(grid.results)}`
   console.log(
-    `  ${models.size} beacons, ${side} m square, ${phones.length} phones x ${seconds} s: ${(ms / folded).toFixed(2)} ms per scan folded in, ${(ms / seconds).toFixed(0)} ms per second${counted}`
+    `  ${models.size} beacons, ${side} m square, ${phones.length} phones x ${seconds} s: ${(ms / folded).toFixed(2)} ms per scan folded in (CPU ${(cpu / folded).toFixed(2)} ms), ${(ms / seconds).toFixed(0)} ms per second (CPU ${(cpu / seconds).toFixed(0)} ms)${counted}`
   )
 }
