@@ -177,7 +177,7 @@ export function moments(p: Float32Array, g: { x0: number; y0: number; step: numb
 /** For each beacon (by index), the indices of the `k` others nearest it, nearest first: worked out once per site. */
 export function nearestNeighbours(xs: Float64Array, ys: Float64Array, k: number): Int32Array[] {
   const n = xs.length
-  const want = Math.min(k, n - 1)
+  const want = Math.max(0, Math.min(k, n - 1))
   const out: Int32Array[] = []
   const dist = new Float64Array(want)
   for (let i = 0; i < n; i++) {
