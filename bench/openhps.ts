@@ -57,9 +57,10 @@ const settleTick = (stop: Stop): number => tickAtOrAfter(stop.scans[0].ts + SETT
  * other rows run it (tracker of beacon models, online self-calibration of the beacons): per scan,
  * the first position published after it; per stop, the last position published by its settle tick.
  * `warm`: scans replayed first, on the same clock, unscored (a gateway that has heard the phone
- * before: the readings only, never where it stood).
+ * before: the readings only, never where it stood). The tracker's default options unless `over`
+ * says otherwise (the scan grid, `scanGrid: 'auto'`).
  */
-export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = { scanGrid: 'auto' }, warm: OpenHpsScan[] = []): MethodScore {
+export function scoreGateway(site: Site, test: OpenHpsScan[], selfCalibrate = true, over: Partial<TrackerOptions> = {}, warm: OpenHpsScan[] = []): MethodScore {
   const tracker = new EstimationRun(site, 'gateway', over, selfCalibrate, true).follower.tracker
   const published: Array<{ tick: number; x: number; y: number }> = []
   const scans = [...warm, ...test]
@@ -187,7 +188,7 @@ export function openHpsAccuracy(dir: string): OpenHpsResult {
       site,
       test,
       true,
-      { scanGrid: 'auto' },
+      {},
       train.filter(s => s.ts < test[0].ts)
     ),
     gatewayNoSelfCalibration: scoreGateway(site, test, false),

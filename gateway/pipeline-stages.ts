@@ -155,6 +155,13 @@ export function collectPipelineMetrics(
     m.skew.set({}, clock.skewed)
     for (const [id, c] of Object.entries(calibrator.corrections())) m.correction.set({ sensor: id }, c)
     for (const [id, c] of Object.entries(scanCalibrator.corrections())) m.beaconCorrection.set({ beacon: id }, c)
+    const grid = trackers.scan.scanGrid
+    if (grid !== null) {
+      const refused = metrics.counter('instore_scan_grid_refused_total', 'phone-scan readings the scan grid left out, by reason')
+      for (const [reason, n] of Object.entries(grid.refused)) refused.set({ reason }, n)
+      const scans = metrics.counter('instore_scan_grid_scans_total', 'phone scans by what the scan grid did with them (over_budget: the solver placed the phone)')
+      for (const [result, n] of Object.entries(grid.results)) scans.set({ result }, n)
+    }
     for (const [id, v] of Object.entries(calibrator.spreadScales())) m.spread.set({ sensor: id }, v)
     m.fixtures.values.clear()
     for (const d of people.wifi.fixtures()) m.fixtures.set({ subject: d.address }, 1)

@@ -59,12 +59,13 @@ export interface TrackerOptions {
   silence: boolean
   /**
    * Phone-scan mode: place phones by a grid posterior over their scan reports (scan-grid.ts)
-   * instead of the solver and motion filter. `auto` uses the grid once the traffic shows that a scan
-   * reports fewer beacons than a fix from ranges has unknowns plus one (x, y and the phone's offset):
-   * there the solver guesses and what a scan left out says more. Where scans hear many beacons the
-   * filter stays: the grid learns no per-beacon correction (a beacon sending hot stays hot) and has
-   * no velocity. Off by default: a scan costs every cell times every beacon of the site, which a
-   * floor of many beacons and phones cannot pay, and phones' offsets are learned unguarded.
+   * instead of the solver and motion filter. `auto` (the default) uses the grid once the traffic
+   * shows that a scan reports fewer beacons than a fix from ranges has unknowns plus one (x, y and
+   * the phone's offset): there the solver guesses and what a scan left out says more. Where scans
+   * hear many beacons the filter stays: the grid learns no per-beacon correction (a beacon sending
+   * hot stays hot) and has no velocity. A scan's cost is bounded whatever the site (the strongest
+   * heard beacons, the nearest not heard, the cells the readings allow), and so is the work per
+   * second: a scan past it leaves its phone to the solver until the next (counted in /metrics).
    */
   scanGrid: 'auto' | 'on' | 'off'
   /** Multi-floor sites: how much stronger (dB) another floor's nearest sensor must sound to move a device there. */
@@ -105,7 +106,7 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
     siteOffsetRate: 0.005,
     floorSwitchDb: 6,
     silence: true,
-    scanGrid: 'off',
+    scanGrid: 'auto',
     gridTemperature: 1,
     minSupport: 1,
     offMapPenalty: 4,

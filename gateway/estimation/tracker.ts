@@ -126,7 +126,7 @@ export class Tracker {
       this.windowIds.push(sensor)
     }
     d.windows.add(key, ts, rssi)
-    this.scanGrid?.add(subject, sensor, ts, rssi, this.models)
+    this.scanGrid?.add(subject, sensor, ts, rssi, this.models, this.o.scanGrid)
     this.floors.add(sensor, rssi, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
     if (ts < d.firstHeard) d.firstHeard = ts
@@ -237,7 +237,7 @@ export class Tracker {
       offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
     }
     // The grid is one floor: on a site of several, the solver on the device's floor's beacons places it.
-    const known = this.multiFloor || !this.scanGrid?.chosen(this.o.scanGrid) ? null : (this.scanGrid?.fix(subject, t, this.models) ?? null)
+    const known = this.multiFloor || !this.scanGrid?.chosen(this.o.scanGrid) ? null : (this.scanGrid?.fix(subject, t, this.models, this.o.scanGrid) ?? null)
     return known === null ? { subject, t, d, obs, silent, options } : { subject, t, d, obs, silent, options, known }
   }
 
