@@ -6,6 +6,7 @@ import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
 import { openEventStream } from '../hubs/sse.ts'
 import { nextConfigVersion } from '../db/db.ts'
+import { retryConflicts } from '../db/retry.ts'
 import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
@@ -66,19 +67,23 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).
       let subject: string | null = null
-      const changed = await db.transaction().execute(async trx => {
-        const version = await nextConfigVersion(trx)
-        // listed stays 1 once a gateway may have been given the device (presence ever granted).
-        const r = await trx
-          .updateTable('devices')
-          .set({ presence: presence ? 1 : 0, marketing: marketing ? 1 : 0, version, ...(presence ? { listed: 1 } : {}) })
-          .where('device_id', '=', req.params.id)
-          .returning('subject')
-          .executeTakeFirst()
-        if (r && !presence) await closeOpenRowsOf(trx, r.subject)
-        subject = r?.subject ?? null
-        return r === undefined ? 0 : 1
-      })
+      const changed = await retryConflicts(() =>
+        db.transaction().execute(async trx => {
+          // The device's row before the version counter, as an erasure takes them: one order on every path.
+          if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', req.params.id).forUpdate().execute()
+          const version = await nextConfigVersion(trx)
+          // listed stays 1 once a gateway may have been given the device (presence ever granted).
+          const r = await trx
+            .updateTable('devices')
+            .set({ presence: presence ? 1 : 0, marketing: marketing ? 1 : 0, version, ...(presence ? { listed: 1 } : {}) })
+            .where('device_id', '=', req.params.id)
+            .returning('subject')
+            .executeTakeFirst()
+          if (r && !presence) await closeOpenRowsOf(trx, r.subject)
+          subject = r?.subject ?? null
+          return r === undefined ? 0 : 1
+        })
+      )
       if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
       if (!marketing) await hub.disconnect(req.params.id)
       // Presence withdrawn: the live dashboard's last snapshot may still show the device: drop it.
@@ -97,28 +102,30 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       ownDevice(req, req.params.id)
       const dev = await db.selectFrom('devices').select('subject').where('device_id', '=', req.params.id).executeTakeFirst()
       if (!dev) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
-      await db.transaction().execute(async trx => {
-        const id = req.params.id
-        // The device's row first (PostgreSQL): events being stored about it hold it shared until
-        // they commit (identity.ts permitted), so what they stored is there to delete below.
-        if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
-        await trx
-          .deleteFrom('acks')
-          .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
-          .execute()
-        await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
-        await eraseEventsOf(trx, dev.subject)
-        await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
-        await trx.deleteFrom('devices').where('device_id', '=', id).execute()
-        // Kept for good (subjects are never issued twice), so every gateway, even one offline for
-        // months, deletes its copy when it next pulls its config.
-        const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
-        await trx
-          .insertInto('erasures')
-          .values(row)
-          .onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version }))
-          .execute()
-      })
+      await retryConflicts(() =>
+        db.transaction().execute(async trx => {
+          const id = req.params.id
+          // The device's row first (PostgreSQL): events being stored about it hold it shared until
+          // they commit (identity.ts permitted), so what they stored is there to delete below.
+          if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
+          await trx
+            .deleteFrom('acks')
+            .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
+            .execute()
+          await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
+          await eraseEventsOf(trx, dev.subject)
+          await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
+          await trx.deleteFrom('devices').where('device_id', '=', id).execute()
+          // Kept for good (subjects are never issued twice), so every gateway, even one offline for
+          // months, deletes its copy when it next pulls its config.
+          const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
+          await trx
+            .insertInto('erasures')
+            .values(row)
+            .onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version }))
+            .execute()
+        })
+      )
       // SQLite: the WAL still holds the erased rows' old pages until a checkpoint: copy them back now
       // and empty it (secure_delete has zeroed what the deletions freed). PostgreSQL's dead tuples
       // go at the table's next vacuum, which its operators schedule.
