@@ -14,6 +14,7 @@ import { ConsentGate } from './identity.ts'
 import { HttpError, issue, wasRevoked } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
+import { NoQuery } from './schemas.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
@@ -189,6 +190,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   // parsing (a deeply nested body would overflow the stack of whatever walks it), rate limits on
   // anonymous registration and on callers that keep failing authentication.
   app.addHook('onRoute', r => {
+    // A route that declares no query takes none: an unknown parameter is refused (docs/api.md), not ignored.
+    if (r.schema?.querystring === undefined && r.schema?.hide !== true) r.schema = { ...r.schema, querystring: NoQuery }
     prepareRoute(r)
     if (RATE_LIMITED.has(`${String(r.method)} ${r.url}`)) r.config = { ...r.config, rateLimit: { max: limits.registrationsPerWindow, timeWindow: limits.windowMs } }
   })
@@ -286,6 +289,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       `instore_server_triggers_pushed_total ${h.pushed}`,
       '# TYPE instore_server_triggers_dropped_total counter',
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
+      '# TYPE instore_server_streams_refused_total counter',
+      ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
       '# TYPE instore_server_sse_connections gauge',
       `instore_server_sse_connections ${h.connections}`,
       '# TYPE instore_server_requests_total counter',

@@ -9,7 +9,7 @@ import { nextConfigVersion } from '../db/db.ts'
 import { retryConflicts } from '../db/retry.ts'
 import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
-import { IdParams, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
+import { IdParams, TriggersQuery, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 
 function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
@@ -140,16 +140,21 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
   app.get<{ Params: { id: string }; Querystring: { lastEventId?: string } }>(
     '/v1/devices/:id/triggers',
     {
-      schema: { tags: ['app'], params: IdParams },
+      schema: { tags: ['app'], params: IdParams, querystring: TriggersQuery, response: { 429: ErrorReply } },
       preHandler: requireRole(db, 'device', 'admin')
     },
     async (req, reply) => {
       ownDevice(req, req.params.id)
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
+      // A few streams per device and per token: thousands held open would make every wake-up and the whole server slow.
+      const slot = hub.slots.reserve(req.params.id, req.principal?.tokenId)
+      if (slot === 'device') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this device has as many trigger streams open as allowed; close one first')
+      if (slot === 'token') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this token has as many trigger streams open as allowed; close one first')
       // A sequence number: anything else (a fraction, a number past the database's integers, text) resumes from the start.
       const asked = String(req.headers['last-event-id'] ?? req.query.lastEventId ?? '0')
       const last = /^\d{1,15}$/.test(asked) ? Number(asked) : 0
-      let unsubscribe = () => {}
+      // Until subscribed, a phone gone away gives its place back all the same.
+      let unsubscribe = () => slot.release()
       let gone = false
       const stream = openEventStream(req, reply, () => {
         gone = true
@@ -159,7 +164,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
         req.params.id,
         Number.isFinite(last) ? last : 0,
         (seq, t) => stream.send('trigger', JSON.stringify(t), seq),
-        () => stream.close()
+        () => stream.close(),
+        slot
       )
       if (gone) unsubscribe()
     }
