@@ -7,11 +7,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { api } from '../helpers/procs.ts'
 import { startChain } from '../helpers/replicas.ts'
+// Named here so that scripts/test.ts runs this file again on PostgreSQL.
+import { TEST_ENGINE } from '../helpers/postgres.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 
 const ROUNDS = 8
 
-test('two admins revoking each other at once: one is refused 409 INSTORE_LAST_ADMIN, an admin is left', async () => {
+test(`two admins revoking each other at once: one is refused 409 INSTORE_LAST_ADMIN, an admin is left (${TEST_ENGINE})`, async () => {
   const chain = await startChain('revoke-race')
   try {
     const [a, b] = chain.replicas
@@ -51,7 +53,7 @@ const campaign = (id: string, store: string): Campaign => ({
   content: { title: `of ${store}`, url: 'https://example.com/', ttlMin: 30 }
 })
 
-test("a manager's creation raced by another store's manager's PUT: one wins, the other is refused, nothing is overwritten", async () => {
+test(`a manager's creation raced by another store's manager's PUT: one wins, the other is refused, nothing is overwritten (${TEST_ENGINE})`, async () => {
   const chain = await startChain('campaign-race')
   try {
     const [a, b] = chain.replicas
@@ -74,7 +76,7 @@ test("a manager's creation raced by another store's manager's PUT: one wins, the
   }
 })
 
-test("another store's campaign answers as unknown (404), its own as before", async () => {
+test(`another store's campaign answers as unknown (404), its own as before (${TEST_ENGINE})`, async () => {
   const chain = await startChain('campaign-probe', 1)
   try {
     const url = chain.replicas[0].url

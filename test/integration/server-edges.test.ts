@@ -7,8 +7,10 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { api } from '../helpers/procs.ts'
 import { startChain, registerDevice } from '../helpers/replicas.ts'
+// Named here so that scripts/test.ts runs this file again on PostgreSQL.
+import { TEST_ENGINE } from '../helpers/postgres.ts'
 
-test('an unknown query parameter is a 400 on every route; the declared ones still work', async () => {
+test(`an unknown query parameter is a 400 on every route; the declared ones still work (${TEST_ENGINE})`, async () => {
   const chain = await startChain('edges-query', 1)
   try {
     const url = chain.replicas[0].url
@@ -58,7 +60,7 @@ function raw(url: string, request: string): Promise<string> {
   })
 }
 
-test("requests Node's parser refuses get the house error format, code and security headers", async () => {
+test(`requests Node's parser refuses get the house error format, code and security headers (${TEST_ENGINE})`, async () => {
   const chain = await startChain('edges-http', 1)
   try {
     const url = chain.replicas[0].url

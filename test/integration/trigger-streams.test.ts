@@ -7,6 +7,8 @@ import assert from 'node:assert/strict'
 import { api } from '../helpers/procs.ts'
 import { waitFor } from '../helpers/gateway.ts'
 import { startChain, registerDevice, type Chain } from '../helpers/replicas.ts'
+// Named here so that scripts/test.ts runs this file again on PostgreSQL.
+import { TEST_ENGINE } from '../helpers/postgres.ts'
 import { DEFAULT_STREAM_LIMITS } from '../../server/hubs/stream-slots.ts'
 
 interface Opened {
@@ -64,7 +66,7 @@ async function fire(chain: Chain, subject: string, id: string): Promise<void> {
   assert.equal(r.status, 200, JSON.stringify(r.body))
 }
 
-test('a device holds at most a few trigger streams; one more is 429, counted; a closed one gives its place back', async () => {
+test(`a device holds at most a few trigger streams; one more is 429, counted; a closed one gives its place back (${TEST_ENGINE})`, async () => {
   const chain = await startChain('streams-device', 1)
   const open: Opened[] = []
   try {
@@ -93,7 +95,7 @@ test('a device holds at most a few trigger streams; one more is 429, counted; a 
   }
 })
 
-test("one token holds at most a few streams, whichever devices they are of (an admin's)", async () => {
+test(`one token holds at most a few streams, whichever devices they are of (an admin's) (${TEST_ENGINE})`, async () => {
   const chain = await startChain('streams-token', 1)
   const open: Opened[] = []
   try {
@@ -113,7 +115,7 @@ test("one token holds at most a few streams, whichever devices they are of (an a
   }
 })
 
-test("a wake-up reads the device's triggers once for all its streams, and each stream gets each trigger once", async () => {
+test(`a wake-up reads the device's triggers once for all its streams, and each stream gets each trigger once (${TEST_ENGINE})`, async () => {
   const chain = await startChain('streams-wake', 1)
   const open: Opened[] = []
   try {
