@@ -2,6 +2,7 @@
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { STATUS_CODES } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
@@ -14,6 +15,7 @@ import { ConsentGate } from './identity.ts'
 import { HttpError, issue, wasRevoked } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
+import { NoQuery } from './schemas.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
@@ -111,6 +113,13 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_BAD_URL: 'INSTORE_BAD_URL'
 }
 
+/** The answer to a request Node's HTTP parser refused, by the parser's error code. */
+function clientErrorReply(code: string | undefined): [number, string, string] {
+  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'INSTORE_HEADERS_TOO_LARGE', "the request's headers are over the server's limit"]
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'INSTORE_TIMEOUT', 'the request was not received in time']
+  return [400, 'INSTORE_BAD_HTTP', `the request is not valid HTTP (${String(code ?? 'unknown').slice(0, 40)})`]
+}
+
 export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInstance; ctx: Context; bootstrapToken: string | null }> {
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
   const badLimits = Object.entries(limits)
@@ -158,7 +167,14 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   }
 
   // forceCloseConnections: open SSE streams must not hold a shutdown forever.
-  let securityHeaders: Record<string, string> | null = null
+  let securityHeaders: Promise<Record<string, string>> | null = null
+  // What helmet writes, read once from a reply that went through it.
+  const helmetHeaders = () => {
+    securityHeaders ??= app
+      .inject({ method: 'GET', url: '/healthz' })
+      .then(probe => Object.fromEntries(SECURITY_HEADERS.flatMap(h => (typeof probe.headers[h] === 'string' ? [[h, probe.headers[h]]] : []))))
+    return securityHeaders
+  }
   const app: FastifyInstance = Fastify({
     ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}),
     logger: false,
@@ -170,15 +186,31 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     // security headers, without echoing the URL.
     frameworkErrors: (err, _req, reply) => {
       void (async () => {
-        if (!securityHeaders) {
-          const probe = await app.inject({ method: 'GET', url: '/healthz' })
-          securityHeaders = Object.fromEntries(SECURITY_HEADERS.flatMap(h => (typeof probe.headers[h] === 'string' ? [[h, probe.headers[h]]] : [])))
-        }
         await (reply as FastifyReply)
           .code(err.statusCode ?? 400)
-          .headers(securityHeaders)
+          .headers(await helmetHeaders())
           .send({ error: refuse(FASTIFY_CODES[err.code] ?? 'INSTORE_BAD_REQUEST'), message: `the request could not be routed (${err.code})` })
       })()
+    },
+    // Requests Node's parser refuses before fastify sees them (two Content-Lengths, Transfer-Encoding
+    // with Content-Length, headers over Node's limit): the house format and headers all the same.
+    clientErrorHandler: (err, socket) => {
+      if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return
+      const [status, code, message] = clientErrorReply((err as { code?: string }).code)
+      refuse(code)
+      void helmetHeaders()
+        .catch(() => ({}) as Record<string, string>)
+        .then(headers => {
+          if (!socket.writable) return
+          const body = JSON.stringify({ error: code, message })
+          const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`)
+          socket.end(
+            `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+          )
+        })
+        .finally(() => {
+          socket.destroySoon()
+        })
     }
   })
   app.decorateRequest('principal', null)
@@ -189,6 +221,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   // parsing (a deeply nested body would overflow the stack of whatever walks it), rate limits on
   // anonymous registration and on callers that keep failing authentication.
   app.addHook('onRoute', r => {
+    // A route that declares no query takes none: an unknown parameter is refused (docs/api.md), not ignored.
+    if (r.schema?.querystring === undefined && r.schema?.hide !== true) r.schema = { ...r.schema, querystring: NoQuery }
     prepareRoute(r)
     if (RATE_LIMITED.has(`${String(r.method)} ${r.url}`)) r.config = { ...r.config, rateLimit: { max: limits.registrationsPerWindow, timeWindow: limits.windowMs } }
   })
@@ -286,6 +320,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       `instore_server_triggers_pushed_total ${h.pushed}`,
       '# TYPE instore_server_triggers_dropped_total counter',
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
+      '# TYPE instore_server_streams_refused_total counter',
+      ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
       '# TYPE instore_server_sse_connections gauge',
       `instore_server_sse_connections ${h.connections}`,
       '# TYPE instore_server_requests_total counter',

@@ -24,16 +24,19 @@ const newTokenId = (): string => 'tok_' + randomBytes(9).toString('base64url')
 
 /** Revokes a token by id (its row goes, its hash is remembered); whether it existed. */
 export async function revoke(db: Db, id: string): Promise<boolean> {
-  return await db.transaction().execute(async trx => {
-    const r = await trx.deleteFrom('tokens').where('id', '=', id).returning('hash').executeTakeFirst()
-    if (r)
-      await trx
-        .insertInto('revoked_tokens')
-        .values({ hash: r.hash, ts: Date.now() })
-        .onConflict(oc => oc.column('hash').doNothing())
-        .execute()
-    return r !== undefined
-  })
+  return await db.transaction().execute(trx => revokeIn(trx, id))
+}
+
+/** revoke() inside the caller's transaction. */
+export async function revokeIn(q: Q, id: string): Promise<boolean> {
+  const r = await q.deleteFrom('tokens').where('id', '=', id).returning('hash').executeTakeFirst()
+  if (r)
+    await q
+      .insertInto('revoked_tokens')
+      .values({ hash: r.hash, ts: Date.now() })
+      .onConflict(oc => oc.column('hash').doNothing())
+      .execute()
+  return r !== undefined
 }
 
 /** Whether this token was revoked once (a token given at start is then not issued again). */

@@ -12,6 +12,7 @@ import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
 import type { DeviceMaterialT, GatewayConfigT } from '../shared/gateway-config.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 import { configVersion } from './db/db.ts'
+import { sql } from 'kysely'
 
 /** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
 export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})$/
@@ -124,12 +125,15 @@ export class ConsentGate {
    * that may be kept or shown, uncounted. `lock` (PostgreSQL, inside the caller's transaction)
    * holds the consenting devices' rows until it commits, so an erasure (which locks the row
    * first) either waits for what is being stored and then deletes it, or comes first and the
-   * subject is refused.
+   * subject is refused. The rows are locked once, in the strongest mode the transaction will need
+   * (FOR UPDATE: a trigger's caps are counted under it) and in subject order: two batches naming
+   * the same devices queue one behind the other instead of each holding a share the other must
+   * upgrade (a deadlock), whatever replica or store posts them.
    */
   async permitted(subjects: string[], q: Q = this.db, lock = false): Promise<Set<string>> {
     const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
     const ok = new Set(subjects.filter(s => !isApp(s)))
-    const apps = [...new Set(subjects.filter(isApp))]
+    const apps = [...new Set(subjects.filter(isApp))].sort()
     // Chunks keep under either engine's limit on bound parameters.
     for (let i = 0; i < apps.length; i += 500) {
       for (const r of await q
@@ -137,7 +141,8 @@ export class ConsentGate {
         .select('subject')
         .where('subject', 'in', apps.slice(i, i + 500))
         .where('presence', '=', 1)
-        .$if(lock, qb => qb.forShare())
+        // Byte order, as the JavaScript sort above: the same order on every replica whatever the collation.
+        .$if(lock, qb => qb.orderBy(sql`subject collate "C"`).forUpdate())
         .execute())
         ok.add(r.subject)
     }

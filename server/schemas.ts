@@ -5,6 +5,12 @@ import { EventSchema, SAFE_ID, SUBJECT } from '../shared/events.ts'
 
 export const StoreParams = Type.Object({ storeId: Type.String({ minLength: 1, maxLength: 100 }) })
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) })
+/** The query of a route that takes none: an unknown parameter is a 400, not silently ignored. */
+export const NoQuery = Type.Object({}, { additionalProperties: false })
+/** The trigger stream's query: where to resume (also the Last-Event-ID header). */
+export const TriggersQuery = Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false })
+/** The live stream's query: EventSource cannot send a header, so the token may come here. */
+export const LiveQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })
 export const MAX_EVENTS = 1000
 export const EventsBody = Type.Object({ events: Type.Array(EventSchema, { maxItems: MAX_EVENTS }) }, { additionalProperties: false })
 export const EventsReply = Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() })

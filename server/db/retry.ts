@@ -1,16 +1,34 @@
-// A transaction that PostgreSQL aborted because of another one (a deadlock between two replicas
-// locking the same devices in another order, a serialization failure) is run again from the
-// start: nothing of it was committed. SQLite runs one writer at a time and never aborts so.
+// A transaction that PostgreSQL aborted because of another one (a deadlock, a serialization
+// failure) is run again from the start: nothing of it was committed. A few quick tries are not
+// enough under contention (a burst of triggers for one device queues on its row): it is tried
+// again, with a growing and jittered pause, for as long as the request is young, so that a caller
+// sees a slow answer rather than a 500. SQLite runs one writer at a time and never aborts so.
 const RETRYABLE = new Set(['40001', '40P01'])
 
-export async function retryConflicts<T>(run: () => Promise<T>, attempts = 5): Promise<T> {
+export interface RetryPolicy {
+  /** How long after the first try another one is still started, ms. */
+  budgetMs: number
+  /** The longest pause between two tries, ms (the pause doubles from a few ms up to it). */
+  maxPauseMs: number
+}
+
+/** Tried again for up to 20 s: below a gateway's or phone's HTTP timeout, far above a contended lock's wait. */
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ budgetMs: 20_000, maxPauseMs: 500 })
+
+export function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && RETRYABLE.has(code)
+}
+
+export async function retryConflicts<T>(run: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, now: () => number = Date.now): Promise<T> {
+  const start = now()
   for (let i = 1; ; i++) {
     try {
       return await run()
     } catch (err) {
-      const code = (err as { code?: unknown }).code
-      if (i >= attempts || typeof code !== 'string' || !RETRYABLE.has(code)) throw err
-      await new Promise(resolve => setTimeout(resolve, Math.random() * 20 * i))
+      if (!isRetryable(err) || now() - start >= policy.budgetMs) throw err
+      const pause = Math.min(policy.maxPauseMs, 5 * 2 ** Math.min(i, 10))
+      await new Promise(resolve => setTimeout(resolve, pause / 2 + (Math.random() * pause) / 2))
     }
   }
 }

@@ -46,8 +46,12 @@ const stepOf = (status: string) => {
 /** The key of a sector stay: its visit, or for a gateway that names none, its subject. */
 const stayKey = (e: EventRow, b: Body) => str(b.visitId) ?? e.subject
 
-/** Counts gathered over a batch, then written in one statement per resolution. */
-class Counts {
+/**
+ * Counts gathered over a batch (or a whole transaction), then written in key order: two
+ * transactions bumping the same counters lock their rows in one order, so neither can hold one
+ * the other needs while waiting for one it holds (a deadlock on PostgreSQL).
+ */
+export class Counts {
   private readonly m = new Map<string, Tables['an_counts']>()
   add(c: Count, ts: number): void {
     const hour = Math.floor(ts / HOUR_MS)
@@ -64,7 +68,8 @@ class Counts {
   }
 
   async write(q: Q): Promise<void> {
-    const rows = [...this.m.values()]
+    const rows = [...this.m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r)
+    this.m.clear()
     // A few hundred rows per statement keeps under either engine's limit on bound parameters.
     for (let i = 0; i < rows.length; i += 200) {
       await q
@@ -123,11 +128,12 @@ async function apply(q: Q, e: EventRow, counts: Counts): Promise<void> {
 
 /**
  * Stores events (a duplicate of a stored store and id is skipped) and keeps the rollups; returns
- * the ids stored. Called inside the caller's transaction.
+ * the ids stored. Called inside the caller's transaction. With `counts` given, the counters are
+ * gathered there and the caller writes them once, at the end of its transaction.
  */
-export async function storeEvents(q: Q, rows: EventRow[]): Promise<Set<string>> {
+export async function storeEvents(q: Q, rows: EventRow[], shared?: Counts): Promise<Set<string>> {
   const stored = new Set<string>()
-  const counts = new Counts()
+  const counts = shared ?? new Counts()
   // Event times may carry fractions of a ms (the schema admits any number): the column holds whole ms on both engines.
   const whole = rows.map(r => ({ ...r, ts: Math.floor(r.ts), received: Math.floor(r.received) }))
   // One statement per few hundred rows; RETURNING names the rows inserted (not the duplicates) on both engines.
@@ -149,7 +155,7 @@ export async function storeEvents(q: Q, rows: EventRow[]): Promise<Set<string>> 
     stored.add(e.id)
     await apply(q, e, counts)
   }
-  await counts.write(q)
+  if (!shared) await counts.write(q)
   return stored
 }
 

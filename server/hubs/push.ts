@@ -12,6 +12,7 @@ import type { DataStore, Q } from '../db/db.ts'
 import type { InstoreEvent, ContentT } from '../../shared/events.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import { localTime } from '../../shared/local-time.ts'
+import { StreamSlots, DEFAULT_STREAM_LIMITS, type StreamLimits, type StreamSlot } from './stream-slots.ts'
 
 export interface PushedTrigger {
   triggerId: string
@@ -27,14 +28,19 @@ export interface PushedTrigger {
 
 type Listener = (seq: number, t: PushedTrigger) => void
 
-/** An open stream: where triggers go, how to end it (erasure, marketing consent withdrawn), the last id sent, and whether a read is under way. */
+/** An open stream: where triggers go, how to end it (erasure, marketing consent withdrawn), the last id sent. */
 interface Stream {
   send: Listener
   close: () => void
   last: number
+  ended: boolean
+}
+
+/** A device's open streams here, and whether a read for them is under way (another asked meanwhile: `again`). */
+interface DeviceStreams {
+  streams: Set<Stream>
   busy: boolean
   again: boolean
-  ended: boolean
 }
 
 export const DEFAULT_TTL_MIN = 60
@@ -139,15 +145,19 @@ export async function vetTrigger(db: Q, e: InstoreEvent, storeId: string, facts:
 }
 
 export class TriggerHub {
-  private readonly listeners = new Map<string, Set<Stream>>()
+  private readonly listeners = new Map<string, DeviceStreams>()
   readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link', number> = { no_device: 0, no_consent: 0, expired: 0, cap: 0, link: 0 }
+  /** How many streams each device and token holds open here (streams.ts). */
+  readonly slots: StreamSlots
   pushed = 0
 
   constructor(
     private readonly data: DataStore,
     private readonly now: () => number = Date.now,
-    private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES
+    private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES,
+    limits: Readonly<StreamLimits> = DEFAULT_STREAM_LIMITS
   ) {
+    this.slots = new StreamSlots(limits)
     data.onSignal(
       'device',
       id => this.wake(id),
@@ -166,6 +176,8 @@ export class TriggerHub {
     // The device's row is locked until the commit (PostgreSQL; SQLite runs one writer at a time):
     // two replicas vetting triggers for one device count its caps one after the other, and its
     // triggers take their sequence numbers in commit order, so no stream reads past one not yet committed.
+    // The event batch has already taken this lock in this mode (identity.ts permitted): taking it
+    // again here is no upgrade, which is what used to deadlock two batches for one device.
     const dev = await deviceBySubject(q, e.subject, this.data.engine === 'postgres')
     if (!dev) {
       this.dropped.no_device++
@@ -261,56 +273,80 @@ export class TriggerHub {
   /**
    * Triggers after `afterSeq` still worth showing, then every new one, until unsubscribe or until
    * the server ends the stream with `close` (the device was erased or withdrew marketing consent).
+   * `slot` (from slots.reserve) is released when the stream ends.
    */
-  async subscribe(deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}): Promise<() => void> {
+  async subscribe(deviceId: string, afterSeq: number, listener: Listener, close: () => void = () => {}, slot?: StreamSlot): Promise<() => void> {
     if (!(await this.mayReceive(deviceId))) {
+      slot?.release()
       close()
       return () => {}
     }
-    let set = this.listeners.get(deviceId)
-    if (!set) {
-      set = new Set()
-      this.listeners.set(deviceId, set)
+    let dev = this.listeners.get(deviceId)
+    if (!dev) {
+      dev = { streams: new Set(), busy: false, again: false }
+      this.listeners.set(deviceId, dev)
     }
-    const stream: Stream = { send: listener, close, last: afterSeq, busy: false, again: false, ended: false }
-    set.add(stream)
-    void this.pump(deviceId, stream)
+    const stream: Stream = {
+      send: listener,
+      close: () => {
+        slot?.release()
+        close()
+      },
+      last: afterSeq,
+      ended: false
+    }
+    dev.streams.add(stream)
+    void this.pump(deviceId, dev)
+    const set = dev
     return () => {
       stream.ended = true
-      set?.delete(stream)
-      if (set?.size === 0 && this.listeners.get(deviceId) === set) this.listeners.delete(deviceId)
+      slot?.release()
+      set.streams.delete(stream)
+      if (set.streams.size === 0 && this.listeners.get(deviceId) === set) this.listeners.delete(deviceId)
     }
   }
 
-  /** A device has new triggers (or lost its consent): each of its streams here reads what follows its last id. */
+  /** A device has new triggers (or lost its consent): its streams here read what follows their last ids. */
   private wake(deviceId: string): void {
-    for (const s of this.listeners.get(deviceId) ?? []) void this.pump(deviceId, s)
+    const dev = this.listeners.get(deviceId)
+    if (dev) void this.pump(deviceId, dev)
   }
 
-  private async pump(deviceId: string, s: Stream): Promise<void> {
-    if (s.busy) {
-      s.again = true
+  /**
+   * One read for all of a device's streams here, however many there are: its consent once, then
+   * its triggers after the lowest last id, each stream sent those after its own. A wake-up costs
+   * two queries per device, not per stream.
+   */
+  private async pump(deviceId: string, dev: DeviceStreams): Promise<void> {
+    if (dev.busy) {
+      dev.again = true
       return
     }
-    s.busy = true
+    dev.busy = true
     try {
       do {
-        s.again = false
-        // Consent withdrawn or erased on another replica: this one learns it at the wake-up and ends the stream.
+        dev.again = false
+        const streams = [...dev.streams].filter(s => !s.ended)
+        if (streams.length === 0) return
+        // Consent withdrawn or erased on another replica: this one learns it at the wake-up and ends the streams.
         if (!(await this.mayReceive(deviceId))) {
           this.endLocal(deviceId)
           return
         }
-        for (const { seq, trigger } of await this.triggersAfter(deviceId, s.last)) {
-          if (s.ended) return
-          s.last = seq
-          s.send(seq, trigger)
+        const rows = await this.triggersAfter(deviceId, Math.min(...streams.map(s => s.last)))
+        for (const s of streams) {
+          for (const { seq, trigger } of rows) {
+            if (s.ended) break
+            if (seq <= s.last) continue
+            s.last = seq
+            s.send(seq, trigger)
+          }
         }
-      } while (s.again && !s.ended)
+      } while (dev.again)
     } catch {
       // The database is unreachable for now: the next wake-up (or the phone's reconnection) reads again.
     } finally {
-      s.busy = false
+      dev.busy = false
     }
   }
 
@@ -328,9 +364,9 @@ export class TriggerHub {
   }
 
   private endLocal(deviceId: string): void {
-    const set = this.listeners.get(deviceId)
+    const dev = this.listeners.get(deviceId)
     this.listeners.delete(deviceId)
-    for (const s of set ?? []) {
+    for (const s of dev?.streams ?? []) {
       s.ended = true
       s.close()
     }
@@ -344,7 +380,7 @@ export class TriggerHub {
 
   get connections(): number {
     let n = 0
-    for (const s of this.listeners.values()) n += s.size
+    for (const d of this.listeners.values()) n += d.streams.size
     return n
   }
 }

@@ -3,7 +3,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
-import { IdParams } from '../schemas.ts'
+import { IdParams, NoQuery } from '../schemas.ts'
+import { retryConflicts } from '../db/retry.ts'
 import { campaignById, linkAllowed } from '../hubs/push.ts'
 import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'
 
@@ -19,48 +20,78 @@ function mustLink(c: Campaign, appSchemes: readonly string[]): void {
     throw new HttpError(400, 'INSTORE_BAD_LINK', `content.url must be https:, http: or ${appSchemes.map(s => s + ':').join(', ') || 'no app scheme'}, without control characters`)
 }
 
-export async function campaignRoutes(app: FastifyInstance, { db, policy }: Context): Promise<void> {
+/** A campaign none of whose stores the caller reaches answers as unknown: its id is not confirmed to exist. */
+function visibleTo(req: FastifyRequest, c: Campaign): boolean {
+  return c.stores.some(s => canReachStore(req.principal, s))
+}
+
+export async function campaignRoutes(app: FastifyInstance, { db, data, policy }: Context): Promise<void> {
   const get = (id: string): Promise<Campaign | null> => campaignById(db, id)
-  const put = (c: Campaign) =>
-    db
-      .insertInto('campaigns')
-      .values({ id: c.id, body: JSON.stringify(c), stores: JSON.stringify(c.stores), updated: Date.now() })
-      .onConflict(oc => oc.column('id').doUpdateSet(eb => ({ body: eb.ref('excluded.body'), stores: eb.ref('excluded.stores'), updated: eb.ref('excluded.updated') })))
-      .execute()
+  const row = (c: Campaign) => ({ id: c.id, body: JSON.stringify(c), stores: JSON.stringify(c.stores), updated: Date.now() })
   const operators = requireRole(db, 'admin', 'manager')
 
-  app.get('/v1/campaigns', { schema: { tags: ['operator'] }, preHandler: operators }, async req => {
-    return (await db.selectFrom('campaigns').select('body').orderBy('id').execute())
-      .map(r => JSON.parse(r.body) as Campaign)
-      .filter(c => c.stores.some(s => canReachStore(req.principal, s)))
+  app.get('/v1/campaigns', { schema: { tags: ['operator'], querystring: NoQuery }, preHandler: operators }, async req => {
+    return (await db.selectFrom('campaigns').select('body').orderBy('id').execute()).map(r => JSON.parse(r.body) as Campaign).filter(c => visibleTo(req, c))
   })
 
+  // Insert if absent, in one statement: of two creations at once (on one replica or two) one is
+  // 201, the other 409, and neither overwrites the other. Campaign ids are chain-wide: a manager
+  // learns that an id is taken, and nothing else about a campaign of another store.
   app.post<{ Body: Campaign }>('/v1/campaigns', { schema: { tags: ['operator'], body: CampaignSchema }, preHandler: operators }, async (req, reply) => {
     mayManage(req, req.body)
     mustLink(req.body, policy.appSchemes)
-    if (await get(req.body.id)) throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.body.id} exists; use PUT to change it`)
-    await put(req.body)
+    const r = await db
+      .insertInto('campaigns')
+      .values(row(req.body))
+      .onConflict(oc => oc.column('id').doNothing())
+      .executeTakeFirst()
+    if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.body.id} exists; use PUT to change it`)
     return reply.code(201).send(req.body)
   })
 
   app.get<{ Params: { id: string } }>('/v1/campaigns/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async req => {
     const c = await get(req.params.id)
-    if (!c) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
+    if (!c || !visibleTo(req, c)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
     mayManage(req, c)
     return c
   })
 
+  // A change is checked against the campaign as it is when the change is written: its row is
+  // locked (PostgreSQL; SQLite runs one writer at a time) from the check to the write, so another
+  // store's manager cannot slip a creation or a change in between and have it overwritten, or
+  // overwrite it. A PUT of an absent id creates it, if absent still when written.
   app.put<{ Params: { id: string }; Body: Campaign }>(
     '/v1/campaigns/:id',
     { schema: { tags: ['operator'], params: IdParams, body: CampaignSchema }, preHandler: operators },
     async req => {
       if (req.body.id !== req.params.id) throw new HttpError(400, 'INSTORE_ID_MISMATCH', 'body id differs from the path')
-      const old = await get(req.params.id)
-      if (old) mayManage(req, old)
       mayManage(req, req.body)
       mustLink(req.body, policy.appSchemes)
-      await put(req.body)
-      return req.body
+      const write = () =>
+        db.transaction().execute(async trx => {
+          const old = await trx
+            .selectFrom('campaigns')
+            .select('body')
+            .where('id', '=', req.params.id)
+            .$if(data.engine === 'postgres', qb => qb.forUpdate())
+            .executeTakeFirst()
+          if (old) {
+            const c = JSON.parse(old.body) as Campaign
+            if (!visibleTo(req, c)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
+            mayManage(req, c)
+            await trx.updateTable('campaigns').set(row(req.body)).where('id', '=', req.params.id).execute()
+            return true
+          }
+          const r = await trx
+            .insertInto('campaigns')
+            .values(row(req.body))
+            .onConflict(oc => oc.column('id').doNothing())
+            .executeTakeFirst()
+          return Number(r.numInsertedOrUpdatedRows ?? 0) === 1
+        })
+      // Created by another request since this one looked: look again, under its lock this time.
+      for (let i = 0; i < 3; i++) if (await retryConflicts(write)) return req.body
+      throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.params.id} changed meanwhile; try again`)
     }
   )
 

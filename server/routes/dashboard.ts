@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, requireRoleOrQueryToken, canReachStore, HttpError, mustReachStore } from '../auth.ts'
 import { Type } from '@sinclair/typebox'
-import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
+import { StoreParams, LiveSnapshot, LiveQuery, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../hubs/sse.ts'
 import type { LiveHub } from '../hubs/live-hub.ts'
 
@@ -77,7 +77,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
 
   app.get<{ Params: { storeId: string }; Querystring: { token?: string } }>(
     '/v1/stores/:storeId/live',
-    { schema: { tags: ['operator'], params: StoreParams }, preHandler: requireRoleOrQueryToken(db, 'admin', 'manager') },
+    { schema: { tags: ['operator'], params: StoreParams, querystring: LiveQuery }, preHandler: requireRoleOrQueryToken(db, 'admin', 'manager') },
     async (req, reply) => {
       mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
       let off = () => {}

@@ -6,9 +6,10 @@ import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
 import { openEventStream } from '../hubs/sse.ts'
 import { nextConfigVersion } from '../db/db.ts'
+import { retryConflicts } from '../db/retry.ts'
 import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
-import { IdParams, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
+import { IdParams, TriggersQuery, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 
 function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
@@ -66,19 +67,23 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).
       let subject: string | null = null
-      const changed = await db.transaction().execute(async trx => {
-        const version = await nextConfigVersion(trx)
-        // listed stays 1 once a gateway may have been given the device (presence ever granted).
-        const r = await trx
-          .updateTable('devices')
-          .set({ presence: presence ? 1 : 0, marketing: marketing ? 1 : 0, version, ...(presence ? { listed: 1 } : {}) })
-          .where('device_id', '=', req.params.id)
-          .returning('subject')
-          .executeTakeFirst()
-        if (r && !presence) await closeOpenRowsOf(trx, r.subject)
-        subject = r?.subject ?? null
-        return r === undefined ? 0 : 1
-      })
+      const changed = await retryConflicts(() =>
+        db.transaction().execute(async trx => {
+          // The device's row before the version counter, as an erasure takes them: one order on every path.
+          if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', req.params.id).forUpdate().execute()
+          const version = await nextConfigVersion(trx)
+          // listed stays 1 once a gateway may have been given the device (presence ever granted).
+          const r = await trx
+            .updateTable('devices')
+            .set({ presence: presence ? 1 : 0, marketing: marketing ? 1 : 0, version, ...(presence ? { listed: 1 } : {}) })
+            .where('device_id', '=', req.params.id)
+            .returning('subject')
+            .executeTakeFirst()
+          if (r && !presence) await closeOpenRowsOf(trx, r.subject)
+          subject = r?.subject ?? null
+          return r === undefined ? 0 : 1
+        })
+      )
       if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
       if (!marketing) await hub.disconnect(req.params.id)
       // Presence withdrawn: the live dashboard's last snapshot may still show the device: drop it.
@@ -97,28 +102,30 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       ownDevice(req, req.params.id)
       const dev = await db.selectFrom('devices').select('subject').where('device_id', '=', req.params.id).executeTakeFirst()
       if (!dev) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
-      await db.transaction().execute(async trx => {
-        const id = req.params.id
-        // The device's row first (PostgreSQL): events being stored about it hold it shared until
-        // they commit (identity.ts permitted), so what they stored is there to delete below.
-        if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
-        await trx
-          .deleteFrom('acks')
-          .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
-          .execute()
-        await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
-        await eraseEventsOf(trx, dev.subject)
-        await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
-        await trx.deleteFrom('devices').where('device_id', '=', id).execute()
-        // Kept for good (subjects are never issued twice), so every gateway, even one offline for
-        // months, deletes its copy when it next pulls its config.
-        const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
-        await trx
-          .insertInto('erasures')
-          .values(row)
-          .onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version }))
-          .execute()
-      })
+      await retryConflicts(() =>
+        db.transaction().execute(async trx => {
+          const id = req.params.id
+          // The device's row first (PostgreSQL): events being stored about it hold it shared until
+          // they commit (identity.ts permitted), so what they stored is there to delete below.
+          if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
+          await trx
+            .deleteFrom('acks')
+            .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
+            .execute()
+          await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
+          await eraseEventsOf(trx, dev.subject)
+          await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
+          await trx.deleteFrom('devices').where('device_id', '=', id).execute()
+          // Kept for good (subjects are never issued twice), so every gateway, even one offline for
+          // months, deletes its copy when it next pulls its config.
+          const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
+          await trx
+            .insertInto('erasures')
+            .values(row)
+            .onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version }))
+            .execute()
+        })
+      )
       // SQLite: the WAL still holds the erased rows' old pages until a checkpoint: copy them back now
       // and empty it (secure_delete has zeroed what the deletions freed). PostgreSQL's dead tuples
       // go at the table's next vacuum, which its operators schedule.
@@ -133,16 +140,21 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
   app.get<{ Params: { id: string }; Querystring: { lastEventId?: string } }>(
     '/v1/devices/:id/triggers',
     {
-      schema: { tags: ['app'], params: IdParams },
+      schema: { tags: ['app'], params: IdParams, querystring: TriggersQuery, response: { 429: ErrorReply } },
       preHandler: requireRole(db, 'device', 'admin')
     },
     async (req, reply) => {
       ownDevice(req, req.params.id)
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
+      // A few streams per device and per token: thousands held open would make every wake-up and the whole server slow.
+      const slot = hub.slots.reserve(req.params.id, req.principal?.tokenId)
+      if (slot === 'device') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this device has as many trigger streams open as allowed; close one first')
+      if (slot === 'token') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this token has as many trigger streams open as allowed; close one first')
       // A sequence number: anything else (a fraction, a number past the database's integers, text) resumes from the start.
       const asked = String(req.headers['last-event-id'] ?? req.query.lastEventId ?? '0')
       const last = /^\d{1,15}$/.test(asked) ? Number(asked) : 0
-      let unsubscribe = () => {}
+      // Until subscribed, a phone gone away gives its place back all the same.
+      let unsubscribe = () => slot.release()
       let gone = false
       const stream = openEventStream(req, reply, () => {
         gone = true
@@ -152,7 +164,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
         req.params.id,
         Number.isFinite(last) ? last : 0,
         (seq, t) => stream.send('trigger', JSON.stringify(t), seq),
-        () => stream.close()
+        () => stream.close(),
+        slot
       )
       if (gone) unsubscribe()
     }

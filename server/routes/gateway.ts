@@ -25,7 +25,7 @@ import {
 import { siteProblems } from '../../shared/site.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { vetTrigger, storeFacts, type StoreFacts } from '../hubs/push.ts'
-import { storeEvents } from '../db/rollups.ts'
+import { storeEvents, Counts } from '../db/rollups.ts'
 import { retryConflicts } from '../db/retry.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
@@ -147,6 +147,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           const known = new Set(
             ids.length === 0 ? [] : (await trx.selectFrom('events').select('id').where('store_id', '=', storeId).where('id', 'in', ids).execute()).map(r => r.id)
           )
+          // Every rollup of the transaction is written once, in key order, at its end.
+          const counts = new Counts()
           const mayKeep = await consent.permitted(
             events.filter(p => !known.has(p.e.id)).map(p => p.e.subject),
             trx,
@@ -177,7 +179,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               e = { ...e, content: v.campaign.content }
               // The push is recorded with its event, in one commit: a replica killed after it loses
               // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
-              const stored = await storeEvents(trx, [{ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }])
+              const stored = await storeEvents(trx, [{ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }], counts)
               if (stored.size === 1) {
                 known.add(e.id)
                 fresh.push(e)
@@ -191,8 +193,10 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           const plain = fresh.filter(e => e.type !== 'trigger.fired')
           const stored = await storeEvents(
             trx,
-            plain.map(e => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }))
+            plain.map(e => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })),
+            counts
           )
+          await counts.write(trx)
           return { out, fresh: fresh.filter(e => e.type === 'trigger.fired' || stored.has(e.id)) }
         })
       const { out, fresh } = await retryConflicts(attempt)

@@ -6,7 +6,8 @@
 import type { Q } from '../db/db.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
-import { requireRole, canReachStore, HttpError, revoke, type Principal, type Role } from '../auth.ts'
+import { requireRole, canReachStore, HttpError, revokeIn, type Principal, type Role } from '../auth.ts'
+import { retryConflicts } from '../db/retry.ts'
 import { IdParams, TokenQuery } from '../schemas.ts'
 import { closeStreamsOf } from '../hubs/sse.ts'
 
@@ -70,21 +71,25 @@ export async function tokenRoutes(app: FastifyInstance, { db, data }: Context): 
       | undefined
     // Tokens a manager may not see answer as unknown: their ids are not confirmed to exist.
     if (!r || !visible(req.principal, r)) throw new HttpError(404, 'INSTORE_NO_TOKEN_ID', `unknown token ${req.params.id}`)
-    if (
-      r.role === 'admin' &&
-      Number(
-        (
-          await db
+    // The count and the revocation in one transaction, the admin rows locked first (PostgreSQL;
+    // SQLite runs one writer at a time): two admins revoking each other at once, on one replica
+    // or two, cannot both see the other still there and leave none.
+    const gone = await retryConflicts(() =>
+      db.transaction().execute(async trx => {
+        if (r.role === 'admin') {
+          const admins = await trx
             .selectFrom('tokens')
-            .select(eb => eb.fn.countAll().as('n'))
+            .select('id')
             .where('role', '=', 'admin')
-            .executeTakeFirstOrThrow()
-        ).n
-      ) <= 1
-    ) {
-      throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
-    }
-    await revoke(db, r.id)
+            .$if(data.engine === 'postgres', qb => qb.orderBy('id').forUpdate())
+            .execute()
+          if (admins.length <= 1 && admins.some(a => a.id === r.id))
+            throw new HttpError(409, 'INSTORE_LAST_ADMIN', 'this is the last admin token; issue another before revoking it')
+        }
+        return await revokeIn(trx, r.id)
+      })
+    )
+    if (!gone) throw new HttpError(404, 'INSTORE_NO_TOKEN_ID', `unknown token ${req.params.id}`)
     // Every replica ends the streams this token holds open there (this one included).
     await data.signal(db, 'token', r.id)
     return reply.code(204).send()
