@@ -5,6 +5,7 @@ import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
 import { IdParams } from '../schemas.ts'
 import { campaignById, linkAllowed } from '../hubs/push.ts'
+import { withdrawPending } from '../hubs/withdraw.ts'
 import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'
 
 function mayManage(req: FastifyRequest, c: Campaign): void {
@@ -19,7 +20,11 @@ function mustLink(c: Campaign, appSchemes: readonly string[]): void {
     throw new HttpError(400, 'INSTORE_BAD_LINK', `content.url must be https:, http: or ${appSchemes.map(s => s + ':').join(', ') || 'no app scheme'}, without control characters`)
 }
 
-export async function campaignRoutes(app: FastifyInstance, { db, policy }: Context): Promise<void> {
+export async function campaignRoutes(app: FastifyInstance, { db, policy, hub }: Context): Promise<void> {
+  // A campaign deleted, deactivated or changed recalls its triggers not yet read by a phone (hubs/withdraw.ts).
+  const withdraw = async (id: string, now: Campaign | null) => {
+    hub.dropped.withdrawn += await withdrawPending(db, id, now, Date.now())
+  }
   const get = (id: string): Promise<Campaign | null> => campaignById(db, id)
   const put = (c: Campaign) =>
     db
@@ -60,6 +65,7 @@ export async function campaignRoutes(app: FastifyInstance, { db, policy }: Conte
       mayManage(req, req.body)
       mustLink(req.body, policy.appSchemes)
       await put(req.body)
+      if (old) await withdraw(old.id, req.body)
       return req.body
     }
   )
@@ -69,6 +75,7 @@ export async function campaignRoutes(app: FastifyInstance, { db, policy }: Conte
     if (!c) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
     mayManage(req, c)
     await db.deleteFrom('campaigns').where('id', '=', req.params.id).execute()
+    await withdraw(c.id, null)
     return reply.code(204).send()
   })
 }

@@ -24,7 +24,8 @@ import {
 } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
-import { vetTrigger, storeFacts, type StoreFacts } from '../hubs/push.ts'
+import { storeFacts, type StoreFacts } from '../hubs/push.ts'
+import { vetTrigger } from '../hubs/vet.ts'
 import { storeEvents } from '../db/rollups.ts'
 import { retryConflicts } from '../db/retry.ts'
 
@@ -168,7 +169,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               continue
             }
             if (e.type === 'trigger.fired') {
-              const v = await vetTrigger(trx, e, storeId, facts, now)
+              const v = await vetTrigger(trx, e, storeId, facts, now, fresh)
               if (!v.ok) {
                 out.push({ index, id: e.id, error: v.code, message: v.message })
                 continue
