@@ -234,7 +234,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
       const site = await siteOf(storeId)
       if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-      const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now())
+      const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now(), policy.erasureWindowMs)
       if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
       const body = JSON.stringify(r.config)
       const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
