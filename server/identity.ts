@@ -77,8 +77,16 @@ export async function gatewayConfig(
   // A new epoch needs new temporary keys for every device: a whole reply, once a day or so.
   const full = from === null || from.epoch !== epoch
   const listed = () => db.selectFrom('devices').select(['subject', 'identity_key', 'k', 'marketing']).where('presence', '=', 1).where('identity_key', 'is not', null)
-  const erasures = async (after: number, since = Number.NEGATIVE_INFINITY) =>
-    (await db.selectFrom('erasures').select('subject').where('version', '>', after).where('ts', '>', since).orderBy('subject').execute()).map(r => r.subject)
+  const erasures = async (after: number, since?: number) =>
+    (
+      await db
+        .selectFrom('erasures')
+        .select('subject')
+        .where('version', '>', after)
+        .$if(since !== undefined, qb => qb.where('ts', '>', Math.floor(since ?? 0)))
+        .orderBy('subject')
+        .execute()
+    ).map(r => r.subject)
   if (full) {
     return {
       ok: true,
