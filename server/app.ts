@@ -8,10 +8,10 @@ import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { openData } from './db/db.ts'
-import { startRetention, startMonthUpkeep } from './db/retention.ts'
+import { startRetention, startMonthUpkeep, hourly } from './db/retention.ts'
 import { DbRateStore } from './db/rate-limit.ts'
 import { TriggerHub, DEFAULT_APP_SCHEMES } from './hubs/push.ts'
-import { ConsentGate } from './identity.ts'
+import { ConsentGate, expireRegistrations, DEFAULT_GATEWAY_RETENTION_MS, DEFAULT_REGISTRATION_TTL_MS } from './identity.ts'
 import { HttpError, issue, wasRevoked } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
@@ -51,6 +51,10 @@ export interface ServerOptions {
   appSchemes?: string[]
   /** Oldest event a gateway may post, ms (default 30 days: a gateway offline longer has lost the thread). */
   maxEventAgeMs?: number
+  /** Registrations no gateway reported and whose token went unused this long are removed, ms (default 30 days; 0: never). */
+  registrationTtlMs?: number
+  /** The longest time a gateway keeps data about a subject, ms (default 400 days): how far back a whole config lists erasures. */
+  gatewayRetentionMs?: number
 }
 
 export interface ServerLimits {
@@ -134,11 +138,11 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     data,
     hub: new TriggerHub(data, Date.now, appSchemes),
     live: new LiveHub(data),
-    metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {} },
+    metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {}, registrationsExpired: 0 },
     log: o.log,
     consent: new ConsentGate(db),
     ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
-    policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes }
+    policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes, erasureWindowMs: o.gatewayRetentionMs ?? DEFAULT_GATEWAY_RETENTION_MS }
   }
   let bootstrapToken: string | null = null
   const admins = Number(
@@ -322,6 +326,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_streams_refused_total counter',
       ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
+      '# TYPE instore_server_registrations_expired_total counter',
+      `instore_server_registrations_expired_total ${m.registrationsExpired}`,
       '# TYPE instore_server_sse_connections gauge',
       `instore_server_sse_connections ${h.connections}`,
       '# TYPE instore_server_requests_total counter',
@@ -335,7 +341,20 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   })
   const retention = o.retentionMs !== undefined ? startRetention(db, data.engine, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
   const months = startMonthUpkeep(db, data.engine, err => o.log.warn('creating the coming months of events failed', { err: err.message }))
+  const ttl = o.registrationTtlMs ?? DEFAULT_REGISTRATION_TTL_MS
+  const expiry =
+    ttl > 0
+      ? hourly(
+          async () => {
+            const n = await expireRegistrations(db, Date.now(), ttl)
+            ctx.metrics.registrationsExpired += n
+            if (n > 0) o.log.info('unused registrations expired', { devices: n })
+          },
+          err => o.log.warn('expiring unused registrations failed', { err: err.message })
+        )
+      : null
   app.addHook('onClose', async () => {
+    await expiry?.stop()
     await months.stop()
     await retention?.stop()
     await data.close()

@@ -21,12 +21,14 @@ export interface Context {
     requests: number
     errors5xx: number
     refused: Record<string, number>
+    /** Registrations removed unused (server/identity.ts expireRegistrations). */
+    registrationsExpired: number
   }
   log: Logger
   /** Events refused by presence consent (server/identity.ts). */
   consent: ConsentGate
   /** Rotation exponent K of the Eddystone-EIDs issued to apps. */
   eidK?: number
-  /** What gateways' events may say: how old an event may be, and which app link schemes a campaign may carry. */
-  policy: { maxEventAgeMs: number; appSchemes: readonly string[] }
+  /** What gateways' events may say (how old an event may be, which app link schemes a campaign may carry) and how far back a whole config lists erasures. */
+  policy: { maxEventAgeMs: number; appSchemes: readonly string[]; erasureWindowMs: number }
 }

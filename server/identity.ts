@@ -11,7 +11,7 @@ import type { Db, Q } from './db/db.ts'
 import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
 import type { DeviceMaterialT, GatewayConfigT } from '../shared/gateway-config.ts'
 import type { Campaign } from '../shared/campaigns.ts'
-import { configVersion } from './db/db.ts'
+import { configVersion, nextConfigVersion } from './db/db.ts'
 import { sql } from 'kysely'
 
 /** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
@@ -36,8 +36,28 @@ function material(d: DeviceRow, epoch: number): DeviceMaterialT {
 
 export type ConfigResult = { ok: true; config: GatewayConfigT } | { ok: false; reason: string }
 
-/** The store's config, whole (no `since`, an older epoch) or what changed since `since`. */
-export async function gatewayConfig(db: Q, storeId: string, site: unknown, since: string | undefined, nowMs: number): Promise<ConfigResult> {
+/**
+ * How long a gateway may hold data about a subject (the gateway's --retention-days, 400 by
+ * default): a whole config lists only the erasures of this window, since a gateway has deleted
+ * anything older by itself. The server must be told the longest retention of its gateways.
+ */
+export const DEFAULT_GATEWAY_RETENTION_MS = 400 * 86_400_000
+/** Registrations never seen by any gateway and whose token went unused this long are removed. */
+export const DEFAULT_REGISTRATION_TTL_MS = 30 * 86_400_000
+
+/**
+ * The store's config, whole (no `since`, an older epoch) or what changed since `since`. A whole
+ * one lists erasures of the last `erasureWindowMs`; a delta every erasure (and expired
+ * registration) since its version.
+ */
+export async function gatewayConfig(
+  db: Q,
+  storeId: string,
+  site: unknown,
+  since: string | undefined,
+  nowMs: number,
+  erasureWindowMs = DEFAULT_GATEWAY_RETENTION_MS
+): Promise<ConfigResult> {
   const seq = await configVersion(db)
   const epoch = epochOf(counterAt(nowMs))
   const campaigns = (await db.selectFrom('campaigns').select('body').orderBy('id').execute())
@@ -58,7 +78,16 @@ export async function gatewayConfig(db: Q, storeId: string, site: unknown, since
   // A new epoch needs new temporary keys for every device: a whole reply, once a day or so.
   const full = from === null || from.epoch !== epoch
   const listed = () => db.selectFrom('devices').select(['subject', 'identity_key', 'k', 'marketing']).where('presence', '=', 1).where('identity_key', 'is not', null)
-  const erasures = async (after: number) => (await db.selectFrom('erasures').select('subject').where('version', '>', after).orderBy('subject').execute()).map(r => r.subject)
+  const erasures = async (after: number, since?: number) =>
+    (
+      await db
+        .selectFrom('erasures')
+        .select('subject')
+        .where('version', '>', after)
+        .$if(since !== undefined, qb => qb.where('ts', '>', Math.floor(since ?? 0)))
+        .orderBy('subject')
+        .execute()
+    ).map(r => r.subject)
   if (full) {
     return {
       ok: true,
@@ -70,7 +99,8 @@ export async function gatewayConfig(db: Q, storeId: string, site: unknown, since
         campaigns,
         devices: ((await listed().orderBy('subject').execute()) as DeviceRow[]).map(d => material(d, epoch)),
         removed: [],
-        erasures: await erasures(-1)
+        // Expired registrations (ts 0: never seen by a gateway) are left out: no gateway holds data about them.
+        erasures: await erasures(-1, nowMs - erasureWindowMs)
       }
     }
   }
@@ -89,6 +119,50 @@ export async function gatewayConfig(db: Q, storeId: string, site: unknown, since
       ),
       erasures: await erasures(after)
     }
+  }
+}
+
+/**
+ * Removes registrations no gateway has reported (no stored event) whose token went unused for
+ * `ttlMs` (an install never opened in a store, or registration spam), a page at a time, so that
+ * they stop inflating every gateway's config. Each becomes an erasure record with ts 0, which a
+ * delta carries once (gateways drop its keys) and a whole config never lists. How many.
+ */
+export async function expireRegistrations(db: Db, nowMs: number, ttlMs: number): Promise<number> {
+  const before = nowMs - ttlMs
+  let n = 0
+  for (;;) {
+    const page = await db
+      .selectFrom('devices')
+      .select(['device_id', 'subject'])
+      .where('created', '<', before)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('events').select('events.id').whereRef('events.subject', '=', 'devices.subject'))))
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('tokens')
+              .select('tokens.hash')
+              .whereRef('tokens.device_id', '=', 'devices.device_id')
+              .where(eb => eb.or([eb('tokens.last_used', '>=', before), eb('tokens.created', '>=', before)]))
+          )
+        )
+      )
+      .limit(500)
+      .execute()
+    for (const d of page) {
+      await db.transaction().execute(async trx => {
+        await trx.deleteFrom('tokens').where('device_id', '=', d.device_id).execute()
+        await trx.deleteFrom('triggers').where('device_id', '=', d.device_id).execute()
+        await trx.deleteFrom('devices').where('device_id', '=', d.device_id).execute()
+        await trx
+          .insertInto('erasures')
+          .values({ subject: d.subject, ts: 0, version: await nextConfigVersion(trx) })
+          .onConflict(oc => oc.column('subject').doNothing())
+          .execute()
+      })
+      n++
+    }
+    if (page.length < 500) return n
   }
 }
 

@@ -28,7 +28,17 @@ const spec = {
     },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
     'app-schemes': { type: 'string', doc: 'comma-separated link schemes campaigns may use besides https and http', default: 'app' },
-    'max-event-age-days': { type: 'number', doc: 'oldest event a gateway may post, days', default: 30 }
+    'max-event-age-days': { type: 'number', doc: 'oldest event a gateway may post, days', default: 30 },
+    'registration-ttl-days': {
+      type: 'number',
+      doc: 'remove app registrations no gateway has reported and whose token went unused this many days; 0 keeps them',
+      default: 30
+    },
+    'gateway-retention-days': {
+      type: 'number',
+      doc: "the longest --retention-days of this server's gateways: a whole gateway config lists erasures this far back",
+      default: 400
+    }
   }
 } as const
 
@@ -44,6 +54,8 @@ await runCommand(spec, async o => {
     throw new UsageError('--app-schemes takes scheme names such as app,myshop (never javascript, data, vbscript, file or blob)')
   if (!(o['max-event-age-days'] > 0)) throw new UsageError('--max-event-age-days must be above 0')
   if (!(o['retention-days'] >= 0)) throw new UsageError('--retention-days must be 0 (keep for ever) or more')
+  if (!(o['registration-ttl-days'] >= 0)) throw new UsageError('--registration-ttl-days must be 0 (keep for ever) or more')
+  if (!(o['gateway-retention-days'] >= 1)) throw new UsageError('--gateway-retention-days must be at least 1')
   const databaseUrl = o['database-url'] ?? process.env.INSTORE_DATABASE_URL
   if (databaseUrl !== undefined && databaseUrl !== '' && !isPostgresUrl(databaseUrl))
     throw new UsageError('--database-url (or INSTORE_DATABASE_URL) must start with postgres:// or postgresql://')
@@ -60,6 +72,8 @@ await runCommand(spec, async o => {
     eidK: o['eid-k'],
     appSchemes,
     maxEventAgeMs: o['max-event-age-days'] * 86_400_000,
+    registrationTtlMs: o['registration-ttl-days'] * 86_400_000,
+    gatewayRetentionMs: o['gateway-retention-days'] * 86_400_000,
     limits: { registrationsPerWindow: o['registrations-per-minute'], authFailuresPerWindow: o['auth-failures-per-minute'], windowMs: 60_000 }
   })
   const address = await app.listen({ port: o.port, host: o.host })

@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Content, SAFE_ID, STORE_ID } from './events.ts'
 import { loadJsonFile } from './schema-errors.ts'
+import { localTime } from './local-time.ts'
 
 const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$' })
 const Day = Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' })
@@ -68,4 +69,16 @@ export type Campaign = Static<typeof CampaignSchema>
 /** Reads a JSON array of campaigns; throws listing every problem (path and reason). */
 export function loadCampaignsFile(path: string): Campaign[] {
   return loadJsonFile(path, Type.Array(CampaignSchema), 'campaigns file')
+}
+
+/** Which part of a campaign's schedule (store-local dates, weekdays, hours) rules out `ts`, or null when it runs then. */
+export function scheduleRefusal(c: Campaign, ts: number, timeZone: string): 'dates' | 'days' | 'hours' | null {
+  const s = c.schedule
+  if (!s) return null
+  const l = localTime(ts, timeZone)
+  if ((s.from !== undefined && l.date < s.from) || (s.to !== undefined && l.date > s.to)) return 'dates'
+  if (s.days !== undefined && !(s.days as string[]).includes(l.weekday)) return 'days'
+  const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5))
+  if (s.hours !== undefined && !s.hours.some(([a, b]) => l.minutes >= minutes(a) && l.minutes < minutes(b))) return 'hours'
+  return null
 }

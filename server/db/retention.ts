@@ -45,7 +45,7 @@ export function startMonthUpkeep(db: Db, engine: Engine, onError: (err: Error) =
  * Runs `task` now and every hour, one run at a time (`runOnce` joins a run under way); stopping
  * waits for a run under way: the database must not close under it.
  */
-function hourly<T>(task: () => Promise<T>, onError: (err: Error) => void): { stop: () => Promise<void>; runOnce: () => Promise<T> } {
+export function hourly<T>(task: () => Promise<T>, onError: (err: Error) => void): { stop: () => Promise<void>; runOnce: () => Promise<T> } {
   let running: Promise<T> | null = null
   const runOnce = (): Promise<T> => {
     running ??= task().finally(() => {

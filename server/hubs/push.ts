@@ -11,8 +11,8 @@
 import type { DataStore, Q } from '../db/db.ts'
 import type { InstoreEvent, ContentT } from '../../shared/events.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
-import { localTime } from '../../shared/local-time.ts'
 import { StreamSlots, DEFAULT_STREAM_LIMITS, type StreamLimits, type StreamSlot } from './stream-slots.ts'
+import { stillLive } from './withdraw.ts'
 
 export interface PushedTrigger {
   triggerId: string
@@ -48,19 +48,6 @@ export const DEFAULT_TTL_MIN = 60
 export const MAX_PER_CAMPAIGN_HOUR = 3
 /** Link schemes a campaign may carry besides https: and http: (the demo's app links), unless the server is told otherwise. */
 export const DEFAULT_APP_SCHEMES = ['app']
-
-/** Why a trigger.fired is refused (the 4xx `error` code and the metric's reason). */
-export const TRIGGER_REFUSALS = [
-  'INSTORE_NO_CAMPAIGN',
-  'INSTORE_CAMPAIGN_INACTIVE',
-  'INSTORE_CAMPAIGN_OTHER_STORE',
-  'INSTORE_CAMPAIGN_MISMATCH',
-  'INSTORE_CAMPAIGN_OUT_OF_DATES',
-  'INSTORE_NO_VISIT',
-  'INSTORE_NO_MARKETING_CONSENT'
-] as const
-export type TriggerRefusal = (typeof TRIGGER_REFUSALS)[number]
-export type TriggerVetting = { ok: true; campaign: Campaign } | { ok: false; code: TriggerRefusal; message: string }
 
 /** What the server knows of a store: its zones (the only shop and sector names it vouches for) and its time zone. */
 export interface StoreFacts {
@@ -117,36 +104,16 @@ export async function campaignById(q: Q, id: string): Promise<Campaign | null> {
   return r ? (JSON.parse(r.body) as Campaign) : null
 }
 
-/**
- * Whether a gateway of `storeId` may report this trigger: it names its visit, and its
- * campaign exists, is active, runs in this store today (the store's date) and fires where the event says.
- */
-export async function vetTrigger(db: Q, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number): Promise<TriggerVetting> {
-  const id = e.campaignId
-  // The gateway always names the visit: without it the per-visit cap could not be counted.
-  if (e.visitId === undefined) return { ok: false, code: 'INSTORE_NO_VISIT', message: `event ${e.id}: a trigger must name its visit` }
-  // Only a registered device with marketing consent may be triggered: anything else would be stored
-  // and counted as fired in the funnel, although it is never pushed.
-  if ((await deviceBySubject(db, e.subject))?.marketing !== true)
-    return { ok: false, code: 'INSTORE_NO_MARKETING_CONSENT', message: `event ${e.id}: ${e.subject} has no marketing consent` }
-  const c = id === undefined ? null : await campaignById(db, id)
-  if (!c) return { ok: false, code: 'INSTORE_NO_CAMPAIGN', message: `event ${e.id}: no campaign ${id ?? '(none given)'}` }
-  if (c.active === false) return { ok: false, code: 'INSTORE_CAMPAIGN_INACTIVE', message: `event ${e.id}: campaign ${c.id} is not active` }
-  if (!c.stores.includes(storeId)) return { ok: false, code: 'INSTORE_CAMPAIGN_OTHER_STORE', message: `event ${e.id}: campaign ${c.id} does not run in store ${storeId}` }
-  const today = localTime(now, facts.timeZone).date
-  if ((c.schedule?.from !== undefined && today < c.schedule.from) || (c.schedule?.to !== undefined && today > c.schedule.to)) {
-    return { ok: false, code: 'INSTORE_CAMPAIGN_OUT_OF_DATES', message: `event ${e.id}: campaign ${c.id} does not run on ${today}` }
-  }
-  // A rule that names a place fires only on an event in that place: omitting it is no way round.
-  if ((c.when.sector !== undefined && e.sector !== c.when.sector) || (c.when.shop !== undefined && e.shop !== c.when.shop)) {
-    return { ok: false, code: 'INSTORE_CAMPAIGN_MISMATCH', message: `event ${e.id}: campaign ${c.id} does not fire in ${e.sector ?? e.shop ?? '(no place)'}` }
-  }
-  return { ok: true, campaign: c }
-}
-
 export class TriggerHub {
   private readonly listeners = new Map<string, DeviceStreams>()
-  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link', number> = { no_device: 0, no_consent: 0, expired: 0, cap: 0, link: 0 }
+  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn', number> = {
+    no_device: 0,
+    no_consent: 0,
+    expired: 0,
+    cap: 0,
+    link: 0,
+    withdrawn: 0
+  }
   /** How many streams each device and token holds open here (streams.ts). */
   readonly slots: StreamSlots
   pushed = 0
@@ -350,17 +317,34 @@ export class TriggerHub {
     }
   }
 
-  /** The device's triggers after `afterSeq` still worth showing, in order. */
+  /**
+   * The device's triggers after `afterSeq` still worth showing, in order. Each is checked against
+   * its campaign as it is now: one deleted, deactivated, taken off the trigger's store or given
+   * other content since is withdrawn (a recalled link never reaches a phone that connects later).
+   */
   async triggersAfter(deviceId: string, afterSeq: number): Promise<Array<{ seq: number; trigger: PushedTrigger }>> {
     const rows = await this.data.db
       .selectFrom('triggers')
-      .select(['seq', 'body'])
+      .select(['seq', 'body', 'campaign_id'])
       .where('device_id', '=', deviceId)
       .where('seq', '>', afterSeq)
       .where('expires', '>', this.now())
       .orderBy('seq')
       .execute()
-    return rows.map(r => ({ seq: Number(r.seq), trigger: JSON.parse(r.body) as PushedTrigger }))
+    if (rows.length === 0) return []
+    const ids = [...new Set(rows.map(r => r.campaign_id))]
+    const live = new Map<string, Campaign>()
+    for (const r of await this.data.db.selectFrom('campaigns').select('body').where('id', 'in', ids).execute()) {
+      const c = JSON.parse(r.body) as Campaign
+      live.set(c.id, c)
+    }
+    const out: Array<{ seq: number; trigger: PushedTrigger }> = []
+    for (const r of rows) {
+      const trigger = JSON.parse(r.body) as PushedTrigger
+      // Withdrawn rows were counted when their campaign changed (withdraw.ts); this catches a trigger recorded meanwhile.
+      if (stillLive(trigger, live.get(r.campaign_id))) out.push({ seq: Number(r.seq), trigger })
+    }
+    return out
   }
 
   private endLocal(deviceId: string): void {

@@ -6,6 +6,7 @@ import { requireRole, canReachStore, HttpError } from '../auth.ts'
 import { IdParams, NoQuery } from '../schemas.ts'
 import { retryConflicts } from '../db/retry.ts'
 import { campaignById, linkAllowed } from '../hubs/push.ts'
+import { withdrawPending } from '../hubs/withdraw.ts'
 import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'
 
 function mayManage(req: FastifyRequest, c: Campaign): void {
@@ -25,7 +26,11 @@ function visibleTo(req: FastifyRequest, c: Campaign): boolean {
   return c.stores.some(s => canReachStore(req.principal, s))
 }
 
-export async function campaignRoutes(app: FastifyInstance, { db, data, policy }: Context): Promise<void> {
+export async function campaignRoutes(app: FastifyInstance, { db, data, policy, hub }: Context): Promise<void> {
+  // A campaign deleted, deactivated or changed recalls its triggers not yet read by a phone (hubs/withdraw.ts).
+  const withdraw = async (id: string, now: Campaign | null) => {
+    hub.dropped.withdrawn += await withdrawPending(db, id, now, Date.now())
+  }
   const get = (id: string): Promise<Campaign | null> => campaignById(db, id)
   const row = (c: Campaign) => ({ id: c.id, body: JSON.stringify(c), stores: JSON.stringify(c.stores), updated: Date.now() })
   const operators = requireRole(db, 'admin', 'manager')
@@ -80,26 +85,32 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy }:
             if (!visibleTo(req, c)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
             mayManage(req, c)
             await trx.updateTable('campaigns').set(row(req.body)).where('id', '=', req.params.id).execute()
-            return true
+            return 'updated' as const
           }
           const r = await trx
             .insertInto('campaigns')
             .values(row(req.body))
             .onConflict(oc => oc.column('id').doNothing())
             .executeTakeFirst()
-          return Number(r.numInsertedOrUpdatedRows ?? 0) === 1
+          return Number(r.numInsertedOrUpdatedRows ?? 0) === 1 ? ('inserted' as const) : null
         })
       // Created by another request since this one looked: look again, under its lock this time.
-      for (let i = 0; i < 3; i++) if (await retryConflicts(write)) return req.body
+      for (let i = 0; i < 3; i++) {
+        const done = await retryConflicts(write)
+        // After the update: a trigger recorded meanwhile is checked against the live campaign when read.
+        if (done === 'updated') await withdraw(req.params.id, req.body)
+        if (done !== null) return req.body
+      }
       throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.params.id} changed meanwhile; try again`)
     }
   )
 
   app.delete<{ Params: { id: string } }>('/v1/campaigns/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req, reply) => {
     const c = await get(req.params.id)
-    if (!c) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
+    if (!c || !visibleTo(req, c)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
     mayManage(req, c)
     await db.deleteFrom('campaigns').where('id', '=', req.params.id).execute()
+    await withdraw(c.id, null)
     return reply.code(204).send()
   })
 }

@@ -24,7 +24,8 @@ import {
 } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
-import { vetTrigger, storeFacts, type StoreFacts } from '../hubs/push.ts'
+import { storeFacts, type StoreFacts } from '../hubs/push.ts'
+import { vetTrigger } from '../hubs/vet.ts'
 import { storeEvents, Counts } from '../db/rollups.ts'
 import { retryConflicts } from '../db/retry.ts'
 
@@ -170,7 +171,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               continue
             }
             if (e.type === 'trigger.fired') {
-              const v = await vetTrigger(trx, e, storeId, facts, now)
+              const v = await vetTrigger(trx, e, storeId, facts, now, fresh)
               if (!v.ok) {
                 out.push({ index, id: e.id, error: v.code, message: v.message })
                 continue
@@ -237,7 +238,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
       const site = await siteOf(storeId)
       if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-      const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now())
+      const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now(), policy.erasureWindowMs)
       if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
       const body = JSON.stringify(r.config)
       const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'

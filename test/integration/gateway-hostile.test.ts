@@ -20,6 +20,7 @@ import type { Campaign } from '../../shared/campaigns.ts'
 import type { InstoreEvent } from '../../shared/events.ts'
 import { api } from '../helpers/procs.ts'
 import { ROOT } from '../helpers/run.ts'
+import { openingVisits } from '../helpers/visit.ts'
 
 const ADMIN = 'adm_hostile_gw'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string; features: Array<{ properties: Record<string, unknown> }> }
@@ -52,7 +53,8 @@ const ev = (over: Partial<InstoreEvent> = {}): InstoreEvent => ({
 const trig = (campaignId: string, subject: string, over: Partial<InstoreEvent> = {}): InstoreEvent =>
   ev({ type: 'trigger.fired', subject, campaignId, content: { title: 'gateway title' }, reason: 'gateway says so', ...over })
 type Reply = { accepted: number; duplicates: number; error: string; message: string; refused?: Array<{ error: string }> }
-const post = async (events: unknown[], store = 's1') => await api<Reply>(`${url}/v1/stores/${store}/events`, gw[store], 'POST', { events })
+// Each trigger's visit is opened first: these tests are about caps, places, dates and content.
+const post = openingVisits(async (events: unknown[], store: string = 's1') => await api<Reply>(`${url}/v1/stores/${store}/events`, gw[store], 'POST', { events }))
 /** What a stream opened now from the start would be sent (nothing to a device that may not receive). */
 const pushedTo = async (deviceId: string): Promise<PushedTrigger[]> => ((await ctx.hub.mayReceive(deviceId)) ? (await ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger) : [])
 async function register(): Promise<{ deviceId: string; subject: string }> {

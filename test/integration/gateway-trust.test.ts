@@ -19,6 +19,7 @@ import { waitFor } from '../helpers/gateway.ts'
 import { GatewayStore } from '../../gateway/io/store.ts'
 import { Uplink } from '../../gateway/io/uplink.ts'
 import { ROOT } from '../helpers/run.ts'
+import { openingVisits } from '../helpers/visit.ts'
 
 const ADMIN = 'adm_trust_test'
 const dataDir = mkdtempSync(join(tmpdir(), 'trust-'))
@@ -52,8 +53,11 @@ const trigger = (campaignId: string | undefined, over: Partial<InstoreEvent> = {
   ...over
 })
 type Refused = Array<{ index: number; id: string | null; error: string }>
-const post = async (events: unknown[], store = 's1', token = gw[store]) =>
-  await api<{ accepted: number; duplicates: number; error: string; message: string; refused?: Refused }>(`${url}/v1/stores/${store}/events`, token, 'POST', { events })
+// Each trigger's visit is opened first: these tests are about campaigns, content, caps and TTL.
+const post = openingVisits(
+  async (events: unknown[], store: string = 's1', token: string = gw[store]) =>
+    await api<{ accepted: number; duplicates: number; error: string; message: string; refused?: Refused }>(`${url}/v1/stores/${store}/events`, token, 'POST', { events })
+)
 const postRaw = async (path: string, body: string, token: string | null = gw.s1) => {
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body })
   return { status: res.status, body: (await res.json()) as { error: string; message: string } }

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../server/app.ts'
 import { onTestDb } from '../helpers/postgres.ts'
+import { enterFor } from '../helpers/visit.ts'
 import { silentLogger } from '../../shared/log.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import type { InstoreEvent } from '../../shared/events.ts'
@@ -68,6 +69,8 @@ test("a store manager manages their own store's campaigns and cannot touch anoth
 })
 
 test('a gateway token posts and reads only for its own store', async () => {
+  // The server pushes a trigger only inside a visit it saw begin.
+  await api(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [enterFor(trigger('t1', tokens.subject_a))] })
   const own = await api<{ accepted: number }>(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('t1', tokens.subject_a)] })
   assert.equal(own.status, 200)
   assert.equal(own.body.accepted, 1)
@@ -84,7 +87,7 @@ test('a gateway token posts and reads only for its own store', async () => {
 })
 
 test('a device token reads only its own triggers and acknowledges only its own', async () => {
-  await api(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [trigger('tb', tokens.subject_b)] })
+  await api(`${url}/v1/stores/s1/events`, tokens.gw_s1, 'POST', { events: [enterFor(trigger('tb', tokens.subject_b)), trigger('tb', tokens.subject_b)] })
   assert.equal((await fetch(`${url}/v1/devices/${tokens.id_b}/triggers`, { headers: { authorization: `Bearer ${tokens.dev_a}` } })).status, 403)
   assert.equal((await api(`${url}/v1/triggers/tb/ack`, tokens.dev_a, 'POST', { status: 'opened' })).status, 403)
   assert.equal((await api(`${url}/v1/triggers/tb/ack`, tokens.dev_b, 'POST', { status: 'opened' })).status, 200)

@@ -16,6 +16,7 @@ import { api, startProc, type Proc } from '../helpers/procs.ts'
 import { waitFor } from '../helpers/gateway.ts'
 import { ROOT } from '../helpers/run.ts'
 import type { InstoreEvent } from '../../shared/events.ts'
+import { enterFor } from '../helpers/visit.ts'
 
 const ADMIN = 'adm_replicas_test'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string }
@@ -224,7 +225,11 @@ if (TEST_ENGINE === 'sqlite') {
           campaignId: 'c1',
           content: { title: 'x' }
         })
-        const post = async (to: string, events: InstoreEvent[]) => await api<{ accepted: number }>(`${to}/v1/stores/${site.storeId}/events`, gw, 'POST', { events })
+        const post = async (to: string, events: InstoreEvent[]) => {
+          // The server pushes a trigger only inside a visit it saw begin: each is opened first, in a post of its own.
+          await api(`${to}/v1/stores/${site.storeId}/events`, gw, 'POST', { events: events.map(e => enterFor(e)) })
+          return await api<{ accepted: number }>(`${to}/v1/stores/${site.storeId}/events`, gw, 'POST', { events })
+        }
 
         // The phone on B, the gateway on A.
         const onB = stream(`${b.url}/v1/devices/${dev.deviceId}/triggers`, dev.token)
