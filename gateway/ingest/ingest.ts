@@ -2,7 +2,7 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { SubjectHasher, isMac, isRandomizedMac, normalizeMac } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
 import type { IdentityResolver } from './identity.ts'
 import { bleIdentity } from './sensor-ids.ts'
@@ -202,7 +202,7 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
         continue
       }
       out.push({
-        subject: ctx.hasher.hash(r.mac),
+        subject: ctx.hasher.hash(normalizeMac(r.mac)),
         source: 'wifi',
         sensor,
         ts: ts ?? NaN,
