@@ -6,11 +6,12 @@ import { SUPPRESS_REASONS, type CampaignEngine } from './campaigns/campaigns.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { IdentityResolver } from './ingest/identity.ts'
 import type { Bus } from './io/bus.ts'
+import type { Uplink } from './io/uplink.ts'
 
 export function collectStoreMetrics(
   metrics: Metrics,
   store: GatewayStore,
-  g: { campaigns: CampaignEngine | null; presence: PresenceEngine | null; identity: IdentityResolver; bus: Bus | null }
+  g: { campaigns: CampaignEngine | null; presence: PresenceEngine | null; identity: IdentityResolver; bus: Bus | null; uplink?: Uplink | null }
 ): void {
   const suppressed = metrics.counter('instore_trigger_suppressed_total', 'campaign matches not fired, by reason')
   const fired = metrics.counter('instore_triggers_fired_total', 'campaign triggers fired')
@@ -33,5 +34,7 @@ export function collectStoreMetrics(
     const zs = metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
     zs.set({ reason: 'misfit' }, g.presence?.dropped ?? 0)
     zs.set({ reason: 'failed' }, g.presence?.failed ?? 0)
+    if (g.uplink)
+      metrics.counter('instore_uplink_oversized_total', 'answers of the central server longer than the gateway reads (cut short there)').set({}, g.uplink.oversizedReplies)
   })
 }

@@ -1,5 +1,5 @@
 // What a store's gateway (gateway.ts) is started with, and the helpers its start-up uses: the
-// store's secret kept in its data folder, and the later clock a Meraki receiver needs.
+// store's secret kept in its data folder, the later clock a Meraki receiver needs, its MQTT bus.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -10,8 +10,10 @@ import type { BrokerListenOptions } from '../shared/broker.ts'
 import type { PipelineOptions } from './pipeline.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
 import type { DevicesFileT } from './ingest/identity.ts'
-import type { ForeignConfig } from './ingest/foreign.ts'
-import type { AuthFile } from './io/broker-auth.ts'
+import { aliasMap, type ForeignConfig } from './ingest/foreign.ts'
+import { brokerAuth, type AuthCounters, type AuthFile } from './io/broker-auth.ts'
+import { ClientBus, EmbeddedBus, packetLimit, type Bus } from './io/bus.ts'
+import type { Metrics } from './io/metrics.ts'
 import { MERAKI_LATE_MS, type MerakiOptions } from './ingest/meraki.ts'
 import { readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
 
@@ -82,4 +84,22 @@ export function lateClock(m: GatewayOptions['meraki']): { latenessMs: number; ma
   if (!m) return {}
   const late = Math.max(m.lateMs ?? MERAKI_LATE_MS, defaultClockOptions.latenessMs)
   return { latenessMs: late, maxSkewMs: Math.max(late, defaultClockOptions.maxSkewMs) }
+}
+
+/** The largest message the gateway takes, native or foreign, bytes (unless `pipeline` says otherwise). */
+export const MAX_MESSAGE_BYTES = 256 * 1024
+
+/**
+ * The gateway's MQTT bus: a client of `o.broker`, or its embedded broker, which refuses packets no
+ * message could fit in (counted as `oversized` with the messages the pipeline refuses).
+ */
+export function gatewayBus(o: GatewayOptions, foreign: ForeignConfig, authCounters: AuthCounters, metrics: Metrics): Bus {
+  if (o.broker) return new ClientBus(o.broker, `instore-gateway-${o.site.storeId}`)
+  const rejected = metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason')
+  const auth = o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId: o.site.storeId, aliases: aliasMap(o.site), foreign }, authCounters) : {}
+  return new EmbeddedBus(o.port, o.host, auth, {
+    ...o.listeners,
+    maxPacketBytes: packetLimit(o.pipeline?.maxMessageBytes ?? MAX_MESSAGE_BYTES),
+    onOversized: () => rejected.inc({ reason: 'oversized' })
+  })
 }

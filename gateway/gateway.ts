@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { topics } from '../shared/mqtt-topics.ts'
 import { Pipeline, radioKey, type LearnedRadio } from './pipeline.ts'
-import { EmbeddedBus, ClientBus, type Bus, type MessageOrigin } from './io/bus.ts'
+import { EmbeddedBus, type Bus, type MessageOrigin } from './io/bus.ts'
 import { Metrics } from './io/metrics.ts'
 import { startHttp, type Health } from './io/http.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
@@ -15,14 +15,14 @@ import { Uplink } from './io/uplink.ts'
 import type { GatewayConfigT } from '../shared/gateway-config.ts'
 import { keepConfig, keptConfig } from './io/kept-config.ts'
 import { IdentityResolver, materialFromFile } from './ingest/identity.ts'
-import { foreignTopics, aliasMap, DEFAULT_FOREIGN } from './ingest/foreign.ts'
-import { brokerAuth, type AuthCounters } from './io/broker-auth.ts'
+import { foreignTopics, DEFAULT_FOREIGN } from './ingest/foreign.ts'
+import type { AuthCounters } from './io/broker-auth.ts'
 import { MerakiReceiver } from './meraki-receiver.ts'
 import { BleScanner } from './io/ble-scanner.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { gatewayHealth } from './health.ts'
 import { WorkPump, EXTERNAL_HOLD_ABOVE } from './work-pump.ts'
-import { LEARNED_SAVE_MS, STOP_FLUSH_MS, lateClock, loadOrCreateSecret, type GatewayOptions } from './gateway-options.ts'
+import { LEARNED_SAVE_MS, MAX_MESSAGE_BYTES, STOP_FLUSH_MS, gatewayBus, lateClock, loadOrCreateSecret, type GatewayOptions } from './gateway-options.ts'
 import { collectStoreMetrics } from './gateway-metrics.ts'
 
 export type { GatewayOptions } from './gateway-options.ts'
@@ -77,9 +77,7 @@ export class Gateway {
     const foreign = o.foreign ?? DEFAULT_FOREIGN
     const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
     if (o.broker) this.work.holdAbove = EXTERNAL_HOLD_ABOVE
-    const bus: Bus = o.broker
-      ? new ClientBus(o.broker, `instore-gateway-${storeId}`)
-      : new EmbeddedBus(o.port, o.host, o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId, aliases: aliasMap(o.site), foreign }, authCounters) : {}, o.listeners)
+    const bus: Bus = gatewayBus(o, foreign, authCounters, this.metrics)
     const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
     this.metrics.onCollect(() => {
       for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v)
@@ -103,7 +101,7 @@ export class Gateway {
         ...(o.meraki ? { reorder: { aheadMs: defaultClockOptions.latenessMs } } : {}),
         tickMs: 1000,
         presenceMs: { ble: 10_000, wifi: 120_000 },
-        maxMessageBytes: 256 * 1024,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
         selfCalibration: true,
         identity: this.identity,
         foreign,

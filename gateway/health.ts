@@ -9,6 +9,7 @@ import type { GatewayStore } from './io/store.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { Pipeline } from './pipeline.ts'
 import { offSensorsProblem } from './estimation/self-calibration.ts'
+import { senderLabel } from './ingest/clock-guard.ts'
 
 export interface HealthInputs {
   site: Site
@@ -35,6 +36,8 @@ const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 const STALL_MS = 30_000
 /** Readings of others refused as late after a lone sender moved the event clock before /healthz blames it (a few are a slow sensor). */
 const LONE_LATE = 20
+/** Messages in a row a sensor sends behind the event clock (all its readings late) before /healthz names it. */
+const BEHIND_MESSAGES = 20
 
 export function gatewayHealth(g: HealthInputs): Health {
   const problems: string[] = []
@@ -68,9 +71,13 @@ export function gatewayHealth(g: HealthInputs): Health {
     )
   const lone = guard?.lastLone
   if (lone && lone.late >= LONE_LATE && Date.now() - lone.lateAt < HEALTH_WINDOW_MS)
-    problems.push(`the event clock was moved ahead by ${lone.voter ?? 'a phone'} alone: ${lone.late} reading(s) of others refused as late since`)
+    problems.push(`the event clock was moved ahead by ${senderLabel(lone.voter)} alone: ${lone.late} reading(s) of others refused as late since`)
+  // Phones are named as such, never by their MQTT client id or phone id (/metrics says `phones`).
   for (const [id, a] of p?.clockGuard.ahead ?? [])
-    if (Date.now() - a.at < HEALTH_WINDOW_MS) problems.push(`sensor ${id}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
+    if (Date.now() - a.at < HEALTH_WINDOW_MS) problems.push(`${senderLabel(id)}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
+  for (const [id, b] of p?.clockGuard.behind ?? [])
+    if (b.messages >= BEHIND_MESSAGES && Date.now() - b.at < HEALTH_WINDOW_MS)
+      problems.push(`sensor ${id} sends ${Math.round(b.behindMs / 1000)} s behind the event clock: its readings are refused as late (its clock lags?)`)
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)

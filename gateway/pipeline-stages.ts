@@ -28,7 +28,7 @@ export function translateForeign(
   m: PipelineMetrics,
   rejected: (reason: DropReason, detail: string) => void
 ): { topic: string; payload: Buffer } | null {
-  const f = translate(topic, payload, o.prefix, storeId, aliases, o.foreign)
+  const f = translate(topic, payload, o.prefix, storeId, aliases, o.foreign, o.maxMessageBytes)
   if (f === null) {
     rejected('bad_topic', topic.slice(0, 200))
     return null

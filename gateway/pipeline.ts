@@ -174,8 +174,8 @@ export class Pipeline {
       return
     }
     const m: Taken = { r, topic }
-    if (this.o.clock.mode !== 'event') this.inbox.push(m)
-    else if (from?.retained === true) this.rejected('retained', 'stored at the broker, replayed on subscribe', topic)
+    if (from?.retained === true) this.rejected('retained', 'stored at the broker, replayed on subscribe', topic)
+    else if (this.o.clock.mode !== 'event') this.inbox.push(m)
     else {
       const v = this.clockGuard.offer(m, newestTs(r), r.kind === 'readings' ? { sensor: r.sensor } : { device: r.device, client: from?.client })
       for (const x of v.refuse) this.rejected('clock_ahead', `${x.aheadMs} ms ahead of the other sensors`, x.item.topic)

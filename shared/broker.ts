@@ -8,6 +8,7 @@ import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { Aedes, type AedesOptions } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
+import { guardPacketSize } from './packet-guard.ts'
 
 export interface EmbeddedBroker {
   broker: Aedes
@@ -28,6 +29,10 @@ export interface BrokerListenOptions {
   tls?: { port: number; cert: string; key: string }
   /** MQTT over WebSockets (for in-store apps and browsers): port. */
   wsPort?: number
+  /** Largest MQTT packet a client may send, bytes (remaining length); a larger one closes its connection. Unset: no limit. */
+  maxPacketBytes?: number
+  /** Told of each connection closed for a packet over `maxPacketBytes` (the announced length). */
+  onOversized?: (announced: number) => void
 }
 
 /** Closes anything with a callback-style close (servers, the broker). */
@@ -50,6 +55,8 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     streams.add(s)
     s.on('close', () => streams.delete(s))
     broker.handle(s as Socket)
+    // After aedes' own listener, so its 'readable' keeps control of the reads (packet-guard.ts).
+    if (opts.maxPacketBytes !== undefined) guardPacketSize(s, opts.maxPacketBytes, n => opts.onOversized?.(n))
   }
   const server = createServer(track)
   const closers: Array<() => Promise<void>> = []

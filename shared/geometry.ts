@@ -109,11 +109,10 @@ export function polygonCentroid(poly: Polygon): [number, number] {
 export function interiorsOverlap(a: Polygon, b: Polygon): boolean {
   const ra = a.coordinates[0]
   const rb = b.coordinates[0]
-  for (let i = 0; i + 1 < ra.length; i++) {
-    for (let j = 0; j + 1 < rb.length; j++) {
-      if (properCross(ra[i], ra[i + 1], rb[j], rb[j + 1])) return true
-    }
-  }
+  // Edge i of a is edge i, edge j of b is edge (ra.length + j): only pairs from different rings count.
+  const na = ra.length - 1
+  const edges = [...ra.slice(0, -1).map((p, i): Edge => [p, ra[i + 1]]), ...rb.slice(0, -1).map((p, j): Edge => [p, rb[j + 1]])]
+  if (anyCross(edges, (i, j) => i < na === j < na)) return true
   const strictlyIn = (p: number[], poly: Polygon) => booleanPointInPolygon(p, poly, { ignoreBoundary: true })
   const probes = (ring: number[][]) => {
     const out: number[][] = []
@@ -136,11 +135,29 @@ function properCross(p1: number[], p2: number[], q1: number[], q2: number[]): bo
 /** True when two non-adjacent edges of a closed ring cross (a bow-tie or worse). */
 export function ringSelfIntersects(ring: number[][]): boolean {
   const n = ring.length - 1
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 2; j < n; j++) {
-      if (i === 0 && j === n - 1) continue
-      if (properCross(ring[i], ring[i + 1], ring[j], ring[j + 1])) return true
-    }
+  const edges = ring.slice(0, -1).map((p, i): Edge => [p, ring[i + 1]])
+  // Neighbours share a vertex (the first and last edges too): not a crossing.
+  return anyCross(edges, (i, j) => Math.abs(i - j) < 2 || Math.abs(i - j) === n - 1)
+}
+
+type Edge = [number[], number[]]
+
+/**
+ * Whether two edges properly cross, `skip` naming pairs not to compare (by index). A sweep along x:
+ * edges sorted by their left end, each compared only with the edges whose x-range it overlaps, so
+ * an outline of n vertices costs O(n log n) plus its x-overlapping pairs, not all n^2/2 pairs (a
+ * shop outline of thousands of vertices took seconds). A ring whose edges mostly overlap along x
+ * (a fine zigzag) still costs nearly n^2/2: the site's vertex cap (site.ts) bounds that.
+ */
+function anyCross(edges: Edge[], skip: (i: number, j: number) => boolean): boolean {
+  const minX = edges.map(([p, q]) => Math.min(p[0], q[0]))
+  const maxX = edges.map(([p, q]) => Math.max(p[0], q[0]))
+  const order = edges.map((_, i) => i).sort((a, b) => minX[a] - minX[b])
+  let active: number[] = []
+  for (const i of order) {
+    active = active.filter(j => maxX[j] >= minX[i])
+    for (const j of active) if (!skip(i, j) && properCross(edges[i][0], edges[i][1], edges[j][0], edges[j][1])) return true
+    active.push(i)
   }
   return false
 }

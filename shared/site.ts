@@ -162,8 +162,17 @@ function semanticProblems(ok: Array<{ i: number; f: SiteFile['features'][number]
   return problems
 }
 
+/**
+ * Vertices a ring of a shop or sector may have: far more than any floor plan needs, and few enough
+ * that every check and map built from the outline at start-up stays quick (a valid site with a
+ * 200,000-vertex outline held the gateway's start for minutes, saying nothing).
+ */
+export const MAX_RING_VERTICES = 10_000
+
 function polygonProblems(poly: Polygon): string[] {
   const out: string[] = []
+  const long = poly.coordinates.findIndex(ring => ring.length > MAX_RING_VERTICES)
+  if (long >= 0) return [`ring ${long} has ${poly.coordinates[long].length} vertices: at most ${MAX_RING_VERTICES} (simplify the outline)`]
   for (const [r, ring] of poly.coordinates.entries()) {
     const a = ring[0]
     const b = ring[ring.length - 1]

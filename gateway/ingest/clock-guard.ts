@@ -81,6 +81,17 @@ const CLIENT_KEY_CHARS = 64
 /** A voter whose clock is this close behind the event clock is heard recently, ms of event time. */
 export const RECENT_MS = 15 * 60_000
 
+/**
+ * A sensor whose messages arrive this far behind the event clock has its readings refused as late
+ * (longer than any reading window), ms of event time: tracked so /healthz can name it.
+ */
+export const BEHIND_MS = 60_000
+
+/** How /healthz and /metrics name a voter: a sensor by its id; a phone never by its client or phone id (either may be a MAC or a name). */
+export function senderLabel(voter: string | null): string {
+  return voter === null || voter.startsWith('device:') || voter.startsWith('client:') ? 'a phone' : `sensor ${voter}`
+}
+
 /** Voters ranked by clock: bounds how many others a message must keep within `maxLeadMs` of. */
 const TOP = 16
 
@@ -118,6 +129,12 @@ export class ClockGuard<T> {
   }
   /** Voters refused for running ahead: by how much, and when (wall ms). */
   readonly ahead = new Map<string, { aheadMs: number; at: number }>()
+  /**
+   * Site sensors whose last message arrived more than `BEHIND_MS` behind the event clock (a clock
+   * that lags: every reading refused as late): by how much, how many such messages in a row, and
+   * when the last came (wall ms). Bounded by the site's sensors; a message in time clears it.
+   */
+  readonly behind = new Map<string, { behindMs: number; messages: number; at: number }>()
   /** When the current hold began (wall ms): /healthz reports a hold that lasts. */
   heldSinceWall = 0
 
@@ -145,11 +162,13 @@ export class ClockGuard<T> {
     const held = metrics.gauge('instore_clock_held_messages', 'event mode: messages held until other sensors confirm or refuse their time')
     const since = metrics.gauge('instore_clock_held_seconds', 'event mode: how long the current hold has lasted (wall time)')
     const ahead = metrics.gauge('instore_clock_ahead_seconds', 'event mode: how far ahead of the other sensors a refused sender ran, last time')
+    const behind = metrics.gauge('instore_clock_behind_seconds', 'event mode: how far behind the event clock a sensor sends (its readings refused as late), last time')
     metrics.onCollect(() => {
       held.set({}, this.held.length)
       since.set({}, Math.round(this.heldForMs / 1000))
       // Phone ids (a site without sensors) are many and come and go: one series for all of them.
       for (const [id, a] of this.ahead) ahead.set({ sender: id.startsWith('device:') || id.startsWith('client:') ? 'phones' : id }, Math.round(a.aheadMs / 1000))
+      for (const [id, b] of this.behind) behind.set({ sender: id }, Math.round(b.behindMs / 1000))
     })
   }
 
@@ -160,6 +179,7 @@ export class ClockGuard<T> {
   offer(item: T, ts: number | null, from: { sensor: string } | { device: string; client?: string }): Verdict<T> {
     this.arrivals++
     const voter = this.voterOf(from)
+    if ('sensor' in from && ts !== null) this.noteBehind(from.sensor, ts)
     const out: Verdict<T> = { admit: [], refuse: [] }
     if (this.held.length === 0) {
       if (ts === null || this.fits(ts, voter)) {
@@ -182,6 +202,17 @@ export class ClockGuard<T> {
     if (ts !== null && this.isFar(ts, voter)) this.far = true
     this.hold(item, ts, voter, out)
     return this.decide(out)
+  }
+
+  /** Keeps track of a sensor sending behind the event clock (a message in time forgets it). */
+  private noteBehind(sensor: string, ts: number): void {
+    const behindMs = this.admitted - ts
+    if (!(behindMs > BEHIND_MS)) {
+      this.behind.delete(sensor)
+      return
+    }
+    const b = this.behind.get(sensor)
+    this.behind.set(sensor, { behindMs, messages: (b?.messages ?? 0) + 1, at: this.o.wall() })
   }
 
   /** A lead only a quorum takes: past `maxAheadMs` beyond the others (before any clock: beyond the wall clock). */

@@ -87,7 +87,7 @@ export function parseTheengs(s: string): ForeignConfig['theengs'] {
     })
 }
 
-export type Foreign = { topic: string; payload: Buffer } | { reject: 'unknown_sensor' | 'bad_json' | 'bad_schema'; detail: string } | { ignore: string } | null
+export type Foreign = { topic: string; payload: Buffer } | { reject: 'unknown_sensor' | 'oversized' | 'bad_json' | 'bad_schema'; detail: string } | { ignore: string } | null
 
 export function aliasMap(site: Site): Map<string, string> {
   const m = new Map<string, string>()
@@ -127,8 +127,23 @@ export function route(topic: string, c: ForeignConfig, aliases: Map<string, stri
 
 const NAMES: Record<Kind, string> = { esp: 'ESPresense room', omg: 'OpenMQTTGateway', theengs: 'Theengs Gateway' }
 
-/** Translates a foreign message; null when the topic is not a foreign one. */
-export function translate(topic: string, payload: Buffer, prefix: string, storeId: string, aliases: Map<string, string>, c: ForeignConfig = DEFAULT_FOREIGN): Foreign {
+/** The native limit (gateway.ts `maxMessageBytes`), for callers that do not say. */
+export const DEFAULT_MAX_FOREIGN_BYTES = 256 * 1024
+
+/**
+ * Translates a foreign message; null when the topic is not a foreign one. `maxBytes`: the same
+ * limit native messages have, checked before parsing (JSON.parse of a huge message would hold the
+ * gateway, and its embedded broker, for as long as it takes).
+ */
+export function translate(
+  topic: string,
+  payload: Buffer,
+  prefix: string,
+  storeId: string,
+  aliases: Map<string, string>,
+  c: ForeignConfig = DEFAULT_FOREIGN,
+  maxBytes = DEFAULT_MAX_FOREIGN_BYTES
+): Foreign {
   const r = route(topic, c, aliases)
   if (r === null) return null
   if (!r.sensor)
@@ -136,6 +151,7 @@ export function translate(topic: string, payload: Buffer, prefix: string, storeI
       reject: 'unknown_sensor',
       detail: `${NAMES[r.kind]} ${r.node.slice(0, 100)}${r.node === 'TheengsGateway' ? ' (alias it, or name its publish_topic with a sensor)' : ''}`
     }
+  if (payload.length > maxBytes) return { reject: 'oversized', detail: `${payload.length} bytes > ${maxBytes}` }
   let body: Record<string, unknown>
   try {
     body = JSON.parse(payload.toString()) as Record<string, unknown>

@@ -2,8 +2,9 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { SubjectHasher, isMac, isRandomizedMac, normalizeMac } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
+import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
 import { bleIdentity } from './sensor-ids.ts'
 
@@ -80,6 +81,8 @@ const validTs = (ts: number | undefined): boolean => ts === undefined || (Number
 // eslint-disable-next-line no-control-regex
 const BAD_ID = /[/+#\u0000-\u001f]/
 const EID_ID = /^eid:[0-9a-f]{16}$/
+/** What an event's subject may be (shared/events.ts, the schema the central server checks). */
+const SUBJECT_RE = new RegExp(SUBJECT)
 
 /**
  * The subject of a self-named BLE id (a reading's, or a phone-scan topic's device id): a MAC is
@@ -110,6 +113,9 @@ function bleSubject(
     return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(lower), randomized: true }
   }
   const who = bleIdentity(id, mac, ctx.hasher, random)
+  // A stable id goes on as the subject: one the central server's event schema would refuse (a
+  // space, quotes, a reserved key) would make events no one can deliver, so it is refused here.
+  if (!SUBJECT_RE.test(who.subject)) return { reason: 'bad_id', detail: 'not a subject (letters, digits and _.:@+=- only)' }
   return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
 }
 
@@ -202,7 +208,7 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
         continue
       }
       out.push({
-        subject: ctx.hasher.hash(r.mac),
+        subject: ctx.hasher.hash(normalizeMac(r.mac)),
         source: 'wifi',
         sensor,
         ts: ts ?? NaN,

@@ -10,7 +10,7 @@
 //   by the advertiser's hashed MAC when the sensor sends it.
 // Id forms: ESPresense `src/BleFingerprint.cpp` (setId calls), Theengs decoder
 // `src/devices/iBeacon_json.h` (uuid as 32 hex digits), the contract's own forms.
-import { isMac, isPrivateBleAddress, type SubjectHasher } from './subjects.ts'
+import { findMac, isMac, isPrivateBleAddress, normalizeMac, type SubjectHasher } from './subjects.ts'
 
 export type BleId = { kind: 'stable'; id: string } | { kind: 'mac'; mac: string } | { kind: 'class'; id: string }
 
@@ -21,7 +21,6 @@ const CLASS_PREFIXES = new Set(['apple', 'msft', 'name', 'exp', 'smarttag', 'ad'
 
 const UUID32 = /^[0-9a-f]{32}$/i
 const UUID36 = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const EMBEDDED_MAC = /(?:^|[^0-9a-f])([0-9a-f]{2}(?:[:. -]?[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![0-9a-f])/i
 
 /** A uuid in contract form (lower case, with dashes), or undefined when it is not one. */
 export function normalizeUuid(u: string): string | undefined {
@@ -52,7 +51,7 @@ function eddystoneNamespace(ns: string): string | undefined {
 
 /** Classifies one BLE id in any supported form. */
 export function classifyBleId(raw: string): BleId {
-  if (isMac(raw)) return { kind: 'mac', mac: raw }
+  if (isMac(raw)) return { kind: 'mac', mac: normalizeMac(raw) }
   const colon = raw.indexOf(':')
   const prefix = colon > 0 ? raw.slice(0, colon).toLowerCase() : ''
   const rest = colon > 0 ? raw.slice(colon + 1) : raw
@@ -67,11 +66,11 @@ export function classifyBleId(raw: string): BleId {
     const ns = m ? eddystoneNamespace(m[1]) : undefined
     if (m && ns) return { kind: 'stable', id: `eddystone:${ns}:${m[2].toLowerCase()}` }
   }
-  if (MAC_PREFIXES.has(prefix) && isMac(rest)) return { kind: 'mac', mac: rest }
+  if (MAC_PREFIXES.has(prefix) && isMac(rest)) return { kind: 'mac', mac: normalizeMac(rest) }
   if (CLASS_PREFIXES.has(prefix)) return { kind: 'class', id: raw }
   // Any other form (an alias, an app id) is one device, unless it carries an address.
-  const embedded = EMBEDDED_MAC.exec(raw)
-  if (embedded) return { kind: 'mac', mac: embedded[1] }
+  const embedded = findMac(raw)
+  if (embedded !== undefined) return { kind: 'mac', mac: embedded }
   return { kind: 'stable', id: raw }
 }
 

@@ -5,11 +5,42 @@ import { createHmac } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-// Every way sensors and tools write a MAC: bare, `:`/`-`/`.`/space between bytes, Cisco's aabb.ccdd.eeff.
-const MAC_RE = /^(?:[0-9a-f]{2}([:. -]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})$/i
+// The one recogniser of MAC addresses, for every id the gateway takes (BLE ids, sensor and device
+// ids, topic levels) and every log line it writes. A MAC is 12 hex digits written
+// - bare: `aabbccddeeff`;
+// - as six octets with one separator throughout (`:`, `-`, `.`, `_` as BlueZ writes it, space),
+//   an octet's leading zero possibly left out (`de:ad:be:ef:0:3`);
+// - as three groups of four (Cisco `aabb.ccdd.eeff`, or with another separator).
+// Inside a longer id (`dev_DE_AD_BE_EF_00_02`, `known:de_ad_be_ef_00_04`) it is found where no hex
+// digit touches it; a run of more than six separated octets is taken by its last six (a word ending
+// in a hex letter, as `device_` does, runs into the address). Legitimate ids that are not MACs stay
+// what they are: 16-hex EIDs and 32-hex uuids are longer than 12 digits, and iBeacon and Eddystone
+// ids are recognised before any MAC is looked for (sensor-ids.ts).
+const SEP = '[:_. -]'
+const HEX = '[0-9a-f]'
+const FORMS = `${HEX}{1,2}(${SEP})${HEX}{1,2}(?:\\1${HEX}{1,2}){4,}|${HEX}{12}|${HEX}{4}(${SEP})${HEX}{4}\\2${HEX}{4}`
+const MAC_RE = new RegExp(`^(?:${FORMS.replace('{4,}', '{4}')})$`, 'i')
+const ANY_MAC = new RegExp(`(?<!${HEX})(?:${FORMS})(?!${HEX})`, 'gi')
 
 export function isMac(s: string): boolean {
   return MAC_RE.test(s)
+}
+
+/** The 12 lower-case hex digits of a MAC written in any recognised form (its last six octets if more are given). */
+function digits(mac: string): string {
+  const parts = mac.toLowerCase().split(/[:_. -]/)
+  if (parts.length <= 3) return parts.join('')
+  return parts
+    .slice(-6)
+    .map(p => p.padStart(2, '0'))
+    .join('')
+}
+
+/** The first MAC anywhere in `text`, as 12 lower-case hex digits; undefined when there is none. */
+export function findMac(text: string): string | undefined {
+  ANY_MAC.lastIndex = 0
+  const m = ANY_MAC.exec(text)
+  return m === null ? undefined : digits(m[0])
 }
 
 /** The file in a gateway's data folder holding its store secret (the MAC hashing key). */
@@ -23,7 +54,7 @@ export function readStoreSecret(dir: string): string | null {
 
 /** Locally administered bit set: a randomized (private) address, not a vendor-assigned one (Wi-Fi). */
 export function isRandomizedMac(mac: string): boolean {
-  return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0
+  return (parseInt(normalizeMac(mac).slice(0, 2), 16) & 0x02) !== 0
 }
 
 /**
@@ -34,22 +65,20 @@ export function isRandomizedMac(mac: string): boolean {
  * locally-administered bit are taken as rotating.
  */
 export function isPrivateBleAddress(mac: string, random?: boolean): boolean {
-  const top = parseInt(mac.slice(0, 2), 16) >> 6
+  const top = parseInt(normalizeMac(mac).slice(0, 2), 16) >> 6
   if (random === true) return top === 0 || top === 1
   if (random === false) return false
   return top === 1 || isRandomizedMac(mac)
 }
-
-// Bounded by non-hex characters rather than \b: a MAC after `_` or `0x` is still a MAC.
-const ANY_MAC = /(?<![0-9a-f])(?:[0-9a-f]{2}(?:[:. -]?[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![0-9a-f])/gi
 
 /** Replaces anything that looks like a MAC address, for log lines. */
 export function redactMacs(text: string): string {
   return text.replace(ANY_MAC, '<mac>')
 }
 
+/** A MAC as 12 lower-case hex digits (any recognised form); anything else lower-cased without separators. */
 export function normalizeMac(mac: string): string {
-  return mac.toLowerCase().replace(/[:. -]/g, '')
+  return isMac(mac) ? digits(mac) : mac.toLowerCase().replace(/[:. -]/g, '')
 }
 
 export class SubjectHasher {

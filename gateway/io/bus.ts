@@ -47,6 +47,18 @@ function onceOnly(done: () => void): () => void {
   }
 }
 
+/**
+ * The largest MQTT packet the embedded broker takes when messages may hold `maxMessageBytes`: four
+ * times that, plus a topic of at most 65,535 bytes with its 2-byte length and a 2-byte packet id
+ * (MQTT 3.1.1 §3.3; aedes 1.x speaks no MQTT 5 properties). A message a little over the limit is
+ * refused by the pipeline as `oversized` and its sender stays connected; a packet far past any
+ * message the gateway takes closes the sender's connection before the broker holds it
+ * (shared/packet-guard.ts).
+ */
+export function packetLimit(maxMessageBytes: number): number {
+  return 4 * maxMessageBytes + 2 + 65_535 + 2
+}
+
 /** A subscriber whose socket has not drained for this long is disconnected, ms. */
 const SLOW_SUBSCRIBER_MS = 5000
 
@@ -56,7 +68,7 @@ export class EmbeddedBus implements Bus {
     private readonly port: number,
     private readonly host: string,
     private readonly options: AedesOptions = {},
-    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort'> = {}
+    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized'> = {}
   ) {}
 
   get url(): string {

@@ -247,7 +247,21 @@ export class GatewayStore {
     const list = JSON.stringify(subjects)
     for (const s of subjects) this.seqs.delete(s)
     for (const k of [...this.caps.keys()]) if (subjects.includes((JSON.parse(k) as string[])[1])) this.caps.delete(k)
-    return this.transaction(() => ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseOutbox'].reduce((n, q) => n + this.retry.run(q, list), 0))
+    const n = this.transaction(() => ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseOutbox'].reduce((n, q) => n + this.retry.run(q, list), 0))
+    // secure_delete clears freed pages of the database file, not the write-ahead log, which still
+    // holds every version of the erased rows until a checkpoint: copy it back and empty it now.
+    // (Rows a full disk made wait are erased when they are written; the next erasure empties the log again.)
+    if (this.retry.waiting === 0) this.checkpoint()
+    return n
+  }
+
+  /** Copies the write-ahead log into the database and truncates it to nothing. */
+  private checkpoint(): void {
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)')
+    } catch (err) {
+      if (!diskFull(err)) throw err
+    }
   }
 
   /**

@@ -8,8 +8,16 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../../shared/log.ts'
 import { GatewayConfigSchema, type GatewayConfigT } from '../../shared/gateway-config.ts'
 import type { GatewayStore, OutboxRow } from './store.ts'
+import { readCapped } from './capped-body.ts'
 
 const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
+
+/** The most of an events reply kept (the server's answers are a few KiB; more is not its answer). */
+const MAX_REPLY_BYTES = 2 ** 20
+/** The largest config taken, bytes: far above a store's campaigns and registered devices. */
+export const MAX_CONFIG_BYTES = 32 * 2 ** 20
+/** The most of a live-snapshot answer read (nothing in it is used). */
+const MAX_LIVE_REPLY_BYTES = 64 * 1024
 
 export interface UplinkOptions {
   central: string
@@ -79,6 +87,8 @@ export class Uplink {
   private loops: Array<Promise<void>> = []
   private readonly sleepers = new Set<() => void>()
   lastError: string | null = null
+  /** Answers from the central server longer than the gateway reads (cut short, counted). */
+  oversizedReplies = 0
   private readonly random: () => number
   /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
   liveSnapshot: (() => unknown) | null = null
@@ -110,7 +120,7 @@ export class Uplink {
           body: JSON.stringify(snap),
           signal: AbortSignal.timeout(5000)
         })
-        await res.arrayBuffer()
+        if ((await readCapped(res, MAX_LIVE_REPLY_BYTES)).over) this.oversizedReplies++
       } catch {
         /* the dashboard misses a frame; nothing else depends on it */
       }
@@ -214,7 +224,9 @@ export class Uplink {
         body: `{"events":[${rows.map(r => r.body).join(',')}]}`,
         signal: AbortSignal.timeout(10_000)
       })
-      const text = (await res.text()).slice(0, 2 ** 20)
+      const reply = await readCapped(res, MAX_REPLY_BYTES)
+      if (reply.over) this.oversizedReplies++
+      const text = reply.bytes.toString()
       if (res.ok) {
         // A 200 whose body is not the server's reply (a captive portal, a proxy's page) is no delivery.
         if (EventsReply.Check(parseJson(text))) return { kind: 'ok' }
@@ -262,7 +274,12 @@ export class Uplink {
           signal: AbortSignal.timeout(10_000)
         })
         if (res.status === 200) {
-          const c: unknown = await res.json()
+          const body = await readCapped(res, MAX_CONFIG_BYTES)
+          if (body.over) {
+            this.oversizedReplies++
+            throw new Error(`config refused: over ${MAX_CONFIG_BYTES} bytes`)
+          }
+          const c: unknown = JSON.parse(body.bytes.toString())
           if (!checkConfig.Check(c)) {
             const e = checkConfig.Errors(c).First()
             throw new Error(`config refused: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid'}`)

@@ -3,7 +3,7 @@
 // them from the log redaction).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SubjectHasher, isMac, redactMacs } from '../../gateway/ingest/subjects.ts'
+import { SubjectHasher, isMac, isRandomizedMac, normalizeMac, redactMacs } from '../../gateway/ingest/subjects.ts'
 import { bleIdentity } from '../../gateway/ingest/sensor-ids.ts'
 
 const hasher = new SubjectHasher('s')
@@ -32,13 +32,59 @@ test('isMac takes every separator form and Cisco dotted', () => {
   for (const m of ['aa:bb-cc:dd:ee:ff', 'aabb.ccdd.eef', 'h:0123456789abcdef']) assert.equal(isMac(m), false, m)
 })
 
+// The outside tester's leak (defect 2): `_`, unpadded octets and ids around a MAC passed as stable
+// ids. One row per form, MACs and legitimate ids that must stay as they are, side by side.
+const DEADBEEF = (n: string) => hasher.hash('deadbeef00' + n)
+const FORMS: Array<{ id: string; subject: string | null }> = [
+  { id: 'DE_AD_BE_EF_00_01', subject: DEADBEEF('01') },
+  { id: 'dev_DE_AD_BE_EF_00_02', subject: DEADBEEF('02') },
+  { id: '/org/bluez/hci0/dev_DE_AD_BE_EF_00_02', subject: DEADBEEF('02') },
+  { id: 'de:ad:be:ef:0:3', subject: DEADBEEF('03') },
+  { id: 'de-ad-be-ef-0-3', subject: DEADBEEF('03') },
+  { id: 'known:de_ad_be_ef_00_04', subject: DEADBEEF('04') },
+  { id: 'de_ad_be_ef_00_05', subject: DEADBEEF('05') },
+  { id: 'device_DE_AD_BE_EF_00_08', subject: DEADBEEF('08') },
+  { id: 'tag de ad be ef 00 09 v2', subject: DEADBEEF('09') },
+  { id: 'DEAD_BEEF_000A', subject: DEADBEEF('0a') },
+  { id: 'x:deadbeef000b', subject: DEADBEEF('0b') },
+  // Not MACs: each keeps its identity.
+  { id: 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7', subject: 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7' },
+  { id: 'iBeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4-1-7', subject: 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7' },
+  { id: 'eddystone:edd1ebeac05defa01710:0000000000a1', subject: 'eddystone:edd1ebeac05defa01710:0000000000a1' },
+  { id: 'eid:0123456789abcdef', subject: 'eid:0123456789abcdef' },
+  { id: 'app:0123456789abcdef', subject: 'app:0123456789abcdef' },
+  { id: 'irk:00112233445566778899aabbccddeeff', subject: 'irk:00112233445566778899aabbccddeeff' },
+  { id: 'shelf-tag-7', subject: 'shelf-tag-7' },
+  { id: 'a:1:2:3', subject: 'a:1:2:3' }
+]
+for (const f of FORMS) {
+  test(`one MAC recogniser: '${f.id}' ${f.subject?.startsWith('h:') ? 'is hashed as its MAC' : 'keeps its identity'}`, () => {
+    assert.equal(bleIdentity(f.id, undefined, hasher).subject, f.subject)
+    const macLike = f.subject?.startsWith('h:') === true
+    if (macLike) assert.ok(!/de.?ad.?be.?ef/i.test(redactMacs(`dropped ${f.id} at b1`)), 'redacted in logs')
+  })
+}
+
+test('an unpadded MAC hashes as its padded form, and its randomized bit is read from the first octet', () => {
+  assert.equal(normalizeMac('de:ad:be:ef:0:3'), 'deadbeef0003')
+  assert.equal(normalizeMac('2:0:0:0:0:1'), '020000000001')
+  assert.equal(isRandomizedMac('2:0:0:0:0:1'), true)
+  assert.equal(isRandomizedMac('DE_AD_BE_EF_00_01'), true)
+  assert.equal(isRandomizedMac('dc_ad_be_ef_00_01'), false)
+})
+
 const LOGS: Array<[string, string]> = [
   ['dev_aabbccddeeff seen', 'dev_<mac> seen'],
   ['addr 0xaabbccddeeff', 'addr 0x<mac>'],
   ['shelf-aabb.ccdd.eeff', 'shelf-<mac>'],
   ['id d4.f1.2e.3a.1b.2c', 'id <mac>'],
   ['seen aa bb cc dd ee ff!', 'seen <mac>!'],
-  ['subject h:0123456789abcdef', 'subject h:0123456789abcdef']
+  ['subject h:0123456789abcdef', 'subject h:0123456789abcdef'],
+  ['{"reason":"unknown_beacon","detail":"de_ad_be_ef_00_0f"}', '{"reason":"unknown_beacon","detail":"<mac>"}'],
+  ['sensor dev_DE_AD_BE_EF_00_02 unknown', 'sensor dev_<mac> unknown'],
+  ['home/OMG_b1/BTtoMQTT/DE_AD_BE_EF_00_21', 'home/OMG_b1/BTtoMQTT/<mac>'],
+  ['id de:ad:be:ef:0:3.', 'id <mac>.'],
+  ['eid:0123456789abcdef', 'eid:0123456789abcdef']
 ]
 for (const [line, want] of LOGS) {
   test(`redactMacs('${line}')`, () => {
