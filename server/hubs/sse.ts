@@ -37,7 +37,10 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
     set.add(end)
     streams?.set(tokenId, set)
   }
-  req.raw.on('close', () => {
+  let closed = false
+  const gone = () => {
+    if (closed) return
+    closed = true
     clearInterval(ping)
     if (tokenId !== undefined) {
       const set = streams?.get(tokenId)
@@ -45,7 +48,12 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
       if (set?.size === 0) streams?.delete(tokenId)
     }
     onClose()
-  })
+  }
+  req.raw.on('close', gone)
+  res.on('close', gone)
+  // The client may have gone while the route awaited (its token, its consent): 'close' has fired
+  // already and would never be seen, leaving the stream's place taken and its ping running for good.
+  if (req.raw.socket === null || req.raw.socket.destroyed || res.destroyed) gone()
   return {
     send: (event, data, id) => {
       res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`)

@@ -3,6 +3,7 @@
 // read the database twice per open stream. Now a device, and a token, hold at most a few streams
 // on a replica (429 INSTORE_TOO_MANY_STREAMS beyond, counted), and a wake-up reads once per device.
 import { test } from 'node:test'
+import { connect } from 'node:net'
 import assert from 'node:assert/strict'
 import { api } from '../helpers/procs.ts'
 import { waitFor } from '../helpers/gateway.ts'
@@ -144,6 +145,34 @@ test(`a wake-up reads the device's triggers once for all its streams, and each s
       open.map(() => ['T1', 'T2'])
     )
     assert.equal(reads - before, 1, `${reads - before} reads for ${open.length} streams`)
+  } finally {
+    for (const o of open) o.close()
+    await chain.close()
+  }
+})
+
+test(`streams whose client is gone before the reply give their place back, and the server stops (${TEST_ENGINE})`, async () => {
+  // The outside tester's repro: on PostgreSQL a socket closed while the route awaited the token and
+  // the consent fired 'close' before the stream listened for it; four such left the device 429 for good.
+  const chain = await startChain('streams-gone', 1)
+  const open: Opened[] = []
+  try {
+    const url = chain.replicas[0].url
+    const port = Number(new URL(url).port)
+    const dev = await registerDevice(url)
+    for (let i = 0; i < 3 * DEFAULT_STREAM_LIMITS.perDevice; i++)
+      await new Promise<void>(done => {
+        const s = connect(port, '127.0.0.1', () => {
+          s.write(`GET /v1/devices/${dev.deviceId}/triggers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${dev.token}\r\n\r\n`)
+          s.destroy()
+          done()
+        })
+        s.on('error', () => done())
+      })
+    await waitFor(async () => (await connections(url)) === 0, 10_000, 'the streams of gone clients to be let go')
+    const again = await openStream(url, dev.deviceId, dev.token)
+    open.push(again)
+    assert.equal(again.status, 200, 'the places were given back')
   } finally {
     for (const o of open) o.close()
     await chain.close()
