@@ -12,8 +12,8 @@ export interface RetryPolicy {
   maxPauseMs: number
 }
 
-/** Tried again for up to 20 s: below a gateway's or phone's HTTP timeout, far above a contended lock's wait. */
-export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ budgetMs: 20_000, maxPauseMs: 500 })
+/** Tried again for up to 8 s: below a gateway's HTTP timeout (10 s, after which it sends again), far above a contended lock's wait. */
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ budgetMs: 8_000, maxPauseMs: 500 })
 
 export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code

@@ -143,6 +143,10 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           // On PostgreSQL the key is (store, id, time) (db/partitions.ts): two replicas storing one
           // id at once, with two times, would both pass the check below. A lock per store and id,
           // taken in one order, makes the second wait for the first and see its row.
+          // Before those, one lock per store: two batches of one store (a gateway re-sending while
+          // the first try still runs, two replicas) would otherwise take the rows of its open visits
+          // (rollups) in their own orders and deadlock; batches of one store are serial anyway.
+          if (data.engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtextextended(${'store:' + storeId}, 0))`.execute(trx)
           if (data.engine === 'postgres' && ids.length > 0)
             await sql`SELECT pg_advisory_xact_lock(hashtextextended(${storeId} || ':' || k, 0)) FROM (SELECT unnest(${[...ids].sort()}::text[]) AS k) s`.execute(trx)
           const known = new Set(

@@ -61,6 +61,40 @@ for (const c of cases) {
   })
 }
 
+test('one store, eight posts at once of the same anonymous visits in shuffled orders: every post 200 (no deadlock on open visits)', async () => {
+  // The outside tester's repro: batches of one store opening and closing the same visits in their
+  // own orders deadlocked on the open-visit rollup (27 of 30 posts 500 after 20-50 s) and stalled
+  // every other store's posts meanwhile.
+  const chain = await startChain('burst-visits', 1)
+  try {
+    const url = chain.replicas[0].url
+    const freq = { visits7d: 0, visits30d: 0, visits90d: 0, daysSinceLastVisit: null, segment: 'first' }
+    let n = 0
+    const batch = (k: number) =>
+      [...Array(12).keys()]
+        .sort((a, b) => ((a * 7 + k * 5) % 12) - ((b * 7 + k * 5) % 12) || a - b)
+        .map(i => ({
+          id: `P${k}-${n++}`,
+          type: i % 2 ? 'shop.enter' : 'shop.exit',
+          storeId: 's1',
+          subject: `anon-${i}`,
+          visitId: `V${i}`,
+          seq: n,
+          ts: Date.now() - 1000,
+          shop: 'boutique',
+          ...(i % 2 ? { frequency: freq } : { durationMs: 1000 })
+        }))
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, k) => api<{ error?: string }>(`${url}/v1/stores/s1/events`, chain.gw.s1, 'POST', { events: batch(k) })))
+    assert.deepEqual(
+      answers.map(a => a.status),
+      answers.map(() => 200),
+      `answers: ${JSON.stringify(answers.map(a => [a.status, a.body?.error]))}`
+    )
+  } finally {
+    await chain.close()
+  }
+})
+
 test('a conflict is tried again while the request is young, then given up', async () => {
   const deadlock = Object.assign(new Error('deadlock detected'), { code: '40P01' })
   let tries = 0
