@@ -73,8 +73,16 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     }
     if (opts.wsPort !== undefined) {
       const http = createHttpServer()
-      const wss = new WebSocketServer({ server: http })
-      wss.on('connection', ws => track(createWebSocketStream(ws)))
+      // A WebSocket message is held whole before the stream (and the packet guard) sees it: the
+      // library's own limit (100 MiB by default) must be the packet limit, or one frame before any
+      // login holds that much.
+      const wss = new WebSocketServer({ server: http, ...(opts.maxPacketBytes !== undefined ? { maxPayload: opts.maxPacketBytes } : {}) })
+      wss.on('connection', ws => {
+        ws.on('error', err => {
+          if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') opts.onOversized?.(opts.maxPacketBytes ?? 0)
+        })
+        track(createWebSocketStream(ws))
+      })
       wsPort = await listen(http, opts.wsPort, host)
       closers.push(async () => {
         for (const c of wss.clients) c.terminate()

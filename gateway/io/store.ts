@@ -128,6 +128,8 @@ export class GatewayStore {
       dropFixtures: this.db.prepare('DELETE FROM people_fixtures WHERE until < ?'),
       fixtures: this.db.prepare('SELECT subject, until FROM people_fixtures'),
       eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
+      // Events the central server refused keep their whole body (subject, shop, times): erased too.
+      eraseDead: this.db.prepare("DELETE FROM dead_letters WHERE json_valid(body) AND json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
       saveLearned: this.db.prepare(
         'INSERT INTO learned (name, key, state, ts) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key, state = excluded.state, ts = excluded.ts'
       ),
@@ -247,7 +249,9 @@ export class GatewayStore {
     const list = JSON.stringify(subjects)
     for (const s of subjects) this.seqs.delete(s)
     for (const k of [...this.caps.keys()]) if (subjects.includes((JSON.parse(k) as string[])[1])) this.caps.delete(k)
-    const n = this.transaction(() => ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseOutbox'].reduce((n, q) => n + this.retry.run(q, list), 0))
+    const n = this.transaction(() =>
+      ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseOutbox', 'eraseDead'].reduce((n, q) => n + this.retry.run(q, list), 0)
+    )
     // secure_delete clears freed pages of the database file, not the write-ahead log, which still
     // holds every version of the erased rows until a checkpoint: copy it back and empty it now.
     // (Rows a full disk made wait are erased when they are written; the next erasure empties the log again.)
@@ -255,13 +259,34 @@ export class GatewayStore {
     return n
   }
 
-  /** Copies the write-ahead log into the database and truncates it to nothing. */
+  /**
+   * Erasure checkpoints not completed yet: a reader holding the database open (an operator's
+   * `sqlite3`, a backup) makes SQLite answer busy rather than wait, and the erased rows stay in the
+   * log until the checkpoint is tried again, once a second until it completes.
+   */
+  checkpointsPending = 0
+  private checkpointTimer: NodeJS.Timeout | null = null
+
+  /** Copies the write-ahead log into the database and truncates it to nothing; tried again while a reader blocks it. */
   private checkpoint(): void {
+    let done = false
     try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)')
+      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>
+      done = r === undefined || (r.busy === 0 && r.log === r.checkpointed)
     } catch (err) {
       if (!diskFull(err)) throw err
     }
+    if (done) {
+      this.checkpointsPending = 0
+      return
+    }
+    this.checkpointsPending++
+    if (this.checkpointTimer !== null || !this.db.open) return
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = null
+      if (this.db.open) this.checkpoint()
+    }, 1000)
+    this.checkpointTimer.unref()
   }
 
   /**
@@ -296,6 +321,8 @@ export class GatewayStore {
   }
 
   close(): void {
+    if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer)
+    this.checkpointTimer = null
     if (this.db.open) this.db.close()
   }
 }

@@ -10,6 +10,8 @@ import mqtt from 'mqtt'
 import mqttPacket from 'mqtt-packet'
 import { startGateway, waitFor, metricValue } from '../helpers/gateway.ts'
 import { oversizedPacket } from '../../shared/packet-guard.ts'
+import { startBroker } from '../../shared/broker.ts'
+import WebSocket from 'ws'
 
 const T = 1764000000000
 
@@ -80,5 +82,27 @@ test('packet boundaries are followed across chunks, whatever the split', () => {
       for (let i = 0; i < k.stream.length && got === null; i += size) got = oversizedPacket(state, k.stream.subarray(i, i + size), k.max)
       assert.equal(got, k.want, `${k.name}, chunks of ${size}`)
     }
+  }
+})
+
+test('over WebSocket too, a message over the packet limit closes its connection before it is held whole', async () => {
+  // The second outside tester: the WebSocket library held a frame of up to 100 MiB (its default)
+  // before the packet guard saw a byte; three at once took a gateway from 153 to 628 MB.
+  const oversized: number[] = []
+  const b = await startBroker({ port: 0, wsPort: 0, maxPacketBytes: 64 * 1024, onOversized: n => oversized.push(n) })
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${b.wsPort}`, 'mqtt')
+    await once(ws, 'open')
+    ws.on('error', () => {})
+    ws.send(Buffer.alloc(1024 * 1024, 0x61))
+    const [code] = (await once(ws, 'close')) as [number]
+    assert.equal(code, 1009, 'closed as too big')
+    await waitFor(() => oversized.length === 1, 10_000, 'counted')
+    // A message within the limit goes through: a client connects and publishes over WebSocket.
+    const c = await mqtt.connectAsync(`ws://127.0.0.1:${b.wsPort}`)
+    await c.publishAsync('t/x', Buffer.alloc(32 * 1024, 0x62), { qos: 1 })
+    await c.endAsync()
+  } finally {
+    await b.close()
   }
 })
