@@ -38,9 +38,18 @@ export const SCHEDULE_LATE_MS = 5 * 60_000
  * campaign exists, is active, runs in this store on the event's date (the store's date), on this weekday and at
  * this hour (the store's time zone), fires where the event says, and its audience holds the
  * visit's segment; the visit is one of that subject in that store, open (see visits.ts).
- * `earlier`: the events of the same batch accepted before this one, in order.
+ * `earlier`: the events of the same batch accepted before this one, in order; `batch`: the whole
+ * batch as posted (an exit later in it still closes the visit for a trigger stamped after it).
  */
-export async function vetTrigger(db: Q, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number, earlier: readonly InstoreEvent[] = []): Promise<TriggerVetting> {
+export async function vetTrigger(
+  db: Q,
+  e: InstoreEvent,
+  storeId: string,
+  facts: StoreFacts,
+  now: number,
+  earlier: readonly InstoreEvent[] = [],
+  batch: readonly InstoreEvent[] = []
+): Promise<TriggerVetting> {
   const id = e.campaignId
   const no = (code: TriggerRefusal, why: string): TriggerVetting => ({ ok: false, code, message: `event ${e.id}: ${why}` })
   // The gateway always names the visit: without it the per-visit cap could not be counted.
@@ -64,7 +73,7 @@ export async function vetTrigger(db: Q, e: InstoreEvent, storeId: string, facts:
   if (off === 'days') return no('INSTORE_CAMPAIGN_OFF_DAY', `campaign ${c.id} does not run on this weekday in ${facts.timeZone}`)
   if (off === 'hours') return no('INSTORE_CAMPAIGN_OUT_OF_HOURS', `campaign ${c.id} does not run at this hour in ${facts.timeZone}`)
   if (off === 'dates') return no('INSTORE_CAMPAIGN_OUT_OF_DATES', `campaign ${c.id} did not run on the trigger's date`)
-  const visit = await visitOf(db, storeId, e.subject, e.visitId, e.ts, now, earlier)
+  const visit = await visitOf(db, storeId, e.subject, e.visitId, e.ts, now, earlier, batch)
   if (visit.state === 'unknown') return no('INSTORE_VISIT_UNKNOWN', `no shop.enter of ${e.subject} for visit ${e.visitId} in store ${storeId}`)
   if (visit.state === 'closed') return no('INSTORE_VISIT_CLOSED', `visit ${e.visitId} has ended`)
   const segments = c.audience?.segments

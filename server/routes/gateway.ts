@@ -171,7 +171,15 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               continue
             }
             if (e.type === 'trigger.fired') {
-              const v = await vetTrigger(trx, e, storeId, facts, now, fresh)
+              const v = await vetTrigger(
+                trx,
+                e,
+                storeId,
+                facts,
+                now,
+                fresh,
+                events.map(p => p.e)
+              )
               if (!v.ok) {
                 out.push({ index, id: e.id, error: v.code, message: v.message })
                 continue

@@ -100,3 +100,50 @@ test("5: a PUT that only renames a campaign, its content's keys in another order
   assert.equal(ctx.hub.dropped.withdrawn, withdrawn)
   assert.deepEqual(await pushed(d.deviceId), ['reorder'])
 })
+
+test("6: a visit's first shop.enter fixes its segment: a second entry, in a later post or the same batch, changes nothing", async () => {
+  const d = await register()
+  // In a later post: the tester's repro.
+  const t = trig('regulars', d.subject)
+  assert.equal((await post([{ ...enterFor(t, 'first'), ts: t.ts - 60_000 }])).status, 200)
+  assert.equal((await post([{ ...enterFor(t, 'regular'), id: `${enterFor(t).id}b`, ts: t.ts - 30_000 }])).status, 200)
+  const later = await post([t])
+  assert.deepEqual([later.status, later.body.refused?.map(x => x.error)], [422, ['INSTORE_CAMPAIGN_AUDIENCE']], 'second entry in a later post')
+  // In one batch: the first entry counts, not the last.
+  const u = trig('regulars', d.subject)
+  const same = await post([{ ...enterFor(u, 'first'), ts: u.ts - 60_000 }, { ...enterFor(u, 'regular'), id: `${enterFor(u).id}b`, ts: u.ts - 30_000 }, u])
+  assert.deepEqual([same.status, same.body.refused?.map(x => [x.index, x.error])], [422, [[2, 'INSTORE_CAMPAIGN_AUDIENCE']]], 'second entry in the same batch')
+  assert.deepEqual(await pushed(d.deviceId), [])
+})
+
+test('7: a visit whose exit is stored stays closed whatever the order its events arrive in', async () => {
+  const d = await register()
+  const exitOf = (t: InstoreEvent, ts: number) => ev(d.subject, { type: 'shop.exit', sector: undefined, visitId: t.visitId, ts, durationMs: 1000 })
+  // The exit is posted, then its entry arrives late: the visit is not re-opened.
+  const a = trig('plain', d.subject)
+  assert.equal((await post([exitOf(a, a.ts - 500)])).status, 200)
+  assert.equal((await post([enterFor(a)])).status, 200)
+  const open = await ctx.db.selectFrom('an_open_visits').select('visit_id').where('visit_id', '=', String(a.visitId)).execute()
+  assert.deepEqual(open, [], 'no open row for a visit whose exit is stored')
+  assert.deepEqual(
+    (await post([a])).body.refused?.map(x => x.error),
+    ['INSTORE_VISIT_CLOSED'],
+    'entry after its exit'
+  )
+  // In one batch, an entry after the exit re-opens nothing.
+  const b = trig('plain', d.subject)
+  const reopened = await post([enterFor(b), exitOf(b, b.ts - 500), { ...enterFor(b), id: `${enterFor(b).id}b`, ts: b.ts - 200 }, b])
+  assert.deepEqual(
+    reopened.body.refused?.map(x => [x.index, x.error]),
+    [[3, 'INSTORE_VISIT_CLOSED']],
+    'entry, exit, entry, trigger'
+  )
+  // A trigger stamped after its visit's exit, the exit later in the batch: refused by the timestamps.
+  const c = trig('plain', d.subject)
+  const exitLater = await post([enterFor(c), c, exitOf(c, c.ts - 500)])
+  assert.deepEqual([exitLater.status, exitLater.body.refused?.map(x => [x.index, x.error])], [422, [[1, 'INSTORE_VISIT_CLOSED']]], 'exit later in the batch')
+  // A trigger stamped before the exit that follows it in the batch still goes.
+  const e = trig('plain', d.subject)
+  assert.equal((await post([enterFor(e), e, exitOf(e, e.ts + 500)])).status, 200, 'trigger before the exit')
+  assert.deepEqual(await pushed(d.deviceId), ['plain'])
+})
