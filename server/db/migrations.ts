@@ -201,13 +201,24 @@ function monthly(engine: Engine): Migration {
   }
 }
 
+/**
+ * When a gateway last reported each device: registration expiry judges on it, since the events that
+ * also prove it may be dropped by retention sooner than the registration TTL.
+ */
+const deviceLastReported: Migration = {
+  async up(k: Kysely<unknown>) {
+    await (k as unknown as Db).schema.alterTable('devices').addColumn('last_reported', 'bigint').execute()
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
     '002_rollups': rollups,
     '003_rate_limits': rateLimits,
     '004_live_snapshots': liveSnapshots,
-    '005_monthly_events': monthly(engine)
+    '005_monthly_events': monthly(engine),
+    '006_device_last_reported': deviceLastReported
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

@@ -153,7 +153,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           const mayKeep = await consent.permitted(
             events.filter(p => !known.has(p.e.id)).map(p => p.e.subject),
             trx,
-            data.engine === 'postgres'
+            data.engine === 'postgres',
+            now
           )
           for (const { index, e: posted } of events) {
             // A re-sent event stays a duplicate even if its campaign has gone since.

@@ -1,5 +1,5 @@
 // What a second outside tester reproduced in the server (defects 3 to 7 of the second server
-// review): a campaign's last day judged at arrival rather than at the event's time, a recall set off
+// review): a registration a gateway reported expired once retention dropped its events, a campaign's last day judged at arrival rather than at the event's time, a recall set off
 // by reordered content keys, a visit's segment moved by a second entry, a visit re-opened by an
 // entry stored after its exit, and a trigger stamped after its visit's exit let through because the
 // exit came later in the batch. On SQLite and again on PostgreSQL (test/helpers/postgres.ts).
@@ -15,6 +15,8 @@ import { silentLogger } from '../../shared/log.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 import type { InstoreEvent } from '../../shared/events.ts'
 import { storeFacts } from '../../server/hubs/push.ts'
+import { expireRegistrations } from '../../server/identity.ts'
+import { dropEventsBefore } from '../../server/db/retention.ts'
 import { vetTrigger } from '../../server/hubs/vet.ts'
 import { api } from '../helpers/procs.ts'
 import { ROOT } from '../helpers/run.ts'
@@ -146,4 +148,34 @@ test('7: a visit whose exit is stored stays closed whatever the order its events
   const e = trig('plain', d.subject)
   assert.equal((await post([enterFor(e), e, exitOf(e, e.ts + 500)])).status, 200, 'trigger before the exit')
   assert.deepEqual(await pushed(d.deviceId), ['plain'])
+})
+
+test('3: registration expiry keeps a device a gateway reported within the TTL, though retention dropped its events', async () => {
+  const DAY = 86_400_000
+  const reported = await register()
+  const silent = await register()
+  const enter = enterFor(trig('plain', reported.subject, { ts: Date.now() - 5 * DAY }))
+  assert.equal((await post([enter])).status, 200)
+  for (const d of [reported, silent]) {
+    await ctx.db
+      .updateTable('devices')
+      .set({ created: Date.now() - 31 * DAY })
+      .where('device_id', '=', d.deviceId)
+      .execute()
+    await ctx.db
+      .updateTable('tokens')
+      .set({ created: Date.now() - 31 * DAY, last_used: null })
+      .where('device_id', '=', d.deviceId)
+      .execute()
+  }
+  // The event was received 5 days ago, and a retention of 3 days drops it: nothing stored names the device any more.
+  await ctx.db
+    .updateTable('events')
+    .set({ received: Date.now() - 5 * DAY })
+    .where('subject', '=', reported.subject)
+    .execute()
+  assert.ok((await dropEventsBefore(ctx.db, Date.now() - 3 * DAY)) >= 1)
+  assert.equal(await expireRegistrations(ctx.db, Date.now(), 30 * DAY), 1, 'only the device no gateway reported')
+  const left = (await ctx.db.selectFrom('devices').select('device_id').where('device_id', 'in', [reported.deviceId, silent.deviceId]).execute()).map(r => r.device_id)
+  assert.deepEqual(left, [reported.deviceId])
 })
