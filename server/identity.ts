@@ -122,8 +122,12 @@ export async function gatewayConfig(
   }
 }
 
+/** How stale a device's last_reported may grow before a batch naming it rewrites it: far below any registration TTL. */
+const REPORTED_STEP_MS = 3_600_000
+
 /**
- * Removes registrations no gateway has reported (no stored event) whose token went unused for
+ * Removes registrations no gateway has reported (none since `ttlMs` ago, and no stored event: the
+ * time is kept since migration 006, and retention may drop events sooner) whose token went unused for
  * `ttlMs` (an install never opened in a store, or registration spam), a page at a time, so that
  * they stop inflating every gateway's config. Each becomes an erasure record with ts 0, which a
  * delta carries once (gateways drop its keys) and a whole config never lists. How many.
@@ -136,6 +140,7 @@ export async function expireRegistrations(db: Db, nowMs: number, ttlMs: number):
       .selectFrom('devices')
       .select(['device_id', 'subject'])
       .where('created', '<', before)
+      .where(eb => eb.or([eb('last_reported', 'is', null), eb('last_reported', '<', before)]))
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('events').select('events.id').whereRef('events.subject', '=', 'devices.subject'))))
       .where(({ not, exists, selectFrom }) =>
         not(
@@ -202,9 +207,10 @@ export class ConsentGate {
    * subject is refused. The rows are locked once, in the strongest mode the transaction will need
    * (FOR UPDATE: a trigger's caps are counted under it) and in subject order: two batches naming
    * the same devices queue one behind the other instead of each holding a share the other must
-   * upgrade (a deadlock), whatever replica or store posts them.
+   * upgrade (a deadlock), whatever replica or store posts them. `reportedAt`: the subjects come
+   * from a gateway's batch, and their devices are marked reported at that time.
    */
-  async permitted(subjects: string[], q: Q = this.db, lock = false): Promise<Set<string>> {
+  async permitted(subjects: string[], q: Q = this.db, lock = false, reportedAt?: number): Promise<Set<string>> {
     const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
     const ok = new Set(subjects.filter(s => !isApp(s)))
     const apps = [...new Set(subjects.filter(isApp))].sort()
@@ -219,6 +225,15 @@ export class ConsentGate {
         .$if(lock, qb => qb.orderBy(sql`subject collate "C"`).forUpdate())
         .execute())
         ok.add(r.subject)
+      // A gateway's batch names them: registration expiry must not take them (expireRegistrations).
+      // Once per REPORTED_STEP_MS at most, so that a busy store does not rewrite every row each batch.
+      if (reportedAt !== undefined)
+        await q
+          .updateTable('devices')
+          .set({ last_reported: Math.floor(reportedAt) })
+          .where('subject', 'in', apps.slice(i, i + 500))
+          .where(eb => eb.or([eb('last_reported', 'is', null), eb('last_reported', '<', Math.floor(reportedAt) - REPORTED_STEP_MS)]))
+          .execute()
     }
     return ok
   }

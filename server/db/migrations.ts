@@ -201,13 +201,33 @@ function monthly(engine: Engine): Migration {
   }
 }
 
+/**
+ * When a gateway last reported each device: registration expiry judges on it, since the events that
+ * also prove it may be dropped by retention sooner than the registration TTL.
+ */
+function deviceLastReported(engine: Engine): Migration {
+  return {
+    async up(k: Kysely<unknown>) {
+      // Idempotent like the others (SQLite has no ADD COLUMN IF NOT EXISTS): a database whose
+      // migration records were lost still starts.
+      const has =
+        engine === 'postgres'
+          ? sql`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'devices' AND column_name = 'last_reported'`
+          : sql`SELECT 1 FROM pragma_table_info('devices') WHERE name = 'last_reported'`
+      if ((await has.execute(k)).rows.length > 0) return
+      await (k as unknown as Db).schema.alterTable('devices').addColumn('last_reported', 'bigint').execute()
+    }
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
     '002_rollups': rollups,
     '003_rate_limits': rateLimits,
     '004_live_snapshots': liveSnapshots,
-    '005_monthly_events': monthly(engine)
+    '005_monthly_events': monthly(engine),
+    '006_device_last_reported': deviceLastReported(engine)
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

@@ -81,6 +81,23 @@ export class Counts {
   }
 }
 
+/** How many of a subject's exits at a store are read to find one visit's: the newest come first. */
+const EXIT_LOOKBACK = 50
+
+/** Whether the exit of the visit `e` (a shop.enter) opens is stored already, in any order of arrival. */
+async function exitStored(q: Q, e: EventRow, visitId: string): Promise<boolean> {
+  const rows = await q
+    .selectFrom('events')
+    .select('body')
+    .where('store_id', '=', e.store_id)
+    .where('subject', '=', e.subject)
+    .where('type', '=', 'shop.exit')
+    .orderBy('ts', 'desc')
+    .limit(EXIT_LOOKBACK)
+    .execute()
+  return rows.some(r => str(parse(r.body).visitId) === visitId)
+}
+
 /** What one stored event changes in the open rows, and which counts it bumps. */
 async function apply(q: Q, e: EventRow, counts: Counts): Promise<void> {
   const b = parse(e.body)
@@ -88,11 +105,15 @@ async function apply(q: Q, e: EventRow, counts: Counts): Promise<void> {
   switch (e.type) {
     case 'shop.enter': {
       const row = { store_id: e.store_id, visit_id: str(b.visitId) ?? e.id, shop: str(b.shop) ?? '', ts: e.ts }
-      await q
-        .insertInto('an_open_visits')
-        .values(row)
-        .onConflict(oc => oc.columns(['store_id', 'visit_id']).doUpdateSet({ shop: row.shop, ts: row.ts }))
-        .execute()
+      // The first entry of a visit fixes it (its time names the entry whose segment the audience
+      // is judged on): a second entry changes nothing, and one stored after its visit's exit, or
+      // arriving after it, does not re-open it.
+      if (!(await exitStored(q, e, row.visit_id)))
+        await q
+          .insertInto('an_open_visits')
+          .values(row)
+          .onConflict(oc => oc.doNothing())
+          .execute()
       const f = b.frequency
       count('enter', (typeof f === 'object' && f !== null ? str((f as Body).segment) : undefined) ?? 'unknown', 0)
       return

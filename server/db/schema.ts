@@ -18,6 +18,8 @@ export interface Tables {
     listed: number
     version: number
     created: number
+    /** When a gateway's batch last named the device's subject (ms); null before migration 006. */
+    last_reported: number | null
   }
   config_version: { id: number; version: number }
   events: { id: string; store_id: string; type: string; subject: string; ts: number; body: string; received: number }

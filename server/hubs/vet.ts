@@ -5,7 +5,6 @@
 import type { Q } from '../db/db.ts'
 import type { InstoreEvent } from '../../shared/events.ts'
 import { scheduleRefusal, type Campaign } from '../../shared/campaigns.ts'
-import { localTime } from '../../shared/local-time.ts'
 import { campaignById, deviceBySubject, type StoreFacts } from './push.ts'
 import { visitOf } from './visits.ts'
 
@@ -36,12 +35,21 @@ export const SCHEDULE_LATE_MS = 5 * 60_000
 
 /**
  * Whether a gateway of `storeId` may report this trigger: it names its visit, and its
- * campaign exists, is active, runs in this store today (the store's date), on this weekday and at
+ * campaign exists, is active, runs in this store on the event's date (the store's date), on this weekday and at
  * this hour (the store's time zone), fires where the event says, and its audience holds the
  * visit's segment; the visit is one of that subject in that store, open (see visits.ts).
- * `earlier`: the events of the same batch accepted before this one, in order.
+ * `earlier`: the events of the same batch accepted before this one, in order; `batch`: the whole
+ * batch as posted (an exit later in it still closes the visit for a trigger stamped after it).
  */
-export async function vetTrigger(db: Q, e: InstoreEvent, storeId: string, facts: StoreFacts, now: number, earlier: readonly InstoreEvent[] = []): Promise<TriggerVetting> {
+export async function vetTrigger(
+  db: Q,
+  e: InstoreEvent,
+  storeId: string,
+  facts: StoreFacts,
+  now: number,
+  earlier: readonly InstoreEvent[] = [],
+  batch: readonly InstoreEvent[] = []
+): Promise<TriggerVetting> {
   const id = e.campaignId
   const no = (code: TriggerRefusal, why: string): TriggerVetting => ({ ok: false, code, message: `event ${e.id}: ${why}` })
   // The gateway always names the visit: without it the per-visit cap could not be counted.
@@ -53,22 +61,19 @@ export async function vetTrigger(db: Q, e: InstoreEvent, storeId: string, facts:
   if (!c) return no('INSTORE_NO_CAMPAIGN', `no campaign ${id ?? '(none given)'}`)
   if (c.active === false) return no('INSTORE_CAMPAIGN_INACTIVE', `campaign ${c.id} is not active`)
   if (!c.stores.includes(storeId)) return no('INSTORE_CAMPAIGN_OTHER_STORE', `campaign ${c.id} does not run in store ${storeId}`)
-  const today = localTime(now, facts.timeZone).date
-  if ((c.schedule?.from !== undefined && today < c.schedule.from) || (c.schedule?.to !== undefined && today > c.schedule.to)) {
-    return no('INSTORE_CAMPAIGN_OUT_OF_DATES', `campaign ${c.id} does not run on ${today}`)
-  }
   // A rule that names a place fires only on an event in that place: omitting it is no way round.
   if ((c.when.sector !== undefined && e.sector !== c.when.sector) || (c.when.shop !== undefined && e.shop !== c.when.shop)) {
     return no('INSTORE_CAMPAIGN_MISMATCH', `campaign ${c.id} does not fire in ${e.sector ?? e.shop ?? '(no place)'}`)
   }
-  // Days and hours as the gateway judged them (the event's time, never later than now), and at
-  // arrival too once the trigger is late: a trigger fired at 10:59 for a campaign ending at 11:00 still goes.
+  // Dates, days and hours as the gateway judged them (the event's time, never later than now), and
+  // at arrival too once the trigger is late: a trigger fired at 10:59 for a campaign ending at 11:00
+  // still goes, and so does one fired at 23:59 on a campaign's last day that arrives after midnight.
   const fired = Math.min(e.ts, now)
   const off = scheduleRefusal(c, fired, facts.timeZone) ?? (now - fired > SCHEDULE_LATE_MS ? scheduleRefusal(c, now, facts.timeZone) : null)
   if (off === 'days') return no('INSTORE_CAMPAIGN_OFF_DAY', `campaign ${c.id} does not run on this weekday in ${facts.timeZone}`)
   if (off === 'hours') return no('INSTORE_CAMPAIGN_OUT_OF_HOURS', `campaign ${c.id} does not run at this hour in ${facts.timeZone}`)
   if (off === 'dates') return no('INSTORE_CAMPAIGN_OUT_OF_DATES', `campaign ${c.id} did not run on the trigger's date`)
-  const visit = await visitOf(db, storeId, e.subject, e.visitId, e.ts, now, earlier)
+  const visit = await visitOf(db, storeId, e.subject, e.visitId, e.ts, now, earlier, batch)
   if (visit.state === 'unknown') return no('INSTORE_VISIT_UNKNOWN', `no shop.enter of ${e.subject} for visit ${e.visitId} in store ${storeId}`)
   if (visit.state === 'closed') return no('INSTORE_VISIT_CLOSED', `visit ${e.visitId} has ended`)
   const segments = c.audience?.segments

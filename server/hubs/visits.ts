@@ -55,28 +55,36 @@ async function stored(
 /**
  * Whether `subject`'s visit `visitId` at `storeId` is open for a trigger fired at `at`: entered
  * at or before it and not exited (or exited at or after it, within EXIT_GRACE_MS of `now`).
- * `earlier` are the events of the same batch accepted before the trigger, in their order.
+ * `earlier` are the events of the same batch accepted before the trigger, in their order; `batch`
+ * the whole batch, whose exits count wherever they stand: a trigger stamped after its visit's exit
+ * is refused even when the exit comes later in the batch. The visit's first entry fixes its
+ * segment: the stored one, else the batch's first; an entry after its exit re-opens nothing.
  */
-export async function visitOf(q: Q, storeId: string, subject: string, visitId: string, at: number, now: number, earlier: readonly InstoreEvent[]): Promise<VisitState> {
-  let enter: Seen | null = null
-  let exit: Seen | null = null
-  for (const e of earlier) {
-    if (e.subject !== subject || e.visitId !== visitId || e.storeId !== storeId) continue
-    if (e.type === 'shop.enter') {
-      enter = e
-      exit = null
-    } else if (e.type === 'shop.exit') exit = e
+export async function visitOf(
+  q: Q,
+  storeId: string,
+  subject: string,
+  visitId: string,
+  at: number,
+  now: number,
+  earlier: readonly InstoreEvent[],
+  batch: readonly InstoreEvent[] = []
+): Promise<VisitState> {
+  const mine = (e: InstoreEvent) => e.subject === subject && e.visitId === visitId && e.storeId === storeId
+  let exit: Seen | null = earlier.find(e => mine(e) && e.type === 'shop.exit') ?? null
+  // The open-visits rollup says whether the visit has ended, and keeps its first entry's time.
+  const open = await q.selectFrom('an_open_visits').select('ts').where('store_id', '=', storeId).where('visit_id', '=', visitId).executeTakeFirst()
+  let enter: Seen | null = open !== undefined ? await stored(q, storeId, subject, visitId, 'shop.enter', { eq: Number(open.ts) }) : null
+  if (enter === null && open === undefined) {
+    enter = await stored(q, storeId, subject, visitId, 'shop.enter', { max: at })
+    // Stored yet not open: closed, by its exit or without one (consent withdrawn, cut off after hours).
+    if (enter !== null && exit === null) exit = (await stored(q, storeId, subject, visitId, 'shop.exit', { min: enter.ts })) ?? { ts: Number.NEGATIVE_INFINITY }
   }
-  if (enter === null) {
-    // The open-visits rollup says whether the visit has ended; the stored entry whose subject it is.
-    const open = await q.selectFrom('an_open_visits').select('ts').where('store_id', '=', storeId).where('visit_id', '=', visitId).executeTakeFirst()
-    enter =
-      open !== undefined ? await stored(q, storeId, subject, visitId, 'shop.enter', { eq: Number(open.ts) }) : await stored(q, storeId, subject, visitId, 'shop.enter', { max: at })
-    if (enter === null) return { state: 'unknown' }
-    // Closed without an exit (consent withdrawn, cut off after hours without a reading): ended.
-    if (open === undefined && exit === null) exit = (await stored(q, storeId, subject, visitId, 'shop.exit', { min: enter.ts })) ?? { ts: Number.NEGATIVE_INFINITY }
-  }
-  if (enter.ts > at) return { state: 'unknown' }
+  enter ??= earlier.find(e => mine(e) && e.type === 'shop.enter') ?? null
+  if (enter === null || enter.ts > at) return { state: 'unknown' }
   if (exit !== null && !(exit.ts >= Math.floor(at) && now - exit.ts <= EXIT_GRACE_MS)) return { state: 'closed' }
+  // An exit later in the batch: the trigger went before it in the batch, but not in time.
+  const later = batch.find(e => mine(e) && e.type === 'shop.exit')
+  if (later !== undefined && later.ts < Math.floor(at)) return { state: 'closed' }
   return { state: 'open', segment: enter.frequency?.segment ?? null }
 }

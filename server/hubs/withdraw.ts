@@ -9,9 +9,25 @@ import type { ContentT } from '../../shared/events.ts'
 /** What of a pushed trigger (push.ts) is checked against its campaign. */
 type Pushed = { storeId: string; content: ContentT }
 
+/**
+ * JSON with every object's keys sorted, recursively: the same content stored with its keys in
+ * another order (a PUT that only renames) is the same content, and recalls nothing.
+ */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>
+    const keys = Object.keys(o)
+      .filter(k => o[k] !== undefined)
+      .sort()
+    return `{${keys.map(k => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`
+  }
+  return JSON.stringify(v) ?? 'null'
+}
+
 /** Whether a pushed trigger still stands against its campaign as it is now (null or undefined: deleted). */
 export function stillLive(t: Pushed, c: Campaign | null | undefined): boolean {
-  return c != null && c.active !== false && c.stores.includes(t.storeId) && JSON.stringify(c.content) === JSON.stringify(t.content)
+  return c != null && c.active !== false && c.stores.includes(t.storeId) && canonical(c.content) === canonical(t.content)
 }
 
 /** Expires the campaign's pending triggers that its new state (null: deleted) no longer stands behind; how many. */

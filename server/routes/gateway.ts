@@ -157,7 +157,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           const mayKeep = await consent.permitted(
             events.filter(p => !known.has(p.e.id)).map(p => p.e.subject),
             trx,
-            data.engine === 'postgres'
+            data.engine === 'postgres',
+            now
           )
           for (const { index, e: posted } of events) {
             // A re-sent event stays a duplicate even if its campaign has gone since.
@@ -175,7 +176,15 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               continue
             }
             if (e.type === 'trigger.fired') {
-              const v = await vetTrigger(trx, e, storeId, facts, now, fresh)
+              const v = await vetTrigger(
+                trx,
+                e,
+                storeId,
+                facts,
+                now,
+                fresh,
+                events.map(p => p.e)
+              )
               if (!v.ok) {
                 out.push({ index, id: e.id, error: v.code, message: v.message })
                 continue
