@@ -73,8 +73,22 @@ export function gatewayHealth(g: HealthInputs): Health {
   if (lone && lone.late >= LONE_LATE && Date.now() - lone.lateAt < HEALTH_WINDOW_MS)
     problems.push(`the event clock was moved ahead by ${senderLabel(lone.voter)} alone: ${lone.late} reading(s) of others refused as late since`)
   // Phones are named as such, never by their MQTT client id or phone id (/metrics says `phones`).
-  for (const [id, a] of p?.clockGuard.ahead ?? [])
-    if (Date.now() - a.at < HEALTH_WINDOW_MS) problems.push(`${senderLabel(id)}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
+  // Phones are many (a client may cycle its ids): one line for all of them, as /metrics has one series.
+  let phones = 0
+  let phonesAheadMs = 0
+  for (const [id, a] of p?.clockGuard.ahead ?? []) {
+    if (Date.now() - a.at >= HEALTH_WINDOW_MS) continue
+    if (senderLabel(id) === 'a phone') {
+      phones++
+      phonesAheadMs = Math.max(phonesAheadMs, a.aheadMs)
+    } else problems.push(`${senderLabel(id)}'s clock runs ${Math.round(a.aheadMs / 1000)} s ahead of the others: its messages are refused`)
+  }
+  if (phones > 0)
+    problems.push(
+      phones === 1
+        ? `a phone's clock runs ${Math.round(phonesAheadMs / 1000)} s ahead of the others: its messages are refused`
+        : `${phones} phones' clocks run up to ${Math.round(phonesAheadMs / 1000)} s ahead of the others: their messages are refused`
+    )
   for (const [id, b] of p?.clockGuard.behind ?? [])
     if (b.messages >= BEHIND_MESSAGES && Date.now() - b.at < HEALTH_WINDOW_MS)
       problems.push(`sensor ${id} sends ${Math.round(b.behindMs / 1000)} s behind the event clock: its readings are refused as late (its clock lags?)`)

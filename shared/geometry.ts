@@ -145,8 +145,7 @@ type Edge = [number[], number[]]
 /**
  * Whether two edges properly cross, `skip` naming pairs not to compare (by index). A sweep along x:
  * edges sorted by their left end, each compared only with the edges whose x-range it overlaps, so
- * an outline of n vertices costs O(n log n) plus its x-overlapping pairs, not all n^2/2 pairs (a
- * shop outline of thousands of vertices took seconds). A ring whose edges mostly overlap along x
+ * an outline of n vertices costs O(n log n) plus its x-overlapping pairs, not all n^2/2 pairs. A ring whose edges mostly overlap along x
  * (a fine zigzag) still costs nearly n^2/2: the site's vertex cap (site.ts) bounds that.
  */
 function anyCross(edges: Edge[], skip: (i: number, j: number) => boolean): boolean {

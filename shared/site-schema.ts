@@ -135,7 +135,7 @@ export const ZoneParamsSchema = Type.Object({
       default: false,
       description:
         "with the radio test on, any fix inside the shop's outline (not only one a margin inside) opens a shop entry for the radio " +
-        'to weigh, and a confirmed entry is stamped from it (gateway/presence/zones-entry.ts; off by default: on, a simulated boutique hour lost a visit)'
+        'to weigh, and a confirmed entry is stamped from it (gateway/presence/zones-entry.ts; off by default, see docs/zones-and-visits.md)'
     })
   ),
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600, default: 5, description: 'a shop entry the radio test weighs survives gaps this long in its evidence, s' })),

@@ -164,8 +164,8 @@ function semanticProblems(ok: Array<{ i: number; f: SiteFile['features'][number]
 
 /**
  * Vertices a ring of a shop or sector may have: far more than any floor plan needs, and few enough
- * that every check and map built from the outline at start-up stays quick (a valid site with a
- * 200,000-vertex outline held the gateway's start for minutes, saying nothing).
+ * that every check and map built from the outline at start-up stays quick (the crossing check is
+ * quadratic on a fine zigzag: without a cap a valid site could hold the gateway's start, silent).
  */
 export const MAX_RING_VERTICES = 10_000
 

@@ -73,8 +73,8 @@ export class ScanGrid {
   /** Work done (likelihood terms, blurred cells), in all, and the most one scan took. */
   work = 0
   maxWorkPerScan = 0
-  /** The second of event time the budget is spent in, and what is spent. */
-  private budgetSecond = Number.NaN
+  /** The newest second of event time the budget is spent in (older scans are charged to it), and what is spent. */
+  private budgetSecond = -Infinity
   private spent = 0
   /** The phone's height, m. */
   private readonly z: number
@@ -301,7 +301,7 @@ export class ScanGrid {
     const blurs = blurWork(this.nx, this.ny, this.step, this.o.driftM * Math.sqrt(dt)) + blurWork(this.nx, this.ny, this.step, this.o.walkMps * dt)
     const cost = blurs + this.scanWork(wx * wy, Math.ceil(wx / stride) * Math.ceil(wy / stride), this.weigh.heard, this.weigh.considered)
     const second = Math.floor(g.pendingTs / 1000)
-    if (second !== this.budgetSecond) {
+    if (second > this.budgetSecond) {
       this.budgetSecond = second
       this.spent = 0
     }

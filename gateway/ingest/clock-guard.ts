@@ -168,6 +168,7 @@ export class ClockGuard<T> {
       since.set({}, Math.round(this.heldForMs / 1000))
       // Phone ids (a site without sensors) are many and come and go: one series for all of them.
       for (const [id, a] of this.ahead) ahead.set({ sender: id.startsWith('device:') || id.startsWith('client:') ? 'phones' : id }, Math.round(a.aheadMs / 1000))
+      behind.values.clear()
       for (const [id, b] of this.behind) behind.set({ sender: id }, Math.round(b.behindMs / 1000))
     })
   }

@@ -115,7 +115,7 @@ function bleSubject(
   const who = bleIdentity(id, mac, ctx.hasher, random)
   // A stable id goes on as the subject: one the central server's event schema would refuse (a
   // space, quotes, a reserved key) would make events no one can deliver, so it is refused here.
-  if (!SUBJECT_RE.test(who.subject)) return { reason: 'bad_id', detail: 'not a subject (letters, digits and _.:@+=- only)' }
+  if (!SUBJECT_RE.test(who.subject)) return { reason: 'bad_id', detail: 'not a subject (letters, digits and _.:@+=/- only)' }
   return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
 }
 

@@ -284,7 +284,12 @@ export class GatewayStore {
     if (this.checkpointTimer !== null || !this.db.open) return
     this.checkpointTimer = setTimeout(() => {
       this.checkpointTimer = null
-      if (this.db.open) this.checkpoint()
+      // From a timer an error would stop the process: the next erasure tries again.
+      try {
+        if (this.db.open) this.checkpoint()
+      } catch {
+        this.checkpointsPending++
+      }
     }, 1000)
     this.checkpointTimer.unref()
   }

@@ -3,9 +3,9 @@
 // outline opens the question and the radio answers it: a shopper standing two metres inside the
 // front, above all with a quiet phone, is placed between the front row and the front wall, seldom
 // a margin inside, so an entry that waited for such a fix began its radio sum, and its start, late.
-// That is the zone option `shopEnterFromOutline` (off by default: it found more of the nights
-// replay's short visits and announced fewer of its passers-by, but lost a visit in the simulated
-// boutique hours: `npm run bench -- nights`, `npm run bench -- visits`); how sure the radio must be
+// That is the zone option `shopEnterFromOutline` (off by default: it helps the nights replay and
+// costs the simulated boutique hours, docs/zones-and-visits.md: `npm run bench -- nights`,
+// `npm run bench -- visits`); how sure the radio must be
 // before such fixes count as evidence is `shopEnterSureOdds`.
 import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'

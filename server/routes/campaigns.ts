@@ -106,10 +106,23 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
   )
 
   app.delete<{ Params: { id: string } }>('/v1/campaigns/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req, reply) => {
-    const c = await get(req.params.id)
-    if (!c || !visibleTo(req, c)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
-    mayManage(req, c)
-    await db.deleteFrom('campaigns').where('id', '=', req.params.id).execute()
+    // Checked and deleted under the row's lock, as PUT writes: a change racing the delete cannot
+    // move the campaign out of the caller's rights between the check and the delete.
+    const c = await retryConflicts(() =>
+      db.transaction().execute(async trx => {
+        const row = await trx
+          .selectFrom('campaigns')
+          .select('body')
+          .where('id', '=', req.params.id)
+          .$if(data.engine === 'postgres', qb => qb.forUpdate())
+          .executeTakeFirst()
+        const found = row ? (JSON.parse(row.body) as Campaign) : null
+        if (!found || !visibleTo(req, found)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
+        mayManage(req, found)
+        await trx.deleteFrom('campaigns').where('id', '=', req.params.id).execute()
+        return found
+      })
+    )
     await withdraw(c.id, null)
     return reply.code(204).send()
   })

@@ -160,13 +160,21 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
         gone = true
         unsubscribe()
       })
-      unsubscribe = await hub.subscribe(
-        req.params.id,
-        Number.isFinite(last) ? last : 0,
-        (seq, t) => stream.send('trigger', JSON.stringify(t), seq),
-        () => stream.close(),
-        slot
-      )
+      try {
+        unsubscribe = await hub.subscribe(
+          req.params.id,
+          Number.isFinite(last) ? last : 0,
+          (seq, t) => stream.send('trigger', JSON.stringify(t), seq),
+          () => stream.close(),
+          slot
+        )
+      } catch (err) {
+        // The reply is the stream already: a stream that would never deliver ends, and its place
+        // is given back, so the phone reconnects rather than waits on pings.
+        req.log.warn({ err }, 'trigger stream could not subscribe')
+        stream.close()
+        return
+      }
       if (gone) unsubscribe()
     }
   )

@@ -146,7 +146,12 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           // Before those, one lock per store: two batches of one store (a gateway re-sending while
           // the first try still runs, two replicas) would otherwise take the rows of its open visits
           // (rollups) in their own orders and deadlock; batches of one store are serial anyway.
-          if (data.engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtextextended(${'store:' + storeId}, 0))`.execute(trx)
+          // A lock wait bounded under a gateway's HTTP timeout: past it the batch fails (and is sent
+          // again) rather than queueing connections behind a stuck one.
+          if (data.engine === 'postgres') {
+            await sql`SET LOCAL lock_timeout = '8s'`.execute(trx)
+            await sql`SELECT pg_advisory_xact_lock(hashtextextended(${'store:' + storeId}, 0))`.execute(trx)
+          }
           if (data.engine === 'postgres' && ids.length > 0)
             await sql`SELECT pg_advisory_xact_lock(hashtextextended(${storeId} || ':' || k, 0)) FROM (SELECT unnest(${[...ids].sort()}::text[]) AS k) s`.execute(trx)
           const known = new Set(

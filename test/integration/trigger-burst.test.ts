@@ -63,8 +63,8 @@ for (const c of cases) {
 
 test('one store, eight posts at once of the same anonymous visits in shuffled orders: every post 200 (no deadlock on open visits)', async () => {
   // The outside tester's repro: batches of one store opening and closing the same visits in their
-  // own orders deadlocked on the open-visit rollup (27 of 30 posts 500 after 20-50 s) and stalled
-  // every other store's posts meanwhile.
+  // own orders deadlocked on the open-visit rollup (most posts 500) and stalled every other store's
+  // posts meanwhile.
   const chain = await startChain('burst-visits', 1)
   try {
     const url = chain.replicas[0].url
