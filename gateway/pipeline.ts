@@ -218,10 +218,10 @@ export class Pipeline {
   advance(): void {
     this.work(Infinity)
   }
-
-  /** At a stop: runs the ticks the clock allows, then stops the solver pool's workers (later ticks solve inline). */
+  /** At a stop: runs the ticks the clock allows, saves today's counts, stops the solver pool's workers (later ticks solve inline). */
   close(): void {
     this.work(Infinity)
+    this.people.flushDay()
     this.est.close()
   }
   /** Moves the clock to a message's time; returns its work item with the ticks due before its readings. */

@@ -88,13 +88,22 @@ export class PeopleDay {
     this.dirty = true
   }
 
+  /** At a stop: what changed since the last save is saved now (a restart the same day continues it). */
+  flush(): void {
+    if (Number.isFinite(this.lastT)) this.save(this.lastT, true)
+  }
+
   appVisitors(): number {
     return this.appsBefore + this.apps.size
   }
 
-  /** Saves the day's counts when they changed, at most every `saveEveryMs`. */
-  save(t: number): void {
-    if (this.keeper === null || !this.dirty || t - this.savedAt < this.saveEveryMs || this.date === '') return
+  /** The event time of the last count, for a save at stop. */
+  private lastT = -Infinity
+
+  /** Saves the day's counts when they changed, at most every `saveEveryMs` unless `now` (a stop). */
+  save(t: number, now = false): void {
+    this.lastT = Math.max(this.lastT, t)
+    if (this.keeper === null || !this.dirty || (!now && t - this.savedAt < this.saveEveryMs) || this.date === '') return
     this.savedAt = t
     this.dirty = false
     const s: PeopleDayStateT = {

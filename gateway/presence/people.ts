@@ -249,6 +249,11 @@ export class People {
     return { ...total, low, high, bySource, passersBy: passers, fixtures }
   }
 
+  /** At a stop: today's counts saved now, not at the next save due. */
+  flushDay(): void {
+    this.day.flush()
+  }
+
   /** What a Wi-Fi device is now: counted in a shop, only perhaps (one weak burst), passing, or a fixture. */
   private state(d: WifiDevice): 'in' | 'single' | 'passer' | 'fixture' {
     if (d.fixture) return 'fixture'

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GatewayStore } from '../../gateway/io/store.ts'
+import { PeopleDay } from '../../gateway/presence/people-day.ts'
 import { run, T0, type Phone } from '../helpers/people-run.ts'
 
 const DAY = 86_400_000
@@ -49,4 +50,21 @@ test('a kept day that does not read as one is left and the day counts from zero'
     const r = run([phone(1)], 4, 60, undefined, dir)
     assert.equal(r.foot[r.foot.length - 1].visitors, 1, `${c.name}: ${JSON.stringify(r.foot[r.foot.length - 1])}`)
   }
+})
+
+test("a stop saves what changed since the last save: a visitor counted in the stop's last seconds is kept", () => {
+  const saved: string[] = []
+  const keeper = { saveLearned: (_n: string, _k: string, state: string) => saved.push(state), loadLearned: () => null }
+  const day = new PeopleDay('Europe/Berlin', keeper)
+  day.roll(T0)
+  day.wifi = 1
+  day.changed()
+  day.save(T0)
+  // Counted 3 s later: within the save interval, so not saved yet.
+  day.wifi = 2
+  day.changed()
+  day.save(T0 + 3_000)
+  assert.equal((JSON.parse(saved[saved.length - 1]) as { wifi: number }).wifi, 1)
+  day.flush()
+  assert.equal((JSON.parse(saved[saved.length - 1]) as { wifi: number }).wifi, 2, 'saved at the stop')
 })
