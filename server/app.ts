@@ -346,7 +346,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     ttl > 0
       ? hourly(
           async () => {
-            const n = await expireRegistrations(db, Date.now(), ttl)
+            const n = await expireRegistrations(db, Date.now(), ttl, data.engine === 'postgres')
             ctx.metrics.registrationsExpired += n
             if (n > 0) o.log.info('unused registrations expired', { devices: n })
           },

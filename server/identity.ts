@@ -13,6 +13,7 @@ import type { DeviceMaterialT, GatewayConfigT } from '../shared/gateway-config.t
 import type { Campaign } from '../shared/campaigns.ts'
 import { configVersion, nextConfigVersion } from './db/db.ts'
 import { sql } from 'kysely'
+import { retryConflicts } from './db/retry.ts'
 
 /** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
 export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})$/
@@ -132,11 +133,12 @@ const REPORTED_STEP_MS = 3_600_000
  * they stop inflating every gateway's config. Each becomes an erasure record with ts 0, which a
  * delta carries once (gateways drop its keys) and a whole config never lists. How many.
  */
-export async function expireRegistrations(db: Db, nowMs: number, ttlMs: number): Promise<number> {
+export async function expireRegistrations(db: Db, nowMs: number, ttlMs: number, postgres = false): Promise<number> {
   const before = nowMs - ttlMs
-  let n = 0
-  for (;;) {
-    const page = await db
+  // Which devices may go: asked for a page, then again for each device under its row's lock, so a
+  // device used or reported meanwhile stays (and the device row is locked first, as erasure does).
+  const unused = (q: Q) =>
+    q
       .selectFrom('devices')
       .select(['device_id', 'subject'])
       .where('created', '<', before)
@@ -152,20 +154,29 @@ export async function expireRegistrations(db: Db, nowMs: number, ttlMs: number):
           )
         )
       )
-      .limit(500)
-      .execute()
+  let n = 0
+  for (;;) {
+    const page = await unused(db).limit(500).execute()
     for (const d of page) {
-      await db.transaction().execute(async trx => {
-        await trx.deleteFrom('tokens').where('device_id', '=', d.device_id).execute()
-        await trx.deleteFrom('triggers').where('device_id', '=', d.device_id).execute()
-        await trx.deleteFrom('devices').where('device_id', '=', d.device_id).execute()
-        await trx
-          .insertInto('erasures')
-          .values({ subject: d.subject, ts: 0, version: await nextConfigVersion(trx) })
-          .onConflict(oc => oc.column('subject').doNothing())
-          .execute()
-      })
-      n++
+      const gone = await retryConflicts(() =>
+        db.transaction().execute(async trx => {
+          const still = await unused(trx)
+            .where('device_id', '=', d.device_id)
+            .$if(postgres, qb => qb.forUpdate())
+            .executeTakeFirst()
+          if (still === undefined) return false
+          await trx.deleteFrom('tokens').where('device_id', '=', d.device_id).execute()
+          await trx.deleteFrom('triggers').where('device_id', '=', d.device_id).execute()
+          await trx.deleteFrom('devices').where('device_id', '=', d.device_id).execute()
+          await trx
+            .insertInto('erasures')
+            .values({ subject: d.subject, ts: 0, version: await nextConfigVersion(trx) })
+            .onConflict(oc => oc.column('subject').doNothing())
+            .execute()
+          return true
+        })
+      )
+      if (gone) n++
     }
     if (page.length < 500) return n
   }
