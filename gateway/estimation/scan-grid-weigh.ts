@@ -94,18 +94,18 @@ export class ScanWeigher {
     this.heard = k
     const most = k + this.o.maxUnheard
     for (let rank = 0; k < most && rank < this.o.maxHeard + this.o.maxUnheard; rank++) {
-      let any = false
+      let listed = false
       for (let h = 0; h < this.heard && k < most; h++) {
         const list = this.neighbours[this.bi[h]]
         if (rank >= list.length) continue
-        any = true
+        listed = true
         const j = list[rank]
         if (this.mark[j] === stamp) continue
         this.mark[j] = stamp
         const m = models.get(this.beaconIds[j])
         if (m !== undefined) this.put(k++, j, m, Number.NaN)
       }
-      if (!any) break
+      if (!listed) break
     }
     this.considered = k
   }

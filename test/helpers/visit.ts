@@ -27,3 +27,29 @@ export function openingVisits<A extends unknown[], R>(post: (events: unknown[], 
     return await post(events, ...rest)
   }
 }
+
+/**
+ * Events of store s1 about a subject, numbered from one counter per test file (`prefix` keeps the
+ * ids of two files apart): `ev` a sector.enter unless told otherwise, `trig` a trigger.fired.
+ */
+export function eventMaker(prefix: string): {
+  ev: (subject: string, over?: Partial<InstoreEvent>) => InstoreEvent
+  trig: (campaignId: string, subject: string, over?: Partial<InstoreEvent>) => InstoreEvent
+} {
+  let n = 0
+  const ev = (subject: string, over: Partial<InstoreEvent> = {}): InstoreEvent => ({
+    id: `${prefix}${++n}`,
+    type: 'sector.enter',
+    storeId: 's1',
+    subject,
+    visitId: `visit-${n}`,
+    seq: n,
+    ts: Date.now(),
+    shop: 'boutique',
+    sector: 'women',
+    ...over
+  })
+  const trig = (campaignId: string, subject: string, over: Partial<InstoreEvent> = {}): InstoreEvent =>
+    ev(subject, { type: 'trigger.fired', campaignId, content: { title: 'gateway title' }, reason: 'gateway', ...over })
+  return { ev, trig }
+}

@@ -20,7 +20,8 @@ import { dropEventsBefore } from '../../server/db/retention.ts'
 import { vetTrigger } from '../../server/hubs/vet.ts'
 import { api } from '../helpers/procs.ts'
 import { ROOT } from '../helpers/run.ts'
-import { enterFor } from '../helpers/visit.ts'
+import { enterFor, eventMaker } from '../helpers/visit.ts'
+import { registerDevice } from '../helpers/replicas.ts'
 
 const ADMIN = 'adm_server_review2'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string; timezone: string }
@@ -36,29 +37,11 @@ const campaign = (id: string, extra: Partial<Campaign> = {}): Campaign => ({
   content: { title: `Server ${id}`, ttlMin: 180 },
   ...extra
 })
-let n = 0
-const ev = (subject: string, over: Partial<InstoreEvent> = {}): InstoreEvent => ({
-  id: `SR${++n}`,
-  type: 'sector.enter',
-  storeId: 's1',
-  subject,
-  visitId: `visit-${n}`,
-  seq: n,
-  ts: Date.now(),
-  shop: 'boutique',
-  sector: 'women',
-  ...over
-})
-const trig = (campaignId: string, subject: string, over: Partial<InstoreEvent> = {}): InstoreEvent =>
-  ev(subject, { type: 'trigger.fired', campaignId, content: { title: 'gateway title' }, reason: 'gateway', ...over })
+const { ev, trig } = eventMaker('SR')
 type Reply = { accepted: number; error: string; refused?: Array<{ index: number; error: string }> }
 const post = async (events: unknown[]) => await api<Reply>(`${url}/v1/stores/s1/events`, gateway, 'POST', { events })
 const pushed = async (deviceId: string) => (await ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger.campaignId)
-async function register(): Promise<{ deviceId: string; subject: string; token: string }> {
-  const r = await api<{ deviceId: string; subject: string; token: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })
-  assert.equal(r.status, 201)
-  return r.body
-}
+const register = () => registerDevice(url)
 
 before(async () => {
   const built = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'server-review2-')), log: silentLogger, adminToken: ADMIN }))

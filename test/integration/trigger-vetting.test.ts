@@ -18,7 +18,8 @@ import type { InstoreEvent } from '../../shared/events.ts'
 import { api } from '../helpers/procs.ts'
 import { waitFor } from '../helpers/gateway.ts'
 import { ROOT } from '../helpers/run.ts'
-import { enterFor } from '../helpers/visit.ts'
+import { enterFor, eventMaker } from '../helpers/visit.ts'
+import { registerDevice } from '../helpers/replicas.ts'
 
 const ADMIN = 'adm_trigger_vetting'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string; timezone: string }
@@ -34,31 +35,13 @@ const campaign = (id: string, extra: Partial<Campaign> = {}): Campaign => ({
   content: { title: `Server ${id}`, ttlMin: 180 },
   ...extra
 })
-let n = 0
-const ev = (subject: string, over: Partial<InstoreEvent> = {}): InstoreEvent => ({
-  id: `TV${++n}`,
-  type: 'sector.enter',
-  storeId: 's1',
-  subject,
-  visitId: `visit-${n}`,
-  seq: n,
-  ts: Date.now(),
-  shop: 'boutique',
-  sector: 'women',
-  ...over
-})
-const trig = (campaignId: string, subject: string, over: Partial<InstoreEvent> = {}): InstoreEvent =>
-  ev(subject, { type: 'trigger.fired', campaignId, content: { title: 'gateway title' }, reason: 'gateway', ...over })
+const { ev, trig } = eventMaker('TV')
 type Reply = { accepted: number; duplicates: number; error: string; refused?: Array<{ index: number; error: string }> }
 const post = async (events: unknown[], store = 's1') => await api<Reply>(`${url}/v1/stores/${store}/events`, gw[store], 'POST', { events })
 const pushed = async (deviceId: string) => (await ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger.campaignId)
 const refusedTotal = async (code: string) =>
   Number(new RegExp(`instore_server_events_refused_total\\{reason="${code}"\\} (\\d+)`).exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0)
-async function register(): Promise<{ deviceId: string; subject: string; token: string }> {
-  const r = await api<{ deviceId: string; subject: string; token: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })
-  assert.equal(r.status, 201)
-  return r.body
-}
+const register = () => registerDevice(url)
 
 before(async () => {
   const built = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'trigger-vetting-')), log: silentLogger, adminToken: ADMIN }))
@@ -146,7 +129,7 @@ test('3: a trigger needs an open visit of that subject in the posting store: mad
 test('3: the trigger of a shop.exit rule follows its exit, and a batch keeps its good events', async () => {
   const d = await register()
   const ts = Date.now()
-  const visitId = `leaving-${++n}`
+  const visitId = `leaving-${Date.now()}`
   const enter = enterFor(ev(d.subject, { visitId, ts }))
   const exit = ev(d.subject, { type: 'shop.exit', sector: undefined, visitId, ts, durationMs: 1000 })
   const fired = trig('leaving', d.subject, { visitId, ts, sector: undefined })
