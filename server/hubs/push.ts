@@ -104,6 +104,9 @@ export async function campaignById(q: Q, id: string): Promise<Campaign | null> {
   return r ? (JSON.parse(r.body) as Campaign) : null
 }
 
+/** What became of a trigger `record` was given: pushed, already recorded, or dropped and why. */
+export type RecordOutcome = 'pushed' | 'duplicate' | 'no_device' | 'no_consent' | 'expired' | 'cap' | 'link'
+
 export class TriggerHub {
   private readonly listeners = new Map<string, DeviceStreams>()
   readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn', number> = {
@@ -137,9 +140,10 @@ export class TriggerHub {
   /**
    * Records the push of a newly accepted trigger.fired event, with the campaign vetTrigger found
    * and what the server knows of the store, inside the transaction `q` that stores the event; its
-   * commit wakes the device's streams. Whether a trigger was recorded.
+   * commit wakes the device's streams. What became of it: counted with `count` once the transaction
+   * has committed, so a transaction PostgreSQL runs again does not count its triggers twice.
    */
-  async record(q: Q, e: InstoreEvent, c: Campaign, facts: StoreFacts): Promise<boolean> {
+  async record(q: Q, e: InstoreEvent, c: Campaign, facts: StoreFacts): Promise<RecordOutcome> {
     // The device's row is locked until the commit (PostgreSQL; SQLite runs one writer at a time):
     // two replicas vetting triggers for one device count its caps one after the other, and its
     // triggers take their sequence numbers in commit order, so no stream reads past one not yet committed.
@@ -147,17 +151,14 @@ export class TriggerHub {
     // again here is no upgrade, which is what used to deadlock two batches for one device.
     const dev = await deviceBySubject(q, e.subject, this.data.engine === 'postgres')
     if (!dev) {
-      this.dropped.no_device++
-      return false
+      return 'no_device'
     }
     if (!dev.marketing) {
-      this.dropped.no_consent++
-      return false
+      return 'no_consent'
     }
     // A campaign stored before the link allowlist, or under a wider one, never sends its link on.
     if (c.content.url !== undefined && !linkAllowed(c.content.url, this.appSchemes)) {
-      this.dropped.link++
-      return false
+      return 'link'
     }
     // Caps count on the server's clock at arrival, so a back-dated timestamp cannot slip between
     // two cooldowns; validity counts from the event's time but never from later than now, so a
@@ -166,12 +167,10 @@ export class TriggerHub {
     const ts = Math.min(e.ts, arrived)
     const expires = ts + (c.content.ttlMin ?? DEFAULT_TTL_MIN) * 60_000
     if (arrived > expires) {
-      this.dropped.expired++
-      return false
+      return 'expired'
     }
     if (await this.capped(q, c, dev.deviceId, arrived, e.visitId ?? null)) {
-      this.dropped.cap++
-      return false
+      return 'cap'
     }
     // Only what the server vouches for reaches the phone: the campaign's own rule as the reason,
     // and a shop or sector only when the store's site has it.
@@ -200,10 +199,15 @@ export class TriggerHub {
       })
       .onConflict(oc => oc.column('trigger_id').doNothing())
       .executeTakeFirst()
-    if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
-    this.pushed++
+    if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return 'duplicate'
     await this.data.signal(q, 'device', dev.deviceId)
-    return true
+    return 'pushed'
+  }
+
+  /** Counts what `record` returned, once its transaction has committed. */
+  count(outcome: RecordOutcome): void {
+    if (outcome === 'pushed') this.pushed++
+    else if (outcome !== 'duplicate') this.dropped[outcome]++
   }
 
   /** The campaign's caps, counted over every trigger pushed to the device from any store, by any replica. */

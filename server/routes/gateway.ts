@@ -24,7 +24,7 @@ import {
 } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
-import { storeFacts, type StoreFacts } from '../hubs/push.ts'
+import { storeFacts, type RecordOutcome, type StoreFacts } from '../hubs/push.ts'
 import { vetTrigger } from '../hubs/vet.ts'
 import { storeEvents, Counts } from '../db/rollups.ts'
 import { retryConflicts } from '../db/retry.ts'
@@ -159,6 +159,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           )
           // Every rollup of the transaction is written once, in key order, at its end.
           const counts = new Counts()
+          // What this try would count: counted only once it has committed (a retried try starts afresh).
+          const outcomes: RecordOutcome[] = []
           const mayKeep = await consent.permitted(
             events.filter(p => !known.has(p.e.id)).map(p => p.e.subject),
             trx,
@@ -170,7 +172,6 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
             if (known.has(posted.id)) continue
             // Presence consent, again here: events about a shopper without it are refused, never stored.
             if (!mayKeep.has(posted.subject)) {
-              consent.refuse()
               out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` })
               continue
             }
@@ -202,7 +203,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               if (stored.size === 1) {
                 known.add(e.id)
                 fresh.push(e)
-                await hub.record(trx, e, v.campaign, facts)
+                outcomes.push(await hub.record(trx, e, v.campaign, facts))
               }
               continue
             }
@@ -216,12 +217,14 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
             counts
           )
           await counts.write(trx)
-          return { out, fresh: fresh.filter(e => e.type === 'trigger.fired' || stored.has(e.id)) }
+          return { out, outcomes, fresh: fresh.filter(e => e.type === 'trigger.fired' || stored.has(e.id)) }
         })
-      const { out, fresh } = await retryConflicts(attempt)
+      const { out, outcomes, fresh } = await retryConflicts(attempt)
+      for (const o of outcomes) hub.count(o)
       for (const r of out) {
         refused.push(r)
-        if (r.error !== 'INSTORE_NO_PRESENCE_CONSENT') refuse(metrics, r.error)
+        if (r.error === 'INSTORE_NO_PRESENCE_CONSENT') consent.refuse()
+        else refuse(metrics, r.error)
       }
       const accepted = fresh.length
       // The post is answered whatever happens to the live relay: the events are stored.

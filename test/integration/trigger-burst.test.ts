@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { api } from '../helpers/procs.ts'
-import { readServer } from '../helpers/postgres.ts'
+import { readServer, TEST_ENGINE } from '../helpers/postgres.ts'
 import { startChain, registerDevice } from '../helpers/replicas.ts'
 import { retryConflicts } from '../../server/db/retry.ts'
 
@@ -94,6 +94,44 @@ test('one store, eight posts at once of the same anonymous visits in shuffled or
     await chain.close()
   }
 })
+
+// A transaction PostgreSQL aborts is run again from the start: what it would have counted (a
+// trigger pushed or dropped, an event refused for want of consent) counts once, after the commit.
+// The abort is forced with a trigger that fails the first two inserts of the visit's sector.enter,
+// which is stored after the trigger was recorded.
+if (TEST_ENGINE === 'postgres')
+  test('a trigger whose transaction is aborted twice and run again is counted once', async () => {
+    const chain = await startChain('retrycount', 1)
+    const read = await readServer(chain.dataDir)
+    try {
+      const url = chain.replicas[0].url
+      const campaign = { id: 'once', stores: ['s1'], when: { event: 'sector.enter', sector: 'women' }, content: { title: 'Once', ttlMin: 30 } }
+      assert.equal((await api(`${url}/v1/campaigns`, chain.admin, 'POST', campaign)).status, 201)
+      const dev = await registerDevice(url)
+      await read.all(`CREATE SEQUENCE forced_abort;
+        CREATE FUNCTION forced_abort() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.type = 'sector.enter' THEN
+            IF nextval('forced_abort') <= 2 THEN RAISE EXCEPTION 'forced' USING ERRCODE = '40001'; END IF;
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER forced_abort BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION forced_abort();`)
+      const base = { storeId: 's1', subject: dev.subject, visitId: 'V1', ts: Date.now() - 1000 }
+      const events = [
+        { ...base, id: 'E1', type: 'shop.enter', seq: 1, shop: 'boutique' },
+        { ...base, id: 'S1', type: 'sector.enter', seq: 2, shop: 'boutique', sector: 'women' },
+        { ...base, id: 'T1', type: 'trigger.fired', seq: 3, shop: 'boutique', sector: 'women', campaignId: 'once' }
+      ]
+      assert.equal((await api(`${url}/v1/stores/s1/events`, chain.gw.s1, 'POST', { events })).status, 200)
+      assert.equal((await read.all<{ n: string }>("SELECT nextval('forced_abort') AS n"))[0].n, '4', 'aborted twice, then committed')
+      const metrics = await (await fetch(`${url}/metrics`)).text()
+      assert.match(metrics, /^instore_server_triggers_pushed_total 1$/m)
+    } finally {
+      await read.close()
+      await chain.close()
+    }
+  })
 
 test('a conflict is tried again while the request is young, then given up', async () => {
   const deadlock = Object.assign(new Error('deadlock detected'), { code: '40P01' })
