@@ -3,7 +3,7 @@
 // and counting them, `gateway` the whole gateway. It prints `{"url": ...}` once it listens; on
 // the line `report` from its parent (the replay has ended) it waits until the work is done and
 // prints its figures as one JSON line, then exits.
-//   node --import tsx bench/throughput-child.ts bare
+//   node --import tsx bench/throughput-child.ts bare   (throughput.ts runs it bundled, as deployed)
 //   node --import tsx bench/throughput-child.ts gateway SITE TRACE
 import { createInterface } from 'node:readline'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'

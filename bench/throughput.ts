@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { createReadStream, existsSync, readFileSync } from 'node:fs'
 import { runBin, ROOT } from '../test/helpers/run.ts'
 import type { ChildReport } from './throughput-child.ts'
+import { buildBundles } from '../scripts/build.ts'
 
 /** One replay through one side at one offered load. */
 export interface LoadPoint {
@@ -134,17 +135,23 @@ export function gatewayNodeFlags(unit = `${ROOT}/deploy/instore-gateway.service`
   return (exec ?? '').split(/\s+/).filter(w => /^--max-[a-z-]+-size=\d+$/.test(w))
 }
 
+let childBundle: Promise<string> | undefined
+
+/**
+ * The child process, built as the deployed gateway is (`npm run build`: plain JavaScript, no
+ * TypeScript loader in its memory), into out/ once a run, with the pool's worker beside it.
+ */
+function bundledChild(): Promise<string> {
+  const out = `${ROOT}/out/bench/dist`
+  childBundle ??= buildBundles(out, { 'throughput-child': 'bench/throughput-child.ts', 'pool-worker': 'gateway/estimation/pool-worker.ts' }).then(
+    () => `${out}/throughput-child.mjs`
+  )
+  return childBundle
+}
+
 /** Starts one side (pinned to core 0 if asked), replays the trace at `speed` into it and returns its report. */
 export async function replayInto(side: 'bare' | 'gateway', pinned: boolean, sitePath: string, trace: string, speed: number): Promise<ChildReport> {
-  const node = [
-    process.execPath,
-    ...(side === 'gateway' ? gatewayNodeFlags() : []),
-    '--import',
-    'tsx',
-    `${ROOT}/bench/throughput-child.ts`,
-    side,
-    ...(side === 'gateway' ? [sitePath, trace, String(speed)] : [])
-  ]
+  const node = [process.execPath, ...(side === 'gateway' ? gatewayNodeFlags() : []), await bundledChild(), side, ...(side === 'gateway' ? [sitePath, trace, String(speed)] : [])]
   const cmd = pinned ? ['taskset', '-c', '0', ...node] : node
   const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''

@@ -1,6 +1,7 @@
-// Planar geometry on the site's metre frame. @turf/turf's point-in-polygon is planar and safe
-// here; its distance/area helpers assume degrees and must not be used on this frame.
-import { booleanPointInPolygon } from '@turf/turf'
+// Planar geometry on the site's metre frame. Turf's point-in-polygon is planar and safe
+// here; its distance/area helpers assume degrees and must not be used on this frame. Only the
+// Turf modules used are imported, not @turf/turf: loading all of it costs a store box memory.
+import { booleanPointInPolygon } from '@turf/boolean-point-in-polygon'
 import type { Polygon } from './site-schema.ts'
 
 export type BBox = [minX: number, minY: number, maxX: number, maxY: number]

@@ -1,7 +1,8 @@
 // Loads and validates a site file (contract §1) into a ready-to-use model. An invalid file is
 // refused with every problem listed (JSON path and reason).
 import { Type } from '@sinclair/typebox'
-import { booleanValid, booleanWithin } from '@turf/turf'
+import { booleanValid } from '@turf/boolean-valid'
+import { booleanWithin } from '@turf/boolean-within'
 import { SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData } from './site-schema.ts'
 import { schemaProblems, formatProblems, readText, type Problem } from './schema-errors.ts'
 import { pointInPolygon, polygonBBox, interiorsOverlap, ringSelfIntersects, type BBox } from './geometry.ts'

@@ -25,6 +25,13 @@ export interface PoolQuestion {
   options: SolverOptions
 }
 
+/**
+ * Whether this module runs from its TypeScript source (through tsx) or from the gateway's bundle
+ * (`npm run build`), which has the worker's bundle beside it: a worker run from source boots
+ * through pool-boot.mjs to load tsx first, a bundled one needs no loader.
+ */
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+
 export class SolverPool {
   /** Workers started again after one died or hung; questions answered inline after a deadline. */
   restarts = 0
@@ -48,7 +55,7 @@ export class SolverPool {
     readonly size: number,
     private readonly maps: MapTable,
     private readonly deadlineMs = ANSWER_DEADLINE_MS,
-    private readonly script = new URL('./pool-worker.ts', import.meta.url)
+    private readonly script = new URL(FROM_SOURCE ? './pool-worker.ts' : './pool-worker.mjs', import.meta.url)
   ) {
     this.start(1 << 16, 256)
   }
@@ -199,7 +206,8 @@ export class SolverPool {
 }
 
 function spawn(script: URL, maps: MapTable, buffers: PoolBuffers): Worker {
-  const w = new Worker(new URL('./pool-boot.mjs', import.meta.url), { workerData: { script: script.href, maps, buffers } })
+  const boot = FROM_SOURCE ? new URL('./pool-boot.mjs', import.meta.url) : script
+  const w = new Worker(boot, { workerData: { script: script.href, maps, buffers } })
   // A worker never holds the process open, and its failure is noticed by the deadline.
   w.unref()
   w.on('error', () => {})

@@ -1,0 +1,83 @@
+// The gateway as a store box runs it (`npm run build`, deploy/instore-gateway.service): the bundle,
+// with a solver worker started from beside it, takes a replay and publishes the same events as the
+// TypeScript source does, and stops cleanly.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { buildBundles } from '../../scripts/build.ts'
+import { makeTrace } from '../helpers/sim.ts'
+import { runBin, ROOT } from '../helpers/run.ts'
+import { waitFor } from '../helpers/gateway.ts'
+import { stopChild } from '../helpers/procs.ts'
+
+/** Runs `entry` (a bundle or bin/instore-gateway.mjs) on `trace` and returns the events of its outbox, in order. */
+async function eventsOf(entry: string, trace: string, devices: string, data: string, extra: string[]): Promise<{ events: string[]; metrics: string }> {
+  const args = [
+    '--site',
+    join(ROOT, 'sites/boutique.site.json'),
+    '--port',
+    '0',
+    '--http-port',
+    '0',
+    '--clock',
+    'event',
+    '--data',
+    data,
+    '--secret',
+    'bundle-test',
+    '--devices',
+    devices,
+    ...extra
+  ]
+  const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout?.on('data', d => {
+    out += d
+  })
+  child.stderr?.on('data', d => {
+    out += d
+  })
+  try {
+    await waitFor(() => /"gateway started"/.test(out) || child.exitCode !== null, 30_000, 'gateway start')
+    assert.equal(child.exitCode, null, out)
+    const url = (/mqtt:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0]
+    const r = await runBin('instore-replay', ['--trace', trace, '--devices', devices, '--broker', url, '--speed', 'max'], { timeoutMs: 120_000 })
+    assert.equal(r.code, 0, r.stderr)
+    const http = (/"http":"(http:\/\/[0-9.:]+)"/.exec(out) as RegExpExecArray)[1]
+    const metrics = await (await fetch(`${http}/metrics`)).text()
+    // The stop drains: ticks run to the end of the trace and open visits close.
+    assert.equal(await stopChild(child), 0, out)
+    const db = new Database(join(data, 'gateway.sqlite'), { readonly: true })
+    const rows = db.prepare('SELECT type, body FROM outbox ORDER BY seq').all() as Array<{ type: string; body: string }>
+    db.close()
+    const events = rows.map(row => {
+      const e = JSON.parse(row.body) as { subject: string; ts: number; shop?: string }
+      return `${row.type} ${e.subject} ${e.ts} ${e.shop ?? ''}`
+    })
+    return { events, metrics }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  }
+}
+
+test('the built gateway, with a solver worker, publishes the same events as the source and stops cleanly', async () => {
+  const { dir, trace } = await makeTrace('boutique', { durationS: 240, seed: 4 })
+  const devices = join(dir, 'boutique.devices.json')
+  // The bundle keeps the packages outside: it runs from a folder whose node_modules holds them.
+  const out = mkdtempSync(join(tmpdir(), 'bundle-'))
+  symlinkSync(join(ROOT, 'node_modules'), join(out, 'node_modules'), 'dir')
+  await buildBundles(out)
+  const built = await eventsOf(join(out, 'instore-gateway.mjs'), trace, devices, join(dir, 'built'), ['--workers', '1'])
+  const source = await eventsOf(join(ROOT, 'bin/instore-gateway.mjs'), trace, devices, join(dir, 'source'), [])
+  assert.match(built.metrics, /^instore_solver_workers 1$/m, 'the worker started from beside the bundle')
+  assert.match(built.metrics, /^instore_solver_worker_restarts_total 0$/m)
+  assert.ok(
+    built.events.some(e => e.startsWith('shop.enter')),
+    `no visit in ${built.events.length} events`
+  )
+  assert.deepEqual(built.events, source.events)
+})
