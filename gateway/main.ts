@@ -4,6 +4,7 @@ import { createLogger, type Level } from '../shared/log.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { Gateway } from './gateway.ts'
+import { staleBuild } from './build-check.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './io/broker-auth.ts'
 import { devicesFileExposure, loadDevicesFile } from './ingest/identity.ts'
@@ -18,15 +19,15 @@ const spec = {
   usage: 'instore-gateway --site FILE [--port N] [--broker URL] [--data DIR] [--clock wall|event] [--http-port N]',
   options: {
     config: { type: 'string', doc: 'JSON file of these options (keys are the option names); the command line wins' },
-    site: { type: 'string', doc: 'site file (contract §1)', required: true },
+    site: { type: 'string', path: true, doc: 'site file (contract §1)', required: true },
     port: { type: 'number', doc: 'embedded broker port; 0 picks a free one', default: 1883 },
     host: { type: 'string', doc: 'address to listen on', default: '127.0.0.1' },
     broker: { type: 'string', doc: 'use this existing broker instead of the embedded one (mqtt://host:port)' },
-    data: { type: 'string', doc: "folder for the gateway's files", default: './data' },
+    data: { type: 'string', path: true, doc: "folder for the gateway's files", default: './data' },
     central: { type: 'string', doc: 'central server URL (events uplink)' },
     token: { type: 'string', doc: 'gateway token for the central server' },
-    campaigns: { type: 'string', doc: 'campaign rules (JSON array) when running standalone' },
-    devices: { type: 'string', doc: "apps' identity keys and consent (JSON array, e.g. a simulator's TRACE.devices.json) to resolve their EIDs when standalone" },
+    campaigns: { type: 'string', path: true, doc: 'campaign rules (JSON array) when running standalone' },
+    devices: { type: 'string', path: true, doc: "apps' identity keys and consent (JSON array, e.g. a simulator's TRACE.devices.json) to resolve their EIDs when standalone" },
     clock: { type: 'string', doc: 'wall (live) or event (replay: time from the readings only)', default: 'wall', choices: ['wall', 'event'] },
     'clock-quorum': {
       type: 'number',
@@ -41,8 +42,8 @@ const spec = {
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
     'tls-port': { type: 'number', doc: 'also listen for MQTT over TLS on this port (needs --tls-cert and --tls-key)' },
-    'tls-cert': { type: 'string', doc: 'TLS certificate (PEM)' },
-    'tls-key': { type: 'string', doc: 'TLS private key (PEM)' },
+    'tls-cert': { type: 'string', path: true, doc: 'TLS certificate (PEM)' },
+    'tls-key': { type: 'string', path: true, doc: 'TLS private key (PEM)' },
     'ws-port': { type: 'number', doc: 'also listen for MQTT over WebSockets on this port (in-store apps)' },
     'ble-adapter': { type: 'string', doc: 'scan BLE with this BlueZ adapter (e.g. hci0) as one more sensor' },
     'ble-sensor': { type: 'string', doc: 'the site sensor the adapter stands for (its position)' },
@@ -52,7 +53,7 @@ const spec = {
     'omg-root': { type: 'string', doc: 'OpenMQTTGateway base topic (its readings: ROOT/<gateway>/BTtoMQTT/<MAC>)', default: DEFAULT_FOREIGN.omg },
     'theengs-topics': { type: 'string', doc: 'Theengs Gateway publish_topics and the site sensor each stands for: TOPIC=SENSOR[,TOPIC=SENSOR]' },
     'meraki-late-ms': { type: 'number', doc: 'with Meraki: records this old are still placed at their own time (outputs run this far behind), ms', default: 90_000 },
-    auth: { type: 'string', doc: 'broker credentials and ACLs (JSON: sensors, phones, readers → scrypt hashes from instore-passwd)' },
+    auth: { type: 'string', path: true, doc: 'broker credentials and ACLs (JSON: sensors, phones, readers → scrypt hashes from instore-passwd)' },
     'retention-days': { type: 'number', doc: 'visit history kept for frequency, days', default: 400 },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] }
   }
@@ -60,6 +61,8 @@ const spec = {
 
 await runCommand(spec, async o => {
   const log = createLogger({ level: o['log-level'] as Level, base: { name: 'instore-gateway' } })
+  const stale = staleBuild(import.meta.url)
+  if (stale !== null) log.error('this build is older than its source: it runs the code as it was at the build (npm run build, then restart)', { changed: stale })
   for (const p of ['port', 'http-port'] as const) {
     if (!Number.isInteger(o[p]) || o[p] < 0 || o[p] > 65535) throw new UsageError(`--${p} must be a port number 0-65535`)
   }

@@ -1,6 +1,7 @@
 // Command-line parsing shared by every command (contract §8): `--help`, unknown or bad options
 // refused with a one-line reason and exit code 2.
 import { parseArgs } from 'node:util'
+import { dirname, resolve } from 'node:path'
 import { readText } from './schema-errors.ts'
 
 export interface OptionSpec {
@@ -12,6 +13,8 @@ export interface OptionSpec {
   /** For string options: the accepted values. */
   choices?: readonly string[]
   required?: boolean
+  /** A file or folder: given relatively in a `--config` file, it is relative to that file's folder. */
+  path?: boolean
 }
 
 export type OptionValues<S extends Record<string, OptionSpec>> = {
@@ -86,7 +89,9 @@ export function parseOptions<S extends Record<string, OptionSpec>>(spec: Command
 
 /**
  * `--config FILE`: a JSON object whose keys are the command's option names. Its values come
- * first and the command line wins. Every problem in the file is listed (UsageError).
+ * first and the command line wins. Every problem in the file is listed (UsageError). A relative
+ * path in it (an option marked `path`) is relative to the file's folder, not to where the command
+ * runs: a unit file's working directory is seldom the config's.
  */
 export function expandConfigFile<S extends Record<string, OptionSpec>>(spec: CommandSpec<S>, argv: string[]): string[] {
   const i = argv.indexOf('--config')
@@ -115,7 +120,7 @@ export function expandConfigFile<S extends Record<string, OptionSpec>>(spec: Com
     }
     if (o.type === 'boolean') {
       if (v === true) tokens.push(`--${k}`)
-    } else tokens.push(`--${k}`, String(v))
+    } else tokens.push(`--${k}`, o.path === true ? resolve(dirname(path), String(v)) : String(v))
   }
   if (problems.length > 0) throw new UsageError(`config file ${path}: ${problems.length} problem(s): ${problems.join('; ')}`)
   return [...tokens, ...argv.slice(0, i), ...argv.slice(i + 2)]

@@ -9,6 +9,8 @@
 // A worker that dies or hangs holding a question is noticed by a deadline: the main thread
 // answers what is missing itself and starts fresh workers on fresh memory (a stale worker can
 // then write only where nobody reads). Shutdown sets the stop slot and ends the workers.
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { solve, type Fix, type Observation, type SolverOptions } from './solver.ts'
 import { ANSWER, packQuestion, questionSize, unpackAnswer, type MapTable } from './pool-codec.ts'
@@ -57,6 +59,9 @@ export class SolverPool {
     private readonly deadlineMs = ANSWER_DEADLINE_MS,
     private readonly script = new URL(FROM_SOURCE ? './pool-worker.ts' : './pool-worker.mjs', import.meta.url)
   ) {
+    // A build without its worker beside it (copied alone) would restart failing workers unseen.
+    if (script.protocol === 'file:' && !existsSync(fileURLToPath(script)))
+      throw new Error(`the solver pool's worker ${fileURLToPath(script)} is missing (npm run build writes it beside the gateway)`)
     this.start(1 << 16, 256)
   }
 

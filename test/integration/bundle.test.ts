@@ -4,7 +4,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, symlinkSync } from 'node:fs'
+import { once } from 'node:events'
+import { copyFileSync, mkdtempSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -80,4 +81,27 @@ test('the built gateway, with a solver worker, publishes the same events as the 
     `no visit in ${built.events.length} events`
   )
   assert.deepEqual(built.events, source.events)
+})
+
+test('a build copied without its solver worker refuses --workers at start, saying what is missing', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'bundle-'))
+  symlinkSync(join(ROOT, 'node_modules'), join(out, 'node_modules'), 'dir')
+  await buildBundles(out)
+  const alone = mkdtempSync(join(out, 'alone-'))
+  copyFileSync(join(out, 'instore-gateway.mjs'), join(alone, 'instore-gateway.mjs'))
+  const child = spawn(
+    process.execPath,
+    [join(alone, 'instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'), '--port', '0', '--http-port', '0', '--data', join(alone, 'data'), '--workers', '1'],
+    { stdio: ['ignore', 'pipe', 'pipe'] }
+  )
+  let text = ''
+  child.stdout?.on('data', d => {
+    text += d
+  })
+  child.stderr?.on('data', d => {
+    text += d
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  assert.notEqual(code, 0)
+  assert.match(text, /pool-worker\.mjs is missing/)
 })
