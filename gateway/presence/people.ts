@@ -188,6 +188,9 @@ export class People {
         // A piece counted in before it was known for the fixture's: no visit of its own to time.
         if (this.inside.delete(d)) this.staying.delete(d)
         fixtures++
+        // Unless a phone of its model beside it feeds its chain too: that phone counts.
+        const extra = spots.has(d) && d.last === d.lastInShop ? this.wifi.spots.extraPhones(d, t, RATE_WINDOW_MS, this.o.meanProbeIntervalMs) : 0
+        if (extra > 0 && d.lastInShop !== null) share(d.lastInShop, k * extra, 0, k * extra)
         continue
       }
       if (state === 'passer') {

@@ -14,6 +14,8 @@ export interface FixtureSpot {
   y: number
   /** Kept until, ms (a week after it was last learned, as a fixture's address is). */
   until: number
+  /** Its mean time between bursts, ms, as learned: a piece heard faster has taken in a phone of its model too. */
+  intervalMs: number
 }
 
 /** Outweighs any count of bursts. */
@@ -33,15 +35,17 @@ export class FixtureSpots {
     if (d.stable || d.fp === null || d.bursts === 0) return
     const x = d.sumX / d.bursts
     const y = d.sumY / d.bursts
+    const intervalMs = (d.lastTs - d.firstTs) / Math.max(1, d.bursts - 1)
     const s = this.spots.find(s => s.fp === d.fp && s.floor === d.last.floor && Math.hypot(s.x - x, s.y - y) <= this.radiusM)
     if (s) {
       // The same fixture learned again (a new day, a new piece): its latest mean spot.
       s.x = x
       s.y = y
+      s.intervalMs = intervalMs
       s.until = Math.max(s.until, until)
       return
     }
-    this.spots.push({ fp: d.fp, floor: d.last.floor, x, y, until })
+    this.spots.push({ fp: d.fp, floor: d.last.floor, x, y, until, intervalMs })
     if (this.spots.length > MAX_SPOTS) this.spots.shift()
   }
 
@@ -71,6 +75,21 @@ export class FixtureSpots {
         this.taken.set(d, s)
       }
     return out
+  }
+
+  /**
+   * Phones besides the fixture a piece taken for it holds now: a phone of its model beside it whose
+   * new addresses the linker gave to the fixture's chain makes the chain burst faster than the
+   * fixture does. The bursts of the last `windowMs` beyond the fixture's own rate, in phones probing
+   * every `phoneIntervalMs`.
+   */
+  extraPhones(d: WifiDevice, t: number, windowMs: number, phoneIntervalMs: number): number {
+    const s = this.taken.get(d)
+    if (s === undefined || s.intervalMs <= 0) return 0
+    const span = Math.min(windowMs, t - d.firstTs + phoneIntervalMs)
+    const recent = d.recent.filter(ts => ts > t - windowMs).length
+    const extra = (recent / span - 1 / s.intervalMs) * phoneIntervalMs
+    return extra >= 0.5 ? Math.min(3, extra) : 0
   }
 
   private spotOf(d: WifiDevice): FixtureSpot | null {

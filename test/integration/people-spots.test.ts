@@ -86,3 +86,28 @@ test('one burst inside weighs what the recent ones turned out to be: a front hea
     assert.equal(now.high.shops.boutique, 1, c.name)
   }
 })
+
+test("a phone of a learned fixture's model beside it whose new addresses join the fixture's chain still counts, by the chain's rate beyond the fixture's", () => {
+  const p = people()
+  const seq = restarting()
+  let ts = T0
+  for (; ts < T0 + 60 * 60_000; ts += 120_000) {
+    burst(p, 12, 4.5, ts, 'ie0001', seq())
+    p.now(ts + 2000, [], [], 0)
+  }
+  // Its chain breaks (15 minutes quiet); then a phone of its model (its counter restarting too) 1.5 m
+  // from it probes between its bursts, each a minute from the fixture's: one chain for both.
+  ts += 15 * 60_000
+  const from = ts
+  const counts: number[] = []
+  for (; ts < from + 20 * 60_000; ts += 120_000) {
+    burst(p, 12, 4.5, ts, 'ie0001', seq())
+    burst(p, 13.5, 4.5, ts + 60_000, 'ie0001', seq())
+    counts.push(p.now(ts + 62_000, [], [], 0).shops.boutique)
+  }
+  assert.ok(
+    [...p.wifi.spotRadios(ts)].some(d => d.bursts >= 10),
+    'one chain taken for the fixture'
+  )
+  assert.deepEqual(counts.slice(-4), [1, 1, 1, 1], counts.join(','))
+})
