@@ -10,6 +10,7 @@ import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visit
 import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 import { PeopleDay, type DayKeeper } from './people-day.ts'
+import { SingleOdds } from './people-singles.ts'
 
 export {
   peopleOptions,
@@ -52,6 +53,8 @@ export class People {
   private readonly cap: Capacities
   private excess: Array<{ level: 'sensor' | 'shop' | 'sector'; place: string; n: number }> = []
   private full = new Set<string>()
+  /** What one burst inside is worth now, learned from what followed the recent ones (people-singles.ts). */
+  readonly singles: SingleOdds
   /** Devices not counted as visitors because their sensor's neighbourhood was full, since start. */
   excessVisitors = 0
 
@@ -75,7 +78,9 @@ export class People {
     this.wifi.onDrop = d => {
       this.inside.delete(d)
       this.staying.delete(d)
+      this.singles.drop(d)
     }
+    this.singles = new SingleOdds({ strong: 1, weak: o.singleWeight }, o.presenceMs)
     if (keeper) this.wifi.keepFixturesIn(keeper)
     this.ble = new BleChains(
       o,
@@ -168,16 +173,24 @@ export class People {
       list.push({ at, n, sure, maybe })
       bySensor.set(at.sensor, list)
     }
+    // A learned rotating fixture's later pieces, left out as it is (not the phones of its model beside it).
+    const spots = this.wifi.spotRadios(t)
+    this.singles.settle(t)
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
-      const state = present ? this.state(d) : 'gone'
+      const state = !present ? 'gone' : spots.has(d) ? 'fixture' : this.state(d)
       // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
       if (state === 'gone' && this.inside.has(d)) this.left(d)
       // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
       if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d)) this.learnStay(d.lastTs - d.firstTs)
       if (!present || d.suspect) continue
       if (state === 'fixture') {
+        // A piece counted in before it was known for the fixture's: no visit of its own to time.
+        if (this.inside.delete(d)) this.staying.delete(d)
         fixtures++
+        // Unless a phone of its model beside it feeds its chain too: that phone counts.
+        const extra = spots.has(d) && d.last === d.lastInShop ? this.wifi.spots.extraPhones(d, t, RATE_WINDOW_MS, this.o.meanProbeIntervalMs) : 0
+        if (extra > 0 && d.lastInShop !== null) share(d.lastInShop, k * extra, 0, k * extra)
         continue
       }
       if (state === 'passer') {
@@ -195,9 +208,12 @@ export class People {
           share(at, 0, 0, k)
           continue
         }
-        // Most single bursts inside are shoppers just in (their second comes), some passers-by at
-        // the edge; at the wall, most likely a passer-by outside: in the range only.
-        share(at, at.depth < this.o.edgeM ? 0 : k * this.o.singleWeight, 0, k)
+        // A single burst inside is a shopper just in (their second comes) or a passer-by placed
+        // inside: it weighs the share of recent ones a second burst followed, by kind (a strong
+        // one is most often a shopper at the door). At the wall, most likely a passer-by outside: in the range only.
+        const kind = at.maxRssi >= this.o.strongDbm ? 'strong' : 'weak'
+        if (at.depth >= this.o.edgeM) this.singles.watch(d, kind)
+        share(at, at.depth < this.o.edgeM ? 0 : k * this.singles.weight(kind), 0, k)
         // A short visit may give one burst only: a strong one inside counts as a visitor, not as here
         // now (at the wall too: a short visit's one burst is often at the door).
         if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
@@ -259,11 +275,11 @@ export class People {
     if (d.fixture) return 'fixture'
     // Its last burst outside every shop: on the street, or leaving.
     if (d.lastInShop === null || d.last !== d.lastInShop) return 'passer'
-    // One weak burst is what a passer-by at the edge gives: wait for a second before counting it.
-    // Two bursts a passer-by can give too while walking the front (under a minute): they must span more.
+    // One burst is what a passer-by placed inside gives too: counted at what such bursts turn out to be
+    // (people-singles.ts) until a second comes. Two bursts a passer-by can give too while walking the
+    // front (under a minute): they must span more.
     const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
-    const strong = d.lastInShop.maxRssi >= this.o.strongDbm && d.lastInShop.depth >= this.o.edgeM
-    return (d.inShop >= 2 && span >= this.o.minInShopSpanMs) || strong ? 'in' : 'single'
+    return d.inShop >= 2 && span >= this.o.minInShopSpanMs ? 'in' : 'single'
   }
 
   private countBle(c: BleChain, t: number): void {

@@ -12,6 +12,7 @@ import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 import { NewcomerLimit } from './newcomers.ts'
 import { continuation } from './wifi-device-link.ts'
+import { FixtureSpots } from './wifi-device-spots.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
@@ -43,6 +44,8 @@ export class WifiDevices {
   /** Addresses the site file names as fixtures, and addresses learned to be (kept a week). */
   private readonly fixtureAddresses = new Map<string, number>()
   addresses = 0
+  /** Learned rotating fixtures' models and spots: their later pieces are taken for them (wifi-device-spots.ts). */
+  readonly spots: FixtureSpots
   /** Called when a device is first classed a fixture. */
   onFixture: ((d: WifiDevice) => void) | null = null
   /** Called when devices made just before their sensor was flooded are taken for the sender's. */
@@ -67,6 +70,7 @@ export class WifiDevices {
     this.bounds = [x0 - 10, y0 - 10, x1 + 10, y1 + 10]
     for (const a of fixed) this.fixtureAddresses.set(a, Infinity)
     this.newcomers = new NewcomerLimit(o.newDevicesPerSensorMin)
+    this.spots = new FixtureSpots(o.maxLinkDistanceM / 2)
   }
 
   /** One frame heard by one sensor. Bursts close on `flush`. */
@@ -100,6 +104,14 @@ export class WifiDevices {
     }
     for (const [a, d] of this.byAddress) if (!this.devices.has(d)) this.byAddress.delete(a)
     for (const [a, until] of this.fixtureAddresses) if (until < t) this.fixtureAddresses.delete(a)
+    this.spots.forgetBefore(t)
+  }
+
+  /** Present devices that are a learned rotating fixture's pieces (wifi-device-spots.ts): its learned piece, if present, and those following it. */
+  spotRadios(t: number): Set<WifiDevice> {
+    const present: WifiDevice[] = []
+    for (const d of this.devices) if (this.present(d, t)) present.push(d)
+    return this.spots.radios(present)
   }
 
   /**
@@ -306,6 +318,7 @@ export class WifiDevices {
       const until = b.ts + 7 * DAY_MS
       this.fixtureAddresses.set(d.address, until)
       this.keeper?.keepFixture(d.address, until, b.ts)
+      this.spots.learn(d, until)
       this.onFixture?.(d)
     }
     this.vote(d, b)

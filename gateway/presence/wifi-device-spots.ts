@@ -1,0 +1,144 @@
+// A learned fixture's spot (wifi-devices.ts): an always-on device that rotates its address and
+// restarts its 802.11 counter with each new one keeps breaking into pieces (a burst lost, one placed
+// far off, a passer-by of its model taking its chain for a burst), and each piece would count as a
+// shopper until learned again. Once one of its pieces has been learned as a fixture, its model and
+// spot are remembered, and the pieces of that model at that spot that follow one another in time
+// (one starts after the other went quiet: one radio) are taken for it. A phone of that model at
+// that spot heard while the fixture's piece is too overlaps it in time, and is counted.
+import type { WifiDevice } from './wifi-device-types.ts'
+
+export interface FixtureSpot {
+  fp: string
+  floor: number
+  x: number
+  y: number
+  /** Kept until, ms (a week after it was last learned, as a fixture's address is). */
+  until: number
+  /** Its mean time between bursts, ms, as learned: a piece heard faster has taken in a phone of its model too. */
+  intervalMs: number
+}
+
+/** Outweighs any count of bursts. */
+const SURE = 1e9
+/** Spots held at most (one per rotating fixture: a few a store). */
+const MAX_SPOTS = 200
+
+export class FixtureSpots {
+  readonly spots: FixtureSpot[] = []
+  /** The spot a piece was taken for once: its later bursts, placed a few metres off, do not lose it. */
+  private readonly taken = new WeakMap<WifiDevice, FixtureSpot>()
+
+  constructor(private readonly radiusM: number) {}
+
+  /** A device just classed a fixture: its model and mean spot, unless its address is stable (known again by it). */
+  learn(d: WifiDevice, until: number): void {
+    if (d.stable || d.fp === null || d.bursts === 0) return
+    const x = d.sumX / d.bursts
+    const y = d.sumY / d.bursts
+    const intervalMs = (d.lastTs - d.firstTs) / Math.max(1, d.bursts - 1)
+    const s = this.spots.find(s => s.fp === d.fp && s.floor === d.last.floor && Math.hypot(s.x - x, s.y - y) <= this.radiusM)
+    if (s) {
+      // The same fixture learned again (a new day, a new piece): its latest mean spot.
+      s.x = x
+      s.y = y
+      s.intervalMs = intervalMs
+      s.until = Math.max(s.until, until)
+      return
+    }
+    this.spots.push({ fp: d.fp, floor: d.last.floor, x, y, until, intervalMs })
+    if (this.spots.length > MAX_SPOTS) this.spots.shift()
+  }
+
+  forgetBefore(t: number): void {
+    for (let i = this.spots.length - 1; i >= 0; i--) if (this.spots[i].until < t) this.spots.splice(i, 1)
+  }
+
+  /**
+   * The devices taken for a spot's fixture now, among those present: per spot, of its model's
+   * pieces there, the most bursts that follow one another without overlapping in time (one radio).
+   */
+  radios(present: Iterable<WifiDevice>): Set<WifiDevice> {
+    const out = new Set<WifiDevice>()
+    if (this.spots.length === 0) return out
+    const bySpot = new Map<FixtureSpot, WifiDevice[]>()
+    for (const d of present) {
+      if (d.stable || d.fp === null || d.bursts === 0 || d.flood || d.suspect) continue
+      const s = this.spotOf(d)
+      if (s === null) continue
+      const list = bySpot.get(s) ?? []
+      list.push(d)
+      bySpot.set(s, list)
+    }
+    for (const [s, list] of bySpot)
+      for (const d of oneRadio(list)) {
+        out.add(d)
+        this.taken.set(d, s)
+      }
+    return out
+  }
+
+  /**
+   * Phones besides the fixture a piece taken for it holds now: a phone of its model beside it whose
+   * new addresses the linker gave to the fixture's chain makes the chain burst faster than the
+   * fixture does. The bursts of the last `windowMs` beyond the fixture's own rate, in phones probing
+   * every `phoneIntervalMs`.
+   */
+  extraPhones(d: WifiDevice, t: number, windowMs: number, phoneIntervalMs: number): number {
+    const s = this.taken.get(d)
+    if (s === undefined || s.intervalMs <= 0) return 0
+    const span = Math.min(windowMs, t - d.firstTs + phoneIntervalMs)
+    const recent = d.recent.filter(ts => ts > t - windowMs).length
+    const extra = (recent / span - 1 / s.intervalMs) * phoneIntervalMs
+    return extra >= 0.5 ? Math.min(3, extra) : 0
+  }
+
+  private spotOf(d: WifiDevice): FixtureSpot | null {
+    const was = this.taken.get(d)
+    if (was !== undefined && this.spots.includes(was)) return was
+    const x = d.sumX / d.bursts
+    const y = d.sumY / d.bursts
+    let best: FixtureSpot | null = null
+    // One burst is placed a few metres off, the mean of several nearer: a young piece is looked for wider.
+    let bestD = Math.max(this.radiusM, (2 * this.radiusM) / Math.sqrt(d.bursts))
+    for (const s of this.spots) {
+      if (s.fp !== d.fp || s.floor !== d.last.floor) continue
+      const dist = Math.hypot(s.x - x, s.y - y)
+      if (dist <= bestD) {
+        bestD = dist
+        best = s
+      }
+    }
+    return best
+  }
+}
+
+/**
+ * Of pieces at one spot, the set that follow one another in time (each first heard after the one
+ * before was last heard) with the most bursts: weighted interval scheduling, over the few pieces
+ * present at one spot.
+ */
+export function oneRadio(pieces: WifiDevice[]): WifiDevice[] {
+  const p = [...pieces].sort((a, b) => a.lastTs - b.lastTs)
+  // best[i]: the heaviest chain among the first i pieces; from[i]: whether piece i-1 is in it.
+  const best: number[] = [0]
+  const take: boolean[] = [false]
+  const prev: number[] = [0]
+  for (let i = 0; i < p.length; i++) {
+    // The pieces (by last heard) that ended before this one began.
+    let j = i
+    while (j > 0 && p[j - 1].lastTs >= p[i].firstTs) j--
+    prev.push(j)
+    // A piece learned as the fixture is the radio for sure: a piece heard while it is is another phone.
+    const withIt = best[j] + p[i].bursts + (p[i].fixture ? SURE : 0)
+    take.push(withIt > best[i])
+    best.push(Math.max(withIt, best[i]))
+  }
+  const out: WifiDevice[] = []
+  for (let i = p.length; i > 0; ) {
+    if (take[i]) {
+      out.push(p[i - 1])
+      i = prev[i]
+    } else i--
+  }
+  return out
+}
