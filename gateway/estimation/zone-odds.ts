@@ -258,18 +258,24 @@ export interface RadioSum extends ZoneCosts {
   mean: number
   sd: number
   overlap: number
+  /** Fixes the sums stand for (a tested fix's costs may stand for the untested ones before it too). */
   fixes: number
+  /** Fixes since the last test, not tested (zones-entry.ts asks a test every few fixes). */
+  untested?: number
 }
 
-export function addCosts(sum: RadioSum, c: ZoneCosts): void {
-  if (sum.fixes++ === 0) {
-    sum.inside = [...c.inside]
-    sum.outside = [...c.outside]
+/** Adds one test's costs to the sum, standing for `weight` fixes (1: the fix tested alone, added exactly as ever). */
+export function addCosts(sum: RadioSum, c: ZoneCosts, weight = 1): void {
+  const first = sum.fixes === 0
+  sum.fixes += weight
+  if (first) {
+    sum.inside = weight === 1 ? [...c.inside] : c.inside.map(v => v * weight)
+    sum.outside = weight === 1 ? [...c.outside] : c.outside.map(v => v * weight)
     return
   }
   for (let k = 0; k < c.inside.length; k++) {
-    sum.inside[k] += c.inside[k]
-    sum.outside[k] += c.outside[k]
+    sum.inside[k] += weight === 1 ? c.inside[k] : c.inside[k] * weight
+    sum.outside[k] += weight === 1 ? c.outside[k] : c.outside[k] * weight
   }
 }
 
