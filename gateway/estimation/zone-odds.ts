@@ -38,6 +38,18 @@ const CELLS = Math.round(REACH_M / CELL_M)
 const SIDE = 2 * CELLS + 1
 /** The search starts on every COARSE-th cell. */
 const COARSE = 3
+/**
+ * Those cells as (i, j) pairs, nearest the grid's centre first: the places near the fix are the
+ * likeliest best, so the bars that let a place stop early are low from the first places on. The
+ * cells tried are the same in any order, and a place is skipped only where it could change
+ * nothing, so the costs are the same; only exactly equal costs at two cells could pick another best.
+ */
+const COARSE_CELLS = ((): Int32Array => {
+  const cells: Array<[number, number]> = []
+  for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) cells.push([i, j])
+  const d2 = ([i, j]: [number, number]): number => (i - CELLS) ** 2 + (j - CELLS) ** 2
+  return Int32Array.from(cells.sort((a, b) => d2(a) - d2(b)).flat())
+})()
 const EDGE_STEP_M = 0.5
 
 /** Per offset step k (offset base + (k - OFFSET_HALF)·OFFSET_STEP_DB): cost of the best place inside and outside. */
@@ -202,7 +214,7 @@ function costs(obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: 
       const isIn = pointInPolygon(px, py, zone)
       if (only === null || isIn === only) place(px, py, isIn, cell)
     }
-    for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) visit(i, j)
+    for (let c = 0; c < COARSE_CELLS.length; c += 2) visit(COARSE_CELLS[c], COARSE_CELLS[c + 1])
     for (let grew = true; grew; ) {
       grew = false
       for (const best of [bestIn, bestOut]) {
