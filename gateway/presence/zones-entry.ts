@@ -26,9 +26,9 @@ export const ENTRY_TEST_STRIDE = 2
 
 /**
  * Log odds past the higher of the entry's two thresholds (`shopEnterOdds`, `shopEnterSureOdds`)
- * at which a candidate's radio sum is taken as settled: no more tests, the sum kept as it is. A
- * fix moves a candidate's log odds by a few tenths, seldom over one down (the hypermarket's
- * entry tests), so only a run of fixes all far outside could have brought such a sum back under.
+ * at which a candidate's radio sum is taken as settled: no more tests, the sum kept as it is. One
+ * fix moves the log odds little and seldom down (docs/performance.md has how much), so only a run
+ * of fixes all far outside could have brought such a sum back under.
  */
 export const ENTRY_DECIDED_MARGIN = 8
 
