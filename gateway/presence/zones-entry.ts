@@ -55,7 +55,7 @@ export interface EntryStep {
  * evidence too. The entry is confirmed, as before, after `shopEnterS` of evidence with the sum at
  * `shopEnterOdds` or more (zones.ts).
  */
-export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: OutsideTraffic, radioTest: () => boolean, stride = ENTRY_TEST_STRIDE): void {
+export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: OutsideTraffic, radioTest: () => boolean): void {
   const { track, t, p } = s
   const shops = s.ctx.site.shops
   const others = track.shop ? shops.filter(z => z.id !== track.shop?.id) : shops
@@ -76,9 +76,9 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   if (!c || c.viaFloor === true || !e.radio || !radioOn) return
   const zone = shops.find(z => z.id === c.id) as Zone
   const fresh = c !== before || !c.radio
-  // A test every `stride` fixes, counted for the fixes since the last (see ENTRY_TEST_STRIDE); the
-  // fixes between weigh the evidence below on the sum as it stands.
-  const due = fresh || ((c.radio?.untested ?? 0) + 1 >= stride && !decided(c.radio, p))
+  // A test every ENTRY_TEST_STRIDE fixes, counted for the fixes since the last; the fixes between
+  // weigh the evidence below on the sum as it stands.
+  const due = fresh || ((c.radio?.untested ?? 0) + 1 >= ENTRY_TEST_STRIDE && !decided(c.radio, p))
   if (due && !radioTest()) return
   if (fresh) {
     const { mean, sd } = e.radio.offsetPrior
