@@ -17,6 +17,7 @@ import { quantile } from '../shared/stats.ts'
 import { Gateway } from '../gateway/gateway.ts'
 import { loadDevicesFile } from '../gateway/ingest/identity.ts'
 import { defaultClockOptions } from '../gateway/ingest/clock.ts'
+import { cpuClock, type Stage, type StageClock } from '../gateway/stage-clock.ts'
 
 export interface ChildReport {
   readings: number
@@ -78,6 +79,18 @@ export interface ChildReport {
   /** Garbage collections while it ran, and their pauses in all, ms. */
   gcCount: number
   gcMs: number
+  /**
+   * The process's CPU time from the first message to the end of the work, s (process.cpuUsage:
+   * every thread, broker and solver workers included): unlike the rates, it hardly moves when other
+   * work shares the machine.
+   */
+  cpuUserS: number
+  cpuSystemS: number
+  /**
+   * The gateway's time per stage and calls per stage since it started (gateway/stage-clock.ts): the
+   * main thread's wall time, or the process's CPU time with INSTORE_BENCH_CPU_STAGES=1; null for the bare broker.
+   */
+  stages: { ms: Record<Stage, number>; calls: Record<Stage, number> } | null
 }
 
 /** Counts readings in a batch payload cheaply (the bare broker must not parse JSON). */
@@ -184,6 +197,8 @@ const send = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n')
 const tsOf = /"ts":(\d+)/
 
 let first = 0
+let cpuAtFirst = process.cpuUsage()
+let stageClock: StageClock | null = null
 let last = 0
 let readings = 0
 let messages = 0
@@ -204,7 +219,10 @@ if (mode === 'bare') {
       'instore/+/sensors/#',
       (packet, done) => {
         const now = performance.now()
-        if (messages === 0) first = now
+        if (messages === 0) {
+          first = now
+          cpuAtFirst = process.cpuUsage()
+        }
         last = now
         messages++
         readings += countReadings(packet.payload as Buffer)
@@ -262,7 +280,10 @@ if (mode === 'bare') {
     const before = pipeline.processed + pipeline.backlog
     take(topic, payload)
     if (n > 0) {
-      if (readings === 0) first = now
+      if (readings === 0) {
+        first = now
+        cpuAtFirst = process.cpuUsage()
+      }
       readings += n
       messages++
       // Its place in the pipeline's queue (none: refused or held, then not timed).
@@ -271,6 +292,9 @@ if (mode === 'bare') {
     last = Math.max(last, performance.now())
   }
   devices = () => pipeline.trackedDevices
+  stageClock = pipeline.stages
+  // bench/cpu-cost.ts: stages in CPU time, which a shared machine hardly moves (a system call a read).
+  if (process.env.INSTORE_BENCH_CPU_STAGES === '1') stageClock.now = cpuClock
   idle = () => pipeline.backlog === 0
   backlog = () => pipeline.backlog
   stop = async () => {
@@ -302,6 +326,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     quiet = idle() && last === before ? quiet + 1 : 0
   }
   clearInterval(sampler)
+  const cpu = process.cpuUsage(cpuAtFirst)
   sample()
   const rss = process.memoryUsage.rss()
   const tracked = devices()
@@ -345,7 +370,10 @@ for await (const line of createInterface({ input: process.stdin })) {
     devicesTracked: tracked,
     peakDevices,
     gcCount: gc.count,
-    gcMs: gc.ms
+    gcMs: gc.ms,
+    cpuUserS: cpu.user / 1e6,
+    cpuSystemS: cpu.system / 1e6,
+    stages: stageClock === null ? null : { ms: { ...stageClock.ms }, calls: { ...stageClock.calls } }
   }
   await stop()
   send(report)

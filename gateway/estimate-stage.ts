@@ -20,6 +20,7 @@ import { ScanGrid } from './estimation/scan-grid.ts'
 import type { Evidence, EvidenceSource } from './presence/zones.ts'
 import type { Footfall } from './presence/footfall.ts'
 import type { People } from './presence/people.ts'
+import type { StageClock } from './stage-clock.ts'
 import { radioKey, shiftModels, type DropReason, type LearnedRadio, type PipelineOptions, type pipelineMetrics } from './pipeline-io.ts'
 
 export type Source = 'ble' | 'wifi' | 'scan'
@@ -45,6 +46,8 @@ export interface EstimateParts {
   footfall: Footfall
   people: People
   m: ReturnType<typeof pipelineMetrics>
+  /** Main-thread time per stage: the stage times its radio tests there. */
+  stages: StageClock
   rejected: (reason: DropReason, detail: string, topic: string) => void
 }
 
@@ -67,6 +70,7 @@ export class EstimateStage {
   private readonly footfall: Footfall
   private readonly people: People
   private readonly m: ReturnType<typeof pipelineMetrics>
+  private readonly stages: StageClock
   private readonly rejected: (reason: DropReason, detail: string, topic: string) => void
 
   constructor(parts: EstimateParts) {
@@ -78,6 +82,7 @@ export class EstimateStage {
     this.reordered = parts.reordered
     this.external = parts.external
     this.randomized = parts.randomized
+    this.stages = parts.stages
     this.footfall = parts.footfall
     this.people = parts.people
     this.m = parts.m
@@ -278,8 +283,8 @@ export class EstimateStage {
 
   /** What the presence stage asks about the radio behind the evidence, answered by the tracker that made it. */
   readonly evidence: EvidenceSource = {
-    zoneCosts: (radio, zone, base) => this.trackerOf(radio.from).zoneCosts(radio.fix, zone, base),
-    walkGaps: (walk, zone, enough) => this.trackerOf(walk.from).walkGaps(walk.fixes, zone, enough)
+    zoneCosts: (radio, zone, base) => this.stages.time('entryTests', () => this.trackerOf(radio.from).zoneCosts(radio.fix, zone, base)),
+    walkGaps: (walk, zone, enough) => this.stages.time('walkTests', () => this.trackerOf(walk.from).walkGaps(walk.fixes, zone, enough))
   }
 
   private trackerOf(from: string): Tracker {

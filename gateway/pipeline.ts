@@ -36,7 +36,9 @@ import { ReorderBuffer } from './ingest/reorder.ts'
 import { ExternalFixes } from './ingest/external-fixes.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { localTime } from '../shared/local-time.ts'
-import { publishPositions, sortPlaced, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
+import { publishPositions, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
+import { StageClock } from './stage-clock.ts'
+import { OccupancyStage } from './occupancy-stage.ts'
 
 export { radioKey, type LearnedRadio, type PipelineOptions, type PipelineSink }
 
@@ -51,9 +53,6 @@ export class Pipeline {
   private readonly scanCalibrator: SelfCalibrator
   private readonly latest = new Map<string, Latest>()
   private nextTick = -Infinity
-  private lastOccupancy = ''
-  /** The next tick time at or after which occupancy and footfall are published unchanged. */
-  private nextBeat = -Infinity
   /** Ticks since self-calibration last handed its corrections to the trackers. */
   private ticksSinceModels = 0
   private readonly logLimited = rateLimited()
@@ -61,10 +60,15 @@ export class Pipeline {
   readonly footfall: Footfall
   /** People now and today's visitors, from every source (people.ts). */
   readonly people: People
+  private readonly occupancy: OccupancyStage
   /** The occupancy last published (for the live dashboard). */
-  lastOccupancyMessage: OccupancyMessageT | null = null
+  get lastOccupancyMessage(): OccupancyMessageT | null {
+    return this.occupancy.lastMessage
+  }
   private readonly aliases: Map<string, string>
   private readonly reportLagMs: number
+  /** Main-thread time per stage (stage-clock.ts): what the throughput benchmark's CPU figures are split by. */
+  readonly stages = new StageClock()
 
   constructor(
     private readonly site: Site,
@@ -103,6 +107,7 @@ export class Pipeline {
       footfall: this.footfall,
       people: this.people,
       m: this.m,
+      stages: this.stages,
       rejected: (reason, detail, topic) => this.rejected(reason, detail, topic)
     })
     // The stage's trackers and calibrators, under the names the rest of the pipeline uses.
@@ -110,6 +115,7 @@ export class Pipeline {
     this.calibrator = this.est.calibrator
     this.scanCalibrator = this.est.scanCalibrator
     this.reportLagMs = this.est.reportLagMs
+    this.occupancy = new OccupancyStage(o, sink, this.people, this.footfall, this.randomized, presence)
     for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
     collectPipelineMetrics(metrics, this.m, this.trackers, this.clock, this.calibrator, this.scanCalibrator, this.people)
   }
@@ -144,6 +150,12 @@ export class Pipeline {
    * over the inbox bound is refused (counted): the caller should have waited for `work`.
    */
   take(topic: string, payload: Buffer, from?: { client?: string; retained?: boolean }): void {
+    const t0 = this.stages.now()
+    this.takeIn(topic, payload, from)
+    this.stages.add('ingest', t0)
+  }
+
+  private takeIn(topic: string, payload: Buffer, from?: { client?: string; retained?: boolean }): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
       const f = translateForeign(topic, payload, this.o, this.site.storeId, this.aliases, this.m, (reason, detail) => this.rejected(reason, detail, topic))
@@ -193,8 +205,7 @@ export class Pipeline {
    * A slice also ends after the tick that brings its positions to `maxPositions`.
    */
   work(maxTicks: number, maxPositions = Infinity): boolean {
-    // Positions count too: after a burst of Wi-Fi addresses one tick can publish thousands. Counts,
-    // not milliseconds, and checked between ticks only, so the slicing never changes the output.
+    // Positions count too (a burst of Wi-Fi addresses): counts, checked between ticks only, so the slicing never changes the output.
     const budget = { left: maxTicks, positions: maxPositions }
     for (;;) {
       if (this.current === null) {
@@ -205,7 +216,7 @@ export class Pipeline {
       const c = this.current
       if (!c.ingested) {
         if (!this.runTicks(Math.min(c.preTarget, this.clock.watermark()), budget)) return false
-        this.ingestTaken(c)
+        this.stages.time('ingest', () => this.ingestTaken(c))
         c.ingested = true
       }
       if (!this.runTicks(this.clock.watermark(), budget)) return false
@@ -314,6 +325,8 @@ export class Pipeline {
    * and zones, events and counts follow that time.
    */
   tick(t: number): void {
+    const s = this.stages
+    let t0 = s.now()
     this.m.ticks.inc()
     const at = t - this.reportLagMs
     const fresh = this.est.positions(t, this.latest)
@@ -322,32 +335,22 @@ export class Pipeline {
       this.ticksSinceModels = 0
       this.est.applyCorrections()
     }
+    t0 = s.add('fixes', t0)
     // Positions first: they need nothing of the zone stage, whose tests are most of a busy tick.
     const { placed, published } = publishPositions(t, at, this.latest, this.o, this.sink, this.m)
     this.positionsOut += published
+    s.add('publish', t0)
     this.afterPositions?.(t)
+    t0 = s.now()
     if (this.presence) {
+      const tests = s.ms.entryTests + s.ms.walkTests // timed on their own (estimate-stage.ts)
       const events = this.presence.tick(at, fresh, this.est.evidence)
       if (events.length > 0) this.sink.events(events)
+      t0 = s.add('zones', t0)
+      s.ms.zones -= s.ms.entryTests + s.ms.walkTests - tests
     }
-    const { apps, anonymous, appAt, passersBy } = sortPlaced(at, placed, this.randomized, this.o, this.presence)
-    this.people.setAppPositions(appAt)
-    const p = this.people.now(at, apps, anonymous, passersBy)
-    const occ: OccupancyMessageT = { ts: at, shops: p.shops, sectors: p.sectors, passersBy: p.passersBy, low: p.low, high: p.high, bySource: p.bySource, fixtures: p.fixtures }
-    const key = JSON.stringify([occ.shops, occ.sectors, occ.passersBy, occ.low, occ.high, occ.bySource, occ.fixtures])
-    // At least every 10 s of event time while nothing changes, whatever the tick period (or a
-    // skipped idle stretch) makes of the ticks' times.
-    const beat = t >= this.nextBeat
-    if (beat) this.nextBeat = (Math.floor(t / BEAT_MS) + 1) * BEAT_MS
-    if (key !== this.lastOccupancy || beat) {
-      this.lastOccupancy = key
-      this.lastOccupancyMessage = occ
-      this.sink.occupancy(occ)
-    }
-    if (beat) {
-      this.footfall.expire(t)
-      this.sink.footfall({ ts: t, ...this.footfall.counts(t), ...this.people.visitors(t) })
-    }
+    this.occupancy.run(t, at, placed)
+    s.add('occupancy', t0)
   }
 
   /**
@@ -395,6 +398,3 @@ export class Pipeline {
     this.est.restoreLearned(l)
   }
 }
-
-/** Occupancy and footfall go out at least this often, ms of event time. */
-const BEAT_MS = 10_000

@@ -38,6 +38,18 @@ const CELLS = Math.round(REACH_M / CELL_M)
 const SIDE = 2 * CELLS + 1
 /** The search starts on every COARSE-th cell. */
 const COARSE = 3
+/**
+ * Those cells as (i, j) pairs, nearest the grid's centre first: the places near the fix are the
+ * likeliest best, so the bars that let a place stop early are low from the first places on. The
+ * cells tried are the same in any order, and a place is skipped only where it could change
+ * nothing, so the costs are the same; only exactly equal costs at two cells could pick another best.
+ */
+const COARSE_CELLS = ((): Int32Array => {
+  const cells: Array<[number, number]> = []
+  for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) cells.push([i, j])
+  const d2 = ([i, j]: [number, number]): number => (i - CELLS) ** 2 + (j - CELLS) ** 2
+  return Int32Array.from(cells.sort((a, b) => d2(a) - d2(b)).flat())
+})()
 const EDGE_STEP_M = 0.5
 
 /** Per offset step k (offset base + (k - OFFSET_HALF)·OFFSET_STEP_DB): cost of the best place inside and outside. */
@@ -202,7 +214,7 @@ function costs(obs: Observation[], silent: Silence[], o: ZoneCostOptions, zone: 
       const isIn = pointInPolygon(px, py, zone)
       if (only === null || isIn === only) place(px, py, isIn, cell)
     }
-    for (let i = 0; i < SIDE; i += COARSE) for (let j = 0; j < SIDE; j += COARSE) visit(i, j)
+    for (let c = 0; c < COARSE_CELLS.length; c += 2) visit(COARSE_CELLS[c], COARSE_CELLS[c + 1])
     for (let grew = true; grew; ) {
       grew = false
       for (const best of [bestIn, bestOut]) {
@@ -258,18 +270,24 @@ export interface RadioSum extends ZoneCosts {
   mean: number
   sd: number
   overlap: number
+  /** Fixes the sums stand for (a tested fix's costs may stand for the untested ones before it too). */
   fixes: number
+  /** Fixes since the last test, not tested (zones-entry.ts asks a test every few fixes). */
+  untested?: number
 }
 
-export function addCosts(sum: RadioSum, c: ZoneCosts): void {
-  if (sum.fixes++ === 0) {
-    sum.inside = [...c.inside]
-    sum.outside = [...c.outside]
+/** Adds one test's costs to the sum, standing for `weight` fixes (1: the fix tested alone, added exactly as ever). */
+export function addCosts(sum: RadioSum, c: ZoneCosts, weight = 1): void {
+  const first = sum.fixes === 0
+  sum.fixes += weight
+  if (first) {
+    sum.inside = weight === 1 ? [...c.inside] : c.inside.map(v => v * weight)
+    sum.outside = weight === 1 ? [...c.outside] : c.outside.map(v => v * weight)
     return
   }
   for (let k = 0; k < c.inside.length; k++) {
-    sum.inside[k] += c.inside[k]
-    sum.outside[k] += c.outside[k]
+    sum.inside[k] += weight === 1 ? c.inside[k] : c.inside[k] * weight
+    sum.outside[k] += weight === 1 ? c.outside[k] : c.outside[k] * weight
   }
 }
 

@@ -9,11 +9,35 @@
 // before such fixes count as evidence is `shopEnterSureOdds`.
 import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
-import { addCosts, radioOdds } from '../estimation/zone-odds.ts'
+import { addCosts, insideLogOdds2, radioOdds, type RadioSum } from '../estimation/zone-odds.ts'
 import type { OutsideTraffic } from '../estimation/outside-traffic.ts'
 import { cameFromFloor } from './floor-runs.ts'
 import { depth, insideProbability, confidentlyIn } from './zone-measures.ts'
 import type { Candidate, Evidence, ZoneContext, ZoneTrack } from './zone-types.ts'
+
+/**
+ * A candidate's radio test is asked every this many fixes, and its costs count for each fix since
+ * the last test. A fix's RSSI windows hold the last few seconds of readings (3 s for BLE: each
+ * reading is in three fixes, the sum's `overlap`), so consecutive fixes repeat most of their
+ * evidence; testing every other fix still takes in every reading, at half the tests, which were
+ * the largest share of the gateway's CPU (docs/performance.md). 1: every fix, as before issue 28.
+ */
+export const ENTRY_TEST_STRIDE = 2
+
+/**
+ * Log odds past the higher of the entry's two thresholds (`shopEnterOdds`, `shopEnterSureOdds`)
+ * at which a candidate's radio sum is taken as settled: no more tests, the sum kept as it is. One
+ * fix moves the log odds little and seldom down (docs/performance.md has how much), so only a run
+ * of fixes all far outside could have brought such a sum back under.
+ */
+export const ENTRY_DECIDED_MARGIN = 8
+
+/** Whether a candidate's radio sum is far enough past both thresholds to be taken as settled (see ENTRY_DECIDED_MARGIN). */
+function decided(r: RadioSum | undefined, p: Required<ZoneParams>): boolean {
+  if (r === undefined || r.fixes === 0) return false
+  const bar = Math.max(Math.log(p.shopEnterOdds), p.shopEnterSureOdds > 0 ? Math.log(p.shopEnterSureOdds) : -Infinity)
+  return insideLogOdds2(r, r.base, r.mean, r.sd) / (2 * r.overlap) >= bar + ENTRY_DECIDED_MARGIN
+}
 
 /** What of a step the entry needs: the track it changes, the time, the context and its parameters. */
 export interface EntryStep {
@@ -49,13 +73,22 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   }
   const c = track.shopCand
   if (c && c !== before && elsewhere !== null && cameFromFloor(track, elsewhere.zone.floor, t, p)) c.viaFloor = true
-  if (!c || c.viaFloor === true || !e.radio || !radioOn || !radioTest()) return
-  if (c !== before || !c.radio) {
+  if (!c || c.viaFloor === true || !e.radio || !radioOn) return
+  const zone = shops.find(z => z.id === c.id) as Zone
+  const fresh = c !== before || !c.radio
+  // A test every ENTRY_TEST_STRIDE fixes, counted for the fixes since the last; the fixes between
+  // weigh the evidence below on the sum as it stands.
+  const due = fresh || ((c.radio?.untested ?? 0) + 1 >= ENTRY_TEST_STRIDE && !decided(c.radio, p))
+  if (due && !radioTest()) return
+  if (fresh) {
     const { mean, sd } = e.radio.offsetPrior
     c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
   }
-  const zone = shops.find(z => z.id === c.id) as Zone
-  addCosts(c.radio, s.ctx.source.zoneCosts(e.radio, traffic.view(zone), c.radio.base))
+  const sum = c.radio as RadioSum
+  if (due) {
+    addCosts(sum, s.ctx.source.zoneCosts(e.radio, traffic.view(zone), sum.base), 1 + (sum.untested ?? 0))
+    sum.untested = 0
+  } else sum.untested = (sum.untested ?? 0) + 1
   // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner or
   // by the front is seldom a margin away from the walls.
   const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity
