@@ -4,7 +4,7 @@
 // diagnosis printed beside the figures (`npm run bench -- accuracy`); nothing here reaches the
 // gateway, and the truth it reads is never shown to the gateway.
 import type { SiteFile } from '../shared/site-schema.ts'
-import { parseSite } from '../shared/site.ts'
+import { parseSite, type Site } from '../shared/site.ts'
 import { summarize, type Summary } from '../shared/stats.ts'
 import { expectedRssi, sensorModels } from '../gateway/estimation/radio-model.ts'
 import { EstimationRun, measureAccuracy } from './accuracy-lib.ts'
@@ -92,6 +92,29 @@ export function fitPathLoss(d: number[], rssi: number[]): { a: number; n: number
   return { a, n, sdDb }
 }
 
+/** The shifts of the truth in time tried for a lag, ms: 6 s earlier to 2 s later. */
+export const LAG_SHIFTS = Array.from({ length: 17 }, (_, k) => -6000 + 500 * k)
+
+/**
+ * How far (ms, among `shifts`) the naive baseline's positions (each tick's plain least-squares fix
+ * over a 1 s window, published for its tick) match the truth best: a lag in the readings
+ * themselves, which no estimator added and none can learn without a truth.
+ */
+export async function baselineLag(site: Site, trace: string, shifts: number[]): Promise<{ shiftMs: number; meanM: number }> {
+  const run = new EstimationRun(site, 'baseline', {}, false, false)
+  const truth: Timed[] = []
+  const estimates: Timed[] = []
+  for await (const item of run.replay(trace)) {
+    if ('truth' in item) truth.push(item.truth)
+    else estimates.push(item.estimate)
+  }
+  return bestShift(
+    truth,
+    estimates.filter(e => e.ts >= truth[0].ts && e.ts <= truth[truth.length - 1].ts),
+    shifts
+  )
+}
+
 export interface TrackDiagnosis {
   /** The gateway's published positions against the truth at their times. */
   error: Summary
@@ -103,6 +126,8 @@ export interface TrackDiagnosis {
   smoothed: Summary
   /** The truth shift in time that best matches the published positions (negative: they describe an earlier moment). */
   lag: { shiftMs: number; meanM: number }
+  /** The same for the naive baseline: the lag of the readings themselves (`baselineLag`). */
+  readingsLag: { shiftMs: number; meanM: number }
   /**
    * Each receiver's window means against the site file's model at the true position, with the
    * tag's common offset of that fix taken out, dB: the bias a self-calibration could learn (mean),
@@ -177,7 +202,7 @@ export async function trackDiagnosis(siteFile: SiteFile, trace: string): Promise
     const y = near.reduce((a, o) => a + o.y, 0) / near.length
     return Math.hypot(x - truthAt[i].x, y - truthAt[i].y)
   })
-  const shifts = Array.from({ length: 17 }, (_, k) => -6000 + 500 * k)
+  const shifts = LAG_SHIFTS
   // Receivers, against the site file's model at the true position of each fix's tick.
   const models = sensorModels(site)
   const per = new Map<string, { res: number[]; d: number[]; rssi: number[] }>()
@@ -238,6 +263,7 @@ export async function trackDiagnosis(siteFile: SiteFile, trace: string): Promise
       estimates.filter(e => e.ts >= truth[0].ts && e.ts <= truth[truth.length - 1].ts),
       shifts
     ),
+    readingsLag: await baselineLag(site, trace, shifts),
     receivers,
     walls: { share: onWall / Math.max(1, fixes.length), meanM: onWallSum / Math.max(1, onWall), otherMeanM: otherSum / Math.max(1, fixes.length - onWall) },
     fittedOnTruth: ceiling.error
@@ -250,6 +276,7 @@ export function printTrackDiagnosis(d: TrackDiagnosis): void {
   console.log(`  published positions ${s(d.error)}; share of the squared error fixed by place (1 m squares) ${(100 * d.biasShare).toFixed(0)}%`)
   console.log(`  averaged over a centred ${(2 * SMOOTH_HALF_MS) / 1000} s (the most smoothing could give) ${s(d.smoothed)}`)
   console.log(`  best match with the truth ${d.lag.shiftMs / 1000} s away from the published time: mean ${f2(d.lag.meanM)} m`)
+  console.log(`  the naive baseline's best match: ${d.readingsLag.shiftMs / 1000} s away (mean ${f2(d.readingsLag.meanM)} m): the lag of the readings themselves`)
   console.log(`  fixes stopped at the walls ${(100 * d.walls.share).toFixed(0)}% (mean error ${f2(d.walls.meanM)} m, others ${f2(d.walls.otherMeanM)} m)`)
   console.log(`  each receiver's own path loss fitted on this track's truth, no self-calibration (the model's ceiling): ${s(d.fittedOnTruth)}`)
   console.log(`  per ${STRETCH_S} s stretch, mean error / bias (m): ${d.stretches.map(x => `${f2(x.meanM)}/${f2(x.biasM)}`).join(' ')}`)

@@ -1,8 +1,19 @@
-// The arithmetic of the Kolakowski track diagnosis (bench/kolakowski-diagnosis.ts), on cases whose
-// answers are known: it decides what the benchmark says about where the error comes from.
+// The arithmetic of the Kolakowski track diagnosis (bench/kolakowski-diagnosis.ts) and of its routes
+// (bench/kolakowski-routes.ts), on cases whose answers are known: it decides what the benchmark says
+// about where the error comes from.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { biasShare, bestShift, fitPathLoss, positionAt, type Timed } from '../../bench/kolakowski-diagnosis.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseSite, type Site } from '../../shared/site.ts'
+import type { TraceLine } from '../../shared/trace.ts'
+import { expectedRssi, sensorModels } from '../../gateway/estimation/radio-model.ts'
+import { trackerOptions, type TrackerOptions } from '../../gateway/estimation/tracker.ts'
+import { baselineLag, biasShare, bestShift, fitPathLoss, LAG_SHIFTS, positionAt, type Timed } from '../../bench/kolakowski-diagnosis.ts'
+import { routeOptions, type Route } from '../../bench/kolakowski-routes.ts'
+import { writeTrace } from '../../bench/trace-files.ts'
+import { rect } from '../helpers/geo.ts'
 
 const track: Timed[] = Array.from({ length: 41 }, (_, i) => ({ ts: 500 * i, x: 0.25 * i, y: 1 }))
 
@@ -51,4 +62,70 @@ test('path loss fitted on readings that follow the model exactly gives the model
     )
     assert.ok(Math.abs(fit.a - a) < 1e-9 && Math.abs(fit.n - n) < 1e-9 && fit.sdDb < 1e-9, JSON.stringify(fit))
   }
+})
+
+/** A 9 x 7 m flat with six receivers, and a tag walking its length at 0.5 m/s, heard three times a second. */
+function lateReadings(delayMs: number): { site: Site; lines: TraceLine[] } {
+  const site = parseSite({
+    type: 'FeatureCollection',
+    storeId: 's',
+    radio: { pathLossExponent: 2.2, rssiAt1m: -59, outsideHeard: false },
+    features: [
+      { type: 'Feature', properties: { kind: 'shop', id: 'flat' }, geometry: rect(0, 0, 9, 7) },
+      ...[
+        [5.5, 2.4],
+        [0.8, 6.8],
+        [3, 0.1],
+        [3.8, 7],
+        [6, 0.4],
+        [8.7, 6.6]
+      ].map(([x, y], i) => ({
+        type: 'Feature' as const,
+        properties: { kind: 'sensor' as const, id: `a${i + 1}`, z: 2.3 },
+        geometry: { type: 'Point' as const, coordinates: [x, y] }
+      }))
+    ]
+  })
+  const models = sensorModels(site)
+  // Back and forth along y = 3.5 between x = 1 and x = 8 (14 s a leg).
+  const at = (ms: number) => {
+    const leg = (Math.max(0, ms) / 1000) * 0.5
+    const u = leg % 14
+    return { x: 1 + (u <= 7 ? u : 14 - u), y: 3.5 }
+  }
+  const lines: TraceLine[] = []
+  for (let ts = 0; ts <= 60_000; ts += 333) {
+    if (ts % 999 === 0) for (const id of models.keys()) lines.push({ ts, store: 's', sensor: id, heartbeat: true })
+    const p = at(ts - delayMs)
+    for (const m of models.values()) lines.push({ ts, store: 's', sensor: m.id, t: 'ble', id: 'tag:t', rssi: expectedRssi(m, Math.hypot(p.x - m.x, p.y - m.y, 1.3 - m.z)) })
+    lines.push({ ts, truth: { subject: 'tag:t', ...at(ts), floor: 0 } })
+  }
+  return { site, lines }
+}
+
+test("the readings' own lag: the naive baseline on readings 0 or 2 s late matches the truth that much earlier (within its 1 s window)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'instore-lag-'))
+  for (const delayMs of [0, 2000]) {
+    const { site, lines } = lateReadings(delayMs)
+    const trace = join(dir, `late-${delayMs}.jsonl`)
+    await writeTrace(trace, lines)
+    const lag = await baselineLag(site, trace, LAG_SHIFTS)
+    assert.ok(lag.shiftMs <= -delayMs && lag.shiftMs >= -delayMs - 1000, `${delayMs} ms late: best ${lag.shiftMs} ms`)
+  }
+})
+
+test('a route given on the command line is tracker options over the defaults: grid and window merged into theirs', () => {
+  const { site } = lateReadings(0)
+  const base = trackerOptions(site)
+  const cases: Array<[string, Route, (o: Partial<TrackerOptions>) => boolean]> = [
+    ['nothing', {}, o => Object.keys(o).length === 0],
+    ['a plain option', { reportLagMs: 5000 }, o => o.reportLagMs === 5000 && o.grid === undefined],
+    ['one grid option', { grid: { driftM: 0.4 } }, o => o.grid?.driftM === 0.4 && o.grid.walkMps === base.grid.walkMps && o.grid.maxCells === base.grid.maxCells],
+    [
+      'one window option',
+      { window: { floorSigmaDb: 1.5 } },
+      o => o.window?.floorSigmaDb === 1.5 && o.window.tauMs === base.window.tauMs && o.window.rawSigmaDb === base.window.rawSigmaDb
+    ]
+  ]
+  for (const [name, route, ok] of cases) assert.ok(ok(routeOptions(site, route)), `${name}: ${JSON.stringify(routeOptions(site, route))}`)
 })
