@@ -91,6 +91,8 @@ export class Pipeline {
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
     this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store)
+    this.people.day.place = site.storeId
+    this.people.day.onMisfit = (saved, wanted) => log.warn("today's visitors kept for another store: dropped, counting from zero", { saved, wanted })
     this.m = pipelineMetrics(metrics)
     this.est = new EstimateStage({
       site,
