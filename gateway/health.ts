@@ -48,6 +48,8 @@ export function gatewayHealth(g: HealthInputs): Health {
       `the broker dropped ${dropped.n} message(s) at its queue limits since the gateway started (for any client: e.g. Mosquitto's max_queued_messages): readings may be lost`
     )
   if (g.uplink && !g.uplink.connected) problems.push(`central unreachable: ${g.uplink.lastError ?? ''}`)
+  const cp = g.uplink?.configProblem
+  if (cp) problems.push(`central config not applied (${cp.tries} tries since ${new Date(cp.since).toISOString()}): ${cp.message.slice(0, 200)}`)
   if (g.siteOutdated) problems.push('site changed on the central server: restart to apply it')
   const backlog = g.store?.backlog() ?? 0
   if (g.uplink && backlog > 10_000) problems.push(`outbox backlog ${backlog} events`)
