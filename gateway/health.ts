@@ -34,6 +34,8 @@ const HEALTH_WINDOW_MS = 5 * 60_000
 const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 /** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
 const STALL_MS = 30_000
+/** Wall mode: no tick due this long while readings arrive means ticks have stopped, ms (ticks are due every second). */
+const TICKS_STALL_MS = 10_000
 /** Readings of others refused as late after a lone sender moved the event clock before /healthz blames it (a few are a slow sensor). */
 const LONE_LATE = 20
 /** Messages in a row a sensor sends behind the event clock (all its readings late) before /healthz names it. */
@@ -97,6 +99,14 @@ export function gatewayHealth(g: HealthInputs): Health {
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
+  const steps = p?.clock.steps
+  if (p && steps) {
+    // On the pipeline's own wall clock (injected in tests): readings arriving while no tick has been due for several tick periods.
+    const wall = p.clock.o.wall()
+    const heard = Math.max(-Infinity, ...p.sensorLastSeen.values())
+    if (wall - steps.lastDueAt > TICKS_STALL_MS && wall - heard < TICKS_STALL_MS)
+      problems.push(`no tick for ${Math.round((wall - steps.lastDueAt) / 1000)} s while readings arrive: the tick schedule is off the wall clock`)
+  }
   const offSensors = offSensorsProblem(p?.corrections ?? {})
   if (offSensors !== null) problems.push(offSensors)
   const silence = g.sensorSilenceMs

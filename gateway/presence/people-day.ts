@@ -53,6 +53,12 @@ export class PeopleDay {
   /** Told when a kept day of another store (or saved before days carried their store) is dropped. */
   onMisfit: ((saved: string, wanted: string) => void) | null = null
 
+  /** Keeps the days as the store's, warning of a kept day that is another store's. */
+  keep(place: string, log: { warn: (msg: string, fields: Record<string, unknown>) => void }): void {
+    this.place = place
+    this.onMisfit = (saved, wanted) => log.warn("today's visitors kept for another store: dropped, counting from zero", { saved, wanted })
+  }
+
   constructor(
     private readonly timezone: string,
     private readonly keeper: DayKeeper | null = null,
