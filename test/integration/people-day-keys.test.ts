@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { GatewayStore } from '../../gateway/io/store.ts'
 import { PeopleDay, type DayKeeper } from '../../gateway/presence/people-day.ts'
 import { run, siteFile, T0, type Phone } from '../helpers/people-run.ts'
 
@@ -75,5 +76,22 @@ test('a kept day of another store, or kept without its store, is dropped with a 
     assert.deepEqual(warned, c.misfit ? [c.key] : [], c.key)
     assert.equal(day.restored, c.key === `boutique-1/${date}`, c.key)
     assert.equal(day.wifi, day.restored ? 4 : 0)
+  }
+})
+
+test('a kept day stamped 6 h ahead: this run still saves its visitors as it goes, so a SIGKILL keeps them (real SQLite)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'people-day-keys-'))
+  const before = new GatewayStore(dir)
+  before.saveLearned('people-day', `boutique-1/${date}`, state, T0 + 6 * 3_600_000)
+  before.close()
+  // run() ends without a stop (no flush): what is kept is what the periodic saves wrote, as after a SIGKILL.
+  const r = run([phone(1), phone(2)], 4, 60, siteFile, dir)
+  assert.equal(r.foot[r.foot.length - 1].visitors, 6)
+  const after = new GatewayStore(dir)
+  try {
+    const kept = after.loadLearned('people-day')
+    assert.equal((JSON.parse(kept?.state ?? '{}') as { wifi?: number }).wifi, 6, JSON.stringify(kept))
+  } finally {
+    after.close()
   }
 })
