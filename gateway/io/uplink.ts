@@ -294,11 +294,6 @@ export class Uplink {
   }
 
   /**
-   * Pulls the config every `configEveryMs`: the first time whole, then only what changed since the
-   * version last applied (`?since=`), so a short period stays cheap and consent withdrawn or an
-   * erasure reaches the gateway within one period. The ETag still spares the body when nothing did.
-   */
-  /**
    * A pull the network or a 5xx stopped is counted and logged at debug (the events' drain reports
    * the server unreachable). A config refused or that could not be applied leaves consent,
    * erasures and campaigns unapplied: a warning when it starts or changes, and /healthz names it.
@@ -318,6 +313,11 @@ export class Uplink {
     this.configProblem.tries++
   }
 
+  /**
+   * Pulls the config every `configEveryMs`: the first time whole, then only what changed since the
+   * version last applied (`?since=`), so a short period stays cheap and consent withdrawn or an
+   * erasure reaches the gateway within one period. The ETag still spares the body when nothing did.
+   */
   private async configLoop(): Promise<void> {
     let etag: string | null = null
     let version: string | null = this.o.configVersion ?? null
