@@ -34,7 +34,13 @@ export function collectStoreMetrics(
     const zs = metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
     zs.set({ reason: 'misfit' }, g.presence?.dropped ?? 0)
     zs.set({ reason: 'failed' }, g.presence?.failed ?? 0)
-    if (g.uplink)
-      metrics.counter('instore_uplink_oversized_total', 'answers of the central server longer than the gateway reads (cut short there)').set({}, g.uplink.oversizedReplies)
+    const up = g.uplink
+    if (up) {
+      metrics.counter('instore_uplink_oversized_total', 'answers of the central server longer than the gateway reads (cut short there)').set({}, up.oversizedReplies)
+      const redirects = metrics.counter('instore_uplink_redirects_total', 'answers of the central server that were redirects (3xx, never followed: no delivery), by call')
+      for (const [call, n] of Object.entries(up.redirects)) redirects.set({ call }, n)
+      const failed = metrics.counter('instore_config_failures_total', 'central config pulls that failed, by reason (unreachable, refused, apply)')
+      for (const [reason, n] of Object.entries(up.configFailures)) failed.set({ reason }, n)
+    }
   })
 }

@@ -143,7 +143,7 @@ export class Gateway {
       // The last config applied, kept in SQLite: a gateway restarted while the server is away still
       // resolves consenting apps and runs their campaigns (its keys expire within two epochs anyway).
       const kept = keptConfig(store, storeId)
-      if (kept) this.applyConfig(kept)
+      if (kept) await this.applyConfig(kept)
       this.uplink = new Uplink(
         {
           central: o.central.url.replace(/\/$/, ''),
@@ -157,8 +157,8 @@ export class Gateway {
         },
         store,
         o.log,
-        c => {
-          this.applyConfig(c)
+        async c => {
+          await this.applyConfig(c)
           this.keepConfig(c.version)
         }
       )
@@ -255,7 +255,7 @@ export class Gateway {
    * take effect at once. A device whose presence consent is gone is forgotten here, so no further
    * event about it can be made; an erased one loses every row and every in-memory trace.
    */
-  applyConfig(c: GatewayConfigT): void {
+  async applyConfig(c: GatewayConfigT): Promise<void> {
     if (c.site !== undefined) {
       // A new site (geometry, sensors) rebuilds every model: that takes a restart, which /healthz asks for.
       const outdated = JSON.stringify(c.site) !== JSON.stringify(this.o.site.file)
@@ -273,8 +273,9 @@ export class Gateway {
     const gone = new Set([...c.removed, ...c.erasures])
     // After a full reply, open state about an app subject the registry no longer lists goes too.
     if (c.full) for (const s of this.presence?.subjects() ?? []) if (s.startsWith('app:') && !this.identity.has(s)) gone.add(s)
-    for (const subject of gone) this.forget(subject)
-    this.store?.erase(...gone)
+    // In slices that yield (store.ts): a config may erase a six-figure number of subjects.
+    if (this.store) await this.store.eraseInSlices([...gone], s => this.forget(s))
+    else for (const subject of gone) this.forget(subject)
   }
 
   /** The campaigns the central server gave last (kept with the config). */
@@ -304,7 +305,7 @@ export class Gateway {
    */
   erase(subject: string): string[] {
     const found = this.forget(subject)
-    const rows = this.store?.erase(subject) ?? 0
+    const rows = this.store?.erase([subject]) ?? 0
     if (rows > 0) found.push(`sqlite:${rows}`)
     return found
   }

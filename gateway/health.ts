@@ -34,6 +34,8 @@ const HEALTH_WINDOW_MS = 5 * 60_000
 const DEAD_LETTER_WINDOW_MS = 24 * 3_600_000
 /** Messages waiting with no pipeline progress for this long mean processing has stopped, ms. */
 const STALL_MS = 30_000
+/** Wall mode: no tick due this long while readings arrive means ticks have stopped, ms (ticks are due every second). */
+const TICKS_STALL_MS = 10_000
 /** Readings of others refused as late after a lone sender moved the event clock before /healthz blames it (a few are a slow sensor). */
 const LONE_LATE = 20
 /** Messages in a row a sensor sends behind the event clock (all its readings late) before /healthz names it. */
@@ -48,6 +50,8 @@ export function gatewayHealth(g: HealthInputs): Health {
       `the broker dropped ${dropped.n} message(s) at its queue limits since the gateway started (for any client: e.g. Mosquitto's max_queued_messages): readings may be lost`
     )
   if (g.uplink && !g.uplink.connected) problems.push(`central unreachable: ${g.uplink.lastError ?? ''}`)
+  const cp = g.uplink?.configProblem
+  if (cp) problems.push(`central config not applied (${cp.tries} tries since ${new Date(cp.since).toISOString()}): ${cp.message.slice(0, 200)}`)
   if (g.siteOutdated) problems.push('site changed on the central server: restart to apply it')
   const backlog = g.store?.backlog() ?? 0
   if (g.uplink && backlog > 10_000) problems.push(`outbox backlog ${backlog} events`)
@@ -95,6 +99,14 @@ export function gatewayHealth(g: HealthInputs): Health {
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)
+  const steps = p?.clock.steps
+  if (p && steps) {
+    // On the pipeline's own wall clock (injected in tests): readings arriving while no tick has been due for several tick periods.
+    const wall = p.clock.o.wall()
+    const heard = Math.max(-Infinity, ...p.sensorLastSeen.values())
+    if (wall - steps.lastDueAt > TICKS_STALL_MS && wall - heard < TICKS_STALL_MS)
+      problems.push(`no tick for ${Math.round((wall - steps.lastDueAt) / 1000)} s while readings arrive: the tick schedule is off the wall clock`)
+  }
   const offSensors = offSensorsProblem(p?.corrections ?? {})
   if (offSensors !== null) problems.push(offSensors)
   const silence = g.sensorSilenceMs

@@ -80,7 +80,7 @@ export class Pipeline {
   ) {
     this.clock = new GatewayClock(o.clock)
     this.clockGuard = new ClockGuard(o.clock, site.sensors.size)
-    if (o.clock.mode === 'event') this.clockGuard.expose(metrics)
+    ;(o.clock.mode === 'event' ? this.clockGuard : this.clock.steps)?.expose(metrics)
     this.reordered = o.reorder ? new ReorderBuffer<Reading>() : null
     this.ctx = {
       prefix: o.prefix,
@@ -95,6 +95,7 @@ export class Pipeline {
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
     this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store)
+    this.people.day.keep(site.storeId, log)
     this.m = pipelineMetrics(metrics)
     this.est = new EstimateStage({
       site,
@@ -288,13 +289,12 @@ export class Pipeline {
   }
 
   /**
-   * Runs the ticks up to `target` within the budget; true when it got there. A stretch with no
-   * device tracked is skipped in one step, whatever its length. A tick that throws is logged,
-   * counted and skipped: one bad state must not stop every tick after it.
+   * Runs the ticks up to `target` within the budget; true when it got there. A stretch with no device tracked is skipped in one step, whatever its
+   * length; a wall clock stepped back moves the schedule back (clock-steps.ts). A tick that throws is logged, counted and skipped, never retried.
    */
   private runTicks(target: number, budget: { left: number; positions: number }): boolean {
     if (!Number.isFinite(target)) return true
-    if (this.nextTick === -Infinity) this.nextTick = Math.ceil(target / this.o.tickMs) * this.o.tickMs
+    this.nextTick = this.clock.schedule(this.nextTick, target, this.o.tickMs, () => this.sink.events(this.presence?.closeAll() ?? []))
     while (this.nextTick <= target) {
       if (budget.left <= 0 || budget.positions <= 0) return false
       budget.left--

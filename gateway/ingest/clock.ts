@@ -3,6 +3,8 @@
 // time is the wall clock, and a reading stamped far from it is clock skew: counted, and
 // re-stamped with its arrival time.
 
+import { ClockSteps } from './clock-steps.ts'
+
 export interface ClockOptions {
   mode: 'wall' | 'event'
   /** Ticks run this far behind the newest time, ms, so slightly late batches still count. */
@@ -36,8 +38,12 @@ export const defaultClockOptions: ClockOptions = { mode: 'wall', latenessMs: 500
 export class GatewayClock {
   private eventMax = -Infinity
   skewed = 0
+  /** Wall mode: steps of the wall clock, and the tick schedule moved back after one (clock-steps.ts). */
+  readonly steps: ClockSteps | null
 
-  constructor(readonly o: ClockOptions) {}
+  constructor(readonly o: ClockOptions) {
+    this.steps = o.mode === 'wall' ? new ClockSteps(o.wall) : null
+  }
 
   /**
    * Takes a timestamp from a sensor (or null when it sent none) and returns the time to use:
@@ -81,6 +87,18 @@ export class GatewayClock {
   watermark(): number {
     const now = this.o.mode === 'event' ? this.eventMax : this.o.wall()
     return now - this.o.latenessMs
+  }
+
+  /**
+   * The next tick to run for a schedule at `next` (-Infinity: none yet) and ticks allowed up to
+   * `target`. Wall mode: moved back to the clock after a step back, `stepBack` called first (state
+   * stamped in the future, such as open visits, is closed at its last evidence, not carried back).
+   */
+  schedule(next: number, target: number, tickMs: number, stepBack: () => void = () => {}): number {
+    if (next === -Infinity) return Math.ceil(target / tickMs) * tickMs
+    const moved = this.steps?.schedule(next, target, tickMs) ?? next
+    if (moved < next) stepBack()
+    return moved
   }
 
   now(): number {

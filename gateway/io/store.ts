@@ -40,6 +40,8 @@ export interface VisitHistory {
 }
 
 const DAY = 86_400_000
+/** Subjects erased in one transaction by eraseInSlices(): each slice scans the outbox once, and readings wait only that long. */
+const ERASE_SLICE = 2000
 
 export class GatewayStore {
   readonly db: Database.Database
@@ -243,20 +245,47 @@ export class GatewayStore {
    * Removes every row about a subject (erasure): visit history, open zone state, its sequence
    * counter, campaign caps, and its outbox rows whether or not they were published or sent (an
    * unsent one must never reach the server after the erasure). Returns the rows removed.
+   * Takes an array, never a spread: a config may erase more subjects than a call has arguments.
    */
-  erase(...subjects: string[]): number {
-    if (subjects.length === 0) return 0
+  erase(subjects: string | readonly string[]): number {
+    const n = this.eraseRows(typeof subjects === 'string' ? [subjects] : subjects)
+    if (n >= 0) this.emptyLog()
+    return Math.max(0, n)
+  }
+
+  /**
+   * erase() of any number of subjects in slices of `slice`, yielding to the event loop between them
+   * (`forget` drops each one's in-memory traces with its slice), so that a config with a six-figure list of erasures does not hold readings up for its whole length.
+   */
+  async eraseInSlices(subjects: readonly string[], forget: (subject: string) => void = () => {}, slice = ERASE_SLICE): Promise<number> {
+    let n = 0
+    for (let i = 0; i < subjects.length; i += slice) {
+      if (i > 0) await new Promise<void>(resolve => setImmediate(resolve))
+      const part = subjects.slice(i, i + slice)
+      for (const s of part) forget(s)
+      n += Math.max(0, this.eraseRows(part))
+    }
+    if (subjects.length > 0) this.emptyLog()
+    return n
+  }
+
+  /** One transaction removing the subjects' rows; -1 when there were none to name. */
+  private eraseRows(subjects: readonly string[]): number {
+    if (subjects.length === 0) return -1
     const list = JSON.stringify(subjects)
+    const gone = new Set(subjects)
     for (const s of subjects) this.seqs.delete(s)
-    for (const k of [...this.caps.keys()]) if (subjects.includes((JSON.parse(k) as string[])[1])) this.caps.delete(k)
-    const n = this.transaction(() =>
+    for (const k of [...this.caps.keys()]) if (gone.has((JSON.parse(k) as string[])[1])) this.caps.delete(k)
+    return this.transaction(() =>
       ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseOutbox', 'eraseDead'].reduce((n, q) => n + this.retry.run(q, list), 0)
     )
+  }
+
+  private emptyLog(): void {
     // secure_delete clears freed pages of the database file, not the write-ahead log, which still
     // holds every version of the erased rows until a checkpoint: copy it back and empty it now.
     // (Rows a full disk made wait are erased when they are written; the next erasure empties the log again.)
     if (this.retry.waiting === 0) this.checkpoint()
-    return n
   }
 
   /**

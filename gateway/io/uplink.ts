@@ -80,6 +80,25 @@ function refusals(text: string, n: number): Refusal[] | null {
   return out
 }
 
+/** A 3xx: the central server (or something in front of it) points elsewhere. */
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400 && status !== 304
+}
+
+function redirectMessage(res: Response): string {
+  return `HTTP ${res.status} redirect to ${(res.headers.get('location') ?? '?').slice(0, 200)}: not followed (check --central)`
+}
+
+/** A config pull that reached the server but gave nothing the gateway could take. */
+class ConfigFailure extends Error {
+  constructor(
+    readonly reason: 'refused' | 'apply',
+    message: string
+  ) {
+    super(message)
+  }
+}
+
 export class Uplink {
   private stopped = false
   private wake: (() => void) | null = null
@@ -87,6 +106,15 @@ export class Uplink {
   private loops: Array<Promise<void>> = []
   private readonly sleepers = new Set<() => void>()
   lastError: string | null = null
+  /**
+   * Answers of the central server that were redirects (3xx), by call. None is followed: the token
+   * must not go to another origin, and an event is delivered only when the configured server says so.
+   */
+  readonly redirects = { events: 0, config: 0, live: 0 }
+  /** Config pulls that failed, by reason: unreachable (network, 5xx), refused (invalid, oversized, 3xx/4xx), apply (it threw). */
+  readonly configFailures = { unreachable: 0, refused: 0, apply: 0 }
+  /** The central config the gateway could not take, while it keeps failing (cleared by one that applies). */
+  configProblem: { message: string; since: number; tries: number } | null = null
   /** Answers from the central server longer than the gateway reads (cut short, counted). */
   oversizedReplies = 0
   private readonly random: () => number
@@ -97,7 +125,7 @@ export class Uplink {
     private readonly o: UplinkOptions,
     private readonly store: GatewayStore,
     private readonly log: Logger,
-    private readonly onConfig: (c: GatewayConfigT) => void
+    private readonly onConfig: (c: GatewayConfigT) => void | Promise<void>
   ) {
     this.backoff = o.minBackoffMs
     this.random = o.random ?? Math.random
@@ -116,10 +144,12 @@ export class Uplink {
         if (!snap || this.stopped) continue
         const res = await fetch(this.url('live'), {
           method: 'POST',
+          redirect: 'manual',
           headers: this.headers(),
           body: JSON.stringify(snap),
           signal: AbortSignal.timeout(5000)
         })
+        if (isRedirect(res.status)) this.redirects.live++
         if ((await readCapped(res, MAX_LIVE_REPLY_BYTES)).over) this.oversizedReplies++
       } catch {
         /* the dashboard misses a frame; nothing else depends on it */
@@ -220,6 +250,7 @@ export class Uplink {
     try {
       const res = await fetch(this.url('events'), {
         method: 'POST',
+        redirect: 'manual',
         headers: this.headers(),
         body: `{"events":[${rows.map(r => r.body).join(',')}]}`,
         signal: AbortSignal.timeout(10_000)
@@ -227,6 +258,10 @@ export class Uplink {
       const reply = await readCapped(res, MAX_REPLY_BYTES)
       if (reply.over) this.oversizedReplies++
       const text = reply.bytes.toString()
+      if (isRedirect(res.status)) {
+        this.redirects.events++
+        return { kind: 'error', message: redirectMessage(res) }
+      }
       if (res.ok) {
         // A 200 whose body is not the server's reply (a captive portal, a proxy's page) is no delivery.
         if (EventsReply.Check(parseJson(text))) return { kind: 'ok' }
@@ -259,6 +294,26 @@ export class Uplink {
   }
 
   /**
+   * A pull the network or a 5xx stopped is counted and logged at debug (the events' drain reports
+   * the server unreachable). A config refused or that could not be applied leaves consent,
+   * erasures and campaigns unapplied: a warning when it starts or changes, and /healthz names it.
+   */
+  private configFailed(err: unknown): void {
+    const reason = err instanceof ConfigFailure ? err.reason : 'unreachable'
+    const message = (err as Error).message
+    this.configFailures[reason]++
+    if (reason === 'unreachable') {
+      this.log.debug('config pull failed', { err: message })
+      return
+    }
+    if (this.configProblem?.message !== message) {
+      this.log.warn('central config not applied; tried again each period', { reason, err: message.slice(0, 300) })
+      this.configProblem = { message, since: Date.now(), tries: 0 }
+    }
+    this.configProblem.tries++
+  }
+
+  /**
    * Pulls the config every `configEveryMs`: the first time whole, then only what changed since the
    * version last applied (`?since=`), so a short period stays cheap and consent withdrawn or an
    * erasure reaches the gateway within one period. The ETag still spares the body when nothing did.
@@ -270,6 +325,7 @@ export class Uplink {
       try {
         const query = version !== null ? `?since=${encodeURIComponent(version)}` : ''
         const res: Response = await fetch(this.url('config', query), {
+          redirect: 'manual',
           headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) },
           signal: AbortSignal.timeout(10_000)
         })
@@ -277,14 +333,20 @@ export class Uplink {
           const body = await readCapped(res, MAX_CONFIG_BYTES)
           if (body.over) {
             this.oversizedReplies++
-            throw new Error(`config refused: over ${MAX_CONFIG_BYTES} bytes`)
+            throw new ConfigFailure('refused', `config refused: over ${MAX_CONFIG_BYTES} bytes`)
           }
-          const c: unknown = JSON.parse(body.bytes.toString())
+          const c: unknown = parseJson(body.bytes.toString())
           if (!checkConfig.Check(c)) {
             const e = checkConfig.Errors(c).First()
-            throw new Error(`config refused: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid'}`)
+            throw new ConfigFailure('refused', `config refused: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid'}`)
           }
-          this.onConfig(c)
+          try {
+            await this.onConfig(c)
+          } catch (err) {
+            throw new ConfigFailure('apply', `config ${c.version} could not be applied: ${(err as Error).message}`)
+          }
+          if (this.configProblem !== null) this.log.info('central config applied again', { version: c.version })
+          this.configProblem = null
           etag = res.headers.get('etag')
           version = c.version
           if (c.full || c.devices.length + c.removed.length + c.erasures.length > 0 || c.campaigns !== undefined) {
@@ -301,11 +363,16 @@ export class Uplink {
           // The server no longer knows our version (e.g. its database was restored): start over.
           version = null
           etag = null
+        } else if (isRedirect(res.status)) {
+          this.redirects.config++
+          throw new ConfigFailure('refused', redirectMessage(res))
+        } else if (res.status >= 500) {
+          throw new Error(`config pull answered HTTP ${res.status}`)
         } else if (res.status !== 304) {
-          this.log.warn('config pull refused', { status: res.status })
+          throw new ConfigFailure('refused', `config pull refused: HTTP ${res.status}`)
         }
       } catch (err) {
-        this.log.debug('config pull failed', { err: (err as Error).message })
+        this.configFailed(err)
       }
       await this.sleep(this.o.configEveryMs)
     }

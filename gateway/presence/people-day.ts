@@ -45,6 +45,19 @@ export class PeopleDay {
   private savedAt = -Infinity
   /** Whether the counts were taken up from an earlier run today (for tests and logs). */
   restored = false
+  /**
+   * The store whose days these are (set by the pipeline): a kept day is taken up only when saved
+   * for this store, so a data folder started with another site never inherits its visitors.
+   */
+  place = ''
+  /** Told when a kept day of another store (or saved before days carried their store) is dropped. */
+  onMisfit: ((saved: string, wanted: string) => void) | null = null
+
+  /** Keeps the days as the store's, warning of a kept day that is another store's. */
+  keep(place: string, log: { warn: (msg: string, fields: Record<string, unknown>) => void }): void {
+    this.place = place
+    this.onMisfit = (saved, wanted) => log.warn("today's visitors kept for another store: dropped, counting from zero", { saved, wanted })
+  }
 
   constructor(
     private readonly timezone: string,
@@ -100,10 +113,13 @@ export class PeopleDay {
   /** The event time of the last count, for a save at stop. */
   private lastT = -Infinity
 
-  /** Saves the day's counts when they changed, at most every `saveEveryMs` unless `now` (a stop). */
+  /**
+   * Saves the day's counts when they changed, at most every `saveEveryMs` unless `now` (a stop).
+   * A clock stepped back is no reason to wait: the throttle holds only within saveEveryMs either side.
+   */
   save(t: number, now = false): void {
     this.lastT = Math.max(this.lastT, t)
-    if (this.keeper === null || !this.dirty || (!now && t - this.savedAt < this.saveEveryMs) || this.date === '') return
+    if (this.keeper === null || !this.dirty || (!now && Math.abs(t - this.savedAt) < this.saveEveryMs) || this.date === '') return
     this.savedAt = t
     this.dirty = false
     const s: PeopleDayStateT = {
@@ -114,7 +130,7 @@ export class PeopleDay {
       byHour: Object.fromEntries(this.byHour),
       dwellsS: this.dwellsS.map(x => Math.round(x))
     }
-    this.keeper.saveLearned(NAME, this.date, JSON.stringify(s), t)
+    this.keeper.saveLearned(NAME, this.key(this.date), JSON.stringify(s), t)
   }
 
   /** The day's visitors, Wi-Fi devices scaled by `k` people a device. */
@@ -126,10 +142,20 @@ export class PeopleDay {
     return { visitors: wifi + app + this.ble, visitorsByHour: byHour, wifiVisitors: wifi, appVisitors: app, bleVisitors: this.ble, dwell: dwellSummary(this.dwellsS) }
   }
 
+  /** What a day is kept under: the store and its local date. */
+  private key(d: string): string {
+    return `${this.place}/${d}`
+  }
+
   /** Takes up what an earlier run kept of day d; anything that does not read as a day's counts is left (start from zero). */
   private restore(d: string): boolean {
     const saved = this.keeper?.loadLearned(NAME)
-    if (!saved || saved.key !== d) return false
+    if (!saved) return false
+    if (saved.key !== this.key(d)) {
+      // Another day of this store is simply over; a day kept for another store (or without one) is not ours.
+      if (!saved.key.startsWith(`${this.place}/`)) this.onMisfit?.(saved.key, this.key(d))
+      return false
+    }
     let s: unknown
     try {
       s = JSON.parse(saved.state)
@@ -142,7 +168,9 @@ export class PeopleDay {
     this.appsBefore = s.app
     for (const [h, n] of Object.entries(s.byHour)) this.byHour.set(h, n)
     this.dwellsS = [...s.dwellsS]
-    this.savedAt = saved.ts
+    // The save throttle runs on this run's own saves: a kept day stamped later than this run's
+    // clock (a clock set back, a replay) must not hold every periodic save off until then.
+    this.savedAt = -Infinity
     return true
   }
 }
