@@ -66,11 +66,12 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   // readings, at the offset the candidate's fixes share, fit a place inside better than one
   // outside: the solver places each fix under the site's typical offset, so a quiet phone standing
   // in the shop is put short of where it stands (on the front wall, beyond a back corner), and its
-  // entry lapsed for want of fixes a margin inside. Not a fix placed where the outside traffic
-  // is, though (outside-traffic.ts; a fresh map: anywhere outside): near the front a passer-by
-  // sounds like a quiet phone inside, and with its fixes on the street counted, passers-by the
-  // radio favoured made visits of their own (`npm run bench -- nights`).
-  if (sure || (p.shopEnterByRadio && (dep >= 0 || traffic.cost(zone, e.x, e.y) > 0) && radioOdds(c.radio, p.shopEnterOdds) && favoursInside(c.radio, costs))) {
+  // entry lapsed for want of fixes a margin inside. Outside the outline, though, only where the
+  // learned outside traffic is thinner than in its average cell (outside-traffic.ts; a fresh map:
+  // nowhere), and on the shop's floor: near the front a passer-by sounds like a quiet phone
+  // inside, and with its fixes on the street counted, passers-by the radio favoured made visits
+  // of their own (`npm run bench -- nights`).
+  if (sure || (p.shopEnterByRadio && (dep >= 0 || (dep > -Infinity && traffic.cost(zone, e.x, e.y) > 0)) && radioOdds(c.radio, p.shopEnterOdds) && favoursInside(c.radio, costs))) {
     c.lastEvidence = t
     c.score += insideProbability(dep, e.accuracyM)
     c.n++
