@@ -114,6 +114,9 @@ test('zones entry: a fix outside the outline counts by its radio only where the 
   assert.deepEqual(run({ ...saysInside }, path(10, 14)), [])
   // Nor with the option off.
   assert.deepEqual(run(trained(), path(10, 14), { ...p, shopEnterByRadio: false }), [])
+  // Nor a fix on another floor, whatever the map says under it.
+  const upstairs = [...repeat(3, fix(10, 0.8)), ...repeat(12, { ...fix(10, 14), floor: 1 }), ...repeat(30, null)]
+  assert.deepEqual(run(trained(), upstairs), [])
 })
 
 test('zones entry: a fix counts by its radio only if its own readings say inside at the offset the entry shares', () => {
