@@ -2,7 +2,7 @@
 // `days`, replayed at full speed through the whole gateway (embedded broker, event clock), its
 // events taken by a subscriber of their own (a multi-day recording would hold every position too)
 // and scored against the simulator's truth: recall, recall by visit length, false visits.
-import { rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { evaluateEvents, defaultEvalOptions, intervalsFromEvents, type EventMsg } from '../simulators/evaluate.ts'
@@ -32,9 +32,14 @@ const BANDS: Array<[string, number, number]> = [
   ['60 s or more', 60_000, Infinity]
 ]
 
-export async function nights(days: number, seed?: number): Promise<NightsResult> {
+export async function nights(days: number, seed?: number, zones: Record<string, unknown> = {}): Promise<NightsResult> {
   const { dir, trace, sim, loaded, devices } = await makeTrace('boutique-nights', { days, ...(seed !== undefined ? { seed } : {}) })
-  const g = await startGateway({ campaigns: [], devices }, loaded.sitePath)
+  // Zone parameters to try instead of the site file's (`--zones`, as for the visits part).
+  const file = JSON.parse(readFileSync(loaded.sitePath, 'utf8'))
+  file.zones = { ...file.zones, ...zones }
+  const sitePath = join(dir, 'site.json')
+  writeFileSync(sitePath, JSON.stringify(file))
+  const g = await startGateway({ campaigns: [], devices }, sitePath)
   const events: EventMsg[] = []
   const sub = await mqtt.connectAsync(g.mqttUrl, { clean: true })
   sub.on('message', (_topic, payload) => events.push(JSON.parse(payload.toString()) as EventMsg))
@@ -88,15 +93,25 @@ export async function nights(days: number, seed?: number): Promise<NightsResult>
   return { days, readings, events: events.length, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
 }
 
-/** `npm run bench -- nights [--days N] [--seed S]`: runs and prints it. */
+/** `npm run bench -- nights [--days N] [--seed S] [--zones JSON]`: runs and prints it. */
 export async function nightsPart(option: (name: string) => string | undefined): Promise<NightsResult> {
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`
   const days = Number(option('days') ?? 45)
   const seedArg = option('seed')
   const seed = seedArg !== undefined ? Number(seedArg) : undefined
   if (!Number.isInteger(days) || days < 1 || (seed !== undefined && !Number.isInteger(seed))) throw new Error('--days wants a whole number of days, --seed an integer')
-  console.log(`nights: boutique-nights, ${days} days of 3600 s, no heartbeat at night, whole gateway (event clock) over the replay command at full speed`)
-  const r = await nights(days, seed)
+  const zonesArg = option('zones')
+  let zones: unknown = {}
+  try {
+    if (zonesArg !== undefined) zones = JSON.parse(zonesArg)
+  } catch (err) {
+    throw new Error(`--zones wants a JSON object of zone parameters: ${(err as Error).message}`)
+  }
+  if (typeof zones !== 'object' || zones === null || Array.isArray(zones)) throw new Error(`--zones wants a JSON object of zone parameters, got ${zonesArg}`)
+  console.log(
+    `nights: boutique-nights, ${days} days of 3600 s, no heartbeat at night, whole gateway (event clock) over the replay command at full speed${zonesArg !== undefined ? `, zones ${zonesArg}` : ''}`
+  )
+  const r = await nights(days, seed, zones as Record<string, unknown>)
   console.log(`  readings ${r.readings}, events ${r.events}; visits ${r.truthVisits}: recall ${pct(r.recall)}, ${r.falseVisits} false`)
   console.log(`  recall by length: ${r.byLength.map(b => `${b.band} ${pct(b.recall)} (${b.found} of ${b.visits})`).join(', ')}`)
   if (r.missed.length > 0) console.log(`  missed: ${r.missed.join('; ')}`)

@@ -132,10 +132,19 @@ export const ZoneParamsSchema = Type.Object({
   ),
   shopEnterFromOutline: Type.Optional(
     Type.Boolean({
-      default: false,
+      default: true,
       description:
         "with the radio test on, any fix inside the shop's outline (not only one a margin inside) opens a shop entry for the radio " +
-        'to weigh, and a confirmed entry is stamped from it (gateway/presence/zones-entry.ts; off by default, see docs/zones-and-visits.md)'
+        'to weigh, and a confirmed entry is stamped from it (gateway/presence/zones-entry.ts, docs/zones-and-visits.md)'
+    })
+  ),
+  shopEnterByRadio: Type.Optional(
+    Type.Boolean({
+      default: true,
+      description:
+        'once the radio makes inside shopEnterOdds times likelier, a fix whose own readings fit inside better than outside, at the ' +
+        "offset the entry's fixes share, is evidence for the entry wherever it was placed: inside the outline, or outside it where " +
+        'the learned outside traffic is thinner than average (gateway/presence/zones-entry.ts, docs/zones-and-visits.md)'
     })
   ),
   shopEnterGapS: Type.Optional(Type.Number({ minimum: 0, maximum: 600, default: 5, description: 'a shop entry the radio test weighs survives gaps this long in its evidence, s' })),

@@ -1,15 +1,15 @@
 // A shop entry in the making (zones.ts step 1): which fixes open a shop candidate and which count
 // as evidence for it. Where the radio test (zone-odds.ts) weighs the entry, any fix inside the
-// outline opens the question and the radio answers it: a shopper standing two metres inside the
-// front, above all with a quiet phone, is placed between the front row and the front wall, seldom
-// a margin inside, so an entry that waited for such a fix began its radio sum, and its start, late.
-// That is the zone option `shopEnterFromOutline` (off by default: it helps the nights replay and
-// costs the simulated boutique hours, docs/zones-and-visits.md: `npm run bench -- nights`,
-// `npm run bench -- visits`); how sure the radio must be
-// before such fixes count as evidence is `shopEnterSureOdds`.
+// outline opens the question and the radio answers it (`shopEnterFromOutline`): a shopper standing
+// two metres inside the front, above all with a quiet phone, is placed between the front row and
+// the front wall, seldom a margin inside, so an entry that waited for such a fix began its radio
+// sum, and its start, late. Evidence is a fix a margin inside; or, once the radio is sure
+// (`shopEnterSureOdds`), any fix inside the outline; or, once it makes inside as likely as an entry
+// needs (`shopEnterOdds`), a fix whose own readings say inside at the offset the entry's fixes
+// share (`shopEnterByRadio`), wherever the solver placed it but where the street's traffic is.
 import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
-import { addCosts, insideLogOdds2, radioOdds, type RadioSum } from '../estimation/zone-odds.ts'
+import { addCosts, insideLogOdds2, radioOdds, OFFSET_HALF, OFFSET_STEP_DB, type RadioSum, type ZoneCosts } from '../estimation/zone-odds.ts'
 import type { OutsideTraffic } from '../estimation/outside-traffic.ts'
 import { cameFromFloor } from './floor-runs.ts'
 import { depth, insideProbability, confidentlyIn } from './zone-measures.ts'
@@ -76,27 +76,63 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   if (!c || c.viaFloor === true || !e.radio || !radioOn) return
   const zone = shops.find(z => z.id === c.id) as Zone
   const fresh = c !== before || !c.radio
+  const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity
+  // Once the radio makes inside as likely as an entry needs, a fix is evidence if its own
+  // readings, at the offset the candidate's fixes share, fit a place inside better than one
+  // outside: the solver places each fix under the site's typical offset, so a quiet phone standing
+  // in the shop is put short of where it stands (on the front wall, beyond a back corner), and its
+  // entry lapsed for want of fixes a margin inside. Outside the outline, though, only where the
+  // learned outside traffic is thinner than in its average cell (outside-traffic.ts; a fresh map:
+  // nowhere), and on the shop's floor: near the front a passer-by sounds like a quiet phone
+  // inside, and with its fixes on the street counted, passers-by the radio favoured made visits
+  // of their own (`npm run bench -- nights`).
+  const byRadioPlace = p.shopEnterByRadio && (dep >= 0 || (dep > -Infinity && traffic.cost(zone, e.x, e.y) > 0))
   // A test every ENTRY_TEST_STRIDE fixes, counted for the fixes since the last; the fixes between
-  // weigh the evidence below on the sum as it stands.
-  const due = fresh || ((c.radio?.untested ?? 0) + 1 >= ENTRY_TEST_STRIDE && !decided(c.radio, p))
+  // weigh the evidence below on the sum as it stands. A fix that may count by its own readings
+  // needs its costs (unless the sum is sure already): it is tested whatever the stride.
+  const mayCountByRadio = byRadioPlace && c.radio !== undefined && radioOdds(c.radio, p.shopEnterOdds) && !(dep >= 0 && radioOdds(c.radio, p.shopEnterSureOdds))
+  const due = fresh || mayCountByRadio || ((c.radio?.untested ?? 0) + 1 >= ENTRY_TEST_STRIDE && !decided(c.radio, p))
   if (due && !radioTest()) return
   if (fresh) {
     const { mean, sd } = e.radio.offsetPrior
     c.radio = { base: mean, mean, sd, overlap: e.radio.overlap, fixes: 0, inside: [], outside: [] }
   }
   const sum = c.radio as RadioSum
+  let costs: ZoneCosts | null = null
   if (due) {
-    addCosts(sum, s.ctx.source.zoneCosts(e.radio, traffic.view(zone), sum.base), 1 + (sum.untested ?? 0))
+    costs = s.ctx.source.zoneCosts(e.radio, traffic.view(zone), sum.base)
+    addCosts(sum, costs, 1 + (sum.untested ?? 0))
     sum.untested = 0
   } else sum.untested = (sum.untested ?? 0) + 1
+  if (dep === -Infinity) return
   // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner or
   // by the front is seldom a margin away from the walls.
-  const dep = c.lastEvidence < t ? depth(zone, e) : -Infinity
-  if (dep >= 0 && radioOdds(c.radio, p.shopEnterSureOdds)) {
+  const sure = dep >= 0 && radioOdds(sum, p.shopEnterSureOdds)
+  if (sure || (costs !== null && byRadioPlace && radioOdds(sum, p.shopEnterOdds) && favoursInside(sum, costs))) {
     c.lastEvidence = t
     c.score += insideProbability(dep, e.accuracyM)
     c.n++
   }
+}
+
+/**
+ * Whether one fix's costs fit inside better than outside at the transmit offset a candidate's
+ * summed costs make likeliest (inside or out, under the offset prior): the phone has one offset
+ * over the candidate's fixes, and it is learned from all of them.
+ */
+export function favoursInside(sum: RadioSum, fix: ZoneCosts): boolean {
+  const b0 = (Math.round(sum.base / OFFSET_STEP_DB) - OFFSET_HALF) * OFFSET_STEP_DB
+  let best = -1
+  let bestCost = Infinity
+  for (let k = 0; k < sum.inside.length; k++) {
+    const prior = sum.sd > 0 ? ((b0 + k * OFFSET_STEP_DB - sum.mean) / sum.sd) ** 2 : 0
+    const cost = Math.min(sum.inside[k], sum.outside[k]) + prior
+    if (cost < bestCost) {
+      bestCost = cost
+      best = k
+    }
+  }
+  return best >= 0 && fix.inside[best] < fix.outside[best]
 }
 
 /** A candidate fed by a fix that hit `hit` (or left as it is without a hit). */

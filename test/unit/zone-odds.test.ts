@@ -96,16 +96,18 @@ test('a shop entry waits for the radio to say inside', () => {
 })
 
 test('once the radio is sure, a shopper by the back wall enters though never a margin inside', () => {
-  const run = (sureOdds: number): string[] => {
-    const p = { ...defaultZoneParams, shopEnterSureOdds: sureOdds }
+  const run = (sureOdds: number, byRadio = false): string[] => {
+    const p = { ...defaultZoneParams, shopEnterSureOdds: sureOdds, shopEnterByRadio: byRadio }
     // Five fixes mid-shop start the entry and make the radio sure; then the back wall, 1 m
     // from it with positions 2 m accurate (the entry margin, 1.7 m, is never met there).
     const path = Array.from({ length: 30 }, (_, i) => (i < 5 ? fix(5, 6, 2, 5, 6, 0) : fix(10, 11, 2, 10, 11, 0)))
     return steps(path, p).map(e => `${e.type}@${e.ts / 1000}`)
   }
   assert.deepEqual(run(defaultZoneParams.shopEnterSureOdds), ['shop.enter@0'])
-  // Without it the entry's evidence ends with the fifth fix, and the candidate lapses.
+  // Without it the entry's evidence ends with the fifth fix, and the candidate lapses...
   assert.deepEqual(run(0), [])
+  // ...unless each fix's own readings, at the offset the entry's fixes share, count (`shopEnterByRadio`).
+  assert.deepEqual(run(0, true), ['shop.enter@0'])
 })
 
 test('a fix the radio put deep inside a large shop is still weighed against the street, out of its reach', () => {
