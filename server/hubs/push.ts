@@ -109,13 +109,15 @@ export type RecordOutcome = 'pushed' | 'duplicate' | 'no_device' | 'no_consent' 
 
 export class TriggerHub {
   private readonly listeners = new Map<string, DeviceStreams>()
-  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn', number> = {
+  /** Triggers not pushed or recalled, by reason; `consent_withdrawn`: pending when the device withdrew marketing consent. */
+  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn' | 'consent_withdrawn', number> = {
     no_device: 0,
     no_consent: 0,
     expired: 0,
     cap: 0,
     link: 0,
-    withdrawn: 0
+    withdrawn: 0,
+    consent_withdrawn: 0
   }
   /** How many streams each device and token holds open here (streams.ts). */
   readonly slots: StreamSlots
