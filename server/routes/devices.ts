@@ -152,10 +152,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
     async (req, reply) => {
       ownDevice(req, req.params.id)
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
-      // A few streams per device and per token: thousands held open would make every wake-up and the whole server slow.
-      const slot = hub.slots.reserve(req.params.id, req.principal?.tokenId)
+      // A few streams per device and per token, across replicas: thousands held open would make every wake-up and the whole server slow.
+      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId)
       if (slot === 'device') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this device has as many trigger streams open as allowed; close one first')
-      if (slot === 'token') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this token has as many trigger streams open as allowed; close one first')
+      if (typeof slot === 'string') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this token has as many trigger streams open as allowed; close one first')
       // A sequence number: anything else (a fraction, a number past the database's integers, text) resumes from the start.
       const asked = String(req.headers['last-event-id'] ?? req.query.lastEventId ?? '0')
       const last = /^\d{1,15}$/.test(asked) ? Number(asked) : 0
