@@ -41,3 +41,39 @@ partTest('chromium', 'the demo phone page shows a trigger once: a reload resumes
     await chain.close()
   }
 })
+
+partTest('chromium', "the dashboard never puts the operator's token in a URL: its live stream carries it in the Authorization header", { timeout: 120_000 }, async () => {
+  const chain = await startChain('dashboard-token', 1)
+  const browser = await launch()
+  try {
+    const { url } = chain.replicas[0]
+    const snapshot = {
+      ts: 1,
+      positions: [{ subject: 'h:0001', ts: 1, x: 5, y: 5, floor: 0, accuracyM: 1, shop: 'boutique', sector: null, source: 'ble' }],
+      occupancy: { ts: 1, shops: { boutique: 1 }, sectors: {}, passersBy: 0 }
+    }
+    const page = await browser.newPage()
+    const requests: Array<{ url: string; authorization: string | undefined }> = []
+    page.on('request', r => requests.push({ url: r.url(), authorization: r.headers().authorization }))
+    // The token reaches the page in the link's fragment, which a browser never sends.
+    await page.goto(`${url}/#token=${chain.admin}&store=s1`)
+    await waitFor(() => requests.some(r => r.url.includes('/v1/stores/s1/live')), 30_000, 'the live stream to be opened')
+    await waitFor(async () => (await connections(url)) === 1, 30_000, 'the live stream to be held')
+    const posted = await fetch(`${url}/v1/stores/s1/live`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${chain.gw.s1}`, 'content-type': 'application/json' },
+      body: JSON.stringify(snapshot)
+    })
+    assert.equal(posted.status, 204)
+    await page.waitForSelector('circle.dot', { timeout: 30_000 })
+    assert.deepEqual(
+      requests.filter(r => r.url.includes(chain.admin) || /[?&](access_)?token=/.test(r.url)).map(r => r.url),
+      [],
+      'no URL carries a token'
+    )
+    assert.equal(requests.find(r => r.url.includes('/v1/stores/s1/live'))?.authorization, `Bearer ${chain.admin}`)
+  } finally {
+    await browser.close()
+    await chain.close()
+  }
+})
