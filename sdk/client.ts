@@ -167,6 +167,11 @@ export class InstoreClient {
       handlerAttempts?: number
       /** Delay (ms) before the first retry of a failing handler, doubled each time; default 500. */
       handlerRetryMs?: number
+      /**
+       * Called each time `lastEventId` moves past a trigger (after its handler returned): the
+       * place to persist it. Saving it from inside the handler saves the id before this trigger's.
+       */
+      onLastEventId?: (id: string) => void
     } = {}
   ): Subscription {
     const deviceId = this.need()
@@ -191,7 +196,10 @@ export class InstoreClient {
           wait *= 2
         }
       }
-      if (!closed && id) last = id
+      if (!closed && id) {
+        last = id
+        opts.onLastEventId?.(id)
+      }
     }
     const run = async (): Promise<void> => {
       let delay = opts.retryMs ?? 1000

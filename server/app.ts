@@ -22,6 +22,8 @@ import { deviceRoutes } from './routes/devices.ts'
 import { campaignRoutes } from './routes/campaigns.ts'
 import { analyticsRoutes } from './routes/analytics.ts'
 import { dashboardRoutes, LiveHub } from './routes/dashboard.ts'
+import { DEFAULT_CAMPAIGNS_PER_STORE } from './routes/campaigns.ts'
+import { DEFAULT_STREAM_LIMITS, DEFAULT_LEASE_MS } from './hubs/stream-slots.ts'
 import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 
@@ -68,6 +70,18 @@ export interface ServerLimits {
   authFailuresPerWindow: number
   /** The rate limits' window, ms. */
   windowMs: number
+  /** Campaigns (active or not) that may name one store (409 INSTORE_TOO_MANY_CAMPAIGNS beyond). */
+  campaignsPerStore: number
+  /** Trigger streams of one device open at once, across replicas (429 INSTORE_TOO_MANY_STREAMS beyond). */
+  streamsPerDevice: number
+  /** Trigger streams opened with one token at once, across replicas (429 INSTORE_TOO_MANY_STREAMS beyond). */
+  streamsPerToken: number
+  /** Live dashboard streams opened with one token at once, across replicas (429 INSTORE_TOO_MANY_LIVE_STREAMS beyond). */
+  liveStreamsPerToken: number
+  /** Live dashboard streams of one store open at once, across replicas (429 INSTORE_TOO_MANY_LIVE_STREAMS beyond). */
+  liveStreamsPerStore: number
+  /** How long a stream's place outlives the last renewal by its replica, ms (PostgreSQL): how long a killed replica's streams still count. */
+  streamLeaseMs: number
 }
 
 // A site file or a batch of 1,000 events fits the body limit; GeoJSON nests about 8 deep. An app
@@ -78,7 +92,10 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxJsonDepth: 32,
   registrationsPerWindow: 120,
   authFailuresPerWindow: 30,
-  windowMs: 60_000
+  windowMs: 60_000,
+  campaignsPerStore: DEFAULT_CAMPAIGNS_PER_STORE,
+  ...DEFAULT_STREAM_LIMITS,
+  streamLeaseMs: DEFAULT_LEASE_MS
 })
 
 /** The admin token generated on first start is written here (mode 0600), never to the log. */
@@ -136,13 +153,18 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   const ctx: Context = {
     db,
     data,
-    hub: new TriggerHub(data, Date.now, appSchemes),
+    hub: new TriggerHub(data, Date.now, appSchemes, limits, limits.streamLeaseMs),
     live: new LiveHub(data),
     metrics: { eventsAccepted: 0, eventsDuplicate: 0, eventsRefused: {}, liveRefused: {}, requests: 0, errors5xx: 0, refused: {}, registrationsExpired: 0 },
     log: o.log,
     consent: new ConsentGate(db),
     ...(o.eidK !== undefined ? { eidK: o.eidK } : {}),
-    policy: { maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS, appSchemes, erasureWindowMs: o.gatewayRetentionMs ?? DEFAULT_GATEWAY_RETENTION_MS }
+    policy: {
+      maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS,
+      appSchemes,
+      erasureWindowMs: o.gatewayRetentionMs ?? DEFAULT_GATEWAY_RETENTION_MS,
+      campaignsPerStore: limits.campaignsPerStore
+    }
   }
   let bootstrapToken: string | null = null
   const admins = Number(
@@ -307,7 +329,9 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   for (const p of o.plugins ?? []) await p(app, ctx)
 
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger())
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', sseConnections: ctx.hub.connections }))
+  // Every open SSE stream here: phones' trigger streams and dashboards' live streams.
+  const liveStreams = () => ctx.hub.slots.held('live')
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', sseConnections: ctx.hub.connections + liveStreams(), liveStreams: liveStreams() }))
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     const m = ctx.metrics
     const h = ctx.hub
@@ -329,7 +353,10 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       '# TYPE instore_server_registrations_expired_total counter',
       `instore_server_registrations_expired_total ${m.registrationsExpired}`,
       '# TYPE instore_server_sse_connections gauge',
-      `instore_server_sse_connections ${h.connections}`,
+      `instore_server_sse_connections ${h.connections + liveStreams()}`,
+      '# TYPE instore_server_sse_streams gauge',
+      `instore_server_sse_streams{kind="triggers"} ${h.connections}`,
+      `instore_server_sse_streams{kind="live"} ${liveStreams()}`,
       '# TYPE instore_server_requests_total counter',
       `instore_server_requests_total ${m.requests}`,
       '# TYPE instore_server_errors_total counter',
@@ -354,6 +381,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         )
       : null
   app.addHook('onClose', async () => {
+    await ctx.hub.slots.stop()
     await expiry?.stop()
     await months.stop()
     await retention?.stop()

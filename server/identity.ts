@@ -61,7 +61,16 @@ export async function gatewayConfig(
 ): Promise<ConfigResult> {
   const seq = await configVersion(db)
   const epoch = epochOf(counterAt(nowMs))
-  const campaigns = (await db.selectFrom('campaigns').select('body').orderBy('id').execute())
+  // Only this store's campaigns are read (campaign_stores, migration 007): one store's thousands
+  // must not slow every other store's pull.
+  const campaigns = (
+    await db
+      .selectFrom('campaigns')
+      .select('body')
+      .where('id', 'in', db.selectFrom('campaign_stores').select('campaign_id').where('store_id', '=', storeId))
+      .orderBy('id')
+      .execute()
+  )
     .map(r => JSON.parse(r.body) as Campaign)
     .filter(c => c.stores.includes(storeId) && c.active !== false)
   const contentHash = createHash('sha256')

@@ -22,6 +22,11 @@ const spec = {
     'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and written to <data>/admin-token, mode 0600)' },
     'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
+    'campaigns-per-store': {
+      type: 'number',
+      doc: 'campaigns (active or not) that may name one store; one more is refused with 409 INSTORE_TOO_MANY_CAMPAIGNS',
+      default: DEFAULT_LIMITS.campaignsPerStore
+    },
     'trust-proxy': {
       type: 'string',
       doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
@@ -60,7 +65,7 @@ await runCommand(spec, async o => {
   if (databaseUrl !== undefined && databaseUrl !== '' && !isPostgresUrl(databaseUrl))
     throw new UsageError('--database-url (or INSTORE_DATABASE_URL) must start with postgres:// or postgresql://')
   mkdirSync(o.data, { recursive: true })
-  for (const k of ['registrations-per-minute', 'auth-failures-per-minute'] as const)
+  for (const k of ['registrations-per-minute', 'auth-failures-per-minute', 'campaigns-per-store'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
     dataDir: o.data,
@@ -74,7 +79,12 @@ await runCommand(spec, async o => {
     maxEventAgeMs: o['max-event-age-days'] * 86_400_000,
     registrationTtlMs: o['registration-ttl-days'] * 86_400_000,
     gatewayRetentionMs: o['gateway-retention-days'] * 86_400_000,
-    limits: { registrationsPerWindow: o['registrations-per-minute'], authFailuresPerWindow: o['auth-failures-per-minute'], windowMs: 60_000 }
+    limits: {
+      registrationsPerWindow: o['registrations-per-minute'],
+      authFailuresPerWindow: o['auth-failures-per-minute'],
+      windowMs: 60_000,
+      campaignsPerStore: o['campaigns-per-store']
+    }
   })
   const address = await app.listen({ port: o.port, host: o.host })
   // The token itself never reaches the log (logs are shipped and kept): only where to read it.

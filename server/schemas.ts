@@ -10,7 +10,6 @@ export const NoQuery = Type.Object({}, { additionalProperties: false })
 /** The trigger stream's query: where to resume (also the Last-Event-ID header). */
 export const TriggersQuery = Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false })
 /** The live stream's query: EventSource cannot send a header, so the token may come here. */
-export const LiveQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })
 export const MAX_EVENTS = 1000
 export const EventsBody = Type.Object({ events: Type.Array(EventSchema, { maxItems: MAX_EVENTS }) }, { additionalProperties: false })
 export const EventsReply = Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() })

@@ -220,6 +220,58 @@ function deviceLastReported(engine: Engine): Migration {
   }
 }
 
+/**
+ * Which campaigns name which store, one row per pair: a gateway's config pull reads its own
+ * store's campaigns through it, never every campaign of the chain, and a store's campaigns are
+ * counted against its limit. Filled from the campaigns already stored.
+ */
+const campaignStores: Migration = {
+  async up(k: Kysely<unknown>) {
+    const db = k as unknown as Db
+    await db.schema
+      .createTable('campaign_stores')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('campaign_id', 'text', c => c.notNull())
+      .addPrimaryKeyConstraint('campaign_stores_pkey', ['store_id', 'campaign_id'])
+      .execute()
+    await db.schema.createIndex('campaign_stores_campaign').ifNotExists().on('campaign_stores').column('campaign_id').execute()
+    for (const r of await db.selectFrom('campaigns').select(['id', 'stores']).execute()) {
+      const stores = [...new Set(JSON.parse(r.stores) as string[])]
+      if (stores.length > 0)
+        await db
+          .insertInto('campaign_stores')
+          .values(stores.map(store_id => ({ store_id, campaign_id: r.id })))
+          .onConflict(oc => oc.doNothing())
+          .execute()
+    }
+  }
+}
+
+/**
+ * Open SSE streams, one row each, held by the replica that serves it and renewed by its heartbeat
+ * (server/hubs/stream-leases.ts): the caps on streams per device, token and store hold across
+ * replicas, and a killed replica's rows lapse on their own.
+ */
+const streamLeases: Migration = {
+  async up(k: Kysely<unknown>) {
+    const db = k as unknown as Db
+    await db.schema
+      .createTable('stream_leases')
+      .ifNotExists()
+      .addColumn('id', 'text', c => c.primaryKey())
+      .addColumn('kind', 'text', c => c.notNull())
+      .addColumn('owner', 'text', c => c.notNull())
+      .addColumn('token_id', 'text')
+      .addColumn('replica', 'text', c => c.notNull())
+      .addColumn('expires', 'bigint', c => c.notNull())
+      .execute()
+    await db.schema.createIndex('stream_leases_owner').ifNotExists().on('stream_leases').columns(['kind', 'owner']).execute()
+    await db.schema.createIndex('stream_leases_token').ifNotExists().on('stream_leases').columns(['kind', 'token_id']).execute()
+    await db.schema.createIndex('stream_leases_replica').ifNotExists().on('stream_leases').column('replica').execute()
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
@@ -227,7 +279,9 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '003_rate_limits': rateLimits,
     '004_live_snapshots': liveSnapshots,
     '005_monthly_events': monthly(engine),
-    '006_device_last_reported': deviceLastReported(engine)
+    '006_device_last_reported': deviceLastReported(engine),
+    '007_campaign_stores': campaignStores,
+    '008_stream_leases': streamLeases
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

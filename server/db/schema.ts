@@ -44,6 +44,14 @@ export interface Tables {
   rate_limits: { key: string; window_start: number; n: number }
   /** The latest live dashboard snapshot of each store, shared by replicas on PostgreSQL (server/hubs/live-hub.ts). */
   live_snapshots: { store_id: string; body: string; version: number; updated: number }
+  /** Which campaigns name which store (migration 007): config pulls and the per-store campaign limit read it. */
+  campaign_stores: { store_id: string; campaign_id: string }
+  /**
+   * Open SSE streams (migration 008): `kind` 'device' (a trigger stream; owner: the device id) or
+   * 'live' (a dashboard stream; owner: the store id), the token that opened it, the replica that
+   * holds it, and when the lease lapses unless that replica renews it (ms).
+   */
+  stream_leases: { id: string; kind: string; owner: string; token_id: string | null; replica: string; expires: number }
 }
 
 export type Db = Kysely<Tables>

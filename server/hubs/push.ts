@@ -11,7 +11,7 @@
 import type { DataStore, Q } from '../db/db.ts'
 import type { InstoreEvent, ContentT } from '../../shared/events.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
-import { StreamSlots, DEFAULT_STREAM_LIMITS, type StreamLimits, type StreamSlot } from './stream-slots.ts'
+import { StreamSlots, DEFAULT_STREAM_LIMITS, DEFAULT_LEASE_MS, type StreamLimits, type StreamSlot } from './stream-slots.ts'
 import { stillLive } from './withdraw.ts'
 
 export interface PushedTrigger {
@@ -109,15 +109,17 @@ export type RecordOutcome = 'pushed' | 'duplicate' | 'no_device' | 'no_consent' 
 
 export class TriggerHub {
   private readonly listeners = new Map<string, DeviceStreams>()
-  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn', number> = {
+  /** Triggers not pushed or recalled, by reason; `consent_withdrawn`: pending when the device withdrew marketing consent. */
+  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn' | 'consent_withdrawn', number> = {
     no_device: 0,
     no_consent: 0,
     expired: 0,
     cap: 0,
     link: 0,
-    withdrawn: 0
+    withdrawn: 0,
+    consent_withdrawn: 0
   }
-  /** How many streams each device and token holds open here (streams.ts). */
+  /** How many streams each device, token and store holds open, here and on every replica (stream-slots.ts); the live dashboard's streams count here too. */
   readonly slots: StreamSlots
   pushed = 0
 
@@ -125,9 +127,10 @@ export class TriggerHub {
     private readonly data: DataStore,
     private readonly now: () => number = Date.now,
     private readonly appSchemes: readonly string[] = DEFAULT_APP_SCHEMES,
-    limits: Readonly<StreamLimits> = DEFAULT_STREAM_LIMITS
+    limits: Readonly<StreamLimits> = DEFAULT_STREAM_LIMITS,
+    leaseMs = DEFAULT_LEASE_MS
   ) {
-    this.slots = new StreamSlots(limits)
+    this.slots = new StreamSlots(limits, data, leaseMs, now)
     data.onSignal(
       'device',
       id => this.wake(id),

@@ -1,60 +1,205 @@
-// How many trigger streams each device, and each token, holds open on this replica. A phone needs
-// one (two while it reconnects); every stream costs a connection, memory and a share of each of
-// its device's wake-ups, so a script holding thousands open for one token is refused, not served.
-// Counted per replica: a load balancer spreads one client's streams over few replicas.
+// How many SSE streams each device, token and store holds open. A phone needs one trigger stream
+// (two while it reconnects), an operator a dashboard or two; every stream costs a connection,
+// memory and a share of each wake-up, so a script holding thousands open is refused, not served.
+// Counted twice: here in memory (a flood at one replica costs it no query), and on PostgreSQL in
+// the database as leases (stream_leases), so the caps hold across replicas. A replica renews its
+// leases every third of their time and deletes them as its streams end or it stops; a replica
+// killed outright leaves leases that lapse within `leaseMs`, so its clients' places come back.
+import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
+import type { DataStore } from '../db/db.ts'
 
 export interface StreamLimits {
-  /** Streams of one device open at once. */
-  perDevice: number
-  /** Streams opened with one token at once (an admin's token may open several devices' streams). */
-  perToken: number
+  /** Trigger streams of one device open at once. */
+  streamsPerDevice: number
+  /** Trigger streams opened with one token at once (an admin's token may open several devices' streams). */
+  streamsPerToken: number
+  /** Live dashboard streams opened with one token at once. */
+  liveStreamsPerToken: number
+  /** Live dashboard streams of one store open at once (every operator's together). */
+  liveStreamsPerStore: number
 }
-export const DEFAULT_STREAM_LIMITS: Readonly<StreamLimits> = Object.freeze({ perDevice: 4, perToken: 4 })
+export const DEFAULT_STREAM_LIMITS: Readonly<StreamLimits> = Object.freeze({ streamsPerDevice: 4, streamsPerToken: 4, liveStreamsPerToken: 8, liveStreamsPerStore: 64 })
+/** How long a lease outlives its replica's last renewal, ms: how long a killed replica's streams keep their places. */
+export const DEFAULT_LEASE_MS = 30_000
 
-/** Whose count was full. */
-export type StreamRefusal = 'device' | 'token'
+/** What a stream is of: a device's triggers, a store's live dashboard. */
+export type StreamKind = 'device' | 'live'
+/** Whose count was full (instore_server_streams_refused_total's `limit`). */
+export type StreamRefusal = 'device' | 'token' | 'live_token' | 'live_store'
 
-/** A place among a device's streams, held from before the stream is opened until it ends. */
+/** A place among the streams, held from before the stream is opened until it ends. */
 export interface StreamSlot {
   release(): void
 }
 
-export class StreamSlots {
-  private readonly byDevice = new Map<string, number>()
-  private readonly byToken = new Map<string, number>()
-  /** Streams refused, by whose count was full (instore_server_streams_refused_total). */
-  readonly refused: Record<StreamRefusal, number> = { device: 0, token: 0 }
+const REFUSAL: Record<StreamKind, { owner: StreamRefusal; token: StreamRefusal }> = {
+  device: { owner: 'device', token: 'token' },
+  live: { owner: 'live_store', token: 'live_token' }
+}
 
-  constructor(private readonly limits: Readonly<StreamLimits>) {}
+export class StreamSlots {
+  private readonly counts = new Map<string, number>()
+  /** Streams refused, by whose count was full (instore_server_streams_refused_total). */
+  readonly refused: Record<StreamRefusal, number> = { device: 0, token: 0, live_token: 0, live_store: 0 }
+  /** This replica, on its leases. */
+  private readonly replica = randomUUID()
+  /** Lease deletions under way: a new stream here waits for them, so a place given back here is free for it. */
+  private readonly releasing = new Set<Promise<unknown>>()
+  private heartbeat: NodeJS.Timeout | null = null
+  private stopped = false
+
+  constructor(
+    private readonly limits: Readonly<StreamLimits>,
+    private readonly data: DataStore | null = null,
+    private readonly leaseMs = DEFAULT_LEASE_MS,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  private limitsOf(kind: StreamKind): { owner: number; token: number } {
+    return kind === 'device'
+      ? { owner: this.limits.streamsPerDevice, token: this.limits.streamsPerToken }
+      : { owner: this.limits.liveStreamsPerStore, token: this.limits.liveStreamsPerToken }
+  }
+
+  /** The database's leases, on PostgreSQL only: on SQLite one process holds every stream and its counts here are exact. */
+  private get shared(): DataStore | null {
+    return this.data?.engine === 'postgres' ? this.data : null
+  }
 
   /**
-   * A place for one more stream of `deviceId` held by `tokenId` (when a token opens it), taken at
-   * once, before anything is awaited, so that streams opened together are counted together.
+   * A place for one more stream of `owner` (a device id, or a store id for `live`) opened with
+   * `tokenId`. Counted here at once, before anything is awaited, so that streams opened together
+   * are counted together; then, on PostgreSQL, against every replica's leases.
    */
-  reserve(deviceId: string, tokenId: string | undefined): StreamSlot | StreamRefusal {
-    const refusal: StreamRefusal | null =
-      (this.byDevice.get(deviceId) ?? 0) >= this.limits.perDevice ? 'device' : tokenId !== undefined && (this.byToken.get(tokenId) ?? 0) >= this.limits.perToken ? 'token' : null
-    if (refusal) {
-      this.refused[refusal]++
-      return refusal
+  async reserve(kind: StreamKind, owner: string, tokenId: string | undefined): Promise<StreamSlot | StreamRefusal> {
+    const local = this.reserveHere(kind, owner, tokenId)
+    if (typeof local === 'string') return local
+    const data = this.shared
+    if (!data) return local
+    let lease: string | StreamRefusal
+    try {
+      lease = await this.lease(data, kind, owner, tokenId)
+    } catch (err) {
+      local.release()
+      throw err
     }
-    bump(this.byDevice, deviceId, 1)
-    if (tokenId !== undefined) bump(this.byToken, tokenId, 1)
+    if (lease === 'device' || lease === 'token' || lease === 'live_token' || lease === 'live_store') {
+      local.release()
+      this.refused[lease]++
+      return lease
+    }
+    const id = lease
     let held = true
     return {
       release: () => {
         if (!held) return
         held = false
-        bump(this.byDevice, deviceId, -1)
-        if (tokenId !== undefined) bump(this.byToken, tokenId, -1)
+        local.release()
+        const gone = data.db
+          .deleteFrom('stream_leases')
+          .where('id', '=', id)
+          .execute()
+          .catch(() => {})
+        this.releasing.add(gone)
+        void gone.finally(() => this.releasing.delete(gone))
       }
     }
   }
 
-  /** Streams held open here (every device). */
-  get held(): number {
+  private reserveHere(kind: StreamKind, owner: string, tokenId: string | undefined): StreamSlot | StreamRefusal {
+    const max = this.limitsOf(kind)
+    const ownerKey = `${kind}|o|${owner}`
+    const tokenKey = tokenId === undefined ? null : `${kind}|t|${tokenId}`
+    const refusal: StreamRefusal | null =
+      (this.counts.get(ownerKey) ?? 0) >= max.owner ? REFUSAL[kind].owner : tokenKey !== null && (this.counts.get(tokenKey) ?? 0) >= max.token ? REFUSAL[kind].token : null
+    if (refusal) {
+      this.refused[refusal]++
+      return refusal
+    }
+    bump(this.counts, ownerKey, 1)
+    if (tokenKey !== null) bump(this.counts, tokenKey, 1)
+    let held = true
+    return {
+      release: () => {
+        if (!held) return
+        held = false
+        bump(this.counts, ownerKey, -1)
+        if (tokenKey !== null) bump(this.counts, tokenKey, -1)
+      }
+    }
+  }
+
+  /**
+   * Takes a lease if every replica's live leases leave room: its id, or whose count was full.
+   * The counts are taken under transaction-scoped advisory locks of the owner and the token (in
+   * one order), so two replicas cannot both take the last place.
+   */
+  private async lease(data: DataStore, kind: StreamKind, owner: string, tokenId: string | undefined): Promise<string | StreamRefusal> {
+    if (this.releasing.size > 0) await Promise.all([...this.releasing])
+    this.startHeartbeat()
+    const max = this.limitsOf(kind)
+    return await data.db.transaction().execute(async trx => {
+      const keys = [`stream:${kind}:o:${owner}`, ...(tokenId === undefined ? [] : [`stream:${kind}:t:${tokenId}`])].sort()
+      for (const k of keys) await sql`SELECT pg_advisory_xact_lock(hashtext(${k}))`.execute(trx)
+      const now = this.now()
+      const live = () =>
+        trx
+          .selectFrom('stream_leases')
+          .select(eb => eb.fn.countAll().as('n'))
+          .where('kind', '=', kind)
+          .where('expires', '>', now)
+      const byOwner = Number((await live().where('owner', '=', owner).executeTakeFirstOrThrow()).n)
+      if (byOwner >= max.owner) return REFUSAL[kind].owner
+      if (tokenId !== undefined && Number((await live().where('token_id', '=', tokenId).executeTakeFirstOrThrow()).n) >= max.token) return REFUSAL[kind].token
+      const id = randomUUID()
+      await trx
+        .insertInto('stream_leases')
+        .values({ id, kind, owner, token_id: tokenId ?? null, replica: this.replica, expires: now + this.leaseMs })
+        .execute()
+      return id
+    })
+  }
+
+  /** Renews this replica's leases every third of their time, and deletes lapsed ones (a killed replica's). */
+  private startHeartbeat(): void {
+    const data = this.shared
+    if (!data || this.heartbeat || this.stopped) return
+    this.heartbeat = setInterval(
+      () => {
+        const now = this.now()
+        void data.db
+          .updateTable('stream_leases')
+          .set({ expires: now + this.leaseMs })
+          .where('replica', '=', this.replica)
+          .execute()
+          .then(() => data.db.deleteFrom('stream_leases').where('expires', '<', now).execute())
+          .catch(() => {})
+      },
+      Math.max(100, Math.floor(this.leaseMs / 3))
+    )
+    this.heartbeat.unref()
+  }
+
+  /** Stops renewing and gives back this replica's leases (a clean stop; the streams end with the server). */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.heartbeat = null
+    const data = this.shared
+    if (!data) return
+    await Promise.all([...this.releasing])
+    await data.db
+      .deleteFrom('stream_leases')
+      .where('replica', '=', this.replica)
+      .execute()
+      .catch(() => {})
+  }
+
+  /** Streams of `kind` held open here. */
+  held(kind: StreamKind): number {
     let n = 0
-    for (const v of this.byDevice.values()) n += v
+    for (const [k, v] of this.counts) if (k.startsWith(`${kind}|o|`)) n += v
     return n
   }
 }

@@ -45,3 +45,14 @@ export async function withdrawPending(q: Q, campaignId: string, now: Campaign | 
   }
   return n
 }
+
+/** Expires every trigger of a device not yet past its time (marketing consent withdrawn); how many. */
+export async function expirePendingOf(q: Q, deviceId: string, at: number): Promise<number> {
+  const r = await q
+    .updateTable('triggers')
+    .set({ expires: Math.floor(at) })
+    .where('device_id', '=', deviceId)
+    .where('expires', '>', Math.floor(at))
+    .executeTakeFirst()
+  return Number(r.numUpdatedRows)
+}

@@ -18,7 +18,7 @@ const api = async (path, opts = {}) => {
   if (!res.ok) throw new Error(body?.message ?? res.statusText)
   return body
 }
-let site = null; let source = null; let storeId = null
+let site = null; let live = null; let storeId = null
 // Multi-floor sites: the map shows one floor at a time (features and dots on it); counts cover all.
 let floor = 0; let lastSnapshot = null
 const floorOf = f => f.properties.floor ?? 0
@@ -52,15 +52,44 @@ async function selectStore (id) {
   options($('floor'), floors.map(n => [n, n]))
   $('floor').hidden = floors.length < 2
   drawSite()
-  source?.close()
-  source = new EventSource(`/v1/stores/${encodeURIComponent(id)}/live?token=${encodeURIComponent(token())}`)
-  source.addEventListener('snapshot', e => drawSnapshot(JSON.parse(e.data)))
-  source.addEventListener('event', e => addEvent(JSON.parse(e.data)))
-  source.onopen = () => { $('status').textContent = 'live' }
-  source.onerror = () => { $('status').textContent = 'reconnecting…' }
+  follow(id)
   options($('campaign').sector, site.features.filter(f => f.properties.kind === 'sector').map(f => [f.properties.id, f.properties.id]))
   lastRefresh = Date.now()
   refreshAnalytics()
+}
+
+// The store's live stream, read with fetch so that the token goes in the Authorization header:
+// EventSource can only put it in the URL, where every proxy's access log would keep it.
+const LIVE_HANDLERS = { snapshot: data => drawSnapshot(JSON.parse(data)), event: data => addEvent(JSON.parse(data)) }
+function follow (id) {
+  live?.abort()
+  const ac = new AbortController(); live = ac
+  void (async () => {
+    let delay = 1000
+    while (!ac.signal.aborted) {
+      try {
+        const res = await fetch(`/v1/stores/${encodeURIComponent(id)}/live`, { headers: { authorization: 'Bearer ' + token(), accept: 'text/event-stream' }, signal: ac.signal })
+        if (res.status === 401 || res.status === 403 || res.status === 404) { $('status').textContent = (await res.json().catch(() => null))?.message ?? res.statusText; return }
+        if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`)
+        $('status').textContent = 'live'; delay = 1000
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+        let buf = ''
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) break
+          buf += value
+          for (let at = buf.indexOf('\n\n'); at >= 0; at = buf.indexOf('\n\n')) {
+            const lines = buf.slice(0, at).split('\n'); buf = buf.slice(at + 2)
+            const type = lines.find(l => l.startsWith('event:'))?.slice(6).trim() ?? 'message'
+            const data = lines.filter(l => l.startsWith('data:')).map(l => l.slice(5).replace(/^ /, '')).join('\n')
+            if (data !== '' && Object.hasOwn(LIVE_HANDLERS, type)) { try { LIVE_HANDLERS[type](data) } catch { /* one bad message never stops the stream */ } }
+          }
+        }
+      } catch { if (ac.signal.aborted) return }
+      $('status').textContent = 'reconnecting…'
+      await new Promise(resolve => setTimeout(resolve, delay)); delay = Math.min(30_000, delay * 2)
+    }
+  })()
 }
 
 function drawSite () {

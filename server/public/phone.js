@@ -21,7 +21,7 @@ function safeLink (url) {
   } catch { return null }
 }
 
-const sub = client.triggers(async t => {
+client.triggers(async t => {
   document.getElementById('empty')?.remove()
   const card = h('div', undefined, 'card trigger')
   const title = h('h2', t.content?.title ?? 'Offer')
@@ -35,6 +35,10 @@ const sub = client.triggers(async t => {
   card.append(where, actions)
   card.addEventListener('click', async e => { const s = e.target.dataset?.s; if (!s) return; await client.ack(t.triggerId, s); if (s !== 'opened') card.classList.add('done') })
   document.getElementById('triggers').prepend(card)
-  localStorage.setItem(key, sub.lastEventId ?? '')
   await client.ack(t.triggerId, 'delivered')
-}, { lastEventId: localStorage.getItem(key) || null, onError: e => { document.getElementById('who').textContent = e.message } })
+}, {
+  lastEventId: localStorage.getItem(key) || null,
+  // Saved once the SDK has moved past this trigger (inside the handler it still names the one before).
+  onLastEventId: id => localStorage.setItem(key, id),
+  onError: e => { document.getElementById('who').textContent = e.message }
+})

@@ -1,7 +1,9 @@
 // Campaign CRUD (contract §6). Admins run every store's campaigns; a store manager creates and
 // changes content only for their own stores (local activation of local content).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { sql } from 'kysely'
 import type { Context } from '../context.ts'
+import type { Q } from '../db/db.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
 import { IdParams, NoQuery } from '../schemas.ts'
 import { retryConflicts } from '../db/retry.ts'
@@ -21,6 +23,36 @@ function mustLink(c: Campaign, appSchemes: readonly string[]): void {
     throw new HttpError(400, 'INSTORE_BAD_LINK', `content.url must be https:, http: or ${appSchemes.map(s => s + ':').join(', ') || 'no app scheme'}, without control characters`)
 }
 
+/** The most campaigns (active or not) that may name one store, unless the server is told otherwise. */
+export const DEFAULT_CAMPAIGNS_PER_STORE = 200
+
+/**
+ * Writes which stores the campaign names (campaign_stores, read by each store's config pull),
+ * refusing it (409 INSTORE_TOO_MANY_CAMPAIGNS) when one of them has `limit` campaigns already.
+ * On PostgreSQL each store's count is taken under a lock of that store's campaigns (advisory,
+ * in store order), so two replicas creating campaigns at once cannot both take the last place.
+ */
+async function indexStores(q: Q, c: Campaign, limit: number, postgres: boolean): Promise<void> {
+  const stores = [...new Set(c.stores)].sort()
+  if (postgres) for (const s of stores) await sql`SELECT pg_advisory_xact_lock(hashtext(${`campaigns:${s}`}))`.execute(q)
+  const counts = await q
+    .selectFrom('campaign_stores')
+    .select(eb => ['store_id', eb.fn.countAll().as('n')])
+    .where('store_id', 'in', stores)
+    .where('campaign_id', '<>', c.id)
+    .groupBy('store_id')
+    .execute()
+  const full = counts.filter(r => Number(r.n) >= limit).map(r => r.store_id)
+  if (full.length > 0)
+    throw new HttpError(409, 'INSTORE_TOO_MANY_CAMPAIGNS', `store(s) ${full.join(', ')} have ${limit} campaigns already, the most a store may have; delete one first`)
+  await q.deleteFrom('campaign_stores').where('campaign_id', '=', c.id).execute()
+  await q
+    .insertInto('campaign_stores')
+    .values(stores.map(store_id => ({ store_id, campaign_id: c.id })))
+    .onConflict(oc => oc.doNothing())
+    .execute()
+}
+
 /** A campaign none of whose stores the caller reaches answers as unknown: its id is not confirmed to exist. */
 function visibleTo(req: FastifyRequest, c: Campaign): boolean {
   return c.stores.some(s => canReachStore(req.principal, s))
@@ -34,6 +66,8 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
   const get = (id: string): Promise<Campaign | null> => campaignById(db, id)
   const row = (c: Campaign) => ({ id: c.id, body: JSON.stringify(c), stores: JSON.stringify(c.stores), updated: Date.now() })
   const operators = requireRole(db, 'admin', 'manager')
+  const postgres = data.engine === 'postgres'
+  const perStore = policy.campaignsPerStore ?? DEFAULT_CAMPAIGNS_PER_STORE
 
   app.get('/v1/campaigns', { schema: { tags: ['operator'], querystring: NoQuery }, preHandler: operators }, async req => {
     return (await db.selectFrom('campaigns').select('body').orderBy('id').execute()).map(r => JSON.parse(r.body) as Campaign).filter(c => visibleTo(req, c))
@@ -45,12 +79,17 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
   app.post<{ Body: Campaign }>('/v1/campaigns', { schema: { tags: ['operator'], body: CampaignSchema }, preHandler: operators }, async (req, reply) => {
     mayManage(req, req.body)
     mustLink(req.body, policy.appSchemes)
-    const r = await db
-      .insertInto('campaigns')
-      .values(row(req.body))
-      .onConflict(oc => oc.column('id').doNothing())
-      .executeTakeFirst()
-    if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.body.id} exists; use PUT to change it`)
+    await retryConflicts(() =>
+      db.transaction().execute(async trx => {
+        const r = await trx
+          .insertInto('campaigns')
+          .values(row(req.body))
+          .onConflict(oc => oc.column('id').doNothing())
+          .executeTakeFirst()
+        if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) throw new HttpError(409, 'INSTORE_EXISTS', `campaign ${req.body.id} exists; use PUT to change it`)
+        await indexStores(trx, req.body, perStore, postgres)
+      })
+    )
     return reply.code(201).send(req.body)
   })
 
@@ -85,6 +124,7 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
             if (!visibleTo(req, c)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
             mayManage(req, c)
             await trx.updateTable('campaigns').set(row(req.body)).where('id', '=', req.params.id).execute()
+            await indexStores(trx, req.body, perStore, postgres)
             return 'updated' as const
           }
           const r = await trx
@@ -92,7 +132,9 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
             .values(row(req.body))
             .onConflict(oc => oc.column('id').doNothing())
             .executeTakeFirst()
-          return Number(r.numInsertedOrUpdatedRows ?? 0) === 1 ? ('inserted' as const) : null
+          if (Number(r.numInsertedOrUpdatedRows ?? 0) !== 1) return null
+          await indexStores(trx, req.body, perStore, postgres)
+          return 'inserted' as const
         })
       // Created by another request since this one looked: look again, under its lock this time.
       for (let i = 0; i < 3; i++) {
@@ -120,6 +162,7 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
         if (!found || !visibleTo(req, found)) throw new HttpError(404, 'INSTORE_NO_CAMPAIGN', `unknown campaign ${req.params.id}`)
         mayManage(req, found)
         await trx.deleteFrom('campaigns').where('id', '=', req.params.id).execute()
+        await trx.deleteFrom('campaign_stores').where('campaign_id', '=', req.params.id).execute()
         return found
       })
     )

@@ -1,14 +1,15 @@
 // The live dashboard and the demo phone page, served by the central server. Gateways post a
-// live snapshot (positions, occupancy, footfall) every second; dashboards follow a store over SSE
-// (token in the query: EventSource cannot send headers). Accepted events are relayed too.
+// live snapshot (positions, occupancy, footfall) every second; dashboards follow a store over SSE,
+// read with fetch and an Authorization header: a token never goes in a URL, where proxies' access
+// logs keep it. Accepted events are relayed too. Live streams are capped per token and per store.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { transformSync } from 'esbuild'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Context } from '../context.ts'
-import { requireRole, requireRoleOrQueryToken, canReachStore, HttpError, mustReachStore } from '../auth.ts'
+import { requireRole, canReachStore, HttpError, mustReachStore } from '../auth.ts'
 import { Type } from '@sinclair/typebox'
-import { StoreParams, LiveSnapshot, LiveQuery, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
+import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../hubs/sse.ts'
 import type { LiveHub } from '../hubs/live-hub.ts'
 
@@ -75,20 +76,28 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
     }
   )
 
-  app.get<{ Params: { storeId: string }; Querystring: { token?: string } }>(
+  app.get<{ Params: { storeId: string } }>(
     '/v1/stores/:storeId/live',
-    { schema: { tags: ['operator'], params: StoreParams, querystring: LiveQuery }, preHandler: requireRoleOrQueryToken(db, 'admin', 'manager') },
+    { schema: { tags: ['operator'], params: StoreParams, response: { 404: ErrorReply, 429: ErrorReply } }, preHandler: requireRole(db, 'admin', 'manager') },
     async (req, reply) => {
-      mustReachStore(req.principal, req.params.storeId, 'no rights on this store')
+      const storeId = req.params.storeId
+      mustReachStore(req.principal, storeId, 'no rights on this store')
+      if (!(await db.selectFrom('stores').select('id').where('id', '=', storeId).executeTakeFirst())) throw new HttpError(404, 'INSTORE_NO_STORE', 'unknown store')
+      // A few per token and a bounded number per store, across replicas: a script holding thousands
+      // open would cost every snapshot a write to each, and the server its memory.
+      const slot = await ctx.hub.slots.reserve('live', storeId, req.principal?.tokenId)
+      if (slot === 'live_store') throw new HttpError(429, 'INSTORE_TOO_MANY_LIVE_STREAMS', 'this store has as many live streams open as allowed; close one first')
+      if (typeof slot === 'string') throw new HttpError(429, 'INSTORE_TOO_MANY_LIVE_STREAMS', 'this token has as many live streams open as allowed; close one first')
       let off = () => {}
       let closed = false
       const stream = openEventStream(req, reply, () => {
         closed = true
+        slot.release()
         off()
       })
       // The latest snapshot at once, whichever replica took it; then every new one.
       try {
-        const stop = await live.follow(req.params.storeId, (event, data) => {
+        const stop = await live.follow(storeId, (event, data) => {
           if (!closed) stream.send(event, data)
         })
         if (closed) stop()

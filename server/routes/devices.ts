@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
 import { openEventStream } from '../hubs/sse.ts'
+import { expirePendingOf } from '../hubs/withdraw.ts'
 import { nextConfigVersion } from '../db/db.ts'
 import { retryConflicts } from '../db/retry.ts'
 import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
@@ -81,10 +82,15 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
             .executeTakeFirst()
           if (r && !presence) await closeOpenRowsOf(trx, r.subject)
           subject = r?.subject ?? null
-          return r === undefined ? 0 : 1
+          if (r === undefined) return null
+          // Marketing withdrawn: what was queued for the phone is dropped, as a withdrawn campaign's
+          // is (expired, the rows kept for the caps), so granting consent again later never
+          // delivers a trigger chosen while the shopper had said no more.
+          return marketing ? 0 : await expirePendingOf(trx, req.params.id, Date.now())
         })
       )
-      if (changed === 0) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
+      if (changed === null) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
+      hub.dropped.consent_withdrawn += changed
       if (!marketing) await hub.disconnect(req.params.id)
       // Presence withdrawn: the live dashboard's last snapshot may still show the device: drop it.
       if (!presence && subject !== null) await live.forget(subject)
@@ -146,10 +152,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
     async (req, reply) => {
       ownDevice(req, req.params.id)
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
-      // A few streams per device and per token: thousands held open would make every wake-up and the whole server slow.
-      const slot = hub.slots.reserve(req.params.id, req.principal?.tokenId)
+      // A few streams per device and per token, across replicas: thousands held open would make every wake-up and the whole server slow.
+      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId)
       if (slot === 'device') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this device has as many trigger streams open as allowed; close one first')
-      if (slot === 'token') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this token has as many trigger streams open as allowed; close one first')
+      if (typeof slot === 'string') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this token has as many trigger streams open as allowed; close one first')
       // A sequence number: anything else (a fraction, a number past the database's integers, text) resumes from the start.
       const asked = String(req.headers['last-event-id'] ?? req.query.lastEventId ?? '0')
       const last = /^\d{1,15}$/.test(asked) ? Number(asked) : 0

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { buildServer, type Context } from '../../server/app.ts'
+import { buildServer, type Context, type ServerLimits } from '../../server/app.ts'
 import { onTestDb, TEST_ENGINE } from './postgres.ts'
 import { api } from './procs.ts'
 import { silentLogger } from '../../shared/log.ts'
@@ -33,8 +33,8 @@ export interface Chain {
 export const STORES = ['s1', 's2'] as const
 
 /** `count` replicas (PostgreSQL; SQLite gives the same one `count` times) with stores, managers and gateway tokens. */
-export async function startChain(prefix: string, count = 2, admin = `adm_${prefix}_root1234567890`): Promise<Chain> {
-  const o = await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), `${prefix}-`)), log: silentLogger, adminToken: admin })
+export async function startChain(prefix: string, count = 2, admin = `adm_${prefix}_root1234567890`, limits: Partial<ServerLimits> = {}): Promise<Chain> {
+  const o = await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), `${prefix}-`)), log: silentLogger, adminToken: admin, limits })
   const replicas: Replica[] = []
   const start = async (dataDir: string) => {
     const { app, ctx } = await buildServer({ ...o, dataDir })

@@ -160,7 +160,7 @@ test('a caller that keeps presenting bad tokens gets 429 with Retry-After; a val
   }
 })
 
-test('guessing tokens on the dashboard live stream (?token=) is limited like every other route', async () => {
+test('a token in the URL (?token=) is refused on sight, never looked up: guessing there learns nothing', async () => {
   const s = (
     await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'limits-live-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 3 } }))
   ).app
@@ -172,7 +172,9 @@ test('guessing tokens on the dashboard live stream (?token=) is limited like eve
       statuses.push(r.status)
       await r.arrayBuffer()
     }
-    assert.deepEqual(statuses, [401, 401, 401, 429, 429])
+    assert.deepEqual(statuses, [400, 400, 400, 400, 400])
+    const r = await fetch(`${u}/v1/stores/any/live?token=${ADMIN}`)
+    assert.equal(((await r.json()) as { error: string }).error, 'INSTORE_TOKEN_IN_URL')
   } finally {
     await s.close()
   }

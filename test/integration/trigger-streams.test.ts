@@ -73,20 +73,20 @@ test(`a device holds at most a few trigger streams; one more is 429, counted; a 
   try {
     const url = chain.replicas[0].url
     const dev = await registerDevice(url)
-    for (let i = 0; i < DEFAULT_STREAM_LIMITS.perDevice; i++) open.push(await openStream(url, dev.deviceId, dev.token))
+    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) open.push(await openStream(url, dev.deviceId, dev.token))
     assert.deepEqual(
       open.map(o => o.status),
       open.map(() => 200)
     )
-    await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.perDevice, 10_000, 'the streams to be held')
+    await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.streamsPerDevice, 10_000, 'the streams to be held')
     const more = await openStream(url, dev.deviceId, dev.token)
     assert.equal(more.status, 429)
     assert.equal(more.error, 'INSTORE_TOO_MANY_STREAMS')
     assert.equal(await metric(url, 'instore_server_streams_refused_total{limit="device"}'), 1)
     assert.equal(await metric(url, 'instore_server_refused_total{reason="INSTORE_TOO_MANY_STREAMS"}'), 1)
-    assert.equal(await connections(url), DEFAULT_STREAM_LIMITS.perDevice)
+    assert.equal(await connections(url), DEFAULT_STREAM_LIMITS.streamsPerDevice)
     ;(open.shift() as Opened).close()
-    await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.perDevice - 1, 10_000, 'the closed stream to be let go')
+    await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.streamsPerDevice - 1, 10_000, 'the closed stream to be let go')
     const again = await openStream(url, dev.deviceId, dev.token)
     open.push(again)
     assert.equal(again.status, 200, 'the place was given back')
@@ -101,7 +101,7 @@ test(`one token holds at most a few streams, whichever devices they are of (an a
   const open: Opened[] = []
   try {
     const url = chain.replicas[0].url
-    for (let i = 0; i < DEFAULT_STREAM_LIMITS.perToken; i++) open.push(await openStream(url, (await registerDevice(url)).deviceId, chain.admin))
+    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerToken; i++) open.push(await openStream(url, (await registerDevice(url)).deviceId, chain.admin))
     assert.deepEqual(
       open.map(o => o.status),
       open.map(() => 200)
@@ -124,7 +124,7 @@ test(`a wake-up reads the device's triggers once for all its streams, and each s
     const campaign = { id: 'streams', stores: ['s1'], when: { event: 'sector.enter', sector: 'women' }, content: { title: 'Hi', url: 'https://example.com/', ttlMin: 30 } }
     assert.equal((await api(`${url}/v1/campaigns`, chain.admin, 'POST', campaign)).status, 201)
     const dev = await registerDevice(url)
-    for (let i = 0; i < DEFAULT_STREAM_LIMITS.perDevice; i++) open.push(await openStream(url, dev.deviceId, i % 2 === 0 ? dev.token : chain.admin))
+    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) open.push(await openStream(url, dev.deviceId, i % 2 === 0 ? dev.token : chain.admin))
     await waitFor(async () => (await connections(url)) === open.length, 10_000, 'the streams to be held')
     const hub = ctx.hub
     let reads = 0
@@ -160,7 +160,7 @@ test(`streams whose client is gone before the reply give their place back, and t
     const url = chain.replicas[0].url
     const port = Number(new URL(url).port)
     const dev = await registerDevice(url)
-    for (let i = 0; i < 3 * DEFAULT_STREAM_LIMITS.perDevice; i++)
+    for (let i = 0; i < 3 * DEFAULT_STREAM_LIMITS.streamsPerDevice; i++)
       await new Promise<void>(done => {
         const s = connect(port, '127.0.0.1', () => {
           s.write(`GET /v1/devices/${dev.deviceId}/triggers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${dev.token}\r\n\r\n`)

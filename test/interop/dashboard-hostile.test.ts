@@ -314,6 +314,8 @@ test('security headers on every kind of route: pages, scripts, API, SSE, OpenAPI
   const { app } = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'headers-')), log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   try {
+    const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as object
+    assert.equal((await api(`${url}/v1/stores`, ADMIN, 'POST', { site: { ...site, storeId: 'x' } })).status, 201)
     for (const [path, type] of [
       ['/', 'text/html'],
       ['/phone', 'text/html'],
@@ -325,10 +327,10 @@ test('security headers on every kind of route: pages, scripts, API, SSE, OpenAPI
       ['/docs', 'application/json'],
       ['/healthz', 'application/json'],
       ['/no-such-route', 'application/json'],
-      [`/v1/stores/x/live?token=${ADMIN}`, 'text/event-stream']
+      ['/v1/stores/x/live', 'text/event-stream']
     ]) {
       const ac = new AbortController()
-      const r = await fetch(url + path, { signal: ac.signal })
+      const r = await fetch(url + path, { signal: ac.signal, headers: path.endsWith('/live') ? { authorization: `Bearer ${ADMIN}` } : {} })
       assert.ok(r.headers.get('content-type')?.startsWith(type), `${path}: ${r.headers.get('content-type')}`)
       const csp = r.headers.get('content-security-policy') ?? ''
       assert.match(csp, /script-src 'self'(;|$)/, path)
