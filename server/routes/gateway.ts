@@ -218,23 +218,24 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
             fresh.push(posted)
           }
           const row = (e: InstoreEvent) => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })
-          const stored = await storeEvents(trx, fresh.map(row), counts)
-          // Only now, vetted and stored, are the named devices' rows locked, until the commit: an
-          // erasure or a consent change waits for this end of the batch at most, never its vetting.
+          // The triggers' events are stored whatever becomes of their push (a cap, consent withdrawn).
+          const stored = await storeEvents(trx, [...fresh, ...vetted.map(v => v.e)].map(row), counts)
+          await counts.write(trx)
+          // Only now, everything vetted and stored, are the named devices' rows locked, until the
+          // commit: an erasure or a consent change waits for the pushes being recorded at most,
+          // never for a batch's vetting or its writes to shared rows.
           if (data.engine === 'postgres') {
             const still = await consent.lockNamed(named, trx, vetted.length > 0)
             if (named.some(s => mayKeep.has(s) && !still.has(s))) throw new TryAgain('presence consent changed during the batch')
           }
           const pushed: InstoreEvent[] = []
           for (const { e, campaign } of vetted) {
+            if (!stored.has(e.id)) continue
             // The push is recorded with its event, in one commit: a replica killed after it loses
             // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
-            if ((await storeEvents(trx, [row(e)], counts)).size === 1) {
-              pushed.push(e)
-              outcomes.push(await hub.record(trx, e, campaign, facts))
-            }
+            pushed.push(e)
+            outcomes.push(await hub.record(trx, e, campaign, facts))
           }
-          await counts.write(trx)
           return { out, outcomes, named, fresh: [...fresh.filter(e => stored.has(e.id)), ...pushed] }
         })
       const { out, outcomes, named, fresh } = await retryConflicts(attempt).catch(err => {
