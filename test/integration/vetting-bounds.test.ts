@@ -10,6 +10,7 @@ import { api } from '../helpers/procs.ts'
 import { startChain, registerDevice, type Chain } from '../helpers/replicas.ts'
 import { enterFor, eventMaker } from '../helpers/visit.ts'
 import { MAX_TRIGGERS_PER_BATCH } from '../../server/routes/gateway.ts'
+import { dropStaleOpenRows, OPEN_FOR_AT_MOST_MS } from '../../server/db/rollups.ts'
 
 const HOUR = 3_600_000
 let chain: Chain
@@ -21,13 +22,14 @@ const post = async (url: string, store: 's1' | 's2', events: unknown[]) => await
 const pushed = async (deviceId: string) => (await chain.replicas[0].ctx.hub.triggersAfter(deviceId, 0)).map(x => x.trigger.campaignId)
 const refusedTotal = async (code: string) =>
   Number(new RegExp(`instore_server_events_refused_total\\{reason="${code}"\\} (\\d+)`).exec(await (await fetch(`${b}/metrics`)).text())?.[1] ?? 0)
-const openVisits = async (store: string) =>
+const openVisits = async (store: string, since = 0) =>
   Number(
     (
       await chain.replicas[0].ctx.db
         .selectFrom('an_open_visits')
         .select(eb => eb.fn.countAll().as('n'))
         .where('store_id', '=', store)
+        .where('ts', '>=', since)
         .executeTakeFirstOrThrow()
     ).n
   )
@@ -90,6 +92,12 @@ test("t8b: reading analytics changes nothing: another store's long visits stay s
     'the same 6-h rule, whatever was read meanwhile'
   )
   assert.equal(await present(), inside, "s2's analytics counts neither 7-h-old visit as present")
+  // The hourly sweep (not a GET) deletes them, and only them.
+  const cutoff = Date.now() - OPEN_FOR_AT_MOST_MS
+  const recent = await openVisits('s2', cutoff)
+  assert.ok(recent <= stored - 2)
+  assert.ok((await dropStaleOpenRows(chain.replicas[0].ctx.db, cutoff)) >= 2)
+  assert.equal(await openVisits('s2'), recent, 'swept')
 })
 
 test('t15: a batch of more triggers than the bound is refused whole (413), and vetting costs one key read, however many and large the stored entries', async () => {
