@@ -54,13 +54,20 @@ export async function vetTrigger(
   batch: readonly InstoreEvent[] = []
 ): Promise<TriggerVetting> {
   const id = e.campaignId
+  let seen: BatchVisits
+  if (earlier instanceof BatchVisits) seen = earlier
+  else {
+    seen = new BatchVisits(batch.length > 0 ? batch : earlier)
+    for (const x of earlier) seen.accept(x)
+  }
   const no = (code: TriggerRefusal, why: string): TriggerVetting => ({ ok: false, code, message: `event ${e.id}: ${why}` })
   // The gateway always names the visit: without it the per-visit cap could not be counted.
   if (e.visitId === undefined) return no('INSTORE_NO_VISIT', 'a trigger must name its visit')
   // Only a registered device with marketing consent may be triggered: anything else would be stored
   // and counted as fired in the funnel, although it is never pushed.
-  if ((await deviceBySubject(db, e.subject))?.marketing !== true) return no('INSTORE_NO_MARKETING_CONSENT', `${e.subject} has no marketing consent`)
-  const c = id === undefined ? null : await campaignById(db, id)
+  if ((await seen.once(`device:${e.subject}`, () => deviceBySubject(db, e.subject)))?.marketing !== true)
+    return no('INSTORE_NO_MARKETING_CONSENT', `${e.subject} has no marketing consent`)
+  const c = id === undefined ? null : await seen.once(`campaign:${id}`, () => campaignById(db, id))
   if (!c) return no('INSTORE_NO_CAMPAIGN', `no campaign ${id ?? '(none given)'}`)
   if (c.active === false) return no('INSTORE_CAMPAIGN_INACTIVE', `campaign ${c.id} is not active`)
   if (!c.stores.includes(storeId)) return no('INSTORE_CAMPAIGN_OTHER_STORE', `campaign ${c.id} does not run in store ${storeId}`)
@@ -76,12 +83,6 @@ export async function vetTrigger(
   if (off === 'days') return no('INSTORE_CAMPAIGN_OFF_DAY', `campaign ${c.id} does not run on this weekday in ${facts.timeZone}`)
   if (off === 'hours') return no('INSTORE_CAMPAIGN_OUT_OF_HOURS', `campaign ${c.id} does not run at this hour in ${facts.timeZone}`)
   if (off === 'dates') return no('INSTORE_CAMPAIGN_OUT_OF_DATES', `campaign ${c.id} did not run on the trigger's date`)
-  let seen: BatchVisits
-  if (earlier instanceof BatchVisits) seen = earlier
-  else {
-    seen = new BatchVisits(batch.length > 0 ? batch : earlier)
-    for (const x of earlier) seen.accept(x)
-  }
   const visit = await visitOf(db, storeId, e.subject, e.visitId, e.ts, now, seen)
   if (visit.state === 'unknown') return no('INSTORE_VISIT_UNKNOWN', `no shop.enter of ${e.subject} for visit ${e.visitId} in store ${storeId}`)
   if (visit.state === 'closed') return no('INSTORE_VISIT_CLOSED', `visit ${e.visitId} has ended`)

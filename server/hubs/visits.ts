@@ -23,9 +23,12 @@ type Seen = { ts: number; received: number; segment: Segment | null }
 
 /**
  * The batch's events by visit, built once per batch: each trigger then finds its visit's entry
- * and exits without scanning the batch.
+ * and exits without scanning the batch. It also keeps what vetting read once for the batch (a
+ * device's consent, a campaign), so that a batch's cost grows with its distinct subjects and
+ * campaigns, not with its triggers.
  */
 export class BatchVisits {
+  private readonly memo = new Map<string, Promise<unknown>>()
   private readonly entries = new Map<string, InstoreEvent>()
   private readonly exits = new Map<string, InstoreEvent[]>()
   private readonly accepted = new Set<InstoreEvent>()
@@ -39,6 +42,15 @@ export class BatchVisits {
     if (e.visitId === undefined) return
     this.accepted.add(e)
     if (e.type === 'shop.enter' && !this.entries.has(BatchVisits.key(e))) this.entries.set(BatchVisits.key(e), e)
+  }
+
+  /** `load()`'s answer for `key`, read once per batch. */
+  once<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.memo.get(key)
+    if (hit !== undefined) return hit as Promise<T>
+    const p = load()
+    this.memo.set(key, p)
+    return p
   }
 
   entry(storeId: string, subject: string, visitId: string): InstoreEvent | undefined {
