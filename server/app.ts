@@ -8,7 +8,7 @@ import swagger from '@fastify/swagger'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { openData } from './db/db.ts'
-import { startRetention, startMonthUpkeep, hourly } from './db/retention.ts'
+import { startRetention, startMonthUpkeep, startStaleSweep, hourly } from './db/retention.ts'
 import { DbRateStore } from './db/rate-limit.ts'
 import { TriggerHub, DEFAULT_APP_SCHEMES } from './hubs/push.ts'
 import { ConsentGate, expireRegistrations, DEFAULT_GATEWAY_RETENTION_MS, DEFAULT_REGISTRATION_TTL_MS } from './identity.ts'
@@ -368,6 +368,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   })
   const retention = o.retentionMs !== undefined ? startRetention(db, data.engine, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
   const months = startMonthUpkeep(db, data.engine, err => o.log.warn('creating the coming months of events failed', { err: err.message }))
+  const stale = startStaleSweep(db, err => o.log.warn('dropping stale open visits failed', { err: err.message }))
   const ttl = o.registrationTtlMs ?? DEFAULT_REGISTRATION_TTL_MS
   const expiry =
     ttl > 0
@@ -384,6 +385,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     await ctx.hub.slots.stop()
     await expiry?.stop()
     await months.stop()
+    await stale.stop()
     await retention?.stop()
     await data.close()
   })

@@ -191,6 +191,9 @@ export async function expireRegistrations(db: Db, nowMs: number, ttlMs: number, 
   }
 }
 
+/** An app subject (any case of `app:`: the event schema admits any case). */
+const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
+
 export const REFUSE_REASONS = ['no_presence_consent'] as const
 export type RefuseReason = (typeof REFUSE_REASONS)[number]
 
@@ -221,41 +224,65 @@ export class ConsentGate {
 
   /**
    * permits() for many subjects in one query (a batch of events, a snapshot's positions): those
-   * that may be kept or shown, uncounted. `lock` (PostgreSQL, inside the caller's transaction)
-   * holds the consenting devices' rows until it commits, so an erasure (which locks the row
-   * first) either waits for what is being stored and then deletes it, or comes first and the
-   * subject is refused. The rows are locked once, in the strongest mode the transaction will need
-   * (FOR UPDATE: a trigger's caps are counted under it) and in subject order: two batches naming
-   * the same devices queue one behind the other instead of each holding a share the other must
-   * upgrade (a deadlock), whatever replica or store posts them. `reportedAt`: the subjects come
-   * from a gateway's batch, and their devices are marked reported at that time.
+   * that may be kept or shown, uncounted. Locks nothing: a batch locks its devices' rows at its
+   * end only (lockNamed), so that erasure and consent changes never wait for a batch's vetting.
    */
-  async permitted(subjects: string[], q: Q = this.db, lock = false, reportedAt?: number): Promise<Set<string>> {
-    const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
+  async permitted(subjects: string[], q: Q = this.db): Promise<Set<string>> {
     const ok = new Set(subjects.filter(s => !isApp(s)))
-    const apps = [...new Set(subjects.filter(isApp))].sort()
+    const apps = [...new Set(subjects.filter(isApp))]
     // Chunks keep under either engine's limit on bound parameters.
-    for (let i = 0; i < apps.length; i += 500) {
+    for (let i = 0; i < apps.length; i += 500)
       for (const r of await q
         .selectFrom('devices')
         .select('subject')
         .where('subject', 'in', apps.slice(i, i + 500))
         .where('presence', '=', 1)
-        // Byte order, as the JavaScript sort above: the same order on every replica whatever the collation.
-        .$if(lock, qb => qb.orderBy(sql`subject collate "C"`).forUpdate())
         .execute())
         ok.add(r.subject)
-      // A gateway's batch names them: registration expiry must not take them (expireRegistrations).
-      // Once per REPORTED_STEP_MS at most, so that a busy store does not rewrite every row each batch.
-      if (reportedAt !== undefined)
-        await q
-          .updateTable('devices')
-          .set({ last_reported: Math.floor(reportedAt) })
-          .where('subject', 'in', apps.slice(i, i + 500))
-          .where(eb => eb.or([eb('last_reported', 'is', null), eb('last_reported', '<', Math.floor(reportedAt) - REPORTED_STEP_MS)]))
-          .execute()
+    return ok
+  }
+
+  /**
+   * PostgreSQL, inside a batch's transaction, once it has vetted and stored what it may and just
+   * before it records its pushes and commits: locks the rows of the devices it names and reads
+   * which still have presence consent. An erasure or a consent change (which lock the row first)
+   * then either waits for this short end of the batch and sees what it stored, or came first and
+   * the batch sees it here (the caller runs it again, refusing the subject). `forUpdate` (a batch
+   * with triggers: their caps are counted under the lock) takes every row FOR UPDATE, else FOR
+   * SHARE; either way in one statement per chunk, in byte order of subject, the same on every
+   * replica whatever the collation, and in the mode the transaction will need, so two batches
+   * queue instead of each holding a share the other must upgrade (a deadlock).
+   */
+  async lockNamed(subjects: string[], q: Q, forUpdate: boolean): Promise<Set<string>> {
+    const ok = new Set(subjects.filter(s => !isApp(s)))
+    const apps = [...new Set(subjects.filter(isApp))].sort()
+    for (let i = 0; i < apps.length; i += 500) {
+      const rows = q
+        .selectFrom('devices')
+        .select(['subject', 'presence'])
+        .where('subject', 'in', apps.slice(i, i + 500))
+        .orderBy(sql`subject collate "C"`)
+      for (const r of await (forUpdate ? rows.forUpdate() : rows.forShare()).execute()) if (r.presence === 1) ok.add(r.subject)
     }
     return ok
+  }
+
+  /**
+   * A gateway's batch named these subjects at `at`: registration expiry must not take their devices
+   * (expireRegistrations). Written after the batch has committed, outside it, so that it holds no
+   * device row while the batch runs; once per REPORTED_STEP_MS at most, so that a busy store does
+   * not rewrite every row each batch. Expiry also spares a device with a stored event, so a batch
+   * that committed before this write is safe meanwhile.
+   */
+  async markReported(subjects: string[], at: number, q: Q = this.db): Promise<void> {
+    const apps = [...new Set(subjects.filter(isApp))].sort()
+    for (let i = 0; i < apps.length; i += 500)
+      await q
+        .updateTable('devices')
+        .set({ last_reported: Math.floor(at) })
+        .where('subject', 'in', apps.slice(i, i + 500))
+        .where(eb => eb.or([eb('last_reported', 'is', null), eb('last_reported', '<', Math.floor(at) - REPORTED_STEP_MS)]))
+        .execute()
   }
 
   /** Counts an event refused for want of presence consent. */

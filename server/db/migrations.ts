@@ -6,7 +6,7 @@
 // with its rows untouched.
 import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
-import { replayRollups } from './rollups.ts'
+import { replayRollups, replayVisits } from './rollups.ts'
 import { partitionEvents } from './partitions.ts'
 
 function base(engine: Engine): Migration {
@@ -161,7 +161,8 @@ const rollups: Migration = {
       .addColumn('n', 'bigint', c => c.notNull())
       .addPrimaryKeyConstraint('an_counts_pkey', ['store_id', 'metric', 'res', 'at', 'k1', 'k2'])
       .execute()
-    if (!had) await replayRollups(db)
+    // Without the visits table (migration 009 fills it afterwards).
+    if (!had) await replayRollups(db, false)
   }
 }
 
@@ -272,6 +273,33 @@ const streamLeases: Migration = {
   }
 }
 
+/**
+ * What trigger vetting needs of each visit, in columns (schema.ts `visits`): vetting reads one row
+ * by its key instead of parsing a subject's stored entries. Filled once from stored events.
+ */
+const visitsTable: Migration = {
+  async up(k: Kysely<unknown>) {
+    const db = k as unknown as Db
+    const s = db.schema
+    const had = (await db.introspection.getTables()).some(t => t.name === 'visits')
+    await s
+      .createTable('visits')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('subject', 'text', c => c.notNull())
+      .addColumn('visit_id', 'text', c => c.notNull())
+      .addColumn('enter_ts', 'bigint')
+      .addColumn('received', 'bigint', c => c.notNull())
+      .addColumn('segment', 'text')
+      .addColumn('exit_ts', 'bigint')
+      .addPrimaryKeyConstraint('visits_pkey', ['store_id', 'subject', 'visit_id'])
+      .execute()
+    await s.createIndex('visits_subject').ifNotExists().on('visits').column('subject').execute()
+    await s.createIndex('visits_received').ifNotExists().on('visits').column('received').execute()
+    if (!had) await replayVisits(db)
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
@@ -281,7 +309,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '005_monthly_events': monthly(engine),
     '006_device_last_reported': deviceLastReported(engine),
     '007_campaign_stores': campaignStores,
-    '008_stream_leases': streamLeases
+    '008_stream_leases': streamLeases,
+    '009_visits': visitsTable
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

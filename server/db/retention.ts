@@ -4,6 +4,7 @@
 // deleting what another replica already deleted deletes nothing.
 import type { Db, Engine } from './schema.ts'
 import { dropOldMonths, ensureMonths } from './partitions.ts'
+import { dropStaleOpenRows, dropVisitsBefore, OPEN_FOR_AT_MOST_MS } from './rollups.ts'
 
 const EVERY_MS = 3_600_000
 const PAGE = 5000
@@ -29,10 +30,21 @@ export function startRetention(
 ): { stop: () => Promise<void>; runOnce: () => Promise<number> } {
   if (!(retentionMs > 0)) throw new Error(`retention must be above 0 ms, got ${retentionMs}`)
   return hourly(async () => {
-    const before = now() - retentionMs
+    const at = now()
+    const before = at - retentionMs
+    await dropVisitsBefore(db, before)
     // On PostgreSQL whole months go first (a table dropped), then the rest row by row.
     return (engine === 'postgres' ? await dropOldMonths(db, before) : 0) + (await dropEventsBefore(db, before))
   }, onError)
+}
+
+/**
+ * Deletes open visits and stays older than OPEN_FOR_AT_MOST_MS (missed exits), now and every
+ * hour: analytics and trigger vetting already ignore them; this keeps their tables small, and
+ * runs whether or not raw events have a retention.
+ */
+export function startStaleSweep(db: Db, onError: (err: Error) => void, now: () => number = Date.now): { stop: () => Promise<void>; runOnce: () => Promise<number> } {
+  return hourly(async () => await dropStaleOpenRows(db, now() - OPEN_FOR_AT_MOST_MS), onError)
 }
 
 /** On PostgreSQL, creates the coming months' event partitions now and every hour; nothing on SQLite. */

@@ -3,7 +3,18 @@
 // enough under contention (a burst of triggers for one device queues on its row): it is tried
 // again, with a growing and jittered pause, for as long as the request is young, so that a caller
 // sees a slow answer rather than a 500. SQLite runs one writer at a time and never aborts so.
-const RETRYABLE = new Set(['40001', '40P01'])
+const RETRYABLE = new Set(['40001', '40P01', 'INSTORE_TRY_AGAIN'])
+/**
+ * A lock not granted within lock_timeout (55P03), a statement cancelled by statement_timeout
+ * (57014): the database is busy with other work. Not tried again here (the wait would only grow):
+ * the caller answers 503 with Retry-After, and the gateway's outbox sends the batch again later.
+ */
+const BUSY = new Set(['55P03', '57014'])
+
+/** Thrown by a transaction that saw something change under it (a consent withdrawn): run it again. */
+export class TryAgain extends Error {
+  readonly code = 'INSTORE_TRY_AGAIN'
+}
 
 export interface RetryPolicy {
   /** How long after the first try another one is still started, ms. */
@@ -18,6 +29,11 @@ export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ budgetMs: 8_
 export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && RETRYABLE.has(code)
+}
+
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && BUSY.has(code)
 }
 
 export async function retryConflicts<T>(run: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, now: () => number = Date.now): Promise<T> {

@@ -81,25 +81,51 @@ export class Counts {
   }
 }
 
-/** How many of a subject's exits at a store are read to find one visit's: the newest come first. */
-const EXIT_LOOKBACK = 50
+/** A visit or stay still open after this long (ms) is taken as a missed exit, not as presence: by analytics and by trigger vetting alike. */
+export const OPEN_FOR_AT_MOST_MS = 6 * HOUR_MS
 
-/** Whether the exit of the visit `e` (a shop.enter) opens is stored already, in any order of arrival. */
-async function exitStored(q: Q, e: EventRow, visitId: string): Promise<boolean> {
-  const rows = await q
-    .selectFrom('events')
-    .select('body')
-    .where('store_id', '=', e.store_id)
-    .where('subject', '=', e.subject)
-    .where('type', '=', 'shop.exit')
-    .orderBy('ts', 'desc')
-    .limit(EXIT_LOOKBACK)
+const segmentOf = (b: Body): string | null => {
+  const f = b.frequency
+  return (typeof f === 'object' && f !== null ? str((f as Body).segment) : undefined) ?? null
+}
+
+/**
+ * Keeps the visits row of a stored shop.enter or shop.exit (one key write, in any order of
+ * arrival): the first entry fixes the entry's time, arrival and segment, the first exit its time.
+ * Whether the visit had already ended, for a shop.enter.
+ */
+async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<boolean> {
+  const key = { store_id: e.store_id, subject: e.subject, visit_id: visitId }
+  if (e.type === 'shop.enter') {
+    await q
+      .insertInto('visits')
+      .values({ ...key, enter_ts: e.ts, received: e.received, segment: segmentOf(b), exit_ts: null })
+      .onConflict(oc =>
+        oc
+          .columns(['store_id', 'subject', 'visit_id'])
+          .doUpdateSet({ enter_ts: e.ts, received: e.received, segment: segmentOf(b) })
+          .where('visits.enter_ts', 'is', null)
+      )
+      .execute()
+    const row = await q
+      .selectFrom('visits')
+      .select('exit_ts')
+      .where('store_id', '=', key.store_id)
+      .where('subject', '=', key.subject)
+      .where('visit_id', '=', visitId)
+      .executeTakeFirst()
+    return row?.exit_ts != null
+  }
+  await q
+    .insertInto('visits')
+    .values({ ...key, enter_ts: null, received: e.received, segment: null, exit_ts: e.ts })
+    .onConflict(oc => oc.columns(['store_id', 'subject', 'visit_id']).doUpdateSet({ exit_ts: e.ts }).where('visits.exit_ts', 'is', null))
     .execute()
-  return rows.some(r => str(parse(r.body).visitId) === visitId)
+  return true
 }
 
 /** What one stored event changes in the open rows, and which counts it bumps. */
-async function apply(q: Q, e: EventRow, counts: Counts): Promise<void> {
+async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<void> {
   const b = parse(e.body)
   const count = (metric: string, k1: string, k2: number) => counts.add({ store_id: e.store_id, metric, k1, k2 }, e.ts)
   switch (e.type) {
@@ -108,18 +134,19 @@ async function apply(q: Q, e: EventRow, counts: Counts): Promise<void> {
       // The first entry of a visit fixes it (its time names the entry whose segment the audience
       // is judged on): a second entry changes nothing, and one stored after its visit's exit, or
       // arriving after it, does not re-open it.
-      if (!(await exitStored(q, e, row.visit_id)))
+      // (`visits` false: migration 002 replaying events before the visits table exists, in time order.)
+      if (!(visits && (await noteVisit(q, e, b, row.visit_id))))
         await q
           .insertInto('an_open_visits')
           .values(row)
           .onConflict(oc => oc.doNothing())
           .execute()
-      const f = b.frequency
-      count('enter', (typeof f === 'object' && f !== null ? str((f as Body).segment) : undefined) ?? 'unknown', 0)
+      count('enter', segmentOf(b) ?? 'unknown', 0)
       return
     }
     case 'shop.exit': {
       const visit = str(b.visitId)
+      if (visit !== undefined && visits) await noteVisit(q, e, b, visit)
       if (visit !== undefined) await q.deleteFrom('an_open_visits').where('store_id', '=', e.store_id).where('visit_id', '=', visit).execute()
       const d = num(b.durationMs)
       if (d !== undefined) count('dur', '', Math.round(Math.log(Math.max(d, 1)) / Math.log(DURATION_STEP)))
@@ -200,6 +227,52 @@ export async function storeAck(q: Q, triggerId: string, status: string, ts: numb
 }
 
 /**
+ * Fills the visits table from stored entries and exits (migration 009, once), in pages, and closes
+ * the open visits whose exit is stored.
+ */
+export async function replayVisits(q: Q): Promise<void> {
+  const PAGE = 2000
+  for (let offset = 0; ; offset += PAGE) {
+    const page = await q
+      .selectFrom('events')
+      .selectAll()
+      .where('type', 'in', ['shop.enter', 'shop.exit'])
+      .orderBy('ts')
+      .orderBy('store_id')
+      .orderBy('id')
+      .limit(PAGE)
+      .offset(offset)
+      .execute()
+    for (const e of page) {
+      const b = parse(e.body)
+      const visitId = str(b.visitId) ?? (e.type === 'shop.enter' ? e.id : undefined)
+      if (visitId !== undefined && (await noteVisit(q, { ...e, ts: Number(e.ts), received: Number(e.received) }, b, visitId)))
+        await q.deleteFrom('an_open_visits').where('store_id', '=', e.store_id).where('visit_id', '=', visitId).execute()
+    }
+    if (page.length < PAGE) break
+  }
+}
+
+/**
+ * Deletes the open visits and sector stays that began before `before` (taken as missed exits),
+ * store by store; analytics and vetting already ignore them, so this only keeps the tables small.
+ */
+export async function dropStaleOpenRows(q: Q, before: number): Promise<number> {
+  let n = 0
+  const stores = await q.selectFrom('stores').select('id').execute()
+  for (const { id } of stores) {
+    n += Number((await q.deleteFrom('an_open_visits').where('store_id', '=', id).where('ts', '<', before).executeTakeFirst()).numDeletedRows)
+    n += Number((await q.deleteFrom('an_open_stays').where('store_id', '=', id).where('ts', '<', before).executeTakeFirst()).numDeletedRows)
+  }
+  return n
+}
+
+/** Deletes the visits rows stored before `before` (raw-event retention: they name a subject). */
+export async function dropVisitsBefore(q: Q, before: number): Promise<number> {
+  return Number((await q.deleteFrom('visits').where('received', '<', before).executeTakeFirst()).numDeletedRows)
+}
+
+/**
  * Closes a subject's open visits and sector stays (presence consent withdrawn: the gateway drops
  * the visit without an exit event, so analytics would show the shopper inside until the 6-h
  * cut-off; erasure: its events go). Its events stay. Returns how many rows were closed.
@@ -225,6 +298,7 @@ export async function closeOpenRowsOf(q: Q, subject: string): Promise<number> {
 /** Deletes a subject's events and closes their open rows (erasure); the anonymous counts stay. */
 export async function eraseEventsOf(q: Q, subject: string): Promise<void> {
   await closeOpenRowsOf(q, subject)
+  await q.deleteFrom('visits').where('subject', '=', subject).execute()
   await q.deleteFrom('events').where('subject', '=', subject).execute()
 }
 
@@ -232,12 +306,12 @@ export async function eraseEventsOf(q: Q, subject: string): Promise<void> {
  * Counts a database's stored events and acks once (rollups added to a database that already had
  * events): the events in time order, then the acks, in pages.
  */
-export async function replayRollups(q: Q): Promise<void> {
+export async function replayRollups(q: Q, visits = true): Promise<void> {
   const PAGE = 2000
   const counts = new Counts()
   for (let offset = 0; ; offset += PAGE) {
     const page = await q.selectFrom('events').selectAll().orderBy('ts').orderBy('store_id').orderBy('id').limit(PAGE).offset(offset).execute()
-    for (const e of page) await apply(q, e, counts)
+    for (const e of page) await apply(q, e, counts, visits)
     if (page.length < PAGE) break
   }
   await counts.write(q)

@@ -38,6 +38,22 @@ export interface Tables {
   campaigns: { id: string; body: string; stores: string; updated: number }
   erasures: { subject: string; ts: number; version: number }
   an_open_visits: { store_id: string; visit_id: string; shop: string; ts: number }
+  /**
+   * One row per subject's visit at a store (migration 009): what trigger vetting needs, kept in
+   * columns as the visit's shop.enter and shop.exit are stored, so vetting is one key read and
+   * never parses stored bodies. enter_ts, received and segment come from the first entry stored;
+   * exit_ts from the first exit; either may come first.
+   */
+  visits: {
+    store_id: string
+    subject: string
+    visit_id: string
+    enter_ts: number | null
+    /** When the server stored the first entry (or, before one, the exit), ms. */
+    received: number
+    segment: string | null
+    exit_ts: number | null
+  }
   an_open_stays: { store_id: string; visit_id: string; sector: string; ts: number }
   an_counts: { store_id: string; metric: string; res: string; at: number; k1: string; k2: number; n: number }
   /** Fixed-window request counters shared by every replica (server/db/rate-limit.ts). */

@@ -150,7 +150,7 @@ export class TriggerHub {
     // The device's row is locked until the commit (PostgreSQL; SQLite runs one writer at a time):
     // two replicas vetting triggers for one device count its caps one after the other, and its
     // triggers take their sequence numbers in commit order, so no stream reads past one not yet committed.
-    // The event batch has already taken this lock in this mode (identity.ts permitted): taking it
+    // The event batch has already taken this lock in this mode (identity.ts lockNamed, at the batch's end): taking it
     // again here is no upgrade, which is what used to deadlock two batches for one device.
     const dev = await deviceBySubject(q, e.subject, this.data.engine === 'postgres')
     if (!dev) {

@@ -7,32 +7,31 @@ import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, mustReachStore, HttpError } from '../auth.ts'
 import { StoreParams, AnalyticsQuery, type AnalyticsReplyT } from '../schemas.ts'
-import { DWELL_BUCKETS_S, FUNNEL_STEPS, DURATION_STEP, HOUR_MS } from '../db/rollups.ts'
+import { DWELL_BUCKETS_S, FUNNEL_STEPS, DURATION_STEP, HOUR_MS, OPEN_FOR_AT_MOST_MS } from '../db/rollups.ts'
 
-/** A visit or stay still open after this long (ms) is taken as a missed exit, not as presence. */
-export const OPEN_FOR_AT_MOST_MS = 6 * HOUR_MS
+export { OPEN_FOR_AT_MOST_MS }
 
 type Funnel = Omit<AnalyticsReplyT['funnel'][number], 'campaign'>
 
 export async function analyticsRoutes(app: FastifyInstance, { db }: Context): Promise<void> {
   const q = {
     store: (storeId: string) => db.selectFrom('stores').select('id').where('id', '=', storeId).executeTakeFirst(),
-    prune: async (before: number) => {
-      await db.deleteFrom('an_open_visits').where('ts', '<', before).execute()
-      await db.deleteFrom('an_open_stays').where('ts', '<', before).execute()
-    },
-    shops: (storeId: string) =>
+    // Rows that began before `after` are missed exits: left out here (a GET changes nothing), and
+    // deleted, store by store, by the hourly retention job (db/rollups.ts dropStaleOpenRows).
+    shops: (storeId: string, after: number) =>
       db
         .selectFrom('an_open_visits')
         .select(eb => ['shop as k', eb.fn.countAll().as('n')])
         .where('store_id', '=', storeId)
+        .where('ts', '>=', after)
         .groupBy('shop')
         .execute(),
-    sectors: (storeId: string) =>
+    sectors: (storeId: string, after: number) =>
       db
         .selectFrom('an_open_stays')
         .select(eb => ['sector as k', eb.fn.countAll().as('n')])
         .where('store_id', '=', storeId)
+        .where('ts', '>=', after)
         .groupBy('sector')
         .execute(),
     /** Counts of one resolution with `at` in [from, to), per key. */
@@ -126,7 +125,6 @@ export async function analyticsRoutes(app: FastifyInstance, { db }: Context): Pr
       // Rollups count by the hour: `since` counts from the start of its hour.
       const fromHour = Math.floor(Number(req.query.since ?? 0) / HOUR_MS)
       const now = Date.now()
-      await q.prune(now - OPEN_FOR_AT_MOST_MS)
       const counts = (metric: string) => countsSince(storeId, metric, fromHour, Math.floor(now / HOUR_MS))
       // Keys come from gateway data (shop and sector ids): objects without a prototype, so an id such as
       // `__proto__` or `constructor` is a plain key and never reaches Object.prototype.
@@ -166,7 +164,7 @@ export async function analyticsRoutes(app: FastifyInstance, { db }: Context): Pr
       }
       return {
         storeId,
-        occupancy: { shops: asMap(await q.shops(storeId)), sectors: asMap(await q.sectors(storeId)) },
+        occupancy: { shops: asMap(await q.shops(storeId, now - OPEN_FOR_AT_MOST_MS)), sectors: asMap(await q.sectors(storeId, now - OPEN_FOR_AT_MOST_MS)) },
         visits: { total, perDay: await perDay(storeId, fromHour), medianDurationMs: median },
         dwell: { bucketsS: DWELL_BUCKETS_S, sectors: dwell },
         segments,

@@ -111,8 +111,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       await retryConflicts(() =>
         db.transaction().execute(async trx => {
           const id = req.params.id
-          // The device's row first (PostgreSQL): events being stored about it hold it shared until
-          // they commit (identity.ts permitted), so what they stored is there to delete below.
+          // The device's row first (PostgreSQL): a batch storing events about it locks it at its end
+          // (identity.ts lockNamed) and re-reads consent there: one that committed first left its
+          // rows to delete below, one after this finds the device gone and refuses its events.
           if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
           await trx
             .deleteFrom('acks')

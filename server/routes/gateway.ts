@@ -27,7 +27,9 @@ import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { storeFacts, type RecordOutcome, type StoreFacts } from '../hubs/push.ts'
 import { vetTrigger } from '../hubs/vet.ts'
 import { storeEvents, Counts } from '../db/rollups.ts'
-import { retryConflicts } from '../db/retry.ts'
+import { isBusy, retryConflicts, TryAgain } from '../db/retry.ts'
+import { BatchVisits } from '../hubs/visits.ts'
+import type { Campaign } from '../../shared/campaigns.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
 type Refusal = { index: number; id: string | null; error: string; message: string }
@@ -70,6 +72,19 @@ import { sql } from 'kysely'
 /** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
 export const MAX_EVENT_AHEAD_MS = 5 * 60_000
 const TRIGGER_ONLY = ['campaignId', 'content', 'reason'] as const
+/**
+ * Most trigger.fired events one batch may carry: each is vetted and recorded with a few key reads,
+ * inside the batch's transaction, which on SQLite holds the only connection (every other request
+ * waits for it). Beyond it the batch is answered 413 INSTORE_TOO_MANY_TRIGGERS without a list of
+ * refusals, and a gateway's outbox splits it in halves until each half passes.
+ */
+export const MAX_TRIGGERS_PER_BATCH = 100
+/** PostgreSQL: the longest wait for a lock (another batch of the store, a device's row), ms. */
+export const BATCH_LOCK_WAIT_MS = 2_000
+/** PostgreSQL: the longest one statement of a batch may run, ms. */
+export const BATCH_STATEMENT_MS = 5_000
+/** What a 503 INSTORE_BUSY asks the gateway to wait before sending the batch again, s. */
+const BUSY_RETRY_AFTER_S = 2
 
 /** Why a well-formed event may still not be stored (time, places, fields), or null when it may. */
 function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs: number): { code: string; message: string } | null {
@@ -98,7 +113,15 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
         tags: ['gateway'],
         params: StoreParams,
         body: EventsBody,
-        response: { 200: EventsReply, 400: Type.Union([EventsRefusedReply, ErrorReply]), 403: ErrorReply, 404: ErrorReply, 422: EventsRefusedReply }
+        response: {
+          200: EventsReply,
+          400: Type.Union([EventsRefusedReply, ErrorReply]),
+          403: ErrorReply,
+          404: ErrorReply,
+          413: ErrorReply,
+          422: EventsRefusedReply,
+          503: ErrorReply
+        }
       },
       // Validation errors are raised in the handler, after the token check: an anonymous caller
       // learns nothing about the schema, and a gateway's bad event is counted.
@@ -130,6 +153,11 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
         refuse(metrics, 'INSTORE_STORE_MISMATCH')
         throw new HttpError(400, 'INSTORE_STORE_MISMATCH', `event ${wrong.id} is for store ${wrong.storeId}, not ${storeId}`)
       }
+      const triggers = events.filter(p => p.e.type === 'trigger.fired').length
+      if (triggers > MAX_TRIGGERS_PER_BATCH) {
+        refuse(metrics, 'INSTORE_TOO_MANY_TRIGGERS')
+        throw new HttpError(413, 'INSTORE_TOO_MANY_TRIGGERS', `${triggers} trigger.fired events in one batch: at most ${MAX_TRIGGERS_PER_BATCH}; send them in smaller batches`)
+      }
       const site = await siteOf(storeId)
       if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
       const facts = storeFacts(site)
@@ -146,10 +174,10 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           // Before those, one lock per store: two batches of one store (a gateway re-sending while
           // the first try still runs, two replicas) would otherwise take the rows of its open visits
           // (rollups) in their own orders and deadlock; batches of one store are serial anyway.
-          // A lock wait bounded under a gateway's HTTP timeout: past it the batch fails (and is sent
-          // again) rather than queueing connections behind a stuck one.
+          // Lock waits and statements are bounded: past them the batch is answered 503 and sent
+          // again later, rather than queueing connections (and other stores) behind a stuck one.
           if (data.engine === 'postgres') {
-            await sql`SET LOCAL lock_timeout = '8s'`.execute(trx)
+            await sql`SELECT set_config('lock_timeout', ${`${BATCH_LOCK_WAIT_MS}ms`}, true), set_config('statement_timeout', ${`${BATCH_STATEMENT_MS}ms`}, true)`.execute(trx)
             await sql`SELECT pg_advisory_xact_lock(hashtextextended(${'store:' + storeId}, 0))`.execute(trx)
           }
           if (data.engine === 'postgres' && ids.length > 0)
@@ -161,12 +189,10 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           const counts = new Counts()
           // What this try would count: counted only once it has committed (a retried try starts afresh).
           const outcomes: RecordOutcome[] = []
-          const mayKeep = await consent.permitted(
-            events.filter(p => !known.has(p.e.id)).map(p => p.e.subject),
-            trx,
-            data.engine === 'postgres',
-            now
-          )
+          const named = events.filter(p => !known.has(p.e.id)).map(p => p.e.subject)
+          const mayKeep = await consent.permitted(named, trx)
+          const seen = new BatchVisits(events.map(p => p.e))
+          const vetted: Array<{ e: InstoreEvent; campaign: Campaign }> = []
           for (const { index, e: posted } of events) {
             // A re-sent event stays a duplicate even if its campaign has gone since.
             if (known.has(posted.id)) continue
@@ -175,51 +201,50 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` })
               continue
             }
-            let e = posted
-            const problem = eventProblem(e, facts, now, policy.maxEventAgeMs)
+            const problem = eventProblem(posted, facts, now, policy.maxEventAgeMs)
             if (problem) {
-              out.push({ index, id: e.id, error: problem.code, message: problem.message })
+              out.push({ index, id: posted.id, error: problem.code, message: problem.message })
               continue
             }
-            if (e.type === 'trigger.fired') {
-              const v = await vetTrigger(
-                trx,
-                e,
-                storeId,
-                facts,
-                now,
-                fresh,
-                events.map(p => p.e)
-              )
-              if (!v.ok) {
-                out.push({ index, id: e.id, error: v.code, message: v.message })
-                continue
-              }
+            known.add(posted.id)
+            if (posted.type === 'trigger.fired') {
+              const v = await vetTrigger(trx, posted, storeId, facts, now, seen)
+              if (!v.ok) out.push({ index, id: posted.id, error: v.code, message: v.message })
               // What is stored, shown and pushed is the server's copy of the content, never the gateway's.
-              e = { ...e, content: v.campaign.content }
-              // The push is recorded with its event, in one commit: a replica killed after it loses
-              // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
-              const stored = await storeEvents(trx, [{ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now }], counts)
-              if (stored.size === 1) {
-                known.add(e.id)
-                fresh.push(e)
-                outcomes.push(await hub.record(trx, e, v.campaign, facts))
-              }
+              else vetted.push({ e: { ...posted, content: v.campaign.content }, campaign: v.campaign })
               continue
             }
-            known.add(e.id)
-            fresh.push(e)
+            seen.accept(posted)
+            fresh.push(posted)
           }
-          const plain = fresh.filter(e => e.type !== 'trigger.fired')
-          const stored = await storeEvents(
-            trx,
-            plain.map(e => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })),
-            counts
-          )
+          const row = (e: InstoreEvent) => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })
+          // The triggers' events are stored whatever becomes of their push (a cap, consent withdrawn).
+          const stored = await storeEvents(trx, [...fresh, ...vetted.map(v => v.e)].map(row), counts)
           await counts.write(trx)
-          return { out, outcomes, fresh: fresh.filter(e => e.type === 'trigger.fired' || stored.has(e.id)) }
+          // Only now, everything vetted and stored, are the named devices' rows locked, until the
+          // commit: an erasure or a consent change waits for the pushes being recorded at most,
+          // never for a batch's vetting or its writes to shared rows.
+          if (data.engine === 'postgres') {
+            const still = await consent.lockNamed(named, trx, vetted.length > 0)
+            if (named.some(s => mayKeep.has(s) && !still.has(s))) throw new TryAgain('presence consent changed during the batch')
+          }
+          const pushed: InstoreEvent[] = []
+          for (const { e, campaign } of vetted) {
+            if (!stored.has(e.id)) continue
+            // The push is recorded with its event, in one commit: a replica killed after it loses
+            // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
+            pushed.push(e)
+            outcomes.push(await hub.record(trx, e, campaign, facts))
+          }
+          return { out, outcomes, named, fresh: [...fresh.filter(e => stored.has(e.id)), ...pushed] }
         })
-      const { out, outcomes, fresh } = await retryConflicts(attempt)
+      const { out, outcomes, named, fresh } = await retryConflicts(attempt).catch(err => {
+        if (!isBusy(err)) throw err
+        refuse(metrics, 'INSTORE_BUSY')
+        throw new HttpError(503, 'INSTORE_BUSY', 'the database is busy with other batches: send this one again later', { 'retry-after': String(BUSY_RETRY_AFTER_S) })
+      })
+      // Outside the batch's transaction, so that it holds no device row while the batch runs.
+      consent.markReported(named, Date.now()).catch(err => log.warn('marking devices reported failed', { err: (err as Error).message }))
       for (const o of outcomes) hub.count(o)
       for (const r of out) {
         refused.push(r)
