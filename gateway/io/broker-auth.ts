@@ -181,7 +181,9 @@ export function brokerAuth(
     if (held !== undefined && held.username !== username) return false
     const entry = { username, client, clean: client.clean }
     holders.set(client.id, entry)
-    client.conn.once('close', () => {
+    // Every stream aedes handles (TCP, TLS, WebSocket) emits 'close'; a stand-in client may have none.
+    const conn = client.conn as Partial<Pick<NodeJS.EventEmitter, 'once'>> | undefined
+    conn?.once?.('close', () => {
       if (holders.get(client.id) === entry && entry.clean) holders.delete(client.id)
     })
     return true
