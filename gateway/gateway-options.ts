@@ -96,10 +96,20 @@ export const MAX_MESSAGE_BYTES = 256 * 1024
 export function gatewayBus(o: GatewayOptions, foreign: ForeignConfig, authCounters: AuthCounters, metrics: Metrics): Bus {
   if (o.broker) return new ClientBus(o.broker, `instore-gateway-${o.site.storeId}`)
   const rejected = metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason')
+  const retainRefused = metrics.counter(
+    'instore_broker_retain_refused_total',
+    'client publishes whose retain flag the embedded broker refused (delivered live, not stored), by reason'
+  )
   const auth = o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId: o.site.storeId, aliases: aliasMap(o.site), foreign }, authCounters) : {}
-  return new EmbeddedBus(o.port, o.host, auth, {
-    ...o.listeners,
-    maxPacketBytes: packetLimit(o.pipeline?.maxMessageBytes ?? MAX_MESSAGE_BYTES),
-    onOversized: () => rejected.inc({ reason: 'oversized' })
-  })
+  return new EmbeddedBus(
+    o.port,
+    o.host,
+    auth,
+    {
+      ...o.listeners,
+      maxPacketBytes: packetLimit(o.pipeline?.maxMessageBytes ?? MAX_MESSAGE_BYTES),
+      onOversized: () => rejected.inc({ reason: 'oversized' })
+    },
+    why => retainRefused.inc({ reason: why })
+  )
 }

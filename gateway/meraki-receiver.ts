@@ -62,10 +62,11 @@ export class MerakiReceiver {
       post: (body: unknown) => {
         const r = checkMerakiPost(body, m)
         if (!r.ok) {
-          count.inc({ result: r.status === 403 ? 'bad_secret' : 'bad_body' })
+          count.inc({ result: r.result })
           return { status: r.status, text: r.reason }
         }
         count.inc({ result: 'ok' })
+        if (r.noClientMac > 0) count.inc({ result: 'no_client_mac_records' }, r.noClientMac)
         this.work = this.work
           .then(async () => await takeSlices(r.post))
           .catch(err => {

@@ -51,7 +51,10 @@ export function firmwareAcl(fw: Firmware | undefined, names: string[], c: Foreig
       publish.push(`${parent}/LWT`)
       subscribe.push(`${t.split('/')[0]}/+/BTtoMQTT/undecoded`)
     }
+    // Taken as an OpenMQTTGateway by its name (no publish_topic configured): its publish_topic is
+    // `<root>/<name>/BTtoMQTT` and its default subscribe_topic `<root>/+/BTtoMQTT/undecoded`.
     for (const n of names) publish.push(`${c.omg}/${n}/#`)
+    if (names.length > 0) subscribe.push(`${c.omg}/+/BTtoMQTT/undecoded`)
     publish.push('homeassistant/+/+/config', 'homeassistant/+/+/+/config')
   }
   return { publish, subscribe }

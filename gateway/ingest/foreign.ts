@@ -71,6 +71,12 @@ export function foreignProblems(c: ForeignConfig, site: Site, prefix = 'instore'
   for (const t of c.theengs) {
     root('Theengs publish_topic', t.topic)
     if (!site.sensors.has(t.sensor)) problems.push(`Theengs publish_topic ${t.topic}: ${t.sensor} is not a sensor of the site`)
+    // Under another sensor's OpenMQTTGateway name, that sensor may write the topic (its firmware's
+    // topics are `<root>/<name>/#`) and its readings would count as this gateway's.
+    for (const [name, id] of aliasMap(site)) {
+      if (id !== t.sensor && overlap(t.topic, `${c.omg}/${name}`))
+        problems.push(`Theengs publish_topic '${t.topic}' (${t.sensor}) lies under '${c.omg}/${name}', where ${id} publishes as an OpenMQTTGateway`)
+    }
   }
   return problems
 }
@@ -87,7 +93,11 @@ export function parseTheengs(s: string): ForeignConfig['theengs'] {
     })
 }
 
-export type Foreign = { topic: string; payload: Buffer } | { reject: 'unknown_sensor' | 'oversized' | 'bad_json' | 'bad_schema'; detail: string } | { ignore: string } | null
+export type Foreign =
+  | { topic: string; payload: Buffer }
+  | { reject: 'unknown_sensor' | 'oversized' | 'bad_json' | 'bad_schema' | 'rssi_range'; detail: string }
+  | { ignore: string }
+  | null
 
 export function aliasMap(site: Site): Map<string, string> {
   const m = new Map<string, string>()
@@ -99,10 +109,24 @@ export function aliasMap(site: Site): Map<string, string> {
   return m
 }
 
-/** A number, or a string holding one (these formats send both); undefined otherwise. */
+/**
+ * A number, or a string holding one (these formats send both); undefined otherwise. A blank
+ * string is no number (JavaScript's Number('') is 0: an empty rssi would read as 0 dBm, an empty
+ * major as 0).
+ */
 export function num(v: unknown): number | undefined {
+  if (typeof v === 'string' && v.trim() === '') return undefined
   const n = typeof v === 'string' ? Number(v) : v
   return typeof n === 'number' && Number.isFinite(n) ? n : undefined
+}
+
+/**
+ * A JSON parse error as a fixed reason and, when V8 gives it, the position: V8's own message
+ * quotes a few characters of the payload, a piece of a MAC too short for the log's MAC redactor.
+ */
+export function jsonError(err: unknown): string {
+  const at = /position (\d+)/.exec(err instanceof Error ? err.message : '')?.[1]
+  return at === undefined ? 'not valid JSON' : `not valid JSON (at position ${at})`
 }
 
 type Kind = 'esp' | 'omg' | 'theengs'
@@ -156,13 +180,16 @@ export function translate(
   try {
     body = JSON.parse(payload.toString()) as Record<string, unknown>
   } catch (err) {
-    return { reject: 'bad_json', detail: (err as Error).message.slice(0, 200) }
+    return { reject: 'bad_json', detail: jsonError(err) }
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { reject: 'bad_schema', detail: 'not an object' }
   // Theengs Gateway's presence messages ({"id","presence":"present"}) carry no signal: nothing to place.
   if (body.rssi === undefined && typeof body.presence === 'string') return { ignore: 'presence' }
   const rssi = num(body.rssi)
   if (rssi === undefined) return { reject: 'bad_schema', detail: 'rssi missing or not a number' }
+  // No receiver reports 0 dBm or more from a real advertisement (that is the transmitter's power a
+  // metre away or closer, saturating any radio): a 0 is a placeholder, not a reading.
+  if (Math.round(rssi) >= 0) return { reject: 'rssi_range', detail: String(rssi).slice(0, 20) }
   const reading = r.kind === 'esp' ? espresense(body) : theengs(body, topic)
   if (reading === undefined) return { reject: 'bad_schema', detail: 'no device id' }
   const { id, tx, mac, random } = reading

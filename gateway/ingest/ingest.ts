@@ -7,6 +7,7 @@ import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
 import { bleIdentity } from './sensor-ids.ts'
+import { jsonError } from './foreign.ts'
 
 export const REJECT_REASONS = [
   'bad_topic',
@@ -158,7 +159,7 @@ function decode<T extends { ts?: number }>(
   try {
     value = JSON.parse(payload.toString())
   } catch (err) {
-    return { ok: false, rejected: reject('bad_json', (err as Error).message.slice(0, 200)) }
+    return { ok: false, rejected: reject('bad_json', jsonError(err)) }
   }
   if (!check.Check(value)) {
     const e = check.Errors(value).First()

@@ -56,15 +56,33 @@ export interface MerakiPost {
   apMac: unknown
 }
 
-export type MerakiCheck = { ok: true; post: MerakiPost } | { ok: false; status: number; reason: string }
+/** Why a post was refused, as counted (`instore_meraki_posts_total{result}`). */
+export type MerakiRefusal = 'bad_body' | 'bad_secret' | 'no_observations' | 'no_client_mac'
 
-/** The cheap part, answered at once: shape and shared secret. */
+export type MerakiCheck = { ok: true; post: MerakiPost; noClientMac: number } | { ok: false; status: number; reason: string; result: MerakiRefusal }
+
+/** The client's MAC of an observation (v3 `clientMac`, v2 `clientMac`, Bluetooth v2 `deviceMac`), if it has one. */
+function clientMac(ob: Obj | undefined): string | undefined {
+  const mac = ob === undefined ? undefined : typeof ob.clientMac === 'string' ? ob.clientMac : typeof ob.deviceMac === 'string' ? ob.deviceMac : undefined
+  return mac === undefined || mac.trim() === '' ? undefined : mac
+}
+
+/**
+ * The cheap part, answered at once: shape and shared secret. `data.observations` must be an array
+ * (Meraki always sends one, empty when nothing was heard); a post none of whose observations names
+ * a client is refused, and `noClientMac` says how many of an accepted post's observations are skipped.
+ */
 export function checkMerakiPost(body: unknown, o: MerakiOptions): MerakiCheck {
   const b = obj(body)
-  if (b === undefined) return { ok: false, status: 400, reason: 'body must be a JSON object' }
-  if (typeof b.secret !== 'string' || !sameSecret(b.secret, o.secret)) return { ok: false, status: 403, reason: 'wrong shared secret' }
+  if (b === undefined) return { ok: false, status: 400, reason: 'body must be a JSON object', result: 'bad_body' }
+  if (typeof b.secret !== 'string' || !sameSecret(b.secret, o.secret)) return { ok: false, status: 403, reason: 'wrong shared secret', result: 'bad_secret' }
   const data = obj(b.data)
-  return { ok: true, post: { observations: arr(data?.observations), ble: typeof b.type === 'string' && /blue/i.test(b.type), apMac: data?.apMac } }
+  if (!Array.isArray(data?.observations)) return { ok: false, status: 400, reason: 'data.observations must be an array', result: 'no_observations' }
+  const observations: unknown[] = data.observations
+  let noClientMac = 0
+  for (const ob of observations) if (clientMac(obj(ob)) === undefined) noClientMac++
+  if (observations.length > 0 && noClientMac === observations.length) return { ok: false, status: 400, reason: 'no observation has a clientMac', result: 'no_client_mac' }
+  return { ok: true, post: { observations, ble: typeof b.type === 'string' && /blue/i.test(b.type), apMac: data.apMac }, noClientMac }
 }
 
 /** The iBeacon a Bluetooth client advertises, in contract form, if it does. */
@@ -99,8 +117,8 @@ export function merakiReadings(
   for (let i = from; i < end; i++) {
     const ob = obj(post.observations[i])
     if (ob === undefined) continue
-    const mac = typeof ob.clientMac === 'string' ? ob.clientMac : typeof ob.deviceMac === 'string' ? ob.deviceMac : undefined
-    if (!mac) continue
+    const mac = clientMac(ob)
+    if (mac === undefined) continue
     const beacon = post.ble ? beaconOf(ob) : undefined
     let placed = false
     const add = (apMac: unknown, rssi: number | undefined, ts: number | undefined): void => {

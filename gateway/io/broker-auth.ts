@@ -146,12 +146,14 @@ export interface AuthCounters {
   rateLimited: number
   deniedPublish: number
   deniedSubscribe: number
+  /** Logins refused because another username holds their client id (connected or with a stored session). */
+  clientIdTaken?: number
 }
 
 type Role = { kind: 'sensor'; id: string } | { kind: 'phone'; id: string } | { kind: 'reader'; id: string }
 const roles = new WeakMap<Client, Role>()
 
-function authError(code: 4 | 5, message: string): Error & { returnCode: number } {
+function authError(code: 2 | 4 | 5, message: string): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode: code })
 }
 
@@ -167,6 +169,25 @@ export function brokerAuth(
   // Unknown usernames are checked against this hash so that they cost as much as known ones.
   const dummy = hashPassword(randomBytes(16).toString('base64'))
   const base = `${o.prefix}/${o.storeId}/`
+  // Who holds each client id: a client id is a session (its subscriptions and queued messages,
+  // kept with clean:false) and a slot (a second login with it knocks the first off). Another
+  // username taking it would inherit what was queued for the first and could keep a sensor off the
+  // broker (ESPresense's client id, `espresense-<room>`, is public), so only the username that
+  // holds it may use it. A clean session is released when its connection closes; a stored one
+  // stays bound to its username for the broker's life, as aedes keeps the session itself.
+  const holders = new Map<string, { username: string; client: Client; clean: boolean }>()
+  const holdOrRefuse = (client: Client, username: string): boolean => {
+    const held = holders.get(client.id)
+    if (held !== undefined && held.username !== username) return false
+    const entry = { username, client, clean: client.clean }
+    holders.set(client.id, entry)
+    // Every stream aedes handles (TCP, TLS, WebSocket) emits 'close'; a stand-in client may have none.
+    const conn = client.conn as Partial<Pick<NodeJS.EventEmitter, 'once'>> | undefined
+    conn?.once?.('close', () => {
+      if (holders.get(client.id) === entry && entry.clean) holders.delete(client.id)
+    })
+    return true
+  }
   const foreign = o.foreign ?? DEFAULT_FOREIGN
   const acls = new Map<string, Acl>()
   const aclOf = (sensor: string): Acl => {
@@ -226,6 +247,11 @@ export function brokerAuth(
         role => {
           if (!role) {
             done(authError(4, 'bad username or password'), false)
+            return
+          }
+          if (!holdOrRefuse(client, username ?? '')) {
+            counters.clientIdTaken = (counters.clientIdTaken ?? 0) + 1
+            done(authError(2, 'client id held by another user'), false)
             return
           }
           roles.set(client, role)

@@ -3,6 +3,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../../shared/broker.ts'
+import { retainGuard, type RetainRefusal } from './retain-guard.ts'
 
 /**
  * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
@@ -68,7 +69,9 @@ export class EmbeddedBus implements Bus {
     private readonly port: number,
     private readonly host: string,
     private readonly options: AedesOptions = {},
-    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized'> = {}
+    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized'> = {},
+    /** Told of each client publish whose retain flag was refused (retain-guard.ts). */
+    private readonly retainRefused: (why: RetainRefusal) => void = () => {}
   ) {}
 
   get url(): string {
@@ -89,7 +92,14 @@ export class EmbeddedBus implements Bus {
     // A subscriber that stops reading holds every sender whose messages it subscribed to (aedes
     // waits for its socket to drain before the sender's next packet): it is cut off after
     // SLOW_SUBSCRIBER_MS instead of aedes' default minute.
-    this.b = await startBroker({ port: this.port, host: this.host, aedes: { concurrency: 0, drainTimeout: SLOW_SUBSCRIBER_MS, ...this.options }, ...this.listeners })
+    // Nothing the gateway reads is kept retained, with or without logins (retain-guard.ts).
+    const authorizePublish = retainGuard(topics, this.retainRefused, this.options.authorizePublish)
+    this.b = await startBroker({
+      port: this.port,
+      host: this.host,
+      aedes: { concurrency: 0, drainTimeout: SLOW_SUBSCRIBER_MS, ...this.options, authorizePublish },
+      ...this.listeners
+    })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(

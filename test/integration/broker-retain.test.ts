@@ -1,0 +1,99 @@
+// The embedded broker keeps no retained reading (the outside tester's repro: 2,000 retained
+// 100 KiB OpenMQTTGateway readings under fresh MAC topics were all kept, never freed), with or
+// without logins; what legitimately retains (status, will) stays, small and capped.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import mqtt, { type MqttClient } from 'mqtt'
+import { hashPassword } from '../../gateway/io/broker-auth.ts'
+import { retainGuard, RETAIN_MAX_BYTES, RETAIN_MAX_TOPICS, type RetainRefusal } from '../../gateway/io/retain-guard.ts'
+import { startGateway, waitFor } from '../helpers/gateway.ts'
+import type { Gateway } from '../../gateway/gateway.ts'
+
+const refused = async (g: Gateway, why: RetainRefusal) =>
+  Number(new RegExp(`instore_broker_retain_refused_total\\{reason="${why}"\\} (\\d+)`).exec(await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text())?.[1] ?? 0)
+
+/** The retained messages a fresh subscriber to `filter` is given. */
+async function retainedUnder(g: Gateway, filter: string, quietMs = 300): Promise<string[]> {
+  const c = await mqtt.connectAsync(g.mqttUrl, { reconnectPeriod: 0 })
+  const got: string[] = []
+  c.on('message', (t, _p, packet) => {
+    if (packet.retain) got.push(t)
+  })
+  await c.subscribeAsync(filter, { qos: 1 })
+  // Retained messages are sent right after SUBACK; a round trip on a probe topic follows them.
+  const probe = new Promise<void>(resolve => c.on('message', t => t === 'probe/x' && resolve()))
+  await c.subscribeAsync('probe/x')
+  await c.publishAsync('probe/x', 'p', { qos: 1 })
+  await Promise.race([probe, new Promise(resolve => setTimeout(resolve, quietMs * 10))])
+  await c.endAsync()
+  return got
+}
+
+const publishAll = async (c: MqttClient, msgs: Array<[string, string | Buffer]>) => {
+  for (const [t, p] of msgs) await c.publishAsync(t, p, { qos: 1, retain: true })
+}
+
+test('without --auth: readings, scans and foreign readings are not retained; a status is', async () => {
+  const g = await startGateway()
+  try {
+    const c = await mqtt.connectAsync(g.mqttUrl, { reconnectPeriod: 0 })
+    const big = Buffer.alloc(100 * 1024, 'x')
+    await publishAll(c, [
+      ['home/OMG_b2/BTtoMQTT/A00000000001', big],
+      ['espresense/devices/tile:x/front-left', big],
+      ['instore/boutique-1/sensors/b1/readings', big],
+      ['instore/boutique-1/devices/dev1/scans', big],
+      ['instore/boutique-1/sensors/b1/status', 'online'],
+      ['home/OMG_b2/LWT', 'online'],
+      ['home/OMG_b2/SYStoMQTT', Buffer.alloc(RETAIN_MAX_BYTES + 1, 'x')]
+    ])
+    await c.endAsync()
+    assert.deepEqual((await retainedUnder(g, '#')).sort(), ['home/OMG_b2/LWT', 'instore/boutique-1/sensors/b1/status'])
+    assert.equal(await refused(g, 'reading'), 4)
+    assert.equal(await refused(g, 'too_large'), 1)
+  } finally {
+    await g.stop()
+  }
+})
+
+test('with --auth: a sensor retaining its own readings is refused the retain, counted, and stays connected', async () => {
+  const h = hashPassword('pw')
+  const g = await startGateway({ auth: { sensors: { b2: h }, firmware: { b2: 'openmqttgateway' } } })
+  try {
+    const c = await mqtt.connectAsync(g.mqttUrl, { username: 'b2', password: 'pw', reconnectPeriod: 0 })
+    await publishAll(c, [
+      ['home/b2/BTtoMQTT/B00000000001', JSON.stringify({ id: 'B0:00:00:00:00:01', rssi: -70 })],
+      ['instore/boutique-1/sensors/b2/readings', JSON.stringify({ readings: [] })]
+    ])
+    await waitFor(async () => (await refused(g, 'reading')) === 2, 5000, 'both retains refused')
+    assert.equal(c.connected, true)
+    await c.endAsync()
+  } finally {
+    await g.stop()
+  }
+})
+
+test('the retain guard, table-driven: what keeps its retain flag, and the cap on topics', () => {
+  const why: RetainRefusal[] = []
+  const guard = retainGuard(['instore/+/sensors/#', 'home/+/BTtoMQTT/+'], w => why.push(w))
+  const client = {} as Parameters<typeof guard>[0]
+  const run = (topic: string, size: number): boolean => {
+    const packet = { cmd: 'publish', topic, payload: Buffer.alloc(size), qos: 0, retain: true, dup: false } as Parameters<typeof guard>[1]
+    guard(client, packet, () => {})
+    return packet.retain
+  }
+  const table: Array<[string, number, boolean]> = [
+    ['instore/s/sensors/b1/readings', 10, false],
+    ['instore/s/sensors/b1/status', 6, true],
+    ['home/x/BTtoMQTT/AABBCCDDEEFF', 10, false],
+    ['home/x/LWT', 6, true],
+    ['home/x/LWT', RETAIN_MAX_BYTES + 1, false]
+  ]
+  for (const [topic, size, kept] of table) assert.equal(run(topic, size), kept, topic)
+  // Two topics are held already (a status and an LWT).
+  for (let i = 2; i < RETAIN_MAX_TOPICS; i++) assert.equal(run(`home/n${i}/LWT`, 6), true)
+  assert.equal(run('home/one-too-many/LWT', 6), false)
+  assert.equal(run('home/x/LWT', 0), true, 'an empty payload clears a topic')
+  assert.equal(run('home/one-too-many/LWT', 6), true, 'room again once one was cleared')
+  assert.deepEqual(why, ['reading', 'reading', 'too_large', 'too_many'])
+})
