@@ -75,7 +75,7 @@ export class Gateway {
     const secret = o.secret ?? loadOrCreateSecret(o.dataDir)
     const storeId = o.site.storeId
     const foreign = o.foreign ?? DEFAULT_FOREIGN
-    const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
+    const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0, clientIdTaken: 0 }
     if (o.broker) this.work.holdAbove = EXTERNAL_HOLD_ABOVE
     const bus: Bus = gatewayBus(o, foreign, authCounters, this.metrics)
     const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
