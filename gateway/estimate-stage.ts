@@ -218,9 +218,6 @@ export class EstimateStage {
       const tracker = this.trackers[source]
       for (const e of this.estimates(tracker, t)) {
         const subject = e.subject
-        // The filter may start a window early (a steady stream's first fixes), but a device is never
-        // placed, nor its shop entered, at a moment before it was first heard (issue 27).
-        if (e.ts < tracker.firstHeard(subject)) continue
         const pos: PositionMessageT = {
           subject,
           ts: e.ts,

@@ -144,11 +144,6 @@ export class Tracker {
     return this.devices.has(subject)
   }
 
-  /** The time of the subject's earliest reading (Infinity: none): nothing is placed or stamped before it. */
-  firstHeard(subject: string): number {
-    return this.devices.get(subject)?.firstHeard ?? Infinity
-  }
-
   /**
    * Subjects dropped by the size cap since the last expire(): reported with the expired ones so
    * the pipeline's per-subject structures forget them too (address churn would grow them unbounded).
