@@ -19,10 +19,11 @@ import type { Candidate, Evidence, ZoneContext, ZoneTrack } from './zone-types.t
  * A candidate's radio test is asked every this many fixes, and its costs count for each fix since
  * the last test. A fix's RSSI windows hold the last few seconds of readings (3 s for BLE: each
  * reading is in three fixes, the sum's `overlap`), so consecutive fixes repeat most of their
- * evidence; testing every other fix still takes in every reading, at half the tests, which were
- * the largest share of the gateway's CPU (docs/performance.md). 1: every fix, as before issue 28.
+ * evidence, and testing every other fix would still take in every reading at half the tests (the
+ * largest share of the gateway's CPU, docs/performance.md). It cost a passer-by's false visit in
+ * the simulated department-store hour (test/integration/scenario.test.ts), so every fix is tested.
  */
-export const ENTRY_TEST_STRIDE = 2
+export const ENTRY_TEST_STRIDE = 1
 
 /**
  * Log odds past the higher of the entry's two thresholds (`shopEnterOdds`, `shopEnterSureOdds`)

@@ -1,6 +1,7 @@
 // How often a shop candidate's radio test is asked (gateway/presence/zones-entry.ts, issue 28): every
-// ENTRY_TEST_STRIDE fixes, each test standing for the fixes since the last, and no more once the
-// candidate's odds are far past both thresholds. The radio is stubbed (a fixed cost per fix) and
+// ENTRY_TEST_STRIDE fixes (every fix: every other one cost a false visit in the department-store
+// hour), each test standing for the fixes since the last, and no more once the candidate's odds
+// are far past both thresholds. The radio is stubbed (a fixed cost per fix) and
 // counts the tests asked; the entries decided must be the ones every fix's test decides.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -51,14 +52,13 @@ function run(source: EvidenceSource, path: Array<Evidence | null>, params = p): 
   return out
 }
 
-test('entry tests: the stride is two fixes (half the tests of a test every fix)', () => assert.equal(ENTRY_TEST_STRIDE, 2))
+test('entry tests: every fix is tested (every other fix cost a false visit in the department-store hour)', () => assert.equal(ENTRY_TEST_STRIDE, 1))
 
 // [name, per-fix gap in -2 ln L, fixes a margin inside, events, tests asked]
 const cases: Array<[string, number, number, string[], number]> = [
-  // e^0.6 a fix: the entry's odds of 20 at the fifth fix, as with a test every fix.
-  // Tested at its first, third and fifth fix: confirmed there, a visit has no candidate left to test.
-  ['a slow entry is tested every other fix and entered as before', 1.2, 12, ['shop.enter@0', 'shop.exit@11', 'visit.summary@11'], 3],
-  ['a radio saying outside is no visit, tested every other fix', -1.2, 12, [], 6],
+  // e^0.6 a fix: the entry's odds of 20 at the fifth fix, confirmed after 5 s of evidence (the sixth): a visit has no candidate left to test.
+  ['a slow entry is tested at each fix until it is entered', 1.2, 12, ['shop.enter@0', 'shop.exit@11', 'visit.summary@11'], 6],
+  ['a radio saying outside is no visit, each fix tested', -1.2, 12, [], 12],
   // e^12 a fix: past the sure odds (1,000) and the margin after the second fix's test (3 fixes): no more tests.
   ['a candidate far past both thresholds is tested no more', 24, 12, ['shop.enter@0', 'shop.exit@11', 'visit.summary@11'], 2]
 ]
