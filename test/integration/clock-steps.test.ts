@@ -78,7 +78,9 @@ test('a visit open in the future of a clock stepped back is closed at its last e
     w.step(-6 * HOUR)
     const from = w.now()
     w.live(60)
-    const after = w.events.filter(e => e.ts > from)
+    // A device's first positions, and an entry made of them, can predate its readings by up to
+    // about 3 s (docs/limits.md): the new visit may begin that much before the clock's step.
+    const after = w.events.filter(e => e.ts > from - 5000)
     assert.ok(ahead && ahead.ts > from + 5 * HOUR, 'a visit opened while the clock was ahead')
     const exit = w.events.find(e => e.type === 'shop.exit' && e.visitId === ahead?.visitId)
     assert.ok(exit && exit.ts > ahead.ts, `the visit opened ahead is closed at its last evidence: ${JSON.stringify(exit)}`)
