@@ -150,6 +150,11 @@ export interface AuthCounters {
   clientIdTaken?: number
 }
 
+/** How long a stored session's client id stays its username's after the connection closed, ms. */
+const STORED_HOLD_MS = 3_600_000
+/** Client ids remembered at most (live ones are never dropped). */
+const MAX_HOLDERS = 10_000
+
 type Role = { kind: 'sensor'; id: string } | { kind: 'phone'; id: string } | { kind: 'reader'; id: string }
 const roles = new WeakMap<Client, Role>()
 
@@ -173,18 +178,27 @@ export function brokerAuth(
   // kept with clean:false) and a slot (a second login with it knocks the first off). Another
   // username taking it would inherit what was queued for the first and could keep a sensor off the
   // broker (ESPresense's client id, `espresense-<room>`, is public), so only the username that
-  // holds it may use it. A clean session is released when its connection closes; a stored one
-  // stays bound to its username for the broker's life, as aedes keeps the session itself.
-  const holders = new Map<string, { username: string; client: Client; clean: boolean }>()
+  // holds it may use it. A clean session is released when its connection closes; a stored one an
+  // hour after (a login that grabbed a sensor's id while it was away cannot keep it off for good).
+  // Entries keep no client, and closed ones go first past MAX_HOLDERS.
+  const holders = new Map<string, { username: string; clean: boolean; closedAt: number | null }>()
   const holdOrRefuse = (client: Client, username: string): boolean => {
     const held = holders.get(client.id)
-    if (held !== undefined && held.username !== username) return false
-    const entry = { username, client, clean: client.clean }
+    if (held !== undefined && held.username !== username && (held.closedAt === null || now() - held.closedAt < STORED_HOLD_MS)) return false
+    if (held === undefined && holders.size >= MAX_HOLDERS) {
+      for (const [id, h] of holders) {
+        if (h.closedAt !== null) holders.delete(id)
+        if (holders.size < MAX_HOLDERS) break
+      }
+    }
+    const entry: { username: string; clean: boolean; closedAt: number | null } = { username, clean: client.clean, closedAt: null }
     holders.set(client.id, entry)
     // Every stream aedes handles (TCP, TLS, WebSocket) emits 'close'; a stand-in client may have none.
     const conn = client.conn as Partial<Pick<NodeJS.EventEmitter, 'once'>> | undefined
     conn?.once?.('close', () => {
-      if (holders.get(client.id) === entry && entry.clean) holders.delete(client.id)
+      if (holders.get(client.id) !== entry) return
+      if (entry.clean) holders.delete(client.id)
+      else entry.closedAt = now()
     })
     return true
   }

@@ -16,6 +16,8 @@ export interface FixtureSpot {
   until: number
   /** Its mean time between bursts, ms, as learned: a piece heard faster has taken in a phone of its model too. */
   intervalMs: number
+  /** The addresses (subject hashes) it was learned from: an erasure of any of them forgets it. */
+  addresses: Set<string>
 }
 
 /** Outweighs any count of bursts. */
@@ -43,10 +45,16 @@ export class FixtureSpots {
       s.y = y
       s.intervalMs = intervalMs
       s.until = Math.max(s.until, until)
+      s.addresses.add(d.address)
       return
     }
-    this.spots.push({ fp: d.fp, floor: d.last.floor, x, y, until, intervalMs })
+    this.spots.push({ fp: d.fp, floor: d.last.floor, x, y, until, intervalMs, addresses: new Set([d.address]) })
     if (this.spots.length > MAX_SPOTS) this.spots.shift()
+  }
+
+  /** Forgets the spots learned from `subject` (erasure, consent withdrawn). */
+  forgetSubject(subject: string): void {
+    for (let i = this.spots.length - 1; i >= 0; i--) if (this.spots[i].addresses.has(subject)) this.spots.splice(i, 1)
   }
 
   forgetBefore(t: number): void {

@@ -133,12 +133,13 @@ export class WifiDevices {
 
   /**
    * Forgets a subject (erasure, consent withdrawn): its pending burst, the device it is the address
-   * of, its learned fixture address, and any pairing with it as an app subject. Returns the
+   * of, its learned fixture address and fixture spot, and any pairing with it as an app subject. Returns the
    * devices dropped, for the counts that hold them.
    */
   forget(subject: string): WifiDevice[] {
     this.pending.delete(subject)
     this.fixtureAddresses.delete(subject)
+    this.spots.forgetSubject(subject)
     const dropped: WifiDevice[] = []
     for (const d of this.devices) {
       if (d.address === subject || this.byAddress.get(subject) === d) {

@@ -100,11 +100,13 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   }
   const sum = c.radio as RadioSum
   let costs: ZoneCosts | null = null
+  // A settled sum's skipped fixes are not owed a test: a test forced later (a fix that may count
+  // by its own readings) weighs that one fix alone.
   if (due) {
     costs = s.ctx.source.zoneCosts(e.radio, traffic.view(zone), sum.base)
     addCosts(sum, costs, 1 + (sum.untested ?? 0))
     sum.untested = 0
-  } else sum.untested = (sum.untested ?? 0) + 1
+  } else if (!decided(sum, p)) sum.untested = (sum.untested ?? 0) + 1
   if (dep === -Infinity) return
   // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner or
   // by the front is seldom a margin away from the walls.

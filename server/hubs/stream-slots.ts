@@ -46,6 +46,8 @@ export class StreamSlots {
   private readonly replica = randomUUID()
   /** Lease deletions under way: a new stream here waits for them, so a place given back here is free for it. */
   private readonly releasing = new Set<Promise<unknown>>()
+  /** The leases of the streams open here: what the heartbeat renews. */
+  private readonly leases = new Set<string>()
   private heartbeat: NodeJS.Timeout | null = null
   private stopped = false
 
@@ -90,12 +92,15 @@ export class StreamSlots {
       return lease
     }
     const id = lease
+    this.leases.add(id)
     let held = true
     return {
       release: () => {
         if (!held) return
         held = false
         local.release()
+        // No longer renewed, whether or not the delete below gets through: at worst it lapses.
+        this.leases.delete(id)
         const gone = data.db
           .deleteFrom('stream_leases')
           .where('id', '=', id)
@@ -161,18 +166,27 @@ export class StreamSlots {
     })
   }
 
-  /** Renews this replica's leases every third of their time, and deletes lapsed ones (a killed replica's). */
+  /**
+   * Renews the leases of this replica's open streams every third of their time (only those: a lease
+   * whose delete failed lapses instead of being renewed for the replica's life), and deletes lapsed
+   * ones (a killed replica's).
+   */
   private startHeartbeat(): void {
     const data = this.shared
     if (!data || this.heartbeat || this.stopped) return
     this.heartbeat = setInterval(
       () => {
         const now = this.now()
-        void data.db
-          .updateTable('stream_leases')
-          .set({ expires: now + this.leaseMs })
-          .where('replica', '=', this.replica)
-          .execute()
+        const held = [...this.leases]
+        void (
+          held.length === 0
+            ? Promise.resolve()
+            : data.db
+                .updateTable('stream_leases')
+                .set({ expires: now + this.leaseMs })
+                .where('id', 'in', held)
+                .execute()
+        )
           .then(() => data.db.deleteFrom('stream_leases').where('expires', '<', now).execute())
           .catch(() => {})
       },

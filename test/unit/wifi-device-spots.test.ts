@@ -3,7 +3,7 @@
 // fixture is always one of them.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { oneRadio } from '../../gateway/presence/wifi-device-spots.ts'
+import { FixtureSpots, oneRadio } from '../../gateway/presence/wifi-device-spots.ts'
 import type { WifiDevice } from '../../gateway/presence/wifi-device-types.ts'
 
 function piece(address: string, firstTs: number, lastTs: number, bursts: number, fixture = false): WifiDevice {
@@ -30,4 +30,18 @@ test('one radio among the pieces at a spot', () => {
       c.radio,
       c.name
     )
+})
+
+test('an erased address forgets the fixture spot learned from it; another address keeps its own', () => {
+  const device = (address: string, x: number): WifiDevice =>
+    ({ address, stable: false, fp: 'ie0001', bursts: 4, sumX: 4 * x, sumY: 8, firstTs: 0, lastTs: 300, last: { floor: 0 }, flood: false, suspect: false }) as Partial<WifiDevice> as WifiDevice
+  const spots = new FixtureSpots(6)
+  spots.learn(device('h:erased', 2), 1e12)
+  spots.learn(device('h:kept', 30), 1e12)
+  assert.equal(spots.radios([device('h:new1', 2), device('h:new2', 30)]).size, 2)
+  spots.forgetSubject('h:erased')
+  assert.deepEqual(
+    [...spots.radios([device('h:new1', 2), device('h:new2', 30)])].map(d => d.address),
+    ['h:new2']
+  )
 })
