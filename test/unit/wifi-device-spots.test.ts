@@ -34,7 +34,19 @@ test('one radio among the pieces at a spot', () => {
 
 test('an erased address forgets the fixture spot learned from it; another address keeps its own', () => {
   const device = (address: string, x: number): WifiDevice =>
-    ({ address, stable: false, fp: 'ie0001', bursts: 4, sumX: 4 * x, sumY: 8, firstTs: 0, lastTs: 300, last: { floor: 0 }, flood: false, suspect: false }) as Partial<WifiDevice> as WifiDevice
+    ({
+      address,
+      stable: false,
+      fp: 'ie0001',
+      bursts: 4,
+      sumX: 4 * x,
+      sumY: 8,
+      firstTs: 0,
+      lastTs: 300,
+      last: { floor: 0 },
+      flood: false,
+      suspect: false
+    }) as Partial<WifiDevice> as WifiDevice
   const spots = new FixtureSpots(6)
   spots.learn(device('h:erased', 2), 1e12)
   spots.learn(device('h:kept', 30), 1e12)
