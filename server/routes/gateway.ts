@@ -222,8 +222,10 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           const stored = await storeEvents(trx, [...fresh, ...vetted.map(v => v.e)].map(row), counts)
           await counts.write(trx)
           // Only now, everything vetted and stored, are the named devices' rows locked, until the
-          // commit: an erasure or a consent change waits for the pushes being recorded at most,
-          // never for a batch's vetting or its writes to shared rows.
+          // commit: an erasure or a consent change does not wait for a batch's vetting. Both take
+          // the device row first and the visit rows after, the batch the other way round: where
+          // they meet on one shopper's open visit, PostgreSQL aborts one of them as a deadlock,
+          // which is tried again (retryConflicts), a second later.
           if (data.engine === 'postgres') {
             const still = await consent.lockNamed(named, trx, vetted.length > 0)
             if (named.some(s => mayKeep.has(s) && !still.has(s))) throw new TryAgain('presence consent changed during the batch')
