@@ -3,6 +3,7 @@
 // costs as much as a known one.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
 import type { Client } from 'aedes'
 import {
   brokerAuth,
@@ -156,4 +157,38 @@ test('MQTT login: a flood beyond the waiting cap is refused unevaluated; the own
   } finally {
     clearInterval(release)
   }
+})
+
+test("a stored session's client id is its username's until an hour after its connection closed, then free", async () => {
+  let clock = 1_000_000
+  const counters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
+  const a = brokerAuth(
+    auth,
+    { prefix: 'instore', storeId: 's1', aliases: new Map() },
+    counters,
+    () => clock,
+    async () => {}
+  )
+  const conns: EventEmitter[] = []
+  const login = async (user: string, pw: string) =>
+    await new Promise<boolean>(resolve => {
+      const conn = Object.assign(new EventEmitter(), { remoteAddress: '10.0.0.1' })
+      conns.push(conn)
+      const c = { id: 'espresense-front-left', clean: false, conn } as unknown as Client
+      a.authenticate?.(c, user, Buffer.from(pw), (_err, ok) => resolve(ok === true))
+    })
+  // A phone login grabs the sensor's public client id, with a stored session, and leaves.
+  assert.equal(await login('phone:d1', 'right-d1'), true)
+  conns[0].emit('close')
+  const cases: Array<[string, number, boolean]> = [
+    ['the sensor a minute later: refused, the id is still the phone login', 60_000, false],
+    ['the sensor 59 minutes later: refused', 59 * 60_000, false],
+    ['the sensor an hour and a minute later: its id again', 61 * 60_000, true]
+  ]
+  const closed = clock
+  for (const [name, after, ok] of cases) {
+    clock = closed + after
+    assert.equal(await login('b1', 'right-b1'), ok, name)
+  }
+  assert.equal(counters.clientIdTaken, 2)
 })
