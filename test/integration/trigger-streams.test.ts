@@ -7,65 +7,13 @@ import { connect } from 'node:net'
 import assert from 'node:assert/strict'
 import { api } from '../helpers/procs.ts'
 import { waitFor } from '../helpers/gateway.ts'
-import { startChain, registerDevice, type Chain } from '../helpers/replicas.ts'
+import { startChain, registerDevice } from '../helpers/replicas.ts'
+import { fire, metric, openTriggers, type Opened } from '../helpers/streams.ts'
 // Named here so that scripts/test.ts runs this file again on PostgreSQL.
 import { TEST_ENGINE } from '../helpers/postgres.ts'
 import { DEFAULT_STREAM_LIMITS } from '../../server/hubs/stream-slots.ts'
 
-interface Opened {
-  status: number
-  error: string | null
-  /** Trigger ids received, in order. */
-  triggers: string[]
-  close(): void
-}
-
-/** Opens a trigger stream over real HTTP and keeps reading it until closed. */
-async function openStream(url: string, deviceId: string, token: string): Promise<Opened> {
-  const ac = new AbortController()
-  const res = await fetch(`${url}/v1/devices/${deviceId}/triggers`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal })
-  const out: Opened = { status: res.status, error: null, triggers: [], close: () => ac.abort() }
-  if (res.status !== 200) {
-    out.error = ((await res.json()) as { error: string }).error
-    return out
-  }
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
-  const dec = new TextDecoder()
-  let text = ''
-  void (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) return
-        text += dec.decode(value, { stream: true })
-        for (let at = text.indexOf('\n\n'); at >= 0; at = text.indexOf('\n\n')) {
-          const data = /^data: (.*)$/m.exec(text.slice(0, at))
-          if (data) out.triggers.push((JSON.parse(data[1]) as { triggerId: string }).triggerId)
-          text = text.slice(at + 2)
-        }
-      }
-    } catch {
-      /* aborted */
-    }
-  })()
-  return out
-}
-
-const metric = async (url: string, line: string) => {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  return Number(new RegExp(`^${line.replace(/[{}"]/g, m => `\\${m}`)} (\\d+)$`, 'm').exec(text)?.[1] ?? 0)
-}
 const connections = async (url: string) => ((await (await fetch(`${url}/healthz`)).json()) as { sseConnections: number }).sseConnections
-
-async function fire(chain: Chain, subject: string, id: string): Promise<void> {
-  const base = { storeId: 's1', subject, visitId: `V${id}`, ts: Date.now() - 1000, shop: 'boutique' }
-  const events = [
-    { ...base, id: `E${id}`, type: 'shop.enter', seq: 1 },
-    { ...base, id, type: 'trigger.fired', seq: 2, sector: 'women', campaignId: 'streams' }
-  ]
-  const r = await api(`${chain.replicas[0].url}/v1/stores/s1/events`, chain.gw.s1, 'POST', { events })
-  assert.equal(r.status, 200, JSON.stringify(r.body))
-}
 
 test(`a device holds at most a few trigger streams; one more is 429, counted; a closed one gives its place back (${TEST_ENGINE})`, async () => {
   const chain = await startChain('streams-device', 1)
@@ -73,13 +21,13 @@ test(`a device holds at most a few trigger streams; one more is 429, counted; a 
   try {
     const url = chain.replicas[0].url
     const dev = await registerDevice(url)
-    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) open.push(await openStream(url, dev.deviceId, dev.token))
+    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) open.push(await openTriggers(url, dev.deviceId, dev.token))
     assert.deepEqual(
       open.map(o => o.status),
       open.map(() => 200)
     )
     await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.streamsPerDevice, 10_000, 'the streams to be held')
-    const more = await openStream(url, dev.deviceId, dev.token)
+    const more = await openTriggers(url, dev.deviceId, dev.token)
     assert.equal(more.status, 429)
     assert.equal(more.error, 'INSTORE_TOO_MANY_STREAMS')
     assert.equal(await metric(url, 'instore_server_streams_refused_total{limit="device"}'), 1)
@@ -87,7 +35,7 @@ test(`a device holds at most a few trigger streams; one more is 429, counted; a 
     assert.equal(await connections(url), DEFAULT_STREAM_LIMITS.streamsPerDevice)
     ;(open.shift() as Opened).close()
     await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.streamsPerDevice - 1, 10_000, 'the closed stream to be let go')
-    const again = await openStream(url, dev.deviceId, dev.token)
+    const again = await openTriggers(url, dev.deviceId, dev.token)
     open.push(again)
     assert.equal(again.status, 200, 'the place was given back')
   } finally {
@@ -101,12 +49,12 @@ test(`one token holds at most a few streams, whichever devices they are of (an a
   const open: Opened[] = []
   try {
     const url = chain.replicas[0].url
-    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerToken; i++) open.push(await openStream(url, (await registerDevice(url)).deviceId, chain.admin))
+    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerToken; i++) open.push(await openTriggers(url, (await registerDevice(url)).deviceId, chain.admin))
     assert.deepEqual(
       open.map(o => o.status),
       open.map(() => 200)
     )
-    const more = await openStream(url, (await registerDevice(url)).deviceId, chain.admin)
+    const more = await openTriggers(url, (await registerDevice(url)).deviceId, chain.admin)
     assert.equal(more.status, 429)
     assert.equal(more.error, 'INSTORE_TOO_MANY_STREAMS')
     assert.equal(await metric(url, 'instore_server_streams_refused_total{limit="token"}'), 1)
@@ -124,7 +72,7 @@ test(`a wake-up reads the device's triggers once for all its streams, and each s
     const campaign = { id: 'streams', stores: ['s1'], when: { event: 'sector.enter', sector: 'women' }, content: { title: 'Hi', url: 'https://example.com/', ttlMin: 30 } }
     assert.equal((await api(`${url}/v1/campaigns`, chain.admin, 'POST', campaign)).status, 201)
     const dev = await registerDevice(url)
-    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) open.push(await openStream(url, dev.deviceId, i % 2 === 0 ? dev.token : chain.admin))
+    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) open.push(await openTriggers(url, dev.deviceId, i % 2 === 0 ? dev.token : chain.admin))
     await waitFor(async () => (await connections(url)) === open.length, 10_000, 'the streams to be held')
     const hub = ctx.hub
     let reads = 0
@@ -133,12 +81,12 @@ test(`a wake-up reads the device's triggers once for all its streams, and each s
       reads++
       return await read(deviceId, after)
     }
-    await fire(chain, dev.subject, 'T1')
+    await fire(chain, dev.subject, 'T1', 'streams')
     await waitFor(() => open.every(o => o.triggers.length === 1), 10_000, 'every stream to get the trigger')
     // One read per wake-up (two when a stream's first read was still under way as it came).
     assert.ok(reads <= 2, `${reads} reads for ${open.length} streams`)
     const before = reads
-    await fire(chain, dev.subject, 'T2')
+    await fire(chain, dev.subject, 'T2', 'streams')
     await waitFor(() => open.every(o => o.triggers.length === 2), 10_000, 'every stream to get the second trigger')
     assert.deepEqual(
       open.map(o => o.triggers),
@@ -174,7 +122,7 @@ test(`streams whose client is gone before the reply give their place back, and t
     // write): the places come back within seconds, well before a lapsed lease would (30 s).
     await waitFor(
       async () => {
-        const again = await openStream(url, dev.deviceId, dev.token)
+        const again = await openTriggers(url, dev.deviceId, dev.token)
         if (again.status === 200) {
           open.push(again)
           return true
