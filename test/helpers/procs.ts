@@ -12,8 +12,9 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-export async function startProc(bin: string, args: string[], ready: RegExp): Promise<Proc> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', bin + '.mjs'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+/** Starts command `bin` (its bin/ script, or `entry`: another file that runs it, such as a build) and waits for `ready` in its output. */
+export async function startProc(bin: string, args: string[], ready: RegExp, entry = join(ROOT, 'bin', bin + '.mjs')): Promise<Proc> {
+  const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', d => {
     out += d
@@ -67,8 +68,8 @@ export async function startServer(data: string, adminToken: string, port = 0): P
   return { ...p, url: (/"url":"(http:\/\/[0-9.:]+)"/.exec(p.out()) as RegExpExecArray)[1] }
 }
 
-export async function startGatewayProc(args: string[]): Promise<Proc & { mqtt: string; http: string }> {
-  const p = await startProc('instore-gateway', ['--port', '0', '--http-port', '0', ...args], /"gateway started"/)
+export async function startGatewayProc(args: string[], entry?: string): Promise<Proc & { mqtt: string; http: string }> {
+  const p = await startProc('instore-gateway', ['--port', '0', '--http-port', '0', ...args], /"gateway started"/, entry)
   return { ...p, mqtt: (/mqtt:\/\/[0-9.:]+/.exec(p.out()) as RegExpExecArray)[0], http: (/"http":"(http:\/\/[0-9.:]+)"/.exec(p.out()) as RegExpExecArray)[1] }
 }
 

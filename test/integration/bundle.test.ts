@@ -3,8 +3,6 @@
 // TypeScript source does, and stops cleanly.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { copyFileSync, mkdtempSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,46 +10,18 @@ import Database from 'better-sqlite3'
 import { buildBundles } from '../../scripts/build.ts'
 import { makeTrace } from '../helpers/sim.ts'
 import { runBin, ROOT } from '../helpers/run.ts'
-import { waitFor } from '../helpers/gateway.ts'
-import { stopChild } from '../helpers/procs.ts'
+import { startGatewayProc } from '../helpers/procs.ts'
 
 /** Runs `entry` (a bundle or bin/instore-gateway.mjs) on `trace` and returns the events of its outbox, in order. */
 async function eventsOf(entry: string, trace: string, devices: string, data: string, extra: string[]): Promise<{ events: string[]; metrics: string }> {
-  const args = [
-    '--site',
-    join(ROOT, 'sites/boutique.site.json'),
-    '--port',
-    '0',
-    '--http-port',
-    '0',
-    '--clock',
-    'event',
-    '--data',
-    data,
-    '--secret',
-    'bundle-test',
-    '--devices',
-    devices,
-    ...extra
-  ]
-  const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout?.on('data', d => {
-    out += d
-  })
-  child.stderr?.on('data', d => {
-    out += d
-  })
+  const args = ['--site', join(ROOT, 'sites/boutique.site.json'), '--clock', 'event', '--data', data, '--secret', 'bundle-test', '--devices', devices, ...extra]
+  const g = await startGatewayProc(args, entry)
   try {
-    await waitFor(() => /"gateway started"/.test(out) || child.exitCode !== null, 30_000, 'gateway start')
-    assert.equal(child.exitCode, null, out)
-    const url = (/mqtt:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0]
-    const r = await runBin('instore-replay', ['--trace', trace, '--devices', devices, '--broker', url, '--speed', 'max'], { timeoutMs: 120_000 })
+    const r = await runBin('instore-replay', ['--trace', trace, '--devices', devices, '--broker', g.mqtt, '--speed', 'max'], { timeoutMs: 120_000 })
     assert.equal(r.code, 0, r.stderr)
-    const http = (/"http":"(http:\/\/[0-9.:]+)"/.exec(out) as RegExpExecArray)[1]
-    const metrics = await (await fetch(`${http}/metrics`)).text()
+    const metrics = await (await fetch(`${g.http}/metrics`)).text()
     // The stop drains: ticks run to the end of the trace and open visits close.
-    assert.equal(await stopChild(child), 0, out)
+    assert.equal(await g.stop(), 0, g.out())
     const db = new Database(join(data, 'gateway.sqlite'), { readonly: true })
     const rows = db.prepare('SELECT type, body FROM outbox ORDER BY seq').all() as Array<{ type: string; body: string }>
     db.close()
@@ -61,7 +31,7 @@ async function eventsOf(entry: string, trace: string, devices: string, data: str
     })
     return { events, metrics }
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL')
+    if (g.child.exitCode === null) g.child.kill('SIGKILL')
   }
 }
 
@@ -89,19 +59,8 @@ test('a build copied without its solver worker refuses --workers at start, sayin
   await buildBundles(out)
   const alone = mkdtempSync(join(out, 'alone-'))
   copyFileSync(join(out, 'instore-gateway.mjs'), join(alone, 'instore-gateway.mjs'))
-  const child = spawn(
-    process.execPath,
-    [join(alone, 'instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'), '--port', '0', '--http-port', '0', '--data', join(alone, 'data'), '--workers', '1'],
-    { stdio: ['ignore', 'pipe', 'pipe'] }
+  await assert.rejects(
+    startGatewayProc(['--site', join(ROOT, 'sites/boutique.site.json'), '--data', join(alone, 'data'), '--workers', '1'], join(alone, 'instore-gateway.mjs')),
+    /pool-worker\.mjs is missing/
   )
-  let text = ''
-  child.stdout?.on('data', d => {
-    text += d
-  })
-  child.stderr?.on('data', d => {
-    text += d
-  })
-  const [code] = (await once(child, 'exit')) as [number | null]
-  assert.notEqual(code, 0)
-  assert.match(text, /pool-worker\.mjs is missing/)
 })
