@@ -92,7 +92,8 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   // weigh the evidence below on the sum as it stands. A fix that may count by its own readings
   // needs its costs (unless the sum is sure already): it is tested whatever the stride.
   const mayCountByRadio = byRadioPlace && c.radio !== undefined && radioOdds(c.radio, p.shopEnterOdds) && !(dep >= 0 && radioOdds(c.radio, p.shopEnterSureOdds))
-  const due = fresh || mayCountByRadio || ((c.radio?.untested ?? 0) + 1 >= ENTRY_TEST_STRIDE && !decided(c.radio, p))
+  const settled = !fresh && decided(c.radio, p)
+  const due = fresh || mayCountByRadio || ((c.radio?.untested ?? 0) + 1 >= ENTRY_TEST_STRIDE && !settled)
   if (due && !radioTest()) return
   if (fresh) {
     const { mean, sd } = e.radio.offsetPrior
@@ -106,7 +107,7 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
     costs = s.ctx.source.zoneCosts(e.radio, traffic.view(zone), sum.base)
     addCosts(sum, costs, 1 + (sum.untested ?? 0))
     sum.untested = 0
-  } else if (!decided(sum, p)) sum.untested = (sum.untested ?? 0) + 1
+  } else if (!settled) sum.untested = (sum.untested ?? 0) + 1
   if (dep === -Infinity) return
   // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner or
   // by the front is seldom a margin away from the walls.
