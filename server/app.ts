@@ -24,6 +24,7 @@ import { analyticsRoutes } from './routes/analytics.ts'
 import { dashboardRoutes, LiveHub } from './routes/dashboard.ts'
 import { DEFAULT_CAMPAIGNS_PER_STORE } from './routes/campaigns.ts'
 import { DEFAULT_STREAM_LIMITS, DEFAULT_LEASE_MS } from './hubs/stream-slots.ts'
+import { configureStreams, streamMetrics, DEFAULT_STREAM_BUFFERING, type StreamBuffering } from './hubs/sse.ts'
 import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 
@@ -59,7 +60,8 @@ export interface ServerOptions {
   gatewayRetentionMs?: number
 }
 
-export interface ServerLimits {
+/** With StreamBuffering: how much a stream whose client stopped reading may hold (hubs/sse.ts). */
+export interface ServerLimits extends StreamBuffering {
   /** Largest request body, bytes (413 beyond). */
   bodyLimitBytes: number
   /** Deepest nesting of objects and arrays in a JSON body (400 INSTORE_TOO_DEEP beyond). */
@@ -95,7 +97,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   windowMs: 60_000,
   campaignsPerStore: DEFAULT_CAMPAIGNS_PER_STORE,
   ...DEFAULT_STREAM_LIMITS,
-  streamLeaseMs: DEFAULT_LEASE_MS
+  streamLeaseMs: DEFAULT_LEASE_MS,
+  ...DEFAULT_STREAM_BUFFERING
 })
 
 /** The admin token generated on first start is written here (mode 0600), never to the log. */
@@ -320,6 +323,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   await app.register(swagger, {
     openapi: { info: { title: 'instore central server', version: '0.1.0' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } }
   })
+  configureStreams(app, limits)
   await gatewayRoutes(app, ctx)
   await deviceRoutes(app, ctx)
   await campaignRoutes(app, ctx)
@@ -350,6 +354,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_streams_refused_total counter',
       ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
+      ...streamMetrics(app),
       '# TYPE instore_server_registrations_expired_total counter',
       `instore_server_registrations_expired_total ${m.registrationsExpired}`,
       '# TYPE instore_server_sse_connections gauge',

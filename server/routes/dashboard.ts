@@ -90,11 +90,17 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
       if (typeof slot === 'string') throw new HttpError(429, 'INSTORE_TOO_MANY_LIVE_STREAMS', 'this token has as many live streams open as allowed; close one first')
       let off = () => {}
       let closed = false
-      const stream = openEventStream(req, reply, () => {
-        closed = true
-        slot.release()
-        off()
-      })
+      // A dashboard behind is sent the latest snapshot, not every one it missed.
+      const stream = openEventStream(
+        req,
+        reply,
+        () => {
+          closed = true
+          slot.release()
+          off()
+        },
+        ['snapshot']
+      )
       // The latest snapshot at once, whichever replica took it; then every new one.
       try {
         const stop = await live.follow(storeId, (event, data) => {
