@@ -152,7 +152,9 @@ export class InstoreClient {
    * `lastEventId` moves past it then, and not before. A handler that throws or rejects gets the
    * same trigger again after a growing delay (`handlerRetryMs`, doubled each time), at most
    * `handlerAttempts` times in all; after the last failure the trigger is reported to `onError`
-   * and skipped, so one poisoned trigger cannot stall the stream. Triggers are handled one at a
+   * and skipped, so one poisoned trigger cannot stall the stream. A handler may therefore run more
+   * than once for one trigger: make it idempotent (key what it shows on `triggerId`, show it once,
+   * then ack; a failing ack thrown again is retried without showing it twice). Triggers are handled one at a
    * time in stream order, and the client remembers only the last event id (the server's ids
    * grow monotonically), so its memory does not grow with the number of triggers.
    */

@@ -3,7 +3,18 @@
 // shown only for an allowlisted scheme (https:, http:, app:), never `javascript:`, `data:` or another.
 import { InstoreClient } from '/sdk.js'
 const p = new URLSearchParams(location.hash.slice(1))
-const client = new InstoreClient({ baseUrl: location.origin, deviceId: p.get('deviceId'), token: p.get('token') })
+// The device token leaves the address bar and the history as soon as it is read (a shared screen,
+// a synced history, a bookmark would keep it); the tab keeps it for reloads in sessionStorage.
+const tokenKey = 'instoreDeviceToken:' + p.get('deviceId')
+{
+  const linked = p.get('token')
+  if (linked !== null) {
+    sessionStorage.setItem(tokenKey, linked)
+    p.delete('token')
+    history.replaceState(null, '', `${location.pathname}${location.search}${p.size > 0 ? '#' + p : ''}`)
+  }
+}
+const client = new InstoreClient({ baseUrl: location.origin, deviceId: p.get('deviceId'), token: sessionStorage.getItem(tokenKey) })
 document.getElementById('who').textContent = `device ${p.get('deviceId') ?? '(none: open the link printed by npm start)'}`
 const key = 'lastEventId:' + p.get('deviceId')
 
@@ -21,7 +32,24 @@ function safeLink (url) {
   } catch { return null }
 }
 
+// The SDK runs a handler again when it fails (here: the 'delivered' ack did not get through), so
+// the handler is idempotent: a trigger already shown is not shown again, only its ack is retried.
+const shown = new Set()
 client.triggers(async t => {
+  if (!shown.has(t.triggerId)) {
+    shown.add(t.triggerId)
+    show(t)
+  }
+  await client.ack(t.triggerId, 'delivered')
+}, {
+  lastEventId: localStorage.getItem(key) || null,
+  // Saved once the SDK has moved past this trigger (inside the handler it still names the one before).
+  onLastEventId: id => localStorage.setItem(key, id),
+  onError: e => { document.getElementById('who').textContent = e.message }
+})
+
+/** Puts the trigger's card on the page. */
+function show (t) {
   document.getElementById('empty')?.remove()
   const card = h('div', undefined, 'card trigger')
   const title = h('h2', t.content?.title ?? 'Offer')
@@ -35,10 +63,4 @@ client.triggers(async t => {
   card.append(where, actions)
   card.addEventListener('click', async e => { const s = e.target.dataset?.s; if (!s) return; await client.ack(t.triggerId, s); if (s !== 'opened') card.classList.add('done') })
   document.getElementById('triggers').prepend(card)
-  await client.ack(t.triggerId, 'delivered')
-}, {
-  lastEventId: localStorage.getItem(key) || null,
-  // Saved once the SDK has moved past this trigger (inside the handler it still names the one before).
-  onLastEventId: id => localStorage.setItem(key, id),
-  onError: e => { document.getElementById('who').textContent = e.message }
-})
+}

@@ -3,6 +3,11 @@
 //   the SDK moved past the trigger, so every reload showed the last trigger again;
 // - t12: the dashboard put the operator's bearer token in the live stream's URL (`?token=adm_…`),
 //   where a proxy's access log keeps it.
+// - s7 defect 8: the phone page showed one trigger as 5 cards when its 'delivered' ack failed (the
+//   SDK runs a failing handler again, and the handler rendered before acking), and it kept the
+//   device token in its URL and history;
+// - s7 defect 9: the dashboard's campaign-id pattern was invalid under the 'v' flag Chromium
+//   compiles `pattern` with, so the field accepted any id.
 import assert from 'node:assert/strict'
 import { chromium, type Browser } from 'playwright-core'
 import { waitFor } from '../helpers/gateway.ts'
@@ -72,6 +77,73 @@ partTest('chromium', "the dashboard never puts the operator's token in a URL: it
       'no URL carries a token'
     )
     assert.equal(requests.find(r => r.url.includes('/v1/stores/s1/live'))?.authorization, `Bearer ${chain.admin}`)
+  } finally {
+    await browser.close()
+    await chain.close()
+  }
+})
+
+partTest('chromium', "the demo phone page shows a trigger once when its 'delivered' ack fails, and keeps the device token out of its URL", { timeout: 120_000 }, async () => {
+  const chain = await startChain('phone-ack-fail', 1)
+  const browser = await launch()
+  try {
+    const { url } = chain.replicas[0]
+    await makeCampaign(chain, 'flaky')
+    const dev = await registerDevice(url)
+    const page = await browser.newPage()
+    let acks = 0
+    await page.route('**/ack', r => {
+      acks++
+      void r.abort('internetdisconnected')
+    })
+    await page.goto(`${url}/phone#deviceId=${dev.deviceId}&token=${dev.token}`)
+    await waitFor(async () => (await connections(url)) === 1, 30_000, 'the phone page to follow its triggers')
+    assert.equal(page.url(), `${url}/phone#deviceId=${dev.deviceId}`, 'the token has left the URL')
+    // Replaced, not pushed: the entry before it is the blank page the browser opened with.
+    assert.equal(await page.evaluate(() => history.length), 2, 'no other history entry carries it')
+    await fire(chain, dev.subject, 'T1', 'flaky')
+    // The SDK tries the handler 5 times; the last failure is reported on the page.
+    await page.waitForFunction(() => document.getElementById('who')?.textContent?.includes('try 5 of 5'), undefined, { timeout: 60_000 })
+    assert.equal(acks, 5, 'the ack was tried each time')
+    assert.equal(await page.locator('.card.trigger').count(), 1, 'one trigger, one card')
+    // A reload still follows the device's triggers (the tab keeps the token), without it in the URL.
+    await page.unroute('**/ack')
+    await page.reload()
+    await waitFor(async () => (await connections(url)) === 1, 30_000, 'the reloaded page to follow its triggers')
+    assert.ok(!page.url().includes('token'), page.url())
+  } finally {
+    await browser.close()
+    await chain.close()
+  }
+})
+
+partTest('chromium', "the dashboard's campaign-id field refuses an id the server would refuse (its pattern compiles under the 'v' flag)", { timeout: 120_000 }, async () => {
+  const chain = await startChain('dashboard-pattern', 1)
+  const browser = await launch()
+  try {
+    const page = await browser.newPage()
+    const messages: string[] = []
+    page.on('console', m => messages.push(m.text()))
+    await page.goto(`${chain.replicas[0].url}/`)
+    const valid = (id: string) =>
+      page.evaluate(v => {
+        const i = document.querySelector('input[name=id]') as HTMLInputElement
+        i.value = v
+        return i.checkValidity()
+      }, id)
+    const cases: Array<[id: string, ok: boolean]> = [
+      ['local-offer', true],
+      ['a.b:c_D-9', true],
+      ['bad id <x>', false],
+      ['dash-and space', false],
+      ['é', false]
+    ]
+    for (const [id, ok] of cases) assert.equal(await valid(id), ok, id)
+    assert.deepEqual(
+      messages.filter(m => /regular expression|pattern/i.test(m)),
+      [],
+      'no pattern error in the console'
+    )
   } finally {
     await browser.close()
     await chain.close()
