@@ -142,10 +142,22 @@ export const TokenInfo = Type.Object({
   lastUsed: Type.Union([Type.Integer(), Type.Null()], { description: 'ms since the epoch, to within a minute; null if never used' })
 })
 export const TokenList = Type.Array(TokenInfo)
+/** Tokens a page of GET /v1/tokens holds by default, and at most. */
+export const TOKEN_PAGE = 100
+export const TOKEN_PAGE_MAX = 1000
 export const TokenQuery = Type.Object(
-  { role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('gateway'), Type.Literal('device')])) },
+  {
+    role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('gateway'), Type.Literal('device')])),
+    store: Type.Optional(Type.String({ maxLength: 200, pattern: SAFE_ID, description: 'only tokens covering this store' })),
+    deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "only this device's tokens" })),
+    limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: `tokens in the page, 1 to ${TOKEN_PAGE_MAX} (default ${TOKEN_PAGE})` })),
+    after: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,15}\\.[A-Za-z0-9_-]{1,100}$', maxLength: 120, description: "the previous page's cursor (its Link rel=next, or X-Next-Cursor)" })
+    )
+  },
   { additionalProperties: false }
 )
+export type TokenQueryT = Static<typeof TokenQuery>
 export const StoreReply = Type.Object({
   storeId: Type.String(),
   gatewayToken: Type.String(),

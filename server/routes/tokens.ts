@@ -6,9 +6,10 @@
 import type { Q } from '../db/db.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Context } from '../context.ts'
-import { requireRole, canReachStore, HttpError, revokeIn, type Principal, type Role } from '../auth.ts'
+import { sql, type SqlBool } from 'kysely'
+import { requireRole, canReachStore, mustReachStore, HttpError, revokeIn, type Principal, type Role } from '../auth.ts'
 import { retryConflicts } from '../db/retry.ts'
-import { IdParams, TokenQuery } from '../schemas.ts'
+import { IdParams, TokenQuery, TOKEN_PAGE, TOKEN_PAGE_MAX, type TokenQueryT } from '../schemas.ts'
 import { closeStreamsOf } from '../hubs/sse.ts'
 
 interface Row {
@@ -44,25 +45,56 @@ export async function tokenRoutes(app: FastifyInstance, { db, data }: Context): 
     closeStreamsOf(app, id)
   })
   const operators = requireRole(db, 'admin', 'manager')
-  app.get<{ Querystring: { role?: Role } }>('/v1/tokens', { schema: { tags: ['operator'], querystring: TokenQuery }, preHandler: operators }, async req => {
-    const role = req.query.role
+  app.get<{ Querystring: TokenQueryT }>('/v1/tokens', { schema: { tags: ['operator'], querystring: TokenQuery }, preHandler: operators }, async (req, reply) => {
+    const p = req.principal
+    const { role, store, deviceId, after } = req.query
+    if (store !== undefined) mustReachStore(p, store, 'no rights on this store')
+    const limit = Number(req.query.limit ?? TOKEN_PAGE)
+    if (limit > TOKEN_PAGE_MAX) throw new HttpError(400, 'INSTORE_BAD_REQUEST', `limit is at most ${TOKEN_PAGE_MAX}`)
+    const cursor = after === undefined ? null : { created: Number(after.slice(0, after.indexOf('.'))), id: after.slice(after.indexOf('.') + 1) }
+    // Everything is filtered and paged by the database: a manager never costs a read of the
+    // device tokens (there may be one per installed app), and no caller more than a page.
+    const pg = data.engine === 'postgres'
+    const elements = pg ? sql`json_array_elements_text(tokens.stores::json) AS e(v)` : sql`json_each(tokens.stores) AS e`
+    const v = pg ? sql`e.v` : sql`e.value`
+    const manager = p?.role !== 'admin'
+    const theirs = p?.stores ?? []
+    if (manager && theirs.length === 0) return []
     const rows = (await db
       .selectFrom('tokens')
       .select(['id', 'role', 'stores', 'device_id', 'created', 'last_used'])
       .$if(role !== undefined, qb => qb.where('role', '=', role ?? ''))
+      .$if(deviceId !== undefined, qb => qb.where('device_id', '=', deviceId ?? ''))
+      .$if(store !== undefined, qb => qb.where(sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements} WHERE ${v} = ${store ?? ''})`))
+      // A manager sees the gateway and manager tokens all of whose stores are theirs.
+      .$if(manager, qb =>
+        qb
+          .where('role', 'in', ['gateway', 'manager'])
+          .where('stores', '<>', '[]')
+          .where(sql<SqlBool>`NOT EXISTS (SELECT 1 FROM ${elements} WHERE ${v} NOT IN (${sql.join(theirs)}))`)
+      )
+      .$if(cursor !== null, qb =>
+        qb.where(eb => eb.or([eb('created', '>', cursor?.created ?? 0), eb.and([eb('created', '=', cursor?.created ?? 0), eb('id', '>', cursor?.id ?? '')])]))
+      )
       .orderBy('created')
       .orderBy('id')
+      .limit(limit + 1)
       .execute()) as Row[]
-    return rows
-      .filter(r => visible(req.principal, r))
-      .map(r => ({
-        id: r.id,
-        role: r.role,
-        stores: JSON.parse(r.stores) as string[],
-        deviceId: r.device_id,
-        created: r.created,
-        lastUsed: r.last_used
-      }))
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    if (rows.length > limit && last) {
+      const next = `${last.created}.${last.id}`
+      const q = new URLSearchParams({ ...(role ? { role } : {}), ...(store ? { store } : {}), ...(deviceId ? { deviceId } : {}), limit: String(limit), after: next })
+      void reply.header('x-next-cursor', next).header('link', `</v1/tokens?${q}>; rel="next"`)
+    }
+    return page.map(r => ({
+      id: r.id,
+      role: r.role,
+      stores: JSON.parse(r.stores) as string[],
+      deviceId: r.device_id,
+      created: Number(r.created),
+      lastUsed: r.last_used === null ? null : Number(r.last_used)
+    }))
   })
 
   app.delete<{ Params: { id: string } }>('/v1/tokens/:id', { schema: { tags: ['operator'], params: IdParams }, preHandler: operators }, async (req, reply) => {
