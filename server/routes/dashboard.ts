@@ -12,6 +12,7 @@ import { Type } from '@sinclair/typebox'
 import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../hubs/sse.ts'
 import type { LiveHub } from '../hubs/live-hub.ts'
+import { LiveCapacity } from './live-capacity.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
@@ -20,6 +21,7 @@ export { LiveHub } from '../hubs/live-hub.ts'
 export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { live: LiveHub }): Promise<void> {
   const { db, live } = ctx
   live.start()
+  const capacity = new LiveCapacity(db)
   const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
   app.get('/', { schema: { hide: true } }, page('dashboard'))
   app.get('/phone', { schema: { hide: true } }, page('phone'))
@@ -63,6 +65,11 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
       if (req.validationError) {
         ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
         throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
+      }
+      const implausible = await capacity.check(req.params.storeId, req.body.occupancy)
+      if (implausible !== null) {
+        ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY = (ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY ?? 0) + 1
+        throw new HttpError(400, 'INSTORE_IMPLAUSIBLE_OCCUPANCY', implausible)
       }
       // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
       // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.

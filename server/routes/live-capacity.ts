@@ -1,0 +1,66 @@
+// How many people a live snapshot may say a shop or sector holds: its floor area times a crowd
+// density no shop floor reaches (a crush), at least one. The gateway bounds its own counts by the
+// site's `people.maxPeoplePerM2` (default 2) and leaves the excess out; a count past this ceiling
+// comes from a broken or hostile gateway (the schema alone allowed 1,000,000 in a boutique), and
+// its snapshot is refused rather than shown. Passers-by are outside the site: the schema bounds them.
+import { parseSite, type Zone } from '../../shared/site.ts'
+import type { Db } from '../db/db.ts'
+import type { LiveSnapshotT } from '../schemas.ts'
+
+/** People a square metre that no shop floor holds: the server's ceiling, above any site's setting. */
+export const CRUSH_PER_M2 = 6
+
+type Caps = Map<string, number>
+
+/** Area of a zone, m²: its outer ring less its holes (shoelace). */
+function zoneArea(z: Zone): number {
+  const ring = (r: number[][]) => {
+    let a = 0
+    for (let i = 0; i + 1 < r.length; i++) a += r[i][0] * r[i + 1][1] - r[i + 1][0] * r[i][1]
+    return Math.abs(a) / 2
+  }
+  const [outer, ...holes] = z.polygon.coordinates
+  return Math.max(0, ring(outer) - holes.reduce((a, h) => a + ring(h), 0))
+}
+
+/** Each store's ceilings, read again when its site changes (a re-provisioning, on any replica). */
+export class LiveCapacity {
+  private readonly cache = new Map<string, { updated: number; shops: Caps; sectors: Caps }>()
+  constructor(private readonly db: Db) {}
+
+  /** The first count past its zone's ceiling, described; null when every count is plausible. */
+  async check(storeId: string, occupancy: LiveSnapshotT['occupancy']): Promise<string | null> {
+    if (occupancy === null) return null
+    const caps = await this.of(storeId)
+    if (!caps) return null
+    const groups = [occupancy, occupancy.low, occupancy.high, occupancy.bySource?.app, occupancy.bySource?.ble, occupancy.bySource?.wifi]
+    for (const g of groups) {
+      if (!g) continue
+      for (const [kind, counts, max] of [
+        ['shop', g.shops, caps.shops],
+        ['sector', g.sectors, caps.sectors]
+      ] as const) {
+        for (const [id, n] of Object.entries(counts)) {
+          const cap = max.get(id)
+          if (cap !== undefined && n > cap) return `${kind} ${id} cannot hold ${n} people (its area holds at most ${cap})`
+        }
+      }
+    }
+    return null
+  }
+
+  private async of(storeId: string): Promise<{ shops: Caps; sectors: Caps } | null> {
+    const row = await this.db.selectFrom('stores').select('updated').where('id', '=', storeId).executeTakeFirst()
+    if (!row) return null
+    const updated = Number(row.updated)
+    const known = this.cache.get(storeId)
+    if (known && known.updated === updated) return known
+    const site = await this.db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst()
+    if (!site) return null
+    const s = parseSite(JSON.parse(site.site) as unknown, storeId)
+    const caps = (zones: Zone[]) => new Map(zones.map(z => [z.id, Math.max(1, Math.ceil(zoneArea(z) * CRUSH_PER_M2))]))
+    const entry = { updated, shops: caps(s.shops), sectors: caps(s.sectors) }
+    this.cache.set(storeId, entry)
+    return entry
+  }
+}

@@ -1,0 +1,65 @@
+// The outside tester's "also noted": a live snapshot could claim up to 1,000,000 people in a zone
+// (the schema's bound), and the dashboard showed it. Now a count past the zone's floor area times
+// a crush density (CRUSH_PER_M2) refuses the snapshot: 400 INSTORE_IMPLAUSIBLE_OCCUPANCY,
+// counted in instore_server_live_refused_total. Zones the site does not have are not bounded here
+// (the dashboard shows only the site's own).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { api } from '../helpers/procs.ts'
+import { ROOT } from '../helpers/run.ts'
+import { startChain } from '../helpers/replicas.ts'
+import { metric } from '../helpers/streams.ts'
+// Named here so that scripts/test.ts runs this file again on PostgreSQL.
+import { TEST_ENGINE } from '../helpers/postgres.ts'
+import { CRUSH_PER_M2 } from '../../server/routes/live-capacity.ts'
+
+interface Feature {
+  properties: { kind: string; id: string }
+  geometry: { coordinates: number[][][] }
+}
+const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { features: Feature[] }
+/** The most people the test expects a zone of the boutique to be allowed (its own shoelace, not the server's). */
+function cap(id: string): number {
+  const ring = site.features.find(f => f.properties.id === id)?.geometry.coordinates[0] ?? []
+  let a = 0
+  for (let i = 0; i + 1 < ring.length; i++) a += ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1]
+  return Math.max(1, Math.ceil((Math.abs(a) / 2) * CRUSH_PER_M2))
+}
+
+test(`a live snapshot claiming more people than a zone's floor can hold is refused and counted (${TEST_ENGINE})`, async () => {
+  const chain = await startChain('live-capacity', 1)
+  try {
+    const { url } = chain.replicas[0]
+    const zones = (shops: Record<string, number>, sectors: Record<string, number> = {}) => ({ shops, sectors })
+    const snap = (occ: Record<string, unknown>) => ({ ts: 1, positions: [], occupancy: { ts: 1, shops: {}, sectors: {}, passersBy: 0, ...occ } })
+    const b = cap('boutique')
+    const w = cap('women')
+    const cases: Array<[what: string, body: unknown, status: number]> = [
+      ['a plausible count', snap({ shops: { boutique: 40 }, sectors: { women: 12 } }), 204],
+      ['the shop at its ceiling', snap({ shops: { boutique: b } }), 204],
+      ['the shop past it', snap({ shops: { boutique: b + 1 } }), 400],
+      ['a million in the boutique', snap({ shops: { boutique: 1_000_000 } }), 400],
+      ['a sector past its ceiling', snap({ sectors: { women: w + 1 } }), 400],
+      ['the range past it', snap({ shops: { boutique: 3 }, low: zones({ boutique: 1 }), high: zones({ boutique: 1_000_000 }) }), 400],
+      ['one source past it', snap({ bySource: { app: zones({}), ble: zones({}), wifi: zones({}, { women: 1_000_000 }) } }), 400],
+      ['a zone the site does not have', snap({ shops: { elsewhere: 1_000_000 } }), 204],
+      ['passers-by are outside', snap({ passersBy: 1_000_000 }), 204],
+      ['no occupancy', { ts: 1, positions: [], occupancy: null }, 204]
+    ]
+    let refused = 0
+    for (const [what, body, status] of cases) {
+      const r = await api<{ error?: string; message?: string }>(`${url}/v1/stores/s1/live`, chain.gw.s1, 'POST', body)
+      assert.equal(r.status, status, what)
+      if (status === 400) {
+        refused++
+        assert.equal(r.body.error, 'INSTORE_IMPLAUSIBLE_OCCUPANCY', what)
+        assert.match(r.body.message ?? '', /cannot hold \d+ people/, what)
+      }
+    }
+    assert.equal(await metric(url, 'instore_server_live_refused_total{reason="INSTORE_IMPLAUSIBLE_OCCUPANCY"}'), refused)
+  } finally {
+    await chain.close()
+  }
+})
