@@ -3,7 +3,7 @@
 // site's `people.maxPeoplePerM2` (default 2) and leaves the excess out; a count past this ceiling
 // comes from a broken or hostile gateway (the schema alone allowed 1,000,000 in a boutique), and
 // its snapshot is refused rather than shown. Passers-by are outside the site: the schema bounds them.
-import { parseSite, type Zone } from '../../shared/site.ts'
+import { parseSite, type Site, type Zone } from '../../shared/site.ts'
 import type { Db } from '../db/db.ts'
 import type { LiveSnapshotT } from '../schemas.ts'
 
@@ -57,7 +57,13 @@ export class LiveCapacity {
     if (known && known.updated === updated) return known
     const site = await this.db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst()
     if (!site) return null
-    const s = parseSite(JSON.parse(site.site) as unknown, storeId)
+    let s: Site
+    try {
+      s = parseSite(JSON.parse(site.site) as unknown, storeId)
+    } catch {
+      // A site stored under an older schema: its counts go unbounded here rather than refused.
+      return null
+    }
     const caps = (zones: Zone[]) => new Map(zones.map(z => [z.id, Math.max(1, Math.ceil(zoneArea(z) * CRUSH_PER_M2))]))
     const entry = { updated, shops: caps(s.shops), sectors: caps(s.sectors) }
     this.cache.set(storeId, entry)
