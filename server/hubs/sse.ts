@@ -90,7 +90,9 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
   const { streamQueueBytes: queueBytes, streamStallMs: stallMs } = streams.buffering
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
   const queue: Queued[] = []
+  /** Bytes queued in all, and of them those of events that are not replaceable. */
   let queued = 0
+  let others = 0
   let behind = false
   let stall: NodeJS.Timeout | null = null
   let closed = false
@@ -113,6 +115,7 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
     while (queue.length > 0 && !behind && !closed && !res.writableEnded) {
       const q = queue.shift() as Queued
       queued -= q.bytes
+      if (q.latest === null) others -= q.bytes
       write(q.text)
     }
   }
@@ -127,10 +130,10 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
     const bytes = Buffer.byteLength(text)
     // One replaceable event of each name is always kept (it is bounded by the request that made it);
     // the queue of the others is what a client that stopped reading would grow without end.
-    const others = queued - queue.reduce((n, q) => n + (q.latest !== null ? q.bytes : 0), 0)
     if (latest === null && others + bytes > queueBytes) return drop()
     queue.push({ text, bytes, latest })
     queued += bytes
+    if (latest === null) others += bytes
   }
   const held = () => (res.destroyed ? 0 : res.writableLength + queued)
   streams.open.add(held)
@@ -145,6 +148,7 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
   const end = () => {
     queue.length = 0
     queued = 0
+    others = 0
     res.end()
   }
   if (tokenId !== undefined) {
@@ -160,6 +164,7 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
     if (stall) clearTimeout(stall)
     queue.length = 0
     queued = 0
+    others = 0
     streams.open.delete(held)
     if (tokenId !== undefined) {
       const set = tokens?.get(tokenId)
