@@ -25,7 +25,10 @@ export interface Tables {
   events: { id: string; store_id: string; type: string; subject: string; ts: number; body: string; received: number }
   triggers: {
     seq: Generated<number>
+    /** The server's key of a trigger: `<store>/<event id>` (push.ts triggerKey); before migration 010, the event id. */
     trigger_id: string
+    /** The trigger.fired event's id, the trigger id phones see and acknowledge (migration 010; null only before it ran). */
+    event_id: string | null
     device_id: string
     store_id: string
     campaign_id: string
