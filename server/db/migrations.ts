@@ -325,6 +325,27 @@ function triggerEventIds(engine: Engine): Migration {
   }
 }
 
+/**
+ * Whose open visit or sector stay each open row is: withdrawal and erasure delete a subject's open
+ * rows by this indexed column, never by reading its stored entries. Rows from before keep a null
+ * subject (closeOpenRowsOf finds those through the visits table); they last hours at most.
+ */
+function openRowSubjects(engine: Engine): Migration {
+  return {
+    async up(k: Kysely<unknown>) {
+      const db = k as unknown as Db
+      for (const table of ['an_open_visits', 'an_open_stays'] as const) {
+        const has =
+          engine === 'postgres'
+            ? sql`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${table} AND column_name = 'subject'`
+            : sql`SELECT 1 FROM pragma_table_info(${table}) WHERE name = 'subject'`
+        if ((await has.execute(k)).rows.length === 0) await db.schema.alterTable(table).addColumn('subject', 'text').execute()
+        await db.schema.createIndex(`${table}_subject`).ifNotExists().on(table).column('subject').execute()
+      }
+    }
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
@@ -336,7 +357,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '007_campaign_stores': campaignStores,
     '008_stream_leases': streamLeases,
     '009_visits': visitsTable,
-    '010_trigger_event_ids': triggerEventIds(engine)
+    '010_trigger_event_ids': triggerEventIds(engine),
+    '011_open_row_subjects': openRowSubjects(engine)
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

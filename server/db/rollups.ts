@@ -12,7 +12,7 @@
 //   dur     ''                 log-1.05 bucket of ms  shop.exit with durationMs
 //   dwell   sector             DWELL_BUCKETS_S index  sector.exit with dwellMs
 //   fc, fs  campaign, sector   FUNNEL_STEPS index     trigger.fired (0) and its acks (1-4)
-import { type ExpressionBuilder, sql } from 'kysely'
+import { sql } from 'kysely'
 import type { Q, Tables } from './schema.ts'
 
 export const DWELL_BUCKETS_S = [30, 60, 120, 300, 600, 1800]
@@ -128,7 +128,8 @@ async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<
   const count = (metric: string, k1: string, k2: number) => counts.add({ store_id: e.store_id, metric, k1, k2 }, e.ts)
   switch (e.type) {
     case 'shop.enter': {
-      const row = { store_id: e.store_id, visit_id: str(b.visitId) ?? e.id, shop: str(b.shop) ?? '', ts: e.ts }
+      // (The subject column only from migration 011 on: not while migration 002 replays.)
+      const row = { store_id: e.store_id, visit_id: str(b.visitId) ?? e.id, shop: str(b.shop) ?? '', ts: e.ts, ...(visits ? { subject: e.subject } : {}) }
       // The first entry of a visit fixes it (its time names the entry whose segment the audience
       // is judged on): a second entry changes nothing, and one stored after its visit's exit, or
       // arriving after it, or after the visit was closed otherwise, does not re-open it.
@@ -151,7 +152,7 @@ async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<
       return
     }
     case 'sector.enter': {
-      const row = { store_id: e.store_id, visit_id: stayKey(e, b), sector: str(b.sector) ?? '', ts: e.ts }
+      const row = { store_id: e.store_id, visit_id: stayKey(e, b), sector: str(b.sector) ?? '', ts: e.ts, ...(visits ? { subject: e.subject } : {}) }
       await q
         .insertInto('an_open_stays')
         .values(row)
@@ -337,26 +338,35 @@ export async function dropVisitsBefore(q: Q, before: number): Promise<number> {
 /**
  * Closes a subject's open visits and sector stays (presence consent withdrawn: the gateway drops
  * the visit without an exit event, so analytics would show the shopper inside until the 6-h
- * cut-off; erasure: its events go). Its events stay. Set-based, from the subject's visits rows
- * (one per visit, never one per stored entry) and, for stays a gateway keyed on the subject, the
- * subject itself: a few statements whatever the subject's history. Returns how many rows were closed.
+ * cut-off; erasure: its events go). Its events stay. Set-based, by the rows' indexed subject, and
+ * for rows stored before migration 011 (no subject) by the subject's visits rows (one per visit):
+ * a few statements whatever the subject's stored history. Returns how many rows were closed.
  */
 export async function closeOpenRowsOf(q: Q, subject: string): Promise<number> {
-  const mine = (t: 'an_open_visits' | 'an_open_stays') => (eb: ExpressionBuilder<Tables, typeof t>) =>
-    eb.exists(
-      eb
-        .selectFrom('visits')
-        .select('visits.visit_id')
-        .where('visits.subject', '=', subject)
-        .whereRef('visits.store_id', '=', `${t}.store_id`)
-        .whereRef('visits.visit_id', '=', `${t}.visit_id`)
-    )
-  const visits = await q.deleteFrom('an_open_visits').where(mine('an_open_visits')).executeTakeFirst()
-  const stays = await q
-    .deleteFrom('an_open_stays')
-    .where(eb => eb.or([eb('visit_id', '=', subject), mine('an_open_stays')(eb)]))
-    .executeTakeFirst()
-  return Number(visits.numDeletedRows) + Number(stays.numDeletedRows)
+  let closed = 0
+  for (const t of ['an_open_visits', 'an_open_stays'] as const) {
+    const own = await q.deleteFrom(t).where('subject', '=', subject).executeTakeFirst()
+    const before = await q
+      .deleteFrom(t)
+      .where('subject', 'is', null)
+      .where(eb =>
+        eb.or([
+          // A stay a gateway keyed on the subject (no visit id).
+          eb(`${t}.visit_id`, '=', subject),
+          eb.exists(
+            eb
+              .selectFrom('visits')
+              .select('visits.visit_id')
+              .where('visits.subject', '=', subject)
+              .whereRef('visits.store_id', '=', `${t}.store_id`)
+              .whereRef('visits.visit_id', '=', `${t}.visit_id`)
+          )
+        ])
+      )
+      .executeTakeFirst()
+    closed += Number(own.numDeletedRows) + Number(before.numDeletedRows)
+  }
+  return closed
 }
 
 /** Deletes a subject's events and closes their open rows (erasure); the anonymous counts stay. */
