@@ -136,6 +136,13 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       // Validation errors are raised in the handler, after the token check: an anonymous caller
       // learns nothing about the schema, and a gateway's bad event is counted.
       attachValidation: true,
+      // A store with as many batches waiting as the gate holds: refused before its body is read
+      // and parsed, which a flood of large batches would otherwise spend this replica's CPU on.
+      // (It tells an anonymous caller no more than that the store is busy.)
+      onRequest: async req => {
+        const { storeId } = req.params as { storeId: string }
+        if (gate.full(storeId)) throw busy(`too many batches of store ${storeId} wait already: send this one again later`)
+      },
       preHandler: requireRole(db, 'gateway', 'admin')
     },
     async (req, reply) => {

@@ -41,6 +41,11 @@ export class StoreGate {
     })
   }
 
+  /** Whether a batch of the store would be refused at once (as many wait as may). */
+  full(store: string): boolean {
+    return (this.stores.get(store)?.length ?? -1) >= this.maxWaiting
+  }
+
   /** How many batches wait for their store's turn, over all stores. */
   get waiting(): number {
     let n = 0
