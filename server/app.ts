@@ -10,6 +10,7 @@ import rateLimit from '@fastify/rate-limit'
 import { openData } from './db/db.ts'
 import { startRetention, startMonthUpkeep, startStaleSweep, hourly } from './db/retention.ts'
 import { DbRateStore } from './db/rate-limit.ts'
+import { isBusy } from './db/retry.ts'
 import { TriggerHub, DEFAULT_APP_SCHEMES } from './hubs/push.ts'
 import { ConsentGate, expireRegistrations, DEFAULT_GATEWAY_RETENTION_MS, DEFAULT_REGISTRATION_TTL_MS } from './identity.ts'
 import { HttpError, issue, wasRevoked } from './auth.ts'
@@ -289,6 +290,12 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     // the caller's input, not a server fault. SQLite stores such text and finds nothing.
     if (PG_BAD_TEXT.has(String((err as { code?: unknown }).code)))
       return reply.code(400).send({ error: refuse('INSTORE_BAD_TEXT'), message: 'the request holds a character the database cannot store (NUL)' })
+    // No pooled connection free in time (db.ts), a lock or statement past its bound: busy, not broken.
+    if (isBusy(err))
+      return reply
+        .code(503)
+        .header('retry-after', '2')
+        .send({ error: refuse('INSTORE_BUSY'), message: 'the database is busy: try again later' })
     const status = (err as FastifyError).statusCode ?? 500
     if (status < 500) return reply.code(status).send({ error: refuse(FASTIFY_CODES[(err as FastifyError).code] ?? 'INSTORE_BAD_REQUEST'), message: err.message })
     ctx.metrics.errors5xx++

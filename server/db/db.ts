@@ -14,6 +14,7 @@ import { privateFile } from '../../shared/private-file.ts'
 import type { Db, Engine, Q } from './schema.ts'
 import { migrate } from './migrations.ts'
 import { upgradeLegacySqlite } from './legacy-sqlite.ts'
+import { POOL_WAIT_CODE } from './retry.ts'
 
 export type { Db, Q, Engine } from './schema.ts'
 
@@ -108,10 +109,25 @@ const types = {
     oid === 20 || oid === 1700 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser
 }
 
+/** PostgreSQL: connections per replica. */
+export const POOL_SIZE = 10
+/** PostgreSQL: the longest a request waits for a free connection of the pool, ms. */
+export const POOL_WAIT_MS = 5_000
+
 function openPostgres(url: string, onError: (err: Error) => void): DataStore {
-  const pool = new pg.Pool({ connectionString: url, types, max: 10 })
+  const pool = new pg.Pool({ connectionString: url, types, max: POOL_SIZE, connectionTimeoutMillis: POOL_WAIT_MS })
   pool.on('error', err => onError(err))
-  const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) })
+  // A wait for a connection past POOL_WAIT_MS is the database being busy (retry.ts isBusy): the
+  // caller answers 503 with Retry-After rather than queueing requests without bound.
+  const bounded = {
+    connect: () =>
+      pool.connect().catch((err: Error) => {
+        if (!/timeout/i.test(err.message)) throw err
+        throw Object.assign(new Error(`no database connection free within ${POOL_WAIT_MS} ms: ${err.message}`), { code: POOL_WAIT_CODE })
+      }),
+    end: () => pool.end()
+  }
+  const db: Db = new Kysely({ dialect: new PostgresDialect({ pool: bounded }) })
   const fns: Handlers = { device: [], token: [], live: [], event: [] }
   const resyncs: Array<() => void> = []
   let listener: pg.Client | null = null

@@ -300,6 +300,52 @@ const visitsTable: Migration = {
   }
 }
 
+/**
+ * Trigger identity per store (event ids are unique per store only): `trigger_id` becomes the
+ * server's key `<store>/<event id>` for new rows (triggerKey in push.ts) and `event_id` keeps the
+ * id phones see and acknowledge. Rows from before keep their key (the event id, which never holds
+ * a `/`) and get it as their event id too: one set-based statement.
+ */
+function triggerEventIds(engine: Engine): Migration {
+  return {
+    async up(k: Kysely<unknown>) {
+      const db = k as unknown as Db
+      const has =
+        engine === 'postgres'
+          ? sql`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'triggers' AND column_name = 'event_id'`
+          : sql`SELECT 1 FROM pragma_table_info('triggers') WHERE name = 'event_id'`
+      if ((await has.execute(k)).rows.length === 0) await db.schema.alterTable('triggers').addColumn('event_id', 'text').execute()
+      await db
+        .updateTable('triggers')
+        .set(eb => ({ event_id: eb.ref('trigger_id') }))
+        .where('event_id', 'is', null)
+        .execute()
+      await db.schema.createIndex('triggers_event').ifNotExists().on('triggers').columns(['event_id', 'device_id']).execute()
+    }
+  }
+}
+
+/**
+ * Whose open visit or sector stay each open row is: withdrawal and erasure delete a subject's open
+ * rows by this indexed column, never by reading its stored entries. Rows from before keep a null
+ * subject (closeOpenRowsOf finds those through the visits table); they last hours at most.
+ */
+function openRowSubjects(engine: Engine): Migration {
+  return {
+    async up(k: Kysely<unknown>) {
+      const db = k as unknown as Db
+      for (const table of ['an_open_visits', 'an_open_stays'] as const) {
+        const has =
+          engine === 'postgres'
+            ? sql`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${table} AND column_name = 'subject'`
+            : sql`SELECT 1 FROM pragma_table_info(${table}) WHERE name = 'subject'`
+        if ((await has.execute(k)).rows.length === 0) await db.schema.alterTable(table).addColumn('subject', 'text').execute()
+        await db.schema.createIndex(`${table}_subject`).ifNotExists().on(table).column('subject').execute()
+      }
+    }
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
@@ -310,7 +356,9 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '006_device_last_reported': deviceLastReported(engine),
     '007_campaign_stores': campaignStores,
     '008_stream_leases': streamLeases,
-    '009_visits': visitsTable
+    '009_visits': visitsTable,
+    '010_trigger_event_ids': triggerEventIds(engine),
+    '011_open_row_subjects': openRowSubjects(engine)
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

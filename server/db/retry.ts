@@ -6,10 +6,12 @@
 const RETRYABLE = new Set(['40001', '40P01', 'INSTORE_TRY_AGAIN'])
 /**
  * A lock not granted within lock_timeout (55P03), a statement cancelled by statement_timeout
- * (57014): the database is busy with other work. Not tried again here (the wait would only grow):
+ * (57014), no pooled connection free in time (db.ts): the database is busy with other work. Not tried again here (the wait would only grow):
  * the caller answers 503 with Retry-After, and the gateway's outbox sends the batch again later.
  */
-const BUSY = new Set(['55P03', '57014'])
+const BUSY = new Set(['55P03', '57014', 'INSTORE_POOL_WAIT'])
+/** The code of the error db.ts throws when no pooled connection came free in time: busy too. */
+export const POOL_WAIT_CODE = 'INSTORE_POOL_WAIT'
 
 /** Thrown by a transaction that saw something change under it (a consent withdrawn): run it again. */
 export class TryAgain extends Error {

@@ -92,12 +92,16 @@ const segmentOf = (b: Body): string | null => {
 /**
  * Keeps the visits row of a stored shop.enter or shop.exit (one key write, in any order of
  * arrival): the first entry fixes the entry's time, arrival and segment, the first exit its time.
- * Whether the visit had already ended, for a shop.enter.
+ * For a shop.enter, whether it opens the visit: only the visit's first entry, and only before any
+ * exit. A visit closed without an exit (presence withdrawn, erasure, the stale cut-off) has lost
+ * its open row but keeps its entry here: a later entry with the same visit id, under a new event
+ * id, re-opens nothing.
  */
 async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<boolean> {
   const key = { store_id: e.store_id, subject: e.subject, visit_id: visitId }
   if (e.type === 'shop.enter') {
-    await q
+    // RETURNING names the row only when this entry inserted it or gave it its entry (both engines).
+    const first = await q
       .insertInto('visits')
       .values({ ...key, enter_ts: e.ts, received: e.received, segment: segmentOf(b), exit_ts: null })
       .onConflict(oc =>
@@ -106,22 +110,16 @@ async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<b
           .doUpdateSet({ enter_ts: e.ts, received: e.received, segment: segmentOf(b) })
           .where('visits.enter_ts', 'is', null)
       )
-      .execute()
-    const row = await q
-      .selectFrom('visits')
-      .select('exit_ts')
-      .where('store_id', '=', key.store_id)
-      .where('subject', '=', key.subject)
-      .where('visit_id', '=', visitId)
+      .returning('exit_ts')
       .executeTakeFirst()
-    return row?.exit_ts != null
+    return first !== undefined && first.exit_ts == null
   }
   await q
     .insertInto('visits')
     .values({ ...key, enter_ts: null, received: e.received, segment: null, exit_ts: e.ts })
     .onConflict(oc => oc.columns(['store_id', 'subject', 'visit_id']).doUpdateSet({ exit_ts: e.ts }).where('visits.exit_ts', 'is', null))
     .execute()
-  return true
+  return false
 }
 
 /** What one stored event changes in the open rows, and which counts it bumps. */
@@ -130,12 +128,13 @@ async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<
   const count = (metric: string, k1: string, k2: number) => counts.add({ store_id: e.store_id, metric, k1, k2 }, e.ts)
   switch (e.type) {
     case 'shop.enter': {
-      const row = { store_id: e.store_id, visit_id: str(b.visitId) ?? e.id, shop: str(b.shop) ?? '', ts: e.ts }
+      // (The subject column only from migration 011 on: not while migration 002 replays.)
+      const row = { store_id: e.store_id, visit_id: str(b.visitId) ?? e.id, shop: str(b.shop) ?? '', ts: e.ts, ...(visits ? { subject: e.subject } : {}) }
       // The first entry of a visit fixes it (its time names the entry whose segment the audience
       // is judged on): a second entry changes nothing, and one stored after its visit's exit, or
-      // arriving after it, does not re-open it.
+      // arriving after it, or after the visit was closed otherwise, does not re-open it.
       // (`visits` false: migration 002 replaying events before the visits table exists, in time order.)
-      if (!(visits && (await noteVisit(q, e, b, row.visit_id))))
+      if (!visits || (await noteVisit(q, e, b, row.visit_id)))
         await q
           .insertInto('an_open_visits')
           .values(row)
@@ -153,7 +152,7 @@ async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<
       return
     }
     case 'sector.enter': {
-      const row = { store_id: e.store_id, visit_id: stayKey(e, b), sector: str(b.sector) ?? '', ts: e.ts }
+      const row = { store_id: e.store_id, visit_id: stayKey(e, b), sector: str(b.sector) ?? '', ts: e.ts, ...(visits ? { subject: e.subject } : {}) }
       await q
         .insertInto('an_open_stays')
         .values(row)
@@ -207,17 +206,28 @@ export async function storeEvents(q: Q, rows: EventRow[], shared?: Counts): Prom
   return stored
 }
 
-/** Stores an acknowledgement (once per trigger and status) and counts it in its trigger's funnel; whether it was new. */
-export async function storeAck(q: Q, triggerId: string, status: string, ts: number): Promise<boolean> {
+/**
+ * Stores an acknowledgement (once per trigger and status) and counts it in its trigger's funnel;
+ * whether it was new. `key` is the trigger's key (triggers.trigger_id); `fired` names its
+ * trigger.fired event by store and id. Without it (acks replayed by migration 002, from before
+ * per-store trigger keys) the key is the event id, looked up in every store.
+ */
+export async function storeAck(q: Q, key: string, status: string, ts: number, fired?: { storeId: string; eventId: string }): Promise<boolean> {
   const r = await q
     .insertInto('acks')
-    .values({ trigger_id: triggerId, status, ts })
+    .values({ trigger_id: key, status, ts })
     .onConflict(oc => oc.columns(['trigger_id', 'status']).doNothing())
     .executeTakeFirst()
   if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
   const counts = new Counts()
-  const fired = await q.selectFrom('events').select(['store_id', 'ts', 'body']).where('id', '=', triggerId).where('type', '=', 'trigger.fired').execute()
-  for (const e of fired) {
+  const events = await q
+    .selectFrom('events')
+    .select(['store_id', 'ts', 'body'])
+    .where('id', '=', fired?.eventId ?? key)
+    .$if(fired !== undefined, qb => qb.where('store_id', '=', fired?.storeId ?? ''))
+    .where('type', '=', 'trigger.fired')
+    .execute()
+  for (const e of events) {
     const b = parse(e.body)
     counts.add({ store_id: e.store_id, metric: 'fc', k1: str(b.campaignId) ?? '', k2: stepOf(status) }, e.ts)
     counts.add({ store_id: e.store_id, metric: 'fs', k1: str(b.sector) ?? '', k2: stepOf(status) }, e.ts)
@@ -227,29 +237,82 @@ export async function storeAck(q: Q, triggerId: string, status: string, ts: numb
 }
 
 /**
- * Fills the visits table from stored entries and exits (migration 009, once), in pages, and closes
- * the open visits whose exit is stored.
+ * Fills the visits table from stored entries and exits (migration 009, once) and closes the open
+ * visits whose exit is stored. The same rows as storing each event in time order: per store, all
+ * entries in (ts, id) order, then all exits, each page in a few set-based statements, the first
+ * of a visit kept (within a page in memory, across pages by the upsert's condition). Keyset pages
+ * on the (store, type, ts) index: each page costs the same however far the backfill has gone.
  */
-export async function replayVisits(q: Q): Promise<void> {
-  const PAGE = 2000
-  for (let offset = 0; ; offset += PAGE) {
-    const page = await q
-      .selectFrom('events')
-      .selectAll()
-      .where('type', 'in', ['shop.enter', 'shop.exit'])
-      .orderBy('ts')
-      .orderBy('store_id')
-      .orderBy('id')
-      .limit(PAGE)
-      .offset(offset)
-      .execute()
-    for (const e of page) {
-      const b = parse(e.body)
-      const visitId = str(b.visitId) ?? (e.type === 'shop.enter' ? e.id : undefined)
-      if (visitId !== undefined && (await noteVisit(q, { ...e, ts: Number(e.ts), received: Number(e.received) }, b, visitId)))
-        await q.deleteFrom('an_open_visits').where('store_id', '=', e.store_id).where('visit_id', '=', visitId).execute()
+export async function replayVisits(q: Q, page = 2000): Promise<void> {
+  const stores = (await q.selectFrom('events').select('store_id').distinct().execute()).map(r => r.store_id)
+  for (const store of stores) {
+    for (const type of ['shop.enter', 'shop.exit'] as const) {
+      let after: { ts: number; id: string } | null = null
+      for (;;) {
+        const from: { ts: number; id: string } | null = after
+        const rows: Array<Pick<EventRow, 'id' | 'subject' | 'ts' | 'body' | 'received'>> = await q
+          .selectFrom('events')
+          .select(['id', 'subject', 'ts', 'body', 'received'])
+          .where('store_id', '=', store)
+          .where('type', '=', type)
+          .$if(from !== null, qb => qb.where(eb => eb.or([eb('ts', '>', from?.ts ?? 0), eb.and([eb('ts', '=', from?.ts ?? 0), eb('id', '>', from?.id ?? '')])])))
+          .orderBy('ts')
+          .orderBy('id')
+          .limit(page)
+          .execute()
+        if (rows.length === 0) break
+        const last = rows[rows.length - 1]
+        after = { ts: Number(last.ts), id: last.id }
+        const first = new Map<string, Tables['visits']>()
+        for (const e of rows) {
+          const b = parse(e.body)
+          const visit_id = str(b.visitId) ?? (type === 'shop.enter' ? e.id : undefined)
+          if (visit_id === undefined) continue
+          const key = JSON.stringify([e.subject, visit_id])
+          if (first.has(key)) continue
+          const ts = Math.floor(Number(e.ts))
+          first.set(key, {
+            store_id: store,
+            subject: e.subject,
+            visit_id,
+            enter_ts: type === 'shop.enter' ? ts : null,
+            received: Math.floor(Number(e.received)),
+            segment: type === 'shop.enter' ? segmentOf(b) : null,
+            exit_ts: type === 'shop.exit' ? ts : null
+          })
+        }
+        const values = [...first.values()]
+        for (let i = 0; i < values.length; i += 200) {
+          const chunk = values.slice(i, i + 200)
+          if (type === 'shop.enter')
+            await q
+              .insertInto('visits')
+              .values(chunk)
+              .onConflict(oc =>
+                oc
+                  .columns(['store_id', 'subject', 'visit_id'])
+                  .doUpdateSet(eb => ({ enter_ts: eb.ref('excluded.enter_ts'), received: eb.ref('excluded.received'), segment: eb.ref('excluded.segment') }))
+                  .where('visits.enter_ts', 'is', null)
+              )
+              .execute()
+          else {
+            await q
+              .insertInto('visits')
+              .values(chunk)
+              .onConflict(oc =>
+                oc
+                  .columns(['store_id', 'subject', 'visit_id'])
+                  .doUpdateSet(eb => ({ exit_ts: eb.ref('excluded.exit_ts') }))
+                  .where('visits.exit_ts', 'is', null)
+              )
+              .execute()
+            const ids = [...new Set(chunk.map(v => v.visit_id))]
+            await q.deleteFrom('an_open_visits').where('store_id', '=', store).where('visit_id', 'in', ids).execute()
+          }
+        }
+        if (rows.length < page) break
+      }
     }
-    if (page.length < PAGE) break
   }
 }
 
@@ -275,22 +338,33 @@ export async function dropVisitsBefore(q: Q, before: number): Promise<number> {
 /**
  * Closes a subject's open visits and sector stays (presence consent withdrawn: the gateway drops
  * the visit without an exit event, so analytics would show the shopper inside until the 6-h
- * cut-off; erasure: its events go). Its events stay. Returns how many rows were closed.
+ * cut-off; erasure: its events go). Its events stay. Set-based, by the rows' indexed subject, and
+ * for rows stored before migration 011 (no subject) by the subject's visits rows (one per visit):
+ * a few statements whatever the subject's stored history. Returns how many rows were closed.
  */
 export async function closeOpenRowsOf(q: Q, subject: string): Promise<number> {
   let closed = 0
-  const entries = await q.selectFrom('events').selectAll().where('subject', '=', subject).where('type', 'in', ['shop.enter', 'sector.enter']).execute()
-  for (const e of entries) {
-    const b = parse(e.body)
-    const r =
-      e.type === 'shop.enter'
-        ? await q
-            .deleteFrom('an_open_visits')
-            .where('store_id', '=', e.store_id)
-            .where('visit_id', '=', str(b.visitId) ?? e.id)
-            .executeTakeFirst()
-        : await q.deleteFrom('an_open_stays').where('store_id', '=', e.store_id).where('visit_id', '=', stayKey(e, b)).executeTakeFirst()
-    closed += Number(r.numDeletedRows)
+  for (const t of ['an_open_visits', 'an_open_stays'] as const) {
+    const own = await q.deleteFrom(t).where('subject', '=', subject).executeTakeFirst()
+    const before = await q
+      .deleteFrom(t)
+      .where('subject', 'is', null)
+      .where(eb =>
+        eb.or([
+          // A stay a gateway keyed on the subject (no visit id).
+          eb(`${t}.visit_id`, '=', subject),
+          eb.exists(
+            eb
+              .selectFrom('visits')
+              .select('visits.visit_id')
+              .where('visits.subject', '=', subject)
+              .whereRef('visits.store_id', '=', `${t}.store_id`)
+              .whereRef('visits.visit_id', '=', `${t}.visit_id`)
+          )
+        ])
+      )
+      .executeTakeFirst()
+    closed += Number(own.numDeletedRows) + Number(before.numDeletedRows)
   }
   return closed
 }

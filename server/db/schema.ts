@@ -25,7 +25,10 @@ export interface Tables {
   events: { id: string; store_id: string; type: string; subject: string; ts: number; body: string; received: number }
   triggers: {
     seq: Generated<number>
+    /** The server's key of a trigger: `<store>/<event id>` (push.ts triggerKey); before migration 010, the event id. */
     trigger_id: string
+    /** The trigger.fired event's id, the trigger id phones see and acknowledge (migration 010; null only before it ran). */
+    event_id: string | null
     device_id: string
     store_id: string
     campaign_id: string
@@ -37,7 +40,8 @@ export interface Tables {
   acks: { trigger_id: string; status: string; ts: number }
   campaigns: { id: string; body: string; stores: string; updated: number }
   erasures: { subject: string; ts: number; version: number }
-  an_open_visits: { store_id: string; visit_id: string; shop: string; ts: number }
+  /** `subject`: whose visit (migration 011; null on rows from before it): withdrawal and erasure close a subject's rows by it. */
+  an_open_visits: { store_id: string; visit_id: string; shop: string; ts: number; subject: string | null }
   /**
    * One row per subject's visit at a store (migration 009): what trigger vetting needs, kept in
    * columns as the visit's shop.enter and shop.exit are stored, so vetting is one key read and
@@ -54,7 +58,8 @@ export interface Tables {
     segment: string | null
     exit_ts: number | null
   }
-  an_open_stays: { store_id: string; visit_id: string; sector: string; ts: number }
+  /** `subject` as in an_open_visits. */
+  an_open_stays: { store_id: string; visit_id: string; sector: string; ts: number; subject: string | null }
   an_counts: { store_id: string; metric: string; res: string; at: number; k1: string; k2: number; n: number }
   /** Fixed-window request counters shared by every replica (server/db/rate-limit.ts). */
   rate_limits: { key: string; window_start: number; n: number }

@@ -104,13 +104,25 @@ export async function campaignById(q: Q, id: string): Promise<Campaign | null> {
   return r ? (JSON.parse(r.body) as Campaign) : null
 }
 
+/**
+ * The server's key of a trigger: event ids are unique per store only, so two stores' gateways may
+ * send one id and each trigger must still be recorded. Store ids hold no `/` (STORE_ID), so no two
+ * pairs share a key, and no key from before migration 010 (an event id alone) has one.
+ */
+export const triggerKey = (storeId: string, eventId: string): string => `${storeId}/${eventId}`
+
 /** What became of a trigger `record` was given: pushed, already recorded, or dropped and why. */
 export type RecordOutcome = 'pushed' | 'duplicate' | 'no_device' | 'no_consent' | 'expired' | 'cap' | 'link'
 
 export class TriggerHub {
   private readonly listeners = new Map<string, DeviceStreams>()
-  /** Triggers not pushed or recalled, by reason; `consent_withdrawn`: pending when the device withdrew marketing consent. */
-  readonly dropped: Record<'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn' | 'consent_withdrawn', number> = {
+  /**
+   * Triggers not pushed or recalled, by reason; `duplicate`: the store already has a trigger of
+   * that event id (the batch's own duplicate check makes it rare: a race it did not see);
+   * `consent_withdrawn`: pending when the device withdrew marketing consent.
+   */
+  readonly dropped: Record<'duplicate' | 'no_device' | 'no_consent' | 'expired' | 'cap' | 'link' | 'withdrawn' | 'consent_withdrawn', number> = {
+    duplicate: 0,
     no_device: 0,
     no_consent: 0,
     expired: 0,
@@ -191,7 +203,8 @@ export class TriggerHub {
     const r = await q
       .insertInto('triggers')
       .values({
-        trigger_id: t.triggerId,
+        trigger_id: triggerKey(t.storeId, t.triggerId),
+        event_id: t.triggerId,
         device_id: dev.deviceId,
         store_id: t.storeId,
         campaign_id: c.id,
@@ -210,7 +223,7 @@ export class TriggerHub {
   /** Counts what `record` returned, once its transaction has committed. */
   count(outcome: RecordOutcome): void {
     if (outcome === 'pushed') this.pushed++
-    else if (outcome !== 'duplicate') this.dropped[outcome]++
+    else this.dropped[outcome]++
   }
 
   /** The campaign's caps, counted over every trigger pushed to the device from any store, by any replica. */

@@ -193,10 +193,15 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       preHandler: requireRole(db, 'device', 'admin')
     },
     async req => {
-      const t = await db.selectFrom('triggers').select('device_id').where('trigger_id', '=', req.params.id).executeTakeFirst()
-      if (!t) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
-      ownDevice(req, t.device_id)
-      await db.transaction().execute(trx => storeAck(trx, req.params.id, req.body.status, Date.now()))
+      // A trigger id is its event's id, unique per store: the caller's own triggers of that id (the
+      // same id from two stores to one device: each is acknowledged, in its own store's funnel).
+      const rows = await db.selectFrom('triggers').select(['trigger_id', 'device_id', 'store_id']).where('event_id', '=', req.params.id).execute()
+      if (rows.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
+      const mine = req.principal?.role === 'admin' ? rows : rows.filter(r => r.device_id === req.principal?.deviceId)
+      if (mine.length === 0) ownDevice(req, rows[0].device_id)
+      await db.transaction().execute(async trx => {
+        for (const t of mine) await storeAck(trx, t.trigger_id, req.body.status, Date.now(), { storeId: t.store_id, eventId: req.params.id })
+      })
       return { triggerId: req.params.id, status: req.body.status }
     }
   )

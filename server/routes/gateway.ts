@@ -29,6 +29,7 @@ import { vetTrigger } from '../hubs/vet.ts'
 import { storeEvents, Counts } from '../db/rollups.ts'
 import { isBusy, retryConflicts, TryAgain } from '../db/retry.ts'
 import { BatchVisits } from '../hubs/visits.ts'
+import { StoreGate } from './store-gate.ts'
 import type { Campaign } from '../../shared/campaigns.ts'
 
 /** An event refused, by its place in the posted batch (its id only when it is a well-formed one). */
@@ -85,6 +86,10 @@ export const BATCH_LOCK_WAIT_MS = 2_000
 export const BATCH_STATEMENT_MS = 5_000
 /** What a 503 INSTORE_BUSY asks the gateway to wait before sending the batch again, s. */
 const BUSY_RETRY_AFTER_S = 2
+/** The longest a batch waits, holding no connection, for the batch of its store in flight on this replica, ms (store-gate.ts). */
+export const STORE_TURN_WAIT_MS = 2_000
+/** The most batches of one store waiting for their turn on one replica; one more is answered 503 at once. */
+export const STORE_TURN_MAX_WAITING = 8
 
 /** Why a well-formed event may still not be stored (time, places, fields), or null when it may. */
 function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs: number): { code: string; message: string } | null {
@@ -104,6 +109,11 @@ function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs:
 }
 
 export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metrics, live, policy, consent, log }: Context): Promise<void> {
+  const gate = new StoreGate(STORE_TURN_WAIT_MS, STORE_TURN_MAX_WAITING)
+  const busy = (message: string) => {
+    refuse(metrics, 'INSTORE_BUSY')
+    return new HttpError(503, 'INSTORE_BUSY', message, { 'retry-after': String(BUSY_RETRY_AFTER_S) })
+  }
   const siteOf = async (storeId: string) => (await db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst())?.site
 
   app.post<{ Params: { storeId: string }; Body: EventsBodyT }>(
@@ -126,6 +136,13 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       // Validation errors are raised in the handler, after the token check: an anonymous caller
       // learns nothing about the schema, and a gateway's bad event is counted.
       attachValidation: true,
+      // A store with as many batches waiting as the gate holds: refused before its body is read
+      // and parsed, which a flood of large batches would otherwise spend this replica's CPU on.
+      // (It tells an anonymous caller no more than that the store is busy.)
+      onRequest: async req => {
+        const { storeId } = req.params as { storeId: string }
+        if (gate.full(storeId)) throw busy(`too many batches of store ${storeId} wait already: send this one again later`)
+      },
       preHandler: requireRole(db, 'gateway', 'admin')
     },
     async (req, reply) => {
@@ -240,11 +257,16 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           }
           return { out, outcomes, named, fresh: [...fresh.filter(e => stored.has(e.id)), ...pushed] }
         })
-      const { out, outcomes, named, fresh } = await retryConflicts(attempt).catch(err => {
-        if (!isBusy(err)) throw err
-        refuse(metrics, 'INSTORE_BUSY')
-        throw new HttpError(503, 'INSTORE_BUSY', 'the database is busy with other batches: send this one again later', { 'retry-after': String(BUSY_RETRY_AFTER_S) })
-      })
+      // The store's turn first, before any connection is taken (store-gate.ts): a store's batches
+      // wait for each other here, never holding a pool connection other stores need.
+      const release = await gate.enter(storeId)
+      if (release === null) throw busy(`another batch of store ${storeId} is still being stored: send this one again later`)
+      const { out, outcomes, named, fresh } = await retryConflicts(attempt)
+        .catch(err => {
+          if (!isBusy(err)) throw err
+          throw busy('the database is busy with other batches: send this one again later')
+        })
+        .finally(release)
       // Outside the batch's transaction, so that it holds no device row while the batch runs.
       consent.markReported(named, Date.now()).catch(err => log.warn('marking devices reported failed', { err: (err as Error).message }))
       for (const o of outcomes) hub.count(o)

@@ -151,7 +151,7 @@ test('server down for part of the trace: every event arrives once, each live tri
     gdb.close()
     const sdb = await readServer(join(dir, 'server'))
     const stored = await sdb.all<{ id: string }>('SELECT id FROM events')
-    const pushed = await sdb.all<{ trigger_id: string }>('SELECT trigger_id FROM triggers')
+    const pushed = await sdb.all<{ event_id: string }>('SELECT event_id FROM triggers')
     await sdb.close()
     assert.deepEqual(stored.map(r => r.id).sort(), outbox.map(r => r.id).sort(), 'every event arrived, once')
     const fired = outbox
@@ -159,7 +159,7 @@ test('server down for part of the trace: every event arrives once, each live tri
       .map(r => r.id)
       .sort()
     assert.ok(fired.length >= 2, `only ${fired.length} triggers fired`)
-    assert.deepEqual(pushed.map(r => r.trigger_id).sort(), fired, 'every trigger within its TTL was pushed')
+    assert.deepEqual(pushed.map(r => r.event_id).sort(), fired, 'every trigger within its TTL was pushed')
     await waitFor(() => [...received.values()].flat().length >= fired.length, 30_000, 'phones to catch up')
     const all = await waitSettled(() => [...received.values()].flat().sort(), 1000, 20_000, "the phones' triggers to settle")
     assert.deepEqual(all, fired, 'each phone got each of its triggers exactly once')
