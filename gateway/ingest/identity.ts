@@ -155,9 +155,10 @@ export class IdentityResolver {
     const newest = counterAt(this.newestMs)
     this.ks ??= [...new Set([...this.devices.values()].map(e => e.m.k))]
     if (this.ks.length === 1) {
-      const k = this.ks[0]
-      const q = quantumOf(counter, k)
-      const oldest = quantumOf(newest, k) - 2
+      // quantumOf(counter, k), with 2^k worked out once: exact, as a power of two is.
+      const scale = this.scaleOf(this.ks[0])
+      const q = Math.floor(counter / scale)
+      const oldest = Math.floor(newest / scale) - 2
       const a = this.answers.get(eidHex)
       if (a !== undefined && a.quantum === q && a.oldest === oldest) return this.answered(a.subject)
       const subject = this.lookUp(eidHex, counter, newest)
@@ -172,6 +173,12 @@ export class IdentityResolver {
       return this.answered(subject)
     }
     return this.answered(this.lookUp(eidHex, counter, newest))
+  }
+
+  private scale = { k: NaN, v: 1 }
+  private scaleOf(k: number): number {
+    if (this.scale.k !== k) this.scale = { k, v: 2 ** k }
+    return this.scale.v
   }
 
   /** Whether an answer is held for an EID (erasure tests: none may outlive its subject's material). */
