@@ -141,16 +141,21 @@ const EID_REFUSED = { reason: 'bad_id', detail: 'eid' } as const
 const eidForms = new Map<string, string | typeof EID_REFUSED>()
 const MAX_EID_FORMS = 20_000
 
-/** A topic's levels, split once per topic (a sensor's topic never changes). Bounded like the EID forms. */
+/**
+ * A topic's levels, split once per topic (a sensor's topic never changes). Bounded like the EID
+ * forms, and only short topics are kept: a stranger's megabyte-long topics must not fill memory.
+ */
 function levels(topic: string): string[] {
   let parts = topicLevels.get(topic)
   if (parts === undefined) {
     parts = topic.split('/')
+    if (topic.length > MAX_KEPT_TOPIC) return parts
     if (topicLevels.size >= 4096) topicLevels.clear()
     topicLevels.set(topic, parts)
   }
   return parts
 }
+const MAX_KEPT_TOPIC = 256
 const topicLevels = new Map<string, string[]>()
 
 function reject(reason: RejectReason, detail: string): Ingested {

@@ -146,3 +146,21 @@ test('an id taken the second time is the same subject or the same refusal as the
   const other = ingest('instore/s1/sensors/r9/readings', batch(ids), ctx)
   assert.equal(other.kind === 'rejected' && other.reason, 'unknown_sensor', 'a topic split once is still checked every time')
 })
+
+test('topics split once answer as split every time: refused ones too, long ones (not kept) included', () => {
+  const ctx = ctxWith(new IdentityResolver())
+  const body = batch(['ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7'])
+  const cases: Array<[string, string]> = [
+    ['instore/s1/sensors/r1/readings', 'readings'],
+    ['instore/s2/sensors/r1/readings', 'wrong_store'],
+    ['instore/s1/sensors/r1/readings/x', 'bad_topic'],
+    [`instore/s1/sensors/${'r'.repeat(10_000)}/readings`, 'unknown_sensor'],
+    [`other/${'x/'.repeat(5_000)}`, 'bad_topic']
+  ]
+  for (const [topic, want] of cases) {
+    for (let i = 0; i < 2; i++) {
+      const r = ingest(topic, body, ctx)
+      assert.equal(r.kind === 'rejected' ? r.reason : r.kind, want, `${topic.slice(0, 40)}, time ${i + 1}`)
+    }
+  }
+})
