@@ -93,10 +93,12 @@ export interface ChildReport {
   stages: { ms: Record<Stage, number>; calls: Record<Stage, number> } | null
 }
 
+const RSSI_KEY = Buffer.from('"rssi"')
 /** Counts readings in a batch payload cheaply (the bare broker must not parse JSON). */
 export function countReadings(payload: Buffer): number {
   let n = 0
-  for (let i = payload.indexOf('"rssi"'); i >= 0; i = payload.indexOf('"rssi"', i + 6)) n++
+  // The needle as bytes, once: a string needle is encoded again at every call, twice a reading.
+  for (let i = payload.indexOf(RSSI_KEY); i >= 0; i = payload.indexOf(RSSI_KEY, i + RSSI_KEY.length)) n++
   return n
 }
 

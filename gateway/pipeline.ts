@@ -353,10 +353,7 @@ export class Pipeline {
     s.add('occupancy', t0)
   }
 
-  /**
-   * Forgets a subject everywhere the pipeline holds it (erasure, consent withdrawn). Returns the
-   * places it was found, so callers and tests can see what was dropped.
-   */
+  /** Forgets a subject everywhere the pipeline holds it (erasure, consent withdrawn); returns where it was found (for callers and tests). */
   forget(subject: string): string[] {
     const found = this.holds(subject)
     for (const s of ['ble', 'wifi', 'scan'] as const) this.trackers[s].forget(subject)
@@ -364,6 +361,7 @@ export class Pipeline {
     this.randomized.delete(subject)
     this.footfall.forget(subject)
     this.people.forget(subject)
+    this.ctx.hasher.forget()
     return found
   }
 
@@ -375,6 +373,7 @@ export class Pipeline {
     if (this.randomized.has(subject)) found.push('randomized')
     if (this.footfall.has(subject)) found.push('footfall')
     if (this.people.holds(subject)) found.push('people')
+    if (this.ctx.hasher.holds(subject)) found.push('id-cache')
     return found
   }
 

@@ -62,6 +62,17 @@ interface Entry {
 
 /** Most lookup tables kept (one per rotation exponent and quantum). */
 const MAX_TABLES = 12
+/** Most EIDs whose last answer is remembered (randomized traffic is endless, the memory must not be). */
+const MAX_ANSWERS = 20_000
+/** The quanta an EID is looked up in, around the one of its time: at, before, after. */
+const NEAR = [0, -1, 1] as const
+
+/** An EID's last answer, and the quanta it was given for (the only inputs it depends on besides the material). */
+interface Answer {
+  subject: string | null
+  quantum: number
+  oldest: number
+}
 
 export class IdentityResolver {
   private readonly devices = new Map<string, Entry>()
@@ -71,6 +82,13 @@ export class IdentityResolver {
   private ks: number[] | null = null
   /** The newest gateway time seen, ms: tables are built only for the quanta around it. */
   private newestMs = -Infinity
+  /**
+   * EID hex → its last answer, with a single rotation exponent in use: every reading of a phone
+   * in a quantum asks the same question, and the answer only changes with the quantum asked, the
+   * oldest quantum still built, or the material (which empties it, so an erased subject is never
+   * answered from here).
+   */
+  private readonly answers = new Map<string, Answer>()
   resolved = 0
   unresolved = 0
   /** Lookup tables built (each costs one AES operation per device): the work readings cause. */
@@ -80,6 +98,7 @@ export class IdentityResolver {
   replace(all: DeviceMaterialT[]): void {
     this.devices.clear()
     this.tables.clear()
+    this.answers.clear()
     this.ks = null
     for (const m of all) this.put(m)
   }
@@ -93,6 +112,7 @@ export class IdentityResolver {
   remove(subject: string): void {
     if (this.devices.delete(subject)) {
       this.tables.clear()
+      this.answers.clear()
       this.ks = null
     }
   }
@@ -117,6 +137,7 @@ export class IdentityResolver {
     for (const [e, hex] of Object.entries(m.tks ?? {})) tks.set(Number(e), Buffer.from(hex, 'hex'))
     this.devices.set(m.subject, { m, idKey: m.key !== undefined ? Buffer.from(m.key, 'hex') : null, tks })
     this.tables.clear()
+    this.answers.clear()
     this.ks = null
   }
 
@@ -133,21 +154,57 @@ export class IdentityResolver {
     const counter = counterAt(ms)
     const newest = counterAt(this.newestMs)
     this.ks ??= [...new Set([...this.devices.values()].map(e => e.m.k))]
-    for (const k of this.ks) {
+    if (this.ks.length === 1) {
+      // quantumOf(counter, k), with 2^k worked out once: exact, as a power of two is.
+      const scale = this.scaleOf(this.ks[0])
+      const q = Math.floor(counter / scale)
+      const oldest = Math.floor(newest / scale) - 2
+      const a = this.answers.get(eidHex)
+      if (a !== undefined && a.quantum === q && a.oldest === oldest) return this.answered(a.subject)
+      const subject = this.lookUp(eidHex, counter, newest)
+      if (a !== undefined) {
+        a.subject = subject
+        a.quantum = q
+        a.oldest = oldest
+      } else {
+        if (this.answers.size >= MAX_ANSWERS) this.answers.delete(this.answers.keys().next().value as string)
+        this.answers.set(eidHex, { subject, quantum: q, oldest })
+      }
+      return this.answered(subject)
+    }
+    return this.answered(this.lookUp(eidHex, counter, newest))
+  }
+
+  private scale = { k: NaN, v: 1 }
+  private scaleOf(k: number): number {
+    if (this.scale.k !== k) this.scale = { k, v: 2 ** k }
+    return this.scale.v
+  }
+
+  /** Whether an answer is held for an EID (erasure tests: none may outlive its subject's material). */
+  remembers(eidHex: string): boolean {
+    return this.answers.has(eidHex)
+  }
+
+  private answered(subject: string | null): string | null {
+    if (subject !== null) this.resolved++
+    else this.unresolved++
+    return subject
+  }
+
+  /** The tables' answer for an EID at counter `counter`, the newest counter being `newest`. */
+  private lookUp(eidHex: string, counter: number, newest: number): string | null {
+    for (const k of this.ks ?? []) {
       const q = quantumOf(counter, k)
       // A time older than the quantum before the newest one (a late reading in a replay) would
       // build tables for past periods again and again: it stays unresolved.
       const oldest = quantumOf(newest, k) - 2
-      for (const dq of [0, -1, 1]) {
+      for (const dq of NEAR) {
         if (q + dq < oldest) continue
         const s = this.table(k, q + dq).get(eidHex)
-        if (s !== undefined) {
-          this.resolved++
-          return s
-        }
+        if (s !== undefined) return s
       }
     }
-    this.unresolved++
     return null
   }
 

@@ -2,7 +2,7 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, isMac, isRandomizedMac, normalizeMac } from './subjects.ts'
+import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
@@ -105,13 +105,11 @@ function bleSubject(
   ctx: IngestContext,
   random?: boolean
 ): { subject: string; randomized: boolean; id?: string } | { reason: RejectReason; detail: string } {
-  if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
-  if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
-  if (/^eid:/i.test(id)) {
-    const lower = id.toLowerCase()
-    if (!EID_ID.test(lower)) return { reason: 'bad_id', detail: 'eid' }
-    const s = ctx.identity?.resolve(lower.slice(4), ctx.identityTime(ts)) ?? null
-    return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(lower), randomized: true }
+  const eid = eidForm(id)
+  if (eid !== undefined) {
+    if (typeof eid !== 'string') return eid
+    const s = ctx.identity?.resolve(eid, ctx.identityTime(ts)) ?? null
+    return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(`eid:${eid}`), randomized: true }
   }
   const who = bleIdentity(id, mac, ctx.hasher, random)
   // A stable id goes on as the subject: one the central server's event schema would refuse (a
@@ -120,12 +118,52 @@ function bleSubject(
   return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
 }
 
+/**
+ * An id's EID form, worked out once per id (an app phone's EID is heard by every sensor, every
+ * second, for its whole rotation period): its 16 lower-case hex digits, a refusal, or undefined
+ * for an id that is no EID (ids with a MAC in them go no further than subjects.ts: never kept
+ * here). What it holds follows from the id alone, so it is shared by every gateway in a process.
+ */
+function eidForm(id: string): string | { reason: RejectReason; detail: string } | undefined {
+  const known = eidForms.get(id)
+  if (known !== undefined) return known
+  if (BAD_ID.test(id)) return { reason: 'bad_id', detail: 'ble id' }
+  if (RESERVED_ID.test(id)) return { reason: 'reserved_id', detail: id.slice(0, 4) }
+  if (!/^eid:/i.test(id)) return undefined
+  const lower = id.toLowerCase()
+  const form = EID_ID.test(lower) ? lower.slice(4) : EID_REFUSED
+  // Bounded: EIDs rotate without end. Emptied when full, which only costs working them out again.
+  if (eidForms.size >= MAX_EID_FORMS) eidForms.clear()
+  eidForms.set(id, form)
+  return form
+}
+const EID_REFUSED = { reason: 'bad_id', detail: 'eid' } as const
+const eidForms = new Map<string, string | typeof EID_REFUSED>()
+const MAX_EID_FORMS = 20_000
+
+/**
+ * A topic's levels, split once per topic (a sensor's topic never changes). Bounded like the EID
+ * forms, and only short topics are kept: a stranger's megabyte-long topics must not fill memory.
+ */
+function levels(topic: string): string[] {
+  let parts = topicLevels.get(topic)
+  if (parts === undefined) {
+    parts = topic.split('/')
+    if (topic.length > MAX_KEPT_TOPIC) return parts
+    if (topicLevels.size >= 4096) topicLevels.clear()
+    topicLevels.set(topic, parts)
+  }
+  return parts
+}
+const MAX_KEPT_TOPIC = 256
+const topicLevels = new Map<string, string[]>()
+
 function reject(reason: RejectReason, detail: string): Ingested {
   return { kind: 'rejected', reason, detail }
 }
 
 export function ingest(topic: string, payload: Buffer, ctx: IngestContext): Ingested {
-  const parts = topic.split('/')
+  const parts = levels(topic)
   if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', topic.slice(0, 200))
   const [, store, kind, id, leaf] = parts
   if (store !== ctx.storeId) return reject('wrong_store', store.slice(0, 100))
@@ -193,31 +231,20 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
         rejected.push(who)
         continue
       }
-      out.push({
-        subject: who.subject,
-        source: 'ble',
-        sensor,
-        ts: ts ?? NaN,
-        rssi: r.rssi,
-        randomized: who.randomized,
-        ...(r.tx !== undefined ? { tx: r.tx } : {}),
-        ...(who.id !== undefined && ctx.beacons.has(who.id) ? { beacon: who.id } : {})
-      })
+      // Optional fields set only when present (no spread of a throwaway object a reading).
+      const reading: Reading = { subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi, randomized: who.randomized }
+      if (r.tx !== undefined) reading.tx = r.tx
+      if (who.id !== undefined && ctx.beacons.has(who.id)) reading.beacon = who.id
+      out.push(reading)
     } else {
       if (!isMac(r.mac)) {
         rejected.push({ reason: 'bad_mac', detail: 'not a MAC address' })
         continue
       }
-      out.push({
-        subject: ctx.hasher.hash(normalizeMac(r.mac)),
-        source: 'wifi',
-        sensor,
-        ts: ts ?? NaN,
-        rssi: r.rssi,
-        randomized: isRandomizedMac(r.mac),
-        ...(r.seq !== undefined ? { seq: r.seq } : {}),
-        ...(r.fp !== undefined ? { fp: r.fp } : {})
-      })
+      const reading: Reading = { subject: ctx.hasher.hash(r.mac), source: 'wifi', sensor, ts: ts ?? NaN, rssi: r.rssi, randomized: isRandomizedMac(r.mac) }
+      if (r.seq !== undefined) reading.seq = r.seq
+      if (r.fp !== undefined) reading.fp = r.fp
+      out.push(reading)
     }
   }
   return { kind: 'readings', sensor, ts: batch.ts ?? null, readings: out, rejected }

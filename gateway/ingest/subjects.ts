@@ -83,6 +83,8 @@ export function normalizeMac(mac: string): string {
 
 export class SubjectHasher {
   private readonly cache = new Map<string, string>()
+  /** Rotating ids' subjects: an EID is heard by every sensor, every second, for its whole quantum. */
+  private readonly anonCache = new Map<string, string>()
   constructor(
     private readonly secret: string,
     private readonly maxCache = 50_000
@@ -93,14 +95,38 @@ export class SubjectHasher {
     const cached = this.cache.get(mac)
     if (cached !== undefined) return cached
     const h = 'h:' + createHmac('sha256', this.secret).update(normalizeMac(mac)).digest('hex').slice(0, 16)
-    // Bounded: randomized MACs are endless, the cache must not be.
-    if (this.cache.size >= this.maxCache) this.cache.delete(this.cache.keys().next().value as string)
-    this.cache.set(mac, h)
+    remember(this.cache, mac, h, this.maxCache)
     return h
   }
 
   /** An anonymous subject for an id that rotates (an EID no registered device explains). */
   anonymous(id: string): string {
-    return 'h:' + createHmac('sha256', this.secret).update(id).digest('hex').slice(0, 16)
+    const cached = this.anonCache.get(id)
+    if (cached !== undefined) return cached
+    const h = 'h:' + createHmac('sha256', this.secret).update(id).digest('hex').slice(0, 16)
+    remember(this.anonCache, id, h, this.maxCache)
+    return h
   }
+
+  /** Whether a subject's raw address or id is remembered (erasure tests). */
+  holds(subject: string): boolean {
+    for (const v of this.cache.values()) if (v === subject) return true
+    for (const v of this.anonCache.values()) if (v === subject) return true
+    return false
+  }
+
+  /**
+   * Forgets every remembered address (an erasure): the raw address behind an erased subject must
+   * not stay in memory. All of them, since erasures are rare and a cache refills by itself.
+   */
+  forget(): void {
+    this.cache.clear()
+    this.anonCache.clear()
+  }
+}
+
+/** Bounded: randomized MACs are endless, the caches must not be. The oldest entry goes first. */
+function remember(cache: Map<string, string>, key: string, value: string, max: number): void {
+  if (cache.size >= max) cache.delete(cache.keys().next().value as string)
+  cache.set(key, value)
 }
