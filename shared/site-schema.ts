@@ -1,6 +1,7 @@
 // Site file schema (contract §1). The TypeBox schema is the single source of the TypeScript type.
 import { Type, type Static } from '@sinclair/typebox'
 import { SAFE_ID, STORE_ID } from './events.ts'
+import type { Problem } from './schema-errors.ts'
 
 /** Feature ids become object keys and event fields: the events' charset, never a reserved key (`__proto__`). */
 const Id = Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_ID })
@@ -238,11 +239,15 @@ export const PeopleParamsSchema = Type.Object(
     fixtures: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
         maxItems: 1000,
-        description: 'always-on devices to leave out of people counts from the start: MAC addresses or h: subjects'
+        description:
+          'always-on devices to leave out of people counts from the start: MAC addresses (12 hex digits: bare, six octets with one separator, or three groups of four) or h: subjects (h: and 16 lower-case hex digits)'
       })
     ),
     notFixtures: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000, description: 'devices never to take for fixtures however long they stay (MACs or h: subjects)' })
+      Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+        maxItems: 1000,
+        description: 'devices never to take for fixtures however long they stay: MAC addresses or h: subjects, written as for fixtures'
+      })
     ),
     fixtureAfterS: Type.Optional(
       Type.Number({ minimum: 600, maximum: 86_400, default: 14_400, description: 'a Wi-Fi device heard across this long, in most of its 10-minute slots, is a fixture, s' })
@@ -281,6 +286,35 @@ export const PeopleParamsSchema = Type.Object(
   },
   { description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' }
 )
+
+// A MAC in every form the gateway recognises (gateway/ingest/subjects.ts, which shared/ may not
+// import; test/unit/site-people.test.ts checks the two agree): bare, six octets with one separator
+// throughout (a leading zero possibly left out), or three groups of four.
+const MAC_FORMS = /^(?:[0-9a-f]{1,2}([:_. -])[0-9a-f]{1,2}(?:\1[0-9a-f]{1,2}){4}|[0-9a-f]{12}|[0-9a-f]{4}([:_. -])[0-9a-f]{4}\2[0-9a-f]{4})$/i
+/** A subject as the gateway writes it: `h:` and the first 16 hex digits of an HMAC, lower case. */
+const SUBJECT = /^h:[0-9a-f]{16}$/
+
+/**
+ * `people.fixtures` and `people.notFixtures` entries that are neither a MAC nor an `h:` subject: one
+ * problem each. Taken as they were, they would be hashed into a subject no device ever has, and the
+ * fixture named would be counted (or taken for one) without a word.
+ */
+export function peopleListProblems(people: unknown): Problem[] {
+  if (typeof people !== 'object' || people === null) return []
+  const out: Problem[] = []
+  for (const key of ['fixtures', 'notFixtures'] as const) {
+    const list = (people as Record<string, unknown>)[key]
+    if (!Array.isArray(list)) continue
+    list.forEach((e: unknown, i) => {
+      if (typeof e !== 'string' || e === '' || MAC_FORMS.test(e) || SUBJECT.test(e)) return
+      const why = /^h:/i.test(e)
+        ? 'a subject is h: and 16 lower-case hex digits, as /metrics and the events write it'
+        : 'a MAC is 12 hex digits: bare, six octets with one separator (aa:bb:cc:dd:ee:ff), or three groups of four (aabb.ccdd.eeff)'
+      out.push({ path: `/people/${key}/${i}`, reason: `'${e}' is neither a MAC address nor an h: subject (${why})` })
+    })
+  }
+  return out
+}
 
 export const SiteSchema = Type.Object({
   type: Type.Literal('FeatureCollection'),

@@ -3,7 +3,7 @@
 import { Type } from '@sinclair/typebox'
 import { booleanValid } from '@turf/boolean-valid'
 import { booleanWithin } from '@turf/boolean-within'
-import { SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData } from './site-schema.ts'
+import { SiteSchema, featureSchemas, peopleListProblems, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData } from './site-schema.ts'
 import { schemaProblems, formatProblems, readText, type Problem } from './schema-errors.ts'
 import { pointInPolygon, polygonBBox, interiorsOverlap, ringSelfIntersects, type BBox } from './geometry.ts'
 
@@ -112,7 +112,7 @@ export function siteProblems(json: unknown): Problem[] {
     else ok.push({ i, f: f as SiteFile['features'][number] })
   })
   if (typeof doc.timezone === 'string' && !validTimeZone(doc.timezone)) problems.push({ path: '/timezone', reason: `unknown time zone '${doc.timezone}'` })
-  problems.push(...semanticProblems(ok))
+  problems.push(...semanticProblems(ok), ...peopleListProblems(doc.people))
   if (!ok.some(({ f }) => f.properties.kind === 'sensor' || f.properties.kind === 'beacon') && !problems.some(p => /\/features\/\d+/.test(p.path))) {
     problems.push({ path: '/features', reason: 'needs at least one sensor or beacon' })
   }

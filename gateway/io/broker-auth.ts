@@ -155,7 +155,11 @@ const STORED_HOLD_MS = 3_600_000
 /** Client ids remembered at most (live ones are never dropped). */
 const MAX_HOLDERS = 10_000
 
+/** Client ids reserved to one sensor username at most (its newest): a sensor keeps one id, a spare or two when reflashed. */
+const SENSOR_IDS_MAX = 8
+
 type Role = { kind: 'sensor'; id: string } | { kind: 'phone'; id: string } | { kind: 'reader'; id: string }
+type Holder = { username: string; kind: Role['kind']; clean: boolean; closedAt: number | null }
 const roles = new WeakMap<Client, Role>()
 
 function authError(code: 2 | 4 | 5, message: string): Error & { returnCode: number } {
@@ -181,17 +185,40 @@ export function brokerAuth(
   // holds it may use it. A clean session is released when its connection closes; a stored one an
   // hour after (a login that grabbed a sensor's id while it was away cannot keep it off for good).
   // Entries keep no client, and closed ones go first past MAX_HOLDERS.
-  const holders = new Map<string, { username: string; clean: boolean; closedAt: number | null }>()
-  const holdOrRefuse = (client: Client, username: string): boolean => {
+  //
+  // Sensors come first: a client id a sensor username has used is reserved to it for the broker's
+  // life (no other username may take it, however long the sensor is away: a sensor's id is fixed in
+  // its firmware, ESPresense's even public), and a sensor takes its id back from a phone that holds
+  // it (a phone may subscribe to nothing, so its session carries nothing over). A phone login could
+  // otherwise grab a sensor's id in the moment the sensor reconnects and keep it off the broker.
+  const holders = new Map<string, Holder>()
+  const reserved = new Map<string, string>()
+  const reserve = (id: string, sensor: string): void => {
+    reserved.delete(id) // re-inserted last: the Map's order is then age
+    reserved.set(id, sensor)
+    let n = 0
+    for (const s of reserved.values()) if (s === sensor) n++
+    if (n <= SENSOR_IDS_MAX) return
+    for (const [k, s] of reserved) {
+      if (s !== sensor) continue
+      reserved.delete(k)
+      break
+    }
+  }
+  const holdOrRefuse = (client: Client, username: string, role: Role): boolean => {
+    const owner = reserved.get(client.id)
+    if (owner !== undefined && owner !== username) return false
     const held = holders.get(client.id)
-    if (held !== undefined && held.username !== username && (held.closedAt === null || now() - held.closedAt < STORED_HOLD_MS)) return false
+    const holds = held !== undefined && held.username !== username && (held.closedAt === null || now() - held.closedAt < STORED_HOLD_MS)
+    if (holds && !(role.kind === 'sensor' && held.kind === 'phone')) return false
     if (held === undefined && holders.size >= MAX_HOLDERS) {
       for (const [id, h] of holders) {
         if (h.closedAt !== null) holders.delete(id)
         if (holders.size < MAX_HOLDERS) break
       }
     }
-    const entry: { username: string; clean: boolean; closedAt: number | null } = { username, clean: client.clean, closedAt: null }
+    if (role.kind === 'sensor') reserve(client.id, username)
+    const entry: Holder = { username, kind: role.kind, clean: client.clean, closedAt: null }
     holders.set(client.id, entry)
     // Every stream aedes handles (TCP, TLS, WebSocket) emits 'close'; a stand-in client may have none.
     const conn = client.conn as Partial<Pick<NodeJS.EventEmitter, 'once'>> | undefined
@@ -263,7 +290,7 @@ export function brokerAuth(
             done(authError(4, 'bad username or password'), false)
             return
           }
-          if (!holdOrRefuse(client, username ?? '')) {
+          if (!holdOrRefuse(client, username ?? '', role)) {
             counters.clientIdTaken = (counters.clientIdTaken ?? 0) + 1
             done(authError(2, 'client id held by another user'), false)
             return

@@ -3,38 +3,55 @@
 // sensor retaining its readings under ever new topics (a MAC per topic in OpenMQTTGateway's
 // format) grows the gateway without bound. Readings and scans are never retained (a reading is
 // news once: replayed, it would be a stale reading); what legitimately retains (a sensor's status
-// and will, a firmware's LWT) is kept small and capped.
+// and will, a firmware's LWT) is kept small and capped. A retained message is its topic as much as
+// its payload (aedes stores both, and sends both to every new subscriber to `#`): the caps count both.
 import type { AedesOptions } from 'aedes'
 import { topicMatches } from '../ingest/firmware-acl.ts'
 
-/** Largest retained message a client may leave, bytes: a status or will is a word or a small JSON. */
+/** Largest retained message a client may leave, bytes, topic and payload together: a status or will is a word or a small JSON. */
 export const RETAIN_MAX_BYTES = 1024
 /** Topics with a retained message from clients at most (a status and a will per sensor, with room). */
 export const RETAIN_MAX_TOPICS = 1000
+/**
+ * Bytes (topics and payloads) clients may keep retained in all. A status is a short topic and a
+ * word, so this is room for every topic at a few hundred bytes, not for every topic at the
+ * per-message cap: a client filling each topic to the cap is refused before the store reaches a MiB.
+ */
+export const RETAIN_MAX_TOTAL_BYTES = 256 * 1024
 
-export type RetainRefusal = 'reading' | 'too_large' | 'too_many'
+export type RetainRefusal = 'reading' | 'too_large' | 'too_many' | 'total_bytes'
 
 type AuthorizePublish = NonNullable<AedesOptions['authorizePublish']>
 type Packet = Parameters<AuthorizePublish>[1]
 
 /**
  * Wraps `inner` (the login rules, if any): a client's publish on one of the gateway's reading
- * topics (`readingFilters` except `.../status`), a retained payload over RETAIN_MAX_BYTES, or a
- * new retained topic past RETAIN_MAX_TOPICS loses its retain flag: it is delivered live as any
- * message, not stored, and `refused` is told why. An empty retained payload clears a topic, as MQTT says.
+ * topics (`readingFilters` except `.../status`), a retained message whose topic and payload
+ * together exceed RETAIN_MAX_BYTES, a new retained topic past RETAIN_MAX_TOPICS, or one that would
+ * take the retained total past RETAIN_MAX_TOTAL_BYTES loses its retain flag: it is delivered live as
+ * any message, not stored, and `refused` is told why. An empty retained payload clears a topic, as MQTT says.
  */
 export function retainGuard(readingFilters: string[], refused: (why: RetainRefusal) => void, inner?: AuthorizePublish): AuthorizePublish {
-  const held = new Set<string>()
+  const sizes = new Map<string, number>()
+  let total = 0
   const check = (packet: Packet): void => {
     if (!packet.retain) return
     const t = packet.topic
-    const size = (packet.payload as Buffer | string).length
+    const payload = (packet.payload as Buffer | string).length
+    const size = Buffer.byteLength(t) + payload
+    const before = sizes.get(t) ?? 0
     let why: RetainRefusal | null = null
     if (!t.endsWith('/status') && readingFilters.some(f => topicMatches(f, t))) why = 'reading'
-    else if (size === 0) held.delete(t)
-    else if (size > RETAIN_MAX_BYTES) why = 'too_large'
-    else if (!held.has(t) && held.size >= RETAIN_MAX_TOPICS) why = 'too_many'
-    else held.add(t)
+    else if (payload === 0) {
+      sizes.delete(t)
+      total -= before
+    } else if (size > RETAIN_MAX_BYTES) why = 'too_large'
+    else if (!sizes.has(t) && sizes.size >= RETAIN_MAX_TOPICS) why = 'too_many'
+    else if (total - before + size > RETAIN_MAX_TOTAL_BYTES) why = 'total_bytes'
+    else {
+      sizes.set(t, size)
+      total += size - before
+    }
     if (why !== null) {
       packet.retain = false
       refused(why)

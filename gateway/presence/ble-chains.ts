@@ -3,7 +3,7 @@
 // chains become visitors. A place (shop and sector) giving more new devices a minute than a real
 // crowd does is flooded (newcomers.ts): its new addresses are then taken for one device, a
 // transmitter inventing them, and the chains it gave just before are suspect and not counted.
-import { NewcomerLimit } from './newcomers.ts'
+import { NewcomerLimit, NEWCOMER_WINDOW_MS } from './newcomers.ts'
 import type { BleChain, BleChainOptions, Placed } from './people-types.ts'
 
 /** Chains held at most (memory, and the cost of looking for the chain a new address continues). */
@@ -19,6 +19,8 @@ export class BleChains {
   private readonly floods = new Map<string, BleChain>()
   /** Addresses taken for a flood, oldest heard first, with their place. */
   private readonly folded = new Map<string, { place: string; lastTs: number }>()
+  /** Suspect chains, with when their place's flood made them suspect. */
+  private readonly suspected = new Map<BleChain, number>()
 
   constructor(
     private readonly o: BleChainOptions,
@@ -61,7 +63,7 @@ export class BleChains {
         }
         if (!best) {
           const place = `${a.shop}/${a.sector}`
-          if (!this.newcomers.admit(place, t, recent => this.suspect(recent))) {
+          if (!this.newcomers.admit(place, t, recent => this.suspect(recent, t))) {
             this.fold(a, place, t, floods)
             continue
           }
@@ -78,6 +80,11 @@ export class BleChains {
       c.sector = a.sector
       c.quiet = false
       present.add(c)
+      // Still heard past the flood's minute: not a sender's one-off address (kept alive, capacity bounds them).
+      if (c.suspect && t - (this.suspected.get(c) ?? t) >= NEWCOMER_WINDOW_MS) {
+        c.suspect = false
+        this.suspected.delete(c)
+      }
       if (!c.suspect) counted.push(a)
     }
     // Gone quiet now: a young address that appeared here while it timed out is its next one.
@@ -108,6 +115,7 @@ export class BleChains {
       this.onVisitor(c, t)
     }
     for (const [k, c] of this.chains) if (t - c.lastTs > this.o.forgetMs) this.chains.delete(k)
+    for (const c of this.suspected.keys()) if (t - c.lastTs > this.o.forgetMs || this.chains.get(c.address) !== c) this.suspected.delete(c)
     for (const [k, c] of this.floods) if (t - c.lastTs > this.o.forgetMs) this.floods.delete(k)
     for (const [k, f] of this.folded) {
       if (t - f.lastTs <= this.o.forgetMs && this.folded.size <= MAX_FOLDED) break
@@ -134,11 +142,16 @@ export class BleChains {
     floods.add(c)
   }
 
-  /** Chains a place gave within the minute before it was flooded: most likely the sender's. */
-  private suspect(recent: BleChain[]): void {
+  /**
+   * Chains a place gave within the minute before it was flooded and heard once: most likely the
+   * sender's. One not young any more was heard across `bleLinkGapMs`, longer than one advert keeps
+   * an address placed: heard again, a device.
+   */
+  private suspect(recent: BleChain[], t: number): void {
     for (const c of recent) {
-      if (c.suspect || this.chains.get(c.address) !== c) continue
+      if (c.suspect || !c.young || this.chains.get(c.address) !== c) continue
       c.suspect = true
+      this.suspected.set(c, t)
       this.onSuspect(c)
     }
   }

@@ -4,6 +4,7 @@
 import type { Site } from '../../shared/site.ts'
 import type { PeopleParams } from '../../shared/site-schema.ts'
 import { defaultWifiDeviceOptions, type WifiDeviceOptions } from './wifi-devices.ts'
+import type { WifiDevice } from './wifi-device-types.ts'
 import { sensorModels, type SensorModel } from '../estimation/radio-model.ts'
 
 export type PeopleSource = 'app' | 'ble' | 'wifi'
@@ -85,6 +86,8 @@ export interface PeopleOptions extends WifiDeviceOptions, BleChainOptions {
   longStayMinStays: number
   /** The longest plausible visit is this many times the 95th percentile of completed stays. */
   longStayFactor: number
+  /** The longest plausible visit is never learned shorter than this, ms (see `peopleOptions`). */
+  longStayFloorMs: number
   /**
    * A single burst placed within this of its shop's wall, m, is what a passer-by just outside gives
    * (the solver pulls a loud burst from the street just inside): in the range only, never a visitor.
@@ -110,6 +113,12 @@ export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): Pe
     longStayPriorMs: 1_800_000,
     longStayMinStays: 50,
     longStayFactor: 1.5,
+    // The long-stay test stands in for the fixture rule (hours) until it catches an always-on device:
+    // too long a figure only delays leaving a fixture out, too short a one drops real shoppers from
+    // the count. A quarter of an hour is a visit a shopper trying clothes on or queueing at the till
+    // gives routinely (and four times the Wi-Fi presence time, the least over which a slow-probing
+    // phone's stay can be told apart from its gaps): no learned figure may call it implausible.
+    longStayFloorMs: 900_000,
     maxPeoplePerM2: p.maxPeoplePerM2 ?? 2,
     edgeM: 1,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
@@ -122,6 +131,20 @@ export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): Pe
 export function wifiModels(site: Site): Map<string, SensorModel> {
   const delta = site.radio.wifiRssiAt1m - site.radio.rssiAt1m
   return new Map([...sensorModels(site)].map(([id, m]) => [id, { ...m, a: m.a + delta, map: undefined }]))
+}
+
+/** Bursts inside a stay needs to be learned from: two are what a walk past the front gives too. */
+const STAY_MIN_BURSTS = 3
+
+/**
+ * Whether a Wi-Fi device's stay that ended is evidence of how long visits last (people.ts learns
+ * the longest plausible visit from such stays): bursts inside on several occasions, over at least
+ * one probe interval. Two bursts seconds apart are what a passer-by, or a sender inventing
+ * addresses, gives at no cost: learned from, they made the longest plausible visit a few seconds,
+ * and every shopper present longer a fixture.
+ */
+export function plausibleStay(d: WifiDevice, o: Pick<PeopleOptions, 'meanProbeIntervalMs'>): boolean {
+  return d.inShop >= STAY_MIN_BURSTS && d.lastInShop !== null && d.firstInShopTs !== null && d.lastInShop.ts - d.firstInShopTs >= o.meanProbeIntervalMs
 }
 
 /** Dwell histogram edges, minutes (the last bucket is open). */

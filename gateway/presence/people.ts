@@ -6,7 +6,7 @@
 import type { Site } from '../../shared/site.ts'
 import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
-import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions } from './people-types.ts'
+import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions, plausibleStay } from './people-types.ts'
 import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 import { PeopleDay, type DayKeeper } from './people-day.ts'
@@ -182,7 +182,7 @@ export class People {
       // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
       if (state === 'gone' && this.inside.has(d)) this.left(d)
       // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
-      if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d)) this.learnStay(d.lastTs - d.firstTs)
+      if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d) && plausibleStay(d, this.o)) this.learnStay(d.lastTs - d.firstTs)
       if (!present || d.suspect) continue
       if (state === 'fixture') {
         // A piece counted in before it was known for the fixture's: no visit of its own to time.
@@ -345,10 +345,11 @@ export class People {
   /**
    * The longest plausible visit, learned from the stays of devices that came and went: half as
    * long again as the 95th percentile. Stays far beyond the current figure (broken fixture
-   * chains) are not learned from; within twice it, so that the figure can grow when visits do.
+   * chains) are not learned from; within twice it (or the prior), so that the figure can grow when
+   * visits do. Never below `longStayFloorMs`; only plausible stays are learned (plausibleStay).
    */
   private learnStay(ms: number): void {
-    if (ms > 2 * this.longStayMs) return
+    if (ms > 2 * Math.max(this.longStayMs, this.o.longStayPriorMs)) return
     if (this.stays.length < STAY_SAMPLE) this.stays.push(ms)
     else {
       this.stays[this.staysAt] = ms
@@ -356,7 +357,7 @@ export class People {
     }
     if (this.stays.length < this.o.longStayMinStays) return
     const sorted = [...this.stays].sort((a, b) => a - b)
-    this.longStayMs = this.o.longStayFactor * sorted[Math.floor(0.95 * (sorted.length - 1))]
+    this.longStayMs = Math.max(this.o.longStayFloorMs, this.o.longStayFactor * sorted[Math.floor(0.95 * (sorted.length - 1))])
   }
 
   /** How many Wi-Fi devices people counting holds in its own sets (bounded by the linker's `maxDevices`). */

@@ -10,7 +10,7 @@ import { locate, type Site } from '../../shared/site.ts'
 import { signedDepth } from '../../shared/geometry.ts'
 import { solve, type Observation } from '../estimation/solver.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
-import { NewcomerLimit } from './newcomers.ts'
+import { NewcomerLimit, NEWCOMER_WINDOW_MS } from './newcomers.ts'
 import { continuation } from './wifi-device-link.ts'
 import { FixtureSpots } from './wifi-device-spots.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
@@ -53,6 +53,8 @@ export class WifiDevices {
   /** New devices per sensor and minute (newcomers.ts), and the device standing for each flooded sensor's newcomers. */
   readonly newcomers: NewcomerLimit<WifiDevice>
   private readonly floods = new Map<string, WifiDevice>()
+  /** Suspect devices, with when their sensor's flood made them suspect. */
+  private readonly suspected = new Map<WifiDevice, number>()
   /** Called when a device is dropped (idle, evicted at the bound, erased): whoever holds it lets it go. */
   onDrop: ((d: WifiDevice) => void) | null = null
   /** Where learned fixtures' addresses are kept across restarts (the gateway's state). */
@@ -187,12 +189,22 @@ export class WifiDevices {
       d.address = subject
       this.byAddress.set(subject, d)
     }
+    if (d.suspect && !fresh) this.clearSuspect(d, b)
     this.add(d, b, fresh)
+  }
+
+  /** Heard again carrying its counter on, or past the flood's minute: not a sender's one-off (kept alive, capacity bounds them). */
+  private clearSuspect(d: WifiDevice, b: Burst): void {
+    const step = b.seq !== null && d.lastSeq !== null ? (b.seq - d.lastSeq + 4096) % 4096 : 0
+    const since = this.suspected.get(d) ?? b.ts
+    if (!(b.ts > d.lastTs && step > 0 && step <= this.o.maxSeqJump) && b.ts - since < NEWCOMER_WINDOW_MS) return
+    d.suspect = false
+    this.suspected.delete(d)
   }
 
   /** A new device, unless its sensor is flooded: then the device standing for that sensor's newcomers. */
   private newcomer(address: string, b: Burst, stable: boolean): WifiDevice {
-    if (this.newcomers.admit(b.sensor, b.ts, recent => this.suspect(recent))) {
+    if (this.newcomers.admit(b.sensor, b.ts, recent => this.suspect(recent, b.ts))) {
       const d = this.newDevice(address, b, stable)
       this.newcomers.made(b.sensor, b.ts, d)
       return d
@@ -207,11 +219,12 @@ export class WifiDevices {
     return f
   }
 
-  /** Devices its sensor gave within the minute before a flood and heard once: the sender's, most likely. */
-  private suspect(recent: WifiDevice[]): void {
+  /** Devices its sensor gave within the minute before a flood and heard once: the sender's, most likely. A global address never is. */
+  private suspect(recent: WifiDevice[], ts: number): void {
     for (const d of recent) {
-      if (d.bursts > 1 || d.fixture || d.suspect || !this.devices.has(d)) continue
+      if (d.bursts > 1 || d.stable || d.fixture || d.suspect || !this.devices.has(d)) continue
       d.suspect = true
+      this.suspected.set(d, ts)
       this.onSuspect?.(d)
     }
   }
@@ -259,6 +272,7 @@ export class WifiDevices {
 
   private drop(d: WifiDevice): void {
     this.devices.delete(d)
+    this.suspected.delete(d)
     if (this.byAddress.get(d.address) === d) this.byAddress.delete(d.address)
     this.onDrop?.(d)
   }

@@ -83,3 +83,27 @@ test('a clean session frees its client id when it closes; a username may take it
     'the id freed'
   )
 })
+
+test("a phone cannot take a sensor's client id while the sensor is away (the outside tester's repro); the sensor reconnects", async () => {
+  const id = 'espresense-blip'
+  const b1 = await connect('b1', id)
+  await b1.endAsync()
+  const before = await taken()
+  // The clean session freed its slot, but the id stays the sensor's.
+  await assert.rejects(connect('phone:dev1', id), /Identifier rejected/)
+  await assert.rejects(connect('dashboard', id), /Identifier rejected/)
+  assert.equal(await taken(), before + 2)
+  for (let i = 0; i < 3; i++) await (await connect('b1', id)).endAsync()
+})
+
+test('a sensor takes its client id back from a phone that got it first; the phone cannot take it again', async () => {
+  const id = 'espresense-first-phone'
+  const phone = await connect('phone:dev1', id)
+  const closed = new Promise<void>(resolve => phone.once('close', () => resolve()))
+  const b1 = await connect('b1', id, false)
+  await closed
+  assert.equal(b1.connected, true)
+  await assert.rejects(connect('phone:dev1', id), /Identifier rejected/)
+  await b1.endAsync()
+  await assert.rejects(connect('phone:dev1', id), /Identifier rejected/)
+})

@@ -16,7 +16,7 @@ import {
   type AuthCounters
 } from '../../gateway/io/broker-auth.ts'
 
-const auth = { sensors: { b1: hashPassword('right-b1') }, phones: { 'phone:d1': hashPassword('right-d1') } }
+const auth = { sensors: { b1: hashPassword('right-b1') }, phones: { 'phone:d1': hashPassword('right-d1') }, readers: { r1: hashPassword('right-r1') } }
 const client = (addr: string) => ({ conn: { remoteAddress: addr } }) as unknown as Client
 
 function setup() {
@@ -159,7 +159,7 @@ test('MQTT login: a flood beyond the waiting cap is refused unevaluated; the own
   }
 })
 
-test("a stored session's client id is its username's until an hour after its connection closed, then free", async () => {
+test("a stored session's client id is its username's until an hour after its connection closed, then free; a sensor's is its own, and it takes it back from a phone", async () => {
   let clock = 1_000_000
   const counters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
   const a = brokerAuth(
@@ -170,25 +170,34 @@ test("a stored session's client id is its username's until an hour after its con
     async () => {}
   )
   const conns: EventEmitter[] = []
-  const login = async (user: string, pw: string) =>
+  const login = async (user: string) =>
     await new Promise<boolean>(resolve => {
       const conn = Object.assign(new EventEmitter(), { remoteAddress: '10.0.0.1' })
       conns.push(conn)
       const c = { id: 'espresense-front-left', clean: false, conn } as unknown as Client
-      a.authenticate?.(c, user, Buffer.from(pw), (_err, ok) => resolve(ok === true))
+      a.authenticate?.(c, user, Buffer.from(`right-${user.replace('phone:', '')}`), (_err, ok) => resolve(ok === true))
     })
-  // A phone login grabs the sensor's public client id, with a stored session, and leaves.
-  assert.equal(await login('phone:d1', 'right-d1'), true)
+  // A reader's stored session holds the id against others for an hour after it closed.
+  assert.equal(await login('r1'), true)
   conns[0].emit('close')
-  const cases: Array<[string, number, boolean]> = [
-    ['the sensor a minute later: refused, the id is still the phone login', 60_000, false],
-    ['the sensor 59 minutes later: refused', 59 * 60_000, false],
-    ['the sensor an hour and a minute later: its id again', 61 * 60_000, true]
-  ]
   const closed = clock
-  for (const [name, after, ok] of cases) {
+  const cases: Array<[string, string, number, boolean]> = [
+    ['a phone a minute later: refused, the id is still the reader', 'phone:d1', 60_000, false],
+    ['the phone 59 minutes later: refused', 'phone:d1', 59 * 60_000, false],
+    ['the phone an hour and a minute later: the id is free', 'phone:d1', 61 * 60_000, true],
+    // The phone holds it now (stored session, connected): a sensor takes it back at once.
+    ['the sensor while the phone holds it', 'b1', 61 * 60_000, true],
+    // And it stays the sensor's, connected or not, however long after.
+    ['the phone again, the sensor connected', 'phone:d1', 62 * 60_000, false],
+    ['the reader, the sensor connected', 'r1', 62 * 60_000, false]
+  ]
+  for (const [name, user, after, ok] of cases) {
     clock = closed + after
-    assert.equal(await login('b1', 'right-b1'), ok, name)
+    assert.equal(await login(user), ok, name)
   }
-  assert.equal(counters.clientIdTaken, 2)
+  for (const c of conns) c.emit('close')
+  clock += 10 * 86_400_000
+  assert.equal(await login('phone:d1'), false, 'the phone ten days after the sensor left')
+  assert.equal(await login('b1'), true, 'the sensor ten days after')
+  assert.equal(counters.clientIdTaken, 5)
 })

@@ -5,19 +5,21 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt, { type MqttClient } from 'mqtt'
 import { hashPassword } from '../../gateway/io/broker-auth.ts'
-import { retainGuard, RETAIN_MAX_BYTES, RETAIN_MAX_TOPICS, type RetainRefusal } from '../../gateway/io/retain-guard.ts'
+import { retainGuard, RETAIN_MAX_BYTES, RETAIN_MAX_TOPICS, RETAIN_MAX_TOTAL_BYTES, type RetainRefusal } from '../../gateway/io/retain-guard.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 
 const refused = async (g: Gateway, why: RetainRefusal) =>
   Number(new RegExp(`instore_broker_retain_refused_total\\{reason="${why}"\\} (\\d+)`).exec(await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text())?.[1] ?? 0)
 
-/** The retained messages a fresh subscriber to `filter` is given. */
-async function retainedUnder(g: Gateway, filter: string, quietMs = 300): Promise<string[]> {
+/** The retained messages a fresh subscriber to `filter` is given (and their bytes, topic and payload, to `bytes`). */
+async function retainedUnder(g: Gateway, filter: string, quietMs = 300, bytes?: (topic: string, n: number) => void): Promise<string[]> {
   const c = await mqtt.connectAsync(g.mqttUrl, { reconnectPeriod: 0 })
   const got: string[] = []
-  c.on('message', (t, _p, packet) => {
-    if (packet.retain) got.push(t)
+  c.on('message', (t, p, packet) => {
+    if (!packet.retain) return
+    got.push(t)
+    bytes?.(t, Buffer.byteLength(t) + p.length)
   })
   await c.subscribeAsync(filter, { qos: 1 })
   // Retained messages are sent right after SUBACK; a round trip on a probe topic follows them.
@@ -87,7 +89,9 @@ test('the retain guard, table-driven: what keeps its retain flag, and the cap on
     ['instore/s/sensors/b1/status', 6, true],
     ['home/x/BTtoMQTT/AABBCCDDEEFF', 10, false],
     ['home/x/LWT', 6, true],
-    ['home/x/LWT', RETAIN_MAX_BYTES + 1, false]
+    ['home/x/LWT', RETAIN_MAX_BYTES + 1, false],
+    // The topic counts: a long one with a one-byte payload is as large as a long payload.
+    [`home/${'a'.repeat(RETAIN_MAX_BYTES)}/LWT`, 1, false]
   ]
   for (const [topic, size, kept] of table) assert.equal(run(topic, size), kept, topic)
   // Two topics are held already (a status and an LWT).
@@ -95,5 +99,54 @@ test('the retain guard, table-driven: what keeps its retain flag, and the cap on
   assert.equal(run('home/one-too-many/LWT', 6), false)
   assert.equal(run('home/x/LWT', 0), true, 'an empty payload clears a topic')
   assert.equal(run('home/one-too-many/LWT', 6), true, 'room again once one was cleared')
-  assert.deepEqual(why, ['reading', 'reading', 'too_large', 'too_many'])
+  assert.deepEqual(why, ['reading', 'reading', 'too_large', 'too_large', 'too_many'])
+})
+
+test('the retain guard counts bytes in all: a topic refilled larger is held at its new size, a cleared one frees its bytes', () => {
+  const why: RetainRefusal[] = []
+  const guard = retainGuard([], w => why.push(w))
+  const client = {} as Parameters<typeof guard>[0]
+  const run = (topic: string, size: number): boolean => {
+    const packet = { cmd: 'publish', topic, payload: Buffer.alloc(size), qos: 0, retain: true, dup: false } as Parameters<typeof guard>[1]
+    guard(client, packet, () => {})
+    return packet.retain
+  }
+  const full = (i: number) => RETAIN_MAX_BYTES - topic(i).length
+  const fit = RETAIN_MAX_TOTAL_BYTES / RETAIN_MAX_BYTES
+  const topic = (i: number) => `t/${String(i).padStart(4, '0')}`
+  for (let i = 0; i < fit; i++) assert.equal(run(topic(i), full(i)), true, `message ${i}`)
+  assert.equal(run(topic(fit), 1), false, 'past the total')
+  assert.equal(run(topic(0), 1), true, 'a held topic may shrink')
+  assert.equal(run(topic(fit), 500), true, 'the bytes it freed are room again')
+  assert.equal(run(topic(0), full(0)), false, 'nor grow past the total')
+  assert.equal(run(topic(2), 0), true, 'an empty payload clears')
+  assert.equal(run(topic(0), full(0)), true, 'room again once one was cleared')
+  assert.deepEqual(why, ['total_bytes', 'total_bytes'])
+})
+
+test("over the real broker: retained bytes stay bounded whatever the topics' length (the outside tester's 60 KB topic names)", async () => {
+  const g = await startGateway()
+  try {
+    const c = await mqtt.connectAsync(g.mqttUrl, { reconnectPeriod: 0 })
+    const msgs: Array<[string, string]> = []
+    for (let i = 0; i < 40; i++) msgs.push([`junk${i}/${'a'.repeat(60_000)}`, 'x'])
+    // Then short topics, each within the per-message cap, until well past the total.
+    for (let i = 0; i < (2 * RETAIN_MAX_TOTAL_BYTES) / RETAIN_MAX_BYTES; i++) msgs.push([`fill/${i}`, 'y'.repeat(RETAIN_MAX_BYTES - 50)])
+    await publishAll(c, msgs)
+    await c.endAsync()
+    let bytes = 0
+    const kept = await retainedUnder(g, '#', 300, (t, n) => {
+      if (t.startsWith('junk') || t.startsWith('fill/')) bytes += n
+    })
+    assert.equal(kept.filter(t => t.startsWith('junk')).length, 0, 'no long topic kept')
+    assert.ok(
+      kept.some(t => t.startsWith('fill/')),
+      'short ones kept up to the total'
+    )
+    assert.ok(bytes <= RETAIN_MAX_TOTAL_BYTES, `${bytes} bytes retained`)
+    assert.equal(await refused(g, 'too_large'), 40)
+    assert.ok((await refused(g, 'total_bytes')) > 0)
+  } finally {
+    await g.stop()
+  }
 })
