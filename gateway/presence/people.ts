@@ -273,13 +273,18 @@ export class People {
   /** What a Wi-Fi device is now: counted in a shop, only perhaps (one weak burst), passing, or a fixture. */
   private state(d: WifiDevice): 'in' | 'single' | 'passer' | 'fixture' {
     if (d.fixture) return 'fixture'
-    // Its last burst outside every shop: on the street, or leaving.
-    if (d.lastInShop === null || d.last !== d.lastInShop) return 'passer'
+    if (d.lastInShop === null) return 'passer'
     // One burst is what a passer-by placed inside gives too: counted at what such bursts turn out to be
     // (people-singles.ts) until a second comes. Two bursts a passer-by can give too while walking the
     // front (under a minute): they must span more.
     const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
-    return d.inShop >= 2 && span >= this.o.minInShopSpanMs ? 'in' : 'single'
+    const settled = d.inShop >= 2 && span >= this.o.minInShopSpanMs
+    // Its last burst outside every shop: on the street, or leaving. Unless it had settled inside and
+    // only its last burst landed outside: a shopper's burst placed across the wall by location error
+    // is far more common than a leaver heard once more on the way out (who counts until the presence
+    // time runs out, as one whose last burst was inside does). A second burst outside is a way out.
+    if (d.last !== d.lastInShop && !(settled && d.outRun === 1)) return 'passer'
+    return settled ? 'in' : 'single'
   }
 
   private countBle(c: BleChain, t: number): void {

@@ -233,6 +233,7 @@ export class WifiDevices {
       sumY: 0,
       inShop: 0,
       lastInShop: null,
+      outRun: 0,
       firstInShopTs: null,
       recent: [],
       recentBySeq: [],
@@ -310,7 +311,8 @@ export class WifiDevices {
       d.inShop++
       d.lastInShop = b
       d.firstInShopTs ??= b.ts
-    }
+      d.outRun = 0
+    } else d.outRun++
     const slot = Math.floor(b.ts / SLOT_MS)
     d.slots.add(slot)
     for (const s of d.slots) if (s < slot - DAY_MS / SLOT_MS) d.slots.delete(s)
