@@ -16,6 +16,9 @@ import { FixtureSpots } from './wifi-device-spots.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
+/** Fixtures `/metrics` lists by address at most (a store has a few dozen always-on devices). */
+export const MAX_FIXTURE_LABELS = 100
+
 interface Pending {
   first: number
   last: number
@@ -161,6 +164,16 @@ export class WifiDevices {
 
   fixtures(): WifiDevice[] {
     return [...this.devices].filter(d => d.fixture)
+  }
+
+  /**
+   * The fixtures `/metrics` lists by address (`instore_people_fixtures{subject}`): the `max` heard
+   * last, and how many more there are (listed as `subject="other"`), so that the labels stay bounded
+   * whatever a sender keeping many addresses alive for hours makes of them.
+   */
+  fixtureLabels(max = MAX_FIXTURE_LABELS): { listed: Array<{ subject: string }>; other: number } {
+    const all = this.fixtures().sort((a, b) => b.lastTs - a.lastTs)
+    return { listed: all.slice(0, max).map(d => ({ subject: d.address })), other: Math.max(0, all.length - max) }
   }
 
   private finish(subject: string, p: Pending): void {
