@@ -28,6 +28,8 @@ export {
 const MAX_DWELLS = 100_000
 /** Recent stays the longest plausible visit is learned from (a ring, across days). */
 const STAY_SAMPLE = 1000
+/** Bursts in a row placed outside every shop that a device settled inside may give and still count there. */
+const MAX_OUT_RUN = 2
 /** `countedDay` of a device not counted as a visitor that day because its place was full. */
 const EXCESS = 'excess '
 
@@ -280,10 +282,11 @@ export class People {
     const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
     const settled = d.inShop >= 2 && span >= this.o.minInShopSpanMs
     // Its last burst outside every shop: on the street, or leaving. Unless it had settled inside and
-    // only its last burst landed outside: a shopper's burst placed across the wall by location error
-    // is far more common than a leaver heard once more on the way out (who counts until the presence
-    // time runs out, as one whose last burst was inside does). A second burst outside is a way out.
-    if (d.last !== d.lastInShop && !(settled && d.outRun === 1)) return 'passer'
+    // only its last burst or two landed outside: a shopper's bursts placed across the wall by
+    // location error are far more common than a leaver heard on the way out (who walks out of range
+    // within a probe interval or two, and counts until the presence time runs out, as one whose
+    // last burst was inside does). A third burst outside in a row is a way out.
+    if (d.last !== d.lastInShop && !(settled && d.outRun <= MAX_OUT_RUN)) return 'passer'
     return settled ? 'in' : 'single'
   }
 
