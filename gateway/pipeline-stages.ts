@@ -164,7 +164,9 @@ export function collectPipelineMetrics(
     }
     for (const [id, v] of Object.entries(calibrator.spreadScales())) m.spread.set({ sensor: id }, v)
     m.fixtures.values.clear()
-    for (const d of people.wifi.fixtures()) m.fixtures.set({ subject: d.address }, 1)
+    const fx = people.wifi.fixtureLabels()
+    for (const f of fx.listed) m.fixtures.set(f, 1)
+    if (fx.other > 0) m.fixtures.set({ subject: 'other' }, fx.other)
     m.wifiDevices.set({ kind: 'devices' }, people.wifi.devices.size)
     m.wifiDevices.set({ kind: 'addresses' }, people.wifi.addresses)
     const sus = people.suspicious()

@@ -28,6 +28,8 @@ export {
 const MAX_DWELLS = 100_000
 /** Recent stays the longest plausible visit is learned from (a ring, across days). */
 const STAY_SAMPLE = 1000
+/** Bursts in a row placed outside every shop that a device settled inside may give and still count there. */
+const MAX_OUT_RUN = 2
 /** `countedDay` of a device not counted as a visitor that day because its place was full. */
 const EXCESS = 'excess '
 
@@ -273,13 +275,19 @@ export class People {
   /** What a Wi-Fi device is now: counted in a shop, only perhaps (one weak burst), passing, or a fixture. */
   private state(d: WifiDevice): 'in' | 'single' | 'passer' | 'fixture' {
     if (d.fixture) return 'fixture'
-    // Its last burst outside every shop: on the street, or leaving.
-    if (d.lastInShop === null || d.last !== d.lastInShop) return 'passer'
+    if (d.lastInShop === null) return 'passer'
     // One burst is what a passer-by placed inside gives too: counted at what such bursts turn out to be
     // (people-singles.ts) until a second comes. Two bursts a passer-by can give too while walking the
     // front (under a minute): they must span more.
     const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
-    return d.inShop >= 2 && span >= this.o.minInShopSpanMs ? 'in' : 'single'
+    const settled = d.inShop >= 2 && span >= this.o.minInShopSpanMs
+    // Its last burst outside every shop: on the street, or leaving. Unless it had settled inside and
+    // only its last burst or two landed outside: a shopper's bursts placed across the wall by
+    // location error are far more common than a leaver heard on the way out (who walks out of range
+    // within a probe interval or two, and counts until the presence time runs out, as one whose
+    // last burst was inside does). A third burst outside in a row is a way out.
+    if (d.last !== d.lastInShop && !(settled && d.outRun <= MAX_OUT_RUN)) return 'passer'
+    return settled ? 'in' : 'single'
   }
 
   private countBle(c: BleChain, t: number): void {

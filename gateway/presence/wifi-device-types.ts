@@ -55,6 +55,8 @@ export interface WifiDevice {
   /** Bursts located inside a shop, and the last of them. */
   inShop: number
   lastInShop: Burst | null
+  /** Bursts placed outside every shop since its last one inside (one is as often location error as a way out). */
+  outRun: number
   firstInShopTs: number | null
   /**
    * Times of its bursts from a new address over the last `rateWindowMs` (a chain taking in new

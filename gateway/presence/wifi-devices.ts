@@ -16,6 +16,9 @@ import { FixtureSpots } from './wifi-device-spots.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
+/** Fixtures `/metrics` lists by address at most (a store has a few dozen always-on devices). */
+export const MAX_FIXTURE_LABELS = 100
+
 interface Pending {
   first: number
   last: number
@@ -165,6 +168,16 @@ export class WifiDevices {
     return [...this.devices].filter(d => d.fixture)
   }
 
+  /**
+   * The fixtures `/metrics` lists by address (`instore_people_fixtures{subject}`): the `max` heard
+   * last, and how many more there are (listed as `subject="other"`), so that the labels stay bounded
+   * whatever a sender keeping many addresses alive for hours makes of them.
+   */
+  fixtureLabels(max = MAX_FIXTURE_LABELS): { listed: Array<{ subject: string }>; other: number } {
+    const all = this.fixtures().sort((a, b) => b.lastTs - a.lastTs)
+    return { listed: all.slice(0, max).map(d => ({ subject: d.address })), other: Math.max(0, all.length - max) }
+  }
+
   private finish(subject: string, p: Pending): void {
     this.pending.delete(subject)
     const b = this.locateBurst(p)
@@ -246,6 +259,7 @@ export class WifiDevices {
       sumY: 0,
       inShop: 0,
       lastInShop: null,
+      outRun: 0,
       firstInShopTs: null,
       recent: [],
       recentBySeq: [],
@@ -324,7 +338,8 @@ export class WifiDevices {
       d.inShop++
       d.lastInShop = b
       d.firstInShopTs ??= b.ts
-    }
+      d.outRun = 0
+    } else d.outRun++
     const slot = Math.floor(b.ts / SLOT_MS)
     d.slots.add(slot)
     for (const s of d.slots) if (s < slot - DAY_MS / SLOT_MS) d.slots.delete(s)
