@@ -27,6 +27,13 @@ const AROUND_M = 16
  */
 const MIN_MEAN = 10
 
+/**
+ * Traffic that spreads along its main axis less than twice as far (in standard deviations) as
+ * across it is no street: a corridor on two sides of the shop, a square. Its direction says
+ * nothing of which way passers-by walk.
+ */
+const LINE_SPREAD = 2
+
 interface Grid {
   x0: number
   y0: number
@@ -73,6 +80,54 @@ export class OutsideTraffic {
     const n = c < 0 ? 0 : g.counts[c]
     const mean = g.total / g.cells
     return mean < MIN_MEAN || n >= mean ? 0 : 2 * Math.log((mean + 1) / (n + 1))
+  }
+
+  /**
+   * The direction the traffic outside `zone` runs in (a unit vector): the main axis of the fixes
+   * counted around it, where passers-by walk. Null before the map charges anything (MIN_MEAN) and
+   * where the traffic is no line (LINE_SPREAD).
+   */
+  streetAxis(zone: Zone): [number, number] | null {
+    const g = this.grids.get(zone.id)
+    if (g === undefined || g.cells === 0) return null
+    // The street is the cells the entry test would charge nothing for (`cost`): those with at least
+    // the mean cell's traffic. The rest (a fix misplaced behind the shop now and then) would only
+    // widen it. Its axis wants those cells to hold MIN_MEAN fixes each on average, as the map does.
+    const mean = g.total / g.cells
+    let w = 0
+    let street = 0
+    let sx = 0
+    let sy = 0
+    let sxx = 0
+    let syy = 0
+    let sxy = 0
+    for (let j = 0; j < g.ny; j++) {
+      for (let i = 0; i < g.nx; i++) {
+        const n = g.counts[j * g.nx + i]
+        if (n < mean) continue
+        w += n
+        street++
+        const x = g.x0 + (i + 0.5) * g.cell
+        const y = g.y0 + (j + 0.5) * g.cell
+        sx += n * x
+        sy += n * y
+        sxx += n * x * x
+        syy += n * y * y
+        sxy += n * x * y
+      }
+    }
+    if (w < MIN_MEAN * street) return null
+    const mx = sx / w
+    const my = sy / w
+    const a = sxx / w - mx * mx
+    const c = syy / w - my * my
+    const b = sxy / w - mx * my
+    const r = Math.sqrt(((a - c) / 2) ** 2 + b * b)
+    const along = (a + c) / 2 + r
+    const across = (a + c) / 2 - r
+    if (along < LINE_SPREAD ** 2 * Math.max(0, across)) return null
+    const th = Math.atan2(2 * b, a - c) / 2
+    return [Math.cos(th), Math.sin(th)]
   }
 
   view(zone: Zone): TrafficZone {

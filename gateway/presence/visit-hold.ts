@@ -26,6 +26,39 @@ const RETEST_MS = 5000
  */
 const PASSER_BY_TESTS = 2
 
+/**
+ * Whether a visit's path ran along the street rather than into the shop and back out: from its
+ * first fix to its last one within the exit margin, it moved along the street (`axis`, learned
+ * from the outside traffic: outside-traffic.ts) more than twice as far as across it, and farther
+ * than two standard deviations of what placement errors of its fixes' mean accuracy would make of
+ * a phone that came back out where it went in. A passer-by the radio placed inside (its mirror
+ * place across the front row) walks on along the street, placed inside the whole way; a shopper
+ * leaves by the door it came in by. No axis (a map not ready, traffic that is no line) or no path
+ * kept: false.
+ */
+export function crossedFront(path: Path, axis: [number, number] | null): boolean {
+  const { from, to, accuracy } = path
+  if (from === undefined || to === undefined || accuracy === undefined || accuracy.n === 0 || axis === null) return false
+  const dx = to[0] - from[0]
+  const dy = to[1] - from[1]
+  const along = Math.abs(dx * axis[0] + dy * axis[1])
+  const across = Math.abs(dy * axis[0] - dx * axis[1])
+  // An accuracy is a radial one: a place's error along one axis has a variance of half its square,
+  // and the difference of two places twice that.
+  const sd = accuracy.sum / accuracy.n
+  return along > 2 * across && along > 2 * sd
+}
+
+/** Where a fix was placed: x, y (m). */
+export type Place = [number, number]
+
+/** What of a visit its path is judged by (zone-types.ts ShopPresence). */
+export interface Path {
+  from?: Place
+  to?: Place
+  accuracy?: { sum: number; n: number }
+}
+
 /** Whether the held visit is due for a test at t. */
 export function testDue(visit: Hold, t: number, p: Required<ZoneParams>): boolean {
   return t - visit.enteredAt >= p.shopHoldS * 1000 && (visit.nextTest ?? -Infinity) <= t
@@ -39,12 +72,14 @@ export function testDue(visit: Hold, t: number, p: Required<ZoneParams>): boolea
  * (undefined: the device not heard since a restart): announced. Updates the visit's count of
  * passer-by tests and when it is tested next.
  */
-export function heldVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, ended: boolean): 'announce' | 'drop' | 'wait' {
+export function heldVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, ended: boolean, crossed = false): 'announce' | 'drop' | 'wait' {
   if (gaps === undefined || gaps.stop >= p.streetWalkSureGap) return 'announce'
   const passerBy = gaps.line < p.streetWalkGap
   visit.passerByTests = passerBy ? (visit.passerByTests ?? 0) + 1 : 0
   const last = ended || t - visit.enteredAt >= p.shopHoldMaxS * 1000
   if (passerBy && (last || visit.passerByTests >= PASSER_BY_TESTS)) return 'drop'
+  // Ended and still not told: its path decides (crossedFront).
+  if (ended) return crossed ? 'drop' : 'announce'
   if (last) return 'announce'
   visit.nextTest = t + RETEST_MS
   return 'wait'

@@ -7,7 +7,7 @@ import type { ZoneParams } from '../../shared/site-schema.ts'
 import type { RadioSum, ZoneCosts } from '../estimation/zone-odds.ts'
 import type { WalkFix, WalkGaps } from '../estimation/street-walk.ts'
 import type { Observation, Silence } from '../estimation/solver.ts'
-import type { Hold } from './visit-hold.ts'
+import type { Hold, Place } from './visit-hold.ts'
 
 export interface Presence {
   id: string
@@ -37,6 +37,14 @@ export interface ShopPresence extends Presence, Hold {
   held?: ZoneEvent[]
   /** Events of a visit on another floor that this one proves (`floorChangeS`): they go out when this one is announced, and not at all if it is dropped. */
   proves?: ZoneEvent[]
+  /**
+   * Where its first fix was placed and its latest fix within the exit margin, and the summed
+   * accuracy of its fixes (m) and their count: the path the end of a visit the street-walk test
+   * could not tell is judged by (visit-hold.ts `crossedFront`; absent in states saved before them).
+   */
+  from?: Place
+  to?: Place
+  accuracy?: { sum: number; n: number }
 }
 export interface SectorPresence extends Presence {
   dwellSent: number
@@ -51,6 +59,9 @@ export interface Candidate {
   radio?: RadioSum
   /** A shop candidate of a device that has just come from a visit on another floor: no radio test, no hold. */
   viaFloor?: boolean
+  /** Where the fix that opened it was placed, and its accuracy (m). */
+  at?: Place
+  atAccuracy?: number
 }
 
 /**

@@ -70,7 +70,8 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   // the radio is sure, below; a candidate without evidence lapses after `shopEnterGapS`).
   if (p.shopEnterFromOutline && track.shopCand === null && !inShop && radioOn) {
     const inside = confidentlyIn(others, e, p, 0)
-    if (inside !== null) track.shopCand = { id: inside.zone.id, since: t, lastEvidence: t, score: insideProbability(inside.dep, e.accuracyM), n: 1 }
+    if (inside !== null)
+      track.shopCand = { id: inside.zone.id, since: t, lastEvidence: t, score: insideProbability(inside.dep, e.accuracyM), n: 1, at: [e.x, e.y], atAccuracy: e.accuracyM }
   }
   const c = track.shopCand
   if (c && c !== before && elsewhere !== null && cameFromFloor(track, elsewhere.zone.floor, t, p)) c.viaFloor = true
@@ -149,5 +150,5 @@ export function candidate(c: Candidate | null, hit: { zone: Zone; dep: number } 
     c.n++
     return c
   }
-  return { id: hit.zone.id, since: t, lastEvidence: t, score: p, n: 1 }
+  return { id: hit.zone.id, since: t, lastEvidence: t, score: p, n: 1, at: [e.x, e.y], atAccuracy: e.accuracyM }
 }

@@ -10,7 +10,7 @@ import type { Zone } from '../../shared/site.ts'
 import type { ZoneParams } from '../../shared/site-schema.ts'
 import { radioOdds } from '../estimation/zone-odds.ts'
 import { trafficOf } from '../estimation/outside-traffic.ts'
-import { testDue, heldVerdict } from './visit-hold.ts'
+import { testDue, heldVerdict, crossedFront } from './visit-hold.ts'
 import { followRun, provedVisit } from './floor-runs.ts'
 import { weighEntry, candidate } from './zones-entry.ts'
 import { depth, insideProbability, margin, confidentlyIn, conf, anchorDepth } from './zone-measures.ts'
@@ -65,6 +65,7 @@ function copyTrack(t: ZoneTrack): ZoneTrack {
   if (t.shop) {
     const shop = { ...t.shop, sectors: { ...t.shop.sectors } }
     if (shop.held) shop.held = [...shop.held]
+    if (shop.accuracy) shop.accuracy = { ...shop.accuracy }
     track.shop = shop
   }
   for (const k of ['shopCand', 'sectorCand'] as const) {
@@ -113,6 +114,11 @@ function takeEvidence(s: Step, e: Evidence): void {
     sp.depth = dep
     sp.depthAt = t
     if (inShop) {
+      sp.to = [e.x, e.y]
+      if (sp.accuracy) {
+        sp.accuracy.sum += e.accuracyM
+        sp.accuracy.n++
+      }
       sp.lastEvidence = t
       sp.score += insideProbability(dep, e.accuracyM)
       sp.n++
@@ -189,7 +195,8 @@ function confirmEntries(s: Step, e: Evidence | null): void {
       n: c.n,
       visitId: newVisitId(c.id, c.since),
       sectors: {},
-      pending: true
+      pending: true,
+      ...(c.at ? { from: c.at, to: c.at, accuracy: { sum: c.atAccuracy ?? 0, n: 1 } } : {})
     }
     // A new visit is tested on the evidence that comes after it began.
     s.walk = null
@@ -292,8 +299,13 @@ function endVisit(s: Step): boolean {
   if (sp === null) return true
   if (sp.pending !== true || s.walk === null) exitShop(track, out)
   else if (!test(s, 'walk')) return false
-  else if (heldVerdict(sp, s.ctx.source.walkGaps(s.walk, s.ctx.site.shops.find(z => z.id === sp.id) as Zone, s.p.streetWalkSureGap), s.t, s.p, true) === 'drop') dropVisit(track)
-  else exitShop(track, out)
+  else {
+    const zone = s.ctx.site.shops.find(z => z.id === sp.id) as Zone
+    const gaps = s.ctx.source.walkGaps(s.walk, zone, s.p.streetWalkSureGap)
+    const axis = trafficOf(s.ctx.source).streetAxis(zone)
+    if (heldVerdict(sp, gaps, s.t, s.p, true, crossedFront(sp, axis)) === 'drop') dropVisit(track)
+    else exitShop(track, out)
+  }
   return true
 }
 
