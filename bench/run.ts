@@ -28,6 +28,7 @@ import { chainPart } from './chain-part.ts'
 import { throughputPart, MANY_DEVICES } from './throughput-part.ts'
 import { memoryPerDevice } from './memory-per-device.ts'
 import { f2, simulate, writeTrace } from './trace-files.ts'
+import { benchPartOrExit } from './args.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -38,6 +39,7 @@ function option(name: string): string | undefined {
 }
 const DATA = option('data') ?? '../shared/data/kolakowski-ble-flat'
 const OPENHPS = '../shared/data/openhps-2021-ble/2021-02'
+const only = benchPartOrExit(process.argv.slice(2)) // one part (bench/args.ts), the traces reused; or all the default ones
 mkdirSync(OUT, { recursive: true })
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`
@@ -220,8 +222,6 @@ async function soakPart(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // `npm run bench -- throughput` (or accuracy, openhps, filter, walks, events, central, analytics, visits, street, people, soak, nights) runs one part; the traces are reused.
-  const only = process.argv[2]?.startsWith('--') === false ? process.argv[2] : undefined
   if (!only || only === 'accuracy') await accuracy()
   // The OpenHPS rows of the accuracy part alone (they are also in it).
   if (only === 'openhps') results.openhps = openHpsPart(option('openhps') ?? OPENHPS)

@@ -50,6 +50,11 @@ export function gatewayHealth(g: HealthInputs): Health {
       `the broker dropped ${dropped.n} message(s) at its queue limits since the gateway started (for any client: e.g. Mosquitto's max_queued_messages): readings may be lost`
     )
   if (g.uplink && !g.uplink.connected) problems.push(`central unreachable: ${g.uplink.lastError ?? ''}`)
+  else {
+    // With no events to send the drain never calls: failing config pulls are what shows the server down.
+    const down = g.uplink?.pullsUnreachable
+    if (down) problems.push(`central unreachable: config pulls failing for ${Math.round((Date.now() - down.since) / 1000)} s: ${down.message.slice(0, 200)}`)
+  }
   const cp = g.uplink?.configProblem
   if (cp) problems.push(`central config not applied (${cp.tries} tries since ${new Date(cp.since).toISOString()}): ${cp.message.slice(0, 200)}`)
   if (g.siteOutdated) problems.push('site changed on the central server: restart to apply it')

@@ -112,14 +112,21 @@ export function siteProblems(json: unknown): Problem[] {
     else ok.push({ i, f: f as SiteFile['features'][number] })
   })
   if (typeof doc.timezone === 'string' && !validTimeZone(doc.timezone)) problems.push({ path: '/timezone', reason: `unknown time zone '${doc.timezone}'` })
-  problems.push(...semanticProblems(ok), ...peopleListProblems(doc.people))
+  // A shop whose own fields or outline are wrong is reported once: its sectors do not name an unknown shop.
+  const declaredShops = new Set(
+    features
+      .map(f => (f as { properties?: { kind?: unknown; id?: unknown } } | null)?.properties)
+      .filter(p => p?.kind === 'shop')
+      .map(p => p?.id)
+  )
+  problems.push(...semanticProblems(ok, declaredShops), ...peopleListProblems(doc.people))
   if (!ok.some(({ f }) => f.properties.kind === 'sensor' || f.properties.kind === 'beacon') && !problems.some(p => /\/features\/\d+/.test(p.path))) {
     problems.push({ path: '/features', reason: 'needs at least one sensor or beacon' })
   }
   return problems
 }
 
-function semanticProblems(ok: Array<{ i: number; f: SiteFile['features'][number] }>): Problem[] {
+function semanticProblems(ok: Array<{ i: number; f: SiteFile['features'][number] }>, declaredShops: Set<unknown>): Problem[] {
   const problems: Problem[] = []
   const ids = new Map<string, number>()
   const shops = new Map<string, { i: number; poly: Polygon; floor: number }>()
@@ -139,7 +146,8 @@ function semanticProblems(ok: Array<{ i: number; f: SiteFile['features'][number]
     if (f.properties.kind !== 'sector' || polygonProblems(f.geometry as Polygon).length > 0) continue
     const shop = shops.get(f.properties.shop)
     if (shop === undefined) {
-      problems.push({ path: `/features/${i}/properties/shop`, reason: `sector '${f.properties.id}' names unknown shop '${f.properties.shop}'` })
+      if (!declaredShops.has(f.properties.shop))
+        problems.push({ path: `/features/${i}/properties/shop`, reason: `sector '${f.properties.id}' names unknown shop '${f.properties.shop}'` })
       continue
     }
     if (!booleanWithin(f.geometry as Polygon, shop.poly))

@@ -3,7 +3,7 @@ import mqtt from 'mqtt'
 import { runCommand, UsageError } from '../shared/cli.ts'
 import { createLogger } from '../shared/log.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
-import { existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync, statSync } from 'node:fs'
 import { replay } from './replay.ts'
 import { loadDevicesFile } from '../gateway/ingest/identity.ts'
 import { Recorder } from './recorder.ts'
@@ -34,6 +34,14 @@ await runCommand(spec, async o => {
   const speed = o.speed === 'max' ? Infinity : Number(o.speed)
   if (!(speed > 0)) throw new UsageError(`--speed must be "max" or a positive number, got '${o.speed}'`)
   if (o.qos !== 0 && o.qos !== 1) throw new UsageError('--qos must be 0 or 1')
+  // The trace is opened before the broker is: a missing one is a usage error, never a client left connecting.
+  try {
+    if (!statSync(o.trace).isFile()) throw new UsageError(`--trace ${o.trace}: not a file`)
+    closeSync(openSync(o.trace, 'r'))
+  } catch (err) {
+    if (err instanceof UsageError) throw err
+    throw new UsageError(`--trace ${o.trace}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
+  }
   const devicesPath = o.devices ?? o.trace.replace(/(\.jsonl)?$/, '.devices.json')
   if (o.devices !== undefined && !existsSync(devicesPath)) throw new UsageError(`--devices ${devicesPath}: no such file`)
   let devices
@@ -56,24 +64,34 @@ await runCommand(spec, async o => {
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   let recorder: Recorder | null = null
-  if (o.record) {
-    recorder = new Recorder(await mqtt.connectAsync(o.broker, { username: o.username, password: o.password }), o.record, o.prefix)
-    await recorder.start()
-  }
+  let result: Awaited<ReturnType<typeof replay>>
   const started = Date.now()
-  const result = await replay(client, {
-    ...(devices ? { devices } : {}),
-    trace: o.trace,
-    prefix: o.prefix,
-    speed,
-    batchMs: o['batch-ms'],
-    batchMax: o['batch-max'],
-    qos: o.qos,
-    store: o.store,
-    ...(o['max-gap'] !== undefined ? { maxGapMs: 1000 * o['max-gap'] } : {}),
-    signal: abort.signal,
-    onProgress: p => log.info('progress', { percent: Math.round(100 * p.fraction), readings: p.readings, readingsPerS: Math.round(p.ratePerS) })
-  })
+  try {
+    if (o.record) {
+      recorder = new Recorder(await mqtt.connectAsync(o.broker, { username: o.username, password: o.password }), o.record, o.prefix)
+      await recorder.start()
+    }
+    result = await replay(client, {
+      ...(devices ? { devices } : {}),
+      trace: o.trace,
+      prefix: o.prefix,
+      speed,
+      batchMs: o['batch-ms'],
+      batchMax: o['batch-max'],
+      qos: o.qos,
+      store: o.store,
+      ...(o['max-gap'] !== undefined ? { maxGapMs: 1000 * o['max-gap'] } : {}),
+      signal: abort.signal,
+      onProgress: p => log.info('progress', { percent: Math.round(100 * p.fraction), readings: p.readings, readingsPerS: Math.round(p.ratePerS) })
+    })
+  } catch (err) {
+    // A client left open keeps reconnecting and the command never exits: close both on any failure.
+    await client.endAsync(true)
+    await recorder?.close().catch(() => undefined)
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+    throw err
+  }
   await client.endAsync()
   if (recorder) {
     await recorder.settle(o.settle, 60_000)

@@ -115,6 +115,8 @@ export class Uplink {
   readonly configFailures = { unreachable: 0, refused: 0, apply: 0 }
   /** The central config the gateway could not take, while it keeps failing (cleared by one that applies). */
   configProblem: { message: string; since: number; tries: number } | null = null
+  /** Since when config pulls have failed in a row (network, 5xx): with no events to send, the drain never shows the server down. */
+  private pullsFailing: { since: number; message: string } | null = null
   /** Answers from the central server longer than the gateway reads (cut short, counted). */
   oversizedReplies = 0
   private readonly random: () => number
@@ -175,6 +177,12 @@ export class Uplink {
 
   get connected(): boolean {
     return this.lastError === null
+  }
+
+  /** Unreachable for three pull periods (30 s by default): one failed pull is a restart or a blip, three an outage. */
+  get pullsUnreachable(): { since: number; message: string } | null {
+    const f = this.pullsFailing
+    return f !== null && Date.now() - f.since >= 3 * this.o.configEveryMs ? f : null
   }
 
   private headers(): Record<string, string> {
@@ -304,8 +312,11 @@ export class Uplink {
     this.configFailures[reason]++
     if (reason === 'unreachable') {
       this.log.debug('config pull failed', { err: message })
+      if (this.pullsFailing === null) this.log.warn('central unreachable for config pulls; tried again each period', { err: message.slice(0, 300) })
+      this.pullsFailing = { since: this.pullsFailing?.since ?? Date.now(), message }
       return
     }
+    this.pullsReachable()
     if (this.configProblem?.message !== message) {
       this.log.warn('central config not applied; tried again each period', { reason, err: message.slice(0, 300) })
       this.configProblem = { message, since: Date.now(), tries: 0 }
@@ -313,6 +324,10 @@ export class Uplink {
     this.configProblem.tries++
   }
 
+  private pullsReachable(): void {
+    if (this.pullsFailing !== null) this.log.info('central reachable again for config pulls')
+    this.pullsFailing = null
+  }
   /**
    * Pulls the config every `configEveryMs`: the first time whole, then only what changed since the
    * version last applied (`?since=`), so a short period stays cheap and consent withdrawn or an
@@ -345,6 +360,7 @@ export class Uplink {
           } catch (err) {
             throw new ConfigFailure('apply', `config ${c.version} could not be applied: ${(err as Error).message}`)
           }
+          this.pullsReachable()
           if (this.configProblem !== null) this.log.info('central config applied again', { version: c.version })
           this.configProblem = null
           etag = res.headers.get('etag')
@@ -361,6 +377,7 @@ export class Uplink {
           }
         } else if (res.status === 400 && version !== null) {
           // The server no longer knows our version (e.g. its database was restored): start over.
+          this.pullsReachable()
           version = null
           etag = null
         } else if (isRedirect(res.status)) {
@@ -370,7 +387,7 @@ export class Uplink {
           throw new Error(`config pull answered HTTP ${res.status}`)
         } else if (res.status !== 304) {
           throw new ConfigFailure('refused', `config pull refused: HTTP ${res.status}`)
-        }
+        } else this.pullsReachable()
       } catch (err) {
         this.configFailed(err)
       }
