@@ -62,7 +62,7 @@ export class GridTrack {
   private readonly alpha: Float32Array[] = []
   private readonly lik: Float32Array[] = []
   private readonly times: number[] = []
-  /** Each kept step's cost function and silent receivers (teaching the learned maps, grid-filter-maps.ts). */
+  /** Each kept step's cost function (teaching the learned maps, grid-filter-maps.ts). */
   private readonly problems: Problem[] = []
   /** Each kept step's reading this grid was not given (a leave-one-out grid teaching that receiver's map), if any. */
   private readonly heldOut: (Observation | undefined)[] = []
@@ -358,10 +358,11 @@ export class GridFilters {
     }
     for (const ob of heard) if (!loo.has(ob.sensor.id)) loo.set(ob.sensor.id, new GridTrack(this.layout, floor, this.capacity))
     for (const [id, track] of loo) {
-      if (track.floor !== floor || evidenceT < track.t - this.lagMs) {
-        loo.set(id, new GridTrack(this.layout, floor, this.capacity))
+      let g = track
+      if (g.floor !== floor || evidenceT < g.t - this.lagMs) {
+        g = new GridTrack(this.layout, floor, this.capacity)
+        loo.set(id, g)
       }
-      const g = loo.get(id) as GridTrack
       const i = heard.findIndex(ob => ob.sensor.id === id)
       const others = i < 0 ? heard : heard.filter((_, j) => j !== i)
       const o = others.length >= 3 ? options : { ...options, offsetPrior: { mean: options.offsetPrior?.mean ?? 0, sd: 0 } }
