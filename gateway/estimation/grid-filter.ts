@@ -13,6 +13,8 @@
 // (outside them the floor is unlikely where nobody is heard outside). The published position,
 // for a moment `lagMs` before the tick, comes from a fixed-lag forward-backward pass over the
 // steps kept since then: the readings after that moment count too.
+// With option `learnMaps` each receiver's radio map is learned from traffic as well
+// (grid-filter-maps.ts): each device then also keeps one grid per receiver, without it.
 //
 // Cost per tick: cells × (receivers heard + receivers silent) for the likelihood, cells × kernel
 // width for the blur, and steps × that blur for the smoother; `maxCells` bounds the cells (a
@@ -20,6 +22,7 @@
 import type { Site } from '../../shared/site.ts'
 import { GridLayout, type GridFilterOptions } from './grid-layout.ts'
 import { Problem } from './likelihood.ts'
+import { OnlineMaps, teachOne } from './grid-filter-maps.ts'
 import type { Observation, Silence, SolverOptions } from './solver-types.ts'
 
 export { defaultGridFilterOptions, type GridFilterOptions } from './grid-layout.ts'
@@ -59,6 +62,12 @@ export class GridTrack {
   private readonly alpha: Float32Array[] = []
   private readonly lik: Float32Array[] = []
   private readonly times: number[] = []
+  /** Each kept step's cost function (teaching the learned maps, grid-filter-maps.ts). */
+  private readonly problems: Problem[] = []
+  /** Each kept step's reading this grid was not given (a leave-one-out grid teaching that receiver's map), if any. */
+  private readonly heldOut: (Observation | undefined)[] = []
+  /** Time of the newest step that taught the maps. */
+  private taughtT = -Infinity
   private readonly spare: Float32Array[] = []
   private readonly spareLik: Float32Array[] = []
 
@@ -77,7 +86,7 @@ export class GridTrack {
    * One tick at time t (ms): predict, weigh by the cost `problem` gives each cell (plus what the
    * silent receivers say), keep the floor's prior. Returns the filtered position.
    */
-  step(t: number, problem: Problem, silent: readonly Silence[]): GridPosition {
+  step(t: number, problem: Problem, silent: readonly Silence[], heldOut?: Observation): GridPosition {
     // Evidence older than the newest step's (windows whose readings aged unevenly) counts at that step's time.
     t = Math.max(t, this.t)
     const g = this.g
@@ -121,6 +130,8 @@ export class GridTrack {
     this.alpha.push(a)
     this.lik.push(L)
     this.times.push(t)
+    this.problems.push(problem)
+    this.heldOut.push(heldOut)
     while (this.times.length > this.capacity) this.drop(0)
     return this.moments(a)
   }
@@ -131,6 +142,8 @@ export class GridTrack {
     this.alpha.splice(i, 1)
     this.lik.splice(i, 1)
     this.times.splice(i, 1)
+    this.problems.splice(i, 1)
+    this.heldOut.splice(i, 1)
   }
 
   /** The spreads of a stand and of a walk over dt seconds, m, and the chance of keeping one's mode. */
@@ -169,7 +182,7 @@ export class GridTrack {
    * pass: each later step's likelihood carried back through the motion), between the two steps
    * around tq in proportion to time.
    */
-  smoothed(tq: number): GridPosition {
+  smoothed(tq: number, maps: OnlineMaps | null = null): GridPosition {
     const g = this.g
     const n = g.size
     const last = this.times.length - 1
@@ -215,6 +228,12 @@ export class GridTrack {
       }
       const before = this.moments(w)
       if (this.times[i - 1] <= tq || i === 1) {
+        const held = this.heldOut[i - 1]
+        if (maps !== null && held !== undefined && this.times[i - 1] > this.taughtT) {
+          // Each step teaches once, when the readings after it have weighed it.
+          this.taughtT = this.times[i - 1]
+          teachOne(maps, g, w, held, this.problems[i - 1], g.o)
+        }
         this.spare.push(w)
         const f = Math.min(1, Math.max(0, (tq - this.times[i - 1]) / Math.max(1, this.times[i] - this.times[i - 1])))
         return { x: before.x + f * (after.x - before.x), y: before.y + f * (after.y - before.y), accuracy: before.accuracy + f * (after.accuracy - before.accuracy) }
@@ -256,7 +275,11 @@ export class GridTrack {
 export class GridFilters {
   readonly layout: GridLayout
   private readonly tracks = new Map<object, GridTrack>()
+  /** Each device's leave-one-out grids by receiver (option `learnMaps`). */
+  private readonly loo = new Map<object, Map<string, GridTrack>>()
   private readonly capacity: number
+  /** Each receiver's radio map learned from the grids' posteriors (option `learnMaps`), or null. */
+  readonly maps: OnlineMaps | null
   /** `maxTracks`, lowered to what `tickTerms` allows on this site. */
   readonly maxTracks: number
 
@@ -271,6 +294,7 @@ export class GridFilters {
     this.maxTracks = Math.max(1, Math.min(o.maxTracks, Math.floor(o.tickTerms / terms)))
     // Ticks come once a second: the steps back to `lagMs` before the newest evidence, and the one before.
     this.capacity = Math.ceil(lagMs / 1000) + 2
+    this.maps = o.learnMaps ? new OnlineMaps(bounds, o) : null
   }
 
   /**
@@ -312,13 +336,51 @@ export class GridFilters {
       this.tracks.set(device, track)
     }
     // The solver's cost at every cell; fewer than three receivers cannot tell the offset from a distance (as in the solver).
-    const problem = new Problem(obs, obs.length >= 3 ? options : { ...options, offsetPrior: { mean: options.offsetPrior?.mean ?? 0, sd: 0 } })
-    const now = track.step(evidenceT, problem, silent)
+    const maps = this.maps
+    const heard = maps === null ? obs : obs.map(ob => ({ ...ob, sensor: { ...ob.sensor, map: maps.map(ob.sensor.id) } }))
+    const quiet = maps === null ? silent : silent.map(q => ({ ...q, sensor: { ...q.sensor, map: maps.map(q.sensor.id) } }))
+    const problem = new Problem(heard, obs.length >= 3 ? options : { ...options, offsetPrior: { mean: options.offsetPrior?.mean ?? 0, sd: 0 } })
+    const now = track.step(evidenceT, problem, quiet)
+    if (maps !== null) this.teach(device, floor, t, evidenceT, heard, options, quiet, maps)
     return { now, published: track.smoothed(t - this.lagMs) }
+  }
+
+  /**
+   * The device's leave-one-out grids, one per receiver it has been heard by, each weighing every
+   * reading but that receiver's: once the readings after a step have weighed it, a receiver's
+   * grid says where the others put the device, and its held-out reading there teaches its map.
+   */
+  private teach(device: object, floor: number, t: number, evidenceT: number, heard: Observation[], options: SolverOptions, quiet: readonly Silence[], maps: OnlineMaps): void {
+    let loo = this.loo.get(device)
+    if (loo === undefined) {
+      loo = new Map()
+      this.loo.set(device, loo)
+    }
+    for (const ob of heard) if (!loo.has(ob.sensor.id)) loo.set(ob.sensor.id, new GridTrack(this.layout, floor, this.capacity))
+    for (const [id, track] of loo) {
+      let g = track
+      if (g.floor !== floor || evidenceT < g.t - this.lagMs) {
+        g = new GridTrack(this.layout, floor, this.capacity)
+        loo.set(id, g)
+      }
+      const i = heard.findIndex(ob => ob.sensor.id === id)
+      const others = i < 0 ? heard : heard.filter((_, j) => j !== i)
+      const o = others.length >= 3 ? options : { ...options, offsetPrior: { mean: options.offsetPrior?.mean ?? 0, sd: 0 } }
+      // Only a step placed by at least three others teaches (fewer cannot tell the offset from a distance).
+      g.step(
+        evidenceT,
+        new Problem(others, o),
+        quiet.filter(q => q.sensor.id !== id),
+        i >= 0 && others.length >= 3 ? heard[i] : undefined
+      )
+      g.smoothed(t - this.lagMs, maps)
+    }
   }
 
   /** Drops a device's grid (the tracker forgot or expired it). */
   forget(device: object | undefined): void {
-    if (device !== undefined) this.tracks.delete(device)
+    if (device === undefined) return
+    this.tracks.delete(device)
+    this.loo.delete(device)
   }
 }

@@ -2,8 +2,9 @@
 // before any reading (the site's shops), and the walk kernels that move weight between them.
 import type { Site } from '../../shared/site.ts'
 import { pointInPolygon } from '../../shared/geometry.ts'
+import type { OnlineMapOptions } from './grid-filter-maps.ts'
 
-export interface GridFilterOptions {
+export interface GridFilterOptions extends OnlineMapOptions {
   /** Cell side, m, on a site small enough; larger where the site would need more than `maxCells`. */
   cellM: number
   /** Most cells per device grid: bounds the cost of a tick and the memory of a device. */
@@ -40,6 +41,11 @@ export interface GridFilterOptions {
    * weighted mean describes the device at its readings' weighted mean time.
    */
   ageShare: number
+  /**
+   * Whether each receiver's radio map is learned online from the grid's smoothed posterior
+   * (grid-filter-maps.ts) and used by the grid's likelihood.
+   */
+  learnMaps: boolean
 }
 
 export const defaultGridFilterOptions: GridFilterOptions = {
@@ -53,7 +59,13 @@ export const defaultGridFilterOptions: GridFilterOptions = {
   lostPerS: 0.001,
   temperature: 1.5,
   outsideWeight: 0.01,
-  ageShare: 1
+  ageShare: 1,
+  learnMaps: false,
+  mapCellM: 2,
+  mapPrior: 50,
+  mapMaxDb: 6,
+  mapTightM: 1,
+  mapMemory: 20_000
 }
 
 /** The cells of a site's floors: where they are and how likely each is before any reading. */

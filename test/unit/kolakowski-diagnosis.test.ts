@@ -11,7 +11,7 @@ import type { TraceLine } from '../../shared/trace.ts'
 import { expectedRssi, sensorModels } from '../../gateway/estimation/radio-model.ts'
 import { trackerOptions, type TrackerOptions } from '../../gateway/estimation/tracker.ts'
 import { baselineLag, biasShare, bestShift, fitPathLoss, LAG_SHIFTS, positionAt, type Timed } from '../../bench/kolakowski-diagnosis.ts'
-import { routeOptions, type Route } from '../../bench/kolakowski-routes.ts'
+import { routeArgs, routeOptions, walkBefore, type Route } from '../../bench/kolakowski-routes.ts'
 import { writeTrace } from '../../bench/trace-files.ts'
 import { rect } from '../helpers/geo.ts'
 
@@ -128,4 +128,30 @@ test('a route given on the command line is tracker options over the defaults: gr
     ]
   ]
   for (const [name, route, ok] of cases) assert.ok(ok(routeOptions(site, route)), `${name}: ${JSON.stringify(routeOptions(site, route))}`)
+})
+
+test('the command line: every option set given is a route (the first was dropped without --data), --data and --after-walk are not', () => {
+  const cases: Array<[string[], { data: string; afterWalk: boolean; given: string[] }]> = [
+    [['{"a":1}'], { data: '../shared/data/kolakowski-ble-flat', afterWalk: false, given: ['{"a":1}'] }],
+    [['{"a":1}', '{"b":2}'], { data: '../shared/data/kolakowski-ble-flat', afterWalk: false, given: ['{"a":1}', '{"b":2}'] }],
+    [['--data', 'D', '{"a":1}'], { data: 'D', afterWalk: false, given: ['{"a":1}'] }],
+    [['--after-walk', '{"a":1}', '--data', 'D'], { data: 'D', afterWalk: true, given: ['{"a":1}'] }]
+  ]
+  for (const [args, want] of cases) assert.deepEqual(routeArgs(args), want, args.join(' '))
+})
+
+test('the walk heard before a track: its readings without their truth, sessions closed up, ending a minute before the track', () => {
+  const walk: TraceLine[] = [
+    { ts: 0, store: 's', sensor: 'a1', t: 'ble', id: 'tag:t', rssi: -60 },
+    { ts: 0, truth: { subject: 'tag:t', x: 1, y: 1, floor: 0 } },
+    { ts: 1000, store: 's', sensor: 'a1', heartbeat: true },
+    { ts: 3_601_000, store: 's', sensor: 'a1', t: 'ble', id: 'tag:t', rssi: -61 }
+  ]
+  const before = walkBefore(walk, 10_000_000)
+  assert.equal(before.length, 3)
+  assert.ok(before.every(l => !('truth' in l)))
+  assert.deepEqual(
+    before.map(l => l.ts),
+    [10_000_000 - 60_000 - 6000, 10_000_000 - 60_000 - 5000, 10_000_000 - 60_000]
+  )
 })
