@@ -21,8 +21,14 @@ test('the store gate: one turn per store, the next in order, a bounded queue and
   const other = await gate.enter('b')
   assert.ok(other, 'another store does not wait')
   const order: string[] = []
-  const second = gate.enter('a').then(r => (order.push('second'), r))
-  const third = gate.enter('a').then(r => (order.push('third'), r))
+  const second = gate.enter('a').then(r => {
+    order.push('second')
+    return r
+  })
+  const third = gate.enter('a').then(r => {
+    order.push('third')
+    return r
+  })
   assert.equal(gate.waiting, 2)
   assert.equal(gate.full('a'), true)
   assert.equal(await gate.enter('a'), null, 'one more than may wait is refused at once')
@@ -86,7 +92,12 @@ if (TEST_ENGINE === 'postgres') {
     }
     try {
       const answered: number[] = []
-      const flood = Array.from({ length: POOL_SIZE + 2 }, (_, i) => post('s1', `ble:s1-${i}`).then(r => (answered.push(r.status), r)))
+      const flood = Array.from({ length: POOL_SIZE + 2 }, (_, i) =>
+        post('s1', `ble:s1-${i}`).then(r => {
+          answered.push(r.status)
+          return r
+        })
+      )
       // Under the old code the flood's batches wait on s1's lock, each on a connection of its own.
       await waitFor(async () => (await lockWaits()) >= 2 || answered.length >= POOL_SIZE + 2 - 1 - STORE_TURN_MAX_WAITING, 10_000, 'the flood to arrive')
       assert.equal(await lockWaits(), 1, 'one s1 batch at the database, the others wait without a connection')
