@@ -156,7 +156,7 @@ async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<
       await q
         .insertInto('an_open_stays')
         .values(row)
-        .onConflict(oc => oc.columns(['store_id', 'visit_id', 'sector']).doUpdateSet({ ts: row.ts }))
+        .onConflict(oc => oc.columns(['store_id', 'visit_id', 'sector']).doUpdateSet({ ts: row.ts, ...(visits ? { subject: e.subject } : {}) }))
         .execute()
       return
     }
