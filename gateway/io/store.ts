@@ -80,6 +80,7 @@ export class GatewayStore {
       CREATE TABLE IF NOT EXISTS subject_seq (subject TEXT PRIMARY KEY, seq INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS learned (name TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL, ts INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS people_fixtures (subject TEXT PRIMARY KEY, until INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS people_counted (subject TEXT PRIMARY KEY, day TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS trigger_caps (
         campaign TEXT NOT NULL, subject TEXT NOT NULL, last_ts INTEGER NOT NULL, visit_id TEXT, visit_count INTEGER NOT NULL,
         PRIMARY KEY (campaign, subject));
@@ -129,6 +130,10 @@ export class GatewayStore {
       keepFixture: this.db.prepare('INSERT INTO people_fixtures (subject, until) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET until = excluded.until'),
       dropFixtures: this.db.prepare('DELETE FROM people_fixtures WHERE until < ?'),
       fixtures: this.db.prepare('SELECT subject, until FROM people_fixtures'),
+      eraseCounted: this.db.prepare('DELETE FROM people_counted WHERE subject IN (SELECT value FROM json_each(?))'),
+      keepCounted: this.db.prepare('INSERT INTO people_counted (subject, day) VALUES (?, ?) ON CONFLICT(subject) DO UPDATE SET day = excluded.day'),
+      dropCounted: this.db.prepare('DELETE FROM people_counted WHERE day <> ?'),
+      counted: this.db.prepare('SELECT subject FROM people_counted WHERE day = ? LIMIT ?'),
       eraseOutbox: this.db.prepare("DELETE FROM outbox WHERE json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
       // Events the central server refused keep their whole body (subject, shop, times): erased too.
       eraseDead: this.db.prepare("DELETE FROM dead_letters WHERE json_valid(body) AND json_extract(body, '$.subject') IN (SELECT value FROM json_each(?))"),
@@ -277,7 +282,7 @@ export class GatewayStore {
     for (const s of subjects) this.seqs.delete(s)
     for (const k of [...this.caps.keys()]) if (gone.has((JSON.parse(k) as string[])[1])) this.caps.delete(k)
     return this.transaction(() =>
-      ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseOutbox', 'eraseDead'].reduce((n, q) => n + this.retry.run(q, list), 0)
+      ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseCounted', 'eraseOutbox', 'eraseDead'].reduce((n, q) => n + this.retry.run(q, list), 0)
     )
   }
 
@@ -337,6 +342,17 @@ export class GatewayStore {
 
   fixtures(): Array<{ subject: string; until: number }> {
     return this.q.fixtures.all() as Array<{ subject: string; until: number }>
+  }
+
+  /** A subject counted as a visitor on `day` (people counting): a restart that day does not count it again. */
+  keepCounted(subject: string, day: string): void {
+    this.retry.run('keepCounted', subject, day)
+  }
+
+  /** The subjects counted as visitors on `day` (at most `max`); the rows of other days go. */
+  counted(day: string, max: number): string[] {
+    this.retry.run('dropCounted', day)
+    return (this.q.counted.all(day, max) as Array<{ subject: string }>).map(r => r.subject)
   }
 
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */

@@ -1,7 +1,10 @@
 // The day's visitors (people.ts): how many by source, per local hour of arrival, and the dwell of
 // Wi-Fi visitors, kept by the store's local day. They are saved in the gateway's state (the
 // `learned` table, keyed by the day) as they change, so that a gateway restarted during the day
-// continues today's counts instead of starting them again from zero.
+// continues today's counts instead of starting them again from zero. Who was counted (app
+// subjects, Wi-Fi and anonymous BLE addresses, hashed) is kept beside them (the store's
+// `people_counted` table, erased with its subject, other days' rows dropped), so that a device
+// present across the restart is not counted again.
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { localTime } from '../../shared/local-time.ts'
@@ -10,11 +13,17 @@ import { dwellSummary, type Visitors } from './people-types.ts'
 const MAX_DWELLS = 100_000
 const NAME = 'people-day'
 
-/** Where the day's counts are kept across restarts (GatewayStore's learned state). */
+/** Where the day's counts are kept across restarts (GatewayStore's learned state), and who was counted. */
 export interface DayKeeper {
   saveLearned: (name: string, key: string, state: string, ts: number) => void
   loadLearned: (name: string) => { key: string; state: string; ts: number } | null
+  /** A subject counted as a visitor on a day (erased with its subject), and those of a day (the others' go). */
+  keepCounted?: (subject: string, day: string) => void
+  counted?: (day: string, max: number) => string[]
 }
+
+/** Subjects kept as counted today at most (a hypermarket's day of app phones, Wi-Fi and BLE addresses). */
+const MAX_COUNTED = 200_000
 
 const Count = Type.Integer({ minimum: 0, maximum: 1e9 })
 /** What is kept of a day: counts only, no subject (nothing in it to erase). */
@@ -36,8 +45,15 @@ export class PeopleDay {
   date = ''
   wifi = 0
   ble = 0
-  /** App subjects counted today, and app visitors counted before a restart (their subjects are not kept). */
+  /** App subjects counted today, and app visitors counted before a restart (their subjects are taken up in `before`). */
   readonly apps = new Set<string>()
+  /**
+   * Subjects (app phones, Wi-Fi and anonymous BLE addresses) counted as visitors today by an earlier
+   * run: one present across a restart is not counted again. A Wi-Fi phone that rotates its address
+   * is known again only by an address it used before the restart.
+   */
+  readonly before = new Set<string>()
+  private kept = 0
   private appsBefore = 0
   private readonly byHour = new Map<string, number>()
   private dwellsS: number[] = []
@@ -74,11 +90,34 @@ export class PeopleDay {
     this.wifi = 0
     this.ble = 0
     this.apps.clear()
+    this.before.clear()
+    this.kept = 0
     this.appsBefore = 0
     this.byHour.clear()
     this.dwellsS = []
     this.dirty = false
     this.restored = this.restore(d)
+    // Who an earlier run counted today, if its counts are today's too (else they would be left out of both).
+    if (this.restored) for (const s of this.keeper?.counted?.(this.key(d), MAX_COUNTED) ?? []) this.before.add(s)
+    else this.keeper?.counted?.('', 0)
+    this.kept = this.before.size
+  }
+
+  /** Whether an earlier run today counted this subject as a visitor. */
+  countedBefore(subject: string): boolean {
+    return this.before.has(subject)
+  }
+
+  /** A subject counted as a visitor today: kept, so that a restart today does not count it again. */
+  markCounted(subject: string): void {
+    if (this.keeper?.keepCounted === undefined || this.kept >= MAX_COUNTED || this.date === '') return
+    this.kept++
+    this.keeper.keepCounted(subject, this.key(this.date))
+  }
+
+  /** Forgets a subject (erasure; the store erases its row). */
+  forget(subject: string): void {
+    this.before.delete(subject)
   }
 
   hour(ts: number): string {

@@ -11,6 +11,7 @@ import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 import { PeopleDay, type DayKeeper } from './people-day.ts'
 import { SingleOdds } from './people-singles.ts'
+import { LongStay } from './people-stays.ts'
 
 export {
   peopleOptions,
@@ -26,12 +27,12 @@ export {
 } from './people-types.ts'
 
 const MAX_DWELLS = 100_000
-/** Recent stays the longest plausible visit is learned from (a ring, across days). */
-const STAY_SAMPLE = 1000
 /** Bursts in a row placed outside every shop that a device settled inside may give and still count there. */
 const MAX_OUT_RUN = 2
 /** `countedDay` of a device not counted as a visitor that day because its place was full. */
 const EXCESS = 'excess '
+/** `countedDay` of a device an earlier run counted as a visitor that day (before a restart). */
+const BEFORE = 'before '
 
 export class People {
   readonly wifi: WifiDevices
@@ -39,10 +40,8 @@ export class People {
   readonly day: PeopleDay
   /** Anonymous BLE devices chained across their addresses. */
   readonly ble: BleChains
-  /** Recent completed stays of Wi-Fi devices, ms, and the longest plausible visit learned from them. */
-  private readonly stays: number[] = []
-  private staysAt = 0
-  private longStayMs: number
+  /** The longest plausible visit, learned from completed stays of Wi-Fi devices (people-stays.ts). */
+  private readonly stay: LongStay
   /** Devices counted in a shop whose stay is not learned yet (it is when no burst can continue them). */
   private readonly staying = new Set<WifiDevice>()
   /** Wi-Fi devices counted in a shop and not yet gone (their dwell is timed when they go). */
@@ -89,7 +88,7 @@ export class People {
       (c, t) => this.countBle(c, t),
       c => this.uncountBle(c)
     )
-    this.longStayMs = o.longStayPriorMs
+    this.stay = new LongStay(o.longStayPriorMs, o.longStayMinStays, o.longStayFactor, o.longStayFloorMs)
     this.cap = capacities(site, o.maxPeoplePerM2)
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }
@@ -100,7 +99,9 @@ export class People {
 
   /** Whether people counting holds a subject (a Wi-Fi address, an anonymous BLE address, an app). */
   holds(subject: string): boolean {
-    return this.wifi.holds(subject) || this.day.apps.has(subject) || this.appPositions.some(a => a.subject === subject) || this.ble.holds(subject)
+    return (
+      this.wifi.holds(subject) || this.day.apps.has(subject) || this.day.countedBefore(subject) || this.appPositions.some(a => a.subject === subject) || this.ble.holds(subject)
+    )
   }
 
   /** Forgets a subject everywhere people counting holds it (erasure, consent withdrawn). */
@@ -108,6 +109,7 @@ export class People {
     // The devices dropped leave this side's sets through onDrop.
     this.wifi.forget(subject)
     this.day.apps.delete(subject)
+    this.day.forget(subject)
     this.appPositions = this.appPositions.filter(a => a.subject !== subject)
     this.ble.forget(subject)
   }
@@ -152,8 +154,9 @@ export class People {
     for (const a of apps) {
       add(src.app, a)
       add(sure, a)
-      if (a.shop !== null && !this.day.apps.has(a.subject) && this.day.apps.size < 1_000_000) {
+      if (a.shop !== null && !this.day.apps.has(a.subject) && this.day.apps.size < 1_000_000 && !this.day.countedBefore(a.subject)) {
         this.day.apps.add(a.subject)
+        this.day.markCounted(a.subject)
         // Hours hold Wi-Fi devices (scaled to people when read): an app visitor weighs one person.
         this.day.addHour(t, this.o.devicesPerPerson)
       }
@@ -184,7 +187,7 @@ export class People {
       // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
       if (state === 'gone' && this.inside.has(d)) this.left(d)
       // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
-      if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d) && plausibleStay(d, this.o)) this.learnStay(d.lastTs - d.firstTs)
+      if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d) && plausibleStay(d, this.o)) this.stay.learn(d.lastTs - d.firstTs)
       if (!present || d.suspect) continue
       if (state === 'fixture') {
         // A piece counted in before it was known for the fixture's: no visit of its own to time.
@@ -206,7 +209,7 @@ export class People {
         // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
         // longer than visits last: that one's next address (a fixture's, or a common model's that
         // passers-by keep bringing past the front), not a shopper just in. In the range only.
-        if (t - this.wifi.stayStart(d, t) > this.longStayMs) {
+        if (t - this.wifi.stayStart(d, t) > this.stay.ms) {
           share(at, 0, 0, k)
           continue
         }
@@ -226,7 +229,7 @@ export class People {
       // gateway started, or a rotating one whose chain keeps breaking). In the range only. Unless its
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
       // turn (same model, same place), and one of them at least is here.
-      if (t - this.wifi.stayStart(d, t) > this.longStayMs && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
+      if (t - this.wifi.stayStart(d, t) > this.stay.ms && d.bursts * this.o.meanProbeIntervalMs <= t - d.firstTs) {
         share(at, 0, 0, k)
         continue
       }
@@ -291,8 +294,9 @@ export class People {
   }
 
   private countBle(c: BleChain, t: number): void {
-    if (c.shop === null || c.countedDay === this.day.date) return
+    if (c.shop === null || c.countedDay === this.day.date || this.day.countedBefore(c.address)) return
     c.countedDay = this.day.date
+    this.day.markCounted(c.address)
     c.countedTs = t
     this.day.ble++
     // Hours hold Wi-Fi devices (scaled to people when read): a BLE device weighs one person.
@@ -330,7 +334,12 @@ export class People {
   }
 
   private countVisitor(d: WifiDevice, t: number): void {
-    if (d.countedDay === this.day.date || d.countedDay === EXCESS + this.day.date) return
+    if (d.countedDay === this.day.date || d.countedDay === EXCESS + this.day.date || d.countedDay === BEFORE + this.day.date) return
+    // Counted by the run before a restart today, under the address it still uses.
+    if (this.day.countedBefore(d.address)) {
+      d.countedDay = BEFORE + this.day.date
+      return
+    }
     // A newcomer where the floor is full already: the excess, not a visitor (marked apart: nothing to take back).
     if (d.lastInShop !== null && this.full.has(d.lastInShop.sensor)) {
       this.excessVisitors++
@@ -338,6 +347,7 @@ export class People {
       return
     }
     d.countedDay = this.day.date
+    this.day.markCounted(d.address)
     this.day.wifi++
     this.day.addHour(t, 1)
   }
@@ -350,32 +360,14 @@ export class People {
     this.day.addDwell(s)
   }
 
-  /**
-   * The longest plausible visit, learned from the stays of devices that came and went: half as
-   * long again as the 95th percentile. Stays far beyond the current figure (broken fixture
-   * chains) are not learned from; within twice it (or the prior), so that the figure can grow when
-   * visits do. Never below `longStayFloorMs`; only plausible stays are learned (plausibleStay).
-   */
-  private learnStay(ms: number): void {
-    if (ms > 2 * Math.max(this.longStayMs, this.o.longStayPriorMs)) return
-    if (this.stays.length < STAY_SAMPLE) this.stays.push(ms)
-    else {
-      this.stays[this.staysAt] = ms
-      this.staysAt = (this.staysAt + 1) % STAY_SAMPLE
-    }
-    if (this.stays.length < this.o.longStayMinStays) return
-    const sorted = [...this.stays].sort((a, b) => a - b)
-    this.longStayMs = Math.max(this.o.longStayFloorMs, this.o.longStayFactor * sorted[Math.floor(0.95 * (sorted.length - 1))])
-  }
-
   /** How many Wi-Fi devices people counting holds in its own sets (bounded by the linker's `maxDevices`). */
   held(): { inside: number; staying: number } {
     return { inside: this.inside.size, staying: this.staying.size }
   }
 
-  /** The longest plausible visit now, ms (see learnStay). */
+  /** The longest plausible visit now, ms (people-stays.ts). */
   longStay(): number {
-    return this.longStayMs
+    return this.stay.ms
   }
 
   /** A device counted as a visitor today that turns out to be a fixture (or a sender's invention) was never one. */

@@ -1,6 +1,6 @@
 // People now (gateway/presence/people.ts): a shopper settled inside whose last burst or two the
 // solver placed outside the shop is still a shopper; a third burst outside in a row is a way out.
-// Repro (held-out seeds 3, 19, 23, 41 of bench/people.ts): shoppers' single bursts placed across
+// Repro (held-out seeds 3, 19, 23, 41 of bench/people.ts): shoppers' bursts placed across
 // the wall by location error read them as passers-by, and the store read low in open hours.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GatewayStore } from '../../gateway/io/store.ts'
 import { PeopleDay } from '../../gateway/presence/people-day.ts'
-import { run, T0, type Phone } from '../helpers/people-run.ts'
+import { run, siteFile, T0, type Phone } from '../helpers/people-run.ts'
 
 const DAY = 86_400_000
 const phone = (n: number, untilS?: number): Phone => ({ x: 4 + 3 * n, y: 3 + n, macs: () => `00:11:22:33:55:0${n}`, ...(untilS !== undefined ? { untilS } : {}) })
@@ -67,4 +67,33 @@ test("a stop saves what changed since the last save: a visitor counted in the st
   assert.equal((JSON.parse(saved[saved.length - 1]) as { wifi: number }).wifi, 1)
   day.flush()
   assert.equal((JSON.parse(saved[saved.length - 1]) as { wifi: number }).wifi, 2, 'saved at the stop')
+})
+
+test('who was counted today survives a restart the same day: a Wi-Fi phone, an app phone and an anonymous BLE device present across it count once (repro: each counted again); erased with its subject', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'people-restart-'))
+  const file = { ...siteFile, zones: { ...siteFile.zones, shopHoldS: 0, shopEnterOdds: 0 } }
+  const present: Phone[] = [
+    { x: 5, y: 3, macs: () => '00:11:22:33:66:01' },
+    { x: 15, y: 8, ble: 'tag:0000cafe' },
+    { x: 10, y: 9, ble: '5a:11:22:33:44:66' }
+  ]
+  const first = run(present, 6, 60, file, dir)
+  const before = first.foot[first.foot.length - 1]
+  assert.deepEqual([before.wifiVisitors, before.appVisitors, before.bleVisitors], [1, 1, 1], JSON.stringify(before))
+  // The gateway restarts on the same state 4 minutes later; all three are still there, and one more phone comes.
+  const again = run([...present, { x: 12, y: 4, macs: () => '00:11:22:33:66:02' }], 6, 60, file, dir, T0 + 10 * 60_000)
+  const after = again.foot[again.foot.length - 1]
+  assert.deepEqual([after.wifiVisitors, after.appVisitors, after.bleVisitors, after.visitors], [2, 1, 1, 4], JSON.stringify(after))
+  // Kept by subject (addresses hashed, no MAC; the app phone by its app id, as its visits are), erased with it.
+  const store = new GatewayStore(dir)
+  const key = store.loadLearned('people-day')?.key ?? ''
+  const kept = store.counted(key, 100)
+  assert.equal(kept.length, 4, JSON.stringify(kept))
+  assert.ok(
+    kept.every(s => !/00:11:22|5a:11/i.test(s)),
+    JSON.stringify(kept)
+  )
+  store.erase(kept[0])
+  assert.deepEqual(store.counted(key, 100).sort(), kept.slice(1).sort())
+  store.close()
 })
