@@ -6,27 +6,17 @@
 // fingerprint, timing and place) → classify (fixture, passer-by, visitor). A wrong link between
 // two present phones swaps their histories but leaves the count alone: what the count needs is
 // the decision "continues some present device" against "a new device".
-import { locate, type Site } from '../../shared/site.ts'
-import { signedDepth } from '../../shared/geometry.ts'
-import { solve, type Observation } from '../estimation/solver.ts'
+import type { Site } from '../../shared/site.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
 import { NewcomerLimit, NEWCOMER_WINDOW_MS } from './newcomers.ts'
 import { continuation } from './wifi-device-link.ts'
 import { FixtureSpots } from './wifi-device-spots.ts'
+import { locateBurst, type Pending } from './wifi-burst-locate.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
 /** Fixtures `/metrics` lists by address at most (a store has a few dozen always-on devices). */
 export const MAX_FIXTURE_LABELS = 100
-
-interface Pending {
-  first: number
-  last: number
-  randomized: boolean
-  seq: number | null
-  fp: string | null
-  sum: Map<string, { s: number; n: number; max: number }>
-}
 
 /** Durable place for learned fixtures' addresses (GatewayStore). */
 export interface FixtureKeeper {
@@ -180,7 +170,7 @@ export class WifiDevices {
 
   private finish(subject: string, p: Pending): void {
     this.pending.delete(subject)
-    const b = this.locateBurst(p)
+    const b = locateBurst(p, this.models, this.site, this.bounds)
     if (b === null) return
     let d = this.byAddress.get(subject)
     // An address heard again is the same radio: only a burst from a new address can be another phone's.
@@ -384,26 +374,5 @@ export class WifiDevices {
         top = s
       }
     d.pairedWith = top !== null && n >= 2 && n >= 0.6 * d.bursts ? top : null
-  }
-
-  private locateBurst(p: Pending): Burst | null {
-    const obs: Observation[] = []
-    let maxRssi = -Infinity
-    for (const [sensor, s] of p.sum) {
-      const m = this.models.get(sensor)
-      if (!m) continue
-      // One burst's frames share their fading: averaging them narrows the spread little.
-      obs.push({ sensor: m, rssi: s.s / s.n, sigma: 6 })
-      // The loudest sensor's mean over the burst: the max of every frame at every sensor is biased high, most for passers-by heard by many.
-      maxRssi = Math.max(maxRssi, s.s / s.n)
-    }
-    if (obs.length === 0) return null
-    const fix = solve(obs, { tagHeight: this.site.radio.tagHeightM, bounds: this.bounds, huberK: 2, offsetPrior: { mean: 0, sd: 4 } })
-    if (fix === null) return null
-    const loudest = obs.reduce((a, o) => (o.rssi > a.rssi ? o : a)).sensor
-    const where = locate(this.site, fix.x, fix.y, loudest.floor)
-    const shop = this.site.shops.find(z => z.id === where.shop)
-    const depth = shop === undefined ? 0 : Math.max(0, signedDepth(fix.x, fix.y, shop))
-    return { ts: p.first, x: fix.x, y: fix.y, floor: loudest.floor, shop: where.shop, sector: where.sector, maxRssi, depth, seq: p.seq, fp: p.fp, sensor: loudest.id }
   }
 }
