@@ -26,6 +26,7 @@ import { DEFAULT_CAMPAIGNS_PER_STORE } from './routes/campaigns.ts'
 import { DEFAULT_STREAM_LIMITS, DEFAULT_LEASE_MS } from './hubs/stream-slots.ts'
 import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
+import { validationMessage } from './validation-message.ts'
 
 export interface ServerOptions {
   /**
@@ -281,7 +282,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         .code(err.statusCode)
         .headers(err.headers)
         .send({ error: refuse(err.code), message: err.message })
-    if ((err as FastifyError).validation) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: err.message })
+    const v = (err as FastifyError).validation
+    if (v) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: validationMessage((err as FastifyError).validationContext ?? 'body', v, req.body) })
     // PostgreSQL refuses text it cannot store (a NUL character in a path or query parameter):
     // the caller's input, not a server fault. SQLite stores such text and finds nothing.
     if (PG_BAD_TEXT.has(String((err as { code?: unknown }).code)))
