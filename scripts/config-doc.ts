@@ -26,7 +26,7 @@ const NOTES: Record<string, string> = {
   timezone: 'IANA time zone of the store: campaign schedules and local-time analytics use it',
   georef: 'where the local metric frame sits on Earth (for exports to maps)',
   'georef.origin': "longitude, latitude of the local frame's (0, 0)",
-  'georef.bearingDeg': 'bearing of the local x axis, degrees clockwise from north',
+  'georef.bearingDeg': 'turn of the local frame clockwise from x east, y north (contract §1), degrees: the compass bearing of its y axis',
   radio: "the store's radio model (table below)",
   zones: 'zone hysteresis (table below)',
   features: "shops, sectors, sensors and beacons as GeoJSON features (tables below); coordinates in metres in the store's frame",
