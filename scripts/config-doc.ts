@@ -26,7 +26,7 @@ const NOTES: Record<string, string> = {
   timezone: 'IANA time zone of the store: campaign schedules and local-time analytics use it',
   georef: 'where the local metric frame sits on Earth (for exports to maps)',
   'georef.origin': "longitude, latitude of the local frame's (0, 0)",
-  'georef.bearingDeg': 'bearing of the local x axis, degrees clockwise from north',
+  'georef.bearingDeg': 'turn of the local frame clockwise from x east, y north (contract §1), degrees: the compass bearing of its y axis',
   radio: "the store's radio model (table below)",
   zones: 'zone hysteresis (table below)',
   features: "shops, sectors, sensors and beacons as GeoJSON features (tables below); coordinates in metres in the store's frame",
@@ -183,10 +183,19 @@ when this file is stale. Units are in the descriptions (s, m, dB, dBm).
 - [Server options](#server-options)
 - [Campaign](#campaign)
 
+The commands are \`bin/instore-*.mjs\` in the checkout. Contract §8 says \`npm ci\` installs them;
+npm does not link a package's own \`bin\` entries into \`node_modules/.bin\` (only its
+dependencies'), so after \`npm ci\` they are not on the \`PATH\`: run \`node bin/instore-server.mjs\`
+(what the unit files in \`deploy/\` do, and what anything run as a service must do: \`npx\` does not
+pass SIGTERM on, see [deployment](deployment.md#the-central-server)), or \`npx instore-server\`
+from a shell for a try-out.
+
 ## Site file
 
 One JSON file per store (\`sites/*.site.json\`, contract §1): a GeoJSON FeatureCollection in the
 store's local metric frame. \`instore-gateway --site FILE\` reads it; every problem is listed at start-up.
+Every object in it is closed: a key not in these tables (a misspelling such as \`shopExitSecs\`) is
+refused as an \`unknown key\`, with the key it probably meant.
 
 ${table(site)}
 
@@ -231,7 +240,9 @@ ${cliTable(gateway)}
 \`instore-gateway --config FILE\` reads a JSON object whose keys are the option names above
 (without \`--\`), for example \`{ "site": "sites/boutique.site.json", "port": 1883, "data": "/var/lib/instore" }\`.
 Numbers are JSON numbers, switches JSON booleans. The command line wins over the file; an unknown
-key or a value of the wrong type is refused, every problem listed, and the gateway does not start.
+key, a value of the wrong type or not among an option's choices is refused, every problem listed,
+and the gateway does not start; a value the gateway's own checks refuse (a port out of range)
+names the file and the key.
 
 ## Server options
 
@@ -241,7 +252,10 @@ ${cliTable(server)}
 
 ## Campaign
 
-One campaign (\`POST /v1/campaigns\`, or an element of the gateway's \`--campaigns\` file).
+One campaign (\`POST /v1/campaigns\`, or an element of the gateway's \`--campaigns\` file). One that
+could never fire is refused: a date not on the calendar, \`from\` after \`to\`, an hour range that
+ends before it starts; on the server also a store not registered yet, or a \`when.shop\`/\`when.sector\`
+its store's site does not have ([API](api.md#errors)).
 
 ${table(campaign)}
 `

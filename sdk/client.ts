@@ -140,6 +140,8 @@ export class InstoreClient {
   }
 
   async ack(triggerId: string, status: AckStatus): Promise<void> {
+    // Without a device token the server could only refuse it: say so here, sending nothing.
+    this.need()
     await this.call('POST', `/v1/triggers/${encodeURIComponent(triggerId)}/ack`, { status })
   }
 

@@ -29,6 +29,7 @@ import { configureStreams, streamMetrics, DEFAULT_STREAM_BUFFERING, type StreamB
 import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 import { SECURITY_HEADERS, PG_BAD_TEXT, FASTIFY_CODES, clientErrorReply } from './http-errors.ts'
+import { validationMessage } from './validation-message.ts'
 
 export interface ServerOptions {
   /**
@@ -250,7 +251,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         .code(err.statusCode)
         .headers(err.headers)
         .send({ error: refuse(err.code), message: err.message })
-    if ((err as FastifyError).validation) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: err.message })
+    const v = (err as FastifyError).validation
+    if (v) return reply.code(400).send({ error: refuse('INSTORE_BAD_REQUEST'), message: validationMessage((err as FastifyError).validationContext ?? 'body', v, req.body) })
     // PostgreSQL refuses text it cannot store (a NUL character in a path or query parameter):
     // the caller's input, not a server fault. SQLite stores such text and finds nothing.
     if (PG_BAD_TEXT.has(String((err as { code?: unknown }).code)))

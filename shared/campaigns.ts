@@ -68,7 +68,35 @@ export type Campaign = Static<typeof CampaignSchema>
 
 /** Reads a JSON array of campaigns; throws listing every problem (path and reason). */
 export function loadCampaignsFile(path: string): Campaign[] {
-  return loadJsonFile(path, Type.Array(CampaignSchema), 'campaigns file')
+  const campaigns = loadJsonFile(path, Type.Array(CampaignSchema), 'campaigns file')
+  const problems = campaigns.flatMap((c, i) => scheduleProblems(c).map(p => `  /${i}/${p}`))
+  if (problems.length > 0) throw new Error(`invalid campaigns file ${path}: ${problems.length} problem(s)\n${problems.join('\n')}`)
+  return campaigns
+}
+
+/** Whether `day` (YYYY-MM-DD, as the schema checks) is a date of the calendar: 2026-02-30 is not. */
+function realDay(day: string): boolean {
+  const d = new Date(`${day}T00:00:00Z`)
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === day
+}
+
+/**
+ * What makes a campaign's schedule one that can never run, beyond its schema: a date not on the
+ * calendar, `from` after `to`, an hour range that ends before it starts. Each as `path: reason`.
+ */
+export function scheduleProblems(c: Campaign): string[] {
+  const s = c.schedule
+  if (!s) return []
+  const out: string[] = []
+  for (const k of ['from', 'to'] as const) {
+    const day = s[k]
+    if (day !== undefined && !realDay(day)) out.push(`schedule/${k}: ${day} is not a date of the calendar`)
+  }
+  if (s.from !== undefined && s.to !== undefined && s.from > s.to) out.push(`schedule: from ${s.from} is after to ${s.to}: the campaign would never run`)
+  s.hours?.forEach(([a, b], i) => {
+    if (a >= b) out.push(`schedule/hours/${i}: ${a} is not before ${b}: the range holds no minute`)
+  })
+  return out
 }
 
 /** Which part of a campaign's schedule (store-local dates, weekdays, hours) rules out `ts`, or null when it runs then. */

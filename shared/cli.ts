@@ -2,7 +2,7 @@
 // refused with a one-line reason and exit code 2.
 import { parseArgs } from 'node:util'
 import { dirname, resolve } from 'node:path'
-import { readText } from './schema-errors.ts'
+import { nearestKey, readText } from './schema-errors.ts'
 
 export interface OptionSpec {
   type: 'string' | 'boolean' | 'number'
@@ -61,9 +61,10 @@ export function parseOptions<S extends Record<string, OptionSpec>>(spec: Command
   }
   let parsed
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: spec.positionals === true })
+    parsed = parseArgs({ args: negativeValues(spec, argv), options, strict: true, allowPositionals: spec.positionals === true })
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0])
+    // Node's hint (how to pass a value starting with a dash) is on the lines after the first: kept, on one line.
+    throw new UsageError((err as Error).message.split('\n').join(' '))
   }
   if (parsed.values.help === true) return null
   const out: Record<string, unknown> = {}
@@ -85,6 +86,32 @@ export function parseOptions<S extends Record<string, OptionSpec>>(spec: Command
     }
   }
   return { values: out as OptionValues<S>, positionals: parsed.positionals }
+}
+
+/**
+ * `--port -5`: node's parser takes -5 for an option and calls the value ambiguous. A value that is
+ * a negative number after an option that takes a value is that option's value (`--port=-5`), so
+ * the command's own check names what is wrong with it.
+ */
+function negativeValues<S extends Record<string, OptionSpec>>(spec: CommandSpec<S>, argv: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const o = argv[i].startsWith('--') ? spec.options[argv[i].slice(2)] : undefined
+    if (o !== undefined && o.type !== 'boolean' && /^-(\d|\.\d|Infinity)/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`)
+    else out.push(argv[i])
+  }
+  return out
+}
+
+/** Options whose value came from a `--config` file (not overridden on the command line): name -> file. */
+const fromConfigFile = new Map<string, string>()
+
+/** A usage problem about an option whose value came from a config file names the file and key. */
+function withOrigin(message: string): string {
+  for (const [name, file] of fromConfigFile) {
+    if (new RegExp(`--${name}\\b(?!-)`).test(message)) return `${message} (the value of "${name}" in config file ${file})`
+  }
+  return message
 }
 
 /**
@@ -110,14 +137,21 @@ export function expandConfigFile<S extends Record<string, OptionSpec>>(spec: Com
   for (const [k, v] of Object.entries(json)) {
     const o = spec.options[k]
     if (o === undefined || k === 'config') {
-      problems.push(`${k}: unknown option`)
+      const near = nearestKey(k, Object.keys(spec.options))
+      problems.push(`${k}: unknown option${near !== null && near !== 'config' ? ` (did you mean "${near}"?)` : ''}`)
       continue
     }
     const want = o.type === 'number' ? 'number' : o.type === 'boolean' ? 'boolean' : 'string'
-    if (typeof v !== want) {
+    if (typeof v !== want || (typeof v === 'number' && !Number.isFinite(v))) {
       problems.push(`${k}: must be a ${want}, got ${JSON.stringify(v)}`)
       continue
     }
+    if (o.choices !== undefined && !o.choices.includes(String(v))) {
+      problems.push(`${k}: must be one of ${o.choices.join(', ')}, got ${JSON.stringify(v)}`)
+      continue
+    }
+    const onCommandLine = argv.some(a => a === `--${k}` || a.startsWith(`--${k}=`))
+    if (!onCommandLine) fromConfigFile.set(k, path)
     if (o.type === 'boolean') {
       if (v === true) tokens.push(`--${k}`)
     } else tokens.push(`--${k}`, o.path === true ? resolve(dirname(path), String(v)) : String(v))
@@ -139,7 +173,7 @@ export async function runCommand<S extends Record<string, OptionSpec>>(
   try {
     parsed = parseOptions(spec, expandConfigFile(spec, argv))
   } catch (err) {
-    process.stderr.write(`${spec.name}: ${(err as Error).message} (see --help)\n`)
+    process.stderr.write(`${spec.name}: ${withOrigin((err as Error).message)} (see --help)\n`)
     process.exitCode = 2
     return
   }
@@ -152,7 +186,7 @@ export async function runCommand<S extends Record<string, OptionSpec>>(
     if (typeof code === 'number') process.exitCode = code
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`${spec.name}: ${err.message}\n`)
+      process.stderr.write(`${spec.name}: ${withOrigin(err.message)}\n`)
       process.exitCode = 2
       return
     }

@@ -354,7 +354,7 @@ export const SiteSchema = Type.Object({
   }),
   name: Type.Optional(Type.String()),
   timezone: Type.Optional(Type.String({ default: 'UTC' })),
-  georef: Type.Optional(Type.Object({ origin: Position, bearingDeg: Type.Optional(Type.Number()) }, { additionalProperties: false })),
+  georef: Type.Optional(Type.Object({ origin: Position, bearingDeg: Type.Optional(Type.Number({ default: 0 })) }, { additionalProperties: false })),
   radio: Type.Optional(RadioSchema),
   zones: Type.Optional(ZoneParamsSchema),
   people: Type.Optional(PeopleParamsSchema),

@@ -45,8 +45,8 @@ export class ExternalFixes {
 
 /**
  * Site coordinates of a WGS84 point through the site's `georef`: `origin` is [longitude,
- * latitude] of the site's (0, 0), `bearingDeg` the compass bearing of its x axis (90, east, by
- * default), y a quarter turn anticlockwise from x. An equirectangular projection: exact to
+ * latitude] of the site's (0, 0), `bearingDeg` the frame's turn clockwise from contract §1's "x east,
+ * y north" (the compass bearing of its y axis; 0 by default, x then east), y a quarter turn anticlockwise from x. An equirectangular projection: exact to
  * centimetres over a store.
  */
 export function siteXY(site: Site, lat: number, lng: number): [number, number] | undefined {
@@ -57,6 +57,6 @@ export function siteXY(site: Site, lat: number, lng: number): [number, number] |
   const east = (((lng - lng0) * Math.PI) / 180) * R * Math.cos((lat0 * Math.PI) / 180)
   const north = (((lat - lat0) * Math.PI) / 180) * R
   // The x axis points at compass bearing b: unit (sin b, cos b) in (east, north); y is (−cos b, sin b).
-  const b = ((g.bearingDeg ?? 90) * Math.PI) / 180
+  const b = (((g.bearingDeg ?? 0) + 90) * Math.PI) / 180
   return [east * Math.sin(b) + north * Math.cos(b), -east * Math.cos(b) + north * Math.sin(b)]
 }

@@ -9,7 +9,8 @@ import { IdParams, NoQuery } from '../schemas.ts'
 import { retryConflicts } from '../db/retry.ts'
 import { campaignById, linkAllowed } from '../hubs/push.ts'
 import { withdrawPending } from '../hubs/withdraw.ts'
-import { CampaignSchema, type Campaign } from '../../shared/campaigns.ts'
+import { CampaignSchema, scheduleProblems, type Campaign } from '../../shared/campaigns.ts'
+import type { SiteFile } from '../../shared/site-schema.ts'
 
 function mayManage(req: FastifyRequest, c: Campaign): void {
   const outside = c.stores.filter(s => !canReachStore(req.principal, s))
@@ -21,6 +22,27 @@ function mustLink(c: Campaign, appSchemes: readonly string[]): void {
   const url = c.content.url
   if (url !== undefined && !linkAllowed(url, appSchemes))
     throw new HttpError(400, 'INSTORE_BAD_LINK', `content.url must be https:, http: or ${appSchemes.map(s => s + ':').join(', ') || 'no app scheme'}, without control characters`)
+}
+
+/**
+ * Refuses a campaign that can never fire: a schedule with no day or minute in it, a store the
+ * server does not know, a shop or sector its store's site does not have. A store must be
+ * registered (POST /v1/stores) before a campaign names it: its site is what the campaign's zones
+ * are checked against, and a store id mistyped would otherwise be a campaign silently idle.
+ */
+async function mustFire(q: Q, c: Campaign): Promise<void> {
+  const schedule = scheduleProblems(c)
+  if (schedule.length > 0) throw new HttpError(400, 'INSTORE_BAD_SCHEDULE', schedule.join('; '))
+  const stores = [...new Set(c.stores)]
+  const rows = await q.selectFrom('stores').select(['id', 'site']).where('id', 'in', stores).execute()
+  const missing = stores.filter(s => !rows.some(r => r.id === s))
+  if (missing.length > 0) throw new HttpError(400, 'INSTORE_UNKNOWN_STORE', `unknown store(s) ${missing.join(', ')}: register a store (POST /v1/stores) before a campaign names it`)
+  for (const kind of ['shop', 'sector'] as const) {
+    const id = c.when[kind]
+    if (id === undefined) continue
+    const without = rows.filter(r => !(JSON.parse(r.site) as SiteFile).features.some(f => f.properties.kind === kind && f.properties.id === id)).map(r => r.id)
+    if (without.length > 0) throw new HttpError(400, 'INSTORE_UNKNOWN_ZONE', `when.${kind} '${id}': no such ${kind} in the site of store(s) ${without.join(', ')}`)
+  }
 }
 
 /** The most campaigns (active or not) that may name one store, unless the server is told otherwise. */
@@ -79,6 +101,7 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
   app.post<{ Body: Campaign }>('/v1/campaigns', { schema: { tags: ['operator'], body: CampaignSchema }, preHandler: operators }, async (req, reply) => {
     mayManage(req, req.body)
     mustLink(req.body, policy.appSchemes)
+    await mustFire(db, req.body)
     await retryConflicts(() =>
       db.transaction().execute(async trx => {
         const r = await trx
@@ -111,6 +134,7 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
       if (req.body.id !== req.params.id) throw new HttpError(400, 'INSTORE_ID_MISMATCH', 'body id differs from the path')
       mayManage(req, req.body)
       mustLink(req.body, policy.appSchemes)
+      await mustFire(db, req.body)
       const write = () =>
         db.transaction().execute(async trx => {
           const old = await trx

@@ -204,6 +204,8 @@ test('10 and 15: campaigns are closed and bounded, and their links are https:, h
   const other = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-schemes-')), log: silentLogger, adminToken: ADMIN, appSchemes: ['shopapp'] }))
   const otherUrl = await other.app.listen({ port: 0, host: '127.0.0.1' })
   try {
+    // A campaign names stores the server knows.
+    assert.equal((await api(`${otherUrl}/v1/stores`, ADMIN, 'POST', { site: { ...site, storeId: 's1' } })).status, 201)
     assert.equal((await api(`${otherUrl}/v1/campaigns`, ADMIN, 'POST', { ...ok, content: { title: 't', url: 'shopapp://offers/1' } })).status, 201)
     assert.equal((await api(`${otherUrl}/v1/campaigns`, ADMIN, 'POST', { ...ok, id: 'o2' })).status, 400, 'app: is no longer allowed there')
   } finally {
