@@ -346,6 +346,13 @@ function openRowSubjects(engine: Engine): Migration {
   }
 }
 
+/** Token listings are paged oldest first by role: an index in that order, so a page reads only its rows. */
+const tokenOrder: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema.createIndex('tokens_role_created').ifNotExists().on('tokens').columns(['role', 'created', 'id']).execute()
+  }
+}
+
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
@@ -358,7 +365,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '008_stream_leases': streamLeases,
     '009_visits': visitsTable,
     '010_trigger_event_ids': triggerEventIds(engine),
-    '011_open_row_subjects': openRowSubjects(engine)
+    '011_open_row_subjects': openRowSubjects(engine),
+    '012_token_order': tokenOrder
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {
