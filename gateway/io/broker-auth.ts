@@ -162,6 +162,12 @@ type Role = { kind: 'sensor'; id: string } | { kind: 'phone'; id: string } | { k
 type Holder = { username: string; kind: Role['kind']; clean: boolean; closedAt: number | null }
 const roles = new WeakMap<Client, Role>()
 
+/** Who a logged-in client is (`sensor:<id>`, `phone:<id>`, `reader:<name>`), for budgets kept per login; undefined without logins. */
+export function loginOf(client: Client): string | undefined {
+  const r = roles.get(client)
+  return r === undefined ? undefined : `${r.kind}:${r.id}`
+}
+
 function authError(code: 2 | 4 | 5, message: string): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode: code })
 }

@@ -4,6 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../../shared/broker.ts'
 import { retainGuard, type RetainRefusal } from './retain-guard.ts'
+import { loginOf } from './broker-auth.ts'
 
 /**
  * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
@@ -93,7 +94,7 @@ export class EmbeddedBus implements Bus {
     // waits for its socket to drain before the sender's next packet): it is cut off after
     // SLOW_SUBSCRIBER_MS instead of aedes' default minute.
     // Nothing the gateway reads is kept retained, with or without logins (retain-guard.ts).
-    const authorizePublish = retainGuard(topics, this.retainRefused, this.options.authorizePublish)
+    const authorizePublish = retainGuard(topics, this.retainRefused, this.options.authorizePublish, c => loginOf(c) ?? c.id)
     this.b = await startBroker({
       port: this.port,
       host: this.host,

@@ -5,7 +5,15 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt, { type MqttClient } from 'mqtt'
 import { hashPassword } from '../../gateway/io/broker-auth.ts'
-import { retainGuard, RETAIN_MAX_BYTES, RETAIN_MAX_TOPICS, RETAIN_MAX_TOTAL_BYTES, type RetainRefusal } from '../../gateway/io/retain-guard.ts'
+import {
+  retainGuard,
+  RETAIN_MAX_BYTES,
+  RETAIN_MAX_TOPICS,
+  RETAIN_MAX_TOTAL_BYTES,
+  RETAIN_MAX_TOPICS_PER_CLIENT,
+  RETAIN_MAX_BYTES_PER_CLIENT,
+  type RetainRefusal
+} from '../../gateway/io/retain-guard.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 
@@ -78,10 +86,10 @@ test('with --auth: a sensor retaining its own readings is refused the retain, co
 test('the retain guard, table-driven: what keeps its retain flag, and the cap on topics', () => {
   const why: RetainRefusal[] = []
   const guard = retainGuard(['instore/+/sensors/#', 'home/+/BTtoMQTT/+'], w => why.push(w))
-  const client = {} as Parameters<typeof guard>[0]
   const run = (topic: string, size: number): boolean => {
     const packet = { cmd: 'publish', topic, payload: Buffer.alloc(size), qos: 0, retain: true, dup: false } as Parameters<typeof guard>[1]
-    guard(client, packet, () => {})
+    // Each topic its own client here: the per-client share is the next test's.
+    guard({ id: topic } as Parameters<typeof guard>[0], packet, () => {})
     return packet.retain
   }
   const table: Array<[string, number, boolean]> = [
@@ -105,10 +113,10 @@ test('the retain guard, table-driven: what keeps its retain flag, and the cap on
 test('the retain guard counts bytes in all: a topic refilled larger is held at its new size, a cleared one frees its bytes', () => {
   const why: RetainRefusal[] = []
   const guard = retainGuard([], w => why.push(w))
-  const client = {} as Parameters<typeof guard>[0]
   const run = (topic: string, size: number): boolean => {
     const packet = { cmd: 'publish', topic, payload: Buffer.alloc(size), qos: 0, retain: true, dup: false } as Parameters<typeof guard>[1]
-    guard(client, packet, () => {})
+    // Each topic its own client here: the per-client share is the next test's.
+    guard({ id: topic } as Parameters<typeof guard>[0], packet, () => {})
     return packet.retain
   }
   const full = (i: number) => RETAIN_MAX_BYTES - topic(i).length
@@ -122,6 +130,32 @@ test('the retain guard counts bytes in all: a topic refilled larger is held at i
   assert.equal(run(topic(2), 0), true, 'an empty payload clears')
   assert.equal(run(topic(0), full(0)), true, 'room again once one was cleared')
   assert.deepEqual(why, ['total_bytes', 'total_bytes'])
+})
+
+test("one client's retained topics are its own share: a stranger (or one sensor's login) filling the broker leaves room for every other sensor's status (the re-tester's repro)", () => {
+  const why: RetainRefusal[] = []
+  const guard = retainGuard([], w => why.push(w))
+  const run = (owner: string, topic: string, size: number): boolean => {
+    const packet = { cmd: 'publish', topic, payload: Buffer.alloc(size), qos: 0, retain: true, dup: false } as Parameters<typeof guard>[1]
+    guard({ id: owner } as Parameters<typeof guard>[0], packet, () => {})
+    return packet.retain
+  }
+  let kept = 0
+  for (let i = 0; i < 1000; i++) kept += run('stranger', `espresense/rooms/x${i}/status`, 1) ? 1 : 0
+  assert.equal(kept, RETAIN_MAX_TOPICS_PER_CLIENT)
+  assert.equal(run('espresense-b1', 'espresense/rooms/b1/status', 6), true, "another client's status still has room")
+  assert.equal(run('stranger', 'espresense/rooms/x0/status', 3), true, 'a topic it holds may be rewritten')
+  assert.equal(run('stranger', 'espresense/rooms/x0/status', 0), true, 'and cleared')
+  assert.equal(run('stranger', 'espresense/rooms/y/status', 1), true, 'which frees its share')
+  // Bytes too: a client filling its topics to the per-message cap reaches its byte share first.
+  let bytes = 0
+  for (let i = 0; i < RETAIN_MAX_TOPICS_PER_CLIENT; i++) {
+    const t = `home/big${String(i).padStart(2, '0')}/LWT`
+    if (run('big', t, RETAIN_MAX_BYTES - t.length)) bytes += RETAIN_MAX_BYTES
+  }
+  assert.ok(bytes <= RETAIN_MAX_BYTES_PER_CLIENT, `${bytes} bytes held`)
+  assert.ok(why.every(w => w === 'client_quota'))
+  assert.ok(why.length >= 1000 - RETAIN_MAX_TOPICS_PER_CLIENT)
 })
 
 test("over the real broker: retained bytes stay bounded whatever the topics' length (the outside tester's 60 KB topic names)", async () => {
@@ -145,7 +179,8 @@ test("over the real broker: retained bytes stay bounded whatever the topics' len
     )
     assert.ok(bytes <= RETAIN_MAX_TOTAL_BYTES, `${bytes} bytes retained`)
     assert.equal(await refused(g, 'too_large'), 40)
-    assert.ok((await refused(g, 'total_bytes')) > 0)
+    // One client here: its own share is reached before the broker's total.
+    assert.ok((await refused(g, 'client_quota')) > 0)
   } finally {
     await g.stop()
   }
