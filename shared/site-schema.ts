@@ -35,12 +35,31 @@ export const RadioMapSchema = Type.Object(
   { additionalProperties: false }
 )
 
+/**
+ * GeoJSON editors' styling keys (simplestyle-spec 1.1.0, as geojson.io writes them): allowed on every
+ * feature so a site drawn in such an editor loads; the gateway ignores them. Any other unknown key is refused.
+ */
+export const SimpleStyle = {
+  title: Type.Optional(Type.String()),
+  description: Type.Optional(Type.String()),
+  'marker-size': Type.Optional(Type.Union([Type.Literal('small'), Type.Literal('medium'), Type.Literal('large')])),
+  'marker-symbol': Type.Optional(Type.String()),
+  'marker-color': Type.Optional(Type.String()),
+  stroke: Type.Optional(Type.String()),
+  'stroke-opacity': Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  'stroke-width': Type.Optional(Type.Number({ minimum: 0 })),
+  fill: Type.Optional(Type.String()),
+  'fill-opacity': Type.Optional(Type.Number({ minimum: 0, maximum: 1 }))
+}
+export const SIMPLESTYLE_KEYS: readonly string[] = Object.keys(SimpleStyle)
+
 export const ShopProps = Type.Object(
   {
     kind: Type.Literal('shop'),
     id: Id,
     name: Type.Optional(Type.String()),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )
@@ -50,7 +69,8 @@ export const SectorProps = Type.Object(
     id: Id,
     shop: Id,
     name: Type.Optional(Type.String()),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )
@@ -68,7 +88,8 @@ export const SensorProps = Type.Object(
     radioMap: Type.Optional(RadioMapSchema),
     /** Other names this sensor goes by: an ESPresense node, an OpenMQTTGateway name. */
     aliases: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20 })),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )
@@ -79,7 +100,8 @@ export const BeaconProps = Type.Object(
     name: Type.Optional(Type.String()),
     rssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0 })),
     z: Type.Optional(Type.Number({ minimum: -10, maximum: 100 })),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )
