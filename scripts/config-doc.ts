@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TSchema } from '@sinclair/typebox'
-import { SiteSchema, RadioSchema, ZoneParamsSchema, ShopProps, SectorProps, SensorProps, BeaconProps, RadioMapSchema, SIMPLESTYLE_KEYS } from '../shared/site-schema.ts'
+import { SiteSchema, RadioSchema, ZoneParamsSchema, ShopProps, SectorProps, SensorProps, BeaconProps, RadioMapSchema } from '../shared/site-schema.ts'
+import { SIMPLESTYLE_KEYS } from '../shared/simplestyle.ts'
 import { CampaignSchema } from '../shared/campaigns.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { SAFE_ID, STORE_ID } from './events.ts'
 import type { Problem } from './schema-errors.ts'
+import { SimpleStyle } from './simplestyle.ts'
 
 /** Feature ids become object keys and event fields: the events' charset, never a reserved key (`__proto__`). */
 const Id = Type.String({
@@ -34,24 +35,6 @@ export const RadioMapSchema = Type.Object(
   },
   { additionalProperties: false }
 )
-
-/**
- * GeoJSON editors' styling keys (simplestyle-spec 1.1.0, as geojson.io writes them): allowed on every
- * feature so a site drawn in such an editor loads; the gateway ignores them. Any other unknown key is refused.
- */
-export const SimpleStyle = {
-  title: Type.Optional(Type.String()),
-  description: Type.Optional(Type.String()),
-  'marker-size': Type.Optional(Type.Union([Type.Literal('small'), Type.Literal('medium'), Type.Literal('large')])),
-  'marker-symbol': Type.Optional(Type.String()),
-  'marker-color': Type.Optional(Type.String()),
-  stroke: Type.Optional(Type.String()),
-  'stroke-opacity': Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-  'stroke-width': Type.Optional(Type.Number({ minimum: 0 })),
-  fill: Type.Optional(Type.String()),
-  'fill-opacity': Type.Optional(Type.Number({ minimum: 0, maximum: 1 }))
-}
-export const SIMPLESTYLE_KEYS: readonly string[] = Object.keys(SimpleStyle)
 
 export const ShopProps = Type.Object(
   {
