@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TSchema } from '@sinclair/typebox'
 import { SiteSchema, RadioSchema, ZoneParamsSchema, ShopProps, SectorProps, SensorProps, BeaconProps, RadioMapSchema } from '../shared/site-schema.ts'
+import { SIMPLESTYLE_KEYS } from '../shared/simplestyle.ts'
 import { CampaignSchema } from '../shared/campaigns.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -167,7 +168,7 @@ function cliTable(opts: CliOption[]): string {
 export function renderConfigDoc(): string {
   const stop = ['radio', 'zones']
   const site = schemaRows(SiteSchema, '', p => p, stop).filter(r => !r.path.startsWith('features.'))
-  const props = (schema: TSchema, kind: string) => table(schemaRows(schema, '', p => `${p} (${kind})`, ['radioMap']))
+  const props = (schema: TSchema, kind: string) => table(schemaRows(schema, '', p => `${p} (${kind})`, ['radioMap']).filter(r => !SIMPLESTYLE_KEYS.includes(r.path)))
   const campaign = schemaRows(CampaignSchema, '', p => `campaign.${p}`)
   const gateway = cliOptions('instore-gateway')
   const server = cliOptions('instore-server')
@@ -225,6 +226,12 @@ ${props(SensorProps, 'sensor')}
 
 ${props(BeaconProps, 'beacon')}
 
+### Styling keys (every feature)
+
+A site drawn in a GeoJSON editor (geojson.io) carries its styling keys: every feature may hold exactly
+the simplestyle-spec 1.1.0 keys ${SIMPLESTYLE_KEYS.map(k => `\`${k}\``).join(', ')} (\`name\` is in the tables
+above). The gateway ignores them; any other key is still refused.
+
 ### \`radioMap\` (written by \`instore-calibrate\`)
 
 ${table(schemaRows(RadioMapSchema))}
@@ -274,7 +281,7 @@ export function undocumented(): string[] {
     ...schemaRows(RadioMapSchema),
     ...schemaRows(CampaignSchema, '', p => `campaign.${p}`)
   ]
-  return all.filter(r => r.description === '').map(r => r.path)
+  return all.filter(r => r.description === '' && !SIMPLESTYLE_KEYS.includes(r.path.replace(/ \(beacon\)$/, ''))).map(r => r.path)
 }
 
 function main(): number {

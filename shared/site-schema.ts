@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { SAFE_ID, STORE_ID } from './events.ts'
 import type { Problem } from './schema-errors.ts'
+import { SimpleStyle } from './simplestyle.ts'
 
 /** Feature ids become object keys and event fields: the events' charset, never a reserved key (`__proto__`). */
 const Id = Type.String({
@@ -40,7 +41,8 @@ export const ShopProps = Type.Object(
     kind: Type.Literal('shop'),
     id: Id,
     name: Type.Optional(Type.String()),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )
@@ -50,7 +52,8 @@ export const SectorProps = Type.Object(
     id: Id,
     shop: Id,
     name: Type.Optional(Type.String()),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )
@@ -68,7 +71,8 @@ export const SensorProps = Type.Object(
     radioMap: Type.Optional(RadioMapSchema),
     /** Other names this sensor goes by: an ESPresense node, an OpenMQTTGateway name. */
     aliases: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20 })),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )
@@ -79,7 +83,8 @@ export const BeaconProps = Type.Object(
     name: Type.Optional(Type.String()),
     rssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0 })),
     z: Type.Optional(Type.Number({ minimum: -10, maximum: 100 })),
-    floor: Floor
+    floor: Floor,
+    ...SimpleStyle
   },
   { additionalProperties: false }
 )

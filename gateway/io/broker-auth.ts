@@ -192,30 +192,39 @@ export function brokerAuth(
   // hour after (a login that grabbed a sensor's id while it was away cannot keep it off for good).
   // Entries keep no client, and closed ones go first past MAX_HOLDERS.
   //
-  // Sensors come first: a client id a sensor username has used is reserved to it for the broker's
-  // life (no other username may take it, however long the sensor is away: a sensor's id is fixed in
+  // Sensors come first: a client id a sensor username has used is reserved to it (no phone or
+  // reader may take it, however long the sensor is away; another sensor only as below: a sensor's id is fixed in
   // its firmware, ESPresense's even public), and a sensor takes its id back from a phone that holds
   // it (a phone may subscribe to nothing, so its session carries nothing over). A phone login could
   // otherwise grab a sensor's id in the moment the sensor reconnects and keep it off the broker.
   const holders = new Map<string, Holder>()
-  const reserved = new Map<string, string>()
+  // A reservation lapses for another sensor (credentials rotated: a new username, the same client
+  // id in firmware) once its username has left the auth config or its sensor has been away for
+  // STORED_HOLD_MS; phones and readers still never take it.
+  const reserved = new Map<string, { sensor: string; closedAt: number | null }>()
+  const departed = (sensor: string): boolean => auth.sensors?.[sensor] === undefined
+  const lapsed = (r: { sensor: string; closedAt: number | null }): boolean => departed(r.sensor) || (r.closedAt !== null && now() - r.closedAt >= STORED_HOLD_MS)
   const reserve = (id: string, sensor: string): void => {
     reserved.delete(id) // re-inserted last: the Map's order is then age
-    reserved.set(id, sensor)
+    reserved.set(id, { sensor, closedAt: null })
     let n = 0
-    for (const s of reserved.values()) if (s === sensor) n++
+    for (const r of reserved.values()) if (r.sensor === sensor) n++
     if (n <= SENSOR_IDS_MAX) return
-    for (const [k, s] of reserved) {
-      if (s !== sensor) continue
+    for (const [k, r] of reserved) {
+      if (r.sensor !== sensor) continue
       reserved.delete(k)
       break
     }
   }
   const holdOrRefuse = (client: Client, username: string, role: Role): boolean => {
     const owner = reserved.get(client.id)
-    if (owner !== undefined && owner !== username) return false
+    if (owner !== undefined && owner.sensor !== username && !(role.kind === 'sensor' && lapsed(owner))) return false
     const held = holders.get(client.id)
-    const holds = held !== undefined && held.username !== username && (held.closedAt === null || now() - held.closedAt < STORED_HOLD_MS)
+    const holds =
+      held !== undefined &&
+      held.username !== username &&
+      (held.closedAt === null || now() - held.closedAt < STORED_HOLD_MS) &&
+      !(role.kind === 'sensor' && held.kind === 'sensor' && departed(held.username))
     if (holds && !(role.kind === 'sensor' && held.kind === 'phone')) return false
     if (held === undefined && holders.size >= MAX_HOLDERS) {
       for (const [id, h] of holders) {
@@ -230,6 +239,8 @@ export function brokerAuth(
     const conn = client.conn as Partial<Pick<NodeJS.EventEmitter, 'once'>> | undefined
     conn?.once?.('close', () => {
       if (holders.get(client.id) !== entry) return
+      const r = reserved.get(client.id)
+      if (r?.sensor === username) r.closedAt = now()
       if (entry.clean) holders.delete(client.id)
       else entry.closedAt = now()
     })

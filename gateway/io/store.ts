@@ -355,6 +355,18 @@ export class GatewayStore {
     return (this.q.counted.all(day, max) as Array<{ subject: string }>).map(r => r.subject)
   }
 
+  /**
+   * A day's people counts with who was counted (and taken back) since the last save, in one
+   * transaction: a crash keeps the rows and the counts that go with them, or neither.
+   */
+  saveDay(name: string, key: string, state: string, ts: number, day: string, counted: string[], uncounted: string[]): void {
+    this.transaction(() => {
+      for (const c of counted) this.retry.run('keepCounted', c, day)
+      if (uncounted.length > 0) this.retry.run('eraseCounted', JSON.stringify(uncounted))
+      this.retry.run('saveLearned', name, key, state, ts)
+    })
+  }
+
   /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */
   saveLearned(name: string, key: string, state: string, ts: number): void {
     // Saved again and again, the newest wins: while the disk refuses writes one is skipped, never

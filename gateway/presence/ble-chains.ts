@@ -156,14 +156,17 @@ export class BleChains {
     }
   }
 
-  /** Whether a subject is held (an address of a chain, or one taken for a flood). */
+  /** Whether a subject is held (an address of a chain, suspect or not, or one taken for a flood). */
   holds(subject: string): boolean {
-    return this.chains.has(subject) || this.folded.has(subject)
+    if (this.chains.has(subject) || this.folded.has(subject)) return true
+    for (const c of this.suspected.keys()) if (c.address === subject) return true
+    return false
   }
 
   /** Forgets a subject (erasure, consent withdrawn). */
   forget(subject: string): void {
     this.chains.delete(subject)
     this.folded.delete(subject)
+    for (const c of this.suspected.keys()) if (c.address === subject) this.suspected.delete(c)
   }
 }

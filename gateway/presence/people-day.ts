@@ -20,6 +20,8 @@ export interface DayKeeper {
   /** A subject counted as a visitor on a day (erased with its subject), and those of a day (the others' go). */
   keepCounted?: (subject: string, day: string) => void
   counted?: (day: string, max: number) => string[]
+  /** The day's counts with who was counted and taken back since the last save, in one transaction. */
+  saveDay?: (name: string, key: string, state: string, ts: number, day: string, counted: string[], uncounted: string[]) => void
 }
 
 /** Subjects kept as counted today at most (a hypermarket's day of app phones, Wi-Fi and BLE addresses). */
@@ -54,6 +56,12 @@ export class PeopleDay {
    */
   readonly before = new Set<string>()
   private kept = 0
+  /**
+   * Counted and taken back since the last save: written with the counts in one save, so that after
+   * a crash the kept rows and the kept counts agree (a visitor in neither is counted again).
+   */
+  private readonly pendingCounted = new Set<string>()
+  private readonly pendingUncounted = new Set<string>()
   private appsBefore = 0
   private readonly byHour = new Map<string, number>()
   private dwellsS: number[] = []
@@ -96,6 +104,8 @@ export class PeopleDay {
     this.byHour.clear()
     this.dwellsS = []
     this.dirty = false
+    this.pendingCounted.clear()
+    this.pendingUncounted.clear()
     this.restored = this.restore(d)
     // Who an earlier run counted today, if its counts are today's too (else they would be left out of both).
     if (this.restored) for (const s of this.keeper?.counted?.(this.key(d), MAX_COUNTED) ?? []) this.before.add(s)
@@ -112,12 +122,24 @@ export class PeopleDay {
   markCounted(subject: string): void {
     if (this.keeper?.keepCounted === undefined || this.kept >= MAX_COUNTED || this.date === '') return
     this.kept++
-    this.keeper.keepCounted(subject, this.key(this.date))
+    this.pendingUncounted.delete(subject)
+    this.pendingCounted.add(subject)
+    this.dirty = true
   }
 
-  /** Forgets a subject (erasure; the store erases its row). */
+  /** A subject counted today taken back (a fixture, a flooding sender's): its row goes with the next save. */
+  unmarkCounted(subject: string): void {
+    if (this.keeper?.keepCounted === undefined || this.date === '') return
+    this.kept = Math.max(0, this.kept - 1)
+    if (!this.pendingCounted.delete(subject)) this.pendingUncounted.add(subject)
+    this.dirty = true
+  }
+
+  /** Forgets a subject (erasure; the store erases its row, and a row not written yet never is). */
   forget(subject: string): void {
     this.before.delete(subject)
+    this.pendingCounted.delete(subject)
+    this.pendingUncounted.delete(subject)
   }
 
   hour(ts: number): string {
@@ -169,7 +191,16 @@ export class PeopleDay {
       byHour: Object.fromEntries(this.byHour),
       dwellsS: this.dwellsS.map(x => Math.round(x))
     }
-    this.keeper.saveLearned(NAME, this.key(this.date), JSON.stringify(s), t)
+    const counted = [...this.pendingCounted]
+    const uncounted = [...this.pendingUncounted]
+    this.pendingCounted.clear()
+    this.pendingUncounted.clear()
+    const k = this.keeper
+    if (k.saveDay) k.saveDay(NAME, this.key(this.date), JSON.stringify(s), t, this.key(this.date), counted, uncounted)
+    else {
+      for (const c of counted) k.keepCounted?.(c, this.key(this.date))
+      k.saveLearned(NAME, this.key(this.date), JSON.stringify(s), t)
+    }
   }
 
   /** The day's visitors, Wi-Fi devices scaled by `k` people a device. */

@@ -307,6 +307,7 @@ export class People {
   private uncountBle(c: BleChain): void {
     if (c.countedDay !== this.day.date) return
     c.countedDay = ''
+    this.day.unmarkCounted(c.address)
     this.day.ble = Math.max(0, this.day.ble - 1)
     this.day.addHour(c.countedTs, -this.o.devicesPerPerson)
   }
@@ -376,6 +377,7 @@ export class People {
     this.staying.delete(d)
     if (d.countedDay !== this.day.date || d.firstInShopTs === null) return
     d.countedDay = ''
+    this.day.unmarkCounted(d.address)
     this.day.wifi = Math.max(0, this.day.wifi - 1)
     this.day.addHour(d.firstInShopTs, -1)
   }

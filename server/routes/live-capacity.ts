@@ -25,7 +25,8 @@ function zoneArea(z: Zone): number {
 
 /** Each store's ceilings, read again when its site changes (a re-provisioning, on any replica). */
 export class LiveCapacity {
-  private readonly cache = new Map<string, { updated: number; shops: Caps; sectors: Caps }>()
+  /** Per store, its ceilings as of its site's `updated`, or null when that site no longer parses (not parsed again). */
+  private readonly cache = new Map<string, { updated: number; caps: { shops: Caps; sectors: Caps } | null }>()
   constructor(private readonly db: Db) {}
 
   /** The first count past its zone's ceiling, described; null when every count is plausible. */
@@ -54,7 +55,7 @@ export class LiveCapacity {
     if (!row) return null
     const updated = Number(row.updated)
     const known = this.cache.get(storeId)
-    if (known && known.updated === updated) return known
+    if (known && known.updated === updated) return known.caps
     const site = await this.db.selectFrom('stores').select('site').where('id', '=', storeId).executeTakeFirst()
     if (!site) return null
     let s: Site
@@ -62,11 +63,12 @@ export class LiveCapacity {
       s = parseSite(JSON.parse(site.site) as unknown, storeId)
     } catch {
       // A site stored under an older schema: its counts go unbounded here rather than refused.
+      this.cache.set(storeId, { updated, caps: null })
       return null
     }
     const caps = (zones: Zone[]) => new Map(zones.map(z => [z.id, Math.max(1, Math.ceil(zoneArea(z) * CRUSH_PER_M2))]))
-    const entry = { updated, shops: caps(s.shops), sectors: caps(s.sectors) }
-    this.cache.set(storeId, entry)
+    const entry = { shops: caps(s.shops), sectors: caps(s.sectors) }
+    this.cache.set(storeId, { updated, caps: entry })
     return entry
   }
 }

@@ -201,3 +201,38 @@ test("a stored session's client id is its username's until an hour after its con
   assert.equal(await login('b1'), true, 'the sensor ten days after')
   assert.equal(counters.clientIdTaken, 5)
 })
+
+test("a sensor's client id passes to another sensor once its username left the auth config or it was away an hour; never to a phone", async () => {
+  let clock = 1_000_000
+  const h = (u: string) => hashPassword(`right-${u.replace('phone:', '')}`)
+  const cases: Array<{ name: string; gone: boolean; after: number; user: string; ok: boolean }> = [
+    { name: 'rotated credentials, old username still configured, a minute later: refused', gone: false, after: 60_000, user: 's2', ok: false },
+    { name: 'old sensor away an hour: the new sensor takes the id', gone: false, after: 61 * 60_000, user: 's2', ok: true },
+    { name: 'old username removed (reload), a minute later: the new sensor takes the id', gone: true, after: 60_000, user: 's2', ok: true },
+    { name: 'old username removed: a phone still may not', gone: true, after: 60_000, user: 'phone:d1', ok: false },
+    { name: 'old sensor away a day: a phone still may not', gone: false, after: 86_400_000, user: 'phone:d1', ok: false }
+  ]
+  for (const c of cases) {
+    const sensors: Record<string, string> = { s1: h('s1'), s2: h('s2') }
+    const live = { sensors, phones: { 'phone:d1': h('phone:d1') } }
+    const counters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 }
+    const a = brokerAuth(
+      live,
+      { prefix: 'instore', storeId: 's1', aliases: new Map() },
+      counters,
+      () => clock,
+      async () => {}
+    )
+    const login = async (user: string, conn: EventEmitter) =>
+      await new Promise<boolean>(resolve => {
+        const cl = { id: 'espresense-door', clean: false, conn: Object.assign(conn, { remoteAddress: '10.0.0.1' }) } as unknown as Client
+        a.authenticate?.(cl, user, Buffer.from(`right-${user.replace('phone:', '')}`), (_err, ok) => resolve(ok === true))
+      })
+    const old = new EventEmitter()
+    assert.equal(await login('s1', old), true, c.name)
+    old.emit('close')
+    if (c.gone) delete sensors.s1
+    clock += c.after
+    assert.equal(await login(c.user, new EventEmitter()), c.ok, c.name)
+  }
+})

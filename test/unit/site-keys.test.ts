@@ -47,6 +47,25 @@ const cases: Array<{ name: string; edit: (d: Doc) => void; problems: Array<[stri
         ]
       ]),
     problems: [['/features/0/geometry', /./]]
+  },
+  {
+    // Repro: a site saved by geojson.io carried its styling keys and the gateway refused to start.
+    name: 'GeoJSON editor styling keys on every feature',
+    edit: d => {
+      for (const f of d.features) {
+        Object.assign(f.properties, { stroke: '#555555', 'stroke-width': 2, 'stroke-opacity': 1, fill: '#00aa22', 'fill-opacity': 0.5 })
+        Object.assign(f.properties, { 'marker-color': '#7e7e7e', 'marker-size': 'medium', 'marker-symbol': 'shop', title: 'T', description: 'D' })
+      }
+    },
+    problems: []
+  },
+  {
+    name: 'styling keys beside a typo: the typo still refused',
+    edit: d => Object.assign(d.features[6].properties, { stroke: '#555555', offsetdB: 5, 'stroke-widht': 2 }),
+    problems: [
+      ['/features/6/properties/offsetdB', /unknown key .*did you mean 'offsetDb'/],
+      ['/features/6/properties/stroke-widht', /unknown key .*did you mean 'stroke-width'/]
+    ]
   }
 ]
 
