@@ -218,7 +218,9 @@ export function brokerAuth(
   }
   const holdOrRefuse = (client: Client, username: string, role: Role): boolean => {
     const owner = reserved.get(client.id)
-    if (owner !== undefined && owner.sensor !== username && !(role.kind === 'sensor' && lapsed(owner))) return false
+    // Another sensor may use an id while its reserving sensor is away (not only once the
+    // reservation lapsed): one sensor that used another's id first must not lock that one out.
+    if (owner !== undefined && owner.sensor !== username && !(role.kind === 'sensor' && (lapsed(owner) || owner.closedAt !== null))) return false
     const held = holders.get(client.id)
     const holds =
       held !== undefined &&

@@ -236,3 +236,27 @@ test("a sensor's client id passes to another sensor once its username left the a
     assert.equal(await login(c.user, new EventEmitter()), c.ok, c.name)
   }
 })
+
+test("a sensor that used another sensor's client id first does not lock that sensor out (the re-tester's repro); a connected sensor keeps its id", async () => {
+  const h = (u: string) => hashPassword(`right-${u}`)
+  const a = brokerAuth(
+    { sensors: { b1: h('b1'), b2: h('b2') } },
+    { prefix: 'instore', storeId: 's1', aliases: new Map() },
+    { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 },
+    () => 1_000_000,
+    async () => {}
+  )
+  const login = async (user: string, conn: EventEmitter) =>
+    await new Promise<boolean>(resolve => {
+      const cl = { id: 'espresense-front-left', clean: true, conn: Object.assign(conn, { remoteAddress: '10.0.0.1' }) } as unknown as Client
+      a.authenticate?.(cl, user, Buffer.from(`right-${user}`), (_err, ok) => resolve(ok === true))
+    })
+  const squat = new EventEmitter()
+  assert.equal(await login('b2', squat), true, 'b2 uses the id first')
+  squat.emit('close')
+  const b1 = new EventEmitter()
+  assert.equal(await login('b1', b1), true, 'b1 gets its id while b2 is away')
+  assert.equal(await login('b2', new EventEmitter()), false, 'b2 may not take it while b1 is connected')
+  b1.emit('close')
+  assert.equal(await login('b1', new EventEmitter()), true, 'b1 again')
+})
