@@ -139,10 +139,14 @@ export class InstoreClient {
     this.identity = null
   }
 
-  async ack(triggerId: string, status: AckStatus): Promise<void> {
+  /**
+   * Acknowledges a trigger. Pass the trigger's `storeId`: event ids are unique per store only, so
+   * without it one ack reaches this device's triggers of that id from every store.
+   */
+  async ack(triggerId: string, status: AckStatus, storeId?: string): Promise<void> {
     // Without a device token the server could only refuse it: say so here, sending nothing.
     this.need()
-    await this.call('POST', `/v1/triggers/${encodeURIComponent(triggerId)}/ack`, { status })
+    await this.call('POST', `/v1/triggers/${encodeURIComponent(triggerId)}/ack`, storeId === undefined ? { status } : { status, storeId })
   }
 
   /**

@@ -38,7 +38,11 @@ export const RegisterReply = Type.Object({
 })
 export const ConfigQuery = Type.Object({ since: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false })
 export const ConsentBody = Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() }, { additionalProperties: false })
-export const AckBody = Type.Object({ status: Type.Union(['delivered', 'opened', 'dismissed', 'converted'].map(s => Type.Literal(s))) })
+export const AckBody = Type.Object({
+  status: Type.Union(['delivered', 'opened', 'dismissed', 'converted'].map(s => Type.Literal(s))),
+  /** The trigger's store: acknowledges that store's trigger only; without it, every store's trigger of that id. */
+  storeId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
+})
 export const StoreBody = Type.Object({ site: Type.Object({ storeId: Type.String() }, { additionalProperties: true }) })
 export const OperatorBody = Type.Object({
   role: Type.Union([Type.Literal('admin'), Type.Literal('manager')]),

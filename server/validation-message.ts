@@ -19,12 +19,20 @@ export function validationMessage(context: string, errors: FastifySchemaValidati
     if (allowed !== undefined && allowed.length > 1 && (e.keyword === 'const' || e.keyword === 'anyOf')) {
       if (said.has(e.instancePath)) continue
       said.add(e.instancePath)
-      out.push(`${at} must be one of ${allowed.map(v => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(valueAt(body, e.instancePath)) ?? 'nothing'}`)
+      out.push(`${at} must be one of ${allowed.map(v => JSON.stringify(v)).join(', ')}, got ${echo(JSON.stringify(valueAt(body, e.instancePath)) ?? 'nothing')}`)
     } else if (e.keyword === 'additionalProperties') {
-      out.push(`${at} has an unknown key '${String((e.params as { additionalProperty?: unknown }).additionalProperty)}'`)
+      out.push(`${at} has an unknown key '${echo(String((e.params as { additionalProperty?: unknown }).additionalProperty))}'`)
     } else out.push(`${at} ${e.message ?? 'is invalid'}`)
   }
   return out.join(', ')
+}
+
+/** Most characters of a caller's own value said back: enough to recognise it, not a megabyte echoed into logs. */
+export const ECHO_MAX = 200
+
+/** `s`, cut to ECHO_MAX characters with an ellipsis when longer. */
+function echo(s: string): string {
+  return s.length > ECHO_MAX ? `${s.slice(0, ECHO_MAX)}…` : s
 }
 
 /** The value at a JSON pointer (`/when/event`), for saying what was given. */

@@ -114,6 +114,15 @@ export const POOL_SIZE = 10
 /** PostgreSQL: the longest a request waits for a free connection of the pool, ms. */
 export const POOL_WAIT_MS = 5_000
 
+/**
+ * Whether a failed pool connect is pg-pool's wait for a free connection running out (busy), by its
+ * exact message: pg's own "Connection terminated due to connection timeout" is the database down,
+ * a 5xx counted as an error, not a busy 503.
+ */
+export function isPoolWaitTimeout(err: Error): boolean {
+  return err.message === 'timeout exceeded when trying to connect'
+}
+
 function openPostgres(url: string, onError: (err: Error) => void): DataStore {
   const pool = new pg.Pool({ connectionString: url, types, max: POOL_SIZE, connectionTimeoutMillis: POOL_WAIT_MS })
   pool.on('error', err => onError(err))
@@ -122,7 +131,7 @@ function openPostgres(url: string, onError: (err: Error) => void): DataStore {
   const bounded = {
     connect: () =>
       pool.connect().catch((err: Error) => {
-        if (!/timeout/i.test(err.message)) throw err
+        if (!isPoolWaitTimeout(err)) throw err
         throw Object.assign(new Error(`no database connection free within ${POOL_WAIT_MS} ms: ${err.message}`), { code: POOL_WAIT_CODE })
       }),
     end: () => pool.end()

@@ -327,8 +327,9 @@ function triggerEventIds(engine: Engine): Migration {
 
 /**
  * Whose open visit or sector stay each open row is: withdrawal and erasure delete a subject's open
- * rows by this indexed column, never by reading its stored entries. Rows from before keep a null
- * subject (closeOpenRowsOf finds those through the visits table); they last hours at most.
+ * rows by this indexed column, never by reading its stored entries. Rows from before get theirs
+ * from their visits row, else from their stored entry (backfillOpenRowSubjects): a row whose visit
+ * has no visits row would otherwise never be closed at withdrawal or erasure.
  */
 function openRowSubjects(engine: Engine): Migration {
   return {
@@ -342,7 +343,29 @@ function openRowSubjects(engine: Engine): Migration {
         if ((await has.execute(k)).rows.length === 0) await db.schema.alterTable(table).addColumn('subject', 'text').execute()
         await db.schema.createIndex(`${table}_subject`).ifNotExists().on(table).column('subject').execute()
       }
+      await backfillOpenRowSubjects(db)
     }
+  }
+}
+
+/**
+ * Sets the subject of open rows that have none (stored before migration 011), set-based: from the
+ * visit's visits row, else from the entry that opened it (same store, type and time, the index's
+ * key; its body names the visit id, or its id is the visit id). Open rows are few, hours old at most.
+ */
+export async function backfillOpenRowSubjects(k: Db): Promise<void> {
+  for (const [table, type] of [
+    ['an_open_visits', 'shop.enter'],
+    ['an_open_stays', 'sector.enter']
+  ] as const) {
+    const t = sql.raw(table)
+    await sql`UPDATE ${t} SET subject = (SELECT v.subject FROM visits v WHERE v.store_id = ${t}.store_id AND v.visit_id = ${t}.visit_id LIMIT 1) WHERE subject IS NULL`.execute(k)
+    await sql`UPDATE ${t} SET subject = (
+        SELECT e.subject FROM events e
+        WHERE e.store_id = ${t}.store_id AND e.type = ${type} AND e.ts = ${t}.ts
+          AND (e.id = ${t}.visit_id OR e.body LIKE '%"visitId":"' || ${t}.visit_id || '"%')
+        LIMIT 1)
+      WHERE subject IS NULL`.execute(k)
   }
 }
 

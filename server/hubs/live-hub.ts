@@ -20,6 +20,9 @@ export interface Snapshot {
   text: string
 }
 
+/** Sent to a store's streams when its latest snapshot was erased: what they queued of it goes. */
+export const ERASED = 'erased'
+
 export class LiveHub {
   private readonly listeners = new Map<string, Set<Listener>>()
   /** The last snapshot of each store, on SQLite (on PostgreSQL the table live_snapshots holds it). */
@@ -60,6 +63,7 @@ export class LiveHub {
         void this.latest(storeId).then(
           s => {
             if (s) this.fanOut(storeId, 'snapshot', s)
+            else this.fanOut(storeId, ERASED, { version: 0, text: '' })
           },
           () => {}
         )
@@ -155,22 +159,33 @@ export class LiveHub {
 
   /**
    * Drops every last snapshot that shows `subject` (an erasure), on every replica. The row stays,
-   * emptied, so that versions keep rising and streams already open take the next snapshot.
+   * emptied, so that versions keep rising and streams already open take the next snapshot. Those
+   * streams are sent `erased`: a snapshot queued for a stalled one is dropped, not written later.
    */
   async forget(subject: string): Promise<void> {
     const data = this.shared
     if (!data) {
-      for (const [store, s] of this.last) if (s.text.includes(subject)) this.last.set(store, { version: s.version, text: '' })
+      for (const [store, s] of this.last)
+        if (s.text.includes(subject)) {
+          this.last.set(store, { version: s.version, text: '' })
+          this.fanOut(store, ERASED, { version: 0, text: '' })
+        }
       return
     }
     const rows = await data.db.selectFrom('live_snapshots').select(['store_id', 'body']).execute()
     const stores = rows.filter(r => r.body.includes(subject)).map(r => r.store_id)
-    if (stores.length > 0)
-      await data.db
+    if (stores.length === 0) return
+    await data.db.transaction().execute(async trx => {
+      const bumped = await trx
         .updateTable('live_snapshots')
         .set(eb => ({ body: '', version: eb('version', '+', 1) }))
         .where('store_id', 'in', stores)
+        .returning(['store_id', 'version'])
         .execute()
+      // The other replicas read the row again, find it erased, and tell their streams.
+      for (const r of bumped) await data.signal(trx, 'live', `${r.version}:${r.store_id}`)
+    })
+    for (const store of stores) this.fanOut(store, ERASED, { version: 0, text: '' })
   }
 
   /** The store's latest snapshot, whichever replica took it; none if there is none or it was erased. */

@@ -13,6 +13,8 @@ export interface EventStream {
   send(event: string, data: string, id?: number | string): void
   /** Ends the stream from the server's side. */
   close(): void
+  /** Drops the queued, not yet written, events named `event` (a snapshot erased since it was queued). */
+  discard(event: string): void
 }
 
 export interface StreamBuffering {
@@ -96,9 +98,11 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
   let behind = false
   let stall: NodeJS.Timeout | null = null
   let closed = false
+  /** Ended from here (a token revoked): a socket that never drains is destroyed, not counted as a slow reader. */
+  let ending = false
   const drop = () => {
     if (closed) return
-    streams.dropped.slow_reader++
+    if (!ending) streams.dropped.slow_reader++
     // destroy, not end: end would wait for the unread bytes to be flushed, keeping them.
     res.destroy()
   }
@@ -146,6 +150,7 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
   let tokens: Map<string, Set<() => void>> | undefined
   // Ended from here: what is still queued is not sent (the stall timer still destroys a socket that never drains).
   const end = () => {
+    ending = true
     queue.length = 0
     queued = 0
     others = 0
@@ -183,6 +188,14 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
     close: () => {
       clearInterval(ping)
       end()
+    },
+    discard: event => {
+      for (let i = queue.length - 1; i >= 0; i--) {
+        const q = queue[i] as Queued
+        if (q.latest !== event) continue
+        queue.splice(i, 1)
+        queued -= q.bytes
+      }
     }
   }
 }

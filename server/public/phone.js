@@ -34,13 +34,18 @@ function safeLink (url) {
 
 // The SDK runs a handler again when it fails (here: the 'delivered' ack did not get through), so
 // the handler is idempotent: a trigger already shown is not shown again, only its ack is retried.
+// Event ids are unique per store only, so a trigger is its store and id. A retry follows its first
+// try closely, so only recent keys are kept (a Set iterates oldest first): the page may stay open all day.
+const SHOWN_KEPT = 100
 const shown = new Set()
 client.triggers(async t => {
-  if (!shown.has(t.triggerId)) {
-    shown.add(t.triggerId)
+  const k = `${t.storeId ?? ''}/${t.triggerId}`
+  if (!shown.has(k)) {
+    shown.add(k)
+    if (shown.size > SHOWN_KEPT) shown.delete(shown.values().next().value)
     show(t)
   }
-  await client.ack(t.triggerId, 'delivered')
+  await client.ack(t.triggerId, 'delivered', t.storeId)
 }, {
   lastEventId: localStorage.getItem(key) || null,
   // Saved once the SDK has moved past this trigger (inside the handler it still names the one before).
@@ -61,6 +66,6 @@ function show (t) {
   const actions = h('div')
   actions.append(button('Open', 'opened'), button('Redeem', 'converted'), button('Dismiss', 'dismissed'))
   card.append(where, actions)
-  card.addEventListener('click', async e => { const s = e.target.dataset?.s; if (!s) return; await client.ack(t.triggerId, s); if (s !== 'opened') card.classList.add('done') })
+  card.addEventListener('click', async e => { const s = e.target.dataset?.s; if (!s) return; await client.ack(t.triggerId, s, t.storeId); if (s !== 'opened') card.classList.add('done') })
   document.getElementById('triggers').prepend(card)
 }

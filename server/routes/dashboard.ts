@@ -11,7 +11,7 @@ import { requireRole, canReachStore, HttpError, mustReachStore } from '../auth.t
 import { Type } from '@sinclair/typebox'
 import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../hubs/sse.ts'
-import type { LiveHub } from '../hubs/live-hub.ts'
+import { ERASED, type LiveHub } from '../hubs/live-hub.ts'
 import { LiveCapacity } from './live-capacity.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
@@ -111,7 +111,9 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
       // The latest snapshot at once, whichever replica took it; then every new one.
       try {
         const stop = await live.follow(storeId, (event, data) => {
-          if (!closed) stream.send(event, data)
+          if (closed) return
+          if (event === ERASED) stream.discard('snapshot')
+          else stream.send(event, data)
         })
         if (closed) stop()
         else off = stop

@@ -194,8 +194,11 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
     },
     async req => {
       // A trigger id is its event's id, unique per store: the caller's own triggers of that id (the
-      // same id from two stores to one device: each is acknowledged, in its own store's funnel).
-      const rows = await db.selectFrom('triggers').select(['trigger_id', 'device_id', 'store_id']).where('event_id', '=', req.params.id).execute()
+      // same id from two stores to one device: each is acknowledged, in its own store's funnel, unless
+      // the ack names the store, as phones that know it do).
+      let q = db.selectFrom('triggers').select(['trigger_id', 'device_id', 'store_id']).where('event_id', '=', req.params.id)
+      if (req.body.storeId !== undefined) q = q.where('store_id', '=', req.body.storeId)
+      const rows = await q.execute()
       if (rows.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
       const mine = req.principal?.role === 'admin' ? rows : rows.filter(r => r.device_id === req.principal?.deviceId)
       if (mine.length === 0) ownDevice(req, rows[0].device_id)

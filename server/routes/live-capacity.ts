@@ -1,13 +1,14 @@
 // How many people a live snapshot may say a shop or sector holds: its floor area times a crowd
-// density no shop floor reaches (a crush), at least one. The gateway bounds its own counts by the
-// site's `people.maxPeoplePerM2` (default 2) and leaves the excess out; a count past this ceiling
+// density no shop floor reaches (a crush), or the site's own `people.maxPeoplePerM2` when that is
+// higher, at least one. The gateway bounds its own counts by that setting (default 2, schema up to
+// 10) and leaves the excess out, so the server never refuses what a gateway may count; past this ceiling
 // comes from a broken or hostile gateway (the schema alone allowed 1,000,000 in a boutique), and
 // its snapshot is refused rather than shown. Passers-by are outside the site: the schema bounds them.
 import { parseSite, type Site, type Zone } from '../../shared/site.ts'
 import type { Db } from '../db/db.ts'
 import type { LiveSnapshotT } from '../schemas.ts'
 
-/** People a square metre that no shop floor holds: the server's ceiling, above any site's setting. */
+/** People a square metre that no shop floor holds: the server's ceiling unless a site sets a higher one. */
 export const CRUSH_PER_M2 = 6
 
 type Caps = Map<string, number>
@@ -34,7 +35,10 @@ export class LiveCapacity {
     if (occupancy === null) return null
     const caps = await this.of(storeId)
     if (!caps) return null
-    const groups = [occupancy, occupancy.low, occupancy.high, occupancy.bySource?.app, occupancy.bySource?.ble, occupancy.bySource?.wifi]
+    // Only the counts and their range: the gateway caps those per zone. Its per-source shares are not
+    // (BLE counts devices rather than people, Wi-Fi is bounded per sensor neighbourhood), so one may
+    // exceed a zone's ceiling while the total stays within it.
+    const groups = [occupancy, occupancy.low, occupancy.high]
     for (const g of groups) {
       if (!g) continue
       for (const [kind, counts, max] of [
@@ -66,7 +70,8 @@ export class LiveCapacity {
       this.cache.set(storeId, { updated, caps: null })
       return null
     }
-    const caps = (zones: Zone[]) => new Map(zones.map(z => [z.id, Math.max(1, Math.ceil(zoneArea(z) * CRUSH_PER_M2))]))
+    const perM2 = Math.max(CRUSH_PER_M2, s.file.people?.maxPeoplePerM2 ?? 0)
+    const caps = (zones: Zone[]) => new Map(zones.map(z => [z.id, Math.max(1, Math.ceil(zoneArea(z) * perM2))]))
     const entry = { shops: caps(s.shops), sectors: caps(s.sectors) }
     this.cache.set(storeId, { updated, caps: entry })
     return entry

@@ -21,11 +21,11 @@ interface Feature {
 }
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { features: Feature[] }
 /** The most people the test expects a zone of the boutique to be allowed (its own shoelace, not the server's). */
-function cap(id: string): number {
+function cap(id: string, perM2 = CRUSH_PER_M2): number {
   const ring = site.features.find(f => f.properties.id === id)?.geometry.coordinates[0] ?? []
   let a = 0
   for (let i = 0; i + 1 < ring.length; i++) a += ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1]
-  return Math.max(1, Math.ceil((Math.abs(a) / 2) * CRUSH_PER_M2))
+  return Math.max(1, Math.ceil((Math.abs(a) / 2) * perM2))
 }
 
 test(`a live snapshot claiming more people than a zone's floor can hold is refused and counted (${TEST_ENGINE})`, async () => {
@@ -43,7 +43,8 @@ test(`a live snapshot claiming more people than a zone's floor can hold is refus
       ['a million in the boutique', snap({ shops: { boutique: 1_000_000 } }), 400],
       ['a sector past its ceiling', snap({ sectors: { women: w + 1 } }), 400],
       ['the range past it', snap({ shops: { boutique: 3 }, low: zones({ boutique: 1 }), high: zones({ boutique: 1_000_000 }) }), 400],
-      ['one source past it', snap({ bySource: { app: zones({}), ble: zones({}), wifi: zones({}, { women: 1_000_000 }) } }), 400],
+      // The gateway caps only totals per zone: a source's share (BLE devices, Wi-Fi) may exceed the zone.
+      ['one source past it, the total within', snap({ sectors: { women: w }, bySource: { app: zones({}), ble: zones({}, { women: w + 5 }), wifi: zones({}) } }), 204],
       ['a zone the site does not have', snap({ shops: { elsewhere: 1_000_000 } }), 204],
       ['passers-by are outside', snap({ passersBy: 1_000_000 }), 204],
       ['no occupancy', { ts: 1, positions: [], occupancy: null }, 204]
@@ -59,6 +60,26 @@ test(`a live snapshot claiming more people than a zone's floor can hold is refus
       }
     }
     assert.equal(await metric(url, 'instore_server_live_refused_total{reason="INSTORE_IMPLAUSIBLE_OCCUPANCY"}'), refused)
+  } finally {
+    await chain.close()
+  }
+})
+
+test(`a site whose maxPeoplePerM2 is the schema's maximum has its gateway's counts accepted up to it (${TEST_ENGINE})`, async () => {
+  const chain = await startChain('live-capacity-max', 1)
+  try {
+    const { url } = chain.replicas[0]
+    const r = await api<{ gatewayToken: string }>(`${url}/v1/stores`, chain.admin, 'POST', { site: { ...site, storeId: 's2', people: { maxPeoplePerM2: 10 } } })
+    assert.equal(r.status, 201)
+    const b = cap('boutique', 10)
+    const snap = (n: number) => ({ ts: 1, positions: [], occupancy: { ts: 1, shops: { boutique: n }, sectors: {}, passersBy: 0 } })
+    for (const [what, n, status] of [
+      ['past the crush density, within the site setting', b, 204],
+      ['past the site setting', b + 1, 400]
+    ] as const) {
+      const res = await api(`${url}/v1/stores/s2/live`, r.body.gatewayToken, 'POST', snap(n))
+      assert.equal(res.status, status, what)
+    }
   } finally {
     await chain.close()
   }

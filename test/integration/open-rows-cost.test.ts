@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely'
 import { openData, type DataStore } from '../../server/db/db.ts'
 import { closeOpenRowsOf, replayVisits, storeEvents, type EventRow } from '../../server/db/rollups.ts'
+import { backfillOpenRowSubjects } from '../../server/db/migrations.ts'
 import { serverDb, TEST_ENGINE } from '../helpers/postgres.ts'
 
 /** Counts the statements run through it. */
@@ -133,4 +134,25 @@ test(`migration 009's backfill gives the rows of the per-event replay, in a few 
   await d.db.transaction().execute(trx => replayVisits(trx.withPlugin(counted), 250))
   assert.deepEqual({ visits: await visits(), open: await openRows() }, want)
   assert.ok(counted.n < events.length / 20, `${counted.n} statements for ${events.length} events`)
+})
+
+// The s7 reviewer: an open row stored before migration 011 (no subject) whose visit has no visits
+// row was never closed at withdrawal or erasure. Migration 011 now gives it its entry's subject.
+test(`open rows from before migration 011 without a visits row get their subject and are closed (${TEST_ENGINE})`, async () => {
+  const d = await data('open-rows-old-')
+  await d.db.transaction().execute(async trx => {
+    await storeEvents(trx, [
+      event('s1', 'shop.enter', 'old', T0, { visitId: 'old-v', shop: 'boutique' }),
+      event('s1', 'sector.enter', 'old', T0 + 1, { visitId: 'old-v', shop: 'boutique', sector: 'women' }),
+      event('s1', 'shop.enter', 'keep', T0, { visitId: 'keep-v', shop: 'boutique' })
+    ])
+  })
+  // As before migration 011, with the visits rows gone (never written, or dropped by retention).
+  for (const t of ['an_open_visits', 'an_open_stays'] as const) await d.db.updateTable(t).set({ subject: null }).execute()
+  await d.db.deleteFrom('visits').execute()
+  assert.equal(await closeOpenRowsOf(d.db, 'old'), 0, 'unreachable before the backfill')
+  await backfillOpenRowSubjects(d.db)
+  assert.equal(await closeOpenRowsOf(d.db, 'old'), 2)
+  const left = await d.db.selectFrom('an_open_visits').select(['visit_id', 'subject']).execute()
+  assert.deepEqual(left, [{ visit_id: 'keep-v', subject: 'keep' }])
 })

@@ -151,3 +151,37 @@ test('a stream whose socket stays full past the stall time is dropped', async ()
     await s.app.close()
   }
 })
+
+// The s7 reviewer: a stream ended from the server's side (its token revoked) while behind was still
+// counted as a slow reader when its stall timer fired; and a queued snapshot showing a subject whose
+// presence was withdrawn since could still be written: the live hub now has it discarded.
+test('a stream ended while behind is destroyed by its stall timer without counting a slow reader', async () => {
+  const s = await serve(64 * 1024 * 1024, 500)
+  try {
+    await pausedReader(s.port)
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    await fillUp(s)
+    s.streams[0]?.close()
+    await waitFor(() => s.closed() === 1, 5000, 'the ended stream to go')
+    assert.equal(dropped(s.app), 0)
+  } finally {
+    await s.app.close()
+  }
+})
+
+test('a discarded snapshot queued behind a full socket is never written; what follows is', async () => {
+  const s = await serve(64 * 1024 * 1024, 60_000, ['snapshot'])
+  try {
+    const r = await pausedReader(s.port)
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    await fillUp(s)
+    s.streams[0]?.send('snapshot', 'withdrawn-subject')
+    s.streams[0]?.discard('snapshot')
+    s.streams[0]?.send('trigger', 'after-it')
+    r.resume()
+    await waitFor(() => r.text().includes('after-it'), 10_000, 'the event after it')
+    assert.ok(!r.text().includes('withdrawn-subject'))
+  } finally {
+    await s.app.close()
+  }
+})

@@ -72,7 +72,7 @@ test(`two stores' triggers with one event id both reach their phones; each ack c
   }
 })
 
-test(`one phone gets one event id from two stores twice; one ack reaches both (${TEST_ENGINE})`, async () => {
+test(`one phone gets one event id from two stores twice; an ack naming its store reaches that one, one without reaches both (${TEST_ENGINE})`, async () => {
   const chain = await startChain('trigger-identity-one', 1)
   let open: Opened | null = null
   try {
@@ -84,8 +84,12 @@ test(`one phone gets one event id from two stores twice; one ack reaches both ($
     assert.deepEqual([await fireAt(chain, 's1', d.subject, 'T-twice'), await fireAt(chain, 's2', d.subject, 'T-twice')], [200, 200])
     const stream = open
     await waitFor(() => stream.triggers.length === 2, 10_000, 'both triggers')
+    assert.equal((await api(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'delivered', storeId: 's2' })).status, 200)
+    assert.deepEqual([await fired(chain, 's1', 1), await fired(chain, 's2', 1)], [0, 1])
+    // The old form, without storeId: every store's trigger of that id.
     assert.equal((await api(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'delivered' })).status, 200)
     assert.deepEqual([await fired(chain, 's1', 1), await fired(chain, 's2', 1)], [1, 1])
+    assert.equal((await api(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'opened', storeId: 's9' })).status, 404)
   } finally {
     open?.close()
     await chain.close()

@@ -1,6 +1,7 @@
 // The live dashboard's hub in one process (SQLite): the latest snapshot at once on following, each
 // snapshot once, and an erasure that drops a last snapshot without stopping the streams already
-// open from taking the next one (versions keep rising).
+// open from taking the next one (versions keep rising); those streams are told (`erased`), so that a
+// snapshot queued for a stalled one is dropped rather than written later.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { LiveHub } from '../../server/hubs/live-hub.ts'
@@ -25,6 +26,10 @@ test('a follower gets the latest snapshot at once, then each new one once; an er
   offEarly()
   offLate()
   await hub.publishSnapshot('s1', { n: 4 })
-  assert.deepEqual(early, ['snapshot {"n":1,"who":"app:00000000000000aa"}', 'snapshot {"n":2,"who":"app:00000000000000aa"}', 'event {"id":"e1"}', 'snapshot {"n":3}'])
+  assert.deepEqual(
+    early,
+    ['snapshot {"n":1,"who":"app:00000000000000aa"}', 'snapshot {"n":2,"who":"app:00000000000000aa"}', 'event {"id":"e1"}', 'erased ', 'snapshot {"n":3}'],
+    'the erasure told to open streams (their queued snapshot goes)'
+  )
   assert.deepEqual(late, ['snapshot {"n":3}'], 'nothing at once after the erasure, then the next snapshot')
 })
