@@ -204,6 +204,29 @@ export function brokerAuth(
   const reserved = new Map<string, { sensor: string; closedAt: number | null }>()
   const departed = (sensor: string): boolean => auth.sensors?.[sensor] === undefined
   const lapsed = (r: { sensor: string; closedAt: number | null }): boolean => departed(r.sensor) || (r.closedAt !== null && now() - r.closedAt >= STORED_HOLD_MS)
+  /**
+   * The sensor a client id names, if any: the id ends with a sensor's id or alias after a
+   * separator (`espresense-front-left`, `OMG_b2`), the longest such name winning (so `left` does
+   * not claim `front-left`'s id).
+   */
+  const namedSensor = (id: string | undefined): string | undefined => {
+    if (typeof id !== 'string' || id === '') return undefined
+    const lower = id.toLowerCase()
+    let best: string | undefined
+    let bestLength = 0
+    const consider = (name: string, sensor: string): void => {
+      const n = name.toLowerCase()
+      if (n.length <= bestLength || auth.sensors?.[sensor] === undefined) return
+      const at = lower.length - n.length
+      if (lower === n || (at > 0 && lower.endsWith(n) && /[-_/:. ]/.test(lower[at - 1]))) {
+        best = sensor
+        bestLength = n.length
+      }
+    }
+    for (const sensor of Object.keys(auth.sensors ?? {})) consider(sensor, sensor)
+    for (const [name, sensor] of o.aliases) consider(name, sensor)
+    return best
+  }
   const reserve = (id: string, sensor: string): void => {
     reserved.delete(id) // re-inserted last: the Map's order is then age
     reserved.set(id, { sensor, closedAt: null })
@@ -218,16 +241,19 @@ export function brokerAuth(
   }
   const holdOrRefuse = (client: Client, username: string, role: Role): boolean => {
     const owner = reserved.get(client.id)
-    // Another sensor may use an id while its reserving sensor is away (not only once the
-    // reservation lapsed): one sensor that used another's id first must not lock that one out.
-    if (owner !== undefined && owner.sensor !== username && !(role.kind === 'sensor' && (lapsed(owner) || owner.closedAt !== null))) return false
+    const natural = namedSensor(client.id)
+    // An id that names a sensor (`espresense-<its room>`) is that sensor's: no other login may use
+    // it, and that sensor takes it from whoever holds or reserved it (a sensor that used it
+    // first must not lock the named one out, nor hand it on).
+    if (natural !== undefined && natural !== username) return false
+    if (natural === undefined && owner !== undefined && owner.sensor !== username && !(role.kind === 'sensor' && lapsed(owner))) return false
     const held = holders.get(client.id)
     const holds =
       held !== undefined &&
       held.username !== username &&
       (held.closedAt === null || now() - held.closedAt < STORED_HOLD_MS) &&
       !(role.kind === 'sensor' && held.kind === 'sensor' && departed(held.username))
-    if (holds && !(role.kind === 'sensor' && held.kind === 'phone')) return false
+    if (holds && natural === undefined && !(role.kind === 'sensor' && held.kind === 'phone')) return false
     if (held === undefined && holders.size >= MAX_HOLDERS) {
       for (const [id, h] of holders) {
         if (h.closedAt !== null) holders.delete(id)

@@ -237,26 +237,41 @@ test("a sensor's client id passes to another sensor once its username left the a
   }
 })
 
-test("a sensor that used another sensor's client id first does not lock that sensor out (the re-tester's repro); a connected sensor keeps its id", async () => {
-  const h = (u: string) => hashPassword(`right-${u}`)
+test("a client id naming a sensor (its id or alias after a separator) is that sensor's: no other login takes or holds it, and it takes it back (the re-testers' repros)", async () => {
+  const h = (u: string) => hashPassword(`right-${u.replace('phone:', '')}`)
   const a = brokerAuth(
-    { sensors: { b1: h('b1'), b2: h('b2') } },
-    { prefix: 'instore', storeId: 's1', aliases: new Map() },
+    { sensors: { b1: h('b1'), b2: h('b2'), b3: h('b3') }, phones: { 'phone:p1': h('phone:p1') }, readers: { dash: h('dash') } },
+    {
+      prefix: 'instore',
+      storeId: 's1',
+      aliases: new Map([
+        ['front-left', 'b1'],
+        ['left', 'b3']
+      ])
+    },
     { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0 },
     () => 1_000_000,
     async () => {}
   )
-  const login = async (user: string, conn: EventEmitter) =>
+  const login = async (user: string, id: string, clean: boolean, conn = new EventEmitter()) =>
     await new Promise<boolean>(resolve => {
-      const cl = { id: 'espresense-front-left', clean: true, conn: Object.assign(conn, { remoteAddress: '10.0.0.1' }) } as unknown as Client
-      a.authenticate?.(cl, user, Buffer.from(`right-${user}`), (_err, ok) => resolve(ok === true))
+      const cl = { id, clean, conn: Object.assign(conn, { remoteAddress: '10.0.0.1' }) } as unknown as Client
+      a.authenticate?.(cl, user, Buffer.from(`right-${user.replace('phone:', '')}`), (_err, ok) => resolve(ok === true))
     })
-  const squat = new EventEmitter()
-  assert.equal(await login('b2', squat), true, 'b2 uses the id first')
-  squat.emit('close')
+  const id = 'espresense-front-left'
+  assert.equal(await login('b2', id, false), false, 'another sensor may not use it, even first')
+  assert.equal(await login('b3', id, true), false, "a sensor whose alias is only the id's tail ('left') neither")
+  assert.equal(await login('dash', id, false), false, 'nor a reader')
+  assert.equal(await login('phone:p1', id, true), false, 'nor a phone')
   const b1 = new EventEmitter()
-  assert.equal(await login('b1', b1), true, 'b1 gets its id while b2 is away')
-  assert.equal(await login('b2', new EventEmitter()), false, 'b2 may not take it while b1 is connected')
+  assert.equal(await login('b1', id, false, b1), true, 'the named sensor')
   b1.emit('close')
-  assert.equal(await login('b1', new EventEmitter()), true, 'b1 again')
+  assert.equal(await login('b2', id, true), false, 'not while it is away either')
+  assert.equal(await login('b1', id, true), true, 'it comes back')
+  // An id naming no sensor: the first sensor reserves it, no other sensor takes it while the reservation stands.
+  const first = new EventEmitter()
+  assert.equal(await login('b2', 'board-7', true, first), true)
+  first.emit('close')
+  assert.equal(await login('b1', 'board-7', true), false, "another sensor, while b2's reservation stands (no ping-pong)")
+  assert.equal(await login('dash', 'board-7', true), false, 'a reader neither')
 })
