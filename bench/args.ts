@@ -33,3 +33,15 @@ export function benchPartOrExit(argv: string[]): string | undefined {
   ;(asked.exit === 0 ? process.stdout : process.stderr).write(asked.text)
   process.exit(asked.exit)
 }
+
+/** `--zones '{"shopEnterOdds":100}'`: zone parameters to try instead of the site file's ({} when not given). */
+export function zonesOption(arg: string | undefined): Record<string, unknown> {
+  let zones: unknown = {}
+  try {
+    if (arg !== undefined) zones = JSON.parse(arg)
+  } catch (err) {
+    throw new Error(`--zones wants a JSON object of zone parameters: ${(err as Error).message}`)
+  }
+  if (typeof zones !== 'object' || zones === null || Array.isArray(zones)) throw new Error(`--zones wants a JSON object of zone parameters, got ${arg}`)
+  return zones as Record<string, unknown>
+}

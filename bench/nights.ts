@@ -10,6 +10,7 @@ import type { Truth } from '../simulators/engine.ts'
 import { makeTrace } from '../test/helpers/sim.ts'
 import { startGateway, waitSettled } from '../test/helpers/gateway.ts'
 import { runBin } from '../test/helpers/run.ts'
+import { zonesOption } from './args.ts'
 
 export interface NightsResult {
   days: number
@@ -101,17 +102,11 @@ export async function nightsPart(option: (name: string) => string | undefined): 
   const seed = seedArg !== undefined ? Number(seedArg) : undefined
   if (!Number.isInteger(days) || days < 1 || (seed !== undefined && !Number.isInteger(seed))) throw new Error('--days wants a whole number of days, --seed an integer')
   const zonesArg = option('zones')
-  let zones: unknown = {}
-  try {
-    if (zonesArg !== undefined) zones = JSON.parse(zonesArg)
-  } catch (err) {
-    throw new Error(`--zones wants a JSON object of zone parameters: ${(err as Error).message}`)
-  }
-  if (typeof zones !== 'object' || zones === null || Array.isArray(zones)) throw new Error(`--zones wants a JSON object of zone parameters, got ${zonesArg}`)
+  const zones = zonesOption(zonesArg)
   console.log(
     `nights: boutique-nights, ${days} days of 3600 s, no heartbeat at night, whole gateway (event clock) over the replay command at full speed${zonesArg !== undefined ? `, zones ${zonesArg}` : ''}`
   )
-  const r = await nights(days, seed, zones as Record<string, unknown>)
+  const r = await nights(days, seed, zones)
   console.log(`  readings ${r.readings}, events ${r.events}; visits ${r.truthVisits}: recall ${pct(r.recall)}, ${r.falseVisits} false`)
   console.log(`  recall by length: ${r.byLength.map(b => `${b.band} ${pct(b.recall)} (${b.found} of ${b.visits})`).join(', ')}`)
   if (r.missed.length > 0) console.log(`  missed: ${r.missed.join('; ')}`)

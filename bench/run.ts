@@ -28,7 +28,7 @@ import { chainPart } from './chain-part.ts'
 import { throughputPart, MANY_DEVICES } from './throughput-part.ts'
 import { memoryPerDevice } from './memory-per-device.ts'
 import { f2, simulate, writeTrace } from './trace-files.ts'
-import { benchPartOrExit } from './args.ts'
+import { benchPartOrExit, zonesOption } from './args.ts'
 
 const OUT = 'out/bench'
 // `--data DIR`: another Kolakowski-style folder (anchors, calibration walk, test tracks) to score.
@@ -261,19 +261,13 @@ async function visitsPart(): Promise<void> {
   if (!(durationS > 0)) throw new Error(`--duration wants seconds, got ${durationArg}`)
   // `--zones '{"shopEnterOdds":100}'`: zone parameters to try instead of the site file's.
   const zonesArg = option('zones')
-  let zones: unknown = {}
-  try {
-    if (zonesArg !== undefined) zones = JSON.parse(zonesArg)
-  } catch (err) {
-    throw new Error(`--zones wants a JSON object of zone parameters: ${(err as Error).message}`)
-  }
-  if (typeof zones !== 'object' || zones === null || Array.isArray(zones)) throw new Error(`--zones wants a JSON object of zone parameters, got ${zonesArg}`)
+  const zones = zonesOption(zonesArg)
   console.log(
     `visits and sector stays, simulated ${scenario}, ${durationS} s per seed, whole gateway over the replay command${zonesArg !== undefined ? `, zones ${zonesArg}` : ''}`
   )
   const rows: VisitQuality[] = []
   for (const seed of seeds) {
-    const q = await visitQuality(seed, durationS, scenario, zones as Record<string, unknown>)
+    const q = await visitQuality(seed, durationS, scenario, zones)
     rows.push(q)
     const v = q.visits
     const s = q.stays
