@@ -31,6 +31,7 @@ export class Gateway {
   readonly metrics = new Metrics()
   private readonly published = this.metrics.counter('instore_published_total', 'messages the gateway published, by kind')
   private readonly internalErrors = this.metrics.counter('instore_internal_errors_total', 'unexpected errors while handling a message')
+  readonly authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0, clientIdTaken: 0, revoked: 0, reloadRefused: 0 }
   pipeline: Pipeline | null = null
   store: GatewayStore | null = null
   campaigns: CampaignEngine | null = null
@@ -75,12 +76,11 @@ export class Gateway {
     const secret = o.secret ?? loadOrCreateSecret(o.dataDir)
     const storeId = o.site.storeId
     const foreign = o.foreign ?? DEFAULT_FOREIGN
-    const authCounters: AuthCounters = { failedLogins: 0, rateLimited: 0, deniedPublish: 0, deniedSubscribe: 0, clientIdTaken: 0 }
     if (o.broker) this.work.holdAbove = EXTERNAL_HOLD_ABOVE
-    const bus: Bus = gatewayBus(o, foreign, authCounters, this.metrics)
-    const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused and publishes or subscriptions denied')
+    const bus: Bus = gatewayBus(o, foreign, this.authCounters, this.metrics)
+    const authMetric = this.metrics.counter('instore_broker_auth_total', 'broker logins refused, publishes or subscriptions denied, clients revoked by a reload, reloads refused')
     this.metrics.onCollect(() => {
-      for (const [k, v] of Object.entries(authCounters)) authMetric.set({ result: k }, v)
+      for (const [k, v] of Object.entries(this.authCounters)) authMetric.set({ result: k }, v)
     })
     const published = this.published
     const store = (this.store = new GatewayStore(o.dataDir))

@@ -121,6 +121,20 @@ await runCommand(spec, async o => {
     ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})
   })
   await gateway.start()
+  // SIGHUP (`systemctl reload`) puts an edited auth file in force without a restart: a revoked or
+  // rotated credential is disconnected at once. A file that does not load leaves the one in force.
+  if (o.auth) {
+    const path = o.auth
+    process.on('SIGHUP', () => {
+      try {
+        const disconnected = gateway.bus?.reloadAuth?.(loadAuthFile(path)) ?? 0
+        log.info('auth file reloaded', { path, disconnected })
+      } catch (err) {
+        gateway.authCounters.reloadRefused = (gateway.authCounters.reloadRefused ?? 0) + 1
+        log.error('auth file not reloaded: the one in force stays', { path, err: (err as Error).message.split('\n')[0] })
+      }
+    })
+  }
   const sig = await onStopSignal()
   log.info('stopping', { signal: sig })
   // A stop that fails (a full disk) or hangs must still end the process, with an error: left up

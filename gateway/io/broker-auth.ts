@@ -148,6 +148,10 @@ export interface AuthCounters {
   deniedSubscribe: number
   /** Logins refused because another username holds their client id (connected or with a stored session). */
   clientIdTaken?: number
+  /** Connected clients disconnected because a reloaded auth file revoked or changed their credentials. */
+  revoked?: number
+  /** Auth-file reloads refused (the file did not load; the one in force stays). */
+  reloadRefused?: number
 }
 
 /** How long a stored session's client id stays its username's after the connection closed, ms. */
@@ -159,6 +163,8 @@ const MAX_HOLDERS = 10_000
 const SENSOR_IDS_MAX = 8
 
 type Role = { kind: 'sensor'; id: string } | { kind: 'phone'; id: string } | { kind: 'reader'; id: string }
+/** A login whose password matched `hash`. */
+type Verified = { role: Role; hash: string }
 type Holder = { username: string; kind: Role['kind']; clean: boolean; closedAt: number | null }
 const roles = new WeakMap<Client, Role>()
 
@@ -172,13 +178,26 @@ function authError(code: 2 | 4 | 5, message: string): Error & { returnCode: numb
   return Object.assign(new Error(message), { returnCode: code })
 }
 
+/** The broker's hooks, and the way to put a new auth file in force without a restart. */
+export type BrokerAuth = Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> & {
+  /**
+   * Puts `next` in force: later logins and checks use it, and every connected client whose
+   * username it no longer has, or whose password hash it changed, is disconnected (a revoked or
+   * rotated credential must not stay connected until its next login). Returns how many were.
+   */
+  replace(next: AuthFile): number
+}
+
 export function brokerAuth(
-  auth: AuthFile,
+  initial: AuthFile,
   o: { prefix: string; storeId: string; aliases: Map<string, string>; foreign?: ForeignConfig },
   counters: AuthCounters,
   now: () => number = Date.now,
   wait: (ms: number) => Promise<void> = async ms => await new Promise(resolve => setTimeout(resolve, ms))
-): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
+): BrokerAuth {
+  let auth = initial
+  // Connected clients and the hash they logged in with, to find who a new auth file revokes.
+  const live = new Map<Client, { username: string; hash: string }>()
   const throttle = new LoginThrottle(now)
   const queue = new LoginQueue()
   // Unknown usernames are checked against this hash so that they cost as much as known ones.
@@ -266,6 +285,7 @@ export function brokerAuth(
     // Every stream aedes handles (TCP, TLS, WebSocket) emits 'close'; a stand-in client may have none.
     const conn = client.conn as Partial<Pick<NodeJS.EventEmitter, 'once'>> | undefined
     conn?.once?.('close', () => {
+      live.delete(client)
       if (holders.get(client.id) !== entry) return
       const r = reserved.get(client.id)
       if (r?.sensor === username) r.closedAt = now()
@@ -290,7 +310,7 @@ export function brokerAuth(
     }
     return a
   }
-  const login = async (client: Client, username: string | undefined, password: Buffer | undefined): Promise<Role | null> => {
+  const login = async (client: Client, username: string | undefined, password: Buffer | undefined): Promise<Verified | null> => {
     const addr = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
     const keys = [`addr:${addr}`, `user:${username ?? ''}`]
     const r = await queue.run(keys, async () => await attempt(keys, username, password))
@@ -301,7 +321,8 @@ export function brokerAuth(
     }
     return r.value
   }
-  const attempt = async (keys: string[], username: string | undefined, password: Buffer | undefined): Promise<Role | null> => {
+  const hashOf = (a: AuthFile, username: string): string | undefined => (username.startsWith('phone:') ? a.phones?.[username] : (a.sensors?.[username] ?? a.readers?.[username]))
+  const attempt = async (keys: string[], username: string | undefined, password: Buffer | undefined): Promise<Verified | null> => {
     const delay = throttle.delayMs(keys)
     let role: Role | null = null
     let hash: string | undefined
@@ -325,22 +346,39 @@ export function brokerAuth(
       counters.rateLimited++
       await wait(delay)
     }
-    return ok ? role : null
+    return ok && role !== null && hash !== undefined ? { role, hash } : null
   }
   return {
+    replace(next) {
+      auth = next
+      acls.clear() // firmware names may have changed
+      let closed = 0
+      for (const [client, l] of [...live]) {
+        if (hashOf(next, l.username) === l.hash) continue
+        live.delete(client)
+        roles.delete(client)
+        counters.revoked = (counters.revoked ?? 0) + 1
+        closed++
+        client.close()
+      }
+      return closed
+    },
     authenticate(client, username, password, done) {
       login(client, username, password).then(
-        role => {
-          if (!role) {
+        verified => {
+          // A credential revoked or changed by a reload while its check ran is refused too.
+          if (verified === null || hashOf(auth, username ?? '') !== verified.hash) {
             done(authError(4, 'bad username or password'), false)
             return
           }
+          const { role, hash } = verified
           if (!holdOrRefuse(client, username ?? '', role)) {
             counters.clientIdTaken = (counters.clientIdTaken ?? 0) + 1
             done(authError(2, 'client id held by another user'), false)
             return
           }
           roles.set(client, role)
+          live.set(client, { username: username ?? '', hash })
           done(null, true)
         },
         () => {

@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../../shared/broker.ts'
 import { retainGuard, type RetainRefusal } from './retain-guard.ts'
-import { loginOf } from './broker-auth.ts'
+import { loginOf, type AuthFile, type BrokerAuth } from './broker-auth.ts'
 
 /**
  * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
@@ -35,6 +35,8 @@ export interface Bus {
    * clients (Mosquitto counts them all), and when that last rose; null if it does not say.
    */
   droppedByBroker?(): { n: number; roseAt: number } | null
+  /** The embedded broker with logins: puts a new auth file in force; returns the clients it disconnected. */
+  reloadAuth?(next: AuthFile): number
   stop(): Promise<void>
 }
 
@@ -66,14 +68,22 @@ const SLOW_SUBSCRIBER_MS = 5000
 
 export class EmbeddedBus implements Bus {
   private b: EmbeddedBroker | null = null
+  private readonly options: AedesOptions
+  readonly reloadAuth?: (next: AuthFile) => number
   constructor(
     private readonly port: number,
     private readonly host: string,
-    private readonly options: AedesOptions = {},
+    auth: BrokerAuth | AedesOptions = {},
     private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized'> = {},
     /** Told of each client publish whose retain flag was refused (retain-guard.ts). */
     private readonly retainRefused: (why: RetainRefusal) => void = () => {}
-  ) {}
+  ) {
+    if ('replace' in auth) {
+      const { replace, ...hooks } = auth
+      this.options = hooks
+      this.reloadAuth = replace
+    } else this.options = auth
+  }
 
   get url(): string {
     return this.b?.url ?? ''
