@@ -4,8 +4,10 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SiteFile } from '../shared/site-schema.ts'
+import { siteProblems } from '../shared/site.ts'
 import type { TraceLine } from '../shared/trace.ts'
 import { readText } from '../shared/schema-errors.ts'
+import { pointInPolygon, polygonBBox, ringSelfIntersects } from '../shared/geometry.ts'
 
 export const STORE_ID = 'kolakowski-flat'
 export const TAG_ID = 'tag:robot'
@@ -51,19 +53,38 @@ function epochMs(cell: string): number {
   return Math.round(v * scale)
 }
 
-export function convertSite(dir: string): SiteFile {
-  const anchors = readCsv(join(dir, 'anchors.csv'))
-  // The footprint: the walls' bounding box, or without a layout the anchors' with a metre around.
-  const layout = join(dir, 'layout.csv')
-  const walls = existsSync(layout)
-    ? readCsv(layout).map(r => [Number(r.x), Number(r.y)])
-    : anchors.flatMap(a => [
-        [Number(a.x) - 1, Number(a.y) - 1],
-        [Number(a.x) + 1, Number(a.y) + 1]
-      ])
-  const xs = walls.map(p => p[0])
-  const ys = walls.map(p => p[1])
+/** The closed rectangle around some points. */
+function box(points: Array<[number, number]>): Array<[number, number]> {
+  const xs = points.map(p => p[0])
+  const ys = points.map(p => p[1])
   const [x0, y0, x1, y1] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]
+  return [
+    [x0, y0],
+    [x1, y0],
+    [x1, y1],
+    [x0, y1],
+    [x0, y0]
+  ]
+}
+
+/**
+ * The flat's floor as a closed ring: the layout's wall outline where it is a simple ring holding
+ * every anchor (its notches are the interior walls, its cut-outs the space outside the flat), else
+ * the outline's bounding box, or without a layout the anchors' with a metre around.
+ */
+export function footprint(dir: string, anchors: Array<{ x: number; y: number }>): Array<[number, number]> {
+  const layout = join(dir, 'layout.csv')
+  const walls = existsSync(layout) ? readCsv(layout).map(r => [Number(r.x), Number(r.y)] as [number, number]) : []
+  if (walls.length === 0) return box(anchors.flatMap(a => [[a.x - 1, a.y - 1] as [number, number], [a.x + 1, a.y + 1] as [number, number]]))
+  const [first, last] = [walls[0], walls[walls.length - 1]]
+  const ring = first[0] !== last[0] || first[1] !== last[1] ? [...walls, first] : walls
+  const polygon = { type: 'Polygon' as const, coordinates: [ring] }
+  const simple = ring.length >= 4 && ring.every(p => p.every(Number.isFinite)) && !ringSelfIntersects(ring)
+  return simple && anchors.every(a => pointInPolygon(a.x, a.y, { polygon, bbox: polygonBBox(polygon) })) ? ring : box(walls)
+}
+
+/** The flat's site file with the given floor outline. */
+function flatSite(anchors: Array<Record<string, string>>, ring: Array<[number, number]>): SiteFile {
   return {
     type: 'FeatureCollection',
     storeId: STORE_ID,
@@ -73,23 +94,7 @@ export function convertSite(dir: string): SiteFile {
     // A flat: nobody is heard outside its walls (no street passes), so the walls bound every fix.
     radio: { pathLossExponent: 2.2, rssiAt1m: -59, tagHeightM: TAG_HEIGHT_M, outsideHeard: false },
     features: [
-      // The wall outline has notches for interior walls; the flat's footprint is its bounding box.
-      {
-        type: 'Feature',
-        properties: { kind: 'shop', id: 'flat', name: 'Flat' },
-        geometry: {
-          type: 'Polygon',
-          coordinates: [
-            [
-              [x0, y0],
-              [x1, y0],
-              [x1, y1],
-              [x0, y1],
-              [x0, y0]
-            ]
-          ]
-        }
-      },
+      { type: 'Feature', properties: { kind: 'shop', id: 'flat', name: 'Flat' }, geometry: { type: 'Polygon', coordinates: [ring] } },
       ...anchors.map(a => ({
         type: 'Feature' as const,
         properties: { kind: 'sensor' as const, id: SENSOR_PREFIX + a.id, radios: ['ble' as const], z: a.z === undefined || a.z === '' ? 2.5 : Number(a.z) },
@@ -97,6 +102,17 @@ export function convertSite(dir: string): SiteFile {
       }))
     ]
   }
+}
+
+export function convertSite(dir: string): SiteFile {
+  const anchors = readCsv(join(dir, 'anchors.csv'))
+  const ring = footprint(
+    dir,
+    anchors.map(a => ({ x: Number(a.x), y: Number(a.y) }))
+  )
+  const site = flatSite(anchors, ring)
+  // An outline the site format refuses (too many vertices, degenerate) gives way to its bounding box.
+  return siteProblems(site).length === 0 ? site : flatSite(anchors, box(ring))
 }
 
 /**
