@@ -16,12 +16,14 @@ export interface FixtureSpot {
   until: number
   /** Its mean time between bursts, ms, as learned: a piece heard faster has taken in a phone of its model too. */
   intervalMs: number
-  /** The addresses (subject hashes) it was learned from: an erasure of any of them forgets it. */
+  /** The addresses (subject hashes) it was learned from: an erasure of any of them forgets it; none for a spot learned across chains (model-spots.ts). */
   addresses: Set<string>
 }
 
 /** Outweighs any count of bursts. */
 const SURE = 1e9
+/** The least extra bursts, in phones, a piece at a spot learned across chains counts for (half a phone at a chain's spot). */
+const ACROSS_MIN_EXTRA = 0.75
 /** Spots held at most (one per rotating fixture: a few a store). */
 const MAX_SPOTS = 200
 
@@ -52,6 +54,24 @@ export class FixtureSpots {
     if (this.spots.length > MAX_SPOTS) this.spots.shift()
   }
 
+  /** A spot learned across chains (model-spots.ts): kept while its model is heard there, from no address. */
+  add(s: { fp: string; floor: number; x: number; y: number; intervalMs: number }): FixtureSpot {
+    // A fixture learned from its chain already stands there (places learned across chains are apart already).
+    const near = this.spots.find(o => o.addresses.size > 0 && o.fp === s.fp && o.floor === s.floor && Math.hypot(o.x - s.x, o.y - s.y) <= this.radiusM)
+    if (near !== undefined) return near
+    const spot: FixtureSpot = { ...s, until: Infinity, addresses: new Set() }
+    this.spots.push(spot)
+    if (this.spots.length > MAX_SPOTS) this.spots.shift()
+    return spot
+  }
+
+  /** A spot learned across chains goes; one a chain taught too stays its week. */
+  remove(s: FixtureSpot): void {
+    if (s.addresses.size > 0) return
+    const i = this.spots.indexOf(s)
+    if (i >= 0) this.spots.splice(i, 1)
+  }
+
   /** Forgets the spots learned from `subject` (erasure, consent withdrawn). */
   forgetSubject(subject: string): void {
     for (let i = this.spots.length - 1; i >= 0; i--) if (this.spots[i].addresses.has(subject)) this.spots.splice(i, 1)
@@ -77,11 +97,20 @@ export class FixtureSpots {
       list.push(d)
       bySpot.set(s, list)
     }
-    for (const [s, list] of bySpot)
-      for (const d of oneRadio(list)) {
-        out.add(d)
-        this.taken.set(d, s)
+    // Spots of one model near each other (always-on devices of a common model a few metres apart)
+    // share their pieces: the chains of such radios mix, and a piece's mean lies between them as
+    // often as not. A group takes as many radios as it has spots.
+    for (const group of groups(this.spots, 2 * this.radiusM)) {
+      let left = group.flatMap(s => bySpot.get(s) ?? [])
+      for (let k = 0; k < group.length && left.length > 0; k++) {
+        const radio = oneRadio(left)
+        for (const d of radio) {
+          out.add(d)
+          if (!this.taken.has(d)) this.taken.set(d, this.spotOf(d) ?? group[0])
+        }
+        left = left.filter(d => !radio.includes(d))
       }
+    }
     return out
   }
 
@@ -97,7 +126,10 @@ export class FixtureSpots {
     const span = Math.min(windowMs, t - d.firstTs + phoneIntervalMs)
     const recent = d.recent.filter(ts => ts > t - windowMs).length
     const extra = (recent / span - 1 / s.intervalMs) * phoneIntervalMs
-    return extra >= 0.5 ? Math.min(3, extra) : 0
+    // At a spot learned across chains, its rate is known less well (only its bursts placed at the
+    // spot were counted, so it reads slow) and the chains of two devices of its model there mix:
+    // three quarters of a phone at least.
+    return extra >= (s.addresses.size === 0 ? ACROSS_MIN_EXTRA : 0.5) ? Math.min(3, extra) : 0
   }
 
   private spotOf(d: WifiDevice): FixtureSpot | null {
@@ -118,6 +150,25 @@ export class FixtureSpots {
     }
     return best
   }
+}
+
+/** Spots linked where two lie within `m` of each other (per model and floor). */
+function groups(spots: FixtureSpot[], m: number): FixtureSpot[][] {
+  const out: FixtureSpot[][] = []
+  const seen = new Set<FixtureSpot>()
+  for (const s of spots) {
+    if (seen.has(s)) continue
+    const g = [s]
+    seen.add(s)
+    for (let i = 0; i < g.length; i++)
+      for (const o of spots)
+        if (!seen.has(o) && o.fp === g[i].fp && o.floor === g[i].floor && Math.hypot(o.x - g[i].x, o.y - g[i].y) <= m) {
+          seen.add(o)
+          g.push(o)
+        }
+    out.push(g)
+  }
+  return out
 }
 
 /**

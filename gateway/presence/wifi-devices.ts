@@ -11,6 +11,8 @@ import type { SensorModel } from '../estimation/radio-model.ts'
 import { NewcomerLimit, NEWCOMER_WINDOW_MS } from './newcomers.ts'
 import { continuation } from './wifi-device-link.ts'
 import { FixtureSpots } from './wifi-device-spots.ts'
+import { ModelSpots } from './model-spots.ts'
+import { locate } from '../../shared/site.ts'
 import { locateBurst, type Pending } from './wifi-burst-locate.ts'
 import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
@@ -39,6 +41,8 @@ export class WifiDevices {
   addresses = 0
   /** Learned rotating fixtures' models and spots: their later pieces are taken for them (wifi-device-spots.ts). */
   readonly spots: FixtureSpots
+  /** Spots where a model is heard day and night whatever the address (model-spots.ts): fixture spots too. */
+  readonly modelSpots: ModelSpots
   /** Called when a device is first classed a fixture. */
   onFixture: ((d: WifiDevice) => void) | null = null
   /** Called when devices made just before their sensor was flooded are taken for the sender's. */
@@ -66,6 +70,13 @@ export class WifiDevices {
     for (const a of fixed) this.fixtureAddresses.set(a, Infinity)
     this.newcomers = new NewcomerLimit(o.newDevicesPerSensorMin)
     this.spots = new FixtureSpots(o.maxLinkDistanceM / 2)
+    this.modelSpots = new ModelSpots(
+      o.maxLinkDistanceM / 2,
+      o.fixtureCoverage,
+      (x, y, floor) => locate(site, x, y, floor).shop !== null,
+      s => this.spots.add(s),
+      s => this.spots.remove(s)
+    )
   }
 
   /** One frame heard by one sensor. Bursts close on `flush`. */
@@ -100,6 +111,7 @@ export class WifiDevices {
     for (const [a, d] of this.byAddress) if (!this.devices.has(d)) this.byAddress.delete(a)
     for (const [a, until] of this.fixtureAddresses) if (until < t) this.fixtureAddresses.delete(a)
     this.spots.forgetBefore(t)
+    this.modelSpots.flush(t)
   }
 
   /** Present devices that are a learned rotating fixture's pieces (wifi-device-spots.ts): its learned piece, if present, and those following it. */
@@ -341,6 +353,8 @@ export class WifiDevices {
       this.spots.learn(d, until)
       this.onFixture?.(d)
     }
+    // A sender's inventions (flooded, suspect) teach no spot.
+    if (!d.stable && !d.flood && !d.suspect) this.modelSpots.observe(b)
     this.vote(d, b)
   }
 

@@ -57,3 +57,38 @@ test('an erased address forgets the fixture spot learned from it; another addres
     ['h:new2']
   )
 })
+
+test('two spots of one model a few metres apart take two radios from their pooled pieces, one spot alone one (repro: a piece whose mean lay between them counted)', () => {
+  const at = (address: string, x: number, firstTs: number, lastTs: number): WifiDevice =>
+    ({
+      address,
+      stable: false,
+      fp: 'ie0001',
+      bursts: 6,
+      sumX: 6 * x,
+      sumY: 12,
+      firstTs,
+      lastTs,
+      last: { floor: 0 },
+      flood: false,
+      suspect: false
+    }) as Partial<WifiDevice> as WifiDevice
+  // Two always-on devices at x 5 and x 10 whose chains mixed: both pieces' means nearer x 5.
+  const pieces = () => [at('p1', 6, 0, 300), at('p2', 7, 100, 400)]
+  const two = new FixtureSpots(6)
+  two.add({ fp: 'ie0001', floor: 0, x: 5, y: 2, intervalMs: 180_000 })
+  two.add({ fp: 'ie0001', floor: 0, x: 10, y: 2, intervalMs: 180_000 })
+  assert.equal(two.spots.length, 2)
+  assert.equal(two.radios(pieces()).size, 2)
+  // One fixture learned from its chain, and again across chains at its place: one spot, one radio.
+  const one = new FixtureSpots(6)
+  one.learn(at('h:chain', 5, 0, 300), 1e12)
+  one.add({ fp: 'ie0001', floor: 0, x: 6, y: 2, intervalMs: 180_000 })
+  assert.equal(one.spots.length, 1)
+  assert.equal(one.radios(pieces()).size, 1, 'a phone of its model heard beside the one fixture counts')
+  // A spot learned across chains goes when its model falls silent there; one a chain taught stays its week.
+  one.remove(one.spots[0])
+  assert.equal(one.spots.length, 1)
+  two.remove(two.spots[1])
+  assert.equal(two.spots.length, 1)
+})

@@ -1,0 +1,146 @@
+// Fixtures learned by their spot across chains (wifi-devices.ts). An always-on device of a common
+// model that rotates its address and restarts its counter breaks into pieces that each last minutes
+// (a burst lost or placed far off, a passer-by of its model taking its chain for a burst), so no
+// chain lasts the hours that learn a fixture, and each piece counts as a person. What such a device
+// does show, whatever its address: its model is heard at one spot nearly all the time, day and
+// night. Shoppers of a common model fill a spot for the open hours too, but not through the night
+// (a store that is open 17 h a day or more does not learn this way); so a spot is learned when its
+// model was heard there in most 10-minute slots over a whole day, and handed to the fixture spots
+// (wifi-device-spots.ts), which take its model's pieces there for one radio. A learned spot whose
+// model falls silent there goes again. Only bursts of rotating addresses are looked at (a global
+// address is known by itself), and no address is kept: a spot is a model and a place.
+import { SLOT_MS, DAY_MS, type Burst } from './wifi-device-types.ts'
+import type { FixtureSpot } from './wifi-device-spots.ts'
+
+interface Candidate {
+  fp: string
+  floor: number
+  x: number
+  y: number
+  /** Bursts that moved its place so far, capped (its place follows a slow drift, one burst moves it little). */
+  weight: number
+  /** Bursts per 10-minute slot over the last day. */
+  slots: Map<number, number>
+  lastTs: number
+  /** The fixture spot it stands for while learned. */
+  spot: FixtureSpot | null
+}
+
+/** Slots in a day: the window a spot must be heard across. */
+const DAY_SLOTS = DAY_MS / SLOT_MS
+/** A spot's place is the mean of its bursts, the most recent this many weighing as much as all before. */
+const MAX_WEIGHT = 30
+/** Candidate spots held at most (a few per model and shop; a sender inventing models evicts the oldest). */
+export const MAX_CANDIDATES = 2000
+
+export class ModelSpots {
+  /** Candidates by model; `order` holds each once, least recently heard first (eviction). */
+  private readonly byModel = new Map<string, Candidate[]>()
+  private readonly order = new Set<Candidate>()
+
+  /**
+   * @param radiusM a burst within this of a candidate of its model is heard at that spot, m
+   * @param coverage share of a day's 10-minute slots a spot must be heard in to be learned (the fixture rule's share)
+   * @param inShop whether a place lies inside a shop (only there does a fixture change a count)
+   * @param learn a spot just learned: returns the fixture spot that stands for it
+   * @param lapse a learned spot heard too seldom over the last day: its fixture spot goes
+   */
+  constructor(
+    private readonly radiusM: number,
+    private readonly coverage: number,
+    private readonly inShop: (x: number, y: number, floor: number) => boolean,
+    private readonly learn: (c: { fp: string; floor: number; x: number; y: number; intervalMs: number }) => FixtureSpot,
+    private readonly lapse: (s: FixtureSpot) => void
+  ) {}
+
+  /** A burst of a rotating address that reports its model's fingerprint. */
+  observe(b: Burst): void {
+    if (b.fp === null) return
+    const list = this.byModel.get(b.fp) ?? []
+    let c: Candidate | null = null
+    let best = this.radiusM
+    for (const k of list) {
+      if (k.floor !== b.floor) continue
+      const d = Math.hypot(k.x - b.x, k.y - b.y)
+      if (d <= best) {
+        best = d
+        c = k
+      }
+    }
+    if (c === null) {
+      c = { fp: b.fp, floor: b.floor, x: b.x, y: b.y, weight: 0, slots: new Map(), lastTs: b.ts, spot: null }
+      list.push(c)
+      this.byModel.set(b.fp, list)
+      if (this.order.size >= MAX_CANDIDATES) this.drop(this.order.values().next().value as Candidate)
+    }
+    this.order.delete(c)
+    this.order.add(c)
+    c.x = (c.x * c.weight + b.x) / (c.weight + 1)
+    c.y = (c.y * c.weight + b.y) / (c.weight + 1)
+    c.weight = Math.min(MAX_WEIGHT, c.weight + 1)
+    c.lastTs = Math.max(c.lastTs, b.ts)
+    const slot = Math.floor(b.ts / SLOT_MS)
+    c.slots.set(slot, (c.slots.get(slot) ?? 0) + 1)
+    this.prune(c, slot)
+    if (c.spot !== null) {
+      // A spot a fixture's chain taught keeps its own place and rate.
+      if (c.spot.addresses.size === 0) {
+        c.spot.x = c.x
+        c.spot.y = c.y
+      }
+    } else if (c.slots.size >= this.coverage * DAY_SLOTS && this.inShop(c.x, c.y, c.floor)) {
+      c.spot = this.learn({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c)) })
+    }
+  }
+
+  /** At t: learned spots heard in fewer than half the slots a spot is learned at go; candidates quiet for a day are forgotten. */
+  flush(t: number): void {
+    const slot = Math.floor(t / SLOT_MS)
+    for (const c of this.order) {
+      if (t - c.lastTs > DAY_MS) {
+        this.drop(c)
+        continue
+      }
+      if (c.spot === null) continue
+      this.prune(c, slot)
+      if (c.slots.size < (this.coverage / 2) * DAY_SLOTS) {
+        this.lapse(c.spot)
+        c.spot = null
+      } else if (c.spot.addresses.size === 0) c.spot.intervalMs = SLOT_MS / Math.max(1, usual(c))
+    }
+  }
+
+  /** Learned spots now. */
+  learned(): Array<{ fp: string; floor: number; x: number; y: number }> {
+    return [...this.order].filter(c => c.spot !== null).map(c => ({ fp: c.fp, floor: c.floor, x: c.x, y: c.y }))
+  }
+
+  get size(): number {
+    return this.order.size
+  }
+
+  private prune(c: Candidate, slot: number): void {
+    for (const s of c.slots.keys()) if (s <= slot - DAY_SLOTS) c.slots.delete(s)
+  }
+
+  private drop(c: Candidate): void {
+    this.order.delete(c)
+    if (c.spot !== null) this.lapse(c.spot)
+    const list = this.byModel.get(c.fp) ?? []
+    const i = list.indexOf(c)
+    if (i >= 0) list.splice(i, 1)
+    if (list.length === 0) this.byModel.delete(c.fp)
+  }
+}
+
+/**
+ * Its bursts per 10 minutes usually: the median over the day's slots (those it was not heard in
+ * count as none). Shoppers of its model add bursts in open hours, the night's slots hold the
+ * device's alone, so in a store closed half the day the median is the device's own.
+ */
+function usual(c: Candidate): number {
+  const n = [...c.slots.values()]
+  while (n.length < DAY_SLOTS) n.push(0)
+  n.sort((a, b) => a - b)
+  return n[Math.floor(n.length / 2)]
+}
