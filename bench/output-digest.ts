@@ -1,10 +1,15 @@
 // What the gateway publishes for a trace, as digests: the positions, the events (ids left out:
 // contract §3) and the occupancy a replay as fast as taken gives, each in publishing order. A
 // change meant to cost less CPU and change nothing runs this before and after (each from its own
-// tree) and compares the lines: the same digests mean the same output, byte for byte.
-//   node --import tsx bench/output-digest.ts [--trace FILE] [--site FILE] [--keep FILE]
+// tree) and compares the lines: the same digests mean the same output, byte for byte. The
+// occupancy line is printed but is no comparator: the retained occupancy messages a subscriber
+// records of a replay as fast as taken differ from run to run of the same code (which of them
+// arrive; not looked into), while positions and events do not.
+//   node --import tsx bench/output-digest.ts [--trace FILE] [--site FILE] [--keep FILE] [--settle MS]
 // (default: a minute of the hypermarket, out/bench/hypermarket-quick.jsonl as `bench/cpu-cost.ts`
-// makes it; --keep writes the recorded messages there, to find where two runs part).
+// makes it; --keep writes the recorded messages there, to find where two runs part; --settle: how
+// long the output must be quiet before the recording ends, default 15 s, for a loaded machine
+// starves the gateway for seconds: a short record is a prefix of the whole one, not a difference).
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,12 +26,12 @@ export interface OutputDigest {
 }
 
 /** Replays `trace` into a fresh in-process gateway on `site` (event clock) and digests what it published. */
-export async function outputDigest(trace: string, site: string, keep?: string): Promise<OutputDigest> {
+export async function outputDigest(trace: string, site: string, keep?: string, settleMs = 15_000): Promise<OutputDigest> {
   const devices = JSON.parse(readFileSync(devicesBeside(trace), 'utf8')) as DevicesFileT
   const out = join(mkdtempSync(join(tmpdir(), 'digest-')), 'out.jsonl')
   const g = await startGateway({ devices }, site)
   try {
-    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', 'max', '--record', out, '--settle', '5000'], { timeoutMs: 1_800_000 })
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', 'max', '--record', out, '--settle', String(settleMs)], { timeoutMs: 1_800_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)
   } finally {
     await g.stop()
@@ -55,7 +60,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const trace = option('trace') ?? 'out/bench/hypermarket-quick.jsonl'
   const site = option('site') ?? 'sites/hypermarket.site.json'
   if (!existsSync(trace) || !existsSync(devicesBeside(trace))) throw new Error(`no trace ${trace} (or its devices beside it): make it as bench/cpu-cost.ts does`)
-  const d = await outputDigest(trace, site, option('keep'))
+  const settle = Number(option('settle') ?? 15_000)
+  if (!(settle > 0)) throw new Error(`--settle wants milliseconds, got ${option('settle')}`)
+  const d = await outputDigest(trace, site, option('keep'), settle)
   for (const [k, v] of Object.entries(d)) console.log(`${k} ${v.count} ${v.sha256}`)
   process.exit(0)
 }
