@@ -149,9 +149,24 @@ function bundledChild(): Promise<string> {
   return childBundle
 }
 
+/**
+ * Extra node flags for the gateway's process from `INSTORE_BENCH_GATEWAY_FLAGS` (space-separated,
+ * e.g. `--cpu-prof --cpu-prof-dir=out/prof`): node refuses `--cpu-prof` in NODE_OPTIONS, and the
+ * gateway's process is the one worth profiling.
+ */
+function profileFlags(): string[] {
+  return (process.env.INSTORE_BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter(w => w.startsWith('--'))
+}
+
 /** Starts one side (pinned to core 0 if asked), replays the trace at `speed` into it and returns its report. */
 export async function replayInto(side: 'bare' | 'gateway', pinned: boolean, sitePath: string, trace: string, speed: number): Promise<ChildReport> {
-  const node = [process.execPath, ...(side === 'gateway' ? gatewayNodeFlags() : []), await bundledChild(), side, ...(side === 'gateway' ? [sitePath, trace, String(speed)] : [])]
+  const node = [
+    process.execPath,
+    ...(side === 'gateway' ? [...gatewayNodeFlags(), ...profileFlags()] : []),
+    await bundledChild(),
+    side,
+    ...(side === 'gateway' ? [sitePath, trace, String(speed)] : [])
+  ]
   const cmd = pinned ? ['taskset', '-c', '0', ...node] : node
   const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''

@@ -23,7 +23,9 @@ export async function visitQuality(seed: number, durationS: number, scenario = '
   writeFileSync(sitePath, JSON.stringify(file))
   const g = await startGateway({ campaigns: [], devices }, sitePath)
   try {
-    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl')], { timeoutMs: 600_000 })
+    // The recording ends once the output has been quiet 15 s: on a loaded machine a starved gateway
+    // is quiet for seconds while still at work, and the replay's default (1.5 s) cut visits off.
+    const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--record', join(dir, 'rec.jsonl'), '--settle', '15000'], { timeoutMs: 600_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)
   } finally {
     await g.stop()

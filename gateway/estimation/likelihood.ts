@@ -5,7 +5,7 @@
 // receiver's reporting floor. Silent sensors: censored readings. Gradients and Gauss-Newton
 // curvature come with each evaluation.
 import { MIN_DISTANCE_M } from './radio-model.ts'
-import { truncatedMean, normalPdf, normalUpperTail, type Truncated } from './sensitivity.ts'
+import { LAMBDA, normalPdf, normalUpperTail } from './sensitivity.ts'
 import type { Observation, Silence, SolverOptions } from './solver-types.ts'
 
 const LN10 = Math.LN10
@@ -15,7 +15,10 @@ const LN10 = Math.LN10
  */
 export const MISS_ANYWAY = 0.05
 const mapGrad = { gx: 0, gy: 0 }
-const trunc: Truncated = { mean: 0, slope: 1 }
+const LAM = LAMBDA.v
+const LAM_FROM = LAMBDA.from
+const LAM_TO = LAMBDA.to
+const LAM_STEP = LAMBDA.step
 
 export interface Gradient {
   gx: number
@@ -84,9 +87,24 @@ export class Problem {
       let slope = 1
       if (ob.floorDbm !== undefined && ob.floorDbm > -Infinity) {
         // Near the floor only the readings that faded up were reported: compare like with like.
-        const t = truncatedMean(expected + this.bMean, ob.rawSigmaDb ?? 6, ob.floorDbm, trunc)
-        expected = t.mean - this.bMean
-        slope = t.slope
+        // truncatedMean(expected + bMean, sd, floor) written out, operation for operation: as a
+        // call per sensor per evaluation its two numbers came back through the heap.
+        const mu = expected + this.bMean
+        const sd = ob.rawSigmaDb ?? 6
+        const a = (ob.floorDbm - mu) / sd
+        let mean = mu
+        if (!(a < LAM_FROM)) {
+          let lambda: number
+          if (a >= LAM_TO) lambda = a + 1 / a
+          else {
+            const f = (Math.min(LAM_TO, Math.max(LAM_FROM, a)) - LAM_FROM) / LAM_STEP
+            const j = Math.floor(f)
+            lambda = LAM[j] + (LAM[j + 1] - LAM[j]) * (f - j)
+          }
+          mean = mu + sd * lambda
+          slope = Math.max(0.02, 1 - lambda * (lambda - a))
+        }
+        expected = mean - this.bMean
       }
       const e = ob.rssi - expected
       scratch[i * 3] = e

@@ -9,7 +9,7 @@ import { MIN_DISTANCE_M } from './radio-model.ts'
 import type { RadioMap } from './radio-map.ts'
 import { MISS_ANYWAY } from './likelihood.ts'
 import { SILENT_COUNTED } from './nearest-silent.ts'
-import { normalUpperTail, truncatedMean, type Truncated } from './sensitivity.ts'
+import { LAMBDA } from './sensitivity.ts'
 import type { Observation, Silence } from './solver-types.ts'
 
 /** Numbers kept per heard sensor: x, y, squared height difference, 1 m reference, 5·exponent, RSSI, sigma, floor, raw spread. */
@@ -18,7 +18,10 @@ const STRIDE = 9
 const SILENT_STRIDE = 6
 const MIN_D2 = MIN_DISTANCE_M * MIN_DISTANCE_M
 const mapGrad = { gx: 0, gy: 0 }
-const trunc: Truncated = { mean: 0, slope: 1 }
+const LAM = LAMBDA.v
+const LAM_FROM = LAMBDA.from
+const LAM_TO = LAMBDA.to
+const LAM_STEP = LAMBDA.step
 
 /** One fix's heard and silent sensors as a walk search sees them. */
 export interface FixSensors {
@@ -114,7 +117,25 @@ export class WalkCosts {
       const map = this.maps[i]
       if (map !== undefined) expected += map.at(x, y, mapGrad)
       const floor = v[at + 7]
-      if (floor > -Infinity) expected = truncatedMean(expected + b, v[at + 8], floor, trunc).mean - b
+      if (floor > -Infinity) {
+        // truncatedMean(expected + b, sd, floor).mean - b, written out (its slope is not needed
+        // here): a call per sensor per step came back as a heap number each time.
+        const mu = expected + b
+        const sd = v[at + 8]
+        const a = (floor - mu) / sd
+        let mean = mu
+        if (!(a < LAM_FROM)) {
+          let lambda: number
+          if (a >= LAM_TO) lambda = a + 1 / a
+          else {
+            const f = (Math.min(LAM_TO, Math.max(LAM_FROM, a)) - LAM_FROM) / LAM_STEP
+            const t = Math.floor(f)
+            lambda = LAM[t] + (LAM[t + 1] - LAM[t]) * (f - t)
+          }
+          mean = mu + sd * lambda
+        }
+        expected = mean - b
+      }
       const r = (v[at + 5] - expected - b) / v[at + 6]
       const ar = Math.abs(r)
       cost += ar <= k ? r * r : this.k2 * ar - this.kk
@@ -207,7 +228,12 @@ export class WalkCosts {
     const map = this.silentMaps[q]
     if (map !== undefined) expected += map.at(x, y, mapGrad)
     const u = (expected - sv[at + 5]) / sigma
-    const p = MISS_ANYWAY + (1 - MISS_ANYWAY) * normalUpperTail(u)
+    // normalUpperTail(u), written out as sensitivity.ts has it, operation for operation.
+    const ax = u < 0 ? -u : u
+    const t = 1 / (1 + 0.2316419 * ax)
+    const poly = t * (0.31938153 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))))
+    const tail = (Math.exp(-0.5 * ax * ax) / Math.sqrt(2 * Math.PI)) * poly
+    const p = MISS_ANYWAY + (1 - MISS_ANYWAY) * (u < 0 ? 1 - tail : tail)
     return -2 * Math.log(p)
   }
 }
