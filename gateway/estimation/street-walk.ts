@@ -68,6 +68,13 @@ export interface WalkGaps {
   stop: number
 }
 
+/** Where a kept fix was placed, and when: what the searches start from. */
+export interface Placed {
+  t: number
+  x: number
+  y: number
+}
+
 /** Too little to tell: fewer than three fixes kept, or sensors the models no longer have. */
 const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
 
@@ -85,9 +92,23 @@ export function streetWalkGaps(fixes: readonly WalkFix[], sensors: SensorModel[]
     if (!unpackFix(f, sensors, obs, silent)) return UNKNOWN
     sensed.push({ obs, silent })
   }
+  return walkGaps(fixes, sensed, zone, o, prior, enough)
+}
+
+/** `streetWalkGaps` over fixes already unpacked: where each was placed and when (`fixes`), and what it heard (`sensed`, in the same order). */
+export function walkGaps(fixes: readonly Placed[], sensed: FixSensors[], zone: Zone, o: WalkOptions, prior: { mean: number; sd: number }, enough = Infinity): WalkGaps {
+  if (fixes.length < 3 || sensed.length !== fixes.length) return UNKNOWN
   const problems: Kept = { t: fixes.map(f => f.t), costs: new WalkCosts(sensed, o.tagHeight, o.huberK) }
   const tEnd = fixes[fixes.length - 1].t
-  const outside = bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone))
+  // A fix the radio threw far off (behind the back wall) drags every least-squares line, the
+  // mirrored ones too, and from those starts the search can settle in a walk outside far worse
+  // than the passer-by's own: a passer-by placed inside then looks like a shopper. So the walk
+  // outside is also searched from the lines refitted without the fixes farthest from them, and
+  // the better of the two searches counts (a second search can only lower the cost outside).
+  const outside = Math.min(
+    bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone, lineThrough)),
+    bestWalk(problems, tEnd, zone, 'outside', prior, startsOutside(fixes, tEnd, zone, trimmedLine), undefined, 1)
+  )
   // The best walk outside is a walk anywhere too, and a straight walk one that stops at the end:
   // neither gap is ever below 0, nor the stop's below the line's. A search for a walk anywhere
   // stops as soon as its gap reaches `enough`: searching on could only widen it.
@@ -105,7 +126,7 @@ interface Kept {
 }
 
 /**
- * The least cost of a walk over the kept fixes, searched from the two best starts: straight and
+ * The least cost of a walk over the kept fixes, searched from the `tries` best starts: straight and
  * at least OUTSIDE_M outside the zone, straight anywhere, or straight anywhere until it stops.
  */
 function bestWalk(
@@ -115,7 +136,8 @@ function bestWalk(
   kind: 'outside' | 'line' | 'stop',
   prior: { mean: number; sd: number },
   starts: number[][],
-  done: (least: number) => boolean = () => false
+  done: (least: number) => boolean = () => false,
+  tries = 2
 ): number {
   const outside = kind === 'outside'
   const { t: times, costs } = problems
@@ -160,7 +182,7 @@ function bestWalk(
     .map(withOffset)
     .map(p => ({ p, v: objective(p) }))
     .sort((a, b) => a.v - b.v)
-    .slice(0, 2)
+    .slice(0, tries)
   let cost = Infinity
   for (const { p, v } of ranked) {
     if (done(Math.min(cost, v))) return Math.min(cost, v)
@@ -173,7 +195,7 @@ function bestWalk(
  * Where a walk that stops may start from: standing where the fixes after a third, or two thirds,
  * of the stretch are on average, walked to from the first fix.
  */
-function startsStop(fixes: readonly WalkFix[], tEnd: number): number[][] {
+function startsStop(fixes: readonly Placed[], tEnd: number): number[][] {
   const first = (fixes[0].t - tEnd) / 1000
   return [1 / 3, 2 / 3].map(share => {
     const stopped = first * share
@@ -190,8 +212,8 @@ function startsStop(fixes: readonly WalkFix[], tEnd: number): number[][] {
  * inside reflected across each edge of the outline (the radio's mirror place across the front row
  * is where a passer-by gets misplaced, and the front is not always the nearest edge).
  */
-function startsOutside(fixes: readonly WalkFix[], tEnd: number, zone: Zone): number[][] {
-  const starts = [lineThrough(fixes, tEnd, p => p)]
+function startsOutside(fixes: readonly Placed[], tEnd: number, zone: Zone, line: LineFit): number[][] {
+  const starts = [line(fixes, tEnd, p => p)]
   for (const ring of zone.polygon.coordinates) {
     for (let i = 0; i + 1 < ring.length; i++) {
       const [ax, ay] = ring[i]
@@ -199,7 +221,7 @@ function startsOutside(fixes: readonly WalkFix[], tEnd: number, zone: Zone): num
       const len2 = (bx - ax) ** 2 + (by - ay) ** 2
       if (!(len2 > 0)) continue
       starts.push(
-        lineThrough(fixes, tEnd, ([x, y]) => {
+        line(fixes, tEnd, ([x, y]) => {
           if (!pointInPolygon(x, y, zone)) return [x, y]
           const u = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / len2
           const fx = ax + u * (bx - ax)
@@ -212,8 +234,27 @@ function startsOutside(fixes: readonly WalkFix[], tEnd: number, zone: Zone): num
   return starts
 }
 
+/** A straight walk fitted to the fixes' positions (each mapped first): position at tEnd and velocity. */
+type LineFit = (fixes: readonly Placed[], tEnd: number, map: (p: [number, number]) => [number, number]) => number[]
+
+/** Share of the fixes a trimmed line keeps: the rest, farthest from the least-squares line, are left out of its refit. */
+const TRIM_KEEP = 0.75
+
+/** The least-squares line refitted to the TRIM_KEEP share of the fixes nearest it (the whole line where that leaves fewer than three). */
+function trimmedLine(fixes: readonly Placed[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
+  const first = lineThrough(fixes, tEnd, map)
+  const miss = fixes.map(f => {
+    const tau = (f.t - tEnd) / 1000
+    const [x, y] = map([f.x, f.y])
+    return Math.hypot(x - (first[0] + first[2] * tau), y - (first[1] + first[3] * tau))
+  })
+  const cut = [...miss].sort((a, b) => a - b)[Math.floor(TRIM_KEEP * (miss.length - 1))]
+  const kept = fixes.filter((_, i) => miss[i] <= cut)
+  return kept.length >= 3 ? lineThrough(kept, tEnd, map) : first
+}
+
 /** Least-squares straight walk through the fixes' positions: position at tEnd and velocity. */
-function lineThrough(fixes: readonly WalkFix[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
+function lineThrough(fixes: readonly Placed[], tEnd: number, map: (p: [number, number]) => [number, number]): number[] {
   let st = 0
   let stt = 0
   let sx = 0
