@@ -76,7 +76,7 @@ partTest(
   'a multi-floor store: the map shows one floor at a time, its shops and the dots on it; people now with its range and visitors today',
   { timeout: 120_000 },
   async () => {
-    const ADMIN = 'adm_floors_test'
+    const ADMIN = 'adm_floors_test_0123456789'
     const server = await startServer(mkdtempSync(join(tmpdir(), 'floors-server-')), ADMIN)
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
