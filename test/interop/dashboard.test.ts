@@ -39,6 +39,12 @@ partTest('chromium', 'the demo in a browser: dots move, counts change, a campaig
     await phone.goto(phoneUrl)
 
     await page.waitForSelector('circle.dot', { timeout: 60_000 })
+    // The operator's bearer token is masked: a screenshot or a shared screen must not show it (s8 report item 4).
+    assert.deepEqual(await page.$eval('#token', e => [(e as HTMLInputElement).type, e.getAttribute('autocomplete'), (e as HTMLInputElement).value.length > 0]), [
+      'password',
+      'off',
+      true
+    ])
     const dots = async () =>
       await page.$$eval('circle.dot', cs =>
         cs
