@@ -17,7 +17,7 @@ import { quantile } from '../shared/stats.ts'
 import type { InstoreEvent } from '../shared/events.ts'
 import { PgCluster } from '../test/helpers/postgres.ts'
 
-const ADMIN = 'adm_bench_chain'
+const ADMIN = 'adm_bench_chain_0123456789'
 const CAMPAIGNS = 10
 
 export interface ChainOptions {

@@ -13,6 +13,7 @@ import type { DevicesFileT } from './ingest/identity.ts'
 import { aliasMap, type ForeignConfig } from './ingest/foreign.ts'
 import { brokerAuth, type AuthCounters, type AuthFile } from './io/broker-auth.ts'
 import { ClientBus, EmbeddedBus, packetLimit, type Bus } from './io/bus.ts'
+import { isLoopbackHost, outputGuard } from './io/output-guard.ts'
 import type { Metrics } from './io/metrics.ts'
 import { MERAKI_LATE_MS, type MerakiOptions } from './ingest/meraki.ts'
 import { readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
@@ -100,7 +101,12 @@ export function gatewayBus(o: GatewayOptions, foreign: ForeignConfig, authCounte
     'instore_broker_retain_refused_total',
     'client publishes whose retain flag the embedded broker refused (delivered live, not stored), by reason'
   )
-  const auth = o.auth ? brokerAuth(o.auth, { prefix: o.prefix, storeId: o.site.storeId, aliases: aliasMap(o.site), foreign }, authCounters) : {}
+  // Without logins, the output topics are still the gateway's alone (output-guard.ts).
+  const auth = o.auth
+    ? brokerAuth(o.auth, { prefix: o.prefix, storeId: o.site.storeId, aliases: aliasMap(o.site), foreign }, authCounters)
+    : { authorizePublish: outputGuard(o.prefix, () => authCounters.deniedPublish++) }
+  const open = openBroker(o)
+  if (open !== null) o.log.warn(open, { host: o.host, port: o.port })
   return new EmbeddedBus(
     o.port,
     o.host,
@@ -112,4 +118,14 @@ export function gatewayBus(o: GatewayOptions, foreign: ForeignConfig, authCounte
     },
     why => retainRefused.inc({ reason: why })
   )
+}
+
+/**
+ * Why the embedded broker is open to the store's network, or null: it listens on an address other
+ * machines reach and takes anyone without a login. Anyone on that network then reads every
+ * shopper's position and events (the gateway logs it at start and /healthz reports it).
+ */
+export function openBroker(o: Pick<GatewayOptions, 'broker' | 'auth' | 'host'>): string | null {
+  if (o.broker || o.auth || isLoopbackHost(o.host)) return null
+  return `embedded broker open to the network: it listens on ${o.host} without --auth, so anyone who reaches it reads every position and event (give it --auth FILE, or --host 127.0.0.1)`
 }

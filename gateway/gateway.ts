@@ -22,7 +22,7 @@ import { BleScanner } from './io/ble-scanner.ts'
 import { redactMacs } from './ingest/subjects.ts'
 import { gatewayHealth } from './health.ts'
 import { WorkPump, EXTERNAL_HOLD_ABOVE } from './work-pump.ts'
-import { LEARNED_SAVE_MS, MAX_MESSAGE_BYTES, STOP_FLUSH_MS, gatewayBus, lateClock, loadOrCreateSecret, type GatewayOptions } from './gateway-options.ts'
+import { LEARNED_SAVE_MS, MAX_MESSAGE_BYTES, STOP_FLUSH_MS, gatewayBus, lateClock, loadOrCreateSecret, openBroker, type GatewayOptions } from './gateway-options.ts'
 import { collectStoreMetrics } from './gateway-metrics.ts'
 
 export type { GatewayOptions } from './gateway-options.ts'
@@ -340,7 +340,8 @@ export class Gateway {
       pipeline: this.pipeline,
       presence: this.presence,
       lastWorkAt: this.work.lastWorkAt,
-      startedAt: this.startedAt
+      startedAt: this.startedAt,
+      openBroker: openBroker(this.o)
     })
   }
 

@@ -26,6 +26,8 @@ export interface HealthInputs {
   /** When the pipeline last made progress, and when the gateway started (wall ms). */
   lastWorkAt: number
   startedAt: number
+  /** Why the embedded broker is open to the network (gateway-options.ts openBroker), or null. */
+  openBroker?: string | null
 }
 
 /** /healthz reports failing ticks this long after the last one, ms (wall time). */
@@ -43,6 +45,7 @@ const BEHIND_MESSAGES = 20
 
 export function gatewayHealth(g: HealthInputs): Health {
   const problems: string[] = []
+  if (g.openBroker) problems.push(g.openBroker)
   if (g.bus && !g.bus.connected) problems.push('broker unreachable')
   const dropped = g.bus?.droppedByBroker?.()
   if (dropped && dropped.n > 0 && Date.now() - dropped.roseAt < HEALTH_WINDOW_MS)

@@ -1,5 +1,6 @@
 // instore-gateway: one store's gateway (contract §8).
-import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
+import { statSync } from 'node:fs'
+import { configFile, runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
@@ -82,6 +83,16 @@ await runCommand(spec, async o => {
   const exposed = o.devices ? devicesFileExposure(o.devices) : null
   if (o.devices && exposed !== null)
     log.warn('devices file is readable by group or others: its identity keys let anyone follow those phones (chmod 600 it)', { path: o.devices, mode: exposed.toString(8) })
+  // The config may hold the store's gateway token and secrets, the auth file the logins' hashes:
+  // the unit's group (docs/deployment.md: 0640 root:instore) reads them, other users must not.
+  for (const [what, path] of [
+    ['config', configFile() ?? undefined],
+    ['auth', o.auth]
+  ] as const) {
+    const mode = path === undefined ? 0 : (statSync(path, { throwIfNoEntry: false })?.mode ?? 0)
+    if ((mode & 0o004) !== 0)
+      log.warn(`${what} file is readable by every local user: it holds secrets (chmod o-r it; 0640 root:instore)`, { path, mode: (mode & 0o777).toString(8) })
+  }
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
   if ((o['meraki-validator'] === undefined) !== (o['meraki-secret'] === undefined)) throw new UsageError('--meraki-validator and --meraki-secret go together')

@@ -5,6 +5,7 @@ import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
 import { buildServer, DEFAULT_LIMITS, BOOTSTRAP_TOKEN_FILE } from './app.ts'
 import { isPostgresUrl } from './db/db.ts'
+import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_MIN_CHARS, adminTokenOf } from './admin-token.ts'
 
 const spec = {
   name: 'instore-server',
@@ -19,7 +20,14 @@ const spec = {
     },
     'retention-days': { type: 'number', doc: 'drop raw events this many days after they arrived (analytics counts stay); 0 keeps them for ever', default: 0 },
     'eid-k': { type: 'number', doc: 'rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (0-15)', default: 10 },
-    'admin-token': { type: 'string', doc: 'use this admin token (default: one is generated on first start and written to <data>/admin-token, mode 0600)' },
+    'admin-token': {
+      type: 'string',
+      doc: `use this admin token, at least ${ADMIN_TOKEN_MIN_CHARS} characters; every local user sees a command line, so prefer --admin-token-file or ${ADMIN_TOKEN_ENV} (default: ${ADMIN_TOKEN_ENV}, else one is generated on first start and written to <data>/admin-token, mode 0600)`
+    },
+    'admin-token-file': {
+      type: 'string',
+      doc: 'read the admin token from this file (one line, at least 24 characters; refused if other users may read it)'
+    },
     'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
     'campaigns-per-store': {
@@ -64,6 +72,8 @@ await runCommand(spec, async o => {
   const databaseUrl = o['database-url'] ?? process.env.INSTORE_DATABASE_URL
   if (databaseUrl !== undefined && databaseUrl !== '' && !isPostgresUrl(databaseUrl))
     throw new UsageError('--database-url (or INSTORE_DATABASE_URL) must start with postgres:// or postgresql://')
+  const admin = adminTokenOf({ flag: o['admin-token'], file: o['admin-token-file'], env: process.env[ADMIN_TOKEN_ENV] })
+  if (admin?.ofCommandLine) log.warn(`--admin-token is visible to every local user (ps): prefer --admin-token-file or ${ADMIN_TOKEN_ENV}`)
   mkdirSync(o.data, { recursive: true })
   for (const k of ['registrations-per-minute', 'auth-failures-per-minute', 'campaigns-per-store'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
@@ -72,7 +82,7 @@ await runCommand(spec, async o => {
     log,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(o['retention-days'] > 0 ? { retentionMs: o['retention-days'] * 86_400_000 } : {}),
-    adminToken: o['admin-token'],
+    adminToken: admin?.token,
     ...(o['trust-proxy'] ? { trustProxy: o['trust-proxy'] } : {}),
     eidK: o['eid-k'],
     appSchemes,

@@ -106,6 +106,12 @@ function negativeValues<S extends Record<string, OptionSpec>>(spec: CommandSpec<
 /** Options whose value came from a `--config` file (not overridden on the command line): name -> file. */
 const fromConfigFile = new Map<string, string>()
 
+/** The `--config` file this process read its options from, if any (the gateway checks who may read it). */
+let configFileRead: string | null = null
+export function configFile(): string | null {
+  return configFileRead
+}
+
 /** A usage problem about an option whose value came from a config file names the file and key. */
 function withOrigin(message: string): string {
   for (const [name, file] of fromConfigFile) {
@@ -132,6 +138,7 @@ export function expandConfigFile<S extends Record<string, OptionSpec>>(spec: Com
     throw new UsageError(`config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`config file ${path}: must be a JSON object of option names`)
+  configFileRead = path
   const problems: string[] = []
   const tokens: string[] = []
   for (const [k, v] of Object.entries(json)) {

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/log.ts'
 import { GatewayConfigSchema, type GatewayConfigT } from '../../shared/gateway-config.ts'
 import type { GatewayStore, OutboxRow } from './store.ts'
 import { readCapped } from './capped-body.ts'
+import { BACK_OFF, ConfigFailure, nextProblem, pullWaitMs, refusedMessage, TOKEN_REFUSED, type ConfigProblem } from './config-trouble.ts'
 
 const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
 
@@ -89,16 +90,6 @@ function redirectMessage(res: Response): string {
   return `HTTP ${res.status} redirect to ${(res.headers.get('location') ?? '?').slice(0, 200)}: not followed (check --central)`
 }
 
-/** A config pull that reached the server but gave nothing the gateway could take. */
-class ConfigFailure extends Error {
-  constructor(
-    readonly reason: 'refused' | 'apply',
-    message: string
-  ) {
-    super(message)
-  }
-}
-
 export class Uplink {
   private stopped = false
   private wake: (() => void) | null = null
@@ -114,7 +105,9 @@ export class Uplink {
   /** Config pulls that failed, by reason: unreachable (network, 5xx), refused (invalid, oversized, 3xx/4xx), apply (it threw). */
   readonly configFailures = { unreachable: 0, refused: 0, apply: 0 }
   /** The central config the gateway could not take, while it keeps failing (cleared by one that applies). */
-  configProblem: { message: string; since: number; tries: number } | null = null
+  configProblem: ConfigProblem | null = null
+  /** Pulls refused in a row with an answer that asks for a longer wait (config-trouble.ts BACK_OFF); 0 after one that is not. */
+  private pullsRefused = 0
   /** Since when config pulls have failed in a row (network, 5xx): with no events to send, the drain never shows the server down. */
   private pullsFailing: { since: number; message: string } | null = null
   /** Answers from the central server longer than the gateway reads (cut short, counted). */
@@ -142,8 +135,10 @@ export class Uplink {
       await this.sleep(1000)
       try {
         // Inside the try: a failing snapshot costs one dashboard frame, never the gateway.
+        // A refused token is refused here too: each post would only count against the server's failed-auth limit.
+        if (this.stopped || (this.configProblem?.status !== undefined && TOKEN_REFUSED.has(this.configProblem.status))) continue
         const snap = this.liveSnapshot?.()
-        if (!snap || this.stopped) continue
+        if (!snap) continue
         const res = await fetch(this.url('live'), {
           method: 'POST',
           redirect: 'manual',
@@ -317,11 +312,12 @@ export class Uplink {
       return
     }
     this.pullsReachable()
-    if (this.configProblem?.message !== message) {
-      this.log.warn('central config not applied; tried again each period', { reason, err: message.slice(0, 300) })
-      this.configProblem = { message, since: Date.now(), tries: 0 }
-    }
-    this.configProblem.tries++
+    const status = err instanceof ConfigFailure ? err.status : undefined
+    this.pullsRefused = status !== undefined && BACK_OFF.has(status) ? this.pullsRefused + 1 : 0
+    const next = nextProblem(this.configProblem, message, status, Date.now())
+    if (next.changed)
+      this.log.warn('central config not applied; tried again each period', { reason, err: message.slice(0, 300), failingSince: new Date(next.problem.since).toISOString() })
+    this.configProblem = next.problem
   }
 
   private pullsReachable(): void {
@@ -361,6 +357,7 @@ export class Uplink {
             throw new ConfigFailure('apply', `config ${c.version} could not be applied: ${(err as Error).message}`)
           }
           this.pullsReachable()
+          this.pullsRefused = 0
           if (this.configProblem !== null) this.log.info('central config applied again', { version: c.version })
           this.configProblem = null
           etag = res.headers.get('etag')
@@ -386,12 +383,15 @@ export class Uplink {
         } else if (res.status >= 500) {
           throw new Error(`config pull answered HTTP ${res.status}`)
         } else if (res.status !== 304) {
-          throw new ConfigFailure('refused', `config pull refused: HTTP ${res.status}`)
-        } else this.pullsReachable()
+          throw new ConfigFailure('refused', refusedMessage(res.status), res.status)
+        } else {
+          this.pullsReachable()
+          this.pullsRefused = 0
+        }
       } catch (err) {
         this.configFailed(err)
       }
-      await this.sleep(this.o.configEveryMs)
+      await this.sleep(pullWaitMs(this.o.configEveryMs, this.pullsRefused, this.random))
     }
   }
 }

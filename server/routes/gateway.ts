@@ -2,7 +2,7 @@
 // vetted against the server's campaigns) and config pull (ETag). Plus the admin
 // routes that provision a store (its site and gateway token) and operator tokens.
 import { createHash } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifySchemaValidationError } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Context } from '../context.ts'
@@ -23,6 +23,7 @@ import {
   type OperatorBodyT
 } from '../schemas.ts'
 import { siteProblems } from '../../shared/site.ts'
+import { validationMessage } from '../validation-message.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { storeFacts, type RecordOutcome, type StoreFacts } from '../hubs/push.ts'
 import { vetTrigger } from '../hubs/vet.ts'
@@ -322,9 +323,20 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
     '/v1/stores',
     {
       schema: { tags: ['admin'], body: StoreBody },
+      // The body wraps the site file; the site file posted as the body is the usual mistake, so the 400 says what to send.
+      attachValidation: true,
       preHandler: requireRole(db, 'admin')
     },
     async (req, reply) => {
+      if (req.validationError) {
+        const v = (req.validationError as { validation?: FastifySchemaValidationError[] }).validation ?? []
+        const bare = typeof req.body === 'object' && req.body !== null && (req.body as { type?: unknown }).type === 'FeatureCollection'
+        throw new HttpError(
+          400,
+          'INSTORE_BAD_REQUEST',
+          `${bare ? 'body is a site file itself' : validationMessage('body', v, req.body)}: POST /v1/stores takes {"site": <the site file>}`
+        )
+      }
       const problems = siteProblems(req.body.site)
       if (problems.length > 0) throw new HttpError(400, 'INSTORE_BAD_SITE', problems.map(p => `${p.path || '/'}: ${p.reason}`).join('; '))
       const storeId = req.body.site.storeId

@@ -18,7 +18,7 @@ import { ROOT } from '../helpers/run.ts'
 import type { InstoreEvent } from '../../shared/events.ts'
 import { enterFor } from '../helpers/visit.ts'
 
-const ADMIN = 'adm_replicas_test'
+const ADMIN = 'adm_replicas_test_0123456789'
 const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string }
 
 async function replica(databaseUrl: string, extra: string[] = []): Promise<Proc & { url: string }> {

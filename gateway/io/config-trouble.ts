@@ -1,0 +1,65 @@
+// What the gateway makes of config pulls that fail though the central server answered: the problem
+// /healthz reports (counted from its first failure, whatever each answer says), and how long to
+// wait before the next pull. A refused gateway token (revoked, or the store re-provisioned) stays
+// refused until someone puts the store's current token in the config: pulling it every period
+// achieves nothing, and each refusal counts against the server's failed-auth limit for the box's
+// address, so those pulls back off.
+
+/** A config pull that reached the server but gave nothing the gateway could take; `status` its HTTP answer, if that was the reason. */
+export class ConfigFailure extends Error {
+  constructor(
+    readonly reason: 'refused' | 'apply',
+    message: string,
+    readonly status?: number
+  ) {
+    super(message)
+  }
+}
+
+/** Answers that refuse the gateway's token. */
+export const TOKEN_REFUSED = new Set([401, 403])
+/** Answers after which the next pull waits longer: the token refused, or too many refusals from this address (429). */
+export const BACK_OFF = new Set([...TOKEN_REFUSED, 429])
+/** The longest wait between pulls while they keep being refused, ms. */
+export const CONFIG_BACKOFF_MAX_MS = 5 * 60_000
+
+export interface ConfigProblem {
+  message: string
+  /** When the pulls started failing (wall ms), and how many have failed since. */
+  since: number
+  tries: number
+  /** The HTTP answer the message is about, if any. */
+  status?: number
+}
+
+/** The message of a pull refused with HTTP `status`. */
+export function refusedMessage(status: number): string {
+  if (TOKEN_REFUSED.has(status))
+    return `gateway token refused by the central server (HTTP ${status}): revoked, or the store provisioned again? put the store's current token in the gateway's config`
+  if (status === 429) return 'config pulls refused as too many (HTTP 429): the central server limits failed authentications per address'
+  return `config pull refused: HTTP ${status}`
+}
+
+/**
+ * The problem after one more failure: counted from the first failure, whatever the message. A
+ * 429 after a refused token is that token tripping the server's failed-auth limit: the token stays
+ * the reason named. `changed` says whether the reason named is new (worth a log line).
+ */
+export function nextProblem(p: ConfigProblem | null, message: string, status: number | undefined, now: number): { problem: ConfigProblem; changed: boolean } {
+  if (p === null) return { problem: { message, since: now, tries: 1, ...(status !== undefined ? { status } : {}) }, changed: true }
+  const keep = p.message === message || (status === 429 && p.status !== undefined && TOKEN_REFUSED.has(p.status))
+  if (keep) return { problem: { ...p, tries: p.tries + 1 }, changed: false }
+  const { status: _, ...rest } = p
+  return { problem: { ...rest, message, tries: p.tries + 1, ...(status !== undefined ? { status } : {}) }, changed: true }
+}
+
+/**
+ * The wait before the next pull, ms: the period; after `refusedInRow` refusals in a row (BACK_OFF),
+ * the period doubled each time up to CONFIG_BACKOFF_MAX_MS, with jitter (between half and all of
+ * it: gateways refused at once do not pull again in step). `random` is uniform in [0, 1).
+ */
+export function pullWaitMs(everyMs: number, refusedInRow: number, random: () => number): number {
+  if (refusedInRow <= 0) return everyMs
+  const b = Math.min(CONFIG_BACKOFF_MAX_MS, everyMs * 2 ** Math.min(refusedInRow, 30))
+  return Math.max(everyMs, b / 2 + random() * (b / 2))
+}
