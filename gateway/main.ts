@@ -90,8 +90,11 @@ await runCommand(spec, async o => {
     ['auth', o.auth]
   ] as const) {
     const mode = path === undefined ? 0 : (statSync(path, { throwIfNoEntry: false })?.mode ?? 0)
-    if ((mode & 0o004) !== 0)
-      log.warn(`${what} file is readable by every local user: it holds secrets (chmod o-r it; 0640 root:instore)`, { path, mode: (mode & 0o777).toString(8) })
+    if ((mode & 0o006) !== 0)
+      log.warn(
+        `${what} file is readable or writable by every local user: it holds secrets, and a login added to it is in force at the next reload (chmod o-rw it; 0640 root:instore)`,
+        { path, mode: (mode & 0o777).toString(8) }
+      )
   }
   if (o.auth && o.broker) throw new UsageError('--auth secures the embedded broker; an external broker has its own')
   const auth = o.auth ? loadAuthFile(o.auth) : undefined
@@ -131,21 +134,25 @@ await runCommand(spec, async o => {
     ...(o['meraki-validator'] && o['meraki-secret'] ? { meraki: { validator: o['meraki-validator'], secret: o['meraki-secret'], lateMs: o['meraki-late-ms'] } } : {}),
     ...(o.central && o.token ? { central: { url: o.central, token: o.token } } : {})
   })
-  await gateway.start()
   // SIGHUP (`systemctl reload`) puts an edited auth file in force without a restart: a revoked or
-  // rotated credential is disconnected at once. A file that does not load leaves the one in force.
-  if (o.auth) {
-    const path = o.auth
-    process.on('SIGHUP', () => {
-      try {
-        const disconnected = gateway.bus?.reloadAuth?.(loadAuthFile(path)) ?? 0
-        log.info('auth file reloaded', { path, disconnected })
-      } catch (err) {
-        gateway.authCounters.reloadRefused = (gateway.authCounters.reloadRefused ?? 0) + 1
-        log.error('auth file not reloaded: the one in force stays', { path, err: (err as Error).message.split('\n')[0] })
-      }
-    })
-  }
+  // rotated credential is disconnected at once; a file that does not load leaves the one in force.
+  // Handled from before the start and without --auth too: Node's default for SIGHUP is to exit at
+  // once, without the drain SIGTERM runs (open visits, the outbox, learned state).
+  process.on('SIGHUP', () => {
+    if (!o.auth) {
+      log.info('SIGHUP: nothing to reload (no --auth file)')
+      return
+    }
+    try {
+      const disconnected = gateway.bus?.reloadAuth?.(loadAuthFile(o.auth)) ?? 0
+      log.info('auth file reloaded', { path: o.auth, disconnected })
+    } catch (err) {
+      gateway.authCounters.reloadRefused = (gateway.authCounters.reloadRefused ?? 0) + 1
+      const [first, ...problems] = (err as Error).message.split('\n')
+      log.error('auth file not reloaded: the one in force stays', { path: o.auth, err: first, problems: problems.map(p => p.trim()) })
+    }
+  })
+  await gateway.start()
   const sig = await onStopSignal()
   log.info('stopping', { signal: sig })
   // A stop that fails (a full disk) or hangs must still end the process, with an error: left up

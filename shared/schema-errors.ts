@@ -30,13 +30,26 @@ export function readText(path: string): string {
   return readFileSync(path, 'utf8').replace(/^\uFEFF/, '')
 }
 
+/**
+ * Where a JSON text stops parsing, without its content: V8's message quotes the text around the
+ * fault, which in an auth or config file may be a secret pasted by mistake, and logs keep it.
+ */
+export function jsonSyntaxWhere(text: string, err: SyntaxError): string {
+  const at = /at position (\d+)/.exec(err.message)
+  if (at === null) return /end of JSON input/.test(err.message) ? 'not valid JSON (it ends too soon)' : 'not valid JSON (a value that is not JSON: a string without quotes?)'
+  const before = text.slice(0, Number(at[1]))
+  const line = before.split('\n').length
+  return `not valid JSON at line ${line}, column ${before.length - before.lastIndexOf('\n')}`
+}
+
 /** Reads a JSON file that must match `schema`; throws one message naming the file and every problem. */
 export function loadJsonFile<S extends TSchema>(path: string, schema: S, what: string): Static<S> {
   let json: unknown
   try {
     json = JSON.parse(readText(path))
   } catch (err) {
-    throw new Error(`${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    const code = (err as NodeJS.ErrnoException).code
+    throw new Error(`${what} ${path}: ${code ?? (err instanceof SyntaxError ? jsonSyntaxWhere(readText(path), err) : (err as Error).message)}`)
   }
   const problems = schemaProblems(schema, json)
   if (problems.length > 0) throw new Error(`invalid ${what} ${path}: ${problems.length} problem(s)\n${formatProblems(problems)}`)

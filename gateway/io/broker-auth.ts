@@ -112,7 +112,7 @@ export function brokerAuth(
 ): BrokerAuth {
   let auth = initial
   // Connected clients and the hash they logged in with, to find who a new auth file revokes.
-  const live = new Map<Client, { username: string; hash: string }>()
+  const live = new Map<Client, { username: string; grant: string }>()
   const throttle = new LoginThrottle(now)
   const queue = new LoginQueue()
   // Unknown usernames are checked against this hash so that they cost as much as known ones.
@@ -237,6 +237,15 @@ export function brokerAuth(
     return r.value
   }
   const hashOf = (a: AuthFile, username: string): string | undefined => (username.startsWith('phone:') ? a.phones?.[username] : (a.sensors?.[username] ?? a.readers?.[username]))
+  // What a login is granted by a file: its hash, its role and its firmware's topics. A reload that
+  // changes any of them ends the connection (a sensor moved to readers must not keep publishing,
+  // a narrowed firmware must not keep its old subscriptions).
+  const grantOf = (a: AuthFile, username: string): string =>
+    JSON.stringify([
+      hashOf(a, username) ?? null,
+      username.startsWith('phone:') ? 'phone' : a.sensors?.[username] !== undefined ? 'sensor' : 'reader',
+      a.firmware?.[username] ?? null
+    ])
   const attempt = async (keys: string[], username: string | undefined, password: Buffer | undefined): Promise<Verified | null> => {
     const delay = throttle.delayMs(keys)
     let role: Role | null = null
@@ -269,7 +278,7 @@ export function brokerAuth(
       acls.clear() // firmware names may have changed
       let closed = 0
       for (const [client, l] of [...live]) {
-        if (hashOf(next, l.username) === l.hash) continue
+        if (grantOf(next, l.username) === l.grant) continue
         live.delete(client)
         roles.delete(client)
         counters.revoked = (counters.revoked ?? 0) + 1
@@ -286,14 +295,20 @@ export function brokerAuth(
             done(authError(4, 'bad username or password'), false)
             return
           }
-          const { role, hash } = verified
+          const { role } = verified
+          // The socket closed while the password was checked: nothing to hold (its close event has
+          // passed, so nothing would ever release a client id or a place among the connected).
+          if (client.closed || (client.conn as { destroyed?: boolean } | undefined)?.destroyed === true) {
+            done(authError(4, 'connection closed during login'), false)
+            return
+          }
           if (!holdOrRefuse(client, username ?? '', role)) {
             counters.clientIdTaken = (counters.clientIdTaken ?? 0) + 1
             done(authError(2, 'client id held by another user'), false)
             return
           }
           roles.set(client, role)
-          live.set(client, { username: username ?? '', hash })
+          live.set(client, { username: username ?? '', grant: grantOf(auth, username ?? '') })
           done(null, true)
         },
         () => {

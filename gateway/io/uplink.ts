@@ -387,6 +387,8 @@ export class Uplink {
         } else {
           this.pullsReachable()
           this.pullsRefused = 0
+          // A 304 is the token taken again: a refusal is over (the config in force is current), live posts resume.
+          if (this.configProblem?.status !== undefined) this.configProblem = null
         }
       } catch (err) {
         this.configFailed(err)

@@ -67,13 +67,42 @@ test('SIGHUP reloads the auth file: revoked and rotated credentials are cut off,
     writeFileSync(authPath, '{"sensors": {"b1": "plaintext"}}')
     child.kill('SIGHUP')
     await waitFor(() => /"auth file not reloaded: the one in force stays"/.test(out), 10_000, 'refusal logged')
+    assert.match(out, /"problems":\["\/sensors\/b1: /, 'the schema problems are logged, not only their count')
+    // A password pasted unquoted: the log says where the JSON breaks, never what it holds.
+    writeFileSync(authPath, '{"sensors": {"b1": MySecretPassw0rd}}')
+    child.kill('SIGHUP')
+    await waitFor(() => (out.match(/auth file not reloaded/g) ?? []).length >= 2, 10_000, 'second refusal logged')
+    assert.doesNotMatch(out, /MySecret/)
     await connect('b1', 'new-password')
     const metrics = await (await fetch(`${http}/metrics`)).text()
     assert.match(metrics, /instore_broker_auth_total\{result="revoked"\} 2/)
-    assert.match(metrics, /instore_broker_auth_total\{result="reloadRefused"\} 1/)
+    assert.match(metrics, /instore_broker_auth_total\{result="reloadRefused"\} 2/)
     assert.equal(child.exitCode, null, 'still running')
   } finally {
     for (const c of clients) c.end(true)
+    await stopChild(child)
+  }
+})
+
+test('SIGHUP without --auth is logged and ignored: the gateway does not die undrained', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'auth-reload-none-'))
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'), '--port', '0', '--http-port', '0', '--data', join(dir, 'data')],
+    {
+      stdio: ['ignore', 'pipe', 'pipe']
+    }
+  )
+  let out = ''
+  child.stdout?.on('data', d => {
+    out += d
+  })
+  try {
+    await waitFor(() => /"gateway started"/.test(out), 20_000, 'gateway start')
+    child.kill('SIGHUP')
+    await waitFor(() => /nothing to reload/.test(out), 10_000, 'SIGHUP logged')
+    assert.equal(child.exitCode, null, 'still running')
+  } finally {
     await stopChild(child)
   }
 })
