@@ -64,7 +64,7 @@ export interface Tables {
   /** Fixed-window request counters shared by every replica (server/db/rate-limit.ts). */
   rate_limits: { key: string; window_start: number; n: number }
   /** The latest live dashboard snapshot of each store, shared by replicas on PostgreSQL (server/hubs/live-hub.ts). */
-  live_snapshots: { store_id: string; body: string; version: number; updated: number }
+  live_snapshots: { store_id: string; body: string; version: number; updated: number; apps: string | null }
   /** Which campaigns name which store (migration 007): config pulls and the per-store campaign limit read it. */
   campaign_stores: { store_id: string; campaign_id: string }
   /**
