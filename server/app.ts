@@ -345,7 +345,10 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     ]
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })
-  const retention = o.retentionMs !== undefined ? startRetention(db, data.engine, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
+  const retention =
+    o.retentionMs !== undefined
+      ? startRetention(db, data.engine, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message }), Date.now, ctx.policy.maxEventAgeMs)
+      : null
   const months = startMonthUpkeep(db, data.engine, err => o.log.warn('creating the coming months of events failed', { err: err.message }))
   const stale = startStaleSweep(db, err => o.log.warn('dropping stale open visits failed', { err: err.message }))
   const ttl = o.registrationTtlMs ?? DEFAULT_REGISTRATION_TTL_MS

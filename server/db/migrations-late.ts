@@ -28,3 +28,23 @@ export function liveSnapshotApps(engine: Engine): Migration {
     }
   }
 }
+
+/**
+ * The ids of events that retention dropped while a gateway may still send them again (their time
+ * within the accepted event age): a re-sent event stays a duplicate, not a new event counted twice.
+ * Ids and times only, nobody's subject; retention deletes them once their events are too old to be
+ * accepted at all.
+ */
+export const droppedEventIds: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema
+      .createTable('dropped_event_ids')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('id', 'text', c => c.notNull())
+      .addColumn('ts', 'bigint', c => c.notNull())
+      .addPrimaryKeyConstraint('dropped_event_ids_pkey', ['store_id', 'id'])
+      .execute()
+    await k.schema.createIndex('dropped_event_ids_ts').ifNotExists().on('dropped_event_ids').column('ts').execute()
+  }
+}

@@ -8,7 +8,7 @@ import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayRollups, replayVisits } from './rollups.ts'
 import { partitionEvents } from './partitions.ts'
-import { liveSnapshotApps, tokenOrder } from './migrations-late.ts'
+import { droppedEventIds, liveSnapshotApps, tokenOrder } from './migrations-late.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -384,7 +384,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '010_trigger_event_ids': triggerEventIds(engine),
     '011_open_row_subjects': openRowSubjects(engine),
     '012_token_order': tokenOrder,
-    '013_live_snapshot_apps': liveSnapshotApps(engine)
+    '013_live_snapshot_apps': liveSnapshotApps(engine),
+    '014_dropped_event_ids': droppedEventIds
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

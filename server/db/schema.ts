@@ -23,6 +23,8 @@ export interface Tables {
   }
   config_version: { id: number; version: number }
   events: { id: string; store_id: string; type: string; subject: string; ts: number; body: string; received: number }
+  /** Ids of events dropped by retention whose time is still within the accepted event age (migration 014). */
+  dropped_event_ids: { store_id: string; id: string; ts: number }
   triggers: {
     seq: Generated<number>
     /** The server's key of a trigger: `<store>/<event id>` (push.ts triggerKey); before migration 010, the event id. */

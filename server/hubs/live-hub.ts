@@ -143,14 +143,12 @@ export class LiveHub {
           .insertInto('live_snapshots')
           .values({ store_id: storeId, body: text, apps, version: 1, updated: Date.now() })
           .onConflict(oc =>
-            oc
-              .column('store_id')
-              .doUpdateSet(eb => ({
-                body: eb.ref('excluded.body'),
-                apps: eb.ref('excluded.apps'),
-                updated: eb.ref('excluded.updated'),
-                version: eb('live_snapshots.version', '+', 1)
-              }))
+            oc.column('store_id').doUpdateSet(eb => ({
+              body: eb.ref('excluded.body'),
+              apps: eb.ref('excluded.apps'),
+              updated: eb.ref('excluded.updated'),
+              version: eb('live_snapshots.version', '+', 1)
+            }))
           )
           .returning('version')
           .executeTakeFirstOrThrow()
