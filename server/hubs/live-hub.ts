@@ -38,6 +38,8 @@ export function appsOf(snapshot: unknown): string {
 
 /** Sent to a store's streams when its latest snapshot was erased: what they queued of it goes. */
 export const ERASED = 'erased'
+/** Sent to every store's streams, with the subject, at an erasure or withdrawal: events they queued about it go. */
+export const FORGOTTEN = 'forgotten'
 
 export class LiveHub {
   private readonly listeners = new Map<string, Set<Listener>>()
@@ -60,12 +62,13 @@ export class LiveHub {
     if (!data || this.started) return
     this.started = true
     data.onSignal('event', payload => {
-      let m: { r?: unknown; s?: unknown; e?: unknown }
+      let m: { r?: unknown; s?: unknown; e?: unknown; x?: unknown }
       try {
         m = JSON.parse(payload) as typeof m
       } catch {
         return
       }
+      if (m.r !== this.replica && typeof m.x === 'string') this.forgetEvents(m.x)
       if (m.r === this.replica || typeof m.s !== 'string' || !Array.isArray(m.e) || !this.listeners.get(m.s)?.size) return
       for (const e of m.e) this.fanOut(m.s, 'event', { version: 0, text: JSON.stringify(e) })
     })
@@ -189,6 +192,9 @@ export class LiveHub {
   async forget(subject: string): Promise<void> {
     const data = this.shared
     const needle = ` ${subject} `
+    // Events about the subject relayed earlier may wait in a stream that is behind, in any store, on any replica.
+    this.forgetEvents(subject)
+    if (data) await data.signal(data.db, 'event', JSON.stringify({ r: this.replica, x: subject }))
     if (!data) {
       for (const [store, s] of this.last)
         if (s.apps.includes(needle)) {
@@ -230,6 +236,10 @@ export class LiveHub {
           .executeTakeFirst()
           .then(r => r && { version: Number(r.version), text: r.body })
     return r && r.text !== '' ? r : undefined
+  }
+
+  private forgetEvents(subject: string): void {
+    for (const storeId of [...this.listeners.keys()]) this.fanOut(storeId, FORGOTTEN, { version: 0, text: subject })
   }
 
   private fanOut(storeId: string, event: string, s: Snapshot): void {

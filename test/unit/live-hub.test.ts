@@ -32,10 +32,11 @@ test('a follower gets the latest snapshot at once, then each new one once; an er
       'snapshot {"n":1,"positions":[{"subject":"app:00000000000000aa"}]}',
       'snapshot {"n":2,"positions":[{"subject":"app:00000000000000aa"}]}',
       'event {"id":"e1"}',
+      'forgotten app:00000000000000aa',
       'erased ',
       'snapshot {"n":3}'
     ],
-    'the erasure told to open streams (their queued snapshot goes)'
+    'the erasure told to open streams (their queued events about the subject, and snapshot, go)'
   )
   assert.deepEqual(late, ['snapshot {"n":3}'], 'nothing at once after the erasure, then the next snapshot')
 })
