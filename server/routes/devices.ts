@@ -199,9 +199,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       let q = db.selectFrom('triggers').select(['trigger_id', 'device_id', 'store_id']).where('event_id', '=', req.params.id)
       if (req.body.storeId !== undefined) q = q.where('store_id', '=', req.body.storeId)
       const rows = await q.execute()
-      if (rows.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
       const mine = req.principal?.role === 'admin' ? rows : rows.filter(r => r.device_id === req.principal?.deviceId)
-      if (mine.length === 0) ownDevice(req, rows[0].device_id)
+      // Another device's trigger is answered as no trigger at all: a different answer would tell any
+      // app whether some shopper was sent that id.
+      if (mine.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
       await db.transaction().execute(async trx => {
         for (const t of mine) await storeAck(trx, t.trigger_id, req.body.status, Date.now(), { storeId: t.store_id, eventId: req.params.id })
       })
