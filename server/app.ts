@@ -223,7 +223,9 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     if (RATE_LIMITED.has(`${String(r.method)} ${r.url}`)) r.config = { ...r.config, rateLimit: { max: limits.registrationsPerWindow, timeWindow: limits.windowMs } }
   })
   const jsonParser = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
+  // JSON only: fastify's default text/plain parser would hand a string to routes that expect an
+  // object; without it such a body is refused as any other type (415 INSTORE_BAD_MEDIA_TYPE).
+  app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = String(body)
     if (jsonDepth(text) > limits.maxJsonDepth) {
