@@ -87,6 +87,10 @@ export interface ServerLimits extends StreamBuffering {
   liveStreamsPerStore: number
   /** How long a stream's place outlives the last renewal by its replica, ms (PostgreSQL): how long a killed replica's streams still count. */
   streamLeaseMs: number
+  /** Trigger streams open at once on one replica, whoever holds them (503 INSTORE_STREAMS_FULL with Retry-After beyond); keep it under the process's open-file limit. */
+  triggerStreamsPerReplica: number
+  /** Trigger streams open at once on one replica from one caller address (429 INSTORE_TOO_MANY_STREAMS beyond). */
+  triggerStreamsPerAddress: number
 }
 
 // A site file or a batch of 1,000 events fits the body limit; GeoJSON nests about 8 deep. An app
