@@ -87,6 +87,10 @@ export interface ServerLimits extends StreamBuffering {
   liveStreamsPerStore: number
   /** How long a stream's place outlives the last renewal by its replica, ms (PostgreSQL): how long a killed replica's streams still count. */
   streamLeaseMs: number
+  /** Trigger streams open at once on one replica, whoever holds them (503 INSTORE_STREAMS_FULL with Retry-After beyond); keep it under the process's open-file limit. */
+  triggerStreamsPerReplica: number
+  /** Trigger streams open at once on one replica from one caller address (429 INSTORE_TOO_MANY_STREAMS beyond). */
+  triggerStreamsPerAddress: number
 }
 
 // A site file or a batch of 1,000 events fits the body limit; GeoJSON nests about 8 deep. An app
@@ -223,7 +227,9 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     if (RATE_LIMITED.has(`${String(r.method)} ${r.url}`)) r.config = { ...r.config, rateLimit: { max: limits.registrationsPerWindow, timeWindow: limits.windowMs } }
   })
   const jsonParser = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
+  // JSON only: fastify's default text/plain parser would hand a string to routes that expect an
+  // object; without it such a body is refused as any other type (415 INSTORE_BAD_MEDIA_TYPE).
+  app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = String(body)
     if (jsonDepth(text) > limits.maxJsonDepth) {
@@ -345,7 +351,10 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     ]
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n')
   })
-  const retention = o.retentionMs !== undefined ? startRetention(db, data.engine, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message })) : null
+  const retention =
+    o.retentionMs !== undefined
+      ? startRetention(db, data.engine, o.retentionMs, err => o.log.warn('dropping old events failed', { err: err.message }), Date.now, ctx.policy.maxEventAgeMs)
+      : null
   const months = startMonthUpkeep(db, data.engine, err => o.log.warn('creating the coming months of events failed', { err: err.message }))
   const stale = startStaleSweep(db, err => o.log.warn('dropping stale open visits failed', { err: err.message }))
   const ttl = o.registrationTtlMs ?? DEFAULT_REGISTRATION_TTL_MS

@@ -35,6 +35,16 @@ const spec = {
       doc: 'campaigns (active or not) that may name one store; one more is refused with 409 INSTORE_TOO_MANY_CAMPAIGNS',
       default: DEFAULT_LIMITS.campaignsPerStore
     },
+    'trigger-streams': {
+      type: 'number',
+      doc: "phones' trigger streams this replica holds open at once; one more is refused with 503 INSTORE_STREAMS_FULL (keep it under the open-file limit)",
+      default: DEFAULT_LIMITS.triggerStreamsPerReplica
+    },
+    'trigger-streams-per-address': {
+      type: 'number',
+      doc: 'trigger streams this replica holds open at once from one caller address; one more is refused with 429 INSTORE_TOO_MANY_STREAMS',
+      default: DEFAULT_LIMITS.triggerStreamsPerAddress
+    },
     'trust-proxy': {
       type: 'string',
       doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
@@ -75,7 +85,7 @@ await runCommand(spec, async o => {
   const admin = adminTokenOf({ flag: o['admin-token'], file: o['admin-token-file'], env: process.env[ADMIN_TOKEN_ENV] })
   if (admin?.ofCommandLine) log.warn(`--admin-token is visible to every local user (ps): prefer --admin-token-file or ${ADMIN_TOKEN_ENV}`)
   mkdirSync(o.data, { recursive: true })
-  for (const k of ['registrations-per-minute', 'auth-failures-per-minute', 'campaigns-per-store'] as const)
+  for (const k of ['registrations-per-minute', 'auth-failures-per-minute', 'campaigns-per-store', 'trigger-streams', 'trigger-streams-per-address'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
     dataDir: o.data,
@@ -93,7 +103,9 @@ await runCommand(spec, async o => {
       registrationsPerWindow: o['registrations-per-minute'],
       authFailuresPerWindow: o['auth-failures-per-minute'],
       windowMs: 60_000,
-      campaignsPerStore: o['campaigns-per-store']
+      campaignsPerStore: o['campaigns-per-store'],
+      triggerStreamsPerReplica: o['trigger-streams'],
+      triggerStreamsPerAddress: o['trigger-streams-per-address']
     }
   })
   const address = await app.listen({ port: o.port, host: o.host })

@@ -8,6 +8,7 @@ import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayRollups, replayVisits } from './rollups.ts'
 import { partitionEvents } from './partitions.ts'
+import { droppedEventIds, liveSnapshotApps, tokenOrder } from './migrations-late.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -369,13 +370,6 @@ export async function backfillOpenRowSubjects(k: Db): Promise<void> {
   }
 }
 
-/** Token listings are paged oldest first by role: an index in that order, so a page reads only its rows. */
-const tokenOrder: Migration = {
-  async up(k: Kysely<unknown>) {
-    await k.schema.createIndex('tokens_role_created').ifNotExists().on('tokens').columns(['role', 'created', 'id']).execute()
-  }
-}
-
 export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void> {
   const migrations: Record<string, Migration> = {
     '001_base': base(engine),
@@ -389,7 +383,9 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '009_visits': visitsTable,
     '010_trigger_event_ids': triggerEventIds(engine),
     '011_open_row_subjects': openRowSubjects(engine),
-    '012_token_order': tokenOrder
+    '012_token_order': tokenOrder,
+    '013_live_snapshot_apps': liveSnapshotApps(engine),
+    '014_dropped_event_ids': droppedEventIds
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

@@ -98,7 +98,7 @@ export async function partitionEvents(db: Db, now: number): Promise<void> {
  * up after DROP_LOCK_TIMEOUT: the drop needs the parent table to itself, and must not hold every
  * replica's inserts behind a long reader (the month is tried again at the next run).
  */
-export async function dropOldMonths(db: Db, before: number): Promise<number> {
+export async function dropOldMonths(db: Db, before: number, keepIdsFrom = Number.POSITIVE_INFINITY): Promise<number> {
   const parts = await sql<{ name: string }>`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
     WHERE p.relname = 'events' AND n.nspname = current_schema()`.execute(db)
@@ -114,6 +114,9 @@ export async function dropOldMonths(db: Db, before: number): Promise<number> {
         const late = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(name)} WHERE received >= ${before}`.execute(trx)
         if (Number(late.rows[0]?.n ?? 0) > 0) return 0
         const n = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(name)}`.execute(trx)
+        // Ids a gateway may still send again stay known (retention.ts dropEventsBefore).
+        if (Number.isFinite(keepIdsFrom))
+          await sql`INSERT INTO dropped_event_ids (store_id, id, ts) SELECT store_id, id, ts FROM ${sql.table(name)} WHERE ts >= ${keepIdsFrom} ON CONFLICT DO NOTHING`.execute(trx)
         await sql`DROP TABLE ${sql.table(name)}`.execute(trx)
         return Number(n.rows[0]?.n ?? 0)
       })

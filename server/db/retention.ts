@@ -2,23 +2,40 @@
 // their counts (they hold no device id). Runs at start and then every hour, in pages, so that a
 // first run over years of events never holds the database for long. Every replica may run it:
 // deleting what another replica already deleted deletes nothing.
-import type { Db, Engine } from './schema.ts'
+import type { SelectQueryBuilder } from 'kysely'
+import type { Db, Engine, Q, Tables } from './schema.ts'
 import { dropOldMonths, ensureMonths } from './partitions.ts'
 import { dropStaleOpenRows, dropVisitsBefore, OPEN_FOR_AT_MOST_MS } from './rollups.ts'
 
 const EVERY_MS = 3_600_000
 const PAGE = 5000
 
-/** Deletes events received before `before`, a page at a time; how many. */
-export async function dropEventsBefore(db: Db, before: number): Promise<number> {
+/**
+ * Deletes events received before `before`, a page at a time; how many. The ids of those whose time
+ * is at or after `keepIdsFrom` go to dropped_event_ids first, in the same transaction: a gateway
+ * may still send them again, and they must stay duplicates.
+ */
+export async function dropEventsBefore(db: Db, before: number, keepIdsFrom = Number.POSITIVE_INFINITY): Promise<number> {
   let dropped = 0
   for (;;) {
-    const page = db.selectFrom('events').select('id').where('received', '<', before).limit(PAGE)
-    const r = await db.deleteFrom('events').where('received', '<', before).where('id', 'in', page).executeTakeFirst()
-    const n = Number(r.numDeletedRows)
+    const n = await db.transaction().execute(async trx => {
+      const page = trx.selectFrom('events').select('id').where('received', '<', before).limit(PAGE)
+      if (Number.isFinite(keepIdsFrom)) await keepIds(trx, before, keepIdsFrom, page)
+      return Number((await trx.deleteFrom('events').where('received', '<', before).where('id', 'in', page).executeTakeFirst()).numDeletedRows)
+    })
     dropped += n
     if (n < PAGE) return dropped
   }
+}
+
+/** Copies the ids (and times) of the events about to be dropped that a gateway may still send again. */
+async function keepIds(q: Q, before: number, from: number, page: SelectQueryBuilder<Tables, 'events', { id: string }>): Promise<void> {
+  await q
+    .insertInto('dropped_event_ids')
+    .columns(['store_id', 'id', 'ts'])
+    .expression(q.selectFrom('events').select(['store_id', 'id', 'ts']).where('received', '<', before).where('ts', '>=', from).where('id', 'in', page))
+    .onConflict(oc => oc.doNothing())
+    .execute()
 }
 
 export function startRetention(
@@ -26,15 +43,20 @@ export function startRetention(
   engine: Engine,
   retentionMs: number,
   onError: (err: Error) => void,
-  now: () => number = Date.now
+  now: () => number = Date.now,
+  /** Events older than this are refused whatever their id (the server's maxEventAgeMs); 0: keep no ids. */
+  maxEventAgeMs = 0
 ): { stop: () => Promise<void>; runOnce: () => Promise<number> } {
   if (!(retentionMs > 0)) throw new Error(`retention must be above 0 ms, got ${retentionMs}`)
   return hourly(async () => {
     const at = now()
     const before = at - retentionMs
+    // An event older than the age limit is refused as such: its id need not be kept.
+    const keepIdsFrom = maxEventAgeMs > 0 ? at - maxEventAgeMs : Number.POSITIVE_INFINITY
+    if (Number.isFinite(keepIdsFrom)) await db.deleteFrom('dropped_event_ids').where('ts', '<', keepIdsFrom).execute()
     await dropVisitsBefore(db, before)
     // On PostgreSQL whole months go first (a table dropped), then the rest row by row.
-    return (engine === 'postgres' ? await dropOldMonths(db, before) : 0) + (await dropEventsBefore(db, before))
+    return (engine === 'postgres' ? await dropOldMonths(db, before, keepIdsFrom) : 0) + (await dropEventsBefore(db, before, keepIdsFrom))
   }, onError)
 }
 

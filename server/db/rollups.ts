@@ -92,12 +92,13 @@ const segmentOf = (b: Body): string | null => {
 /**
  * Keeps the visits row of a stored shop.enter or shop.exit (one key write, in any order of
  * arrival): the first entry fixes the entry's time, arrival and segment, the first exit its time.
- * For a shop.enter, whether it opens the visit: only the visit's first entry, and only before any
- * exit. A visit closed without an exit (presence withdrawn, erasure, the stale cut-off) has lost
- * its open row but keeps its entry here: a later entry with the same visit id, under a new event
- * id, re-opens nothing.
+ * `first`: this is the visit's first entry (or first exit), the only one the counts take, so a
+ * visit is counted once whatever entries and exits of it arrive under other event ids. `opens`
+ * (a shop.enter): it opens the visit: the first entry, and only before any exit. A visit closed
+ * without an exit (presence withdrawn, erasure, the stale cut-off) has lost its open row but keeps
+ * its entry here: a later entry with the same visit id, under a new event id, re-opens nothing.
  */
-async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<boolean> {
+async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<{ first: boolean; opens: boolean }> {
   const key = { store_id: e.store_id, subject: e.subject, visit_id: visitId }
   if (e.type === 'shop.enter') {
     // RETURNING names the row only when this entry inserted it or gave it its entry (both engines).
@@ -112,14 +113,15 @@ async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<b
       )
       .returning('exit_ts')
       .executeTakeFirst()
-    return first !== undefined && first.exit_ts == null
+    return { first: first !== undefined, opens: first !== undefined && first.exit_ts == null }
   }
-  await q
+  const first = await q
     .insertInto('visits')
     .values({ ...key, enter_ts: null, received: e.received, segment: null, exit_ts: e.ts })
     .onConflict(oc => oc.columns(['store_id', 'subject', 'visit_id']).doUpdateSet({ exit_ts: e.ts }).where('visits.exit_ts', 'is', null))
-    .execute()
-  return false
+    .returning('visit_id')
+    .executeTakeFirst()
+  return { first: first !== undefined, opens: false }
 }
 
 /** What one stored event changes in the open rows, and which counts it bumps. */
@@ -134,21 +136,23 @@ async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<
       // is judged on): a second entry changes nothing, and one stored after its visit's exit, or
       // arriving after it, or after the visit was closed otherwise, does not re-open it.
       // (`visits` false: migration 002 replaying events before the visits table exists, in time order.)
-      if (!visits || (await noteVisit(q, e, b, row.visit_id)))
+      const seen = visits ? await noteVisit(q, e, b, row.visit_id) : { first: true, opens: true }
+      if (seen.opens)
         await q
           .insertInto('an_open_visits')
           .values(row)
           .onConflict(oc => oc.doNothing())
           .execute()
-      count('enter', segmentOf(b) ?? 'unknown', 0)
+      if (seen.first) count('enter', segmentOf(b) ?? 'unknown', 0)
       return
     }
     case 'shop.exit': {
       const visit = str(b.visitId)
-      if (visit !== undefined && visits) await noteVisit(q, e, b, visit)
+      // Without a visit id there is nothing to tell a second exit by: it is counted.
+      const first = visit === undefined || !visits || (await noteVisit(q, e, b, visit)).first
       if (visit !== undefined) await q.deleteFrom('an_open_visits').where('store_id', '=', e.store_id).where('visit_id', '=', visit).execute()
       const d = num(b.durationMs)
-      if (d !== undefined) count('dur', '', Math.round(Math.log(Math.max(d, 1)) / Math.log(DURATION_STEP)))
+      if (d !== undefined && first) count('dur', '', Math.round(Math.log(Math.max(d, 1)) / Math.log(DURATION_STEP)))
       return
     }
     case 'sector.enter': {

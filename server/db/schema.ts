@@ -23,6 +23,8 @@ export interface Tables {
   }
   config_version: { id: number; version: number }
   events: { id: string; store_id: string; type: string; subject: string; ts: number; body: string; received: number }
+  /** Ids of events dropped by retention whose time is still within the accepted event age (migration 014). */
+  dropped_event_ids: { store_id: string; id: string; ts: number }
   triggers: {
     seq: Generated<number>
     /** The server's key of a trigger: `<store>/<event id>` (push.ts triggerKey); before migration 010, the event id. */
@@ -64,7 +66,7 @@ export interface Tables {
   /** Fixed-window request counters shared by every replica (server/db/rate-limit.ts). */
   rate_limits: { key: string; window_start: number; n: number }
   /** The latest live dashboard snapshot of each store, shared by replicas on PostgreSQL (server/hubs/live-hub.ts). */
-  live_snapshots: { store_id: string; body: string; version: number; updated: number }
+  live_snapshots: { store_id: string; body: string; version: number; updated: number; apps: string | null }
   /** Which campaigns name which store (migration 007): config pulls and the per-store campaign limit read it. */
   campaign_stores: { store_id: string; campaign_id: string }
   /**

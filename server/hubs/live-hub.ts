@@ -9,6 +9,7 @@
 // the other replicas in the notification itself (no row to read; at most EVENT_NOTIFY_BYTES each,
 // under PostgreSQL's limit on a payload), marked with the sending replica so it skips its own.
 import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import type { DataStore } from '../db/db.ts'
 
 /** A NOTIFY payload must stay under 8,000 bytes: events go in chunks of at most this. */
@@ -20,13 +21,30 @@ export interface Snapshot {
   text: string
 }
 
+/**
+ * The app subjects a snapshot shows, as ` app:… app:… ` (each between spaces): the only subjects
+ * a consent change or an erasure can concern, so forget() reads this, not the snapshot.
+ */
+export function appsOf(snapshot: unknown): string {
+  const positions = (snapshot as { positions?: unknown } | null)?.positions
+  const apps = new Set<string>()
+  if (Array.isArray(positions))
+    for (const p of positions) {
+      const s = (p as { subject?: unknown } | null)?.subject
+      if (typeof s === 'string' && s.slice(0, 4).toLowerCase() === 'app:') apps.add(s)
+    }
+  return apps.size === 0 ? ' ' : ` ${[...apps].join(' ')} `
+}
+
 /** Sent to a store's streams when its latest snapshot was erased: what they queued of it goes. */
 export const ERASED = 'erased'
+/** Sent to every store's streams, with the subject, at an erasure or withdrawal: events they queued about it go. */
+export const FORGOTTEN = 'forgotten'
 
 export class LiveHub {
   private readonly listeners = new Map<string, Set<Listener>>()
-  /** The last snapshot of each store, on SQLite (on PostgreSQL the table live_snapshots holds it). */
-  private readonly last = new Map<string, Snapshot>()
+  /** The last snapshot of each store and its appsOf(), on SQLite (on PostgreSQL the table live_snapshots holds it). */
+  private readonly last = new Map<string, Snapshot & { apps: string }>()
   /** The highest version read or written here per store, so a replica's own notification costs no read. */
   private readonly known = new Map<string, number>()
   private started = false
@@ -44,12 +62,13 @@ export class LiveHub {
     if (!data || this.started) return
     this.started = true
     data.onSignal('event', payload => {
-      let m: { r?: unknown; s?: unknown; e?: unknown }
+      let m: { r?: unknown; s?: unknown; e?: unknown; x?: unknown }
       try {
         m = JSON.parse(payload) as typeof m
       } catch {
         return
       }
+      if (m.r !== this.replica && typeof m.x === 'string') this.forgetEvents(m.x)
       if (m.r === this.replica || typeof m.s !== 'string' || !Array.isArray(m.e) || !this.listeners.get(m.s)?.size) return
       for (const e of m.e) this.fanOut(m.s, 'event', { version: 0, text: JSON.stringify(e) })
     })
@@ -117,6 +136,7 @@ export class LiveHub {
   /** Keeps `snapshot` as the store's latest and sends it to every stream of the store, on every replica. */
   async publishSnapshot(storeId: string, snapshot: unknown): Promise<void> {
     const text = JSON.stringify(snapshot)
+    const apps = appsOf(snapshot)
     const data = this.shared
     let version: number
     if (!data) version = (this.last.get(storeId)?.version ?? 0) + 1
@@ -124,9 +144,14 @@ export class LiveHub {
       version = await data.db.transaction().execute(async trx => {
         const r = await trx
           .insertInto('live_snapshots')
-          .values({ store_id: storeId, body: text, version: 1, updated: Date.now() })
+          .values({ store_id: storeId, body: text, apps, version: 1, updated: Date.now() })
           .onConflict(oc =>
-            oc.column('store_id').doUpdateSet(eb => ({ body: eb.ref('excluded.body'), updated: eb.ref('excluded.updated'), version: eb('live_snapshots.version', '+', 1) }))
+            oc.column('store_id').doUpdateSet(eb => ({
+              body: eb.ref('excluded.body'),
+              apps: eb.ref('excluded.apps'),
+              updated: eb.ref('excluded.updated'),
+              version: eb('live_snapshots.version', '+', 1)
+            }))
           )
           .returning('version')
           .executeTakeFirstOrThrow()
@@ -135,7 +160,7 @@ export class LiveHub {
       })
     }
     const s = { version, text }
-    if (!data) this.last.set(storeId, s)
+    if (!data) this.last.set(storeId, { ...s, apps })
     this.fanOut(storeId, 'snapshot', s)
   }
 
@@ -161,24 +186,35 @@ export class LiveHub {
    * Drops every last snapshot that shows `subject` (an erasure), on every replica. The row stays,
    * emptied, so that versions keep rising and streams already open take the next snapshot. Those
    * streams are sent `erased`: a snapshot queued for a stalled one is dropped, not written later.
+   * Only the snapshots' lists of app subjects are read (appsOf), so that its cost does not grow with
+   * what the chain's dashboards show: anyone may withdraw consent, as often as they like.
    */
   async forget(subject: string): Promise<void> {
     const data = this.shared
+    const needle = ` ${subject} `
+    // Events about the subject relayed earlier may wait in a stream that is behind, in any store, on any replica.
+    this.forgetEvents(subject)
+    if (data) await data.signal(data.db, 'event', JSON.stringify({ r: this.replica, x: subject }))
     if (!data) {
       for (const [store, s] of this.last)
-        if (s.text.includes(subject)) {
-          this.last.set(store, { version: s.version, text: '' })
+        if (s.apps.includes(needle)) {
+          this.last.set(store, { version: s.version, text: '', apps: ' ' })
           this.fanOut(store, ERASED, { version: 0, text: '' })
         }
       return
     }
-    const rows = await data.db.selectFrom('live_snapshots').select(['store_id', 'body']).execute()
-    const stores = rows.filter(r => r.body.includes(subject)).map(r => r.store_id)
+    // A row stored before migration 013 has no list yet: its body is searched, in the database.
+    const rows = await data.db
+      .selectFrom('live_snapshots')
+      .select('store_id')
+      .where(eb => eb.or([sql<boolean>`strpos(apps, ${needle}) > 0`, eb.and([eb('apps', 'is', null), sql<boolean>`strpos(body, ${subject}) > 0`])]))
+      .execute()
+    const stores = rows.map(r => r.store_id)
     if (stores.length === 0) return
     await data.db.transaction().execute(async trx => {
       const bumped = await trx
         .updateTable('live_snapshots')
-        .set(eb => ({ body: '', version: eb('version', '+', 1) }))
+        .set(eb => ({ body: '', apps: ' ', version: eb('version', '+', 1) }))
         .where('store_id', 'in', stores)
         .returning(['store_id', 'version'])
         .execute()
@@ -200,6 +236,10 @@ export class LiveHub {
           .executeTakeFirst()
           .then(r => r && { version: Number(r.version), text: r.body })
     return r && r.text !== '' ? r : undefined
+  }
+
+  private forgetEvents(subject: string): void {
+    for (const storeId of [...this.listeners.keys()]) this.fanOut(storeId, FORGOTTEN, { version: 0, text: subject })
   }
 
   private fanOut(storeId: string, event: string, s: Snapshot): void {

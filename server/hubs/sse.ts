@@ -15,6 +15,8 @@ export interface EventStream {
   close(): void
   /** Drops the queued, not yet written, events named `event` (a snapshot erased since it was queued). */
   discard(event: string): void
+  /** Drops the queued, not yet written, events whose text `drop` names (events about an erased shopper). */
+  discardWhere(drop: (text: string) => boolean): void
 }
 
 export interface StreamBuffering {
@@ -189,13 +191,16 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
       clearInterval(ping)
       end()
     },
-    discard: event => {
-      for (let i = queue.length - 1; i >= 0; i--) {
-        const q = queue[i] as Queued
-        if (q.latest !== event) continue
-        queue.splice(i, 1)
-        queued -= q.bytes
-      }
+    discard: event => discardWhere(q => q.latest === event),
+    discardWhere: drop => discardWhere(q => drop(q.text))
+  }
+  function discardWhere(drop: (q: Queued) => boolean): void {
+    for (let i = queue.length - 1; i >= 0; i--) {
+      const q = queue[i] as Queued
+      if (!drop(q)) continue
+      queue.splice(i, 1)
+      queued -= q.bytes
+      if (q.latest === null) others -= q.bytes
     }
   }
 }

@@ -18,15 +18,33 @@ export interface StreamLimits {
   liveStreamsPerToken: number
   /** Live dashboard streams of one store open at once (every operator's together). */
   liveStreamsPerStore: number
+  /**
+   * Trigger streams open at once on this replica, whoever holds them: each is a socket, and a
+   * process out of file descriptors refuses everyone. Beyond, 503 with Retry-After.
+   */
+  triggerStreamsPerReplica: number
+  /**
+   * Trigger streams open at once on this replica from one caller address: registration is
+   * anonymous, so per device and per token caps alone let one address hold as many as it registers.
+   * A shop's Wi-Fi or a carrier's NAT puts many phones behind one address: this is a crowd's worth.
+   */
+  triggerStreamsPerAddress: number
 }
-export const DEFAULT_STREAM_LIMITS: Readonly<StreamLimits> = Object.freeze({ streamsPerDevice: 4, streamsPerToken: 4, liveStreamsPerToken: 8, liveStreamsPerStore: 64 })
+export const DEFAULT_STREAM_LIMITS: Readonly<StreamLimits> = Object.freeze({
+  streamsPerDevice: 4,
+  streamsPerToken: 4,
+  liveStreamsPerToken: 8,
+  liveStreamsPerStore: 64,
+  triggerStreamsPerReplica: 4000,
+  triggerStreamsPerAddress: 200
+})
 /** How long a lease outlives its replica's last renewal, ms: how long a killed replica's streams keep their places. */
 export const DEFAULT_LEASE_MS = 30_000
 
 /** What a stream is of: a device's triggers, a store's live dashboard. */
 export type StreamKind = 'device' | 'live'
 /** Whose count was full (instore_server_streams_refused_total's `limit`). */
-export type StreamRefusal = 'device' | 'token' | 'live_token' | 'live_store'
+export type StreamRefusal = 'device' | 'token' | 'live_token' | 'live_store' | 'replica' | 'address'
 
 /** A place among the streams, held from before the stream is opened until it ends. */
 export interface StreamSlot {
@@ -41,7 +59,7 @@ const REFUSAL: Record<StreamKind, { owner: StreamRefusal; token: StreamRefusal }
 export class StreamSlots {
   private readonly counts = new Map<string, number>()
   /** Streams refused, by whose count was full (instore_server_streams_refused_total). */
-  readonly refused: Record<StreamRefusal, number> = { device: 0, token: 0, live_token: 0, live_store: 0 }
+  readonly refused: Record<StreamRefusal, number> = { device: 0, token: 0, live_token: 0, live_store: 0, replica: 0, address: 0 }
   /** This replica, on its leases. */
   private readonly replica = randomUUID()
   /** Lease deletions under way: a new stream here waits for them, so a place given back here is free for it. */
@@ -74,8 +92,20 @@ export class StreamSlots {
    * `tokenId`. Counted here at once, before anything is awaited, so that streams opened together
    * are counted together; then, on PostgreSQL, against every replica's leases.
    */
-  async reserve(kind: StreamKind, owner: string, tokenId: string | undefined): Promise<StreamSlot | StreamRefusal> {
-    const local = this.reserveHere(kind, owner, tokenId)
+  async reserve(kind: StreamKind, owner: string, tokenId: string | undefined, address?: string): Promise<StreamSlot | StreamRefusal> {
+    const here = kind === 'device' ? this.reserveReplica(address) : null
+    if (typeof here === 'string') return here
+    const reserved = this.reserveHere(kind, owner, tokenId)
+    if (typeof reserved === 'string') {
+      here?.release()
+      return reserved
+    }
+    const local: StreamSlot = {
+      release: () => {
+        reserved.release()
+        here?.release()
+      }
+    }
     if (typeof local === 'string') return local
     const data = this.shared
     if (!data) return local
@@ -86,7 +116,7 @@ export class StreamSlots {
       local.release()
       throw err
     }
-    if (lease === 'device' || lease === 'token' || lease === 'live_token' || lease === 'live_store') {
+    if (isRefusal(lease)) {
       local.release()
       this.refused[lease]++
       return lease
@@ -108,6 +138,33 @@ export class StreamSlots {
           .catch(() => {})
         this.releasing.add(gone)
         void gone.finally(() => this.releasing.delete(gone))
+      }
+    }
+  }
+
+  /** A trigger stream's place on this replica: under its total and its caller address's share. */
+  private reserveReplica(address: string | undefined): StreamSlot | StreamRefusal {
+    const totalKey = 'device|total'
+    const addressKey = address === undefined ? null : `device|a|${address}`
+    const refusal: StreamRefusal | null =
+      (this.counts.get(totalKey) ?? 0) >= this.limits.triggerStreamsPerReplica
+        ? 'replica'
+        : addressKey !== null && (this.counts.get(addressKey) ?? 0) >= this.limits.triggerStreamsPerAddress
+          ? 'address'
+          : null
+    if (refusal) {
+      this.refused[refusal]++
+      return refusal
+    }
+    bump(this.counts, totalKey, 1)
+    if (addressKey !== null) bump(this.counts, addressKey, 1)
+    let held = true
+    return {
+      release: () => {
+        if (!held) return
+        held = false
+        bump(this.counts, totalKey, -1)
+        if (addressKey !== null) bump(this.counts, addressKey, -1)
       }
     }
   }
@@ -217,6 +274,9 @@ export class StreamSlots {
     return n
   }
 }
+
+const REFUSALS: ReadonlySet<string> = new Set<StreamRefusal>(['device', 'token', 'live_token', 'live_store', 'replica', 'address'])
+const isRefusal = (s: string): s is StreamRefusal => REFUSALS.has(s)
 
 function bump(m: Map<string, number>, k: string, by: number): void {
   const n = (m.get(k) ?? 0) + by

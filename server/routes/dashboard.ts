@@ -11,7 +11,7 @@ import { requireRole, canReachStore, HttpError, mustReachStore } from '../auth.t
 import { Type } from '@sinclair/typebox'
 import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../hubs/sse.ts'
-import { ERASED, type LiveHub } from '../hubs/live-hub.ts'
+import { ERASED, FORGOTTEN, type LiveHub } from '../hubs/live-hub.ts'
 import { LiveCapacity } from './live-capacity.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
@@ -113,7 +113,11 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
         const stop = await live.follow(storeId, (event, data) => {
           if (closed) return
           if (event === ERASED) stream.discard('snapshot')
-          else stream.send(event, data)
+          else if (event === FORGOTTEN) {
+            // Relayed events name their subject as `"subject":"…"` (JSON.stringify of the event).
+            const named = `"subject":${JSON.stringify(data)}`
+            stream.discardWhere(text => text.includes(named))
+          } else stream.send(event, data)
         })
         if (closed) stop()
         else off = stop

@@ -147,14 +147,17 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
   app.get<{ Params: { id: string }; Querystring: { lastEventId?: string } }>(
     '/v1/devices/:id/triggers',
     {
-      schema: { tags: ['app'], params: IdParams, querystring: TriggersQuery, response: { 429: ErrorReply } },
+      schema: { tags: ['app'], params: IdParams, querystring: TriggersQuery, response: { 429: ErrorReply, 503: ErrorReply } },
       preHandler: requireRole(db, 'device', 'admin')
     },
     async (req, reply) => {
       ownDevice(req, req.params.id)
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
       // A few streams per device and per token, across replicas: thousands held open would make every wake-up and the whole server slow.
-      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId)
+      // And a total per replica (each stream is a socket), and a share of it per caller address (registration is anonymous).
+      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId, req.ip)
+      if (slot === 'replica') throw new HttpError(503, 'INSTORE_STREAMS_FULL', 'this server holds as many trigger streams as it may; retry later', { 'retry-after': '30' })
+      if (slot === 'address') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this address has as many trigger streams open as allowed; close one first')
       if (slot === 'device') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this device has as many trigger streams open as allowed; close one first')
       if (typeof slot === 'string') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this token has as many trigger streams open as allowed; close one first')
       // A sequence number: anything else (a fraction, a number past the database's integers, text) resumes from the start.
@@ -199,9 +202,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       let q = db.selectFrom('triggers').select(['trigger_id', 'device_id', 'store_id']).where('event_id', '=', req.params.id)
       if (req.body.storeId !== undefined) q = q.where('store_id', '=', req.body.storeId)
       const rows = await q.execute()
-      if (rows.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
       const mine = req.principal?.role === 'admin' ? rows : rows.filter(r => r.device_id === req.principal?.deviceId)
-      if (mine.length === 0) ownDevice(req, rows[0].device_id)
+      // Another device's trigger is answered as no trigger at all: a different answer would tell any
+      // app whether some shopper was sent that id.
+      if (mine.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
       await db.transaction().execute(async trx => {
         for (const t of mine) await storeAck(trx, t.trigger_id, req.body.status, Date.now(), { storeId: t.store_id, eventId: req.params.id })
       })

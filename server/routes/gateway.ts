@@ -200,8 +200,19 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           }
           if (data.engine === 'postgres' && ids.length > 0)
             await sql`SELECT pg_advisory_xact_lock(hashtextextended(${storeId} || ':' || k, 0)) FROM (SELECT unnest(${[...ids].sort()}::text[]) AS k) s`.execute(trx)
+          // Stored, or stored and since dropped by retention (their ids are kept while they may come again).
           const known = new Set(
-            ids.length === 0 ? [] : (await trx.selectFrom('events').select('id').where('store_id', '=', storeId).where('id', 'in', ids).execute()).map(r => r.id)
+            ids.length === 0
+              ? []
+              : (
+                  await trx
+                    .selectFrom('events')
+                    .select('id')
+                    .where('store_id', '=', storeId)
+                    .where('id', 'in', ids)
+                    .union(trx.selectFrom('dropped_event_ids').select('id').where('store_id', '=', storeId).where('id', 'in', ids))
+                    .execute()
+                ).map(r => r.id)
           )
           // Every rollup of the transaction is written once, in key order, at its end.
           const counts = new Counts()

@@ -11,10 +11,10 @@ test('a follower gets the latest snapshot at once, then each new one once; an er
   const got = (into: string[]) => (event: string, data: string) => {
     into.push(`${event} ${data}`)
   }
-  await hub.publishSnapshot('s1', { n: 1, who: 'app:00000000000000aa' })
+  await hub.publishSnapshot('s1', { n: 1, positions: [{ subject: 'app:00000000000000aa' }] })
   const early: string[] = []
   const offEarly = await hub.follow('s1', got(early))
-  await hub.publishSnapshot('s1', { n: 2, who: 'app:00000000000000aa' })
+  await hub.publishSnapshot('s1', { n: 2, positions: [{ subject: 'app:00000000000000aa' }] })
   await hub.publishEvents('s1', [{ id: 'e1' }])
   await hub.publishSnapshot('s2', { n: 99 })
   await hub.forget('app:00000000000000aa')
@@ -28,8 +28,15 @@ test('a follower gets the latest snapshot at once, then each new one once; an er
   await hub.publishSnapshot('s1', { n: 4 })
   assert.deepEqual(
     early,
-    ['snapshot {"n":1,"who":"app:00000000000000aa"}', 'snapshot {"n":2,"who":"app:00000000000000aa"}', 'event {"id":"e1"}', 'erased ', 'snapshot {"n":3}'],
-    'the erasure told to open streams (their queued snapshot goes)'
+    [
+      'snapshot {"n":1,"positions":[{"subject":"app:00000000000000aa"}]}',
+      'snapshot {"n":2,"positions":[{"subject":"app:00000000000000aa"}]}',
+      'event {"id":"e1"}',
+      'forgotten app:00000000000000aa',
+      'erased ',
+      'snapshot {"n":3}'
+    ],
+    'the erasure told to open streams (their queued events about the subject, and snapshot, go)'
   )
   assert.deepEqual(late, ['snapshot {"n":3}'], 'nothing at once after the erasure, then the next snapshot')
 })

@@ -1,0 +1,50 @@
+// Migrations from 012 on, apart from migrations.ts so that each file stays small; listed, in
+// order, by migrate() there.
+import { type Kysely, type Migration, sql } from 'kysely'
+import type { Engine } from './schema.ts'
+
+/** Token listings are paged oldest first by role: an index in that order, so a page reads only its rows. */
+export const tokenOrder: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema.createIndex('tokens_role_created').ifNotExists().on('tokens').columns(['role', 'created', 'id']).execute()
+  }
+}
+
+/**
+ * The app subjects each live snapshot shows (` app:… app:… `), so that a consent withdrawal or an
+ * erasure finds the snapshots to empty by reading this short column, never every store's body.
+ * Rows from before get '' and are matched by their body until their store's next snapshot (a
+ * second at most), see LiveHub.forget.
+ */
+export function liveSnapshotApps(engine: Engine): Migration {
+  return {
+    async up(k: Kysely<unknown>) {
+      // Run again when kysely_migration was lost (every migration here may be): the column stays.
+      const has =
+        engine === 'postgres'
+          ? sql`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'live_snapshots' AND column_name = 'apps'`
+          : sql`SELECT 1 FROM pragma_table_info('live_snapshots') WHERE name = 'apps'`
+      if ((await has.execute(k)).rows.length === 0) await k.schema.alterTable('live_snapshots').addColumn('apps', 'text').execute()
+    }
+  }
+}
+
+/**
+ * The ids of events that retention dropped while a gateway may still send them again (their time
+ * within the accepted event age): a re-sent event stays a duplicate, not a new event counted twice.
+ * Ids and times only, nobody's subject; retention deletes them once their events are too old to be
+ * accepted at all.
+ */
+export const droppedEventIds: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema
+      .createTable('dropped_event_ids')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('id', 'text', c => c.notNull())
+      .addColumn('ts', 'bigint', c => c.notNull())
+      .addPrimaryKeyConstraint('dropped_event_ids_pkey', ['store_id', 'id'])
+      .execute()
+    await k.schema.createIndex('dropped_event_ids_ts').ifNotExists().on('dropped_event_ids').column('ts').execute()
+  }
+}
