@@ -185,7 +185,9 @@ test('a 10 MiB Meraki post is parsed and read in under 1 s of CPU, answered at o
     const lag = pong - sent
     await g.merakiWork
     const total = performance.now() - t0
-    assert.ok(lag < 500, `broker round trip ${Math.round(lag)} ms while taking in the post`)
+    // Relative to the taking-in, not a wall-clock bound (a loaded machine stretches both): taken
+    // in one synchronous piece, the round trip would wait for all of it.
+    assert.ok(lag < Math.max(500, total / 3), `broker round trip ${Math.round(lag)} ms while taking in the post (${Math.round(total)} ms)`)
     const m = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`)).text()
     assert.match(m, /instore_messages_total\{kind="readings"\} [1-9]/)
     process.stdout.write(
