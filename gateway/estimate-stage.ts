@@ -19,7 +19,8 @@ import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-
 import { ScanGrid } from './estimation/scan-grid.ts'
 import type { Evidence, EvidenceSource } from './presence/zones.ts'
 import type { Footfall } from './presence/footfall.ts'
-import type { People } from './presence/people.ts'
+import { peopleOptions, type People } from './presence/people.ts'
+import { StableIdGate } from './presence/stable-ids.ts'
 import type { StageClock } from './stage-clock.ts'
 import { radioKey, shiftModels, type DropReason, type LearnedRadio, type PipelineOptions, type pipelineMetrics } from './pipeline-io.ts'
 
@@ -57,6 +58,8 @@ export class EstimateStage {
   /** Phone-scan mode: the beacons' transmit offsets, learned from fixes as the sensors' are. */
   readonly scanCalibrator: SelfCalibrator
   readonly reportLagMs: number
+  /** New stable BLE ids per sensor and minute (stable-ids.ts): past the bound, an id is an anonymous device. */
+  readonly stableIds: StableIdGate
   /** Solves each tick's fixes beside the main thread (`workers` > 0), and how many restarts the metric has counted. */
   private readonly pool: SolverPool | null
   private restartsSeen = 0
@@ -87,6 +90,7 @@ export class EstimateStage {
     this.people = parts.people
     this.m = parts.m
     this.rejected = parts.rejected
+    this.stableIds = new StableIdGate(peopleOptions(site).newBleDevicesPerSectorMin)
     const workers = o.workers ?? 0
     const mapped = [...site.sensors.values()].filter(x => x.radioMap !== undefined)
     this.pool = workers > 0 ? new SolverPool(workers, { ids: mapped.map(x => x.id), data: mapped.map(x => x.radioMap as NonNullable<typeof x.radioMap>) }) : null
@@ -186,7 +190,8 @@ export class EstimateStage {
       return true
     }
     this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi, reading.tx)
-    if (reading.randomized) this.randomized.add(reading.subject)
+    const anonymous = reading.randomized || (reading.source === 'ble' && !this.stableIds.admit(reading.subject, reading.sensor, ts))
+    if (anonymous) this.randomized.add(reading.subject)
     if (reading.source === 'wifi') {
       this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
       this.people.observeWifi({
@@ -198,7 +203,7 @@ export class EstimateStage {
         ...(reading.seq !== undefined ? { seq: reading.seq } : {}),
         ...(reading.fp !== undefined ? { fp: reading.fp } : {})
       })
-    } else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
+    } else if (!anonymous) this.footfall.observeBle(reading.subject, ts)
     return true
   }
 

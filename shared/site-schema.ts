@@ -304,7 +304,8 @@ export const PeopleParamsSchema = Type.Object(
         minimum: 5,
         maximum: 10_000,
         default: 30,
-        description: 'new anonymous BLE devices one sector may give in a minute; past it the sector is flooded and its new addresses count as one device'
+        description:
+          'new anonymous BLE devices one sector may give in a minute, and new stable BLE ids one sensor may give; past it the sector or sensor is flooded: its new addresses count as one device, its new stable ids open no visit'
       })
     ),
     maxPeoplePerM2: Type.Optional(
