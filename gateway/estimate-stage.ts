@@ -20,7 +20,7 @@ import { ScanGrid } from './estimation/scan-grid.ts'
 import type { Evidence, EvidenceSource } from './presence/zones.ts'
 import type { Footfall } from './presence/footfall.ts'
 import { peopleOptions, type People } from './presence/people.ts'
-import { StableIdGate } from './presence/stable-ids.ts'
+import { StableIdGate, STABLE_ID_SENDER } from './presence/stable-ids.ts'
 import type { StageClock } from './stage-clock.ts'
 import { radioKey, shiftModels, type DropReason, type LearnedRadio, type PipelineOptions, type pipelineMetrics } from './pipeline-io.ts'
 
@@ -189,9 +189,12 @@ export class EstimateStage {
       if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
       return true
     }
-    this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi, reading.tx)
-    const anonymous = reading.randomized || (reading.source === 'ble' && !this.stableIds.admit(reading.subject, reading.sensor, ts))
-    if (anonymous) this.randomized.add(reading.subject)
+    // Every stable id taken for a flooding transmitter's is that one anonymous device, wherever heard.
+    const flood = !reading.randomized && reading.source === 'ble' && !this.stableIds.admit(reading.subject, reading.sensor, ts)
+    const anonymous = reading.randomized || flood
+    const subject = flood ? this.hasher.anonymous(STABLE_ID_SENDER) : reading.subject
+    this.trackers[reading.source].addReading(subject, reading.sensor, ts, reading.rssi, reading.tx)
+    if (anonymous) this.randomized.add(subject)
     if (reading.source === 'wifi') {
       this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
       this.people.observeWifi({

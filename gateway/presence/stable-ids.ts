@@ -3,12 +3,14 @@
 // may open visits, and nothing proves it is one: a single transmitter advertising a new iBeacon id
 // every second looks like a stream of shoppers walking in. People walk in at a bounded rate, so a
 // sensor hearing more new stable ids than newcomers.ts allows a place is flooded, and the ids it gives
-// while flooded are anonymous devices (positions and counts, never a visit): the flood is reported,
-// and a shopper already admitted keeps their visit. Ids the gateway can prove are exempt: `app:`
+// while flooded are taken for one anonymous device, the sender (a position and a count, never a
+// visit): the flood is reported, and a shopper already admitted keeps their visit. Ids the gateway can prove are exempt: `app:`
 // subjects (an EID the gateway resolved; a reading may not name itself `app:`, ingest.ts) and `irk:`
 // (ESPresense resolved the phone with an identity key its operator configured).
 import { NewcomerLimit } from './newcomers.ts'
 
+/** What the ids taken for a flooding transmitter's are hashed as: one anonymous device for all of them. */
+export const STABLE_ID_SENDER = 'stable-id-flood'
 /** How long an id's verdict outlives its last reading, ms: past it, the id is new again. */
 export const STABLE_ID_MEMORY_MS = 10 * 60_000
 /** While this young, ms, every sensor that hears an id counts it as its newcomer (the first to hear it is luck of arrival order). */

@@ -20,7 +20,7 @@ interface Run {
   shopper: string[]
   fakes: number
   flooded: number
-  health: { status: string; problems: string[] }
+  health: { status: string; problems: string[]; devices: number }
   refused: number
 }
 
@@ -31,7 +31,7 @@ async function run(perS: number): Promise<Run> {
   const LIFE = 60
   let flooded = 0
   let refused = 0
-  let health = { status: '', problems: [] as string[] }
+  let health = { status: '', problems: [] as string[], devices: 0 }
   try {
     for (let s = 0; s < 120; s++) {
       const ts = T + s * 1000
@@ -46,7 +46,8 @@ async function run(perS: number): Promise<Run> {
         // The tick of this second has run once the next second's readings came: wait for it.
         await waitFor(() => g.pipeline !== null && g.pipeline.backlog === 0, 20_000, 'readings worked through')
         flooded = metricValue(g.metrics, 'instore_people_flooded', '{source="ble_id",place="b9"}')
-        health = g.health()
+        const h = g.health()
+        health = { status: h.status, problems: h.problems, devices: Number(h.devices) }
       }
     }
     await waitFor(() => g.pipeline !== null && g.pipeline.backlog === 0, 20_000, 'readings worked through')
@@ -71,6 +72,8 @@ test("a transmitter inventing iBeacon ids is reported flooded and makes at most 
     r.health.problems.join('; ')
   )
   assert.ok(r.refused > 100, `ids taken for the transmitter's: ${r.refused}`)
+  // The ids refused are one device, the sender: those admitted before, the shopper and it (300 ids were alive).
+  assert.ok(r.health.devices <= 32, `devices tracked: ${r.health.devices}`)
   // At most what one sensor may give in the minute before it is flooded (people.newBleDevicesPerSectorMin, 30).
   assert.ok(r.fakes <= 31, `fake visits: ${r.fakes}`)
 })
