@@ -19,7 +19,8 @@ import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-
 import { ScanGrid } from './estimation/scan-grid.ts'
 import type { Evidence, EvidenceSource } from './presence/zones.ts'
 import type { Footfall } from './presence/footfall.ts'
-import type { People } from './presence/people.ts'
+import { peopleOptions, type People } from './presence/people.ts'
+import { StableIdGate, STABLE_ID_SENDER } from './presence/stable-ids.ts'
 import type { StageClock } from './stage-clock.ts'
 import { radioKey, shiftModels, type DropReason, type LearnedRadio, type PipelineOptions, type pipelineMetrics } from './pipeline-io.ts'
 
@@ -57,6 +58,8 @@ export class EstimateStage {
   /** Phone-scan mode: the beacons' transmit offsets, learned from fixes as the sensors' are. */
   readonly scanCalibrator: SelfCalibrator
   readonly reportLagMs: number
+  /** New stable BLE ids per sensor and minute (stable-ids.ts): past the bound, an id is an anonymous device. */
+  readonly stableIds: StableIdGate
   /** Solves each tick's fixes beside the main thread (`workers` > 0), and how many restarts the metric has counted. */
   private readonly pool: SolverPool | null
   private restartsSeen = 0
@@ -87,6 +90,7 @@ export class EstimateStage {
     this.people = parts.people
     this.m = parts.m
     this.rejected = parts.rejected
+    this.stableIds = new StableIdGate(peopleOptions(site).newBleDevicesPerSectorMin)
     const workers = o.workers ?? 0
     const mapped = [...site.sensors.values()].filter(x => x.radioMap !== undefined)
     this.pool = workers > 0 ? new SolverPool(workers, { ids: mapped.map(x => x.id), data: mapped.map(x => x.radioMap as NonNullable<typeof x.radioMap>) }) : null
@@ -185,8 +189,12 @@ export class EstimateStage {
       if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
       return true
     }
-    this.trackers[reading.source].addReading(reading.subject, reading.sensor, ts, reading.rssi, reading.tx)
-    if (reading.randomized) this.randomized.add(reading.subject)
+    // Every stable id taken for a flooding transmitter's is that one anonymous device, wherever heard.
+    const flood = !reading.randomized && reading.source === 'ble' && !this.stableIds.admit(reading.subject, reading.sensor, ts)
+    const anonymous = reading.randomized || flood
+    const subject = flood ? this.hasher.anonymous(STABLE_ID_SENDER) : reading.subject
+    this.trackers[reading.source].addReading(subject, reading.sensor, ts, reading.rssi, reading.tx)
+    if (anonymous) this.randomized.add(subject)
     if (reading.source === 'wifi') {
       this.footfall.observeWifi(reading.subject, reading.randomized, reading.seq, reading.sensor, reading.rssi, ts)
       this.people.observeWifi({
@@ -198,7 +206,7 @@ export class EstimateStage {
         ...(reading.seq !== undefined ? { seq: reading.seq } : {}),
         ...(reading.fp !== undefined ? { fp: reading.fp } : {})
       })
-    } else if (!reading.randomized) this.footfall.observeBle(reading.subject, ts)
+    } else if (!anonymous) this.footfall.observeBle(reading.subject, ts)
     return true
   }
 

@@ -30,6 +30,7 @@ export function collectStoreMetrics(
     metrics.gauge('instore_store_waiting_writes', 'writes the disk refused (full), waiting in memory to be stored').set({}, store.retry.waiting)
     metrics.gauge('instore_store_waiting_events', 'events the disk refused (full), waiting in memory to be stored').set({}, store.retry.waitingEvents)
     metrics.counter('instore_store_dropped_events_total', 'events dropped while the disk was full, past the bound of what may wait in memory').set({}, store.retry.droppedEvents)
+    metrics.counter('instore_outbox_expired_total', 'events dropped from the outbox past --retention-days before the central server took them').set({}, store.expiredEvents)
     metrics.gauge('instore_dead_letters', 'events the central server refused one by one, set aside (listed in /healthz)').set({}, store.deadLetterCount())
     const zs = metrics.counter('instore_zone_state_dropped_total', 'zone states dropped, by reason (misfit: saved for another site or format; failed: the zone logic threw)')
     zs.set({ reason: 'misfit' }, g.presence?.dropped ?? 0)

@@ -83,7 +83,7 @@ export class Gateway {
       for (const [k, v] of Object.entries(this.authCounters)) authMetric.set({ result: k }, v)
     })
     const published = this.published
-    const store = (this.store = new GatewayStore(o.dataDir))
+    const store = (this.store = Object.assign(new GatewayStore(o.dataDir), { standalone: o.central === undefined }))
     this.campaigns = new CampaignEngine(storeId, o.site.timezone, store)
     this.campaigns.setCampaigns(o.campaigns ?? [])
     if (o.devices) this.identity.replace(materialFromFile(o.devices))

@@ -104,6 +104,9 @@ export function gatewayHealth(g: HealthInputs): Health {
   for (const [id, b] of p?.clockGuard.behind ?? [])
     if (b.messages >= BEHIND_MESSAGES && Date.now() - b.at < HEALTH_WINDOW_MS)
       problems.push(`sensor ${id} sends ${Math.round(b.behindMs / 1000)} s behind the event clock: its readings are refused as late (its clock lags?)`)
+  const floodedIds = p?.est.stableIds.flooded() ?? []
+  if (floodedIds.length > 0)
+    problems.push(`sensor(s) ${floodedIds.join(', ')} hear more new stable BLE ids a minute than people can walk in (one transmitter inventing ids?): their new ids open no visit`)
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)

@@ -14,6 +14,7 @@ import type { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { GatewayClock } from './ingest/clock.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
+import type { StableIdGate } from './presence/stable-ids.ts'
 import type { People, Placed } from './presence/people.ts'
 
 type PipelineMetrics = ReturnType<typeof pipelineMetrics>
@@ -139,7 +140,8 @@ export function collectPipelineMetrics(
   clock: GatewayClock,
   calibrator: SelfCalibrator,
   scanCalibrator: SelfCalibrator,
-  people: People
+  people: People,
+  stableIds: StableIdGate
 ): void {
   metrics.onCollect(() => {
     for (const s of ['ble', 'wifi', 'scan'] as const) m.devices.set({ source: s }, trackers[s].size)
@@ -172,7 +174,9 @@ export function collectPipelineMetrics(
     const sus = people.suspicious()
     m.flooded.values.clear()
     for (const f of sus.flooded) m.flooded.set(f, 1)
+    for (const place of stableIds.flooded()) m.flooded.set({ source: 'ble_id', place }, 1)
     for (const s of ['wifi', 'ble'] as const) m.suspicious.set({ source: s }, sus.refused[s])
+    m.suspicious.set({ source: 'ble_id' }, stableIds.refused)
     m.overCapacity.values.clear()
     for (const o of sus.overCapacity) m.overCapacity.set({ level: o.level, place: o.place }, Math.round(o.n))
     m.excessVisitors.set({}, sus.excessVisitors)

@@ -46,7 +46,7 @@ export class Pipeline {
   readonly clock: GatewayClock
   private readonly ctx: IngestContext
   /** The estimate stage (estimate-stage.ts): readings into the trackers, positions and evidence out. */
-  private readonly est: EstimateStage
+  readonly est: EstimateStage
   private readonly trackers: Record<Source, Tracker>
   private readonly calibrator: SelfCalibrator
   /** Phone-scan mode: the beacons' transmit offsets, learned from fixes as the sensors' are. */
@@ -118,7 +118,7 @@ export class Pipeline {
     this.reportLagMs = this.est.reportLagMs
     this.occupancy = new OccupancyStage(o, sink, this.people, this.footfall, this.randomized, presence)
     for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
-    collectPipelineMetrics(metrics, this.m, this.trackers, this.clock, this.calibrator, this.scanCalibrator, this.people)
+    collectPipelineMetrics(metrics, this.m, this.trackers, this.clock, this.calibrator, this.scanCalibrator, this.people, this.est.stableIds)
   }
 
   /** Last message time per sensor (for health checks). */

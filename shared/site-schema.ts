@@ -273,7 +273,7 @@ export const PeopleParamsSchema = Type.Object(
       Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
         maxItems: 1000,
         description:
-          'always-on devices to leave out of people counts from the start: MAC addresses (12 hex digits: bare, six octets with one separator, or three groups of four) or h: subjects (h: and 16 lower-case hex digits)'
+          'always-on devices to leave out of people counts from the start: MAC addresses (12 hex digits, bare or grouped with the separators : - . _ or space) or h: subjects (h: and 16 lower-case hex digits)'
       })
     ),
     notFixtures: Type.Optional(
@@ -304,7 +304,8 @@ export const PeopleParamsSchema = Type.Object(
         minimum: 5,
         maximum: 10_000,
         default: 30,
-        description: 'new anonymous BLE devices one sector may give in a minute; past it the sector is flooded and its new addresses count as one device'
+        description:
+          'new anonymous BLE devices one sector may give in a minute, and new stable BLE ids one sensor may give; past it the sector or sensor is flooded: its new addresses count as one device, its new stable ids open no visit'
       })
     ),
     maxPeoplePerM2: Type.Optional(
@@ -322,8 +323,9 @@ export const PeopleParamsSchema = Type.Object(
 
 // A MAC in every form the gateway recognises (gateway/ingest/subjects.ts, which shared/ may not
 // import; test/unit/site-people.test.ts checks the two agree): bare, six octets with one separator
-// throughout (a leading zero possibly left out), or three groups of four.
-const MAC_FORMS = /^(?:[0-9a-f]{1,2}([:_. -])[0-9a-f]{1,2}(?:\1[0-9a-f]{1,2}){4}|[0-9a-f]{12}|[0-9a-f]{4}([:_. -])[0-9a-f]{4}\2[0-9a-f]{4})$/i
+// throughout (a leading zero possibly left out), or 12 hex digits in any grouping and mix of separators.
+const MAC_UNPADDED = /^[0-9a-f]{1,2}([:_. -])[0-9a-f]{1,2}(?:\1[0-9a-f]{1,2}){4}$/i
+const MAC_FORMS = { test: (s: string) => MAC_UNPADDED.test(s) || (/^[0-9a-f:_. -]+$/i.test(s) && s.replace(/[^0-9a-f]/gi, '').length === 12) }
 /** A subject as the gateway writes it: `h:` and the first 16 hex digits of an HMAC, lower case. */
 const SUBJECT = /^h:[0-9a-f]{16}$/
 
@@ -342,7 +344,7 @@ export function peopleListProblems(people: unknown): Problem[] {
       if (typeof e !== 'string' || e === '' || MAC_FORMS.test(e) || SUBJECT.test(e)) return
       const why = /^h:/i.test(e)
         ? 'a subject is h: and 16 lower-case hex digits, as /metrics and the events write it'
-        : 'a MAC is 12 hex digits: bare, six octets with one separator (aa:bb:cc:dd:ee:ff), or three groups of four (aabb.ccdd.eeff)'
+        : 'a MAC is 12 hex digits, bare or grouped with separators (aa:bb:cc:dd:ee:ff, aabb.ccdd.eeff, aabbcc-ddeeff)'
       out.push({ path: `/people/${key}/${i}`, reason: `'${e}' is neither a MAC address nor an h: subject (${why})` })
     })
   }

@@ -6,41 +6,74 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 // The one recogniser of MAC addresses, for every id the gateway takes (BLE ids, sensor and device
-// ids, topic levels) and every log line it writes. A MAC is 12 hex digits written
-// - bare: `aabbccddeeff`;
-// - as six octets with one separator throughout (`:`, `-`, `.`, `_` as BlueZ writes it, space),
-//   an octet's leading zero possibly left out (`de:ad:be:ef:0:3`);
-// - as three groups of four (Cisco `aabb.ccdd.eeff`, or with another separator).
-// Inside a longer id (`dev_DE_AD_BE_EF_00_02`, `known:de_ad_be_ef_00_04`) it is found where no hex
-// digit touches it; a run of more than six separated octets is taken by its last six (a word ending
-// in a hex letter, as `device_` does, runs into the address). Legitimate ids that are not MACs stay
-// what they are: 16-hex EIDs and 32-hex uuids are longer than 12 digits, and iBeacon and Eddystone
-// ids are recognised before any MAC is looked for (sensor-ids.ts).
-const SEP = '[:_. -]'
-const HEX = '[0-9a-f]'
-const FORMS = `${HEX}{1,2}(${SEP})${HEX}{1,2}(?:\\1${HEX}{1,2}){4,}|${HEX}{12}|${HEX}{4}(${SEP})${HEX}{4}\\2${HEX}{4}`
-const MAC_RE = new RegExp(`^(?:${FORMS.replace('{4,}', '{4}')})$`, 'i')
-const ANY_MAC = new RegExp(`(?<!${HEX})(?:${FORMS})(?!${HEX})`, 'gi')
+// ids, topic levels) and every log line it writes. Total on purpose: a spelling we did not think of
+// must not let an address through raw (an HP/Aruba `aabbcc-ddeeff`, mixed separators). An id made
+// only of hex digits and separators (`:`, `-`, `.`, `_` as BlueZ writes it, space) that holds exactly
+// 12 hex digits, in any grouping and any case, is a MAC; so are six octets with one separator
+// throughout whose leading zeros are left out (`de:ad:be:ef:0:3`).
+// Inside a longer id or a log line the text is cut into runs of hex groups joined by single
+// separators (a run never touches another hex digit); a run holding a window of whole groups with
+// exactly 12 digits holds a MAC, the rightmost such window (a word ending in a hex letter, as
+// `device_` does, runs into the address at its left). Legitimate ids stay what they are: 16-hex EIDs
+// and 32-hex irk ids are single groups longer than 12 digits, and iBeacon and Eddystone ids are
+// recognised before any MAC is looked for (sensor-ids.ts). Over-redacting a log line is harmless;
+// missing an address is a leak.
+const SEP_CLASS = '[:_. -]'
+const ONLY_HEX_AND_SEPS = /^[0-9a-f:_. -]+$/i
+const UNPADDED = new RegExp(`^[0-9a-f]{1,2}(${SEP_CLASS})[0-9a-f]{1,2}(?:\\1[0-9a-f]{1,2}){4}$`, 'i')
+const RUN = new RegExp(`[0-9a-f]+(?:${SEP_CLASS}[0-9a-f]+)*`, 'gi')
 
-export function isMac(s: string): boolean {
-  return MAC_RE.test(s)
+function hexCount(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) if (/[0-9a-f]/i.test(s[i])) n++
+  return n
 }
 
-/** The 12 lower-case hex digits of a MAC written in any recognised form (its last six octets if more are given). */
+export function isMac(s: string): boolean {
+  return (ONLY_HEX_AND_SEPS.test(s) && hexCount(s) === 12) || UNPADDED.test(s)
+}
+
+/** The 12 lower-case hex digits of a MAC written in any recognised form. */
 function digits(mac: string): string {
-  const parts = mac.toLowerCase().split(/[:_. -]/)
-  if (parts.length <= 3) return parts.join('')
-  return parts
-    .slice(-6)
+  if (hexCount(mac) === 12) return mac.toLowerCase().replace(/[^0-9a-f]/g, '')
+  return mac
+    .toLowerCase()
+    .split(/[:_. -]/)
     .map(p => p.padStart(2, '0'))
     .join('')
 }
 
+/** Where a run of hex groups holds a MAC: [start, end) within the run; undefined when it holds none. */
+function macInRun(run: string): [number, number] | undefined {
+  const groups: Array<{ at: number; len: number; sep: string }> = []
+  for (const m of run.matchAll(/[0-9a-f]+/gi)) groups.push({ at: m.index, len: m[0].length, sep: m.index > 0 ? run[m.index - 1] : '' })
+  for (let j = groups.length - 1; j >= 0; j--) {
+    let sum = 0
+    for (let i = j; i >= 0 && sum < 12; i--) {
+      sum += groups[i].len
+      if (sum === 12) return [groups[i].at, groups[j].at + groups[j].len]
+    }
+  }
+  // Six short octets with one separator throughout (leading zeros left out), the rightmost.
+  for (let j = groups.length - 1; j >= 5; j--) {
+    const six = groups.slice(j - 5, j + 1)
+    if (six.every(g => g.len <= 2) && six.slice(2).every(g => g.sep === six[1].sep)) return [six[0].at, groups[j].at + groups[j].len]
+  }
+  return undefined
+}
+
+/** Every MAC in `text`: where it starts and ends. */
+function* macsIn(text: string): Generator<[number, number]> {
+  for (const m of text.matchAll(RUN)) {
+    const w = macInRun(m[0])
+    if (w !== undefined) yield [m.index + w[0], m.index + w[1]]
+  }
+}
+
 /** The first MAC anywhere in `text`, as 12 lower-case hex digits; undefined when there is none. */
 export function findMac(text: string): string | undefined {
-  ANY_MAC.lastIndex = 0
-  const m = ANY_MAC.exec(text)
-  return m === null ? undefined : digits(m[0])
+  for (const [a, b] of macsIn(text)) return digits(text.slice(a, b))
+  return undefined
 }
 
 /** The file in a gateway's data folder holding its store secret (the MAC hashing key). */
@@ -73,7 +106,13 @@ export function isPrivateBleAddress(mac: string, random?: boolean): boolean {
 
 /** Replaces anything that looks like a MAC address, for log lines. */
 export function redactMacs(text: string): string {
-  return text.replace(ANY_MAC, '<mac>')
+  let out = ''
+  let from = 0
+  for (const [a, b] of macsIn(text)) {
+    out += text.slice(from, a) + '<mac>'
+    from = b
+  }
+  return out + text.slice(from)
 }
 
 /** A MAC as 12 lower-case hex digits (any recognised form); anything else lower-cased without separators. */

@@ -53,6 +53,9 @@ export class GatewayStore {
   private readonly caps = new Map<string, { lastTs: number; visitId: string | null; visitCount: number }>()
   /** The outbox rows handed on so far: a mark the disk refused must not hand a row on twice. */
   private publishedTo = 0
+  /** Standalone (no central server), publishing a row delivers it. `expiredEvents`: rows never delivered, dropped past retention (purgeVisits). */
+  standalone = false
+  expiredEvents = 0
   private sentTo = 0
 
   constructor(dir: string, file = 'gateway.sqlite', limits: RetryLimits = DEFAULT_RETRY_LIMITS) {
@@ -99,6 +102,10 @@ export class GatewayStore {
       openVisit: this.db.prepare('INSERT OR IGNORE INTO visits (visit_id, subject, shop, enter_ts) VALUES (?, ?, ?, ?)'),
       closeVisit: this.db.prepare('UPDATE visits SET exit_ts = ?, sectors = ? WHERE visit_id = ?'),
       purge: this.db.prepare('DELETE FROM visits WHERE enter_ts < ?'),
+      dropDelivered: this.db.prepare('DELETE FROM outbox WHERE ts < ? AND published = 1 AND sent = 1'),
+      dropPublished: this.db.prepare('DELETE FROM outbox WHERE ts < ? AND published = 1'),
+      expireOutbox: this.db.prepare('DELETE FROM outbox WHERE ts < ?'),
+      expireDead: this.db.prepare('DELETE FROM dead_letters WHERE at < ?'),
       addEvent: this.db.prepare('INSERT OR IGNORE INTO outbox (id, type, ts, body) VALUES (?, ?, ?, ?)'),
       unpublished: this.db.prepare('SELECT seq, id, type, body FROM outbox WHERE published = 0 AND seq > ? ORDER BY seq LIMIT ?'),
       markPublished: this.db.prepare('UPDATE outbox SET published = 1 WHERE seq <= ? AND published = 0'),
@@ -166,7 +173,10 @@ export class GatewayStore {
   closeVisit(visitId: string, exit: number, sectors: unknown): void {
     this.retry.run('closeVisit', exit, JSON.stringify(sectors), visitId)
   }
-  purgeVisits(before: number): number {
+  purgeVisits(before: number, deliveredBefore = before): number {
+    this.retry.run(this.standalone ? 'dropPublished' : 'dropDelivered', deliveredBefore)
+    this.expiredEvents += this.retry.run('expireOutbox', before)
+    this.retry.run('expireDead', before)
     return this.retry.run('purge', before)
   }
 

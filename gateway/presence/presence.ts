@@ -60,6 +60,8 @@ const POSITIONS_ONLY: EvidenceSource = {
 }
 
 const DAY = 86_400_000
+/** Delivered outbox rows are kept this long (event ms) for an operator to look at, then purged; visits past retention go at the same time. */
+const DELIVERED_KEPT_MS = 3_600_000
 
 /** Whether a track's visit or stay has gone without evidence past its timeout by `t`. */
 function timedOut(track: ZoneTrack, t: number, p: Required<ZoneParams>): boolean {
@@ -202,9 +204,9 @@ export class PresenceEngine {
         // Forget devices with nothing open that have been quiet a while (addresses rotate).
         if (!tr.state.track.shop && !tr.state.track.shopCand && t - tr.lastSeen > this.params.shopExitS * 1000) this.tracks.delete(subject)
       }
-      if (t - this.lastPurge > DAY) {
+      if (t - this.lastPurge > DELIVERED_KEPT_MS) {
         this.lastPurge = t
-        this.store.purgeVisits(t - this.o.retentionDays * DAY)
+        this.store.purgeVisits(t - this.o.retentionDays * DAY, t - DELIVERED_KEPT_MS)
       }
     })
     this.entryTests = 0

@@ -29,8 +29,33 @@ for (const [id, subject] of IDS) {
 
 test('isMac takes every separator form and Cisco dotted', () => {
   for (const m of ['aabb.ccdd.eeff', 'aa.bb.cc.dd.ee.ff', 'aa bb cc dd ee ff', 'aa-bb-cc-dd-ee-ff', 'aabbccddeeff']) assert.equal(isMac(m), true, m)
-  for (const m of ['aa:bb-cc:dd:ee:ff', 'aabb.ccdd.eef', 'h:0123456789abcdef']) assert.equal(isMac(m), false, m)
+  for (const m of ['aabb.ccdd.eef', 'h:0123456789abcdef', 'aabbccddeeff0', 'a:1:2:3']) assert.equal(isMac(m), false, m)
 })
+
+// The outside tester's leak (s8, report 3): HP/Aruba's two groups of six and mixed separators were
+// kept raw as stable ids. Any id made only of hex digits and separators holding exactly 12 hex
+// digits is a MAC, in any case.
+const A4 = (n: string) => hasher.hash('a4c1389f0e' + n)
+const TOTAL: Array<[string, string]> = [
+  ['a4c138-9f0e21', A4('21')],
+  ['A4C138:9F0E22', A4('22')],
+  ['a4:c1-38:9f-0e:23', A4('23')],
+  ['A4C1.389F0E24', A4('24')],
+  ['a4c1 389f 0e25', A4('25')],
+  ['a4c13_89f0e26', A4('26')],
+  ['tile:a4c138-9f0e27', A4('27')],
+  ['known:A4C138:9F0E28', A4('28')],
+  ['iBeacon:a4c138-9f0e29', A4('29')],
+  ['shelf a4:c1-38:9f-0e:2a', A4('2a')]
+]
+for (const [id, subject] of TOTAL) {
+  test(`a MAC in any grouping and mix of separators: '${id}' is hashed as its MAC and redacted`, () => {
+    const who = bleIdentity(id, undefined, hasher)
+    assert.equal(who.subject, subject)
+    assert.equal(who.id, undefined)
+    assert.equal(/a4.?c1.?38.?9f.?0e/i.test(redactMacs(`dropped ${id} at b1`)), false, 'redacted in logs')
+  })
+}
 
 // The outside tester's leak (defect 2): `_`, unpadded octets and ids around a MAC passed as stable
 // ids. One row per form, MACs and legitimate ids that must stay as they are, side by side.

@@ -18,13 +18,15 @@ const ENTRIES: Array<[string, boolean]> = [
   ['aabb.ccdd.eeff', true],
   ['aa bb cc dd ee ff', true],
   ['de_ad_be_ef_0_3', true],
+  ['aabbcc-ddeeff', true],
+  ['AA:bb-CC:dd-EE:ff', true],
   ['h:0123456789abcdef', true],
   ['00:11:22:33:44', false],
   ['H:0123456789ABCDEF', false],
   ['h:0123456789abcde', false],
   ['printer-in-back', false],
   ['zz:zz:zz:zz:zz:zz', false],
-  ['aa:bb-cc:dd:ee:ff', false],
+  ['aa:bb-cc:dd:ee:ff', true],
   ['aabbccddeeff00', false]
 ]
 

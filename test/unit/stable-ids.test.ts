@@ -1,0 +1,35 @@
+// The bound on new stable BLE ids per sensor and minute (gateway/presence/stable-ids.ts), table-driven.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { StableIdGate, STABLE_ID_MEMORY_MS } from '../../gateway/presence/stable-ids.ts'
+
+const T = 1764000000000
+
+test('a sensor gives at most its limit of new stable ids a minute; past it new ids are refused, admitted ones stay', () => {
+  const g = new StableIdGate(30)
+  const verdicts: boolean[] = []
+  for (let i = 0; i < 60; i++) verdicts.push(g.admit(`ibeacon:x:1:${i}`, 'b1', T + i * 500))
+  assert.deepEqual([verdicts.indexOf(false), verdicts.lastIndexOf(true)], [30, 29])
+  assert.equal(g.admit('ibeacon:x:1:3', 'b1', T + 40_000), true, 'admitted before the flood: kept')
+  assert.equal(g.admit('ibeacon:x:1:45', 'b1', T + 40_000), false, 'refused: kept refused')
+  assert.deepEqual(g.flooded(), ['b1'])
+  assert.equal(g.refused, 30)
+})
+
+test("an id young at several sensors is every one's newcomer; proven ids are exempt", () => {
+  const g = new StableIdGate(5)
+  for (let i = 0; i < 5; i++) for (const s of ['b1', 'b2']) assert.equal(g.admit(`tag${i}`, s, T + i), true)
+  // b2 heard it first, b1 a second later: b1 is flooded too, and the young id refused.
+  assert.equal(g.admit('tag9', 'b2', T + 10), false)
+  assert.equal(g.admit('tag10', 'b3', T + 10), true)
+  assert.equal(g.admit('tag10', 'b1', T + 1000), false, 'refused where it is flooded while young')
+  for (let i = 0; i < 20; i++) assert.equal(g.admit(`app:${i}`, 'b1', T + 2000), true)
+  for (let i = 0; i < 20; i++) assert.equal(g.admit(`irk:${i}`, 'b1', T + 2000), true)
+})
+
+test('silent past the memory, an id is new again; the map stays bounded', () => {
+  const g = new StableIdGate(1000)
+  for (let i = 0; i < 200; i++) g.admit(`tag${i}`, 'b1', T + i)
+  for (let i = 0; i < 200; i++) g.admit(`late${i}`, 'b1', T + STABLE_ID_MEMORY_MS + 1000 + i)
+  assert.ok(g.size <= 250, `${g.size}`)
+})
