@@ -30,15 +30,29 @@ export class BoundedPublisher {
     client.on('close', this.onClose)
   }
 
+  /**
+   * A full socket that drains is a sign of life from the broker as good as a ping's answer: once
+   * the socket's buffers are full, it takes more only as the broker reads. A broker that reads
+   * slower than this publisher writes (a gateway holding its acknowledgements while it works)
+   * answers a ping only after everything queued before it, which can take longer than mqtt.js waits
+   * for the answer (half the keepalive); it would then drop a live connection and the messages in
+   * it. So the publish callbacks a drain brings put the keepalive's ping off (`reschedulePing`, as
+   * mqtt.js does itself on every QoS 1 acknowledgement); a broker that stops reading still trips
+   * it once the buffers are full and nothing drains.
+   */
   async publish(topic: string, payload: string | Buffer, opts: IClientPublishOptions = {}): Promise<void> {
     if (this.failure) throw this.failure
     while (this.inflight.size >= this.maxInflight) await new Promise<void>(resolve => this.waiters.push(resolve))
     if (this.failure) throw this.failure
     const m: InFlight = { stream: this.client.connected ? this.client.stream : null, qos: opts.qos ?? 0, settled: false }
     this.inflight.add(m)
+    let writing = true
     this.client.publish(topic, payload, opts, err => {
+      // Called back later, not from within publish(): the socket was full and has drained since.
+      if (!writing && !err) this.client.reschedulePing()
       if (!m.settled) this.settle(m, err ?? null)
     })
+    writing = false
   }
 
   /** Resolves when every publish so far has been written (QoS 0) or acknowledged (QoS 1). */

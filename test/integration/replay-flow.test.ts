@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import { startBroker, type EmbeddedBroker } from '../../shared/broker.ts'
 import { BoundedPublisher, ConnectionLostError } from '../../simulators/publisher.ts'
-import { waitSettled } from '../helpers/gateway.ts'
+import { waitFor, waitSettled } from '../helpers/gateway.ts'
 
 /** Subscribes in-process to `t/#`; `hold` decides when each message's `done` is called. */
 async function consumer(broker: EmbeddedBroker, hold: (done: () => void) => void): Promise<{ count: () => number }> {
@@ -84,6 +84,59 @@ test('a publisher whose connection closes under unsent QoS 0 messages fails inst
   } finally {
     pub.detach()
     for (const d of held.splice(0)) d()
+    await client.endAsync(true)
+    await broker.close()
+  }
+})
+
+test('a broker that reads slower than the publisher writes, but reads, keeps its connection', async () => {
+  const broker = await startBroker({ port: 0 })
+  // A gateway far behind: it holds each message until told, so what the publisher writes queues in
+  // the sockets, and a ping waits behind all of it.
+  let passing = false
+  const held: Array<() => void> = []
+  const c = await consumer(broker, done => (passing ? done() : held.push(done)))
+  const release = (): void => {
+    for (const d of held.splice(0)) d()
+  }
+  const timer = manualTimer()
+  const client = await mqtt.connectAsync(broker.url, { keepalive: 60, reconnectPeriod: 200, timerVariant: timer })
+  const pub = new BoundedPublisher(client, 64)
+  let closes = 0
+  client.on('close', () => closes++)
+  const n = 20_000
+  try {
+    const body = Buffer.alloc(1024, 'x')
+    const sending = (async () => {
+      for (let i = 0; i < n; i++) await pub.publish('t/a', body, { qos: 0 })
+      await pub.drain()
+    })()
+    // The sockets are full: the publisher waits for room, and what it writes now waits behind megabytes.
+    await waitSettled(() => pub.published, 300, 20_000, 'the sockets to fill')
+    assert.ok(pub.published < n, 'the broker holds the publisher back')
+    timer.tick()
+    timer.tick() // a ping, queued behind everything written so far
+    // The broker reads a little (a slow gateway), so the socket takes more: progress, no ping answer yet.
+    const before = pub.published
+    await waitFor(
+      () => {
+        release()
+        return pub.published > before
+      },
+      20_000,
+      'the socket to take more'
+    )
+    timer.tick() // without the drain counting as an answer, this third tick is mqtt.js' keepalive timeout
+    passing = true
+    release()
+    await within(sending, 60_000, 'every message to be sent')
+    assert.equal(closes, 0, 'no keepalive timeout while the broker kept reading')
+    assert.equal(pub.published, n)
+    await waitFor(() => c.count() === n, 20_000, 'the broker to read every message')
+  } finally {
+    pub.detach()
+    passing = true
+    release()
     await client.endAsync(true)
     await broker.close()
   }
