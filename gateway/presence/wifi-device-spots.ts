@@ -36,18 +36,21 @@ export class FixtureSpots {
    * with a chain's spot would go with that spot's week, or, merged the other way, never).
    */
   private readonly across: FixtureSpot[] = []
+  /**
+   * A spot learned across chains where a chain taught one within `radiusM` (when either was
+   * learned): the same fixture, so the chain's spot stands for both while held (it knows the
+   * device's rate; two spots there would take two radios for one). Kept as learned, not by
+   * distance now: the place learned across chains follows its bursts and may drift off the chain's.
+   */
+  private readonly under = new WeakMap<FixtureSpot, FixtureSpot>()
   /** The spot a piece was taken for once: its later bursts, placed a few metres off, do not lose it. */
   private readonly taken = new WeakMap<WifiDevice, FixtureSpot>()
 
   constructor(private readonly radiusM: number) {}
 
-  /**
-   * The spots in use: those a chain taught, and those learned across chains where no spot a chain
-   * taught stands within `radiusM` (the same fixture: the chain's spot knows its rate better, and
-   * two spots there would take two radios for one).
-   */
+  /** The spots in use: those a chain taught, and those learned across chains no spot a chain taught stands for. */
   get spots(): FixtureSpot[] {
-    return [...this.chained, ...this.across.filter(s => !this.chained.some(o => sameModel(o, s) && Math.hypot(o.x - s.x, o.y - s.y) <= this.radiusM))]
+    return [...this.chained, ...this.across.filter(s => !this.stoodFor(s))]
   }
 
   /** Whether a spot is still held (a spot learned across chains may have been pushed out by the bound). */
@@ -71,13 +74,17 @@ export class FixtureSpots {
       s.addresses.add(d.address)
       return
     }
-    this.chained.push({ fp: d.fp, floor: d.last.floor, x, y, until, intervalMs, addresses: new Set([d.address]) })
+    const spot: FixtureSpot = { fp: d.fp, floor: d.last.floor, x, y, until, intervalMs, addresses: new Set([d.address]) }
+    this.chained.push(spot)
     if (this.chained.length > MAX_SPOTS) this.chained.shift()
+    for (const a of this.across) if (!this.stoodFor(a) && this.near(spot, a)) this.under.set(a, spot)
   }
 
   /** A spot learned across chains (model-spots.ts): kept until removed (its model falls silent there), from no address. */
   add(s: { fp: string; floor: number; x: number; y: number; intervalMs: number }): FixtureSpot {
     const spot: FixtureSpot = { ...s, until: Infinity, addresses: new Set() }
+    const chain = this.chained.find(o => this.near(o, spot))
+    if (chain !== undefined) this.under.set(spot, chain)
     this.across.push(spot)
     if (this.across.length > MAX_SPOTS) this.across.shift()
     return spot
@@ -153,6 +160,16 @@ export class FixtureSpots {
     // spot were counted, so it reads slow) and the chains of two devices of its model there mix:
     // three quarters of a phone at least.
     return extra >= (s.addresses.size === 0 ? ACROSS_MIN_EXTRA : 0.5) ? Math.min(3, extra) : 0
+  }
+
+  /** Whether a spot learned across chains has a spot a chain taught standing for it now. */
+  private stoodFor(s: FixtureSpot): boolean {
+    const chain = this.under.get(s)
+    return chain !== undefined && this.chained.includes(chain)
+  }
+
+  private near(a: FixtureSpot, b: FixtureSpot): boolean {
+    return sameModel(a, b) && Math.hypot(a.x - b.x, a.y - b.y) <= this.radiusM
   }
 
   private spotOf(d: WifiDevice, spots: FixtureSpot[]): FixtureSpot | null {

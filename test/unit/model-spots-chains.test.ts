@@ -81,3 +81,28 @@ test('a spot learned across chains pushed out by the bound is learned again whil
   assert.equal(spots.spots.filter(s => s.fp === 'ie0001').length, 1)
   assert.equal(model.learned().length, 1)
 })
+
+test('a spot learned across chains at a chain taught spot that drifts off it (over 6 m, within 12 m) still takes no second radio', () => {
+  const spots = new FixtureSpots(6)
+  spots.learn(piece('h:abc', 9 * 60_000), WEEK_MS)
+  const across = spots.add({ fp: 'ie0001', floor: 0, x: 6, y: 5, intervalMs: 180_000 })
+  // Its place follows its bursts (model-spots.ts), here 7 m from the chain's spot.
+  across.x = 12
+  const at = (address: string, x: number, firstTs: number, lastTs: number): WifiDevice =>
+    ({
+      address,
+      stable: false,
+      fp: 'ie0001',
+      bursts: 6,
+      sumX: 6 * x,
+      sumY: 30,
+      firstTs,
+      lastTs,
+      last: { floor: 0 },
+      flood: false,
+      suspect: false
+    }) as Partial<WifiDevice> as WifiDevice
+  // The fixture's piece and a phone of its model beside it heard at once: one of them is the fixture.
+  assert.equal(spots.spots.length, 1)
+  assert.equal(spots.radios([at('p1', 7, 0, 300), at('p2', 9, 100, 400)]).size, 1)
+})
