@@ -7,10 +7,12 @@
 // (a store that is open 17 h a day or more does not learn this way); so a spot is learned when its
 // model was heard there in most 10-minute slots over a whole day, and handed to the fixture spots
 // (wifi-device-spots.ts), which take its model's pieces there for one radio. A learned spot whose
-// model falls silent there goes again. Only bursts of rotating addresses are looked at (a global
-// address is known by itself), and no address is kept: a spot is a model and a place.
+// model falls silent there goes again, and one no longer held there is handed over again. It is
+// never one a fixture's chain taught at its place: that one lasts its week, this one while its model
+// is heard. Only bursts of rotating addresses are looked at (a global address is known by itself),
+// and no address is kept: a spot is a model and a place.
 import { SLOT_MS, DAY_MS, type Burst } from './wifi-device-types.ts'
-import type { FixtureSpot } from './wifi-device-spots.ts'
+import type { FixtureSpot, FixtureSpots } from './wifi-device-spots.ts'
 
 interface Candidate {
   fp: string
@@ -22,7 +24,7 @@ interface Candidate {
   /** Bursts per 10-minute slot over the last day. */
   slots: Map<number, number>
   lastTs: number
-  /** The fixture spot it stands for while learned. */
+  /** The fixture spot it stands for while learned (its own: never one a chain taught). */
   spot: FixtureSpot | null
 }
 
@@ -42,15 +44,13 @@ export class ModelSpots {
    * @param radiusM a burst within this of a candidate of its model is heard at that spot, m
    * @param coverage share of a day's 10-minute slots a spot must be heard in to be learned (the fixture rule's share)
    * @param inShop whether a place lies inside a shop (only there does a fixture change a count)
-   * @param learn a spot just learned: returns the fixture spot that stands for it
-   * @param lapse a learned spot heard too seldom over the last day: its fixture spot goes
+   * @param spots where a spot just learned is added, one heard too seldom over the last day removed
    */
   constructor(
     private readonly radiusM: number,
     private readonly coverage: number,
     private readonly inShop: (x: number, y: number, floor: number) => boolean,
-    private readonly learn: (c: { fp: string; floor: number; x: number; y: number; intervalMs: number }) => FixtureSpot,
-    private readonly lapse: (s: FixtureSpot) => void
+    private readonly spots: Pick<FixtureSpots, 'add' | 'remove' | 'has'>
   ) {}
 
   /** A burst of a rotating address that reports its model's fingerprint. */
@@ -82,14 +82,13 @@ export class ModelSpots {
     const slot = Math.floor(b.ts / SLOT_MS)
     c.slots.set(slot, (c.slots.get(slot) ?? 0) + 1)
     this.prune(c, slot)
+    // A spot no longer held (pushed out by the bound) is learned again, as its model is still heard there.
+    if (c.spot !== null && !this.spots.has(c.spot)) c.spot = null
     if (c.spot !== null) {
-      // A spot a fixture's chain taught keeps its own place and rate.
-      if (c.spot.addresses.size === 0) {
-        c.spot.x = c.x
-        c.spot.y = c.y
-      }
+      c.spot.x = c.x
+      c.spot.y = c.y
     } else if (c.slots.size >= this.coverage * DAY_SLOTS && this.inShop(c.x, c.y, c.floor)) {
-      c.spot = this.learn({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c)) })
+      c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c)) })
     }
   }
 
@@ -101,18 +100,19 @@ export class ModelSpots {
         this.drop(c)
         continue
       }
+      if (c.spot !== null && !this.spots.has(c.spot)) c.spot = null
       if (c.spot === null) continue
       this.prune(c, slot)
       if (c.slots.size < (this.coverage / 2) * DAY_SLOTS) {
-        this.lapse(c.spot)
+        this.spots.remove(c.spot)
         c.spot = null
-      } else if (c.spot.addresses.size === 0) c.spot.intervalMs = SLOT_MS / Math.max(1, usual(c))
+      } else c.spot.intervalMs = SLOT_MS / Math.max(1, usual(c))
     }
   }
 
   /** Learned spots now. */
   learned(): Array<{ fp: string; floor: number; x: number; y: number }> {
-    return [...this.order].filter(c => c.spot !== null).map(c => ({ fp: c.fp, floor: c.floor, x: c.x, y: c.y }))
+    return [...this.order].filter(c => c.spot !== null && this.spots.has(c.spot)).map(c => ({ fp: c.fp, floor: c.floor, x: c.x, y: c.y }))
   }
 
   get size(): number {
@@ -125,7 +125,7 @@ export class ModelSpots {
 
   private drop(c: Candidate): void {
     this.order.delete(c)
-    if (c.spot !== null) this.lapse(c.spot)
+    if (c.spot !== null) this.spots.remove(c.spot)
     const list = this.byModel.get(c.fp) ?? []
     const i = list.indexOf(c)
     if (i >= 0) list.splice(i, 1)

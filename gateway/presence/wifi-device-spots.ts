@@ -28,11 +28,35 @@ const ACROSS_MIN_EXTRA = 0.75
 const MAX_SPOTS = 200
 
 export class FixtureSpots {
-  readonly spots: FixtureSpot[] = []
+  /** Spots a fixture's chain taught: each kept its week, forgotten with any of its addresses. */
+  private readonly chained: FixtureSpot[] = []
+  /**
+   * Spots learned across chains (model-spots.ts), apart from those a chain taught: each lives as
+   * long as its model is heard there, whatever a chain's spot at its place does (one that merged
+   * with a chain's spot would go with that spot's week, or, merged the other way, never).
+   */
+  private readonly across: FixtureSpot[] = []
+  /**
+   * A spot learned across chains where a chain taught one within `radiusM` (when either was
+   * learned): the same fixture, so the chain's spot stands for both while held (it knows the
+   * device's rate; two spots there would take two radios for one). Kept as learned, not by
+   * distance now: the place learned across chains follows its bursts and may drift off the chain's.
+   */
+  private readonly under = new WeakMap<FixtureSpot, FixtureSpot>()
   /** The spot a piece was taken for once: its later bursts, placed a few metres off, do not lose it. */
   private readonly taken = new WeakMap<WifiDevice, FixtureSpot>()
 
   constructor(private readonly radiusM: number) {}
+
+  /** The spots in use: those a chain taught, and those learned across chains no spot a chain taught stands for. */
+  get spots(): FixtureSpot[] {
+    return [...this.chained, ...this.across.filter(s => !this.stoodFor(s))]
+  }
+
+  /** Whether a spot is still held (a spot learned across chains may have been pushed out by the bound). */
+  has(s: FixtureSpot): boolean {
+    return this.chained.includes(s) || this.across.includes(s)
+  }
 
   /** A device just classed a fixture: its model and mean spot, unless its address is stable (known again by it). */
   learn(d: WifiDevice, until: number): void {
@@ -40,7 +64,7 @@ export class FixtureSpots {
     const x = d.sumX / d.bursts
     const y = d.sumY / d.bursts
     const intervalMs = (d.lastTs - d.firstTs) / Math.max(1, d.bursts - 1)
-    const s = this.spots.find(s => s.fp === d.fp && s.floor === d.last.floor && Math.hypot(s.x - x, s.y - y) <= this.radiusM)
+    const s = this.chained.find(s => s.fp === d.fp && s.floor === d.last.floor && Math.hypot(s.x - x, s.y - y) <= this.radiusM)
     if (s) {
       // The same fixture learned again (a new day, a new piece): its latest mean spot.
       s.x = x
@@ -50,35 +74,35 @@ export class FixtureSpots {
       s.addresses.add(d.address)
       return
     }
-    this.spots.push({ fp: d.fp, floor: d.last.floor, x, y, until, intervalMs, addresses: new Set([d.address]) })
-    if (this.spots.length > MAX_SPOTS) this.spots.shift()
+    const spot: FixtureSpot = { fp: d.fp, floor: d.last.floor, x, y, until, intervalMs, addresses: new Set([d.address]) }
+    this.chained.push(spot)
+    if (this.chained.length > MAX_SPOTS) this.chained.shift()
+    for (const a of this.across) if (!this.stoodFor(a) && this.near(spot, a)) this.under.set(a, spot)
   }
 
-  /** A spot learned across chains (model-spots.ts): kept while its model is heard there, from no address. */
+  /** A spot learned across chains (model-spots.ts): kept until removed (its model falls silent there), from no address. */
   add(s: { fp: string; floor: number; x: number; y: number; intervalMs: number }): FixtureSpot {
-    // A fixture learned from its chain already stands there (places learned across chains are apart already).
-    const near = this.spots.find(o => o.addresses.size > 0 && o.fp === s.fp && o.floor === s.floor && Math.hypot(o.x - s.x, o.y - s.y) <= this.radiusM)
-    if (near !== undefined) return near
     const spot: FixtureSpot = { ...s, until: Infinity, addresses: new Set() }
-    this.spots.push(spot)
-    if (this.spots.length > MAX_SPOTS) this.spots.shift()
+    const chain = this.chained.find(o => this.near(o, spot))
+    if (chain !== undefined) this.under.set(spot, chain)
+    this.across.push(spot)
+    if (this.across.length > MAX_SPOTS) this.across.shift()
     return spot
   }
 
-  /** A spot learned across chains goes; one a chain taught too stays its week. */
+  /** A spot learned across chains goes; one a chain taught is not removed this way (it stays its week). */
   remove(s: FixtureSpot): void {
-    if (s.addresses.size > 0) return
-    const i = this.spots.indexOf(s)
-    if (i >= 0) this.spots.splice(i, 1)
+    const i = this.across.indexOf(s)
+    if (i >= 0) this.across.splice(i, 1)
   }
 
   /** Forgets the spots learned from `subject` (erasure, consent withdrawn). */
   forgetSubject(subject: string): void {
-    for (let i = this.spots.length - 1; i >= 0; i--) if (this.spots[i].addresses.has(subject)) this.spots.splice(i, 1)
+    for (let i = this.chained.length - 1; i >= 0; i--) if (this.chained[i].addresses.has(subject)) this.chained.splice(i, 1)
   }
 
   forgetBefore(t: number): void {
-    for (let i = this.spots.length - 1; i >= 0; i--) if (this.spots[i].until < t) this.spots.splice(i, 1)
+    for (let i = this.chained.length - 1; i >= 0; i--) if (this.chained[i].until < t) this.chained.splice(i, 1)
   }
 
   /**
@@ -87,12 +111,15 @@ export class FixtureSpots {
    */
   radios(present: Iterable<WifiDevice>): Set<WifiDevice> {
     const out = new Set<WifiDevice>()
-    if (this.spots.length === 0) return out
+    const spots = this.spots
+    if (spots.length === 0) return out
     const bySpot = new Map<FixtureSpot, WifiDevice[]>()
+    const spotOf = new Map<WifiDevice, FixtureSpot>()
     for (const d of present) {
       if (d.stable || d.fp === null || d.bursts === 0 || d.flood || d.suspect) continue
-      const s = this.spotOf(d)
+      const s = this.spotOf(d, spots)
       if (s === null) continue
+      spotOf.set(d, s)
       const list = bySpot.get(s) ?? []
       list.push(d)
       bySpot.set(s, list)
@@ -100,13 +127,16 @@ export class FixtureSpots {
     // Spots of one model near each other (always-on devices of a common model a few metres apart)
     // share their pieces: the chains of such radios mix, and a piece's mean lies between them as
     // often as not. A group takes as many radios as it has spots.
-    for (const group of groups(this.spots, 2 * this.radiusM)) {
+    for (const group of groups(spots, 2 * this.radiusM)) {
       let left = group.flatMap(s => bySpot.get(s) ?? [])
       for (let k = 0; k < group.length && left.length > 0; k++) {
         const radio = oneRadio(left)
         for (const d of radio) {
           out.add(d)
-          if (!this.taken.has(d)) this.taken.set(d, this.spotOf(d) ?? group[0])
+          // Kept while its spot is in use; one gone (or a spot learned across chains that a chain's
+          // spot now stands on) hands it to the spot it is at now, whose rate it is measured against.
+          const was = this.taken.get(d)
+          if (was === undefined || !spots.includes(was)) this.taken.set(d, spotOf.get(d) ?? group[0])
         }
         left = left.filter(d => !radio.includes(d))
       }
@@ -132,15 +162,25 @@ export class FixtureSpots {
     return extra >= (s.addresses.size === 0 ? ACROSS_MIN_EXTRA : 0.5) ? Math.min(3, extra) : 0
   }
 
-  private spotOf(d: WifiDevice): FixtureSpot | null {
+  /** Whether a spot learned across chains has a spot a chain taught standing for it now. */
+  private stoodFor(s: FixtureSpot): boolean {
+    const chain = this.under.get(s)
+    return chain !== undefined && this.chained.includes(chain)
+  }
+
+  private near(a: FixtureSpot, b: FixtureSpot): boolean {
+    return sameModel(a, b) && Math.hypot(a.x - b.x, a.y - b.y) <= this.radiusM
+  }
+
+  private spotOf(d: WifiDevice, spots: FixtureSpot[]): FixtureSpot | null {
     const was = this.taken.get(d)
-    if (was !== undefined && this.spots.includes(was)) return was
+    if (was !== undefined && spots.includes(was)) return was
     const x = d.sumX / d.bursts
     const y = d.sumY / d.bursts
     let best: FixtureSpot | null = null
     // One burst is placed a few metres off, the mean of several nearer: a young piece is looked for wider.
     let bestD = Math.max(this.radiusM, (2 * this.radiusM) / Math.sqrt(d.bursts))
-    for (const s of this.spots) {
+    for (const s of spots) {
       if (s.fp !== d.fp || s.floor !== d.last.floor) continue
       const dist = Math.hypot(s.x - x, s.y - y)
       if (dist <= bestD) {
@@ -150,6 +190,10 @@ export class FixtureSpots {
     }
     return best
   }
+}
+
+function sameModel(a: FixtureSpot, b: FixtureSpot): boolean {
+  return a.fp === b.fp && a.floor === b.floor
 }
 
 /** Spots linked where two lie within `m` of each other (per model and floor). */
@@ -162,7 +206,7 @@ function groups(spots: FixtureSpot[], m: number): FixtureSpot[][] {
     seen.add(s)
     for (let i = 0; i < g.length; i++)
       for (const o of spots)
-        if (!seen.has(o) && o.fp === g[i].fp && o.floor === g[i].floor && Math.hypot(o.x - g[i].x, o.y - g[i].y) <= m) {
+        if (!seen.has(o) && sameModel(o, g[i]) && Math.hypot(o.x - g[i].x, o.y - g[i].y) <= m) {
           seen.add(o)
           g.push(o)
         }

@@ -70,13 +70,7 @@ export class WifiDevices {
     for (const a of fixed) this.fixtureAddresses.set(a, Infinity)
     this.newcomers = new NewcomerLimit(o.newDevicesPerSensorMin)
     this.spots = new FixtureSpots(o.maxLinkDistanceM / 2)
-    this.modelSpots = new ModelSpots(
-      o.maxLinkDistanceM / 2,
-      o.fixtureCoverage,
-      (x, y, floor) => locate(site, x, y, floor).shop !== null,
-      s => this.spots.add(s),
-      s => this.spots.remove(s)
-    )
+    this.modelSpots = new ModelSpots(o.maxLinkDistanceM / 2, o.fixtureCoverage, (x, y, floor) => locate(site, x, y, floor).shop !== null, this.spots)
   }
 
   /** One frame heard by one sensor. Bursts close on `flush`. */

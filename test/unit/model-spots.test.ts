@@ -11,17 +11,15 @@ const burst = (ts: number, fp: string, x: number, y = 3): Burst => ({ ts, x, y, 
 function spots() {
   const learned: FixtureSpot[] = []
   const lapsed: FixtureSpot[] = []
-  const m = new ModelSpots(
-    6,
-    0.7,
-    () => true,
-    s => {
+  const m = new ModelSpots(6, 0.7, () => true, {
+    add: s => {
       const f = { ...s, until: Infinity, addresses: new Set<string>() }
       learned.push(f)
       return f
     },
-    s => lapsed.push(s)
-  )
+    remove: s => lapsed.push(s),
+    has: s => learned.includes(s) && !lapsed.includes(s)
+  })
   return { m, learned, lapsed }
 }
 
