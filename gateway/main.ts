@@ -144,6 +144,10 @@ await runCommand(spec, async o => {
       return
     }
     try {
+      // Any local user could have added a login to a file others may write: not taken in.
+      const mode = statSync(o.auth).mode
+      if ((mode & 0o002) !== 0) throw new Error(`auth file ${o.auth} is writable by every local user (mode ${(mode & 0o777).toString(8)}): chmod o-w it, then reload`)
+      if ((mode & 0o004) !== 0) log.warn('auth file is readable by every local user: it holds secrets (chmod o-r it; 0640 root:instore)', { path: o.auth })
       const disconnected = gateway.bus?.reloadAuth?.(loadAuthFile(o.auth)) ?? 0
       log.info('auth file reloaded', { path: o.auth, disconnected })
     } catch (err) {

@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -73,10 +73,16 @@ test('SIGHUP reloads the auth file: revoked and rotated credentials are cut off,
     child.kill('SIGHUP')
     await waitFor(() => (out.match(/auth file not reloaded/g) ?? []).length >= 2, 10_000, 'second refusal logged')
     assert.doesNotMatch(out, /MySecret/)
+    // A file every local user may write is not taken in, whatever it holds.
+    writeFileSync(authPath, JSON.stringify({ sensors: { b1: hashPassword('new-password'), b2: old }, readers: { evil: old } }))
+    chmodSync(authPath, 0o666)
+    child.kill('SIGHUP')
+    await waitFor(() => /writable by every local user/.test(out), 10_000, 'world-writable refused')
+    await assert.rejects(connect('evil', 'old-password'), /Bad username or password|Not authorized/i)
     await connect('b1', 'new-password')
     const metrics = await (await fetch(`${http}/metrics`)).text()
     assert.match(metrics, /instore_broker_auth_total\{result="revoked"\} 2/)
-    assert.match(metrics, /instore_broker_auth_total\{result="reloadRefused"\} 2/)
+    assert.match(metrics, /instore_broker_auth_total\{result="reloadRefused"\} 3/)
     assert.equal(child.exitCode, null, 'still running')
   } finally {
     for (const c of clients) c.end(true)
