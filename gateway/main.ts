@@ -89,7 +89,7 @@ await runCommand(spec, async o => {
     ['config', configFile() ?? undefined],
     ['auth', o.auth]
   ] as const) {
-    const mode = path === undefined ? 0 : (statSync(path, { throwIfNoEntry: false })?.mode ?? 0)
+    const mode = path === undefined ? 0 : fileMode(path)
     if ((mode & 0o006) !== 0)
       log.warn(
         `${what} file is readable or writable by every local user: it holds secrets, and a login added to it is in force at the next reload (chmod o-rw it; 0640 root:instore)`,
@@ -145,7 +145,7 @@ await runCommand(spec, async o => {
     }
     try {
       // Any local user could have added a login to a file others may write: not taken in.
-      const mode = statSync(o.auth).mode
+      const mode = fileMode(o.auth)
       if ((mode & 0o002) !== 0) throw new Error(`auth file ${o.auth} is writable by every local user (mode ${(mode & 0o777).toString(8)}): chmod o-w it, then reload`)
       if ((mode & 0o004) !== 0) log.warn('auth file is readable by every local user: it holds secrets (chmod o-r it; 0640 root:instore)', { path: o.auth })
       const disconnected = gateway.bus?.reloadAuth?.(loadAuthFile(o.auth)) ?? 0
@@ -174,3 +174,8 @@ await runCommand(spec, async o => {
   }
   clearTimeout(hung)
 })
+
+/** A file's mode (0 when it is missing): the start-up warning and the reload's refusal read the same bits. */
+function fileMode(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.mode ?? 0
+}
