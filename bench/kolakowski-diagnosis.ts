@@ -74,6 +74,56 @@ export function bestShift(truth: Timed[], estimates: Timed[], shifts: number[]):
   return best
 }
 
+/** Where a track's errors point, m: see `errorDirection`. */
+export interface ErrorDirection {
+  /** Mean component towards `centre` (the receivers' centroid) from the truth; positive: pulled inwards. */
+  inwardM: number
+  /** Mean component against the truth's direction of travel, where it moves; positive: behind it (a lag). */
+  behindM: number
+  /** Mean absolute component across the direction of travel, where it moves. */
+  acrossM: number
+  /** Share of the samples where the truth moves (at least `MOVING_M` over `TRAVEL_HALF_MS` either side). */
+  movingShare: number
+}
+
+/** Half of the span over which the truth's direction of travel is taken, ms. */
+const TRAVEL_HALF_MS = 2000
+/** Distance the truth must cover over that span to count as moving, m. */
+const MOVING_M = 0.1
+
+/**
+ * The mean error vector split two ways: towards the receivers' centre (a fit pulled inwards, as far
+ * receivers that read hotter than the model pull it, shows as a positive `inwardM`) and along the
+ * truth's travel (a lag shows as a positive `behindM`). `estimates[i]` is scored against `truthAt[i]`;
+ * `truth` is the whole track, for the direction of travel.
+ */
+export function errorDirection(truth: Timed[], truthAt: Timed[], estimates: Array<{ x: number; y: number }>, centre: { x: number; y: number }): ErrorDirection {
+  let inward = 0
+  let behind = 0
+  let across = 0
+  let moving = 0
+  for (let i = 0; i < truthAt.length; i++) {
+    const t = truthAt[i]
+    const ex = estimates[i].x - t.x
+    const ey = estimates[i].y - t.y
+    const cx = centre.x - t.x
+    const cy = centre.y - t.y
+    const c = Math.hypot(cx, cy)
+    if (c > 0) inward += (ex * cx + ey * cy) / c
+    const a = positionAt(truth, t.ts - TRAVEL_HALF_MS)
+    const b = positionAt(truth, t.ts + TRAVEL_HALF_MS)
+    const vx = b.x - a.x
+    const vy = b.y - a.y
+    const v = Math.hypot(vx, vy)
+    if (v < MOVING_M) continue
+    moving++
+    behind -= (ex * vx + ey * vy) / v
+    across += Math.abs(ey * vx - ex * vy) / v
+  }
+  const n = Math.max(1, truthAt.length)
+  return { inwardM: inward / n, behindM: behind / Math.max(1, moving), acrossM: across / Math.max(1, moving), movingShare: moving / n }
+}
+
 /** rssi = a - 10·n·log10(d) fitted by least squares (d in metres), with the residuals' spread. */
 export function fitPathLoss(d: number[], rssi: number[]): { a: number; n: number; sdDb: number } {
   const xs = d.map(v => -10 * Math.log10(v))
@@ -115,6 +165,33 @@ export async function baselineLag(site: Site, trace: string, shifts: number[]): 
   )
 }
 
+function centroid(points: Array<{ x: number; y: number }>): { x: number; y: number } {
+  const n = Math.max(1, points.length)
+  return { x: points.reduce((a, p) => a + p.x, 0) / n, y: points.reduce((a, p) => a + p.y, 0) / n }
+}
+
+/** `errorDirection`'s errors grouped by the receiver nearest the truth in plan. */
+function byNearest(site: Site, truth: Timed[], truthAt: Timed[], estimates: Timed[]): TrackDiagnosis['byNearest'] {
+  const sensors = [...site.sensors.values()]
+  const centre = centroid(sensors)
+  const groups = new Map<string, number[]>()
+  truthAt.forEach((t, i) => {
+    const near = sensors.reduce((a, s) => (Math.hypot(s.x - t.x, s.y - t.y) < Math.hypot(a.x - t.x, a.y - t.y) ? s : a))
+    groups.set(near.id, [...(groups.get(near.id) ?? []), i])
+  })
+  const out: TrackDiagnosis['byNearest'] = {}
+  for (const [id, idx] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
+    const at = idx.map(i => truthAt[i])
+    const est = idx.map(i => estimates[i])
+    out[id] = {
+      share: idx.length / Math.max(1, truthAt.length),
+      meanM: idx.reduce((a, i) => a + Math.hypot(estimates[i].x - truthAt[i].x, estimates[i].y - truthAt[i].y), 0) / idx.length,
+      inwardM: errorDirection(truth, at, est, centre).inwardM
+    }
+  }
+  return out
+}
+
 export interface TrackDiagnosis {
   /** The gateway's published positions against the truth at their times. */
   error: Summary
@@ -124,6 +201,10 @@ export interface TrackDiagnosis {
   biasShare: number
   /** The published positions averaged over a centred quarter minute: what more smoothing could give at most. */
   smoothed: Summary
+  /** The errors' direction: pulled towards the receivers' centre, behind the truth's travel. */
+  direction: ErrorDirection
+  /** By the receiver nearest the truth (in plan): share of the samples, their mean error and its component towards the centre, m. */
+  byNearest: Record<string, { share: number; meanM: number; inwardM: number }>
   /** The truth shift in time that best matches the published positions (negative: they describe an earlier moment). */
   lag: { shiftMs: number; meanM: number }
   /** The same for the naive baseline: the lag of the readings themselves (`baselineLag`). */
@@ -257,6 +338,8 @@ export async function trackDiagnosis(siteFile: SiteFile, trace: string): Promise
     error: summarize(errors),
     stretches,
     biasShare: biasShare(truthAt, inTruth, 1),
+    direction: errorDirection(truth, truthAt, inTruth, centroid([...site.sensors.values()])),
+    byNearest: byNearest(site, truth, truthAt, inTruth),
     smoothed: summarize(smoothedErrors),
     lag: bestShift(
       truth,
@@ -274,6 +357,15 @@ export function printTrackDiagnosis(d: TrackDiagnosis): void {
   const s = (v: Summary) => `mean ${f2(v.mean)} m, p95 ${f2(v.p95)} m`
   console.log(' diagnosis: robot track without its calibration walk (site defaults and self-calibration), against its truth')
   console.log(`  published positions ${s(d.error)}; share of the squared error fixed by place (1 m squares) ${(100 * d.biasShare).toFixed(0)}%`)
+  const dir = d.direction
+  console.log(
+    `  error towards the receivers' centre ${f2(dir.inwardM)} m on average; where the truth moves (${(100 * dir.movingShare).toFixed(0)}% of samples) ${f2(dir.behindM)} m behind it and ${f2(dir.acrossM)} m across`
+  )
+  console.log(
+    `  by the receiver nearest the truth, share / mean error / towards the centre: ${Object.entries(d.byNearest)
+      .map(([id, g]) => `${id} ${(100 * g.share).toFixed(0)}% ${f2(g.meanM)}/${f2(g.inwardM)} m`)
+      .join(', ')}`
+  )
   console.log(`  averaged over a centred ${(2 * SMOOTH_HALF_MS) / 1000} s (the most smoothing could give) ${s(d.smoothed)}`)
   console.log(`  best match with the truth ${d.lag.shiftMs / 1000} s away from the published time: mean ${f2(d.lag.meanM)} m`)
   console.log(`  the naive baseline's best match: ${d.readingsLag.shiftMs / 1000} s away (mean ${f2(d.readingsLag.meanM)} m): the lag of the readings themselves`)

@@ -10,7 +10,7 @@ import { parseSite, type Site } from '../../shared/site.ts'
 import type { TraceLine } from '../../shared/trace.ts'
 import { expectedRssi, sensorModels } from '../../gateway/estimation/radio-model.ts'
 import { trackerOptions, type TrackerOptions } from '../../gateway/estimation/tracker.ts'
-import { baselineLag, biasShare, bestShift, fitPathLoss, LAG_SHIFTS, positionAt, type Timed } from '../../bench/kolakowski-diagnosis.ts'
+import { baselineLag, biasShare, bestShift, errorDirection, fitPathLoss, LAG_SHIFTS, positionAt, type Timed } from '../../bench/kolakowski-diagnosis.ts'
 import { routeArgs, routeOptions, walkBefore, type Route } from '../../bench/kolakowski-routes.ts'
 import { writeTrace } from '../../bench/trace-files.ts'
 import { rect } from '../helpers/geo.ts'
@@ -46,6 +46,37 @@ test('lag: estimates describing the track 2 s late match it best 2 s earlier', (
   const best = bestShift(track, late, shifts)
   assert.equal(best.shiftMs, -2000)
   assert.ok(best.meanM < 1e-9)
+})
+
+test("direction: a fit pulled towards the receivers' centre, one behind the travel, one beside it", () => {
+  // `track` runs along y = 1 in +x at 0.5 m/s, for 20 s; the centre lies at y = 5, across its travel.
+  const centre = { x: 5, y: 5 }
+  const inner = track.filter(p => p.ts >= 2000 && p.ts <= 18_000)
+  const cases: Array<[string, (p: Timed) => { x: number; y: number }, { inwardM: number; behindM: number; acrossM: number }]> = [
+    ['behind by 1 m', p => ({ x: p.x - 1, y: p.y }), { inwardM: NaN, behindM: 1, acrossM: 0 }],
+    ['ahead by 0.5 m', p => ({ x: p.x + 0.5, y: p.y }), { inwardM: NaN, behindM: -0.5, acrossM: 0 }],
+    [
+      '0.4 m towards the centre',
+      p => ({ x: p.x + (0.4 * (centre.x - p.x)) / Math.hypot(centre.x - p.x, centre.y - p.y), y: p.y + (0.4 * (centre.y - p.y)) / Math.hypot(centre.x - p.x, centre.y - p.y) }),
+      { inwardM: 0.4, behindM: NaN, acrossM: NaN }
+    ],
+    ['0.3 m beside the travel, away from the centre', p => ({ x: p.x, y: p.y - 0.3 }), { inwardM: NaN, behindM: 0, acrossM: 0.3 }]
+  ]
+  for (const [name, place, want] of cases) {
+    const d = errorDirection(track, inner, inner.map(place), centre)
+    assert.equal(d.movingShare, 1, name)
+    for (const k of ['inwardM', 'behindM', 'acrossM'] as const) if (!Number.isNaN(want[k])) assert.ok(Math.abs(d[k] - want[k]) < 1e-9, `${name}: ${k} ${d[k]}`)
+  }
+  // Standing still: no direction of travel, so neither behind nor across counts.
+  const still = inner.map(p => ({ ...p, x: 3 }))
+  const d = errorDirection(
+    still,
+    still,
+    still.map(p => ({ x: p.x - 1, y: p.y })),
+    centre
+  )
+  assert.equal(d.movingShare, 0)
+  assert.equal(d.behindM, 0)
 })
 
 test('path loss fitted on readings that follow the model exactly gives the model back', () => {
