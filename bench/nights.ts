@@ -67,6 +67,17 @@ export async function nights(days: number, seed?: number, zones: Record<string, 
   writeFileSync(join(dir, 'events.json'), JSON.stringify(events))
   const truth: Truth = sim.truth
   const q = evaluateEvents(truth, events, defaultEvalOptions).visits
+  const { byLength, missed, falses } = scoreNights(truth, events)
+  return { days, readings, events: events.length, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
+}
+
+/**
+ * Recall by length and each missed and false visit, as day, subject, shop and seconds into the
+ * day. A miss also says how many of that phone's judged visits were found (misses that gather on
+ * a few phones point at the phone, a quiet one, not at the day); a false visit, how many visits
+ * that phone has in the truth (none: a passer-by).
+ */
+export function scoreNights(truth: Truth, events: EventMsg[]): Pick<NightsResult, 'byLength' | 'missed' | 'falses'> {
   const end = Math.max(...truth.windows.map(w => w[1]))
   const shops = intervalsFromEvents(events, 'shop', end)
   const dayOf = (t: number) => truth.windows.findIndex(([w0, w1]) => t >= w0 && t <= w1)
@@ -78,20 +89,30 @@ export async function nights(days: number, seed?: number, zones: Record<string, 
   const inside = (a: number, b: number) => truth.windows.some(([w0, w1]) => a >= w0 + defaultEvalOptions.warmupMs && b <= w1)
   const overlaps = (a0: number, a1: number, b0: number, b1: number) => Math.min(a1, b1) > Math.max(a0, b0)
   const judged = truth.visits.filter(v => v.subject !== null && inside(v.enter, v.exit))
-  const byLength = BANDS.map(([band, lo, hi]) => ({ band, visits: 0, found: 0, recall: 0 }))
-  const missed: string[] = []
+  const byLength = BANDS.map(([band]) => ({ band, visits: 0, found: 0, recall: 0 }))
+  const perPhone = new Map<string, { visits: number; found: number }>()
+  const misses: Array<{ subject: string; text: string }> = []
   for (const v of judged) {
     const band = byLength[BANDS.findIndex(([, lo, hi]) => v.exit - v.enter >= lo && v.exit - v.enter < hi)]
+    const phone = perPhone.get(v.subject ?? '') ?? { visits: 0, found: 0 }
+    perPhone.set(v.subject ?? '', phone)
     band.visits++
-    if (shops.some(d => d.subject === v.subject && d.shop === v.shop && overlaps(v.enter, v.exit, d.enter, d.exit))) band.found++
-    else missed.push(at(v.subject ?? '', v.shop, v.enter, v.exit))
+    phone.visits++
+    if (shops.some(d => d.subject === v.subject && d.shop === v.shop && overlaps(v.enter, v.exit, d.enter, d.exit))) {
+      band.found++
+      phone.found++
+    } else misses.push({ subject: v.subject ?? '', text: at(v.subject ?? '', v.shop, v.enter, v.exit) })
   }
   for (const b of byLength) b.recall = b.found / Math.max(1, b.visits)
+  const missed = misses.map(m => {
+    const phone = perPhone.get(m.subject) ?? { visits: 0, found: 0 }
+    return `${m.text} (its phone: ${phone.found} of ${phone.visits} found)`
+  })
   const falses = shops
     .filter(d => inside(d.enter, Math.min(d.exit, end)))
     .filter(d => !truth.visits.some(t => t.subject === d.subject && t.shop === d.shop && overlaps(t.enter, t.exit, d.enter, d.exit)))
-    .map(d => at(d.subject, d.shop, d.enter, d.exit))
-  return { days, readings, events: events.length, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
+    .map(d => `${at(d.subject, d.shop, d.enter, d.exit)} (its phone: ${truth.visits.filter(t => t.subject === d.subject).length} visits in the truth)`)
+  return { byLength, missed, falses }
 }
 
 /** `npm run bench -- nights [--days N] [--seed S] [--zones JSON]`: runs and prints it. */
