@@ -316,6 +316,15 @@ export const PeopleParamsSchema = Type.Object(
         description:
           'people a square metre of shop floor can hold at most: a shop, a sector and a Wi-Fi sensor neighbourhood count no more than their area times this (a sender keeping invented addresses alive)'
       })
+    ),
+    coldStartQuietS: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3600,
+        default: 180,
+        description:
+          "after a start with nothing learned yet (no fixture, no spot, no stays kept), the Wi-Fi devices heard from the start count in people now by the chance that the store is open, which falls by e for each this many seconds without a newcomer settling inside (an open store's mean time between newcomers at its quietest); until three have, they are not visitors either. 0: no such rule"
+      })
     )
   },
   { additionalProperties: false, description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' }

@@ -125,6 +125,11 @@ export class WifiDevices {
     for (const f of keeper.fixtures()) if (!this.notFixtures.has(f.subject) && (this.fixtureAddresses.get(f.subject) ?? 0) < f.until) this.fixtureAddresses.set(f.subject, f.until)
   }
 
+  /** Whether no fixture is known (named in the site file, or kept from an earlier run): a cold start (people-cold.ts). */
+  learnedNothing(): boolean {
+    return this.fixtureAddresses.size === 0 && this.spots.spots.length === 0
+  }
+
   /** The device a subject (an address, or an app subject it was paired with) is held in, if any. */
   holds(subject: string): boolean {
     if (this.pending.has(subject) || this.byAddress.has(subject) || this.fixtureAddresses.has(subject)) return true
