@@ -318,13 +318,7 @@ export const PeopleParamsSchema = Type.Object(
       })
     ),
     coldStartQuietS: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        maximum: 3600,
-        default: 180,
-        description:
-          "after a start with nothing learned yet (no fixture, no spot, no stays kept), the Wi-Fi devices heard from the start count in people now by the chance that the store is open, which falls by e for each this many seconds without a newcomer settling inside (an open store's mean time between newcomers at its quietest); until three have, they are not visitors either. 0: no such rule"
-      })
+      Type.Integer({ minimum: 0, maximum: 3600, default: 180, description: 'cold start: devices from the start weigh e^(-s/this) in people now till 3 newcomers settle; 0: off' })
     )
   },
   { additionalProperties: false, description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' }

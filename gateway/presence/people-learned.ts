@@ -17,6 +17,8 @@ import type { ModelSpots } from './model-spots.ts'
 import type { LongStay } from './people-stays.ts'
 import { STAY_SAMPLE } from './people-stays.ts'
 import { SLOT_MS, DAY_MS } from './wifi-device-types.ts'
+import { createHash } from 'node:crypto'
+import type { Site } from '../../shared/site.ts'
 
 export const LEARNED_NAME = 'people-learned'
 /** Saved at most this often while counting, ms of event time (a day's learning is lost by at most this much). */
@@ -72,6 +74,20 @@ export const PeopleLearnedState = Type.Object(
 )
 export type PeopleLearnedStateT = Static<typeof PeopleLearnedState>
 const check = TypeCompiler.Compile(PeopleLearnedState)
+
+/**
+ * What a kept state must have been kept under: the store, and its radio setup (the site's radio
+ * defaults and its sensors, as the gateway's radio learning is keyed): moving a sensor moves the
+ * places the solver gives, and a spot learned before would lie elsewhere.
+ */
+export function learnedKey(site: Site): string {
+  const sensors = site.file.features.filter(f => f.properties.kind === 'sensor')
+  const hash = createHash('sha256')
+    .update(JSON.stringify([site.file.radio ?? null, sensors]))
+    .digest('hex')
+    .slice(0, 16)
+  return `${site.storeId}/${hash}`
+}
 
 export interface LearnedKeeper {
   saveLearned: (name: string, key: string, state: string, ts: number) => void

@@ -14,8 +14,7 @@ import { SingleOdds } from './people-singles.ts'
 import { LongStay } from './people-stays.ts'
 import { ColdStart } from './people-cold.ts'
 import { deviceState, chainPhones } from './people-classify.ts'
-import { LearnedKeeping } from './people-learned.ts'
-import { radioKey } from '../pipeline-io.ts'
+import { LearnedKeeping, learnedKey } from './people-learned.ts'
 
 export {
   peopleOptions,
@@ -95,7 +94,7 @@ export class People {
       c => this.uncountBle(c)
     )
     this.stay = new LongStay(o.longStayPriorMs, o.longStayMinStays, o.longStayFactor, o.longStayFloorMs)
-    this.learned = new LearnedKeeping(keeper ?? null, `${site.storeId}/${radioKey(site)}`, { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay })
+    this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay })
     // Nothing learned before this start (no fixture, no spot, no stays to tell visits by): a cold start.
     this.cold = new ColdStart(this.wifi.learnedNothing() && !this.stay.learned(), o.maxLinkGapMs, o.coldQuietMs)
     this.cap = capacities(site, o.maxPeoplePerM2)
