@@ -27,6 +27,14 @@ test('a first start in a closed store: the always-on devices heard from the star
   assert.equal(last.shops.boutique, 0, JSON.stringify(last))
   assert.ok((last.high?.shops.boutique ?? 0) >= 5, `in the range: ${JSON.stringify(last.high)}`)
   assert.equal(r.foot[r.foot.length - 1].visitors, 0, JSON.stringify(r.foot[r.foot.length - 1]))
+  // A fixture the site file names says nothing of the others: still a first start.
+  const named = run(
+    [0, 1, 2, 3, 4, 5].map(n => standing(n)),
+    20,
+    60,
+    { ...shipped, people: { ...shipped.people, fixtures: ['00:11:22:77:00:00'] } }
+  )
+  assert.equal(named.occ[named.occ.length - 1].shops.boutique, 0, JSON.stringify(named.occ[named.occ.length - 1]))
 })
 
 test('a first start in an open store: once newcomers come in, the devices heard from the start count, and are visitors', () => {
