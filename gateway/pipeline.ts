@@ -95,7 +95,7 @@ export class Pipeline {
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
     this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store)
-    this.people.day.keep(site.storeId, log)
+    this.people.keep(site.storeId, log)
     this.m = pipelineMetrics(metrics)
     this.est = new EstimateStage({
       site,

@@ -316,6 +316,9 @@ export const PeopleParamsSchema = Type.Object(
         description:
           'people a square metre of shop floor can hold at most: a shop, a sector and a Wi-Fi sensor neighbourhood count no more than their area times this (a sender keeping invented addresses alive)'
       })
+    ),
+    coldStartQuietS: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 3600, default: 180, description: 'cold start: devices from the start weigh e^(-s/this) in people now till 3 newcomers settle; 0: off' })
     )
   },
   { additionalProperties: false, description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' }

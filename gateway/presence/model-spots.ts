@@ -28,6 +28,18 @@ interface Candidate {
   spot: FixtureSpot | null
 }
 
+/** A candidate as kept across a restart (people-learned.ts). */
+export interface KeptPlace {
+  fp: string
+  floor: number
+  x: number
+  y: number
+  weight: number
+  lastTs: number
+  slots: Array<[number, number]>
+  learned: boolean
+}
+
 /** Slots in a day: the window a spot must be heard across. */
 const DAY_SLOTS = DAY_MS / SLOT_MS
 /** A spot's place is the mean of its bursts, the most recent this many weighing as much as all before. */
@@ -108,6 +120,29 @@ export class ModelSpots {
         c.spot = null
       } else c.spot.intervalMs = SLOT_MS / Math.max(1, usual(c))
     }
+  }
+
+  /**
+   * The candidates worth keeping across a restart (people-learned.ts): those heard in at least `minSlots`
+   * slots of the last day, the most heard first, at most `max`; learned ones always.
+   */
+  kept(minSlots: number, max: number): KeptPlace[] {
+    return [...this.order]
+      .filter(c => c.slots.size >= minSlots || c.spot !== null)
+      .sort((a, b) => Number(b.spot !== null) - Number(a.spot !== null) || b.slots.size - a.slots.size)
+      .slice(0, max)
+      .map(c => ({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, weight: c.weight, lastTs: c.lastTs, slots: [...c.slots], learned: c.spot !== null }))
+  }
+
+  /** A candidate an earlier run kept: a learned one is a fixture spot again at once. */
+  restore(k: KeptPlace): void {
+    if (this.order.size >= MAX_CANDIDATES) return
+    const c: Candidate = { fp: k.fp, floor: k.floor, x: k.x, y: k.y, weight: Math.min(MAX_WEIGHT, k.weight), slots: new Map(k.slots), lastTs: k.lastTs, spot: null }
+    const list = this.byModel.get(c.fp) ?? []
+    list.push(c)
+    this.byModel.set(c.fp, list)
+    this.order.add(c)
+    if (k.learned) c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c)) })
   }
 
   /** Learned spots now. */

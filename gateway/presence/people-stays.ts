@@ -3,7 +3,7 @@
 // 95th percentile; a prior until enough stays are seen.
 
 /** Recent stays it is learned from (a ring, across days). */
-const STAY_SAMPLE = 1000
+export const STAY_SAMPLE = 1000
 
 export class LongStay {
   private readonly stays: number[] = []
@@ -19,6 +19,21 @@ export class LongStay {
     private readonly floor: number
   ) {
     this.ms = prior
+  }
+
+  /** Whether enough stays were seen to learn the figure from them. */
+  learned(): boolean {
+    return this.stays.length >= this.minStays
+  }
+
+  /** The stays it learned from, oldest first (kept across a restart: people-learned.ts). */
+  kept(): number[] {
+    return [...this.stays.slice(this.at), ...this.stays.slice(0, this.at)]
+  }
+
+  /** Stays an earlier run learned from, oldest first. */
+  restore(stays: number[]): void {
+    for (const ms of stays.slice(-STAY_SAMPLE)) this.learn(ms)
   }
 
   /**

@@ -95,6 +95,12 @@ export interface PeopleOptions extends WifiDeviceOptions, BleChainOptions {
   edgeM: number
   /** People a square metre of shop floor holds at most (people-capacity.ts). */
   maxPeoplePerM2: number
+  /**
+   * After a start with nothing learned, an open store's mean time between newcomers at its quietest,
+   * ms: the devices heard from the start weigh in `n` the chance an open store gave none for so long
+   * (people-cold.ts). 0: no cold-start rule.
+   */
+  coldQuietMs: number
 }
 
 export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): PeopleOptions {
@@ -121,6 +127,7 @@ export function peopleOptions(site: Site, over: Partial<PeopleOptions> = {}): Pe
     longStayFloorMs: 900_000,
     maxPeoplePerM2: p.maxPeoplePerM2 ?? 2,
     edgeM: 1,
+    coldQuietMs: (p.coldStartQuietS ?? 180) * 1000,
     ...(p.fixtureAfterS !== undefined ? { fixtureSpanMs: p.fixtureAfterS * 1000 } : {}),
     ...(p.presenceS !== undefined ? { presenceMs: p.presenceS * 1000 } : {}),
     ...over

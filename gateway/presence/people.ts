@@ -12,6 +12,9 @@ import { capacities, boundShares, type Capacities, type Share } from './people-c
 import { PeopleDay, type DayKeeper } from './people-day.ts'
 import { SingleOdds } from './people-singles.ts'
 import { LongStay } from './people-stays.ts'
+import { ColdStart } from './people-cold.ts'
+import { deviceState, chainPhones } from './people-classify.ts'
+import { LearnedKeeping, learnedKey } from './people-learned.ts'
 
 export {
   peopleOptions,
@@ -27,8 +30,6 @@ export {
 } from './people-types.ts'
 
 const MAX_DWELLS = 100_000
-/** Bursts in a row placed outside every shop that a device settled inside may give and still count there. */
-const MAX_OUT_RUN = 2
 /** `countedDay` of a device not counted as a visitor that day because its place was full. */
 const EXCESS = 'excess '
 /** `countedDay` of a device an earlier run counted as a visitor that day (before a restart). */
@@ -58,6 +59,10 @@ export class People {
   readonly singles: SingleOdds
   /** Devices not counted as visitors because their sensor's neighbourhood was full, since start. */
   excessVisitors = 0
+  /** After a start with nothing learned: the devices heard from the start weigh what the store's being open does (people-cold.ts). */
+  readonly cold: ColdStart
+  /** Fixture spots, places heard day and night and stays, kept across restarts (people-learned.ts). */
+  readonly learned: LearnedKeeping
 
   constructor(
     site: Site,
@@ -89,11 +94,15 @@ export class People {
       c => this.uncountBle(c)
     )
     this.stay = new LongStay(o.longStayPriorMs, o.longStayMinStays, o.longStayFactor, o.longStayFloorMs)
+    this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay })
+    // Nothing learned before this start (no fixture, no spot, no stays to tell visits by): a cold start.
+    this.cold = new ColdStart(this.wifi.learnedNothing() && !this.stay.learned(), o.maxLinkGapMs, o.coldQuietMs)
     this.cap = capacities(site, o.maxPeoplePerM2)
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }
 
   observeWifi(w: WifiObservation): void {
+    this.cold.seen(w.ts)
     this.wifi.observe(w)
   }
 
@@ -108,6 +117,8 @@ export class People {
   forget(subject: string): void {
     // The devices dropped leave this side's sets through onDrop.
     this.wifi.forget(subject)
+    // A spot learned from its addresses goes from the kept state too, at once.
+    this.learned.save(this.lastNow, true)
     this.day.apps.delete(subject)
     this.day.forget(subject)
     this.appPositions = this.appPositions.filter(a => a.subject !== subject)
@@ -141,6 +152,7 @@ export class People {
   /** People now at time t: `apps` from zone state, `anonymous` BLE devices by position, Wi-Fi devices. */
   now(t: number, apps: Placed[], anonymous: Placed[], passersBy: number): PeopleNow {
     this.lastNow = t
+    this.cold.seen(t)
     this.rollDay(t)
     this.wifi.flush(t)
     const src: Record<PeopleSource, Counts> = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
@@ -183,7 +195,7 @@ export class People {
     this.singles.settle(t)
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
-      const state = !present ? 'gone' : spots.has(d) ? 'fixture' : this.state(d)
+      const state = !present ? 'gone' : spots.has(d) ? 'fixture' : deviceState(d, this.o)
       // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
       if (state === 'gone' && this.inside.has(d)) this.left(d)
       // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
@@ -218,13 +230,20 @@ export class People {
         // one is most often a shopper at the door). At the wall, most likely a passer-by outside: in the range only.
         const kind = at.maxRssi >= this.o.strongDbm ? 'strong' : 'weak'
         if (at.depth >= this.o.edgeM) this.singles.watch(d, kind)
-        share(at, at.depth < this.o.edgeM ? 0 : k * this.singles.weight(kind), 0, k)
+        const cw = this.cold.weight(d, t)
+        share(at, at.depth < this.o.edgeM ? 0 : k * cw * this.singles.weight(kind), 0, k)
         // A short visit may give one burst only: a strong one inside counts as a visitor, not as here
         // now (at the wall too: a short visit's one burst is often at the door).
-        if (at.maxRssi >= this.o.visitorSingleDbm) this.countVisitor(d, t)
+        if (at.maxRssi >= this.o.visitorSingleDbm && cw === 1) this.countVisitor(d, t)
         continue
       }
-      if (!this.inside.has(d)) this.arrived(d, t)
+      // Heard from a cold start, before the store was seen open: most likely always on, in the range
+      // and not a visitor until the store is (people-cold.ts).
+      const cw = this.cold.weight(d, t)
+      if (!this.inside.has(d)) {
+        this.cold.settled(d)
+        this.arrived(d, t, cw === 1)
+      } else if (cw === 1 && d.countedDay === '' && t - this.wifi.stayStart(d, t) <= this.stay.ms) this.countVisitor(d, t)
       // Here longer than visits last: most likely a fixture not learned yet (always on since the
       // gateway started, or a rotating one whose chain keeps breaking). In the range only. Unless its
       // bursts come faster than one phone's: then its chain has taken in several shoppers in
@@ -235,10 +254,11 @@ export class People {
       }
       // The device standing for a flooded sensor's new addresses is one sender, however fast it sends.
       // A stable (global) address is one phone: its chain takes in no one else, however often it probes.
-      const m = d.flood || d.stable ? 1 : this.phones(d, t)
+      const m = d.flood || d.stable ? 1 : chainPhones(d, t, this.o)
       // Heard within half the presence time: still here for sure; older, perhaps gone already.
       const recent = t - d.lastTs <= this.o.presenceMs / 2
-      share(at, k * m, recent ? k * m : 0, recent ? 0 : k * m)
+      if (cw < 1) share(at, k * m * cw, 0, k * m)
+      else share(at, k * m, recent ? k * m : 0, recent ? 0 : k * m)
     }
     // No neighbourhood holds more than its floor can: beyond it, the excess (a sender keeping its addresses alive).
     const bounded = boundShares(bySensor, this.cap.sensors, this.cap.otherSensor)
@@ -267,30 +287,20 @@ export class People {
       }
     }
     this.day.save(t)
+    this.learned.save(t)
     return { ...total, low, high, bySource, passersBy: passers, fixtures }
+  }
+
+  /** Keeps today's counts as the store's, and warns of a kept learning left at start (people-learned.ts). */
+  keep(place: string, log: { warn: (msg: string, fields: Record<string, unknown>) => void }): void {
+    this.day.keep(place, log)
+    if (this.learned.problem !== null) log.warn('people counting: what an earlier run learned was left, learning from nothing', { problem: this.learned.problem })
   }
 
   /** At a stop: today's counts saved now, not at the next save due. */
   flushDay(): void {
     this.day.flush()
-  }
-
-  /** What a Wi-Fi device is now: counted in a shop, only perhaps (one weak burst), passing, or a fixture. */
-  private state(d: WifiDevice): 'in' | 'single' | 'passer' | 'fixture' {
-    if (d.fixture) return 'fixture'
-    if (d.lastInShop === null) return 'passer'
-    // One burst is what a passer-by placed inside gives too: counted at what such bursts turn out to be
-    // (people-singles.ts) until a second comes. Two bursts a passer-by can give too while walking the
-    // front (under a minute): they must span more.
-    const span = d.firstInShopTs === null ? 0 : d.lastInShop.ts - d.firstInShopTs
-    const settled = d.inShop >= 2 && span >= this.o.minInShopSpanMs
-    // Its last burst outside every shop: on the street, or leaving. Unless it had settled inside and
-    // only its last burst or two landed outside: a shopper's bursts placed across the wall by
-    // location error are far more common than a leaver heard on the way out (who walks out of range
-    // within a probe interval or two, and counts until the presence time runs out, as one whose
-    // last burst was inside does). A third burst outside in a row is a way out.
-    if (d.last !== d.lastInShop && !(settled && d.outRun <= MAX_OUT_RUN)) return 'passer'
-    return settled ? 'in' : 'single'
+    this.learned.save(this.lastNow, true)
   }
 
   private countBle(c: BleChain, t: number): void {
@@ -312,26 +322,10 @@ export class People {
     this.day.addHour(c.countedTs, -this.o.devicesPerPerson)
   }
 
-  /**
-   * Phones a device's chain holds now. Bursts coming at `multiPhoneRate` times one phone's rate
-   * or more (`meanProbeIntervalMs`; bursts counted over the last 10 minutes) mean several phones
-   * of one model in one
-   * place linked into one chain in turn: counted as the rate says, at most three. Below it, one:
-   * a phone's own intervals vary that much.
-   */
-  private phones(d: WifiDevice, t: number): number {
-    // A radio carrying its counter whose new addresses of late all carried it on (the first may not): one phone.
-    if (d.carries && d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length - d.recentBySeq.filter(ts => ts > t - RATE_WINDOW_MS).length <= 1) return 1
-    const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length
-    // n bursts since it was first heard span about n intervals: its span plus the one before the first.
-    const rate = (recent * this.o.meanProbeIntervalMs) / Math.min(RATE_WINDOW_MS, t - d.firstTs + this.o.meanProbeIntervalMs)
-    return rate >= this.o.multiPhoneRate ? Math.min(3, rate) : 1
-  }
-
-  private arrived(d: WifiDevice, t: number): void {
+  private arrived(d: WifiDevice, t: number, visitor: boolean): void {
     this.inside.add(d)
     if (this.staying.size < MAX_DWELLS) this.staying.add(d)
-    this.countVisitor(d, t)
+    if (visitor) this.countVisitor(d, t)
   }
 
   private countVisitor(d: WifiDevice, t: number): void {

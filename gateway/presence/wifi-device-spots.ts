@@ -25,7 +25,7 @@ const SURE = 1e9
 /** The least extra bursts, in phones, a piece at a spot learned across chains counts for (half a phone at a chain's spot). */
 const ACROSS_MIN_EXTRA = 0.75
 /** Spots held at most (one per rotating fixture: a few a store). */
-const MAX_SPOTS = 200
+export const MAX_SPOTS = 200
 
 export class FixtureSpots {
   /** Spots a fixture's chain taught: each kept its week, forgotten with any of its addresses. */
@@ -94,6 +94,17 @@ export class FixtureSpots {
   remove(s: FixtureSpot): void {
     const i = this.across.indexOf(s)
     if (i >= 0) this.across.splice(i, 1)
+  }
+
+  /** The spots a chain taught, to keep across a restart (people-learned.ts). */
+  chainedSpots(): FixtureSpot[] {
+    return this.chained
+  }
+
+  /** A spot a chain taught, kept by an earlier run. */
+  restoreChained(s: FixtureSpot): void {
+    if (this.chained.length >= MAX_SPOTS) return
+    this.chained.push(s)
   }
 
   /** Forgets the spots learned from `subject` (erasure, consent withdrawn). */

@@ -125,6 +125,15 @@ export class WifiDevices {
     for (const f of keeper.fixtures()) if (!this.notFixtures.has(f.subject) && (this.fixtureAddresses.get(f.subject) ?? 0) < f.until) this.fixtureAddresses.set(f.subject, f.until)
   }
 
+  /**
+   * Whether no fixture was learned (kept from an earlier run) and no spot: a cold start (people-cold.ts).
+   * Fixtures the site file names (kept without end) say nothing of the other always-on devices.
+   */
+  learnedNothing(): boolean {
+    for (const until of this.fixtureAddresses.values()) if (until !== Infinity) return false
+    return this.spots.spots.length === 0
+  }
+
   /** The device a subject (an address, or an app subject it was paired with) is held in, if any. */
   holds(subject: string): boolean {
     if (this.pending.has(subject) || this.byAddress.has(subject) || this.fixtureAddresses.has(subject)) return true

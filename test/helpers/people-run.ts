@@ -13,7 +13,13 @@ import { CampaignEngine } from '../../gateway/campaigns/campaigns.ts'
 import { PresenceEngine, presenceOptions } from '../../gateway/presence/presence.ts'
 import { eventPipelineOptions } from './gateway.ts'
 
+/**
+ * The boutique, with no cold-start rule: the tests built on it have phones standing in the shop from
+ * the first second with no newcomer, which a gateway that has learned nothing takes for always-on
+ * devices at first (people-cold.ts, tested on its own in people-cold.test.ts).
+ */
 export const siteFile = JSON.parse(JSON.stringify(loadSiteFile('sites/boutique.site.json').file))
+siteFile.people = { ...siteFile.people, coldStartQuietS: 0 }
 export const T0 = Date.UTC(2026, 10, 2, 9)
 
 export interface Phone {
@@ -25,6 +31,8 @@ export interface Phone {
   ble?: string | ((s: number) => string)
   /** Probes until this many seconds into the run (then gone). */
   untilS?: number
+  /** Probes from this many seconds into the run (not there before). */
+  fromS?: number
 }
 
 /** A pipeline on the boutique in event time from `startMs`, fed probe bursts of `phones` every `everyS` for `minutes`. */
@@ -49,7 +57,7 @@ export function run(phones: Phone[], minutes: number, everyS = 60, file: unknown
           if (rssi >= -95) p.handle(`instore/${site.storeId}/sensors/${sensor.id}/readings`, Buffer.from(JSON.stringify({ ts, readings: [{ t: 'ble', id, rssi, ts: ts + 3 }] })))
         }
       }
-      if (ph.macs === undefined || (s + 7 * i) % everyS !== 0 || s >= (ph.untilS ?? Infinity)) continue
+      if (ph.macs === undefined || (s + 7 * i) % everyS !== 0 || s >= (ph.untilS ?? Infinity) || s < (ph.fromS ?? 0)) continue
       const mac = ph.macs()
       const seq = ph.seq?.()
       for (const sensor of site.sensors.values()) {

@@ -31,8 +31,8 @@ test('people now per sector too, with bySource, low and high, published at least
 test('the site file exempts a device from fixture learning (notFixtures): always on, it still counts', () => {
   const always: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:ee:01' }
   const cases = [
-    { name: 'learned as a fixture', people: { fixtureAfterS: 1800 }, n: 0, fixtures: 1 },
-    { name: 'exempt in the site file', people: { fixtureAfterS: 1800, notFixtures: ['00:AA:BB:CC:EE:01'] }, n: 1, fixtures: 0 }
+    { name: 'learned as a fixture', people: { coldStartQuietS: 0, fixtureAfterS: 1800 }, n: 0, fixtures: 1 },
+    { name: 'exempt in the site file', people: { coldStartQuietS: 0, fixtureAfterS: 1800, notFixtures: ['00:AA:BB:CC:EE:01'] }, n: 1, fixtures: 0 }
   ]
   for (const c of cases) {
     // Longer than visits last is in the range only, so the count is read at 25 min (shorter) and 40 min (learned by then).
@@ -49,7 +49,7 @@ test('/metrics lists fixtures by address up to a bound; the rest are counted as 
   const n = MAX_FIXTURE_LABELS + 5
   const macs = Array.from({ length: n }, (_, i) => `00:aa:bb:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`)
   const phones: Phone[] = macs.map((m, i) => ({ x: 1 + (i % 18), y: 1 + Math.floor(i / 18), macs: () => m }))
-  const { metrics, occ } = run(phones, 2, 60, { ...siteFile, people: { fixtures: macs } })
+  const { metrics, occ } = run(phones, 2, 60, { ...siteFile, people: { coldStartQuietS: 0, fixtures: macs } })
   assert.equal(occ[occ.length - 1].fixtures, n)
   const listed = metrics.split('\n').filter(l => /^instore_people_fixtures\{subject="h:[0-9a-f]{16}"\} 1$/.test(l))
   assert.equal(listed.length, MAX_FIXTURE_LABELS)

@@ -16,7 +16,7 @@ const site = parseSite(loadSiteFile('sites/boutique.site.json').file)
 const T0 = Date.UTC(2026, 10, 2, 9)
 
 function people(over: Partial<PeopleOptions> = {}): People {
-  return new People(site, wifiModels(site), peopleOptions(site, over), mac => `h:${mac}`)
+  return new People(site, wifiModels(site), peopleOptions(site, { coldQuietMs: 0, ...over }), mac => `h:${mac}`)
 }
 
 /** One probe burst from (x, y), heard by every sensor in reach (the same path loss as the people tests). */

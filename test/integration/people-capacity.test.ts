@@ -133,7 +133,7 @@ test('a sender under the new-device limit keeping its addresses alive saturates 
     }
   ]
   for (const c of cases) {
-    const p = new People(site, wifiModels(site), peopleOptions(site), m => `h:${m}`)
+    const p = new People(site, wifiModels(site), peopleOptions(site, { coldQuietMs: 0 }), m => `h:${m}`)
     const last = run(p, c.seconds, c.devices)
     const n = total(last)
     const high = total(last.high)

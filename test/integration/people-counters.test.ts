@@ -20,7 +20,7 @@ function burst(p: People, x: number, y: number, ts: number, fp: string, seq: num
     }
 }
 
-const people = () => new People(site, wifiModels(site), peopleOptions(site), mac => `h:${mac}`)
+const people = () => new People(site, wifiModels(site), peopleOptions(site, { coldQuietMs: 0 }), mac => `h:${mac}`)
 
 test('a phone carrying its counter, a new address every burst, probing every 20-30 s is one person (repro: up to three)', () => {
   for (const everyS of [20, 30]) {

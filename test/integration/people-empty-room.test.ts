@@ -42,7 +42,7 @@ test('a single weak burst continuing a stay longer than visits last counts in th
 })
 
 function people(): People {
-  return new People(site, wifiModels(site), peopleOptions(site), mac => `h:${mac}`)
+  return new People(site, wifiModels(site), peopleOptions(site, { coldQuietMs: 0 }), mac => `h:${mac}`)
 }
 
 test('one phone with a global address probing often counts as one person, whatever its rate (an outside tester saw three)', () => {

@@ -17,7 +17,7 @@ import { ROOT } from '../helpers/run.ts'
 import { eventPipelineOptions } from '../helpers/gateway.ts'
 
 test('an erased Wi-Fi fixture is gone from people counting, /metrics and the state, and is not kept again when it probes', () => {
-  const file = { ...structuredClone(loadSiteFile(join(ROOT, 'sites/boutique.site.json')).file), people: { fixtureAfterS: 1800 } }
+  const file = { ...structuredClone(loadSiteFile(join(ROOT, 'sites/boutique.site.json')).file), people: { coldStartQuietS: 0, fixtureAfterS: 1800 } }
   const site = parseSite(file)
   const store = new GatewayStore(mkdtempSync(join(tmpdir(), 'people-erasure-')))
   try {

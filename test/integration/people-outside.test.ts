@@ -46,7 +46,7 @@ test('a shopper settled inside whose last burst or two land outside still counts
     { name: 'one burst inside, then one outside (a passer-by placed inside once)', inside: 1, outside: [[10, -3]], n: 0, passersBy: 1 }
   ]
   for (const c of cases) {
-    const p = new People(site, wifiModels(site), peopleOptions(site), mac => `h:${mac}`)
+    const p = new People(site, wifiModels(site), peopleOptions(site, { coldQuietMs: 0 }), mac => `h:${mac}`)
     let ts = T0
     for (let i = 0; i < c.inside; i++, ts += 60_000) burst(p, 'h:shopper', 10, 6, ts)
     for (const [x, y] of c.outside) {

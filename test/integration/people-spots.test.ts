@@ -8,7 +8,7 @@ import { parseSite } from '../../shared/site.ts'
 import { People, peopleOptions, wifiModels } from '../../gateway/presence/people.ts'
 import { siteFile, T0 } from '../helpers/people-run.ts'
 
-const site = parseSite({ ...siteFile, people: { fixtureAfterS: 1800 } })
+const site = parseSite({ ...siteFile, people: { coldStartQuietS: 0, fixtureAfterS: 1800 } })
 
 function people(): People {
   return new People(site, wifiModels(site), peopleOptions(site), mac => `h:${mac}`)

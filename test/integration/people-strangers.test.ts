@@ -11,7 +11,7 @@ const site = parseSite(loadSiteFile('sites/boutique.site.json').file)
 const T0 = Date.UTC(2026, 11, 7, 9)
 const MIN = 60_000
 
-const people = () => new People(site, wifiModels(site), peopleOptions(site), mac => `h:${mac}`)
+const people = () => new People(site, wifiModels(site), peopleOptions(site, { coldQuietMs: 0 }), mac => `h:${mac}`)
 const total = (c: { shops: Record<string, number> }) => Object.values(c.shops).reduce((a, b) => a + b, 0)
 
 /** One probe burst from (x, y), heard by every sensor in reach (the path loss of the other people tests). */

@@ -53,7 +53,7 @@ test('a phone rotating its address every burst is one person, by sequence contin
 
 test('an always-on device is learned as a fixture, listed in /metrics and left out; the site file can name one at once', () => {
   const fixture: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:dd:01' }
-  const file = { ...siteFile, people: { fixtureAfterS: 1800 } }
+  const file = { ...siteFile, people: { coldStartQuietS: 0, fixtureAfterS: 1800 } }
   const learned = run([fixture], 50, 120, file)
   const early = learned.occ.find(o => o.ts > T0 + 10 * 60_000) as OccupancyMessageT
   assert.equal(early.shops.boutique, 1, 'not yet learned: counted')
@@ -62,7 +62,7 @@ test('an always-on device is learned as a fixture, listed in /metrics and left o
   assert.equal(last.fixtures, 1)
   assert.match(learned.metrics, /instore_people_fixtures\{subject="h:[0-9a-f]{16}"\} 1/)
   assert.equal(learned.foot[learned.foot.length - 1].visitors, 0, 'a fixture is no visitor')
-  const named = run([fixture], 5, 60, { ...siteFile, people: { fixtures: ['00:AA:BB:CC:DD:01'] } })
+  const named = run([fixture], 5, 60, { ...siteFile, people: { coldStartQuietS: 0, fixtures: ['00:AA:BB:CC:DD:01'] } })
   assert.ok(
     named.occ.every(o => o.shops.boutique === 0),
     'named in the site file: never counted'
@@ -71,7 +71,7 @@ test('an always-on device is learned as a fixture, listed in /metrics and left o
 
 test('learned fixtures are kept in the gateway state: after a restart on the same state file they are still left out', () => {
   const fixture: Phone = { x: 18, y: 2, macs: () => '00:aa:bb:cc:dd:02' }
-  const file = { ...siteFile, people: { fixtureAfterS: 1800 } }
+  const file = { ...siteFile, people: { coldStartQuietS: 0, fixtureAfterS: 1800 } }
   const dir = mkdtempSync(join(tmpdir(), 'people-state-'))
   const first = run([fixture], 40, 120, file, dir)
   assert.equal(first.occ[first.occ.length - 1].fixtures, 1, 'learned in the first run')

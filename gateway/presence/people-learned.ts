@@ -1,0 +1,163 @@
+// What people counting learned that a restart used to lose (people.ts): the spots of learned
+// fixtures that rotate their address (wifi-device-spots.ts: those a fixture's chain taught, with the
+// addresses they were learned from, so that an erasure still finds them), the places where a model
+// is heard day and night (model-spots.ts: a spot learned across chains, and the candidates on their
+// way to one with their coverage over the last day, which a restart would otherwise start again),
+// and the completed stays the longest plausible visit is learned from (people-stays.ts). Fixtures'
+// addresses are kept apart (the store's `people_fixtures` table). Saved in the gateway's state (the
+// `learned` table, name `people-learned`, keyed by the store and its radio setup: spots are places
+// on its plan) every 10 minutes of event time, at a stop and after an erasure; taken up at start.
+// A saved state of another version, another store or radio setup, or that does not read as one is
+// left, and said why: people counting then learns from nothing, as at a first start.
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { FixtureSpots } from './wifi-device-spots.ts'
+import { MAX_SPOTS } from './wifi-device-spots.ts'
+import type { ModelSpots } from './model-spots.ts'
+import type { LongStay } from './people-stays.ts'
+import { STAY_SAMPLE } from './people-stays.ts'
+import { SLOT_MS, DAY_MS } from './wifi-device-types.ts'
+import { createHash } from 'node:crypto'
+import type { Site } from '../../shared/site.ts'
+
+export const LEARNED_NAME = 'people-learned'
+/** Saved at most this often while counting, ms of event time (a day's learning is lost by at most this much). */
+export const LEARNED_SAVE_MS = 600_000
+/** Places kept at most: the learned ones and those heard most over the last day (shoppers' places come and go). */
+const MAX_PLACES = 200
+/** A place heard in fewer of the last day's slots is not worth keeping (an hour). */
+const MIN_PLACE_SLOTS = 6
+/** Addresses kept per spot (for erasure: the latest a fixture used). */
+const MAX_ADDRESSES = 50
+
+const Fp = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9:_.-]+$' })
+const Coord = Type.Number({ minimum: -1e5, maximum: 1e5 })
+const Floor = Type.Integer({ minimum: -100, maximum: 1000 })
+const Ts = Type.Number({ minimum: 0, maximum: 1e14 })
+export const PeopleLearnedState = Type.Object(
+  {
+    v: Type.Literal(1),
+    spots: Type.Array(
+      Type.Object(
+        {
+          fp: Fp,
+          floor: Floor,
+          x: Coord,
+          y: Coord,
+          until: Ts,
+          intervalMs: Type.Number({ minimum: 0, maximum: DAY_MS }),
+          addresses: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: MAX_ADDRESSES })
+        },
+        { additionalProperties: false }
+      ),
+      { maxItems: MAX_SPOTS }
+    ),
+    places: Type.Array(
+      Type.Object(
+        {
+          fp: Fp,
+          floor: Floor,
+          x: Coord,
+          y: Coord,
+          weight: Type.Integer({ minimum: 0, maximum: 1e6 }),
+          lastTs: Ts,
+          slots: Type.Array(Type.Tuple([Type.Integer({ minimum: 0, maximum: 1e14 / SLOT_MS }), Type.Integer({ minimum: 1, maximum: 1e6 })]), { maxItems: DAY_MS / SLOT_MS + 1 }),
+          learned: Type.Boolean()
+        },
+        { additionalProperties: false }
+      ),
+      { maxItems: MAX_PLACES }
+    ),
+    staysMs: Type.Array(Type.Number({ minimum: 0, maximum: 1e10 }), { maxItems: STAY_SAMPLE })
+  },
+  { additionalProperties: false }
+)
+export type PeopleLearnedStateT = Static<typeof PeopleLearnedState>
+const check = TypeCompiler.Compile(PeopleLearnedState)
+
+/**
+ * What a kept state must have been kept under: the store, and its radio setup (the site's radio
+ * defaults and its sensors, as the gateway's radio learning is keyed): moving a sensor moves the
+ * places the solver gives, and a spot learned before would lie elsewhere.
+ */
+export function learnedKey(site: Site): string {
+  const sensors = site.file.features.filter(f => f.properties.kind === 'sensor')
+  const hash = createHash('sha256')
+    .update(JSON.stringify([site.file.radio ?? null, sensors]))
+    .digest('hex')
+    .slice(0, 16)
+  return `${site.storeId}/${hash}`
+}
+
+export interface LearnedKeeper {
+  saveLearned: (name: string, key: string, state: string, ts: number) => void
+  loadLearned: (name: string) => { key: string; state: string; ts: number } | null
+}
+
+export interface LearnedParts {
+  spots: FixtureSpots
+  places: ModelSpots
+  stay: LongStay
+}
+
+/** What is kept of people counting's learning now. */
+export function learnedState(p: LearnedParts): PeopleLearnedStateT {
+  return {
+    v: 1,
+    spots: p.spots
+      .chainedSpots()
+      .map(s => ({ fp: s.fp, floor: s.floor, x: s.x, y: s.y, until: s.until, intervalMs: s.intervalMs, addresses: [...s.addresses].slice(-MAX_ADDRESSES) })),
+    places: p.places.kept(MIN_PLACE_SLOTS, MAX_PLACES),
+    staysMs: p.stay.kept()
+  }
+}
+
+/**
+ * Takes up what an earlier run kept under `key`: whether it did, or why not (nothing kept, another
+ * store or radio setup, not a state of this version).
+ */
+export function restoreLearned(keeper: LearnedKeeper, key: string, p: LearnedParts): { restored: boolean; problem: string | null } {
+  const saved = keeper.loadLearned(LEARNED_NAME)
+  if (saved === null) return { restored: false, problem: null }
+  if (saved.key !== key) return { restored: false, problem: 'kept for another store or radio setup' }
+  let s: unknown
+  try {
+    s = JSON.parse(saved.state)
+  } catch {
+    return { restored: false, problem: 'not JSON' }
+  }
+  if (!check.Check(s)) {
+    const e = check.Errors(s).First()
+    return { restored: false, problem: e ? `${e.path || '/'}: ${e.message}` : 'not a kept state' }
+  }
+  for (const sp of s.spots) p.spots.restoreChained({ ...sp, addresses: new Set(sp.addresses) })
+  for (const pl of s.places) p.places.restore(pl)
+  p.stay.restore(s.staysMs)
+  return { restored: true, problem: null }
+}
+
+/** Keeps people counting's learning in the gateway's state as it runs, and takes it up at start. */
+export class LearnedKeeping {
+  private savedAt = -Infinity
+  /** Why a kept state was left at start (null: taken up, or none kept). */
+  readonly problem: string | null
+  readonly restored: boolean
+
+  constructor(
+    private readonly keeper: LearnedKeeper | null,
+    /** The store and its radio setup: what a kept state must have been kept under. */
+    readonly key: string,
+    private readonly parts: LearnedParts
+  ) {
+    const r = keeper === null ? { restored: false, problem: null } : restoreLearned(keeper, key, parts)
+    this.restored = r.restored
+    this.problem = r.problem
+  }
+
+  /** Saves what is learned at t if the last save is `LEARNED_SAVE_MS` old (or at once: a stop, an erasure). */
+  save(t: number, now = false): void {
+    if (this.keeper === null || (!now && Math.abs(t - this.savedAt) < LEARNED_SAVE_MS)) return
+    if (Number.isFinite(t)) this.savedAt = t
+    this.keeper.saveLearned(LEARNED_NAME, this.key, JSON.stringify(learnedState(this.parts)), Number.isFinite(t) ? t : 0)
+  }
+}
