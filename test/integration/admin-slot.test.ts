@@ -101,6 +101,9 @@ test('replicas starting together on one PostgreSQL database: one bootstrap token
   let rs = await startAll()
   const boots = rs.map(r => r.bootstrapToken).filter(t => t !== null)
   assert.equal(boots.length, 1, 'one replica makes the bootstrap token')
+  const maker = rs.find(r => r.bootstrapToken !== null)?.dataDir as string
+  const told = rs.filter(r => r.lines.some(l => l.includes('bootstrap admin token was made by the replica') && l.includes(join(maker, BOOTSTRAP_TOKEN_FILE))))
+  assert.equal(told.length, 2, 'the other replicas log where the token is')
   assert.equal(Number(await countAdmins()), 1)
   for (const r of rs) await r.app.close()
 
