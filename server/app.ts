@@ -1,7 +1,5 @@
 // The central server (contract §6): fastify with a JSON schema on every route, coded errors
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
-import { chmodSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { STATUS_CODES } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
@@ -13,7 +11,8 @@ import { DbRateStore } from './db/rate-limit.ts'
 import { isBusy } from './db/retry.ts'
 import { TriggerHub, DEFAULT_APP_SCHEMES } from './hubs/push.ts'
 import { ConsentGate, expireRegistrations, DEFAULT_GATEWAY_RETENTION_MS, DEFAULT_REGISTRATION_TTL_MS } from './identity.ts'
-import { HttpError, issue, wasRevoked } from './auth.ts'
+import { HttpError } from './auth.ts'
+import { fillAdminSlot } from './admin-slot.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
 import { NoQuery } from './schemas.ts'
@@ -108,8 +107,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   ...DEFAULT_STREAM_BUFFERING
 })
 
-/** The admin token generated on first start is written here (mode 0600), never to the log. */
-export const BOOTSTRAP_TOKEN_FILE = 'admin-token'
+export { BOOTSTRAP_TOKEN_FILE } from './admin-slot.ts'
 
 export const DEFAULT_MAX_EVENT_AGE_MS = 30 * 86_400_000
 
@@ -140,25 +138,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       campaignsPerStore: limits.campaignsPerStore
     }
   }
-  let bootstrapToken: string | null = null
-  const admins = Number(
-    (
-      await db
-        .selectFrom('tokens')
-        .select(eb => eb.fn.countAll().as('n'))
-        .where('role', '=', 'admin')
-        .executeTakeFirstOrThrow()
-    ).n
-  )
-  const givenRevoked = o.adminToken !== undefined && o.adminToken !== '' && (await wasRevoked(db, o.adminToken))
-  if (givenRevoked) o.log.warn('the given admin token was revoked and is not issued again; give another one', {})
-  if (o.adminToken && !givenRevoked) await issue(db, 'admin', [], null, o.adminToken)
-  else if (admins === 0) {
-    bootstrapToken = (await issue(db, 'admin')).token
-    const file = join(o.dataDir, BOOTSTRAP_TOKEN_FILE)
-    writeFileSync(file, bootstrapToken + '\n', { mode: 0o600 })
-    chmodSync(file, 0o600) // a file left from an earlier start keeps its old mode otherwise
-  }
+  const bootstrapToken = await fillAdminSlot({ data, dataDir: o.dataDir, log: o.log, given: o.adminToken })
 
   // Every refusal is counted by its code (instore_server_refused_total).
   const refuse = (code: string) => {

@@ -8,6 +8,9 @@ import { replay } from './replay.ts'
 import { loadDevicesFile } from '../gateway/ingest/identity.ts'
 import { Recorder } from './recorder.ts'
 
+/** The MQTT password from the environment, off the command line. */
+const PASSWORD_ENV = 'INSTORE_MQTT_PASSWORD'
+
 const spec = {
   name: 'instore-replay',
   summary: "publish a trace's readings and heartbeats to an MQTT broker; optionally record what comes back",
@@ -26,7 +29,7 @@ const spec = {
     record: { type: 'string', doc: 'also record positions, events and occupancy to this JSON Lines file' },
     settle: { type: 'number', doc: 'with --record: wait until output is quiet this long after the replay, ms', default: 1500 },
     username: { type: 'string', doc: 'MQTT username' },
-    password: { type: 'string', doc: 'MQTT password' }
+    password: { type: 'string', doc: `MQTT password; every local user sees a command line (ps), so prefer ${PASSWORD_ENV} (default: ${PASSWORD_ENV})` }
   }
 } as const
 
@@ -51,7 +54,9 @@ await runCommand(spec, async o => {
     throw new UsageError(`--devices: ${(err as Error).message.split('\n')[0]}`)
   }
   const log = createLogger({ base: { name: 'instore-replay' } })
-  const client = await mqtt.connectAsync(o.broker, { username: o.username, password: o.password, reconnectPeriod: 1000 })
+  if (o.password !== undefined) log.warn(`--password is visible to every local user (ps): prefer ${PASSWORD_ENV}`)
+  const password = o.password ?? process.env[PASSWORD_ENV]
+  const client = await mqtt.connectAsync(o.broker, { username: o.username, password, reconnectPeriod: 1000 })
   const abort = new AbortController()
   const stop = () => {
     abort.abort()
@@ -68,7 +73,7 @@ await runCommand(spec, async o => {
   const started = Date.now()
   try {
     if (o.record) {
-      recorder = new Recorder(await mqtt.connectAsync(o.broker, { username: o.username, password: o.password }), o.record, o.prefix)
+      recorder = new Recorder(await mqtt.connectAsync(o.broker, { username: o.username, password }), o.record, o.prefix)
       await recorder.start()
     }
     result = await replay(client, {

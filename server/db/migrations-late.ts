@@ -48,3 +48,21 @@ export const droppedEventIds: Migration = {
     await k.schema.createIndex('dropped_event_ids_ts').ifNotExists().on('dropped_event_ids').column('ts').execute()
   }
 }
+
+/**
+ * The admin token that comes from configuration (INSTORE_ADMIN_TOKEN, --admin-token(-file), or the
+ * bootstrap token made at first start) is one slot: its hash, and where a bootstrap token was
+ * written. One row, there from the start, so that replicas starting together lock it (admin-slot.ts).
+ */
+export const adminSlot: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema
+      .createTable('admin_slot')
+      .ifNotExists()
+      .addColumn('id', 'integer', c => c.primaryKey().check(sql`id = 1`))
+      .addColumn('hash', 'text')
+      .addColumn('file', 'text')
+      .execute()
+    await sql`INSERT INTO admin_slot (id, hash, file) VALUES (1, NULL, NULL) ON CONFLICT (id) DO NOTHING`.execute(k)
+  }
+}

@@ -8,6 +8,8 @@ export interface Tables {
   stores: { id: string; site: string; updated: number }
   tokens: { hash: string; role: string; stores: string; device_id: string | null; created: number; id: string | null; last_used: number | null }
   revoked_tokens: { hash: string; ts: number }
+  /** The admin token from configuration or made at first start (migration 015): one row, id 1. */
+  admin_slot: { id: number; hash: string | null; file: string | null }
   devices: {
     device_id: string
     subject: string
