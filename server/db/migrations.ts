@@ -8,7 +8,7 @@ import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayRollups, replayVisits } from './rollups.ts'
 import { partitionEvents } from './partitions.ts'
-import { droppedEventIds, liveSnapshotApps, tokenOrder } from './migrations-late.ts'
+import { droppedEventIds, droppedVisitIds, liveSnapshotApps, tokenOrder } from './migrations-late.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -385,7 +385,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '011_open_row_subjects': openRowSubjects(engine),
     '012_token_order': tokenOrder,
     '013_live_snapshot_apps': liveSnapshotApps(engine),
-    '014_dropped_event_ids': droppedEventIds
+    '014_dropped_event_ids': droppedEventIds,
+    '015_dropped_visit_ids': droppedVisitIds
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

@@ -93,13 +93,17 @@ const segmentOf = (b: Body): string | null => {
  * Keeps the visits row of a stored shop.enter or shop.exit (one key write, in any order of
  * arrival): the first entry fixes the entry's time, arrival and segment, the first exit its time.
  * `first`: this is the visit's first entry (or first exit), the only one the counts take, so a
- * visit is counted once whatever entries and exits of it arrive under other event ids. `opens`
+ * visit is counted once whatever entries and exits of it arrive under other event ids, also after
+ * retention dropped its row (dropped_visit_ids). `opens`
  * (a shop.enter): it opens the visit: the first entry, and only before any exit. A visit closed
  * without an exit (presence withdrawn, erasure, the stale cut-off) has lost its open row but keeps
  * its entry here: a later entry with the same visit id, under a new event id, re-opens nothing.
  */
 async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<{ first: boolean; opens: boolean }> {
   const key = { store_id: e.store_id, subject: e.subject, visit_id: visitId }
+  // A visit whose row retention dropped was counted when it was stored: its late entries and exits count nothing.
+  const dropped = await q.selectFrom('dropped_visit_ids').select('visit_id').where('store_id', '=', e.store_id).where('visit_id', '=', visitId).executeTakeFirst()
+  if (dropped !== undefined) return { first: false, opens: false }
   if (e.type === 'shop.enter') {
     // RETURNING names the row only when this entry inserted it or gave it its entry (both engines).
     const first = await q
@@ -332,11 +336,6 @@ export async function dropStaleOpenRows(q: Q, before: number): Promise<number> {
     n += Number((await q.deleteFrom('an_open_stays').where('store_id', '=', id).where('ts', '<', before).executeTakeFirst()).numDeletedRows)
   }
   return n
-}
-
-/** Deletes the visits rows stored before `before` (raw-event retention: they name a subject). */
-export async function dropVisitsBefore(q: Q, before: number): Promise<number> {
-  return Number((await q.deleteFrom('visits').where('received', '<', before).executeTakeFirst()).numDeletedRows)
 }
 
 /**
