@@ -128,8 +128,8 @@ async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<{
   return { first: first !== undefined, opens: false }
 }
 
-/** What one stored event changes in the open rows, and which counts it bumps. */
-async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<void> {
+/** What one stored event changes in the open rows, and which counts it bumps (storeEvents; replayRollups in rollups-replay.ts). */
+export async function applyEvent(q: Q, e: EventRow, counts: Counts, visits = true): Promise<void> {
   const b = parse(e.body)
   const count = (metric: string, k1: string, k2: number) => counts.add({ store_id: e.store_id, metric, k1, k2 }, e.ts)
   switch (e.type) {
@@ -208,7 +208,7 @@ export async function storeEvents(q: Q, rows: EventRow[], shared?: Counts): Prom
     // A row given twice in one call is counted once.
     if (!fresh.delete(key)) continue
     stored.add(e.id)
-    await apply(q, e, counts)
+    await applyEvent(q, e, counts)
   }
   if (!shared) await counts.write(q)
   return stored
@@ -377,22 +377,4 @@ export async function eraseEventsOf(q: Q, subject: string): Promise<void> {
   await closeOpenRowsOf(q, subject)
   await q.deleteFrom('visits').where('subject', '=', subject).execute()
   await q.deleteFrom('events').where('subject', '=', subject).execute()
-}
-
-/**
- * Counts a database's stored events and acks once (rollups added to a database that already had
- * events): the events in time order, then the acks, in pages.
- */
-export async function replayRollups(q: Q, visits = true): Promise<void> {
-  const PAGE = 2000
-  const counts = new Counts()
-  for (let offset = 0; ; offset += PAGE) {
-    const page = await q.selectFrom('events').selectAll().orderBy('ts').orderBy('store_id').orderBy('id').limit(PAGE).offset(offset).execute()
-    for (const e of page) await apply(q, e, counts, visits)
-    if (page.length < PAGE) break
-  }
-  await counts.write(q)
-  const acks = await q.selectFrom('acks').selectAll().execute()
-  await q.deleteFrom('acks').execute()
-  for (const a of acks) await storeAck(q, a.trigger_id, a.status, a.ts)
 }
