@@ -7,7 +7,7 @@
 import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayVisits } from './rollups.ts'
-import { replayRollups } from './rollups-replay.ts'
+import { replayRollupsOnce } from './rollups-replay.ts'
 import { partitionEvents } from './partitions.ts'
 import { droppedEventIds, droppedVisitIds, liveSnapshotApps, tokenOrder } from './migrations-late.ts'
 
@@ -163,13 +163,8 @@ const rollups: Migration = {
       .addColumn('n', 'bigint', c => c.notNull())
       .addPrimaryKeyConstraint('an_counts_pkey', ['store_id', 'metric', 'res', 'at', 'k1', 'k2'])
       .execute()
-    // Without the visits table (migration 009 fills it afterwards); its pages read the events in
-    // this index's order, each from where the last ended.
-    if (!had) {
-      await s.createIndex('events_replay_order').ifNotExists().on('events').columns(['ts', 'store_id', 'id']).execute()
-      await replayRollups(db, false)
-      await s.dropIndex('events_replay_order').ifExists().execute()
-    }
+    // Without the visits table (migration 009 fills it afterwards).
+    if (!had) await replayRollupsOnce(db)
   }
 }
 

@@ -1,6 +1,6 @@
 // Migration 002's one count of a database's stored events and acks, when the rollups (rollups.ts)
 // were added to a database that already had events.
-import type { Q } from './schema.ts'
+import type { Db, Q } from './schema.ts'
 import { applyEvent, Counts, storeAck, type EventRow } from './rollups.ts'
 
 /**
@@ -36,4 +36,14 @@ export async function replayRollups(q: Q, visits = true, o: { page?: number; pag
   const acks = await q.selectFrom('acks').selectAll().execute()
   await q.deleteFrom('acks').execute()
   for (const a of acks) await storeAck(q, a.trigger_id, a.status, a.ts)
+}
+
+/**
+ * Migration 002 on a database with events: counts them once, without the visits table (migration
+ * 009 fills it afterwards), its pages reading the events on an index of their order made for it.
+ */
+export async function replayRollupsOnce(db: Db): Promise<void> {
+  await db.schema.createIndex('events_replay_order').ifNotExists().on('events').columns(['ts', 'store_id', 'id']).execute()
+  await replayRollups(db, false)
+  await db.schema.dropIndex('events_replay_order').ifExists().execute()
 }
