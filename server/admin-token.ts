@@ -8,6 +8,12 @@ import { UsageError } from '../shared/cli.ts'
 
 /** Shortest admin token taken, characters: 24 random base64 characters are 144 bits. */
 export const ADMIN_TOKEN_MIN_CHARS = 24
+/**
+ * Fewest distinct characters an admin token must hold: a token of one letter repeated (or a few,
+ * `abababab…`) is as guessable as it is short, whatever its length. Random base64 of 24 characters
+ * holds 20 distinct ones on average; fewer than 10 by chance about once in 2·10^10.
+ */
+export const ADMIN_TOKEN_MIN_DISTINCT = 10
 /** The environment variable an admin token may come from. */
 export const ADMIN_TOKEN_ENV = 'INSTORE_ADMIN_TOKEN'
 
@@ -23,7 +29,8 @@ export interface AdminTokenSources {
 /**
  * The admin token given at start, or undefined (one is then generated on first start). Refuses
  * (UsageError: exit code 2) two sources at once, a file others may read, and a token that is
- * shorter than ADMIN_TOKEN_MIN_CHARS or holds characters a Bearer header cannot carry.
+ * shorter than ADMIN_TOKEN_MIN_CHARS, holds fewer than ADMIN_TOKEN_MIN_DISTINCT different
+ * characters or holds characters a Bearer header cannot carry.
  * `ofCommandLine` says whether it came from the command line (worth a warning).
  */
 export function adminTokenOf(s: AdminTokenSources): { token: string; ofCommandLine: boolean } | undefined {
@@ -48,5 +55,10 @@ export function adminTokenOf(s: AdminTokenSources): { token: string; ofCommandLi
   if (!/^[\x21-\x7e]*$/.test(token)) throw new UsageError(`${from}: the admin token may hold only printable ASCII characters, no spaces`)
   if (token.length < ADMIN_TOKEN_MIN_CHARS)
     throw new UsageError(`${from}: an admin token needs at least ${ADMIN_TOKEN_MIN_CHARS} characters, got ${token.length} (make one with: openssl rand -base64 32)`)
+  const distinct = new Set(token).size
+  if (distinct < ADMIN_TOKEN_MIN_DISTINCT)
+    throw new UsageError(
+      `${from}: an admin token needs at least ${ADMIN_TOKEN_MIN_DISTINCT} different characters, got ${distinct} (a repeated pattern is guessed; make one with: openssl rand -base64 32)`
+    )
   return { token, ofCommandLine: from === '--admin-token' }
 }

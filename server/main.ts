@@ -5,7 +5,7 @@ import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
 import { buildServer, DEFAULT_LIMITS, BOOTSTRAP_TOKEN_FILE } from './app.ts'
 import { isPostgresUrl } from './db/db.ts'
-import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_MIN_CHARS, adminTokenOf } from './admin-token.ts'
+import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_MIN_DISTINCT, adminTokenOf } from './admin-token.ts'
 
 const spec = {
   name: 'instore-server',
@@ -22,7 +22,7 @@ const spec = {
     'eid-k': { type: 'number', doc: 'rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (0-15)', default: 10 },
     'admin-token': {
       type: 'string',
-      doc: `use this admin token, at least ${ADMIN_TOKEN_MIN_CHARS} characters; every local user sees a command line, so prefer --admin-token-file or ${ADMIN_TOKEN_ENV} (default: ${ADMIN_TOKEN_ENV}, else one is generated on first start and written to <data>/admin-token, mode 0600; a different one at a later start revokes the one it replaces)`
+      doc: `use this admin token, at least ${ADMIN_TOKEN_MIN_CHARS} characters, ${ADMIN_TOKEN_MIN_DISTINCT} of them different; every local user sees a command line, so prefer --admin-token-file or ${ADMIN_TOKEN_ENV} (default: ${ADMIN_TOKEN_ENV}, else one is generated on first start and written to <data>/admin-token, mode 0600; a different one at a later start revokes the one it replaces)`
     },
     'admin-token-file': {
       type: 'string',

@@ -24,7 +24,7 @@ const SUCCESS: Record<string, Responses> = {
   'PUT /v1/devices/:id/consent': { 200: open({ deviceId: Type.String(), consent: ConsentBody }) },
   'DELETE /v1/devices/:id': { 204: NoContent },
   'GET /v1/devices/:id/triggers': { 200: sse('one `trigger` event per pushed trigger, id = its sequence number') },
-  'POST /v1/triggers/:id/ack': { 200: open({ triggerId: Type.String(), status: AckBody.properties.status }) },
+  'POST /v1/triggers/:id/ack': { 200: open({ triggerId: Type.String(), status: AckBody.properties.status }), 409: ErrorReply },
   'GET /v1/campaigns': { 200: Type.Array(CampaignSchema) },
   'POST /v1/campaigns': { 201: CampaignSchema, 409: ErrorReply },
   'GET /v1/campaigns/:id': { 200: CampaignSchema },

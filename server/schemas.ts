@@ -40,7 +40,7 @@ export const ConfigQuery = Type.Object({ since: Type.Optional(Type.String({ maxL
 export const ConsentBody = Type.Object({ presence: Type.Boolean(), marketing: Type.Boolean() }, { additionalProperties: false })
 export const AckBody = Type.Object({
   status: Type.Union(['delivered', 'opened', 'dismissed', 'converted'].map(s => Type.Literal(s))),
-  /** The trigger's store: acknowledges that store's trigger only; without it, every store's trigger of that id. */
+  /** The trigger's store: acknowledges that store's trigger only; without it, the id must name one trigger of the caller's (else 409 INSTORE_AMBIGUOUS_TRIGGER). */
   storeId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
 })
 export const StoreBody = Type.Object({ site: Type.Object({ storeId: Type.String() }, { additionalProperties: true }) })

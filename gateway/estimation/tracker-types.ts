@@ -7,6 +7,7 @@ import { defaultKalmanOptions, MotionFilter, type KalmanOptions } from './kalman
 import type { AdvertisedPowerState, OffsetPrior } from './advertised-power.ts'
 import { WalkHistory, type WalkFix } from './walk-history.ts'
 import { defaultGridFilterOptions, type GridFilterOptions } from './grid-layout.ts'
+import type { FloorBin } from './sensitivity.ts'
 
 export interface TrackerOptions {
   window: WindowOptions
@@ -120,7 +121,7 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
 export interface TrackerLearned {
   siteOffset: number
   siteOffsetFixes: number
-  sensitivityFloors: Record<string, Array<[number, number]>>
+  sensitivityFloors: Record<string, FloorBin[]>
   advertisedPower?: AdvertisedPowerState
 }
 
@@ -185,6 +186,8 @@ export class Device {
   offsetFixes = 0
   /** The measured power at 1 m its adverts claim (contract §2 `tx`), dBm, when they do. */
   tx: number | undefined = undefined
+  /** A number its tracker gave it, told apart from the other devices' (sensitivity.ts counts devices by it). */
+  serial = 0
   constructor(kalman: KalmanOptions, window: WindowOptions) {
     this.kf = new MotionFilter(kalman)
     this.windows = new RssiWindows(window)

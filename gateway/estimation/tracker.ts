@@ -37,6 +37,8 @@ export class Tracker {
    */
   siteOffset = 0
   private siteOffsetFixes = 0
+  /** Devices created so far (each device's `serial`). */
+  private serials = 0
   /** How far phones' advertised power (`tx`) predicts their offset here, learned from settled phones. */
   private readonly power: AdvertisedPower
   /** Whether the site's sensors sit on more than one floor (each fix then picks one). */
@@ -110,6 +112,7 @@ export class Tracker {
     if (d === undefined) {
       if (this.devices.size >= this.o.maxDevices) this.evictOldest()
       d = new Device(this.o.kalman, this.o.window)
+      d.serial = this.serials++ & 0x7fffffff
       d.offset = this.siteOffset
       this.devices.set(subject, d)
     } else if (ts - d.movedAt >= 1000) {
@@ -127,7 +130,7 @@ export class Tracker {
     }
     d.windows.add(key, ts, rssi)
     this.scanGrid?.add(subject, sensor, ts, rssi, this.models, this.o.scanGrid)
-    this.floors.add(sensor, rssi, ts)
+    this.floors.add(sensor, rssi, d.serial, ts)
     if (ts > d.lastSeen) d.lastSeen = ts
     if (ts < d.firstHeard) d.firstHeard = ts
     if (tx !== undefined) d.tx = tx

@@ -66,3 +66,23 @@ export const adminSlot: Migration = {
     await sql`INSERT INTO admin_slot (id, hash, file) VALUES (1, NULL, NULL) ON CONFLICT (id) DO NOTHING`.execute(k)
   }
 }
+
+/**
+ * The ids of visits whose row retention dropped while their events may still come (an entry or
+ * exit within the accepted event age, under event ids never stored): such an event is not the
+ * visit's first and is not counted again. Store, visit id and the visit's latest time only, nobody's
+ * subject; retention deletes them once the visit's events are too old to be accepted at all.
+ */
+export const droppedVisitIds: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema
+      .createTable('dropped_visit_ids')
+      .ifNotExists()
+      .addColumn('store_id', 'text', c => c.notNull())
+      .addColumn('visit_id', 'text', c => c.notNull())
+      .addColumn('ts', 'bigint', c => c.notNull())
+      .addPrimaryKeyConstraint('dropped_visit_ids_pkey', ['store_id', 'visit_id'])
+      .execute()
+    await k.schema.createIndex('dropped_visit_ids_ts').ifNotExists().on('dropped_visit_ids').column('ts').execute()
+  }
+}

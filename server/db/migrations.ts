@@ -6,9 +6,10 @@
 // with its rows untouched.
 import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
-import { replayRollups, replayVisits } from './rollups.ts'
+import { replayVisits } from './rollups.ts'
+import { replayRollupsOnce } from './rollups-replay.ts'
 import { partitionEvents } from './partitions.ts'
-import { adminSlot, droppedEventIds, liveSnapshotApps, tokenOrder } from './migrations-late.ts'
+import { adminSlot, droppedEventIds, droppedVisitIds, liveSnapshotApps, tokenOrder } from './migrations-late.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -163,7 +164,7 @@ const rollups: Migration = {
       .addPrimaryKeyConstraint('an_counts_pkey', ['store_id', 'metric', 'res', 'at', 'k1', 'k2'])
       .execute()
     // Without the visits table (migration 009 fills it afterwards).
-    if (!had) await replayRollups(db, false)
+    if (!had) await replayRollupsOnce(db)
   }
 }
 
@@ -386,7 +387,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '012_token_order': tokenOrder,
     '013_live_snapshot_apps': liveSnapshotApps(engine),
     '014_dropped_event_ids': droppedEventIds,
-    '015_admin_slot': adminSlot
+    '015_admin_slot': adminSlot,
+    '016_dropped_visit_ids': droppedVisitIds
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

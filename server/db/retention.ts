@@ -5,7 +5,7 @@
 import type { SelectQueryBuilder } from 'kysely'
 import type { Db, Engine, Q, Tables } from './schema.ts'
 import { dropOldMonths, ensureMonths } from './partitions.ts'
-import { dropStaleOpenRows, dropVisitsBefore, OPEN_FOR_AT_MOST_MS } from './rollups.ts'
+import { dropStaleOpenRows, OPEN_FOR_AT_MOST_MS } from './rollups.ts'
 
 const EVERY_MS = 3_600_000
 const PAGE = 5000
@@ -38,6 +38,29 @@ async function keepIds(q: Q, before: number, from: number, page: SelectQueryBuil
     .execute()
 }
 
+/**
+ * Deletes the visits rows stored before `before` (raw-event retention: they name a subject). The
+ * ids of those whose latest time (exit, else entry) is at or after `keepIdsFrom` go to
+ * dropped_visit_ids first: an entry or exit of such a visit may still come under a new event id,
+ * and must not count the visit again. Run it in a transaction (both statements or neither).
+ */
+export async function dropVisitsBefore(q: Q, before: number, keepIdsFrom = Number.POSITIVE_INFINITY): Promise<number> {
+  if (Number.isFinite(keepIdsFrom))
+    await q
+      .insertInto('dropped_visit_ids')
+      .columns(['store_id', 'visit_id', 'ts'])
+      .expression(
+        q
+          .selectFrom('visits')
+          .select(eb => ['store_id', 'visit_id', eb.fn.coalesce('exit_ts', 'enter_ts', 'received').as('ts')])
+          .where('received', '<', before)
+          .where(eb => eb(eb.fn.coalesce('exit_ts', 'enter_ts', 'received'), '>=', keepIdsFrom))
+      )
+      .onConflict(oc => oc.doNothing())
+      .execute()
+  return Number((await q.deleteFrom('visits').where('received', '<', before).executeTakeFirst()).numDeletedRows)
+}
+
 export function startRetention(
   db: Db,
   engine: Engine,
@@ -53,8 +76,11 @@ export function startRetention(
     const before = at - retentionMs
     // An event older than the age limit is refused as such: its id need not be kept.
     const keepIdsFrom = maxEventAgeMs > 0 ? at - maxEventAgeMs : Number.POSITIVE_INFINITY
-    if (Number.isFinite(keepIdsFrom)) await db.deleteFrom('dropped_event_ids').where('ts', '<', keepIdsFrom).execute()
-    await dropVisitsBefore(db, before)
+    if (Number.isFinite(keepIdsFrom)) {
+      await db.deleteFrom('dropped_event_ids').where('ts', '<', keepIdsFrom).execute()
+      await db.deleteFrom('dropped_visit_ids').where('ts', '<', keepIdsFrom).execute()
+    }
+    await db.transaction().execute(async trx => await dropVisitsBefore(trx, before, keepIdsFrom))
     // On PostgreSQL whole months go first (a table dropped), then the rest row by row.
     return (engine === 'postgres' ? await dropOldMonths(db, before, keepIdsFrom) : 0) + (await dropEventsBefore(db, before, keepIdsFrom))
   }, onError)

@@ -93,13 +93,17 @@ const segmentOf = (b: Body): string | null => {
  * Keeps the visits row of a stored shop.enter or shop.exit (one key write, in any order of
  * arrival): the first entry fixes the entry's time, arrival and segment, the first exit its time.
  * `first`: this is the visit's first entry (or first exit), the only one the counts take, so a
- * visit is counted once whatever entries and exits of it arrive under other event ids. `opens`
+ * visit is counted once whatever entries and exits of it arrive under other event ids, also after
+ * retention dropped its row (dropped_visit_ids). `opens`
  * (a shop.enter): it opens the visit: the first entry, and only before any exit. A visit closed
  * without an exit (presence withdrawn, erasure, the stale cut-off) has lost its open row but keeps
  * its entry here: a later entry with the same visit id, under a new event id, re-opens nothing.
  */
 async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<{ first: boolean; opens: boolean }> {
   const key = { store_id: e.store_id, subject: e.subject, visit_id: visitId }
+  // A visit whose row retention dropped was counted when it was stored: its late entries and exits count nothing.
+  const dropped = await q.selectFrom('dropped_visit_ids').select('visit_id').where('store_id', '=', e.store_id).where('visit_id', '=', visitId).executeTakeFirst()
+  if (dropped !== undefined) return { first: false, opens: false }
   if (e.type === 'shop.enter') {
     // RETURNING names the row only when this entry inserted it or gave it its entry (both engines).
     const first = await q
@@ -124,8 +128,8 @@ async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<{
   return { first: first !== undefined, opens: false }
 }
 
-/** What one stored event changes in the open rows, and which counts it bumps. */
-async function apply(q: Q, e: EventRow, counts: Counts, visits = true): Promise<void> {
+/** What one stored event changes in the open rows, and which counts it bumps (storeEvents; replayRollups in rollups-replay.ts). */
+export async function applyEvent(q: Q, e: EventRow, counts: Counts, visits = true): Promise<void> {
   const b = parse(e.body)
   const count = (metric: string, k1: string, k2: number) => counts.add({ store_id: e.store_id, metric, k1, k2 }, e.ts)
   switch (e.type) {
@@ -204,7 +208,7 @@ export async function storeEvents(q: Q, rows: EventRow[], shared?: Counts): Prom
     // A row given twice in one call is counted once.
     if (!fresh.delete(key)) continue
     stored.add(e.id)
-    await apply(q, e, counts)
+    await applyEvent(q, e, counts)
   }
   if (!shared) await counts.write(q)
   return stored
@@ -334,11 +338,6 @@ export async function dropStaleOpenRows(q: Q, before: number): Promise<number> {
   return n
 }
 
-/** Deletes the visits rows stored before `before` (raw-event retention: they name a subject). */
-export async function dropVisitsBefore(q: Q, before: number): Promise<number> {
-  return Number((await q.deleteFrom('visits').where('received', '<', before).executeTakeFirst()).numDeletedRows)
-}
-
 /**
  * Closes a subject's open visits and sector stays (presence consent withdrawn: the gateway drops
  * the visit without an exit event, so analytics would show the shopper inside until the 6-h
@@ -378,22 +377,4 @@ export async function eraseEventsOf(q: Q, subject: string): Promise<void> {
   await closeOpenRowsOf(q, subject)
   await q.deleteFrom('visits').where('subject', '=', subject).execute()
   await q.deleteFrom('events').where('subject', '=', subject).execute()
-}
-
-/**
- * Counts a database's stored events and acks once (rollups added to a database that already had
- * events): the events in time order, then the acks, in pages.
- */
-export async function replayRollups(q: Q, visits = true): Promise<void> {
-  const PAGE = 2000
-  const counts = new Counts()
-  for (let offset = 0; ; offset += PAGE) {
-    const page = await q.selectFrom('events').selectAll().orderBy('ts').orderBy('store_id').orderBy('id').limit(PAGE).offset(offset).execute()
-    for (const e of page) await apply(q, e, counts, visits)
-    if (page.length < PAGE) break
-  }
-  await counts.write(q)
-  const acks = await q.selectFrom('acks').selectAll().execute()
-  await q.deleteFrom('acks').execute()
-  for (const a of acks) await storeAck(q, a.trigger_id, a.status, a.ts)
 }

@@ -27,6 +27,8 @@ export interface Tables {
   events: { id: string; store_id: string; type: string; subject: string; ts: number; body: string; received: number }
   /** Ids of events dropped by retention whose time is still within the accepted event age (migration 014). */
   dropped_event_ids: { store_id: string; id: string; ts: number }
+  /** Visits whose `visits` row retention dropped while their events may still come (migration 015): `ts` the visit's latest time. */
+  dropped_visit_ids: { store_id: string; visit_id: string; ts: number }
   triggers: {
     seq: Generated<number>
     /** The server's key of a trigger: `<store>/<event id>` (push.ts triggerKey); before migration 010, the event id. */

@@ -39,6 +39,13 @@ async function loadStores () {
   localStorage.setItem('instoreToken', token())
   const stores = await api('/v1/stores')
   options($('store'), stores.map(s => [s.storeId, s.name]))
+  // No store to show: say so, rather than ask for store '' and show the server's refusal of it.
+  if (stores.length === 0) {
+    live?.abort(); storeId = null; site = null; lastSnapshot = null
+    $('map').replaceChildren()
+    $('status').textContent = 'no store yet: this token sees no store (an admin adds one with POST /v1/stores and its site file)'
+    return
+  }
   const want = params.get('store')
   if (want && stores.some(s => s.storeId === want)) $('store').value = want
   await selectStore($('store').value)

@@ -196,9 +196,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       preHandler: requireRole(db, 'device', 'admin')
     },
     async req => {
-      // A trigger id is its event's id, unique per store: the caller's own triggers of that id (the
-      // same id from two stores to one device: each is acknowledged, in its own store's funnel, unless
-      // the ack names the store, as phones that know it do).
+      // A trigger id is its event's id, unique per store: the caller's own trigger of that id, in
+      // that store's funnel. Without the store named, the id must name one trigger: the same id from
+      // two stores to one device is refused rather than counted in both funnels (phones that know the
+      // store send it).
       let q = db.selectFrom('triggers').select(['trigger_id', 'device_id', 'store_id']).where('event_id', '=', req.params.id)
       if (req.body.storeId !== undefined) q = q.where('store_id', '=', req.body.storeId)
       const rows = await q.execute()
@@ -206,6 +207,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       // Another device's trigger is answered as no trigger at all: a different answer would tell any
       // app whether some shopper was sent that id.
       if (mine.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
+      if (mine.length > 1) throw new HttpError(409, 'INSTORE_AMBIGUOUS_TRIGGER', `trigger ${req.params.id} came from ${mine.length} stores: name its store (storeId)`)
       await db.transaction().execute(async trx => {
         for (const t of mine) await storeAck(trx, t.trigger_id, req.body.status, Date.now(), { storeId: t.store_id, eventId: req.params.id })
       })

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../helpers/run.ts'
 import { waitFor } from '../helpers/gateway.ts'
-import { ADMIN_TOKEN_MIN_CHARS } from '../../server/admin-token.ts'
+import { ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_MIN_DISTINCT } from '../../server/admin-token.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'admin-token-'))
 const STRONG = 'adm_Zq3v9Xk2Lp7Rt5Wm1Yc8Nb4H'
@@ -52,6 +52,16 @@ test('a weak --admin-token is refused at start with exit code 2', async () => {
     await s.stop()
     assert.equal(s.code, 2, s.out)
     assert.match(s.out, new RegExp(`--admin-token: an admin token needs at least ${ADMIN_TOKEN_MIN_CHARS} characters, got ${weak.length}`))
+  }
+  // Long enough but one letter repeated, or a short pattern (outside tester, s8): too little variety.
+  for (const [plain, distinct] of [
+    ['a'.repeat(ADMIN_TOKEN_MIN_CHARS), 1],
+    ['abc123'.repeat(5), 6]
+  ] as const) {
+    const s = await server(['--admin-token', plain])
+    await s.stop()
+    assert.equal(s.code, 2, s.out)
+    assert.match(s.out, new RegExp(`--admin-token: an admin token needs at least ${ADMIN_TOKEN_MIN_DISTINCT} different characters, got ${distinct}`))
   }
   const spaced = await server([], { INSTORE_ADMIN_TOKEN: `${STRONG} with spaces` })
   await spaced.stop()

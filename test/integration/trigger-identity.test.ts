@@ -72,7 +72,7 @@ test(`two stores' triggers with one event id both reach their phones; each ack c
   }
 })
 
-test(`one phone gets one event id from two stores twice; an ack naming its store reaches that one, one without reaches both (${TEST_ENGINE})`, async () => {
+test(`one phone gets one event id from two stores twice; an ack naming its store reaches that one, one without is refused as ambiguous (${TEST_ENGINE})`, async () => {
   const chain = await startChain('trigger-identity-one', 1)
   let open: Opened | null = null
   try {
@@ -86,8 +86,13 @@ test(`one phone gets one event id from two stores twice; an ack naming its store
     await waitFor(() => stream.triggers.length === 2, 10_000, 'both triggers')
     assert.equal((await api(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'delivered', storeId: 's2' })).status, 200)
     assert.deepEqual([await fired(chain, 's1', 1), await fired(chain, 's2', 1)], [0, 1])
-    // The old form, without storeId: every store's trigger of that id.
-    assert.equal((await api(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'delivered' })).status, 200)
+    // Without storeId the id names two triggers: refused, neither store's funnel counts it (it
+    // reached both before: outside tester, s8).
+    const amb = await api<{ error: string }>(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'opened' })
+    assert.deepEqual([amb.status, amb.body.error], [409, 'INSTORE_AMBIGUOUS_TRIGGER'])
+    assert.deepEqual([await fired(chain, 's1', 1), await fired(chain, 's2', 1)], [0, 1])
+    assert.equal(await metric(url, 'instore_server_refused_total{reason="INSTORE_AMBIGUOUS_TRIGGER"}'), 1)
+    assert.equal((await api(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'delivered', storeId: 's1' })).status, 200)
     assert.deepEqual([await fired(chain, 's1', 1), await fired(chain, 's2', 1)], [1, 1])
     assert.equal((await api(`${url}/v1/triggers/T-twice/ack`, d.token, 'POST', { status: 'opened', storeId: 's9' })).status, 404)
   } finally {

@@ -182,3 +182,26 @@ partTest(
     }
   }
 )
+
+partTest('chromium', 'the dashboard opened with no store says so in its header, not the raw validation text', { timeout: 120_000 }, async () => {
+  const ADMIN = 'adm_no_store_test_0123456789'
+  const server = await startServer(mkdtempSync(join(tmpdir(), 'no-store-server-')), ADMIN)
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+  try {
+    const page = await browser.newPage()
+    // A store asked for that does not exist, on a server with none: the same page.
+    await page.goto(`${server.url}/#token=${ADMIN}&store=nowhere`)
+    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'connecting…', undefined, { timeout: 30_000 })
+    const status = await page.$eval('#status', e => e.textContent ?? '')
+    // Before: "params/storeId must NOT have fewer than 1 characters" (the site asked for store '').
+    assert.match(status, /^no store yet/, status)
+    assert.doesNotMatch(status, /params|must|characters/, status)
+    assert.equal(await page.$eval('#store', e => (e as HTMLSelectElement).options.length), 0)
+  } finally {
+    await browser.close()
+    await server.stop()
+  }
+})
