@@ -64,7 +64,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json', { durationS: 60 })))
   }
   console.log(
-    `gateway CPU per 100,000 readings: ${trace} replayed as fast as taken, ${rounds} round(s), all cores, solver workers ${process.env.INSTORE_BENCH_WORKERS ?? 0}, stages in ${wallStages ? 'wall' : 'CPU'} time`
+    `gateway CPU per 100,000 readings: ${trace} replayed as fast as taken, ${rounds} round(s), all cores, workers ${process.env.INSTORE_BENCH_WORKERS ?? 'as deployed (the cores less one)'}, stages in ${wallStages ? 'wall' : 'CPU'} time`
   )
   for (let i = 0; i < rounds; i++) {
     const r = await replayInto('gateway', false, 'sites/hypermarket.site.json', trace, Infinity)

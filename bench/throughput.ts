@@ -145,9 +145,11 @@ let childBundle: Promise<string> | undefined
  */
 function bundledChild(): Promise<string> {
   const out = `${ROOT}/out/bench/dist`
-  childBundle ??= buildBundles(out, { 'throughput-child': 'bench/throughput-child.ts', 'pool-worker': 'gateway/estimation/pool-worker.ts' }).then(
-    () => `${out}/throughput-child.mjs`
-  )
+  childBundle ??= buildBundles(out, {
+    'throughput-child': 'bench/throughput-child.ts',
+    'pool-worker': 'gateway/estimation/pool-worker.ts',
+    'test-pool-worker': 'gateway/estimation/test-pool-worker.ts'
+  }).then(() => `${out}/throughput-child.mjs`)
   return childBundle
 }
 
