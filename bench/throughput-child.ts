@@ -7,7 +7,7 @@
 //   node --import tsx bench/throughput-child.ts gateway SITE TRACE
 import { createInterface } from 'node:readline'
 import { defaultWorkers } from '../gateway/estimation/test-pool.ts'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
@@ -87,6 +87,8 @@ export interface ChildReport {
    */
   cpuUserS: number
   cpuSystemS: number
+  /** The main thread's CPU time (user + system) in the same span, s (the broker's and the pipeline's thread; null where /proc has no task stat). */
+  mainCpuS: number | null
   /**
    * The gateway's time per stage and calls per stage since it started (gateway/stage-clock.ts): the
    * main thread's wall time, or the process's CPU time with INSTORE_BENCH_CPU_STAGES=1; null for the bare broker.
@@ -201,6 +203,7 @@ const tsOf = /"ts":(\d+)/
 
 let first = 0
 let cpuAtFirst = process.cpuUsage()
+let mainAtFirst = mainThreadCpuS()
 let stageClock: StageClock | null = null
 let last = 0
 let readings = 0
@@ -225,6 +228,8 @@ if (mode === 'bare') {
         if (messages === 0) {
           first = now
           cpuAtFirst = process.cpuUsage()
+          mainAtFirst = mainThreadCpuS()
+          mainAtFirst = mainThreadCpuS()
         }
         last = now
         messages++
@@ -330,6 +335,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   }
   clearInterval(sampler)
   const cpu = process.cpuUsage(cpuAtFirst)
+  const mainNow = mainThreadCpuS()
   sample()
   const rss = process.memoryUsage.rss()
   const tracked = devices()
@@ -376,6 +382,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     gcMs: gc.ms,
     cpuUserS: cpu.user / 1e6,
     cpuSystemS: cpu.system / 1e6,
+    mainCpuS: mainNow === null || mainAtFirst === null ? null : mainNow - mainAtFirst,
     stages: stageClock === null ? null : { ms: { ...stageClock.ms }, calls: { ...stageClock.calls } }
   }
   await stop()
@@ -383,3 +390,17 @@ for await (const line of createInterface({ input: process.stdin })) {
   break
 }
 process.exit(0)
+
+/**
+ * The main thread's CPU time so far, s, from /proc (utime and stime of its task, in clock ticks of
+ * 10 ms): process.cpuUsage counts every thread, the test and solver pools' workers included.
+ */
+function mainThreadCpuS(): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return null
+  }
+}

@@ -9,9 +9,10 @@
 // main thread from the front as its steps ask: a test no worker has begun is worked out on the
 // main thread; one begun is waited for (Atomics.wait, so the tick stays one synchronous step). A
 // step that asks a test the plan did not list, or on a traffic map other than planned, works it
-// out itself. A worker that fails a test, hangs past the deadline or exits costs that test being
-// worked out on the main thread, counted; the workers are then replaced on fresh memory (a stale
-// one can write only where nobody reads), and after MAX_RESTARTS everything is worked out inline.
+// out itself. A worker that fails a test, or is late with one past the deadline, costs that test
+// being worked out on the main thread, counted; one that failed, exited, or is still at work when
+// the next round begins is replaced, all workers on fresh memory (a stale one can write only where
+// nobody reads), and after MAX_RESTARTS everything is worked out inline.
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
@@ -224,10 +225,10 @@ export class TestPool {
       }
       const left = deadline - performance.now()
       if (st === (round | FAILED) || left <= 0 || st === (round | MAIN)) {
-        if (st !== (round | MAIN)) {
-          this.counts.failures++
-          this.broken = true
-        }
+        // A worker whose test threw is replaced; one merely late (starved of the CPU, as often as
+        // hung) is replaced only if it is still at work when the next round begins (`idle`).
+        if (st !== (round | MAIN)) this.counts.failures++
+        if (st === (round | FAILED)) this.broken = true
         return work()
       }
       Atomics.wait(this.ctrl, TCTRL.done, d, left)
