@@ -7,7 +7,8 @@
 //   node --import tsx bench/throughput-child.ts gateway SITE TRACE
 import { createInterface } from 'node:readline'
 import { defaultWorkers } from '../gateway/estimation/test-pool.ts'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mainThreadCpuS } from './thread-cpu.ts'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
@@ -390,17 +391,3 @@ for await (const line of createInterface({ input: process.stdin })) {
   break
 }
 process.exit(0)
-
-/**
- * The main thread's CPU time so far, s, from /proc (utime and stime of its task, in clock ticks of
- * 10 ms): process.cpuUsage counts every thread, the test and solver pools' workers included.
- */
-function mainThreadCpuS(): number | null {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return null
-  }
-}
