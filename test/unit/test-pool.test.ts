@@ -62,11 +62,15 @@ function busyTraffic(): OutsideTraffic {
  */
 function tick(pool: TestPool, traffic: OutsideTraffic, rs: EvidenceRadio[], tamper?: (j: number) => Partial<{ base: number }>): { got: ZoneCosts[]; want: ZoneCosts[] } {
   const copy = traffic.clone()
-  const fixes = rs.map(() => Array.from({ length: 3 }, () => [rnd(), rnd()]))
-  const shopOf = rs.map(() => site.shops[Math.floor(rnd() * site.shops.length)])
+  // Fixes all about the zone (behind its walls too), enough to move what its rare places cost.
+  const fixes = rs.map(() => Array.from({ length: 40 }, () => [rnd(), rnd()]))
+  // Each fix tested against the shop nearest it (the tests that weigh places outside near the outline).
+  const away = (z: (typeof site.shops)[number], x: number, y: number) => Math.hypot(Math.max(0, z.bbox[0] - x, x - z.bbox[2]), Math.max(0, z.bbox[1] - y, y - z.bbox[3]))
+  const shopOf = rs.map(r => site.shops.reduce((a, b) => (away(b, r.fix.x, r.fix.y) < away(a, r.fix.x, r.fix.y) ? b : a)))
   const count = (t: OutsideTraffic, j: number) => {
     const z = shopOf[j]
-    for (const [u, v] of fixes[j]) t.count([z], z.floor, z.bbox[0] - 3 + u * (z.bbox[2] - z.bbox[0] + 6), z.bbox[1] - 1 - v * 3)
+    const [x0, y0, x1, y1] = z.bbox
+    for (const [u, v] of fixes[j]) t.count([z], z.floor, x0 - 12 + u * (x1 - x0 + 24), y0 - 12 + v * (y1 - y0 + 24))
   }
   const asks: EntryAsk[] = rs.map((radio, j) => {
     count(copy, j)
@@ -130,6 +134,32 @@ for (const size of [1, 2]) {
     }
   })
 }
+
+test("a worker's copy of the traffic map, rebuilt from the map before the tick and the first k cells counted in it, is the map after those k", () => {
+  const real = busyTraffic()
+  const copy = real.clone()
+  const z = site.shops[0]
+  const [x0, y0, x1, y1] = z.bbox
+  const after: Array<{ total: number; cells: number; cost: number }> = []
+  for (let i = 0; i < 300; i++) {
+    copy.count([z], z.floor, x0 - 12 + rnd() * (x1 - x0 + 24), y0 - 12 + rnd() * (y1 - y0 + 24))
+    const g = copy.state(z.id)
+    after.push({ total: g?.total ?? 0, cells: g?.cells ?? 0, cost: copy.cost(z, x0 - 10, y1 + 10) })
+  }
+  const log = Int32Array.from(copy.log?.get(z.id) ?? [])
+  assert.ok(log.length > 100, `${log.length} cells counted`)
+  const g = real.state(z.id)
+  const worker = new OutsideTraffic()
+  for (const k of [0, 1, 57, log.length]) {
+    worker.load(z, g?.counts ?? null, g?.total ?? 0, g?.cells ?? 0, log, 0, k)
+    const w = worker.state(z.id)
+    const want = k === 0 ? { total: g?.total ?? 0, cells: g?.cells ?? 0 } : after.find(a => a.total === (g?.total ?? 0) + k)
+    assert.equal(w?.total, want?.total)
+    assert.equal(w?.cells, want?.cells)
+  }
+  assert.deepEqual(worker.state(z.id)?.counts, copy.state(z.id)?.counts)
+  assert.equal(worker.cost(z, x0 - 10, y1 + 10), after[after.length - 1].cost)
+})
 
 test('a test asked otherwise than planned (another base) is worked out inline and counted', async () => {
   const pool = new TestPool(1, NO_MAPS, site.shops)
