@@ -6,6 +6,8 @@
 //   node --import tsx bench/throughput-child.ts bare   (throughput.ts runs it bundled, as deployed)
 //   node --import tsx bench/throughput-child.ts gateway SITE TRACE
 import { createInterface } from 'node:readline'
+import { defaultWorkers } from '../gateway/estimation/test-pool.ts'
+import { mainThreadCpuS } from './thread-cpu.ts'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -86,6 +88,8 @@ export interface ChildReport {
    */
   cpuUserS: number
   cpuSystemS: number
+  /** The main thread's CPU time (user + system) in the same span, s (the broker's and the pipeline's thread; null where /proc has no task stat). */
+  mainCpuS: number | null
   /**
    * The gateway's time per stage and calls per stage since it started (gateway/stage-clock.ts): the
    * main thread's wall time, or the process's CPU time with INSTORE_BENCH_CPU_STAGES=1; null for the bare broker.
@@ -200,6 +204,7 @@ const tsOf = /"ts":(\d+)/
 
 let first = 0
 let cpuAtFirst = process.cpuUsage()
+let mainAtFirst = mainThreadCpuS()
 let stageClock: StageClock | null = null
 let last = 0
 let readings = 0
@@ -224,6 +229,8 @@ if (mode === 'bare') {
         if (messages === 0) {
           first = now
           cpuAtFirst = process.cpuUsage()
+          mainAtFirst = mainThreadCpuS()
+          mainAtFirst = mainThreadCpuS()
         }
         last = now
         messages++
@@ -249,8 +256,8 @@ if (mode === 'bare') {
     prefix: 'instore',
     secret: 'bench',
     log: silentLogger,
-    // As deployed: no solver pool unless the part's --workers says.
-    pipeline: { workers: Number(process.env.INSTORE_BENCH_WORKERS ?? 0) },
+    // As deployed (the cores less one: none when pinned to one core) unless the part's --workers says.
+    pipeline: { workers: process.env.INSTORE_BENCH_WORKERS !== undefined ? Number(process.env.INSTORE_BENCH_WORKERS) : defaultWorkers() },
     // The app phones' identities, as instore-replay finds them beside the trace.
     ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
   })
@@ -329,6 +336,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   }
   clearInterval(sampler)
   const cpu = process.cpuUsage(cpuAtFirst)
+  const mainNow = mainThreadCpuS()
   sample()
   const rss = process.memoryUsage.rss()
   const tracked = devices()
@@ -375,6 +383,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     gcMs: gc.ms,
     cpuUserS: cpu.user / 1e6,
     cpuSystemS: cpu.system / 1e6,
+    mainCpuS: mainNow === null || mainAtFirst === null ? null : mainNow - mainAtFirst,
     stages: stageClock === null ? null : { ms: { ...stageClock.ms }, calls: { ...stageClock.calls } }
   }
   await stop()

@@ -34,7 +34,7 @@ export async function throughputPart(OUT: string, option: (name: string) => stri
     return { memory: r, flags, targetMiB: RSS_TARGET_MIB }
   }
   if (!existsSync(trace) || !existsSync(devicesBeside(trace))) await simulate(trace, new Simulator(loadScenario('simulators/scenarios/hypermarket.json', { durationS })))
-  // `--workers N`: the gateway's solver pool (default: as deployed, none); 0 solves inline.
+  // `--workers N`: the gateway's test and solver pools (default: as deployed, the cores less one); 0: all inline.
   const workers = option('workers')
   if (workers !== undefined) {
     if (!/^\d+$/.test(workers)) throw new Error(`--workers wants a whole number, got ${workers}`)
@@ -43,7 +43,7 @@ export async function throughputPart(OUT: string, option: (name: string) => stri
   const rounds = Number(option('rounds') ?? (quick ? 1 : 2))
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds wants a whole number of at least 1, got ${option('rounds')}`)
   console.log(
-    `throughput: hypermarket trace, replay command in another process, gateway and bare broker each in a process of their own, best of ${rounds} alternating round(s) each; then the same pinned to one core (taskset -c 0); solver workers ${workers ?? 0}`
+    `throughput: hypermarket trace, replay command in another process, gateway and bare broker each in a process of their own, best of ${rounds} alternating round(s) each; then the same pinned to one core (taskset -c 0); workers ${workers ?? 'as deployed (the cores less one)'}`
   )
   const t = await throughputStory({ sitePath: 'sites/hypermarket.site.json', trace, manyTrace: many, rounds, shares: quick ? [] : [0.25, 0.75], log: l => console.log('  ' + l) })
   console.log(`  ${t.readings} readings in ${t.messages} messages, ${Math.round(t.traceReadingsPerS)} readings a second of event time`)

@@ -145,9 +145,11 @@ let childBundle: Promise<string> | undefined
  */
 function bundledChild(): Promise<string> {
   const out = `${ROOT}/out/bench/dist`
-  childBundle ??= buildBundles(out, { 'throughput-child': 'bench/throughput-child.ts', 'pool-worker': 'gateway/estimation/pool-worker.ts' }).then(
-    () => `${out}/throughput-child.mjs`
-  )
+  childBundle ??= buildBundles(out, {
+    'throughput-child': 'bench/throughput-child.ts',
+    'pool-worker': 'gateway/estimation/pool-worker.ts',
+    'test-pool-worker': 'gateway/estimation/test-pool-worker.ts'
+  }).then(() => `${out}/throughput-child.mjs`)
   return childBundle
 }
 
@@ -224,7 +226,7 @@ export async function throughputStory(o: StoryOptions): Promise<ThroughputStory>
     if (trace === o.trace) points.push(p)
     o.log(
       `${side.padEnd(7)} ${pinned ? 'one core ' : 'all cores'} offered ${Number.isFinite(p.offeredPerS) ? Math.round(p.offeredPerS) : 'max'}/s: ` +
-        `took ${Math.round(p.takenPerS)}/s, ${side === 'gateway' ? `latency p50 ${ms(report.latencyP50Ms)} p99 ${ms(report.latencyP99Ms)} (own delay ${ms(report.delayP50Ms)} / ${ms(report.delayP99Ms)}), ` : ''}peak rss ${report.peakRssMiB.toFixed(0)} MiB, ${report.peakDevices} devices`
+        `took ${Math.round(p.takenPerS)}/s, ${side === 'gateway' ? `latency p50 ${ms(report.latencyP50Ms)} p99 ${ms(report.latencyP99Ms)} (own delay ${ms(report.delayP50Ms)} / ${ms(report.delayP99Ms)}), ` : ''}peak rss ${report.peakRssMiB.toFixed(0)} MiB, ${report.peakDevices} devices, CPU ${(report.cpuUserS + report.cpuSystemS).toFixed(1)} s (main thread ${report.mainCpuS?.toFixed(1) ?? 'n/a'} s)`
     )
     return p
   }

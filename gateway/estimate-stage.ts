@@ -14,6 +14,7 @@ import type { ExternalFixes } from './ingest/external-fixes.ts'
 import { bleIdentity } from './ingest/sensor-ids.ts'
 import { Tracker, trackerOptions, type Estimate, type Question } from './estimation/tracker.ts'
 import { SolverPool } from './estimation/pool.ts'
+import { TestPool } from './estimation/test-pool.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
 import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-calibration.ts'
 import { ScanGrid } from './estimation/scan-grid.ts'
@@ -63,6 +64,9 @@ export class EstimateStage {
   /** Solves each tick's fixes beside the main thread (`workers` > 0), and how many restarts the metric has counted. */
   private readonly pool: SolverPool | null
   private restartsSeen = 0
+  /** Works the shop-entry tests out beside the main thread (`workers` > 0; test-pool.ts), and what the metrics have counted of it. */
+  private readonly testPool: TestPool | null
+  private readonly testSeen = { unplanned: 0, failures: 0 }
   private readonly site: Site
   private readonly o: PipelineOptions
   private readonly clock: GatewayClock
@@ -93,7 +97,22 @@ export class EstimateStage {
     this.stableIds = new StableIdGate(peopleOptions(site).newBleDevicesPerSectorMin)
     const workers = o.workers ?? 0
     const mapped = [...site.sensors.values()].filter(x => x.radioMap !== undefined)
-    this.pool = workers > 0 ? new SolverPool(workers, { ids: mapped.map(x => x.id), data: mapped.map(x => x.radioMap as NonNullable<typeof x.radioMap>) }) : null
+    const mapTable = { ids: mapped.map(x => x.id), data: mapped.map(x => x.radioMap as NonNullable<typeof x.radioMap>) }
+    this.pool = workers > 0 ? new SolverPool(workers, mapTable) : null
+    this.testPool = workers > 0 ? new TestPool(workers, mapTable, site.shops) : null
+    if (this.testPool !== null) {
+      const pool = this.testPool
+      this.evidence.prefetch = plan => pool.prefetch(plan, from => this.trackerOf(from).entryOptions)
+      this.evidence.settle = () => {
+        pool.settle()
+        this.m.testWorkers.set({}, pool.live)
+        const c = pool.counts
+        for (const k of ['unplanned', 'failures'] as const) {
+          if (c[k] > this.testSeen[k]) this.m.testInline.inc({ reason: k === 'failures' ? 'failed' : 'unplanned' }, c[k] - this.testSeen[k])
+          this.testSeen[k] = c[k]
+        }
+      }
+    }
     const base = sensorModels(site)
     const beacons = beaconModels(site)
     this.calibrator = new SelfCalibrator(base)
@@ -287,11 +306,21 @@ export class EstimateStage {
   /** Stops the solver pool's workers (the gateway's stop); later ticks solve inline. */
   close(): void {
     this.pool?.close()
+    this.testPool?.close()
+  }
+
+  /** The test pool's counts (null: no pool). */
+  get testPoolCounts(): TestPool['counts'] | null {
+    return this.testPool?.counts ?? null
   }
 
   /** What the presence stage asks about the radio behind the evidence, answered by the tracker that made it. */
   readonly evidence: EvidenceSource = {
-    zoneCosts: (radio, zone, base) => this.stages.time('entryTests', () => this.trackerOf(radio.from).zoneCosts(radio.fix, zone, base)),
+    zoneCosts: (radio, zone, base) =>
+      this.stages.time('entryTests', () => {
+        const work = () => this.trackerOf(radio.from).zoneCosts(radio.fix, zone, base)
+        return this.testPool === null ? work() : this.testPool.answer(radio, zone, base, work)
+      }),
     walkGaps: (walk, zone, enough) => this.stages.time('walkTests', () => this.trackerOf(walk.from).walkGaps(walk.fixes, zone, enough))
   }
 

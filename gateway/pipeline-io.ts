@@ -88,6 +88,11 @@ export function pipelineMetrics(metrics: Metrics) {
       'instore_solver_worker_restarts_total',
       'times the solver pool replaced its workers after one missed its deadline (its fixes were solved inline)'
     ),
+    testWorkers: metrics.gauge('instore_test_pool_workers', 'test pool workers working out shop-entry tests beside the main thread (0: every test inline)'),
+    testInline: metrics.counter(
+      'instore_test_pool_inline_total',
+      'shop-entry tests the main thread worked out itself with the pool on, by reason (failed: a worker failed, hung or exited; unplanned: the tick asked one its plan had not listed)'
+    ),
     tickErrors: metrics.counter('instore_tick_errors_total', 'ticks that threw and were skipped'),
     positionsCapped: metrics.counter('instore_positions_capped_total', 'positions not published because a tick reached maxPositionsPerTick'),
     fixtures: metrics.gauge('instore_people_fixtures', 'always-on Wi-Fi devices left out of people counts, by the address they use (learned or from the site file)'),
@@ -149,8 +154,9 @@ export interface PipelineOptions {
   /** Positions one tick publishes at most (default 5,000): a crowd of rotating addresses must not flood the broker. */
   maxPositionsPerTick?: number
   /**
-   * Worker threads that solve each tick's fixes beside the main thread (estimation/pool.ts;
-   * default 0: all inline). The output is the same with any number.
+   * Worker threads beside the main thread: each pool (the shop-entry tests, estimation/test-pool.ts;
+   * the fixes, estimation/pool.ts) starts this many (default 0: all inline; the command's default
+   * is the cores less one). The output is the same with any number.
    */
   workers?: number
 }

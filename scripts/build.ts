@@ -13,7 +13,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** The bundles: the gateway's command, and the worker it starts from beside itself (pool.ts). */
 export const GATEWAY_BUNDLES: Record<string, string> = {
   'instore-gateway': 'gateway/main.ts',
-  'pool-worker': 'gateway/estimation/pool-worker.ts'
+  'pool-worker': 'gateway/estimation/pool-worker.ts',
+  'test-pool-worker': 'gateway/estimation/test-pool-worker.ts'
 }
 
 /** Writes each entry's bundle as OUT/NAME.mjs. */

@@ -55,6 +55,8 @@ interface Grid {
 export class OutsideTraffic {
   private readonly grids = new Map<string, Grid>()
   private readonly views = new Map<Zone, TrafficZone>()
+  /** Per zone, the cells counted since this map was cloned, in order (only a clone's: `clone`). */
+  log: Map<string, number[]> | null = null
 
   /** Counts a device's fix at (x, y) for every zone of `zones` on its floor that it is outside of. */
   count(zones: readonly Zone[], floor: number, x: number, y: number): void {
@@ -66,6 +68,11 @@ export class OutsideTraffic {
       if (c < 0) continue
       if (g.counts[c]++ === 0) g.cells++
       g.total++
+      if (this.log !== null) {
+        let l = this.log.get(z.id)
+        if (l === undefined) this.log.set(z.id, (l = []))
+        l.push(c)
+      }
     }
   }
 
@@ -139,6 +146,41 @@ export class OutsideTraffic {
     return v
   }
 
+  /**
+   * A copy of this map that logs the cells it counts, zone by zone (the test pool's plan of a
+   * tick, test-pool.ts: a test asked after k counts sees the map as of then, and a worker rebuilds
+   * it from the map before the tick and the first k cells of the log).
+   */
+  clone(): OutsideTraffic {
+    const c = new OutsideTraffic()
+    for (const [id, g] of this.grids) c.grids.set(id, { ...g, counts: g.counts.slice() })
+    c.log = new Map()
+    return c
+  }
+
+  /** A zone's counts and their sums as they stand (undefined: nothing counted around it yet). */
+  state(zoneId: string): { counts: Float64Array; total: number; cells: number } | undefined {
+    return this.grids.get(zoneId)
+  }
+
+  /** Sets a zone's map to `counts` (null: nothing counted) and then counts the cells of `log[0, n)` (a worker's copy, test-pool-worker.ts). */
+  load(zone: Zone, counts: Float64Array | null, total: number, cells: number, log: Int32Array, from: number, n: number): void {
+    const g = this.gridOf(zone)
+    if (counts === null) g.counts.fill(0)
+    else g.counts.set(counts)
+    g.total = total
+    g.cells = cells
+    for (let i = from; i < from + n; i++) {
+      if (g.counts[log[i]]++ === 0) g.cells++
+      g.total++
+    }
+  }
+
+  /** Cells of a zone's map (its geometry depends on the zone alone). */
+  cellsOf(zone: Zone): number {
+    return this.gridOf(zone).counts.length
+  }
+
   private gridOf(zone: Zone): Grid {
     let g = this.grids.get(zone.id)
     if (g === undefined) {
@@ -176,4 +218,9 @@ export function trafficOf(owner: object): OutsideTraffic {
     OWNED.set(owner, t)
   }
   return t
+}
+
+/** Makes `traffic` the map of `owner` (a tick's plan runs the zone steps on a copy: test-pool.ts). */
+export function lendTraffic(owner: object, traffic: OutsideTraffic): void {
+  OWNED.set(owner, traffic)
 }

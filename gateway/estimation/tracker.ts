@@ -330,6 +330,11 @@ export class Tracker {
     return zoneCosts(f.obs, f.silent, this.costOptions, zone, f.x, f.y, base)
   }
 
+  /** The options `zoneCosts` works with (the test pool packs them with each test). */
+  get entryOptions(): { tagHeight: number; huberK: number; bounds: [number, number, number, number] } {
+    return this.costOptions
+  }
+
   /** The street-walk test of an estimate's `walk` for `zone` (street-walk.ts), with the receivers' models and the site's phone offset as they are now. */
   walkGaps(fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps {
     return streetWalkGaps(fixes, this.sensorList, zone, this.costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)

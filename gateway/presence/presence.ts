@@ -11,6 +11,7 @@ import { frequency, defaultSegmentRules, type SegmentRules } from './frequency.t
 import { ulid, visitUlid } from '../ingest/ids.ts'
 import { STATE_VERSION, zonesKey, trackProblem, parseTrack, closableShop } from './state-check.ts'
 import { silentLogger, type Logger } from '../../shared/log.ts'
+import { planEntryTests, timedOut } from './entry-plan.ts'
 
 export interface PresenceOptions {
   zones: Required<ZoneParams>
@@ -62,11 +63,6 @@ const POSITIONS_ONLY: EvidenceSource = {
 const DAY = 86_400_000
 /** Delivered outbox rows are kept this long (event ms) for an operator to look at, then purged; visits past retention go at the same time. */
 const DELIVERED_KEPT_MS = 3_600_000
-
-/** Whether a track's visit or stay has gone without evidence past its timeout by `t`. */
-function timedOut(track: ZoneTrack, t: number, p: Required<ZoneParams>): boolean {
-  return (track.shop !== null && t - track.shop.lastEvidence > p.shopExitS * 1000) || (track.sector !== null && t - track.sector.lastEvidence > p.sectorExitS * 1000)
-}
 
 export class PresenceEngine {
   private readonly tracks = new Map<string, Tracked>()
@@ -163,6 +159,24 @@ export class PresenceEngine {
    */
   tick(t: number, fresh: Map<string, Evidence>, source: EvidenceSource = POSITIONS_ONLY): InstoreEvent[] {
     const produced: InstoreEvent[] = []
+    // A source with a test pool is told the tick's entry tests first (entry-plan.ts), to work
+    // them out beside this thread while the steps below run.
+    if (source.prefetch !== undefined && fresh.size > 0)
+      source.prefetch(
+        planEntryTests({ states: this.tracks, site: this.site, params: this.params, entryTests: this.o.entryTestsPerTick, walkTests: this.o.walkTestsPerTick }, t, fresh, source)
+      )
+    try {
+      this.steps(t, fresh, source, produced)
+    } finally {
+      source.settle?.()
+    }
+    this.entryTests = 0
+    this.walkTests = 0
+    this.events += produced.length
+    return produced
+  }
+
+  private steps(t: number, fresh: Map<string, Evidence>, source: EvidenceSource, produced: InstoreEvent[]): void {
     this.store.transaction(() => {
       for (const subject of fresh.keys()) {
         let tr = this.tracks.get(subject)
@@ -209,10 +223,6 @@ export class PresenceEngine {
         this.store.purgeVisits(t - this.o.retentionDays * DAY, t - DELIVERED_KEPT_MS)
       }
     })
-    this.entryTests = 0
-    this.walkTests = 0
-    this.events += produced.length
-    return produced
   }
 
   /** Closes every open visit at its last evidence (a planned stop): nothing is left dangling. */

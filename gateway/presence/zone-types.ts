@@ -8,6 +8,7 @@ import type { RadioSum, ZoneCosts } from '../estimation/zone-odds.ts'
 import type { WalkFix, WalkGaps } from '../estimation/street-walk.ts'
 import type { Observation, Silence } from '../estimation/solver.ts'
 import type { Hold, Place } from './visit-hold.ts'
+import type { OutsideTraffic } from '../estimation/outside-traffic.ts'
 
 export interface Presence {
   id: string
@@ -160,6 +161,33 @@ export interface EvidenceSource {
   zoneCosts(radio: EvidenceRadio, zone: Zone, base: number): ZoneCosts
   /** How much worse a passer-by's walk outside `zone` explains the kept fixes than walks anywhere (street-walk.ts; `enough`: a `stop` gap that already decides). */
   walkGaps(walk: WalkEvidence, zone: Zone, enough: number): WalkGaps
+  /**
+   * Given before a tick's steps when the source works tests out beside the main thread (the test
+   * pool, test-pool.ts): the shop-entry tests the tick is expected to ask, in order. `zoneCosts`
+   * then answers from the pool what was expected, and works out anything else itself.
+   */
+  prefetch?(plan: EntryPlan): void
+  /** After a tick's steps: the tests expected but not asked are dropped. */
+  settle?(): void
+}
+
+/** A shop-entry test a tick's plan expects (presence.ts runs the tick's zone steps once ahead on a copy of the traffic map). */
+export interface EntryAsk {
+  radio: EvidenceRadio
+  zone: Zone
+  base: number
+  /** Cells the plan's copy of the traffic map had counted around the zone in this tick when the test was asked. */
+  logged: number
+  /** The zone's traffic sums then (a check that the tick counted as planned). */
+  total: number
+  cells: number
+}
+
+/** A tick's expected shop-entry tests, the traffic map before the tick, and the cells the tick counts, per zone, in order. */
+export interface EntryPlan {
+  asks: EntryAsk[]
+  traffic: OutsideTraffic
+  log: Map<string, number[]>
 }
 
 /** Costly tests a step may still run: shop-entry radio tests and street-walk tests (counts, so replays stay deterministic). */

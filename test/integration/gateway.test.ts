@@ -24,6 +24,10 @@ async function replayInto(trace: string, out: string, speed: string, devices: De
     // worker) can be quiet for over a second with the trace's last ticks still to publish.
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl, '--speed', speed, '--record', out, '--settle', '5000'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
+    // With workers, the test pool (issue 28) worked shop-entry tests out: the output below is checked with it on.
+    const pool = g.pipeline?.est.testPoolCounts ?? null
+    if (workers > 0) assert.ok(pool !== null && pool.planned > 0, `test pool ${JSON.stringify(pool)}`)
+    else assert.equal(pool, null)
   } finally {
     await g.stop()
   }
@@ -33,10 +37,10 @@ async function replayInto(trace: string, out: string, speed: string, devices: De
     .map(l => JSON.parse(l) as Rec)
 }
 
-test('replaying a trace as fast as possible and at 10×, solving fixes inline and in a pool of workers, gives byte-identical positions and events', async () => {
+test('replaying a trace as fast as possible and at 10×, solving fixes and working out shop-entry tests inline and in pools of workers, gives byte-identical positions and events', async () => {
   const { dir, trace, devices } = await makeTrace('boutique', { durationS: 90 })
   const fast = await replayInto(trace, join(dir, 'fast.jsonl'), 'max', devices)
-  // The solver pool (issue 28) beside the main thread: the same output, whatever its timing.
+  // The solver and test pools (issue 28) beside the main thread: the same output, whatever their timing.
   const slow = await replayInto(trace, join(dir, 'slow.jsonl'), '10', devices, 2)
   const pooled = await replayInto(trace, join(dir, 'pooled.jsonl'), 'max', devices, 1)
   const positions = (recs: Rec[]) => recs.filter(r => r.topic.includes('/positions/')).map(r => JSON.stringify(r.msg))

@@ -1,0 +1,90 @@
+// One worker of the test pool (test-pool.ts): it sleeps on the round counter, and on each new
+// round draws tests from the back of the list until none is left, each worked out by the very
+// code the main thread runs (zone-odds.ts `zoneCosts`) on the very numbers: the fix as packed,
+// the zone, and the traffic map rebuilt as the main thread's stood when the test was asked (the
+// map before the tick and the cells counted before the test). It never posts a message.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads'
+import type { Zone } from '../../shared/site.ts'
+import { zoneCosts } from './zone-odds.ts'
+import { OutsideTraffic, type TrafficZone } from './outside-traffic.ts'
+import { buildMaps, unpackQuestion, type MapTable } from './pool-codec.ts'
+import { ANSWER, ASK_HEAD, DONE, FAILED, POSTED, STATE_BITS, STEPS, TAKEN, TCTRL, type TestPoolBuffers } from './test-pool-layout.ts'
+
+const start = workerData as { maps: MapTable; shops: Zone[]; buffers: TestPoolBuffers }
+const maps = buildMaps(start.maps)
+const traffic = new OutsideTraffic()
+const views: TrafficZone[] = start.shops.map(z => ({ ...z, traffic }))
+let b = views_(start.buffers)
+
+function views_(x: TestPoolBuffers) {
+  return {
+    ctrl: new Int32Array(x.ctrl),
+    input: new Float64Array(x.input),
+    index: new Int32Array(x.index),
+    status: new Int32Array(x.status),
+    log: new Int32Array(x.log),
+    output: new Float64Array(x.output)
+  }
+}
+
+function takeMessages(): void {
+  if (parentPort === null) return
+  for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort)) {
+    const msg = m.message as { buffers?: TestPoolBuffers }
+    if (msg.buffers !== undefined) b = views_(msg.buffers)
+  }
+}
+
+function answer(j: number): void {
+  const at = b.index[j]
+  const q = b.input
+  const zone = views[q[at]]
+  const mapAt = q[at + 4]
+  traffic.load(zone, mapAt < 0 ? null : q.subarray(mapAt, mapAt + traffic.cellsOf(zone)), q[at + 5], q[at + 6], b.log, q[at + 7], q[at + 8])
+  const { obs, o } = unpackQuestion(q, at + ASK_HEAD, maps)
+  const c = zoneCosts(obs, o.silent ?? [], { tagHeight: o.tagHeight, huberK: o.huberK, bounds: o.bounds }, zone, q[at + 2], q[at + 3], q[at + 1])
+  const k = j * ANSWER
+  for (let i = 0; i < STEPS; i++) {
+    b.output[k + i] = c.inside[i]
+    b.output[k + STEPS + i] = c.outside[i]
+  }
+}
+
+/** Draws this round's tests from the back until none is left (or the round is over). */
+function work(seq: number): void {
+  const round = seq << STATE_BITS
+  Atomics.add(b.ctrl, TCTRL.inflight, 1)
+  try {
+    for (;;) {
+      if (Atomics.load(b.ctrl, TCTRL.seq) !== seq || Atomics.load(b.ctrl, TCTRL.stop) !== 0) return
+      const n = Atomics.load(b.ctrl, TCTRL.count)
+      const k = Atomics.add(b.ctrl, TCTRL.next, 1)
+      if (k >= n) return
+      const j = n - 1 - k
+      if (Atomics.compareExchange(b.status, j, round | POSTED, round | TAKEN) !== (round | POSTED)) continue
+      let state = DONE
+      try {
+        answer(j)
+      } catch {
+        state = FAILED
+      }
+      Atomics.store(b.status, j, round | state)
+      Atomics.add(b.ctrl, TCTRL.done, 1)
+      Atomics.notify(b.ctrl, TCTRL.done)
+    }
+  } finally {
+    Atomics.sub(b.ctrl, TCTRL.inflight, 1)
+    Atomics.notify(b.ctrl, TCTRL.inflight)
+  }
+}
+
+let seen = Atomics.load(b.ctrl, TCTRL.seq)
+takeMessages()
+if (seen !== 0) work(seen)
+for (;;) {
+  Atomics.wait(b.ctrl, TCTRL.seq, seen)
+  if (Atomics.load(b.ctrl, TCTRL.stop) !== 0) break
+  seen = Atomics.load(b.ctrl, TCTRL.seq)
+  takeMessages()
+  work(seen)
+}

@@ -1,0 +1,288 @@
+// The test pool (issue 28): a tick's shop-entry radio tests worked out by worker threads beside
+// the main thread, which runs the tick's zone steps meanwhile and takes each answer when its step
+// asks for it, so every decision is made in the same order, on the same answers, as inline.
+//
+// How: presence runs the tick's steps once ahead on copies (entry-plan.ts) and lists the tests
+// they ask; those are packed into shared memory (the fix's readings and silent sensors as the
+// solver pool packs them, the zone, the traffic map before the tick and the cells the tick counts
+// before each test) and the workers are woken. They take tests from the back of the list, the
+// main thread from the front as its steps ask: a test no worker has begun is worked out on the
+// main thread; one begun is waited for (Atomics.wait, so the tick stays one synchronous step). A
+// step that asks a test the plan did not list, or on a traffic map other than planned, works it
+// out itself. A worker that fails a test, or is late with one past the deadline, costs that test
+// being worked out on the main thread, counted; one that failed, exited, or is still at work when
+// the next round begins is replaced, all workers on fresh memory (a stale one can write only where
+// nobody reads), and after MAX_RESTARTS everything is worked out inline.
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { availableParallelism } from 'node:os'
+import type { Zone } from '../../shared/site.ts'
+import type { EntryPlan, EvidenceRadio } from '../presence/zone-types.ts'
+import type { TrafficZone } from './outside-traffic.ts'
+import { packQuestion, questionSize, type MapTable } from './pool-codec.ts'
+import type { ZoneCostOptions, ZoneCosts } from './zone-costs.ts'
+import { ANSWER, ASK_HEAD, DONE, FAILED, MAIN, POSTED, ROUND_LIMIT, STATE_BITS, STEPS, TCTRL, TCTRL_SLOTS, type TestPoolBuffers } from './test-pool-layout.ts'
+
+/** How long the main thread waits for a test a worker began before it works it out itself, ms. */
+export const TEST_DEADLINE_MS = 1000
+const MAX_RESTARTS = 20
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+
+/** The workers a box runs by default (the command's `--workers`): its cores less the main thread's, at most 3 (a store box has 4; each worker costs memory). */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return Math.max(0, Math.min(3, cores - 1))
+}
+
+/** What the pool counts (the gateway's metrics read them). */
+export interface TestPoolCounts {
+  /** Tests the plans listed. */
+  planned: number
+  /** Answers a worker gave. */
+  workerAnswers: number
+  /** Tests asked that no plan listed (or on another traffic map): worked out on the main thread. */
+  unplanned: number
+  /** Tests a worker failed or was late with, and workers that exited: worked out on the main thread. */
+  failures: number
+  restarts: number
+}
+
+export class TestPool {
+  readonly counts: TestPoolCounts = { planned: 0, workerAnswers: 0, unplanned: 0, failures: 0, restarts: 0 }
+  private workers: Worker[] = []
+  private b!: TestPoolBuffers
+  private ctrl!: Int32Array
+  private input!: Float64Array
+  private index!: Int32Array
+  private status!: Int32Array
+  private log!: Int32Array
+  private output!: Float64Array
+  private seq = 0
+  private closed = false
+  private broken = false
+  /** This round's asks by their evidence (a step asks at most one test of a fix). */
+  private asks = new Map<EvidenceRadio, number>()
+  private plan: EntryPlan | null = null
+  private n = 0
+
+  constructor(
+    readonly size: number,
+    private readonly maps: MapTable,
+    private readonly shops: readonly Zone[],
+    private readonly deadlineMs = TEST_DEADLINE_MS,
+    private readonly script = new URL(FROM_SOURCE ? './test-pool-worker.ts' : './test-pool-worker.mjs', import.meta.url)
+  ) {
+    if (script.protocol === 'file:' && !existsSync(fileURLToPath(script)))
+      throw new Error(`the test pool's worker ${fileURLToPath(script)} is missing (npm run build writes it beside the gateway)`)
+    this.start(1 << 16, 1 << 12, 64)
+  }
+
+  get live(): number {
+    return this.workers.length
+  }
+
+  private start(floats: number, cells: number, asks: number): void {
+    this.b = {
+      ctrl: new SharedArrayBuffer(TCTRL_SLOTS * 4),
+      input: new SharedArrayBuffer(floats * 8),
+      index: new SharedArrayBuffer(asks * 4),
+      status: new SharedArrayBuffer(asks * 4),
+      log: new SharedArrayBuffer(cells * 4),
+      output: new SharedArrayBuffer(asks * ANSWER * 8)
+    }
+    this.views()
+    this.seq = 0
+    this.broken = false
+    this.workers = []
+    for (let i = 0; i < this.size; i++) {
+      const boot = FROM_SOURCE ? new URL('./pool-boot.mjs', import.meta.url) : this.script
+      const w = new Worker(boot, { workerData: { script: this.script.href, maps: this.maps, shops: this.shops, buffers: this.b } })
+      // Never holds the process open; a failure is noticed by the deadline or the exit.
+      w.unref()
+      w.on('error', () => {})
+      w.once('exit', () => {
+        if (this.workers.includes(w)) this.broken = true
+      })
+      this.workers.push(w)
+    }
+  }
+
+  private views(): void {
+    this.ctrl = new Int32Array(this.b.ctrl)
+    this.input = new Float64Array(this.b.input)
+    this.index = new Int32Array(this.b.index)
+    this.status = new Int32Array(this.b.status)
+    this.log = new Int32Array(this.b.log)
+    this.output = new Float64Array(this.b.output)
+  }
+
+  private ensure(floats: number, cells: number, asks: number): void {
+    if (floats <= this.input.length && cells <= this.log.length && asks <= this.index.length) return
+    const grow = (have: number, need: number) => Math.max(have, 2 ** Math.ceil(Math.log2(Math.max(1, need))))
+    const q = grow(this.index.length, asks)
+    this.b = {
+      ctrl: this.b.ctrl,
+      input: new SharedArrayBuffer(grow(this.input.length, floats) * 8),
+      index: new SharedArrayBuffer(q * 4),
+      status: new SharedArrayBuffer(q * 4),
+      log: new SharedArrayBuffer(grow(this.log.length, cells) * 4),
+      output: new SharedArrayBuffer(q * ANSWER * 8)
+    }
+    this.views()
+    for (const w of this.workers) w.postMessage({ buffers: this.b })
+  }
+
+  /** Starts a round on a tick's plan; `options` gives the cost options of the tracker a fix came from. */
+  prefetch(plan: EntryPlan, options: (from: string) => ZoneCostOptions): void {
+    this.plan = null
+    this.asks.clear()
+    if (this.broken && !this.closed) this.restart()
+    if (this.workers.length === 0 || plan.asks.length === 0) return
+    // Nobody may still be writing an answer of the last round into memory this one reuses.
+    if (!this.idle()) {
+      this.counts.failures++
+      this.restart()
+      if (this.workers.length === 0) return
+    }
+    const shopIndex = new Map(this.shops.map((z, i) => [z.id, i]))
+    const zones = new Map<string, { zone: Zone; mapAt: number; logAt: number }>()
+    let floats = 0
+    let cells = 0
+    for (const a of plan.asks) {
+      if (!zones.has(a.zone.id)) {
+        const g = plan.traffic.state(a.zone.id)
+        zones.set(a.zone.id, { zone: a.zone, mapAt: g === undefined ? -1 : floats, logAt: cells })
+        floats += g?.counts.length ?? 0
+        cells += plan.log.get(a.zone.id)?.length ?? 0
+      }
+    }
+    const mapsEnd = floats
+    for (const a of plan.asks) floats += ASK_HEAD + questionSize(a.radio.fix.obs.length, a.radio.fix.silent.length)
+    const n = plan.asks.length
+    this.ensure(floats, cells, n)
+    for (const [id, z] of zones) {
+      const g = plan.traffic.state(id)
+      if (g !== undefined) this.input.set(g.counts, z.mapAt)
+      const l = plan.log.get(id)
+      if (l !== undefined) this.log.set(l, z.logAt)
+    }
+    const seq = (this.seq = (this.seq + 1) % ROUND_LIMIT || 1)
+    const round = seq << STATE_BITS
+    let at = mapsEnd
+    for (let j = 0; j < n; j++) {
+      const a = plan.asks[j]
+      const z = zones.get(a.zone.id) as { mapAt: number; logAt: number }
+      const zi = shopIndex.get(a.zone.id)
+      const o = options(a.radio.from)
+      const fix = a.radio.fix
+      this.index[j] = at
+      const packed =
+        zi !== undefined && packQuestion(this.input, at + ASK_HEAD, fix.obs, { tagHeight: o.tagHeight, huberK: o.huberK, bounds: o.bounds, silent: fix.silent }, this.maps)
+      const g = plan.traffic.state(a.zone.id)
+      this.input.set([zi ?? -1, a.base, fix.x, fix.y, z.mapAt, g?.total ?? 0, g?.cells ?? 0, z.logAt, a.logged], at)
+      // A test a worker cannot be given (a radio map it does not know) is the main thread's.
+      Atomics.store(this.status, j, round | (packed ? POSTED : MAIN))
+      if (!this.asks.has(a.radio)) this.asks.set(a.radio, j)
+      at += ASK_HEAD + questionSize(fix.obs.length, fix.silent.length)
+    }
+    this.counts.planned += n
+    this.plan = plan
+    this.n = n
+    Atomics.store(this.ctrl, TCTRL.count, n)
+    Atomics.store(this.ctrl, TCTRL.next, 0)
+    Atomics.store(this.ctrl, TCTRL.seq, seq)
+    Atomics.notify(this.ctrl, TCTRL.seq)
+  }
+
+  /**
+   * The costs of the test a step asks: a worker's answer when the plan listed this very test,
+   * else `work()` (the test worked out here).
+   */
+  answer(radio: EvidenceRadio, zone: Zone, base: number, work: () => ZoneCosts): ZoneCosts {
+    const j = this.plan === null ? undefined : this.asks.get(radio)
+    if (j === undefined || this.plan === null) {
+      if (this.plan !== null) this.counts.unplanned++
+      return work()
+    }
+    this.asks.delete(radio)
+    const a = this.plan.asks[j]
+    const g = (zone as TrafficZone).traffic?.state(zone.id)
+    const round = this.seq << STATE_BITS
+    if (a.zone.id !== zone.id || a.base !== base || (g?.total ?? 0) !== a.total || (g?.cells ?? 0) !== a.cells) {
+      this.counts.unplanned++
+      this.drop(j, round)
+      return work()
+    }
+    if (this.drop(j, round)) return work()
+    const deadline = performance.now() + this.deadlineMs
+    for (;;) {
+      const d = Atomics.load(this.ctrl, TCTRL.done)
+      const st = Atomics.load(this.status, j)
+      if (st === (round | DONE)) {
+        this.counts.workerAnswers++
+        const k = j * ANSWER
+        return { inside: Array.from(this.output.subarray(k, k + STEPS)), outside: Array.from(this.output.subarray(k + STEPS, k + ANSWER)) }
+      }
+      const left = deadline - performance.now()
+      if (st === (round | FAILED) || left <= 0 || st === (round | MAIN)) {
+        // A worker whose test threw is replaced; one merely late (starved of the CPU, as often as
+        // hung) is replaced only if it is still at work when the next round begins (`idle`).
+        if (st !== (round | MAIN)) this.counts.failures++
+        if (st === (round | FAILED)) this.broken = true
+        return work()
+      }
+      Atomics.wait(this.ctrl, TCTRL.done, d, left)
+    }
+  }
+
+  /** Takes ask j for the main thread if no worker has begun it (true: taken). */
+  private drop(j: number, round: number): boolean {
+    return Atomics.compareExchange(this.status, j, round | POSTED, round | MAIN) === (round | POSTED)
+  }
+
+  /** The round's end: the asks no step took are dropped (a worker will not begin them). */
+  settle(): void {
+    if (this.plan === null) return
+    const round = this.seq << STATE_BITS
+    Atomics.store(this.ctrl, TCTRL.next, this.n)
+    for (let j = 0; j < this.n; j++) this.drop(j, round)
+    this.plan = null
+    this.asks.clear()
+    if (this.broken) this.restart()
+  }
+
+  /** Whether no worker is writing an answer (waiting up to the deadline for one that is). */
+  private idle(): boolean {
+    const deadline = performance.now() + this.deadlineMs
+    for (;;) {
+      const f = Atomics.load(this.ctrl, TCTRL.inflight)
+      if (f === 0) return true
+      const left = deadline - performance.now()
+      if (left <= 0) return false
+      Atomics.wait(this.ctrl, TCTRL.inflight, f, left)
+    }
+  }
+
+  private restart(): void {
+    this.stopWorkers()
+    if (this.closed) return
+    this.counts.restarts++
+    if (this.counts.restarts > MAX_RESTARTS) return
+    this.start(this.input.length, this.log.length, this.index.length)
+  }
+
+  private stopWorkers(): void {
+    Atomics.store(this.ctrl, TCTRL.stop, 1)
+    Atomics.add(this.ctrl, TCTRL.seq, 1)
+    Atomics.notify(this.ctrl, TCTRL.seq)
+    for (const w of this.workers) void w.terminate()
+    this.workers = []
+    this.plan = null
+    this.asks.clear()
+  }
+
+  close(): void {
+    this.closed = true
+    this.stopWorkers()
+  }
+}
