@@ -6,7 +6,6 @@
 //   node --import tsx bench/throughput-child.ts bare   (throughput.ts runs it bundled, as deployed)
 //   node --import tsx bench/throughput-child.ts gateway SITE TRACE
 import { createInterface } from 'node:readline'
-import { defaultWorkers } from '../gateway/estimation/test-pool.ts'
 import { mainThreadCpuS } from './thread-cpu.ts'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -257,7 +256,7 @@ if (mode === 'bare') {
     secret: 'bench',
     log: silentLogger,
     // As deployed (the cores less one: none when pinned to one core) unless the part's --workers says.
-    pipeline: { workers: process.env.INSTORE_BENCH_WORKERS !== undefined ? Number(process.env.INSTORE_BENCH_WORKERS) : defaultWorkers() },
+    pipeline: { workers: process.env.INSTORE_BENCH_WORKERS !== undefined ? Number(process.env.INSTORE_BENCH_WORKERS) : 0 },
     // The app phones' identities, as instore-replay finds them beside the trace.
     ...(existsSync(devicesFile) ? { devices: loadDevicesFile(devicesFile) } : {})
   })

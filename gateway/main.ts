@@ -5,7 +5,6 @@ import { createLogger, type Level } from '../shared/log.ts'
 import { loadSiteFile } from '../shared/site.ts'
 import { DEFAULT_PREFIX } from '../shared/mqtt-topics.ts'
 import { Gateway } from './gateway.ts'
-import { defaultWorkers } from './estimation/test-pool.ts'
 import { staleBuild } from './build-check.ts'
 import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './io/broker-auth.ts'
@@ -39,7 +38,7 @@ const spec = {
     'http-port': { type: 'number', doc: 'HTTP port for /healthz and /metrics; 0 picks a free one', default: 8081 },
     workers: {
       type: 'number',
-      doc: "threads beside the main one that work out each tick's shop-entry tests and solve its fixes (0: all on the main thread; default: the cores less one, at most 3); the output is the same with any number"
+      doc: "threads beside the main one that work out each tick's shop-entry tests and solve its fixes (default 0: all on the main thread; the cores less one is the most a box can use); the output is the same with any number"
     },
     prefix: { type: 'string', doc: 'MQTT topic prefix', default: DEFAULT_PREFIX },
     secret: { type: 'string', doc: 'store secret for MAC hashing (default: generated once into the data folder)' },
@@ -123,8 +122,9 @@ await runCommand(spec, async o => {
     log,
     campaigns,
     retentionDays: o['retention-days'],
-    // The box's other cores work out the shop-entry tests, the largest share of a tick (docs/performance.md).
-    pipeline: { workers: o.workers ?? defaultWorkers() },
+    // No workers unless asked: on a busy box the pool costs more CPU in all than it takes off the
+    // broker's thread, and a starved worker makes the tick wait (docs/performance.md, the test pool).
+    pipeline: { workers: o.workers ?? 0 },
     auth,
     devices,
     listeners: {
