@@ -30,6 +30,7 @@ import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 import { SECURITY_HEADERS, PG_BAD_TEXT, FASTIFY_CODES, clientErrorReply } from './http-errors.ts'
 import { validationMessage } from './validation-message.ts'
+import { DEFAULT_TIMEOUTS, timeoutOptions, timeoutProblems, type ConnectionTimeouts } from './timeouts.ts'
 
 export interface ServerOptions {
   /**
@@ -63,8 +64,8 @@ export interface ServerOptions {
   gatewayRetentionMs?: number
 }
 
-/** With StreamBuffering: how much a stream whose client stopped reading may hold (hubs/sse.ts). */
-export interface ServerLimits extends StreamBuffering {
+/** With StreamBuffering and ConnectionTimeouts (timeouts.ts): how much a stream whose client stopped reading may hold (hubs/sse.ts). */
+export interface ServerLimits extends StreamBuffering, ConnectionTimeouts {
   /** Largest request body, bytes (413 beyond). */
   bodyLimitBytes: number
   /** Deepest nesting of objects and arrays in a JSON body (400 INSTORE_TOO_DEEP beyond). */
@@ -105,7 +106,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   campaignsPerStore: DEFAULT_CAMPAIGNS_PER_STORE,
   ...DEFAULT_STREAM_LIMITS,
   streamLeaseMs: DEFAULT_LEASE_MS,
-  ...DEFAULT_STREAM_BUFFERING
+  ...DEFAULT_STREAM_BUFFERING,
+  ...DEFAULT_TIMEOUTS
 })
 
 /** The admin token generated on first start is written here (mode 0600), never to the log. */
@@ -120,6 +122,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   const badLimits = Object.entries(limits)
     .filter(([, v]) => !(typeof v === 'number' && v >= 1))
     .map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
+    .concat(timeoutProblems(limits))
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
   const data = await openData({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, onError: err => o.log.warn('database connection lost', { err: err.message }) })
   const db = data.db
@@ -180,6 +183,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     logger: false,
     bodyLimit: limits.bodyLimitBytes,
     forceCloseConnections: true,
+    ...timeoutOptions(limits),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Errors found while routing (a malformed URL, an over-long path parameter) never reach hooks
     // (helmet's included) nor the error handler: answer them in the house format, with the same
