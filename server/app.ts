@@ -16,6 +16,7 @@ import { ConsentGate, expireRegistrations, DEFAULT_GATEWAY_RETENTION_MS, DEFAULT
 import { HttpError, issue, wasRevoked } from './auth.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
+import { callerKey } from './caller-address.ts'
 import { NoQuery } from './schemas.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
@@ -248,6 +249,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     global: false,
     store: rateStore,
     hook: 'onRequest',
+    keyGenerator: req => callerKey(req.ip),
     errorResponseBuilder: (_req, c) => new HttpError(429, 'INSTORE_RATE_LIMITED', `too many requests; retry in ${Math.ceil(c.ttl / 1000)} s`)
   })
   const authLimiter = app.createRateLimit({ max: limits.authFailuresPerWindow, timeWindow: limits.windowMs })

@@ -11,6 +11,7 @@ import { retryConflicts } from '../db/retry.ts'
 import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, TriggersQuery, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
+import { callerKey } from '../caller-address.ts'
 
 function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
@@ -155,7 +156,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
       // A few streams per device and per token, across replicas: thousands held open would make every wake-up and the whole server slow.
       // And a total per replica (each stream is a socket), and a share of it per caller address (registration is anonymous).
-      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId, req.ip)
+      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId, callerKey(req.ip))
       if (slot === 'replica') throw new HttpError(503, 'INSTORE_STREAMS_FULL', 'this server holds as many trigger streams as it may; retry later', { 'retry-after': '30' })
       if (slot === 'address') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this address has as many trigger streams open as allowed; close one first')
       if (slot === 'device') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this device has as many trigger streams open as allowed; close one first')
