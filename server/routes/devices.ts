@@ -12,6 +12,7 @@ import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, TriggersQuery, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 import { callerKey } from '../caller-address.ts'
+import { mayBeHeldByGateways } from '../gateway-exposure.ts'
 
 function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
@@ -116,6 +117,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
           // (identity.ts lockNamed) and re-reads consent there: one that committed first left its
           // rows to delete below, one after this finds the device gone and refuses its events.
           if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
+          const tell = await mayBeHeldByGateways(trx, id, dev.subject)
           await trx
             .deleteFrom('acks')
             .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
@@ -125,7 +127,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
           await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
           await trx.deleteFrom('devices').where('device_id', '=', id).execute()
           // Kept for good (subjects are never issued twice), so every gateway, even one offline for
-          // months, deletes its copy when it next pulls its config.
+          // months, deletes its copy when it next pulls its config; not made for a subject no
+          // gateway can hold (gateway-exposure.ts): that would only grow every gateway's config.
+          if (!tell) return
           const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
           await trx
             .insertInto('erasures')
