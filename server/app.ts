@@ -31,6 +31,7 @@ import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 import { SECURITY_HEADERS, PG_BAD_TEXT, FASTIFY_CODES, clientErrorReply } from './http-errors.ts'
 import { validationMessage } from './validation-message.ts'
+import { ConnectionCap, trustedPeers } from './connection-cap.ts'
 import { DEFAULT_TIMEOUTS, timeoutOptions, timeoutProblems, type ConnectionTimeouts } from './timeouts.ts'
 
 export interface ServerOptions {
@@ -218,6 +219,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         })
     }
   })
+  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy))
+  connectionCap.attach(app.server)
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => {
     ctx.metrics.requests++
@@ -341,6 +344,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       '# TYPE instore_server_streams_refused_total counter',
       ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
       ...streamMetrics(app),
+      ...connectionCap.metrics(),
       '# TYPE instore_server_registrations_expired_total counter',
       `instore_server_registrations_expired_total ${m.registrationsExpired}`,
       '# TYPE instore_server_sse_connections gauge',

@@ -60,6 +60,11 @@ const spec = {
       doc: "a connection with no traffic this long, or kept alive this long between requests, is closed (open streams are exempt); keep a reverse proxy's upstream keep-alive below it",
       default: DEFAULT_LIMITS.idleTimeoutMs / 1000
     },
+    'connections-per-address': {
+      type: 'number',
+      doc: 'connections open at once from one caller address (an IPv6 /64; the proxies of --trust-proxy excepted); one more is closed on arrival',
+      default: DEFAULT_LIMITS.connectionsPerAddress
+    },
     'trust-proxy': {
       type: 'string',
       doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
@@ -103,7 +108,14 @@ await runCommand(spec, async o => {
     if (!(o[k] >= 0.001 && o[k] <= 86_400)) throw new UsageError(`--${k} must be a number of seconds, 0.001 to 86400`)
   if (o['headers-timeout-seconds'] > o['request-timeout-seconds']) throw new UsageError('--headers-timeout-seconds must not exceed --request-timeout-seconds')
   mkdirSync(o.data, { recursive: true })
-  for (const k of ['registrations-per-minute', 'auth-failures-per-minute', 'campaigns-per-store', 'trigger-streams', 'trigger-streams-per-address'] as const)
+  for (const k of [
+    'registrations-per-minute',
+    'auth-failures-per-minute',
+    'campaigns-per-store',
+    'trigger-streams',
+    'trigger-streams-per-address',
+    'connections-per-address'
+  ] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
     dataDir: o.data,
@@ -126,7 +138,8 @@ await runCommand(spec, async o => {
       triggerStreamsPerAddress: o['trigger-streams-per-address'],
       headersTimeoutMs: Math.round(o['headers-timeout-seconds'] * 1000),
       requestTimeoutMs: Math.round(o['request-timeout-seconds'] * 1000),
-      idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000)
+      idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000),
+      connectionsPerAddress: o['connections-per-address']
     }
   })
   const address = await app.listen({ port: o.port, host: o.host })

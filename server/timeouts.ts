@@ -10,6 +10,8 @@ export interface ConnectionTimeouts {
   requestTimeoutMs: number
   /** A connection on which nothing moves either way this long is closed, ms; between two requests on a kept-alive connection, the same wait. An open stream (SSE) is exempt: its pings and stall timer (hubs/sse.ts) look after it. */
   idleTimeoutMs: number
+  /** Connections open at once from one caller address (an IPv6 /64), reverse proxies in trustProxy excepted; one more is closed on arrival (connection-cap.ts). */
+  connectionsPerAddress: number
 }
 
 // A phone or a gateway sends its headers in one packet and a batch of events in well under a
@@ -17,7 +19,9 @@ export interface ConnectionTimeouts {
 export const DEFAULT_TIMEOUTS: Readonly<ConnectionTimeouts> = Object.freeze({
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  idleTimeoutMs: 30_000
+  idleTimeoutMs: 30_000,
+  // Above the trigger streams one address may hold (a shop's Wi-Fi, a carrier's NAT), with room for their requests.
+  connectionsPerAddress: 512
 })
 
 /** What is wrong with these timeouts, one line each (none: usable). */
