@@ -51,7 +51,20 @@ interface Replica {
 async function startReplica(extra: string[]): Promise<Replica> {
   const child = spawn(
     process.execPath,
-    [join('bin', 'instore-server.mjs'), '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'chain-')), '--admin-token', ADMIN, '--registrations-per-minute', '1000000', ...extra],
+    [
+      join('bin', 'instore-server.mjs'),
+      '--port',
+      '0',
+      '--data',
+      mkdtempSync(join(tmpdir(), 'chain-')),
+      '--admin-token',
+      ADMIN,
+      '--registrations-per-minute',
+      '1000000',
+      '--connections-per-address',
+      '1000000',
+      ...extra
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INSTORE_DATABASE_URL: '' } }
   )
   let out = ''

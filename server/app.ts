@@ -15,6 +15,7 @@ import { HttpError } from './auth.ts'
 import { fillAdminSlot } from './admin-slot.ts'
 import { prepareRoute, RATE_LIMITED } from './openapi.ts'
 import { jsonDepth } from './json-depth.ts'
+import { callerKey } from './caller-address.ts'
 import { NoQuery } from './schemas.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
@@ -29,6 +30,8 @@ import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 import { SECURITY_HEADERS, PG_BAD_TEXT, FASTIFY_CODES, clientErrorReply } from './http-errors.ts'
 import { validationMessage } from './validation-message.ts'
+import { ConnectionCap, trustedPeers } from './connection-cap.ts'
+import { DEFAULT_TIMEOUTS, timeoutOptions, timeoutProblems, type ConnectionTimeouts } from './timeouts.ts'
 
 export interface ServerOptions {
   /**
@@ -62,8 +65,8 @@ export interface ServerOptions {
   gatewayRetentionMs?: number
 }
 
-/** With StreamBuffering: how much a stream whose client stopped reading may hold (hubs/sse.ts). */
-export interface ServerLimits extends StreamBuffering {
+/** With StreamBuffering and ConnectionTimeouts (timeouts.ts): how much a stream whose client stopped reading may hold (hubs/sse.ts). */
+export interface ServerLimits extends StreamBuffering, ConnectionTimeouts {
   /** Largest request body, bytes (413 beyond). */
   bodyLimitBytes: number
   /** Deepest nesting of objects and arrays in a JSON body (400 INSTORE_TOO_DEEP beyond). */
@@ -104,7 +107,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   campaignsPerStore: DEFAULT_CAMPAIGNS_PER_STORE,
   ...DEFAULT_STREAM_LIMITS,
   streamLeaseMs: DEFAULT_LEASE_MS,
-  ...DEFAULT_STREAM_BUFFERING
+  ...DEFAULT_STREAM_BUFFERING,
+  ...DEFAULT_TIMEOUTS
 })
 
 export { BOOTSTRAP_TOKEN_FILE } from './admin-slot.ts'
@@ -118,6 +122,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   const badLimits = Object.entries(limits)
     .filter(([, v]) => !(typeof v === 'number' && v >= 1))
     .map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
+    .concat(timeoutProblems(limits))
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
   const data = await openData({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, onError: err => o.log.warn('database connection lost', { err: err.message }) })
   const db = data.db
@@ -160,6 +165,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     logger: false,
     bodyLimit: limits.bodyLimitBytes,
     forceCloseConnections: true,
+    ...timeoutOptions(limits),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Errors found while routing (a malformed URL, an over-long path parameter) never reach hooks
     // (helmet's included) nor the error handler: answer them in the house format, with the same
@@ -193,6 +199,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         })
     }
   })
+  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy))
+  connectionCap.attach(app.server)
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => {
     ctx.metrics.requests++
@@ -224,6 +232,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     global: false,
     store: rateStore,
     hook: 'onRequest',
+    keyGenerator: req => callerKey(req.ip),
     errorResponseBuilder: (_req, c) => new HttpError(429, 'INSTORE_RATE_LIMITED', `too many requests; retry in ${Math.ceil(c.ttl / 1000)} s`)
   })
   const authLimiter = app.createRateLimit({ max: limits.authFailuresPerWindow, timeWindow: limits.windowMs })
@@ -315,6 +324,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       '# TYPE instore_server_streams_refused_total counter',
       ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
       ...streamMetrics(app),
+      ...connectionCap.metrics(),
       '# TYPE instore_server_registrations_expired_total counter',
       `instore_server_registrations_expired_total ${m.registrationsExpired}`,
       '# TYPE instore_server_sse_connections gauge',

@@ -45,6 +45,26 @@ const spec = {
       doc: 'trigger streams this replica holds open at once from one caller address; one more is refused with 429 INSTORE_TOO_MANY_STREAMS',
       default: DEFAULT_LIMITS.triggerStreamsPerAddress
     },
+    'headers-timeout-seconds': {
+      type: 'number',
+      doc: "time to receive a request's headers; beyond, 408 INSTORE_TIMEOUT and the connection is closed",
+      default: DEFAULT_LIMITS.headersTimeoutMs / 1000
+    },
+    'request-timeout-seconds': {
+      type: 'number',
+      doc: 'time to receive a whole request, body included (open trigger and live streams are not bound by it); beyond, 408 INSTORE_TIMEOUT and the connection is closed',
+      default: DEFAULT_LIMITS.requestTimeoutMs / 1000
+    },
+    'idle-timeout-seconds': {
+      type: 'number',
+      doc: "a connection with no traffic this long, or kept alive this long between requests, is closed (open streams are exempt); keep a reverse proxy's upstream keep-alive below it",
+      default: DEFAULT_LIMITS.idleTimeoutMs / 1000
+    },
+    'connections-per-address': {
+      type: 'number',
+      doc: 'connections open at once from one caller address (an IPv6 /64; the proxies of --trust-proxy excepted); one more is closed on arrival',
+      default: DEFAULT_LIMITS.connectionsPerAddress
+    },
     'trust-proxy': {
       type: 'string',
       doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
@@ -84,8 +104,18 @@ await runCommand(spec, async o => {
     throw new UsageError('--database-url (or INSTORE_DATABASE_URL) must start with postgres:// or postgresql://')
   const admin = adminTokenOf({ flag: o['admin-token'], file: o['admin-token-file'], env: process.env[ADMIN_TOKEN_ENV] })
   if (admin?.ofCommandLine) log.warn(`--admin-token is visible to every local user (ps): prefer --admin-token-file or ${ADMIN_TOKEN_ENV}`)
+  for (const k of ['headers-timeout-seconds', 'request-timeout-seconds', 'idle-timeout-seconds'] as const)
+    if (!(o[k] >= 0.001 && o[k] <= 86_400)) throw new UsageError(`--${k} must be a number of seconds, 0.001 to 86400`)
+  if (o['headers-timeout-seconds'] > o['request-timeout-seconds']) throw new UsageError('--headers-timeout-seconds must not exceed --request-timeout-seconds')
   mkdirSync(o.data, { recursive: true })
-  for (const k of ['registrations-per-minute', 'auth-failures-per-minute', 'campaigns-per-store', 'trigger-streams', 'trigger-streams-per-address'] as const)
+  for (const k of [
+    'registrations-per-minute',
+    'auth-failures-per-minute',
+    'campaigns-per-store',
+    'trigger-streams',
+    'trigger-streams-per-address',
+    'connections-per-address'
+  ] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
   const { app, bootstrapToken } = await buildServer({
     dataDir: o.data,
@@ -105,7 +135,11 @@ await runCommand(spec, async o => {
       windowMs: 60_000,
       campaignsPerStore: o['campaigns-per-store'],
       triggerStreamsPerReplica: o['trigger-streams'],
-      triggerStreamsPerAddress: o['trigger-streams-per-address']
+      triggerStreamsPerAddress: o['trigger-streams-per-address'],
+      headersTimeoutMs: Math.round(o['headers-timeout-seconds'] * 1000),
+      requestTimeoutMs: Math.round(o['request-timeout-seconds'] * 1000),
+      idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000),
+      connectionsPerAddress: o['connections-per-address']
     }
   })
   const address = await app.listen({ port: o.port, host: o.host })

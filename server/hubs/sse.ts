@@ -90,6 +90,9 @@ interface Queued {
 export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClose: () => void, latestOnly: readonly string[] = []): EventStream {
   reply.hijack()
   const res = reply.raw
+  // Exempt from the idle timeout (timeouts.ts): a quiet stream is a healthy one; its pings and the
+  // stall timer below are what end a stream whose client has gone or stopped reading.
+  req.raw.socket?.setTimeout(0)
   const streams = streamsOf(req.server)
   const { streamQueueBytes: queueBytes, streamStallMs: stallMs } = streams.buffering
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })

@@ -91,6 +91,7 @@ export class StreamSlots {
    * A place for one more stream of `owner` (a device id, or a store id for `live`) opened with
    * `tokenId`. Counted here at once, before anything is awaited, so that streams opened together
    * are counted together; then, on PostgreSQL, against every replica's leases.
+   * `address` is the caller's key (callerKey: an IPv6 caller by its /64).
    */
   async reserve(kind: StreamKind, owner: string, tokenId: string | undefined, address?: string): Promise<StreamSlot | StreamRefusal> {
     const here = kind === 'device' ? this.reserveReplica(address) : null

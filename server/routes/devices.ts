@@ -11,6 +11,8 @@ import { retryConflicts } from '../db/retry.ts'
 import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, TriggersQuery, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
+import { callerKey } from '../caller-address.ts'
+import { mayBeHeldByGateways } from '../gateway-exposure.ts'
 
 function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
@@ -115,6 +117,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
           // (identity.ts lockNamed) and re-reads consent there: one that committed first left its
           // rows to delete below, one after this finds the device gone and refuses its events.
           if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
+          const tell = await mayBeHeldByGateways(trx, id, dev.subject)
           await trx
             .deleteFrom('acks')
             .where('trigger_id', 'in', trx.selectFrom('triggers').select('trigger_id').where('device_id', '=', id))
@@ -124,7 +127,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
           await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
           await trx.deleteFrom('devices').where('device_id', '=', id).execute()
           // Kept for good (subjects are never issued twice), so every gateway, even one offline for
-          // months, deletes its copy when it next pulls its config.
+          // months, deletes its copy when it next pulls its config; not made for a subject no
+          // gateway can hold (gateway-exposure.ts): that would only grow every gateway's config.
+          if (!tell) return
           const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
           await trx
             .insertInto('erasures')
@@ -155,7 +160,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       if (!(await hub.mayReceive(req.params.id))) throw new HttpError(403, 'INSTORE_NO_CONSENT', 'this device has not given marketing consent')
       // A few streams per device and per token, across replicas: thousands held open would make every wake-up and the whole server slow.
       // And a total per replica (each stream is a socket), and a share of it per caller address (registration is anonymous).
-      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId, req.ip)
+      const slot = await hub.slots.reserve('device', req.params.id, req.principal?.tokenId, callerKey(req.ip))
       if (slot === 'replica') throw new HttpError(503, 'INSTORE_STREAMS_FULL', 'this server holds as many trigger streams as it may; retry later', { 'retry-after': '30' })
       if (slot === 'address') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this address has as many trigger streams open as allowed; close one first')
       if (slot === 'device') throw new HttpError(429, 'INSTORE_TOO_MANY_STREAMS', 'this device has as many trigger streams open as allowed; close one first')

@@ -1,0 +1,48 @@
+// How long the server waits on a client (docs/limits.md). Fastify turns Node's own request timeout
+// off (0) by default: a connection that sends nothing, or sends its headers or body a byte at a
+// time, would otherwise hold a socket for good, and enough of them exhaust the process's open files.
+import type { ServerOptions } from 'node:http'
+
+export interface ConnectionTimeouts {
+  /** Time to receive a request's headers from its first byte (or from the connection, for the first request), ms: 408 INSTORE_TIMEOUT beyond, connection closed. */
+  headersTimeoutMs: number
+  /** Time to receive a whole request, headers and body, ms: 408 INSTORE_TIMEOUT beyond, connection closed. An open stream (SSE) was received in full and is not bound by it. */
+  requestTimeoutMs: number
+  /** A connection on which nothing moves either way this long is closed, ms; between two requests on a kept-alive connection, the same wait. An open stream (SSE) is exempt: its pings and stall timer (hubs/sse.ts) look after it. */
+  idleTimeoutMs: number
+  /** Connections open at once from one caller address (an IPv6 /64), reverse proxies in trustProxy excepted; one more is closed on arrival (connection-cap.ts). */
+  connectionsPerAddress: number
+}
+
+// A phone or a gateway sends its headers in one packet and a batch of events in well under a
+// second on any working link; a generous margin still frees a socket within half a minute.
+export const DEFAULT_TIMEOUTS: Readonly<ConnectionTimeouts> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  // Above the trigger streams one address may hold (a shop's Wi-Fi, a carrier's NAT), with room for their requests.
+  connectionsPerAddress: 512
+})
+
+/** What is wrong with these timeouts, one line each (none: usable). */
+export function timeoutProblems(t: ConnectionTimeouts): string[] {
+  const problems: string[] = []
+  if (t.headersTimeoutMs > t.requestTimeoutMs) problems.push(`limits.headersTimeoutMs (${t.headersTimeoutMs}) must not exceed limits.requestTimeoutMs (${t.requestTimeoutMs})`)
+  return problems
+}
+
+/** The fastify (and Node http) options that apply them. */
+export function timeoutOptions(t: ConnectionTimeouts): { requestTimeout: number; connectionTimeout: number; keepAliveTimeout: number; http: ServerOptions } {
+  return {
+    requestTimeout: t.requestTimeoutMs,
+    connectionTimeout: t.idleTimeoutMs,
+    keepAliveTimeout: t.idleTimeoutMs,
+    // Node looks for expired requests every connectionsCheckingInterval (30 s by default): checked
+    // more often, a timeout is kept to within a quarter of itself (and at most a second).
+    http: {
+      headersTimeout: t.headersTimeoutMs,
+      requestTimeout: t.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(t.headersTimeoutMs / 4)))
+    }
+  }
+}
