@@ -308,6 +308,12 @@ export const PeopleParamsSchema = Type.Object(
           'new anonymous BLE devices one sector may give in a minute, and new stable BLE ids one sensor may give; past it the sector or sensor is flooded: its new addresses count as one device, its new stable ids open no visit'
       })
     ),
+    knownIrks: Type.Optional(
+      Type.Array(Type.String({ pattern: '^irk:[0-9a-fA-F]{32}$' }), {
+        maxItems: 1000,
+        description: 'the `irk:<key>` ids of the identity keys configured on the ESPresense nodes: only these are exempt from the new stable id limit'
+      })
+    ),
     maxPeoplePerM2: Type.Optional(
       Type.Number({
         minimum: 0.5,
