@@ -61,6 +61,8 @@ export class EstimateStage {
   readonly reportLagMs: number
   /** New stable BLE ids per sensor and minute (stable-ids.ts): past the bound, an id is an anonymous device. */
   readonly stableIds: StableIdGate
+  /** The same bound on the new device ids of the site's phone scans (one place: a scan has no sensor). */
+  readonly scanIds: StableIdGate
   /** Solves each tick's fixes beside the main thread (`workers` > 0), and how many restarts the metric has counted. */
   private readonly pool: SolverPool | null
   private restartsSeen = 0
@@ -94,7 +96,8 @@ export class EstimateStage {
     this.people = parts.people
     this.m = parts.m
     this.rejected = parts.rejected
-    this.stableIds = new StableIdGate(peopleOptions(site).newBleDevicesPerSectorMin)
+    this.stableIds = new StableIdGate(peopleOptions(site).newBleDevicesPerSectorMin, site.file.people?.knownIrks)
+    this.scanIds = new StableIdGate(peopleOptions(site).newBleDevicesPerSectorMin)
     const workers = o.workers ?? 0
     const mapped = [...site.sensors.values()].filter(x => x.radioMap !== undefined)
     const mapTable = { ids: mapped.map(x => x.id), data: mapped.map(x => x.radioMap as NonNullable<typeof x.radioMap>) }

@@ -5,7 +5,7 @@ import type { GatewayStore } from './io/store.ts'
 import { SUPPRESS_REASONS, type CampaignEngine } from './campaigns/campaigns.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { IdentityResolver } from './ingest/identity.ts'
-import type { Bus } from './io/bus.ts'
+import { EmbeddedBus, type Bus } from './io/bus.ts'
 import type { Uplink } from './io/uplink.ts'
 
 export function collectStoreMetrics(
@@ -21,6 +21,13 @@ export function collectStoreMetrics(
     const dropped = g.bus?.droppedByBroker?.()
     if (dropped)
       metrics.gauge('instore_broker_dropped', 'messages the external broker dropped at its queue limits while the gateway ran, for any of its clients').set({}, dropped.n)
+    const conns = g.bus instanceof EmbeddedBus ? g.bus.broker?.connections : undefined
+    if (conns) {
+      metrics.gauge('instore_broker_connections', 'connections open on the embedded broker').set({}, conns.open)
+      const refused = metrics.counter('instore_broker_connections_refused_total', 'connections the embedded broker closed on arrival, by the bound met (total, per_address)')
+      for (const [reason, n] of Object.entries(conns.refused)) refused.set({ reason }, n)
+      metrics.counter('instore_broker_connect_timeouts_total', 'connections the embedded broker closed for sending no CONNECT in time').set({}, conns.connectTimeouts)
+    }
     metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
     metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, g.presence?.size ?? 0)
     metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, g.identity.size)
@@ -38,6 +45,9 @@ export function collectStoreMetrics(
     const up = g.uplink
     if (up) {
       metrics.counter('instore_uplink_oversized_total', 'answers of the central server longer than the gateway reads (cut short there)').set({}, up.oversizedReplies)
+      metrics
+        .counter('instore_uplink_short_replies_total', 'answers of the central server saying it took fewer (or more) events than posted: no delivery, kept and sent again')
+        .set({}, up.shortReplies)
       const redirects = metrics.counter('instore_uplink_redirects_total', 'answers of the central server that were redirects (3xx, never followed: no delivery), by call')
       for (const [call, n] of Object.entries(up.redirects)) redirects.set({ call }, n)
       const failed = metrics.counter('instore_config_failures_total', 'central config pulls that failed, by reason (unreachable, refused, apply)')

@@ -43,8 +43,8 @@ export interface GatewayOptions {
   campaigns?: Campaign[]
   /** Visit history kept, days (default 400). */
   retentionDays?: number
-  /** Extra embedded-broker listeners: MQTT over TLS, MQTT over WebSockets. */
-  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort'>
+  /** Extra embedded-broker listeners (MQTT over TLS, over WebSockets) and the bounds on connections to all of them. */
+  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'limits'>
   /** Scan BLE with this BlueZ adapter as the given site sensor. */
   ble?: { adapter: string; sensor: string; intervalMs?: number }
   /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */

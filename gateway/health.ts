@@ -107,6 +107,8 @@ export function gatewayHealth(g: HealthInputs): Health {
   const floodedIds = p?.est.stableIds.flooded() ?? []
   if (floodedIds.length > 0)
     problems.push(`sensor(s) ${floodedIds.join(', ')} hear more new stable BLE ids a minute than people can walk in (one transmitter inventing ids?): their new ids open no visit`)
+  if ((p?.est.scanIds.flooded() ?? []).length > 0)
+    problems.push('phone scans name more new device ids a minute than people can walk in (one client inventing devices?): their new ids open no visit')
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)

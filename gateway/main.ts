@@ -10,6 +10,7 @@ import { loadCampaignsFile } from '../shared/campaigns.ts'
 import { loadAuthFile } from './io/broker-auth.ts'
 import { devicesFileExposure, loadDevicesFile } from './ingest/identity.ts'
 import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } from './ingest/foreign.ts'
+import { DEFAULT_CONNECTION_LIMITS } from '../shared/connection-cap.ts'
 
 /** How long a stop may take before the process exits anyway, ms. */
 const STOP_LIMIT_MS = 30_000
@@ -46,6 +47,16 @@ const spec = {
     'tls-cert': { type: 'string', path: true, doc: 'TLS certificate (PEM)' },
     'tls-key': { type: 'string', path: true, doc: 'TLS private key (PEM)' },
     'ws-port': { type: 'number', doc: 'also listen for MQTT over WebSockets on this port (in-store apps)' },
+    'max-connections': {
+      type: 'number',
+      doc: "embedded broker: connections open at most on all its listeners; past it a new one is closed (keep it well under the process's open-file limit)",
+      default: DEFAULT_CONNECTION_LIMITS.maxConnections
+    },
+    'max-connections-per-address': {
+      type: 'number',
+      doc: 'embedded broker: connections open at most from one remote address',
+      default: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress
+    },
     'ble-adapter': { type: 'string', doc: 'scan BLE with this BlueZ adapter (e.g. hci0) as one more sensor' },
     'ble-sensor': { type: 'string', doc: 'the site sensor the adapter stands for (its position)' },
     'meraki-validator': { type: 'string', doc: 'enable the Cisco Meraki Scanning API receiver at /meraki on the HTTP port; the validator string' },
@@ -102,6 +113,8 @@ await runCommand(spec, async o => {
   if ((o['ble-adapter'] === undefined) !== (o['ble-sensor'] === undefined)) throw new UsageError('--ble-adapter and --ble-sensor go together')
   if (o['tls-port'] !== undefined && (!o['tls-cert'] || !o['tls-key'])) throw new UsageError('--tls-port needs --tls-cert and --tls-key')
   if (o.broker && (o['tls-port'] !== undefined || o['ws-port'] !== undefined)) throw new UsageError('--tls-port and --ws-port are listeners of the embedded broker')
+  for (const k of ['max-connections', 'max-connections-per-address'] as const)
+    if (!Number.isInteger(o[k]) || o[k] < 1 || o[k] > 1_000_000) throw new UsageError(`--${k} must be an integer 1-1000000`)
   if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
   const foreign: ForeignConfig = { espresense: o['espresense-root'], omg: o['omg-root'], theengs: o['theengs-topics'] ? parseTheengs(o['theengs-topics']) : [] }
   const fp = foreignProblems(foreign, site, o.prefix)
@@ -128,6 +141,7 @@ await runCommand(spec, async o => {
     auth,
     devices,
     listeners: {
+      limits: { maxConnections: o['max-connections'], maxConnectionsPerAddress: o['max-connections-per-address'] },
       ...(o['tls-port'] !== undefined && o['tls-cert'] && o['tls-key'] ? { tls: { port: o['tls-port'], cert: o['tls-cert'], key: o['tls-key'] } } : {}),
       ...(o['ws-port'] !== undefined ? { wsPort: o['ws-port'] } : {})
     },

@@ -141,7 +141,7 @@ export function collectPipelineMetrics(
   calibrator: SelfCalibrator,
   scanCalibrator: SelfCalibrator,
   people: People,
-  stableIds: StableIdGate
+  { stableIds, scanIds }: { stableIds: StableIdGate; scanIds: StableIdGate }
 ): void {
   metrics.onCollect(() => {
     for (const s of ['ble', 'wifi', 'scan'] as const) m.devices.set({ source: s }, trackers[s].size)
@@ -175,8 +175,10 @@ export function collectPipelineMetrics(
     m.flooded.values.clear()
     for (const f of sus.flooded) m.flooded.set(f, 1)
     for (const place of stableIds.flooded()) m.flooded.set({ source: 'ble_id', place }, 1)
+    for (const place of scanIds.flooded()) m.flooded.set({ source: 'scan_id', place }, 1)
     for (const s of ['wifi', 'ble'] as const) m.suspicious.set({ source: s }, sus.refused[s])
     m.suspicious.set({ source: 'ble_id' }, stableIds.refused)
+    m.suspicious.set({ source: 'scan_id' }, scanIds.refused)
     m.overCapacity.values.clear()
     for (const o of sus.overCapacity) m.overCapacity.set({ level: o.level, place: o.place }, Math.round(o.n))
     m.excessVisitors.set({}, sus.excessVisitors)

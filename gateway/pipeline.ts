@@ -21,7 +21,7 @@ import {
   type PipelineOptions,
   type PipelineSink
 } from './pipeline-io.ts'
-import { SubjectHasher } from './ingest/subjects.ts'
+import { SubjectHasher, redactMacs } from './ingest/subjects.ts'
 import { GatewayClock } from './ingest/clock.ts'
 import { ClockGuard } from './ingest/clock-guard.ts'
 import type { Tracker } from './estimation/tracker.ts'
@@ -34,7 +34,7 @@ import { People, peopleOptions, wifiModels } from './presence/people.ts'
 import { aliasMap } from './ingest/foreign.ts'
 import { ReorderBuffer } from './ingest/reorder.ts'
 import { ExternalFixes } from './ingest/external-fixes.ts'
-import { redactMacs } from './ingest/subjects.ts'
+import { scanDevice } from './presence/stable-ids.ts'
 import { localTime } from '../shared/local-time.ts'
 import { publishPositions, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
 import { StageClock } from './stage-clock.ts'
@@ -118,7 +118,7 @@ export class Pipeline {
     this.reportLagMs = this.est.reportLagMs
     this.occupancy = new OccupancyStage(o, sink, this.people, this.footfall, this.randomized, presence)
     for (const r of [...REJECT_REASONS, ...PIPELINE_REASONS]) this.m.rejected.inc({ reason: r }, 0)
-    collectPipelineMetrics(metrics, this.m, this.trackers, this.clock, this.calibrator, this.scanCalibrator, this.people, this.est.stableIds)
+    collectPipelineMetrics(metrics, this.m, this.trackers, this.clock, this.calibrator, this.scanCalibrator, this.people, this.est)
   }
 
   /** Last message time per sensor (for health checks). */
@@ -260,8 +260,8 @@ export class Pipeline {
     } else if (r.kind === 'scans' && r.beacons.length > 0 && this.clock.watermark() - batchTs > this.trackers.scan.o.window.windowMs) {
       this.rejected('late_scan', `${this.clock.watermark() - batchTs} ms behind`, w.m.topic)
     } else if (r.kind === 'scans') {
-      if (r.randomized && r.beacons.length > 0) this.randomized.add(r.device)
-      for (const b of r.beacons) this.trackers.scan.addReading(r.device, b.id, batchTs, b.rssi)
+      const device = scanDevice(r, batchTs, this.est.scanIds, this.ctx.hasher, this.randomized)
+      for (const b of r.beacons) this.trackers.scan.addReading(device, b.id, batchTs, b.rssi)
       if (r.beacons.length > 0) this.m.readings.inc({ source: 'scan' }, r.beacons.length)
     }
   }

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream'
 import { Aedes, type AedesOptions } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { guardPacketSize } from './packet-guard.ts'
+import { CONNECT_TIMEOUT_MS, ConnectionCap, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-cap.ts'
 
 export interface EmbeddedBroker {
   broker: Aedes
@@ -18,6 +19,8 @@ export interface EmbeddedBroker {
   /** Ports of the optional listeners (0 when off). */
   tlsPort: number
   wsPort: number
+  /** Connections open, refused at a bound and closed for no CONNECT in time (connection-cap.ts). */
+  connections: ConnectionCap
   close(): Promise<void>
 }
 
@@ -33,6 +36,8 @@ export interface BrokerListenOptions {
   maxPacketBytes?: number
   /** Told of each connection closed for a packet over `maxPacketBytes` (the announced length). */
   onOversized?: (announced: number) => void
+  /** Bounds on open connections, in all and per remote address (default DEFAULT_CONNECTION_LIMITS). */
+  limits?: Partial<ConnectionLimits>
 }
 
 /** Closes anything with a callback-style close (servers, the broker). */
@@ -47,18 +52,37 @@ async function listen(server: { listen(port: number, host: string): unknown; add
   return a?.port ?? 0
 }
 
+/** Bounds a listener's sockets before they reach `track` (a TLS handshake, an HTTP upgrade): Node closes those past it. */
+function backstop(s: Server, cap: ConnectionCap): void {
+  s.maxConnections = cap.limits.maxConnections
+  s.on('drop', () => cap.refused.total++)
+}
+
 export async function startBroker(opts: BrokerListenOptions = {}): Promise<EmbeddedBroker> {
-  const broker = await Aedes.createBroker(opts.aedes)
+  const broker = await Aedes.createBroker({ connectTimeout: CONNECT_TIMEOUT_MS, ...opts.aedes })
   const host = opts.host ?? '127.0.0.1'
   const streams = new Set<Duplex>()
-  const track = (s: Duplex) => {
+  const cap = new ConnectionCap({ ...DEFAULT_CONNECTION_LIMITS, ...opts.limits })
+  broker.on('connectionError', (_client: unknown, err: Error) => {
+    // aedes' own words when its connect timer fires (lib/client.js).
+    if (err?.message === 'connect did not arrive in time') cap.connectTimeouts++
+  })
+  broker.on('client', client => cap.connected(client.conn))
+  const track = (s: Duplex, address = (s as Socket).remoteAddress ?? '') => {
+    if (!cap.take(s, address)) {
+      s.destroy()
+      return
+    }
     streams.add(s)
-    s.on('close', () => streams.delete(s))
+    s.on('close', () => {
+      streams.delete(s)
+      cap.release(s)
+    })
     broker.handle(s as Socket)
     // After aedes' own listener, so its 'readable' keeps control of the reads (packet-guard.ts).
     if (opts.maxPacketBytes !== undefined) guardPacketSize(s, opts.maxPacketBytes, n => opts.onOversized?.(n))
   }
-  const server = createServer(track)
+  const server = createServer(s => track(s))
   const closers: Array<() => Promise<void>> = []
   let port = 0
   let tlsPort = 0
@@ -67,21 +91,24 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     port = await listen(server, opts.port ?? 0, host)
     closers.push(async () => await closed(server))
     if (opts.tls) {
-      const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, track)
+      const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, s => track(s))
+      // Handshakes not yet done hold descriptors too: the same total bounds them.
+      backstop(tls, cap)
       tlsPort = await listen(tls, opts.tls.port, host)
       closers.push(async () => await closed(tls))
     }
     if (opts.wsPort !== undefined) {
       const http = createHttpServer()
+      backstop(http, cap)
       // A WebSocket message is held whole before the stream (and the packet guard) sees it: the
       // library's own limit (100 MiB by default) must be the packet limit, or one frame before any
       // login holds that much.
       const wss = new WebSocketServer({ server: http, ...(opts.maxPacketBytes !== undefined ? { maxPayload: opts.maxPacketBytes } : {}) })
-      wss.on('connection', ws => {
+      wss.on('connection', (ws, req) => {
         ws.on('error', err => {
           if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') opts.onOversized?.(opts.maxPacketBytes ?? 0)
         })
-        track(createWebSocketStream(ws))
+        track(createWebSocketStream(ws), req.socket.remoteAddress ?? '')
       })
       wsPort = await listen(http, opts.wsPort, host)
       closers.push(async () => {
@@ -104,6 +131,7 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     url: `mqtt://${host}:${port}`,
     tlsPort,
     wsPort,
+    connections: cap,
     async close() {
       for (const s of streams) s.destroy()
       for (const c of closers) await c()

@@ -1,7 +1,6 @@
 // Site file schema (contract §1). The TypeBox schema is the single source of the TypeScript type.
 import { Type, type Static } from '@sinclair/typebox'
 import { SAFE_ID, STORE_ID } from './events.ts'
-import type { Problem } from './schema-errors.ts'
 import { SimpleStyle } from './simplestyle.ts'
 
 /** Feature ids become object keys and event fields: the events' charset, never a reserved key (`__proto__`). */
@@ -308,6 +307,12 @@ export const PeopleParamsSchema = Type.Object(
           'new anonymous BLE devices one sector may give in a minute, and new stable BLE ids one sensor may give; past it the sector or sensor is flooded: its new addresses count as one device, its new stable ids open no visit'
       })
     ),
+    knownIrks: Type.Optional(
+      Type.Array(Type.String({ pattern: '^irk:[0-9a-fA-F]{32}$' }), {
+        maxItems: 1000,
+        description: 'the `irk:<key>` ids of the identity keys configured on the ESPresense nodes: only these are exempt from the new stable id limit'
+      })
+    ),
     maxPeoplePerM2: Type.Optional(
       Type.Number({
         minimum: 0.5,
@@ -323,36 +328,6 @@ export const PeopleParamsSchema = Type.Object(
   },
   { additionalProperties: false, description: 'people counting: fixtures named or never taken for one, Wi-Fi presence, devices per person (docs/people-counting.md)' }
 )
-
-// A MAC in every form the gateway recognises (gateway/ingest/subjects.ts, which shared/ may not
-// import; test/unit/site-people.test.ts checks the two agree): bare, six octets with one separator
-// throughout (a leading zero possibly left out), or 12 hex digits in any grouping and mix of separators.
-const MAC_UNPADDED = /^[0-9a-f]{1,2}([:_. -])[0-9a-f]{1,2}(?:\1[0-9a-f]{1,2}){4}$/i
-const MAC_FORMS = { test: (s: string) => MAC_UNPADDED.test(s) || (/^[0-9a-f:_. -]+$/i.test(s) && s.replace(/[^0-9a-f]/gi, '').length === 12) }
-/** A subject as the gateway writes it: `h:` and the first 16 hex digits of an HMAC, lower case. */
-const SUBJECT = /^h:[0-9a-f]{16}$/
-
-/**
- * `people.fixtures` and `people.notFixtures` entries that are neither a MAC nor an `h:` subject: one
- * problem each. Taken as they were, they would be hashed into a subject no device ever has, and the
- * fixture named would be counted (or taken for one) without a word.
- */
-export function peopleListProblems(people: unknown): Problem[] {
-  if (typeof people !== 'object' || people === null) return []
-  const out: Problem[] = []
-  for (const key of ['fixtures', 'notFixtures'] as const) {
-    const list = (people as Record<string, unknown>)[key]
-    if (!Array.isArray(list)) continue
-    list.forEach((e: unknown, i) => {
-      if (typeof e !== 'string' || e === '' || MAC_FORMS.test(e) || SUBJECT.test(e)) return
-      const why = /^h:/i.test(e)
-        ? 'a subject is h: and 16 lower-case hex digits, as /metrics and the events write it'
-        : 'a MAC is 12 hex digits, bare or grouped with separators (aa:bb:cc:dd:ee:ff, aabb.ccdd.eeff, aabbcc-ddeeff)'
-      out.push({ path: `/people/${key}/${i}`, reason: `'${e}' is neither a MAC address nor an h: subject (${why})` })
-    })
-  }
-  return out
-}
 
 export const SiteSchema = Type.Object({
   type: Type.Literal('FeatureCollection'),

@@ -3,7 +3,8 @@
 import { Type } from '@sinclair/typebox'
 import { booleanValid } from '@turf/boolean-valid'
 import { booleanWithin } from '@turf/boolean-within'
-import { SiteSchema, featureSchemas, peopleListProblems, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData } from './site-schema.ts'
+import { SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData } from './site-schema.ts'
+import { peopleListProblems } from './people-lists.ts'
 import { schemaProblems, formatProblems, readText, type Problem } from './schema-errors.ts'
 import { pointInPolygon, polygonBBox, interiorsOverlap, ringSelfIntersects, type BBox } from './geometry.ts'
 

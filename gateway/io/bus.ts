@@ -74,7 +74,7 @@ export class EmbeddedBus implements Bus {
     private readonly port: number,
     private readonly host: string,
     auth: BrokerAuth | AedesOptions = {},
-    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized'> = {},
+    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized' | 'limits'> = {},
     /** Told of each client publish whose retain flag was refused (retain-guard.ts). */
     private readonly retainRefused: (why: RetainRefusal) => void = () => {}
   ) {

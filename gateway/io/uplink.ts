@@ -3,12 +3,12 @@
 // harmless), backing off exponentially with jitter while the server is unreachable, setting aside
 // as dead letters the events it refuses one by one; and pulls the
 // store's config (campaigns, consent, erasures) with an ETag, applying it without a restart.
-import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../../shared/log.ts'
 import { GatewayConfigSchema, type GatewayConfigT } from '../../shared/gateway-config.ts'
 import type { GatewayStore, OutboxRow } from './store.ts'
 import { readCapped } from './capped-body.ts'
+import { eventsTaken, parseJson, refusals, ServerError, type Refusal } from './events-reply.ts'
 import { BACK_OFF, ConfigFailure, nextProblem, pullWaitMs, refusedMessage, TOKEN_REFUSED, type ConfigProblem } from './config-trouble.ts'
 
 const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
@@ -39,47 +39,6 @@ export interface UplinkOptions {
 
 /** 4xx answers that say nothing about the events (credentials, the store, timing): retried with backoff, never dead letters. */
 const RETRY_4XX = new Set([401, 403, 404, 408, 425, 429])
-
-/** The server's reply to a delivered batch (contract §6); any other 200 body (a captive portal, a proxy's page) is no delivery. */
-const EventsReply = TypeCompiler.Compile(Type.Object({ accepted: Type.Integer({ minimum: 0 }), duplicates: Type.Integer({ minimum: 0 }) }))
-/**
- * The server's own error format. Only a 4xx in it speaks about the events; an HTML page from a proxy
- * or a misconfigured endpoint says nothing about them and must not dead-letter the outbox.
- */
-const ServerError = TypeCompiler.Compile(Type.Object({ error: Type.String({ pattern: '^INSTORE_' }), message: Type.String() }))
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
-/** One event the server refused, by its place in the posted batch. */
-interface Refusal {
-  index: number
-  error: string
-  message: string
-}
-
-/** The server's per-event refusals in a 4xx body, or null when it lists none (then the batch is split to find them). */
-function refusals(text: string, n: number): Refusal[] | null {
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {
-    return null
-  }
-  const list = (body as { refused?: unknown } | null)?.refused
-  if (!Array.isArray(list) || list.length === 0) return null
-  const out: Refusal[] = []
-  for (const r of list as Array<{ index?: unknown; error?: unknown; message?: unknown }>) {
-    if (!Number.isInteger(r?.index) || (r.index as number) < 0 || (r.index as number) >= n) return null
-    out.push({ index: r.index as number, error: String(r.error ?? ''), message: String(r.message ?? '').slice(0, 300) })
-  }
-  return out
-}
 
 /** A 3xx: the central server (or something in front of it) points elsewhere. */
 function isRedirect(status: number): boolean {
@@ -112,6 +71,8 @@ export class Uplink {
   private pullsFailing: { since: number; message: string } | null = null
   /** Answers from the central server longer than the gateway reads (cut short, counted). */
   oversizedReplies = 0
+  /** 200 answers whose accepted + duplicates is not the number of events posted (no delivery: kept, sent again). */
+  shortReplies = 0
   private readonly random: () => number
   /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
   liveSnapshot: (() => unknown) | null = null
@@ -267,8 +228,12 @@ export class Uplink {
       }
       if (res.ok) {
         // A 200 whose body is not the server's reply (a captive portal, a proxy's page) is no delivery.
-        if (EventsReply.Check(parseJson(text))) return { kind: 'ok' }
-        return { kind: 'error', message: `HTTP ${res.status} without the server's reply: ${text.slice(0, 200)}` }
+        const taken = eventsTaken(text)
+        if (taken === null) return { kind: 'error', message: `HTTP ${res.status} without the server's reply: ${text.slice(0, 200)}` }
+        if (taken === rows.length) return { kind: 'ok' }
+        // Central says it stored fewer (or more) than were posted: no delivery; kept and sent again.
+        this.shortReplies++
+        return { kind: 'error', message: `HTTP ${res.status} but central took ${taken} of ${rows.length} events (accepted + duplicates): kept to send again` }
       }
       if (res.status >= 400 && res.status < 500 && !RETRY_4XX.has(res.status) && ServerError.Check(parseJson(text))) {
         // The server names each event it refused by its place in the batch and stored the others.

@@ -5,19 +5,24 @@
 // sensor hearing more new stable ids than newcomers.ts allows a place is flooded, and the ids it gives
 // while flooded are taken for one anonymous device, the sender (a position and a count, never a
 // visit): the flood is reported, and a shopper already admitted keeps their visit. Ids the gateway can prove are exempt: `app:`
-// subjects (an EID the gateway resolved; a reading may not name itself `app:`, ingest.ts) and `irk:`
-// (ESPresense resolved the phone with an identity key its operator configured).
+// subjects (an EID the gateway resolved; a reading may not name itself `app:`, ingest.ts) and the
+// `irk:` ids the site lists (`people.knownIrks`: ESPresense resolves a phone only with an identity key
+// its operator configured, and names it `irk:<key>`). Any sender may write `irk:` in a reading, so an
+// `irk:` id the store does not know is a stable id like any other.
 import { NewcomerLimit } from './newcomers.ts'
 
 /** What the ids taken for a flooding transmitter's are hashed as: one anonymous device for all of them. */
 export const STABLE_ID_SENDER = 'stable-id-flood'
+/** The same for the device ids a site's phone scans invent (a scan has no sensor: the site is one place). */
+export const SCAN_ID_SENDER = 'scan-id-flood'
+/** The place a site's phone scans count their new device ids at (newcomers.ts). */
+export const SCAN_PLACE = 'phone-scans'
 /** How long an id's verdict outlives its last reading, ms: past it, the id is new again. */
 export const STABLE_ID_MEMORY_MS = 10 * 60_000
 /** While this young, ms, every sensor that hears an id counts it as its newcomer (the first to hear it is luck of arrival order). */
 const YOUNG_MS = 5_000
 /** Most ids remembered: a transmitter inventing ids must not grow the map without bound. */
 const MAX_IDS = 50_000
-const PROVEN = /^(app|irk):/
 
 interface Verdict {
   ok: boolean
@@ -31,15 +36,25 @@ export class StableIdGate {
   readonly newcomers: NewcomerLimit<string>
   private readonly ids = new Map<string, Verdict>()
   private lastTs = 0
+  private readonly knownIrks: ReadonlySet<string>
 
-  /** `perMin`: new stable ids one sensor may give in a minute (people.newBleDevicesPerSectorMin). */
-  constructor(perMin: number) {
+  /**
+   * `perMin`: new stable ids one sensor (or the site's phone scans) may give in a minute
+   * (people.newBleDevicesPerSectorMin); `knownIrks`: the `irk:` ids the store configured (people.knownIrks).
+   */
+  constructor(perMin: number, knownIrks: readonly string[] = []) {
     this.newcomers = new NewcomerLimit(perMin)
+    this.knownIrks = new Set(knownIrks.map(k => k.toLowerCase()))
+  }
+
+  /** Whether the gateway can prove `subject` is one person: an EID it resolved, or a phone of a key the store configured. */
+  proven(subject: string): boolean {
+    return subject.startsWith('app:') || (subject.startsWith('irk:') && this.knownIrks.has(subject.toLowerCase()))
   }
 
   /** Whether a stable `subject` heard by `sensor` at `ts` may be one person (open visits); false: an anonymous device. */
   admit(subject: string, sensor: string, ts: number): boolean {
-    if (PROVEN.test(subject)) return true
+    if (this.proven(subject)) return true
     if (ts > this.lastTs) this.lastTs = ts
     let v = this.ids.get(subject)
     if (v === undefined) {
@@ -81,4 +96,25 @@ export class StableIdGate {
       if (ts - v.last <= STABLE_ID_MEMORY_MS && this.ids.size < MAX_IDS - 1) this.ids.set(k, v)
     }
   }
+}
+
+/**
+ * The subject a phone scan's beacons are taken for: its device, unless the device id is new while the
+ * site's scans are flooded (one MQTT client naming a new device each second is not a stream of
+ * shoppers): then the one anonymous device standing for the sender. A randomized device is anonymous
+ * already, an `app:` device proven.
+ */
+export function scanDevice(
+  r: { device: string; randomized: boolean; beacons: readonly unknown[] },
+  ts: number,
+  gate: StableIdGate,
+  hasher: { anonymous(id: string): string },
+  randomized: Set<string>
+): string {
+  if (r.beacons.length === 0) return r.device
+  if (r.randomized) randomized.add(r.device)
+  if (r.randomized || gate.admit(r.device, SCAN_PLACE, ts)) return r.device
+  const sender = hasher.anonymous(SCAN_ID_SENDER)
+  randomized.add(sender)
+  return sender
 }

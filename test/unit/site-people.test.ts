@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isMac } from '../../gateway/ingest/subjects.ts'
-import { peopleListProblems } from '../../shared/site-schema.ts'
+import { peopleListProblems } from '../../shared/people-lists.ts'
 import { siteProblems } from '../../shared/site.ts'
 import { ROOT } from '../helpers/run.ts'
 

@@ -24,7 +24,16 @@ test("an id young at several sensors is every one's newcomer; proven ids are exe
   assert.equal(g.admit('tag10', 'b3', T + 10), true)
   assert.equal(g.admit('tag10', 'b1', T + 1000), false, 'refused where it is flooded while young')
   for (let i = 0; i < 20; i++) assert.equal(g.admit(`app:${i}`, 'b1', T + 2000), true)
-  for (let i = 0; i < 20; i++) assert.equal(g.admit(`irk:${i}`, 'b1', T + 2000), true)
+})
+
+test('an irk: id is exempt only when the site lists its key; any other irk: id is limited like every stable id', () => {
+  const key = `irk:${'ab'.repeat(16)}`
+  const g = new StableIdGate(5, [key])
+  for (let i = 0; i < 5; i++) assert.equal(g.admit(`tag${i}`, 'b1', T + i), true)
+  // b1 is flooded: a sender naming its inventions irk: gets no exemption (tester G, s9 report 1).
+  for (let i = 0; i < 20; i++) assert.equal(g.admit(`irk:${i.toString(16).padStart(32, '0')}`, 'b1', T + 2000), false)
+  assert.equal(g.admit(key, 'b1', T + 2000), true, 'a configured key: proven')
+  assert.equal(g.admit(key.toUpperCase().replace('IRK:', 'irk:'), 'b1', T + 2000), true, 'hex case does not matter')
 })
 
 test('silent past the memory, an id is new again; the map stays bounded', () => {

@@ -1,0 +1,82 @@
+// Bounds on the embedded broker's connections. Each connection holds a file descriptor and some
+// memory from the moment it is accepted, before any login: without a bound, anyone who reaches the
+// port can open idle connections until the process runs out of descriptors, and then sensors can no
+// longer connect and /healthz no longer answers. A connection past a bound is closed at once and
+// counted; the broker closes one that sends no CONNECT within its connect timeout (broker.ts).
+
+export interface ConnectionLimits {
+  /** Connections open at most on all the broker's listeners together; past it a new one is closed. */
+  maxConnections: number
+  /** Connections open at most from one remote address (one stranger cannot take them all). */
+  maxConnectionsPerAddress: number
+}
+
+/** Enough for a store's sensors, readers and in-store apps, and well under the unit's LimitNOFILE (deploy/instore-gateway.service). */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 1000, maxConnectionsPerAddress: 100 }
+
+/** A connection that has sent no CONNECT this long after it was accepted is closed, ms (aedes' default is 30 s). */
+export const CONNECT_TIMEOUT_MS = 5000
+
+export type RefusalReason = 'total' | 'per_address'
+
+/** What the cap needs of a connection: to close it. */
+interface Closable {
+  destroy(): void
+}
+
+export class ConnectionCap {
+  /** Connections closed at a bound since start (a new one refused, or an idle one making room), by the bound met. */
+  readonly refused: Record<RefusalReason, number> = { total: 0, per_address: 0 }
+  /** Connections closed for sending no CONNECT in time since start. */
+  connectTimeouts = 0
+  /** Open connections in the order they came, and whether each has yet to send CONNECT. */
+  private readonly conns = new Map<Closable, { address: string; pending: boolean }>()
+  private readonly byAddress = new Map<string, number>()
+
+  constructor(readonly limits: ConnectionLimits) {}
+
+  /** Connections open now. */
+  get open(): number {
+    return this.conns.size
+  }
+
+  /**
+   * Takes a new connection from `address`. At a bound, the oldest connection there that has not sent
+   * CONNECT yet (a sensor's does within milliseconds) is closed to make room: idle connections can
+   * never lock the clients out. With none idle, the new one is refused: false, the caller closes it.
+   */
+  take(c: Closable, address: string): boolean {
+    if (this.conns.size >= this.limits.maxConnections && !this.evict('total', () => true)) return false
+    if ((this.byAddress.get(address) ?? 0) >= this.limits.maxConnectionsPerAddress && !this.evict('per_address', a => a === address)) return false
+    this.conns.set(c, { address, pending: true })
+    this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1)
+    return true
+  }
+
+  /** The connection sent its CONNECT and was let in: no longer closed to make room. */
+  connected(c: Closable): void {
+    const e = this.conns.get(c)
+    if (e) e.pending = false
+  }
+
+  release(c: Closable): void {
+    const e = this.conns.get(c)
+    if (!e) return
+    this.conns.delete(c)
+    const n = this.byAddress.get(e.address) ?? 0
+    if (n <= 1) this.byAddress.delete(e.address)
+    else this.byAddress.set(e.address, n - 1)
+  }
+
+  /** Closes the oldest idle connection whose address `at` matches, counted; false (counted too) when there is none. */
+  private evict(reason: RefusalReason, at: (address: string) => boolean): boolean {
+    this.refused[reason]++
+    for (const [c, e] of this.conns)
+      if (e.pending && at(e.address)) {
+        this.release(c)
+        c.destroy()
+        return true
+      }
+    return false
+  }
+}
