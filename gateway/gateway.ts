@@ -274,7 +274,8 @@ export class Gateway {
     // After a full reply, open state about an app subject the registry no longer lists goes too.
     if (c.full) for (const s of this.presence?.subjects() ?? []) if (s.startsWith('app:') && !this.identity.has(s)) gone.add(s)
     // In slices that yield (store.ts): a config may erase a six-figure number of subjects.
-    if (this.store) await this.store.eraseInSlices([...gone], s => this.forget(s))
+    const erased = () => this.pipeline?.people.saveErased()
+    if (this.store) await this.store.eraseInSlices([...gone], s => this.forget(s), erased)
     else for (const subject of gone) this.forget(subject)
   }
 
@@ -299,13 +300,10 @@ export class Gateway {
     }
   }
 
-  /**
-   * Forgets everything about a subject: resolution material, in-memory tracks and zone state,
-   * SQLite rows (visits, zone state, sequence, caps, outbox). Returns where it was found.
-   */
+  /** Forgets everything about a subject: resolution material, in-memory tracks and state, SQLite rows, kept learning. Returns where it was found. */
   erase(subject: string): string[] {
     const found = this.forget(subject)
-    const rows = this.store?.erase([subject]) ?? 0
+    const rows = this.store?.erase([subject], () => this.pipeline?.people.saveErased()) ?? 0
     if (rows > 0) found.push(`sqlite:${rows}`)
     return found
   }

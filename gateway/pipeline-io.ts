@@ -155,8 +155,8 @@ export interface PipelineOptions {
   maxPositionsPerTick?: number
   /**
    * Worker threads beside the main thread: each pool (the shop-entry tests, estimation/test-pool.ts;
-   * the fixes, estimation/pool.ts) starts this many (default 0: all inline; the command's default
-   * is the cores less one). The output is the same with any number.
+   * the fixes, estimation/pool.ts) starts this many (default 0: all inline, the command's too: on a
+   * busy box the pool costs more CPU in all than it takes off the main thread). The output is the same with any number.
    */
   workers?: number
 }

@@ -16,7 +16,6 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { availableParallelism } from 'node:os'
 import type { Zone } from '../../shared/site.ts'
 import type { EntryPlan, EvidenceRadio } from '../presence/zone-types.ts'
 import type { TrafficZone } from './outside-traffic.ts'
@@ -28,11 +27,6 @@ import { ANSWER, ASK_HEAD, DONE, FAILED, MAIN, POSTED, ROUND_LIMIT, STATE_BITS, 
 export const TEST_DEADLINE_MS = 1000
 const MAX_RESTARTS = 20
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
-
-/** The workers a box runs by default (the command's `--workers`): its cores less the main thread's, at most 3 (a store box has 4; each worker costs memory). */
-export function defaultWorkers(cores = availableParallelism()): number {
-  return Math.max(0, Math.min(3, cores - 1))
-}
 
 /** What the pool counts (the gateway's metrics read them). */
 export interface TestPoolCounts {

@@ -9,12 +9,7 @@ import { privateFile } from '../../shared/private-file.ts'
 import type { ZoneTrack } from '../presence/zones.ts'
 import { WriteRetry, type RetryLimits, DEFAULT_RETRY_LIMITS, diskFull } from './write-retry.ts'
 
-export interface OutboxRow {
-  seq: number
-  id: string
-  type: string
-  body: string
-}
+export type OutboxRow = { seq: number; id: string; type: string; body: string }
 
 export interface SavedState {
   subject: string
@@ -32,12 +27,7 @@ export interface DeadLetter {
   at: number
 }
 
-export interface VisitHistory {
-  visits7d: number
-  visits30d: number
-  visits90d: number
-  lastEnter: number | null
-}
+export type VisitHistory = { visits7d: number; visits30d: number; visits90d: number; lastEnter: number | null }
 
 const DAY = 86_400_000
 /** Subjects erased in one transaction by eraseInSlices(): each slice scans the outbox once, and readings wait only that long. */
@@ -210,12 +200,8 @@ export class GatewayStore {
   }
   /** Saved zone states as stored, unparsed: the caller checks them against the site before trusting them. */
   loadStates(): SavedState[] {
-    return (this.q.loadStates.all() as Array<{ subject: string; state: string; version: number; site_key: string }>).map(r => ({
-      subject: r.subject,
-      state: r.state,
-      version: r.version,
-      siteKey: r.site_key
-    }))
+    const rows = this.q.loadStates.all() as Array<{ subject: string; state: string; version: number; site_key: string }>
+    return rows.map(r => ({ subject: r.subject, state: r.state, version: r.version, siteKey: r.site_key }))
   }
 
   /**
@@ -262,38 +248,40 @@ export class GatewayStore {
    * unsent one must never reach the server after the erasure). Returns the rows removed.
    * Takes an array, never a spread: a config may erase more subjects than a call has arguments.
    */
-  erase(subjects: string | readonly string[]): number {
-    const n = this.eraseRows(typeof subjects === 'string' ? [subjects] : subjects)
+  erase(subjects: string | readonly string[], within: () => void = () => {}): number {
+    const n = this.eraseRows(typeof subjects === 'string' ? [subjects] : subjects, within)
     if (n >= 0) this.emptyLog()
     return Math.max(0, n)
   }
 
   /**
    * erase() of any number of subjects in slices of `slice`, yielding to the event loop between them
-   * (`forget` drops each one's in-memory traces with its slice), so that a config with a six-figure list of erasures does not hold readings up for its whole length.
+   * (`forget` drops each one's in-memory traces with its slice, `within` runs once per slice inside its
+   * transaction), so that a config with a six-figure list of erasures does not hold readings up for its whole length.
    */
-  async eraseInSlices(subjects: readonly string[], forget: (subject: string) => void = () => {}, slice = ERASE_SLICE): Promise<number> {
+  async eraseInSlices(subjects: readonly string[], forget: (subject: string) => void = () => {}, within: () => void = () => {}, slice = ERASE_SLICE): Promise<number> {
     let n = 0
     for (let i = 0; i < subjects.length; i += slice) {
       if (i > 0) await new Promise<void>(resolve => setImmediate(resolve))
       const part = subjects.slice(i, i + slice)
       for (const s of part) forget(s)
-      n += Math.max(0, this.eraseRows(part))
+      n += Math.max(0, this.eraseRows(part, within))
     }
     if (subjects.length > 0) this.emptyLog()
     return n
   }
 
-  /** One transaction removing the subjects' rows; -1 when there were none to name. */
-  private eraseRows(subjects: readonly string[]): number {
+  /** One transaction removing the subjects' rows, with `within`'s writes (a kept state they leave); -1 when there were none to name. */
+  private eraseRows(subjects: readonly string[], within: () => void): number {
     if (subjects.length === 0) return -1
     const list = JSON.stringify(subjects)
     const gone = new Set(subjects)
     for (const s of subjects) this.seqs.delete(s)
     for (const k of [...this.caps.keys()]) if (gone.has((JSON.parse(k) as string[])[1])) this.caps.delete(k)
-    return this.transaction(() =>
-      ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseCounted', 'eraseOutbox', 'eraseDead'].reduce((n, q) => n + this.retry.run(q, list), 0)
-    )
+    return this.transaction(() => {
+      within()
+      return ['eraseVisits', 'eraseState', 'eraseCaps', 'eraseSeq', 'eraseFixtures', 'eraseCounted', 'eraseOutbox', 'eraseDead'].reduce((n, q) => n + this.retry.run(q, list), 0)
+    })
   }
 
   private emptyLog(): void {
@@ -377,16 +365,22 @@ export class GatewayStore {
     })
   }
 
-  /** Something the gateway learned as it ran (`key` names what it applies to), as JSON. */
-  saveLearned(name: string, key: string, state: string, ts: number): void {
-    // Saved again and again, the newest wins: while the disk refuses writes one is skipped, never
-    // left to wait (it would crowd the events out of what may wait in memory).
-    if (this.retry.waiting > 0) return
-    try {
-      this.q.saveLearned.run(name, key, state, ts)
-    } catch (err) {
-      if (!diskFull(err)) throw err
-    }
+  /**
+   * Something the gateway learned as it ran (`key` names what it applies to), as JSON; false when skipped.
+   * Saved again and again, the newest wins: while the disk refuses writes one is skipped, never left to wait (it would crowd
+   * the events out of what may wait in memory), unless `mustKeep` (an erasure took something out: like the erased rows, it waits).
+   */
+  saveLearned(name: string, key: string, state: string, ts: number, mustKeep = false): boolean {
+    if (mustKeep) this.retry.run('saveLearned', name, key, state, ts)
+    else if (this.retry.waiting > 0) return false
+    else
+      try {
+        this.q.saveLearned.run(name, key, state, ts)
+      } catch (err) {
+        if (!diskFull(err)) throw err
+        return false
+      }
+    return true
   }
   loadLearned(name: string): { key: string; state: string; ts: number } | null {
     return (this.q.loadLearned.get(name) as { key: string; state: string; ts: number } | undefined) ?? null

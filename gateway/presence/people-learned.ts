@@ -90,7 +90,11 @@ export function learnedKey(site: Site): string {
 }
 
 export interface LearnedKeeper {
-  saveLearned: (name: string, key: string, state: string, ts: number) => void
+  /**
+   * Keeps the state; `mustKeep` (an erasure): through the writes that wait while the disk refuses
+   * them, as the erased rows are, else skipped then. Returns false when skipped.
+   */
+  saveLearned: (name: string, key: string, state: string, ts: number, mustKeep?: boolean) => boolean | void
   loadLearned: (name: string) => { key: string; state: string; ts: number } | null
 }
 
@@ -136,9 +140,14 @@ export function restoreLearned(keeper: LearnedKeeper, key: string, p: LearnedPar
   return { restored: true, problem: null }
 }
 
+/** After a save the disk refused, the next is tried this much later (ms), not at every count. */
+const LEARNED_RETRY_MS = 60_000
+
 /** Keeps people counting's learning in the gateway's state as it runs, and takes it up at start. */
 export class LearnedKeeping {
   private savedAt = -Infinity
+  /** An erasure took something out since the last save: the kept row still holds it. */
+  private erased = false
   /** Why a kept state was left at start (null: taken up, or none kept). */
   readonly problem: string | null
   readonly restored: boolean
@@ -154,10 +163,24 @@ export class LearnedKeeping {
     this.problem = r.problem
   }
 
+  /** An erasure took a subject out of what is kept: saved by `saveErased()`, once for a whole slice of erasures. */
+  forgot(): void {
+    this.erased = this.keeper !== null
+  }
+
+  /** After erasures: the kept row rewritten if they took anything out of it (through the writes that wait, see LearnedKeeper). */
+  saveErased(t: number): void {
+    if (this.erased) this.save(t, true)
+  }
+
   /** Saves what is learned at t if the last save is `LEARNED_SAVE_MS` old (or at once: a stop, an erasure). */
   save(t: number, now = false): void {
-    if (this.keeper === null || (!now && Math.abs(t - this.savedAt) < LEARNED_SAVE_MS)) return
-    if (Number.isFinite(t)) this.savedAt = t
-    this.keeper.saveLearned(LEARNED_NAME, this.key, JSON.stringify(learnedState(this.parts)), Number.isFinite(t) ? t : 0)
+    // After an erasure not saved with it (no saveErased() call), the next count saves at once.
+    if (this.keeper === null || (!now && !this.erased && Math.abs(t - this.savedAt) < LEARNED_SAVE_MS)) return
+    const ts = Number.isFinite(t) ? t : 0
+    const ok = this.keeper.saveLearned(LEARNED_NAME, this.key, JSON.stringify(learnedState(this.parts)), ts, this.erased) !== false
+    // Moved only once written, so that a save the disk refused is tried again soon.
+    if (ok) this.erased = false
+    if (Number.isFinite(t)) this.savedAt = ok ? t : t - LEARNED_SAVE_MS + LEARNED_RETRY_MS
   }
 }

@@ -113,16 +113,22 @@ export class People {
     )
   }
 
-  /** Forgets a subject everywhere people counting holds it (erasure, consent withdrawn). */
+  /**
+   * Forgets a subject everywhere people counting holds it (erasure, consent withdrawn). A spot learned
+   * from its addresses goes from the kept state at `saveErased()`, once for a slice of erasures.
+   */
   forget(subject: string): void {
     // The devices dropped leave this side's sets through onDrop.
-    this.wifi.forget(subject)
-    // A spot learned from its addresses goes from the kept state too, at once.
-    this.learned.save(this.lastNow, true)
+    if (this.wifi.forget(subject)) this.learned.forgot()
     this.day.apps.delete(subject)
     this.day.forget(subject)
     this.appPositions = this.appPositions.filter(a => a.subject !== subject)
     this.ble.forget(subject)
+  }
+
+  /** After erasures (GatewayStore.erase, inside its transaction): the kept state rewritten if they changed it. */
+  saveErased(): void {
+    this.learned.saveErased(this.lastNow)
   }
 
   /** App phones' positions now, for pairing Wi-Fi phones with them. */

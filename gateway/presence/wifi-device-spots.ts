@@ -107,9 +107,11 @@ export class FixtureSpots {
     this.chained.push(s)
   }
 
-  /** Forgets the spots learned from `subject` (erasure, consent withdrawn). */
-  forgetSubject(subject: string): void {
-    for (let i = this.chained.length - 1; i >= 0; i--) if (this.chained[i].addresses.has(subject)) this.chained.splice(i, 1)
+  /** Forgets the spots learned from `subject` (erasure, consent withdrawn); whether there was one. */
+  forgetSubject(subject: string): boolean {
+    const n = this.chained.length
+    for (let i = n - 1; i >= 0; i--) if (this.chained[i].addresses.has(subject)) this.chained.splice(i, 1)
+    return this.chained.length < n
   }
 
   forgetBefore(t: number): void {

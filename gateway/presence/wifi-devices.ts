@@ -143,13 +143,13 @@ export class WifiDevices {
 
   /**
    * Forgets a subject (erasure, consent withdrawn): its pending burst, the device it is the address
-   * of, its learned fixture address and fixture spot, and any pairing with it as an app subject. Returns the
-   * devices dropped, for the counts that hold them.
+   * of, its learned fixture address and fixture spot, and any pairing with it as an app subject. Returns
+   * whether a fixture spot learned from it went (the kept state changed); the devices dropped leave through onDrop.
    */
-  forget(subject: string): WifiDevice[] {
+  forget(subject: string): boolean {
     this.pending.delete(subject)
     this.fixtureAddresses.delete(subject)
-    this.spots.forgetSubject(subject)
+    const spot = this.spots.forgetSubject(subject)
     const dropped: WifiDevice[] = []
     for (const d of this.devices) {
       if (d.address === subject || this.byAddress.get(subject) === d) {
@@ -161,7 +161,7 @@ export class WifiDevices {
     }
     for (const d of dropped) this.drop(d)
     this.byAddress.delete(subject)
-    return dropped
+    return spot
   }
 
   /** Present: heard within `presenceMs`. */
