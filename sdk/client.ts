@@ -140,13 +140,16 @@ export class InstoreClient {
   }
 
   /**
-   * Acknowledges a trigger. Pass the trigger's `storeId`: event ids are unique per store only, so
-   * without it one ack reaches this device's triggers of that id from every store.
+   * Acknowledges a trigger: pass the `Trigger` received (its `storeId` goes with the ack), or its
+   * id and `storeId`. Event ids are unique per store only: an ack without a store is refused
+   * (`INSTORE_AMBIGUOUS_TRIGGER`, 409) when two stores sent this device a trigger of that id.
    */
-  async ack(triggerId: string, status: AckStatus, storeId?: string): Promise<void> {
+  async ack(trigger: string | Pick<Trigger, 'triggerId' | 'storeId'>, status: AckStatus, storeId?: string): Promise<void> {
     // Without a device token the server could only refuse it: say so here, sending nothing.
     this.need()
-    await this.call('POST', `/v1/triggers/${encodeURIComponent(triggerId)}/ack`, storeId === undefined ? { status } : { status, storeId })
+    const id = typeof trigger === 'string' ? trigger : trigger.triggerId
+    const store = typeof trigger === 'string' ? storeId : trigger.storeId
+    await this.call('POST', `/v1/triggers/${encodeURIComponent(id)}/ack`, store === undefined ? { status } : { status, storeId: store })
   }
 
   /**

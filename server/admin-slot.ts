@@ -5,8 +5,12 @@
 // tokens made through the API (POST /v1/tokens) are not in the slot and stay until revoked.
 // Replicas starting together on one PostgreSQL database take the slot's row lock in turn: exactly
 // one token ends in the slot, and one bootstrap token at most is made.
+// A database from before the slot (migration 015) starts with it empty: the bootstrap file of this
+// data folder names the token it would have held; a token configured before the upgrade cannot be
+// told from API-made ones, so the admin tokens made before the slot are listed in a warn instead.
 import { existsSync, readFileSync, unlinkSync, writeFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
+import { sql } from 'kysely'
 import { hashToken, issue, revokeIn, wasRevoked } from './auth.ts'
 import type { DataStore } from './db/db.ts'
 import type { Q } from './db/schema.ts'
@@ -36,19 +40,34 @@ export async function fillAdminSlot(o: AdminSlotOptions): Promise<string | null>
       .where('id', '=', 1)
       .$if(data.engine === 'postgres', qb => qb.forUpdate())
       .executeTakeFirst()
+    const wasEmpty = slot?.hash == null
     if (given !== undefined && !(await wasRevoked(trx, given))) {
       const hash = hashToken(given)
-      // A database from before the slot: the bootstrap file of this data folder names the token
-      // the slot would have held.
-      const previous = slot?.hash ?? (leftFile !== null && leftFile !== given ? hashToken(leftFile) : null)
-      const retired = previous !== null && previous !== hash ? await retire(trx, data, previous) : null
+      // The bootstrap file of this data folder names a token the slot held or would have held (a
+      // database from before the slot; a replica without the file that took the slot first): a
+      // bootstrap token is never one made through the API, so it goes too.
+      const previous = new Set([slot?.hash ?? null, leftFile !== null ? hashToken(leftFile) : null])
+      const retired: string[] = []
+      for (const h of previous) {
+        const id = h !== null && h !== hash ? await retire(trx, data, h) : null
+        if (id !== null) retired.push(id)
+      }
       await issue(trx, 'admin', [], null, given)
       await trx.updateTable('admin_slot').set({ hash, file: null }).where('id', '=', 1).execute()
-      return { kind: 'given' as const, retired }
+      return { kind: 'given' as const, retired, wasEmpty }
     }
     if (given !== undefined) log.warn('the given admin token was revoked and is not issued again; give another one', {})
     const admins = await trx.selectFrom('tokens').select('id').where('role', '=', 'admin').limit(1).executeTakeFirst()
-    if (admins !== undefined) return { kind: 'kept' as const, file: slot?.file ?? null }
+    if (admins !== undefined) {
+      // Upgraded with no token configured: the live bootstrap token of this data folder takes the
+      // empty slot, so that the first configured token revokes it even once the file is gone.
+      const live =
+        wasEmpty && leftFile !== null
+          ? await trx.selectFrom('tokens').select('hash').where('hash', '=', hashToken(leftFile)).where('role', '=', 'admin').executeTakeFirst()
+          : undefined
+      if (live !== undefined) await trx.updateTable('admin_slot').set({ hash: live.hash, file }).where('id', '=', 1).execute()
+      return { kind: 'kept' as const, file: live !== undefined ? file : (slot?.file ?? null), wasEmpty }
+    }
     const made = await issue(trx, 'admin')
     await trx
       .updateTable('admin_slot')
@@ -60,10 +79,10 @@ export async function fillAdminSlot(o: AdminSlotOptions): Promise<string | null>
     return { kind: 'bootstrap' as const, token: made.token }
   })
   if (outcome.kind === 'bootstrap') return outcome.token
+  if (outcome.wasEmpty) await warnUntracked(data, log)
   if (outcome.kind === 'given') {
     // The secret never reaches the log: only the id by which GET /v1/tokens listed it.
-    if (outcome.retired !== null)
-      log.warn('the configured admin token changed: the previous one (configured, or made at first start) is revoked', { revokedTokenId: outcome.retired })
+    for (const id of outcome.retired) log.warn('the configured admin token changed: the previous one (configured, or made at first start) is revoked', { revokedTokenId: id })
     if (leftFile !== null && leftFile !== given && (await wasRevoked(data.db, leftFile))) {
       unlinkSync(file)
       log.info('removed the bootstrap admin token file: its token is revoked', { file })
@@ -73,6 +92,36 @@ export async function fillAdminSlot(o: AdminSlotOptions): Promise<string | null>
     log.info('the bootstrap admin token was made by the replica with this data folder, in this file', { file: outcome.file })
   }
   return null
+}
+
+/**
+ * With the slot empty at start (a database from before it): the admin tokens made before the slot
+ * existed, other than the one now in it. A token configured before the upgrade and changed at this
+ * start is among them, still valid: nothing tells it from one made through the API.
+ */
+async function warnUntracked(data: DataStore, log: Logger): Promise<void> {
+  let since: number
+  try {
+    const r = await sql<{ timestamp: string }>`SELECT timestamp FROM kysely_migration WHERE name = '015_admin_slot'`.execute(data.db)
+    since = Date.parse(r.rows[0]?.timestamp ?? '')
+  } catch {
+    since = Number.NaN
+  }
+  // Without the migration's time (its record lost), every admin token is listed: better one too many.
+  const slot = await data.db.selectFrom('admin_slot').select('hash').where('id', '=', 1).executeTakeFirst()
+  const old = await data.db
+    .selectFrom('tokens')
+    .select('id')
+    .where('role', '=', 'admin')
+    .$if(Number.isFinite(since), qb => qb.where('created', '<', since))
+    .$if(slot?.hash != null, qb => qb.where('hash', '!=', slot?.hash ?? ''))
+    .orderBy('created')
+    .execute()
+  if (old.length === 0) return
+  log.warn(
+    'admin tokens made before this version are not tracked by the configured admin token: one configured before the upgrade and changed since is still valid; list them with GET /v1/tokens?role=admin and revoke those not in use (DELETE /v1/tokens/{id})',
+    { untrackedTokenIds: old.map(r => r.id) }
+  )
 }
 
 /** Revokes the token with this hash (if it is still there); its id. */

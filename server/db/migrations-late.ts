@@ -69,8 +69,8 @@ export const adminSlot: Migration = {
 
 /**
  * The ids of visits whose row retention dropped while their events may still come (an entry or
- * exit within the accepted event age, under event ids never stored): such an event is not the
- * visit's first and is not counted again. Store, visit id and the visit's latest time only, nobody's
+ * exit within the accepted event age, under event ids never stored): the half (entry, exit) the
+ * visit had counted is not counted again; the other still counts once. Store, visit id and the visit's latest time only, nobody's
  * subject; retention deletes them once the visit's events are too old to be accepted at all.
  */
 export const droppedVisitIds: Migration = {
@@ -81,6 +81,10 @@ export const droppedVisitIds: Migration = {
       .addColumn('store_id', 'text', c => c.notNull())
       .addColumn('visit_id', 'text', c => c.notNull())
       .addColumn('ts', 'bigint', c => c.notNull())
+      // Which halves of the visit were counted before its row went (1: counted): a late first exit
+      // (or entry) still counts its half, never one already counted.
+      .addColumn('entered', 'integer', c => c.notNull().defaultTo(0))
+      .addColumn('exited', 'integer', c => c.notNull().defaultTo(0))
       .addPrimaryKeyConstraint('dropped_visit_ids_pkey', ['store_id', 'visit_id'])
       .execute()
     await k.schema.createIndex('dropped_visit_ids_ts').ifNotExists().on('dropped_visit_ids').column('ts').execute()

@@ -41,18 +41,25 @@ async function keepIds(q: Q, before: number, from: number, page: SelectQueryBuil
 /**
  * Deletes the visits rows stored before `before` (raw-event retention: they name a subject). The
  * ids of those whose latest time (exit, else entry) is at or after `keepIdsFrom` go to
- * dropped_visit_ids first: an entry or exit of such a visit may still come under a new event id,
- * and must not count the visit again. Run it in a transaction (both statements or neither).
+ * dropped_visit_ids first, with the halves (entry, exit) the row had: an entry or exit of such a
+ * visit may still come under a new event id, and must not count a half again (the other half,
+ * never stored, still counts once). Run it in a transaction (both statements or neither).
  */
 export async function dropVisitsBefore(q: Q, before: number, keepIdsFrom = Number.POSITIVE_INFINITY): Promise<number> {
   if (Number.isFinite(keepIdsFrom))
     await q
       .insertInto('dropped_visit_ids')
-      .columns(['store_id', 'visit_id', 'ts'])
+      .columns(['store_id', 'visit_id', 'ts', 'entered', 'exited'])
       .expression(
         q
           .selectFrom('visits')
-          .select(eb => ['store_id', 'visit_id', eb.fn.coalesce('exit_ts', 'enter_ts', 'received').as('ts')])
+          .select(eb => [
+            'store_id',
+            'visit_id',
+            eb.fn.coalesce('exit_ts', 'enter_ts', 'received').as('ts'),
+            eb.case().when('enter_ts', 'is', null).then(0).else(1).end().as('entered'),
+            eb.case().when('exit_ts', 'is', null).then(0).else(1).end().as('exited')
+          ])
           .where('received', '<', before)
           .where(eb => eb(eb.fn.coalesce('exit_ts', 'enter_ts', 'received'), '>=', keepIdsFrom))
       )

@@ -94,16 +94,28 @@ const segmentOf = (b: Body): string | null => {
  * arrival): the first entry fixes the entry's time, arrival and segment, the first exit its time.
  * `first`: this is the visit's first entry (or first exit), the only one the counts take, so a
  * visit is counted once whatever entries and exits of it arrive under other event ids, also after
- * retention dropped its row (dropped_visit_ids). `opens`
+ * retention dropped its row (dropped_visit_ids keeps which halves were counted). `opens`
  * (a shop.enter): it opens the visit: the first entry, and only before any exit. A visit closed
  * without an exit (presence withdrawn, erasure, the stale cut-off) has lost its open row but keeps
  * its entry here: a later entry with the same visit id, under a new event id, re-opens nothing.
  */
 async function noteVisit(q: Q, e: EventRow, b: Body, visitId: string): Promise<{ first: boolean; opens: boolean }> {
   const key = { store_id: e.store_id, subject: e.subject, visit_id: visitId }
-  // A visit whose row retention dropped was counted when it was stored: its late entries and exits count nothing.
-  const dropped = await q.selectFrom('dropped_visit_ids').select('visit_id').where('store_id', '=', e.store_id).where('visit_id', '=', visitId).executeTakeFirst()
-  if (dropped !== undefined) return { first: false, opens: false }
+  // A visit whose row retention dropped: the half it had counted counts nothing again; the other
+  // (an exit held in a gateway's outbox past the retention) is its first, once. It opens nothing:
+  // the row had an exit, or this is one.
+  const half = e.type === 'shop.enter' ? 'entered' : 'exited'
+  const dropped = await q.selectFrom('dropped_visit_ids').select(half).where('store_id', '=', e.store_id).where('visit_id', '=', visitId).executeTakeFirst()
+  if (dropped !== undefined) {
+    const r = await q
+      .updateTable('dropped_visit_ids')
+      .set({ [half]: 1, ts: sql<number>`case when ts < ${e.ts} then ${e.ts} else ts end` })
+      .where('store_id', '=', e.store_id)
+      .where('visit_id', '=', visitId)
+      .where(half, '=', 0)
+      .executeTakeFirst()
+    return { first: Number(r.numUpdatedRows) > 0, opens: false }
+  }
   if (e.type === 'shop.enter') {
     // RETURNING names the row only when this entry inserted it or gave it its entry (both engines).
     const first = await q

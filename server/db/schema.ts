@@ -28,7 +28,7 @@ export interface Tables {
   /** Ids of events dropped by retention whose time is still within the accepted event age (migration 014). */
   dropped_event_ids: { store_id: string; id: string; ts: number }
   /** Visits whose `visits` row retention dropped while their events may still come (migration 015): `ts` the visit's latest time. */
-  dropped_visit_ids: { store_id: string; visit_id: string; ts: number }
+  dropped_visit_ids: { store_id: string; visit_id: string; ts: number; entered: number; exited: number }
   triggers: {
     seq: Generated<number>
     /** The server's key of a trigger: `<store>/<event id>` (push.ts triggerKey); before migration 010, the event id. */
