@@ -42,6 +42,8 @@ const TICKS_STALL_MS = 10_000
 const LONE_LATE = 20
 /** Messages in a row a sensor sends behind the event clock (all its readings late) before /healthz names it. */
 const BEHIND_MESSAGES = 20
+/** How long after the start /healthz says people counting left a kept state, ms (wall time): someone should see it, and it does not heal. */
+const LEFT_STATE_MS = 24 * 3_600_000
 
 export function gatewayHealth(g: HealthInputs): Health {
   const problems: string[] = []
@@ -109,6 +111,8 @@ export function gatewayHealth(g: HealthInputs): Health {
     problems.push(`sensor(s) ${floodedIds.join(', ')} hear more new stable BLE ids a minute than people can walk in (one transmitter inventing ids?): their new ids open no visit`)
   if ((p?.est.scanIds.flooded() ?? []).length > 0)
     problems.push('phone scans name more new device ids a minute than people can walk in (one client inventing devices?): their new ids open no visit')
+  const left = p?.people.learned.problem
+  if (left != null && Date.now() - g.startedAt < LEFT_STATE_MS) problems.push(`people counting left what an earlier run learned (${left.slice(0, 200)}): learning from nothing`)
   const zf = g.presence?.lastFailure
   if (zf != null && Date.now() - zf < HEALTH_WINDOW_MS) problems.push(`zone state failing: ${g.presence?.failed ?? 0} subjects dropped`)
   if (p && p.backlog > 0 && Date.now() - g.lastWorkAt > STALL_MS) problems.push(`readings not being processed: ${p.backlog} messages waiting`)

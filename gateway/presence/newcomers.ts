@@ -64,6 +64,14 @@ export class NewcomerLimit<T> {
     if (p && p.made.length <= this.perMin) p.made.push({ ts, item })
   }
 
+  /** Whether `place` is flooded at `t`, asking for nothing (an attempt would keep it flooded). */
+  busy(place: string, t: number): boolean {
+    const p = this.places.get(place)
+    if (!p) return false
+    this.prune(p, t)
+    return p.seconds.reduce((a, [, c]) => a + c, 0) > this.perMin
+  }
+
   /** Places flooded at `t` (more attempts over the last minute than the limit). */
   flooded(t: number): string[] {
     const out: string[] = []

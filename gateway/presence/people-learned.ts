@@ -76,16 +76,20 @@ export type PeopleLearnedStateT = Static<typeof PeopleLearnedState>
 const check = TypeCompiler.Compile(PeopleLearnedState)
 
 /**
- * What a kept state must have been kept under: the store, and its radio setup (the site's radio
- * defaults and its sensors, as the gateway's radio learning is keyed): moving a sensor moves the
- * places the solver gives, and a spot learned before would lie elsewhere.
+ * What a kept state must have been kept under: the store, and where its sensors are (id, floor,
+ * position, height): moving a sensor moves the places the solver gives, and a spot learned before
+ * would lie elsewhere. A sensor's other settings (its offset, its radios) and the order the site file
+ * lists them in do not move a learned place: editing them must not throw the learning away.
  */
 export function learnedKey(site: Site): string {
-  const sensors = site.file.features.filter(f => f.properties.kind === 'sensor')
-  const hash = createHash('sha256')
-    .update(JSON.stringify([site.file.radio ?? null, sensors]))
-    .digest('hex')
-    .slice(0, 16)
+  const sensors = site.file.features
+    .filter(f => f.properties.kind === 'sensor')
+    .map(f => {
+      const p = f.properties as { id?: unknown; floor?: unknown; z?: unknown }
+      return [String(p.id), p.floor ?? 0, (f.geometry as { coordinates?: unknown }).coordinates ?? null, p.z ?? null]
+    })
+    .sort((a, b) => (a[0] as string).localeCompare(b[0] as string))
+  const hash = createHash('sha256').update(JSON.stringify(sensors)).digest('hex').slice(0, 16)
   return `${site.storeId}/${hash}`
 }
 
@@ -118,26 +122,27 @@ export function learnedState(p: LearnedParts): PeopleLearnedStateT {
 
 /**
  * Takes up what an earlier run kept under `key`: whether it did, or why not (nothing kept, another
- * store or radio setup, not a state of this version).
+ * store or radio setup, not a state of this version); `found`: an earlier run kept a state at all.
  */
-export function restoreLearned(keeper: LearnedKeeper, key: string, p: LearnedParts): { restored: boolean; problem: string | null } {
+export function restoreLearned(keeper: LearnedKeeper, key: string, p: LearnedParts): { restored: boolean; found: boolean; problem: string | null } {
   const saved = keeper.loadLearned(LEARNED_NAME)
-  if (saved === null) return { restored: false, problem: null }
-  if (saved.key !== key) return { restored: false, problem: 'kept for another store or radio setup' }
+  if (saved === null) return { restored: false, found: false, problem: null }
+  const left = (problem: string) => ({ restored: false, found: true, problem })
+  if (saved.key !== key) return left('kept for another store or radio setup')
   let s: unknown
   try {
     s = JSON.parse(saved.state)
   } catch {
-    return { restored: false, problem: 'not JSON' }
+    return left('not JSON')
   }
   if (!check.Check(s)) {
     const e = check.Errors(s).First()
-    return { restored: false, problem: e ? `${e.path || '/'}: ${e.message}` : 'not a kept state' }
+    return left(e ? `${e.path || '/'}: ${e.message}` : 'not a kept state')
   }
   for (const sp of s.spots) p.spots.restoreChained({ ...sp, addresses: new Set(sp.addresses) })
   for (const pl of s.places) p.places.restore(pl)
   p.stay.restore(s.staysMs)
-  return { restored: true, problem: null }
+  return { restored: true, found: true, problem: null }
 }
 
 /** After a save the disk refused, the next is tried this much later (ms), not at every count. */
@@ -151,6 +156,8 @@ export class LearnedKeeping {
   /** Why a kept state was left at start (null: taken up, or none kept). */
   readonly problem: string | null
   readonly restored: boolean
+  /** An earlier run of this gateway kept a state here, taken up or not: the gateway ran before, no first start. */
+  readonly found: boolean
 
   constructor(
     private readonly keeper: LearnedKeeper | null,
@@ -158,8 +165,9 @@ export class LearnedKeeping {
     readonly key: string,
     private readonly parts: LearnedParts
   ) {
-    const r = keeper === null ? { restored: false, problem: null } : restoreLearned(keeper, key, parts)
+    const r = keeper === null ? { restored: false, found: false, problem: null } : restoreLearned(keeper, key, parts)
     this.restored = r.restored
+    this.found = r.found
     this.problem = r.problem
   }
 

@@ -95,8 +95,9 @@ export class People {
     )
     this.stay = new LongStay(o.longStayPriorMs, o.longStayMinStays, o.longStayFactor, o.longStayFloorMs)
     this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay })
-    // Nothing learned before this start (no fixture, no spot, no stays to tell visits by): a cold start.
-    this.cold = new ColdStart(this.wifi.learnedNothing() && !this.stay.learned(), o.maxLinkGapMs, o.coldQuietMs)
+    // A first start: no earlier run kept a state here (a kept state left unread, or with too few stays
+    // to learn from, still says the gateway ran before, most likely through open hours), and nothing learned.
+    this.cold = new ColdStart(!this.learned.found && this.wifi.learnedNothing() && !this.stay.learned(), o.maxLinkGapMs, o.coldQuietMs)
     this.cap = capacities(site, o.maxPeoplePerM2)
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
   }

@@ -24,12 +24,19 @@ const YOUNG_MS = 5_000
 /** Most ids remembered: a transmitter inventing ids must not grow the map without bound. */
 const MAX_IDS = 50_000
 
+/** How often a refused id heard again is re-examined, ms. */
+const RETRY_MS = 1_000
+
 interface Verdict {
   ok: boolean
   first: number
   last: number
   /** Sensors that counted the id as their newcomer (while young). */
   sensors: string[]
+  /** Of them, those that admitted it: the id is one person if most of the sensors hearing it do. */
+  yes: number
+  /** When a refused id was last re-examined, ms. */
+  retried: number
 }
 
 export class StableIdGate {
@@ -59,15 +66,27 @@ export class StableIdGate {
     let v = this.ids.get(subject)
     if (v === undefined) {
       this.prune(ts)
-      v = { ok: true, first: ts, last: ts, sensors: [] }
+      v = { ok: true, first: ts, last: ts, sensors: [], yes: 0, retried: ts }
       this.ids.set(subject, v)
     }
     if (ts > v.last) v.last = ts
     if (ts - v.first <= YOUNG_MS && !v.sensors.includes(sensor)) {
       v.sensors.push(sensor)
-      // Refused at one sensor: a young id is the flood's, wherever it was heard first.
-      if (this.newcomers.admit(sensor, ts, () => {})) this.newcomers.made(sensor, ts, subject)
-      else v.ok = false
+      // By the majority of the sensors that hear it: a shopper heard by all of them is not the flood's
+      // because one sensor beside a flooding transmitter refuses every new id.
+      if (this.newcomers.admit(sensor, ts, () => {})) {
+        this.newcomers.made(sensor, ts, subject)
+        v.yes++
+      }
+      v.ok = 2 * v.yes > v.sensors.length
+    } else if (!v.ok && ts - v.retried >= RETRY_MS && !this.newcomers.busy(sensor, ts)) {
+      // Refused, still heard, and the sensor hearing it is no longer flooded: a newcomer again, within
+      // the normal rate (every re-examination counts as an attempt, so a flood heard again stays bounded).
+      v.retried = ts
+      if (this.newcomers.admit(sensor, ts, () => {})) {
+        this.newcomers.made(sensor, ts, subject)
+        v.ok = true
+      }
     }
     return v.ok
   }
