@@ -2,27 +2,41 @@
 // within seconds, but a client opening them faster than that would still take every socket the
 // process may open. Counted by the TCP peer (an IPv6 one by its /64, callerKey), before any byte
 // is read; a reverse proxy named in --trust-proxy carries many callers and is not capped here.
-import { BlockList, isIPv6, type Server, type Socket } from 'node:net'
+import { createRequire } from 'node:module'
+import { type Server, type Socket } from 'node:net'
 import { callerKey } from './caller-address.ts'
 
-// proxy-addr's names, as fastify's trustProxy takes them.
-const NAMED: Record<string, string[]> = {
-  loopback: ['127.0.0.1/8', '::1/128'],
-  linklocal: ['169.254.0.0/16', 'fe80::/10'],
-  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']
+// fastify's own copy of proxy-addr, so that what --trust-proxy trusts here is exactly what fastify
+// trusts for X-Forwarded-For (addresses, CIDRs, netmasks, its names, IPv4-mapped peers).
+const proxyAddr = createRequire(createRequire(import.meta.url).resolve('fastify'))('@fastify/proxy-addr') as {
+  compile(list: string[]): (addr: string, i: number) => boolean
 }
 
-/** The addresses of --trust-proxy (addresses, CIDRs, proxy-addr's names; comma-separated). */
-export function trustedPeers(trustProxy: string | undefined): BlockList {
-  const list = new BlockList()
-  for (const item of (trustProxy ?? '').split(',').flatMap(x => NAMED[x.trim()] ?? [x.trim()])) {
-    if (item === '') continue
-    const [address, bits] = item.split('/') as [string, string | undefined]
-    const type = isIPv6(address) ? 'ipv6' : 'ipv4'
-    if (bits === undefined) list.addAddress(address, type)
-    else list.addSubnet(address, Number(bits), type)
+/** Whether a peer is one of the proxies of --trust-proxy (comma-separated); throws TrustProxyError on an entry proxy-addr refuses. */
+export function trustedPeers(trustProxy: string | undefined): (ip: string) => boolean {
+  const items = (trustProxy ?? '')
+    .split(',')
+    .map(x => x.trim())
+    .filter(x => x !== '')
+  if (items.length === 0) return () => false
+  for (const item of items) {
+    try {
+      proxyAddr.compile([item])
+    } catch (e) {
+      throw new TrustProxyError(item, (e as Error).message)
+    }
   }
-  return list
+  const trust = proxyAddr.compile(items)
+  return ip => trust(ip, 0)
+}
+
+export class TrustProxyError extends Error {
+  constructor(
+    readonly item: string,
+    reason: string
+  ) {
+    super(`--trust-proxy: "${item}" is not an address, a CIDR (10.0.0.0/8), a netmask (10.0.0.0/255.0.0.0) or one of loopback, linklocal, uniquelocal (${reason})`)
+  }
 }
 
 /** An IPv4-mapped IPv6 peer (a dual-stack listener) as its IPv4 address. */
@@ -34,7 +48,7 @@ export class ConnectionCap {
   private readonly open = new Map<string, number>()
   constructor(
     private readonly max: number,
-    private readonly trusted: BlockList
+    private readonly trusted: (ip: string) => boolean
   ) {}
 
   attach(server: Server): void {
@@ -42,7 +56,7 @@ export class ConnectionCap {
       const ip = socket.remoteAddress
       if (ip === undefined) return
       const peer = plain(ip)
-      if (this.trusted.check(peer, isIPv6(peer) ? 'ipv6' : 'ipv4')) return
+      if (this.trusted(ip)) return
       const key = callerKey(peer)
       const n = this.open.get(key) ?? 0
       if (n >= this.max) {

@@ -5,6 +5,7 @@ import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
 import { buildServer, DEFAULT_LIMITS, BOOTSTRAP_TOKEN_FILE } from './app.ts'
 import { isPostgresUrl } from './db/db.ts'
+import { TrustProxyError, trustedPeers } from './connection-cap.ts'
 import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_MIN_DISTINCT, adminTokenOf } from './admin-token.ts'
 
 const spec = {
@@ -67,7 +68,7 @@ const spec = {
     },
     'trust-proxy': {
       type: 'string',
-      doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
+      doc: 'addresses, CIDRs (10.0.0.0/8), netmasks (10.0.0.0/255.0.0.0) or loopback, linklocal, uniquelocal: the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
     },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
     'app-schemes': { type: 'string', doc: 'comma-separated link schemes campaigns may use besides https and http', default: 'app' },
@@ -117,6 +118,12 @@ await runCommand(spec, async o => {
     'connections-per-address'
   ] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
+  try {
+    trustedPeers(o['trust-proxy'])
+  } catch (e) {
+    if (e instanceof TrustProxyError) throw new UsageError(e.message)
+    throw e
+  }
   const { app, bootstrapToken } = await buildServer({
     dataDir: o.data,
     log,
