@@ -58,7 +58,7 @@ const spec = {
     },
     'idle-timeout-seconds': {
       type: 'number',
-      doc: "a connection with no traffic this long, or kept alive this long between requests, is closed (open streams are exempt); keep a reverse proxy's upstream keep-alive below it",
+      doc: "a kept-alive connection is closed after this long between two requests (never while a request is received or answered); keep a reverse proxy's upstream keep-alive below it",
       default: DEFAULT_LIMITS.idleTimeoutMs / 1000
     },
     'connections-per-address': {
