@@ -3,7 +3,9 @@
 // process may open. Counted by the TCP peer (an IPv6 one by its /64, callerKey), before any byte
 // is read; a reverse proxy named in --trust-proxy carries many callers and is not capped here.
 import { createRequire } from 'node:module'
-import { type Server, type Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Server, Socket } from 'node:net'
 import { callerKey } from './caller-address.ts'
 
 // fastify's own copy of proxy-addr, so that what --trust-proxy trusts here is exactly what fastify
@@ -42,38 +44,94 @@ export class TrustProxyError extends Error {
 /** An IPv4-mapped IPv6 peer (a dual-stack listener) as its IPv4 address. */
 const plain = (ip: string) => (ip.toLowerCase().startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip)
 
+/** The process's soft open-file limit (RLIMIT_NOFILE, Linux /proc), or undefined where it cannot be read. */
+export function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Connections open at once on all addresses when not configured: a share of the open-file limit, leaving room for the database, logs and the process's own files. */
+export function defaultMaxConnections(nofile = openFileLimit()): number {
+  return nofile === undefined ? 4096 : Math.max(32, Math.floor(nofile * 0.75) - 32)
+}
+
 export class ConnectionCap {
-  /** Connections closed on arrival because their address had `max` open. */
-  refused = 0
+  /** Connections closed at a bound: a new one refused, or an idle one closed to make room. */
+  readonly refused = { address: 0, total: 0 }
   private readonly open = new Map<string, number>()
+  /** Every open connection in arrival order, and how many of its requests are being answered. */
+  private readonly conns = new Map<Socket, { busy: number }>()
   constructor(
     private readonly max: number,
-    private readonly trusted: (ip: string) => boolean
+    private readonly trusted: (ip: string) => boolean,
+    private readonly maxTotal = defaultMaxConnections()
   ) {}
 
   attach(server: Server): void {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const e = this.conns.get(req.socket)
+      if (!e) return
+      e.busy++
+      res.once('close', () => e.busy--)
+    })
     server.on('connection', (socket: Socket) => {
       const ip = socket.remoteAddress
       if (ip === undefined) return
       const peer = plain(ip)
-      if (this.trusted(ip)) return
-      const key = callerKey(peer)
-      const n = this.open.get(key) ?? 0
-      if (n >= this.max) {
-        this.refused++
+      if (!this.trusted(ip)) {
+        const key = callerKey(peer)
+        const n = this.open.get(key) ?? 0
+        if (n >= this.max) {
+          this.refused.address++
+          socket.destroy()
+          return
+        }
+        if (!this.roomForOneMore()) {
+          socket.destroy()
+          return
+        }
+        this.open.set(key, n + 1)
+        socket.once('close', () => {
+          const left = (this.open.get(key) ?? 1) - 1
+          if (left > 0) this.open.set(key, left)
+          else this.open.delete(key)
+        })
+      } else if (!this.roomForOneMore()) {
         socket.destroy()
         return
       }
-      this.open.set(key, n + 1)
-      socket.once('close', () => {
-        const left = (this.open.get(key) ?? 1) - 1
-        if (left > 0) this.open.set(key, left)
-        else this.open.delete(key)
-      })
+      this.conns.set(socket, { busy: 0 })
+      socket.once('close', () => this.conns.delete(socket))
     })
   }
 
+  /**
+   * Every address together, trusted proxies included: past maxTotal the process would run out of
+   * open files. The oldest connection answering nothing (silent, or idle between requests) is closed
+   * to make room, so strangers holding silent connections cannot lock anyone out; false when every
+   * one is answering a request (the new one is then closed). Counted either way.
+   */
+  private roomForOneMore(): boolean {
+    if (this.conns.size < this.maxTotal) return true
+    this.refused.total++
+    for (const [socket, e] of this.conns)
+      if (e.busy === 0) {
+        this.conns.delete(socket)
+        socket.destroy()
+        return true
+      }
+    return false
+  }
+
   metrics(): string[] {
-    return ['# TYPE instore_server_connections_refused_total counter', `instore_server_connections_refused_total{limit="address"} ${this.refused}`]
+    return [
+      '# TYPE instore_server_connections_refused_total counter',
+      `instore_server_connections_refused_total{limit="address"} ${this.refused.address}`,
+      `instore_server_connections_refused_total{limit="total"} ${this.refused.total}`
+    ]
   }
 }

@@ -66,6 +66,11 @@ const spec = {
       doc: 'connections open at once from one caller address (an IPv6 /64; the proxies of --trust-proxy excepted); one more is closed on arrival',
       default: DEFAULT_LIMITS.connectionsPerAddress
     },
+    'max-connections': {
+      type: 'number',
+      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room',
+      default: 0
+    },
     'trust-proxy': {
       type: 'string',
       doc: 'addresses, CIDRs (10.0.0.0/8), netmasks (10.0.0.0/255.0.0.0) or loopback, linklocal, uniquelocal: the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
@@ -118,6 +123,7 @@ await runCommand(spec, async o => {
     'connections-per-address'
   ] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
+  if (!Number.isInteger(o['max-connections']) || o['max-connections'] < 0) throw new UsageError('--max-connections must be a whole number >= 0')
   try {
     trustedPeers(o['trust-proxy'])
   } catch (e) {
@@ -146,7 +152,8 @@ await runCommand(spec, async o => {
       headersTimeoutMs: Math.round(o['headers-timeout-seconds'] * 1000),
       requestTimeoutMs: Math.round(o['request-timeout-seconds'] * 1000),
       idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000),
-      connectionsPerAddress: o['connections-per-address']
+      connectionsPerAddress: o['connections-per-address'],
+      maxConnections: o['max-connections']
     }
   })
   const address = await app.listen({ port: o.port, host: o.host })

@@ -12,6 +12,8 @@ export interface ConnectionTimeouts {
   idleTimeoutMs: number
   /** Connections open at once from one caller address (an IPv6 /64), reverse proxies in trustProxy excepted; one more is closed on arrival (connection-cap.ts). */
   connectionsPerAddress: number
+  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, or the new one. */
+  maxConnections: number
 }
 
 // A phone or a gateway sends its headers in one packet and a batch of events in well under a
@@ -21,7 +23,8 @@ export const DEFAULT_TIMEOUTS: Readonly<ConnectionTimeouts> = Object.freeze({
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 30_000,
   // Above the trigger streams one address may hold (a shop's Wi-Fi, a carrier's NAT), with room for their requests.
-  connectionsPerAddress: 512
+  connectionsPerAddress: 512,
+  maxConnections: 0
 })
 
 /** What is wrong with these timeouts, one line each (none: usable). */
