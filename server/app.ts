@@ -30,7 +30,7 @@ import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 import { SECURITY_HEADERS, PG_BAD_TEXT, FASTIFY_CODES, clientErrorReply } from './http-errors.ts'
 import { validationMessage } from './validation-message.ts'
-import { ConnectionCap, trustedPeers } from './connection-cap.ts'
+import { ConnectionCap, defaultMaxConnections, trustedPeers } from './connection-cap.ts'
 import { DEFAULT_TIMEOUTS, timeoutOptions, timeoutProblems, type ConnectionTimeouts } from './timeouts.ts'
 
 export interface ServerOptions {
@@ -120,7 +120,7 @@ export type { Context } from './context.ts'
 export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInstance; ctx: Context; bootstrapToken: string | null }> {
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
   const badLimits = Object.entries(limits)
-    .filter(([, v]) => !(typeof v === 'number' && v >= 1))
+    .filter(([k, v]) => !(typeof v === 'number' && (v >= 1 || (k === 'maxConnections' && v === 0))))
     .map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
     .concat(timeoutProblems(limits))
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))
@@ -199,7 +199,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         })
     }
   })
-  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy))
+  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy), limits.maxConnections || defaultMaxConnections())
   connectionCap.attach(app.server)
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => {

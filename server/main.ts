@@ -5,6 +5,7 @@ import { runCommand, onStopSignal, UsageError } from '../shared/cli.ts'
 import { createLogger, type Level } from '../shared/log.ts'
 import { buildServer, DEFAULT_LIMITS, BOOTSTRAP_TOKEN_FILE } from './app.ts'
 import { isPostgresUrl } from './db/db.ts'
+import { TrustProxyError, trustedPeers } from './connection-cap.ts'
 import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_MIN_DISTINCT, adminTokenOf } from './admin-token.ts'
 
 const spec = {
@@ -57,7 +58,7 @@ const spec = {
     },
     'idle-timeout-seconds': {
       type: 'number',
-      doc: "a connection with no traffic this long, or kept alive this long between requests, is closed (open streams are exempt); keep a reverse proxy's upstream keep-alive below it",
+      doc: "a kept-alive connection is closed after this long between two requests (never while a request is received or answered); keep a reverse proxy's upstream keep-alive below it",
       default: DEFAULT_LIMITS.idleTimeoutMs / 1000
     },
     'connections-per-address': {
@@ -65,9 +66,14 @@ const spec = {
       doc: 'connections open at once from one caller address (an IPv6 /64; the proxies of --trust-proxy excepted); one more is closed on arrival',
       default: DEFAULT_LIMITS.connectionsPerAddress
     },
+    'max-connections': {
+      type: 'number',
+      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room',
+      default: 0
+    },
     'trust-proxy': {
       type: 'string',
-      doc: 'addresses or CIDRs of the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
+      doc: 'addresses, CIDRs (10.0.0.0/8), netmasks (10.0.0.0/255.0.0.0) or loopback, linklocal, uniquelocal: the reverse proxies in front (comma-separated): rate limits then key on the caller address they forward (X-Forwarded-For)'
     },
     'log-level': { type: 'string', doc: 'debug, info, warn or error', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
     'app-schemes': { type: 'string', doc: 'comma-separated link schemes campaigns may use besides https and http', default: 'app' },
@@ -117,6 +123,13 @@ await runCommand(spec, async o => {
     'connections-per-address'
   ] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
+  if (!Number.isInteger(o['max-connections']) || o['max-connections'] < 0) throw new UsageError('--max-connections must be a whole number >= 0')
+  try {
+    trustedPeers(o['trust-proxy'])
+  } catch (e) {
+    if (e instanceof TrustProxyError) throw new UsageError(e.message)
+    throw e
+  }
   const { app, bootstrapToken } = await buildServer({
     dataDir: o.data,
     log,
@@ -139,7 +152,8 @@ await runCommand(spec, async o => {
       headersTimeoutMs: Math.round(o['headers-timeout-seconds'] * 1000),
       requestTimeoutMs: Math.round(o['request-timeout-seconds'] * 1000),
       idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000),
-      connectionsPerAddress: o['connections-per-address']
+      connectionsPerAddress: o['connections-per-address'],
+      maxConnections: o['max-connections']
     }
   })
   const address = await app.listen({ port: o.port, host: o.host })

@@ -8,10 +8,12 @@ export interface ConnectionTimeouts {
   headersTimeoutMs: number
   /** Time to receive a whole request, headers and body, ms: 408 INSTORE_TIMEOUT beyond, connection closed. An open stream (SSE) was received in full and is not bound by it. */
   requestTimeoutMs: number
-  /** A connection on which nothing moves either way this long is closed, ms; between two requests on a kept-alive connection, the same wait. An open stream (SSE) is exempt: its pings and stall timer (hubs/sse.ts) look after it. */
+  /** A kept-alive connection is closed after this long between two requests, ms. Never applied while a request is being received (headers/request timeouts) or answered: a slow handler is bounded by its own query timeouts, not by a socket kill. */
   idleTimeoutMs: number
   /** Connections open at once from one caller address (an IPv6 /64), reverse proxies in trustProxy excepted; one more is closed on arrival (connection-cap.ts). */
   connectionsPerAddress: number
+  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, or the new one. */
+  maxConnections: number
 }
 
 // A phone or a gateway sends its headers in one packet and a batch of events in well under a
@@ -21,7 +23,8 @@ export const DEFAULT_TIMEOUTS: Readonly<ConnectionTimeouts> = Object.freeze({
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 30_000,
   // Above the trigger streams one address may hold (a shop's Wi-Fi, a carrier's NAT), with room for their requests.
-  connectionsPerAddress: 512
+  connectionsPerAddress: 512,
+  maxConnections: 0
 })
 
 /** What is wrong with these timeouts, one line each (none: usable). */
@@ -35,7 +38,10 @@ export function timeoutProblems(t: ConnectionTimeouts): string[] {
 export function timeoutOptions(t: ConnectionTimeouts): { requestTimeout: number; connectionTimeout: number; keepAliveTimeout: number; http: ServerOptions } {
   return {
     requestTimeout: t.requestTimeoutMs,
-    connectionTimeout: t.idleTimeoutMs,
+    // No socket inactivity timeout (server.setTimeout): it destroyed a socket while its handler was
+    // still working (a query waiting on a lock), an empty reply and nothing logged. A connection
+    // that sends nothing at all is closed by headersTimeout, which Node counts from the connection.
+    connectionTimeout: 0,
     keepAliveTimeout: t.idleTimeoutMs,
     // Node looks for expired requests every connectionsCheckingInterval (30 s by default): checked
     // more often, a timeout is kept to within a quarter of itself (and at most a second).

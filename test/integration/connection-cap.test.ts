@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { buildServer } from '../../server/app.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { metric } from '../helpers/streams.ts'
-import { trustedPeers } from '../../server/connection-cap.ts'
+import { TrustProxyError, trustedPeers } from '../../server/connection-cap.ts'
 
 /** A connection that sends nothing; resolves once connected, with whether the server has closed it since. */
 async function silent(port: number): Promise<{ socket: Socket; closed: () => boolean; closing: Promise<void> }> {
@@ -88,14 +88,12 @@ test('a reverse proxy named in trustProxy is not capped', async () => {
   }
 })
 
-test('trustedPeers reads addresses, CIDRs and proxy-addr names', () => {
-  const list = trustedPeers('10.1.2.3, 192.168.0.0/16,loopback,2001:db8::/32')
-  assert.equal(list.check('10.1.2.3', 'ipv4'), true)
-  assert.equal(list.check('10.1.2.4', 'ipv4'), false)
-  assert.equal(list.check('192.168.7.7', 'ipv4'), true)
-  assert.equal(list.check('127.0.0.5', 'ipv4'), true)
-  assert.equal(list.check('::1', 'ipv6'), true)
-  assert.equal(list.check('2001:db8:1::1', 'ipv6'), true)
-  assert.equal(list.check('2001:db9::1', 'ipv6'), false)
-  assert.equal(trustedPeers(undefined).check('127.0.0.1', 'ipv4'), false)
+test('trustedPeers reads what fastify trustProxy reads: addresses, CIDRs, netmasks, names, IPv4-mapped peers', () => {
+  const trusted = trustedPeers('10.1.2.3, 192.168.0.0/16,loopback,2001:db8::/32, 172.16.0.0/255.240.0.0')
+  for (const ip of ['10.1.2.3', '192.168.7.7', '127.0.0.5', '::1', '2001:db8:1::1', '172.31.255.1', '::ffff:127.0.0.1', '::ffff:10.1.2.3']) assert.equal(trusted(ip), true, ip)
+  for (const ip of ['10.1.2.4', '2001:db9::1', '172.32.0.1', '::ffff:10.1.2.4']) assert.equal(trusted(ip), false, ip)
+  // The re-tester's form: it stopped the server from starting (prefix NaN).
+  assert.equal(trustedPeers('127.0.0.0/255.0.0.0')('127.9.9.9'), true)
+  assert.equal(trustedPeers(undefined)('127.0.0.1'), false)
+  for (const bad of ['bogus', '10.0.0.0/33', '10.0.0.0/255.0.255.0']) assert.throws(() => trustedPeers(bad), TrustProxyError, bad)
 })

@@ -6,6 +6,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildServer } from '../../server/app.ts'
+import { silentLogger } from '../../shared/log.ts'
 import { startChain, registerDevice } from '../helpers/replicas.ts'
 
 const LIMITS = { headersTimeoutMs: 400, requestTimeoutMs: 800, idleTimeoutMs: 1200 }
@@ -107,5 +112,26 @@ test('a trigger stream outlives the headers, request and idle timeouts; a prompt
     await reading
   } finally {
     await chain.close()
+  }
+})
+
+// The re-tester's lock wait: a handler working past the idle and request timeouts (a query waiting
+// on a lock) had its socket destroyed at the idle timeout, an empty reply and nothing logged. The
+// timeouts bound what the client sends and the wait between requests, never the server's work.
+test('a handler working past the idle and request timeouts still answers', { timeout: 30_000 }, async () => {
+  const { app } = await buildServer({ dataDir: mkdtempSync(join(tmpdir(), 'timeouts-slow-')), log: silentLogger, limits: LIMITS })
+  app.get('/test-slow', async () => {
+    await new Promise(r => setTimeout(r, 2 * LIMITS.idleTimeoutMs))
+    return { ok: true }
+  })
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  try {
+    const t0 = Date.now()
+    const res = await fetch(`${url}/test-slow`)
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { ok: true })
+    assert.ok(Date.now() - t0 >= 2 * LIMITS.idleTimeoutMs - 100)
+  } finally {
+    await app.close()
   }
 })
