@@ -46,8 +46,11 @@ export function collectStoreMetrics(
     if (up) {
       metrics.counter('instore_uplink_oversized_total', 'answers of the central server longer than the gateway reads (cut short there)').set({}, up.oversizedReplies)
       metrics
-        .counter('instore_uplink_short_replies_total', 'answers of the central server saying it took fewer (or more) events than posted: no delivery, kept and sent again')
+        .counter('instore_uplink_short_replies_total', 'answers of the central server saying it took fewer events than posted: no delivery, kept and sent again')
         .set({}, up.shortReplies)
+      metrics
+        .counter('instore_uplink_over_replies_total', 'answers of the central server saying it took more events than posted: taken as delivery (a central misreport)')
+        .set({}, up.overReplies)
       const redirects = metrics.counter('instore_uplink_redirects_total', 'answers of the central server that were redirects (3xx, never followed: no delivery), by call')
       for (const [call, n] of Object.entries(up.redirects)) redirects.set({ call }, n)
       const failed = metrics.counter('instore_config_failures_total', 'central config pulls that failed, by reason (unreachable, refused, apply)')

@@ -54,7 +54,7 @@ export function gatewayHealth(g: HealthInputs): Health {
     problems.push(
       `the broker dropped ${dropped.n} message(s) at its queue limits since the gateway started (for any client: e.g. Mosquitto's max_queued_messages): readings may be lost`
     )
-  if (g.uplink && !g.uplink.connected) problems.push(`central unreachable: ${g.uplink.lastError ?? ''}`)
+  if (g.uplink && !g.uplink.connected) problems.push(g.uplink.lastErrorShort ? (g.uplink.lastError ?? '') : `central unreachable: ${g.uplink.lastError ?? ''}`)
   else {
     // With no events to send the drain never calls: failing config pulls are what shows the server down.
     const down = g.uplink?.pullsUnreachable

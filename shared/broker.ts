@@ -52,12 +52,6 @@ async function listen(server: { listen(port: number, host: string): unknown; add
   return a?.port ?? 0
 }
 
-/** Bounds a listener's sockets before they reach `track` (a TLS handshake, an HTTP upgrade): Node closes those past it. */
-function backstop(s: Server, cap: ConnectionCap): void {
-  s.maxConnections = cap.limits.maxConnections
-  s.on('drop', () => cap.refused.total++)
-}
-
 export async function startBroker(opts: BrokerListenOptions = {}): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker({ connectTimeout: CONNECT_TIMEOUT_MS, ...opts.aedes })
   const host = opts.host ?? '127.0.0.1'
@@ -67,22 +61,40 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     // aedes' own words when its connect timer fires (lib/client.js).
     if (err?.message === 'connect did not arrive in time') cap.connectTimeouts++
   })
-  broker.on('client', client => cap.connected(client.conn))
-  const track = (s: Duplex, address = (s as Socket).remoteAddress ?? '') => {
-    if (!cap.take(s, address)) {
-      s.destroy()
-      return
+  // Every listener's raw sockets are counted from the moment they are accepted, before a TLS
+  // handshake or an HTTP upgrade: those hold a descriptor too, and would otherwise escape both bounds.
+  // The MQTT stream over one (TLS, WebSocket) is marked connected through its raw socket.
+  const rawOf = new WeakMap<Duplex, Socket>()
+  broker.on('client', client => cap.connected(rawOf.get(client.conn) ?? client.conn))
+  const admit = (raw: Socket): boolean => {
+    if (!cap.take(raw, raw.remoteAddress ?? '')) {
+      raw.destroy()
+      return false
     }
+    raw.on('close', () => cap.release(raw))
+    return true
+  }
+  const track = (s: Duplex, raw: Socket) => {
+    rawOf.set(s, raw)
     streams.add(s)
-    s.on('close', () => {
-      streams.delete(s)
-      cap.release(s)
-    })
+    s.on('close', () => streams.delete(s))
     broker.handle(s as Socket)
     // After aedes' own listener, so its 'readable' keeps control of the reads (packet-guard.ts).
     if (opts.maxPacketBytes !== undefined) guardPacketSize(s, opts.maxPacketBytes, n => opts.onOversized?.(n))
   }
-  const server = createServer(s => track(s))
+  /** Closes a raw socket, counted, that has not become an MQTT stream in the CONNECT timeout (TLS's own handshake timeout did not fire on one that sends nothing). */
+  const untilConnect = (raw: Socket) => {
+    raw.setTimeout(CONNECT_TIMEOUT_MS, () => {
+      cap.connectTimeouts++
+      raw.destroy()
+    })
+  }
+  /** The raw socket under a TLS one, by its remote end (public API only; released on close). */
+  const tlsRaw = new Map<string, Socket>()
+  const endOf = (s: Socket) => `${s.remoteAddress}:${s.remotePort}`
+  const server = createServer(s => {
+    if (admit(s)) track(s, s)
+  })
   const closers: Array<() => Promise<void>> = []
   let port = 0
   let tlsPort = 0
@@ -91,15 +103,33 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     port = await listen(server, opts.port ?? 0, host)
     closers.push(async () => await closed(server))
     if (opts.tls) {
-      const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, s => track(s))
-      // Handshakes not yet done hold descriptors too: the same total bounds them.
-      backstop(tls, cap)
+      // A handshake gets the time a CONNECT gets (Node's default is 120 s).
+      const tls = createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), handshakeTimeout: CONNECT_TIMEOUT_MS }, s => {
+        const raw = tlsRaw.get(endOf(s))
+        raw?.setTimeout(0)
+        if (raw) track(s, raw)
+        else s.destroy()
+      })
+      tls.on('connection', (raw: Socket) => {
+        if (!admit(raw)) return
+        const end = endOf(raw)
+        untilConnect(raw)
+        tlsRaw.set(end, raw)
+        raw.on('close', () => tlsRaw.delete(end))
+      })
       tlsPort = await listen(tls, opts.tls.port, host)
       closers.push(async () => await closed(tls))
     }
     if (opts.wsPort !== undefined) {
-      const http = createHttpServer()
-      backstop(http, cap)
+      // An upgrade request gets the time a CONNECT gets (Node's defaults are minutes), checked
+      // every second rather than every 30 s.
+      const http = createHttpServer({ headersTimeout: CONNECT_TIMEOUT_MS, requestTimeout: CONNECT_TIMEOUT_MS, connectionsCheckingInterval: 1000 })
+      // The HTTP timeouts start at a request's first byte: a socket that sends none needs its own.
+      // ws sets the socket's timeout to 0 once upgraded.
+      http.on('connection', (raw: Socket) => {
+        if (!admit(raw)) return
+        untilConnect(raw)
+      })
       // A WebSocket message is held whole before the stream (and the packet guard) sees it: the
       // library's own limit (100 MiB by default) must be the packet limit, or one frame before any
       // login holds that much.
@@ -108,7 +138,7 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
         ws.on('error', err => {
           if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') opts.onOversized?.(opts.maxPacketBytes ?? 0)
         })
-        track(createWebSocketStream(ws), req.socket.remoteAddress ?? '')
+        track(createWebSocketStream(ws), req.socket)
       })
       wsPort = await listen(http, opts.wsPort, host)
       closers.push(async () => {

@@ -71,8 +71,12 @@ export class Uplink {
   private pullsFailing: { since: number; message: string } | null = null
   /** Answers from the central server longer than the gateway reads (cut short, counted). */
   oversizedReplies = 0
-  /** 200 answers whose accepted + duplicates is not the number of events posted (no delivery: kept, sent again). */
+  /** 200 answers whose accepted + duplicates is below the number of events posted (no delivery: kept, sent again). */
   shortReplies = 0
+  /** 200 answers whose accepted + duplicates is above the number posted (taken as delivery: every event is accounted for). */
+  overReplies = 0
+  /** The last error is central's own reply taking fewer events than posted (it answers: not unreachable). */
+  lastErrorShort = false
   private readonly random: () => number
   /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
   liveSnapshot: (() => unknown) | null = null
@@ -180,8 +184,10 @@ export class Uplink {
   private async deliver(rows: OutboxRow[]): Promise<boolean> {
     const r = await this.post(rows)
     if (r.kind === 'error') {
-      if (this.lastError === null) this.log.warn('central unreachable; events wait in the outbox', { err: r.message })
+      if (this.lastError === null)
+        this.log.warn(r.short ? 'central not taking every event; they wait in the outbox' : 'central unreachable; events wait in the outbox', { err: r.message })
       this.lastError = r.message
+      this.lastErrorShort = r.short === true
       return false
     }
     if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
@@ -210,7 +216,9 @@ export class Uplink {
 
   private async post(
     rows: OutboxRow[]
-  ): Promise<{ kind: 'ok' } | { kind: 'partial'; status: number; refused: Refusal[] } | { kind: 'refused'; status: number; text: string } | { kind: 'error'; message: string }> {
+  ): Promise<
+    { kind: 'ok' } | { kind: 'partial'; status: number; refused: Refusal[] } | { kind: 'refused'; status: number; text: string } | { kind: 'error'; message: string; short?: true }
+  > {
     try {
       const res = await fetch(this.url('events'), {
         method: 'POST',
@@ -230,10 +238,16 @@ export class Uplink {
         // A 200 whose body is not the server's reply (a captive portal, a proxy's page) is no delivery.
         const taken = eventsTaken(text)
         if (taken === null) return { kind: 'error', message: `HTTP ${res.status} without the server's reply: ${text.slice(0, 200)}` }
-        if (taken === rows.length) return { kind: 'ok' }
-        // Central says it stored fewer (or more) than were posted: no delivery; kept and sent again.
+        if (taken >= rows.length) {
+          // Every event is accounted for; a count past the batch is central's bookkeeping to look
+          // at, not a reason to send again forever (the batch would never read as delivered).
+          if (taken > rows.length && this.overReplies++ === 0)
+            this.log.warn('central said it took more events than were posted: taken as delivered', { taken, posted: rows.length })
+          return { kind: 'ok' }
+        }
+        // Central says it stored fewer than were posted: no delivery; kept and sent again.
         this.shortReplies++
-        return { kind: 'error', message: `HTTP ${res.status} but central took ${taken} of ${rows.length} events (accepted + duplicates): kept to send again` }
+        return { kind: 'error', short: true, message: `central took ${taken} of ${rows.length} events (HTTP ${res.status}, accepted + duplicates): kept to send again` }
       }
       if (res.status >= 400 && res.status < 500 && !RETRY_4XX.has(res.status) && ServerError.Check(parseJson(text))) {
         // The server names each event it refused by its place in the batch and stored the others.
