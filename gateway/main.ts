@@ -57,6 +57,11 @@ const spec = {
       doc: 'embedded broker: connections open at most from one remote address',
       default: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress
     },
+    'max-connections-per-login': {
+      type: 'number',
+      doc: "embedded broker with --auth: connections open at most under one login; one more closes that login's oldest",
+      default: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerLogin
+    },
     'ble-adapter': { type: 'string', doc: 'scan BLE with this BlueZ adapter (e.g. hci0) as one more sensor' },
     'ble-sensor': { type: 'string', doc: 'the site sensor the adapter stands for (its position)' },
     'meraki-validator': { type: 'string', doc: 'enable the Cisco Meraki Scanning API receiver at /meraki on the HTTP port; the validator string' },
@@ -113,7 +118,7 @@ await runCommand(spec, async o => {
   if ((o['ble-adapter'] === undefined) !== (o['ble-sensor'] === undefined)) throw new UsageError('--ble-adapter and --ble-sensor go together')
   if (o['tls-port'] !== undefined && (!o['tls-cert'] || !o['tls-key'])) throw new UsageError('--tls-port needs --tls-cert and --tls-key')
   if (o.broker && (o['tls-port'] !== undefined || o['ws-port'] !== undefined)) throw new UsageError('--tls-port and --ws-port are listeners of the embedded broker')
-  for (const k of ['max-connections', 'max-connections-per-address'] as const)
+  for (const k of ['max-connections', 'max-connections-per-address', 'max-connections-per-login'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1 || o[k] > 1_000_000) throw new UsageError(`--${k} must be an integer 1-1000000`)
   if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
   const foreign: ForeignConfig = { espresense: o['espresense-root'], omg: o['omg-root'], theengs: o['theengs-topics'] ? parseTheengs(o['theengs-topics']) : [] }
@@ -141,7 +146,7 @@ await runCommand(spec, async o => {
     auth,
     devices,
     listeners: {
-      limits: { maxConnections: o['max-connections'], maxConnectionsPerAddress: o['max-connections-per-address'] },
+      limits: { maxConnections: o['max-connections'], maxConnectionsPerAddress: o['max-connections-per-address'], maxConnectionsPerLogin: o['max-connections-per-login'] },
       ...(o['tls-port'] !== undefined && o['tls-cert'] && o['tls-key'] ? { tls: { port: o['tls-port'], cert: o['tls-cert'], key: o['tls-key'] } } : {}),
       ...(o['ws-port'] !== undefined ? { wsPort: o['ws-port'] } : {})
     },

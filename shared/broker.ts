@@ -6,7 +6,7 @@ import { createServer as createHttpServer } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
-import { Aedes, type AedesOptions } from 'aedes'
+import { Aedes, type AedesOptions, type Client } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { guardPacketSize } from './packet-guard.ts'
 import { CONNECT_TIMEOUT_MS, ConnectionCap, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-cap.ts'
@@ -36,8 +36,10 @@ export interface BrokerListenOptions {
   maxPacketBytes?: number
   /** Told of each connection closed for a packet over `maxPacketBytes` (the announced length). */
   onOversized?: (announced: number) => void
-  /** Bounds on open connections, in all and per remote address (default DEFAULT_CONNECTION_LIMITS). */
+  /** Bounds on open connections, in all, per remote address and per login (default DEFAULT_CONNECTION_LIMITS). */
   limits?: Partial<ConnectionLimits>
+  /** The login a connected client proved (logins on), for the per-login bound; undefined: none. */
+  loginOf?: (client: Client) => string | undefined
 }
 
 /** Closes anything with a callback-style close (servers, the broker). */
@@ -65,7 +67,7 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
   // handshake or an HTTP upgrade: those hold a descriptor too, and would otherwise escape both bounds.
   // The MQTT stream over one (TLS, WebSocket) is marked connected through its raw socket.
   const rawOf = new WeakMap<Duplex, Socket>()
-  broker.on('client', client => cap.connected(rawOf.get(client.conn) ?? client.conn))
+  broker.on('client', client => cap.connected(rawOf.get(client.conn) ?? client.conn, opts.loginOf?.(client)))
   const admit = (raw: Socket): boolean => {
     if (!cap.take(raw, raw.remoteAddress ?? '')) {
       raw.destroy()

@@ -9,15 +9,21 @@ export interface ConnectionLimits {
   maxConnections: number
   /** Connections open at most from one remote address (one stranger cannot take them all). */
   maxConnectionsPerAddress: number
+  /**
+   * Connections open at most under one broker login (with logins on): a sensor or a phone needs one,
+   * so one stolen or shared credential spread over many addresses cannot fill the broker and keep
+   * sensors that reconnect out. A login's connection past it closes that login's oldest.
+   */
+  maxConnectionsPerLogin: number
 }
 
 /** Enough for a store's sensors, readers and in-store apps, and well under the unit's LimitNOFILE (deploy/instore-gateway.service). */
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 1000, maxConnectionsPerAddress: 100 }
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 1000, maxConnectionsPerAddress: 100, maxConnectionsPerLogin: 10 }
 
 /** A connection that has sent no CONNECT this long after it was accepted is closed, ms (aedes' default is 30 s). */
 export const CONNECT_TIMEOUT_MS = 5000
 
-export type RefusalReason = 'total' | 'per_address'
+export type RefusalReason = 'total' | 'per_address' | 'per_login'
 
 /** What the cap needs of a connection: to close it. */
 interface Closable {
@@ -26,12 +32,14 @@ interface Closable {
 
 export class ConnectionCap {
   /** Connections closed at a bound since start (a new one refused, or an idle one making room), by the bound met. */
-  readonly refused: Record<RefusalReason, number> = { total: 0, per_address: 0 }
+  readonly refused: Record<RefusalReason, number> = { total: 0, per_address: 0, per_login: 0 }
   /** Connections closed for sending no CONNECT in time since start. */
   connectTimeouts = 0
   /** Open connections in the order they came, and whether each has yet to send CONNECT. */
-  private readonly conns = new Map<Closable, { address: string; pending: boolean }>()
+  private readonly conns = new Map<Closable, { address: string; pending: boolean; login?: string }>()
   private readonly byAddress = new Map<string, number>()
+  /** Each login's logged-in connections, oldest first. */
+  private readonly byLogin = new Map<string, Closable[]>()
 
   constructor(readonly limits: ConnectionLimits) {}
 
@@ -46,26 +54,61 @@ export class ConnectionCap {
    * never lock the clients out. With none idle, the new one is refused: false, the caller closes it.
    */
   take(c: Closable, address: string): boolean {
-    if (this.conns.size >= this.limits.maxConnections && !this.evict('total', () => true)) return false
+    if (this.conns.size >= this.limits.maxConnections && !this.evict('total', () => true) && !this.evictBusiestLogin()) return false
     if ((this.byAddress.get(address) ?? 0) >= this.limits.maxConnectionsPerAddress && !this.evict('per_address', a => a === address)) return false
     this.conns.set(c, { address, pending: true })
     this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1)
     return true
   }
 
-  /** The connection sent its CONNECT and was let in: no longer closed to make room. */
-  connected(c: Closable): void {
+  /**
+   * The connection sent its CONNECT and was let in (under `login` when logins are on): no longer
+   * closed to make room, but a login past its bound loses its oldest connection.
+   */
+  connected(c: Closable, login?: string): void {
     const e = this.conns.get(c)
-    if (e) e.pending = false
+    if (!e) return
+    e.pending = false
+    if (login === undefined) return
+    e.login = login
+    const list = this.byLogin.get(login) ?? []
+    list.push(c)
+    this.byLogin.set(login, list)
+    while (list.length > this.limits.maxConnectionsPerLogin) {
+      this.refused.per_login++
+      const oldest = list[0] as Closable
+      this.release(oldest)
+      oldest.destroy()
+    }
   }
 
   release(c: Closable): void {
     const e = this.conns.get(c)
     if (!e) return
     this.conns.delete(c)
+    if (e.login !== undefined) {
+      const list = this.byLogin.get(e.login) ?? []
+      const i = list.indexOf(c)
+      if (i >= 0) list.splice(i, 1)
+      if (list.length === 0) this.byLogin.delete(e.login)
+    }
     const n = this.byAddress.get(e.address) ?? 0
     if (n <= 1) this.byAddress.delete(e.address)
     else this.byAddress.set(e.address, n - 1)
+  }
+
+  /**
+   * At the total bound with nothing idle: closes the oldest connection of the login holding the
+   * most, if it holds more than one (a sensor's single connection is never the one to go).
+   */
+  private evictBusiestLogin(): boolean {
+    let busiest: Closable[] | undefined
+    for (const list of this.byLogin.values()) if (list.length > 1 && (busiest === undefined || list.length > busiest.length)) busiest = list
+    if (busiest === undefined) return false
+    const oldest = busiest[0] as Closable
+    this.release(oldest)
+    oldest.destroy()
+    return true
   }
 
   /** Closes the oldest idle connection whose address `at` matches, counted; false (counted too) when there is none. */

@@ -109,7 +109,8 @@ export class EmbeddedBus implements Bus {
       port: this.port,
       host: this.host,
       aedes: { concurrency: 0, drainTimeout: SLOW_SUBSCRIBER_MS, ...this.options, authorizePublish },
-      ...this.listeners
+      ...this.listeners,
+      loginOf
     })
     const broker = this.b.broker
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
