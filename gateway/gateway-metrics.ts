@@ -24,7 +24,7 @@ export function collectStoreMetrics(
     const conns = g.bus instanceof EmbeddedBus ? g.bus.broker?.connections : undefined
     if (conns) {
       metrics.gauge('instore_broker_connections', 'connections open on the embedded broker').set({}, conns.open)
-      const refused = metrics.counter('instore_broker_connections_refused_total', 'connections the embedded broker closed on arrival, by the bound met (total, per_address, per_login)')
+      const refused = metrics.counter('instore_broker_connections_refused_total', 'connections the embedded broker closed on arrival, by the bound met')
       for (const [reason, n] of Object.entries(conns.refused)) refused.set({ reason }, n)
       metrics.counter('instore_broker_connect_timeouts_total', 'connections the embedded broker closed for sending no CONNECT in time').set({}, conns.connectTimeouts)
     }
