@@ -9,11 +9,10 @@
 // A worker that dies or hangs holding a question is noticed by a deadline: the main thread
 // answers what is missing itself and starts fresh workers on fresh memory (a stale worker can
 // then write only where nobody reads). Shutdown sets the stop slot and ends the workers.
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import { solve, type Fix, type Observation, type SolverOptions } from './solver.ts'
 import { ANSWER, packQuestion, questionSize, unpackAnswer, type MapTable } from './pool-codec.ts'
+import { grown, requireWorker, spawnWorker, workerScript } from './worker-spawn.ts'
 import { CTRL, CTRL_SLOTS, INDEX_MASK, ROUND_BITS, ROUND_MASK, type PoolBuffers } from './pool-layout.ts'
 
 /** How long the main thread waits for an answer a worker claimed before it answers itself, ms. */
@@ -32,7 +31,6 @@ export interface PoolQuestion {
  * (`npm run build`), which has the worker's bundle beside it: a worker run from source boots
  * through pool-boot.mjs to load tsx first, a bundled one needs no loader.
  */
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
 
 export class SolverPool {
   /** Workers started again after one died or hung; questions answered inline after a deadline. */
@@ -57,11 +55,9 @@ export class SolverPool {
     readonly size: number,
     private readonly maps: MapTable,
     private readonly deadlineMs = ANSWER_DEADLINE_MS,
-    private readonly script = new URL(FROM_SOURCE ? './pool-worker.ts' : './pool-worker.mjs', import.meta.url)
+    private readonly script = workerScript('pool-worker')
   ) {
-    // A build without its worker beside it (copied alone) would restart failing workers unseen.
-    if (script.protocol === 'file:' && !existsSync(fileURLToPath(script)))
-      throw new Error(`the solver pool's worker ${fileURLToPath(script)} is missing (npm run build writes it beside the gateway)`)
+    requireWorker(script, 'solver pool')
     this.start(1 << 16, 256)
   }
 
@@ -84,7 +80,7 @@ export class SolverPool {
     this.workers = []
     this.exited = false
     for (let i = 0; i < this.size; i++) {
-      const w = spawn(this.script, this.maps, this.b)
+      const w = spawnWorker(this.script, { maps: this.maps, buffers: this.b })
       w.once('exit', () => {
         if (this.workers.includes(w)) this.exited = true
       })
@@ -103,11 +99,10 @@ export class SolverPool {
   /** Room for `questions` questions of `floats` numbers in all; the workers are told before the round. */
   private ensure(floats: number, questions: number): void {
     if (floats <= this.input.length && questions <= this.index.length) return
-    const grow = (have: number, need: number) => Math.max(have, 2 ** Math.ceil(Math.log2(need)))
-    const q = grow(this.index.length, questions)
+    const q = grown(this.index.length, questions)
     this.b = {
       ctrl: this.b.ctrl,
-      input: new SharedArrayBuffer(grow(this.input.length, floats) * 8),
+      input: new SharedArrayBuffer(grown(this.input.length, floats) * 8),
       index: new SharedArrayBuffer(q * 4),
       status: new SharedArrayBuffer(q * 4),
       output: new SharedArrayBuffer(q * ANSWER * 8)
@@ -208,13 +203,4 @@ export class SolverPool {
     this.closed = true
     this.stopWorkers()
   }
-}
-
-function spawn(script: URL, maps: MapTable, buffers: PoolBuffers): Worker {
-  const boot = FROM_SOURCE ? new URL('./pool-boot.mjs', import.meta.url) : script
-  const w = new Worker(boot, { workerData: { script: script.href, maps, buffers } })
-  // A worker never holds the process open, and its failure is noticed by the deadline.
-  w.unref()
-  w.on('error', () => {})
-  return w
 }

@@ -13,20 +13,18 @@
 // being worked out on the main thread, counted; one that failed, exited, or is still at work when
 // the next round begins is replaced, all workers on fresh memory (a stale one can write only where
 // nobody reads), and after MAX_RESTARTS everything is worked out inline.
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import type { Zone } from '../../shared/site.ts'
 import type { EntryPlan, EvidenceRadio } from '../presence/zone-types.ts'
 import type { TrafficZone } from './outside-traffic.ts'
 import { packQuestion, questionSize, type MapTable } from './pool-codec.ts'
 import type { ZoneCostOptions, ZoneCosts } from './zone-costs.ts'
+import { grown, requireWorker, spawnWorker, workerScript } from './worker-spawn.ts'
 import { ANSWER, ASK_HEAD, DONE, FAILED, MAIN, POSTED, ROUND_LIMIT, STATE_BITS, STEPS, TCTRL, TCTRL_SLOTS, type TestPoolBuffers } from './test-pool-layout.ts'
 
 /** How long the main thread waits for a test a worker began before it works it out itself, ms. */
 export const TEST_DEADLINE_MS = 1000
 const MAX_RESTARTS = 20
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
 
 /** What the pool counts (the gateway's metrics read them). */
 export interface TestPoolCounts {
@@ -64,10 +62,9 @@ export class TestPool {
     private readonly maps: MapTable,
     private readonly shops: readonly Zone[],
     private readonly deadlineMs = TEST_DEADLINE_MS,
-    private readonly script = new URL(FROM_SOURCE ? './test-pool-worker.ts' : './test-pool-worker.mjs', import.meta.url)
+    private readonly script = workerScript('test-pool-worker')
   ) {
-    if (script.protocol === 'file:' && !existsSync(fileURLToPath(script)))
-      throw new Error(`the test pool's worker ${fileURLToPath(script)} is missing (npm run build writes it beside the gateway)`)
+    requireWorker(script, 'test pool')
     this.start(1 << 16, 1 << 12, 64)
   }
 
@@ -89,11 +86,7 @@ export class TestPool {
     this.broken = false
     this.workers = []
     for (let i = 0; i < this.size; i++) {
-      const boot = FROM_SOURCE ? new URL('./pool-boot.mjs', import.meta.url) : this.script
-      const w = new Worker(boot, { workerData: { script: this.script.href, maps: this.maps, shops: this.shops, buffers: this.b } })
-      // Never holds the process open; a failure is noticed by the deadline or the exit.
-      w.unref()
-      w.on('error', () => {})
+      const w = spawnWorker(this.script, { maps: this.maps, shops: this.shops, buffers: this.b })
       w.once('exit', () => {
         if (this.workers.includes(w)) this.broken = true
       })
@@ -112,14 +105,13 @@ export class TestPool {
 
   private ensure(floats: number, cells: number, asks: number): void {
     if (floats <= this.input.length && cells <= this.log.length && asks <= this.index.length) return
-    const grow = (have: number, need: number) => Math.max(have, 2 ** Math.ceil(Math.log2(Math.max(1, need))))
-    const q = grow(this.index.length, asks)
+    const q = grown(this.index.length, asks)
     this.b = {
       ctrl: this.b.ctrl,
-      input: new SharedArrayBuffer(grow(this.input.length, floats) * 8),
+      input: new SharedArrayBuffer(grown(this.input.length, floats) * 8),
       index: new SharedArrayBuffer(q * 4),
       status: new SharedArrayBuffer(q * 4),
-      log: new SharedArrayBuffer(grow(this.log.length, cells) * 4),
+      log: new SharedArrayBuffer(grown(this.log.length, cells) * 4),
       output: new SharedArrayBuffer(q * ANSWER * 8)
     }
     this.views()
