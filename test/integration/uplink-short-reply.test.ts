@@ -20,6 +20,12 @@ test('a 200 that says central took fewer events than posted keeps them in the ou
   const says = [() => ({ accepted: 0, duplicates: 0 }), (n: number) => ({ accepted: n - 2, duplicates: 1 }), (n: number) => ({ accepted: n, duplicates: 1 })]
   // The third answer says one more than posted: delivered, counted apart.
   const posts: number[] = []
+  // Every post after the first waits for this, so the first reply's state is read before the
+  // backoff (50-200 ms) sends again: on a loaded machine the retry came first (CI, stop 40).
+  let release = () => {}
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -31,9 +37,12 @@ test('a 200 that says central took fewer events than posted keeps them in the ou
       }
       const n = (JSON.parse(Buffer.concat(chunks).toString()) as { events: unknown[] }).events.length
       const reply = (says[posts.length] ?? ((k: number) => ({ accepted: k, duplicates: 0 })))(n)
+      const first = posts.length === 0
       posts.push(n)
-      res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(reply))
+      void (first ? Promise.resolve() : held).then(() => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(reply))
+      })
     })
   })
   server.listen(0, '127.0.0.1')
@@ -55,6 +64,7 @@ test('a 200 that says central took fewer events than posted keeps them in the ou
     assert.equal(up.connected, false, '/healthz lists it')
     assert.match(up.lastError ?? '', /^central took 0 of 7 events/)
     assert.equal(up.lastErrorShort, true, 'worded as what central took, not "unreachable"')
+    release()
     await waitFor(() => store.backlog() === 0, 10_000, 'delivered once central says it holds all')
     assert.deepEqual(posts, [7, 7, 7])
     assert.equal(up.shortReplies, 2)
