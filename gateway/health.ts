@@ -3,13 +3,14 @@
 import { statfsSync } from 'node:fs'
 import type { Site } from '../shared/site.ts'
 import type { Health } from './io/http.ts'
-import type { Bus } from './io/bus.ts'
+import { EmbeddedBus, type Bus } from './io/bus.ts'
 import type { Uplink } from './io/uplink.ts'
 import type { GatewayStore } from './io/store.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { Pipeline } from './pipeline.ts'
 import { offSensorsProblem } from './estimation/self-calibration.ts'
 import { senderLabel } from './ingest/clock-guard.ts'
+import type { ConnectionLimits, RefusalSpell } from '../shared/connection-cap.ts'
 
 export interface HealthInputs {
   site: Site
@@ -54,6 +55,8 @@ export function gatewayHealth(g: HealthInputs): Health {
     problems.push(
       `the broker dropped ${dropped.n} message(s) at its queue limits since the gateway started (for any client: e.g. Mosquitto's max_queued_messages): readings may be lost`
     )
+  const cap = g.bus instanceof EmbeddedBus ? g.bus.broker?.connections : undefined
+  for (const spell of cap?.refusing() ?? []) problems.push(brokerRefusing(spell, cap?.limits))
   if (g.uplink && !g.uplink.connected) problems.push(g.uplink.lastErrorShort ? (g.uplink.lastError ?? '') : `central unreachable: ${g.uplink.lastError ?? ''}`)
   else {
     // With no events to send the drain never calls: failing config pulls are what shows the server down.
@@ -144,4 +147,21 @@ export function gatewayHealth(g: HealthInputs): Health {
     devices: g.pipeline?.trackedDevices ?? 0,
     ...(deadCount > 0 ? { deadLetters: { count: deadCount, newest: dead.map(d => ({ ...d, at: new Date(d.at).toISOString() })) } } : {})
   }
+}
+
+/** The bound each refusal reason names, with the option that sets it. */
+const BOUNDS: Record<RefusalSpell['reason'], [keyof ConnectionLimits, string, string]> = {
+  total: ['maxConnections', 'connections in all', '--max-connections'],
+  per_address: ['maxConnectionsPerAddress', 'connections from one address', '--max-connections-per-address'],
+  per_login: ['maxConnectionsPerLogin', 'connections under one login', '--max-connections-per-login']
+}
+
+/** A spell of connections the embedded broker closed at a bound, in words (no address or login named: a phone's are personal). */
+function brokerRefusing(s: RefusalSpell, limits: ConnectionLimits | undefined): string {
+  const [key, what, option] = BOUNDS[s.reason]
+  const secs = (ms: number) => Math.max(0, Math.round((Date.now() - ms) / 1000))
+  return (
+    `the embedded broker is at its bound of ${limits?.[key] ?? '?'} ${what} (${option}): ${s.n} connection(s) closed at it since ${secs(s.since)} s ago, ` +
+    `the last ${secs(s.at)} s ago: sensors or phones may be kept out (instore_broker_connections_refused_total{reason="${s.reason}"})`
+  )
 }
