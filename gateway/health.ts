@@ -109,10 +109,10 @@ export function gatewayHealth(g: HealthInputs): Health {
   for (const [id, b] of p?.clockGuard.behind ?? [])
     if (b.messages >= BEHIND_MESSAGES && Date.now() - b.at < HEALTH_WINDOW_MS)
       problems.push(`sensor ${id} sends ${Math.round(b.behindMs / 1000)} s behind the event clock: its readings are refused as late (its clock lags?)`)
-  const floodedIds = p?.est.stableIds.flooded() ?? []
+  const floodedIds = p?.est.stableIds.flooded(p.clock.now()) ?? []
   if (floodedIds.length > 0)
     problems.push(`sensor(s) ${floodedIds.join(', ')} hear more new stable BLE ids a minute than people can walk in (one transmitter inventing ids?): their new ids open no visit`)
-  if ((p?.est.scanIds.flooded() ?? []).length > 0)
+  if ((p?.est.scanIds.flooded(p.clock.now()) ?? []).length > 0)
     problems.push('phone scans name more new device ids a minute than people can walk in (one client inventing devices?): their new ids open no visit')
   const left = p?.people.learned.problem
   if (left != null && Date.now() - g.startedAt < LEFT_STATE_MS) problems.push(`people counting left what an earlier run learned (${left.slice(0, 200)}): learning from nothing`)
