@@ -3,13 +3,14 @@
 import { statfsSync } from 'node:fs'
 import type { Site } from '../shared/site.ts'
 import type { Health } from './io/http.ts'
-import type { Bus } from './io/bus.ts'
+import { EmbeddedBus, type Bus } from './io/bus.ts'
 import type { Uplink } from './io/uplink.ts'
 import type { GatewayStore } from './io/store.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { Pipeline } from './pipeline.ts'
 import { offSensorsProblem } from './estimation/self-calibration.ts'
 import { senderLabel } from './ingest/clock-guard.ts'
+import type { ConnectionLimits, RefusalSpell } from '../shared/connection-cap.ts'
 
 export interface HealthInputs {
   site: Site
@@ -54,6 +55,8 @@ export function gatewayHealth(g: HealthInputs): Health {
     problems.push(
       `the broker dropped ${dropped.n} message(s) at its queue limits since the gateway started (for any client: e.g. Mosquitto's max_queued_messages): readings may be lost`
     )
+  const cap = g.bus instanceof EmbeddedBus ? g.bus.broker?.connections : undefined
+  for (const spell of cap?.refusing() ?? []) problems.push(brokerRefusing(spell, cap?.limits))
   if (g.uplink && !g.uplink.connected) problems.push(g.uplink.lastErrorShort ? (g.uplink.lastError ?? '') : `central unreachable: ${g.uplink.lastError ?? ''}`)
   else {
     // With no events to send the drain never calls: failing config pulls are what shows the server down.
@@ -106,10 +109,10 @@ export function gatewayHealth(g: HealthInputs): Health {
   for (const [id, b] of p?.clockGuard.behind ?? [])
     if (b.messages >= BEHIND_MESSAGES && Date.now() - b.at < HEALTH_WINDOW_MS)
       problems.push(`sensor ${id} sends ${Math.round(b.behindMs / 1000)} s behind the event clock: its readings are refused as late (its clock lags?)`)
-  const floodedIds = p?.est.stableIds.flooded() ?? []
+  const floodedIds = p?.est.stableIds.flooded(p.clock.now()) ?? []
   if (floodedIds.length > 0)
     problems.push(`sensor(s) ${floodedIds.join(', ')} hear more new stable BLE ids a minute than people can walk in (one transmitter inventing ids?): their new ids open no visit`)
-  if ((p?.est.scanIds.flooded() ?? []).length > 0)
+  if ((p?.est.scanIds.flooded(p.clock.now()) ?? []).length > 0)
     problems.push('phone scans name more new device ids a minute than people can walk in (one client inventing devices?): their new ids open no visit')
   const left = p?.people.learned.problem
   if (left != null && Date.now() - g.startedAt < LEFT_STATE_MS) problems.push(`people counting left what an earlier run learned (${left.slice(0, 200)}): learning from nothing`)
@@ -144,4 +147,21 @@ export function gatewayHealth(g: HealthInputs): Health {
     devices: g.pipeline?.trackedDevices ?? 0,
     ...(deadCount > 0 ? { deadLetters: { count: deadCount, newest: dead.map(d => ({ ...d, at: new Date(d.at).toISOString() })) } } : {})
   }
+}
+
+/** The bound each refusal reason names, with the option that sets it. */
+const BOUNDS: Record<RefusalSpell['reason'], [keyof ConnectionLimits, string, string]> = {
+  total: ['maxConnections', 'connections in all', '--max-connections'],
+  per_address: ['maxConnectionsPerAddress', 'connections from one address', '--max-connections-per-address'],
+  per_login: ['maxConnectionsPerLogin', 'connections under one login', '--max-connections-per-login']
+}
+
+/** A spell of connections the embedded broker closed at a bound, in words (no address or login named: a phone's are personal). */
+function brokerRefusing(s: RefusalSpell, limits: ConnectionLimits | undefined): string {
+  const [key, what, option] = BOUNDS[s.reason]
+  const secs = (ms: number) => Math.max(0, Math.round((Date.now() - ms) / 1000))
+  return (
+    `the embedded broker is at its bound of ${limits?.[key] ?? '?'} ${what} (${option}): ${s.n} connection(s) closed at it since ${secs(s.since)} s ago, ` +
+    `the last ${secs(s.at)} s ago: sensors or phones may be kept out (instore_broker_connections_refused_total{reason="${s.reason}"})`
+  )
 }

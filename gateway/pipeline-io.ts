@@ -69,10 +69,11 @@ export function newestTs(r: Taken['r']): number | null {
 
 /** The pipeline's counters and gauges. */
 export function pipelineMetrics(metrics: Metrics) {
-  return {
+  const m = {
     messages: metrics.counter('instore_messages_total', 'MQTT messages taken in, by kind'),
     readings: metrics.counter('instore_readings_total', 'readings accepted, by source'),
     rejected: metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason'),
+    hashedFields: metrics.counter('instore_fields_hashed_total', 'free-text fields from sensors that were or held a MAC address, hashed before use, by field'),
     positions: metrics.counter('instore_positions_total', 'positions published'),
     ticks: metrics.counter('instore_ticks_total', 'pipeline ticks run'),
     devices: metrics.gauge('instore_devices', 'devices tracked, by source'),
@@ -108,6 +109,8 @@ export function pipelineMetrics(metrics: Metrics) {
     ),
     excessVisitors: metrics.gauge('instore_people_excess_visitors', 'Wi-Fi devices not counted as visitors because their sensor neighbourhood was full, since start')
   }
+  m.hashedFields.inc({ field: 'fp' }, 0)
+  return m
 }
 
 export function shiftModels(models: Map<string, SensorModel>, deltaDb: number): Map<string, SensorModel> {

@@ -176,6 +176,7 @@ export class Pipeline {
       case 'readings':
         this.m.messages.inc({ kind: r.readings.length === 0 && r.rejected.length === 0 ? 'heartbeat' : 'readings' })
         for (const x of r.rejected) this.rejected(x.reason, x.detail, topic)
+        if (r.hashedFps > 0) this.m.hashedFields.inc({ field: 'fp' }, r.hashedFps)
         break
       case 'scans':
         this.m.messages.inc({ kind: 'scans' })

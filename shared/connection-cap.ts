@@ -25,6 +25,17 @@ export const CONNECT_TIMEOUT_MS = 5000
 
 export type RefusalReason = 'total' | 'per_address' | 'per_login'
 
+/** Refusals at one bound count as one spell until this long passes without one, ms: then /healthz clears. */
+export const REFUSAL_QUIET_MS = 60_000
+
+/** A spell of refusals at one bound: when it began, when the last came, how many. */
+export interface RefusalSpell {
+  reason: RefusalReason
+  since: number
+  at: number
+  n: number
+}
+
 /** What the cap needs of a connection: to close it. */
 interface Closable {
   destroy(): void
@@ -33,6 +44,8 @@ interface Closable {
 export class ConnectionCap {
   /** Connections closed at a bound since start (a new one refused, or an idle one making room), by the bound met. */
   readonly refused: Record<RefusalReason, number> = { total: 0, per_address: 0, per_login: 0 }
+  /** The latest spell of refusals at each bound (`refusing` says which are still going on). */
+  private readonly spells = new Map<RefusalReason, RefusalSpell>()
   /** Connections closed for sending no CONNECT in time since start. */
   connectTimeouts = 0
   /** Open connections in the order they came, and whether each has yet to send CONNECT. */
@@ -41,7 +54,31 @@ export class ConnectionCap {
   /** Each login's logged-in connections, oldest first. */
   private readonly byLogin = new Map<string, Closable[]>()
 
-  constructor(readonly limits: ConnectionLimits) {}
+  /** @param now the wall clock, ms (injected in tests) */
+  constructor(
+    readonly limits: ConnectionLimits,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  /**
+   * The bounds the broker has refused connections at within the last REFUSAL_QUIET_MS: clients
+   * (a sensor reconnecting, a phone) may be kept out now. A quiet spell of that length clears one.
+   */
+  refusing(): RefusalSpell[] {
+    const t = this.now()
+    return [...this.spells.values()].filter(s => t - s.at < REFUSAL_QUIET_MS).map(s => ({ ...s }))
+  }
+
+  private count(reason: RefusalReason): void {
+    this.refused[reason]++
+    const t = this.now()
+    const s = this.spells.get(reason)
+    if (s === undefined || t - s.at >= REFUSAL_QUIET_MS) this.spells.set(reason, { reason, since: t, at: t, n: 1 })
+    else {
+      s.at = t
+      s.n++
+    }
+  }
 
   /** Connections open now. */
   get open(): number {
@@ -75,7 +112,7 @@ export class ConnectionCap {
     list.push(c)
     this.byLogin.set(login, list)
     while (list.length > this.limits.maxConnectionsPerLogin) {
-      this.refused.per_login++
+      this.count('per_login')
       const oldest = list[0] as Closable
       this.release(oldest)
       oldest.destroy()
@@ -113,7 +150,7 @@ export class ConnectionCap {
 
   /** Closes the oldest idle connection whose address `at` matches, counted; false (counted too) when there is none. */
   private evict(reason: RefusalReason, at: (address: string) => boolean): boolean {
-    this.refused[reason]++
+    this.count(reason)
     for (const [c, e] of this.conns)
       if (e.pending && at(e.address)) {
         this.release(c)

@@ -2,7 +2,7 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { SubjectHasher, findMac, isMac, isRandomizedMac } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
@@ -45,7 +45,15 @@ export interface Reading {
 }
 
 export type Ingested =
-  | { kind: 'readings'; sensor: string; ts: number | null; readings: Reading[]; rejected: Array<{ reason: RejectReason; detail: string }> }
+  | {
+      kind: 'readings'
+      sensor: string
+      ts: number | null
+      readings: Reading[]
+      rejected: Array<{ reason: RejectReason; detail: string }>
+      /** Fingerprints (`fp`) that were or held a MAC address, hashed before use (fingerprint below). */
+      hashedFps: number
+    }
   | { kind: 'status'; sensor: string; online: boolean }
   | {
       kind: 'scans'
@@ -215,6 +223,7 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
   const batch = d.value
   const out: Reading[] = []
   const rejected: Array<{ reason: RejectReason; detail: string }> = []
+  let hashedFps = 0
   for (const r of batch.readings) {
     const ts = r.ts ?? batch.ts
     if (!rssiOk(r.rssi)) {
@@ -243,12 +252,34 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
       }
       const reading: Reading = { subject: ctx.hasher.hash(r.mac), source: 'wifi', sensor, ts: ts ?? NaN, rssi: r.rssi, randomized: isRandomizedMac(r.mac) }
       if (r.seq !== undefined) reading.seq = r.seq
-      if (r.fp !== undefined) reading.fp = r.fp
+      if (r.fp !== undefined) {
+        reading.fp = fingerprint(r.fp, ctx.hasher)
+        if (reading.fp !== r.fp) hashedFps++
+      }
       out.push(reading)
     }
   }
-  return { kind: 'readings', sensor, ts: batch.ts ?? null, readings: out, rejected }
+  return { kind: 'readings', sensor, ts: batch.ts ?? null, readings: out, rejected, hashedFps }
 }
+
+/**
+ * A probe fingerprint as the gateway may keep it. It is free text from the sniffer, and people
+ * counting keeps places per fingerprint on disk (people-learned.ts): one that is a MAC address, in
+ * any spelling, or holds one (a sniffer that puts the device's address there) is hashed like an
+ * address, in a namespace of its own (never equal to a subject). Hashing, not refusing: the same
+ * fingerprint still gives the same value, and a sniffer's 12-hex-digit hash of the information
+ * elements cannot be told from an address, so it must keep working.
+ */
+function fingerprint(fp: string, hasher: SubjectHasher): string {
+  if (cleanFps.has(fp)) return fp
+  if (findMac(fp) !== undefined) return hasher.anonymous(`fp:${fp}`)
+  // Only fingerprints without an address are remembered here (the hasher's own cache, emptied at
+  // an erasure, holds the others). Bounded: a sniffer's are one per phone model, a stranger's endless.
+  if (cleanFps.size >= 4096) cleanFps.clear()
+  cleanFps.add(fp)
+  return fp
+}
+const cleanFps = new Set<string>()
 
 function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const d = decode(payload, checkScans, 'scan')

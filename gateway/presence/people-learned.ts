@@ -6,7 +6,7 @@
 // and the completed stays the longest plausible visit is learned from (people-stays.ts). Fixtures'
 // addresses are kept apart (the store's `people_fixtures` table). Saved in the gateway's state (the
 // `learned` table, name `people-learned`, keyed by the store and its radio setup: spots are places
-// on its plan) every 10 minutes of event time, at a stop and after an erasure; taken up at start.
+// on its plan) at its first count, then every 10 minutes of event time, at a stop and after an erasure; taken up at start.
 // A saved state of another version, another store or radio setup, or that does not read as one is
 // left, and said why: people counting then learns from nothing, as at a first start.
 import { Type, type Static } from '@sinclair/typebox'
@@ -181,7 +181,12 @@ export class LearnedKeeping {
     if (this.erased) this.save(t, true)
   }
 
-  /** Saves what is learned at t if the last save is `LEARNED_SAVE_MS` old (or at once: a stop, an erasure). */
+  /**
+   * Saves what is learned at t if the last save is `LEARNED_SAVE_MS` old (or at once: a stop, an
+   * erasure). A run's first count saves at once (nothing saved yet): the kept row is what tells the
+   * next start this folder's gateway ran before (no cold start, people-cold.ts), and a gateway killed
+   * before the period is up must leave it behind.
+   */
   save(t: number, now = false): void {
     // After an erasure not saved with it (no saveErased() call), the next count saves at once.
     if (this.keeper === null || (!now && !this.erased && Math.abs(t - this.savedAt) < LEARNED_SAVE_MS)) return

@@ -96,9 +96,14 @@ export class StableIdGate {
     return this.newcomers.refused
   }
 
-  /** Sensors flooded with new stable ids at the newest reading's time. */
-  flooded(): string[] {
-    return this.newcomers.flooded(this.lastTs)
+  /**
+   * Sensors flooded with new stable ids at `now` (the gateway's clock), or at the newest reading's
+   * time if that is later. Not at the newest reading's alone: when a flood stops at once and only
+   * app phones or nothing is heard after it, that time stands still and the flood would be reported
+   * for as long.
+   */
+  flooded(now = -Infinity): string[] {
+    return this.newcomers.flooded(Math.max(this.lastTs, now))
   }
 
   get size(): number {

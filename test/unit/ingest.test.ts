@@ -73,7 +73,7 @@ test('bad readings inside a good batch are dropped one by one, each with its rea
 
 test('a heartbeat is an empty batch', () => {
   const r = ingest(topic, msg({ ts: T, readings: [] }), ctx)
-  assert.deepEqual(r, { kind: 'readings', sensor: 'r1', ts: T, readings: [], rejected: [] })
+  assert.deepEqual(r, { kind: 'readings', sensor: 'r1', ts: T, readings: [], rejected: [], hashedFps: 0 })
 })
 
 test("a BLE advert's measured power (tx) is passed on with the reading", () => {
@@ -151,4 +151,32 @@ test("phone scans keep only the site's beacons", () => {
     r.rejected.map(x => x.reason),
     ['unknown_beacon']
   )
+})
+
+test('a probe fingerprint that is or holds a MAC, in any spelling, is hashed; any other is kept as sent', () => {
+  const forms: Array<[string, boolean]> = [
+    ['aa:bb:cc:dd:ee:ff', true],
+    ['AABBCCDDEEFF', true],
+    ['aabb.ccdd.eeff', true],
+    ['aa-bb-cc-dd-ee-ff', true],
+    ['model_aa:bb:cc:dd:ee:ff', true],
+    ['ie0001', false],
+    ['0123456789abcdef0123456789abcdef', false],
+    ['ios17.2-rates:1.2.5.11', false]
+  ]
+  for (const [fp, mac] of forms) {
+    const r = ingest(topic, msg({ ts: T, readings: [{ t: 'wifi', mac: '0a:00:00:00:00:01', rssi: -60, fp }] }), ctx)
+    assert.equal(r.kind, 'readings')
+    if (r.kind !== 'readings') continue
+    const kept = r.readings[0].fp
+    assert.equal(r.hashedFps, mac ? 1 : 0, fp)
+    if (mac) assert.match(kept ?? '', /^h:[0-9a-f]{16}$/, fp)
+    else assert.equal(kept, fp)
+  }
+  // The same fingerprint gives the same value each time (people counting groups by it).
+  const again = (fp: string) => {
+    const r = ingest(topic, msg({ ts: T, readings: [{ t: 'wifi', mac: '0a:00:00:00:00:02', rssi: -60, fp }] }), ctx)
+    return r.kind === 'readings' ? r.readings[0].fp : undefined
+  }
+  assert.equal(again('AABBCCDDEEFF'), again('AABBCCDDEEFF'))
 })

@@ -42,3 +42,14 @@ test('silent past the memory, an id is new again; the map stays bounded', () => 
   for (let i = 0; i < 200; i++) g.admit(`late${i}`, 'b1', T + STABLE_ID_MEMORY_MS + 1000 + i)
   assert.ok(g.size <= 250, `${g.size}`)
 })
+
+test('a flood that stops at once is no longer reported a minute later on the clock, though no stable id is heard after it (repro: reported for as long as none was)', () => {
+  const g = new StableIdGate(30)
+  for (let i = 0; i < 60; i++) g.admit(`ibeacon:x:1:${i}`, 'b1', T + i * 500)
+  assert.deepEqual(g.flooded(T + 30_000), ['b1'])
+  // Only app phones heard after it: proven, they move no time of the gate's own.
+  g.admit('app:1', 'b1', T + 200_000)
+  assert.deepEqual(g.flooded(T + 60_000), ['b1'], 'more than 30 new ids within the last minute')
+  assert.deepEqual(g.flooded(T + 90_000), [], 'a minute after the last new id')
+  assert.deepEqual(g.flooded(), [], 'and stays cleared')
+})
