@@ -9,6 +9,7 @@ import { signedDepth } from '../shared/geometry.ts'
 import { readJsonLines, type TraceLine } from '../shared/trace.ts'
 import { sensorModels } from '../gateway/estimation/radio-model.ts'
 import { Tracker, trackerOptions } from '../gateway/estimation/tracker.ts'
+import { walkTest } from '../gateway/estimation/street-walk.ts'
 import { defaultZoneParams } from '../shared/site-schema.ts'
 import { TraceFollower } from '../tools/trace-follower.ts'
 import { quantile } from '../shared/stats.ts'
@@ -48,7 +49,7 @@ export async function streetWalkCost(sitePath: string, trace: string, every = 8)
     for (const z of site.shops) if (signedDepth(e.rawX, e.rawY, z) > signedDepth(e.rawX, e.rawY, zone)) zone = z
     const a = performance.now()
     const cpu = process.cpuUsage()
-    const gaps = tracker.walkGaps(e.walk, zone, enough)
+    const gaps = walkTest(tracker.walkModel, e.walk, zone, enough)
     times.push(performance.now() - a)
     const used = process.cpuUsage(cpu)
     cpuTimes.push((used.user + used.system) / 1000)

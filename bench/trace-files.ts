@@ -1,6 +1,7 @@
 // What the bench parts share (run.ts, throughput-part.ts): simulated traces written with their app
 // phones' identities beside them, and figures printed to two decimals.
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { JsonLinesWriter, type TraceLine } from '../shared/trace.ts'
 import type { Simulator } from '../simulators/engine.ts'
 
@@ -17,7 +18,9 @@ export async function simulate(path: string, sim: Simulator): Promise<void> {
   writeFileSync(devicesBeside(path), JSON.stringify(sim.devices()))
 }
 
+/** Writes a trace, making its folder first (a fresh clone has no out/bench: `bench/cpu-cost.ts` stopped there). */
 export async function writeTrace(path: string, lines: Iterable<TraceLine>): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true })
   const w = new JsonLinesWriter(path)
   for (const l of lines) await w.write(l)
   await w.close()

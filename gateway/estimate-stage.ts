@@ -15,6 +15,7 @@ import { bleIdentity } from './ingest/sensor-ids.ts'
 import { Tracker, trackerOptions, type Estimate, type Question } from './estimation/tracker.ts'
 import { SolverPool } from './estimation/pool.ts'
 import { TestPool } from './estimation/test-pool.ts'
+import { walkTest } from './estimation/street-walk.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
 import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-calibration.ts'
 import { ScanGrid } from './estimation/scan-grid.ts'
@@ -105,7 +106,12 @@ export class EstimateStage {
     this.testPool = workers > 0 ? new TestPool(workers, mapTable, site.shops) : null
     if (this.testPool !== null) {
       const pool = this.testPool
-      this.evidence.prefetch = plan => pool.prefetch(plan, from => this.trackerOf(from).entryOptions)
+      this.evidence.prefetch = plan =>
+        pool.prefetch(
+          plan,
+          from => this.trackerOf(from).entryOptions,
+          from => this.trackerOf(from).walkModel
+        )
       this.evidence.settle = () => {
         pool.settle()
         this.m.testWorkers.set({}, pool.live)
@@ -324,7 +330,11 @@ export class EstimateStage {
         const work = () => this.trackerOf(radio.from).zoneCosts(radio.fix, zone, base)
         return this.testPool === null ? work() : this.testPool.answer(radio, zone, base, work)
       }),
-    walkGaps: (walk, zone, enough) => this.stages.time('walkTests', () => this.trackerOf(walk.from).walkGaps(walk.fixes, zone, enough))
+    walkGaps: (walk, zone, enough) =>
+      this.stages.time('walkTests', () => {
+        const work = () => walkTest(this.trackerOf(walk.from).walkModel, walk.fixes, zone, enough)
+        return this.testPool === null ? work() : this.testPool.answerWalk(walk, zone, enough, work)
+      })
   }
 
   private trackerOf(from: string): Tracker {

@@ -84,15 +84,33 @@ const UNKNOWN: WalkGaps = { line: Infinity, stop: Infinity }
  * where the straight one already makes it.
  */
 export function streetWalkGaps(fixes: readonly WalkFix[], sensors: SensorModel[], zone: Zone, o: WalkOptions, prior: { mean: number; sd: number }, enough = Infinity): WalkGaps {
-  if (fixes.length < 3) return UNKNOWN
+  const sensed = walkSensors(fixes, sensors)
+  return sensed === null ? UNKNOWN : walkGaps(fixes, sensed, zone, o, prior, enough)
+}
+
+/** What the test takes besides the fixes and the zone: the receivers' models by index, the cost options and the phones' offset prior (tracker.ts `walkModel`). */
+export interface WalkModel {
+  sensors: SensorModel[]
+  o: WalkOptions
+  prior: { mean: number; sd: number }
+}
+
+/** `streetWalkGaps` with a tracker's `walkModel`. */
+export function walkTest(m: WalkModel, fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps {
+  return streetWalkGaps(fixes, m.sensors, zone, m.o, m.prior, enough)
+}
+
+/** What each kept fix heard and did not, unpacked (null: too little to tell, the gaps are UNKNOWN). */
+export function walkSensors(fixes: readonly WalkFix[], sensors: SensorModel[]): FixSensors[] | null {
+  if (fixes.length < 3) return null
   const sensed: FixSensors[] = []
   for (const f of fixes) {
     const obs: Observation[] = []
     const silent: Silence[] = []
-    if (!unpackFix(f, sensors, obs, silent)) return UNKNOWN
+    if (!unpackFix(f, sensors, obs, silent)) return null
     sensed.push({ obs, silent })
   }
-  return walkGaps(fixes, sensed, zone, o, prior, enough)
+  return sensed
 }
 
 /** `streetWalkGaps` over fixes already unpacked: where each was placed and when (`fixes`), and what it heard (`sensed`, in the same order). */

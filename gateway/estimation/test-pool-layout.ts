@@ -29,15 +29,23 @@ export const MAIN = 3
 /** The worker could not answer (its error is counted on the main thread, which answers). */
 export const FAILED = 4
 
-/** Numbers before an ask's packed solver question: zone, base, x, y, map at, total, cells, log at, logged. */
-export const ASK_HEAD = 9
+/**
+ * Numbers before an ask's packed input. A shop-entry test: zone, base, x, y, map at, total, cells,
+ * log at, logged, then the fix's solver question; a street-walk test: zone, the sure gap asked,
+ * the offset prior's mean and spread, its fixes, then those (walk-ask-codec.ts). Either way the
+ * kind last.
+ */
+export const ASK_HEAD = 10
+export const KIND = 9
+export const ENTRY_TEST = 0
+export const WALK_TEST = 1
 export const STEPS = 2 * OFFSET_HALF + 1
-/** Numbers of an answer: the costs inside, then outside. */
+/** Numbers of an answer: the costs inside, then outside (a street-walk test's: its two gaps). */
 export const ANSWER = 2 * STEPS
 
 export interface TestPoolBuffers {
   ctrl: SharedArrayBuffer
-  /** Asks (ASK_HEAD numbers, then the question as pool-codec.ts packs it) and traffic maps. */
+  /** Asks (ASK_HEAD numbers, then the question as pool-codec.ts packs it, or a walk's fixes) and traffic maps. */
   input: SharedArrayBuffer
   /** Each ask's offset in `input` (Int32). */
   index: SharedArrayBuffer

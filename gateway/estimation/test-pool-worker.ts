@@ -1,6 +1,7 @@
 // One worker of the test pool (test-pool.ts): it sleeps on the round counter, and on each new
 // round draws tests from the back of the list until none is left, each worked out by the very
-// code the main thread runs (zone-odds.ts `zoneCosts`) on the very numbers: the fix as packed,
+// code the main thread runs (zone-odds.ts `zoneCosts`, street-walk.ts `walkGaps`) on the very
+// numbers: a walk's fixes as packed (walk-ask-codec.ts); for an entry test the fix as packed,
 // the zone, and the traffic map rebuilt as the main thread's stood when the test was asked (the
 // map before the tick and the cells counted before the test). It never posts a message.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads'
@@ -8,7 +9,9 @@ import type { Zone } from '../../shared/site.ts'
 import { zoneCosts } from './zone-odds.ts'
 import { OutsideTraffic, type TrafficZone } from './outside-traffic.ts'
 import { buildMaps, unpackQuestion, type MapTable } from './pool-codec.ts'
-import { ANSWER, ASK_HEAD, DONE, FAILED, POSTED, STATE_BITS, STEPS, TAKEN, TCTRL, type TestPoolBuffers } from './test-pool-layout.ts'
+import { ANSWER, ASK_HEAD, DONE, FAILED, KIND, POSTED, STATE_BITS, STEPS, TAKEN, TCTRL, WALK_TEST, type TestPoolBuffers } from './test-pool-layout.ts'
+import { walkGaps } from './street-walk.ts'
+import { unpackWalk } from './walk-ask-codec.ts'
 
 const start = workerData as { maps: MapTable; shops: Zone[]; buffers: TestPoolBuffers }
 const maps = buildMaps(start.maps)
@@ -39,6 +42,13 @@ function answer(j: number): void {
   const at = b.index[j]
   const q = b.input
   const zone = views[q[at]]
+  if (q[at + KIND] === WALK_TEST) {
+    const { placed, sensed, o } = unpackWalk(q, at + ASK_HEAD, q[at + 4], maps)
+    const gaps = walkGaps(placed, sensed, zone, o, { mean: q[at + 2], sd: q[at + 3] }, q[at + 1])
+    b.output[j * ANSWER] = gaps.line
+    b.output[j * ANSWER + 1] = gaps.stop
+    return
+  }
   const mapAt = q[at + 4]
   traffic.load(zone, mapAt < 0 ? null : q.subarray(mapAt, mapAt + traffic.cellsOf(zone)), q[at + 5], q[at + 6], b.log, q[at + 7], q[at + 8])
   const { obs, o } = unpackQuestion(q, at + ASK_HEAD, maps)

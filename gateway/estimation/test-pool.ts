@@ -15,12 +15,29 @@
 // nobody reads), and after MAX_RESTARTS everything is worked out inline.
 import type { Worker } from 'node:worker_threads'
 import type { Zone } from '../../shared/site.ts'
-import type { EntryPlan, EvidenceRadio } from '../presence/zone-types.ts'
+import type { EntryPlan, EvidenceRadio, WalkAsk, WalkEvidence } from '../presence/zone-types.ts'
 import type { TrafficZone } from './outside-traffic.ts'
 import { packQuestion, questionSize, type MapTable } from './pool-codec.ts'
 import type { ZoneCostOptions, ZoneCosts } from './zone-costs.ts'
 import { grown, requireWorker, spawnWorker, workerScript } from './worker-spawn.ts'
-import { ANSWER, ASK_HEAD, DONE, FAILED, MAIN, POSTED, ROUND_LIMIT, STATE_BITS, STEPS, TCTRL, TCTRL_SLOTS, type TestPoolBuffers } from './test-pool-layout.ts'
+import {
+  ANSWER,
+  ASK_HEAD,
+  DONE,
+  ENTRY_TEST,
+  FAILED,
+  MAIN,
+  POSTED,
+  ROUND_LIMIT,
+  STATE_BITS,
+  STEPS,
+  TCTRL,
+  TCTRL_SLOTS,
+  WALK_TEST,
+  type TestPoolBuffers
+} from './test-pool-layout.ts'
+import { walkSensors, type WalkGaps, type WalkModel, type WalkFix } from './street-walk.ts'
+import { packWalk, walkSize } from './walk-ask-codec.ts'
 
 /** How long the main thread waits for a test a worker began before it works it out itself, ms. */
 export const TEST_DEADLINE_MS = 1000
@@ -32,6 +49,9 @@ export interface TestPoolCounts {
   planned: number
   /** Answers a worker gave. */
   workerAnswers: number
+  /** Street-walk tests the plans listed (in `planned` too), and their answers a worker gave (in `workerAnswers` too). */
+  plannedWalks: number
+  walkAnswers: number
   /** Tests asked that no plan listed (or on another traffic map): worked out on the main thread. */
   unplanned: number
   /** Tests a worker failed or was late with, and workers that exited: worked out on the main thread. */
@@ -40,7 +60,7 @@ export interface TestPoolCounts {
 }
 
 export class TestPool {
-  readonly counts: TestPoolCounts = { planned: 0, workerAnswers: 0, unplanned: 0, failures: 0, restarts: 0 }
+  readonly counts: TestPoolCounts = { planned: 0, workerAnswers: 0, plannedWalks: 0, walkAnswers: 0, unplanned: 0, failures: 0, restarts: 0 }
   private workers: Worker[] = []
   private b!: TestPoolBuffers
   private ctrl!: Int32Array
@@ -54,6 +74,8 @@ export class TestPool {
   private broken = false
   /** This round's asks by their evidence (a step asks at most one test of a fix). */
   private asks = new Map<EvidenceRadio, number>()
+  /** This round's walk tests by their kept fixes (one walk, one test), and where each is in the list. */
+  private walks = new Map<readonly WalkFix[], { j: number; ask: WalkAsk }>()
   private plan: EntryPlan | null = null
   private n = 0
 
@@ -118,12 +140,17 @@ export class TestPool {
     for (const w of this.workers) w.postMessage({ buffers: this.b })
   }
 
-  /** Starts a round on a tick's plan; `options` gives the cost options of the tracker a fix came from. */
-  prefetch(plan: EntryPlan, options: (from: string) => ZoneCostOptions): void {
+  /**
+   * Starts a round on a tick's plan; `options` gives the cost options of the tracker a fix came
+   * from, `walkModel` what its street-walk test takes (none: the plan's walk tests stay inline).
+   */
+  prefetch(plan: EntryPlan, options: (from: string) => ZoneCostOptions, walkModel?: (from: string) => WalkModel): void {
     this.plan = null
     this.asks.clear()
+    this.walks.clear()
     if (this.broken && !this.closed) this.restart()
-    if (this.workers.length === 0 || plan.asks.length === 0) return
+    const walks = walkModel === undefined ? [] : (plan.walks ?? [])
+    if (this.workers.length === 0 || plan.asks.length + walks.length === 0) return
     // Nobody may still be writing an answer of the last round into memory this one reuses.
     if (!this.idle()) {
       this.counts.failures++
@@ -144,7 +171,14 @@ export class TestPool {
     }
     const mapsEnd = floats
     for (const a of plan.asks) floats += ASK_HEAD + questionSize(a.radio.fix.obs.length, a.radio.fix.silent.length)
-    const n = plan.asks.length
+    // The walk tests go last: the workers take from the back, and one is worth dozens of entry tests.
+    const walked = walks.map(w => {
+      const m = (walkModel as (from: string) => WalkModel)(w.walk.from)
+      const sensed = walkSensors(w.walk.fixes, m.sensors)
+      floats += ASK_HEAD + (sensed === null ? 0 : walkSize(sensed))
+      return { m, sensed }
+    })
+    const n = plan.asks.length + walks.length
     this.ensure(floats, cells, n)
     for (const [id, z] of zones) {
       const g = plan.traffic.state(id)
@@ -155,7 +189,7 @@ export class TestPool {
     const seq = (this.seq = (this.seq + 1) % ROUND_LIMIT || 1)
     const round = seq << STATE_BITS
     let at = mapsEnd
-    for (let j = 0; j < n; j++) {
+    for (let j = 0; j < plan.asks.length; j++) {
       const a = plan.asks[j]
       const z = zones.get(a.zone.id) as { mapAt: number; logAt: number }
       const zi = shopIndex.get(a.zone.id)
@@ -165,13 +199,27 @@ export class TestPool {
       const packed =
         zi !== undefined && packQuestion(this.input, at + ASK_HEAD, fix.obs, { tagHeight: o.tagHeight, huberK: o.huberK, bounds: o.bounds, silent: fix.silent }, this.maps)
       const g = plan.traffic.state(a.zone.id)
-      this.input.set([zi ?? -1, a.base, fix.x, fix.y, z.mapAt, g?.total ?? 0, g?.cells ?? 0, z.logAt, a.logged], at)
+      this.input.set([zi ?? -1, a.base, fix.x, fix.y, z.mapAt, g?.total ?? 0, g?.cells ?? 0, z.logAt, a.logged, ENTRY_TEST], at)
       // A test a worker cannot be given (a radio map it does not know) is the main thread's.
       Atomics.store(this.status, j, round | (packed ? POSTED : MAIN))
       if (!this.asks.has(a.radio)) this.asks.set(a.radio, j)
       at += ASK_HEAD + questionSize(fix.obs.length, fix.silent.length)
     }
+    for (let i = 0; i < walks.length; i++) {
+      const w = walks[i]
+      const j = plan.asks.length + i
+      const { m, sensed } = walked[i]
+      const zi = shopIndex.get(w.zone.id)
+      this.index[j] = at
+      this.input.set([zi ?? -1, w.enough, m.prior.mean, m.prior.sd, w.walk.fixes.length, 0, 0, 0, 0, WALK_TEST], at)
+      // Too little to tell (worked out at once) or a radio map the workers do not know: the main thread's.
+      const packed = zi !== undefined && sensed !== null && packWalk(this.input, at + ASK_HEAD, w.walk.fixes, sensed, m.o, this.maps)
+      Atomics.store(this.status, j, round | (packed ? POSTED : MAIN))
+      if (!this.walks.has(w.walk.fixes)) this.walks.set(w.walk.fixes, { j, ask: w })
+      at += ASK_HEAD + (sensed === null ? 0 : walkSize(sensed))
+    }
     this.counts.planned += n
+    this.counts.plannedWalks += walks.length
     this.plan = plan
     this.n = n
     Atomics.store(this.ctrl, TCTRL.count, n)
@@ -199,15 +247,46 @@ export class TestPool {
       this.drop(j, round)
       return work()
     }
-    if (this.drop(j, round)) return work()
+    const k = this.wait(j, round)
+    if (k < 0) return work()
+    return { inside: Array.from(this.output.subarray(k, k + STEPS)), outside: Array.from(this.output.subarray(k + STEPS, k + ANSWER)) }
+  }
+
+  /**
+   * The gaps of the street-walk test a step asks: a worker's answer when the plan listed this very
+   * test (the same kept fixes, zone and sure gap: nothing else goes into it within a tick), else
+   * `work()`.
+   */
+  answerWalk(walk: WalkEvidence, zone: Zone, enough: number, work: () => WalkGaps): WalkGaps {
+    const planned = this.plan === null ? undefined : this.walks.get(walk.fixes)
+    if (planned === undefined) {
+      if (this.plan !== null) this.counts.unplanned++
+      return work()
+    }
+    this.walks.delete(walk.fixes)
+    const round = this.seq << STATE_BITS
+    const a = planned.ask
+    if (a.walk.from !== walk.from || a.zone.id !== zone.id || a.enough !== enough) {
+      this.counts.unplanned++
+      this.drop(planned.j, round)
+      return work()
+    }
+    const k = this.wait(planned.j, round)
+    if (k < 0) return work()
+    this.counts.walkAnswers++
+    return { line: this.output[k], stop: this.output[k + 1] }
+  }
+
+  /** Ask j's answer's offset in `output` once a worker has written it; -1: the main thread works it out. */
+  private wait(j: number, round: number): number {
+    if (this.drop(j, round)) return -1
     const deadline = performance.now() + this.deadlineMs
     for (;;) {
       const d = Atomics.load(this.ctrl, TCTRL.done)
       const st = Atomics.load(this.status, j)
       if (st === (round | DONE)) {
         this.counts.workerAnswers++
-        const k = j * ANSWER
-        return { inside: Array.from(this.output.subarray(k, k + STEPS)), outside: Array.from(this.output.subarray(k + STEPS, k + ANSWER)) }
+        return j * ANSWER
       }
       const left = deadline - performance.now()
       if (st === (round | FAILED) || left <= 0 || st === (round | MAIN)) {
@@ -215,7 +294,7 @@ export class TestPool {
         // hung) is replaced only if it is still at work when the next round begins (`idle`).
         if (st !== (round | MAIN)) this.counts.failures++
         if (st === (round | FAILED)) this.broken = true
-        return work()
+        return -1
       }
       Atomics.wait(this.ctrl, TCTRL.done, d, left)
     }
@@ -234,6 +313,7 @@ export class TestPool {
     for (let j = 0; j < this.n; j++) this.drop(j, round)
     this.plan = null
     this.asks.clear()
+    this.walks.clear()
     if (this.broken) this.restart()
   }
 
@@ -265,6 +345,7 @@ export class TestPool {
     this.workers = []
     this.plan = null
     this.asks.clear()
+    this.walks.clear()
   }
 
   close(): void {

@@ -10,7 +10,7 @@ import { place } from './placement.ts'
 import { insideWalls } from './geometry-prior.ts'
 import { zoneCosts, type ZoneCosts } from './zone-odds.ts'
 import { AdvertisedPower } from './advertised-power.ts'
-import { streetWalkGaps, packListening, sensorTable, type WalkFix, type WalkGaps, type Listening, type SensorTable } from './street-walk.ts'
+import { packListening, sensorTable, type WalkModel, type Listening, type SensorTable } from './street-walk.ts'
 import { Device, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 import type { ScanGrid } from './scan-grid.ts'
 import { GridFilters } from './grid-filter.ts'
@@ -335,9 +335,9 @@ export class Tracker {
     return this.costOptions
   }
 
-  /** The street-walk test of an estimate's `walk` for `zone` (street-walk.ts), with the receivers' models and the site's phone offset as they are now. */
-  walkGaps(fixes: readonly WalkFix[], zone: Zone, enough: number): WalkGaps {
-    return streetWalkGaps(fixes, this.sensorList, zone, this.costOptions, { mean: this.siteOffset, sd: this.o.offsetSdDb }, enough)
+  /** What the street-walk test (street-walk.ts `walkTest`) takes besides the fixes: the receivers' models and the site's phone offset as they are now. */
+  get walkModel(): WalkModel {
+    return { sensors: this.sensorList, o: this.costOptions, prior: { mean: this.siteOffset, sd: this.o.offsetSdDb } }
   }
 
   /**

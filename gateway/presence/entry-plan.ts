@@ -14,7 +14,7 @@ import type { ZoneParams } from '../../shared/site-schema.ts'
 import { OFFSET_HALF } from '../estimation/zone-odds.ts'
 import { lendTraffic, trafficOf } from '../estimation/outside-traffic.ts'
 import { stepZones, newZoneState } from './zones.ts'
-import type { EntryAsk, EntryPlan, Evidence, EvidenceSource, ZoneState, ZoneTrack } from './zone-types.ts'
+import type { EntryAsk, EntryPlan, Evidence, EvidenceSource, WalkAsk, ZoneState, ZoneTrack } from './zone-types.ts'
 
 /** Whether a track's visit or stay has gone without evidence past its timeout by `t`. */
 export function timedOut(track: ZoneTrack, t: number, p: Required<ZoneParams>): boolean {
@@ -41,6 +41,7 @@ export function planEntryTests(input: PlanInput, t: number, fresh: Map<string, E
   const real = trafficOf(source)
   const copy = real.clone()
   const asks: EntryAsk[] = []
+  const walks: WalkAsk[] = []
   const dry: EvidenceSource = {
     zoneCosts(radio, zone, base) {
       const g = copy.state(zone.id)
@@ -48,8 +49,13 @@ export function planEntryTests(input: PlanInput, t: number, fresh: Map<string, E
       // A placeholder that moves no odds.
       return { inside: new Array<number>(STEPS).fill(0), outside: new Array<number>(STEPS).fill(0) }
     },
-    // A placeholder that announces: the plan only has to guess the entry tests well.
-    walkGaps: () => ({ line: Infinity, stop: Infinity })
+    // A placeholder that announces: the plan only has to guess the entry tests well. The walk
+    // test's inputs (the kept fixes, the zone, the sure gap) do not depend on any answer, so a
+    // real step that asks it asks the very test listed.
+    walkGaps(walk, zone, enough) {
+      walks.push({ walk, zone, enough })
+      return { line: Infinity, stop: Infinity }
+    }
   }
   lendTraffic(dry, copy)
   const left = { radio: input.entryTests, walk: input.walkTests }
@@ -77,5 +83,5 @@ export function planEntryTests(input: PlanInput, t: number, fresh: Map<string, E
     if (e !== undefined) step(tr.state, e)
   }
   for (const [subject, e] of fresh) if (!input.states.has(subject)) step(newZoneState(), e)
-  return { asks, traffic: real, log: copy.log ?? new Map() }
+  return { asks, walks, traffic: real, log: copy.log ?? new Map() }
 }

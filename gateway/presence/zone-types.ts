@@ -183,9 +183,17 @@ export interface EntryAsk {
   cells: number
 }
 
-/** A tick's expected shop-entry tests, the traffic map before the tick, and the cells the tick counts, per zone, in order. */
+/** A street-walk test a tick's plan expects: the walk (its kept fixes by identity: the same array reaches the real step), the zone and the sure gap asked. */
+export interface WalkAsk {
+  walk: WalkEvidence
+  zone: Zone
+  enough: number
+}
+
+/** A tick's expected shop-entry tests, the traffic map before the tick, and the cells the tick counts, per zone, in order; and its street-walk tests. */
 export interface EntryPlan {
   asks: EntryAsk[]
+  walks?: WalkAsk[]
   traffic: OutsideTraffic
   log: Map<string, number[]>
 }

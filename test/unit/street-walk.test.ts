@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { parseSite } from '../../shared/site.ts'
 import { Rng } from '../../shared/rng.ts'
 import { sensorModels, expectedRssi } from '../../gateway/estimation/radio-model.ts'
-import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps, packListening } from '../../gateway/estimation/street-walk.ts'
+import { WalkHistory, WALK_SAMPLE_MS, WALK_HISTORY_MS, streetWalkGaps, packListening, walkTest } from '../../gateway/estimation/street-walk.ts'
 import type { Observation } from '../../gateway/estimation/solver.ts'
 import { Tracker, trackerOptions, type Estimate } from '../../gateway/estimation/tracker.ts'
 import { departmentFront } from '../helpers/geo.ts'
@@ -94,7 +94,7 @@ test('street walk: an estimate is plain data, and the tracker answers the street
   assert.ok(e !== null)
   const copy = structuredClone(e)
   assert.ok(e.walk.length >= 3, 'the walk so far comes with the estimate')
-  assert.deepEqual(tracker.walkGaps(copy.walk, shop, Infinity), tracker.walkGaps(e.walk, shop, Infinity))
+  assert.deepEqual(walkTest(tracker.walkModel, copy.walk, shop, Infinity), walkTest(tracker.walkModel, e.walk, shop, Infinity))
   assert.deepEqual(
     tracker.zoneCosts({ obs: copy.obs, silent: copy.silent, x: copy.fix.x, y: copy.fix.y }, shop, 0),
     tracker.zoneCosts({ obs: e.obs, silent: e.silent, x: e.fix.x, y: e.fix.y }, shop, 0)
@@ -109,7 +109,7 @@ test('street walk: an estimate is plain data, and the tracker answers the street
     tracker.estimate('phone', t)
   }
   assert.equal(e.walk.length, kept)
-  assert.deepEqual(tracker.walkGaps(e.walk, shop, Infinity), tracker.walkGaps(asThen, shop, Infinity))
+  assert.deepEqual(walkTest(tracker.walkModel, e.walk, shop, Infinity), walkTest(tracker.walkModel, asThen, shop, Infinity))
 })
 
 test("street walk: silent sensors kept as a mask over the tick's listening sensors give the very walks kept one by one", () => {
