@@ -134,7 +134,7 @@ let res = new Float64Array(0)
 
 /**
  * Teaches `heldOut`'s receiver from one smoothed step of the grid that never weighed that
- * receiver (`w`, both layers; `others` the step's cost function without it): where that posterior
+ * receiver (`w`, every motion layer; `others` the step's cost function without it): where that posterior
  * is tight, the reading's residual at each cell, the device's offset as the others put it there.
  */
 export function teachOne(maps: OnlineMaps, g: TeachingGrid, w: Float32Array, heldOut: Observation, others: Problem, o: OnlineMapOptions): void {
@@ -146,8 +146,10 @@ export function teachOne(maps: OnlineMaps, g: TeachingGrid, w: Float32Array, hel
   let s = 0
   let mx = 0
   let my = 0
+  const layers = Math.round(w.length / n)
   for (let k = 0; k < n; k++) {
-    const v = w[k] + w[n + k]
+    let v = 0
+    for (let j = 0; j < layers; j++) v += w[j * n + k]
     post[k] = v
     s += v
     mx += v * g.xs[k]

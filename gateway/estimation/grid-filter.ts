@@ -23,6 +23,7 @@ import type { Site } from '../../shared/site.ts'
 import { GridLayout, type GridFilterOptions } from './grid-layout.ts'
 import { Problem } from './likelihood.ts'
 import { OnlineMaps, teachOne } from './grid-filter-maps.ts'
+import { layerScratch, mixModes, modeChanges } from './grid-modes.ts'
 import type { Observation, Silence, SolverOptions } from './solver-types.ts'
 
 export { defaultGridFilterOptions, type GridFilterOptions } from './grid-layout.ts'
@@ -32,21 +33,6 @@ export interface GridPosition {
   x: number
   y: number
   accuracy: number
-}
-
-// Scratch shared by every device's filter: a tick is synchronous and overwrites it.
-let scratchPool: Float64Array[] = []
-
-let scratchViews: Float64Array[] = []
-
-/**
- * Five scratch vectors of n cells each, in double precision: the kernels only ever see one kind
- * of typed array (a function fed both kinds runs several times slower).
- */
-function scratch(n: number): Float64Array[] {
-  if (scratchPool.length === 0 || scratchPool[0].length < n) scratchPool = [0, 1, 2, 3, 4].map(() => new Float64Array(n))
-  if (scratchViews.length === 0 || scratchViews[0].length !== n) scratchViews = scratchPool.map(v => v.subarray(0, n))
-  return scratchViews
 }
 
 /**
@@ -71,12 +57,17 @@ export class GridTrack {
   private readonly spare: Float32Array[] = []
   private readonly spareLik: Float32Array[] = []
 
+  /** Motion layers: standing, walking, and strolling where `strollMps` is set. */
+  private readonly layers: number
+
   constructor(
     private readonly g: GridLayout,
     readonly floor: number,
     /** Steps kept: enough to reach `lagMs` back at the slowest tick rate expected. */
     private readonly capacity: number
-  ) {}
+  ) {
+    this.layers = g.o.strollMps > 0 ? 3 : 2
+  }
 
   get t(): number {
     return this.times.length === 0 ? -Infinity : this.times[this.times.length - 1]
@@ -105,26 +96,28 @@ export class GridTrack {
       if (l > best) best = l
     }
     for (let k = 0; k < n; k++) L[k] = Math.exp(L[k] - best)
-    const a = this.spare.pop() ?? new Float32Array(2 * n)
+    const layers = this.layers
+    const a = this.spare.pop() ?? new Float32Array(layers * n)
     const prev = this.alpha.length === 0 ? null : this.alpha[this.alpha.length - 1]
     let sum = 0
     if (prev !== null) {
       this.predict(prev, (t - this.t) / 1000, a)
-      for (let k = 0; k < n; k++) {
-        a[k] *= L[k]
-        a[n + k] *= L[k]
-        sum += a[k] + a[n + k]
-      }
+      for (let j = 0; j < layers; j++)
+        for (let k = 0, i = j * n; k < n; k++, i++) {
+          a[i] *= L[k]
+          sum += a[i]
+        }
     }
     if (!(sum > 0)) {
       // A new track, or nothing predicted where the readings point (a numeric underflow): start from them.
       sum = 0
-      for (let k = 0; k < n; k++) {
-        a[k] = a[n + k] = 0.5 * mask[k] * L[k]
-        sum += 2 * a[k]
-      }
+      for (let j = 0; j < layers; j++)
+        for (let k = 0; k < n; k++) {
+          a[j * n + k] = (mask[k] * L[k]) / layers
+          sum += a[j * n + k]
+        }
     }
-    for (let k = 0; k < 2 * n; k++) a[k] /= sum
+    for (let k = 0; k < layers * n; k++) a[k] /= sum
     // A tick at the time of the newest replaces it (a second question in the same tick).
     if (this.times.length > 0 && t <= this.t) this.drop(this.times.length - 1)
     this.alpha.push(a)
@@ -146,34 +139,35 @@ export class GridTrack {
     this.heldOut.splice(i, 1)
   }
 
-  /** The spreads of a stand and of a walk over dt seconds, m, and the chance of keeping one's mode. */
-  private motion(dt: number): { still: Float64Array; walk: Float64Array; stay: number; lost: number } {
+  /**
+   * Each layer's kernel over dt seconds (a stand, a walk, and a stroll where `strollMps` is set),
+   * the chance of keeping one's mode (a device leaving it goes to either other mode alike), and
+   * the lost-track share.
+   */
+  private motion(dt: number): { kernels: Float64Array[]; stay: number; lost: number } {
     const o = this.g.o
     const d = Math.max(dt, 0.1)
-    return { still: this.g.kernel(o.driftM * Math.sqrt(d)), walk: this.g.kernel(o.walkMps * d), stay: o.stayProbability ** d, lost: Math.min(0.5, o.lostPerS * d) }
+    const kernels = [this.g.kernel(o.driftM * Math.sqrt(d)), this.g.kernel(o.walkMps * d)]
+    if (this.layers === 3) kernels.push(this.g.kernel(o.strollMps * d))
+    return { kernels, stay: o.stayProbability ** d, lost: Math.min(0.5, o.lostPerS * d) }
   }
 
-  /** `out` (both layers) = the floor's prior × (each mode's kernel over dt seconds applied to the mixed layers, plus the lost-track share). */
+  /** `out` (every layer) = the floor's prior × (each mode's kernel over dt seconds applied to the mixed layers, plus the lost-track share). */
   private predict(v: Float32Array, dt: number, out: Float32Array): void {
     const g = this.g
     const n = g.size
     const mask = g.mask(this.floor)
-    const [mixS, mixW, tmp, outS, outW] = scratch(n)
-    const { still, walk, stay, lost } = this.motion(dt)
-    let sS = 0
-    let sW = 0
-    for (let k = 0; k < n; k++) {
-      mixS[k] = stay * v[k] + (1 - stay) * v[n + k]
-      mixW[k] = (1 - stay) * v[k] + stay * v[n + k]
-      sS += mixS[k]
-      sW += mixW[k]
-    }
-    g.blur(mixS, still, outS, tmp)
-    g.blur(mixW, walk, outW, tmp)
+    const { mixed, blurred, tmp } = layerScratch(n, this.layers)
+    const { kernels, stay, lost } = this.motion(dt)
+    // The layers in double precision first: `mix` and the blurs see one kind of typed array.
+    for (let j = 0; j < this.layers; j++) for (let k = 0; k < n; k++) blurred[j][k] = v[j * n + k]
+    mixModes(blurred, modeChanges(stay, this.layers), mixed, n)
     const m = g.maskSum(this.floor)
-    for (let k = 0; k < n; k++) {
-      out[k] = mask[k] * ((1 - lost) * outS[k] + (lost * sS) / m)
-      out[n + k] = mask[k] * ((1 - lost) * outW[k] + (lost * sW) / m)
+    for (let j = 0; j < this.layers; j++) {
+      let s = 0
+      for (let k = 0; k < n; k++) s += mixed[j][k]
+      g.blur(mixed[j], kernels[j], blurred[j], tmp)
+      for (let k = 0; k < n; k++) out[j * n + k] = mask[k] * ((1 - lost) * blurred[j][k] + (lost * s) / m)
     }
   }
 
@@ -189,43 +183,30 @@ export class GridTrack {
     if (tq >= this.times[last]) return this.moments(this.alpha[last])
     const mask = g.mask(this.floor)
     const m = g.maskSum(this.floor)
-    const [bS, bW, wS, wW, tmp] = scratch(n)
-    bS.fill(1)
-    bW.fill(1)
-    const w = this.spare.pop() ?? new Float32Array(2 * n)
+    const layers = this.layers
+    const { mixed: b, blurred: wl, tmp } = layerScratch(n, layers)
+    for (const v of b) v.fill(1)
+    const w = this.spare.pop() ?? new Float32Array(layers * n)
     let after = this.moments(this.alpha[last])
     for (let i = last; i > 0; i--) {
       // β_{i-1} = Tᵀ (L_i ⊙ β_i): the prediction's transition transposed (symmetric kernels, floor prior, lost share, mode mixing).
       const L = this.lik[i]
-      let tS = 0
-      let tW = 0
-      for (let k = 0; k < n; k++) {
-        wS[k] = mask[k] * L[k] * bS[k]
-        wW[k] = mask[k] * L[k] * bW[k]
-        tS += wS[k]
-        tW += wW[k]
-      }
-      const { still, walk, stay, lost } = this.motion((this.times[i] - this.times[i - 1]) / 1000)
-      g.blur(wS, still, bS, tmp)
-      g.blur(wW, walk, bW, tmp)
-      let max = 0
-      for (let k = 0; k < n; k++) {
-        const s = (1 - lost) * bS[k] + (lost * tS) / m
-        const wk = (1 - lost) * bW[k] + (lost * tW) / m
-        bS[k] = stay * s + (1 - stay) * wk
-        bW[k] = (1 - stay) * s + stay * wk
-        max = Math.max(max, bS[k], bW[k])
-      }
-      if (max > 0)
+      const { kernels, stay, lost } = this.motion((this.times[i] - this.times[i - 1]) / 1000)
+      for (let j = 0; j < layers; j++) {
+        let t = 0
         for (let k = 0; k < n; k++) {
-          bS[k] /= max
-          bW[k] /= max
+          wl[j][k] = mask[k] * L[k] * b[j][k]
+          t += wl[j][k]
         }
-      const a = this.alpha[i - 1]
-      for (let k = 0; k < n; k++) {
-        w[k] = a[k] * bS[k]
-        w[n + k] = a[n + k] * bW[k]
+        g.blur(wl[j], kernels[j], b[j], tmp)
+        for (let k = 0; k < n; k++) wl[j][k] = (1 - lost) * b[j][k] + (lost * t) / m
       }
+      mixModes(wl, modeChanges(stay, layers), b, n, true)
+      let max = 0
+      for (const v of b) for (let k = 0; k < n; k++) max = Math.max(max, v[k])
+      if (max > 0) for (const v of b) for (let k = 0; k < n; k++) v[k] /= max
+      const a = this.alpha[i - 1]
+      for (let j = 0; j < layers; j++) for (let k = 0; k < n; k++) w[j * n + k] = a[j * n + k] * b[j][k]
       const before = this.moments(w)
       if (this.times[i - 1] <= tq || i === 1) {
         const held = this.heldOut[i - 1]
@@ -244,24 +225,27 @@ export class GridTrack {
     return after
   }
 
-  /** Mean and spread of a two-layer weight vector over the cells. */
+  /** Mean and spread of a layered weight vector over the cells. */
   private moments(v: Float32Array): GridPosition {
     const g = this.g
     const n = g.size
+    const layers = Math.round(v.length / n)
+    const p = layerScratch(n, layers).tmp
     let s = 0
     let mx = 0
     let my = 0
     for (let k = 0; k < n; k++) {
-      const p = v[k] + v[n + k]
-      s += p
-      mx += p * g.xs[k]
-      my += p * g.ys[k]
+      p[k] = v[k]
+      for (let j = 1; j < layers; j++) p[k] += v[j * n + k]
+      s += p[k]
+      mx += p[k] * g.xs[k]
+      my += p[k] * g.ys[k]
     }
     if (!(s > 0)) return { x: NaN, y: NaN, accuracy: Infinity }
     mx /= s
     my /= s
     let vv = 0
-    for (let k = 0; k < n; k++) vv += (v[k] + v[n + k]) * ((g.xs[k] - mx) ** 2 + (g.ys[k] - my) ** 2)
+    for (let k = 0; k < n; k++) vv += p[k] * ((g.xs[k] - mx) ** 2 + (g.ys[k] - my) ** 2)
     // The grid cannot resolve better than its own cell.
     return { x: mx, y: my, accuracy: Math.sqrt(vv / s + (g.cell * g.cell) / 6) }
   }

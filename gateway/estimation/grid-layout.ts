@@ -14,6 +14,12 @@ export interface GridFilterOptions extends OnlineMapOptions {
    * people walk at most about 2 m/s, two sigmas of it.
    */
   walkMps: number
+  /**
+   * Spread of a stroll per second, m, a third motion mode between standing and walking (0: none):
+   * a slow, steady mover (browsing along a shelf, a robot) is neither standing nor walking at
+   * `walkMps`, and each of those follows it late or loosely.
+   */
+  strollMps: number
   /** Share of the predicted weight spread over the whole floor per second: how fast a lost track is found again. */
   lostPerS: number
   /**
@@ -52,6 +58,7 @@ export const defaultGridFilterOptions: GridFilterOptions = {
   cellM: 0.25,
   maxCells: 4096,
   walkMps: 1,
+  strollMps: 0.5,
   driftM: 0.2,
   stayProbability: 0.95,
   maxTracks: 256,

@@ -157,8 +157,10 @@ test('a near receiver drops out while a far one fades up: the grid moves the tag
   for (const seed of [1, 2, 3, 4]) {
     const grid = dropout('grid', seed)
     const kalman = dropout('kalman', seed)
-    // The tag walks 0.2 m a second; the noise moves an estimate a little more.
-    assert.ok(grid.step < 0.5, `seed ${seed}: grid's largest move in a second ${grid.step.toFixed(2)} m`)
+    // The tag walks 0.2 m a second; the noise moves an estimate a little more, and the stroll mode
+    // (0.5 m per second) lets it follow a little faster than standing and walking alone did (0.49 m
+    // at most on these seeds, 0.57 m with it, the largest error smaller on each).
+    assert.ok(grid.step < 0.6, `seed ${seed}: grid's largest move in a second ${grid.step.toFixed(2)} m`)
     assert.ok(grid.worst < 1.6, `seed ${seed}: grid's largest error ${grid.worst.toFixed(2)} m`)
     assert.ok(grid.worst < kalman.worst, `seed ${seed}: largest error grid ${grid.worst.toFixed(2)} m, Kalman ${kalman.worst.toFixed(2)} m`)
   }
