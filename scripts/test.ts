@@ -3,12 +3,14 @@
 // Mosquitto, Chromium, a mock BlueZ, PostgreSQL). Test files still in test/ itself, not yet filed
 // into a tier, run with integration so that nothing added there is silently left out.
 // The server's tests (those that start a server through test/helpers/postgres.ts or procs.ts's
-// startServer) then run a second time on PostgreSQL (INSTORE_TEST_DB=postgres, a private cluster
-// per file); without PostgreSQL installed that pass fails in CI and is left out, said so, elsewhere.
+// startServer) then run a second time on PostgreSQL (INSTORE_TEST_DB=postgres), on one cluster this
+// script starts for the pass (each test process makes its own databases there, copies of a migrated
+// template); without PostgreSQL installed that pass fails in CI and is left out, said so, elsewhere.
 // Usage: node --import tsx scripts/test.ts [unit|integration|interop ...] (none: every tier).
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { inCi, present } from '../test/helpers/parts.ts'
+import { PgCluster, SHARED_CLUSTER_ENV } from '../test/helpers/postgres.ts'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -17,6 +19,41 @@ const TIERS = ['unit', 'integration', 'interop'] as const
 type Tier = (typeof TIERS)[number]
 /** One pass of the test runner, at most: far above a normal run, far below CI's limit. */
 const PASS_LIMIT_MS = 25 * 60_000
+
+/**
+ * The files that take longest, longest first (from the durations in a full run's output; the
+ * figures are in docs/testing.md). They start first so that the two lanes of a pass end together
+ * instead of one running a long file alone at the end. A file missing from the list only starts later.
+ */
+export const SLOW_FIRST = [
+  'test/interop/demo-browser.test.ts',
+  'test/integration/scenario.test.ts',
+  'test/integration/replay.test.ts',
+  'test/integration/central.test.ts',
+  'test/interop/dashboard-hostile.test.ts',
+  'test/integration/erasure.test.ts',
+  'test/integration/analytics.test.ts',
+  'test/integration/gateway.test.ts',
+  'test/interop/soak.test.ts',
+  'test/integration/admin-token.test.ts',
+  'test/integration/calibration.test.ts',
+  'test/integration/retention.test.ts',
+  'test/integration/fuzz.test.ts',
+  'test/integration/firmware-auth.test.ts',
+  'test/integration/restart.test.ts',
+  'test/interop/pages-tokens.test.ts',
+  'test/integration/throughput-bench.test.ts',
+  'test/interop/replicas.test.ts',
+  'test/integration/identity-cli.test.ts',
+  'test/integration/live-slow-reader.test.ts'
+]
+
+/** `files` (paths relative to the root) with those of SLOW_FIRST first, in its order; the rest as they were. */
+export function slowFirst(files: string[]): string[] {
+  const rank = new Map(SLOW_FIRST.map((f, i) => [f, i]))
+  const slow = files.filter(f => rank.has(f)).sort((a, b) => (rank.get(a) as number) - (rank.get(b) as number))
+  return [...slow, ...files.filter(f => !rank.has(f))]
+}
 
 function testFiles(dir: string, deep: boolean): string[] {
   if (!existsSync(dir)) return []
@@ -35,7 +72,7 @@ export function tierFiles(tier: Tier, root = ROOT): string[] {
   return files
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const asked = process.argv.slice(2)
   const bad = asked.filter(a => !(TIERS as readonly string[]).includes(a))
   if (bad.length > 0) {
@@ -43,7 +80,7 @@ function main(): number {
     return 2
   }
   const tiers = asked.length > 0 ? (asked as Tier[]) : [...TIERS]
-  const files = tiers.flatMap(t => tierFiles(t)).map(f => relative(ROOT, f))
+  const files = slowFirst(tiers.flatMap(t => tierFiles(t)).map(f => relative(ROOT, f)))
   if (files.length === 0) {
     process.stderr.write(`no test files in ${tiers.join(', ')}\n`)
     return 1
@@ -73,8 +110,20 @@ function main(): number {
     return status
   }
   process.stdout.write(`# the server's tests again, on PostgreSQL (${server.length} files)\n`)
-  const pgStatus = run(server, { ...process.env, INSTORE_TEST_DB: 'postgres' })
-  return status !== 0 ? status : pgStatus
+  let cluster: PgCluster
+  try {
+    cluster = await PgCluster.start()
+  } catch (err) {
+    process.stderr.write(`the PostgreSQL pass could not start its cluster: ${(err as Error).message}\n`)
+    return 1
+  }
+  try {
+    const template = await cluster.makeTemplate()
+    const pgStatus = run(server, { ...process.env, INSTORE_TEST_DB: 'postgres', [SHARED_CLUSTER_ENV]: template })
+    return status !== 0 ? status : pgStatus
+  } finally {
+    cluster.stopSync()
+  }
 }
 
 /** The test files that start a server whose database the PostgreSQL pass can swap. */
@@ -82,4 +131,4 @@ export function serverFiles(files: string[], root = ROOT): string[] {
   return files.filter(f => /helpers\/postgres\.ts'|\bstartServer\(/.test(readFileSync(join(root, f), 'utf8')))
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = main()
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = await main()

@@ -2,11 +2,12 @@
 // its third-party part (skip on a developer's machine, fail in CI).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { decide, inCi } from '../helpers/parts.ts'
-import { serverFiles, tierFiles } from '../../scripts/test.ts'
+import { SLOW_FIRST, serverFiles, slowFirst, tierFiles } from '../../scripts/test.ts'
+import { ROOT } from '../helpers/run.ts'
 
 test('a missing part skips the test on a developer machine and fails it in CI', () => {
   const cases: Array<[present: boolean, ci: boolean, want: ReturnType<typeof decide>]> = [
@@ -72,4 +73,13 @@ test('the PostgreSQL pass takes the test files that start a server through the p
     ),
     cases.filter(c => c[2]).map(c => c[0])
   )
+})
+
+test('the slowest files start first, longest first, and every other file keeps its place after them', () => {
+  const files = ['test/unit/a.test.ts', SLOW_FIRST[2], 'test/integration/b.test.ts', SLOW_FIRST[0], 'test/interop/c.test.ts']
+  assert.deepEqual(slowFirst(files), [SLOW_FIRST[0], SLOW_FIRST[2], 'test/unit/a.test.ts', 'test/integration/b.test.ts', 'test/interop/c.test.ts'])
+  assert.deepEqual(slowFirst(['test/unit/a.test.ts']), ['test/unit/a.test.ts'], 'a tier without a slow file runs as it was')
+  // A renamed or removed file would silently lose its place at the front.
+  for (const f of SLOW_FIRST) assert.ok(existsSync(join(ROOT, f)), `${f} is listed in SLOW_FIRST but does not exist`)
+  assert.equal(new Set(SLOW_FIRST).size, SLOW_FIRST.length, 'no file twice')
 })
