@@ -4,6 +4,11 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/**
+ * How long a test waits for one of the commands to say it has started before calling it hung. A
+ * bound for a hang, not a measure of start-up: a shared 2-core machine under load took over 30 s.
+ */
+export const START_TIMEOUT_MS = 120_000
 
 /** A TCP port free on 127.0.0.1 a moment ago, for a real part (a broker, a database) to listen on. */
 export async function freePort(): Promise<number> {
