@@ -25,6 +25,12 @@ export interface RunResult {
   stderr: string
 }
 
+/**
+ * How long runBin lets a command run before killing it as hung (unless told otherwise): a bound for
+ * a hang, far above an idle run of the longest (a simulated hour replayed) on a loaded 2-core machine.
+ */
+export const RUN_TIMEOUT_MS = 300_000
+
 export function runBin(name: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [`${ROOT}/bin/${name}.mjs`, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -39,7 +45,7 @@ export function runBin(name: string, args: string[], opts: { timeoutMs?: number 
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
       reject(new Error(`${name} timed out\n${stdout}\n${stderr}`))
-    }, opts.timeoutMs ?? 60_000)
+    }, opts.timeoutMs ?? RUN_TIMEOUT_MS)
     child.on('error', reject)
     child.on('close', code => {
       clearTimeout(timer)
