@@ -6,12 +6,13 @@
 // startServer) then run a second time on PostgreSQL (INSTORE_TEST_DB=postgres), on one cluster this
 // script starts for the pass (each test process makes its own databases there, copies of a migrated
 // template); without PostgreSQL installed that pass fails in CI and is left out, said so, elsewhere.
-// Usage: node --import tsx scripts/test.ts [unit|integration|interop ...] (none: every tier).
+// Usage: node --import tsx scripts/test.ts [unit|integration|interop|FILE.test.ts ...] (none: every tier;
+// files: those alone, the server's among them on both engines, as in the full run).
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { inCi, present } from '../test/helpers/parts.ts'
 import { PgCluster, SHARED_CLUSTER_ENV } from '../test/helpers/postgres.ts'
-import { join, relative } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -73,18 +74,12 @@ export function tierFiles(tier: Tier, root = ROOT): string[] {
 }
 
 async function main(): Promise<number> {
-  const asked = process.argv.slice(2)
-  const bad = asked.filter(a => !(TIERS as readonly string[]).includes(a))
-  if (bad.length > 0) {
-    process.stderr.write(`unknown tier ${bad.join(', ')} (tiers: ${TIERS.join(', ')})\n`)
-    return 2
+  const picked = pickFiles(process.argv.slice(2))
+  if (typeof picked === 'string') {
+    process.stderr.write(`${picked}\n`)
+    return picked.startsWith('no test files') ? 1 : 2
   }
-  const tiers = asked.length > 0 ? (asked as Tier[]) : [...TIERS]
-  const files = slowFirst(tiers.flatMap(t => tierFiles(t)).map(f => relative(ROOT, f)))
-  if (files.length === 0) {
-    process.stderr.write(`no test files in ${tiers.join(', ')}\n`)
-    return 1
-  }
+  const files = slowFirst(picked)
   // Two at a time: the integration tests start gateways and servers; more would starve each other on
   // small machines. A file exits once its tests have ended, whatever it left open (a hung child must
   // fail its test, not hold the run), and a pass that still runs past PASS_LIMIT_MS is stopped.
@@ -124,6 +119,19 @@ async function main(): Promise<number> {
   } finally {
     cluster.stopSync()
   }
+}
+
+/**
+ * The files (relative to the root) the arguments name: tiers, test files, or every tier when none;
+ * a message when one is neither or nothing is left.
+ */
+export function pickFiles(asked: string[], root = ROOT): string[] | string {
+  const bad = asked.filter(a => !(TIERS as readonly string[]).includes(a) && !(a.endsWith('.test.ts') && existsSync(resolve(root, a))))
+  if (bad.length > 0) return `neither a tier nor a test file: ${bad.join(', ')} (tiers: ${TIERS.join(', ')})`
+  const tiers = asked.length > 0 ? (asked.filter(a => (TIERS as readonly string[]).includes(a)) as Tier[]) : [...TIERS]
+  const named = asked.filter(a => a.endsWith('.test.ts')).map(a => relative(root, resolve(root, a)))
+  const files = [...new Set([...tiers.flatMap(t => tierFiles(t, root)).map(f => relative(root, f)), ...named])]
+  return files.length > 0 ? files : `no test files in ${asked.join(', ') || TIERS.join(', ')}`
 }
 
 /** The test files that start a server whose database the PostgreSQL pass can swap. */

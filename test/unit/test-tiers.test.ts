@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { decide, inCi } from '../helpers/parts.ts'
-import { SLOW_FIRST, serverFiles, slowFirst, tierFiles } from '../../scripts/test.ts'
+import { pickFiles, SLOW_FIRST, serverFiles, slowFirst, tierFiles } from '../../scripts/test.ts'
 import { ROOT } from '../helpers/run.ts'
 
 test('a missing part skips the test on a developer machine and fails it in CI', () => {
@@ -82,4 +82,19 @@ test('the slowest files start first, longest first, and every other file keeps i
   // A renamed or removed file would silently lose its place at the front.
   for (const f of SLOW_FIRST) assert.ok(existsSync(join(ROOT, f)), `${f} is listed in SLOW_FIRST but does not exist`)
   assert.equal(new Set(SLOW_FIRST).size, SLOW_FIRST.length, 'no file twice')
+})
+
+test('the arguments name tiers or test files; none is every tier; anything else is refused', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tiers-pick-'))
+  for (const f of ['test/unit/a.test.ts', 'test/integration/b.test.ts', 'test/interop/c.test.ts']) {
+    mkdirSync(join(root, f, '..'), { recursive: true })
+    writeFileSync(join(root, f), '')
+  }
+  assert.deepEqual(pickFiles([], root), ['test/unit/a.test.ts', 'test/integration/b.test.ts', 'test/interop/c.test.ts'])
+  assert.deepEqual(pickFiles(['interop'], root), ['test/interop/c.test.ts'])
+  assert.deepEqual(pickFiles(['test/integration/b.test.ts'], root), ['test/integration/b.test.ts'], 'a file alone')
+  assert.deepEqual(pickFiles([join(root, 'test/integration/b.test.ts'), 'interop'], root), ['test/interop/c.test.ts', 'test/integration/b.test.ts'], 'an absolute path too')
+  assert.deepEqual(pickFiles(['unit', 'test/unit/a.test.ts'], root), ['test/unit/a.test.ts'], 'once')
+  assert.match(pickFiles(['units'], root) as string, /neither a tier nor a test file: units/)
+  assert.match(pickFiles(['test/unit/gone.test.ts'], root) as string, /neither a tier nor a test file/)
 })
