@@ -23,7 +23,7 @@ const PASS_LIMIT_MS = 25 * 60_000
 
 /**
  * The files that take longest, longest first (from the durations in a full run's output; the
- * figures are in docs/testing.md). They start first so that the two lanes of a pass end together
+ * figures are in docs/development.md). They start first so that the two lanes of a pass end together
  * instead of one running a long file alone at the end. A file missing from the list only starts later.
  */
 export const SLOW_FIRST = [
@@ -84,7 +84,8 @@ async function main(): Promise<number> {
   // small machines. A file exits once its tests have ended, whatever it left open (a hung child must
   // fail its test, not hold the run), and a pass that still runs past PASS_LIMIT_MS is stopped.
   const run = (list: string[], env: NodeJS.ProcessEnv = process.env): number => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-force-exit', ...list], {
+    // Through scripts/test-run.ts: `node --test FILES` sorts the files, undoing slowFirst.
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/test-run.ts'), ...list], {
       cwd: ROOT,
       stdio: 'inherit',
       env,

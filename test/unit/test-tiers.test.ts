@@ -3,6 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { decide, inCi } from '../helpers/parts.ts'
@@ -97,4 +98,25 @@ test('the arguments name tiers or test files; none is every tier; anything else 
   assert.deepEqual(pickFiles(['unit', 'test/unit/a.test.ts'], root), ['test/unit/a.test.ts'], 'once')
   assert.match(pickFiles(['units'], root) as string, /neither a tier nor a test file: units/)
   assert.match(pickFiles(['test/unit/gone.test.ts'], root) as string, /neither a tier nor a test file/)
+})
+
+test('a pass starts its files in the order given (node --test would sort them), and fails when a test fails', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tiers-order-'))
+  const file = (name: string, body: string) => {
+    writeFileSync(join(dir, name), `import { test } from 'node:test'\ntest('${name}', () => { ${body} })\n`)
+    return join(dir, name)
+  }
+  // As scripts/test.ts runs it: not as a child of this test runner (NODE_TEST_CONTEXT changes the reporting).
+  const { NODE_TEST_CONTEXT: _, ...outside } = process.env
+  const pass = (files: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/test-run.ts'), ...files], { cwd: ROOT, encoding: 'utf8', env: outside })
+  const order = [file('c.test.mjs', ''), file('a.test.mjs', ''), file('b.test.mjs', '')]
+  const ok = pass(order)
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr)
+  assert.deepEqual(
+    [...ok.stdout.matchAll(/^ok \d+ - (\w)\.test\.mjs$/gm)].map(m => m[1]),
+    ['c', 'a', 'b']
+  )
+  const bad = pass([order[0], file('d.test.mjs', "throw new Error('boom')")])
+  assert.equal(bad.status, 1, bad.stdout)
+  assert.match(bad.stdout, /^not ok \d+ - d\.test\.mjs$/m)
 })
