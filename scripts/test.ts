@@ -3,13 +3,16 @@
 // Mosquitto, Chromium, a mock BlueZ, PostgreSQL). Test files still in test/ itself, not yet filed
 // into a tier, run with integration so that nothing added there is silently left out.
 // The server's tests (those that start a server through test/helpers/postgres.ts or procs.ts's
-// startServer) then run a second time on PostgreSQL (INSTORE_TEST_DB=postgres, a private cluster
-// per file); without PostgreSQL installed that pass fails in CI and is left out, said so, elsewhere.
-// Usage: node --import tsx scripts/test.ts [unit|integration|interop ...] (none: every tier).
+// startServer) then run a second time on PostgreSQL (INSTORE_TEST_DB=postgres), on one cluster this
+// script starts for the pass (each test process makes its own databases there, copies of a migrated
+// template); without PostgreSQL installed that pass fails in CI and is left out, said so, elsewhere.
+// Usage: node --import tsx scripts/test.ts [unit|integration|interop|FILE.test.ts ...] (none: every tier;
+// files: those alone, the server's among them on both engines, as in the full run).
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { inCi, present } from '../test/helpers/parts.ts'
-import { join, relative } from 'node:path'
+import { PgCluster, SHARED_CLUSTER_ENV } from '../test/helpers/postgres.ts'
+import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -17,6 +20,41 @@ const TIERS = ['unit', 'integration', 'interop'] as const
 type Tier = (typeof TIERS)[number]
 /** One pass of the test runner, at most: far above a normal run, far below CI's limit. */
 const PASS_LIMIT_MS = 25 * 60_000
+
+/**
+ * The files that take longest, longest first (from the durations in a full run's output; the
+ * figures are in docs/development.md). They start first so that the two lanes of a pass end together
+ * instead of one running a long file alone at the end. A file missing from the list only starts later.
+ */
+export const SLOW_FIRST = [
+  'test/interop/demo-browser.test.ts',
+  'test/integration/scenario.test.ts',
+  'test/integration/replay.test.ts',
+  'test/integration/central.test.ts',
+  'test/interop/dashboard-hostile.test.ts',
+  'test/integration/erasure.test.ts',
+  'test/integration/analytics.test.ts',
+  'test/integration/gateway.test.ts',
+  'test/interop/soak.test.ts',
+  'test/integration/admin-token.test.ts',
+  'test/integration/calibration.test.ts',
+  'test/integration/retention.test.ts',
+  'test/integration/fuzz.test.ts',
+  'test/integration/firmware-auth.test.ts',
+  'test/integration/restart.test.ts',
+  'test/interop/pages-tokens.test.ts',
+  'test/integration/throughput-bench.test.ts',
+  'test/interop/replicas.test.ts',
+  'test/integration/identity-cli.test.ts',
+  'test/integration/live-slow-reader.test.ts'
+]
+
+/** `files` (paths relative to the root) with those of SLOW_FIRST first, in its order; the rest as they were. */
+export function slowFirst(files: string[]): string[] {
+  const rank = new Map(SLOW_FIRST.map((f, i) => [f, i]))
+  const slow = files.filter(f => rank.has(f)).sort((a, b) => (rank.get(a) as number) - (rank.get(b) as number))
+  return [...slow, ...files.filter(f => !rank.has(f))]
+}
 
 function testFiles(dir: string, deep: boolean): string[] {
   if (!existsSync(dir)) return []
@@ -35,24 +73,19 @@ export function tierFiles(tier: Tier, root = ROOT): string[] {
   return files
 }
 
-function main(): number {
-  const asked = process.argv.slice(2)
-  const bad = asked.filter(a => !(TIERS as readonly string[]).includes(a))
-  if (bad.length > 0) {
-    process.stderr.write(`unknown tier ${bad.join(', ')} (tiers: ${TIERS.join(', ')})\n`)
-    return 2
+async function main(): Promise<number> {
+  const picked = pickFiles(process.argv.slice(2))
+  if (typeof picked === 'string') {
+    process.stderr.write(`${picked}\n`)
+    return picked.startsWith('no test files') ? 1 : 2
   }
-  const tiers = asked.length > 0 ? (asked as Tier[]) : [...TIERS]
-  const files = tiers.flatMap(t => tierFiles(t)).map(f => relative(ROOT, f))
-  if (files.length === 0) {
-    process.stderr.write(`no test files in ${tiers.join(', ')}\n`)
-    return 1
-  }
+  const files = slowFirst(picked)
   // Two at a time: the integration tests start gateways and servers; more would starve each other on
   // small machines. A file exits once its tests have ended, whatever it left open (a hung child must
   // fail its test, not hold the run), and a pass that still runs past PASS_LIMIT_MS is stopped.
   const run = (list: string[], env: NodeJS.ProcessEnv = process.env): number => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-force-exit', ...list], {
+    // Through scripts/test-run.ts: `node --test FILES` sorts the files, undoing slowFirst.
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/test-run.ts'), ...list], {
       cwd: ROOT,
       stdio: 'inherit',
       env,
@@ -73,8 +106,33 @@ function main(): number {
     return status
   }
   process.stdout.write(`# the server's tests again, on PostgreSQL (${server.length} files)\n`)
-  const pgStatus = run(server, { ...process.env, INSTORE_TEST_DB: 'postgres' })
-  return status !== 0 ? status : pgStatus
+  let cluster: PgCluster
+  try {
+    cluster = await PgCluster.start()
+  } catch (err) {
+    process.stderr.write(`the PostgreSQL pass could not start its cluster: ${(err as Error).message}\n`)
+    return 1
+  }
+  try {
+    const template = await cluster.makeTemplate()
+    const pgStatus = run(server, { ...process.env, INSTORE_TEST_DB: 'postgres', [SHARED_CLUSTER_ENV]: template })
+    return status !== 0 ? status : pgStatus
+  } finally {
+    cluster.stopSync()
+  }
+}
+
+/**
+ * The files (relative to the root) the arguments name: tiers, test files, or every tier when none;
+ * a message when one is neither or nothing is left.
+ */
+export function pickFiles(asked: string[], root = ROOT): string[] | string {
+  const bad = asked.filter(a => !(TIERS as readonly string[]).includes(a) && !(a.endsWith('.test.ts') && existsSync(resolve(root, a))))
+  if (bad.length > 0) return `neither a tier nor a test file: ${bad.join(', ')} (tiers: ${TIERS.join(', ')})`
+  const tiers = asked.length > 0 ? (asked.filter(a => (TIERS as readonly string[]).includes(a)) as Tier[]) : [...TIERS]
+  const named = asked.filter(a => a.endsWith('.test.ts')).map(a => relative(root, resolve(root, a)))
+  const files = [...new Set([...tiers.flatMap(t => tierFiles(t, root)).map(f => relative(root, f)), ...named])]
+  return files.length > 0 ? files : `no test files in ${asked.join(', ') || TIERS.join(', ')}`
 }
 
 /** The test files that start a server whose database the PostgreSQL pass can swap. */
@@ -82,4 +140,4 @@ export function serverFiles(files: string[], root = ROOT): string[] {
   return files.filter(f => /helpers\/postgres\.ts'|\bstartServer\(/.test(readFileSync(join(root, f), 'utf8')))
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = main()
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = await main()

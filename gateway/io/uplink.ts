@@ -154,8 +154,13 @@ export class Uplink {
     return `${this.o.central}/v1/stores/${encodeURIComponent(this.o.storeId)}/${what}${query}`
   }
 
-  /** Sleeps; kick() wakes the drain loop early, stop() wakes everyone. */
+  /**
+   * Sleeps; kick() wakes the drain loop early, stop() wakes everyone. Once stopped it does not
+   * sleep: a loop whose request was in flight when stop() woke the sleepers would otherwise hold
+   * the stop for a whole pull period or backoff.
+   */
   private async sleep(ms: number, kickable = false): Promise<void> {
+    if (this.stopped) return
     await new Promise<void>(resolve => {
       const done = () => {
         clearTimeout(t)

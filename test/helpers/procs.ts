@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
-import { ROOT } from './run.ts'
+import { ROOT, START_TIMEOUT_MS } from './run.ts'
 import { waitFor } from './gateway.ts'
 import { serverDb } from './postgres.ts'
 
@@ -22,7 +22,7 @@ export async function startProc(bin: string, args: string[], ready: RegExp, entr
   child.stderr?.on('data', d => {
     out += d
   })
-  await waitFor(() => ready.test(out) || child.exitCode !== null, 30_000, `${bin} to start`)
+  await waitFor(() => ready.test(out) || child.exitCode !== null, START_TIMEOUT_MS, `${bin} to start`)
   if (child.exitCode !== null) throw new Error(`${bin} exited: ${out}`)
   return {
     child,

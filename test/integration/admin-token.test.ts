@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from '../helpers/run.ts'
+import { ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
 import { waitFor } from '../helpers/gateway.ts'
 import { ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_MIN_DISTINCT } from '../../server/admin-token.ts'
 
@@ -31,7 +31,7 @@ async function server(args: string[], env: Record<string, string> = {}): Promise
     out += d
   })
   const exited = new Promise<void>(resolve => child.on('exit', () => resolve()))
-  await waitFor(() => /"server started"/.test(out) || child.exitCode !== null, 30_000, 'server to start or exit')
+  await waitFor(() => /"server started"/.test(out) || child.exitCode !== null, START_TIMEOUT_MS, 'server to start or exit')
   const url = /"url":"(http:\/\/[0-9.:]+)"/.exec(out)?.[1] ?? null
   return {
     code: child.exitCode,

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { hashPassword } from '../../gateway/io/broker-auth.ts'
 import { waitFor } from '../helpers/gateway.ts'
-import { ROOT } from '../helpers/run.ts'
+import { ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
 import { stopChild } from '../helpers/procs.ts'
 
 test('SIGHUP reloads the auth file: revoked and rotated credentials are cut off, the rest stay', async () => {
@@ -32,7 +32,7 @@ test('SIGHUP reloads the auth file: revoked and rotated credentials are cut off,
   })
   const clients: MqttClient[] = []
   try {
-    await waitFor(() => /"gateway started"/.test(out), 20_000, 'gateway start')
+    await waitFor(() => /"gateway started"/.test(out), START_TIMEOUT_MS, 'gateway start')
     const url = (/mqtt:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0]
     const http = (/http:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0]
     const connect = async (username: string, password: string): Promise<MqttClient> => {
@@ -104,7 +104,7 @@ test('SIGHUP without --auth is logged and ignored: the gateway does not die undr
     out += d
   })
   try {
-    await waitFor(() => /"gateway started"/.test(out), 20_000, 'gateway start')
+    await waitFor(() => /"gateway started"/.test(out), START_TIMEOUT_MS, 'gateway start')
     child.kill('SIGHUP')
     await waitFor(() => /nothing to reload/.test(out), 10_000, 'SIGHUP logged')
     assert.equal(child.exitCode, null, 'still running')

@@ -17,7 +17,7 @@ async function eventsOf(entry: string, trace: string, devices: string, data: str
   const args = ['--site', join(ROOT, 'sites/boutique.site.json'), '--clock', 'event', '--data', data, '--secret', 'bundle-test', '--devices', devices, ...extra]
   const g = await startGatewayProc(args, entry)
   try {
-    const r = await runBin('instore-replay', ['--trace', trace, '--devices', devices, '--broker', g.mqtt, '--speed', 'max'], { timeoutMs: 120_000 })
+    const r = await runBin('instore-replay', ['--trace', trace, '--devices', devices, '--broker', g.mqtt, '--speed', 'max'])
     assert.equal(r.code, 0, r.stderr)
     const metrics = await (await fetch(`${g.http}/metrics`)).text()
     // The stop drains: ticks run to the end of the trace and open visits close.

@@ -32,7 +32,7 @@ test('gateway option errors name the value, the config file and key, and every p
     { args: ['--site', site, '--port', '--data', dir], says: [/argument is ambiguous.*use '--port=-XYZ'/] }
   ]
   for (const c of cases) {
-    const r = await runBin('instore-gateway', [...c.args, '--data', join(dir, 'gw')], { timeoutMs: 30_000 })
+    const r = await runBin('instore-gateway', [...c.args, '--data', join(dir, 'gw')])
     assert.equal(r.code, 2, `${c.args.join(' ')}: ${r.stdout}${r.stderr}`)
     for (const re of c.says) assert.match(r.stderr, re, c.args.join(' '))
   }

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3'
 import mqtt from 'mqtt'
 import type { InstoreEvent } from '../../shared/events.ts'
 import { makeTrace } from '../helpers/sim.ts'
-import { runBin, ROOT } from '../helpers/run.ts'
+import { runBin, ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import { stopChild } from '../helpers/procs.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
@@ -42,7 +42,7 @@ async function startGatewayProcess(data: string, devices: string): Promise<{ chi
   child.stdout?.on('data', d => {
     out += d
   })
-  await waitFor(() => /"gateway started"/.test(out), 20_000, 'gateway start')
+  await waitFor(() => /"gateway started"/.test(out), START_TIMEOUT_MS, 'gateway start')
   return { child, url: (/mqtt:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0], http: (/http:\/\/[0-9.:]+/.exec(out) as RegExpExecArray)[0] }
 }
 

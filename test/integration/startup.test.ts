@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { Gateway } from '../../gateway/gateway.ts'
 import { loadSiteFile } from '../../shared/site.ts'
 import { silentLogger } from '../../shared/log.ts'
-import { ROOT, runBin } from '../helpers/run.ts'
+import { ROOT, runBin, START_TIMEOUT_MS } from '../helpers/run.ts'
 
 async function listen(port = 0): Promise<Server> {
   const s = createServer()
@@ -66,7 +66,7 @@ test('instore-gateway exits non-zero when its broker port is taken, instead of h
     const r = await runBin(
       'instore-gateway',
       ['--site', join(ROOT, 'sites/boutique.site.json'), '--port', String(portOf(taken)), '--http-port', '0', '--clock', 'event', '--data', mkdtempSync(join(tmpdir(), 'gw-'))],
-      { timeoutMs: 60_000 }
+      { timeoutMs: START_TIMEOUT_MS }
     )
     assert.equal(r.code, 1, `exit code ${r.code}: ${r.stdout.slice(-500)}`)
     assert.match(r.stdout, /EADDRINUSE/)

@@ -2,11 +2,13 @@
 // its third-party part (skip on a developer's machine, fail in CI).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { decide, inCi } from '../helpers/parts.ts'
-import { serverFiles, tierFiles } from '../../scripts/test.ts'
+import { pickFiles, SLOW_FIRST, serverFiles, slowFirst, tierFiles } from '../../scripts/test.ts'
+import { ROOT } from '../helpers/run.ts'
 
 test('a missing part skips the test on a developer machine and fails it in CI', () => {
   const cases: Array<[present: boolean, ci: boolean, want: ReturnType<typeof decide>]> = [
@@ -72,4 +74,49 @@ test('the PostgreSQL pass takes the test files that start a server through the p
     ),
     cases.filter(c => c[2]).map(c => c[0])
   )
+})
+
+test('the slowest files start first, longest first, and every other file keeps its place after them', () => {
+  const files = ['test/unit/a.test.ts', SLOW_FIRST[2], 'test/integration/b.test.ts', SLOW_FIRST[0], 'test/interop/c.test.ts']
+  assert.deepEqual(slowFirst(files), [SLOW_FIRST[0], SLOW_FIRST[2], 'test/unit/a.test.ts', 'test/integration/b.test.ts', 'test/interop/c.test.ts'])
+  assert.deepEqual(slowFirst(['test/unit/a.test.ts']), ['test/unit/a.test.ts'], 'a tier without a slow file runs as it was')
+  // A renamed or removed file would silently lose its place at the front.
+  for (const f of SLOW_FIRST) assert.ok(existsSync(join(ROOT, f)), `${f} is listed in SLOW_FIRST but does not exist`)
+  assert.equal(new Set(SLOW_FIRST).size, SLOW_FIRST.length, 'no file twice')
+})
+
+test('the arguments name tiers or test files; none is every tier; anything else is refused', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tiers-pick-'))
+  for (const f of ['test/unit/a.test.ts', 'test/integration/b.test.ts', 'test/interop/c.test.ts']) {
+    mkdirSync(join(root, f, '..'), { recursive: true })
+    writeFileSync(join(root, f), '')
+  }
+  assert.deepEqual(pickFiles([], root), ['test/unit/a.test.ts', 'test/integration/b.test.ts', 'test/interop/c.test.ts'])
+  assert.deepEqual(pickFiles(['interop'], root), ['test/interop/c.test.ts'])
+  assert.deepEqual(pickFiles(['test/integration/b.test.ts'], root), ['test/integration/b.test.ts'], 'a file alone')
+  assert.deepEqual(pickFiles([join(root, 'test/integration/b.test.ts'), 'interop'], root), ['test/interop/c.test.ts', 'test/integration/b.test.ts'], 'an absolute path too')
+  assert.deepEqual(pickFiles(['unit', 'test/unit/a.test.ts'], root), ['test/unit/a.test.ts'], 'once')
+  assert.match(pickFiles(['units'], root) as string, /neither a tier nor a test file: units/)
+  assert.match(pickFiles(['test/unit/gone.test.ts'], root) as string, /neither a tier nor a test file/)
+})
+
+test('a pass starts its files in the order given (node --test would sort them), and fails when a test fails', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tiers-order-'))
+  const file = (name: string, body: string) => {
+    writeFileSync(join(dir, name), `import { test } from 'node:test'\ntest('${name}', () => { ${body} })\n`)
+    return join(dir, name)
+  }
+  // As scripts/test.ts runs it: not as a child of this test runner (NODE_TEST_CONTEXT changes the reporting).
+  const { NODE_TEST_CONTEXT: _, ...outside } = process.env
+  const pass = (files: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/test-run.ts'), ...files], { cwd: ROOT, encoding: 'utf8', env: outside })
+  const order = [file('c.test.mjs', ''), file('a.test.mjs', ''), file('b.test.mjs', '')]
+  const ok = pass(order)
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr)
+  assert.deepEqual(
+    [...ok.stdout.matchAll(/^ok \d+ - (\w)\.test\.mjs$/gm)].map(m => m[1]),
+    ['c', 'a', 'b']
+  )
+  const bad = pass([order[0], file('d.test.mjs', "throw new Error('boom')")])
+  assert.equal(bad.status, 1, bad.stdout)
+  assert.match(bad.stdout, /^not ok \d+ - d\.test\.mjs$/m)
 })
