@@ -11,6 +11,7 @@ import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 import { PeopleDay, type DayKeeper } from './people-day.ts'
 import { SingleOdds } from './people-singles.ts'
+import { BeyondOdds } from './people-beyond.ts'
 import { LongStay } from './people-stays.ts'
 import { ColdStart } from './people-cold.ts'
 import { deviceState, chainPhones } from './people-classify.ts'
@@ -57,6 +58,8 @@ export class People {
   private full = new Set<string>()
   /** What one burst inside is worth now, learned from what followed the recent ones (people-singles.ts). */
   readonly singles: SingleOdds
+  /** What a burst placed just outside a shop is worth now, learned per patch of ground (people-beyond.ts). */
+  readonly outside: BeyondOdds
   /** Devices not counted as visitors because their sensor's neighbourhood was full, since start. */
   excessVisitors = 0
   /** After a start with nothing learned: the devices heard from the start weigh what the store's being open does (people-cold.ts). */
@@ -85,8 +88,10 @@ export class People {
       this.inside.delete(d)
       this.staying.delete(d)
       this.singles.drop(d)
+      this.outside.drop(d)
     }
     this.singles = new SingleOdds({ strong: 1, weak: o.singleWeight }, o.presenceMs)
+    this.outside = new BeyondOdds(site, o.maxLinkDistanceM, o.presenceMs)
     if (keeper) this.wifi.keepFixturesIn(keeper)
     this.ble = new BleChains(
       o,
@@ -160,7 +165,7 @@ export class People {
   now(t: number, apps: Placed[], anonymous: Placed[], passersBy: number): PeopleNow {
     this.lastNow = t
     this.cold.seen(t)
-    this.rollDay(t)
+    this.day.roll(t)
     this.wifi.flush(t)
     const src: Record<PeopleSource, Counts> = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
     const sure = this.zero()
@@ -200,6 +205,7 @@ export class People {
     // A learned rotating fixture's later pieces, left out as it is (not the phones of its model beside it).
     const spots = this.wifi.spotRadios(t)
     this.singles.settle(t)
+    this.outside.settle(t)
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
       const state = !present ? 'gone' : spots.has(d) ? 'fixture' : deviceState(d, this.o)
@@ -218,7 +224,10 @@ export class People {
         continue
       }
       if (state === 'passer') {
-        passers++
+        // On the street, leaving, or a shopper placed beyond a wall: what its patch's newcomers turned out to be (people-beyond.ts).
+        const o = d.flood || d.pairedWith !== null ? null : this.outside.count(d, this.cold.weight(d, t))
+        if (o !== null) share(o.at, k * o.w, 0, k)
+        else passers++
         continue
       }
       // Counted under its app: the same person.
@@ -383,13 +392,9 @@ export class People {
     this.day.addHour(d.firstInShopTs, -1)
   }
 
-  private rollDay(t: number): void {
-    this.day.roll(t)
-  }
-
   /** The day's visitors so far (fixtures and passers-by left out), per local hour, and Wi-Fi visitors' dwell. */
   visitors(t: number): Visitors {
-    this.rollDay(t)
+    this.day.roll(t)
     return this.day.visitors(1 / this.o.devicesPerPerson)
   }
 }
