@@ -30,6 +30,7 @@ export interface BeyondPlace {
 export class BeyondOdds {
   private readonly cells = new Map<string, boolean[]>()
   private readonly pending = new Map<WifiDevice, string>()
+  private settledAt = -Infinity
 
   /**
    * @param reachM bursts placed further than this from every shop's wall are nobody's shopper
@@ -74,6 +75,7 @@ export class BeyondOdds {
 
   /** Settles the devices whose outcome is known at t: placed inside since (stayed), or no longer present (passed). */
   settle(t: number): void {
+    this.settledAt = t
     for (const [d, key] of this.pending) {
       const stayed = d.inShop >= 1
       if (!stayed && t - d.lastTs <= this.presenceMs) continue
@@ -94,7 +96,8 @@ export class BeyondOdds {
    * `cold` the cold-start weight), and where; null when nothing (out of reach, or a patch passers-by fill).
    * A new device there is watched for what it turns out to be.
    */
-  count(d: WifiDevice, cold: number): { at: Burst; w: number } | null {
+  count(d: WifiDevice, t: number, cold: number): { at: Burst; w: number } | null {
+    if (t !== this.settledAt) this.settle(t)
     const out = this.place(d.last)
     if (out === null) return null
     this.watch(d, out.key)
