@@ -62,7 +62,7 @@ export class ModelSpots {
     private readonly radiusM: number,
     private readonly coverage: number,
     private readonly inShop: (x: number, y: number, floor: number) => boolean,
-    private readonly spots: Pick<FixtureSpots, 'add' | 'remove' | 'has'>
+    private readonly spots: Pick<FixtureSpots, 'add' | 'remove' | 'has'> & Partial<Pick<FixtureSpots, 'onLearn'>>
   ) {}
 
   /** A burst of a rotating address that reports its model's fingerprint. */
@@ -101,6 +101,7 @@ export class ModelSpots {
       c.spot.y = c.y
     } else if (c.slots.size >= this.coverage * DAY_SLOTS && this.inShop(c.x, c.y, c.floor)) {
       c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c)) })
+      this.spots.onLearn?.(c.spot)
     }
   }
 

@@ -33,6 +33,14 @@ export interface DwellSummary {
   p90S: number | null
   buckets: Record<string, number>
 }
+/** Places flooded at the last count, new addresses taken for a sender, and what places held beyond their floor (people.ts `suspicious`). */
+export interface Suspicious {
+  flooded: Array<{ source: 'wifi' | 'ble'; place: string }>
+  refused: { wifi: number; ble: number }
+  overCapacity: Array<{ level: 'sensor' | 'shop' | 'sector'; place: string; n: number }>
+  excessVisitors: number
+}
+
 export interface Visitors {
   visitors: number
   visitorsByHour: Record<string, number>

@@ -6,11 +6,13 @@
 import type { Site } from '../../shared/site.ts'
 import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
-import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions, plausibleStay } from './people-types.ts'
+import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions, type Suspicious, plausibleStay } from './people-types.ts'
 import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 import { PeopleDay, type DayKeeper } from './people-day.ts'
 import { SingleOdds } from './people-singles.ts'
+import { BeyondOdds } from './people-beyond.ts'
+import { DayPieces } from './people-pieces.ts'
 import { LongStay } from './people-stays.ts'
 import { ColdStart } from './people-cold.ts'
 import { deviceState, chainPhones } from './people-classify.ts'
@@ -57,6 +59,10 @@ export class People {
   private full = new Set<string>()
   /** What one burst inside is worth now, learned from what followed the recent ones (people-singles.ts). */
   readonly singles: SingleOdds
+  /** What a burst placed just outside a shop is worth now, learned per patch of ground (people-beyond.ts). */
+  readonly outside: BeyondOdds
+  /** Today's visitors that may be a rotating fixture's pieces: taken back when its spot is learned (people-pieces.ts). */
+  private readonly pieces = new DayPieces()
   /** Devices not counted as visitors because their sensor's neighbourhood was full, since start. */
   excessVisitors = 0
   /** After a start with nothing learned: the devices heard from the start weigh what the store's being open does (people-cold.ts). */
@@ -85,8 +91,12 @@ export class People {
       this.inside.delete(d)
       this.staying.delete(d)
       this.singles.drop(d)
+      this.outside.drop(d)
+      this.pieces.drop(d)
     }
     this.singles = new SingleOdds({ strong: 1, weak: o.singleWeight }, o.presenceMs)
+    this.outside = new BeyondOdds(site, o.maxLinkDistanceM, o.presenceMs)
+    this.wifi.spots.onLearn = s => this.pieces.of(s, this.wifi.spots.radiusM, this.day.date).forEach(this.uncount, this)
     if (keeper) this.wifi.keepFixturesIn(keeper)
     this.ble = new BleChains(
       o,
@@ -119,8 +129,8 @@ export class People {
    * from its addresses goes from the kept state at `saveErased()`, once for a slice of erasures.
    */
   forget(subject: string): void {
-    // The devices dropped leave this side's sets through onDrop.
-    if (this.wifi.forget(subject)) this.learned.forgot()
+    // The devices dropped leave this side's sets through onDrop (today's pieces too, and one dropped before by its address).
+    this.pieces.erase(subject, () => this.wifi.forget(subject) && this.learned.forgot())
     this.day.apps.delete(subject)
     this.day.forget(subject)
     this.appPositions = this.appPositions.filter(a => a.subject !== subject)
@@ -138,12 +148,7 @@ export class People {
   }
 
   /** Places flooded at the last count (newcomers.ts), and the new addresses taken for a sender in all, by source. */
-  suspicious(): {
-    flooded: Array<{ source: 'wifi' | 'ble'; place: string }>
-    refused: { wifi: number; ble: number }
-    overCapacity: Array<{ level: 'sensor' | 'shop' | 'sector'; place: string; n: number }>
-    excessVisitors: number
-  } {
+  suspicious(): Suspicious {
     const t = this.lastNow
     return {
       overCapacity: this.excess,
@@ -160,7 +165,7 @@ export class People {
   now(t: number, apps: Placed[], anonymous: Placed[], passersBy: number): PeopleNow {
     this.lastNow = t
     this.cold.seen(t)
-    this.rollDay(t)
+    this.day.roll(t)
     this.wifi.flush(t)
     const src: Record<PeopleSource, Counts> = { app: this.zero(), ble: this.zero(), wifi: this.zero() }
     const sure = this.zero()
@@ -218,7 +223,10 @@ export class People {
         continue
       }
       if (state === 'passer') {
-        passers++
+        // On the street, leaving, or a shopper placed beyond a wall: what its patch's newcomers turned out to be (people-beyond.ts).
+        const o = d.flood || d.pairedWith !== null ? null : this.outside.count(d, t, this.cold.weight(d, t))
+        if (o !== null) share(o.at, k * o.w, 0, k)
+        else passers++
         continue
       }
       // Counted under its app: the same person.
@@ -352,6 +360,7 @@ export class People {
     this.day.markCounted(d.address)
     this.day.wifi++
     this.day.addHour(t, 1)
+    this.pieces.counted(d, this.day.date)
   }
 
   private left(d: WifiDevice): void {
@@ -383,13 +392,9 @@ export class People {
     this.day.addHour(d.firstInShopTs, -1)
   }
 
-  private rollDay(t: number): void {
-    this.day.roll(t)
-  }
-
   /** The day's visitors so far (fixtures and passers-by left out), per local hour, and Wi-Fi visitors' dwell. */
   visitors(t: number): Visitors {
-    this.rollDay(t)
+    this.day.roll(t)
     return this.day.visitors(1 / this.o.devicesPerPerson)
   }
 }

@@ -46,7 +46,11 @@ export class FixtureSpots {
   /** The spot a piece was taken for once: its later bursts, placed a few metres off, do not lose it. */
   private readonly taken = new WeakMap<WifiDevice, FixtureSpot>()
 
-  constructor(private readonly radiusM: number) {}
+  /** Told of each spot newly learned (by a chain or across chains), not of one taken up from a kept state. */
+  onLearn: (s: FixtureSpot) => void = () => {}
+
+  /** A piece whose mean spot is within this of a spot is at it, m (wider for a young one). */
+  constructor(readonly radiusM: number) {}
 
   /** The spots in use: those a chain taught, and those learned across chains no spot a chain taught stands for. */
   get spots(): FixtureSpot[] {
@@ -78,6 +82,7 @@ export class FixtureSpots {
     this.chained.push(spot)
     if (this.chained.length > MAX_SPOTS) this.chained.shift()
     for (const a of this.across) if (!this.stoodFor(a) && this.near(spot, a)) this.under.set(a, spot)
+    this.onLearn(spot)
   }
 
   /** A spot learned across chains (model-spots.ts): kept until removed (its model falls silent there), from no address. */
