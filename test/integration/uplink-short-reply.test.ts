@@ -23,7 +23,7 @@ test('a 200 that says central took fewer events than posted keeps them in the ou
   // Every post after the first waits for this, so the first reply's state is read before the
   // backoff (50-200 ms) sends again: on a loaded machine the retry came first (CI, stop 40).
   let release = () => {}
-  const held = new Promise<void>((resolve) => {
+  const held = new Promise<void>(resolve => {
     release = resolve
   })
   const server = createServer((req, res) => {
