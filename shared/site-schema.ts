@@ -159,6 +159,16 @@ export const ZoneParamsSchema = Type.Object(
           "once the radio makes inside this many times likelier, any fix inside the shop's outline (not only one a margin inside) " + 'is evidence for the entry; 0 turns this off'
       })
     ),
+    shopEnterWeakOdds: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 1e6,
+        default: 1,
+        description:
+          'a shop entry with shopEnterS of evidence whose radio makes inside only this many times likelier (under shopEnterOdds) is ' +
+          "held all the same, and announced only on a shopper's verdict of the street-walk test, never by default (visit-hold.ts); 0 turns this off"
+      })
+    ),
     shopEnterFromOutline: Type.Optional(
       Type.Boolean({
         default: true,

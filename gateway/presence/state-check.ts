@@ -48,7 +48,7 @@ export function trackProblem(track: unknown, site: Site, now = Date.now()): stri
     if (!optional(shop, 'leftBy', v => isNum(v) && v >= (shop.enteredAt as number) && v <= (shop.lastEvidence as number) + LEFT_BY_MS)) return 'shop.leftBy is not a plausible time'
     // An unknown depth (another floor's, -Infinity) is saved as null.
     for (const k of ['depth', 'depthAt']) if (!optional(shop, k, v => v === null || isNum(v))) return `shop.${k} is not a number`
-    for (const k of ['jumped', 'pending']) if (!optional(shop, k, isBool)) return `shop.${k} is not a boolean`
+    for (const k of ['jumped', 'pending', 'weak']) if (!optional(shop, k, isBool)) return `shop.${k} is not a boolean`
     if (!isObj(shop.sectors)) return 'shop.sectors is not an object'
     for (const [id, dwell] of Object.entries(shop.sectors)) {
       if (sectorShop.get(id) !== shop.id) return `shop.sectors names ${id}, not a sector of ${shop.id}`

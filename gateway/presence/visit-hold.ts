@@ -13,6 +13,11 @@ export interface Hold {
   nextTest?: number
   /** Tests in a row that took it for a passer-by. */
   passerByTests?: number
+  /**
+   * Confirmed on the radio's weak odds (`shopEnterWeakOdds`): announced only on a shopper's
+   * verdict, dropped otherwise.
+   */
+  weak?: boolean
 }
 
 /** A held visit the street-walk test cannot tell yet is tested again this much later, ms. */
@@ -73,14 +78,32 @@ export function testDue(visit: Hold, t: number, p: Required<ZoneParams>): boolea
  * passer-by tests and when it is tested next.
  */
 export function heldVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, ended: boolean, crossed = false): 'announce' | 'drop' | 'wait' {
+  const last = ended || t - visit.enteredAt >= p.shopHoldMaxS * 1000
+  if (visit.weak === true) return weakVerdict(visit, gaps, t, p, last)
   if (gaps === undefined || gaps.stop >= p.streetWalkSureGap) return 'announce'
   const passerBy = gaps.line < p.streetWalkGap
   visit.passerByTests = passerBy ? (visit.passerByTests ?? 0) + 1 : 0
-  const last = ended || t - visit.enteredAt >= p.shopHoldMaxS * 1000
   if (passerBy && (last || visit.passerByTests >= PASSER_BY_TESTS)) return 'drop'
   // Ended and still not told: its path decides (crossedFront).
   if (ended) return crossed ? 'drop' : 'announce'
   if (last) return 'announce'
+  visit.nextTest = t + RETEST_MS
+  return 'wait'
+}
+
+/**
+ * A visit the radio only leaned towards (`shopEnterWeakOdds`) has what the street-walk test says
+ * and nothing else: a shopper's walk that stops announces it; passer-by's walks (as many in a row
+ * as drop any held visit: a quiet phone's walk in from the street is as straight as a passer-by's),
+ * no test at hand (the walk unknown), or its end or `shopHoldMaxS` without a shopper's verdict
+ * drop it. Near the front a quiet phone standing inside and a passer-by sound alike, fix by fix
+ * (their radio odds overlap: docs/zones-and-visits.md), but a passer-by does not stop.
+ */
+function weakVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, last: boolean): 'announce' | 'drop' | 'wait' {
+  if (gaps !== undefined && Number.isFinite(gaps.stop) && gaps.stop >= p.streetWalkSureGap) return 'announce'
+  if (gaps === undefined || last) return 'drop'
+  visit.passerByTests = gaps.line < p.streetWalkGap ? (visit.passerByTests ?? 0) + 1 : 0
+  if (visit.passerByTests >= PASSER_BY_TESTS) return 'drop'
   visit.nextTest = t + RETEST_MS
   return 'wait'
 }

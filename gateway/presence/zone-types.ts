@@ -36,6 +36,8 @@ export interface ShopPresence extends Presence, Hold {
    */
   pending?: boolean
   held?: ZoneEvent[]
+  /** A visit held on the radio's weak odds (`weak`): its entry's radio sum, fed on until it reaches `shopEnterOdds`. */
+  radio?: RadioSum
   /** Events of a visit on another floor that this one proves (`floorChangeS`): they go out when this one is announced, and not at all if it is dropped. */
   proves?: ZoneEvent[]
   /**

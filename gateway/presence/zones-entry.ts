@@ -13,7 +13,7 @@ import { addCosts, insideLogOdds2, radioOdds, OFFSET_HALF, OFFSET_STEP_DB, type 
 import type { OutsideTraffic } from '../estimation/outside-traffic.ts'
 import { cameFromFloor } from './floor-runs.ts'
 import { depth, insideProbability, confidentlyIn } from './zone-measures.ts'
-import type { Candidate, Evidence, ZoneContext, ZoneTrack } from './zone-types.ts'
+import type { Candidate, Evidence, ShopPresence, ZoneContext, ZoneTrack } from './zone-types.ts'
 
 /**
  * A candidate's radio test is asked every this many fixes, and its costs count for each fix since
@@ -151,4 +151,18 @@ export function candidate(c: Candidate | null, hit: { zone: Zone; dep: number } 
     return c
   }
   return { id: hit.zone.id, since: t, lastEvidence: t, score: p, n: 1, at: [e.x, e.y], atAccuracy: e.accuracyM }
+}
+
+/**
+ * Feeds a visit held on the radio's weak odds (`shopEnterWeakOdds`) with a fix inside its outline,
+ * as its candidate was fed: once the sum makes inside `shopEnterOdds` times likelier, the visit is
+ * an ordinary held one (announced by default after `shopHoldMaxS`), as it would have been had it
+ * waited for those odds before it was confirmed.
+ */
+export function weighWeak(s: EntryStep, sp: ShopPresence, e: Evidence, zone: Zone, traffic: OutsideTraffic, radioTest: () => boolean): void {
+  if (sp.weak !== true || sp.radio === undefined || e.radio === undefined || depth(zone, e) < 0 || !radioTest()) return
+  addCosts(sp.radio, s.ctx.source.zoneCosts(e.radio, traffic.view(zone), sp.radio.base))
+  if (!radioOdds(sp.radio, s.p.shopEnterOdds)) return
+  delete sp.weak
+  delete sp.radio
 }

@@ -12,7 +12,7 @@ import { radioOdds } from '../estimation/zone-odds.ts'
 import { trafficOf } from '../estimation/outside-traffic.ts'
 import { testDue, heldVerdict, crossedFront } from './visit-hold.ts'
 import { followRun, provedVisit } from './floor-runs.ts'
-import { weighEntry, candidate } from './zones-entry.ts'
+import { weighEntry, weighWeak, candidate } from './zones-entry.ts'
 import { depth, insideProbability, margin, confidentlyIn, conf, anchorDepth } from './zone-measures.ts'
 import type { Candidate, Evidence, TestsLeft, ZoneContext, ZoneEvent, ZoneState, ZoneStep, ZoneTrack, WalkEvidence } from './zone-types.ts'
 
@@ -66,6 +66,7 @@ function copyTrack(t: ZoneTrack): ZoneTrack {
     const shop = { ...t.shop, sectors: { ...t.shop.sectors } }
     if (shop.held) shop.held = [...shop.held]
     if (shop.accuracy) shop.accuracy = { ...shop.accuracy }
+    if (shop.radio) shop.radio = { ...shop.radio, inside: [...shop.radio.inside], outside: [...shop.radio.outside] }
     track.shop = shop
   }
   for (const k of ['shopCand', 'sectorCand'] as const) {
@@ -127,6 +128,7 @@ function takeEvidence(s: Step, e: Evidence): void {
     // A visit held back for the street-walk test gets it once the hold is over, and again every
     // 5 s until it is told (visit-hold.ts; without a test left in the tick, it waits a tick).
     // The test runs on the device's latest kept fixes, which the state keeps until the next.
+    weighWeak(s, sp, e, z, traffic, () => test(s, 'radio'))
     if (sp.pending === true && e.radio?.walk !== undefined) {
       s.walk = { from: e.radio.from, fixes: e.radio.walk }
       if (testDue(sp, t, p) && test(s, 'walk')) {
@@ -181,7 +183,8 @@ function confirmEntries(s: Step, e: Evidence | null): void {
     ctx: { site, newVisitId }
   } = s
   const shops = site.shops
-  if (track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000 && radioSaysInside(track.shopCand, p)) {
+  const weak = track.shopCand !== null && !radioSaysInside(track.shopCand, p) && weakInside(track.shopCand, e, p)
+  if (track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000 && (weak || radioSaysInside(track.shopCand, p))) {
     const c = track.shopCand
     // Moving on to another shop: this visit ends where its evidence did (one held back, and no
     // test left this tick, is announced: moves are rare, and the new visit will not wait).
@@ -196,6 +199,7 @@ function confirmEntries(s: Step, e: Evidence | null): void {
       visitId: newVisitId(c.id, c.since),
       sectors: {},
       pending: true,
+      ...(weak ? { weak, radio: c.radio } : {}),
       ...(c.at ? { from: c.at, to: c.at, accuracy: { sum: c.atAccuracy ?? 0, n: 1 } } : {})
     }
     // A new visit is tested on the evidence that comes after it began.
@@ -279,6 +283,16 @@ function radioSaysInside(c: Candidate, p: Required<ZoneParams>): boolean {
   return radioOdds(c.radio, p.shopEnterOdds)
 }
 
+/**
+ * Whether a candidate the radio only leans towards (`shopEnterWeakOdds`, under `shopEnterOdds`)
+ * is held as a visit all the same, for the street-walk test alone to announce (visit-hold.ts):
+ * only where that test can run (the device's walk kept, the visit held back).
+ */
+function weakInside(c: Candidate, e: Evidence | null, p: Required<ZoneParams>): boolean {
+  if (p.shopEnterWeakOdds <= 0 || p.shopHoldS <= 0 || e?.radio?.walk === undefined || c.viaFloor === true || !c.radio || c.radio.fixes === 0) return false
+  return radioOdds(c.radio, p.shopEnterWeakOdds)
+}
+
 function exitSector(track: ZoneTrack, ts: number, out: ZoneEvent[]): void {
   const s = track.sector
   const shop = track.shop
@@ -303,7 +317,9 @@ function endVisit(s: Step): boolean {
     const zone = s.ctx.site.shops.find(z => z.id === sp.id) as Zone
     const gaps = s.ctx.source.walkGaps(s.walk, zone, s.p.streetWalkSureGap)
     const axis = trafficOf(s.ctx.source).streetAxis(zone)
-    if (heldVerdict(sp, gaps, s.t, s.p, true, crossedFront(sp, axis)) === 'drop') dropVisit(track)
+    const verdict = heldVerdict(sp, gaps, s.t, s.p, true, crossedFront(sp, axis))
+    if (verdict === 'announce') announce(track, out)
+    if (verdict === 'drop') dropVisit(track)
     else exitShop(track, out)
   }
   return true
@@ -321,6 +337,8 @@ function announce(track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
   if (shop?.pending !== true) return
   delete shop.pending
+  delete shop.weak
+  delete shop.radio
   // The runs this visit covers are visited: no change of floors makes another visit of them.
   for (const r of [track.run, track.prevRun]) if (r && r.id === shop.id && r.last >= shop.enteredAt) r.visited = true
   if (shop.proves) {
@@ -349,8 +367,11 @@ export function closeVisit(track: ZoneTrack): { track: ZoneTrack; events: ZoneEv
 function exitShop(track: ZoneTrack, out: ZoneEvent[]): void {
   const shop = track.shop
   if (!shop) return
-  // A visit still held back when it ends (or the gateway stops) is announced as it is.
-  announce(track, out)
+  // A visit still held back when it ends (or the gateway stops) is announced as it is; one held
+  // on the radio's weak odds only by a shopper's verdict.
+  if (shop.pending === true && shop.weak === true) dropVisit(track)
+  else announce(track, out)
+  if (!track.shop) return
   // A visit ends where its last fix confidently inside says, a walk away from the outline: after
   // it, a leaver walking off along the street is placed on the front wall as readily as a shopper
   // standing there. Never more than LINGER_MS before its last fix inside the outline, though: a
