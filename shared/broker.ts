@@ -10,6 +10,7 @@ import { Aedes, type AedesOptions, type Client } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { guardPacketSize } from './packet-guard.ts'
 import { CONNECT_TIMEOUT_MS, ConnectionCap, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-cap.ts'
+import { BoundedSessionStore, DEFAULT_SESSION_LIMITS, type SessionLimits } from './session-store.ts'
 
 export interface EmbeddedBroker {
   broker: Aedes
@@ -21,6 +22,8 @@ export interface EmbeddedBroker {
   wsPort: number
   /** Connections open, refused at a bound and closed for no CONNECT in time (connection-cap.ts). */
   connections: ConnectionCap
+  /** Stored sessions and the messages queued for them, bounded (session-store.ts). */
+  sessions: BoundedSessionStore
   close(): Promise<void>
 }
 
@@ -40,6 +43,10 @@ export interface BrokerListenOptions {
   limits?: Partial<ConnectionLimits>
   /** The login a connected client proved (logins on), for the per-login bound; undefined: none. */
   loginOf?: (client: Client) => string | undefined
+  /** Bounds on stored sessions and their queues (default DEFAULT_SESSION_LIMITS). */
+  sessions?: Partial<SessionLimits>
+  /** The session store's clock, wall ms (tests move it). */
+  now?: () => number
 }
 
 /** Closes anything with a callback-style close (servers, the broker). */
@@ -55,7 +62,8 @@ async function listen(server: { listen(port: number, host: string): unknown; add
 }
 
 export async function startBroker(opts: BrokerListenOptions = {}): Promise<EmbeddedBroker> {
-  const broker = await Aedes.createBroker({ connectTimeout: CONNECT_TIMEOUT_MS, ...opts.aedes })
+  const sessions = new BoundedSessionStore({ ...DEFAULT_SESSION_LIMITS, ...opts.sessions }, opts.now)
+  const broker = await Aedes.createBroker({ connectTimeout: CONNECT_TIMEOUT_MS, persistence: sessions, ...opts.aedes })
   const host = opts.host ?? '127.0.0.1'
   const streams = new Set<Duplex>()
   const cap = new ConnectionCap({ ...DEFAULT_CONNECTION_LIMITS, ...opts.limits })
@@ -164,6 +172,7 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     tlsPort,
     wsPort,
     connections: cap,
+    sessions,
     async close() {
       for (const s of streams) s.destroy()
       for (const c of closers) await c()
