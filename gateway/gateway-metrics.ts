@@ -36,6 +36,9 @@ export function collectStoreMetrics(
       for (const [reason, n] of Object.entries(sessions.dropped)) queueDrops.set({ reason }, n)
       const ended = metrics.counter('instore_broker_sessions_ended_total', 'stored MQTT sessions the embedded broker ended, by the bound met')
       for (const [reason, n] of Object.entries(sessions.ended)) ended.set({ reason }, n)
+      metrics
+        .counter('instore_broker_slow_readers_cut_total', 'connections the embedded broker closed for leaving 4 MiB of its output unread')
+        .set({}, g.bus instanceof EmbeddedBus ? (g.bus.broker?.slowReaders.cut ?? 0) : 0)
     }
     metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
     metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, g.presence?.size ?? 0)

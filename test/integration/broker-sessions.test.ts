@@ -109,3 +109,24 @@ test('a connected session that reads but never acknowledges holds at most its bo
     await b.close()
   }
 })
+
+test('a subscriber that never reads is closed once the broker holds 4 MiB of output for it; publishers go on', async () => {
+  // The gateway's settings (gateway/io/bus.ts): no delivery limit, a slow subscriber cut after 5 s.
+  const b = await startBroker({ aedes: { concurrency: 0, drainTimeout: 5000 } })
+  try {
+    const stuck = await mqtt.connectAsync(b.url, { clientId: 'stuck', reconnectPeriod: 0 })
+    await stuck.subscribeAsync('#', { qos: 1 })
+    // Reads nothing more: what the broker writes for it waits in the broker's socket.
+    ;(stuck as unknown as { stream: { pause(): void } }).stream.pause()
+    const pub = await mqtt.connectAsync(b.url, { clientId: 'stranger', reconnectPeriod: 0 })
+    const body = Buffer.alloc(16 * 1024, 120)
+    for (let i = 0; i < 2000 && b.slowReaders.cut === 0; i++) await pub.publishAsync('x/junk', body, { qos: 1 })
+    assert.equal(b.slowReaders.cut, 1)
+    await waitFor(() => !('stuck' in (b.broker as unknown as { clients: Record<string, unknown> }).clients), 5000, 'the stuck subscriber gone')
+    await pub.publishAsync('x/junk', body, { qos: 1 })
+    await pub.endAsync()
+    stuck.end(true)
+  } finally {
+    await b.close()
+  }
+})
