@@ -28,6 +28,18 @@ export function collectStoreMetrics(
       for (const [reason, n] of Object.entries(conns.refused)) refused.set({ reason }, n)
       metrics.counter('instore_broker_connect_timeouts_total', 'connections the embedded broker closed for sending no CONNECT in time').set({}, conns.connectTimeouts)
     }
+    const sessions = g.bus instanceof EmbeddedBus ? g.bus.broker?.sessions : undefined
+    if (sessions) {
+      metrics.gauge('instore_broker_stored_sessions', 'stored MQTT sessions (clean: false) of clients that are away, on the embedded broker').set({}, sessions.storedSessions)
+      metrics.gauge('instore_broker_queued_messages', 'QoS 1 messages queued for MQTT sessions on the embedded broker').set({}, sessions.queuedMessages)
+      const queueDrops = metrics.counter('instore_broker_queue_dropped_total', "QoS 1 messages the embedded broker dropped from MQTT sessions' queues, by the bound met")
+      for (const [reason, n] of Object.entries(sessions.dropped)) queueDrops.set({ reason }, n)
+      const ended = metrics.counter('instore_broker_sessions_ended_total', 'stored MQTT sessions the embedded broker ended, by the bound met')
+      for (const [reason, n] of Object.entries(sessions.ended)) ended.set({ reason }, n)
+      metrics
+        .counter('instore_broker_slow_readers_cut_total', 'connections the embedded broker closed for leaving 4 MiB of its output unread')
+        .set({}, g.bus instanceof EmbeddedBus ? (g.bus.broker?.slowReaders.cut ?? 0) : 0)
+    }
     metrics.gauge('instore_outbox_backlog', 'events not yet accepted by the central server').set({}, store.backlog())
     metrics.gauge('instore_zone_tracks', 'devices with zone state').set({}, g.presence?.size ?? 0)
     metrics.gauge('instore_identity_devices', 'devices whose EIDs this gateway can resolve (presence consent)').set({}, g.identity.size)

@@ -44,7 +44,7 @@ export interface GatewayOptions {
   /** Visit history kept, days (default 400). */
   retentionDays?: number
   /** Extra embedded-broker listeners (MQTT over TLS, over WebSockets) and the bounds on connections to all of them. */
-  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'limits'>
+  listeners?: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'limits' | 'sessions'>
   /** Scan BLE with this BlueZ adapter as the given site sensor. */
   ble?: { adapter: string; sensor: string; intervalMs?: number }
   /** Cisco Meraki Scanning API receiver on the HTTP port (path /meraki). */

@@ -57,6 +57,11 @@ export function gatewayHealth(g: HealthInputs): Health {
     )
   const cap = g.bus instanceof EmbeddedBus ? g.bus.broker?.connections : undefined
   for (const spell of cap?.refusing() ?? []) problems.push(brokerRefusing(spell, cap?.limits))
+  const held = g.bus?.sessionDrops?.()
+  if (held && held.at > 0 && Date.now() - held.at < HEALTH_WINDOW_MS)
+    problems.push(
+      `the embedded broker dropped ${held.messages} message(s) queued for MQTT sessions and ended ${held.sessions} stored session(s) at its bounds since the gateway started: clients leave sessions behind (clean: false) or do not acknowledge (instore_broker_queue_dropped_total, instore_broker_sessions_ended_total)`
+    )
   if (g.uplink && !g.uplink.connected) problems.push(g.uplink.lastErrorShort ? (g.uplink.lastError ?? '') : `central unreachable: ${g.uplink.lastError ?? ''}`)
   else {
     // With no events to send the drain never calls: failing config pulls are what shows the server down.

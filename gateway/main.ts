@@ -11,6 +11,7 @@ import { loadAuthFile } from './io/broker-auth.ts'
 import { devicesFileExposure, loadDevicesFile } from './ingest/identity.ts'
 import { DEFAULT_FOREIGN, foreignProblems, parseTheengs, type ForeignConfig } from './ingest/foreign.ts'
 import { DEFAULT_CONNECTION_LIMITS } from '../shared/connection-cap.ts'
+import { DEFAULT_SESSION_LIMITS } from '../shared/session-store.ts'
 
 /** How long a stop may take before the process exits anyway, ms. */
 const STOP_LIMIT_MS = 30_000
@@ -61,6 +62,26 @@ const spec = {
       type: 'number',
       doc: "embedded broker with --auth: connections open at most under one login; one more closes that login's oldest",
       default: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerLogin
+    },
+    'max-stored-sessions': {
+      type: 'number',
+      doc: 'embedded broker: stored sessions (clean: false) kept for clients that are away; past it the one away longest is ended',
+      default: DEFAULT_SESSION_LIMITS.maxStoredSessions
+    },
+    'session-expiry-ms': {
+      type: 'number',
+      doc: 'embedded broker: a stored session whose client has been away this long is ended, with what was queued for it',
+      default: DEFAULT_SESSION_LIMITS.sessionExpiryMs
+    },
+    'max-queued-messages': {
+      type: 'number',
+      doc: 'embedded broker: QoS 1 messages queued at most for one session (client away, or not acknowledging); past it the oldest is dropped',
+      default: DEFAULT_SESSION_LIMITS.maxQueuedPerSession
+    },
+    'max-queued-mib': {
+      type: 'number',
+      doc: 'embedded broker: MiB queued at most for all sessions together; past it the longest queue drops its oldest',
+      default: DEFAULT_SESSION_LIMITS.maxQueuedBytes / 2 ** 20
     },
     'ble-adapter': { type: 'string', doc: 'scan BLE with this BlueZ adapter (e.g. hci0) as one more sensor' },
     'ble-sensor': { type: 'string', doc: 'the site sensor the adapter stands for (its position)' },
@@ -120,6 +141,9 @@ await runCommand(spec, async o => {
   if (o.broker && (o['tls-port'] !== undefined || o['ws-port'] !== undefined)) throw new UsageError('--tls-port and --ws-port are listeners of the embedded broker')
   for (const k of ['max-connections', 'max-connections-per-address', 'max-connections-per-login'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1 || o[k] > 1_000_000) throw new UsageError(`--${k} must be an integer 1-1000000`)
+  for (const k of ['max-stored-sessions', 'max-queued-messages', 'max-queued-mib'] as const)
+    if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] > 100_000) throw new UsageError(`--${k} must be an integer 0-100000`)
+  if (!Number.isInteger(o['session-expiry-ms']) || o['session-expiry-ms'] < 0) throw new UsageError('--session-expiry-ms must be an integer 0 or more')
   if (o['ble-sensor'] !== undefined && !site.sensors.has(o['ble-sensor'])) throw new UsageError(`--ble-sensor ${o['ble-sensor']} is not a sensor of the site`)
   const foreign: ForeignConfig = { espresense: o['espresense-root'], omg: o['omg-root'], theengs: o['theengs-topics'] ? parseTheengs(o['theengs-topics']) : [] }
   const fp = foreignProblems(foreign, site, o.prefix)
@@ -147,6 +171,12 @@ await runCommand(spec, async o => {
     devices,
     listeners: {
       limits: { maxConnections: o['max-connections'], maxConnectionsPerAddress: o['max-connections-per-address'], maxConnectionsPerLogin: o['max-connections-per-login'] },
+      sessions: {
+        maxStoredSessions: o['max-stored-sessions'],
+        sessionExpiryMs: o['session-expiry-ms'],
+        maxQueuedPerSession: o['max-queued-messages'],
+        maxQueuedBytes: o['max-queued-mib'] * 2 ** 20
+      },
       ...(o['tls-port'] !== undefined && o['tls-cert'] && o['tls-key'] ? { tls: { port: o['tls-port'], cert: o['tls-cert'], key: o['tls-key'] } } : {}),
       ...(o['ws-port'] !== undefined ? { wsPort: o['ws-port'] } : {})
     },

@@ -10,6 +10,14 @@ import { Aedes, type AedesOptions, type Client } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { guardPacketSize } from './packet-guard.ts'
 import { CONNECT_TIMEOUT_MS, ConnectionCap, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-cap.ts'
+import { BoundedSessionStore, DEFAULT_SESSION_LIMITS, type SessionLimits } from './session-store.ts'
+
+/**
+ * A connection holding this much output it has not read is closed, bytes: aedes waits for a full
+ * socket to drain (up to its drain timeout) while publishers go on, and meanwhile every message
+ * for that subscriber waits in memory.
+ */
+export const MAX_UNSENT_BYTES = 4 * 1024 * 1024
 
 export interface EmbeddedBroker {
   broker: Aedes
@@ -21,6 +29,10 @@ export interface EmbeddedBroker {
   wsPort: number
   /** Connections open, refused at a bound and closed for no CONNECT in time (connection-cap.ts). */
   connections: ConnectionCap
+  /** Stored sessions and the messages queued for them, bounded (session-store.ts). */
+  sessions: BoundedSessionStore
+  /** Connections closed for holding more than MAX_UNSENT_BYTES of output unread. */
+  slowReaders: { cut: number }
   close(): Promise<void>
 }
 
@@ -40,6 +52,10 @@ export interface BrokerListenOptions {
   limits?: Partial<ConnectionLimits>
   /** The login a connected client proved (logins on), for the per-login bound; undefined: none. */
   loginOf?: (client: Client) => string | undefined
+  /** Bounds on stored sessions and their queues (default DEFAULT_SESSION_LIMITS). */
+  sessions?: Partial<SessionLimits>
+  /** The session store's clock, wall ms (tests move it). */
+  now?: () => number
 }
 
 /** Closes anything with a callback-style close (servers, the broker). */
@@ -55,7 +71,26 @@ async function listen(server: { listen(port: number, host: string): unknown; add
 }
 
 export async function startBroker(opts: BrokerListenOptions = {}): Promise<EmbeddedBroker> {
-  const broker = await Aedes.createBroker({ connectTimeout: CONNECT_TIMEOUT_MS, ...opts.aedes })
+  const sessions = new BoundedSessionStore({ ...DEFAULT_SESSION_LIMITS, ...opts.sessions }, opts.now)
+  const slow = { cut: 0 }
+  const forward = opts.aedes?.authorizeForward
+  const broker = await Aedes.createBroker({
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    persistence: sessions,
+    ...opts.aedes,
+    authorizeForward: (client, packet) => {
+      // A subscriber that does not read: its output waits in memory until aedes' drain timeout cuts it off.
+      const conn = client.conn as Duplex
+      if (conn.writableLength > MAX_UNSENT_BYTES) {
+        if (!conn.destroyed) {
+          slow.cut++
+          conn.destroy()
+        }
+        return null
+      }
+      return forward ? forward(client, packet) : packet
+    }
+  })
   const host = opts.host ?? '127.0.0.1'
   const streams = new Set<Duplex>()
   const cap = new ConnectionCap({ ...DEFAULT_CONNECTION_LIMITS, ...opts.limits })
@@ -164,6 +199,8 @@ export async function startBroker(opts: BrokerListenOptions = {}): Promise<Embed
     tlsPort,
     wsPort,
     connections: cap,
+    sessions,
+    slowReaders: slow,
     async close() {
       for (const s of streams) s.destroy()
       for (const c of closers) await c()

@@ -35,6 +35,11 @@ export interface Bus {
    * clients (Mosquitto counts them all), and when that last rose; null if it does not say.
    */
   droppedByBroker?(): { n: number; roseAt: number } | null
+  /**
+   * The embedded broker: QoS 1 messages it dropped from MQTT sessions' queues and stored sessions it
+   * ended at their bounds since start (shared/session-store.ts), and when it last did (wall ms, 0: never).
+   */
+  sessionDrops?(): { messages: number; sessions: number; at: number }
   /** The embedded broker with logins: puts a new auth file in force; returns the clients it disconnected. */
   reloadAuth?(next: AuthFile): number
   stop(): Promise<void>
@@ -74,7 +79,7 @@ export class EmbeddedBus implements Bus {
     private readonly port: number,
     private readonly host: string,
     auth: BrokerAuth | AedesOptions = {},
-    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized' | 'limits'> = {},
+    private readonly listeners: Pick<BrokerListenOptions, 'tls' | 'wsPort' | 'maxPacketBytes' | 'onOversized' | 'limits' | 'sessions'> = {},
     /** Told of each client publish whose retain flag was refused (retain-guard.ts). */
     private readonly retainRefused: (why: RetainRefusal) => void = () => {}
   ) {
@@ -93,6 +98,13 @@ export class EmbeddedBus implements Bus {
   }
   get broker(): EmbeddedBroker | null {
     return this.b
+  }
+
+  sessionDrops(): { messages: number; sessions: number; at: number } {
+    const s = this.b?.sessions
+    if (!s) return { messages: 0, sessions: 0, at: 0 }
+    const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0)
+    return { messages: sum(s.dropped), sessions: sum(s.ended), at: s.lastDropAt }
   }
 
   async start(topics: string[], onMessage: MessageHandler): Promise<void> {
