@@ -2,40 +2,17 @@
 // - Config (GET /v1/stores/{id}/config): resolution material for devices with presence consent
 //   only, as the temporary keys of the current and the next 2^16-s epoch (never identity keys:
 //   a stolen gateway can follow a device for a day at most, not forever), plus consent changes
-//   and erasures, whole or as a delta since a version.
+//   and erasures, whole or as a delta since a version (built in config-reply.ts).
 // - Consent gate (POST events, live snapshots): an event or a position about an `app:` subject (any
 //   case) is stored or shown only while that subject is a registered device with presence consent;
 //   anything else is refused and counted.
-import { createHash } from 'node:crypto'
 import type { Db, Q } from './db/db.ts'
-import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
-import type { DeviceMaterialT, GatewayConfigT } from '../shared/gateway-config.ts'
-import type { Campaign } from '../shared/campaigns.ts'
-import { configVersion, nextConfigVersion } from './db/db.ts'
+import { nextConfigVersion } from './db/db.ts'
 import { sql } from 'kysely'
 import { retryConflicts } from './db/retry.ts'
 
 /** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
 export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})$/
-
-interface DeviceRow {
-  subject: string
-  identity_key: string
-  k: number
-  marketing: number
-}
-
-function material(d: DeviceRow, epoch: number): DeviceMaterialT {
-  const key = Buffer.from(d.identity_key, 'hex')
-  return {
-    subject: d.subject,
-    k: d.k,
-    marketing: d.marketing === 1,
-    tks: { [String(epoch)]: temporaryKey(key, epoch).toString('hex'), [String(epoch + 1)]: temporaryKey(key, epoch + 1).toString('hex') }
-  }
-}
-
-export type ConfigResult = { ok: true; config: GatewayConfigT } | { ok: false; reason: string }
 
 /**
  * How long a gateway may hold data about a subject (the gateway's --retention-days, 400 by
@@ -45,92 +22,6 @@ export type ConfigResult = { ok: true; config: GatewayConfigT } | { ok: false; r
 export const DEFAULT_GATEWAY_RETENTION_MS = 400 * 86_400_000
 /** Registrations never seen by any gateway and whose token went unused this long are removed. */
 export const DEFAULT_REGISTRATION_TTL_MS = 30 * 86_400_000
-
-/**
- * The store's config, whole (no `since`, an older epoch) or what changed since `since`. A whole
- * one lists erasures of the last `erasureWindowMs`; a delta every erasure (and expired
- * registration) since its version.
- */
-export async function gatewayConfig(
-  db: Q,
-  storeId: string,
-  site: unknown,
-  since: string | undefined,
-  nowMs: number,
-  erasureWindowMs = DEFAULT_GATEWAY_RETENTION_MS
-): Promise<ConfigResult> {
-  const seq = await configVersion(db)
-  const epoch = epochOf(counterAt(nowMs))
-  // Only this store's campaigns are read (campaign_stores, migration 007): one store's thousands
-  // must not slow every other store's pull.
-  const campaigns = (
-    await db
-      .selectFrom('campaigns')
-      .select('body')
-      .where('id', 'in', db.selectFrom('campaign_stores').select('campaign_id').where('store_id', '=', storeId))
-      .orderBy('id')
-      .execute()
-  )
-    .map(r => JSON.parse(r.body) as Campaign)
-    .filter(c => c.stores.includes(storeId) && c.active !== false)
-  const contentHash = createHash('sha256')
-    .update(JSON.stringify([site, campaigns]))
-    .digest('hex')
-    .slice(0, 8)
-  const version = `${seq}.${epoch}.${contentHash}`
-  let from: { seq: number; epoch: number; hash: string } | null = null
-  if (since !== undefined) {
-    const m = VERSION_RE.exec(since)
-    if (!m) return { ok: false, reason: `since '${since.slice(0, 40)}' is not a version this server gave` }
-    from = { seq: Number(m[1]), epoch: Number(m[2]), hash: m[3] }
-    if (from.seq > seq) return { ok: false, reason: `since ${since} is ahead of this server (version ${version})` }
-  }
-  // A new epoch needs new temporary keys for every device: a whole reply, once a day or so.
-  const full = from === null || from.epoch !== epoch
-  const listed = () => db.selectFrom('devices').select(['subject', 'identity_key', 'k', 'marketing']).where('presence', '=', 1).where('identity_key', 'is not', null)
-  const erasures = async (after: number, since?: number) =>
-    (
-      await db
-        .selectFrom('erasures')
-        .select('subject')
-        .where('version', '>', after)
-        .$if(since !== undefined, qb => qb.where('ts', '>', Math.floor(since ?? 0)))
-        .orderBy('subject')
-        .execute()
-    ).map(r => r.subject)
-  if (full) {
-    return {
-      ok: true,
-      config: {
-        storeId,
-        version,
-        full: true,
-        site,
-        campaigns,
-        devices: ((await listed().orderBy('subject').execute()) as DeviceRow[]).map(d => material(d, epoch)),
-        removed: [],
-        // Expired registrations (ts 0: never seen by a gateway) are left out: no gateway holds data about them.
-        erasures: await erasures(-1, nowMs - erasureWindowMs)
-      }
-    }
-  }
-  const after = (from as { seq: number }).seq
-  return {
-    ok: true,
-    config: {
-      storeId,
-      version,
-      full: false,
-      ...(from?.hash !== contentHash ? { site, campaigns } : {}),
-      devices: ((await listed().where('version', '>', after).orderBy('subject').execute()) as DeviceRow[]).map(d => material(d, epoch)),
-      // Only subjects a gateway may have been given: a device that never consented is never named.
-      removed: (await db.selectFrom('devices').select('subject').where('presence', '=', 0).where('listed', '=', 1).where('version', '>', after).orderBy('subject').execute()).map(
-        r => r.subject
-      ),
-      erasures: await erasures(after)
-    }
-  }
-}
 
 /** How stale a device's last_reported may grow before a batch naming it rewrites it: far below any registration TTL. */
 const REPORTED_STEP_MS = 3_600_000

@@ -1,6 +1,6 @@
 // Campaign rules (contract §6): when, audience, schedule in the store's time zone, caps, content.
 import { Type, type Static } from '@sinclair/typebox'
-import { Content, SAFE_ID, STORE_ID } from './events.ts'
+import { Content, SAFE_ID, StoreId } from './events.ts'
 import { loadJsonFile } from './schema-errors.ts'
 import { localTime } from './local-time.ts'
 
@@ -17,7 +17,7 @@ export const CampaignSchema = Type.Object(
   {
     id: Type.String({ minLength: 1, maxLength: 100, pattern: SAFE_ID }),
     name: Type.Optional(Text(200)),
-    stores: Type.Array(Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }), { minItems: 1, maxItems: 1000, uniqueItems: true }),
+    stores: Type.Array(StoreId(), { minItems: 1, maxItems: 1000, uniqueItems: true }),
     when: Type.Object(
       {
         event: Type.Union(['shop.enter', 'shop.exit', 'sector.enter', 'sector.exit', 'sector.dwell'].map(e => Type.Literal(e))),

@@ -21,6 +21,13 @@ export const SAFE_ID = `^${NOT_RESERVED}[A-Za-z0-9_.:-]+$`
 export const SUBJECT = `^${NOT_RESERVED}[A-Za-z0-9_.:@+=/-]+$`
 /** Store ids, as the site schema allows them (contract §1). */
 export const STORE_ID = `^${NOT_RESERVED}[A-Za-z0-9_.-]+$`
+/** The longest store id (contract §1). */
+export const STORE_ID_MAX = 100
+/**
+ * A store id's one shape, for every schema that takes one (site file, events, campaigns, routes,
+ * acks, operator tokens): a store accepted in one place is never refused in another.
+ */
+export const StoreId = (extra: { patternText?: string; description?: string } = {}) => Type.String({ minLength: 1, maxLength: STORE_ID_MAX, pattern: STORE_ID, ...extra })
 /** Free text (titles, reasons): anything printable, no control characters. */
 const TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\u202a-\\u202e\\u2066-\\u2069]*$'
 
@@ -65,7 +72,7 @@ export const EventSchema = Type.Object(
   {
     id: Id(64),
     type: Type.Union(EVENT_TYPES.map(t => Type.Literal(t))),
-    storeId: Type.String({ minLength: 1, maxLength: 100, pattern: STORE_ID }),
+    storeId: StoreId(),
     subject: Type.String({ minLength: 1, maxLength: 160, pattern: SUBJECT }),
     visitId: Type.Optional(Id(64)),
     seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),

@@ -1,6 +1,6 @@
 // Site file schema (contract §1). The TypeBox schema is the single source of the TypeScript type.
 import { Type, type Static } from '@sinclair/typebox'
-import { SAFE_ID, STORE_ID } from './events.ts'
+import { SAFE_ID, StoreId } from './events.ts'
 import { SimpleStyle } from './simplestyle.ts'
 
 /** Feature ids become object keys and event fields: the events' charset, never a reserved key (`__proto__`). */
@@ -341,10 +341,7 @@ export const PeopleParamsSchema = Type.Object(
 
 export const SiteSchema = Type.Object({
   type: Type.Literal('FeatureCollection'),
-  storeId: Type.String({
-    minLength: 1,
-    maxLength: 100,
-    pattern: STORE_ID,
+  storeId: StoreId({
     patternText: 'letters, digits and . _ - only (no spaces), not starting with __ nor a reserved name (constructor, toString...)'
   }),
   name: Type.Optional(Type.String()),

@@ -90,3 +90,13 @@ export const droppedVisitIds: Migration = {
     await k.schema.createIndex('dropped_visit_ids_ts').ifNotExists().on('dropped_visit_ids').column('ts').execute()
   }
 }
+
+/**
+ * Erasure deletes a device's tokens by device_id: without an index every erasure (anyone may
+ * register and erase) read every token of the chain inside the one write transaction.
+ */
+export const tokenDevices: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema.createIndex('tokens_device_id').ifNotExists().on('tokens').column('device_id').execute()
+  }
+}

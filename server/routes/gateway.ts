@@ -1,7 +1,6 @@
 // Gateway-facing routes: event uplink (idempotent on id; every event validated, every trigger
 // vetted against the server's campaigns) and config pull (ETag). Plus the admin
 // routes that provision a store (its site and gateway token) and operator tokens.
-import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifySchemaValidationError } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -68,7 +67,7 @@ const SAFE = new RegExp(SAFE_ID)
 function refuse(metrics: Context['metrics'], code: string): void {
   metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1
 }
-import { gatewayConfig } from '../identity.ts'
+import { ConfigReplies } from '../config-reply.ts'
 import { sql } from 'kysely'
 
 /** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
@@ -111,6 +110,7 @@ function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs:
 
 export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metrics, live, policy, consent, log }: Context): Promise<void> {
   const gate = new StoreGate(STORE_TURN_WAIT_MS, STORE_TURN_MAX_WAITING)
+  const configs = new ConfigReplies(db, policy.erasureWindowMs)
   const busy = (message: string) => {
     refuse(metrics, 'INSTORE_BUSY')
     return new HttpError(503, 'INSTORE_BUSY', message, { 'retry-after': String(BUSY_RETRY_AFTER_S) })
@@ -312,7 +312,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
   app.get<{ Params: { storeId: string }; Querystring: ConfigQueryT }>(
     '/v1/stores/:storeId/config',
     {
-      schema: { tags: ['gateway'], params: StoreParams, querystring: ConfigQuery, response: { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply } },
+      schema: { tags: ['gateway'], params: StoreParams, querystring: ConfigQuery, response: { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 429: ErrorReply } },
       preHandler: requireRole(db, 'gateway', 'admin')
     },
     async (req, reply) => {
@@ -320,13 +320,13 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
       const site = await siteOf(storeId)
       if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-      const r = await gatewayConfig(db, storeId, JSON.parse(site), req.query.since, Date.now(), policy.erasureWindowMs)
-      if (!r.ok) throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
-      const body = JSON.stringify(r.config)
-      const etag = '"' + createHash('sha256').update(body).digest('base64url').slice(0, 27) + '"'
-      reply.header('etag', etag).header('cache-control', 'no-cache')
-      if (req.headers['if-none-match'] === etag) return reply.code(304).send()
-      return reply.type('application/json').send(body)
+      const r = await configs.pull(storeId, JSON.parse(site), req.query.since, req.headers['if-none-match'], req.principal?.tokenId ?? '')
+      if (r.kind === 'bad_since') throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
+      // A gateway pulls one at a time: a second pull meanwhile is a loop or a stolen token.
+      if (r.kind === 'busy') throw new HttpError(429, 'INSTORE_CONFIG_BUSY', 'this token is already pulling this config: wait for that reply', { 'retry-after': '1' })
+      reply.header('etag', r.etag).header('cache-control', 'no-cache')
+      if (r.kind === 'not_modified') return reply.code(304).send()
+      return reply.type('application/json').send(r.body)
     }
   )
 

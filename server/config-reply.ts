@@ -1,0 +1,199 @@
+// The body of GET /v1/stores/{id}/config, built so that no pull can hold the server's one event
+// loop for long, whoever sends it and however often:
+// - the device list of a whole config is the same for every store: it is built once per
+//   (config version, epoch) and kept, and a store's reply only adds its site, campaigns and
+//   erasures around it; a new version (a registration) rebuilds it from the memo below;
+// - the ETag of a whole reply comes from what it is made of (store, version, erasures), not from
+//   hashing megabytes of body, so a 304 of a kept list costs a few small queries;
+// - a device's material (two AES blocks) is memoised per epoch, and lists are built a page at a
+//   time, yielding to other requests between pages;
+// - one token has one pull in progress at a time: another is refused (429, counted).
+import { createHash } from 'node:crypto'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { Db } from './db/db.ts'
+import { configVersion } from './db/db.ts'
+import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
+import type { DeviceMaterialT } from '../shared/gateway-config.ts'
+import type { Campaign } from '../shared/campaigns.ts'
+import { VERSION_RE } from './identity.ts'
+
+interface DeviceRow {
+  subject: string
+  identity_key: string
+  k: number
+  marketing: number
+}
+
+/** Devices whose material is made between two turns of the event loop. */
+const PAGE = 500
+
+function material(d: DeviceRow, epoch: number): DeviceMaterialT {
+  const key = Buffer.from(d.identity_key, 'hex')
+  return {
+    subject: d.subject,
+    k: d.k,
+    marketing: d.marketing === 1,
+    tks: { [String(epoch)]: temporaryKey(key, epoch).toString('hex'), [String(epoch + 1)]: temporaryKey(key, epoch + 1).toString('hex') }
+  }
+}
+
+/** A whole config's device list, as JSON, at a config version and epoch. */
+interface Built {
+  seq: number
+  epoch: number
+  json: string
+}
+
+export type ConfigReply = { kind: 'bad_since'; reason: string } | { kind: 'busy' } | { kind: 'not_modified'; etag: string } | { kind: 'body'; etag: string; body: string }
+
+const tag = (s: string) => '"' + createHash('sha256').update(s).digest('base64url').slice(0, 27) + '"'
+
+/** `{...head, devices, ...tail}` serialised as JSON.stringify would, with `devices` already JSON. */
+function assemble(head: object, devices: string, tail: object): string {
+  return JSON.stringify(head).slice(0, -1) + ',"devices":' + devices + ',' + JSON.stringify(tail).slice(1)
+}
+
+export class ConfigReplies {
+  private built: Built | null = null
+  private building: Promise<Built> | null = null
+  private memo: { epoch: number; json: Map<string, string> } = { epoch: -1, json: new Map() }
+  private readonly pulling = new Set<string>()
+
+  constructor(
+    private readonly db: Db,
+    private readonly erasureWindowMs: number,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  /**
+   * The reply to one pull by token `tokenId`: whole (no `since`, or one of another epoch) or what
+   * changed since `since`; not_modified when `ifNoneMatch` is its ETag.
+   */
+  async pull(storeId: string, site: unknown, since: string | undefined, ifNoneMatch: string | undefined, tokenId: string): Promise<ConfigReply> {
+    if (this.pulling.has(tokenId)) return { kind: 'busy' }
+    this.pulling.add(tokenId)
+    try {
+      return await this.reply(storeId, site, since, ifNoneMatch)
+    } finally {
+      this.pulling.delete(tokenId)
+    }
+  }
+
+  private async reply(storeId: string, site: unknown, since: string | undefined, ifNoneMatch: string | undefined): Promise<ConfigReply> {
+    const db = this.db
+    const nowMs = this.now()
+    const seq = await configVersion(db)
+    const epoch = epochOf(counterAt(nowMs))
+    // Only this store's campaigns are read (campaign_stores, migration 007): one store's thousands
+    // must not slow every other store's pull.
+    const campaigns = (
+      await db
+        .selectFrom('campaigns')
+        .select('body')
+        .where('id', 'in', db.selectFrom('campaign_stores').select('campaign_id').where('store_id', '=', storeId))
+        .orderBy('id')
+        .execute()
+    )
+      .map(r => JSON.parse(r.body) as Campaign)
+      .filter(c => c.stores.includes(storeId) && c.active !== false)
+    const contentHash = createHash('sha256')
+      .update(JSON.stringify([site, campaigns]))
+      .digest('hex')
+      .slice(0, 8)
+    const version = (s: number) => `${s}.${epoch}.${contentHash}`
+    let from: { seq: number; epoch: number; hash: string } | null = null
+    if (since !== undefined) {
+      const m = VERSION_RE.exec(since)
+      if (!m) return { kind: 'bad_since', reason: `since '${since.slice(0, 40)}' is not a version this server gave` }
+      from = { seq: Number(m[1]), epoch: Number(m[2]), hash: m[3] }
+      if (from.seq > seq) return { kind: 'bad_since', reason: `since ${since} is ahead of this server (version ${version(seq)})` }
+    }
+    // A new epoch needs new temporary keys for every device: a whole reply, once a day or so.
+    if (from === null || from.epoch !== epoch) {
+      const devices = await this.devicesAt(seq, epoch)
+      // Expired registrations (ts 0: never seen by a gateway) are left out: no gateway holds data about them.
+      const erasures = await this.erasures(-1, devices.seq, nowMs - this.erasureWindowMs)
+      const head = { storeId, version: version(devices.seq), full: true, site, campaigns }
+      const tail = { removed: [], erasures }
+      const etag = tag(JSON.stringify(['full', head, tail]))
+      return ifNoneMatch === etag ? { kind: 'not_modified', etag } : { kind: 'body', etag, body: assemble(head, devices.json, tail) }
+    }
+    const after = from.seq
+    const rows = (await this.listed().where('version', '>', after).orderBy('subject').execute()) as DeviceRow[]
+    const head = { storeId, version: version(seq), full: false, ...(from.hash !== contentHash ? { site, campaigns } : {}) }
+    const tail = {
+      // Only subjects a gateway may have been given: a device that never consented is never named.
+      removed: (await db.selectFrom('devices').select('subject').where('presence', '=', 0).where('listed', '=', 1).where('version', '>', after).orderBy('subject').execute()).map(
+        r => r.subject
+      ),
+      erasures: await this.erasures(after)
+    }
+    const body = assemble(head, await this.materials(rows, epoch, false), tail)
+    const etag = tag(body)
+    return ifNoneMatch === etag ? { kind: 'not_modified', etag } : { kind: 'body', etag, body }
+  }
+
+  private listed() {
+    return this.db.selectFrom('devices').select(['subject', 'identity_key', 'k', 'marketing']).where('presence', '=', 1).where('identity_key', 'is not', null)
+  }
+
+  private async erasures(after: number, upTo?: number, tsAfter?: number): Promise<string[]> {
+    return (
+      await this.db
+        .selectFrom('erasures')
+        .select('subject')
+        .where('version', '>', after)
+        .$if(upTo !== undefined, qb => qb.where('version', '<=', upTo ?? 0))
+        .$if(tsAfter !== undefined, qb => qb.where('ts', '>', Math.floor(tsAfter ?? 0)))
+        .orderBy('subject')
+        .execute()
+    ).map(r => r.subject)
+  }
+
+  /**
+   * The device list of this epoch at version `seq`, kept until the version or epoch moves. One
+   * list is built at a time: a pull that finds one being built waits for it.
+   */
+  private async devicesAt(seq: number, epoch: number): Promise<Built> {
+    for (;;) {
+      const b = this.built
+      if (b !== null && b.epoch === epoch && b.seq === seq) return b
+      if (this.building !== null) {
+        const other = await this.building.catch(() => null)
+        if (other !== null && other.epoch === epoch && other.seq === seq) return other
+        continue
+      }
+      this.building = this.build(seq, epoch)
+      try {
+        this.built = await this.building
+        return this.built
+      } finally {
+        this.building = null
+      }
+    }
+  }
+
+  private async build(seq: number, epoch: number): Promise<Built> {
+    // Rows changed past `seq` meanwhile are in it too: the gateway's next delta repeats them.
+    const rows = (await this.listed().orderBy('subject').execute()) as DeviceRow[]
+    const json = await this.materials(rows, epoch, true)
+    return { seq, epoch, json }
+  }
+
+  /** The rows' material as a JSON array, a page per turn of the event loop; `whole`: the memo keeps these devices only. */
+  private async materials(rows: DeviceRow[], epoch: number, whole: boolean): Promise<string> {
+    const memo = this.memo.epoch === epoch ? this.memo.json : new Map<string, string>()
+    const kept = whole ? new Map<string, string>() : null
+    const parts: string[] = []
+    for (let i = 0; i < rows.length; i++) {
+      if (i > 0 && i % PAGE === 0) await nextTurn()
+      const d = rows[i]
+      const key = `${d.subject} ${d.identity_key} ${d.k} ${d.marketing}`
+      const s = memo.get(key) ?? JSON.stringify(material(d, epoch))
+      kept?.set(key, s)
+      parts.push(s)
+    }
+    if (kept !== null) this.memo = { epoch, json: kept }
+    return '[' + parts.join(',') + ']'
+  }
+}
