@@ -62,7 +62,9 @@ export class ConfigReplies {
   constructor(
     private readonly db: Db,
     private readonly erasureWindowMs: number,
-    private readonly now: () => number = Date.now
+    private readonly now: () => number = Date.now,
+    /** Called at each whole device list built (counted in /metrics). */
+    private readonly onBuild: () => void = () => {}
   ) {}
 
   /**
@@ -174,6 +176,7 @@ export class ConfigReplies {
   }
 
   private async build(seq: number, epoch: number): Promise<Built> {
+    this.onBuild()
     // Rows changed past `seq` meanwhile are in it too: the gateway's next delta repeats them.
     const rows = (await this.listed().orderBy('subject').execute()) as DeviceRow[]
     const json = await this.materials(rows, epoch, true)

@@ -23,6 +23,8 @@ export interface Context {
     refused: Record<string, number>
     /** Registrations removed unused (server/identity.ts expireRegistrations). */
     registrationsExpired: number
+    /** Whole-config device lists built (server/config-reply.ts): once per config version and epoch. */
+    configBuilds: number
   }
   log: Logger
   /** Events refused by presence consent (server/identity.ts). */

@@ -110,7 +110,7 @@ function eventProblem(e: InstoreEvent, facts: StoreFacts, now: number, maxAgeMs:
 
 export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metrics, live, policy, consent, log }: Context): Promise<void> {
   const gate = new StoreGate(STORE_TURN_WAIT_MS, STORE_TURN_MAX_WAITING)
-  const configs = new ConfigReplies(db, policy.erasureWindowMs)
+  const configs = new ConfigReplies(db, policy.erasureWindowMs, Date.now, () => metrics.configBuilds++)
   const busy = (message: string) => {
     refuse(metrics, 'INSTORE_BUSY')
     return new HttpError(503, 'INSTORE_BUSY', message, { 'retry-after': String(BUSY_RETRY_AFTER_S) })

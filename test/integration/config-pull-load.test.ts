@@ -24,7 +24,9 @@ interface Config {
   erasures: string[]
 }
 
-test(`a token pulling its whole config in a loop leaves /healthz fast; the config is still whole and right (${TEST_ENGINE})`, { timeout: 300_000 }, async t => {
+test(`a token pulling its whole config in a loop builds the device list once per version and epoch, /healthz answering; the config is still whole and right (${TEST_ENGINE})`, {
+  timeout: 300_000
+}, async t => {
   const chain = await startChain('config-pull', 1)
   try {
     const { url, ctx } = chain.replicas[0]
@@ -47,15 +49,12 @@ test(`a token pulling its whole config in a loop leaves /healthz fast; the confi
     const pull = (headers: Record<string, string> = {}, path = '/v1/stores/s1/config') => fetch(url + path, { headers: { authorization: `Bearer ${chain.gw.s1}`, ...headers } })
 
     // The content is what a gateway needs: every consenting device, its current and next temporary keys.
-    const cpu0 = process.cpuUsage()
-    const t0 = performance.now()
+    const builds = async () => Number(/^instore_server_config_builds_total (\d+)$/m.exec(await (await fetch(url + '/metrics')).text())?.[1])
     const first = await pull()
     assert.equal(first.status, 200)
     const etag = first.headers.get('etag') ?? ''
     const whole = (await first.json()) as Config
-    // The machine may be loaded: what is compared is CPU per pull and /healthz against this pull.
-    const coldMs = performance.now() - t0
-    const coldCpu = process.cpuUsage(cpu0)
+    assert.equal(await builds(), 1, 'the first whole pull builds the device list')
     const epoch = epochOf(counterAt(Date.now()))
     assert.equal(whole.full, true)
     assert.equal(whole.storeId, 's1')
@@ -74,16 +73,14 @@ test(`a token pulling its whole config in a loop leaves /healthz fast; the confi
     assert.equal(await (await pull()).text(), JSON.stringify(whole))
     assert.equal((await pull({ 'if-none-match': etag })).status, 304)
 
-    // One token, two loops: /healthz stays fast. The second concurrent pull is refused (429).
+    // One token, two loops: /healthz keeps answering and no pull builds the list again (the speed
+    // itself is measured by the tester's repro, docs/security.md, not timed here). The second
+    // concurrent pull is refused (429).
     const health = async (n: number) => {
-      const t: number[] = []
       for (let i = 0; i < n; i++) {
-        const t0 = performance.now()
         assert.equal((await fetch(url + '/healthz')).status, 200)
-        t.push(performance.now() - t0)
         await new Promise(r => setTimeout(r, 50))
       }
-      return t.sort((a, b) => a - b)[Math.floor(n / 2)]
     }
     let stop = false
     const statuses: number[] = []
@@ -95,18 +92,13 @@ test(`a token pulling its whole config in a loop leaves /healthz fast; the confi
         if (r.status === 429) assert.equal(r.headers.get('retry-after'), '1')
       }
     }
-    const cpu1 = process.cpuUsage()
     const loops = [loop({ 'if-none-match': etag }), loop({})]
-    const busy = await health(20)
+    await health(20)
     stop = true
     await Promise.all(loops)
-    const cpu = process.cpuUsage(cpu1)
     const pulls = statuses.filter(s => s !== 429).length
-    const perPull = (cpu.user + cpu.system) / pulls / 1000
-    const cold = (coldCpu.user + coldCpu.system) / 1000
-    t.diagnostic(`first pull ${coldMs.toFixed(0)} ms, ${cold.toFixed(0)} ms CPU; then ${perPull.toFixed(1)} ms CPU per pull (${pulls}), /healthz median ${busy.toFixed(0)} ms`)
-    assert.ok(perPull < cold / 5, `CPU per pull ${perPull.toFixed(1)} ms against ${cold.toFixed(0)} ms for the first (${pulls} pulls)`)
-    assert.ok(busy < coldMs / 3, `/healthz median ${busy.toFixed(0)} ms while one token pulls its whole config in two loops (first pull ${coldMs.toFixed(0)} ms)`)
+    t.diagnostic(`${pulls} pulls answered while /healthz was asked 20 times`)
+    assert.equal(await builds(), 1, `${pulls} more pulls built nothing: the list is kept for its version and epoch`)
     assert.ok(statuses.includes(304) && statuses.includes(200), `answers ${[...new Set(statuses)]}`)
     if (statuses.includes(429)) assert.match(await (await fetch(url + '/metrics')).text(), /instore_server_refused_total\{reason="INSTORE_CONFIG_BUSY"\} [1-9]/)
 

@@ -66,11 +66,12 @@ test('a thin diagonal shop (its box far larger than its floor) is sampled in bou
       ]
     f.splice(0, f.length, ...f.filter(x => x.properties.kind !== 'sector'))
   })
-  // In CPU time: the machine running the tests may be shared (its wall time then says little).
+  // A guard against the defect (90 s at start), not a speed target: in CPU time, since the machine
+  // running the tests may be shared (its wall time then says little).
   const cpu0 = process.cpuUsage()
   const c = capacities(thin, 2)
   const cpu = process.cpuUsage(cpu0)
-  assert.ok((cpu.user + cpu.system) / 1000 < 5000, 'capacities took over 5 s of CPU')
+  assert.ok((cpu.user + cpu.system) / 1000 < 30_000, 'capacities took over 30 s of CPU')
   assert.ok(c.shops.get('boutique') !== undefined)
 })
 
