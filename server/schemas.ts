@@ -1,9 +1,9 @@
 // Request and response schemas of the central server (contract §6). Each TypeBox schema is the
 // route's JSON schema and, through Static, its TypeScript type.
 import { Type, type Static } from '@sinclair/typebox'
-import { EventSchema, SAFE_ID, StoreId, SUBJECT } from '../shared/events.ts'
+import { EventSchema, KnownStoreId, SAFE_ID, StoreId, SUBJECT } from '../shared/events.ts'
 
-export const StoreParams = Type.Object({ storeId: StoreId() })
+export const StoreParams = Type.Object({ storeId: KnownStoreId() })
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) })
 /** The query of a route that takes none: an unknown parameter is a 400, not silently ignored. */
 export const NoQuery = Type.Object({}, { additionalProperties: false })
@@ -46,7 +46,7 @@ export const AckBody = Type.Object({
 export const StoreBody = Type.Object({ site: Type.Object({ storeId: Type.String() }, { additionalProperties: true }) })
 export const OperatorBody = Type.Object({
   role: Type.Union([Type.Literal('admin'), Type.Literal('manager')]),
-  stores: Type.Array(StoreId(), { maxItems: 1000 })
+  stores: Type.Array(KnownStoreId(), { maxItems: 1000 })
 })
 
 // The live snapshot a gateway posts every second (positions, occupancy, footfall): it goes
@@ -152,7 +152,7 @@ export const TOKEN_PAGE_MAX = 1000
 export const TokenQuery = Type.Object(
   {
     role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('gateway'), Type.Literal('device')])),
-    store: Type.Optional(StoreId({ description: 'only tokens covering this store' })),
+    store: Type.Optional(Type.String({ ...KnownStoreId(), description: 'only tokens covering this store' })),
     deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "only this device's tokens" })),
     limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: `tokens in the page, 1 to ${TOKEN_PAGE_MAX} (default ${TOKEN_PAGE})` })),
     after: Type.Optional(

@@ -28,6 +28,13 @@ export const STORE_ID_MAX = 100
  * acks, operator tokens): a store accepted in one place is never refused in another.
  */
 export const StoreId = (extra: { patternText?: string; description?: string } = {}) => Type.String({ minLength: 1, maxLength: STORE_ID_MAX, pattern: STORE_ID, ...extra })
+/**
+ * A store id naming a store that may already exist: the same characters and length without the
+ * reserved names, which the site schema took until they were refused (`__main`, `valueOf`): such a
+ * store, kept in an upgraded database, must stay readable and manageable. The names that reach an
+ * object's prototype stay refused.
+ */
+export const KnownStoreId = () => Type.String({ minLength: 1, maxLength: STORE_ID_MAX, pattern: '^(?!(?:__proto__|constructor|prototype)$)[A-Za-z0-9_.-]+$' })
 /** Free text (titles, reasons): anything printable, no control characters. */
 const TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\u202a-\\u202e\\u2066-\\u2069]*$'
 
