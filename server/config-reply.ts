@@ -37,11 +37,12 @@ function material(d: DeviceRow, epoch: number): DeviceMaterialT {
   }
 }
 
-/** A whole config's device list, as JSON, at a config version and epoch. */
+/** A whole config's device list, as JSON, at a config version and epoch; when it was built. */
 interface Built {
   seq: number
   epoch: number
   json: string
+  at: number
 }
 
 export type ConfigReply = { kind: 'bad_since'; reason: string } | { kind: 'busy' } | { kind: 'not_modified'; etag: string } | { kind: 'body'; etag: string; body: string }
@@ -112,13 +113,15 @@ export class ConfigReplies {
     }
     // A new epoch needs new temporary keys for every device: a whole reply, once a day or so.
     if (from === null || from.epoch !== epoch) {
-      const devices = await this.devicesAt(seq, epoch)
       // Expired registrations (ts 0: never seen by a gateway) are left out: no gateway holds data about them.
-      const erasures = await this.erasures(-1, devices.seq, nowMs - this.erasureWindowMs)
-      const head = { storeId, version: version(devices.seq), full: true, site, campaigns }
+      const erasures = await this.erasures(-1, seq, nowMs - this.erasureWindowMs)
+      const head = { storeId, version: version(seq), full: true, site, campaigns }
       const tail = { removed: [], erasures }
+      // The ETag is known before the list: a 304 builds nothing.
       const etag = tag(JSON.stringify(['full', head, tail]))
-      return ifNoneMatch === etag ? { kind: 'not_modified', etag } : { kind: 'body', etag, body: assemble(head, devices.json, tail) }
+      if (ifNoneMatch === etag) return { kind: 'not_modified', etag }
+      const devices = await this.devicesAt(seq, epoch)
+      return { kind: 'body', etag, body: assemble(head, devices.json, tail) }
     }
     const after = from.seq
     const rows = (await this.listed().where('version', '>', after).orderBy('subject').execute()) as DeviceRow[]
@@ -153,6 +156,21 @@ export class ConfigReplies {
   }
 
   /**
+   * Whether devices were only added since kept list `b` (no device that existed at its build
+   * changed, no consent withdrawn, no erasure): then the list is extended, not rebuilt.
+   */
+  private async onlyAdded(b: Built): Promise<boolean> {
+    const changed = await this.db
+      .selectFrom('devices')
+      .select('subject')
+      .where('version', '>', b.seq)
+      .where(eb => eb.or([eb('created', '<', b.at), eb.and([eb('presence', '=', 0), eb('listed', '=', 1)])]))
+      .limit(1)
+      .execute()
+    return changed.length === 0 && (await this.erasures(b.seq)).length === 0
+  }
+
+  /**
    * The device list of this epoch at version `seq`, kept until the version or epoch moves. One
    * list is built at a time: a pull that finds one being built waits for it.
    */
@@ -165,7 +183,8 @@ export class ConfigReplies {
         if (other !== null && other.epoch === epoch && other.seq === seq) return other
         continue
       }
-      this.building = this.build(seq, epoch)
+      // Decided inside the promise: no other pull may start a second build meanwhile.
+      this.building = (async () => (b !== null && b.epoch === epoch && b.seq < seq && (await this.onlyAdded(b)) ? this.extend(b, seq) : this.build(seq, epoch)))()
       try {
         this.built = await this.building
         return this.built
@@ -175,12 +194,35 @@ export class ConfigReplies {
     }
   }
 
+  /**
+   * Kept list `b` with the devices added since (re-tester, s10: phones registering, which anyone
+   * may do, made every whole pull rebuild the whole list). Appended after the others; one already
+   * listed as it is now is not listed twice.
+   */
+  private async extend(b: Built, seq: number): Promise<Built> {
+    const rows = (await this.listed().where('version', '>', b.seq).orderBy('subject').execute()) as DeviceRow[]
+    const memo = this.memo.epoch === b.epoch ? this.memo.json : new Map<string, string>()
+    const parts: string[] = []
+    for (let i = 0; i < rows.length; i++) {
+      if (i > 0 && i % PAGE === 0) await nextTurn()
+      const d = rows[i]
+      const key = `${d.subject} ${d.identity_key} ${d.k} ${d.marketing}`
+      if (memo.has(key)) continue
+      const s = JSON.stringify(material(d, b.epoch))
+      memo.set(key, s)
+      parts.push(s)
+    }
+    this.memo = { epoch: b.epoch, json: memo }
+    const json = parts.length === 0 ? b.json : b.json === '[]' ? `[${parts.join(',')}]` : `${b.json.slice(0, -1)},${parts.join(',')}]`
+    return { seq, epoch: b.epoch, json, at: this.now() }
+  }
+
   private async build(seq: number, epoch: number): Promise<Built> {
     this.onBuild()
     // Rows changed past `seq` meanwhile are in it too: the gateway's next delta repeats them.
     const rows = (await this.listed().orderBy('subject').execute()) as DeviceRow[]
     const json = await this.materials(rows, epoch, true)
-    return { seq, epoch, json }
+    return { seq, epoch, json, at: this.now() }
   }
 
   /** The rows' material as a JSON array, a page per turn of the event loop; `whole`: the memo keeps these devices only. */

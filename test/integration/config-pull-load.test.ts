@@ -111,15 +111,30 @@ test(`a token pulling its whole config in a loop builds the device list once per
       delta.devices.map(d => d.subject),
       [reg.body.subject]
     )
-    // The kept list is rebuilt at the new version: a whole reply has the device, then not once erased.
+    // Re-tester (s10, report 1): registrations (anyone may register) made every whole pull rebuild
+    // the list. Devices only added: the kept list is extended, not rebuilt, and has the newcomer.
     const later = (await (await pull()).json()) as Config
     assert.equal(later.devices.length, N + 1)
     assert.ok(later.devices.some(d => d.subject === reg.body.subject))
+    assert.equal(await builds(), 1, 'an added device alone does not rebuild the list')
+    assert.equal(new Set(later.devices.map(d => d.subject)).size, N + 1, 'no device listed twice')
+    // An erasure is never answered from an older list: rebuilt, the device gone and listed as erased.
     assert.equal((await api(`${url}/v1/devices/${reg.body.deviceId}`, reg.body.token, 'DELETE')).status, 204)
     const after = (await (await pull()).json()) as Config
+    assert.equal(await builds(), 2)
     assert.equal(after.devices.length, N)
     assert.ok(!after.devices.some(d => d.subject === reg.body.subject))
     assert.deepEqual(after.erasures, [reg.body.subject])
+    // A device that was in the list and changed (consent withdrawn) is never answered from it either.
+    const [first2] = [...keys.keys()]
+    const row = await ctx.db.selectFrom('devices').select('device_id').where('subject', '=', first2).executeTakeFirstOrThrow()
+    await ctx.db.transaction().execute(async trx => {
+      const version = await nextConfigVersion(trx)
+      await trx.updateTable('devices').set({ presence: 0, version }).where('device_id', '=', row.device_id).execute()
+    })
+    const withdrawn = (await (await pull()).json()) as Config
+    assert.equal(await builds(), 3)
+    assert.ok(!withdrawn.devices.some(d => d.subject === first2))
   } finally {
     await chain.close()
   }
