@@ -225,7 +225,8 @@ export class BoundedSessionStore extends MemoryPersistence {
       this.queues.delete(id)
     }
     this.ended[why]++
-    this.lastDropAt = this.now()
+    // An expired session with nothing queued is a client gone for good, not a bound met: /healthz stays quiet.
+    if (why === 'sessions' || (q?.packets.length ?? 0) > 0) this.lastDropAt = this.now()
     // Its subscriptions and QoS 2 state: the client that comes back starts a new session.
     super.cleanSubscriptions({ id }).catch(() => {})
     super.cleanIncoming({ id }).catch(() => {})

@@ -10,7 +10,9 @@ export class ConfigFailure extends Error {
   constructor(
     readonly reason: 'refused' | 'apply',
     message: string,
-    readonly status?: number
+    readonly status?: number,
+    /** How long the server asked to wait before the next pull, ms (Retry-After of a busy answer): no back-off. */
+    readonly waitMs?: number
   ) {
     super(message)
   }
@@ -22,6 +24,37 @@ export const TOKEN_REFUSED = new Set([401, 403])
 export const BACK_OFF = new Set([...TOKEN_REFUSED, 429])
 /** The longest wait between pulls while they keep being refused, ms. */
 export const CONFIG_BACKOFF_MAX_MS = 5 * 60_000
+/** The 429 of a pull while another with the same token is in progress (server/config-reply.ts): nothing wrong with the token. */
+export const CONFIG_BUSY = 'INSTORE_CONFIG_BUSY'
+/** The bounds on the wait a busy answer's Retry-After asks for, ms: no spinning on 0, no hour-long silence on a hostile value. */
+const BUSY_WAIT_MIN_MS = 100
+const BUSY_WAIT_MAX_MS = 60_000
+
+/**
+ * The failure of a pull refused with HTTP `status`; `body` its text (read for a 429's error code),
+ * `retryAfter` its Retry-After header. A busy answer waits as the server asks (seconds, bounded;
+ * the period if unreadable) instead of backing off: the pull in progress ends within seconds.
+ */
+export function refusal(status: number, body: string, retryAfter: string | null, everyMs: number): ConfigFailure {
+  if (status !== 429 || errorCode(body) !== CONFIG_BUSY) return new ConfigFailure('refused', refusedMessage(status), status)
+  const s = retryAfter !== null && /^\d{1,6}$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) * 1000 : everyMs
+  const waitMs = Math.min(BUSY_WAIT_MAX_MS, Math.max(BUSY_WAIT_MIN_MS, s))
+  return new ConfigFailure(
+    'refused',
+    `config pull refused as busy (HTTP 429 ${CONFIG_BUSY}): the central server is still answering another pull with this store's token (this gateway's own from before a restart, or another gateway given the same token?); pulling again in ${waitMs} ms`,
+    status,
+    waitMs
+  )
+}
+
+function errorCode(body: string): string | undefined {
+  try {
+    const e = (JSON.parse(body) as { error?: unknown } | null)?.error
+    return typeof e === 'string' ? e : undefined
+  } catch {
+    return undefined
+  }
+}
 
 export interface ConfigProblem {
   message: string

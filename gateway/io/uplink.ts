@@ -9,7 +9,7 @@ import { GatewayConfigSchema, type GatewayConfigT } from '../../shared/gateway-c
 import type { GatewayStore, OutboxRow } from './store.ts'
 import { readCapped } from './capped-body.ts'
 import { eventsTaken, parseJson, refusals, ServerError, type Refusal } from './events-reply.ts'
-import { BACK_OFF, ConfigFailure, nextProblem, pullWaitMs, refusedMessage, TOKEN_REFUSED, type ConfigProblem } from './config-trouble.ts'
+import { BACK_OFF, ConfigFailure, nextProblem, pullWaitMs, refusal, TOKEN_REFUSED, type ConfigProblem } from './config-trouble.ts'
 
 const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
 
@@ -297,7 +297,8 @@ export class Uplink {
     }
     this.pullsReachable()
     const status = err instanceof ConfigFailure ? err.status : undefined
-    this.pullsRefused = status !== undefined && BACK_OFF.has(status) ? this.pullsRefused + 1 : 0
+    const asked = err instanceof ConfigFailure && err.waitMs !== undefined
+    this.pullsRefused = status !== undefined && BACK_OFF.has(status) && !asked ? this.pullsRefused + 1 : 0
     const next = nextProblem(this.configProblem, message, status, Date.now())
     if (next.changed)
       this.log.warn('central config not applied; tried again each period', { reason, err: message.slice(0, 300), failingSince: new Date(next.problem.since).toISOString() })
@@ -317,6 +318,7 @@ export class Uplink {
     let etag: string | null = null
     let version: string | null = this.o.configVersion ?? null
     while (!this.stopped) {
+      let askedMs: number | undefined
       try {
         const query = version !== null ? `?since=${encodeURIComponent(version)}` : ''
         const res: Response = await fetch(this.url('config', query), {
@@ -367,7 +369,8 @@ export class Uplink {
         } else if (res.status >= 500) {
           throw new Error(`config pull answered HTTP ${res.status}`)
         } else if (res.status !== 304) {
-          throw new ConfigFailure('refused', refusedMessage(res.status), res.status)
+          const body = res.status === 429 ? (await readCapped(res, 4096)).bytes.toString() : ''
+          throw refusal(res.status, body, res.headers.get('retry-after'), this.o.configEveryMs)
         } else {
           this.pullsReachable()
           this.pullsRefused = 0
@@ -376,8 +379,9 @@ export class Uplink {
         }
       } catch (err) {
         this.configFailed(err)
+        if (err instanceof ConfigFailure) askedMs = err.waitMs
       }
-      await this.sleep(pullWaitMs(this.o.configEveryMs, this.pullsRefused, this.random))
+      await this.sleep(askedMs ?? pullWaitMs(this.o.configEveryMs, this.pullsRefused, this.random))
     }
   }
 }

@@ -88,6 +88,25 @@ test('a stored session whose client stays away past the expiry is ended with wha
   }
 })
 
+test('a stored session that expires with nothing queued is counted but is no drop for /healthz', async () => {
+  let now = 1_000_000
+  const b = await startBroker({ sessions: { sessionExpiryMs: 60_000 }, now: () => now })
+  try {
+    const quiet = await mqtt.connectAsync(b.url, { clientId: 'phone', clean: false, reconnectPeriod: 0 })
+    await quiet.subscribeAsync('phone/own', { qos: 1 })
+    await quiet.endAsync()
+    await waitFor(() => b.sessions.storedSessions === 1, 5000, 'the session stored')
+    now += 60_000
+    // Another client leaving a session behind is what prunes the expired one.
+    await (await mqtt.connectAsync(b.url, { clientId: 'sensor', clean: false, reconnectPeriod: 0 })).endAsync()
+    await waitFor(() => b.sessions.ended.expired === 1, 5000, 'the session expired')
+    assert.equal(b.sessions.lastDropAt, 0)
+    assert.equal(b.sessions.dropped.session_ended, 0)
+  } finally {
+    await b.close()
+  }
+})
+
 test('a connected session that reads but never acknowledges holds at most its bound of messages', async () => {
   const b = await startBroker({ sessions: { maxQueuedPerSession: 20 } })
   try {

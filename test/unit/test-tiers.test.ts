@@ -2,13 +2,14 @@
 // its third-party part (skip on a developer's machine, fail in CI).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { decide, inCi } from '../helpers/parts.ts'
 import { pickFiles, SLOW_FIRST, serverFiles, slowFirst, tierFiles } from '../../scripts/test.ts'
 import { ROOT } from '../helpers/run.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 test('a missing part skips the test on a developer machine and fails it in CI', () => {
   const cases: Array<[present: boolean, ci: boolean, want: ReturnType<typeof decide>]> = [
@@ -119,4 +120,62 @@ test('a pass starts its files in the order given (node --test would sort them), 
   const bad = pass([order[0], file('d.test.mjs', "throw new Error('boom')")])
   assert.equal(bad.status, 1, bad.stdout)
   assert.match(bad.stdout, /^not ok \d+ - d\.test\.mjs$/m)
+})
+
+/** A test file that starts a child process (its pid in `pidFile`) and never ends. */
+function hangingFile(dir: string, pidFile: string): string {
+  const f = join(dir, 'hang.test.ts')
+  writeFileSync(
+    f,
+    `import { test } from 'node:test'\nimport { spawn } from 'node:child_process'\nimport { writeFileSync } from 'node:fs'\n` +
+      `test('hangs', async () => {\n  writeFileSync(${JSON.stringify(pidFile)}, String(spawn('sleep', ['120'], { stdio: 'ignore' }).pid))\n  setInterval(() => {}, 1000)\n  await new Promise(() => {})\n})\n`
+  )
+  return f
+}
+/** Whether process `pid` still runs (a zombie waiting for its reaper does not). */
+const running = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+/** Waits up to 5 s for process `pid` to be gone (killed, then reaped by init). */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 50 && running(pid); i++) await sleep(100)
+  return !running(pid)
+}
+/** scripts/test.ts over `files`, as CI runs it (not as a child of this test runner), stopped after a minute whatever it does. */
+function testScript(files: string[], env: Record<string, string>) {
+  const { NODE_TEST_CONTEXT: _, ...outside } = process.env
+  return spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/test.ts'), ...files], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...outside, ...env },
+    timeout: 60_000,
+    killSignal: 'SIGKILL'
+  })
+}
+
+test('a test file that hangs is stopped at its timeout and named `not ok`; the others run; what it started is killed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tiers-hang-'))
+  const pidFile = join(dir, 'pid')
+  const fine = join(dir, 'fine.test.ts')
+  writeFileSync(fine, "import { test } from 'node:test'\ntest('fine', () => {})\n")
+  const r = testScript([hangingFile(dir, pidFile), fine], { INSTORE_TEST_FILE_TIMEOUT_MS: '8000' })
+  assert.equal(r.status, 1, r.stdout + r.stderr)
+  assert.match(r.stdout, /^not ok \d+ - .*hang\.test\.ts$/m)
+  assert.match(r.stdout, /^ok \d+ - fine$/m)
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  assert.ok(await gone(pid), 'the hung file’s child killed')
+})
+
+test('a pass past its limit is stopped with every process it started', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tiers-limit-'))
+  const pidFile = join(dir, 'pid')
+  const r = testScript([hangingFile(dir, pidFile)], { INSTORE_TEST_FILE_TIMEOUT_MS: '600000', INSTORE_TEST_PASS_LIMIT_MS: '8000' })
+  assert.equal(r.status, 1, r.stdout + r.stderr)
+  assert.match(r.stderr, /stopped after .* min and its processes killed/)
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  assert.ok(await gone(pid), 'the hung file’s child killed')
 })
