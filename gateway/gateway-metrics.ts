@@ -32,7 +32,10 @@ export function collectStoreMetrics(
     if (sessions) {
       metrics.gauge('instore_broker_stored_sessions', 'stored MQTT sessions (clean: false) of clients that are away, on the embedded broker').set({}, sessions.storedSessions)
       metrics.gauge('instore_broker_queued_messages', 'QoS 1 messages queued for MQTT sessions on the embedded broker').set({}, sessions.queuedMessages)
-      const queueDrops = metrics.counter('instore_broker_queue_dropped_total', "QoS 1 messages the embedded broker dropped from MQTT sessions' queues, by the bound met")
+      const queueDrops = metrics.counter(
+        'instore_broker_queue_dropped_total',
+        "QoS 1 messages the embedded broker dropped from MQTT sessions' queues, and QoS 2 messages it refused past the bound on those awaiting PUBREL (incoming_*), by the bound met"
+      )
       for (const [reason, n] of Object.entries(sessions.dropped)) queueDrops.set({ reason }, n)
       const ended = metrics.counter('instore_broker_sessions_ended_total', 'stored MQTT sessions the embedded broker ended, by the bound met')
       for (const [reason, n] of Object.entries(sessions.ended)) ended.set({ reason }, n)

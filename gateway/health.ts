@@ -60,7 +60,7 @@ export function gatewayHealth(g: HealthInputs): Health {
   const held = g.bus?.sessionDrops?.()
   if (held && held.at > 0 && Date.now() - held.at < HEALTH_WINDOW_MS)
     problems.push(
-      `the embedded broker dropped ${held.messages} message(s) queued for MQTT sessions and ended ${held.sessions} stored session(s) at its bounds since the gateway started: clients leave sessions behind (clean: false) or do not acknowledge (instore_broker_queue_dropped_total, instore_broker_sessions_ended_total)`
+      `the embedded broker dropped ${held.messages} message(s) queued for MQTT sessions and ended ${held.sessions} stored session(s) at its bounds since the gateway started: clients leave sessions behind (clean: false), do not acknowledge or leave QoS 2 exchanges unfinished (instore_broker_queue_dropped_total, instore_broker_sessions_ended_total)`
     )
   if (g.uplink && !g.uplink.connected) problems.push(g.uplink.lastErrorShort ? (g.uplink.lastError ?? '') : `central unreachable: ${g.uplink.lastError ?? ''}`)
   else {

@@ -75,12 +75,12 @@ const spec = {
     },
     'max-queued-messages': {
       type: 'number',
-      doc: 'embedded broker: QoS 1 messages queued at most for one session (client away, or not acknowledging); past it the oldest is dropped',
+      doc: 'embedded broker: QoS 1 messages queued at most for one session (client away, or not acknowledging); past it the oldest is dropped. Also the QoS 2 messages one session may hold awaiting PUBREL; past it the client is closed',
       default: DEFAULT_SESSION_LIMITS.maxQueuedPerSession
     },
     'max-queued-mib': {
       type: 'number',
-      doc: 'embedded broker: MiB queued at most for all sessions together; past it the longest queue drops its oldest',
+      doc: 'embedded broker: MiB queued at most for all sessions together; past it the longest queue drops its oldest. As much again for QoS 2 messages awaiting PUBREL; past it the sending client is closed',
       default: DEFAULT_SESSION_LIMITS.maxQueuedBytes / 2 ** 20
     },
     'ble-adapter': { type: 'string', doc: 'scan BLE with this BlueZ adapter (e.g. hci0) as one more sensor' },

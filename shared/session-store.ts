@@ -4,7 +4,11 @@
 // array with no bound: a few clients that subscribe to '#' and leave made the gateway's memory grow
 // by hundreds of MiB from a fraction of a MiB sent (an outside tester). Here the sessions of
 // clients that are away are bounded in number and lifetime, each session's queue in messages, and
-// all queues together in bytes; whatever a bound drops is counted by reason.
+// all queues together in bytes; whatever a bound drops is counted by reason. The same goes for the
+// other way in: a QoS 2 message a client sends is held (aedes-persistence's `incoming`) until its
+// PUBREL, for as long as the session lasts; a client that never sends PUBREL and leaves made the
+// gateway hold every such message (s10 re-tester G: +770 MiB). Those are bounded per session in
+// messages and in all in bytes, and a client past a bound is refused (its connection closed).
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import type { Aedes, Client } from 'aedes'
@@ -12,9 +16,15 @@ import type { Aedes, Client } from 'aedes'
 export interface SessionLimits {
   /** Stored sessions (clean: false) of clients that are away; past it the one away longest is ended. */
   maxStoredSessions: number
-  /** Messages queued at most for one session, away or connected; past it its oldest is dropped (Mosquitto's max_queued_messages). */
+  /**
+   * Messages queued at most for one session, away or connected; past it its oldest is dropped
+   * (Mosquitto's max_queued_messages). Also the QoS 2 messages one session may hold awaiting PUBREL.
+   */
   maxQueuedPerSession: number
-  /** Bytes queued at most for all sessions together (topic, payload and ENTRY_COST each); past it the longest queue drops its oldest. */
+  /**
+   * Bytes queued at most for all sessions together (topic, payload and ENTRY_COST each); past it the
+   * longest queue drops its oldest. As much again for QoS 2 messages held awaiting PUBREL.
+   */
   maxQueuedBytes: number
   /** A stored session whose client has been away this long is ended, ms (MQTT 3.1.1 sets none; Mosquitto's persistent_client_expiration). */
   sessionExpiryMs: number
@@ -38,7 +48,8 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
  */
 export const ENTRY_COST = 200
 
-export type QueueDropReason = 'queue_full' | 'queue_bytes' | 'session_ended'
+/** `incoming_*`: a QoS 2 message refused (its client's connection closed) past the bound on those awaiting PUBREL. */
+export type QueueDropReason = 'queue_full' | 'queue_bytes' | 'session_ended' | 'incoming_full' | 'incoming_bytes'
 export type SessionEndReason = 'sessions' | 'expired'
 
 /** The packet fields the store reads; aedes' packets carry more, kept as they are. */
@@ -60,6 +71,8 @@ interface MemoryBase {
   setup(broker: Aedes): Promise<void>
   cleanSubscriptions(client: Pick<Client, 'id'>): Promise<void>
   cleanIncoming(client: Pick<Client, 'id'>): Promise<void>
+  incomingStorePacket(client: Pick<Client, 'id'>, packet: Queued): Promise<void>
+  incomingDelPacket(client: Pick<Client, 'id'>, packet: Pick<Queued, 'messageId'>): Promise<void>
 }
 const require = createRequire(import.meta.url)
 const MemoryPersistence = require('aedes-persistence/asyncPersistence.js') as new () => MemoryBase
@@ -69,7 +82,7 @@ const costOf = (p: Queued): number => Buffer.byteLength(p.topic) + (typeof p.pay
 
 export class BoundedSessionStore extends MemoryPersistence {
   /** Messages dropped from queues since start, by the bound met (`session_ended`: queued for a session a bound ended). */
-  readonly dropped: Record<QueueDropReason, number> = { queue_full: 0, queue_bytes: 0, session_ended: 0 }
+  readonly dropped: Record<QueueDropReason, number> = { queue_full: 0, queue_bytes: 0, session_ended: 0, incoming_full: 0, incoming_bytes: 0 }
   /** Stored sessions ended since start, by the bound met. */
   readonly ended: Record<SessionEndReason, number> = { sessions: 0, expired: 0 }
   /** When a bound last dropped or ended something (wall ms), 0 if never. */
@@ -79,6 +92,9 @@ export class BoundedSessionStore extends MemoryPersistence {
   /** Clients with a stored session that are away, and since when (ms): oldest first. */
   private readonly away = new Map<string, number>()
   private queuedBytes = 0
+  /** Per session, the QoS 2 messages held awaiting PUBREL: their cost by packet id. */
+  private readonly incoming = new Map<string, Map<number, number>>()
+  private incomingBytes = 0
   /** The broker's connected clients by id (aedes keeps them; its types do not say). */
   private clients: Record<string, unknown> = {}
 
@@ -98,6 +114,15 @@ export class BoundedSessionStore extends MemoryPersistence {
     let n = 0
     for (const q of this.queues.values()) n += q.packets.length
     return n
+  }
+  /** QoS 2 messages held for all sessions awaiting PUBREL, and what they are charged (bytes). */
+  get incomingMessages(): number {
+    let n = 0
+    for (const m of this.incoming.values()) n += m.size
+    return n
+  }
+  get incomingCost(): number {
+    return this.incomingBytes
   }
   /** What the queued messages are charged, bytes (see ENTRY_COST). */
   get queuedCost(): number {
@@ -166,6 +191,52 @@ export class BoundedSessionStore extends MemoryPersistence {
     return Readable.from([...(this.queues.get(client.id)?.packets ?? [])])
   }
 
+  /**
+   * Holds a QoS 2 message until its PUBREL, within the bounds. Past one it is refused: aedes then
+   * closes the client's connection (a client that leaves its QoS 2 exchanges unfinished is broken
+   * or hostile) and nothing is published.
+   */
+  override async incomingStorePacket(client: Pick<Client, 'id'>, packet: Queued): Promise<void> {
+    const held = this.incoming.get(client.id) ?? new Map<number, number>()
+    const id = packet.messageId ?? 0
+    const cost = costOf(packet)
+    const before = held.get(id) ?? 0
+    let why: QueueDropReason | null = null
+    if (!held.has(id) && held.size >= this.limits.maxQueuedPerSession) why = 'incoming_full'
+    else if (this.incomingBytes - before + cost > this.limits.maxQueuedBytes) why = 'incoming_bytes'
+    if (why !== null) {
+      this.dropped[why]++
+      this.lastDropAt = this.now()
+      throw new Error(`QoS 2 messages awaiting PUBREL past the bound (${why})`)
+    }
+    await super.incomingStorePacket(client, packet)
+    held.set(id, cost)
+    this.incoming.set(client.id, held)
+    this.incomingBytes += cost - before
+  }
+
+  override async incomingDelPacket(client: Pick<Client, 'id'>, packet: Pick<Queued, 'messageId'>): Promise<void> {
+    await super.incomingDelPacket(client, packet)
+    const held = this.incoming.get(client.id)
+    const cost = held?.get(packet.messageId ?? 0)
+    if (held === undefined || cost === undefined) return
+    held.delete(packet.messageId ?? 0)
+    this.incomingBytes -= cost
+    if (held.size === 0) this.incoming.delete(client.id)
+  }
+
+  override async cleanIncoming(client: Pick<Client, 'id'>): Promise<void> {
+    this.forgetIncoming(client.id)
+    await super.cleanIncoming(client)
+  }
+
+  private forgetIncoming(id: string): void {
+    const held = this.incoming.get(id)
+    if (!held) return
+    for (const cost of held.values()) this.incomingBytes -= cost
+    this.incoming.delete(id)
+  }
+
   private push(id: string, p: Queued): void {
     let q = this.queues.get(id)
     if (!q) {
@@ -229,6 +300,7 @@ export class BoundedSessionStore extends MemoryPersistence {
     if (why === 'sessions' || (q?.packets.length ?? 0) > 0) this.lastDropAt = this.now()
     // Its subscriptions and QoS 2 state: the client that comes back starts a new session.
     super.cleanSubscriptions({ id }).catch(() => {})
+    this.forgetIncoming(id)
     super.cleanIncoming({ id }).catch(() => {})
   }
 }

@@ -2,7 +2,7 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, findMac, isMac, isRandomizedMac } from './subjects.ts'
+import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
@@ -254,7 +254,7 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
       if (r.seq !== undefined) reading.seq = r.seq
       if (r.fp !== undefined) {
         reading.fp = fingerprint(r.fp, ctx.hasher)
-        if (reading.fp !== r.fp) hashedFps++
+        hashedFps++
       }
       out.push(reading)
     }
@@ -264,22 +264,16 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
 
 /**
  * A probe fingerprint as the gateway may keep it. It is free text from the sniffer, and people
- * counting keeps places per fingerprint on disk (people-learned.ts): one that is a MAC address, in
- * any spelling, or holds one (a sniffer that puts the device's address there) is hashed like an
- * address, in a namespace of its own (never equal to a subject). Hashing, not refusing: the same
- * fingerprint still gives the same value, and a sniffer's 12-hex-digit hash of the information
- * elements cannot be told from an address, so it must keep working.
+ * counting keeps places per fingerprint on disk (people-learned.ts); a sniffer may put the device's
+ * address in it in any spelling (padded to 64 bits, as an EUI-64, with a counter after it, run
+ * into a hex word), and no recogniser finds them all. So every fingerprint is hashed with the
+ * store secret, in a namespace of its own (never equal to a subject): the same fingerprint still
+ * gives the same value, which is all people counting asks of it, and a hashed value never holds
+ * an address.
  */
 function fingerprint(fp: string, hasher: SubjectHasher): string {
-  if (cleanFps.has(fp)) return fp
-  if (findMac(fp) !== undefined) return hasher.anonymous(`fp:${fp}`)
-  // Only fingerprints without an address are remembered here (the hasher's own cache, emptied at
-  // an erasure, holds the others). Bounded: a sniffer's are one per phone model, a stranger's endless.
-  if (cleanFps.size >= 4096) cleanFps.clear()
-  cleanFps.add(fp)
-  return fp
+  return hasher.anonymous(`fp:${fp}`)
 }
-const cleanFps = new Set<string>()
 
 function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const d = decode(payload, checkScans, 'scan')

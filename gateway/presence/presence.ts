@@ -106,20 +106,31 @@ export class PresenceEngine {
         }
         this.dropped++
         this.store.dropState(saved.subject)
-        const shop = track === null ? null : closableShop(track, this.site)
-        this.log.warn('saved zone state does not fit the site: dropped', { problem, visitClosed: shop !== null, siteChanged: saved.siteKey !== this.siteKey })
-        if (shop === null || track === null) continue
-        // The visit was announced: it ends where its evidence did, with the sectors that still exist.
-        let z: ZoneEvent[]
-        try {
-          z = closeVisit({ shop, sector: null, sectorCand: null, shopCand: null }).events
-        } catch {
-          continue
-        }
-        for (const ev of z.filter(e => e.type === 'shop.exit' || e.type === 'visit.summary')) closed.push(...this.emit(saved.subject, ev, track))
+        const ended = track === null ? [] : this.closeDropped(saved.subject, track)
+        closed.push(...ended)
+        this.log.warn('saved zone state does not fit the site: dropped', { problem, visitClosed: ended.length > 0, siteChanged: saved.siteKey !== this.siteKey })
       }
     })
     this.events += closed.length
+  }
+
+  /**
+   * The announced visit of a state being dropped (it does not fit the site, or a tick threw on
+   * it): it ends where its evidence did, with the sectors that still exist, so that no visit is
+   * left open for ever. Nothing when there is no announced visit or nothing sound to end it at.
+   */
+  private closeDropped(subject: string, track: ZoneTrack): InstoreEvent[] {
+    const shop = closableShop(track, this.site)
+    if (shop === null) return []
+    let z: ZoneEvent[]
+    try {
+      z = closeVisit({ shop, sector: null, sectorCand: null, shopCand: null }).events
+    } catch {
+      return []
+    }
+    const out: InstoreEvent[] = []
+    for (const ev of z.filter(e => e.type === 'shop.exit' || e.type === 'visit.summary')) out.push(...this.emit(subject, ev, track))
+    return out
   }
 
   /** Saved states dropped at start because they no longer fit the site; subjects whose tick threw. */
@@ -210,7 +221,9 @@ export class PresenceEngine {
           this.lastFailure = Date.now()
           this.tracks.delete(subject)
           this.store.dropState(subject)
-          this.log.error('zone state failed; dropped', { err: (err as Error).message })
+          const ended = this.closeDropped(subject, tr.state.track)
+          produced.push(...ended)
+          this.log.error('zone state failed; dropped', { err: (err as Error).message, visitClosed: ended.length > 0 })
           continue
         }
         for (const z of zevents) produced.push(...this.emit(subject, z, tr.state.track))

@@ -27,6 +27,12 @@ const LEFT_BY_MS = 10 * 60_000
 const isTime = (v: unknown, now: number): v is number => isNum(v) && v >= EARLIEST && v <= now + AHEAD_MS
 const optional = (o: Record<string, unknown>, k: string, check: (v: unknown) => boolean): boolean => o[k] === undefined || check(o[k])
 const isBool = (v: unknown): boolean => typeof v === 'boolean'
+// A cost that was not finite is saved as null (JSON): a sum holding one still reads as before.
+const isNums = (v: unknown): boolean => Array.isArray(v) && v.every(x => x === null || isNum(x))
+/** A radio sum as zone-odds.ts keeps it: the per-offset costs inside and outside, and the numbers beside them. */
+const isRadioSum = (v: unknown): boolean =>
+  isObj(v) && isNums(v.inside) && isNums(v.outside) && ['base', 'mean', 'sd', 'overlap', 'fixes'].every(k => isNum(v[k])) && optional(v, 'untested', isNum)
+const isPlace = (v: unknown): boolean => Array.isArray(v) && v.length === 2 && v.every(isNum)
 
 /**
  * Why a saved track does not fit this site, or null when it does: every zone it names exists
@@ -49,6 +55,13 @@ export function trackProblem(track: unknown, site: Site, now = Date.now()): stri
     // An unknown depth (another floor's, -Infinity) is saved as null.
     for (const k of ['depth', 'depthAt']) if (!optional(shop, k, v => v === null || isNum(v))) return `shop.${k} is not a number`
     for (const k of ['jumped', 'pending', 'weak']) if (!optional(shop, k, isBool)) return `shop.${k} is not a boolean`
+    // Every other field a tick reads (copyTrack copies the arrays inside these): a damaged one would
+    // pass here and throw at the first tick instead.
+    if (!optional(shop, 'radio', isRadioSum)) return 'shop.radio is not a radio sum'
+    if (!optional(shop, 'accuracy', v => isObj(v) && isNum(v.sum) && isNum(v.n))) return 'shop.accuracy is not a sum'
+    for (const k of ['held', 'proves']) if (!optional(shop, k, v => Array.isArray(v) && v.every(isObj))) return `shop.${k} is not a list of events`
+    for (const k of ['from', 'to']) if (!optional(shop, k, isPlace)) return `shop.${k} is not a place`
+    for (const k of ['nextTest', 'passerByTests']) if (!optional(shop, k, isNum)) return `shop.${k} is not a number`
     if (!isObj(shop.sectors)) return 'shop.sectors is not an object'
     for (const [id, dwell] of Object.entries(shop.sectors)) {
       if (sectorShop.get(id) !== shop.id) return `shop.sectors names ${id}, not a sector of ${shop.id}`
@@ -62,6 +75,7 @@ export function trackProblem(track: unknown, site: Site, now = Date.now()): stri
     if (k === 'shopCand' ? !shops.has(c.id) : !sectorShop.has(c.id)) return `${k} ${c.id} is not in the site`
     for (const f of ['since', 'lastEvidence', 'score', 'n']) if (!isNum(c[f])) return `${k}.${f} is not a number`
     for (const f of ['since', 'lastEvidence']) if (!isTime(c[f], now)) return `${k}.${f} is not a plausible time`
+    if (!optional(c, 'radio', isRadioSum)) return `${k}.radio is not a radio sum`
   }
   const sector = track.sector
   if (sector !== null && sector !== undefined) {

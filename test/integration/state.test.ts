@@ -81,6 +81,16 @@ const cases: Array<{ name: string; shop: string; sector: string | null; state?: 
       s.leftBy = 'soon'
     }
   },
+  {
+    // Passed the check and threw at the first tick (zones.ts copyTrack spreads radio.inside).
+    name: 'a weak entry radio sum that is no radio sum',
+    shop: 'boutique',
+    sector: null,
+    closes: true,
+    mutate: s => {
+      s.radio = { inside: 1 }
+    }
+  },
   { name: 'a shop renamed, its sector with it', shop: 'boutique-old', sector: 'women-old', closes: true },
   { name: 'a sector moved to another shop', shop: 'new', sector: 'women', closes: true },
   { name: 'state that is not JSON', shop: 'boutique', sector: null, state: '{"shop": {', closes: false }
@@ -158,6 +168,33 @@ test('saved zone state that fits carries the state version and the site key, and
     presence.tick(T0 + 1000, new Map([['tag:old', { x: 10, y: 6, accuracyM: 2 }]]))
     const saved = store.loadStates().find(s => s.subject === 'tag:old')
     assert.ok(saved !== undefined && saved.version >= 1 && /^[0-9a-f]{16}$/.test(saved.siteKey), JSON.stringify(saved))
+  } finally {
+    store.close()
+  }
+})
+
+test('a state a tick throws on is dropped with its announced visit closed as of its last evidence', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'state-'))
+  const store = new GatewayStore(dir)
+  try {
+    store.saveState('tag:old', openVisit('boutique', 'women'), T0)
+    store.openVisit('visit-old', 'tag:old', 'boutique', T0 - 600_000)
+    const campaigns = new CampaignEngine(site.storeId, site.timezone, store)
+    const presence = new PresenceEngine(site, store, campaigns, presenceOptions(site))
+    assert.equal(presence.dropped, 0)
+    // Damage the live state the way a field no check knows of would (the tick's copy throws on it).
+    const live = (presence as unknown as { tracks: Map<string, { state: { track: ZoneTrack } }> }).tracks.get('tag:old')
+    ;(live?.state.track.shop as unknown as Mutable).radio = { inside: 1 }
+    const events = presence.tick(T0 + 1000, new Map([['tag:old', { x: 10, y: 6, accuracyM: 2 }]]))
+    assert.equal(presence.failed, 1)
+    const closed = events.filter(e => e.visitId === 'visit-old')
+    assert.deepEqual(closed.map(e => e.type).sort(), ['shop.exit', 'visit.summary'])
+    assert.ok(
+      closed.every(e => e.ts === T0 - 5000),
+      `closed as of the last evidence: ${closed.map(e => e.ts - T0).join(', ')}`
+    )
+    const row = store.db.prepare('SELECT exit_ts FROM visits WHERE visit_id = ?').get('visit-old') as { exit_ts: number | null } | undefined
+    assert.equal(row?.exit_ts, T0 - 5000)
   } finally {
     store.close()
   }
