@@ -270,7 +270,7 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
  * fingerprint still gives the same value, and a sniffer's 12-hex-digit hash of the information
  * elements cannot be told from an address, so it must keep working.
  */
-function fingerprint(fp: string, hasher: SubjectHasher): string {
+export function fingerprint(fp: string, hasher: SubjectHasher): string {
   if (cleanFps.has(fp)) return fp
   if (findMac(fp) !== undefined) return hasher.anonymous(`fp:${fp}`)
   // Only fingerprints without an address are remembered here (the hasher's own cache, emptied at
