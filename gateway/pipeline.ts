@@ -94,7 +94,7 @@ export class Pipeline {
     }
     this.footfall = new Footfall(ts => localTime(ts, site.timezone).date)
     this.aliases = aliasMap(site)
-    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store)
+    this.people = new People(site, wifiModels(site), peopleOptions(site), mac => this.ctx.hasher.hash(mac), presence?.store, this.ctx.hasher)
     this.people.keep(site.storeId, log)
     this.m = pipelineMetrics(metrics)
     this.est = new EstimateStage({

@@ -271,7 +271,7 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
  * gives the same value, which is all people counting asks of it, and a hashed value never holds
  * an address.
  */
-function fingerprint(fp: string, hasher: SubjectHasher): string {
+export function fingerprint(fp: string, hasher: SubjectHasher): string {
   return hasher.anonymous(`fp:${fp}`)
 }
 

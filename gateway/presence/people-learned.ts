@@ -19,6 +19,8 @@ import { STAY_SAMPLE } from './people-stays.ts'
 import { SLOT_MS, DAY_MS } from './wifi-device-types.ts'
 import { createHash } from 'node:crypto'
 import type { Site } from '../../shared/site.ts'
+import { fingerprint } from '../ingest/ingest.ts'
+import type { SubjectHasher } from '../ingest/subjects.ts'
 
 export const LEARNED_NAME = 'people-learned'
 /** Saved at most this often while counting, ms of event time (a day's learning is lost by at most this much). */
@@ -106,7 +108,12 @@ export interface LearnedParts {
   spots: FixtureSpots
   places: ModelSpots
   stay: LongStay
+  /** The store's hasher, for fingerprints as ingest hashes them now (ingest.ts `fingerprint`): one kept before they were hashed (a raw MAC) must not stay on disk. */
+  fps?: SubjectHasher
 }
+
+/** A fingerprint ingest has hashed already: `h:` and 16 hex digits (subjects.ts), passed through as is. */
+const HASHED_FP = /^h:[0-9a-f]{16}$/
 
 /** What is kept of people counting's learning now. */
 export function learnedState(p: LearnedParts): PeopleLearnedStateT {
@@ -139,8 +146,10 @@ export function restoreLearned(keeper: LearnedKeeper, key: string, p: LearnedPar
     const e = check.Errors(s).First()
     return left(e ? `${e.path || '/'}: ${e.message}` : 'not a kept state')
   }
-  for (const sp of s.spots) p.spots.restoreChained({ ...sp, addresses: new Set(sp.addresses) })
-  for (const pl of s.places) p.places.restore(pl)
+  // Kept by an older gateway, a fingerprint may be raw: hashed as new readings' are, so it still matches them and the next save holds no raw one.
+  const fp = (f: string) => (p.fps === undefined || HASHED_FP.test(f) ? f : fingerprint(f, p.fps))
+  for (const sp of s.spots) p.spots.restoreChained({ ...sp, fp: fp(sp.fp), addresses: new Set(sp.addresses) })
+  for (const pl of s.places) p.places.restore({ ...pl, fp: fp(pl.fp) })
   p.stay.restore(s.staysMs)
   return { restored: true, found: true, problem: null }
 }

@@ -11,22 +11,53 @@ import type { WifiDevice } from './wifi-device-types.ts'
 
 /** Visitors held at most (a busy store's day of rotating phones with a fingerprint; a sender's beyond it are not looked at again). */
 const MAX_HELD = 50_000
+/**
+ * At the cap, the held visitors taken back since (countedDay changed) are swept out once per this
+ * many visitors refused, not at each: a sweep reads every held one, so each refused visitor costs a
+ * few reads on average, while a full list of today's visitors is not read again and again for nothing.
+ */
+const REFUSED_PER_SWEEP = MAX_HELD / 10
 
 export class DayPieces {
-  private held: WifiDevice[] = []
+  /** Held visitors, oldest first. */
+  private readonly held = new Set<WifiDevice>()
+  /**
+   * Held visitors by address: an erasure finds those dropped before under the subject without
+   * reading the others. A device's address changes while the linker holds it (an erasure reaches
+   * those through `drop`); it is indexed again when the linker drops it, when its address is final.
+   */
+  private readonly byAddress = new Map<string, Set<WifiDevice>>()
+  private readonly indexedAs = new Map<WifiDevice, string>()
+  /** The day the held visitors were counted on: yesterday's go once, at the first count of a new day. */
+  private day = ''
+  private refused = 0
+  /** Held visitors read by whole-list sweeps (day change, at the cap, a spot learned): tests check none is per call. */
+  swept = 0
   /** Set while an erasure drops devices (a device dropped as idle is kept: a piece of the morning). */
   private erasing = false
 
   /** A device just counted a visitor today: kept if it could be a rotating fixture's piece. */
   counted(d: WifiDevice, today: string): void {
     if (d.stable || d.fp === null || d.flood) return
-    if (this.held.length >= MAX_HELD) this.held = this.held.filter(h => h.countedDay === today)
-    if (this.held.length < MAX_HELD) this.held.push(d)
+    if (today !== this.day) {
+      this.day = today
+      this.sweep(today)
+    }
+    if (this.held.size >= MAX_HELD && ++this.refused >= REFUSED_PER_SWEEP) {
+      this.refused = 0
+      this.sweep(today)
+    }
+    if (this.held.size < MAX_HELD && !this.held.has(d)) {
+      this.held.add(d)
+      this.index(d)
+    }
   }
 
-  /** A device the linker drops: forgotten if an erasure drops it. */
+  /** A device the linker drops: forgotten if an erasure drops it, else indexed by its last address. */
   drop(d: WifiDevice): void {
-    if (this.erasing) this.held = this.held.filter(h => h !== d)
+    if (!this.held.has(d)) return
+    if (this.erasing) this.remove(d)
+    else this.index(d)
   }
 
   /** An erasure (`dropAll` drops the linker's devices holding the subject): those, and one dropped before under the address, are forgotten. */
@@ -37,17 +68,50 @@ export class DayPieces {
     } finally {
       this.erasing = false
     }
-    this.held = this.held.filter(h => h.address !== subject)
+    for (const h of [...(this.byAddress.get(subject) ?? [])]) if (h.address === subject) this.remove(h)
   }
 
   /** Of today's visitors, those a spot just learned takes for its fixture's pieces (`radiusM`: as the spot takes a present piece). */
   of(s: FixtureSpot, radiusM: number, today: string): WifiDevice[] {
-    this.held = this.held.filter(h => h.countedDay === today)
-    const at = this.held.filter(d => {
+    this.sweep(today)
+    const at = [...this.held].filter(d => {
       if (d.fp !== s.fp || d.last.floor !== s.floor || d.bursts === 0) return false
       const r = Math.max(radiusM, (2 * radiusM) / Math.sqrt(d.bursts))
       return Math.hypot(d.sumX / d.bursts - s.x, d.sumY / d.bursts - s.y) <= r
     })
     return oneRadio(at)
+  }
+
+  get size(): number {
+    return this.held.size
+  }
+
+  /** Drops the held visitors not counted today (an earlier day's, or taken back). */
+  private sweep(today: string): void {
+    this.swept += this.held.size
+    for (const h of this.held) if (h.countedDay !== today) this.remove(h)
+  }
+
+  private index(d: WifiDevice): void {
+    const was = this.indexedAs.get(d)
+    if (was === d.address) return
+    if (was !== undefined) this.unindex(d, was)
+    const set = this.byAddress.get(d.address) ?? new Set<WifiDevice>()
+    set.add(d)
+    this.byAddress.set(d.address, set)
+    this.indexedAs.set(d, d.address)
+  }
+
+  private unindex(d: WifiDevice, address: string): void {
+    const set = this.byAddress.get(address)
+    set?.delete(d)
+    if (set?.size === 0) this.byAddress.delete(address)
+  }
+
+  private remove(d: WifiDevice): void {
+    this.held.delete(d)
+    const was = this.indexedAs.get(d)
+    if (was !== undefined) this.unindex(d, was)
+    this.indexedAs.delete(d)
   }
 }

@@ -16,7 +16,7 @@ import { DayPieces } from './people-pieces.ts'
 import { LongStay } from './people-stays.ts'
 import { ColdStart } from './people-cold.ts'
 import { deviceState, chainPhones } from './people-classify.ts'
-import { LearnedKeeping, learnedKey } from './people-learned.ts'
+import { LearnedKeeping, learnedKey, type LearnedParts } from './people-learned.ts'
 
 export {
   peopleOptions,
@@ -75,7 +75,8 @@ export class People {
     wifiModels: Map<string, SensorModel>,
     private readonly o: PeopleOptions,
     hashAddress: (mac: string) => string,
-    keeper?: FixtureKeeper & DayKeeper
+    keeper?: FixtureKeeper & DayKeeper,
+    fps?: LearnedParts['fps']
   ) {
     this.day = new PeopleDay(site.timezone, keeper ?? null)
     const p = site.file.people ?? {}
@@ -104,9 +105,8 @@ export class People {
       c => this.uncountBle(c)
     )
     this.stay = new LongStay(o.longStayPriorMs, o.longStayMinStays, o.longStayFactor, o.longStayFloorMs)
-    this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay })
-    // A first start: no earlier run kept a state here (a kept state left unread, or with too few stays
-    // to learn from, still says the gateway ran before, most likely through open hours), and nothing learned.
+    this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay, fps })
+    // A first start: no earlier run kept a state (one left unread, or with too few stays, still says the gateway ran before, most likely in open hours), nothing learned.
     this.cold = new ColdStart(!this.learned.found && this.wifi.learnedNothing() && !this.stay.learned(), o.maxLinkGapMs, o.coldQuietMs)
     this.cap = capacities(site, o.maxPeoplePerM2)
     this.zero = () => ({ shops: Object.fromEntries(site.shops.map(s => [s.id, 0])), sectors: Object.fromEntries(site.sectors.map(s => [s.id, 0])) })
