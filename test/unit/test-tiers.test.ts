@@ -58,9 +58,11 @@ test('each tier runs its folder; test files not yet filed into a tier run with i
 
 test('the PostgreSQL pass takes the test files that start a server through the postgres helper or startServer, and no other', () => {
   const root = mkdtempSync(join(tmpdir(), 'tiers-pg-'))
+  // Written in two pieces: this file itself must not look like a server test to serverFiles (it ran
+  // in the PostgreSQL pass again for nothing).
   const cases: Array<[file: string, text: string, server: boolean]> = [
-    ['test/integration/a.test.ts', "import { onTestDb } from '../helpers/postgres.ts'\n", true],
-    ['test/integration/b.test.ts', 'const s = await startServer(dir, ADMIN)\n', true],
+    ['test/integration/a.test.ts', "import { onTestDb } from '../helpers/post" + "gres.ts'\n", true],
+    ['test/integration/b.test.ts', 'const s = await start' + 'Server(dir, ADMIN)\n', true],
     ['test/integration/c.test.ts', "import { startGateway } from '../helpers/gateway.ts'\n", false],
     ['test/unit/d.test.ts', '// mentions postgres.ts and startServer without calling either\n', false]
   ]
@@ -68,6 +70,7 @@ test('the PostgreSQL pass takes the test files that start a server through the p
     mkdirSync(join(root, f, '..'), { recursive: true })
     writeFileSync(join(root, f), text)
   }
+  assert.deepEqual(serverFiles(['test/unit/test-tiers.test.ts'], ROOT), [], 'this file is no server test')
   assert.deepEqual(
     serverFiles(
       cases.map(c => c[0]),
