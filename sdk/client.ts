@@ -47,6 +47,8 @@ export interface ClientOptions {
   deviceId?: string
   token?: string
   identity?: Identity
+  /** The consent last given (persist it with the credentials): `withdrawConsent()` keeps its presence choice. */
+  consent?: Consent
   /** Injected fetch (tests, custom agents); default globalThis.fetch. */
   fetch?: typeof fetch
 }
@@ -71,12 +73,15 @@ export class InstoreClient {
   deviceId: string | null
   token: string | null
   identity: Identity | null
+  /** The consent last given through this client (or restored from the options); null when unknown. */
+  consent: Consent | null
   private readonly f: typeof fetch
 
   constructor(private readonly o: ClientOptions) {
     this.deviceId = o.deviceId ?? null
     this.token = o.token ?? null
     this.identity = o.identity ?? null
+    this.consent = o.consent ?? null
     this.f = o.fetch ?? globalThis.fetch.bind(globalThis)
   }
 
@@ -107,6 +112,7 @@ export class InstoreClient {
     this.deviceId = r.deviceId
     this.token = r.token
     this.identity = { subject: r.subject, key: r.eid.key, k: r.eid.k }
+    this.consent = { ...consent }
     return r
   }
 
@@ -124,11 +130,16 @@ export class InstoreClient {
 
   async setConsent(consent: Consent): Promise<void> {
     await this.call('PUT', `/v1/devices/${this.need()}/consent`, consent)
+    this.consent = { ...consent }
   }
 
-  /** Withdraws marketing consent: no more triggers (presence analytics as the shopper chose). */
+  /**
+   * Withdraws marketing consent: no more triggers, presence analytics as the shopper chose. When
+   * that choice is unknown (a client restored without `consent`), presence is withdrawn too: a
+   * consent this client cannot vouch for is never kept. `setConsent()` sets both explicitly.
+   */
   async withdrawConsent(): Promise<void> {
-    await this.setConsent({ presence: false, marketing: false })
+    await this.setConsent({ presence: this.consent?.presence === true, marketing: false })
   }
 
   /** Erases the device and its history everywhere (server now, gateways on their next config pull). */
@@ -137,6 +148,7 @@ export class InstoreClient {
     this.deviceId = null
     this.token = null
     this.identity = null
+    this.consent = null
   }
 
   /**
