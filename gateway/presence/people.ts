@@ -291,14 +291,14 @@ export class People {
     for (const level of ['shops', 'sectors'] as const) {
       for (const id of Object.keys(total[level])) {
         const n = src.app[level][id] + src.ble[level][id] + src.wifi[level][id]
-        // Every source together, no more than the place's floor can hold.
+        // Every source together, and each alone, no more than the place's floor can hold.
         const c = this.cap[level].get(id) ?? Infinity
         const over = Math.max(n, sure[level][id] + maybe[level][id]) - c
         if (over > 0) this.excess.push({ level: level === 'shops' ? 'shop' : 'sector', place: id, n: over })
         total[level][id] = Math.min(c, Math.round(n))
         low[level][id] = Math.min(total[level][id], Math.floor(sure[level][id]))
         high[level][id] = Math.min(c, Math.max(total[level][id], Math.ceil(sure[level][id] + maybe[level][id])))
-        for (const s of ['app', 'ble', 'wifi'] as const) bySource[s][level][id] = Math.round(src[s][level][id])
+        for (const s of ['app', 'ble', 'wifi'] as const) bySource[s][level][id] = Math.min(c, Math.round(src[s][level][id]))
       }
     }
     this.day.save(t)

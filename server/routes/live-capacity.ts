@@ -35,10 +35,9 @@ export class LiveCapacity {
     if (occupancy === null) return null
     const caps = await this.of(storeId)
     if (!caps) return null
-    // Only the counts and their range: the gateway caps those per zone. Its per-source shares are not
-    // (BLE counts devices rather than people, Wi-Fi is bounded per sensor neighbourhood), so one may
-    // exceed a zone's ceiling while the total stays within it.
-    const groups = [occupancy, occupancy.low, occupancy.high]
+    // The counts, their range and each source's share: the gateway caps every one of them per zone.
+    const by = occupancy.bySource
+    const groups = [occupancy, occupancy.low, occupancy.high, by?.app, by?.ble, by?.wifi]
     for (const g of groups) {
       if (!g) continue
       for (const [kind, counts, max] of [

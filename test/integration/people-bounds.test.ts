@@ -10,6 +10,7 @@ import { Metrics } from '../../gateway/io/metrics.ts'
 import { Pipeline } from '../../gateway/pipeline.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { eventPipelineOptions } from '../helpers/gateway.ts'
+import { capacities } from '../../gateway/presence/people-capacity.ts'
 import { People, peopleOptions, wifiModels, type PeopleOptions, type Placed } from '../../gateway/presence/people.ts'
 
 const site = parseSite(loadSiteFile('sites/boutique.site.json').file)
@@ -139,4 +140,20 @@ test('a flooded sensor and the addresses taken for the sender are listed in /met
   assert.match(text, /instore_people_flooded\{source="wifi",place="b9"\} 1/)
   const refused = Number(/instore_people_suspicious_addresses\{source="wifi"\} (\d+)/.exec(text)?.[1])
   assert.ok(refused > 100, text)
+})
+
+// Repro (outside tester, 2026-12-07): a source's share was not bounded per zone, so a snapshot could
+// claim more people in one source than the floor holds (and the server now refuses such snapshots).
+test("no source's share of a place exceeds what its floor holds", () => {
+  const cap = capacities(site, peopleOptions(site, {}).maxPeoplePerM2)
+  const sector = 'new'
+  const many = (prefix: string, n: number): Placed[] => Array.from({ length: n }, (_, i) => ({ subject: `${prefix}${i}`, shop: 'boutique', sector }))
+  const p = people()
+  const crowd = (cap.sectors.get(sector) ?? 0) + 50
+  const last = p.now(T0, many('app:', crowd), many('5a:ee:', crowd), 0)
+  for (const s of ['app', 'ble', 'wifi'] as const) {
+    assert.ok(last.bySource[s].sectors[sector] <= (cap.sectors.get(sector) ?? 0), `${s}: ${last.bySource[s].sectors[sector]} in ${sector}`)
+    assert.ok(last.bySource[s].shops.boutique <= (cap.shops.get('boutique') ?? 0), `${s}: ${last.bySource[s].shops.boutique} in the boutique`)
+  }
+  assert.equal(last.bySource.app.sectors[sector], cap.sectors.get(sector))
 })
