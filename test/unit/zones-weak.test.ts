@@ -83,3 +83,40 @@ test('zones weak entry: the radio leaning outside, or shopEnterWeakOdds 0, is no
   assert.deepEqual(run(1.2, [unsure], long).events.slice(0, 1), ['shop.enter@0 (at 50)'])
   assert.deepEqual(run(0.25, [unsure], long).events.slice(0, 1), ['shop.enter@0 (at 50)'])
 })
+
+test("zones weak entry: a walk that stops clearly better than a straight one is no passer-by's, however straight the walk in", () => {
+  // A quiet phone's first tests see mostly its walk in from the street (the line gap near 0) while
+  // the stop gap grows with its stand (the nights replay, day 3 app:bf979b72).
+  const walkedInThenStood: Gaps[] = [
+    [0.1, 21.7],
+    [0.6, 35],
+    [0.4, 45]
+  ]
+  assert.deepEqual(run(0.1, walkedInThenStood, stands).events, ['shop.enter@0 (at 30)', 'shop.exit@39 (at 70)'])
+  // A passer-by's stop gains a little on its line (the stop lets a stretch misplaced inside fit): dropped as before.
+  assert.deepEqual(
+    run(
+      0.1,
+      [
+        [0, 3.4],
+        [0, 6.1]
+      ],
+      stands
+    ).events,
+    []
+  )
+})
+
+// A quiet phone standing a metre inside the west wall: within the margin an entry needs (0.85 of its 2 m accuracy).
+const byWall = [...repeat(40, fix(1, 4)), ...repeat(40, null)]
+
+test('zones weak entry: a fix inside the outline is evidence while the radio leans inside, and such an entry stays weak', () => {
+  // (It ends 10 s before its last fix inside: none was confidently inside, zones.ts LINGER_MS.)
+  assert.deepEqual(run(0.1, [unsure, shopper], byWall).events, ['shop.enter@0 (at 25)', 'shop.exit@29 (at 70)'])
+  assert.deepEqual(run(-0.1, [shopper], byWall), { events: [], tests: 0 }, 'the radio leaning outside')
+  // Its radio reaching an entry's odds later (e^0.125 a fix: 20 after 24 fixes) does not make it an
+  // ordinary visit, announced untold at shopHoldMaxS: only a shopper's verdict announces it.
+  const long = [...repeat(70, fix(1, 4)), ...repeat(40, null)]
+  assert.deepEqual(run(0.25, [unsure], long).events, [])
+  assert.deepEqual(run(0.25, [unsure, unsure, shopper], long).events.slice(0, 1), ['shop.enter@0 (at 30)'])
+})
