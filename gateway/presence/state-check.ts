@@ -76,7 +76,6 @@ export function trackProblem(track: unknown, site: Site, now = Date.now()): stri
     for (const f of ['since', 'lastEvidence', 'score', 'n']) if (!isNum(c[f])) return `${k}.${f} is not a number`
     for (const f of ['since', 'lastEvidence']) if (!isTime(c[f], now)) return `${k}.${f} is not a plausible time`
     if (!optional(c, 'radio', isRadioSum)) return `${k}.radio is not a radio sum`
-    if (!optional(c, 'leaned', isBool)) return `${k}.leaned is not a boolean`
   }
   const sector = track.sector
   if (sector !== null && sector !== undefined) {

@@ -32,16 +32,6 @@ const RETEST_MS = 5000
 const PASSER_BY_TESTS = 2
 
 /**
- * How much better (in -2 ln L) a walk that stops must explain a device's fixes than the best
- * straight walk for the device to be taken as having stopped: a likelihood ratio of e^5. The stop
- * adds one parameter (when it stopped) to the straight walk, and a walk that did not stop gains
- * that much by chance about once in 600 tests (χ² with one degree of freedom; more often where the
- * kept fixes' RSSI windows overlap and a reading counts twice). Only for weak entries: the others
- * are announced when not told, so a passer-by's verdict lost there would let one through.
- */
-const STOPPED_GAIN = 10
-
-/**
  * Whether a visit's path ran along the street rather than into the shop and back out: from its
  * first fix to its last one within the exit margin, it moved along the street (`axis`, learned
  * from the outside traffic: outside-traffic.ts) more than twice as far as across it, and farther
@@ -104,8 +94,7 @@ export function heldVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, 
 /**
  * A visit the radio only leaned towards (`shopEnterWeakOdds`) has what the street-walk test says
  * and nothing else: a shopper's walk that stops announces it; passer-by's walks (as many in a row
- * as drop any held visit: a quiet phone's walk in from the street is as straight as a passer-by's;
- * and none where a walk that stops fits clearly better than a straight one, STOPPED_GAIN),
+ * as drop any held visit: a quiet phone's walk in from the street is as straight as a passer-by's),
  * no test at hand (the walk unknown), or its end or `shopHoldMaxS` without a shopper's verdict
  * drop it. Near the front a quiet phone standing inside and a passer-by sound alike, fix by fix
  * (their radio odds overlap: docs/zones-and-visits.md), but a passer-by does not stop.
@@ -113,11 +102,7 @@ export function heldVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, 
 function weakVerdict(visit: Hold, gaps: WalkGaps | undefined, t: number, p: Required<ZoneParams>, last: boolean): 'announce' | 'drop' | 'wait' {
   if (gaps !== undefined && Number.isFinite(gaps.stop) && gaps.stop >= p.streetWalkSureGap) return 'announce'
   if (gaps === undefined || last) return 'drop'
-  // A walk that stopped is no passer-by's, however straight the walk in was: a quiet phone's
-  // first tests see mostly its walk in from the street (one line, outside as well as in), and
-  // then its stop, which the stop gap gains on the line's long before it reaches the sure gap.
-  const stopped = gaps.stop - gaps.line >= STOPPED_GAIN
-  visit.passerByTests = gaps.line < p.streetWalkGap && !stopped ? (visit.passerByTests ?? 0) + 1 : 0
+  visit.passerByTests = gaps.line < p.streetWalkGap ? (visit.passerByTests ?? 0) + 1 : 0
   if (visit.passerByTests >= PASSER_BY_TESTS) return 'drop'
   visit.nextTest = t + RETEST_MS
   return 'wait'

@@ -62,8 +62,6 @@ export interface Candidate {
   radio?: RadioSum
   /** A shop candidate of a device that has just come from a visit on another floor: no radio test, no hold. */
   viaFloor?: boolean
-  /** A shop candidate fed by fixes that counted only because the radio leaned inside (zones-entry.ts `leansInside`): its entry is weak. */
-  leaned?: boolean
   /** Where the fix that opened it was placed, and its accuracy (m). */
   at?: Place
   atAccuracy?: number

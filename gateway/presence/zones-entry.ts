@@ -66,8 +66,6 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   const elsewhere = inShop ? null : confidentlyIn(others, e, p, p.shopEnterMarginSigmas)
   const before = track.shopCand
   track.shopCand = candidate(track.shopCand, elsewhere, t, e)
-  // A fix a margin inside makes the entry an ordinary one again (`leansInside`).
-  if (elsewhere !== null) delete track.shopCand?.leaned
   // With the radio to decide, a fix anywhere inside opens the question (it is evidence only once
   // the radio is sure, below; a candidate without evidence lapses after `shopEnterGapS`).
   if (p.shopEnterFromOutline && track.shopCand === null && !inShop && radioOn) {
@@ -115,26 +113,11 @@ export function weighEntry(s: EntryStep, e: Evidence, inShop: boolean, traffic: 
   // Once the radio is sure, a fix inside the outline is evidence enough: a shopper in a corner or
   // by the front is seldom a margin away from the walls.
   const sure = dep >= 0 && radioOdds(sum, p.shopEnterSureOdds)
-  const leaning = !sure && dep >= 0 && leansInside(sum, e, p)
-  if (sure || leaning || (costs !== null && byRadioPlace && radioOdds(sum, p.shopEnterOdds) && favoursInside(sum, costs))) {
-    if (leaning) c.leaned = true
+  if (sure || (costs !== null && byRadioPlace && radioOdds(sum, p.shopEnterOdds) && favoursInside(sum, costs))) {
     c.lastEvidence = t
     c.score += insideProbability(dep, e.accuracyM)
     c.n++
   }
-}
-
-/**
- * Whether a fix inside the outline counts as evidence for a candidate the radio only leans
- * towards (odds of `shopEnterWeakOdds` up to `shopEnterOdds`), where its entry will be weak
- * (zones.ts `weakInside`): a quiet phone standing by a side or front wall is placed within a
- * margin of it, and its candidate lapsed again and again for want of fixes a margin inside. Such
- * an entry is `leaned` and stays weak (announced only on the street-walk test's shopper verdict)
- * whatever odds its sum reaches later, unless a fix a margin inside comes after: the same evidence
- * for every candidate let passers-by the radio favoured through.
- */
-function leansInside(sum: RadioSum, e: Evidence, p: Required<ZoneParams>): boolean {
-  return p.shopEnterWeakOdds > 0 && p.shopHoldS > 0 && e.radio?.walk !== undefined && radioOdds(sum, p.shopEnterWeakOdds) && !radioOdds(sum, p.shopEnterOdds)
 }
 
 /**

@@ -183,7 +183,7 @@ function confirmEntries(s: Step, e: Evidence | null): void {
     ctx: { site, newVisitId }
   } = s
   const shops = site.shops
-  const weak = track.shopCand !== null && (track.shopCand.leaned === true || !radioSaysInside(track.shopCand, p)) && weakInside(track.shopCand, e, p)
+  const weak = track.shopCand !== null && !radioSaysInside(track.shopCand, p) && weakInside(track.shopCand, e, p)
   if (track.shopCand && track.shopCand.lastEvidence - track.shopCand.since >= p.shopEnterS * 1000 && (weak || radioSaysInside(track.shopCand, p))) {
     const c = track.shopCand
     // Moving on to another shop: this visit ends where its evidence did (one held back, and no
@@ -199,8 +199,7 @@ function confirmEntries(s: Step, e: Evidence | null): void {
       visitId: newVisitId(c.id, c.since),
       sectors: {},
       pending: true,
-      // A leaned entry's sum does not make it an ordinary one later (zones-entry.ts `leansInside`).
-      ...(weak ? { weak, ...(c.leaned === true ? {} : { radio: c.radio }) } : {}),
+      ...(weak ? { weak, radio: c.radio } : {}),
       ...(c.at ? { from: c.at, to: c.at, accuracy: { sum: c.atAccuracy ?? 0, n: 1 } } : {})
     }
     // A new visit is tested on the evidence that comes after it began.
