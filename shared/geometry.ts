@@ -47,7 +47,26 @@ export function signedDepth(x: number, y: number, zone: { polygon: Polygon; bbox
 // points, so that hot path allocates nothing (the very operations of `closestOnSegment`).
 export function distanceToSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const t = segmentParam(px, py, ax, ay, bx, by)
-  return Math.hypot(px - (ax + t * (bx - ax)), py - (ay + t * (by - ay)))
+  return hypot2(px - (ax + t * (bx - ax)), py - (ay + t * (by - ay)))
+}
+
+/**
+ * `Math.hypot(x, y)` to the bit, as V8 works it out (its MathHypot builtin, src/builtins/math.tq:
+ * scaled by the larger magnitude, Kahan-summed, infinity before NaN), written out because the
+ * optimizing compiler does not inline the builtin: every call there allocates a scratch array and
+ * its result. test/unit/hot-path-same.test.ts compares it with `Math.hypot` on random bit patterns.
+ */
+export function hypot2(x: number, y: number): number {
+  const ax = Math.abs(x)
+  const ay = Math.abs(y)
+  if (ax === Infinity || ay === Infinity) return Infinity
+  if (Number.isNaN(ax) || Number.isNaN(ay)) return Number.NaN
+  const max = Math.max(ax, ay)
+  if (max === 0) return 0
+  // With two terms the Kahan compensation after the first is exactly 0, so the sum is plain.
+  const nx = ax / max
+  const ny = ay / max
+  return Math.sqrt(nx * nx + ny * ny) * max
 }
 
 /** Where on the segment a→b the point closest to p lies, 0 (at a) to 1 (at b). */
@@ -80,7 +99,7 @@ export function closestOnBoundary(x: number, y: number, poly: Polygon): [number,
     const t = segmentParam(x, y, ax, ay, ring[i + 1][0], ring[i + 1][1])
     const qx = ax + t * (ring[i + 1][0] - ax)
     const qy = ay + t * (ring[i + 1][1] - ay)
-    const d = Math.hypot(x - qx, y - qy)
+    const d = hypot2(x - qx, y - qy)
     if (d < bestD) {
       bestD = d
       bx = qx

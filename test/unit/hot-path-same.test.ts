@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { topicMatches } from '../../gateway/ingest/firmware-acl.ts'
-import { closestOnBoundary, closestOnSegment, distanceToBoundary, distanceToSegment } from '../../shared/geometry.ts'
+import { closestOnBoundary, closestOnSegment, distanceToBoundary, distanceToSegment, hypot2 } from '../../shared/geometry.ts'
 import { Rng } from '../../shared/rng.ts'
 import type { Polygon } from '../../shared/site-schema.ts'
 
@@ -91,4 +91,23 @@ test('the distances to a segment and to a boundary are the same to the bit as th
     assert.deepEqual(closestOnBoundary(px, py, poly), best)
     assert.equal(Object.is(distanceToBoundary(px, py, poly), dist), true)
   }
+})
+
+test('hypot2 is Math.hypot to the bit (random bit patterns, magnitudes, zeros, infinities, NaN)', () => {
+  const rng = new Rng(28)
+  const bits = new Float64Array(1)
+  const words = new Uint32Array(bits.buffer)
+  const anyDouble = (): number => {
+    words[0] = rng.int(0, 2 ** 32)
+    words[1] = rng.int(0, 2 ** 32)
+    return bits[0]
+  }
+  const metres = (): number => (rng.next() - 0.5) * 10 ** rng.uniform(-4, 4)
+  for (let i = 0; i < 300_000; i++) {
+    const x = i % 2 === 0 ? anyDouble() : metres()
+    const y = i % 5 === 0 ? 0 : i % 2 === 0 ? anyDouble() : metres()
+    assert.ok(Object.is(hypot2(x, y), Math.hypot(x, y)), `hypot2(${x}, ${y})`)
+  }
+  const edges = [0, -0, 1, -1, 3, 4, 5e-324, -5e-324, 1e308, -1e308, Number.MAX_VALUE, Infinity, -Infinity, Number.NaN]
+  for (const x of edges) for (const y of edges) assert.ok(Object.is(hypot2(x, y), Math.hypot(x, y)), `hypot2(${x}, ${y})`)
 })
