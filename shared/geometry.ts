@@ -43,17 +43,43 @@ export function signedDepth(x: number, y: number, zone: { polygon: Polygon; bbox
   return pointInPolygon(x, y, zone) ? d : -d
 }
 
+// The zone stage measures depths per fix, zone and edge: these helpers return numbers, not
+// points, so that hot path allocates nothing (the very operations of `closestOnSegment`).
 export function distanceToSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
-  const [qx, qy] = closestOnSegment(px, py, ax, ay, bx, by)
-  return Math.hypot(px - qx, py - qy)
+  const t = segmentParam(px, py, ax, ay, bx, by)
+  return hypot2(px - (ax + t * (bx - ax)), py - (ay + t * (by - ay)))
 }
 
-export function closestOnSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): [number, number] {
+/**
+ * `Math.hypot(x, y)` to the bit, as V8 works it out (its MathHypot builtin, src/builtins/math.tq:
+ * scaled by the larger magnitude, Kahan-summed, infinity before NaN), written out because the
+ * optimizing compiler does not inline the builtin: every call there allocates a scratch array and
+ * its result. test/unit/hot-path-same.test.ts compares it with `Math.hypot` on random bit patterns.
+ */
+export function hypot2(x: number, y: number): number {
+  const ax = Math.abs(x)
+  const ay = Math.abs(y)
+  if (ax === Infinity || ay === Infinity) return Infinity
+  if (Number.isNaN(ax) || Number.isNaN(ay)) return Number.NaN
+  const max = Math.max(ax, ay)
+  if (max === 0) return 0
+  // With two terms the Kahan compensation after the first is exactly 0, so the sum is plain.
+  const nx = ax / max
+  const ny = ay / max
+  return Math.sqrt(nx * nx + ny * ny) * max
+}
+
+/** Where on the segment a→b the point closest to p lies, 0 (at a) to 1 (at b). */
+function segmentParam(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const dx = bx - ax
   const dy = by - ay
   const len2 = dx * dx + dy * dy
-  const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len2))
-  return [ax + t * dx, ay + t * dy]
+  return len2 === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len2))
+}
+
+export function closestOnSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): [number, number] {
+  const t = segmentParam(px, py, ax, ay, bx, by)
+  return [ax + t * (bx - ax), ay + t * (by - ay)]
 }
 
 /** The closest point of a polygon (inside or on its boundary) to (x, y). */
@@ -64,17 +90,23 @@ export function clampToPolygon(x: number, y: number, zone: { polygon: Polygon; b
 /** The closest point of a polygon's outer boundary to (x, y), from inside or outside. */
 export function closestOnBoundary(x: number, y: number, poly: Polygon): [number, number] {
   const ring = poly.coordinates[0]
-  let best: [number, number] = [ring[0][0], ring[0][1]]
+  let bx = ring[0][0]
+  let by = ring[0][1]
   let bestD = Infinity
   for (let i = 0; i + 1 < ring.length; i++) {
-    const q = closestOnSegment(x, y, ring[i][0], ring[i][1], ring[i + 1][0], ring[i + 1][1])
-    const d = Math.hypot(x - q[0], y - q[1])
+    const ax = ring[i][0]
+    const ay = ring[i][1]
+    const t = segmentParam(x, y, ax, ay, ring[i + 1][0], ring[i + 1][1])
+    const qx = ax + t * (ring[i + 1][0] - ax)
+    const qy = ay + t * (ring[i + 1][1] - ay)
+    const d = hypot2(x - qx, y - qy)
     if (d < bestD) {
       bestD = d
-      best = q
+      bx = qx
+      by = qy
     }
   }
-  return best
+  return [bx, by]
 }
 
 /** A uniformly random point inside a polygon (rejection sampling in its bounding box). */

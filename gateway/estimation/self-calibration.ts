@@ -13,6 +13,8 @@ import { expectedRssi } from './radio-model.ts'
 import type { Fix, Observation } from './solver.ts'
 import { SpreadEvidence } from './spread.ts'
 
+const byValue = (a: number, b: number): number => a - b
+
 export interface SelfCalibrationOptions {
   /** Pseudo-count of zero-residual evidence each sensor starts with. */
   priorCount: number
@@ -115,10 +117,15 @@ export class SelfCalibrator {
     return Math.max(-this.o.maxCorrectionDb, Math.min(this.o.maxCorrectionDb, v))
   }
 
+  private readonly centreScratch: number[] = []
   /** The median of the sensors' raw corrections: robust to the one sensor that is far off. */
   private centre(): number {
     if (this.acc.size === 0) return 0
-    const v = [...this.base.keys()].map(id => this.raw(id)).sort((a, b) => a - b)
+    // Asked once per fix: the sensors' values go into one array kept for it, not three fresh ones.
+    const v = this.centreScratch
+    v.length = 0
+    for (const id of this.base.keys()) v.push(this.raw(id))
+    v.sort(byValue)
     const h = v.length >> 1
     return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2
   }

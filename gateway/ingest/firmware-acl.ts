@@ -60,20 +60,36 @@ export function firmwareAcl(fw: Firmware | undefined, names: string[], c: Foreig
   return { publish, subscribe }
 }
 
+const HASH = 0x23
+const PLUS = 0x2b
+
 /**
  * Whether `topic` falls under `pattern` (MQTT wildcards in the pattern). A subscription filter
  * is checked as a topic: its own `+` or `#` levels must be covered by the pattern's.
  */
 export function topicMatches(pattern: string, topic: string): boolean {
-  const p = pattern.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === '#') return true
-    if (i >= t.length) return false
-    if (t[i] === '#') return false
-    if (p[i] !== '+' && p[i] !== t[i]) return false
+  // Level by level on the strings themselves: the broker asks this of every message it takes
+  // (output-guard.ts, retain-guard.ts), so it splits nothing.
+  let ps = 0
+  let ts = 0 // the topic's current level starts here; -1 once its levels are used up
+  for (;;) {
+    let pe = pattern.indexOf('/', ps)
+    if (pe < 0) pe = pattern.length
+    const pl = pe - ps
+    if (pl === 1 && pattern.charCodeAt(ps) === HASH) return true
+    if (ts < 0) return false
+    let te = topic.indexOf('/', ts)
+    if (te < 0) te = topic.length
+    const tl = te - ts
+    if (tl === 1 && topic.charCodeAt(ts) === HASH) return false
+    if (!(pl === 1 && pattern.charCodeAt(ps) === PLUS)) {
+      if (pl !== tl) return false
+      for (let k = 0; k < pl; k++) if (pattern.charCodeAt(ps + k) !== topic.charCodeAt(ts + k)) return false
+    }
+    ts = te === topic.length ? -1 : te + 1
+    if (pe === pattern.length) return ts < 0
+    ps = pe + 1
   }
-  return p.length === t.length
 }
 
 /** A Mosquitto `acl_file` section for one sensor user (`user` lines, then `topic` lines). */
