@@ -4,8 +4,9 @@
 // no visit. Where that edge lies is the site's, and no site file says so: it is learned from the
 // traffic, per patch of ground inside a shop, as the share of the devices whose first burst inside
 // landed there that a second burst inside followed before they went. A loud single burst is a
-// visitor only where most such newcomers turned out to come in; the prior is none (no evidence yet),
-// weighing as a few devices. The edge by the street or corridor fills with passers-by and reads
+// visitor only where most such newcomers turned out to come in. A patch with few outcomes yet is
+// drawn towards what loud single bursts anywhere in the shop turned out to be of late (itself drawn
+// towards none: no evidence yet), weighing as a few devices: a patch learns slowly, the shop fast. The edge by the street or corridor fills with passers-by and reads
 // near nothing; the floor further in, where newcomers are shoppers, reads near all.
 import type { Burst, WifiDevice } from './wifi-device-types.ts'
 
@@ -23,6 +24,8 @@ const MAX_CELLS = 10_000
 
 export class InsideOdds {
   private readonly cells = new Map<string, boolean[]>()
+  /** The last outcomes anywhere (a patch's prior). */
+  private readonly all: boolean[] = []
   private readonly pending = new Map<WifiDevice, string>()
 
   /** @param presenceMs a device not heard again within this has gone (the outcome: passed) */
@@ -33,13 +36,11 @@ export class InsideOdds {
     return `${b.floor}:${Math.floor(b.x / CELL_M)}:${Math.floor(b.y / CELL_M)}`
   }
 
-  /** The share of the newcomers first placed inside at this patch that came in, drawn towards none. */
+  /** The share of the newcomers first placed inside at this patch that came in, drawn towards the shop's. */
   share(key: string): number {
-    const o = this.cells.get(key)
-    if (o === undefined) return 0
-    let stayed = 0
-    for (const s of o) if (s) stayed++
-    return stayed / (PRIOR_N + o.length)
+    const prior = came(this.all) / (PRIOR_N + this.all.length)
+    const o = this.cells.get(key) ?? []
+    return (came(o) + PRIOR_N * prior) / (PRIOR_N + o.length)
   }
 
   /** Whether a single burst inside at this patch is evidence of a visit. */
@@ -58,6 +59,8 @@ export class InsideOdds {
       const stayed = d.inShop >= 2
       if (!stayed && t - d.lastTs <= this.presenceMs) continue
       this.pending.delete(d)
+      this.all.push(stayed)
+      if (this.all.length > WINDOW) this.all.shift()
       let o = this.cells.get(key)
       if (o === undefined) {
         if (this.cells.size >= MAX_CELLS) continue
@@ -73,4 +76,10 @@ export class InsideOdds {
   drop(d: WifiDevice): void {
     this.pending.delete(d)
   }
+}
+
+function came(o: boolean[]): number {
+  let n = 0
+  for (const s of o) if (s) n++
+  return n
 }

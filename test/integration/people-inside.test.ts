@@ -68,3 +68,14 @@ test('with nothing learned yet a loud single burst is no evidence of a visit; it
   p.now(T0 + MIN + 2000, [], [], 0)
   assert.equal(p.visitors(T0 + MIN + 2000).wifiVisitors, 1)
 })
+
+test('a patch not learned yet takes what loud singles anywhere in the shop turned out to be: the first shoppers at a new patch count', () => {
+  const p = people()
+  // Open hours: newcomers at one patch come in (20 of 20); a loud single at another patch, never seen before.
+  const t = traffic(p, [4, 8], 20, true, T0)
+  assert.equal(single(p, 'h:elsewhere', [16, 8], t + 10_000), true, 'the shop says newcomers come in')
+  // A night of passers-by at the front: the shop says they pass, and a new patch reads so too.
+  const q = people()
+  const u = traffic(q, [10, 1.5], 20, false, T0)
+  assert.equal(single(q, 'h:night', [16, 8], u + 10_000), false, 'the shop says loud singles pass')
+})
