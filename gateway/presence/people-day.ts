@@ -8,7 +8,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { localTime } from '../../shared/local-time.ts'
-import { dwellSummary, type Visitors } from './people-types.ts'
+import { dwellSummary, type Visitors, type BleChain } from './people-types.ts'
 
 const MAX_DWELLS = 100_000
 const NAME = 'people-day'
@@ -133,6 +133,25 @@ export class PeopleDay {
     this.kept = Math.max(0, this.kept - 1)
     if (!this.pendingCounted.delete(subject)) this.pendingUncounted.add(subject)
     this.dirty = true
+  }
+
+  /** An anonymous BLE device placed in a shop: a visitor the first time today. Hours hold Wi-Fi devices (scaled to people when read): it weighs `perPerson` of them. */
+  countBle(c: BleChain, t: number, perPerson: number): void {
+    if (c.shop === null || c.countedDay === this.date || this.countedBefore(c.address)) return
+    c.countedDay = this.date
+    this.markCounted(c.address)
+    c.countedTs = t
+    this.ble++
+    this.addHour(t, perPerson)
+  }
+
+  /** A chain counted a visitor today taken for a flooding sender's after all. */
+  uncountBle(c: BleChain, perPerson: number): void {
+    if (c.countedDay !== this.date) return
+    c.countedDay = ''
+    this.unmarkCounted(c.address)
+    this.ble = Math.max(0, this.ble - 1)
+    this.addHour(c.countedTs, -perPerson)
   }
 
   /** Forgets a subject (erasure; the store erases its row, and a row not written yet never is). */

@@ -6,12 +6,13 @@
 import type { Site } from '../../shared/site.ts'
 import { WifiDevices, RATE_WINDOW_MS, type WifiDevice, type WifiObservation, type AppPositions, type FixtureKeeper } from './wifi-devices.ts'
 import type { SensorModel } from '../estimation/radio-model.ts'
-import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type BleChain, type PeopleOptions, type Suspicious, plausibleStay } from './people-types.ts'
+import { type PeopleSource, type Counts, type PeopleNow, type Placed, type Visitors, type PeopleOptions, type Suspicious, plausibleStay } from './people-types.ts'
 import { BleChains } from './ble-chains.ts'
 import { capacities, boundShares, type Capacities, type Share } from './people-capacity.ts'
 import { PeopleDay, type DayKeeper } from './people-day.ts'
 import { SingleOdds } from './people-singles.ts'
 import { BeyondOdds } from './people-beyond.ts'
+import { InsideOdds } from './people-inside.ts'
 import { DayPieces } from './people-pieces.ts'
 import { LongStay } from './people-stays.ts'
 import { ColdStart } from './people-cold.ts'
@@ -61,6 +62,8 @@ export class People {
   readonly singles: SingleOdds
   /** What a burst placed just outside a shop is worth now, learned per patch of ground (people-beyond.ts). */
   readonly outside: BeyondOdds
+  /** Where one loud burst inside is evidence of a visit, learned per patch of ground (people-inside.ts). */
+  readonly entered: InsideOdds
   /** Today's visitors that may be a rotating fixture's pieces: taken back when its spot is learned (people-pieces.ts). */
   private readonly pieces = new DayPieces()
   /** Devices not counted as visitors because their sensor's neighbourhood was full, since start. */
@@ -93,16 +96,18 @@ export class People {
       this.staying.delete(d)
       this.singles.drop(d)
       this.outside.drop(d)
+      this.entered.drop(d)
       this.pieces.drop(d)
     }
     this.singles = new SingleOdds({ strong: 1, weak: o.singleWeight }, o.presenceMs)
     this.outside = new BeyondOdds(site, o.maxLinkDistanceM, o.presenceMs)
+    this.entered = new InsideOdds(o.presenceMs)
     this.wifi.spots.onLearn = s => this.pieces.of(s, this.wifi.spots.radiusM, this.day.date).forEach(this.uncount, this)
     if (keeper) this.wifi.keepFixturesIn(keeper)
     this.ble = new BleChains(
       o,
-      (c, t) => this.countBle(c, t),
-      c => this.uncountBle(c)
+      (c, t) => this.day.countBle(c, t, this.o.devicesPerPerson),
+      c => this.day.uncountBle(c, this.o.devicesPerPerson)
     )
     this.stay = new LongStay(o.longStayPriorMs, o.longStayMinStays, o.longStayFactor, o.longStayFloorMs)
     this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay, fps })
@@ -205,6 +210,7 @@ export class People {
     // A learned rotating fixture's later pieces, left out as it is (not the phones of its model beside it).
     const spots = this.wifi.spotRadios(t)
     this.singles.settle(t)
+    this.entered.settle(t)
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
       const state = !present ? 'gone' : spots.has(d) ? 'fixture' : deviceState(d, this.o)
@@ -248,8 +254,12 @@ export class People {
         const cw = this.cold.weight(d, t)
         share(at, at.depth < this.o.edgeM ? 0 : k * cw * this.singles.weight(kind), 0, k)
         // A short visit may give one burst only: a strong one inside counts as a visitor, not as here
-        // now (at the wall too: a short visit's one burst is often at the door).
-        if (at.maxRssi >= this.o.visitorSingleDbm && cw === 1) this.countVisitor(d, t)
+        // now (at the wall too: a short visit's one burst is often at the door), where newcomers
+        // placed there come in: not at the edge the street's or corridor's passers-by are placed at.
+        if (at.maxRssi >= this.o.visitorSingleDbm) {
+          this.entered.watch(d, at)
+          if (cw === 1 && this.entered.evidence(at)) this.countVisitor(d, t)
+        }
         continue
       }
       // Heard from a cold start, before the store was seen open: most likely always on, in the range
@@ -316,25 +326,6 @@ export class People {
   flushDay(): void {
     this.day.flush()
     this.learned.save(this.lastNow, true)
-  }
-
-  private countBle(c: BleChain, t: number): void {
-    if (c.shop === null || c.countedDay === this.day.date || this.day.countedBefore(c.address)) return
-    c.countedDay = this.day.date
-    this.day.markCounted(c.address)
-    c.countedTs = t
-    this.day.ble++
-    // Hours hold Wi-Fi devices (scaled to people when read): a BLE device weighs one person.
-    this.day.addHour(t, this.o.devicesPerPerson)
-  }
-
-  /** A chain counted a visitor today taken for a flooding sender's after all. */
-  private uncountBle(c: BleChain): void {
-    if (c.countedDay !== this.day.date) return
-    c.countedDay = ''
-    this.day.unmarkCounted(c.address)
-    this.day.ble = Math.max(0, this.day.ble - 1)
-    this.day.addHour(c.countedTs, -this.o.devicesPerPerson)
   }
 
   private arrived(d: WifiDevice, t: number, visitor: boolean): void {

@@ -21,15 +21,19 @@ function burst(p: People, mac: string, x: number, y: number, ts: number): void {
   }
 }
 
-/** Newcomers first placed at (x, y), one every 2 min: each comes inside 60 s later (shoppers), or is never heard again (passers-by). */
+/** Newcomers first placed at (x, y), one every 2 min: each comes inside 60 s later, twice (shoppers), or is never heard again (passers-by). */
 function traffic(p: People, at: [number, number], n: number, comeIn: boolean, from: number): number {
   let ts = from
   for (let i = 0; i < n; i++, ts += 2 * MIN) {
     const mac = `h:${comeIn ? 'shopper' : 'passer'}-${at.join('_')}-${i}`
     burst(p, mac, at[0], at[1], ts)
     p.now(ts + 2000, [], [], 0)
-    if (comeIn) burst(p, mac, 10, 6, ts + MIN)
-    p.now(ts + MIN + 2000, [], [], 0)
+    // Twice inside: settled, a visitor (one burst inside is no evidence where none came in twice: people-inside.ts).
+    if (comeIn) {
+      burst(p, mac, 10, 6, ts + MIN)
+      burst(p, mac, 10, 6, ts + MIN + 40_000)
+    }
+    p.now(ts + MIN + 42_000, [], [], 0)
   }
   // Every outcome settled: inside, or gone for longer than the presence time.
   const end = ts + 5 * MIN

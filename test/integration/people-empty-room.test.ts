@@ -60,7 +60,7 @@ test('one phone with a global address probing often counts as one person, whatev
   }
 })
 
-test('one strong burst placed at the front wall is a passer-by just outside: in the range only, still a visitor; further in it counts at once', () => {
+test('one strong burst placed at the front wall is a passer-by just outside: in the range only; further in it counts at once; no visitor at a patch not learned', () => {
   // Repro (seed 11's empty room): passers-by on the street loud enough at a front sensor were
   // placed just inside the wall and each counted a person at once.
   const cases: Array<{ name: string; y: number; n: number; high: number }> = [
@@ -74,7 +74,7 @@ test('one strong burst placed at the front wall is a passer-by just outside: in 
     const b = [...p.wifi.devices][0].last
     assert.ok(b.maxRssi >= -50 && b.shop === 'boutique', `${c.name}: placed at ${b.x.toFixed(1)},${b.y.toFixed(1)} at ${b.maxRssi} dBm`)
     assert.deepEqual([now.shops.boutique, now.high.shops.boutique], [c.n, c.high], `${c.name}: depth ${String(b.depth)} m: ${JSON.stringify(now)}`)
-    // A short visit's one burst is often at the door: a strong one counts as a visitor wherever it lands inside.
-    assert.equal(p.visitors(T0 + 2000).wifiVisitors, 1, c.name)
+    // Not a visitor where nothing says newcomers placed there come in (people-inside.ts; test/integration/people-inside.test.ts).
+    assert.equal(p.visitors(T0 + 2000).wifiVisitors, 0, c.name)
   }
 })
