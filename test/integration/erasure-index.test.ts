@@ -51,7 +51,7 @@ test(`a config delta reads the erasures past its version through an index, not t
     const plan =
       TEST_ENGINE === 'postgres'
         ? (await sql.raw<Record<string, string>>(`EXPLAIN ${q.sql.replace(/\$1/g, String(base + N - 3))}`).execute(db)).rows.map(r => Object.values(r)[0]).join('\n')
-        : (ctx.data.sqlite?.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...(q.parameters as number[])) as Array<{ detail: string }>).map(r => r.detail).join('\n')
+        : ((ctx.data.sqlite?.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...(q.parameters as number[])) ?? []) as Array<{ detail: string }>).map(r => r.detail).join('\n')
     assert.match(plan, /erasures_version/, `the delta's plan:\n${plan}`)
   } finally {
     await chain.close()

@@ -74,7 +74,7 @@ test('the gateway waits the Retry-After of a rate-limited answer, for its events
 })
 
 test("the SDK's trigger stream reconnects no sooner than a 429's Retry-After; a failed call carries it", { timeout: 60_000 }, async () => {
-  const s = await limitedServer((_kind, req, res) => {
+  const s = await limitedServer((_kind, _req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' })
     res.write(': connected\n\n')
   })
