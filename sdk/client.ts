@@ -63,10 +63,21 @@ export class InstoreError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string
+    message: string,
+    /** How long the server asked to wait before trying again, ms (a 429's or 503's Retry-After), if it said. */
+    readonly retryAfterMs?: number
   ) {
     super(message)
   }
+}
+
+/** The longest wait a Retry-After is followed for, ms: a hostile value cannot silence the app for hours. */
+const RETRY_AFTER_MAX_MS = 5 * 60_000
+
+/** The wait (ms) an answer's Retry-After asks for, in whole seconds, bounded; undefined when absent or unreadable. */
+function retryAfterMs(res: Response): number | undefined {
+  const t = res.headers.get('retry-after')?.trim() ?? ''
+  return /^\d{1,9}$/.test(t) ? Math.min(RETRY_AFTER_MAX_MS, Number(t) * 1000) : undefined
 }
 
 export class InstoreClient {
@@ -93,7 +104,7 @@ export class InstoreClient {
     })
     if (!res.ok) {
       const e = (await res.json().catch(() => ({}))) as { error?: string; message?: string }
-      throw new InstoreError(res.status, e.error ?? 'HTTP_' + res.status, e.message ?? res.statusText)
+      throw new InstoreError(res.status, e.error ?? 'HTTP_' + res.status, e.message ?? res.statusText, retryAfterMs(res))
     }
     return (res.status === 204 ? undefined : await res.json()) as T
   }
@@ -228,13 +239,18 @@ export class InstoreClient {
       let delay = opts.retryMs ?? 1000
       while (!closed) {
         abort = new AbortController()
+        // A 429 (too many failed authentications) or 503 says when to come back: not sooner.
+        let asked = 0
         try {
           const res = await this.f(`${this.o.baseUrl.replace(/\/$/, '')}/v1/devices/${deviceId}/triggers`, {
             headers: { accept: 'text/event-stream', authorization: `Bearer ${this.token ?? ''}`, ...(last ? { 'last-event-id': last } : {}) },
             signal: abort.signal
           })
           if (res.status === 401 || res.status === 403 || res.status === 404) throw new InstoreError(res.status, 'STREAM_REFUSED', `trigger stream refused (${res.status})`)
-          if (!res.ok || !res.body) throw new Error(`trigger stream: HTTP ${res.status}`)
+          if (!res.ok || !res.body) {
+            asked = retryAfterMs(res) ?? 0
+            throw new Error(`trigger stream: HTTP ${res.status}${asked > 0 ? `; retry in ${asked} ms as asked` : ''}`)
+          }
           delay = opts.retryMs ?? 1000
           await readEvents(res.body, async (id, event, data) => {
             if (event !== 'trigger' || !data || closed || done(id)) return
@@ -246,7 +262,7 @@ export class InstoreClient {
           if (err instanceof InstoreError && err.status !== 0) return
         }
         if (closed) return
-        await sleep(delay)
+        await sleep(Math.max(delay, asked))
         delay = Math.min(30_000, delay * 2)
       }
     }

@@ -7,13 +7,15 @@
 //   hashing megabytes of body, so a 304 of a kept list costs a few small queries;
 // - a device's material (two AES blocks) is memoised per epoch, and lists are built a page at a
 //   time, yielding to other requests between pages;
-// - one token has one pull in progress at a time: another is refused (429, counted).
+// - one token has one pull in progress at a time: another is refused (429, counted);
+// - a whole reply whose list is not built yet is streamed: its head at once, then a space (JSON
+//   whitespace) every KEEP_ALIVE_MS until the list is ready, so a gateway that times out on a
+//   silent link, not on a long body, waits for a list however long it takes to build.
 import { createHash } from 'node:crypto'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Db } from './db/db.ts'
 import { configVersion } from './db/db.ts'
-import { counterAt, epochOf, temporaryKey } from '../shared/eid.ts'
-import type { DeviceMaterialT } from '../shared/gateway-config.ts'
+import { counterAt, epochOf, temporaryKeyPairHex } from '../shared/eid.ts'
 import type { Campaign } from '../shared/campaigns.ts'
 import { VERSION_RE } from './identity.ts'
 
@@ -27,14 +29,13 @@ interface DeviceRow {
 /** Devices whose material is made between two turns of the event loop. */
 const PAGE = 500
 
-function material(d: DeviceRow, epoch: number): DeviceMaterialT {
-  const key = Buffer.from(d.identity_key, 'hex')
-  return {
-    subject: d.subject,
-    k: d.k,
-    marketing: d.marketing === 1,
-    tks: { [String(epoch)]: temporaryKey(key, epoch).toString('hex'), [String(epoch + 1)]: temporaryKey(key, epoch + 1).toString('hex') }
-  }
+/**
+ * A device's material as JSON, exactly as JSON.stringify of its DeviceMaterialT: written by hand,
+ * and both temporary keys from one cipher, because a whole list makes this 100,000 times in a row.
+ */
+function materialJson(d: DeviceRow, epoch: number): string {
+  const tks = temporaryKeyPairHex(Buffer.from(d.identity_key, 'hex'), epoch)
+  return `{"subject":${JSON.stringify(d.subject)},"k":${d.k},"marketing":${d.marketing === 1},"tks":{"${epoch}":"${tks.slice(0, 32)}","${epoch + 1}":"${tks.slice(32)}"}}`
 }
 
 /** A whole config's device list, as JSON, at a config version and epoch; when it was built. */
@@ -45,13 +46,61 @@ interface Built {
   at: number
 }
 
-export type ConfigReply = { kind: 'bad_since'; reason: string } | { kind: 'busy' } | { kind: 'not_modified'; etag: string } | { kind: 'body'; etag: string; body: string }
+export type ConfigReply =
+  | { kind: 'bad_since'; reason: string }
+  | { kind: 'busy' }
+  | { kind: 'not_modified'; etag: string }
+  | { kind: 'body'; etag: string; body: string }
+  /** The body is `head`, then `devices` once built, then `tail`. */
+  | { kind: 'building'; etag: string; head: string; devices: Promise<string>; tail: string }
+
+/** How often a streamed reply sends a space while its list is being built, ms (far below a gateway's stall timeout). */
+export const KEEP_ALIVE_MS = 1000
+
+/** The body of a `building` reply, as it becomes known: the head, a space every `everyMs` while the list is built, the list, the tail. */
+export async function* streamed(r: { head: string; devices: Promise<string>; tail: string }, everyMs = KEEP_ALIVE_MS): AsyncGenerator<string> {
+  yield r.head
+  let done = false
+  const list = r.devices.finally(() => {
+    done = true
+  })
+  while (!done) {
+    let timer: NodeJS.Timeout | undefined
+    const tick = new Promise<null>(resolve => {
+      timer = setTimeout(resolve, everyMs, null)
+    })
+    const won = await Promise.race([list, tick])
+    clearTimeout(timer)
+    if (won === null) yield ' '
+  }
+  yield await list
+  yield r.tail
+}
 
 const tag = (s: string) => '"' + createHash('sha256').update(s).digest('base64url').slice(0, 27) + '"'
 
-/** `{...head, devices, ...tail}` serialised as JSON.stringify would, with `devices` already JSON. */
+/** `{...head, devices, ...tail}` serialised as JSON.stringify would, with `devices` already JSON: the text before and after it. */
+function around(head: object, tail: object): { head: string; tail: string } {
+  return { head: JSON.stringify(head).slice(0, -1) + ',"devices":', tail: ',' + JSON.stringify(tail).slice(1) }
+}
+
 function assemble(head: object, devices: string, tail: object): string {
-  return JSON.stringify(head).slice(0, -1) + ',"devices":' + devices + ',' + JSON.stringify(tail).slice(1)
+  const a = around(head, tail)
+  return a.head + devices + a.tail
+}
+
+/**
+ * The subjects erased past version `after` (up to `upTo`, at times past `tsAfter`), in order: the
+ * query a config reply runs (its plan is checked by test/integration/erasure-index.test.ts).
+ */
+export function erasuresQuery(db: Db, after: number, upTo?: number, tsAfter?: number) {
+  return db
+    .selectFrom('erasures')
+    .select('subject')
+    .where('version', '>', after)
+    .$if(upTo !== undefined, qb => qb.where('version', '<=', upTo ?? 0))
+    .$if(tsAfter !== undefined, qb => qb.where('ts', '>', Math.floor(tsAfter ?? 0)))
+    .orderBy('subject')
 }
 
 export class ConfigReplies {
@@ -75,10 +124,14 @@ export class ConfigReplies {
   async pull(storeId: string, site: unknown, since: string | undefined, ifNoneMatch: string | undefined, tokenId: string): Promise<ConfigReply> {
     if (this.pulling.has(tokenId)) return { kind: 'busy' }
     this.pulling.add(tokenId)
+    let r: ConfigReply | undefined
     try {
-      return await this.reply(storeId, site, since, ifNoneMatch)
+      r = await this.reply(storeId, site, since, ifNoneMatch)
+      return r
     } finally {
-      this.pulling.delete(tokenId)
+      // A streamed reply is in progress until its list is built.
+      if (r?.kind === 'building') r.devices.finally(() => this.pulling.delete(tokenId)).catch(() => {})
+      else this.pulling.delete(tokenId)
     }
   }
 
@@ -120,8 +173,9 @@ export class ConfigReplies {
       // The ETag is known before the list: a 304 builds nothing.
       const etag = tag(JSON.stringify(['full', head, tail]))
       if (ifNoneMatch === etag) return { kind: 'not_modified', etag }
-      const devices = await this.devicesAt(seq, epoch)
-      return { kind: 'body', etag, body: assemble(head, devices.json, tail) }
+      const kept = this.built
+      if (kept !== null && kept.epoch === epoch && kept.seq === seq) return { kind: 'body', etag, body: assemble(head, kept.json, tail) }
+      return { kind: 'building', etag, ...around(head, tail), devices: this.devicesAt(seq, epoch).then(b => b.json) }
     }
     const after = from.seq
     const rows = (await this.listed().where('version', '>', after).orderBy('subject').execute()) as DeviceRow[]
@@ -143,16 +197,7 @@ export class ConfigReplies {
   }
 
   private async erasures(after: number, upTo?: number, tsAfter?: number): Promise<string[]> {
-    return (
-      await this.db
-        .selectFrom('erasures')
-        .select('subject')
-        .where('version', '>', after)
-        .$if(upTo !== undefined, qb => qb.where('version', '<=', upTo ?? 0))
-        .$if(tsAfter !== undefined, qb => qb.where('ts', '>', Math.floor(tsAfter ?? 0)))
-        .orderBy('subject')
-        .execute()
-    ).map(r => r.subject)
+    return (await erasuresQuery(this.db, after, upTo, tsAfter).execute()).map(r => r.subject)
   }
 
   /**
@@ -201,17 +246,12 @@ export class ConfigReplies {
    */
   private async extend(b: Built, seq: number): Promise<Built> {
     const rows = (await this.listed().where('version', '>', b.seq).orderBy('subject').execute()) as DeviceRow[]
-    const memo = this.memo.epoch === b.epoch ? this.memo.json : new Map<string, string>()
     const parts: string[] = []
-    for (let i = 0; i < rows.length; i++) {
-      if (i > 0 && i % PAGE === 0) await nextTurn()
-      const d = rows[i]
-      const key = `${d.subject} ${d.identity_key} ${d.k} ${d.marketing}`
-      if (memo.has(key)) continue
-      const s = JSON.stringify(material(d, b.epoch))
-      memo.set(key, s)
-      parts.push(s)
-    }
+    const memo = await this.eachMaterial(rows, b.epoch, (key, json, memo) => {
+      if (memo.has(key)) return
+      memo.set(key, json)
+      parts.push(json)
+    })
     this.memo = { epoch: b.epoch, json: memo }
     const json = parts.length === 0 ? b.json : b.json === '[]' ? `[${parts.join(',')}]` : `${b.json.slice(0, -1)},${parts.join(',')}]`
     return { seq, epoch: b.epoch, json, at: this.now() }
@@ -225,20 +265,31 @@ export class ConfigReplies {
     return { seq, epoch, json, at: this.now() }
   }
 
-  /** The rows' material as a JSON array, a page per turn of the event loop; `whole`: the memo keeps these devices only. */
+  /** The rows' material as a JSON array; `whole`: the memo keeps these devices only. */
   private async materials(rows: DeviceRow[], epoch: number, whole: boolean): Promise<string> {
-    const memo = this.memo.epoch === epoch ? this.memo.json : new Map<string, string>()
     const kept = whole ? new Map<string, string>() : null
     const parts: string[] = []
+    await this.eachMaterial(rows, epoch, (key, json) => {
+      kept?.set(key, json)
+      parts.push(json)
+    })
+    if (kept !== null) this.memo = { epoch, json: kept }
+    return '[' + parts.join(',') + ']'
+  }
+
+  /**
+   * Calls `fn` with each row's memo key and material JSON (from the memo of `epoch` when it has
+   * it), a page per turn of the event loop; `memo` is that memo (a new one for a new epoch).
+   * Returned for the caller to keep or not.
+   */
+  private async eachMaterial(rows: DeviceRow[], epoch: number, fn: (key: string, json: string, memo: Map<string, string>) => void): Promise<Map<string, string>> {
+    const memo = this.memo.epoch === epoch ? this.memo.json : new Map<string, string>()
     for (let i = 0; i < rows.length; i++) {
       if (i > 0 && i % PAGE === 0) await nextTurn()
       const d = rows[i]
       const key = `${d.subject} ${d.identity_key} ${d.k} ${d.marketing}`
-      const s = memo.get(key) ?? JSON.stringify(material(d, epoch))
-      kept?.set(key, s)
-      parts.push(s)
+      fn(key, memo.get(key) ?? materialJson(d, epoch), memo)
     }
-    if (kept !== null) this.memo = { epoch, json: kept }
-    return '[' + parts.join(',') + ']'
+    return memo
   }
 }

@@ -49,6 +49,21 @@ export function temporaryKey(identityKey: Buffer, epoch: number): Buffer {
   return aes(identityKey, b)
 }
 
+/**
+ * The temporary keys of epochs `epoch` and `epoch + 1` as 64 hex digits (32 each): one cipher for
+ * both blocks (ECB encrypts blocks independently), for the server's lists of many devices.
+ */
+export function temporaryKeyPairHex(identityKey: Buffer, epoch: number): string {
+  const b = Buffer.alloc(32)
+  b[11] = 0xff
+  b.writeUInt16BE(epoch & 0xffff, 14)
+  b[27] = 0xff
+  b.writeUInt16BE((epoch + 1) & 0xffff, 30)
+  const c = createCipheriv('aes-128-ecb', identityKey, null)
+  c.setAutoPadding(false)
+  return c.update(b).toString('hex')
+}
+
 /** The 8-byte EID for a counter, from the temporary key of its epoch. */
 export function eidFromTemporaryKey(tk: Buffer, k: number, counter: number): Buffer {
   const b = Buffer.alloc(16)

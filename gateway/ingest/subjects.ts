@@ -10,7 +10,10 @@ import { join } from 'node:path'
 // must not let an address through raw (an HP/Aruba `aabbcc-ddeeff`, mixed separators). An id made
 // only of hex digits and separators (`:`, `-`, `.`, `_` as BlueZ writes it, space) that holds exactly
 // 12 hex digits, in any grouping and any case, is a MAC; so are six octets with one separator
-// throughout whose leading zeros are left out (`de:ad:be:ef:0:3`).
+// throughout whose leading zeros are left out (`de:ad:be:ef:0:3`). So are the two ways a MAC is
+// widened to 64 bits (reviewer, s10: a sensor id in a topic written so was logged raw): an EUI-64
+// made from it (`ff:fe` in its middle, `aa:bb:cc:ff:fe:dd:ee:ff`), and the MAC zero-padded to 13-16
+// digits (`0aabbccddeeff`, `00:aa:bb:cc:dd:ee:ff`); each stands for its 12-digit MAC.
 // Inside a longer id or a log line the text is cut into runs of hex groups joined by single
 // separators (a run never touches another hex digit); a run holding a window of whole groups with
 // exactly 12 digits holds a MAC, the rightmost such window (a word ending in a hex letter, as
@@ -23,19 +26,26 @@ const ONLY_HEX_AND_SEPS = /^[0-9a-f:_. -]+$/i
 const UNPADDED = new RegExp(`^[0-9a-f]{1,2}(${SEP_CLASS})[0-9a-f]{1,2}(?:\\1[0-9a-f]{1,2}){4}$`, 'i')
 const RUN = new RegExp(`[0-9a-f]+(?:${SEP_CLASS}[0-9a-f]+)*`, 'gi')
 
-function hexCount(s: string): number {
-  let n = 0
-  for (let i = 0; i < s.length; i++) if (/[0-9a-f]/i.test(s[i])) n++
-  return n
+/**
+ * The MAC (12 lower-case hex digits) that a string of 12 to 16 hex digits stands for: itself, an
+ * EUI-64 made from a MAC (`fffe` after its first 6 digits), or a MAC zero-padded on the left.
+ */
+function macOfDigits(d: string): string | undefined {
+  const h = d.toLowerCase()
+  if (h.length === 12) return h
+  if (h.length === 16 && h.slice(6, 10) === 'fffe') return h.slice(0, 6) + h.slice(10)
+  if (h.length > 12 && h.length <= 16 && /^0+$/.test(h.slice(0, h.length - 12))) return h.slice(h.length - 12)
+  return undefined
 }
 
 export function isMac(s: string): boolean {
-  return (ONLY_HEX_AND_SEPS.test(s) && hexCount(s) === 12) || UNPADDED.test(s)
+  return (ONLY_HEX_AND_SEPS.test(s) && macOfDigits(s.replace(/[^0-9a-f]/gi, '')) !== undefined) || UNPADDED.test(s)
 }
 
 /** The 12 lower-case hex digits of a MAC written in any recognised form. */
 function digits(mac: string): string {
-  if (hexCount(mac) === 12) return mac.toLowerCase().replace(/[^0-9a-f]/g, '')
+  const wide = macOfDigits(mac.replace(/[^0-9a-f]/gi, ''))
+  if (wide !== undefined) return wide
   return mac
     .toLowerCase()
     .split(/[:_. -]/)
@@ -47,12 +57,16 @@ function digits(mac: string): string {
 function macInRun(run: string): [number, number] | undefined {
   const groups: Array<{ at: number; len: number; sep: string }> = []
   for (const m of run.matchAll(/[0-9a-f]+/gi)) groups.push({ at: m.index, len: m[0].length, sep: m.index > 0 ? run[m.index - 1] : '' })
+  // The widest window that is a MAC (12 digits, or a 64-bit spelling of one) ending at the rightmost group that ends one.
   for (let j = groups.length - 1; j >= 0; j--) {
     let sum = 0
-    for (let i = j; i >= 0 && sum < 12; i--) {
+    let found: [number, number] | undefined
+    for (let i = j; i >= 0 && sum < 16; i--) {
       sum += groups[i].len
-      if (sum === 12) return [groups[i].at, groups[j].at + groups[j].len]
+      if (sum >= 12 && macOfDigits(run.slice(groups[i].at, groups[j].at + groups[j].len).replace(/[^0-9a-f]/gi, '')) !== undefined)
+        found = [groups[i].at, groups[j].at + groups[j].len]
     }
+    if (found !== undefined) return found
   }
   // Six short octets with one separator throughout (leading zeros left out), the rightmost.
   for (let j = groups.length - 1; j >= 5; j--) {

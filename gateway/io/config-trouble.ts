@@ -12,12 +12,22 @@ export class ConfigFailure extends Error {
     message: string,
     readonly status?: number,
     /** How long the server asked to wait before the next pull, ms (Retry-After of a busy answer): no back-off. */
-    readonly waitMs?: number
+    readonly waitMs?: number,
+    /** The least wait before the next pull, ms (Retry-After of a rate-limited answer): the back-off, but never shorter. */
+    readonly atLeastMs?: number
   ) {
     super(message)
   }
 }
 
+/**
+ * A config pull is given up when nothing arrived for this long (ms): a whole config of a big store
+ * is long to build and to send, so the timeout is on progress, not on the whole (the server
+ * streams a list it is building, config-reply.ts).
+ */
+export const CONFIG_STALL_MS = 10_000
+/** A config pull is given up after this long in all, ms, however it progresses (a server trickling forever). */
+export const CONFIG_WHOLE_MS = 5 * 60_000
 /** Answers that refuse the gateway's token. */
 export const TOKEN_REFUSED = new Set([401, 403])
 /** Answers after which the next pull waits longer: the token refused, or too many refusals from this address (429). */
@@ -36,15 +46,29 @@ const BUSY_WAIT_MAX_MS = 60_000
  * the period if unreadable) instead of backing off: the pull in progress ends within seconds.
  */
 export function refusal(status: number, body: string, retryAfter: string | null, everyMs: number): ConfigFailure {
-  if (status !== 429 || errorCode(body) !== CONFIG_BUSY) return new ConfigFailure('refused', refusedMessage(status), status)
-  const s = retryAfter !== null && /^\d{1,6}$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) * 1000 : everyMs
-  const waitMs = Math.min(BUSY_WAIT_MAX_MS, Math.max(BUSY_WAIT_MIN_MS, s))
+  if (status === 429 && errorCode(body) !== CONFIG_BUSY) {
+    // Too many failed authentications from this address: the server says when it takes one again.
+    const asked = retryAfterMs(retryAfter, CONFIG_BACKOFF_MAX_MS)
+    return new ConfigFailure('refused', refusedMessage(status), status, undefined, asked ?? undefined)
+  }
+  if (status !== 429) return new ConfigFailure('refused', refusedMessage(status), status)
+  const waitMs = retryAfterMs(retryAfter, BUSY_WAIT_MAX_MS) ?? Math.min(BUSY_WAIT_MAX_MS, Math.max(BUSY_WAIT_MIN_MS, everyMs))
   return new ConfigFailure(
     'refused',
     `config pull refused as busy (HTTP 429 ${CONFIG_BUSY}): the central server is still answering another pull with this store's token (this gateway's own from before a restart, or another gateway given the same token?); pulling again in ${waitMs} ms`,
     status,
     waitMs
   )
+}
+
+/**
+ * The wait a Retry-After header asks for, ms, between BUSY_WAIT_MIN_MS (no spinning on 0) and
+ * `maxMs` (no hour-long silence on a hostile value); null when absent or not whole seconds (the
+ * HTTP-date form is not used by our server).
+ */
+export function retryAfterMs(header: string | null, maxMs: number): number | null {
+  const t = header?.trim() ?? ''
+  return /^\d{1,9}$/.test(t) ? Math.min(maxMs, Math.max(BUSY_WAIT_MIN_MS, Number(t) * 1000)) : null
 }
 
 function errorCode(body: string): string | undefined {

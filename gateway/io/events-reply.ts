@@ -51,3 +51,15 @@ export function eventsTaken(text: string): number | null {
   const r = parseJson(text)
   return EventsReply.Check(r) ? r.accepted + r.duplicates : null
 }
+
+/** 4xx answers that say nothing about the events (credentials, the store, timing): retried with backoff, never dead letters. */
+export const RETRY_4XX = new Set([401, 403, 404, 408, 425, 429])
+
+/** A 3xx: the central server (or something in front of it) points elsewhere. */
+export function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400 && status !== 304
+}
+
+export function redirectMessage(res: Response): string {
+  return `HTTP ${res.status} redirect to ${(res.headers.get('location') ?? '?').slice(0, 200)}: not followed (check --central)`
+}

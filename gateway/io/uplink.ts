@@ -7,18 +7,25 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../../shared/log.ts'
 import { GatewayConfigSchema, type GatewayConfigT } from '../../shared/gateway-config.ts'
 import type { GatewayStore, OutboxRow } from './store.ts'
-import { readCapped } from './capped-body.ts'
-import { eventsTaken, parseJson, refusals, ServerError, type Refusal } from './events-reply.ts'
-import { BACK_OFF, ConfigFailure, nextProblem, pullWaitMs, refusal, TOKEN_REFUSED, type ConfigProblem } from './config-trouble.ts'
+import { MAX_CONFIG_BYTES, MAX_LIVE_REPLY_BYTES, MAX_REPLY_BYTES, readCapped, stallSignal } from './capped-body.ts'
+import { eventsTaken, isRedirect, parseJson, redirectMessage, refusals, RETRY_4XX, ServerError, type Refusal } from './events-reply.ts'
+import {
+  BACK_OFF,
+  CONFIG_BACKOFF_MAX_MS,
+  CONFIG_STALL_MS,
+  CONFIG_WHOLE_MS,
+  ConfigFailure,
+  nextProblem,
+  pullWaitMs,
+  refusal,
+  retryAfterMs,
+  TOKEN_REFUSED,
+  type ConfigProblem
+} from './config-trouble.ts'
 
 const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
 
-/** The most of an events reply kept (the server's answers are a few KiB; more is not its answer). */
-const MAX_REPLY_BYTES = 2 ** 20
-/** The largest config taken, bytes: far above a store's campaigns and registered devices. */
-export const MAX_CONFIG_BYTES = 32 * 2 ** 20
-/** The most of a live-snapshot answer read (nothing in it is used). */
-const MAX_LIVE_REPLY_BYTES = 64 * 1024
+export { MAX_CONFIG_BYTES } from './capped-body.ts'
 
 export interface UplinkOptions {
   central: string
@@ -33,20 +40,10 @@ export interface UplinkOptions {
   configEveryMs: number
   /** Uniform in [0, 1) for the backoff's jitter (injected by tests). */
   random?: () => number
+  /** A config pull with nothing arriving for this long is given up, ms; default CONFIG_STALL_MS. */
+  configStallMs?: number
   /** The config version already held (kept from an earlier run): the first pull asks only what changed since. */
   configVersion?: string
-}
-
-/** 4xx answers that say nothing about the events (credentials, the store, timing): retried with backoff, never dead letters. */
-const RETRY_4XX = new Set([401, 403, 404, 408, 425, 429])
-
-/** A 3xx: the central server (or something in front of it) points elsewhere. */
-function isRedirect(status: number): boolean {
-  return status >= 300 && status < 400 && status !== 304
-}
-
-function redirectMessage(res: Response): string {
-  return `HTTP ${res.status} redirect to ${(res.headers.get('location') ?? '?').slice(0, 200)}: not followed (check --central)`
 }
 
 export class Uplink {
@@ -75,6 +72,8 @@ export class Uplink {
   shortReplies = 0
   /** 200 answers whose accepted + duplicates is above the number posted (taken as delivery: every event is accounted for). */
   overReplies = 0
+  /** The least wait before the next batch, ms: what a 429's Retry-After asked (the backoff if longer). */
+  private askedWaitMs = 0
   /** The last error is central's own reply taking fewer events than posted (it answers: not unreachable). */
   lastErrorShort = false
   private readonly random: () => number
@@ -193,6 +192,7 @@ export class Uplink {
         this.log.warn(r.short ? 'central not taking every event; they wait in the outbox' : 'central unreachable; events wait in the outbox', { err: r.message })
       this.lastError = r.message
       this.lastErrorShort = r.short === true
+      this.askedWaitMs = r.waitMs ?? 0
       return false
     }
     if (this.lastError !== null) this.log.info('central reachable again', { backlog: this.store.backlog() })
@@ -222,7 +222,10 @@ export class Uplink {
   private async post(
     rows: OutboxRow[]
   ): Promise<
-    { kind: 'ok' } | { kind: 'partial'; status: number; refused: Refusal[] } | { kind: 'refused'; status: number; text: string } | { kind: 'error'; message: string; short?: true }
+    | { kind: 'ok' }
+    | { kind: 'partial'; status: number; refused: Refusal[] }
+    | { kind: 'refused'; status: number; text: string }
+    | { kind: 'error'; message: string; short?: true; waitMs?: number }
   > {
     try {
       const res = await fetch(this.url('events'), {
@@ -259,7 +262,9 @@ export class Uplink {
         const listed = refusals(text, rows.length)
         return listed !== null ? { kind: 'partial', status: res.status, refused: listed } : { kind: 'refused', status: res.status, text: text.slice(0, 500) }
       }
-      return { kind: 'error', message: `HTTP ${res.status}: ${text.slice(0, 200)}` }
+      // A 429 (too many failed authentications) says when the server takes one again: not sooner.
+      const waitMs = res.status === 429 ? retryAfterMs(res.headers.get('retry-after'), CONFIG_BACKOFF_MAX_MS) : null
+      return { kind: 'error', message: `HTTP ${res.status}: ${text.slice(0, 200)}`, ...(waitMs !== null ? { waitMs } : {}) }
     } catch (err) {
       return { kind: 'error', message: (err as Error).message }
     }
@@ -275,7 +280,7 @@ export class Uplink {
       // Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff and
       // Jitter"). Not kickable: new events must not shorten it, or a busy store hammers a server
       // that is down about once a tick.
-      await this.sleep(this.random() * this.backoff)
+      await this.sleep(Math.max(this.askedWaitMs, this.random() * this.backoff))
       this.backoff = Math.min(this.o.maxBackoffMs, this.backoff * 2)
     }
   }
@@ -319,15 +324,18 @@ export class Uplink {
     let version: string | null = this.o.configVersion ?? null
     while (!this.stopped) {
       let askedMs: number | undefined
+      let atLeastMs = 0
+      const timeout = stallSignal(this.o.configStallMs ?? CONFIG_STALL_MS, CONFIG_WHOLE_MS)
       try {
         const query = version !== null ? `?since=${encodeURIComponent(version)}` : ''
         const res: Response = await fetch(this.url('config', query), {
           redirect: 'manual',
           headers: { ...this.headers(), ...(etag ? { 'if-none-match': etag } : {}) },
-          signal: AbortSignal.timeout(10_000)
+          signal: timeout.signal
         })
+        timeout.progress()
         if (res.status === 200) {
-          const body = await readCapped(res, MAX_CONFIG_BYTES)
+          const body = await readCapped(res, MAX_CONFIG_BYTES, timeout.progress)
           if (body.over) {
             this.oversizedReplies++
             throw new ConfigFailure('refused', `config refused: over ${MAX_CONFIG_BYTES} bytes`)
@@ -379,9 +387,14 @@ export class Uplink {
         }
       } catch (err) {
         this.configFailed(err)
-        if (err instanceof ConfigFailure) askedMs = err.waitMs
+        if (err instanceof ConfigFailure) {
+          askedMs = err.waitMs
+          atLeastMs = err.atLeastMs ?? 0
+        }
+      } finally {
+        timeout.done()
       }
-      await this.sleep(askedMs ?? pullWaitMs(this.o.configEveryMs, this.pullsRefused, this.random))
+      await this.sleep(askedMs ?? Math.max(atLeastMs, pullWaitMs(this.o.configEveryMs, this.pullsRefused, this.random)))
     }
   }
 }

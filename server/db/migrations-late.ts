@@ -100,3 +100,13 @@ export const tokenDevices: Migration = {
     await k.schema.createIndex('tokens_device_id').ifNotExists().on('tokens').column('device_id').execute()
   }
 }
+
+/**
+ * A gateway's config delta reads the erasures past its version: without an index each delta (every
+ * gateway, every pull period) read the whole table, which only grows with erasures.
+ */
+export const erasureVersions: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema.createIndex('erasures_version').ifNotExists().on('erasures').column('version').execute()
+  }
+}

@@ -9,7 +9,7 @@ import type { Db, Engine, Tables } from './schema.ts'
 import { replayVisits } from './rollups.ts'
 import { replayRollupsOnce } from './rollups-replay.ts'
 import { partitionEvents } from './partitions.ts'
-import { adminSlot, droppedEventIds, droppedVisitIds, liveSnapshotApps, tokenDevices, tokenOrder } from './migrations-late.ts'
+import { adminSlot, droppedEventIds, droppedVisitIds, liveSnapshotApps, erasureVersions, tokenDevices, tokenOrder } from './migrations-late.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -389,7 +389,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '014_dropped_event_ids': droppedEventIds,
     '015_admin_slot': adminSlot,
     '016_dropped_visit_ids': droppedVisitIds,
-    '017_token_devices': tokenDevices
+    '017_token_devices': tokenDevices,
+    '018_erasure_versions': erasureVersions
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

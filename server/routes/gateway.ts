@@ -1,6 +1,7 @@
 // Gateway-facing routes: event uplink (idempotent on id; every event validated, every trigger
 // vetted against the server's campaigns) and config pull (ETag). Plus the admin
 // routes that provision a store (its site and gateway token) and operator tokens.
+import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifySchemaValidationError } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -67,7 +68,7 @@ const SAFE = new RegExp(SAFE_ID)
 function refuse(metrics: Context['metrics'], code: string): void {
   metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1
 }
-import { ConfigReplies } from '../config-reply.ts'
+import { ConfigReplies, streamed } from '../config-reply.ts'
 import { sql } from 'kysely'
 
 /** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
@@ -326,6 +327,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       if (r.kind === 'busy') throw new HttpError(429, 'INSTORE_CONFIG_BUSY', 'this token is already pulling this config: wait for that reply', { 'retry-after': '1' })
       reply.header('etag', r.etag).header('cache-control', 'no-cache')
       if (r.kind === 'not_modified') return reply.code(304).send()
+      // A list being built is streamed (config-reply.ts): the gateway sees its reply progress.
+      if (r.kind === 'building') return reply.type('application/json').send(Readable.from(streamed(r)))
       return reply.type('application/json').send(r.body)
     }
   )

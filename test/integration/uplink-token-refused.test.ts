@@ -22,9 +22,10 @@ import { CONFIG_BACKOFF_MAX_MS, nextProblem, pullWaitMs } from '../../gateway/io
 const ADMIN = 'adm_uplink_refused_0123456789'
 
 test('a refused gateway token: one problem from the first failure, naming the token; pulls back off; no live posts', async () => {
-  // Two failed authentications a minute from one address, then 429: the limit trips at once.
+  // Two failed authentications a second from one address, then 429: the limit trips at once. A
+  // second, not a minute: the gateway waits the Retry-After a 429 asks (retry-after-429.test.ts).
   const { app } = await buildServer(
-    await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'uplink-refused-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 2 } })
+    await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'uplink-refused-')), log: silentLogger, adminToken: ADMIN, limits: { authFailuresPerWindow: 2, windowMs: 1000 } })
   )
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8')) as { storeId: string }

@@ -116,3 +116,32 @@ for (const [line, want] of LOGS) {
     assert.equal(redactMacs(line), want)
   })
 }
+
+// Reviewer (s10): a sensor id in a topic written as a MAC widened to 64 bits (zero-padded, or the
+// EUI-64 made from it) was logged raw. The one recogniser takes them, for logs and ids alike.
+const TOPICS: Array<[string, string]> = [
+  ['instore/s1/sensors/aa:bb:cc:ff:fe:dd:ee:ff/readings', 'instore/s1/sensors/<mac>/readings'],
+  ['instore/s1/sensors/aabbccfffeddeeff/readings', 'instore/s1/sensors/<mac>/readings'],
+  ['instore/s1/sensors/AABBCC-FFFE-DDEEFF/status', 'instore/s1/sensors/<mac>/status'],
+  ['instore/s1/sensors/0aabbccddeeff/readings', 'instore/s1/sensors/<mac>/readings'],
+  ['instore/s1/sensors/0000aabbccddeeff/readings', 'instore/s1/sensors/<mac>/readings'],
+  ['instore/s1/sensors/00:aa:bb:cc:dd:ee:ff/readings', 'instore/s1/sensors/<mac>/readings'],
+  // Ordinary ids stay: a 16-hex EID, a 32-hex irk, 13 digits not zero-padded, a long number.
+  ['instore/s1/sensors/b1/readings eid:0123456789abcdef', 'instore/s1/sensors/b1/readings eid:0123456789abcdef'],
+  ['irk:00112233445566778899aabbccddeeff', 'irk:00112233445566778899aabbccddeeff'],
+  ['aabbccddeeff0 seq 1764000000000', 'aabbccddeeff0 seq 1764000000000']
+]
+for (const [line, want] of TOPICS) {
+  test(`a 64-bit spelling of a MAC is redacted: '${line}'`, () => {
+    assert.equal(redactMacs(line), want)
+  })
+}
+
+test('a 64-bit spelling of a MAC is its MAC: hashed the same, never kept as an id', () => {
+  for (const id of ['aa:bb:cc:ff:fe:dd:ee:ff', 'aabbccfffeddeeff', '0aabbccddeeff', '00-00-aa-bb-cc-dd-ee-ff', 'tile:aabbccfffeddeeff']) {
+    assert.equal(isMac(id) || id.startsWith('tile:'), true, id)
+    assert.equal(bleIdentity(id, undefined, hasher).subject, AA, id)
+  }
+  assert.equal(normalizeMac('aa:bb:cc:ff:fe:dd:ee:ff'), 'aabbccddeeff')
+  for (const id of ['0123456789abcdef', 'aabbccddeeff0', '1aabbccddeeff']) assert.equal(isMac(id), false, id)
+})
