@@ -214,7 +214,8 @@ export class EstimateStage {
       // A fixed beacon heard by a sensor: a known distance, evidence for self-calibration.
       const b = this.site.beacons.get(reading.beacon)
       const s = this.site.sensors.get(reading.sensor)
-      if (b && s && this.o.selfCalibration) this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m)
+      if (b && s && this.o.selfCalibration)
+        this.calibrator.observeKnown(s.id, Math.hypot(b.x - s.x, b.y - s.y, b.z - s.z), reading.rssi, b.rssiAt1m, this.site.radio.rssiAt1m, b.id, ts)
       return true
     }
     // Every stable id taken for a flooding transmitter's is that one anonymous device, wherever heard.

@@ -8,7 +8,7 @@ import type { Uplink } from './io/uplink.ts'
 import type { GatewayStore } from './io/store.ts'
 import type { PresenceEngine } from './presence/presence.ts'
 import type { Pipeline } from './pipeline.ts'
-import { offSensorsProblem } from './estimation/self-calibration.ts'
+import { implausibleBeaconsProblem, offSensorsProblem } from './estimation/self-calibration.ts'
 import { senderLabel } from './ingest/clock-guard.ts'
 import type { ConnectionLimits, RefusalSpell } from '../shared/connection-cap.ts'
 
@@ -132,6 +132,9 @@ export function gatewayHealth(g: HealthInputs): Health {
     if (wall - steps.lastDueAt > TICKS_STALL_MS && wall - heard < TICKS_STALL_MS)
       problems.push(`no tick for ${Math.round((wall - steps.lastDueAt) / 1000)} s while readings arrive: the tick schedule is off the wall clock`)
   }
+  // A sensor hearing a site beacon implausibly (a clone beside it) is told before any blame on its mounting.
+  const clones = p ? implausibleBeaconsProblem(p.est.calibrator.implausible.values(), p.clock.now() - HEALTH_WINDOW_MS) : null
+  if (clones !== null) problems.push(clones)
   const offSensors = offSensorsProblem(p?.corrections ?? {})
   if (offSensors !== null) problems.push(offSensors)
   const silence = g.sensorSilenceMs

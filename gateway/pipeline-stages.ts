@@ -165,6 +165,9 @@ export function collectPipelineMetrics(
       for (const [result, n] of Object.entries(grid.results)) scans.set({ result }, n)
     }
     for (const [id, v] of Object.entries(calibrator.spreadScales())) m.spread.set({ sensor: id }, v)
+    metrics
+      .counter('instore_selfcal_refused_total', 'known-position (site beacon) readings self-calibration refused, by reason')
+      .set({ reason: 'implausible' }, calibrator.refusedKnown)
     m.fixtures.values.clear()
     const fx = people.wifi.fixtureLabels()
     for (const f of fx.listed) m.fixtures.set(f, 1)

@@ -33,9 +33,38 @@ export interface SelfCalibrationOptions {
    * beacons, each heard by many phones) it made positions worse.
    */
   learnSpread: boolean
+  /**
+   * A known-position reading further than this (dB) from what the model and the sensor's own
+   * learned correction expect is refused, not learned: a fixed beacon's id is broadcast in the
+   * clear, and a clone of it beside one sensor must not become that sensor's bias. A sensor's true
+   * bias is bounded by `maxCorrectionDb`, and indoor shadowing spreads single readings by some
+   * 4-8 dB (log-normal σ, Rappaport, Wireless Communications, 2nd ed., table 4.7): 20 dB is past
+   * three of those while the learned correction follows the sensor.
+   */
+  knownGateDb: number
 }
 
-export const defaultSelfCalibrationOptions: SelfCalibrationOptions = { priorCount: 200, beaconWeight: 5, maxCorrectionDb: 12, minSensors: 4, memory: 20_000, learnSpread: false }
+export const defaultSelfCalibrationOptions: SelfCalibrationOptions = {
+  priorCount: 200,
+  beaconWeight: 5,
+  maxCorrectionDb: 12,
+  minSensors: 4,
+  memory: 20_000,
+  learnSpread: false,
+  knownGateDb: 20
+}
+
+/** Known-position readings refused for being implausible, by sensor and beacon: for /healthz. */
+export interface ImplausibleKnown {
+  sensor: string
+  beacon: string
+  /** Readings refused so far. */
+  count: number
+  /** The last one's residual against the expectation, dB. */
+  residualDb: number
+  /** When the last one was heard, event ms. */
+  lastAt: number
+}
 
 interface Acc {
   sum: number
@@ -59,6 +88,9 @@ export class SelfCalibrator {
   private readonly acc = new Map<string, Acc>()
   private readonly spread: SpreadEvidence
   samples = 0
+  /** Known-position readings refused (knownGateDb), in all and per sensor and beacon (bounded by the site's pairs). */
+  refusedKnown = 0
+  readonly implausible = new Map<string, ImplausibleKnown>()
 
   constructor(
     private readonly base: Map<string, SensorModel>,
@@ -80,13 +112,26 @@ export class SelfCalibrator {
     this.samples++
   }
 
-  /** A reading of a fixed transmitter at a known 3-D distance, with its own 1 m reference power. */
-  observeKnown(sensor: string, distanceM: number, rssi: number, refAt1m: number, siteRefAt1m: number): void {
+  /**
+   * A reading of a fixed transmitter at a known 3-D distance, with its own 1 m reference power.
+   * False when it is refused as implausible (see `knownGateDb`); `beacon` and `ts` (event ms) name
+   * it for /healthz.
+   */
+  observeKnown(sensor: string, distanceM: number, rssi: number, refAt1m: number, siteRefAt1m: number, beacon = '', ts = 0): boolean {
     const m = this.base.get(sensor)
-    if (!m || m.map) return
+    if (!m || m.map) return true
     // Evidence about the sensor's own bias, so against its site-file model.
     const expected = expectedRssi(m, distanceM) - siteRefAt1m + refAt1m
-    this.add(sensor, rssi - expected, this.o.beaconWeight)
+    const residual = rssi - expected
+    if (Math.abs(residual - this.raw(sensor)) > this.o.knownGateDb) {
+      this.refusedKnown++
+      const key = `${sensor} ${beacon}`
+      const seen = this.implausible.get(key)
+      this.implausible.set(key, { sensor, beacon, count: (seen?.count ?? 0) + 1, residualDb: residual, lastAt: ts })
+      return false
+    }
+    this.add(sensor, residual, this.o.beaconWeight)
+    return true
   }
 
   /** Residuals of a device fix: evidence about every sensor that took part. */
@@ -174,5 +219,22 @@ export function offSensorsProblem(corrections: Record<string, number>): string |
   return (
     `sensors reading ${OFF_SENSOR_DB} dB or more off the radio model (mounted badly, shadowed, or a wrong offsetDb): ` +
     off.map(([id, c]) => `${id} ${c > 0 ? '+' : ''}${c.toFixed(1)} dB`).join(', ')
+  )
+}
+
+/**
+ * The /healthz problem for site beacons heard implausibly far from their model at their known
+ * distance since `since` (event ms), or null: a clone of the beacon (its id is broadcast in the
+ * clear) or a beacon moved; those readings teach self-calibration nothing.
+ */
+export function implausibleBeaconsProblem(implausible: Iterable<ImplausibleKnown>, since: number): string | null {
+  const recent = [...implausible].filter(i => i.lastAt >= since)
+  if (recent.length === 0) return null
+  return (
+    'site beacon heard implausibly far from its model at its known distance (a clone of the beacon, or a beacon moved), not learned from: ' +
+    recent
+      .slice(0, 5)
+      .map(i => `${i.beacon} by ${i.sensor} ${i.residualDb > 0 ? '+' : ''}${i.residualDb.toFixed(0)} dB (${i.count} readings)`)
+      .join(', ')
   )
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 // The one recogniser of MAC addresses, for every id the gateway takes (BLE ids, sensor and device
 // ids, topic levels) and every log line it writes. Total on purpose: a spelling we did not think of
 // must not let an address through raw (an HP/Aruba `aabbcc-ddeeff`, mixed separators). An id made
-// only of hex digits and separators (`:`, `-`, `.`, `_` as BlueZ writes it, space) that holds exactly
+// only of hex digits and separators (`:`, `-`, `.`, `_` as BlueZ writes it, space, and the `@`, `=`,
+// `+`, `/` the subject grammar also lets through: shared/events.ts SUBJECT) that holds exactly
 // 12 hex digits, in any grouping and any case, is a MAC; so are six octets with one separator
 // throughout whose leading zeros are left out (`de:ad:be:ef:0:3`). So are the two ways a MAC is
 // widened to 64 bits (reviewer, s10: a sensor id in a topic written so was logged raw): an EUI-64
@@ -21,8 +22,8 @@ import { join } from 'node:path'
 // and 32-hex irk ids are single groups longer than 12 digits, and iBeacon and Eddystone ids are
 // recognised before any MAC is looked for (sensor-ids.ts). Over-redacting a log line is harmless;
 // missing an address is a leak.
-const SEP_CLASS = '[:_. -]'
-const ONLY_HEX_AND_SEPS = /^[0-9a-f:_. -]+$/i
+const SEP_CLASS = '[:_.@=+/ -]'
+const ONLY_HEX_AND_SEPS = new RegExp(`^(?:[0-9a-f]|${SEP_CLASS})+$`, 'i')
 const UNPADDED = new RegExp(`^[0-9a-f]{1,2}(${SEP_CLASS})[0-9a-f]{1,2}(?:\\1[0-9a-f]{1,2}){4}$`, 'i')
 const RUN = new RegExp(`[0-9a-f]+(?:${SEP_CLASS}[0-9a-f]+)*`, 'gi')
 
@@ -48,7 +49,7 @@ function digits(mac: string): string {
   if (wide !== undefined) return wide
   return mac
     .toLowerCase()
-    .split(/[:_. -]/)
+    .split(new RegExp(SEP_CLASS))
     .map(p => p.padStart(2, '0'))
     .join('')
 }

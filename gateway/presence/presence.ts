@@ -9,7 +9,7 @@ import type { GatewayStore } from '../io/store.ts'
 import type { CampaignEngine } from '../campaigns/campaigns.ts'
 import { frequency, defaultSegmentRules, type SegmentRules } from './frequency.ts'
 import { ulid, visitUlid } from '../ingest/ids.ts'
-import { STATE_VERSION, zonesKey, trackProblem, parseTrack, closableShop } from './state-check.ts'
+import { STATE_VERSION, zonesKey, trackProblem, parseTrack, closableShop, closableSector } from './state-check.ts'
 import { silentLogger, type Logger } from '../../shared/log.ts'
 import { planEntryTests, timedOut } from './entry-plan.ts'
 
@@ -116,20 +116,27 @@ export class PresenceEngine {
 
   /**
    * The announced visit of a state being dropped (it does not fit the site, or a tick threw on
-   * it): it ends where its evidence did, with the sectors that still exist, so that no visit is
-   * left open for ever. Nothing when there is no announced visit or nothing sound to end it at.
+   * it): it ends where its evidence did, so that no visit is left open for ever. Its open sector
+   * stay ends first under the name it was opened with, even one the site no longer has (every
+   * `sector.enter` gets its `sector.exit`); the summary lists the sectors that still exist.
+   * Nothing when there is no announced visit or nothing sound to end it at.
    */
   private closeDropped(subject: string, track: ZoneTrack): InstoreEvent[] {
     const shop = closableShop(track, this.site)
     if (shop === null) return []
     let z: ZoneEvent[]
     try {
-      z = closeVisit({ shop, sector: null, sectorCand: null, shopCand: null }).events
+      z = closeVisit({ shop, sector: closableSector(track, shop), sectorCand: null, shopCand: null }).events
     } catch {
       return []
     }
+    const known = new Set(this.site.sectors.filter(s => s.shop === shop.id).map(s => s.id))
     const out: InstoreEvent[] = []
-    for (const ev of z.filter(e => e.type === 'shop.exit' || e.type === 'visit.summary')) out.push(...this.emit(subject, ev, track))
+    for (const ev of z) {
+      if (ev.type !== 'sector.exit' && ev.type !== 'shop.exit' && ev.type !== 'visit.summary') continue
+      const sectors = ev.sectors?.filter(s => known.has(s.id))
+      out.push(...this.emit(subject, sectors === undefined ? ev : { ...ev, sectors }, track))
+    }
     return out
   }
 

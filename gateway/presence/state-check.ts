@@ -4,6 +4,8 @@
 import { createHash } from 'node:crypto'
 import type { Site } from '../../shared/site.ts'
 import type { ShopPresence, ZoneTrack } from './zones.ts'
+import type { SectorPresence } from './zone-types.ts'
+import { SAFE_ID } from '../../shared/events.ts'
 
 /** The format of saved zone state; bump it when ZoneTrack changes in a way old states cannot follow. */
 export const STATE_VERSION = 1
@@ -115,4 +117,20 @@ export function closableShop(track: ZoneTrack, site: Site, now = Date.now()): Sh
   if (isObj(shop.sectors)) for (const [id, dwell] of Object.entries(shop.sectors)) if (sectorShop.get(id) === shop.id && isNum(dwell) && dwell >= 0) sectors[id] = dwell
   const leftBy = isNum(shop.leftBy) && shop.leftBy >= enteredAt && shop.leftBy <= last + LEFT_BY_MS ? shop.leftBy : last
   return { id: shop.id, visitId: shop.visitId, enteredAt, lastEvidence: last, leftBy, score: isNum(shop.score) ? shop.score : 0, n: isNum(shop.n) ? shop.n : 0, sectors }
+}
+
+const SAFE = new RegExp(SAFE_ID)
+
+/**
+ * The open sector stay of a state being dropped, as sound as its visit `shop` (closableShop), or
+ * null. Whether the site still has that sector does not matter: its `sector.enter` went out under
+ * the old site, and the stay must be closed under the name it was opened with, or it stays open
+ * for ever downstream (the central server's `an_open_stays`).
+ */
+export function closableSector(track: ZoneTrack, shop: ShopPresence, now = Date.now()): SectorPresence | null {
+  const s: unknown = track.sector
+  if (!isObj(s) || typeof s.id !== 'string' || s.id.length > 100 || !SAFE.test(s.id)) return null
+  const last = isTime(s.lastEvidence, now) ? Math.min(s.lastEvidence, shop.lastEvidence) : shop.lastEvidence
+  const enteredAt = isTime(s.enteredAt, now) ? Math.min(Math.max(s.enteredAt, shop.enteredAt), last) : last
+  return { id: s.id, enteredAt, lastEvidence: last, score: isNum(s.score) ? s.score : 0, n: isNum(s.n) ? s.n : 0, dwellSent: 0 }
 }

@@ -27,6 +27,7 @@ import { validationMessage } from '../validation-message.ts'
 import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { storeFacts, type RecordOutcome, type StoreFacts } from '../hubs/push.ts'
 import { vetTrigger } from '../hubs/vet.ts'
+import { closesOpen } from '../hubs/closing.ts'
 import { storeEvents, Counts } from '../db/rollups.ts'
 import { isBusy, retryConflicts, TryAgain } from '../db/retry.ts'
 import { BatchVisits } from '../hubs/visits.ts'
@@ -232,7 +233,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
               continue
             }
             const problem = eventProblem(posted, facts, now, policy.maxEventAgeMs)
-            if (problem) {
+            if (problem && !(problem.code === 'INSTORE_UNKNOWN_ZONE' && (await closesOpen(trx, storeId, posted)))) {
               out.push({ index, id: posted.id, error: problem.code, message: problem.message })
               continue
             }

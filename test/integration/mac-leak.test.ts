@@ -14,7 +14,19 @@ import { createLogger } from '../../shared/log.ts'
 
 const T = 1764000000000
 const STORE = 'instore/boutique-1'
-const IDS = ['DE_AD_BE_EF_00_01', 'dev_DE_AD_BE_EF_00_02', 'de:ad:be:ef:0:3', 'known:de_ad_be_ef_00_04', 'device_de-ad-be-ef-00-07']
+// s11 tester G: `@`, `=`, `+` and `/`, which the subject grammar lets through, between the octets.
+const IDS = [
+  'DE_AD_BE_EF_00_01',
+  'dev_DE_AD_BE_EF_00_02',
+  'de:ad:be:ef:0:3',
+  'known:de_ad_be_ef_00_04',
+  'device_de-ad-be-ef-00-07',
+  'de=ad=be=ef=00=08',
+  'DE@AD@BE@EF@00@09',
+  'shelf@dead=beef=000a',
+  'de+ad+be+ef+00+0b',
+  'de/ad/be/ef/00/0c'
+]
 const LEAK = /de.?ad.?be.?ef/i
 
 function sitePath(): string {

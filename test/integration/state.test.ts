@@ -133,10 +133,12 @@ for (const c of cases) {
       )
       const exits = store
         .unsent(1000)
-        .map(r => JSON.parse(r.body) as { type: string; visitId: string; ts: number; sectors?: Array<{ id: string; dwellMs: unknown }> })
+        .map(r => JSON.parse(r.body) as { type: string; visitId: string; ts: number; sector?: string; sectors?: Array<{ id: string; dwellMs: unknown }> })
         .filter(e => e.visitId === 'visit-old')
       if (c.closes) {
-        assert.deepEqual(exits.map(e => e.type).sort(), ['shop.exit', 'visit.summary'])
+        // s11 tester G: the open stay is closed too, under the name it was opened with (renamed or not).
+        assert.deepEqual(exits.map(e => e.type).sort(), c.sector === null ? ['shop.exit', 'visit.summary'] : ['sector.exit', 'shop.exit', 'visit.summary'])
+        if (c.sector !== null) assert.equal(exits.find(e => e.type === 'sector.exit')?.sector, c.sector)
         assert.ok(
           exits.every(e => e.ts <= T0 - 5000 && e.ts >= T0 - 600_000),
           `closed as of the last evidence: ${exits.map(e => e.ts - T0).join(', ')}`
@@ -188,7 +190,8 @@ test('a state a tick throws on is dropped with its announced visit closed as of 
     const events = presence.tick(T0 + 1000, new Map([['tag:old', { x: 10, y: 6, accuracyM: 2 }]]))
     assert.equal(presence.failed, 1)
     const closed = events.filter(e => e.visitId === 'visit-old')
-    assert.deepEqual(closed.map(e => e.type).sort(), ['shop.exit', 'visit.summary'])
+    assert.deepEqual(closed.map(e => e.type).sort(), ['sector.exit', 'shop.exit', 'visit.summary'])
+    assert.equal(closed.find(e => e.type === 'sector.exit')?.sector, 'women')
     assert.ok(
       closed.every(e => e.ts === T0 - 5000),
       `closed as of the last evidence: ${closed.map(e => e.ts - T0).join(', ')}`

@@ -72,6 +72,13 @@ const FORMS: Array<{ id: string; subject: string | null }> = [
   { id: 'tag de ad be ef 00 09 v2', subject: DEADBEEF('09') },
   { id: 'DEAD_BEEF_000A', subject: DEADBEEF('0a') },
   { id: 'x:deadbeef000b', subject: DEADBEEF('0b') },
+  // s11 tester G: the other separators the subject grammar lets through (`@`, `=`, `+`, `/`).
+  { id: 'DE@AD@BE@EF@00@0C', subject: DEADBEEF('0c') },
+  { id: 'de=ad=be=ef=00=0d', subject: DEADBEEF('0d') },
+  { id: 'shelf@dead=beef=000e', subject: DEADBEEF('0e') },
+  { id: 'de+ad+be+ef+0+f', subject: DEADBEEF('0f') },
+  { id: 'de/ad/be/ef/00/10', subject: DEADBEEF('10') },
+  { id: 'tile:de@ad@be@ef@00@11', subject: DEADBEEF('11') },
   // Not MACs: each keeps its identity.
   { id: 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7', subject: 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7' },
   { id: 'iBeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4-1-7', subject: 'ibeacon:e5b9e3e5-2aaa-4b32-b5d5-9a5e1ab1f0b4:1:7' },
@@ -80,7 +87,8 @@ const FORMS: Array<{ id: string; subject: string | null }> = [
   { id: 'app:0123456789abcdef', subject: 'app:0123456789abcdef' },
   { id: 'irk:00112233445566778899aabbccddeeff', subject: 'irk:00112233445566778899aabbccddeeff' },
   { id: 'shelf-tag-7', subject: 'shelf-tag-7' },
-  { id: 'a:1:2:3', subject: 'a:1:2:3' }
+  { id: 'a:1:2:3', subject: 'a:1:2:3' },
+  { id: 'tag@store=7', subject: 'tag@store=7' }
 ]
 for (const f of FORMS) {
   test(`one MAC recogniser: '${f.id}' ${f.subject?.startsWith('h:') ? 'is hashed as its MAC' : 'keeps its identity'}`, () => {
