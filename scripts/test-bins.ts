@@ -67,3 +67,7 @@ export async function buildTestBins(parent = TEST_BIN_PARENT, root = ROOT): Prom
   })
   return out
 }
+
+// By hand, to run one test file on the bundles as the whole run does:
+// INSTORE_TEST_BIN_DIR=$(node --import tsx scripts/test-bins.ts) node --import tsx --test FILE
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) console.log(await buildTestBins())
