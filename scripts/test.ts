@@ -9,9 +9,10 @@
 // Usage: node --import tsx scripts/test.ts [unit|integration|interop|FILE.test.ts ...] (none: every tier;
 // files: those alone, the server's among them on both engines, as in the full run).
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { inCi, present } from '../test/helpers/parts.ts'
 import { PgCluster, SHARED_CLUSTER_ENV } from '../test/helpers/postgres.ts'
+import { buildTestBins, TEST_BIN_ENV } from './test-bins.ts'
 import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -80,11 +81,31 @@ async function main(): Promise<number> {
     return picked.startsWith('no test files') ? 1 : 2
   }
   const files = slowFirst(picked)
+  // The commands the tests spawn, bundled once for both passes (scripts/test-bins.ts); a run started
+  // by a test of a run (test-tiers.test.ts) uses the bundles of the run that started it.
+  const given = process.env[TEST_BIN_ENV]
+  if (given !== undefined && given !== '' && existsSync(given)) return await passes(files, process.env)
+  let bins: string
+  try {
+    bins = await buildTestBins()
+  } catch (err) {
+    process.stderr.write(`the commands could not be bundled for the tests: ${(err as Error).message}\n`)
+    return 1
+  }
+  try {
+    return await passes(files, { ...process.env, [TEST_BIN_ENV]: bins })
+  } finally {
+    rmSync(bins, { recursive: true, force: true })
+  }
+}
+
+/** The SQLite pass over `files`, then the PostgreSQL pass over the server's among them; the exit code. */
+async function passes(files: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // Two at a time: the integration tests start gateways and servers; more would starve each other on
   // small machines. A file exits once its tests have ended, whatever it left open (a hung child must
   // fail its test, not hold the run); one that runs past its timeout is named `not ok` and stopped
   // (scripts/test-run.ts), and a pass that still runs past PASS_LIMIT_MS is stopped.
-  const status = await pass(files)
+  const status = await pass(files, env)
   const server = serverFiles(files)
   if (server.length === 0 || interrupted) return status
   if (!present('postgresql') && !inCi()) {
@@ -101,7 +122,7 @@ async function main(): Promise<number> {
   }
   try {
     const template = await cluster.makeTemplate()
-    const pgStatus = await pass(server, { ...process.env, INSTORE_TEST_DB: 'postgres', [SHARED_CLUSTER_ENV]: template })
+    const pgStatus = await pass(server, { ...env, INSTORE_TEST_DB: 'postgres', [SHARED_CLUSTER_ENV]: template })
     return status !== 0 ? status : pgStatus
   } finally {
     cluster.stopSync()

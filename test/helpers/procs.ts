@@ -1,8 +1,7 @@
 // Real processes for end-to-end tests: the server and the gateway as their commands.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { join } from 'node:path'
-import { ROOT, START_TIMEOUT_MS } from './run.ts'
+import { binEntry, ROOT, START_TIMEOUT_MS } from './run.ts'
 import { waitFor } from './gateway.ts'
 import { serverDb } from './postgres.ts'
 
@@ -12,8 +11,8 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Starts command `bin` (its bin/ script, or `entry`: another file that runs it, such as a build) and waits for `ready` in its output. */
-export async function startProc(bin: string, args: string[], ready: RegExp, entry = join(ROOT, 'bin', bin + '.mjs')): Promise<Proc> {
+/** Starts command `bin` (binEntry's script, or `entry`: another file that runs it, such as a build) and waits for `ready` in its output. */
+export async function startProc(bin: string, args: string[], ready: RegExp, entry = binEntry(bin)): Promise<Proc> {
   const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', d => {

@@ -1,6 +1,8 @@
 // Runs one of the package's commands as a child process and collects its output.
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -19,6 +21,19 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/**
+ * The script that starts command `name`: its bundle from the folder scripts/test.ts built for the run
+ * (INSTORE_TEST_BIN_DIR, scripts/test-bins.ts: no TypeScript to load at each start), else bin/.
+ * A folder named without the command in it is an error, not a silent fall back to the source.
+ */
+export function binEntry(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const dir = env.INSTORE_TEST_BIN_DIR
+  if (dir === undefined || dir === '') return join(ROOT, 'bin', `${name}.mjs`)
+  const built = join(dir, `${name}.mjs`)
+  if (!existsSync(built)) throw new Error(`INSTORE_TEST_BIN_DIR has no ${name}.mjs (${built}): run the tests through scripts/test.ts, or unset it`)
+  return built
+}
+
 export interface RunResult {
   code: number | null
   stdout: string
@@ -33,7 +48,7 @@ export const RUN_TIMEOUT_MS = 300_000
 
 export function runBin(name: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${ROOT}/bin/${name}.mjs`, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [binEntry(name), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', d => {

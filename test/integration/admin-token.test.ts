@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
+import { binEntry, ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
 import { waitFor } from '../helpers/gateway.ts'
 import { ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_MIN_DISTINCT } from '../../server/admin-token.ts'
 
@@ -18,7 +18,7 @@ const STRONG = 'adm_Zq3v9Xk2Lp7Rt5Wm1Yc8Nb4H'
 /** Runs instore-server until it has started (then stops it) or exits; the exit code (null once started), its output, its URL. */
 async function server(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; url: string | null; stop: () => Promise<void> }> {
   const { INSTORE_ADMIN_TOKEN: _, ...base } = process.env
-  const child = spawn(process.execPath, [join(ROOT, 'bin/instore-server.mjs'), '--port', '0', '--data', mkdtempSync(join(dir, 'data-')), ...args], {
+  const child = spawn(process.execPath, [binEntry('instore-server'), '--port', '0', '--data', mkdtempSync(join(dir, 'data-')), ...args], {
     cwd: ROOT,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe']

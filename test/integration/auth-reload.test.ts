@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { hashPassword } from '../../gateway/io/broker-auth.ts'
 import { waitFor } from '../helpers/gateway.ts'
-import { ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
+import { binEntry, ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
 import { stopChild } from '../helpers/procs.ts'
 
 test('SIGHUP reloads the auth file: revoked and rotated credentials are cut off, the rest stay', async () => {
@@ -20,7 +20,7 @@ test('SIGHUP reloads the auth file: revoked and rotated credentials are cut off,
   writeFileSync(authPath, JSON.stringify({ sensors: { b1: old, b2: old }, phones: { 'phone:dev1': old } }), { mode: 0o600 })
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin/instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'), '--port', '0', '--http-port', '0', '--data', join(dir, 'data'), '--auth', authPath],
+    [binEntry('instore-gateway'), '--site', join(ROOT, 'sites/boutique.site.json'), '--port', '0', '--http-port', '0', '--data', join(dir, 'data'), '--auth', authPath],
     { stdio: ['ignore', 'pipe', 'pipe'] }
   )
   let out = ''
@@ -94,7 +94,7 @@ test('SIGHUP without --auth is logged and ignored: the gateway does not die undr
   const dir = mkdtempSync(join(tmpdir(), 'auth-reload-none-'))
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin/instore-gateway.mjs'), '--site', join(ROOT, 'sites/boutique.site.json'), '--port', '0', '--http-port', '0', '--data', join(dir, 'data')],
+    [binEntry('instore-gateway'), '--site', join(ROOT, 'sites/boutique.site.json'), '--port', '0', '--http-port', '0', '--data', join(dir, 'data')],
     {
       stdio: ['ignore', 'pipe', 'pipe']
     }

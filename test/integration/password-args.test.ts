@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from '../helpers/run.ts'
+import { binEntry, ROOT } from '../helpers/run.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { hashPassword, verifyPassword } from '../../gateway/io/broker-auth.ts'
 
@@ -16,7 +16,7 @@ import { hashPassword, verifyPassword } from '../../gateway/io/broker-auth.ts'
 function run(bin: string, args: string[], env: Record<string, string> = {}, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const { INSTORE_MQTT_PASSWORD: _, ...base } = process.env
-    const child = spawn(process.execPath, [join(ROOT, 'bin', `${bin}.mjs`), ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [binEntry(bin), ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', d => {

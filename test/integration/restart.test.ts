@@ -8,7 +8,7 @@ import Database from 'better-sqlite3'
 import mqtt from 'mqtt'
 import type { InstoreEvent } from '../../shared/events.ts'
 import { makeTrace } from '../helpers/sim.ts'
-import { runBin, ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
+import { binEntry, runBin, ROOT, START_TIMEOUT_MS } from '../helpers/run.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import { stopChild } from '../helpers/procs.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
@@ -18,7 +18,7 @@ async function startGatewayProcess(data: string, devices: string): Promise<{ chi
   const child = spawn(
     process.execPath,
     [
-      join(ROOT, 'bin/instore-gateway.mjs'),
+      binEntry('instore-gateway'),
       '--site',
       join(ROOT, 'sites/boutique.site.json'),
       '--port',

@@ -148,14 +148,14 @@ async function gone(pid: number): Promise<boolean> {
   for (let i = 0; i < 50 && running(pid); i++) await sleep(100)
   return !running(pid)
 }
-/** scripts/test.ts over `files`, as CI runs it (not as a child of this test runner), stopped after a minute whatever it does. */
-function testScript(files: string[], env: Record<string, string>) {
+/** scripts/test.ts over `files`, as CI runs it (not as a child of this test runner), stopped after `timeout` ms (a minute) whatever it does. */
+function testScript(files: string[], env: Record<string, string>, timeout = 60_000) {
   const { NODE_TEST_CONTEXT: _, ...outside } = process.env
   return spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/test.ts'), ...files], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...outside, ...env },
-    timeout: 60_000,
+    timeout,
     killSignal: 'SIGKILL'
   })
 }
@@ -181,4 +181,27 @@ test('a pass past its limit is stopped with every process it started', async () 
   assert.match(r.stderr, /stopped after .* min and its processes killed/)
   const pid = Number(readFileSync(pidFile, 'utf8'))
   assert.ok(await gone(pid), 'the hung file’s child killed')
+})
+
+test('a run bundles the commands for its test files and removes them at the end; a run started inside a run reuses its folder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tiers-bins-'))
+  const seen = join(dir, 'seen')
+  const f = join(dir, 'bins.test.ts')
+  writeFileSync(
+    f,
+    "import { test } from 'node:test'\nimport { existsSync, writeFileSync } from 'node:fs'\nimport { join } from 'node:path'\n" +
+      `test('bins', () => {\n  const d = process.env.INSTORE_TEST_BIN_DIR ?? ''\n  writeFileSync(${JSON.stringify(seen)}, d)\n  if (!existsSync(join(d, 'instore-server.mjs'))) throw new Error('no bundle in ' + d)\n})\n`
+  )
+  // A bound for a hang: this test's two runs took 56 s together at load average 45 on 2 cores.
+  const built = testScript([f], { INSTORE_TEST_BIN_DIR: '' }, 180_000)
+  assert.equal(built.status, 0, built.stdout + built.stderr)
+  const folder = readFileSync(seen, 'utf8')
+  assert.equal(relative(join(ROOT, 'node_modules', '.cache', 'instore-test-bin'), join(folder, '..')), '', folder)
+  assert.ok(!existsSync(folder), 'removed at the end of the run')
+  const given = mkdtempSync(join(tmpdir(), 'tiers-given-bins-'))
+  writeFileSync(join(given, 'instore-server.mjs'), '')
+  const reused = testScript([f], { INSTORE_TEST_BIN_DIR: given }, 180_000)
+  assert.equal(reused.status, 0, reused.stdout + reused.stderr)
+  assert.equal(readFileSync(seen, 'utf8'), given)
+  assert.ok(existsSync(join(given, 'instore-server.mjs')), "the parent's folder is left to the parent")
 })
