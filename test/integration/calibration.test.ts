@@ -225,8 +225,6 @@ test("a site whose rssiAt1m is 10 dB off: the phones' common offset is learned o
   const learning = await measureAccuracy(site, quiet, 'gateway')
   const stuck = await measureAccuracy(site, quiet, 'gateway', { siteOffsetRate: 0 })
   const report = `correct site ${right.error.mean}, learning ${learning.error.mean}, not learning ${stuck.error.mean}`
-  // Each phone learns its own level within seconds (device-offset.ts), so the site's offset now
-  // adds less than it did when every phone's prior leaned on it for a minute: it still helps.
-  assert.ok(learning.error.mean < stuck.error.mean, report)
+  assert.ok(learning.error.mean < 0.8 * stuck.error.mean, report)
   assert.ok(learning.error.mean < right.error.mean + 0.6, report)
 })
