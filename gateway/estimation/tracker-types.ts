@@ -52,13 +52,6 @@ export interface TrackerOptions {
   /** Weight of a new fix in the device's running offset estimate (0..1). */
   offsetLearningRate: number
   /**
-   * Least spread of a device's offset prior, dB, however many fixes have agreed on the offset: a
-   * device's level wanders (its orientation, the body carrying it, the room's diffuse level where
-   * it is), and a prior pinned tighter than that wander turns a level change into a move towards
-   * or away from every receiver at once.
-   */
-  offsetFloorSdDb: number
-  /**
    * Weight of a new fix in the site's running offset (0..1; 0 disables): what phones here
    * typically read against the site's rssiAt1m, the starting point of every new device's offset.
    */
@@ -111,7 +104,6 @@ export function trackerOptions(site: Site, over: Partial<TrackerOptions> = {}): 
     biasShare: 0.5,
     offsetSdDb: 4,
     offsetLearningRate: 0.1,
-    offsetFloorSdDb: 2.5,
     siteOffsetRate: 0.005,
     floorSwitchDb: 6,
     silence: true,

@@ -14,9 +14,11 @@ import { packListening, sensorTable, type WalkModel, type Listening, type Sensor
 import { Device, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
 import type { ScanGrid } from './scan-grid.ts'
 import { GridFilters } from './grid-filter.ts'
-import { readingsOffset, SETTLED_FIXES } from './device-offset.ts'
 
 export { trackerOptions, type TrackerOptions, type TrackerLearned, type Estimate, type Question } from './tracker-types.ts'
+
+/** Fixes after which a phone's own offset has settled: the site's, where it started, weighs 0.9^30 = 4% in it. */
+const SETTLED_FIXES = 30
 
 export class Tracker {
   private readonly devices = new Map<string, Device>()
@@ -234,8 +236,8 @@ export class Tracker {
       minSupport: this.o.minSupport,
       offMapPenalty: this.o.offMapPenalty,
       prior: prior ?? undefined,
-      // The offset prior tightens as fixes agree on it, down to `offsetFloorSdDb`.
-      offsetPrior: { mean: d.offset, sd: Math.max(this.o.offsetFloorSdDb, this.o.offsetSdDb / Math.sqrt(1 + d.offsetFixes)) }
+      // The offset prior tightens as fixes agree on it, down to a third of the population spread.
+      offsetPrior: { mean: d.offset, sd: this.o.offsetSdDb / Math.sqrt(1 + Math.min(8, d.offsetFixes)) }
     }
     // The grid is one floor: on a site of several, the solver on the device's floor's beacons places it.
     const known = this.multiFloor || !this.scanGrid?.chosen(this.o.scanGrid) ? null : (this.scanGrid?.fix(subject, t, this.models, this.o.scanGrid) ?? null)
@@ -266,11 +268,10 @@ export class Tracker {
     const g = this.grids?.step(d, d.floor ?? 0, t, t - (this.o.grid.ageShare * age) / obs.length, obs, q.options, silent) ?? null
     this.onFix?.(obs, fix)
     if (obs.length >= 3 && this.o.offsetSdDb > 0) {
-      const b = readingsOffset(obs, q.options, fix.x, fix.y)
-      d.offset += this.o.offsetLearningRate * (b - d.offset)
+      d.offset += this.o.offsetLearningRate * (fix.offsetDb - d.offset)
       d.offsetFixes++
       // A plain mean over the first fixes (a fresh gateway knows nothing yet), then a running one.
-      if (this.o.siteOffsetRate > 0) this.siteOffset += Math.max(this.o.siteOffsetRate, 1 / ++this.siteOffsetFixes) * (b - this.siteOffset)
+      if (this.o.siteOffsetRate > 0) this.siteOffset += Math.max(this.o.siteOffsetRate, 1 / ++this.siteOffsetFixes) * (fix.offsetDb - this.siteOffset)
       // Once its own fixes have settled the offset (the solver's prior no longer leans on the
       // site's), a phone's advertised power can be checked against it. The solver never uses
       // that power itself: its offsets would then confirm the very figure they are checked against.
