@@ -84,6 +84,9 @@ export interface ErrorDirection {
   acrossM: number
   /** Share of the samples where the truth moves (at least `MOVING_M` over `TRAVEL_HALF_MS` either side). */
   movingShare: number
+  /** Mean error where the truth moves and where it stands, m. */
+  movingMeanM: number
+  stillMeanM: number
 }
 
 /** Half of the span over which the truth's direction of travel is taken, ms. */
@@ -102,6 +105,8 @@ export function errorDirection(truth: Timed[], truthAt: Timed[], estimates: Arra
   let behind = 0
   let across = 0
   let moving = 0
+  let movingSum = 0
+  let stillSum = 0
   for (let i = 0; i < truthAt.length; i++) {
     const t = truthAt[i]
     const ex = estimates[i].x - t.x
@@ -115,13 +120,25 @@ export function errorDirection(truth: Timed[], truthAt: Timed[], estimates: Arra
     const vx = b.x - a.x
     const vy = b.y - a.y
     const v = Math.hypot(vx, vy)
-    if (v < MOVING_M) continue
+    if (v < MOVING_M) {
+      stillSum += Math.hypot(ex, ey)
+      continue
+    }
     moving++
+    movingSum += Math.hypot(ex, ey)
     behind -= (ex * vx + ey * vy) / v
     across += Math.abs(ey * vx - ex * vy) / v
   }
   const n = Math.max(1, truthAt.length)
-  return { inwardM: inward / n, behindM: behind / Math.max(1, moving), acrossM: across / Math.max(1, moving), movingShare: moving / n }
+  const still = truthAt.length - moving
+  return {
+    inwardM: inward / n,
+    behindM: behind / Math.max(1, moving),
+    acrossM: across / Math.max(1, moving),
+    movingShare: moving / n,
+    movingMeanM: movingSum / Math.max(1, moving),
+    stillMeanM: stillSum / Math.max(1, still)
+  }
 }
 
 /** rssi = a - 10·n·log10(d) fitted by least squares (d in metres), with the residuals' spread. */
@@ -359,7 +376,7 @@ export function printTrackDiagnosis(d: TrackDiagnosis): void {
   console.log(`  published positions ${s(d.error)}; share of the squared error fixed by place (1 m squares) ${(100 * d.biasShare).toFixed(0)}%`)
   const dir = d.direction
   console.log(
-    `  error towards the receivers' centre ${f2(dir.inwardM)} m on average; where the truth moves (${(100 * dir.movingShare).toFixed(0)}% of samples) ${f2(dir.behindM)} m behind it and ${f2(dir.acrossM)} m across`
+    `  error towards the receivers' centre ${f2(dir.inwardM)} m on average; where the truth moves (${(100 * dir.movingShare).toFixed(0)}% of samples) ${f2(dir.behindM)} m behind it and ${f2(dir.acrossM)} m across; mean error moving ${f2(dir.movingMeanM)} m, standing ${f2(dir.stillMeanM)} m`
   )
   console.log(
     `  by the receiver nearest the truth, share / mean error / towards the centre: ${Object.entries(d.byNearest)
