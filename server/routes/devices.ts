@@ -76,11 +76,12 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
           if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', req.params.id).forUpdate().execute()
           // Consent is the shopper's to give: an admin (acting on a shopper's request) may withdraw
           // it, never switch on what the device's own app has not.
-          if (req.principal?.role === 'admin') {
-            const now = await trx.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
-            if (now && ((presence && now.presence !== 1) || (marketing && now.marketing !== 1)))
-              throw new HttpError(403, 'INSTORE_CONSENT_BY_SHOPPER', "only the device's own token can grant consent; an admin may only withdraw it")
-          }
+          const now = await trx.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
+          if (now === undefined) return null
+          if (req.principal?.role === 'admin' && ((presence && now.presence !== 1) || (marketing && now.marketing !== 1)))
+            throw new HttpError(403, 'INSTORE_CONSENT_BY_SHOPPER', "only the device's own token can grant consent; an admin may only withdraw it")
+          // The same consent again changes nothing: no new config version, which every gateway's delta would carry.
+          if (now.presence === (presence ? 1 : 0) && now.marketing === (marketing ? 1 : 0)) return 0
           const version = await nextConfigVersion(trx)
           // listed stays 1 once a gateway may have been given the device (presence ever granted).
           const r = await trx

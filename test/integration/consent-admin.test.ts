@@ -59,6 +59,13 @@ test(`an admin token cannot grant a shopper's consent, only withdraw it (${TEST_
     const ack = await api<{ error?: string }>(`${url}/v1/triggers/T-none/ack`, chain.admin, 'POST', { status: 'opened', storeId: 's1' })
     assert.equal(ack.status, 403)
     assert.equal(ack.body.error, 'INSTORE_ACK_BY_DEVICE')
+    // The same consent again takes no new config version (every gateway's delta would change).
+    const version = async () => Number((await chain.replicas[0].ctx.db.selectFrom('config_version').select('version').executeTakeFirstOrThrow()).version)
+    const v0 = await version()
+    for (let i = 0; i < 3; i++) assert.equal((await put(declined, declined.token, true, true)).status, 200)
+    assert.equal(await version(), v0)
+    assert.equal((await put(declined, declined.token, true, false)).status, 200)
+    assert.equal(await version(), v0 + 1)
     // Another device's token still cannot touch it.
     assert.equal((await put(declined, withdrew.token, false, false)).status, 403)
   } finally {
