@@ -1,5 +1,6 @@
 // The central server (contract §6): fastify with a JSON schema on every route, coded errors
 // (4xx explained, 5xx detail hidden), OpenAPI at /docs, /healthz and /metrics.
+import { LIVE_MIN_INTERVAL_MS } from './routes/live-gate.ts'
 import { STATUS_CODES } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
@@ -93,6 +94,8 @@ export interface ServerLimits extends StreamBuffering, ConnectionTimeouts {
   triggerStreamsPerReplica: number
   /** Trigger streams open at once on one replica from one caller address (429 INSTORE_TOO_MANY_STREAMS beyond). */
   triggerStreamsPerAddress: number
+  /** Shortest time between the end of one live snapshot of a store and the next one taken on this replica, ms (429 INSTORE_LIVE_BUSY before, live-gate.ts). */
+  liveMinIntervalMs: number
 }
 
 // A site file or a batch of 1,000 events fits the body limit; GeoJSON nests about 8 deep. An app
@@ -105,6 +108,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   authFailuresPerWindow: 30,
   windowMs: 60_000,
   campaignsPerStore: DEFAULT_CAMPAIGNS_PER_STORE,
+  liveMinIntervalMs: LIVE_MIN_INTERVAL_MS,
   ...DEFAULT_STREAM_LIMITS,
   streamLeaseMs: DEFAULT_LEASE_MS,
   ...DEFAULT_STREAM_BUFFERING,
@@ -140,7 +144,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       maxEventAgeMs: o.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS,
       appSchemes,
       erasureWindowMs: o.gatewayRetentionMs ?? DEFAULT_GATEWAY_RETENTION_MS,
-      campaignsPerStore: limits.campaignsPerStore
+      campaignsPerStore: limits.campaignsPerStore,
+      liveMinIntervalMs: limits.liveMinIntervalMs
     }
   }
   const bootstrapToken = await fillAdminSlot({ data, dataDir: o.dataDir, log: o.log, given: o.adminToken })

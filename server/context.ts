@@ -32,5 +32,5 @@ export interface Context {
   /** Rotation exponent K of the Eddystone-EIDs issued to apps. */
   eidK?: number
   /** What gateways' events may say (how old an event may be, which app link schemes a campaign may carry) and how far back a whole config lists erasures. */
-  policy: { maxEventAgeMs: number; appSchemes: readonly string[]; erasureWindowMs: number; campaignsPerStore?: number }
+  policy: { maxEventAgeMs: number; appSchemes: readonly string[]; erasureWindowMs: number; campaignsPerStore?: number; liveMinIntervalMs?: number }
 }

@@ -19,7 +19,11 @@ const spec = {
       type: 'string',
       doc: 'postgres://user:pass@host:5432/db: keep everything in PostgreSQL, shared by any number of replicas (default: INSTORE_DATABASE_URL, else SQLite in --data)'
     },
-    'retention-days': { type: 'number', doc: 'drop raw events this many days after they arrived (analytics counts stay); 0 keeps them for ever', default: 0 },
+    'retention-days': {
+      type: 'number',
+      doc: 'drop raw events, visits, triggers and acks this many days after they arrived (analytics counts stay; a campaign cooldown longer than this keeps its triggers that long); 0 keeps them for ever',
+      default: 0
+    },
     'eid-k': { type: 'number', doc: 'rotation exponent K of the Eddystone-EIDs issued to apps: a new id every 2^K s (0-15)', default: 10 },
     'admin-token': {
       type: 'string',

@@ -1,5 +1,5 @@
-// Raw events are kept for the configured retention, then dropped; the analytics rollups keep
-// their counts (they hold no device id). Runs at start and then every hour, in pages, so that a
+// Raw events, visits, triggers and acks are kept for the configured retention, then dropped; the
+// analytics rollups keep their counts (they hold no device id). Runs at start and then every hour, in pages, so that a
 // first run over years of events never holds the database for long. Every replica may run it:
 // deleting what another replica already deleted deletes nothing.
 import type { SelectQueryBuilder } from 'kysely'
@@ -68,6 +68,68 @@ export async function dropVisitsBefore(q: Q, before: number, keepIdsFrom = Numbe
   return Number((await q.deleteFrom('visits').where('received', '<', before).executeTakeFirst()).numDeletedRows)
 }
 
+/** Campaigns named one by one when their cooldowns outlast the retention; past this many, the longest counts for all. */
+const MAX_LONG_COOLDOWNS = 500
+
+/**
+ * Deletes the triggers (and their acks) the retention no longer keeps: each names a device, store,
+ * campaign, shop or sector and a time. The caps still read some of them (push.ts capped): perVisit
+ * over a visit (open at most OPEN_FOR_AT_MOST_MS), the hourly bound an hour, and a campaign's
+ * cooldown `cooldownS` back: so a campaign whose cooldown outlasts the retention keeps its
+ * triggers that long, and every trigger stays while it may still be delivered (not expired). Acks
+ * older than the retention go too: their trigger.fired events went with the raw events, so an ack
+ * sent again counts nothing. In pages, each with its acks in one transaction; how many triggers.
+ */
+export async function dropTriggersBefore(db: Db, before: number, at: number): Promise<number> {
+  const until = Math.min(before, at - OPEN_FOR_AT_MOST_MS)
+  const long = new Map<string, number>()
+  for (const c of await db.selectFrom('campaigns').select(['id', 'body']).execute()) {
+    const ms = cooldownMs(c.body)
+    if (at - ms < until) long.set(c.id, at - ms)
+  }
+  let dropped = 0
+  if (long.size > MAX_LONG_COOLDOWNS) dropped = await dropTriggerPages(db, at, Math.min(...long.values()), null)
+  else {
+    dropped = await dropTriggerPages(db, at, until, [...long.keys()])
+    for (const [id, from] of long) dropped += await dropTriggerPages(db, at, from, id)
+  }
+  for (;;) {
+    const page = db.selectFrom('acks').select('trigger_id').where('ts', '<', before).limit(PAGE)
+    const n = Number((await db.deleteFrom('acks').where('ts', '<', before).where('trigger_id', 'in', page).executeTakeFirst()).numDeletedRows)
+    if (n < PAGE) return dropped
+  }
+}
+
+/** Deletes the expired triggers from before `until` (with their acks) of one campaign (a string), of all but some (an array) or of all (null). */
+async function dropTriggerPages(db: Db, at: number, until: number, campaigns: string | string[] | null): Promise<number> {
+  let dropped = 0
+  for (;;) {
+    const n = await db.transaction().execute(async trx => {
+      let page = trx.selectFrom('triggers').select('trigger_id').where('ts', '<', until).where('expires', '<=', at)
+      if (typeof campaigns === 'string') page = page.where('campaign_id', '=', campaigns)
+      else if (campaigns !== null && campaigns.length > 0) page = page.where('campaign_id', 'not in', campaigns)
+      // The ids read once: a page without an order could differ between the two deletions.
+      const ids = (await page.limit(PAGE).execute()).map(r => r.trigger_id)
+      if (ids.length === 0) return 0
+      await trx.deleteFrom('acks').where('trigger_id', 'in', ids).execute()
+      await trx.deleteFrom('triggers').where('trigger_id', 'in', ids).execute()
+      return ids.length
+    })
+    dropped += n
+    if (n < PAGE) return dropped
+  }
+}
+
+/** A stored campaign's cooldown in ms (0 without one, or for a body that does not parse). */
+function cooldownMs(body: string): number {
+  try {
+    const s = (JSON.parse(body) as { cap?: { cooldownS?: unknown } }).cap?.cooldownS
+    return typeof s === 'number' && Number.isFinite(s) && s > 0 ? s * 1000 : 0
+  } catch {
+    return 0
+  }
+}
+
 export function startRetention(
   db: Db,
   engine: Engine,
@@ -88,6 +150,7 @@ export function startRetention(
       await db.deleteFrom('dropped_visit_ids').where('ts', '<', keepIdsFrom).execute()
     }
     await db.transaction().execute(async trx => await dropVisitsBefore(trx, before, keepIdsFrom))
+    await dropTriggersBefore(db, before, at)
     // On PostgreSQL whole months go first (a table dropped), then the rest row by row.
     return (engine === 'postgres' ? await dropOldMonths(db, before, keepIdsFrom) : 0) + (await dropEventsBefore(db, before, keepIdsFrom))
   }, onError)

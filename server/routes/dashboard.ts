@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { transformSync } from 'esbuild'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Context } from '../context.ts'
 import { requireRole, canReachStore, HttpError, mustReachStore } from '../auth.ts'
 import { Type } from '@sinclair/typebox'
@@ -13,6 +13,7 @@ import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../sc
 import { openEventStream } from '../hubs/sse.ts'
 import { ERASED, FORGOTTEN, type LiveHub } from '../hubs/live-hub.ts'
 import { LiveCapacity } from './live-capacity.ts'
+import { LiveGate } from './live-gate.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
@@ -22,6 +23,11 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
   const { db, live } = ctx
   live.start()
   const capacity = new LiveCapacity(db)
+  const gate = new LiveGate(Date.now, ctx.policy.liveMinIntervalMs)
+  const busy = (storeId: string) => {
+    ctx.metrics.liveRefused.INSTORE_LIVE_BUSY = (ctx.metrics.liveRefused.INSTORE_LIVE_BUSY ?? 0) + 1
+    return new HttpError(429, 'INSTORE_LIVE_BUSY', `a snapshot of store ${storeId} is in flight or was just taken: send the next one later`, { 'retry-after': '1' })
+  }
   const page = (name: string) => async (_req: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(readFileSync(file(`../public/${name}.html`)))
   app.get('/', { schema: { hide: true } }, page('dashboard'))
   app.get('/phone', { schema: { hide: true } }, page('phone'))
@@ -56,32 +62,47 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
   app.post<{ Params: { storeId: string }; Body: LiveSnapshotT }>(
     '/v1/stores/:storeId/live',
     {
-      schema: { tags: ['gateway'], params: StoreParams, body: LiveSnapshot, response: { 204: Type.Null(), 400: ErrorReply } },
+      schema: { tags: ['gateway'], params: StoreParams, body: LiveSnapshot, response: { 204: Type.Null(), 400: ErrorReply, 429: ErrorReply } },
       attachValidation: true,
+      // Refused before the body is read while the store's last snapshot is in flight or recent (live-gate.ts).
+      onRequest: async req => {
+        const { storeId } = req.params as { storeId: string }
+        if (gate.refuses(storeId)) throw busy(storeId)
+      },
       preHandler: requireRole(db, 'gateway', 'admin')
     },
     async (req, reply) => {
       mustReachStore(req.principal, req.params.storeId, 'not this store')
-      if (req.validationError) {
-        ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
-        throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
+      const release = gate.take(req.params.storeId)
+      if (release === null) throw busy(req.params.storeId)
+      try {
+        await takeSnapshot(req)
+      } finally {
+        release()
       }
-      const implausible = await capacity.check(req.params.storeId, req.body.occupancy)
-      if (implausible !== null) {
-        ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY = (ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY ?? 0) + 1
-        throw new HttpError(400, 'INSTORE_IMPLAUSIBLE_OCCUPANCY', implausible)
-      }
-      // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
-      // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
-      const allowed = await ctx.consent.permitted(req.body.positions.map(p => p.subject))
-      const positions = req.body.positions.filter(p => allowed.has(p.subject))
-      const dropped = req.body.positions.length - positions.length
-      if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
-      // Stored and announced to the other replicas, not waited for by them: each one reads it when notified.
-      await live.publishSnapshot(req.params.storeId, { ...req.body, positions })
       return reply.code(204).send()
     }
   )
+
+  const takeSnapshot = async (req: FastifyRequest<{ Params: { storeId: string }; Body: LiveSnapshotT }>): Promise<void> => {
+    if (req.validationError) {
+      ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
+      throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
+    }
+    const implausible = await capacity.check(req.params.storeId, req.body.occupancy)
+    if (implausible !== null) {
+      ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY = (ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY ?? 0) + 1
+      throw new HttpError(400, 'INSTORE_IMPLAUSIBLE_OCCUPANCY', implausible)
+    }
+    // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
+    // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
+    const allowed = await ctx.consent.permitted(req.body.positions.map(p => p.subject))
+    const positions = req.body.positions.filter(p => allowed.has(p.subject))
+    const dropped = req.body.positions.length - positions.length
+    if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
+    // Stored and announced to the other replicas, not waited for by them: each one reads it when notified.
+    await live.publishSnapshot(req.params.storeId, { ...req.body, positions })
+  }
 
   app.get<{ Params: { storeId: string } }>(
     '/v1/stores/:storeId/live',

@@ -74,6 +74,14 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
         db.transaction().execute(async trx => {
           // The device's row before the version counter, as an erasure takes them: one order on every path.
           if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', req.params.id).forUpdate().execute()
+          // Consent is the shopper's to give: an admin (acting on a shopper's request) may withdraw
+          // it, never switch on what the device's own app has not.
+          const now = await trx.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
+          if (now === undefined) return null
+          if (req.principal?.role === 'admin' && ((presence && now.presence !== 1) || (marketing && now.marketing !== 1)))
+            throw new HttpError(403, 'INSTORE_CONSENT_BY_SHOPPER', "only the device's own token can grant consent; an admin may only withdraw it")
+          // The same consent again changes nothing: no new config version, which every gateway's delta would carry.
+          if (now.presence === (presence ? 1 : 0) && now.marketing === (marketing ? 1 : 0)) return 0
           const version = await nextConfigVersion(trx)
           // listed stays 1 once a gateway may have been given the device (presence ever granted).
           const r = await trx
@@ -205,10 +213,12 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
       // that store's funnel. Without the store named, the id must name one trigger: the same id from
       // two stores to one device is refused rather than counted in both funnels (phones that know the
       // store send it).
+      // An acknowledgement is the phone's word on what its shopper did: nobody answers for them.
+      if (req.principal?.role !== 'device') throw new HttpError(403, 'INSTORE_ACK_BY_DEVICE', "only the device's own token acknowledges its triggers")
       let q = db.selectFrom('triggers').select(['trigger_id', 'device_id', 'store_id']).where('event_id', '=', req.params.id)
       if (req.body.storeId !== undefined) q = q.where('store_id', '=', req.body.storeId)
       const rows = await q.execute()
-      const mine = req.principal?.role === 'admin' ? rows : rows.filter(r => r.device_id === req.principal?.deviceId)
+      const mine = rows.filter(r => r.device_id === req.principal?.deviceId)
       // Another device's trigger is answered as no trigger at all: a different answer would tell any
       // app whether some shopper was sent that id.
       if (mine.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')

@@ -76,7 +76,8 @@ async function register(name: string): Promise<{ deviceId: string; subject: stri
 }
 
 async function start(): Promise<void> {
-  const built = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN }))
+  // Snapshots back to back below: the live gate's interval (live-gate.ts) is not what these test.
+  const built = await buildServer(await onTestDb({ dataDir, log: silentLogger, adminToken: ADMIN, limits: { liveMinIntervalMs: 1 } }))
   app = built.app
   ctx = built.ctx
   url = await app.listen({ port: 0, host: '127.0.0.1' })
