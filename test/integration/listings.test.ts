@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { CompiledQuery, QueryResult } from 'kysely'
 import { buildServer } from '../../server/app.ts'
 import type { Context } from '../../server/context.ts'
 import { onTestDb } from '../helpers/postgres.ts'
@@ -35,8 +36,8 @@ before(async () => {
   manager = (await api<{ token: string }>(`${url}/v1/operators`, ADMIN, 'POST', { role: 'manager', stores: ['mine'] })).body.token
   const executor = ctx.db.getExecutor()
   const executeQuery = executor.executeQuery.bind(executor)
-  executor.executeQuery = async (q, id) => {
-    const r = await executeQuery(q, id)
+  executor.executeQuery = async <R>(q: CompiledQuery<R>): Promise<QueryResult<R>> => {
+    const r = await executeQuery(q)
     read.rows += r.rows.length
     read.queries += 1
     return r
@@ -108,7 +109,7 @@ test('an admin pages through the listings with a cursor; a page is bounded', asy
     let most = 0
     while (next !== null) {
       const before = read.rows
-      const res = await fetch(`${url}${next}`, { headers: { authorization: `Bearer ${ADMIN}` } })
+      const res: Response = await fetch(`${url}${next}`, { headers: { authorization: `Bearer ${ADMIN}` } })
       assert.equal(res.status, 200)
       most = Math.max(most, read.rows - before)
       const body = (await res.json()) as { storeId?: string; id?: string }[]
