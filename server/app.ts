@@ -328,6 +328,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       ...Object.entries(h.dropped).map(([r, n]) => `instore_server_triggers_dropped_total{reason="${r}"} ${n}`),
       '# TYPE instore_server_streams_refused_total counter',
       ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
+      '# TYPE instore_server_streams_evicted_total counter',
+      `instore_server_streams_evicted_total ${h.slots.evicted}`,
       ...streamMetrics(app),
       ...connectionCap.metrics(),
       '# TYPE instore_server_config_builds_total counter',

@@ -16,6 +16,8 @@ const sse = (what: string) => ({ description: `Server-Sent Events: ${what}`, con
 // must never strip a field a route adds.
 const open = (props: Parameters<typeof Type.Object>[0]) => Type.Object(props, { additionalProperties: true })
 
+const PAGED = 'one page, by id; when more follow, X-Next-Cursor and Link rel=next say where the next page starts (after=)'
+
 /** Success (and route-specific) responses per operation, `METHOD url` as fastify spells it. */
 const SUCCESS: Record<string, Responses> = {
   'GET /v1/stores/:storeId/config': { 200: open({ storeId: Type.String() }), 304: Type.Null({ description: 'Not Modified (If-None-Match matched the ETag)' }) },
@@ -25,13 +27,13 @@ const SUCCESS: Record<string, Responses> = {
   'DELETE /v1/devices/:id': { 204: NoContent },
   'GET /v1/devices/:id/triggers': { 200: sse('one `trigger` event per pushed trigger, id = its sequence number') },
   'POST /v1/triggers/:id/ack': { 200: open({ triggerId: Type.String(), status: AckBody.properties.status }), 409: ErrorReply },
-  'GET /v1/campaigns': { 200: Type.Array(CampaignSchema) },
+  'GET /v1/campaigns': { 200: Type.Array(CampaignSchema, { description: PAGED }) },
   'POST /v1/campaigns': { 201: CampaignSchema, 409: ErrorReply },
   'GET /v1/campaigns/:id': { 200: CampaignSchema },
   'PUT /v1/campaigns/:id': { 200: CampaignSchema },
   'DELETE /v1/campaigns/:id': { 204: NoContent },
   'GET /v1/analytics/stores/:storeId': { 200: AnalyticsReply },
-  'GET /v1/stores': { 200: Type.Array(open({ storeId: Type.String(), name: Type.String() })) },
+  'GET /v1/stores': { 200: Type.Array(open({ storeId: Type.String(), name: Type.String() }), { description: PAGED }) },
   'GET /v1/stores/:storeId/site': { 200: open({}) },
   'POST /v1/stores/:storeId/live': { 204: NoContent },
   'GET /v1/stores/:storeId/live': { 200: sse('`snapshot` (the latest, then each new one) and `event` (each accepted event)') },

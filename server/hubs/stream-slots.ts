@@ -49,6 +49,18 @@ export type StreamRefusal = 'device' | 'token' | 'live_token' | 'live_store' | '
 /** A place among the streams, held from before the stream is opened until it ends. */
 export interface StreamSlot {
   release(): void
+  /**
+   * How to end this stream if its place is taken back: a trigger stream that is its device's
+   * second (or later) at a full address gives its place to another device's first.
+   */
+  onEvict?(close: () => void): void
+}
+
+/** A trigger stream counted against its caller address, oldest first. */
+interface AddressHold {
+  readonly device: string
+  close: (() => void) | null
+  counted: boolean
 }
 
 const REFUSAL: Record<StreamKind, { owner: StreamRefusal; token: StreamRefusal }> = {
@@ -58,6 +70,10 @@ const REFUSAL: Record<StreamKind, { owner: StreamRefusal; token: StreamRefusal }
 
 export class StreamSlots {
   private readonly counts = new Map<string, number>()
+  /** Each address's trigger streams, oldest first: which one to end when a new device finds it full. */
+  private readonly holds = new Map<string, AddressHold[]>()
+  /** Trigger streams ended to give their address's place to another device's first stream. */
+  evicted = 0
   /** Streams refused, by whose count was full (instore_server_streams_refused_total). */
   readonly refused: Record<StreamRefusal, number> = { device: 0, token: 0, live_token: 0, live_store: 0, replica: 0, address: 0 }
   /** This replica, on its leases. */
@@ -94,7 +110,7 @@ export class StreamSlots {
    * `address` is the caller's key (callerKey: an IPv6 caller by its /64).
    */
   async reserve(kind: StreamKind, owner: string, tokenId: string | undefined, address?: string): Promise<StreamSlot | StreamRefusal> {
-    const here = kind === 'device' ? this.reserveReplica(address) : null
+    const here = kind === 'device' ? this.reserveReplica(address, owner) : null
     if (typeof here === 'string') return here
     const reserved = this.reserveHere(kind, owner, tokenId)
     if (typeof reserved === 'string') {
@@ -105,7 +121,8 @@ export class StreamSlots {
       release: () => {
         reserved.release()
         here?.release()
-      }
+      },
+      onEvict: close => here?.onEvict?.(close)
     }
     if (typeof local === 'string') return local
     const data = this.shared
@@ -126,6 +143,7 @@ export class StreamSlots {
     this.leases.add(id)
     let held = true
     return {
+      onEvict: local.onEvict,
       release: () => {
         if (!held) return
         held = false
@@ -143,29 +161,57 @@ export class StreamSlots {
     }
   }
 
-  /** A trigger stream's place on this replica: under its total and its caller address's share. */
-  private reserveReplica(address: string | undefined): StreamSlot | StreamRefusal {
+  /**
+   * A trigger stream's place on this replica: under its total and its caller address's share. A
+   * full address still admits a device's first stream there, by ending the oldest stream of a
+   * device that holds more than one there: a shop's shared address then takes as many devices as
+   * its share, and one client's extra streams (4 per device) cannot lock new shoppers out.
+   */
+  private reserveReplica(address: string | undefined, device: string): StreamSlot | StreamRefusal {
     const totalKey = 'device|total'
     const addressKey = address === undefined ? null : `device|a|${address}`
-    const refusal: StreamRefusal | null =
-      (this.counts.get(totalKey) ?? 0) >= this.limits.triggerStreamsPerReplica
-        ? 'replica'
-        : addressKey !== null && (this.counts.get(addressKey) ?? 0) >= this.limits.triggerStreamsPerAddress
-          ? 'address'
-          : null
+    const holds = addressKey === null ? [] : (this.holds.get(addressKey) ?? [])
+    let refusal: StreamRefusal | null = (this.counts.get(totalKey) ?? 0) >= this.limits.triggerStreamsPerReplica ? 'replica' : null
+    let victim: AddressHold | undefined
+    if (refusal === null && addressKey !== null && (this.counts.get(addressKey) ?? 0) >= this.limits.triggerStreamsPerAddress) {
+      victim = holds.some(h => h.device === device) ? undefined : holds.find(h => h.close !== null && holds.filter(o => o.device === h.device).length > 1)
+      if (victim === undefined) refusal = 'address'
+    }
     if (refusal) {
       this.refused[refusal]++
       return refusal
     }
+    const hold: AddressHold = { device, close: null, counted: addressKey !== null }
+    const uncount = (h: AddressHold) => {
+      if (!h.counted || addressKey === null) return
+      h.counted = false
+      bump(this.counts, addressKey, -1)
+      const rest = holds.filter(o => o !== h)
+      holds.splice(0, holds.length, ...rest)
+      if (holds.length === 0) this.holds.delete(addressKey)
+    }
+    if (victim !== undefined) {
+      // Its place is this stream's from now: the victim's own release, when its socket closes, does not give it back twice.
+      uncount(victim)
+      this.evicted++
+      victim.close?.()
+    }
     bump(this.counts, totalKey, 1)
-    if (addressKey !== null) bump(this.counts, addressKey, 1)
+    if (addressKey !== null) {
+      bump(this.counts, addressKey, 1)
+      holds.push(hold)
+      this.holds.set(addressKey, holds)
+    }
     let held = true
     return {
       release: () => {
         if (!held) return
         held = false
         bump(this.counts, totalKey, -1)
-        if (addressKey !== null) bump(this.counts, addressKey, -1)
+        uncount(hold)
+      },
+      onEvict: close => {
+        if (held) hold.close = close
       }
     }
   }

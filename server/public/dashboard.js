@@ -18,6 +18,20 @@ const api = async (path, opts = {}) => {
   if (!res.ok) throw new Error(body?.message ?? res.statusText)
   return body
 }
+// A listing comes in pages (X-Next-Cursor names the last id of a page that has a next one); the
+// store menu follows them, up to a bound so a huge chain cannot keep the page loading for ever.
+const apiAll = async (path, maxPages = 50) => {
+  const all = []; let after = null
+  for (let i = 0; i < maxPages; i++) {
+    const res = await fetch(after === null ? path : `${path}?after=${encodeURIComponent(after)}`, { headers: { authorization: 'Bearer ' + token() } })
+    const body = await res.json()
+    if (!res.ok) throw new Error(body?.message ?? res.statusText)
+    all.push(...body)
+    after = res.headers.get('x-next-cursor')
+    if (after === null) break
+  }
+  return all
+}
 let site = null; let live = null; let storeId = null
 // Multi-floor sites: the map shows one floor at a time (features and dots on it); counts cover all.
 let floor = 0; let lastSnapshot = null
@@ -37,7 +51,7 @@ const options = (select, items) => select.replaceChildren(...items.map(([value, 
 
 async function loadStores () {
   localStorage.setItem('instoreToken', token())
-  const stores = await api('/v1/stores')
+  const stores = await apiAll('/v1/stores')
   options($('store'), stores.map(s => [s.storeId, s.name]))
   // No store to show: say so, rather than ask for store '' and show the server's refusal of it.
   if (stores.length === 0) {

@@ -5,7 +5,8 @@ import { sql } from 'kysely'
 import type { Context } from '../context.ts'
 import type { Q } from '../db/db.ts'
 import { requireRole, canReachStore, HttpError } from '../auth.ts'
-import { IdParams, NoQuery } from '../schemas.ts'
+import { IdParams } from '../schemas.ts'
+import { ListQuery, type ListQueryT, listCampaigns } from './listing.ts'
 import { retryConflicts } from '../db/retry.ts'
 import { campaignById, linkAllowed } from '../hubs/push.ts'
 import { withdrawPending } from '../hubs/withdraw.ts'
@@ -91,9 +92,9 @@ export async function campaignRoutes(app: FastifyInstance, { db, data, policy, h
   const postgres = data.engine === 'postgres'
   const perStore = policy.campaignsPerStore ?? DEFAULT_CAMPAIGNS_PER_STORE
 
-  app.get('/v1/campaigns', { schema: { tags: ['operator'], querystring: NoQuery }, preHandler: operators }, async req => {
-    return (await db.selectFrom('campaigns').select('body').orderBy('id').execute()).map(r => JSON.parse(r.body) as Campaign).filter(c => visibleTo(req, c))
-  })
+  app.get<{ Querystring: ListQueryT }>('/v1/campaigns', { schema: { tags: ['operator'], querystring: ListQuery }, preHandler: operators }, (req, reply) =>
+    listCampaigns(db, req, reply)
+  )
 
   // Insert if absent, in one statement: of two creations at once (on one replica or two) one is
   // 201, the other 409, and neither overwrites the other. Campaign ids are chain-wide: a manager

@@ -7,13 +7,14 @@ import { fileURLToPath } from 'node:url'
 import { transformSync } from 'esbuild'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Context } from '../context.ts'
-import { requireRole, canReachStore, HttpError, mustReachStore } from '../auth.ts'
+import { requireRole, HttpError, mustReachStore } from '../auth.ts'
 import { Type } from '@sinclair/typebox'
 import { StoreParams, LiveSnapshot, ErrorReply, type LiveSnapshotT } from '../schemas.ts'
 import { openEventStream } from '../hubs/sse.ts'
 import { ERASED, FORGOTTEN, type LiveHub } from '../hubs/live-hub.ts'
 import { LiveCapacity } from './live-capacity.ts'
 import { LiveGate } from './live-gate.ts'
+import { ListQuery, type ListQueryT, listStores } from './listing.ts'
 
 const file = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
@@ -42,11 +43,9 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
   const sdk = transformSync(readFileSync(file('../../sdk/client.ts'), 'utf8'), { loader: 'ts', format: 'esm' }).code
   app.get('/sdk.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript').send(sdk))
 
-  app.get('/v1/stores', { schema: { tags: ['operator'] }, preHandler: requireRole(db, 'admin', 'manager') }, async req => {
-    return (await db.selectFrom('stores').select(['id', 'site']).orderBy('id').execute())
-      .filter(r => canReachStore(req.principal, r.id))
-      .map(r => ({ storeId: r.id, name: (JSON.parse(r.site) as { name?: string }).name ?? r.id }))
-  })
+  app.get<{ Querystring: ListQueryT }>('/v1/stores', { schema: { tags: ['operator'], querystring: ListQuery }, preHandler: requireRole(db, 'admin', 'manager') }, (req, reply) =>
+    listStores(db, req, reply)
+  )
 
   app.get<{ Params: { storeId: string } }>(
     '/v1/stores/:storeId/site',

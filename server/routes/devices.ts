@@ -183,6 +183,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
         gone = true
         unsubscribe()
       })
+      slot.onEvict?.(() => stream.close())
       try {
         unsubscribe = await hub.subscribe(
           req.params.id,

@@ -61,3 +61,40 @@ test(`one caller address holds at most triggerStreamsPerAddress trigger streams 
     await chain.close()
   }
 })
+
+// The s11 outside tester: 50 registrations x 4 streams took a shop's Wi-Fi address's 200, and a
+// new shopper's stream got 429 for as long as they were held. A device's first stream at a full
+// address now ends the oldest stream of a device holding more than one there.
+test(`a full address admits a new device's first stream by ending another device's extra one (${TEST_ENGINE})`, async () => {
+  const chain = await startChain('stream-evict', 1, undefined, { triggerStreamsPerAddress: 4 })
+  const { url } = chain.replicas[0]
+  const open: Array<Awaited<ReturnType<typeof openSse>>> = []
+  try {
+    const greedy = await registerDevice(url)
+    for (let i = 0; i < 4; i++) {
+      const s = await openSse(url, `/v1/devices/${greedy.deviceId}/triggers`, greedy.token)
+      assert.equal(s.status, 200)
+      open.push(s)
+    }
+    const more = await openSse(url, `/v1/devices/${greedy.deviceId}/triggers`, greedy.token)
+    assert.equal(more.status, 429, 'the greedy device gets no fifth stream')
+    const shoppers = []
+    for (let i = 0; i < 3; i++) {
+      const d = await registerDevice(url)
+      const s = await openSse(url, `/v1/devices/${d.deviceId}/triggers`, d.token)
+      assert.equal(s.status, 200, `shopper ${i} gets a stream at the full address`)
+      shoppers.push(d)
+      open.push(s)
+    }
+    assert.equal(await metric(url, 'instore_server_streams_evicted_total'), 3)
+    // Every device now holds one: a fourth new device is refused, and so is a second stream of a shopper.
+    const late = await registerDevice(url)
+    const refused = await openSse(url, `/v1/devices/${late.deviceId}/triggers`, late.token)
+    assert.deepEqual([refused.status, refused.error], [429, 'INSTORE_TOO_MANY_STREAMS'])
+    const second = await openSse(url, `/v1/devices/${shoppers[0].deviceId}/triggers`, shoppers[0].token)
+    assert.equal(second.status, 429)
+  } finally {
+    for (const s of open) s.close()
+    await chain.close()
+  }
+})
