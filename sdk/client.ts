@@ -87,6 +87,8 @@ export class InstoreClient {
   /** The consent last given through this client (or restored from the options); null when unknown. */
   consent: Consent | null
   private readonly f: typeof fetch
+  /** Consent changes, one at a time: a withdrawal reads the consent the calls before it left. */
+  private consentQueue: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly o: ClientOptions) {
     this.deviceId = o.deviceId ?? null
@@ -140,8 +142,7 @@ export class InstoreClient {
   }
 
   async setConsent(consent: Consent): Promise<void> {
-    await this.call('PUT', `/v1/devices/${this.need()}/consent`, consent)
-    this.consent = { ...consent }
+    await this.consentChange(() => consent)
   }
 
   /**
@@ -150,7 +151,24 @@ export class InstoreClient {
    * consent this client cannot vouch for is never kept. `setConsent()` sets both explicitly.
    */
   async withdrawConsent(): Promise<void> {
-    await this.setConsent({ presence: this.consent?.presence === true, marketing: false })
+    await this.consentChange(known => ({ presence: known?.presence === true, marketing: false }))
+  }
+
+  /**
+   * Sends the consent `next` makes of the one known, after every earlier change has settled. The
+   * server replaces both fields, so while a change is on its way, or after one failed (it may have
+   * been applied, its reply lost), the consent is unknown: a withdrawal then sends presence false.
+   */
+  private consentChange(next: (known: Consent | null) => Consent): Promise<void> {
+    const id = this.need()
+    const run = this.consentQueue.then(async () => {
+      const consent = next(this.consent)
+      this.consent = null
+      await this.call('PUT', `/v1/devices/${id}/consent`, consent)
+      this.consent = { ...consent }
+    })
+    this.consentQueue = run.catch(() => {})
+    return run
   }
 
   /** Erases the device and its history everywhere (server now, gateways on their next config pull). */

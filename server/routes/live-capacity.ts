@@ -30,15 +30,27 @@ export class LiveCapacity {
   private readonly cache = new Map<string, { updated: number; caps: { shops: Caps; sectors: Caps } | null }>()
   constructor(private readonly db: Db) {}
 
-  /** The first count past its zone's ceiling, described; null when every count is plausible. */
+  /**
+   * The first count past its zone's ceiling, described; null when every count is plausible. Each
+   * source's share (`bySource`) past its zone's ceiling is cut to it here rather than refused: a
+   * gateway of an earlier version left shares unbounded (a BLE flood counted devices), and its
+   * snapshot must still be shown; what is shown never exceeds what the floor holds.
+   */
   async check(storeId: string, occupancy: LiveSnapshotT['occupancy']): Promise<string | null> {
     if (occupancy === null) return null
     const caps = await this.of(storeId)
     if (!caps) return null
-    // The counts, their range and each source's share: the gateway caps every one of them per zone.
     const by = occupancy.bySource
-    const groups = [occupancy, occupancy.low, occupancy.high, by?.app, by?.ble, by?.wifi]
-    for (const g of groups) {
+    for (const g of [by?.app, by?.ble, by?.wifi]) {
+      if (!g) continue
+      for (const [counts, max] of [
+        [g.shops, caps.shops],
+        [g.sectors, caps.sectors]
+      ] as const) {
+        for (const [id, n] of Object.entries(counts)) counts[id] = Math.min(n, max.get(id) ?? n)
+      }
+    }
+    for (const g of [occupancy, occupancy.low, occupancy.high]) {
       if (!g) continue
       for (const [kind, counts, max] of [
         ['shop', g.shops, caps.shops],

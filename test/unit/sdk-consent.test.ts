@@ -50,3 +50,35 @@ test('a client restored through its options keeps the consent given', async () =
   await client.erase()
   assert.equal(client.consent, null)
 })
+
+// Reviewer's repro: a withdrawal while the shopper's own change was on its way (or after its reply
+// was lost) sent the presence the client remembered from before, re-granting what was withdrawn.
+test('withdrawConsent() after a change still on its way, or whose reply was lost, never re-grants presence', async () => {
+  for (const lost of [false, true]) {
+    const bodies: string[] = []
+    let release = () => {}
+    const f = async (url: string | URL | Request, init?: RequestInit) => {
+      const path = new URL(String(url)).pathname
+      if (path === '/v1/devices') return Response.json({ deviceId: 'd1', token: 'tok', subject: 'app:0123456789abcdef', eid: { key: '00'.repeat(16), k: 8 } }, { status: 201 })
+      bodies.push(String(init?.body))
+      if (bodies.length === 1) {
+        // The server applies the change at once; its reply comes late, or never.
+        await new Promise<void>(r => {
+          release = r
+        })
+        if (lost) throw new TypeError('fetch failed')
+      }
+      return Response.json({})
+    }
+    const client = new InstoreClient({ baseUrl: 'http://127.0.0.1:9', fetch: f as typeof fetch })
+    await client.register({ presence: true, marketing: true })
+    const change = client.setConsent({ presence: false, marketing: true })
+    const withdrawal = client.withdrawConsent()
+    await new Promise(r => setTimeout(r, 20))
+    release()
+    await (lost ? assert.rejects(change) : change)
+    await withdrawal
+    assert.deepEqual(bodies, ['{"presence":false,"marketing":true}', '{"presence":false,"marketing":false}'], lost ? 'reply lost' : 'reply late')
+    assert.deepEqual(client.consent, { presence: false, marketing: false })
+  }
+})
