@@ -231,7 +231,18 @@ export class InstoreClient {
     let closed = false
     let abort: AbortController | null = null
     const attempts = Math.max(1, opts.handlerAttempts ?? 5)
-    const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+    // Waits end at close(): a Retry-After may ask for minutes, and a closed stream must not keep the process alive.
+    const waits = new Set<() => void>()
+    const sleep = async (ms: number): Promise<void> =>
+      await new Promise<void>(resolve => {
+        const end = () => {
+          clearTimeout(timer)
+          waits.delete(end)
+          resolve()
+        }
+        const timer = setTimeout(end, ms)
+        waits.add(end)
+      })
     // Replays after a reconnect repeat ids we already handled: numeric ids compare, others pass.
     const done = (id: string | null): boolean => id !== null && last !== null && /^\d+$/.test(id) && /^\d+$/.test(last) && Number(id) <= Number(last)
     const handle = async (id: string | null, t: Trigger): Promise<void> => {
@@ -292,6 +303,7 @@ export class InstoreClient {
       close() {
         closed = true
         abort?.abort()
+        for (const end of [...waits]) end()
       }
     }
   }
