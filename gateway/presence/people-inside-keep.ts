@@ -5,37 +5,12 @@
 // by the store and its radio setup: patches are places on its plan). Outcomes only: no device, no
 // address, nothing to erase. A saved state of another version, store or radio setup, or that does
 // not read as one field by field is left, and said why: the patches are then learned from nothing.
-import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { INSIDE_WINDOW, MAX_CELLS, MAX_SHOPS, type InsideOdds } from './people-inside.ts'
+import { PeopleInsideState, type InsideOdds } from './people-inside.ts'
 
 export const INSIDE_NAME = 'people-inside'
 
-/** A shop's id as a site file may give it (the state is the store's own, but read as hostile all the same). */
-const ShopId = Type.String({ minLength: 1, maxLength: 128 })
-/** Outcomes, oldest first: '1' came in, '0' passed. */
-const Outcomes = Type.String({ minLength: 1, maxLength: INSIDE_WINDOW, pattern: '^[01]+$' })
-/** A patch's index: a plan is at most 1e5 m across (people-learned.ts's coordinates), patches a few metres. */
-const Cell = Type.Integer({ minimum: -1e5, maximum: 1e5 })
-export const PeopleInsideState = Type.Object(
-  {
-    v: Type.Literal(1),
-    shops: Type.Array(Type.Object({ shop: ShopId, o: Outcomes }, { additionalProperties: false }), { maxItems: MAX_SHOPS }),
-    cells: Type.Array(
-      Type.Object({ shop: ShopId, floor: Type.Integer({ minimum: -100, maximum: 1000 }), cx: Cell, cy: Cell, o: Outcomes }, { additionalProperties: false }),
-      { maxItems: MAX_CELLS }
-    )
-  },
-  { additionalProperties: false }
-)
-export type PeopleInsideStateT = Static<typeof PeopleInsideState>
 const check = TypeCompiler.Compile(PeopleInsideState)
-
-export interface InsideParts {
-  odds: InsideOdds
-  /** The site's shops: a kept patch of a shop no longer on the plan is left. */
-  shops: ReadonlySet<string>
-}
 
 interface Keeper {
   saveLearned: (name: string, key: string, state: string, ts: number) => boolean | void
@@ -43,7 +18,7 @@ interface Keeper {
 }
 
 /** Takes up what an earlier run kept under `key`: null when it did or nothing was kept, else why it was left. */
-export function restoreInside(keeper: Keeper, key: string, p: InsideParts): string | null {
+export function restoreInside(keeper: Keeper, key: string, odds: InsideOdds): string | null {
   let saved: { key: string; state: string } | null
   try {
     saved = keeper.loadLearned(INSIDE_NAME)
@@ -63,11 +38,11 @@ export function restoreInside(keeper: Keeper, key: string, p: InsideParts): stri
     const e = check.Errors(s).First()
     return e ? `${e.path || '/'}: ${e.message}` : 'not a kept state'
   }
-  p.odds.restore(s, p.shops)
+  odds.restore(s)
   return null
 }
 
 /** Keeps what is learned now (a save the disk refuses is said by the keeper's result: false). */
-export function saveInside(keeper: Keeper, key: string, p: InsideParts, ts: number): boolean {
-  return keeper.saveLearned(INSIDE_NAME, key, JSON.stringify(p.odds.kept()), ts) !== false
+export function saveInside(keeper: Keeper, key: string, odds: InsideOdds, ts: number): boolean {
+  return keeper.saveLearned(INSIDE_NAME, key, JSON.stringify(odds.kept()), ts) !== false
 }

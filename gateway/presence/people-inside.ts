@@ -11,8 +11,8 @@
 // street or corridor fills with passers-by and reads near nothing; the floor further in, where
 // newcomers are shoppers, reads near all. What is learned is kept across restarts with the rest of
 // people counting's learning (people-inside-keep.ts).
+import { Type, type Static } from '@sinclair/typebox'
 import type { Burst, WifiDevice } from './wifi-device-types.ts'
-import type { PeopleInsideStateT } from './people-inside-keep.ts'
 
 /** Side of a patch of ground, m: a few metres, about one burst's location error (as people-beyond.ts). */
 const CELL_M = 3
@@ -24,11 +24,29 @@ const PRIOR_N = 5
 const EVIDENCE = 0.5
 /** Devices awaiting their outcome, and patches, held at most (memory, whatever a sender does). */
 const MAX_PENDING = 20_000
-export const MAX_CELLS = 10_000
+const MAX_CELLS = 10_000
 /** Shops held at most (a site lists a few hundred at most). */
-export const MAX_SHOPS = 2_000
-/** Outcomes remembered per patch and per shop. */
-export const INSIDE_WINDOW = WINDOW
+const MAX_SHOPS = 2_000
+
+/** A shop's id as a site file may give it (the kept state is the store's own, but read as hostile all the same). */
+const ShopId = Type.String({ minLength: 1, maxLength: 128 })
+/** Outcomes, oldest first: '1' came in, '0' passed. */
+const Outcomes = Type.String({ minLength: 1, maxLength: WINDOW, pattern: '^[01]+$' })
+/** A patch's index: a plan is at most 1e5 m across (people-learned.ts's coordinates), patches a few metres. */
+const CellIndex = Type.Integer({ minimum: -1e5, maximum: 1e5 })
+/** What is kept across a restart (people-inside-keep.ts): outcomes per shop and per patch, no device. */
+export const PeopleInsideState = Type.Object(
+  {
+    v: Type.Literal(1),
+    shops: Type.Array(Type.Object({ shop: ShopId, o: Outcomes }, { additionalProperties: false }), { maxItems: MAX_SHOPS }),
+    cells: Type.Array(
+      Type.Object({ shop: ShopId, floor: Type.Integer({ minimum: -100, maximum: 1000 }), cx: CellIndex, cy: CellIndex, o: Outcomes }, { additionalProperties: false }),
+      { maxItems: MAX_CELLS }
+    )
+  },
+  { additionalProperties: false }
+)
+export type PeopleInsideStateT = Static<typeof PeopleInsideState>
 
 export class InsideOdds {
   /** Outcomes per patch, keyed by shop, floor and cell. */
@@ -37,8 +55,16 @@ export class InsideOdds {
   private readonly shops = new Map<string, boolean[]>()
   private readonly pending = new Map<WifiDevice, { shop: string; key: string; floor: number; cx: number; cy: number }>()
 
+  /** The site's shops: a kept patch of a shop no longer on the plan is left at restore. */
+  private readonly siteShops: ReadonlySet<string>
+
   /** @param presenceMs a device not heard again within this has gone (the outcome: passed) */
-  constructor(private readonly presenceMs: number) {}
+  constructor(
+    private readonly presenceMs: number,
+    shops: readonly string[] = []
+  ) {
+    this.siteShops = new Set(shops)
+  }
 
   /** The patch a burst inside lies in (a patch across a wall is two: one per shop). */
   static key(b: Burst): string {
@@ -103,7 +129,8 @@ export class InsideOdds {
   }
 
   /** Takes up a kept state (checked by people-inside-keep.ts): the shops the site no longer has are left. */
-  restore(s: PeopleInsideStateT, shops: ReadonlySet<string>): void {
+  restore(s: PeopleInsideStateT): void {
+    const shops = this.siteShops
     const outcomes = (o: string) => [...o.slice(-WINDOW)].map(c => c === '1')
     for (const k of s.shops) if (shops.has(k.shop) && this.shops.size < MAX_SHOPS) this.shops.set(k.shop, outcomes(k.o))
     for (const c of s.cells) {

@@ -21,7 +21,8 @@ import { createHash } from 'node:crypto'
 import type { Site } from '../../shared/site.ts'
 import { fingerprint } from '../ingest/ingest.ts'
 import type { SubjectHasher } from '../ingest/subjects.ts'
-import { restoreInside, saveInside, type InsideParts } from './people-inside-keep.ts'
+import { restoreInside, saveInside } from './people-inside-keep.ts'
+import type { InsideOdds } from './people-inside.ts'
 
 export const LEARNED_NAME = 'people-learned'
 /** Saved at most this often while counting, ms of event time (a day's learning is lost by at most this much). */
@@ -112,7 +113,7 @@ export interface LearnedParts {
   /** The store's hasher, for fingerprints as ingest hashes them now (ingest.ts `fingerprint`): one kept before they were hashed (a raw MAC) must not stay on disk. */
   fps?: SubjectHasher
   /** Where a loud burst inside is evidence of a visit: kept in its own row (people-inside-keep.ts), a bad one left alone. */
-  inside?: InsideParts
+  inside?: InsideOdds
 }
 
 /** A fingerprint ingest has hashed already: `h:` and 16 hex digits (subjects.ts), passed through as is. */
