@@ -21,6 +21,8 @@ import { createHash } from 'node:crypto'
 import type { Site } from '../../shared/site.ts'
 import { fingerprint } from '../ingest/ingest.ts'
 import type { SubjectHasher } from '../ingest/subjects.ts'
+import { restoreInside, saveInside } from './people-inside-keep.ts'
+import type { InsideOdds } from './people-inside.ts'
 
 export const LEARNED_NAME = 'people-learned'
 /** Saved at most this often while counting, ms of event time (a day's learning is lost by at most this much). */
@@ -110,6 +112,8 @@ export interface LearnedParts {
   stay: LongStay
   /** The store's hasher, for fingerprints as ingest hashes them now (ingest.ts `fingerprint`): one kept before they were hashed (a raw MAC) must not stay on disk. */
   fps?: SubjectHasher
+  /** Where a loud burst inside is evidence of a visit: kept in its own row (people-inside-keep.ts), a bad one left alone. */
+  inside?: InsideOdds
 }
 
 /** A fingerprint ingest has hashed already: `h:` and 16 hex digits (subjects.ts), passed through as is. */
@@ -167,6 +171,8 @@ export class LearnedKeeping {
   readonly restored: boolean
   /** An earlier run of this gateway kept a state here, taken up or not: the gateway ran before, no first start. */
   readonly found: boolean
+  /** Why the kept patches of loud single bursts were left at start (null: taken up, or none kept); the rest is taken up all the same. */
+  readonly insideProblem: string | null
 
   constructor(
     private readonly keeper: LearnedKeeper | null,
@@ -178,6 +184,7 @@ export class LearnedKeeping {
     this.restored = r.restored
     this.found = r.found
     this.problem = r.problem
+    this.insideProblem = keeper === null || parts.inside === undefined ? null : restoreInside(keeper, key, parts.inside)
   }
 
   /** An erasure took a subject out of what is kept: saved by `saveErased()`, once for a whole slice of erasures. */
@@ -201,6 +208,8 @@ export class LearnedKeeping {
     if (this.keeper === null || (!now && !this.erased && Math.abs(t - this.savedAt) < LEARNED_SAVE_MS)) return
     const ts = Number.isFinite(t) ? t : 0
     const ok = this.keeper.saveLearned(LEARNED_NAME, this.key, JSON.stringify(learnedState(this.parts)), ts, this.erased) !== false
+    // No subject in it: an erasure does not make it wait through a refusing disk.
+    if (ok && this.parts.inside !== undefined) saveInside(this.keeper, this.key, this.parts.inside, ts)
     // Moved only once written, so that a save the disk refused is tried again soon.
     if (ok) this.erased = false
     if (Number.isFinite(t)) this.savedAt = ok ? t : t - LEARNED_SAVE_MS + LEARNED_RETRY_MS

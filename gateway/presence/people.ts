@@ -101,7 +101,10 @@ export class People {
     }
     this.singles = new SingleOdds({ strong: 1, weak: o.singleWeight }, o.presenceMs)
     this.outside = new BeyondOdds(site, o.maxLinkDistanceM, o.presenceMs)
-    this.entered = new InsideOdds(o.presenceMs)
+    this.entered = new InsideOdds(
+      o.presenceMs,
+      site.shops.map(s => s.id)
+    )
     this.wifi.spots.onLearn = s => this.pieces.of(s, this.wifi.spots.radiusM, this.day.date).forEach(this.uncount, this)
     if (keeper) this.wifi.keepFixturesIn(keeper)
     this.ble = new BleChains(
@@ -110,7 +113,7 @@ export class People {
       c => this.day.uncountBle(c, this.o.devicesPerPerson)
     )
     this.stay = new LongStay(o.longStayPriorMs, o.longStayMinStays, o.longStayFactor, o.longStayFloorMs)
-    this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay, fps })
+    this.learned = new LearnedKeeping(keeper ?? null, learnedKey(site), { spots: this.wifi.spots, places: this.wifi.modelSpots, stay: this.stay, fps, inside: this.entered })
     // A first start: no earlier run kept a state (one left unread, or with too few stays, still says the gateway ran before, most likely in open hours), nothing learned.
     this.cold = new ColdStart(!this.learned.found && this.wifi.learnedNothing() && !this.stay.learned(), o.maxLinkGapMs, o.coldQuietMs)
     this.cap = capacities(site, o.maxPeoplePerM2)
@@ -320,6 +323,7 @@ export class People {
   keep(place: string, log: { warn: (msg: string, fields: Record<string, unknown>) => void }): void {
     this.day.keep(place, log)
     if (this.learned.problem !== null) log.warn('people counting: what an earlier run learned was left, learning from nothing', { problem: this.learned.problem })
+    if (this.learned.insideProblem !== null) log.warn('people counting: where loud single bursts are visits, kept before, was left', { problem: this.learned.insideProblem })
   }
 
   /** At a stop: today's counts saved now, not at the next save due. */
