@@ -94,7 +94,7 @@ export interface ServerLimits extends StreamBuffering, ConnectionTimeouts {
   triggerStreamsPerReplica: number
   /** Trigger streams open at once on one replica from one caller address (429 INSTORE_TOO_MANY_STREAMS beyond). */
   triggerStreamsPerAddress: number
-  /** Shortest time between the end of one live snapshot of a store and the next one taken on this replica, ms (429 INSTORE_LIVE_BUSY before, live-gate.ts). */
+  /** Shortest time between the end of one live snapshot of a store and the next one taken on this replica, ms (429 INSTORE_LIVE_BUSY before, live-gate.ts); 0 for no pause, one at a time still. */
   liveMinIntervalMs: number
 }
 
@@ -124,7 +124,7 @@ export type { Context } from './context.ts'
 export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInstance; ctx: Context; bootstrapToken: string | null }> {
   const limits: ServerLimits = Object.freeze({ ...DEFAULT_LIMITS, ...o.limits })
   const badLimits = Object.entries(limits)
-    .filter(([k, v]) => !(typeof v === 'number' && (v >= 1 || (k === 'maxConnections' && v === 0))))
+    .filter(([k, v]) => !(typeof v === 'number' && (v >= 1 || ((k === 'maxConnections' || k === 'liveMinIntervalMs') && v === 0))))
     .map(([k, v]) => `limits.${k} must be a number >= 1, got ${String(v)}`)
     .concat(timeoutProblems(limits))
   if (badLimits.length > 0) throw new Error(badLimits.join('; '))

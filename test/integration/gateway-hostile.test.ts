@@ -68,7 +68,7 @@ async function register(): Promise<{ deviceId: string; subject: string }> {
 
 before(async () => {
   // Snapshots back to back below: the live gate's interval (live-gate.ts) is not what these test.
-  const built = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-')), log: silentLogger, adminToken: ADMIN, limits: { liveMinIntervalMs: 1 } }))
+  const built = await buildServer(await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), 'hostile-gw-')), log: silentLogger, adminToken: ADMIN, limits: { liveMinIntervalMs: 0 } }))
   app = built.app
   ctx = built.ctx
   url = await app.listen({ port: 0, host: '127.0.0.1' })

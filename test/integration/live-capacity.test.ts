@@ -30,7 +30,7 @@ function cap(id: string, perM2 = CRUSH_PER_M2): number {
 
 test(`a live snapshot claiming more people than a zone's floor can hold is refused and counted (${TEST_ENGINE})`, async () => {
   // Snapshots back to back below: the live gate's interval (live-gate.ts) is not what these test.
-  const chain = await startChain('live-capacity', 1, undefined, { liveMinIntervalMs: 1 })
+  const chain = await startChain('live-capacity', 1, undefined, { liveMinIntervalMs: 0 })
   try {
     const { url } = chain.replicas[0]
     const zones = (shops: Record<string, number>, sectors: Record<string, number> = {}) => ({ shops, sectors })
@@ -67,7 +67,7 @@ test(`a live snapshot claiming more people than a zone's floor can hold is refus
 })
 
 test(`a site whose maxPeoplePerM2 is the schema's maximum has its gateway's counts accepted up to it (${TEST_ENGINE})`, async () => {
-  const chain = await startChain('live-capacity-max', 1, undefined, { liveMinIntervalMs: 1 })
+  const chain = await startChain('live-capacity-max', 1, undefined, { liveMinIntervalMs: 0 })
   try {
     const { url } = chain.replicas[0]
     const r = await api<{ gatewayToken: string }>(`${url}/v1/stores`, chain.admin, 'POST', { site: { ...site, storeId: 's2', people: { maxPeoplePerM2: 10 } } })

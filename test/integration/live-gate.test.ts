@@ -77,3 +77,13 @@ test('the live gate: one snapshot in flight per store, the next one LIVE_MIN_INT
   now += 1
   assert.equal(gate.refuses('s1'), false)
 })
+
+test('the live gate with an interval of 0: one snapshot in flight per store, no pause after it', () => {
+  let now = 0
+  const gate = new LiveGate(() => now, 0)
+  const done = gate.take('s1')
+  assert.equal(gate.take('s1'), null, 'one in flight')
+  now += 10 * LIVE_MIN_INTERVAL_MS
+  done?.()
+  assert.equal(gate.refuses('s1'), false, 'a slow snapshot earns no pause')
+})

@@ -34,7 +34,7 @@ async function pausedLive(url: string, token: string): Promise<{ socket: net.Soc
 
 test(`a live stream that stops reading holds at most about two snapshots, then is dropped, counted, and its place given back (${TEST_ENGINE})`, async () => {
   const stallMs = 8000
-  const chain = await startChain('live-slow', 1, undefined, { liveStreamsPerStore: 1, streamStallMs: stallMs, liveMinIntervalMs: 1 })
+  const chain = await startChain('live-slow', 1, undefined, { liveStreamsPerStore: 1, streamStallMs: stallMs, liveMinIntervalMs: 0 })
   const sockets: net.Socket[] = []
   try {
     const { url } = chain.replicas[0]
