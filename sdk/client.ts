@@ -206,6 +206,8 @@ export class InstoreClient {
        * place to persist it. Saving it from inside the handler saves the id before this trigger's.
        */
       onLastEventId?: (id: string) => void
+      /** Every wait of the stream (reconnects, handler retries), ms; default a timer. Injected by tests to see the waits decided. */
+      sleep?: (ms: number) => Promise<void>
     } = {}
   ): Subscription {
     const deviceId = this.need()
@@ -213,7 +215,7 @@ export class InstoreClient {
     let closed = false
     let abort: AbortController | null = null
     const attempts = Math.max(1, opts.handlerAttempts ?? 5)
-    const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+    const sleep = opts.sleep ?? (async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms)))
     // Replays after a reconnect repeat ids we already handled: numeric ids compare, others pass.
     const done = (id: string | null): boolean => id !== null && last !== null && /^\d+$/.test(id) && /^\d+$/.test(last) && Number(id) <= Number(last)
     const handle = async (id: string | null, t: Trigger): Promise<void> => {
