@@ -224,6 +224,8 @@ export class InstoreClient {
        * place to persist it. Saving it from inside the handler saves the id before this trigger's.
        */
       onLastEventId?: (id: string) => void
+      /** Every wait of the stream (reconnects, handler retries), ms; default a timer. Injected by tests to see the waits decided. */
+      sleep?: (ms: number) => Promise<void>
     } = {}
   ): Subscription {
     const deviceId = this.need()
@@ -233,7 +235,7 @@ export class InstoreClient {
     const attempts = Math.max(1, opts.handlerAttempts ?? 5)
     // Waits end at close(): a Retry-After may ask for minutes, and a closed stream must not keep the process alive.
     const waits = new Set<() => void>()
-    const sleep = async (ms: number): Promise<void> =>
+    const wait = async (ms: number): Promise<void> =>
       await new Promise<void>(resolve => {
         const end = () => {
           clearTimeout(timer)
@@ -243,6 +245,7 @@ export class InstoreClient {
         const timer = setTimeout(end, ms)
         waits.add(end)
       })
+    const sleep = opts.sleep ?? wait
     // Replays after a reconnect repeat ids we already handled: numeric ids compare, others pass.
     const done = (id: string | null): boolean => id !== null && last !== null && /^\d+$/.test(id) && /^\d+$/.test(last) && Number(id) <= Number(last)
     const handle = async (id: string | null, t: Trigger): Promise<void> => {

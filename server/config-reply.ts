@@ -57,24 +57,72 @@ export type ConfigReply =
 /** How often a streamed reply sends a space while its list is being built, ms (far below a gateway's stall timeout). */
 export const KEEP_ALIVE_MS = 1000
 
-/** The body of a `building` reply, as it becomes known: the head, a space every `everyMs` while the list is built, the list, the tail. */
-export async function* streamed(r: { head: string; devices: Promise<string>; tail: string }, everyMs = KEEP_ALIVE_MS): AsyncGenerator<string> {
-  yield r.head
-  let done = false
-  const list = r.devices.finally(() => {
-    done = true
+/** One wait between keep-alive spaces: `wait` settles after `ms`, `cancel` drops it (a timer by default; tests inject their own). */
+export type Tick = (ms: number) => { wait: Promise<void>; cancel: () => void }
+
+const timerTick: Tick = ms => {
+  let t: NodeJS.Timeout | undefined
+  const wait = new Promise<void>(resolve => {
+    t = setTimeout(resolve, ms)
   })
-  while (!done) {
-    let timer: NodeJS.Timeout | undefined
-    const tick = new Promise<null>(resolve => {
-      timer = setTimeout(resolve, everyMs, null)
+  return { wait, cancel: () => clearTimeout(t) }
+}
+
+/** Why a streamed reply stopped before its end: its list could not be built, or the client left. */
+export type StreamCut = 'build_failed' | 'client_left'
+
+export interface StreamOptions {
+  /** A space every this often while the list is built, ms; default KEEP_ALIVE_MS. */
+  everyMs?: number
+  tick?: Tick
+  /**
+   * Called once when the reply stops before its end. A failed build reaches the client as a body
+   * cut short (the 200 and its ETag are sent already): the server's log and /metrics say why.
+   */
+  onCut?: (why: StreamCut, err?: unknown) => void
+}
+
+/**
+ * The body of a `building` reply, as it becomes known: the head, a space every `everyMs` while the
+ * list is built, the list, the tail. A list that fails ends the body with that error (the response
+ * is destroyed, never ended as if whole).
+ */
+export async function* streamed(r: { head: string; devices: Promise<string>; tail: string }, o: StreamOptions = {}): AsyncGenerator<string> {
+  const tick = o.tick ?? timerTick
+  let ended = false
+  let failed = false
+  try {
+    yield r.head
+    let done = false
+    const list = r.devices.finally(() => {
+      done = true
     })
-    const won = await Promise.race([list, tick])
-    clearTimeout(timer)
-    if (won === null) yield ' '
+    // Settles the race either way; the failure itself is thrown below, where the list is awaited.
+    const settled = list.then(
+      () => false,
+      () => false
+    )
+    while (!done) {
+      const t = tick(o.everyMs ?? KEEP_ALIVE_MS)
+      const ticked = await Promise.race([settled, t.wait.then(() => true)])
+      t.cancel()
+      if (ticked) yield ' '
+    }
+    let devices: string
+    try {
+      devices = await list
+    } catch (err) {
+      failed = true
+      o.onCut?.('build_failed', err)
+      throw err
+    }
+    yield devices
+    yield r.tail
+    ended = true
+  } finally {
+    // Reached without an end or a failure: the client went away (the stream was returned early).
+    if (!ended && !failed) o.onCut?.('client_left')
   }
-  yield await list
-  yield r.tail
 }
 
 const tag = (s: string) => '"' + createHash('sha256').update(s).digest('base64url').slice(0, 27) + '"'

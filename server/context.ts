@@ -25,6 +25,8 @@ export interface Context {
     registrationsExpired: number
     /** Whole-config device lists built (server/config-reply.ts): once per config version and epoch. */
     configBuilds: number
+    /** Streamed config replies stopped before their end, by why (server/config-reply.ts streamed). */
+    configStreamsCut: { build_failed: number; client_left: number }
   }
   log: Logger
   /** Events refused by presence consent (server/identity.ts). */

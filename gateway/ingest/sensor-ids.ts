@@ -66,6 +66,9 @@ export function classifyBleId(raw: string): BleId {
     const ns = m ? eddystoneNamespace(m[1]) : undefined
     if (m && ns) return { kind: 'stable', id: `eddystone:${ns}:${m[2].toLowerCase()}` }
   }
+  // An EID or an irk id names a device by a key or an ephemeral id, never by its address: whatever
+  // its digits look like, hashing it as a MAC would cut it from the device it names.
+  if (prefix === 'eid' || prefix === 'irk') return { kind: 'stable', id: raw }
   if (MAC_PREFIXES.has(prefix) && isMac(rest)) return { kind: 'mac', mac: normalizeMac(rest) }
   if (CLASS_PREFIXES.has(prefix)) return { kind: 'class', id: raw }
   // Any other form (an alias, an app id) is one device, unless it carries an address.

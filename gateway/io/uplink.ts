@@ -7,6 +7,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../../shared/log.ts'
 import { GatewayConfigSchema, type GatewayConfigT } from '../../shared/gateway-config.ts'
 import type { GatewayStore, OutboxRow } from './store.ts'
+import type { UplinkOptions, UplinkTimers } from './uplink-options.ts'
 import { MAX_CONFIG_BYTES, MAX_LIVE_REPLY_BYTES, MAX_REPLY_BYTES, readCapped, stallSignal } from './capped-body.ts'
 import { eventsTaken, isRedirect, parseJson, redirectMessage, refusals, RETRY_4XX, ServerError, type Refusal } from './events-reply.ts'
 import {
@@ -27,24 +28,7 @@ const checkConfig = TypeCompiler.Compile(GatewayConfigSchema)
 
 export { MAX_CONFIG_BYTES } from './capped-body.ts'
 
-export interface UplinkOptions {
-  central: string
-  token: string
-  storeId: string
-  /** Most events per POST. */
-  batch: number
-  /** Backoff bounds, ms. */
-  minBackoffMs: number
-  maxBackoffMs: number
-  /** How often the config is pulled, ms. */
-  configEveryMs: number
-  /** Uniform in [0, 1) for the backoff's jitter (injected by tests). */
-  random?: () => number
-  /** A config pull with nothing arriving for this long is given up, ms; default CONFIG_STALL_MS. */
-  configStallMs?: number
-  /** The config version already held (kept from an earlier run): the first pull asks only what changed since. */
-  configVersion?: string
-}
+export type { UplinkOptions, UplinkTimers } from './uplink-options.ts'
 
 export class Uplink {
   private stopped = false
@@ -77,6 +61,7 @@ export class Uplink {
   /** The last error is central's own reply taking fewer events than posted (it answers: not unreachable). */
   lastErrorShort = false
   private readonly random: () => number
+  private readonly timers: UplinkTimers
   /** Set by the gateway: what the live dashboard shows (best effort, never queued). */
   liveSnapshot: (() => unknown) | null = null
 
@@ -88,6 +73,7 @@ export class Uplink {
   ) {
     this.backoff = o.minBackoffMs
     this.random = o.random ?? Math.random
+    this.timers = o.timers ?? { set: (fn, ms) => setTimeout(fn, ms), clear: t => clearTimeout(t as NodeJS.Timeout) }
   }
 
   start(): void {
@@ -162,12 +148,12 @@ export class Uplink {
     if (this.stopped) return
     await new Promise<void>(resolve => {
       const done = () => {
-        clearTimeout(t)
+        this.timers.clear(t)
         this.sleepers.delete(done)
         if (this.wake === done) this.wake = null
         resolve()
       }
-      const t = setTimeout(done, ms)
+      const t = this.timers.set(done, ms)
       this.sleepers.add(done)
       if (kickable) this.wake = done
     })

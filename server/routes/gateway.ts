@@ -69,7 +69,7 @@ const SAFE = new RegExp(SAFE_ID)
 function refuse(metrics: Context['metrics'], code: string): void {
   metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1
 }
-import { ConfigReplies, streamed } from '../config-reply.ts'
+import { ConfigReplies, type StreamCut, streamed } from '../config-reply.ts'
 import { sql } from 'kysely'
 
 /** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
@@ -329,7 +329,15 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       reply.header('etag', r.etag).header('cache-control', 'no-cache')
       if (r.kind === 'not_modified') return reply.code(304).send()
       // A list being built is streamed (config-reply.ts): the gateway sees its reply progress.
-      if (r.kind === 'building') return reply.type('application/json').send(Readable.from(streamed(r)))
+      if (r.kind === 'building') {
+        const onCut = (why: StreamCut, err?: unknown) => {
+          metrics.configStreamsCut[why]++
+          // The 200 and its ETag are out: the gateway sees only a body cut short, so the reason is told here.
+          if (why === 'build_failed') log.error('config reply cut short: its device list could not be built', { storeId, err: (err as Error)?.message })
+          else log.debug('config reply cut short: the gateway left', { storeId })
+        }
+        return reply.type('application/json').send(Readable.from(streamed(r, { onCut })))
+      }
       return reply.type('application/json').send(r.body)
     }
   )

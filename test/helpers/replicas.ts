@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildServer, type Context, type ServerLimits } from '../../server/app.ts'
 import { onTestDb, TEST_ENGINE } from './postgres.ts'
 import { api } from './procs.ts'
-import { silentLogger } from '../../shared/log.ts'
+import { type Logger, silentLogger } from '../../shared/log.ts'
 import { ROOT } from './run.ts'
 
 export interface Replica {
@@ -33,8 +33,14 @@ export interface Chain {
 export const STORES = ['s1', 's2'] as const
 
 /** `count` replicas (PostgreSQL; SQLite gives the same one `count` times) with stores, managers and gateway tokens. */
-export async function startChain(prefix: string, count = 2, admin = `adm_${prefix}_root1234567890`, limits: Partial<ServerLimits> = {}): Promise<Chain> {
-  const o = await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), `${prefix}-`)), log: silentLogger, adminToken: admin, limits })
+export async function startChain(
+  prefix: string,
+  count = 2,
+  admin = `adm_${prefix}_root1234567890`,
+  limits: Partial<ServerLimits> = {},
+  log: Logger = silentLogger
+): Promise<Chain> {
+  const o = await onTestDb({ dataDir: mkdtempSync(join(tmpdir(), `${prefix}-`)), log, adminToken: admin, limits })
   const replicas: Replica[] = []
   const start = async (dataDir: string) => {
     const { app, ctx } = await buildServer({ ...o, dataDir })

@@ -145,11 +145,58 @@ for (const [line, want] of TOPICS) {
   })
 }
 
-test('a 64-bit spelling of a MAC is its MAC: hashed the same, never kept as an id', () => {
-  for (const id of ['aa:bb:cc:ff:fe:dd:ee:ff', 'aabbccfffeddeeff', '0aabbccddeeff', '00-00-aa-bb-cc-dd-ee-ff', 'tile:aabbccfffeddeeff']) {
-    assert.equal(isMac(id) || id.startsWith('tile:'), true, id)
+test('a 64-bit spelling of a MAC written in octets is its MAC: hashed the same, never kept as an id', () => {
+  for (const id of [
+    'aa:bb:cc:ff:fe:dd:ee:ff',
+    '00:aa:bb:cc:dd:ee:ff',
+    '00-00-aa-bb-cc-dd-ee-ff',
+    'AA.BB.CC.FF.FE.DD.EE.FF',
+    'tile:aa:bb:cc:ff:fe:dd:ee:ff',
+    'shelf-aa_bb_cc_ff_fe_dd_ee_ff'
+  ]) {
+    assert.equal(isMac(id) || /^(tile|shelf)/.test(id), true, id)
     assert.equal(bleIdentity(id, undefined, hasher).subject, AA, id)
   }
   assert.equal(normalizeMac('aa:bb:cc:ff:fe:dd:ee:ff'), 'aabbccddeeff')
-  for (const id of ['0123456789abcdef', 'aabbccddeeff0', '1aabbccddeeff']) assert.equal(isMac(id), false, id)
+  for (const id of ['0123456789abcdef', 'aabbccddeeff0', '1aabbccddeeff', 'aabbccfffeddeeff', '0aabbccddeeff']) assert.equal(isMac(id), false, id)
 })
+
+// Reviewer (s11): widening the recogniser to bare 13-16 digit runs hashed ids that are not MACs (a
+// serial number, an app id, a tag named by its number), so a site beacon so named stopped matching.
+// A bare run of digits inside an id is not a MAC; the log redactor still takes it.
+const NOT_MACS = [
+  'shelf-tag-0000000000000042',
+  'sn:0123456789012',
+  'app-id:00000000deadbeef',
+  '0000a1b2c3d4e5f6',
+  'a1b2c3fffe1234ab',
+  'aabbccfffeddeeff',
+  '0aabbccddeeff',
+  'tile:aabbccfffeddeeff',
+  'eid:0000a1b2c3d4e5f6',
+  'eid:aabbccddeeff',
+  'eid:aa:bb:cc:ff:fe:dd:ee:ff',
+  'irk:0000000000000000aabbccddeeff0000',
+  'irk:aabbccddeeff'
+]
+for (const id of NOT_MACS) {
+  test(`'${id}' keeps its identity: a bare run of digits in an id, or an eid:/irk: id, is not hashed as a MAC`, () => {
+    const who = bleIdentity(id, undefined, hasher)
+    assert.equal(who.subject, id)
+    assert.equal(who.id, id)
+  })
+}
+
+// Reviewer (s11): one run of hex groups holding two addresses had only its rightmost redacted.
+const MANY: Array<[string, string]> = [
+  ['pair aa:bb:cc:dd:ee:ff 11:22:33:44:55:66 seen', 'pair <mac> <mac> seen'],
+  ['aabbccddeeff-112233445566', '<mac>-<mac>'],
+  ['a aa:bb:cc:dd:ee:ff:11:22:33:44:55:66:de:ad:be:ef:00:01 b', 'a <mac>:<mac>:<mac> b'],
+  ['aabbccfffeddeeff 0000112233445566-de_ad_be_ef_00_01', '<mac> <mac>-<mac>'],
+  ['shelf-tag-0000000000000042 seen', 'shelf-tag-<mac> seen']
+]
+for (const [line, want] of MANY) {
+  test(`every MAC in one run is redacted: '${line}'`, () => {
+    assert.equal(redactMacs(line), want)
+  })
+}
