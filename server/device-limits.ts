@@ -33,31 +33,69 @@ export interface DeviceLimiter {
 }
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
+type KeyOf = (req: FastifyRequest) => string
 
-async function check(limiter: Limiter, req: FastifyRequest, code: string, what: string): Promise<void> {
-  const r = await limiter(req)
-  if (!r.isAllowed && r.isExceeded) {
-    const s = Math.max(1, r.ttlInSeconds)
-    throw new HttpError(429, code, `${what}; retry in ${s} s`, { 'retry-after': String(s) })
+/** Keys over their limit this many at most are remembered on a replica (the oldest forgotten first). */
+const MAX_REMEMBERED = 10_000
+
+/**
+ * One limit: counted in the database; a key found over it is remembered on this replica until its
+ * window ends, so a flood's further requests are refused without another database write.
+ */
+function limit(app: FastifyInstance, max: number, windowMs: number, keyOf: KeyOf, code: string, what: string): (req: FastifyRequest) => Promise<void> {
+  const limiter: Limiter = app.createRateLimit({ max, timeWindow: windowMs, keyGenerator: keyOf })
+  const over = new Map<string, number>()
+  const refuse = (untilMs: number, now: number) => {
+    const s = Math.max(1, Math.ceil((untilMs - now) / 1000))
+    return new HttpError(429, code, `${what}; retry in ${s} s`, { 'retry-after': String(s) })
+  }
+  return async req => {
+    const key = keyOf(req)
+    const now = Date.now()
+    const until = over.get(key)
+    if (until !== undefined && until > now) throw refuse(until, now)
+    over.delete(key)
+    const r = await limiter(req)
+    if (r.isAllowed || !r.isExceeded) return
+    if (over.size >= MAX_REMEMBERED) over.delete(over.keys().next().value as string)
+    over.set(key, now + r.ttl)
+    throw refuse(now + r.ttl, now)
   }
 }
 
 /** Needs @fastify/rate-limit registered on `app` (its store counts them). */
 export function deviceLimiter(app: FastifyInstance, limits: DeviceLimits, windowMs: number): DeviceLimiter {
   // Every limiter made by createRateLimit shares one store prefix: the keys tell them apart.
-  const perToken = app.createRateLimit({ max: limits.deviceWritesPerToken, timeWindow: windowMs, keyGenerator: req => `device-write|token|${req.principal?.tokenId}` })
-  const perAddress = app.createRateLimit({ max: limits.deviceWritesPerAddress, timeWindow: windowMs, keyGenerator: req => `device-write|address|${callerKey(req.ip)}` })
-  const perDevice = app.createRateLimit({
-    max: limits.consentGrantsPerDevice,
-    timeWindow: windowMs,
-    keyGenerator: req => `consent-grant|${(req.params as { id?: string }).id}`
-  })
+  const perToken = limit(
+    app,
+    limits.deviceWritesPerToken,
+    windowMs,
+    req => `device-write|token|${req.principal?.tokenId}`,
+    'INSTORE_RATE_LIMITED',
+    'too many writes with this device token'
+  )
+  const perAddress = limit(
+    app,
+    limits.deviceWritesPerAddress,
+    windowMs,
+    req => `device-write|address|${callerKey(req.ip)}`,
+    'INSTORE_RATE_LIMITED',
+    'too many device writes from this address'
+  )
+  const perDevice = limit(
+    app,
+    limits.consentGrantsPerDevice,
+    windowMs,
+    req => `consent-grant|${(req.params as { id?: string }).id}`,
+    'INSTORE_TOO_MANY_CONSENT_CHANGES',
+    'this device has granted consent too often'
+  )
   return {
     write: async req => {
       if (req.principal?.role !== 'device') return
-      await check(perToken, req, 'INSTORE_RATE_LIMITED', 'too many writes with this device token')
-      await check(perAddress, req, 'INSTORE_RATE_LIMITED', 'too many device writes from this address')
+      await perToken(req)
+      await perAddress(req)
     },
-    grant: req => check(perDevice, req, 'INSTORE_TOO_MANY_CONSENT_CHANGES', 'this device has granted consent too often')
+    grant: perDevice
   }
 }
