@@ -40,7 +40,7 @@ const spec = {
       doc: 'consent changes, erasures and acknowledgements accepted per device token per minute; one more is refused with 429 INSTORE_RATE_LIMITED (admin tokens are not counted)',
       default: DEFAULT_LIMITS.deviceWritesPerToken
     },
-    'device-writes-per-address-per-minute': {
+    'device-writes-per-address': {
       type: 'number',
       doc: 'the same writes by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT); one more is refused with 429 INSTORE_RATE_LIMITED',
       default: DEFAULT_LIMITS.deviceWritesPerAddress
@@ -165,7 +165,7 @@ await runCommand(spec, async o => {
       registrationsPerWindow: o['registrations-per-minute'],
       authFailuresPerWindow: o['auth-failures-per-minute'],
       deviceWritesPerToken: o['device-writes-per-minute'],
-      deviceWritesPerAddress: o['device-writes-per-address-per-minute'],
+      deviceWritesPerAddress: o['device-writes-per-address'],
       consentGrantsPerDevice: o['consent-grants-per-minute'],
       windowMs: 60_000,
       campaignsPerStore: o['campaigns-per-store'],
