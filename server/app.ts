@@ -21,6 +21,7 @@ import { NoQuery } from './schemas.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
+import { DEFAULT_DEVICE_LIMITS, deviceLimiter, type DeviceLimits } from './device-limits.ts'
 import { campaignRoutes } from './routes/campaigns.ts'
 import { analyticsRoutes } from './routes/analytics.ts'
 import { dashboardRoutes, LiveHub } from './routes/dashboard.ts'
@@ -66,8 +67,8 @@ export interface ServerOptions {
   gatewayRetentionMs?: number
 }
 
-/** With StreamBuffering and ConnectionTimeouts (timeouts.ts): how much a stream whose client stopped reading may hold (hubs/sse.ts). */
-export interface ServerLimits extends StreamBuffering, ConnectionTimeouts {
+/** With StreamBuffering and ConnectionTimeouts (timeouts.ts): how much a stream whose client stopped reading may hold (hubs/sse.ts); DeviceLimits (device-limits.ts): what an app's token may write. */
+export interface ServerLimits extends StreamBuffering, ConnectionTimeouts, DeviceLimits {
   /** Largest request body, bytes (413 beyond). */
   bodyLimitBytes: number
   /** Deepest nesting of objects and arrays in a JSON body (400 INSTORE_TOO_DEEP beyond). */
@@ -112,7 +113,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   ...DEFAULT_STREAM_LIMITS,
   streamLeaseMs: DEFAULT_LEASE_MS,
   ...DEFAULT_STREAM_BUFFERING,
-  ...DEFAULT_TIMEOUTS
+  ...DEFAULT_TIMEOUTS,
+  ...DEFAULT_DEVICE_LIMITS
 })
 
 export { BOOTSTRAP_TOKEN_FILE } from './admin-slot.ts'
@@ -310,7 +312,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   })
   configureStreams(app, limits)
   await gatewayRoutes(app, ctx)
-  await deviceRoutes(app, ctx)
+  await deviceRoutes(app, ctx, deviceLimiter(app, limits, limits.windowMs))
   await campaignRoutes(app, ctx)
   await analyticsRoutes(app, ctx)
   await dashboardRoutes(app, ctx)

@@ -35,6 +35,21 @@ const spec = {
     },
     'registrations-per-minute': { type: 'number', doc: 'anonymous device registrations accepted per caller address per minute', default: DEFAULT_LIMITS.registrationsPerWindow },
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
+    'device-writes-per-minute': {
+      type: 'number',
+      doc: 'consent changes, erasures and acknowledgements accepted per device token per minute; one more is refused with 429 INSTORE_RATE_LIMITED (admin tokens are not counted)',
+      default: DEFAULT_LIMITS.deviceWritesPerToken
+    },
+    'device-writes-per-address': {
+      type: 'number',
+      doc: 'the same writes by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT); one more is refused with 429 INSTORE_RATE_LIMITED',
+      default: DEFAULT_LIMITS.deviceWritesPerAddress
+    },
+    'consent-grants-per-minute': {
+      type: 'number',
+      doc: 'consent changes that grant presence or marketing accepted per device per minute (each takes a config version every gateway pulls); one more is refused with 429 INSTORE_TOO_MANY_CONSENT_CHANGES; withdrawals are never refused',
+      default: DEFAULT_LIMITS.consentGrantsPerDevice
+    },
     'campaigns-per-store': {
       type: 'number',
       doc: 'campaigns (active or not) that may name one store; one more is refused with 409 INSTORE_TOO_MANY_CAMPAIGNS',
@@ -149,6 +164,9 @@ await runCommand(spec, async o => {
     limits: {
       registrationsPerWindow: o['registrations-per-minute'],
       authFailuresPerWindow: o['auth-failures-per-minute'],
+      deviceWritesPerToken: o['device-writes-per-minute'],
+      deviceWritesPerAddress: o['device-writes-per-address'],
+      consentGrantsPerDevice: o['consent-grants-per-minute'],
       windowMs: 60_000,
       campaignsPerStore: o['campaigns-per-store'],
       triggerStreamsPerReplica: o['trigger-streams'],

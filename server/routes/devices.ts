@@ -13,13 +13,14 @@ import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, TriggersQuery, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 import { callerKey } from '../caller-address.ts'
 import { mayBeHeldByGateways } from '../gateway-exposure.ts'
+import type { DeviceLimiter } from '../device-limits.ts'
 
 function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
   if (!p || (p.role !== 'admin' && p.deviceId !== id)) throw new HttpError(403, 'INSTORE_OTHER_DEVICE', 'this token belongs to another device')
 }
 
-export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<void> {
+export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: DeviceLimiter): Promise<void> {
   const { db, data, hub, live } = ctx
   const k = ctx.eidK ?? DEFAULT_K
   if (!Number.isInteger(k) || k < 0 || k > 15) throw new Error(`eidK must be an integer 0-15 (Eddystone-EID rotation exponent), got ${k}`)
@@ -62,11 +63,15 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
     '/v1/devices/:id/consent',
     {
       schema: { tags: ['app'], params: IdParams, body: ConsentBody },
-      preHandler: requireRole(db, 'device', 'admin')
+      preHandler: requireRole(db, 'device', 'admin'),
+      onRequest: limiter.write
     },
     async req => {
       ownDevice(req, req.params.id)
       const { presence, marketing } = req.body
+      // A grant is counted before its transaction (concurrent ones all count): withdrawals never are.
+      const before = await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
+      if (req.principal?.role === 'device' && before !== undefined && ((presence && before.presence !== 1) || (marketing && before.marketing !== 1))) await limiter.grant(req)
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).
       let subject: string | null = null
@@ -112,7 +117,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
     '/v1/devices/:id',
     {
       schema: { tags: ['app'], params: IdParams },
-      preHandler: requireRole(db, 'device', 'admin')
+      preHandler: requireRole(db, 'device', 'admin'),
+      onRequest: limiter.write
     },
     async (req, reply) => {
       ownDevice(req, req.params.id)
@@ -207,7 +213,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context): Promise<
     '/v1/triggers/:id/ack',
     {
       schema: { tags: ['app'], params: IdParams, body: AckBody },
-      preHandler: requireRole(db, 'device', 'admin')
+      preHandler: requireRole(db, 'device', 'admin'),
+      onRequest: limiter.write
     },
     async req => {
       // A trigger id is its event's id, unique per store: the caller's own trigger of that id, in

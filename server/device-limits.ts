@@ -1,0 +1,101 @@
+// Rate limits on what an app's token may write (consent changes, erasure, acknowledgements):
+// anyone gets a device token without authentication, so each such request is counted per token
+// and per caller address (many tokens behind one address), and consent grants per device, since
+// each change takes a config version that every gateway's next delta carries. Counted in the
+// database (DbRateStore, app.ts), so two replicas behind one load balancer share one count.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { HttpError } from './auth.ts'
+import { callerKey } from './caller-address.ts'
+
+export interface DeviceLimits {
+  /** Writes (consent, erasure, acknowledgements) per device token per window (429 INSTORE_RATE_LIMITED beyond). */
+  deviceWritesPerToken: number
+  /** Writes by device tokens per caller address per window (429 INSTORE_RATE_LIMITED beyond). */
+  deviceWritesPerAddress: number
+  /** Consent changes that grant something, per device per window (429 INSTORE_TOO_MANY_CONSENT_CHANGES beyond). */
+  consentGrantsPerDevice: number
+}
+
+// A phone acknowledges a few triggers a visit and changes its consent rarely; a shop's Wi-Fi or a
+// carrier's NAT puts many phones behind one address. Withdrawals are never counted against the
+// grants: withdrawing consent must stay as easy as giving it, and each needs a grant before it.
+export const DEFAULT_DEVICE_LIMITS: Readonly<DeviceLimits> = Object.freeze({
+  deviceWritesPerToken: 30,
+  deviceWritesPerAddress: 600,
+  consentGrantsPerDevice: 6
+})
+
+export interface DeviceLimiter {
+  /** onRequest hook, after authentication: counts a device token's write, refuses it past a limit. Admin tokens are not counted. */
+  write: (req: FastifyRequest) => Promise<void>
+  /** Counts a consent grant of the device the route names (`:id`), refuses it past the limit. */
+  grant: (req: FastifyRequest) => Promise<void>
+}
+
+type Limiter = ReturnType<FastifyInstance['createRateLimit']>
+type KeyOf = (req: FastifyRequest) => string
+
+/** Keys over their limit this many at most are remembered on a replica (the oldest forgotten first). */
+const MAX_REMEMBERED = 10_000
+
+/**
+ * One limit: counted in the database; a key found over it is remembered on this replica until its
+ * window ends, so a flood's further requests are refused without another database write.
+ */
+function limit(app: FastifyInstance, max: number, windowMs: number, keyOf: KeyOf, code: string, what: string): (req: FastifyRequest) => Promise<void> {
+  const limiter: Limiter = app.createRateLimit({ max, timeWindow: windowMs, keyGenerator: keyOf })
+  const over = new Map<string, number>()
+  const refuse = (untilMs: number, now: number) => {
+    const s = Math.max(1, Math.ceil((untilMs - now) / 1000))
+    return new HttpError(429, code, `${what}; retry in ${s} s`, { 'retry-after': String(s) })
+  }
+  return async req => {
+    const key = keyOf(req)
+    const now = Date.now()
+    const until = over.get(key)
+    if (until !== undefined && until > now) throw refuse(until, now)
+    over.delete(key)
+    const r = await limiter(req)
+    if (r.isAllowed || !r.isExceeded) return
+    if (over.size >= MAX_REMEMBERED) over.delete(over.keys().next().value as string)
+    over.set(key, now + r.ttl)
+    throw refuse(now + r.ttl, now)
+  }
+}
+
+/** Needs @fastify/rate-limit registered on `app` (its store counts them). */
+export function deviceLimiter(app: FastifyInstance, limits: DeviceLimits, windowMs: number): DeviceLimiter {
+  // Every limiter made by createRateLimit shares one store prefix: the keys tell them apart.
+  const perToken = limit(
+    app,
+    limits.deviceWritesPerToken,
+    windowMs,
+    req => `device-write|token|${req.principal?.tokenId}`,
+    'INSTORE_RATE_LIMITED',
+    'too many writes with this device token'
+  )
+  const perAddress = limit(
+    app,
+    limits.deviceWritesPerAddress,
+    windowMs,
+    req => `device-write|address|${callerKey(req.ip)}`,
+    'INSTORE_RATE_LIMITED',
+    'too many device writes from this address'
+  )
+  const perDevice = limit(
+    app,
+    limits.consentGrantsPerDevice,
+    windowMs,
+    req => `consent-grant|${(req.params as { id?: string }).id}`,
+    'INSTORE_TOO_MANY_CONSENT_CHANGES',
+    'this device has granted consent too often'
+  )
+  return {
+    write: async req => {
+      if (req.principal?.role !== 'device') return
+      await perToken(req)
+      await perAddress(req)
+    },
+    grant: perDevice
+  }
+}
