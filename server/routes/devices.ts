@@ -167,7 +167,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
     '/v1/devices/:id/triggers',
     {
       schema: { tags: ['app'], params: IdParams, querystring: TriggersQuery, response: { 429: ErrorReply, 503: ErrorReply } },
-      preHandler: requireRole(db, 'device', 'admin')
+      // The shopper's own app only: an admin reading a device's triggers would follow the shopper
+      // (store, place, time) and could hold its streams' places against its phone.
+      preHandler: requireRole(db, 'device')
     },
     async (req, reply) => {
       ownDevice(req, req.params.id)
