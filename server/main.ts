@@ -61,6 +61,11 @@ const spec = {
       doc: "a kept-alive connection is closed after this long between two requests (never while a request is received or answered); keep a reverse proxy's upstream keep-alive below it",
       default: DEFAULT_LIMITS.idleTimeoutMs / 1000
     },
+    'min-body-bytes-per-second': {
+      type: 'number',
+      doc: 'bytes a request body must bring per second, measured over each 5 s once its headers are in; below, 408 INSTORE_TIMEOUT and the connection is closed (0: no minimum)',
+      default: DEFAULT_LIMITS.minBodyBytesPerSecond
+    },
     'connections-per-address': {
       type: 'number',
       doc: 'connections open at once from one caller address (an IPv6 /64; the proxies of --trust-proxy excepted); one more is closed on arrival',
@@ -123,6 +128,7 @@ await runCommand(spec, async o => {
     'connections-per-address'
   ] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
+  if (!Number.isFinite(o['min-body-bytes-per-second']) || o['min-body-bytes-per-second'] < 0) throw new UsageError('--min-body-bytes-per-second must be a number >= 0')
   if (!Number.isInteger(o['max-connections']) || o['max-connections'] < 0) throw new UsageError('--max-connections must be a whole number >= 0')
   try {
     trustedPeers(o['trust-proxy'])
@@ -152,6 +158,7 @@ await runCommand(spec, async o => {
       headersTimeoutMs: Math.round(o['headers-timeout-seconds'] * 1000),
       requestTimeoutMs: Math.round(o['request-timeout-seconds'] * 1000),
       idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000),
+      minBodyBytesPerSecond: o['min-body-bytes-per-second'],
       connectionsPerAddress: o['connections-per-address'],
       maxConnections: o['max-connections']
     }
