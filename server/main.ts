@@ -73,7 +73,7 @@ const spec = {
     },
     'max-connections': {
       type: 'number',
-      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room',
+      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room, else the one receiving its body at the lowest pace (408)',
       default: 0
     },
     'trust-proxy': {

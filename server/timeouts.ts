@@ -14,7 +14,7 @@ export interface ConnectionTimeouts {
   minBodyBytesPerSecond: number
   /** Connections open at once from one caller address (an IPv6 /64), reverse proxies in trustProxy excepted; one more is closed on arrival (connection-cap.ts). */
   connectionsPerAddress: number
-  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, or the new one. */
+  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, else the one receiving its body at the lowest pace, or the new one. */
   maxConnections: number
 }
 

@@ -6,6 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { mkdtempSync } from 'node:fs'
@@ -197,4 +198,18 @@ test('below the minimum pace a body is answered 408 after a window, counted; a s
   } finally {
     await app.close()
   }
+})
+
+test('a negative minimum pace stops the start with a usage error naming the option', async () => {
+  const child = spawn(process.execPath, ['bin/instore-server.mjs', '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'slow-usage-')), '--min-body-bytes-per-second', '-1'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let err = ''
+  child.stderr.on('data', d => {
+    err += d
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  assert.equal(code, 2)
+  assert.match(err, /--min-body-bytes-per-second must be a number >= 0/)
 })
