@@ -32,7 +32,7 @@ import type { Logger } from '../shared/log.ts'
 import type { Context } from './context.ts'
 import { SECURITY_HEADERS, PG_BAD_TEXT, FASTIFY_CODES, clientErrorReply } from './http-errors.ts'
 import { validationMessage } from './validation-message.ts'
-import { ConnectionCap, defaultMaxConnections, trustedPeers } from './connection-cap.ts'
+import { ConnectionCap, DEFAULT_BODY_PACE, defaultMaxConnections, trustedPeers } from './connection-cap.ts'
 import { DEFAULT_TIMEOUTS, timeoutOptions, timeoutProblems, type ConnectionTimeouts } from './timeouts.ts'
 
 export interface ServerOptions {
@@ -217,7 +217,10 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         })
     }
   })
-  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy), limits.maxConnections || defaultMaxConnections())
+  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy), limits.maxConnections || defaultMaxConnections(), {
+    ...DEFAULT_BODY_PACE,
+    minBytesPerSecond: limits.minBodyBytesPerSecond
+  })
   connectionCap.attach(app.server)
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => {

@@ -59,16 +59,44 @@ export function defaultMaxConnections(nofile = openFileLimit()): number {
   return nofile === undefined ? 4096 : Math.max(32, Math.floor(nofile * 0.75) - 32)
 }
 
+/** How the connection layer judges a request body still arriving (docs/security.md, slow bodies). */
+export interface BodyPace {
+  /** Bytes a request body must bring in every window once its headers are in, per second: below, 408 and the connection is closed. 0: no minimum. */
+  minBytesPerSecond: number
+  /** Window over which the pace is measured, ms; the first one is the grace a body gets to start. */
+  windowMs: number
+  /** A connection younger than this (silent since it opened or since its last answer, or a request whose body began) is not closed to make room, ms: else a stranger's own arrivals close an honest caller's connection before its request is read. */
+  graceMs: number
+  /** Monotonic clock, ms (injected so tests control time). */
+  now: () => number
+}
+
+export const DEFAULT_BODY_PACE: Readonly<BodyPace> = Object.freeze({ minBytesPerSecond: 1024, windowMs: 5000, graceMs: 500, now: () => performance.now() })
+
+/** One open connection: how many of its requests are being answered, and the body it is receiving, if any. */
+interface Conn {
+  busy: number
+  /** When it last began answering nothing: opened, or its last request answered. */
+  quietSince: number
+  body?: { req: IncomingMessage; startAt: number; startBytes: number; markAt: number; markBytes: number }
+}
+
+export type ClosedReason = 'idle_at_cap' | 'slow_body_at_cap' | 'slow_body'
+
 export class ConnectionCap {
   /** Connections closed at a bound: a new one refused, or an idle one closed to make room. */
   readonly refused = { address: 0, total: 0 }
+  /** Open connections the cap or the pace closed, by why. */
+  readonly closed: Record<ClosedReason, number> = { idle_at_cap: 0, slow_body_at_cap: 0, slow_body: 0 }
   private readonly open = new Map<string, number>()
-  /** Every open connection in arrival order, and how many of its requests are being answered. */
-  private readonly conns = new Map<Socket, { busy: number }>()
+  /** Every open connection in arrival order. */
+  private readonly conns = new Map<Socket, Conn>()
+  private timer: NodeJS.Timeout | undefined
   constructor(
     private readonly max: number,
     private readonly trusted: (ip: string) => boolean,
-    private readonly maxTotal = defaultMaxConnections()
+    private readonly maxTotal = defaultMaxConnections(),
+    private readonly pace: BodyPace = DEFAULT_BODY_PACE
   ) {}
 
   attach(server: Server): void {
@@ -76,7 +104,14 @@ export class ConnectionCap {
       const e = this.conns.get(req.socket)
       if (!e) return
       e.busy++
-      res.once('close', () => e.busy--)
+      const at = this.pace.now()
+      const bytes = req.socket.bytesRead
+      e.body = { req, startAt: at, startBytes: bytes, markAt: at, markBytes: bytes }
+      res.once('close', () => {
+        e.busy--
+        e.quietSince = this.pace.now()
+        if (e.body?.req === req) e.body = undefined
+      })
     })
     server.on('connection', (socket: Socket) => {
       const ip = socket.remoteAddress
@@ -104,34 +139,94 @@ export class ConnectionCap {
         socket.destroy()
         return
       }
-      this.conns.set(socket, { busy: 0 })
+      this.conns.set(socket, { busy: 0, quietSince: this.pace.now() })
       socket.once('close', () => this.conns.delete(socket))
     })
+    if (this.pace.minBytesPerSecond > 0) {
+      // A quarter of the window: a slow body is closed within 1.25 windows of its last good one.
+      this.timer = setInterval(() => this.checkPace(), Math.max(50, Math.floor(this.pace.windowMs / 4)))
+      this.timer.unref()
+      server.once('close', () => clearInterval(this.timer))
+    }
+  }
+
+  /** The body a connection is still receiving (headers in, body not complete), if any: a response being streamed (SSE) has its request complete. */
+  private receiving(e: Conn): Conn['body'] {
+    return e.body !== undefined && !e.body.req.complete ? e.body : undefined
+  }
+
+  /**
+   * A body that brings fewer than minBytesPerSecond over a window is answered 408 and closed: a
+   * byte a second kept a socket until the request timeout, and a few hundred of them filled the
+   * total cap while each looked busy. A slow but working link (a gateway's batch over poor 3G)
+   * brings far more than the minimum and is bound by the request timeout only.
+   */
+  private checkPace(): void {
+    const now = this.pace.now()
+    for (const [socket, e] of this.conns) {
+      const b = this.receiving(e)
+      if (!b || now - b.markAt < this.pace.windowMs) continue
+      const bytes = socket.bytesRead
+      if (bytes - b.markBytes < (this.pace.minBytesPerSecond * (now - b.markAt)) / 1000) {
+        this.closed.slow_body++
+        this.conns.delete(socket)
+        timeout(socket, 'the request body arrived too slowly')
+      } else {
+        b.markAt = now
+        b.markBytes = bytes
+      }
+    }
   }
 
   /**
    * Every address together, trusted proxies included: past maxTotal the process would run out of
-   * open files. The oldest connection answering nothing (silent, or idle between requests) is closed
-   * to make room, so strangers holding silent connections cannot lock anyone out; false when every
+   * open files. The oldest connection answering nothing (silent, or idle between requests) past the
+   * grace is closed to make room; failing one, the connection receiving its body at the lowest pace since its
+   * headers (a trickle, not a slow honest upload nor a response being streamed); false when every
    * one is answering a request (the new one is then closed). Counted either way.
    */
   private roomForOneMore(): boolean {
     if (this.conns.size < this.maxTotal) return true
     this.refused.total++
+    const now = this.pace.now()
     for (const [socket, e] of this.conns)
-      if (e.busy === 0) {
+      if (e.busy === 0 && now - e.quietSince >= this.pace.graceMs) {
         this.conns.delete(socket)
+        this.closed.idle_at_cap++
         socket.destroy()
         return true
       }
-    return false
+    let slowest: { socket: Socket; pace: number } | undefined
+    for (const [socket, e] of this.conns) {
+      const b = this.receiving(e)
+      if (!b || now - b.startAt < this.pace.graceMs) continue
+      const pace = (socket.bytesRead - b.startBytes) / Math.max(1, now - b.startAt)
+      if (!slowest || pace < slowest.pace) slowest = { socket, pace }
+    }
+    if (!slowest) return false
+    this.conns.delete(slowest.socket)
+    this.closed.slow_body_at_cap++
+    timeout(slowest.socket, 'the server is full and this request body was the slowest arriving')
+    return true
   }
 
   metrics(): string[] {
     return [
       '# TYPE instore_server_connections_refused_total counter',
       `instore_server_connections_refused_total{limit="address"} ${this.refused.address}`,
-      `instore_server_connections_refused_total{limit="total"} ${this.refused.total}`
+      `instore_server_connections_refused_total{limit="total"} ${this.refused.total}`,
+      '# TYPE instore_server_connections_closed_total counter',
+      ...Object.entries(this.closed).map(([reason, n]) => `instore_server_connections_closed_total{reason="${reason}"} ${n}`)
     ]
   }
+}
+
+/** Answers 408 INSTORE_TIMEOUT on a connection whose request is still arriving (nothing was answered on it yet) and closes it. */
+function timeout(socket: Socket, message: string): void {
+  const body = JSON.stringify({ error: 'INSTORE_TIMEOUT', message })
+  if (socket.writable)
+    socket.end(`HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+  // end() waits for the peer to read; a peer that never does must not keep the file open.
+  socket.destroySoon()
+  setTimeout(() => socket.destroy(), 1000).unref()
 }

@@ -80,6 +80,11 @@ const spec = {
       doc: "a kept-alive connection is closed after this long between two requests (never while a request is received or answered); keep a reverse proxy's upstream keep-alive below it",
       default: DEFAULT_LIMITS.idleTimeoutMs / 1000
     },
+    'min-body-bytes-per-second': {
+      type: 'number',
+      doc: 'bytes a request body must bring per second, measured over each 5 s once its headers are in; below, 408 INSTORE_TIMEOUT and the connection is closed (0: no minimum)',
+      default: DEFAULT_LIMITS.minBodyBytesPerSecond
+    },
     'connections-per-address': {
       type: 'number',
       doc: 'connections open at once from one caller address (an IPv6 /64; the proxies of --trust-proxy excepted); one more is closed on arrival',
@@ -87,7 +92,7 @@ const spec = {
     },
     'max-connections': {
       type: 'number',
-      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room',
+      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room, else the one receiving its body at the lowest pace (408)',
       default: 0
     },
     'trust-proxy': {
@@ -142,6 +147,7 @@ await runCommand(spec, async o => {
     'connections-per-address'
   ] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new UsageError(`--${k} must be a whole number >= 1`)
+  if (!Number.isFinite(o['min-body-bytes-per-second']) || o['min-body-bytes-per-second'] < 0) throw new UsageError('--min-body-bytes-per-second must be a number >= 0')
   if (!Number.isInteger(o['max-connections']) || o['max-connections'] < 0) throw new UsageError('--max-connections must be a whole number >= 0')
   try {
     trustedPeers(o['trust-proxy'])
@@ -174,6 +180,7 @@ await runCommand(spec, async o => {
       headersTimeoutMs: Math.round(o['headers-timeout-seconds'] * 1000),
       requestTimeoutMs: Math.round(o['request-timeout-seconds'] * 1000),
       idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000),
+      minBodyBytesPerSecond: o['min-body-bytes-per-second'],
       connectionsPerAddress: o['connections-per-address'],
       maxConnections: o['max-connections']
     }

@@ -6,24 +6,29 @@ import type { ServerOptions } from 'node:http'
 export interface ConnectionTimeouts {
   /** Time to receive a request's headers from its first byte (or from the connection, for the first request), ms: 408 INSTORE_TIMEOUT beyond, connection closed. */
   headersTimeoutMs: number
-  /** Time to receive a whole request, headers and body, ms: 408 INSTORE_TIMEOUT beyond, connection closed. An open stream (SSE) was received in full and is not bound by it. */
+  /** Time to receive a whole request, headers and body, ms: 408 INSTORE_TIMEOUT beyond, connection closed. An open stream (SSE) was received in full and is not bound by it. A body trickled below minBodyBytesPerSecond is closed sooner. */
   requestTimeoutMs: number
   /** A kept-alive connection is closed after this long between two requests, ms. Never applied while a request is being received (headers/request timeouts) or answered: a slow handler is bounded by its own query timeouts, not by a socket kill. */
   idleTimeoutMs: number
+  /** Bytes a request body must bring per second, measured over each 5 s once its headers are in, B/s: below, 408 INSTORE_TIMEOUT and the connection is closed (0: no minimum; connection-cap.ts). */
+  minBodyBytesPerSecond: number
   /** Connections open at once from one caller address (an IPv6 /64), reverse proxies in trustProxy excepted; one more is closed on arrival (connection-cap.ts). */
   connectionsPerAddress: number
-  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, or the new one. */
+  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, else the one receiving its body at the lowest pace, or the new one. */
   maxConnections: number
 }
 
 // A phone or a gateway sends its headers in one packet and a batch of events in well under a
-// second on any working link; a generous margin still frees a socket within half a minute.
+// second on a good link; a gateway's full batch (up to the 4 MiB body limit) over a poor 3G uplink
+// takes minutes, so the request timeout is long and a trickled body is closed by its pace instead
+// (minBodyBytesPerSecond, far below any working link).
 export const DEFAULT_TIMEOUTS: Readonly<ConnectionTimeouts> = Object.freeze({
   headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
+  requestTimeoutMs: 120_000,
   idleTimeoutMs: 30_000,
   // Above the trigger streams one address may hold (a shop's Wi-Fi, a carrier's NAT), with room for their requests.
   connectionsPerAddress: 512,
+  minBodyBytesPerSecond: 1024,
   maxConnections: 0
 })
 

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { buildServer } from '../../server/app.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { metric } from '../helpers/streams.ts'
-import { defaultMaxConnections } from '../../server/connection-cap.ts'
+import { DEFAULT_BODY_PACE, defaultMaxConnections } from '../../server/connection-cap.ts'
 
 function silent(port: number, localAddress: string): Promise<{ socket: Socket; closed: () => boolean }> {
   const socket = connect({ port, host: '127.0.0.1', localAddress })
@@ -30,7 +30,8 @@ test('strangers on several addresses cannot take every connection: the oldest si
   const held: Array<{ socket: Socket; closed: () => boolean }> = []
   try {
     for (let i = 0; i < 30; i++) held.push(await silent(port, ['127.0.0.1', '127.0.0.3', '127.0.0.4'][i % 3] as string))
-    await new Promise(r => setTimeout(r, 200))
+    // Past the grace a connection silent since it opened gets (DEFAULT_BODY_PACE.graceMs).
+    await new Promise(r => setTimeout(r, DEFAULT_BODY_PACE.graceMs + 100))
     const open = held.filter(h => !h.closed()).length
     assert.ok(open <= 20, `${open} silent connections open, cap 20`)
     // The honest client from another address is served (its connection closes an old silent one).
