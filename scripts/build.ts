@@ -4,7 +4,7 @@
 // small box memory; the bundle needs neither. Packages stay in node_modules (native ones cannot be
 // bundled), so the bundle runs from a folder whose node_modules holds them: dist/ in the checkout.
 // Deployment runs it (deploy/instore-gateway.service); the throughput benchmark measures it.
-import { build } from 'esbuild'
+import { build, type Plugin } from 'esbuild'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 
@@ -17,10 +17,10 @@ export const GATEWAY_BUNDLES: Record<string, string> = {
   'test-pool-worker': 'gateway/estimation/test-pool-worker.ts'
 }
 
-/** Writes each entry's bundle as OUT/NAME.mjs. */
-export async function buildBundles(out: string, entries: Record<string, string> = GATEWAY_BUNDLES): Promise<void> {
+/** Writes each entry's bundle (its source relative to `root`) as OUT/NAME.mjs; `plugins` for the test run's bundles (test-bins.ts). */
+export async function buildBundles(out: string, entries: Record<string, string> = GATEWAY_BUNDLES, root = ROOT, plugins: Plugin[] = []): Promise<void> {
   await build({
-    entryPoints: Object.fromEntries(Object.entries(entries).map(([name, src]) => [name, join(ROOT, src)])),
+    entryPoints: Object.fromEntries(Object.entries(entries).map(([name, src]) => [name, join(root, src)])),
     outdir: out,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -29,7 +29,8 @@ export async function buildBundles(out: string, entries: Record<string, string> 
     target: 'node20',
     packages: 'external',
     sourcemap: false,
-    logLevel: 'warning'
+    logLevel: 'warning',
+    plugins
   })
 }
 

@@ -8,7 +8,8 @@
 // reads its pages and the SDK beside its source, and the gateway's pool starts its workers from
 // source, exactly as when run from bin/. Packages stay in node_modules, so the folder must be inside
 // the checkout (node_modules/.cache/ by default).
-import { build, type Plugin } from 'esbuild'
+import type { Plugin } from 'esbuild'
+import { buildBundles } from './build.ts'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -52,19 +53,7 @@ export async function buildTestBins(parent = TEST_BIN_PARENT, root = ROOT): Prom
   const sources = binSources(root)
   mkdirSync(parent, { recursive: true })
   const out = mkdtempSync(join(parent, 'run-'))
-  await build({
-    entryPoints: Object.fromEntries(Object.entries(sources).map(([name, src]) => [name, join(root, src)])),
-    outdir: out,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: false,
-    logLevel: 'warning',
-    plugins: [sourceUrls]
-  })
+  await buildBundles(out, sources, root, [sourceUrls])
   return out
 }
 

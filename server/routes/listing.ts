@@ -38,14 +38,20 @@ function paged<R extends { id: string }>(rows: R[], limit: number, path: string,
   return page
 }
 
-/** The stores the caller runs (an admin: every store), by id, one page at a time. */
-export async function listStores(db: Db, req: Listed, reply: FastifyReply): Promise<{ storeId: string; name: string }[]> {
-  const limit = pageSize(req)
+/** What a listing reads: its page size, whether the caller is a manager and of which stores, the cursor; null when a manager runs no store. */
+function scope(req: Listed): { limit: number; manager: boolean; theirs: string[]; after: string | undefined } | null {
   const p = req.principal
   const manager = p?.role !== 'admin'
   const theirs = p?.stores ?? []
-  if (manager && theirs.length === 0) return []
-  const after = req.query.after
+  if (manager && theirs.length === 0) return null
+  return { limit: pageSize(req), manager, theirs, after: req.query.after }
+}
+
+/** The stores the caller runs (an admin: every store), by id, one page at a time. */
+export async function listStores(db: Db, req: Listed, reply: FastifyReply): Promise<{ storeId: string; name: string }[]> {
+  const s = scope(req)
+  if (s === null) return []
+  const { limit, manager, theirs, after } = s
   const rows = await db
     .selectFrom('stores')
     .select(['id', 'site'])
@@ -59,12 +65,9 @@ export async function listStores(db: Db, req: Listed, reply: FastifyReply): Prom
 
 /** The campaigns of the caller's stores (an admin: every campaign), by id, one page at a time. */
 export async function listCampaigns(db: Db, req: Listed, reply: FastifyReply): Promise<Campaign[]> {
-  const limit = pageSize(req)
-  const p = req.principal
-  const manager = p?.role !== 'admin'
-  const theirs = p?.stores ?? []
-  if (manager && theirs.length === 0) return []
-  const after = req.query.after
+  const s = scope(req)
+  if (s === null) return []
+  const { limit, manager, theirs, after } = s
   const rows = await db
     .selectFrom('campaigns')
     .select(['id', 'body'])
@@ -76,5 +79,5 @@ export async function listCampaigns(db: Db, req: Listed, reply: FastifyReply): P
   // The index says which campaigns name the caller's stores; the body, written with it, has the last word.
   return paged(rows, limit, '/v1/campaigns', reply)
     .map(r => JSON.parse(r.body) as Campaign)
-    .filter(c => c.stores.some(s => canReachStore(p, s)))
+    .filter(c => c.stores.some(id => canReachStore(req.principal, id)))
 }

@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loadSiteFile, parseSite } from '../../shared/site.ts'
 import { People, peopleOptions, wifiModels } from '../../gateway/presence/people.ts'
+import { wifiBurst } from '../helpers/wifi-burst.ts'
 
 const file = loadSiteFile('sites/boutique.site.json').file as { features: Array<{ properties: { kind: string } }> }
 const shop = (id: string, x0: number, x1: number) => ({
@@ -29,12 +30,8 @@ const site = parseSite({ ...file, features: [...file.features.filter(f => f.prop
 const T0 = Date.UTC(2026, 10, 2, 9)
 const MIN = 60_000
 
-function burst(p: People, mac: string, x: number, y: number, ts: number): void {
-  for (const s of site.sensors.values()) {
-    const rssi = Math.round(-45 - 22 * Math.log10(Math.hypot(x - s.x, y - s.y, 1.6)))
-    if (rssi >= -95) p.observeWifi({ subject: mac, randomized: false, sensor: s.id, rssi, ts, fp: 'ie0003' })
-  }
-}
+/** One burst of a phone with a global (vendor) address at (x, y): its own device, never linked to another. */
+const burst = (p: People, mac: string, x: number, y: number, ts: number): void => wifiBurst(p, site, mac, x, y, ts)
 
 /** A new phone's one loud burst at (x, y) at ts: whether it counted as a visitor. */
 function single(p: People, mac: string, x: number, y: number, ts: number, where: string): boolean {

@@ -6,34 +6,17 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loadSiteFile, parseSite } from '../../shared/site.ts'
 import { People, peopleOptions, wifiModels } from '../../gateway/presence/people.ts'
+import { newcomers, wifiBurst } from '../helpers/wifi-burst.ts'
 
 const site = parseSite(loadSiteFile('sites/boutique.site.json').file)
 const T0 = Date.UTC(2026, 10, 2, 9)
 const MIN = 60_000
 
 /** One burst of a phone with a global (vendor) address at (x, y): its own device, never linked to another. */
-function burst(p: People, mac: string, x: number, y: number, ts: number): void {
-  for (const s of site.sensors.values()) {
-    const rssi = Math.round(-45 - 22 * Math.log10(Math.hypot(x - s.x, y - s.y, 1.6)))
-    if (rssi >= -95) p.observeWifi({ subject: mac, randomized: false, sensor: s.id, rssi, ts, fp: 'ie0003' })
-  }
-}
+const burst = (p: People, mac: string, x: number, y: number, ts: number): void => wifiBurst(p, site, mac, x, y, ts)
 
 /** Newcomers whose one burst inside lands at (x, y), one every 2 min: each bursts inside again 60 s later (shoppers), or is never heard again (passers-by). */
-function traffic(p: People, at: [number, number], n: number, comeIn: boolean, from: number): number {
-  let ts = from
-  for (let i = 0; i < n; i++, ts += 2 * MIN) {
-    const mac = `h:${comeIn ? 'shopper' : 'passer'}-${at.join('_')}-${i}`
-    burst(p, mac, at[0], at[1], ts)
-    p.now(ts + 2000, [], [], 0)
-    if (comeIn) burst(p, mac, 10, 6, ts + MIN)
-    p.now(ts + MIN + 2000, [], [], 0)
-  }
-  // Every outcome settled: a second burst inside, or gone for longer than the presence time.
-  const end = ts + 5 * MIN
-  p.now(end, [], [], 0)
-  return end
-}
+const traffic = (p: People, at: [number, number], n: number, comeIn: boolean, from: number): number => newcomers(p, site, at, n, comeIn, from)
 
 function people(): People {
   return new People(site, wifiModels(site), peopleOptions(site, { coldQuietMs: 0 }), mac => `h:${mac}`)
