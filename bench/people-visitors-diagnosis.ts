@@ -6,11 +6,11 @@
 import { join } from 'node:path'
 import { loadScenario } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
-import { isReading } from '../shared/trace.ts'
 import { localTime } from '../shared/local-time.ts'
-import { SubjectHasher, isRandomizedMac } from '../gateway/ingest/subjects.ts'
+import { SubjectHasher } from '../gateway/ingest/subjects.ts'
 import { People, peopleOptions, wifiModels } from '../gateway/presence/people.ts'
 import type { WifiDevice } from '../gateway/presence/wifi-device-types.ts'
+import { observeWifiLine } from './people.ts'
 
 const seed = Number(process.argv[2] ?? 42)
 const scenario = process.argv[3] ?? 'wifi-empty-room'
@@ -123,16 +123,7 @@ const ask = (until: number) => {
 }
 for (const l of sim.lines()) {
   ask(l.ts)
-  if (!isReading(l) || l.t !== 'wifi' || l.mac === undefined) continue
-  people.observeWifi({
-    subject: hasher.hash(l.mac),
-    randomized: isRandomizedMac(l.mac),
-    sensor: l.sensor,
-    rssi: l.rssi,
-    ts: l.ts,
-    ...(l.seq !== undefined ? { seq: l.seq } : {}),
-    ...(l.fp !== undefined ? { fp: l.fp } : {})
-  })
+  observeWifiLine(people, hasher, l)
 }
 const [, w1] = sim.truth.windows[sim.truth.windows.length - 1]
 ask(w1 - 1)

@@ -5,11 +5,25 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { loadScenario, type Scenario } from '../simulators/scenario.ts'
 import { Simulator } from '../simulators/engine.ts'
-import { isReading } from '../shared/trace.ts'
+import { isReading, type TraceLine } from '../shared/trace.ts'
 import { localTime } from '../shared/local-time.ts'
 import { SubjectHasher, isRandomizedMac } from '../gateway/ingest/subjects.ts'
 import { People, peopleOptions, wifiModels, type PeopleOptions, type DwellSummary } from '../gateway/presence/people.ts'
 import { truthPeopleBins, estimateBins, scorePeople, truthVisitors, type PeopleScore } from '../simulators/evaluate-people.ts'
+
+/** A trace line's Wi-Fi reading, as the gateway's ingest hands it to people counting (its MAC hashed); other lines are skipped. */
+export function observeWifiLine(people: People, hasher: SubjectHasher, l: TraceLine): void {
+  if (!isReading(l) || l.t !== 'wifi' || l.mac === undefined) return
+  people.observeWifi({
+    subject: hasher.hash(l.mac),
+    randomized: isRandomizedMac(l.mac),
+    sensor: l.sensor,
+    rssi: l.rssi,
+    ts: l.ts,
+    ...(l.seq !== undefined ? { seq: l.seq } : {}),
+    ...(l.fp !== undefined ? { fp: l.fp } : {})
+  })
+}
 
 export interface PeopleDay {
   date: string
@@ -61,16 +75,7 @@ export async function peopleRun(
   }
   for (const l of sim.lines()) {
     ask(l.ts)
-    if (!isReading(l) || l.t !== 'wifi' || l.mac === undefined) continue
-    people.observeWifi({
-      subject: hasher.hash(l.mac),
-      randomized: isRandomizedMac(l.mac),
-      sensor: l.sensor,
-      rssi: l.rssi,
-      ts: l.ts,
-      ...(l.seq !== undefined ? { seq: l.seq } : {}),
-      ...(l.fp !== undefined ? { fp: l.fp } : {})
-    })
+    observeWifiLine(people, hasher, l)
   }
   const out: PeopleDay[] = []
   for (const [w0, w1] of sim.truth.windows) {
