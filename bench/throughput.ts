@@ -147,8 +147,7 @@ function bundledChild(): Promise<string> {
   const out = `${ROOT}/out/bench/dist`
   childBundle ??= buildBundles(out, {
     'throughput-child': 'bench/throughput-child.ts',
-    'pool-worker': 'gateway/estimation/pool-worker.ts',
-    'test-pool-worker': 'gateway/estimation/test-pool-worker.ts'
+    'pool-worker': 'gateway/estimation/pool-worker.ts'
   }).then(() => `${out}/throughput-child.mjs`)
   return childBundle
 }

@@ -15,6 +15,7 @@ import { bleIdentity } from './ingest/sensor-ids.ts'
 import { Tracker, trackerOptions, type Estimate, type Question } from './estimation/tracker.ts'
 import { SolverPool } from './estimation/pool.ts'
 import { TestPool } from './estimation/test-pool.ts'
+import { WorkerGroup } from './estimation/worker-group.ts'
 import { walkTest } from './estimation/street-walk.ts'
 import { sensorModels, beaconModels } from './estimation/radio-model.ts'
 import { SelfCalibrator, beaconSelfCalibrationOptions } from './estimation/self-calibration.ts'
@@ -102,8 +103,11 @@ export class EstimateStage {
     const workers = o.workers ?? 0
     const mapped = [...site.sensors.values()].filter(x => x.radioMap !== undefined)
     const mapTable = { ids: mapped.map(x => x.id), data: mapped.map(x => x.radioMap as NonNullable<typeof x.radioMap>) }
-    this.pool = workers > 0 ? new SolverPool(workers, mapTable) : null
-    this.testPool = workers > 0 ? new TestPool(workers, mapTable, site.shops) : null
+    // One set of threads for both pools (worker-group.ts): they never run a round at once.
+    const group = workers > 0 ? new WorkerGroup(workers, mapTable) : null
+    this.pool = group === null ? null : new SolverPool(group, mapTable)
+    this.testPool = group === null ? null : new TestPool(group, mapTable, site.shops)
+    group?.start()
     if (this.testPool !== null) {
       const pool = this.testPool
       this.evidence.prefetch = plan =>
@@ -313,7 +317,7 @@ export class EstimateStage {
     return out
   }
 
-  /** Stops the solver pool's workers (the gateway's stop); later ticks solve inline. */
+  /** Stops the pools' workers (the gateway's stop); later ticks solve and test inline. */
   close(): void {
     this.pool?.close()
     this.testPool?.close()

@@ -10,11 +10,10 @@ import { join } from 'node:path'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-/** The bundles: the gateway's command, and the worker it starts from beside itself (pool.ts). */
+/** The bundles: the gateway's command, and the worker it starts from beside itself (worker-group.ts). */
 export const GATEWAY_BUNDLES: Record<string, string> = {
   'instore-gateway': 'gateway/main.ts',
-  'pool-worker': 'gateway/estimation/pool-worker.ts',
-  'test-pool-worker': 'gateway/estimation/test-pool-worker.ts'
+  'pool-worker': 'gateway/estimation/pool-worker.ts'
 }
 
 /** Writes each entry's bundle (its source relative to `root`) as OUT/NAME.mjs; `plugins` for the test run's bundles (test-bins.ts). */

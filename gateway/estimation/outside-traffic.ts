@@ -163,7 +163,7 @@ export class OutsideTraffic {
     return this.grids.get(zoneId)
   }
 
-  /** Sets a zone's map to `counts` (null: nothing counted) and then counts the cells of `log[0, n)` (a worker's copy, test-pool-worker.ts). */
+  /** Sets a zone's map to `counts` (null: nothing counted) and then counts the cells of `log[0, n)` (a worker's copy, pool-worker-tests.ts). */
   load(zone: Zone, counts: Float64Array | null, total: number, cells: number, log: Int32Array, from: number, n: number): void {
     const g = this.gridOf(zone)
     if (counts === null) g.counts.fill(0)

@@ -1,5 +1,5 @@
 // The solver's questions and answers packed into flat typed arrays for the solver pool (pool.ts,
-// pool-worker.ts): no object crosses between threads, and every number crosses as the same 64-bit
+// pool-worker-solver.ts): no object crosses between threads, and every number crosses as the same 64-bit
 // float, so a question solved in a worker gets the very answer it gets on the main thread.
 //
 // A question, from its offset in the input: a header (HEADER numbers), then per heard sensor its

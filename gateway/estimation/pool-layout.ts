@@ -1,4 +1,4 @@
-// The solver pool's shared memory (pool.ts, pool-worker.ts): a control block that never moves,
+// The solver pool's shared memory (pool.ts, pool-worker-solver.ts): a control block that never moves,
 // and the questions, their offsets, their status and their answers, which grow as devices come.
 
 /** The control block's slots (Int32). */

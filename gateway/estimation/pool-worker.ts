@@ -1,57 +1,49 @@
-// One worker of the solver pool (pool.ts): it sleeps on the round counter, and on each new round
-// claims questions one at a time from the shared counter (the main thread claims from it too),
-// solves them and writes the answers. It never posts a message: everything goes through the
-// shared arrays, so the main thread can wait for answers without returning to its event loop.
+// One worker thread of the pools (worker-group.ts): the solver pool's part and the test pool's
+// (pool-worker-solver.ts, pool-worker-tests.ts), whichever its group serves, in one isolate. It
+// sleeps on the group's bell; on each ring it works any part whose round counter moved. A pool
+// bumps its counter before it rings, and posts grown memory before that: so the bell is read
+// before the counters, and the counters before the messages.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads'
-import { solve } from './solver.ts'
-import { buildMaps, packAnswer, unpackQuestion, type MapTable } from './pool-codec.ts'
-import { CTRL, ROUND_BITS, ROUND_MASK, INDEX_MASK, type PoolBuffers } from './pool-layout.ts'
+import type { Zone } from '../../shared/site.ts'
+import { buildMaps, type MapTable } from './pool-codec.ts'
+import type { PoolBuffers } from './pool-layout.ts'
+import type { Part } from './pool-worker-part.ts'
+import { solverPart } from './pool-worker-solver.ts'
+import { testsPart } from './pool-worker-tests.ts'
+import type { TestPoolBuffers } from './test-pool-layout.ts'
 
-const start = workerData as { maps: MapTable; buffers: PoolBuffers }
-const maps = buildMaps(start.maps)
-let b = views(start.buffers)
-
-function views(x: PoolBuffers) {
-  return { ctrl: new Int32Array(x.ctrl), input: new Float64Array(x.input), index: new Int32Array(x.index), status: new Int32Array(x.status), output: new Float64Array(x.output) }
+const start = workerData as {
+  bell: SharedArrayBuffer
+  maps: MapTable
+  solver?: { buffers: PoolBuffers }
+  tests?: { shops: Zone[]; buffers: TestPoolBuffers }
 }
+const maps = buildMaps(start.maps)
+const bell = new Int32Array(start.bell)
+const parts = new Map<string, Part>()
+if (start.solver !== undefined) parts.set('solver', solverPart(start.solver, maps))
+if (start.tests !== undefined) parts.set('tests', testsPart(start.tests, maps))
+const list = [...parts.values()]
+const seen = list.map(() => 0)
 
-/** Buffers grown since the last round (posted before the round began). */
+/** Memory a pool grew since the last ring (posted before the round that uses it). */
 function takeMessages(): void {
   if (parentPort === null) return
   for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort)) {
-    const msg = m.message as { buffers?: PoolBuffers }
-    if (msg.buffers !== undefined) b = views(msg.buffers)
+    const msg = m.message as { to?: string; buffers?: unknown }
+    if (msg.to !== undefined && msg.buffers !== undefined) parts.get(msg.to)?.grown(msg.buffers)
   }
 }
 
-/** Claims and answers this round's questions until none is left (or the round is over). */
-function work(seq: number): void {
-  const round = seq & ROUND_MASK
-  for (;;) {
-    const cur = Atomics.load(b.ctrl, CTRL.next)
-    if (cur >>> ROUND_BITS !== round) return
-    const j = cur & INDEX_MASK
-    if (j >= Atomics.load(b.ctrl, CTRL.count)) return
-    if (Atomics.compareExchange(b.ctrl, CTRL.next, cur, cur + 1) !== cur) continue
-    // Marked for the main thread (a radio map this worker does not know): skipped.
-    if (b.input[b.index[j]] >= 0) {
-      const { obs, o } = unpackQuestion(b.input, b.index[j], maps)
-      packAnswer(b.output, j, solve(obs, o))
-    }
-    Atomics.store(b.status, j, seq)
-    Atomics.add(b.ctrl, CTRL.done, 1)
-    Atomics.notify(b.ctrl, CTRL.done)
-  }
-}
-
-// The round is read before the messages: memory grown for it was posted before it began.
-let seen = Atomics.load(b.ctrl, CTRL.seq)
-takeMessages()
-work(seen)
 for (;;) {
-  Atomics.wait(b.ctrl, CTRL.seq, seen)
-  if (Atomics.load(b.ctrl, CTRL.stop) !== 0) break
-  seen = Atomics.load(b.ctrl, CTRL.seq)
+  const ring = Atomics.load(bell, 0)
+  if (list.some(p => p.stopped())) break
+  const seqs = list.map(p => p.seq())
   takeMessages()
-  work(seen)
+  for (let i = 0; i < list.length; i++) {
+    if (seqs[i] === seen[i]) continue
+    seen[i] = seqs[i]
+    list[i].work(seqs[i])
+  }
+  Atomics.wait(bell, 0, ring)
 }

@@ -7,18 +7,17 @@
 // the questions into shared memory, wakes the workers, claims questions itself from the same
 // counter, and then sleeps on the answer counter (Atomics.wait) for the ones the workers took.
 // A worker that dies or hangs holding a question is noticed by a deadline: the main thread
-// answers what is missing itself and starts fresh workers on fresh memory (a stale worker can
-// then write only where nobody reads). Shutdown sets the stop slot and ends the workers.
-import type { Worker } from 'node:worker_threads'
+// answers what is missing itself and the workers are replaced on fresh memory (a stale worker can
+// then write only where nobody reads). Shutdown sets the stop slot and ends the workers. The
+// threads are a WorkerGroup's (worker-group.ts), shared with the test pool in the gateway.
 import { solve, type Fix, type Observation, type SolverOptions } from './solver.ts'
 import { ANSWER, packQuestion, questionSize, unpackAnswer, type MapTable } from './pool-codec.ts'
-import { grown, requireWorker, spawnWorker, workerScript } from './worker-spawn.ts'
+import { grown } from './worker-spawn.ts'
+import { WorkerGroup } from './worker-group.ts'
 import { CTRL, CTRL_SLOTS, INDEX_MASK, ROUND_BITS, ROUND_MASK, type PoolBuffers } from './pool-layout.ts'
 
 /** How long the main thread waits for an answer a worker claimed before it answers itself, ms. */
 export const ANSWER_DEADLINE_MS = 1000
-/** Restarts after which the pool gives up and everything is solved inline. */
-const MAX_RESTARTS = 20
 
 /** One question as the tracker asks it. */
 export interface PoolQuestion {
@@ -26,19 +25,13 @@ export interface PoolQuestion {
   options: SolverOptions
 }
 
-/**
- * Whether this module runs from its TypeScript source (through tsx) or from the gateway's bundle
- * (`npm run build`), which has the worker's bundle beside it: a worker run from source boots
- * through pool-boot.mjs to load tsx first, a bundled one needs no loader.
- */
-
 export class SolverPool {
   /** Workers started again after one died or hung; questions answered inline after a deadline. */
   restarts = 0
   lateAnswers = 0
   /** Answers the workers gave (the rest were solved on the main thread). */
   workerAnswers = 0
-  private workers: Worker[] = []
+  private readonly group: WorkerGroup
   private b!: PoolBuffers
   private ctrl!: Int32Array
   private input!: Float64Array
@@ -47,27 +40,36 @@ export class SolverPool {
   private output!: Float64Array
   private seq = 0
   private closed = false
-  /** A worker has exited (noticed between ticks): the next round starts with fresh ones. */
-  private exited = false
 
-  /** `script`: the worker's module (tests give one that misbehaves). */
+  /**
+   * `workers`: a group to share (started by its owner once every pool has joined), or how many
+   * threads of its own to start. `script`: the worker's module of its own group (tests give one
+   * that misbehaves).
+   */
   constructor(
-    readonly size: number,
+    workers: number | WorkerGroup,
     private readonly maps: MapTable,
     private readonly deadlineMs = ANSWER_DEADLINE_MS,
-    private readonly script = workerScript('pool-worker')
+    script?: URL
   ) {
-    requireWorker(script, 'solver pool')
-    this.start(1 << 16, 256)
+    this.group = typeof workers === 'number' ? new WorkerGroup(workers, maps, script) : workers
+    if (this.group.maps !== maps) throw new Error('the solver pool and its workers must know the same radio maps')
+    this.fresh(1 << 16, 256)
+    this.group.join('solver', { fresh: () => this.fresh(this.input.length, this.index.length), halt: () => this.halt() })
+    if (typeof workers === 'number') this.group.start()
+  }
+
+  get size(): number {
+    return this.group.size
   }
 
   /** Live workers (0 once closed or given up). */
   get live(): number {
-    return this.workers.length
+    return this.group.live
   }
 
-  /** Fresh memory and fresh workers. */
-  private start(floats: number, questions: number): void {
+  /** Fresh memory (for fresh workers: what they start the solver's part with). */
+  private fresh(floats: number, questions: number): { buffers: PoolBuffers } {
     this.b = {
       ctrl: new SharedArrayBuffer(CTRL_SLOTS * 4),
       input: new SharedArrayBuffer(floats * 8),
@@ -77,15 +79,7 @@ export class SolverPool {
     }
     this.views()
     this.seq = 0
-    this.workers = []
-    this.exited = false
-    for (let i = 0; i < this.size; i++) {
-      const w = spawnWorker(this.script, { maps: this.maps, buffers: this.b })
-      w.once('exit', () => {
-        if (this.workers.includes(w)) this.exited = true
-      })
-      this.workers.push(w)
-    }
+    return { buffers: this.b }
   }
 
   private views(): void {
@@ -108,14 +102,14 @@ export class SolverPool {
       output: new SharedArrayBuffer(q * ANSWER * 8)
     }
     this.views()
-    for (const w of this.workers) w.postMessage({ buffers: this.b })
+    this.group.post('solver', this.b)
   }
 
   /** The fixes for the questions, in their order: what `solve` would answer to each. */
   solveAll(qs: PoolQuestion[]): Array<Fix | null> {
     const n = Math.min(qs.length, INDEX_MASK - 1)
-    if (this.exited && !this.closed) this.restart()
-    if (this.workers.length === 0 || n < 2) return qs.map(q => solve(q.obs, q.options))
+    if (this.group.exited && !this.closed) this.restart()
+    if (this.group.live === 0 || n < 2) return qs.map(q => solve(q.obs, q.options))
     let floats = 0
     for (let j = 0; j < n; j++) floats += questionSize(qs[j].obs.length, qs[j].options.silent?.length ?? 0)
     this.ensure(floats, n)
@@ -137,6 +131,7 @@ export class SolverPool {
     Atomics.store(this.ctrl, CTRL.next, round << ROUND_BITS)
     Atomics.store(this.ctrl, CTRL.seq, seq)
     Atomics.notify(this.ctrl, CTRL.seq)
+    this.group.ring()
     const out: Array<Fix | null> = new Array(qs.length).fill(null)
     // Claimed from the same counter as the workers: which thread answers what decides nothing.
     const here = new Uint8Array(n)
@@ -181,26 +176,23 @@ export class SolverPool {
     }
   }
 
-  /** Ends every worker and starts new ones on fresh memory, up to MAX_RESTARTS; then inline for good. */
+  /** Replaces every worker of the group on fresh memory (the group gives up after its MAX_RESTARTS: inline for good). */
   private restart(): void {
-    this.stopWorkers()
     if (this.closed) return
     this.restarts++
-    if (this.restarts > MAX_RESTARTS) return
-    this.start(this.input.length, this.index.length)
+    this.group.restart()
   }
 
-  private stopWorkers(): void {
+  /** The stop slot, for workers about to end. */
+  private halt(): void {
     Atomics.store(this.ctrl, CTRL.stop, 1)
     Atomics.add(this.ctrl, CTRL.seq, 1)
     Atomics.notify(this.ctrl, CTRL.seq)
-    for (const w of this.workers) void w.terminate()
-    this.workers = []
   }
 
-  /** Stops the workers; questions asked after this are solved inline. */
+  /** Stops the workers (the group's: a shared group's owner closes it too); questions asked after this are solved inline. */
   close(): void {
     this.closed = true
-    this.stopWorkers()
+    this.group.close()
   }
 }

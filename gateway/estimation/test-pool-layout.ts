@@ -1,4 +1,4 @@
-// The test pool's shared memory (test-pool.ts, test-pool-worker.ts): a control block that never
+// The test pool's shared memory (test-pool.ts, pool-worker-tests.ts): a control block that never
 // moves, and the asks, their status, the traffic maps and logs they read, and their answers,
 // which grow as needed (a worker is posted the new buffers before the round that uses them).
 import { OFFSET_HALF } from './zone-costs.ts'

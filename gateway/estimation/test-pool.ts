@@ -12,14 +12,15 @@
 // out itself. A worker that fails a test, or is late with one past the deadline, costs that test
 // being worked out on the main thread, counted; one that failed, exited, or is still at work when
 // the next round begins is replaced, all workers on fresh memory (a stale one can write only where
-// nobody reads), and after MAX_RESTARTS everything is worked out inline.
-import type { Worker } from 'node:worker_threads'
+// nobody reads), and after the group's MAX_RESTARTS everything is worked out inline. The threads
+// are a WorkerGroup's (worker-group.ts), shared with the solver pool in the gateway.
 import type { Zone } from '../../shared/site.ts'
 import type { EntryPlan, EvidenceRadio, WalkAsk, WalkEvidence } from '../presence/zone-types.ts'
 import type { TrafficZone } from './outside-traffic.ts'
 import { packQuestion, questionSize, type MapTable } from './pool-codec.ts'
 import type { ZoneCostOptions, ZoneCosts } from './zone-costs.ts'
-import { grown, requireWorker, spawnWorker, workerScript } from './worker-spawn.ts'
+import { grown } from './worker-spawn.ts'
+import { WorkerGroup } from './worker-group.ts'
 import {
   ANSWER,
   ASK_HEAD,
@@ -41,7 +42,6 @@ import { packWalk, walkSize } from './walk-ask-codec.ts'
 
 /** How long the main thread waits for a test a worker began before it works it out itself, ms. */
 export const TEST_DEADLINE_MS = 1000
-const MAX_RESTARTS = 20
 
 /** What the pool counts (the gateway's metrics read them). */
 export interface TestPoolCounts {
@@ -61,7 +61,7 @@ export interface TestPoolCounts {
 
 export class TestPool {
   readonly counts: TestPoolCounts = { planned: 0, workerAnswers: 0, plannedWalks: 0, walkAnswers: 0, unplanned: 0, failures: 0, restarts: 0 }
-  private workers: Worker[] = []
+  private readonly group: WorkerGroup
   private b!: TestPoolBuffers
   private ctrl!: Int32Array
   private input!: Float64Array
@@ -79,22 +79,35 @@ export class TestPool {
   private plan: EntryPlan | null = null
   private n = 0
 
+  /**
+   * `workers`: a group to share (started by its owner once every pool has joined), or how many
+   * threads of its own to start. `script`: the worker's module of its own group (tests give one
+   * that misbehaves).
+   */
   constructor(
-    readonly size: number,
+    workers: number | WorkerGroup,
     private readonly maps: MapTable,
     private readonly shops: readonly Zone[],
     private readonly deadlineMs = TEST_DEADLINE_MS,
-    private readonly script = workerScript('test-pool-worker')
+    script?: URL
   ) {
-    requireWorker(script, 'test pool')
-    this.start(1 << 16, 1 << 12, 64)
+    this.group = typeof workers === 'number' ? new WorkerGroup(workers, maps, script) : workers
+    if (this.group.maps !== maps) throw new Error('the test pool and its workers must know the same radio maps')
+    this.fresh(1 << 16, 1 << 12, 64)
+    this.group.join('tests', { fresh: () => this.fresh(this.input.length, this.log.length, this.index.length), halt: () => this.halt() })
+    if (typeof workers === 'number') this.group.start()
+  }
+
+  get size(): number {
+    return this.group.size
   }
 
   get live(): number {
-    return this.workers.length
+    return this.group.live
   }
 
-  private start(floats: number, cells: number, asks: number): void {
+  /** Fresh memory (for fresh workers: what they start the tests' part with). */
+  private fresh(floats: number, cells: number, asks: number): { shops: readonly Zone[]; buffers: TestPoolBuffers } {
     this.b = {
       ctrl: new SharedArrayBuffer(TCTRL_SLOTS * 4),
       input: new SharedArrayBuffer(floats * 8),
@@ -106,14 +119,8 @@ export class TestPool {
     this.views()
     this.seq = 0
     this.broken = false
-    this.workers = []
-    for (let i = 0; i < this.size; i++) {
-      const w = spawnWorker(this.script, { maps: this.maps, shops: this.shops, buffers: this.b })
-      w.once('exit', () => {
-        if (this.workers.includes(w)) this.broken = true
-      })
-      this.workers.push(w)
-    }
+    this.forget()
+    return { shops: this.shops, buffers: this.b }
   }
 
   private views(): void {
@@ -137,7 +144,7 @@ export class TestPool {
       output: new SharedArrayBuffer(q * ANSWER * 8)
     }
     this.views()
-    for (const w of this.workers) w.postMessage({ buffers: this.b })
+    this.group.post('tests', this.b)
   }
 
   /**
@@ -148,14 +155,14 @@ export class TestPool {
     this.plan = null
     this.asks.clear()
     this.walks.clear()
-    if (this.broken && !this.closed) this.restart()
+    if ((this.broken || this.group.exited) && !this.closed) this.restart()
     const walks = walkModel === undefined ? [] : (plan.walks ?? [])
-    if (this.workers.length === 0 || plan.asks.length + walks.length === 0) return
+    if (this.group.live === 0 || plan.asks.length + walks.length === 0) return
     // Nobody may still be writing an answer of the last round into memory this one reuses.
     if (!this.idle()) {
       this.counts.failures++
       this.restart()
-      if (this.workers.length === 0) return
+      if (this.group.live === 0) return
     }
     const shopIndex = new Map(this.shops.map((z, i) => [z.id, i]))
     const zones = new Map<string, { zone: Zone; mapAt: number; logAt: number }>()
@@ -226,6 +233,7 @@ export class TestPool {
     Atomics.store(this.ctrl, TCTRL.next, 0)
     Atomics.store(this.ctrl, TCTRL.seq, seq)
     Atomics.notify(this.ctrl, TCTRL.seq)
+    this.group.ring()
   }
 
   /**
@@ -329,27 +337,31 @@ export class TestPool {
     }
   }
 
+  /** Replaces every worker of the group on fresh memory (the group gives up after its MAX_RESTARTS: inline for good). */
   private restart(): void {
-    this.stopWorkers()
     if (this.closed) return
     this.counts.restarts++
-    if (this.counts.restarts > MAX_RESTARTS) return
-    this.start(this.input.length, this.log.length, this.index.length)
+    this.group.restart()
+    this.forget()
   }
 
-  private stopWorkers(): void {
+  /** The stop slot, for workers about to end; the round's asks are the main thread's from now on. */
+  private halt(): void {
     Atomics.store(this.ctrl, TCTRL.stop, 1)
     Atomics.add(this.ctrl, TCTRL.seq, 1)
     Atomics.notify(this.ctrl, TCTRL.seq)
-    for (const w of this.workers) void w.terminate()
-    this.workers = []
+    this.forget()
+  }
+
+  private forget(): void {
     this.plan = null
     this.asks.clear()
     this.walks.clear()
   }
 
+  /** Stops the workers (the group's: a shared group's owner closes it too); tests asked after this are worked out inline. */
   close(): void {
     this.closed = true
-    this.stopWorkers()
+    this.group.close()
   }
 }

@@ -1,4 +1,4 @@
-// A street-walk test packed for the test pool (test-pool.ts, test-pool-worker.ts): per kept fix
+// A street-walk test packed for the test pool (test-pool.ts, pool-worker-tests.ts): per kept fix
 // when and where it was placed, then what it heard and did not as the solver pool packs a
 // question (pool-codec.ts), every number the same 64-bit float, so a worker's walk search runs on
 // the very numbers the main thread's would, and finds the very gaps.

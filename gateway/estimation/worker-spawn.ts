@@ -1,4 +1,4 @@
-// What the solver pool (pool.ts) and the test pool (test-pool.ts) share about their workers:
+// What the pools' worker group (worker-group.ts) needs of its workers:
 // finding a worker's module, starting one, and growing the shared buffers they work in.
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

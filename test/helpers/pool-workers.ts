@@ -6,7 +6,7 @@ import { CTRL, INDEX_MASK, ROUND_BITS } from '../../gateway/estimation/pool-layo
 import type { PoolBuffers } from '../../gateway/estimation/pool-layout.ts'
 
 const mode = process.env.POOL_TEST_WORKER
-const { buffers } = workerData as { buffers: PoolBuffers }
+const { buffers } = (workerData as { solver: { buffers: PoolBuffers } }).solver
 const ctrl = new Int32Array(buffers.ctrl)
 if (mode === 'hang') {
   for (;;) {

@@ -5,7 +5,7 @@ import { workerData } from 'node:worker_threads'
 import { FAILED, POSTED, STATE_BITS, TAKEN, TCTRL, type TestPoolBuffers } from '../../gateway/estimation/test-pool-layout.ts'
 
 const mode = process.env.TEST_POOL_WORKER
-const { buffers } = workerData as { buffers: TestPoolBuffers }
+const { buffers } = (workerData as { tests: { buffers: TestPoolBuffers } }).tests
 const ctrl = new Int32Array(buffers.ctrl)
 const status = new Int32Array(buffers.status)
 if (mode === 'exit') process.exit(1)
