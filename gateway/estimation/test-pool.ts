@@ -342,6 +342,8 @@ export class TestPool {
     if (this.closed) return
     this.counts.restarts++
     this.group.restart()
+    // Fresh workers or none (the group gave up): either way the failed one is gone.
+    this.broken = false
     this.forget()
   }
 

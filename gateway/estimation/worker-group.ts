@@ -34,11 +34,15 @@ export class WorkerGroup {
   exited = false
   private closed = false
 
-  /** `maps`: the radio maps every pool's questions name (sent once to each worker). `script`: the worker's module (tests give one that misbehaves). */
+  /**
+   * `maps`: the radio maps every pool's questions name (sent once to each worker). `script`: the
+   * worker's module (tests give one that misbehaves), `maxRestarts` how often it is replaced.
+   */
   constructor(
     readonly size: number,
     readonly maps: MapTable,
-    private readonly script = workerScript('pool-worker')
+    private readonly script = workerScript('pool-worker'),
+    private readonly maxRestarts = MAX_RESTARTS
   ) {
     requireWorker(script, 'worker pool')
   }
@@ -84,7 +88,7 @@ export class WorkerGroup {
     this.stopWorkers()
     if (this.closed) return
     this.restarts++
-    if (this.restarts > MAX_RESTARTS) return
+    if (this.restarts > this.maxRestarts) return
     this.start()
   }
 
@@ -93,6 +97,8 @@ export class WorkerGroup {
     this.ring()
     for (const w of this.workers) void w.terminate()
     this.workers = []
+    // Whatever exited is gone with the rest: a group that gave up is not replaced again every round.
+    this.exited = false
   }
 
   /** Ends the workers; every pool works inline after this. */

@@ -9,6 +9,7 @@ import { sensorModels, type SensorModel } from '../../gateway/estimation/radio-m
 import { RadioMap } from '../../gateway/estimation/radio-map.ts'
 import { solve } from '../../gateway/estimation/solver.ts'
 import { SolverPool } from '../../gateway/estimation/pool.ts'
+import { WorkerGroup } from '../../gateway/estimation/worker-group.ts'
 import type { RadioMapData } from '../../shared/site-schema.ts'
 
 const site = loadSiteFile('sites/hypermarket.site.json')
@@ -141,4 +142,27 @@ test('a worker that dies is replaced before the next round; a closed pool solves
   }
   assert.equal(pool.live, 0)
   assert.equal(JSON.stringify(pool.solveAll(qs)), inline(qs))
+})
+
+test('a group whose workers keep dying gives up after its replacements, and a pool then counts none more', async () => {
+  process.env.POOL_TEST_WORKER = 'exit'
+  const group = new WorkerGroup(1, NO_MAPS, HELPER, 2)
+  const pool = new SolverPool(group, NO_MAPS, 300)
+  group.start()
+  const qs = questions(20)
+  try {
+    const begun = Date.now()
+    while (pool.restarts < 3 && Date.now() - begun < 60_000) {
+      assert.equal(JSON.stringify(pool.solveAll(qs)), inline(qs))
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    assert.equal(pool.restarts, 3, 'two replacements, then the third gives up')
+    assert.equal(pool.live, 0)
+    // Every round after is solved inline, and is no replacement.
+    for (let i = 0; i < 5; i++) assert.equal(JSON.stringify(pool.solveAll(qs)), inline(qs))
+    assert.equal(pool.restarts, 3)
+  } finally {
+    pool.close()
+    delete process.env.POOL_TEST_WORKER
+  }
 })
