@@ -213,6 +213,12 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
         unsubscribe()
       })
       slot.onEvict?.(() => stream.close())
+      // Replaced by the device's own newer stream: its place is given back at once, and its socket
+      // destroyed, not ended (a dead path would hold the unsent bytes, and the socket, for minutes).
+      slot.onReplaced?.(() => {
+        slot.release()
+        reply.raw.destroy()
+      })
       try {
         unsubscribe = await hub.subscribe(
           req.params.id,
