@@ -2,8 +2,7 @@
 // ran in kysely_migration and takes a lock, so replicas starting together migrate once). Only the
 // column types that the engines spell differently are chosen per engine: the trigger sequence
 // (SQLite's INTEGER PRIMARY KEY AUTOINCREMENT, PostgreSQL's BIGSERIAL). Every statement is
-// IF NOT EXISTS: a SQLite file from before migrations (upgraded by legacy-sqlite.ts) passes 001
-// with its rows untouched.
+// IF NOT EXISTS: a SQLite file from before migrations (upgraded by legacy-sqlite.ts) passes 001 with its rows untouched.
 import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayVisits } from './rollups.ts'
