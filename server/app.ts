@@ -346,6 +346,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       ...Object.entries(h.slots.refused).map(([r, n]) => `instore_server_streams_refused_total{limit="${r}"} ${n}`),
       '# TYPE instore_server_streams_evicted_total counter',
       `instore_server_streams_evicted_total ${h.slots.evicted}`,
+      '# TYPE instore_server_streams_replaced_total counter',
+      `instore_server_streams_replaced_total ${h.slots.replaced}`,
       ...streamMetrics(app),
       ...connectionCap.metrics(),
       '# TYPE instore_server_config_builds_total counter',

@@ -1,16 +1,20 @@
-// Rate limits on what an app's token may write (consent changes, erasure, acknowledgements):
-// anyone gets a device token without authentication, so each such request is counted per token
-// and per caller address (many tokens behind one address), and consent grants per device, since
-// each change takes a config version that every gateway's next delta carries. Counted in the
-// database (DbRateStore, app.ts), so two replicas behind one load balancer share one count.
+// Rate limits on what an app's token may write (consent grants, acknowledgements): anyone gets a
+// device token without authentication, so each such request is counted per token and per caller
+// address (many tokens behind one address), and consent grants per device, since each change
+// takes a config version that every gateway's next delta carries. Counted in the database
+// (DbRateStore, app.ts), so two replicas behind one load balancer share one count.
+// Withdrawals and erasures are never counted against the shared budgets: a stranger behind the
+// same address (shop Wi-Fi, carrier NAT) could otherwise spend them and hold a shopper's consent
+// in place. A restated consent (no change) is counted per token only: it costs one read, and
+// counting it per address would let one client's loop starve every other phone there.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { HttpError } from './auth.ts'
 import { callerKey } from './caller-address.ts'
 
 export interface DeviceLimits {
-  /** Writes (consent, erasure, acknowledgements) per device token per window (429 INSTORE_RATE_LIMITED beyond). */
+  /** Writes (consent grants and restatements, acknowledgements; never withdrawals nor erasure) per device token per window (429 INSTORE_RATE_LIMITED beyond). */
   deviceWritesPerToken: number
-  /** Writes by device tokens per caller address per window (429 INSTORE_RATE_LIMITED beyond). */
+  /** Writes by device tokens per caller address per window (consent grants, acknowledgements; 429 INSTORE_RATE_LIMITED beyond). */
   deviceWritesPerAddress: number
   /** Consent changes that grant something, per device per window (429 INSTORE_TOO_MANY_CONSENT_CHANGES beyond). */
   consentGrantsPerDevice: number
@@ -28,8 +32,10 @@ export const DEFAULT_DEVICE_LIMITS: Readonly<DeviceLimits> = Object.freeze({
 export interface DeviceLimiter {
   /** onRequest hook, after authentication: counts a device token's write, refuses it past a limit. Admin tokens are not counted. */
   write: (req: FastifyRequest) => Promise<void>
-  /** Counts a consent grant of the device the route names (`:id`), refuses it past the limit. */
+  /** A consent write that grants something: counted per token, per address and per device (the route's `:id`), refused past a limit. */
   grant: (req: FastifyRequest) => Promise<void>
+  /** A consent write that changes nothing: counted per token only, refused past its limit. */
+  restated: (req: FastifyRequest) => Promise<void>
 }
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
@@ -90,12 +96,20 @@ export function deviceLimiter(app: FastifyInstance, limits: DeviceLimits, window
     'INSTORE_TOO_MANY_CONSENT_CHANGES',
     'this device has granted consent too often'
   )
+  const write = async (req: FastifyRequest) => {
+    if (req.principal?.role !== 'device') return
+    await perToken(req)
+    await perAddress(req)
+  }
   return {
-    write: async req => {
+    write,
+    grant: async req => {
       if (req.principal?.role !== 'device') return
-      await perToken(req)
-      await perAddress(req)
+      await write(req)
+      await perDevice(req)
     },
-    grant: perDevice
+    restated: async req => {
+      if (req.principal?.role === 'device') await perToken(req)
+    }
   }
 }

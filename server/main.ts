@@ -37,12 +37,12 @@ const spec = {
     'auth-failures-per-minute': { type: 'number', doc: 'failed authentications per caller address per minute before 429', default: DEFAULT_LIMITS.authFailuresPerWindow },
     'device-writes-per-minute': {
       type: 'number',
-      doc: 'consent changes, erasures and acknowledgements accepted per device token per minute; one more is refused with 429 INSTORE_RATE_LIMITED (admin tokens are not counted)',
+      doc: 'consent grants, restated consents and acknowledgements accepted per device token per minute; one more is refused with 429 INSTORE_RATE_LIMITED (admin tokens are not counted; consent withdrawals and erasures never are)',
       default: DEFAULT_LIMITS.deviceWritesPerToken
     },
     'device-writes-per-address': {
       type: 'number',
-      doc: 'the same writes by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT); one more is refused with 429 INSTORE_RATE_LIMITED',
+      doc: 'consent grants and acknowledgements by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT); one more is refused with 429 INSTORE_RATE_LIMITED',
       default: DEFAULT_LIMITS.deviceWritesPerAddress
     },
     'consent-grants-per-minute': {

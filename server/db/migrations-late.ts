@@ -110,3 +110,16 @@ export const erasureVersions: Migration = {
     await k.schema.createIndex('erasures_version').ifNotExists().on('erasures').column('version').execute()
   }
 }
+
+/**
+ * The token listing pages in (created, id) order: without an index on those alone, an admin's
+ * listing sorted every token (one per installed app), and a store's read every device token's
+ * stores. Only operator and gateway tokens name stores: the second index holds those alone, so a
+ * store's listing and a manager's read them and never a device token.
+ */
+export const tokenListing: Migration = {
+  async up(k: Kysely<unknown>) {
+    await k.schema.createIndex('tokens_created').ifNotExists().on('tokens').columns(['created', 'id']).execute()
+    await k.schema.createIndex('tokens_stored_created').ifNotExists().on('tokens').columns(['created', 'id']).where(sql.ref('stores'), '<>', sql.lit('[]')).execute()
+  }
+}

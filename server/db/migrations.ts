@@ -2,14 +2,13 @@
 // ran in kysely_migration and takes a lock, so replicas starting together migrate once). Only the
 // column types that the engines spell differently are chosen per engine: the trigger sequence
 // (SQLite's INTEGER PRIMARY KEY AUTOINCREMENT, PostgreSQL's BIGSERIAL). Every statement is
-// IF NOT EXISTS: a SQLite file from before migrations (upgraded by legacy-sqlite.ts) passes 001
-// with its rows untouched.
+// IF NOT EXISTS: a SQLite file from before migrations (upgraded by legacy-sqlite.ts) passes 001 with its rows untouched.
 import { type Kysely, type Migration, Migrator, sql } from 'kysely'
 import type { Db, Engine, Tables } from './schema.ts'
 import { replayVisits } from './rollups.ts'
 import { replayRollupsOnce } from './rollups-replay.ts'
 import { partitionEvents } from './partitions.ts'
-import { adminSlot, droppedEventIds, droppedVisitIds, liveSnapshotApps, erasureVersions, tokenDevices, tokenOrder } from './migrations-late.ts'
+import { adminSlot, droppedEventIds, droppedVisitIds, liveSnapshotApps, erasureVersions, tokenDevices, tokenListing, tokenOrder } from './migrations-late.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -390,7 +389,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '015_admin_slot': adminSlot,
     '016_dropped_visit_ids': droppedVisitIds,
     '017_token_devices': tokenDevices,
-    '018_erasure_versions': erasureVersions
+    '018_erasure_versions': erasureVersions,
+    '020_token_listing': tokenListing
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

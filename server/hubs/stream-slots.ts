@@ -54,6 +54,19 @@ export interface StreamSlot {
    * second (or later) at a full address gives its place to another device's first.
    */
   onEvict?(close: () => void): void
+  /**
+   * How to end this stream if its own device's new stream (same token) takes its place at the
+   * device's cap: a phone whose path died (a network change) would otherwise be locked out by its
+   * own dead streams for as long as their sockets last (TCP retries, up to ~15 min).
+   */
+  onReplaced?(end: () => void): void
+}
+
+/** A device's trigger stream on this replica, oldest first: the one its next stream replaces at the cap. */
+interface OwnerHold {
+  readonly tokenId: string | undefined
+  end: (() => void) | null
+  release: () => void
 }
 
 /** A trigger stream counted against its caller address, oldest first. */
@@ -72,6 +85,10 @@ export class StreamSlots {
   private readonly counts = new Map<string, number>()
   /** Each address's trigger streams, oldest first: which one to end when a new device finds it full. */
   private readonly holds = new Map<string, AddressHold[]>()
+  /** Each device's trigger streams here, oldest first. */
+  private readonly owners = new Map<string, OwnerHold[]>()
+  /** Trigger streams ended to give their place to their own device's newer stream. */
+  replaced = 0
   /** Trigger streams ended to give their address's place to another device's first stream. */
   evicted = 0
   /** Streams refused, by whose count was full (instore_server_streams_refused_total). */
@@ -122,7 +139,8 @@ export class StreamSlots {
         reserved.release()
         here?.release()
       },
-      onEvict: close => here?.onEvict?.(close)
+      onEvict: close => here?.onEvict?.(close),
+      onReplaced: end => reserved.onReplaced?.(end)
     }
     if (typeof local === 'string') return local
     const data = this.shared
@@ -144,6 +162,7 @@ export class StreamSlots {
     let held = true
     return {
       onEvict: local.onEvict,
+      onReplaced: local.onReplaced,
       release: () => {
         if (!held) return
         held = false
@@ -220,6 +239,16 @@ export class StreamSlots {
     const max = this.limitsOf(kind)
     const ownerKey = `${kind}|o|${owner}`
     const tokenKey = tokenId === undefined ? null : `${kind}|t|${tokenId}`
+    const mine = kind === 'device' ? (this.owners.get(ownerKey) ?? []) : []
+    if ((this.counts.get(ownerKey) ?? 0) >= max.owner) {
+      // A device at its cap: its new stream with the same token ends its own oldest one here.
+      const oldest = mine.find(h => h.end !== null && h.tokenId === tokenId)
+      if (oldest !== undefined) {
+        oldest.release()
+        this.replaced++
+        oldest.end?.()
+      }
+    }
     const refusal: StreamRefusal | null =
       (this.counts.get(ownerKey) ?? 0) >= max.owner ? REFUSAL[kind].owner : tokenKey !== null && (this.counts.get(tokenKey) ?? 0) >= max.token ? REFUSAL[kind].token : null
     if (refusal) {
@@ -229,12 +258,27 @@ export class StreamSlots {
     bump(this.counts, ownerKey, 1)
     if (tokenKey !== null) bump(this.counts, tokenKey, 1)
     let held = true
-    return {
+    const hold: OwnerHold = {
+      tokenId,
+      end: null,
       release: () => {
         if (!held) return
         held = false
         bump(this.counts, ownerKey, -1)
         if (tokenKey !== null) bump(this.counts, tokenKey, -1)
+        const at = mine.indexOf(hold)
+        if (at >= 0) mine.splice(at, 1)
+        if (mine.length === 0) this.owners.delete(ownerKey)
+      }
+    }
+    if (kind === 'device') {
+      mine.push(hold)
+      this.owners.set(ownerKey, mine)
+    }
+    return {
+      release: hold.release,
+      onReplaced: end => {
+        if (held) hold.end = end
       }
     }
   }

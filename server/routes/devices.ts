@@ -63,47 +63,67 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
     '/v1/devices/:id/consent',
     {
       schema: { tags: ['app'], params: IdParams, body: ConsentBody },
-      preHandler: requireRole(db, 'device', 'admin'),
-      onRequest: limiter.write
+      preHandler: requireRole(db, 'device', 'admin')
     },
     async req => {
       ownDevice(req, req.params.id)
       const { presence, marketing } = req.body
-      // A grant is counted before its transaction (concurrent ones all count): withdrawals never are.
-      const before = await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
-      if (req.principal?.role === 'device' && before !== undefined && ((presence && before.presence !== 1) || (marketing && before.marketing !== 1))) await limiter.grant(req)
+      const asked = { presence: presence ? 1 : 0, marketing: marketing ? 1 : 0 }
+      // Counted once the body says what the write does (device-limits.ts): a grant against every
+      // budget, before its transaction (concurrent ones all count); a restatement per token; a
+      // withdrawal never, so nobody else's writes can hold a shopper's consent in place.
+      const grants = (c: { presence: number; marketing: number }) => asked.presence > c.presence || asked.marketing > c.marketing
+      const device = req.principal?.role === 'device'
+      let counted = !device
+      const count = async (c: { presence: number; marketing: number } | undefined) => {
+        if (counted || c === undefined) return
+        if (grants(c)) {
+          counted = true
+          await limiter.grant(req)
+        } else if (c.presence === asked.presence && c.marketing === asked.marketing) await limiter.restated(req)
+      }
+      await count(await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst())
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).
       let subject: string | null = null
-      const changed = await retryConflicts(() =>
-        db.transaction().execute(async trx => {
-          // The device's row before the version counter, as an erasure takes them: one order on every path.
-          if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', req.params.id).forUpdate().execute()
-          // Consent is the shopper's to give: an admin (acting on a shopper's request) may withdraw
-          // it, never switch on what the device's own app has not.
-          const now = await trx.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
-          if (now === undefined) return null
-          if (req.principal?.role === 'admin' && ((presence && now.presence !== 1) || (marketing && now.marketing !== 1)))
-            throw new HttpError(403, 'INSTORE_CONSENT_BY_SHOPPER', "only the device's own token can grant consent; an admin may only withdraw it")
-          // The same consent again changes nothing: no new config version, which every gateway's delta would carry.
-          if (now.presence === (presence ? 1 : 0) && now.marketing === (marketing ? 1 : 0)) return 0
-          const version = await nextConfigVersion(trx)
-          // listed stays 1 once a gateway may have been given the device (presence ever granted).
-          const r = await trx
-            .updateTable('devices')
-            .set({ presence: presence ? 1 : 0, marketing: marketing ? 1 : 0, version, ...(presence ? { listed: 1 } : {}) })
-            .where('device_id', '=', req.params.id)
-            .returning('subject')
-            .executeTakeFirst()
-          if (r && !presence) await closeOpenRowsOf(trx, r.subject)
-          subject = r?.subject ?? null
-          if (r === undefined) return null
-          // Marketing withdrawn: what was queued for the phone is dropped, as a withdrawn campaign's
-          // is (expired, the rows kept for the caps), so granting consent again later never
-          // delivers a trigger chosen while the shopper had said no more.
-          return marketing ? 0 : await expirePendingOf(trx, req.params.id, Date.now())
-        })
-      )
+      const run = () =>
+        retryConflicts(() =>
+          db.transaction().execute(async trx => {
+            // The device's row before the version counter, as an erasure takes them: one order on every path.
+            if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', req.params.id).forUpdate().execute()
+            // Consent is the shopper's to give: an admin (acting on a shopper's request) may withdraw
+            // it, never switch on what the device's own app has not.
+            const now = await trx.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
+            if (now === undefined) return null
+            if (req.principal?.role === 'admin' && grants(now))
+              throw new HttpError(403, 'INSTORE_CONSENT_BY_SHOPPER', "only the device's own token can grant consent; an admin may only withdraw it")
+            // Read as a withdrawal, a grant now (another write changed the row meanwhile): counted first.
+            if (!counted && grants(now)) return 'uncounted' as const
+            // The same consent again changes nothing: no new config version, which every gateway's delta would carry.
+            if (now.presence === asked.presence && now.marketing === asked.marketing) return 0
+            const version = await nextConfigVersion(trx)
+            // listed stays 1 once a gateway may have been given the device (presence ever granted).
+            const r = await trx
+              .updateTable('devices')
+              .set({ ...asked, version, ...(presence ? { listed: 1 } : {}) })
+              .where('device_id', '=', req.params.id)
+              .returning('subject')
+              .executeTakeFirst()
+            if (r && !presence) await closeOpenRowsOf(trx, r.subject)
+            subject = r?.subject ?? null
+            if (r === undefined) return null
+            // Marketing withdrawn: what was queued for the phone is dropped, as a withdrawn campaign's
+            // is (expired, the rows kept for the caps), so granting consent again later never
+            // delivers a trigger chosen while the shopper had said no more.
+            return marketing ? 0 : await expirePendingOf(trx, req.params.id, Date.now())
+          })
+        )
+      let changed = await run()
+      if (changed === 'uncounted') {
+        await count({ presence: 0, marketing: 0 })
+        changed = await run()
+      }
+      if (changed === 'uncounted') throw new Error('consent grant left uncounted')
       if (changed === null) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
       hub.dropped.consent_withdrawn += changed
       if (!marketing) await hub.disconnect(req.params.id)
@@ -117,8 +137,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
     '/v1/devices/:id',
     {
       schema: { tags: ['app'], params: IdParams },
-      preHandler: requireRole(db, 'device', 'admin'),
-      onRequest: limiter.write
+      // Never counted against the write budgets, which others behind the same address spend: an
+      // erasure ends the token that asked for it, so each device's costs its work once.
+      preHandler: requireRole(db, 'device', 'admin')
     },
     async (req, reply) => {
       ownDevice(req, req.params.id)
@@ -192,6 +213,12 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
         unsubscribe()
       })
       slot.onEvict?.(() => stream.close())
+      // Replaced by the device's own newer stream: its place is given back at once, and its socket
+      // destroyed, not ended (a dead path would hold the unsent bytes, and the socket, for minutes).
+      slot.onReplaced?.(() => {
+        slot.release()
+        reply.raw.destroy()
+      })
       try {
         unsubscribe = await hub.subscribe(
           req.params.id,

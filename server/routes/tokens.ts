@@ -40,6 +40,54 @@ export async function revokeGatewayTokens(q: Q, storeId: string): Promise<number
   )
 }
 
+export interface TokenListing {
+  role?: string
+  store?: string
+  deviceId?: string
+  cursor: { created: number; id: string } | null
+  limit: number
+  /** A manager's stores (null: an admin, who sees every token). */
+  theirs: string[] | null
+}
+
+/**
+ * One page of the token listing, oldest first. Everything is filtered and paged by the database,
+ * through an index in the page's order (migration 020): a page reads its rows and, with a store
+ * or for a manager, only tokens that name stores, never a device token (one per installed app).
+ */
+export function tokenListQuery(db: Q, engine: 'sqlite' | 'postgres', o: TokenListing) {
+  const pg = engine === 'postgres'
+  const elements = pg ? sql`json_array_elements_text(tokens.stores::json) AS e(v)` : sql`json_each(tokens.stores) AS e`
+  const v = pg ? sql`e.v` : sql`e.value`
+  const { role, store, deviceId, cursor, theirs } = o
+  // Written out, not a parameter: a planner uses the partial index only for its very condition.
+  const stored = sql<SqlBool>`tokens.stores <> '[]'`
+  return (
+    db
+      .selectFrom('tokens')
+      .select(['id', 'role', 'stores', 'device_id', 'created', 'last_used'])
+      .$if(role !== undefined, qb => qb.where('role', '=', role ?? ''))
+      .$if(deviceId !== undefined, qb => qb.where('device_id', '=', deviceId ?? ''))
+      .$if(store !== undefined, qb => qb.where(stored).where(sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements} WHERE ${v} = ${store ?? ''})`))
+      // A manager sees the gateway and manager tokens all of whose stores are theirs.
+      .$if(theirs !== null, qb =>
+        qb
+          // SQLite: `+role` keeps it off tokens_role_created, whose two runs would then need a sort.
+          .where(pg ? sql.ref('role') : sql`+tokens.role`, 'in', ['gateway', 'manager'])
+          .where(stored)
+          .where(sql<SqlBool>`NOT EXISTS (SELECT 1 FROM ${elements} WHERE ${v} NOT IN (${sql.join(theirs ?? [])}))`)
+      )
+      .$if(cursor !== null, qb =>
+        qb.where(eb => eb.or([eb('created', '>', cursor?.created ?? 0), eb.and([eb('created', '=', cursor?.created ?? 0), eb('id', '>', cursor?.id ?? '')])]))
+      )
+      // By role when one is named (tokens_role_created serves it), else by (created, id).
+      .$if(role !== undefined, qb => qb.orderBy('role'))
+      .orderBy('created')
+      .orderBy('id')
+      .limit(o.limit + 1)
+  )
+}
+
 export async function tokenRoutes(app: FastifyInstance, { db, data }: Context): Promise<void> {
   data.onSignal('token', id => {
     closeStreamsOf(app, id)
@@ -52,34 +100,10 @@ export async function tokenRoutes(app: FastifyInstance, { db, data }: Context): 
     const limit = Number(req.query.limit ?? TOKEN_PAGE)
     if (limit > TOKEN_PAGE_MAX) throw new HttpError(400, 'INSTORE_BAD_REQUEST', `limit is at most ${TOKEN_PAGE_MAX}`)
     const cursor = after === undefined ? null : { created: Number(after.slice(0, after.indexOf('.'))), id: after.slice(after.indexOf('.') + 1) }
-    // Everything is filtered and paged by the database: a manager never costs a read of the
-    // device tokens (there may be one per installed app), and no caller more than a page.
-    const pg = data.engine === 'postgres'
-    const elements = pg ? sql`json_array_elements_text(tokens.stores::json) AS e(v)` : sql`json_each(tokens.stores) AS e`
-    const v = pg ? sql`e.v` : sql`e.value`
     const manager = p?.role !== 'admin'
     const theirs = p?.stores ?? []
     if (manager && theirs.length === 0) return []
-    const rows = (await db
-      .selectFrom('tokens')
-      .select(['id', 'role', 'stores', 'device_id', 'created', 'last_used'])
-      .$if(role !== undefined, qb => qb.where('role', '=', role ?? ''))
-      .$if(deviceId !== undefined, qb => qb.where('device_id', '=', deviceId ?? ''))
-      .$if(store !== undefined, qb => qb.where(sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements} WHERE ${v} = ${store ?? ''})`))
-      // A manager sees the gateway and manager tokens all of whose stores are theirs.
-      .$if(manager, qb =>
-        qb
-          .where('role', 'in', ['gateway', 'manager'])
-          .where('stores', '<>', '[]')
-          .where(sql<SqlBool>`NOT EXISTS (SELECT 1 FROM ${elements} WHERE ${v} NOT IN (${sql.join(theirs)}))`)
-      )
-      .$if(cursor !== null, qb =>
-        qb.where(eb => eb.or([eb('created', '>', cursor?.created ?? 0), eb.and([eb('created', '=', cursor?.created ?? 0), eb('id', '>', cursor?.id ?? '')])]))
-      )
-      .orderBy('created')
-      .orderBy('id')
-      .limit(limit + 1)
-      .execute()) as Row[]
+    const rows = (await tokenListQuery(db, data.engine, { role, store, deviceId, cursor, limit, theirs: manager ? theirs : null }).execute()) as Row[]
     const page = rows.slice(0, limit)
     const last = page.at(-1)
     if (rows.length > limit && last) {

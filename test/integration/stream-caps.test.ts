@@ -117,8 +117,12 @@ test(`a device's trigger streams are capped across replicas; a replica's leases 
         'the leases to be renewed'
       )
     }
-    const more = await openTriggers(b.url, dev.deviceId, dev.token)
-    assert.deepEqual([more.status, more.error], [429, 'INSTORE_TOO_MANY_STREAMS'], 'the other replica counts them')
+    // On SQLite both are one server, where the device's own newer stream replaces its oldest
+    // (stream-replaced.test.ts); another replica does not end a stream it does not hold.
+    if (TEST_ENGINE === 'postgres') {
+      const more = await openTriggers(b.url, dev.deviceId, dev.token)
+      assert.deepEqual([more.status, more.error], [429, 'INSTORE_TOO_MANY_STREAMS'], 'the other replica counts them')
+    }
     ;(open.shift() as Opened).close()
     await waitFor(
       async () => {

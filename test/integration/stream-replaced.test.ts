@@ -1,0 +1,95 @@
+// The outside tester's s12 item 3: a phone whose path died (Wi-Fi to cellular at a shop's door, a
+// NAT mapping dropped) left its trigger streams open on the server, no FIN ever arriving; with four
+// such, its new stream was 429 INSTORE_TOO_MANY_STREAMS for as long as the dead sockets lasted (TCP
+// retries, up to ~15 min). Now a device's new stream with its own token ends its oldest one there
+// at the cap (instore_server_streams_replaced_total). Dead paths are simulated by a relay that
+// stops forwarding and never closes; real HTTP, real sockets.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { waitFor } from '../helpers/gateway.ts'
+import { startChain, registerDevice } from '../helpers/replicas.ts'
+import { fire, makeCampaign, metric, openTriggers, type Opened } from '../helpers/streams.ts'
+// Named here so that scripts/test.ts runs this file again on PostgreSQL.
+import { TEST_ENGINE } from '../helpers/postgres.ts'
+import { DEFAULT_STREAM_LIMITS } from '../../server/hubs/stream-slots.ts'
+
+/** A relay in front of `port` for one connection: `freeze` is the phone's path gone (nothing forwarded, nothing closed). */
+async function relay(port: number): Promise<{ url: string; freeze(): void; serverSideClosed: Promise<void>; close(): void }> {
+  let up: net.Socket | null = null
+  let down: net.Socket | null = null
+  let closed: () => void = () => {}
+  const serverSideClosed = new Promise<void>(r => {
+    closed = r
+  })
+  const server = net.createServer(c => {
+    down = c
+    const u = net.connect(port, '127.0.0.1')
+    up = u
+    c.pipe(u)
+    u.pipe(c)
+    u.on('close', () => closed())
+    u.on('error', () => {})
+    c.on('error', () => {})
+  })
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    freeze: () => {
+      down?.unpipe(up as net.Socket)
+      up?.unpipe(down as net.Socket)
+      up?.pause()
+      down?.destroy()
+    },
+    serverSideClosed,
+    close: () => {
+      up?.destroy()
+      server.close()
+    }
+  }
+}
+
+const connections = async (url: string) => ((await (await fetch(`${url}/healthz`)).json()) as { sseConnections: number }).sseConnections
+
+test(`a device's new trigger stream ends its own oldest at the cap: dead streams never lock its phone out (${TEST_ENGINE})`, async () => {
+  const chain = await startChain('streams-replaced', 1)
+  const relays: Array<Awaited<ReturnType<typeof relay>>> = []
+  const open: Opened[] = []
+  try {
+    const url = chain.replicas[0].url
+    const port = Number(new URL(url).port)
+    await makeCampaign(chain, 'hello')
+    const dev = await registerDevice(url)
+    for (let i = 0; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) {
+      const r = await relay(port)
+      relays.push(r)
+      const s = await openTriggers(r.url, dev.deviceId, dev.token)
+      assert.equal(s.status, 200)
+      r.freeze()
+    }
+    await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.streamsPerDevice, 10_000, 'the dead streams to be held')
+    // The phone, on its new path: its stream is served, and the oldest dead one's socket is gone.
+    const live = await openTriggers(url, dev.deviceId, dev.token)
+    open.push(live)
+    assert.equal(live.status, 200)
+    await (relays[0] as { serverSideClosed: Promise<void> }).serverSideClosed
+    assert.equal(await metric(url, 'instore_server_streams_replaced_total'), 1)
+    await waitFor(async () => (await connections(url)) === DEFAULT_STREAM_LIMITS.streamsPerDevice, 10_000, 'the replaced stream to be let go')
+    // Each new stream replaces the oldest one left, the dead ones first: never more than the cap.
+    for (let i = 1; i < DEFAULT_STREAM_LIMITS.streamsPerDevice; i++) {
+      const s = await openTriggers(url, dev.deviceId, dev.token)
+      open.push(s)
+      assert.equal(s.status, 200)
+      await (relays[i] as { serverSideClosed: Promise<void> }).serverSideClosed
+    }
+    assert.equal(await metric(url, 'instore_server_streams_replaced_total'), DEFAULT_STREAM_LIMITS.streamsPerDevice)
+    assert.equal(await metric(url, 'instore_server_streams_refused_total{limit="device"}'), 0)
+    // The phone's streams get its trigger.
+    await fire(chain, dev.subject, 't-replaced', 'hello')
+    await waitFor(async () => open.every(o => o.triggers.includes('t-replaced')), 10_000, 'the trigger on every live stream')
+  } finally {
+    for (const o of open) o.close()
+    for (const r of relays) r.close()
+    await chain.close()
+  }
+})
