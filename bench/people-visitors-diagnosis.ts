@@ -94,12 +94,12 @@ const report = (date: string) => {
   for (const [d] of [...counted].filter(([d]) => d.countedDay === date)) counted.delete(d)
   const f = (x: number) => x.toFixed(1)
   console.log(`  fixture spots: ${people.wifi.spots.spots.map(s => `${s.fp} ${f(s.x)},${f(s.y)}`).join('; ')}`)
-  const cells = (people as unknown as { entered?: { cells: Map<string, boolean[]> } }).entered?.cells
+  const cells = (people as unknown as { entered?: { cells: Map<string, { o: boolean[] }> } }).entered?.cells
   if (cells !== undefined)
     console.log(
       `  patches inside (floor:x/3:y/3 came in/of): ${[...cells]
         .sort()
-        .map(([k, o]) => `${k} ${o.filter(Boolean).length}/${o.length}`)
+        .map(([k, { o }]) => `${k} ${o.filter(Boolean).length}/${o.length}`)
         .join('; ')}`
     )
   const places = people.wifi.modelSpots.kept(36, 10)
