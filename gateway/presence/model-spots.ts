@@ -123,6 +123,8 @@ export class ModelSpots {
       if (c.spot !== null && !this.spots.has(c.spot)) c.spot = null
       if (c.spot === null) continue
       this.prune(c, slot)
+      // Heard in most slots by itself now: its own place's rule and rate from here on.
+      if (c.pooled && c.slots.size >= this.coverage * DAY_SLOTS) c.pooled = false
       const heard = c.pooled ? this.pooledSlots(c) : c.slots
       if (heard.size < (this.coverage / 2) * DAY_SLOTS) {
         this.spots.remove(c.spot)

@@ -93,3 +93,19 @@ test('a place beside a learned place of its model is that device’s and is not 
   assert.equal(learned.length, 1)
   assert.ok(Math.abs(learned[0].x - 10) < 1, `the device's own place: ${learned[0].x}`)
 })
+
+test('a place learned with its neighbours takes its own rate once it is heard in most slots by itself', () => {
+  const { m, learned } = spots()
+  twoPlaces(m, 0, 14)
+  let i = 0
+  for (; learned.length === 0 && i < 2 * 144; i++) m.observe(burst(i * SLOT + 100_000, 14, inside(i) ? 1.5 : -1.5))
+  assert.equal(learned.length, 1)
+  // From then on the place inside is heard in every slot, once, and the place beyond the wall two
+  // more times a slot (passers-by of its model): its rate is its own, not theirs with it.
+  for (const end = i + 144; i < end; i++) {
+    m.observe(burst(i * SLOT + 100_000, 14, 1.5))
+    for (const dt of [200_000, 400_000]) m.observe(burst(i * SLOT + dt, 14, -1.5))
+    m.flush(i * SLOT + 500_000)
+  }
+  assert.equal(learned[0].intervalMs, SLOT)
+})
