@@ -28,9 +28,15 @@ const who = new Map<string, { id: string; kind: string; fp: string | undefined }
 type Probe = (a: { trip: { person: { id: string; kind: string } } }, w: { mac: string | null; radio: { fp?: string } }, ...rest: unknown[]) => void
 const proto = Simulator.prototype as unknown as { probeBurst: Probe }
 const probe = proto.probeBurst
+// Each person's burst times (for the visits no device of theirs was counted for).
+const burstsOf = new Map<string, number[]>()
 proto.probeBurst = function (this: unknown, a, w, ...rest) {
   probe.call(this, a, w, ...rest)
   if (w.mac !== null) who.set(hasher.hash(w.mac), { id: a.trip.person.id, kind: a.trip.person.kind, fp: w.radio.fp })
+  const ts = rest[0] as number
+  const list = burstsOf.get(a.trip.person.id) ?? []
+  list.push(ts)
+  burstsOf.set(a.trip.person.id, list)
 }
 
 interface Counted {
@@ -91,19 +97,51 @@ const report = (date: string) => {
       console.log(
         `  ${hhmm(localTime(r.t, site.timezone).minutes)} ${r.kind.padEnd(10)} ${r.person.padEnd(14)} fp ${r.fp ?? '-'} bursts ${r.bursts} inShop ${r.inShop} span ${(r.span / 1000).toFixed(0)}s at ${r.x.toFixed(1)},${r.y.toFixed(1)} depth ${r.depth.toFixed(1)} max ${r.maxRssi.toFixed(0)} dBm stay ${r.stayMin.toFixed(0)} min`
       )
+  if (process.env.MISSED !== undefined) missed(date, rows)
   for (const [d] of [...counted].filter(([d]) => d.countedDay === date)) counted.delete(d)
   const f = (x: number) => x.toFixed(1)
   console.log(`  fixture spots: ${people.wifi.spots.spots.map(s => `${s.fp} ${f(s.x)},${f(s.y)}`).join('; ')}`)
-  const cells = (people as unknown as { entered?: { cells: Map<string, boolean[]> } }).entered?.cells
+  const cells = (people as unknown as { entered?: { cells: Map<string, { o: boolean[] }> } }).entered?.cells
   if (cells !== undefined)
     console.log(
       `  patches inside (floor:x/3:y/3 came in/of): ${[...cells]
         .sort()
-        .map(([k, o]) => `${k} ${o.filter(Boolean).length}/${o.length}`)
+        .map(([k, { o }]) => `${k} ${o.filter(Boolean).length}/${o.length}`)
         .join('; ')}`
     )
   const places = people.wifi.modelSpots.kept(36, 10)
   console.log(`  most heard places: ${places.map(k => `${k.fp} ${f(k.x)},${f(k.y)} slots ${k.slots.length}${k.learned ? ' learned' : ''}`).join('; ')}`)
+}
+
+// The day's true visits no device of their person was counted for, by length and bursts sent
+// during the visit; and people with more visits that day than devices counted (a stable address
+// counts once a day).
+function missed(date: string, rows: Counted[]): void {
+  const win = sim.truth.windows.find(([w0]) => localTime(w0, site.timezone).date === date)
+  if (win === undefined) return
+  const visits = sim.truth.visits.filter(v => v.enter >= win[0] && v.enter < win[1])
+  const devices = new Map<string, number>()
+  for (const r of rows) devices.set(r.person, (devices.get(r.person) ?? 0) + 1)
+  const byPerson = new Map<string, number>()
+  for (const v of visits) byPerson.set(v.person, (byPerson.get(v.person) ?? 0) + 1)
+  const groups = new Map<string, number>()
+  let repeats = 0
+  for (const [person, n] of byPerson) {
+    const c = devices.get(person) ?? 0
+    if (c > 0 && c < n) repeats += n - c
+  }
+  const models = new Map<string, string>()
+  for (const w of who.values()) models.set(w.id, w.fp ?? '-')
+  for (const v of visits) {
+    if ((devices.get(v.person) ?? 0) > 0) continue
+    const min = (v.exit - v.enter) / 60_000
+    const sent = (burstsOf.get(v.person) ?? []).filter(t => t >= v.enter && t <= v.exit).length
+    const key = `length ${min < 2 ? '<2' : min < 5 ? '2-5' : min < 15 ? '5-15' : '15+'} min, bursts ${sent < 1 ? '0' : sent < 2 ? '1' : sent < 4 ? '2-3' : '4+'}${process.env.MISSED === 'fp' ? `, fp ${models.get(v.person)}` : ''}`
+    groups.set(key, (groups.get(key) ?? 0) + 1)
+  }
+  const n = [...groups.values()].reduce((a, b) => a + b, 0)
+  console.log(`  true visits ${visits.length}; of people never counted: ${n}; more visits than devices counted: ${repeats}`)
+  for (const [k, m] of [...groups].sort()) console.log(`    ${k}: ${m}`)
 }
 
 let next = -Infinity

@@ -26,6 +26,8 @@ interface Candidate {
   lastTs: number
   /** The fixture spot it stands for while learned (its own: never one a chain taught). */
   spot: FixtureSpot | null
+  /** Learned with the places of its model beside it (heardMost), and kept while they are heard together. */
+  pooled: boolean
 }
 
 /** A candidate as kept across a restart (people-learned.ts). */
@@ -42,6 +44,8 @@ export interface KeptPlace {
 
 /** Slots in a day: the window a spot must be heard across. */
 const DAY_SLOTS = DAY_MS / SLOT_MS
+/** Slots in an hour. */
+const HOUR_SLOTS = 3_600_000 / SLOT_MS
 /** A spot's place is the mean of its bursts, the most recent this many weighing as much as all before. */
 const MAX_WEIGHT = 30
 /** Candidate spots held at most (a few per model and shop; a sender inventing models evicts the oldest). */
@@ -80,7 +84,7 @@ export class ModelSpots {
       }
     }
     if (c === null) {
-      c = { fp: b.fp, floor: b.floor, x: b.x, y: b.y, weight: 0, slots: new Map(), lastTs: b.ts, spot: null }
+      c = { fp: b.fp, floor: b.floor, x: b.x, y: b.y, weight: 0, slots: new Map(), lastTs: b.ts, spot: null, pooled: false }
       list.push(c)
       this.byModel.set(b.fp, list)
       if (this.order.size >= MAX_CANDIDATES) this.drop(this.order.values().next().value as Candidate)
@@ -99,8 +103,11 @@ export class ModelSpots {
     if (c.spot !== null) {
       c.spot.x = c.x
       c.spot.y = c.y
-    } else if (c.slots.size >= this.coverage * DAY_SLOTS && this.inShop(c.x, c.y, c.floor)) {
-      c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c)) })
+    } else if (this.inShop(c.x, c.y, c.floor)) {
+      const heard = this.heardMost(c)
+      if (heard === null) return
+      c.pooled = heard !== c.slots
+      c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(heard)) })
       this.spots.onLearn?.(c.spot)
     }
   }
@@ -116,10 +123,13 @@ export class ModelSpots {
       if (c.spot !== null && !this.spots.has(c.spot)) c.spot = null
       if (c.spot === null) continue
       this.prune(c, slot)
-      if (c.slots.size < (this.coverage / 2) * DAY_SLOTS) {
+      // Heard in most slots by itself now: its own place's rule and rate from here on.
+      if (c.pooled && c.slots.size >= this.coverage * DAY_SLOTS) c.pooled = false
+      const heard = c.pooled ? this.pooledSlots(c) : c.slots
+      if (heard.size < (this.coverage / 2) * DAY_SLOTS) {
         this.spots.remove(c.spot)
         c.spot = null
-      } else c.spot.intervalMs = SLOT_MS / Math.max(1, usual(c))
+      } else c.spot.intervalMs = SLOT_MS / Math.max(1, usual(heard))
     }
   }
 
@@ -138,12 +148,12 @@ export class ModelSpots {
   /** A candidate an earlier run kept: a learned one is a fixture spot again at once. */
   restore(k: KeptPlace): void {
     if (this.order.size >= MAX_CANDIDATES) return
-    const c: Candidate = { fp: k.fp, floor: k.floor, x: k.x, y: k.y, weight: Math.min(MAX_WEIGHT, k.weight), slots: new Map(k.slots), lastTs: k.lastTs, spot: null }
+    const c: Candidate = { fp: k.fp, floor: k.floor, x: k.x, y: k.y, weight: Math.min(MAX_WEIGHT, k.weight), slots: new Map(k.slots), lastTs: k.lastTs, spot: null, pooled: false }
     const list = this.byModel.get(c.fp) ?? []
     list.push(c)
     this.byModel.set(c.fp, list)
     this.order.add(c)
-    if (k.learned) c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c)) })
+    if (k.learned) c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c.slots)) })
   }
 
   /** Learned spots now. */
@@ -153,6 +163,37 @@ export class ModelSpots {
 
   get size(): number {
     return this.order.size
+  }
+
+  /**
+   * Its bursts per slot if it is heard in most slots of the day (the fixture rule's share), else null.
+   * A device by a wall has its bursts placed on both sides of it, so its model's place splits in two
+   * and neither alone is heard in most slots; together they are (a printer by the door). So a place
+   * heard in at least half that share, in most hours of the day, is learned when it is, with the
+   * places of its model within reach that stand for no spot, unless a learned place of its model is near enough to share its
+   * pieces (that device's bursts split across places: its neighbours are its own, not another's).
+   */
+  private heardMost(c: Candidate): Map<number, number> | null {
+    const need = this.coverage * DAY_SLOTS
+    if (c.slots.size >= need) return c.slots
+    if (c.slots.size < need / 2) return null
+    // Day and night at the place itself: shoppers fill a place in the open hours, and passers-by
+    // one beyond the front wall in the others; together they would be heard at all hours.
+    const hours = new Set([...c.slots.keys()].map(s => Math.floor(s / HOUR_SLOTS)))
+    if (hours.size < this.coverage * (DAY_SLOTS / HOUR_SLOTS)) return null
+    for (const k of this.byModel.get(c.fp) ?? []) if (k.spot !== null && k.floor === c.floor && Math.hypot(k.x - c.x, k.y - c.y) <= 2 * this.radiusM) return null
+    const heard = this.pooledSlots(c)
+    return heard.size >= need ? heard : null
+  }
+
+  /** Bursts per slot at a candidate and at the places of its model within reach that stand for no spot. */
+  private pooledSlots(c: Candidate): Map<number, number> {
+    const heard = new Map(c.slots)
+    for (const k of this.byModel.get(c.fp) ?? []) {
+      if (k === c || k.floor !== c.floor || k.spot !== null || Math.hypot(k.x - c.x, k.y - c.y) > this.radiusM) continue
+      for (const [s, n] of k.slots) heard.set(s, (heard.get(s) ?? 0) + n)
+    }
+    return heard
   }
 
   private prune(c: Candidate, slot: number): void {
@@ -174,8 +215,8 @@ export class ModelSpots {
  * count as none). Shoppers of its model add bursts in open hours, the night's slots hold the
  * device's alone, so in a store closed half the day the median is the device's own.
  */
-function usual(c: Candidate): number {
-  const n = [...c.slots.values()]
+function usual(slots: Map<number, number>): number {
+  const n = [...slots.values()]
   while (n.length < DAY_SLOTS) n.push(0)
   n.sort((a, b) => a - b)
   return n[Math.floor(n.length / 2)]
