@@ -319,7 +319,9 @@ export class GridFilters {
       track = new GridTrack(this.layout, floor, this.capacity)
       this.tracks.set(device, track)
     }
-    // The solver's cost at every cell; fewer than three receivers cannot tell the offset from a distance (as in the solver).
+    // The solver's cost at every cell, the offset prior no tighter than `offsetFloorSdDb`; fewer
+    // than three receivers cannot tell the offset from a distance (as in the solver).
+    options = loosened(options, this.layout.o.offsetFloorSdDb)
     const maps = this.maps
     const heard = maps === null ? obs : obs.map(ob => ({ ...ob, sensor: { ...ob.sensor, map: maps.map(ob.sensor.id) } }))
     const quiet = maps === null ? silent : silent.map(q => ({ ...q, sensor: { ...q.sensor, map: maps.map(q.sensor.id) } }))
@@ -367,4 +369,10 @@ export class GridFilters {
     this.tracks.delete(device)
     this.loo.delete(device)
   }
+}
+
+/** `o` with its offset prior no tighter than `floorSdDb`; one pinned on purpose (sd 0: tracker option `offsetSdDb` 0) stays pinned. */
+function loosened(o: SolverOptions, floorSdDb: number): SolverOptions {
+  const p = o.offsetPrior
+  return p === undefined || p.sd <= 0 || p.sd >= floorSdDb ? o : { ...o, offsetPrior: { mean: p.mean, sd: floorSdDb } }
 }

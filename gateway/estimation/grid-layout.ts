@@ -28,6 +28,16 @@ export interface GridFilterOptions extends OnlineMapOptions {
    * says; 1 takes each tick as independent evidence.
    */
   temperature: number
+  /**
+   * Least spread of the device's transmit offset prior in the grid's likelihood, dB, however many
+   * fixes have agreed on the offset (the tracker tightens it to a third of the phones' spread,
+   * `offsetSdDb` / 3, for the solver's fix). A device's level wanders from tick to tick (its
+   * orientation, the body carrying it, the room's diffuse level where it is): pinned tighter than
+   * that, the grid turns a level change into a move towards or away from every receiver at once.
+   * The solver's fix keeps the tighter prior: zone decisions (the street-walk test's starts) were
+   * set on its fixes, and loosened there they flip for passers-by (docs/positioning.md).
+   */
+  offsetFloorSdDb: number
   /** How far a standing device's position drifts, m per √s (browsing, turning round). */
   driftM: number
   /** Probability per second of staying in the same motion mode, standing or walking (as kalman.ts's). */
@@ -65,6 +75,7 @@ export const defaultGridFilterOptions: GridFilterOptions = {
   tickTerms: 250_000,
   lostPerS: 0.001,
   temperature: 1.5,
+  offsetFloorSdDb: 2.5,
   outsideWeight: 0.01,
   ageShare: 1,
   learnMaps: false,
