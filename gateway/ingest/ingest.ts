@@ -7,6 +7,7 @@ import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
 import { bleIdentity } from './sensor-ids.ts'
+import { beaconKey } from './site-beacons.ts'
 import { jsonError } from './foreign.ts'
 
 export const REJECT_REASONS = [
@@ -243,7 +244,9 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
       // Optional fields set only when present (no spread of a throwaway object a reading).
       const reading: Reading = { subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi, randomized: who.randomized }
       if (r.tx !== undefined) reading.tx = r.tx
-      if (who.id !== undefined && ctx.beacons.has(who.id)) reading.beacon = who.id
+      // A site beacon is keyed as its readings are (site-beacons.ts): its contract id, or its hashed MAC.
+      const key = who.id ?? who.subject
+      if (ctx.beacons.has(key)) reading.beacon = key
       out.push(reading)
     } else {
       if (!isMac(r.mac)) {
@@ -284,7 +287,8 @@ function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const beacons: Array<{ id: string; rssi: number }> = []
   const rejected: Array<{ reason: RejectReason; detail: string }> = []
   for (const b of msg.beacons) {
-    if (!ctx.beacons.has(b.id)) {
+    const key = beaconKey(b.id, ctx.hasher)
+    if (key === undefined || !ctx.beacons.has(key)) {
       rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) })
       continue
     }
@@ -292,7 +296,7 @@ function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
       rejected.push({ reason: 'rssi_range', detail: String(b.rssi) })
       continue
     }
-    beacons.push(b)
+    beacons.push({ id: key, rssi: b.rssi })
   }
   return { kind: 'scans', device: who.subject, randomized: who.randomized, ts: msg.ts ?? null, beacons, rejected }
 }
