@@ -21,7 +21,6 @@ import {
   type PipelineOptions,
   type PipelineSink
 } from './pipeline-io.ts'
-import { keyedBeacons } from './ingest/site-beacons.ts'
 import { SubjectHasher, redactMacs } from './ingest/subjects.ts'
 import { GatewayClock } from './ingest/clock.ts'
 import { ClockGuard } from './ingest/clock-guard.ts'
@@ -83,15 +82,12 @@ export class Pipeline {
     this.clockGuard = new ClockGuard(o.clock, site.sensors.size)
     ;(o.clock.mode === 'event' ? this.clockGuard : this.clock.steps)?.expose(metrics)
     this.reordered = o.reorder ? new ReorderBuffer<Reading>() : null
-    const hasher = new SubjectHasher(o.secret)
-    // The site's beacons under the keys readings of them carry (ingest/site-beacons.ts).
-    this.site = site = keyedBeacons(site, hasher, log)
     this.ctx = {
       prefix: o.prefix,
       storeId: site.storeId,
       sensors: new Set(site.sensors.keys()),
       beacons: new Set(site.beacons.keys()),
-      hasher,
+      hasher: new SubjectHasher(o.secret),
       maxBytes: o.maxMessageBytes,
       identityTime: ts => this.clock.identityTime(ts),
       ...(o.identity ? { identity: o.identity } : {})
