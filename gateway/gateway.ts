@@ -20,7 +20,7 @@ import type { AuthCounters } from './io/broker-auth.ts'
 import { MerakiReceiver } from './meraki-receiver.ts'
 import { BleScanner } from './io/ble-scanner.ts'
 import { keyedBeacons } from './ingest/site-beacons.ts'
-import { SubjectHasher, redactMacs } from './ingest/subjects.ts'
+import { logDetail, SubjectHasher } from './ingest/subjects.ts'
 import { gatewayHealth } from './health.ts'
 import { WorkPump, EXTERNAL_HOLD_ABOVE } from './work-pump.ts'
 import { LEARNED_SAVE_MS, MAX_MESSAGE_BYTES, STOP_FLUSH_MS, gatewayBus, lateClock, loadOrCreateSecret, openBroker, type GatewayOptions } from './gateway-options.ts'
@@ -61,7 +61,7 @@ export class Gateway {
     () => this.pipeline,
     (err, topic) => {
       this.internalErrors.inc()
-      this.o.log.error('internal error', { err: err.message, ...(topic !== undefined ? { topic: redactMacs(topic.slice(0, 200)) } : {}) })
+      this.o.log.error('internal error', { err: err.message, ...(topic !== undefined ? { topic: logDetail(topic, 200) } : {}) })
     }
   )
 

@@ -207,3 +207,21 @@ export function normalizeMac(mac: string): string {
   const { s } = view(mac)
   return isMacView(s) ? digits(s) : mac.toLowerCase().replace(/[:. -]/g, '')
 }
+
+/** A character that may belong to a written address: a hex digit, a separator, an escape or a look-alike. */
+const RUN_CHAR = /[0-9a-f:_.@=+/%\s-]|[^\x20-\x7e]/i
+
+/**
+ * A piece of untrusted text for a log line, at most `max` characters: addresses redacted first, then
+ * cut (cut first, an address across the cut was no longer recognised and most of its digits reached
+ * the log: tester s12 G). The redaction reads a bounded head (4 × `max`: a flood of long topics must
+ * not cost more); a run of hex digits and separators that the cut goes through is dropped whole,
+ * since it may be the head of an address written longer than that.
+ */
+export function logDetail(text: string, max: number): string {
+  const r = redactMacs(text.length > max * 4 ? text.slice(0, max * 4) : text)
+  if (r.length <= max) return r
+  let cut = max
+  if (RUN_CHAR.test(r[cut])) while (cut > 0 && RUN_CHAR.test(r[cut - 1])) cut--
+  return r.slice(0, cut)
+}

@@ -2,7 +2,7 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { SubjectHasher, isMac, isRandomizedMac, logDetail } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
@@ -173,25 +173,25 @@ function reject(reason: RejectReason, detail: string): Ingested {
 
 export function ingest(topic: string, payload: Buffer, ctx: IngestContext): Ingested {
   const parts = levels(topic)
-  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', topic.slice(0, 200))
+  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', logDetail(topic, 200))
   const [, store, kind, id, leaf] = parts
-  if (store !== ctx.storeId) return reject('wrong_store', store.slice(0, 100))
+  if (store !== ctx.storeId) return reject('wrong_store', logDetail(store, 100))
   if (payload.length > ctx.maxBytes) return reject('oversized', `${payload.length} bytes > ${ctx.maxBytes}`)
   if (kind === 'sensors') {
-    if (!ctx.sensors.has(id)) return reject('unknown_sensor', id.slice(0, 100))
+    if (!ctx.sensors.has(id)) return reject('unknown_sensor', logDetail(id, 100))
     if (leaf === 'status') {
       const s = payload.toString().trim()
-      if (s !== 'online' && s !== 'offline') return reject('bad_status', s.slice(0, 50))
+      if (s !== 'online' && s !== 'offline') return reject('bad_status', logDetail(s, 50))
       return { kind: 'status', sensor: id, online: s === 'online' }
     }
-    if (leaf !== 'readings') return reject('bad_topic', topic.slice(0, 200))
+    if (leaf !== 'readings') return reject('bad_topic', logDetail(topic, 200))
     return readings(id, payload, ctx)
   }
   if (kind === 'devices' && leaf === 'scans') {
     if (id.length > 128) return reject('bad_id', 'device id')
     return scans(id, payload, ctx)
   }
-  return reject('bad_topic', topic.slice(0, 200))
+  return reject('bad_topic', logDetail(topic, 200))
 }
 
 type Decoded<T> = { ok: true; value: T } | { ok: false; rejected: Ingested }
@@ -289,7 +289,7 @@ function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
   for (const b of msg.beacons) {
     const key = beaconKey(b.id, ctx.hasher)
     if (key === undefined || !ctx.beacons.has(key)) {
-      rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) })
+      rejected.push({ reason: 'unknown_beacon', detail: logDetail(b.id, 100) })
       continue
     }
     if (!rssiOk(b.rssi)) {
