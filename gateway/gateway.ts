@@ -19,7 +19,8 @@ import { foreignTopics, DEFAULT_FOREIGN } from './ingest/foreign.ts'
 import type { AuthCounters } from './io/broker-auth.ts'
 import { MerakiReceiver } from './meraki-receiver.ts'
 import { BleScanner } from './io/ble-scanner.ts'
-import { redactMacs } from './ingest/subjects.ts'
+import { keyedBeacons } from './ingest/site-beacons.ts'
+import { logDetail, SubjectHasher } from './ingest/subjects.ts'
 import { gatewayHealth } from './health.ts'
 import { WorkPump, EXTERNAL_HOLD_ABOVE } from './work-pump.ts'
 import { LEARNED_SAVE_MS, MAX_MESSAGE_BYTES, STOP_FLUSH_MS, gatewayBus, lateClock, loadOrCreateSecret, openBroker, type GatewayOptions } from './gateway-options.ts'
@@ -60,7 +61,7 @@ export class Gateway {
     () => this.pipeline,
     (err, topic) => {
       this.internalErrors.inc()
-      this.o.log.error('internal error', { err: err.message, ...(topic !== undefined ? { topic: redactMacs(topic.slice(0, 200)) } : {}) })
+      this.o.log.error('internal error', { err: err.message, ...(topic !== undefined ? { topic: logDetail(topic, 200) } : {}) })
     }
   )
 
@@ -93,7 +94,8 @@ export class Gateway {
     this.presence = new PresenceEngine(o.site, store, this.campaigns, presenceOptions(o.site, o.retentionDays !== undefined ? { retentionDays: o.retentionDays } : {}), o.log)
     collectStoreMetrics(this.metrics, store, this)
     this.pipeline = new Pipeline(
-      o.site,
+      // The site's beacons under the keys readings of them carry (ingest/site-beacons.ts).
+      keyedBeacons(o.site, new SubjectHasher(secret), o.log),
       {
         prefix: o.prefix,
         secret,

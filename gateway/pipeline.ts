@@ -21,7 +21,7 @@ import {
   type PipelineOptions,
   type PipelineSink
 } from './pipeline-io.ts'
-import { SubjectHasher, redactMacs } from './ingest/subjects.ts'
+import { SubjectHasher, logDetail, redactMacs } from './ingest/subjects.ts'
 import { GatewayClock } from './ingest/clock.ts'
 import { ClockGuard } from './ingest/clock-guard.ts'
 import type { Tracker } from './estimation/tracker.ts'
@@ -286,7 +286,7 @@ export class Pipeline {
     this.m.rejected.inc({ reason })
     if (reason === 'late') this.clockGuard.noteLate()
     // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
-    this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: redactMacs(topic.slice(0, 200)) }))
+    this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: logDetail(topic, 200) }))
   }
 
   /**

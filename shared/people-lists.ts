@@ -1,11 +1,10 @@
 /** The site file's people lists checked for entries the gateway could never match (shared/site.ts). */
+import { isMac } from './macs.ts'
 import type { Problem } from './schema-errors.ts'
 
-// A MAC in every form the gateway recognises (gateway/ingest/subjects.ts, which shared/ may not
-// import; test/unit/site-people.test.ts checks the two agree): bare, six octets with one separator
-// throughout (a leading zero possibly left out), or 12 hex digits in any grouping and mix of separators.
-const MAC_UNPADDED = /^[0-9a-f]{1,2}([:_. -])[0-9a-f]{1,2}(?:\1[0-9a-f]{1,2}){4}$/i
-const MAC_FORMS = { test: (s: string) => MAC_UNPADDED.test(s) || (/^[0-9a-f:_. -]+$/i.test(s) && s.replace(/[^0-9a-f]/gi, '').length === 12) }
+// A MAC in every form the gateway recognises: the gateway's own recogniser, so the two cannot
+// disagree about an entry (test/unit/site-people.test.ts).
+const MAC_FORMS = { test: isMac }
 /** A subject as the gateway writes it: `h:` and the first 16 hex digits of an HMAC, lower case. */
 const SUBJECT = /^h:[0-9a-f]{16}$/
 

@@ -78,7 +78,11 @@ export const SensorProps = Type.Object(
 export const BeaconProps = Type.Object(
   {
     kind: Type.Literal('beacon'),
-    id: Id,
+    id: Type.String({
+      ...Id,
+      description:
+        'unique among the beacons once normalised; the id sensors hear it by, in any spelling they use: an iBeacon uuid in any case, a MAC in any form (matched by its hash, as readings are); a class id (`apple:`, `name:`) is ignored with a warning, and so is a second beacon with the same normalised id'
+    }),
     name: Type.Optional(Type.String()),
     rssiAt1m: Type.Optional(Type.Number({ minimum: -120, maximum: 0 })),
     z: Type.Optional(Type.Number({ minimum: -10, maximum: 100 })),

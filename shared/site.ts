@@ -5,6 +5,7 @@ import { booleanValid } from '@turf/boolean-valid'
 import { booleanWithin } from '@turf/boolean-within'
 import { SiteSchema, featureSchemas, type SiteFile, type Polygon, type Radio, type SensorFeatureT, type RadioMapData } from './site-schema.ts'
 import { peopleListProblems } from './people-lists.ts'
+import { siteExtentProblems } from './site-extent.ts'
 import { schemaProblems, formatProblems, readText, type Problem } from './schema-errors.ts'
 import { pointInPolygon, polygonBBox, interiorsOverlap, ringSelfIntersects, type BBox } from './geometry.ts'
 
@@ -120,7 +121,7 @@ export function siteProblems(json: unknown): Problem[] {
       .filter(p => p?.kind === 'shop')
       .map(p => p?.id)
   )
-  problems.push(...semanticProblems(ok, declaredShops), ...peopleListProblems(doc.people))
+  problems.push(...semanticProblems(ok, declaredShops), ...peopleListProblems(doc.people), ...siteExtentProblems(ok))
   if (!ok.some(({ f }) => f.properties.kind === 'sensor' || f.properties.kind === 'beacon') && !problems.some(p => /\/features\/\d+/.test(p.path))) {
     problems.push({ path: '/features', reason: 'needs at least one sensor or beacon' })
   }

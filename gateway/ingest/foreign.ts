@@ -14,6 +14,7 @@
 import type { Site } from '../../shared/site.ts'
 import { topics } from '../../shared/mqtt-topics.ts'
 import { ibeaconId } from './sensor-ids.ts'
+import { logDetail } from './subjects.ts'
 
 /** Where each foreign format publishes (the gateway's config file sets these). */
 export interface ForeignConfig {
@@ -173,7 +174,7 @@ export function translate(
   if (!r.sensor)
     return {
       reject: 'unknown_sensor',
-      detail: `${NAMES[r.kind]} ${r.node.slice(0, 100)}${r.node === 'TheengsGateway' ? ' (alias it, or name its publish_topic with a sensor)' : ''}`
+      detail: `${NAMES[r.kind]} ${logDetail(r.node, 100)}${r.node === 'TheengsGateway' ? ' (alias it, or name its publish_topic with a sensor)' : ''}`
     }
   if (payload.length > maxBytes) return { reject: 'oversized', detail: `${payload.length} bytes > ${maxBytes}` }
   let body: Record<string, unknown>

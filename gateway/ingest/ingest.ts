@@ -2,11 +2,12 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, isMac, isRandomizedMac } from './subjects.ts'
+import { SubjectHasher, isMac, isRandomizedMac, logDetail } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
 import { bleIdentity } from './sensor-ids.ts'
+import { beaconKey } from './site-beacons.ts'
 import { jsonError } from './foreign.ts'
 
 export const REJECT_REASONS = [
@@ -172,25 +173,25 @@ function reject(reason: RejectReason, detail: string): Ingested {
 
 export function ingest(topic: string, payload: Buffer, ctx: IngestContext): Ingested {
   const parts = levels(topic)
-  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', topic.slice(0, 200))
+  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', logDetail(topic, 200))
   const [, store, kind, id, leaf] = parts
-  if (store !== ctx.storeId) return reject('wrong_store', store.slice(0, 100))
+  if (store !== ctx.storeId) return reject('wrong_store', logDetail(store, 100))
   if (payload.length > ctx.maxBytes) return reject('oversized', `${payload.length} bytes > ${ctx.maxBytes}`)
   if (kind === 'sensors') {
-    if (!ctx.sensors.has(id)) return reject('unknown_sensor', id.slice(0, 100))
+    if (!ctx.sensors.has(id)) return reject('unknown_sensor', logDetail(id, 100))
     if (leaf === 'status') {
       const s = payload.toString().trim()
-      if (s !== 'online' && s !== 'offline') return reject('bad_status', s.slice(0, 50))
+      if (s !== 'online' && s !== 'offline') return reject('bad_status', logDetail(s, 50))
       return { kind: 'status', sensor: id, online: s === 'online' }
     }
-    if (leaf !== 'readings') return reject('bad_topic', topic.slice(0, 200))
+    if (leaf !== 'readings') return reject('bad_topic', logDetail(topic, 200))
     return readings(id, payload, ctx)
   }
   if (kind === 'devices' && leaf === 'scans') {
     if (id.length > 128) return reject('bad_id', 'device id')
     return scans(id, payload, ctx)
   }
-  return reject('bad_topic', topic.slice(0, 200))
+  return reject('bad_topic', logDetail(topic, 200))
 }
 
 type Decoded<T> = { ok: true; value: T } | { ok: false; rejected: Ingested }
@@ -243,7 +244,9 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
       // Optional fields set only when present (no spread of a throwaway object a reading).
       const reading: Reading = { subject: who.subject, source: 'ble', sensor, ts: ts ?? NaN, rssi: r.rssi, randomized: who.randomized }
       if (r.tx !== undefined) reading.tx = r.tx
-      if (who.id !== undefined && ctx.beacons.has(who.id)) reading.beacon = who.id
+      // A site beacon is keyed as its readings are (site-beacons.ts): its contract id, or its hashed MAC.
+      const key = who.id ?? who.subject
+      if (ctx.beacons.has(key)) reading.beacon = key
       out.push(reading)
     } else {
       if (!isMac(r.mac)) {
@@ -284,15 +287,16 @@ function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const beacons: Array<{ id: string; rssi: number }> = []
   const rejected: Array<{ reason: RejectReason; detail: string }> = []
   for (const b of msg.beacons) {
-    if (!ctx.beacons.has(b.id)) {
-      rejected.push({ reason: 'unknown_beacon', detail: b.id.slice(0, 100) })
+    const key = beaconKey(b.id, ctx.hasher)
+    if (key === undefined || !ctx.beacons.has(key)) {
+      rejected.push({ reason: 'unknown_beacon', detail: logDetail(b.id, 100) })
       continue
     }
     if (!rssiOk(b.rssi)) {
       rejected.push({ reason: 'rssi_range', detail: String(b.rssi) })
       continue
     }
-    beacons.push(b)
+    beacons.push({ id: key, rssi: b.rssi })
   }
   return { kind: 'scans', device: who.subject, randomized: who.randomized, ts: msg.ts ?? null, beacons, rejected }
 }
