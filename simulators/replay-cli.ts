@@ -8,6 +8,15 @@ import { replay } from './replay.ts'
 import { loadDevicesFile } from '../gateway/ingest/identity.ts'
 import { Recorder } from './recorder.ts'
 
+/**
+ * The replay's MQTT keepalive, s. At full speed the replay is held back by design (the gateway
+ * reads no more from it while it works), and its ping waits behind everything sent before it; on a
+ * loaded machine that wait outlasted mqtt.js's default (60 s: the connection dropped after 90 s with
+ * no drain or ping answer, and its unwritten readings with it). A broker gone without a word is
+ * still noticed, after one and a half of these.
+ */
+const REPLAY_KEEPALIVE_S = 300
+
 /** The MQTT password from the environment, off the command line. */
 const PASSWORD_ENV = 'INSTORE_MQTT_PASSWORD'
 
@@ -56,7 +65,7 @@ await runCommand(spec, async o => {
   const log = createLogger({ base: { name: 'instore-replay' } })
   if (o.password !== undefined) log.warn(`--password is visible to every local user (ps): prefer ${PASSWORD_ENV}`)
   const password = o.password ?? process.env[PASSWORD_ENV]
-  const client = await mqtt.connectAsync(o.broker, { username: o.username, password, reconnectPeriod: 1000 })
+  const client = await mqtt.connectAsync(o.broker, { username: o.username, password, reconnectPeriod: 1000, keepalive: REPLAY_KEEPALIVE_S })
   const abort = new AbortController()
   const stop = () => {
     abort.abort()

@@ -70,10 +70,23 @@ export function packetLimit(maxMessageBytes: number): number {
 
 /** A subscriber whose socket has not drained for this long is disconnected, ms. */
 const SLOW_SUBSCRIBER_MS = 5000
+/**
+ * How often the keepalive of a sender the gateway holds back is renewed, ms: well under the
+ * shortest keepalive aedes enforces (1.5 times a client's 1 s keepalive).
+ */
+const HELD_KEEPALIVE_MS = 500
+
+/** The part of an aedes client its keepalive lives in (aedes 1.x; not in its typings). */
+interface KeepaliveOf {
+  _keepaliveTimer?: { refresh?: () => unknown } | null
+}
 
 export class EmbeddedBus implements Bus {
   private b: EmbeddedBroker | null = null
   private readonly options: AedesOptions
+  /** Senders whose messages the gateway has not let go of yet (see `start`), by client id: how many. */
+  private readonly held = new Map<string, number>()
+  private heldTimer: NodeJS.Timeout | null = null
   readonly reloadAuth?: (next: AuthFile) => number
   constructor(
     private readonly port: number,
@@ -116,6 +129,11 @@ export class EmbeddedBus implements Bus {
     // waits for its socket to drain before the sender's next packet): it is cut off after
     // SLOW_SUBSCRIBER_MS instead of aedes' default minute.
     // Nothing the gateway reads is kept retained, with or without logins (retain-guard.ts).
+    // While it holds a sender back, aedes does not read that sender's packets, its pings included,
+    // and its keepalive timer (renewed only by a packet read) would close a live sender once the
+    // pipeline worked longer than one and a half keepalives (a loaded machine, a long GC). The
+    // sender is not silent: what it sent waits unread because the gateway asked for that. So the
+    // keepalive of every sender held is renewed meanwhile; once let go, it applies again.
     const authorizePublish = retainGuard(topics, this.retainRefused, this.options.authorizePublish, c => loginOf(c) ?? c.id)
     this.b = await startBroker({
       port: this.port,
@@ -125,6 +143,8 @@ export class EmbeddedBus implements Bus {
       loginOf
     })
     const broker = this.b.broker
+    this.heldTimer = setInterval(() => this.renewHeld(), HELD_KEEPALIVE_MS)
+    this.heldTimer.unref()
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
     await Promise.all(
       topics.map(
@@ -133,10 +153,10 @@ export class EmbeddedBus implements Bus {
             broker.subscribe(
               t,
               (packet: AedesPublishPacket, done: () => void) => {
+                const client = (packet as AedesPublishPacket & { clientId?: unknown }).clientId
                 // Once only, even if the handler throws after calling it.
-                const once = onceOnly(done)
+                const once = onceOnly(typeof client === 'string' ? this.holding(client, done) : done)
                 try {
-                  const client = (packet as AedesPublishPacket & { clientId?: unknown }).clientId
                   onMessage(packet.topic, packet.payload as Buffer, once, typeof client === 'string' ? { client } : {})
                 } catch (err) {
                   once()
@@ -150,6 +170,23 @@ export class EmbeddedBus implements Bus {
     )
   }
 
+  /** `done` for a message of `client`, counting it as held until called. */
+  private holding(client: string, done: () => void): () => void {
+    this.held.set(client, (this.held.get(client) ?? 0) + 1)
+    return () => {
+      const n = (this.held.get(client) ?? 1) - 1
+      if (n > 0) this.held.set(client, n)
+      else this.held.delete(client)
+      done()
+    }
+  }
+
+  private renewHeld(): void {
+    const clients = (this.b?.broker as { clients?: Record<string, KeepaliveOf | undefined> } | undefined)?.clients
+    if (!clients) return
+    for (const id of this.held.keys()) clients[id]?._keepaliveTimer?.refresh?.()
+  }
+
   async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     const broker = this.b?.broker
     if (!broker) throw new Error('broker stopped')
@@ -161,6 +198,8 @@ export class EmbeddedBus implements Bus {
   }
 
   async stop(): Promise<void> {
+    if (this.heldTimer) clearInterval(this.heldTimer)
+    this.heldTimer = null
     await this.b?.close()
     this.b = null
   }
