@@ -100,7 +100,9 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
       ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
       throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
     }
-    const implausible = await capacity.check(req.params.storeId, req.body.occupancy)
+    const implausible = await capacity.check(req.body, req.params.storeId, n => {
+      if (n > 0) ctx.metrics.liveRefused.INSTORE_UNKNOWN_ZONE = (ctx.metrics.liveRefused.INSTORE_UNKNOWN_ZONE ?? 0) + n
+    })
     if (implausible !== null) {
       ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY = (ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY ?? 0) + 1
       throw new HttpError(400, 'INSTORE_IMPLAUSIBLE_OCCUPANCY', implausible)
