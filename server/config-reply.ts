@@ -1,58 +1,33 @@
 // The body of GET /v1/stores/{id}/config, built so that no pull can hold the server's one event
 // loop for long, whoever sends it and however often:
-// - the device list of a whole config is the same for every store: it is built once per
-//   (config version, epoch) and kept, and a store's reply only adds its site, campaigns and
-//   erasures around it; a new version (a registration) rebuilds it from the memo below;
+// - the device list of a whole config is the same for every store: it is built once per epoch
+//   and kept (config-list.ts), a new version moves it by the devices changed since, and a store's
+//   reply only adds its site, campaigns and erasures around its shared Buffers;
 // - the ETag of a whole reply comes from what it is made of (store, version, erasures), not from
 //   hashing megabytes of body, so a 304 of a kept list costs a few small queries;
-// - a device's material (two AES blocks) is memoised per epoch, and lists are built a page at a
-//   time, yielding to other requests between pages;
-// - one token has one pull in progress at a time: another is refused (429, counted);
+// - lists are built a page at a time, yielding to other requests between pages;
+// - one token has one pull in progress at a time, until its reply is sent or its connection
+//   closes: another is refused (429, counted);
 // - a whole reply whose list is not built yet is streamed: its head at once, then a space (JSON
 //   whitespace) every KEEP_ALIVE_MS until the list is ready, so a gateway that times out on a
 //   silent link, not on a long body, waits for a list however long it takes to build.
 import { createHash } from 'node:crypto'
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Db } from './db/db.ts'
 import { configVersion } from './db/db.ts'
-import { counterAt, epochOf, temporaryKeyPairHex } from '../shared/eid.ts'
+import { counterAt, epochOf } from '../shared/eid.ts'
+import { changedSince, type DeviceRow, KeptList, type ListAt, materialJson, PAGE } from './config-list.ts'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Campaign } from '../shared/campaigns.ts'
 import { VERSION_RE } from './identity.ts'
-
-interface DeviceRow {
-  subject: string
-  identity_key: string
-  k: number
-  marketing: number
-}
-
-/** Devices whose material is made between two turns of the event loop. */
-const PAGE = 500
-
-/**
- * A device's material as JSON, exactly as JSON.stringify of its DeviceMaterialT: written by hand,
- * and both temporary keys from one cipher, because a whole list makes this 100,000 times in a row.
- */
-function materialJson(d: DeviceRow, epoch: number): string {
-  const tks = temporaryKeyPairHex(Buffer.from(d.identity_key, 'hex'), epoch)
-  return `{"subject":${JSON.stringify(d.subject)},"k":${d.k},"marketing":${d.marketing === 1},"tks":{"${epoch}":"${tks.slice(0, 32)}","${epoch + 1}":"${tks.slice(32)}"}}`
-}
-
-/** A whole config's device list, as JSON, at a config version and epoch; when it was built. */
-interface Built {
-  seq: number
-  epoch: number
-  json: string
-  at: number
-}
 
 export type ConfigReply =
   | { kind: 'bad_since'; reason: string }
   | { kind: 'busy' }
   | { kind: 'not_modified'; etag: string }
-  | { kind: 'body'; etag: string; body: string }
+  /** The body is `parts` one after the other, `bytes` in all (the device list's parts shared with other replies). */
+  | { kind: 'body'; etag: string; parts: readonly Buffer[]; bytes: number }
   /** The body is `head`, then `devices` once built, then `tail`. */
-  | { kind: 'building'; etag: string; head: string; devices: Promise<string>; tail: string }
+  | { kind: 'building'; etag: string; head: string; devices: Promise<readonly Buffer[]>; tail: string }
 
 /** How often a streamed reply sends a space while its list is being built, ms (far below a gateway's stall timeout). */
 export const KEEP_ALIVE_MS = 1000
@@ -87,7 +62,7 @@ export interface StreamOptions {
  * list is built, the list, the tail. A list that fails ends the body with that error (the response
  * is destroyed, never ended as if whole).
  */
-export async function* streamed(r: { head: string; devices: Promise<string>; tail: string }, o: StreamOptions = {}): AsyncGenerator<string> {
+export async function* streamed(r: { head: string; devices: Promise<string | readonly Buffer[]>; tail: string }, o: StreamOptions = {}): AsyncGenerator<string | Buffer> {
   const tick = o.tick ?? timerTick
   let ended = false
   let failed = false
@@ -108,7 +83,7 @@ export async function* streamed(r: { head: string; devices: Promise<string>; tai
       t.cancel()
       if (ticked) yield ' '
     }
-    let devices: string
+    let devices: string | readonly Buffer[]
     try {
       devices = await list
     } catch (err) {
@@ -116,7 +91,8 @@ export async function* streamed(r: { head: string; devices: Promise<string>; tai
       o.onCut?.('build_failed', err)
       throw err
     }
-    yield devices
+    if (typeof devices === 'string') yield devices
+    else yield* devices
     yield r.tail
     ended = true
   } finally {
@@ -152,24 +128,25 @@ export function erasuresQuery(db: Db, after: number, upTo?: number, tsAfter?: nu
 }
 
 export class ConfigReplies {
-  private built: Built | null = null
-  private building: Promise<Built> | null = null
-  private memo: { epoch: number; json: Map<string, string> } = { epoch: -1, json: new Map() }
+  private kept: KeptList | null = null
+  private building: Promise<ListAt> | null = null
   private readonly pulling = new Set<string>()
 
   constructor(
     private readonly db: Db,
     private readonly erasureWindowMs: number,
     private readonly now: () => number = Date.now,
-    /** Called at each whole device list built (counted in /metrics). */
+    /** Called at each whole device list built anew (counted in /metrics); not when one is followed. */
     private readonly onBuild: () => void = () => {}
   ) {}
 
   /**
    * The reply to one pull by token `tokenId`: whole (no `since`, or one of another epoch) or what
-   * changed since `since`; not_modified when `ifNoneMatch` is its ETag.
+   * changed since `since`; not_modified when `ifNoneMatch` is its ETag. The token's turn lasts until
+   * `sent` settles (the reply sent, or its connection closed): a token's replies not yet read by
+   * its client are at most one (re-tester, s11: 40 unread whole configs held +0.9 GB).
    */
-  async pull(storeId: string, site: unknown, since: string | undefined, ifNoneMatch: string | undefined, tokenId: string): Promise<ConfigReply> {
+  async pull(storeId: string, site: unknown, since: string | undefined, ifNoneMatch: string | undefined, tokenId: string, sent: Promise<unknown>): Promise<ConfigReply> {
     if (this.pulling.has(tokenId)) return { kind: 'busy' }
     this.pulling.add(tokenId)
     let r: ConfigReply | undefined
@@ -177,8 +154,7 @@ export class ConfigReplies {
       r = await this.reply(storeId, site, since, ifNoneMatch)
       return r
     } finally {
-      // A streamed reply is in progress until its list is built.
-      if (r?.kind === 'building') r.devices.finally(() => this.pulling.delete(tokenId)).catch(() => {})
+      if (r?.kind === 'body' || r?.kind === 'building') sent.finally(() => this.pulling.delete(tokenId)).catch(() => {})
       else this.pulling.delete(tokenId)
     }
   }
@@ -221,9 +197,10 @@ export class ConfigReplies {
       // The ETag is known before the list: a 304 builds nothing.
       const etag = tag(JSON.stringify(['full', head, tail]))
       if (ifNoneMatch === etag) return { kind: 'not_modified', etag }
-      const kept = this.built
-      if (kept !== null && kept.epoch === epoch && kept.seq === seq) return { kind: 'body', etag, body: assemble(head, kept.json, tail) }
-      return { kind: 'building', etag, ...around(head, tail), devices: this.devicesAt(seq, epoch).then(b => b.json) }
+      const a = around(head, tail)
+      const ready = this.ready(seq, epoch)
+      if (ready !== null) return whole(etag, a, ready)
+      return { kind: 'building', etag, ...a, devices: this.devicesAt(seq, epoch).then(l => l.parts) }
     }
     const after = from.seq
     const rows = (await this.listed().where('version', '>', after).orderBy('subject').execute()) as DeviceRow[]
@@ -235,9 +212,11 @@ export class ConfigReplies {
       ),
       erasures: await this.erasures(after)
     }
-    const body = assemble(head, await this.materials(rows, epoch, false), tail)
+    const body = assemble(head, await this.materials(rows, epoch), tail)
     const etag = tag(body)
-    return ifNoneMatch === etag ? { kind: 'not_modified', etag } : { kind: 'body', etag, body }
+    if (ifNoneMatch === etag) return { kind: 'not_modified', etag }
+    const buf = Buffer.from(body)
+    return { kind: 'body', etag, parts: [buf], bytes: buf.length }
   }
 
   private listed() {
@@ -249,95 +228,68 @@ export class ConfigReplies {
   }
 
   /**
-   * Whether devices were only added since kept list `b` (no device that existed at its build
-   * changed, no consent withdrawn, no erasure): then the list is extended, not rebuilt.
+   * The kept list when it serves version `seq` of `epoch` as it is: at that version, or past it
+   * (another pull moved it on meanwhile: the gateway's next delta repeats what changed past `seq`).
    */
-  private async onlyAdded(b: Built): Promise<boolean> {
-    const changed = await this.db
-      .selectFrom('devices')
-      .select('subject')
-      .where('version', '>', b.seq)
-      .where(eb => eb.or([eb('created', '<', b.at), eb.and([eb('presence', '=', 0), eb('listed', '=', 1)])]))
-      .limit(1)
-      .execute()
-    return changed.length === 0 && (await this.erasures(b.seq)).length === 0
+  private ready(seq: number, epoch: number): ListAt | null {
+    const l = this.building === null ? this.kept?.current : undefined
+    return l !== undefined && l.epoch === epoch && l.seq >= seq ? l : null
   }
 
   /**
-   * The device list of this epoch at version `seq`, kept until the version or epoch moves. One
-   * list is built at a time: a pull that finds one being built waits for it.
+   * The device list of this epoch at version `seq` or later. One list is built or followed at a
+   * time: a pull that finds one under way waits for it.
    */
-  private async devicesAt(seq: number, epoch: number): Promise<Built> {
+  private async devicesAt(seq: number, epoch: number): Promise<ListAt> {
     for (;;) {
-      const b = this.built
-      if (b !== null && b.epoch === epoch && b.seq === seq) return b
       if (this.building !== null) {
         const other = await this.building.catch(() => null)
-        if (other !== null && other.epoch === epoch && other.seq === seq) return other
+        if (other !== null && other.epoch === epoch && other.seq >= seq) return other
         continue
       }
-      // Decided inside the promise: no other pull may start a second build meanwhile.
-      this.building = (async () => (b !== null && b.epoch === epoch && b.seq < seq && (await this.onlyAdded(b)) ? this.extend(b, seq) : this.build(seq, epoch)))()
+      const ready = this.ready(seq, epoch)
+      if (ready !== null) return ready
+      const kept = this.kept
+      this.building = kept !== null && kept.epoch === epoch ? this.follow(kept, seq) : this.build(seq, epoch)
       try {
-        this.built = await this.building
-        return this.built
+        return await this.building
       } finally {
         this.building = null
       }
     }
   }
 
-  /**
-   * Kept list `b` with the devices added since (re-tester, s10: phones registering, which anyone
-   * may do, made every whole pull rebuild the whole list). Appended after the others; one already
-   * listed as it is now is not listed twice.
-   */
-  private async extend(b: Built, seq: number): Promise<Built> {
-    const rows = (await this.listed().where('version', '>', b.seq).orderBy('subject').execute()) as DeviceRow[]
-    const parts: string[] = []
-    const memo = await this.eachMaterial(rows, b.epoch, (key, json, memo) => {
-      if (memo.has(key)) return
-      memo.set(key, json)
-      parts.push(json)
-    })
-    this.memo = { epoch: b.epoch, json: memo }
-    const json = parts.length === 0 ? b.json : b.json === '[]' ? `[${parts.join(',')}]` : `${b.json.slice(0, -1)},${parts.join(',')}]`
-    return { seq, epoch: b.epoch, json, at: this.now() }
+  /** The kept list moved to version `seq` by the devices changed and erased since its own. */
+  private async follow(kept: KeptList, seq: number): Promise<ListAt> {
+    const from = kept.current.seq
+    const rows = await changedSince(this.db, from).execute()
+    return await kept.follow(rows, await this.erasures(from), seq)
   }
 
-  private async build(seq: number, epoch: number): Promise<Built> {
+  private async build(seq: number, epoch: number): Promise<ListAt> {
     this.onBuild()
     // Rows changed past `seq` meanwhile are in it too: the gateway's next delta repeats them.
     const rows = (await this.listed().orderBy('subject').execute()) as DeviceRow[]
-    const json = await this.materials(rows, epoch, true)
-    return { seq, epoch, json, at: this.now() }
+    const kept = await KeptList.build(rows, seq, epoch)
+    this.kept = kept
+    return kept.current
   }
 
-  /** The rows' material as a JSON array; `whole`: the memo keeps these devices only. */
-  private async materials(rows: DeviceRow[], epoch: number, whole: boolean): Promise<string> {
-    const kept = whole ? new Map<string, string>() : null
+  /** The rows' material as a JSON array, from the kept list where it lists a device as it is now. */
+  private async materials(rows: DeviceRow[], epoch: number): Promise<string> {
+    const kept = this.kept?.epoch === epoch ? this.kept : null
     const parts: string[] = []
-    await this.eachMaterial(rows, epoch, (key, json) => {
-      kept?.set(key, json)
-      parts.push(json)
-    })
-    if (kept !== null) this.memo = { epoch, json: kept }
-    return '[' + parts.join(',') + ']'
-  }
-
-  /**
-   * Calls `fn` with each row's memo key and material JSON (from the memo of `epoch` when it has
-   * it), a page per turn of the event loop; `memo` is that memo (a new one for a new epoch).
-   * Returned for the caller to keep or not.
-   */
-  private async eachMaterial(rows: DeviceRow[], epoch: number, fn: (key: string, json: string, memo: Map<string, string>) => void): Promise<Map<string, string>> {
-    const memo = this.memo.epoch === epoch ? this.memo.json : new Map<string, string>()
     for (let i = 0; i < rows.length; i++) {
       if (i > 0 && i % PAGE === 0) await nextTurn()
-      const d = rows[i]
-      const key = `${d.subject} ${d.identity_key} ${d.k} ${d.marketing}`
-      fn(key, memo.get(key) ?? materialJson(d, epoch), memo)
+      parts.push(kept?.material(rows[i]) ?? materialJson(rows[i], epoch))
     }
-    return memo
+    return '[' + parts.join(',') + ']'
   }
+}
+
+/** A whole reply from a list ready to send: its head and tail around the list's shared parts. */
+function whole(etag: string, a: { head: string; tail: string }, l: ListAt): ConfigReply {
+  const head = Buffer.from(a.head)
+  const tail = Buffer.from(a.tail)
+  return { kind: 'body', etag, parts: [head, ...l.parts, tail], bytes: head.length + l.bytes + tail.length }
 }

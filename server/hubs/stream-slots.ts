@@ -74,6 +74,8 @@ interface AddressHold {
   readonly device: string
   close: (() => void) | null
   counted: boolean
+  /** Chosen to end for a newcomer whose other checks are still under way. */
+  chosen: boolean
 }
 
 const REFUSAL: Record<StreamKind, { owner: StreamRefusal; token: StreamRefusal }> = {
@@ -127,8 +129,9 @@ export class StreamSlots {
    * `address` is the caller's key (callerKey: an IPv6 caller by its /64).
    */
   async reserve(kind: StreamKind, owner: string, tokenId: string | undefined, address?: string): Promise<StreamSlot | StreamRefusal> {
-    const here = kind === 'device' ? this.reserveReplica(address, owner) : null
-    if (typeof here === 'string') return here
+    const placed = kind === 'device' ? this.reserveReplica(address, owner) : null
+    if (typeof placed === 'string') return placed
+    const here = placed?.slot
     const reserved = this.reserveHere(kind, owner, tokenId)
     if (typeof reserved === 'string') {
       here?.release()
@@ -142,9 +145,11 @@ export class StreamSlots {
       onEvict: close => here?.onEvict?.(close),
       onReplaced: end => reserved.onReplaced?.(end)
     }
-    if (typeof local === 'string') return local
     const data = this.shared
-    if (!data) return local
+    if (!data) {
+      placed?.evict()
+      return local
+    }
     let lease: string | StreamRefusal
     try {
       lease = await this.lease(data, kind, owner, tokenId)
@@ -157,6 +162,8 @@ export class StreamSlots {
       this.refused[lease]++
       return lease
     }
+    // Every check passed: only now is another device's extra stream ended for this one.
+    placed?.evict()
     const id = lease
     this.leases.add(id)
     let held = true
@@ -184,23 +191,28 @@ export class StreamSlots {
    * A trigger stream's place on this replica: under its total and its caller address's share. A
    * full address still admits a device's first stream there, by ending the oldest stream of a
    * device that holds more than one there: a shop's shared address then takes as many devices as
-   * its share, and one client's extra streams (4 per device) cannot lock new shoppers out.
+   * its share, and one client's extra streams (4 per device) cannot lock new shoppers out. The
+   * stream to end is only chosen here (and kept from other newcomers): `evict` ends it once every
+   * other check has passed, and a newcomer refused after all gives it back untouched (re-tester,
+   * s11: a device refused by its own cap ended an honest shopper's stream first).
    */
-  private reserveReplica(address: string | undefined, device: string): StreamSlot | StreamRefusal {
+  private reserveReplica(address: string | undefined, device: string): { slot: StreamSlot; evict: () => void } | StreamRefusal {
     const totalKey = 'device|total'
     const addressKey = address === undefined ? null : `device|a|${address}`
     const holds = addressKey === null ? [] : (this.holds.get(addressKey) ?? [])
     let refusal: StreamRefusal | null = (this.counts.get(totalKey) ?? 0) >= this.limits.triggerStreamsPerReplica ? 'replica' : null
     let victim: AddressHold | undefined
     if (refusal === null && addressKey !== null && (this.counts.get(addressKey) ?? 0) >= this.limits.triggerStreamsPerAddress) {
-      victim = holds.some(h => h.device === device) ? undefined : holds.find(h => h.close !== null && holds.filter(o => o.device === h.device).length > 1)
+      // A device's streams already chosen by other newcomers do not count: it keeps one at least.
+      const free = (h: AddressHold) => h.close !== null && !h.chosen && h.counted
+      victim = holds.some(h => h.device === device) ? undefined : holds.find(h => free(h) && holds.filter(o => o.device === h.device && free(o)).length > 1)
       if (victim === undefined) refusal = 'address'
     }
     if (refusal) {
       this.refused[refusal]++
       return refusal
     }
-    const hold: AddressHold = { device, close: null, counted: addressKey !== null }
+    const hold: AddressHold = { device, close: null, counted: addressKey !== null, chosen: false }
     const uncount = (h: AddressHold) => {
       if (!h.counted || addressKey === null) return
       h.counted = false
@@ -209,12 +221,7 @@ export class StreamSlots {
       holds.splice(0, holds.length, ...rest)
       if (holds.length === 0) this.holds.delete(addressKey)
     }
-    if (victim !== undefined) {
-      // Its place is this stream's from now: the victim's own release, when its socket closes, does not give it back twice.
-      uncount(victim)
-      this.evicted++
-      victim.close?.()
-    }
+    if (victim !== undefined) victim.chosen = true
     bump(this.counts, totalKey, 1)
     if (addressKey !== null) {
       bump(this.counts, addressKey, 1)
@@ -222,17 +229,34 @@ export class StreamSlots {
       this.holds.set(addressKey, holds)
     }
     let held = true
-    return {
+    let pending = victim
+    const slot: StreamSlot = {
       release: () => {
         if (!held) return
         held = false
         bump(this.counts, totalKey, -1)
         uncount(hold)
+        // Refused after all: the stream chosen stays, and may be chosen by another newcomer.
+        if (pending !== undefined) pending.chosen = false
+        pending = undefined
       },
       onEvict: close => {
         if (held) hold.close = close
       }
     }
+    const evict = () => {
+      const v = pending
+      pending = undefined
+      if (v === undefined || !held) return
+      v.chosen = false
+      // Gone meanwhile (its socket closed): its place is free already.
+      if (!v.counted) return
+      // Its place is this stream's from now: the victim's own release, when its socket closes, does not give it back twice.
+      uncount(v)
+      this.evicted++
+      v.close?.()
+    }
+    return { slot, evict }
   }
 
   private reserveHere(kind: StreamKind, owner: string, tokenId: string | undefined): StreamSlot | StreamRefusal {

@@ -25,6 +25,8 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
   live.start()
   const capacity = new LiveCapacity(db)
   const gate = new LiveGate(Date.now, ctx.policy.liveMinIntervalMs)
+  /** Each live post's turn of its store, taken at onRequest: given back once, whichever comes first, its end or its connection's. */
+  const turns = new WeakMap<FastifyRequest, () => void>()
   const busy = (storeId: string) => {
     ctx.metrics.liveRefused.INSTORE_LIVE_BUSY = (ctx.metrics.liveRefused.INSTORE_LIVE_BUSY ?? 0) + 1
     return new HttpError(429, 'INSTORE_LIVE_BUSY', `a snapshot of store ${storeId} is in flight or was just taken: send the next one later`, { 'retry-after': '1' })
@@ -63,21 +65,31 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
     {
       schema: { tags: ['gateway'], params: StoreParams, body: LiveSnapshot, response: { 204: Type.Null(), 400: ErrorReply, 429: ErrorReply } },
       attachValidation: true,
-      // Refused before the body is read while the store's last snapshot is in flight or recent (live-gate.ts).
-      onRequest: async req => {
+      // The store's turn is taken before the body is read (the token is checked first: requireRole
+      // runs at onRequest, openapi.ts): of posts sent together, all but one are refused unread
+      // (re-tester, s11: six 2.7 MiB snapshots were all parsed before five were refused).
+      onRequest: async (req, reply) => {
         const { storeId } = req.params as { storeId: string }
-        if (gate.refuses(storeId)) throw busy(storeId)
+        mustReachStore(req.principal, storeId, 'not this store')
+        const take = gate.take(storeId)
+        if (take === null) throw busy(storeId)
+        let held = true
+        const release = () => {
+          if (!held) return
+          held = false
+          take()
+        }
+        turns.set(req, release)
+        // A post that never reaches the handler (its body too large, cut off) gives its turn back too.
+        reply.raw.once('close', release)
       },
       preHandler: requireRole(db, 'gateway', 'admin')
     },
     async (req, reply) => {
-      mustReachStore(req.principal, req.params.storeId, 'not this store')
-      const release = gate.take(req.params.storeId)
-      if (release === null) throw busy(req.params.storeId)
       try {
         await takeSnapshot(req)
       } finally {
-        release()
+        turns.get(req)?.()
       }
       return reply.code(204).send()
     }
@@ -88,7 +100,9 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
       ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT = (ctx.metrics.liveRefused.INSTORE_BAD_SNAPSHOT ?? 0) + 1
       throw new HttpError(400, 'INSTORE_BAD_SNAPSHOT', req.validationError.message)
     }
-    const implausible = await capacity.check(req.params.storeId, req.body.occupancy)
+    const implausible = await capacity.check(req.body, req.params.storeId, n => {
+      if (n > 0) ctx.metrics.liveRefused.INSTORE_UNKNOWN_ZONE = (ctx.metrics.liveRefused.INSTORE_UNKNOWN_ZONE ?? 0) + n
+    })
     if (implausible !== null) {
       ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY = (ctx.metrics.liveRefused.INSTORE_IMPLAUSIBLE_OCCUPANCY ?? 0) + 1
       throw new HttpError(400, 'INSTORE_IMPLAUSIBLE_OCCUPANCY', implausible)

@@ -322,7 +322,9 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
       const site = await siteOf(storeId)
       if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-      const r = await configs.pull(storeId, JSON.parse(site), req.query.since, req.headers['if-none-match'], req.principal?.tokenId ?? '')
+      // The token's turn lasts until this reply is sent or its connection closes.
+      const sent = new Promise<void>(resolve => reply.raw.once('close', resolve))
+      const r = await configs.pull(storeId, JSON.parse(site), req.query.since, req.headers['if-none-match'], req.principal?.tokenId ?? '', sent)
       if (r.kind === 'bad_since') throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
       // A gateway pulls one at a time: a second pull meanwhile is a loop or a stolen token.
       if (r.kind === 'busy') throw new HttpError(429, 'INSTORE_CONFIG_BUSY', 'this token is already pulling this config: wait for that reply', { 'retry-after': '1' })
@@ -338,7 +340,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
         }
         return reply.type('application/json').send(Readable.from(streamed(r, { onCut })))
       }
-      return reply.type('application/json').send(r.body)
+      // The device list's Buffers are shared with every other reply of its version: none is copied per reply.
+      return reply.type('application/json').header('content-length', String(r.bytes)).send(Readable.from(r.parts))
     }
   )
 

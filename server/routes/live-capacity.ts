@@ -4,6 +4,8 @@
 // 10) and leaves the excess out, so the server never refuses what a gateway may count; past this ceiling
 // comes from a broken or hostile gateway (the schema alone allowed 1,000,000 in a boutique), and
 // its snapshot is refused rather than shown. Passers-by are outside the site: the schema bounds them.
+// Zones the site does not have are dropped from the snapshot (counts and positions' shop and
+// sector) and counted: no ceiling applies to them, and a dashboard stream would carry them as sent.
 import { parseSite, type Site, type Zone } from '../../shared/site.ts'
 import type { Db } from '../db/db.ts'
 import type { LiveSnapshotT } from '../schemas.ts'
@@ -36,10 +38,12 @@ export class LiveCapacity {
    * gateway of an earlier version left shares unbounded (a BLE flood counted devices), and its
    * snapshot must still be shown; what is shown never exceeds what the floor holds.
    */
-  async check(storeId: string, occupancy: LiveSnapshotT['occupancy']): Promise<string | null> {
-    if (occupancy === null) return null
+  async check(snapshot: Pick<LiveSnapshotT, 'occupancy' | 'positions'>, storeId: string, onUnknown: (n: number) => void = () => {}): Promise<string | null> {
     const caps = await this.of(storeId)
     if (!caps) return null
+    onUnknown(dropUnknown(snapshot, caps))
+    const occupancy = snapshot.occupancy
+    if (occupancy === null) return null
     const by = occupancy.bySource
     for (const g of [by?.app, by?.ble, by?.wifi]) {
       if (!g) continue
@@ -87,4 +91,34 @@ export class LiveCapacity {
     this.cache.set(storeId, { updated, caps: entry })
     return entry
   }
+}
+
+/** Drops the counts under zone ids the site does not have, and such ids from positions: how many. */
+function dropUnknown(snapshot: Pick<LiveSnapshotT, 'occupancy' | 'positions'>, caps: { shops: Caps; sectors: Caps }): number {
+  let n = 0
+  const o = snapshot.occupancy
+  const by = o?.bySource
+  for (const g of [o, o?.low, o?.high, by?.app, by?.ble, by?.wifi]) {
+    if (!g) continue
+    for (const [counts, known] of [
+      [g.shops, caps.shops],
+      [g.sectors, caps.sectors]
+    ] as const)
+      for (const id of Object.keys(counts))
+        if (!known.has(id)) {
+          delete counts[id]
+          n++
+        }
+  }
+  for (const p of snapshot.positions) {
+    if (p.shop !== null && !caps.shops.has(p.shop)) {
+      p.shop = null
+      n++
+    }
+    if (p.sector !== null && !caps.sectors.has(p.sector)) {
+      p.sector = null
+      n++
+    }
+  }
+  return n
 }

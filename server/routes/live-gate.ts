@@ -1,9 +1,10 @@
 // A store's live snapshots, one at a time and not more often than a gateway sends them (one a
 // second, gateway/io/uplink.ts): without this a single gateway token posting large snapshots in a
 // loop kept this replica parsing and checking them, and every other store's uplink and /healthz
-// waited behind it. A store's post in flight or one just taken makes the next one refused before
-// its body is read (onRequest); a turn is taken only by a caller whose token reaches the store
-// (preHandler), so an anonymous caller can neither take nor hold one.
+// waited behind it. A post takes its store's turn before its body is read (onRequest), so a post
+// while another is in flight or just taken is refused unread, posts sent together too; a turn is
+// taken only by a caller whose token reaches the store (checked first, at onRequest), so an
+// anonymous caller can neither take nor hold one.
 
 /** The shortest time from the end of one snapshot of a store to the next one taken, ms: under the gateway's own period (a second between the end of a post and the next), so a healthy gateway is never refused. */
 export const LIVE_MIN_INTERVAL_MS = 500

@@ -10,6 +10,7 @@ import { api } from '../helpers/procs.ts'
 import { startChain } from '../helpers/replicas.ts'
 import { TEST_ENGINE } from '../helpers/postgres.ts'
 import { nextConfigVersion } from '../../server/db/db.ts'
+import { ConfigReplies } from '../../server/config-reply.ts'
 import { counterAt, epochOf, temporaryKey } from '../../shared/eid.ts'
 
 /** Enough devices that one whole build holds the old server's loop for a few hundred ms. */
@@ -118,10 +119,11 @@ test(`a token pulling its whole config in a loop builds the device list once per
     assert.ok(later.devices.some(d => d.subject === reg.body.subject))
     assert.equal(await builds(), 1, 'an added device alone does not rebuild the list')
     assert.equal(new Set(later.devices.map(d => d.subject)).size, N + 1, 'no device listed twice')
-    // An erasure is never answered from an older list: rebuilt, the device gone and listed as erased.
+    // An erasure is never answered from an older list: the device gone and listed as erased.
+    // Re-tester (s11): any change but an addition rebuilt the whole list; it is now followed.
     assert.equal((await api(`${url}/v1/devices/${reg.body.deviceId}`, reg.body.token, 'DELETE')).status, 204)
     const after = (await (await pull()).json()) as Config
-    assert.equal(await builds(), 2)
+    assert.equal(await builds(), 1, 'an erasure does not rebuild the list')
     assert.equal(after.devices.length, N)
     assert.ok(!after.devices.some(d => d.subject === reg.body.subject))
     assert.deepEqual(after.erasures, [reg.body.subject])
@@ -133,8 +135,31 @@ test(`a token pulling its whole config in a loop builds the device list once per
       await trx.updateTable('devices').set({ presence: 0, version }).where('device_id', '=', row.device_id).execute()
     })
     const withdrawn = (await (await pull()).json()) as Config
-    assert.equal(await builds(), 3)
     assert.ok(!withdrawn.devices.some(d => d.subject === first2))
+    assert.equal(withdrawn.devices.length, N - 1)
+    // Given back, and another device's marketing consent changed: each listed once, as it is now.
+    const second = [...keys.keys()][1]
+    await ctx.db.transaction().execute(async trx => {
+      const version = await nextConfigVersion(trx)
+      await trx.updateTable('devices').set({ presence: 1, version }).where('device_id', '=', row.device_id).execute()
+      await trx
+        .updateTable('devices')
+        .set({ marketing: keys.get(second)?.marketing ? 0 : 1, version })
+        .where('subject', '=', second)
+        .execute()
+    })
+    const back = (await (await pull()).json()) as Config
+    assert.equal(back.devices.length, N)
+    assert.equal(new Set(back.devices.map(d => d.subject)).size, N, 'no device listed twice')
+    assert.ok(back.devices.some(d => d.subject === first2))
+    assert.equal(back.devices.find(d => d.subject === second)?.marketing, !keys.get(second)?.marketing)
+    assert.equal(await builds(), 1, 'consent changes do not rebuild the list: it follows them')
+    // The same devices as a list built anew from the database.
+    const fresh = await new ConfigReplies(ctx.db, 86_400_000).pull('s1', {}, undefined, undefined, 'fresh', Promise.resolve())
+    assert.equal(fresh.kind, 'building')
+    const built = fresh.kind === 'building' ? (JSON.parse(Buffer.concat(await fresh.devices).toString()) as Config['devices']) : []
+    const sorted = (l: Config['devices']) => l.map(d => JSON.stringify(d)).sort()
+    assert.deepEqual(sorted(back.devices), sorted(built))
   } finally {
     await chain.close()
   }

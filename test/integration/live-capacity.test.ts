@@ -1,8 +1,8 @@
 // The outside tester's "also noted": a live snapshot could claim up to 1,000,000 people in a zone
 // (the schema's bound), and the dashboard showed it. Now a count past the zone's floor area times
 // a crush density (CRUSH_PER_M2) refuses the snapshot: 400 INSTORE_IMPLAUSIBLE_OCCUPANCY,
-// counted in instore_server_live_refused_total. Zones the site does not have are not bounded here
-// (the dashboard shows only the site's own).
+// counted in instore_server_live_refused_total. Zones the site does not have are dropped from the
+// snapshot and counted (re-tester, s11: they were passed on to dashboard streams as sent).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { api } from '../helpers/procs.ts'
 import { ROOT } from '../helpers/run.ts'
 import { startChain } from '../helpers/replicas.ts'
-import { metric } from '../helpers/streams.ts'
+import { metric, openSse } from '../helpers/streams.ts'
+import { waitFor } from '../helpers/gateway.ts'
 // Named here so that scripts/test.ts runs this file again on PostgreSQL.
 import { TEST_ENGINE } from '../helpers/postgres.ts'
 import { CRUSH_PER_M2 } from '../../server/routes/live-capacity.ts'
@@ -80,6 +81,46 @@ test(`a site whose maxPeoplePerM2 is the schema's maximum has its gateway's coun
     ] as const) {
       const res = await api(`${url}/v1/stores/s2/live`, r.body.gatewayToken, 'POST', snap(n))
       assert.equal(res.status, status, what)
+    }
+  } finally {
+    await chain.close()
+  }
+})
+
+test(`counts and positions under zones the site does not have are dropped from a live snapshot and counted (${TEST_ENGINE})`, async () => {
+  const chain = await startChain('live-unknown-zones', 1, undefined, { liveMinIntervalMs: 0 })
+  try {
+    const { url } = chain.replicas[0]
+    const zones = (shops: Record<string, number>, sectors: Record<string, number> = {}) => ({ shops, sectors })
+    const made = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`z${i}`, 1_000_000]))
+    const position = { subject: 'app:0000000000000001', ts: 1, x: 2, y: 2, floor: 0, accuracyM: 1, shop: 'elsewhere', sector: 'women', source: 'ble' }
+    const body = {
+      ts: 1,
+      positions: [position],
+      occupancy: {
+        ts: 1,
+        shops: { boutique: 3, ...made },
+        sectors: { women: 2, nowhere: 9 },
+        passersBy: 0,
+        low: zones({ boutique: 2, elsewhere: 5 }),
+        high: zones({ boutique: 4 }, { nowhere: 1 }),
+        bySource: { app: zones({ elsewhere: 1 }), ble: zones({ boutique: 3 }), wifi: zones({}, { nowhere: 2 }) }
+      }
+    }
+    assert.equal((await api(`${url}/v1/stores/s1/live`, chain.gw.s1, 'POST', body)).status, 204)
+    assert.equal(await metric(url, 'instore_server_live_refused_total{reason="INSTORE_UNKNOWN_ZONE"}'), 1000 + 5 + 1, 'each count, and the shop of the position')
+    // What a dashboard is sent: the site's own zones only.
+    const stream = await openSse(url, '/v1/stores/s1/live', chain.manager.s1)
+    try {
+      assert.equal(stream.status, 200)
+      await waitFor(() => stream.events.some(e => e.event === 'snapshot'), 10_000, 'the latest snapshot')
+      const shown = JSON.parse(stream.events.find(e => e.event === 'snapshot')?.data ?? '{}') as typeof body
+      assert.deepEqual(shown.occupancy.shops, { boutique: 3 })
+      assert.deepEqual(shown.occupancy.sectors, { women: 2 })
+      assert.deepEqual([shown.occupancy.low, shown.occupancy.high], [zones({ boutique: 2 }), zones({ boutique: 4 })])
+      assert.deepEqual(shown.occupancy.bySource, { app: zones({}), ble: zones({ boutique: 3 }), wifi: zones({}) })
+    } finally {
+      stream.close()
     }
   } finally {
     await chain.close()

@@ -87,3 +87,55 @@ test('the live gate with an interval of 0: one snapshot in flight per store, no 
   done?.()
   assert.equal(gate.refuses('s1'), false, 'a slow snapshot earns no pause')
 })
+
+test(`posts of one store sent together: all but one refused before their body is read (${TEST_ENGINE})`, async () => {
+  // Re-tester (s11, 14-live-gate-concurrent-posts-all-parsed.mjs): the turn was taken in the
+  // handler, after the body was read, parsed and validated; posts sent together were all parsed.
+  const chain = await startChain('live-gate-together', 1, undefined, { liveMinIntervalMs: 0 })
+  try {
+    const { url } = chain.replicas[0]
+    const body = JSON.stringify(snap())
+    // The first post's headers and half its body: its body is still arriving.
+    let answered: (v: number) => void = () => {}
+    const firstStatus = new Promise<number>(resolve => {
+      answered = resolve
+    })
+    const first = request(
+      `${url}/v1/stores/s1/live`,
+      { method: 'POST', headers: { authorization: `Bearer ${chain.gw.s1}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } },
+      res => {
+        res.resume()
+        answered(res.statusCode ?? 0)
+      }
+    )
+    first.write(body.slice(0, 20))
+    await new Promise(r => setTimeout(r, 200))
+    // Another post of the store meanwhile is refused though none of its body is sent.
+    const other = await Promise.race([headersOnly(url, '/v1/stores/s1/live', chain.gw.s1, 2_800_000), new Promise<null>(r => setTimeout(() => r(null), 5_000))])
+    assert.equal(other?.status, 429, 'refused before its body, not left waiting for it')
+    // Another store's post is not held by it, and a token of another store takes no turn of s1.
+    assert.equal((await api(`${url}/v1/stores/s2/live`, chain.gw.s2, 'POST', snap())).status, 204)
+    assert.equal((await headersOnly(url, '/v1/stores/s1/live', chain.gw.s2, 10)).status, 403)
+    first.end(body.slice(20))
+    assert.equal(await firstStatus, 204)
+    // The turn is given back at its end (the pause off here): the next post is taken.
+    assert.equal((await api(`${url}/v1/stores/s1/live`, chain.gw.s1, 'POST', snap())).status, 204)
+    // A post cut off before its body ends gives its turn back too.
+    const cut = request(`${url}/v1/stores/s1/live`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${chain.gw.s1}`, 'content-type': 'application/json', 'content-length': '1000' }
+    })
+    cut.on('error', () => {})
+    cut.write('{"ts":')
+    await new Promise(r => setTimeout(r, 200))
+    cut.destroy()
+    let after = 0
+    for (let i = 0; i < 50 && after !== 204; i++) {
+      await new Promise(r => setTimeout(r, 100))
+      after = (await api(`${url}/v1/stores/s1/live`, chain.gw.s1, 'POST', snap())).status
+    }
+    assert.equal(after, 204)
+  } finally {
+    await chain.close()
+  }
+})

@@ -5,9 +5,11 @@
 // at most `triggerStreamsPerAddress` from one caller address (429 INSTORE_TOO_MANY_STREAMS beyond).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { request } from 'node:http'
 import { startChain, registerDevice } from '../helpers/replicas.ts'
 import { metric, openSse } from '../helpers/streams.ts'
 import { TEST_ENGINE } from '../helpers/postgres.ts'
+import { waitFor } from '../helpers/gateway.ts'
 
 test(`a replica holds at most triggerStreamsPerReplica trigger streams, then answers 503 with Retry-After (${TEST_ENGINE})`, async () => {
   const chain = await startChain('stream-total', 1, undefined, { triggerStreamsPerReplica: 3, triggerStreamsPerAddress: 100 })
@@ -93,6 +95,69 @@ test(`a full address admits a new device's first stream by ending another device
     assert.deepEqual([refused.status, refused.error], [429, 'INSTORE_TOO_MANY_STREAMS'])
     const second = await openSse(url, `/v1/devices/${shoppers[0].deviceId}/triggers`, shoppers[0].token)
     assert.equal(second.status, 429)
+  } finally {
+    for (const s of open) s.close()
+    await chain.close()
+  }
+})
+
+/** A device's trigger stream opened from local address `from`: its status, and whether the server ended it. */
+function openFrom(url: string, d: { deviceId: string; token: string }, from: string): Promise<{ status: number; ended: () => boolean; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    let ended = false
+    const req = request(`${url}/v1/devices/${d.deviceId}/triggers`, { localAddress: from, headers: { authorization: `Bearer ${d.token}`, accept: 'text/event-stream' } }, res => {
+      res.resume()
+      res.on('close', () => {
+        ended = true
+      })
+      resolve({ status: res.statusCode ?? 0, ended: () => ended, close: () => req.destroy() })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+// Re-tester (s11, 10-eviction-for-nothing.mjs): the stream to end at a full address was ended
+// before the device's own cap (and the token's, and PostgreSQL's leases) were checked, so a device
+// refused by its own cap still ended an honest shopper's extra stream.
+test(`a new stream refused by its device's cap ends no other device's stream (${TEST_ENGINE})`, async () => {
+  // Two replicas on PostgreSQL: the device's streams on the other one, so that the refusal comes
+  // from the leases (10pg); on SQLite both are one server, and the device's own cap refuses.
+  const chain = await startChain('stream-evict-refused', 2, undefined, { triggerStreamsPerAddress: 4 })
+  const { url } = chain.replicas[0]
+  const open: Array<{ close: () => void }> = []
+  try {
+    const shop = '127.0.0.1'
+    // Two honest phones at the shop's address, two streams each: its share of 4.
+    const honest: Array<{ ended: () => boolean }> = []
+    for (const d of [await registerDevice(url), await registerDevice(url)])
+      for (let i = 0; i < 2; i++) {
+        const s = await openFrom(url, d, shop)
+        assert.equal(s.status, 200)
+        honest.push(s)
+        open.push(s)
+      }
+    // A device holding its 4 streams from elsewhere asks at the shop: refused by its own cap.
+    const x = await registerDevice(url)
+    for (let i = 0; i < 4; i++) {
+      const s = await openFrom(chain.replicas[1].url, x, '127.0.0.2')
+      assert.equal(s.status, 200)
+      open.push(s)
+    }
+    for (let i = 0; i < 2; i++) assert.equal((await openFrom(url, x, shop)).status, 429)
+    assert.equal(await metric(url, 'instore_server_streams_refused_total{limit="device"}'), 2)
+    assert.equal(await metric(url, 'instore_server_streams_evicted_total'), 0, 'no stream ended for a refused newcomer')
+    assert.deepEqual(
+      honest.map(h => h.ended()),
+      [false, false, false, false]
+    )
+    // A newcomer that passes every check still gets its place, by ending one extra stream.
+    const y = await registerDevice(url)
+    const ys = await openFrom(url, y, shop)
+    open.push(ys)
+    assert.equal(ys.status, 200)
+    assert.equal(await metric(url, 'instore_server_streams_evicted_total'), 1)
+    await waitFor(() => honest.filter(h => h.ended()).length === 1, 5_000, 'one honest extra stream ended')
   } finally {
     for (const s of open) s.close()
     await chain.close()
