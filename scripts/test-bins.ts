@@ -12,7 +12,7 @@ import type { Plugin } from 'esbuild'
 import { buildBundles } from './build.ts'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -33,13 +33,17 @@ export function binSources(root = ROOT): Record<string, string> {
   return out
 }
 
-/** Replaces import.meta.url in each module by the URL of its source file. */
-const sourceUrls: Plugin = {
+/** Replaces import.meta.url (and .dirname, .filename) in each module by those of its source file. */
+export const sourceUrls: Plugin = {
   name: 'source-import-meta-url',
   setup(b) {
     b.onLoad({ filter: /\.ts$/ }, async a => {
       const text = await readFile(a.path, 'utf8')
-      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(a.path).href)), loader: 'ts' }
+      const contents = text
+        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(a.path).href))
+        .replaceAll('import.meta.dirname', JSON.stringify(dirname(a.path)))
+        .replaceAll('import.meta.filename', JSON.stringify(a.path))
+      return { contents, loader: 'ts' }
     })
   }
 }

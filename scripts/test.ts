@@ -6,6 +6,8 @@
 // startServer) then run a second time on PostgreSQL (INSTORE_TEST_DB=postgres), on one cluster this
 // script starts for the pass (each test process makes its own databases there, copies of a migrated
 // template); without PostgreSQL installed that pass fails in CI and is left out, said so, elsewhere.
+// The test files run bundled (scripts/test-files.ts: built once for both passes, run with plain node,
+// each reported under its source's name), as the commands they spawn do (scripts/test-bins.ts).
 // Usage: node --import tsx scripts/test.ts [unit|integration|interop|FILE.test.ts ...] (none: every tier;
 // files: those alone, the server's among them on both engines, as in the full run).
 import { spawn } from 'node:child_process'
@@ -13,6 +15,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { inCi, present } from '../test/helpers/parts.ts'
 import { PgCluster, SHARED_CLUSTER_ENV } from '../test/helpers/postgres.ts'
 import { buildTestBins, TEST_BIN_ENV } from './test-bins.ts'
+import { buildTestFiles, TEST_FILES_MAP_ENV, type TestBundles } from './test-files.ts'
 import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -101,6 +104,28 @@ async function main(): Promise<number> {
 
 /** The SQLite pass over `files`, then the PostgreSQL pass over the server's among them; the exit code. */
 async function passes(files: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // The test files, bundled once for both passes (scripts/test-files.ts): no tsx in their processes.
+  let tests: TestBundles
+  try {
+    tests = await buildTestFiles(files)
+  } catch (err) {
+    process.stderr.write(`the test files could not be bundled: ${(err as Error).message}\n`)
+    return 1
+  }
+  try {
+    return await bundledPasses(files, tests, { ...env, [TEST_FILES_MAP_ENV]: tests.map })
+  } finally {
+    rmSync(tests.dir, { recursive: true, force: true })
+  }
+}
+
+async function bundledPasses(files: string[], tests: TestBundles, env: NodeJS.ProcessEnv): Promise<number> {
+  const pass = (list: string[], passEnv: NodeJS.ProcessEnv): Promise<number> =>
+    runPass(
+      tests.runner,
+      list.map(f => tests.bundles.get(resolve(ROOT, f)) as string),
+      passEnv
+    )
   // Two at a time: the integration tests start gateways and servers; more would starve each other on
   // small machines. A file exits once its tests have ended, whatever it left open (a hung child must
   // fail its test, not hold the run); one that runs past its timeout is named `not ok` and stopped
@@ -132,14 +157,14 @@ async function passes(files: string[], env: NodeJS.ProcessEnv): Promise<number> 
 let interrupted = false
 
 /**
- * One pass over `list` through scripts/test-run.ts (`node --test FILES` sorts the files, undoing
- * slowFirst), its exit code. The pass runs in its own process group, killed whole when it ends: the
+ * One pass of `runner` (scripts/test-run.ts's bundle: `node --test FILES` sorts the files, undoing
+ * slowFirst) over the test files' bundles `list`, its exit code. The pass runs in its own process group, killed whole when it ends: the
  * processes a stopped or careless test file started (gateways, servers, brokers) do not outlive it.
  * A Ctrl-C or SIGTERM here stops the group too (it is not in the terminal's foreground group).
  */
-function pass(list: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+function runPass(runner: string, list: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise(done => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/test-run.ts'), ...list], { cwd: ROOT, stdio: 'inherit', env, detached: true })
+    const child = spawn(process.execPath, ['--enable-source-maps', runner, ...list], { cwd: ROOT, stdio: 'inherit', env, detached: true })
     const killGroup = (): void => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
