@@ -39,10 +39,10 @@ export const sourceUrls: Plugin = {
   setup(b) {
     b.onLoad({ filter: /\.ts$/ }, async a => {
       const text = await readFile(a.path, 'utf8')
-      const contents = text
-        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(a.path).href))
-        .replaceAll('import.meta.dirname', JSON.stringify(dirname(a.path)))
-        .replaceAll('import.meta.filename', JSON.stringify(a.path))
+      const meta = { url: pathToFileURL(a.path).href, dirname: dirname(a.path), filename: a.path }
+      // A pattern, not the words as a string: this module is bundled too (test-files.ts), and a
+      // string holding them would itself be replaced.
+      const contents = text.replace(/\bimport\.meta\.(url|dirname|filename)\b/g, (_, k: keyof typeof meta) => JSON.stringify(meta[k]))
       return { contents, loader: 'ts' }
     })
   }

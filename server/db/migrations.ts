@@ -390,7 +390,7 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '016_dropped_visit_ids': droppedVisitIds,
     '017_token_devices': tokenDevices,
     '018_erasure_versions': erasureVersions,
-    '020_token_listing': tokenListing
+    '019_token_listing': tokenListing
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

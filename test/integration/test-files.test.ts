@@ -11,6 +11,8 @@ import { pathToFileURL } from 'node:url'
 import { buildTestFiles } from '../../scripts/test-files.ts'
 import { ROOT } from '../helpers/run.ts'
 
+const META = ['import', 'meta'].join('.')
+
 test('a bundled test file sees its source module’s url, folder and name, and imports the helpers and packages', async () => {
   // A file outside the checkout (as test-tiers.test.ts gives the run), beside one of the checkout's.
   const dir = mkdtempSync(join(tmpdir(), 'test-files-'))
@@ -19,7 +21,8 @@ test('a bundled test file sees its source module’s url, folder and name, and i
   writeFileSync(
     a,
     `import { writeFileSync } from 'node:fs'\nimport { ROOT } from ${JSON.stringify(join(ROOT, 'test/helpers/run.ts'))}\nimport Database from 'better-sqlite3'\n` +
-      'writeFileSync(process.argv[2], JSON.stringify({ url: import.meta.url, dirname: import.meta.dirname, filename: import.meta.filename, root: ROOT, db: typeof Database, argv: process.execArgv }))\n'
+      // The fixture's import.meta written in pieces: this file, bundled, has its own import.meta replaced as text.
+      `writeFileSync(process.argv[2], JSON.stringify({ url: ${META}.url, dirname: ${META}.dirname, filename: ${META}.filename, root: ROOT, db: typeof Database, argv: process.execArgv }))\n`
   )
   const zones = 'test/unit/zones.test.ts'
   const built = await buildTestFiles([a, zones])

@@ -1,6 +1,6 @@
 // The outside tester's s12 item 2: with 400,000 device tokens, an admin's `GET /v1/tokens?store=X`
 // read every token's stores (7-26 s, /healthz held as long on SQLite) and a plain `GET /v1/tokens`
-// sorted every token. Migration 020_token_listing indexes the listing's order, and the tokens that
+// sorted every token. Migration 019_token_listing indexes the listing's order, and the tokens that
 // name stores apart: the plans of the queries a listing runs (tokens.ts tokenListQuery) must walk
 // an index in the page's order, never the table nor a sort, on both engines. Plans, not timings.
 import { test } from 'node:test'
