@@ -40,6 +40,11 @@ export interface KeptPlace {
   lastTs: number
   slots: Array<[number, number]>
   learned: boolean
+  /**
+   * Learned with the places of its model beside it: its rate and lapse rule are theirs together.
+   * Absent in a state kept before it was saved: worked out from its slots (see `restore`).
+   */
+  pooled?: boolean
 }
 
 /** Slots in a day: the window a spot must be heard across. */
@@ -142,18 +147,40 @@ export class ModelSpots {
       .filter(c => c.slots.size >= minSlots || c.spot !== null)
       .sort((a, b) => Number(b.spot !== null) - Number(a.spot !== null) || b.slots.size - a.slots.size)
       .slice(0, max)
-      .map(c => ({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, weight: c.weight, lastTs: c.lastTs, slots: [...c.slots], learned: c.spot !== null }))
+      .map(c => ({
+        fp: c.fp,
+        floor: c.floor,
+        x: c.x,
+        y: c.y,
+        weight: c.weight,
+        lastTs: c.lastTs,
+        slots: [...c.slots],
+        learned: c.spot !== null,
+        pooled: c.spot !== null && c.pooled
+      }))
   }
 
-  /** A candidate an earlier run kept: a learned one is a fixture spot again at once. */
+  /**
+   * A candidate an earlier run kept: a learned one is a fixture spot again at once, with the rate of
+   * the slots it is held by. Kept without `pooled` (an older state): a learned place heard by itself
+   * in fewer slots than learning needs is taken as learned with its neighbours, which it most likely
+   * was; one learned by itself and lapsing since is then held by its neighbours a little longer.
+   */
   restore(k: KeptPlace): void {
     if (this.order.size >= MAX_CANDIDATES) return
-    const c: Candidate = { fp: k.fp, floor: k.floor, x: k.x, y: k.y, weight: Math.min(MAX_WEIGHT, k.weight), slots: new Map(k.slots), lastTs: k.lastTs, spot: null, pooled: false }
+    const slots = new Map(k.slots)
+    const pooled = k.learned && (k.pooled ?? slots.size < this.coverage * DAY_SLOTS)
+    const c: Candidate = { fp: k.fp, floor: k.floor, x: k.x, y: k.y, weight: Math.min(MAX_WEIGHT, k.weight), slots, lastTs: k.lastTs, spot: null, pooled }
     const list = this.byModel.get(c.fp) ?? []
     list.push(c)
     this.byModel.set(c.fp, list)
     this.order.add(c)
     if (k.learned) c.spot = this.spots.add({ fp: c.fp, floor: c.floor, x: c.x, y: c.y, intervalMs: SLOT_MS / Math.max(1, usual(c.slots)) })
+    // Places are taken up one by one, the learned first: a pooled place's rate is set again as each neighbour comes.
+    for (const p of list) {
+      if (p.spot === null || !p.pooled || p.floor !== c.floor || Math.hypot(p.x - c.x, p.y - c.y) > this.radiusM) continue
+      p.spot.intervalMs = SLOT_MS / Math.max(1, usual(this.pooledSlots(p)))
+    }
   }
 
   /** Learned spots now. */

@@ -40,7 +40,8 @@ const Floor = Type.Integer({ minimum: -100, maximum: 1000 })
 const Ts = Type.Number({ minimum: 0, maximum: 1e14 })
 export const PeopleLearnedState = Type.Object(
   {
-    v: Type.Literal(1),
+    // 2 (since s12): a place says whether it was learned with its neighbours (`pooled`); a state of 1 lacks it and is read all the same.
+    v: Type.Union([Type.Literal(1), Type.Literal(2)]),
     spots: Type.Array(
       Type.Object(
         {
@@ -66,7 +67,8 @@ export const PeopleLearnedState = Type.Object(
           weight: Type.Integer({ minimum: 0, maximum: 1e6 }),
           lastTs: Ts,
           slots: Type.Array(Type.Tuple([Type.Integer({ minimum: 0, maximum: 1e14 / SLOT_MS }), Type.Integer({ minimum: 1, maximum: 1e6 })]), { maxItems: DAY_MS / SLOT_MS + 1 }),
-          learned: Type.Boolean()
+          learned: Type.Boolean(),
+          pooled: Type.Optional(Type.Boolean())
         },
         { additionalProperties: false }
       ),
@@ -122,7 +124,7 @@ const HASHED_FP = /^h:[0-9a-f]{16}$/
 /** What is kept of people counting's learning now. */
 export function learnedState(p: LearnedParts): PeopleLearnedStateT {
   return {
-    v: 1,
+    v: 2,
     spots: p.spots
       .chainedSpots()
       .map(s => ({ fp: s.fp, floor: s.floor, x: s.x, y: s.y, until: s.until, intervalMs: s.intervalMs, addresses: [...s.addresses].slice(-MAX_ADDRESSES) })),

@@ -95,11 +95,16 @@ test('the stays the longest plausible visit is learned from survive a restart', 
 test('a kept state that does not read as one is left, said why, and counting learns from nothing', () => {
   const cases: Array<{ name: string; state: string; key?: string; problem: RegExp }> = [
     { name: 'not JSON', state: '{"v":1,', problem: /not JSON/ },
-    { name: 'another version', state: JSON.stringify({ v: 2, spots: [], places: [], staysMs: [] }), problem: /\/v/ },
+    { name: 'another version', state: JSON.stringify({ v: 3, spots: [], places: [], staysMs: [] }), problem: /\/v/ },
     {
       name: 'a place with a bad fingerprint',
       state: JSON.stringify({ v: 1, spots: [], places: [{ fp: '<x>', floor: 0, x: 1, y: 1, weight: 1, lastTs: 1, slots: [], learned: true }], staysMs: [] }),
       problem: /places/
+    },
+    {
+      name: 'a place whose pooled is not a boolean',
+      state: JSON.stringify({ v: 2, spots: [], places: [{ fp: 'ie0006', floor: 0, x: 1, y: 1, weight: 1, lastTs: 1, slots: [], learned: true, pooled: 'yes' }], staysMs: [] }),
+      problem: /places\/0\/pooled/
     },
     { name: 'another store', state: JSON.stringify({ v: 1, spots: [], places: [], staysMs: [] }), key: 'elsewhere/0', problem: /another store/ }
   ]
@@ -168,4 +173,49 @@ test("editing a sensor's offset or the order of the sensors keeps what was learn
   const sensor = moved.features.find(f => f.properties.kind === 'sensor') as unknown as { geometry: { coordinates: number[] } }
   sensor.geometry.coordinates = [sensor.geometry.coordinates[0] + 2, sensor.geometry.coordinates[1]]
   assert.notEqual(learnedKey(parseSite(moved)), learnedKey(site), 'a moved sensor moves the learned places')
+})
+
+/**
+ * A device by the front wall (model-spots.ts): two bursts a slot, placed inside in 6 of every 13
+ * slots and beyond the wall in the others; the place inside learned with the place beyond. As kept
+ * by this version (2, with `pooled`) or the one before (1, without).
+ */
+function wallState(v: 1 | 2): string {
+  const first = Math.floor(T0 / 600_000)
+  const side = (inside: boolean) =>
+    Array.from({ length: 144 }, (_, i) => i)
+      .filter(i => (i * 6) % 13 < 6 === inside)
+      .map(i => [first + i, 2])
+  const lastTs = T0 + 144 * 600_000
+  const inside = { fp: 'ie0006', floor: 0, x: 6, y: 1.5, weight: 30, lastTs, slots: side(true), learned: true, ...(v === 2 ? { pooled: true } : {}) }
+  const beyond = { fp: 'ie0006', floor: 0, x: 6, y: -1.5, weight: 30, lastTs, slots: side(false), learned: false, ...(v === 2 ? { pooled: false } : {}) }
+  return JSON.stringify({ v, spots: [], places: [inside, beyond], staysMs: [] })
+}
+
+test('a place learned with its neighbours is kept so, and taken up with their rate (repro: restored with its own slots only, half the rate, dropped under 35% of the day)', () => {
+  for (const v of [2, 1] as const) {
+    const dir = mkdtempSync(join(tmpdir(), 'people-learned-'))
+    const store = new GatewayStore(dir)
+    store.saveLearned('people-learned', people(store).learned.key, wallState(v), T0)
+    const p = people(store)
+    assert.equal(p.learned.restored, true, `v${v}: ${p.learned.problem}`)
+    const spot = p.wifi.spots.spots.filter(s => s.fp === 'ie0006')
+    assert.deepEqual(
+      spot.map(s => s.intervalMs),
+      [300_000],
+      `v${v}: both places' bursts, two a slot`
+    )
+    p.learned.save(T0 + 144 * 600_000, true)
+    const kept = JSON.parse(store.loadLearned('people-learned')?.state ?? '{}') as { v: number; places: Array<{ y: number; pooled?: boolean }> }
+    assert.equal(kept.v, 2)
+    assert.deepEqual(
+      kept.places.map(pl => [pl.y, pl.pooled]),
+      [
+        [1.5, true],
+        [-1.5, false]
+      ],
+      `v${v}`
+    )
+    store.close()
+  }
 })

@@ -109,3 +109,65 @@ test('a place learned with its neighbours takes its own rate once it is heard in
   }
   assert.equal(learned[0].intervalMs, SLOT)
 })
+
+/** Inside in 6 of every 13 slots: under half the day, so the place inside is learned only with the place beyond the wall. */
+const insideSome = (i: number) => (i * 6) % 13 < 6
+/** Inside in 3 of every 13 slots: too few for the place inside alone to stay learned, not together. */
+const insideFew = (i: number) => (i * 3) % 13 < 3
+
+/** The wall device's slots from..to, two bursts a slot (one side each slot), flushed after each. */
+function wallSlots(m: ModelSpots, from: number, to: number, side: (i: number) => boolean): void {
+  for (let i = from; i < to; i++) {
+    for (const dt of [100_000, 400_000]) m.observe(burst(i * SLOT + dt, 14, side(i) ? 1.5 : -1.5))
+    m.flush(i * SLOT + 500_000)
+  }
+}
+
+/** A gateway restart: what `m` keeps (people-learned.ts) taken up by a new one, as JSON on disk would carry it. */
+function restarted(m: ModelSpots) {
+  const n = spots()
+  for (const k of JSON.parse(JSON.stringify(m.kept(6, 200)))) n.m.restore(k)
+  return n
+}
+
+test('a place learned with its neighbours keeps their rate and lapse rule across a restart (repro: its own slots only, rate halved, dropped)', () => {
+  const a = spots()
+  twoPlaces(a.m, 0, 14)
+  let i = 0
+  for (; a.learned.length === 0 && i < 2 * 144; i++) {
+    for (const dt of [100_000, 400_000]) a.m.observe(burst(i * SLOT + dt, 14, insideSome(i) ? 1.5 : -1.5))
+  }
+  assert.equal(a.learned.length, 1, 'learned with the place beyond the wall')
+  wallSlots(a.m, i, i + 6, insideSome)
+  i += 6
+  const b = restarted(a.m)
+  assert.equal(b.learned.length, 1, 'a spot again at once')
+  // Its rate at once, before any burst: both places' bursts, two a slot.
+  assert.equal(b.learned[0].intervalMs, SLOT / 2, 'its rate as taken up')
+  for (const r of [a, b]) wallSlots(r.m, i, i + 144, insideSome)
+  i += 144
+  assert.equal(a.learned[0].intervalMs, SLOT / 2, 'uninterrupted')
+  assert.equal(b.learned[0].intervalMs, SLOT / 2, 'restarted, a day on')
+  // Then the place inside is heard in a quarter of the slots only: held by the two together, restart or not.
+  const c = restarted(b.m)
+  for (const r of [a, b, c]) wallSlots(r.m, i, i + 144, insideFew)
+  for (const [name, r] of Object.entries({ uninterrupted: a, restarted: b, 'restarted twice': c })) {
+    assert.equal(r.lapsed.length, 0, `${name}: not dropped`)
+    assert.equal(r.m.learned().length, 1, name)
+  }
+})
+
+test('a learned place kept before the field was saved is taken as learned with its neighbours when heard by itself too seldom to be learned alone', () => {
+  const a = spots()
+  twoPlaces(a.m, 0, 14)
+  wallSlots(a.m, 0, 2 * 144, insideSome)
+  assert.equal(a.m.learned().length, 1)
+  const b = spots()
+  for (const k of a.m.kept(6, 200)) {
+    const { pooled: _, ...old } = k
+    b.m.restore(old)
+  }
+  assert.equal(b.learned[0].intervalMs, SLOT / 2)
+  wallSlots(b.m, 2 * 144, 3 * 144, insideFew)
+  assert.equal(b.lapsed.length, 0)
+})
