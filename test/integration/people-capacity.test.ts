@@ -11,6 +11,7 @@ import { silentLogger } from '../../shared/log.ts'
 import { eventPipelineOptions } from '../helpers/gateway.ts'
 import { People, peopleOptions, wifiModels } from '../../gateway/presence/people.ts'
 import { capacities, sensorNeighbourhoods } from '../../gateway/presence/people-capacity.ts'
+import { MAX_SITE_EXTENT_M } from '../../shared/site-extent.ts'
 
 const site = parseSite(loadSiteFile('sites/boutique.site.json').file)
 const T0 = Date.UTC(2026, 10, 2, 9)
@@ -51,7 +52,8 @@ function boutiqueWith(edit: (features: Array<{ properties: Record<string, unknow
 }
 
 test('a thin diagonal shop (its box far larger than its floor) is sampled in bounded time (outside tester: 90 s at start)', () => {
-  const L = 20_000
+  // As wide as a site may be (shared/site-extent.ts).
+  const L = MAX_SITE_EXTENT_M
   const thin = boutiqueWith(f => {
     const shop = f.find(x => x.properties.kind === 'shop')
     if (shop)
