@@ -7,6 +7,7 @@ import { OutsideTraffic, trafficOf } from '../../gateway/estimation/outside-traf
 import { zoneCosts } from '../../gateway/estimation/zone-odds.ts'
 import { expectedRssi, type SensorModel } from '../../gateway/estimation/radio-model.ts'
 import { parseSite } from '../../shared/site.ts'
+import { MAX_SITE_EXTENT_M } from '../../shared/site-extent.ts'
 import { rect } from '../helpers/geo.ts'
 
 // The boutique: a 20 x 12 m shop, its street 4 m in front of it (y < 0).
@@ -96,7 +97,7 @@ test('a shop kilometres across gets a map of bounded size, its cells larger (a v
     type: 'FeatureCollection',
     storeId: 's',
     features: [
-      { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, 20_000, 20_000) },
+      { type: 'Feature', properties: { kind: 'shop', id: 'shop' }, geometry: rect(0, 0, MAX_SITE_EXTENT_M, MAX_SITE_EXTENT_M) },
       { type: 'Feature', properties: { kind: 'sensor', id: 'b0' }, geometry: { type: 'Point', coordinates: [1, 1] } }
     ]
   })
