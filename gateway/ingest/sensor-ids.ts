@@ -1,7 +1,7 @@
 // What a BLE id says about the device behind it (contract §2, §4), whatever sensor heard it. The
 // one place that decides, for every id form a sensor sends, whether the id is
 // - stable: one device, the subject as-is, in contract form (`ibeacon:` lower-case uuid with
-//   dashes, `eddystone:<namespace>:<instance>`, `irk:`, app and alias ids);
+//   dashes, `eddystone:<namespace>:<instance>`, `irk:`, app and alias ids, a bare uuid);
 // - a MAC: a bare address or an id that embeds one (ESPresense `known:`, `tile:`, `sonos:`, ...),
 //   hashed exactly like the address itself, so the device heard as a raw MAC elsewhere is the same
 //   subject and the address never goes further;
@@ -51,6 +51,10 @@ function eddystoneNamespace(ns: string): string | undefined {
 
 /** Classifies one BLE id in any supported form. */
 export function classifyBleId(raw: string): BleId {
+  // A bare uuid names a device (the central server gives each app device one, and a phone in
+  // phone-scan mode publishes under it), never an address: 12 of its digits would pass for a MAC,
+  // hashing the phone into an `h:` subject, anonymous when they read as a private address.
+  if (UUID36.test(raw)) return { kind: 'stable', id: raw }
   if (isMac(raw)) return { kind: 'mac', mac: normalizeMac(raw) }
   const colon = raw.indexOf(':')
   const prefix = colon > 0 ? raw.slice(0, colon).toLowerCase() : ''

@@ -48,6 +48,13 @@ test('class ids are classes whatever their case; a malformed iBeacon id is not t
   assert.deepEqual(classifyBleId('iBeacon:not-a-uuid-1-7'), { kind: 'stable', id: 'iBeacon:not-a-uuid-1-7' })
 })
 
+test('a bare uuid (8-4-4-4-12, any case) is one device as named, never a MAC, even when 12 of its digits read as a private address', () => {
+  for (const raw of ['7928356c-7e8c-4a35-b6c7-b9c4a8fac01c', '3F1C5A20-1C8C-4A35-B6C7-B9C4A8FAC01D']) {
+    assert.deepEqual(classifyBleId(raw), { kind: 'stable', id: raw })
+    assert.deepEqual(bleIdentity(raw, '5a1b2c3d4e5f', h, true), { subject: raw, anonymous: false, id: raw })
+  }
+})
+
 test("the issue's OpenMQTTGateway repro: the uuid without dashes becomes the contract form, and the site's beacon is recognised", () => {
   const site = loadSiteFile(join(ROOT, 'sites/boutique.site.json'))
   const aliases = aliasMap(site)
