@@ -22,10 +22,9 @@ import { tokenRoutes } from './routes/tokens.ts'
 import { gatewayRoutes } from './routes/gateway.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { DEFAULT_DEVICE_LIMITS, deviceLimiter, type DeviceLimits } from './device-limits.ts'
-import { campaignRoutes } from './routes/campaigns.ts'
+import { campaignRoutes, DEFAULT_CAMPAIGNS_PER_STORE } from './routes/campaigns.ts'
 import { analyticsRoutes } from './routes/analytics.ts'
 import { dashboardRoutes, LiveHub } from './routes/dashboard.ts'
-import { DEFAULT_CAMPAIGNS_PER_STORE } from './routes/campaigns.ts'
 import { DEFAULT_STREAM_LIMITS, DEFAULT_LEASE_MS } from './hubs/stream-slots.ts'
 import { configureStreams, streamMetrics, DEFAULT_STREAM_BUFFERING, type StreamBuffering } from './hubs/sse.ts'
 import type { Logger } from '../shared/log.ts'
@@ -148,7 +147,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       refused: {},
       registrationsExpired: 0,
       configBuilds: 0,
-      configStreamsCut: { build_failed: 0, client_left: 0 }
+      configStreamsCut: { build_failed: 0, client_left: 0, stalled: 0 }
     },
     log: o.log,
     consent: new ConsentGate(db),
@@ -158,7 +157,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
       appSchemes,
       erasureWindowMs: o.gatewayRetentionMs ?? DEFAULT_GATEWAY_RETENTION_MS,
       campaignsPerStore: limits.campaignsPerStore,
-      liveMinIntervalMs: limits.liveMinIntervalMs
+      liveMinIntervalMs: limits.liveMinIntervalMs,
+      replyStallMs: limits.replyStallMs
     }
   }
   const bootstrapToken = await fillAdminSlot({ data, dataDir: o.dataDir, log: o.log, given: o.adminToken })

@@ -26,7 +26,7 @@ export interface Context {
     /** Whole-config device lists built (server/config-reply.ts): once per config version and epoch. */
     configBuilds: number
     /** Streamed config replies stopped before their end, by why (server/config-reply.ts streamed). */
-    configStreamsCut: { build_failed: number; client_left: number }
+    configStreamsCut: { build_failed: number; client_left: number; stalled: number }
   }
   log: Logger
   /** Events refused by presence consent (server/identity.ts). */
@@ -34,5 +34,5 @@ export interface Context {
   /** Rotation exponent K of the Eddystone-EIDs issued to apps. */
   eidK?: number
   /** What gateways' events may say (how old an event may be, which app link schemes a campaign may carry) and how far back a whole config lists erasures. */
-  policy: { maxEventAgeMs: number; appSchemes: readonly string[]; erasureWindowMs: number; campaignsPerStore?: number; liveMinIntervalMs?: number }
+  policy: { maxEventAgeMs: number; appSchemes: readonly string[]; erasureWindowMs: number; campaignsPerStore?: number; liveMinIntervalMs?: number; replyStallMs?: number }
 }

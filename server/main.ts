@@ -85,6 +85,11 @@ const spec = {
       doc: 'bytes a request body must bring per second, measured over each 5 s once its headers are in; below, 408 INSTORE_TIMEOUT and the connection is closed (0: no minimum)',
       default: DEFAULT_LIMITS.minBodyBytesPerSecond
     },
+    'reply-stall-seconds': {
+      type: 'number',
+      doc: 'a config reply whose client takes none of its bytes for this long is cut (connection closed, counted in instore_server_config_streams_cut_total{reason="stalled"}) and its token\'s turn given back',
+      default: DEFAULT_LIMITS.replyStallMs / 1000
+    },
     'connections-per-address': {
       type: 'number',
       doc: 'connections open at once from one caller address (an IPv6 /64; the proxies of --trust-proxy excepted); one more is closed on arrival',
@@ -181,6 +186,7 @@ await runCommand(spec, async o => {
       requestTimeoutMs: Math.round(o['request-timeout-seconds'] * 1000),
       idleTimeoutMs: Math.round(o['idle-timeout-seconds'] * 1000),
       minBodyBytesPerSecond: o['min-body-bytes-per-second'],
+      replyStallMs: Math.round(o['reply-stall-seconds'] * 1000),
       connectionsPerAddress: o['connections-per-address'],
       maxConnections: o['max-connections']
     }

@@ -16,6 +16,8 @@ export interface ConnectionTimeouts {
   connectionsPerAddress: number
   /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, else the one receiving its body at the lowest pace, or the new one. */
   maxConnections: number
+  /** A config reply whose client takes none of its bytes for this long is cut, ms: its connection closed, its token's turn given back, counted in instore_server_config_streams_cut_total{reason="stalled"} (reply-stall.ts). */
+  replyStallMs: number
 }
 
 // A phone or a gateway sends its headers in one packet and a batch of events in well under a
@@ -29,7 +31,9 @@ export const DEFAULT_TIMEOUTS: Readonly<ConnectionTimeouts> = Object.freeze({
   // Above the trigger streams one address may hold (a shop's Wi-Fi, a carrier's NAT), with room for their requests.
   connectionsPerAddress: 512,
   minBodyBytesPerSecond: 1024,
-  maxConnections: 0
+  maxConnections: 0,
+  // Twice the 10 s a gateway waits on a reply that stopped before giving up itself.
+  replyStallMs: 20_000
 })
 
 /** What is wrong with these timeouts, one line each (none: usable). */

@@ -70,6 +70,7 @@ function refuse(metrics: Context['metrics'], code: string): void {
   metrics.eventsRefused[code] = (metrics.eventsRefused[code] ?? 0) + 1
 }
 import { ConfigReplies, type StreamCut, streamed } from '../config-reply.ts'
+import { cutConfigWhenStalled } from '../reply-stall.ts'
 import { sql } from 'kysely'
 
 /** How far ahead of the server's clock an event may be: clocks drift, but an event is not from the future. */
@@ -322,10 +323,11 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
       mustReachStore(req.principal, storeId, `this token cannot read store ${storeId}`)
       const site = await siteOf(storeId)
       if (site === undefined) throw new HttpError(404, 'INSTORE_NO_STORE', `unknown store ${storeId}`)
-      // The token's turn lasts until this reply is sent or its connection closes.
+      // The token's turn lasts until this reply is sent or its connection closes: closed when its client takes nothing for replyStallMs.
       const sent = new Promise<void>(resolve => reply.raw.once('close', resolve))
       const r = await configs.pull(storeId, JSON.parse(site), req.query.since, req.headers['if-none-match'], req.principal?.tokenId ?? '', sent)
       if (r.kind === 'bad_since') throw new HttpError(400, 'INSTORE_BAD_SINCE', r.reason)
+      if (r.kind === 'body' || r.kind === 'building') cutConfigWhenStalled(reply.raw, storeId, { policy, metrics, log })
       // A gateway pulls one at a time: a second pull meanwhile is a loop or a stolen token.
       if (r.kind === 'busy') throw new HttpError(429, 'INSTORE_CONFIG_BUSY', 'this token is already pulling this config: wait for that reply', { 'retry-after': '1' })
       reply.header('etag', r.etag).header('cache-control', 'no-cache')
