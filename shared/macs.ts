@@ -128,53 +128,91 @@ function digits(mac: string): string {
     .join('')
 }
 
-type Group = { at: number; len: number; sep: string }
+/** A group of hex digits in a run: [at, end) within the run, and the separators before it. */
+type Group = { at: number; end: number; sep: string }
+/** Where the window of groups ending at group `j` (none before `lo`) that a rule takes starts; undefined when it takes none. */
+type Rule = (g: Group[], run: string, lo: number, j: number, wide: boolean) => number | undefined
 
-/**
- * Where a run of hex groups holds a MAC: [start, end) within the run; undefined when it holds none.
- * `wide`: a widened MAC counts however it is grouped (log lines); otherwise only in octets (ids).
- */
-function macInRun(run: string, wide: boolean): [number, number] | undefined {
-  const groups: Group[] = []
-  let prevEnd = 0
-  for (const m of run.matchAll(/[0-9a-f]+/gi)) {
-    groups.push({ at: m.index, len: m[0].length, sep: run.slice(prevEnd, m.index) })
-    prevEnd = m.index + m[0].length
-  }
-  const span = (i: number, j: number): [number, number] => [groups[i].at, groups[j].at + groups[j].len]
-  // A widened MAC in octets first: its last six octets alone would pass for a different MAC.
-  for (let j = groups.length - 1; j >= 6; j--) {
-    for (const n of [8, 7]) {
-      if (j - n + 1 < 0) continue
-      const [a, b] = span(j - n + 1, j)
-      if (isWideOctets(run.slice(a, b))) return [a, b]
-    }
-  }
-  // The widest window that is a MAC (12 digits, or with `wide` a 64-bit spelling of one) ending at the rightmost group that ends one.
-  for (let j = groups.length - 1; j >= 0; j--) {
-    let sum = 0
-    let found: [number, number] | undefined
-    for (let i = j; i >= 0 && sum < 16; i--) {
-      sum += groups[i].len
-      if (sum >= 12 && macOfDigits(hexOnly(run.slice(...span(i, j))), wide) !== undefined) found = span(i, j)
-    }
-    if (found !== undefined) return found
-  }
-  // Six short octets with one separator throughout (leading zeros left out), the rightmost.
-  for (let j = groups.length - 1; j >= 5; j--) {
-    const six = groups.slice(j - 5, j + 1)
-    if (six.every(g => g.len <= 2) && six.slice(2).every(g => g.sep === six[1].sep)) return span(j - 5, j)
+const len = (x: Group): number => x.end - x.at
+
+/** A widened MAC in octets (seven or eight of two digits, one separator run throughout). */
+const wideOctets: Rule = (g, run, lo, j) => {
+  for (const n of [8, 7]) {
+    const i = j - n + 1
+    if (i < lo) continue
+    let ok = true
+    for (let k = i; k <= j && ok; k++) ok = len(g[k]) === 2 && (k < i + 2 || g[k].sep === g[i + 1].sep)
+    if (ok && macOfDigits(hexOnly(run.slice(g[i].at, g[j].end)), true) !== undefined) return i
   }
   return undefined
 }
 
-/** Every MAC in one run starting at `at` in the text: each window found, then the rest on both sides. */
+/** The widest window ending at `j` whose digits are a MAC (12 digits, or with `wide` a 64-bit spelling of one). */
+const twelveDigits: Rule = (g, run, lo, j, wide) => {
+  let sum = 0
+  let digits = ''
+  let found: number | undefined
+  for (let i = j; i >= lo && sum < 16; i--) {
+    sum += len(g[i])
+    if (sum > 16) break
+    digits = run.slice(g[i].at, g[i].end) + digits
+    if (sum >= 12 && macOfDigits(digits, wide) !== undefined) found = i
+  }
+  return found
+}
+
+/** Six short octets with one separator run throughout (leading zeros left out). */
+const shortOctets: Rule = (g, _run, lo, j) => {
+  const i = j - 5
+  if (i < lo) return undefined
+  for (let k = i; k <= j; k++) if (len(g[k]) > 2 || (k >= i + 2 && g[k].sep !== g[i + 1].sep)) return undefined
+  return i
+}
+
+/**
+ * The rules in order of precedence: a widened MAC in octets first (its last six octets alone would
+ * pass for a different MAC), then 12 digits, then short octets. A rule takes the rightmost window it
+ * can, then the next one left of it, and so on; a later rule looks only between the windows taken
+ * (a word ending in a hex letter, as `device_` does, runs into the address at its left).
+ */
+const RULES: Rule[] = [wideOctets, twelveDigits, shortOctets]
+
+/**
+ * The windows (first and last group) that rules `r`.. take in groups [lo, hi), left to right. One
+ * pass right to left per rule over each stretch: linear in the run (a run of thousands of groups
+ * is a stranger's topic, read on the broker's thread), and no recursion deeper than the rules.
+ */
+function windows(g: Group[], run: string, lo: number, hi: number, wide: boolean, r: number, out: Array<[number, number]>): void {
+  if (r === RULES.length || hi <= lo) return
+  const taken: Array<[number, number]> = []
+  for (let j = hi - 1; j >= lo; ) {
+    const i = RULES[r](g, run, lo, j, wide)
+    if (i === undefined) j--
+    else {
+      taken.push([i, j])
+      j = i - 1
+    }
+  }
+  let from = lo
+  for (let k = taken.length - 1; k >= 0; k--) {
+    windows(g, run, from, taken[k][0], wide, r + 1, out)
+    out.push(taken[k])
+    from = taken[k][1] + 1
+  }
+  windows(g, run, from, hi, wide, r + 1, out)
+}
+
+/** Every MAC in one run starting at `at` in the text, in order. */
 function* macsInRun(run: string, at: number, wide: boolean): Generator<[number, number]> {
-  const w = macInRun(run, wide)
-  if (w === undefined) return
-  yield* macsInRun(run.slice(0, w[0]), at, wide)
-  yield [at + w[0], at + w[1]]
-  yield* macsInRun(run.slice(w[1]), at + w[1], wide)
+  const g: Group[] = []
+  let prevEnd = 0
+  for (const m of run.matchAll(/[0-9a-f]+/gi)) {
+    g.push({ at: m.index, end: m.index + m[0].length, sep: run.slice(prevEnd, m.index) })
+    prevEnd = m.index + m[0].length
+  }
+  const out: Array<[number, number]> = []
+  windows(g, run, 0, g.length, wide, 0, out)
+  for (const [i, j] of out) yield [at + g[i].at, at + g[j].end]
 }
 
 /** Every MAC in a view's text, in order: where it starts and ends in the view. */
