@@ -21,8 +21,12 @@
 // Inside a longer id or a log line the text is cut into runs of hex groups joined by runs of
 // separators (a run never touches another hex digit); a run holding a window of whole groups with
 // exactly 12 digits holds a MAC, the rightmost such window (a word ending in a hex letter, as
-// `device_` does, runs into the address at its left); a log line is searched again on both sides of
-// each window found, since one run may hold several addresses. Legitimate ids stay what they are:
+// `device_` does, runs into the address at its left), then the next one left of it: one run may
+// hold several addresses (RULES below, one pass each). A bare run of 13-24 digits glued to a word
+// (`nodeaabbccddeeff`, `bleaabbccddeeff`) or holding two MACs (`a4c1389f0e01a4c1389f0e02`) is
+// redacted in a log line, and stays in an id as it is, unhashed: no recogniser tells the MAC in it
+// from a serial number (reviewer s11), so a sensor that names devices so publishes their addresses
+// as ids (docs/sensors.md). Legitimate ids stay what they are:
 // 16-hex EIDs and 32-hex irk ids are single groups longer than 12 digits (and `eid:`/`irk:` ids are
 // never taken for MACs, gateway/ingest/sensor-ids.ts), iBeacon and Eddystone ids are recognised
 // before any MAC is looked for. Over-redacting a log line is harmless; missing an address is a leak;
@@ -128,8 +132,8 @@ function digits(mac: string): string {
     .join('')
 }
 
-/** A group of hex digits in a run: [at, end) within the run, and the separators before it. */
-type Group = { at: number; end: number; sep: string }
+/** A group of hex digits in a run: [at, end) within the run, the separators before it, and whether a letter does instead (`no` of `nodeaabb…`). */
+type Group = { at: number; end: number; sep: string; word: boolean }
 /** Where the window of groups ending at group `j` (none before `lo`) that a rule takes starts; undefined when it takes none. */
 type Rule = (g: Group[], run: string, lo: number, j: number, wide: boolean) => number | undefined
 
@@ -170,12 +174,25 @@ const shortOctets: Rule = (g, _run, lo, j) => {
 }
 
 /**
+ * In a log line only, a bare run of 13 to 24 digits: a MAC run into a word that ends in hex letters
+ * (`nodeaabbccddeeff`, `bleaabbccddeeff`), a MAC with a counter after it or two MACs back to back.
+ * Not 16 digits standing alone (the log names subjects, `h:` and 16 digits, and EIDs so), nor
+ * decimal digits only (a time in milliseconds has 13). An id keeps any such run (a serial number or
+ * an app id as often as a MAC: reviewer s11).
+ */
+const bareRun: Rule = (g, run, _lo, j, wide) => {
+  const n = len(g[j])
+  if (!wide || n < 13 || n > 24 || (n === 16 && !g[j].word)) return undefined
+  return /[a-f]/i.test(run.slice(g[j].at, g[j].end)) ? j : undefined
+}
+
+/**
  * The rules in order of precedence: a widened MAC in octets first (its last six octets alone would
- * pass for a different MAC), then 12 digits, then short octets. A rule takes the rightmost window it
+ * pass for a different MAC), then 12 digits, then short octets, then (log lines) a bare run. A rule takes the rightmost window it
  * can, then the next one left of it, and so on; a later rule looks only between the windows taken
  * (a word ending in a hex letter, as `device_` does, runs into the address at its left).
  */
-const RULES: Rule[] = [wideOctets, twelveDigits, shortOctets]
+const RULES: Rule[] = [wideOctets, twelveDigits, shortOctets, bareRun]
 
 /**
  * The windows (first and last group) that rules `r`.. take in groups [lo, hi), left to right. One
@@ -203,11 +220,11 @@ function windows(g: Group[], run: string, lo: number, hi: number, wide: boolean,
 }
 
 /** Every MAC in one run starting at `at` in the text, in order. */
-function* macsInRun(run: string, at: number, wide: boolean): Generator<[number, number]> {
+function* macsInRun(run: string, at: number, wide: boolean, word: boolean): Generator<[number, number]> {
   const g: Group[] = []
   let prevEnd = 0
   for (const m of run.matchAll(/[0-9a-f]+/gi)) {
-    g.push({ at: m.index, end: m.index + m[0].length, sep: run.slice(prevEnd, m.index) })
+    g.push({ at: m.index, end: m.index + m[0].length, sep: run.slice(prevEnd, m.index), word: word && m.index === 0 })
     prevEnd = m.index + m[0].length
   }
   const out: Array<[number, number]> = []
@@ -217,7 +234,7 @@ function* macsInRun(run: string, at: number, wide: boolean): Generator<[number, 
 
 /** Every MAC in a view's text, in order: where it starts and ends in the view. */
 function* macsIn(s: string, wide: boolean): Generator<[number, number]> {
-  for (const m of s.matchAll(RUN)) yield* macsInRun(m[0], m.index, wide)
+  for (const m of s.matchAll(RUN)) yield* macsInRun(m[0], m.index, wide, m.index > 0 && /[g-z]/i.test(s[m.index - 1]))
 }
 
 /** A MAC anywhere in an id, as 12 lower-case hex digits; undefined when there is none. */

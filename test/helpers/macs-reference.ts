@@ -108,7 +108,7 @@ type Group = { at: number; len: number; sep: string }
  * Where a run of hex groups holds a MAC: [start, end) within the run; undefined when it holds none.
  * `wide`: a widened MAC counts however it is grouped (log lines); otherwise only in octets (ids).
  */
-function macInRun(run: string, wide: boolean): [number, number] | undefined {
+function macInRun(run: string, wide: boolean, word: boolean): [number, number] | undefined {
   const groups: Group[] = []
   let prevEnd = 0
   for (const m of run.matchAll(/[0-9a-f]+/gi)) {
@@ -139,21 +139,28 @@ function macInRun(run: string, wide: boolean): [number, number] | undefined {
     const six = groups.slice(j - 5, j + 1)
     if (six.every(g => g.len <= 2) && six.slice(2).every(g => g.sep === six[1].sep)) return span(j - 5, j)
   }
+  // Added with the rewrite (reviewer s12), in log lines only: a bare run of 13 to 24 digits, the rightmost.
+  const bare = (j: number) =>
+    groups[j].len >= 13 &&
+    groups[j].len <= 24 &&
+    (groups[j].len !== 16 || (word && j === 0 && groups[0].at === 0)) &&
+    /[a-f]/i.test(run.slice(groups[j].at, groups[j].at + groups[j].len))
+  if (wide) for (let j = groups.length - 1; j >= 0; j--) if (bare(j)) return span(j, j)
   return undefined
 }
 
 /** Every MAC in one run starting at `at` in the text: each window found, then the rest on both sides. */
-function* macsInRun(run: string, at: number, wide: boolean): Generator<[number, number]> {
-  const w = macInRun(run, wide)
+function* macsInRun(run: string, at: number, wide: boolean, word: boolean): Generator<[number, number]> {
+  const w = macInRun(run, wide, word)
   if (w === undefined) return
-  yield* macsInRun(run.slice(0, w[0]), at, wide)
+  yield* macsInRun(run.slice(0, w[0]), at, wide, word)
   yield [at + w[0], at + w[1]]
-  yield* macsInRun(run.slice(w[1]), at + w[1], wide)
+  yield* macsInRun(run.slice(w[1]), at + w[1], wide, false)
 }
 
 /** Every MAC in a view's text, in order: where it starts and ends in the view. */
 function* macsIn(s: string, wide: boolean): Generator<[number, number]> {
-  for (const m of s.matchAll(RUN)) yield* macsInRun(m[0], m.index, wide)
+  for (const m of s.matchAll(RUN)) yield* macsInRun(m[0], m.index, wide, m.index > 0 && /[g-z]/i.test(s[m.index - 1]))
 }
 
 /** A MAC anywhere in an id, as 12 lower-case hex digits; undefined when there is none. */

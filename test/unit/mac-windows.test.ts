@@ -43,3 +43,19 @@ test('long runs are read in one pass: 16,000 MACs back to back, and 48,000 group
   const groups = `${'ab:'.repeat(48_000)}x`
   assert.equal(redactMacs(groups), `${'<mac>:'.repeat(8_000)}x`)
 })
+
+test('a log line loses a bare run of 13 to 24 digits (a MAC run into a hex word, two MACs back to back); an id keeps it', () => {
+  for (const [line, want] of [
+    ['dropped nodeaabbccddeeff', 'dropped no<mac>'],
+    ['dropped bleaabbccddeeff', 'dropped bl<mac>'],
+    ['seen xcafeaabbccddeeff', 'seen x<mac>'],
+    ['at 1764000000000123', 'at 1764000000000123'],
+    ['subject h:0123456789abcdef', 'subject h:0123456789abcdef'],
+    ['pair a4c1389f0e01a4c1389f0e02 seen', 'pair <mac> seen'],
+    ['tag-a4c1389f0e01ff', 'tag-<mac>'],
+    [`irk:${'ab'.repeat(16)}`, `irk:${'ab'.repeat(16)}`]
+  ]) {
+    assert.equal(redactMacs(line), want, line)
+  }
+  for (const id of ['nodeaabbccddeeff', 'a4c1389f0e01a4c1389f0e02', 'shelf-tag-0000000000000042']) assert.equal(findMac(id), undefined, id)
+})
