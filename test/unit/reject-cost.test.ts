@@ -5,7 +5,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ingest } from '../../gateway/ingest/ingest.ts'
-import { translate } from '../../gateway/ingest/foreign.ts'
+import { DEFAULT_FOREIGN, translate } from '../../gateway/ingest/foreign.ts'
+import { translateForeign } from '../../gateway/pipeline-stages.ts'
+import { type PipelineOptions, pipelineMetrics } from '../../gateway/pipeline-io.ts'
+import { Metrics } from '../../gateway/io/metrics.ts'
 import { logDetail, shownDetail, SubjectHasher } from '../../gateway/ingest/subjects.ts'
 
 const ctx = {
@@ -57,4 +60,14 @@ test('rejecting a long hostile topic costs about what rejecting a plain one does
   const b = cpuPer(400, hostile)
   // Redacting up front made the ratio several hundred; a slice of the topic is the same work as a plain rejection.
   assert.ok(b < 10 * a + 5, `hostile ${b.toFixed(2)} µs vs plain ${a.toFixed(2)} µs a message`)
+})
+
+test('a foreign topic with no route is shown redacted, then cut: no piece of an address across the cut', () => {
+  const topic = `other/${'x'.repeat(190)}a4c1389f0e11/more`
+  const details: string[] = []
+  const o = { prefix: 'instore', foreign: DEFAULT_FOREIGN, maxMessageBytes: 4096 } as unknown as PipelineOptions
+  const m = pipelineMetrics(new Metrics())
+  translateForeign(topic, Buffer.from('{}'), o, 's1', new Map(), m, (reason, detail) => details.push(`${reason} ${shownDetail(detail)}`))
+  assert.equal(details.length, 1)
+  assert.equal(/a4c1/.test(details[0]), false, details[0])
 })
