@@ -7,6 +7,7 @@ import { locate, type Site } from '../shared/site.ts'
 import type { DropReason, PipelineOptions, PipelineSink, pipelineMetrics } from './pipeline-io.ts'
 import type { ExternalFixes } from './ingest/external-fixes.ts'
 import { translate } from './ingest/foreign.ts'
+import { type Detail, rawDetail } from './ingest/subjects.ts'
 import type { Evidence } from './presence/zones.ts'
 import { round2, type Latest, type Source } from './estimate-stage.ts'
 import type { Tracker } from './estimation/tracker.ts'
@@ -27,11 +28,11 @@ export function translateForeign(
   storeId: string,
   aliases: Map<string, string>,
   m: PipelineMetrics,
-  rejected: (reason: DropReason, detail: string) => void
+  rejected: (reason: DropReason, detail: Detail) => void
 ): { topic: string; payload: Buffer } | null {
   const f = translate(topic, payload, o.prefix, storeId, aliases, o.foreign, o.maxMessageBytes)
   if (f === null) {
-    rejected('bad_topic', topic.slice(0, 200))
+    rejected('bad_topic', rawDetail(topic, 200))
     return null
   }
   if ('reject' in f) {

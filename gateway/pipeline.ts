@@ -21,7 +21,7 @@ import {
   type PipelineOptions,
   type PipelineSink
 } from './pipeline-io.ts'
-import { SubjectHasher, logDetail, redactMacs } from './ingest/subjects.ts'
+import { type Detail, SubjectHasher, logDetail, shownDetail } from './ingest/subjects.ts'
 import { GatewayClock } from './ingest/clock.ts'
 import { ClockGuard } from './ingest/clock-guard.ts'
 import type { Tracker } from './estimation/tracker.ts'
@@ -282,11 +282,11 @@ export class Pipeline {
 
   /** Subjects behind randomized MACs (BLE too): positions and footfall, no visits (an address is not a person over time). */
   private readonly randomized = new Set<string>()
-  private rejected(reason: DropReason, detail: string, topic: string): void {
+  private rejected(reason: DropReason, detail: Detail, topic: string): void {
     this.m.rejected.inc({ reason })
     if (reason === 'late') this.clockGuard.noteLate()
     // Topics and details can carry a MAC (OpenMQTTGateway topics, ids): never log one raw.
-    this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: redactMacs(detail), topic: logDetail(topic, 200) }))
+    this.logLimited(reason, () => this.log.warn('dropped', { reason, detail: shownDetail(detail), topic: logDetail(topic, 200) }))
   }
 
   /**

@@ -21,8 +21,12 @@
 // Inside a longer id or a log line the text is cut into runs of hex groups joined by runs of
 // separators (a run never touches another hex digit); a run holding a window of whole groups with
 // exactly 12 digits holds a MAC, the rightmost such window (a word ending in a hex letter, as
-// `device_` does, runs into the address at its left); a log line is searched again on both sides of
-// each window found, since one run may hold several addresses. Legitimate ids stay what they are:
+// `device_` does, runs into the address at its left), then the next one left of it: one run may
+// hold several addresses (RULES below, one pass each). A bare run of 13-24 digits glued to a word
+// (`nodeaabbccddeeff`, `bleaabbccddeeff`) or holding two MACs (`a4c1389f0e01a4c1389f0e02`) is
+// redacted in a log line, and stays in an id as it is, unhashed: no recogniser tells the MAC in it
+// from a serial number (reviewer s11), so a sensor that names devices so publishes their addresses
+// as ids (docs/sensors.md). Legitimate ids stay what they are:
 // 16-hex EIDs and 32-hex irk ids are single groups longer than 12 digits (and `eid:`/`irk:` ids are
 // never taken for MACs, gateway/ingest/sensor-ids.ts), iBeacon and Eddystone ids are recognised
 // before any MAC is looked for. Over-redacting a log line is harmless; missing an address is a leak;
@@ -128,58 +132,109 @@ function digits(mac: string): string {
     .join('')
 }
 
-type Group = { at: number; len: number; sep: string }
+/** A group of hex digits in a run: [at, end) within the run, the separators before it, and whether a letter does instead (`no` of `nodeaabb…`). */
+type Group = { at: number; end: number; sep: string; word: boolean }
+/** Where the window of groups ending at group `j` (none before `lo`) that a rule takes starts; undefined when it takes none. */
+type Rule = (g: Group[], run: string, lo: number, j: number, wide: boolean) => number | undefined
 
-/**
- * Where a run of hex groups holds a MAC: [start, end) within the run; undefined when it holds none.
- * `wide`: a widened MAC counts however it is grouped (log lines); otherwise only in octets (ids).
- */
-function macInRun(run: string, wide: boolean): [number, number] | undefined {
-  const groups: Group[] = []
-  let prevEnd = 0
-  for (const m of run.matchAll(/[0-9a-f]+/gi)) {
-    groups.push({ at: m.index, len: m[0].length, sep: run.slice(prevEnd, m.index) })
-    prevEnd = m.index + m[0].length
-  }
-  const span = (i: number, j: number): [number, number] => [groups[i].at, groups[j].at + groups[j].len]
-  // A widened MAC in octets first: its last six octets alone would pass for a different MAC.
-  for (let j = groups.length - 1; j >= 6; j--) {
-    for (const n of [8, 7]) {
-      if (j - n + 1 < 0) continue
-      const [a, b] = span(j - n + 1, j)
-      if (isWideOctets(run.slice(a, b))) return [a, b]
-    }
-  }
-  // The widest window that is a MAC (12 digits, or with `wide` a 64-bit spelling of one) ending at the rightmost group that ends one.
-  for (let j = groups.length - 1; j >= 0; j--) {
-    let sum = 0
-    let found: [number, number] | undefined
-    for (let i = j; i >= 0 && sum < 16; i--) {
-      sum += groups[i].len
-      if (sum >= 12 && macOfDigits(hexOnly(run.slice(...span(i, j))), wide) !== undefined) found = span(i, j)
-    }
-    if (found !== undefined) return found
-  }
-  // Six short octets with one separator throughout (leading zeros left out), the rightmost.
-  for (let j = groups.length - 1; j >= 5; j--) {
-    const six = groups.slice(j - 5, j + 1)
-    if (six.every(g => g.len <= 2) && six.slice(2).every(g => g.sep === six[1].sep)) return span(j - 5, j)
+const len = (x: Group): number => x.end - x.at
+
+/** A widened MAC in octets (seven or eight of two digits, one separator run throughout). */
+const wideOctets: Rule = (g, run, lo, j) => {
+  for (const n of [8, 7]) {
+    const i = j - n + 1
+    if (i < lo) continue
+    let ok = true
+    for (let k = i; k <= j && ok; k++) ok = len(g[k]) === 2 && (k < i + 2 || g[k].sep === g[i + 1].sep)
+    if (ok && macOfDigits(hexOnly(run.slice(g[i].at, g[j].end)), true) !== undefined) return i
   }
   return undefined
 }
 
-/** Every MAC in one run starting at `at` in the text: each window found, then the rest on both sides. */
-function* macsInRun(run: string, at: number, wide: boolean): Generator<[number, number]> {
-  const w = macInRun(run, wide)
-  if (w === undefined) return
-  yield* macsInRun(run.slice(0, w[0]), at, wide)
-  yield [at + w[0], at + w[1]]
-  yield* macsInRun(run.slice(w[1]), at + w[1], wide)
+/** The widest window ending at `j` whose digits are a MAC (12 digits, or with `wide` a 64-bit spelling of one). */
+const twelveDigits: Rule = (g, run, lo, j, wide) => {
+  let sum = 0
+  let digits = ''
+  let found: number | undefined
+  for (let i = j; i >= lo && sum < 16; i--) {
+    sum += len(g[i])
+    if (sum > 16) break
+    digits = run.slice(g[i].at, g[i].end) + digits
+    if (sum >= 12 && macOfDigits(digits, wide) !== undefined) found = i
+  }
+  return found
+}
+
+/** Six short octets with one separator run throughout (leading zeros left out). */
+const shortOctets: Rule = (g, _run, lo, j) => {
+  const i = j - 5
+  if (i < lo) return undefined
+  for (let k = i; k <= j; k++) if (len(g[k]) > 2 || (k >= i + 2 && g[k].sep !== g[i + 1].sep)) return undefined
+  return i
+}
+
+/**
+ * In a log line only, a bare run of 13 to 24 digits: a MAC run into a word that ends in hex letters
+ * (`nodeaabbccddeeff`, `bleaabbccddeeff`), a MAC with a counter after it or two MACs back to back.
+ * Not 16 digits standing alone (the log names subjects, `h:` and 16 digits, and EIDs so), nor
+ * decimal digits only (a time in milliseconds has 13). An id keeps any such run (a serial number or
+ * an app id as often as a MAC: reviewer s11).
+ */
+const bareRun: Rule = (g, run, _lo, j, wide) => {
+  const n = len(g[j])
+  if (!wide || n < 13 || n > 24 || (n === 16 && !g[j].word)) return undefined
+  return /[a-f]/i.test(run.slice(g[j].at, g[j].end)) ? j : undefined
+}
+
+/**
+ * The rules in order of precedence: a widened MAC in octets first (its last six octets alone would
+ * pass for a different MAC), then 12 digits, then short octets, then (log lines) a bare run. A rule takes the rightmost window it
+ * can, then the next one left of it, and so on; a later rule looks only between the windows taken
+ * (a word ending in a hex letter, as `device_` does, runs into the address at its left).
+ */
+const RULES: Rule[] = [wideOctets, twelveDigits, shortOctets, bareRun]
+
+/**
+ * The windows (first and last group) that rules `r`.. take in groups [lo, hi), left to right. One
+ * pass right to left per rule over each stretch: linear in the run (a run of thousands of groups
+ * is a stranger's topic, read on the broker's thread), and no recursion deeper than the rules.
+ */
+function windows(g: Group[], run: string, lo: number, hi: number, wide: boolean, r: number, out: Array<[number, number]>): void {
+  if (r === RULES.length || hi <= lo) return
+  const taken: Array<[number, number]> = []
+  for (let j = hi - 1; j >= lo; ) {
+    const i = RULES[r](g, run, lo, j, wide)
+    if (i === undefined) j--
+    else {
+      taken.push([i, j])
+      j = i - 1
+    }
+  }
+  let from = lo
+  for (let k = taken.length - 1; k >= 0; k--) {
+    windows(g, run, from, taken[k][0], wide, r + 1, out)
+    out.push(taken[k])
+    from = taken[k][1] + 1
+  }
+  windows(g, run, from, hi, wide, r + 1, out)
+}
+
+/** Every MAC in one run starting at `at` in the text, in order. */
+function* macsInRun(run: string, at: number, wide: boolean, word: boolean): Generator<[number, number]> {
+  const g: Group[] = []
+  let prevEnd = 0
+  for (const m of run.matchAll(/[0-9a-f]+/gi)) {
+    g.push({ at: m.index, end: m.index + m[0].length, sep: run.slice(prevEnd, m.index), word: word && m.index === 0 })
+    prevEnd = m.index + m[0].length
+  }
+  const out: Array<[number, number]> = []
+  windows(g, run, 0, g.length, wide, 0, out)
+  for (const [i, j] of out) yield [at + g[i].at, at + g[j].end]
 }
 
 /** Every MAC in a view's text, in order: where it starts and ends in the view. */
 function* macsIn(s: string, wide: boolean): Generator<[number, number]> {
-  for (const m of s.matchAll(RUN)) yield* macsInRun(m[0], m.index, wide)
+  for (const m of s.matchAll(RUN)) yield* macsInRun(m[0], m.index, wide, m.index > 0 && /[g-z]/i.test(s[m.index - 1]))
 }
 
 /** A MAC anywhere in an id, as 12 lower-case hex digits; undefined when there is none. */
@@ -215,13 +270,41 @@ const RUN_CHAR = /[0-9a-f:_.@=+/%\s-]|[^\x20-\x7e]/i
  * A piece of untrusted text for a log line, at most `max` characters: addresses redacted first, then
  * cut (cut first, an address across the cut was no longer recognised and most of its digits reached
  * the log: tester s12 G). The redaction reads a bounded head (4 × `max`: a flood of long topics must
- * not cost more); a run of hex digits and separators that the cut goes through is dropped whole,
- * since it may be the head of an address written longer than that.
+ * not cost more); a run of hex digits and separators that a cut goes through is dropped whole, since
+ * it may be the head of an address written longer than that: the cut at `max`, and the head's own
+ * end when the text went on past it (reviewer s12: `…,x,4c:57:c` reached the log).
  */
 export function logDetail(text: string, max: number): string {
-  const r = redactMacs(text.length > max * 4 ? text.slice(0, max * 4) : text)
+  const headCut = text.length > max * 4
+  let r = redactMacs(headCut ? text.slice(0, max * 4) : text)
+  if (headCut) r = r.slice(0, runStart(r, r.length))
   if (r.length <= max) return r
-  let cut = max
-  if (RUN_CHAR.test(r[cut])) while (cut > 0 && RUN_CHAR.test(r[cut - 1])) cut--
-  return r.slice(0, cut)
+  return r.slice(0, RUN_CHAR.test(r[max]) ? runStart(r, max) : max)
+}
+
+/** Where the run of characters that may belong to an address, ending at `end`, starts. */
+function runStart(r: string, end: number): number {
+  let i = end
+  while (i > 0 && RUN_CHAR.test(r[i - 1])) i--
+  return i
+}
+
+/**
+ * Untrusted text for a log line that may never be written (a rejection is logged at most once a
+ * minute per reason, and redacting costs far more than rejecting: reviewer s12, a topic of
+ * `ab:` × 300 took 5 ms a message on the broker's thread). It keeps what logDetail reads of the
+ * text, raw: the head and whether the text went on past it, so logDetail gives the same line from
+ * it as from the whole text. `label` is trusted text written before it.
+ */
+export type RawDetail = { readonly raw: string; readonly max: number; readonly label: string }
+/** A rejection's detail: trusted text (numbers, fixed reasons), or untrusted text kept raw. */
+export type Detail = string | RawDetail
+
+export function rawDetail(text: string, max: number, label = ''): RawDetail {
+  return { raw: text.length > max * 4 ? text.slice(0, max * 4 + 1) : text, max, label }
+}
+
+/** A detail as a log line shows it: redacted, and untrusted text cut (logDetail). */
+export function shownDetail(d: Detail): string {
+  return typeof d === 'string' ? redactMacs(d) : d.label + logDetail(d.raw, d.max)
 }

@@ -14,7 +14,7 @@
 import type { Site } from '../../shared/site.ts'
 import { topics } from '../../shared/mqtt-topics.ts'
 import { ibeaconId } from './sensor-ids.ts'
-import { logDetail } from './subjects.ts'
+import { type Detail, rawDetail } from './subjects.ts'
 
 /** Where each foreign format publishes (the gateway's config file sets these). */
 export interface ForeignConfig {
@@ -96,7 +96,7 @@ export function parseTheengs(s: string): ForeignConfig['theengs'] {
 
 export type Foreign =
   | { topic: string; payload: Buffer }
-  | { reject: 'unknown_sensor' | 'oversized' | 'bad_json' | 'bad_schema' | 'rssi_range'; detail: string }
+  | { reject: 'unknown_sensor' | 'oversized' | 'bad_json' | 'bad_schema' | 'rssi_range'; detail: Detail }
   | { ignore: string }
   | null
 
@@ -174,7 +174,7 @@ export function translate(
   if (!r.sensor)
     return {
       reject: 'unknown_sensor',
-      detail: `${NAMES[r.kind]} ${logDetail(r.node, 100)}${r.node === 'TheengsGateway' ? ' (alias it, or name its publish_topic with a sensor)' : ''}`
+      detail: r.node === 'TheengsGateway' ? `${NAMES[r.kind]} TheengsGateway (alias it, or name its publish_topic with a sensor)` : rawDetail(r.node, 100, `${NAMES[r.kind]} `)
     }
   if (payload.length > maxBytes) return { reject: 'oversized', detail: `${payload.length} bytes > ${maxBytes}` }
   let body: Record<string, unknown>

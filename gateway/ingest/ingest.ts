@@ -2,7 +2,7 @@
 // Every refusal carries a specific reason from a fixed list (the metrics' label values).
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ReadingsBatch, ScansMessage, RSSI_MIN, RSSI_MAX } from '../../shared/messages.ts'
-import { SubjectHasher, isMac, isRandomizedMac, logDetail } from './subjects.ts'
+import { type Detail, SubjectHasher, isMac, isRandomizedMac, rawDetail } from './subjects.ts'
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
@@ -51,7 +51,7 @@ export type Ingested =
       sensor: string
       ts: number | null
       readings: Reading[]
-      rejected: Array<{ reason: RejectReason; detail: string }>
+      rejected: Array<{ reason: RejectReason; detail: Detail }>
       /** Fingerprints (`fp`) that were or held a MAC address, hashed before use (fingerprint below). */
       hashedFps: number
     }
@@ -62,9 +62,9 @@ export type Ingested =
       randomized: boolean
       ts: number | null
       beacons: Array<{ id: string; rssi: number }>
-      rejected: Array<{ reason: RejectReason; detail: string }>
+      rejected: Array<{ reason: RejectReason; detail: Detail }>
     }
-  | { kind: 'rejected'; reason: RejectReason; detail: string }
+  | { kind: 'rejected'; reason: RejectReason; detail: Detail }
 
 export interface IngestContext {
   prefix: string
@@ -167,31 +167,31 @@ function levels(topic: string): string[] {
 const MAX_KEPT_TOPIC = 256
 const topicLevels = new Map<string, string[]>()
 
-function reject(reason: RejectReason, detail: string): Ingested {
+function reject(reason: RejectReason, detail: Detail): Ingested {
   return { kind: 'rejected', reason, detail }
 }
 
 export function ingest(topic: string, payload: Buffer, ctx: IngestContext): Ingested {
   const parts = levels(topic)
-  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', logDetail(topic, 200))
+  if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', rawDetail(topic, 200))
   const [, store, kind, id, leaf] = parts
-  if (store !== ctx.storeId) return reject('wrong_store', logDetail(store, 100))
+  if (store !== ctx.storeId) return reject('wrong_store', rawDetail(store, 100))
   if (payload.length > ctx.maxBytes) return reject('oversized', `${payload.length} bytes > ${ctx.maxBytes}`)
   if (kind === 'sensors') {
-    if (!ctx.sensors.has(id)) return reject('unknown_sensor', logDetail(id, 100))
+    if (!ctx.sensors.has(id)) return reject('unknown_sensor', rawDetail(id, 100))
     if (leaf === 'status') {
       const s = payload.toString().trim()
-      if (s !== 'online' && s !== 'offline') return reject('bad_status', logDetail(s, 50))
+      if (s !== 'online' && s !== 'offline') return reject('bad_status', rawDetail(s, 50))
       return { kind: 'status', sensor: id, online: s === 'online' }
     }
-    if (leaf !== 'readings') return reject('bad_topic', logDetail(topic, 200))
+    if (leaf !== 'readings') return reject('bad_topic', rawDetail(topic, 200))
     return readings(id, payload, ctx)
   }
   if (kind === 'devices' && leaf === 'scans') {
     if (id.length > 128) return reject('bad_id', 'device id')
     return scans(id, payload, ctx)
   }
-  return reject('bad_topic', logDetail(topic, 200))
+  return reject('bad_topic', rawDetail(topic, 200))
 }
 
 type Decoded<T> = { ok: true; value: T } | { ok: false; rejected: Ingested }
@@ -223,7 +223,7 @@ function readings(sensor: string, payload: Buffer, ctx: IngestContext): Ingested
   if (!d.ok) return d.rejected
   const batch = d.value
   const out: Reading[] = []
-  const rejected: Array<{ reason: RejectReason; detail: string }> = []
+  const rejected: Array<{ reason: RejectReason; detail: Detail }> = []
   let hashedFps = 0
   for (const r of batch.readings) {
     const ts = r.ts ?? batch.ts
@@ -285,11 +285,11 @@ function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
   const who = bleSubject(device, undefined, msg.ts ?? null, ctx)
   if ('reason' in who) return reject(who.reason, `device id: ${who.detail}`)
   const beacons: Array<{ id: string; rssi: number }> = []
-  const rejected: Array<{ reason: RejectReason; detail: string }> = []
+  const rejected: Array<{ reason: RejectReason; detail: Detail }> = []
   for (const b of msg.beacons) {
     const key = beaconKey(b.id, ctx.hasher)
     if (key === undefined || !ctx.beacons.has(key)) {
-      rejected.push({ reason: 'unknown_beacon', detail: logDetail(b.id, 100) })
+      rejected.push({ reason: 'unknown_beacon', detail: rawDetail(b.id, 100) })
       continue
     }
     if (!rssiOk(b.rssi)) {

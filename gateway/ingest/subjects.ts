@@ -8,7 +8,7 @@ import { join } from 'node:path'
 // The one recogniser of MAC addresses lives in shared/macs.ts, shared with the site file's checks.
 import { normalizeMac } from '../../shared/macs.ts'
 
-export { findMac, isMac, logDetail, normalizeMac, redactMacs } from '../../shared/macs.ts'
+export { type Detail, findMac, isMac, logDetail, normalizeMac, rawDetail, redactMacs, shownDetail } from '../../shared/macs.ts'
 
 /** The file in a gateway's data folder holding its store secret (the MAC hashing key). */
 export const SECRET_FILE = 'store-secret'
