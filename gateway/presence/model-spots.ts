@@ -205,20 +205,37 @@ export class ModelSpots {
     if (c.slots.size >= need) return c.slots
     if (c.slots.size < need / 2) return null
     // Day and night at the place itself: shoppers fill a place in the open hours, and passers-by
-    // one beyond the front wall in the others; together they would be heard at all hours.
-    const hours = new Set([...c.slots.keys()].map(s => Math.floor(s / HOUR_SLOTS)))
-    if (hours.size < this.coverage * (DAY_SLOTS / HOUR_SLOTS)) return null
+    // one beyond the front wall in the others; together they would be heard at all hours. An hour
+    // counts where the place is heard in a third of its slots or more, as a device split by the
+    // wall is: one burst placed inside (a stranger's device on the street, once an hour) is not
+    // the place heard that hour.
+    if (this.ownHours(c).size < this.coverage * (DAY_SLOTS / HOUR_SLOTS)) return null
     for (const k of this.byModel.get(c.fp) ?? []) if (k.spot !== null && k.floor === c.floor && Math.hypot(k.x - c.x, k.y - c.y) <= 2 * this.radiusM) return null
     const heard = this.pooledSlots(c)
     return heard.size >= need ? heard : null
   }
 
-  /** Bursts per slot at a candidate and at the places of its model within reach that stand for no spot. */
+  /** The hours (slot / HOUR_SLOTS) in which a candidate itself is heard in a third of the slots or more. */
+  private ownHours(c: Candidate): Set<number> {
+    const perHour = new Map<number, number>()
+    for (const s of c.slots.keys()) {
+      const h = Math.floor(s / HOUR_SLOTS)
+      perHour.set(h, (perHour.get(h) ?? 0) + 1)
+    }
+    return new Set([...perHour].filter(([, n]) => n >= HOUR_SLOTS / 3).map(([h]) => h))
+  }
+
+  /**
+   * Bursts per slot at a candidate and at the places of its model within reach that stand for no
+   * spot, those in the hours the candidate is itself heard in (ownHours): what is heard beyond the
+   * wall while the place inside is near silent is passers-by's, not the device's other side.
+   */
   private pooledSlots(c: Candidate): Map<number, number> {
     const heard = new Map(c.slots)
+    const hours = this.ownHours(c)
     for (const k of this.byModel.get(c.fp) ?? []) {
       if (k === c || k.floor !== c.floor || k.spot !== null || Math.hypot(k.x - c.x, k.y - c.y) > this.radiusM) continue
-      for (const [s, n] of k.slots) heard.set(s, (heard.get(s) ?? 0) + n)
+      for (const [s, n] of k.slots) if (hours.has(Math.floor(s / HOUR_SLOTS))) heard.set(s, (heard.get(s) ?? 0) + n)
     }
     return heard
   }

@@ -81,6 +81,23 @@ test('a shoppers place heard through the open hours, beside a street place passe
   assert.equal(learned.length, 0)
 })
 
+test('a shoppers place is not learned with a stranger’s street device placed inside once an hour at night (repro: learned at 16 h, next morning’s shoppers taken for it)', () => {
+  const { m, learned } = spots()
+  twoPlaces(m, 0, 14)
+  for (let i = 0; i < 3 * 144; i++) {
+    const hour = ((i * SLOT) / HOUR) % 24
+    const open = hour >= 7 && hour < 21
+    // Open: shoppers of the model inside. Closed: an ESP32 beyond the wall sending the model's
+    // fingerprint, placed outside but for one burst an hour 1.5 m inside (10 of 120 night bursts).
+    for (const dt of [100_000, 400_000]) {
+      const strayInside = i % 6 === 0 && dt === 100_000
+      m.observe(burst(i * SLOT + dt, 14, open || strayInside ? 1.5 : -1.5))
+    }
+    m.flush(i * SLOT + 500_000)
+  }
+  assert.equal(learned.length, 0)
+})
+
 test('a place beside a learned place of its model is that device’s and is not pooled into a second', () => {
   const { m, learned } = spots()
   twoPlaces(m, 4 * HOUR, 17)
