@@ -145,13 +145,16 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       ownDevice(req, req.params.id)
       const dev = await db.selectFrom('devices').select('subject').where('device_id', '=', req.params.id).executeTakeFirst()
       if (!dev) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
-      await retryConflicts(() =>
+      const erased = await retryConflicts(() =>
         db.transaction().execute(async trx => {
           const id = req.params.id
           // The device's row first (PostgreSQL): a batch storing events about it locks it at its end
           // (identity.ts lockNamed) and re-reads consent there: one that committed first left its
           // rows to delete below, one after this finds the device gone and refuses its events.
-          if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
+          const row = trx.selectFrom('devices').select('device_id').where('device_id', '=', id)
+          // Gone meanwhile: an erasure sent at the same time (its token was still valid) did the work,
+          // its record and its config version included; this one adds neither (re-tester, s12).
+          if ((await (data.engine === 'postgres' ? row.forUpdate() : row).executeTakeFirst()) === undefined) return false
           const tell = await mayBeHeldByGateways(trx, id, dev.subject)
           await trx
             .deleteFrom('acks')
@@ -164,15 +167,17 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
           // Kept for good (subjects are never issued twice), so every gateway, even one offline for
           // months, deletes its copy when it next pulls its config; not made for a subject no
           // gateway can hold (gateway-exposure.ts): that would only grow every gateway's config.
-          if (!tell) return
-          const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
+          if (!tell) return true
+          const erasure = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
           await trx
             .insertInto('erasures')
-            .values(row)
-            .onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version }))
+            .values(erasure)
+            .onConflict(oc => oc.column('subject').doUpdateSet({ ts: erasure.ts, version: erasure.version }))
             .execute()
+          return true
         })
       )
+      if (!erased) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
       // SQLite: the WAL still holds the erased rows' old pages until a checkpoint: copy them back now
       // and empty it (secure_delete has zeroed what the deletions freed). PostgreSQL's dead tuples
       // go at the table's next vacuum, which its operators schedule.
