@@ -75,14 +75,22 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       const grants = (c: { presence: number; marketing: number }) => asked.presence > c.presence || asked.marketing > c.marketing
       const device = req.principal?.role === 'device'
       let counted = !device
+      const same = (c: { presence: number; marketing: number }) => c.presence === asked.presence && c.marketing === asked.marketing
       const count = async (c: { presence: number; marketing: number } | undefined) => {
         if (counted || c === undefined) return
         if (grants(c)) {
           counted = true
           await limiter.grant(req)
-        } else if (c.presence === asked.presence && c.marketing === asked.marketing) await limiter.restated(req)
+        } else if (same(c)) {
+          counted = true
+          await limiter.restated(req)
+        }
       }
-      await count(await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst())
+      const before = await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
+      await count(before)
+      // The same consent again: answered from that read (no row lock, no version, no disconnect
+      // broadcast), as true as any answer once sent.
+      if (before !== undefined && same(before)) return { deviceId: req.params.id, consent: req.body }
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).
       let subject: string | null = null
@@ -99,8 +107,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
               throw new HttpError(403, 'INSTORE_CONSENT_BY_SHOPPER', "only the device's own token can grant consent; an admin may only withdraw it")
             // Read as a withdrawal, a grant now (another write changed the row meanwhile): counted first.
             if (!counted && grants(now)) return 'uncounted' as const
-            // The same consent again changes nothing: no new config version, which every gateway's delta would carry.
-            if (now.presence === asked.presence && now.marketing === asked.marketing) return 0
+            // The same consent again changes nothing: no new config version, which every gateway's delta
+            // would carry. Read as a change (a concurrent write made it meanwhile): counted as a restatement
+            // below, so N withdrawals sent at once cost one each against the token (re-tester, s12).
+            if (same(now)) return 'same' as const
             const version = await nextConfigVersion(trx)
             // listed stays 1 once a gateway may have been given the device (presence ever granted).
             const r = await trx
@@ -125,6 +135,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       }
       if (changed === 'uncounted') throw new Error('consent grant left uncounted')
       if (changed === null) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
+      if (changed === 'same') {
+        await count(asked)
+        return { deviceId: req.params.id, consent: req.body }
+      }
       hub.dropped.consent_withdrawn += changed
       if (!marketing) await hub.disconnect(req.params.id)
       // Presence withdrawn: the live dashboard's last snapshot may still show the device: drop it.
