@@ -5,8 +5,10 @@
 // (DbRateStore, app.ts), so two replicas behind one load balancer share one count.
 // Withdrawals and erasures are never counted against the shared budgets: a stranger behind the
 // same address (shop Wi-Fi, carrier NAT) could otherwise spend them and hold a shopper's consent
-// in place. A restated consent (no change) is counted per token only: it costs one read, and
-// counting it per address would let one client's loop starve every other phone there.
+// in place. A restated consent (no change) is counted per token, and per address in a budget of its
+// own (the address's write budget again, RESTATEMENT_ADDRESS_FACTOR times): counted with the other
+// writes, one client's loop would starve every other phone there; not counted per address, 120
+// registrations a minute times 30 restatements each were all database work (reviewer, s12).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { HttpError } from './auth.ts'
 import { callerKey } from './caller-address.ts'
@@ -34,9 +36,12 @@ export interface DeviceLimiter {
   write: (req: FastifyRequest) => Promise<void>
   /** A consent write that grants something: counted per token, per address and per device (the route's `:id`), refused past a limit. */
   grant: (req: FastifyRequest) => Promise<void>
-  /** A consent write that changes nothing: counted per token only, refused past its limit. */
+  /** A consent write that changes nothing: counted per token, and per address in its own larger budget. */
   restated: (req: FastifyRequest) => Promise<void>
 }
+
+/** A caller address's restatements per window, in writes per address: a shop's phones restating at each app start fit. */
+export const RESTATEMENT_ADDRESS_FACTOR = 2
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 type KeyOf = (req: FastifyRequest) => string
@@ -96,6 +101,14 @@ export function deviceLimiter(app: FastifyInstance, limits: DeviceLimits, window
     'INSTORE_TOO_MANY_CONSENT_CHANGES',
     'this device has granted consent too often'
   )
+  const restatedPerAddress = limit(
+    app,
+    limits.deviceWritesPerAddress * RESTATEMENT_ADDRESS_FACTOR,
+    windowMs,
+    req => `consent-restated|address|${callerKey(req.ip)}`,
+    'INSTORE_RATE_LIMITED',
+    'too many restated consents from this address'
+  )
   const write = async (req: FastifyRequest) => {
     if (req.principal?.role !== 'device') return
     await perToken(req)
@@ -109,7 +122,9 @@ export function deviceLimiter(app: FastifyInstance, limits: DeviceLimits, window
       await perDevice(req)
     },
     restated: async req => {
-      if (req.principal?.role === 'device') await perToken(req)
+      if (req.principal?.role !== 'device') return
+      await perToken(req)
+      await restatedPerAddress(req)
     }
   }
 }

@@ -8,65 +8,21 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import type { DataStore } from '../db/db.ts'
+import { bump, DEFAULT_LEASE_MS, isRefusal, REFUSAL, type StreamKind, type StreamLimits, type StreamRefusal, type StreamSlot } from './stream-limits.ts'
 
-export interface StreamLimits {
-  /** Trigger streams of one device open at once. */
-  streamsPerDevice: number
-  /** Trigger streams opened with one token at once (an admin's token may open several devices' streams). */
-  streamsPerToken: number
-  /** Live dashboard streams opened with one token at once. */
-  liveStreamsPerToken: number
-  /** Live dashboard streams of one store open at once (every operator's together). */
-  liveStreamsPerStore: number
-  /**
-   * Trigger streams open at once on this replica, whoever holds them: each is a socket, and a
-   * process out of file descriptors refuses everyone. Beyond, 503 with Retry-After.
-   */
-  triggerStreamsPerReplica: number
-  /**
-   * Trigger streams open at once on this replica from one caller address: registration is
-   * anonymous, so per device and per token caps alone let one address hold as many as it registers.
-   * A shop's Wi-Fi or a carrier's NAT puts many phones behind one address: this is a crowd's worth.
-   */
-  triggerStreamsPerAddress: number
-}
-export const DEFAULT_STREAM_LIMITS: Readonly<StreamLimits> = Object.freeze({
-  streamsPerDevice: 4,
-  streamsPerToken: 4,
-  liveStreamsPerToken: 8,
-  liveStreamsPerStore: 64,
-  triggerStreamsPerReplica: 4000,
-  triggerStreamsPerAddress: 200
-})
-/** How long a lease outlives its replica's last renewal, ms: how long a killed replica's streams keep their places. */
-export const DEFAULT_LEASE_MS = 30_000
-
-/** What a stream is of: a device's triggers, a store's live dashboard. */
-export type StreamKind = 'device' | 'live'
-/** Whose count was full (instore_server_streams_refused_total's `limit`). */
-export type StreamRefusal = 'device' | 'token' | 'live_token' | 'live_store' | 'replica' | 'address'
-
-/** A place among the streams, held from before the stream is opened until it ends. */
-export interface StreamSlot {
-  release(): void
-  /**
-   * How to end this stream if its place is taken back: a trigger stream that is its device's
-   * second (or later) at a full address gives its place to another device's first.
-   */
-  onEvict?(close: () => void): void
-  /**
-   * How to end this stream if its own device's new stream (same token) takes its place at the
-   * device's cap: a phone whose path died (a network change) would otherwise be locked out by its
-   * own dead streams for as long as their sockets last (TCP retries, up to ~15 min).
-   */
-  onReplaced?(end: () => void): void
-}
+export { DEFAULT_LEASE_MS, DEFAULT_STREAM_LIMITS, type StreamKind, type StreamLimits, type StreamRefusal, type StreamSlot } from './stream-limits.ts'
 
 /** A device's trigger stream on this replica, oldest first: the one its next stream replaces at the cap. */
 interface OwnerHold {
   readonly tokenId: string | undefined
   end: (() => void) | null
   release: () => void
+  /** Its place at its caller address, if counted there: a replacement there takes it over. */
+  address: AddressHold | null
+  /** Its lease on PostgreSQL: its replacement's lease check does not count it. */
+  lease: string | null
+  /** Chosen to be replaced by a newer stream whose other checks are still under way. */
+  chosen: boolean
 }
 
 /** A trigger stream counted against its caller address, oldest first. */
@@ -76,11 +32,6 @@ interface AddressHold {
   counted: boolean
   /** Chosen to end for a newcomer whose other checks are still under way. */
   chosen: boolean
-}
-
-const REFUSAL: Record<StreamKind, { owner: StreamRefusal; token: StreamRefusal }> = {
-  device: { owner: 'device', token: 'token' },
-  live: { owner: 'live_store', token: 'live_token' }
 }
 
 export class StreamSlots {
@@ -129,30 +80,40 @@ export class StreamSlots {
    * `address` is the caller's key (callerKey: an IPv6 caller by its /64).
    */
   async reserve(kind: StreamKind, owner: string, tokenId: string | undefined, address?: string): Promise<StreamSlot | StreamRefusal> {
-    const placed = kind === 'device' ? this.reserveReplica(address, owner) : null
+    // Its own oldest stream at the device's cap (same token), chosen first: the places it frees (the
+    // device's, the token's, its address's) are the new stream's, so neither a full address nor the
+    // caps lock a phone out by its own dead streams (re-tester, s12).
+    const own = kind === 'device' ? this.replaceable(owner, tokenId) : undefined
+    const placed = kind === 'device' ? this.reserveReplica(address, owner, own?.address ?? undefined) : null
     if (typeof placed === 'string') return placed
     const here = placed?.slot
-    const reserved = this.reserveHere(kind, owner, tokenId)
+    const reserved = this.reserveHere(kind, owner, tokenId, own)
     if (typeof reserved === 'string') {
       here?.release()
       return reserved
     }
+    reserved.hold.address = placed?.hold ?? null
     const local: StreamSlot = {
       release: () => {
-        reserved.release()
+        reserved.slot.release()
         here?.release()
       },
       onEvict: close => here?.onEvict?.(close),
-      onReplaced: end => reserved.onReplaced?.(end)
+      onReplaced: end => reserved.slot.onReplaced?.(end)
+    }
+    // Every check passed: only now is a stream ended for this one (its own device's, another's).
+    const commit = () => {
+      placed?.evict()
+      reserved.replace()
     }
     const data = this.shared
     if (!data) {
-      placed?.evict()
+      commit()
       return local
     }
     let lease: string | StreamRefusal
     try {
-      lease = await this.lease(data, kind, owner, tokenId)
+      lease = await this.lease(data, kind, owner, tokenId, own?.lease ?? null)
     } catch (err) {
       local.release()
       throw err
@@ -162,9 +123,9 @@ export class StreamSlots {
       this.refused[lease]++
       return lease
     }
-    // Every check passed: only now is another device's extra stream ended for this one.
-    placed?.evict()
+    commit()
     const id = lease
+    reserved.hold.lease = id
     this.leases.add(id)
     let held = true
     return {
@@ -196,7 +157,11 @@ export class StreamSlots {
    * other check has passed, and a newcomer refused after all gives it back untouched (re-tester,
    * s11: a device refused by its own cap ended an honest shopper's stream first).
    */
-  private reserveReplica(address: string | undefined, device: string): { slot: StreamSlot; evict: () => void } | StreamRefusal {
+  private reserveReplica(
+    address: string | undefined,
+    device: string,
+    own: AddressHold | undefined
+  ): { slot: StreamSlot; hold: AddressHold | null; evict: () => void } | StreamRefusal {
     const totalKey = 'device|total'
     const addressKey = address === undefined ? null : `device|a|${address}`
     const holds = addressKey === null ? [] : (this.holds.get(addressKey) ?? [])
@@ -205,7 +170,13 @@ export class StreamSlots {
     if (refusal === null && addressKey !== null && (this.counts.get(addressKey) ?? 0) >= this.limits.triggerStreamsPerAddress) {
       // A device's streams already chosen by other newcomers do not count: it keeps one at least.
       const free = (h: AddressHold) => h.close !== null && !h.chosen && h.counted
-      victim = holds.some(h => h.device === device) ? undefined : holds.find(h => free(h) && holds.filter(o => o.device === h.device && free(o)).length > 1)
+      // The device's own stream it replaces here: its place is the new one's (ended by the replacement).
+      victim =
+        own !== undefined && holds.includes(own) && own.counted && !own.chosen
+          ? own
+          : holds.some(h => h.device === device)
+            ? undefined
+            : holds.find(h => free(h) && holds.filter(o => o.device === h.device && free(o)).length > 1)
       if (victim === undefined) refusal = 'address'
     }
     if (refusal) {
@@ -253,41 +224,60 @@ export class StreamSlots {
       if (!v.counted) return
       // Its place is this stream's from now: the victim's own release, when its socket closes, does not give it back twice.
       uncount(v)
+      // The device's own stream is ended (and counted) by its replacement.
+      if (v === own) return
       this.evicted++
       v.close?.()
     }
-    return { slot, evict }
+    return { slot, hold: addressKey === null ? null : hold, evict }
   }
 
-  private reserveHere(kind: StreamKind, owner: string, tokenId: string | undefined): StreamSlot | StreamRefusal {
+  /** A device at its cap: its oldest stream here opened with the same token, which its new stream replaces. */
+  private replaceable(owner: string, tokenId: string | undefined): OwnerHold | undefined {
+    const ownerKey = `device|o|${owner}`
+    if ((this.counts.get(ownerKey) ?? 0) < this.limits.streamsPerDevice) return undefined
+    return this.owners.get(ownerKey)?.find(h => h.end !== null && h.tokenId === tokenId && !h.chosen)
+  }
+
+  private reserveHere(
+    kind: StreamKind,
+    owner: string,
+    tokenId: string | undefined,
+    own: OwnerHold | undefined
+  ): { slot: StreamSlot; hold: OwnerHold; replace: () => void } | StreamRefusal {
     const max = this.limitsOf(kind)
     const ownerKey = `${kind}|o|${owner}`
     const tokenKey = tokenId === undefined ? null : `${kind}|t|${tokenId}`
     const mine = kind === 'device' ? (this.owners.get(ownerKey) ?? []) : []
-    if ((this.counts.get(ownerKey) ?? 0) >= max.owner) {
-      // A device at its cap: its new stream with the same token ends its own oldest one here.
-      const oldest = mine.find(h => h.end !== null && h.tokenId === tokenId)
-      if (oldest !== undefined) {
-        oldest.release()
-        this.replaced++
-        oldest.end?.()
-      }
-    }
+    // The stream replaced frees one place of the device and one of its token (the same token).
+    const freed = own === undefined ? 0 : 1
     const refusal: StreamRefusal | null =
-      (this.counts.get(ownerKey) ?? 0) >= max.owner ? REFUSAL[kind].owner : tokenKey !== null && (this.counts.get(tokenKey) ?? 0) >= max.token ? REFUSAL[kind].token : null
+      (this.counts.get(ownerKey) ?? 0) - freed >= max.owner
+        ? REFUSAL[kind].owner
+        : tokenKey !== null && (this.counts.get(tokenKey) ?? 0) - freed >= max.token
+          ? REFUSAL[kind].token
+          : null
     if (refusal) {
       this.refused[refusal]++
       return refusal
     }
+    let pending = own
+    if (pending !== undefined) pending.chosen = true
     bump(this.counts, ownerKey, 1)
     if (tokenKey !== null) bump(this.counts, tokenKey, 1)
     let held = true
     const hold: OwnerHold = {
       tokenId,
       end: null,
+      address: null,
+      lease: null,
+      chosen: false,
       release: () => {
         if (!held) return
         held = false
+        // Refused after all: the stream chosen stays.
+        if (pending !== undefined) pending.chosen = false
+        pending = undefined
         bump(this.counts, ownerKey, -1)
         if (tokenKey !== null) bump(this.counts, tokenKey, -1)
         const at = mine.indexOf(hold)
@@ -299,12 +289,22 @@ export class StreamSlots {
       mine.push(hold)
       this.owners.set(ownerKey, mine)
     }
-    return {
+    const replace = () => {
+      const v = pending
+      pending = undefined
+      if (v === undefined || !held) return
+      v.chosen = false
+      v.release()
+      this.replaced++
+      v.end?.()
+    }
+    const slot: StreamSlot = {
       release: hold.release,
       onReplaced: end => {
         if (held) hold.end = end
       }
     }
+    return { slot, hold, replace }
   }
 
   /**
@@ -312,7 +312,7 @@ export class StreamSlots {
    * The counts are taken under transaction-scoped advisory locks of the owner and the token (in
    * one order), so two replicas cannot both take the last place.
    */
-  private async lease(data: DataStore, kind: StreamKind, owner: string, tokenId: string | undefined): Promise<string | StreamRefusal> {
+  private async lease(data: DataStore, kind: StreamKind, owner: string, tokenId: string | undefined, replaced: string | null): Promise<string | StreamRefusal> {
     if (this.releasing.size > 0) await Promise.all([...this.releasing])
     this.startHeartbeat()
     const max = this.limitsOf(kind)
@@ -320,12 +320,15 @@ export class StreamSlots {
       const keys = [`stream:${kind}:o:${owner}`, ...(tokenId === undefined ? [] : [`stream:${kind}:t:${tokenId}`])].sort()
       for (const k of keys) await sql`SELECT pg_advisory_xact_lock(hashtext(${k}))`.execute(trx)
       const now = this.now()
-      const live = () =>
-        trx
+      // The lease of the stream this one replaces is not counted: that stream ends once this passes.
+      const live = () => {
+        const q = trx
           .selectFrom('stream_leases')
           .select(eb => eb.fn.countAll().as('n'))
           .where('kind', '=', kind)
           .where('expires', '>', now)
+        return replaced === null ? q : q.where('id', '!=', replaced)
+      }
       const byOwner = Number((await live().where('owner', '=', owner).executeTakeFirstOrThrow()).n)
       if (byOwner >= max.owner) return REFUSAL[kind].owner
       if (tokenId !== undefined && Number((await live().where('token_id', '=', tokenId).executeTakeFirstOrThrow()).n) >= max.token) return REFUSAL[kind].token
@@ -388,13 +391,4 @@ export class StreamSlots {
     for (const [k, v] of this.counts) if (k.startsWith(`${kind}|o|`)) n += v
     return n
   }
-}
-
-const REFUSALS: ReadonlySet<string> = new Set<StreamRefusal>(['device', 'token', 'live_token', 'live_store', 'replica', 'address'])
-const isRefusal = (s: string): s is StreamRefusal => REFUSALS.has(s)
-
-function bump(m: Map<string, number>, k: string, by: number): void {
-  const n = (m.get(k) ?? 0) + by
-  if (n > 0) m.set(k, n)
-  else m.delete(k)
 }

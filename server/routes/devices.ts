@@ -75,14 +75,22 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       const grants = (c: { presence: number; marketing: number }) => asked.presence > c.presence || asked.marketing > c.marketing
       const device = req.principal?.role === 'device'
       let counted = !device
+      const same = (c: { presence: number; marketing: number }) => c.presence === asked.presence && c.marketing === asked.marketing
       const count = async (c: { presence: number; marketing: number } | undefined) => {
         if (counted || c === undefined) return
         if (grants(c)) {
           counted = true
           await limiter.grant(req)
-        } else if (c.presence === asked.presence && c.marketing === asked.marketing) await limiter.restated(req)
+        } else if (same(c)) {
+          counted = true
+          await limiter.restated(req)
+        }
       }
-      await count(await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst())
+      const before = await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
+      await count(before)
+      // The same consent again: answered from that read (no row lock, no version, no disconnect
+      // broadcast), as true as any answer once sent.
+      if (before !== undefined && same(before)) return { deviceId: req.params.id, consent: req.body }
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).
       let subject: string | null = null
@@ -99,8 +107,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
               throw new HttpError(403, 'INSTORE_CONSENT_BY_SHOPPER', "only the device's own token can grant consent; an admin may only withdraw it")
             // Read as a withdrawal, a grant now (another write changed the row meanwhile): counted first.
             if (!counted && grants(now)) return 'uncounted' as const
-            // The same consent again changes nothing: no new config version, which every gateway's delta would carry.
-            if (now.presence === asked.presence && now.marketing === asked.marketing) return 0
+            // The same consent again changes nothing: no new config version, which every gateway's delta
+            // would carry. Read as a change (a concurrent write made it meanwhile): counted as a restatement
+            // below, so N withdrawals sent at once cost one each against the token (re-tester, s12).
+            if (same(now)) return 'same' as const
             const version = await nextConfigVersion(trx)
             // listed stays 1 once a gateway may have been given the device (presence ever granted).
             const r = await trx
@@ -125,6 +135,10 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       }
       if (changed === 'uncounted') throw new Error('consent grant left uncounted')
       if (changed === null) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
+      if (changed === 'same') {
+        await count(asked)
+        return { deviceId: req.params.id, consent: req.body }
+      }
       hub.dropped.consent_withdrawn += changed
       if (!marketing) await hub.disconnect(req.params.id)
       // Presence withdrawn: the live dashboard's last snapshot may still show the device: drop it.
@@ -145,13 +159,16 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       ownDevice(req, req.params.id)
       const dev = await db.selectFrom('devices').select('subject').where('device_id', '=', req.params.id).executeTakeFirst()
       if (!dev) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
-      await retryConflicts(() =>
+      const erased = await retryConflicts(() =>
         db.transaction().execute(async trx => {
           const id = req.params.id
           // The device's row first (PostgreSQL): a batch storing events about it locks it at its end
           // (identity.ts lockNamed) and re-reads consent there: one that committed first left its
           // rows to delete below, one after this finds the device gone and refuses its events.
-          if (data.engine === 'postgres') await trx.selectFrom('devices').select('device_id').where('device_id', '=', id).forUpdate().execute()
+          const row = trx.selectFrom('devices').select('device_id').where('device_id', '=', id)
+          // Gone meanwhile: an erasure sent at the same time (its token was still valid) did the work,
+          // its record and its config version included; this one adds neither (re-tester, s12).
+          if ((await (data.engine === 'postgres' ? row.forUpdate() : row).executeTakeFirst()) === undefined) return false
           const tell = await mayBeHeldByGateways(trx, id, dev.subject)
           await trx
             .deleteFrom('acks')
@@ -164,15 +181,17 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
           // Kept for good (subjects are never issued twice), so every gateway, even one offline for
           // months, deletes its copy when it next pulls its config; not made for a subject no
           // gateway can hold (gateway-exposure.ts): that would only grow every gateway's config.
-          if (!tell) return
-          const row = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
+          if (!tell) return true
+          const erasure = { subject: dev.subject, ts: Date.now(), version: await nextConfigVersion(trx) }
           await trx
             .insertInto('erasures')
-            .values(row)
-            .onConflict(oc => oc.column('subject').doUpdateSet({ ts: row.ts, version: row.version }))
+            .values(erasure)
+            .onConflict(oc => oc.column('subject').doUpdateSet({ ts: erasure.ts, version: erasure.version }))
             .execute()
+          return true
         })
       )
+      if (!erased) throw new HttpError(404, 'INSTORE_NO_DEVICE', 'unknown device')
       // SQLite: the WAL still holds the erased rows' old pages until a checkpoint: copy them back now
       // and empty it (secure_delete has zeroed what the deletions freed). PostgreSQL's dead tuples
       // go at the table's next vacuum, which its operators schedule.

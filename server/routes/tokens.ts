@@ -62,11 +62,16 @@ export function tokenListQuery(db: Q, engine: 'sqlite' | 'postgres', o: TokenLis
   const { role, store, deviceId, cursor, theirs } = o
   // Written out, not a parameter: a planner uses the partial index only for its very condition.
   const stored = sql<SqlBool>`tokens.stores <> '[]'`
+  // Only tokens that name stores can match: walked through their index, the role tested on each
+  // (`+role`, on PostgreSQL `role || ''`, keep the planner off tokens_role_created, which for
+  // role=device reads every device token, none of which names a store: re-tester, s12).
+  const byStores = store !== undefined || theirs !== null
+  const roleRef = byStores ? (pg ? sql`(tokens.role || '')` : sql`+tokens.role`) : sql.ref('role')
   return (
     db
       .selectFrom('tokens')
       .select(['id', 'role', 'stores', 'device_id', 'created', 'last_used'])
-      .$if(role !== undefined, qb => qb.where('role', '=', role ?? ''))
+      .$if(role !== undefined, qb => qb.where(roleRef, '=', role ?? ''))
       .$if(deviceId !== undefined, qb => qb.where('device_id', '=', deviceId ?? ''))
       .$if(store !== undefined, qb => qb.where(stored).where(sql<SqlBool>`EXISTS (SELECT 1 FROM ${elements} WHERE ${v} = ${store ?? ''})`))
       // A manager sees the gateway and manager tokens all of whose stores are theirs.
@@ -81,7 +86,7 @@ export function tokenListQuery(db: Q, engine: 'sqlite' | 'postgres', o: TokenLis
         qb.where(eb => eb.or([eb('created', '>', cursor?.created ?? 0), eb.and([eb('created', '=', cursor?.created ?? 0), eb('id', '>', cursor?.id ?? '')])]))
       )
       // By role when one is named (tokens_role_created serves it), else by (created, id).
-      .$if(role !== undefined, qb => qb.orderBy('role'))
+      .$if(role !== undefined && !byStores, qb => qb.orderBy('role'))
       .orderBy('created')
       .orderBy('id')
       .limit(o.limit + 1)

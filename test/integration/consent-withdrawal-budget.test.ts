@@ -66,3 +66,45 @@ test(`restated consent spends its own token's budget, never the address's (${TES
     await chain.close()
   }
 })
+
+// The re-tester's s12 item: N withdrawals sent at once all read the consent as granted before their
+// transaction, so none was counted, though only one changed anything (107 answered 200 where ~30
+// were due). Now one that finds nothing to change in its transaction is a restatement: counted.
+test(`concurrent withdrawals: one changes the consent, the rest are restatements counted per token (${TEST_ENGINE})`, async () => {
+  const chain = await startChain('withdraw-concurrent', 2, undefined, { deviceWritesPerToken: 5 })
+  try {
+    const urls = chain.replicas.map(r => r.url)
+    const d = await registerDevice(urls[0])
+    assert.equal((await consent(urls[0], d, true, true)).status, 200)
+    const res = await Promise.all(Array.from({ length: 40 }, (_, i) => consent(urls[i % 2], d, false, false)))
+    const ok = res.filter(r => r.status === 200).length
+    assert.ok(ok >= 1 && ok <= 1 + 5, `one change and at most the token's budget of restatements: ${ok}`)
+    assert.ok(
+      res.every(r => r.status === 200 || (r.status === 429 && r.error === 'INSTORE_RATE_LIMITED')),
+      JSON.stringify(res.filter(r => r.status !== 200))
+    )
+  } finally {
+    await chain.close()
+  }
+})
+
+// The reviewer's s12 item: restatements counted per token only let one address make 120 tokens a
+// minute restate 30 times each. They have a per-address budget of their own (larger than the
+// writes'), which never touches a grant's or a withdrawal's.
+test(`restated consents are capped per address in their own budget (${TEST_ENGINE})`, async () => {
+  const chain = await startChain('restated-address', 2, undefined, { deviceWritesPerToken: 3, deviceWritesPerAddress: 3 })
+  try {
+    const urls = chain.replicas.map(r => r.url)
+    const strangers = [await registerDevice(urls[0]), await registerDevice(urls[1]), await registerDevice(urls[0]), await registerDevice(urls[1])]
+    const statuses: number[] = []
+    for (let i = 0; i < 12; i++) statuses.push((await consent(urls[i % 2], strangers[i % 4], true, true)).status)
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429])
+    // A phone there still grants (the writes' budget is untouched) and withdraws.
+    const shopper = await registerDevice(urls[1])
+    assert.equal((await consent(urls[1], shopper, false, true)).status, 200)
+    assert.equal((await consent(urls[0], shopper, true, true)).status, 200)
+    assert.equal((await consent(urls[0], shopper, false, false)).status, 200)
+  } finally {
+    await chain.close()
+  }
+})

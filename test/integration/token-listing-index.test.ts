@@ -67,6 +67,14 @@ test(`a token listing page reads an index in its order, a store's never a device
     walks(await plan({ theirs: ['s1', 's2'] }), 'tokens_stored_created')
     // By role: either index serves the page in order (PostgreSQL walks (created, id) when nearly every token is a device's).
     walks(await plan({ role: 'device' }), 'tokens_(role_)?created')
+    // A role with a store: the tokens naming stores only, never every device token (re-tester, s12).
+    walks(await plan({ role: 'device', store: 's1' }), 'tokens_stored_created')
+    walks(await plan({ role: 'gateway', theirs: ['s1'] }), 'tokens_stored_created')
+    assert.deepEqual(await list('?role=device&store=s1'), [])
+    assert.deepEqual(
+      (await list('?role=gateway&store=s1')).map(t => `${t.role} ${t.stores}`),
+      ['gateway s1']
+    )
   } finally {
     await chain.close()
   }
