@@ -36,7 +36,7 @@ const ONLY_HEX_AND_SEPS = new RegExp(`^(?:[0-9a-f]|${SEP})+$`, 'i')
 const UNPADDED = new RegExp(`^[0-9a-f]{1,2}(${SEP}+)[0-9a-f]{1,2}(?:\\1[0-9a-f]{1,2}){4}$`, 'i')
 /** Seven or eight octets with one separator throughout: how a widened MAC is written in an id. */
 const WIDE_OCTETS = new RegExp(`^[0-9a-f]{2}(${SEP}+)[0-9a-f]{2}(?:\\1[0-9a-f]{2}){5,6}$`, 'i')
-const RUN = new RegExp(`[0-9a-f]+(?:${SEP}+[0-9a-f]+)*`, 'gi')
+export const RUN = new RegExp(`[0-9a-f]+(?:${SEP}+[0-9a-f]+)*`, 'gi')
 
 // Unicode look-alikes of the separators, folded to the ASCII one they stand for (those NFKC leaves).
 const DASHES = /[\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d\u00ad\u058a\u1806\u2e3a\u2e3b\u30fc]/u
@@ -64,7 +64,7 @@ function percentAt(text: string, i: number): [string, number] | undefined {
 }
 
 /** The text as the recogniser reads it; character i of the view comes from text[from[i], to[i]). */
-function view(text: string): View {
+export function view(text: string): View {
   // The common case, plain ASCII without escapes, costs nothing more than a test.
   if (!/[^ -~\t\n\r]|%/.test(text)) return { s: text, from: [], to: [] }
   let s = ''
@@ -87,7 +87,7 @@ function view(text: string): View {
 }
 
 /** A span of a view as a span of the text it was made from. */
-function back(v: View, a: number, b: number): [number, number] {
+export function back(v: View, a: number, b: number): [number, number] {
   return v.from.length === 0 ? [a, b] : [v.from[a], v.to[b - 1]]
 }
 
@@ -96,7 +96,7 @@ function back(v: View, a: number, b: number): [number, number] {
  * with `wide`, also an EUI-64 made from a MAC (`fffe` after its first 6 digits) or a MAC zero-padded
  * on the left to 13-16 digits.
  */
-function macOfDigits(d: string, wide: boolean): string | undefined {
+export function macOfDigits(d: string, wide: boolean): string | undefined {
   const h = d.toLowerCase()
   if (h.length === 12) return h
   if (!wide) return undefined
@@ -105,10 +105,10 @@ function macOfDigits(d: string, wide: boolean): string | undefined {
   return undefined
 }
 
-const hexOnly = (s: string): string => s.replace(/[^0-9a-f]/gi, '')
+export const hexOnly = (s: string): string => s.replace(/[^0-9a-f]/gi, '')
 
 /** A MAC widened to 64 bits and written in octets (`aa:bb:cc:ff:fe:dd:ee:ff`). */
-function isWideOctets(s: string): boolean {
+export function isWideOctets(s: string): boolean {
   return WIDE_OCTETS.test(s) && macOfDigits(hexOnly(s), true) !== undefined
 }
 
@@ -122,7 +122,7 @@ export function isMac(s: string): boolean {
 }
 
 /** The 12 lower-case hex digits of a MAC (in view form) written in any recognised form. */
-function digits(mac: string): string {
+export function digits(mac: string): string {
   const wide = macOfDigits(hexOnly(mac), true)
   if (wide !== undefined) return wide
   return mac
