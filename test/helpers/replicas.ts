@@ -2,6 +2,7 @@
 // the PostgreSQL pass; on SQLite one process holds the file, so a second "replica" is the same
 // server), each listening on a real port 0; stores s1 and s2 (the boutique site under those ids),
 // a manager per store and a device with both consents.
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +12,8 @@ import { onTestDb, TEST_ENGINE } from './postgres.ts'
 import { api } from './procs.ts'
 import { type Logger, silentLogger } from '../../shared/log.ts'
 import { ROOT } from './run.ts'
+import { nextConfigVersion } from '../../server/db/db.ts'
+import type { Db } from '../../server/db/schema.ts'
 
 export interface Replica {
   app: FastifyInstance
@@ -80,4 +83,28 @@ export async function registerDevice(url: string): Promise<{ deviceId: string; t
   const r = await api<{ deviceId: string; token: string; subject: string }>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: true } })
   if (r.status !== 201) throw new Error(`registration: ${r.status}`)
   return r.body
+}
+
+/** `n` devices with presence and marketing consent, listed to gateways, written straight into the database in one config version (big configs without n registrations). */
+export async function seedListedDevices(db: Db, n: number): Promise<void> {
+  await db.transaction().execute(async trx => {
+    const version = await nextConfigVersion(trx)
+    for (let i = 0; i < n; i += 500)
+      await trx
+        .insertInto('devices')
+        .values(
+          Array.from({ length: Math.min(500, n - i) }, () => ({
+            device_id: randomUUID(),
+            subject: 'app:' + randomBytes(8).toString('hex'),
+            identity_key: randomBytes(16).toString('hex'),
+            k: 10,
+            presence: 1,
+            marketing: 1,
+            listed: 1,
+            version,
+            created: Date.now()
+          }))
+        )
+        .execute()
+  })
 }

@@ -6,11 +6,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { randomBytes, randomUUID } from 'node:crypto'
-import { startChain } from '../helpers/replicas.ts'
+import { seedListedDevices, startChain } from '../helpers/replicas.ts'
 import { TEST_ENGINE } from '../helpers/postgres.ts'
 import { waitFor } from '../helpers/gateway.ts'
-import { nextConfigVersion } from '../../server/db/db.ts'
 
 /** Enough devices that a whole reply (about 6 MB) cannot sit whole in the sockets' buffers of a client that reads nothing. */
 const N = 40_000
@@ -21,25 +19,7 @@ test(`a whole config left unread is cut after limits.replyStallMs and its token 
   const chain = await startChain('config-stall', 1, undefined, { replyStallMs: STALL_MS })
   try {
     const { url, ctx } = chain.replicas[0]
-    await ctx.db.transaction().execute(async trx => {
-      const version = await nextConfigVersion(trx)
-      const rows = Array.from({ length: N }, () => ({
-        device_id: randomUUID(),
-        subject: 'app:' + randomBytes(8).toString('hex'),
-        identity_key: randomBytes(16).toString('hex'),
-        k: 10,
-        presence: 1,
-        marketing: 1,
-        listed: 1,
-        version,
-        created: Date.now()
-      }))
-      for (let i = 0; i < rows.length; i += 500)
-        await trx
-          .insertInto('devices')
-          .values(rows.slice(i, i + 500))
-          .execute()
-    })
+    await seedListedDevices(ctx.db, N)
     const headers = { authorization: `Bearer ${chain.gw.s1}` }
     const pull = async () => {
       const r = await fetch(`${url}/v1/stores/s1/config`, { headers })

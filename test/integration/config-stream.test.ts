@@ -4,10 +4,8 @@
 // built, then the list; the gateway times out on progress (uplink-config-slow-body.test.ts).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
-import { startChain } from '../helpers/replicas.ts'
+import { seedListedDevices, startChain } from '../helpers/replicas.ts'
 import { TEST_ENGINE } from '../helpers/postgres.ts'
-import { nextConfigVersion } from '../../server/db/db.ts'
 
 /** Enough devices that building their list takes many turns of the event loop. */
 const N = 20_000
@@ -16,26 +14,7 @@ test(`a whole config whose device list is being built sends its head first, then
   const chain = await startChain('config-stream', 1)
   try {
     const { url, ctx } = chain.replicas[0]
-    await ctx.db.transaction().execute(async trx => {
-      const version = await nextConfigVersion(trx)
-      for (let i = 0; i < N; i += 500)
-        await trx
-          .insertInto('devices')
-          .values(
-            Array.from({ length: 500 }, () => ({
-              device_id: randomUUID(),
-              subject: 'app:' + randomBytes(8).toString('hex'),
-              identity_key: randomBytes(16).toString('hex'),
-              k: 10,
-              presence: 1,
-              marketing: 1,
-              listed: 1,
-              version,
-              created: Date.now()
-            }))
-          )
-          .execute()
-    })
+    await seedListedDevices(ctx.db, N)
     const pull = () => fetch(url + '/v1/stores/s1/config', { headers: { authorization: `Bearer ${chain.gw.s1}` } })
     const res = await pull()
     assert.equal(res.status, 200)
