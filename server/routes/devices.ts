@@ -89,7 +89,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       const before = await db.selectFrom('devices').select(['presence', 'marketing']).where('device_id', '=', req.params.id).executeTakeFirst()
       await count(before)
       // The same consent again: answered from that read (no row lock, no version, no disconnect
-      // broadcast), as true as any answer once sent.
+      // broadcast): true when read, as every answer is once sent.
       if (before !== undefined && same(before)) return { deviceId: req.params.id, consent: req.body }
       // A new version: gateways learn of it at their next pull (a device without presence consent
       // leaves their resolution material, so its EIDs become anonymous).

@@ -120,7 +120,7 @@ test(`a token pulling its whole config in a loop builds the device list once per
     assert.equal(await builds(), 1, 'an added device alone does not rebuild the list')
     assert.equal(new Set(later.devices.map(d => d.subject)).size, N + 1, 'no device listed twice')
     // An erasure is never answered from an older list: the device gone and listed as erased.
-    // Re-tester (s11): any change but an addition rebuilt the whole list; it is now followed.
+    // Re-tester (s11): every change but an addition rebuilt the whole list; it is now followed.
     assert.equal((await api(`${url}/v1/devices/${reg.body.deviceId}`, reg.body.token, 'DELETE')).status, 204)
     const after = (await (await pull()).json()) as Config
     assert.equal(await builds(), 1, 'an erasure does not rebuild the list')
