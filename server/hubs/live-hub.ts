@@ -10,10 +10,13 @@
 // under PostgreSQL's limit on a payload), marked with the sending replica so it skips its own.
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
-import type { DataStore } from '../db/db.ts'
+import type { DataStore, Q } from '../db/db.ts'
+import { retryConflicts } from '../db/retry.ts'
 
 /** A NOTIFY payload must stay under 8,000 bytes: events go in chunks of at most this. */
 const EVENT_NOTIFY_BYTES = 7000
+/** PostgreSQL: the longest a snapshot waits for the rows of the devices it shows (an erasure holds one while it deletes), ms. */
+const SNAPSHOT_LOCK_WAIT_MS = 5_000
 
 type Listener = (event: string, data: string, version: number) => void
 export interface Snapshot {
@@ -47,6 +50,11 @@ export class LiveHub {
   private readonly last = new Map<string, Snapshot & { apps: string }>()
   /** The highest version read or written here per store, so a replica's own notification costs no read. */
   private readonly known = new Map<string, number>()
+  /**
+   * Per store, the version its last erasure emptied: a snapshot of that version or older, fanned out
+   * late (its post's commit came just before the erasure), is never sent after the `erased`.
+   */
+  private readonly erasedAt = new Map<string, number>()
   private started = false
   /** This replica, in the events it relays, so that it skips its own. */
   private readonly replica = randomUUID()
@@ -79,10 +87,10 @@ export class LiveHub {
         const version = Number(payload.slice(0, at))
         const storeId = payload.slice(at + 1)
         if (!this.listeners.get(storeId)?.size || version <= (this.known.get(storeId) ?? 0)) return
-        void this.latest(storeId).then(
+        void this.row(storeId).then(
           s => {
-            if (s) this.fanOut(storeId, 'snapshot', s)
-            else this.fanOut(storeId, ERASED, { version: 0, text: '' })
+            if (s && s.text !== '') this.fanOut(storeId, 'snapshot', s)
+            else if (s) this.erased(storeId, s.version)
           },
           () => {}
         )
@@ -135,32 +143,56 @@ export class LiveHub {
 
   /** Keeps `snapshot` as the store's latest and sends it to every stream of the store, on every replica. */
   async publishSnapshot(storeId: string, snapshot: unknown): Promise<void> {
-    const text = JSON.stringify(snapshot)
-    const apps = appsOf(snapshot)
-    const data = this.shared
-    let version: number
-    if (!data) version = (this.last.get(storeId)?.version ?? 0) + 1
-    else {
-      version = await data.db.transaction().execute(async trx => {
-        const r = await trx
-          .insertInto('live_snapshots')
-          .values({ store_id: storeId, body: text, apps, version: 1, updated: Date.now() })
-          .onConflict(oc =>
-            oc.column('store_id').doUpdateSet(eb => ({
-              body: eb.ref('excluded.body'),
-              apps: eb.ref('excluded.apps'),
-              updated: eb.ref('excluded.updated'),
-              version: eb('live_snapshots.version', '+', 1)
-            }))
-          )
-          .returning('version')
-          .executeTakeFirstOrThrow()
-        await data.signal(trx, 'live', `${r.version}:${storeId}`)
-        return Number(r.version)
+    if (this.data) return await this.publishVetted(storeId, async () => snapshot)
+    // No database (a hub on its own): kept in memory, as on SQLite.
+    const s = { version: (this.last.get(storeId)?.version ?? 0) + 1, text: JSON.stringify(snapshot) }
+    this.last.set(storeId, { ...s, apps: appsOf(snapshot) })
+    this.fanOut(storeId, 'snapshot', s)
+  }
+
+  /**
+   * publishSnapshot() of what `vet` makes, read in the transaction that stores it: a gateway's
+   * snapshot filtered by presence consent. An erasure or a withdrawal elsewhere then either came
+   * first and `vet` sees it, or comes after the store and its forget() finds the stored row: never
+   * between the consent read and the store (an outside tester, PostgreSQL, 2026-12-06). On
+   * PostgreSQL `vet` holds the rows it reads (FOR SHARE), which the erasure must lock first; on
+   * SQLite the transaction holds the one connection, and the memory copy is set inside it.
+   * Deadlocks are run again (retryConflicts); a lock not granted in time is a 503 (isBusy).
+   */
+  async publishVetted(storeId: string, vet: (q: Q) => Promise<unknown>): Promise<void> {
+    const data = this.data
+    if (!data) throw new Error('a live hub without a database has no consent to vet a snapshot against')
+    let s: Snapshot
+    if (data.engine !== 'postgres')
+      s = await data.db.transaction().execute(async trx => {
+        const snapshot = await vet(trx)
+        const t = { version: (this.last.get(storeId)?.version ?? 0) + 1, text: JSON.stringify(snapshot) }
+        this.last.set(storeId, { ...t, apps: appsOf(snapshot) })
+        return t
       })
-    }
-    const s = { version, text }
-    if (!data) this.last.set(storeId, { ...s, apps })
+    else
+      s = await retryConflicts(() =>
+        data.db.transaction().execute(async trx => {
+          await sql`SELECT set_config('lock_timeout', ${`${SNAPSHOT_LOCK_WAIT_MS}ms`}, true)`.execute(trx)
+          const snapshot = await vet(trx)
+          const text = JSON.stringify(snapshot)
+          const r = await trx
+            .insertInto('live_snapshots')
+            .values({ store_id: storeId, body: text, apps: appsOf(snapshot), version: 1, updated: Date.now() })
+            .onConflict(oc =>
+              oc.column('store_id').doUpdateSet(eb => ({
+                body: eb.ref('excluded.body'),
+                apps: eb.ref('excluded.apps'),
+                updated: eb.ref('excluded.updated'),
+                version: eb('live_snapshots.version', '+', 1)
+              }))
+            )
+            .returning('version')
+            .executeTakeFirstOrThrow()
+          await data.signal(trx, 'live', `${r.version}:${storeId}`)
+          return { version: Number(r.version), text }
+        })
+      )
     this.fanOut(storeId, 'snapshot', s)
   }
 
@@ -199,7 +231,7 @@ export class LiveHub {
       for (const [store, s] of this.last)
         if (s.apps.includes(needle)) {
           this.last.set(store, { version: s.version, text: '', apps: ' ' })
-          this.fanOut(store, ERASED, { version: 0, text: '' })
+          this.erased(store, s.version)
         }
       return
     }
@@ -211,7 +243,7 @@ export class LiveHub {
       .execute()
     const stores = rows.map(r => r.store_id)
     if (stores.length === 0) return
-    await data.db.transaction().execute(async trx => {
+    const bumped = await data.db.transaction().execute(async trx => {
       const bumped = await trx
         .updateTable('live_snapshots')
         .set(eb => ({ body: '', apps: ' ', version: eb('version', '+', 1) }))
@@ -220,22 +252,29 @@ export class LiveHub {
         .execute()
       // The other replicas read the row again, find it erased, and tell their streams.
       for (const r of bumped) await data.signal(trx, 'live', `${r.version}:${r.store_id}`)
+      return bumped
     })
-    for (const store of stores) this.fanOut(store, ERASED, { version: 0, text: '' })
+    for (const r of bumped) this.erased(r.store_id, Number(r.version))
   }
 
   /** The store's latest snapshot, whichever replica took it; none if there is none or it was erased. */
   async latest(storeId: string): Promise<Snapshot | undefined> {
-    const data = this.shared
-    const r = !data
-      ? this.last.get(storeId)
-      : await data.db
-          .selectFrom('live_snapshots')
-          .select(['body', 'version'])
-          .where('store_id', '=', storeId)
-          .executeTakeFirst()
-          .then(r => r && { version: Number(r.version), text: r.body })
+    const r = await this.row(storeId)
     return r && r.text !== '' ? r : undefined
+  }
+
+  /** The store's row as it is (its text empty once erased). */
+  private async row(storeId: string): Promise<Snapshot | undefined> {
+    const data = this.shared
+    if (!data) return this.last.get(storeId)
+    const r = await data.db.selectFrom('live_snapshots').select(['body', 'version']).where('store_id', '=', storeId).executeTakeFirst()
+    return r && { version: Number(r.version), text: r.body }
+  }
+
+  /** The store's snapshot of `version` and older were erased: its streams drop what they queued of them. */
+  private erased(storeId: string, version: number): void {
+    if (version > (this.erasedAt.get(storeId) ?? 0)) this.erasedAt.set(storeId, version)
+    this.fanOut(storeId, ERASED, { version: 0, text: '' })
   }
 
   private forgetEvents(subject: string): void {
@@ -243,6 +282,7 @@ export class LiveHub {
   }
 
   private fanOut(storeId: string, event: string, s: Snapshot): void {
+    if (event === 'snapshot' && s.version <= (this.erasedAt.get(storeId) ?? 0)) return
     if (event === 'snapshot' && s.version > (this.known.get(storeId) ?? 0)) this.known.set(storeId, s.version)
     for (const l of this.listeners.get(storeId) ?? []) l(event, s.text, s.version)
   }

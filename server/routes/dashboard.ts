@@ -109,12 +109,19 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
     }
     // Presence consent and erasure apply to positions as to events: a gateway that is outdated or
     // hostile cannot show (nor leave as the last snapshot) a shopper who withdrew or was erased.
-    const allowed = await ctx.consent.permitted(req.body.positions.map(p => p.subject))
-    const positions = req.body.positions.filter(p => allowed.has(p.subject))
-    const dropped = req.body.positions.length - positions.length
-    if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
+    // Read in the transaction that stores the snapshot, the devices' rows held on PostgreSQL as a
+    // batch holds them (lockNamed): an erasure on another replica cannot fall between the read and
+    // the store (publishVetted).
+    const subjects = req.body.positions.map(p => p.subject)
+    let dropped = 0
     // Stored and announced to the other replicas, not waited for by them: each one reads it when notified.
-    await live.publishSnapshot(req.params.storeId, { ...req.body, positions })
+    await live.publishVetted(req.params.storeId, async q => {
+      const allowed = ctx.data.engine === 'postgres' ? await ctx.consent.lockNamed(subjects, q, false) : await ctx.consent.permitted(subjects, q)
+      const positions = req.body.positions.filter(p => allowed.has(p.subject))
+      dropped = req.body.positions.length - positions.length
+      return { ...req.body, positions }
+    })
+    if (dropped > 0) ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT = (ctx.metrics.liveRefused.INSTORE_NO_PRESENCE_CONSENT ?? 0) + dropped
   }
 
   app.get<{ Params: { storeId: string } }>(
