@@ -23,14 +23,15 @@ const CHANNEL = 'instore_triggers'
 
 /**
  * What a signal says: a device has new triggers (or lost its consent); a token was revoked; a
- * store has a new live snapshot; a store's gateway posted events (for the other replicas' live streams).
+ * store has a new live snapshot; a store's gateway posted events (for the other replicas' live streams);
+ * a stream's lease was taken for its device's newer stream (its replica ends it).
  */
-export type Topic = 'device' | 'token' | 'live' | 'event'
+export type Topic = 'device' | 'token' | 'live' | 'event' | 'lease'
 type Handlers = { [T in Topic]: Array<(id: string) => void> }
 const parse = (payload: string): [Topic, string] | null => {
   const at = payload.indexOf(':')
   const topic = payload.slice(0, at)
-  return topic === 'device' || topic === 'token' || topic === 'live' || topic === 'event' ? [topic, payload.slice(at + 1)] : null
+  return topic === 'device' || topic === 'token' || topic === 'live' || topic === 'event' || topic === 'lease' ? [topic, payload.slice(at + 1)] : null
 }
 
 export interface DataStore {
@@ -84,7 +85,7 @@ function openSqlite(dir: string): DataStore {
   const db: Db = new Kysely({ dialect: new SqliteDialect({ database: file }) })
   // One process holds the file: a wake-up is a local call, made after the caller's statement has
   // run (Kysely runs SQLite statements one at a time, so the caller's transaction ends first).
-  const fns: Handlers = { device: [], token: [], live: [], event: [] }
+  const fns: Handlers = { device: [], token: [], live: [], event: [], lease: [] }
   return {
     engine: 'sqlite',
     db,
@@ -137,7 +138,7 @@ function openPostgres(url: string, onError: (err: Error) => void): DataStore {
     end: () => pool.end()
   }
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool: bounded }) })
-  const fns: Handlers = { device: [], token: [], live: [], event: [] }
+  const fns: Handlers = { device: [], token: [], live: [], event: [], lease: [] }
   const resyncs: Array<() => void> = []
   let listener: pg.Client | null = null
   let closed = false

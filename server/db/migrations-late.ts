@@ -123,3 +123,35 @@ export const tokenListing: Migration = {
     await k.schema.createIndex('tokens_stored_created').ifNotExists().on('tokens').columns(['created', 'id']).where(sql.ref('stores'), '<>', sql.lit('[]')).execute()
   }
 }
+
+/**
+ * When each stream lease began (ms): any replica can then pick a device's oldest stream, wherever it
+ * is held, and take its place for the device's new stream (stream-leases.ts). Leases from before
+ * have none and count as the oldest.
+ */
+export function streamLeaseStarts(engine: Engine): Migration {
+  return {
+    async up(k: Kysely<unknown>) {
+      const has =
+        engine === 'postgres'
+          ? sql`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'stream_leases' AND column_name = 'started'`
+          : sql`SELECT 1 FROM pragma_table_info('stream_leases') WHERE name = 'started'`
+      if ((await has.execute(k)).rows.length === 0) await k.schema.alterTable('stream_leases').addColumn('started', 'bigint').execute()
+    }
+  }
+}
+
+/** The migrations of this file, in order, as migrate() lists them. */
+export function lateMigrations(engine: Engine): Record<string, Migration> {
+  return {
+    '012_token_order': tokenOrder,
+    '013_live_snapshot_apps': liveSnapshotApps(engine),
+    '014_dropped_event_ids': droppedEventIds,
+    '015_admin_slot': adminSlot,
+    '016_dropped_visit_ids': droppedVisitIds,
+    '017_token_devices': tokenDevices,
+    '018_erasure_versions': erasureVersions,
+    '019_token_listing': tokenListing,
+    '020_stream_lease_starts': streamLeaseStarts(engine)
+  }
+}

@@ -8,7 +8,7 @@ import type { Db, Engine, Tables } from './schema.ts'
 import { replayVisits } from './rollups.ts'
 import { replayRollupsOnce } from './rollups-replay.ts'
 import { partitionEvents } from './partitions.ts'
-import { adminSlot, droppedEventIds, droppedVisitIds, liveSnapshotApps, erasureVersions, tokenDevices, tokenListing, tokenOrder } from './migrations-late.ts'
+import { lateMigrations } from './migrations-late.ts'
 
 function base(engine: Engine): Migration {
   return {
@@ -252,7 +252,7 @@ const campaignStores: Migration = {
 
 /**
  * Open SSE streams, one row each, held by the replica that serves it and renewed by its heartbeat
- * (server/hubs/stream-leases.ts): the caps on streams per device, token and store hold across
+ * (server/hubs/stream-leases.ts, 020 adds when each began): the caps on streams per device, token and store hold across
  * replicas, and a killed replica's rows lapse on their own.
  */
 const streamLeases: Migration = {
@@ -383,14 +383,8 @@ export async function migrate(db: Kysely<Tables>, engine: Engine): Promise<void>
     '009_visits': visitsTable,
     '010_trigger_event_ids': triggerEventIds(engine),
     '011_open_row_subjects': openRowSubjects(engine),
-    '012_token_order': tokenOrder,
-    '013_live_snapshot_apps': liveSnapshotApps(engine),
-    '014_dropped_event_ids': droppedEventIds,
-    '015_admin_slot': adminSlot,
-    '016_dropped_visit_ids': droppedVisitIds,
-    '017_token_devices': tokenDevices,
-    '018_erasure_versions': erasureVersions,
-    '019_token_listing': tokenListing
+    // 012 on: migrations-late.ts.
+    ...lateMigrations(engine)
   }
   const { error, results } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   if (error !== undefined) {

@@ -78,7 +78,7 @@ export interface Tables {
    * 'live' (a dashboard stream; owner: the store id), the token that opened it, the replica that
    * holds it, and when the lease lapses unless that replica renews it (ms).
    */
-  stream_leases: { id: string; kind: string; owner: string; token_id: string | null; replica: string; expires: number }
+  stream_leases: { id: string; kind: string; owner: string; token_id: string | null; replica: string; expires: number; started: number | null }
 }
 
 export type Db = Kysely<Tables>

@@ -2,13 +2,10 @@
 // (two while it reconnects), an operator a dashboard or two; every stream costs a connection,
 // memory and a share of each wake-up, so a script holding thousands open is refused, not served.
 // Counted twice: here in memory (a flood at one replica costs it no query), and on PostgreSQL in
-// the database as leases (stream_leases), so the caps hold across replicas. A replica renews its
-// leases every third of their time and deletes them as its streams end or it stops; a replica
-// killed outright leaves leases that lapse within `leaseMs`, so its clients' places come back.
-import { randomUUID } from 'node:crypto'
-import { sql } from 'kysely'
+// the database as leases (stream-leases.ts), so the caps hold across replicas.
 import type { DataStore } from '../db/db.ts'
 import { bump, DEFAULT_LEASE_MS, isRefusal, REFUSAL, type StreamKind, type StreamLimits, type StreamRefusal, type StreamSlot } from './stream-limits.ts'
+import { StreamLeases } from './stream-leases.ts'
 
 export { DEFAULT_LEASE_MS, DEFAULT_STREAM_LIMITS, type StreamKind, type StreamLimits, type StreamRefusal, type StreamSlot } from './stream-limits.ts'
 
@@ -23,6 +20,8 @@ interface OwnerHold {
   lease: string | null
   /** Chosen to be replaced by a newer stream whose other checks are still under way. */
   chosen: boolean
+  /** Its lease was taken by its device's newer stream on another replica before `end` was known: ended as soon as it is. */
+  taken: boolean
 }
 
 /** A trigger stream counted against its caller address, oldest first. */
@@ -46,31 +45,22 @@ export class StreamSlots {
   evicted = 0
   /** Streams refused, by whose count was full (instore_server_streams_refused_total). */
   readonly refused: Record<StreamRefusal, number> = { device: 0, token: 0, live_token: 0, live_store: 0, replica: 0, address: 0 }
-  /** This replica, on its leases. */
-  private readonly replica = randomUUID()
-  /** Lease deletions under way: a new stream here waits for them, so a place given back here is free for it. */
-  private readonly releasing = new Set<Promise<unknown>>()
-  /** The leases of the streams open here: what the heartbeat renews. */
-  private readonly leases = new Set<string>()
-  private heartbeat: NodeJS.Timeout | null = null
-  private stopped = false
+  /** Every replica's streams, on PostgreSQL; null on SQLite (one process holds every stream, its counts here are exact). */
+  private readonly leases: StreamLeases | null
 
   constructor(
     private readonly limits: Readonly<StreamLimits>,
-    private readonly data: DataStore | null = null,
-    private readonly leaseMs = DEFAULT_LEASE_MS,
-    private readonly now: () => number = Date.now
-  ) {}
+    data: DataStore | null = null,
+    leaseMs = DEFAULT_LEASE_MS,
+    now: () => number = Date.now
+  ) {
+    this.leases = data?.engine === 'postgres' ? new StreamLeases(data, leaseMs, now) : null
+  }
 
   private limitsOf(kind: StreamKind): { owner: number; token: number } {
     return kind === 'device'
       ? { owner: this.limits.streamsPerDevice, token: this.limits.streamsPerToken }
       : { owner: this.limits.liveStreamsPerStore, token: this.limits.liveStreamsPerToken }
-  }
-
-  /** The database's leases, on PostgreSQL only: on SQLite one process holds every stream and its counts here are exact. */
-  private get shared(): DataStore | null {
-    return this.data?.engine === 'postgres' ? this.data : null
   }
 
   /**
@@ -106,14 +96,14 @@ export class StreamSlots {
       placed?.evict()
       reserved.replace()
     }
-    const data = this.shared
-    if (!data) {
+    const leases = this.leases
+    if (!leases) {
       commit()
       return local
     }
     let lease: string | StreamRefusal
     try {
-      lease = await this.lease(data, kind, owner, tokenId, own?.lease ?? null)
+      lease = await leases.take(kind, owner, tokenId, this.limitsOf(kind), own?.lease ?? null)
     } catch (err) {
       local.release()
       throw err
@@ -125,8 +115,15 @@ export class StreamSlots {
     }
     commit()
     const id = lease
-    reserved.hold.lease = id
-    this.leases.add(id)
+    const hold = reserved.hold
+    hold.lease = id
+    // Taken by the device's newer stream on any replica: ended here, as a replacement here would
+    // end it. Found gone at a renewal (it lapsed): ended too, its place counted by no replica now.
+    leases.hold(id, taken => {
+      if (taken) this.replaced++
+      if (hold.end) hold.end()
+      else hold.taken = true
+    })
     let held = true
     return {
       onEvict: local.onEvict,
@@ -135,15 +132,7 @@ export class StreamSlots {
         if (!held) return
         held = false
         local.release()
-        // No longer renewed, whether or not the delete below gets through: at worst it lapses.
-        this.leases.delete(id)
-        const gone = data.db
-          .deleteFrom('stream_leases')
-          .where('id', '=', id)
-          .execute()
-          .catch(() => {})
-        this.releasing.add(gone)
-        void gone.finally(() => this.releasing.delete(gone))
+        leases.release(id)
       }
     }
   }
@@ -272,6 +261,7 @@ export class StreamSlots {
       address: null,
       lease: null,
       chosen: false,
+      taken: false,
       release: () => {
         if (!held) return
         held = false
@@ -301,88 +291,17 @@ export class StreamSlots {
     const slot: StreamSlot = {
       release: hold.release,
       onReplaced: end => {
-        if (held) hold.end = end
+        if (!held) return
+        hold.end = end
+        if (hold.taken) end()
       }
     }
     return { slot, hold, replace }
   }
 
-  /**
-   * Takes a lease if every replica's live leases leave room: its id, or whose count was full.
-   * The counts are taken under transaction-scoped advisory locks of the owner and the token (in
-   * one order), so two replicas cannot both take the last place.
-   */
-  private async lease(data: DataStore, kind: StreamKind, owner: string, tokenId: string | undefined, replaced: string | null): Promise<string | StreamRefusal> {
-    if (this.releasing.size > 0) await Promise.all([...this.releasing])
-    this.startHeartbeat()
-    const max = this.limitsOf(kind)
-    return await data.db.transaction().execute(async trx => {
-      const keys = [`stream:${kind}:o:${owner}`, ...(tokenId === undefined ? [] : [`stream:${kind}:t:${tokenId}`])].sort()
-      for (const k of keys) await sql`SELECT pg_advisory_xact_lock(hashtext(${k}))`.execute(trx)
-      const now = this.now()
-      // The lease of the stream this one replaces is not counted: that stream ends once this passes.
-      const live = () => {
-        const q = trx
-          .selectFrom('stream_leases')
-          .select(eb => eb.fn.countAll().as('n'))
-          .where('kind', '=', kind)
-          .where('expires', '>', now)
-        return replaced === null ? q : q.where('id', '!=', replaced)
-      }
-      const byOwner = Number((await live().where('owner', '=', owner).executeTakeFirstOrThrow()).n)
-      if (byOwner >= max.owner) return REFUSAL[kind].owner
-      if (tokenId !== undefined && Number((await live().where('token_id', '=', tokenId).executeTakeFirstOrThrow()).n) >= max.token) return REFUSAL[kind].token
-      const id = randomUUID()
-      await trx
-        .insertInto('stream_leases')
-        .values({ id, kind, owner, token_id: tokenId ?? null, replica: this.replica, expires: now + this.leaseMs })
-        .execute()
-      return id
-    })
-  }
-
-  /**
-   * Renews the leases of this replica's open streams every third of their time (only those: a lease
-   * whose delete failed lapses instead of being renewed for the replica's life), and deletes lapsed
-   * ones (a killed replica's).
-   */
-  private startHeartbeat(): void {
-    const data = this.shared
-    if (!data || this.heartbeat || this.stopped) return
-    this.heartbeat = setInterval(
-      () => {
-        const now = this.now()
-        const held = [...this.leases]
-        void (
-          held.length === 0
-            ? Promise.resolve()
-            : data.db
-                .updateTable('stream_leases')
-                .set({ expires: now + this.leaseMs })
-                .where('id', 'in', held)
-                .execute()
-        )
-          .then(() => data.db.deleteFrom('stream_leases').where('expires', '<', now).execute())
-          .catch(() => {})
-      },
-      Math.max(100, Math.floor(this.leaseMs / 3))
-    )
-    this.heartbeat.unref()
-  }
-
   /** Stops renewing and gives back this replica's leases (a clean stop; the streams end with the server). */
   async stop(): Promise<void> {
-    this.stopped = true
-    if (this.heartbeat) clearInterval(this.heartbeat)
-    this.heartbeat = null
-    const data = this.shared
-    if (!data) return
-    await Promise.all([...this.releasing])
-    await data.db
-      .deleteFrom('stream_leases')
-      .where('replica', '=', this.replica)
-      .execute()
-      .catch(() => {})
+    await this.leases?.stop()
   }
 
   /** Streams of `kind` held open here. */

@@ -1,5 +1,6 @@
 // Server-Sent Event streams over real HTTP for the server tests: opened with a bearer header,
 // read until closed, each event kept with its type and data.
+import net from 'node:net'
 import { api } from './procs.ts'
 import type { Chain } from './replicas.ts'
 
@@ -81,4 +82,52 @@ export async function fire(chain: Chain, subject: string, id: string, campaignId
   ]
   const r = await api(`${chain.replicas[0].url}/v1/stores/s1/events`, chain.gw.s1, 'POST', { events })
   if (r.status !== 200) throw new Error(`events: ${r.status} ${JSON.stringify(r.body)}`)
+}
+
+/** A relay in front of `port` for one connection: `freeze` is the phone's path gone (nothing forwarded, nothing closed). */
+export async function relay(port: number): Promise<{ url: string; freeze(): void; serverSideClosed: Promise<void>; close(): void }> {
+  let up: net.Socket | null = null
+  let down: net.Socket | null = null
+  let closed: () => void = () => {}
+  const serverSideClosed = new Promise<void>(r => {
+    closed = r
+  })
+  const server = net.createServer(c => {
+    down = c
+    const u = net.connect(port, '127.0.0.1')
+    up = u
+    c.pipe(u)
+    u.pipe(c)
+    u.on('close', () => closed())
+    u.on('error', () => {})
+    c.on('error', () => {})
+  })
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    freeze: () => {
+      down?.unpipe(up as net.Socket)
+      up?.unpipe(down as net.Socket)
+      up?.pause()
+      down?.destroy()
+    },
+    serverSideClosed,
+    close: () => {
+      up?.destroy()
+      server.close()
+    }
+  }
+}
+
+/** A relay's server side closed within `ms`: a regression fails here instead of hanging the run. */
+export async function closedWithin(r: { serverSideClosed: Promise<void> }, ms = 10_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the replaced stream's socket still open after ${ms} ms`)), ms)
+  })
+  try {
+    await Promise.race([r.serverSideClosed, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }

@@ -6,61 +6,12 @@
 // stops forwarding and never closes; real HTTP, real sockets.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { waitFor } from '../helpers/gateway.ts'
 import { startChain, registerDevice } from '../helpers/replicas.ts'
-import { fire, makeCampaign, metric, openTriggers, type Opened } from '../helpers/streams.ts'
+import { closedWithin, fire, makeCampaign, metric, openTriggers, relay, type Opened } from '../helpers/streams.ts'
 // Named here so that scripts/test.ts runs this file again on PostgreSQL.
 import { TEST_ENGINE } from '../helpers/postgres.ts'
 import { DEFAULT_STREAM_LIMITS } from '../../server/hubs/stream-slots.ts'
-
-/** A relay in front of `port` for one connection: `freeze` is the phone's path gone (nothing forwarded, nothing closed). */
-async function relay(port: number): Promise<{ url: string; freeze(): void; serverSideClosed: Promise<void>; close(): void }> {
-  let up: net.Socket | null = null
-  let down: net.Socket | null = null
-  let closed: () => void = () => {}
-  const serverSideClosed = new Promise<void>(r => {
-    closed = r
-  })
-  const server = net.createServer(c => {
-    down = c
-    const u = net.connect(port, '127.0.0.1')
-    up = u
-    c.pipe(u)
-    u.pipe(c)
-    u.on('close', () => closed())
-    u.on('error', () => {})
-    c.on('error', () => {})
-  })
-  await new Promise<void>(r => server.listen(0, '127.0.0.1', r))
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    freeze: () => {
-      down?.unpipe(up as net.Socket)
-      up?.unpipe(down as net.Socket)
-      up?.pause()
-      down?.destroy()
-    },
-    serverSideClosed,
-    close: () => {
-      up?.destroy()
-      server.close()
-    }
-  }
-}
-
-/** A relay's server side closed within `ms`: a regression fails here instead of hanging the run. */
-async function closedWithin(r: { serverSideClosed: Promise<void> }, ms = 10_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the replaced stream's socket still open after ${ms} ms`)), ms)
-  })
-  try {
-    await Promise.race([r.serverSideClosed, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 const connections = async (url: string) => ((await (await fetch(`${url}/healthz`)).json()) as { sseConnections: number }).sseConnections
 
