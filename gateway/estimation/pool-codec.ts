@@ -3,23 +3,30 @@
 // float, so a question solved in a worker gets the very answer it gets on the main thread.
 //
 // A question, from its offset in the input: a header (HEADER numbers), then per heard sensor its
-// model and reading (OBS numbers), then per silent sensor its model and floor (SILENT numbers).
+// model and reading (READING numbers), then per silent sensor its model and floor (one number).
+// A model is MODEL numbers, or with a sensor table (pool-sensor-table.ts, the solver pool's) one:
+// its place in the table, which holds each model a round's questions name once.
 // An answer: ANSWER numbers per question, at its index.
 import type { Fix, Observation, Silence, SolverOptions } from './solver.ts'
 import type { SensorModel } from './radio-model.ts'
 import { RadioMap } from './radio-map.ts'
 import type { RadioMapData } from '../../shared/site-schema.ts'
 
-const MODEL = 9
+export const MODEL = 9
 export const HEADER = 16
-const OBS = MODEL + 6
-const SILENT = MODEL + 1
+const READING = 6
 export const ANSWER = 10
 const METHODS: Array<Fix['method']> = ['lm', 'pair', 'proximity', 'grid']
 
-/** Numbers a question takes in the input. */
-export function questionSize(obs: number, silent: number): number {
-  return HEADER + obs * OBS + silent * SILENT
+/** Numbers a question takes in the input; `model` numbers a model (1 when they are in a sensor table). */
+export function questionSize(obs: number, silent: number, model = MODEL): number {
+  return HEADER + obs * (model + READING) + silent * (model + 1)
+}
+
+/** Where a question's models go: each written in place (MODEL numbers), or named by its place in a table. */
+export interface ModelSink {
+  /** The model's place in the table, or -1 when the workers cannot be given it (an unknown radio map). */
+  ref(m: SensorModel): number
 }
 
 /**
@@ -32,7 +39,8 @@ export interface MapTable {
 }
 
 /** Packs one question at `at`; false when a model cannot be packed (its map is unknown to the workers). */
-export function packQuestion(out: Float64Array, at: number, obs: Observation[], o: SolverOptions, maps: MapTable): boolean {
+export function packQuestion(out: Float64Array, at: number, obs: Observation[], o: SolverOptions, maps: MapTable, table?: ModelSink): boolean {
+  const width = table === undefined ? MODEL : 1
   const silent = o.silent ?? []
   let flags = 0
   if (o.prior !== undefined) flags |= 1
@@ -56,25 +64,32 @@ export function packQuestion(out: Float64Array, at: number, obs: Observation[], 
   out[at + 15] = o.offMapPenalty ?? 0
   let k = at + HEADER
   for (const ob of obs) {
-    if (!packModel(out, k, ob.sensor, maps)) return false
-    k += MODEL
+    if (!putModel(out, k, ob.sensor, maps, table)) return false
+    k += width
     out[k] = ob.rssi
     out[k + 1] = ob.sigma
     out[k + 2] = ob.ageMs ?? 0
     out[k + 3] = ob.floorDbm ?? 0
     out[k + 4] = ob.rawSigmaDb ?? 0
     out[k + 5] = (ob.ageMs !== undefined ? 1 : 0) | (ob.floorDbm !== undefined ? 2 : 0) | (ob.rawSigmaDb !== undefined ? 4 : 0)
-    k += OBS - MODEL
+    k += READING
   }
   for (const s of silent) {
-    if (!packModel(out, k, s.sensor, maps)) return false
-    out[k + MODEL] = s.floorDbm
-    k += SILENT
+    if (!putModel(out, k, s.sensor, maps, table)) return false
+    out[k + width] = s.floorDbm
+    k += width + 1
   }
   return true
 }
 
-function packModel(out: Float64Array, k: number, m: SensorModel, maps: MapTable): boolean {
+function putModel(out: Float64Array, k: number, m: SensorModel, maps: MapTable, table: ModelSink | undefined): boolean {
+  if (table === undefined) return packModel(out, k, m, maps)
+  out[k] = table.ref(m)
+  return out[k] >= 0
+}
+
+/** Writes a model at `k` (MODEL numbers); false when its radio map is not one the workers know. */
+export function packModel(out: Float64Array, k: number, m: SensorModel, maps: MapTable): boolean {
   let map = -1
   if (m.map !== undefined) {
     map = maps.ids.indexOf(m.id)
@@ -97,28 +112,34 @@ export function buildMaps(t: MapTable): Array<{ id: string; map: RadioMap }> {
   return t.ids.map((id, i) => ({ id, map: new RadioMap(t.data[i]) }))
 }
 
-/** Unpacks the question at `at` into the solver's inputs. */
-export function unpackQuestion(q: Float64Array, at: number, maps: Array<{ id: string; map: RadioMap }>): { obs: Observation[]; o: SolverOptions } {
+/**
+ * Unpacks the question at `at` into the solver's inputs; `table`: the round's models, when the
+ * question names them by place (a place outside it, read from a round already over, gives a model
+ * of NaNs: that answer is never read).
+ */
+export function unpackQuestion(q: Float64Array, at: number, maps: Array<{ id: string; map: RadioMap }>, table?: SensorModel[]): { obs: Observation[]; o: SolverOptions } {
+  const width = table === undefined ? MODEL : 1
+  const model = (k: number): SensorModel => (table === undefined ? unpackModel(q, k, maps) : (table[q[k]] ?? STALE))
   const nObs = q[at]
   const nSilent = q[at + 1]
   const flags = q[at + 2]
   const obs: Observation[] = []
   let k = at + HEADER
   for (let i = 0; i < nObs; i++) {
-    const sensor = unpackModel(q, k, maps)
-    k += MODEL
+    const sensor = model(k)
+    k += width
     const ob: Observation = { sensor, rssi: q[k], sigma: q[k + 1] }
     const f = q[k + 5]
     if (f & 1) ob.ageMs = q[k + 2]
     if (f & 2) ob.floorDbm = q[k + 3]
     if (f & 4) ob.rawSigmaDb = q[k + 4]
     obs.push(ob)
-    k += OBS - MODEL
+    k += READING
   }
   const silent: Silence[] = []
   for (let i = 0; i < nSilent; i++) {
-    silent.push({ sensor: unpackModel(q, k, maps), floorDbm: q[k + MODEL] })
-    k += SILENT
+    silent.push({ sensor: model(k), floorDbm: q[k + width] })
+    k += width + 1
   }
   // The keys in the order the tracker writes them (tracker.ts `question`).
   const o: SolverOptions = {
@@ -135,7 +156,10 @@ export function unpackQuestion(q: Float64Array, at: number, maps: Array<{ id: st
   return { obs, o }
 }
 
-function unpackModel(q: Float64Array, k: number, maps: Array<{ id: string; map: RadioMap }>): SensorModel {
+const STALE: SensorModel = Object.freeze({ id: '', x: Number.NaN, y: Number.NaN, z: Number.NaN, floor: Number.NaN, a: Number.NaN, n: Number.NaN })
+
+/** The model written at `k` by packModel. */
+export function unpackModel(q: Float64Array, k: number, maps: Array<{ id: string; map: RadioMap }>): SensorModel {
   const map = q[k] >= 0 ? maps[q[k]] : undefined
   const m: SensorModel = { id: map?.id ?? '', x: q[k + 1], y: q[k + 2], z: q[k + 3], floor: q[k + 4], a: q[k + 5], n: q[k + 6] }
   if (q[k + 8] === 1) m.spreadScale = q[k + 7]

@@ -21,8 +21,10 @@ export const ROUND_MASK = (1 << (31 - ROUND_BITS)) - 1
 
 export interface PoolBuffers {
   ctrl: SharedArrayBuffer
-  /** Questions, packed (pool-codec.ts). */
+  /** Questions, packed (pool-codec.ts), each naming its sensor models by their place in `models`. */
   input: SharedArrayBuffer
+  /** The round's sensor models, packed once (pool-sensor-table.ts). */
+  models: SharedArrayBuffer
   /** Each question's offset in `input` (Int32). */
   index: SharedArrayBuffer
   /** The round each answer was written in (Int32): an answer counts only in its own round. */

@@ -7,9 +7,17 @@ import { packAnswer, unpackQuestion } from './pool-codec.ts'
 import { CTRL, ROUND_BITS, ROUND_MASK, INDEX_MASK, type PoolBuffers } from './pool-layout.ts'
 import type { Part } from './pool-worker-part.ts'
 import type { buildMaps } from './pool-codec.ts'
+import { unpackTable } from './pool-sensor-table.ts'
 
 function views(x: PoolBuffers) {
-  return { ctrl: new Int32Array(x.ctrl), input: new Float64Array(x.input), index: new Int32Array(x.index), status: new Int32Array(x.status), output: new Float64Array(x.output) }
+  return {
+    ctrl: new Int32Array(x.ctrl),
+    input: new Float64Array(x.input),
+    models: new Float64Array(x.models),
+    index: new Int32Array(x.index),
+    status: new Int32Array(x.status),
+    output: new Float64Array(x.output)
+  }
 }
 
 export function solverPart(start: { buffers: PoolBuffers }, maps: ReturnType<typeof buildMaps>): Part {
@@ -17,6 +25,8 @@ export function solverPart(start: { buffers: PoolBuffers }, maps: ReturnType<typ
   /** Claims and answers this round's questions until none is left (or the round is over). */
   function work(seq: number): void {
     const round = seq & ROUND_MASK
+    // The round's models, read once (the pool packs them before it bumps the round).
+    const table = unpackTable(b.models, maps)
     for (;;) {
       const cur = Atomics.load(b.ctrl, CTRL.next)
       if (cur >>> ROUND_BITS !== round) return
@@ -25,7 +35,7 @@ export function solverPart(start: { buffers: PoolBuffers }, maps: ReturnType<typ
       if (Atomics.compareExchange(b.ctrl, CTRL.next, cur, cur + 1) !== cur) continue
       // Marked for the main thread (a radio map this worker does not know): skipped.
       if (b.input[b.index[j]] >= 0) {
-        const { obs, o } = unpackQuestion(b.input, b.index[j], maps)
+        const { obs, o } = unpackQuestion(b.input, b.index[j], maps, table)
         packAnswer(b.output, j, solve(obs, o))
       }
       Atomics.store(b.status, j, seq)

@@ -12,6 +12,7 @@
 // threads are a WorkerGroup's (worker-group.ts), shared with the test pool in the gateway.
 import { solve, type Fix, type Observation, type SolverOptions } from './solver.ts'
 import { ANSWER, packQuestion, questionSize, unpackAnswer, type MapTable } from './pool-codec.ts'
+import { SensorTable } from './pool-sensor-table.ts'
 import { grown } from './worker-spawn.ts'
 import { WorkerGroup } from './worker-group.ts'
 import { CTRL, CTRL_SLOTS, INDEX_MASK, ROUND_BITS, ROUND_MASK, type PoolBuffers } from './pool-layout.ts'
@@ -35,11 +36,13 @@ export class SolverPool {
   private b!: PoolBuffers
   private ctrl!: Int32Array
   private input!: Float64Array
+  private models!: Float64Array
   private index!: Int32Array
   private status!: Int32Array
   private output!: Float64Array
   private seq = 0
   private closed = false
+  private readonly table: SensorTable
 
   /**
    * `workers`: a group to share (started by its owner once every pool has joined), or how many
@@ -54,13 +57,19 @@ export class SolverPool {
   ) {
     this.group = typeof workers === 'number' ? new WorkerGroup(workers, maps, script) : workers
     if (this.group.maps !== maps) throw new Error('the solver pool and its workers must know the same radio maps')
-    this.fresh(1 << 16, 256)
-    this.group.join('solver', { fresh: () => this.fresh(this.input.length, this.index.length), halt: () => this.halt() })
+    this.table = new SensorTable(maps)
+    this.fresh(1 << 16, 1 << 12, 256)
+    this.group.join('solver', { fresh: () => this.fresh(this.input.length, this.models.length, this.index.length), halt: () => this.halt() })
     if (typeof workers === 'number') this.group.start()
   }
 
   get size(): number {
     return this.group.size
+  }
+
+  /** Bytes of shared memory the pool holds now (its buffers only grow). */
+  get sharedBytes(): number {
+    return Object.values(this.b).reduce((n, x: SharedArrayBuffer) => n + x.byteLength, 0)
   }
 
   /** Live workers (0 once closed or given up). */
@@ -69,10 +78,11 @@ export class SolverPool {
   }
 
   /** Fresh memory (for fresh workers: what they start the solver's part with). */
-  private fresh(floats: number, questions: number): { buffers: PoolBuffers } {
+  private fresh(floats: number, models: number, questions: number): { buffers: PoolBuffers } {
     this.b = {
       ctrl: new SharedArrayBuffer(CTRL_SLOTS * 4),
       input: new SharedArrayBuffer(floats * 8),
+      models: new SharedArrayBuffer(models * 8),
       index: new SharedArrayBuffer(questions * 4),
       status: new SharedArrayBuffer(questions * 4),
       output: new SharedArrayBuffer(questions * ANSWER * 8)
@@ -85,18 +95,20 @@ export class SolverPool {
   private views(): void {
     this.ctrl = new Int32Array(this.b.ctrl)
     this.input = new Float64Array(this.b.input)
+    this.models = new Float64Array(this.b.models)
     this.index = new Int32Array(this.b.index)
     this.status = new Int32Array(this.b.status)
     this.output = new Float64Array(this.b.output)
   }
 
-  /** Room for `questions` questions of `floats` numbers in all; the workers are told before the round. */
-  private ensure(floats: number, questions: number): void {
-    if (floats <= this.input.length && questions <= this.index.length) return
+  /** Room for `questions` questions of `floats` numbers in all and `models` numbers of models; the workers are told before the round. */
+  private ensure(floats: number, models: number, questions: number): void {
+    if (floats <= this.input.length && models <= this.models.length && questions <= this.index.length) return
     const q = grown(this.index.length, questions)
     this.b = {
       ctrl: this.b.ctrl,
-      input: new SharedArrayBuffer(grown(this.input.length, floats) * 8),
+      input: floats <= this.input.length ? this.b.input : new SharedArrayBuffer(grown(this.input.length, floats) * 8),
+      models: models <= this.models.length ? this.b.models : new SharedArrayBuffer(grown(this.models.length, models) * 8),
       index: new SharedArrayBuffer(q * 4),
       status: new SharedArrayBuffer(q * 4),
       output: new SharedArrayBuffer(q * ANSWER * 8)
@@ -110,20 +122,29 @@ export class SolverPool {
     const n = Math.min(qs.length, INDEX_MASK - 1)
     if (this.group.exited && !this.closed) this.restart()
     if (this.group.live === 0 || n < 2) return qs.map(q => solve(q.obs, q.options))
+    // The models first (their places), then the questions naming them: both sizes known before packing.
+    const table = this.table
+    table.clear()
     let floats = 0
-    for (let j = 0; j < n; j++) floats += questionSize(qs[j].obs.length, qs[j].options.silent?.length ?? 0)
-    this.ensure(floats, n)
+    for (let j = 0; j < n; j++) {
+      const { obs, options } = qs[j]
+      for (const ob of obs) table.ref(ob.sensor)
+      for (const s of options.silent ?? []) table.ref(s.sensor)
+      floats += questionSize(obs.length, options.silent?.length ?? 0, 1)
+    }
+    this.ensure(floats, table.floats(), n)
+    table.pack(this.models)
     // A question that cannot be packed (a radio map the workers do not know) is marked so that a
     // worker claiming it skips it: it is answered here.
     const mine = new Uint8Array(n)
     let at = 0
     for (let j = 0; j < n; j++) {
       this.index[j] = at
-      if (!packQuestion(this.input, at, qs[j].obs, qs[j].options, this.maps)) {
+      if (!packQuestion(this.input, at, qs[j].obs, qs[j].options, this.maps, table)) {
         mine[j] = 1
         this.input[at] = -1
       }
-      at += questionSize(qs[j].obs.length, qs[j].options.silent?.length ?? 0)
+      at += questionSize(qs[j].obs.length, qs[j].options.silent?.length ?? 0, 1)
     }
     const seq = ++this.seq
     const round = seq & ROUND_MASK

@@ -9,6 +9,7 @@ import { sensorModels, type SensorModel } from '../../gateway/estimation/radio-m
 import { RadioMap } from '../../gateway/estimation/radio-map.ts'
 import { solve } from '../../gateway/estimation/solver.ts'
 import { SolverPool } from '../../gateway/estimation/pool.ts'
+import { MODEL, questionSize } from '../../gateway/estimation/pool-codec.ts'
 import { WorkerGroup } from '../../gateway/estimation/worker-group.ts'
 import type { RadioMapData } from '../../shared/site-schema.ts'
 
@@ -71,6 +72,21 @@ for (const size of [1, 2, 3]) {
     }
   })
 }
+
+test('a round names each sensor model once: its shared memory is the questions by reference, not every model in every question', async () => {
+  const pool = new SolverPool(1, NO_MAPS)
+  try {
+    const qs = questions(1500)
+    await warm(pool, qs)
+    // What the questions alone took with every model written in place in each (before issue 28's cut).
+    let inPlace = 0
+    for (const q of qs) inPlace += questionSize(q.obs.length, q.options.silent?.length ?? 0, MODEL) * 8
+    assert.ok(pool.sharedBytes > 0 && pool.sharedBytes < inPlace, `${pool.sharedBytes} bytes shared, ${inPlace} for the questions with their models in place`)
+    assert.equal(JSON.stringify(pool.solveAll(qs)), inline(qs))
+  } finally {
+    pool.close()
+  }
+})
 
 test("radio maps: the workers' copies give the same fixes; a map they do not know is solved on the main thread", async () => {
   const models = sensorModels(site)
