@@ -45,9 +45,12 @@ export class MerakiReceiver {
         if (unknownAps > 0) count.inc({ result: 'unknown_ap_records' }, unknownAps)
         if (implausible > 0) count.inc({ result: 'implausible_estimates' }, implausible)
         for (const b of toBatches(per, this.o.site, this.o.prefix)) accept(b.topic, b.payload)
-        for (const f of fixes) pipeline.placeExternal(f)
-        if (fixes.length > 0) {
-          count.inc({ result: 'location_estimates' }, fixes.length)
+        // Refused ids are counted with the readings' refusals (instore_rejected_total), by reason.
+        const placed = { placed: 0, site_beacon: 0, refused: 0 }
+        for (const f of fixes) placed[pipeline.placeExternal(f)]++
+        if (placed.site_beacon > 0) count.inc({ result: 'site_beacon_estimates' }, placed.site_beacon)
+        if (placed.placed > 0) {
+          count.inc({ result: 'location_estimates' }, placed.placed)
           kick()
         }
         await new Promise(resolve => setImmediate(resolve))

@@ -28,7 +28,7 @@ import type { Tracker } from './estimation/tracker.ts'
 import type { SelfCalibrator } from './estimation/self-calibration.ts'
 import type { Metrics } from './io/metrics.ts'
 import type { PresenceEngine } from './presence/presence.ts'
-import { EstimateStage, type Latest, type Source } from './estimate-stage.ts'
+import { EstimateStage, type ExternalEstimate, type Latest, type Source } from './estimate-stage.ts'
 import { Footfall } from './presence/footfall.ts'
 import { People, peopleOptions, wifiModels } from './presence/people.ts'
 import { aliasMap } from './ingest/foreign.ts'
@@ -275,9 +275,9 @@ export class Pipeline {
   private readonly reordered: ReorderBuffer<Reading> | null
   /** Positions a source estimated itself (Meraki where its APs are not placed). */
   private readonly external = new ExternalFixes()
-  /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
-  placeExternal(f: Parameters<EstimateStage['placeExternal']>[0]): void {
-    this.est.placeExternal(f)
+  /** Takes a position a source estimated itself (estimate-stage.ts), its id checked as a reading's is. */
+  placeExternal(f: ExternalEstimate): ReturnType<EstimateStage['placeExternal']> {
+    return this.est.placeExternal(f, this.ctx)
   }
 
   /** Subjects behind randomized MACs (BLE too): positions and footfall, no visits (an address is not a person over time). */
