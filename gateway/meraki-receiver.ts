@@ -41,8 +41,9 @@ export class MerakiReceiver {
     const takeSlices = async (post: MerakiPost): Promise<void> => {
       for (let i = 0; i < post.observations.length; i += MERAKI_SLICE) {
         if (current() !== pipeline) return // stopped meanwhile
-        const { per, unknownAps, fixes, implausible } = merakiReadings(post, aps, i, i + MERAKI_SLICE, this.o.site)
+        const { per, unknownAps, fixes, implausible, unfit } = merakiReadings(post, aps, i, i + MERAKI_SLICE, this.o.site)
         if (unknownAps > 0) count.inc({ result: 'unknown_ap_records' }, unknownAps)
+        if (unfit > 0) count.inc({ result: 'bad_client_id_records' }, unfit)
         if (implausible > 0) count.inc({ result: 'implausible_estimates' }, implausible)
         for (const b of toBatches(per, this.o.site, this.o.prefix)) accept(b.topic, b.payload)
         // Refused ids are counted with the readings' refusals (instore_rejected_total), by reason.

@@ -5,8 +5,12 @@
 // made the site's own beacon a shopper. Real gateway: its HTTP endpoint and its embedded broker.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
+import { ROOT } from '../helpers/run.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 
 const STORE = 'instore/boutique-1'
@@ -140,6 +144,33 @@ test('Meraki estimates: new stable ids count against the flood bound (200 in a m
     assert.ok(enters <= 31, `shop.enter ${enters}`)
   } finally {
     await w.end()
+    await g.stop()
+  }
+})
+
+test("Meraki AP records: a client id no reading may carry is left out and counted, not the whole batch of the AP's clients refused", { timeout: 60_000 }, async () => {
+  const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
+  let n = 0
+  for (const f of site.features) if (f.properties.kind === 'sensor') f.properties.mac = `e0:55:3d:00:00:${(++n).toString(16).padStart(2, '0')}`
+  const path = join(mkdtempSync(join(tmpdir(), 'meraki-ids-')), 'site.json')
+  writeFileSync(path, JSON.stringify(site))
+  const g = await startGateway({ meraki: { validator: 'v', secret: 's', lateMs: 5000 } }, path)
+  try {
+    const records = (t: number) => [{ time: new Date(T + t).toISOString(), rssiRecords: [{ apMac: 'e0:55:3d:00:00:01', rssi: -60 }] }]
+    await post(g, 'BluetoothDevicesSeen', [0], t => [
+      { clientMac: 'L'.repeat(70_000), locations: records(t) },
+      { clientMac: 'tag-ok-3', locations: records(t) }
+    ])
+    await post(g, 'WiFi', [1000], t => [
+      { clientMac: 'not-a-mac-but-far-too-long-for-one', locations: records(t) },
+      { clientMac: '3c:22:fb:00:11:55', locations: records(t) }
+    ])
+    await advance(g, T + 30_000)
+    await waitFor(async () => (await metric(g, /instore_readings_total\{source="wifi"\} (\d+)/)) === 1, 10_000, 'the Wi-Fi reading')
+    assert.equal(await metric(g, /instore_readings_total\{source="ble"\} (\d+)/), 1, "the valid tag's reading taken")
+    assert.equal(await metric(g, /instore_rejected_total\{reason="bad_schema"\} (\d+)/), 0)
+    assert.equal(await metric(g, /instore_meraki_posts_total\{result="bad_client_id_records"\} (\d+)/), 2)
+  } finally {
     await g.stop()
   }
 })
