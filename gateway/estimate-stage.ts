@@ -9,7 +9,7 @@ import type { SubjectHasher } from './ingest/subjects.ts'
 import type { GatewayClock } from './ingest/clock.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
 import type { ReorderBuffer } from './ingest/reorder.ts'
-import type { ExternalFixes } from './ingest/external-fixes.ts'
+import { EXTERNAL_PLACE, type ExternalEstimate, type ExternalFixes } from './ingest/external-fixes.ts'
 import { sourcedSubject, type IngestContext } from './ingest/ingest.ts'
 import { Tracker, trackerOptions, type Estimate, type Question } from './estimation/tracker.ts'
 import { SolverPool } from './estimation/pool.ts'
@@ -27,20 +27,6 @@ import type { StageClock } from './stage-clock.ts'
 import { radioKey, shiftModels, type DropReason, type LearnedRadio, type PipelineOptions, type pipelineMetrics } from './pipeline-io.ts'
 
 export type Source = 'ble' | 'wifi' | 'scan'
-
-/** A position a source estimated itself (Meraki where its APs are not placed), for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
-export interface ExternalEstimate {
-  t: 'ble' | 'wifi'
-  id: string
-  ts: number
-  x: number
-  y: number
-  floor: number
-  accuracyM: number
-}
-
-/** The place new stable ids of sources' own estimates are counted at against the flood bound (stable-ids.ts): they have no sensor. */
-export const EXTERNAL_PLACE = 'meraki-estimates'
 
 /** A subject's last published position and when it was last heard (tick time). */
 export interface Latest {
