@@ -6,12 +6,11 @@ import type { Site } from '../shared/site.ts'
 import type { PositionMessageT } from '../shared/messages.ts'
 import type { Reading } from './ingest/ingest.ts'
 import type { SubjectHasher } from './ingest/subjects.ts'
-import { isRandomizedMac } from './ingest/subjects.ts'
 import type { GatewayClock } from './ingest/clock.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
 import type { ReorderBuffer } from './ingest/reorder.ts'
-import type { ExternalFixes } from './ingest/external-fixes.ts'
-import { bleIdentity } from './ingest/sensor-ids.ts'
+import { EXTERNAL_PLACE, type ExternalEstimate, type ExternalFixes } from './ingest/external-fixes.ts'
+import { sourcedSubject, type IngestContext } from './ingest/ingest.ts'
 import { Tracker, trackerOptions, type Estimate, type Question } from './estimation/tracker.ts'
 import { SolverPool } from './estimation/pool.ts'
 import { TestPool } from './estimation/test-pool.ts'
@@ -180,16 +179,30 @@ export class EstimateStage {
     return ts
   }
 
-  /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
-  placeExternal(f: { t: 'ble' | 'wifi'; id: string; ts: number; x: number; y: number; floor: number; accuracyM: number }): void {
+  /**
+   * Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi).
+   * The id passes every check a sensor's reading does (ingest.ts `sourcedSubject`: refusals counted
+   * with the readings'), the site's own beacons are never shoppers, and new stable ids count against
+   * the same flood bound, at a place of their own (the source has no sensor). Says what became of it.
+   */
+  placeExternal(f: ExternalEstimate, ctx: IngestContext): 'placed' | 'site_beacon' | 'refused' {
     const ts = this.lateSourceTs(f.ts)
-    if (ts === null) return
+    if (ts === null) return 'refused'
     if (ts < this.clock.watermark() - this.trackers.ble.o.window.windowMs) {
       this.rejected('late', `${this.clock.watermark() - ts} ms behind`, '')
-      return
+      return 'refused'
     }
-    const who = f.t === 'ble' ? bleIdentity(f.id, undefined, this.hasher) : { subject: this.hasher.hash(f.id), anonymous: isRandomizedMac(f.id) }
-    this.external.push({ subject: who.subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.anonymous })
+    const who = sourcedSubject(f.t, f.id, ts, ctx)
+    if ('reason' in who) {
+      this.rejected(who.reason, who.detail, '')
+      return 'refused'
+    }
+    // No sensor heard it, so there is no known distance for self-calibration: only never a shopper.
+    if (who.beacon !== undefined) return 'site_beacon'
+    const flood = f.t === 'ble' && !who.randomized && !this.stableIds.admit(who.subject, EXTERNAL_PLACE, ts)
+    const subject = flood ? this.hasher.anonymous(STABLE_ID_SENDER) : who.subject
+    this.external.push({ subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.randomized || flood })
+    return 'placed'
   }
 
   estimateAll(readings: Reading[], batchTs: number, held = false): void {

@@ -16,7 +16,7 @@ import { ClientBus, EmbeddedBus, packetLimit, type Bus } from './io/bus.ts'
 import { isLoopbackHost, outputGuard } from './io/output-guard.ts'
 import type { Metrics } from './io/metrics.ts'
 import { MERAKI_LATE_MS, type MerakiOptions } from './ingest/meraki.ts'
-import { readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
+import { logDetail, readStoreSecret, SECRET_FILE } from './ingest/subjects.ts'
 
 export interface GatewayOptions {
   site: Site
@@ -95,7 +95,21 @@ export const MAX_MESSAGE_BYTES = 256 * 1024
  * message could fit in (counted as `oversized` with the messages the pipeline refuses).
  */
 export function gatewayBus(o: GatewayOptions, foreign: ForeignConfig, authCounters: AuthCounters, metrics: Metrics): Bus {
-  if (o.broker) return new ClientBus(o.broker, `instore-gateway-${o.site.storeId}`)
+  const bus = o.broker ? new ClientBus(o.broker, `instore-gateway-${o.site.storeId}`) : embeddedBus(o, foreign, authCounters, metrics)
+  // Output MQTT cannot carry (publish-limits.ts) is dropped, counted, and logged once per reason:
+  // whatever made it (an id no check caught) would make it again every second.
+  const refused = metrics.counter('instore_publish_refused_total', 'output messages not published because MQTT cannot carry them, by reason')
+  const logged = new Set<string>()
+  bus.onUnpublishable = (why, topic) => {
+    refused.inc({ reason: why })
+    if (logged.has(why)) return
+    logged.add(why)
+    o.log.error('output not published: MQTT cannot carry it', { reason: why, topicBytes: Buffer.byteLength(topic), topic: logDetail(topic, 120) })
+  }
+  return bus
+}
+
+function embeddedBus(o: GatewayOptions, foreign: ForeignConfig, authCounters: AuthCounters, metrics: Metrics): Bus {
   const rejected = metrics.counter('instore_rejected_total', 'messages or readings dropped, by reason')
   const retainRefused = metrics.counter(
     'instore_broker_retain_refused_total',

@@ -41,13 +41,17 @@ export class MerakiReceiver {
     const takeSlices = async (post: MerakiPost): Promise<void> => {
       for (let i = 0; i < post.observations.length; i += MERAKI_SLICE) {
         if (current() !== pipeline) return // stopped meanwhile
-        const { per, unknownAps, fixes, implausible } = merakiReadings(post, aps, i, i + MERAKI_SLICE, this.o.site)
+        const { per, unknownAps, fixes, implausible, unfit } = merakiReadings(post, aps, i, i + MERAKI_SLICE, this.o.site)
         if (unknownAps > 0) count.inc({ result: 'unknown_ap_records' }, unknownAps)
+        if (unfit > 0) count.inc({ result: 'bad_client_id_records' }, unfit)
         if (implausible > 0) count.inc({ result: 'implausible_estimates' }, implausible)
         for (const b of toBatches(per, this.o.site, this.o.prefix)) accept(b.topic, b.payload)
-        for (const f of fixes) pipeline.placeExternal(f)
-        if (fixes.length > 0) {
-          count.inc({ result: 'location_estimates' }, fixes.length)
+        // Refused ids are counted with the readings' refusals (instore_rejected_total), by reason.
+        const placed = { placed: 0, site_beacon: 0, refused: 0 }
+        for (const f of fixes) placed[pipeline.placeExternal(f)]++
+        if (placed.site_beacon > 0) count.inc({ result: 'site_beacon_estimates' }, placed.site_beacon)
+        if (placed.placed > 0) {
+          count.inc({ result: 'location_estimates' }, placed.placed)
           kick()
         }
         await new Promise(resolve => setImmediate(resolve))

@@ -33,7 +33,7 @@ import { Footfall } from './presence/footfall.ts'
 import { People, peopleOptions, wifiModels } from './presence/people.ts'
 import { aliasMap } from './ingest/foreign.ts'
 import { ReorderBuffer } from './ingest/reorder.ts'
-import { ExternalFixes } from './ingest/external-fixes.ts'
+import { ExternalFixes, type ExternalEstimate } from './ingest/external-fixes.ts'
 import { scanDevice } from './presence/stable-ids.ts'
 import { localTime } from '../shared/local-time.ts'
 import { publishPositions, collectPipelineMetrics, placeDue, translateForeign } from './pipeline-stages.ts'
@@ -275,9 +275,9 @@ export class Pipeline {
   private readonly reordered: ReorderBuffer<Reading> | null
   /** Positions a source estimated itself (Meraki where its APs are not placed). */
   private readonly external = new ExternalFixes()
-  /** Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
-  placeExternal(f: Parameters<EstimateStage['placeExternal']>[0]): void {
-    this.est.placeExternal(f)
+  /** Takes a position a source estimated itself (estimate-stage.ts), its id checked as a reading's is. */
+  placeExternal(f: ExternalEstimate): ReturnType<EstimateStage['placeExternal']> {
+    return this.est.placeExternal(f, this.ctx)
   }
 
   /** Subjects behind randomized MACs (BLE too): positions and footfall, no visits (an address is not a person over time). */

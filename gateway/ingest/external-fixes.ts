@@ -5,6 +5,20 @@
 import type { Site } from '../../shared/site.ts'
 import { ReorderBuffer } from './reorder.ts'
 
+/** A position a source estimated itself (Meraki where its APs are not placed), for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
+export interface ExternalEstimate {
+  t: 'ble' | 'wifi'
+  id: string
+  ts: number
+  x: number
+  y: number
+  floor: number
+  accuracyM: number
+}
+
+/** The place new stable ids of sources' own estimates are counted at against the flood bound (stable-ids.ts): they have no sensor. */
+export const EXTERNAL_PLACE = 'meraki-estimates'
+
 export interface ExternalFix {
   subject: string
   source: 'ble' | 'wifi'

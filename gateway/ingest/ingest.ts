@@ -127,6 +127,27 @@ function bleSubject(
   return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
 }
 
+/** Longest BLE id a sensor may send (the readings schema's bound, shared/messages.ts): ids become topic levels. */
+const MAX_BLE_ID = 128
+
+/** Who a device located by a source that estimates positions itself (Meraki) is, with a site beacon's key when it is one. */
+export type SourcedSubject = { subject: string; randomized: boolean; beacon?: string } | { reason: RejectReason; detail: string }
+
+/**
+ * The subject of a device named outside an MQTT reading (Meraki's location estimates): through the
+ * same checks as a reading's id, so no format can name an `app:` shopper, publish an id no topic can
+ * carry, or take the site's own beacon for a shopper. BLE: the id's length, grammar, reserved
+ * namespaces, EID resolution, MAC hashing; Wi-Fi: a MAC, hashed.
+ */
+export function sourcedSubject(t: 'ble' | 'wifi', id: string, ts: number, ctx: IngestContext): SourcedSubject {
+  if (t === 'wifi') return isMac(id) ? { subject: ctx.hasher.hash(id), randomized: isRandomizedMac(id) } : { reason: 'bad_mac', detail: 'not a MAC address' }
+  if (id.length === 0 || id.length > MAX_BLE_ID) return { reason: 'bad_id', detail: `ble id of ${id.length} characters` }
+  const who = bleSubject(id, undefined, ts, ctx)
+  if ('reason' in who) return who
+  const key = who.id ?? who.subject
+  return ctx.beacons.has(key) ? { ...who, beacon: key } : who
+}
+
 /**
  * An id's EID form, worked out once per id (an app phone's EID is heard by every sensor, every
  * second, for its whole rotation period): its 16 lower-case hex digits, a refusal, or undefined

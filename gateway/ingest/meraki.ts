@@ -21,6 +21,9 @@ export interface MerakiOptions {
   lateMs?: number
 }
 
+/** Longest Bluetooth client id a reading may carry (the readings schema, shared/messages.ts). */
+const MAX_BLE_ID = 128
+
 /** Meraki posts about once a minute with records up to 60 s old; 30 s more for delivery. */
 export const MERAKI_LATE_MS = 90_000
 
@@ -108,10 +111,11 @@ export function merakiReadings(
   from: number,
   to: number,
   site?: Site
-): { per: Map<string, Obj[]>; unknownAps: number; fixes: MerakiFix[]; implausible: number } {
+): { per: Map<string, Obj[]>; unknownAps: number; fixes: MerakiFix[]; implausible: number; unfit: number } {
   const per = new Map<string, Obj[]>()
   const fixes: MerakiFix[] = []
   let unknownAps = 0
+  let unfit = 0
   let implausible = 0
   const end = Math.min(to, post.observations.length)
   for (let i = from; i < end; i++) {
@@ -120,9 +124,17 @@ export function merakiReadings(
     const mac = clientMac(ob)
     if (mac === undefined) continue
     const beacon = post.ble ? beaconOf(ob) : undefined
+    // An id the readings schema refuses would fail its whole batch (every client the AP heard):
+    // its records are left out and counted; its estimate, if any, is refused by the pipeline.
+    const id = beacon ?? mac
+    const fits = post.ble ? id.length <= MAX_BLE_ID : id.length >= 12 && id.length <= 17
     let placed = false
     const add = (apMac: unknown, rssi: number | undefined, ts: number | undefined): void => {
       if (typeof apMac !== 'string' || rssi === undefined) return
+      if (!fits) {
+        unfit++
+        return
+      }
       const sensor = aps.get(normalizeMac(apMac))
       if (!sensor) {
         unknownAps++
@@ -130,7 +142,7 @@ export function merakiReadings(
       }
       placed = true
       const at = ts !== undefined ? { ts } : {}
-      const r = post.ble ? { t: 'ble', id: beacon ?? mac, rssi: dbm(rssi), ...at } : { t: 'wifi', mac, rssi: dbm(rssi), ...at }
+      const r = post.ble ? { t: 'ble', id, rssi: dbm(rssi), ...at } : { t: 'wifi', mac, rssi: dbm(rssi), ...at }
       const list = per.get(sensor)
       if (list === undefined) per.set(sensor, [r])
       else list.push(r)
@@ -158,13 +170,13 @@ export function merakiReadings(
     // None of its APs placed: Meraki's own estimate is all there is.
     if (!placed && site) {
       for (const l of arr(ob.locations)) {
-        const f = estimate(obj(l), site, post.ble ? (beacon ?? mac) : mac, post.ble)
+        const f = estimate(obj(l), site, id, post.ble)
         if (f === 'implausible') implausible++
         else if (f) fixes.push(f)
       }
     }
   }
-  return { per, unknownAps, fixes, implausible }
+  return { per, unknownAps, fixes, implausible, unfit }
 }
 
 /** How far off the site's bounds a Meraki estimate may fall and still be used, m. */

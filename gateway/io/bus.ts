@@ -5,6 +5,7 @@ import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../../shared/broker.ts'
 import { retainGuard, type RetainRefusal } from './retain-guard.ts'
 import { loginOf, type AuthFile, type BrokerAuth } from './broker-auth.ts'
+import { unpublishable, type Unpublishable } from './publish-limits.ts'
 
 /**
  * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
@@ -26,8 +27,13 @@ export interface Bus {
   /** Broker URL sensors should use. */
   readonly url: string
   start(topics: string[], onMessage: MessageHandler): Promise<void>
-  /** Resolves once the broker took the message (QoS 1: acknowledged). */
+  /**
+   * Resolves once the broker took the message (QoS 1: acknowledged). A message MQTT cannot carry
+   * (publish-limits.ts) is not sent: `onUnpublishable` is told and the call resolves, since sending
+   * it again would never succeed either (an outbox would stall on it).
+   */
   publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>
+  onUnpublishable?: (why: Unpublishable, topic: string) => void
   /** False while an external broker is unreachable. */
   readonly connected: boolean
   /**
@@ -187,9 +193,13 @@ export class EmbeddedBus implements Bus {
     for (const id of this.held.keys()) clients[id]?._keepaliveTimer?.refresh?.()
   }
 
+  onUnpublishable?: (why: Unpublishable, topic: string) => void
+
   async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     const broker = this.b?.broker
     if (!broker) throw new Error('broker stopped')
+    const why = unpublishable(topic, payload)
+    if (why !== null) return this.onUnpublishable?.(why, topic)
     await new Promise<void>((resolve, reject) =>
       broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err?: Error) =>
         err ? reject(err) : resolve()
@@ -296,8 +306,12 @@ export class ClientBus implements Bus {
     await subscribe()
   }
 
+  onUnpublishable?: (why: Unpublishable, topic: string) => void
+
   async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
     if (!this.pub) throw new Error('client stopped')
+    const why = unpublishable(topic, payload)
+    if (why !== null) return this.onUnpublishable?.(why, topic)
     await this.pub.publishAsync(topic, payload, { qos: opts.qos, retain: opts.retain ?? false })
   }
 
