@@ -46,10 +46,20 @@ export async function nights(days: number, seed?: number, zones: Record<string, 
   writeFileSync(sitePath, JSON.stringify(file))
   const g = await startGateway({ campaigns: [], devices }, sitePath)
   const events: EventMsg[] = []
-  const sub = await mqtt.connectAsync(g.mqttUrl, { clean: true })
+  // A stored session: the bench shares its process with the gateway, and when that process is
+  // starved (a loaded machine) the broker may cut the subscriber (a socket not drained in time,
+  // a ping unanswered); a clean session would lose what is published before it is back, a stored
+  // one gets it queued (QoS 1, at least once: each event kept once, by its id).
+  const sub = await mqtt.connectAsync(g.mqttUrl, { clean: false, clientId: `bench-nights-${process.pid}` })
   let reconnects = 0
+  const seen = new Set<string>()
   sub.on('reconnect', () => reconnects++)
-  sub.on('message', (_topic, payload) => events.push(JSON.parse(payload.toString()) as EventMsg))
+  sub.on('message', (_topic, payload) => {
+    const e = JSON.parse(payload.toString()) as EventMsg & { id?: string }
+    if (typeof e.id === 'string' && seen.has(e.id)) return
+    if (typeof e.id === 'string') seen.add(e.id)
+    events.push(e)
+  })
   await sub.subscribeAsync('instore/+/events/#', { qos: 1 })
   // Every event the gateway wrote (the outbox's AUTOINCREMENT counts rows ever inserted, purged or not).
   const written = (): number => (g.store?.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined)?.seq ?? 0
