@@ -28,9 +28,9 @@ function street(t: OutsideTraffic): void {
   for (let k = 0; k < 3000; k++) t.count(site.shops, 0, -5 + (k % 300) / 10, -5.5 + ((k * 7) % 30) / 10)
 }
 /**
- * The street as the sensors place it: passers-by walk 2-5 m out along x = -2 to 22, but their
- * fixes scatter metres either side (here a spread across of 3.5 m against 6.5 m along, under
- * the twice that a line needs), as on the nights replay.
+ * The street as the sensors place it: passers-by walk a few metres out along the front, but their
+ * fixes scatter metres either side, here evenly over 24 m along and 12.5 m across: spread across
+ * more than half as far as along, as on the nights replay, so no line by the old rule's bound.
  */
 function wideStreet(t: OutsideTraffic): void {
   for (let k = 0; k < 4000; k++) t.count(site.shops, 0, -2 + (k % 240) / 10, -13 + ((k * 7) % 125) / 10)
