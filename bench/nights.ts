@@ -16,7 +16,11 @@ export interface NightsResult {
   days: number
   /** Readings the gateway accepted. */
   readings: number
+  /** Events the bench's subscriber received (each once), and the events the gateway wrote to its outbox. */
   events: number
+  written: number
+  /** Times the bench's subscriber lost its connection and came back. */
+  reconnects: number
   truthVisits: number
   recall: number
   /** Visit recall by the truth visit's length: under 40 s, 40 to 60 s, 60 s or more. */
@@ -42,9 +46,23 @@ export async function nights(days: number, seed?: number, zones: Record<string, 
   writeFileSync(sitePath, JSON.stringify(file))
   const g = await startGateway({ campaigns: [], devices }, sitePath)
   const events: EventMsg[] = []
-  const sub = await mqtt.connectAsync(g.mqttUrl, { clean: true })
-  sub.on('message', (_topic, payload) => events.push(JSON.parse(payload.toString()) as EventMsg))
+  // A stored session: the bench shares its process with the gateway, and when that process is
+  // starved (a loaded machine) the broker may cut the subscriber (a socket not drained in time,
+  // a ping unanswered); a clean session would lose what is published before it is back, a stored
+  // one gets it queued (QoS 1, at least once: each event kept once, by its id).
+  const sub = await mqtt.connectAsync(g.mqttUrl, { clean: false, clientId: `bench-nights-${process.pid}` })
+  let reconnects = 0
+  const seen = new Set<string>()
+  sub.on('reconnect', () => reconnects++)
+  sub.on('message', (_topic, payload) => {
+    const e = JSON.parse(payload.toString()) as EventMsg & { id?: string }
+    if (typeof e.id === 'string' && seen.has(e.id)) return
+    if (typeof e.id === 'string') seen.add(e.id)
+    events.push(e)
+  })
   await sub.subscribeAsync('instore/+/events/#', { qos: 1 })
+  // Every event the gateway wrote (the outbox's AUTOINCREMENT counts rows ever inserted, purged or not).
+  const written = (): number => (g.store?.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined)?.seq ?? 0
   const accepted = (): number =>
     g.metrics
       .text()
@@ -52,12 +70,14 @@ export async function nights(days: number, seed?: number, zones: Record<string, 
       .filter(l => l.startsWith('instore_readings_total'))
       .reduce((a, l) => a + Number(l.split(' ').pop()), 0)
   let readings = 0
+  let wrote = 0
   try {
     const r = await runBin('instore-replay', ['--trace', trace, '--broker', g.mqttUrl], { timeoutMs: 6 * 3600_000 })
     if (r.code !== 0) throw new Error(r.stdout + r.stderr)
     // The replay has handed every message to the broker; the gateway may still be working through them.
     await waitSettled(() => [accepted(), events.length], 5000, 3600_000, 'the gateway to finish the trace')
     readings = accepted()
+    wrote = written()
   } finally {
     await sub.endAsync()
     await g.stop()
@@ -68,7 +88,7 @@ export async function nights(days: number, seed?: number, zones: Record<string, 
   const truth: Truth = sim.truth
   const q = evaluateEvents(truth, events, defaultEvalOptions).visits
   const { byLength, missed, falses } = scoreNights(truth, events)
-  return { days, readings, events: events.length, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
+  return { days, readings, events: events.length, written: wrote, reconnects, truthVisits: q.truth, recall: q.recall, byLength, falseVisits: q.falseVisits, missed, falses }
 }
 
 /**
@@ -128,6 +148,9 @@ export async function nightsPart(option: (name: string) => string | undefined): 
     `nights: boutique-nights, ${days} days of 3600 s, no heartbeat at night, whole gateway (event clock) over the replay command at full speed${zonesArg !== undefined ? `, zones ${zonesArg}` : ''}`
   )
   const r = await nights(days, seed, zones)
+  if (r.events !== r.written)
+    console.log(`  the bench's subscriber received ${r.events} of the ${r.written} events the gateway wrote (${r.reconnects} reconnections): the figures below miss what it lost`)
+  else if (r.reconnects > 0) console.log(`  the bench's subscriber was cut off ${r.reconnects} times and still received all ${r.written} events the gateway wrote`)
   console.log(`  readings ${r.readings}, events ${r.events}; visits ${r.truthVisits}: recall ${pct(r.recall)}, ${r.falseVisits} false`)
   console.log(`  recall by length: ${r.byLength.map(b => `${b.band} ${pct(b.recall)} (${b.found} of ${b.visits})`).join(', ')}`)
   if (r.missed.length > 0) console.log(`  missed: ${r.missed.join('; ')}`)

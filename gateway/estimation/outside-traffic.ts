@@ -10,7 +10,7 @@
 // nothing and every place costs nothing until it has counted enough: the map grows with the
 // traffic, and is learned again after a restart (it is not saved).
 import type { Zone } from '../../shared/site.ts'
-import { pointInPolygon } from '../../shared/geometry.ts'
+import { distanceToSegment, pointInPolygon } from '../../shared/geometry.ts'
 
 /** Cells, m. */
 const CELL_M = 1
@@ -28,11 +28,13 @@ const AROUND_M = 16
 const MIN_MEAN = 10
 
 /**
- * Traffic that spreads along its main axis less than twice as far (in standard deviations) as
- * across it is no street: a corridor on two sides of the shop, a square. Its direction says
+ * Traffic that runs along one wall less than twice as thick (per metre) as along any wall across
+ * it is no street: a corridor on two sides of the shop, a square. Its direction says
  * nothing of which way passers-by walk.
  */
 const LINE_SPREAD = 2
+/** Edges of a shop's outline within this angle of its front run the same way as the street, rad. */
+const FRONT_ANGLE = Math.PI / 6
 
 interface Grid {
   x0: number
@@ -90,9 +92,9 @@ export class OutsideTraffic {
   }
 
   /**
-   * The direction the traffic outside `zone` runs in (a unit vector): the main axis of the fixes
-   * counted around it, where passers-by walk. Null before the map charges anything (MIN_MEAN) and
-   * where the traffic is no line (LINE_SPREAD).
+   * The direction of the street outside `zone` (a unit vector), where passers-by walk: the
+   * direction of the outline's edge its traffic runs along (`frontAxis`). Null before the map
+   * charges anything (MIN_MEAN) and where the traffic runs along no one wall.
    */
   streetAxis(zone: Zone): [number, number] | null {
     const g = this.grids.get(zone.id)
@@ -103,38 +105,13 @@ export class OutsideTraffic {
     const mean = g.total / g.cells
     let w = 0
     let street = 0
-    let sx = 0
-    let sy = 0
-    let sxx = 0
-    let syy = 0
-    let sxy = 0
-    for (let j = 0; j < g.ny; j++) {
-      for (let i = 0; i < g.nx; i++) {
-        const n = g.counts[j * g.nx + i]
-        if (n < mean) continue
-        w += n
-        street++
-        const x = g.x0 + (i + 0.5) * g.cell
-        const y = g.y0 + (j + 0.5) * g.cell
-        sx += n * x
-        sy += n * y
-        sxx += n * x * x
-        syy += n * y * y
-        sxy += n * x * y
-      }
+    for (const n of g.counts) {
+      if (n < mean) continue
+      w += n
+      street++
     }
     if (w < MIN_MEAN * street) return null
-    const mx = sx / w
-    const my = sy / w
-    const a = sxx / w - mx * mx
-    const c = syy / w - my * my
-    const b = sxy / w - mx * my
-    const r = Math.sqrt(((a - c) / 2) ** 2 + b * b)
-    const along = (a + c) / 2 + r
-    const across = (a + c) / 2 - r
-    if (along < LINE_SPREAD ** 2 * Math.max(0, across)) return null
-    const th = Math.atan2(2 * b, a - c) / 2
-    return [Math.cos(th), Math.sin(th)]
+    return frontAxis(g, zone, mean)
   }
 
   view(zone: Zone): TrafficZone {
@@ -200,6 +177,59 @@ export class OutsideTraffic {
 /** A zone with the traffic learned around it (zone-odds.ts charges its rare outside places). */
 export interface TrafficZone extends Zone {
   traffic?: OutsideTraffic
+}
+
+/**
+ * The direction of the wall the street runs along. Not the main axis of the traffic's spread: the
+ * sensors place passers-by metres either side of where they walk, so a street a few metres wide
+ * spreads across about half as far as along the sensors' reach, and an L of two streets round a
+ * corner spreads as much like a line (its diagonal, where nobody walks). Each street cell (at
+ * least `mean` fixes) goes to the outline's edge nearest it; the edge with the most traffic is
+ * the front (per metre of it), and its direction the street's if no edge turned more than
+ * FRONT_ANGLE from it holds over 1 / LINE_SPREAD of its traffic per metre. Null otherwise.
+ */
+function frontAxis(g: Grid, zone: Zone, mean: number): [number, number] | null {
+  const ring = zone.polygon.coordinates[0]
+  const edges = ring.length - 1
+  if (edges < 1) return null
+  const load = new Float64Array(edges)
+  for (let j = 0; j < g.ny; j++) {
+    for (let i = 0; i < g.nx; i++) {
+      const n = g.counts[j * g.nx + i]
+      if (n < mean) continue
+      const x = g.x0 + (i + 0.5) * g.cell
+      const y = g.y0 + (j + 0.5) * g.cell
+      let best = 0
+      let bestD = Infinity
+      for (let k = 0; k < edges; k++) {
+        const d = distanceToSegment(x, y, ring[k][0], ring[k][1], ring[k + 1][0], ring[k + 1][1])
+        if (d < bestD) {
+          bestD = d
+          best = k
+        }
+      }
+      load[best] += n
+    }
+  }
+  // Per metre of wall: a corner shop's long front carries more of the same street than its side.
+  const unit: Array<[number, number] | null> = []
+  let front = -1
+  for (let k = 0; k < edges; k++) {
+    const dx = ring[k + 1][0] - ring[k][0]
+    const dy = ring[k + 1][1] - ring[k][1]
+    const l = Math.hypot(dx, dy)
+    unit.push(l > 0 ? [dx / l, dy / l] : null)
+    load[k] = l > 0 ? load[k] / l : 0
+    if (load[k] > 0 && (front < 0 || load[k] > load[front])) front = k
+  }
+  const u = front < 0 ? null : unit[front]
+  if (u === null) return null
+  let across = 0
+  for (let k = 0; k < edges; k++) {
+    const v = unit[k]
+    if (v !== null && Math.abs(u[0] * v[0] + u[1] * v[1]) < Math.cos(FRONT_ANGLE)) across = Math.max(across, load[k])
+  }
+  return load[front] >= LINE_SPREAD * across ? u : null
 }
 
 function cellOf(g: Grid, x: number, y: number): number {

@@ -27,9 +27,29 @@ const repeat = <T>(n: number, v: T): T[] => Array.from({ length: n }, () => v)
 function street(t: OutsideTraffic): void {
   for (let k = 0; k < 3000; k++) t.count(site.shops, 0, -5 + (k % 300) / 10, -5.5 + ((k * 7) % 30) / 10)
 }
+/**
+ * The street as the sensors place it: passers-by walk a few metres out along the front, but their
+ * fixes scatter metres either side, here evenly over 24 m along and 12.5 m across: spread across
+ * more than half as far as along, as on the nights replay, so no line by the old rule's bound.
+ */
+function wideStreet(t: OutsideTraffic): void {
+  for (let k = 0; k < 4000; k++) t.count(site.shops, 0, -2 + (k % 240) / 10, -13 + ((k * 7) % 125) / 10)
+}
+/** A corner shop's traffic: a street 4 m wide along the front and one as busy along the east wall. */
+function corner(t: OutsideTraffic): void {
+  for (let k = 0; k < 4000; k++) t.count(site.shops, 0, (k % 200) / 10, -5 + ((k * 7) % 40) / 10)
+  for (let k = 0; k < 2400; k++) t.count(site.shops, 0, 21 + ((k * 7) % 40) / 10, (k % 120) / 10)
+}
 /** Traffic all round the shop: no street to walk along. */
 function square(t: OutsideTraffic): void {
   for (let k = 0; k < 6000; k++) t.count(site.shops, 0, -12 + (k % 440) / 10, -12 + ((k * 37) % 360) / 10)
+}
+
+/** A fresh map that has counted `traffic`. */
+function learnt(traffic: (t: OutsideTraffic) => void): OutsideTraffic {
+  const t = new OutsideTraffic()
+  traffic(t)
+  return t
 }
 
 test('the street axis is learned from the traffic outside the shop: none before there is enough, none where the traffic is no line', () => {
@@ -43,7 +63,9 @@ test('the street axis is learned from the traffic outside the shop: none before 
     { what: 'nothing counted', t: new OutsideTraffic(), want: a => a === null },
     { what: 'a few passers-by', t: sparse, want: a => a === null },
     { what: 'a street along x', t: learned, want: a => a !== null && Math.abs(a[0]) > 0.99 && Math.abs(Math.hypot(a[0], a[1]) - 1) < 1e-9 },
-    { what: 'traffic all round', t: round, want: a => a === null }
+    { what: 'traffic all round', t: round, want: a => a === null },
+    { what: 'a street along x, placed widely across it', t: learnt(wideStreet), want: a => a !== null && Math.abs(a[0]) > 0.99 },
+    { what: 'a corner shop, streets on two sides', t: learnt(corner), want: a => a === null }
   ]
   for (const c of cases) {
     const got = c.t.streetAxis(shop)
@@ -101,6 +123,7 @@ test('zones: a held visit the street-walk test cannot tell by its end is dropped
   const shopping = Array.from({ length: 21 }, (_, i) => fix(10 + (i % 3) * 0.3, 1 + 4 * Math.sin((Math.PI * i) / 20)))
   const cases: Array<{ what: string; path: Array<Evidence | null>; learn: (t: OutsideTraffic) => void; events: string[] }> = [
     { what: 'passer-by placed inside, street learned', path: [...passing, ...quiet], learn: street, events: [] },
+    { what: 'passer-by placed inside, a street placed widely across', path: [...passing, ...quiet], learn: wideStreet, events: [] },
     { what: 'passer-by placed inside, no street learned yet', path: [...passing, ...quiet], learn: () => {}, events: ['shop.enter@0', 'shop.exit@20', 'visit.summary@20'] },
     { what: 'shopper in and out by the door', path: [...shopping, ...quiet], learn: street, events: ['shop.enter@0', 'shop.exit@20', 'visit.summary@20'] }
   ]
