@@ -6,7 +6,7 @@ import { type Detail, SubjectHasher, isMac, isRandomizedMac, rawDetail } from '.
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
-import { bleIdentity } from './sensor-ids.ts'
+import { type BleIdentity, bleIdentity } from './sensor-ids.ts'
 import { beaconKey } from './site-beacons.ts'
 import { jsonError } from './foreign.ts'
 
@@ -120,11 +120,29 @@ function bleSubject(
     const s = ctx.identity?.resolve(eid, ctx.identityTime(ts)) ?? null
     return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(`eid:${eid}`), randomized: true }
   }
-  const who = bleIdentity(id, mac, ctx.hasher, random)
+  const who = bleIdentity(id, mac, ctx.hasher, random, uuid => deviceIdentity(uuid, ts, ctx))
   // A stable id goes on as the subject: one the central server's event schema would refuse (a
   // space, quotes, a reserved key) would make events no one can deliver, so it is refused here.
   if (!SUBJECT_RE.test(who.subject)) return { reason: 'bad_id', detail: 'not a subject (letters, digits and _.:@+=/- only)' }
   return { subject: who.subject, randomized: who.anonymous, ...(who.id !== undefined ? { id: who.id } : {}) }
+}
+
+/** How long the anonymous subject of a device id lasts: 2^10 s, an app's EID period by default (shared/eid.ts). */
+const ANON_DEVICE_PERIOD_MS = 1024_000
+
+/**
+ * A device id the central server issued (the id of a phone publishing scans, contract §2): its
+ * device's `app:` subject when the material lists it with presence consent, so that consent and
+ * erasure, which name that subject, reach it. Otherwise (unknown, no presence consent, erased) an
+ * anonymous device, as an unresolvable EID is: counted, never a visit or an event; its subject
+ * changes each period of gateway time, as the device's EIDs would, and the id is not remembered.
+ */
+function deviceIdentity(uuid: string, ts: number | null, ctx: IngestContext): BleIdentity {
+  const s = ctx.identity?.resolveDevice(uuid) ?? null
+  if (s !== null) return { subject: s, anonymous: false }
+  const t = ctx.identityTime(ts)
+  const period = Number.isFinite(t) ? Math.floor(t / ANON_DEVICE_PERIOD_MS) : 0
+  return { subject: ctx.hasher.anonymousOnce(`dev:${uuid}:${period}`), anonymous: true }
 }
 
 /**
