@@ -97,7 +97,8 @@ const SUBJECT_RE = new RegExp(SUBJECT)
 /**
  * The subject of a self-named BLE id (a reading's, or a phone-scan topic's device id): a MAC is
  * hashed; an EID resolves to its app's subject, or, unresolvable, becomes an anonymous hashed
- * subject that is expected to rotate; anything else is its own subject. A reading may never claim
+ * subject that is expected to rotate; a device id the central server issued (a bare uuid) is its
+ * device's `app:` subject or anonymous (deviceIdentity); anything else is its own subject. A reading may never claim
  * a subject namespace the gateway assigns (`app:`, `h:`): that would let a stranger speak for a
  * registered shopper.
  */
