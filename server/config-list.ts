@@ -6,9 +6,10 @@
 // the same Buffers, so replies not yet read by their gateways share one copy of the list.
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Db } from './db/db.ts'
-import { temporaryKeyPairHex } from '../shared/eid.ts'
+import { deviceIdDigest, temporaryKeyPairHex } from '../shared/eid.ts'
 
 export interface DeviceRow {
+  device_id: string
   subject: string
   identity_key: string
   k: number
@@ -17,6 +18,7 @@ export interface DeviceRow {
 
 /** A device's row as a change: listed when it has presence consent and a key, else left out. */
 export interface ChangedRow {
+  device_id: string
   subject: string
   identity_key: string | null
   k: number
@@ -33,7 +35,7 @@ export const PAGE = 500
  */
 export function materialJson(d: DeviceRow, epoch: number): string {
   const tks = temporaryKeyPairHex(Buffer.from(d.identity_key, 'hex'), epoch)
-  return `{"subject":${JSON.stringify(d.subject)},"k":${d.k},"marketing":${d.marketing === 1},"tks":{"${epoch}":"${tks.slice(0, 32)}","${epoch + 1}":"${tks.slice(32)}"}}`
+  return `{"subject":${JSON.stringify(d.subject)},"k":${d.k},"marketing":${d.marketing === 1},"tks":{"${epoch}":"${tks.slice(0, 32)}","${epoch + 1}":"${tks.slice(32)}"},"scan":"${deviceIdDigest(d.device_id)}"}`
 }
 
 /** What a device's material is made of: the same key, the same material. */
@@ -99,7 +101,7 @@ export class KeptList {
     for (let i = 0; i < rows.length; i++) {
       if (i > 0 && i % PAGE === 0) await nextTurn()
       const r = rows[i]
-      if (r.presence === 1 && r.identity_key !== null) this.put({ subject: r.subject, identity_key: r.identity_key, k: r.k, marketing: r.marketing })
+      if (r.presence === 1 && r.identity_key !== null) this.put({ device_id: r.device_id, subject: r.subject, identity_key: r.identity_key, k: r.k, marketing: r.marketing })
       else this.drop(r.subject)
     }
     for (const s of gone) this.drop(s)
@@ -166,5 +168,5 @@ export class KeptList {
 
 /** The devices changed past version `after`, listed or not, as they are now. */
 export function changedSince(db: Db, after: number) {
-  return db.selectFrom('devices').select(['subject', 'identity_key', 'k', 'marketing', 'presence']).where('version', '>', after).orderBy('subject')
+  return db.selectFrom('devices').select(['device_id', 'subject', 'identity_key', 'k', 'marketing', 'presence']).where('version', '>', after).orderBy('subject')
 }

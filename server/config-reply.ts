@@ -220,7 +220,7 @@ export class ConfigReplies {
   }
 
   private listed() {
-    return this.db.selectFrom('devices').select(['subject', 'identity_key', 'k', 'marketing']).where('presence', '=', 1).where('identity_key', 'is not', null)
+    return this.db.selectFrom('devices').select(['device_id', 'subject', 'identity_key', 'k', 'marketing']).where('presence', '=', 1).where('identity_key', 'is not', null)
   }
 
   private async erasures(after: number, upTo?: number, tsAfter?: number): Promise<string[]> {

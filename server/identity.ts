@@ -5,11 +5,13 @@
 //   and erasures, whole or as a delta since a version (built in config-reply.ts).
 // - Consent gate (POST events, live snapshots): an event or a position about an `app:` subject (any
 //   case) is stored or shown only while that subject is a registered device with presence consent;
-//   anything else is refused and counted.
+//   one about a device id (a uuid, the form this server issues) never is; anything else is refused
+//   and counted.
 import type { Db, Q } from './db/db.ts'
 import { nextConfigVersion } from './db/db.ts'
 import { sql } from 'kysely'
 import { retryConflicts } from './db/retry.ts'
+import { deviceIdForm } from '../shared/eid.ts'
 
 /** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
 export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})$/
@@ -84,6 +86,16 @@ export async function expireRegistrations(db: Db, nowMs: number, ttlMs: number, 
 
 /** An app subject (any case of `app:`: the event schema admits any case). */
 const isApp = (s: string) => s.slice(0, 4).toLowerCase() === 'app:'
+/**
+ * A subject in the form of a device id this server issues (a uuid, any case, with or without
+ * dashes): never kept. A device's events name its `app:` subject, which consent and erasure name
+ * (a gateway maps a phone-scan phone's device id to it). A known device's id as a subject would
+ * escape both; an unknown one may be an erased or expired device's (their ids are not kept), or
+ * one never issued, which no erasure could ever reach either.
+ */
+const isDeviceId = (s: string) => deviceIdForm(s) !== undefined
+/** Subjects allowed without a device lookup: neither an app subject nor a device id. */
+const unregistered = (s: string) => !isApp(s) && !isDeviceId(s)
 
 export const REFUSE_REASONS = ['no_presence_consent'] as const
 export type RefuseReason = (typeof REFUSE_REASONS)[number]
@@ -102,7 +114,8 @@ export class ConsentGate {
    * it matches no registered device, so it is refused.
    */
   async permits(subject: string, q: Q = this.db): Promise<boolean> {
-    if (subject.slice(0, 4).toLowerCase() !== 'app:') return true
+    if (isDeviceId(subject)) return false
+    if (!isApp(subject)) return true
     return (await q.selectFrom('devices').select('presence').where('subject', '=', subject).executeTakeFirst())?.presence === 1
   }
 
@@ -119,7 +132,7 @@ export class ConsentGate {
    * end only (lockNamed), so that erasure and consent changes never wait for a batch's vetting.
    */
   async permitted(subjects: string[], q: Q = this.db): Promise<Set<string>> {
-    const ok = new Set(subjects.filter(s => !isApp(s)))
+    const ok = new Set(subjects.filter(unregistered))
     const apps = [...new Set(subjects.filter(isApp))]
     // Chunks keep under either engine's limit on bound parameters.
     for (let i = 0; i < apps.length; i += 500)
@@ -145,7 +158,7 @@ export class ConsentGate {
    * queue instead of each holding a share the other must upgrade (a deadlock).
    */
   async lockNamed(subjects: string[], q: Q, forUpdate: boolean): Promise<Set<string>> {
-    const ok = new Set(subjects.filter(s => !isApp(s)))
+    const ok = new Set(subjects.filter(unregistered))
     const apps = [...new Set(subjects.filter(isApp))].sort()
     for (let i = 0; i < apps.length; i += 500) {
       const rows = q

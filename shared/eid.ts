@@ -5,7 +5,7 @@
 // Our counter is Unix time in seconds (so server, gateways and phones agree without registering a
 // clock offset); a new EID every 2^K s, a new temporary key every 2^16 s (an "epoch").
 // One implementation for the server, the gateway and the simulator (the SDK has its WebCrypto twin).
-import { createCipheriv } from 'node:crypto'
+import { createCipheriv, createHash } from 'node:crypto'
 
 /** Rotation exponent default: a new id every 2^10 s (about 17 minutes). */
 export const DEFAULT_K = 10
@@ -84,3 +84,27 @@ export function eidReadingId(identityKey: Buffer, k: number, ms: number): string
 
 /** Subject namespaces only the gateway assigns: a reading may never claim one. */
 export const RESERVED_ID = /^(app|h):/i
+
+/**
+ * The form of a device id the central server issues (a uuid; any case, with or without dashes, as
+ * a phone may spell it), lower case with dashes; undefined for any other id.
+ */
+export function deviceIdForm(id: string): string | undefined {
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return id.toLowerCase()
+  if (!/^[0-9a-f]{32}$/i.test(id)) return undefined
+  const h = id.toLowerCase()
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
+/**
+ * What a gateway's config says of a device's id (its `scan`): 32 hex digits of SHA-256 over the
+ * id in deviceIdForm. A phone in phone-scan mode publishes under its device id; the gateway finds
+ * its subject by this digest, so a stolen config names no device id (with which anyone could
+ * publish scans as that phone in any store).
+ */
+export function deviceIdDigest(deviceId: string): string {
+  return createHash('sha256')
+    .update('instore device id\n' + (deviceIdForm(deviceId) ?? deviceId))
+    .digest('hex')
+    .slice(0, 32)
+}

@@ -14,7 +14,12 @@ export const DeviceMaterialSchema = Type.Object(
     /** Temporary keys (32 hex digits) by epoch (Unix seconds >> 16, decimal): the current and the next. */
     tks: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]{1,5}$' }), Type.String({ pattern: '^[0-9a-f]{32}$' }))),
     /** Marketing consent: triggers may fire for this subject. */
-    marketing: Type.Optional(Type.Boolean())
+    marketing: Type.Optional(Type.Boolean()),
+    /**
+     * The device id's digest (shared/eid.ts deviceIdDigest): a phone publishing scans under its
+     * device id is this subject. From the server only (a devices file has no device ids).
+     */
+    scan: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' }))
   },
   { additionalProperties: false }
 )

@@ -12,7 +12,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { DeviceMaterialT } from '../../shared/gateway-config.ts'
-import { counterAt, epochOf, quantumOf, quantumStart, temporaryKey, eidFromTemporaryKey, KEY_HEX } from '../../shared/eid.ts'
+import { counterAt, deviceIdDigest, epochOf, quantumOf, quantumStart, temporaryKey, eidFromTemporaryKey, KEY_HEX } from '../../shared/eid.ts'
 
 export type { DeviceMaterialT }
 
@@ -89,14 +89,20 @@ export class IdentityResolver {
    * answered from here).
    */
   private readonly answers = new Map<string, Answer>()
+  /** Device id digest (the material's `scan`) → subject: phones publishing scans under their device id. */
+  private readonly byScan = new Map<string, string>()
   resolved = 0
   unresolved = 0
+  /** Phone-scan device ids resolved to their subject, and left anonymous (unknown, or no presence consent). */
+  devicesResolved = 0
+  devicesUnresolved = 0
   /** Lookup tables built (each costs one AES operation per device): the work readings cause. */
   tablesBuilt = 0
 
   /** Replaces all material. */
   replace(all: DeviceMaterialT[]): void {
     this.devices.clear()
+    this.byScan.clear()
     this.tables.clear()
     this.answers.clear()
     this.ks = null
@@ -110,6 +116,8 @@ export class IdentityResolver {
 
   /** Forgets a device (consent withdrawn, erased). */
   remove(subject: string): void {
+    const scan = this.devices.get(subject)?.m.scan
+    if (scan !== undefined) this.byScan.delete(scan)
     if (this.devices.delete(subject)) {
       this.tables.clear()
       this.answers.clear()
@@ -135,10 +143,25 @@ export class IdentityResolver {
   private put(m: DeviceMaterialT): void {
     const tks = new Map<number, Buffer>()
     for (const [e, hex] of Object.entries(m.tks ?? {})) tks.set(Number(e), Buffer.from(hex, 'hex'))
+    const was = this.devices.get(m.subject)?.m.scan
+    if (was !== undefined) this.byScan.delete(was)
+    if (m.scan !== undefined) this.byScan.set(m.scan, m.subject)
     this.devices.set(m.subject, { m, idKey: m.key !== undefined ? Buffer.from(m.key, 'hex') : null, tks })
     this.tables.clear()
     this.answers.clear()
     this.ks = null
+  }
+
+  /**
+   * The subject of a device id the central server issued (in deviceIdForm), or null: a device it
+   * lists with presence consent is its `app:` subject, the same one its EIDs resolve to, which
+   * consent and erasure name. Nothing is remembered about the id (an erased device leaves no trace).
+   */
+  resolveDevice(deviceId: string): string | null {
+    const s = this.byScan.size > 0 ? (this.byScan.get(deviceIdDigest(deviceId)) ?? null) : null
+    if (s !== null) this.devicesResolved++
+    else this.devicesUnresolved++
+    return s
   }
 
   /**

@@ -6,7 +6,7 @@ import { type Detail, SubjectHasher, isMac, isRandomizedMac, rawDetail } from '.
 import { RESERVED_ID } from '../../shared/eid.ts'
 import { SUBJECT } from '../../shared/events.ts'
 import type { IdentityResolver } from './identity.ts'
-import { bleIdentity } from './sensor-ids.ts'
+import { type BleIdentity, bleIdentity } from './sensor-ids.ts'
 import { beaconKey } from './site-beacons.ts'
 import { jsonError } from './foreign.ts'
 
@@ -97,15 +97,12 @@ const SUBJECT_RE = new RegExp(SUBJECT)
 /**
  * The subject of a self-named BLE id (a reading's, or a phone-scan topic's device id): a MAC is
  * hashed; an EID resolves to its app's subject, or, unresolvable, becomes an anonymous hashed
- * subject that is expected to rotate; anything else is its own subject. A reading may never claim
+ * subject that is expected to rotate; a device id the central server issued (a bare uuid) is its
+ * device's `app:` subject or anonymous (deviceIdentity); anything else is its own subject. A reading may never claim
  * a subject namespace the gateway assigns (`app:`, `h:`): that would let a stranger speak for a
- * registered shopper.
- */
-/**
- * A BLE reading's subject. Reserved namespaces are refused (a stranger must not speak as `app:`
- * anyone), rotating app ids are resolved (or anonymous), every other id form goes through the one
- * classification of foreign ids (gateway/ingest/sensor-ids.ts). `mac`: the advertiser's address, when the
- * sensor sent one beside a class id. `id`: the stable identity, to recognise the site's beacons.
+ * registered shopper. Foreign id forms go through the one classification in
+ * gateway/ingest/sensor-ids.ts. `mac`: the advertiser's address, when the sensor sent one beside a
+ * class id. `id` (returned): the stable identity, to recognise the site's beacons.
  */
 function bleSubject(
   id: string,
@@ -120,7 +117,7 @@ function bleSubject(
     const s = ctx.identity?.resolve(eid, ctx.identityTime(ts)) ?? null
     return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(`eid:${eid}`), randomized: true }
   }
-  const who = bleIdentity(id, mac, ctx.hasher, random)
+  const who = bleIdentity(id, mac, ctx.hasher, random, uuid => deviceIdentity(uuid, ts, ctx))
   // A stable id goes on as the subject: one the central server's event schema would refuse (a
   // space, quotes, a reserved key) would make events no one can deliver, so it is refused here.
   if (!SUBJECT_RE.test(who.subject)) return { reason: 'bad_id', detail: 'not a subject (letters, digits and _.:@+=/- only)' }
@@ -146,6 +143,24 @@ export function sourcedSubject(t: 'ble' | 'wifi', id: string, ts: number, ctx: I
   if ('reason' in who) return who
   const key = who.id ?? who.subject
   return ctx.beacons.has(key) ? { ...who, beacon: key } : who
+}
+
+/** How long the anonymous subject of a device id lasts: 2^10 s, an app's EID period by default (shared/eid.ts). */
+const ANON_DEVICE_PERIOD_MS = 1024_000
+
+/**
+ * A device id the central server issued (the id of a phone publishing scans, contract §2): its
+ * device's `app:` subject when the material lists it with presence consent, so that consent and
+ * erasure, which name that subject, reach it. Otherwise (unknown, no presence consent, erased) an
+ * anonymous device, as an unresolvable EID is: counted, never a visit or an event; its subject
+ * changes each period of gateway time, as the device's EIDs would, and the id is not remembered.
+ */
+function deviceIdentity(uuid: string, ts: number | null, ctx: IngestContext): BleIdentity {
+  const s = ctx.identity?.resolveDevice(uuid) ?? null
+  if (s !== null) return { subject: s, anonymous: false }
+  const t = ctx.identityTime(ts)
+  const period = Number.isFinite(t) ? Math.floor(t / ANON_DEVICE_PERIOD_MS) : 0
+  return { subject: ctx.hasher.anonymousOnce(`dev:${uuid}:${period}`), anonymous: true }
 }
 
 /**

@@ -11,6 +11,7 @@
 // Id forms: ESPresense `src/BleFingerprint.cpp` (setId calls), Theengs decoder
 // `src/devices/iBeacon_json.h` (uuid as 32 hex digits), the contract's own forms.
 import { findMac, isMac, isPrivateBleAddress, normalizeMac, type SubjectHasher } from './subjects.ts'
+import { deviceIdForm } from '../../shared/eid.ts'
 
 export type BleId = { kind: 'stable'; id: string } | { kind: 'mac'; mac: string } | { kind: 'class'; id: string }
 
@@ -54,6 +55,7 @@ export function classifyBleId(raw: string): BleId {
   // A bare uuid names a device (the central server gives each app device one, and a phone in
   // phone-scan mode publishes under it), never an address: 12 of its digits would pass for a MAC,
   // hashing the phone into an `h:` subject, anonymous when they read as a private address.
+  // (bleIdentity takes a reading's bare uuid as a device id before this; here it is a site beacon's.)
   if (UUID36.test(raw)) return { kind: 'stable', id: raw }
   if (isMac(raw)) return { kind: 'mac', mac: normalizeMac(raw) }
   const colon = raw.indexOf(':')
@@ -90,12 +92,21 @@ export interface BleIdentity {
   id?: string
 }
 
+/** Who a device id the central server issued is (`uuid` in deviceIdForm). */
+export type DeviceIdLookup = (uuid: string) => BleIdentity
+
 /**
  * The identity of a BLE reading: `id` as the sensor sent it, `mac` the advertiser's address when
  * the sensor sent one beside the id (ESPresense does). A class id is keyed by that address,
- * hashed; without one, all devices of the class share one anonymous subject.
+ * hashed; without one, all devices of the class share one anonymous subject. A bare uuid is the
+ * form of a device id the central server issued (a phone-scan phone publishes under it): `device`
+ * says whose it is (its `app:` subject when the gateway's material lists it with presence
+ * consent); without a lookup it is anonymous. Never a subject as-is: consent and erasure name the
+ * device's `app:` subject only, so a device id kept as a subject escaped both (tester s13 G).
  */
-export function bleIdentity(raw: string, mac: string | undefined, hasher: SubjectHasher, random?: boolean): BleIdentity {
+export function bleIdentity(raw: string, mac: string | undefined, hasher: SubjectHasher, random?: boolean, device?: DeviceIdLookup): BleIdentity {
+  const uuid = deviceIdForm(raw)
+  if (uuid !== undefined) return device ? device(uuid) : { subject: hasher.anonymousOnce(`dev:${uuid}`), anonymous: true }
   const c = classifyBleId(raw)
   if (c.kind === 'stable') return { subject: c.id, anonymous: false, id: c.id }
   if (c.kind === 'mac') return { subject: hasher.hash(c.mac), anonymous: isPrivateBleAddress(c.mac, random) }

@@ -65,6 +65,14 @@ export class SubjectHasher {
     return h
   }
 
+  /**
+   * anonymous() without remembering the id: for a device id the gateway may not hold (a device
+   * without presence consent, or erased, whose phone still publishes under it).
+   */
+  anonymousOnce(id: string): string {
+    return 'h:' + createHmac('sha256', this.secret).update(id).digest('hex').slice(0, 16)
+  }
+
   /** Whether a subject's raw address or id is remembered (erasure tests). */
   holds(subject: string): boolean {
     for (const v of this.cache.values()) if (v === subject) return true

@@ -176,6 +176,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
             .execute()
           await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
           await eraseEventsOf(trx, dev.subject)
+          // And what a server from before the consent gate refused device ids stored under the device's id.
+          await eraseEventsOf(trx, id)
           await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
           await trx.deleteFrom('devices').where('device_id', '=', id).execute()
           // Kept for good (subjects are never issued twice), so every gateway, even one offline for

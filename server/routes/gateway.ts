@@ -28,6 +28,7 @@ import { EventSchema, SAFE_ID, type InstoreEvent } from '../../shared/events.ts'
 import { storeFacts, type RecordOutcome, type StoreFacts } from '../hubs/push.ts'
 import { vetTrigger } from '../hubs/vet.ts'
 import { closesOpen } from '../hubs/closing.ts'
+import { deviceIdForm } from '../../shared/eid.ts'
 import { storeEvents, Counts } from '../db/rollups.ts'
 import { isBusy, retryConflicts, TryAgain } from '../db/retry.ts'
 import { BatchVisits } from '../hubs/visits.ts'
@@ -230,7 +231,8 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
             if (known.has(posted.id)) continue
             // Presence consent, again here: events about a shopper without it are refused, never stored.
             if (!mayKeep.has(posted.subject)) {
-              out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} has no presence consent` })
+              const why = deviceIdForm(posted.subject) !== undefined ? 'is a device id (events name a device by its app: subject)' : 'has no presence consent'
+              out.push({ index, id: posted.id, error: 'INSTORE_NO_PRESENCE_CONSENT', message: `events/${index}: ${posted.subject} ${why}` })
               continue
             }
             const problem = eventProblem(posted, facts, now, policy.maxEventAgeMs)

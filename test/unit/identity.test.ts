@@ -3,7 +3,7 @@
 // readings that claim a subject namespace only the gateway assigns.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { eid, temporaryKey, epochOf, counterAt, eidReadingId } from '../../shared/eid.ts'
+import { eid, temporaryKey, epochOf, counterAt, eidReadingId, deviceIdDigest } from '../../shared/eid.ts'
 import { eddystoneEid } from '../../sdk/client.ts'
 import { IdentityResolver, materialFromFile } from '../../gateway/ingest/identity.ts'
 import { ingest, type IngestContext } from '../../gateway/ingest/ingest.ts'
@@ -139,4 +139,40 @@ test("an EID reading resolves to its device's subject; an unknown one is an anon
   )
   const s = ingest(`instore/s1/devices/${mine}/scans`, msg({ ts: T, beacons: [] }), ctxWith(res))
   assert.equal(s.kind === 'scans' && s.device, subject)
+})
+
+test("a device id resolves through its digest to the device's subject, any spelling, until consent or the device goes", () => {
+  const id = '7928356c-7e8c-4a35-b6c7-b9c4a8fac01c'
+  const m = { subject, k: 10, marketing: false, scan: deviceIdDigest(id) }
+  assert.equal(deviceIdDigest(id.toUpperCase()), m.scan)
+  assert.equal(deviceIdDigest(id.replaceAll('-', '')), m.scan)
+  const r = new IdentityResolver()
+  assert.equal(r.resolveDevice(id), null)
+  r.upsert(m)
+  assert.equal(r.resolveDevice(id), subject)
+  assert.equal(r.resolveDevice('0f0e0d0c-0b0a-4908-8706-050403020100'), null)
+  r.remove(subject)
+  assert.equal(r.resolveDevice(id), null, 'consent withdrawn or erased: anonymous')
+  r.replace([m])
+  assert.equal(r.resolveDevice(id), subject)
+  r.replace([])
+  assert.equal(r.resolveDevice(id), null, 'a whole config without the device')
+  assert.deepEqual([r.devicesResolved, r.devicesUnresolved], [2, 4])
+})
+
+test('a phone-scan topic or a reading under a device id: its app: subject with consent, else anonymous and changing with time', () => {
+  const id = '3F1C5A20-1C8C-4A35-B6C7-B9C4A8FAC01D'
+  const r = new IdentityResolver()
+  const scan = (ctx: IngestContext) =>
+    ingest(`instore/s1/devices/${id}/scans`, msg({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7', rssi: -60 }] }), ctx)
+  const read = (ctx: IngestContext) => ingest('instore/s1/sensors/r1/readings', msg({ ts: T, readings: [{ t: 'ble', id, rssi: -60 }] }), ctx)
+  const anon = scan(ctxWith(r))
+  assert.ok(anon.kind === 'scans' && anon.randomized && anon.device.startsWith('h:'))
+  const later = scan({ ...ctxWith(r), identityTime: () => T + 1024_000 })
+  assert.ok(later.kind === 'scans' && anon.kind === 'scans' && later.device !== anon.device, 'a new anonymous subject each period')
+  r.upsert({ subject, k: 10, marketing: false, scan: deviceIdDigest(id) })
+  const known = scan(ctxWith(r))
+  assert.ok(known.kind === 'scans' && known.device === subject && !known.randomized)
+  const heard = read(ctxWith(r))
+  assert.ok(heard.kind === 'readings' && heard.readings[0].subject === subject)
 })

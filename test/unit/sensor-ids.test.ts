@@ -48,11 +48,24 @@ test('class ids are classes whatever their case; a malformed iBeacon id is not t
   assert.deepEqual(classifyBleId('iBeacon:not-a-uuid-1-7'), { kind: 'stable', id: 'iBeacon:not-a-uuid-1-7' })
 })
 
-test('a bare uuid (8-4-4-4-12, any case) is one device as named, never a MAC, even when 12 of its digits read as a private address', () => {
-  for (const raw of ['7928356c-7e8c-4a35-b6c7-b9c4a8fac01c', '3F1C5A20-1C8C-4A35-B6C7-B9C4A8FAC01D']) {
-    assert.deepEqual(classifyBleId(raw), { kind: 'stable', id: raw })
-    assert.deepEqual(bleIdentity(raw, '5a1b2c3d4e5f', h, true), { subject: raw, anonymous: false, id: raw })
+test('a bare uuid (any case, with or without dashes) is a device id: never a MAC nor a subject as named; whose it is, the lookup says, else anonymous', () => {
+  const lower = '7928356c-7e8c-4a35-b6c7-b9c4a8fac01c'
+  for (const raw of [lower, lower.toUpperCase(), lower.replaceAll('-', '')]) {
+    // Without a lookup (no consent material): anonymous, under a subject that is not the id.
+    const anon = bleIdentity(raw, '5a1b2c3d4e5f', h, true)
+    assert.equal(anon.anonymous, true)
+    assert.match(anon.subject, /^h:[0-9a-f]{16}$/)
+    assert.equal(anon.subject, bleIdentity(lower, undefined, h).subject, 'one device whatever the spelling')
+    // With one: the lookup is asked with the id in one form, and its answer is the identity.
+    const asked: string[] = []
+    const who = bleIdentity(raw, undefined, h, undefined, uuid => {
+      asked.push(uuid)
+      return { subject: 'app:00aa11bb22cc33dd', anonymous: false }
+    })
+    assert.deepEqual(who, { subject: 'app:00aa11bb22cc33dd', anonymous: false })
+    assert.deepEqual(asked, [lower])
   }
+  assert.equal(h.holds(bleIdentity(lower, undefined, h).subject), false, 'the device id is not remembered')
 })
 
 test("the issue's OpenMQTTGateway repro: the uuid without dashes becomes the contract form, and the site's beacon is recognised", () => {
