@@ -5,6 +5,7 @@ import type { AedesPublishPacket, AedesOptions } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../../shared/broker.ts'
 import { retainGuard, type RetainRefusal } from './retain-guard.ts'
 import { loginOf, type AuthFile, type BrokerAuth } from './broker-auth.ts'
+import { OrderedPublisher } from './ordered-publish.ts'
 
 /**
  * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
@@ -87,6 +88,7 @@ export class EmbeddedBus implements Bus {
   /** Senders whose messages the gateway has not let go of yet (see `start`), by client id: how many. */
   private readonly held = new Map<string, number>()
   private heldTimer: NodeJS.Timeout | null = null
+  private readonly ordered = new OrderedPublisher()
   readonly reloadAuth?: (next: AuthFile) => number
   constructor(
     private readonly port: number,
@@ -188,13 +190,9 @@ export class EmbeddedBus implements Bus {
   }
 
   async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
-    const broker = this.b?.broker
-    if (!broker) throw new Error('broker stopped')
-    await new Promise<void>((resolve, reject) =>
-      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err?: Error) =>
-        err ? reject(err) : resolve()
-      )
-    )
+    if (!this.b) throw new Error('broker stopped')
+    // In order: aedes drops a retained or QoS 1 packet overtaken by a later one (ordered-publish.ts).
+    await this.ordered.publish(() => this.b?.broker ?? null, { cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false })
   }
 
   async stop(): Promise<void> {
@@ -202,6 +200,7 @@ export class EmbeddedBus implements Bus {
     this.heldTimer = null
     await this.b?.close()
     this.b = null
+    this.ordered.release()
   }
 }
 
