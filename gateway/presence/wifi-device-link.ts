@@ -25,12 +25,7 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
     // the solver, one lost or taken by another device), only by a radio known to carry its counter
     // and within a few times the largest step it took (a stranger's counter falls there rarely).
     const bound = near ? o.maxSeqJump : d.carries && dist < Infinity ? Math.min(o.maxSeqJump, Math.max(16, 4 * d.seqJump)) : 0
-    // Across a shop's wall a counter within `maxSeqJump` of a phone's that restarts its counter with
-    // each address is chance (1 in 16 per such phone), not evidence: a sender on the street with
-    // the shoppers' fingerprint would take their chains. Only a radio known to carry its counter
-    // (or a fixture, heard on both sides of the wall it stands by) crosses on it.
-    const cross = (b.shop === null) !== (d.last.shop === null)
-    const bySeq = jump !== null && jump >= 1 && jump <= bound && (!cross || d.carries || d.fixture)
+    const bySeq = jump !== null && jump >= 1 && jump <= bound
     if (!near && !bySeq) continue
     // A radio seen carrying its counter across address changes does so again: a new address that
     // does not carry it on is another radio's (most often a phone of the same model near it).
@@ -46,14 +41,10 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
       }
       continue
     }
-    // A device that has stayed a while inside (a long visit, a fixture not yet learned) takes back
-    // its bursts that land inside again after some landed beyond the wall (an address heard again
-    // there). Not the other way: a new address beyond the wall is placed as a newcomer's first
-    // burst is, and the stay goes on with its next burst inside; taking it in would let an
-    // address heard on the street take over the chain (its counter, its place). Nor a device
-    // that stayed outside: a chain of a sender on the street would take the shoppers in.
-    const settled = d.fixture || (b.shop !== null && settledInside(d, o))
-    const wall = !settled && cross ? o.wallPenalty : 0
+    // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
+    // that land across the wall: breaking it there would make a new device of each half.
+    const settled = d.fixture || d.lastTs - d.firstTs >= o.settledMs
+    const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? o.wallPenalty : 0
     if (wall === Infinity) continue
     const score = dist / o.maxLinkDistanceM + gap / o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
     if (score < bestScore) {
@@ -63,9 +54,4 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
     }
   }
   return best === null ? null : { d: best, bySeq: bestBySeq }
-}
-
-/** Heard inside a shop (two bursts or more) across `settledMs` up to its last burst. */
-function settledInside(d: WifiDevice, o: WifiDeviceOptions): boolean {
-  return d.firstInShopTs !== null && d.inShop >= 2 && d.lastTs - d.firstInShopTs >= o.settledMs
 }

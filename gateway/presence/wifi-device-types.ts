@@ -118,7 +118,7 @@ export interface WifiDeviceOptions {
    * the door and a shopper just gone are often both near it.
    */
   wallPenalty: number
-  /** A device heard inside across this long takes a burst back inside past the wall penalty (wifi-device-link.ts), ms. */
+  /** A device heard across this long is exempt from the wall penalty, ms. */
   settledMs: number
   /** A new device continues the stay of one of its model that went quiet at its spot at most this long before, ms. */
   stayGapMs: number
