@@ -145,6 +145,7 @@ export class EmbeddedBus implements Bus {
       loginOf
     })
     const broker = this.b.broker
+    await this.ordered.attach(broker)
     this.heldTimer = setInterval(() => this.renewHeld(), HELD_KEEPALIVE_MS)
     this.heldTimer.unref()
     // In-process subscription (no client hop): aedes hands us each matching packet in order.

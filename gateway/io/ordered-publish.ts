@@ -22,16 +22,28 @@ export class OrderedPublisher {
   /** The payload of the QoS 1 or retained publish on its way through the persistence: later ones wait. */
   private slow: Buffer | null = null
   private readonly waiting: Array<() => void> = []
-  /** Topics listened to in-process, to learn when a slow packet reaches the subscribers (a bounded set: occupancy, footfall, event types). */
-  private readonly heard = new Map<string, Promise<void>>()
-  private readonly ready = new Set<string>()
+
+  /**
+   * Listens in-process to every topic, to learn when a slow packet reaches the subscribers: every
+   * client's listener is called in the same synchronous pass (mqemitter), so once it is over each
+   * has numbered the packet in, and the next publish may go. Before the first publish.
+   */
+  async attach(b: Publishes): Promise<void> {
+    await new Promise<void>(resolve =>
+      b.subscribe(
+        '#',
+        (packet, cb) => {
+          if (this.slow !== null && packet.payload === this.slow) queueMicrotask(() => this.handedOver())
+          cb()
+        },
+        resolve
+      )
+    )
+  }
 
   /** Publishes `packet` once those before it are handed over; resolves when the broker has delivered it. */
   async publish(broker: () => Publishes | null, packet: PublishPacket): Promise<void> {
-    const b = broker()
     const slow = packet.qos > 0 || packet.retain
-    // Its first time only (the subscription is made then): the rest runs on at once, in call order.
-    if (slow && b !== null && !this.ready.has(packet.topic)) await this.listen(b, packet.topic)
     await new Promise<void>((resolve, reject) => {
       const run = () => {
         const b = broker()
@@ -55,29 +67,6 @@ export class OrderedPublisher {
   /** Publishes held back go on (the broker stopped: they fail), and nothing waits any more. */
   release(): void {
     this.handedOver()
-  }
-
-  private async listen(b: Publishes, topic: string): Promise<void> {
-    let p = this.heard.get(topic)
-    if (p === undefined) {
-      p = new Promise<void>(resolve =>
-        b.subscribe(
-          topic,
-          (packet, cb) => {
-            // Every client's listener is called in this same synchronous pass (mqemitter): once it
-            // is over, each has numbered this packet in, and the next publish may go.
-            if (packet.payload === this.slow) queueMicrotask(() => this.handedOver())
-            cb()
-          },
-          () => {
-            this.ready.add(topic)
-            resolve()
-          }
-        )
-      )
-      this.heard.set(topic, p)
-    }
-    await p
   }
 
   private handedOver(): void {
