@@ -110,8 +110,10 @@ export function peopleLine(seed: number, scenario: string, d: PeopleDay): string
   const pc = (x: number) => `${(100 * x).toFixed(1)}%`
   const est = d.series.map(s => s[0]).filter(Number.isFinite)
   const o = d.open
+  // Nobody there all day (the empty room): a share of a true count of 0 means nothing, the error in people does.
+  const whole = d.day.meanTruth > 0 ? `MAE ${f(d.day.mae)} (${pc(d.day.maeShare)} of ${f(d.day.meanTruth)})` : `MAE ${f(d.day.mae)} people (truth 0)`
   return (
-    `seed ${seed} ${scenario} ${d.date}: whole day r ${f(d.day.pearsonR)} MAE ${f(d.day.mae)} (${pc(d.day.maeShare)} of ${f(d.day.meanTruth)})` +
+    `seed ${seed} ${scenario} ${d.date}: whole day r ${f(d.day.pearsonR)} ${whole}` +
     (o ? `; open hours r ${f(o.pearsonR)} MAE ${pc(o.maeShare)} of ${f(o.meanTruth)} bias ${f(o.bias)}` : '') +
     `; visitors ${d.visitors.estimate}/${d.visitors.truth}; largest 5-min mean ${f(Math.max(0, ...est))}, mean ${f(est.reduce((a, b) => a + b, 0) / Math.max(1, est.length))}` +
     `, ${pc(d.atMostOne)} of 5-min means at most 1; newcomers peak ${d.newcomers.peak} refused ${d.newcomers.refused}; over capacity peak ${f(d.overCapacity.peak)}`

@@ -6,6 +6,7 @@ import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../.
 import { retainGuard, type RetainRefusal } from './retain-guard.ts'
 import { loginOf, type AuthFile, type BrokerAuth } from './broker-auth.ts'
 import { unpublishable, type Unpublishable } from './publish-limits.ts'
+import { OrderedPublisher } from './ordered-publish.ts'
 
 /**
  * Takes one message; calls `done` once it may be followed by more (the embedded broker holds the
@@ -93,6 +94,7 @@ export class EmbeddedBus implements Bus {
   /** Senders whose messages the gateway has not let go of yet (see `start`), by client id: how many. */
   private readonly held = new Map<string, number>()
   private heldTimer: NodeJS.Timeout | null = null
+  private readonly ordered = new OrderedPublisher()
   readonly reloadAuth?: (next: AuthFile) => number
   constructor(
     private readonly port: number,
@@ -149,6 +151,7 @@ export class EmbeddedBus implements Bus {
       loginOf
     })
     const broker = this.b.broker
+    await this.ordered.attach(broker)
     this.heldTimer = setInterval(() => this.renewHeld(), HELD_KEEPALIVE_MS)
     this.heldTimer.unref()
     // In-process subscription (no client hop): aedes hands us each matching packet in order.
@@ -196,15 +199,11 @@ export class EmbeddedBus implements Bus {
   onUnpublishable?: (why: Unpublishable, topic: string) => void
 
   async publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void> {
-    const broker = this.b?.broker
-    if (!broker) throw new Error('broker stopped')
+    if (!this.b) throw new Error('broker stopped')
     const why = unpublishable(topic, payload)
     if (why !== null) return this.onUnpublishable?.(why, topic)
-    await new Promise<void>((resolve, reject) =>
-      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err?: Error) =>
-        err ? reject(err) : resolve()
-      )
-    )
+    // In order: aedes drops a retained or QoS 1 packet overtaken by a later one (ordered-publish.ts).
+    await this.ordered.publish(() => this.b?.broker ?? null, { cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: opts.retain ?? false, dup: false })
   }
 
   async stop(): Promise<void> {
@@ -212,6 +211,7 @@ export class EmbeddedBus implements Bus {
     this.heldTimer = null
     await this.b?.close()
     this.b = null
+    this.ordered.release()
   }
 }
 
