@@ -26,10 +26,11 @@ export type Route = Partial<Omit<TrackerOptions, 'grid' | 'window'>> & {
   window?: Partial<TrackerOptions['window']>
 }
 
-/** The routes measured by default: the publishing lag, the grid's motion model (without the stroll: the two modes before it) and its likelihood's temperature, the device offset's prior as pinned before, the filter. */
+/** The routes measured by default: the publishing lag, the grid's motion model (without the stroll: the two modes before it) and its likelihood's temperature and Huber threshold (the solver's two sigmas, as before), the device offset's prior as pinned before, the filter. */
 export const ROUTES: Route[] = [
   {},
   { grid: { strollMps: 0 } },
+  { grid: { huberK: 2 } },
   { grid: { offsetFloorSdDb: 4 / 3 } },
   { reportLagMs: 3000 },
   { reportLagMs: 5000 },

@@ -321,7 +321,7 @@ export class GridFilters {
     }
     // The solver's cost at every cell, the offset prior no tighter than `offsetFloorSdDb`; fewer
     // than three receivers cannot tell the offset from a distance (as in the solver).
-    options = loosened(options, this.layout.o.offsetFloorSdDb)
+    options = loosened(options, this.layout.o.offsetFloorSdDb, this.layout.o.huberK)
     const maps = this.maps
     const heard = maps === null ? obs : obs.map(ob => ({ ...ob, sensor: { ...ob.sensor, map: maps.map(ob.sensor.id) } }))
     const quiet = maps === null ? silent : silent.map(q => ({ ...q, sensor: { ...q.sensor, map: maps.map(q.sensor.id) } }))
@@ -371,8 +371,12 @@ export class GridFilters {
   }
 }
 
-/** `o` with its offset prior no tighter than `floorSdDb`; one pinned on purpose (sd 0: tracker option `offsetSdDb` 0) stays pinned. */
-function loosened(o: SolverOptions, floorSdDb: number): SolverOptions {
+/**
+ * `o` with the grid's Huber threshold and its offset prior no tighter than `floorSdDb`; one pinned
+ * on purpose (sd 0: tracker option `offsetSdDb` 0) stays pinned.
+ */
+function loosened(o: SolverOptions, floorSdDb: number, huberK: number): SolverOptions {
   const p = o.offsetPrior
-  return p === undefined || p.sd <= 0 || p.sd >= floorSdDb ? o : { ...o, offsetPrior: { mean: p.mean, sd: floorSdDb } }
+  const k = { ...o, huberK }
+  return p === undefined || p.sd <= 0 || p.sd >= floorSdDb ? k : { ...k, offsetPrior: { mean: p.mean, sd: floorSdDb } }
 }

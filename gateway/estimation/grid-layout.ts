@@ -38,6 +38,15 @@ export interface GridFilterOptions extends OnlineMapOptions {
    * set on its fixes, and loosened there they flip for passers-by (docs/positioning.md).
    */
   offsetFloorSdDb: number
+  /**
+   * Huber threshold of the grid's likelihood, in sigmas of each reading (the solver's fix keeps
+   * tracker option `huberK`). Real receivers depart from any path-loss model by place, by ±10 dB
+   * over tens of seconds (walls, furniture, a receiver's mounting): residuals with tails far
+   * heavier than a Gaussian's. Past one sigma a residual counts linearly (a Laplace tail), so
+   * one or two receivers off at a place pull the grid's weight less. The solver keeps its own:
+   * zone decisions (the street-walk test's starts) were set on its fixes.
+   */
+  huberK: number
   /** How far a standing device's position drifts, m per √s (browsing, turning round). */
   driftM: number
   /** Probability per second of staying in the same motion mode, standing or walking (as kalman.ts's). */
@@ -76,6 +85,7 @@ export const defaultGridFilterOptions: GridFilterOptions = {
   lostPerS: 0.001,
   temperature: 1.5,
   offsetFloorSdDb: 2.5,
+  huberK: 1,
   outsideWeight: 0.01,
   ageShare: 1,
   learnMaps: false,
