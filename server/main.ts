@@ -42,7 +42,7 @@ const spec = {
     },
     'device-writes-per-address': {
       type: 'number',
-      doc: 'consent grants and acknowledgements by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT); one more is refused with 429 INSTORE_RATE_LIMITED',
+      doc: "consent grants by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT), and as many acknowledgements of the callers' own triggers, and as many naming none, each in a budget of its own; one more is refused with 429 INSTORE_RATE_LIMITED",
       default: DEFAULT_LIMITS.deviceWritesPerAddress
     },
     'consent-grants-per-minute': {
