@@ -251,6 +251,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           }
           const row = (e: InstoreEvent) => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })
           const stored = await storeEvents(trx, fresh.map(row), counts)
+          await counts.write(trx)
           // Only now, everything vetted and stored, are the named devices' rows locked, until the
           // commit: an erasure or a consent change does not wait for a batch's vetting. Both take
           // the device row first and the visit rows after, the batch the other way round: where
@@ -261,19 +262,18 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
             if (named.some(s => mayKeep.has(s) && !still.has(s))) throw new TryAgain('presence consent changed during the batch')
           }
           const pushed: InstoreEvent[] = []
+          const fired = new Counts() // written only by this store's batches, one at a time: no wait with the devices locked
           for (const { e, campaign } of vetted) {
             // The push is recorded with its event, in one commit: a replica killed after it loses
             // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
             const outcome = await hub.record(trx, e, campaign, facts)
-            // A trigger held back (a cap, no consent) is stored with why, never counted in the funnel's
-            // fired step nor shown as fired (rollups.ts): the gateway cannot know the chain-wide caps.
+            // Held back (a cap the gateway cannot know): stored with why, neither counted as fired nor shown (rollups.ts).
             const body = outcome === 'pushed' ? e : { ...e, dropped: outcome }
-            if (!(await storeEvents(trx, [{ ...row(e), body: JSON.stringify(body) }], counts)).has(e.id)) continue
+            if (!(await storeEvents(trx, [{ ...row(e), body: JSON.stringify(body) }], fired)).has(e.id)) continue
             outcomes.push(outcome)
             if (outcome === 'pushed') pushed.push(e)
           }
-          await counts.write(trx)
-          // Accepted: every event stored; relayed as they are: only the triggers pushed.
+          await fired.write(trx)
           const kept = fresh.filter(e => stored.has(e.id))
           return { out, outcomes, named, fresh: [...kept, ...pushed], accepted: kept.length + outcomes.length }
         })
