@@ -217,10 +217,8 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
         })
     }
   })
-  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy), limits.maxConnections || defaultMaxConnections(), {
-    ...DEFAULT_BODY_PACE,
-    minBytesPerSecond: limits.minBodyBytesPerSecond
-  })
+  const pace = { ...DEFAULT_BODY_PACE, minBytesPerSecond: limits.minBodyBytesPerSecond, replyStallMs: limits.replyStallMs }
+  const connectionCap = new ConnectionCap(limits.connectionsPerAddress, trustedPeers(o.trustProxy), limits.maxConnections || defaultMaxConnections(), pace)
   connectionCap.attach(app.server)
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async () => {

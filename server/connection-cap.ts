@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Server, Socket } from 'node:net'
 import { callerKey } from './caller-address.ts'
+import { hasOwnStallRule } from './hubs/own-stall.ts'
+import { taken } from './reply-stall.ts'
 
 // fastify's own copy of proxy-addr, so that what --trust-proxy trusts here is exactly what fastify
 // trusts for X-Forwarded-For (addresses, CIDRs, netmasks, its names, IPv4-mapped peers).
@@ -67,27 +69,41 @@ export interface BodyPace {
   windowMs: number
   /** A connection younger than this (silent since it opened or since its last answer, or a request whose body began) is not closed to make room, ms: else a stranger's own arrivals close an honest caller's connection before its request is read. */
   graceMs: number
+  /** A reply whose client takes none of its bytes for this long is cut, its connection closed, ms (limits.replyStallMs); an SSE stream and a config reply keep their own rules. */
+  replyStallMs: number
   /** Monotonic clock, ms (injected so tests control time). */
   now: () => number
 }
 
-export const DEFAULT_BODY_PACE: Readonly<BodyPace> = Object.freeze({ minBytesPerSecond: 1024, windowMs: 5000, graceMs: 500, now: () => performance.now() })
+export const DEFAULT_BODY_PACE: Readonly<BodyPace> = Object.freeze({ minBytesPerSecond: 1024, windowMs: 5000, graceMs: 500, replyStallMs: 20_000, now: () => performance.now() })
+
+/**
+ * Requests one connection may have waiting for their replies at once: Node answers pipelined
+ * requests in order, building each later reply in memory while an earlier one is still being sent,
+ * so 80 pipelined GET /docs on a connection that read nothing held 80 replies (tester, s13). Past
+ * it the connection is closed; browsers and the SDK send one request at a time.
+ */
+export const MAX_PIPELINED = 16
 
 /** One open connection: how many of its requests are being answered, and the body it is receiving, if any. */
 interface Conn {
   busy: number
+  /** Its replies not yet closed, in order: the first is the one being sent. */
+  replies: ServerResponse[]
+  /** Bytes the kernel had taken of its replies when last seen to take more, and when. */
+  sent: { bytes: number; at: number }
   /** When it last began answering nothing: opened, or its last request answered. */
   quietSince: number
   body?: { req: IncomingMessage; startAt: number; startBytes: number; markAt: number; markBytes: number }
 }
 
-export type ClosedReason = 'idle_at_cap' | 'slow_body_at_cap' | 'slow_body'
+export type ClosedReason = 'idle_at_cap' | 'slow_body_at_cap' | 'slow_body' | 'reply_stalled' | 'stalled_reply_at_cap' | 'pipelined'
 
 export class ConnectionCap {
   /** Connections closed at a bound: a new one refused, or an idle one closed to make room. */
   readonly refused = { address: 0, total: 0 }
   /** Open connections the cap or the pace closed, by why. */
-  readonly closed: Record<ClosedReason, number> = { idle_at_cap: 0, slow_body_at_cap: 0, slow_body: 0 }
+  readonly closed: Record<ClosedReason, number> = { idle_at_cap: 0, slow_body_at_cap: 0, slow_body: 0, reply_stalled: 0, stalled_reply_at_cap: 0, pipelined: 0 }
   private readonly open = new Map<string, number>()
   /** Every open connection in arrival order. */
   private readonly conns = new Map<Socket, Conn>()
@@ -104,14 +120,21 @@ export class ConnectionCap {
       const e = this.conns.get(req.socket)
       if (!e) return
       e.busy++
+      e.replies.push(res)
       const at = this.pace.now()
       const bytes = req.socket.bytesRead
       e.body = { req, startAt: at, startBytes: bytes, markAt: at, markBytes: bytes }
       res.once('close', () => {
         e.busy--
+        e.replies.splice(e.replies.indexOf(res), 1)
         e.quietSince = this.pace.now()
         if (e.body?.req === req) e.body = undefined
       })
+      if (e.busy > MAX_PIPELINED) {
+        this.closed.pipelined++
+        this.conns.delete(req.socket)
+        req.socket.destroy()
+      }
     })
     server.on('connection', (socket: Socket) => {
       const ip = socket.remoteAddress
@@ -139,14 +162,45 @@ export class ConnectionCap {
         socket.destroy()
         return
       }
-      this.conns.set(socket, { busy: 0, quietSince: this.pace.now() })
+      this.conns.set(socket, { busy: 0, replies: [], sent: { bytes: 0, at: this.pace.now() }, quietSince: this.pace.now() })
       socket.once('close', () => this.conns.delete(socket))
     })
-    if (this.pace.minBytesPerSecond > 0) {
-      // A quarter of the window: a slow body is closed within 1.25 windows of its last good one.
-      this.timer = setInterval(() => this.checkPace(), Math.max(50, Math.floor(this.pace.windowMs / 4)))
-      this.timer.unref()
-      server.once('close', () => clearInterval(this.timer))
+    // A quarter of each bound: a slow body or a stalled reply is closed within 1.25 bounds of its last good window.
+    const every = Math.min(this.pace.minBytesPerSecond > 0 ? this.pace.windowMs : Number.POSITIVE_INFINITY, this.pace.replyStallMs)
+    this.timer = setInterval(
+      () => {
+        if (this.pace.minBytesPerSecond > 0) this.checkPace()
+        this.checkReplies()
+      },
+      Math.max(50, Math.floor(every / 4))
+    )
+    this.timer.unref()
+    server.once('close', () => clearInterval(this.timer))
+  }
+
+  /**
+   * Whether a connection's reply has bytes waiting that the kernel has not taken for `ms` (its
+   * client reads nothing); a reply still being built, or read however slowly, is not. A stream
+   * (SSE) and a config reply, which keep rules of their own (hubs/sse.ts, reply-stall.ts), never are.
+   */
+  private stalled(socket: Socket, e: Conn, now: number, ms: number): boolean {
+    const res = e.replies[0]
+    const bytes = taken(socket)
+    if (res === undefined || hasOwnStallRule(res) || socket.writableLength === 0 || bytes !== e.sent.bytes) {
+      e.sent = { bytes, at: now }
+      return false
+    }
+    return now - e.sent.at >= ms
+  }
+
+  /** Cuts every reply no byte of which was taken for replyStallMs: before, a reply nobody read kept its connection, and its place under the caps, for as long as TCP kept the socket. */
+  private checkReplies(): void {
+    const now = this.pace.now()
+    for (const [socket, e] of this.conns) {
+      if (!this.stalled(socket, e, now, this.pace.replyStallMs)) continue
+      this.closed.reply_stalled++
+      this.conns.delete(socket)
+      socket.destroy()
     }
   }
 
@@ -181,7 +235,8 @@ export class ConnectionCap {
   /**
    * Every address together, trusted proxies included: past maxTotal the process would run out of
    * open files. The oldest connection answering nothing (silent, or idle between requests) past the
-   * grace is closed to make room; failing one, the connection receiving its body at the lowest pace since its
+   * grace is closed to make room; failing one, the one whose reply has been stalled longest past the
+   * grace (its client reads nothing); failing one, the connection receiving its body at the lowest pace since its
    * headers (a trickle, not a slow honest upload nor a response being streamed); false when every
    * one is answering a request (the new one is then closed). Counted either way.
    */
@@ -196,6 +251,14 @@ export class ConnectionCap {
         socket.destroy()
         return true
       }
+    let stalled: { socket: Socket; since: number } | undefined
+    for (const [socket, e] of this.conns) if (this.stalled(socket, e, now, this.pace.graceMs) && (!stalled || e.sent.at < stalled.since)) stalled = { socket, since: e.sent.at }
+    if (stalled) {
+      this.conns.delete(stalled.socket)
+      this.closed.stalled_reply_at_cap++
+      stalled.socket.destroy()
+      return true
+    }
     let slowest: { socket: Socket; pace: number } | undefined
     for (const [socket, e] of this.conns) {
       const b = this.receiving(e)

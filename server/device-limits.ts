@@ -16,7 +16,7 @@ import { callerKey } from './caller-address.ts'
 export interface DeviceLimits {
   /** Writes (consent grants and restatements, acknowledgements; never withdrawals nor erasure) per device token per window (429 INSTORE_RATE_LIMITED beyond). */
   deviceWritesPerToken: number
-  /** Writes by device tokens per caller address per window (consent grants, acknowledgements; 429 INSTORE_RATE_LIMITED beyond). */
+  /** Consent grants by device tokens per caller address per window (429 INSTORE_RATE_LIMITED beyond); acknowledgements of the callers' own triggers, and those naming none, have as many each in budgets of their own. */
   deviceWritesPerAddress: number
   /** Consent changes that grant something, per device per window (429 INSTORE_TOO_MANY_CONSENT_CHANGES beyond). */
   consentGrantsPerDevice: number
@@ -32,12 +32,16 @@ export const DEFAULT_DEVICE_LIMITS: Readonly<DeviceLimits> = Object.freeze({
 })
 
 export interface DeviceLimiter {
-  /** onRequest hook, after authentication: counts a device token's write, refuses it past a limit. Admin tokens are not counted. */
-  write: (req: FastifyRequest) => Promise<void>
   /** A consent write that grants something: counted per token, per address and per device (the route's `:id`), refused past a limit. */
   grant: (req: FastifyRequest) => Promise<void>
   /** A consent write that changes nothing: counted per token, and per address in its own larger budget. */
   restated: (req: FastifyRequest) => Promise<void>
+  /** onRequest hook of an acknowledgement: counted per token only, before the trigger is looked up. */
+  ack: (req: FastifyRequest) => Promise<void>
+  /** An acknowledgement that named one of the caller's triggers: counted per address, in the acknowledgements' own budget. */
+  ackFound: (req: FastifyRequest) => Promise<void>
+  /** An acknowledgement naming no trigger of the caller's device: counted per address, in a budget of its own. */
+  ackUnknown: (req: FastifyRequest) => Promise<void>
 }
 
 /** A caller address's restatements per window, in writes per address: a shop's phones restating at each app start fit. */
@@ -109,13 +113,35 @@ export function deviceLimiter(app: FastifyInstance, limits: DeviceLimits, window
     'INSTORE_RATE_LIMITED',
     'too many restated consents from this address'
   )
+  // Acknowledgements per address in two budgets of their own, never the grants' one: acks of
+  // triggers that do not exist cost nothing but a lookup and answer 404, yet counted with the
+  // other writes a stranger's 600 of them refused every other shopper's real acks and consent
+  // grants behind the same address for the rest of the window (tester, s13).
+  const acksPerAddress = limit(
+    app,
+    limits.deviceWritesPerAddress,
+    windowMs,
+    req => `device-ack|address|${callerKey(req.ip)}`,
+    'INSTORE_RATE_LIMITED',
+    'too many acknowledgements from this address'
+  )
+  const unknownAcksPerAddress = limit(
+    app,
+    limits.deviceWritesPerAddress,
+    windowMs,
+    req => `device-ack-unknown|address|${callerKey(req.ip)}`,
+    'INSTORE_RATE_LIMITED',
+    'too many acknowledgements of unknown triggers from this address'
+  )
+  const device = (f: (req: FastifyRequest) => Promise<void>) => async (req: FastifyRequest) => {
+    if (req.principal?.role === 'device') await f(req)
+  }
   const write = async (req: FastifyRequest) => {
     if (req.principal?.role !== 'device') return
     await perToken(req)
     await perAddress(req)
   }
   return {
-    write,
     grant: async req => {
       if (req.principal?.role !== 'device') return
       await write(req)
@@ -125,6 +151,9 @@ export function deviceLimiter(app: FastifyInstance, limits: DeviceLimits, window
       if (req.principal?.role !== 'device') return
       await perToken(req)
       await restatedPerAddress(req)
-    }
+    },
+    ack: device(perToken),
+    ackFound: device(acksPerAddress),
+    ackUnknown: device(unknownAcksPerAddress)
   }
 }

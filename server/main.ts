@@ -42,7 +42,7 @@ const spec = {
     },
     'device-writes-per-address': {
       type: 'number',
-      doc: 'consent grants and acknowledgements by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT); one more is refused with 429 INSTORE_RATE_LIMITED',
+      doc: "consent grants by device tokens accepted per caller address per minute (many phones share a shop Wi-Fi or a carrier NAT), and as many acknowledgements of the callers' own triggers, and as many naming none, each in a budget of its own; one more is refused with 429 INSTORE_RATE_LIMITED",
       default: DEFAULT_LIMITS.deviceWritesPerAddress
     },
     'consent-grants-per-minute': {
@@ -87,7 +87,7 @@ const spec = {
     },
     'reply-stall-seconds': {
       type: 'number',
-      doc: 'a config reply whose client takes none of its bytes for this long is cut (connection closed, counted in instore_server_config_streams_cut_total{reason="stalled"}) and its token\'s turn given back',
+      doc: 'a reply whose client takes none of its bytes for this long is cut, its connection closed: counted in instore_server_connections_closed_total{reason="reply_stalled"}, a config reply in instore_server_config_streams_cut_total{reason="stalled"} (its token\'s turn given back); SSE streams keep their own rule (60 s)',
       default: DEFAULT_LIMITS.replyStallMs / 1000
     },
     'connections-per-address': {
@@ -97,7 +97,7 @@ const spec = {
     },
     'max-connections': {
       type: 'number',
-      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room, else the one receiving its body at the lowest pace (408)',
+      doc: 'connections open at once on all addresses (0: three quarters of the open-file limit less 32); past it the oldest one answering nothing is closed to make room, else the one whose reply has been stalled longest (its client reads nothing), else the one receiving its body at the lowest pace (408)',
       default: 0
     },
     'trust-proxy': {

@@ -4,10 +4,11 @@
 // s12). A gateway gives up on its own after 10 s without progress (gateway/io/uplink.ts).
 import type { ServerResponse } from 'node:http'
 import type { Context } from './context.ts'
+import { ownStallRule } from './hubs/own-stall.ts'
 import { DEFAULT_TIMEOUTS } from './timeouts.ts'
 
 /** Bytes of a socket the kernel has taken: written less what is still queued in Node. */
-function taken(s: { bytesWritten: number; writableLength: number }): number {
+export function taken(s: { bytesWritten: number; writableLength: number }): number {
   return s.bytesWritten - s.writableLength
 }
 
@@ -46,6 +47,7 @@ export function cutWhenStalled(res: ServerResponse, stallMs: number, onStall: ()
 /** A config reply of `storeId` cut when stalled for limits.replyStallMs: counted and logged (the client sees only its connection closed). */
 export function cutConfigWhenStalled(res: ServerResponse, storeId: string, { policy, metrics, log }: Pick<Context, 'policy' | 'metrics' | 'log'>): void {
   const ms = policy.replyStallMs ?? DEFAULT_TIMEOUTS.replyStallMs
+  ownStallRule(res)
   cutWhenStalled(res, ms, () => {
     metrics.configStreamsCut.stalled++
     log.warn('config reply cut: its client took none of it for limits.replyStallMs', { storeId, ms })

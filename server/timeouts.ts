@@ -14,9 +14,9 @@ export interface ConnectionTimeouts {
   minBodyBytesPerSecond: number
   /** Connections open at once from one caller address (an IPv6 /64), reverse proxies in trustProxy excepted; one more is closed on arrival (connection-cap.ts). */
   connectionsPerAddress: number
-  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, else the one receiving its body at the lowest pace, or the new one. */
+  /** Connections open at once on every address together (0: three quarters of the open-file limit less 32, connection-cap.ts); past it the oldest one answering nothing is closed to make room, else the one whose reply has been stalled longest, else the one receiving its body at the lowest pace, or the new one. */
   maxConnections: number
-  /** A config reply whose client takes none of its bytes for this long is cut, ms: its connection closed, its token's turn given back, counted in instore_server_config_streams_cut_total{reason="stalled"} (reply-stall.ts). */
+  /** A reply whose client takes none of its bytes for this long is cut, ms: its connection closed, counted in instore_server_connections_closed_total{reason="reply_stalled"} (connection-cap.ts); a config reply's token's turn given back, counted in instore_server_config_streams_cut_total{reason="stalled"} (reply-stall.ts). SSE streams keep streamStallMs. */
   replyStallMs: number
 }
 
@@ -49,7 +49,8 @@ export function timeoutOptions(t: ConnectionTimeouts): { requestTimeout: number;
     requestTimeout: t.requestTimeoutMs,
     // No socket inactivity timeout (server.setTimeout): it destroyed a socket while its handler was
     // still working (a query waiting on a lock), an empty reply and nothing logged. A connection
-    // that sends nothing at all is closed by headersTimeout, which Node counts from the connection.
+    // that sends nothing at all is closed by headersTimeout, which Node counts from the connection;
+    // one whose reply is never read, by replyStallMs (connection-cap.ts).
     connectionTimeout: 0,
     keepAliveTimeout: t.idleTimeoutMs,
     // Node looks for expired requests every connectionsCheckingInterval (30 s by default): checked

@@ -188,6 +188,8 @@ export async function applyEvent(q: Q, e: EventRow, counts: Counts, visits = tru
       return
     }
     case 'trigger.fired':
+      // Stored but never pushed (routes/gateway.ts): it was not fired at anyone.
+      if (b.dropped !== undefined) return
       count('fc', str(b.campaignId) ?? '', 0)
       count('fs', str(b.sector) ?? '', 0)
   }

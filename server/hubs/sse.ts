@@ -8,6 +8,7 @@
 // destroyed (its buffers freed, its place given back) and counted. A phone reconnects and resumes
 // from its last event id; a dashboard reconnects and reads the latest snapshot.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ownStallRule } from './own-stall.ts'
 
 export interface EventStream {
   send(event: string, data: string, id?: number | string): void
@@ -95,6 +96,7 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, onClos
   req.raw.socket?.setTimeout(0)
   const streams = streamsOf(req.server)
   const { streamQueueBytes: queueBytes, streamStallMs: stallMs } = streams.buffering
+  ownStallRule(res)
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
   const queue: Queued[] = []
   /** Bytes queued in all, and of them those of events that are not replaceable. */

@@ -264,7 +264,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
     {
       schema: { tags: ['app'], params: IdParams, body: AckBody },
       preHandler: requireRole(db, 'device', 'admin'),
-      onRequest: limiter.write
+      // Per token here; per address once the lookup says whether the trigger is the caller's (device-limits.ts).
+      onRequest: limiter.ack
     },
     async req => {
       // A trigger id is its event's id, unique per store: the caller's own trigger of that id, in
@@ -279,7 +280,11 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
       const mine = rows.filter(r => r.device_id === req.principal?.deviceId)
       // Another device's trigger is answered as no trigger at all: a different answer would tell any
       // app whether some shopper was sent that id.
-      if (mine.length === 0) throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
+      if (mine.length === 0) {
+        await limiter.ackUnknown(req)
+        throw new HttpError(404, 'INSTORE_NO_TRIGGER', 'unknown trigger')
+      }
+      await limiter.ackFound(req)
       if (mine.length > 1) throw new HttpError(409, 'INSTORE_AMBIGUOUS_TRIGGER', `trigger ${req.params.id} came from ${mine.length} stores: name its store (storeId)`)
       await db.transaction().execute(async trx => {
         for (const t of mine) await storeAck(trx, t.trigger_id, req.body.status, Date.now(), { storeId: t.store_id, eventId: req.params.id })

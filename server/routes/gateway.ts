@@ -252,8 +252,7 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
             fresh.push(posted)
           }
           const row = (e: InstoreEvent) => ({ id: e.id, store_id: storeId, type: e.type, subject: e.subject, ts: e.ts, body: JSON.stringify(e), received: now })
-          // The triggers' events are stored whatever becomes of their push (a cap, consent withdrawn).
-          const stored = await storeEvents(trx, [...fresh, ...vetted.map(v => v.e)].map(row), counts)
+          const stored = await storeEvents(trx, fresh.map(row), counts)
           await counts.write(trx)
           // Only now, everything vetted and stored, are the named devices' rows locked, until the
           // commit: an erasure or a consent change does not wait for a batch's vetting. Both take
@@ -265,20 +264,26 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
             if (named.some(s => mayKeep.has(s) && !still.has(s))) throw new TryAgain('presence consent changed during the batch')
           }
           const pushed: InstoreEvent[] = []
+          const fired = new Counts() // written only by this store's batches, one at a time: no wait with the devices locked
           for (const { e, campaign } of vetted) {
-            if (!stored.has(e.id)) continue
             // The push is recorded with its event, in one commit: a replica killed after it loses
             // nothing the gateway was told was stored, and a phone never sees a trigger the server then forgot.
-            pushed.push(e)
-            outcomes.push(await hub.record(trx, e, campaign, facts))
+            const outcome = await hub.record(trx, e, campaign, facts)
+            // Held back (a cap the gateway cannot know): stored with why, neither counted as fired nor shown (rollups.ts).
+            const body = outcome === 'pushed' ? e : { ...e, dropped: outcome }
+            if (!(await storeEvents(trx, [{ ...row(e), body: JSON.stringify(body) }], fired)).has(e.id)) continue
+            outcomes.push(outcome)
+            if (outcome === 'pushed') pushed.push(e)
           }
-          return { out, outcomes, named, fresh: [...fresh.filter(e => stored.has(e.id)), ...pushed] }
+          await fired.write(trx)
+          const kept = fresh.filter(e => stored.has(e.id))
+          return { out, outcomes, named, fresh: [...kept, ...pushed], accepted: kept.length + outcomes.length }
         })
       // The store's turn first, before any connection is taken (store-gate.ts): a store's batches
       // wait for each other here, never holding a pool connection other stores need.
       const release = await gate.enter(storeId)
       if (release === null) throw busy(`another batch of store ${storeId} is still being stored: send this one again later`)
-      const { out, outcomes, named, fresh } = await retryConflicts(attempt)
+      const { out, outcomes, named, fresh, accepted } = await retryConflicts(attempt)
         .catch(err => {
           if (!isBusy(err)) throw err
           throw busy('the database is busy with other batches: send this one again later')
@@ -292,7 +297,6 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
         if (r.error === 'INSTORE_NO_PRESENCE_CONSENT') consent.refuse()
         else refuse(metrics, r.error)
       }
-      const accepted = fresh.length
       // The post is answered whatever happens to the live relay: the events are stored.
       live.publishEvents(storeId, fresh).then(
         tooBig => {

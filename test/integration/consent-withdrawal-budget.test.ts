@@ -2,7 +2,7 @@
 // spent the per-address device-write budget with throw-away registrations and restated consent,
 // and a shopper there then got 429 on withdrawing consent and on erasure. Now withdrawals and
 // erasures are never counted against the shared budgets, and a restated consent only against its
-// own token's. Real HTTP, two replicas on PostgreSQL (one count across them). Counts, not timings.
+// own token's (and a per-address budget of its own). Real HTTP, two replicas on PostgreSQL (one count across them). Counts, not timings.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startChain, registerDevice } from '../helpers/replicas.ts'
@@ -28,11 +28,17 @@ test(`a neighbour's writes never stop a shopper's consent withdrawal or erasure 
     const [attackerUrl, shopperUrl] = chain.replicas.map(r => r.url)
     const shopper = await registerDevice(shopperUrl)
     const other = await registerDevice(shopperUrl)
-    // The address's budget spent by acknowledgements (still counted per address), then more.
+    // Acknowledgements naming no trigger spend a budget of their own (ack-budgets.test.ts), past it too.
     const strangers = [await registerDevice(attackerUrl), await registerDevice(attackerUrl), await registerDevice(attackerUrl)]
     const acks: number[] = []
     for (let i = 0; i < 9; i++) acks.push((await send(`${attackerUrl}/v1/triggers/nope/ack`, strangers[i % 3].token, 'POST', { status: 'opened' })).status)
     assert.deepEqual(acks, [404, 404, 404, 404, 404, 404, 429, 429, 429])
+    // The grants' budget spent by grants: two each (a withdrawal, never counted, before each).
+    for (const s of [await registerDevice(attackerUrl), await registerDevice(attackerUrl), await registerDevice(attackerUrl)])
+      for (let k = 0; k < 2; k++) {
+        assert.equal((await consent(attackerUrl, s, true, false)).status, 200)
+        assert.equal((await consent(attackerUrl, s, true, true)).status, 200)
+      }
     // A grant is still refused past the address's budget ...
     assert.equal((await consent(shopperUrl, other, false, true)).status, 200)
     assert.deepEqual(await consent(shopperUrl, other, true, true), { status: 429, error: 'INSTORE_RATE_LIMITED' })
