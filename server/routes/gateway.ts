@@ -190,14 +190,11 @@ export async function gatewayRoutes(app: FastifyInstance, { db, data, hub, metri
           const fresh: InstoreEvent[] = []
           // Duplicates are per store: one store's gateway can neither drop nor probe another store's ids.
           const ids = [...new Set(events.map(p => p.e.id))]
-          // On PostgreSQL the key is (store, id, time) (db/partitions.ts): two replicas storing one
-          // id at once, with two times, would both pass the check below. A lock per store and id,
-          // taken in one order, makes the second wait for the first and see its row.
-          // Before those, one lock per store: two batches of one store (a gateway re-sending while
-          // the first try still runs, two replicas) would otherwise take the rows of its open visits
-          // (rollups) in their own orders and deadlock; batches of one store are serial anyway.
-          // Lock waits and statements are bounded: past them the batch is answered 503 and sent
-          // again later, rather than queueing connections (and other stores) behind a stuck one.
+          // PostgreSQL keys events by (store, id, time) (db/partitions.ts): two replicas storing one id at
+          // once, with two times, would both pass the check below; a lock per store and id, in one order,
+          // makes the second see the first's row. Before those, one lock per store: two batches of one store
+          // (a re-send while the first try runs) would take its open visits' rows in their own orders and
+          // deadlock. Waits are bounded: past them the batch is answered 503 and sent again later.
           if (data.engine === 'postgres') {
             await sql`SELECT set_config('lock_timeout', ${`${BATCH_LOCK_WAIT_MS}ms`}, true), set_config('statement_timeout', ${`${BATCH_STATEMENT_MS}ms`}, true)`.execute(trx)
             await sql`SELECT pg_advisory_xact_lock(hashtextextended(${'store:' + storeId}, 0))`.execute(trx)
