@@ -69,6 +69,33 @@ export function hypot2(x: number, y: number): number {
   return Math.sqrt(nx * nx + ny * ny) * max
 }
 
+/**
+ * `Math.hypot(x, y, z)` to the bit, as V8 works it out (the same builtin as `hypot2`: NaN noted,
+ * infinity first, then every term scaled by the largest and Kahan-summed in argument order).
+ * Self-calibration's 3-D distance per sensor of every fix called the builtin.
+ */
+export function hypot3(x: number, y: number, z: number): number {
+  const ax = Math.abs(x)
+  const ay = Math.abs(y)
+  const az = Math.abs(z)
+  if (ax === Infinity || ay === Infinity || az === Infinity) return Infinity
+  if (Number.isNaN(ax) || Number.isNaN(ay) || Number.isNaN(az)) return Number.NaN
+  const max = Math.max(ax, ay, az)
+  if (max === 0) return 0
+  const nx = ax / max
+  const ny = ay / max
+  const nz = az / max
+  // The first term's compensation is exactly 0; the second and third follow the builtin's loop.
+  let sum = nx * nx
+  let summand = ny * ny
+  let preliminary = sum + summand
+  const compensation = preliminary - sum - summand
+  sum = preliminary
+  summand = nz * nz - compensation
+  preliminary = sum + summand
+  return Math.sqrt(preliminary) * max
+}
+
 /** Where on the segment a→b the point closest to p lies, 0 (at a) to 1 (at b). */
 function segmentParam(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const dx = bx - ax

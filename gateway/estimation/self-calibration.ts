@@ -11,9 +11,42 @@
 import type { SensorModel } from './radio-model.ts'
 import { expectedRssi } from './radio-model.ts'
 import type { Fix, Observation } from './solver.ts'
+import { hypot3 } from '../../shared/geometry.ts'
 import { SpreadEvidence } from './spread.ts'
 
 const byValue = (a: number, b: number): number => a - b
+
+/**
+ * The median of `values` (in their order, `sorted` the same values to be sorted in place) exactly
+ * as `[...values].sort((a, b) => a - b)` gives it: numerically sorted, that stable sort and the
+ * typed array's differ only in where -0 and +0 fall (the comparator keeps zeros in their order, the
+ * typed sort puts -0 first) and with NaN (the comparator then orders as its algorithm happens to):
+ * a zero picked is taken by its rank among the zeros in their order, and NaN falls back to the
+ * comparator's sort.
+ */
+export function medianAsSorted(sorted: Float64Array, values: Float64Array): number {
+  const n = values.length
+  for (let i = 0; i < n; i++)
+    if (Number.isNaN(values[i])) {
+      const v = Array.from(values).sort(byValue)
+      const h = n >> 1
+      return n % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2
+    }
+  sorted.sort()
+  const h = n >> 1
+  return n % 2 === 1 ? at(sorted, values, h) : (at(sorted, values, h - 1) + at(sorted, values, h)) / 2
+}
+
+/** The k-th of the stably sorted values: a zero's sign is that of the zero of the same rank in `values`' order. */
+function at(sorted: Float64Array, values: Float64Array, k: number): number {
+  const x = sorted[k]
+  if (x !== 0) return x
+  let firstZero = k
+  while (firstZero > 0 && sorted[firstZero - 1] === 0) firstZero--
+  let rank = k - firstZero
+  for (let i = 0; i < values.length; i++) if (values[i] === 0 && rank-- === 0) return values[i]
+  return x
+}
 
 export interface SelfCalibrationOptions {
   /** Pseudo-count of zero-residual evidence each sensor starts with. */
@@ -141,7 +174,7 @@ export class SelfCalibrator {
     for (const ob of obs) {
       const s = ob.sensor
       if (s.map) continue
-      const d = Math.hypot(fix.x - s.x, fix.y - s.y, tagHeight - s.z)
+      const d = hypot3(fix.x - s.x, fix.y - s.y, tagHeight - s.z)
       // `ob.sensor` already carries the current corrections; the residual is what is left.
       const r = ob.rssi - expectedRssi(s, d) - fix.offsetDb
       this.add(s.id, r + this.raw(s.id) - centre, 1)
@@ -162,17 +195,26 @@ export class SelfCalibrator {
     return Math.max(-this.o.maxCorrectionDb, Math.min(this.o.maxCorrectionDb, v))
   }
 
-  private readonly centreScratch: number[] = []
+  private centreSorted = new Float64Array(16)
+  private centreInOrder = new Float64Array(16)
   /** The median of the sensors' raw corrections: robust to the one sensor that is far off. */
   private centre(): number {
     if (this.acc.size === 0) return 0
-    // Asked once per fix: the sensors' values go into one array kept for it, not three fresh ones.
-    const v = this.centreScratch
-    v.length = 0
-    for (const id of this.base.keys()) v.push(this.raw(id))
-    v.sort(byValue)
-    const h = v.length >> 1
-    return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2
+    // Asked once per fix. A typed array sorts numbers in place without boxing them (the builtin
+    // sort of a plain array with a comparator boxed every value and comparison), and gives the
+    // same median: see medianAsSorted.
+    const n = this.base.size
+    if (this.centreSorted.length < n) {
+      this.centreSorted = new Float64Array(n * 2)
+      this.centreInOrder = new Float64Array(n * 2)
+    }
+    let i = 0
+    for (const id of this.base.keys()) {
+      const r = this.raw(id)
+      this.centreSorted[i] = r
+      this.centreInOrder[i++] = r
+    }
+    return medianAsSorted(this.centreSorted.subarray(0, n), this.centreInOrder.subarray(0, n))
   }
 
   private corrected(m: SensorModel): SensorModel {

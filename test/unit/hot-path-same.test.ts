@@ -1,10 +1,11 @@
-// The broker's topic check and the zone stage's distances, rewritten to allocate nothing (issue 28),
+// The broker's topic check, the zone stage's distances and self-calibration's median, rewritten to allocate nothing (issue 28),
 // against the code they replaced (kept here as the reference): the same answer for every input, to
 // the bit.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { topicMatches } from '../../gateway/ingest/firmware-acl.ts'
-import { closestOnBoundary, closestOnSegment, distanceToBoundary, distanceToSegment, hypot2 } from '../../shared/geometry.ts'
+import { medianAsSorted } from '../../gateway/estimation/self-calibration.ts'
+import { closestOnBoundary, closestOnSegment, distanceToBoundary, distanceToSegment, hypot2, hypot3 } from '../../shared/geometry.ts'
 import { Rng } from '../../shared/rng.ts'
 import type { Polygon } from '../../shared/site-schema.ts'
 
@@ -110,4 +111,39 @@ test('hypot2 is Math.hypot to the bit (random bit patterns, magnitudes, zeros, i
   }
   const edges = [0, -0, 1, -1, 3, 4, 5e-324, -5e-324, 1e308, -1e308, Number.MAX_VALUE, Infinity, -Infinity, Number.NaN]
   for (const x of edges) for (const y of edges) assert.ok(Object.is(hypot2(x, y), Math.hypot(x, y)), `hypot2(${x}, ${y})`)
+})
+
+test('hypot3 is Math.hypot of three to the bit (random bit patterns, magnitudes, zeros, infinities, NaN)', () => {
+  const rng = new Rng(33)
+  const bits = new Float64Array(1)
+  const words = new Uint32Array(bits.buffer)
+  const anyDouble = (): number => {
+    words[0] = rng.int(0, 2 ** 32)
+    words[1] = rng.int(0, 2 ** 32)
+    return bits[0]
+  }
+  const metres = (): number => (rng.next() - 0.5) * 10 ** rng.uniform(-4, 4)
+  for (let i = 0; i < 300_000; i++) {
+    const x = i % 2 === 0 ? anyDouble() : metres()
+    const y = i % 3 === 0 ? anyDouble() : metres()
+    const z = i % 5 === 0 ? 0 : i % 7 === 0 ? anyDouble() : metres()
+    assert.ok(Object.is(hypot3(x, y, z), Math.hypot(x, y, z)), `hypot3(${x}, ${y}, ${z})`)
+  }
+  const edges = [0, -0, 1, -1, 3, 4, 5e-324, 1e308, -1e308, Number.MAX_VALUE, Infinity, -Infinity, Number.NaN]
+  for (const x of edges) for (const y of edges) for (const z of edges) assert.ok(Object.is(hypot3(x, y, z), Math.hypot(x, y, z)), `hypot3(${x}, ${y}, ${z})`)
+})
+
+test("self-calibration's median is the comparator sort's to the bit (signed zeros, ties, NaN)", () => {
+  const rng = new Rng(34)
+  const pool = [0, -0, 1.5, -1.5, 3, -7.25, 0.1, 1e-300, -1e-300]
+  for (let i = 0; i < 50_000; i++) {
+    const n = rng.int(1, 40)
+    const values = new Float64Array(n)
+    for (let j = 0; j < n; j++) values[j] = rng.next() < 0.5 ? pool[rng.int(0, pool.length)] : (rng.next() - 0.5) * 20
+    if (i % 50 === 0) values[rng.int(0, n)] = Number.NaN
+    const v = Array.from(values).sort((a, b) => a - b)
+    const h = n >> 1
+    const want = n % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2
+    assert.ok(Object.is(medianAsSorted(values.slice(), values), want), `median of ${Array.from(values, x => (Object.is(x, -0) ? '-0' : String(x)))}`)
+  }
 })
