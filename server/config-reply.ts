@@ -18,7 +18,7 @@ import { counterAt, epochOf } from '../shared/eid.ts'
 import { changedSince, type DeviceRow, KeptList, type ListAt, materialJson, PAGE } from './config-list.ts'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Campaign } from '../shared/campaigns.ts'
-import { VERSION_RE } from './identity.ts'
+import { MATERIAL_FORMAT, VERSION_RE } from './identity.ts'
 
 export type ConfigReply =
   | { kind: 'bad_since'; reason: string }
@@ -180,16 +180,17 @@ export class ConfigReplies {
       .update(JSON.stringify([site, campaigns]))
       .digest('hex')
       .slice(0, 8)
-    const version = (s: number) => `${s}.${epoch}.${contentHash}`
-    let from: { seq: number; epoch: number; hash: string } | null = null
+    const version = (s: number) => `${s}.${epoch}.${contentHash}.m${MATERIAL_FORMAT}`
+    let from: { seq: number; epoch: number; hash: string; format: number } | null = null
     if (since !== undefined) {
       const m = VERSION_RE.exec(since)
       if (!m) return { kind: 'bad_since', reason: `since '${since.slice(0, 40)}' is not a version this server gave` }
-      from = { seq: Number(m[1]), epoch: Number(m[2]), hash: m[3] }
+      from = { seq: Number(m[1]), epoch: Number(m[2]), hash: m[3], format: m[4] === undefined ? 1 : Number(m[4]) }
       if (from.seq > seq) return { kind: 'bad_since', reason: `since ${since} is ahead of this server (version ${version(seq)})` }
     }
-    // A new epoch needs new temporary keys for every device: a whole reply, once a day or so.
-    if (from === null || from.epoch !== epoch) {
+    // A new epoch needs new temporary keys for every device: a whole reply, once a day or so. So does
+    // a gateway holding device entries of another format (an upgrade: every entry is new to it).
+    if (from === null || from.epoch !== epoch || from.format !== MATERIAL_FORMAT) {
       // Expired registrations (ts 0: never seen by a gateway) are left out: no gateway holds data about them.
       const erasures = await this.erasures(-1, seq, nowMs - this.erasureWindowMs)
       const head = { storeId, version: version(seq), full: true, site, campaigns }

@@ -13,8 +13,17 @@ import { sql } from 'kysely'
 import { retryConflicts } from './db/retry.ts'
 import { deviceIdForm } from '../shared/eid.ts'
 
-/** `<change seq>.<epoch>.<site and campaigns hash>`: what a gateway holds, in one opaque string. */
-export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})$/
+/**
+ * `<change seq>.<epoch>.<site and campaigns hash>.m<material format>`: what a gateway holds, in one
+ * opaque string. Versions given before the format was named (no `.m`) are format 1.
+ */
+export const VERSION_RE = /^([0-9]{1,15})\.([0-9]{1,5})\.([0-9a-f]{8})(?:\.m([0-9]{1,3}))?$/
+/**
+ * What a device's entry in the config holds: 2 since entries carry `scan` (a phone's device-id
+ * digest). A delta only sends devices changed since its `since`, so a gateway holding entries of
+ * another format is sent a whole config: every entry then in this one.
+ */
+export const MATERIAL_FORMAT = 2
 
 /**
  * How long a gateway may hold data about a subject (the gateway's --retention-days, 400 by
