@@ -142,7 +142,7 @@ export class TriggerHub {
     limits: Readonly<StreamLimits> = DEFAULT_STREAM_LIMITS,
     leaseMs = DEFAULT_LEASE_MS
   ) {
-    this.slots = new StreamSlots(limits, data, leaseMs, now)
+    this.slots = new StreamSlots(limits, data, leaseMs)
     data.onSignal(
       'device',
       id => this.wake(id),

@@ -10,7 +10,12 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import type { DataStore } from '../db/db.ts'
+import type { Db } from '../db/schema.ts'
 import { REFUSAL, type StreamKind, type StreamRefusal } from './stream-limits.ts'
+
+/** The database's time, ms since the epoch (`clock_timestamp()`: the time of the statement, not of its transaction's start). */
+const DB_NOW = sql`(extract(epoch from clock_timestamp()) * 1000)::bigint`
+const dbNow = async (q: Db): Promise<number> => Number((await sql<{ t: string }>`SELECT ${DB_NOW} AS t`.execute(q)).rows[0].t)
 
 export class StreamLeases {
   /** This replica, on its leases. */
@@ -25,8 +30,7 @@ export class StreamLeases {
 
   constructor(
     private readonly data: DataStore,
-    private readonly leaseMs: number,
-    private readonly now: () => number
+    private readonly leaseMs: number
   ) {}
 
   /**
@@ -45,7 +49,9 @@ export class StreamLeases {
       taken.length = 0
       const keys = [`stream:${kind}:o:${owner}`, ...(tokenId === undefined ? [] : [`stream:${kind}:t:${tokenId}`])].sort()
       for (const k of keys) await sql`SELECT pg_advisory_xact_lock(hashtext(${k}))`.execute(trx)
-      const now = this.now()
+      // The database's clock, not this replica's: a replica whose clock runs ahead would count
+      // (and delete) the others' live leases as lapsed (reviewer, s13).
+      const now = await dbNow(trx)
       const live = () => {
         const q = trx.selectFrom('stream_leases').where('kind', '=', kind).where('expires', '>', now)
         return replaced === null ? q : q.where('id', '!=', replaced)
@@ -71,7 +77,10 @@ export class StreamLeases {
           .orderBy('id')
           .limit(1)
           .executeTakeFirst()
-        if (oldest !== undefined) {
+        // Taken only if that makes room: over both caps by more than one (caps lowered at a
+        // restart), a stream would be ended for a newcomer refused anyway, another at each retry.
+        const room = byOwner - 1 < max.owner && byToken - 1 < max.token
+        if (oldest !== undefined && room) {
           await trx.deleteFrom('stream_leases').where('id', '=', oldest.id).execute()
           // Its replica ends the stream once this commits.
           await this.data.signal(trx, 'lease', oldest.id)
@@ -133,14 +142,14 @@ export class StreamLeases {
     if (this.heartbeat || this.stopped) return
     this.heartbeat = setInterval(
       () => {
-        const now = this.now()
         const ids = [...this.held.keys()]
+        const db = this.data.db
         void (
           ids.length === 0
             ? Promise.resolve()
-            : this.data.db
+            : db
                 .updateTable('stream_leases')
-                .set({ expires: now + this.leaseMs })
+                .set({ expires: sql<number>`${DB_NOW} + ${this.leaseMs}` })
                 .where('id', 'in', ids)
                 .returning('id')
                 .execute()
@@ -149,7 +158,7 @@ export class StreamLeases {
                   for (const id of ids) if (!renewed.has(id)) this.lost(id, false)
                 })
         )
-          .then(() => this.data.db.deleteFrom('stream_leases').where('expires', '<', now).execute())
+          .then(() => db.deleteFrom('stream_leases').where('expires', '<', sql<number>`${DB_NOW}`).execute())
           .catch(() => {})
       },
       Math.max(100, Math.floor(this.leaseMs / 3))

@@ -51,10 +51,10 @@ export class StreamSlots {
   constructor(
     private readonly limits: Readonly<StreamLimits>,
     data: DataStore | null = null,
-    leaseMs = DEFAULT_LEASE_MS,
-    now: () => number = Date.now
+    leaseMs = DEFAULT_LEASE_MS
   ) {
-    this.leases = data?.engine === 'postgres' ? new StreamLeases(data, leaseMs, now) : null
+    // No clock of this replica's: lease expiry is on the database's (stream-leases.ts).
+    this.leases = data?.engine === 'postgres' ? new StreamLeases(data, leaseMs) : null
   }
 
   private limitsOf(kind: StreamKind): { owner: number; token: number } {
@@ -118,7 +118,8 @@ export class StreamSlots {
     const hold = reserved.hold
     hold.lease = id
     // Taken by the device's newer stream on any replica: ended here, as a replacement here would
-    // end it. Found gone at a renewal (it lapsed): ended too, its place counted by no replica now.
+    // end it. Found gone at a renewal (it lapsed): ended too, its place counted by no replica now
+    // (a dashboard's live stream as well: its route ends it through onReplaced).
     leases.hold(id, taken => {
       if (taken) this.replaced++
       if (hold.end) hold.end()

@@ -149,6 +149,9 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: Context & { liv
         },
         ['snapshot']
       )
+      // Its lease found gone at a renewal (its replica stalled past the lease time): no replica
+      // counts it any more, so it ends, and the dashboard's reconnection is counted again.
+      slot.onReplaced?.(() => stream.close())
       // The latest snapshot at once, whichever replica took it; then every new one.
       try {
         const stop = await live.follow(storeId, (event, data) => {
