@@ -52,6 +52,7 @@ export function collectStoreMetrics(
     const ids = metrics.counter('instore_device_ids_total', 'device ids (phone-scan ids, bare uuids), by result (unresolved ones are anonymous)')
     ids.set({ result: 'resolved' }, g.identity.devicesResolved)
     ids.set({ result: 'unresolved' }, g.identity.devicesUnresolved)
+    ids.set({ result: 'unproven' }, g.identity.devicesUnproven)
     metrics.gauge('instore_store_waiting_writes', 'writes the disk refused (full), waiting in memory to be stored').set({}, store.retry.waiting)
     metrics.gauge('instore_store_waiting_events', 'events the disk refused (full), waiting in memory to be stored').set({}, store.retry.waitingEvents)
     metrics.counter('instore_store_dropped_events_total', 'events dropped while the disk was full, past the bound of what may wait in memory').set({}, store.retry.droppedEvents)

@@ -230,7 +230,7 @@ export class Gateway {
   /** Takes one message into the pipeline and works it through (`WorkPump`); `done` once it is idle again. */
   private accept(topic: string, payload: Buffer, done?: () => void, from?: MessageOrigin): void {
     // With --auth a phone's login is its topic's phone id: one login under several client ids is one voter.
-    this.work.accept(topic, payload, done, this.o.auth && from ? { ...(from.retained !== undefined ? { retained: from.retained } : {}) } : from)
+    this.work.accept(topic, payload, done, this.o.auth && from ? { retained: from.retained, login: from.login } : from)
   }
 
   /** Publishes unpublished outbox events in order, then marks them; chained (never reordered), a failure left for the next call. */

@@ -150,13 +150,13 @@ export class Pipeline {
    * bounded by the message size; the ticks and estimates it causes wait for `work`. A message
    * over the inbox bound is refused (counted): the caller should have waited for `work`.
    */
-  take(topic: string, payload: Buffer, from?: { client?: string; retained?: boolean }): void {
+  take(topic: string, payload: Buffer, from?: { client?: string; retained?: boolean; login?: string }): void {
     const t0 = this.stages.now()
     this.takeIn(topic, payload, from)
     this.stages.add('ingest', t0)
   }
 
-  private takeIn(topic: string, payload: Buffer, from?: { client?: string; retained?: boolean }): void {
+  private takeIn(topic: string, payload: Buffer, from?: { client?: string; retained?: boolean; login?: string }): void {
     if (!topic.startsWith(this.o.prefix + '/')) {
       // Stage 0 for foreign sensors: translate to a native batch, then the same path.
       const f = translateForeign(topic, payload, this.o, this.site.storeId, this.aliases, this.m, (reason, detail) => this.rejected(reason, detail, topic))
@@ -164,7 +164,7 @@ export class Pipeline {
       topic = f.topic
       payload = f.payload
     }
-    const r = ingest(topic, payload, this.ctx)
+    const r = ingest(topic, payload, this.ctx, from?.login)
     switch (r.kind) {
       case 'rejected':
         this.rejected(r.reason, r.detail, topic)

@@ -96,6 +96,8 @@ export class IdentityResolver {
   /** Phone-scan device ids resolved to their subject, and left anonymous (unknown, or no presence consent). */
   devicesResolved = 0
   devicesUnresolved = 0
+  /** Device ids named by anyone but their authenticated phone (a reading, an open broker, Meraki): anonymous, never looked up. */
+  devicesUnproven = 0
   /** Lookup tables built (each costs one AES operation per device): the work readings cause. */
   tablesBuilt = 0
 

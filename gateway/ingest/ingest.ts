@@ -109,7 +109,8 @@ function bleSubject(
   mac: string | undefined,
   ts: number | null,
   ctx: IngestContext,
-  random?: boolean
+  random?: boolean,
+  owner?: boolean
 ): { subject: string; randomized: boolean; id?: string } | { reason: RejectReason; detail: string } {
   const eid = eidForm(id)
   if (eid !== undefined) {
@@ -117,7 +118,10 @@ function bleSubject(
     const s = ctx.identity?.resolve(eid, ctx.identityTime(ts)) ?? null
     return s !== null ? { subject: s, randomized: false } : { subject: ctx.hasher.anonymous(`eid:${eid}`), randomized: true }
   }
-  const who = bleIdentity(id, mac, ctx.hasher, random, uuid => deviceIdentity(uuid, ts, ctx))
+  // A reading (owner undefined) may name a site beacon by its uuid: that comes first, a beacon is no shopper.
+  const who = bleIdentity(id, mac, ctx.hasher, random, uuid =>
+    owner === undefined && ctx.beacons.has(uuid) ? { subject: uuid, anonymous: false, id: uuid } : deviceIdentity(uuid, ts, ctx, owner === true)
+  )
   // A stable id goes on as the subject: one the central server's event schema would refuse (a
   // space, quotes, a reserved key) would make events no one can deliver, so it is refused here.
   if (!SUBJECT_RE.test(who.subject)) return { reason: 'bad_id', detail: 'not a subject (letters, digits and _.:@+=/- only)' }
@@ -150,13 +154,17 @@ const ANON_DEVICE_PERIOD_MS = 1024_000
 
 /**
  * A device id the central server issued (the id of a phone publishing scans, contract §2): its
- * device's `app:` subject when the material lists it with presence consent, so that consent and
- * erasure, which name that subject, reach it. Otherwise (unknown, no presence consent, erased) an
+ * device's `app:` subject when the material lists it with presence consent and `owner` (the
+ * embedded broker authenticated the publisher as `phone:<this id>` on this id's scans topic), so
+ * that consent and erasure, which name that subject, reach it. A device id is no secret: named by
+ * anyone else (a reading, an open or external broker, Meraki, another login) it would let a
+ * stranger act as that shopper. Otherwise (not the owner, unknown, no presence consent, erased) an
  * anonymous device, as an unresolvable EID is: counted, never a visit or an event; its subject
  * changes each period of gateway time, as the device's EIDs would, and the id is not remembered.
  */
-function deviceIdentity(uuid: string, ts: number | null, ctx: IngestContext): BleIdentity {
-  const s = ctx.identity?.resolveDevice(uuid) ?? null
+function deviceIdentity(uuid: string, ts: number | null, ctx: IngestContext, owner: boolean): BleIdentity {
+  const s = owner ? (ctx.identity?.resolveDevice(uuid) ?? null) : null
+  if (!owner && ctx.identity) ctx.identity.devicesUnproven++
   if (s !== null) return { subject: s, anonymous: false }
   const t = ctx.identityTime(ts)
   const period = Number.isFinite(t) ? Math.floor(t / ANON_DEVICE_PERIOD_MS) : 0
@@ -207,7 +215,8 @@ function reject(reason: RejectReason, detail: Detail): Ingested {
   return { kind: 'rejected', reason, detail }
 }
 
-export function ingest(topic: string, payload: Buffer, ctx: IngestContext): Ingested {
+/** `login`: the publisher's login at the embedded broker (broker-auth.ts loginOf), when it has one. */
+export function ingest(topic: string, payload: Buffer, ctx: IngestContext, login?: string): Ingested {
   const parts = levels(topic)
   if (parts.length !== 5 || parts[0] !== ctx.prefix) return reject('bad_topic', rawDetail(topic, 200))
   const [, store, kind, id, leaf] = parts
@@ -225,7 +234,7 @@ export function ingest(topic: string, payload: Buffer, ctx: IngestContext): Inge
   }
   if (kind === 'devices' && leaf === 'scans') {
     if (id.length > 128) return reject('bad_id', 'device id')
-    return scans(id, payload, ctx)
+    return scans(id, payload, ctx, login !== undefined && login === `phone:${id}`)
   }
   return reject('bad_topic', rawDetail(topic, 200))
 }
@@ -314,11 +323,11 @@ export function fingerprint(fp: string, hasher: SubjectHasher): string {
   return hasher.anonymous(`fp:${fp}`)
 }
 
-function scans(device: string, payload: Buffer, ctx: IngestContext): Ingested {
+function scans(device: string, payload: Buffer, ctx: IngestContext, owner: boolean): Ingested {
   const d = decode(payload, checkScans, 'scan')
   if (!d.ok) return d.rejected
   const msg = d.value
-  const who = bleSubject(device, undefined, msg.ts ?? null, ctx)
+  const who = bleSubject(device, undefined, msg.ts ?? null, ctx, undefined, owner)
   if ('reason' in who) return reject(who.reason, `device id: ${who.detail}`)
   const beacons: Array<{ id: string; rssi: number }> = []
   const rejected: Array<{ reason: RejectReason; detail: Detail }> = []

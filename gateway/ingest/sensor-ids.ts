@@ -55,8 +55,10 @@ export function classifyBleId(raw: string): BleId {
   // A bare uuid names a device (the central server gives each app device one, and a phone in
   // phone-scan mode publishes under it), never an address: 12 of its digits would pass for a MAC,
   // hashing the phone into an `h:` subject, anonymous when they read as a private address.
-  // (bleIdentity takes a reading's bare uuid as a device id before this; here it is a site beacon's.)
-  if (UUID36.test(raw)) return { kind: 'stable', id: raw }
+  // (bleIdentity takes a reading's bare uuid as a device id before this; here it is a site beacon's,
+  // keyed in the one form deviceIdForm gives a reading's, so it matches in any spelling.)
+  const uuid = normalizeUuid(raw)
+  if (uuid !== undefined) return { kind: 'stable', id: uuid }
   if (isMac(raw)) return { kind: 'mac', mac: normalizeMac(raw) }
   const colon = raw.indexOf(':')
   const prefix = colon > 0 ? raw.slice(0, colon).toLowerCase() : ''

@@ -1,7 +1,7 @@
 // Where the gateway's MQTT traffic goes: its own embedded aedes broker (default) or an existing
 // broker through an MQTT client. Both deliver sensor messages in arrival order and publish output.
 import mqtt, { type MqttClient } from 'mqtt'
-import type { AedesPublishPacket, AedesOptions } from 'aedes'
+import type { AedesPublishPacket, AedesOptions, Client } from 'aedes'
 import { startBroker, type EmbeddedBroker, type BrokerListenOptions } from '../../shared/broker.ts'
 import { retainGuard, type RetainRefusal } from './retain-guard.ts'
 import { loginOf, type AuthFile, type BrokerAuth } from './broker-auth.ts'
@@ -22,6 +22,8 @@ export type MessageHandler = (topic: string, payload: Buffer, done: () => void, 
 export interface MessageOrigin {
   client?: string
   retained?: boolean
+  /** The publisher's login (broker-auth.ts loginOf): only a phone logged in as `phone:<id>` speaks for device id <id>. */
+  login?: string
 }
 
 export interface Bus {
@@ -166,7 +168,7 @@ export class EmbeddedBus implements Bus {
                 // Once only, even if the handler throws after calling it.
                 const once = onceOnly(typeof client === 'string' ? this.holding(client, done) : done)
                 try {
-                  onMessage(packet.topic, packet.payload as Buffer, once, typeof client === 'string' ? { client } : {})
+                  onMessage(packet.topic, packet.payload as Buffer, once, typeof client === 'string' ? { client, login: this.loginOfClient(client) } : {})
                 } catch (err) {
                   once()
                   throw err
@@ -177,6 +179,16 @@ export class EmbeddedBus implements Bus {
           })
       )
     )
+  }
+
+  /**
+   * The login of the client connected under `id` now (aedes hands subscribers the publisher's id,
+   * not the client): the one that published, since a client id is held by one login at a time
+   * (broker-auth.ts). Undefined without logins, or once it is gone: its device ids stay anonymous.
+   */
+  private loginOfClient(id: string): string | undefined {
+    const c = (this.b?.broker as { clients?: Record<string, Client | undefined> } | undefined)?.clients?.[id]
+    return c === undefined ? undefined : loginOf(c)
   }
 
   /** `done` for a message of `client`, counting it as held until called. */

@@ -2,6 +2,7 @@
 // erasure, the SSE trigger stream (resumable with Last-Event-ID) and acknowledgements.
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { sql } from 'kysely'
 import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
 import { openEventStream } from '../hubs/sse.ts'
@@ -9,11 +10,25 @@ import { expirePendingOf } from '../hubs/withdraw.ts'
 import { nextConfigVersion } from '../db/db.ts'
 import { retryConflicts } from '../db/retry.ts'
 import { closeOpenRowsOf, eraseEventsOf, storeAck } from '../db/rollups.ts'
+import type { Q } from '../db/schema.ts'
 import { DEFAULT_K } from '../../shared/eid.ts'
 import { IdParams, TriggersQuery, RegisterBody, RegisterReply, ConsentBody, AckBody, ErrorReply, type RegisterBodyT, type ConsentBodyT, type AckBodyT } from '../schemas.ts'
 import { callerKey } from '../caller-address.ts'
 import { mayBeHeldByGateways } from '../gateway-exposure.ts'
 import type { DeviceLimiter } from '../device-limits.ts'
+
+/**
+ * The subjects a server from before the consent gate may have stored a device id under: the id as
+ * its phone spelt it (a gateway from before kept it as sent: any case, with or without dashes).
+ * Matched on its normalised form on both engines; erasure is rare, so scanning subjects is affordable.
+ */
+async function deviceIdSpellings(q: Q, id: string): Promise<string[]> {
+  const bare = id.toLowerCase().replaceAll('-', '')
+  const norm = sql<string>`lower(replace(subject, '-', ''))`
+  const found = new Set([id])
+  for (const t of ['events', 'visits'] as const) for (const r of await q.selectFrom(t).select('subject').distinct().where(norm, '=', bare).execute()) found.add(r.subject)
+  return [...found]
+}
 
 function ownDevice(req: FastifyRequest, id: string): void {
   const p = req.principal
@@ -176,8 +191,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: Context, limiter: 
             .execute()
           await trx.deleteFrom('triggers').where('device_id', '=', id).execute()
           await eraseEventsOf(trx, dev.subject)
-          // And what a server from before the consent gate refused device ids stored under the device's id.
-          await eraseEventsOf(trx, id)
+          // And what a server from before the consent gate refused device ids stored under the device's id, in any spelling.
+          for (const s of await deviceIdSpellings(trx, id)) await eraseEventsOf(trx, s)
           await trx.deleteFrom('tokens').where('device_id', '=', id).execute()
           await trx.deleteFrom('devices').where('device_id', '=', id).execute()
           // Kept for good (subjects are never issued twice), so every gateway, even one offline for

@@ -16,6 +16,7 @@ import { onTestDb, readServer } from '../helpers/postgres.ts'
 import { silentLogger } from '../../shared/log.ts'
 import { startGateway, waitFor } from '../helpers/gateway.ts'
 import { api } from '../helpers/procs.ts'
+import { hashPassword } from '../../gateway/io/broker-auth.ts'
 import { ROOT } from '../helpers/run.ts'
 
 const ADMIN = 'adm_device_id_consent'
@@ -69,9 +70,9 @@ async function serverRowsAbout(dataDir: string, needles: string[], except: strin
 }
 
 /** `seconds` of one scan a second from each phone, under the id it publishes as. */
-async function walk(c: MqttClient, storeId: string, phones: Array<[string, number[]]>, t0: number, from: number, seconds: number): Promise<void> {
+async function walk(storeId: string, phones: Array<[MqttClient, string, number[]]>, t0: number, from: number, seconds: number): Promise<void> {
   for (let k = from; k < from + seconds; k++)
-    for (const [id, p] of phones) {
+    for (const [c, id, p] of phones) {
       const beacons = BEACONS.map((b, i) => ({ id: `ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:2:${i + 1}`, rssi: rssi(p, b) }))
       await c.publishAsync(`instore/${storeId}/devices/${id}/scans`, JSON.stringify({ ts: t0 + k * 1000, beacons }), { qos: 1 })
     }
@@ -85,12 +86,18 @@ test("a phone-scan phone's device id is its app: subject for consent and erasure
   const site = g0.o.site
   await g0.stop()
   const store = await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: site.file })
-  const g = await startGateway({ clock: 'event', central: { url, token: store.body.gatewayToken, configEveryMs: 200 } }, SITE)
-  const c = await mqtt.connectAsync(g.mqttUrl)
+  const register = async (presence: boolean) => (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence, marketing: false } })).body
+  const shy = await register(false)
+  const fan = await register(true)
+  // Each phone logs in as itself (only then is a device id its device); the consenting one spells its id in upper case.
+  const secret = hashPassword('pw')
+  const auth = { phones: { [`phone:${shy.deviceId}`]: secret, [`phone:${fan.deviceId.toUpperCase()}`]: secret }, readers: { watch: secret } }
+  const g = await startGateway({ clock: 'event', auth, central: { url, token: store.body.gatewayToken, configEveryMs: 200 } }, SITE)
+  const login = (username: string) => mqtt.connectAsync(g.mqttUrl, { username, password: 'pw', reconnectPeriod: 0 })
+  const c = await login('watch')
+  const shyPhone = await login(`phone:${shy.deviceId}`)
+  const fanPhone = await login(`phone:${fan.deviceId.toUpperCase()}`)
   try {
-    const register = async (presence: boolean) => (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence, marketing: false } })).body
-    const shy = await register(false)
-    const fan = await register(true)
     await waitFor(() => g.identity.size === 1, 10_000, 'the config with the consenting device')
     const enters: string[] = []
     const positioned = new Set<string>()
@@ -99,14 +106,14 @@ test("a phone-scan phone's device id is its app: subject for consent and erasure
       const at = t.indexOf('/positions/')
       if (at >= 0) positioned.add(t.slice(at + '/positions/'.length))
     })
-    await c.subscribeAsync(`instore/${site.storeId}/#`, { qos: 1 })
+    await c.subscribeAsync([`instore/${site.storeId}/events/#`, `instore/${site.storeId}/positions/#`], { qos: 1 })
     // The consenting phone spells its id in upper case: still its device id.
-    const phones: Array<[string, number[]]> = [
-      [shy.deviceId, [6, 5]],
-      [fan.deviceId.toUpperCase(), [14, 7]]
+    const phones: Array<[MqttClient, string, number[]]> = [
+      [shyPhone, shy.deviceId, [6, 5]],
+      [fanPhone, fan.deviceId.toUpperCase(), [14, 7]]
     ]
     const t0 = Date.now() - 300_000
-    await walk(c, site.storeId, phones, t0, 0, 60)
+    await walk(site.storeId, phones, t0, 0, 60)
     await waitFor(() => enters.includes(fan.subject), 20_000, "the consenting phone's shop.enter under its app: subject")
     await g.flushOutbox()
     await waitFor(() => (g.store?.backlog() ?? 1) === 0, 10_000, 'the outbox to drain')
@@ -131,7 +138,7 @@ test("a phone-scan phone's device id is its app: subject for consent and erasure
     assert.equal((await api(`${url}/v1/devices/${fan.deviceId}`, fan.token, 'DELETE')).status, 204)
     await waitFor(() => g.heldInMemory(fan.subject).length === 0 && g.identity.size === 0, 10_000, 'the gateway to apply the erasure')
     const before = enters.length
-    await walk(c, site.storeId, phones, t0, 60, 30)
+    await walk(site.storeId, phones, t0, 60, 30)
     await g.flushOutbox()
     await waitFor(() => (g.store?.backlog() ?? 1) === 0, 10_000, 'the outbox to drain')
     assert.equal(enters.length, before, 'no event after the erasure')
@@ -140,7 +147,7 @@ test("a phone-scan phone's device id is its app: subject for consent and erasure
     assert.deepEqual(await serverRowsAbout(serverDir, [fan.deviceId, fan.subject], ['erasures']), {})
     assert.ok(g.identity.devicesUnresolved > 0 && g.identity.devicesResolved > 0)
   } finally {
-    await c.endAsync()
+    for (const x of [c, shyPhone, fanPhone]) await x.endAsync()
     await g.stop()
     await app.close()
   }
@@ -183,6 +190,45 @@ test('the server refuses events whose subject is a device id (known with or with
     const metrics = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text()
     assert.match(metrics, /instore_server_events_total\{result="refused",reason="no_presence_consent"\} 5/)
   } finally {
+    await app.close()
+  }
+})
+
+test("a device id is no password: scans under a consenting phone's id from a client not logged in as that phone are anonymous", async () => {
+  const serverDir = mkdtempSync(join(tmpdir(), 'devid-s3-'))
+  const { app } = await buildServer(await onTestDb({ dataDir: serverDir, log: silentLogger, adminToken: ADMIN }))
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const g0 = await startGateway({ campaigns: [] }, SITE)
+  const site = g0.o.site
+  await g0.stop()
+  const store = await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: site.file })
+  const fan = (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: false } })).body
+  // An open broker (no logins): anyone who learnt the id may publish under it.
+  const g = await startGateway({ clock: 'event', central: { url, token: store.body.gatewayToken, configEveryMs: 200 } }, SITE)
+  const stranger = await mqtt.connectAsync(g.mqttUrl)
+  try {
+    await waitFor(() => g.identity.size === 1, 10_000, 'the config with the consenting device')
+    const subjects = new Set<string>()
+    stranger.on('message', (t, p) => {
+      if (t.includes('/events/')) subjects.add((JSON.parse(String(p)) as { subject: string }).subject)
+      const at = t.indexOf('/positions/')
+      if (at >= 0) subjects.add(t.slice(at + '/positions/'.length))
+    })
+    await stranger.subscribeAsync(`instore/${site.storeId}/#`, { qos: 1 })
+    await walk(site.storeId, [[stranger, fan.deviceId, [14, 7]]], Date.now() - 300_000, 0, 60)
+    await waitFor(() => [...subjects].some(s => s.startsWith('h:')), 20_000, 'positions of the anonymous phone')
+    await g.flushOutbox()
+    assert.deepEqual(
+      [...subjects].filter(s => s.startsWith('app:') || s.toLowerCase() === fan.deviceId),
+      [],
+      'no event or position under the app: subject'
+    )
+    assert.deepEqual(g.heldInMemory(fan.subject), ['identity'], 'its resolution material only: no track, visit or trigger state')
+    assert.ok(((await serverRowsAbout(serverDir, [fan.subject], ['devices', 'tokens', 'consents'])).events ?? 0) === 0)
+    assert.ok(g.identity.devicesUnproven > 0 && g.identity.devicesResolved === 0)
+  } finally {
+    await stranger.endAsync()
+    await g.stop()
     await app.close()
   }
 })

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import { eid, temporaryKey, epochOf, counterAt, eidReadingId, deviceIdDigest } from '../../shared/eid.ts'
 import { eddystoneEid } from '../../sdk/client.ts'
 import { IdentityResolver, materialFromFile } from '../../gateway/ingest/identity.ts'
-import { ingest, type IngestContext } from '../../gateway/ingest/ingest.ts'
+import { ingest, sourcedSubject, type IngestContext } from '../../gateway/ingest/ingest.ts'
+import { beaconKey } from '../../gateway/ingest/site-beacons.ts'
 import { SubjectHasher } from '../../gateway/ingest/subjects.ts'
 
 const KEY = Buffer.from('553c66da1485e9f78849de00f2cb178e', 'hex')
@@ -160,11 +161,11 @@ test("a device id resolves through its digest to the device's subject, any spell
   assert.deepEqual([r.devicesResolved, r.devicesUnresolved], [2, 4])
 })
 
-test('a phone-scan topic or a reading under a device id: its app: subject with consent, else anonymous and changing with time', () => {
+test("a phone-scan topic under a device id, published by that phone's login: its app: subject with consent, else anonymous and changing with time", () => {
   const id = '3F1C5A20-1C8C-4A35-B6C7-B9C4A8FAC01D'
   const r = new IdentityResolver()
-  const scan = (ctx: IngestContext) =>
-    ingest(`instore/s1/devices/${id}/scans`, msg({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7', rssi: -60 }] }), ctx)
+  const scan = (ctx: IngestContext, login: string | null = `phone:${id}`) =>
+    ingest(`instore/s1/devices/${id}/scans`, msg({ ts: T, beacons: [{ id: 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7', rssi: -60 }] }), ctx, login ?? undefined)
   const read = (ctx: IngestContext) => ingest('instore/s1/sensors/r1/readings', msg({ ts: T, readings: [{ t: 'ble', id, rssi: -60 }] }), ctx)
   const anon = scan(ctxWith(r))
   assert.ok(anon.kind === 'scans' && anon.randomized && anon.device.startsWith('h:'))
@@ -173,6 +174,26 @@ test('a phone-scan topic or a reading under a device id: its app: subject with c
   r.upsert({ subject, k: 10, marketing: false, scan: deviceIdDigest(id) })
   const known = scan(ctxWith(r))
   assert.ok(known.kind === 'scans' && known.device === subject && !known.randomized)
+  // A device id is no secret: a sensor's reading, an open broker or another login naming it is a stranger.
   const heard = read(ctxWith(r))
-  assert.ok(heard.kind === 'readings' && heard.readings[0].subject === subject)
+  assert.ok(heard.kind === 'readings' && heard.readings[0].subject.startsWith('h:') && heard.readings[0].randomized, 'a reading never speaks for the phone')
+  for (const login of [null, 'phone:0f0e0d0c-0b0a-4908-8706-050403020100', `sensor:${id}`, `phone:${id.toLowerCase()}x`]) {
+    const s = scan(ctxWith(r), login)
+    assert.ok(s.kind === 'scans' && s.device.startsWith('h:') && s.randomized, `login ${login}`)
+  }
+  assert.equal(r.devicesUnproven, 5)
+})
+
+test('a site beacon named by a bare uuid, in any spelling, is the beacon, never a shopper (readings and Meraki estimates)', () => {
+  const site = 'B9407F30-F5F8-466E-AFF9-25556B57FE6D'
+  const hasher = new SubjectHasher('secret')
+  const key = beaconKey(site, hasher)
+  assert.equal(key, site.toLowerCase())
+  const ctx = { ...ctxWith(new IdentityResolver()), beacons: new Set([key!]), hasher }
+  const ids = [site, site.toLowerCase(), site.replaceAll('-', '')]
+  const r = ingest('instore/s1/sensors/r1/readings', msg({ ts: T, readings: ids.map(id => ({ t: 'ble', id, rssi: -60 })) }), ctx)
+  assert.ok(r.kind === 'readings')
+  for (const x of r.readings) assert.equal(x.beacon, key)
+  const m = sourcedSubject('ble', site.toLowerCase(), T, ctx)
+  assert.ok(!('reason' in m) && m.beacon === key, 'a Meraki estimate of the beacon')
 })
