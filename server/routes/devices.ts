@@ -2,7 +2,6 @@
 // erasure, the SSE trigger stream (resumable with Last-Event-ID) and acknowledgements.
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { sql } from 'kysely'
 import type { Context } from '../context.ts'
 import { requireRole, issueToken, HttpError } from '../auth.ts'
 import { openEventStream } from '../hubs/sse.ts'
@@ -19,14 +18,17 @@ import type { DeviceLimiter } from '../device-limits.ts'
 
 /**
  * The subjects a server from before the consent gate may have stored a device id under: the id as
- * its phone spelt it (a gateway from before kept it as sent: any case, with or without dashes).
- * Matched on its normalised form on both engines; erasure is rare, so scanning subjects is affordable.
+ * its phone spelt it (a gateway from before kept it as sent). Phones spell a uuid in one case, with or
+ * without dashes (iOS upper case, Android lower): those four forms, looked up by the subject index.
+ * Not a scan of every subject for mixed cases: anyone may register and erase, and each erasure would
+ * then read the whole events table.
  */
 async function deviceIdSpellings(q: Q, id: string): Promise<string[]> {
-  const bare = id.toLowerCase().replaceAll('-', '')
-  const norm = sql<string>`lower(replace(subject, '-', ''))`
+  const dashed = id.toLowerCase()
+  const bare = dashed.replaceAll('-', '')
+  const forms = [...new Set([id, dashed, dashed.toUpperCase(), bare, bare.toUpperCase()])]
   const found = new Set([id])
-  for (const t of ['events', 'visits'] as const) for (const r of await q.selectFrom(t).select('subject').distinct().where(norm, '=', bare).execute()) found.add(r.subject)
+  for (const t of ['events', 'visits'] as const) for (const r of await q.selectFrom(t).select('subject').distinct().where('subject', 'in', forms).execute()) found.add(r.subject)
   return [...found]
 }
 
