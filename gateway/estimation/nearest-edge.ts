@@ -10,6 +10,9 @@ import { distanceToSegment } from '../../shared/geometry.ts'
 
 type Ring = ReadonlyArray<readonly number[]>
 
+/** How far beyond its bounds an edge is put in buckets, m: far above rounding on a site's scale (a few km). */
+const EPS_M = 1e-6
+
 /** A traffic map's cells: lower-left corner, side (m) and how many across and up. */
 export interface CellGrid {
   x0: number
@@ -116,28 +119,28 @@ export class NearestEdges {
     return Math.max(best, 0)
   }
 
-  /** Puts edge k in every bucket it passes through (row by row, a bucket of margin each side for rounding). */
+  /** Puts edge k in every bucket it passes through (row by row, widened by EPS_M for rounding). */
   private place(k: number, per: number[][]): void {
     const [ax, ay] = this.ring[k]
     const [bx, by] = this.ring[k + 1]
     const { x0, y0 } = this.g
     const s = this.side
-    const j0 = this.clampJ(Math.floor((Math.min(ay, by) - y0) / s) - 1)
-    const j1 = this.clampJ(Math.floor((Math.max(ay, by) - y0) / s) + 1)
+    const j0 = this.clampJ(Math.floor((Math.min(ay, by) - EPS_M - y0) / s))
+    const j1 = this.clampJ(Math.floor((Math.max(ay, by) + EPS_M - y0) / s))
     for (let j = j0; j <= j1; j++) {
       let lo = Math.min(ax, bx)
       let hi = Math.max(ax, bx)
       if (ay !== by) {
         // Where the segment is within this row's slab of y.
-        const t0 = Math.max(0, Math.min(1, (y0 + j * s - ay) / (by - ay)))
-        const t1 = Math.max(0, Math.min(1, (y0 + (j + 1) * s - ay) / (by - ay)))
+        const t0 = Math.max(0, Math.min(1, (y0 + j * s - EPS_M - ay) / (by - ay)))
+        const t1 = Math.max(0, Math.min(1, (y0 + (j + 1) * s + EPS_M - ay) / (by - ay)))
         const xa = ax + t0 * (bx - ax)
         const xb = ax + t1 * (bx - ax)
         lo = Math.min(xa, xb)
         hi = Math.max(xa, xb)
       }
-      const i0 = this.clampI(Math.floor((lo - x0) / s) - 1)
-      const i1 = this.clampI(Math.floor((hi - x0) / s) + 1)
+      const i0 = this.clampI(Math.floor((lo - EPS_M - x0) / s))
+      const i1 = this.clampI(Math.floor((hi + EPS_M - x0) / s))
       for (let i = i0; i <= i1; i++) per[j * this.bnx + i].push(k)
     }
   }
