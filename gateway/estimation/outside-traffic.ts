@@ -10,7 +10,8 @@
 // nothing and every place costs nothing until it has counted enough: the map grows with the
 // traffic, and is learned again after a restart (it is not saved).
 import type { Zone } from '../../shared/site.ts'
-import { distanceToSegment, pointInPolygon } from '../../shared/geometry.ts'
+import { pointInPolygon } from '../../shared/geometry.ts'
+import { NearestEdges } from './nearest-edge.ts'
 
 /** Cells, m. */
 const CELL_M = 1
@@ -47,6 +48,8 @@ interface Grid {
   /** Fixes counted, and cells that have any. */
   total: number
   cells: number
+  /** Each cell's nearest edge of the outline (`frontAxis`), found once per cell. */
+  near?: NearestEdges
 }
 
 /**
@@ -190,46 +193,42 @@ export interface TrafficZone extends Zone {
  */
 function frontAxis(g: Grid, zone: Zone, mean: number): [number, number] | null {
   const ring = zone.polygon.coordinates[0]
-  const edges = ring.length - 1
-  if (edges < 1) return null
-  const load = new Float64Array(edges)
-  for (let j = 0; j < g.ny; j++) {
-    for (let i = 0; i < g.nx; i++) {
-      const n = g.counts[j * g.nx + i]
-      if (n < mean) continue
-      const x = g.x0 + (i + 0.5) * g.cell
-      const y = g.y0 + (j + 0.5) * g.cell
-      let best = 0
-      let bestD = Infinity
-      for (let k = 0; k < edges; k++) {
-        const d = distanceToSegment(x, y, ring[k][0], ring[k][1], ring[k + 1][0], ring[k + 1][1])
-        if (d < bestD) {
-          bestD = d
-          best = k
-        }
-      }
-      load[best] += n
-    }
+  if (ring.length < 2) return null
+  // The same outline keeps its cells' nearest edges (a site reloaded with a new one starts again).
+  if (g.near === undefined || g.near.ring !== ring) g.near = new NearestEdges(ring, g)
+  const near = g.near
+  const load = near.load
+  const touched: number[] = []
+  for (let c = 0; c < g.counts.length; c++) {
+    const n = g.counts[c]
+    if (n < mean) continue
+    const k = near.of(c)
+    if (load[k] === 0) touched.push(k)
+    load[k] += n
   }
   // Per metre of wall: a corner shop's long front carries more of the same street than its side.
-  const unit: Array<[number, number] | null> = []
+  // Only the edges with traffic can be the front or across it; in order, so the first of equal
+  // loads is the front.
+  touched.sort((a, b) => a - b)
   let front = -1
-  for (let k = 0; k < edges; k++) {
-    const dx = ring[k + 1][0] - ring[k][0]
-    const dy = ring[k + 1][1] - ring[k][1]
-    const l = Math.hypot(dx, dy)
-    unit.push(l > 0 ? [dx / l, dy / l] : null)
+  for (const k of touched) {
+    const l = near.length[k]
     load[k] = l > 0 ? load[k] / l : 0
     if (load[k] > 0 && (front < 0 || load[k] > load[front])) front = k
   }
-  const u = front < 0 ? null : unit[front]
-  if (u === null) return null
-  let across = 0
-  for (let k = 0; k < edges; k++) {
-    const v = unit[k]
-    if (v !== null && Math.abs(u[0] * v[0] + u[1] * v[1]) < Math.cos(FRONT_ANGLE)) across = Math.max(across, load[k])
+  let axis: [number, number] | null = null
+  if (front >= 0) {
+    const ux = near.ux[front]
+    const uy = near.uy[front]
+    let across = 0
+    for (const k of touched) {
+      const l = near.length[k]
+      if (l > 0 && Math.abs(ux * near.ux[k] + uy * near.uy[k]) < Math.cos(FRONT_ANGLE)) across = Math.max(across, load[k])
+    }
+    if (load[front] >= LINE_SPREAD * across) axis = [ux, uy]
   }
-  return load[front] >= LINE_SPREAD * across ? u : null
+  for (const k of touched) load[k] = 0
+  return axis
 }
 
 function cellOf(g: Grid, x: number, y: number): number {
