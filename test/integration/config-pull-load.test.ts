@@ -11,7 +11,7 @@ import { startChain } from '../helpers/replicas.ts'
 import { TEST_ENGINE } from '../helpers/postgres.ts'
 import { nextConfigVersion } from '../../server/db/db.ts'
 import { ConfigReplies } from '../../server/config-reply.ts'
-import { counterAt, epochOf, temporaryKey } from '../../shared/eid.ts'
+import { counterAt, deviceIdDigest, epochOf, temporaryKey } from '../../shared/eid.ts'
 
 /** Enough devices that one whole build holds the old server's loop for a few hundred ms. */
 const N = 4000
@@ -20,7 +20,7 @@ interface Config {
   storeId: string
   version: string
   full: boolean
-  devices: Array<{ subject: string; k: number; marketing: boolean; tks: Record<string, string> }>
+  devices: Array<{ subject: string; k: number; marketing: boolean; tks: Record<string, string>; scan?: string }>
   removed: string[]
   erasures: string[]
 }
@@ -32,14 +32,15 @@ test(`a token pulling its whole config in a loop builds the device list once per
   try {
     const { url, ctx } = chain.replicas[0]
     // Consenting devices straight into the database (registration is rate-limited per address).
-    const keys = new Map<string, { key: string; marketing: boolean }>()
+    const keys = new Map<string, { key: string; marketing: boolean; deviceId: string }>()
     await ctx.db.transaction().execute(async trx => {
       const version = await nextConfigVersion(trx)
       const rows = Array.from({ length: N }, (_, i) => {
         const subject = 'app:' + randomBytes(8).toString('hex')
         const key = randomBytes(16).toString('hex')
-        keys.set(subject, { key, marketing: i % 3 !== 0 })
-        return { device_id: randomUUID(), subject, identity_key: key, k: 10, presence: 1, marketing: i % 3 !== 0 ? 1 : 0, listed: 1, version, created: Date.now() }
+        const deviceId = randomUUID()
+        keys.set(subject, { key, marketing: i % 3 !== 0, deviceId })
+        return { device_id: deviceId, subject, identity_key: key, k: 10, presence: 1, marketing: i % 3 !== 0 ? 1 : 0, listed: 1, version, created: Date.now() }
       })
       for (let i = 0; i < rows.length; i += 500)
         await trx
@@ -65,9 +66,9 @@ test(`a token pulling its whole config in a loop builds the device list once per
       [...keys.keys()].sort()
     )
     for (const d of whole.devices) {
-      const { key, marketing } = keys.get(d.subject) ?? { key: '', marketing: false }
+      const { key, marketing, deviceId } = keys.get(d.subject) ?? { key: '', marketing: false, deviceId: '' }
       const tk = (e: number) => temporaryKey(Buffer.from(key, 'hex'), e).toString('hex')
-      assert.deepEqual(d, { subject: d.subject, k: 10, marketing, tks: { [String(epoch)]: tk(epoch), [String(epoch + 1)]: tk(epoch + 1) } })
+      assert.deepEqual(d, { subject: d.subject, k: 10, marketing, tks: { [String(epoch)]: tk(epoch), [String(epoch + 1)]: tk(epoch + 1) }, scan: deviceIdDigest(deviceId) })
     }
     assert.deepEqual([whole.removed, whole.erasures], [[], []])
     // The same reply again, and a 304 for its ETag.
