@@ -183,6 +183,32 @@ test('Meraki estimates: a stranger inventing a new id each second outside does n
   }
 })
 
+test('Meraki estimates: a tag first heard beside the flooding stranger, refused, is looked at again and gets its visit when it walks in', { timeout: 90_000 }, async () => {
+  const g = await startGateway({ meraki: { validator: 'v', secret: 's', lateMs: 5000 } })
+  const w = await watch(g)
+  const shopper = 'ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:7:43'
+  try {
+    // Outside beside the stranger from 35 s (refused: that place is flooded), in the shop from 50 s.
+    await post(g, 'BluetoothDevicesSeen', every(90, 1000), t => [
+      { clientMac: `00:1b:44:00:${(t / 1000).toString(16).padStart(2, '0')}:98`, locations: at(t, 12, -4) },
+      ...(t >= 35_000
+        ? [
+            {
+              clientMac: 'c4:7c:8d:6a:11:23',
+              bleBeacons: [{ bleType: 'iBeacon', uuid: 'f7826da6-4fa2-4e98-8024-bc5b71e0893e', major: 7, minor: 43 }],
+              locations: t < 50_000 ? at(t, 12, -3) : at(t, 10, 6)
+            }
+          ]
+        : [])
+    ])
+    await advance(g, T + 100_000)
+    await waitFor(() => w.events.some(e => e.topic.endsWith('/shop.enter') && e.body.includes(`"subject":"${shopper}"`)), 15_000, "the shopper's shop.enter")
+  } finally {
+    await w.end()
+    await g.stop()
+  }
+})
+
 test("Meraki AP records: a client id no reading may carry is left out and counted, not the whole batch of the AP's clients refused", { timeout: 60_000 }, async () => {
   const site = JSON.parse(readFileSync(join(ROOT, 'sites/boutique.site.json'), 'utf8'))
   let n = 0
