@@ -9,7 +9,7 @@ import type { SubjectHasher } from './ingest/subjects.ts'
 import type { GatewayClock } from './ingest/clock.ts'
 import { defaultClockOptions } from './ingest/clock.ts'
 import type { ReorderBuffer } from './ingest/reorder.ts'
-import { EXTERNAL_PLACE, type ExternalEstimate, type ExternalFixes } from './ingest/external-fixes.ts'
+import { type ExternalEstimate, externalPlace, type ExternalFixes } from './ingest/external-fixes.ts'
 import { sourcedSubject, type IngestContext } from './ingest/ingest.ts'
 import { Tracker, trackerOptions, type Estimate, type Question } from './estimation/tracker.ts'
 import { SolverPool } from './estimation/pool.ts'
@@ -183,7 +183,7 @@ export class EstimateStage {
    * Takes a position a source estimated itself, for a device heard as `id` (BLE) or `mac` (Wi-Fi).
    * The id passes every check a sensor's reading does (ingest.ts `sourcedSubject`: refusals counted
    * with the readings'), the site's own beacons are never shoppers, and new stable ids count against
-   * the same flood bound, at a place of their own (the source has no sensor). Says what became of it.
+   * the same flood bound, at the place the estimate lands (the source has no sensor). Says what became of it.
    */
   placeExternal(f: ExternalEstimate, ctx: IngestContext): 'placed' | 'site_beacon' | 'refused' {
     const ts = this.lateSourceTs(f.ts)
@@ -199,7 +199,7 @@ export class EstimateStage {
     }
     // No sensor heard it, so there is no known distance for self-calibration: only never a shopper.
     if (who.beacon !== undefined) return 'site_beacon'
-    const flood = f.t === 'ble' && !who.randomized && !this.stableIds.admit(who.subject, EXTERNAL_PLACE, ts)
+    const flood = f.t === 'ble' && !who.randomized && !this.stableIds.admit(who.subject, externalPlace(this.site, f.x, f.y, f.floor), ts)
     const subject = flood ? this.hasher.anonymous(STABLE_ID_SENDER) : who.subject
     this.external.push({ subject, source: f.t, ts, x: f.x, y: f.y, floor: f.floor, accuracyM: f.accuracyM, anonymous: who.randomized || flood })
     return 'placed'

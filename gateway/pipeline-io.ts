@@ -100,7 +100,7 @@ export function pipelineMetrics(metrics: Metrics) {
     wifiDevices: metrics.gauge('instore_wifi_devices', 'Wi-Fi devices (addresses chained into phones) remembered, and addresses seen'),
     flooded: metrics.gauge(
       'instore_people_flooded',
-      'places (Wi-Fi: sensor; BLE: shop/sector; ble_id: the sensor hearing new stable BLE ids; scan_id: the phone scans of the site naming new devices) giving more new devices a minute than a crowd can: their new addresses count as one device, new stable ids open no visit'
+      'places (Wi-Fi: sensor; BLE: shop/sector; ble_id: the sensor hearing new stable BLE ids, or meraki-estimates:<sector|shop|outside> where a Meraki estimate lands; scan_id: the phone scans of the site naming new devices) giving more new devices a minute than a crowd can: their new addresses count as one device, new stable ids open no visit'
     ),
     suspicious: metrics.gauge('instore_people_suspicious_addresses', 'new addresses taken for a sender inventing them (a flooded place) since start, by source'),
     overCapacity: metrics.gauge(

@@ -2,7 +2,7 @@
 // own location estimate when the access points that heard a client are not placed in the site
 // file. Each fix waits, in time order, for its tick; a tick uses each device's latest fix while
 // it is recent, as it would a fix of its own.
-import type { Site } from '../../shared/site.ts'
+import { locate, type Site } from '../../shared/site.ts'
 import { ReorderBuffer } from './reorder.ts'
 
 /** A position a source estimated itself (Meraki where its APs are not placed), for a device heard as `id` (BLE) or `mac` (Wi-Fi). */
@@ -16,8 +16,20 @@ export interface ExternalEstimate {
   accuracyM: number
 }
 
-/** The place new stable ids of sources' own estimates are counted at against the flood bound (stable-ids.ts): they have no sensor. */
+/** The prefix of the places new stable ids of sources' own estimates are counted at against the flood bound (stable-ids.ts). */
 export const EXTERNAL_PLACE = 'meraki-estimates'
+
+/**
+ * The place an estimate's new stable id counts at against the flood bound: the sector it falls in,
+ * else its shop, else outside. An estimate has no sensor; counted at one place for the whole store,
+ * one transmitter inventing ids outside made every new shopper anywhere the flood's. Per place, a
+ * flood takes only the place it lands in, and an id refused there is looked at again where it is
+ * heard next (stable-ids.ts). Bounded: one label per sector, shop and outside.
+ */
+export function externalPlace(site: Site, x: number, y: number, floor: number): string {
+  const at = locate(site, x, y, floor)
+  return `${EXTERNAL_PLACE}:${at.sector ?? at.shop ?? 'outside'}`
+}
 
 export interface ExternalFix {
   subject: string
