@@ -16,8 +16,8 @@ export class VisitDwell {
   private readonly open = new Map<WifiDevice, number>()
   /** Today's dwell entries, s, of each visitor (to take back with it). */
   private readonly entries = new Map<WifiDevice, number[]>()
-  /** Devices whose last visit ended (their next starts at its next burst inside, not at their first ever). */
-  private readonly ended = new WeakSet<WifiDevice>()
+  /** Devices whose last visit ended, and its last burst inside: their next starts at a later burst inside, not at their first ever. */
+  private readonly ended = new WeakMap<WifiDevice, number>()
   private date = ''
 
   /**
@@ -30,10 +30,12 @@ export class VisitDwell {
     private readonly padMs: number
   ) {}
 
-  /** A device counted as a visitor today, placed in a shop (its `lastInShop` is set). */
-  inShop(d: WifiDevice): void {
-    if (d.lastInShop === null || this.open.has(d) || this.open.size >= MAX_TIMED) return
-    this.open.set(d, this.ended.has(d) || d.firstInShopTs === null ? d.lastInShop.ts : d.firstInShopTs)
+  /** A device counted as a visitor today, present at t: on a visit if its last burst inside is newer than its last visit's end. */
+  inShop(d: WifiDevice, t: number): void {
+    if (d.lastInShop === null || this.open.has(d) || this.open.size >= MAX_TIMED || t - d.lastInShop.ts > this.endMs) return
+    const end = this.ended.get(d)
+    if (end !== undefined && d.lastInShop.ts <= end) return
+    this.open.set(d, end !== undefined || d.firstInShopTs === null ? d.lastInShop.ts : d.firstInShopTs)
   }
 
   /** Ends the visits over at t: one dwell entry each. */
@@ -66,8 +68,8 @@ export class VisitDwell {
 
   private end(d: WifiDevice, start: number): void {
     this.open.delete(d)
-    this.ended.add(d)
     if (d.lastInShop === null) return
+    this.ended.set(d, d.lastInShop.ts)
     const s = Math.round((Math.max(0, d.lastInShop.ts - start) + this.padMs) / 1000)
     this.day.addDwell(s)
     const list = this.entries.get(d) ?? []

@@ -247,7 +247,7 @@ export class People {
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
       // A counted visitor's visit goes on (a burst placed outside now and then is noise or the way out, not an exit).
-      if (d.countedDay === this.day.date || d.countedDay === BEFORE + this.day.date) this.dwell.inShop(d)
+      if (d.countedDay === this.day.date || d.countedDay === BEFORE + this.day.date) this.dwell.inShop(d, t)
       if (state === 'single') {
         // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
         // longer than visits last: that one's next address (a fixture's, or a common model's that

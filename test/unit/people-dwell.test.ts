@@ -5,6 +5,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loadSiteFile, parseSite } from '../../shared/site.ts'
 import { People, peopleOptions, wifiModels } from '../../gateway/presence/people.ts'
+import { VisitDwell } from '../../gateway/presence/people-dwell.ts'
+import { PeopleDay } from '../../gateway/presence/people-day.ts'
+import type { WifiDevice } from '../../gateway/presence/wifi-device-types.ts'
 
 const site = parseSite(loadSiteFile(new URL('../../sites/boutique.site.json', import.meta.url).pathname).file)
 const T0 = Date.UTC(2026, 10, 2, 9)
@@ -95,4 +98,26 @@ test('a phone back after a quarter of an hour: two visits, the second timed from
   assert.equal(v.dwell.n, 2)
   assert.equal(v.dwell.buckets['15-30'], 1, 'the first visit, 18 min')
   assert.equal(v.dwell.buckets['5-15'], 1, 'the second, 8 min: not timed from the first visit')
+})
+
+test('a visitor still heard outside after its visit ended: no further entry until it is placed inside again', () => {
+  const day = new PeopleDay('Europe/Berlin')
+  day.roll(T0)
+  const d = { firstInShopTs: T0, lastInShop: { ts: T0 + 10 * MIN } } as unknown as WifiDevice
+  const v = new VisitDwell(day, 8.5 * MIN, 105_000)
+  // Asked every 10 s for an hour; the device is heard outside (its last burst inside stays at 10 min).
+  for (let t = T0; t < T0 + 60 * MIN; t += STEP) {
+    v.inShop(d, t)
+    v.settle(t)
+  }
+  // Back inside at 70 min, gone after 72.
+  for (let t = T0 + 70 * MIN; t < T0 + 90 * MIN; t += STEP) {
+    if (t <= T0 + 72 * MIN) (d.lastInShop as { ts: number }).ts = t
+    v.inShop(d, t)
+    v.settle(t)
+  }
+  // The code before reopened it on the old burst and ended it again at every count (105 s each).
+  assert.deepEqual(day.visitors(1).dwell.n, 2)
+  assert.equal(day.visitors(1).dwell.buckets['5-15'], 1, '10 min + 105 s')
+  assert.equal(day.visitors(1).dwell.buckets['0-5'], 1, 'the second visit: 2 min + 105 s, timed from its return')
 })
