@@ -8,8 +8,8 @@ import { Simulator } from '../simulators/engine.ts'
 import { isReading, type TraceLine } from '../shared/trace.ts'
 import { localTime } from '../shared/local-time.ts'
 import { SubjectHasher, isRandomizedMac } from '../gateway/ingest/subjects.ts'
-import { People, peopleOptions, wifiModels, type PeopleOptions, type DwellSummary } from '../gateway/presence/people.ts'
-import { truthPeopleBins, estimateBins, scorePeople, truthVisitors, type PeopleScore } from '../simulators/evaluate-people.ts'
+import { People, peopleOptions, wifiModels, dwellSummary, type PeopleOptions, type DwellSummary } from '../gateway/presence/people.ts'
+import { truthPeopleBins, estimateBins, scorePeople, truthVisitors, truthDwellS, type PeopleScore } from '../simulators/evaluate-people.ts'
 
 /** A trace line's Wi-Fi reading, as the gateway's ingest hands it to people counting (its MAC hashed); other lines are skipped. */
 export function observeWifiLine(people: People, hasher: SubjectHasher, l: TraceLine): void {
@@ -32,6 +32,8 @@ export interface PeopleDay {
   open: PeopleScore | null
   visitors: { estimate: number; truth: number; error: number }
   dwell: DwellSummary
+  /** The truth's visits that began and ended that day: the dwell the estimate's should follow. */
+  dwellTruth: DwellSummary
   fixturesLearned: number
   /** Share of the 5-minute means that read at most one person (an empty room should). */
   atMostOne: number
@@ -94,6 +96,7 @@ export async function peopleRun(
       open,
       visitors: { estimate, truth: tv, error: tv > 0 ? (estimate - tv) / tv : estimate },
       dwell: v?.dwell ?? { n: 0, medianS: null, p90S: null, buckets: {} },
+      dwellTruth: dwellSummary(truthDwellS(sim.truth, w0, w1)),
       fixturesLearned: v?.fixtures ?? 0,
       atMostOne: est.filter(e => Number.isFinite(e) && e <= 1).length / Math.max(1, est.filter(e => Number.isFinite(e)).length),
       series: est.map((e, i) => [Math.round(e * 10) / 10, Math.round(truth[i] * 10) / 10]),
@@ -116,13 +119,16 @@ export function peopleLine(seed: number, scenario: string, d: PeopleDay): string
     `seed ${seed} ${scenario} ${d.date}: whole day r ${f(d.day.pearsonR)} ${whole}` +
     (o ? `; open hours r ${f(o.pearsonR)} MAE ${pc(o.maeShare)} of ${f(o.meanTruth)} bias ${f(o.bias)}` : '') +
     `; visitors ${d.visitors.estimate}/${d.visitors.truth}; largest 5-min mean ${f(Math.max(0, ...est))}, mean ${f(est.reduce((a, b) => a + b, 0) / Math.max(1, est.length))}` +
-    `, ${pc(d.atMostOne)} of 5-min means at most 1; newcomers peak ${d.newcomers.peak} refused ${d.newcomers.refused}; over capacity peak ${f(d.overCapacity.peak)}`
+    `, ${pc(d.atMostOne)} of 5-min means at most 1; newcomers peak ${d.newcomers.peak} refused ${d.newcomers.refused}; over capacity peak ${f(d.overCapacity.peak)}` +
+    `; dwell n ${d.dwell.n}/${d.dwellTruth.n} median ${d.dwell.medianS ?? 'n/a'}/${d.dwellTruth.medianS ?? 'n/a'} s p90 ${d.dwell.p90S ?? 'n/a'}/${d.dwellTruth.p90S ?? 'n/a'} s`
   )
 }
 
 // `node --import tsx bench/people.ts SEED...`: both scenarios, both days, per seed (a few minutes a seed).
+// SCENARIOS=a,b runs those instead.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   for (const seed of process.argv.slice(2).map(Number)) {
-    for (const scenario of ['wifi-store', 'wifi-empty-room']) for (const d of await peopleRun(scenario, { seed })) console.log(peopleLine(seed, scenario, d))
+    for (const scenario of (process.env.SCENARIOS ?? 'wifi-store,wifi-empty-room').split(','))
+      for (const d of await peopleRun(scenario, { seed })) console.log(peopleLine(seed, scenario, d))
   }
 }

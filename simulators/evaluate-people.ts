@@ -73,3 +73,8 @@ export function scorePeople(est: number[], truth: number[]): PeopleScore {
 export function truthVisitors(truth: Truth, from: number, to: number): number {
   return truth.visits.filter(v => v.enter >= from && v.enter < to).length
 }
+
+/** Durations, s, of the visits that began and ended within [from, to): what a dwell distribution times (one still on has none yet). */
+export function truthDwellS(truth: Truth, from: number, to: number): number[] {
+  return truth.visits.filter(v => v.enter >= from && v.exit < to).map(v => (v.exit - v.enter) / 1000)
+}

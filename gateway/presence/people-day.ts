@@ -177,6 +177,14 @@ export class PeopleDay {
     this.dirty = true
   }
 
+  /** Takes back one dwell entry of s (a visitor taken back); none such: nothing. */
+  removeDwell(s: number): void {
+    const i = this.dwellsS.lastIndexOf(s)
+    if (i < 0) return
+    this.dwellsS.splice(i, 1)
+    this.dirty = true
+  }
+
   changed(): void {
     this.dirty = true
   }

@@ -18,6 +18,7 @@ import { LongStay } from './people-stays.ts'
 import { ColdStart } from './people-cold.ts'
 import { deviceState, chainPhones } from './people-classify.ts'
 import { LearnedKeeping, learnedKey, type LearnedParts } from './people-learned.ts'
+import { VisitDwell } from './people-dwell.ts'
 
 export {
   peopleOptions,
@@ -48,8 +49,10 @@ export class People {
   private readonly stay: LongStay
   /** Devices counted in a shop whose stay is not learned yet (it is when no burst can continue them). */
   private readonly staying = new Set<WifiDevice>()
-  /** Wi-Fi devices counted in a shop and not yet gone (their dwell is timed when they go). */
+  /** Wi-Fi devices counted in a shop and not yet gone. */
   private readonly inside = new Set<WifiDevice>()
+  /** Wi-Fi visitors' visits, one dwell entry each (people-dwell.ts). */
+  private readonly dwell: VisitDwell
   private appPositions: Array<{ subject: string; x: number; y: number; floor: number }> = []
   private readonly zero: () => Counts
   /** The time of the last count. */
@@ -82,6 +85,7 @@ export class People {
     fps?: LearnedParts['fps']
   ) {
     this.day = new PeopleDay(site.timezone, keeper ?? null)
+    this.dwell = new VisitDwell(this.day, o.presenceMs + o.maxLinkGapMs, o.meanProbeIntervalMs)
     const p = site.file.people ?? {}
     const subject = (s: string) => (s.startsWith('h:') ? s : hashAddress(s))
     const apps: AppPositions = () => this.appPositions
@@ -93,6 +97,7 @@ export class People {
     // is told once, so these stay within the linker's bound without a scan per call.
     this.wifi.onDrop = d => {
       this.inside.delete(d)
+      this.dwell.drop(d)
       this.staying.delete(d)
       this.singles.drop(d)
       this.outside.drop(d)
@@ -217,14 +222,14 @@ export class People {
     for (const d of this.wifi.devices) {
       const present = this.wifi.present(d, t)
       const state = !present ? 'gone' : spots.has(d) ? 'fixture' : deviceState(d, this.o)
-      // Timed when it goes: a burst placed outside now and then is noise or the way out, not an exit.
-      if (state === 'gone' && this.inside.has(d)) this.left(d)
+      if (state === 'gone') this.inside.delete(d)
       // Over when no new address can continue it any more: a lapse in presence is not the end of a stay.
       if (t - d.lastTs > this.o.maxLinkGapMs && this.staying.delete(d) && plausibleStay(d, this.o)) this.stay.learn(d.lastTs - d.firstTs)
       if (!present || d.suspect) continue
       if (state === 'fixture') {
         // A piece counted in before it was known for the fixture's: no visit of its own to time.
         if (this.inside.delete(d)) this.staying.delete(d)
+        this.dwell.takeBack(d)
         fixtures++
         // Unless a phone of its model beside it feeds its chain too: that phone counts.
         const extra = spots.has(d) && d.last === d.lastInShop ? this.wifi.spots.extraPhones(d, t, RATE_WINDOW_MS, this.o.meanProbeIntervalMs) : 0
@@ -241,6 +246,8 @@ export class People {
       // Counted under its app: the same person.
       if (d.pairedWith !== null) continue
       const at = d.lastInShop as NonNullable<WifiDevice['lastInShop']>
+      // A counted visitor's visit goes on (a burst placed outside now and then is noise or the way out, not an exit).
+      if (d.countedDay === this.day.date || d.countedDay === BEFORE + this.day.date) this.dwell.inShop(d, t)
       if (state === 'single') {
         // One burst taking over the stay of a device of its model gone quiet at its spot, a stay
         // longer than visits last: that one's next address (a fixture's, or a common model's that
@@ -288,6 +295,7 @@ export class People {
       if (cw < 1) share(at, k * m * cw, 0, k * m)
       else share(at, k * m, recent ? k * m : 0, recent ? 0 : k * m)
     }
+    this.dwell.settle(t)
     // No neighbourhood holds more than its floor can: beyond it, the excess (a sender keeping its addresses alive).
     const bounded = boundShares(bySensor, this.cap.sensors, this.cap.otherSensor)
     for (const s of bounded.shares) {
@@ -358,14 +366,6 @@ export class People {
     this.pieces.counted(d, this.day.date)
   }
 
-  private left(d: WifiDevice): void {
-    this.inside.delete(d)
-    if (d.firstInShopTs === null || d.lastInShop === null) return
-    // First to last burst inside, plus the time before the first and after the last burst (on average one interval together).
-    const s = (d.lastInShop.ts - d.firstInShopTs + this.o.meanProbeIntervalMs) / 1000
-    this.day.addDwell(s)
-  }
-
   /** How many Wi-Fi devices people counting holds in its own sets (bounded by the linker's `maxDevices`). */
   held(): { inside: number; staying: number } {
     return { inside: this.inside.size, staying: this.staying.size }
@@ -380,6 +380,7 @@ export class People {
   private uncount(d: WifiDevice): void {
     this.inside.delete(d)
     this.staying.delete(d)
+    this.dwell.takeBack(d)
     if (d.countedDay !== this.day.date || d.firstInShopTs === null) return
     d.countedDay = ''
     this.day.unmarkCounted(d.address)

@@ -15,8 +15,9 @@ const phone = (n: number, untilS?: number): Phone => ({ x: 4 + 3 * n, y: 3 + n, 
 
 test('a restart the same day continues the visitors, their hours and the dwell (repro: they started again from zero)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'people-restart-'))
-  // Three visitors before the restart; the first leaves after 5 minutes (its dwell is timed).
-  const first = run([phone(1, 300), phone(2), phone(3)], 12, 60, undefined, dir)
+  // Three visitors before the restart; the first leaves after 5 minutes (its dwell is timed once
+  // it has been gone longer than a shopper's gap: presence and link gap, 8.5 minutes).
+  const first = run([phone(1, 300), phone(2), phone(3)], 15, 60, undefined, dir)
   const before = first.foot[first.foot.length - 1]
   assert.equal(before.visitors, 3, JSON.stringify(before))
   assert.equal(before.dwell?.n, 1, JSON.stringify(before.dwell))

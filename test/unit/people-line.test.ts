@@ -4,7 +4,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { peopleLine, type PeopleDay } from '../../bench/people.ts'
-import { scorePeople } from '../../simulators/evaluate-people.ts'
+import { scorePeople, truthDwellS } from '../../simulators/evaluate-people.ts'
+import { dwellSummary } from '../../gateway/presence/people.ts'
+import type { Truth } from '../../simulators/engine.ts'
 
 function day(est: number[], truth: number[]): PeopleDay {
   return {
@@ -13,6 +15,7 @@ function day(est: number[], truth: number[]): PeopleDay {
     open: null,
     visitors: { estimate: 0, truth: 0, error: 0 },
     dwell: { n: 0, medianS: null, p90S: null, buckets: {} },
+    dwellTruth: { n: 0, medianS: null, p90S: null, buckets: {} },
     fixturesLearned: 0,
     atMostOne: 1,
     series: est.map((e, i) => [e, truth[i]]),
@@ -30,4 +33,20 @@ test('an empty room (truth 0 all day) gets its MAE in people, not as a share of 
 test('a store with people in it keeps its MAE as a share of the true count', () => {
   const line = peopleLine(42, 'wifi-store', day([9, 11, 10, 10], [10, 10, 10, 10]))
   assert.match(line, /MAE 0\.50 \(5\.0% of 10\.00\)/)
+})
+
+test('dwell against the truth: only visits begun and ended within the day are timed, both sides on the line', () => {
+  const H = 3_600_000
+  const truth = {
+    visits: [
+      { enter: 0, exit: 600_000 },
+      { enter: H, exit: H + 1_200_000 },
+      // Still on at the day's end, and begun the day before: no dwell of this day.
+      { enter: 23 * H, exit: 25 * H },
+      { enter: -H, exit: 60_000 }
+    ]
+  } as unknown as Truth
+  assert.deepEqual(truthDwellS(truth, 0, 24 * H), [600, 1200])
+  const d = { ...day([1], [1]), dwell: dwellSummary([700, 1300, 9000]), dwellTruth: dwellSummary([600, 1200]) }
+  assert.match(peopleLine(42, 'wifi-store', d), /; dwell n 3\/2 median 1300\/1200 s p90 9000\/1200 s$/)
 })
