@@ -41,13 +41,12 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
       }
       continue
     }
-    // A device that has stayed a while inside (a long visit, a fixture not yet learned) takes back
-    // its bursts that land inside again after one landed beyond the wall: breaking it there would
-    // make a new device of each half. Not a new address beyond the wall (placed as a newcomer's
-    // first burst, the stay goes on with its next burst inside), nor into a chain that stayed
-    // outside: a street sender's chains would take the shoppers' addresses by place alone.
+    // A device that has stayed a while inside (a long visit, a fixture not yet learned) keeps its
+    // bursts that land across the wall: breaking it there would make a new device of each half.
+    // Not a chain that stayed outside (or came in only lately): a street sender's chains would
+    // take the shoppers' addresses by place alone.
     const cross = (b.shop === null) !== (d.last.shop === null)
-    const settled = d.fixture || (b.shop !== null && settledInside(d, o))
+    const settled = d.fixture || settledInside(d, o)
     const wall = !settled && cross ? o.wallPenalty : 0
     if (wall === Infinity) continue
     const score = dist / o.maxLinkDistanceM + gap / o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
