@@ -34,7 +34,9 @@ export function deviceState(d: WifiDevice, o: Pick<PeopleOptions, 'minInShopSpan
 export function chainPhones(d: WifiDevice, t: number, o: Pick<PeopleOptions, 'meanProbeIntervalMs' | 'multiPhoneRate'>): number {
   // A radio carrying its counter whose new addresses of late all carried it on (the first may not): one phone.
   if (d.carries && d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length - d.recentBySeq.filter(ts => ts > t - RATE_WINDOW_MS).length <= 1) return 1
-  const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length
+  // Bursts placed outside are not phones in the shop: a chain that took in a street sender's
+  // addresses would hold them as more phones inside.
+  const recent = d.recent.filter(ts => ts > t - RATE_WINDOW_MS).length - d.recentOut.filter(ts => ts > t - RATE_WINDOW_MS).length
   // n bursts since it was first heard span about n intervals: its span plus the one before the first.
   const rate = (recent * o.meanProbeIntervalMs) / Math.min(RATE_WINDOW_MS, t - d.firstTs + o.meanProbeIntervalMs)
   return rate >= o.multiPhoneRate ? Math.min(3, rate) : 1

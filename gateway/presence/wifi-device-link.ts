@@ -41,10 +41,13 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
       }
       continue
     }
-    // A device that has stayed a while (a long visit, a fixture not yet learned) keeps its bursts
-    // that land across the wall: breaking it there would make a new device of each half.
-    const settled = d.fixture || d.lastTs - d.firstTs >= o.settledMs
-    const wall = !settled && (b.shop === null) !== (d.last.shop === null) ? o.wallPenalty : 0
+    // A device that has stayed a while inside (a long visit, a fixture not yet learned) keeps its
+    // bursts that land across the wall: breaking it there would make a new device of each half.
+    // Not a chain that stayed outside (or came in only lately): a street sender's chains would
+    // take the shoppers' addresses by place alone.
+    const cross = (b.shop === null) !== (d.last.shop === null)
+    const settled = d.fixture || settledInside(d, o)
+    const wall = !settled && cross ? o.wallPenalty : 0
     if (wall === Infinity) continue
     const score = dist / o.maxLinkDistanceM + gap / o.maxLinkGapMs + wall - (d.fixture ? 0.5 : 0)
     if (score < bestScore) {
@@ -54,4 +57,9 @@ export function continuation(devices: Iterable<WifiDevice>, b: Burst, o: WifiDev
     }
   }
   return best === null ? null : { d: best, bySeq: bestBySeq }
+}
+
+/** Heard inside a shop (two bursts or more) across `settledMs` up to its last burst. */
+function settledInside(d: WifiDevice, o: WifiDeviceOptions): boolean {
+  return d.firstInShopTs !== null && d.inShop >= 2 && d.lastTs - d.firstInShopTs >= o.settledMs
 }

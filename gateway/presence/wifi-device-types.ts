@@ -65,6 +65,12 @@ export interface WifiDevice {
   recent: number[]
   /** Of `recent`, the bursts whose new address carried on its 802.11 counter (one radio for sure). */
   recentBySeq: number[]
+  /**
+   * Of `recent`, the bursts placed outside every shop: not phones in the shop. A chain that took in
+   * addresses from the street (a sender there copying the shoppers' fingerprint) would count them
+   * as more phones inside.
+   */
+  recentOut: number[]
   /** New addresses that continued it, and of them those that carried its counter on. */
   links: number
   seqLinks: number
@@ -118,7 +124,7 @@ export interface WifiDeviceOptions {
    * the door and a shopper just gone are often both near it.
    */
   wallPenalty: number
-  /** A device heard across this long is exempt from the wall penalty, ms. */
+  /** A device heard inside across this long takes a burst back inside past the wall penalty (wifi-device-link.ts), ms. */
   settledMs: number
   /** A new device continues the stay of one of its model that went quiet at its spot at most this long before, ms. */
   stayGapMs: number

@@ -268,6 +268,7 @@ export class WifiDevices {
       firstInShopTs: null,
       recent: [],
       recentBySeq: [],
+      recentOut: [],
       links: 0,
       seqLinks: 0,
       seqJump: 0,
@@ -330,8 +331,10 @@ export class WifiDevices {
 
   private add(d: WifiDevice, b: Burst, fresh: boolean): void {
     if (fresh) d.recent.push(b.ts)
+    if (fresh && b.shop === null) d.recentOut.push(b.ts)
     while (d.recent.length > 0 && d.recent[0] < b.ts - RATE_WINDOW_MS) d.recent.shift()
     while (d.recentBySeq.length > 0 && d.recentBySeq[0] < b.ts - RATE_WINDOW_MS) d.recentBySeq.shift()
+    while (d.recentOut.length > 0 && d.recentOut[0] < b.ts - RATE_WINDOW_MS) d.recentOut.shift()
     d.lastTs = Math.max(d.lastTs, b.ts)
     d.bursts++
     d.last = b
