@@ -159,3 +159,39 @@ export const defaultWifiDeviceOptions: WifiDeviceOptions = {
 export const SLOT_MS = 600_000
 export const RATE_WINDOW_MS = 600_000
 export const DAY_MS = 86_400_000
+
+/** A device first heard in burst `b`, nothing learned about it yet; `stayFrom`/`stayOf`: the stay it carries on, if any. */
+export function newWifiDevice(address: string, stable: boolean, b: Burst, stayFrom: number, stayOf: WifiDevice['stayOf']): WifiDevice {
+  return {
+    address,
+    stable,
+    firstTs: b.ts,
+    stayFrom,
+    stayOf,
+    lastTs: b.ts,
+    bursts: 0,
+    lastSeq: null,
+    fp: b.fp,
+    last: b,
+    sumX: 0,
+    sumY: 0,
+    inShop: 0,
+    lastInShop: null,
+    outRun: 0,
+    firstInShopTs: null,
+    recent: [],
+    recentBySeq: [],
+    recentOut: [],
+    links: 0,
+    seqLinks: 0,
+    seqJump: 0,
+    carries: false,
+    slots: new Set(),
+    fixture: false,
+    votes: new Map(),
+    pairedWith: null,
+    countedDay: '',
+    suspect: false,
+    flood: false
+  }
+}

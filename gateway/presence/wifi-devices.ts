@@ -14,7 +14,7 @@ import { FixtureSpots } from './wifi-device-spots.ts'
 import { ModelSpots } from './model-spots.ts'
 import { locate } from '../../shared/site.ts'
 import { locateBurst, type Pending } from './wifi-burst-locate.ts'
-import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
+import { SLOT_MS, DAY_MS, RATE_WINDOW_MS, newWifiDevice, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 export { RATE_WINDOW_MS, defaultWifiDeviceOptions, type WifiObservation, type Burst, type WifiDevice, type WifiDeviceOptions } from './wifi-device-types.ts'
 
 /** Fixtures `/metrics` lists by address at most (a store has a few dozen always-on devices). */
@@ -249,38 +249,7 @@ export class WifiDevices {
 
   private newDevice(address: string, b: Burst, stable: boolean): WifiDevice {
     const before = stable ? null : this.stayBefore(b)
-    const d: WifiDevice = {
-      address,
-      stable,
-      firstTs: b.ts,
-      stayFrom: before?.stayFrom ?? b.ts,
-      stayOf: before,
-      lastTs: b.ts,
-      bursts: 0,
-      lastSeq: null,
-      fp: b.fp,
-      last: b,
-      sumX: 0,
-      sumY: 0,
-      inShop: 0,
-      lastInShop: null,
-      outRun: 0,
-      firstInShopTs: null,
-      recent: [],
-      recentBySeq: [],
-      recentOut: [],
-      links: 0,
-      seqLinks: 0,
-      seqJump: 0,
-      carries: false,
-      slots: new Set(),
-      fixture: false,
-      votes: new Map(),
-      pairedWith: null,
-      countedDay: '',
-      suspect: false,
-      flood: false
-    }
+    const d = newWifiDevice(address, stable, b, before?.stayFrom ?? b.ts, before)
     this.devices.add(d)
     // Bounded whatever one sender does with rotating addresses: the oldest device goes first.
     if (this.devices.size > this.o.maxDevices) {

@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { continuation } from '../../gateway/presence/wifi-device-link.ts'
 import { chainPhones } from '../../gateway/presence/people-classify.ts'
-import { defaultWifiDeviceOptions, type Burst, type WifiDevice } from '../../gateway/presence/wifi-device-types.ts'
+import { defaultWifiDeviceOptions, newWifiDevice, type Burst, type WifiDevice } from '../../gateway/presence/wifi-device-types.ts'
 
 const MIN = 60_000
 const T = 10 * 3_600_000
@@ -25,36 +25,15 @@ function burst(ts: number, y: number, seq: number | null): Burst {
 /** A device last heard at `last`, heard inside from `insideFrom` (null: never inside), with `over` its other fields. */
 function device(last: Burst, firstTs: number, insideFrom: number | null, over: Partial<WifiDevice> = {}): WifiDevice {
   return {
-    address: 'h:a',
-    stable: false,
+    ...newWifiDevice('h:a', false, last, firstTs, null),
     firstTs,
-    stayFrom: firstTs,
-    stayOf: null,
-    lastTs: last.ts,
     bursts: 10,
     lastSeq: last.seq,
-    fp: 'ieA',
-    last,
     sumX: 80,
     sumY: 10 * last.y,
     inShop: insideFrom === null ? 0 : 9,
     lastInShop: insideFrom === null ? null : burst(last.ts, 2, null),
-    outRun: 0,
     firstInShopTs: insideFrom,
-    recent: [],
-    recentBySeq: [],
-    recentOut: [],
-    links: 0,
-    seqLinks: 0,
-    seqJump: 0,
-    carries: false,
-    slots: new Set(),
-    fixture: false,
-    votes: new Map(),
-    pairedWith: null,
-    countedDay: '',
-    suspect: false,
-    flood: false,
     ...over
   }
 }
