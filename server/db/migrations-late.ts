@@ -125,7 +125,7 @@ export const tokenListing: Migration = {
 }
 
 /**
- * When each stream lease began (ms): any replica can then pick a device's oldest stream, wherever it
+ * When each stream lease began (ms), so that every replica can pick a device's oldest stream, wherever it
  * is held, and take its place for the device's new stream (stream-leases.ts). Leases from before
  * have none and count as the oldest.
  */
