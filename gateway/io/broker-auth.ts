@@ -82,11 +82,12 @@ type Role = { kind: 'sensor'; id: string } | { kind: 'phone'; id: string } | { k
 type Verified = { role: Role; hash: string }
 type Holder = { username: string; kind: Role['kind']; clean: boolean; closedAt: number | null }
 const roles = new WeakMap<Client, Role>()
+/** Each logged-in client's login, spelt once at login: the bus asks for it with every message. */
+const logins = new WeakMap<Client, string>()
 
 /** Who a logged-in client is (`sensor:<id>`, `phone:<id>`, `reader:<name>`), for budgets kept per login; undefined without logins. */
 export function loginOf(client: Client): string | undefined {
-  const r = roles.get(client)
-  return r === undefined ? undefined : `${r.kind}:${r.id}`
+  return logins.get(client)
 }
 
 function authError(code: 2 | 4 | 5, message: string): Error & { returnCode: number } {
@@ -308,6 +309,7 @@ export function brokerAuth(
             return
           }
           roles.set(client, role)
+          logins.set(client, `${role.kind}:${role.id}`)
           live.set(client, { username: username ?? '', grant: grantOf(auth, username ?? '') })
           done(null, true)
         },
