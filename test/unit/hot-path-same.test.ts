@@ -94,8 +94,8 @@ test('the distances to a segment and to a boundary are the same to the bit as th
   }
 })
 
-test('hypot2 is Math.hypot to the bit (random bit patterns, magnitudes, zeros, infinities, NaN)', () => {
-  const rng = new Rng(28)
+/** Draws of any 64-bit pattern (NaNs, infinities, subnormals) and of plausible metres, from `rng`. */
+function doubles(rng: Rng): { anyDouble: () => number; metres: () => number } {
   const bits = new Float64Array(1)
   const words = new Uint32Array(bits.buffer)
   const anyDouble = (): number => {
@@ -103,7 +103,11 @@ test('hypot2 is Math.hypot to the bit (random bit patterns, magnitudes, zeros, i
     words[1] = rng.int(0, 2 ** 32)
     return bits[0]
   }
-  const metres = (): number => (rng.next() - 0.5) * 10 ** rng.uniform(-4, 4)
+  return { anyDouble, metres: () => (rng.next() - 0.5) * 10 ** rng.uniform(-4, 4) }
+}
+
+test('hypot2 is Math.hypot to the bit (random bit patterns, magnitudes, zeros, infinities, NaN)', () => {
+  const { anyDouble, metres } = doubles(new Rng(28))
   for (let i = 0; i < 300_000; i++) {
     const x = i % 2 === 0 ? anyDouble() : metres()
     const y = i % 5 === 0 ? 0 : i % 2 === 0 ? anyDouble() : metres()
@@ -114,15 +118,7 @@ test('hypot2 is Math.hypot to the bit (random bit patterns, magnitudes, zeros, i
 })
 
 test('hypot3 is Math.hypot of three to the bit (random bit patterns, magnitudes, zeros, infinities, NaN)', () => {
-  const rng = new Rng(33)
-  const bits = new Float64Array(1)
-  const words = new Uint32Array(bits.buffer)
-  const anyDouble = (): number => {
-    words[0] = rng.int(0, 2 ** 32)
-    words[1] = rng.int(0, 2 ** 32)
-    return bits[0]
-  }
-  const metres = (): number => (rng.next() - 0.5) * 10 ** rng.uniform(-4, 4)
+  const { anyDouble, metres } = doubles(new Rng(33))
   for (let i = 0; i < 300_000; i++) {
     const x = i % 2 === 0 ? anyDouble() : metres()
     const y = i % 3 === 0 ? anyDouble() : metres()
