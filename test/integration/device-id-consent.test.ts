@@ -78,14 +78,20 @@ async function walk(storeId: string, phones: Array<[MqttClient, string, number[]
     }
 }
 
-test("a phone-scan phone's device id is its app: subject for consent and erasure, at the gateway and at the server", async () => {
-  const serverDir = mkdtempSync(join(tmpdir(), 'devid-s-'))
+/** A real central server with the test site's store provisioned (its site as a gateway loads it). */
+async function serverWithStore(prefix: string) {
+  const serverDir = mkdtempSync(join(tmpdir(), prefix))
   const { app } = await buildServer(await onTestDb({ dataDir: serverDir, log: silentLogger, adminToken: ADMIN }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const g0 = await startGateway({ campaigns: [] }, SITE)
   const site = g0.o.site
   await g0.stop()
   const store = await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: site.file })
+  return { serverDir, app, url, site, store }
+}
+
+test("a phone-scan phone's device id is its app: subject for consent and erasure, at the gateway and at the server", async () => {
+  const { serverDir, app, url, site, store } = await serverWithStore('devid-s-')
   const register = async (presence: boolean) => (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence, marketing: false } })).body
   const shy = await register(false)
   const fan = await register(true)
@@ -195,13 +201,7 @@ test('the server refuses events whose subject is a device id (known with or with
 })
 
 test("a device id is no password: scans under a consenting phone's id from a client not logged in as that phone are anonymous", async () => {
-  const serverDir = mkdtempSync(join(tmpdir(), 'devid-s3-'))
-  const { app } = await buildServer(await onTestDb({ dataDir: serverDir, log: silentLogger, adminToken: ADMIN }))
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  const g0 = await startGateway({ campaigns: [] }, SITE)
-  const site = g0.o.site
-  await g0.stop()
-  const store = await api<{ gatewayToken: string }>(`${url}/v1/stores`, ADMIN, 'POST', { site: site.file })
+  const { serverDir, app, url, site, store } = await serverWithStore('devid-s3-')
   const fan = (await api<Reg>(`${url}/v1/devices`, null, 'POST', { consent: { presence: true, marketing: false } })).body
   // An open broker (no logins): anyone who learnt the id may publish under it.
   const g = await startGateway({ clock: 'event', central: { url, token: store.body.gatewayToken, configEveryMs: 200 } }, SITE)
